@@ -1,0 +1,211 @@
+//! The registry's view of a gateway. Tokens are held as [`SecretString`], whose `Debug` is
+//! redacted, so a record can be logged without leaking a credential.
+
+use std::fmt;
+use std::str::FromStr;
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+pub type GatewayId = i64;
+
+/// Health status as SPEC §6 "Health semantics" defines it. `Unknown` until something measured it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GatewayStatus {
+    Unknown,
+    Online,
+    Degraded,
+    Timeout,
+    Offline,
+}
+
+impl GatewayStatus {
+    pub const ALL: [GatewayStatus; 5] = [
+        GatewayStatus::Unknown,
+        GatewayStatus::Online,
+        GatewayStatus::Degraded,
+        GatewayStatus::Timeout,
+        GatewayStatus::Offline,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatewayStatus::Unknown => "unknown",
+            GatewayStatus::Online => "online",
+            GatewayStatus::Degraded => "degraded",
+            GatewayStatus::Timeout => "timeout",
+            GatewayStatus::Offline => "offline",
+        }
+    }
+}
+
+impl fmt::Display for GatewayStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for GatewayStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        GatewayStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| format!("unknown gateway status `{s}`"))
+    }
+}
+
+/// A registered gateway as stored. `token` is the plaintext, only ever in memory.
+#[derive(Debug, Clone)]
+pub struct GatewayRecord {
+    pub id: GatewayId,
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    /// `wss://` rather than `ws://`.
+    pub tls: bool,
+    pub allow_insecure_tls: bool,
+    pub token: Option<SecretString>,
+    pub is_primary: bool,
+    pub status: GatewayStatus,
+    pub last_seen: Option<i64>,
+    pub latency: Option<i64>,
+    pub sessions_count: i64,
+    pub agents_count: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl GatewayRecord {
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "wss" } else { "ws" };
+        if self.host.contains(':') {
+            format!("{scheme}://[{}]:{}", self.host, self.port)
+        } else {
+            format!("{scheme}://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// A validated create request.
+#[derive(Debug, Clone)]
+pub struct NewGateway {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
+    pub allow_insecure_tls: bool,
+    pub token: Option<SecretString>,
+    pub is_primary: bool,
+}
+
+/// A validated partial update; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct GatewayPatch {
+    pub name: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub tls: Option<bool>,
+    pub allow_insecure_tls: Option<bool>,
+    /// `Some(None)` removes the token.
+    pub token: Option<Option<SecretString>>,
+    pub is_primary: Option<bool>,
+    pub status: Option<GatewayStatus>,
+    pub last_seen: Option<Option<i64>>,
+    pub latency: Option<Option<i64>>,
+    pub sessions_count: Option<i64>,
+    pub agents_count: Option<i64>,
+}
+
+impl GatewayPatch {
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.host.is_none()
+            && self.port.is_none()
+            && self.tls.is_none()
+            && self.allow_insecure_tls.is_none()
+            && self.token.is_none()
+            && self.is_primary.is_none()
+            && self.status.is_none()
+            && self.last_seen.is_none()
+            && self.latency.is_none()
+            && self.sessions_count.is_none()
+            && self.agents_count.is_none()
+    }
+
+    /// Whether the change touches how the gateway is reached (its link must restart).
+    pub fn changes_link(&self) -> bool {
+        self.host.is_some()
+            || self.port.is_some()
+            || self.tls.is_some()
+            || self.allow_insecure_tls.is_some()
+            || self.token.is_some()
+    }
+}
+
+/// Who asked for a change; written to the audit log. Never holds a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub api_key_id: Option<i64>,
+    pub label: String,
+}
+
+impl Caller {
+    pub fn system(what: &str) -> Self {
+        Caller {
+            api_key_id: None,
+            label: format!("system:{what}"),
+        }
+    }
+}
+
+/// The live link's state as the API shows it. Until the gateway link exists every field is
+/// empty: nothing has been measured, so nothing is claimed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ConnectionInfo {
+    pub state: Option<String>,
+    pub protocol: Option<u32>,
+    pub server_version: Option<String>,
+    pub last_error: Option<LinkError>,
+    pub pairing_request_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkError {
+    pub code: String,
+    pub message: String,
+    pub retryable: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BreakerInfo {
+    pub state: BreakerState,
+    pub consecutive_failures: u32,
+}
+
+impl Default for BreakerInfo {
+    fn default() -> Self {
+        BreakerInfo {
+            state: BreakerState::Closed,
+            consecutive_failures: 0,
+        }
+    }
+}
+
+/// What the registry answers with: the stored record plus the live view.
+#[derive(Debug, Clone)]
+pub struct GatewayView {
+    pub record: GatewayRecord,
+    pub acting_primary: bool,
+    pub connection: ConnectionInfo,
+    pub breaker: BreakerInfo,
+}

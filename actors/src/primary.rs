@@ -1,0 +1,113 @@
+//! The designated-primary invariant: exactly one primary whenever at least one gateway exists.
+//! Pure rules; the registry actor applies them before writing.
+
+use crate::model::{GatewayId, GatewayRecord};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PrimaryRuleError {
+    #[error("Cannot delete the primary gateway. Assign another gateway as primary first.")]
+    DeletePrimary,
+    #[error(
+        "Cannot unset the primary gateway: exactly one gateway must be primary. Set another gateway as primary instead."
+    )]
+    UnsetPrimary,
+}
+
+/// Whether a new gateway becomes primary: when asked to, or when it is the first one.
+pub fn primary_on_create(existing: &[GatewayRecord], requested: bool) -> bool {
+    requested || existing.is_empty()
+}
+
+/// Checks an `is_primary` change on `id`. `Ok(None)` means nothing to do.
+pub fn primary_on_update(
+    target: &GatewayRecord,
+    requested: Option<bool>,
+) -> Result<Option<bool>, PrimaryRuleError> {
+    match requested {
+        None => Ok(None),
+        Some(true) if target.is_primary => Ok(None),
+        Some(true) => Ok(Some(true)),
+        Some(false) if target.is_primary => Err(PrimaryRuleError::UnsetPrimary),
+        Some(false) => Ok(None),
+    }
+}
+
+pub fn check_delete(target: &GatewayRecord) -> Result<(), PrimaryRuleError> {
+    if target.is_primary {
+        Err(PrimaryRuleError::DeletePrimary)
+    } else {
+        Ok(())
+    }
+}
+
+/// When a loaded registry has gateways but no primary (e.g. edited by hand), the oldest one
+/// is promoted so the invariant holds again.
+pub fn repair_candidate(gateways: &[GatewayRecord]) -> Option<GatewayId> {
+    if gateways.is_empty() || gateways.iter().any(|g| g.is_primary) {
+        return None;
+    }
+    gateways.iter().map(|g| g.id).min()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::GatewayStatus;
+
+    fn gw(id: GatewayId, is_primary: bool) -> GatewayRecord {
+        GatewayRecord {
+            id,
+            name: format!("gw{id}"),
+            host: "127.0.0.1".into(),
+            port: 18789,
+            tls: false,
+            allow_insecure_tls: false,
+            token: None,
+            is_primary,
+            status: GatewayStatus::Unknown,
+            last_seen: None,
+            latency: None,
+            sessions_count: 0,
+            agents_count: 0,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn first_gateway_is_primary_even_when_not_requested() {
+        assert!(primary_on_create(&[], false));
+        assert!(!primary_on_create(&[gw(1, true)], false));
+        assert!(primary_on_create(&[gw(1, true)], true));
+    }
+
+    #[test]
+    fn update_rules() {
+        let primary = gw(1, true);
+        let other = gw(2, false);
+        assert_eq!(primary_on_update(&other, None), Ok(None));
+        assert_eq!(primary_on_update(&other, Some(true)), Ok(Some(true)));
+        assert_eq!(primary_on_update(&primary, Some(true)), Ok(None));
+        assert_eq!(primary_on_update(&other, Some(false)), Ok(None));
+        assert_eq!(
+            primary_on_update(&primary, Some(false)),
+            Err(PrimaryRuleError::UnsetPrimary)
+        );
+    }
+
+    #[test]
+    fn primary_cannot_be_deleted() {
+        assert_eq!(
+            check_delete(&gw(1, true)),
+            Err(PrimaryRuleError::DeletePrimary)
+        );
+        assert_eq!(check_delete(&gw(2, false)), Ok(()));
+    }
+
+    #[test]
+    fn repair_promotes_oldest_only_when_needed() {
+        assert_eq!(repair_candidate(&[]), None);
+        assert_eq!(repair_candidate(&[gw(3, false), gw(2, false)]), Some(2));
+        assert_eq!(repair_candidate(&[gw(3, false), gw(2, true)]), None);
+    }
+}

@@ -1,0 +1,320 @@
+//! API keys and roles. Keys are `gsk_` + 40 random base62 characters; the first 12 characters
+//! (the prefix) are a public handle for lookup and listing, the database keeps only the
+//! SHA-256 of the whole key, and the hash is compared in constant time.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Mutex, RwLock};
+
+use actix_web::http::Method;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::db::{DbError, Store, api_keys::ApiKeyRow, now_unix};
+use crate::secrets::{SecretsError, random_bytes};
+use gateway_supervisor_actors::model::Caller;
+
+pub const KEY_PREFIX: &str = "gsk_";
+const KEY_RANDOM_LEN: usize = 40;
+const KEY_LEN: usize = KEY_PREFIX.len() + KEY_RANDOM_LEN;
+const LOOKUP_PREFIX_LEN: usize = 12;
+const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Operator,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "viewer" => Ok(Role::Viewer),
+            "operator" => Ok(Role::Operator),
+            "admin" => Ok(Role::Admin),
+            other => Err(format!(
+                "unknown role `{other}` (viewer, operator or admin)"
+            )),
+        }
+    }
+}
+
+/// The role a request needs (SPEC §4): reads are for viewers; spawn, session control, CLI
+/// connections and manual health checks for operators; everything else that writes is admin.
+pub fn required_role(method: &Method, path: &str) -> Role {
+    let path = path.trim_end_matches('/');
+    if path == "/api/audit" {
+        return Role::Admin;
+    }
+    if method == Method::GET || method == Method::HEAD {
+        return Role::Viewer;
+    }
+    let operator = path == "/api/gateways/health"
+        || path == "/api/spawn"
+        || path == "/api/connect"
+        || (path.starts_with("/api/sessions/") && path.ends_with("/control"))
+        || (path.starts_with("/api/agents/") && path.ends_with("/heartbeat"));
+    if operator {
+        Role::Operator
+    } else {
+        Role::Admin
+    }
+}
+
+/// A newly generated key: shown once, then only its hash is kept.
+pub struct GeneratedKey {
+    secret: SecretString,
+    hash: [u8; 32],
+}
+
+impl GeneratedKey {
+    pub fn generate() -> Result<Self, SecretsError> {
+        let mut out = String::with_capacity(KEY_LEN);
+        out.push_str(KEY_PREFIX);
+        while out.len() < KEY_LEN {
+            for b in random_bytes::<64>()? {
+                // Rejection sampling keeps the alphabet uniform (248 = 4 × 62).
+                if b < 248 && out.len() < KEY_LEN {
+                    out.push(char::from(BASE62[usize::from(b % 62)]));
+                }
+            }
+        }
+        let hash = hash_key(&out);
+        Ok(GeneratedKey {
+            secret: SecretString::from(out),
+            hash,
+        })
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.secret.expose_secret()[..LOOKUP_PREFIX_LEN]
+    }
+
+    pub fn hash_hex(&self) -> String {
+        hex::encode(self.hash)
+    }
+
+    /// The key itself, for the one time it is shown.
+    pub fn reveal(&self) -> &str {
+        self.secret.expose_secret()
+    }
+}
+
+pub fn hash_key(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+/// Splits a presented key into its lookup prefix, or `None` when it cannot be one of ours.
+fn lookup_prefix(presented: &str) -> Option<&str> {
+    let well_formed = presented.len() == KEY_LEN
+        && presented.starts_with(KEY_PREFIX)
+        && presented[KEY_PREFIX.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric());
+    well_formed.then(|| &presented[..LOOKUP_PREFIX_LEN])
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub key_id: i64,
+    pub name: String,
+    pub role: Role,
+}
+
+impl Principal {
+    pub fn caller(&self) -> Caller {
+        Caller {
+            api_key_id: Some(self.key_id),
+            label: format!("api_key:{}", self.name),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct CachedKey {
+    id: i64,
+    name: String,
+    role: Role,
+    hash: [u8; 32],
+}
+
+impl CachedKey {
+    fn from_row(row: &ApiKeyRow) -> Option<(String, CachedKey)> {
+        let hash: [u8; 32] = hex::decode(&row.key_hash).ok()?.try_into().ok()?;
+        Some((
+            row.prefix.clone(),
+            CachedKey {
+                id: row.id,
+                name: row.name.clone(),
+                role: row.role.parse().ok()?,
+                hash,
+            },
+        ))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing API key: send `x-api-key: KEY` or `Authorization: Bearer KEY`")]
+    Missing,
+    #[error("invalid or revoked API key")]
+    Invalid,
+    #[error("key store unavailable: {0}")]
+    Store(#[from] DbError),
+}
+
+/// Active keys in memory, reloaded from the database every `auth.key_refresh_interval` (so a
+/// key revoked from the CLI stops working within that interval). Unknown prefixes are looked
+/// up once in the database, so a key created from the CLI works at once.
+pub struct KeyCache {
+    store: Store,
+    keys: RwLock<HashMap<String, CachedKey>>,
+    used: Mutex<HashSet<i64>>,
+}
+
+impl KeyCache {
+    pub fn new(store: Store) -> Self {
+        KeyCache {
+            store,
+            keys: RwLock::new(HashMap::new()),
+            used: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Blocking: reloads active keys and flushes `last_used_at`.
+    pub fn refresh(&self) -> Result<(), DbError> {
+        let rows = self.store.active_api_keys()?;
+        let fresh: HashMap<String, CachedKey> =
+            rows.iter().filter_map(CachedKey::from_row).collect();
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        let used: Vec<i64> = self
+            .used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .collect();
+        self.store.touch_api_keys(&used, now_unix())
+    }
+
+    fn check(&self, prefix: &str, hash: &[u8; 32]) -> Option<Principal> {
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        let cached = keys.get(prefix)?;
+        bool::from(cached.hash.ct_eq(hash)).then(|| Principal {
+            key_id: cached.id,
+            name: cached.name.clone(),
+            role: cached.role,
+        })
+    }
+
+    /// Authenticates a presented key. May do one blocking lookup on a cache miss.
+    pub async fn authenticate(&self, presented: Option<&str>) -> Result<Principal, AuthError> {
+        let presented = presented
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or(AuthError::Missing)?;
+        let prefix = lookup_prefix(presented).ok_or(AuthError::Invalid)?;
+        let hash = hash_key(presented);
+        let principal = match self.check(prefix, &hash) {
+            Some(p) => p,
+            None => {
+                let store = self.store.clone();
+                let owned = prefix.to_owned();
+                let row = actix_web::web::block(move || store.find_active_api_key(&owned))
+                    .await
+                    .map_err(|e| AuthError::Store(DbError::Query(e.to_string())))??;
+                let (prefix, cached) = row
+                    .as_ref()
+                    .and_then(CachedKey::from_row)
+                    .ok_or(AuthError::Invalid)?;
+                self.keys
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(prefix.clone(), cached);
+                self.check(&prefix, &hash).ok_or(AuthError::Invalid)?
+            }
+        };
+        self.used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(principal.key_id);
+        Ok(principal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_are_well_formed_and_distinct() {
+        let a = GeneratedKey::generate().unwrap();
+        let b = GeneratedKey::generate().unwrap();
+        assert_eq!(a.reveal().len(), KEY_LEN);
+        assert!(a.reveal().starts_with(KEY_PREFIX));
+        assert_eq!(lookup_prefix(a.reveal()), Some(a.prefix()));
+        assert_ne!(a.reveal(), b.reveal());
+        assert_eq!(
+            a.hash_hex(),
+            hex::encode(Sha256::digest(a.reveal().as_bytes()))
+        );
+    }
+
+    #[test]
+    fn malformed_keys_have_no_prefix() {
+        assert_eq!(lookup_prefix("gsk_short"), None);
+        assert_eq!(lookup_prefix(&format!("xxx_{}", "a".repeat(40))), None);
+        assert_eq!(lookup_prefix(&format!("gsk_{}!", "a".repeat(39))), None);
+        assert!(lookup_prefix(&format!("gsk_{}", "a".repeat(40))).is_some());
+    }
+
+    #[test]
+    fn role_policy_follows_the_spec() {
+        use Role::*;
+        let cases = [
+            (Method::GET, "/api/gateways", Viewer),
+            (Method::GET, "/api/gateways/health/history", Viewer),
+            (Method::POST, "/api/gateways", Admin),
+            (Method::PUT, "/api/gateways/3", Admin),
+            (Method::DELETE, "/api/gateways", Admin),
+            (Method::POST, "/api/gateways/health", Operator),
+            (Method::POST, "/api/gateways/3/suspend", Admin),
+            (Method::POST, "/api/spawn", Operator),
+            (Method::POST, "/api/sessions/agent:main/control", Operator),
+            (Method::POST, "/api/connect", Operator),
+            (Method::DELETE, "/api/connect", Operator),
+            (Method::POST, "/api/agents/7/heartbeat", Operator),
+            (Method::POST, "/api/agents/sync", Admin),
+            (Method::PUT, "/api/agents/7", Admin),
+            (Method::POST, "/api/v1/gateways", Admin),
+            (Method::POST, "/api/unknown-thing", Admin),
+            (Method::GET, "/api/audit", Admin),
+        ];
+        for (method, path, role) in cases {
+            assert_eq!(required_role(&method, path), role, "{method} {path}");
+        }
+        assert!(Viewer < Operator && Operator < Admin);
+    }
+}

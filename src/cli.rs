@@ -1,0 +1,168 @@
+//! The command line: `serve`, `migrate`, `check-config`, `keys create|list|revoke`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::auth::Role;
+use crate::config::{Config, FlagOverrides};
+use crate::daemon::{self, DaemonError};
+use gateway_supervisor_actors::model::Caller;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gateway-supervisor",
+    version,
+    about = "Supervises fleets of OpenClaw AI-agent gateways"
+)]
+pub struct Cli {
+    /// TOML configuration file (later layers: GATEWAY_SUPERVISOR__SECTION__KEY env, flags).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Overrides state.dir.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Overrides database.url (sqlite://PATH or postgres://…).
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Overrides log.level.
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log_level: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon.
+    Serve {
+        /// Overrides server.bind.
+        #[arg(long, value_name = "ADDR")]
+        bind: Option<SocketAddr>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Validate the configuration (all layers) and print the effective settings.
+    CheckConfig,
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key; it is printed once and never again.
+    Create {
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[arg(long)]
+        name: String,
+    },
+    /// List keys (prefix, name, role, state; never the key).
+    List,
+    /// Revoke a key by id or prefix.
+    Revoke { key: String },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
+}
+
+/// Command output goes to stdout through here; logs go to stderr.
+#[allow(clippy::print_stdout)]
+fn out(line: &str) {
+    println!("{line}");
+}
+
+pub fn run(cli: Cli) -> Result<(), DaemonError> {
+    let mut flags = FlagOverrides {
+        state_dir: cli.state_dir,
+        database_url: cli.database_url,
+        log_level: cli.log_level,
+        ..FlagOverrides::default()
+    };
+    let config = cli.config;
+    match cli.command {
+        Command::Serve { bind } => {
+            flags.bind = bind;
+            daemon::serve(config, flags)
+        }
+        Command::Migrate => {
+            let cfg = Config::load(config.as_deref(), &flags)?;
+            let (_, backend, ran) = daemon::open_store(&cfg)?;
+            out(&format!(
+                "{}: {ran} migration(s) applied",
+                backend.describe()
+            ));
+            Ok(())
+        }
+        Command::CheckConfig => {
+            let cfg = Config::load(config.as_deref(), &flags)?;
+            let mut shown = cfg.clone();
+            shown.database.url = crate::db::redact_url(&cfg.database.url);
+            let text = serde_json::to_string_pretty(&shown)
+                .map_err(|e| DaemonError::Startup(e.to_string()))?;
+            out("configuration OK; effective settings:");
+            out(&text);
+            Ok(())
+        }
+        Command::Keys { command } => {
+            let cfg = Config::load(config.as_deref(), &flags)?;
+            let (store, _, _) = daemon::open_store(&cfg)?;
+            let by = Caller::system("cli");
+            match command {
+                KeysCommand::Create { role, name } => {
+                    let name = crate::validate::name(&name)
+                        .map_err(|e| DaemonError::Startup(e.message))?;
+                    let (row, key) = store.create_api_key(&name, role, &by)?;
+                    out(key.reveal());
+                    eprintln_info(&format!(
+                        "created key #{} `{}` ({}), prefix {}; it is shown only once",
+                        row.id, row.name, row.role, row.prefix
+                    ));
+                }
+                KeysCommand::List => {
+                    out(&format!(
+                        "{:<5} {:<14} {:<9} {:<8} {:<24} NAME",
+                        "ID", "PREFIX", "ROLE", "STATE", "LAST USED"
+                    ));
+                    for k in store.list_api_keys()? {
+                        let state = if k.revoked_at.is_some() {
+                            "revoked"
+                        } else {
+                            "active"
+                        };
+                        let last = k
+                            .last_used_at
+                            .map(|t| t.to_string())
+                            .unwrap_or_else(|| "never".into());
+                        out(&format!(
+                            "{:<5} {:<14} {:<9} {:<8} {:<24} {}",
+                            k.id, k.prefix, k.role, state, last, k.name
+                        ));
+                    }
+                }
+                KeysCommand::Revoke { key } => {
+                    let row = store.revoke_api_key(&key, &by).map_err(|e| match e {
+                        crate::db::DbError::NotFound => {
+                            DaemonError::Startup(format!("no key with id or prefix `{key}`"))
+                        }
+                        other => other.into(),
+                    })?;
+                    out(&format!(
+                        "revoked key #{} ({}, {})",
+                        row.id, row.prefix, row.name
+                    ));
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn eprintln_info(line: &str) {
+    eprintln!("{line}");
+}

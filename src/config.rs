@@ -1,0 +1,507 @@
+//! Layered configuration: built-in defaults → TOML file → `GATEWAY_SUPERVISOR__SECTION__KEY`
+//! environment → CLI flags. Unknown keys are errors naming the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub const ENV_PREFIX: &str = "GATEWAY_SUPERVISOR";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub state: StateConfig,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+    pub gateways: GatewaysConfig,
+    pub limits: LimitsConfig,
+    pub connections: ConnectionsConfig,
+    pub election: ElectionConfig,
+    pub metrics: MetricsConfig,
+    pub secrets: SecretsConfig,
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub bind: SocketAddr,
+    /// HTTP worker threads; 0 = one per core.
+    pub workers: usize,
+    #[serde(with = "duration")]
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            bind: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            workers: 0,
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StateConfig {
+    /// Defaults to `$STATE_DIRECTORY` under systemd, else `./data`.
+    pub dir: PathBuf,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        let dir = std::env::var_os("STATE_DIRECTORY")
+            // systemd may pass several colon-separated directories; the first is ours.
+            .and_then(|v| {
+                v.to_str()
+                    .and_then(|s| s.split(':').next())
+                    .map(PathBuf::from)
+            })
+            .unwrap_or_else(|| PathBuf::from("./data"));
+        StateConfig { dir }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `postgres://…`; empty = `sqlite://<state.dir>/supervisor.db`.
+    pub url: String,
+    /// Connections in the pool; 0 = backend default (4 for SQLite, 8 for PostgreSQL).
+    pub pool_size: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter: `info`, `debug`, `gateway_supervisor=debug,actix_web=warn`, …
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: LogFormat::Pretty,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewaysConfig {
+    #[serde(with = "duration")]
+    pub heartbeat_interval: Duration,
+    pub missed_pongs: u32,
+    #[serde(with = "duration")]
+    pub health_interval: Duration,
+    #[serde(with = "duration")]
+    pub probe_timeout: Duration,
+    pub breaker_threshold: u32,
+    #[serde(with = "duration")]
+    pub breaker_cooldown: Duration,
+    pub degraded_latency_ms: u64,
+    #[serde(with = "duration")]
+    pub backoff_max: Duration,
+    pub min_version: String,
+}
+
+impl Default for GatewaysConfig {
+    fn default() -> Self {
+        GatewaysConfig {
+            heartbeat_interval: Duration::from_secs(30),
+            missed_pongs: 3,
+            health_interval: Duration::from_secs(300),
+            probe_timeout: Duration::from_secs(5),
+            breaker_threshold: 3,
+            breaker_cooldown: Duration::from_secs(30),
+            degraded_latency_ms: 500,
+            backoff_max: Duration::from_secs(30),
+            min_version: "2026.2.9".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Requests per minute per API key on `/api/gateways*`; 0 disables the limit.
+    pub gateway_ops_per_minute: u32,
+    #[serde(with = "duration")]
+    pub manual_health_interval: Duration,
+    pub session_control_per_minute: u32,
+    #[serde(with = "byte_size")]
+    pub max_body_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            gateway_ops_per_minute: 100,
+            manual_health_interval: Duration::from_secs(10),
+            session_control_per_minute: 10,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnectionsConfig {
+    #[serde(with = "duration")]
+    pub timeout: Duration,
+}
+
+impl Default for ConnectionsConfig {
+    fn default() -> Self {
+        ConnectionsConfig {
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ElectionConfig {
+    pub failback: bool,
+}
+
+impl Default for ElectionConfig {
+    fn default() -> Self {
+        ElectionConfig { failback: true }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// A separate listener for `/metrics`; unset = served on `server.bind`.
+    pub bind: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// The master key (32 bytes, base64 or hex). Prefer a systemd credential named
+    /// `master-key`; unset and no credential = `<state.dir>/master.key`, generated once.
+    #[serde(skip_serializing)]
+    pub master_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// How often the key cache is reloaded from the database (revocations take effect
+    /// within this interval).
+    #[serde(with = "duration")]
+    pub key_refresh_interval: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            key_refresh_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Overrides given as CLI flags: the last layer.
+#[derive(Debug, Clone, Default)]
+pub struct FlagOverrides {
+    pub bind: Option<SocketAddr>,
+    pub state_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub log_level: Option<String>,
+}
+
+impl Config {
+    /// Loads every layer. `file` is optional; when given it must exist.
+    pub fn load(file: Option<&Path>, flags: &FlagOverrides) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
+        Self::load_with_env(file, flags, env)
+    }
+
+    pub fn load_with_env(
+        file: Option<&Path>,
+        flags: &FlagOverrides,
+        env: Vec<(String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut builder = config::Config::builder();
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError::File {
+                    path: path.to_owned(),
+                    message: "not found or not a file".into(),
+                });
+            }
+            builder = builder.add_source(
+                config::File::from(path)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
+        }
+        let env_source = config::Environment::with_prefix(ENV_PREFIX)
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .source(Some(env.into_iter().collect()));
+        builder = builder.add_source(env_source);
+        let set =
+            |b: config::ConfigBuilder<config::builder::DefaultState>, key: &str, v: String| {
+                b.set_override(key, v)
+                    .map_err(|e| ConfigError::Invalid(e.to_string()))
+            };
+        if let Some(bind) = flags.bind {
+            builder = set(builder, "server.bind", bind.to_string())?;
+        }
+        if let Some(dir) = &flags.state_dir {
+            builder = set(builder, "state.dir", dir.display().to_string())?;
+        }
+        if let Some(url) = &flags.database_url {
+            builder = set(builder, "database.url", url.clone())?;
+        }
+        if let Some(level) = &flags.log_level {
+            builder = set(builder, "log.level", level.clone())?;
+        }
+        let built = builder.build().map_err(|e| match file {
+            Some(path) => ConfigError::File {
+                path: path.to_owned(),
+                message: e.to_string(),
+            },
+            None => ConfigError::Invalid(e.to_string()),
+        })?;
+        let mut cfg: Config = built
+            .try_deserialize()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        cfg.finish()?;
+        Ok(cfg)
+    }
+
+    fn finish(&mut self) -> Result<(), ConfigError> {
+        if self.database.url.trim().is_empty() {
+            self.database.url = format!(
+                "sqlite://{}",
+                self.state.dir.join("supervisor.db").display()
+            );
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| ConfigError::Invalid(format!("log.level `{}`: {e}", self.log.level)))?;
+        let checks: [(&str, bool); 5] = [
+            (
+                "gateways.heartbeat_interval",
+                !self.gateways.heartbeat_interval.is_zero(),
+            ),
+            (
+                "gateways.health_interval",
+                !self.gateways.health_interval.is_zero(),
+            ),
+            (
+                "gateways.probe_timeout",
+                !self.gateways.probe_timeout.is_zero(),
+            ),
+            (
+                "gateways.breaker_threshold",
+                self.gateways.breaker_threshold > 0,
+            ),
+            ("limits.max_body_bytes", self.limits.max_body_bytes > 0),
+        ];
+        if let Some((key, _)) = checks.iter().find(|(_, ok)| !ok) {
+            return Err(ConfigError::Invalid(format!(
+                "{key} must be greater than zero"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Durations as human strings (`30s`, `5m`, `1h 30m`).
+pub mod duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(text.trim()).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a duration ({e}); use e.g. `30s`, `5m`"
+            ))
+        })
+    }
+}
+
+/// Byte sizes as integers or strings with a unit (`1MiB`, `512KiB`, `1048576`).
+pub mod byte_size {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(n: &usize, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(*n as u64)
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Int(u64),
+        Text(String),
+    }
+
+    pub fn parse(text: &str) -> Option<usize> {
+        let text = text.trim();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (digits, unit) = text.split_at(split);
+        let n: usize = digits.parse().ok()?;
+        let mult: usize = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "k" | "kb" | "kib" => 1024,
+            "m" | "mb" | "mib" => 1024 * 1024,
+            "g" | "gb" | "gib" => 1024 * 1024 * 1024,
+            _ => return None,
+        };
+        n.checked_mul(mult)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+        match Raw::deserialize(d)? {
+            Raw::Int(n) => usize::try_from(n).map_err(serde::de::Error::custom),
+            Raw::Text(t) => parse(&t).ok_or_else(|| {
+                serde::de::Error::custom(format!("`{t}` is not a byte size; use e.g. `1MiB`"))
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_match_the_spec() {
+        let cfg = Config::load_with_env(None, &FlagOverrides::default(), vec![]).unwrap();
+        assert_eq!(cfg.server.bind.to_string(), "127.0.0.1:3000");
+        assert_eq!(cfg.gateways.heartbeat_interval, Duration::from_secs(30));
+        assert_eq!(cfg.gateways.health_interval, Duration::from_secs(300));
+        assert_eq!(cfg.limits.gateway_ops_per_minute, 100);
+        assert_eq!(cfg.limits.max_body_bytes, 1024 * 1024);
+        assert!(cfg.database.url.starts_with("sqlite://"));
+        assert!(cfg.database.url.ends_with("supervisor.db"));
+    }
+
+    #[test]
+    fn layers_apply_in_order_file_env_flags() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(
+            file,
+            "[server]\nbind = \"127.0.0.1:4000\"\n[gateways]\nheartbeat_interval = \"10s\"\nprobe_timeout = \"2s\"\n[log]\nlevel = \"debug\""
+        )
+        .unwrap();
+        let flags = FlagOverrides {
+            log_level: Some("warn".into()),
+            ..FlagOverrides::default()
+        };
+        let cfg = Config::load_with_env(
+            Some(file.path()),
+            &flags,
+            env(&[
+                ("GATEWAY_SUPERVISOR__GATEWAYS__HEARTBEAT_INTERVAL", "15s"),
+                ("GATEWAY_SUPERVISOR__LIMITS__GATEWAY_OPS_PER_MINUTE", "7"),
+                ("GATEWAY_SUPERVISOR__LIMITS__MAX_BODY_BYTES", "2MiB"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(cfg.server.bind.to_string(), "127.0.0.1:4000");
+        assert_eq!(cfg.gateways.heartbeat_interval, Duration::from_secs(15));
+        assert_eq!(cfg.gateways.probe_timeout, Duration::from_secs(2));
+        assert_eq!(cfg.limits.gateway_ops_per_minute, 7);
+        assert_eq!(cfg.limits.max_body_bytes, 2 * 1024 * 1024);
+        assert_eq!(cfg.log.level, "warn");
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "[server]\nbnd = \"127.0.0.1:4000\"").unwrap();
+        let err = Config::load_with_env(Some(file.path()), &FlagOverrides::default(), vec![])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bnd"), "{err}");
+
+        let err = Config::load_with_env(
+            None,
+            &FlagOverrides::default(),
+            env(&[("GATEWAY_SUPERVISOR__GATEWAYS__HEARTBEAT", "1s")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("heartbeat"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let err = Config::load_with_env(
+            None,
+            &FlagOverrides::default(),
+            env(&[("GATEWAY_SUPERVISOR__GATEWAYS__PROBE_TIMEOUT", "soon")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("soon"), "{err}");
+        let err = Config::load_with_env(
+            None,
+            &FlagOverrides::default(),
+            env(&[("GATEWAY_SUPERVISOR__GATEWAYS__PROBE_TIMEOUT", "0s")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("gateways.probe_timeout"), "{err}");
+    }
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("gateway-supervisor.example.toml");
+        Config::load_with_env(Some(&path), &FlagOverrides::default(), vec![]).unwrap();
+    }
+
+    #[test]
+    fn byte_sizes_parse() {
+        assert_eq!(byte_size::parse("1MiB"), Some(1024 * 1024));
+        assert_eq!(byte_size::parse("512 KiB"), Some(512 * 1024));
+        assert_eq!(byte_size::parse("42"), Some(42));
+        assert_eq!(byte_size::parse("lots"), None);
+    }
+}

@@ -1,0 +1,349 @@
+//! `serve`: start-up, the HTTP listeners, signals (SIGTERM/SIGINT graceful stop, SIGHUP reload),
+//! the systemd watchdog and the API-key refresh loop.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use actix::{Actor, Addr};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{error, info, warn};
+
+use crate::auth::{KeyCache, Role};
+use crate::config::{Config, ConfigError, FlagOverrides};
+use crate::db::{self, Backend, DbError, Store};
+use crate::http::{self, AppState, middleware};
+use crate::logging::{self, LogError, LogHandle};
+use crate::metrics::Metrics;
+use crate::ratelimit::KeyedLimiter;
+use crate::secrets::{self, Cipher, SecretsError};
+use crate::{seed, systemd};
+use gateway_supervisor_actors::RegistryActor;
+use gateway_supervisor_actors::messages::{CreateGateway, Ping};
+use gateway_supervisor_actors::model::Caller;
+
+pub const ADMIN_KEY_FILE: &str = "admin.key";
+/// The bound HTTP address, written at start (useful with `server.bind = "127.0.0.1:0"`).
+pub const HTTP_ADDR_FILE: &str = "http.addr";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error("state directory {path}: {reason}")]
+    StateDir { path: PathBuf, reason: String },
+    #[error("default gateway from the environment: {0}")]
+    Seed(String),
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen { addr: String, reason: String },
+    #[error("{0}")]
+    Startup(String),
+}
+
+/// Creates the state directory (0700) if missing.
+pub fn ensure_state_dir(dir: &Path) -> Result<(), DaemonError> {
+    let err = |e: std::io::Error| DaemonError::StateDir {
+        path: dir.to_owned(),
+        reason: e.to_string(),
+    };
+    if !dir.exists() {
+        fs::create_dir_all(dir).map_err(err)?;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Opens and migrates the database and unlocks the secrets: everything a command needs.
+pub fn open_store(cfg: &Config) -> Result<(Store, Backend, usize), DaemonError> {
+    ensure_state_dir(&cfg.state.dir)?;
+    let (pool, backend) = db::open(&cfg.database.url, cfg.database.pool_size)?;
+    let migrated = db::migrate(&pool)?;
+    let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+    let (key, source) = secrets::load_master_key(
+        credentials.as_deref(),
+        cfg.secrets.master_key.as_deref(),
+        &cfg.state.dir,
+    )?;
+    info!(source = %source, "master key loaded");
+    let store = Store {
+        pool,
+        cipher: Arc::new(Cipher::new(&key)),
+    };
+    store.verify_master_key().map_err(|e| match e {
+        DbError::Secrets(SecretsError::Decrypt) => DaemonError::Startup(format!(
+            "the master key from {source} is not the key this database was encrypted with; \
+             restore the original key (never generate a new one for an existing database)"
+        )),
+        other => other.into(),
+    })?;
+    Ok((store, backend, migrated))
+}
+
+/// On the very first start (no API key at all), creates an admin key and writes it to
+/// `<state>/admin.key` (0600). Returns the file's path when it did.
+fn first_start_admin_key(store: &Store, state_dir: &Path) -> Result<Option<PathBuf>, DaemonError> {
+    if store.count_api_keys()? > 0 {
+        return Ok(None);
+    }
+    let path = state_dir.join(ADMIN_KEY_FILE);
+    if path.exists() {
+        // Left over from another database; the new key replaces it.
+        fs::remove_file(&path).map_err(|e| DaemonError::StateDir {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+    }
+    let (_row, key) =
+        store.create_api_key("initial-admin", Role::Admin, &Caller::system("first-start"))?;
+    secrets::write_private_file(&path, format!("{}\n", key.reveal()).as_bytes())?;
+    Ok(Some(path))
+}
+
+struct Running {
+    config_file: Option<PathBuf>,
+    flags: FlagOverrides,
+    cfg: Config,
+    log: LogHandle,
+    state: AppState,
+}
+
+pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), DaemonError> {
+    let cfg = Config::load(config_file.as_deref(), &flags)?;
+    let log = logging::init(&cfg.log)?;
+    info!(
+        version = env!("CARGO_PKG_VERSION"),
+        "gateway-supervisor starting"
+    );
+    let (store, backend, migrated) = open_store(&cfg)?;
+    info!(database = %backend.describe(), migrations_applied = migrated, "database ready");
+    if let Some(path) = first_start_admin_key(&store, &cfg.state.dir)? {
+        info!(path = %path.display(), "first start: created an admin API key; read it from this file (mode 0600)");
+    }
+    let keys = Arc::new(KeyCache::new(store.clone()));
+    keys.refresh()?;
+    let registry = RegistryActor::load(Arc::new(store.clone()))
+        .map_err(|e| DaemonError::Startup(e.to_string()))?;
+    let seed = if registry.is_empty() {
+        seed::default_gateway(|k| std::env::var(k).ok())
+            .map_err(|e| DaemonError::Seed(format!("{}: {}", e.field, e.message)))?
+    } else {
+        None
+    };
+    let metrics = Arc::new(Metrics::new().map_err(|e| DaemonError::Startup(e.to_string()))?);
+    let limiter = Arc::new(KeyedLimiter::per_minute(
+        "gateway_ops",
+        cfg.limits.gateway_ops_per_minute,
+    ));
+
+    let system = actix::System::new();
+    system.block_on(async move {
+        let registry = registry.start();
+        if let Some(new) = seed {
+            let name = new.name.clone();
+            registry
+                .send(CreateGateway {
+                    new,
+                    by: Caller::system("seed"),
+                })
+                .await
+                .map_err(|e| DaemonError::Startup(e.to_string()))?
+                .map_err(|e| DaemonError::Seed(e.to_string()))?;
+            info!(name = %name, "seeded the default gateway from the environment");
+        }
+        let state = AppState {
+            registry,
+            store,
+            keys,
+            metrics,
+            gateway_ops_limiter: limiter,
+            ready: Arc::new(AtomicBool::new(false)),
+        };
+        run(Running {
+            config_file,
+            flags,
+            cfg,
+            log,
+            state,
+        })
+        .await
+    })
+}
+
+fn listen_error(addr: impl ToString, e: std::io::Error) -> DaemonError {
+    DaemonError::Listen {
+        addr: addr.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+async fn run(mut rt: Running) -> Result<(), DaemonError> {
+    let metrics_separate = rt.cfg.metrics.bind;
+    let max_body = rt.cfg.limits.max_body_bytes;
+    let app_state = rt.state.clone();
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .wrap(from_fn(middleware::observe))
+            .configure(http::routes(
+                app_state.clone(),
+                max_body,
+                metrics_separate.is_none(),
+            ))
+    })
+    .disable_signals()
+    .shutdown_timeout(rt.cfg.server.shutdown_timeout.as_secs());
+    if rt.cfg.server.workers > 0 {
+        server = server.workers(rt.cfg.server.workers);
+    }
+    let server = server
+        .bind(rt.cfg.server.bind)
+        .map_err(|e| listen_error(rt.cfg.server.bind, e))?;
+    let addrs = server.addrs();
+    let listening: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+    if let Err(e) = fs::write(
+        rt.cfg.state.dir.join(HTTP_ADDR_FILE),
+        format!("{}\n", listening.join(" ")),
+    ) {
+        warn!(%e, "could not write the http.addr file");
+    }
+    let server = server.run();
+    let handle = server.handle();
+    let server_task = actix::spawn(server);
+
+    let metrics_handle = match metrics_separate {
+        Some(bind) => {
+            let state = rt.state.clone();
+            let metrics_server = HttpServer::new(move || {
+                App::new()
+                    .wrap(from_fn(middleware::observe))
+                    .configure(http::metrics_routes(state.clone()))
+            })
+            .disable_signals()
+            .workers(1)
+            .bind(bind)
+            .map_err(|e| listen_error(bind, e))?
+            .run();
+            let h = metrics_server.handle();
+            actix::spawn(metrics_server);
+            info!(%bind, "metrics listening");
+            Some(h)
+        }
+        None => None,
+    };
+
+    rt.state.ready.store(true, Ordering::Release);
+    info!(addr = %listening.join(" "), "listening");
+    systemd::ready(&format!("serving on {}", listening.join(" ")));
+
+    if let Some(interval) = systemd::watchdog_interval() {
+        actix::spawn(watchdog(rt.state.registry.clone(), interval));
+    }
+    actix::spawn(refresh_keys(
+        rt.state.keys.clone(),
+        rt.cfg.auth.key_refresh_interval,
+    ));
+
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|e| DaemonError::Startup(e.to_string()))?;
+    let mut int =
+        signal(SignalKind::interrupt()).map_err(|e| DaemonError::Startup(e.to_string()))?;
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| DaemonError::Startup(e.to_string()))?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => { info!("SIGTERM: shutting down"); break; }
+            _ = int.recv() => { info!("SIGINT: shutting down"); break; }
+            _ = hup.recv() => reload(&mut rt),
+        }
+    }
+
+    systemd::stopping();
+    rt.state.ready.store(false, Ordering::Release);
+    // Stop accepting, let in-flight requests finish (up to server.shutdown_timeout).
+    handle.stop(true).await;
+    if let Some(h) = metrics_handle {
+        h.stop(true).await;
+    }
+    let _ = server_task.await;
+    let keys = rt.state.keys.clone();
+    if let Err(e) = web::block(move || keys.refresh())
+        .await
+        .map(|r| r.map_err(|e| e.to_string()))
+    {
+        warn!(%e, "final key usage flush failed");
+    }
+    info!("stopped");
+    actix::System::current().stop();
+    Ok(())
+}
+
+/// SIGHUP: re-reads every config layer and applies what can change at run time (log level,
+/// rate limits). Keys that need a restart are reported, not half-applied.
+fn reload(rt: &mut Running) {
+    systemd::reloading();
+    match Config::load(rt.config_file.as_deref(), &rt.flags) {
+        Ok(new) => {
+            if let Err(e) = rt.log.set_level(&new.log.level) {
+                error!(%e, "reload: keeping the old log level");
+            }
+            rt.state
+                .gateway_ops_limiter
+                .reconfigure(new.limits.gateway_ops_per_minute);
+            let restart_needed = [
+                ("server.bind", new.server.bind != rt.cfg.server.bind),
+                ("state.dir", new.state.dir != rt.cfg.state.dir),
+                ("database.url", new.database.url != rt.cfg.database.url),
+                ("log.format", new.log.format != rt.cfg.log.format),
+                (
+                    "limits.max_body_bytes",
+                    new.limits.max_body_bytes != rt.cfg.limits.max_body_bytes,
+                ),
+                ("metrics.bind", new.metrics.bind != rt.cfg.metrics.bind),
+            ];
+            for (key, changed) in restart_needed {
+                if changed {
+                    warn!(key, "reload: this setting changes only on restart");
+                }
+            }
+            info!(log_level = %new.log.level, gateway_ops_per_minute = new.limits.gateway_ops_per_minute, "configuration reloaded");
+            rt.cfg = new;
+        }
+        Err(e) => error!(%e, "reload failed; the running configuration is unchanged"),
+    }
+    systemd::ready("configuration reloaded");
+}
+
+/// Sends WATCHDOG=1 only while the registry actor answers, so a wedged daemon gets restarted.
+async fn watchdog(registry: Addr<RegistryActor>, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    loop {
+        tick.tick().await;
+        match registry.send(Ping).timeout(interval).await {
+            Ok(()) => systemd::watchdog(),
+            Err(e) => error!(%e, "registry actor did not answer; withholding the watchdog ping"),
+        }
+    }
+}
+
+async fn refresh_keys(keys: Arc<KeyCache>, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let keys = keys.clone();
+        match web::block(move || keys.refresh()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(%e, "API key refresh failed"),
+            Err(e) => warn!(%e, "API key refresh task failed"),
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! API keys: only the SHA-256 of a key is stored, with its public prefix for lookup.
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::schema::api_keys;
+use super::{DbError, Store, audit, now_unix};
+use crate::auth::{GeneratedKey, Role};
+use gateway_supervisor_actors::model::Caller;
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = api_keys)]
+pub struct ApiKeyRow {
+    pub id: i64,
+    pub name: String,
+    pub role: String,
+    pub prefix: String,
+    #[serde(skip)]
+    pub key_hash: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = api_keys)]
+struct NewKeyRow<'a> {
+    name: &'a str,
+    role: &'a str,
+    prefix: &'a str,
+    key_hash: &'a str,
+    created_at: i64,
+}
+
+impl Store {
+    pub fn create_api_key(
+        &self,
+        name: &str,
+        role: Role,
+        by: &Caller,
+    ) -> Result<(ApiKeyRow, GeneratedKey), DbError> {
+        let key = GeneratedKey::generate()?;
+        let mut conn = self.conn()?;
+        let row = conn.transaction::<_, diesel::result::Error, _>(|c| {
+            let row = diesel::insert_into(api_keys::table)
+                .values(NewKeyRow {
+                    name,
+                    role: role.as_str(),
+                    prefix: key.prefix(),
+                    key_hash: &key.hash_hex(),
+                    created_at: now_unix(),
+                })
+                .returning(api_keys::id)
+                .get_result::<i64>(c)?;
+            let row = api_keys::table
+                .find(row)
+                .select(ApiKeyRow::as_select())
+                .first(c)?;
+            let details =
+                serde_json::json!({"name": name, "role": role.as_str(), "prefix": key.prefix()});
+            audit::record(
+                c,
+                by,
+                "api_key.create",
+                "api_key",
+                Some(row.id.to_string()),
+                Some(&details),
+            )?;
+            Ok(row)
+        })?;
+        Ok((row, key))
+    }
+
+    pub fn list_api_keys(&self) -> Result<Vec<ApiKeyRow>, DbError> {
+        let mut conn = self.conn()?;
+        Ok(api_keys::table
+            .order(api_keys::id)
+            .select(ApiKeyRow::as_select())
+            .load(&mut conn)?)
+    }
+
+    pub fn count_api_keys(&self) -> Result<i64, DbError> {
+        let mut conn = self.conn()?;
+        Ok(api_keys::table.count().get_result(&mut conn)?)
+    }
+
+    /// Keys that may authenticate (not revoked).
+    pub fn active_api_keys(&self) -> Result<Vec<ApiKeyRow>, DbError> {
+        let mut conn = self.conn()?;
+        Ok(api_keys::table
+            .filter(api_keys::revoked_at.is_null())
+            .select(ApiKeyRow::as_select())
+            .load(&mut conn)?)
+    }
+
+    pub fn find_active_api_key(&self, prefix: &str) -> Result<Option<ApiKeyRow>, DbError> {
+        let mut conn = self.conn()?;
+        Ok(api_keys::table
+            .filter(api_keys::prefix.eq(prefix))
+            .filter(api_keys::revoked_at.is_null())
+            .select(ApiKeyRow::as_select())
+            .first(&mut conn)
+            .optional()?)
+    }
+
+    /// Revokes by id or by prefix. Returns the revoked row.
+    pub fn revoke_api_key(&self, id_or_prefix: &str, by: &Caller) -> Result<ApiKeyRow, DbError> {
+        let mut conn = self.conn()?;
+        let now = now_unix();
+        conn.transaction::<_, DbError, _>(|c| {
+            let target = match id_or_prefix.parse::<i64>() {
+                Ok(id) => api_keys::table
+                    .find(id)
+                    .select(ApiKeyRow::as_select())
+                    .first(c),
+                Err(_) => api_keys::table
+                    .filter(api_keys::prefix.eq(id_or_prefix))
+                    .select(ApiKeyRow::as_select())
+                    .first(c),
+            }
+            .optional()?
+            .ok_or(DbError::NotFound)?;
+            if target.revoked_at.is_some() {
+                return Err(DbError::Conflict(format!(
+                    "key {} is already revoked",
+                    target.prefix
+                )));
+            }
+            diesel::update(api_keys::table.find(target.id))
+                .set(api_keys::revoked_at.eq(now))
+                .execute(c)?;
+            let row = api_keys::table
+                .find(target.id)
+                .select(ApiKeyRow::as_select())
+                .first(c)?;
+            audit::record(
+                c,
+                by,
+                "api_key.revoke",
+                "api_key",
+                Some(row.id.to_string()),
+                None,
+            )?;
+            Ok(row)
+        })
+    }
+
+    pub fn touch_api_keys(&self, ids: &[i64], at: i64) -> Result<(), DbError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn()?;
+        diesel::update(api_keys::table.filter(api_keys::id.eq_any(ids)))
+            .set(api_keys::last_used_at.eq(at))
+            .execute(&mut conn)?;
+        Ok(())
+    }
+}

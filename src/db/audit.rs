@@ -1,0 +1,69 @@
+//! The audit log: who changed what, when. Rows are written inside the transaction of the change
+//! they describe, so a change without its audit row cannot exist. Details never hold secrets.
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::schema::audit_log;
+use super::{DbConn, DbError, Store, now_unix};
+use gateway_supervisor_actors::model::Caller;
+
+#[derive(Insertable)]
+#[diesel(table_name = audit_log)]
+struct NewAuditRow<'a> {
+    ts: i64,
+    actor: &'a str,
+    api_key_id: Option<i64>,
+    action: &'a str,
+    target_type: &'a str,
+    target_id: Option<String>,
+    details: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
+#[diesel(table_name = audit_log)]
+pub struct AuditRow {
+    pub id: i64,
+    pub ts: i64,
+    pub actor: String,
+    pub api_key_id: Option<i64>,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<String>,
+    /// JSON text describing the change (never a secret).
+    pub details: Option<String>,
+}
+
+pub fn record(
+    conn: &mut DbConn,
+    by: &Caller,
+    action: &str,
+    target_type: &str,
+    target_id: Option<String>,
+    details: Option<&serde_json::Value>,
+) -> Result<(), diesel::result::Error> {
+    diesel::insert_into(audit_log::table)
+        .values(NewAuditRow {
+            ts: now_unix(),
+            actor: &by.label,
+            api_key_id: by.api_key_id,
+            action,
+            target_type,
+            target_id,
+            details: details.map(|d| d.to_string()),
+        })
+        .execute(conn)
+        .map(|_| ())
+}
+
+impl Store {
+    /// Newest first.
+    pub fn audit_entries(&self, limit: i64) -> Result<Vec<AuditRow>, DbError> {
+        let mut conn = self.conn()?;
+        Ok(audit_log::table
+            .order(audit_log::id.desc())
+            .limit(limit)
+            .select(AuditRow::as_select())
+            .load(&mut conn)?)
+    }
+}

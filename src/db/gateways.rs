@@ -1,0 +1,441 @@
+//! The gateways table, behind the actors crate's `GatewayStore`. Tokens are encrypted here,
+//! on the way in, and decrypted on load; only ciphertext reaches the database.
+
+use diesel::prelude::*;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+use super::schema::gateways;
+use super::{DbConn, Store, audit, is_unique_violation, now_unix};
+use crate::secrets::purpose;
+use gateway_supervisor_actors::model::{
+    Caller, GatewayId, GatewayPatch, GatewayRecord, GatewayStatus, NewGateway,
+};
+use gateway_supervisor_actors::store::{GatewayStore, StoreError};
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = gateways)]
+struct GatewayRow {
+    id: i64,
+    name: String,
+    host: String,
+    port: i32,
+    tls: bool,
+    allow_insecure_tls: bool,
+    token_enc: Option<Vec<u8>>,
+    is_primary: bool,
+    status: String,
+    last_seen: Option<i64>,
+    latency: Option<i64>,
+    sessions_count: i64,
+    agents_count: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = gateways)]
+struct NewGatewayRow<'a> {
+    name: &'a str,
+    host: &'a str,
+    port: i32,
+    tls: bool,
+    allow_insecure_tls: bool,
+    token_enc: Option<Vec<u8>>,
+    is_primary: bool,
+    status: &'a str,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(AsChangeset)]
+#[diesel(table_name = gateways)]
+struct GatewayChanges {
+    name: Option<String>,
+    host: Option<String>,
+    port: Option<i32>,
+    tls: Option<bool>,
+    allow_insecure_tls: Option<bool>,
+    token_enc: Option<Option<Vec<u8>>>,
+    device_token_enc: Option<Option<Vec<u8>>>,
+    is_primary: Option<bool>,
+    status: Option<String>,
+    last_seen: Option<Option<i64>>,
+    latency: Option<Option<i64>>,
+    sessions_count: Option<i64>,
+    agents_count: Option<i64>,
+    updated_at: i64,
+}
+
+fn backend(err: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(err.to_string())
+}
+
+impl Store {
+    fn encrypt_token(&self, token: &Option<SecretString>) -> Result<Option<Vec<u8>>, StoreError> {
+        token
+            .as_ref()
+            .map(|t| {
+                self.cipher
+                    .encrypt(t.expose_secret().as_bytes(), purpose::GATEWAY_TOKEN)
+                    .map_err(backend)
+            })
+            .transpose()
+    }
+
+    fn to_record(&self, row: GatewayRow) -> Result<GatewayRecord, StoreError> {
+        let token = row
+            .token_enc
+            .map(|blob| {
+                let plain = self
+                    .cipher
+                    .decrypt(&blob, purpose::GATEWAY_TOKEN)
+                    .map_err(|e| backend(format!("gateway {} token: {e}", row.id)))?;
+                String::from_utf8(plain)
+                    .map(SecretString::from)
+                    .map_err(|_| backend(format!("gateway {} token is not UTF-8", row.id)))
+            })
+            .transpose()?;
+        Ok(GatewayRecord {
+            id: row.id,
+            port: u16::try_from(row.port).map_err(backend)?,
+            status: row.status.parse().unwrap_or(GatewayStatus::Unknown),
+            name: row.name,
+            host: row.host,
+            tls: row.tls,
+            allow_insecure_tls: row.allow_insecure_tls,
+            token,
+            is_primary: row.is_primary,
+            last_seen: row.last_seen,
+            latency: row.latency,
+            sessions_count: row.sessions_count,
+            agents_count: row.agents_count,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+
+    fn conn_or_err(&self) -> Result<super::PooledConn, StoreError> {
+        self.conn().map_err(backend)
+    }
+}
+
+// RETURNING of a whole row does not pass through diesel's MultiBackend; writes return the id
+// and the row is read back inside the same transaction.
+fn select_row(conn: &mut DbConn, id: GatewayId) -> QueryResult<GatewayRow> {
+    gateways::table
+        .find(id)
+        .select(GatewayRow::as_select())
+        .first(conn)
+}
+
+/// Unsets the current primary (other than `keep`): the first write of a primary switch, in the
+/// caller's transaction.
+fn demote_primary(conn: &mut DbConn, keep: Option<GatewayId>, now: i64) -> QueryResult<usize> {
+    let query = gateways::table.filter(gateways::is_primary.eq(true));
+    match keep {
+        Some(id) => diesel::update(query.filter(gateways::id.ne(id)))
+            .set((gateways::is_primary.eq(false), gateways::updated_at.eq(now)))
+            .execute(conn),
+        None => diesel::update(query)
+            .set((gateways::is_primary.eq(false), gateways::updated_at.eq(now)))
+            .execute(conn),
+    }
+}
+
+/// Audit details for an update: the fields that changed, never a token's value.
+fn patch_details(patch: &GatewayPatch) -> serde_json::Value {
+    let mut changes = serde_json::Map::new();
+    let mut put = |k: &str, v: serde_json::Value| {
+        changes.insert(k.to_owned(), v);
+    };
+    if let Some(v) = &patch.name {
+        put("name", json!(v));
+    }
+    if let Some(v) = &patch.host {
+        put("host", json!(v));
+    }
+    if let Some(v) = patch.port {
+        put("port", json!(v));
+    }
+    if let Some(v) = patch.tls {
+        put("tls", json!(v));
+    }
+    if let Some(v) = patch.allow_insecure_tls {
+        put("allow_insecure_tls", json!(v));
+    }
+    if let Some(v) = &patch.token {
+        put(
+            "token",
+            json!(if v.is_some() { "changed" } else { "removed" }),
+        );
+    }
+    if let Some(v) = patch.is_primary {
+        put("is_primary", json!(v));
+    }
+    if let Some(v) = patch.status {
+        put("status", json!(v.as_str()));
+    }
+    if let Some(v) = patch.last_seen {
+        put("last_seen", json!(v));
+    }
+    if let Some(v) = patch.latency {
+        put("latency", json!(v));
+    }
+    if let Some(v) = patch.sessions_count {
+        put("sessions_count", json!(v));
+    }
+    if let Some(v) = patch.agents_count {
+        put("agents_count", json!(v));
+    }
+    serde_json::Value::Object(changes)
+}
+
+impl GatewayStore for Store {
+    fn load_gateways(&self) -> Result<Vec<GatewayRecord>, StoreError> {
+        let mut conn = self.conn_or_err()?;
+        let rows = gateways::table
+            .order(gateways::id)
+            .select(GatewayRow::as_select())
+            .load(&mut *conn)
+            .map_err(backend)?;
+        rows.into_iter().map(|r| self.to_record(r)).collect()
+    }
+
+    fn insert_gateway(&self, new: &NewGateway, by: &Caller) -> Result<GatewayRecord, StoreError> {
+        let token_enc = self.encrypt_token(&new.token)?;
+        let mut conn = self.conn_or_err()?;
+        let now = now_unix();
+        let row = conn
+            .transaction::<_, diesel::result::Error, _>(|c| {
+                if new.is_primary {
+                    demote_primary(c, None, now)?;
+                }
+                let row = diesel::insert_into(gateways::table)
+                    .values(NewGatewayRow {
+                        name: &new.name,
+                        host: &new.host,
+                        port: i32::from(new.port),
+                        tls: new.tls,
+                        allow_insecure_tls: new.allow_insecure_tls,
+                        token_enc,
+                        is_primary: new.is_primary,
+                        status: GatewayStatus::Unknown.as_str(),
+                        created_at: now,
+                        updated_at: now,
+                    })
+                    .returning(gateways::id)
+                    .get_result::<i64>(c)?;
+                let row = select_row(c, row)?;
+                let details = json!({
+                    "name": new.name, "host": new.host, "port": new.port, "tls": new.tls,
+                    "is_primary": new.is_primary, "token_set": new.token.is_some(),
+                });
+                audit::record(
+                    c,
+                    by,
+                    "gateway.create",
+                    "gateway",
+                    Some(row.id.to_string()),
+                    Some(&details),
+                )?;
+                Ok(row)
+            })
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::DuplicateName(new.name.clone())
+                } else {
+                    backend(e)
+                }
+            })?;
+        self.to_record(row)
+    }
+
+    fn update_gateway(
+        &self,
+        id: GatewayId,
+        patch: &GatewayPatch,
+        by: &Caller,
+    ) -> Result<GatewayRecord, StoreError> {
+        let token_enc = match &patch.token {
+            Some(token) => Some(self.encrypt_token(token)?),
+            None => None,
+        };
+        // A device token belongs to one gateway; pointing the record elsewhere drops it.
+        let moved = patch.host.is_some() || patch.port.is_some() || patch.tls.is_some();
+        let now = now_unix();
+        let changes = GatewayChanges {
+            name: patch.name.clone(),
+            host: patch.host.clone(),
+            port: patch.port.map(i32::from),
+            tls: patch.tls,
+            allow_insecure_tls: patch.allow_insecure_tls,
+            token_enc,
+            device_token_enc: moved.then_some(None),
+            is_primary: patch.is_primary,
+            status: patch.status.map(|s| s.as_str().to_owned()),
+            last_seen: patch.last_seen,
+            latency: patch.latency,
+            sessions_count: patch.sessions_count,
+            agents_count: patch.agents_count,
+            updated_at: now,
+        };
+        let mut conn = self.conn_or_err()?;
+        let row = conn
+            .transaction::<_, diesel::result::Error, _>(|c| {
+                if patch.is_primary == Some(true) {
+                    demote_primary(c, Some(id), now)?;
+                }
+                let updated = diesel::update(gateways::table.find(id))
+                    .set(&changes)
+                    .execute(c)?;
+                if updated == 0 {
+                    return Err(diesel::result::Error::NotFound);
+                }
+                let row = select_row(c, id)?;
+                audit::record(
+                    c,
+                    by,
+                    "gateway.update",
+                    "gateway",
+                    Some(id.to_string()),
+                    Some(&patch_details(patch)),
+                )?;
+                Ok(row)
+            })
+            .map_err(|e| match e {
+                diesel::result::Error::NotFound => StoreError::NotFound(id),
+                e if is_unique_violation(&e) => {
+                    StoreError::DuplicateName(patch.name.clone().unwrap_or_default())
+                }
+                e => backend(e),
+            })?;
+        self.to_record(row)
+    }
+
+    fn delete_gateway(&self, id: GatewayId, by: &Caller) -> Result<(), StoreError> {
+        let mut conn = self.conn_or_err()?;
+        conn.transaction::<_, diesel::result::Error, _>(|c| {
+            // The primary is never deleted, whatever the caller checked before.
+            let deleted = diesel::delete(
+                gateways::table
+                    .find(id)
+                    .filter(gateways::is_primary.eq(false)),
+            )
+            .execute(c)?;
+            if deleted == 0 {
+                return Err(diesel::result::Error::NotFound);
+            }
+            audit::record(
+                c,
+                by,
+                "gateway.delete",
+                "gateway",
+                Some(id.to_string()),
+                None,
+            )
+        })
+        .map_err(|e| match e {
+            diesel::result::Error::NotFound => StoreError::NotFound(id),
+            e => backend(e),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::test_support::sqlite_pool;
+    use crate::secrets::Cipher;
+    use secrecy::SecretBox;
+    use std::sync::Arc;
+
+    fn store() -> (Store, tempfile::TempDir) {
+        let (pool, dir) = sqlite_pool();
+        let cipher = Arc::new(Cipher::new(&SecretBox::new(Box::new([3u8; 32]))));
+        (Store { pool, cipher }, dir)
+    }
+
+    fn new_gw(name: &str, primary: bool, token: Option<&str>) -> NewGateway {
+        NewGateway {
+            name: name.into(),
+            host: "127.0.0.1".into(),
+            port: 18789,
+            tls: false,
+            allow_insecure_tls: false,
+            token: token.map(|t| SecretString::from(t.to_owned())),
+            is_primary: primary,
+        }
+    }
+
+    #[test]
+    fn primary_switch_is_one_transaction_and_tokens_round_trip() {
+        let (store, _dir) = store();
+        let by = Caller::system("test");
+        let a = store
+            .insert_gateway(&new_gw("a", true, Some("tok-a")), &by)
+            .unwrap();
+        let b = store.insert_gateway(&new_gw("b", true, None), &by).unwrap();
+        let all = store.load_gateways().unwrap();
+        assert_eq!(all.iter().filter(|g| g.is_primary).count(), 1);
+        assert!(all.iter().find(|g| g.id == b.id).unwrap().is_primary);
+        let loaded_a = all.iter().find(|g| g.id == a.id).unwrap();
+        assert_eq!(loaded_a.token.as_ref().unwrap().expose_secret(), "tok-a");
+
+        let patch = GatewayPatch {
+            is_primary: Some(true),
+            ..Default::default()
+        };
+        store.update_gateway(a.id, &patch, &by).unwrap();
+        let all = store.load_gateways().unwrap();
+        assert_eq!(
+            all.iter()
+                .filter(|g| g.is_primary)
+                .map(|g| g.id)
+                .collect::<Vec<_>>(),
+            vec![a.id]
+        );
+        // 2 creates + 1 update, each audited.
+        let audit = store.audit_entries(10).unwrap();
+        assert_eq!(audit.len(), 3);
+        assert!(
+            audit
+                .iter()
+                .all(|r| r.details.as_deref().is_none_or(|d| !d.contains("tok-a")))
+        );
+    }
+
+    #[test]
+    fn duplicate_names_and_missing_rows_are_typed() {
+        let (store, _dir) = store();
+        let by = Caller::system("test");
+        store.insert_gateway(&new_gw("a", true, None), &by).unwrap();
+        assert_eq!(
+            store
+                .insert_gateway(&new_gw("a", false, None), &by)
+                .unwrap_err(),
+            StoreError::DuplicateName("a".into())
+        );
+        let patch = GatewayPatch {
+            port: Some(1),
+            ..Default::default()
+        };
+        assert_eq!(
+            store.update_gateway(99, &patch, &by).unwrap_err(),
+            StoreError::NotFound(99)
+        );
+        assert_eq!(
+            store.delete_gateway(99, &by).unwrap_err(),
+            StoreError::NotFound(99)
+        );
+    }
+
+    #[test]
+    fn the_primary_is_never_deleted_by_the_store() {
+        let (store, _dir) = store();
+        let by = Caller::system("test");
+        let a = store.insert_gateway(&new_gw("a", true, None), &by).unwrap();
+        assert!(store.delete_gateway(a.id, &by).is_err());
+        assert_eq!(store.load_gateways().unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,316 @@
+//! Storage: one diesel `MultiConnection` over SQLite and PostgreSQL, an r2d2 pool, embedded
+//! migrations for both backends. Blocking: call it from `web::block`/`spawn_blocking`.
+
+pub mod api_keys;
+pub mod audit;
+pub mod gateways;
+pub mod schema;
+pub mod secrets;
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection};
+use diesel::sqlite::SqliteConnection;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+}
+
+pub type Pool = r2d2::Pool<ConnManager>;
+pub type PooledConn = r2d2::PooledConnection<ConnManager>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database url `{0}` is not supported; use sqlite://PATH or postgres://…")]
+    BadUrl(String),
+    #[error("cannot open the database: {0}")]
+    Connect(String),
+    #[error("migrations failed: {0}")]
+    Migrate(String),
+    #[error("database error: {0}")]
+    Query(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Secrets(#[from] crate::secrets::SecretsError),
+}
+
+impl From<diesel::result::Error> for DbError {
+    fn from(err: diesel::result::Error) -> Self {
+        match err {
+            diesel::result::Error::NotFound => DbError::NotFound,
+            other => DbError::Query(other.to_string()),
+        }
+    }
+}
+
+impl From<r2d2::PoolError> for DbError {
+    fn from(err: r2d2::PoolError) -> Self {
+        DbError::Connect(err.to_string())
+    }
+}
+
+/// Which backend a URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Backend, DbError> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(DbError::BadUrl(url.to_owned()));
+            }
+            Ok(Backend::Sqlite(PathBuf::from(path)))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres(url.to_owned()))
+        } else {
+            Err(DbError::BadUrl(redact_url(url)))
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
+
+    /// For logs: the URL without a password.
+    pub fn describe(&self) -> String {
+        match self {
+            Backend::Sqlite(path) => format!("sqlite://{}", path.display()),
+            Backend::Postgres(url) => redact_url(url),
+        }
+    }
+}
+
+/// Removes a password from `scheme://user:password@host/…`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "[unparseable url]".into();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:********@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// Pragmas applied to every SQLite connection: WAL so readers never block the writer, foreign
+/// keys on, a busy timeout instead of instant SQLITE_BUSY, and full sync so an acknowledged
+/// write survives power loss.
+/// `busy_timeout` comes first so that the pool's connections, opened in parallel, wait for each
+/// other while the first one switches the file to WAL.
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+     PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;";
+
+#[derive(Debug, Clone)]
+pub struct ConnManager {
+    backend: Backend,
+}
+
+impl ManageConnection for ConnManager {
+    type Connection = DbConn;
+    type Error = DbError;
+
+    fn connect(&self) -> Result<DbConn, DbError> {
+        match &self.backend {
+            Backend::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy())
+                    .map_err(|e| DbError::Connect(e.to_string()))?;
+                conn.batch_execute(SQLITE_PRAGMAS)
+                    .map_err(|e| DbError::Connect(e.to_string()))?;
+                Ok(DbConn::Sqlite(conn))
+            }
+            Backend::Postgres(url) => PgConnection::establish(url)
+                .map(DbConn::Postgres)
+                // libpq's messages never contain the password.
+                .map_err(|e| DbError::Connect(e.to_string())),
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), DbError> {
+        conn.batch_execute("SELECT 1").map_err(DbError::from)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConn) -> bool {
+        false
+    }
+}
+
+/// Opens the pool (creating the SQLite file's directory) and checks one connection.
+pub fn open(url: &str, pool_size: u32) -> Result<(Pool, Backend), DbError> {
+    let backend = Backend::from_url(url)?;
+    if let Backend::Sqlite(path) = &backend
+        && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| DbError::Connect(format!("{}: {e}", parent.display())))?;
+    }
+    let size = match (pool_size, &backend) {
+        (0, Backend::Sqlite(_)) => 4,
+        (0, Backend::Postgres(_)) => 8,
+        (n, _) => n,
+    };
+    let pool = r2d2::Pool::builder()
+        .max_size(size)
+        .connection_timeout(Duration::from_secs(10))
+        .build(ConnManager {
+            backend: backend.clone(),
+        })
+        .map_err(|e| DbError::Connect(e.to_string()))?;
+    Ok((pool, backend))
+}
+
+/// Runs pending migrations; returns how many ran.
+pub fn migrate(pool: &Pool) -> Result<usize, DbError> {
+    let mut conn = pool.get()?;
+    let ran = match &mut *conn {
+        DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        DbConn::Postgres(c) => c
+            .run_pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.len()),
+    };
+    ran.map_err(|e| DbError::Migrate(e.to_string()))
+}
+
+/// Cheap liveness query for `/readyz`.
+pub fn ping(pool: &Pool) -> Result<(), DbError> {
+    let mut conn = pool.get()?;
+    conn.batch_execute("SELECT 1").map_err(DbError::from)
+}
+
+pub fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Whether a diesel error is a unique-constraint violation (same meaning on both backends).
+pub fn is_unique_violation(err: &diesel::result::Error) -> bool {
+    matches!(
+        err,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::*;
+
+    /// A migrated SQLite database in a temporary directory.
+    pub fn sqlite_pool() -> (Pool, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let (pool, _) = open(&url, 2).unwrap();
+        migrate(&pool).unwrap();
+        (pool, dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_selects_backend() {
+        assert_eq!(
+            Backend::from_url("sqlite://./data/x.db").unwrap(),
+            Backend::Sqlite(PathBuf::from("./data/x.db"))
+        );
+        assert_eq!(
+            Backend::from_url("postgres://u@h/db").unwrap().name(),
+            "postgres"
+        );
+        assert_eq!(
+            Backend::from_url("postgresql://u@h/db").unwrap().name(),
+            "postgres"
+        );
+        assert!(Backend::from_url("mysql://x").is_err());
+        assert!(Backend::from_url("sqlite://").is_err());
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/gs"),
+            "postgres://app:********@db:5432/gs"
+        );
+        let err = Backend::from_url("mysql://app:s3cret@db/gs")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("s3cret"), "{err}");
+    }
+
+    #[test]
+    fn migration_folders_have_identical_names() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let names = |dir: &str| {
+            let mut v: Vec<String> = std::fs::read_dir(root.join(dir))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names("sqlite"), names("postgres"));
+    }
+
+    #[test]
+    fn sqlite_migrations_run_revert_and_rerun() {
+        let (pool, _dir) = test_support::sqlite_pool();
+        let mut conn = pool.get().unwrap();
+        let DbConn::Sqlite(c) = &mut *conn else {
+            unreachable!()
+        };
+        c.revert_all_migrations(SQLITE_MIGRATIONS).unwrap();
+        assert_eq!(
+            c.run_pending_migrations(SQLITE_MIGRATIONS).unwrap().len(),
+            1
+        );
+        let mode: Vec<String> = diesel::sql_query("PRAGMA journal_mode")
+            .load::<JournalMode>(c)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.journal_mode)
+            .collect();
+        assert_eq!(mode, vec!["wal".to_string()]);
+    }
+
+    #[derive(QueryableByName)]
+    struct JournalMode {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        journal_mode: String,
+    }
+}
+
+/// The daemon's storage: the pool plus the cipher for secrets at rest.
+#[derive(Clone)]
+pub struct Store {
+    pub pool: Pool,
+    pub cipher: std::sync::Arc<crate::secrets::Cipher>,
+}
+
+impl Store {
+    pub fn conn(&self) -> Result<PooledConn, DbError> {
+        Ok(self.pool.get()?)
+    }
+}

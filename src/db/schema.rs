@@ -1,0 +1,139 @@
+// One portable schema for both backends (see migrations/{sqlite,postgres}).
+
+diesel::table! {
+    gateways (id) {
+        id -> BigInt,
+        name -> Text,
+        host -> Text,
+        port -> Integer,
+        tls -> Bool,
+        allow_insecure_tls -> Bool,
+        token_enc -> Nullable<Binary>,
+        device_token_enc -> Nullable<Binary>,
+        is_primary -> Bool,
+        status -> Text,
+        last_seen -> Nullable<BigInt>,
+        latency -> Nullable<BigInt>,
+        sessions_count -> BigInt,
+        agents_count -> BigInt,
+        workspace_root -> Nullable<Text>,
+        disable_device_pairing -> Bool,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> BigInt,
+        name -> Text,
+        role -> Text,
+        prefix -> Text,
+        key_hash -> Text,
+        created_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    agents (id) {
+        id -> BigInt,
+        name -> Text,
+        role -> Nullable<Text>,
+        status -> Text,
+        gateway_id -> Nullable<BigInt>,
+        config -> Text,
+        source -> Text,
+        session_key -> Nullable<Text>,
+        last_seen -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    direct_connections (id) {
+        id -> BigInt,
+        agent_id -> BigInt,
+        tool_name -> Text,
+        tool_version -> Nullable<Text>,
+        connection_id -> Text,
+        status -> Text,
+        last_heartbeat -> Nullable<BigInt>,
+        metadata -> Nullable<Text>,
+        input_tokens -> BigInt,
+        output_tokens -> BigInt,
+        last_model -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    spawns (id) {
+        id -> Text,
+        gateway_id -> Nullable<BigInt>,
+        agent -> Nullable<Text>,
+        method -> Text,
+        request -> Text,
+        idempotency_key -> Nullable<Text>,
+        run_id -> Nullable<Text>,
+        session_key -> Nullable<Text>,
+        status -> Text,
+        result -> Nullable<Text>,
+        error -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        finished_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    gateway_health_samples (id) {
+        id -> BigInt,
+        gateway_id -> BigInt,
+        ts -> BigInt,
+        status -> Text,
+        latency -> Nullable<BigInt>,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    secrets (name) {
+        name -> Text,
+        value -> Binary,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        ts -> BigInt,
+        actor -> Text,
+        api_key_id -> Nullable<BigInt>,
+        action -> Text,
+        target_type -> Text,
+        target_id -> Nullable<Text>,
+        details -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(agents -> gateways (gateway_id));
+diesel::joinable!(direct_connections -> agents (agent_id));
+diesel::joinable!(gateway_health_samples -> gateways (gateway_id));
+diesel::joinable!(spawns -> gateways (gateway_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    gateways,
+    api_keys,
+    agents,
+    direct_connections,
+    spawns,
+    gateway_health_samples,
+    secrets,
+    audit_log,
+);

@@ -1,0 +1,223 @@
+//! The one JSON error shape (SPEC §5): `{"error": code, "message": text, "details"?: {...}}`.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::auth::{AuthError, Role};
+use gateway_supervisor_actors::messages::RegistryError;
+use gateway_supervisor_actors::primary::PrimaryRuleError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidJson(String),
+    #[error("{message}")]
+    InvalidRequest {
+        message: String,
+        field: Option<String>,
+    },
+    #[error("{message}")]
+    InvalidField { field: String, message: String },
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("this action requires the {required} role; this key has the {actual} role")]
+    Forbidden { required: Role, actual: Role },
+    #[error("no route for {0}")]
+    RouteNotFound(String),
+    #[error("gateway {0} not found")]
+    GatewayNotFound(i64),
+    #[error("method {0} is not allowed on this route")]
+    MethodNotAllowed(String),
+    #[error("a gateway named `{0}` already exists")]
+    DuplicateName(String),
+    #[error("{0}")]
+    PrimaryGateway(String),
+    #[error("rate limit exceeded for {limit}; retry in {retry_after_secs} s")]
+    RateLimited {
+        limit: &'static str,
+        retry_after_secs: u64,
+    },
+    #[error("{0}")]
+    NotReady(String),
+    #[error("storage is unavailable; the daemon's log has the cause")]
+    Storage(String),
+    #[error("internal error; the daemon's log has the cause")]
+    Internal(String),
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code.
+    pub error: &'static str,
+    /// Human-readable explanation.
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub details: Option<serde_json::Value>,
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidJson(_) => "invalid_json",
+            ApiError::InvalidRequest { .. } => "invalid_request",
+            ApiError::InvalidField { .. } => "invalid_field",
+            ApiError::Unprocessable(_) => "unprocessable",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden { .. } => "forbidden",
+            ApiError::RouteNotFound(_) => "not_found",
+            ApiError::GatewayNotFound(_) => "gateway_not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::DuplicateName(_) => "duplicate_name",
+            ApiError::PrimaryGateway(_) => "primary_gateway",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::NotReady(_) => "not_ready",
+            ApiError::Storage(_) => "storage_unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            ApiError::InvalidRequest {
+                field: Some(field), ..
+            }
+            | ApiError::InvalidField { field, .. } => Some(serde_json::json!({ "field": field })),
+            ApiError::Forbidden { required, .. } => {
+                Some(serde_json::json!({ "required_role": required }))
+            }
+            ApiError::RateLimited {
+                limit,
+                retry_after_secs,
+            } => Some(serde_json::json!({ "limit": limit, "retry_after_secs": retry_after_secs })),
+            ApiError::PayloadTooLarge { limit } => {
+                Some(serde_json::json!({ "limit_bytes": limit }))
+            }
+            _ => None,
+        }
+    }
+
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        ApiError::InvalidField {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidJson(_)
+            | ApiError::InvalidRequest { .. }
+            | ApiError::InvalidField { .. }
+            | ApiError::PrimaryGateway(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            ApiError::RouteNotFound(_) | ApiError::GatewayNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::DuplicateName(_) => StatusCode::CONFLICT,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::NotReady(_) | ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Storage(cause) | ApiError::Internal(cause) = self {
+            tracing::error!(code = self.code(), %cause, "request failed");
+        }
+        let mut resp = HttpResponse::build(self.status_code());
+        if let ApiError::RateLimited {
+            retry_after_secs, ..
+        } = self
+        {
+            resp.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after_secs)));
+        }
+        if let ApiError::Unauthorized(_) = self {
+            resp.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        resp.json(ErrorBody {
+            error: self.code(),
+            message: self.to_string(),
+            details: self.details(),
+        })
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::Missing | AuthError::Invalid => ApiError::Unauthorized(err.to_string()),
+            AuthError::Store(e) => ApiError::Storage(e.to_string()),
+        }
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(err: RegistryError) -> Self {
+        match err {
+            RegistryError::NotFound(id) => ApiError::GatewayNotFound(id),
+            RegistryError::DuplicateName(name) => ApiError::DuplicateName(name),
+            RegistryError::Primary(
+                rule @ (PrimaryRuleError::DeletePrimary | PrimaryRuleError::UnsetPrimary),
+            ) => ApiError::PrimaryGateway(rule.to_string()),
+            RegistryError::Store(msg) => ApiError::Storage(msg),
+        }
+    }
+}
+
+impl From<actix::MailboxError> for ApiError {
+    fn from(err: actix::MailboxError) -> Self {
+        ApiError::NotReady(format!("registry unavailable: {err}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::to_bytes;
+
+    #[actix_web::test]
+    async fn bodies_are_json_with_stable_codes() {
+        let err = ApiError::field("port", "port must be between 1 and 65535");
+        let resp = err.error_response();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        let body: serde_json::Value =
+            serde_json::from_slice(&to_bytes(resp.into_body()).await.unwrap()).unwrap();
+        assert_eq!(body["error"], "invalid_field");
+        assert_eq!(body["details"]["field"], "port");
+        assert!(body["message"].as_str().unwrap().contains("65535"));
+    }
+
+    #[actix_web::test]
+    async fn rate_limits_carry_retry_after() {
+        let resp = ApiError::RateLimited {
+            limit: "gateway operations",
+            retry_after_secs: 3,
+        }
+        .error_response();
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(resp.headers().get(header::RETRY_AFTER).unwrap(), "3");
+    }
+
+    #[actix_web::test]
+    async fn storage_errors_do_not_leak_their_cause() {
+        let resp = ApiError::Storage("disk I/O error at /secret/path".into()).error_response();
+        let body = to_bytes(resp.into_body()).await.unwrap();
+        assert!(!String::from_utf8_lossy(&body).contains("/secret/path"));
+    }
+}

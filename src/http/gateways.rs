@@ -1,0 +1,580 @@
+//! `/api/gateways`: list, get, create, update, delete (SPEC §6 "Gateways"). Handlers validate
+//! input and forward to the registry actor; they hold no gateway state.
+
+use actix_web::{HttpResponse, web};
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+use super::json::JsonBody;
+use super::principal::Authenticated;
+use crate::validate::{self, FieldError};
+use gateway_supervisor_actors::messages::{
+    CreateGateway, DeleteGateway, GetGateway, ListGateways, UpdateGateway,
+};
+use gateway_supervisor_actors::model::{GatewayPatch, GatewayStatus, GatewayView, NewGateway};
+
+const REDACTED: &str = "--------";
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::field(e.field, e.message)
+    }
+}
+
+/// `true`/`false`, or `1`/`0` as the seed's examples send it.
+#[derive(Debug, Clone, Copy)]
+pub struct Flag(pub bool);
+
+impl<'de> Deserialize<'de> for Flag {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Flag;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("true, false, 1 or 0")
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Flag, E> {
+                Ok(Flag(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Flag, E> {
+                match v {
+                    0 => Ok(Flag(false)),
+                    1 => Ok(Flag(true)),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Unsigned(v), &self)),
+                }
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Flag, E> {
+                u64::try_from(v)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+                    .and_then(|u| self.visit_u64(u))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Distinguishes "absent" (outer `None`) from `null` (`Some(None)`).
+fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateGatewayRequest {
+    /// Unique, 1–100 characters.
+    pub name: String,
+    /// Hostname or IP address (or give `url`).
+    pub host: Option<String>,
+    /// 1–65535 (or give `url`).
+    pub port: Option<i64>,
+    /// `ws://host:port` or `wss://host:port`, instead of `host` and `port`.
+    pub url: Option<String>,
+    /// The gateway's shared token; stored encrypted, never returned.
+    pub token: Option<String>,
+    #[schema(value_type = Option<bool>)]
+    pub is_primary: Option<Flag>,
+    #[schema(value_type = Option<bool>)]
+    pub allow_insecure_tls: Option<Flag>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateGatewayRequest {
+    /// Required with `PUT /api/gateways`; with `PUT /api/gateways/{id}` it may be omitted and
+    /// must match when given.
+    pub id: Option<i64>,
+    pub name: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<i64>,
+    pub url: Option<String>,
+    /// A new token; `""` or `null` removes it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub token: Option<Option<String>>,
+    #[schema(value_type = Option<bool>)]
+    pub is_primary: Option<Flag>,
+    #[schema(value_type = Option<bool>)]
+    pub allow_insecure_tls: Option<Flag>,
+    /// One of unknown, online, degraded, timeout, offline.
+    pub status: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>)]
+    pub last_seen: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>)]
+    pub latency: Option<Option<i64>>,
+    pub sessions_count: Option<i64>,
+    pub agents_count: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteGatewayRequest {
+    pub id: i64,
+}
+
+/// Where a gateway is, from either `url` or `host`/`port`; `None` fields were not given.
+#[derive(Default)]
+struct Address {
+    host: Option<String>,
+    port: Option<u16>,
+    tls: Option<bool>,
+}
+
+fn address(host: Option<&str>, port: Option<i64>, url: Option<&str>) -> Result<Address, ApiError> {
+    match (url, host, port) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(ApiError::Unprocessable(
+            "give either `url` or `host`/`port`, not both".into(),
+        )),
+        (Some(url), None, None) => {
+            let parsed = validate::url(url)?;
+            Ok(Address {
+                host: Some(parsed.host),
+                port: Some(parsed.port),
+                tls: Some(parsed.tls),
+            })
+        }
+        (None, host, port) => Ok(Address {
+            host: host.map(validate::host).transpose()?,
+            port: port.map(validate::port).transpose()?,
+            tls: None,
+        }),
+    }
+}
+
+fn non_negative(field: &'static str, v: i64) -> Result<i64, ApiError> {
+    if v < 0 {
+        Err(ApiError::field(
+            field,
+            format!("{field} must not be negative"),
+        ))
+    } else {
+        Ok(v)
+    }
+}
+
+impl CreateGatewayRequest {
+    fn validate(self) -> Result<NewGateway, ApiError> {
+        let name = validate::name(&self.name)?;
+        let Address { host, port, tls } =
+            address(self.host.as_deref(), self.port, self.url.as_deref())?;
+        let host =
+            host.ok_or_else(|| ApiError::field("host", "host is required (or give `url`)"))?;
+        let port =
+            port.ok_or_else(|| ApiError::field("port", "port is required (or give `url`)"))?;
+        let token = self
+            .token
+            .as_deref()
+            .map(validate::token)
+            .transpose()?
+            .flatten();
+        Ok(NewGateway {
+            name,
+            host,
+            port,
+            tls: tls.unwrap_or(false),
+            allow_insecure_tls: self.allow_insecure_tls.is_some_and(|f| f.0),
+            token: token.map(SecretString::from),
+            is_primary: self.is_primary.is_some_and(|f| f.0),
+        })
+    }
+}
+
+impl UpdateGatewayRequest {
+    fn validate(self) -> Result<GatewayPatch, ApiError> {
+        let Address { host, port, tls } =
+            address(self.host.as_deref(), self.port, self.url.as_deref())?;
+        let token = match self.token {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(t)) => Some(validate::token(&t)?.map(SecretString::from)),
+        };
+        let status = self
+            .status
+            .map(|s| {
+                s.parse::<GatewayStatus>().map_err(|_| {
+                    ApiError::field("status", format!("status must be one of unknown, online, degraded, timeout, offline (got `{s}`)"))
+                })
+            })
+            .transpose()?;
+        let patch = GatewayPatch {
+            name: self.name.as_deref().map(validate::name).transpose()?,
+            host,
+            port,
+            tls,
+            allow_insecure_tls: self.allow_insecure_tls.map(|f| f.0),
+            token,
+            is_primary: self.is_primary.map(|f| f.0),
+            status,
+            last_seen: self
+                .last_seen
+                .map(|v| v.map(|t| non_negative("last_seen", t)).transpose())
+                .transpose()?,
+            latency: self
+                .latency
+                .map(|v| v.map(|t| non_negative("latency", t)).transpose())
+                .transpose()?,
+            sessions_count: self
+                .sessions_count
+                .map(|v| non_negative("sessions_count", v))
+                .transpose()?,
+            agents_count: self
+                .agents_count
+                .map(|v| non_negative("agents_count", v))
+                .transpose()?,
+        };
+        if patch.is_empty() {
+            return Err(ApiError::InvalidRequest {
+                message: "nothing to update: give at least one field besides `id`".into(),
+                field: None,
+            });
+        }
+        Ok(patch)
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionJson {
+    /// connecting | handshaking | connected | backoff | halted; null until the link reports.
+    pub state: Option<String>,
+    pub protocol: Option<u32>,
+    pub server_version: Option<String>,
+    pub last_error: Option<LinkErrorJson>,
+    pub pairing_request_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkErrorJson {
+    pub code: String,
+    pub message: String,
+    pub retryable: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BreakerJson {
+    /// closed | open | half_open
+    pub state: String,
+    pub consecutive_failures: u32,
+}
+
+/// A gateway as the API shows it. The token is never returned: `"--------"` when set, `""`
+/// when not.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GatewayJson {
+    pub id: i64,
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    /// `ws://host:port` or `wss://host:port`.
+    pub url: String,
+    pub token: &'static str,
+    pub token_set: bool,
+    pub is_primary: bool,
+    pub acting_primary: bool,
+    /// unknown | online | degraded | timeout | offline
+    pub status: String,
+    pub last_seen: Option<i64>,
+    pub latency: Option<i64>,
+    pub sessions_count: i64,
+    pub agents_count: i64,
+    pub allow_insecure_tls: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub connection: ConnectionJson,
+    pub breaker: BreakerJson,
+}
+
+impl From<&GatewayView> for GatewayJson {
+    fn from(v: &GatewayView) -> Self {
+        let r = &v.record;
+        let breaker_state = serde_json::to_value(v.breaker.state)
+            .ok()
+            .and_then(|s| s.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        GatewayJson {
+            id: r.id,
+            name: r.name.clone(),
+            host: r.host.clone(),
+            port: r.port,
+            url: r.url(),
+            token: if r.token.is_some() { REDACTED } else { "" },
+            token_set: r.token.is_some(),
+            is_primary: r.is_primary,
+            acting_primary: v.acting_primary,
+            status: r.status.as_str().to_owned(),
+            last_seen: r.last_seen,
+            latency: r.latency,
+            sessions_count: r.sessions_count,
+            agents_count: r.agents_count,
+            allow_insecure_tls: r.allow_insecure_tls,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            connection: ConnectionJson {
+                state: v.connection.state.clone(),
+                protocol: v.connection.protocol,
+                server_version: v.connection.server_version.clone(),
+                last_error: v.connection.last_error.as_ref().map(|e| LinkErrorJson {
+                    code: e.code.clone(),
+                    message: e.message.clone(),
+                    retryable: e.retryable,
+                }),
+                pairing_request_id: v.connection.pairing_request_id.clone(),
+            },
+            breaker: BreakerJson {
+                state: breaker_state,
+                consecutive_failures: v.breaker.consecutive_failures,
+            },
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct GatewayList {
+    pub gateways: Vec<GatewayJson>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct GatewayEnvelope {
+    pub gateway: GatewayJson,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Deleted {
+    pub deleted: bool,
+}
+
+#[utoipa::path(get, path = "/api/gateways", tag = "gateways",
+    description = "All gateways, primary first, then by name.",
+    responses((status = 200, body = GatewayList), (status = 401, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let views = state.registry.send(ListGateways).await?;
+    Ok(HttpResponse::Ok().json(GatewayList {
+        gateways: views.iter().map(GatewayJson::from).collect(),
+    }))
+}
+
+#[utoipa::path(get, path = "/api/gateways/{id}", tag = "gateways",
+    params(("id" = i64, Path, description = "Gateway id")),
+    responses((status = 200, body = GatewayEnvelope), (status = 404, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn get(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let view = state
+        .registry
+        .send(GetGateway(id))
+        .await?
+        .ok_or(ApiError::GatewayNotFound(id))?;
+    Ok(HttpResponse::Ok().json(GatewayEnvelope {
+        gateway: (&view).into(),
+    }))
+}
+
+#[utoipa::path(post, path = "/api/gateways", tag = "gateways",
+    description = "Registers a gateway. The first gateway becomes primary; `is_primary: true` moves the primary in one transaction.",
+    request_body = CreateGatewayRequest,
+    responses((status = 201, body = GatewayEnvelope), (status = 400, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "duplicate name"), (status = 403, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn create(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    body: JsonBody<CreateGatewayRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let new = body.0.validate()?;
+    let view = state
+        .registry
+        .send(CreateGateway {
+            new,
+            by: who.0.caller(),
+        })
+        .await??;
+    Ok(HttpResponse::Created().json(GatewayEnvelope {
+        gateway: (&view).into(),
+    }))
+}
+
+async fn apply_update(
+    state: &AppState,
+    who: &Authenticated,
+    id: i64,
+    req: UpdateGatewayRequest,
+) -> Result<HttpResponse, ApiError> {
+    let patch = req.validate()?;
+    let view = state
+        .registry
+        .send(UpdateGateway {
+            id,
+            patch,
+            by: who.0.caller(),
+        })
+        .await??;
+    Ok(HttpResponse::Ok().json(GatewayEnvelope {
+        gateway: (&view).into(),
+    }))
+}
+
+#[utoipa::path(put, path = "/api/gateways", tag = "gateways",
+    description = "Updates the gateway named by `id` in the body. Changing host/port/token reconnects it.",
+    request_body = UpdateGatewayRequest,
+    responses((status = 200, body = GatewayEnvelope), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn update(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    body: JsonBody<UpdateGatewayRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let req = body.0;
+    let id = req.id.ok_or_else(|| ApiError::InvalidRequest {
+        message: "missing field `id`".into(),
+        field: Some("id".into()),
+    })?;
+    apply_update(&state, &who, id, req).await
+}
+
+#[utoipa::path(put, path = "/api/gateways/{id}", tag = "gateways",
+    params(("id" = i64, Path, description = "Gateway id")),
+    request_body = UpdateGatewayRequest,
+    responses((status = 200, body = GatewayEnvelope), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn update_by_path(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    id: web::Path<i64>,
+    body: JsonBody<UpdateGatewayRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let req = body.0;
+    if let Some(body_id) = req.id.filter(|b| *b != id) {
+        return Err(ApiError::field(
+            "id",
+            format!("body id {body_id} does not match the path id {id}"),
+        ));
+    }
+    apply_update(&state, &who, id, req).await
+}
+
+async fn apply_delete(
+    state: &AppState,
+    who: &Authenticated,
+    id: i64,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .registry
+        .send(DeleteGateway {
+            id,
+            by: who.0.caller(),
+        })
+        .await??;
+    Ok(HttpResponse::Ok().json(Deleted { deleted: true }))
+}
+
+#[utoipa::path(delete, path = "/api/gateways", tag = "gateways",
+    request_body = DeleteGatewayRequest,
+    responses((status = 200, body = Deleted), (status = 400, body = ErrorBody, description = "primary_gateway: the primary cannot be deleted"),
+        (status = 404, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    body: JsonBody<DeleteGatewayRequest>,
+) -> Result<HttpResponse, ApiError> {
+    apply_delete(&state, &who, body.0.id).await
+}
+
+#[utoipa::path(delete, path = "/api/gateways/{id}", tag = "gateways",
+    params(("id" = i64, Path, description = "Gateway id")),
+    responses((status = 200, body = Deleted), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn delete_by_path(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    apply_delete(&state, &who, id.into_inner()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::json::parse;
+
+    fn create(body: &str) -> Result<NewGateway, ApiError> {
+        parse::<CreateGatewayRequest>(body.as_bytes())?.validate()
+    }
+
+    #[test]
+    fn create_accepts_host_port_or_url() {
+        let g = create(r#"{"name":"production","host":"gateway.prod.example.com","port":18789,"token":"t","is_primary":false}"#).unwrap();
+        assert_eq!(
+            (g.host.as_str(), g.port, g.tls, g.is_primary),
+            ("gateway.prod.example.com", 18789, false, false)
+        );
+        let g = create(r#"{"name":"p","url":"wss://gw.example.com:8443"}"#).unwrap();
+        assert_eq!(
+            (g.host.as_str(), g.port, g.tls),
+            ("gw.example.com", 8443, true)
+        );
+        assert!(
+            create(r#"{"name":"p","host":"h","port":1,"is_primary":1}"#)
+                .unwrap()
+                .is_primary
+        );
+    }
+
+    #[test]
+    fn create_errors_name_fields() {
+        let field = |body: &str| match create(body).unwrap_err() {
+            ApiError::InvalidField { field, .. } => field,
+            ApiError::InvalidRequest { field, .. } => field.unwrap_or_default(),
+            other => other.code().to_owned(),
+        };
+        assert_eq!(field(r#"{"name":"p","host":"h","port":0}"#), "port");
+        assert_eq!(field(r#"{"name":"p","host":"h","port":70000}"#), "port");
+        assert_eq!(field(r#"{"name":"","host":"h","port":1}"#), "name");
+        assert_eq!(field(r#"{"name":"p","port":1}"#), "host");
+        assert_eq!(field(r#"{"name":"p","host":"h"}"#), "port");
+        assert_eq!(
+            field(r#"{"name":"p","host":"h","port":1,"is_primary":2}"#),
+            "is_primary"
+        );
+        assert_eq!(
+            field(r#"{"name":"p","url":"ws://h:1","host":"h"}"#),
+            "unprocessable"
+        );
+    }
+
+    #[test]
+    fn update_distinguishes_absent_null_and_value() {
+        let p = parse::<UpdateGatewayRequest>(br#"{"id":1,"token":null,"latency":null}"#)
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert!(matches!(p.token, Some(None)));
+        assert_eq!(p.latency, Some(None));
+        assert_eq!(p.last_seen, None);
+        let p = parse::<UpdateGatewayRequest>(br#"{"id":1,"token":""}"#)
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert!(matches!(p.token, Some(None)));
+        assert!(
+            parse::<UpdateGatewayRequest>(br#"{"id":1}"#)
+                .unwrap()
+                .validate()
+                .is_err()
+        );
+        assert!(
+            parse::<UpdateGatewayRequest>(br#"{"id":1,"status":"great"}"#)
+                .unwrap()
+                .validate()
+                .is_err()
+        );
+    }
+}

@@ -1,0 +1,129 @@
+//! The HTTP front-end: routes, shared state, and JSON for every error (including unknown routes
+//! and wrong methods).
+
+pub mod error;
+pub mod gateways;
+pub mod json;
+pub mod middleware;
+pub mod openapi;
+pub mod ops;
+pub mod principal;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use actix::Addr;
+use actix_web::middleware::from_fn;
+use actix_web::{HttpRequest, HttpResponse, Resource, web};
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use self::error::ApiError;
+use self::json::BodyLimit;
+use crate::auth::KeyCache;
+use crate::db::Store;
+use crate::metrics::Metrics;
+use crate::ratelimit::KeyedLimiter;
+use gateway_supervisor_actors::RegistryActor;
+
+/// Shared by every worker. Holds handles only; gateway state lives in the actors.
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Addr<RegistryActor>,
+    pub store: Store,
+    pub keys: Arc<KeyCache>,
+    pub metrics: Arc<Metrics>,
+    pub gateway_ops_limiter: Arc<KeyedLimiter>,
+    pub ready: Arc<AtomicBool>,
+}
+
+async fn route_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::RouteNotFound(format!(
+        "{} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed(req.method().to_string()))
+}
+
+/// A resource whose unsupported methods answer 405 in JSON.
+fn resource(path: &str) -> Resource {
+    web::resource(path).default_service(web::to(method_not_allowed))
+}
+
+fn path_error(err: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::InvalidRequest {
+        message: format!("invalid path parameter: {err}"),
+        field: Some("id".into()),
+    }
+    .into()
+}
+
+fn query_error(err: actix_web::error::QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::InvalidRequest {
+        message: format!("invalid query string: {err}"),
+        field: None,
+    }
+    .into()
+}
+
+/// Routes for the main listener. `/metrics` is included unless served on its own listener.
+pub fn routes(
+    state: AppState,
+    max_body: usize,
+    metrics_here: bool,
+) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(web::Data::new(state))
+            .app_data(web::Data::new(BodyLimit(max_body)))
+            .app_data(web::PathConfig::default().error_handler(path_error))
+            .app_data(web::QueryConfig::default().error_handler(query_error))
+            .service(resource("/healthz").route(web::get().to(ops::healthz)))
+            .service(resource("/readyz").route(web::get().to(ops::readyz)))
+            // The API's own description (and its vendored viewer) is public: it holds no data.
+            .service(
+                SwaggerUi::new("/api/docs/{_:.*}")
+                    .url("/api/openapi.json", openapi::ApiDoc::openapi()),
+            );
+        if metrics_here {
+            cfg.service(resource("/metrics").route(web::get().to(ops::metrics)));
+        }
+        cfg.service(
+            web::scope("/api")
+                .wrap(from_fn(middleware::authenticate))
+                .service(
+                    web::scope("/gateways")
+                        .wrap(from_fn(middleware::limit_gateway_ops))
+                        .service(
+                            resource("")
+                                .route(web::get().to(gateways::list))
+                                .route(web::post().to(gateways::create))
+                                .route(web::put().to(gateways::update))
+                                .route(web::delete().to(gateways::delete)),
+                        )
+                        .service(
+                            resource(r"/{id:\d+}")
+                                .route(web::get().to(gateways::get))
+                                .route(web::put().to(gateways::update_by_path))
+                                .route(web::delete().to(gateways::delete_by_path)),
+                        )
+                        .default_service(web::to(route_not_found)),
+                )
+                .service(resource("/audit").route(web::get().to(ops::audit)))
+                .default_service(web::to(route_not_found)),
+        )
+        .default_service(web::to(route_not_found));
+    }
+}
+
+/// Routes for a separate metrics listener (`metrics.bind`).
+pub fn metrics_routes(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(web::Data::new(state))
+            .service(resource("/metrics").route(web::get().to(ops::metrics)))
+            .default_service(web::to(route_not_found));
+    }
+}

@@ -1,0 +1,39 @@
+//! The OpenAPI document (`/api/openapi.json`) and the vendored Swagger UI (`/api/docs/`).
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{error, gateways, ops};
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("x-api-key"))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "gateway-supervisor",
+        description = "Supervises fleets of OpenClaw gateways. Every /api route needs `x-api-key` or `Authorization: Bearer`; errors are `{error, message, details?}`."
+    ),
+    paths(
+        gateways::list, gateways::get, gateways::create, gateways::update, gateways::update_by_path,
+        gateways::delete, gateways::delete_by_path,
+        ops::healthz, ops::readyz, ops::metrics, ops::audit,
+    ),
+    components(schemas(error::ErrorBody)),
+    modifiers(&Security),
+    tags((name = "gateways", description = "The gateway registry"), (name = "operations", description = "Health, readiness, metrics, audit"))
+)]
+pub struct ApiDoc;

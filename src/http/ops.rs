@@ -1,0 +1,108 @@
+//! Operations endpoints: `/healthz`, `/readyz`, `/metrics`, and the audit log.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+use crate::db;
+use crate::db::audit::AuditRow;
+use gateway_supervisor_actors::messages::{CountByStatus, Ping};
+
+const REGISTRY_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    pub status: &'static str,
+    pub database: &'static str,
+    pub registry: &'static str,
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    description = "The process is alive and serving HTTP.",
+    responses((status = 200, body = Health)))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    description = "Startup finished, the database answers and the registry actor answers.",
+    responses((status = 200, body = Readiness), (status = 503, body = ErrorBody)))]
+pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if !state.ready.load(Ordering::Acquire) {
+        return Err(ApiError::NotReady("starting up".into()));
+    }
+    let pool = state.store.pool.clone();
+    web::block(move || db::ping(&pool))
+        .await
+        .map_err(|e| ApiError::NotReady(format!("database check failed: {e}")))?
+        .map_err(|e| ApiError::NotReady(format!("database unreachable: {e}")))?;
+    state
+        .registry
+        .send(Ping)
+        .timeout(REGISTRY_PROBE_TIMEOUT)
+        .await
+        .map_err(|e| ApiError::NotReady(format!("registry actor not answering: {e}")))?;
+    Ok(HttpResponse::Ok().json(Readiness {
+        status: "ready",
+        database: "ok",
+        registry: "ok",
+    }))
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    description = "Prometheus text exposition.",
+    responses((status = 200, content_type = "text/plain; version=0.0.4", body = String)))]
+pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let counts = state.registry.send(CountByStatus).await?;
+    state.metrics.set_gateway_counts(&counts);
+    let text = state
+        .metrics
+        .render()
+        .map_err(|e| ApiError::Internal(format!("metrics encoding: {e}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(text))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// At most this many entries, newest first (1–1000, default 100).
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditList {
+    pub entries: Vec<AuditRow>,
+}
+
+#[utoipa::path(get, path = "/api/audit", tag = "operations",
+    description = "The audit log (admin): every gateway and API-key mutation, newest first.",
+    params(AuditQuery),
+    responses((status = 200, body = AuditList), (status = 403, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn audit(
+    state: web::Data<AppState>,
+    query: web::Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::field("limit", "limit must be between 1 and 1000"));
+    }
+    let store = state.store.clone();
+    let entries = web::block(move || store.audit_entries(limit))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Storage(e.to_string()))?;
+    Ok(HttpResponse::Ok().json(AuditList { entries }))
+}

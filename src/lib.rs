@@ -1,0 +1,16 @@
+//! gateway-supervisor: the daemon (CLI, configuration, HTTP front-end, storage). The actors
+//! live in the `gateway-supervisor-actors` crate.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod db;
+pub mod http;
+pub mod logging;
+pub mod metrics;
+pub mod ratelimit;
+pub mod secrets;
+pub mod seed;
+pub mod systemd;
+pub mod validate;

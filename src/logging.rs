@@ -1,0 +1,62 @@
+//! Structured logs: human-readable (coloured on a TTY) or JSON lines (`log.format = "json"`),
+//! to stderr (journald captures it under systemd). The level can be changed on SIGHUP.
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Registry, fmt, reload};
+
+use crate::config::{LogConfig, LogFormat};
+
+pub struct LogHandle {
+    filter: reload::Handle<EnvFilter, Registry>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("log.level `{level}`: {reason}")]
+    Filter { level: String, reason: String },
+    #[error("logging already initialised: {0}")]
+    Init(String),
+}
+
+fn filter(level: &str) -> Result<EnvFilter, LogError> {
+    EnvFilter::try_new(level).map_err(|e| LogError::Filter {
+        level: level.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+pub fn init(cfg: &LogConfig) -> Result<LogHandle, LogError> {
+    let (filter_layer, handle) = reload::Layer::new(filter(&cfg.level)?);
+    let registry = tracing_subscriber::registry().with(filter_layer);
+    let result = match cfg.format {
+        LogFormat::Json => registry
+            .with(
+                fmt::layer()
+                    .json()
+                    .with_current_span(false)
+                    .with_writer(std::io::stderr),
+            )
+            .try_init(),
+        LogFormat::Pretty => registry
+            .with(
+                fmt::layer()
+                    .with_ansi(std::io::stderr().is_terminal())
+                    .with_writer(std::io::stderr),
+            )
+            .try_init(),
+    };
+    result.map_err(|e| LogError::Init(e.to_string()))?;
+    Ok(LogHandle { filter: handle })
+}
+
+impl LogHandle {
+    pub fn set_level(&self, level: &str) -> Result<(), LogError> {
+        let new = filter(level)?;
+        self.filter
+            .reload(new)
+            .map_err(|e| LogError::Init(e.to_string()))
+    }
+}

@@ -1,0 +1,89 @@
+//! Prometheus metrics of the daemon itself (HTTP, gateways by status, rate limiting).
+
+use std::collections::BTreeMap;
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use gateway_supervisor_actors::model::GatewayStatus;
+
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_duration: HistogramVec,
+    pub gateways: IntGaugeVec,
+    pub rate_limited: IntCounterVec,
+    pub build_info: IntGaugeVec,
+    pub up_since: IntGauge,
+}
+
+impl Metrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new_custom(Some("gateway_supervisor".into()), None)?;
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by method, route pattern and status.",
+            ),
+            &["method", "route", "status"],
+        )?;
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency by method and route pattern.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            &["method", "route"],
+        )?;
+        let gateways = IntGaugeVec::new(
+            Opts::new("gateways", "Registered gateways by status."),
+            &["status"],
+        )?;
+        let rate_limited = IntCounterVec::new(
+            Opts::new("rate_limited_total", "Requests refused by a rate limit."),
+            &["limit"],
+        )?;
+        let build_info = IntGaugeVec::new(
+            Opts::new("build_info", "Version of the running daemon."),
+            &["version"],
+        )?;
+        let up_since = IntGauge::new("start_time_seconds", "Unix time the daemon started.")?;
+        registry.register(Box::new(http_requests.clone()))?;
+        registry.register(Box::new(http_duration.clone()))?;
+        registry.register(Box::new(gateways.clone()))?;
+        registry.register(Box::new(rate_limited.clone()))?;
+        registry.register(Box::new(build_info.clone()))?;
+        registry.register(Box::new(up_since.clone()))?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        up_since.set(crate::db::now_unix());
+        Ok(Metrics {
+            registry,
+            http_requests,
+            http_duration,
+            gateways,
+            rate_limited,
+            build_info,
+            up_since,
+        })
+    }
+
+    pub fn set_gateway_counts(&self, counts: &BTreeMap<GatewayStatus, usize>) {
+        for (status, n) in counts {
+            self.gateways
+                .with_label_values(&[status.as_str()])
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+    }
+
+    pub fn render(&self) -> Result<String, prometheus::Error> {
+        let mut out = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
+        String::from_utf8(out).map_err(|e| prometheus::Error::Msg(e.to_string()))
+    }
+}
