@@ -265,7 +265,6 @@ impl Config {
         let env_source = config::Environment::with_prefix(ENV_PREFIX)
             .prefix_separator("__")
             .separator("__")
-            .try_parsing(true)
             .source(Some(env.into_iter().collect()));
         builder = builder.add_source(env_source);
         let set =

@@ -1,0 +1,138 @@
+//! The role matrix, both header forms, revocation.
+
+use serde_json::json;
+
+use crate::support::{Daemon, Request, wait_until};
+use std::time::Duration;
+
+#[test]
+fn role_matrix() {
+    let d = Daemon::start();
+    let viewer = d.create_key("viewer", "dash");
+    let operator = d.create_key("operator", "ops");
+    let gw = d.create_gateway("a", 1000, None);
+    let id = gw["id"].as_i64().unwrap();
+
+    // No key, garbage key, wrong header scheme: 401 everywhere under /api.
+    for (method, path) in [
+        ("GET", "/api/gateways"),
+        ("POST", "/api/gateways"),
+        ("GET", "/api/gateways/1"),
+        ("GET", "/api/audit"),
+        ("GET", "/api/nope"),
+    ] {
+        let res = d.send(Request::new(method, path));
+        assert_eq!(res.status, 401, "{method} {path}");
+        assert_eq!(res.json()["error"], "unauthorized");
+        let res = d.send(Request::new(method, path).key("gsk_not-a-real-key"));
+        assert_eq!(res.status, 401, "{method} {path} with a garbage key");
+        let res = d.send(
+            Request::new(method, path).header("authorization", format!("Basic {}", d.admin_key)),
+        );
+        assert_eq!(res.status, 401);
+    }
+
+    // Bearer works like x-api-key.
+    let res = d.send(
+        Request::new("GET", "/api/gateways").header("Authorization", format!("Bearer {viewer}")),
+    );
+    assert_eq!(res.status, 200);
+
+    // Viewer and operator read but cannot mutate gateways (403 even with a malformed body).
+    for key in [&viewer, &operator] {
+        assert_eq!(d.get("/api/gateways", key).status, 200);
+        assert_eq!(d.get(&format!("/api/gateways/{id}"), key).status, 200);
+        let attempts = [
+            d.call(
+                "POST",
+                "/api/gateways",
+                key,
+                &json!({"name": "b", "host": "h", "port": 1}),
+            ),
+            d.call(
+                "PUT",
+                "/api/gateways",
+                key,
+                &json!({"id": id, "name": "renamed"}),
+            ),
+            d.call(
+                "PUT",
+                &format!("/api/gateways/{id}"),
+                key,
+                &json!({"name": "renamed"}),
+            ),
+            d.call("DELETE", "/api/gateways", key, &json!({"id": id})),
+            d.send(Request::new("DELETE", &format!("/api/gateways/{id}")).key(key)),
+            d.send(
+                Request::new("POST", "/api/gateways")
+                    .key(key)
+                    .header("content-type", "application/json")
+                    .body("{bad"),
+            ),
+            d.get("/api/audit", key),
+        ];
+        for res in attempts {
+            assert_eq!(res.status, 403, "{}", res.text());
+            assert_eq!(res.json()["error"], "forbidden");
+        }
+    }
+    // Nothing changed.
+    assert_eq!(d.gateways()[0]["name"], "a");
+
+    // Revoked keys stop working (the cache reloads every 200 ms in tests).
+    let out = d.cli(&["keys", "revoke", &viewer[..12]]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until(
+        "the revoked key to be refused",
+        Duration::from_secs(10),
+        || (d.get("/api/gateways", &viewer).status == 401).then_some(()),
+    );
+    assert_eq!(d.get("/api/gateways", &operator).status, 200);
+}
+
+#[test]
+fn keys_work_across_restarts_and_last_use_is_recorded() {
+    let mut d = Daemon::start();
+    let key = d.create_key("viewer", "reader");
+    assert_eq!(d.get("/api/gateways", &key).status, 200);
+    d.terminate();
+    d.launch();
+    assert_eq!(d.get("/api/gateways", &key).status, 200);
+    let out = d.cli(&["keys", "list"]);
+    let listing = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        listing.contains("reader") && listing.contains(&key[..12]),
+        "{listing}"
+    );
+    assert!(!listing.contains(&key), "the key itself is never listed");
+    let reader_line = listing.lines().find(|l| l.contains("reader")).unwrap();
+    assert!(
+        !reader_line.contains("never"),
+        "last use recorded: {reader_line}"
+    );
+}
+
+#[test]
+fn gateway_operations_are_rate_limited_per_key() {
+    let d = Daemon::start_with(&[("GATEWAY_SUPERVISOR__LIMITS__GATEWAY_OPS_PER_MINUTE", "5")]);
+    let other = d.create_key("viewer", "other");
+    for _ in 0..5 {
+        assert_eq!(d.get("/api/gateways", &d.admin_key).status, 200);
+    }
+    let res = d.get("/api/gateways", &d.admin_key);
+    assert_eq!(res.status, 429);
+    assert_eq!(res.json()["error"], "rate_limited");
+    let retry: u64 = res
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    // Another key has its own budget; routes outside /api/gateways are not limited.
+    assert_eq!(d.get("/api/gateways", &other).status, 200);
+    assert_eq!(d.get("/api/audit", &d.admin_key).status, 200);
+}

@@ -1,0 +1,403 @@
+//! Malformed requests get the right 4xx JSON error naming the problem; never a 5xx; the daemon
+//! keeps serving and nothing is written.
+
+use crate::support::{Daemon, Request};
+
+struct Case {
+    what: &'static str,
+    method: &'static str,
+    path: String,
+    content_type: Option<&'static str>,
+    body: Vec<u8>,
+    status: u16,
+    code: &'static str,
+    field: Option<&'static str>,
+}
+
+fn case(
+    what: &'static str,
+    body: impl Into<Vec<u8>>,
+    status: u16,
+    code: &'static str,
+    field: Option<&'static str>,
+) -> Case {
+    Case {
+        what,
+        method: "POST",
+        path: "/api/gateways".into(),
+        content_type: Some("application/json"),
+        body: body.into(),
+        status,
+        code,
+        field,
+    }
+}
+
+#[test]
+fn malformed_requests_get_clear_json_errors() {
+    let d = Daemon::start_with(&[("GATEWAY_SUPERVISOR__LIMITS__GATEWAY_OPS_PER_MINUTE", "0")]);
+    let existing = d.create_gateway("existing", 1000, None);
+    let id = existing["id"].as_i64().unwrap();
+    let nested = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let mut cases = vec![
+        case(
+            "truncated JSON",
+            r#"{"name": "x", "host": "#,
+            400,
+            "invalid_json",
+            None,
+        ),
+        case("empty body", "", 400, "invalid_json", None),
+        case("whitespace body", "  \n ", 400, "invalid_json", None),
+        case(
+            "array instead of object",
+            "[]",
+            400,
+            "invalid_request",
+            None,
+        ),
+        case(
+            "trailing garbage",
+            r#"{"name":"x","host":"h","port":1} xyz"#,
+            400,
+            "invalid_json",
+            None,
+        ),
+        case(
+            "port as a string",
+            r#"{"name":"x","host":"h","port":"18789"}"#,
+            400,
+            "invalid_request",
+            Some("port"),
+        ),
+        case(
+            "port 0",
+            r#"{"name":"x","host":"h","port":0}"#,
+            400,
+            "invalid_field",
+            Some("port"),
+        ),
+        case(
+            "port 70000",
+            r#"{"name":"x","host":"h","port":70000}"#,
+            400,
+            "invalid_field",
+            Some("port"),
+        ),
+        case(
+            "negative port",
+            r#"{"name":"x","host":"h","port":-1}"#,
+            400,
+            "invalid_field",
+            Some("port"),
+        ),
+        case(
+            "fractional port",
+            r#"{"name":"x","host":"h","port":1.5}"#,
+            400,
+            "invalid_request",
+            Some("port"),
+        ),
+        case(
+            "huge port",
+            r#"{"name":"x","host":"h","port":99999999999999999999999}"#,
+            400,
+            "invalid_request",
+            Some("port"),
+        ),
+        case(
+            "empty name",
+            r#"{"name":"","host":"h","port":1}"#,
+            400,
+            "invalid_field",
+            Some("name"),
+        ),
+        case(
+            "blank name",
+            r#"{"name":"   ","host":"h","port":1}"#,
+            400,
+            "invalid_field",
+            Some("name"),
+        ),
+        case(
+            "name too long",
+            format!(r#"{{"name":"{}","host":"h","port":1}}"#, "n".repeat(101)),
+            400,
+            "invalid_field",
+            Some("name"),
+        ),
+        case(
+            "missing name",
+            r#"{"host":"h","port":1}"#,
+            400,
+            "invalid_request",
+            Some("name"),
+        ),
+        case(
+            "name is a number",
+            r#"{"name":42,"host":"h","port":1}"#,
+            400,
+            "invalid_request",
+            Some("name"),
+        ),
+        case(
+            "unknown field",
+            r#"{"name":"x","host":"h","port":1,"colour":"red"}"#,
+            400,
+            "invalid_request",
+            Some("colour"),
+        ),
+        case(
+            "SQL in the name",
+            r#"{"name":"x'); DROP TABLE gateways; --","host":"h","port":1}"#,
+            400,
+            "invalid_field",
+            Some("name"),
+        ),
+        case(
+            "HTML in the name",
+            r#"{"name":"<script>alert(1)</script>","host":"h","port":1}"#,
+            400,
+            "invalid_field",
+            Some("name"),
+        ),
+        case(
+            "invalid host",
+            r#"{"name":"x","host":"not a host!","port":1}"#,
+            400,
+            "invalid_field",
+            Some("host"),
+        ),
+        case(
+            "missing host",
+            r#"{"name":"x","port":1}"#,
+            400,
+            "invalid_field",
+            Some("host"),
+        ),
+        case(
+            "is_primary as a word",
+            r#"{"name":"x","host":"h","port":1,"is_primary":"yes"}"#,
+            400,
+            "invalid_request",
+            Some("is_primary"),
+        ),
+        case(
+            "token with a control char",
+            r#"{"name":"x","host":"h","port":1,"token":"a\u0000b"}"#,
+            400,
+            "invalid_field",
+            Some("token"),
+        ),
+        case(
+            "token in a URL",
+            r#"{"name":"x","url":"ws://h:1/?token=abc"}"#,
+            400,
+            "invalid_field",
+            Some("url"),
+        ),
+        case(
+            "http URL",
+            r#"{"name":"x","url":"http://h:1"}"#,
+            400,
+            "invalid_field",
+            Some("url"),
+        ),
+        case(
+            "url and host together",
+            r#"{"name":"x","url":"ws://h:1","host":"h"}"#,
+            422,
+            "unprocessable",
+            None,
+        ),
+        case(
+            "non-UTF-8 body",
+            b"{\"name\":\"\xff\xfe\xfd\",\"host\":\"h\",\"port\":1}".to_vec(),
+            400,
+            "invalid_json",
+            None,
+        ),
+        case("nesting bomb", nested, 400, "invalid_request", None),
+        case(
+            "10 MB body",
+            format!(
+                r#"{{"name":"{}","host":"h","port":1}}"#,
+                "x".repeat(10 * 1024 * 1024)
+            ),
+            413,
+            "payload_too_large",
+            None,
+        ),
+    ];
+    cases.push(Case {
+        content_type: Some("text/plain"),
+        ..case(
+            "text/plain content type",
+            r#"{"name":"x","host":"h","port":1}"#,
+            415,
+            "unsupported_media_type",
+            None,
+        )
+    });
+    cases.push(Case {
+        content_type: None,
+        ..case(
+            "no content type",
+            r#"{"name":"x","host":"h","port":1}"#,
+            415,
+            "unsupported_media_type",
+            None,
+        )
+    });
+    cases.push(Case {
+        method: "PUT",
+        ..case(
+            "update with a string id",
+            r#"{"id":"one","name":"y"}"#,
+            400,
+            "invalid_request",
+            Some("id"),
+        )
+    });
+    cases.push(Case {
+        method: "PUT",
+        ..case(
+            "update without id",
+            r#"{"name":"y"}"#,
+            400,
+            "invalid_request",
+            Some("id"),
+        )
+    });
+    cases.push(Case {
+        method: "PUT",
+        ..case(
+            "update with nothing to change",
+            format!(r#"{{"id":{id}}}"#),
+            400,
+            "invalid_request",
+            None,
+        )
+    });
+    cases.push(Case {
+        method: "PUT",
+        ..case(
+            "unknown status",
+            format!(r#"{{"id":{id},"status":"great"}}"#),
+            400,
+            "invalid_field",
+            Some("status"),
+        )
+    });
+    cases.push(Case {
+        method: "PUT",
+        ..case(
+            "negative latency",
+            format!(r#"{{"id":{id},"latency":-5}}"#),
+            400,
+            "invalid_field",
+            Some("latency"),
+        )
+    });
+    cases.push(Case {
+        method: "DELETE",
+        ..case(
+            "delete with a null id",
+            r#"{"id":null}"#,
+            400,
+            "invalid_request",
+            Some("id"),
+        )
+    });
+    cases.push(Case {
+        method: "PUT",
+        path: "/api/gateways/99999999999999999999".into(),
+        ..case(
+            "path id overflow",
+            r#"{"name":"y"}"#,
+            400,
+            "invalid_request",
+            Some("id"),
+        )
+    });
+    cases.push(Case {
+        method: "GET",
+        path: "/api/gateways/abc".into(),
+        content_type: None,
+        ..case("non-numeric path id", "", 404, "not_found", None)
+    });
+    cases.push(Case {
+        method: "PATCH",
+        ..case("unsupported method", "{}", 405, "method_not_allowed", None)
+    });
+    cases.push(Case {
+        method: "GET",
+        path: "/api/audit?limit=abc".into(),
+        content_type: None,
+        ..case("bad query string", "", 400, "invalid_request", None)
+    });
+    assert!(cases.len() >= 20);
+
+    for c in &cases {
+        let mut req = Request::new(c.method, &c.path)
+            .key(&d.admin_key)
+            .body(c.body.clone());
+        if let Some(ct) = c.content_type {
+            req = req.header("content-type", ct);
+        }
+        let res = d.send(req);
+        assert!(
+            res.status < 500,
+            "{}: got {} {}",
+            c.what,
+            res.status,
+            res.text()
+        );
+        assert_eq!(res.status, c.status, "{}: {}", c.what, res.text());
+        let body = res.json();
+        assert_eq!(body["error"], c.code, "{}: {body}", c.what);
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(!message.is_empty(), "{}: empty message", c.what);
+        if let Some(field) = c.field {
+            assert_eq!(body["details"]["field"], field, "{}: {body}", c.what);
+            assert!(
+                message.contains(field),
+                "{}: the message names `{field}`: {message}",
+                c.what
+            );
+        }
+        // Still serving after each one.
+        assert_eq!(d.get("/healthz", "").status, 200, "{}", c.what);
+    }
+    let list = d.gateways();
+    assert_eq!(list.len(), 1, "no malformed request wrote anything");
+    assert_eq!(list[0]["name"], "existing");
+}
+
+#[test]
+fn oversized_bodies_respect_the_configured_limit() {
+    let d = Daemon::start_with(&[("GATEWAY_SUPERVISOR__LIMITS__MAX_BODY_BYTES", "2KiB")]);
+    let ok = format!(
+        r#"{{"name":"small","host":"h","port":1,"token":"{}"}}"#,
+        "t".repeat(1500)
+    );
+    let res = d.send(
+        Request::new("POST", "/api/gateways")
+            .key(&d.admin_key)
+            .header("content-type", "application/json")
+            .body(ok),
+    );
+    assert_eq!(res.status, 201, "{}", res.text());
+    let big = format!(
+        r#"{{"name":"big","host":"h","port":1,"token":"{}"}}"#,
+        "t".repeat(3000)
+    );
+    let res = d.send(
+        Request::new("POST", "/api/gateways")
+            .key(&d.admin_key)
+            .header("content-type", "application/json")
+            .body(big),
+    );
+    assert_eq!(res.status, 413);
+    assert_eq!(res.json()["details"]["limit_bytes"], 2048);
+}

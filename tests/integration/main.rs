@@ -1,0 +1,14 @@
+//! End-to-end tests: the real daemon binary, a real listener on 127.0.0.1, real database files
+//! (or a real PostgreSQL database with GS_TEST_DATABASE=postgres).
+
+mod support;
+
+mod auth;
+mod bad_input;
+mod cli;
+mod crash;
+mod operations;
+mod primary;
+mod secrets;
+mod seed_examples;
+mod systemd;

@@ -1,0 +1,155 @@
+//! /healthz, /readyz, /metrics, OpenAPI, the audit log, SIGHUP reload, graceful SIGTERM.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::{Daemon, Request, wait_until};
+
+#[test]
+fn health_readiness_metrics_and_openapi() {
+    let d = Daemon::start();
+    d.create_gateway("a", 1, None);
+    d.create_gateway("b", 2, None);
+    assert_eq!(d.get("/healthz", "").json()["status"], "ok");
+    let ready = d.get("/readyz", "");
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.json()["database"], "ok");
+
+    d.get("/api/gateways", &d.admin_key);
+    let metrics = d.get("/metrics", "");
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics
+            .header("content-type")
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = metrics.text();
+    assert!(
+        text.contains("gateway_supervisor_gateways{status=\"unknown\"} 2"),
+        "{text}"
+    );
+    assert!(text.contains("gateway_supervisor_gateways{status=\"online\"} 0"));
+    assert!(text.contains(r#"gateway_supervisor_http_requests_total{method="GET",route="/api/gateways",status="200"}"#), "{text}");
+    assert!(text.contains("gateway_supervisor_http_request_duration_seconds_bucket"));
+
+    let doc = d.get("/api/openapi.json", "").json();
+    for path in [
+        "/api/gateways",
+        "/api/gateways/{id}",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/audit",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "OpenAPI lacks {path}");
+    }
+    for method in ["get", "post", "put", "delete"] {
+        assert!(
+            doc["paths"]["/api/gateways"].get(method).is_some(),
+            "OpenAPI lacks {method} /api/gateways"
+        );
+    }
+    let ui = d.get("/api/docs/", "");
+    assert_eq!(ui.status, 200);
+    assert!(
+        ui.text().contains("swagger"),
+        "vendored Swagger UI is served"
+    );
+
+    let res = d.get("/no/such/route", "");
+    assert_eq!(
+        (res.status, res.json()["error"].as_str()),
+        (404, Some("not_found"))
+    );
+}
+
+#[test]
+fn every_gateway_mutation_is_audited() {
+    let d = Daemon::start();
+    let a = d.create_gateway("a", 1, Some("secret-in-audit?"));
+    let b = d.create_gateway("b", 2, None);
+    d.call(
+        "PUT",
+        "/api/gateways",
+        &d.admin_key,
+        &json!({"id": b["id"], "is_primary": true, "token": "another-secret"}),
+    );
+    d.call(
+        "DELETE",
+        "/api/gateways",
+        &d.admin_key,
+        &json!({"id": a["id"]}),
+    );
+    let res = d.get("/api/audit?limit=10", &d.admin_key);
+    assert_eq!(res.status, 200);
+    assert!(!res.text().contains("secret-in-audit") && !res.text().contains("another-secret"));
+    let entries = res.json()["entries"].as_array().unwrap().clone();
+    let actions: Vec<&str> = entries
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions[..4],
+        [
+            "gateway.delete",
+            "gateway.update",
+            "gateway.create",
+            "gateway.create"
+        ]
+    );
+    for e in &entries[..4] {
+        assert_eq!(e["actor"], "api_key:initial-admin");
+        assert!(e["ts"].as_i64().unwrap() > 1_700_000_000);
+        assert_eq!(e["target_type"], "gateway");
+    }
+    let update: serde_json::Value =
+        serde_json::from_str(entries[1]["details"].as_str().unwrap()).unwrap();
+    assert_eq!(update["token"], "changed");
+    assert_eq!(update["is_primary"], true);
+}
+
+#[test]
+fn sighup_reloads_limits_and_sigterm_stops_cleanly() {
+    let mut d = Daemon::start();
+    d.kill9();
+    let config = d.state_dir().join("config.toml");
+    std::fs::write(&config, "[limits]\ngateway_ops_per_minute = 100\n").unwrap();
+    let path = config.clone();
+    d.launch_with(|cmd| {
+        cmd.arg("--config").arg(&path);
+    });
+    for _ in 0..3 {
+        assert_eq!(d.get("/api/gateways", &d.admin_key).status, 200);
+    }
+    std::fs::write(&config, "[limits]\ngateway_ops_per_minute = 2\n").unwrap();
+    d.signal("HUP");
+    wait_until(
+        "the reloaded limit to apply",
+        Duration::from_secs(10),
+        || (d.get("/api/gateways", &d.admin_key).status == 429).then_some(()),
+    );
+    // A broken config on reload keeps the running one.
+    std::fs::write(&config, "[limits]\nno_such_key = 1\n").unwrap();
+    d.signal("HUP");
+    wait_until(
+        "the reload error to be logged",
+        Duration::from_secs(10),
+        || {
+            String::from_utf8_lossy(&d.logs())
+                .contains("reload failed")
+                .then_some(())
+        },
+    );
+    assert_eq!(d.get("/healthz", "").status, 200);
+
+    // In-flight requests finish, then the process exits 0.
+    let addr = d.addr;
+    let key = d.admin_key.clone();
+    let inflight = std::thread::spawn(move || Request::new("GET", "/readyz").key(&key).send(addr));
+    let status = d.terminate();
+    assert!(status.success(), "{status}");
+    let _ = inflight.join();
+    assert!(String::from_utf8_lossy(&d.logs()).contains("stopped"));
+}

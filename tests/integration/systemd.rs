@@ -1,0 +1,98 @@
+//! The unit file passes `systemd-analyze verify`, and the daemon speaks sd_notify: READY=1,
+//! WATCHDOG=1, RELOADING=1 on SIGHUP, STOPPING=1 on SIGTERM, on a socket the test owns.
+
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::{BIN, Daemon};
+
+#[test]
+fn unit_file_passes_systemd_analyze_verify() {
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/gateway-supervisor.service"),
+    )
+    .unwrap();
+    assert!(
+        unit.contains("Type=notify")
+            && unit.contains("WatchdogSec=")
+            && unit.contains("StateDirectory=")
+    );
+    // Verify checks that ExecStart's binary exists: point it at the one under test.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway-supervisor.service");
+    std::fs::write(
+        &path,
+        unit.replace("/usr/local/bin/gateway-supervisor", BIN),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze must be installed (scripts/test.sh installs it)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Warnings about the host (no running systemd in a container) are not about our unit.
+    let ours: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("gateway-supervisor.service"))
+        .collect();
+    assert!(
+        out.status.success() && ours.is_empty(),
+        "systemd-analyze verify:\n{stderr}"
+    );
+}
+
+fn wait_for(sock: &UnixDatagram, want: &str, seen: &mut Vec<String>) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut buf = [0u8; 4096];
+    while !seen.iter().any(|m| m.lines().any(|l| l == want)) {
+        assert!(
+            Instant::now() < deadline,
+            "no {want} within 20 s; got {seen:?}"
+        );
+        if let Ok(n) = sock.recv(&mut buf) {
+            seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+}
+
+#[test]
+fn sd_notify_ready_watchdog_reload_stopping() {
+    let mut d = Daemon::start();
+    d.kill9();
+    let sock_path = d.state_dir().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    d.launch_with(|cmd| {
+        cmd.env("NOTIFY_SOCKET", &sock_path)
+            .env("WATCHDOG_USEC", "1000000");
+    });
+    let mut seen = Vec::new();
+    wait_for(&sock, "READY=1", &mut seen);
+    wait_for(&sock, "WATCHDOG=1", &mut seen);
+    // More than one: it is a timer, not a one-off.
+    let first = seen.iter().filter(|m| m.contains("WATCHDOG=1")).count();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 4096];
+    while seen.iter().filter(|m| m.contains("WATCHDOG=1")).count() == first {
+        assert!(Instant::now() < deadline, "only one WATCHDOG=1");
+        if let Ok(n) = sock.recv(&mut buf) {
+            seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+    seen.clear();
+    d.signal("HUP");
+    wait_for(&sock, "RELOADING=1", &mut seen);
+    assert!(
+        seen.iter().any(|m| m.contains("MONOTONIC_USEC=")),
+        "{seen:?}"
+    );
+    wait_for(&sock, "READY=1", &mut seen);
+    assert_eq!(d.get("/healthz", "").status, 200);
+    let status = d.terminate();
+    wait_for(&sock, "STOPPING=1", &mut seen);
+    assert!(status.success(), "clean exit after SIGTERM: {status}");
+}
