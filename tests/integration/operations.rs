@@ -153,3 +153,29 @@ fn sighup_reloads_limits_and_sigterm_stops_cleanly() {
     let _ = inflight.join();
     assert!(String::from_utf8_lossy(&d.logs()).contains("stopped"));
 }
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let d = Daemon::start_with(&[
+        ("GATEWAY_SUPERVISOR__LOG__FORMAT", "json"),
+        ("GATEWAY_SUPERVISOR__LOG__LEVEL", "debug"),
+    ]);
+    d.create_gateway("a", 1, Some("json-log-token"));
+    wait_until("a request log line", Duration::from_secs(10), || {
+        String::from_utf8_lossy(&d.logs())
+            .contains("\"request\"")
+            .then_some(())
+    });
+    let logs = String::from_utf8_lossy(&d.logs()).into_owned();
+    let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() > 5, "{logs}");
+    for line in lines {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            v.get("timestamp").is_some() && v.get("level").is_some(),
+            "{line}"
+        );
+    }
+    assert!(!logs.contains("json-log-token"));
+}
