@@ -2,10 +2,11 @@
 //! (the prefix) are a public handle for lookup and listing, the database keeps only the
 //! SHA-256 of the whole key, and the hash is compared in constant time.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::{Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
 use actix_web::http::Method;
 use secrecy::{ExposeSecret, SecretString};
@@ -153,25 +154,27 @@ impl Principal {
     }
 }
 
-#[derive(Clone)]
 struct CachedKey {
     id: i64,
     name: String,
     role: Role,
     hash: [u8; 32],
+    /// Set on use, cleared when `last_used_at` is flushed (no lock on the request path).
+    used: AtomicBool,
 }
 
 impl CachedKey {
-    fn from_row(row: &ApiKeyRow) -> Option<(String, CachedKey)> {
+    fn from_row(row: &ApiKeyRow) -> Option<(String, Arc<CachedKey>)> {
         let hash: [u8; 32] = hex::decode(&row.key_hash).ok()?.try_into().ok()?;
         Some((
             row.prefix.clone(),
-            CachedKey {
+            Arc::new(CachedKey {
                 id: row.id,
                 name: row.name.clone(),
                 role: row.role.parse().ok()?,
                 hash,
-            },
+                used: AtomicBool::new(false),
+            }),
         ))
     }
 }
@@ -191,8 +194,7 @@ pub enum AuthError {
 /// up once in the database, so a key created from the CLI works at once.
 pub struct KeyCache {
     store: Store,
-    keys: RwLock<HashMap<String, CachedKey>>,
-    used: Mutex<HashSet<i64>>,
+    keys: RwLock<HashMap<String, Arc<CachedKey>>>,
 }
 
 impl KeyCache {
@@ -200,21 +202,22 @@ impl KeyCache {
         KeyCache {
             store,
             keys: RwLock::new(HashMap::new()),
-            used: Mutex::new(HashSet::new()),
         }
     }
 
     /// Blocking: reloads active keys and flushes `last_used_at`.
     pub fn refresh(&self) -> Result<(), DbError> {
         let rows = self.store.active_api_keys()?;
-        let fresh: HashMap<String, CachedKey> =
+        let fresh: HashMap<String, Arc<CachedKey>> =
             rows.iter().filter_map(CachedKey::from_row).collect();
-        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = fresh;
-        let used: Vec<i64> = self
-            .used
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .drain()
+        let old = std::mem::replace(
+            &mut *self.keys.write().unwrap_or_else(|p| p.into_inner()),
+            fresh,
+        );
+        let used: Vec<i64> = old
+            .values()
+            .filter(|k| k.used.swap(false, Ordering::Relaxed))
+            .map(|k| k.id)
             .collect();
         self.store.touch_api_keys(&used, now_unix())
     }
@@ -222,7 +225,11 @@ impl KeyCache {
     fn check(&self, prefix: &str, hash: &[u8; 32]) -> Option<Principal> {
         let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
         let cached = keys.get(prefix)?;
-        bool::from(cached.hash.ct_eq(hash)).then(|| Principal {
+        if !bool::from(cached.hash.ct_eq(hash)) {
+            return None;
+        }
+        cached.used.store(true, Ordering::Relaxed);
+        Some(Principal {
             key_id: cached.id,
             name: cached.name.clone(),
             role: cached.role,
@@ -237,8 +244,8 @@ impl KeyCache {
             .ok_or(AuthError::Missing)?;
         let prefix = lookup_prefix(presented).ok_or(AuthError::Invalid)?;
         let hash = hash_key(presented);
-        let principal = match self.check(prefix, &hash) {
-            Some(p) => p,
+        match self.check(prefix, &hash) {
+            Some(p) => Ok(p),
             None => {
                 let store = self.store.clone();
                 let owned = prefix.to_owned();
@@ -253,14 +260,9 @@ impl KeyCache {
                     .write()
                     .unwrap_or_else(|p| p.into_inner())
                     .insert(prefix.clone(), cached);
-                self.check(&prefix, &hash).ok_or(AuthError::Invalid)?
+                self.check(&prefix, &hash).ok_or(AuthError::Invalid)
             }
-        };
-        self.used
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(principal.key_id);
-        Ok(principal)
+        }
     }
 }
 

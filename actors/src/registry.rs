@@ -121,11 +121,11 @@ impl RegistryActor {
     }
 
     fn view(&self, id: GatewayId) -> Option<GatewayView> {
-        self.snapshot.iter().find(|v| v.record.id == id).cloned()
+        self.gateways.get(&id).cloned()
     }
 
     /// Runs a store call on a blocking thread while the actor holds its mailbox (atomic), then
-    /// applies the result to memory with `apply`.
+    /// applies the result to memory with `apply` (which rebuilds the snapshot).
     fn write<T, R, F, A>(call: F, apply: A) -> WriteResult<T>
     where
         T: 'static,
@@ -141,14 +141,7 @@ impl RegistryActor {
         };
         AtomicResponse::new(Box::pin(
             actix::fut::wrap_future::<_, RegistryActor>(fut).map(
-                |result, act: &mut RegistryActor, _ctx| match result {
-                    Ok(value) => {
-                        let out = apply(value, act);
-                        act.rebuild_snapshot();
-                        out
-                    }
-                    Err(err) => Err(err),
-                },
+                |result, act: &mut RegistryActor, _ctx| result.and_then(|value| apply(value, act)),
             ),
         ))
     }
@@ -275,6 +268,7 @@ impl Handler<DeleteGateway> for RegistryActor {
             move |(), act| {
                 info!(gateway_id = id, "gateway deleted");
                 act.gateways.remove(&id);
+                act.rebuild_snapshot();
                 Ok(())
             },
         )
