@@ -84,6 +84,18 @@ impl RegistryActor {
         self.gateways[&id].clone()
     }
 
+    /// Takes a record just written to the store into memory; if it is now the primary, the
+    /// previous one is not (the store did the same in its transaction).
+    fn apply_stored(&mut self, record: GatewayRecord) -> GatewayView {
+        let (id, is_primary) = (record.id, record.is_primary);
+        self.put(record);
+        if is_primary {
+            self.demote_others(id);
+        }
+        self.rebuild_snapshot();
+        self.gateways[&id].clone()
+    }
+
     /// After a write made `id` primary, the previous primary is no longer one (the store did the
     /// same in its transaction).
     fn demote_others(&mut self, id: GatewayId) {
@@ -203,15 +215,8 @@ impl Handler<CreateGateway> for RegistryActor {
         Self::write(
             move || store.insert_gateway(&new, &by),
             |record, act| {
-                let id = record.id;
-                let is_primary = record.is_primary;
-                info!(gateway_id = id, name = %record.name, primary = is_primary, "gateway created");
-                act.put(record);
-                if is_primary {
-                    act.demote_others(id);
-                }
-                act.rebuild_snapshot();
-                act.view(id).ok_or(RegistryError::NotFound(id))
+                info!(gateway_id = record.id, name = %record.name, primary = record.is_primary, "gateway created");
+                Ok(act.apply_stored(record))
             },
         )
     }
@@ -237,15 +242,9 @@ impl Handler<UpdateGateway> for RegistryActor {
         let store = self.store.clone();
         Self::write(
             move || store.update_gateway(id, &patch, &by),
-            move |record, act| {
-                let is_primary = record.is_primary;
-                info!(gateway_id = id, name = %record.name, "gateway updated");
-                act.put(record);
-                if is_primary {
-                    act.demote_others(id);
-                }
-                act.rebuild_snapshot();
-                act.view(id).ok_or(RegistryError::NotFound(id))
+            |record, act| {
+                info!(gateway_id = record.id, name = %record.name, "gateway updated");
+                Ok(act.apply_stored(record))
             },
         )
     }
