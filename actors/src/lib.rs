@@ -5,6 +5,7 @@
 pub mod messages;
 pub mod model;
 pub mod primary;
+pub mod protocol;
 pub mod registry;
 pub mod store;
 

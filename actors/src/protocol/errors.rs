@@ -1,0 +1,448 @@
+//! What a failure means for the link: retry (with backoff, honouring the gateway's hints), halt
+//! until an operator changes the gateway, or wait for a pairing approval. Keyed on the structured
+//! `details.code` first, then `error.code`, then close codes; never on English text except for
+//! the two documented 4001 reasons.
+
+use std::time::Duration;
+
+use super::frames::ErrorShape;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// Reconnect with backoff; `after` is the gateway's minimum wait, if it gave one.
+    Retry { after: Option<Duration> },
+    /// Stop until an admin changes the gateway (host, port or token).
+    Halt,
+    /// The device awaits approval on the gateway; retry slowly.
+    Pairing { request_id: Option<String> },
+}
+
+/// One corrective attempt the gateway itself recommends before halting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    None,
+    /// The shared token was refused but a device token is accepted: reconnect once with the
+    /// cached device token alone.
+    RetryWithDeviceToken,
+    /// The cached device token is no longer valid (device removed, token rotated): drop it and
+    /// re-pair once with the shared token.
+    DropDeviceToken,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkFailure {
+    /// A stable machine code (the gateway's `details.code` where it gave one).
+    pub code: String,
+    pub message: String,
+    pub disposition: Disposition,
+    pub recovery: Recovery,
+}
+
+impl LinkFailure {
+    fn new(code: &str, message: impl Into<String>, disposition: Disposition) -> Self {
+        LinkFailure {
+            code: code.to_owned(),
+            message: message.into(),
+            disposition,
+            recovery: Recovery::None,
+        }
+    }
+
+    pub fn retryable(&self) -> bool {
+        !matches!(self.disposition, Disposition::Halt)
+    }
+
+    pub fn network(message: impl Into<String>) -> Self {
+        Self::new("NETWORK", message, Disposition::Retry { after: None })
+    }
+
+    pub fn timeout(what: &str) -> Self {
+        Self::new(
+            "TIMEOUT",
+            format!("{what} timed out"),
+            Disposition::Retry { after: None },
+        )
+    }
+
+    pub fn heartbeat() -> Self {
+        Self::new(
+            "HEARTBEAT_TIMEOUT",
+            "no pong or frame from the gateway in time",
+            Disposition::Retry { after: None },
+        )
+    }
+
+    pub fn protocol(message: impl Into<String>) -> Self {
+        Self::new(
+            "PROTOCOL_ERROR",
+            message,
+            Disposition::Retry { after: None },
+        )
+    }
+}
+
+const HALT_PREFIXES: [&str; 3] = ["AUTH_", "DEVICE_AUTH_", "CONTROL_UI_"];
+const HALT_CODES: [&str; 3] = [
+    "DEVICE_IDENTITY_REQUIRED",
+    "PROTOCOL_MISMATCH",
+    "CLIENT_VERSION_MISMATCH",
+];
+
+/// Classifies an `ok: false` response (to `connect`, or to any call).
+pub fn classify_error(err: &ErrorShape) -> LinkFailure {
+    let detail = err.detail_str("code");
+    let code = detail.unwrap_or(&err.code);
+    let after = err.retry_after_ms.map(Duration::from_millis);
+    let mut failure = if code == "PAIRING_REQUIRED" {
+        LinkFailure::new(
+            code,
+            &err.message,
+            Disposition::Pairing {
+                request_id: err.detail_str("requestId").map(str::to_owned),
+            },
+        )
+    } else if HALT_CODES.contains(&code) || HALT_PREFIXES.iter().any(|p| code.starts_with(p)) {
+        LinkFailure::new(code, &err.message, Disposition::Halt)
+    } else if err.code == "UNAVAILABLE" || err.retryable == Some(true) {
+        LinkFailure::new(code, &err.message, Disposition::Retry { after })
+    } else if err.code == "INVALID_REQUEST" || err.code == "NOT_PAIRED" {
+        // Malformed connect params, an invalid role, a refused handshake: retrying the same
+        // request cannot succeed.
+        LinkFailure::new(code, &err.message, Disposition::Halt)
+    } else {
+        LinkFailure::new(code, &err.message, Disposition::Retry { after })
+    };
+    failure.recovery = match code {
+        "AUTH_TOKEN_MISMATCH" if err.detail_bool("canRetryWithDeviceToken") == Some(true) => {
+            Recovery::RetryWithDeviceToken
+        }
+        "AUTH_DEVICE_TOKEN_MISMATCH" => Recovery::DropDeviceToken,
+        _ => Recovery::None,
+    };
+    failure
+}
+
+/// Classifies a close that was not preceded by an error response.
+pub fn classify_close(code: u16, reason: &str) -> LinkFailure {
+    let message = if reason.is_empty() {
+        format!("connection closed with code {code}")
+    } else {
+        format!("connection closed with code {code}: {reason}")
+    };
+    let retry = Disposition::Retry { after: None };
+    match code {
+        1002 => LinkFailure::new("PROTOCOL_MISMATCH", message, Disposition::Halt),
+        1009 => LinkFailure::new("MESSAGE_TOO_BIG", message, retry),
+        1012 => LinkFailure::new("SERVICE_RESTART", message, retry),
+        1013 => LinkFailure::new("TRY_AGAIN_LATER", message, retry),
+        4001 if reason == "gateway auth changed" => LinkFailure {
+            recovery: Recovery::RetryWithDeviceToken,
+            ..LinkFailure::new("AUTH_CHANGED", message, Disposition::Halt)
+        },
+        4001 if reason == "device removed" => LinkFailure {
+            recovery: Recovery::DropDeviceToken,
+            ..LinkFailure::new("DEVICE_REMOVED", message, Disposition::Halt)
+        },
+        4001 => LinkFailure::new("CLIENT_INVALIDATED", message, Disposition::Halt),
+        _ => LinkFailure::new(&format!("CLOSE_{code}"), message, retry),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    fn capture(name: &str) -> Value {
+        let path = format!(
+            "{}/../testdata/openclaw-captures/2026.9.6/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    fn at(v: &Value, path: &[&str]) -> Value {
+        path.iter()
+            .fold(v.clone(), |v, k| match k.parse::<usize>() {
+                Ok(i) => v[i].clone(),
+                Err(_) => v[*k].clone(),
+            })
+    }
+
+    fn error_at(file: &str, path: &[&str]) -> ErrorShape {
+        let v = at(&capture(file), path);
+        let err = if v.get("type").is_some() {
+            v["error"].clone()
+        } else {
+            v
+        };
+        serde_json::from_value(err).unwrap_or_else(|e| panic!("{file} {path:?}: {e}"))
+    }
+
+    const HALT: &str = "halt";
+    const RETRY: &str = "retry";
+    const PAIRING: &str = "pairing";
+
+    fn kind(f: &LinkFailure) -> &'static str {
+        match f.disposition {
+            Disposition::Halt => HALT,
+            Disposition::Retry { .. } => RETRY,
+            Disposition::Pairing { .. } => PAIRING,
+        }
+    }
+
+    /// Every error frame captured from the real gateway 2026.9.6.
+    #[test]
+    fn every_captured_error_response_is_classified() {
+        let cases: &[(&str, &[&str], &str, &str, Recovery)] = &[
+            (
+                "wrong_token.json",
+                &["connectResponse"],
+                "AUTH_TOKEN_MISMATCH",
+                HALT,
+                Recovery::RetryWithDeviceToken,
+            ),
+            (
+                "wrong_token_burst.json",
+                &["0", "error"],
+                "AUTH_TOKEN_MISMATCH",
+                HALT,
+                Recovery::RetryWithDeviceToken,
+            ),
+            (
+                "no_device_wrong_token.json",
+                &["connectResponse"],
+                "AUTH_TOKEN_MISMATCH",
+                HALT,
+                Recovery::None,
+            ),
+            (
+                "no_token_with_device.json",
+                &["connectResponse"],
+                "AUTH_TOKEN_MISSING",
+                HALT,
+                Recovery::None,
+            ),
+            (
+                "device_token_reconnect.json",
+                &["withBogusDeviceToken", "connectResponse"],
+                "AUTH_DEVICE_TOKEN_MISMATCH",
+                HALT,
+                Recovery::DropDeviceToken,
+            ),
+            (
+                "bad_signature.json",
+                &["connectResponse"],
+                "DEVICE_AUTH_SIGNATURE_INVALID",
+                HALT,
+                Recovery::None,
+            ),
+            (
+                "device_id_mismatch.json",
+                &["connectResponse"],
+                "DEVICE_AUTH_DEVICE_ID_MISMATCH",
+                HALT,
+                Recovery::None,
+            ),
+            (
+                "nonce_mismatch.json",
+                &["connectResponse"],
+                "DEVICE_AUTH_NONCE_MISMATCH",
+                HALT,
+                Recovery::None,
+            ),
+            (
+                "stale_signed_at.json",
+                &["connectResponse"],
+                "DEVICE_AUTH_SIGNATURE_EXPIRED",
+                HALT,
+                Recovery::None,
+            ),
+            (
+                "no_device_no_token.json",
+                &["connectResponse"],
+                "DEVICE_IDENTITY_REQUIRED",
+                HALT,
+                Recovery::None,
+            ),
+            (
+                "protocol_mismatch.json",
+                &["connectResponse"],
+                "PROTOCOL_MISMATCH",
+                HALT,
+                Recovery::None,
+            ),
+            (
+                "browser_origin.json",
+                &["connectResponse"],
+                "CONTROL_UI_ORIGIN_NOT_ALLOWED",
+                HALT,
+                Recovery::None,
+            ),
+            (
+                "invalid_role.json",
+                &["connectResponse"],
+                "INVALID_REQUEST",
+                HALT,
+                Recovery::None,
+            ),
+            (
+                "unknown_client_id.json",
+                &["connectResponse"],
+                "INVALID_REQUEST",
+                HALT,
+                Recovery::None,
+            ),
+            (
+                "extra_param.json",
+                &["connectResponse"],
+                "INVALID_REQUEST",
+                HALT,
+                Recovery::None,
+            ),
+            (
+                "first_frame_not_connect.json",
+                &["frames", "1"],
+                "INVALID_REQUEST",
+                HALT,
+                Recovery::None,
+            ),
+            (
+                "pairing.json",
+                &["firstConnect", "connectResponse"],
+                "PAIRING_REQUIRED",
+                PAIRING,
+                Recovery::None,
+            ),
+            (
+                "startup_early.json",
+                &["distinct", "1", "err"],
+                "UNAVAILABLE",
+                RETRY,
+                Recovery::None,
+            ),
+        ];
+        for (file, path, code, want, recovery) in cases {
+            let failure = classify_error(&error_at(file, path));
+            assert_eq!(
+                (failure.code.as_str(), kind(&failure), failure.recovery),
+                (*code, *want, *recovery),
+                "{file}"
+            );
+            assert!(!failure.message.is_empty());
+        }
+        let pairing = classify_error(&error_at(
+            "pairing.json",
+            &["firstConnect", "connectResponse"],
+        ));
+        assert_eq!(
+            pairing.disposition,
+            Disposition::Pairing {
+                request_id: Some("c18b6f82-e7ff-41a2-8d3d-adda506d4e2f".into())
+            }
+        );
+        let early = classify_error(&error_at("startup_early.json", &["distinct", "1", "err"]));
+        assert_eq!(
+            early.disposition,
+            Disposition::Retry {
+                after: Some(Duration::from_millis(500))
+            }
+        );
+    }
+
+    /// Every close captured from the real gateway.
+    #[test]
+    fn every_captured_close_is_classified() {
+        let cases: &[(&str, &[&str], &str, &str, Recovery)] = &[
+            (
+                "shutdown_sigterm.json",
+                &["close"],
+                "SERVICE_RESTART",
+                RETRY,
+                Recovery::None,
+            ),
+            (
+                "restart_watch.json",
+                &["close"],
+                "SERVICE_RESTART",
+                RETRY,
+                Recovery::None,
+            ),
+            (
+                "token_rotation_watch.json",
+                &["close"],
+                "AUTH_CHANGED",
+                HALT,
+                Recovery::RetryWithDeviceToken,
+            ),
+            (
+                "device_remove_watch.json",
+                &["close"],
+                "DEVICE_REMOVED",
+                HALT,
+                Recovery::DropDeviceToken,
+            ),
+            (
+                "handshake_timeout.json",
+                &["close"],
+                "CLOSE_1000",
+                RETRY,
+                Recovery::None,
+            ),
+            (
+                "garbage_frame.json",
+                &["close"],
+                "CLOSE_1000",
+                RETRY,
+                Recovery::None,
+            ),
+            (
+                "frames.json",
+                &["json_not_frame", "close"],
+                "CLOSE_1008",
+                RETRY,
+                Recovery::None,
+            ),
+            (
+                "frames.json",
+                &["preauth_oversize", "close"],
+                "MESSAGE_TOO_BIG",
+                RETRY,
+                Recovery::None,
+            ),
+            (
+                "startup_early.json",
+                &["distinct", "0", "close"],
+                "CLOSE_1006",
+                RETRY,
+                Recovery::None,
+            ),
+            (
+                "startup_early.json",
+                &["distinct", "1", "close"],
+                "TRY_AGAIN_LATER",
+                RETRY,
+                Recovery::None,
+            ),
+            (
+                "protocol_mismatch.json",
+                &["close"],
+                "PROTOCOL_MISMATCH",
+                HALT,
+                Recovery::None,
+            ),
+        ];
+        for (file, path, code, want, recovery) in cases {
+            let close = at(&capture(file), path);
+            let failure = classify_close(
+                close["code"].as_u64().unwrap() as u16,
+                close["reason"].as_str().unwrap_or(""),
+            );
+            assert_eq!(
+                (failure.code.as_str(), kind(&failure), failure.recovery),
+                (*code, *want, *recovery),
+                "{file} {path:?}"
+            );
+        }
+    }
+}
