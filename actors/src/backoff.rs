@@ -66,7 +66,7 @@ impl Jitter {
     }
 
     /// Uniform in [0, 1).
-    pub fn next(&mut self) -> f64 {
+    pub fn sample(&mut self) -> f64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -125,7 +125,7 @@ mod tests {
     #[test]
     fn jitter_is_uniform_enough() {
         let mut j = Jitter::with_seed(42);
-        let samples: Vec<f64> = (0..10_000).map(|_| j.next()).collect();
+        let samples: Vec<f64> = (0..10_000).map(|_| j.sample()).collect();
         assert!(samples.iter().all(|x| (0.0..1.0).contains(x)));
         let mean = samples.iter().sum::<f64>() / samples.len() as f64;
         assert!((0.47..0.53).contains(&mean), "{mean}");
