@@ -124,6 +124,18 @@ pub struct GatewaysConfig {
     #[serde(with = "duration")]
     pub backoff_max: Duration,
     pub min_version: String,
+    /// TCP + TLS + WebSocket upgrade deadline.
+    #[serde(with = "duration")]
+    pub connect_timeout: Duration,
+    /// From the upgrade to `hello-ok`.
+    #[serde(with = "duration")]
+    pub handshake_timeout: Duration,
+    /// Default deadline of an RPC over the live socket.
+    #[serde(with = "duration")]
+    pub rpc_timeout: Duration,
+    /// How often a device awaiting pairing approval retries.
+    #[serde(with = "duration")]
+    pub pairing_retry: Duration,
 }
 
 impl Default for GatewaysConfig {
@@ -138,6 +150,10 @@ impl Default for GatewaysConfig {
             degraded_latency_ms: 500,
             backoff_max: Duration::from_secs(30),
             min_version: "2026.2.9".into(),
+            connect_timeout: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(10),
+            rpc_timeout: Duration::from_secs(10),
+            pairing_retry: Duration::from_secs(30),
         }
     }
 }
@@ -232,6 +248,26 @@ pub struct FlagOverrides {
     pub state_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub log_level: Option<String>,
+}
+
+impl GatewaysConfig {
+    pub fn link_settings(&self) -> gateway_supervisor_actors::gateway::LinkSettings {
+        gateway_supervisor_actors::gateway::LinkSettings {
+            heartbeat_interval: self.heartbeat_interval,
+            missed_pongs: self.missed_pongs,
+            health_interval: self.health_interval,
+            probe_timeout: self.probe_timeout,
+            connect_timeout: self.connect_timeout,
+            handshake_timeout: self.handshake_timeout,
+            breaker_threshold: self.breaker_threshold,
+            breaker_cooldown: self.breaker_cooldown,
+            degraded_latency_ms: self.degraded_latency_ms,
+            backoff_max: self.backoff_max,
+            pairing_retry: self.pairing_retry,
+            rpc_timeout: self.rpc_timeout,
+            client_version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
 }
 
 impl Config {

@@ -24,7 +24,8 @@ use crate::ratelimit::KeyedLimiter;
 use crate::secrets::{self, Cipher, SecretsError};
 use crate::{seed, systemd};
 use gateway_supervisor_actors::RegistryActor;
-use gateway_supervisor_actors::messages::{CreateGateway, Ping};
+use gateway_supervisor_actors::gateway::LinkContext;
+use gateway_supervisor_actors::messages::{CreateGateway, Ping, StopAllLinks};
 use gateway_supervisor_actors::model::Caller;
 
 pub const ADMIN_KEY_FILE: &str = "admin.key";
@@ -119,6 +120,7 @@ struct Running {
 }
 
 pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), DaemonError> {
+    gateway_supervisor_actors::tls::install_default_provider();
     let cfg = Config::load(config_file.as_deref(), &flags)?;
     let log = logging::init(&cfg.log)?;
     info!(
@@ -132,7 +134,15 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
     }
     let keys = Arc::new(KeyCache::new(store.clone()));
     keys.refresh()?;
-    let registry = RegistryActor::load(Arc::new(store.clone()))
+    let (identity, created) = store.device_identity()?;
+    info!(device_id = %identity.device_id(), created, "device identity ready");
+    let metrics = Arc::new(Metrics::new().map_err(|e| DaemonError::Startup(e.to_string()))?);
+    let link_ctx = LinkContext {
+        settings: Arc::new(cfg.gateways.link_settings()),
+        identity: Arc::new(identity),
+        metrics: metrics.links.clone(),
+    };
+    let registry = RegistryActor::load(Arc::new(store.clone()), Some(link_ctx))
         .map_err(|e| DaemonError::Startup(e.to_string()))?;
     let seed = if registry.is_empty() {
         seed::default_gateway(|k| std::env::var(k).ok())
@@ -140,10 +150,13 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
     } else {
         None
     };
-    let metrics = Arc::new(Metrics::new().map_err(|e| DaemonError::Startup(e.to_string()))?);
     let limiter = Arc::new(KeyedLimiter::per_minute(
         "gateway_ops",
         cfg.limits.gateway_ops_per_minute,
+    ));
+    let manual_health_limiter = Arc::new(KeyedLimiter::per_period(
+        "manual_health",
+        cfg.limits.manual_health_interval,
     ));
 
     let system = actix::System::new();
@@ -167,6 +180,8 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
             keys,
             metrics,
             gateway_ops_limiter: limiter,
+            manual_health_limiter,
+            probe_timeout: cfg.gateways.probe_timeout,
             ready: Arc::new(AtomicBool::new(false)),
         };
         run(Running {
@@ -274,6 +289,10 @@ async fn run(mut rt: Running) -> Result<(), DaemonError> {
         h.stop(true).await;
     }
     let _ = server_task.await;
+    // Close every gateway socket with 1000.
+    if let Err(e) = rt.state.registry.send(StopAllLinks).await {
+        warn!(%e, "could not stop the gateway links");
+    }
     let keys = rt.state.keys.clone();
     if let Err(e) = web::block(move || keys.refresh())
         .await
@@ -298,6 +317,9 @@ fn reload(rt: &mut Running) {
             rt.state
                 .gateway_ops_limiter
                 .reconfigure(new.limits.gateway_ops_per_minute);
+            rt.state
+                .manual_health_limiter
+                .reconfigure_period(new.limits.manual_health_interval);
             let restart_needed = [
                 ("server.bind", new.server.bind != rt.cfg.server.bind),
                 ("state.dir", new.state.dir != rt.cfg.state.dir),

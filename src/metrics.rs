@@ -7,7 +7,8 @@ use prometheus::{
     TextEncoder,
 };
 
-use gateway_supervisor_actors::model::GatewayStatus;
+use gateway_supervisor_actors::link_metrics::LinkMetrics;
+use gateway_supervisor_actors::model::{BreakerState, GatewayStatus, GatewayView};
 
 pub struct Metrics {
     registry: Registry,
@@ -17,6 +18,12 @@ pub struct Metrics {
     pub rate_limited: IntCounterVec,
     pub build_info: IntGaugeVec,
     pub up_since: IntGauge,
+    pub links: std::sync::Arc<LinkMetrics>,
+    gateway_up: IntGaugeVec,
+    gateway_status: IntGaugeVec,
+    gateway_breaker: IntGaugeVec,
+    gateway_failures: IntGaugeVec,
+    gateways_connected: IntGauge,
 }
 
 impl Metrics {
@@ -52,6 +59,44 @@ impl Metrics {
             &["version"],
         )?;
         let up_since = IntGauge::new("start_time_seconds", "Unix time the daemon started.")?;
+        let gateway_up = IntGaugeVec::new(
+            Opts::new("gateway_up", "1 when the gateway's socket is connected."),
+            &["gateway"],
+        )?;
+        let gateway_status = IntGaugeVec::new(
+            Opts::new(
+                "gateway_status",
+                "1 for the gateway's current status (a state set).",
+            ),
+            &["gateway", "status"],
+        )?;
+        let gateway_breaker = IntGaugeVec::new(
+            Opts::new(
+                "gateway_breaker_state",
+                "1 for the gateway's circuit-breaker state (a state set).",
+            ),
+            &["gateway", "state"],
+        )?;
+        let gateway_failures = IntGaugeVec::new(
+            Opts::new(
+                "gateway_consecutive_failures",
+                "Consecutive failures counted by the breaker.",
+            ),
+            &["gateway"],
+        )?;
+        let gateways_connected =
+            IntGauge::new("gateways_connected", "Gateways whose socket is connected.")?;
+        let links = std::sync::Arc::new(LinkMetrics::new()?);
+        links.register(&registry)?;
+        for m in [
+            &gateway_up,
+            &gateway_status,
+            &gateway_breaker,
+            &gateway_failures,
+        ] {
+            registry.register(Box::new(m.clone()))?;
+        }
+        registry.register(Box::new(gateways_connected.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(gateways.clone()))?;
@@ -70,6 +115,12 @@ impl Metrics {
             rate_limited,
             build_info,
             up_since,
+            links,
+            gateway_up,
+            gateway_status,
+            gateway_breaker,
+            gateway_failures,
+            gateways_connected,
         })
     }
 
@@ -79,6 +130,45 @@ impl Metrics {
                 .with_label_values(&[status.as_str()])
                 .set(i64::try_from(*n).unwrap_or(i64::MAX));
         }
+    }
+
+    /// Per-gateway gauges from the registry's snapshot (so deleted gateways disappear).
+    pub fn set_gateways(&self, views: &[GatewayView]) {
+        for g in [
+            &self.gateway_up,
+            &self.gateway_status,
+            &self.gateway_breaker,
+            &self.gateway_failures,
+        ] {
+            g.reset();
+        }
+        let mut connected = 0;
+        for v in views {
+            let name = v.record.name.as_str();
+            let up = v.connection.state.as_deref() == Some("connected");
+            connected += i64::from(up);
+            self.gateway_up
+                .with_label_values(&[name])
+                .set(i64::from(up));
+            for status in GatewayStatus::ALL {
+                self.gateway_status
+                    .with_label_values(&[name, status.as_str()])
+                    .set(i64::from(status == v.record.status));
+            }
+            for (state, label) in [
+                (BreakerState::Closed, "closed"),
+                (BreakerState::Open, "open"),
+                (BreakerState::HalfOpen, "half_open"),
+            ] {
+                self.gateway_breaker
+                    .with_label_values(&[name, label])
+                    .set(i64::from(v.breaker.state == state));
+            }
+            self.gateway_failures
+                .with_label_values(&[name])
+                .set(i64::from(v.breaker.consecutive_failures));
+        }
+        self.gateways_connected.set(connected);
     }
 
     pub fn render(&self) -> Result<String, prometheus::Error> {

@@ -23,12 +23,28 @@ impl KeyedLimiter {
         }
     }
 
+    /// One request per `period` (no burst); a zero period disables the limit.
+    pub fn per_period(name: &'static str, period: Duration) -> Self {
+        KeyedLimiter {
+            name,
+            inner: RwLock::new(Self::build_period(period)),
+        }
+    }
+
     fn build(per_minute: u32) -> Option<Arc<DefaultKeyedRateLimiter<i64>>> {
         NonZeroU32::new(per_minute).map(|n| Arc::new(RateLimiter::keyed(Quota::per_minute(n))))
     }
 
+    fn build_period(period: Duration) -> Option<Arc<DefaultKeyedRateLimiter<i64>>> {
+        Quota::with_period(period).map(|q| Arc::new(RateLimiter::keyed(q)))
+    }
+
     pub fn reconfigure(&self, per_minute: u32) {
         *self.inner.write().unwrap_or_else(|p| p.into_inner()) = Self::build(per_minute);
+    }
+
+    pub fn reconfigure_period(&self, period: Duration) {
+        *self.inner.write().unwrap_or_else(|p| p.into_inner()) = Self::build_period(period);
     }
 
     /// `Err(seconds)` when over the limit: how long until the next request is allowed
@@ -61,5 +77,14 @@ mod tests {
         assert!(limiter.check(2).is_ok());
         limiter.reconfigure(0);
         assert!(limiter.check(1).is_ok());
+    }
+
+    #[test]
+    fn one_per_period() {
+        let limiter = KeyedLimiter::per_period("manual", Duration::from_secs(10));
+        assert!(limiter.check(1).is_ok());
+        let wait = limiter.check(1).unwrap_err();
+        assert!((9..=10).contains(&wait), "{wait}");
+        assert!(limiter.check(2).is_ok());
     }
 }

@@ -4,6 +4,10 @@
 
 pub mod backoff;
 pub mod breaker;
+pub mod counts;
+pub mod gateway;
+pub mod handshake;
+pub mod link_metrics;
 pub mod messages;
 pub mod model;
 pub mod primary;
@@ -11,5 +15,14 @@ pub mod protocol;
 pub mod registry;
 pub mod status;
 pub mod store;
+pub mod tls;
 
 pub use registry::RegistryActor;
+
+/// Unix seconds now.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -2,11 +2,19 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use actix::Message;
+use actix::{Addr, Message};
+use secrecy::SecretString;
+use serde::Serialize;
 
-use crate::model::{Caller, GatewayId, GatewayPatch, GatewayStatus, GatewayView, NewGateway};
+use crate::gateway::GatewayActor;
+use crate::model::{
+    BreakerInfo, Caller, ConnectionInfo, GatewayId, GatewayPatch, GatewayStatus, GatewayView,
+    NewGateway,
+};
 use crate::primary::PrimaryRuleError;
+use crate::protocol::frames::ErrorShape;
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -71,3 +79,107 @@ pub struct CountByStatus;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Ping;
+
+// ---- the gateway link --------------------------------------------------------------------
+
+/// Everything a gateway actor knows about its link, sent to the registry on each change.
+#[derive(Debug, Clone, Default)]
+pub struct LinkState {
+    pub connected: bool,
+    pub connection: ConnectionInfo,
+    pub breaker: BreakerInfo,
+    pub status: GatewayStatus,
+    pub last_seen: Option<i64>,
+    pub latency: Option<i64>,
+    pub sessions_count: Option<i64>,
+    pub agents_count: Option<i64>,
+    /// `features.methods` of the last hello: what this gateway can do.
+    pub methods: Arc<Vec<String>>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LinkUpdate {
+    pub id: GatewayId,
+    /// Bumped each time the registry (re)starts the link; stale actors' reports are dropped.
+    pub epoch: u64,
+    pub state: LinkState,
+}
+
+/// A new device token from `hello-ok` (or `None`: the cached one is no longer valid).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DeviceTokenChanged {
+    pub id: GatewayId,
+    pub epoch: u64,
+    pub token: Option<SecretString>,
+}
+
+/// One health probe's outcome, kept 24 h for the latency graph.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct HealthSample {
+    pub gateway_id: GatewayId,
+    pub ts: i64,
+    pub status: GatewayStatus,
+    pub latency: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// To a gateway actor: probe now (HTTP `GET /health` plus the live socket's `health` RPC).
+#[derive(Message)]
+#[rtype(result = "ProbeResult")]
+pub struct ProbeNow;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeResult {
+    pub healthy: bool,
+    pub latency_ms: Option<u64>,
+    pub status: GatewayStatus,
+    pub version: Option<String>,
+    pub uptime_ms: Option<u64>,
+    pub protocol: Option<u32>,
+    pub connected: bool,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    #[error("the gateway is not connected")]
+    NotConnected,
+    #[error("the gateway did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the gateway refused: {} ({})", .0.message, .0.code)]
+    Gateway(ErrorShape),
+}
+
+/// To a gateway actor: one RPC over its live socket.
+#[derive(Message)]
+#[rtype(result = "Result<serde_json::Value, CallError>")]
+pub struct Call {
+    pub method: String,
+    pub params: Option<serde_json::Value>,
+    pub timeout: Duration,
+}
+
+/// To a gateway actor: close the socket with 1000 and stop.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopLink;
+
+/// To the registry: the live links (all, or one gateway's).
+#[derive(Message)]
+#[rtype(result = "Vec<LinkHandle>")]
+pub struct Links(pub Option<GatewayId>);
+
+#[derive(Clone)]
+pub struct LinkHandle {
+    pub id: GatewayId,
+    pub name: String,
+    pub addr: Addr<GatewayActor>,
+}
+
+/// To the registry at shutdown: stop every link (sockets closed with 1000).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopAllLinks;

@@ -10,9 +10,12 @@ use serde::{Deserialize, Serialize};
 pub type GatewayId = i64;
 
 /// Health status as SPEC §6 "Health semantics" defines it. `Unknown` until something measured it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum GatewayStatus {
+    #[default]
     Unknown,
     Online,
     Degraded,
@@ -67,6 +70,8 @@ pub struct GatewayRecord {
     pub tls: bool,
     pub allow_insecure_tls: bool,
     pub token: Option<SecretString>,
+    /// The device token this gateway issued to the supervisor (cached for reconnects).
+    pub device_token: Option<SecretString>,
     pub is_primary: bool,
     pub status: GatewayStatus,
     pub last_seen: Option<i64>,

@@ -63,6 +63,7 @@ mod tests {
             tls: false,
             allow_insecure_tls: false,
             token: None,
+            device_token: None,
             is_primary,
             status: GatewayStatus::Unknown,
             last_seen: None,

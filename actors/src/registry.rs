@@ -1,15 +1,23 @@
-//! The registry actor: owns the in-memory set of gateways, serves reads from memory and applies
-//! writes through the store, one at a time, so memory and database never disagree.
+//! The registry actor: owns the in-memory set of gateways and one gateway actor per gateway.
+//! Reads are served from memory; writes go through the store one at a time (the mailbox is held
+//! while a write is in flight), so memory and database never disagree. Link reports from the
+//! gateway actors update memory at once and reach the database through one writer thread, off
+//! every hot path.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
 
 use actix::fut::{ActorFutureExt, ready};
 use actix::prelude::*;
-use tracing::{info, warn};
+use secrecy::SecretString;
+use tracing::{debug, info, warn};
 
+use crate::gateway::{GatewayActor, LinkContext, LinkTarget};
 use crate::messages::{
-    CountByStatus, CreateGateway, DeleteGateway, GetGateway, ListGateways, Ping, RegistryError,
+    CountByStatus, CreateGateway, DeleteGateway, DeviceTokenChanged, GetGateway, HealthSample,
+    LinkHandle, LinkUpdate, Links, ListGateways, Ping, RegistryError, StopAllLinks, StopLink,
     UpdateGateway,
 };
 use crate::model::{
@@ -17,21 +25,89 @@ use crate::model::{
     GatewayView,
 };
 use crate::primary;
-use crate::store::{GatewayStore, StoreError};
+use crate::store::{GatewayStore, LinkRecord, StoreError};
+
+/// Health samples older than this are pruned.
+pub const HEALTH_RETENTION: Duration = Duration::from_secs(24 * 3600);
+const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
+/// `last_seen` alone is persisted at most this often per gateway.
+const LAST_SEEN_PERSIST_INTERVAL: i64 = 60;
+
+enum WriteOp {
+    Link(GatewayId, LinkRecord),
+    DeviceToken(GatewayId, Option<SecretString>),
+    Sample(HealthSample),
+    Prune(i64),
+}
+
+/// Serialises the link's background writes on one thread, in order.
+struct StoreWriter {
+    tx: mpsc::Sender<WriteOp>,
+}
+
+impl StoreWriter {
+    fn spawn(store: Arc<dyn GatewayStore>) -> Result<Self, StoreError> {
+        let (tx, rx) = mpsc::channel::<WriteOp>();
+        std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || {
+                for op in rx {
+                    let result = match &op {
+                        WriteOp::Link(id, rec) => store.save_link_record(*id, rec).map(|_| ()),
+                        WriteOp::DeviceToken(id, token) => {
+                            store.save_device_token(*id, token.as_ref())
+                        }
+                        WriteOp::Sample(sample) => store.add_health_sample(sample),
+                        WriteOp::Prune(before) => store.prune_health_samples(*before).map(|n| {
+                            if n > 0 {
+                                debug!(pruned = n, "old health samples pruned");
+                            }
+                        }),
+                    };
+                    if let Err(err) = result {
+                        warn!(%err, "background store write failed");
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Backend(format!("cannot start the store writer: {e}")))?;
+        Ok(StoreWriter { tx })
+    }
+
+    fn send(&self, op: WriteOp) {
+        // Only fails after the writer thread died, which is logged there.
+        let _ = self.tx.send(op);
+    }
+}
+
+struct Link {
+    addr: Addr<GatewayActor>,
+    epoch: u64,
+}
 
 pub struct RegistryActor {
     store: Arc<dyn GatewayStore>,
+    writer: StoreWriter,
     gateways: HashMap<GatewayId, GatewayView>,
-    /// Sorted list handed to readers; rebuilt after each write.
-    snapshot: Arc<Vec<GatewayView>>,
+    /// The sorted list handed to readers; rebuilt on the first read after a change.
+    snapshot: Option<Arc<Vec<GatewayView>>>,
+    link_ctx: Option<LinkContext>,
+    links: HashMap<GatewayId, Link>,
+    arbiters: Vec<Arbiter>,
+    next_arbiter: usize,
+    epoch: u64,
+    persisted: HashMap<GatewayId, LinkRecord>,
 }
 
 type WriteResult<T> = AtomicResponse<RegistryActor, Result<T, RegistryError>>;
 
 impl RegistryActor {
     /// Loads the registry (blocking: call from a blocking thread before starting the actor),
-    /// repairing a missing primary if the database was edited by hand.
-    pub fn load(store: Arc<dyn GatewayStore>) -> Result<Self, StoreError> {
+    /// repairing a missing primary if the database was edited by hand. With `link_ctx`, one
+    /// gateway actor per gateway is started when the registry starts.
+    pub fn load(
+        store: Arc<dyn GatewayStore>,
+        link_ctx: Option<LinkContext>,
+    ) -> Result<Self, StoreError> {
         let mut records = store.load_gateways()?;
         if let Some(id) = primary::repair_candidate(&records) {
             warn!(
@@ -47,14 +123,20 @@ impl RegistryActor {
             records.push(promoted);
         }
         let mut actor = RegistryActor {
+            writer: StoreWriter::spawn(store.clone())?,
             store,
             gateways: HashMap::new(),
-            snapshot: Arc::new(Vec::new()),
+            snapshot: None,
+            link_ctx,
+            links: HashMap::new(),
+            arbiters: Vec::new(),
+            next_arbiter: 0,
+            epoch: 0,
+            persisted: HashMap::new(),
         };
         for record in records {
             actor.put(record);
         }
-        actor.rebuild_snapshot();
         Ok(actor)
     }
 
@@ -66,22 +148,23 @@ impl RegistryActor {
         self.gateways.is_empty()
     }
 
-    fn put(&mut self, record: GatewayRecord) -> GatewayView {
-        let view = match self.gateways.remove(&record.id) {
-            Some(mut existing) => {
-                existing.record = record;
-                existing
+    fn put(&mut self, record: GatewayRecord) {
+        let id = record.id;
+        match self.gateways.get_mut(&id) {
+            Some(existing) => existing.record = record,
+            None => {
+                self.gateways.insert(
+                    id,
+                    GatewayView {
+                        acting_primary: record.is_primary,
+                        record,
+                        connection: ConnectionInfo::default(),
+                        breaker: BreakerInfo::default(),
+                    },
+                );
             }
-            None => GatewayView {
-                record,
-                acting_primary: false,
-                connection: ConnectionInfo::default(),
-                breaker: BreakerInfo::default(),
-            },
-        };
-        let id = view.record.id;
-        self.gateways.insert(id, view);
-        self.gateways[&id].clone()
+        }
+        self.snapshot = None;
     }
 
     /// Takes a record just written to the store into memory; if it is now the primary, the
@@ -90,26 +173,25 @@ impl RegistryActor {
         let (id, is_primary) = (record.id, record.is_primary);
         self.put(record);
         if is_primary {
-            self.demote_others(id);
+            for (other_id, view) in self.gateways.iter_mut() {
+                view.record.is_primary = *other_id == id;
+            }
         }
-        self.rebuild_snapshot();
+        self.refresh_roles();
         self.gateways[&id].clone()
     }
 
-    /// After a write made `id` primary, the previous primary is no longer one (the store did the
-    /// same in its transaction).
-    fn demote_others(&mut self, id: GatewayId) {
-        for (other_id, view) in self.gateways.iter_mut() {
-            if *other_id != id {
-                view.record.is_primary = false;
-            }
-        }
-    }
-
-    fn rebuild_snapshot(&mut self) {
-        // Until the gateway link elects an acting primary, the designated one acts.
+    fn refresh_roles(&mut self) {
+        // Until election exists, the designated primary acts.
         for view in self.gateways.values_mut() {
             view.acting_primary = view.record.is_primary;
+        }
+        self.snapshot = None;
+    }
+
+    fn snapshot(&mut self) -> Arc<Vec<GatewayView>> {
+        if let Some(s) = &self.snapshot {
+            return s.clone();
         }
         let mut list: Vec<GatewayView> = self.gateways.values().cloned().collect();
         list.sort_by(|a, b| {
@@ -119,7 +201,9 @@ impl RegistryActor {
                 .then_with(|| a.record.name.cmp(&b.record.name))
                 .then_with(|| a.record.id.cmp(&b.record.id))
         });
-        self.snapshot = Arc::new(list);
+        let list = Arc::new(list);
+        self.snapshot = Some(list.clone());
+        list
     }
 
     fn name_taken(&self, name: &str, except: Option<GatewayId>) -> bool {
@@ -132,18 +216,66 @@ impl RegistryActor {
         self.gateways.values().map(|v| v.record.clone()).collect()
     }
 
-    fn view(&self, id: GatewayId) -> Option<GatewayView> {
-        self.gateways.get(&id).cloned()
+    // ---- links ------------------------------------------------------------------------------
+
+    fn start_link(&mut self, id: GatewayId, ctx: &mut Context<Self>) {
+        let (Some(link_ctx), Some(view)) = (self.link_ctx.clone(), self.gateways.get(&id)) else {
+            return;
+        };
+        if self.arbiters.is_empty() {
+            let n = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2);
+            self.arbiters = (0..n).map(|_| Arbiter::new()).collect();
+        }
+        let r = &view.record;
+        let target = LinkTarget {
+            id,
+            name: r.name.clone(),
+            host: r.host.clone(),
+            port: r.port,
+            tls: r.tls,
+            allow_insecure_tls: r.allow_insecure_tls,
+            token: r.token.clone(),
+            device_token: r.device_token.clone(),
+        };
+        self.epoch += 1;
+        let epoch = self.epoch;
+        let registry = ctx.address();
+        let arbiter = &self.arbiters[self.next_arbiter % self.arbiters.len()];
+        self.next_arbiter += 1;
+        let addr = GatewayActor::start_in_arbiter(&arbiter.handle(), move |_| {
+            GatewayActor::new(target, epoch, link_ctx, registry)
+        });
+        self.links.insert(id, Link { addr, epoch });
     }
 
+    fn stop_link(&mut self, id: GatewayId) {
+        if let Some(link) = self.links.remove(&id) {
+            link.addr.do_send(StopLink);
+        }
+        self.persisted.remove(&id);
+        if let Some(view) = self.gateways.get_mut(&id) {
+            view.connection = ConnectionInfo::default();
+            view.breaker = BreakerInfo::default();
+        }
+    }
+
+    fn current_epoch(&self, id: GatewayId) -> Option<u64> {
+        self.links.get(&id).map(|l| l.epoch)
+    }
+
+    // ---- writes -----------------------------------------------------------------------------
+
     /// Runs a store call on a blocking thread while the actor holds its mailbox (atomic), then
-    /// applies the result to memory with `apply` (which rebuilds the snapshot).
+    /// applies the result to memory with `apply`.
     fn write<T, R, F, A>(call: F, apply: A) -> WriteResult<T>
     where
         T: 'static,
         R: Send + 'static,
         F: FnOnce() -> Result<R, StoreError> + Send + 'static,
-        A: FnOnce(R, &mut RegistryActor) -> Result<T, RegistryError> + 'static,
+        A: FnOnce(R, &mut RegistryActor, &mut Context<RegistryActor>) -> Result<T, RegistryError>
+            + 'static,
     {
         let fut = async move {
             match tokio::task::spawn_blocking(call).await {
@@ -153,7 +285,9 @@ impl RegistryActor {
         };
         AtomicResponse::new(Box::pin(
             actix::fut::wrap_future::<_, RegistryActor>(fut).map(
-                |result, act: &mut RegistryActor, _ctx| result.and_then(|value| apply(value, act)),
+                |result, act: &mut RegistryActor, ctx| {
+                    result.and_then(|value| apply(value, act, ctx))
+                },
             ),
         ))
     }
@@ -166,22 +300,39 @@ impl RegistryActor {
 impl Actor for RegistryActor {
     type Context = Context<Self>;
 
-    fn started(&mut self, _ctx: &mut Self::Context) {
-        info!(gateways = self.gateways.len(), "registry started");
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let ids: Vec<GatewayId> = self.gateways.keys().copied().collect();
+        for id in &ids {
+            self.start_link(*id, ctx);
+        }
+        ctx.run_interval(PRUNE_INTERVAL, |act, _| act.prune());
+        self.prune();
+        info!(
+            gateways = ids.len(),
+            links = self.links.len(),
+            "registry started"
+        );
+    }
+}
+
+impl RegistryActor {
+    fn prune(&self) {
+        let before = crate::unix_now() - HEALTH_RETENTION.as_secs() as i64;
+        self.writer.send(WriteOp::Prune(before));
     }
 }
 
 impl Handler<ListGateways> for RegistryActor {
     type Result = MessageResult<ListGateways>;
     fn handle(&mut self, _msg: ListGateways, _ctx: &mut Self::Context) -> Self::Result {
-        MessageResult(self.snapshot.clone())
+        MessageResult(self.snapshot())
     }
 }
 
 impl Handler<GetGateway> for RegistryActor {
     type Result = Option<GatewayView>;
     fn handle(&mut self, msg: GetGateway, _ctx: &mut Self::Context) -> Self::Result {
-        self.view(msg.0)
+        self.gateways.get(&msg.0).cloned()
     }
 }
 
@@ -214,9 +365,12 @@ impl Handler<CreateGateway> for RegistryActor {
         let store = self.store.clone();
         Self::write(
             move || store.insert_gateway(&new, &by),
-            |record, act| {
+            |record, act, ctx| {
                 info!(gateway_id = record.id, name = %record.name, primary = record.is_primary, "gateway created");
-                Ok(act.apply_stored(record))
+                let id = record.id;
+                let view = act.apply_stored(record);
+                act.start_link(id, ctx);
+                Ok(view)
             },
         )
     }
@@ -239,12 +393,19 @@ impl Handler<UpdateGateway> for RegistryActor {
             Ok(change) => change,
             Err(rule) => return Self::refuse(rule.into()),
         };
+        // A new address or credential (or a new name, the link's metric label) restarts the link.
+        let restart = patch.changes_link() || patch.name.is_some();
         let store = self.store.clone();
         Self::write(
             move || store.update_gateway(id, &patch, &by),
-            |record, act| {
-                info!(gateway_id = record.id, name = %record.name, "gateway updated");
-                Ok(act.apply_stored(record))
+            move |record, act, ctx| {
+                info!(gateway_id = record.id, name = %record.name, restart_link = restart, "gateway updated");
+                let view = act.apply_stored(record);
+                if restart && act.links.contains_key(&id) {
+                    act.stop_link(id);
+                    act.start_link(id, ctx);
+                }
+                Ok(view)
             },
         )
     }
@@ -264,12 +425,121 @@ impl Handler<DeleteGateway> for RegistryActor {
         let store = self.store.clone();
         Self::write(
             move || store.delete_gateway(id, &by),
-            move |(), act| {
+            move |(), act, _ctx| {
                 info!(gateway_id = id, "gateway deleted");
+                act.stop_link(id);
                 act.gateways.remove(&id);
-                act.rebuild_snapshot();
+                act.refresh_roles();
                 Ok(())
             },
         )
+    }
+}
+
+impl Handler<LinkUpdate> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: LinkUpdate, _ctx: &mut Self::Context) {
+        if self.current_epoch(msg.id) != Some(msg.epoch) {
+            return; // from a link that has since been restarted or stopped
+        }
+        let Some(view) = self.gateways.get_mut(&msg.id) else {
+            return;
+        };
+        let s = msg.state;
+        view.connection = s.connection;
+        view.breaker = s.breaker;
+        let r = &mut view.record;
+        r.status = s.status;
+        r.last_seen = s.last_seen.or(r.last_seen);
+        r.latency = s.latency.or(r.latency);
+        if let Some(n) = s.sessions_count {
+            r.sessions_count = n;
+        }
+        if let Some(n) = s.agents_count {
+            r.agents_count = n;
+        }
+        let record = LinkRecord {
+            status: r.status,
+            last_seen: r.last_seen,
+            latency: r.latency,
+            sessions_count: r.sessions_count,
+            agents_count: r.agents_count,
+        };
+        self.snapshot = None;
+        let due = match self.persisted.get(&msg.id) {
+            None => true,
+            Some(old) => {
+                old.status != record.status
+                    || old.sessions_count != record.sessions_count
+                    || old.agents_count != record.agents_count
+                    || record.last_seen.unwrap_or(0) - old.last_seen.unwrap_or(0)
+                        >= LAST_SEEN_PERSIST_INTERVAL
+            }
+        };
+        if due {
+            self.persisted.insert(msg.id, record.clone());
+            self.writer.send(WriteOp::Link(msg.id, record));
+        }
+    }
+}
+
+impl Handler<DeviceTokenChanged> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: DeviceTokenChanged, _ctx: &mut Self::Context) {
+        if self.current_epoch(msg.id) != Some(msg.epoch) {
+            return;
+        }
+        if let Some(view) = self.gateways.get_mut(&msg.id) {
+            view.record.device_token = msg.token.clone();
+            self.writer.send(WriteOp::DeviceToken(msg.id, msg.token));
+        }
+    }
+}
+
+impl Handler<HealthSample> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: HealthSample, _ctx: &mut Self::Context) {
+        if self.gateways.contains_key(&msg.gateway_id) {
+            self.writer.send(WriteOp::Sample(msg));
+        }
+    }
+}
+
+impl Handler<Links> for RegistryActor {
+    type Result = MessageResult<Links>;
+
+    fn handle(&mut self, msg: Links, _ctx: &mut Self::Context) -> Self::Result {
+        let handles = self
+            .links
+            .iter()
+            .filter(|(id, _)| msg.0.is_none_or(|want| want == **id))
+            .filter_map(|(id, link)| {
+                self.gateways.get(id).map(|v| LinkHandle {
+                    id: *id,
+                    name: v.record.name.clone(),
+                    addr: link.addr.clone(),
+                })
+            })
+            .collect();
+        MessageResult(handles)
+    }
+}
+
+impl Handler<StopAllLinks> for RegistryActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _msg: StopAllLinks, _ctx: &mut Self::Context) -> Self::Result {
+        let addrs: Vec<Addr<GatewayActor>> = self.links.drain().map(|(_, l)| l.addr).collect();
+        Box::pin(async move {
+            let stops = addrs.iter().map(|a| a.send(StopLink));
+            let _ = tokio::time::timeout(
+                Duration::from_secs(5),
+                futures_util::future::join_all(stops),
+            )
+            .await;
+        })
     }
 }

@@ -1,7 +1,20 @@
 //! The storage the registry writes through. The daemon implements it over diesel; the actor
 //! calls it from a blocking thread, never on its own.
 
-use crate::model::{Caller, GatewayId, GatewayPatch, GatewayRecord, NewGateway};
+use secrecy::SecretString;
+
+use crate::messages::HealthSample;
+use crate::model::{Caller, GatewayId, GatewayPatch, GatewayRecord, GatewayStatus, NewGateway};
+
+/// What the link measured, persisted so a restart shows the last known state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkRecord {
+    pub status: GatewayStatus,
+    pub last_seen: Option<i64>,
+    pub latency: Option<i64>,
+    pub sessions_count: i64,
+    pub agents_count: i64,
+}
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum StoreError {
@@ -30,4 +43,21 @@ pub trait GatewayStore: Send + Sync + 'static {
     ) -> Result<GatewayRecord, StoreError>;
 
     fn delete_gateway(&self, id: GatewayId, by: &Caller) -> Result<(), StoreError>;
+
+    // Link bookkeeping: not audited (nobody changed the gateway), written in the background.
+
+    /// Returns whether the gateway still exists.
+    fn save_link_record(&self, id: GatewayId, record: &LinkRecord) -> Result<bool, StoreError>;
+
+    /// Stores (encrypted) or clears the device token the gateway issued.
+    fn save_device_token(
+        &self,
+        id: GatewayId,
+        token: Option<&SecretString>,
+    ) -> Result<(), StoreError>;
+
+    fn add_health_sample(&self, sample: &HealthSample) -> Result<(), StoreError>;
+
+    /// Deletes samples older than `before` (Unix seconds); returns how many.
+    fn prune_health_samples(&self, before: i64) -> Result<usize, StoreError>;
 }

@@ -5,13 +5,14 @@ use diesel::prelude::*;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
-use super::schema::gateways;
+use super::schema::{gateway_health_samples, gateways};
 use super::{DbConn, Store, audit, is_unique_violation, now_unix};
 use crate::secrets::purpose;
+use gateway_supervisor_actors::messages::HealthSample;
 use gateway_supervisor_actors::model::{
     Caller, GatewayId, GatewayPatch, GatewayRecord, GatewayStatus, NewGateway,
 };
-use gateway_supervisor_actors::store::{GatewayStore, StoreError};
+use gateway_supervisor_actors::store::{GatewayStore, LinkRecord, StoreError};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = gateways)]
@@ -23,6 +24,7 @@ struct GatewayRow {
     tls: bool,
     allow_insecure_tls: bool,
     token_enc: Option<Vec<u8>>,
+    device_token_enc: Option<Vec<u8>>,
     is_primary: bool,
     status: String,
     last_seen: Option<i64>,
@@ -83,19 +85,28 @@ impl Store {
             .transpose()
     }
 
+    fn decrypt_token(
+        &self,
+        id: i64,
+        blob: Option<Vec<u8>>,
+        aad: &[u8],
+    ) -> Result<Option<SecretString>, StoreError> {
+        blob.map(|blob| {
+            let plain = self
+                .cipher
+                .decrypt(&blob, aad)
+                .map_err(|e| backend(format!("gateway {id} token: {e}")))?;
+            String::from_utf8(plain)
+                .map(SecretString::from)
+                .map_err(|_| backend(format!("gateway {id} token is not UTF-8")))
+        })
+        .transpose()
+    }
+
     fn to_record(&self, row: GatewayRow) -> Result<GatewayRecord, StoreError> {
-        let token = row
-            .token_enc
-            .map(|blob| {
-                let plain = self
-                    .cipher
-                    .decrypt(&blob, purpose::GATEWAY_TOKEN)
-                    .map_err(|e| backend(format!("gateway {} token: {e}", row.id)))?;
-                String::from_utf8(plain)
-                    .map(SecretString::from)
-                    .map_err(|_| backend(format!("gateway {} token is not UTF-8", row.id)))
-            })
-            .transpose()?;
+        let token = self.decrypt_token(row.id, row.token_enc, purpose::GATEWAY_TOKEN)?;
+        let device_token =
+            self.decrypt_token(row.id, row.device_token_enc, purpose::DEVICE_TOKEN)?;
         Ok(GatewayRecord {
             id: row.id,
             port: u16::try_from(row.port).map_err(backend)?,
@@ -105,6 +116,7 @@ impl Store {
             tls: row.tls,
             allow_insecure_tls: row.allow_insecure_tls,
             token,
+            device_token,
             is_primary: row.is_primary,
             last_seen: row.last_seen,
             latency: row.latency,
@@ -339,6 +351,63 @@ impl GatewayStore for Store {
             diesel::result::Error::NotFound => StoreError::NotFound(id),
             e => backend(e),
         })
+    }
+
+    fn save_link_record(&self, id: GatewayId, rec: &LinkRecord) -> Result<bool, StoreError> {
+        let mut conn = self.conn_or_err()?;
+        let n = diesel::update(gateways::table.find(id))
+            .set((
+                gateways::status.eq(rec.status.as_str()),
+                gateways::last_seen.eq(rec.last_seen),
+                gateways::latency.eq(rec.latency),
+                gateways::sessions_count.eq(rec.sessions_count),
+                gateways::agents_count.eq(rec.agents_count),
+            ))
+            .execute(&mut *conn)
+            .map_err(backend)?;
+        Ok(n > 0)
+    }
+
+    fn save_device_token(
+        &self,
+        id: GatewayId,
+        token: Option<&SecretString>,
+    ) -> Result<(), StoreError> {
+        let blob = token
+            .map(|t| {
+                self.cipher
+                    .encrypt(t.expose_secret().as_bytes(), purpose::DEVICE_TOKEN)
+                    .map_err(backend)
+            })
+            .transpose()?;
+        let mut conn = self.conn_or_err()?;
+        diesel::update(gateways::table.find(id))
+            .set(gateways::device_token_enc.eq(blob))
+            .execute(&mut *conn)
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn add_health_sample(&self, s: &HealthSample) -> Result<(), StoreError> {
+        let mut conn = self.conn_or_err()?;
+        diesel::insert_into(gateway_health_samples::table)
+            .values((
+                gateway_health_samples::gateway_id.eq(s.gateway_id),
+                gateway_health_samples::ts.eq(s.ts),
+                gateway_health_samples::status.eq(s.status.as_str()),
+                gateway_health_samples::latency.eq(s.latency),
+                gateway_health_samples::error.eq(s.error.as_deref()),
+            ))
+            .execute(&mut *conn)
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    fn prune_health_samples(&self, before: i64) -> Result<usize, StoreError> {
+        let mut conn = self.conn_or_err()?;
+        diesel::delete(gateway_health_samples::table.filter(gateway_health_samples::ts.lt(before)))
+            .execute(&mut *conn)
+            .map_err(backend)
     }
 }
 

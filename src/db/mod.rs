@@ -4,6 +4,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod gateways;
+pub mod health;
 pub mod schema;
 pub mod secrets;
 

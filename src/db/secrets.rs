@@ -5,8 +5,10 @@ use diesel::prelude::*;
 use super::schema::secrets;
 use super::{DbError, Store, now_unix};
 use crate::secrets::{SecretsError, purpose};
+use gateway_supervisor_actors::protocol::device::DeviceIdentity;
 
 const MASTER_KEY_CHECK: &str = "master_key_check";
+const DEVICE_IDENTITY: &str = "device_identity";
 const CHECK_PLAINTEXT: &[u8] = b"gateway-supervisor master key check";
 
 impl Store {
@@ -60,6 +62,31 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The supervisor's Ed25519 device identity: generated once, stored encrypted in the
+    /// database (so instances sharing a PostgreSQL database share it). Returns whether it was
+    /// created now.
+    pub fn device_identity(&self) -> Result<(DeviceIdentity, bool), DbError> {
+        if let Some(blob) = self.get_secret(DEVICE_IDENTITY)? {
+            let seed: [u8; 32] = self
+                .cipher
+                .decrypt(&blob, purpose::DEVICE_IDENTITY)?
+                .try_into()
+                .map_err(|_| {
+                    DbError::Query("stored device identity has the wrong length".into())
+                })?;
+            return Ok((DeviceIdentity::from_seed(seed), false));
+        }
+        let identity =
+            DeviceIdentity::generate().map_err(|e| SecretsError::Random(e.to_string()))?;
+        let blob = self
+            .cipher
+            .encrypt(&identity.seed(), purpose::DEVICE_IDENTITY)?;
+        self.put_secret(DEVICE_IDENTITY, &blob)?;
+        Ok((identity, true))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +105,21 @@ mod tests {
         assert!(store(1).verify_master_key().unwrap());
         assert!(!store(1).verify_master_key().unwrap());
         assert!(store(2).verify_master_key().is_err());
+    }
+
+    #[test]
+    fn device_identity_is_created_once_and_stored_encrypted() {
+        let (pool, _dir) = sqlite_pool();
+        let store = Store {
+            pool,
+            cipher: Arc::new(Cipher::new(&SecretBox::new(Box::new([1; 32])))),
+        };
+        let (a, created) = store.device_identity().unwrap();
+        assert!(created);
+        let (b, created) = store.device_identity().unwrap();
+        assert!(!created);
+        assert_eq!(a.device_id(), b.device_id());
+        let blob = store.get_secret(DEVICE_IDENTITY).unwrap().unwrap();
+        assert!(!blob.windows(32).any(|w| w == a.seed()));
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod gateways;
+pub mod health;
 pub mod json;
 pub mod middleware;
 pub mod openapi;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub keys: Arc<KeyCache>,
     pub metrics: Arc<Metrics>,
     pub gateway_ops_limiter: Arc<KeyedLimiter>,
+    pub manual_health_limiter: Arc<KeyedLimiter>,
+    pub probe_timeout: std::time::Duration,
     pub ready: Arc<AtomicBool>,
 }
 
@@ -97,6 +100,8 @@ pub fn routes(
                 .service(
                     web::scope("/gateways")
                         .wrap(from_fn(middleware::limit_gateway_ops))
+                        .service(resource("/health").route(web::post().to(health::probe)))
+                        .service(resource("/health/history").route(web::get().to(health::history)))
                         .service(
                             resource("")
                                 .route(web::get().to(gateways::list))

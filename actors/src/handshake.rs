@@ -1,0 +1,206 @@
+//! Building the `connect` request from the challenge, the credentials and the device identity.
+//! Pure: the gateway actor decides which credentials to offer, this builds and signs them.
+
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::protocol::device::{
+    DeviceIdentity, SignatureInput, SignatureVersion, signature_payload,
+};
+use crate::protocol::frames::{AuthParams, Challenge, ClientInfo, ConnectParams, DeviceProof};
+use crate::protocol::{
+    CLIENT_DISPLAY_NAME, CLIENT_ID, CLIENT_MODE, CLIENT_PLATFORM, MAX_PROTOCOL, MIN_PROTOCOL, ROLE,
+    SCOPES,
+};
+
+/// Which credential the next connect offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthChoice {
+    /// The shared gateway token when there is one, else the cached device token.
+    Preferred,
+    /// The cached device token alone (the gateway's `retry_with_device_token`).
+    DeviceTokenOnly,
+}
+
+pub struct Credentials<'a> {
+    pub token: Option<&'a SecretString>,
+    pub device_token: Option<&'a SecretString>,
+}
+
+pub fn connect_params(
+    identity: &DeviceIdentity,
+    creds: &Credentials<'_>,
+    choice: AuthChoice,
+    challenge: &Challenge,
+    version: SignatureVersion,
+    client_version: &str,
+) -> ConnectParams {
+    let (token, device_token) = match choice {
+        AuthChoice::Preferred => match creds.token {
+            Some(t) => (Some(t), None),
+            None => (None, creds.device_token),
+        },
+        AuthChoice::DeviceTokenOnly => (None, creds.device_token),
+    };
+    let token = token.map(|t| t.expose_secret().to_owned());
+    let device_token = device_token.map(|t| t.expose_secret().to_owned());
+    // The signature covers auth.token, else auth.deviceToken, else nothing.
+    let signed_token = token.as_deref().or(device_token.as_deref()).unwrap_or("");
+    let device_id = identity.device_id();
+    // signedAt is the challenge's timestamp: the gateway checks it against its own clock
+    // (±120 s), so a skewed local clock cannot break the handshake.
+    let payload = signature_payload(
+        version,
+        &SignatureInput {
+            device_id: &device_id,
+            client_id: CLIENT_ID,
+            client_mode: CLIENT_MODE,
+            role: ROLE,
+            scopes: &SCOPES,
+            signed_at_ms: challenge.ts,
+            token: signed_token,
+            nonce: &challenge.nonce,
+            platform: CLIENT_PLATFORM,
+            device_family: None,
+        },
+    );
+    ConnectParams {
+        min_protocol: MIN_PROTOCOL,
+        max_protocol: MAX_PROTOCOL,
+        client: ClientInfo {
+            id: CLIENT_ID,
+            mode: CLIENT_MODE,
+            version: client_version.to_owned(),
+            platform: CLIENT_PLATFORM,
+            display_name: CLIENT_DISPLAY_NAME,
+        },
+        role: ROLE,
+        scopes: SCOPES.to_vec(),
+        auth: AuthParams {
+            token,
+            device_token,
+        },
+        device: Some(DeviceProof {
+            id: device_id,
+            public_key: identity.public_key_base64url(),
+            signature: identity.sign(&payload),
+            signed_at: challenge.ts,
+            nonce: challenge.nonce.clone(),
+        }),
+        user_agent: format!("gateway-supervisor/{client_version}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+    use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+
+    fn challenge() -> Challenge {
+        Challenge {
+            nonce: "n-1".into(),
+            ts: 1_795_238_987_694,
+        }
+    }
+
+    fn verify(identity: &DeviceIdentity, params: &ConnectParams, token: &str) {
+        let device = params.device.as_ref().unwrap();
+        let payload = format!(
+            "v3|{}|gateway-client|backend|operator|{}|{}|{token}|n-1|linux|",
+            device.id,
+            SCOPES.join(","),
+            device.signed_at
+        );
+        let key = VerifyingKey::from_bytes(
+            &B64URL
+                .decode(&device.public_key)
+                .unwrap()
+                .try_into()
+                .unwrap(),
+        )
+        .unwrap();
+        let sig = Signature::from_bytes(
+            &B64URL
+                .decode(&device.signature)
+                .unwrap()
+                .try_into()
+                .unwrap(),
+        );
+        key.verify(payload.as_bytes(), &sig)
+            .expect("signature verifies");
+        assert_eq!(device.id, identity.device_id());
+    }
+
+    #[test]
+    fn shared_token_preferred_and_signed() {
+        let id = DeviceIdentity::from_seed([7; 32]);
+        let (t, d) = (SecretString::from("shared"), SecretString::from("dev"));
+        let creds = Credentials {
+            token: Some(&t),
+            device_token: Some(&d),
+        };
+        let p = connect_params(
+            &id,
+            &creds,
+            AuthChoice::Preferred,
+            &challenge(),
+            SignatureVersion::V3,
+            "0.1.0",
+        );
+        assert_eq!(p.auth.token.as_deref(), Some("shared"));
+        assert_eq!(p.auth.device_token, None);
+        assert_eq!((p.min_protocol, p.max_protocol), (3, 4));
+        verify(&id, &p, "shared");
+    }
+
+    #[test]
+    fn device_token_when_asked_or_when_no_shared_token() {
+        let id = DeviceIdentity::from_seed([7; 32]);
+        let (t, d) = (SecretString::from("shared"), SecretString::from("dev"));
+        let p = connect_params(
+            &id,
+            &Credentials {
+                token: Some(&t),
+                device_token: Some(&d),
+            },
+            AuthChoice::DeviceTokenOnly,
+            &challenge(),
+            SignatureVersion::V3,
+            "0.1.0",
+        );
+        assert_eq!(
+            (p.auth.token.as_deref(), p.auth.device_token.as_deref()),
+            (None, Some("dev"))
+        );
+        verify(&id, &p, "dev");
+        let p = connect_params(
+            &id,
+            &Credentials {
+                token: None,
+                device_token: Some(&d),
+            },
+            AuthChoice::Preferred,
+            &challenge(),
+            SignatureVersion::V3,
+            "0.1.0",
+        );
+        assert_eq!(p.auth.device_token.as_deref(), Some("dev"));
+        let p = connect_params(
+            &id,
+            &Credentials {
+                token: None,
+                device_token: None,
+            },
+            AuthChoice::Preferred,
+            &challenge(),
+            SignatureVersion::V3,
+            "0.1.0",
+        );
+        assert_eq!(
+            (p.auth.token.as_deref(), p.auth.device_token.as_deref()),
+            (None, None)
+        );
+        verify(&id, &p, "");
+    }
+}
