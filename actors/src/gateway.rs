@@ -74,6 +74,8 @@ pub struct LinkTarget {
     pub allow_insecure_tls: bool,
     pub token: Option<SecretString>,
     pub device_token: Option<SecretString>,
+    /// The shared token was just changed by an admin: prove it on the first connect.
+    pub verify_shared_token: bool,
 }
 
 impl LinkTarget {
@@ -232,6 +234,11 @@ impl GatewayActor {
         registry: Addr<RegistryActor>,
     ) -> Self {
         let s = ctx.settings.clone();
+        let auth_choice = if target.verify_shared_token && target.token.is_some() {
+            AuthChoice::SharedTokenFirst
+        } else {
+            AuthChoice::Preferred
+        };
         GatewayActor {
             target,
             epoch,
@@ -243,7 +250,7 @@ impl GatewayActor {
             handshake_timer: None,
             heartbeat: None,
             attempts: 0,
-            auth_choice: AuthChoice::Preferred,
+            auth_choice,
             signature_version: SignatureVersion::V3,
             v2_fallback_used: false,
             recoveries_left: 2,
@@ -486,6 +493,8 @@ impl GatewayActor {
         self.backoff.reset();
         self.breaker.record_success();
         self.recoveries_left = 2;
+        // From now on the cached device token (which outlives a shared-token rotation).
+        self.auth_choice = AuthChoice::Preferred;
         self.restart_hint = None;
         self.last_error = None;
         self.pairing_request_id = None;
@@ -805,7 +814,7 @@ impl GatewayActor {
                 }
                 Recovery::DropDeviceToken if self.target.device_token.is_some() => {
                     self.target.device_token = None;
-                    self.auth_choice = AuthChoice::Preferred;
+                    self.auth_choice = AuthChoice::SharedTokenFirst;
                     self.registry.do_send(DeviceTokenChanged {
                         id: self.target.id,
                         epoch: self.epoch,

@@ -15,8 +15,11 @@ use crate::protocol::{
 /// Which credential the next connect offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthChoice {
-    /// The shared gateway token when there is one, else the cached device token.
+    /// The cached device token when there is one (it survives a rotation of the shared
+    /// token), else the shared token.
     Preferred,
+    /// The shared token when there is one: used right after an admin changed it, to prove it.
+    SharedTokenFirst,
     /// The cached device token alone (the gateway's `retry_with_device_token`).
     DeviceTokenOnly,
 }
@@ -34,12 +37,13 @@ pub fn connect_params(
     version: SignatureVersion,
     client_version: &str,
 ) -> ConnectParams {
-    let (token, device_token) = match choice {
-        AuthChoice::Preferred => match creds.token {
-            Some(t) => (Some(t), None),
-            None => (None, creds.device_token),
-        },
-        AuthChoice::DeviceTokenOnly => (None, creds.device_token),
+    let (token, device_token) = match (choice, creds.token, creds.device_token) {
+        (AuthChoice::DeviceTokenOnly, _, device) => (None, device),
+        (AuthChoice::Preferred, _, Some(device)) => (None, Some(device)),
+        (AuthChoice::Preferred | AuthChoice::SharedTokenFirst, Some(shared), _) => {
+            (Some(shared), None)
+        }
+        (_, None, device) => (None, device),
     };
     let token = token.map(|t| t.expose_secret().to_owned());
     let device_token = device_token.map(|t| t.expose_secret().to_owned());
@@ -133,7 +137,7 @@ mod tests {
     }
 
     #[test]
-    fn shared_token_preferred_and_signed() {
+    fn shared_token_first_after_a_change_and_signed() {
         let id = DeviceIdentity::from_seed([7; 32]);
         let (t, d) = (SecretString::from("shared"), SecretString::from("dev"));
         let creds = Credentials {
@@ -143,7 +147,7 @@ mod tests {
         let p = connect_params(
             &id,
             &creds,
-            AuthChoice::Preferred,
+            AuthChoice::SharedTokenFirst,
             &challenge(),
             SignatureVersion::V3,
             "0.1.0",
@@ -152,6 +156,43 @@ mod tests {
         assert_eq!(p.auth.device_token, None);
         assert_eq!((p.min_protocol, p.max_protocol), (3, 4));
         verify(&id, &p, "shared");
+    }
+
+    #[test]
+    fn cached_device_token_preferred_then_shared_token() {
+        let id = DeviceIdentity::from_seed([7; 32]);
+        let (t, d) = (SecretString::from("shared"), SecretString::from("dev"));
+        let p = connect_params(
+            &id,
+            &Credentials {
+                token: Some(&t),
+                device_token: Some(&d),
+            },
+            AuthChoice::Preferred,
+            &challenge(),
+            SignatureVersion::V3,
+            "0.1.0",
+        );
+        assert_eq!(
+            (p.auth.token.as_deref(), p.auth.device_token.as_deref()),
+            (None, Some("dev"))
+        );
+        verify(&id, &p, "dev");
+        let p = connect_params(
+            &id,
+            &Credentials {
+                token: Some(&t),
+                device_token: None,
+            },
+            AuthChoice::Preferred,
+            &challenge(),
+            SignatureVersion::V3,
+            "0.1.0",
+        );
+        assert_eq!(
+            (p.auth.token.as_deref(), p.auth.device_token.as_deref()),
+            (Some("shared"), None)
+        );
     }
 
     #[test]

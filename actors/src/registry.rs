@@ -219,6 +219,15 @@ impl RegistryActor {
     // ---- links ------------------------------------------------------------------------------
 
     fn start_link(&mut self, id: GatewayId, ctx: &mut Context<Self>) {
+        self.start_link_with(id, false, ctx);
+    }
+
+    fn start_link_with(
+        &mut self,
+        id: GatewayId,
+        verify_shared_token: bool,
+        ctx: &mut Context<Self>,
+    ) {
         let (Some(link_ctx), Some(view)) = (self.link_ctx.clone(), self.gateways.get(&id)) else {
             return;
         };
@@ -238,6 +247,7 @@ impl RegistryActor {
             allow_insecure_tls: r.allow_insecure_tls,
             token: r.token.clone(),
             device_token: r.device_token.clone(),
+            verify_shared_token,
         };
         self.epoch += 1;
         let epoch = self.epoch;
@@ -395,6 +405,7 @@ impl Handler<UpdateGateway> for RegistryActor {
         };
         // A new address or credential (or a new name, the link's metric label) restarts the link.
         let restart = patch.changes_link() || patch.name.is_some();
+        let token_changed = patch.token.is_some();
         let store = self.store.clone();
         Self::write(
             move || store.update_gateway(id, &patch, &by),
@@ -403,7 +414,7 @@ impl Handler<UpdateGateway> for RegistryActor {
                 let view = act.apply_stored(record);
                 if restart && act.links.contains_key(&id) {
                     act.stop_link(id);
-                    act.start_link(id, ctx);
+                    act.start_link_with(id, token_changed, ctx);
                 }
                 Ok(view)
             },

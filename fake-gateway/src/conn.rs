@@ -1,0 +1,434 @@
+//! One connection: HTTP or WebSocket upgrade on the same port, the handshake in the real
+//! gateway's order of checks, then requests, events, ticks and pings, with faults applied live.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+
+use crate::auth::{self, Refusal};
+use crate::{ConnCtl, Ctl, Shared, lock, methods, now_ms, random_id};
+
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+const PREAUTH_MAX_FRAME: usize = 64 * 1024;
+const MAX_PAYLOAD: usize = 25 * 1024 * 1024;
+
+type Ws = WebSocketStream<TcpStream>;
+
+async fn black_hole() {
+    // Hold the socket open and say nothing.
+    tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
+}
+
+pub(crate) async fn serve(shared: Arc<Shared>, mut stream: TcpStream) {
+    shared.counters.accepts.fetch_add(1, Ordering::Relaxed);
+    let hang = lock(&shared.faults).hang;
+    if hang {
+        return black_hole().await;
+    }
+    let Some((path, headers)) = read_head(&mut stream).await else {
+        return;
+    };
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    let upgrade = header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !upgrade {
+        return http(&shared, &mut stream, &path).await;
+    }
+    let refuse_upgrade = lock(&shared.faults).refuse_upgrade;
+    if let Some(status) = refuse_upgrade {
+        let _ = stream
+            .write_all(
+                format!(
+                    "HTTP/1.1 {status} Refused\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .await;
+        return;
+    }
+    let Some(key) = header("sec-websocket-key") else {
+        return;
+    };
+    let accept = derive_accept_key(key.as_bytes());
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {accept}\r\n\r\n"
+    );
+    if stream.write_all(response.as_bytes()).await.is_err() {
+        return;
+    }
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_PAYLOAD))
+        .max_frame_size(Some(MAX_PAYLOAD));
+    let ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(config)).await;
+    shared.counters.upgrades.fetch_add(1, Ordering::Relaxed);
+    shared.counters.active.fetch_add(1, Ordering::Relaxed);
+    session(&shared, ws).await;
+    shared.counters.active.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Reads the request head; returns the path and headers.
+async fn read_head(stream: &mut TcpStream) -> Option<(String, Vec<(String, String)>)> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    let read = async {
+        loop {
+            let n = stream.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                return Some(());
+            }
+            if buf.len() > 16 * 1024 {
+                return None;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), read)
+        .await
+        .ok()??;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let mut lines = text.split("\r\n");
+    let path = lines.next()?.split_whitespace().nth(1)?.to_owned();
+    let headers = lines
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    Some((path, headers))
+}
+
+async fn http(shared: &Shared, stream: &mut TcpStream, path: &str) {
+    let starting = lock(&shared.faults).starting;
+    let (status, body) = match path {
+        "/health" | "/healthz" => ("200 OK", json!({"ok": true, "status": "live"})),
+        "/ready" | "/readyz" if starting => (
+            "503 Service Unavailable",
+            json!({"ready": false, "failing": ["startup"]}),
+        ),
+        "/ready" | "/readyz" => (
+            "200 OK",
+            json!({"ready": true, "failing": [], "uptimeMs": shared.started.elapsed().as_millis() as u64}),
+        ),
+        _ => ("404 Not Found", json!({"error": "not found"})),
+    };
+    let body = body.to_string();
+    let _ = stream
+        .write_all(
+            format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await;
+}
+
+async fn close(ws: &mut Ws, code: u16, reason: &str) {
+    // A close reason is at most 123 bytes.
+    let mut reason = reason.to_owned();
+    while reason.len() > 123 {
+        reason.pop();
+    }
+    let _ = ws
+        .send(Message::Close(Some(CloseFrame {
+            code: code.into(),
+            reason: reason.into(),
+        })))
+        .await;
+    let _ = ws.close(None).await;
+}
+
+async fn refuse(shared: &Shared, ws: &mut Ws, id: &str, r: Refusal) {
+    shared.counters.refusals.fetch_add(1, Ordering::Relaxed);
+    let res = json!({"type": "res", "id": id, "ok": false, "error": r.error});
+    let _ = ws.send(Message::Text(res.to_string().into())).await;
+    close(ws, r.close_code, &r.close_reason).await;
+}
+
+/// What a successful handshake established.
+struct Hello {
+    device_id: Option<String>,
+    shared_token: bool,
+}
+
+async fn session(shared: &Arc<Shared>, mut ws: Ws) {
+    let slow = lock(&shared.faults).slow_handshake;
+    if let Some(delay) = slow {
+        tokio::time::sleep(delay).await;
+    }
+    let nonce = random_id();
+    let ts = now_ms();
+    let challenge = json!({"type": "event", "event": "connect.challenge", "payload": {"nonce": nonce, "ts": ts, "capabilities": []}});
+    if ws
+        .send(Message::Text(challenge.to_string().into()))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let close_now = lock(&shared.faults).close_after_challenge.clone();
+    if let Some((code, reason)) = close_now {
+        return close(&mut ws, code, &reason).await;
+    }
+    let Some(hello) = handshake(shared, &mut ws, &nonce).await else {
+        return;
+    };
+    run(shared, ws, hello).await;
+}
+
+async fn handshake(shared: &Arc<Shared>, ws: &mut Ws, nonce: &str) -> Option<Hello> {
+    let first = match tokio::time::timeout(HANDSHAKE_TIMEOUT, ws.next()).await {
+        Err(_) => {
+            close(ws, 1000, "").await;
+            return None;
+        }
+        Ok(None) | Ok(Some(Err(_))) => return None,
+        Ok(Some(Ok(m))) => m,
+    };
+    let text = match first {
+        Message::Text(t) if t.len() > PREAUTH_MAX_FRAME => {
+            close(ws, 1009, "").await;
+            return None;
+        }
+        Message::Text(t) => t,
+        Message::Close(_) => return None,
+        _ => {
+            close(ws, 1008, "invalid request frame").await;
+            return None;
+        }
+    };
+    let Ok(frame) = serde_json::from_str::<Value>(&text) else {
+        close(ws, 1000, "").await;
+        return None;
+    };
+    let id = frame
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    if frame.get("type").and_then(Value::as_str) != Some("req") || id.is_empty() {
+        close(ws, 1008, "invalid request frame").await;
+        return None;
+    }
+    if frame.get("method").and_then(Value::as_str) != Some("connect") {
+        let r = Refusal {
+            error: json!({"code": "INVALID_REQUEST", "message": "invalid handshake: first request must be connect"}),
+            close_code: 1008,
+            close_reason: "invalid handshake: first request must be connect".into(),
+        };
+        refuse(shared, ws, &id, r).await;
+        return None;
+    }
+    match admit(shared, frame.get("params").unwrap_or(&Value::Null), nonce) {
+        Ok((payload, hello)) => {
+            let res = json!({"type": "res", "id": id, "ok": true, "payload": payload});
+            ws.send(Message::Text(res.to_string().into())).await.ok()?;
+            shared.counters.hellos.fetch_add(1, Ordering::Relaxed);
+            Some(hello)
+        }
+        Err(r) => {
+            refuse(shared, ws, &id, r).await;
+            None
+        }
+    }
+}
+
+/// The real gateway's order: params → starting → protocol → role → shared secret → device
+/// proof → pairing → hello.
+fn admit(shared: &Shared, params: &Value, nonce: &str) -> Result<(Value, Hello), Refusal> {
+    let c = auth::parse_connect(params)?;
+    if lock(&shared.faults).starting {
+        return Err(auth::unavailable_starting());
+    }
+    let (protocol, token, version, tick) = {
+        let cfg = lock(&shared.cfg);
+        (
+            cfg.protocol,
+            cfg.token.clone(),
+            cfg.version.clone(),
+            cfg.tick_interval,
+        )
+    };
+    auth::check_protocol(&c, protocol)?;
+    auth::check_role(&c)?;
+    let device_id = c.device.as_ref().map(|d| d.id.clone());
+    let mut method = "none";
+    if let Some(expected) = &token {
+        match (&c.token, &c.device_token) {
+            (Some(t), _) if t != expected => return Err(auth::token_mismatch(c.device.is_some())),
+            (Some(_), _) => method = "token",
+            (None, Some(dt)) => {
+                if !shared.device_token_ok(device_id.as_deref(), dt) {
+                    return Err(auth::device_token_mismatch());
+                }
+                method = "device-token";
+            }
+            (None, None) if c.device.is_some() => return Err(auth::token_missing()),
+            (None, None) => return Err(auth::device_identity_required()),
+        }
+    }
+    let mut scopes = c.scopes.clone();
+    let mut device_token = None;
+    match &c.device {
+        Some(d) => {
+            auth::verify_device(&c, d, nonce, now_ms(), shared.accepted_forms())?;
+            match shared.pair(&d.id) {
+                Ok(t) => device_token = Some(t),
+                Err(request_id) => {
+                    return Err(auth::pairing_required(&request_id, &d.id, &c.scopes));
+                }
+            }
+        }
+        None if token.is_none() => return Err(auth::device_identity_required()),
+        None => {
+            // Device-less clients keep their scopes only as gateway-client/backend or cli/cli.
+            let keeps = matches!(
+                (c.client_id.as_str(), c.client_mode.as_str()),
+                ("gateway-client", "backend") | ("cli", "cli")
+            );
+            if !keeps {
+                scopes.clear();
+            }
+        }
+    }
+    scopes.retain(|s| auth::OPERATOR_SCOPES.contains(&s.as_str()));
+    shared.set_last_auth(method);
+    let mut auth_block =
+        json!({"method": method, "role": "operator", "scopes": scopes, "issuedAtMs": now_ms()});
+    if let Some(t) = &device_token {
+        auth_block["deviceToken"] = json!(t);
+    }
+    let payload = json!({
+        "type": "hello-ok",
+        "protocol": protocol,
+        "server": {"version": version, "connId": random_id()},
+        "features": {"methods": methods::advertised(shared), "events": methods::EVENTS},
+        "snapshot": {
+            "health": shared.health_payload(),
+            "uptimeMs": shared.started.elapsed().as_millis() as u64,
+            "suspension": {"phase": "accepting"},
+        },
+        "auth": auth_block,
+        "policy": {"maxPayload": MAX_PAYLOAD, "maxBufferedBytes": 52_428_800, "tickIntervalMs": tick.as_millis() as u64},
+    });
+    Ok((
+        payload,
+        Hello {
+            device_id,
+            shared_token: method == "token",
+        },
+    ))
+}
+
+async fn run(shared: &Arc<Shared>, ws: Ws, hello: Hello) {
+    let id = shared.next();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Ctl>();
+    lock(&shared.conns).insert(
+        id,
+        ConnCtl {
+            tx: tx.clone(),
+            device_id: hello.device_id,
+            shared_token: hello.shared_token,
+        },
+    );
+    let (tick_every, ping_every, health_every) = {
+        let cfg = lock(&shared.cfg);
+        (
+            cfg.tick_interval,
+            cfg.ping_interval,
+            cfg.health_event_interval,
+        )
+    };
+    let (mut sink, mut stream) = ws.split();
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + tick_every, tick_every);
+    let never = Duration::from_secs(365 * 24 * 3600);
+    let mut ping = tokio::time::interval_at(
+        tokio::time::Instant::now() + ping_every.unwrap_or(never),
+        ping_every.unwrap_or(never),
+    );
+    let mut health = tokio::time::interval_at(
+        tokio::time::Instant::now() + health_every.unwrap_or(never),
+        health_every.unwrap_or(never),
+    );
+    let mut seq: u64 = 0;
+    loop {
+        let (hang, drop_pongs, delay) = {
+            let f = lock(&shared.faults);
+            (f.hang, f.drop_pongs, f.delay_pongs)
+        };
+        let reading = !hang && !drop_pongs;
+        tokio::select! {
+            ctl = rx.recv() => match ctl {
+                Some(Ctl::Frame(mut v)) if !hang => {
+                    if v.get("type").and_then(Value::as_str) == Some("event") {
+                        seq += 1;
+                        v["seq"] = json!(seq);
+                    }
+                    if sink.send(Message::Text(v.to_string().into())).await.is_err() { break; }
+                }
+                Some(Ctl::Frame(_)) => {}
+                Some(Ctl::Raw(m)) => { if sink.send(m).await.is_err() { break; } }
+                Some(Ctl::Close(code, reason)) => {
+                    let _ = sink.send(Message::Close(Some(CloseFrame { code: code.into(), reason: reason.into() }))).await;
+                    let _ = sink.close().await;
+                    break;
+                }
+                None => break,
+            },
+            msg = stream.next(), if reading => {
+                if let Some(d) = delay {
+                    tokio::time::sleep(d).await;
+                }
+                match msg {
+                    Some(Ok(Message::Text(t))) => {
+                        let reply = methods::handle(shared, &t, &tx).await;
+                        if let Some(reply) = reply
+                            && sink.send(Message::Text(reply.to_string().into())).await.is_err()
+                        {
+                            break;
+                        }
+                    }
+                    Some(Ok(Message::Ping(_))) => {
+                        shared.counters.pings_received.fetch_add(1, Ordering::Relaxed);
+                        // tungstenite queued the pong; flush it out now.
+                        if sink.flush().await.is_err() { break; }
+                    }
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => {}
+                }
+            }
+            _ = tick.tick(), if !hang => {
+                seq += 1;
+                let f = json!({"type": "event", "event": "tick", "payload": {"ts": now_ms()}, "seq": seq});
+                if sink.send(Message::Text(f.to_string().into())).await.is_err() { break; }
+            }
+            _ = ping.tick(), if !hang => {
+                if sink.send(Message::Ping(Vec::from(now_ms().to_be_bytes()).into())).await.is_err() { break; }
+            }
+            _ = health.tick(), if !hang => {
+                seq += 1;
+                let f = json!({"type": "event", "event": "health", "payload": shared.health_payload(), "seq": seq});
+                if sink.send(Message::Text(f.to_string().into())).await.is_err() { break; }
+            }
+            // Re-check faults that pause the read side.
+            _ = tokio::time::sleep(Duration::from_millis(200)), if !reading => {}
+        }
+    }
+    lock(&shared.conns).remove(&id);
+}

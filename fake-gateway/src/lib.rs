@@ -1,0 +1,504 @@
+//! A protocol-faithful fake OpenClaw gateway for tests and benchmarks.
+//!
+//! One port serves HTTP (`/health`, `/readyz`) and the WebSocket protocol: `connect.challenge`
+//! with a fresh nonce, a closed-schema `connect`, shared-token / device-token / no-auth modes,
+//! Ed25519 device proofs (v3 and v2, verified independently of the supervisor's code), device
+//! pairing, `hello-ok` with `features.methods`, `tick` events and WebSocket pings, the core
+//! methods (`health`, `sessions.*`, `agents.list`, `agent`, `agent.wait`), and the seed
+//! protocol's `spawn` and per-session `control`. Faults can be injected at run time through
+//! [`FakeGateway`]. Many fakes share one multi-threaded runtime, so one process can host
+//! thousands on distinct loopback ports.
+
+pub mod auth;
+mod conn;
+mod methods;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::runtime::Runtime;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+pub use auth::AcceptedForms;
+
+/// What a fake gateway is and how it behaves when nothing is injected.
+#[derive(Debug, Clone)]
+pub struct FakeConfig {
+    /// Shared token (`gateway.auth.mode = "token"`); `None` = auth mode `none`.
+    pub token: Option<String>,
+    pub version: String,
+    pub protocol: u64,
+    pub tick_interval: Duration,
+    /// WebSocket pings to the client (the real gateway pings every 25 s).
+    pub ping_interval: Option<Duration>,
+    /// `gateway.nodes.pairing.autoApproveLocal` (true on the real gateway).
+    pub auto_approve: bool,
+    /// Advertise the seed protocol's `spawn` and `control` methods.
+    pub seed_protocol: bool,
+    pub agents: Vec<String>,
+    /// Sessions that exist at start (`agent:<first agent>:s<i>`).
+    pub sessions: usize,
+    /// How long an `agent` run takes unless its message contains `SLOW` (then 1 hour).
+    pub run_duration: Duration,
+    /// Emit a `health` event this often (the real gateway: ~60 s).
+    pub health_event_interval: Option<Duration>,
+}
+
+impl Default for FakeConfig {
+    fn default() -> Self {
+        FakeConfig {
+            token: Some("fake-token".into()),
+            version: "2026.9.6".into(),
+            protocol: 4,
+            tick_interval: Duration::from_secs(30),
+            ping_interval: Some(Duration::from_secs(25)),
+            auto_approve: true,
+            seed_protocol: false,
+            agents: vec!["main".into()],
+            sessions: 0,
+            run_duration: Duration::from_millis(200),
+            health_event_interval: None,
+        }
+    }
+}
+
+/// Faults that stay in effect until cleared (see also the one-shot actions on [`FakeGateway`]).
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Answer WebSocket upgrades with this HTTP status instead of 101.
+    pub refuse_upgrade: Option<u16>,
+    /// Close right after sending the challenge with (code, reason).
+    pub close_after_challenge: Option<(u16, String)>,
+    /// Read the client's frames (and so answer its pings) only after this delay.
+    pub delay_pongs: Option<Duration>,
+    /// Stop reading: pings go unanswered, requests too; ticks still flow.
+    pub drop_pongs: bool,
+    /// Connected sockets fall silent (no reads, no writes); new connections are accepted
+    /// and never answered (TCP black hole), HTTP included.
+    pub hang: bool,
+    /// Delay the challenge by this much.
+    pub slow_handshake: Option<Duration>,
+    /// Refuse `connect` with `UNAVAILABLE` + 1013, as while starting.
+    pub starting: bool,
+    /// Which signature forms verify (both by default).
+    pub reject_v3: bool,
+    /// `health` reports `ok: false`.
+    pub unhealthy: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Device {
+    token: String,
+    approved: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    pub key: String,
+    pub agent: String,
+    pub label: Option<String>,
+    pub status: &'static str,
+    pub total_tokens: u64,
+    pub updated_at: u64,
+    pub model: String,
+    pub active_run: Option<String>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Run {
+    pub session_key: String,
+    pub done: tokio::sync::watch::Sender<Option<Value>>,
+}
+
+pub(crate) enum Ctl {
+    Frame(Value),
+    Raw(tokio_tungstenite::tungstenite::Message),
+    Close(u16, String),
+}
+
+pub(crate) struct ConnCtl {
+    pub tx: mpsc::UnboundedSender<Ctl>,
+    pub device_id: Option<String>,
+    pub shared_token: bool,
+}
+
+/// Counters a test can read.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// TCP connections accepted.
+    pub accepts: AtomicU64,
+    /// WebSocket upgrades completed.
+    pub upgrades: AtomicU64,
+    /// Handshakes that ended in `hello-ok`.
+    pub hellos: AtomicU64,
+    /// Handshakes refused.
+    pub refusals: AtomicU64,
+    /// Sockets open now.
+    pub active: AtomicI64,
+    /// Pings received from clients.
+    pub pings_received: AtomicU64,
+}
+
+pub(crate) struct Shared {
+    pub cfg: Mutex<FakeConfig>,
+    pub faults: Mutex<Faults>,
+    devices: Mutex<HashMap<String, Device>>,
+    pending_pairing: Mutex<BTreeMap<String, String>>,
+    pub conns: Mutex<HashMap<u64, ConnCtl>>,
+    pub sessions: Mutex<BTreeMap<String, Session>>,
+    pub runs: Mutex<HashMap<String, Run>>,
+    pub counters: Counters,
+    next_id: AtomicU64,
+    pub started: Instant,
+    last_auth: Mutex<Option<String>>,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+pub(crate) fn random_id() -> String {
+    let mut b = [0u8; 16];
+    let _ = getrandom::getrandom(&mut b);
+    let h = hex::encode(b);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+impl Shared {
+    pub fn next(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn broadcast(&self, event: &str, payload: Value) {
+        for c in lock(&self.conns).values() {
+            let _ = c.tx.send(Ctl::Frame(
+                json!({"type": "event", "event": event, "payload": payload}),
+            ));
+        }
+    }
+
+    pub fn accepted_forms(&self) -> AcceptedForms {
+        AcceptedForms {
+            v3: !lock(&self.faults).reject_v3,
+            v2: true,
+        }
+    }
+
+    /// Token check for a device-token connect: the device must be known with this token.
+    pub fn device_token_ok(&self, device_id: Option<&str>, token: &str) -> bool {
+        device_id
+            .and_then(|id| {
+                lock(&self.devices)
+                    .get(id)
+                    .map(|d| d.approved && d.token == token)
+            })
+            .unwrap_or(false)
+    }
+
+    /// Pairing: the device's token, or the pending request id when approval is needed.
+    pub fn pair(&self, device_id: &str) -> Result<String, String> {
+        let auto = lock(&self.cfg).auto_approve;
+        let mut devices = lock(&self.devices);
+        if let Some(d) = devices.get(device_id).filter(|d| d.approved) {
+            return Ok(d.token.clone());
+        }
+        if auto {
+            let token = random_id().replace('-', "");
+            devices.insert(
+                device_id.to_owned(),
+                Device {
+                    token: token.clone(),
+                    approved: true,
+                },
+            );
+            return Ok(token);
+        }
+        let mut pending = lock(&self.pending_pairing);
+        if let Some((rid, _)) = pending.iter().find(|(_, d)| d.as_str() == device_id) {
+            return Err(rid.clone());
+        }
+        let rid = random_id();
+        pending.insert(rid.clone(), device_id.to_owned());
+        Err(rid)
+    }
+
+    pub fn set_last_auth(&self, method: &str) {
+        *lock(&self.last_auth) = Some(method.to_owned());
+    }
+
+    pub fn health_payload(&self) -> Value {
+        let cfg = lock(&self.cfg);
+        let sessions = lock(&self.sessions).len();
+        json!({
+            "ok": !lock(&self.faults).unhealthy,
+            "ts": now_ms(),
+            "durationMs": 1,
+            "defaultAgentId": cfg.agents.first().cloned().unwrap_or_else(|| "main".into()),
+            "agents": cfg.agents.iter().map(|a| json!({"agentId": a, "isDefault": Some(a) == cfg.agents.first()})).collect::<Vec<_>>(),
+            "sessions": {"count": sessions, "recent": []},
+        })
+    }
+}
+
+fn runtime() -> &'static Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .thread_name("fake-gateway")
+            .build()
+            .expect("a tokio runtime for the fake gateways")
+    })
+}
+
+/// A running fake gateway. Dropping it stops it.
+pub struct FakeGateway {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    listener: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl FakeGateway {
+    /// Starts on an ephemeral loopback port.
+    pub fn start(cfg: FakeConfig) -> std::io::Result<FakeGateway> {
+        Self::start_on(cfg, SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    pub fn start_on(cfg: FakeConfig, addr: SocketAddr) -> std::io::Result<FakeGateway> {
+        let sessions: BTreeMap<String, Session> = (0..cfg.sessions)
+            .map(|i| {
+                let agent = cfg.agents.first().cloned().unwrap_or_else(|| "main".into());
+                let key = format!("agent:{agent}:s{i}");
+                (
+                    key.clone(),
+                    Session {
+                        key,
+                        agent,
+                        label: None,
+                        status: "active",
+                        total_tokens: 0,
+                        updated_at: now_ms(),
+                        model: "fake/model".into(),
+                        active_run: None,
+                    },
+                )
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            cfg: Mutex::new(cfg),
+            faults: Mutex::new(Faults::default()),
+            devices: Mutex::new(HashMap::new()),
+            pending_pairing: Mutex::new(BTreeMap::new()),
+            conns: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(sessions),
+            runs: Mutex::new(HashMap::new()),
+            counters: Counters::default(),
+            next_id: AtomicU64::new(1),
+            started: Instant::now(),
+            last_auth: Mutex::new(None),
+        });
+        let listener = runtime().block_on(TcpListener::bind(addr))?;
+        let addr = listener.local_addr()?;
+        let fake = FakeGateway {
+            shared,
+            addr,
+            listener: Mutex::new(None),
+        };
+        fake.serve(listener);
+        Ok(fake)
+    }
+
+    fn serve(&self, listener: TcpListener) {
+        let shared = self.shared.clone();
+        let task = runtime().spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                tokio::spawn(conn::serve(shared.clone(), stream));
+            }
+        });
+        *lock(&self.listener) = Some(task);
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.shared.counters
+    }
+
+    /// The auth method of the last successful handshake (`token`, `device-token`, `none`).
+    pub fn last_auth_method(&self) -> Option<String> {
+        lock(&self.shared.last_auth).clone()
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        *lock(&self.shared.faults) = faults;
+    }
+
+    pub fn update_faults(&self, f: impl FnOnce(&mut Faults)) {
+        f(&mut lock(&self.shared.faults));
+    }
+
+    pub fn clear_faults(&self) {
+        self.set_faults(Faults::default());
+    }
+
+    pub fn update_config(&self, f: impl FnOnce(&mut FakeConfig)) {
+        f(&mut lock(&self.shared.cfg));
+    }
+
+    /// Devices that completed pairing.
+    pub fn paired_devices(&self) -> Vec<String> {
+        lock(&self.shared.devices)
+            .iter()
+            .filter(|(_, d)| d.approved)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    pub fn pending_pairing_requests(&self) -> Vec<String> {
+        lock(&self.shared.pending_pairing).keys().cloned().collect()
+    }
+
+    pub fn approve_pairing(&self, request_id: &str) -> bool {
+        let Some(device_id) = lock(&self.shared.pending_pairing).remove(request_id) else {
+            return false;
+        };
+        let token = random_id().replace('-', "");
+        lock(&self.shared.devices).insert(
+            device_id,
+            Device {
+                token,
+                approved: true,
+            },
+        );
+        true
+    }
+
+    /// Sends a frame that is not JSON to every connected client.
+    pub fn send_garbage(&self) {
+        self.raw_to_all(tokio_tungstenite::tungstenite::Message::Text(
+            "}{ not json \u{1F4A5}".into(),
+        ));
+    }
+
+    /// Sends a text frame of `bytes` bytes to every connected client.
+    pub fn send_oversize(&self, bytes: usize) {
+        let text = format!(
+            "{{\"type\":\"event\",\"event\":\"tick\",\"payload\":{{\"pad\":\"{}\"}}}}",
+            "x".repeat(bytes)
+        );
+        self.raw_to_all(tokio_tungstenite::tungstenite::Message::Text(text.into()));
+    }
+
+    fn raw_to_all(&self, msg: tokio_tungstenite::tungstenite::Message) {
+        for c in lock(&self.shared.conns).values() {
+            let _ = c.tx.send(Ctl::Raw(msg.clone()));
+        }
+    }
+
+    pub fn emit(&self, event: &str, payload: Value) {
+        self.shared.broadcast(event, payload);
+    }
+
+    /// Closes every socket with `code`/`reason`.
+    pub fn close_all(&self, code: u16, reason: &str) {
+        for c in lock(&self.shared.conns).values() {
+            let _ = c.tx.send(Ctl::Close(code, reason.to_owned()));
+        }
+    }
+
+    /// As on SIGTERM/restart: `shutdown` event (with `restartExpectedMs`), close 1012, then
+    /// refuse handshakes with UNAVAILABLE/1013 for `down`.
+    pub fn restart(&self, down: Duration) {
+        self.shared.broadcast(
+            "shutdown",
+            json!({"reason": "gateway restarting", "restartExpectedMs": down.as_millis() as u64}),
+        );
+        self.close_all(1012, "service restart");
+        lock(&self.shared.faults).starting = true;
+        let shared = self.shared.clone();
+        runtime().spawn(async move {
+            tokio::time::sleep(down).await;
+            lock(&shared.faults).starting = false;
+        });
+    }
+
+    /// Changes the shared token; sockets authenticated with the old one get 4001.
+    pub fn rotate_token(&self, token: Option<&str>) {
+        lock(&self.shared.cfg).token = token.map(str::to_owned);
+        for c in lock(&self.shared.conns).values().filter(|c| c.shared_token) {
+            let _ = c.tx.send(Ctl::Close(4001, "gateway auth changed".into()));
+        }
+    }
+
+    /// Forgets a paired device; its sockets get 4001 `device removed`.
+    pub fn remove_device(&self, device_id: &str) {
+        lock(&self.shared.devices).remove(device_id);
+        for c in lock(&self.shared.conns)
+            .values()
+            .filter(|c| c.device_id.as_deref() == Some(device_id))
+        {
+            let _ = c.tx.send(Ctl::Close(4001, "device removed".into()));
+        }
+    }
+
+    /// Stops listening and drops every socket (the port refuses connections).
+    pub fn stop(&self) {
+        if let Some(task) = lock(&self.listener).take() {
+            task.abort();
+        }
+        for (_, c) in lock(&self.shared.conns).drain() {
+            let _ = c.tx.send(Ctl::Close(1012, "service restart".into()));
+        }
+    }
+
+    /// Listens again on the same port after [`stop`](Self::stop).
+    pub fn resume(&self) -> std::io::Result<()> {
+        let listener = runtime().block_on(TcpListener::bind(self.addr))?;
+        self.serve(listener);
+        Ok(())
+    }
+
+    pub fn sessions(&self) -> Vec<(String, String)> {
+        lock(&self.shared.sessions)
+            .values()
+            .map(|s| (s.key.clone(), s.status.to_owned()))
+            .collect()
+    }
+}
+
+impl Drop for FakeGateway {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,403 @@
+//! Methods after `hello-ok`. Params objects are closed, as on the real gateway; unknown methods
+//! and bad params get the real error codes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+
+use crate::{Ctl, Run, Session, Shared, lock, now_ms, random_id};
+
+const CORE_METHODS: [&str; 11] = [
+    "health",
+    "status",
+    "sessions.list",
+    "sessions.subscribe",
+    "sessions.abort",
+    "agents.list",
+    "agent",
+    "agent.wait",
+    "chat.abort",
+    "system-presence",
+    "gateway.identity.get",
+];
+const SEED_METHODS: [&str; 2] = ["spawn", "control"];
+pub(crate) const EVENTS: [&str; 10] = [
+    "connect.challenge",
+    "tick",
+    "health",
+    "shutdown",
+    "agent",
+    "chat",
+    "sessions.changed",
+    "agent.status",
+    "log",
+    "spawn_result",
+];
+
+pub(crate) fn advertised(shared: &Shared) -> Vec<&'static str> {
+    let mut m: Vec<&'static str> = CORE_METHODS.to_vec();
+    if lock(&shared.cfg).seed_protocol {
+        m.extend(SEED_METHODS);
+    }
+    m
+}
+
+fn error(id: &str, code: &str, message: &str) -> Value {
+    json!({"type": "res", "id": id, "ok": false, "error": {"code": code, "message": message}})
+}
+
+fn ok(id: &str, payload: Value) -> Value {
+    json!({"type": "res", "id": id, "ok": true, "payload": payload})
+}
+
+/// Rejects keys outside `allowed`, with the real gateway's message.
+fn closed(method: &str, params: &Map<String, Value>, allowed: &[&str]) -> Result<(), String> {
+    match params.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(extra) => Err(format!(
+            "invalid {method} params: at root: unexpected property '{extra}'"
+        )),
+        None => Ok(()),
+    }
+}
+
+fn str_param<'a>(p: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    p.get(key).and_then(Value::as_str)
+}
+
+fn session_json(s: &Session) -> Value {
+    json!({
+        "key": s.key, "sessionId": s.key, "agentId": s.agent, "label": s.label, "kind": "direct",
+        "updatedAt": s.updated_at, "status": s.status, "totalTokens": s.total_tokens, "model": s.model,
+        "archived": false,
+    })
+}
+
+/// Handles one request frame; returns the response (`None` for frames that are not requests).
+pub(crate) async fn handle(
+    shared: &Arc<Shared>,
+    text: &str,
+    tx: &mpsc::UnboundedSender<Ctl>,
+) -> Option<Value> {
+    let frame: Value = serde_json::from_str(text).ok()?;
+    if frame.get("type").and_then(Value::as_str) != Some("req") {
+        return None;
+    }
+    let id = frame
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let method = frame
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let empty = Map::new();
+    let params = match frame.get("params") {
+        None | Some(Value::Null) => &empty,
+        Some(Value::Object(o)) => o,
+        Some(_) => {
+            return Some(error(
+                &id,
+                "INVALID_REQUEST",
+                &format!("invalid {method} params: at root: must be object"),
+            ));
+        }
+    };
+    let seed = lock(&shared.cfg).seed_protocol;
+    let result: Result<Value, String> = match method {
+        "health" => closed(method, params, &[]).map(|_| shared.health_payload()),
+        "status" => Ok(json!({"runtimeVersion": lock(&shared.cfg).version, "sessions": {"count": lock(&shared.sessions).len()}})),
+        "system-presence" => Ok(json!([])),
+        "gateway.identity.get" => Ok(json!({"deviceId": "fake-gateway", "publicKey": ""})),
+        "sessions.subscribe" => closed(method, params, &[]).map(|_| json!({"subscribed": true})),
+        "sessions.list" => closed(
+            method,
+            params,
+            &["limit", "offset", "activeMinutes", "agentId", "search", "archived", "includeLastMessage", "label", "kind"],
+        )
+        .map(|_| {
+            let agent = str_param(params, "agentId");
+            let limit = params.get("limit").and_then(Value::as_u64).unwrap_or(100) as usize;
+            let sessions = lock(&shared.sessions);
+            let matching: Vec<&Session> = sessions.values().filter(|s| agent.is_none_or(|a| a == s.agent)).collect();
+            let page: Vec<Value> = matching.iter().take(limit).map(|s| session_json(s)).collect();
+            json!({"ts": now_ms(), "count": page.len(), "totalCount": matching.len(), "limitApplied": limit,
+                   "hasMore": matching.len() > page.len(), "sessions": page})
+        }),
+        "agents.list" => closed(method, params, &[]).map(|_| {
+            let cfg = lock(&shared.cfg);
+            json!({"defaultId": cfg.agents.first(), "agents": cfg.agents.iter().map(|a| json!({"id": a, "workspace": format!("/fake/{a}")})).collect::<Vec<_>>()})
+        }),
+        "agent" => agent(shared, params),
+        "agent.wait" => return Some(agent_wait(shared, &id, params).await),
+        "sessions.abort" => closed(method, params, &["key", "runId", "agentId", "clearQueued"]).map(|_| {
+            let run = str_param(params, "runId").map(str::to_owned).or_else(|| {
+                str_param(params, "key").and_then(|k| lock(&shared.sessions).get(k).and_then(|s| s.active_run.clone()))
+            });
+            match run.and_then(|r| finish_run(shared, &r, json!({"status": "error", "error": "aborted", "stopReason": "rpc"})).then_some(r)) {
+                Some(r) => json!({"ok": true, "abortedRunId": r, "status": "aborted"}),
+                None => json!({"ok": true, "abortedRunId": null, "status": "no-active-run"}),
+            }
+        }),
+        "chat.abort" => closed(method, params, &["sessionKey", "runId", "agentId", "preserveSideRuns"]).map(|_| {
+            let run = str_param(params, "sessionKey").and_then(|k| lock(&shared.sessions).get(k).and_then(|s| s.active_run.clone()));
+            let aborted = run
+                .as_deref()
+                .is_some_and(|r| finish_run(shared, r, json!({"status": "error", "error": "aborted", "stopReason": "rpc"})));
+            json!({"ok": true, "aborted": aborted, "runIds": if aborted { vec![run] } else { vec![] }})
+        }),
+        "spawn" if seed => spawn(shared, params, tx),
+        "control" if seed => control(shared, params),
+        other => Err(format!("unknown method: {other}")),
+    };
+    Some(match result {
+        Ok(payload) => ok(&id, payload),
+        Err(message) => error(&id, "INVALID_REQUEST", &message),
+    })
+}
+
+fn agent(shared: &Arc<Shared>, p: &Map<String, Value>) -> Result<Value, String> {
+    closed(
+        "agent",
+        p,
+        &[
+            "message",
+            "idempotencyKey",
+            "agentId",
+            "sessionKey",
+            "sessionId",
+            "model",
+            "provider",
+            "timeout",
+            "deliver",
+            "label",
+        ],
+    )?;
+    let message = str_param(p, "message")
+        .ok_or("invalid agent params: at root: must have required property 'message'")?;
+    let key = str_param(p, "idempotencyKey")
+        .ok_or("invalid agent params: at root: must have required property 'idempotencyKey'")?;
+    let agent_id = str_param(p, "agentId")
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            lock(&shared.cfg)
+                .agents
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "main".into())
+        });
+    let run_id = key.to_owned();
+    // Same idempotency key, same run: never two.
+    if let Some(run) = lock(&shared.runs).get(&run_id) {
+        return Ok(
+            json!({"runId": run_id, "sessionKey": run.session_key, "agentId": agent_id, "status": "accepted", "acceptedAt": now_ms()}),
+        );
+    }
+    let session_key = str_param(p, "sessionKey")
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("agent:{agent_id}:dashboard:{}", random_id()));
+    {
+        let mut sessions = lock(&shared.sessions);
+        let s = sessions
+            .entry(session_key.clone())
+            .or_insert_with(|| Session {
+                key: session_key.clone(),
+                agent: agent_id.clone(),
+                label: str_param(p, "label").map(str::to_owned),
+                status: "active",
+                total_tokens: 0,
+                updated_at: now_ms(),
+                model: str_param(p, "model").unwrap_or("fake/model").to_owned(),
+                active_run: None,
+            });
+        s.active_run = Some(run_id.clone());
+        s.status = "active";
+        s.updated_at = now_ms();
+    }
+    let (done, _) = tokio::sync::watch::channel(None);
+    lock(&shared.runs).insert(
+        run_id.clone(),
+        Run {
+            session_key: session_key.clone(),
+            done,
+        },
+    );
+    shared.broadcast("sessions.changed", json!({"sessionKey": session_key, "agentId": agent_id, "reason": "agent.run.started", "runId": run_id}));
+    shared.broadcast("agent", json!({"runId": run_id, "sessionKey": session_key, "stream": "lifecycle", "data": {"phase": "start", "startedAt": now_ms()}}));
+    let duration = if message.contains("SLOW") {
+        Duration::from_secs(3600)
+    } else {
+        lock(&shared.cfg).run_duration
+    };
+    let reply = format!("echo: {message}");
+    let (shared2, run2) = (shared.clone(), run_id.clone());
+    tokio::spawn(async move {
+        tokio::time::sleep(duration).await;
+        shared2.broadcast(
+            "agent",
+            json!({"runId": run2, "stream": "assistant", "data": {"text": reply, "delta": reply}}),
+        );
+        finish_run(&shared2, &run2, json!({"status": "ok", "reply": reply}));
+    });
+    Ok(
+        json!({"runId": run_id, "sessionKey": session_key, "agentId": agent_id, "status": "accepted", "acceptedAt": now_ms()}),
+    )
+}
+
+/// Ends a run (once); returns whether it was still running.
+fn finish_run(shared: &Shared, run_id: &str, outcome: Value) -> bool {
+    let runs = lock(&shared.runs);
+    let Some(run) = runs.get(run_id) else {
+        return false;
+    };
+    if run.done.borrow().is_some() {
+        return false;
+    }
+    let _ = run.done.send(Some(outcome.clone()));
+    let session_key = run.session_key.clone();
+    drop(runs);
+    if let Some(s) = lock(&shared.sessions).get_mut(&session_key) {
+        s.active_run = None;
+        s.total_tokens += 10;
+        s.updated_at = now_ms();
+    }
+    let aborted = outcome["error"] == "aborted";
+    shared.broadcast(
+        "agent",
+        json!({"runId": run_id, "sessionKey": session_key, "stream": "lifecycle", "data": {"phase": if aborted { "error" } else { "end" }, "aborted": aborted}}),
+    );
+    shared.broadcast(
+        "chat",
+        json!({"runId": run_id, "sessionKey": session_key, "state": if aborted { "aborted" } else { "final" }}),
+    );
+    shared.broadcast(
+        "sessions.changed",
+        json!({"sessionKey": session_key, "reason": "agent.run.ended", "runId": run_id}),
+    );
+    true
+}
+
+async fn agent_wait(shared: &Shared, id: &str, p: &Map<String, Value>) -> Value {
+    if let Err(e) = closed("agent.wait", p, &["runId", "timeoutMs"]) {
+        return error(id, "INVALID_REQUEST", &e);
+    }
+    let Some(run_id) = str_param(p, "runId") else {
+        return error(
+            id,
+            "INVALID_REQUEST",
+            "invalid agent.wait params: at root: must have required property 'runId'",
+        );
+    };
+    let timeout =
+        Duration::from_millis(p.get("timeoutMs").and_then(Value::as_u64).unwrap_or(30_000));
+    let rx = lock(&shared.runs).get(run_id).map(|r| r.done.subscribe());
+    let Some(mut rx) = rx else {
+        return error(id, "INVALID_REQUEST", &format!("unknown runId: {run_id}"));
+    };
+    let waited = tokio::time::timeout(timeout, rx.wait_for(Option::is_some)).await;
+    let mut payload = match waited {
+        Ok(Ok(v)) => v.clone().unwrap_or(json!({"status": "error"})),
+        _ => json!({"status": "timeout"}),
+    };
+    payload["runId"] = json!(run_id);
+    payload["endedAt"] = json!(now_ms());
+    ok(id, payload)
+}
+
+/// The seed protocol's process spawn: runs the command, reports `spawn_result`.
+fn spawn(
+    shared: &Arc<Shared>,
+    p: &Map<String, Value>,
+    tx: &mpsc::UnboundedSender<Ctl>,
+) -> Result<Value, String> {
+    closed("spawn", p, &["command", "args", "env", "cwd", "agent"])?;
+    let command = str_param(p, "command")
+        .ok_or("invalid spawn params: at root: must have required property 'command'")?;
+    let args: Vec<String> = p
+        .get("args")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let spawn_id = random_id();
+    let mut cmd = tokio::process::Command::new(command);
+    cmd.args(&args).kill_on_drop(true);
+    if let Some(env) = p.get("env").and_then(Value::as_object) {
+        for (k, v) in env {
+            if let Some(v) = v.as_str() {
+                cmd.env(k, v);
+            }
+        }
+    }
+    if let Some(cwd) = str_param(p, "cwd") {
+        cmd.current_dir(cwd);
+    }
+    let child = cmd.output();
+    let (sid, tx, shared) = (spawn_id.clone(), tx.clone(), shared.clone());
+    tokio::spawn(async move {
+        let payload = match child.await {
+            Ok(out) => {
+                json!({"spawnId": sid, "exitCode": out.status.code(), "stdout": String::from_utf8_lossy(&out.stdout), "stderr": String::from_utf8_lossy(&out.stderr)})
+            }
+            Err(e) => json!({"spawnId": sid, "exitCode": null, "error": e.to_string()}),
+        };
+        let _ = tx.send(Ctl::Frame(
+            json!({"type": "event", "event": "spawn_result", "payload": payload}),
+        ));
+        shared.broadcast(
+            "log",
+            json!({"level": "info", "message": format!("spawn {sid} finished")}),
+        );
+    });
+    Ok(json!({"spawnId": spawn_id, "status": "started"}))
+}
+
+/// The seed protocol's per-session control.
+fn control(shared: &Shared, p: &Map<String, Value>) -> Result<Value, String> {
+    closed("control", p, &["sessionKey", "action"])?;
+    let key = str_param(p, "sessionKey")
+        .ok_or("invalid control params: at root: must have required property 'sessionKey'")?;
+    let action = str_param(p, "action")
+        .ok_or("invalid control params: at root: must have required property 'action'")?;
+    let status = match action {
+        "pause" => "paused",
+        "resume" => "active",
+        "kill" => "completed",
+        other => {
+            return Err(format!(
+                "invalid control params: at /action: unknown action {other}"
+            ));
+        }
+    };
+    let run = {
+        let mut sessions = lock(&shared.sessions);
+        let s = sessions
+            .get_mut(key)
+            .ok_or_else(|| format!("unknown session: {key}"))?;
+        s.status = status;
+        s.updated_at = now_ms();
+        if action == "kill" {
+            s.active_run.take()
+        } else {
+            None
+        }
+    };
+    if let Some(r) = run {
+        finish_run(
+            shared,
+            &r,
+            json!({"status": "error", "error": "aborted", "stopReason": "rpc"}),
+        );
+    }
+    shared.broadcast("agent.status", json!({"sessionKey": key, "status": status}));
+    shared.broadcast(
+        "log",
+        json!({"level": "info", "session": key, "message": format!("session {action}")}),
+    );
+    Ok(json!({"ok": true, "sessionKey": key, "status": status}))
+}
