@@ -407,7 +407,14 @@ impl GatewayActor {
         generation: u64,
     ) {
         let (sink, stream) = framed.split();
-        let stream = ctx.add_stream(stream);
+        // Items carry their connection's generation: frames a torn-down stream had already
+        // buffered must not be taken for the next connection's.
+        let tagged = stream
+            .map(move |item| Inbound::Frame(generation, item))
+            .chain(futures_util::stream::once(async move {
+                Inbound::Ended(generation)
+            }));
+        let stream = ctx.add_stream(tagged);
         self.conn = Some(Conn {
             sink: SinkWrite::new(sink, ctx),
             stream,
@@ -1013,8 +1020,27 @@ impl Actor for GatewayActor {
     }
 }
 
-impl StreamHandler<Result<WsFrame, ProtocolError>> for GatewayActor {
-    fn handle(&mut self, item: Result<WsFrame, ProtocolError>, ctx: &mut Self::Context) {
+/// One item of a connection's stream, tagged with the connection's generation.
+enum Inbound {
+    Frame(u64, Result<WsFrame, ProtocolError>),
+    Ended(u64),
+}
+
+impl StreamHandler<Inbound> for GatewayActor {
+    fn handle(&mut self, item: Inbound, ctx: &mut Self::Context) {
+        let (generation, item) = match item {
+            Inbound::Frame(generation, item) => (generation, item),
+            Inbound::Ended(generation) => {
+                // The stream ended without a close frame (TCP reset, process killed).
+                if generation == self.generation && self.conn.is_some() {
+                    self.fail(ctx, classify_close(1006, "connection lost"));
+                }
+                return;
+            }
+        };
+        if generation != self.generation || self.conn.is_none() {
+            return;
+        }
         self.last_frame_at = Instant::now();
         let frame = match item {
             Ok(frame) => frame,
@@ -1061,12 +1087,8 @@ impl StreamHandler<Result<WsFrame, ProtocolError>> for GatewayActor {
         }
     }
 
-    fn finished(&mut self, ctx: &mut Self::Context) {
-        // The stream ended without a close frame (TCP reset, process killed).
-        if self.conn.is_some() {
-            self.fail(ctx, classify_close(1006, "connection lost"));
-        }
-    }
+    // Stream ends arrive as `Inbound::Ended`; the actor outlives every connection.
+    fn finished(&mut self, _ctx: &mut Self::Context) {}
 }
 
 impl GatewayActor {
@@ -1122,8 +1144,10 @@ impl GatewayActor {
 }
 
 impl WriteHandler<ProtocolError> for GatewayActor {
-    fn error(&mut self, err: ProtocolError, ctx: &mut Self::Context) -> Running {
-        self.fail(ctx, LinkFailure::network(format!("write failed: {err}")));
+    // A failed write cannot be tied to a connection (the sink of a torn-down one may report
+    // late); a dead socket is found by the read side and the keepalive instead.
+    fn error(&mut self, err: ProtocolError, _ctx: &mut Self::Context) -> Running {
+        debug!(gateway = %self.target.name, %err, "write failed");
         Running::Continue
     }
 

@@ -385,6 +385,13 @@ impl FakeGateway {
             .collect()
     }
 
+    /// The device token issued to a paired device.
+    pub fn device_token(&self, device_id: &str) -> Option<String> {
+        lock(&self.shared.devices)
+            .get(device_id)
+            .map(|d| d.token.clone())
+    }
+
     pub fn pending_pairing_requests(&self) -> Vec<String> {
         lock(&self.shared.pending_pairing).keys().cloned().collect()
     }

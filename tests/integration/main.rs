@@ -7,6 +7,7 @@ mod auth;
 mod bad_input;
 mod cli;
 mod crash;
+mod link;
 mod operations;
 mod primary;
 mod secrets;
