@@ -16,7 +16,8 @@ as_root() {
 # --- system packages -------------------------------------------------------------------------
 # libpq-dev: diesel's postgres backend links libpq. postgresql: the server for the PG suite and
 # psql/pg_dump. systemd: systemd-analyze for the unit check. pkg-config: finds libpq.
-PACKAGES=(libpq-dev postgresql postgresql-client systemd pkg-config)
+# prometheus: promtool, to lint /metrics.
+PACKAGES=(libpq-dev postgresql postgresql-client systemd pkg-config prometheus)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -651,4 +651,22 @@ fn gateway_metrics_are_per_gateway() {
     ] {
         assert!(text.contains(needle), "missing {needle}\n{text}");
     }
+    // Names and types follow Prometheus conventions.
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect(
+            "promtool must be installed (Debian package prometheus; scripts/test.sh installs it)",
+        );
+    std::io::Write::write_all(promtool.stdin.as_mut().unwrap(), text.as_bytes()).unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
