@@ -1,0 +1,430 @@
+//! End to end against two REAL OpenClaw gateways (npm `openclaw@2026.9.6`, Node 24), installed
+//! by `e2e/openclaw/install.sh` and located through GS_OPENCLAW_DIR (scripts/test.sh sets it).
+//!
+//! Gateway "local" is reached over 127.0.0.1: the real gateway trusts a local
+//! `gateway-client/backend` with the shared token and neither pairs it nor issues a device token
+//! (`shouldSkipLocalBackendSelfPairing`). Gateway "remote" listens on a non-loopback address of
+//! this host (GS_E2E_REMOTE_IP) as well, and is reached through it: there the device must be
+//! paired (approved with the gateway's own CLI) and gets a device token.
+
+#[path = "../integration/support/mod.rs"]
+#[allow(dead_code)]
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use support::{Daemon, wait_until};
+
+const READY_BUDGET: Duration = Duration::from_secs(240);
+const DEADLINE: Duration = Duration::from_secs(60);
+
+struct RealGateway {
+    dir: tempfile::TempDir,
+    install: PathBuf,
+    port: u16,
+    bind: Option<String>,
+    token: String,
+    child: Option<Child>,
+}
+
+impl RealGateway {
+    fn new(install: &Path, port: u16, token: &str, bind: Option<&str>) -> RealGateway {
+        let g = RealGateway {
+            dir: tempfile::tempdir().unwrap(),
+            install: install.to_owned(),
+            port,
+            bind: bind.map(str::to_owned),
+            token: token.to_owned(),
+            child: None,
+        };
+        fs::create_dir_all(g.dir.path().join("home")).unwrap();
+        fs::create_dir_all(g.dir.path().join("state")).unwrap();
+        g.write_config();
+        g
+    }
+
+    fn write_config(&self) {
+        let mut gateway = json!({"mode": "local", "port": self.port, "bind": "loopback", "auth": {"mode": "token", "token": self.token}});
+        if let Some(ip) = &self.bind {
+            gateway["bind"] = json!("custom");
+            gateway["customBindHost"] = json!(ip);
+        }
+        let cfg = json!({
+            "gateway": gateway,
+            "update": {"checkOnStart": false},
+            "models": {"catalogRefresh": {"enabled": false}},
+            "logging": {"file": self.dir.path().join("openclaw.log")},
+            "agents": {"defaults": {"heartbeat": {"every": "0m"}}},
+        });
+        // Written whole and renamed, so the gateway's hot reload never sees half a file.
+        let tmp = self.dir.path().join("openclaw.json.tmp");
+        fs::write(&tmp, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+        fs::rename(&tmp, self.dir.path().join("openclaw.json")).unwrap();
+    }
+
+    fn command(&self) -> Command {
+        let d = self.dir.path();
+        let mut cmd = Command::new(self.install.join("node24/node_modules/.bin/node"));
+        cmd.env_clear()
+            .env(
+                "PATH",
+                format!(
+                    "{}:/usr/bin:/bin",
+                    self.install.join("node24/node_modules/.bin").display()
+                ),
+            )
+            .env("HOME", d.join("home"))
+            .env("TMPDIR", d.join("home"))
+            .env("OPENCLAW_STATE_DIR", d.join("state"))
+            .env("OPENCLAW_CONFIG_PATH", d.join("openclaw.json"))
+            .env("OPENCLAW_DISABLE_BONJOUR", "1")
+            .env("OPENCLAW_NO_RESPAWN", "1")
+            .env("OPENCLAW_SKIP_CHANNELS", "1")
+            .env("OPENCLAW_NO_AUTO_UPDATE", "1")
+            .env("OPENCLAW_EXEC_SHELL_SNAPSHOT", "0")
+            .current_dir(d)
+            .arg(self.install.join("oc/node_modules/openclaw/openclaw.mjs"));
+        cmd
+    }
+
+    fn start(&mut self) {
+        let log = fs::File::create(self.dir.path().join("stdout.log")).unwrap();
+        let mut cmd = self.command();
+        cmd.args(["gateway", "run", "--port", &self.port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        self.child = Some(cmd.spawn().expect("start openclaw"));
+    }
+
+    fn wait_ready(&mut self) {
+        let port = self.port;
+        let child = self.child.as_mut().unwrap();
+        wait_until(
+            &format!("openclaw on {port} to be ready"),
+            READY_BUDGET,
+            || {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("openclaw on {port} exited with {status}");
+                }
+                let res = support::Request::new("GET", "/readyz")
+                    .send(([127, 0, 0, 1], port).into())
+                    .ok()?;
+                (res.status == 200).then_some(())
+            },
+        );
+    }
+
+    /// SIGTERM, wait for the exit.
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let exited = wait_until("openclaw to exit", Duration::from_secs(30), || {
+                child.try_wait().ok().flatten()
+            });
+            assert!(exited.success() || exited.code().is_some(), "{exited}");
+        }
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        let out = self.command().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "openclaw {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    fn call(&self, method: &str, params: Value) -> Value {
+        let out = self.cli(&[
+            "gateway",
+            "call",
+            method,
+            "--params",
+            &params.to_string(),
+            "--json",
+        ]);
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn devices(&self) -> Value {
+        serde_json::from_slice(&self.cli(&["devices", "list", "--json"]).stdout).unwrap()
+    }
+
+    fn rotate_token(&mut self, token: &str) {
+        self.token = token.to_owned();
+        self.write_config();
+    }
+}
+
+impl Drop for RealGateway {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &format!("-{}", child.id())])
+                .status();
+        }
+    }
+}
+
+fn gateway(d: &Daemon, id: i64) -> Value {
+    d.get(&format!("/api/gateways/{id}"), &d.admin_key).json()["gateway"].clone()
+}
+
+fn wait_gateway(d: &Daemon, id: i64, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    wait_until(what, DEADLINE, || Some(gateway(d, id)).filter(|g| pred(g)))
+}
+
+fn online(g: &Value) -> bool {
+    g["status"] == "online" && g["connection"]["state"] == "connected"
+}
+
+fn add(d: &Daemon, name: &str, host: &str, port: u16, token: &str) -> i64 {
+    let res = d.call(
+        "POST",
+        "/api/gateways",
+        &d.admin_key,
+        &json!({"name": name, "host": host, "port": port, "token": token}),
+    );
+    assert_eq!(res.status, 201, "{}", res.text());
+    res.json()["gateway"]["id"].as_i64().unwrap()
+}
+
+fn log_count(d: &Daemon, needle: &str) -> usize {
+    String::from_utf8_lossy(&d.logs()).matches(needle).count()
+}
+
+fn free_base_port() -> u16 {
+    // Each gateway also uses base+2..base+110; keep them 300 apart.
+    let base = 21_000 + (std::process::id() % 40) as u16 * 1_000;
+    for candidate in (base..base + 900).step_by(300) {
+        if std::net::TcpListener::bind(("127.0.0.1", candidate)).is_ok() {
+            return candidate;
+        }
+    }
+    panic!("no free port range near {base}");
+}
+
+#[test]
+fn real_openclaw_gateways() {
+    let install = PathBuf::from(std::env::var("GS_OPENCLAW_DIR").expect(
+        "GS_OPENCLAW_DIR must point at the openclaw install (run scripts/test.sh, or e2e/openclaw/install.sh)",
+    ));
+    let remote_ip = std::env::var("GS_E2E_REMOTE_IP").expect(
+        "GS_E2E_REMOTE_IP: a non-loopback address of this host (scripts/test.sh finds one)",
+    );
+    let base = free_base_port();
+    let mut local = RealGateway::new(&install, base, "local-token-1", None);
+    let mut remote = RealGateway::new(&install, base + 300, "remote-token-1", Some(&remote_ip));
+    local.start();
+    remote.start();
+    local.wait_ready();
+    remote.wait_ready();
+
+    let mut d = Daemon::start_with(&[
+        ("GATEWAY_SUPERVISOR__GATEWAYS__HEARTBEAT_INTERVAL", "1s"),
+        ("GATEWAY_SUPERVISOR__GATEWAYS__BREAKER_THRESHOLD", "3"),
+        ("GATEWAY_SUPERVISOR__GATEWAYS__BREAKER_COOLDOWN", "2s"),
+        ("GATEWAY_SUPERVISOR__GATEWAYS__BACKOFF_MAX", "2s"),
+        ("GATEWAY_SUPERVISOR__GATEWAYS__PAIRING_RETRY", "1s"),
+        ("GATEWAY_SUPERVISOR__GATEWAYS__HEALTH_INTERVAL", "1h"),
+        ("GATEWAY_SUPERVISOR__LIMITS__GATEWAY_OPS_PER_MINUTE", "0"),
+        ("GATEWAY_SUPERVISOR__LIMITS__MANUAL_HEALTH_INTERVAL", "0s"),
+    ]);
+    let local_id = add(&d, "local", "127.0.0.1", local.port, "local-token-1");
+    let remote_id = add(&d, "remote", &remote_ip, remote.port, "remote-token-1");
+
+    // --- local: online at once, protocol 4, the real version, counts as the gateway reports --
+    let g = wait_gateway(&d, local_id, "local online", online);
+    assert_eq!(g["connection"]["protocol"], 4);
+    assert_eq!(g["connection"]["server_version"], "2026.9.6");
+    for label in ["e2e-one", "e2e-two"] {
+        local.call("sessions.create", json!({"label": label}));
+    }
+    let sessions = local.call("sessions.list", json!({}))["totalCount"]
+        .as_i64()
+        .unwrap();
+    let agents = local.call("agents.list", json!({}))["agents"]
+        .as_array()
+        .unwrap()
+        .len() as i64;
+    assert_eq!(sessions, 2);
+    wait_gateway(&d, local_id, "counts as the gateway reports", |g| {
+        g["sessions_count"] == sessions && g["agents_count"] == agents
+    });
+    let probe = d
+        .call(
+            "POST",
+            "/api/gateways/health",
+            &d.admin_key,
+            &json!({"gateway_id": local_id}),
+        )
+        .json();
+    assert_eq!(probe["healthy"], true, "{probe}");
+    assert_eq!(probe["details"]["version"], "2026.9.6");
+
+    // --- remote: pairing required, approved with the gateway's CLI, then online ---------------
+    let g = wait_gateway(&d, remote_id, "pairing request", |g| {
+        !g["connection"]["pairing_request_id"].is_null()
+    });
+    let request = g["connection"]["pairing_request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pending = remote.devices()["pending"].clone();
+    let ours = pending
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["requestId"] == request.as_str())
+        .expect("our request is pending")
+        .clone();
+    assert_eq!(ours["clientId"], "gateway-client");
+    let device_id = ours["deviceId"].as_str().unwrap().to_owned();
+    remote.cli(&["devices", "approve", &request, "--json"]);
+    let g = wait_gateway(&d, remote_id, "remote online after approval", online);
+    assert_eq!(g["connection"]["protocol"], 4);
+    assert!(g["connection"]["pairing_request_id"].is_null());
+    let paired = remote.devices()["paired"].clone();
+    assert!(
+        paired
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["deviceId"] == device_id.as_str()),
+        "{paired}"
+    );
+
+    // --- token rotation on the remote gateway: 4001, reconnect with the device token --------
+    let before = log_count(&d, "auth=\"device-token\"");
+    remote.rotate_token("remote-token-2");
+    wait_until("a device-token reconnect after 4001", DEADLINE, || {
+        (log_count(&d, "auth=\"device-token\"") > before).then_some(())
+    });
+    assert!(
+        String::from_utf8_lossy(&d.logs()).contains("code=AUTH_CHANGED"),
+        "the 4001 was the cause"
+    );
+    wait_gateway(&d, remote_id, "remote online on its device token", online);
+    // The admin brings the new token: proven with a shared-token handshake.
+    let before = log_count(
+        &d,
+        "gateway=remote protocol=4 version=2026.9.6 auth=\"token\"",
+    );
+    d.call(
+        "PUT",
+        &format!("/api/gateways/{remote_id}"),
+        &d.admin_key,
+        &json!({"token": "remote-token-2"}),
+    );
+    wait_until(
+        "a shared-token handshake with the new token",
+        DEADLINE,
+        || {
+            (log_count(
+                &d,
+                "gateway=remote protocol=4 version=2026.9.6 auth=\"token\"",
+            ) > before)
+                .then_some(())
+        },
+    );
+    wait_gateway(&d, remote_id, "remote online", online);
+
+    // --- token rotation on the local gateway: no device token exists, so it halts ----------
+    local.rotate_token("local-token-2");
+    let g = wait_gateway(&d, local_id, "local halted", |g| {
+        g["connection"]["state"] == "halted"
+    });
+    assert_eq!(g["connection"]["last_error"]["code"], "AUTH_CHANGED");
+    assert_eq!(g["connection"]["last_error"]["retryable"], false);
+    assert_eq!(g["status"], "offline");
+    d.call(
+        "PUT",
+        &format!("/api/gateways/{local_id}"),
+        &d.admin_key,
+        &json!({"token": "local-token-2"}),
+    );
+    wait_gateway(&d, local_id, "local online with the new token", online);
+
+    // --- daemon restart: the remote link comes back on its cached device token -------------
+    d.terminate();
+    let before = log_count(
+        &d,
+        "gateway=remote protocol=4 version=2026.9.6 auth=\"device-token\"",
+    );
+    d.launch();
+    wait_gateway(&d, remote_id, "remote online after restart", online);
+    wait_gateway(&d, local_id, "local online after restart", online);
+    assert!(
+        log_count(
+            &d,
+            "gateway=remote protocol=4 version=2026.9.6 auth=\"device-token\""
+        ) > before,
+        "the cached device token was used"
+    );
+    for secret in [
+        "local-token-1",
+        "local-token-2",
+        "remote-token-1",
+        "remote-token-2",
+    ] {
+        assert!(
+            !support::contains(&d.logs(), secret.as_bytes()),
+            "{secret} in the logs"
+        );
+        assert!(
+            !support::contains(&d.database_bytes(), secret.as_bytes()),
+            "{secret} in the database"
+        );
+    }
+
+    // --- SIGTERM the local gateway: leaves online, offline once the breaker opens ------------
+    local.stop();
+    wait_gateway(&d, local_id, "local leaves online", |g| {
+        g["status"] != "online"
+    });
+    let g = wait_gateway(&d, local_id, "local offline", |g| g["status"] == "offline");
+    assert_eq!(g["breaker"]["state"], "open");
+    assert!(
+        online(&gateway(&d, remote_id)),
+        "the other gateway stays online"
+    );
+    local.start();
+    local.wait_ready();
+    wait_gateway(
+        &d,
+        local_id,
+        "local online again without operator action",
+        online,
+    );
+
+    // --- remove the daemon's device on the remote gateway: 4001, re-pair -------------------
+    remote.cli(&["devices", "remove", &device_id, "--json"]);
+    let g = wait_gateway(&d, remote_id, "re-pairing requested", |g| {
+        !g["connection"]["pairing_request_id"].is_null()
+    });
+    assert!(
+        String::from_utf8_lossy(&d.logs()).contains("code=DEVICE_REMOVED"),
+        "the 4001 was the cause"
+    );
+    let request = g["connection"]["pairing_request_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    remote.cli(&["devices", "approve", &request, "--json"]);
+    wait_gateway(&d, remote_id, "remote online after re-pairing", online);
+    assert_eq!(d.get("/healthz", "").status, 200);
+    let started = Instant::now();
+    drop((local, remote));
+    eprintln!("gateways stopped in {:?}", started.elapsed());
+}
