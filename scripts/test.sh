@@ -17,7 +17,9 @@ as_root() {
 # libpq-dev: diesel's postgres backend links libpq. postgresql: the server for the PG suite and
 # psql/pg_dump. systemd: systemd-analyze for the unit check. pkg-config: finds libpq.
 # prometheus: promtool, to lint /metrics.
-PACKAGES=(libpq-dev postgresql postgresql-client systemd pkg-config prometheus)
+# iproute2: finds (or adds) a non-loopback address for the real-gateway test. npm: fetches
+# Node 24 and openclaw (the machine's Node 20 runs npm only).
+PACKAGES=(libpq-dev postgresql postgresql-client systemd pkg-config prometheus iproute2)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -26,6 +28,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   log "installing ${missing[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v npm >/dev/null; then
+  log "installing npm"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm
 fi
 
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
@@ -62,4 +69,20 @@ GS_TEST_DATABASE=sqlite cargo test --workspace --locked
 log "tests: integration on PostgreSQL"
 GS_TEST_DATABASE=postgres cargo test --locked --test integration
 
-log "all tests passed (SQLite and PostgreSQL)"
+# --- real OpenClaw gateways -------------------------------------------------------------------
+# Node 24 + openclaw@2026.9.6 from the npm registry, cached between runs (~840 MB, ~30-60 s once).
+log "installing Node 24 and openclaw@2026.9.6 (cached)"
+export GS_OPENCLAW_DIR
+GS_OPENCLAW_DIR=$(e2e/openclaw/install.sh)
+# The "remote" gateway is reached over a non-loopback address of this host (the real gateway
+# pairs only non-local devices). Use one the host has; otherwise add a test address to lo.
+GS_E2E_REMOTE_IP=$(ip -4 -o addr show scope global 2>/dev/null | awk '{print $4}' | cut -d/ -f1 | head -n 1)
+if [ -z "$GS_E2E_REMOTE_IP" ]; then
+  GS_E2E_REMOTE_IP=198.18.0.1
+  as_root ip addr add "$GS_E2E_REMOTE_IP/32" dev lo 2>/dev/null || true
+fi
+export GS_E2E_REMOTE_IP
+log "tests: end to end against two real OpenClaw gateways (remote address $GS_E2E_REMOTE_IP)"
+cargo test --locked --test openclaw_e2e
+
+log "all tests passed (SQLite, PostgreSQL, real OpenClaw gateways)"
