@@ -1,0 +1,211 @@
+//! `gs-bench`: measures the release daemon against fleets of fake gateways hosted in this
+//! process. Prints a table and writes it as JSON (`--json FILE`).
+//!
+//!   gs-bench fleet --count 1000 [--steady 60] [--heartbeat 30s]
+//!       start-to-all-online time after a daemon restart, RSS (total and per gateway), CPU share
+//!       over the steady window.
+//!
+//! Run through `scripts/bench.sh` (builds release binaries, raises the fd limit).
+
+#[path = "../../tests/integration/support/http.rs"]
+#[allow(dead_code)]
+mod http;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fake_gateway::{FakeConfig, FakeGateway};
+use http::Request;
+use serde_json::{Value, json};
+
+fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
+    args.windows(2)
+        .find(|w| w[0] == name)
+        .and_then(|w| w[1].parse().ok())
+        .unwrap_or(default)
+}
+
+fn ticks_per_sec() -> f64 {
+    // USER_HZ; 100 on Linux x86_64 and arm64.
+    100.0
+}
+
+fn proc_cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15; after the `)` they are at index 11 and 12.
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+struct Daemon {
+    child: Child,
+    addr: SocketAddr,
+    key: String,
+}
+
+fn start_daemon(bin: &Path, state: &Path, heartbeat: &str) -> Daemon {
+    let addr_file = state.join("http.addr");
+    let _ = std::fs::remove_file(&addr_file);
+    let child = Command::new(bin)
+        .args(["serve", "--bind", "127.0.0.1:0", "--state-dir"])
+        .arg(state)
+        .env("GATEWAY_SUPERVISOR__LOG__LEVEL", "warn")
+        .env("GATEWAY_SUPERVISOR__LIMITS__GATEWAY_OPS_PER_MINUTE", "0")
+        .env(
+            "GATEWAY_SUPERVISOR__GATEWAYS__HEARTBEAT_INTERVAL",
+            heartbeat,
+        )
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(state.join("daemon.log")).expect("log"))
+        .spawn()
+        .expect("start the daemon");
+    let started = Instant::now();
+    let addr = loop {
+        if let Some(a) = std::fs::read_to_string(&addr_file)
+            .ok()
+            .and_then(|t| t.split_whitespace().next()?.parse().ok())
+        {
+            break a;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "daemon did not start"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let key = std::fs::read_to_string(state.join("admin.key"))
+        .expect("admin key")
+        .trim()
+        .to_owned();
+    Daemon { child, addr, key }
+}
+
+fn online_count(d: &Daemon) -> usize {
+    Request::new("GET", "/api/gateways")
+        .key(&d.key)
+        .send(d.addr)
+        .ok()
+        .and_then(|r| serde_json::from_slice::<Value>(&r.body).ok())
+        .and_then(|v| {
+            v["gateways"]
+                .as_array()
+                .map(|a| a.iter().filter(|g| g["status"] == "online").count())
+        })
+        .unwrap_or(0)
+}
+
+#[allow(clippy::print_stdout)]
+fn fleet(args: &[String]) -> Value {
+    let count: usize = arg(args, "--count", 1000);
+    let steady: u64 = arg(args, "--steady", 60);
+    let heartbeat: String = arg(args, "--heartbeat", "30s".to_owned());
+    let bin = PathBuf::from(arg(
+        args,
+        "--daemon",
+        "target/release/gateway-supervisor".to_owned(),
+    ));
+    let cfg = FakeConfig {
+        ping_interval: Some(Duration::from_secs(25)),
+        ..FakeConfig::default()
+    };
+    let fakes: Vec<FakeGateway> = (0..count)
+        .map(|_| FakeGateway::start(cfg.clone()).expect("fake"))
+        .collect();
+    let state = tempfile::tempdir().expect("tempdir");
+
+    // Register the fleet, then restart: the measured start is a cold daemon with N gateways.
+    let mut d = start_daemon(&bin, state.path(), &heartbeat);
+    for (i, f) in fakes.iter().enumerate() {
+        let body = json!({"name": format!("gw{i:05}"), "host": "127.0.0.1", "port": f.port(), "token": "fake-token"});
+        let res = Request::new("POST", "/api/gateways")
+            .key(&d.key)
+            .json(&body)
+            .send(d.addr)
+            .expect("create");
+        assert_eq!(res.status, 201, "{}", res.text());
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &d.child.id().to_string()])
+        .status();
+    let _ = d.child.wait();
+
+    let t0 = Instant::now();
+    d = start_daemon(&bin, state.path(), &heartbeat);
+    let mut last = 0;
+    while last < count {
+        last = online_count(&d);
+        assert!(
+            t0.elapsed() < Duration::from_secs(600),
+            "only {last}/{count} online after 600 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let all_online = t0.elapsed();
+    let pid = d.child.id();
+    std::thread::sleep(Duration::from_secs(5));
+    let rss_online = rss_kib(pid);
+    let cpu0 = proc_cpu_ticks(pid);
+    let w0 = Instant::now();
+    std::thread::sleep(Duration::from_secs(steady));
+    let cpu_share =
+        (proc_cpu_ticks(pid) - cpu0) as f64 / ticks_per_sec() / w0.elapsed().as_secs_f64();
+    let rss_steady = rss_kib(pid);
+    let still_online = online_count(&d);
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+    let _ = d.child.wait();
+    json!({
+        "scenario": "fleet",
+        "gateways": count,
+        "heartbeat": heartbeat,
+        "start_to_all_online_s": all_online.as_secs_f64(),
+        "rss_kib_all_online": rss_online,
+        "rss_kib_after_steady": rss_steady,
+        "rss_kib_per_gateway": rss_steady as f64 / count as f64,
+        "steady_window_s": steady,
+        "cpu_share_of_one_core": cpu_share,
+        "online_at_end": still_online,
+    })
+}
+
+#[allow(clippy::print_stdout)]
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let result = match args.get(1).map(String::as_str) {
+        Some("fleet") => fleet(&args),
+        _ => {
+            println!(
+                "usage: gs-bench fleet --count N [--steady SECONDS] [--heartbeat 30s] [--daemon PATH] [--json FILE]"
+            );
+            return;
+        }
+    };
+    for (k, v) in result.as_object().into_iter().flatten() {
+        println!("{k:<28} {v}");
+    }
+    if let Some(path) = args
+        .windows(2)
+        .find(|w| w[0] == "--json")
+        .map(|w| w[1].clone())
+    {
+        std::fs::write(
+            &path,
+            serde_json::to_vec_pretty(&result).unwrap_or_default(),
+        )
+        .expect("write JSON");
+    }
+}
