@@ -80,11 +80,7 @@ pub struct LinkTarget {
 
 impl LinkTarget {
     fn authority(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
+        crate::model::authority(&self.host, self.port)
     }
 
     /// Never carries a token: credentials go in the `connect` frame only.

@@ -82,14 +82,22 @@ pub struct GatewayRecord {
     pub updated_at: i64,
 }
 
+/// `host:port`, with an IPv6 host in brackets.
+pub fn authority(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 impl GatewayRecord {
     pub fn url(&self) -> String {
-        let scheme = if self.tls { "wss" } else { "ws" };
-        if self.host.contains(':') {
-            format!("{scheme}://[{}]:{}", self.host, self.port)
-        } else {
-            format!("{scheme}://{}:{}", self.host, self.port)
-        }
+        format!(
+            "{}://{}",
+            if self.tls { "wss" } else { "ws" },
+            authority(&self.host, self.port)
+        )
     }
 }
 
