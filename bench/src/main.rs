@@ -4,12 +4,18 @@
 //!   gs-bench fleet --count 1000 [--steady 60] [--heartbeat 30s]
 //!       start-to-all-online time after a daemon restart, RSS (total and per gateway), CPU share
 //!       over the steady window.
+//!   gs-bench real --openclaw DIR [--restarts 3]
+//!       a real OpenClaw gateway: time from its `/readyz` 200 to `online` (registered while it
+//!       was ready, then after each SIGTERM + start), with the default link settings.
 //!
 //! Run through `scripts/bench.sh` (builds release binaries, raises the fd limit).
 
 #[path = "../../tests/integration/support/http.rs"]
 #[allow(dead_code)]
 mod http;
+#[path = "../../tests/openclaw_e2e/real_gateway.rs"]
+#[allow(dead_code)]
+mod real_gateway;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -182,11 +188,80 @@ fn fleet(args: &[String]) -> Value {
     })
 }
 
+fn status_of(d: &Daemon, id: i64) -> String {
+    Request::new("GET", &format!("/api/gateways/{id}"))
+        .key(&d.key)
+        .send(d.addr)
+        .ok()
+        .and_then(|r| serde_json::from_slice::<Value>(&r.body).ok())
+        .and_then(|v| v["gateway"]["status"].as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn wait_status(d: &Daemon, id: i64, want: &str) -> Duration {
+    let t0 = Instant::now();
+    while status_of(d, id) != want {
+        assert!(
+            t0.elapsed() < Duration::from_secs(300),
+            "gateway never became {want}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    t0.elapsed()
+}
+
+fn real(args: &[String]) -> Value {
+    let install = PathBuf::from(arg(args, "--openclaw", String::new()));
+    let restarts: usize = arg(args, "--restarts", 3);
+    let bin = PathBuf::from(arg(
+        args,
+        "--daemon",
+        "target/release/gateway-supervisor".to_owned(),
+    ));
+    let mut gw = real_gateway::RealGateway::new(&install, 23_500, "bench-token", None);
+    gw.start();
+    gw.wait_ready();
+    let state = tempfile::tempdir().expect("tempdir");
+    let mut d = start_daemon(&bin, state.path(), "30s");
+    let body =
+        json!({"name": "real", "host": "127.0.0.1", "port": gw.port, "token": "bench-token"});
+    let t0 = Instant::now();
+    let res = Request::new("POST", "/api/gateways")
+        .key(&d.key)
+        .json(&body)
+        .send(d.addr)
+        .expect("create");
+    let id = serde_json::from_slice::<Value>(&res.body).expect("json")["gateway"]["id"]
+        .as_i64()
+        .expect("id");
+    let ready_to_online = t0.elapsed() + wait_status(&d, id, "online");
+    let mut after_restart = Vec::new();
+    for _ in 0..restarts {
+        gw.stop();
+        gw.start();
+        gw.wait_ready();
+        after_restart.push(wait_status(&d, id, "online").as_secs_f64());
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &d.child.id().to_string()])
+        .status();
+    let _ = d.child.wait();
+    gw.stop();
+    json!({
+        "scenario": "real",
+        "gateway": "openclaw 2026.9.6 on loopback",
+        "readyz_to_online_s": ready_to_online.as_secs_f64(),
+        "restart_readyz_to_online_s": after_restart,
+        "note": "default link settings: backoff 1-30 s with jitter, breaker cooldown 30 s",
+    })
+}
+
 #[allow(clippy::print_stdout)]
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let result = match args.get(1).map(String::as_str) {
         Some("fleet") => fleet(&args),
+        Some("real") => real(&args),
         _ => {
             println!(
                 "usage: gs-bench fleet --count N [--steady SECONDS] [--heartbeat 30s] [--daemon PATH] [--json FILE]"

@@ -1,0 +1,189 @@
+//! Runs a real OpenClaw gateway (Node 24 + openclaw from `e2e/openclaw/install.sh`) on loopback
+//! with the offline configuration of openclaw-protocol.md §12.1. Shared by the end-to-end test
+//! and the benchmark.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+pub const READY_BUDGET: Duration = Duration::from_secs(240);
+
+/// Whether `GET /readyz` on 127.0.0.1:`port` answers 200.
+pub fn ready(port: u16) -> bool {
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"GET /readyz HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    s.read(&mut buf)
+        .map(|n| buf[..n].starts_with(b"HTTP/1.1 200"))
+        .unwrap_or(false)
+}
+
+pub struct RealGateway {
+    pub dir: tempfile::TempDir,
+    install: PathBuf,
+    pub port: u16,
+    bind: Option<String>,
+    token: String,
+    child: Option<Child>,
+}
+
+impl RealGateway {
+    pub fn new(install: &Path, port: u16, token: &str, bind: Option<&str>) -> RealGateway {
+        let g = RealGateway {
+            dir: tempfile::tempdir().unwrap(),
+            install: install.to_owned(),
+            port,
+            bind: bind.map(str::to_owned),
+            token: token.to_owned(),
+            child: None,
+        };
+        fs::create_dir_all(g.dir.path().join("home")).unwrap();
+        fs::create_dir_all(g.dir.path().join("state")).unwrap();
+        g.write_config();
+        g
+    }
+
+    fn write_config(&self) {
+        let mut gateway = json!({"mode": "local", "port": self.port, "bind": "loopback", "auth": {"mode": "token", "token": self.token}});
+        if let Some(ip) = &self.bind {
+            gateway["bind"] = json!("custom");
+            gateway["customBindHost"] = json!(ip);
+        }
+        let cfg = json!({
+            "gateway": gateway,
+            "update": {"checkOnStart": false},
+            "models": {"catalogRefresh": {"enabled": false}},
+            "logging": {"file": self.dir.path().join("openclaw.log")},
+            "agents": {"defaults": {"heartbeat": {"every": "0m"}}},
+        });
+        // Written whole and renamed, so the gateway's hot reload never sees half a file.
+        let tmp = self.dir.path().join("openclaw.json.tmp");
+        fs::write(&tmp, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+        fs::rename(&tmp, self.dir.path().join("openclaw.json")).unwrap();
+    }
+
+    fn command(&self) -> Command {
+        let d = self.dir.path();
+        let mut cmd = Command::new(self.install.join("node24/node_modules/.bin/node"));
+        cmd.env_clear()
+            .env(
+                "PATH",
+                format!(
+                    "{}:/usr/bin:/bin",
+                    self.install.join("node24/node_modules/.bin").display()
+                ),
+            )
+            .env("HOME", d.join("home"))
+            .env("TMPDIR", d.join("home"))
+            .env("OPENCLAW_STATE_DIR", d.join("state"))
+            .env("OPENCLAW_CONFIG_PATH", d.join("openclaw.json"))
+            .env("OPENCLAW_DISABLE_BONJOUR", "1")
+            .env("OPENCLAW_NO_RESPAWN", "1")
+            .env("OPENCLAW_SKIP_CHANNELS", "1")
+            .env("OPENCLAW_NO_AUTO_UPDATE", "1")
+            .env("OPENCLAW_EXEC_SHELL_SNAPSHOT", "0")
+            .current_dir(d)
+            .arg(self.install.join("oc/node_modules/openclaw/openclaw.mjs"));
+        cmd
+    }
+
+    pub fn start(&mut self) {
+        let log = fs::File::create(self.dir.path().join("stdout.log")).unwrap();
+        let mut cmd = self.command();
+        cmd.args(["gateway", "run", "--port", &self.port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        self.child = Some(cmd.spawn().expect("start openclaw"));
+    }
+
+    pub fn wait_ready(&mut self) {
+        let port = self.port;
+        let child = self.child.as_mut().expect("started");
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("openclaw on {port} exited with {status}");
+            }
+            if ready(port) {
+                return;
+            }
+            assert!(
+                started.elapsed() < READY_BUDGET,
+                "openclaw on {port} not ready after {READY_BUDGET:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGTERM, then wait for the exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let started = Instant::now();
+            while child.try_wait().ok().flatten().is_none() {
+                assert!(
+                    started.elapsed() < Duration::from_secs(30),
+                    "openclaw did not exit after SIGTERM"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    pub fn cli(&self, args: &[&str]) -> Output {
+        let out = self.command().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "openclaw {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    pub fn call(&self, method: &str, params: Value) -> Value {
+        let out = self.cli(&[
+            "gateway",
+            "call",
+            method,
+            "--params",
+            &params.to_string(),
+            "--json",
+        ]);
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub fn devices(&self) -> Value {
+        serde_json::from_slice(&self.cli(&["devices", "list", "--json"]).stdout).unwrap()
+    }
+
+    pub fn rotate_token(&mut self, token: &str) {
+        self.token = token.to_owned();
+        self.write_config();
+    }
+}
+
+impl Drop for RealGateway {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-KILL", &format!("-{}", child.id())])
+                .status();
+        }
+    }
+}
