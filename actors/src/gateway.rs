@@ -161,6 +161,9 @@ fn client(insecure: bool, connect_timeout: Duration, request_timeout: Duration) 
                     .connector(
                         awc::Connector::new()
                             .rustls_0_23(crate::tls::client_config(insecure))
+                            // An upgraded WebSocket keeps its connector permit: the default
+                            // limit (100 per client) would cap the fleet at 100 per thread.
+                            .limit(0)
                             .timeout(connect_timeout)
                             .handshake_timeout(connect_timeout),
                     )
