@@ -670,3 +670,23 @@ fn gateway_metrics_are_per_gateway() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// More gateways than a pooled HTTP client allows by default (awc: 100 per client, one client
+/// per arbiter thread) must all come online: each upgraded socket keeps its permit.
+#[test]
+fn three_hundred_gateways_all_come_online() {
+    let fakes: Vec<FakeGateway> = (0..300).map(|_| fake(|_| {})).collect();
+    let d = link_daemon(&[]);
+    for (i, f) in fakes.iter().enumerate() {
+        add(&d, &format!("gw{i:03}"), f, Some("fake-token"));
+    }
+    wait_until("all 300 online", Duration::from_secs(60), || {
+        let list = d.gateways();
+        (list.iter().filter(|g| online(g)).count() == 300).then_some(())
+    });
+    let active: i64 = fakes
+        .iter()
+        .map(|f| f.counters().active.load(Relaxed))
+        .sum();
+    assert_eq!(active, 300, "one socket per gateway");
+}
