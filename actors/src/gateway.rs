@@ -41,6 +41,8 @@ use crate::unix_now;
 const MAX_FRAME_BYTES: usize = 32 * 1024 * 1024;
 /// Delay before re-connecting for a recovery step the gateway recommended.
 const RECOVERY_DELAY: Duration = Duration::from_millis(100);
+/// How often a backing-off link asks the gateway's `/readyz`.
+const READINESS_POLL: Duration = Duration::from_secs(1);
 /// Coalesces bursts of `sessions.changed` into one `sessions.list`.
 const SESSIONS_REFRESH_DEBOUNCE: Duration = Duration::from_millis(500);
 
@@ -93,8 +95,12 @@ impl LinkTarget {
     }
 
     fn health_url(&self) -> String {
+        self.http_url("/health")
+    }
+
+    fn http_url(&self, path: &str) -> String {
         format!(
-            "{}://{}/health",
+            "{}://{}{path}",
             if self.tls { "https" } else { "http" },
             self.authority()
         )
@@ -879,6 +885,58 @@ impl GatewayActor {
             if act.generation == generation && act.phase == Phase::Backoff {
                 act.connect(ctx);
             }
+        });
+        // A pairing approval gives no readiness signal; anything else may come back early.
+        if counts
+            && !matches!(
+                self.last_error.as_ref().map(|f| &f.disposition),
+                Some(Disposition::Pairing { .. })
+            )
+        {
+            self.schedule_readiness_poll(ctx, generation, delay);
+        }
+    }
+
+    /// While backing off, asks the gateway's unauthenticated `/readyz` about once a second
+    /// (jittered) and reconnects as soon as it answers 200: a restarted gateway is back in
+    /// seconds, not after the backoff or breaker cooldown, and a dead one costs one cheap
+    /// HTTP request per second instead of WebSocket handshakes.
+    fn schedule_readiness_poll(
+        &mut self,
+        ctx: &mut Context<Self>,
+        generation: u64,
+        until: Duration,
+    ) {
+        let every = READINESS_POLL.mul_f64(0.75 + 0.5 * self.jitter.sample());
+        if every >= until {
+            return; // the scheduled reconnect comes first anyway
+        }
+        let remaining = until - every;
+        ctx.run_later(every, move |act, ctx| {
+            if act.generation != generation || act.phase != Phase::Backoff {
+                return;
+            }
+            let timeout = READINESS_POLL.min(act.settings().probe_timeout);
+            let s = act.settings();
+            let client = client(act.target.allow_insecure_tls, s.connect_timeout, s.probe_timeout);
+            let request = client.get(act.target.http_url("/readyz")).timeout(timeout).send();
+            ctx.spawn(
+                async move {
+                    matches!(tokio::time::timeout(timeout, request).await, Ok(Ok(resp)) if resp.status().is_success())
+                }
+                .into_actor(act)
+                .map(move |ready, act, ctx| {
+                    if act.generation != generation || act.phase != Phase::Backoff {
+                        return;
+                    }
+                    if ready {
+                        debug!(gateway = %act.target.name, "gateway ready again; reconnecting now");
+                        act.connect(ctx);
+                    } else {
+                        act.schedule_readiness_poll(ctx, generation, remaining);
+                    }
+                }),
+            );
         });
     }
 

@@ -48,6 +48,10 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut stream: TcpStream) {
     if !upgrade {
         return http(&shared, &mut stream, &path).await;
     }
+    shared
+        .counters
+        .upgrade_requests
+        .fetch_add(1, Ordering::Relaxed);
     let refuse_upgrade = lock(&shared.faults).refuse_upgrade;
     if let Some(status) = refuse_upgrade {
         let _ = stream

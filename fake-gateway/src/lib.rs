@@ -133,6 +133,8 @@ pub(crate) struct ConnCtl {
 pub struct Counters {
     /// TCP connections accepted.
     pub accepts: AtomicU64,
+    /// WebSocket upgrade requests (completed or refused).
+    pub upgrade_requests: AtomicU64,
     /// WebSocket upgrades completed.
     pub upgrades: AtomicU64,
     /// Handshakes that ended in `hello-ok`.

@@ -376,7 +376,7 @@ fn refused_upgrades_back_off_without_a_storm() {
     let g = wait_gateway(&d, id, "offline", |g| g["status"] == "offline");
     assert_eq!(error_code(&g), "NETWORK");
     let attempts = growth(Duration::from_secs(4), || {
-        f.counters().accepts.load(Relaxed)
+        f.counters().upgrade_requests.load(Relaxed)
     });
     assert!(
         (2..=8).contains(&attempts),
@@ -689,4 +689,28 @@ fn three_hundred_gateways_all_come_online() {
         .map(|f| f.counters().active.load(Relaxed))
         .sum();
     assert_eq!(active, 300, "one socket per gateway");
+}
+
+/// With the breaker open and a long cooldown, a gateway that is ready again is reconnected on
+/// its `/readyz`, not after the cooldown.
+#[test]
+fn a_ready_gateway_is_reconnected_before_the_breaker_cooldown() {
+    let f = fake(|_| {});
+    let d = link_daemon(&[
+        ("GATEWAY_SUPERVISOR__GATEWAYS__BREAKER_COOLDOWN", "60s"),
+        ("GATEWAY_SUPERVISOR__GATEWAYS__BACKOFF_MAX", "60s"),
+    ]);
+    let id = add(&d, "gw", &f, Some("fake-token"));
+    wait_gateway(&d, id, "online", online);
+    f.stop();
+    let g = wait_gateway(&d, id, "breaker open", |g| g["breaker"]["state"] == "open");
+    assert_eq!(g["status"], "offline");
+    f.resume().unwrap();
+    let resumed = Instant::now();
+    wait_gateway(&d, id, "online again", online);
+    assert!(
+        resumed.elapsed() < Duration::from_secs(15),
+        "reconnected on readiness, not after the 60 s cooldown: {:?}",
+        resumed.elapsed()
+    );
 }
