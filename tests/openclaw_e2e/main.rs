@@ -50,8 +50,9 @@ fn log_count(d: &Daemon, needle: &str) -> usize {
 }
 
 fn free_base_port() -> u16 {
-    // Each gateway also uses base+2..base+110; keep them 300 apart.
-    let base = 21_000 + (std::process::id() % 40) as u16 * 1_000;
+    // Each gateway also uses base+2..base+110; keep them 300 apart, and below the ephemeral
+    // range (32768+) the tests' client sockets draw from.
+    let base = 10_000 + (std::process::id() % 20) as u16 * 1_000;
     for candidate in (base..base + 900).step_by(300) {
         if std::net::TcpListener::bind(("127.0.0.1", candidate)).is_ok() {
             return candidate;
