@@ -24,6 +24,7 @@ use crate::ratelimit::KeyedLimiter;
 use crate::secrets::{self, Cipher, SecretsError};
 use crate::{seed, systemd};
 use gateway_supervisor_actors::RegistryActor;
+use gateway_supervisor_actors::events::EventBus;
 use gateway_supervisor_actors::gateway::LinkContext;
 use gateway_supervisor_actors::messages::{CreateGateway, Ping, StopAllLinks};
 use gateway_supervisor_actors::model::Caller;
@@ -142,8 +143,10 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
         identity: Arc::new(identity),
         metrics: metrics.links.clone(),
     };
+    let events = EventBus::new();
     let registry = RegistryActor::load(Arc::new(store.clone()), Some(link_ctx))
-        .map_err(|e| DaemonError::Startup(e.to_string()))?;
+        .map_err(|e| DaemonError::Startup(e.to_string()))?
+        .with_events(events.clone(), cfg.election.failback);
     let seed = if registry.is_empty() {
         seed::default_gateway(|k| std::env::var(k).ok())
             .map_err(|e| DaemonError::Seed(format!("{}: {}", e.field, e.message)))?
@@ -182,6 +185,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
             gateway_ops_limiter: limiter,
             manual_health_limiter,
             probe_timeout: cfg.gateways.probe_timeout,
+            events,
             ready: Arc::new(AtomicBool::new(false)),
         };
         run(Running {

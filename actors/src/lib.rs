@@ -5,6 +5,8 @@
 pub mod backoff;
 pub mod breaker;
 pub mod counts;
+pub mod election;
+pub mod events;
 pub mod gateway;
 pub mod handshake;
 pub mod link_metrics;

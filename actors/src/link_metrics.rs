@@ -9,6 +9,7 @@ pub struct LinkMetrics {
     pub handshake_failures: IntCounterVec,
     pub rpc_calls: IntCounterVec,
     pub probes: IntCounterVec,
+    pub primary_changes: prometheus::IntCounter,
 }
 
 impl LinkMetrics {
@@ -52,6 +53,10 @@ impl LinkMetrics {
                 ),
                 &["gateway", "outcome"],
             )?,
+            primary_changes: prometheus::IntCounter::new(
+                "primary_changes_total",
+                "Changes of the acting primary (failover and failback).",
+            )?,
         })
     }
 
@@ -60,6 +65,7 @@ impl LinkMetrics {
         registry.register(Box::new(self.reconnects.clone()))?;
         registry.register(Box::new(self.handshake_failures.clone()))?;
         registry.register(Box::new(self.rpc_calls.clone()))?;
-        registry.register(Box::new(self.probes.clone()))
+        registry.register(Box::new(self.probes.clone()))?;
+        registry.register(Box::new(self.primary_changes.clone()))
     }
 }

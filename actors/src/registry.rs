@@ -14,6 +14,8 @@ use actix::prelude::*;
 use secrecy::SecretString;
 use tracing::{debug, info, warn};
 
+use crate::election::{self, Candidate};
+use crate::events::EventBus;
 use crate::gateway::{GatewayActor, LinkContext, LinkTarget};
 use crate::messages::{
     CountByStatus, CreateGateway, DeleteGateway, DeviceTokenChanged, GetGateway, HealthSample,
@@ -34,6 +36,7 @@ const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
 const LAST_SEEN_PERSIST_INTERVAL: i64 = 60;
 
 enum WriteOp {
+    Audit(&'static str, Option<GatewayId>, serde_json::Value),
     Link(GatewayId, LinkRecord),
     DeviceToken(GatewayId, Option<SecretString>),
     Sample(HealthSample),
@@ -53,6 +56,9 @@ impl StoreWriter {
             .spawn(move || {
                 for op in rx {
                     let result = match &op {
+                        WriteOp::Audit(action, id, details) => {
+                            store.record_audit(&Caller::system("election"), action, *id, details)
+                        }
                         WriteOp::Link(id, rec) => store.save_link_record(*id, rec).map(|_| ()),
                         WriteOp::DeviceToken(id, token) => {
                             store.save_device_token(*id, token.as_ref())
@@ -96,6 +102,9 @@ pub struct RegistryActor {
     next_arbiter: usize,
     epoch: u64,
     persisted: HashMap<GatewayId, LinkRecord>,
+    events: EventBus,
+    failback: bool,
+    acting: Option<GatewayId>,
 }
 
 type WriteResult<T> = AtomicResponse<RegistryActor, Result<T, RegistryError>>;
@@ -133,11 +142,21 @@ impl RegistryActor {
             next_arbiter: 0,
             epoch: 0,
             persisted: HashMap::new(),
+            events: EventBus::new(),
+            failback: true,
+            acting: None,
         };
         for record in records {
             actor.put(record);
         }
         Ok(actor)
+    }
+
+    /// Events go to `events`; `failback` = `election.failback`.
+    pub fn with_events(mut self, events: EventBus, failback: bool) -> Self {
+        self.events = events;
+        self.failback = failback;
+        self
     }
 
     pub fn len(&self) -> usize {
@@ -181,12 +200,42 @@ impl RegistryActor {
         self.gateways[&id].clone()
     }
 
+    /// Re-runs the election; a change is an event, a metric and an audit row.
     fn refresh_roles(&mut self) {
-        // Until election exists, the designated primary acts.
+        let candidates: Vec<Candidate> = self
+            .gateways
+            .values()
+            .map(|v| Candidate {
+                id: v.record.id,
+                designated: v.record.is_primary,
+                eligible: v.connection.state.as_deref() == Some("connected")
+                    && v.breaker.state == crate::model::BreakerState::Closed,
+                status: v.record.status,
+                latency_ms: v.record.latency,
+                sessions: v.record.sessions_count,
+            })
+            .collect();
+        let (acting, reason) = election::elect(&candidates, self.acting, self.failback);
         for view in self.gateways.values_mut() {
-            view.acting_primary = view.record.is_primary;
+            view.acting_primary = Some(view.record.id) == acting;
         }
         self.snapshot = None;
+        if acting != self.acting {
+            let previous = self.acting;
+            self.acting = acting;
+            let designated = candidates.iter().find(|c| c.designated).map(|c| c.id);
+            let details = serde_json::json!({
+                "acting_primary": acting, "previous": previous, "designated": designated, "reason": reason.as_str(),
+            });
+            info!(acting = ?acting, previous = ?previous, reason = reason.as_str(), "acting primary changed");
+            self.events
+                .publish("gateway.primary", acting, details.clone());
+            if let Some(ctx) = &self.link_ctx {
+                ctx.metrics.primary_changes.inc();
+            }
+            self.writer
+                .send(WriteOp::Audit("gateway.primary", acting, details));
+        }
     }
 
     fn snapshot(&mut self) -> Arc<Vec<GatewayView>> {
@@ -311,6 +360,12 @@ impl Actor for RegistryActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        // The designated primary acts until the links report; that is no change to announce.
+        self.acting = self
+            .gateways
+            .values()
+            .find(|v| v.record.is_primary)
+            .map(|v| v.record.id);
         let ids: Vec<GatewayId> = self.gateways.keys().copied().collect();
         for id in &ids {
             self.start_link(*id, ctx);
@@ -378,6 +433,11 @@ impl Handler<CreateGateway> for RegistryActor {
             |record, act, ctx| {
                 info!(gateway_id = record.id, name = %record.name, primary = record.is_primary, "gateway created");
                 let id = record.id;
+                act.events.publish(
+                    "gateway.changed",
+                    Some(id),
+                    serde_json::json!({"action": "created", "name": record.name}),
+                );
                 let view = act.apply_stored(record);
                 act.start_link(id, ctx);
                 Ok(view)
@@ -411,6 +471,11 @@ impl Handler<UpdateGateway> for RegistryActor {
             move || store.update_gateway(id, &patch, &by),
             move |record, act, ctx| {
                 info!(gateway_id = record.id, name = %record.name, restart_link = restart, "gateway updated");
+                act.events.publish(
+                    "gateway.changed",
+                    Some(id),
+                    serde_json::json!({"action": "updated", "name": record.name}),
+                );
                 let view = act.apply_stored(record);
                 if restart && act.links.contains_key(&id) {
                     act.stop_link(id);
@@ -438,6 +503,11 @@ impl Handler<DeleteGateway> for RegistryActor {
             move || store.delete_gateway(id, &by),
             move |(), act, _ctx| {
                 info!(gateway_id = id, "gateway deleted");
+                act.events.publish(
+                    "gateway.changed",
+                    Some(id),
+                    serde_json::json!({"action": "deleted"}),
+                );
                 act.stop_link(id);
                 act.gateways.remove(&id);
                 act.refresh_roles();
@@ -458,6 +528,23 @@ impl Handler<LinkUpdate> for RegistryActor {
             return;
         };
         let s = msg.state;
+        let state_changed = view.connection.state != s.connection.state;
+        let status_changed = view.record.status != s.status;
+        let previous_status = view.record.status;
+        if state_changed {
+            self.events.publish(
+                "connection.changed",
+                Some(msg.id),
+                serde_json::json!({"state": s.connection.state, "last_error": s.connection.last_error, "pairing_request_id": s.connection.pairing_request_id}),
+            );
+        }
+        if status_changed {
+            self.events.publish(
+                "gateway.status",
+                Some(msg.id),
+                serde_json::json!({"status": s.status, "previous": previous_status}),
+            );
+        }
         view.connection = s.connection;
         view.breaker = s.breaker;
         let r = &mut view.record;
@@ -491,6 +578,9 @@ impl Handler<LinkUpdate> for RegistryActor {
         if due {
             self.persisted.insert(msg.id, record.clone());
             self.writer.send(WriteOp::Link(msg.id, record));
+        }
+        if state_changed || status_changed {
+            self.refresh_roles();
         }
     }
 }

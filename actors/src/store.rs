@@ -60,4 +60,13 @@ pub trait GatewayStore: Send + Sync + 'static {
 
     /// Deletes samples older than `before` (Unix seconds); returns how many.
     fn prune_health_samples(&self, before: i64) -> Result<usize, StoreError>;
+
+    /// An audit row for something the daemon decided itself (e.g. a new acting primary).
+    fn record_audit(
+        &self,
+        by: &Caller,
+        action: &str,
+        target_id: Option<GatewayId>,
+        details: &serde_json::Value,
+    ) -> Result<(), StoreError>;
 }

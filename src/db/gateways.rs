@@ -409,6 +409,25 @@ impl GatewayStore for Store {
             .execute(&mut *conn)
             .map_err(backend)
     }
+
+    fn record_audit(
+        &self,
+        by: &Caller,
+        action: &str,
+        target_id: Option<GatewayId>,
+        details: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn_or_err()?;
+        audit::record(
+            &mut conn,
+            by,
+            action,
+            "gateway",
+            target_id.map(|id| id.to_string()),
+            Some(details),
+        )
+        .map_err(backend)
+    }
 }
 
 #[cfg(test)]

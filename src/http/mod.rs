@@ -2,6 +2,7 @@
 //! and wrong methods).
 
 pub mod error;
+pub mod events;
 pub mod gateways;
 pub mod health;
 pub mod json;
@@ -37,6 +38,7 @@ pub struct AppState {
     pub gateway_ops_limiter: Arc<KeyedLimiter>,
     pub manual_health_limiter: Arc<KeyedLimiter>,
     pub probe_timeout: std::time::Duration,
+    pub events: gateway_supervisor_actors::events::EventBus,
     pub ready: Arc<AtomicBool>,
 }
 
@@ -118,6 +120,8 @@ pub fn routes(
                         .default_service(web::to(route_not_found)),
                 )
                 .service(resource("/audit").route(web::get().to(ops::audit)))
+                .service(resource("/events").route(web::get().to(events::sse)))
+                .service(resource("/ws").route(web::get().to(events::ws)))
                 .default_service(web::to(route_not_found)),
         )
         .default_service(web::to(route_not_found));

@@ -10,6 +10,7 @@ mod crash;
 mod link;
 mod operations;
 mod primary;
+mod routing;
 mod secrets;
 mod seed_examples;
 mod systemd;

@@ -3,6 +3,7 @@
 //! real sockets.
 
 pub mod http;
+pub mod sse;
 
 use std::fs;
 use std::net::SocketAddr;

@@ -1,0 +1,204 @@
+//! Who acts as primary (SPEC §6): the designated primary while it is healthy; otherwise the
+//! healthiest other gateway; back to the designated one when it recovers if `failback` is on.
+//! Pure: the registry actor applies it after every change it hears of.
+
+use crate::model::{GatewayId, GatewayStatus};
+
+/// What the rule looks at for one gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate {
+    pub id: GatewayId,
+    pub designated: bool,
+    /// Socket connected, breaker closed, not halted.
+    pub eligible: bool,
+    pub status: GatewayStatus,
+    pub latency_ms: Option<i64>,
+    pub sessions: i64,
+}
+
+/// Why the acting primary is who it is (for the event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    Designated,
+    DesignatedUnavailable,
+    NoEligibleGateway,
+    KeptWithoutFailback,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Designated => "designated",
+            Reason::DesignatedUnavailable => "designated_unavailable",
+            Reason::NoEligibleGateway => "no_eligible_gateway",
+            Reason::KeptWithoutFailback => "kept_without_failback",
+        }
+    }
+}
+
+/// Lower is healthier: online before degraded, then lower latency, fewer sessions, older id.
+fn rank(c: &Candidate) -> (u8, i64, i64, GatewayId) {
+    let status = match c.status {
+        GatewayStatus::Online => 0,
+        GatewayStatus::Degraded => 1,
+        _ => 2,
+    };
+    (status, c.latency_ms.unwrap_or(i64::MAX), c.sessions, c.id)
+}
+
+pub fn elect(
+    candidates: &[Candidate],
+    current: Option<GatewayId>,
+    failback: bool,
+) -> (Option<GatewayId>, Reason) {
+    let designated = candidates.iter().find(|c| c.designated);
+    let eligible = |id: GatewayId| candidates.iter().any(|c| c.id == id && c.eligible);
+    if let Some(d) = designated.filter(|d| d.eligible) {
+        let keep = current.filter(|cur| !failback && *cur != d.id && eligible(*cur));
+        return match keep {
+            Some(cur) => (Some(cur), Reason::KeptWithoutFailback),
+            None => (Some(d.id), Reason::Designated),
+        };
+    }
+    match candidates
+        .iter()
+        .filter(|c| c.eligible && !c.designated)
+        .min_by_key(|c| rank(c))
+    {
+        Some(best) => (Some(best.id), Reason::DesignatedUnavailable),
+        // Nobody can act: the designated primary keeps the role (nothing better exists).
+        None => (designated.map(|d| d.id), Reason::NoEligibleGateway),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use GatewayStatus::*;
+
+    fn c(
+        id: GatewayId,
+        designated: bool,
+        eligible: bool,
+        status: GatewayStatus,
+        latency: i64,
+        sessions: i64,
+    ) -> Candidate {
+        Candidate {
+            id,
+            designated,
+            eligible,
+            status,
+            latency_ms: Some(latency),
+            sessions,
+        }
+    }
+
+    #[test]
+    fn designated_acts_while_healthy() {
+        let fleet = [
+            c(1, true, true, Online, 50, 9),
+            c(2, false, true, Online, 1, 0),
+        ];
+        assert_eq!(elect(&fleet, Some(1), true), (Some(1), Reason::Designated));
+        assert_eq!(elect(&fleet, None, true), (Some(1), Reason::Designated));
+    }
+
+    #[test]
+    fn failover_to_the_healthiest_other() {
+        let fleet = [
+            c(1, true, false, Offline, 5, 0),
+            c(2, false, true, Degraded, 1, 0),
+            c(3, false, true, Online, 30, 5),
+            c(4, false, true, Online, 20, 9),
+            c(5, false, false, Online, 1, 0),
+        ];
+        assert_eq!(
+            elect(&fleet, Some(1), true),
+            (Some(4), Reason::DesignatedUnavailable)
+        );
+        // Ties on status and latency: fewer sessions, then the older gateway.
+        let fleet = [
+            c(1, true, false, Offline, 0, 0),
+            c(3, false, true, Online, 10, 2),
+            c(2, false, true, Online, 10, 2),
+            c(4, false, true, Online, 10, 1),
+        ];
+        assert_eq!(elect(&fleet, Some(1), true).0, Some(4));
+        let fleet = [
+            c(1, true, false, Offline, 0, 0),
+            c(3, false, true, Online, 10, 2),
+            c(2, false, true, Online, 10, 2),
+        ];
+        assert_eq!(elect(&fleet, Some(1), true).0, Some(2));
+    }
+
+    #[test]
+    fn failback_on_and_off() {
+        let fleet = [
+            c(1, true, true, Online, 5, 0),
+            c(2, false, true, Online, 5, 0),
+        ];
+        assert_eq!(elect(&fleet, Some(2), true), (Some(1), Reason::Designated));
+        assert_eq!(
+            elect(&fleet, Some(2), false),
+            (Some(2), Reason::KeptWithoutFailback)
+        );
+        // Without failback the stand-in keeps the role only while it is eligible itself.
+        let fleet = [
+            c(1, true, true, Online, 5, 0),
+            c(2, false, false, Offline, 5, 0),
+        ];
+        assert_eq!(elect(&fleet, Some(2), false), (Some(1), Reason::Designated));
+    }
+
+    #[test]
+    fn nobody_eligible_keeps_the_designated() {
+        let fleet = [
+            c(1, true, false, Offline, 5, 0),
+            c(2, false, false, Timeout, 5, 0),
+        ];
+        assert_eq!(
+            elect(&fleet, Some(2), true),
+            (Some(1), Reason::NoEligibleGateway)
+        );
+        assert_eq!(elect(&[], None, true), (None, Reason::NoEligibleGateway));
+    }
+
+    /// Exhaustive over small fleets: the result is always eligible when anyone is, and is the
+    /// designated one whenever it is eligible and failback is on.
+    #[test]
+    fn invariants_over_all_small_fleets() {
+        let statuses = [Online, Degraded, Offline];
+        for mask in 0u32..(1 << 9) {
+            let fleet: Vec<Candidate> = (0..3)
+                .map(|i| {
+                    let bits = (mask >> (i * 3)) & 0b111;
+                    c(
+                        i as i64 + 1,
+                        i == 0,
+                        bits & 1 == 1,
+                        statuses[(bits >> 1) as usize % 3],
+                        (bits * 7) as i64,
+                        0,
+                    )
+                })
+                .collect();
+            for current in [None, Some(1), Some(2), Some(3)] {
+                for failback in [true, false] {
+                    let (acting, _) = elect(&fleet, current, failback);
+                    let any = fleet.iter().any(|x| x.eligible);
+                    let acting_c = fleet.iter().find(|x| Some(x.id) == acting).unwrap();
+                    if any {
+                        assert!(acting_c.eligible, "{fleet:?} {current:?} {failback}");
+                    } else {
+                        assert!(acting_c.designated);
+                    }
+                    if fleet[0].eligible && failback {
+                        assert_eq!(acting, Some(1));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! The in-process event bus: every event gets an increasing id, goes to live subscribers
+//! (bounded channels: a slow subscriber is dropped, never allowed to stall the bus) and into a
+//! bounded replay buffer for `Last-Event-ID` resumption.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::model::GatewayId;
+
+/// Events kept for resumption.
+pub const REPLAY: usize = 1024;
+/// Events a subscriber may fall behind by before it is dropped.
+pub const SUBSCRIBER_BUFFER: usize = 256;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Event {
+    pub id: u64,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway_id: Option<GatewayId>,
+    /// Unix milliseconds.
+    pub ts: i64,
+    pub payload: Value,
+}
+
+struct Inner {
+    next_id: u64,
+    replay: VecDeque<Arc<Event>>,
+}
+
+#[derive(Clone)]
+pub struct EventBus {
+    inner: Arc<Mutex<Inner>>,
+    tx: broadcast::Sender<Arc<Event>>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl EventBus {
+    pub fn new() -> Self {
+        let (tx, _) = broadcast::channel(SUBSCRIBER_BUFFER);
+        EventBus {
+            inner: Arc::new(Mutex::new(Inner {
+                next_id: 1,
+                replay: VecDeque::with_capacity(REPLAY),
+            })),
+            tx,
+        }
+    }
+
+    pub fn publish(
+        &self,
+        kind: &'static str,
+        gateway_id: Option<GatewayId>,
+        payload: Value,
+    ) -> u64 {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let event = Arc::new(Event {
+            id: inner.next_id,
+            kind,
+            gateway_id,
+            ts: now_ms(),
+            payload,
+        });
+        inner.next_id += 1;
+        if inner.replay.len() == REPLAY {
+            inner.replay.pop_front();
+        }
+        inner.replay.push_back(event.clone());
+        // Sent under the lock so ids reach every subscriber in order; no receivers is fine.
+        let _ = self.tx.send(event.clone());
+        event.id
+    }
+
+    /// A live subscription plus the buffered events after `last_id` (for resumption). Events
+    /// published between the two are in exactly one of them: subscribe under the lock.
+    pub fn subscribe_after(
+        &self,
+        last_id: Option<u64>,
+    ) -> (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>) {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let rx = self.tx.subscribe();
+        let backlog = match last_id {
+            Some(last) => inner
+                .replay
+                .iter()
+                .filter(|e| e.id > last)
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
+        (backlog, rx)
+    }
+
+    pub fn recent(&self, limit: usize) -> Vec<Arc<Event>> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner
+            .replay
+            .iter()
+            .rev()
+            .take(limit)
+            .rev()
+            .cloned()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ids_increase_and_resumption_replays_what_was_missed() {
+        let bus = EventBus::new();
+        for i in 0..5 {
+            bus.publish("test", Some(i), json!({"i": i}));
+        }
+        let (backlog, mut rx) = bus.subscribe_after(Some(3));
+        assert_eq!(backlog.iter().map(|e| e.id).collect::<Vec<_>>(), vec![4, 5]);
+        bus.publish("test", None, json!({}));
+        assert_eq!(rx.try_recv().unwrap().id, 6);
+    }
+
+    #[test]
+    fn replay_is_bounded() {
+        let bus = EventBus::new();
+        for _ in 0..(REPLAY + 10) {
+            bus.publish("test", None, json!({}));
+        }
+        let (backlog, _) = bus.subscribe_after(Some(0));
+        assert_eq!(backlog.len(), REPLAY);
+        assert_eq!(backlog[0].id, 11);
+    }
+
+    #[test]
+    fn a_slow_subscriber_lags_without_blocking_the_bus() {
+        let bus = EventBus::new();
+        let (_, mut slow) = bus.subscribe_after(None);
+        for _ in 0..(SUBSCRIBER_BUFFER * 4) {
+            bus.publish("test", None, json!({}));
+        }
+        assert!(matches!(
+            slow.try_recv(),
+            Err(broadcast::error::TryRecvError::Lagged(_))
+        ));
+    }
+}

@@ -1,0 +1,158 @@
+//! Live events: `GET /api/events` (Server-Sent Events, `Last-Event-ID` resumption, keep-alive
+//! comments) and `GET /api/ws` (WebSocket, optional `?types=a,b`). A consumer that falls more
+//! than the bus's buffer behind is disconnected; it never slows the bus or other consumers.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::AppState;
+use super::error::ApiError;
+use gateway_supervisor_actors::events::Event;
+
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EventQuery {
+    /// Comma-separated event types to receive (default: all).
+    pub types: Option<String>,
+}
+
+fn type_filter(q: &EventQuery) -> Option<HashSet<String>> {
+    q.types.as_deref().map(|t| {
+        t.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    })
+}
+
+fn wanted(filter: &Option<HashSet<String>>, e: &Event) -> bool {
+    filter.as_ref().is_none_or(|f| f.contains(e.kind))
+}
+
+fn sse_frame(e: &Event) -> Bytes {
+    let data = serde_json::to_string(e).unwrap_or_else(|_| "{}".into());
+    Bytes::from(format!("id: {}\nevent: {}\ndata: {data}\n\n", e.id, e.kind))
+}
+
+#[utoipa::path(get, path = "/api/events", tag = "events",
+    description = "Server-Sent Events: `{id, type, gateway_id?, ts, payload}` for gateway.status, gateway.primary, connection.changed, and later session/spawn/log events. Send `Last-Event-ID` to resume (the last 1,024 events are kept). A comment line every 15 s keeps proxies from closing the stream.",
+    params(EventQuery),
+    responses((status = 200, content_type = "text/event-stream", body = String)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn sse(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<EventQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let last_id = req
+        .headers()
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let filter = type_filter(&query);
+    let (backlog, mut rx) = state.events.subscribe_after(last_id);
+    let (tx, out) = tokio::sync::mpsc::channel::<Result<Bytes, actix_web::Error>>(16);
+    actix_web::rt::spawn(async move {
+        // Opening comment: clients see the stream is live before the first event.
+        if tx
+            .send(Ok(Bytes::from_static(b": connected\n\n")))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        for e in backlog.iter().filter(|e| wanted(&filter, e)) {
+            if tx.send(Ok(sse_frame(e))).await.is_err() {
+                return;
+            }
+        }
+        loop {
+            let next = tokio::time::timeout(KEEP_ALIVE, rx.recv()).await;
+            let frame = match next {
+                Err(_) => Bytes::from_static(b": keep-alive\n\n"),
+                Ok(Ok(e)) if wanted(&filter, &e) => sse_frame(&e),
+                Ok(Ok(_)) => continue,
+                Ok(Err(RecvError::Lagged(n))) => {
+                    let _ = tx.try_send(Ok(Bytes::from(format!(
+                        ": dropped: {n} events behind; reconnect with Last-Event-ID\n\n"
+                    ))));
+                    return;
+                }
+                Ok(Err(RecvError::Closed)) => return,
+            };
+            // A full pipe means the client is not reading: drop it rather than wait.
+            if tx.try_send(Ok(frame)).is_err() {
+                return;
+            }
+        }
+    });
+    let stream = tokio_stream_from(out);
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/event-stream"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("x-accel-buffering", "no"))
+        .streaming(stream))
+}
+
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::Receiver<Result<Bytes, actix_web::Error>>,
+) -> impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[utoipa::path(get, path = "/api/ws", tag = "events",
+    description = "The same events over a WebSocket (text frames, one JSON event each); `?types=` filters.",
+    params(EventQuery),
+    responses((status = 101, description = "switching to WebSocket")),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn ws(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Payload,
+    query: web::Query<EventQuery>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let (response, mut session, mut incoming) = actix_ws::handle(&req, body)?;
+    let filter = type_filter(&query);
+    let (_, mut rx) = state.events.subscribe_after(None);
+    actix_web::rt::spawn(async move {
+        loop {
+            tokio::select! {
+                msg = incoming.next() => match msg {
+                    Some(Ok(actix_ws::Message::Ping(p))) => {
+                        if session.pong(&p).await.is_err() { return; }
+                    }
+                    Some(Ok(actix_ws::Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => {}
+                },
+                event = rx.recv() => match event {
+                    Ok(e) if wanted(&filter, &e) => {
+                        let text = serde_json::to_string(&*e).unwrap_or_default();
+                        // A client that cannot take it within a second is too slow.
+                        match tokio::time::timeout(Duration::from_secs(1), session.text(text)).await {
+                            Ok(Ok(())) => {}
+                            _ => return,
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(_)) => {
+                        let _ = session.close(Some(actix_ws::CloseReason { code: actix_ws::CloseCode::Policy, description: Some("too slow; events were dropped".into()) })).await;
+                        return;
+                    }
+                    Err(RecvError::Closed) => break,
+                },
+            }
+        }
+        let _ = session.close(None).await;
+    });
+    Ok(response)
+}

@@ -1,0 +1,173 @@
+//! Acting primary election with failover and failback, and live events over SSE and WebSocket.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::link::{add, fake, gateway, link_daemon, online, wait_gateway};
+use crate::support::sse::Sse;
+use crate::support::{Request, wait_until};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+#[test]
+fn failover_and_failback_are_events_metrics_and_audit_rows() {
+    let a = fake(|_| {});
+    let b = fake(|_| {});
+    let d = link_daemon(&[]);
+    let a_id = add(&d, "a", &a, Some("fake-token"));
+    let b_id = add(&d, "b", &b, Some("fake-token"));
+    wait_gateway(&d, a_id, "a online", online);
+    wait_gateway(&d, b_id, "b online", online);
+    assert_eq!(gateway(&d, a_id)["acting_primary"], true);
+    assert_eq!(gateway(&d, b_id)["acting_primary"], false);
+    let mut events = Sse::open(d.addr, &d.admin_key, None, "?types=gateway.primary");
+
+    // The designated primary's socket closes: b takes over at once.
+    a.stop();
+    let e = events.until(DEADLINE, |e| e.data["type"] == "gateway.primary");
+    assert_eq!(e.data["payload"]["acting_primary"], b_id);
+    assert_eq!(e.data["payload"]["previous"], a_id);
+    assert_eq!(e.data["payload"]["designated"], a_id);
+    assert_eq!(e.data["payload"]["reason"], "designated_unavailable");
+    assert_eq!(gateway(&d, b_id)["acting_primary"], true);
+    assert_eq!(
+        gateway(&d, a_id)["is_primary"],
+        true,
+        "the designation does not move"
+    );
+
+    // It recovers: failback.
+    a.resume().unwrap();
+    let e = events.until(DEADLINE, |e| e.data["type"] == "gateway.primary");
+    assert_eq!(e.data["payload"]["acting_primary"], a_id);
+    assert_eq!(e.data["payload"]["reason"], "designated");
+    wait_gateway(&d, a_id, "a acting again", |g| g["acting_primary"] == true);
+
+    let metrics = d.get("/metrics", "").text();
+    let changes: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("gateway_supervisor_primary_changes_total "))
+        .and_then(|l| l.split(' ').nth(1)?.parse().ok())
+        .unwrap();
+    assert!(changes >= 2.0, "{changes}");
+    let audit = d.get("/api/audit?limit=50", &d.admin_key).json();
+    let primary_rows = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "gateway.primary")
+        .count();
+    assert!(primary_rows >= 2, "{audit}");
+}
+
+#[test]
+fn without_failback_the_stand_in_keeps_the_role() {
+    let a = fake(|_| {});
+    let b = fake(|_| {});
+    let d = link_daemon(&[("GATEWAY_SUPERVISOR__ELECTION__FAILBACK", "false")]);
+    let a_id = add(&d, "a", &a, Some("fake-token"));
+    let b_id = add(&d, "b", &b, Some("fake-token"));
+    wait_gateway(&d, b_id, "b online", online);
+    wait_gateway(&d, a_id, "a online", online);
+    a.stop();
+    wait_gateway(&d, b_id, "b acting", |g| g["acting_primary"] == true);
+    a.resume().unwrap();
+    wait_gateway(&d, a_id, "a online again", online);
+    assert_eq!(gateway(&d, b_id)["acting_primary"], true);
+    assert_eq!(gateway(&d, a_id)["acting_primary"], false);
+}
+
+#[test]
+fn sse_resumes_from_last_event_id_and_a_stalled_consumer_blocks_nobody() {
+    let d = link_daemon(&[]);
+    let mut first = Sse::open(d.addr, &d.admin_key, None, "?types=gateway.changed");
+    // A consumer that never reads.
+    let _stalled = std::net::TcpStream::connect(d.addr).map(|mut s| {
+        use std::io::Write;
+        let _ = s.write_all(
+            format!(
+                "GET /api/events HTTP/1.1\r\nhost: x\r\nx-api-key: {}\r\n\r\n",
+                d.admin_key
+            )
+            .as_bytes(),
+        );
+        s
+    });
+    let id = d
+        .call(
+            "POST",
+            "/api/gateways",
+            &d.admin_key,
+            &json!({"name": "g0", "host": "127.0.0.1", "port": 1}),
+        )
+        .json()["gateway"]["id"]
+        .clone();
+    let e = first.until(DEADLINE, |e| e.data["payload"]["action"] == "created");
+    assert_eq!(e.data["gateway_id"], id);
+    let last = e.id;
+    drop(first);
+    // Events while disconnected...
+    for i in 1..=100 {
+        let res = d.call(
+            "PUT",
+            &format!("/api/gateways/{id}"),
+            &d.admin_key,
+            &json!({"port": 1000 + i}),
+        );
+        assert_eq!(res.status, 200);
+    }
+    // ...are replayed after Last-Event-ID, in order, and live ones follow.
+    let mut resumed = Sse::open(d.addr, &d.admin_key, Some(last), "?types=gateway.changed");
+    let started = Instant::now();
+    let mut seen = 0;
+    let mut prev = last;
+    while seen < 100 {
+        let e = resumed.next(DEADLINE).expect("replayed event");
+        assert!(e.id > prev, "ids increase");
+        prev = e.id;
+        seen += 1;
+    }
+    assert!(started.elapsed() < DEADLINE);
+    d.call(
+        "PUT",
+        &format!("/api/gateways/{id}"),
+        &d.admin_key,
+        &json!({"name": "renamed"}),
+    );
+    let e = resumed.until(DEADLINE, |e| e.data["payload"]["name"] == "renamed");
+    assert_eq!(e.data["type"], "gateway.changed");
+    assert!(e.id > prev);
+    assert_eq!(d.get("/healthz", "").status, 200);
+}
+
+#[test]
+fn websocket_delivers_filtered_events() {
+    let d = link_daemon(&[]);
+    let url = format!("ws://{}/api/ws?types=gateway.changed", d.addr);
+    let mut request =
+        tungstenite::client::IntoClientRequest::into_client_request(url.as_str()).unwrap();
+    request
+        .headers_mut()
+        .insert("x-api-key", d.admin_key.parse().unwrap());
+    let stream = std::net::TcpStream::connect(d.addr).unwrap();
+    stream.set_read_timeout(Some(DEADLINE)).unwrap();
+    let (mut ws, _) = tungstenite::client::client(request, stream).expect("websocket handshake");
+    // Without a key the upgrade is refused.
+    let res = d.send(
+        Request::new("GET", "/api/ws")
+            .header("upgrade", "websocket")
+            .header("connection", "Upgrade"),
+    );
+    assert_eq!(res.status, 401);
+    let f = fake(|_| {});
+    add(&d, "ws-gw", &f, Some("fake-token"));
+    let msg = wait_until("a gateway.changed message", DEADLINE, || match ws.read() {
+        Ok(tungstenite::Message::Text(t)) => Some(t.to_string()),
+        _ => None,
+    });
+    let v: serde_json::Value = serde_json::from_str(&msg).unwrap();
+    assert_eq!(v["type"], "gateway.changed", "only the requested type: {v}");
+    assert_eq!(v["payload"]["action"], "created");
+    assert!(v["id"].as_u64().is_some() && v["ts"].as_i64().is_some());
+}

@@ -1,0 +1,86 @@
+//! A blocking Server-Sent Events reader for tests.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub struct Sse {
+    reader: BufReader<TcpStream>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SseEvent {
+    pub id: u64,
+    pub data: Value,
+}
+
+impl Sse {
+    pub fn open(addr: SocketAddr, key: &str, last_event_id: Option<u64>, query: &str) -> Sse {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        let mut head = format!(
+            "GET /api/events{query} HTTP/1.1\r\nhost: {addr}\r\nx-api-key: {key}\r\naccept: text/event-stream\r\n"
+        );
+        if let Some(id) = last_event_id {
+            head.push_str(&format!("last-event-id: {id}\r\n"));
+        }
+        head.push_str("\r\n");
+        s.write_all(head.as_bytes()).unwrap();
+        let mut reader = BufReader::new(s);
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert!(line.contains(" 200 "), "SSE status line: {line}");
+        loop {
+            line.clear();
+            reader.read_line(&mut line).unwrap();
+            if line == "\r\n" {
+                break;
+            }
+        }
+        Sse { reader }
+    }
+
+    /// The next event (skipping comments and chunk framing) within `deadline`.
+    pub fn next(&mut self, deadline: Duration) -> Option<SseEvent> {
+        let until = Instant::now() + deadline;
+        let (mut id, mut data) = (None, None);
+        let mut line = String::new();
+        while Instant::now() < until {
+            let left = until
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1));
+            self.reader.get_ref().set_read_timeout(Some(left)).ok()?;
+            line.clear();
+            match self.reader.read_line(&mut line) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+            let l = line.trim_end_matches(['\r', '\n']);
+            if let Some(v) = l.strip_prefix("id: ") {
+                id = v.parse().ok();
+            } else if let Some(v) = l.strip_prefix("data: ") {
+                data = serde_json::from_str(v).ok();
+            } else if l.is_empty()
+                && let (Some(id), Some(data)) = (id.take(), data.take())
+            {
+                return Some(SseEvent { id, data });
+            }
+        }
+        None
+    }
+
+    /// Reads until an event satisfies `pred`.
+    pub fn until(&mut self, deadline: Duration, pred: impl Fn(&SseEvent) -> bool) -> SseEvent {
+        let until = Instant::now() + deadline;
+        while Instant::now() < until {
+            if let Some(e) = self.next(until.saturating_duration_since(Instant::now()))
+                && pred(&e)
+            {
+                return e;
+            }
+        }
+        panic!("no matching event within {deadline:?}");
+    }
+}
