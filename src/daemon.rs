@@ -138,12 +138,13 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
     let (identity, created) = store.device_identity()?;
     info!(device_id = %identity.device_id(), created, "device identity ready");
     let metrics = Arc::new(Metrics::new().map_err(|e| DaemonError::Startup(e.to_string()))?);
+    let events = EventBus::new();
     let link_ctx = LinkContext {
         settings: Arc::new(cfg.gateways.link_settings()),
         identity: Arc::new(identity),
         metrics: metrics.links.clone(),
+        events: events.clone(),
     };
-    let events = EventBus::new();
     let registry = RegistryActor::load(Arc::new(store.clone()), Some(link_ctx))
         .map_err(|e| DaemonError::Startup(e.to_string()))?
         .with_events(events.clone(), cfg.election.failback);
@@ -184,6 +185,10 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
             metrics,
             gateway_ops_limiter: limiter,
             manual_health_limiter,
+            session_control_limiter: Arc::new(KeyedLimiter::per_minute(
+                "session_control",
+                cfg.limits.session_control_per_minute,
+            )),
             probe_timeout: cfg.gateways.probe_timeout,
             events,
             ready: Arc::new(AtomicBool::new(false)),
@@ -324,6 +329,9 @@ fn reload(rt: &mut Running) {
             rt.state
                 .manual_health_limiter
                 .reconfigure_period(new.limits.manual_health_interval);
+            rt.state
+                .session_control_limiter
+                .reconfigure(new.limits.session_control_per_minute);
             let restart_needed = [
                 ("server.bind", new.server.bind != rt.cfg.server.bind),
                 ("state.dir", new.state.dir != rt.cfg.state.dir),

@@ -8,13 +8,13 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-pub struct KeyedLimiter {
+pub struct KeyedLimiter<K: std::hash::Hash + Eq + Clone = i64> {
     /// Shown in errors and metrics.
     pub name: &'static str,
-    inner: RwLock<Option<Arc<DefaultKeyedRateLimiter<i64>>>>,
+    inner: RwLock<Option<Arc<DefaultKeyedRateLimiter<K>>>>,
 }
 
-impl KeyedLimiter {
+impl<K: std::hash::Hash + Eq + Clone> KeyedLimiter<K> {
     /// `per_minute = 0` disables the limit.
     pub fn per_minute(name: &'static str, per_minute: u32) -> Self {
         KeyedLimiter {
@@ -31,11 +31,11 @@ impl KeyedLimiter {
         }
     }
 
-    fn build(per_minute: u32) -> Option<Arc<DefaultKeyedRateLimiter<i64>>> {
+    fn build(per_minute: u32) -> Option<Arc<DefaultKeyedRateLimiter<K>>> {
         NonZeroU32::new(per_minute).map(|n| Arc::new(RateLimiter::keyed(Quota::per_minute(n))))
     }
 
-    fn build_period(period: Duration) -> Option<Arc<DefaultKeyedRateLimiter<i64>>> {
+    fn build_period(period: Duration) -> Option<Arc<DefaultKeyedRateLimiter<K>>> {
         Quota::with_period(period).map(|q| Arc::new(RateLimiter::keyed(q)))
     }
 
@@ -49,7 +49,7 @@ impl KeyedLimiter {
 
     /// `Err(seconds)` when over the limit: how long until the next request is allowed
     /// (rounded up, at least 1).
-    pub fn check(&self, key: i64) -> Result<(), u64> {
+    pub fn check(&self, key: K) -> Result<(), u64> {
         let limiter = self.inner.read().unwrap_or_else(|p| p.into_inner()).clone();
         let Some(limiter) = limiter else {
             return Ok(());
@@ -67,7 +67,7 @@ mod tests {
 
     #[test]
     fn allows_the_quota_then_refuses_with_a_wait() {
-        let limiter = KeyedLimiter::per_minute("test", 3);
+        let limiter: KeyedLimiter = KeyedLimiter::per_minute("test", 3);
         for _ in 0..3 {
             assert!(limiter.check(1).is_ok());
         }
@@ -81,7 +81,7 @@ mod tests {
 
     #[test]
     fn one_per_period() {
-        let limiter = KeyedLimiter::per_period("manual", Duration::from_secs(10));
+        let limiter: KeyedLimiter = KeyedLimiter::per_period("manual", Duration::from_secs(10));
         assert!(limiter.check(1).is_ok());
         let wait = limiter.check(1).unwrap_err();
         assert!((9..=10).contains(&wait), "{wait}");

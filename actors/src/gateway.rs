@@ -25,6 +25,7 @@ use crate::breaker::Breaker;
 use crate::counts;
 use crate::handshake::{AuthChoice, Credentials, connect_params};
 use crate::link_metrics::LinkMetrics;
+use crate::messages::SessionsSnapshot;
 use crate::messages::{
     Call, CallError, DeviceTokenChanged, HealthSample, LinkState, LinkUpdate, ProbeNow,
     ProbeResult, StopLink,
@@ -45,6 +46,8 @@ const RECOVERY_DELAY: Duration = Duration::from_millis(100);
 const READINESS_POLL: Duration = Duration::from_secs(1);
 /// Coalesces bursts of `sessions.changed` into one `sessions.list`.
 const SESSIONS_REFRESH_DEBOUNCE: Duration = Duration::from_millis(500);
+/// Sessions fetched per gateway for the cache.
+const SESSIONS_LIMIT: u32 = 1000;
 
 /// Timing and thresholds, from the `gateways.*` configuration.
 #[derive(Debug, Clone)]
@@ -113,6 +116,7 @@ pub struct LinkContext {
     pub settings: Arc<LinkSettings>,
     pub identity: Arc<DeviceIdentity>,
     pub metrics: Arc<LinkMetrics>,
+    pub events: crate::events::EventBus,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -570,19 +574,9 @@ impl GatewayActor {
 
     /// `sessions.list` and `agents.list`, when the gateway has them.
     fn refresh_counts(&mut self, ctx: &mut Context<Self>) {
-        let timeout = self.settings().rpc_timeout;
-        if self.supports("sessions.list") {
-            let rx = self.call(ctx, "sessions.list", Some(serde_json::json!({})), timeout);
-            ctx.spawn(rx.into_actor(self).map(|res, act, _| {
-                if let Ok(payload) = res
-                    && let Some(n) = counts::sessions_from_list(&payload)
-                {
-                    act.sessions_count = Some(n);
-                    act.report();
-                }
-            }));
-        }
+        self.refresh_sessions(ctx);
         if self.supports("agents.list") {
+            let timeout = self.settings().rpc_timeout;
             let rx = self.call(ctx, "agents.list", Some(serde_json::json!({})), timeout);
             ctx.spawn(rx.into_actor(self).map(|res, act, _| {
                 if let Ok(payload) = res
@@ -592,6 +586,39 @@ impl GatewayActor {
                     act.report();
                 }
             }));
+        }
+    }
+
+    /// The session cache: one `sessions.list`, handed to the registry.
+    fn refresh_sessions(&mut self, ctx: &mut Context<Self>) {
+        if !self.supports("sessions.list") {
+            return;
+        }
+        let timeout = self.settings().rpc_timeout;
+        let rx = self.call(
+            ctx,
+            "sessions.list",
+            Some(serde_json::json!({"limit": SESSIONS_LIMIT})),
+            timeout,
+        );
+        ctx.spawn(rx.into_actor(self).map(|res, act, _| {
+            if let Ok(payload) = res {
+                if let Some(n) = counts::sessions_from_list(&payload) {
+                    act.sessions_count = Some(n);
+                    act.report();
+                }
+                act.publish_sessions(&payload);
+            }
+        }));
+    }
+
+    fn publish_sessions(&mut self, payload: &Value) {
+        if let Some(list) = crate::sessions::parse_list(payload, self.target.id) {
+            self.registry.do_send(SessionsSnapshot {
+                id: self.target.id,
+                epoch: self.epoch,
+                sessions: Arc::new(list),
+            });
         }
     }
 
@@ -698,6 +725,27 @@ impl GatewayActor {
                 }
             }
             "sessions.changed" => self.schedule_sessions_refresh(ctx),
+            "agent.status" => {
+                self.ctx.events.publish(
+                    "agent.status",
+                    Some(self.target.id),
+                    payload.unwrap_or(Value::Null),
+                );
+                self.schedule_sessions_refresh(ctx);
+            }
+            "log" => {
+                self.ctx.events.publish(
+                    "log",
+                    Some(self.target.id),
+                    payload.unwrap_or(Value::Null),
+                );
+            }
+            // Seed-protocol gateways carry a session snapshot in their ticks.
+            "tick" => {
+                if let Some(p) = payload.filter(|p| p.get("sessions").is_some()) {
+                    self.publish_sessions(&p);
+                }
+            }
             _ => {}
         }
     }
@@ -708,16 +756,7 @@ impl GatewayActor {
         }
         self.sessions_refresh = Some(ctx.run_later(SESSIONS_REFRESH_DEBOUNCE, |act, ctx| {
             act.sessions_refresh = None;
-            let timeout = act.settings().rpc_timeout;
-            let rx = act.call(ctx, "sessions.list", Some(serde_json::json!({})), timeout);
-            ctx.spawn(rx.into_actor(act).map(|res, act, _| {
-                if let Ok(payload) = res
-                    && let Some(n) = counts::sessions_from_list(&payload)
-                {
-                    act.sessions_count = Some(n);
-                    act.report();
-                }
-            }));
+            act.refresh_sessions(ctx);
         }));
     }
 

@@ -15,6 +15,7 @@ pub mod model;
 pub mod primary;
 pub mod protocol;
 pub mod registry;
+pub mod sessions;
 pub mod status;
 pub mod store;
 pub mod tls;

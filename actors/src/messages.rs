@@ -183,3 +183,38 @@ pub struct LinkHandle {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct StopAllLinks;
+
+// ---- sessions ----------------------------------------------------------------------------
+
+/// A gateway's current sessions (from `sessions.list` or a seed `tick` snapshot).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SessionsSnapshot {
+    pub id: GatewayId,
+    pub epoch: u64,
+    pub sessions: Arc<Vec<crate::sessions::SessionEntry>>,
+}
+
+/// Sessions of every connected gateway, newest first, filtered.
+#[derive(Message)]
+#[rtype(result = "Vec<crate::sessions::SessionEntry>")]
+pub struct ListSessions {
+    pub agent: Option<String>,
+    pub gateway_id: Option<GatewayId>,
+    pub limit: usize,
+}
+
+/// Where a session lives: its gateway's link and what that gateway can do.
+#[derive(Message)]
+#[rtype(result = "Option<SessionOwner>")]
+pub struct FindSession(pub String);
+
+#[derive(Clone)]
+pub struct SessionOwner {
+    pub gateway_id: GatewayId,
+    pub name: String,
+    pub version: Option<String>,
+    pub connected: bool,
+    pub methods: Arc<Vec<String>>,
+    pub addr: Addr<GatewayActor>,
+}

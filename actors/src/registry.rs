@@ -18,9 +18,9 @@ use crate::election::{self, Candidate};
 use crate::events::EventBus;
 use crate::gateway::{GatewayActor, LinkContext, LinkTarget};
 use crate::messages::{
-    CountByStatus, CreateGateway, DeleteGateway, DeviceTokenChanged, GetGateway, HealthSample,
-    LinkHandle, LinkUpdate, Links, ListGateways, Ping, RegistryError, StopAllLinks, StopLink,
-    UpdateGateway,
+    CountByStatus, CreateGateway, DeleteGateway, DeviceTokenChanged, FindSession, GetGateway,
+    HealthSample, LinkHandle, LinkUpdate, Links, ListGateways, ListSessions, Ping, RegistryError,
+    SessionOwner, SessionsSnapshot, StopAllLinks, StopLink, UpdateGateway,
 };
 use crate::model::{
     BreakerInfo, Caller, ConnectionInfo, GatewayId, GatewayPatch, GatewayRecord, GatewayStatus,
@@ -105,6 +105,9 @@ pub struct RegistryActor {
     events: EventBus,
     failback: bool,
     acting: Option<GatewayId>,
+    sessions: HashMap<GatewayId, Arc<Vec<crate::sessions::SessionEntry>>>,
+    /// `features.methods` of each connected gateway.
+    methods: HashMap<GatewayId, Arc<Vec<String>>>,
 }
 
 type WriteResult<T> = AtomicResponse<RegistryActor, Result<T, RegistryError>>;
@@ -145,6 +148,8 @@ impl RegistryActor {
             events: EventBus::new(),
             failback: true,
             acting: None,
+            sessions: HashMap::new(),
+            methods: HashMap::new(),
         };
         for record in records {
             actor.put(record);
@@ -314,6 +319,7 @@ impl RegistryActor {
             link.addr.do_send(StopLink);
         }
         self.persisted.remove(&id);
+        self.sessions.remove(&id);
         if let Some(view) = self.gateways.get_mut(&id) {
             view.connection = ConnectionInfo::default();
             view.breaker = BreakerInfo::default();
@@ -547,6 +553,7 @@ impl Handler<LinkUpdate> for RegistryActor {
         }
         view.connection = s.connection;
         view.breaker = s.breaker;
+        self.methods.insert(msg.id, s.methods);
         let r = &mut view.record;
         r.status = s.status;
         r.last_seen = s.last_seen.or(r.last_seen);
@@ -641,6 +648,90 @@ impl Handler<StopAllLinks> for RegistryActor {
                 futures_util::future::join_all(stops),
             )
             .await;
+        })
+    }
+}
+
+impl Handler<SessionsSnapshot> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SessionsSnapshot, _ctx: &mut Self::Context) {
+        if self.current_epoch(msg.id) != Some(msg.epoch) {
+            return;
+        }
+        let changed = self
+            .sessions
+            .get(&msg.id)
+            .is_none_or(|old| **old != *msg.sessions);
+        if changed {
+            self.events.publish(
+                "session.changed",
+                Some(msg.id),
+                serde_json::json!({"sessions": msg.sessions.len()}),
+            );
+        }
+        self.sessions.insert(msg.id, msg.sessions);
+    }
+}
+
+impl RegistryActor {
+    fn connected(&self, id: GatewayId) -> bool {
+        self.gateways
+            .get(&id)
+            .is_some_and(|v| v.connection.state.as_deref() == Some("connected"))
+    }
+}
+
+impl Handler<ListSessions> for RegistryActor {
+    type Result = MessageResult<ListSessions>;
+
+    fn handle(&mut self, msg: ListSessions, _ctx: &mut Self::Context) -> Self::Result {
+        let mut all: Vec<crate::sessions::SessionEntry> = self
+            .sessions
+            .iter()
+            .filter(|(id, _)| {
+                msg.gateway_id.is_none_or(|want| want == **id) && self.connected(**id)
+            })
+            .flat_map(|(_, list)| list.iter())
+            .filter(|s| {
+                msg.agent
+                    .as_deref()
+                    .is_none_or(|a| s.agent.as_deref() == Some(a))
+            })
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| {
+            b.updated_at
+                .cmp(&a.updated_at)
+                .then_with(|| a.key.cmp(&b.key))
+        });
+        all.truncate(msg.limit);
+        MessageResult(all)
+    }
+}
+
+impl Handler<FindSession> for RegistryActor {
+    type Result = Option<SessionOwner>;
+
+    fn handle(&mut self, msg: FindSession, _ctx: &mut Self::Context) -> Self::Result {
+        // A key may exist on several gateways; a connected owner wins.
+        let mut owners: Vec<GatewayId> = self
+            .sessions
+            .iter()
+            .filter(|(_, list)| list.iter().any(|s| s.key == msg.0))
+            .map(|(id, _)| *id)
+            .collect();
+        owners.sort_by_key(|id| (!self.connected(*id), *id));
+        let id = *owners.first()?;
+        let view = self.gateways.get(&id)?;
+        let link = self.links.get(&id)?;
+        Some(SessionOwner {
+            gateway_id: id,
+            name: view.record.name.clone(),
+            version: view.connection.server_version.clone(),
+            connected: self.connected(id),
+            methods: self.methods.get(&id).cloned().unwrap_or_default(),
+            addr: link.addr.clone(),
         })
     }
 }

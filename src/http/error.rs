@@ -45,6 +45,19 @@ pub enum ApiError {
         limit: &'static str,
         retry_after_secs: u64,
     },
+    #[error("session `{0}` not found on any connected gateway")]
+    SessionNotFound(String),
+    #[error("{message}")]
+    UnsupportedAction {
+        message: String,
+        details: serde_json::Value,
+    },
+    #[error("{0}")]
+    GatewayUnavailable(String),
+    #[error("the gateway refused: {message} ({code})")]
+    GatewayRefused { code: String, message: String },
+    #[error("{0}")]
+    GatewayTimeout(String),
     #[error("{0}")]
     NotReady(String),
     #[error("storage is unavailable; the daemon's log has the cause")]
@@ -81,6 +94,11 @@ impl ApiError {
             ApiError::DuplicateName(_) => "duplicate_name",
             ApiError::PrimaryGateway(_) => "primary_gateway",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::SessionNotFound(_) => "session_not_found",
+            ApiError::UnsupportedAction { .. } => "unsupported_action",
+            ApiError::GatewayUnavailable(_) => "gateway_unavailable",
+            ApiError::GatewayRefused { .. } => "gateway_error",
+            ApiError::GatewayTimeout(_) => "gateway_timeout",
             ApiError::NotReady(_) => "not_ready",
             ApiError::Storage(_) => "storage_unavailable",
             ApiError::Internal(_) => "internal",
@@ -102,6 +120,10 @@ impl ApiError {
             } => Some(serde_json::json!({ "limit": limit, "retry_after_secs": retry_after_secs })),
             ApiError::PayloadTooLarge { limit } => {
                 Some(serde_json::json!({ "limit_bytes": limit }))
+            }
+            ApiError::UnsupportedAction { details, .. } => Some(details.clone()),
+            ApiError::GatewayRefused { code, .. } => {
+                Some(serde_json::json!({ "gateway_code": code }))
             }
             _ => None,
         }
@@ -127,7 +149,13 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
-            ApiError::RouteNotFound(_) | ApiError::GatewayNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::RouteNotFound(_)
+            | ApiError::GatewayNotFound(_)
+            | ApiError::SessionNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::UnsupportedAction { .. } => StatusCode::CONFLICT,
+            ApiError::GatewayRefused { .. } => StatusCode::BAD_GATEWAY,
+            ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::GatewayUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::DuplicateName(_) => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

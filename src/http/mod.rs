@@ -10,6 +10,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod ops;
 pub mod principal;
+pub mod sessions;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -37,6 +38,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub gateway_ops_limiter: Arc<KeyedLimiter>,
     pub manual_health_limiter: Arc<KeyedLimiter>,
+    pub session_control_limiter: Arc<KeyedLimiter<String>>,
     pub probe_timeout: std::time::Duration,
     pub events: gateway_supervisor_actors::events::EventBus,
     pub ready: Arc<AtomicBool>,
@@ -121,6 +123,10 @@ pub fn routes(
                 )
                 .service(resource("/audit").route(web::get().to(ops::audit)))
                 .service(resource("/events").route(web::get().to(events::sse)))
+                .service(resource("/sessions").route(web::get().to(sessions::list)))
+                .service(
+                    resource("/sessions/{key}/control").route(web::post().to(sessions::control)),
+                )
                 .service(resource("/ws").route(web::get().to(events::ws)))
                 .default_service(web::to(route_not_found)),
         )

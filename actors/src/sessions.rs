@@ -1,0 +1,155 @@
+//! Session entries as the API shows them, parsed from what gateways send (`sessions.list`
+//! payloads, seed-protocol `tick` snapshots).
+//!
+//! `status` (active | paused | completed): a gateway's own `status` field wins where it uses the
+//! seed's words (or `running`/`done`-style synonyms); otherwise an archived session is
+//! `completed` and any other is `active` (open: it takes new messages). Real OpenClaw 2026.9
+//! sessions have no pause; `running` says whether a run is in progress (`hasActiveRun`).
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::model::GatewayId;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionEntry {
+    pub key: String,
+    pub agent: Option<String>,
+    pub model: Option<String>,
+    /// active | paused | completed
+    pub status: &'static str,
+    pub running: bool,
+    #[serde(rename = "totalTokens")]
+    pub total_tokens: i64,
+    /// Milliseconds, as the gateway reports it.
+    #[serde(rename = "updatedAt")]
+    pub updated_at: Option<i64>,
+    pub gateway_id: GatewayId,
+}
+
+fn status_of(entry: &Value) -> &'static str {
+    if let Some(s) = entry.get("status").and_then(Value::as_str) {
+        match s {
+            "paused" | "suspended" => return "paused",
+            "completed" | "done" | "ended" | "aborted" | "failed" | "killed" => return "completed",
+            "active" | "running" | "idle" => return "active",
+            _ => {}
+        }
+    }
+    if entry.get("archived").and_then(Value::as_bool) == Some(true) {
+        "completed"
+    } else {
+        "active"
+    }
+}
+
+pub fn parse_entry(
+    entry: &Value,
+    gateway_id: GatewayId,
+    default_model: Option<&str>,
+) -> Option<SessionEntry> {
+    let key = entry
+        .get("key")
+        .or_else(|| entry.get("sessionKey"))
+        .and_then(Value::as_str)?;
+    let running = entry
+        .get("hasActiveRun")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+        || entry.get("status").and_then(Value::as_str) == Some("running");
+    Some(SessionEntry {
+        key: key.to_owned(),
+        agent: entry
+            .get("agentId")
+            .or_else(|| entry.get("agent"))
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        model: entry
+            .get("model")
+            .and_then(Value::as_str)
+            .or(default_model)
+            .map(str::to_owned),
+        status: status_of(entry),
+        running,
+        total_tokens: entry
+            .get("totalTokens")
+            .and_then(Value::as_i64)
+            .or_else(|| {
+                entry
+                    .get("usage")
+                    .and_then(|u| u.get("totalTokens"))
+                    .and_then(Value::as_i64)
+            })
+            .unwrap_or(0),
+        updated_at: entry.get("updatedAt").and_then(Value::as_i64),
+        gateway_id,
+    })
+}
+
+/// A `sessions.list` payload (or a seed `tick` snapshot with a `sessions` array).
+pub fn parse_list(payload: &Value, gateway_id: GatewayId) -> Option<Vec<SessionEntry>> {
+    let default_model = payload
+        .get("defaults")
+        .and_then(|d| d.get("model"))
+        .and_then(Value::as_str);
+    let list = payload.get("sessions")?.as_array()?;
+    Some(
+        list.iter()
+            .filter_map(|e| parse_entry(e, gateway_id, default_model))
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn real_entries_from_the_capture() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../testdata/openclaw-captures/2026.9.6/run_lifecycle.json"
+        );
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let payload = v["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["method"] == "sessions.list")
+            .unwrap()["response"]["payload"]
+            .clone();
+        let sessions = parse_list(&payload, 7).unwrap();
+        assert!(!sessions.is_empty());
+        let s = &sessions[0];
+        assert!(s.key.starts_with("agent:main:"));
+        assert_eq!(s.agent.as_deref(), Some("main"));
+        assert_eq!(s.model.as_deref(), Some("gpt-6-astra"));
+        assert_eq!(s.status, "active");
+        assert!(!s.running);
+        assert_eq!(s.gateway_id, 7);
+        assert!(s.updated_at.unwrap() > 1_700_000_000_000);
+    }
+
+    #[test]
+    fn status_mapping() {
+        let e = |v: Value| parse_entry(&v, 1, None).unwrap();
+        assert_eq!(e(json!({"key": "k", "status": "paused"})).status, "paused");
+        assert_eq!(
+            e(json!({"key": "k", "status": "completed"})).status,
+            "completed"
+        );
+        assert_eq!(e(json!({"key": "k", "archived": true})).status, "completed");
+        assert_eq!(
+            e(json!({"key": "k", "hasActiveRun": true})).status,
+            "active"
+        );
+        assert!(e(json!({"key": "k", "hasActiveRun": true})).running);
+        assert_eq!(e(json!({"key": "k"})).status, "active");
+        assert_eq!(
+            e(json!({"sessionKey": "k2", "usage": {"totalTokens": 12}})).total_tokens,
+            12
+        );
+        assert!(parse_entry(&json!({"nokey": 1}), 1, None).is_none());
+    }
+}

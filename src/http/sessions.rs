@@ -1,0 +1,209 @@
+//! `GET /api/sessions` (merged from every connected gateway's live session cache; no gateway
+//! round trip per request) and `POST /api/sessions/{key}/control` (routed to the owning gateway).
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+use super::json::JsonBody;
+use gateway_supervisor_actors::messages::{Call, CallError, FindSession, ListSessions};
+
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SessionQuery {
+    /// Only this agent's sessions.
+    pub agent: Option<String>,
+    pub gateway_id: Option<i64>,
+    /// 1–1000, default 50.
+    pub limit: Option<usize>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionJson {
+    pub key: String,
+    pub agent: Option<String>,
+    pub model: Option<String>,
+    /// active | paused | completed
+    pub status: String,
+    /// A run is in progress.
+    pub running: bool,
+    #[serde(rename = "totalTokens")]
+    pub total_tokens: i64,
+    /// Milliseconds, as the gateway reports it.
+    #[serde(rename = "updatedAt")]
+    pub updated_at: Option<i64>,
+    pub gateway_id: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionList {
+    pub sessions: Vec<SessionJson>,
+}
+
+#[utoipa::path(get, path = "/api/sessions", tag = "sessions",
+    description = "Sessions of every connected gateway, newest first, from the gateways' live caches (kept fresh by sessions.list on connect and sessions.changed / tick events). Status: a gateway's own status where it has one; otherwise archived sessions are `completed` and others `active`; `running` is true while a run is in progress.",
+    params(SessionQuery),
+    responses((status = 200, body = SessionList), (status = 400, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn list(
+    state: web::Data<AppState>,
+    query: web::Query<SessionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::field("limit", "limit must be between 1 and 1000"));
+    }
+    let sessions = state
+        .registry
+        .send(ListSessions {
+            agent: query.agent.clone(),
+            gateway_id: query.gateway_id,
+            limit,
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(SessionList {
+        sessions: sessions
+            .into_iter()
+            .map(|s| SessionJson {
+                key: s.key,
+                agent: s.agent,
+                model: s.model,
+                status: s.status.to_owned(),
+                running: s.running,
+                total_tokens: s.total_tokens,
+                updated_at: s.updated_at,
+                gateway_id: s.gateway_id,
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ControlRequest {
+    /// pause | resume | kill
+    pub action: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ControlResult {
+    pub ok: bool,
+    pub action: String,
+    pub session: String,
+    pub gateway_id: i64,
+    /// The gateway method used (`sessions.abort`, or the seed protocol's `control`).
+    pub method: String,
+    #[schema(value_type = Object)]
+    pub result: Value,
+}
+
+pub fn call_error(err: CallError, gateway: &str) -> ApiError {
+    match err {
+        CallError::NotConnected => {
+            ApiError::GatewayUnavailable(format!("gateway `{gateway}` is not connected"))
+        }
+        CallError::Timeout(d) => {
+            ApiError::GatewayTimeout(format!("gateway `{gateway}` did not answer within {d:?}"))
+        }
+        CallError::Gateway(e) => ApiError::GatewayRefused {
+            code: e.code,
+            message: e.message,
+        },
+    }
+}
+
+#[utoipa::path(post, path = "/api/sessions/{key}/control", tag = "sessions",
+    description = "Routes to the gateway that owns the session. `kill` uses `sessions.abort` (real OpenClaw) or the seed protocol's `control`; `pause`/`resume` need a gateway that advertises per-session `control` (real OpenClaw 2026.9 has none: 409 `unsupported_action` names the gateway, its version and the alternatives). 10 requests per minute per session.",
+    params(("key" = String, Path, description = "Session key, e.g. agent:main:main")),
+    request_body = ControlRequest,
+    responses((status = 200, body = ControlResult), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn control(
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+    body: JsonBody<ControlRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let key = key.into_inner();
+    let action = body.0.action;
+    if !["pause", "resume", "kill"].contains(&action.as_str()) {
+        return Err(ApiError::field(
+            "action",
+            format!("action must be pause, resume or kill (got `{action}`)"),
+        ));
+    }
+    if let Err(retry_after_secs) = state.session_control_limiter.check(key.clone()) {
+        state
+            .metrics
+            .rate_limited
+            .with_label_values(&[state.session_control_limiter.name])
+            .inc();
+        return Err(ApiError::RateLimited {
+            limit: "session control",
+            retry_after_secs,
+        });
+    }
+    let owner = state
+        .registry
+        .send(FindSession(key.clone()))
+        .await?
+        .ok_or_else(|| ApiError::SessionNotFound(key.clone()))?;
+    if !owner.connected {
+        return Err(ApiError::GatewayUnavailable(format!(
+            "gateway `{}` that owns session `{key}` is not connected",
+            owner.name
+        )));
+    }
+    let has = |m: &str| owner.methods.iter().any(|x| x == m);
+    // A gateway with the seed's per-session `control` gets every action through it; real
+    // OpenClaw has only `sessions.abort`, which is what kill means there.
+    let (method, params) = match action.as_str() {
+        _ if has("control") => ("control", json!({"sessionKey": key, "action": action})),
+        "kill" if has("sessions.abort") => ("sessions.abort", json!({"key": key})),
+        _ => {
+            let version = owner.version.clone().unwrap_or_else(|| "unknown".into());
+            return Err(ApiError::UnsupportedAction {
+                message: format!(
+                    "gateway `{}` (OpenClaw {version}) has no per-session {action}; alternatives: kill the session, or suspend the whole gateway with POST /api/gateways/{}/suspend",
+                    owner.name, owner.gateway_id
+                ),
+                details: json!({
+                    "gateway_id": owner.gateway_id, "gateway": owner.name, "version": version,
+                    "alternatives": ["kill", format!("POST /api/gateways/{}/suspend", owner.gateway_id)],
+                }),
+            });
+        }
+    };
+    let result = owner
+        .addr
+        .send(Call {
+            method: method.to_owned(),
+            params: Some(params),
+            timeout: CONTROL_TIMEOUT,
+        })
+        .await
+        .map_err(|_| {
+            ApiError::GatewayUnavailable(format!("gateway `{}` link is restarting", owner.name))
+        })?
+        .map_err(|e| call_error(e, &owner.name))?;
+    state.events.publish(
+        "session.changed",
+        Some(owner.gateway_id),
+        json!({"session": key, "action": action}),
+    );
+    Ok(HttpResponse::Ok().json(ControlResult {
+        ok: true,
+        action,
+        session: key,
+        gateway_id: owner.gateway_id,
+        method: method.to_owned(),
+        result,
+    }))
+}
