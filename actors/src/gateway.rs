@@ -733,6 +733,13 @@ impl GatewayActor {
                 );
                 self.schedule_sessions_refresh(ctx);
             }
+            "spawn_result" => {
+                self.ctx.events.publish(
+                    "gateway.spawn_result",
+                    Some(self.target.id),
+                    payload.unwrap_or(Value::Null),
+                );
+            }
             "log" => {
                 self.ctx.events.publish(
                     "log",

@@ -15,6 +15,7 @@ pub mod model;
 pub mod primary;
 pub mod protocol;
 pub mod registry;
+pub mod selection;
 pub mod sessions;
 pub mod status;
 pub mod store;

@@ -218,3 +218,17 @@ pub struct SessionOwner {
     pub methods: Arc<Vec<String>>,
     pub addr: Addr<GatewayActor>,
 }
+
+// ---- spawn -------------------------------------------------------------------------------
+
+/// Every gateway as a spawn target (for `selection::select`).
+#[derive(Message)]
+#[rtype(result = "Vec<SpawnTarget>")]
+pub struct SpawnTargets;
+
+#[derive(Clone)]
+pub struct SpawnTarget {
+    pub candidate: crate::selection::Candidate,
+    pub methods: Arc<Vec<String>>,
+    pub addr: Option<Addr<GatewayActor>>,
+}

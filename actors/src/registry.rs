@@ -735,3 +735,40 @@ impl Handler<FindSession> for RegistryActor {
         })
     }
 }
+
+impl Handler<crate::messages::SpawnTargets> for RegistryActor {
+    type Result = MessageResult<crate::messages::SpawnTargets>;
+
+    fn handle(
+        &mut self,
+        _msg: crate::messages::SpawnTargets,
+        _ctx: &mut Self::Context,
+    ) -> Self::Result {
+        let targets = self
+            .gateways
+            .values()
+            .map(|v| {
+                let id = v.record.id;
+                let active = self
+                    .sessions
+                    .get(&id)
+                    .map(|list| list.iter().filter(|s| s.status == "active").count() as i64)
+                    .unwrap_or(v.record.sessions_count);
+                crate::messages::SpawnTarget {
+                    candidate: crate::selection::Candidate {
+                        id,
+                        name: v.record.name.clone(),
+                        healthy: self.connected(id)
+                            && v.breaker.state == crate::model::BreakerState::Closed,
+                        acting_primary: v.acting_primary,
+                        active_sessions: active,
+                        capable: true,
+                    },
+                    methods: self.methods.get(&id).cloned().unwrap_or_default(),
+                    addr: self.links.get(&id).map(|l| l.addr.clone()),
+                }
+            })
+            .collect();
+        MessageResult(targets)
+    }
+}

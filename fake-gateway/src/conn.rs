@@ -401,12 +401,14 @@ async fn run(shared: &Arc<Shared>, ws: Ws, hello: Hello) {
                 }
                 match msg {
                     Some(Ok(Message::Text(t))) => {
-                        let reply = methods::handle(shared, &t, &tx).await;
-                        if let Some(reply) = reply
-                            && sink.send(Message::Text(reply.to_string().into())).await.is_err()
-                        {
-                            break;
-                        }
+                        // Like the real gateway, requests run concurrently (a long
+                        // `agent.wait` must not stall the socket); responses may come out of order.
+                        let (shared, tx) = (shared.clone(), tx.clone());
+                        tokio::spawn(async move {
+                            if let Some(reply) = methods::handle(&shared, &t, &tx).await {
+                                let _ = tx.send(Ctl::Frame(reply));
+                            }
+                        });
                     }
                     Some(Ok(Message::Ping(_))) => {
                         shared.counters.pings_received.fetch_add(1, Ordering::Relaxed);

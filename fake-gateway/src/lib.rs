@@ -108,6 +108,7 @@ pub(crate) struct Session {
     pub updated_at: u64,
     pub model: String,
     pub active_run: Option<String>,
+    pub messages: Vec<Value>,
 }
 
 #[derive(Debug)]
@@ -303,6 +304,7 @@ impl FakeGateway {
                         updated_at: now_ms(),
                         model: "fake/model".into(),
                         active_run: None,
+                        messages: Vec::new(),
                     },
                 )
             })
@@ -496,6 +498,11 @@ impl FakeGateway {
         let listener = runtime().block_on(TcpListener::bind(self.addr))?;
         self.serve(listener);
         Ok(())
+    }
+
+    /// `agent` runs started (a repeated idempotency key starts none).
+    pub fn runs_started(&self) -> usize {
+        lock(&self.shared.runs).len()
     }
 
     pub fn sessions(&self) -> Vec<(String, String)> {

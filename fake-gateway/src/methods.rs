@@ -9,7 +9,8 @@ use tokio::sync::mpsc;
 
 use crate::{Ctl, Run, Session, Shared, lock, now_ms, random_id};
 
-const CORE_METHODS: [&str; 11] = [
+const CORE_METHODS: [&str; 12] = [
+    "chat.history",
     "health",
     "status",
     "sessions.list",
@@ -131,6 +132,14 @@ pub(crate) async fn handle(
             json!({"defaultId": cfg.agents.first(), "agents": cfg.agents.iter().map(|a| json!({"id": a, "workspace": format!("/fake/{a}")})).collect::<Vec<_>>()})
         }),
         "agent" => agent(shared, params),
+        "chat.history" => closed(method, params, &["sessionKey", "limit", "cursor"]).and_then(|_| {
+            let key = str_param(params, "sessionKey").ok_or("invalid chat.history params: at root: must have required property 'sessionKey'")?;
+            let limit = params.get("limit").and_then(Value::as_u64).unwrap_or(200) as usize;
+            let sessions = lock(&shared.sessions);
+            let s = sessions.get(key).ok_or_else(|| format!("unknown session: {key}"))?;
+            let skip = s.messages.len().saturating_sub(limit);
+            Ok(json!({"sessionKey": key, "sessionId": key, "messages": s.messages[skip..]}))
+        }),
         "agent.wait" => return Some(agent_wait(shared, &id, params).await),
         "sessions.abort" => closed(method, params, &["key", "runId", "agentId", "clearQueued"]).map(|_| {
             let run = str_param(params, "runId").map(str::to_owned).or_else(|| {
@@ -211,7 +220,9 @@ fn agent(shared: &Arc<Shared>, p: &Map<String, Value>) -> Result<Value, String> 
                 updated_at: now_ms(),
                 model: str_param(p, "model").unwrap_or("fake/model").to_owned(),
                 active_run: None,
+                messages: Vec::new(),
             });
+        s.messages.push(json!({"role": "user", "content": [{"type": "text", "text": message}], "timestamp": now_ms()}));
         s.active_run = Some(run_id.clone());
         s.status = "active";
         s.updated_at = now_ms();
@@ -259,6 +270,9 @@ fn finish_run(shared: &Shared, run_id: &str, outcome: Value) -> bool {
     let session_key = run.session_key.clone();
     drop(runs);
     if let Some(s) = lock(&shared.sessions).get_mut(&session_key) {
+        if let Some(reply) = outcome.get("reply").and_then(Value::as_str) {
+            s.messages.push(json!({"role": "assistant", "content": [{"type": "text", "text": reply}], "timestamp": now_ms()}));
+        }
         s.active_run = None;
         s.total_tokens += 10;
         s.updated_at = now_ms();

@@ -1,12 +1,14 @@
 //! Storage: one diesel `MultiConnection` over SQLite and PostgreSQL, an r2d2 pool, embedded
 //! migrations for both backends. Blocking: call it from `web::block`/`spawn_blocking`.
 
+pub mod agents;
 pub mod api_keys;
 pub mod audit;
 pub mod gateways;
 pub mod health;
 pub mod schema;
 pub mod secrets;
+pub mod spawns;
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

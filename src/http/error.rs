@@ -47,6 +47,10 @@ pub enum ApiError {
     },
     #[error("session `{0}` not found on any connected gateway")]
     SessionNotFound(String),
+    #[error("spawn `{0}` not found")]
+    SpawnNotFound(String),
+    #[error("no healthy gateway can take this: {0}")]
+    NoHealthyGateway(String),
     #[error("{message}")]
     UnsupportedAction {
         message: String,
@@ -95,6 +99,8 @@ impl ApiError {
             ApiError::PrimaryGateway(_) => "primary_gateway",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::SessionNotFound(_) => "session_not_found",
+            ApiError::SpawnNotFound(_) => "spawn_not_found",
+            ApiError::NoHealthyGateway(_) => "no_healthy_gateway",
             ApiError::UnsupportedAction { .. } => "unsupported_action",
             ApiError::GatewayUnavailable(_) => "gateway_unavailable",
             ApiError::GatewayRefused { .. } => "gateway_error",
@@ -151,11 +157,14 @@ impl ResponseError for ApiError {
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::RouteNotFound(_)
             | ApiError::GatewayNotFound(_)
-            | ApiError::SessionNotFound(_) => StatusCode::NOT_FOUND,
+            | ApiError::SessionNotFound(_)
+            | ApiError::SpawnNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::UnsupportedAction { .. } => StatusCode::CONFLICT,
             ApiError::GatewayRefused { .. } => StatusCode::BAD_GATEWAY,
             ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ApiError::GatewayUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::GatewayUnavailable(_) | ApiError::NoHealthyGateway(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::DuplicateName(_) => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,

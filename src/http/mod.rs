@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod ops;
 pub mod principal;
 pub mod sessions;
+pub mod spawn;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -124,6 +125,8 @@ pub fn routes(
                 .service(resource("/audit").route(web::get().to(ops::audit)))
                 .service(resource("/events").route(web::get().to(events::sse)))
                 .service(resource("/sessions").route(web::get().to(sessions::list)))
+                .service(resource("/spawn").route(web::post().to(spawn::create)))
+                .service(resource("/spawn/{id}").route(web::get().to(spawn::get)))
                 .service(
                     resource("/sessions/{key}/control").route(web::post().to(sessions::control)),
                 )

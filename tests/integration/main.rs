@@ -13,4 +13,5 @@ mod primary;
 mod routing;
 mod secrets;
 mod seed_examples;
+mod spawn;
 mod systemd;

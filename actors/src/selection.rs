@@ -1,0 +1,208 @@
+//! Which gateway runs a spawn (SPEC §6): an explicit `gateway_id`; else the agent's
+//! `gateway_config.preferred_gateway` if it is healthy; else the acting primary; else the healthy
+//! gateway with the fewest active sessions. Only gateways that can run the spawn's form (they
+//! advertise the method) are considered. Pure.
+
+use crate::model::GatewayId;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub id: GatewayId,
+    pub name: String,
+    /// Connected, breaker closed.
+    pub healthy: bool,
+    pub acting_primary: bool,
+    pub active_sessions: i64,
+    /// Advertises the method the spawn needs.
+    pub capable: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    Explicit,
+    Preferred,
+    ActingPrimary,
+    LeastLoaded,
+}
+
+impl Choice {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Choice::Explicit => "explicit",
+            Choice::Preferred => "preferred_gateway",
+            Choice::ActingPrimary => "acting_primary",
+            Choice::LeastLoaded => "least_loaded",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoGateway {
+    /// The explicit gateway does not exist.
+    Unknown(GatewayId),
+    /// The explicit gateway exists but cannot take it now (reason given).
+    Unavailable { id: GatewayId, reason: String },
+    /// Nothing healthy and capable.
+    NoneHealthy { reason: String },
+}
+
+pub fn select(
+    candidates: &[Candidate],
+    explicit: Option<GatewayId>,
+    preferred: Option<GatewayId>,
+    method: &str,
+) -> Result<(GatewayId, Choice), NoGateway> {
+    if let Some(id) = explicit {
+        let c = candidates
+            .iter()
+            .find(|c| c.id == id)
+            .ok_or(NoGateway::Unknown(id))?;
+        return match (c.healthy, c.capable) {
+            (true, true) => Ok((id, Choice::Explicit)),
+            (false, _) => Err(NoGateway::Unavailable {
+                id,
+                reason: format!(
+                    "gateway `{}` is not healthy (disconnected or breaker open)",
+                    c.name
+                ),
+            }),
+            (true, false) => Err(NoGateway::Unavailable {
+                id,
+                reason: format!("gateway `{}` does not offer `{method}`", c.name),
+            }),
+        };
+    }
+    let usable = |c: &&Candidate| c.healthy && c.capable;
+    if let Some(p) = preferred
+        .and_then(|id| candidates.iter().find(|c| c.id == id))
+        .filter(usable)
+    {
+        return Ok((p.id, Choice::Preferred));
+    }
+    if let Some(p) = candidates.iter().filter(usable).find(|c| c.acting_primary) {
+        return Ok((p.id, Choice::ActingPrimary));
+    }
+    match candidates
+        .iter()
+        .filter(usable)
+        .min_by_key(|c| (c.active_sessions, c.id))
+    {
+        Some(c) => Ok((c.id, Choice::LeastLoaded)),
+        None => {
+            let healthy = candidates.iter().filter(|c| c.healthy).count();
+            let reason = if candidates.is_empty() {
+                "no gateway is registered".to_owned()
+            } else if healthy == 0 {
+                format!(
+                    "none of the {} gateways is healthy (all disconnected or breaker open)",
+                    candidates.len()
+                )
+            } else {
+                format!("none of the {healthy} healthy gateways offers `{method}`")
+            };
+            Err(NoGateway::NoneHealthy { reason })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(id: GatewayId, healthy: bool, acting: bool, sessions: i64, capable: bool) -> Candidate {
+        Candidate {
+            id,
+            name: format!("g{id}"),
+            healthy,
+            acting_primary: acting,
+            active_sessions: sessions,
+            capable,
+        }
+    }
+
+    #[test]
+    fn explicit_wins_when_usable_and_is_refused_clearly_otherwise() {
+        let fleet = [
+            c(1, true, true, 0, true),
+            c(2, true, false, 9, true),
+            c(3, false, false, 0, true),
+            c(4, true, false, 0, false),
+        ];
+        assert_eq!(
+            select(&fleet, Some(2), Some(1), "agent"),
+            Ok((2, Choice::Explicit))
+        );
+        assert_eq!(
+            select(&fleet, Some(9), None, "agent"),
+            Err(NoGateway::Unknown(9))
+        );
+        assert!(matches!(
+            select(&fleet, Some(3), None, "agent"),
+            Err(NoGateway::Unavailable { id: 3, .. })
+        ));
+        match select(&fleet, Some(4), None, "spawn") {
+            Err(NoGateway::Unavailable { reason, .. }) => assert!(reason.contains("spawn")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn preferred_if_healthy_then_acting_primary_then_least_loaded() {
+        let fleet = [
+            c(1, true, true, 5, true),
+            c(2, true, false, 3, true),
+            c(3, true, false, 1, true),
+            c(4, false, false, 0, true),
+        ];
+        assert_eq!(
+            select(&fleet, None, Some(2), "agent"),
+            Ok((2, Choice::Preferred))
+        );
+        assert_eq!(
+            select(&fleet, None, Some(4), "agent"),
+            Ok((1, Choice::ActingPrimary)),
+            "an unhealthy preference is skipped"
+        );
+        assert_eq!(
+            select(&fleet, None, None, "agent"),
+            Ok((1, Choice::ActingPrimary))
+        );
+        let fleet = [
+            c(1, false, true, 0, true),
+            c(2, true, false, 3, true),
+            c(3, true, false, 1, true),
+            c(5, true, false, 1, true),
+        ];
+        assert_eq!(
+            select(&fleet, None, None, "agent"),
+            Ok((3, Choice::LeastLoaded)),
+            "fewest sessions, then the older id"
+        );
+    }
+
+    #[test]
+    fn capability_filters_every_branch() {
+        let fleet = [c(1, true, true, 0, false), c(2, true, false, 7, true)];
+        assert_eq!(
+            select(&fleet, None, Some(1), "spawn"),
+            Ok((2, Choice::LeastLoaded))
+        );
+    }
+
+    #[test]
+    fn no_healthy_gateway_says_why() {
+        let reason = |r: Result<(GatewayId, Choice), NoGateway>| match r {
+            Err(NoGateway::NoneHealthy { reason }) => reason,
+            other => panic!("{other:?}"),
+        };
+        assert!(reason(select(&[], None, None, "agent")).contains("no gateway is registered"));
+        assert!(
+            reason(select(&[c(1, false, true, 0, true)], None, None, "agent"))
+                .contains("none of the 1 gateways is healthy")
+        );
+        assert!(
+            reason(select(&[c(1, true, true, 0, false)], None, None, "spawn"))
+                .contains("offers `spawn`")
+        );
+    }
+}

@@ -1,0 +1,117 @@
+//! Spawns: every one recorded before the gateway is asked, updated as it runs.
+
+use diesel::prelude::*;
+use serde::Serialize;
+
+use super::schema::spawns;
+use super::{DbError, Store, is_unique_violation, now_unix};
+
+#[derive(Debug, Clone, Queryable, Selectable, Serialize)]
+#[diesel(table_name = spawns)]
+pub struct SpawnRow {
+    pub id: String,
+    pub gateway_id: Option<i64>,
+    pub agent: Option<String>,
+    pub method: String,
+    /// The request as given, without environment values.
+    pub request: String,
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
+    pub run_id: Option<String>,
+    pub session_key: Option<String>,
+    pub status: String,
+    pub result: Option<String>,
+    pub error: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+pub struct NewSpawn<'a> {
+    pub id: &'a str,
+    pub gateway_id: i64,
+    pub agent: Option<&'a str>,
+    pub method: &'a str,
+    pub request: &'a str,
+    pub idempotency_key: Option<&'a str>,
+}
+
+/// What a finished (or progressing) spawn learned.
+#[derive(Default)]
+pub struct SpawnUpdate {
+    pub run_id: Option<String>,
+    pub session_key: Option<String>,
+    pub status: Option<String>,
+    pub result: Option<String>,
+    pub error: Option<String>,
+    pub finished: bool,
+}
+
+impl Store {
+    /// Inserts, or returns the spawn that already has this idempotency key (`Err(existing)`).
+    pub fn insert_spawn(&self, new: &NewSpawn<'_>) -> Result<Result<SpawnRow, SpawnRow>, DbError> {
+        let mut conn = self.conn()?;
+        if let Some(key) = new.idempotency_key
+            && let Some(existing) = spawns::table
+                .filter(spawns::idempotency_key.eq(key))
+                .select(SpawnRow::as_select())
+                .first(&mut conn)
+                .optional()?
+        {
+            return Ok(Err(existing));
+        }
+        let now = now_unix();
+        let inserted = diesel::insert_into(spawns::table)
+            .values((
+                spawns::id.eq(new.id),
+                spawns::gateway_id.eq(new.gateway_id),
+                spawns::agent.eq(new.agent),
+                spawns::method.eq(new.method),
+                spawns::request.eq(new.request),
+                spawns::idempotency_key.eq(new.idempotency_key),
+                spawns::status.eq("pending"),
+                spawns::created_at.eq(now),
+                spawns::updated_at.eq(now),
+            ))
+            .execute(&mut conn);
+        match inserted {
+            Ok(_) => Ok(Ok(self.spawn(new.id)?.ok_or(DbError::NotFound)?)),
+            // A concurrent request with the same key won the race.
+            Err(e) if is_unique_violation(&e) => {
+                let key = new.idempotency_key.unwrap_or_default();
+                let existing = spawns::table
+                    .filter(spawns::idempotency_key.eq(key))
+                    .select(SpawnRow::as_select())
+                    .first(&mut conn)?;
+                Ok(Err(existing))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub fn spawn(&self, id: &str) -> Result<Option<SpawnRow>, DbError> {
+        let mut conn = self.conn()?;
+        Ok(spawns::table
+            .find(id)
+            .select(SpawnRow::as_select())
+            .first(&mut conn)
+            .optional()?)
+    }
+
+    pub fn update_spawn(&self, id: &str, u: SpawnUpdate) -> Result<(), DbError> {
+        let mut conn = self.conn()?;
+        let now = now_unix();
+        diesel::update(spawns::table.find(id))
+            .set((
+                u.run_id.map(|v| spawns::run_id.eq(v)),
+                u.session_key.map(|v| spawns::session_key.eq(v)),
+                u.status.map(|v| spawns::status.eq(v)),
+                u.result.map(|v| spawns::result.eq(v)),
+                u.error.map(|v| spawns::error.eq(v)),
+                u.finished.then_some(spawns::finished_at.eq(now)),
+                spawns::updated_at.eq(now),
+            ))
+            .execute(&mut conn)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,213 @@
+//! Spawns: selection, both forms, idempotency, tracking to a final status, kill.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::link::{add, fake, link_daemon, online, wait_gateway};
+use crate::support::{Daemon, Request, wait_until};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn spawn(d: &Daemon, body: Value, idempotency_key: Option<&str>) -> crate::support::Response {
+    let mut req = Request::new("POST", "/api/spawn")
+        .key(&d.admin_key)
+        .json(&body);
+    if let Some(k) = idempotency_key {
+        req = req.header("Idempotency-Key", k);
+    }
+    d.send(req)
+}
+
+fn finished(d: &Daemon, id: &str) -> Value {
+    wait_until("the spawn to finish", DEADLINE, || {
+        let s = d.get(&format!("/api/spawn/{id}"), &d.admin_key).json();
+        (!["pending", "running"].contains(&s["status"].as_str().unwrap_or("pending"))).then_some(s)
+    })
+}
+
+#[test]
+fn an_agent_run_is_tracked_to_ok_with_its_reply_and_never_started_twice() {
+    let f = fake(|_| {});
+    let d = link_daemon(&[]);
+    let id = add(&d, "gw", &f, Some("fake-token"));
+    wait_gateway(&d, id, "online", online);
+    let res = spawn(
+        &d,
+        json!({"agent": "main", "task": "say pong"}),
+        Some("client-key-1"),
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    let s = res.json();
+    assert_eq!(
+        (
+            s["gateway_id"].as_i64(),
+            s["method"].as_str(),
+            s["status"].as_str()
+        ),
+        (Some(id), Some("agent"), Some("running"))
+    );
+    assert!(s["run_id"].is_string() && s["session_key"].is_string());
+    let spawn_id = s["spawn_id"].as_str().unwrap().to_owned();
+    // The same Idempotency-Key: the same spawn, no second run.
+    let again = spawn(
+        &d,
+        json!({"agent": "main", "task": "say pong"}),
+        Some("client-key-1"),
+    );
+    assert_eq!(again.status, 202);
+    assert_eq!(again.json()["spawn_id"], spawn_id.as_str());
+    let done = finished(&d, &spawn_id);
+    assert_eq!(done["status"], "ok", "{done}");
+    assert_eq!(done["result"]["reply"], "echo: say pong");
+    assert!(done["finished_at"].as_i64().is_some());
+    assert_eq!(f.runs_started(), 1);
+    assert_eq!(d.get("/api/spawn/nope", &d.admin_key).status, 404);
+}
+
+#[test]
+fn selection_uses_the_explicit_gateway_then_the_acting_primary_then_the_least_loaded() {
+    let a = fake(|c| c.sessions = 5);
+    let b = fake(|c| c.sessions = 1);
+    let c = fake(|c| c.sessions = 3);
+    let d = link_daemon(&[]);
+    let a_id = add(&d, "a", &a, Some("fake-token"));
+    let b_id = add(&d, "b", &b, Some("fake-token"));
+    let c_id = add(&d, "c", &c, Some("fake-token"));
+    for id in [a_id, b_id, c_id] {
+        wait_gateway(&d, id, "online", online);
+    }
+    let gw = |body: Value| {
+        let res = spawn(&d, body, None);
+        assert_eq!(res.status, 202, "{}", res.text());
+        res.json()["gateway_id"].as_i64().unwrap()
+    };
+    assert_eq!(
+        gw(json!({"agent": "main", "task": "t", "gateway_id": c_id})),
+        c_id,
+        "explicit"
+    );
+    assert_eq!(
+        gw(json!({"agent": "main", "task": "t"})),
+        a_id,
+        "acting primary"
+    );
+    a.stop();
+    wait_gateway(&d, b_id, "b acting", |g| g["acting_primary"] == true);
+    assert_eq!(
+        gw(json!({"agent": "main", "task": "t"})),
+        b_id,
+        "the new acting primary"
+    );
+    let res = spawn(
+        &d,
+        json!({"agent": "main", "task": "t", "gateway_id": a_id}),
+        None,
+    );
+    assert_eq!(
+        res.status,
+        503,
+        "an explicit unhealthy gateway is refused: {}",
+        res.text()
+    );
+    let res = spawn(
+        &d,
+        json!({"agent": "main", "task": "t", "gateway_id": 999}),
+        None,
+    );
+    assert_eq!(res.status, 404);
+}
+
+#[test]
+fn no_healthy_gateway_is_503_with_the_reason() {
+    let d = link_daemon(&[]);
+    let res = spawn(&d, json!({"agent": "main", "task": "t"}), None);
+    assert_eq!(res.status, 503);
+    assert_eq!(res.json()["error"], "no_healthy_gateway");
+    assert!(
+        res.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("no gateway is registered")
+    );
+    let f = fake(|_| {});
+    let id = add(&d, "gw", &f, Some("fake-token"));
+    wait_gateway(&d, id, "online", online);
+    // The process form needs a gateway that offers the seed's `spawn`.
+    let res = spawn(&d, json!({"command": "true"}), None);
+    assert_eq!(res.status, 503);
+    assert!(
+        res.json()["message"].as_str().unwrap().contains("`spawn`"),
+        "{}",
+        res.text()
+    );
+    for (body, field) in [
+        (json!({"agent": "main"}), "task"),
+        (json!({"task": "t"}), "agent"),
+        (
+            json!({"agent": "main", "task": "t", "timeout_seconds": 5}),
+            "timeout_seconds",
+        ),
+        (json!({"command": "true", "env": {"A": 1}}), "env"),
+    ] {
+        let res = spawn(&d, body, None);
+        assert_eq!(res.status, 400, "{}", res.text());
+        assert_eq!(res.json()["details"]["field"], field);
+    }
+}
+
+#[test]
+fn process_spawns_report_their_exit_code() {
+    let f = fake(|c| c.seed_protocol = true);
+    let d = link_daemon(&[]);
+    let id = add(&d, "seed", &f, Some("fake-token"));
+    wait_gateway(&d, id, "online", online);
+    let res = spawn(
+        &d,
+        json!({"command": "sh", "args": ["-c", "echo hi; exit 3"], "env": {"SECRET_THING": "do-not-store"}}),
+        None,
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    assert_eq!(res.json()["method"], "spawn");
+    let done = finished(&d, res.json()["spawn_id"].as_str().unwrap());
+    assert_eq!(done["status"], "error");
+    assert_eq!(done["result"]["exit_code"], 3);
+    assert_eq!(done["result"]["stdout"], "hi\n");
+    let res = spawn(&d, json!({"command": "true"}), None);
+    let done = finished(&d, res.json()["spawn_id"].as_str().unwrap());
+    assert_eq!(done["status"], "ok");
+    assert!(
+        !crate::support::contains(&d.database_bytes(), b"do-not-store"),
+        "env values are not stored"
+    );
+}
+
+#[test]
+fn a_long_run_killed_through_session_control_reads_aborted() {
+    let f = fake(|_| {});
+    let d = link_daemon(&[]);
+    let id = add(&d, "gw", &f, Some("fake-token"));
+    wait_gateway(&d, id, "online", online);
+    let res = spawn(&d, json!({"agent": "main", "task": "SLOW work"}), None);
+    assert_eq!(res.status, 202, "{}", res.text());
+    let s = res.json();
+    let key = s["session_key"].as_str().unwrap().to_owned();
+    wait_until("the session in the cache", DEADLINE, || {
+        let list = d.get("/api/sessions", &d.admin_key).json();
+        list["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["key"] == key.as_str())
+            .then_some(())
+    });
+    let res = d.call(
+        "POST",
+        &format!("/api/sessions/{key}/control"),
+        &d.admin_key,
+        &json!({"action": "kill"}),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    let done = finished(&d, s["spawn_id"].as_str().unwrap());
+    assert_eq!(done["status"], "aborted", "{done}");
+}
