@@ -276,6 +276,10 @@ async fn run(mut rt: Running) -> Result<(), DaemonError> {
         rt.state.keys.clone(),
         rt.cfg.auth.key_refresh_interval,
     ));
+    actix::spawn(reap_connections(
+        rt.state.clone(),
+        rt.cfg.connections.timeout,
+    ));
 
     let mut term =
         signal(SignalKind::terminate()).map_err(|e| DaemonError::Startup(e.to_string()))?;
@@ -378,6 +382,33 @@ async fn refresh_keys(keys: Arc<KeyCache>, interval: Duration) {
             Ok(Ok(())) => {}
             Ok(Err(e)) => warn!(%e, "API key refresh failed"),
             Err(e) => warn!(%e, "API key refresh task failed"),
+        }
+    }
+}
+
+/// Marks CLI connections with no heartbeat for `connections.timeout` disconnected (and their
+/// agents offline), checking a few times per timeout.
+async fn reap_connections(state: AppState, timeout: Duration) {
+    let mut tick = tokio::time::interval((timeout / 4).max(Duration::from_millis(250)));
+    loop {
+        tick.tick().await;
+        let store = state.store.clone();
+        let secs = timeout.as_secs().max(1) as i64;
+        match web::block(move || store.reap_connections(secs)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => {
+                info!(
+                    connections = n,
+                    "CLI connections without a heartbeat marked disconnected"
+                );
+                state.events.publish(
+                    "agent.status",
+                    None,
+                    serde_json::json!({"reaped_connections": n, "status": "disconnected"}),
+                );
+            }
+            Ok(Err(e)) => warn!(%e, "connection reaper failed"),
+            Err(e) => warn!(%e, "connection reaper task failed"),
         }
     }
 }

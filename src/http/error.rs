@@ -49,6 +49,10 @@ pub enum ApiError {
     SessionNotFound(String),
     #[error("spawn `{0}` not found")]
     SpawnNotFound(String),
+    #[error("agent {0} not found")]
+    AgentNotFound(i64),
+    #[error("connection `{0}` not found")]
+    ConnectionNotFound(String),
     #[error("no healthy gateway can take this: {0}")]
     NoHealthyGateway(String),
     #[error("{message}")]
@@ -100,6 +104,8 @@ impl ApiError {
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::SessionNotFound(_) => "session_not_found",
             ApiError::SpawnNotFound(_) => "spawn_not_found",
+            ApiError::AgentNotFound(_) => "agent_not_found",
+            ApiError::ConnectionNotFound(_) => "connection_not_found",
             ApiError::NoHealthyGateway(_) => "no_healthy_gateway",
             ApiError::UnsupportedAction { .. } => "unsupported_action",
             ApiError::GatewayUnavailable(_) => "gateway_unavailable",
@@ -158,7 +164,9 @@ impl ResponseError for ApiError {
             ApiError::RouteNotFound(_)
             | ApiError::GatewayNotFound(_)
             | ApiError::SessionNotFound(_)
-            | ApiError::SpawnNotFound(_) => StatusCode::NOT_FOUND,
+            | ApiError::SpawnNotFound(_)
+            | ApiError::AgentNotFound(_)
+            | ApiError::ConnectionNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::UnsupportedAction { .. } => StatusCode::CONFLICT,
             ApiError::GatewayRefused { .. } => StatusCode::BAD_GATEWAY,
             ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,

@@ -1,6 +1,7 @@
 //! The HTTP front-end: routes, shared state, and JSON for every error (including unknown routes
 //! and wrong methods).
 
+pub mod agents;
 pub mod error;
 pub mod events;
 pub mod gateways;
@@ -126,6 +127,23 @@ pub fn routes(
                 .service(resource("/events").route(web::get().to(events::sse)))
                 .service(resource("/sessions").route(web::get().to(sessions::list)))
                 .service(resource("/spawn").route(web::post().to(spawn::create)))
+                .service(resource("/agents").route(web::get().to(agents::list)))
+                .service(resource("/agents/sync").route(web::post().to(agents::sync)))
+                .service(
+                    resource(r"/agents/{id:\d+}")
+                        .route(web::get().to(agents::get))
+                        .route(web::put().to(agents::update)),
+                )
+                .service(
+                    resource(r"/agents/{id:\d+}/heartbeat")
+                        .route(web::post().to(agents::heartbeat)),
+                )
+                .service(
+                    resource("/connect")
+                        .route(web::get().to(agents::connections))
+                        .route(web::post().to(agents::connect))
+                        .route(web::delete().to(agents::disconnect)),
+                )
                 .service(resource("/spawn/{id}").route(web::get().to(spawn::get)))
                 .service(
                     resource("/sessions/{key}/control").route(web::post().to(sessions::control)),

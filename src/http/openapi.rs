@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{error, events, gateways, health, ops, sessions, spawn};
+use super::{agents, error, events, gateways, health, ops, sessions, spawn};
 
 struct Security;
 
@@ -30,10 +30,10 @@ impl Modify for Security {
     paths(
         gateways::list, gateways::get, gateways::create, gateways::update, gateways::update_by_path,
         gateways::delete, gateways::delete_by_path, health::probe, health::history,
-        ops::healthz, ops::readyz, ops::metrics, ops::audit, events::sse, events::ws, sessions::list, sessions::control, spawn::create, spawn::get,
+        ops::healthz, ops::readyz, ops::metrics, ops::audit, events::sse, events::ws, sessions::list, sessions::control, spawn::create, spawn::get, agents::list, agents::get, agents::update, agents::sync, agents::connect, agents::connections, agents::disconnect, agents::heartbeat,
     ),
     components(schemas(error::ErrorBody, health::ProbeOne)),
     modifiers(&Security),
-    tags((name = "gateways", description = "The gateway registry"), (name = "operations", description = "Health, readiness, metrics, audit"), (name = "events", description = "Live events"), (name = "sessions", description = "Sessions across the fleet"), (name = "spawn", description = "Agent runs and processes"))
+    tags((name = "gateways", description = "The gateway registry"), (name = "operations", description = "Health, readiness, metrics, audit"), (name = "events", description = "Live events"), (name = "sessions", description = "Sessions across the fleet"), (name = "spawn", description = "Agent runs and processes"), (name = "agents", description = "Agents"), (name = "connections", description = "Direct CLI connections"))
 )]
 pub struct ApiDoc;
