@@ -190,7 +190,9 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
                 cfg.limits.session_control_per_minute,
             )),
             probe_timeout: cfg.gateways.probe_timeout,
+            logs: crate::logs::LogBuffer::default(),
             events,
+            suspensions: Arc::default(),
             ready: Arc::new(AtomicBool::new(false)),
         };
         run(Running {
@@ -276,6 +278,7 @@ async fn run(mut rt: Running) -> Result<(), DaemonError> {
         rt.state.keys.clone(),
         rt.cfg.auth.key_refresh_interval,
     ));
+    actix::spawn(rt.state.logs.clone().follow(rt.state.events.clone()));
     actix::spawn(reap_connections(
         rt.state.clone(),
         rt.cfg.connections.timeout,

@@ -8,6 +8,7 @@ pub mod daemon;
 pub mod db;
 pub mod http;
 pub mod logging;
+pub mod logs;
 pub mod metrics;
 pub mod ratelimit;
 pub mod secrets;

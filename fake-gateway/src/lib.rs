@@ -160,6 +160,7 @@ pub(crate) struct Shared {
     next_id: AtomicU64,
     pub started: Instant,
     last_auth: Mutex<Option<String>>,
+    pub suspension: Mutex<Option<String>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -321,6 +322,7 @@ impl FakeGateway {
             next_id: AtomicU64::new(1),
             started: Instant::now(),
             last_auth: Mutex::new(None),
+            suspension: Mutex::new(None),
         });
         let listener = runtime().block_on(TcpListener::bind(addr))?;
         let addr = listener.local_addr()?;
@@ -503,6 +505,11 @@ impl FakeGateway {
     /// `agent` runs started (a repeated idempotency key starts none).
     pub fn runs_started(&self) -> usize {
         lock(&self.shared.runs).len()
+    }
+
+    /// Whether the gateway is suspended (prepared and not resumed).
+    pub fn suspended(&self) -> bool {
+        lock(&self.shared.suspension).is_some()
     }
 
     pub fn sessions(&self) -> Vec<(String, String)> {

@@ -9,8 +9,12 @@ use tokio::sync::mpsc;
 
 use crate::{Ctl, Run, Session, Shared, lock, now_ms, random_id};
 
-const CORE_METHODS: [&str; 12] = [
+const CORE_METHODS: [&str; 16] = [
     "chat.history",
+    "gateway.suspend.prepare",
+    "gateway.suspend.status",
+    "gateway.suspend.resume",
+    "gateway.restart.request",
     "health",
     "status",
     "sessions.list",
@@ -156,6 +160,35 @@ pub(crate) async fn handle(
                 .as_deref()
                 .is_some_and(|r| finish_run(shared, r, json!({"status": "error", "error": "aborted", "stopReason": "rpc"})));
             json!({"ok": true, "aborted": aborted, "runIds": if aborted { vec![run] } else { vec![] }})
+        }),
+        "gateway.suspend.prepare" => closed(method, params, &["requestId", "terminalPolicy", "drain"]).and_then(|_| {
+            str_param(params, "requestId").ok_or("invalid gateway.suspend.prepare params: at root: must have required property 'requestId'")?;
+            let active = lock(&shared.runs).values().filter(|r| r.done.borrow().is_none()).count();
+            if active > 0 {
+                return Ok(json!({"status": "busy", "reason": "active-work", "retryAfterMs": 20000, "activeCount": active,
+                                 "blockers": [{"kind": "embedded-run", "count": active}]}));
+            }
+            let id = random_id();
+            *lock(&shared.suspension) = Some(id.clone());
+            shared.broadcast("gateway.suspension", json!({"phase": "prepared"}));
+            Ok(json!({"status": "ready", "suspensionId": id, "expiresAtMs": now_ms() + 600_000, "activeCount": 0, "blockers": []}))
+        }),
+        "gateway.suspend.status" | "gateway.suspend.resume" => closed(method, params, &["suspensionId"]).and_then(|_| {
+            let id = str_param(params, "suspensionId").ok_or("must have required property 'suspensionId'")?;
+            let mut current = lock(&shared.suspension);
+            if current.as_deref() != Some(id) {
+                return Err(format!("unknown suspensionId: {id}"));
+            }
+            if method == "gateway.suspend.resume" {
+                *current = None;
+                shared.broadcast("gateway.suspension", json!({"phase": "accepting"}));
+                return Ok(json!({"ok": true, "status": "running", "resumed": true}));
+            }
+            Ok(json!({"status": "ready", "expiresAtMs": now_ms() + 600_000}))
+        }),
+        "gateway.restart.request" => closed(method, params, &["reason", "skipDeferral", "target"]).map(|_| {
+            json!({"ok": true, "status": "scheduled", "preflight": {"safe": true, "summary": "safe to restart now"},
+                   "restart": {"ok": true, "signal": "SIGUSR2", "reason": str_param(params, "reason"), "delayMs": 0}})
         }),
         "spawn" if seed => spawn(shared, params, tx),
         "control" if seed => control(shared, params),

@@ -60,6 +60,11 @@ pub enum ApiError {
         message: String,
         details: serde_json::Value,
     },
+    #[error("{message}")]
+    GatewayBusy {
+        message: String,
+        details: serde_json::Value,
+    },
     #[error("{0}")]
     GatewayUnavailable(String),
     #[error("the gateway refused: {message} ({code})")]
@@ -108,6 +113,7 @@ impl ApiError {
             ApiError::ConnectionNotFound(_) => "connection_not_found",
             ApiError::NoHealthyGateway(_) => "no_healthy_gateway",
             ApiError::UnsupportedAction { .. } => "unsupported_action",
+            ApiError::GatewayBusy { .. } => "gateway_busy",
             ApiError::GatewayUnavailable(_) => "gateway_unavailable",
             ApiError::GatewayRefused { .. } => "gateway_error",
             ApiError::GatewayTimeout(_) => "gateway_timeout",
@@ -133,7 +139,9 @@ impl ApiError {
             ApiError::PayloadTooLarge { limit } => {
                 Some(serde_json::json!({ "limit_bytes": limit }))
             }
-            ApiError::UnsupportedAction { details, .. } => Some(details.clone()),
+            ApiError::UnsupportedAction { details, .. } | ApiError::GatewayBusy { details, .. } => {
+                Some(details.clone())
+            }
             ApiError::GatewayRefused { code, .. } => {
                 Some(serde_json::json!({ "gateway_code": code }))
             }
@@ -167,7 +175,9 @@ impl ResponseError for ApiError {
             | ApiError::SpawnNotFound(_)
             | ApiError::AgentNotFound(_)
             | ApiError::ConnectionNotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::UnsupportedAction { .. } => StatusCode::CONFLICT,
+            ApiError::UnsupportedAction { .. } | ApiError::GatewayBusy { .. } => {
+                StatusCode::CONFLICT
+            }
             ApiError::GatewayRefused { .. } => StatusCode::BAD_GATEWAY,
             ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::GatewayUnavailable(_) | ApiError::NoHealthyGateway(_) => {

@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod error;
 pub mod events;
+pub mod gateway_ops;
 pub mod gateways;
 pub mod health;
 pub mod json;
@@ -43,6 +44,9 @@ pub struct AppState {
     pub session_control_limiter: Arc<KeyedLimiter<String>>,
     pub probe_timeout: std::time::Duration,
     pub events: gateway_supervisor_actors::events::EventBus,
+    pub logs: crate::logs::LogBuffer,
+    /// Suspensions this daemon made, by gateway (needed to resume them).
+    pub suspensions: Arc<std::sync::Mutex<std::collections::HashMap<i64, String>>>,
     pub ready: Arc<AtomicBool>,
 }
 
@@ -116,6 +120,18 @@ pub fn routes(
                                 .route(web::delete().to(gateways::delete)),
                         )
                         .service(
+                            resource(r"/{id:\d+}/suspend")
+                                .route(web::post().to(gateway_ops::suspend)),
+                        )
+                        .service(
+                            resource(r"/{id:\d+}/resume")
+                                .route(web::post().to(gateway_ops::resume)),
+                        )
+                        .service(
+                            resource(r"/{id:\d+}/restart")
+                                .route(web::post().to(gateway_ops::restart)),
+                        )
+                        .service(
                             resource(r"/{id:\d+}")
                                 .route(web::get().to(gateways::get))
                                 .route(web::put().to(gateways::update_by_path))
@@ -124,6 +140,7 @@ pub fn routes(
                         .default_service(web::to(route_not_found)),
                 )
                 .service(resource("/audit").route(web::get().to(ops::audit)))
+                .service(resource("/logs").route(web::get().to(ops::logs)))
                 .service(resource("/events").route(web::get().to(events::sse)))
                 .service(resource("/sessions").route(web::get().to(sessions::list)))
                 .service(resource("/spawn").route(web::post().to(spawn::create)))

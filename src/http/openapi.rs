@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{agents, error, events, gateways, health, ops, sessions, spawn};
+use super::{agents, error, events, gateway_ops, gateways, health, ops, sessions, spawn};
 
 struct Security;
 
@@ -30,7 +30,7 @@ impl Modify for Security {
     paths(
         gateways::list, gateways::get, gateways::create, gateways::update, gateways::update_by_path,
         gateways::delete, gateways::delete_by_path, health::probe, health::history,
-        ops::healthz, ops::readyz, ops::metrics, ops::audit, events::sse, events::ws, sessions::list, sessions::control, spawn::create, spawn::get, agents::list, agents::get, agents::update, agents::sync, agents::connect, agents::connections, agents::disconnect, agents::heartbeat,
+        ops::healthz, ops::readyz, ops::metrics, ops::audit, ops::logs, events::sse, events::ws, sessions::list, sessions::control, spawn::create, spawn::get, agents::list, agents::get, agents::update, agents::sync, agents::connect, agents::connections, agents::disconnect, agents::heartbeat, gateway_ops::suspend, gateway_ops::resume, gateway_ops::restart,
     ),
     components(schemas(error::ErrorBody, health::ProbeOne)),
     modifiers(&Security),

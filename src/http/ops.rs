@@ -108,3 +108,35 @@ pub async fn audit(
         .map_err(|e| ApiError::Storage(e.to_string()))?;
     Ok(HttpResponse::Ok().json(AuditList { entries }))
 }
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    pub gateway_id: Option<i64>,
+    pub session: Option<String>,
+    pub level: Option<String>,
+    /// 1–5000, default 100.
+    pub limit: Option<usize>,
+}
+
+#[utoipa::path(get, path = "/api/logs", tag = "operations",
+    description = "The gateways' recent `log` events (a bounded buffer of the last 5,000), oldest first.",
+    params(LogQuery),
+    responses((status = 200, description = "`{logs: [...]}`"), (status = 400, body = ErrorBody)),
+    security(("api_key" = []), ("bearer" = [])))]
+pub async fn logs(
+    state: web::Data<AppState>,
+    query: web::Query<LogQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=crate::logs::CAPACITY).contains(&limit) {
+        return Err(ApiError::field("limit", "limit must be between 1 and 5000"));
+    }
+    let lines = state.logs.query(
+        query.gateway_id,
+        query.session.as_deref(),
+        query.level.as_deref(),
+        limit,
+    );
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "logs": lines })))
+}

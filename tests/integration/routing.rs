@@ -374,3 +374,91 @@ fn session_control_is_limited_per_session() {
     );
     assert_eq!(res.status, 200, "another session has its own budget");
 }
+
+#[test]
+fn suspend_resume_restart_and_a_busy_refusal() {
+    let f = fake(|_| {});
+    let d = link_daemon(&[]);
+    let id = add(&d, "gw", &f, Some("fake-token"));
+    wait_gateway(&d, id, "online", online);
+    let operator = d.create_key("operator", "op");
+    let post = |path: &str, key: &str| d.send(Request::new("POST", path).key(key));
+    assert_eq!(
+        post(&format!("/api/gateways/{id}/suspend"), &operator).status,
+        403,
+        "admin only"
+    );
+    let res = post(&format!("/api/gateways/{id}/suspend"), &d.admin_key);
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert!(f.suspended());
+    let res = post(&format!("/api/gateways/{id}/resume"), &d.admin_key);
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert!(!f.suspended());
+    assert_eq!(
+        post(&format!("/api/gateways/{id}/resume"), &d.admin_key).status,
+        409,
+        "nothing to resume"
+    );
+    // Busy with a run: the gateway refuses and says why.
+    let spawn = d.call(
+        "POST",
+        "/api/spawn",
+        &d.admin_key,
+        &json!({"agent": "main", "task": "SLOW"}),
+    );
+    assert_eq!(spawn.status, 202);
+    let res = post(&format!("/api/gateways/{id}/suspend"), &d.admin_key);
+    assert_eq!(res.status, 409, "{}", res.text());
+    let body = res.json();
+    assert_eq!(body["error"], "gateway_busy");
+    assert_eq!(body["details"]["reason"], "active-work");
+    assert!(body["details"]["activeCount"].as_u64().unwrap() >= 1);
+    let res = post(&format!("/api/gateways/{id}/restart"), &d.admin_key);
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["restart"]["status"], "scheduled");
+    assert_eq!(post("/api/gateways/999/restart", &d.admin_key).status, 404);
+}
+
+#[test]
+fn gateway_log_events_are_served_from_the_buffer() {
+    let f = fake(|c| {
+        c.sessions = 1;
+        c.seed_protocol = true;
+    });
+    let d = link_daemon(&[]);
+    let id = add(&d, "gw", &f, Some("fake-token"));
+    let key = wait_until("a session", DEADLINE, || {
+        sessions(&d, "")
+            .first()
+            .map(|s| s["key"].as_str().unwrap().to_owned())
+    });
+    d.call(
+        "POST",
+        &format!("/api/sessions/{key}/control"),
+        &d.admin_key,
+        &json!({"action": "pause"}),
+    );
+    let logs = wait_until("a log line", DEADLINE, || {
+        let l = d
+            .get(
+                &format!("/api/logs?gateway_id={id}&session={key}"),
+                &d.admin_key,
+            )
+            .json();
+        (!l["logs"].as_array().unwrap().is_empty()).then_some(l)
+    });
+    let line = &logs["logs"][0];
+    assert_eq!(
+        (line["gateway_id"].as_i64(), line["level"].as_str()),
+        (Some(id), Some("info"))
+    );
+    assert!(line["message"].as_str().unwrap().contains("pause"));
+    assert_eq!(
+        d.get("/api/logs?level=error", &d.admin_key).json()["logs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(d.get("/api/logs?limit=0", &d.admin_key).status, 400);
+}
