@@ -139,9 +139,15 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
     info!(device_id = %identity.device_id(), created, "device identity ready");
     let metrics = Arc::new(Metrics::new().map_err(|e| DaemonError::Startup(e.to_string()))?);
     let events = EventBus::new();
+    let identity = Arc::new(identity);
+    let v1 = http::v1::V1Settings {
+        identity: identity.clone(),
+        min_version: cfg.gateways.min_version.clone(),
+        timeout: cfg.gateways.connect_timeout + cfg.gateways.handshake_timeout,
+    };
     let link_ctx = LinkContext {
         settings: Arc::new(cfg.gateways.link_settings()),
-        identity: Arc::new(identity),
+        identity,
         metrics: metrics.links.clone(),
         events: events.clone(),
     };
@@ -191,6 +197,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
             )),
             probe_timeout: cfg.gateways.probe_timeout,
             logs: crate::logs::LogBuffer::default(),
+            v1,
             events,
             suspensions: Arc::default(),
             ready: Arc::new(AtomicBool::new(false)),

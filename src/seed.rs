@@ -51,6 +51,7 @@ pub fn default_gateway(
             .flatten()
             .map(SecretString::from),
         is_primary: true,
+        ..NewGateway::default()
     }))
 }
 

@@ -162,7 +162,11 @@ thread_local! {
     static CLIENTS: RefCell<HashMap<bool, awc::Client>> = RefCell::new(HashMap::new());
 }
 
-fn client(insecure: bool, connect_timeout: Duration, request_timeout: Duration) -> awc::Client {
+pub(crate) fn client(
+    insecure: bool,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+) -> awc::Client {
     CLIENTS.with(|c| {
         c.borrow_mut()
             .entry(insecure)

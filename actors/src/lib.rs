@@ -12,6 +12,7 @@ pub mod handshake;
 pub mod link_metrics;
 pub mod messages;
 pub mod model;
+pub mod oneshot;
 pub mod primary;
 pub mod protocol;
 pub mod registry;

@@ -80,6 +80,10 @@ pub struct GatewayRecord {
     pub agents_count: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// v1 API fields.
+    pub workspace_root: Option<String>,
+    pub disable_device_pairing: bool,
+    pub gateway_agent_id: Option<String>,
 }
 
 /// `host:port`, with an IPv6 host in brackets.
@@ -102,7 +106,7 @@ impl GatewayRecord {
 }
 
 /// A validated create request.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct NewGateway {
     pub name: String,
     pub host: String,
@@ -111,6 +115,9 @@ pub struct NewGateway {
     pub allow_insecure_tls: bool,
     pub token: Option<SecretString>,
     pub is_primary: bool,
+    pub workspace_root: Option<String>,
+    pub disable_device_pairing: bool,
+    pub gateway_agent_id: Option<String>,
 }
 
 /// A validated partial update; `None` leaves a field as it is.
@@ -129,6 +136,9 @@ pub struct GatewayPatch {
     pub latency: Option<Option<i64>>,
     pub sessions_count: Option<i64>,
     pub agents_count: Option<i64>,
+    pub workspace_root: Option<Option<String>>,
+    pub disable_device_pairing: Option<bool>,
+    pub gateway_agent_id: Option<Option<String>>,
 }
 
 impl GatewayPatch {
@@ -145,6 +155,9 @@ impl GatewayPatch {
             && self.latency.is_none()
             && self.sessions_count.is_none()
             && self.agents_count.is_none()
+            && self.workspace_root.is_none()
+            && self.disable_device_pairing.is_none()
+            && self.gateway_agent_id.is_none()
     }
 
     /// Whether the change touches how the gateway is reached (its link must restart).

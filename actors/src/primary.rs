@@ -72,6 +72,9 @@ mod tests {
             agents_count: 0,
             created_at: 0,
             updated_at: 0,
+            workspace_root: None,
+            disable_device_pairing: false,
+            gateway_agent_id: None,
         }
     }
 

@@ -31,8 +31,11 @@ struct GatewayRow {
     latency: Option<i64>,
     sessions_count: i64,
     agents_count: i64,
+    workspace_root: Option<String>,
+    disable_device_pairing: bool,
     created_at: i64,
     updated_at: i64,
+    gateway_agent_id: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -46,6 +49,9 @@ struct NewGatewayRow<'a> {
     token_enc: Option<Vec<u8>>,
     is_primary: bool,
     status: &'a str,
+    workspace_root: Option<&'a str>,
+    disable_device_pairing: bool,
+    gateway_agent_id: Option<&'a str>,
     created_at: i64,
     updated_at: i64,
 }
@@ -66,6 +72,9 @@ struct GatewayChanges {
     latency: Option<Option<i64>>,
     sessions_count: Option<i64>,
     agents_count: Option<i64>,
+    workspace_root: Option<Option<String>>,
+    disable_device_pairing: Option<bool>,
+    gateway_agent_id: Option<Option<String>>,
     updated_at: i64,
 }
 
@@ -124,6 +133,9 @@ impl Store {
             agents_count: row.agents_count,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            workspace_root: row.workspace_root,
+            disable_device_pairing: row.disable_device_pairing,
+            gateway_agent_id: row.gateway_agent_id,
         })
     }
 
@@ -233,6 +245,9 @@ impl GatewayStore for Store {
                         token_enc,
                         is_primary: new.is_primary,
                         status: GatewayStatus::Unknown.as_str(),
+                        workspace_root: new.workspace_root.as_deref(),
+                        disable_device_pairing: new.disable_device_pairing,
+                        gateway_agent_id: new.gateway_agent_id.as_deref(),
                         created_at: now,
                         updated_at: now,
                     })
@@ -290,6 +305,9 @@ impl GatewayStore for Store {
             latency: patch.latency,
             sessions_count: patch.sessions_count,
             agents_count: patch.agents_count,
+            workspace_root: patch.workspace_root.clone(),
+            disable_device_pairing: patch.disable_device_pairing,
+            gateway_agent_id: patch.gateway_agent_id.clone(),
             updated_at: now,
         };
         let mut conn = self.conn_or_err()?;
@@ -453,6 +471,7 @@ mod tests {
             allow_insecure_tls: false,
             token: token.map(|t| SecretString::from(t.to_owned())),
             is_primary: primary,
+            ..NewGateway::default()
         }
     }
 

@@ -20,6 +20,7 @@ diesel::table! {
         disable_device_pairing -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        gateway_agent_id -> Nullable<Text>,
     }
 }
 

@@ -65,6 +65,10 @@ pub enum ApiError {
         message: String,
         details: serde_json::Value,
     },
+    #[error("{message}")]
+    BadGateway { code: &'static str, message: String },
+    #[error("{0}")]
+    VersionTooOld(String),
     #[error("{0}")]
     GatewayUnavailable(String),
     #[error("the gateway refused: {message} ({code})")]
@@ -114,6 +118,8 @@ impl ApiError {
             ApiError::NoHealthyGateway(_) => "no_healthy_gateway",
             ApiError::UnsupportedAction { .. } => "unsupported_action",
             ApiError::GatewayBusy { .. } => "gateway_busy",
+            ApiError::BadGateway { code, .. } => code,
+            ApiError::VersionTooOld(_) => "gateway_version_too_old",
             ApiError::GatewayUnavailable(_) => "gateway_unavailable",
             ApiError::GatewayRefused { .. } => "gateway_error",
             ApiError::GatewayTimeout(_) => "gateway_timeout",
@@ -178,7 +184,10 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedAction { .. } | ApiError::GatewayBusy { .. } => {
                 StatusCode::CONFLICT
             }
-            ApiError::GatewayRefused { .. } => StatusCode::BAD_GATEWAY,
+            ApiError::GatewayRefused { .. } | ApiError::BadGateway { .. } => {
+                StatusCode::BAD_GATEWAY
+            }
+            ApiError::VersionTooOld(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::GatewayUnavailable(_) | ApiError::NoHealthyGateway(_) => {
                 StatusCode::SERVICE_UNAVAILABLE

@@ -181,6 +181,7 @@ impl CreateGatewayRequest {
             allow_insecure_tls: self.allow_insecure_tls.is_some_and(|f| f.0),
             token: token.map(SecretString::from),
             is_primary: self.is_primary.is_some_and(|f| f.0),
+            ..NewGateway::default()
         })
     }
 }
@@ -227,6 +228,7 @@ impl UpdateGatewayRequest {
                 .agents_count
                 .map(|v| non_negative("agents_count", v))
                 .transpose()?,
+            ..GatewayPatch::default()
         };
         if patch.is_empty() {
             return Err(ApiError::InvalidRequest {

@@ -14,6 +14,7 @@ pub mod ops;
 pub mod principal;
 pub mod sessions;
 pub mod spawn;
+pub mod v1;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -45,6 +46,7 @@ pub struct AppState {
     pub probe_timeout: std::time::Duration,
     pub events: gateway_supervisor_actors::events::EventBus,
     pub logs: crate::logs::LogBuffer,
+    pub v1: v1::V1Settings,
     /// Suspensions this daemon made, by gateway (needed to resume them).
     pub suspensions: Arc<std::sync::Mutex<std::collections::HashMap<i64, String>>>,
     pub ready: Arc<AtomicBool>,
@@ -136,6 +138,22 @@ pub fn routes(
                                 .route(web::get().to(gateways::get))
                                 .route(web::put().to(gateways::update_by_path))
                                 .route(web::delete().to(gateways::delete_by_path)),
+                        )
+                        .default_service(web::to(route_not_found)),
+                )
+                .service(
+                    web::scope("/v1/gateways")
+                        .wrap(from_fn(middleware::limit_gateway_ops))
+                        .service(
+                            resource("")
+                                .route(web::get().to(v1::list))
+                                .route(web::post().to(v1::create)),
+                        )
+                        .service(
+                            resource(r"/{id:\d+}")
+                                .route(web::get().to(v1::get))
+                                .route(web::patch().to(v1::update))
+                                .route(web::delete().to(v1::delete)),
                         )
                         .default_service(web::to(route_not_found)),
                 )

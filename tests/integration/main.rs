@@ -16,3 +16,4 @@ mod secrets;
 mod seed_examples;
 mod spawn;
 mod systemd;
+mod v1;
