@@ -4,6 +4,11 @@
 //!   gs-bench fleet --count 1000 [--steady 60] [--heartbeat 30s]
 //!       start-to-all-online time after a daemon restart, RSS (total and per gateway), CPU share
 //!       over the steady window.
+//!   gs-bench failover [--trials 50]
+//!       two fake gateways; the acting primary's socket closes → time to the `gateway.primary`
+//!       event and to the next accepted spawn (median, p99).
+//!   gs-bench sessions [--gateways 100] [--sessions 50] [--requests 1000]
+//!       `GET /api/sessions` latency over a fleet's merged session caches, and spawn latency.
 //!   gs-bench real --openclaw DIR [--restarts 3]
 //!       a real OpenClaw gateway: time from its `/readyz` 200 to `online` (registered while it
 //!       was ready, then after each SIGTERM + start), with the default link settings.
@@ -16,6 +21,9 @@ mod http;
 #[path = "../../tests/openclaw_e2e/real_gateway.rs"]
 #[allow(dead_code)]
 mod real_gateway;
+#[path = "../../tests/integration/support/sse.rs"]
+#[allow(dead_code)]
+mod sse;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -210,6 +218,171 @@ fn wait_status(d: &Daemon, id: i64, want: &str) -> Duration {
     t0.elapsed()
 }
 
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn summary(mut samples: Vec<f64>) -> Value {
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    json!({"n": samples.len(), "median_ms": percentile(&samples, 0.5), "p99_ms": percentile(&samples, 0.99), "max_ms": samples.last()})
+}
+
+fn add_gateway(d: &Daemon, name: &str, port: u16) -> i64 {
+    let body = json!({"name": name, "host": "127.0.0.1", "port": port, "token": "fake-token"});
+    let res = Request::new("POST", "/api/gateways")
+        .key(&d.key)
+        .json(&body)
+        .send(d.addr)
+        .expect("create");
+    serde_json::from_slice::<Value>(&res.body).expect("json")["gateway"]["id"]
+        .as_i64()
+        .expect("id")
+}
+
+fn acting(d: &Daemon, id: i64) -> bool {
+    Request::new("GET", &format!("/api/gateways/{id}"))
+        .key(&d.key)
+        .send(d.addr)
+        .ok()
+        .and_then(|r| serde_json::from_slice::<Value>(&r.body).ok())
+        .is_some_and(|v| {
+            v["gateway"]["acting_primary"] == true && v["gateway"]["status"] == "online"
+        })
+}
+
+fn failover(args: &[String]) -> Value {
+    let trials: usize = arg(args, "--trials", 50);
+    let bin = PathBuf::from(arg(
+        args,
+        "--daemon",
+        "target/release/gateway-supervisor".to_owned(),
+    ));
+    let cfg = FakeConfig {
+        ping_interval: None,
+        ..FakeConfig::default()
+    };
+    let a = FakeGateway::start(cfg.clone()).expect("fake");
+    let b = FakeGateway::start(cfg).expect("fake");
+    let state = tempfile::tempdir().expect("tempdir");
+    let d = start_daemon(&bin, state.path(), "30s");
+    let a_id = add_gateway(&d, "a", a.port());
+    let b_id = add_gateway(&d, "b", b.port());
+    while !(acting(&d, a_id) && status_of(&d, b_id) == "online") {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut events = sse::Sse::open(d.addr, &d.key, None, "?types=gateway.primary");
+    let (mut to_event, mut to_spawn) = (Vec::new(), Vec::new());
+    for _ in 0..trials {
+        let t0 = Instant::now();
+        a.close_all(1012, "service restart");
+        let e = events.until(Duration::from_secs(30), |e| {
+            e.data["payload"]["acting_primary"] == b_id
+        });
+        to_event.push(t0.elapsed().as_secs_f64() * 1e3);
+        let _ = e;
+        loop {
+            let res = Request::new("POST", "/api/spawn")
+                .key(&d.key)
+                .json(&json!({"agent": "main", "task": "t"}))
+                .send(d.addr)
+                .expect("spawn");
+            if res.status == 202
+                && serde_json::from_slice::<Value>(&res.body)
+                    .ok()
+                    .is_some_and(|v| v["gateway_id"] == b_id)
+            {
+                break;
+            }
+        }
+        to_spawn.push(t0.elapsed().as_secs_f64() * 1e3);
+        // Failback before the next trial.
+        events.until(Duration::from_secs(30), |e| {
+            e.data["payload"]["acting_primary"] == a_id
+        });
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &d.child.id().to_string()])
+        .status();
+    json!({"scenario": "failover", "trials": trials, "close_to_primary_event": summary(to_event), "close_to_spawn_accepted": summary(to_spawn)})
+}
+
+fn sessions_bench(args: &[String]) -> Value {
+    let gateways: usize = arg(args, "--gateways", 100);
+    let per: usize = arg(args, "--sessions", 50);
+    let requests: usize = arg(args, "--requests", 1000);
+    let bin = PathBuf::from(arg(
+        args,
+        "--daemon",
+        "target/release/gateway-supervisor".to_owned(),
+    ));
+    let cfg = FakeConfig {
+        sessions: per,
+        ping_interval: None,
+        ..FakeConfig::default()
+    };
+    let fakes: Vec<FakeGateway> = (0..gateways)
+        .map(|_| FakeGateway::start(cfg.clone()).expect("fake"))
+        .collect();
+    let state = tempfile::tempdir().expect("tempdir");
+    let d = start_daemon(&bin, state.path(), "30s");
+    for (i, f) in fakes.iter().enumerate() {
+        add_gateway(&d, &format!("gw{i:03}"), f.port());
+    }
+    let total = gateways * per;
+    let count = |q: &str| {
+        Request::new("GET", &format!("/api/sessions{q}"))
+            .key(&d.key)
+            .send(d.addr)
+            .ok()
+            .and_then(|r| serde_json::from_slice::<Value>(&r.body).ok())
+            .and_then(|v| v["sessions"].as_array().map(Vec::len))
+            .unwrap_or(0)
+    };
+    let t0 = Instant::now();
+    while count("?limit=1000") < 1000.min(total) || t0.elapsed() < Duration::from_secs(2) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "sessions never arrived"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let measure = |q: &str| {
+        let mut samples = Vec::with_capacity(requests);
+        for _ in 0..requests {
+            let t = Instant::now();
+            let res = Request::new("GET", &format!("/api/sessions{q}"))
+                .key(&d.key)
+                .send(d.addr)
+                .expect("get");
+            assert_eq!(res.status, 200);
+            samples.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        summary(samples)
+    };
+    let limit50 = measure("?limit=50");
+    let limit1000 = measure("?limit=1000");
+    let mut spawn_samples = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        let res = Request::new("POST", "/api/spawn")
+            .key(&d.key)
+            .json(&json!({"agent": "main", "task": "t"}))
+            .send(d.addr)
+            .expect("spawn");
+        assert_eq!(res.status, 202, "{}", res.text());
+        spawn_samples.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &d.child.id().to_string()])
+        .status();
+    json!({"scenario": "sessions", "gateways": gateways, "sessions_per_gateway": per,
+           "get_sessions_limit_50": limit50, "get_sessions_limit_1000": limit1000, "spawn_request_fake": summary(spawn_samples)})
+}
+
 fn real(args: &[String]) -> Value {
     let install = PathBuf::from(arg(args, "--openclaw", String::new()));
     let restarts: usize = arg(args, "--restarts", 3);
@@ -262,6 +435,8 @@ fn main() {
     let result = match args.get(1).map(String::as_str) {
         Some("fleet") => fleet(&args),
         Some("real") => real(&args),
+        Some("failover") => failover(&args),
+        Some("sessions") => sessions_bench(&args),
         _ => {
             println!(
                 "usage: gs-bench fleet --count N [--steady SECONDS] [--heartbeat 30s] [--daemon PATH] [--json FILE]"

@@ -427,10 +427,13 @@ async fn track(
                 Ok(Ok(p)) => {
                     let raw = p.get("status").and_then(Value::as_str).unwrap_or("error");
                     let err = p.get("error").and_then(Value::as_str).map(str::to_owned);
-                    let status = match (raw, err.as_deref()) {
-                        ("ok", _) => "ok",
-                        ("timeout", _) => "timeout",
-                        (_, Some("aborted")) => "aborted",
+                    // An aborted run: `error: "aborted"` (seen in the research capture) or just
+                    // `stopReason: "rpc"` (what 2026.9.6 answered live after sessions.abort).
+                    let stop = p.get("stopReason").and_then(Value::as_str);
+                    let status = match (raw, err.as_deref(), stop) {
+                        ("ok", _, _) => "ok",
+                        ("timeout", _, _) => "timeout",
+                        (_, Some("aborted"), _) | (_, _, Some("rpc")) => "aborted",
                         _ => "error",
                     };
                     let reply = if status == "ok" {

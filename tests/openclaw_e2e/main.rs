@@ -7,6 +7,7 @@
 //! this host (GS_E2E_REMOTE_IP) as well, and is reached through it: there the device must be
 //! paired (approved with the gateway's own CLI) and gets a device token.
 
+mod fake_model;
 mod real_gateway;
 #[path = "../integration/support/mod.rs"]
 #[allow(dead_code)]
@@ -21,6 +22,19 @@ use real_gateway::RealGateway;
 use support::{Daemon, wait_until};
 
 const DEADLINE: Duration = Duration::from_secs(60);
+
+fn spawn(d: &Daemon, body: Value) -> Value {
+    let res = d.call("POST", "/api/spawn", &d.admin_key, &body);
+    assert_eq!(res.status, 202, "{}", res.text());
+    res.json()
+}
+
+fn finished(d: &Daemon, id: &str) -> Value {
+    wait_until("the spawn to finish", Duration::from_secs(180), || {
+        let s = d.get(&format!("/api/spawn/{id}"), &d.admin_key).json();
+        (!["pending", "running"].contains(&s["status"].as_str().unwrap_or("pending"))).then_some(s)
+    })
+}
 
 fn gateway(d: &Daemon, id: i64) -> Value {
     d.get(&format!("/api/gateways/{id}"), &d.admin_key).json()["gateway"].clone()
@@ -72,6 +86,9 @@ fn real_openclaw_gateways() {
     let base = free_base_port();
     let mut local = RealGateway::new(&install, base, "local-token-1", None);
     let mut remote = RealGateway::new(&install, base + 300, "remote-token-1", Some(&remote_ip));
+    let model = fake_model::FakeModel::start();
+    local.use_model(&model.base_url());
+    remote.use_model(&model.base_url());
     local.start();
     remote.start();
     local.wait_ready();
@@ -149,6 +166,126 @@ fn real_openclaw_gateways() {
             .iter()
             .any(|p| p["deviceId"] == device_id.as_str()),
         "{paired}"
+    );
+
+    // --- routing against the real gateways (agent runs answered by the fake model) --------
+    let s = spawn(
+        &d,
+        json!({"agent": "main", "task": "ping", "timeout_seconds": 180}),
+    );
+    assert_eq!(s["gateway_id"], local_id, "the acting primary");
+    assert_eq!(s["method"], "agent");
+    let done = finished(&d, s["spawn_id"].as_str().unwrap());
+    assert_eq!(done["status"], "ok", "{done}");
+    assert!(
+        done["result"]["reply"]
+            .as_str()
+            .unwrap_or("")
+            .contains("pong"),
+        "{done}"
+    );
+    assert!(model.requests.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+
+    // Sessions listed match each gateway's own sessions.list.
+    for (gw, id) in [(&local, local_id), (&remote, remote_id)] {
+        let mut real: Vec<String> = gw.call("sessions.list", json!({"limit": 1000}))["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["key"].as_str().unwrap().to_owned())
+            .collect();
+        real.sort();
+        wait_until("the session cache to match sessions.list", DEADLINE, || {
+            let mut ours: Vec<String> = d
+                .get(
+                    &format!("/api/sessions?gateway_id={id}&limit=1000"),
+                    &d.admin_key,
+                )
+                .json()["sessions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x["key"].as_str().unwrap().to_owned())
+                .collect();
+            ours.sort();
+            (ours == real).then_some(())
+        });
+    }
+
+    // A long run killed through session control reads aborted.
+    let s = spawn(
+        &d,
+        json!({"agent": "main", "task": "SLOW: count to a million", "timeout_seconds": 600}),
+    );
+    let key = s["session_key"].as_str().unwrap().to_owned();
+    wait_until("the run's session in the cache", DEADLINE, || {
+        let list = d.get("/api/sessions?limit=1000", &d.admin_key).json();
+        list["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["key"] == key.as_str())
+            .then_some(())
+    });
+    let res = d.call(
+        "POST",
+        &format!("/api/sessions/{key}/control"),
+        &d.admin_key,
+        &json!({"action": "kill"}),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["method"], "sessions.abort");
+    let done = finished(&d, s["spawn_id"].as_str().unwrap());
+    assert_eq!(done["status"], "aborted", "{done}");
+    // Pause is not something real OpenClaw 2026.9 can do per session.
+    let res = d.call(
+        "POST",
+        &format!("/api/sessions/{key}/control"),
+        &d.admin_key,
+        &json!({"action": "pause"}),
+    );
+    assert_eq!(
+        (res.status, res.json()["error"].as_str()),
+        (409, Some("unsupported_action"))
+    );
+
+    // Agent sync: the primary's real agents.
+    let agents = local.call("agents.list", json!({}))["agents"]
+        .as_array()
+        .unwrap()
+        .len() as u64;
+    let sync = d
+        .send(support::Request::new("POST", "/api/agents/sync").key(&d.admin_key))
+        .json();
+    assert_eq!(
+        (sync["synced"].as_u64(), sync["created"].as_u64()),
+        (Some(agents), Some(agents)),
+        "{sync}"
+    );
+    let again = d
+        .send(support::Request::new("POST", "/api/agents/sync").key(&d.admin_key))
+        .json();
+    assert_eq!(
+        (again["created"].as_u64(), again["updated"].as_u64()),
+        (Some(0), Some(0))
+    );
+
+    // The v1 create against a real gateway.
+    let res = d.call(
+        "POST",
+        "/api/v1/gateways",
+        &d.admin_key,
+        &json!({"name": "v1-local", "url": format!("ws://127.0.0.1:{}", local.port), "workspace_root": "/tmp/ws", "token": "local-token-1"}),
+    );
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(res.json()["gateway_agent_id"], "main");
+    let v1_id = res.json()["id"].as_i64().unwrap();
+    assert_eq!(
+        d.send(
+            support::Request::new("DELETE", &format!("/api/v1/gateways/{v1_id}")).key(&d.admin_key)
+        )
+        .status,
+        200
     );
 
     // --- token rotation on the remote gateway: 4001, reconnect with the device token --------
@@ -245,6 +382,17 @@ fn real_openclaw_gateways() {
         online(&gateway(&d, remote_id)),
         "the other gateway stays online"
     );
+    // Spawns move to the other gateway.
+    wait_gateway(&d, remote_id, "remote acting primary", |g| {
+        g["acting_primary"] == true
+    });
+    let s = spawn(
+        &d,
+        json!({"agent": "main", "task": "ping", "timeout_seconds": 180}),
+    );
+    assert_eq!(s["gateway_id"], remote_id);
+    let done = finished(&d, s["spawn_id"].as_str().unwrap());
+    assert_eq!(done["status"], "ok", "{done}");
     local.start();
     local.wait_ready();
     wait_gateway(

@@ -36,6 +36,8 @@ pub struct RealGateway {
     bind: Option<String>,
     token: String,
     child: Option<Child>,
+    /// A fake OpenAI-compatible model for agent runs (`http://127.0.0.1:PORT/v1`).
+    pub model_url: Option<String>,
 }
 
 impl RealGateway {
@@ -47,6 +49,7 @@ impl RealGateway {
             bind: bind.map(str::to_owned),
             token: token.to_owned(),
             child: None,
+            model_url: None,
         };
         fs::create_dir_all(g.dir.path().join("home")).unwrap();
         fs::create_dir_all(g.dir.path().join("state")).unwrap();
@@ -60,13 +63,23 @@ impl RealGateway {
             gateway["bind"] = json!("custom");
             gateway["customBindHost"] = json!(ip);
         }
-        let cfg = json!({
+        let mut cfg = json!({
             "gateway": gateway,
             "update": {"checkOnStart": false},
             "models": {"catalogRefresh": {"enabled": false}},
             "logging": {"file": self.dir.path().join("openclaw.log")},
             "agents": {"defaults": {"heartbeat": {"every": "0m"}}},
         });
+        if let Some(url) = &self.model_url {
+            cfg["agents"]["defaults"]["model"] = json!({"primary": "fake/slow-model"});
+            cfg["models"]["mode"] = json!("merge");
+            cfg["models"]["providers"] = json!({"fake": {
+                "baseUrl": url, "apiKey": "fake-local", "api": "openai-completions",
+                "models": [{"id": "slow-model", "name": "Slow fake", "reasoning": false, "input": ["text"],
+                            "cost": {"input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0},
+                            "contextWindow": 128000, "maxTokens": 4096}],
+            }});
+        }
         // Written whole and renamed, so the gateway's hot reload never sees half a file.
         let tmp = self.dir.path().join("openclaw.json.tmp");
         fs::write(&tmp, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
@@ -170,6 +183,12 @@ impl RealGateway {
 
     pub fn devices(&self) -> Value {
         serde_json::from_slice(&self.cli(&["devices", "list", "--json"]).stdout).unwrap()
+    }
+
+    /// Points agent runs at a fake model (rewrites the config; call before `start`).
+    pub fn use_model(&mut self, url: &str) {
+        self.model_url = Some(url.to_owned());
+        self.write_config();
     }
 
     pub fn rotate_token(&mut self, token: &str) {
