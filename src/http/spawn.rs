@@ -425,17 +425,7 @@ async fn track(
                 .await;
             match waited {
                 Ok(Ok(p)) => {
-                    let raw = p.get("status").and_then(Value::as_str).unwrap_or("error");
-                    let err = p.get("error").and_then(Value::as_str).map(str::to_owned);
-                    // An aborted run: `error: "aborted"` (seen in the research capture) or just
-                    // `stopReason: "rpc"` (what 2026.9.6 answered live after sessions.abort).
-                    let stop = p.get("stopReason").and_then(Value::as_str);
-                    let status = match (raw, err.as_deref(), stop) {
-                        ("ok", _, _) => "ok",
-                        ("timeout", _, _) => "timeout",
-                        (_, Some("aborted"), _) | (_, _, Some("rpc")) => "aborted",
-                        _ => "error",
-                    };
+                    let (status, err) = run_outcome(&p);
                     let reply = if status == "ok" {
                         last_reply(&addr, session_key.as_deref()).await
                     } else {
@@ -502,6 +492,22 @@ async fn track(
     );
 }
 
+/// An `agent.wait` answer → `ok | error | aborted | timeout` and the gateway's error text. An
+/// aborted run says `error: "aborted"` (the research capture) or only `stopReason: "rpc"` (what
+/// 2026.9.6 answered live after `sessions.abort`).
+pub fn run_outcome(p: &Value) -> (&'static str, Option<String>) {
+    let raw = p.get("status").and_then(Value::as_str).unwrap_or("error");
+    let err = p.get("error").and_then(Value::as_str).map(str::to_owned);
+    let stop = p.get("stopReason").and_then(Value::as_str);
+    let status = match (raw, err.as_deref(), stop) {
+        ("ok", _, _) => "ok",
+        ("timeout", _, _) => "timeout",
+        (_, Some("aborted"), _) | (_, _, Some("rpc")) => "aborted",
+        _ => "error",
+    };
+    (status, err)
+}
+
 /// The last assistant text of a session (`chat.history`).
 async fn last_reply(
     addr: &actix::Addr<gateway_supervisor_actors::gateway::GatewayActor>,
@@ -550,4 +556,30 @@ pub async fn get(
         .await?
         .ok_or(ApiError::SpawnNotFound(id))?;
     Ok(HttpResponse::Ok().json(SpawnJson::from(row)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::run_outcome;
+    use serde_json::json;
+
+    #[test]
+    fn agent_wait_answers_map_to_spawn_statuses() {
+        assert_eq!(run_outcome(&json!({"status": "ok"})).0, "ok");
+        assert_eq!(run_outcome(&json!({"status": "timeout"})).0, "timeout");
+        assert_eq!(
+            run_outcome(&json!({"status": "error", "error": "aborted", "stopReason": "rpc"})).0,
+            "aborted"
+        );
+        assert_eq!(
+            run_outcome(&json!({"status": "error", "stopReason": "rpc"})).0,
+            "aborted"
+        );
+        let (status, err) = run_outcome(
+            &json!({"status": "error", "error": "No route-compatible authentication source is configured for openai."}),
+        );
+        assert_eq!(status, "error");
+        assert!(err.unwrap().contains("authentication"));
+        assert_eq!(run_outcome(&json!({})).0, "error");
+    }
 }
