@@ -196,7 +196,14 @@ async fn session(shared: &Arc<Shared>, mut ws: Ws) {
     run(shared, ws, hello).await;
 }
 
-async fn handshake(shared: &Arc<Shared>, ws: &mut Ws, nonce: &str) -> Option<Hello> {
+/// A socket past its handshake, already reachable through `Shared::conns`.
+struct Registered {
+    id: u64,
+    tx: mpsc::UnboundedSender<Ctl>,
+    rx: mpsc::UnboundedReceiver<Ctl>,
+}
+
+async fn handshake(shared: &Arc<Shared>, ws: &mut Ws, nonce: &str) -> Option<Registered> {
     let first = match tokio::time::timeout(HANDSHAKE_TIMEOUT, ws.next()).await {
         Err(_) => {
             close(ws, 1000, "").await;
@@ -241,10 +248,33 @@ async fn handshake(shared: &Arc<Shared>, ws: &mut Ws, nonce: &str) -> Option<Hel
     }
     match admit(shared, frame.get("params").unwrap_or(&Value::Null), nonce) {
         Ok((payload, hello)) => {
+            // Registered before hello-ok goes out: a fault injected the moment the client
+            // sees it (close, rotate, remove) must reach this socket.
+            let conn_id = shared.next();
+            let (tx, rx) = mpsc::unbounded_channel::<Ctl>();
+            lock(&shared.conns).insert(
+                conn_id,
+                ConnCtl {
+                    tx: tx.clone(),
+                    device_id: hello.device_id,
+                    shared_token: hello.shared_token,
+                },
+            );
             let res = json!({"type": "res", "id": id, "ok": true, "payload": payload});
-            ws.send(Message::Text(res.to_string().into())).await.ok()?;
+            if ws
+                .send(Message::Text(res.to_string().into()))
+                .await
+                .is_err()
+            {
+                lock(&shared.conns).remove(&conn_id);
+                return None;
+            }
             shared.counters.hellos.fetch_add(1, Ordering::Relaxed);
-            Some(hello)
+            Some(Registered {
+                id: conn_id,
+                tx,
+                rx,
+            })
         }
         Err(r) => {
             refuse(shared, ws, &id, r).await;
@@ -340,17 +370,8 @@ fn admit(shared: &Shared, params: &Value, nonce: &str) -> Result<(Value, Hello),
     ))
 }
 
-async fn run(shared: &Arc<Shared>, ws: Ws, hello: Hello) {
-    let id = shared.next();
-    let (tx, mut rx) = mpsc::unbounded_channel::<Ctl>();
-    lock(&shared.conns).insert(
-        id,
-        ConnCtl {
-            tx: tx.clone(),
-            device_id: hello.device_id,
-            shared_token: hello.shared_token,
-        },
-    );
+async fn run(shared: &Arc<Shared>, ws: Ws, conn: Registered) {
+    let Registered { id, tx, mut rx } = conn;
     let (tick_every, ping_every, health_every) = {
         let cfg = lock(&shared.cfg);
         (
