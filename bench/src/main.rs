@@ -15,6 +15,9 @@
 //!
 //! Run through `scripts/bench.sh` (builds release binaries, raises the fd limit).
 
+#[path = "../../tests/openclaw_e2e/fake_model.rs"]
+#[allow(dead_code)]
+mod fake_model;
 #[path = "../../tests/integration/support/http.rs"]
 #[allow(dead_code)]
 mod http;
@@ -392,6 +395,8 @@ fn real(args: &[String]) -> Value {
         "target/release/gateway-supervisor".to_owned(),
     ));
     let mut gw = real_gateway::RealGateway::new(&install, 23_500, "bench-token", None);
+    let model = fake_model::FakeModel::start();
+    gw.use_model(&model.base_url());
     gw.start();
     gw.wait_ready();
     let state = tempfile::tempdir().expect("tempdir");
@@ -408,6 +413,18 @@ fn real(args: &[String]) -> Value {
         .as_i64()
         .expect("id");
     let ready_to_online = t0.elapsed() + wait_status(&d, id, "online");
+    // Spawn request latency (POST → 202; the run itself is answered by the fake model).
+    let mut spawn_samples = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        let res = Request::new("POST", "/api/spawn")
+            .key(&d.key)
+            .json(&json!({"agent": "main", "task": "ping"}))
+            .send(d.addr)
+            .expect("spawn");
+        assert_eq!(res.status, 202, "{}", res.text());
+        spawn_samples.push(t.elapsed().as_secs_f64() * 1e3);
+    }
     let mut after_restart = Vec::new();
     for _ in 0..restarts {
         gw.stop();
@@ -425,6 +442,7 @@ fn real(args: &[String]) -> Value {
         "gateway": "openclaw 2026.9.6 on loopback",
         "readyz_to_online_s": ready_to_online.as_secs_f64(),
         "restart_readyz_to_online_s": after_restart,
+        "spawn_request_real": summary(spawn_samples),
         "note": "default link settings: backoff 1-30 s with jitter, breaker cooldown 30 s",
     })
 }
