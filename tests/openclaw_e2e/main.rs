@@ -64,15 +64,14 @@ fn log_count(d: &Daemon, needle: &str) -> usize {
 }
 
 fn free_base_port() -> u16 {
-    // Each gateway also uses base+2..base+110; keep them 300 apart, and below the ephemeral
+    // Each gateway also uses base+2..base+110; the two are 300 apart; all below the ephemeral
     // range (32768+) the tests' client sockets draw from.
-    let base = 10_000 + (std::process::id() % 20) as u16 * 1_000;
-    for candidate in (base..base + 900).step_by(300) {
-        if std::net::TcpListener::bind(("127.0.0.1", candidate)).is_ok() {
-            return candidate;
-        }
-    }
-    panic!("no free port range near {base}");
+    let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+    let start = 10_000 + (std::process::id() % 20) as u16 * 1_000;
+    (0..40)
+        .map(|i| 10_000 + (start - 10_000 + i * 500) % 22_000)
+        .find(|&b| free(b) && free(b + 300))
+        .expect("no free pair of port ranges between 10000 and 32000")
 }
 
 #[test]
