@@ -66,6 +66,11 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N], SecretsError> {
     Ok(buf)
 }
 
+/// `N` random bytes as lowercase hex: request, spawn and connection ids.
+pub fn random_hex<const N: usize>() -> Result<String, SecretsError> {
+    random_bytes::<N>().map(hex::encode)
+}
+
 /// Encrypts and decrypts values at rest under the master key.
 pub struct Cipher {
     aead: XChaCha20Poly1305,

@@ -8,23 +8,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
-use super::AppState;
+use super::error::call_error;
 use super::error::{ApiError, ErrorBody};
 use super::json::JsonBody;
 use super::principal::Authenticated;
-use super::sessions::call_error;
+use super::{AppState, blocking};
 use crate::db::agents::{AgentRow, ConnectionRow, GatewayAgent};
+use crate::secrets::random_hex;
 use crate::validate;
 use gateway_supervisor_actors::messages::{Call, CallError, SpawnTargets};
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, crate::db::DbError> + Send + 'static,
-) -> Result<T, ApiError> {
-    web::block(f)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Storage(e.to_string()))
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct AgentJson {
@@ -287,9 +279,7 @@ pub async fn connect(
             "metadata must be a JSON object",
         ));
     }
-    let bytes =
-        crate::secrets::random_bytes::<12>().map_err(|e| ApiError::Internal(e.to_string()))?;
-    let connection_id = format!("conn-{}", hex::encode(bytes));
+    let connection_id = format!("conn-{}", random_hex::<12>()?);
     let store = state.store.clone();
     let cid = connection_id.clone();
     let (agent, _) = blocking(move || {

@@ -6,7 +6,8 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::auth::{AuthError, Role};
-use gateway_supervisor_actors::messages::RegistryError;
+use crate::secrets::SecretsError;
+use gateway_supervisor_actors::messages::{CallError, RegistryError};
 use gateway_supervisor_actors::primary::PrimaryRuleError;
 
 #[derive(Debug, thiserror::Error)]
@@ -241,6 +242,28 @@ impl From<RegistryError> for ApiError {
             ) => ApiError::PrimaryGateway(rule.to_string()),
             RegistryError::Store(msg) => ApiError::Storage(msg),
         }
+    }
+}
+
+/// A failed call to a gateway, as the API reports it.
+pub fn call_error(err: CallError, gateway: &str) -> ApiError {
+    match err {
+        CallError::NotConnected => {
+            ApiError::GatewayUnavailable(format!("gateway `{gateway}` is not connected"))
+        }
+        CallError::Timeout(d) => {
+            ApiError::GatewayTimeout(format!("gateway `{gateway}` did not answer within {d:?}"))
+        }
+        CallError::Gateway(e) => ApiError::GatewayRefused {
+            code: e.code,
+            message: e.message,
+        },
+    }
+}
+
+impl From<SecretsError> for ApiError {
+    fn from(err: SecretsError) -> Self {
+        ApiError::Internal(err.to_string())
     }
 }
 

@@ -8,9 +8,10 @@ use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::error::call_error;
 use super::error::{ApiError, ErrorBody};
 use super::principal::Authenticated;
-use super::sessions::call_error;
+use crate::secrets::random_hex;
 use gateway_supervisor_actors::messages::{Call, SpawnTargets};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -41,12 +42,6 @@ async fn call(state: &AppState, id: i64, method: &str, params: Value) -> Result<
     .map_err(|e| call_error(e, &name))
 }
 
-fn random_id() -> Result<String, ApiError> {
-    crate::secrets::random_bytes::<16>()
-        .map(hex::encode)
-        .map_err(|e| ApiError::Internal(e.to_string()))
-}
-
 #[utoipa::path(post, path = "/api/gateways/{id}/suspend", tag = "gateways", params(("id" = i64, Path)),
     description = "Suspends the whole gateway (`gateway.suspend.prepare`). A busy gateway refuses: 409 `gateway_busy` with its reason, active count and blockers.",
     responses((status = 200, description = "the gateway's answer"), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)),
@@ -60,7 +55,7 @@ pub async fn suspend(
         &state,
         id,
         "gateway.suspend.prepare",
-        json!({"requestId": random_id()?}),
+        json!({"requestId": random_hex::<16>()?}),
     )
     .await?;
     if answer.get("status").and_then(Value::as_str) == Some("busy") {

@@ -207,10 +207,8 @@ pub async fn history(
     }
     let store = state.store.clone();
     let gateway_id = query.gateway_id;
-    let rows: Vec<HealthSampleRow> = web::block(move || store.health_history(gateway_id, since))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Storage(e.to_string()))?;
+    let rows: Vec<HealthSampleRow> =
+        super::blocking(move || store.health_history(gateway_id, since)).await?;
     let names: BTreeMap<i64, String> = views
         .iter()
         .map(|v| (v.record.id, v.record.name.clone()))

@@ -52,6 +52,16 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
 }
 
+/// Runs a storage call on the blocking pool; a pool failure or a database error is 503.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::db::DbError> + Send + 'static,
+) -> Result<T, ApiError> {
+    web::block(f)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Storage(e.to_string()))
+}
+
 async fn route_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::RouteNotFound(format!(
         "{} {}",

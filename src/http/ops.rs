@@ -102,10 +102,7 @@ pub async fn audit(
         return Err(ApiError::field("limit", "limit must be between 1 and 1000"));
     }
     let store = state.store.clone();
-    let entries = web::block(move || store.audit_entries(limit))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Storage(e.to_string()))?;
+    let entries = super::blocking(move || store.audit_entries(limit)).await?;
     Ok(HttpResponse::Ok().json(AuditList { entries }))
 }
 

@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::error::{ApiError, ErrorBody};
+use super::error::{ApiError, ErrorBody, call_error};
 use super::json::JsonBody;
-use gateway_supervisor_actors::messages::{Call, CallError, FindSession, ListSessions};
+use gateway_supervisor_actors::messages::{Call, FindSession, ListSessions};
 
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -102,21 +102,6 @@ pub struct ControlResult {
     pub method: String,
     #[schema(value_type = Object)]
     pub result: Value,
-}
-
-pub fn call_error(err: CallError, gateway: &str) -> ApiError {
-    match err {
-        CallError::NotConnected => {
-            ApiError::GatewayUnavailable(format!("gateway `{gateway}` is not connected"))
-        }
-        CallError::Timeout(d) => {
-            ApiError::GatewayTimeout(format!("gateway `{gateway}` did not answer within {d:?}"))
-        }
-        CallError::Gateway(e) => ApiError::GatewayRefused {
-            code: e.code,
-            message: e.message,
-        },
-    }
 }
 
 #[utoipa::path(post, path = "/api/sessions/{key}/control", tag = "sessions",

@@ -9,11 +9,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
 
-use super::AppState;
+use super::error::call_error;
 use super::error::{ApiError, ErrorBody};
 use super::json::JsonBody;
-use super::sessions::call_error;
+use super::{AppState, blocking};
 use crate::db::spawns::{NewSpawn, SpawnRow, SpawnUpdate};
+use crate::secrets::random_hex;
 use gateway_supervisor_actors::messages::{Call, CallError, SpawnTargets};
 use gateway_supervisor_actors::selection::{self, NoGateway};
 
@@ -100,8 +101,7 @@ fn accepted(r: &SpawnRow) -> SpawnAccepted {
 }
 
 fn random_id() -> Result<String, ApiError> {
-    let b = crate::secrets::random_bytes::<16>().map_err(|e| ApiError::Internal(e.to_string()))?;
-    let h = hex::encode(b);
+    let h = random_hex::<16>()?;
     Ok(format!(
         "{}-{}-{}-{}-{}",
         &h[..8],
@@ -110,15 +110,6 @@ fn random_id() -> Result<String, ApiError> {
         &h[16..20],
         &h[20..]
     ))
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, crate::db::DbError> + Send + 'static,
-) -> Result<T, ApiError> {
-    web::block(f)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Storage(e.to_string()))
 }
 
 /// The agent form or the process form, validated.
