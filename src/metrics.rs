@@ -124,14 +124,6 @@ impl Metrics {
         })
     }
 
-    pub fn set_gateway_counts(&self, counts: &BTreeMap<GatewayStatus, usize>) {
-        for (status, n) in counts {
-            self.gateways
-                .with_label_values(&[status.as_str()])
-                .set(i64::try_from(*n).unwrap_or(i64::MAX));
-        }
-    }
-
     /// Per-gateway gauges from the registry's snapshot (so deleted gateways disappear).
     pub fn set_gateways(&self, views: &[GatewayView]) {
         for g in [
@@ -143,7 +135,11 @@ impl Metrics {
             g.reset();
         }
         let mut connected = 0;
+        // Every status is exported, zero included, so a status that empties reads 0.
+        let mut counts: BTreeMap<GatewayStatus, i64> =
+            GatewayStatus::ALL.into_iter().map(|s| (s, 0)).collect();
         for v in views {
+            *counts.entry(v.record.status).or_default() += 1;
             let name = v.record.name.as_str();
             let up = v.connection.state.as_deref() == Some("connected");
             connected += i64::from(up);
@@ -169,6 +165,9 @@ impl Metrics {
                 .set(i64::from(v.breaker.consecutive_failures));
         }
         self.gateways_connected.set(connected);
+        for (status, n) in counts {
+            self.gateways.with_label_values(&[status.as_str()]).set(n);
+        }
     }
 
     pub fn render(&self) -> Result<String, prometheus::Error> {

@@ -1,6 +1,5 @@
 //! Messages that cross actors or come from the HTTP front-end.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,11 +68,6 @@ pub struct DeleteGateway {
     pub id: GatewayId,
     pub by: Caller,
 }
-
-/// Gateway counts by status (every status present, zero included) for metrics.
-#[derive(Message)]
-#[rtype(result = "BTreeMap<GatewayStatus, usize>")]
-pub struct CountByStatus;
 
 /// Answered as soon as the actor runs its mailbox: the watchdog's proof of life.
 #[derive(Message)]

@@ -4,7 +4,7 @@
 //! gateway actors update memory at once and reach the database through one writer thread, off
 //! every hot path.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -18,13 +18,12 @@ use crate::election::{self, Candidate};
 use crate::events::EventBus;
 use crate::gateway::{GatewayActor, LinkContext, LinkTarget};
 use crate::messages::{
-    CountByStatus, CreateGateway, DeleteGateway, DeviceTokenChanged, FindSession, GetGateway,
-    HealthSample, LinkHandle, LinkUpdate, Links, ListGateways, ListSessions, Ping, RegistryError,
-    SessionOwner, SessionsSnapshot, StopAllLinks, StopLink, UpdateGateway,
+    CreateGateway, DeleteGateway, DeviceTokenChanged, FindSession, GetGateway, HealthSample,
+    LinkHandle, LinkUpdate, Links, ListGateways, ListSessions, Ping, RegistryError, SessionOwner,
+    SessionsSnapshot, StopAllLinks, StopLink, UpdateGateway,
 };
 use crate::model::{
-    BreakerInfo, Caller, ConnectionInfo, GatewayId, GatewayPatch, GatewayRecord, GatewayStatus,
-    GatewayView,
+    BreakerInfo, Caller, ConnectionInfo, GatewayId, GatewayPatch, GatewayRecord, GatewayView,
 };
 use crate::primary;
 use crate::store::{GatewayStore, LinkRecord, StoreError};
@@ -404,18 +403,6 @@ impl Handler<GetGateway> for RegistryActor {
     type Result = Option<GatewayView>;
     fn handle(&mut self, msg: GetGateway, _ctx: &mut Self::Context) -> Self::Result {
         self.gateways.get(&msg.0).cloned()
-    }
-}
-
-impl Handler<CountByStatus> for RegistryActor {
-    type Result = MessageResult<CountByStatus>;
-    fn handle(&mut self, _msg: CountByStatus, _ctx: &mut Self::Context) -> Self::Result {
-        let mut counts: BTreeMap<GatewayStatus, usize> =
-            GatewayStatus::ALL.into_iter().map(|s| (s, 0)).collect();
-        for view in self.gateways.values() {
-            *counts.entry(view.record.status).or_default() += 1;
-        }
-        MessageResult(counts)
     }
 }
 

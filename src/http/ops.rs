@@ -11,7 +11,7 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use crate::db;
 use crate::db::audit::AuditRow;
-use gateway_supervisor_actors::messages::{CountByStatus, ListGateways, Ping};
+use gateway_supervisor_actors::messages::{ListGateways, Ping};
 
 const REGISTRY_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -63,8 +63,6 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     description = "Prometheus text exposition.",
     responses((status = 200, content_type = "text/plain; version=0.0.4", body = String)))]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let counts = state.registry.send(CountByStatus).await?;
-    state.metrics.set_gateway_counts(&counts);
     let views = state.registry.send(ListGateways).await?;
     state.metrics.set_gateways(&views);
     let text = state
