@@ -14,8 +14,8 @@ pub enum PrimaryRuleError {
 }
 
 /// Whether a new gateway becomes primary: when asked to, or when it is the first one.
-pub fn primary_on_create(existing: &[GatewayRecord], requested: bool) -> bool {
-    requested || existing.is_empty()
+pub fn primary_on_create(fleet_is_empty: bool, requested: bool) -> bool {
+    requested || fleet_is_empty
 }
 
 /// Checks an `is_primary` change on `id`. `Ok(None)` means nothing to do.
@@ -80,9 +80,9 @@ mod tests {
 
     #[test]
     fn first_gateway_is_primary_even_when_not_requested() {
-        assert!(primary_on_create(&[], false));
-        assert!(!primary_on_create(&[gw(1, true)], false));
-        assert!(primary_on_create(&[gw(1, true)], true));
+        assert!(primary_on_create(true, false));
+        assert!(!primary_on_create(false, false));
+        assert!(primary_on_create(false, true));
     }
 
     #[test]

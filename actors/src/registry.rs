@@ -265,10 +265,6 @@ impl RegistryActor {
             .any(|v| v.record.name == name && Some(v.record.id) != except)
     }
 
-    fn records(&self) -> Vec<GatewayRecord> {
-        self.gateways.values().map(|v| v.record.clone()).collect()
-    }
-
     // ---- links ------------------------------------------------------------------------------
 
     fn start_link(&mut self, id: GatewayId, ctx: &mut Context<Self>) {
@@ -419,7 +415,7 @@ impl Handler<CreateGateway> for RegistryActor {
         if self.name_taken(&new.name, None) {
             return Self::refuse(RegistryError::DuplicateName(new.name));
         }
-        new.is_primary = primary::primary_on_create(&self.records(), new.is_primary);
+        new.is_primary = primary::primary_on_create(self.gateways.is_empty(), new.is_primary);
         let store = self.store.clone();
         Self::write(
             move || store.insert_gateway(&new, &by),
