@@ -119,25 +119,34 @@ mod tests {
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 
-    /// The signature the real gateway 2026.9.6 accepted, reproduced bit for bit.
-    #[test]
-    fn reproduces_the_accepted_test_vector() {
-        let v = vector();
-        let seed: [u8; 32] = hex::decode(v["private_key_seed_hex"].as_str().unwrap())
+    /// The device key the real gateway accepted.
+    fn vector_identity() -> DeviceIdentity {
+        let seed: [u8; 32] = hex::decode(vector()["private_key_seed_hex"].as_str().unwrap())
             .unwrap()
             .try_into()
             .unwrap();
-        let id = DeviceIdentity::from_seed(seed);
-        assert_eq!(id.public_key_base64url(), v["public_key_base64url"]);
-        assert_eq!(id.device_id(), v["device_id"]);
+        DeviceIdentity::from_seed(seed)
+    }
 
-        let params = &v["connect_params"];
-        let scopes: Vec<&str> = params["scopes"]
+    fn scopes(connect_params: &Value) -> Vec<&str> {
+        connect_params["scopes"]
             .as_array()
             .unwrap()
             .iter()
             .map(|s| s.as_str().unwrap())
-            .collect();
+            .collect()
+    }
+
+    /// The signature the real gateway 2026.9.6 accepted, reproduced bit for bit.
+    #[test]
+    fn reproduces_the_accepted_test_vector() {
+        let v = vector();
+        let id = vector_identity();
+        assert_eq!(id.public_key_base64url(), v["public_key_base64url"]);
+        assert_eq!(id.device_id(), v["device_id"]);
+
+        let params = &v["connect_params"];
+        let scopes = scopes(params);
         let device_id = id.device_id();
         let input = SignatureInput {
             device_id: &device_id,
@@ -176,18 +185,9 @@ mod tests {
         );
         let c: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         assert_eq!(c["connectResponse"]["ok"], true);
-        let seed: [u8; 32] = hex::decode(vector()["private_key_seed_hex"].as_str().unwrap())
-            .unwrap()
-            .try_into()
-            .unwrap();
-        let id = DeviceIdentity::from_seed(seed);
+        let id = vector_identity();
         let params = &c["connectFrame"]["params"];
-        let scopes: Vec<&str> = params["scopes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s.as_str().unwrap())
-            .collect();
+        let scopes = scopes(params);
         let device_id = id.device_id();
         let input = SignatureInput {
             device_id: &device_id,
