@@ -136,21 +136,41 @@ mod tests {
         assert_eq!(device.id, identity.device_id());
     }
 
-    #[test]
-    fn shared_token_first_after_a_change_and_signed() {
-        let id = DeviceIdentity::from_seed([7; 32]);
-        let (t, d) = (SecretString::from("shared"), SecretString::from("dev"));
+    /// A v3 connect for `id` with these credentials and this auth choice.
+    fn v3_params(
+        id: &DeviceIdentity,
+        token: Option<&str>,
+        device_token: Option<&str>,
+        choice: AuthChoice,
+    ) -> ConnectParams {
+        let token = token.map(SecretString::from);
+        let device_token = device_token.map(SecretString::from);
         let creds = Credentials {
-            token: Some(&t),
-            device_token: Some(&d),
+            token: token.as_ref(),
+            device_token: device_token.as_ref(),
         };
-        let p = connect_params(
-            &id,
+        connect_params(
+            id,
             &creds,
-            AuthChoice::SharedTokenFirst,
+            choice,
             &challenge(),
             SignatureVersion::V3,
             "0.1.0",
+        )
+    }
+
+    fn auth(p: &ConnectParams) -> (Option<&str>, Option<&str>) {
+        (p.auth.token.as_deref(), p.auth.device_token.as_deref())
+    }
+
+    #[test]
+    fn shared_token_first_after_a_change_and_signed() {
+        let id = DeviceIdentity::from_seed([7; 32]);
+        let p = v3_params(
+            &id,
+            Some("shared"),
+            Some("dev"),
+            AuthChoice::SharedTokenFirst,
         );
         assert_eq!(p.auth.token.as_deref(), Some("shared"));
         assert_eq!(p.auth.device_token, None);
@@ -161,87 +181,28 @@ mod tests {
     #[test]
     fn cached_device_token_preferred_then_shared_token() {
         let id = DeviceIdentity::from_seed([7; 32]);
-        let (t, d) = (SecretString::from("shared"), SecretString::from("dev"));
-        let p = connect_params(
-            &id,
-            &Credentials {
-                token: Some(&t),
-                device_token: Some(&d),
-            },
-            AuthChoice::Preferred,
-            &challenge(),
-            SignatureVersion::V3,
-            "0.1.0",
-        );
-        assert_eq!(
-            (p.auth.token.as_deref(), p.auth.device_token.as_deref()),
-            (None, Some("dev"))
-        );
+        let p = v3_params(&id, Some("shared"), Some("dev"), AuthChoice::Preferred);
+        assert_eq!(auth(&p), (None, Some("dev")));
         verify(&id, &p, "dev");
-        let p = connect_params(
-            &id,
-            &Credentials {
-                token: Some(&t),
-                device_token: None,
-            },
-            AuthChoice::Preferred,
-            &challenge(),
-            SignatureVersion::V3,
-            "0.1.0",
-        );
-        assert_eq!(
-            (p.auth.token.as_deref(), p.auth.device_token.as_deref()),
-            (Some("shared"), None)
-        );
+        let p = v3_params(&id, Some("shared"), None, AuthChoice::Preferred);
+        assert_eq!(auth(&p), (Some("shared"), None));
     }
 
     #[test]
     fn device_token_when_asked_or_when_no_shared_token() {
         let id = DeviceIdentity::from_seed([7; 32]);
-        let (t, d) = (SecretString::from("shared"), SecretString::from("dev"));
-        let p = connect_params(
+        let p = v3_params(
             &id,
-            &Credentials {
-                token: Some(&t),
-                device_token: Some(&d),
-            },
+            Some("shared"),
+            Some("dev"),
             AuthChoice::DeviceTokenOnly,
-            &challenge(),
-            SignatureVersion::V3,
-            "0.1.0",
         );
-        assert_eq!(
-            (p.auth.token.as_deref(), p.auth.device_token.as_deref()),
-            (None, Some("dev"))
-        );
+        assert_eq!(auth(&p), (None, Some("dev")));
         verify(&id, &p, "dev");
-        let p = connect_params(
-            &id,
-            &Credentials {
-                token: None,
-                device_token: Some(&d),
-            },
-            AuthChoice::Preferred,
-            &challenge(),
-            SignatureVersion::V3,
-            "0.1.0",
-        );
+        let p = v3_params(&id, None, Some("dev"), AuthChoice::Preferred);
         assert_eq!(p.auth.device_token.as_deref(), Some("dev"));
-        let p = connect_params(
-            &id,
-            &Credentials {
-                token: None,
-                device_token: None,
-            },
-            AuthChoice::Preferred,
-            &challenge(),
-            SignatureVersion::V3,
-            "0.1.0",
-        );
-        assert_eq!(
-            (p.auth.token.as_deref(), p.auth.device_token.as_deref()),
-            (None, None)
-        );
+        let p = v3_params(&id, None, None, AuthChoice::Preferred);
+        assert_eq!(auth(&p), (None, None));
         verify(&id, &p, "");
     }
 }
