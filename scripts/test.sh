@@ -70,6 +70,8 @@ cargo fmt --all -- --check
 
 log "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# --all-targets skips `test = false` targets; the real-gateway e2e is one.
+cargo clippy --locked --test openclaw_e2e -- -D warnings
 
 log "tests: unit + integration on SQLite"
 GS_TEST_DATABASE=sqlite cargo test --workspace --locked
