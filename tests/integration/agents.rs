@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::link::{add, fake, link_daemon, online, wait_gateway};
-use crate::support::{Request, wait_until};
+use crate::link::{add, fake, link_daemon, wait_gateway};
+use crate::support::{Request, online, wait_until};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 

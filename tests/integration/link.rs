@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use fake_gateway::{FakeConfig, FakeGateway};
 use serde_json::{Value, json};
 
-use crate::support::{Daemon, Request, contains, wait_until};
+use crate::support::{Daemon, Request, contains, online, wait_until};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -74,10 +74,6 @@ pub fn wait_gateway(d: &Daemon, id: i64, what: &str, pred: impl Fn(&Value) -> bo
         );
         std::thread::sleep(Duration::from_millis(25));
     }
-}
-
-pub fn online(g: &Value) -> bool {
-    g["status"] == "online" && g["connection"]["state"] == "connected"
 }
 
 fn error_code(g: &Value) -> &str {

@@ -4,9 +4,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::link::{add, fake, gateway, link_daemon, online, wait_gateway};
+use crate::link::{add, fake, gateway, link_daemon, wait_gateway};
 use crate::support::sse::Sse;
-use crate::support::{Request, wait_until};
+use crate::support::{Request, control, online, wait_until};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -238,14 +238,6 @@ fn session_control_on_a_seed_protocol_gateway() {
             .first()
             .map(|s| s["key"].as_str().unwrap().to_owned())
     });
-    let control = |action: &str| {
-        d.call(
-            "POST",
-            &format!("/api/sessions/{key}/control"),
-            &d.admin_key,
-            &json!({"action": action}),
-        )
-    };
     let status_of = |want: &str| {
         wait_until(&format!("session {want}"), DEADLINE, || {
             sessions(&d, "")
@@ -254,13 +246,13 @@ fn session_control_on_a_seed_protocol_gateway() {
                 .then_some(())
         })
     };
-    let res = control("pause");
+    let res = control(&d, &key, "pause");
     assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(res.json()["method"], "control");
     status_of("paused");
-    assert_eq!(control("resume").status, 200);
+    assert_eq!(control(&d, &key, "resume").status, 200);
     status_of("active");
-    assert_eq!(control("kill").status, 200);
+    assert_eq!(control(&d, &key, "kill").status, 200);
     status_of("completed");
     assert!(
         f.sessions()
@@ -280,12 +272,7 @@ fn pause_without_per_session_control_is_409_and_kill_uses_sessions_abort() {
             .first()
             .map(|s| s["key"].as_str().unwrap().to_owned())
     });
-    let res = d.call(
-        "POST",
-        &format!("/api/sessions/{key}/control"),
-        &d.admin_key,
-        &json!({"action": "pause"}),
-    );
+    let res = control(&d, &key, "pause");
     assert_eq!(res.status, 409, "{}", res.text());
     let body = res.json();
     assert_eq!(body["error"], "unsupported_action");
@@ -295,12 +282,7 @@ fn pause_without_per_session_control_is_409_and_kill_uses_sessions_abort() {
         "{message}"
     );
     assert_eq!(body["details"]["gateway_id"], id);
-    let res = d.call(
-        "POST",
-        &format!("/api/sessions/{key}/control"),
-        &d.admin_key,
-        &json!({"action": "kill"}),
-    );
+    let res = control(&d, &key, "kill");
     assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(res.json()["method"], "sessions.abort");
     assert_eq!(res.json()["result"]["status"], "no-active-run");
@@ -315,12 +297,7 @@ fn pause_without_per_session_control_is_409_and_kill_uses_sessions_abort() {
         (res.status, res.json()["error"].as_str()),
         (404, Some("session_not_found"))
     );
-    let res = d.call(
-        "POST",
-        &format!("/api/sessions/{key}/control"),
-        &d.admin_key,
-        &json!({"action": "explode"}),
-    );
+    let res = control(&d, &key, "explode");
     assert_eq!(res.status, 400);
     assert_eq!(res.json()["details"]["field"], "action");
     let viewer = d.create_key("viewer", "v");
@@ -432,12 +409,7 @@ fn gateway_log_events_are_served_from_the_buffer() {
             .first()
             .map(|s| s["key"].as_str().unwrap().to_owned())
     });
-    d.call(
-        "POST",
-        &format!("/api/sessions/{key}/control"),
-        &d.admin_key,
-        &json!({"action": "pause"}),
-    );
+    control(&d, &key, "pause");
     let logs = wait_until("a log line", DEADLINE, || {
         let l = d
             .get(

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::link::{add, fake, link_daemon, online, wait_gateway};
-use crate::support::{Daemon, Request, wait_until};
+use crate::link::{add, fake, link_daemon, wait_gateway};
+use crate::support::{Daemon, Request, control, online, spawn_finished, wait_session_listed};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -20,10 +20,7 @@ fn spawn(d: &Daemon, body: Value, idempotency_key: Option<&str>) -> crate::suppo
 }
 
 fn finished(d: &Daemon, id: &str) -> Value {
-    wait_until("the spawn to finish", DEADLINE, || {
-        let s = d.get(&format!("/api/spawn/{id}"), &d.admin_key).json();
-        (!["pending", "running"].contains(&s["status"].as_str().unwrap_or("pending"))).then_some(s)
-    })
+    spawn_finished(d, id, DEADLINE)
 }
 
 #[test]
@@ -192,21 +189,8 @@ fn a_long_run_killed_through_session_control_reads_aborted() {
     assert_eq!(res.status, 202, "{}", res.text());
     let s = res.json();
     let key = s["session_key"].as_str().unwrap().to_owned();
-    wait_until("the session in the cache", DEADLINE, || {
-        let list = d.get("/api/sessions", &d.admin_key).json();
-        list["sessions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|x| x["key"] == key.as_str())
-            .then_some(())
-    });
-    let res = d.call(
-        "POST",
-        &format!("/api/sessions/{key}/control"),
-        &d.admin_key,
-        &json!({"action": "kill"}),
-    );
+    wait_session_listed(&d, &key, DEADLINE);
+    let res = control(&d, &key, "kill");
     assert_eq!(res.status, 200, "{}", res.text());
     let done = finished(&d, s["spawn_id"].as_str().unwrap());
     assert_eq!(done["status"], "aborted", "{done}");

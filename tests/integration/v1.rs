@@ -2,8 +2,8 @@
 
 use serde_json::json;
 
-use crate::link::{fake, link_daemon, online, wait_gateway};
-use crate::support::Request;
+use crate::link::{fake, link_daemon, wait_gateway};
+use crate::support::{Request, online};
 
 #[test]
 fn v1_create_checks_the_gateway_first() {

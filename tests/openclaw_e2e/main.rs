@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use real_gateway::RealGateway;
-use support::{Daemon, wait_until};
+use support::{Daemon, control, online, spawn_finished, wait_session_listed, wait_until};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -30,10 +30,7 @@ fn spawn(d: &Daemon, body: Value) -> Value {
 }
 
 fn finished(d: &Daemon, id: &str) -> Value {
-    wait_until("the spawn to finish", Duration::from_secs(180), || {
-        let s = d.get(&format!("/api/spawn/{id}"), &d.admin_key).json();
-        (!["pending", "running"].contains(&s["status"].as_str().unwrap_or("pending"))).then_some(s)
-    })
+    spawn_finished(d, id, Duration::from_secs(180))
 }
 
 fn gateway(d: &Daemon, id: i64) -> Value {
@@ -42,10 +39,6 @@ fn gateway(d: &Daemon, id: i64) -> Value {
 
 fn wait_gateway(d: &Daemon, id: i64, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
     wait_until(what, DEADLINE, || Some(gateway(d, id)).filter(|g| pred(g)))
-}
-
-fn online(g: &Value) -> bool {
-    g["status"] == "online" && g["connection"]["state"] == "connected"
 }
 
 fn add(d: &Daemon, name: &str, host: &str, port: u16, token: &str) -> i64 {
@@ -217,32 +210,14 @@ fn real_openclaw_gateways() {
         json!({"agent": "main", "task": "SLOW: count to a million", "timeout_seconds": 600}),
     );
     let key = s["session_key"].as_str().unwrap().to_owned();
-    wait_until("the run's session in the cache", DEADLINE, || {
-        let list = d.get("/api/sessions?limit=1000", &d.admin_key).json();
-        list["sessions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|x| x["key"] == key.as_str())
-            .then_some(())
-    });
-    let res = d.call(
-        "POST",
-        &format!("/api/sessions/{key}/control"),
-        &d.admin_key,
-        &json!({"action": "kill"}),
-    );
+    wait_session_listed(&d, &key, DEADLINE);
+    let res = control(&d, &key, "kill");
     assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(res.json()["method"], "sessions.abort");
     let done = finished(&d, s["spawn_id"].as_str().unwrap());
     assert_eq!(done["status"], "aborted", "{done}");
     // Pause is not something real OpenClaw 2026.9 can do per session.
-    let res = d.call(
-        "POST",
-        &format!("/api/sessions/{key}/control"),
-        &d.admin_key,
-        &json!({"action": "pause"}),
-    );
+    let res = control(&d, &key, "pause");
     assert_eq!(
         (res.status, res.json()["error"].as_str()),
         (409, Some("unsupported_action"))

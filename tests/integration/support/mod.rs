@@ -33,6 +33,44 @@ pub fn wait_until<T>(what: &str, deadline: Duration, mut cond: impl FnMut() -> O
     }
 }
 
+/// A gateway as the API reports it: status online over a connected link.
+pub fn online(g: &Value) -> bool {
+    g["status"] == "online" && g["connection"]["state"] == "connected"
+}
+
+/// Waits for a spawn to leave `pending`/`running`; returns its final record.
+pub fn spawn_finished(d: &Daemon, spawn_id: &str, deadline: Duration) -> Value {
+    wait_until("the spawn to finish", deadline, || {
+        let s = d
+            .get(&format!("/api/spawn/{spawn_id}"), &d.admin_key)
+            .json();
+        (!["pending", "running"].contains(&s["status"].as_str().unwrap_or("pending"))).then_some(s)
+    })
+}
+
+/// `POST /api/sessions/{key}/control` as admin.
+pub fn control(d: &Daemon, key: &str, action: &str) -> Response {
+    d.call(
+        "POST",
+        &format!("/api/sessions/{key}/control"),
+        &d.admin_key,
+        &json!({"action": action}),
+    )
+}
+
+/// Waits until `GET /api/sessions` lists the session `key`.
+pub fn wait_session_listed(d: &Daemon, key: &str, deadline: Duration) {
+    wait_until("the session in the cache", deadline, || {
+        let list = d.get("/api/sessions?limit=1000", &d.admin_key).json();
+        list["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["key"] == key)
+            .then_some(())
+    });
+}
+
 #[derive(Debug, Clone)]
 pub enum Database {
     Sqlite,
