@@ -1,6 +1,13 @@
 //! Runs a real OpenClaw gateway (Node 24 + openclaw from `e2e/openclaw/install.sh`) on loopback
 //! with the offline configuration of openclaw-protocol.md §12.1. Shared by the end-to-end test
 //! and the benchmark.
+//!
+//! Every openclaw process (gateway and CLI) runs as PID 1 of its own PID namespace. Why: an
+//! openclaw 2026.9.6 helper whose parent has exited signals its parent's process group, and once
+//! it is reparented to init that is `kill(-1, SIGKILL)`: every process the user may signal dies
+//! (observed under strace; as root it took down the test runner, the shell and CI). Inside its
+//! own namespace such a signal reaches only that openclaw's own processes, and when the
+//! namespace's PID 1 exits the kernel reaps whatever it left behind.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -88,7 +95,8 @@ impl RealGateway {
 
     fn command(&self) -> Command {
         let d = self.dir.path();
-        let mut cmd = Command::new(self.install.join("node24/node_modules/.bin/node"));
+        let mut cmd = contained();
+        cmd.arg(self.install.join("node24/node_modules/.bin/node"));
         cmd.env_clear()
             .env(
                 "PATH",
@@ -141,11 +149,13 @@ impl RealGateway {
         }
     }
 
-    /// SIGTERM, then wait for the exit.
+    /// SIGTERM to the gateway (PID 1 of its namespace, the child of `unshare`), then wait for
+    /// the exit.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            let gateway = namespace_init(child.id());
             let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
+                .args(["-TERM", &gateway.to_string()])
                 .status();
             let started = Instant::now();
             while child.try_wait().ok().flatten().is_none() {
@@ -199,10 +209,64 @@ impl RealGateway {
 
 impl Drop for RealGateway {
     fn drop(&mut self) {
-        if let Some(child) = self.child.take() {
-            let _ = Command::new("kill")
-                .args(["-KILL", &format!("-{}", child.id())])
-                .status();
+        // `--kill-child` passes the SIGKILL on to the namespace's PID 1, and its exit ends the
+        // rest of the namespace.
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
+    }
+}
+
+/// `unshare` with a new PID namespace (and a /proc of it, so openclaw's /proc lookups see its
+/// own PIDs); user namespace too when not root. Panics when neither works: running openclaw
+/// uncontained can kill every process of the user (see the module comment).
+fn contained() -> Command {
+    static PREFIX: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    let prefix = PREFIX.get_or_init(|| {
+        let base = ["--pid", "--fork", "--kill-child=SIGKILL", "--mount-proc"];
+        let candidates: [Vec<&str>; 2] = [
+            base.to_vec(),
+            [&["--user", "--map-root-user"][..], &base[..]].concat(),
+        ];
+        candidates
+            .into_iter()
+            .find(|args| {
+                Command::new("unshare")
+                    .args(args)
+                    .arg("true")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+            })
+            .expect(
+                "openclaw must run in its own PID namespace (`unshare --pid`, util-linux), as root \
+                 or with unprivileged user namespaces enabled",
+            )
+    });
+    let mut cmd = Command::new("unshare");
+    cmd.args(prefix);
+    cmd
+}
+
+/// The PID (as seen from here) of the process `unshare` forked into the new namespace.
+fn namespace_init(unshare: u32) -> u32 {
+    let started = Instant::now();
+    loop {
+        let children = fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children"))
+            .unwrap_or_default();
+        if let Some(pid) = children
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+        {
+            return pid;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "unshare {unshare} has no child"
+        );
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
