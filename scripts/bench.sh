@@ -1,8 +1,42 @@
 #!/usr/bin/env bash
-# Benchmarks (release build). Usage: scripts/bench.sh fleet --count 1000 [--steady 60] [--json out.json]
+# The performance suite (README "Performance"): builds release binaries, installs wrk and the
+# pinned real OpenClaw gateway when missing, raises the open-file limit, runs every scenario
+# and prints the table; the JSON goes to target/bench/results.json (or --json FILE).
+#
+#   scripts/bench.sh                      every scenario, PASS/FAIL against the targets
+#   scripts/bench.sh rest probe           some scenarios (rest probe fleet failover storm real)
+#   scripts/bench.sh fleet --fleet 1000 --steady 30
+#   scripts/bench.sh --smoke              CI: all small and short, debug build, no verdicts
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Each gateway costs the daemon one socket and this process a listener and a socket.
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+    echo "need root to run: $*" >&2; return 1; fi
+}
+
+if ! command -v wrk >/dev/null; then
+  echo "==> installing wrk (the load generator)" >&2
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk
+fi
+
+# 10,000 gateways: the daemon holds a socket each; the fake fleets are split over processes.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+smoke=0
+for a in "$@"; do [ "$a" = "--smoke" ] && smoke=1; done
+
+if [ "$smoke" = 1 ]; then
+  cargo build --locked -p gateway-supervisor -p gs-bench >&2
+  exec target/debug/gs-bench all --smoke --daemon target/debug/gateway-supervisor "$@"
+fi
+
 cargo build --release --locked -p gateway-supervisor -p gs-bench >&2
-exec target/release/gs-bench "$@"
+if [ -z "${GS_OPENCLAW_DIR:-}" ]; then
+  GS_OPENCLAW_DIR=$(e2e/openclaw/install.sh)
+  export GS_OPENCLAW_DIR
+fi
+json=()
+case " $* " in *" --json "*) ;; *) mkdir -p target/bench; json=(--json target/bench/results.json) ;; esac
+exec target/release/gs-bench "$@" "${json[@]}"

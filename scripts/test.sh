@@ -18,8 +18,9 @@ as_root() {
 # psql/pg_dump. systemd: systemd-analyze for the unit check. pkg-config: finds libpq.
 # prometheus: promtool, to lint /metrics.
 # iproute2: finds (or adds) a non-loopback address for the real-gateway test. npm: fetches
-# Node 24 and openclaw (the machine's Node 20 runs npm only).
-PACKAGES=(libpq-dev postgresql postgresql-client systemd pkg-config prometheus iproute2)
+# Node 24 and openclaw (the machine's Node 20 runs npm only). wrk: the benchmark's load
+# generator (its smoke run below).
+PACKAGES=(libpq-dev postgresql postgresql-client systemd pkg-config prometheus iproute2 wrk)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -95,4 +96,8 @@ export GS_E2E_REMOTE_IP
 log "tests: end to end against two real OpenClaw gateways (remote address $GS_E2E_REMOTE_IP)"
 cargo test --locked --test openclaw_e2e
 
-log "all tests passed (SQLite, PostgreSQL, real OpenClaw gateways)"
+# --- the performance suite, small and short: it must keep working; timings get no verdict ---
+log "benchmark smoke run (scripts/bench.sh --smoke)"
+scripts/bench.sh --smoke
+
+log "all tests passed (SQLite, PostgreSQL, real OpenClaw gateways, benchmark smoke)"

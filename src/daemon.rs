@@ -169,6 +169,9 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
         cfg.limits.manual_health_interval,
     ));
 
+    let gateway_list = Arc::new(crate::http::list_cache::GatewayListCache::new(
+        registry.version(),
+    ));
     let system = actix::System::new();
     system.block_on(async move {
         let registry = registry.start();
@@ -186,6 +189,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
         }
         let state = AppState {
             registry,
+            gateway_list,
             store,
             keys,
             metrics,

@@ -14,7 +14,7 @@ use actix_codec::Framed;
 use awc::BoxedSocket;
 use awc::error::WsProtocolError as ProtocolError;
 use awc::ws::{CloseCode, CloseReason, Codec, Frame as WsFrame, Message as WsMessage};
-use futures_util::stream::{SplitSink, StreamExt};
+use futures_util::stream::StreamExt;
 use secrecy::SecretString;
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -140,7 +140,7 @@ impl Phase {
     }
 }
 
-type WsSink = SplitSink<Framed<BoxedSocket, Codec>, WsMessage>;
+type WsSink = crate::ws_io::WsWriter;
 
 /// What the registry shows of a link, to skip reports that change none of it.
 type ReportKey = (
@@ -419,7 +419,7 @@ impl GatewayActor {
         framed: Framed<BoxedSocket, Codec>,
         generation: u64,
     ) {
-        let (sink, stream) = framed.split();
+        let (stream, sink) = crate::ws_io::split(framed);
         // Items carry their connection's generation: frames a torn-down stream had already
         // buffered must not be taken for the next connection's.
         let tagged = stream

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix::{Addr, Message};
+use actix::{Addr, Message, MessageResponse};
 use secrecy::SecretString;
 use serde::Serialize;
 
@@ -40,8 +40,17 @@ impl From<StoreError> for RegistryError {
 
 /// All gateways, primary first, then by name. A shared snapshot: cheap to hand out.
 #[derive(Message)]
-#[rtype(result = "Arc<Vec<GatewayView>>")]
+#[rtype(result = "GatewaySnapshot")]
 pub struct ListGateways;
+
+/// The gateway list as of one value of the registry's change counter
+/// ([`RegistryActor::version`](crate::registry::RegistryActor::version)): whatever a reader
+/// derives from `views` stays current while the counter still reads `version`.
+#[derive(Clone, MessageResponse)]
+pub struct GatewaySnapshot {
+    pub version: u64,
+    pub views: Arc<Vec<GatewayView>>,
+}
 
 #[derive(Message)]
 #[rtype(result = "Option<GatewayView>")]

@@ -6,21 +6,23 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use actix::fut::{ActorFutureExt, ready};
 use actix::prelude::*;
 use secrecy::SecretString;
+use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
 use crate::election::{self, Candidate};
 use crate::events::EventBus;
 use crate::gateway::{GatewayActor, LinkContext, LinkTarget};
 use crate::messages::{
-    CreateGateway, DeleteGateway, DeviceTokenChanged, FindSession, GetGateway, HealthSample,
-    LinkHandle, LinkUpdate, Links, ListGateways, ListSessions, Ping, RegistryError, SessionOwner,
-    SessionsSnapshot, StopAllLinks, StopLink, UpdateGateway,
+    CreateGateway, DeleteGateway, DeviceTokenChanged, FindSession, GatewaySnapshot, GetGateway,
+    HealthSample, LinkHandle, LinkUpdate, Links, ListGateways, ListSessions, Ping, RegistryError,
+    SessionOwner, SessionsSnapshot, StopAllLinks, StopLink, UpdateGateway,
 };
 use crate::model::{
     BreakerInfo, Caller, ConnectionInfo, GatewayId, GatewayPatch, GatewayRecord, GatewayView,
@@ -40,9 +42,11 @@ enum WriteOp {
     DeviceToken(GatewayId, Option<SecretString>),
     Sample(HealthSample),
     Prune(i64),
+    /// Acknowledged once everything queued before it is written (shutdown).
+    Flush(oneshot::Sender<()>),
 }
 
-/// Serialises the link's background writes on one thread, in order.
+/// Serialises the links' background writes on one thread, gathered into batches.
 struct StoreWriter {
     tx: mpsc::Sender<WriteOp>,
 }
@@ -53,23 +57,11 @@ impl StoreWriter {
         std::thread::Builder::new()
             .name("store-writer".into())
             .spawn(move || {
-                for op in rx {
-                    let result = match &op {
-                        WriteOp::Audit(action, id, details) => {
-                            store.record_audit(&Caller::system("election"), action, *id, details)
-                        }
-                        WriteOp::Link(id, rec) => store.save_link_record(*id, rec).map(|_| ()),
-                        WriteOp::DeviceToken(id, token) => {
-                            store.save_device_token(*id, token.as_ref())
-                        }
-                        WriteOp::Sample(sample) => store.add_health_sample(sample),
-                        WriteOp::Prune(before) => store.prune_health_samples(*before).map(|n| {
-                            if n > 0 {
-                                debug!(pruned = n, "old health samples pruned");
-                            }
-                        }),
-                    };
-                    if let Err(err) = result {
+                // Whatever queued up while the last write ran goes in one batch: link reports
+                // and samples of a large fleet cost one transaction (one fsync), not one each.
+                while let Ok(first) = rx.recv() {
+                    let batch = WriteBatch::collect(first, &rx);
+                    for err in batch.apply(store.as_ref()) {
                         warn!(%err, "background store write failed");
                     }
                 }
@@ -84,6 +76,97 @@ impl StoreWriter {
     }
 }
 
+/// Background writes collected for one go: the latest link record per gateway, samples in
+/// order, the rest (rare) as they came.
+#[derive(Default)]
+struct WriteBatch {
+    links: Vec<(GatewayId, LinkRecord)>,
+    link_index: HashMap<GatewayId, usize>,
+    samples: Vec<HealthSample>,
+    others: Vec<WriteOp>,
+    flushed: Vec<oneshot::Sender<()>>,
+    len: usize,
+}
+
+impl WriteBatch {
+    /// Bounded so one transaction never holds the database for long.
+    const MAX: usize = 2_000;
+    /// How long link reports and samples are gathered after the first: with 10,000 gateways
+    /// they arrive a few hundred a second, and each transaction costs an fsync.
+    const WINDOW: Duration = Duration::from_millis(200);
+
+    fn collect(first: WriteOp, rx: &mpsc::Receiver<WriteOp>) -> WriteBatch {
+        let mut batch = WriteBatch::default();
+        let mut urgent = batch.add(first);
+        let deadline = std::time::Instant::now() + Self::WINDOW;
+        while !urgent && batch.len < Self::MAX {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(op) => urgent = batch.add(op),
+                Err(_) => break,
+            }
+        }
+        batch
+    }
+
+    /// Adds `op`; true when it should be written without waiting for more (device tokens,
+    /// audit rows, flushes).
+    fn add(&mut self, op: WriteOp) -> bool {
+        self.len += 1;
+        match op {
+            WriteOp::Link(id, rec) => match self.link_index.get(&id) {
+                Some(&i) => self.links[i].1 = rec,
+                None => {
+                    self.link_index.insert(id, self.links.len());
+                    self.links.push((id, rec));
+                }
+            },
+            WriteOp::Sample(s) => self.samples.push(s),
+            WriteOp::Flush(ack) => {
+                self.flushed.push(ack);
+                return true;
+            }
+            other => self.others.push(other),
+        }
+        !self.others.is_empty()
+    }
+
+    fn apply(self, store: &dyn GatewayStore) -> Vec<StoreError> {
+        let mut errors = Vec::new();
+        if !self.links.is_empty()
+            && let Err(e) = store.save_link_records(&self.links)
+        {
+            errors.push(e);
+        }
+        if !self.samples.is_empty()
+            && let Err(e) = store.add_health_samples(&self.samples)
+        {
+            errors.push(e);
+        }
+        for op in self.others {
+            let result = match &op {
+                WriteOp::Audit(action, id, details) => {
+                    store.record_audit(&Caller::system("election"), action, *id, details)
+                }
+                WriteOp::DeviceToken(id, token) => store.save_device_token(*id, token.as_ref()),
+                WriteOp::Prune(before) => store.prune_health_samples(*before).map(|n| {
+                    if n > 0 {
+                        debug!(pruned = n, "old health samples pruned");
+                    }
+                }),
+                WriteOp::Link(..) | WriteOp::Sample(_) | WriteOp::Flush(_) => Ok(()),
+            };
+            if let Err(e) = result {
+                errors.push(e);
+            }
+        }
+        for ack in self.flushed {
+            let _ = ack.send(());
+        }
+        errors
+    }
+}
+
 struct Link {
     addr: Addr<GatewayActor>,
     epoch: u64,
@@ -95,6 +178,12 @@ pub struct RegistryActor {
     gateways: HashMap<GatewayId, GatewayView>,
     /// The sorted list handed to readers; rebuilt on the first read after a change.
     snapshot: Option<Arc<Vec<GatewayView>>>,
+    /// Bumped on every change readers could see, so they can keep what they built from a
+    /// snapshot (the HTTP layer keeps the serialized list) until it moves.
+    version: Arc<AtomicU64>,
+    /// Sessions of the connected gateways, newest first; rebuilt on the first read after a
+    /// change, so a listing costs `limit` entries, not a merge of every gateway's cache.
+    merged_sessions: Option<Arc<Vec<crate::sessions::SessionEntry>>>,
     link_ctx: Option<LinkContext>,
     links: HashMap<GatewayId, Link>,
     arbiters: Vec<Arbiter>,
@@ -138,6 +227,8 @@ impl RegistryActor {
             store,
             gateways: HashMap::new(),
             snapshot: None,
+            version: Arc::new(AtomicU64::new(1)),
+            merged_sessions: None,
             link_ctx,
             links: HashMap::new(),
             arbiters: Vec::new(),
@@ -187,7 +278,23 @@ impl RegistryActor {
                 );
             }
         }
+        self.views_changed();
+    }
+
+    /// Readers' copies of the gateway list are stale.
+    fn views_changed(&mut self) {
         self.snapshot = None;
+        self.version.fetch_add(1, Ordering::Release);
+    }
+
+    /// The merged session list is stale (a cache changed, or a gateway connected or left).
+    fn sessions_changed(&mut self) {
+        self.merged_sessions = None;
+    }
+
+    /// A handle on the change counter of the gateway list (see [`ListGateways`]).
+    pub fn version(&self) -> Arc<AtomicU64> {
+        self.version.clone()
     }
 
     /// Takes a record just written to the store into memory; if it is now the primary, the
@@ -223,7 +330,7 @@ impl RegistryActor {
         for view in self.gateways.values_mut() {
             view.acting_primary = Some(view.record.id) == acting;
         }
-        self.snapshot = None;
+        self.views_changed();
         if acting != self.acting {
             let previous = self.acting;
             self.acting = acting;
@@ -242,9 +349,13 @@ impl RegistryActor {
         }
     }
 
-    fn snapshot(&mut self) -> Arc<Vec<GatewayView>> {
+    fn snapshot(&mut self) -> GatewaySnapshot {
+        let version = self.version.load(Ordering::Acquire);
         if let Some(s) = &self.snapshot {
-            return s.clone();
+            return GatewaySnapshot {
+                version,
+                views: s.clone(),
+            };
         }
         let mut list: Vec<GatewayView> = self.gateways.values().cloned().collect();
         list.sort_by(|a, b| {
@@ -256,7 +367,10 @@ impl RegistryActor {
         });
         let list = Arc::new(list);
         self.snapshot = Some(list.clone());
-        list
+        GatewaySnapshot {
+            version,
+            views: list,
+        }
     }
 
     fn name_taken(&self, name: &str, except: Option<GatewayId>) -> bool {
@@ -315,10 +429,12 @@ impl RegistryActor {
         }
         self.persisted.remove(&id);
         self.sessions.remove(&id);
+        self.sessions_changed();
         if let Some(view) = self.gateways.get_mut(&id) {
             view.connection = ConnectionInfo::default();
             view.breaker = BreakerInfo::default();
         }
+        self.views_changed();
     }
 
     fn current_epoch(&self, id: GatewayId) -> Option<u64> {
@@ -554,7 +670,10 @@ impl Handler<LinkUpdate> for RegistryActor {
             sessions_count: r.sessions_count,
             agents_count: r.agents_count,
         };
-        self.snapshot = None;
+        self.views_changed();
+        if state_changed {
+            self.sessions_changed();
+        }
         let due = match self.persisted.get(&msg.id) {
             None => true,
             Some(old) => {
@@ -585,6 +704,7 @@ impl Handler<DeviceTokenChanged> for RegistryActor {
         if let Some(view) = self.gateways.get_mut(&msg.id) {
             view.record.device_token = msg.token.clone();
             self.writer.send(WriteOp::DeviceToken(msg.id, msg.token));
+            self.views_changed();
         }
     }
 }
@@ -624,6 +744,7 @@ impl Handler<StopAllLinks> for RegistryActor {
 
     fn handle(&mut self, _msg: StopAllLinks, _ctx: &mut Self::Context) -> Self::Result {
         let addrs: Vec<Addr<GatewayActor>> = self.links.drain().map(|(_, l)| l.addr).collect();
+        let writer = self.writer.tx.clone();
         Box::pin(async move {
             let stops = addrs.iter().map(|a| a.send(StopLink));
             let _ = tokio::time::timeout(
@@ -631,6 +752,11 @@ impl Handler<StopAllLinks> for RegistryActor {
                 futures_util::future::join_all(stops),
             )
             .await;
+            // What the links reported last reaches the database before the process exits.
+            let (ack, written) = oneshot::channel();
+            if writer.send(WriteOp::Flush(ack)).is_ok() {
+                let _ = tokio::time::timeout(Duration::from_secs(5), written).await;
+            }
         })
     }
 }
@@ -652,6 +778,7 @@ impl Handler<SessionsSnapshot> for RegistryActor {
                 Some(msg.id),
                 serde_json::json!({"sessions": msg.sessions.len()}),
             );
+            self.sessions_changed();
         }
         self.sessions.insert(msg.id, msg.sessions);
     }
@@ -665,31 +792,48 @@ impl RegistryActor {
     }
 }
 
-impl Handler<ListSessions> for RegistryActor {
-    type Result = MessageResult<ListSessions>;
-
-    fn handle(&mut self, msg: ListSessions, _ctx: &mut Self::Context) -> Self::Result {
+impl RegistryActor {
+    fn merged_sessions(&mut self) -> Arc<Vec<crate::sessions::SessionEntry>> {
+        if let Some(m) = &self.merged_sessions {
+            return m.clone();
+        }
         let mut all: Vec<crate::sessions::SessionEntry> = self
             .sessions
             .iter()
-            .filter(|(id, _)| {
-                msg.gateway_id.is_none_or(|want| want == **id) && self.connected(**id)
-            })
-            .flat_map(|(_, list)| list.iter())
-            .filter(|s| {
-                msg.agent
-                    .as_deref()
-                    .is_none_or(|a| s.agent.as_deref() == Some(a))
-            })
-            .cloned()
+            .filter(|(id, _)| self.connected(**id))
+            .flat_map(|(_, list)| list.iter().cloned())
             .collect();
         all.sort_by(|a, b| {
             b.updated_at
                 .cmp(&a.updated_at)
                 .then_with(|| a.key.cmp(&b.key))
+                .then_with(|| a.gateway_id.cmp(&b.gateway_id))
         });
-        all.truncate(msg.limit);
-        MessageResult(all)
+        let all = Arc::new(all);
+        self.merged_sessions = Some(all.clone());
+        all
+    }
+}
+
+impl Handler<ListSessions> for RegistryActor {
+    type Result = MessageResult<ListSessions>;
+
+    fn handle(&mut self, msg: ListSessions, _ctx: &mut Self::Context) -> Self::Result {
+        let merged = self.merged_sessions();
+        MessageResult(
+            merged
+                .iter()
+                .filter(|s| {
+                    msg.gateway_id.is_none_or(|want| want == s.gateway_id)
+                        && msg
+                            .agent
+                            .as_deref()
+                            .is_none_or(|a| s.agent.as_deref() == Some(a))
+                })
+                .take(msg.limit)
+                .cloned()
+                .collect(),
+        )
     }
 }
 
@@ -753,5 +897,59 @@ impl Handler<crate::messages::SpawnTargets> for RegistryActor {
             })
             .collect();
         MessageResult(targets)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::GatewayStatus;
+
+    fn link(last_seen: i64) -> LinkRecord {
+        LinkRecord {
+            status: GatewayStatus::Online,
+            last_seen: Some(last_seen),
+            latency: Some(1),
+            sessions_count: 0,
+            agents_count: 0,
+        }
+    }
+
+    #[test]
+    fn a_batch_keeps_the_latest_link_record_per_gateway_and_every_sample() {
+        let (tx, rx) = mpsc::channel();
+        for (id, seen) in [(1, 10), (2, 20), (1, 30)] {
+            tx.send(WriteOp::Link(id, link(seen))).unwrap();
+        }
+        tx.send(WriteOp::Prune(5)).unwrap();
+        let batch = WriteBatch::collect(WriteOp::Link(3, link(40)), &rx);
+        let seen: Vec<(GatewayId, Option<i64>)> = batch
+            .links
+            .iter()
+            .map(|(id, r)| (*id, r.last_seen))
+            .collect();
+        assert_eq!(seen, vec![(3, Some(40)), (1, Some(30)), (2, Some(20))]);
+        assert_eq!(batch.others.len(), 1, "the prune ends the batch");
+    }
+
+    #[test]
+    fn urgent_writes_end_the_gathering_window_at_once() {
+        let (tx, rx) = mpsc::channel();
+        let (ack, _done) = oneshot::channel();
+        let started = std::time::Instant::now();
+        let batch = WriteBatch::collect(WriteOp::Flush(ack), &rx);
+        assert!(
+            started.elapsed() < WriteBatch::WINDOW,
+            "no wait after a flush"
+        );
+        assert_eq!(batch.flushed.len(), 1);
+        drop(tx);
+        // Link reports alone wait for company, up to the window.
+        let (tx, rx) = mpsc::channel();
+        let started = std::time::Instant::now();
+        let batch = WriteBatch::collect(WriteOp::Link(1, link(1)), &rx);
+        assert!(started.elapsed() >= WriteBatch::WINDOW);
+        assert_eq!(batch.links.len(), 1);
+        drop(tx);
     }
 }

@@ -46,8 +46,9 @@ pub trait GatewayStore: Send + Sync + 'static {
 
     // Link bookkeeping: not audited (nobody changed the gateway), written in the background.
 
-    /// Returns whether the gateway still exists.
-    fn save_link_record(&self, id: GatewayId, record: &LinkRecord) -> Result<bool, StoreError>;
+    /// Saves what the links reported, in one transaction (a gateway deleted meanwhile is
+    /// skipped).
+    fn save_link_records(&self, batch: &[(GatewayId, LinkRecord)]) -> Result<(), StoreError>;
 
     /// Stores (encrypted) or clears the device token the gateway issued.
     fn save_device_token(
@@ -56,7 +57,8 @@ pub trait GatewayStore: Send + Sync + 'static {
         token: Option<&SecretString>,
     ) -> Result<(), StoreError>;
 
-    fn add_health_sample(&self, sample: &HealthSample) -> Result<(), StoreError>;
+    /// Appends probe samples, in one transaction.
+    fn add_health_samples(&self, batch: &[HealthSample]) -> Result<(), StoreError>;
 
     /// Deletes samples older than `before` (Unix seconds); returns how many.
     fn prune_health_samples(&self, before: i64) -> Result<usize, StoreError>;

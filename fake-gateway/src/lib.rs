@@ -48,6 +48,23 @@ pub struct FakeConfig {
     pub run_duration: Duration,
     /// Emit a `health` event this often (the real gateway: ~60 s).
     pub health_event_interval: Option<Duration>,
+    /// Records the time of every accepted TCP connection (benchmarks: reconnect storms).
+    pub accept_log: Option<AcceptLog>,
+}
+
+/// Accept times, shareable across many fakes.
+#[derive(Debug, Clone, Default)]
+pub struct AcceptLog(Arc<Mutex<Vec<Instant>>>);
+
+impl AcceptLog {
+    fn record(&self) {
+        lock(&self.0).push(Instant::now());
+    }
+
+    /// The accept times recorded so far, and forgets them.
+    pub fn take(&self) -> Vec<Instant> {
+        std::mem::take(&mut *lock(&self.0))
+    }
 }
 
 impl Default for FakeConfig {
@@ -64,6 +81,7 @@ impl Default for FakeConfig {
             sessions: 0,
             run_duration: Duration::from_millis(200),
             health_event_interval: None,
+            accept_log: None,
         }
     }
 }
@@ -342,6 +360,9 @@ impl FakeGateway {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                if let Some(log) = &lock(&shared.cfg).accept_log {
+                    log.record();
+                }
                 let _ = stream.set_nodelay(true);
                 tokio::spawn(conn::serve(shared.clone(), stream));
             }

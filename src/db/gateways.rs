@@ -371,19 +371,23 @@ impl GatewayStore for Store {
         })
     }
 
-    fn save_link_record(&self, id: GatewayId, rec: &LinkRecord) -> Result<bool, StoreError> {
+    fn save_link_records(&self, batch: &[(GatewayId, LinkRecord)]) -> Result<(), StoreError> {
         let mut conn = self.conn_or_err()?;
-        let n = diesel::update(gateways::table.find(id))
-            .set((
-                gateways::status.eq(rec.status.as_str()),
-                gateways::last_seen.eq(rec.last_seen),
-                gateways::latency.eq(rec.latency),
-                gateways::sessions_count.eq(rec.sessions_count),
-                gateways::agents_count.eq(rec.agents_count),
-            ))
-            .execute(&mut *conn)
-            .map_err(backend)?;
-        Ok(n > 0)
+        conn.transaction::<_, diesel::result::Error, _>(|c| {
+            for (id, rec) in batch {
+                diesel::update(gateways::table.find(*id))
+                    .set((
+                        gateways::status.eq(rec.status.as_str()),
+                        gateways::last_seen.eq(rec.last_seen),
+                        gateways::latency.eq(rec.latency),
+                        gateways::sessions_count.eq(rec.sessions_count),
+                        gateways::agents_count.eq(rec.agents_count),
+                    ))
+                    .execute(c)?;
+            }
+            Ok(())
+        })
+        .map_err(backend)
     }
 
     fn save_device_token(
@@ -406,19 +410,23 @@ impl GatewayStore for Store {
         Ok(())
     }
 
-    fn add_health_sample(&self, s: &HealthSample) -> Result<(), StoreError> {
+    fn add_health_samples(&self, batch: &[HealthSample]) -> Result<(), StoreError> {
         let mut conn = self.conn_or_err()?;
-        diesel::insert_into(gateway_health_samples::table)
-            .values((
-                gateway_health_samples::gateway_id.eq(s.gateway_id),
-                gateway_health_samples::ts.eq(s.ts),
-                gateway_health_samples::status.eq(s.status.as_str()),
-                gateway_health_samples::latency.eq(s.latency),
-                gateway_health_samples::error.eq(s.error.as_deref()),
-            ))
-            .execute(&mut *conn)
-            .map_err(backend)?;
-        Ok(())
+        conn.transaction::<_, diesel::result::Error, _>(|c| {
+            for s in batch {
+                diesel::insert_into(gateway_health_samples::table)
+                    .values((
+                        gateway_health_samples::gateway_id.eq(s.gateway_id),
+                        gateway_health_samples::ts.eq(s.ts),
+                        gateway_health_samples::status.eq(s.status.as_str()),
+                        gateway_health_samples::latency.eq(s.latency),
+                        gateway_health_samples::error.eq(s.error.as_deref()),
+                    ))
+                    .execute(c)?;
+            }
+            Ok(())
+        })
+        .map_err(backend)
     }
 
     fn prune_health_samples(&self, before: i64) -> Result<usize, StoreError> {

@@ -106,7 +106,8 @@ pub async fn update(
             let views = state
                 .registry
                 .send(gateway_supervisor_actors::messages::ListGateways)
-                .await?;
+                .await?
+                .views;
             let known = match p {
                 Value::Number(n) => views.iter().any(|v| Some(v.record.id) == n.as_i64()),
                 Value::String(name) => views.iter().any(|v| &v.record.name == name),

@@ -12,7 +12,7 @@ use super::json::JsonBody;
 use super::principal::Authenticated;
 use crate::validate::{self, FieldError};
 use gateway_supervisor_actors::messages::{
-    CreateGateway, DeleteGateway, GetGateway, ListGateways, UpdateGateway,
+    CreateGateway, DeleteGateway, GetGateway, UpdateGateway,
 };
 use gateway_supervisor_actors::model::{GatewayPatch, GatewayStatus, GatewayView, NewGateway};
 
@@ -355,10 +355,10 @@ pub struct Deleted {
     responses((status = 200, body = GatewayList), (status = 401, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
 pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let views = state.registry.send(ListGateways).await?;
-    Ok(HttpResponse::Ok().json(GatewayList {
-        gateways: views.iter().map(GatewayJson::from).collect(),
-    }))
+    let body = state.gateway_list.body(&state.registry).await?;
+    Ok(HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body))
 }
 
 #[utoipa::path(get, path = "/api/gateways/{id}", tag = "gateways",

@@ -199,7 +199,7 @@ pub async fn history(
     query: web::Query<HistoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let since = query.since.unwrap_or_else(|| now_unix() - 24 * 3600);
-    let views = state.registry.send(ListGateways).await?;
+    let views = state.registry.send(ListGateways).await?.views;
     if let Some(id) = query.gateway_id
         && !views.iter().any(|v| v.record.id == id)
     {

@@ -8,6 +8,7 @@ pub mod gateway_ops;
 pub mod gateways;
 pub mod health;
 pub mod json;
+pub mod list_cache;
 pub mod middleware;
 pub mod openapi;
 pub mod ops;
@@ -37,6 +38,8 @@ use gateway_supervisor_actors::RegistryActor;
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Addr<RegistryActor>,
+    /// The serialized `GET /api/gateways` body, rebuilt after the registry changes.
+    pub gateway_list: Arc<list_cache::GatewayListCache>,
     pub store: Store,
     pub keys: Arc<KeyCache>,
     pub metrics: Arc<Metrics>,

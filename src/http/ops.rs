@@ -63,7 +63,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     description = "Prometheus text exposition.",
     responses((status = 200, content_type = "text/plain; version=0.0.4", body = String)))]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let views = state.registry.send(ListGateways).await?;
+    let views = state.registry.send(ListGateways).await?.views;
     state.metrics.set_gateways(&views);
     let text = state
         .metrics

@@ -230,7 +230,7 @@ pub async fn list(
         page.limit.unwrap_or(50).clamp(1, 1000),
         page.offset.unwrap_or(0),
     );
-    let views = state.registry.send(ListGateways).await?;
+    let views = state.registry.send(ListGateways).await?.views;
     let items: Vec<GatewayRead> = views
         .iter()
         .skip(offset)

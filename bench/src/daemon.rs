@@ -1,0 +1,219 @@
+//! The daemon under measurement: a release `gateway-supervisor serve` on an ephemeral loopback
+//! port with its own state directory, plus the /proc readings the scenarios report.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::http::Request;
+
+pub struct Daemon {
+    bin: PathBuf,
+    env: Vec<(String, String)>,
+    pub state: tempfile::TempDir,
+    child: Child,
+    pub addr: SocketAddr,
+    pub key: String,
+}
+
+impl Daemon {
+    /// Starts a daemon with an empty state directory. `env` adds `GATEWAY_SUPERVISOR__…`
+    /// settings; the gateway-ops rate limit is off (a load generator is one key).
+    pub fn start(bin: &Path, env: &[(&str, &str)]) -> Daemon {
+        let state = tempfile::tempdir().expect("tempdir");
+        let mut all = vec![
+            (
+                "GATEWAY_SUPERVISOR__LOG__LEVEL".to_owned(),
+                "warn".to_owned(),
+            ),
+            (
+                "GATEWAY_SUPERVISOR__LIMITS__GATEWAY_OPS_PER_MINUTE".to_owned(),
+                "0".to_owned(),
+            ),
+        ];
+        all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let (child, addr, key) = launch(bin, state.path(), &all);
+        Daemon {
+            bin: bin.to_owned(),
+            env: all,
+            state,
+            child,
+            addr,
+            key,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM and wait for the exit (graceful shutdown closes every gateway socket).
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+
+    /// Starts again on the same state after [`stop`](Self::stop): a cold start with the
+    /// registered fleet.
+    pub fn relaunch(&mut self) {
+        let (child, addr, key) = launch(&self.bin, self.state.path(), &self.env);
+        self.child = child;
+        self.addr = addr;
+        self.key = key;
+    }
+
+    pub fn get(&self, path: &str) -> Option<Value> {
+        let res = Request::new("GET", path)
+            .key(&self.key)
+            .send(self.addr)
+            .ok()?;
+        serde_json::from_slice(&res.body).ok()
+    }
+
+    pub fn get_bytes(&self, path: &str) -> Vec<u8> {
+        Request::new("GET", path)
+            .key(&self.key)
+            .send(self.addr)
+            .map(|r| r.body)
+            .unwrap_or_default()
+    }
+
+    /// Registers `gw<i>` for every port, from several threads (each create is a durable
+    /// transaction).
+    pub fn add_gateways(&self, ports: &[u16]) {
+        let chunk = ports.len().div_ceil(8).max(1);
+        std::thread::scope(|s| {
+            for (c, part) in ports.chunks(chunk).enumerate() {
+                s.spawn(move || {
+                    for (i, port) in part.iter().enumerate() {
+                        self.add_gateway(&format!("gw{:05}", c * chunk + i), *port);
+                    }
+                });
+            }
+        });
+    }
+
+    pub fn add_gateway(&self, name: &str, port: u16) -> i64 {
+        self.add_gateway_with_token(name, port, "fake-token")
+    }
+
+    pub fn add_gateway_with_token(&self, name: &str, port: u16, token: &str) -> i64 {
+        let body = json!({"name": name, "host": "127.0.0.1", "port": port, "token": token});
+        let res = Request::new("POST", "/api/gateways")
+            .key(&self.key)
+            .json(&body)
+            .send(self.addr)
+            .expect("create a gateway");
+        assert_eq!(res.status, 201, "create {name}: {}", res.text());
+        serde_json::from_slice::<Value>(&res.body).expect("json")["gateway"]["id"]
+            .as_i64()
+            .expect("id")
+    }
+
+    /// How many registered gateways read `online`.
+    pub fn online_count(&self) -> usize {
+        self.get("/api/gateways")
+            .and_then(|v| {
+                v["gateways"]
+                    .as_array()
+                    .map(|a| a.iter().filter(|g| g["status"] == "online").count())
+            })
+            .unwrap_or(0)
+    }
+
+    /// Polls until `n` gateways read online; panics after `deadline`.
+    pub fn wait_online(&self, n: usize, deadline: Duration, poll: Duration) -> Duration {
+        let t0 = Instant::now();
+        loop {
+            let online = self.online_count();
+            if online >= n {
+                return t0.elapsed();
+            }
+            assert!(
+                t0.elapsed() < deadline,
+                "only {online}/{n} gateways online after {deadline:?}"
+            );
+            std::thread::sleep(poll);
+        }
+    }
+
+    pub fn rss_kib(&self) -> u64 {
+        rss_kib(self.pid())
+    }
+
+    pub fn cpu_ticks(&self) -> u64 {
+        cpu_ticks(self.pid())
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn launch(bin: &Path, state: &Path, env: &[(String, String)]) -> (Child, SocketAddr, String) {
+    let addr_file = state.join("http.addr");
+    let _ = std::fs::remove_file(&addr_file);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(state.join("daemon.log"))
+        .expect("daemon log");
+    let child = Command::new(bin)
+        .args(["serve", "--bind", "127.0.0.1:0", "--state-dir"])
+        .arg(state)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+    let started = Instant::now();
+    let addr = loop {
+        if let Some(a) = std::fs::read_to_string(&addr_file)
+            .ok()
+            .and_then(|t| t.split_whitespace().next()?.parse().ok())
+        {
+            break a;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the daemon did not start; see {}",
+            state.join("daemon.log").display()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let key = std::fs::read_to_string(state.join("admin.key"))
+        .expect("admin key")
+        .trim()
+        .to_owned();
+    (child, addr, key)
+}
+
+/// USER_HZ: 100 on Linux x86_64 and arm64.
+pub const TICKS_PER_SEC: f64 = 100.0;
+
+/// utime + stime of a process, in clock ticks.
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15; after the `)` they are at index 11 and 12.
+    f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+}
+
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}

@@ -1,0 +1,154 @@
+//! Fleets of fake gateways in child processes (`gs-bench fake-host`), so that 10,000 of them fit
+//! under a per-process open-file limit (each fake holds a listener and a socket) and their CPU
+//! is not counted as the daemon's. A host is driven over stdin/stdout, one line per command:
+//!
+//!   mark      remember every fake's handshake count            → `ok`
+//!   fresh     how many fakes completed a handshake since mark  → `<n>`
+//!   down      all fakes: `shutdown` event, close 1012, stop listening (a process restart)
+//!   up        all fakes listen again on their ports; starts the accept log  → `ok`
+//!   accepts   accepted connections since `up`, as milliseconds after it: `<ms> <ms> …`
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fake_gateway::{AcceptLog, FakeConfig, FakeGateway};
+use serde_json::json;
+
+/// Fakes per host process: two descriptors each, well under a 20,000 limit.
+pub const PER_HOST: usize = 2_500;
+
+pub struct FakeHost {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    pub ports: Vec<u16>,
+}
+
+impl FakeHost {
+    /// Hosts for `count` fakes that ping every `ping` (the real gateway: 25 s).
+    pub fn fleet(count: usize, ping: Option<Duration>) -> Vec<FakeHost> {
+        let mut hosts = Vec::new();
+        let mut left = count;
+        while left > 0 {
+            let n = left.min(PER_HOST);
+            hosts.push(FakeHost::start(n, ping));
+            left -= n;
+        }
+        hosts
+    }
+
+    fn start(count: usize, ping: Option<Duration>) -> FakeHost {
+        let mut child = Command::new(std::env::current_exe().expect("own path"))
+            .args([
+                "fake-host",
+                &count.to_string(),
+                &ping.map(|p| p.as_millis()).unwrap_or(0).to_string(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("fake host");
+        let stdin = child.stdin.take().expect("stdin");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("fake host ports");
+        let ports = line
+            .split_whitespace()
+            .map(|p| p.parse().expect("port"))
+            .collect::<Vec<u16>>();
+        assert_eq!(ports.len(), count, "fake host started {}", ports.len());
+        FakeHost {
+            child,
+            stdin,
+            stdout,
+            ports,
+        }
+    }
+
+    pub fn cmd(&mut self, command: &str) -> String {
+        writeln!(self.stdin, "{command}").expect("fake host stdin");
+        self.stdin.flush().expect("flush");
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("fake host reply");
+        line.trim().to_owned()
+    }
+}
+
+impl Drop for FakeHost {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs every host's `command` and sums the numeric replies.
+pub fn sum(hosts: &mut [FakeHost], command: &str) -> usize {
+    hosts
+        .iter_mut()
+        .map(|h| h.cmd(command).parse::<usize>().unwrap_or(0))
+        .sum()
+}
+
+/// The `fake-host COUNT PING_MS` process.
+#[allow(clippy::print_stdout)]
+pub fn serve(count: usize, ping_ms: u64) {
+    let log = AcceptLog::default();
+    let cfg = FakeConfig {
+        ping_interval: (ping_ms > 0).then(|| Duration::from_millis(ping_ms)),
+        accept_log: Some(log.clone()),
+        ..FakeConfig::default()
+    };
+    let fakes: Vec<FakeGateway> = (0..count)
+        .map(|_| FakeGateway::start(cfg.clone()).expect("fake gateway"))
+        .collect();
+    let ports: Vec<String> = fakes.iter().map(|f| f.port().to_string()).collect();
+    println!("{}", ports.join(" "));
+    let mut marks = vec![0u64; count];
+    let mut up_at = Instant::now();
+    let hellos = |f: &FakeGateway| {
+        f.counters()
+            .hellos
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        let reply: String = match line.trim() {
+            "mark" => {
+                for (m, f) in marks.iter_mut().zip(&fakes) {
+                    *m = hellos(f);
+                }
+                "ok".to_owned()
+            }
+            "fresh" => marks
+                .iter()
+                .zip(&fakes)
+                .filter(|(m, f)| hellos(f) > **m)
+                .count()
+                .to_string(),
+            "down" => {
+                for f in &fakes {
+                    f.emit("shutdown", json!({"reason": "gateway stopping"}));
+                    f.stop();
+                }
+                "ok".to_owned()
+            }
+            "up" => {
+                log.take();
+                up_at = Instant::now();
+                for f in &fakes {
+                    f.resume().expect("listen again");
+                }
+                "ok".to_owned()
+            }
+            "accepts" => log
+                .take()
+                .iter()
+                .map(|t| t.saturating_duration_since(up_at).as_millis().to_string())
+                .collect::<Vec<_>>()
+                .join(" "),
+            other => format!("unknown command {other:?}"),
+        };
+        println!("{reply}");
+    }
+}

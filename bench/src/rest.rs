@@ -1,0 +1,287 @@
+//! Scenario 1, the REST read path: `GET /api/gateways` (100 gateways) and `GET /api/sessions`
+//! (100 gateways × 50 sessions) under `wrk -t2 -c64`, each next to "the limit": a trivial
+//! actix-web route answering a static body of the same size (`gs-bench static-server`, its own
+//! process, actix's default worker count like the daemon's).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fake_gateway::{FakeConfig, FakeGateway};
+use serde_json::{Value, json};
+
+use crate::Options;
+use crate::daemon::Daemon;
+use crate::report::{Outcome, Target, row};
+
+pub const GATEWAYS: usize = 100;
+pub const SESSIONS_PER_GATEWAY: usize = 50;
+
+/// One wrk run.
+#[derive(Debug, Clone, Copy)]
+pub struct Wrk {
+    pub rps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub non_2xx: u64,
+    pub socket_errors: u64,
+}
+
+pub fn wrk(url: &str, key: &str, seconds: u64) -> Wrk {
+    let out = Command::new("wrk")
+        .args(["-t2", "-c64", &format!("-d{seconds}s"), "--latency", "-H"])
+        .arg(format!("x-api-key: {key}"))
+        .arg(url)
+        .output()
+        .expect("wrk (Debian package `wrk`; scripts/bench.sh installs it)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    parse_wrk(&text).unwrap_or_else(|| panic!("unreadable wrk output:\n{text}"))
+}
+
+fn duration_ms(s: &str) -> Option<f64> {
+    let split = s.find(|c: char| c.is_ascii_alphabetic())?;
+    let (n, unit) = s.split_at(split);
+    let n: f64 = n.parse().ok()?;
+    Some(match unit {
+        "us" => n / 1000.0,
+        "ms" => n,
+        "s" => n * 1000.0,
+        "m" => n * 60_000.0,
+        _ => return None,
+    })
+}
+
+pub fn parse_wrk(text: &str) -> Option<Wrk> {
+    let field = |prefix: &str| {
+        text.lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(prefix))
+            .map(|l| l[prefix.len()..].trim().to_owned())
+    };
+    let rps = field("Requests/sec:")?.parse().ok()?;
+    let p50_ms = duration_ms(&field("50%")?)?;
+    let p99_ms = duration_ms(&field("99%")?)?;
+    let non_2xx = field("Non-2xx or 3xx responses:")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let socket_errors = field("Socket errors:")
+        .map(|v| {
+            v.split(',')
+                .filter_map(|kv| kv.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
+    Some(Wrk {
+        rps,
+        p50_ms,
+        p99_ms,
+        non_2xx,
+        socket_errors,
+    })
+}
+
+/// `gs-bench static-server BYTES...`: serves `/0`, `/1`, … with static bodies of those sizes;
+/// prints its port on stdout.
+#[allow(clippy::print_stdout)]
+pub fn static_server(sizes: &[usize]) {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    let bodies: Vec<web::Bytes> = sizes
+        .iter()
+        .map(|&n| web::Bytes::from(vec![b'x'; n]))
+        .collect();
+    actix_web::rt::System::new().block_on(async move {
+        let server = HttpServer::new(move || {
+            let mut app = App::new();
+            for (i, body) in bodies.iter().cloned().enumerate() {
+                app = app.route(
+                    &format!("/{i}"),
+                    web::get().to(move || {
+                        let body = body.clone();
+                        async move {
+                            HttpResponse::Ok()
+                                .content_type("application/json")
+                                .body(body)
+                        }
+                    }),
+                );
+            }
+            app
+        })
+        .bind(("127.0.0.1", 0))
+        .expect("bind");
+        println!("{}", server.addrs()[0].port());
+        server.run().await.expect("static server");
+    });
+}
+
+struct StaticServer {
+    child: Child,
+    port: u16,
+}
+
+impl StaticServer {
+    fn start(sizes: &[usize]) -> StaticServer {
+        let mut child = Command::new(std::env::current_exe().expect("own path"))
+            .arg("static-server")
+            .args(sizes.iter().map(usize::to_string))
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("static server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("static server port");
+        StaticServer {
+            child,
+            port: line.trim().parse().expect("port"),
+        }
+    }
+}
+
+impl Drop for StaticServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    crate::report::percentile(&v, 0.5)
+}
+
+pub fn run(opts: &Options) -> Outcome {
+    let (rounds, seconds) = if opts.smoke { (1, 2) } else { (3, 20) };
+    let cfg = FakeConfig {
+        sessions: SESSIONS_PER_GATEWAY,
+        ping_interval: None,
+        ..FakeConfig::default()
+    };
+    let fakes: Vec<FakeGateway> = (0..GATEWAYS)
+        .map(|_| FakeGateway::start(cfg.clone()).expect("fake gateway"))
+        .collect();
+    let d = Daemon::start(&opts.daemon, &[]);
+    for (i, f) in fakes.iter().enumerate() {
+        d.add_gateway(&format!("gw{i:03}"), f.port());
+    }
+    d.wait_online(
+        GATEWAYS,
+        Duration::from_secs(120),
+        Duration::from_millis(50),
+    );
+    // Every session cache filled: the merged list reaches 1000 of the 5,000.
+    crate::wait_for("the session caches", Duration::from_secs(120), || {
+        d.get("/api/sessions?limit=1000")
+            .and_then(|v| v["sessions"].as_array().map(Vec::len))
+            == Some(1000)
+    });
+    let paths = ["/api/gateways", "/api/sessions"];
+    let sizes: Vec<usize> = paths.iter().map(|p| d.get_bytes(p).len()).collect();
+    let limit = StaticServer::start(&sizes);
+
+    let mut runs: Vec<[Vec<Wrk>; 2]> = vec![[Vec::new(), Vec::new()], [Vec::new(), Vec::new()]];
+    for _ in 0..rounds {
+        for (i, path) in paths.iter().enumerate() {
+            let ours = wrk(&format!("http://{}{path}", d.addr), &d.key, seconds);
+            let lim = wrk(
+                &format!("http://127.0.0.1:{}/{i}", limit.port),
+                "unused",
+                seconds,
+            );
+            assert_eq!(ours.non_2xx, 0, "{path}: non-2xx answers under load");
+            runs[i][0].push(ours);
+            runs[i][1].push(lim);
+        }
+    }
+    let rss_after_load_kib = d.rss_kib();
+    let limit_rss_kib = crate::daemon::rss_kib(limit.child.id());
+
+    let mut rows = Vec::new();
+    let mut raw = json!({"gateways": GATEWAYS, "sessions_per_gateway": SESSIONS_PER_GATEWAY,
+        "wrk": format!("wrk -t2 -c64 -d{seconds}s --latency, {rounds} rounds, interleaved with the limit"),
+        "daemon_rss_kib_after_load": rss_after_load_kib, "limit_rss_kib": limit_rss_kib});
+    for (i, path) in paths.iter().enumerate() {
+        let ours = &runs[i][0];
+        let lim = &runs[i][1];
+        let rps = median(ours.iter().map(|w| w.rps).collect());
+        let lim_rps = median(lim.iter().map(|w| w.rps).collect());
+        let p50 = median(ours.iter().map(|w| w.p50_ms).collect());
+        let p99 = ours.iter().map(|w| w.p99_ms).fold(0.0, f64::max);
+        let what = format!("GET {path} ({} B)", sizes[i]);
+        let ratio = rps / lim_rps;
+        let mut r_rps = row("rest", format!("{what} req/s"), rps, "req/s");
+        let mut r_ratio = row("rest", format!("{what} / static limit"), ratio, "ratio");
+        let mut r_p99 = row("rest", format!("{what} p99 (worst run)"), p99, "ms");
+        if i == 0 {
+            r_ratio = r_ratio.target(Target::AtLeast(0.6));
+            r_p99 = r_p99.target(Target::AtMost(10.0));
+        }
+        r_rps.metric = format!("{what} req/s (median)");
+        rows.extend([
+            r_rps,
+            row("rest", format!("{what} p50 (median)"), p50, "ms"),
+            r_p99,
+            row(
+                "rest",
+                format!("static {} B limit req/s (median)", sizes[i]),
+                lim_rps,
+                "req/s",
+            ),
+            r_ratio,
+        ]);
+        raw[*path] = json!({
+            "body_bytes": sizes[i],
+            "daemon": ours.iter().map(wrk_json).collect::<Vec<_>>(),
+            "limit": lim.iter().map(wrk_json).collect::<Vec<_>>(),
+        });
+    }
+    rows.push(row(
+        "rest",
+        "daemon RSS after load (100 gateways)",
+        rss_after_load_kib as f64 / 1024.0,
+        "MB",
+    ));
+    Outcome {
+        name: "rest",
+        rows,
+        raw,
+    }
+}
+
+fn wrk_json(w: &Wrk) -> Value {
+    json!({"rps": w.rps, "p50_ms": w.p50_ms, "p99_ms": w.p99_ms, "non_2xx": w.non_2xx, "socket_errors": w.socket_errors})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "Running 2s test @ http://127.0.0.1:1/0
+  2 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   612.33us  1.01ms  21.02ms   94.20%
+    Req/Sec    33.12k     2.01k   36.40k    75.00%
+  Latency Distribution
+     50%  417.00us
+     75%  602.00us
+     90%    1.04ms
+     99%    5.83ms
+  131821 requests in 2.00s, 3.10GB read
+  Socket errors: connect 0, read 2, write 0, timeout 3
+  Non-2xx or 3xx responses: 7
+Requests/sec:  65893.12
+Transfer/sec:      1.55GB
+";
+
+    #[test]
+    fn reads_wrk_output() {
+        let w = parse_wrk(SAMPLE).unwrap();
+        assert_eq!(w.rps, 65893.12);
+        assert!((w.p50_ms - 0.417).abs() < 1e-9);
+        assert_eq!(w.p99_ms, 5.83);
+        assert_eq!(w.non_2xx, 7);
+        assert_eq!(w.socket_errors, 5);
+        assert!(parse_wrk("garbage").is_none());
+        assert_eq!(duration_ms("1.50s"), Some(1500.0));
+    }
+}
