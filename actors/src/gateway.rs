@@ -27,7 +27,7 @@ use crate::handshake::{AuthChoice, Credentials, connect_params};
 use crate::link_metrics::LinkMetrics;
 use crate::messages::SessionsSnapshot;
 use crate::messages::{
-    Call, CallError, DeviceTokenChanged, HealthSample, LinkState, LinkUpdate, ProbeNow,
+    Call, CallError, DeviceTokenChanged, HealthSample, LinkState, LinkUpdate, LiveStats, ProbeNow,
     ProbeResult, StopLink,
 };
 use crate::model::{ConnectionInfo, GatewayId, GatewayStatus, LinkError};
@@ -191,6 +191,7 @@ pub(crate) fn client(
 pub struct GatewayActor {
     target: LinkTarget,
     epoch: u64,
+    live: Arc<LiveStats>,
     ctx: LinkContext,
     registry: Addr<RegistryActor>,
 
@@ -243,6 +244,7 @@ impl GatewayActor {
     pub fn new(
         target: LinkTarget,
         epoch: u64,
+        live: Arc<LiveStats>,
         ctx: LinkContext,
         registry: Addr<RegistryActor>,
     ) -> Self {
@@ -255,6 +257,7 @@ impl GatewayActor {
         GatewayActor {
             target,
             epoch,
+            live,
             registry,
             phase: Phase::Connecting,
             generation: 0,
@@ -343,21 +346,27 @@ impl GatewayActor {
     }
 
     /// Tells the registry; skips reports that change nothing it shows.
+    /// Latency and last-seen go through the shared [`LiveStats`]; a message only when
+    /// something else changed.
     fn report(&mut self) {
-        let state = self.state();
+        self.live.set(
+            self.latency_ms
+                .map(|l| i64::try_from(l).unwrap_or(i64::MAX)),
+            self.last_seen,
+        );
         let key = (
-            state.connected,
-            state.status,
-            state.sessions_count,
-            state.agents_count,
-            state.connection.last_error.as_ref().map(|e| e.code.clone()),
+            self.phase == Phase::Connected,
+            self.status(),
+            self.sessions_count,
+            self.agents_count,
+            self.last_error.as_ref().map(|e| e.code.clone()),
             self.phase.as_str(),
         );
-        let latency_only = self.last_report.as_ref() == Some(&key);
-        self.last_report = Some(key);
-        if latency_only && state.latency.is_none() {
+        if self.last_report.as_ref() == Some(&key) {
             return;
         }
+        self.last_report = Some(key);
+        let state = self.state();
         self.registry.do_send(LinkUpdate {
             id: self.target.id,
             epoch: self.epoch,

@@ -1,6 +1,7 @@
 //! Messages that cross actors or come from the HTTP front-end.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use actix::{Addr, Message, MessageResponse};
@@ -98,6 +99,48 @@ pub struct LinkState {
     pub agents_count: Option<i64>,
     /// `features.methods` of the last hello: what this gateway can do.
     pub methods: Arc<Vec<String>>,
+}
+
+/// The numbers a link refreshes on every pong (latency, last seen), shared with the registry
+/// through atomics: at 10,000 gateways a message per pong would be hundreds of cross-thread
+/// wake-ups a second for values nobody is waiting on. Readers overlay them on the views.
+#[derive(Debug)]
+pub struct LiveStats {
+    latency_ms: AtomicI64,
+    last_seen: AtomicI64,
+    /// The registry's change counter (see [`GatewaySnapshot`]).
+    changes: Arc<AtomicU64>,
+}
+
+impl LiveStats {
+    const NONE: i64 = i64::MIN;
+
+    pub fn new(changes: Arc<AtomicU64>) -> Self {
+        LiveStats {
+            latency_ms: AtomicI64::new(Self::NONE),
+            last_seen: AtomicI64::new(Self::NONE),
+            changes,
+        }
+    }
+
+    pub fn set(&self, latency_ms: Option<i64>, last_seen: Option<i64>) {
+        let old = (self.latency(), self.last_seen());
+        self.latency_ms
+            .store(latency_ms.unwrap_or(Self::NONE), Ordering::Relaxed);
+        self.last_seen
+            .store(last_seen.unwrap_or(Self::NONE), Ordering::Relaxed);
+        if old != (latency_ms, last_seen) {
+            self.changes.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    pub fn latency(&self) -> Option<i64> {
+        Some(self.latency_ms.load(Ordering::Relaxed)).filter(|v| *v != Self::NONE)
+    }
+
+    pub fn last_seen(&self) -> Option<i64> {
+        Some(self.last_seen.load(Ordering::Relaxed)).filter(|v| *v != Self::NONE)
+    }
 }
 
 #[derive(Message)]
@@ -234,4 +277,23 @@ pub struct SpawnTarget {
     pub candidate: crate::selection::Candidate,
     pub methods: Arc<Vec<String>>,
     pub addr: Option<Addr<GatewayActor>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_stats_count_a_change_only_when_a_number_moves() {
+        let changes = Arc::new(AtomicU64::new(0));
+        let live = LiveStats::new(changes.clone());
+        assert_eq!((live.latency(), live.last_seen()), (None, None));
+        live.set(Some(3), Some(100));
+        live.set(Some(3), Some(100));
+        assert_eq!((live.latency(), live.last_seen()), (Some(3), Some(100)));
+        assert_eq!(changes.load(Ordering::Relaxed), 1);
+        live.set(None, Some(101));
+        assert_eq!(live.latency(), None);
+        assert_eq!(changes.load(Ordering::Relaxed), 2);
+    }
 }

@@ -21,8 +21,8 @@ use crate::events::EventBus;
 use crate::gateway::{GatewayActor, LinkContext, LinkTarget};
 use crate::messages::{
     CreateGateway, DeleteGateway, DeviceTokenChanged, FindSession, GatewaySnapshot, GetGateway,
-    HealthSample, LinkHandle, LinkUpdate, Links, ListGateways, ListSessions, Ping, RegistryError,
-    SessionOwner, SessionsSnapshot, StopAllLinks, StopLink, UpdateGateway,
+    HealthSample, LinkHandle, LinkUpdate, Links, ListGateways, ListSessions, LiveStats, Ping,
+    RegistryError, SessionOwner, SessionsSnapshot, StopAllLinks, StopLink, UpdateGateway,
 };
 use crate::model::{
     BreakerInfo, Caller, ConnectionInfo, GatewayId, GatewayPatch, GatewayRecord, GatewayView,
@@ -170,14 +170,16 @@ impl WriteBatch {
 struct Link {
     addr: Addr<GatewayActor>,
     epoch: u64,
+    live: Arc<LiveStats>,
 }
 
 pub struct RegistryActor {
     store: Arc<dyn GatewayStore>,
     writer: StoreWriter,
     gateways: HashMap<GatewayId, GatewayView>,
-    /// The sorted list handed to readers; rebuilt on the first read after a change.
-    snapshot: Option<Arc<Vec<GatewayView>>>,
+    /// The sorted list handed to readers, as of a value of `version`; rebuilt on the first
+    /// read after a change.
+    snapshot: Option<(u64, Arc<Vec<GatewayView>>)>,
     /// Bumped on every change readers could see, so they can keep what they built from a
     /// snapshot (the HTTP layer keeps the serialized list) until it moves.
     version: Arc<AtomicU64>,
@@ -322,7 +324,11 @@ impl RegistryActor {
                 eligible: v.connection.state.as_deref() == Some("connected")
                     && v.breaker.state == crate::model::BreakerState::Closed,
                 status: v.record.status,
-                latency_ms: v.record.latency,
+                latency_ms: self
+                    .links
+                    .get(&v.record.id)
+                    .and_then(|l| l.live.latency())
+                    .or(v.record.latency),
                 sessions: v.record.sessions_count,
             })
             .collect();
@@ -351,13 +357,19 @@ impl RegistryActor {
 
     fn snapshot(&mut self) -> GatewaySnapshot {
         let version = self.version.load(Ordering::Acquire);
-        if let Some(s) = &self.snapshot {
+        if let Some((v, views)) = &self.snapshot
+            && *v == version
+        {
             return GatewaySnapshot {
                 version,
-                views: s.clone(),
+                views: views.clone(),
             };
         }
-        let mut list: Vec<GatewayView> = self.gateways.values().cloned().collect();
+        let mut list: Vec<GatewayView> = self
+            .gateways
+            .keys()
+            .filter_map(|id| self.view(*id))
+            .collect();
         list.sort_by(|a, b| {
             b.record
                 .is_primary
@@ -366,10 +378,39 @@ impl RegistryActor {
                 .then_with(|| a.record.id.cmp(&b.record.id))
         });
         let list = Arc::new(list);
-        self.snapshot = Some(list.clone());
+        self.snapshot = Some((version, list.clone()));
         GatewaySnapshot {
             version,
             views: list,
+        }
+    }
+
+    /// A gateway as readers see it: the registry's record with the link's live numbers.
+    fn view(&self, id: GatewayId) -> Option<GatewayView> {
+        let mut view = self.gateways.get(&id)?.clone();
+        if let Some(link) = self.links.get(&id) {
+            let r = &mut view.record;
+            r.latency = link.live.latency().or(r.latency);
+            r.last_seen = link.live.last_seen().max(r.last_seen);
+        }
+        Some(view)
+    }
+
+    /// Writes the live numbers that moved on since they were last stored (last seen at most
+    /// once a `LAST_SEEN_PERSIST_INTERVAL` per gateway), in one batch.
+    fn persist_live(&mut self) {
+        for (id, link) in &self.links {
+            let (Some(view), Some(old)) = (self.gateways.get(id), self.persisted.get_mut(id))
+            else {
+                continue;
+            };
+            let last_seen = link.live.last_seen();
+            if last_seen.unwrap_or(0) - old.last_seen.unwrap_or(0) < LAST_SEEN_PERSIST_INTERVAL {
+                continue;
+            }
+            old.last_seen = last_seen;
+            old.latency = link.live.latency().or(view.record.latency);
+            self.writer.send(WriteOp::Link(*id, old.clone()));
         }
     }
 
@@ -417,10 +458,12 @@ impl RegistryActor {
         let registry = ctx.address();
         let arbiter = &self.arbiters[self.next_arbiter % self.arbiters.len()];
         self.next_arbiter += 1;
+        let live = Arc::new(LiveStats::new(self.version.clone()));
+        let link_live = live.clone();
         let addr = GatewayActor::start_in_arbiter(&arbiter.handle(), move |_| {
-            GatewayActor::new(target, epoch, link_ctx, registry)
+            GatewayActor::new(target, epoch, link_live, link_ctx, registry)
         });
-        self.links.insert(id, Link { addr, epoch });
+        self.links.insert(id, Link { addr, epoch, live });
     }
 
     fn stop_link(&mut self, id: GatewayId) {
@@ -488,6 +531,10 @@ impl Actor for RegistryActor {
             self.start_link(*id, ctx);
         }
         ctx.run_interval(PRUNE_INTERVAL, |act, _| act.prune());
+        ctx.run_interval(
+            Duration::from_secs(LAST_SEEN_PERSIST_INTERVAL as u64),
+            |act, _| act.persist_live(),
+        );
         self.prune();
         info!(
             gateways = ids.len(),
@@ -514,7 +561,7 @@ impl Handler<ListGateways> for RegistryActor {
 impl Handler<GetGateway> for RegistryActor {
     type Result = Option<GatewayView>;
     fn handle(&mut self, msg: GetGateway, _ctx: &mut Self::Context) -> Self::Result {
-        self.gateways.get(&msg.0).cloned()
+        self.view(msg.0)
     }
 }
 
@@ -743,6 +790,7 @@ impl Handler<StopAllLinks> for RegistryActor {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, _msg: StopAllLinks, _ctx: &mut Self::Context) -> Self::Result {
+        self.persist_live();
         let addrs: Vec<Addr<GatewayActor>> = self.links.drain().map(|(_, l)| l.addr).collect();
         let writer = self.writer.tx.clone();
         Box::pin(async move {
