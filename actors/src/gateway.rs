@@ -565,8 +565,7 @@ impl GatewayActor {
             auth = hello.auth.as_ref().and_then(|a| a.method.as_deref()).unwrap_or("?"),
             "gateway connected"
         );
-        let interval = self.settings().heartbeat_interval;
-        self.heartbeat = Some(ctx.run_interval(interval, |act, ctx| act.on_heartbeat(ctx)));
+        self.schedule_heartbeat(ctx);
         self.report();
         if self.supports("sessions.subscribe") {
             self.fire_and_forget(ctx, "sessions.subscribe", Some(serde_json::json!({})));
@@ -777,6 +776,27 @@ impl GatewayActor {
         self.sessions_refresh = Some(ctx.run_later(SESSIONS_REFRESH_DEBOUNCE, |act, ctx| {
             act.sessions_refresh = None;
             act.refresh_sessions(ctx);
+        }));
+    }
+
+    /// The next ping, on the shared grid (see [`crate::heartbeat`]).
+    fn schedule_heartbeat(&mut self, ctx: &mut Context<Self>) {
+        static GRID_ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        let origin = *GRID_ORIGIN.get_or_init(Instant::now);
+        let delay = crate::heartbeat::next_ping_in(
+            origin.elapsed(),
+            self.settings().heartbeat_interval,
+            self.target.id,
+        );
+        let generation = self.generation;
+        self.heartbeat = Some(ctx.run_later(delay, move |act, ctx| {
+            if act.generation != generation || act.phase != Phase::Connected {
+                return;
+            }
+            act.on_heartbeat(ctx);
+            if act.generation == generation && act.phase == Phase::Connected {
+                act.schedule_heartbeat(ctx);
+            }
         }));
     }
 

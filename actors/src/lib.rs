@@ -9,6 +9,7 @@ pub mod election;
 pub mod events;
 pub mod gateway;
 pub mod handshake;
+pub mod heartbeat;
 pub mod link_metrics;
 pub mod messages;
 pub mod model;
