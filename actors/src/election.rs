@@ -46,6 +46,13 @@ fn rank(c: &Candidate) -> (u8, i64, i64, GatewayId) {
     (status, c.latency_ms.unwrap_or(i64::MAX), c.sessions, c.id)
 }
 
+/// Whether [`elect`] would keep `current` whatever the other gateways look like: it is the
+/// designated primary and eligible. The registry checks this first, so the common case costs
+/// one lookup instead of a pass over the whole fleet on every change it hears of.
+pub fn settled(current: Option<&Candidate>) -> bool {
+    current.is_some_and(|c| c.designated && c.eligible)
+}
+
 pub fn elect(
     candidates: &[Candidate],
     current: Option<GatewayId>,
@@ -92,6 +99,33 @@ mod tests {
             latency_ms: Some(latency),
             sessions,
         }
+    }
+
+    #[test]
+    fn a_settled_primary_is_what_elect_keeps_whatever_the_others_do() {
+        let statuses = [Online, Degraded, Offline];
+        for failback in [true, false] {
+            for other_eligible in [true, false] {
+                for status in statuses {
+                    let fleet = [
+                        c(1, true, true, Degraded, 500, 9),
+                        c(2, false, other_eligible, status, 1, 0),
+                        c(3, false, other_eligible, Online, 2, 0),
+                    ];
+                    assert!(settled(Some(&fleet[0])));
+                    assert_eq!(
+                        elect(&fleet, Some(1), failback),
+                        (Some(1), Reason::Designated)
+                    );
+                }
+            }
+        }
+        assert!(!settled(Some(&c(1, true, false, Offline, 1, 0))));
+        assert!(
+            !settled(Some(&c(2, false, true, Online, 1, 0))),
+            "a stand-in is re-ranked"
+        );
+        assert!(!settled(None));
     }
 
     #[test]

@@ -315,23 +315,18 @@ impl RegistryActor {
 
     /// Re-runs the election; a change is an event, a metric and an audit row.
     fn refresh_roles(&mut self) {
-        let candidates: Vec<Candidate> = self
-            .gateways
-            .values()
-            .map(|v| Candidate {
-                id: v.record.id,
-                designated: v.record.is_primary,
-                eligible: v.connection.state.as_deref() == Some("connected")
-                    && v.breaker.state == crate::model::BreakerState::Closed,
-                status: v.record.status,
-                latency_ms: self
-                    .links
-                    .get(&v.record.id)
-                    .and_then(|l| l.live.latency())
-                    .or(v.record.latency),
-                sessions: v.record.sessions_count,
-            })
-            .collect();
+        let current = self
+            .acting
+            .and_then(|id| self.gateways.get(&id))
+            .map(|v| self.candidate(v));
+        let flags_right = self
+            .acting
+            .is_none_or(|id| self.gateways.get(&id).is_some_and(|v| v.acting_primary));
+        if flags_right && election::settled(current.as_ref()) {
+            return;
+        }
+        let candidates: Vec<Candidate> =
+            self.gateways.values().map(|v| self.candidate(v)).collect();
         let (acting, reason) = election::elect(&candidates, self.acting, self.failback);
         for view in self.gateways.values_mut() {
             view.acting_primary = Some(view.record.id) == acting;
@@ -352,6 +347,22 @@ impl RegistryActor {
             }
             self.writer
                 .send(WriteOp::Audit("gateway.primary", acting, details));
+        }
+    }
+
+    fn candidate(&self, v: &GatewayView) -> Candidate {
+        Candidate {
+            id: v.record.id,
+            designated: v.record.is_primary,
+            eligible: v.connection.state.as_deref() == Some("connected")
+                && v.breaker.state == crate::model::BreakerState::Closed,
+            status: v.record.status,
+            latency_ms: self
+                .links
+                .get(&v.record.id)
+                .and_then(|l| l.live.latency())
+                .or(v.record.latency),
+            sessions: v.record.sessions_count,
         }
     }
 

@@ -17,6 +17,10 @@ use serde_json::json;
 
 /// Fakes per host process: two descriptors each, well under a 20,000 limit.
 pub const PER_HOST: usize = 2_500;
+/// Fakes listen on fixed ports from here (host `i` from `FIRST_PORT + i * PER_HOST`), below
+/// the kernel's ephemeral range: 10,000 listeners there would leave the daemon's own
+/// connections too few free ports, and a restart's reconnects slow to a crawl looking for one.
+const FIRST_PORT: usize = 12_000;
 
 pub struct FakeHost {
     child: Child,
@@ -32,18 +36,20 @@ impl FakeHost {
         let mut left = count;
         while left > 0 {
             let n = left.min(PER_HOST);
-            hosts.push(FakeHost::start(n, ping));
+            let first_port = FIRST_PORT + hosts.len() * PER_HOST;
+            hosts.push(FakeHost::start(n, first_port, ping));
             left -= n;
         }
         hosts
     }
 
-    fn start(count: usize, ping: Option<Duration>) -> FakeHost {
+    fn start(count: usize, first_port: usize, ping: Option<Duration>) -> FakeHost {
         let mut child = Command::new(std::env::current_exe().expect("own path"))
             .args([
                 "fake-host",
                 &count.to_string(),
                 &ping.map(|p| p.as_millis()).unwrap_or(0).to_string(),
+                &first_port.to_string(),
             ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -90,17 +96,31 @@ pub fn sum(hosts: &mut [FakeHost], command: &str) -> usize {
         .sum()
 }
 
-/// The `fake-host COUNT PING_MS` process.
+/// The `fake-host COUNT PING_MS FIRST_PORT` process. A taken port is skipped (then an
+/// ephemeral one is used).
 #[allow(clippy::print_stdout)]
-pub fn serve(count: usize, ping_ms: u64) {
+pub fn serve(count: usize, ping_ms: u64, first_port: u16) {
     let log = AcceptLog::default();
     let cfg = FakeConfig {
         ping_interval: (ping_ms > 0).then(|| Duration::from_millis(ping_ms)),
         accept_log: Some(log.clone()),
         ..FakeConfig::default()
     };
+    let mut next_port = first_port;
     let fakes: Vec<FakeGateway> = (0..count)
-        .map(|_| FakeGateway::start(cfg.clone()).expect("fake gateway"))
+        .map(|_| {
+            loop {
+                let port = next_port;
+                next_port = next_port.saturating_add(1);
+                if port == u16::MAX || port >= 32_768 {
+                    break FakeGateway::start(cfg.clone()).expect("fake gateway");
+                }
+                let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+                if let Ok(f) = FakeGateway::start_on(cfg.clone(), addr) {
+                    break f;
+                }
+            }
+        })
         .collect();
     let ports: Vec<String> = fakes.iter().map(|f| f.port().to_string()).collect();
     println!("{}", ports.join(" "));

@@ -69,7 +69,8 @@ fn main() {
         Some("fake-host") => {
             let n = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(0);
             let ping_ms = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(0);
-            return host::serve(n, ping_ms);
+            let first_port = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(0);
+            return host::serve(n, ping_ms, first_port);
         }
         _ => {}
     }
