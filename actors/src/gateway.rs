@@ -565,7 +565,7 @@ impl GatewayActor {
             auth = hello.auth.as_ref().and_then(|a| a.method.as_deref()).unwrap_or("?"),
             "gateway connected"
         );
-        self.schedule_heartbeat(ctx);
+        self.schedule_heartbeat(ctx, true);
         self.report();
         if self.supports("sessions.subscribe") {
             self.fire_and_forget(ctx, "sessions.subscribe", Some(serde_json::json!({})));
@@ -780,10 +780,15 @@ impl GatewayActor {
     }
 
     /// The next ping, on the shared grid (see [`crate::heartbeat`]).
-    fn schedule_heartbeat(&mut self, ctx: &mut Context<Self>) {
+    fn schedule_heartbeat(&mut self, ctx: &mut Context<Self>, first: bool) {
         static GRID_ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
         let origin = *GRID_ORIGIN.get_or_init(Instant::now);
-        let delay = crate::heartbeat::next_ping_in(
+        let when = if first {
+            crate::heartbeat::first_ping_in
+        } else {
+            crate::heartbeat::next_ping_in
+        };
+        let delay = when(
             origin.elapsed(),
             self.settings().heartbeat_interval,
             self.target.id,
@@ -795,7 +800,7 @@ impl GatewayActor {
             }
             act.on_heartbeat(ctx);
             if act.generation == generation && act.phase == Phase::Connected {
-                act.schedule_heartbeat(ctx);
+                act.schedule_heartbeat(ctx, false);
             }
         }));
     }

@@ -24,6 +24,14 @@ pub fn next_ping_in(now: Duration, interval: Duration, id: i64) -> Duration {
     Duration::from_nanos(u64::try_from(next - now).unwrap_or(u64::MAX))
 }
 
+/// The first ping after a handshake: the first slot at least one interval later, as if the
+/// link had always been on the grid. Not sooner: a fleet connects in a burst, and a round trip
+/// measured inside that burst is the daemon's own queueing, which would read as "degraded".
+/// In `(interval, 2 × interval]`.
+pub fn first_ping_in(now: Duration, interval: Duration, id: i64) -> Duration {
+    interval + next_ping_in(now + interval, interval, id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +68,19 @@ mod tests {
             assert_eq!(w[1] - w[0], S30);
         }
         assert_eq!(fires[0].as_nanos() % S30.as_nanos(), at(3.0).as_nanos());
+    }
+
+    #[test]
+    fn the_first_ping_waits_a_whole_interval_then_joins_the_grid() {
+        let first = next_ping_in(at(10.2), S30, 7);
+        assert_eq!(first, at(26.8));
+        let first = first_ping_in(at(10.2), S30, 7);
+        assert_eq!(first, at(56.8));
+        assert_eq!(
+            (at(10.2) + first).as_nanos() % S30.as_nanos(),
+            at(7.0).as_nanos()
+        );
+        assert!(first_ping_in(at(6.9), S30, 7) > S30);
     }
 
     #[test]
