@@ -33,8 +33,6 @@ use crate::store::{GatewayStore, LinkRecord, StoreError};
 /// Health samples older than this are pruned.
 pub const HEALTH_RETENTION: Duration = Duration::from_secs(24 * 3600);
 const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
-/// `last_seen` alone is persisted at most this often per gateway.
-const LAST_SEEN_PERSIST_INTERVAL: i64 = 60;
 
 enum WriteOp {
     Audit(&'static str, Option<GatewayId>, serde_json::Value),
@@ -407,21 +405,23 @@ impl RegistryActor {
         Some(view)
     }
 
-    /// Writes the live numbers that moved on since they were last stored (last seen at most
-    /// once a `LAST_SEEN_PERSIST_INTERVAL` per gateway), in one batch.
+    /// Writes the live numbers that moved on since they were last stored, by the same rule
+    /// as link reports ([`LinkRecord::worth_saving_over`]).
     fn persist_live(&mut self) {
         for (id, link) in &self.links {
             let (Some(view), Some(old)) = (self.gateways.get(id), self.persisted.get_mut(id))
             else {
                 continue;
             };
-            let last_seen = link.live.last_seen();
-            if last_seen.unwrap_or(0) - old.last_seen.unwrap_or(0) < LAST_SEEN_PERSIST_INTERVAL {
-                continue;
+            let record = LinkRecord {
+                last_seen: link.live.last_seen().max(old.last_seen),
+                latency: link.live.latency().or(view.record.latency),
+                ..old.clone()
+            };
+            if record.worth_saving_over(Some(old)) {
+                *old = record.clone();
+                self.writer.send(WriteOp::Link(*id, record));
             }
-            old.last_seen = last_seen;
-            old.latency = link.live.latency().or(view.record.latency);
-            self.writer.send(WriteOp::Link(*id, old.clone()));
         }
     }
 
@@ -543,7 +543,7 @@ impl Actor for RegistryActor {
         }
         ctx.run_interval(PRUNE_INTERVAL, |act, _| act.prune());
         ctx.run_interval(
-            Duration::from_secs(LAST_SEEN_PERSIST_INTERVAL as u64),
+            Duration::from_secs(LinkRecord::LAST_SEEN_EVERY as u64),
             |act, _| act.persist_live(),
         );
         self.prune();
@@ -732,17 +732,7 @@ impl Handler<LinkUpdate> for RegistryActor {
         if state_changed {
             self.sessions_changed();
         }
-        let due = match self.persisted.get(&msg.id) {
-            None => true,
-            Some(old) => {
-                old.status != record.status
-                    || old.sessions_count != record.sessions_count
-                    || old.agents_count != record.agents_count
-                    || record.last_seen.unwrap_or(0) - old.last_seen.unwrap_or(0)
-                        >= LAST_SEEN_PERSIST_INTERVAL
-            }
-        };
-        if due {
+        if record.worth_saving_over(self.persisted.get(&msg.id)) {
             self.persisted.insert(msg.id, record.clone());
             self.writer.send(WriteOp::Link(msg.id, record));
         }

@@ -16,6 +16,23 @@ pub struct LinkRecord {
     pub agents_count: i64,
 }
 
+impl LinkRecord {
+    /// How stale the stored last-seen may get while nothing else changes: a write per
+    /// gateway per heartbeat would be hundreds a second at 10,000 gateways.
+    pub const LAST_SEEN_EVERY: i64 = 60;
+
+    /// Whether this record should replace `stored` in the database: never stored, a shown
+    /// fact changed, or last-seen moved on by `LAST_SEEN_EVERY` seconds.
+    pub fn worth_saving_over(&self, stored: Option<&LinkRecord>) -> bool {
+        stored.is_none_or(|old| {
+            old.status != self.status
+                || old.sessions_count != self.sessions_count
+                || old.agents_count != self.agents_count
+                || self.last_seen.unwrap_or(0) - old.last_seen.unwrap_or(0) >= Self::LAST_SEEN_EVERY
+        })
+    }
+}
+
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum StoreError {
     #[error("gateway {0} not found")]
@@ -71,4 +88,42 @@ pub trait GatewayStore: Send + Sync + 'static {
         target_id: Option<GatewayId>,
         details: &serde_json::Value,
     ) -> Result<(), StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_record_is_saved_when_a_shown_fact_changes_or_last_seen_is_a_minute_on() {
+        let stored = LinkRecord {
+            status: GatewayStatus::Online,
+            last_seen: Some(1_000),
+            latency: Some(3),
+            sessions_count: 2,
+            agents_count: 1,
+        };
+        assert!(stored.worth_saving_over(None));
+        let latency_only = LinkRecord {
+            latency: Some(9),
+            last_seen: Some(1_059),
+            ..stored.clone()
+        };
+        assert!(!latency_only.worth_saving_over(Some(&stored)));
+        let later = LinkRecord {
+            last_seen: Some(1_060),
+            ..stored.clone()
+        };
+        assert!(later.worth_saving_over(Some(&stored)));
+        let degraded = LinkRecord {
+            status: GatewayStatus::Degraded,
+            ..stored.clone()
+        };
+        assert!(degraded.worth_saving_over(Some(&stored)));
+        let more_sessions = LinkRecord {
+            sessions_count: 3,
+            ..stored.clone()
+        };
+        assert!(more_sessions.worth_saving_over(Some(&stored)));
+    }
 }
