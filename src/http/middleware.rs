@@ -1,4 +1,5 @@
-//! Request middleware: metrics/logging (outermost), authentication + role check (`/api`), and
+//! Request middleware: metrics/logging (outermost), authentication (`/api`; the role is checked
+//! by the matched route, see `roles.rs`), and
 //! the per-key rate limit on gateway operations.
 
 use std::time::Instant;
@@ -11,7 +12,7 @@ use actix_web::{Error, HttpMessage, web};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::auth::{Principal, required_role};
+use crate::auth::Principal;
 
 fn app_state(req: &ServiceRequest) -> Result<web::Data<AppState>, Error> {
     req.app_data::<web::Data<AppState>>()
@@ -41,14 +42,6 @@ pub async fn authenticate(
         .authenticate(presented_key(req.headers()).as_deref())
         .await
         .map_err(ApiError::from)?;
-    let required = required_role(req.method(), req.path());
-    if principal.role < required {
-        return Err(ApiError::Forbidden {
-            required,
-            actual: principal.role,
-        }
-        .into());
-    }
     req.extensions_mut().insert(principal);
     next.call(req).await
 }

@@ -13,6 +13,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod ops;
 pub mod principal;
+pub mod roles;
 pub mod sessions;
 pub mod spawn;
 pub mod v1;
@@ -28,7 +29,9 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use self::error::ApiError;
 use self::json::BodyLimit;
+use self::roles::{delete, get, patch, post, put};
 use crate::auth::KeyCache;
+use crate::auth::Role::{Admin, Operator, Viewer};
 use crate::db::Store;
 use crate::metrics::Metrics;
 use crate::ratelimit::KeyedLimiter;
@@ -125,32 +128,29 @@ pub fn routes(
                 .service(
                     web::scope("/gateways")
                         .wrap(from_fn(middleware::limit_gateway_ops))
-                        .service(resource("/health").route(web::post().to(health::probe)))
-                        .service(resource("/health/history").route(web::get().to(health::history)))
+                        .service(resource("/health").route(post(Operator, health::probe)))
+                        .service(resource("/health/history").route(get(Viewer, health::history)))
                         .service(
                             resource("")
-                                .route(web::get().to(gateways::list))
-                                .route(web::post().to(gateways::create))
-                                .route(web::put().to(gateways::update))
-                                .route(web::delete().to(gateways::delete)),
+                                .route(get(Viewer, gateways::list))
+                                .route(post(Admin, gateways::create))
+                                .route(put(Admin, gateways::update))
+                                .route(delete(Admin, gateways::delete)),
                         )
                         .service(
-                            resource(r"/{id:\d+}/suspend")
-                                .route(web::post().to(gateway_ops::suspend)),
+                            resource(r"/{id:\d+}/suspend").route(post(Admin, gateway_ops::suspend)),
                         )
                         .service(
-                            resource(r"/{id:\d+}/resume")
-                                .route(web::post().to(gateway_ops::resume)),
+                            resource(r"/{id:\d+}/resume").route(post(Admin, gateway_ops::resume)),
                         )
                         .service(
-                            resource(r"/{id:\d+}/restart")
-                                .route(web::post().to(gateway_ops::restart)),
+                            resource(r"/{id:\d+}/restart").route(post(Admin, gateway_ops::restart)),
                         )
                         .service(
                             resource(r"/{id:\d+}")
-                                .route(web::get().to(gateways::get))
-                                .route(web::put().to(gateways::update_by_path))
-                                .route(web::delete().to(gateways::delete_by_path)),
+                                .route(get(Viewer, gateways::get))
+                                .route(put(Admin, gateways::update_by_path))
+                                .route(delete(Admin, gateways::delete_by_path)),
                         )
                         .default_service(web::to(route_not_found)),
                 )
@@ -159,44 +159,44 @@ pub fn routes(
                         .wrap(from_fn(middleware::limit_gateway_ops))
                         .service(
                             resource("")
-                                .route(web::get().to(v1::list))
-                                .route(web::post().to(v1::create)),
+                                .route(get(Viewer, v1::list))
+                                .route(post(Admin, v1::create)),
                         )
                         .service(
                             resource(r"/{id:\d+}")
-                                .route(web::get().to(v1::get))
-                                .route(web::patch().to(v1::update))
-                                .route(web::delete().to(v1::delete)),
+                                .route(get(Viewer, v1::get))
+                                .route(patch(Admin, v1::update))
+                                .route(delete(Admin, v1::delete)),
                         )
                         .default_service(web::to(route_not_found)),
                 )
-                .service(resource("/audit").route(web::get().to(ops::audit)))
-                .service(resource("/logs").route(web::get().to(ops::logs)))
-                .service(resource("/events").route(web::get().to(events::sse)))
-                .service(resource("/sessions").route(web::get().to(sessions::list)))
-                .service(resource("/spawn").route(web::post().to(spawn::create)))
-                .service(resource("/agents").route(web::get().to(agents::list)))
-                .service(resource("/agents/sync").route(web::post().to(agents::sync)))
+                .service(resource("/audit").route(get(Admin, ops::audit)))
+                .service(resource("/logs").route(get(Viewer, ops::logs)))
+                .service(resource("/events").route(get(Viewer, events::sse)))
+                .service(resource("/sessions").route(get(Viewer, sessions::list)))
+                .service(resource("/spawn").route(post(Operator, spawn::create)))
+                .service(resource("/agents").route(get(Viewer, agents::list)))
+                .service(resource("/agents/sync").route(post(Admin, agents::sync)))
                 .service(
                     resource(r"/agents/{id:\d+}")
-                        .route(web::get().to(agents::get))
-                        .route(web::put().to(agents::update)),
+                        .route(get(Viewer, agents::get))
+                        .route(put(Admin, agents::update)),
                 )
                 .service(
                     resource(r"/agents/{id:\d+}/heartbeat")
-                        .route(web::post().to(agents::heartbeat)),
+                        .route(post(Operator, agents::heartbeat)),
                 )
                 .service(
                     resource("/connect")
-                        .route(web::get().to(agents::connections))
-                        .route(web::post().to(agents::connect))
-                        .route(web::delete().to(agents::disconnect)),
+                        .route(get(Viewer, agents::connections))
+                        .route(post(Operator, agents::connect))
+                        .route(delete(Operator, agents::disconnect)),
                 )
-                .service(resource("/spawn/{id}").route(web::get().to(spawn::get)))
+                .service(resource("/spawn/{id}").route(get(Viewer, spawn::get)))
                 .service(
-                    resource("/sessions/{key}/control").route(web::post().to(sessions::control)),
+                    resource("/sessions/{key}/control").route(post(Operator, sessions::control)),
                 )
-                .service(resource("/ws").route(web::get().to(events::ws)))
+                .service(resource("/ws").route(get(Viewer, events::ws)))
                 .default_service(web::to(route_not_found)),
         )
         .default_service(web::to(route_not_found));

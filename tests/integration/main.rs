@@ -11,6 +11,7 @@ mod crash;
 mod link;
 mod operations;
 mod primary;
+mod route_roles;
 mod routing;
 mod secrets;
 mod seed_examples;
