@@ -1,4 +1,9 @@
 //! A bounded buffer of the gateways' `log` events, for `GET /api/logs`.
+//!
+//! Bounded twice: at most [`CAPACITY`] lines and at most [`CAPACITY_BYTES`] (each line's
+//! message and payload are already cut by `bounded`), so 400 one-megabyte log events from a
+//! hostile gateway cost at most a few megabytes; and an answer carries at most
+//! [`RESPONSE_BYTES`], newest lines first, saying so when lines were left out.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -6,9 +11,16 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 use serde_json::Value;
 
+use gateway_supervisor_actors::bounded;
 use gateway_supervisor_actors::events::EventBus;
 
 pub const CAPACITY: usize = 5_000;
+/// Approximate JSON bytes the buffer may hold.
+pub const CAPACITY_BYTES: usize = 8 * 1024 * 1024;
+/// Approximate JSON bytes one answer may carry.
+pub const RESPONSE_BYTES: usize = 2 * 1024 * 1024;
+/// Bytes of a line beyond its message and payload (id, gateway, ts, field names).
+const LINE_OVERHEAD: usize = 128;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LogLine {
@@ -23,40 +35,87 @@ pub struct LogLine {
     pub payload: Value,
 }
 
+impl LogLine {
+    fn size(&self) -> usize {
+        let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        LINE_OVERHEAD
+            + text(&self.level)
+            + text(&self.session)
+            + text(&self.message)
+            + bounded::json_size(&self.payload)
+    }
+}
+
+#[derive(Default)]
+struct Lines {
+    /// Each line with its size.
+    lines: VecDeque<(LogLine, usize)>,
+    bytes: usize,
+}
+
 #[derive(Clone, Default)]
 pub struct LogBuffer {
-    lines: Arc<Mutex<VecDeque<LogLine>>>,
+    inner: Arc<Mutex<Lines>>,
+}
+
+/// An answer: the newest matching lines (oldest first) and whether the byte cap left some out.
+pub struct LogQueryResult {
+    pub lines: Vec<LogLine>,
+    pub truncated: bool,
 }
 
 impl LogBuffer {
     pub fn push(&self, line: LogLine) {
-        let mut lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
-        if lines.len() == CAPACITY {
-            lines.pop_front();
+        let size = line.size();
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        while inner.lines.len() == CAPACITY || inner.bytes + size > CAPACITY_BYTES {
+            let Some((_, dropped)) = inner.lines.pop_front() else {
+                break;
+            };
+            inner.bytes -= dropped;
         }
-        lines.push_back(line);
+        inner.lines.push_back((line, size));
+        inner.bytes += size;
     }
 
-    /// Newest last; the filters combine.
+    /// Bytes held (approximate JSON size).
+    pub fn bytes(&self) -> usize {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).bytes
+    }
+
+    /// Newest last; the filters combine; at most [`RESPONSE_BYTES`].
     pub fn query(
         &self,
         gateway_id: Option<i64>,
         session: Option<&str>,
         level: Option<&str>,
         limit: usize,
-    ) -> Vec<LogLine> {
-        let lines = self.lines.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out: Vec<LogLine> = lines
+    ) -> LogQueryResult {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut budget = RESPONSE_BYTES;
+        let mut truncated = false;
+        let mut out = Vec::new();
+        for (line, size) in inner
+            .lines
             .iter()
             .rev()
-            .filter(|l| gateway_id.is_none_or(|g| l.gateway_id == Some(g)))
-            .filter(|l| session.is_none_or(|s| l.session.as_deref() == Some(s)))
-            .filter(|l| level.is_none_or(|v| l.level.as_deref() == Some(v)))
+            .filter(|(l, _)| gateway_id.is_none_or(|g| l.gateway_id == Some(g)))
+            .filter(|(l, _)| session.is_none_or(|s| l.session.as_deref() == Some(s)))
+            .filter(|(l, _)| level.is_none_or(|v| l.level.as_deref() == Some(v)))
             .take(limit)
-            .cloned()
-            .collect();
+        {
+            if *size > budget {
+                truncated = true;
+                break;
+            }
+            budget -= size;
+            out.push(line.clone());
+        }
         out.reverse();
-        out
+        LogQueryResult {
+            lines: out,
+            truncated,
+        }
     }
 
     /// Fills the buffer from the bus's `log` events until the bus closes.
@@ -65,15 +124,20 @@ impl LogBuffer {
         loop {
             match rx.recv().await {
                 Ok(e) if e.kind == "log" => {
-                    let text =
-                        |k: &str| e.payload.get(k).and_then(Value::as_str).map(str::to_owned);
+                    let field = |k: &str| e.payload.get(k).and_then(Value::as_str);
                     self.push(LogLine {
                         id: e.id,
                         gateway_id: e.gateway_id,
                         ts: e.ts,
-                        level: text("level"),
-                        session: text("session").or_else(|| text("sessionKey")),
-                        message: text("message").or_else(|| text("msg")),
+                        level: bounded::opt_text(field("level"), bounded::SHORT),
+                        session: field("session")
+                            .or_else(|| field("sessionKey"))
+                            .and_then(bounded::identifier)
+                            .map(str::to_owned),
+                        message: bounded::opt_text(
+                            field("message").or_else(|| field("msg")),
+                            bounded::MESSAGE,
+                        ),
                         payload: e.payload.clone(),
                     });
                 }
@@ -111,15 +175,38 @@ mod tests {
                 if i % 3 == 0 { "error" } else { "info" },
             ));
         }
-        let all = b.query(None, None, None, usize::MAX);
+        let all = b.query(None, None, None, usize::MAX).lines;
         assert_eq!(all.len(), CAPACITY);
         assert_eq!(all[0].id, 10);
-        let last = b.query(Some(1), None, Some("error"), 2);
+        let last = b.query(Some(1), None, Some("error"), 2).lines;
         assert_eq!(last.len(), 2);
         assert!(
             last.iter()
                 .all(|l| l.gateway_id == Some(1) && l.level.as_deref() == Some("error"))
         );
         assert!(last[0].id < last[1].id);
+    }
+
+    #[test]
+    fn bounded_by_bytes_and_answers_are_capped() {
+        let b = LogBuffer::default();
+        let big = |id| LogLine {
+            message: Some("m".repeat(bounded::MESSAGE)),
+            payload: serde_json::json!({"message": "p".repeat(12 * 1024)}),
+            ..line(id, 1, "info")
+        };
+        for i in 0..5_000 {
+            b.push(big(i));
+        }
+        assert!(b.bytes() <= CAPACITY_BYTES, "{}", b.bytes());
+        let answer = b.query(None, None, None, CAPACITY);
+        assert!(answer.truncated);
+        let bytes = serde_json::to_string(&answer.lines).unwrap().len();
+        assert!(bytes <= RESPONSE_BYTES, "{bytes}");
+        // The newest line is always in the answer.
+        assert_eq!(answer.lines.last().unwrap().id, 4_999);
+        let small = b.query(None, None, None, 3);
+        assert!(!small.truncated);
+        assert_eq!(small.lines.len(), 3);
     }
 }

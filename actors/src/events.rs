@@ -1,6 +1,8 @@
 //! The in-process event bus: every event gets an increasing id, goes to live subscribers
 //! (bounded channels: a slow subscriber is dropped, never allowed to stall the bus) and into a
-//! bounded replay buffer for `Last-Event-ID` resumption.
+//! bounded replay buffer for `Last-Event-ID` resumption. Payloads are bounded on the way in
+//! ([`bounded::PAYLOAD`]) and the replay by bytes as well as by count, so a gateway that
+//! floods large events costs a few megabytes, not gigabytes.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -9,10 +11,15 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
+use crate::bounded;
 use crate::model::GatewayId;
 
 /// Events kept for resumption.
 pub const REPLAY: usize = 1024;
+/// Bytes (approximate JSON size) the replay buffer may hold.
+pub const REPLAY_BYTES: usize = 2 * 1024 * 1024;
+/// Per-event overhead beyond the payload (id, type, gateway, timestamp).
+const EVENT_OVERHEAD: usize = 96;
 /// Events a subscriber may fall behind by before it is dropped.
 pub const SUBSCRIBER_BUFFER: usize = 256;
 
@@ -30,7 +37,9 @@ pub struct Event {
 
 struct Inner {
     next_id: u64,
-    replay: VecDeque<Arc<Event>>,
+    /// Each event with its approximate size.
+    replay: VecDeque<(Arc<Event>, usize)>,
+    replay_bytes: usize,
 }
 
 #[derive(Clone)]
@@ -59,6 +68,7 @@ impl EventBus {
             inner: Arc::new(Mutex::new(Inner {
                 next_id: 1,
                 replay: VecDeque::with_capacity(REPLAY),
+                replay_bytes: 0,
             })),
             tx,
         }
@@ -70,6 +80,8 @@ impl EventBus {
         gateway_id: Option<GatewayId>,
         payload: Value,
     ) -> u64 {
+        let payload = bounded::json(payload, bounded::PAYLOAD);
+        let size = bounded::json_size(&payload) + EVENT_OVERHEAD;
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let event = Arc::new(Event {
             id: inner.next_id,
@@ -79,10 +91,14 @@ impl EventBus {
             payload,
         });
         inner.next_id += 1;
-        if inner.replay.len() == REPLAY {
-            inner.replay.pop_front();
+        while inner.replay.len() == REPLAY || inner.replay_bytes + size > REPLAY_BYTES {
+            let Some((_, dropped)) = inner.replay.pop_front() else {
+                break;
+            };
+            inner.replay_bytes -= dropped;
         }
-        inner.replay.push_back(event.clone());
+        inner.replay.push_back((event.clone(), size));
+        inner.replay_bytes += size;
         // Sent under the lock so ids reach every subscriber in order; no receivers is fine.
         let _ = self.tx.send(event.clone());
         event.id
@@ -100,8 +116,8 @@ impl EventBus {
             Some(last) => inner
                 .replay
                 .iter()
-                .filter(|e| e.id > last)
-                .cloned()
+                .filter(|(e, _)| e.id > last)
+                .map(|(e, _)| e.clone())
                 .collect(),
             None => Vec::new(),
         };
@@ -116,7 +132,7 @@ impl EventBus {
             .rev()
             .take(limit)
             .rev()
-            .cloned()
+            .map(|(e, _)| e.clone())
             .collect()
     }
 }
@@ -147,6 +163,27 @@ mod tests {
         let (backlog, _) = bus.subscribe_after(Some(0));
         assert_eq!(backlog.len(), REPLAY);
         assert_eq!(backlog[0].id, 11);
+    }
+
+    #[test]
+    fn large_payloads_are_cut_and_the_replay_is_bounded_by_bytes() {
+        let bus = EventBus::new();
+        for _ in 0..400 {
+            bus.publish("log", Some(1), json!({"message": "x".repeat(1 << 20)}));
+        }
+        let (backlog, _) = bus.subscribe_after(Some(0));
+        let kept: usize = backlog.iter().map(|e| e.to_json_len()).sum();
+        assert!(kept <= REPLAY_BYTES, "{kept} bytes kept");
+        assert!(!backlog.is_empty());
+        let last = backlog.last().unwrap();
+        assert_eq!(last.id, 400);
+        assert!(last.payload.to_string().len() <= bounded::PAYLOAD);
+    }
+
+    impl Event {
+        fn to_json_len(&self) -> usize {
+            serde_json::to_string(self).unwrap().len()
+        }
     }
 
     #[test]

@@ -38,8 +38,6 @@ use crate::registry::RegistryActor;
 use crate::status::{HealthFacts, derive};
 use crate::unix_now;
 
-/// Frames larger than this are refused (the gateway's own post-hello limit is 25 MiB).
-const MAX_FRAME_BYTES: usize = 32 * 1024 * 1024;
 /// Delay before re-connecting for a recovery step the gateway recommended.
 const RECOVERY_DELAY: Duration = Duration::from_millis(100);
 /// How often a backing-off link asks the gateway's `/readyz`.
@@ -155,6 +153,8 @@ type ReportKey = (
 struct Conn {
     sink: SinkWrite<WsMessage, WsSink>,
     stream: SpawnHandle,
+    /// Raised from the handshake's frame cap to the link's at `hello-ok`.
+    frame_cap: crate::ws_io::FrameCap,
 }
 
 thread_local! {
@@ -397,7 +397,7 @@ impl GatewayActor {
         );
         let request = client
             .ws(self.target.ws_url())
-            .max_frame_size(MAX_FRAME_BYTES);
+            .max_frame_size(crate::ws_io::HANDSHAKE_MAX_FRAME);
         let deadline = s.connect_timeout;
         debug!(gateway = %self.target.name, url = %self.target.ws_url(), "connecting");
         ctx.spawn(
@@ -428,7 +428,8 @@ impl GatewayActor {
         framed: Framed<BoxedSocket, Codec>,
         generation: u64,
     ) {
-        let (stream, sink) = crate::ws_io::split(framed);
+        let frame_cap = crate::ws_io::FrameCap::new(crate::ws_io::HANDSHAKE_MAX_FRAME);
+        let (stream, sink) = crate::ws_io::split(framed, frame_cap.clone());
         // Items carry their connection's generation: frames a torn-down stream had already
         // buffered must not be taken for the next connection's.
         let tagged = stream
@@ -440,6 +441,7 @@ impl GatewayActor {
         self.conn = Some(Conn {
             sink: SinkWrite::new(sink, ctx),
             stream,
+            frame_cap,
         });
         self.phase = Phase::Handshaking;
         self.last_frame_at = Instant::now();
@@ -516,6 +518,9 @@ impl GatewayActor {
         };
         if let Some(timer) = self.handshake_timer.take() {
             ctx.cancel_future(timer);
+        }
+        if let Some(conn) = &self.conn {
+            conn.frame_cap.set(crate::ws_io::LINK_MAX_FRAME);
         }
         self.phase = Phase::Connected;
         self.checked = true;

@@ -3,6 +3,7 @@
 //! which the daemon implements, and HTTP handlers reach the actors only through [`messages`].
 
 pub mod backoff;
+pub mod bounded;
 pub mod breaker;
 pub mod counts;
 pub mod election;

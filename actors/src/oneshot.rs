@@ -51,7 +51,7 @@ async fn attempt(
     let client = crate::gateway::client(target.insecure_tls, timeout, timeout);
     let (_, mut framed) = client
         .ws(target.url)
-        .max_frame_size(32 * 1024 * 1024)
+        .max_frame_size(crate::ws_io::HANDSHAKE_MAX_FRAME)
         .connect()
         .await
         .map_err(|e| LinkFailure::network(format!("cannot connect to {}: {e}", target.url)))?;

@@ -6,15 +6,35 @@
 //! at 2,000). The link reads a few small frames a minute, so here the socket is split into
 //! a reader whose buffer starts small and grows only for large frames, and a writer whose
 //! buffer starts small; bytes already read past the upgrade response are kept.
+//!
+//! Frames are capped by size in two steps: [`HANDSHAKE_MAX_FRAME`] until `hello-ok` (a
+//! challenge and a hello are a few kilobytes), then [`LINK_MAX_FRAME`] (the largest frames the
+//! link asks for are `sessions.list` of up to 1,000 rows and `chat.history` of 20 messages,
+//! whose attachments the gateway caps at 18.6 MiB raw; 16 MiB leaves a megabyte-sized reply
+//! room and refuses the rest). After a frame larger than [`SHRINK_AFTER`] the read buffer is
+//! replaced by a small one, so one large frame does not pin its allocation for the life of
+//! the connection.
 
 use actix_codec::Decoder;
 use awc::BoxedSocket;
 use awc::error::WsProtocolError;
 use awc::ws::{Codec, Frame};
+use std::cell::Cell;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
 use bytes::BytesMut;
 use futures_util::stream::{self, Stream, StreamExt};
-use tokio::io::WriteHalf;
+use tokio::io::{ReadHalf, WriteHalf};
 use tokio_util::codec::{FramedRead, FramedWrite};
+
+/// Largest frame accepted before `hello-ok`.
+pub const HANDSHAKE_MAX_FRAME: usize = 1024 * 1024;
+/// Largest frame accepted on a supervised link.
+pub const LINK_MAX_FRAME: usize = 16 * 1024 * 1024;
+/// A frame larger than this makes the reader drop its grown buffer afterwards.
+pub const SHRINK_AFTER: usize = 64 * 1024;
 
 /// Start size of the read buffer: a tick or a pong fits; a `hello-ok` grows it once.
 const READ_BUFFER_START: usize = 1024;
@@ -23,15 +43,75 @@ const WRITE_BUFFER_START: usize = 256;
 
 pub type WsWriter = FramedWrite<WriteHalf<BoxedSocket>, Codec>;
 
-/// Splits an upgraded socket into a frame stream and a frame sink with small buffers.
+/// The frame size limit of one reader, changed by the link after the handshake.
+#[derive(Clone)]
+pub struct FrameCap(Rc<Cell<usize>>);
+
+impl FrameCap {
+    pub fn new(limit: usize) -> Self {
+        FrameCap(Rc::new(Cell::new(limit)))
+    }
+
+    pub fn set(&self, limit: usize) {
+        self.0.set(limit);
+    }
+
+    pub fn get(&self) -> usize {
+        self.0.get()
+    }
+}
+
+/// Reads frames with the current cap and gives back the memory of large ones.
+struct Reader {
+    inner: FramedRead<ReadHalf<BoxedSocket>, Codec>,
+    cap: FrameCap,
+    applied: usize,
+}
+
+impl Stream for Reader {
+    type Item = Result<Frame, WsProtocolError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let limit = this.cap.get();
+        if limit != this.applied {
+            let codec = this.inner.decoder().clone().max_size(limit);
+            *this.inner.decoder_mut() = codec;
+            this.applied = limit;
+        }
+        let item = Pin::new(&mut this.inner).poll_next(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &item
+            && frame_len(frame) > SHRINK_AFTER
+        {
+            let buf = this.inner.read_buffer_mut();
+            let rest = buf.split();
+            let mut fresh = BytesMut::with_capacity(READ_BUFFER_START.max(rest.len()));
+            fresh.extend_from_slice(&rest);
+            *buf = fresh;
+        }
+        item
+    }
+}
+
+fn frame_len(frame: &Frame) -> usize {
+    match frame {
+        Frame::Text(b) | Frame::Binary(b) | Frame::Ping(b) | Frame::Pong(b) => b.len(),
+        // The gateway sends no fragmented frames; their pieces are small anyway.
+        Frame::Continuation(_) | Frame::Close(_) => 0,
+    }
+}
+
+/// Splits an upgraded socket into a frame stream and a frame sink with small buffers. The
+/// stream refuses frames larger than `cap` (read again before every frame).
 pub fn split(
     framed: actix_codec::Framed<BoxedSocket, Codec>,
+    cap: FrameCap,
 ) -> (
     impl Stream<Item = Result<Frame, WsProtocolError>> + Unpin + 'static,
     WsWriter,
 ) {
     let parts = framed.into_parts();
-    let mut codec = parts.codec;
+    let mut codec = parts.codec.max_size(cap.get());
     let mut early_bytes = parts.read_buf;
     // Frames that arrived with the upgrade response (the challenge may) come first.
     let mut early = Vec::new();
@@ -52,5 +132,11 @@ pub fn split(
     reader.read_buffer_mut().extend_from_slice(&early_bytes);
     let mut writer = FramedWrite::new(write, codec);
     *writer.write_buffer_mut() = BytesMut::with_capacity(WRITE_BUFFER_START);
+    let applied = cap.get();
+    let reader = Reader {
+        inner: reader,
+        cap,
+        applied,
+    };
     (stream::iter(early).chain(reader), writer)
 }

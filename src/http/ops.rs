@@ -115,7 +115,7 @@ pub struct LogQuery {
 }
 
 #[utoipa::path(get, path = "/api/logs", tag = "operations",
-    description = "The gateways' recent `log` events (a bounded buffer of the last 5,000), oldest first.",
+    description = "The gateways' recent `log` events (a buffer of the last 5,000 or 8 MiB), oldest first. An answer carries at most 2 MiB: `truncated: true` says older matching lines were left out.",
     params(LogQuery),
     responses((status = 200, description = "`{logs: [...]}`"), (status = 400, body = ErrorBody)),
     security(("api_key" = []), ("bearer" = [])))]
@@ -127,11 +127,14 @@ pub async fn logs(
     if !(1..=crate::logs::CAPACITY).contains(&limit) {
         return Err(ApiError::field("limit", "limit must be between 1 and 5000"));
     }
-    let lines = state.logs.query(
+    let answer = state.logs.query(
         query.gateway_id,
         query.session.as_deref(),
         query.level.as_deref(),
         limit,
     );
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "logs": lines })))
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "logs": answer.lines,
+        "truncated": answer.truncated,
+    })))
 }

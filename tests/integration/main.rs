@@ -8,6 +8,7 @@ mod auth;
 mod bad_input;
 mod cli;
 mod crash;
+mod hostile;
 mod link;
 mod operations;
 mod primary;
