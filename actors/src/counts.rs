@@ -3,6 +3,15 @@
 
 use serde_json::Value;
 
+/// More sessions or agents than any gateway could hold: a count outside `0..=PLAUSIBLE` is
+/// not shown as reported (a gateway claiming ±10¹² sessions is broken or hostile).
+pub const PLAUSIBLE: i64 = 10_000_000;
+
+/// A reported count, if it is plausible.
+fn plausible(n: i64) -> Option<i64> {
+    (0..=PLAUSIBLE).contains(&n).then_some(n)
+}
+
 /// `sessions.list` → `totalCount` (all sessions, not just the page), else `count`, else the
 /// page length.
 pub fn sessions_from_list(payload: &Value) -> Option<i64> {
@@ -16,6 +25,7 @@ pub fn sessions_from_list(payload: &Value) -> Option<i64> {
                 .and_then(Value::as_array)
                 .map(|a| a.len() as i64)
         })
+        .and_then(plausible)
 }
 
 /// `agents.list` → the number of agents.
@@ -31,7 +41,8 @@ pub fn from_health(health: &Value) -> (Option<i64>, Option<i64>) {
     let sessions = health
         .get("sessions")
         .and_then(|s| s.get("count"))
-        .and_then(Value::as_i64);
+        .and_then(Value::as_i64)
+        .and_then(plausible);
     let agents = health
         .get("agents")
         .and_then(Value::as_array)
@@ -47,6 +58,19 @@ pub fn health_not_ok(health: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn implausible_counts_are_not_shown() {
+        use serde_json::json;
+        assert_eq!(
+            sessions_from_list(&json!({"totalCount": 1_000_000_000_000i64})),
+            None
+        );
+        assert_eq!(sessions_from_list(&json!({"totalCount": -5})), None);
+        assert_eq!(sessions_from_list(&json!({"totalCount": 12})), Some(12));
+        let (s, _) = from_health(&json!({"sessions": {"count": -1_000_000_000_000i64}}));
+        assert_eq!(s, None);
+    }
 
     fn rpc_result(method: &str) -> Value {
         let path = concat!(

@@ -21,6 +21,7 @@ use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
 use crate::backoff::{Backoff, Jitter};
+use crate::bounded;
 use crate::breaker::Breaker;
 use crate::counts;
 use crate::handshake::{AuthChoice, Credentials, connect_params};
@@ -37,6 +38,19 @@ use crate::protocol::frames::{Challenge, ErrorShape, Frame, HelloOk};
 use crate::registry::RegistryActor;
 use crate::status::{HealthFacts, derive};
 use crate::unix_now;
+
+/// Methods kept from a `hello-ok` (the 2026.9 gateway advertises about 150).
+const MAX_METHODS: usize = 1024;
+
+/// The advertised methods worth keeping: plausible names, at most [`MAX_METHODS`].
+fn bounded_methods(methods: &[String]) -> Vec<String> {
+    methods
+        .iter()
+        .filter(|m| bounded::identifier(m).is_some_and(|m| m.len() <= bounded::SHORT))
+        .take(MAX_METHODS)
+        .cloned()
+        .collect()
+}
 
 /// Delay before re-connecting for a recovery step the gateway recommended.
 const RECOVERY_DELAY: Duration = Duration::from_millis(100);
@@ -534,9 +548,10 @@ impl GatewayActor {
         self.pairing_request_id = None;
         self.last_probe_timed_out = false;
         self.protocol = Some(hello.protocol);
-        self.server_version = Some(hello.server.version.clone());
+        let version = bounded::text(&hello.server.version, bounded::SHORT);
+        self.server_version = Some(version.clone());
         self.tick_interval = Duration::from_millis(hello.policy.tick_interval_ms.max(1000));
-        self.methods = Arc::new(hello.features.methods.clone());
+        self.methods = Arc::new(bounded_methods(&hello.features.methods));
         self.connected_at = Some(Instant::now());
         self.last_seen = Some(unix_now());
         self.missed_pongs = 0;
@@ -547,7 +562,12 @@ impl GatewayActor {
                 self.apply_health(health);
             }
         }
-        if let Some(token) = hello.auth.as_ref().and_then(|a| a.device_token.clone()) {
+        if let Some(token) = hello
+            .auth
+            .as_ref()
+            .and_then(|a| a.device_token.clone())
+            .filter(|t| bounded::identifier(t).is_some())
+        {
             let changed = self
                 .target
                 .device_token
@@ -566,8 +586,11 @@ impl GatewayActor {
         info!(
             gateway = %self.target.name,
             protocol = hello.protocol,
-            version = %hello.server.version,
-            auth = hello.auth.as_ref().and_then(|a| a.method.as_deref()).unwrap_or("?"),
+            %version,
+            auth = %bounded::text(
+                hello.auth.as_ref().and_then(|a| a.method.as_deref()).unwrap_or("?"),
+                bounded::SHORT
+            ),
             "gateway connected"
         );
         self.schedule_heartbeat(ctx, true);
@@ -1280,10 +1303,12 @@ impl GatewayActor {
                 self.on_event(ctx, &event, payload)
             }
             (_, Frame::Req { method, .. }) => {
+                let method = bounded::text(&method, bounded::SHORT);
                 debug!(gateway = %self.target.name, %method, "ignoring a request from the gateway");
             }
             (phase, other) => {
-                debug!(gateway = %self.target.name, phase = phase.as_str(), frame = ?other, "ignoring an unexpected frame");
+                let frame = bounded::text(&format!("{other:?}"), bounded::SHORT);
+                debug!(gateway = %self.target.name, phase = phase.as_str(), %frame, "ignoring an unexpected frame");
             }
         }
     }

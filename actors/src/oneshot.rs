@@ -123,7 +123,7 @@ async fn attempt(
                         .map(str::to_owned);
                     Ok(Reached {
                         protocol: hello.protocol,
-                        version: hello.server.version,
+                        version: crate::bounded::text(&hello.server.version, crate::bounded::SHORT),
                         default_agent,
                     })
                 } else {

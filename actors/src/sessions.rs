@@ -9,6 +9,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::bounded;
 use crate::model::GatewayId;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -26,6 +27,9 @@ pub struct SessionEntry {
     pub updated_at: Option<i64>,
     pub gateway_id: GatewayId,
 }
+
+/// Token totals beyond this are shown as this (no session has used 10¹⁵ tokens).
+const MAX_TOKENS: i64 = 1_000_000_000_000_000;
 
 fn status_of(entry: &Value) -> &'static str {
     if let Some(s) = entry.get("status").and_then(Value::as_str) {
@@ -51,7 +55,8 @@ pub fn parse_entry(
     let key = entry
         .get("key")
         .or_else(|| entry.get("sessionKey"))
-        .and_then(Value::as_str)?;
+        .and_then(Value::as_str)
+        .and_then(bounded::identifier)?;
     let running = entry
         .get("hasActiveRun")
         .and_then(Value::as_bool)
@@ -63,12 +68,12 @@ pub fn parse_entry(
             .get("agentId")
             .or_else(|| entry.get("agent"))
             .and_then(Value::as_str)
-            .map(str::to_owned),
+            .map(|a| bounded::text(a, bounded::SHORT)),
         model: entry
             .get("model")
             .and_then(Value::as_str)
             .or(default_model)
-            .map(str::to_owned),
+            .map(|m| bounded::text(m, bounded::SHORT)),
         status: status_of(entry),
         running,
         total_tokens: entry
@@ -80,7 +85,8 @@ pub fn parse_entry(
                     .and_then(|u| u.get("totalTokens"))
                     .and_then(Value::as_i64)
             })
-            .unwrap_or(0),
+            .unwrap_or(0)
+            .clamp(0, MAX_TOKENS),
         updated_at: entry.get("updatedAt").and_then(Value::as_i64),
         gateway_id,
     })

@@ -89,3 +89,57 @@ fn a_gateway_flooding_large_log_events_cannot_exhaust_memory() {
     assert!(online(&gateway(&d, healthy_id)));
     assert!(online(&gateway(&d, hostile_id)));
 }
+
+#[test]
+fn gateway_strings_cannot_forge_log_lines_or_grow_without_bound() {
+    let d = link_daemon(&[]);
+    let forged = format!(
+        "2026.9.6\n2026-11-22T00:00:00.000000Z ERROR gateway_supervisor::daemon: INJECTED\x1b[31m{}",
+        "v".repeat(64 * 1024)
+    );
+    let hostile = fake(|c| c.version = forged.clone());
+    let id = add(&d, "hostile", &hostile, Some("fake-token"));
+    wait_online(&d, id);
+    // A session with absurd counts and an over-long agent id, and a gateway error message
+    // with a newline.
+    hostile.emit(
+        "health",
+        json!({"ok": true, "sessions": {"count": 1_000_000_000_000i64}, "agents": []}),
+    );
+    wait_until("the health event to be applied", DEADLINE, || {
+        let g = gateway(&d, id);
+        (g["agents_count"] == 0).then_some(g)
+    });
+
+    let g = gateway(&d, id);
+    let version = g["connection"]["server_version"].as_str().unwrap();
+    assert!(
+        version.len() < 200,
+        "server_version is {} bytes",
+        version.len()
+    );
+    assert!(
+        !version.contains('\n') && !version.contains('\x1b'),
+        "{version}"
+    );
+    assert!(version.starts_with("2026.9.6\\n"), "{version}");
+    let sessions = g["sessions_count"].as_i64().unwrap_or(0);
+    assert!(
+        (0..=10_000_000).contains(&sessions),
+        "sessions_count shown as reported: {sessions}"
+    );
+
+    let logs = String::from_utf8_lossy(&d.logs()).to_string();
+    assert!(
+        !logs
+            .lines()
+            .any(|l| l.contains("INJECTED") && !l.contains("gateway connected")),
+        "a gateway string forged a log line:\n{logs}"
+    );
+    assert!(!logs.contains('\x1b'), "an escape sequence reached the log");
+    assert!(
+        logs.lines().all(|l| l.len() < 4096),
+        "a log line of {} bytes",
+        logs.lines().map(str::len).max().unwrap_or(0)
+    );
+}

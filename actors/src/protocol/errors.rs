@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use super::frames::ErrorShape;
+use crate::bounded;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Disposition {
@@ -40,9 +41,11 @@ pub struct LinkFailure {
 
 impl LinkFailure {
     fn new(code: &str, message: impl Into<String>, disposition: Disposition) -> Self {
+        // Codes and messages come from the gateway: escaped and bounded before anything
+        // logs, stores or shows them.
         LinkFailure {
-            code: code.to_owned(),
-            message: message.into(),
+            code: bounded::text(code, bounded::SHORT),
+            message: bounded::text(&message.into(), bounded::MESSAGE),
             disposition,
             recovery: Recovery::None,
         }
