@@ -35,8 +35,8 @@ pub enum ApiError {
     RouteNotFound(String),
     #[error("gateway {0} not found")]
     GatewayNotFound(i64),
-    #[error("method {0} is not allowed on this route")]
-    MethodNotAllowed(String),
+    #[error("method {method} is not allowed on this route (allowed: {allow})")]
+    MethodNotAllowed { method: String, allow: String },
     #[error("a gateway named `{0}` already exists")]
     DuplicateName(String),
     #[error("{0}")]
@@ -108,7 +108,7 @@ impl ApiError {
             ApiError::Forbidden { .. } => "forbidden",
             ApiError::RouteNotFound(_) => "not_found",
             ApiError::GatewayNotFound(_) => "gateway_not_found",
-            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::DuplicateName(_) => "duplicate_name",
             ApiError::PrimaryGateway(_) => "primary_gateway",
             ApiError::RateLimited { .. } => "rate_limited",
@@ -193,7 +193,7 @@ impl ResponseError for ApiError {
             ApiError::GatewayUnavailable(_) | ApiError::NoHealthyGateway(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::DuplicateName(_) => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotReady(_) | ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -211,6 +211,11 @@ impl ResponseError for ApiError {
         } = self
         {
             resp.insert_header((header::RETRY_AFTER, HeaderValue::from(*retry_after_secs)));
+        }
+        if let ApiError::MethodNotAllowed { allow, .. } = self
+            && let Ok(value) = HeaderValue::from_str(allow)
+        {
+            resp.insert_header((header::ALLOW, value));
         }
         if let ApiError::Unauthorized(_) = self {
             resp.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));

@@ -106,6 +106,23 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "request body is empty; expected a JSON object".into(),
         ));
     }
+    // Every request body is an object. serde would also fill a struct from an array in field
+    // order (`[1]` to the health probe named gateway 1), which no client means.
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        let got = match first {
+            Some(b'[') => "an array",
+            Some(b'"') => "a string",
+            Some(b'n') => "null",
+            Some(b't' | b'f') => "a boolean",
+            Some(b'-' | b'0'..=b'9') => "a number",
+            _ => "something that is not JSON",
+        };
+        return Err(ApiError::InvalidRequest {
+            message: format!("request body must be a JSON object, not {got}"),
+            field: None,
+        });
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();

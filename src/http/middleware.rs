@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, web};
@@ -69,6 +70,24 @@ pub async fn limit_gateway_ops(
     next.call(req).await
 }
 
+/// The method as a metric label or in a message: one of the standard methods, else `OTHER`.
+/// Any token is a valid HTTP method, so the raw string would let unauthenticated clients mint
+/// label values (`curl -X FOOBAR` made a new series per request).
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "OTHER",
+    }
+}
+
 /// Records every request's route pattern (bounded label set), status and duration. Logs at
 /// debug; never logs query strings, headers or bodies.
 pub async fn observe(
@@ -77,8 +96,8 @@ pub async fn observe(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let started = Instant::now();
     let state = app_state(&req)?;
-    let method = req.method().as_str().to_owned();
-    let path = req.path().to_owned();
+    let method = method_label(req.method());
+    let path = gateway_supervisor_actors::bounded::text(req.path(), 256);
     let result = next.call(req).await;
     let (status, route) = match &result {
         Ok(res) => (
@@ -93,12 +112,12 @@ pub async fn observe(
     state
         .metrics
         .http_requests
-        .with_label_values(&[method.as_str(), route.as_str(), status.as_str()])
+        .with_label_values(&[method, route.as_str(), status.as_str()])
         .inc();
     state
         .metrics
         .http_duration
-        .with_label_values(&[method.as_str(), route.as_str()])
+        .with_label_values(&[method, route.as_str()])
         .observe(elapsed.as_secs_f64());
     tracing::debug!(%method, %path, status = status.as_u16(), elapsed_ms = elapsed.as_secs_f64() * 1e3, "request");
     result
@@ -108,6 +127,16 @@ pub async fn observe(
 mod tests {
     use super::*;
     use actix_web::http::header::HeaderValue;
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(
+            method_label(&Method::from_bytes(b"FOOBAR").unwrap()),
+            "OTHER"
+        );
+        assert_eq!(method_label(&Method::from_bytes(b"get").unwrap()), "OTHER");
+    }
 
     #[test]
     fn keys_come_from_either_header() {

@@ -29,7 +29,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use self::error::ApiError;
 use self::json::BodyLimit;
-use self::roles::{delete, get, patch, post, put};
+use self::roles::{delete, get, patch, post, public_get, put};
 use crate::auth::KeyCache;
 use crate::auth::Role::{Admin, Operator, Viewer};
 use crate::db::Store;
@@ -71,18 +71,31 @@ pub(crate) async fn blocking<T: Send + 'static>(
 async fn route_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     Err(ApiError::RouteNotFound(format!(
         "{} {}",
-        req.method(),
-        req.path()
+        middleware::method_label(req.method()),
+        gateway_supervisor_actors::bounded::text(req.path(), 256)
     )))
 }
 
-async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed(req.method().to_string()))
-}
-
-/// A resource whose unsupported methods answer 405 in JSON.
-fn resource(path: &str) -> Resource {
-    web::resource(path).default_service(web::to(method_not_allowed))
+/// A resource with its routes; any other method answers 405 in JSON with an `Allow` header
+/// naming the methods the resource has (RFC 9110 §15.5.6).
+fn resource(path: &str, routes: Vec<roles::MethodRoute>) -> Resource {
+    let allow = routes
+        .iter()
+        .map(|(method, _)| method.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let resource = routes
+        .into_iter()
+        .fold(web::resource(path), |r, (_, route)| r.route(route));
+    resource.default_service(web::to(move |req: HttpRequest| {
+        let allow = allow.clone();
+        async move {
+            Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
+                method: middleware::method_label(req.method()).to_owned(),
+                allow,
+            })
+        }
+    }))
 }
 
 fn path_error(err: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
@@ -112,15 +125,15 @@ pub fn routes(
             .app_data(web::Data::new(BodyLimit(max_body)))
             .app_data(web::PathConfig::default().error_handler(path_error))
             .app_data(web::QueryConfig::default().error_handler(query_error))
-            .service(resource("/healthz").route(web::get().to(ops::healthz)))
-            .service(resource("/readyz").route(web::get().to(ops::readyz)))
+            .service(resource("/healthz", vec![public_get(ops::healthz)]))
+            .service(resource("/readyz", vec![public_get(ops::readyz)]))
             // The API's own description (and its vendored viewer) is public: it holds no data.
             .service(
                 SwaggerUi::new("/api/docs/{_:.*}")
                     .url("/api/openapi.json", openapi::ApiDoc::openapi()),
             );
         if metrics_here {
-            cfg.service(resource("/metrics").route(web::get().to(ops::metrics)));
+            cfg.service(resource("/metrics", vec![public_get(ops::metrics)]));
         }
         cfg.service(
             web::scope("/api")
@@ -128,75 +141,88 @@ pub fn routes(
                 .service(
                     web::scope("/gateways")
                         .wrap(from_fn(middleware::limit_gateway_ops))
-                        .service(resource("/health").route(post(Operator, health::probe)))
-                        .service(resource("/health/history").route(get(Viewer, health::history)))
-                        .service(
-                            resource("")
-                                .route(get(Viewer, gateways::list))
-                                .route(post(Admin, gateways::create))
-                                .route(put(Admin, gateways::update))
-                                .route(delete(Admin, gateways::delete)),
-                        )
-                        .service(
-                            resource(r"/{id:\d+}/suspend").route(post(Admin, gateway_ops::suspend)),
-                        )
-                        .service(
-                            resource(r"/{id:\d+}/resume").route(post(Admin, gateway_ops::resume)),
-                        )
-                        .service(
-                            resource(r"/{id:\d+}/restart").route(post(Admin, gateway_ops::restart)),
-                        )
-                        .service(
-                            resource(r"/{id:\d+}")
-                                .route(get(Viewer, gateways::get))
-                                .route(put(Admin, gateways::update_by_path))
-                                .route(delete(Admin, gateways::delete_by_path)),
-                        )
+                        .service(resource("/health", vec![post(Operator, health::probe)]))
+                        .service(resource(
+                            "/health/history",
+                            vec![get(Viewer, health::history)],
+                        ))
+                        .service(resource(
+                            "",
+                            vec![
+                                get(Viewer, gateways::list),
+                                post(Admin, gateways::create),
+                                put(Admin, gateways::update),
+                                delete(Admin, gateways::delete),
+                            ],
+                        ))
+                        .service(resource(
+                            r"/{id:\d+}/suspend",
+                            vec![post(Admin, gateway_ops::suspend)],
+                        ))
+                        .service(resource(
+                            r"/{id:\d+}/resume",
+                            vec![post(Admin, gateway_ops::resume)],
+                        ))
+                        .service(resource(
+                            r"/{id:\d+}/restart",
+                            vec![post(Admin, gateway_ops::restart)],
+                        ))
+                        .service(resource(
+                            r"/{id:\d+}",
+                            vec![
+                                get(Viewer, gateways::get),
+                                put(Admin, gateways::update_by_path),
+                                delete(Admin, gateways::delete_by_path),
+                            ],
+                        ))
                         .default_service(web::to(route_not_found)),
                 )
                 .service(
                     web::scope("/v1/gateways")
                         .wrap(from_fn(middleware::limit_gateway_ops))
-                        .service(
-                            resource("")
-                                .route(get(Viewer, v1::list))
-                                .route(post(Admin, v1::create)),
-                        )
-                        .service(
-                            resource(r"/{id:\d+}")
-                                .route(get(Viewer, v1::get))
-                                .route(patch(Admin, v1::update))
-                                .route(delete(Admin, v1::delete)),
-                        )
+                        .service(resource(
+                            "",
+                            vec![get(Viewer, v1::list), post(Admin, v1::create)],
+                        ))
+                        .service(resource(
+                            r"/{id:\d+}",
+                            vec![
+                                get(Viewer, v1::get),
+                                patch(Admin, v1::update),
+                                delete(Admin, v1::delete),
+                            ],
+                        ))
                         .default_service(web::to(route_not_found)),
                 )
-                .service(resource("/audit").route(get(Admin, ops::audit)))
-                .service(resource("/logs").route(get(Viewer, ops::logs)))
-                .service(resource("/events").route(get(Viewer, events::sse)))
-                .service(resource("/sessions").route(get(Viewer, sessions::list)))
-                .service(resource("/spawn").route(post(Operator, spawn::create)))
-                .service(resource("/agents").route(get(Viewer, agents::list)))
-                .service(resource("/agents/sync").route(post(Admin, agents::sync)))
-                .service(
-                    resource(r"/agents/{id:\d+}")
-                        .route(get(Viewer, agents::get))
-                        .route(put(Admin, agents::update)),
-                )
-                .service(
-                    resource(r"/agents/{id:\d+}/heartbeat")
-                        .route(post(Operator, agents::heartbeat)),
-                )
-                .service(
-                    resource("/connect")
-                        .route(get(Viewer, agents::connections))
-                        .route(post(Operator, agents::connect))
-                        .route(delete(Operator, agents::disconnect)),
-                )
-                .service(resource("/spawn/{id}").route(get(Viewer, spawn::get)))
-                .service(
-                    resource("/sessions/{key}/control").route(post(Operator, sessions::control)),
-                )
-                .service(resource("/ws").route(get(Viewer, events::ws)))
+                .service(resource("/audit", vec![get(Admin, ops::audit)]))
+                .service(resource("/logs", vec![get(Viewer, ops::logs)]))
+                .service(resource("/events", vec![get(Viewer, events::sse)]))
+                .service(resource("/sessions", vec![get(Viewer, sessions::list)]))
+                .service(resource("/spawn", vec![post(Operator, spawn::create)]))
+                .service(resource("/agents", vec![get(Viewer, agents::list)]))
+                .service(resource("/agents/sync", vec![post(Admin, agents::sync)]))
+                .service(resource(
+                    r"/agents/{id:\d+}",
+                    vec![get(Viewer, agents::get), put(Admin, agents::update)],
+                ))
+                .service(resource(
+                    r"/agents/{id:\d+}/heartbeat",
+                    vec![post(Operator, agents::heartbeat)],
+                ))
+                .service(resource(
+                    "/connect",
+                    vec![
+                        get(Viewer, agents::connections),
+                        post(Operator, agents::connect),
+                        delete(Operator, agents::disconnect),
+                    ],
+                ))
+                .service(resource("/spawn/{id}", vec![get(Viewer, spawn::get)]))
+                .service(resource(
+                    "/sessions/{key}/control",
+                    vec![post(Operator, sessions::control)],
+                ))
+                .service(resource("/ws", vec![get(Viewer, events::ws)]))
                 .default_service(web::to(route_not_found)),
         )
         .default_service(web::to(route_not_found));
@@ -207,7 +233,7 @@ pub fn routes(
 pub fn metrics_routes(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(web::Data::new(state))
-            .service(resource("/metrics").route(web::get().to(ops::metrics)))
+            .service(resource("/metrics", vec![public_get(ops::metrics)]))
             .default_service(web::to(route_not_found));
     }
 }

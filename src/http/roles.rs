@@ -78,19 +78,36 @@ where
     }
 }
 
-fn with_role<F, Args>(method: Method, role: Role, handler: F) -> Route
+/// A route and its method, for [`super::resource`] (which answers other methods with 405 and
+/// an `Allow` header naming these).
+pub type MethodRoute = (Method, Route);
+
+fn with_role<F, Args>(method: Method, role: Role, handler: F) -> MethodRoute
 where
     F: Handler<Args>,
     Args: FromRequest + 'static,
     F::Output: Responder + 'static,
 {
-    web::method(method).to(handler).wrap(RequireRole(role))
+    (
+        method.clone(),
+        web::method(method).to(handler).wrap(RequireRole(role)),
+    )
+}
+
+/// `GET` with no key at all (`/healthz`, `/readyz`, `/metrics`: no data behind them).
+pub fn public_get<F, Args>(handler: F) -> MethodRoute
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    (Method::GET, web::get().to(handler))
 }
 
 macro_rules! method_routes {
     ($($name:ident => $method:ident),* $(,)?) => {$(
         #[doc = concat!("`", stringify!($method), "` for `role` and above.")]
-        pub fn $name<F, Args>(role: Role, handler: F) -> Route
+        pub fn $name<F, Args>(role: Role, handler: F) -> MethodRoute
         where
             F: Handler<Args>,
             Args: FromRequest + 'static,

@@ -218,6 +218,36 @@ fn malformed_requests_get_clear_json_errors() {
             None,
         ),
         case("nesting bomb", nested, 400, "invalid_request", None),
+        // serde fills a struct from an array in field order: an array must not create a
+        // gateway, probe one or delete one.
+        case(
+            "a gateway as an array",
+            r#"["n","127.0.0.1",1234,null,null,false,false]"#,
+            400,
+            "invalid_request",
+            None,
+        ),
+        Case {
+            path: "/api/gateways/health".into(),
+            ..case(
+                "a probe target as an array",
+                "[1]",
+                400,
+                "invalid_request",
+                None,
+            )
+        },
+        Case {
+            method: "DELETE",
+            ..case(
+                "a delete target as an array",
+                format!("[{id}]"),
+                400,
+                "invalid_request",
+                None,
+            )
+        },
+        case("a string body", r#""x""#, 400, "invalid_request", None),
         case(
             "10 MB body",
             format!(
@@ -400,4 +430,33 @@ fn oversized_bodies_respect_the_configured_limit() {
     );
     assert_eq!(res.status, 413);
     assert_eq!(res.json()["details"]["limit_bytes"], 2048);
+}
+
+#[test]
+fn wrong_methods_get_405_with_allow_and_invented_methods_mint_no_metric_series() {
+    let d = Daemon::start();
+    // 405 names what the route does allow (RFC 9110).
+    for (method, path, allow) in [
+        ("PATCH", "/api/gateways", "GET, POST, PUT, DELETE"),
+        ("POST", "/api/audit", "GET"),
+        ("DELETE", "/healthz", "GET"),
+        ("GET", "/api/spawn", "POST"),
+    ] {
+        let res = d.send(Request::new(method, path).key(&d.admin_key));
+        assert_eq!(res.status, 405, "{method} {path}: {}", res.text());
+        assert_eq!(res.json()["error"], "method_not_allowed");
+        assert_eq!(res.header("allow"), Some(allow), "{method} {path}");
+    }
+    // Unauthenticated invented methods: one `OTHER` label, not a series each.
+    for i in 0..20 {
+        let method = format!("FOOBAR{i}");
+        let res = d.send(Request::new(&method, "/healthz"));
+        assert_eq!(res.status, 405);
+    }
+    let text = d.get("/metrics", "").text();
+    assert!(!text.contains("FOOBAR"), "{text}");
+    assert!(
+        text.contains(r#"method="OTHER""#),
+        "invented methods are counted under OTHER"
+    );
 }
