@@ -343,29 +343,145 @@ impl Config {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::Invalid(format!("log.level `{}`: {e}", self.log.level)))?;
-        let checks: [(&str, bool); 5] = [
+        self.check_ranges()?;
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Every number and duration within a range an operator could mean. `heartbeat_interval =
+    /// "1ns"` cost 41 % of a core for one gateway; `workers = 100000` or `shutdown_timeout =
+    /// "100000d"` passed `check-config` before.
+    fn check_ranges(&self) -> Result<(), ConfigError> {
+        let ms = Duration::from_millis;
+        let s = Duration::from_secs;
+        let (g, l) = (&self.gateways, &self.limits);
+        let durations = [
+            (
+                "server.shutdown_timeout",
+                self.server.shutdown_timeout,
+                s(0),
+                s(3600),
+            ),
             (
                 "gateways.heartbeat_interval",
-                !self.gateways.heartbeat_interval.is_zero(),
+                g.heartbeat_interval,
+                ms(100),
+                s(3600),
             ),
             (
                 "gateways.health_interval",
-                !self.gateways.health_interval.is_zero(),
+                g.health_interval,
+                s(1),
+                s(86_400),
+            ),
+            ("gateways.probe_timeout", g.probe_timeout, ms(100), s(300)),
+            (
+                "gateways.breaker_cooldown",
+                g.breaker_cooldown,
+                ms(100),
+                s(86_400),
+            ),
+            ("gateways.backoff_max", g.backoff_max, ms(100), s(3600)),
+            (
+                "gateways.connect_timeout",
+                g.connect_timeout,
+                ms(100),
+                s(600),
             ),
             (
-                "gateways.probe_timeout",
-                !self.gateways.probe_timeout.is_zero(),
+                "gateways.handshake_timeout",
+                g.handshake_timeout,
+                ms(100),
+                s(600),
             ),
+            ("gateways.rpc_timeout", g.rpc_timeout, ms(100), s(3600)),
+            (
+                "gateways.pairing_retry",
+                g.pairing_retry,
+                ms(100),
+                s(86_400),
+            ),
+            (
+                "limits.manual_health_interval",
+                l.manual_health_interval,
+                s(0),
+                s(3600),
+            ),
+            (
+                "connections.timeout",
+                self.connections.timeout,
+                s(1),
+                s(86_400),
+            ),
+            (
+                "auth.key_refresh_interval",
+                self.auth.key_refresh_interval,
+                ms(10),
+                s(3600),
+            ),
+        ];
+        for (key, value, min, max) in durations {
+            if value < min || value > max {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} must be between {} and {} (got {})",
+                    humantime::format_duration(min),
+                    humantime::format_duration(max),
+                    humantime::format_duration(value)
+                )));
+            }
+        }
+        let numbers: [(&str, u64, u64, u64); 8] = [
+            (
+                "server.workers (0 = one per core)",
+                self.server.workers as u64,
+                0,
+                1024,
+            ),
+            (
+                "database.pool_size (0 = the backend's default)",
+                u64::from(self.database.pool_size),
+                0,
+                256,
+            ),
+            ("gateways.missed_pongs", u64::from(g.missed_pongs), 1, 100),
             (
                 "gateways.breaker_threshold",
-                self.gateways.breaker_threshold > 0,
+                u64::from(g.breaker_threshold),
+                1,
+                1000,
             ),
-            ("limits.max_body_bytes", self.limits.max_body_bytes > 0),
+            (
+                "gateways.degraded_latency_ms",
+                g.degraded_latency_ms,
+                1,
+                600_000,
+            ),
+            (
+                "limits.gateway_ops_per_minute (0 = off)",
+                u64::from(l.gateway_ops_per_minute),
+                0,
+                1_000_000,
+            ),
+            (
+                "limits.session_control_per_minute (0 = off)",
+                u64::from(l.session_control_per_minute),
+                0,
+                1_000_000,
+            ),
+            (
+                "limits.max_body_bytes",
+                l.max_body_bytes as u64,
+                1024,
+                64 * 1024 * 1024,
+            ),
         ];
-        if let Some((key, _)) = checks.iter().find(|(_, ok)| !ok) {
-            return Err(ConfigError::Invalid(format!(
-                "{key} must be greater than zero"
-            )));
+        for (key, value, min, max) in numbers {
+            if value < min || value > max {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} must be between {min} and {max} (got {value})"
+                )));
+            }
         }
         Ok(())
     }
@@ -524,6 +640,40 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("gateways.probe_timeout"), "{err}");
+    }
+
+    #[test]
+    fn pathological_values_are_refused_naming_the_key_and_range() {
+        for (var, value, key) in [
+            ("GATEWAYS__HEARTBEAT_INTERVAL", "1ns", "gateways.heartbeat_interval"),
+            ("SERVER__WORKERS", "100000", "server.workers"),
+            ("GATEWAYS__MISSED_PONGS", "0", "gateways.missed_pongs"),
+            ("SERVER__SHUTDOWN_TIMEOUT", "100000d", "server.shutdown_timeout"),
+            ("GATEWAYS__RPC_TIMEOUT", "0s", "gateways.rpc_timeout"),
+            ("DATABASE__POOL_SIZE", "100000", "database.pool_size"),
+            ("LIMITS__MAX_BODY_BYTES", "10GiB", "limits.max_body_bytes"),
+        ] {
+            let err = Config::load_with_env(
+                None,
+                &FlagOverrides::default(),
+                env(&[(&format!("GATEWAY_SUPERVISOR__{var}"), value)]),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(key) && err.contains("between"), "{value}: {err}");
+        }
+        // The shortest values the tests use stay valid.
+        Config::load_with_env(
+            None,
+            &FlagOverrides::default(),
+            env(&[
+                ("GATEWAY_SUPERVISOR__GATEWAYS__HEARTBEAT_INTERVAL", "200ms"),
+                ("GATEWAY_SUPERVISOR__LIMITS__MANUAL_HEALTH_INTERVAL", "0s"),
+                ("GATEWAY_SUPERVISOR__LIMITS__MAX_BODY_BYTES", "2KiB"),
+                ("GATEWAY_SUPERVISOR__AUTH__KEY_REFRESH_INTERVAL", "200ms"),
+            ]),
+        )
+        .unwrap();
     }
 
     #[test]
