@@ -645,10 +645,18 @@ mod tests {
     #[test]
     fn pathological_values_are_refused_naming_the_key_and_range() {
         for (var, value, key) in [
-            ("GATEWAYS__HEARTBEAT_INTERVAL", "1ns", "gateways.heartbeat_interval"),
+            (
+                "GATEWAYS__HEARTBEAT_INTERVAL",
+                "1ns",
+                "gateways.heartbeat_interval",
+            ),
             ("SERVER__WORKERS", "100000", "server.workers"),
             ("GATEWAYS__MISSED_PONGS", "0", "gateways.missed_pongs"),
-            ("SERVER__SHUTDOWN_TIMEOUT", "100000d", "server.shutdown_timeout"),
+            (
+                "SERVER__SHUTDOWN_TIMEOUT",
+                "100000d",
+                "server.shutdown_timeout",
+            ),
             ("GATEWAYS__RPC_TIMEOUT", "0s", "gateways.rpc_timeout"),
             ("DATABASE__POOL_SIZE", "100000", "database.pool_size"),
             ("LIMITS__MAX_BODY_BYTES", "10GiB", "limits.max_body_bytes"),
@@ -660,7 +668,10 @@ mod tests {
             )
             .unwrap_err()
             .to_string();
-            assert!(err.contains(key) && err.contains("between"), "{value}: {err}");
+            assert!(
+                err.contains(key) && err.contains("between"),
+                "{value}: {err}"
+            );
         }
         // The shortest values the tests use stay valid.
         Config::load_with_env(

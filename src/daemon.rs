@@ -72,10 +72,12 @@ pub fn open_store(cfg: &Config) -> Result<(Store, Backend, usize), DaemonError> 
     let (pool, backend) = db::open(&cfg.database.url, cfg.database.pool_size)?;
     let migrated = db::migrate(&pool)?;
     let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+    let new_database = !db::secrets::has_master_key_check(&pool)?;
     let (key, source) = secrets::load_master_key(
         credentials.as_deref(),
         cfg.secrets.master_key.as_deref(),
         &cfg.state.dir,
+        new_database,
     )?;
     info!(source = %source, "master key loaded");
     let store = Store {
@@ -205,6 +207,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
             events,
             suspensions: Arc::default(),
             ready: Arc::new(AtomicBool::new(false)),
+            shutdown: Arc::new(tokio::sync::watch::Sender::new(false)),
         };
         run(Running {
             config_file,
@@ -230,6 +233,7 @@ async fn run(mut rt: Running) -> Result<(), DaemonError> {
     let app_state = rt.state.clone();
     let mut server = HttpServer::new(move || {
         App::new()
+            .wrap(from_fn(middleware::close_unread_bodies))
             .wrap(from_fn(middleware::observe))
             .configure(http::routes(
                 app_state.clone(),
@@ -238,6 +242,10 @@ async fn run(mut rt: Running) -> Result<(), DaemonError> {
             ))
     })
     .disable_signals()
+    // A request head must arrive within 10 s; a client gets 2 s to take a response before
+    // its connection is dropped (bodies have their own deadline: `json::BODY_TIMEOUT`).
+    .client_request_timeout(std::time::Duration::from_secs(10))
+    .client_disconnect_timeout(std::time::Duration::from_secs(2))
     .shutdown_timeout(rt.cfg.server.shutdown_timeout.as_secs());
     if rt.cfg.server.workers > 0 {
         server = server.workers(rt.cfg.server.workers);
@@ -310,7 +318,9 @@ async fn run(mut rt: Running) -> Result<(), DaemonError> {
 
     systemd::stopping();
     rt.state.ready.store(false, Ordering::Release);
-    // Stop accepting, let in-flight requests finish (up to server.shutdown_timeout).
+    // Event streams never finish on their own: end them, then stop accepting and let
+    // in-flight requests finish (up to server.shutdown_timeout).
+    rt.state.shutdown.send_replace(true);
     handle.stop(true).await;
     if let Some(h) = metrics_handle {
         h.stop(true).await;
@@ -326,6 +336,12 @@ async fn run(mut rt: Running) -> Result<(), DaemonError> {
         .map(|r| r.map_err(|e| e.to_string()))
     {
         warn!(%e, "final key usage flush failed");
+    }
+    let pool = rt.state.store.pool.clone();
+    match web::block(move || db::checkpoint(&pool)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!(%e, "final database checkpoint failed"),
+        Err(e) => warn!(%e, "final database checkpoint task failed"),
     }
     info!("stopped");
     actix::System::current().stop();

@@ -38,6 +38,17 @@ pub enum SecretsError {
     Decrypt,
     #[error("random number generator failed: {0}")]
     Random(String),
+    #[error(
+        "the master key file {path} is missing, but the database holds data encrypted with a \
+         master key; restore the file from the backup you made with the database (a new key \
+         would leave every stored token unreadable)"
+    )]
+    MissingKey { path: PathBuf },
+    #[error(
+        "the master key file {path} can be read by other users (mode {mode:04o}); run \
+         `chmod 600 {path}`"
+    )]
+    LooseMode { path: PathBuf, mode: u32 },
 }
 
 /// Where the master key came from (logged; the key itself never is).
@@ -168,11 +179,13 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> Result<(), SecretsErr
 }
 
 /// Resolves the master key: systemd credential → configuration → `<state>/master.key`
-/// (generated on first start, mode 0600).
+/// (generated, mode 0600, only when `new_database`: for a database that already holds
+/// encrypted data a missing file is an error, and nothing is written).
 pub fn load_master_key(
     credentials_dir: Option<&Path>,
     configured: Option<&str>,
     state_dir: &Path,
+    new_database: bool,
 ) -> Result<(SecretBox<[u8; KEY_LEN]>, KeySource), SecretsError> {
     if let Some(dir) = credentials_dir {
         let path = dir.join(MASTER_KEY_CREDENTIAL);
@@ -186,8 +199,22 @@ pub fn load_master_key(
     }
     let path = state_dir.join(MASTER_KEY_FILE);
     if path.exists() {
+        let mode = fs::metadata(&path)
+            .map_err(|e| SecretsError::Io {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?
+            .permissions()
+            .mode()
+            & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(SecretsError::LooseMode { path, mode });
+        }
         let key = read_key_file(&path, &path.display().to_string())?;
         return Ok((key, KeySource::File(path)));
+    }
+    if !new_database {
+        return Err(SecretsError::MissingKey { path });
     }
     let raw = random_bytes::<KEY_LEN>()?;
     write_private_file(&path, format!("{}\n", B64.encode(raw)).as_bytes())?;
@@ -226,23 +253,44 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_key_file_is_not_regenerated_for_an_existing_database() {
+        let state = tempfile::tempdir().unwrap();
+        let err = load_master_key(None, None, state.path(), false).unwrap_err();
+        assert!(matches!(err, SecretsError::MissingKey { .. }), "{err}");
+        assert!(
+            !state.path().join(MASTER_KEY_FILE).exists(),
+            "nothing written"
+        );
+    }
+
+    #[test]
+    fn a_key_file_others_can_read_is_refused() {
+        let state = tempfile::tempdir().unwrap();
+        load_master_key(None, None, state.path(), true).unwrap();
+        let path = state.path().join(MASTER_KEY_FILE);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let err = load_master_key(None, None, state.path(), false).unwrap_err();
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+    }
+
+    #[test]
     fn master_key_precedence_and_generation() {
         let state = tempfile::tempdir().unwrap();
         let creds = tempfile::tempdir().unwrap();
         // Nothing configured: generated once, 0600, then reused.
-        let (k1, src) = load_master_key(None, None, state.path()).unwrap();
+        let (k1, src) = load_master_key(None, None, state.path(), true).unwrap();
         assert!(matches!(src, KeySource::Generated(_)));
         let mode = fs::metadata(state.path().join(MASTER_KEY_FILE))
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        let (k2, src) = load_master_key(None, None, state.path()).unwrap();
+        let (k2, src) = load_master_key(None, None, state.path(), true).unwrap();
         assert!(matches!(src, KeySource::File(_)));
         assert_eq!(k1.expose_secret(), k2.expose_secret());
         // Config beats the file; the credential beats both.
         let hex_key = "11".repeat(32);
-        let (k3, src) = load_master_key(None, Some(&hex_key), state.path()).unwrap();
+        let (k3, src) = load_master_key(None, Some(&hex_key), state.path(), true).unwrap();
         assert_eq!(src, KeySource::Config);
         assert_eq!(k3.expose_secret(), &[0x11; 32]);
         fs::write(
@@ -250,7 +298,8 @@ mod tests {
             B64.encode([0x22; 32]),
         )
         .unwrap();
-        let (k4, src) = load_master_key(Some(creds.path()), Some(&hex_key), state.path()).unwrap();
+        let (k4, src) =
+            load_master_key(Some(creds.path()), Some(&hex_key), state.path(), true).unwrap();
         assert!(matches!(src, KeySource::Credential(_)));
         assert_eq!(k4.expose_secret(), &[0x22; 32]);
     }
@@ -258,7 +307,7 @@ mod tests {
     #[test]
     fn bad_keys_are_refused_without_echoing_them() {
         let state = tempfile::tempdir().unwrap();
-        let err = load_master_key(None, Some("c2hvcnQ="), state.path())
+        let err = load_master_key(None, Some("c2hvcnQ="), state.path(), true)
             .unwrap_err()
             .to_string();
         assert!(err.contains("32 bytes"), "{err}");

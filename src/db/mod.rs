@@ -172,14 +172,68 @@ pub fn open(url: &str, pool_size: u32) -> Result<(Pool, Backend), DbError> {
         (0, Backend::Postgres(_)) => 8,
         (n, _) => n,
     };
+    let manager = ConnManager {
+        backend: backend.clone(),
+    };
+    // One connection first, alone: it creates a new SQLite file and switches it to WAL before
+    // the pool opens its connections in parallel (which raced into "database is locked"), and a
+    // corrupt, truncated or unreachable database fails here with one line instead of r2d2
+    // retrying for 10 s and logging every attempt.
+    let mut first = manager.connect()?;
+    let check = match &backend {
+        // Reads the schema: a file that is not a database fails here, not at the first query.
+        Backend::Sqlite(_) => "SELECT count(*) FROM sqlite_master",
+        Backend::Postgres(_) => "SELECT 1",
+    };
+    first
+        .batch_execute(check)
+        .map_err(|e| DbError::Connect(format!("{} is not usable: {e}", backend.describe())))?;
+    if let Backend::Sqlite(path) = &backend {
+        restrict_sqlite_files(path)?;
+    }
+    drop(first);
     let pool = r2d2::Pool::builder()
         .max_size(size)
         .connection_timeout(Duration::from_secs(10))
-        .build(ConnManager {
-            backend: backend.clone(),
-        })
+        .build(manager)
         .map_err(|e| DbError::Connect(e.to_string()))?;
     Ok((pool, backend))
+}
+
+/// The database file and its WAL and shared-memory files: owner only (they hold encrypted
+/// tokens, API key hashes and the audit log).
+fn restrict_sqlite_files(path: &std::path::Path) -> Result<(), DbError> {
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = std::path::PathBuf::from(file);
+        if file.exists() {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| DbError::Connect(format!("{}: {e}", file.display())))?;
+        }
+    }
+    Ok(())
+}
+
+/// At a clean stop: moves everything from SQLite's WAL into the database file, so that a copy
+/// of the `.db` file alone is a complete backup. Nothing to do for PostgreSQL.
+pub fn checkpoint(pool: &Pool) -> Result<(), DbError> {
+    let mut conn = pool.get()?;
+    match &mut *conn {
+        DbConn::Sqlite(c) => c
+            .batch_execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            .map_err(DbError::from),
+        DbConn::Postgres(_) => Ok(()),
+    }
+}
+
+/// Readiness: a write that changes nothing, so a read-only or full database reads as not
+/// ready (a plain `SELECT 1` answered ready while every write failed).
+pub fn check_writable(pool: &Pool) -> Result<(), DbError> {
+    let mut conn = pool.get()?;
+    conn.batch_execute("UPDATE secrets SET updated_at = updated_at WHERE name = 'master_key_check'")
+        .map_err(DbError::from)
 }
 
 /// Runs pending migrations; returns how many ran.

@@ -11,6 +11,18 @@ const MASTER_KEY_CHECK: &str = "master_key_check";
 const DEVICE_IDENTITY: &str = "device_identity";
 const CHECK_PLAINTEXT: &[u8] = b"gateway-supervisor master key check";
 
+/// Whether the database already holds data under a master key (its check value), asked
+/// before the key is loaded: only a database without one may get a newly generated key.
+pub fn has_master_key_check(pool: &super::Pool) -> Result<bool, DbError> {
+    let mut conn = pool.get()?;
+    Ok(secrets::table
+        .find(MASTER_KEY_CHECK)
+        .select(secrets::name)
+        .first::<String>(&mut conn)
+        .optional()?
+        .is_some())
+}
+
 impl Store {
     pub fn get_secret(&self, name: &str) -> Result<Option<Vec<u8>>, DbError> {
         let mut conn = self.conn()?;

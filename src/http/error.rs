@@ -27,6 +27,8 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("the request body did not arrive within {0} s")]
+    BodyTimeout(u64),
     #[error("{0}")]
     Unauthorized(String),
     #[error("this action requires the {required} role; this key has the {actual} role")]
@@ -104,6 +106,7 @@ impl ApiError {
             ApiError::Unprocessable(_) => "unprocessable",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::BodyTimeout(_) => "request_timeout",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden { .. } => "forbidden",
             ApiError::RouteNotFound(_) => "not_found",
@@ -156,6 +159,21 @@ impl ApiError {
         }
     }
 
+    /// Refusals that can come before the body was read.
+    fn refused_before_the_body(&self) -> bool {
+        matches!(
+            self,
+            ApiError::Unauthorized(_)
+                | ApiError::Forbidden { .. }
+                | ApiError::PayloadTooLarge { .. }
+                | ApiError::BodyTimeout(_)
+                | ApiError::UnsupportedMediaType(_)
+                | ApiError::RouteNotFound(_)
+                | ApiError::MethodNotAllowed { .. }
+                | ApiError::RateLimited { .. }
+        )
+    }
+
     pub fn field(field: &str, message: impl Into<String>) -> Self {
         ApiError::InvalidField {
             field: field.to_owned(),
@@ -174,6 +192,7 @@ impl ResponseError for ApiError {
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::RouteNotFound(_)
@@ -206,6 +225,11 @@ impl ResponseError for ApiError {
             tracing::error!(code = self.code(), %cause, "request failed");
         }
         let mut resp = HttpResponse::build(self.status_code());
+        if self.refused_before_the_body() {
+            // The body may still be arriving (or never end): close rather than drain it, so a
+            // refused client cannot hold the connection.
+            resp.force_close();
+        }
         if let ApiError::RateLimited {
             retry_after_secs, ..
         } = self

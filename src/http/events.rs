@@ -61,6 +61,7 @@ pub async fn sse(
         .and_then(|v| v.trim().parse::<u64>().ok());
     let filter = type_filter(&query);
     let (backlog, mut rx) = state.events.subscribe_after(last_id);
+    let mut shutdown = state.shutdown.subscribe();
     let (tx, out) = tokio::sync::mpsc::channel::<Result<Bytes, actix_web::Error>>(16);
     actix_web::rt::spawn(async move {
         // Opening comment: clients see the stream is live before the first event.
@@ -77,7 +78,10 @@ pub async fn sse(
             }
         }
         loop {
-            let next = tokio::time::timeout(KEEP_ALIVE, rx.recv()).await;
+            let next = tokio::select! {
+                next = tokio::time::timeout(KEEP_ALIVE, rx.recv()) => next,
+                _ = shutdown.wait_for(|stopping| *stopping) => return,
+            };
             let frame = match next {
                 Err(_) => Bytes::from_static(b": keep-alive\n\n"),
                 Ok(Ok(e)) if wanted(&filter, &e) => sse_frame(&e),
@@ -124,9 +128,14 @@ pub async fn ws(
     let (response, mut session, mut incoming) = actix_ws::handle(&req, body)?;
     let filter = type_filter(&query);
     let (_, mut rx) = state.events.subscribe_after(None);
+    let mut shutdown = state.shutdown.subscribe();
     actix_web::rt::spawn(async move {
         loop {
             tokio::select! {
+                _ = shutdown.wait_for(|stopping| *stopping) => {
+                    let _ = session.close(Some(actix_ws::CloseReason { code: actix_ws::CloseCode::Away, description: Some("the supervisor is stopping".into()) })).await;
+                    return;
+                }
                 msg = incoming.next() => match msg {
                     Some(Ok(actix_ws::Message::Ping(p))) => {
                         if session.pong(&p).await.is_err() { return; }

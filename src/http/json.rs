@@ -11,6 +11,10 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 
+/// How long a whole request body may take to arrive (a client that stops sending mid-body
+/// would otherwise hold its connection and a worker's attention forever).
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The body size limit, from `limits.max_body_bytes`.
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
@@ -59,17 +63,23 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
             if declared.is_some_and(|n| n > limit) {
                 return Err(ApiError::PayloadTooLarge { limit });
             }
-            let mut buf = BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| ApiError::InvalidRequest {
-                    message: format!("could not read the request body: {e}"),
-                    field: None,
-                })?;
-                if buf.len() + chunk.len() > limit {
-                    return Err(ApiError::PayloadTooLarge { limit });
+            let read = async {
+                let mut buf = BytesMut::new();
+                while let Some(chunk) = payload.next().await {
+                    let chunk = chunk.map_err(|e| ApiError::InvalidRequest {
+                        message: format!("could not read the request body: {e}"),
+                        field: None,
+                    })?;
+                    if buf.len() + chunk.len() > limit {
+                        return Err(ApiError::PayloadTooLarge { limit });
+                    }
+                    buf.extend_from_slice(&chunk);
                 }
-                buf.extend_from_slice(&chunk);
-            }
+                Ok(buf)
+            };
+            let buf = tokio::time::timeout(BODY_TIMEOUT, read)
+                .await
+                .map_err(|_| ApiError::BodyTimeout(BODY_TIMEOUT.as_secs()))??;
             parse(&buf).map(JsonBody)
         })
     }

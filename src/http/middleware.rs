@@ -4,12 +4,20 @@
 
 use std::time::Instant;
 
-use actix_web::body::MessageBody;
+use std::cell::RefCell;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::Poll;
+
+use actix_web::body::{BodySize, BoxBody, EitherBody, MessageBody};
+use actix_web::dev::Payload;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::http::header::{AUTHORIZATION, HeaderMap};
 use actix_web::middleware::Next;
+use actix_web::web::Bytes;
 use actix_web::{Error, HttpMessage, web};
+use futures_util::StreamExt;
 
 use super::AppState;
 use super::error::ApiError;
@@ -35,21 +43,30 @@ pub fn presented_key(headers: &HeaderMap) -> Option<String> {
 
 pub async fn authenticate(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let state = app_state(&req)?;
-    let principal = state
+    let principal = match state
         .keys
         .authenticate(presented_key(req.headers()).as_deref())
         .await
-        .map_err(ApiError::from)?;
+    {
+        Ok(p) => p,
+        Err(e) => return Ok(refuse(req, ApiError::from(e))),
+    };
     req.extensions_mut().insert(principal);
-    next.call(req).await
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// A refusal as a response (not an `Err`), so that it passes [`close_unread_bodies`] like any
+/// other response and the connection of a refused body is closed.
+pub fn refuse<B>(req: ServiceRequest, err: ApiError) -> ServiceResponse<EitherBody<B>> {
+    req.error_response(err).map_into_right_body()
 }
 
 pub async fn limit_gateway_ops(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let state = app_state(&req)?;
     let key_id = req.extensions().get::<Principal>().map(|p| p.key_id);
@@ -61,13 +78,59 @@ pub async fn limit_gateway_ops(
             .rate_limited
             .with_label_values(&[state.gateway_ops_limiter.name])
             .inc();
-        return Err(ApiError::RateLimited {
+        let err = ApiError::RateLimited {
             limit: "gateway operations",
             retry_after_secs,
-        }
-        .into());
+        };
+        return Ok(refuse(req, err));
     }
-    next.call(req).await
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// Closes the connection after a response whose request body was not read to the end.
+///
+/// actix drains the rest of an unread chunked body to keep the connection alive; a refused
+/// client whose body never ends (401 before the body is read, say) then holds its socket for
+/// as long as it likes. Here the request's payload is kept alive until the response has been
+/// written, which makes actix answer with `Connection: close` and drop the socket (after
+/// `client_disconnect_timeout`) instead of draining. A fully read body changes nothing.
+pub async fn close_unread_bodies(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let original = Rc::new(RefCell::new(req.take_payload()));
+    let reader = Rc::clone(&original);
+    let proxy = futures_util::stream::poll_fn(move |cx| reader.borrow_mut().poll_next_unpin(cx));
+    req.set_payload(Payload::Stream {
+        payload: Box::pin(proxy),
+    });
+    // Refusals arrive as responses (see `refuse`), so they carry the payload too.
+    let res = next.call(req).await?.map_into_boxed_body();
+    Ok(res.map_body(move |_, body| HoldPayload {
+        body,
+        _payload: original,
+    }))
+}
+
+/// A response body that keeps the request's payload alive until it is dropped.
+pub struct HoldPayload {
+    body: BoxBody,
+    _payload: Rc<RefCell<Payload>>,
+}
+
+impl MessageBody for HoldPayload {
+    type Error = <BoxBody as MessageBody>::Error;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        Pin::new(&mut self.body).poll_next(cx)
+    }
 }
 
 /// The method as a metric label or in a message: one of the standard methods, else `OTHER`.

@@ -56,6 +56,9 @@ pub struct AppState {
     /// Suspensions this daemon made, by gateway (needed to resume them).
     pub suspensions: Arc<std::sync::Mutex<std::collections::HashMap<i64, String>>>,
     pub ready: Arc<AtomicBool>,
+    /// Set to `true` when the daemon stops: event streams end at once instead of holding the
+    /// graceful stop for `server.shutdown_timeout`.
+    pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 /// Runs a storage call on the blocking pool; a pool failure or a database error is 503.

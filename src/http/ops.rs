@@ -35,14 +35,14 @@ pub async fn healthz() -> HttpResponse {
 }
 
 #[utoipa::path(get, path = "/readyz", tag = "operations",
-    description = "Startup finished, the database answers and the registry actor answers.",
+    description = "Startup finished, the database takes a write and the registry actor answers.",
     responses((status = 200, body = Readiness), (status = 503, body = ErrorBody)))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if !state.ready.load(Ordering::Acquire) {
         return Err(ApiError::NotReady("starting up".into()));
     }
     let pool = state.store.pool.clone();
-    web::block(move || db::ping(&pool))
+    web::block(move || db::check_writable(&pool))
         .await
         .map_err(|e| ApiError::NotReady(format!("database check failed: {e}")))?
         .map_err(|e| ApiError::NotReady(format!("database unreachable: {e}")))?;

@@ -9,6 +9,7 @@
 use std::future::{Ready, ready};
 use std::rc::Rc;
 
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::Method;
 use actix_web::{Error, FromRequest, Handler, HttpMessage, Responder, Route, web};
@@ -24,9 +25,9 @@ pub struct RequireRole(pub Role);
 impl<S, B> Transform<S, ServiceRequest> for RequireRole
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-    B: 'static,
+    B: MessageBody + 'static,
 {
-    type Response = ServiceResponse<B>;
+    type Response = ServiceResponse<EitherBody<B>>;
     type Error = Error;
     type Transform = RequireRoleService<S>;
     type InitError = ();
@@ -60,11 +61,11 @@ pub fn admit(principal: Option<&Principal>, required: Role) -> Result<(), ApiErr
 impl<S, B> Service<ServiceRequest> for RequireRoleService<S>
 where
     S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-    B: 'static,
+    B: MessageBody + 'static,
 {
-    type Response = ServiceResponse<B>;
+    type Response = ServiceResponse<EitherBody<B>>;
     type Error = Error;
-    type Future = LocalBoxFuture<'static, Result<ServiceResponse<B>, Error>>;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, Error>>;
 
     forward_ready!(service);
 
@@ -72,8 +73,10 @@ where
         let decision = admit(req.extensions().get::<Principal>(), self.role);
         let service = Rc::clone(&self.service);
         Box::pin(async move {
-            decision?;
-            service.call(req).await
+            match decision {
+                Ok(()) => Ok(service.call(req).await?.map_into_left_body()),
+                Err(e) => Ok(super::middleware::refuse(req, e)),
+            }
         })
     }
 }

@@ -210,3 +210,24 @@ fn json_logs_are_one_object_per_line() {
     }
     assert!(!logs.contains("json-log-token"));
 }
+
+/// Open event streams do not hold a graceful stop for `server.shutdown_timeout` (main waited
+/// the whole timeout whenever an SSE or WebSocket client was connected).
+#[test]
+fn sigterm_ends_open_event_streams_at_once() {
+    let mut d = Daemon::start_with(&[("GATEWAY_SUPERVISOR__SERVER__SHUTDOWN_TIMEOUT", "5m")]);
+    let mut sse = crate::support::sse::Sse::open(d.addr, &d.admin_key, None, "");
+    let mut ws = crate::support::open_ws(d.addr, &d.admin_key, "", Duration::from_secs(30));
+
+    // `terminate` allows 30 s; the stop would take the 5-minute shutdown timeout otherwise.
+    let status = d.terminate();
+    assert!(status.success(), "{status:?}");
+    // The WebSocket client was told why (1001 going away), the SSE stream ended.
+    match ws.read() {
+        Ok(tungstenite::Message::Close(Some(frame))) => {
+            assert_eq!(u16::from(frame.code), 1001, "{frame:?}")
+        }
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    assert!(sse.next(Duration::from_secs(5)).is_none());
+}

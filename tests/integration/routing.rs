@@ -144,15 +144,7 @@ fn sse_resumes_from_last_event_id_and_a_stalled_consumer_blocks_nobody() {
 #[test]
 fn websocket_delivers_filtered_events() {
     let d = link_daemon(&[]);
-    let url = format!("ws://{}/api/ws?types=gateway.changed", d.addr);
-    let mut request =
-        tungstenite::client::IntoClientRequest::into_client_request(url.as_str()).unwrap();
-    request
-        .headers_mut()
-        .insert("x-api-key", d.admin_key.parse().unwrap());
-    let stream = std::net::TcpStream::connect(d.addr).unwrap();
-    stream.set_read_timeout(Some(DEADLINE)).unwrap();
-    let (mut ws, _) = tungstenite::client::client(request, stream).expect("websocket handshake");
+    let mut ws = crate::support::open_ws(d.addr, &d.admin_key, "?types=gateway.changed", DEADLINE);
     // Without a key the upgrade is refused.
     let res = d.send(
         Request::new("GET", "/api/ws")

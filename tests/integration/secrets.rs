@@ -79,3 +79,63 @@ fn a_wrong_master_key_is_refused_before_anything_is_decrypted() {
     d.launch();
     assert_eq!(d.gateways()[0]["token_set"], true);
 }
+
+#[test]
+fn a_deleted_master_key_is_refused_without_writing_a_new_one() {
+    let mut d = Daemon::start();
+    d.create_gateway("a", 1000, Some("tok"));
+    d.terminate();
+    let key_file = d.state_dir().join("master.key");
+    let original = std::fs::read(&key_file).unwrap();
+    std::fs::remove_file(&key_file).unwrap();
+    let out = d.command().arg("serve").output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is missing") && stderr.contains("restore"),
+        "{stderr}"
+    );
+    assert!(
+        !key_file.exists(),
+        "a new key was written over the missing one"
+    );
+
+    // A key file others can read is refused too, with the fix in the message.
+    std::fs::write(&key_file, &original).unwrap();
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = d.command().arg("serve").output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("chmod 600"));
+
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    d.launch();
+    assert_eq!(d.gateways()[0]["token_set"], true);
+}
+
+/// The SQLite files are the owner's only, and after a clean stop the `.db` file alone holds
+/// everything (main left it all in the `-wal`: a copy of the `.db` was an empty database).
+#[test]
+fn sqlite_files_are_private_and_complete_after_a_clean_stop() {
+    let mut d = Daemon::start();
+    if !matches!(d.db, crate::support::Database::Sqlite) {
+        return; // PostgreSQL has no files of ours.
+    }
+    d.create_gateway("kept", 1000, None);
+    let db = d.state_dir().join("supervisor.db");
+    for suffix in ["", "-wal", "-shm"] {
+        let path = format!("{}{suffix}", db.display());
+        if let Ok(meta) = std::fs::metadata(&path) {
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{path}");
+        }
+    }
+    d.terminate();
+    let copy = tempfile::tempdir().unwrap();
+    let copied = copy.path().join("copy.db");
+    std::fs::copy(&db, &copied).unwrap();
+    let bytes = std::fs::read(&copied).unwrap();
+    assert!(
+        contains(&bytes, b"kept"),
+        "the .db file alone lacks the gateway ({} bytes)",
+        bytes.len()
+    );
+}

@@ -373,3 +373,23 @@ impl Drop for Daemon {
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// A WebSocket client on `/api/ws{query}` with `key`, reads bounded by `deadline`.
+pub fn open_ws(
+    addr: SocketAddr,
+    key: &str,
+    query: &str,
+    deadline: Duration,
+) -> tungstenite::WebSocket<std::net::TcpStream> {
+    let url = format!("ws://{addr}/api/ws{query}");
+    let mut request =
+        tungstenite::client::IntoClientRequest::into_client_request(url.as_str()).unwrap();
+    request
+        .headers_mut()
+        .insert("x-api-key", key.parse().unwrap());
+    let stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(deadline)).unwrap();
+    tungstenite::client::client(request, stream)
+        .expect("websocket handshake")
+        .0
+}
