@@ -76,9 +76,49 @@ impl Jitter {
     }
 }
 
+/// A link up this long has proved stable: its next failure starts the schedule afresh.
+pub const STABLE_LINK: Duration = Duration::from_secs(10);
+
+/// Whether a link that was up for `connected_for` (None: never got to `hello-ok`) earned a
+/// fresh schedule. Resetting on every `hello-ok` re-dialled a gateway that closes right after
+/// the handshake about once a second, forever.
+pub fn stable_link(connected_for: Option<Duration>) -> bool {
+    connected_for.is_some_and(|d| d >= STABLE_LINK)
+}
+
+/// Whether a backing-off link may reconnect as soon as the gateway's `/readyz` answers 200.
+/// Only when the last failure came before the WebSocket upgrade (refused, unreachable,
+/// timed out): a gateway whose HTTP side is ready but whose WebSocket is broken (oversize,
+/// binary, unreadable hello) was otherwise re-dialled every second with the breaker open.
+/// Never while waiting for a pairing approval (no readiness signal for that).
+pub fn readiness_shortcut(failed_before_upgrade: bool, waiting_for_pairing: bool) -> bool {
+    failed_before_upgrade && !waiting_for_pairing
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_link_up_for_a_while_earns_a_fresh_schedule() {
+        assert!(!stable_link(None));
+        assert!(!stable_link(Some(Duration::from_millis(50))));
+        assert!(!stable_link(Some(STABLE_LINK - Duration::from_millis(1))));
+        assert!(stable_link(Some(STABLE_LINK)));
+    }
+
+    #[test]
+    fn readiness_shortcuts_only_failures_before_the_upgrade() {
+        assert!(readiness_shortcut(true, false));
+        assert!(
+            !readiness_shortcut(false, false),
+            "broken WebSocket: the breaker decides"
+        );
+        assert!(
+            !readiness_shortcut(true, true),
+            "pairing has no readiness signal"
+        );
+    }
 
     #[test]
     fn schedule_doubles_to_the_ceiling() {

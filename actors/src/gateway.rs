@@ -246,6 +246,8 @@ pub struct GatewayActor {
     protocol: Option<u32>,
     server_version: Option<String>,
     connected_at: Option<Instant>,
+    /// Whether the last failure came before the WebSocket upgrade (see `retry_after`).
+    failed_before_upgrade: bool,
     uptime_at_connect_ms: Option<u64>,
     methods: Arc<Vec<String>>,
     sessions_count: Option<i64>,
@@ -305,6 +307,7 @@ impl GatewayActor {
             protocol: None,
             server_version: None,
             connected_at: None,
+            failed_before_upgrade: false,
             uptime_at_connect_ms: None,
             methods: Arc::new(Vec::new()),
             sessions_count: None,
@@ -538,7 +541,8 @@ impl GatewayActor {
         }
         self.phase = Phase::Connected;
         self.checked = true;
-        self.backoff.reset();
+        // The backoff is reset only once the link has proved stable (see `fail`): a gateway
+        // that closes right after every handshake must not be re-dialled every second.
         self.breaker.record_success();
         self.recoveries_left = 2;
         // From now on the cached device token (which outlives a shared-token rotation).
@@ -914,6 +918,10 @@ impl GatewayActor {
     /// Every failure ends here: tear the socket down, let the error's class decide what next.
     fn fail(&mut self, ctx: &mut Context<Self>, failure: LinkFailure) {
         let was_connected = self.phase == Phase::Connected;
+        self.failed_before_upgrade = self.phase == Phase::Connecting;
+        if crate::backoff::stable_link(self.connected_at.map(|t| t.elapsed())) {
+            self.backoff.reset();
+        }
         self.teardown(ctx, Some(CloseCode::Normal));
         self.checked = true;
         if !was_connected {
@@ -998,13 +1006,14 @@ impl GatewayActor {
                 act.connect(ctx);
             }
         });
-        // A pairing approval gives no readiness signal; anything else may come back early.
-        if counts
-            && !matches!(
-                self.last_error.as_ref().map(|f| &f.disposition),
-                Some(Disposition::Pairing { .. })
-            )
-        {
+        // A pairing approval gives no readiness signal; a WebSocket that broke after the
+        // upgrade is not mended by a ready HTTP side (the breaker decides); a gateway that was
+        // unreachable may come back early.
+        let pairing = matches!(
+            self.last_error.as_ref().map(|f| &f.disposition),
+            Some(Disposition::Pairing { .. })
+        );
+        if counts && crate::backoff::readiness_shortcut(self.failed_before_upgrade, pairing) {
             self.schedule_readiness_poll(ctx, generation, delay);
         }
     }

@@ -270,6 +270,9 @@ async fn handshake(shared: &Arc<Shared>, ws: &mut Ws, nonce: &str) -> Option<Reg
                 return None;
             }
             shared.counters.hellos.fetch_add(1, Ordering::Relaxed);
+            if let Some((code, reason)) = lock(&shared.faults).close_after_hello.clone() {
+                let _ = tx.send(Ctl::Close(code, reason));
+            }
             Some(Registered {
                 id: conn_id,
                 tx,

@@ -93,6 +93,9 @@ pub struct Faults {
     pub refuse_upgrade: Option<u16>,
     /// Close right after sending the challenge with (code, reason).
     pub close_after_challenge: Option<(u16, String)>,
+    /// Hostile: close right after `hello-ok` with (code, reason), every time (a gateway that
+    /// flaps; no real release does this on purpose).
+    pub close_after_hello: Option<(u16, String)>,
     /// Read the client's frames (and so answer its pings) only after this delay.
     pub delay_pongs: Option<Duration>,
     /// Stop reading: pings go unanswered, requests too; ticks still flow.

@@ -2,6 +2,7 @@
 //! memory stays bounded, what it logs and shows is escaped and bounded, and the healthy
 //! gateway stays online.
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use serde_json::json;
@@ -151,4 +152,59 @@ fn gateway_strings_cannot_forge_log_lines_or_grow_without_bound() {
         "a log line of {} bytes",
         logs.lines().map(str::len).max().unwrap_or(0)
     );
+}
+
+/// A gateway whose HTTP side is ready but whose WebSocket breaks after the upgrade: the
+/// breaker holds (main re-dialled it about once a second on `/readyz`: 38 failures in 40 s).
+#[test]
+fn a_broken_websocket_behind_a_ready_http_side_waits_for_the_breaker() {
+    let d = link_daemon(&[
+        ("GATEWAY_SUPERVISOR__GATEWAYS__BREAKER_COOLDOWN", "60s"),
+        ("GATEWAY_SUPERVISOR__GATEWAYS__BACKOFF_MAX", "60s"),
+    ]);
+    let hostile = fake(|_| {});
+    hostile.update_faults(|f| f.close_after_challenge = Some((1011, "broken".into())));
+    let id = add(&d, "hostile", &hostile, Some("fake-token"));
+    wait_until("the breaker to open", DEADLINE, || {
+        (gateway(&d, id)["breaker"]["state"] == "open").then_some(())
+    });
+    let upgrades = || hostile.counters().upgrades.load(Relaxed);
+    let at_open = upgrades();
+    // An observation window, not a synchronisation: the breaker's cooldown is 60 s, so no
+    // upgrade at all should happen in it (main made about one per second).
+    std::thread::sleep(Duration::from_secs(5));
+    let extra = upgrades() - at_open;
+    assert!(extra <= 1, "{extra} more upgrades with the breaker open");
+    let g = gateway(&d, id);
+    assert_eq!(g["status"], "offline");
+    assert!(g["connection"]["last_error"]["code"].is_string(), "{g}");
+}
+
+/// A gateway that closes right after every handshake is re-dialled on a growing schedule,
+/// not every second (main reset the backoff at each `hello-ok`: 15 handshakes in 14 s).
+#[test]
+fn a_gateway_that_closes_after_every_hello_is_not_redialled_in_a_storm() {
+    let d = link_daemon(&[
+        ("GATEWAY_SUPERVISOR__GATEWAYS__BACKOFF_MAX", "30s"),
+        ("GATEWAY_SUPERVISOR__GATEWAYS__BREAKER_THRESHOLD", "1000"),
+    ]);
+    let flapping = fake(|_| {});
+    flapping.update_faults(|f| f.close_after_hello = Some((1011, "flap".into())));
+    let healthy = fake(|_| {});
+    let healthy_id = add(&d, "healthy", &healthy, Some("fake-token"));
+    add(&d, "flapping", &flapping, Some("fake-token"));
+    let hellos = || flapping.counters().hellos.load(Relaxed);
+    wait_until("the first handshake", DEADLINE, || {
+        (hellos() >= 1).then_some(())
+    });
+    let start = std::time::Instant::now();
+    // Observation window: 1, 2, 4, 8 s of backoff (±25 %) allow at most 5 handshakes in 10 s.
+    std::thread::sleep(Duration::from_secs(10));
+    let seen = hellos();
+    assert!(
+        seen <= 6,
+        "{seen} handshakes in {:?} for a gateway that closes after each",
+        start.elapsed()
+    );
+    wait_online(&d, healthy_id);
 }
