@@ -120,6 +120,7 @@ struct Running {
     cfg: Config,
     log: LogHandle,
     state: AppState,
+    listeners: Listeners,
 }
 
 pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), DaemonError> {
@@ -130,6 +131,12 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
         version = env!("CARGO_PKG_VERSION"),
         "gateway-supervisor starting"
     );
+    // The listeners first: a busy port fails the start with one line, before any actor runs
+    // (an actor started and then dropped unpolled panicked with "no reactor running").
+    let listeners = Listeners {
+        http: Some(bind_listener(cfg.server.bind)?),
+        metrics: cfg.metrics.bind.map(bind_listener).transpose()?,
+    };
     let (store, backend, migrated) = open_store(&cfg)?;
     info!(database = %backend.describe(), migrations_applied = migrated, "database ready");
     if let Some(path) = first_start_admin_key(&store, &cfg.state.dir)? {
@@ -215,9 +222,21 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
             cfg,
             log,
             state,
+            listeners,
         })
         .await
     })
+}
+
+/// Listening sockets bound before anything else starts.
+struct Listeners {
+    /// Taken when the server starts.
+    http: Option<std::net::TcpListener>,
+    metrics: Option<std::net::TcpListener>,
+}
+
+fn bind_listener(addr: std::net::SocketAddr) -> Result<std::net::TcpListener, DaemonError> {
+    std::net::TcpListener::bind(addr).map_err(|e| listen_error(addr, e))
 }
 
 fn listen_error(addr: impl ToString, e: std::io::Error) -> DaemonError {
@@ -251,7 +270,12 @@ async fn run(mut rt: Running) -> Result<(), DaemonError> {
         server = server.workers(rt.cfg.server.workers);
     }
     let server = server
-        .bind(rt.cfg.server.bind)
+        .listen(
+            rt.listeners
+                .http
+                .take()
+                .ok_or_else(|| DaemonError::Startup("the HTTP listener was taken".into()))?,
+        )
         .map_err(|e| listen_error(rt.cfg.server.bind, e))?;
     let addrs = server.addrs();
     let listening: Vec<String> = addrs.iter().map(ToString::to_string).collect();
@@ -265,8 +289,8 @@ async fn run(mut rt: Running) -> Result<(), DaemonError> {
     let handle = server.handle();
     let server_task = actix::spawn(server);
 
-    let metrics_handle = match metrics_separate {
-        Some(bind) => {
+    let metrics_handle = match (metrics_separate, rt.listeners.metrics.take()) {
+        (Some(bind), Some(listener)) => {
             let state = rt.state.clone();
             let metrics_server = HttpServer::new(move || {
                 App::new()
@@ -275,7 +299,7 @@ async fn run(mut rt: Running) -> Result<(), DaemonError> {
             })
             .disable_signals()
             .workers(1)
-            .bind(bind)
+            .listen(listener)
             .map_err(|e| listen_error(bind, e))?
             .run();
             let h = metrics_server.handle();
@@ -283,7 +307,7 @@ async fn run(mut rt: Running) -> Result<(), DaemonError> {
             info!(%bind, "metrics listening");
             Some(h)
         }
-        None => None,
+        _ => None,
     };
 
     rt.state.ready.store(true, Ordering::Release);

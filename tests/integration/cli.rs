@@ -98,3 +98,38 @@ fn migrate_and_keys_commands() {
         "{listing}"
     );
 }
+
+/// A start that cannot work fails at once with one line naming the cause: no panic, no
+/// backtrace, no retries, nothing written for a busy port.
+#[test]
+fn start_up_failures_are_one_clear_line() {
+    let state = tempfile::tempdir().unwrap();
+    let dir = state.path().to_str().unwrap();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap().to_string();
+    let out = run(&["serve", "--bind", &addr, "--state-dir", dir], &[]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr}")),
+        "{stderr}"
+    );
+    assert!(
+        !state.path().join("master.key").exists(),
+        "nothing is created before the listener is bound"
+    );
+
+    // A file that is not a database.
+    std::fs::write(state.path().join("supervisor.db"), vec![0x5a; 8192]).unwrap();
+    let out = run(&["serve", "--bind", "127.0.0.1:0", "--state-dir", dir], &[]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("r2d2"),
+        "{stderr}"
+    );
+    let errors = stderr.lines().filter(|l| l.contains("error")).count();
+    assert_eq!(errors, 1, "{stderr}");
+    assert!(stderr.contains("not a database"), "{stderr}");
+}
