@@ -39,6 +39,10 @@ use crate::registry::RegistryActor;
 use crate::status::{HealthFacts, derive};
 use crate::unix_now;
 
+/// Requests in a row left unanswered past their deadline before the link is taken for dead: a
+/// gateway answering under wrong ids stayed `online` until the next probe (5 min).
+const MAX_UNANSWERED: u32 = 3;
+
 /// Methods kept from a `hello-ok` (the 2026.9 gateway advertises about 150).
 const MAX_METHODS: usize = 1024;
 
@@ -248,6 +252,8 @@ pub struct GatewayActor {
     connected_at: Option<Instant>,
     /// Whether the last failure came before the WebSocket upgrade (see `retry_after`).
     failed_before_upgrade: bool,
+    /// Requests in a row that timed out without an answer on this connection.
+    unanswered: u32,
     uptime_at_connect_ms: Option<u64>,
     methods: Arc<Vec<String>>,
     sessions_count: Option<i64>,
@@ -308,6 +314,7 @@ impl GatewayActor {
             server_version: None,
             connected_at: None,
             failed_before_upgrade: false,
+            unanswered: 0,
             uptime_at_connect_ms: None,
             methods: Arc::new(Vec::new()),
             sessions_count: None,
@@ -733,9 +740,11 @@ impl GatewayActor {
         error: Option<ErrorShape>,
     ) {
         let Some((_method, tx)) = self.pending.remove(&id) else {
+            // (an answer under an id never asked for counts for nothing)
             debug!(gateway = %self.target.name, %id, "response to an unknown or expired request");
             return;
         };
+        self.unanswered = 0;
         let res = if ok {
             Ok(payload.unwrap_or(Value::Null))
         } else {
@@ -912,6 +921,7 @@ impl GatewayActor {
         self.connect_request_id = None;
         self.ping_outstanding = None;
         self.missed_pongs = 0;
+        self.unanswered = 0;
         self.connected_at = None;
     }
 
@@ -1337,8 +1347,14 @@ impl WriteHandler<ProtocolError> for GatewayActor {
 
 impl Handler<ForgetRequest> for GatewayActor {
     type Result = ();
-    fn handle(&mut self, msg: ForgetRequest, _ctx: &mut Self::Context) {
-        self.pending.remove(&msg.0);
+    fn handle(&mut self, msg: ForgetRequest, ctx: &mut Self::Context) {
+        // Still pending: the gateway never answered it (a response under a wrong id, say).
+        if self.pending.remove(&msg.0).is_some() && self.phase == Phase::Connected {
+            self.unanswered += 1;
+            if self.unanswered >= MAX_UNANSWERED {
+                self.fail(ctx, LinkFailure::unanswered(self.unanswered));
+            }
+        }
     }
 }
 

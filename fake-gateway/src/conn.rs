@@ -408,6 +408,9 @@ async fn run(shared: &Arc<Shared>, ws: Ws, conn: Registered) {
                         seq += 1;
                         v["seq"] = json!(seq);
                     }
+                    if v.get("type").and_then(Value::as_str) == Some("res") && lock(&shared.faults).wrong_ids {
+                        v["id"] = json!(format!("not-{}", v["id"].as_str().unwrap_or_default()));
+                    }
                     if sink.send(Message::Text(v.to_string().into())).await.is_err() { break; }
                 }
                 Some(Ctl::Frame(_)) => {}

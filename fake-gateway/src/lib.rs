@@ -111,6 +111,8 @@ pub struct Faults {
     pub reject_v3: bool,
     /// `health` reports `ok: false`.
     pub unhealthy: bool,
+    /// Hostile: every response carries an id the client never used.
+    pub wrong_ids: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -208,3 +208,28 @@ fn a_gateway_that_closes_after_every_hello_is_not_redialled_in_a_storm() {
     );
     wait_online(&d, healthy_id);
 }
+
+/// A gateway that answers every request under a wrong id is not `online` for long (main
+/// kept it online until the next probe, 5 minutes later).
+#[test]
+fn a_gateway_answering_under_wrong_ids_is_taken_for_dead() {
+    let d = link_daemon(&[]);
+    let hostile = fake(|_| {});
+    let id = add(&d, "hostile", &hostile, Some("fake-token"));
+    wait_online(&d, id);
+    hostile.update_faults(|f| f.wrong_ids = true);
+    // Each `sessions.changed` makes the link ask `sessions.list` (debounced), which now never
+    // gets its answer; the 2 s RPC deadline runs out again and again.
+    let g = wait_until("the link to give up on the gateway", DEADLINE, || {
+        hostile.emit("sessions.changed", json!({}));
+        let g = gateway(&d, id);
+        (g["connection"]["last_error"]["code"] == "RPC_TIMEOUT").then_some(g)
+    });
+    assert!(
+        g["connection"]["last_error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no answer"),
+        "{g}"
+    );
+}

@@ -67,6 +67,15 @@ impl LinkFailure {
         )
     }
 
+    /// Requests the gateway left unanswered past their deadline, `n` in a row.
+    pub fn unanswered(n: u32) -> Self {
+        Self::new(
+            "RPC_TIMEOUT",
+            format!("{n} requests in a row got no answer in time"),
+            Disposition::Retry { after: None },
+        )
+    }
+
     pub fn heartbeat() -> Self {
         Self::new(
             "HEARTBEAT_TIMEOUT",
