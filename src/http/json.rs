@@ -229,4 +229,27 @@ mod tests {
         );
         assert!(parse::<Req>(br#"{"name":"a","port":80}"#).is_ok());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
+
+        /// Any body gives a value or a 4xx error naming the problem, never a panic.
+        #[test]
+        fn any_body_decodes_or_is_refused(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            if let Err(e) = parse::<Req>(&bytes) {
+                use actix_web::ResponseError;
+                proptest::prop_assert!(e.status_code().is_client_error(), "{e:?}");
+            }
+        }
+
+        /// Object-shaped text with arbitrary content, the likelier fuzz.
+        #[test]
+        fn any_object_text_decodes_or_is_refused(inner in ".{0,128}") {
+            let body = format!("{{{inner}}}");
+            if let Err(e) = parse::<Req>(body.as_bytes()) {
+                use actix_web::ResponseError;
+                proptest::prop_assert!(e.status_code().is_client_error(), "{e:?}");
+            }
+        }
+    }
 }

@@ -27,3 +27,6 @@ pub const SCOPES: [&str; 5] = [
     "operator.approvals",
     "operator.pairing",
 ];
+
+#[cfg(test)]
+mod fuzz_tests;
