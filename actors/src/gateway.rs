@@ -598,10 +598,11 @@ impl GatewayActor {
             gateway = %self.target.name,
             protocol = hello.protocol,
             %version,
-            auth = %bounded::text(
+            auth = bounded::text(
                 hello.auth.as_ref().and_then(|a| a.method.as_deref()).unwrap_or("?"),
                 bounded::SHORT
-            ),
+            )
+            .as_str(),
             "gateway connected"
         );
         self.schedule_heartbeat(ctx, true);
