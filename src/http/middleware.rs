@@ -98,6 +98,17 @@ pub async fn close_unread_bodies(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    // Most requests (every GET) have no body: nothing to hold, and their responses keep
+    // actix's whole-body fast path.
+    let headers = req.headers();
+    let has_body = headers.contains_key(actix_web::http::header::TRANSFER_ENCODING)
+        || headers
+            .get(actix_web::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0");
+    if !has_body {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
     let original = Rc::new(RefCell::new(req.take_payload()));
     let reader = Rc::clone(&original);
     let proxy = futures_util::stream::poll_fn(move |cx| reader.borrow_mut().poll_next_unpin(cx));
@@ -106,10 +117,12 @@ pub async fn close_unread_bodies(
     });
     // Refusals arrive as responses (see `refuse`), so they carry the payload too.
     let res = next.call(req).await?.map_into_boxed_body();
-    Ok(res.map_body(move |_, body| HoldPayload {
-        body,
-        _payload: original,
-    }))
+    Ok(res
+        .map_body(move |_, body| HoldPayload {
+            body,
+            _payload: original,
+        })
+        .map_into_right_body())
 }
 
 /// A response body that keeps the request's payload alive until it is dropped.
