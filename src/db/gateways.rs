@@ -167,6 +167,25 @@ fn demote_primary(conn: &mut DbConn, keep: Option<GatewayId>, now: i64) -> Query
     }
 }
 
+/// Runs a transaction again when PostgreSQL aborted it as a deadlock victim (SQLSTATE 40P01):
+/// concurrent primary switches and the link writer's batched row updates lock gateway rows in
+/// different orders, and the victim is safe to retry whole. At most three attempts.
+fn retry_deadlocks<T>(
+    mut run: impl FnMut() -> Result<T, diesel::result::Error>,
+) -> Result<T, diesel::result::Error> {
+    let mut attempt = 1;
+    loop {
+        match run() {
+            Err(diesel::result::Error::DatabaseError(_, info))
+                if attempt < 3 && info.message().contains("deadlock detected") =>
+            {
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Audit details for an update: the fields that changed, never a token's value.
 fn patch_details(patch: &GatewayPatch) -> serde_json::Value {
     let mut changes = serde_json::Map::new();
@@ -311,8 +330,8 @@ impl GatewayStore for Store {
             updated_at: now,
         };
         let mut conn = self.conn_or_err()?;
-        let row = conn
-            .transaction::<_, diesel::result::Error, _>(|c| {
+        let row = retry_deadlocks(|| {
+            conn.transaction::<_, diesel::result::Error, _>(|c| {
                 if patch.is_primary == Some(true) {
                     demote_primary(c, Some(id), now)?;
                 }
@@ -333,13 +352,14 @@ impl GatewayStore for Store {
                 )?;
                 Ok(row)
             })
-            .map_err(|e| match e {
-                diesel::result::Error::NotFound => StoreError::NotFound(id),
-                e if is_unique_violation(&e) => {
-                    StoreError::DuplicateName(patch.name.clone().unwrap_or_default())
-                }
-                e => backend(e),
-            })?;
+        })
+        .map_err(|e| match e {
+            diesel::result::Error::NotFound => StoreError::NotFound(id),
+            e if is_unique_violation(&e) => {
+                StoreError::DuplicateName(patch.name.clone().unwrap_or_default())
+            }
+            e => backend(e),
+        })?;
         self.to_record(row)
     }
 
