@@ -74,15 +74,24 @@ pub fn identifier(s: &str) -> Option<&str> {
 /// shortened, deep nesting replaced. Whatever still does not fit becomes
 /// `{"truncated": true, "bytes": <approximate original size>}`.
 pub fn json(value: Value, budget: usize) -> Value {
+    json_sized(value, budget).0
+}
+
+/// [`json`] and the size of what it returns, for callers that account bytes (one walk over a
+/// payload that fits, not two).
+pub fn json_sized(value: Value, budget: usize) -> (Value, usize) {
     let size = json_size(&value);
     if size <= budget {
-        return value;
+        return (value, size);
     }
     let clipped = clip(value, 0);
-    if json_size(&clipped) <= budget {
-        clipped
+    let clipped_size = json_size(&clipped);
+    if clipped_size <= budget {
+        (clipped, clipped_size)
     } else {
-        serde_json::json!({ "truncated": true, "bytes": size })
+        let summary = serde_json::json!({ "truncated": true, "bytes": size });
+        let summary_size = json_size(&summary);
+        (summary, summary_size)
     }
 }
 

@@ -80,8 +80,8 @@ impl EventBus {
         gateway_id: Option<GatewayId>,
         payload: Value,
     ) -> u64 {
-        let payload = bounded::json(payload, bounded::PAYLOAD);
-        let size = bounded::json_size(&payload) + EVENT_OVERHEAD;
+        let (payload, payload_size) = bounded::json_sized(payload, bounded::PAYLOAD);
+        let size = payload_size + EVENT_OVERHEAD;
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let event = Arc::new(Event {
             id: inner.next_id,
