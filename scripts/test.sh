@@ -17,10 +17,13 @@ as_root() {
 # libpq-dev: diesel's postgres backend links libpq. postgresql: the server for the PG suite and
 # psql/pg_dump. systemd: systemd-analyze for the unit check. pkg-config: finds libpq.
 # prometheus: promtool, to lint /metrics.
-# iproute2: finds (or adds) a non-loopback address for the real-gateway test. npm: fetches
+# iproute2: finds (or adds) a non-loopback address for the real-gateway test, and brings up
+# loopback in the API fuzz run's network namespace (util-linux's unshare makes it). npm: fetches
 # Node 24 and openclaw (the machine's Node 20 runs npm only). wrk: the benchmark's load
-# generator (its smoke run below).
-PACKAGES=(libpq-dev postgresql postgresql-client systemd pkg-config prometheus iproute2 wrk)
+# generator (its smoke run below). python3, python3-venv, curl: the API fuzz run (schemathesis
+# from PyPI in a venv, pinned in e2e/schemathesis/requirements.txt).
+PACKAGES=(libpq-dev postgresql postgresql-client systemd pkg-config prometheus iproute2 wrk
+  util-linux python3 python3-venv curl)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -79,6 +82,12 @@ GS_TEST_DATABASE=sqlite cargo test --workspace --locked
 
 log "tests: integration on PostgreSQL"
 GS_TEST_DATABASE=postgres cargo test --locked --test integration
+
+# --- the API as a hostile client sees it -------------------------------------------------------
+# Schemathesis (every check; examples, coverage, fuzzing and stateful phases, ~3 minutes)
+# against a daemon with two live fake gateways, in a loopback-only network namespace.
+log "API fuzz run (scripts/api-fuzz.sh)"
+scripts/api-fuzz.sh
 
 # --- real OpenClaw gateways -------------------------------------------------------------------
 # Node 24 + openclaw@2026.9.6 from the npm registry, cached between runs (~840 MB, ~30-60 s once).

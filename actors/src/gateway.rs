@@ -433,13 +433,10 @@ impl GatewayActor {
                     }
                     match result {
                         Err(_) => act.fail(ctx, LinkFailure::timeout("connect")),
-                        Ok(Err(err)) => act.fail(
-                            ctx,
-                            LinkFailure::network(format!(
-                                "cannot connect to {}: {err}",
-                                act.target.ws_url()
-                            )),
-                        ),
+                        Ok(Err(err)) => {
+                            let failure = crate::ws_io::connect_failure(&err, &act.target.ws_url());
+                            act.fail(ctx, failure);
+                        }
                         Ok(Ok((_response, framed))) => act.on_socket(ctx, framed, generation),
                     }
                 }),
@@ -1234,10 +1231,8 @@ impl StreamHandler<Inbound> for GatewayActor {
         let frame = match item {
             Ok(frame) => frame,
             Err(err) => {
-                return self.fail(
-                    ctx,
-                    LinkFailure::protocol(format!("WebSocket protocol error: {err}")),
-                );
+                let cap = self.conn.as_ref().map_or(0, |c| c.frame_cap.get());
+                return self.fail(ctx, crate::ws_io::read_failure(&err, cap));
             }
         };
         match frame {

@@ -54,14 +54,14 @@ async fn attempt(
         .max_frame_size(crate::ws_io::HANDSHAKE_MAX_FRAME)
         .connect()
         .await
-        .map_err(|e| LinkFailure::network(format!("cannot connect to {}: {e}", target.url)))?;
+        .map_err(|e| crate::ws_io::connect_failure(&e, target.url))?;
     let id = "connect-oneshot";
     loop {
         let frame = framed
             .next()
             .await
             .ok_or_else(|| classify_close(1006, "connection lost"))?
-            .map_err(|e| LinkFailure::protocol(format!("WebSocket protocol error: {e}")))?;
+            .map_err(|e| crate::ws_io::read_failure(&e, crate::ws_io::HANDSHAKE_MAX_FRAME))?;
         let text = match frame {
             WsFrame::Text(t) => t,
             WsFrame::Ping(p) => {

@@ -18,6 +18,8 @@
 use actix_codec::Decoder;
 use awc::BoxedSocket;
 use awc::error::WsProtocolError;
+
+use crate::protocol::errors::LinkFailure;
 use awc::ws::{Codec, Frame};
 use std::cell::Cell;
 use std::pin::Pin;
@@ -58,6 +60,30 @@ impl FrameCap {
 
     pub fn get(&self) -> usize {
         self.0.get()
+    }
+}
+
+/// What a read error means for the link: a frame over the cap is `MESSAGE_TOO_BIG`, anything
+/// else a protocol error; both name the cap or the cause.
+pub fn read_failure(err: &WsProtocolError, cap: usize) -> LinkFailure {
+    match err {
+        WsProtocolError::Overflow => LinkFailure::too_big(format!(
+            "the gateway sent a frame over the {} KiB limit",
+            cap / 1024
+        )),
+        other => LinkFailure::protocol(format!("WebSocket protocol error: {other}")),
+    }
+}
+
+/// What a failed dial means for the link: a peer that did not finish the TCP connect or the
+/// upgrade in time (one that drips its answer, say) is `TIMEOUT`; the rest is `NETWORK`.
+pub fn connect_failure(err: &awc::error::WsClientError, url: &str) -> LinkFailure {
+    use awc::error::{ConnectError, SendRequestError, WsClientError};
+    match err {
+        WsClientError::SendRequest(
+            SendRequestError::Timeout | SendRequestError::Connect(ConnectError::Timeout),
+        ) => LinkFailure::timeout(&format!("the WebSocket upgrade of {url}")),
+        other => LinkFailure::network(format!("cannot connect to {url}: {other}")),
     }
 }
 
@@ -139,4 +165,42 @@ pub fn split(
         applied,
     };
     (stream::iter(early).chain(reader), writer)
+}
+
+#[cfg(test)]
+mod read_failure_tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_over_the_cap_is_message_too_big_naming_the_cap() {
+        let f = read_failure(&WsProtocolError::Overflow, 16 * 1024 * 1024);
+        assert_eq!(f.code, "MESSAGE_TOO_BIG");
+        assert!(f.message.contains("16384 KiB"), "{}", f.message);
+        assert!(f.retryable());
+        let f = read_failure(&WsProtocolError::BadOpCode, 1024);
+        assert_eq!(f.code, "PROTOCOL_ERROR");
+    }
+
+    #[test]
+    fn a_dial_that_runs_out_of_time_is_a_timeout() {
+        use awc::error::{ConnectError, SendRequestError, WsClientError};
+        let f = connect_failure(
+            &WsClientError::SendRequest(SendRequestError::Timeout),
+            "ws://g:1/",
+        );
+        assert_eq!(
+            (f.code.as_str(), f.message.as_str()),
+            ("TIMEOUT", "the WebSocket upgrade of ws://g:1/ timed out")
+        );
+        let f = connect_failure(
+            &WsClientError::SendRequest(SendRequestError::Connect(ConnectError::Timeout)),
+            "ws://g:1/",
+        );
+        assert_eq!(f.code, "TIMEOUT");
+        let f = connect_failure(
+            &WsClientError::InvalidResponseStatus(awc::http::StatusCode::FORBIDDEN),
+            "ws://g:1/",
+        );
+        assert_eq!(f.code, "NETWORK");
+    }
 }

@@ -16,6 +16,7 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 
 use crate::auth::{self, Refusal};
+use crate::hostile::Hostile;
 use crate::{ConnCtl, Ctl, Shared, lock, methods, now_ms, random_id};
 
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -71,6 +72,17 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut stream: TcpStream) {
     let response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {accept}\r\n\r\n"
     );
+    let hostile = lock(&shared.faults).hostile.clone();
+    if let Some(Hostile::Drip(every)) = hostile {
+        for byte in response.as_bytes() {
+            if stream.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(every).await;
+        }
+        // Finished after all: never say more.
+        return black_hole().await;
+    }
     if stream.write_all(response.as_bytes()).await.is_err() {
         return;
     }
@@ -178,7 +190,10 @@ async fn session(shared: &Arc<Shared>, mut ws: Ws) {
     }
     let nonce = random_id();
     let ts = now_ms();
-    let challenge = json!({"type": "event", "event": "connect.challenge", "payload": {"nonce": nonce, "ts": ts, "capabilities": []}});
+    let mut challenge = json!({"type": "event", "event": "connect.challenge", "payload": {"nonce": nonce, "ts": ts, "capabilities": []}});
+    if let Some(Hostile::Challenge(frame)) = lock(&shared.faults).hostile.clone() {
+        challenge = frame;
+    }
     if ws
         .send(Message::Text(challenge.to_string().into()))
         .await
@@ -260,6 +275,11 @@ async fn handshake(shared: &Arc<Shared>, ws: &mut Ws, nonce: &str) -> Option<Reg
                     shared_token: hello.shared_token,
                 },
             );
+            let hostile = lock(&shared.faults).hostile.clone();
+            let payload = match &hostile {
+                Some(h) => h.hello(payload),
+                None => payload,
+            };
             let res = json!({"type": "res", "id": id, "ok": true, "payload": payload});
             if ws
                 .send(Message::Text(res.to_string().into()))
@@ -270,6 +290,9 @@ async fn handshake(shared: &Arc<Shared>, ws: &mut Ws, nonce: &str) -> Option<Reg
                 return None;
             }
             shared.counters.hellos.fetch_add(1, Ordering::Relaxed);
+            for frame in hostile.iter().flat_map(Hostile::after_hello) {
+                let _ = tx.send(Ctl::Raw(frame));
+            }
             if let Some((code, reason)) = lock(&shared.faults).close_after_hello.clone() {
                 let _ = tx.send(Ctl::Close(code, reason));
             }

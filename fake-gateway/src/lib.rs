@@ -11,6 +11,7 @@
 
 pub mod auth;
 mod conn;
+pub mod hostile;
 mod methods;
 
 use std::collections::{BTreeMap, HashMap};
@@ -113,6 +114,8 @@ pub struct Faults {
     pub unhealthy: bool,
     /// Hostile: every response carries an id the client never used.
     pub wrong_ids: bool,
+    /// Hostile: one of the misbehaviours in [`hostile::Hostile`].
+    pub hostile: Option<hostile::Hostile>,
 }
 
 #[derive(Debug, Clone)]

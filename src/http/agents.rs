@@ -52,7 +52,7 @@ impl From<AgentRow> for AgentJson {
     }
 }
 
-#[utoipa::path(get, path = "/api/agents", tag = "agents", responses((status = 200, description = "`{agents: [...]}`")), security(("api_key" = []), ("bearer" = [])))]
+#[utoipa::path(get, path = "/api/agents", tag = "agents", responses((status = 200, description = "`{agents: [...]}`")), security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
 pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     let agents = blocking(move || store.agents()).await?;
@@ -60,8 +60,8 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
         .json(json!({"agents": agents.into_iter().map(AgentJson::from).collect::<Vec<_>>()})))
 }
 
-#[utoipa::path(get, path = "/api/agents/{id}", tag = "agents", params(("id" = i64, Path)),
-    responses((status = 200, description = "`{agent}`"), (status = 404, body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
+#[utoipa::path(get, path = "/api/agents/{id}", tag = "agents", params(("id" = i64, Path, minimum = 1)),
+    responses((status = 200, description = "`{agent}`"), (status = 404, body = ErrorBody)), security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
 pub async fn get(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let store = state.store.clone();
@@ -81,9 +81,10 @@ pub struct AgentUpdate {
     pub role: Option<String>,
 }
 
-#[utoipa::path(put, path = "/api/agents/{id}", tag = "agents", params(("id" = i64, Path)), request_body = AgentUpdate,
-    responses((status = 200, description = "`{agent}`"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
-    security(("api_key" = []), ("bearer" = [])))]
+#[utoipa::path(put, path = "/api/agents/{id}", tag = "agents", params(("id" = i64, Path, minimum = 1)), request_body = AgentUpdate,
+    responses((status = 200, description = "`{agent}`"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "`unprocessable`: neither `config` nor `role` given")),
+    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn update(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -93,10 +94,9 @@ pub async fn update(
     let id = id.into_inner();
     let AgentUpdate { config, role } = body.0;
     if config.is_none() && role.is_none() {
-        return Err(ApiError::InvalidRequest {
-            message: "nothing to update: give `config` or `role`".into(),
-            field: None,
-        });
+        return Err(ApiError::Unprocessable(
+            "nothing to update: give `config` or `role`".into(),
+        ));
     }
     if let Some(c) = &config {
         if !c.is_object() {
@@ -138,7 +138,7 @@ pub async fn update(
 #[utoipa::path(post, path = "/api/agents/sync", tag = "agents",
     description = "Reads the acting primary's `agents.list` and upserts the agents by name → `{synced, created, updated, agents}`. Unchanged agents count as neither, so a repeated sync reports 0 created and 0 updated.",
     responses((status = 200, description = "`{synced, created, updated, agents}`"), (status = 503, body = ErrorBody)),
-    security(("api_key" = []), ("bearer" = [])))]
+    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn sync(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -201,8 +201,22 @@ pub async fn sync(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectRequest {
+    /// As a gateway name: 1–100 letters, digits, spaces and `-_.:()/@#+`.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub agent_name: String,
+    /// 1–100 printable characters.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub tool_name: String,
+    /// 1–50 printable characters.
+    #[schema(
+        min_length = 1,
+        max_length = 50,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*[^\s\u0000-\u001f\u007f-\u009f][^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub tool_version: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
@@ -262,7 +276,7 @@ fn short_text(field: &'static str, v: &str, max: usize) -> Result<(), ApiError> 
 #[utoipa::path(post, path = "/api/connect", tag = "connections", request_body = ConnectRequest,
     description = "Registers a CLI tool for an agent (created if new); older connections of that agent are retired.",
     responses((status = 201, description = "`{connection_id, agent_id, agent_name, status, heartbeat_url}`"), (status = 400, body = ErrorBody)),
-    security(("api_key" = []), ("bearer" = [])))]
+    security(("api_key" = ["operator"]), ("bearer" = ["operator"])))]
 pub async fn connect(
     state: web::Data<AppState>,
     body: JsonBody<ConnectRequest>,
@@ -307,7 +321,7 @@ pub async fn connect(
     })))
 }
 
-#[utoipa::path(get, path = "/api/connect", tag = "connections", responses((status = 200, description = "`{connections: [DirectConnection]}`")), security(("api_key" = []), ("bearer" = [])))]
+#[utoipa::path(get, path = "/api/connect", tag = "connections", responses((status = 200, description = "`{connections: [DirectConnection]}`")), security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
 pub async fn connections(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     let rows = blocking(move || store.connections()).await?;
@@ -322,7 +336,7 @@ pub struct DisconnectRequest {
 }
 
 #[utoipa::path(delete, path = "/api/connect", tag = "connections", request_body = DisconnectRequest,
-    responses((status = 200, description = "`{disconnected: true}`"), (status = 404, body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
+    responses((status = 200, description = "`{disconnected: true}`"), (status = 404, body = ErrorBody)), security(("api_key" = ["operator"]), ("bearer" = ["operator"])))]
 pub async fn disconnect(
     state: web::Data<AppState>,
     body: JsonBody<DisconnectRequest>,
@@ -356,9 +370,9 @@ pub struct HeartbeatRequest {
     pub tokens: Option<TokenUsage>,
 }
 
-#[utoipa::path(post, path = "/api/agents/{id}/heartbeat", tag = "connections", params(("id" = i64, Path)), request_body = HeartbeatRequest,
+#[utoipa::path(post, path = "/api/agents/{id}/heartbeat", tag = "connections", params(("id" = i64, Path, minimum = 1)), request_body = HeartbeatRequest,
     description = "Liveness and token usage of a CLI connection; a connection without a heartbeat for `connections.timeout` (60 s) becomes disconnected.",
-    responses((status = 200, description = "`{ok, status: HEARTBEAT_OK, …}`"), (status = 404, body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
+    responses((status = 200, description = "`{ok, status: HEARTBEAT_OK, …}`"), (status = 404, body = ErrorBody)), security(("api_key" = ["operator"]), ("bearer" = ["operator"])))]
 pub async fn heartbeat(
     state: web::Data<AppState>,
     id: web::Path<i64>,

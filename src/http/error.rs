@@ -25,6 +25,9 @@ pub enum ApiError {
     Unprocessable(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// A WebSocket route asked without a (valid) upgrade handshake.
+    #[error("this route speaks WebSocket only: {0}")]
+    UpgradeRequired(String),
     #[error("request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("the request body did not arrive within {0} s")]
@@ -105,6 +108,7 @@ impl ApiError {
             ApiError::InvalidField { .. } => "invalid_field",
             ApiError::Unprocessable(_) => "unprocessable",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::UpgradeRequired(_) => "upgrade_required",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::BodyTimeout(_) => "request_timeout",
             ApiError::Unauthorized(_) => "unauthorized",
@@ -191,6 +195,7 @@ impl ResponseError for ApiError {
             | ApiError::PrimaryGateway(_) => StatusCode::BAD_REQUEST,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UpgradeRequired(_) => StatusCode::UPGRADE_REQUIRED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -240,6 +245,11 @@ impl ResponseError for ApiError {
             && let Ok(value) = HeaderValue::from_str(allow)
         {
             resp.insert_header((header::ALLOW, value));
+        }
+        if let ApiError::UpgradeRequired(_) = self {
+            // RFC 9110 §15.5.22: a 426 names the protocol to switch to.
+            resp.insert_header((header::UPGRADE, HeaderValue::from_static("websocket")));
+            resp.insert_header((header::CONNECTION, HeaderValue::from_static("upgrade")));
         }
         if let ApiError::Unauthorized(_) = self {
             resp.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));

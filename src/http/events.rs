@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use gateway_supervisor_actors::events::Event;
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -44,11 +44,25 @@ fn sse_frame(e: &Event) -> Bytes {
     Bytes::from(format!("id: {}\nevent: {}\ndata: {data}\n\n", e.id, e.kind))
 }
 
+/// One event as the stream frames it (the document's schema for `text/event-stream` applies to
+/// each event).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // the stream writes these fields as text
+pub struct SseEvent {
+    /// The event's id; send the last one seen as `Last-Event-ID` to resume.
+    id: String,
+    /// The event's type, e.g. `gateway.status`.
+    event: String,
+    /// `{id, type, gateway_id?, ts, payload}` as JSON.
+    data: String,
+}
+
 #[utoipa::path(get, path = "/api/events", tag = "events",
     description = "Server-Sent Events: `{id, type, gateway_id?, ts, payload}` for gateway.status, gateway.primary, connection.changed, and later session/spawn/log events. Send `Last-Event-ID` to resume (the last 1,024 events are kept). A comment line every 15 s keeps proxies from closing the stream.",
     params(EventQuery),
-    responses((status = 200, content_type = "text/event-stream", body = String)),
-    security(("api_key" = []), ("bearer" = [])))]
+    responses((status = 200, content_type = "text/event-stream", body = SseEvent,
+        description = "a stream of events, each `id`, `event` (its type) and `data` (the event as JSON)")),
+    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
 pub async fn sse(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -117,15 +131,17 @@ fn tokio_stream_from(
 #[utoipa::path(get, path = "/api/ws", tag = "events",
     description = "The same events over a WebSocket (text frames, one JSON event each); `?types=` filters.",
     params(EventQuery),
-    responses((status = 101, description = "switching to WebSocket")),
-    security(("api_key" = []), ("bearer" = [])))]
+    responses((status = 101, description = "switching to WebSocket"),
+        (status = 426, body = ErrorBody, description = "`upgrade_required`: not a WebSocket handshake (`Connection: Upgrade`, `Upgrade: websocket`, `Sec-WebSocket-Version: 13`, `Sec-WebSocket-Key`); `GET /api/events` serves the same events over plain HTTP")),
+    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
 pub async fn ws(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: web::Payload,
     query: web::Query<EventQuery>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let (response, mut session, mut incoming) = actix_ws::handle(&req, body)?;
+    let (response, mut session, mut incoming) =
+        actix_ws::handle(&req, body).map_err(|e| ApiError::UpgradeRequired(e.to_string()))?;
     let filter = type_filter(&query);
     let (_, mut rx) = state.events.subscribe_after(None);
     let mut shutdown = state.shutdown.subscribe();

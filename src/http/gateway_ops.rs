@@ -42,10 +42,10 @@ async fn call(state: &AppState, id: i64, method: &str, params: Value) -> Result<
     .map_err(|e| call_error(e, &name))
 }
 
-#[utoipa::path(post, path = "/api/gateways/{id}/suspend", tag = "gateways", params(("id" = i64, Path)),
+#[utoipa::path(post, path = "/api/gateways/{id}/suspend", tag = "gateways", params(("id" = i64, Path, minimum = 1)),
     description = "Suspends the whole gateway (`gateway.suspend.prepare`). A busy gateway refuses: 409 `gateway_busy` with its reason, active count and blockers.",
     responses((status = 200, description = "the gateway's answer"), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)),
-    security(("api_key" = []), ("bearer" = [])))]
+    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn suspend(
     state: web::Data<AppState>,
     id: web::Path<i64>,
@@ -85,10 +85,12 @@ pub async fn suspend(
     Ok(HttpResponse::Ok().json(json!({"gateway_id": id, "suspended": true, "gateway": answer})))
 }
 
-#[utoipa::path(post, path = "/api/gateways/{id}/resume", tag = "gateways", params(("id" = i64, Path)),
+#[utoipa::path(post, path = "/api/gateways/{id}/resume", tag = "gateways", params(("id" = i64, Path, minimum = 1)),
     description = "Resumes a gateway this daemon suspended (`gateway.suspend.resume`).",
-    responses((status = 200, description = "the gateway's answer"), (status = 409, body = ErrorBody)),
-    security(("api_key" = []), ("bearer" = [])))]
+    responses((status = 200, description = "the gateway's answer"), (status = 409, body = ErrorBody),
+        (status = 502, body = ErrorBody, description = "the gateway refused or answered out of protocol"),
+        (status = 503, body = ErrorBody, description = "`gateway_unavailable`: the gateway is not connected")),
+    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn resume(
     state: web::Data<AppState>,
     id: web::Path<i64>,
@@ -122,10 +124,10 @@ pub async fn resume(
     Ok(HttpResponse::Ok().json(json!({"gateway_id": id, "resumed": true, "gateway": answer})))
 }
 
-#[utoipa::path(post, path = "/api/gateways/{id}/restart", tag = "gateways", params(("id" = i64, Path)),
+#[utoipa::path(post, path = "/api/gateways/{id}/restart", tag = "gateways", params(("id" = i64, Path, minimum = 1)),
     description = "Asks the gateway to restart itself (`gateway.restart.request`); the link reconnects when it is back.",
     responses((status = 200, description = "the gateway's answer"), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)),
-    security(("api_key" = []), ("bearer" = [])))]
+    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn restart(
     state: web::Data<AppState>,
     who: Authenticated,

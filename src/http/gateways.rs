@@ -66,15 +66,22 @@ fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateGatewayRequest {
-    /// Unique, 1–100 characters.
+    /// Unique, 1–100 characters: letters, digits, spaces and `-_.:()/@#+` (trimmed).
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
-    /// Hostname or IP address (or give `url`).
+    /// Hostname (RFC 1123) or IP address (or give `url`, not both).
+    #[schema(min_length = 1, max_length = 255, pattern = r"\S")]
     pub host: Option<String>,
-    /// 1–65535 (or give `url`).
+    /// 1–65535 (or give `url`, not both).
+    #[schema(minimum = 1, maximum = 65535)]
     pub port: Option<i64>,
-    /// `ws://host:port` or `wss://host:port`, instead of `host` and `port`.
+    /// `ws://host:port` or `wss://host:port` (no path, query or credentials), instead of
+    /// `host` and `port`.
+    #[schema(pattern = r"^\s*wss?://")]
     pub url: Option<String>,
-    /// The gateway's shared token; stored encrypted, never returned.
+    /// The gateway's shared token; stored encrypted, never returned. At most 4096 bytes, no
+    /// control characters; `""` means none.
+    #[schema(max_length = 4096)]
     pub token: Option<String>,
     #[schema(value_type = Option<bool>)]
     pub is_primary: Option<Flag>,
@@ -87,34 +94,44 @@ pub struct CreateGatewayRequest {
 pub struct UpdateGatewayRequest {
     /// Required with `PUT /api/gateways`; with `PUT /api/gateways/{id}` it may be omitted and
     /// must match when given.
+    #[schema(minimum = 1)]
     pub id: Option<i64>,
+    /// As for create.
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
+    #[schema(min_length = 1, max_length = 255, pattern = r"\S")]
     pub host: Option<String>,
+    #[schema(minimum = 1, maximum = 65535)]
     pub port: Option<i64>,
+    #[schema(pattern = r"^\s*wss?://")]
     pub url: Option<String>,
     /// A new token; `""` or `null` removes it.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 4096)]
     pub token: Option<Option<String>>,
     #[schema(value_type = Option<bool>)]
     pub is_primary: Option<Flag>,
     #[schema(value_type = Option<bool>)]
     pub allow_insecure_tls: Option<Flag>,
     /// One of unknown, online, degraded, timeout, offline.
+    #[schema(pattern = "^(unknown|online|degraded|timeout|offline)$")]
     pub status: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 0)]
     pub last_seen: Option<Option<i64>>,
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<i64>)]
+    #[schema(value_type = Option<i64>, minimum = 0)]
     pub latency: Option<Option<i64>>,
+    #[schema(minimum = 0)]
     pub sessions_count: Option<i64>,
+    #[schema(minimum = 0)]
     pub agents_count: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteGatewayRequest {
+    #[schema(minimum = 1)]
     pub id: i64,
 }
 
@@ -353,7 +370,7 @@ pub struct Deleted {
 #[utoipa::path(get, path = "/api/gateways", tag = "gateways",
     description = "All gateways, primary first, then by name.",
     responses((status = 200, body = GatewayList), (status = 401, body = ErrorBody)),
-    security(("api_key" = []), ("bearer" = [])))]
+    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
 pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let body = state.gateway_list.body(&state.registry).await?;
     Ok(HttpResponse::Ok()
@@ -362,9 +379,9 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
 }
 
 #[utoipa::path(get, path = "/api/gateways/{id}", tag = "gateways",
-    params(("id" = i64, Path, description = "Gateway id")),
+    params(("id" = i64, Path, minimum = 1, description = "Gateway id")),
     responses((status = 200, body = GatewayEnvelope), (status = 404, body = ErrorBody)),
-    security(("api_key" = []), ("bearer" = [])))]
+    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
 pub async fn get(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let view = state
@@ -381,8 +398,9 @@ pub async fn get(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpR
     description = "Registers a gateway. The first gateway becomes primary; `is_primary: true` moves the primary in one transaction.",
     request_body = CreateGatewayRequest,
     responses((status = 201, body = GatewayEnvelope), (status = 400, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "duplicate name"), (status = 403, body = ErrorBody)),
-    security(("api_key" = []), ("bearer" = [])))]
+        (status = 409, body = ErrorBody, description = "duplicate name"), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "`unprocessable`: `url` given with `host` or `port`")),
+    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn create(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -425,8 +443,8 @@ async fn apply_update(
     description = "Updates the gateway named by `id` in the body. Changing host/port/token reconnects it.",
     request_body = UpdateGatewayRequest,
     responses((status = 200, body = GatewayEnvelope), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody)),
-    security(("api_key" = []), ("bearer" = [])))]
+        (status = 409, body = ErrorBody, description = "duplicate name"), (status = 422, body = ErrorBody, description = "`unprocessable`: `url` given with `host` or `port`")),
+    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn update(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -441,10 +459,11 @@ pub async fn update(
 }
 
 #[utoipa::path(put, path = "/api/gateways/{id}", tag = "gateways",
-    params(("id" = i64, Path, description = "Gateway id")),
+    params(("id" = i64, Path, minimum = 1, description = "Gateway id")),
     request_body = UpdateGatewayRequest,
-    responses((status = 200, body = GatewayEnvelope), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
-    security(("api_key" = []), ("bearer" = [])))]
+    responses((status = 200, body = GatewayEnvelope), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "duplicate name"), (status = 422, body = ErrorBody, description = "`unprocessable`: `url` given with `host` or `port`")),
+    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn update_by_path(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -481,7 +500,7 @@ async fn apply_delete(
     request_body = DeleteGatewayRequest,
     responses((status = 200, body = Deleted), (status = 400, body = ErrorBody, description = "primary_gateway: the primary cannot be deleted"),
         (status = 404, body = ErrorBody)),
-    security(("api_key" = []), ("bearer" = [])))]
+    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn delete(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -491,9 +510,9 @@ pub async fn delete(
 }
 
 #[utoipa::path(delete, path = "/api/gateways/{id}", tag = "gateways",
-    params(("id" = i64, Path, description = "Gateway id")),
+    params(("id" = i64, Path, minimum = 1, description = "Gateway id")),
     responses((status = 200, body = Deleted), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
-    security(("api_key" = []), ("bearer" = [])))]
+    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn delete_by_path(
     state: web::Data<AppState>,
     who: Authenticated,

@@ -59,6 +59,15 @@ pub struct ProbeEntry {
     pub details: ProbeDetails,
 }
 
+/// The probe's answer as the document shows it: one gateway's (`gateway_id` given) or all.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // the handler answers with the variants' types directly
+pub enum ProbeAnswer {
+    One(ProbeOne),
+    All(ProbeAll),
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProbeAll {
     /// Every gateway healthy.
@@ -105,9 +114,9 @@ fn unanswered(error: &str) -> ProbeResult {
 #[utoipa::path(post, path = "/api/gateways/health", tag = "gateways",
     description = "Probes now: HTTP `GET /health` on the gateway plus the live socket's `health` RPC. All gateways are probed concurrently, so N dead gateways cost one `probe_timeout`. Limited to one call per `limits.manual_health_interval` (10 s) per API key.",
     request_body(content = Option<ProbeRequest>, description = "`{gateway_id}` for one gateway; no body for all"),
-    responses((status = 200, description = "`ProbeOne` for one gateway, `ProbeAll` for all", body = ProbeAll),
+    responses((status = 200, description = "`ProbeOne` for one gateway, `ProbeAll` for all", body = ProbeAnswer),
         (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)),
-    security(("api_key" = []), ("bearer" = [])))]
+    security(("api_key" = ["operator"]), ("bearer" = ["operator"])))]
 pub async fn probe(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -162,8 +171,10 @@ pub async fn probe(
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
     /// Only this gateway.
+    #[serde(default, deserialize_with = "super::query::integer")]
     pub gateway_id: Option<i64>,
     /// Unix seconds; default 24 h ago (older samples are pruned).
+    #[serde(default, deserialize_with = "super::query::integer")]
     pub since: Option<i64>,
 }
 
@@ -193,7 +204,7 @@ pub struct History {
     description = "Probe samples (status and latency) of the last 24 h, oldest first, per gateway.",
     params(HistoryQuery),
     responses((status = 200, body = History), (status = 404, body = ErrorBody)),
-    security(("api_key" = []), ("bearer" = [])))]
+    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
 pub async fn history(
     state: web::Data<AppState>,
     query: web::Query<HistoryQuery>,

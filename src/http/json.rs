@@ -43,50 +43,59 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req
-            .app_data::<web::Data<BodyLimit>>()
-            .map(|l| l.0)
-            .unwrap_or(1024 * 1024);
-        let json = is_json(req);
-        let declared: Option<usize> = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse().ok());
-        let mut payload = payload.take();
-        Box::pin(async move {
-            if !json {
-                return Err(ApiError::UnsupportedMediaType(
-                    "Content-Type must be application/json".into(),
-                ));
-            }
-            if declared.is_some_and(|n| n > limit) {
-                return Err(ApiError::PayloadTooLarge { limit });
-            }
-            let read = async {
-                let mut buf = BytesMut::new();
-                while let Some(chunk) = payload.next().await {
-                    let chunk = chunk.map_err(|e| ApiError::InvalidRequest {
-                        message: format!("could not read the request body: {e}"),
-                        field: None,
-                    })?;
-                    if buf.len() + chunk.len() > limit {
-                        return Err(ApiError::PayloadTooLarge { limit });
-                    }
-                    buf.extend_from_slice(&chunk);
-                }
-                Ok(buf)
-            };
-            let buf = tokio::time::timeout(BODY_TIMEOUT, read)
-                .await
-                .map_err(|_| ApiError::BodyTimeout(BODY_TIMEOUT.as_secs()))??;
-            parse(&buf).map(JsonBody)
-        })
+        let read = read_body(req, payload);
+        Box::pin(async move { parse(&read.await?).map(JsonBody) })
     }
 }
 
-/// A body that may be absent: no body at all (whatever the content type) is `None`; anything
-/// else must be valid JSON as for [`JsonBody`].
+/// Reads a whole JSON body: checks the content type, enforces the size limit while streaming
+/// and the time limit for the whole body.
+fn read_body(
+    req: &HttpRequest,
+    payload: &mut Payload,
+) -> LocalBoxFuture<'static, Result<BytesMut, ApiError>> {
+    let limit = req
+        .app_data::<web::Data<BodyLimit>>()
+        .map(|l| l.0)
+        .unwrap_or(1024 * 1024);
+    let json = is_json(req);
+    let declared: Option<usize> = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let mut payload = payload.take();
+    Box::pin(async move {
+        if !json {
+            return Err(ApiError::UnsupportedMediaType(
+                "Content-Type must be application/json".into(),
+            ));
+        }
+        if declared.is_some_and(|n| n > limit) {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        let read = async {
+            let mut buf = BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|e| ApiError::InvalidRequest {
+                    message: format!("could not read the request body: {e}"),
+                    field: None,
+                })?;
+                if buf.len() + chunk.len() > limit {
+                    return Err(ApiError::PayloadTooLarge { limit });
+                }
+                buf.extend_from_slice(&chunk);
+            }
+            Ok(buf)
+        };
+        tokio::time::timeout(BODY_TIMEOUT, read)
+            .await
+            .map_err(|_| ApiError::BodyTimeout(BODY_TIMEOUT.as_secs()))?
+    })
+}
+
+/// A body that may be absent: no body at all (whatever the content type) is `None`, and so is
+/// a JSON `null`; anything else must be a JSON object as for [`JsonBody`].
 pub struct OptionalJsonBody<T>(pub Option<T>);
 
 impl<T: DeserializeOwned + 'static> FromRequest for OptionalJsonBody<T> {
@@ -104,8 +113,14 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJsonBody<T> {
         if empty {
             return Box::pin(std::future::ready(Ok(OptionalJsonBody(None))));
         }
-        let inner = JsonBody::<T>::from_request(req, payload);
-        Box::pin(async move { inner.await.map(|b| OptionalJsonBody(Some(b.0))) })
+        let read = read_body(req, payload);
+        Box::pin(async move {
+            let body = read.await?;
+            if body.trim_ascii() == b"null" {
+                return Ok(OptionalJsonBody(None));
+            }
+            parse(&body).map(|v| OptionalJsonBody(Some(v)))
+        })
     }
 }
 
@@ -134,13 +149,61 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         });
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+    let strict = serde_path_to_error::deserialize(&mut de)
+        .map_err(|err| {
+            let path = err.path().to_string();
+            describe(&path, &err.into_inner())
+        })
+        .and_then(|value: T| de.end().map(|()| value).map_err(|e| describe(".", &e)));
+    let Err(refusal) = strict else {
+        return strict;
+    };
+    // The fast path refuses `4.0` for an integer; read such a body once more with integral
+    // numbers as integers. Any other refusal stands.
+    let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Err(refusal);
+    };
+    if !integral_numbers_as_integers(&mut value) {
+        return Err(refusal);
+    }
+    serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
-        let inner = err.into_inner();
-        describe(&path, &inner)
-    })?;
-    de.end().map_err(|e| describe(".", &e))?;
-    Ok(value)
+        describe(&path, &err.into_inner())
+    })
+}
+
+/// `4.0` is the integer 4: JSON has one number type, and JSON Schema (so the OpenAPI
+/// document) calls any number without a fractional part an `integer`. serde would refuse
+/// `4.0` for an `i64` field; clients generated from the document, and JavaScript ones, send it.
+fn integral_numbers_as_integers(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) => {
+            // Beyond ±2^53 a float no longer names one integer; those stay floats (and are
+            // refused where an integer is expected).
+            const EXACT: f64 = 9_007_199_254_740_992.0;
+            match n
+                .as_f64()
+                .filter(|f| n.is_f64() && f.fract() == 0.0 && f.abs() <= EXACT)
+            {
+                Some(f) => {
+                    *n = serde_json::Number::from(f as i64);
+                    true
+                }
+                None => false,
+            }
+        }
+        // Every element is visited (no short cut once one changed).
+        Value::Array(items) => items
+            .iter_mut()
+            .map(integral_numbers_as_integers)
+            .fold(false, |a, b| a | b),
+        Value::Object(map) => map
+            .values_mut()
+            .map(integral_numbers_as_integers)
+            .fold(false, |a, b| a | b),
+        Value::Null | Value::Bool(_) | Value::String(_) => false,
+    }
 }
 
 fn describe(path: &str, err: &serde_json::Error) -> ApiError {
@@ -228,6 +291,21 @@ mod tests {
             "invalid_json"
         );
         assert!(parse::<Req>(br#"{"name":"a","port":80}"#).is_ok());
+    }
+
+    #[test]
+    fn integral_numbers_are_integers_as_json_schema_says() {
+        let req = parse::<Req>(br#"{"name":"a","port":80.0}"#).unwrap();
+        assert_eq!(req.port, Some(80));
+        let req = parse::<Req>(br#"{"name":"a","port":8e1}"#).unwrap();
+        assert_eq!(req.port, Some(80));
+        // A fraction is still refused, naming the field.
+        assert_eq!(
+            field_of(parse::<Req>(br#"{"name":"a","port":80.5}"#).unwrap_err()),
+            ("invalid_request".into(), Some("port".into()))
+        );
+        // The retry does not weaken other refusals: a duplicate field stays refused.
+        assert!(parse::<Req>(br#"{"name":"a","name":"b"}"#).is_err());
     }
 
     proptest::proptest! {

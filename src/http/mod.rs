@@ -13,6 +13,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod ops;
 pub mod principal;
+pub mod query;
 pub mod roles;
 pub mod sessions;
 pub mod spawn;

@@ -1,6 +1,13 @@
 //! The OpenAPI document (`/api/openapi.json`) and the vendored Swagger UI (`/api/docs/`).
+//!
+//! Each handler documents its own outcomes; the answers the layers around every handler give
+//! (authentication, roles, rate limits, body and parameter decoding, unknown ids) are added
+//! here by one rule, so no operation can leave one out. `scripts/api-fuzz.sh` holds the
+//! daemon to the result: a status code the document does not list fails the run.
 
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::{agents, error, events, gateway_ops, gateways, health, ops, sessions, spawn, v1};
@@ -21,6 +28,145 @@ impl Modify for Security {
     }
 }
 
+/// The answers of the layers around the handlers, for every operation they can happen to.
+struct CommonResponses;
+
+/// (status, description, applies to an operation: (path, has parameters, has a body, least role)).
+type Rule = (
+    &'static str,
+    &'static str,
+    fn(&str, bool, bool, Option<&str>) -> bool,
+);
+
+const COMMON: &[Rule] = &[
+    (
+        "400",
+        "`invalid_request`, `invalid_json` or `invalid_field`: a parameter or the body breaks this document; the message (and `details.field`) names what",
+        |_, params, body, _| params || body,
+    ),
+    (
+        "401",
+        "`unauthorized`: no API key, or an unknown or revoked one",
+        |_, _, _, role| role.is_some(),
+    ),
+    (
+        "403",
+        "`forbidden`: the key's role is below the one this operation needs (its security scope)",
+        |_, _, _, role| role.is_some_and(|r| r != "viewer"),
+    ),
+    (
+        "404",
+        "`not_found` or `<thing>_not_found`: no such id (ids are positive integers)",
+        |path, _, _, _| path.contains('{'),
+    ),
+    (
+        "408",
+        "`request_timeout`: the body did not arrive within 30 s",
+        |_, _, body, _| body,
+    ),
+    (
+        "413",
+        "`payload_too_large`: the body is over `limits.max_body_bytes`",
+        |_, _, body, _| body,
+    ),
+    (
+        "415",
+        "`unsupported_media_type`: a body must be `application/json`",
+        |_, _, body, _| body,
+    ),
+    (
+        "429",
+        "`rate_limited`: over the key's `limits.gateway_ops_per_minute`; `Retry-After` says when to retry",
+        |path, _, _, _| path.starts_with("/api/gateways") || path.starts_with("/api/v1/gateways"),
+    ),
+];
+
+/// The operations that send an RPC to a gateway, and so can answer with the gateway's failure.
+const GATEWAY_CALLS: &[(&str, &str)] = &[
+    ("post", "/api/gateways/{id}/suspend"),
+    ("post", "/api/gateways/{id}/resume"),
+    ("post", "/api/gateways/{id}/restart"),
+    ("post", "/api/sessions/{key}/control"),
+    ("post", "/api/spawn"),
+    ("post", "/api/agents/sync"),
+];
+
+const GATEWAY_FAILURES: &[(&str, &str)] = &[
+    (
+        "502",
+        "`gateway_error`: the gateway refused the call or answered out of protocol",
+    ),
+    (
+        "503",
+        "`gateway_unavailable` or `no_healthy_gateway`: no connected gateway can take the call (the reason is given)",
+    ),
+    (
+        "504",
+        "`gateway_timeout`: the gateway did not answer within `gateways.rpc_timeout`",
+    ),
+];
+
+fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
+    RefOr::T(
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+            )
+            .build(),
+    )
+}
+
+/// The least role an operation names in its security requirements (its scopes).
+fn least_role(op: &Operation) -> Option<String> {
+    op.security.as_ref()?.iter().find_map(|req| {
+        let value = serde_json::to_value(req).ok()?;
+        value
+            .as_object()?
+            .values()
+            .find_map(|scopes| scopes.get(0)?.as_str().map(str::to_owned))
+    })
+}
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let ops = [
+                ("get", &mut item.get),
+                ("put", &mut item.put),
+                ("post", &mut item.post),
+                ("delete", &mut item.delete),
+                ("patch", &mut item.patch),
+            ];
+            for (method, op) in ops {
+                let Some(op) = op else { continue };
+                if GATEWAY_CALLS.contains(&(method, path.as_str())) {
+                    for (status, description) in GATEWAY_FAILURES {
+                        op.responses
+                            .responses
+                            .entry((*status).to_owned())
+                            .or_insert_with(|| error_response(description));
+                    }
+                }
+                let params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                let body = op.request_body.is_some();
+                let role = least_role(op);
+                for (status, description, applies) in COMMON {
+                    if !applies(path, params, body, role.as_deref())
+                        || op.responses.responses.contains_key(*status)
+                    {
+                        continue;
+                    }
+                    op.responses
+                        .responses
+                        .insert((*status).to_owned(), error_response(description));
+                }
+            }
+        }
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -33,7 +179,7 @@ impl Modify for Security {
         ops::healthz, ops::readyz, ops::metrics, ops::audit, ops::logs, events::sse, events::ws, sessions::list, sessions::control, spawn::create, spawn::get, agents::list, agents::get, agents::update, agents::sync, agents::connect, agents::connections, agents::disconnect, agents::heartbeat, gateway_ops::suspend, gateway_ops::resume, gateway_ops::restart, v1::create, v1::list, v1::get, v1::update, v1::delete,
     ),
     components(schemas(error::ErrorBody, health::ProbeOne)),
-    modifiers(&Security),
+    modifiers(&Security, &CommonResponses),
     tags((name = "gateways", description = "The gateway registry"), (name = "operations", description = "Health, readiness, metrics, audit"), (name = "events", description = "Live events"), (name = "sessions", description = "Sessions across the fleet"), (name = "spawn", description = "Agent runs and processes"), (name = "agents", description = "Agents"), (name = "connections", description = "Direct CLI connections"), (name = "v1", description = "The v1 gateway API (same registry)"))
 )]
 pub struct ApiDoc;

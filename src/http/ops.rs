@@ -78,6 +78,8 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// At most this many entries, newest first (1–1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    #[serde(default, deserialize_with = "super::query::integer")]
     pub limit: Option<i64>,
 }
 
@@ -90,7 +92,7 @@ pub struct AuditList {
     description = "The audit log (admin): every gateway and API-key mutation, newest first.",
     params(AuditQuery),
     responses((status = 200, body = AuditList), (status = 403, body = ErrorBody)),
-    security(("api_key" = []), ("bearer" = [])))]
+    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn audit(
     state: web::Data<AppState>,
     query: web::Query<AuditQuery>,
@@ -107,10 +109,13 @@ pub async fn audit(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct LogQuery {
+    #[serde(default, deserialize_with = "super::query::integer")]
     pub gateway_id: Option<i64>,
     pub session: Option<String>,
     pub level: Option<String>,
     /// 1–5000, default 100.
+    #[param(minimum = 1, maximum = 5000)]
+    #[serde(default, deserialize_with = "super::query::integer")]
     pub limit: Option<usize>,
 }
 
@@ -118,7 +123,7 @@ pub struct LogQuery {
     description = "The gateways' recent `log` events (a buffer of the last 5,000 or 8 MiB), oldest first. An answer carries at most 2 MiB: `truncated: true` says older matching lines were left out.",
     params(LogQuery),
     responses((status = 200, description = "`{logs: [...]}`"), (status = 400, body = ErrorBody)),
-    security(("api_key" = []), ("bearer" = [])))]
+    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
 pub async fn logs(
     state: web::Data<AppState>,
     query: web::Query<LogQuery>,

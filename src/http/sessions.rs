@@ -20,8 +20,11 @@ const CONTROL_TIMEOUT: Duration = Duration::from_secs(15);
 pub struct SessionQuery {
     /// Only this agent's sessions.
     pub agent: Option<String>,
+    #[serde(default, deserialize_with = "super::query::integer")]
     pub gateway_id: Option<i64>,
     /// 1–1000, default 50.
+    #[param(minimum = 1, maximum = 1000)]
+    #[serde(default, deserialize_with = "super::query::integer")]
     pub limit: Option<usize>,
 }
 
@@ -51,7 +54,7 @@ pub struct SessionList {
     description = "Sessions of every connected gateway, newest first, from the gateways' live caches (kept fresh by sessions.list on connect and sessions.changed / tick events). Status: a gateway's own status where it has one; otherwise archived sessions are `completed` and others `active`; `running` is true while a run is in progress.",
     params(SessionQuery),
     responses((status = 200, body = SessionList), (status = 400, body = ErrorBody)),
-    security(("api_key" = []), ("bearer" = [])))]
+    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
 pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<SessionQuery>,
@@ -89,6 +92,7 @@ pub async fn list(
 #[serde(deny_unknown_fields)]
 pub struct ControlRequest {
     /// pause | resume | kill
+    #[schema(pattern = "^(pause|resume|kill)$")]
     pub action: String,
 }
 
@@ -110,7 +114,7 @@ pub struct ControlResult {
     request_body = ControlRequest,
     responses((status = 200, body = ControlResult), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
-    security(("api_key" = []), ("bearer" = [])))]
+    security(("api_key" = ["operator"]), ("bearer" = ["operator"])))]
 pub async fn control(
     state: web::Data<AppState>,
     key: web::Path<String>,

@@ -94,8 +94,10 @@ fn read(v: &GatewayView, warnings: Vec<String>) -> GatewayRead {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayCreate {
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     /// `ws://host:port` or `wss://host:port`.
+    #[schema(pattern = r"^\s*wss?://")]
     pub url: String,
     pub workspace_root: String,
     pub token: Option<String>,
@@ -170,7 +172,7 @@ fn validated_url(url: &str) -> Result<validate::GatewayUrl, ApiError> {
 #[utoipa::path(post, path = "/api/v1/gateways", tag = "v1", request_body = GatewayCreate,
     responses((status = 201, body = GatewayRead), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 422, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)),
-    security(("api_key" = []), ("bearer" = [])))]
+    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn create(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -216,12 +218,14 @@ pub async fn create(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
+    #[serde(default, deserialize_with = "super::query::integer")]
     pub limit: Option<usize>,
+    #[serde(default, deserialize_with = "super::query::integer")]
     pub offset: Option<usize>,
 }
 
 #[utoipa::path(get, path = "/api/v1/gateways", tag = "v1", params(Page),
-    responses((status = 200, description = "`{items: [GatewayRead], total, limit, offset}`")), security(("api_key" = []), ("bearer" = [])))]
+    responses((status = 200, description = "`{items: [GatewayRead], total, limit, offset}`")), security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
 pub async fn list(
     state: web::Data<AppState>,
     page: web::Query<Page>,
@@ -241,8 +245,8 @@ pub async fn list(
         .json(json!({"items": items, "total": views.len(), "limit": limit, "offset": offset})))
 }
 
-#[utoipa::path(get, path = "/api/v1/gateways/{id}", tag = "v1", params(("id" = i64, Path)),
-    responses((status = 200, body = GatewayRead), (status = 404, body = ErrorBody)), security(("api_key" = []), ("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/gateways/{id}", tag = "v1", params(("id" = i64, Path, minimum = 1)),
+    responses((status = 200, body = GatewayRead), (status = 404, body = ErrorBody)), security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
 pub async fn get(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let view = state
@@ -253,10 +257,11 @@ pub async fn get(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpR
     Ok(HttpResponse::Ok().json(read(&view, Vec::new())))
 }
 
-#[utoipa::path(patch, path = "/api/v1/gateways/{id}", tag = "v1", params(("id" = i64, Path)), request_body = GatewayUpdate,
+#[utoipa::path(patch, path = "/api/v1/gateways/{id}", tag = "v1", params(("id" = i64, Path, minimum = 1)), request_body = GatewayUpdate,
     description = "Partial update; a new url, token or TLS setting is checked (connect + version) before it is stored.",
-    responses((status = 200, body = GatewayRead), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)),
-    security(("api_key" = []), ("bearer" = [])))]
+    responses((status = 200, body = GatewayRead), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "duplicate name"),
+        (status = 422, body = ErrorBody, description = "`unprocessable`: an empty `workspace_root`"), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn update(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -330,9 +335,9 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(read(&view, warnings)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/gateways/{id}", tag = "v1", params(("id" = i64, Path)),
+#[utoipa::path(delete, path = "/api/v1/gateways/{id}", tag = "v1", params(("id" = i64, Path, minimum = 1)),
     responses((status = 200, description = "`{deleted: true}`"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
-    security(("api_key" = []), ("bearer" = [])))]
+    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn delete(
     state: web::Data<AppState>,
     who: Authenticated,

@@ -9,6 +9,7 @@ mod bad_input;
 mod cli;
 mod crash;
 mod hostile;
+mod hostile_modes;
 mod link;
 mod operations;
 mod primary;

@@ -188,8 +188,22 @@ fn every_route_admits_by_its_declared_role_however_the_path_is_spelled() {
         if !path.starts_with("/api/") || path.starts_with("/api/docs") {
             continue;
         }
-        for method in ops.as_object().unwrap().keys() {
-            documented.push((method.to_uppercase(), path.clone()));
+        for (method, op) in ops.as_object().unwrap() {
+            let scopes: Vec<String> = op["security"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|req| req.as_object())
+                .flat_map(|req| req.values())
+                .map(|roles| roles.to_string())
+                .collect();
+            assert!(
+                !scopes.is_empty() && scopes.iter().all(|s| *s == scopes[0]),
+                "{method} {path}: every security requirement names the same one role ({scopes:?})"
+            );
+            let role: Vec<String> = serde_json::from_str(&scopes[0]).unwrap();
+            assert_eq!(role.len(), 1, "{method} {path}: one role, not {role:?}");
+            documented.push((method.to_uppercase(), path.clone(), role[0].clone()));
         }
     }
     let concrete = |templ: &str| {
@@ -198,11 +212,16 @@ fn every_route_admits_by_its_declared_role_however_the_path_is_spelled() {
             .replace("{key}", "nokey")
             .replace("/api/spawn/999", "/api/spawn/nospawn")
     };
-    for (method, templ) in &documented {
+    for (method, templ, declared) in &documented {
         let path = concrete(templ);
-        assert!(
-            ROUTES.iter().any(|(m, p, _)| m == method && *p == path),
-            "{method} {templ} is documented but not in the role matrix"
+        let Some((_, _, least)) = ROUTES.iter().find(|(m, p, _)| m == method && *p == path) else {
+            panic!("{method} {templ} is documented but not in the role matrix");
+        };
+        // The document states each operation's least role as its security scope (OpenAPI 3.1
+        // "role names"), so clients read it from there; it must be the one enforced.
+        assert_eq!(
+            declared, least,
+            "{method} {templ}: the document declares role {declared}, the route enforces {least}"
         );
     }
     assert_eq!(

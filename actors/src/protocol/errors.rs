@@ -84,6 +84,16 @@ impl LinkFailure {
         )
     }
 
+    /// A frame over the link's size cap (what the gateway's own close code 1009 says when a
+    /// client sends it one).
+    pub fn too_big(message: impl Into<String>) -> Self {
+        Self::new(
+            "MESSAGE_TOO_BIG",
+            message,
+            Disposition::Retry { after: None },
+        )
+    }
+
     pub fn protocol(message: impl Into<String>) -> Self {
         Self::new(
             "PROTOCOL_ERROR",

@@ -1,0 +1,54 @@
+//! Integers in query strings. A query string carries text, and the document's `integer`
+//! parameters are JSON Schema integers, which `1.0` and `1e3` are; serde's integer parse
+//! refuses them. Every integer query parameter reads through [`integer`].
+
+use serde::de::Error;
+use serde::{Deserialize, Deserializer};
+
+/// Beyond ±2^53 a float no longer names one integer.
+const EXACT: f64 = 9_007_199_254_740_992.0;
+
+/// `#[serde(default, deserialize_with = "super::query::integer")]` on an `Option<integer>`.
+pub fn integer<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i64>,
+{
+    let text = String::deserialize(d)?;
+    let value = text.trim().parse::<i64>().ok().or_else(|| {
+        let f = text.trim().parse::<f64>().ok()?;
+        (f.fract() == 0.0 && f.abs() <= EXACT).then_some(f as i64)
+    });
+    let shown = || gateway_supervisor_actors::bounded::text(&text, 64);
+    let n = value.ok_or_else(|| D::Error::custom(format!("`{}` is not an integer", shown())))?;
+    T::try_from(n)
+        .map(Some)
+        .map_err(|_| D::Error::custom(format!("{n} is out of range")))
+}
+
+#[cfg(test)]
+mod tests {
+    #[derive(Debug, serde::Deserialize)]
+    struct Q {
+        #[serde(default, deserialize_with = "super::integer")]
+        limit: Option<usize>,
+    }
+
+    fn limit(query: &str) -> Result<Option<usize>, String> {
+        actix_web::web::Query::<Q>::from_query(query)
+            .map(|q| q.into_inner().limit)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn integers_in_any_json_schema_spelling() {
+        assert_eq!(limit(""), Ok(None));
+        assert_eq!(limit("limit=5"), Ok(Some(5)));
+        assert_eq!(limit("limit=5.0"), Ok(Some(5)));
+        assert_eq!(limit("limit=5e1"), Ok(Some(50)));
+        assert!(limit("limit=5.5").unwrap_err().contains("not an integer"));
+        assert!(limit("limit=abc").unwrap_err().contains("not an integer"));
+        assert!(limit("limit=NaN").is_err());
+        assert!(limit("limit=-1").unwrap_err().contains("out of range"));
+    }
+}
