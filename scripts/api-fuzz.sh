@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Schemathesis against the running daemon (README "Testing"): every check, the examples,
+# The OpenAPI document checked by openapi-spec-validator, then Schemathesis against the
+# running daemon (README "Two commands"): every check, the examples,
 # coverage, fuzzing and stateful phases, with a bounded budget, against a throwaway daemon on
 # SQLite with two live fake gateways. Everything runs inside a fresh network namespace that has
 # only loopback, so hosts the fuzzer invents for new gateways never leave the machine. Rate
@@ -98,6 +99,10 @@ both_online() {
     python3 -c 'import json,sys; g=json.load(sys.stdin)["gateways"]; sys.exit(0 if sum(x["status"]=="online" for x in g)==2 else 1)'
 }
 wait_for 30 both_online || { echo "the fake gateways did not come online" >&2; tail -n 30 "$WORK/daemon.log" >&2; exit 1; }
+
+log "the OpenAPI document is valid OpenAPI 3.1 (openapi-spec-validator)"
+curl -sf "http://$API/api/openapi.json" >"$WORK/openapi.json"
+"$VENV/bin/openapi-spec-validator" "$WORK/openapi.json"
 
 log "schemathesis $("$VENV/bin/st" --version 2>&1 | awk '{print $NF}'): all checks, all phases"
 rc=0

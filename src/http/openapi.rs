@@ -149,6 +149,14 @@ impl Modify for CommonResponses {
                             .or_insert_with(|| error_response(description));
                     }
                 }
+                // Handlers in different modules share names (`list`, `get`); an operation id
+                // must be unique in the document, so it is `<tag>_<handler>`.
+                if let (Some(tag), Some(id)) = (
+                    op.tags.as_ref().and_then(|t| t.first()),
+                    op.operation_id.as_ref(),
+                ) {
+                    op.operation_id = Some(format!("{tag}_{id}"));
+                }
                 let params = op.parameters.as_ref().is_some_and(|p| !p.is_empty());
                 let body = op.request_body.is_some();
                 let role = least_role(op);
@@ -162,9 +170,34 @@ impl Modify for CommonResponses {
                         .responses
                         .insert((*status).to_owned(), error_response(description));
                 }
+                // OpenAPI requires a description on every response; one a handler left
+                // without gets the layer's wording for that status, else its reason phrase.
+                for (status, response) in op.responses.responses.iter_mut() {
+                    if let RefOr::T(response) = response
+                        && response.description.is_empty()
+                    {
+                        response.description = default_description(status);
+                    }
+                }
             }
         }
     }
+}
+
+fn default_description(status: &str) -> String {
+    if let Some((_, description, _)) = COMMON.iter().find(|(s, _, _)| *s == status) {
+        return (*description).to_owned();
+    }
+    if let Some((_, description)) = GATEWAY_FAILURES.iter().find(|(s, _)| *s == status) {
+        return (*description).to_owned();
+    }
+    status
+        .parse::<u16>()
+        .ok()
+        .and_then(|s| actix_web::http::StatusCode::from_u16(s).ok())
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("response")
+        .to_owned()
 }
 
 #[derive(OpenApi)]
