@@ -187,51 +187,58 @@ fn retry_deadlocks<T>(
 }
 
 /// Audit details for an update: the fields that changed, never a token's value.
+/// What an update changed, for its audit row (never a secret: a token is "changed" or
+/// "removed"). The patch is destructured whole, so a field added to it cannot be left out.
 fn patch_details(patch: &GatewayPatch) -> serde_json::Value {
-    let mut changes = serde_json::Map::new();
-    let mut put = |k: &str, v: serde_json::Value| {
-        changes.insert(k.to_owned(), v);
-    };
-    if let Some(v) = &patch.name {
-        put("name", json!(v));
-    }
-    if let Some(v) = &patch.host {
-        put("host", json!(v));
-    }
-    if let Some(v) = patch.port {
-        put("port", json!(v));
-    }
-    if let Some(v) = patch.tls {
-        put("tls", json!(v));
-    }
-    if let Some(v) = patch.allow_insecure_tls {
-        put("allow_insecure_tls", json!(v));
-    }
-    if let Some(v) = &patch.token {
-        put(
-            "token",
-            json!(if v.is_some() { "changed" } else { "removed" }),
-        );
-    }
-    if let Some(v) = patch.is_primary {
-        put("is_primary", json!(v));
-    }
-    if let Some(v) = patch.status {
-        put("status", json!(v.as_str()));
-    }
-    if let Some(v) = patch.last_seen {
-        put("last_seen", json!(v));
-    }
-    if let Some(v) = patch.latency {
-        put("latency", json!(v));
-    }
-    if let Some(v) = patch.sessions_count {
-        put("sessions_count", json!(v));
-    }
-    if let Some(v) = patch.agents_count {
-        put("agents_count", json!(v));
-    }
-    serde_json::Value::Object(changes)
+    let GatewayPatch {
+        name,
+        host,
+        port,
+        tls,
+        allow_insecure_tls,
+        token,
+        is_primary,
+        status,
+        last_seen,
+        latency,
+        sessions_count,
+        agents_count,
+        workspace_root,
+        disable_device_pairing,
+        gateway_agent_id,
+    } = patch;
+    let token = token
+        .as_ref()
+        .map(|t| if t.is_some() { "changed" } else { "removed" });
+    let fields = [
+        ("name", name.as_ref().map(|v| json!(v))),
+        ("host", host.as_ref().map(|v| json!(v))),
+        ("port", port.map(|v| json!(v))),
+        ("tls", tls.map(|v| json!(v))),
+        ("allow_insecure_tls", allow_insecure_tls.map(|v| json!(v))),
+        ("token", token.map(|v| json!(v))),
+        ("is_primary", is_primary.map(|v| json!(v))),
+        ("status", status.map(|v| json!(v.as_str()))),
+        ("last_seen", last_seen.map(|v| json!(v))),
+        ("latency", latency.map(|v| json!(v))),
+        ("sessions_count", sessions_count.map(|v| json!(v))),
+        ("agents_count", agents_count.map(|v| json!(v))),
+        ("workspace_root", workspace_root.as_ref().map(|v| json!(v))),
+        (
+            "disable_device_pairing",
+            disable_device_pairing.map(|v| json!(v)),
+        ),
+        (
+            "gateway_agent_id",
+            gateway_agent_id.as_ref().map(|v| json!(v)),
+        ),
+    ];
+    serde_json::Value::Object(
+        fields
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.to_owned(), v?)))
+            .collect(),
+    )
 }
 
 impl GatewayStore for Store {

@@ -121,6 +121,11 @@ fn v1_create_checks_the_gateway_first() {
     );
     assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(res.json()["workspace_root"], "/srv/ws");
+    // The audit row of a v1 PATCH names what it changed (it was recorded with no changes).
+    let audit = d.get("/api/audit?limit=1", &d.admin_key).json();
+    let details: serde_json::Value =
+        serde_json::from_str(audit["entries"][0]["details"].as_str().unwrap()).unwrap();
+    assert_eq!(details["workspace_root"], "/srv/ws", "{audit}");
     let res = d.call(
         "PATCH",
         &format!("/api/v1/gateways/{id}"),
