@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::link::{add, fake, link_daemon, wait_gateway};
+use crate::support::fleet::{add, fake, link_daemon, wait_gateway};
 use crate::support::{Request, online, wait_until};
 
 const DEADLINE: Duration = Duration::from_secs(20);

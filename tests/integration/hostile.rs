@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::link::{add, fake, gateway, link_daemon};
+use crate::support::fleet::{add, fake, gateway, link_daemon};
 use crate::support::{Daemon, online, wait_until};
 
 const DEADLINE: Duration = Duration::from_secs(30);

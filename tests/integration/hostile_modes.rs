@@ -9,7 +9,7 @@ use std::time::Duration;
 use fake_gateway::hostile::Hostile;
 use serde_json::{Value, json};
 
-use crate::link::{add, fake, gateway, link_daemon};
+use crate::support::fleet::{add, fake, gateway, link_daemon};
 use crate::support::{Daemon, online, wait_until};
 
 const DEADLINE: Duration = Duration::from_secs(30);

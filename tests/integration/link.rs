@@ -5,76 +5,13 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use fake_gateway::{FakeConfig, FakeGateway};
+use fake_gateway::FakeGateway;
 use serde_json::{Value, json};
 
-use crate::support::{Daemon, Request, contains, online, wait_until};
+use crate::support::fleet::{add, fake, gateway, link_daemon, wait_gateway};
+use crate::support::{Request, contains, online, wait_until};
 
 const DEADLINE: Duration = Duration::from_secs(20);
-
-/// A daemon with intervals short enough for tests.
-pub fn link_daemon(extra: &[(&str, &str)]) -> Daemon {
-    let mut env = vec![
-        ("GATEWAY_SUPERVISOR__GATEWAYS__HEARTBEAT_INTERVAL", "200ms"),
-        ("GATEWAY_SUPERVISOR__GATEWAYS__MISSED_PONGS", "3"),
-        ("GATEWAY_SUPERVISOR__GATEWAYS__HEALTH_INTERVAL", "1h"),
-        ("GATEWAY_SUPERVISOR__GATEWAYS__PROBE_TIMEOUT", "1s"),
-        ("GATEWAY_SUPERVISOR__GATEWAYS__BREAKER_THRESHOLD", "3"),
-        ("GATEWAY_SUPERVISOR__GATEWAYS__BREAKER_COOLDOWN", "1s"),
-        ("GATEWAY_SUPERVISOR__GATEWAYS__BACKOFF_MAX", "1s"),
-        ("GATEWAY_SUPERVISOR__GATEWAYS__CONNECT_TIMEOUT", "1s"),
-        ("GATEWAY_SUPERVISOR__GATEWAYS__HANDSHAKE_TIMEOUT", "1s"),
-        ("GATEWAY_SUPERVISOR__GATEWAYS__PAIRING_RETRY", "300ms"),
-        ("GATEWAY_SUPERVISOR__GATEWAYS__RPC_TIMEOUT", "2s"),
-        ("GATEWAY_SUPERVISOR__LIMITS__GATEWAY_OPS_PER_MINUTE", "0"),
-        ("GATEWAY_SUPERVISOR__LIMITS__MANUAL_HEALTH_INTERVAL", "0s"),
-    ];
-    env.extend_from_slice(extra);
-    Daemon::start_with(&env)
-}
-
-pub fn fake(f: impl FnOnce(&mut FakeConfig)) -> FakeGateway {
-    let mut cfg = FakeConfig {
-        token: Some("fake-token".into()),
-        tick_interval: Duration::from_millis(500),
-        ping_interval: None,
-        ..FakeConfig::default()
-    };
-    f(&mut cfg);
-    FakeGateway::start(cfg).expect("start a fake gateway")
-}
-
-pub fn add(d: &Daemon, name: &str, fake: &FakeGateway, token: Option<&str>) -> i64 {
-    let mut body = json!({"name": name, "host": "127.0.0.1", "port": fake.port()});
-    if let Some(t) = token {
-        body["token"] = json!(t);
-    }
-    let res = d.call("POST", "/api/gateways", &d.admin_key, &body);
-    assert_eq!(res.status, 201, "{}", res.text());
-    res.json()["gateway"]["id"].as_i64().unwrap()
-}
-
-pub fn gateway(d: &Daemon, id: i64) -> Value {
-    let res = d.get(&format!("/api/gateways/{id}"), &d.admin_key);
-    assert_eq!(res.status, 200, "{}", res.text());
-    res.json()["gateway"].clone()
-}
-
-/// Waits until the gateway satisfies `pred`; returns it.
-pub fn wait_gateway(d: &Daemon, id: i64, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let start = Instant::now();
-    loop {
-        let g = gateway(d, id);
-        if pred(&g) {
-            return g;
-        }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "timed out waiting for {what}; last: {g:#}"
-        );
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
 
 fn error_code(g: &Value) -> &str {
     g["connection"]["last_error"]["code"].as_str().unwrap_or("")

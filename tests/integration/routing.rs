@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::link::{add, fake, gateway, link_daemon, wait_gateway};
+use crate::support::fleet::{add, fake, gateway, link_daemon, wait_gateway};
 use crate::support::sse::Sse;
 use crate::support::{Request, control, online, wait_until};
 

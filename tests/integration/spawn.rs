@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::link::{add, fake, link_daemon, wait_gateway};
+use crate::support::fleet::{add, fake, link_daemon, wait_gateway};
 use crate::support::{Daemon, Request, control, online, spawn_finished, wait_session_listed};
 
 const DEADLINE: Duration = Duration::from_secs(20);

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::link::{fake, link_daemon, wait_gateway};
+use crate::support::fleet::{fake, link_daemon, wait_gateway};
 use crate::support::{Request, online};
 
 #[test]

@@ -2,6 +2,7 @@
 //! files, or a fresh PostgreSQL database when GS_TEST_DATABASE=postgres), and talks to it over
 //! real sockets.
 
+pub mod fleet;
 pub mod http;
 pub mod sse;
 
