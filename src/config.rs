@@ -253,17 +253,19 @@ pub struct FlagOverrides {
 impl GatewaysConfig {
     pub fn link_settings(&self) -> gateway_supervisor_actors::gateway::LinkSettings {
         gateway_supervisor_actors::gateway::LinkSettings {
+            machine: gateway_supervisor_actors::link::MachineSettings {
+                missed_pongs: self.missed_pongs,
+                handshake_timeout: self.handshake_timeout,
+                breaker_threshold: self.breaker_threshold,
+                breaker_cooldown: self.breaker_cooldown,
+                degraded_latency_ms: self.degraded_latency_ms,
+                backoff_max: self.backoff_max,
+                pairing_retry: self.pairing_retry,
+            },
             heartbeat_interval: self.heartbeat_interval,
-            missed_pongs: self.missed_pongs,
             health_interval: self.health_interval,
             probe_timeout: self.probe_timeout,
             connect_timeout: self.connect_timeout,
-            handshake_timeout: self.handshake_timeout,
-            breaker_threshold: self.breaker_threshold,
-            breaker_cooldown: self.breaker_cooldown,
-            degraded_latency_ms: self.degraded_latency_ms,
-            backoff_max: self.backoff_max,
-            pairing_retry: self.pairing_retry,
             rpc_timeout: self.rpc_timeout,
             client_version: env!("CARGO_PKG_VERSION").to_owned(),
         }

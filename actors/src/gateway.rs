@@ -1,7 +1,7 @@
-//! The gateway actor: one per registered gateway. It owns the WebSocket, the handshake, the
-//! keepalive, the reconnect schedule, the circuit breaker and the health probe, and reports
-//! every change to the registry. Decisions are made by the plain modules it forwards to
-//! (`backoff`, `breaker`, `status`, `protocol::errors`, `handshake`).
+//! The gateway actor: one per registered gateway, the shell around the link's decision
+//! machine ([`crate::link::machine`]). It owns what the machine must not: the WebSocket, the
+//! timers, the pending requests, the HTTP probes; it feeds the machine what happened and
+//! carries out the actions it returns, and reports every change to the registry.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -20,44 +20,25 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
-use crate::backoff::{Backoff, Jitter};
+use crate::backoff::Jitter;
 use crate::bounded;
-use crate::breaker::Breaker;
 use crate::counts;
-use crate::handshake::{AuthChoice, Credentials, connect_params};
+use crate::handshake::{Credentials, connect_params};
+use crate::link::machine::{HttpHealth, ReportKey, RpcHealth};
+use crate::link::{Action, LinkMachine, LinkPhase, MachineSettings, Note};
 use crate::link_metrics::LinkMetrics;
 use crate::messages::SessionsSnapshot;
 use crate::messages::{
-    Call, CallError, DeviceTokenChanged, HealthSample, LinkState, LinkUpdate, LiveStats, ProbeNow,
+    Call, CallError, DeviceTokenChanged, HealthSample, LinkUpdate, LiveStats, ProbeNow,
     ProbeResult, StopLink,
 };
-use crate::model::{ConnectionInfo, GatewayId, GatewayStatus, LinkError};
-use crate::protocol::device::{DeviceIdentity, SignatureVersion};
-use crate::protocol::errors::{Disposition, LinkFailure, Recovery, classify_close, classify_error};
-use crate::protocol::frames::{Challenge, ErrorShape, Frame, HelloOk};
+use crate::model::GatewayId;
+use crate::protocol::device::DeviceIdentity;
+use crate::protocol::errors::{LinkFailure, classify_close, classify_error};
+use crate::protocol::frames::{ErrorShape, Frame};
 use crate::registry::RegistryActor;
-use crate::status::{HealthFacts, derive};
 use crate::unix_now;
 
-/// Requests in a row left unanswered past their deadline before the link is taken for dead: a
-/// gateway answering under wrong ids stayed `online` until the next probe (5 min).
-const MAX_UNANSWERED: u32 = 3;
-
-/// Methods kept from a `hello-ok` (the 2026.9 gateway advertises about 150).
-const MAX_METHODS: usize = 1024;
-
-/// The advertised methods worth keeping: plausible names, at most [`MAX_METHODS`].
-fn bounded_methods(methods: &[String]) -> Vec<String> {
-    methods
-        .iter()
-        .filter(|m| bounded::identifier(m).is_some_and(|m| m.len() <= bounded::SHORT))
-        .take(MAX_METHODS)
-        .cloned()
-        .collect()
-}
-
-/// Delay before re-connecting for a recovery step the gateway recommended.
-const RECOVERY_DELAY: Duration = Duration::from_millis(100);
 /// How often a backing-off link asks the gateway's `/readyz`.
 const READINESS_POLL: Duration = Duration::from_secs(1);
 /// Coalesces bursts of `sessions.changed` into one `sessions.list`.
@@ -68,17 +49,12 @@ const SESSIONS_LIMIT: u32 = 1000;
 /// Timing and thresholds, from the `gateways.*` configuration.
 #[derive(Debug, Clone)]
 pub struct LinkSettings {
+    /// What the decision machine needs.
+    pub machine: MachineSettings,
     pub heartbeat_interval: Duration,
-    pub missed_pongs: u32,
     pub health_interval: Duration,
     pub probe_timeout: Duration,
     pub connect_timeout: Duration,
-    pub handshake_timeout: Duration,
-    pub breaker_threshold: u32,
-    pub breaker_cooldown: Duration,
-    pub degraded_latency_ms: u64,
-    pub backoff_max: Duration,
-    pub pairing_retry: Duration,
     pub rpc_timeout: Duration,
     /// Reported as `client.version`.
     pub client_version: String,
@@ -135,38 +111,7 @@ pub struct LinkContext {
     pub events: crate::events::EventBus,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Connecting,
-    Handshaking,
-    Connected,
-    Backoff,
-    Halted,
-}
-
-impl Phase {
-    fn as_str(self) -> &'static str {
-        match self {
-            Phase::Connecting => "connecting",
-            Phase::Handshaking => "handshaking",
-            Phase::Connected => "connected",
-            Phase::Backoff => "backoff",
-            Phase::Halted => "halted",
-        }
-    }
-}
-
 type WsSink = crate::ws_io::WsWriter;
-
-/// What the registry shows of a link, to skip reports that change none of it.
-type ReportKey = (
-    bool,
-    GatewayStatus,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-    &'static str,
-);
 
 struct Conn {
     sink: SinkWrite<WsMessage, WsSink>,
@@ -212,53 +157,15 @@ pub struct GatewayActor {
     live: Arc<LiveStats>,
     ctx: LinkContext,
     registry: Addr<RegistryActor>,
+    machine: LinkMachine,
+    jitter: Jitter,
 
-    phase: Phase,
-    generation: u64,
     conn: Option<Conn>,
-    connect_request_id: Option<String>,
     handshake_timer: Option<SpawnHandle>,
     heartbeat: Option<SpawnHandle>,
-    attempts: u64,
-
-    auth_choice: AuthChoice,
-    signature_version: SignatureVersion,
-    v2_fallback_used: bool,
-    recoveries_left: u8,
-
-    backoff: Backoff,
-    jitter: Jitter,
-    breaker: Breaker,
-    restart_hint: Option<Duration>,
-
+    sessions_refresh: Option<SpawnHandle>,
     next_request: u64,
     pending: HashMap<String, (String, oneshot::Sender<Result<Value, CallError>>)>,
-
-    ping_outstanding: Option<(u64, Instant)>,
-    ping_counter: u64,
-    missed_pongs: u32,
-    last_frame_at: Instant,
-    tick_interval: Duration,
-
-    checked: bool,
-    last_error: Option<LinkFailure>,
-    pairing_request_id: Option<String>,
-    last_probe_timed_out: bool,
-    reports_unhealthy: bool,
-    latency_ms: Option<u64>,
-    last_seen: Option<i64>,
-    protocol: Option<u32>,
-    server_version: Option<String>,
-    connected_at: Option<Instant>,
-    /// Whether the last failure came before the WebSocket upgrade (see `retry_after`).
-    failed_before_upgrade: bool,
-    /// Requests in a row that timed out without an answer on this connection.
-    unanswered: u32,
-    uptime_at_connect_ms: Option<u64>,
-    methods: Arc<Vec<String>>,
-    sessions_count: Option<i64>,
-    agents_count: Option<i64>,
-    sessions_refresh: Option<SpawnHandle>,
     last_report: Option<ReportKey>,
 }
 
@@ -270,56 +177,26 @@ impl GatewayActor {
         ctx: LinkContext,
         registry: Addr<RegistryActor>,
     ) -> Self {
-        let s = ctx.settings.clone();
-        let auth_choice = if target.verify_shared_token && target.token.is_some() {
-            AuthChoice::SharedTokenFirst
-        } else {
-            AuthChoice::Preferred
-        };
+        let machine = LinkMachine::new(
+            ctx.settings.machine.clone(),
+            target.device_token.clone(),
+            target.verify_shared_token,
+            target.token.is_some(),
+            Instant::now(),
+        );
         GatewayActor {
             target,
             epoch,
             live,
             registry,
-            phase: Phase::Connecting,
-            generation: 0,
+            machine,
+            jitter: Jitter::from_os(),
             conn: None,
-            connect_request_id: None,
             handshake_timer: None,
             heartbeat: None,
-            attempts: 0,
-            auth_choice,
-            signature_version: SignatureVersion::V3,
-            v2_fallback_used: false,
-            recoveries_left: 2,
-            backoff: Backoff::new(s.backoff_max),
-            jitter: Jitter::from_os(),
-            breaker: Breaker::new(s.breaker_threshold, s.breaker_cooldown),
-            restart_hint: None,
+            sessions_refresh: None,
             next_request: 0,
             pending: HashMap::new(),
-            ping_outstanding: None,
-            ping_counter: 0,
-            missed_pongs: 0,
-            last_frame_at: Instant::now(),
-            tick_interval: Duration::from_secs(30),
-            checked: false,
-            last_error: None,
-            pairing_request_id: None,
-            last_probe_timed_out: false,
-            reports_unhealthy: false,
-            latency_ms: None,
-            last_seen: None,
-            protocol: None,
-            server_version: None,
-            connected_at: None,
-            failed_before_upgrade: false,
-            unanswered: 0,
-            uptime_at_connect_ms: None,
-            methods: Arc::new(Vec::new()),
-            sessions_count: None,
-            agents_count: None,
-            sessions_refresh: None,
             last_report: None,
             ctx,
         }
@@ -329,68 +206,22 @@ impl GatewayActor {
         &self.ctx.settings
     }
 
-    fn status(&self) -> GatewayStatus {
-        derive(&HealthFacts {
-            checked: self.checked,
-            connected: self.phase == Phase::Connected,
-            halted: self.phase == Phase::Halted,
-            breaker_tripped: self.breaker.is_tripped(),
-            last_probe_timed_out: self.last_probe_timed_out,
-            consecutive_failures: self.breaker.consecutive_failures(),
-            latency_ms: self.latency_ms,
-            degraded_latency_ms: self.settings().degraded_latency_ms,
-            reports_unhealthy: self.reports_unhealthy,
-        })
-    }
-
-    fn state(&self) -> LinkState {
-        LinkState {
-            connected: self.phase == Phase::Connected,
-            connection: ConnectionInfo {
-                state: Some(self.phase.as_str().to_owned()),
-                protocol: self.protocol,
-                server_version: self.server_version.clone(),
-                last_error: self.last_error.as_ref().map(|f| LinkError {
-                    code: f.code.clone(),
-                    message: f.message.clone(),
-                    retryable: f.retryable(),
-                }),
-                pairing_request_id: self.pairing_request_id.clone(),
-            },
-            breaker: self.breaker.info(Instant::now()),
-            status: self.status(),
-            last_seen: self.last_seen,
-            latency: self
-                .latency_ms
-                .map(|l| i64::try_from(l).unwrap_or(i64::MAX)),
-            sessions_count: self.sessions_count,
-            agents_count: self.agents_count,
-            methods: self.methods.clone(),
-        }
-    }
-
     /// Tells the registry; skips reports that change nothing it shows.
     /// Latency and last-seen go through the shared [`LiveStats`]; a message only when
     /// something else changed.
     fn report(&mut self) {
         self.live.set(
-            self.latency_ms
+            self.machine
+                .latency_ms()
                 .map(|l| i64::try_from(l).unwrap_or(i64::MAX)),
-            self.last_seen,
+            self.machine.last_seen(),
         );
-        let key = (
-            self.phase == Phase::Connected,
-            self.status(),
-            self.sessions_count,
-            self.agents_count,
-            self.last_error.as_ref().map(|e| e.code.clone()),
-            self.phase.as_str(),
-        );
+        let key = self.machine.report_key();
         if self.last_report.as_ref() == Some(&key) {
             return;
         }
         self.last_report = Some(key);
-        let state = self.state();
+        let state = self.machine.state(Instant::now());
         self.registry.do_send(LinkUpdate {
             id: self.target.id,
             epoch: self.epoch,
@@ -398,20 +229,127 @@ impl GatewayActor {
         });
     }
 
+    /// Carries out what the machine decided, in order.
+    fn perform(&mut self, ctx: &mut Context<Self>, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Teardown => self.teardown(ctx, Some(CloseCode::Normal)),
+                Action::CountHandshakeFailure(code) => self
+                    .ctx
+                    .metrics
+                    .handshake_failures
+                    .with_label_values(&[&self.target.name, &code])
+                    .inc(),
+                Action::ReconnectAfter {
+                    delay,
+                    poll_readiness,
+                } => {
+                    let generation = self.machine.generation();
+                    ctx.run_later(delay, move |act, ctx| {
+                        if act.machine.is_current(generation, LinkPhase::Backoff) {
+                            act.connect(ctx);
+                        }
+                    });
+                    if poll_readiness {
+                        self.schedule_readiness_poll(ctx, generation, delay);
+                    }
+                }
+                Action::ArmHandshakeTimeout(timeout) => {
+                    let generation = self.machine.generation();
+                    self.handshake_timer = Some(ctx.run_later(timeout, move |act, ctx| {
+                        if act.machine.is_current(generation, LinkPhase::Handshaking) {
+                            act.fail(ctx, LinkFailure::timeout("handshake"));
+                        }
+                    }));
+                }
+                Action::HandshakeDone => {
+                    if let Some(timer) = self.handshake_timer.take() {
+                        ctx.cancel_future(timer);
+                    }
+                    if let Some(conn) = &self.conn {
+                        conn.frame_cap.set(crate::ws_io::LINK_MAX_FRAME);
+                    }
+                }
+                Action::StartHeartbeat => self.schedule_heartbeat(ctx, true),
+                Action::SendPing(payload) => {
+                    let sent = self
+                        .conn
+                        .as_mut()
+                        .is_some_and(|c| c.sink.write(WsMessage::Ping(payload.into())).is_ok());
+                    if sent {
+                        self.machine.ping_sent(Instant::now());
+                    }
+                }
+                Action::PersistDeviceToken(token) => {
+                    self.target.device_token = token.clone();
+                    self.registry.do_send(DeviceTokenChanged {
+                        id: self.target.id,
+                        epoch: self.epoch,
+                        token,
+                    });
+                }
+                Action::SubscribeSessions => {
+                    self.fire_and_forget(ctx, "sessions.subscribe", Some(serde_json::json!({})));
+                }
+                Action::RefreshCounts => self.refresh_counts(ctx),
+                Action::Report => self.report(),
+                Action::Log(note) => self.log(note),
+            }
+        }
+    }
+
+    fn log(&self, note: Note) {
+        let gateway = &self.target.name;
+        match note {
+            Note::V2Fallback => {
+                info!(%gateway, "v3 device signature rejected; retrying with v2");
+            }
+            Note::Recovering { code, recovery } => {
+                info!(%gateway, %code, ?recovery, "following the gateway's recommended next step");
+            }
+            Note::Halted { code, message } => {
+                warn!(%gateway, %code, %message, "link halted until the gateway is changed");
+            }
+            Note::PairingRequired { request_id } => {
+                warn!(%gateway, ?request_id, "device pairing required; approve it on the gateway");
+            }
+            Note::Reconnecting { code, delay } => {
+                debug!(%gateway, %code, ?delay, "reconnecting after backoff");
+            }
+            Note::BreakerOpened { failures } => {
+                warn!(%gateway, failures, "circuit breaker opened");
+            }
+            Note::BreakerOpenedByProbes => {
+                warn!(%gateway, "circuit breaker opened by failed probes");
+            }
+            Note::NoPong { missed } => warn!(%gateway, missed, "no pong: the socket is dead"),
+            Note::Silent { silence } => {
+                warn!(%gateway, ?silence, "no frame for twice the tick interval: the socket is dead");
+            }
+            Note::ShuttingDown { restart_expected } => {
+                info!(%gateway, ?restart_expected, "gateway is shutting down");
+            }
+            Note::Connected {
+                protocol,
+                version,
+                auth,
+            } => {
+                info!(%gateway, protocol, %version, auth = auth.as_str(), "gateway connected");
+            }
+        }
+    }
+
     // ---- connecting ---------------------------------------------------------------------
 
     fn connect(&mut self, ctx: &mut Context<Self>) {
-        self.generation += 1;
-        let generation = self.generation;
-        if self.attempts > 0 {
+        let (generation, reconnect) = self.machine.begin_connect();
+        if reconnect {
             self.ctx
                 .metrics
                 .reconnects
                 .with_label_values(&[&self.target.name])
                 .inc();
         }
-        self.attempts += 1;
-        self.phase = Phase::Connecting;
         self.report();
         let s = self.settings();
         let client = client(
@@ -428,7 +366,7 @@ impl GatewayActor {
             async move { tokio::time::timeout(deadline, request.connect()).await }
                 .into_actor(self)
                 .map(move |result, act, ctx| {
-                    if act.generation != generation || act.phase != Phase::Connecting {
+                    if !act.machine.is_current(generation, LinkPhase::Connecting) {
                         return;
                     }
                     match result {
@@ -464,15 +402,8 @@ impl GatewayActor {
             stream,
             frame_cap,
         });
-        self.phase = Phase::Handshaking;
-        self.last_frame_at = Instant::now();
-        let timeout = self.settings().handshake_timeout;
-        self.handshake_timer = Some(ctx.run_later(timeout, move |act, ctx| {
-            if act.generation == generation && act.phase == Phase::Handshaking {
-                act.fail(ctx, LinkFailure::timeout("handshake"));
-            }
-        }));
-        self.report();
+        let actions = self.machine.socket_opened(Instant::now());
+        self.perform(ctx, actions);
     }
 
     fn send_frame(&mut self, frame: &Frame) -> bool {
@@ -486,29 +417,22 @@ impl GatewayActor {
     }
 
     fn on_challenge(&mut self, ctx: &mut Context<Self>, payload: Option<Value>) {
-        let challenge: Challenge = match payload.map(serde_json::from_value) {
-            Some(Ok(c)) => c,
-            _ => {
-                return self.fail(
-                    ctx,
-                    LinkFailure::protocol("connect.challenge without a nonce"),
-                );
-            }
+        let plan = match self.machine.challenge(payload) {
+            Ok(plan) => plan,
+            Err(failure) => return self.fail(ctx, failure),
         };
         let creds = Credentials {
             token: self.target.token.as_ref(),
-            device_token: self.target.device_token.as_ref(),
+            device_token: self.machine.device_token(),
         };
         let params = connect_params(
             &self.ctx.identity,
             &creds,
-            self.auth_choice,
-            &challenge,
-            self.signature_version,
+            plan.auth,
+            &plan.challenge,
+            plan.signature,
             &self.ctx.settings.client_version,
         );
-        let id = format!("connect-{}", self.generation);
-        self.connect_request_id = Some(id.clone());
         let params = match serde_json::to_value(&params) {
             Ok(p) => p,
             Err(e) => {
@@ -518,7 +442,7 @@ impl GatewayActor {
                 );
             }
         };
-        if !self.send_frame(&Frame::request(id, "connect", Some(params))) {
+        if !self.send_frame(&Frame::request(plan.request_id, "connect", Some(params))) {
             self.fail(
                 ctx,
                 LinkFailure::network("socket closed during the handshake"),
@@ -527,98 +451,14 @@ impl GatewayActor {
     }
 
     fn on_hello(&mut self, ctx: &mut Context<Self>, payload: Option<Value>) {
-        let hello: HelloOk = match payload.map(serde_json::from_value) {
-            Some(Ok(h)) => h,
-            Some(Err(e)) => {
-                return self.fail(
-                    ctx,
-                    LinkFailure::protocol(format!("unreadable hello-ok: {e}")),
-                );
-            }
-            None => return self.fail(ctx, LinkFailure::protocol("hello-ok without a payload")),
-        };
-        if let Some(timer) = self.handshake_timer.take() {
-            ctx.cancel_future(timer);
-        }
-        if let Some(conn) = &self.conn {
-            conn.frame_cap.set(crate::ws_io::LINK_MAX_FRAME);
-        }
-        self.phase = Phase::Connected;
-        self.checked = true;
-        // The backoff is reset only once the link has proved stable (see `fail`): a gateway
-        // that closes right after every handshake must not be re-dialled every second.
-        self.breaker.record_success();
-        self.recoveries_left = 2;
-        // From now on the cached device token (which outlives a shared-token rotation).
-        self.auth_choice = AuthChoice::Preferred;
-        self.restart_hint = None;
-        self.last_error = None;
-        self.pairing_request_id = None;
-        self.last_probe_timed_out = false;
-        self.protocol = Some(hello.protocol);
-        let version = bounded::text(&hello.server.version, bounded::SHORT);
-        self.server_version = Some(version.clone());
-        self.tick_interval = Duration::from_millis(hello.policy.tick_interval_ms.max(1000));
-        self.methods = Arc::new(bounded_methods(&hello.features.methods));
-        self.connected_at = Some(Instant::now());
-        self.last_seen = Some(unix_now());
-        self.missed_pongs = 0;
-        self.ping_outstanding = None;
-        if let Some(snapshot) = &hello.snapshot {
-            self.uptime_at_connect_ms = snapshot.get("uptimeMs").and_then(Value::as_u64);
-            if let Some(health) = snapshot.get("health") {
-                self.apply_health(health);
-            }
-        }
-        if let Some(token) = hello
-            .auth
-            .as_ref()
-            .and_then(|a| a.device_token.clone())
-            .filter(|t| bounded::identifier(t).is_some())
-        {
-            let changed = self
-                .target
-                .device_token
-                .as_ref()
-                .is_none_or(|old| secrecy::ExposeSecret::expose_secret(old) != token.as_str());
-            if changed {
-                let token = SecretString::from(token);
-                self.target.device_token = Some(token.clone());
-                self.registry.do_send(DeviceTokenChanged {
-                    id: self.target.id,
-                    epoch: self.epoch,
-                    token: Some(token),
-                });
-            }
-        }
-        info!(
-            gateway = %self.target.name,
-            protocol = hello.protocol,
-            %version,
-            auth = bounded::text(
-                hello.auth.as_ref().and_then(|a| a.method.as_deref()).unwrap_or("?"),
-                bounded::SHORT
-            )
-            .as_str(),
-            "gateway connected"
-        );
-        self.schedule_heartbeat(ctx, true);
-        self.report();
-        if self.supports("sessions.subscribe") {
-            self.fire_and_forget(ctx, "sessions.subscribe", Some(serde_json::json!({})));
-        }
-        self.refresh_counts(ctx);
+        let actions = self
+            .machine
+            .hello(payload, Instant::now(), unix_now(), self.jitter.sample());
+        self.perform(ctx, actions);
     }
 
     fn supports(&self, method: &str) -> bool {
-        self.methods.iter().any(|m| m == method)
-    }
-
-    fn apply_health(&mut self, health: &Value) {
-        let (sessions, agents) = counts::from_health(health);
-        self.sessions_count = sessions.or(self.sessions_count);
-        self.agents_count = agents.or(self.agents_count);
-        self.reports_unhealthy = counts::health_not_ok(health);
+        self.machine.supports(method)
     }
 
     /// `sessions.list` and `agents.list`, when the gateway has them.
@@ -631,7 +471,7 @@ impl GatewayActor {
                 if let Ok(payload) = res
                     && let Some(n) = counts::agents_from_list(&payload)
                 {
-                    act.agents_count = Some(n);
+                    act.machine.set_agents_count(n);
                     act.report();
                 }
             }));
@@ -653,7 +493,7 @@ impl GatewayActor {
         ctx.spawn(rx.into_actor(self).map(|res, act, _| {
             if let Ok(payload) = res {
                 if let Some(n) = counts::sessions_from_list(&payload) {
-                    act.sessions_count = Some(n);
+                    act.machine.set_sessions_count(n);
                     act.report();
                 }
                 act.publish_sessions(&payload);
@@ -702,7 +542,7 @@ impl GatewayActor {
                 .with_label_values(&[&gateway, &method_label, label])
                 .inc();
         };
-        if self.phase != Phase::Connected {
+        if !self.machine.connected() {
             let res = Err(CallError::NotConnected);
             outcome(&res);
             return futures_util::future::Either::Left(std::future::ready(res));
@@ -742,7 +582,7 @@ impl GatewayActor {
             debug!(gateway = %self.target.name, %id, "response to an unknown or expired request");
             return;
         };
-        self.unanswered = 0;
+        self.machine.answered();
         let res = if ok {
             Ok(payload.unwrap_or(Value::Null))
         } else {
@@ -762,16 +602,12 @@ impl GatewayActor {
     fn on_event(&mut self, ctx: &mut Context<Self>, event: &str, payload: Option<Value>) {
         match event {
             "shutdown" => {
-                self.restart_hint = payload
-                    .as_ref()
-                    .and_then(|p| p.get("restartExpectedMs"))
-                    .and_then(Value::as_u64)
-                    .map(Duration::from_millis);
-                info!(gateway = %self.target.name, restart_expected = ?self.restart_hint, "gateway is shutting down");
+                let note = self.machine.shutting_down(payload.as_ref());
+                self.log(note);
             }
             "health" => {
                 if let Some(p) = payload {
-                    self.apply_health(&p);
+                    self.machine.apply_health(&p);
                     self.report();
                 }
             }
@@ -832,57 +668,23 @@ impl GatewayActor {
             self.settings().heartbeat_interval,
             self.target.id,
         );
-        let generation = self.generation;
+        let generation = self.machine.generation();
         self.heartbeat = Some(ctx.run_later(delay, move |act, ctx| {
-            if act.generation != generation || act.phase != Phase::Connected {
+            if !act.machine.is_current(generation, LinkPhase::Connected) {
                 return;
             }
-            act.on_heartbeat(ctx);
-            if act.generation == generation && act.phase == Phase::Connected {
+            let actions = act.machine.heartbeat(Instant::now(), act.jitter.sample());
+            act.perform(ctx, actions);
+            if act.machine.is_current(generation, LinkPhase::Connected) {
                 act.schedule_heartbeat(ctx, false);
             }
         }));
     }
 
-    fn on_heartbeat(&mut self, ctx: &mut Context<Self>) {
-        if self.phase != Phase::Connected {
-            return;
-        }
-        if self.ping_outstanding.is_some() {
-            self.missed_pongs += 1;
-            if self.missed_pongs >= self.settings().missed_pongs {
-                warn!(gateway = %self.target.name, missed = self.missed_pongs, "no pong: the socket is dead");
-                return self.fail(ctx, LinkFailure::heartbeat());
-            }
-        }
-        let silence = self.last_frame_at.elapsed();
-        if silence > self.tick_interval * 2 {
-            warn!(gateway = %self.target.name, ?silence, "no frame for twice the tick interval: the socket is dead");
-            return self.fail(ctx, LinkFailure::heartbeat());
-        }
-        self.ping_counter += 1;
-        let payload = self.ping_counter.to_be_bytes().to_vec();
-        let sent = self
-            .conn
-            .as_mut()
-            .is_some_and(|c| c.sink.write(WsMessage::Ping(payload.into())).is_ok());
-        if sent && self.ping_outstanding.is_none() {
-            self.ping_outstanding = Some((self.ping_counter, Instant::now()));
-        }
-    }
-
     fn on_pong(&mut self, payload: &[u8]) {
-        let Some((_, sent_at)) = self.ping_outstanding else {
+        let Some(rtt) = self.machine.pong(payload, Instant::now(), unix_now()) else {
             return;
         };
-        if payload.len() != 8 {
-            return;
-        }
-        let rtt = sent_at.elapsed();
-        self.ping_outstanding = None;
-        self.missed_pongs = 0;
-        self.latency_ms = Some(rtt.as_millis() as u64);
-        self.last_seen = Some(unix_now());
         self.ctx
             .metrics
             .latency
@@ -893,6 +695,8 @@ impl GatewayActor {
 
     // ---- failure handling ------------------------------------------------------------------
 
+    /// The socket's side of a teardown: close it, cancel its timers, answer its pending calls
+    /// (the machine forgets its own per-connection state when it decides the teardown).
     fn teardown(&mut self, ctx: &mut Context<Self>, close: Option<CloseCode>) {
         if let Some(mut conn) = self.conn.take() {
             ctx.cancel_future(conn.stream);
@@ -916,114 +720,14 @@ impl GatewayActor {
         for (_, (_, tx)) in self.pending.drain() {
             let _ = tx.send(Err(CallError::NotConnected));
         }
-        self.connect_request_id = None;
-        self.ping_outstanding = None;
-        self.missed_pongs = 0;
-        self.unanswered = 0;
-        self.connected_at = None;
     }
 
-    /// Every failure ends here: tear the socket down, let the error's class decide what next.
+    /// Every failure ends here; the machine decides what next.
     fn fail(&mut self, ctx: &mut Context<Self>, failure: LinkFailure) {
-        let was_connected = self.phase == Phase::Connected;
-        self.failed_before_upgrade = self.phase == Phase::Connecting;
-        if crate::backoff::stable_link(self.connected_at.map(|t| t.elapsed())) {
-            self.backoff.reset();
-        }
-        self.teardown(ctx, Some(CloseCode::Normal));
-        self.checked = true;
-        if !was_connected {
-            self.ctx
-                .metrics
-                .handshake_failures
-                .with_label_values(&[&self.target.name, &failure.code])
-                .inc();
-        }
-        // The gateway rejected the v3 signature: offer the v2 form once.
-        if failure.code == "DEVICE_AUTH_SIGNATURE_INVALID" && !self.v2_fallback_used {
-            self.v2_fallback_used = true;
-            self.signature_version = SignatureVersion::V2;
-            info!(gateway = %self.target.name, "v3 device signature rejected; retrying with v2");
-            return self.retry_after(ctx, RECOVERY_DELAY, failure, false);
-        }
-        if failure.disposition == Disposition::Halt && self.recoveries_left > 0 {
-            let recovered = match failure.recovery {
-                Recovery::RetryWithDeviceToken if self.target.device_token.is_some() => {
-                    self.auth_choice = AuthChoice::DeviceTokenOnly;
-                    true
-                }
-                Recovery::DropDeviceToken if self.target.device_token.is_some() => {
-                    self.target.device_token = None;
-                    self.auth_choice = AuthChoice::SharedTokenFirst;
-                    self.registry.do_send(DeviceTokenChanged {
-                        id: self.target.id,
-                        epoch: self.epoch,
-                        token: None,
-                    });
-                    true
-                }
-                _ => false,
-            };
-            if recovered {
-                self.recoveries_left -= 1;
-                info!(gateway = %self.target.name, code = %failure.code, recovery = ?failure.recovery, "following the gateway's recommended next step");
-                return self.retry_after(ctx, RECOVERY_DELAY, failure, false);
-            }
-        }
-        match failure.disposition.clone() {
-            Disposition::Halt => {
-                warn!(gateway = %self.target.name, code = %failure.code, message = %failure.message, "link halted until the gateway is changed");
-                self.phase = Phase::Halted;
-                self.last_error = Some(failure);
-                self.report();
-            }
-            Disposition::Pairing { request_id } => {
-                warn!(gateway = %self.target.name, request_id = ?request_id, "device pairing required; approve it on the gateway");
-                self.pairing_request_id = request_id;
-                let delay = self.settings().pairing_retry;
-                self.retry_after(ctx, delay, failure, true);
-            }
-            Disposition::Retry { after } => {
-                let hint = after.or(self.restart_hint.take());
-                let delay = self.backoff.next_delay(self.jitter.sample(), hint);
-                debug!(gateway = %self.target.name, code = %failure.code, ?delay, "reconnecting after backoff");
-                self.retry_after(ctx, delay, failure, true);
-            }
-        }
-    }
-
-    fn retry_after(
-        &mut self,
-        ctx: &mut Context<Self>,
-        delay: Duration,
-        failure: LinkFailure,
-        counts: bool,
-    ) {
-        let now = Instant::now();
-        if counts && self.breaker.record_failure(now) {
-            warn!(gateway = %self.target.name, failures = self.breaker.consecutive_failures(), "circuit breaker opened");
-        }
-        // While open, wait for the half-open trial.
-        let delay = delay.max(self.breaker.wait(now));
-        self.phase = Phase::Backoff;
-        self.last_error = Some(failure);
-        self.report();
-        let generation = self.generation;
-        ctx.run_later(delay, move |act, ctx| {
-            if act.generation == generation && act.phase == Phase::Backoff {
-                act.connect(ctx);
-            }
-        });
-        // A pairing approval gives no readiness signal; a WebSocket that broke after the
-        // upgrade is not mended by a ready HTTP side (the breaker decides); a gateway that was
-        // unreachable may come back early.
-        let pairing = matches!(
-            self.last_error.as_ref().map(|f| &f.disposition),
-            Some(Disposition::Pairing { .. })
-        );
-        if counts && crate::backoff::readiness_shortcut(self.failed_before_upgrade, pairing) {
-            self.schedule_readiness_poll(ctx, generation, delay);
-        }
+        let actions = self
+            .machine
+            .fail(failure, Instant::now(), self.jitter.sample());
+        self.perform(ctx, actions);
     }
 
     /// While backing off, asks the gateway's unauthenticated `/readyz` about once a second
@@ -1042,7 +746,7 @@ impl GatewayActor {
         }
         let remaining = until - every;
         ctx.run_later(every, move |act, ctx| {
-            if act.generation != generation || act.phase != Phase::Backoff {
+            if !act.machine.is_current(generation, LinkPhase::Backoff) {
                 return;
             }
             let timeout = READINESS_POLL.min(act.settings().probe_timeout);
@@ -1055,7 +759,7 @@ impl GatewayActor {
                 }
                 .into_actor(act)
                 .map(move |ready, act, ctx| {
-                    if act.generation != generation || act.phase != Phase::Backoff {
+                    if !act.machine.is_current(generation, LinkPhase::Backoff) {
                         return;
                     }
                     if ready {
@@ -1076,7 +780,7 @@ impl GatewayActor {
         let timeout = s.probe_timeout;
         let client = client(self.target.allow_insecure_tls, s.connect_timeout, timeout);
         let url = self.target.health_url();
-        let rpc = (self.phase == Phase::Connected && self.supports("health"))
+        let rpc = (self.machine.connected() && self.supports("health"))
             .then(|| self.call(ctx, "health", None, timeout));
         let started = Instant::now();
         let http = async move {
@@ -1109,76 +813,43 @@ impl GatewayActor {
         http: Result<Duration, (bool, String)>,
         rpc: Option<Result<Value, CallError>>,
     ) -> ProbeResult {
-        let connected = self.phase == Phase::Connected;
-        let mut error = None;
-        let mut timed_out = false;
-        let mut latency = None;
-        match &http {
-            Ok(rtt) => latency = Some(rtt.as_millis() as u64),
-            Err((t, msg)) => {
-                timed_out |= *t;
-                error = Some(msg.clone());
-            }
-        }
-        match rpc {
-            Some(Ok(health)) => self.apply_health(&health),
-            Some(Err(CallError::Timeout(_))) => {
-                timed_out = true;
-                error.get_or_insert_with(|| "health RPC timed out".into());
-            }
-            Some(Err(e)) => {
-                error.get_or_insert_with(|| format!("health RPC failed: {e}"));
-            }
-            None if !connected => {
-                error.get_or_insert_with(|| {
-                    self.last_error
-                        .as_ref()
-                        .map(|f| format!("not connected: {}", f.message))
-                        .unwrap_or_else(|| "not connected".into())
-                });
-            }
-            None => {}
-        }
-        let healthy = error.is_none() && connected && !self.reports_unhealthy;
-        self.checked = true;
-        self.last_probe_timed_out = timed_out;
-        let outcome = if healthy {
-            self.breaker.record_success();
-            self.last_seen = Some(unix_now());
-            "healthy"
-        } else {
-            if self.breaker.record_failure(Instant::now()) {
-                warn!(gateway = %self.target.name, "circuit breaker opened by failed probes");
-            }
-            if timed_out { "timeout" } else { "unhealthy" }
+        let http = match http {
+            Ok(rtt) => HttpHealth::Answered(rtt),
+            Err((timed_out, message)) => HttpHealth::Failed { timed_out, message },
         };
+        let rpc = match rpc {
+            None => RpcHealth::NotAsked,
+            Some(Ok(health)) => RpcHealth::Answered(health),
+            Some(Err(CallError::Timeout(_))) => RpcHealth::TimedOut,
+            Some(Err(e)) => RpcHealth::Failed(e.to_string()),
+        };
+        let now = unix_now();
+        let verdict = self.machine.probed(http, rpc, Instant::now(), now);
+        if verdict.breaker_opened {
+            self.log(Note::BreakerOpenedByProbes);
+        }
         self.ctx
             .metrics
             .probes
-            .with_label_values(&[&self.target.name, outcome])
+            .with_label_values(&[&self.target.name, verdict.outcome])
             .inc();
-        let status = self.status();
         self.report();
-        let latency = latency.or(self.latency_ms);
         self.registry.do_send(HealthSample {
             gateway_id: self.target.id,
-            ts: unix_now(),
-            status,
-            latency: latency.map(|l| l as i64),
-            error: error.clone(),
+            ts: now,
+            status: verdict.status,
+            latency: verdict.latency_ms.map(|l| l as i64),
+            error: verdict.error.clone(),
         });
         ProbeResult {
-            healthy,
-            latency_ms: latency,
-            status,
-            version: self.server_version.clone(),
-            uptime_ms: self
-                .uptime_at_connect_ms
-                .zip(self.connected_at)
-                .map(|(up, at)| up + at.elapsed().as_millis() as u64),
-            protocol: self.protocol,
-            connected,
-            error,
+            healthy: verdict.healthy,
+            latency_ms: verdict.latency_ms,
+            status: verdict.status,
+            version: self.machine.server_version().map(str::to_owned),
+            uptime_ms: verdict.uptime_ms,
+            protocol: self.machine.protocol(),
+            connected: verdict.connected,
+            error: verdict.error,
         }
     }
 }
@@ -1218,16 +889,16 @@ impl StreamHandler<Inbound> for GatewayActor {
             Inbound::Frame(generation, item) => (generation, item),
             Inbound::Ended(generation) => {
                 // The stream ended without a close frame (TCP reset, process killed).
-                if generation == self.generation && self.conn.is_some() {
+                if generation == self.machine.generation() && self.conn.is_some() {
                     self.fail(ctx, classify_close(1006, "connection lost"));
                 }
                 return;
             }
         };
-        if generation != self.generation || self.conn.is_none() {
+        if generation != self.machine.generation() || self.conn.is_none() {
             return;
         }
-        self.last_frame_at = Instant::now();
+        self.machine.frame_seen(Instant::now());
         let frame = match item {
             Ok(frame) => frame,
             Err(err) => {
@@ -1277,21 +948,21 @@ impl StreamHandler<Inbound> for GatewayActor {
 
 impl GatewayActor {
     fn on_frame(&mut self, ctx: &mut Context<Self>, frame: Frame) {
-        match (self.phase, frame) {
-            (Phase::Handshaking, Frame::Event { event, payload, .. })
+        match (self.machine.phase(), frame) {
+            (LinkPhase::Handshaking, Frame::Event { event, payload, .. })
                 if event == "connect.challenge" =>
             {
                 self.on_challenge(ctx, payload);
             }
             (
-                Phase::Handshaking,
+                LinkPhase::Handshaking,
                 Frame::Res {
                     id,
                     ok,
                     payload,
                     error,
                 },
-            ) if Some(&id) == self.connect_request_id.as_ref() => {
+            ) if self.machine.is_connect_response(&id) => {
                 if ok {
                     self.on_hello(ctx, payload);
                 } else {
@@ -1306,7 +977,7 @@ impl GatewayActor {
                 }
             }
             (
-                Phase::Connected,
+                LinkPhase::Connected,
                 Frame::Res {
                     id,
                     ok,
@@ -1314,7 +985,7 @@ impl GatewayActor {
                     error,
                 },
             ) => self.on_response(id, ok, payload, error),
-            (Phase::Connected, Frame::Event { event, payload, .. }) => {
+            (LinkPhase::Connected, Frame::Event { event, payload, .. }) => {
                 self.on_event(ctx, &event, payload)
             }
             (_, Frame::Req { method, .. }) => {
@@ -1345,11 +1016,11 @@ impl Handler<ForgetRequest> for GatewayActor {
     type Result = ();
     fn handle(&mut self, msg: ForgetRequest, ctx: &mut Self::Context) {
         // Still pending: the gateway never answered it (a response under a wrong id, say).
-        if self.pending.remove(&msg.0).is_some() && self.phase == Phase::Connected {
-            self.unanswered += 1;
-            if self.unanswered >= MAX_UNANSWERED {
-                self.fail(ctx, LinkFailure::unanswered(self.unanswered));
-            }
+        if self.pending.remove(&msg.0).is_some() {
+            let actions = self
+                .machine
+                .unanswered(Instant::now(), self.jitter.sample());
+            self.perform(ctx, actions);
         }
     }
 }
@@ -1375,9 +1046,8 @@ impl Handler<StopLink> for GatewayActor {
     type Result = ResponseActFuture<Self, ()>;
     fn handle(&mut self, _msg: StopLink, ctx: &mut Self::Context) -> Self::Result {
         // Close with 1000 now; stop once the close frame had its chance to go out.
-        self.generation += 1;
-        self.phase = Phase::Halted;
-        self.teardown(ctx, Some(CloseCode::Normal));
+        let actions = self.machine.stop();
+        self.perform(ctx, actions);
         Box::pin(
             tokio::time::sleep(CLOSE_FLUSH)
                 .into_actor(self)

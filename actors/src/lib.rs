@@ -11,6 +11,7 @@ pub mod events;
 pub mod gateway;
 pub mod handshake;
 pub mod heartbeat;
+pub mod link;
 pub mod link_metrics;
 pub mod messages;
 pub mod model;
