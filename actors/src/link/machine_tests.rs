@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::machine::*;
 use crate::handshake::AuthChoice;
 use crate::model::{BreakerState, GatewayStatus};
+use crate::protocol::captures::{at, capture};
 use crate::protocol::device::SignatureVersion;
 use crate::protocol::errors::{LinkFailure, classify_close, classify_error};
 use crate::protocol::frames::ErrorShape;
@@ -16,22 +17,6 @@ use crate::protocol::frames::ErrorShape;
 const UNIX: i64 = 1_795_238_987;
 /// The middle of the jitter range: every backoff delay is exactly its base.
 const MID: f64 = 0.5;
-
-fn capture(name: &str) -> Value {
-    let path = format!(
-        "{}/../testdata/openclaw-captures/2026.9.6/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn at(v: &Value, path: &[&str]) -> Value {
-    path.iter()
-        .fold(v.clone(), |v, k| match k.parse::<usize>() {
-            Ok(i) => v[i].clone(),
-            Err(_) => v[*k].clone(),
-        })
-}
 
 /// The failure a captured `ok: false` connect response means.
 fn captured_failure(file: &str, path: &[&str]) -> LinkFailure {

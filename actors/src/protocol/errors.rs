@@ -173,23 +173,8 @@ pub fn classify_close(code: u16, reason: &str) -> LinkFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::Value;
 
-    fn capture(name: &str) -> Value {
-        let path = format!(
-            "{}/../testdata/openclaw-captures/2026.9.6/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    }
-
-    fn at(v: &Value, path: &[&str]) -> Value {
-        path.iter()
-            .fold(v.clone(), |v, k| match k.parse::<usize>() {
-                Ok(i) => v[i].clone(),
-                Err(_) => v[*k].clone(),
-            })
-    }
+    use crate::protocol::captures::{at, capture};
 
     fn error_at(file: &str, path: &[&str]) -> ErrorShape {
         let v = at(&capture(file), path);

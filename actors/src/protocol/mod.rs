@@ -29,4 +29,6 @@ pub const SCOPES: [&str; 5] = [
 ];
 
 #[cfg(test)]
+pub(crate) mod captures;
+#[cfg(test)]
 mod fuzz_tests;
