@@ -1,5 +1,5 @@
 //! The default gateway, seeded when the registry is empty at start and at least one of the
-//! Mission Control variables is set (SPEC §2).
+//! Mission Control variables is set (docs/design.md, *Seed import*).
 
 use secrecy::SecretString;
 

@@ -1,4 +1,4 @@
-//! Who acts as primary (SPEC §6): the designated primary while it is healthy; otherwise the
+//! Who acts as primary (docs/design.md, *Election and routing*): the designated primary while it is healthy; otherwise the
 //! healthiest other gateway; back to the designated one when it recovers if `failback` is on.
 //! Pure: the registry actor applies it after every change it hears of.
 

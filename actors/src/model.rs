@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 pub type GatewayId = i64;
 
-/// Health status as SPEC §6 "Health semantics" defines it. `Unknown` until something measured it.
+/// Health status as docs/design.md, *Health semantics*, defines it. `Unknown` until something measured it.
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]

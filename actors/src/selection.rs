@@ -1,4 +1,4 @@
-//! Which gateway runs a spawn (SPEC §6): an explicit `gateway_id`; else the agent's
+//! Which gateway runs a spawn (docs/design.md, *Election and routing*): an explicit `gateway_id`; else the agent's
 //! `gateway_config.preferred_gateway` if it is healthy; else the acting primary; else the healthy
 //! gateway with the fewest active sessions. Only gateways that can run the spawn's form (they
 //! advertise the method) are considered. Pure.

@@ -1,4 +1,4 @@
-//! Status derivation (SPEC §6 "Health semantics"), a pure function of what the link knows.
+//! Status derivation (docs/design.md, *Health semantics*), a pure function of what the link knows.
 
 use crate::model::GatewayStatus;
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs Node 24 and openclaw@2026.9.6 from the npm registry into a cache folder (two separate
-# folders: openclaw's preinstall refuses the machine's Node 20), exactly as
-# ../shared/research/openclaw-protocol.md §13 describes. Idempotent; prints the cache folder.
+# folders: openclaw's preinstall refuses the machine's Node 20, so Node 24 comes as its own
+# tarball and runs the package). Idempotent; prints the cache folder.
 set -euo pipefail
 NODE_VERSION=24.21.0
 OPENCLAW_VERSION=2026.9.6

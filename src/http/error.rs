@@ -1,4 +1,4 @@
-//! The one JSON error shape (SPEC §5): `{"error": code, "message": text, "details"?: {...}}`.
+//! The one JSON error shape (docs/design.md, *Errors*): `{"error": code, "message": text, "details"?: {...}}`.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};

@@ -1,4 +1,4 @@
-//! `/api/gateways`: list, get, create, update, delete (SPEC §6 "Gateways"). Handlers validate
+//! `/api/gateways`: list, get, create, update, delete (docs/design.md, *Gateways API*). Handlers validate
 //! input and forward to the registry actor; they hold no gateway state.
 
 use actix_web::{HttpResponse, web};
