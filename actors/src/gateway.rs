@@ -3,8 +3,6 @@
 //! timers, the pending requests, the HTTP probes; it feeds the machine what happened and
 //! carries out the actions it returns, and reports every change to the registry.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,25 +13,23 @@ use awc::BoxedSocket;
 use awc::error::WsProtocolError as ProtocolError;
 use awc::ws::{CloseCode, CloseReason, Codec, Frame as WsFrame, Message as WsMessage};
 use futures_util::stream::StreamExt;
-use secrecy::SecretString;
 use serde_json::Value;
-use tokio::sync::oneshot;
 use tracing::{debug, info, warn};
 
 use crate::backoff::Jitter;
 use crate::bounded;
 use crate::counts;
 use crate::handshake::{Credentials, connect_params};
+use crate::link::http::client;
 use crate::link::machine::{HttpHealth, ReportKey, RpcHealth};
-use crate::link::{Action, LinkMachine, LinkPhase, MachineSettings, Note};
-use crate::link_metrics::LinkMetrics;
+use crate::link::pending::{self, Answer, Pending};
+pub use crate::link::target::{LinkContext, LinkSettings, LinkTarget};
+use crate::link::{Action, LinkMachine, LinkPhase, Note};
 use crate::messages::SessionsSnapshot;
 use crate::messages::{
     Call, CallError, DeviceTokenChanged, HealthSample, LinkUpdate, LiveStats, ProbeNow,
     ProbeResult, StopLink,
 };
-use crate::model::GatewayId;
-use crate::protocol::device::DeviceIdentity;
 use crate::protocol::errors::{LinkFailure, classify_close, classify_error};
 use crate::protocol::frames::{ErrorShape, Frame};
 use crate::registry::RegistryActor;
@@ -46,71 +42,6 @@ const SESSIONS_REFRESH_DEBOUNCE: Duration = Duration::from_millis(500);
 /// Sessions fetched per gateway for the cache.
 const SESSIONS_LIMIT: u32 = 1000;
 
-/// Timing and thresholds, from the `gateways.*` configuration.
-#[derive(Debug, Clone)]
-pub struct LinkSettings {
-    /// What the decision machine needs.
-    pub machine: MachineSettings,
-    pub heartbeat_interval: Duration,
-    pub health_interval: Duration,
-    pub probe_timeout: Duration,
-    pub connect_timeout: Duration,
-    pub rpc_timeout: Duration,
-    /// Reported as `client.version`.
-    pub client_version: String,
-}
-
-/// Where and how to reach one gateway.
-#[derive(Clone)]
-pub struct LinkTarget {
-    pub id: GatewayId,
-    pub name: String,
-    pub host: String,
-    pub port: u16,
-    pub tls: bool,
-    pub allow_insecure_tls: bool,
-    pub token: Option<SecretString>,
-    pub device_token: Option<SecretString>,
-    /// The shared token was just changed by an admin: prove it on the first connect.
-    pub verify_shared_token: bool,
-}
-
-impl LinkTarget {
-    fn authority(&self) -> String {
-        crate::model::authority(&self.host, self.port)
-    }
-
-    /// Never carries a token: credentials go in the `connect` frame only.
-    fn ws_url(&self) -> String {
-        format!(
-            "{}://{}/",
-            if self.tls { "wss" } else { "ws" },
-            self.authority()
-        )
-    }
-
-    fn health_url(&self) -> String {
-        self.http_url("/health")
-    }
-
-    fn http_url(&self, path: &str) -> String {
-        format!(
-            "{}://{}{path}",
-            if self.tls { "https" } else { "http" },
-            self.authority()
-        )
-    }
-}
-
-/// Shared by all gateway actors.
-#[derive(Clone)]
-pub struct LinkContext {
-    pub settings: Arc<LinkSettings>,
-    pub identity: Arc<DeviceIdentity>,
-    pub metrics: Arc<LinkMetrics>,
-    pub events: crate::events::EventBus,
-}
-
 type WsSink = crate::ws_io::WsWriter;
 
 struct Conn {
@@ -118,37 +49,6 @@ struct Conn {
     stream: SpawnHandle,
     /// Raised from the handshake's frame cap to the link's at `hello-ok`.
     frame_cap: crate::ws_io::FrameCap,
-}
-
-thread_local! {
-    // One HTTP/WebSocket client per arbiter thread (verified, insecure), shared by its actors.
-    static CLIENTS: RefCell<HashMap<bool, awc::Client>> = RefCell::new(HashMap::new());
-}
-
-pub(crate) fn client(
-    insecure: bool,
-    connect_timeout: Duration,
-    request_timeout: Duration,
-) -> awc::Client {
-    CLIENTS.with(|c| {
-        c.borrow_mut()
-            .entry(insecure)
-            .or_insert_with(|| {
-                awc::Client::builder()
-                    .connector(
-                        awc::Connector::new()
-                            .rustls_0_23(crate::tls::client_config(insecure))
-                            // An upgraded WebSocket keeps its connector permit: the default
-                            // limit (100 per client) would cap the fleet at 100 per thread.
-                            .limit(0)
-                            .timeout(connect_timeout)
-                            .handshake_timeout(connect_timeout),
-                    )
-                    .timeout(request_timeout)
-                    .finish()
-            })
-            .clone()
-    })
 }
 
 pub struct GatewayActor {
@@ -164,8 +64,7 @@ pub struct GatewayActor {
     handshake_timer: Option<SpawnHandle>,
     heartbeat: Option<SpawnHandle>,
     sessions_refresh: Option<SpawnHandle>,
-    next_request: u64,
-    pending: HashMap<String, (String, oneshot::Sender<Result<Value, CallError>>)>,
+    pending: Pending,
     last_report: Option<ReportKey>,
 }
 
@@ -195,8 +94,7 @@ impl GatewayActor {
             handshake_timer: None,
             heartbeat: None,
             sessions_refresh: None,
-            next_request: 0,
-            pending: HashMap::new(),
+            pending: Pending::default(),
             last_report: None,
             ctx,
         }
@@ -527,19 +425,12 @@ impl GatewayActor {
         params: Option<Value>,
         timeout: Duration,
     ) -> impl Future<Output = Result<Value, CallError>> + 'static {
-        let (tx, rx) = oneshot::channel();
         let metrics = self.ctx.metrics.clone();
         let (gateway, method_label) = (self.target.name.clone(), method.to_owned());
-        let outcome = move |res: &Result<Value, CallError>| {
-            let label = match res {
-                Ok(_) => "ok",
-                Err(CallError::NotConnected) => "not_connected",
-                Err(CallError::Timeout(_)) => "timeout",
-                Err(CallError::Gateway(_)) => "error",
-            };
+        let outcome = move |res: &Answer| {
             metrics
                 .rpc_calls
-                .with_label_values(&[&gateway, &method_label, label])
+                .with_label_values(&[&gateway, &method_label, pending::outcome(res)])
                 .inc();
         };
         if !self.machine.connected() {
@@ -547,14 +438,13 @@ impl GatewayActor {
             outcome(&res);
             return futures_util::future::Either::Left(std::future::ready(res));
         }
-        self.next_request += 1;
-        let id = format!("r{}", self.next_request);
+        let (id, rx) = self.pending.open();
         if !self.send_frame(&Frame::request(id.clone(), method, params)) {
+            self.pending.expire(&id);
             let res = Err(CallError::NotConnected);
             outcome(&res);
             return futures_util::future::Either::Left(std::future::ready(res));
         }
-        self.pending.insert(id.clone(), (method.to_owned(), tx));
         let addr = ctx.address();
         futures_util::future::Either::Right(async move {
             let res = match tokio::time::timeout(timeout, rx).await {
@@ -577,24 +467,12 @@ impl GatewayActor {
         payload: Option<Value>,
         error: Option<ErrorShape>,
     ) {
-        let Some((_method, tx)) = self.pending.remove(&id) else {
+        if self.pending.answer(&id, ok, payload, error) {
+            self.machine.answered();
+        } else {
             // (an answer under an id never asked for counts for nothing)
             debug!(gateway = %self.target.name, %id, "response to an unknown or expired request");
-            return;
-        };
-        self.machine.answered();
-        let res = if ok {
-            Ok(payload.unwrap_or(Value::Null))
-        } else {
-            Err(CallError::Gateway(error.unwrap_or(ErrorShape {
-                code: "UNKNOWN".into(),
-                message: "error response without an error".into(),
-                details: None,
-                retryable: None,
-                retry_after_ms: None,
-            })))
-        };
-        let _ = tx.send(res);
+        }
     }
 
     // ---- events and keepalive -------------------------------------------------------------
@@ -717,9 +595,7 @@ impl GatewayActor {
         {
             ctx.cancel_future(handle);
         }
-        for (_, (_, tx)) in self.pending.drain() {
-            let _ = tx.send(Err(CallError::NotConnected));
-        }
+        self.pending.fail_all();
     }
 
     /// Every failure ends here; the machine decides what next.
@@ -751,25 +627,23 @@ impl GatewayActor {
             }
             let timeout = READINESS_POLL.min(act.settings().probe_timeout);
             let s = act.settings();
-            let client = client(act.target.allow_insecure_tls, s.connect_timeout, s.probe_timeout);
-            let request = client.get(act.target.http_url("/readyz")).timeout(timeout).send();
-            ctx.spawn(
-                async move {
-                    matches!(tokio::time::timeout(timeout, request).await, Ok(Ok(resp)) if resp.status().is_success())
-                }
-                .into_actor(act)
-                .map(move |ready, act, ctx| {
-                    if !act.machine.is_current(generation, LinkPhase::Backoff) {
-                        return;
-                    }
-                    if ready {
-                        debug!(gateway = %act.target.name, "gateway ready again; reconnecting now");
-                        act.connect(ctx);
-                    } else {
-                        act.schedule_readiness_poll(ctx, generation, remaining);
-                    }
-                }),
+            let client = client(
+                act.target.allow_insecure_tls,
+                s.connect_timeout,
+                s.probe_timeout,
             );
+            let ready = crate::link::http::ready(client, act.target.http_url("/readyz"), timeout);
+            ctx.spawn(ready.into_actor(act).map(move |ready, act, ctx| {
+                if !act.machine.is_current(generation, LinkPhase::Backoff) {
+                    return;
+                }
+                if ready {
+                    debug!(gateway = %act.target.name, "gateway ready again; reconnecting now");
+                    act.connect(ctx);
+                } else {
+                    act.schedule_readiness_poll(ctx, generation, remaining);
+                }
+            }));
         });
     }
 
@@ -782,18 +656,7 @@ impl GatewayActor {
         let url = self.target.health_url();
         let rpc = (self.machine.connected() && self.supports("health"))
             .then(|| self.call(ctx, "health", None, timeout));
-        let started = Instant::now();
-        let http = async move {
-            match tokio::time::timeout(timeout, client.get(url).timeout(timeout).send()).await {
-                Err(_) => Err((true, "HTTP /health timed out".to_owned())),
-                Ok(Err(awc::error::SendRequestError::Timeout)) => {
-                    Err((true, "HTTP /health timed out".to_owned()))
-                }
-                Ok(Err(e)) => Err((false, format!("HTTP /health failed: {e}"))),
-                Ok(Ok(resp)) if resp.status().is_success() => Ok(started.elapsed()),
-                Ok(Ok(resp)) => Err((false, format!("HTTP /health answered {}", resp.status()))),
-            }
-        };
+        let http = crate::link::http::health(client, url, timeout);
         let rpc = async move {
             match rpc {
                 Some(rpc) => Some(rpc.await),
@@ -808,15 +671,7 @@ impl GatewayActor {
         )
     }
 
-    fn on_probe(
-        &mut self,
-        http: Result<Duration, (bool, String)>,
-        rpc: Option<Result<Value, CallError>>,
-    ) -> ProbeResult {
-        let http = match http {
-            Ok(rtt) => HttpHealth::Answered(rtt),
-            Err((timed_out, message)) => HttpHealth::Failed { timed_out, message },
-        };
+    fn on_probe(&mut self, http: HttpHealth, rpc: Option<Answer>) -> ProbeResult {
         let rpc = match rpc {
             None => RpcHealth::NotAsked,
             Some(Ok(health)) => RpcHealth::Answered(health),
@@ -966,13 +821,8 @@ impl GatewayActor {
                 if ok {
                     self.on_hello(ctx, payload);
                 } else {
-                    let error = error.unwrap_or(ErrorShape {
-                        code: "UNKNOWN".into(),
-                        message: "connect refused without an error".into(),
-                        details: None,
-                        retryable: None,
-                        retry_after_ms: None,
-                    });
+                    let error = error
+                        .unwrap_or_else(|| ErrorShape::unknown("connect refused without an error"));
                     self.fail(ctx, classify_error(&error));
                 }
             }
@@ -1016,7 +866,7 @@ impl Handler<ForgetRequest> for GatewayActor {
     type Result = ();
     fn handle(&mut self, msg: ForgetRequest, ctx: &mut Self::Context) {
         // Still pending: the gateway never answered it (a response under a wrong id, say).
-        if self.pending.remove(&msg.0).is_some() {
+        if self.pending.expire(&msg.0) {
             let actions = self
                 .machine
                 .unanswered(Instant::now(), self.jitter.sample());

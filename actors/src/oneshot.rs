@@ -48,7 +48,7 @@ async fn attempt(
     client_version: &str,
     timeout: Duration,
 ) -> Result<Reached, LinkFailure> {
-    let client = crate::gateway::client(target.insecure_tls, timeout, timeout);
+    let client = crate::link::http::client(target.insecure_tls, timeout, timeout);
     let (_, mut framed) = client
         .ws(target.url)
         .max_frame_size(crate::ws_io::HANDSHAKE_MAX_FRAME)
@@ -127,12 +127,8 @@ async fn attempt(
                         default_agent,
                     })
                 } else {
-                    Err(classify_error(&error.unwrap_or(ErrorShape {
-                        code: "UNKNOWN".into(),
-                        message: "connect refused without an error".into(),
-                        details: None,
-                        retryable: None,
-                        retry_after_ms: None,
+                    Err(classify_error(&error.unwrap_or_else(|| {
+                        ErrorShape::unknown("connect refused without an error")
                     })))
                 };
                 let _ = framed

@@ -85,6 +85,17 @@ pub struct ErrorShape {
 }
 
 impl ErrorShape {
+    /// What an `ok: false` without an error object is taken for.
+    pub fn unknown(message: &str) -> Self {
+        ErrorShape {
+            code: "UNKNOWN".into(),
+            message: message.into(),
+            details: None,
+            retryable: None,
+            retry_after_ms: None,
+        }
+    }
+
     pub fn detail_str(&self, key: &str) -> Option<&str> {
         self.details.as_ref()?.get(key)?.as_str()
     }
