@@ -310,9 +310,26 @@ pub struct FakeGateway {
 }
 
 impl FakeGateway {
-    /// Starts on an ephemeral loopback port.
+    /// Starts on a free loopback port below the kernel's ephemeral range (32768–60999): a
+    /// port from that range, once [`stop`](Self::stop)ped, could be taken by any client
+    /// socket or `bind(0)` before [`resume`](Self::resume) binds it again (a busy test suite
+    /// saw exactly that: `AddrInUse` on resume).
     pub fn start(cfg: FakeConfig) -> std::io::Result<FakeGateway> {
-        Self::start_on(cfg, SocketAddr::from(([127, 0, 0, 1], 0)))
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        const LOW: u64 = 10_000;
+        const SPAN: u64 = 22_000;
+        // Test processes running side by side start at different places.
+        let offset = u64::from(std::process::id()) * 211;
+        let mut last = None;
+        for _ in 0..SPAN {
+            let port = LOW + (offset + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN;
+            let addr = SocketAddr::from(([127, 0, 0, 1], port as u16));
+            match Self::start_on(cfg.clone(), addr) {
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => last = Some(e),
+                other => return other,
+            }
+        }
+        Err(last.unwrap_or_else(|| std::io::Error::from(std::io::ErrorKind::AddrInUse)))
     }
 
     pub fn start_on(cfg: FakeConfig, addr: SocketAddr) -> std::io::Result<FakeGateway> {
