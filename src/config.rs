@@ -251,8 +251,8 @@ pub struct FlagOverrides {
 }
 
 impl GatewaysConfig {
-    pub fn link_settings(&self) -> gateway_supervisor_actors::gateway::LinkSettings {
-        gateway_supervisor_actors::gateway::LinkSettings {
+    pub fn link_settings(&self) -> gateway_supervisor_actors::link::LinkSettings {
+        gateway_supervisor_actors::link::LinkSettings {
             machine: gateway_supervisor_actors::link::MachineSettings {
                 missed_pongs: self.missed_pongs,
                 handshake_timeout: self.handshake_timeout,

@@ -25,7 +25,7 @@ use crate::secrets::{self, Cipher, SecretsError};
 use crate::{seed, systemd};
 use gateway_supervisor_actors::RegistryActor;
 use gateway_supervisor_actors::events::EventBus;
-use gateway_supervisor_actors::gateway::LinkContext;
+use gateway_supervisor_actors::link::LinkContext;
 use gateway_supervisor_actors::messages::{CreateGateway, Ping, StopAllLinks};
 use gateway_supervisor_actors::model::Caller;
 

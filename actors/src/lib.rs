@@ -8,7 +8,7 @@ pub mod breaker;
 pub mod counts;
 pub mod election;
 pub mod events;
-pub mod gateway;
+
 pub mod handshake;
 pub mod heartbeat;
 pub mod link;

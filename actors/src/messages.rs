@@ -8,7 +8,7 @@ use actix::{Addr, Message, MessageResponse};
 use secrecy::SecretString;
 use serde::Serialize;
 
-use crate::gateway::GatewayActor;
+use crate::link::GatewayActor;
 use crate::model::{
     BreakerInfo, Caller, ConnectionInfo, GatewayId, GatewayPatch, GatewayStatus, GatewayView,
     NewGateway,

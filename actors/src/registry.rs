@@ -18,7 +18,7 @@ use tracing::{debug, info, warn};
 
 use crate::election::{self, Candidate};
 use crate::events::EventBus;
-use crate::gateway::{GatewayActor, LinkContext, LinkTarget};
+use crate::link::{GatewayActor, LinkContext, LinkTarget};
 use crate::messages::{
     CreateGateway, DeleteGateway, DeviceTokenChanged, FindSession, GatewaySnapshot, GetGateway,
     HealthSample, LinkHandle, LinkUpdate, Links, ListGateways, ListSessions, LiveStats, Ping,

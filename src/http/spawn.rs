@@ -382,7 +382,7 @@ pub async fn create(
 struct Tracked {
     spawn_id: String,
     gateway_id: i64,
-    addr: actix::Addr<gateway_supervisor_actors::gateway::GatewayActor>,
+    addr: actix::Addr<gateway_supervisor_actors::link::GatewayActor>,
     run_id: Option<String>,
     session_key: Option<String>,
     /// `Some(timeout)` for an agent run (waited with `agent.wait`); `None` for a process.
@@ -501,7 +501,7 @@ pub fn run_outcome(p: &Value) -> (&'static str, Option<String>) {
 
 /// The last assistant text of a session (`chat.history`).
 async fn last_reply(
-    addr: &actix::Addr<gateway_supervisor_actors::gateway::GatewayActor>,
+    addr: &actix::Addr<gateway_supervisor_actors::link::GatewayActor>,
     session_key: Option<&str>,
 ) -> Option<String> {
     let key = session_key?;

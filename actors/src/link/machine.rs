@@ -1,5 +1,5 @@
 //! The link's brain: every decision a gateway link makes, with no sockets, timers or
-//! mailboxes. The actor shell (`crate::gateway`) feeds it what happened — a dial started, a
+//! mailboxes. The actor shell (`crate::link::actor`) feeds it what happened — a dial started, a
 //! socket opened, a challenge, a `hello-ok`, a failure, a heartbeat tick, a pong, a probe's
 //! outcome — with the time as an input, and carries out the [`Action`]s it returns. So every
 //! link behaviour is a unit test here, in microseconds (see `machine_tests.rs`); the phases and
@@ -144,6 +144,15 @@ pub enum Action {
     SubscribeSessions,
     /// Refresh the session and agent counts.
     RefreshCounts,
+    /// Refresh the session cache soon (bursts of changes coalesce into one `sessions.list`).
+    RefreshSessionsSoon,
+    /// Hand this session list (a `sessions.list` answer or a seed tick) to the registry.
+    PublishSessions(Value),
+    /// Publish an event on the daemon's bus under this type, tagged with the gateway.
+    Publish {
+        kind: &'static str,
+        payload: Value,
+    },
     /// Tell the registry (it skips reports that change nothing it shows).
     Report,
     Log(Note),
@@ -556,6 +565,41 @@ impl LinkMachine {
             .map(Duration::from_millis);
         Note::ShuttingDown {
             restart_expected: self.restart_hint,
+        }
+    }
+
+    /// An event from a connected gateway: what it changes and what is passed on.
+    pub fn event(&mut self, event: &str, payload: Option<Value>) -> Vec<Action> {
+        // Only a gateway with `sessions.list` can be asked again.
+        let refresh = self
+            .supports("sessions.list")
+            .then_some(Action::RefreshSessionsSoon);
+        let passed_on = |kind| Action::Publish {
+            kind,
+            payload: payload.clone().unwrap_or(Value::Null),
+        };
+        match event {
+            "shutdown" => vec![Action::Log(self.shutting_down(payload.as_ref()))],
+            "health" => match &payload {
+                Some(p) => {
+                    self.apply_health(p);
+                    vec![Action::Report]
+                }
+                None => Vec::new(),
+            },
+            "sessions.changed" => refresh.into_iter().collect(),
+            "agent.status" => std::iter::once(passed_on("agent.status"))
+                .chain(refresh)
+                .collect(),
+            "spawn_result" => vec![passed_on("gateway.spawn_result")],
+            "log" => vec![passed_on("log")],
+            // Seed-protocol gateways carry a session snapshot in their ticks.
+            "tick" => payload
+                .filter(|p| p.get("sessions").is_some())
+                .map(Action::PublishSessions)
+                .into_iter()
+                .collect(),
+            _ => Vec::new(),
         }
     }
 

@@ -871,3 +871,74 @@ fn health_events_update_the_counts() {
         (Some(4), Some(1))
     );
 }
+
+// ---- events ---------------------------------------------------------------------------------
+
+#[test]
+fn agent_status_is_passed_on_and_refreshes_the_session_cache() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    let actions = m.event("agent.status", Some(json!({"agent": "main"})));
+    assert!(matches!(
+        &actions[..],
+        [Action::Publish { kind: "agent.status", payload }, Action::RefreshSessionsSoon]
+            if payload["agent"] == "main"
+    ));
+}
+
+#[test]
+fn session_changes_refresh_only_gateways_that_can_list_sessions() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    assert!(matches!(
+        m.event("sessions.changed", None)[..],
+        [Action::RefreshSessionsSoon]
+    ));
+    let (mut seed, now) = machine(None);
+    handshake(&mut seed, now);
+    let mut hello = real_hello();
+    hello["features"]["methods"] = json!(["health", "spawn"]);
+    seed.hello(Some(hello), now, UNIX, MID);
+    assert!(seed.event("sessions.changed", None).is_empty());
+}
+
+#[test]
+fn a_seed_tick_with_sessions_is_a_session_snapshot_and_a_plain_tick_is_nothing() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    let tick = capture("tick_and_ping.json");
+    let plain = at(&tick, &["ticks", "0", "payload"]);
+    assert!(m.event("tick", Some(plain)).is_empty());
+    let actions = m.event("tick", Some(json!({"sessions": []})));
+    assert!(matches!(&actions[..], [Action::PublishSessions(_)]));
+}
+
+#[test]
+fn a_health_event_updates_the_counts_and_is_reported() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    let actions = m.event(
+        "health",
+        Some(json!({"ok": true, "sessions": {"count": 2}})),
+    );
+    assert!(matches!(actions[..], [Action::Report]));
+    assert_eq!(m.state(now).sessions_count, Some(2));
+}
+
+#[test]
+fn logs_and_spawn_results_are_passed_on_and_unknown_events_ignored() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    assert!(matches!(
+        m.event("log", Some(json!({"message": "hi"})))[..],
+        [Action::Publish { kind: "log", .. }]
+    ));
+    assert!(matches!(
+        m.event("spawn_result", None)[..],
+        [Action::Publish {
+            kind: "gateway.spawn_result",
+            ..
+        }]
+    ));
+    assert!(m.event("presence", Some(json!({}))).is_empty());
+}

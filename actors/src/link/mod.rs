@@ -1,6 +1,8 @@
-//! One gateway link: the pure decision machine ([`machine`]) that the actor shell
-//! (`crate::gateway`) drives.
+//! One gateway link: the pure decision machine ([`machine`]) and the actor shell
+//! ([`actor`]) that drives it, with the shell's parts (requests in flight, plain HTTP, the
+//! target). docs/design.md, *The link state machine*, tables the machine.
 
+pub mod actor;
 pub mod http;
 pub mod machine;
 pub mod pending;
@@ -9,4 +11,6 @@ pub mod target;
 #[cfg(test)]
 mod machine_tests;
 
+pub use actor::GatewayActor;
 pub use machine::{Action, LinkMachine, LinkPhase, MachineSettings, Note};
+pub use target::{LinkContext, LinkSettings, LinkTarget};

@@ -1,0 +1,213 @@
+//! The link's requests: calls and their answers, the session and agent counts, the gateway's
+//! events, and the health probe.
+
+use super::*;
+
+impl GatewayActor {
+    /// `sessions.list` and `agents.list`, when the gateway has them.
+    pub(super) fn refresh_counts(&mut self, ctx: &mut Context<Self>) {
+        self.refresh_sessions(ctx);
+        if self.supports("agents.list") {
+            let timeout = self.settings().rpc_timeout;
+            let rx = self.call(ctx, "agents.list", Some(serde_json::json!({})), timeout);
+            ctx.spawn(rx.into_actor(self).map(|res, act, _| {
+                if let Ok(payload) = res
+                    && let Some(n) = counts::agents_from_list(&payload)
+                {
+                    act.machine.set_agents_count(n);
+                    act.report();
+                }
+            }));
+        }
+    }
+
+    /// The session cache: one `sessions.list`, handed to the registry.
+    pub(super) fn refresh_sessions(&mut self, ctx: &mut Context<Self>) {
+        if !self.supports("sessions.list") {
+            return;
+        }
+        let timeout = self.settings().rpc_timeout;
+        let rx = self.call(
+            ctx,
+            "sessions.list",
+            Some(serde_json::json!({"limit": SESSIONS_LIMIT})),
+            timeout,
+        );
+        ctx.spawn(rx.into_actor(self).map(|res, act, _| {
+            if let Ok(payload) = res {
+                if let Some(n) = counts::sessions_from_list(&payload) {
+                    act.machine.set_sessions_count(n);
+                    act.report();
+                }
+                act.publish_sessions(&payload);
+            }
+        }));
+    }
+
+    pub(super) fn publish_sessions(&mut self, payload: &Value) {
+        if let Some(list) = crate::sessions::parse_list(payload, self.target.id) {
+            self.registry.do_send(SessionsSnapshot {
+                id: self.target.id,
+                epoch: self.epoch,
+                sessions: Arc::new(list),
+            });
+        }
+    }
+
+    pub(super) fn fire_and_forget(
+        &mut self,
+        ctx: &mut Context<Self>,
+        method: &str,
+        params: Option<Value>,
+    ) {
+        let timeout = self.settings().rpc_timeout;
+        let rx = self.call(ctx, method, params, timeout);
+        ctx.spawn(rx.into_actor(self).map(|_, _, _| ()));
+    }
+
+    // ---- calls ------------------------------------------------------------------------------
+
+    /// Sends a request; the returned future resolves with the response or an error.
+    pub(super) fn call(
+        &mut self,
+        ctx: &mut Context<Self>,
+        method: &str,
+        params: Option<Value>,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Value, CallError>> + 'static {
+        let metrics = self.ctx.metrics.clone();
+        let (gateway, method_label) = (self.target.name.clone(), method.to_owned());
+        let outcome = move |res: &Answer| {
+            metrics
+                .rpc_calls
+                .with_label_values(&[&gateway, &method_label, pending::outcome(res)])
+                .inc();
+        };
+        if !self.machine.connected() {
+            let res = Err(CallError::NotConnected);
+            outcome(&res);
+            return futures_util::future::Either::Left(std::future::ready(res));
+        }
+        let (id, rx) = self.pending.open();
+        if !self.send_frame(&Frame::request(id.clone(), method, params)) {
+            self.pending.expire(&id);
+            let res = Err(CallError::NotConnected);
+            outcome(&res);
+            return futures_util::future::Either::Left(std::future::ready(res));
+        }
+        let addr = ctx.address();
+        futures_util::future::Either::Right(async move {
+            let res = match tokio::time::timeout(timeout, rx).await {
+                Ok(Ok(res)) => res,
+                Ok(Err(_)) => Err(CallError::NotConnected),
+                Err(_) => {
+                    addr.do_send(ForgetRequest(id));
+                    Err(CallError::Timeout(timeout))
+                }
+            };
+            outcome(&res);
+            res
+        })
+    }
+
+    pub(super) fn on_response(
+        &mut self,
+        id: String,
+        ok: bool,
+        payload: Option<Value>,
+        error: Option<ErrorShape>,
+    ) {
+        if self.pending.answer(&id, ok, payload, error) {
+            self.machine.answered();
+        } else {
+            // (an answer under an id never asked for counts for nothing)
+            debug!(gateway = %self.target.name, %id, "response to an unknown or expired request");
+        }
+    }
+
+    // ---- events and keepalive -------------------------------------------------------------
+
+    pub(super) fn on_event(
+        &mut self,
+        ctx: &mut Context<Self>,
+        event: &str,
+        payload: Option<Value>,
+    ) {
+        let actions = self.machine.event(event, payload);
+        self.perform(ctx, actions);
+    }
+
+    pub(super) fn schedule_sessions_refresh(&mut self, ctx: &mut Context<Self>) {
+        if self.sessions_refresh.is_some() {
+            return;
+        }
+        self.sessions_refresh = Some(ctx.run_later(SESSIONS_REFRESH_DEBOUNCE, |act, ctx| {
+            act.sessions_refresh = None;
+            act.refresh_sessions(ctx);
+        }));
+    }
+
+    // ---- probing ---------------------------------------------------------------------------
+
+    pub(super) fn probe(
+        &mut self,
+        ctx: &mut Context<Self>,
+    ) -> ResponseActFuture<Self, ProbeResult> {
+        let s = self.settings();
+        let timeout = s.probe_timeout;
+        let client = client(self.target.allow_insecure_tls, s.connect_timeout, timeout);
+        let url = self.target.health_url();
+        let rpc = (self.machine.connected() && self.supports("health"))
+            .then(|| self.call(ctx, "health", None, timeout));
+        let http = crate::link::http::health(client, url, timeout);
+        let rpc = async move {
+            match rpc {
+                Some(rpc) => Some(rpc.await),
+                None => None,
+            }
+        };
+        // Both at once: a probe costs one timeout, not two.
+        let fut = futures_util::future::join(http, rpc);
+        Box::pin(
+            fut.into_actor(self)
+                .map(|(http, rpc), act, _ctx| act.on_probe(http, rpc)),
+        )
+    }
+
+    pub(super) fn on_probe(&mut self, http: HttpHealth, rpc: Option<Answer>) -> ProbeResult {
+        let rpc = match rpc {
+            None => RpcHealth::NotAsked,
+            Some(Ok(health)) => RpcHealth::Answered(health),
+            Some(Err(CallError::Timeout(_))) => RpcHealth::TimedOut,
+            Some(Err(e)) => RpcHealth::Failed(e.to_string()),
+        };
+        let now = unix_now();
+        let verdict = self.machine.probed(http, rpc, Instant::now(), now);
+        if verdict.breaker_opened {
+            self.log(Note::BreakerOpenedByProbes);
+        }
+        self.ctx
+            .metrics
+            .probes
+            .with_label_values(&[&self.target.name, verdict.outcome])
+            .inc();
+        self.report();
+        self.registry.do_send(HealthSample {
+            gateway_id: self.target.id,
+            ts: now,
+            status: verdict.status,
+            latency: verdict.latency_ms.map(|l| l as i64),
+            error: verdict.error.clone(),
+        });
+        ProbeResult {
+            healthy: verdict.healthy,
+            latency_ms: verdict.latency_ms,
+            status: verdict.status,
+            version: self.machine.server_version().map(str::to_owned),
+            uptime_ms: verdict.uptime_ms,
+            protocol: self.machine.protocol(),
+            connected: verdict.connected,
+            error: verdict.error,
+        }
+    }
+}

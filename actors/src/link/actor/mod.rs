@@ -1,0 +1,318 @@
+//! The gateway actor: one per registered gateway, the shell around the link's decision
+//! machine ([`crate::link::machine`]). It owns what the machine must not: the WebSocket, the
+//! timers, the pending requests, the HTTP probes; it feeds the machine what happened and
+//! carries out the actions it returns, and reports every change to the registry.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::io::{SinkWrite, WriteHandler};
+use actix::prelude::*;
+use actix_codec::Framed;
+use awc::BoxedSocket;
+use awc::error::WsProtocolError as ProtocolError;
+use awc::ws::{CloseCode, CloseReason, Codec, Frame as WsFrame, Message as WsMessage};
+use futures_util::stream::StreamExt;
+use serde_json::Value;
+use tracing::{debug, info, warn};
+
+use crate::backoff::Jitter;
+use crate::bounded;
+use crate::counts;
+use crate::handshake::{Credentials, connect_params};
+use crate::link::http::client;
+use crate::link::machine::{HttpHealth, ReportKey, RpcHealth};
+use crate::link::pending::{self, Answer, Pending};
+use crate::link::target::{LinkContext, LinkSettings, LinkTarget};
+use crate::link::{Action, LinkMachine, LinkPhase, Note};
+use crate::messages::SessionsSnapshot;
+use crate::messages::{
+    Call, CallError, DeviceTokenChanged, HealthSample, LinkUpdate, LiveStats, ProbeNow,
+    ProbeResult, StopLink,
+};
+use crate::protocol::errors::{LinkFailure, classify_close, classify_error};
+use crate::protocol::frames::{ErrorShape, Frame};
+use crate::registry::RegistryActor;
+use crate::unix_now;
+
+mod calls;
+mod socket;
+
+/// How often a backing-off link asks the gateway's `/readyz`.
+const READINESS_POLL: Duration = Duration::from_secs(1);
+/// Coalesces bursts of `sessions.changed` into one `sessions.list`.
+const SESSIONS_REFRESH_DEBOUNCE: Duration = Duration::from_millis(500);
+/// Sessions fetched per gateway for the cache.
+const SESSIONS_LIMIT: u32 = 1000;
+
+type WsSink = crate::ws_io::WsWriter;
+
+struct Conn {
+    sink: SinkWrite<WsMessage, WsSink>,
+    stream: SpawnHandle,
+    /// Raised from the handshake's frame cap to the link's at `hello-ok`.
+    frame_cap: crate::ws_io::FrameCap,
+}
+
+pub struct GatewayActor {
+    target: LinkTarget,
+    epoch: u64,
+    live: Arc<LiveStats>,
+    ctx: LinkContext,
+    registry: Addr<RegistryActor>,
+    machine: LinkMachine,
+    jitter: Jitter,
+
+    conn: Option<Conn>,
+    handshake_timer: Option<SpawnHandle>,
+    heartbeat: Option<SpawnHandle>,
+    sessions_refresh: Option<SpawnHandle>,
+    pending: Pending,
+    last_report: Option<ReportKey>,
+}
+
+impl GatewayActor {
+    pub fn new(
+        target: LinkTarget,
+        epoch: u64,
+        live: Arc<LiveStats>,
+        ctx: LinkContext,
+        registry: Addr<RegistryActor>,
+    ) -> Self {
+        let machine = LinkMachine::new(
+            ctx.settings.machine.clone(),
+            target.device_token.clone(),
+            target.verify_shared_token,
+            target.token.is_some(),
+            Instant::now(),
+        );
+        GatewayActor {
+            target,
+            epoch,
+            live,
+            registry,
+            machine,
+            jitter: Jitter::from_os(),
+            conn: None,
+            handshake_timer: None,
+            heartbeat: None,
+            sessions_refresh: None,
+            pending: Pending::default(),
+            last_report: None,
+            ctx,
+        }
+    }
+
+    fn settings(&self) -> &LinkSettings {
+        &self.ctx.settings
+    }
+
+    /// Tells the registry; skips reports that change nothing it shows.
+    /// Latency and last-seen go through the shared [`LiveStats`]; a message only when
+    /// something else changed.
+    fn report(&mut self) {
+        self.live.set(
+            self.machine
+                .latency_ms()
+                .map(|l| i64::try_from(l).unwrap_or(i64::MAX)),
+            self.machine.last_seen(),
+        );
+        let key = self.machine.report_key();
+        if self.last_report.as_ref() == Some(&key) {
+            return;
+        }
+        self.last_report = Some(key);
+        let state = self.machine.state(Instant::now());
+        self.registry.do_send(LinkUpdate {
+            id: self.target.id,
+            epoch: self.epoch,
+            state,
+        });
+    }
+
+    /// Carries out what the machine decided, in order.
+    fn perform(&mut self, ctx: &mut Context<Self>, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Teardown => self.teardown(ctx, Some(CloseCode::Normal)),
+                Action::CountHandshakeFailure(code) => self
+                    .ctx
+                    .metrics
+                    .handshake_failures
+                    .with_label_values(&[&self.target.name, &code])
+                    .inc(),
+                Action::ReconnectAfter {
+                    delay,
+                    poll_readiness,
+                } => {
+                    let generation = self.machine.generation();
+                    ctx.run_later(delay, move |act, ctx| {
+                        if act.machine.is_current(generation, LinkPhase::Backoff) {
+                            act.connect(ctx);
+                        }
+                    });
+                    if poll_readiness {
+                        self.schedule_readiness_poll(ctx, generation, delay);
+                    }
+                }
+                Action::ArmHandshakeTimeout(timeout) => {
+                    let generation = self.machine.generation();
+                    self.handshake_timer = Some(ctx.run_later(timeout, move |act, ctx| {
+                        if act.machine.is_current(generation, LinkPhase::Handshaking) {
+                            act.fail(ctx, LinkFailure::timeout("handshake"));
+                        }
+                    }));
+                }
+                Action::HandshakeDone => {
+                    if let Some(timer) = self.handshake_timer.take() {
+                        ctx.cancel_future(timer);
+                    }
+                    if let Some(conn) = &self.conn {
+                        conn.frame_cap.set(crate::ws_io::LINK_MAX_FRAME);
+                    }
+                }
+                Action::StartHeartbeat => self.schedule_heartbeat(ctx, true),
+                Action::SendPing(payload) => {
+                    let sent = self
+                        .conn
+                        .as_mut()
+                        .is_some_and(|c| c.sink.write(WsMessage::Ping(payload.into())).is_ok());
+                    if sent {
+                        self.machine.ping_sent(Instant::now());
+                    }
+                }
+                Action::PersistDeviceToken(token) => {
+                    self.target.device_token = token.clone();
+                    self.registry.do_send(DeviceTokenChanged {
+                        id: self.target.id,
+                        epoch: self.epoch,
+                        token,
+                    });
+                }
+                Action::SubscribeSessions => {
+                    self.fire_and_forget(ctx, "sessions.subscribe", Some(serde_json::json!({})));
+                }
+                Action::RefreshCounts => self.refresh_counts(ctx),
+                Action::RefreshSessionsSoon => self.schedule_sessions_refresh(ctx),
+                Action::PublishSessions(payload) => self.publish_sessions(&payload),
+                Action::Publish { kind, payload } => {
+                    self.ctx.events.publish(kind, Some(self.target.id), payload);
+                }
+                Action::Report => self.report(),
+                Action::Log(note) => self.log(note),
+            }
+        }
+    }
+
+    fn log(&self, note: Note) {
+        let gateway = &self.target.name;
+        match note {
+            Note::V2Fallback => {
+                info!(%gateway, "v3 device signature rejected; retrying with v2");
+            }
+            Note::Recovering { code, recovery } => {
+                info!(%gateway, %code, ?recovery, "following the gateway's recommended next step");
+            }
+            Note::Halted { code, message } => {
+                warn!(%gateway, %code, %message, "link halted until the gateway is changed");
+            }
+            Note::PairingRequired { request_id } => {
+                warn!(%gateway, ?request_id, "device pairing required; approve it on the gateway");
+            }
+            Note::Reconnecting { code, delay } => {
+                debug!(%gateway, %code, ?delay, "reconnecting after backoff");
+            }
+            Note::BreakerOpened { failures } => {
+                warn!(%gateway, failures, "circuit breaker opened");
+            }
+            Note::BreakerOpenedByProbes => {
+                warn!(%gateway, "circuit breaker opened by failed probes");
+            }
+            Note::NoPong { missed } => warn!(%gateway, missed, "no pong: the socket is dead"),
+            Note::Silent { silence } => {
+                warn!(%gateway, ?silence, "no frame for twice the tick interval: the socket is dead");
+            }
+            Note::ShuttingDown { restart_expected } => {
+                info!(%gateway, ?restart_expected, "gateway is shutting down");
+            }
+            Note::Connected {
+                protocol,
+                version,
+                auth,
+            } => {
+                info!(%gateway, protocol, %version, auth = auth.as_str(), "gateway connected");
+            }
+        }
+    }
+
+    fn supports(&self, method: &str) -> bool {
+        self.machine.supports(method)
+    }
+}
+
+/// Internal: a timed-out request's slot is freed.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ForgetRequest(String);
+
+impl Actor for GatewayActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.connect(ctx);
+        let interval = self.settings().health_interval;
+        ctx.run_interval(interval, |act, ctx| {
+            let probe = act.probe(ctx);
+            ctx.spawn(probe.map(|_, _, _| ()));
+        });
+    }
+
+    fn stopping(&mut self, ctx: &mut Self::Context) -> Running {
+        self.teardown(ctx, Some(CloseCode::Normal));
+        Running::Stop
+    }
+}
+
+impl Handler<ForgetRequest> for GatewayActor {
+    type Result = ();
+    fn handle(&mut self, msg: ForgetRequest, ctx: &mut Self::Context) {
+        // Still pending: the gateway never answered it (a response under a wrong id, say).
+        if self.pending.expire(&msg.0) {
+            let actions = self
+                .machine
+                .unanswered(Instant::now(), self.jitter.sample());
+            self.perform(ctx, actions);
+        }
+    }
+}
+
+impl Handler<ProbeNow> for GatewayActor {
+    type Result = ResponseActFuture<Self, ProbeResult>;
+    fn handle(&mut self, _msg: ProbeNow, ctx: &mut Self::Context) -> Self::Result {
+        self.probe(ctx)
+    }
+}
+
+impl Handler<Call> for GatewayActor {
+    type Result = ResponseFuture<Result<Value, CallError>>;
+    fn handle(&mut self, msg: Call, ctx: &mut Self::Context) -> Self::Result {
+        Box::pin(self.call(ctx, &msg.method, msg.params, msg.timeout))
+    }
+}
+
+/// How long a stopping link gives its close frame to reach the gateway.
+const CLOSE_FLUSH: Duration = Duration::from_millis(100);
+
+impl Handler<StopLink> for GatewayActor {
+    type Result = ResponseActFuture<Self, ()>;
+    fn handle(&mut self, _msg: StopLink, ctx: &mut Self::Context) -> Self::Result {
+        // Close with 1000 now; stop once the close frame had its chance to go out.
+        let actions = self.machine.stop();
+        self.perform(ctx, actions);
+        Box::pin(
+            tokio::time::sleep(CLOSE_FLUSH)
+                .into_actor(self)
+                .map(|_, _, ctx| ctx.stop()),
+        )
+    }
+}

@@ -1,0 +1,369 @@
+//! The link's socket: dialling, the handshake's frames, failures and teardown, the
+//! keepalive, and reading the stream. Decisions are the machine's; this carries them out.
+
+use super::*;
+
+impl GatewayActor {
+    // ---- connecting ---------------------------------------------------------------------
+
+    pub(super) fn connect(&mut self, ctx: &mut Context<Self>) {
+        let (generation, reconnect) = self.machine.begin_connect();
+        if reconnect {
+            self.ctx
+                .metrics
+                .reconnects
+                .with_label_values(&[&self.target.name])
+                .inc();
+        }
+        self.report();
+        let s = self.settings();
+        let client = client(
+            self.target.allow_insecure_tls,
+            s.connect_timeout,
+            s.probe_timeout,
+        );
+        let request = client
+            .ws(self.target.ws_url())
+            .max_frame_size(crate::ws_io::HANDSHAKE_MAX_FRAME);
+        let deadline = s.connect_timeout;
+        debug!(gateway = %self.target.name, url = %self.target.ws_url(), "connecting");
+        ctx.spawn(
+            async move { tokio::time::timeout(deadline, request.connect()).await }
+                .into_actor(self)
+                .map(move |result, act, ctx| {
+                    if !act.machine.is_current(generation, LinkPhase::Connecting) {
+                        return;
+                    }
+                    match result {
+                        Err(_) => act.fail(ctx, LinkFailure::timeout("connect")),
+                        Ok(Err(err)) => {
+                            let failure = crate::ws_io::connect_failure(&err, &act.target.ws_url());
+                            act.fail(ctx, failure);
+                        }
+                        Ok(Ok((_response, framed))) => act.on_socket(ctx, framed, generation),
+                    }
+                }),
+        );
+    }
+
+    pub(super) fn on_socket(
+        &mut self,
+        ctx: &mut Context<Self>,
+        framed: Framed<BoxedSocket, Codec>,
+        generation: u64,
+    ) {
+        let frame_cap = crate::ws_io::FrameCap::new(crate::ws_io::HANDSHAKE_MAX_FRAME);
+        let (stream, sink) = crate::ws_io::split(framed, frame_cap.clone());
+        // Items carry their connection's generation: frames a torn-down stream had already
+        // buffered must not be taken for the next connection's.
+        let tagged = stream
+            .map(move |item| Inbound::Frame(generation, item))
+            .chain(futures_util::stream::once(async move {
+                Inbound::Ended(generation)
+            }));
+        let stream = ctx.add_stream(tagged);
+        self.conn = Some(Conn {
+            sink: SinkWrite::new(sink, ctx),
+            stream,
+            frame_cap,
+        });
+        let actions = self.machine.socket_opened(Instant::now());
+        self.perform(ctx, actions);
+    }
+
+    pub(super) fn send_frame(&mut self, frame: &Frame) -> bool {
+        let Some(conn) = self.conn.as_mut() else {
+            return false;
+        };
+        match serde_json::to_string(frame) {
+            Ok(text) => conn.sink.write(WsMessage::Text(text.into())).is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    pub(super) fn on_challenge(&mut self, ctx: &mut Context<Self>, payload: Option<Value>) {
+        let plan = match self.machine.challenge(payload) {
+            Ok(plan) => plan,
+            Err(failure) => return self.fail(ctx, failure),
+        };
+        let creds = Credentials {
+            token: self.target.token.as_ref(),
+            device_token: self.machine.device_token(),
+        };
+        let params = connect_params(
+            &self.ctx.identity,
+            &creds,
+            plan.auth,
+            &plan.challenge,
+            plan.signature,
+            &self.ctx.settings.client_version,
+        );
+        let params = match serde_json::to_value(&params) {
+            Ok(p) => p,
+            Err(e) => {
+                return self.fail(
+                    ctx,
+                    LinkFailure::protocol(format!("cannot encode connect: {e}")),
+                );
+            }
+        };
+        if !self.send_frame(&Frame::request(plan.request_id, "connect", Some(params))) {
+            self.fail(
+                ctx,
+                LinkFailure::network("socket closed during the handshake"),
+            );
+        }
+    }
+
+    pub(super) fn on_hello(&mut self, ctx: &mut Context<Self>, payload: Option<Value>) {
+        let actions = self
+            .machine
+            .hello(payload, Instant::now(), unix_now(), self.jitter.sample());
+        self.perform(ctx, actions);
+    }
+
+    /// The next ping, on the shared grid (see [`crate::heartbeat`]).
+    pub(super) fn schedule_heartbeat(&mut self, ctx: &mut Context<Self>, first: bool) {
+        static GRID_ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        let origin = *GRID_ORIGIN.get_or_init(Instant::now);
+        let when = if first {
+            crate::heartbeat::first_ping_in
+        } else {
+            crate::heartbeat::next_ping_in
+        };
+        let delay = when(
+            origin.elapsed(),
+            self.settings().heartbeat_interval,
+            self.target.id,
+        );
+        let generation = self.machine.generation();
+        self.heartbeat = Some(ctx.run_later(delay, move |act, ctx| {
+            if !act.machine.is_current(generation, LinkPhase::Connected) {
+                return;
+            }
+            let actions = act.machine.heartbeat(Instant::now(), act.jitter.sample());
+            act.perform(ctx, actions);
+            if act.machine.is_current(generation, LinkPhase::Connected) {
+                act.schedule_heartbeat(ctx, false);
+            }
+        }));
+    }
+
+    pub(super) fn on_pong(&mut self, payload: &[u8]) {
+        let Some(rtt) = self.machine.pong(payload, Instant::now(), unix_now()) else {
+            return;
+        };
+        self.ctx
+            .metrics
+            .latency
+            .with_label_values(&[&self.target.name])
+            .observe(rtt.as_secs_f64());
+        self.report();
+    }
+
+    // ---- failure handling ------------------------------------------------------------------
+
+    /// The socket's side of a teardown: close it, cancel its timers, answer its pending calls
+    /// (the machine forgets its own per-connection state when it decides the teardown).
+    pub(super) fn teardown(&mut self, ctx: &mut Context<Self>, close: Option<CloseCode>) {
+        if let Some(mut conn) = self.conn.take() {
+            ctx.cancel_future(conn.stream);
+            if let Some(code) = close {
+                let _ = conn
+                    .sink
+                    .write(WsMessage::Close(Some(CloseReason::from(code))));
+            }
+            conn.sink.close();
+        }
+        for handle in [
+            self.handshake_timer.take(),
+            self.heartbeat.take(),
+            self.sessions_refresh.take(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            ctx.cancel_future(handle);
+        }
+        self.pending.fail_all();
+    }
+
+    /// Every failure ends here; the machine decides what next.
+    pub(super) fn fail(&mut self, ctx: &mut Context<Self>, failure: LinkFailure) {
+        let actions = self
+            .machine
+            .fail(failure, Instant::now(), self.jitter.sample());
+        self.perform(ctx, actions);
+    }
+
+    /// While backing off, asks the gateway's unauthenticated `/readyz` about once a second
+    /// (jittered) and reconnects as soon as it answers 200: a restarted gateway is back in
+    /// seconds, not after the backoff or breaker cooldown, and a dead one costs one cheap
+    /// HTTP request per second instead of WebSocket handshakes.
+    pub(super) fn schedule_readiness_poll(
+        &mut self,
+        ctx: &mut Context<Self>,
+        generation: u64,
+        until: Duration,
+    ) {
+        let every = READINESS_POLL.mul_f64(0.75 + 0.5 * self.jitter.sample());
+        if every >= until {
+            return; // the scheduled reconnect comes first anyway
+        }
+        let remaining = until - every;
+        ctx.run_later(every, move |act, ctx| {
+            if !act.machine.is_current(generation, LinkPhase::Backoff) {
+                return;
+            }
+            let timeout = READINESS_POLL.min(act.settings().probe_timeout);
+            let s = act.settings();
+            let client = client(
+                act.target.allow_insecure_tls,
+                s.connect_timeout,
+                s.probe_timeout,
+            );
+            let ready = crate::link::http::ready(client, act.target.http_url("/readyz"), timeout);
+            ctx.spawn(ready.into_actor(act).map(move |ready, act, ctx| {
+                if !act.machine.is_current(generation, LinkPhase::Backoff) {
+                    return;
+                }
+                if ready {
+                    debug!(gateway = %act.target.name, "gateway ready again; reconnecting now");
+                    act.connect(ctx);
+                } else {
+                    act.schedule_readiness_poll(ctx, generation, remaining);
+                }
+            }));
+        });
+    }
+}
+
+/// One item of a connection's stream, tagged with the connection's generation.
+enum Inbound {
+    Frame(u64, Result<WsFrame, ProtocolError>),
+    Ended(u64),
+}
+
+impl StreamHandler<Inbound> for GatewayActor {
+    fn handle(&mut self, item: Inbound, ctx: &mut Self::Context) {
+        let (generation, item) = match item {
+            Inbound::Frame(generation, item) => (generation, item),
+            Inbound::Ended(generation) => {
+                // The stream ended without a close frame (TCP reset, process killed).
+                if generation == self.machine.generation() && self.conn.is_some() {
+                    self.fail(ctx, classify_close(1006, "connection lost"));
+                }
+                return;
+            }
+        };
+        if generation != self.machine.generation() || self.conn.is_none() {
+            return;
+        }
+        self.machine.frame_seen(Instant::now());
+        let frame = match item {
+            Ok(frame) => frame,
+            Err(err) => {
+                let cap = self.conn.as_ref().map_or(0, |c| c.frame_cap.get());
+                return self.fail(ctx, crate::ws_io::read_failure(&err, cap));
+            }
+        };
+        match frame {
+            WsFrame::Text(bytes) => {
+                let parsed = std::str::from_utf8(&bytes)
+                    .map_err(|_| "a text frame that is not UTF-8".to_owned())
+                    .and_then(|t| {
+                        Frame::parse(t).map_err(|e| format!("an unreadable frame ({e})"))
+                    });
+                match parsed {
+                    Ok(frame) => self.on_frame(ctx, frame),
+                    Err(what) => self.fail(
+                        ctx,
+                        LinkFailure::protocol(format!("the gateway sent {what}")),
+                    ),
+                }
+            }
+            WsFrame::Ping(payload) => {
+                if let Some(conn) = self.conn.as_mut() {
+                    let _ = conn.sink.write(WsMessage::Pong(payload));
+                }
+            }
+            WsFrame::Pong(payload) => self.on_pong(&payload),
+            WsFrame::Close(reason) => {
+                let (code, text) = reason
+                    .map(|r| (u16::from(r.code), r.description.unwrap_or_default()))
+                    .unwrap_or((1005, String::new()));
+                self.fail(ctx, classify_close(code, &text));
+            }
+            WsFrame::Binary(_) | WsFrame::Continuation(_) => {
+                self.fail(
+                    ctx,
+                    LinkFailure::protocol("the gateway sent a binary frame"),
+                );
+            }
+        }
+    }
+
+    // Stream ends arrive as `Inbound::Ended`; the actor outlives every connection.
+    fn finished(&mut self, _ctx: &mut Self::Context) {}
+}
+
+impl GatewayActor {
+    pub(super) fn on_frame(&mut self, ctx: &mut Context<Self>, frame: Frame) {
+        match (self.machine.phase(), frame) {
+            (LinkPhase::Handshaking, Frame::Event { event, payload, .. })
+                if event == "connect.challenge" =>
+            {
+                self.on_challenge(ctx, payload);
+            }
+            (
+                LinkPhase::Handshaking,
+                Frame::Res {
+                    id,
+                    ok,
+                    payload,
+                    error,
+                },
+            ) if self.machine.is_connect_response(&id) => {
+                if ok {
+                    self.on_hello(ctx, payload);
+                } else {
+                    let error = error
+                        .unwrap_or_else(|| ErrorShape::unknown("connect refused without an error"));
+                    self.fail(ctx, classify_error(&error));
+                }
+            }
+            (
+                LinkPhase::Connected,
+                Frame::Res {
+                    id,
+                    ok,
+                    payload,
+                    error,
+                },
+            ) => self.on_response(id, ok, payload, error),
+            (LinkPhase::Connected, Frame::Event { event, payload, .. }) => {
+                self.on_event(ctx, &event, payload)
+            }
+            (_, Frame::Req { method, .. }) => {
+                let method = bounded::text(&method, bounded::SHORT);
+                debug!(gateway = %self.target.name, %method, "ignoring a request from the gateway");
+            }
+            (phase, other) => {
+                let frame = bounded::text(&format!("{other:?}"), bounded::SHORT);
+                debug!(gateway = %self.target.name, phase = phase.as_str(), %frame, "ignoring an unexpected frame");
+            }
+        }
+    }
+}
+
+impl WriteHandler<ProtocolError> for GatewayActor {
+    // A failed write cannot be tied to a connection (the sink of a torn-down one may report
+    // late); a dead socket is found by the read side and the keepalive instead.
+    fn error(&mut self, err: ProtocolError, _ctx: &mut Self::Context) -> Running {
+        debug!(gateway = %self.target.name, %err, "write failed");
+        Running::Continue
+    }
+
+    // The sink closes whenever a connection is torn down; the actor lives on.
+    fn finished(&mut self, _ctx: &mut Self::Context) {}
+}
