@@ -6,7 +6,10 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::protocol::device::{
     DeviceIdentity, SignatureInput, SignatureVersion, signature_payload,
 };
-use crate::protocol::frames::{AuthParams, Challenge, ClientInfo, ConnectParams, DeviceProof};
+use crate::protocol::errors::LinkFailure;
+use crate::protocol::frames::{
+    AuthParams, Challenge, ClientInfo, ConnectParams, DeviceProof, Frame,
+};
 use crate::protocol::{
     CLIENT_DISPLAY_NAME, CLIENT_ID, CLIENT_MODE, CLIENT_PLATFORM, MAX_PROTOCOL, MIN_PROTOCOL, ROLE,
     SCOPES,
@@ -22,6 +25,42 @@ pub enum AuthChoice {
     SharedTokenFirst,
     /// The cached device token alone (the gateway's `retry_with_device_token`).
     DeviceTokenOnly,
+}
+
+/// How to answer a challenge (the link machine decides it).
+#[derive(Debug, Clone)]
+pub struct ConnectPlan {
+    pub request_id: String,
+    pub challenge: Challenge,
+    pub auth: AuthChoice,
+    pub signature: SignatureVersion,
+}
+
+impl ConnectPlan {
+    /// The `connect` request frame, signed, as text.
+    pub fn request(
+        &self,
+        identity: &DeviceIdentity,
+        creds: &Credentials<'_>,
+        client_version: &str,
+    ) -> Result<String, LinkFailure> {
+        let params = connect_params(
+            identity,
+            creds,
+            self.auth,
+            &self.challenge,
+            self.signature,
+            client_version,
+        );
+        let params = serde_json::to_value(&params)
+            .map_err(|e| LinkFailure::protocol(format!("cannot encode connect: {e}")))?;
+        serde_json::to_string(&Frame::request(
+            self.request_id.clone(),
+            "connect",
+            Some(params),
+        ))
+        .map_err(|e| LinkFailure::protocol(format!("cannot encode connect: {e}")))
+    }
 }
 
 pub struct Credentials<'a> {

@@ -15,7 +15,7 @@ pub mod link;
 pub mod link_metrics;
 pub mod messages;
 pub mod model;
-pub mod oneshot;
+
 pub mod primary;
 pub mod protocol;
 pub mod registry;

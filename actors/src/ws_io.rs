@@ -75,6 +75,48 @@ pub fn read_failure(err: &WsProtocolError, cap: usize) -> LinkFailure {
     }
 }
 
+/// What one WebSocket frame from a gateway is to a link.
+#[derive(Debug)]
+pub enum Received {
+    Frame(crate::protocol::frames::Frame),
+    Ping(bytes::Bytes),
+    Pong(bytes::Bytes),
+    /// The frame ends the link: a close (classified by its code), binary data, or text that
+    /// is not a protocol frame.
+    Failed(LinkFailure),
+}
+
+pub fn receive(frame: Frame) -> Received {
+    use crate::protocol::errors::classify_close;
+    match frame {
+        Frame::Text(bytes) => {
+            let parsed = std::str::from_utf8(&bytes)
+                .map_err(|_| "a text frame that is not UTF-8".to_owned())
+                .and_then(|t| {
+                    crate::protocol::frames::Frame::parse(t)
+                        .map_err(|e| format!("an unreadable frame ({e})"))
+                });
+            match parsed {
+                Ok(frame) => Received::Frame(frame),
+                Err(what) => {
+                    Received::Failed(LinkFailure::protocol(format!("the gateway sent {what}")))
+                }
+            }
+        }
+        Frame::Ping(payload) => Received::Ping(payload),
+        Frame::Pong(payload) => Received::Pong(payload),
+        Frame::Close(reason) => {
+            let (code, text) = reason
+                .map(|r| (u16::from(r.code), r.description.unwrap_or_default()))
+                .unwrap_or((1005, String::new()));
+            Received::Failed(classify_close(code, &text))
+        }
+        Frame::Binary(_) | Frame::Continuation(_) => {
+            Received::Failed(LinkFailure::protocol("the gateway sent a binary frame"))
+        }
+    }
+}
+
 /// What a failed dial means for the link: a peer that did not finish the TCP connect or the
 /// upgrade in time (one that drips its answer, say) is `TIMEOUT`; the rest is `NETWORK`.
 pub fn connect_failure(err: &awc::error::WsClientError, url: &str) -> LinkFailure {

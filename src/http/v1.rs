@@ -19,11 +19,11 @@ use super::error::{ApiError, ErrorBody};
 use super::json::JsonBody;
 use super::principal::Authenticated;
 use crate::validate;
+use gateway_supervisor_actors::link::verify::{self, Target};
 use gateway_supervisor_actors::messages::{
     CreateGateway, DeleteGateway, GetGateway, ListGateways, UpdateGateway,
 };
 use gateway_supervisor_actors::model::{GatewayPatch, GatewayView, NewGateway};
-use gateway_supervisor_actors::oneshot::{self, Target};
 use gateway_supervisor_actors::protocol::device::DeviceIdentity;
 use gateway_supervisor_actors::protocol::errors::Disposition;
 
@@ -131,7 +131,7 @@ async fn check(
         insecure_tls: insecure,
         token,
     };
-    let reached = oneshot::handshake_once(&target, &s.identity, env!("CARGO_PKG_VERSION"), s.timeout).await.map_err(|f| {
+    let reached = verify::handshake_once(&target, &s.identity, env!("CARGO_PKG_VERSION"), s.timeout).await.map_err(|f| {
         let (code, message) = match (&f.disposition, f.code.as_str()) {
             (Disposition::Pairing { request_id }, _) => (
                 "gateway_pairing_required",
@@ -144,8 +144,8 @@ async fn check(
     })?;
     let mut warnings = Vec::new();
     match (
-        oneshot::calver(&reached.version),
-        oneshot::calver(&s.min_version),
+        verify::calver(&reached.version),
+        verify::calver(&s.min_version),
     ) {
         (Some(have), Some(min)) if have < min => {
             return Err(ApiError::VersionTooOld(format!(

@@ -20,6 +20,7 @@ use crate::bounded;
 use crate::breaker::Breaker;
 use crate::counts;
 use crate::handshake::AuthChoice;
+pub use crate::handshake::ConnectPlan;
 use crate::messages::LinkState;
 use crate::model::{ConnectionInfo, GatewayStatus, LinkError};
 use crate::protocol::device::SignatureVersion;
@@ -210,15 +211,6 @@ fn bounded_methods(methods: &[String]) -> Vec<String> {
         .collect()
 }
 
-/// How to answer a challenge.
-#[derive(Debug, Clone)]
-pub struct ConnectPlan {
-    pub request_id: String,
-    pub challenge: Challenge,
-    pub auth: AuthChoice,
-    pub signature: SignatureVersion,
-}
-
 pub struct LinkMachine {
     settings: MachineSettings,
     phase: LinkPhase,
@@ -344,6 +336,11 @@ impl LinkMachine {
 
     pub fn is_connect_response(&self, id: &str) -> bool {
         self.connect_request_id.as_deref() == Some(id)
+    }
+
+    /// Why the link last failed (cleared by a good handshake).
+    pub fn last_failure(&self) -> Option<&LinkFailure> {
+        self.last_error.as_ref()
     }
 
     pub fn server_version(&self) -> Option<&str> {

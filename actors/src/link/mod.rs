@@ -7,6 +7,7 @@ pub mod http;
 pub mod machine;
 pub mod pending;
 pub mod target;
+pub mod verify;
 
 #[cfg(test)]
 mod machine_tests;

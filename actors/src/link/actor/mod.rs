@@ -19,7 +19,7 @@ use tracing::{debug, info, warn};
 use crate::backoff::Jitter;
 use crate::bounded;
 use crate::counts;
-use crate::handshake::{Credentials, connect_params};
+use crate::handshake::Credentials;
 use crate::link::http::client;
 use crate::link::machine::{HttpHealth, ReportKey, RpcHealth};
 use crate::link::pending::{self, Answer, Pending};

@@ -2,6 +2,7 @@
 //! keepalive, and reading the stream. Decisions are the machine's; this carries them out.
 
 use super::*;
+use crate::ws_io::Received;
 
 impl GatewayActor {
     // ---- connecting ---------------------------------------------------------------------
@@ -90,24 +91,19 @@ impl GatewayActor {
             token: self.target.token.as_ref(),
             device_token: self.machine.device_token(),
         };
-        let params = connect_params(
+        let text = match plan.request(
             &self.ctx.identity,
             &creds,
-            plan.auth,
-            &plan.challenge,
-            plan.signature,
             &self.ctx.settings.client_version,
-        );
-        let params = match serde_json::to_value(&params) {
-            Ok(p) => p,
-            Err(e) => {
-                return self.fail(
-                    ctx,
-                    LinkFailure::protocol(format!("cannot encode connect: {e}")),
-                );
-            }
+        ) {
+            Ok(text) => text,
+            Err(failure) => return self.fail(ctx, failure),
         };
-        if !self.send_frame(&Frame::request(plan.request_id, "connect", Some(params))) {
+        let sent = self
+            .conn
+            .as_mut()
+            .is_some_and(|c| c.sink.write(WsMessage::Text(text.into())).is_ok());
+        if !sent {
             self.fail(
                 ctx,
                 LinkFailure::network("socket closed during the handshake"),
@@ -267,39 +263,15 @@ impl StreamHandler<Inbound> for GatewayActor {
                 return self.fail(ctx, crate::ws_io::read_failure(&err, cap));
             }
         };
-        match frame {
-            WsFrame::Text(bytes) => {
-                let parsed = std::str::from_utf8(&bytes)
-                    .map_err(|_| "a text frame that is not UTF-8".to_owned())
-                    .and_then(|t| {
-                        Frame::parse(t).map_err(|e| format!("an unreadable frame ({e})"))
-                    });
-                match parsed {
-                    Ok(frame) => self.on_frame(ctx, frame),
-                    Err(what) => self.fail(
-                        ctx,
-                        LinkFailure::protocol(format!("the gateway sent {what}")),
-                    ),
-                }
-            }
-            WsFrame::Ping(payload) => {
+        match crate::ws_io::receive(frame) {
+            Received::Frame(frame) => self.on_frame(ctx, frame),
+            Received::Ping(payload) => {
                 if let Some(conn) = self.conn.as_mut() {
                     let _ = conn.sink.write(WsMessage::Pong(payload));
                 }
             }
-            WsFrame::Pong(payload) => self.on_pong(&payload),
-            WsFrame::Close(reason) => {
-                let (code, text) = reason
-                    .map(|r| (u16::from(r.code), r.description.unwrap_or_default()))
-                    .unwrap_or((1005, String::new()));
-                self.fail(ctx, classify_close(code, &text));
-            }
-            WsFrame::Binary(_) | WsFrame::Continuation(_) => {
-                self.fail(
-                    ctx,
-                    LinkFailure::protocol("the gateway sent a binary frame"),
-                );
-            }
+            Received::Pong(payload) => self.on_pong(&payload),
+            Received::Failed(failure) => self.fail(ctx, failure),
         }
     }
 

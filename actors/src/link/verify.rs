@@ -1,18 +1,22 @@
-//! One handshake and nothing more: connect, answer the challenge, read `hello-ok`, close with
-//! 1000. For checks before a gateway is registered (the v1 API's create). Must run on an actix
-//! arbiter (the HTTP client is per thread).
+//! One handshake and nothing more, for checks before a gateway is registered (the v1 API's
+//! create and update): dial, answer the challenge, read `hello-ok`, close with 1000. The
+//! decisions are the link machine's (challenge, hello, classification), the frame reading is
+//! the link's own (`ws_io::receive`), so this is a second driver of one handshake, not a second
+//! handshake. Must run on an actix arbiter (the HTTP client is per thread).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use awc::ws::{CloseCode, Frame as WsFrame, Message as WsMessage};
+use awc::ws::{CloseCode, Message as WsMessage};
 use futures_util::{SinkExt, StreamExt};
 use secrecy::SecretString;
 use serde_json::Value;
 
-use crate::handshake::{AuthChoice, Credentials, connect_params};
-use crate::protocol::device::{DeviceIdentity, SignatureVersion};
+use super::machine::{LinkMachine, MachineSettings};
+use crate::handshake::Credentials;
+use crate::protocol::device::DeviceIdentity;
 use crate::protocol::errors::{LinkFailure, classify_close, classify_error};
-use crate::protocol::frames::{Challenge, ErrorShape, Frame, HelloOk};
+use crate::protocol::frames::{ErrorShape, Frame};
+use crate::ws_io::{Received, receive};
 
 /// What a successful handshake told us.
 #[derive(Debug, Clone)]
@@ -42,90 +46,97 @@ pub async fn handshake_once(
     }
 }
 
+/// A machine for one attempt: the shared token proved first, no cached device token.
+fn one_shot_machine(has_token: bool, timeout: Duration) -> LinkMachine {
+    let settings = MachineSettings {
+        missed_pongs: 1,
+        handshake_timeout: timeout,
+        breaker_threshold: 1,
+        breaker_cooldown: timeout,
+        degraded_latency_ms: u64::MAX,
+        backoff_max: timeout,
+        pairing_retry: timeout,
+    };
+    LinkMachine::new(settings, None, true, has_token, Instant::now())
+}
+
+/// The hello snapshot's default agent.
+fn default_agent(hello: Option<&Value>) -> Option<String> {
+    let snapshot = hello?.get("snapshot")?;
+    snapshot
+        .pointer("/sessionDefaults/defaultAgentId")
+        .or_else(|| snapshot.pointer("/health/defaultAgentId"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
 async fn attempt(
     target: &Target<'_>,
     identity: &DeviceIdentity,
     client_version: &str,
     timeout: Duration,
 ) -> Result<Reached, LinkFailure> {
-    let client = crate::link::http::client(target.insecure_tls, timeout, timeout);
+    let client = super::http::client(target.insecure_tls, timeout, timeout);
     let (_, mut framed) = client
         .ws(target.url)
         .max_frame_size(crate::ws_io::HANDSHAKE_MAX_FRAME)
         .connect()
         .await
         .map_err(|e| crate::ws_io::connect_failure(&e, target.url))?;
-    let id = "connect-oneshot";
+    let mut machine = one_shot_machine(target.token.is_some(), timeout);
+    machine.begin_connect();
+    machine.socket_opened(Instant::now());
     loop {
         let frame = framed
             .next()
             .await
             .ok_or_else(|| classify_close(1006, "connection lost"))?
             .map_err(|e| crate::ws_io::read_failure(&e, crate::ws_io::HANDSHAKE_MAX_FRAME))?;
-        let text = match frame {
-            WsFrame::Text(t) => t,
-            WsFrame::Ping(p) => {
+        let frame = match receive(frame) {
+            Received::Frame(frame) => frame,
+            Received::Ping(p) => {
                 let _ = framed.send(WsMessage::Pong(p)).await;
                 continue;
             }
-            WsFrame::Close(reason) => {
-                let (code, text) = reason
-                    .map(|r| (u16::from(r.code), r.description.unwrap_or_default()))
-                    .unwrap_or((1005, String::new()));
-                return Err(classify_close(code, &text));
-            }
-            _ => continue,
+            Received::Pong(_) => continue,
+            Received::Failed(failure) => return Err(failure),
         };
-        let frame = std::str::from_utf8(&text)
-            .ok()
-            .and_then(|t| Frame::parse(t).ok())
-            .ok_or_else(|| LinkFailure::protocol("the gateway sent an unreadable frame"))?;
         match frame {
             Frame::Event { event, payload, .. } if event == "connect.challenge" => {
-                let challenge: Challenge = payload
-                    .and_then(|p| serde_json::from_value(p).ok())
-                    .ok_or_else(|| LinkFailure::protocol("connect.challenge without a nonce"))?;
-                let params = connect_params(
-                    identity,
-                    &Credentials {
-                        token: target.token,
-                        device_token: None,
-                    },
-                    AuthChoice::SharedTokenFirst,
-                    &challenge,
-                    SignatureVersion::V3,
-                    client_version,
-                );
-                let params = serde_json::to_value(&params)
-                    .map_err(|e| LinkFailure::protocol(e.to_string()))?;
-                let text = serde_json::to_string(&Frame::request(id, "connect", Some(params)))
-                    .map_err(|e| LinkFailure::protocol(e.to_string()))?;
+                let plan = machine.challenge(payload)?;
+                let creds = Credentials {
+                    token: target.token,
+                    device_token: None,
+                };
+                let text = plan.request(identity, &creds, client_version)?;
                 framed
                     .send(WsMessage::Text(text.into()))
                     .await
                     .map_err(|e| LinkFailure::network(format!("write failed: {e}")))?;
             }
             Frame::Res {
-                id: rid,
+                id,
                 ok,
                 payload,
                 error,
-            } if rid == id => {
+            } if machine.is_connect_response(&id) => {
                 let result = if ok {
-                    let hello: HelloOk = payload
-                        .and_then(|p| serde_json::from_value(p).ok())
-                        .ok_or_else(|| LinkFailure::protocol("unreadable hello-ok"))?;
-                    let snapshot = hello.snapshot.unwrap_or(Value::Null);
-                    let default_agent = snapshot
-                        .pointer("/sessionDefaults/defaultAgentId")
-                        .or_else(|| snapshot.pointer("/health/defaultAgentId"))
-                        .and_then(Value::as_str)
-                        .map(str::to_owned);
-                    Ok(Reached {
-                        protocol: hello.protocol,
-                        version: crate::bounded::text(&hello.server.version, crate::bounded::SHORT),
-                        default_agent,
-                    })
+                    let agent = default_agent(payload.as_ref());
+                    machine.hello(payload, Instant::now(), crate::unix_now(), 0.5);
+                    match (
+                        machine.protocol(),
+                        machine.server_version(),
+                        machine.last_failure(),
+                    ) {
+                        (Some(protocol), Some(version), None) => Ok(Reached {
+                            protocol,
+                            version: version.to_owned(),
+                            default_agent: agent,
+                        }),
+                        (_, _, failure) => Err(failure
+                            .cloned()
+                            .unwrap_or_else(|| LinkFailure::protocol("unreadable hello-ok"))),
+                    }
                 } else {
                     Err(classify_error(&error.unwrap_or_else(|| {
                         ErrorShape::unknown("connect refused without an error")
