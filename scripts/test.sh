@@ -77,6 +77,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # --all-targets skips `test = false` targets; the real-gateway e2e is one.
 cargo clippy --locked --test openclaw_e2e -- -D warnings
 
+log "no import cycles between modules (scripts/module-cycles.py)"
+python3 scripts/module-cycles.py
+
 log "tests: unit + integration on SQLite"
 GS_TEST_DATABASE=sqlite cargo test --workspace --locked
 

@@ -7,6 +7,7 @@ pub mod config;
 pub mod daemon;
 pub mod db;
 pub mod http;
+pub mod keys;
 pub mod logging;
 pub mod logs;
 pub mod metrics;

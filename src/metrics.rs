@@ -8,7 +8,7 @@ use prometheus::{
 };
 
 use gateway_supervisor_actors::link_metrics::LinkMetrics;
-use gateway_supervisor_actors::model::{BreakerState, GatewayStatus, GatewayView};
+use gateway_supervisor_actors::model::{BreakerState, GatewayStatus, GatewayView, LinkPhase};
 
 pub struct Metrics {
     registry: Registry,
@@ -141,7 +141,7 @@ impl Metrics {
         for v in views {
             *counts.entry(v.record.status).or_default() += 1;
             let name = v.record.name.as_str();
-            let up = v.connection.state.as_deref() == Some("connected");
+            let up = v.connection.state == Some(LinkPhase::Connected);
             connected += i64::from(up);
             self.gateway_up
                 .with_label_values(&[name])

@@ -186,11 +186,34 @@ impl Caller {
     }
 }
 
+/// Where a link is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkPhase {
+    Connecting,
+    Handshaking,
+    Connected,
+    Backoff,
+    Halted,
+}
+
+impl LinkPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkPhase::Connecting => "connecting",
+            LinkPhase::Handshaking => "handshaking",
+            LinkPhase::Connected => "connected",
+            LinkPhase::Backoff => "backoff",
+            LinkPhase::Halted => "halted",
+        }
+    }
+}
+
 /// The live link's state as the API shows it. Until the gateway link exists every field is
 /// empty: nothing has been measured, so nothing is claimed.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ConnectionInfo {
-    pub state: Option<String>,
+    pub state: Option<LinkPhase>,
     pub protocol: Option<u32>,
     pub server_version: Option<String>,
     pub last_error: Option<LinkError>,

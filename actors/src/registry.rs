@@ -18,7 +18,8 @@ use tracing::{debug, info, warn};
 
 use crate::election::{self, Candidate};
 use crate::events::EventBus;
-use crate::link::{GatewayActor, LinkContext, LinkTarget};
+use crate::link::handle::GatewayLink;
+use crate::link::{GatewayActor, LinkContext, LinkTarget, Upward};
 use crate::messages::{
     CreateGateway, DeleteGateway, DeviceTokenChanged, FindSession, GatewaySnapshot, GetGateway,
     HealthSample, LinkHandle, LinkUpdate, Links, ListGateways, ListSessions, LiveStats, Ping,
@@ -26,6 +27,7 @@ use crate::messages::{
 };
 use crate::model::{
     BreakerInfo, Caller, ConnectionInfo, GatewayId, GatewayPatch, GatewayRecord, GatewayView,
+    LinkPhase,
 };
 use crate::primary;
 use crate::store::{GatewayStore, LinkRecord, StoreError};
@@ -167,6 +169,8 @@ impl WriteBatch {
 
 struct Link {
     addr: Addr<GatewayActor>,
+    /// What callers get to ask of the link.
+    handle: GatewayLink,
     epoch: u64,
     live: Arc<LiveStats>,
 }
@@ -352,7 +356,7 @@ impl RegistryActor {
         Candidate {
             id: v.record.id,
             designated: v.record.is_primary,
-            eligible: v.connection.state.as_deref() == Some("connected")
+            eligible: v.connection.state == Some(LinkPhase::Connected)
                 && v.breaker.state == crate::model::BreakerState::Closed,
             status: v.record.status,
             latency_ms: self
@@ -466,15 +470,24 @@ impl RegistryActor {
         };
         self.epoch += 1;
         let epoch = self.epoch;
-        let registry = ctx.address();
+        let up = Upward::to(&ctx.address());
         let arbiter = &self.arbiters[self.next_arbiter % self.arbiters.len()];
         self.next_arbiter += 1;
         let live = Arc::new(LiveStats::new(self.version.clone()));
         let link_live = live.clone();
         let addr = GatewayActor::start_in_arbiter(&arbiter.handle(), move |_| {
-            GatewayActor::new(target, epoch, link_live, link_ctx, registry)
+            GatewayActor::new(target, epoch, link_live, link_ctx, up)
         });
-        self.links.insert(id, Link { addr, epoch, live });
+        let handle = GatewayLink::of(&addr);
+        self.links.insert(
+            id,
+            Link {
+                addr,
+                handle,
+                epoch,
+                live,
+            },
+        );
     }
 
     fn stop_link(&mut self, id: GatewayId) {
@@ -779,7 +792,7 @@ impl Handler<Links> for RegistryActor {
                 self.gateways.get(id).map(|v| LinkHandle {
                     id: *id,
                     name: v.record.name.clone(),
-                    addr: link.addr.clone(),
+                    link: link.handle.clone(),
                 })
             })
             .collect();
@@ -837,7 +850,7 @@ impl RegistryActor {
     fn connected(&self, id: GatewayId) -> bool {
         self.gateways
             .get(&id)
-            .is_some_and(|v| v.connection.state.as_deref() == Some("connected"))
+            .is_some_and(|v| v.connection.state == Some(LinkPhase::Connected))
     }
 }
 
@@ -907,7 +920,7 @@ impl Handler<FindSession> for RegistryActor {
             version: view.connection.server_version.clone(),
             connected: self.connected(id),
             methods: self.methods.get(&id).cloned().unwrap_or_default(),
-            addr: link.addr.clone(),
+            link: link.handle.clone(),
         })
     }
 }
@@ -941,7 +954,7 @@ impl Handler<crate::messages::SpawnTargets> for RegistryActor {
                         capable: true,
                     },
                     methods: self.methods.get(&id).cloned().unwrap_or_default(),
-                    addr: self.links.get(&id).map(|l| l.addr.clone()),
+                    link: self.links.get(&id).map(|l| l.handle.clone()),
                 }
             })
             .collect();

@@ -3,7 +3,7 @@
 
 use secrecy::SecretString;
 
-use crate::messages::HealthSample;
+use crate::link::messages::HealthSample;
 use crate::model::{Caller, GatewayId, GatewayPatch, GatewayRecord, GatewayStatus, NewGateway};
 
 /// What the link measured, persisted so a restart shows the last known state.

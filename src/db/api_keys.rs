@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::schema::api_keys;
 use super::{DbError, Store, audit, now_unix};
-use crate::auth::{GeneratedKey, Role};
+use crate::keys::{GeneratedKey, Role};
 use gateway_supervisor_actors::model::Caller;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]

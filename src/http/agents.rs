@@ -16,7 +16,7 @@ use super::{AppState, blocking};
 use crate::db::agents::{AgentRow, ConnectionRow, GatewayAgent};
 use crate::secrets::random_hex;
 use crate::validate;
-use gateway_supervisor_actors::messages::{Call, CallError, SpawnTargets};
+use gateway_supervisor_actors::messages::{CallError, SpawnTargets};
 
 #[derive(Serialize, ToSchema)]
 pub struct AgentJson {
@@ -148,8 +148,8 @@ pub async fn sync(
         .into_iter()
         .find(|t| t.candidate.acting_primary)
         .ok_or_else(|| ApiError::NoHealthyGateway("no gateway is registered".into()))?;
-    let addr = primary
-        .addr
+    let link = primary
+        .link
         .filter(|_| primary.candidate.healthy)
         .ok_or_else(|| {
             ApiError::GatewayUnavailable(format!(
@@ -157,16 +157,9 @@ pub async fn sync(
                 primary.candidate.name
             ))
         })?;
-    let payload = addr
-        .send(Call {
-            method: "agents.list".into(),
-            params: Some(json!({})),
-            timeout: Duration::from_secs(15),
-        })
+    let payload = link
+        .call("agents.list", Some(json!({})), Duration::from_secs(15))
         .await
-        .map_err(|_| {
-            ApiError::GatewayUnavailable("the primary gateway's link is restarting".into())
-        })?
         .map_err(|e: CallError| call_error(e, &primary.candidate.name))?;
     let list: Vec<GatewayAgent> = payload
         .get("agents")

@@ -12,7 +12,7 @@ use super::error::call_error;
 use super::error::{ApiError, ErrorBody};
 use super::principal::Authenticated;
 use crate::secrets::random_hex;
-use gateway_supervisor_actors::messages::{Call, SpawnTargets};
+use gateway_supervisor_actors::messages::SpawnTargets;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -23,7 +23,7 @@ async fn call(state: &AppState, id: i64, method: &str, params: Value) -> Result<
         .find(|t| t.candidate.id == id)
         .ok_or(ApiError::GatewayNotFound(id))?;
     let name = t.candidate.name.clone();
-    let addr = t.addr.filter(|_| t.candidate.healthy).ok_or_else(|| {
+    let link = t.link.filter(|_| t.candidate.healthy).ok_or_else(|| {
         ApiError::GatewayUnavailable(format!("gateway `{name}` is not connected"))
     })?;
     if !t.methods.iter().any(|m| m == method) {
@@ -32,14 +32,9 @@ async fn call(state: &AppState, id: i64, method: &str, params: Value) -> Result<
             details: json!({"gateway_id": id, "gateway": name, "method": method}),
         });
     }
-    addr.send(Call {
-        method: method.to_owned(),
-        params: Some(params),
-        timeout: TIMEOUT,
-    })
-    .await
-    .map_err(|_| ApiError::GatewayUnavailable(format!("gateway `{name}` link is restarting")))?
-    .map_err(|e| call_error(e, &name))
+    link.call(method, Some(params), TIMEOUT)
+        .await
+        .map_err(|e| call_error(e, &name))
 }
 
 #[utoipa::path(post, path = "/api/gateways/{id}/suspend", tag = "gateways", params(("id" = i64, Path, minimum = 1)),

@@ -334,7 +334,7 @@ impl From<&GatewayView> for GatewayJson {
             created_at: r.created_at,
             updated_at: r.updated_at,
             connection: ConnectionJson {
-                state: v.connection.state.clone(),
+                state: v.connection.state.map(|p| p.as_str().to_owned()),
                 protocol: v.connection.protocol,
                 server_version: v.connection.server_version.clone(),
                 last_error: v.connection.last_error.as_ref().map(|e| LinkErrorJson {

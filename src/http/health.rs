@@ -15,7 +15,7 @@ use super::json::OptionalJsonBody;
 use super::principal::Authenticated;
 use crate::db::health::HealthSampleRow;
 use crate::db::now_unix;
-use gateway_supervisor_actors::messages::{LinkHandle, Links, ListGateways, ProbeNow, ProbeResult};
+use gateway_supervisor_actors::messages::{LinkHandle, Links, ListGateways, ProbeResult};
 use gateway_supervisor_actors::model::GatewayStatus;
 
 /// Extra time a probe gets beyond `probe_timeout` before it is reported as timed out here.
@@ -88,9 +88,9 @@ fn details(r: &ProbeResult) -> ProbeDetails {
 }
 
 async fn probe_link(link: &LinkHandle, deadline: Duration) -> ProbeResult {
-    match tokio::time::timeout(deadline, link.addr.send(ProbeNow)).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(_)) => unanswered("the gateway's link is restarting"),
+    match tokio::time::timeout(deadline, link.link.probe()).await {
+        Ok(Some(result)) => result,
+        Ok(None) => unanswered("the gateway's link is restarting"),
         Err(_) => ProbeResult {
             status: GatewayStatus::Timeout,
             ..unanswered("the probe did not finish in time")

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::{ApiError, ErrorBody, call_error};
 use super::json::JsonBody;
-use gateway_supervisor_actors::messages::{Call, FindSession, ListSessions};
+use gateway_supervisor_actors::messages::{FindSession, ListSessions};
 
 const CONTROL_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -171,16 +171,9 @@ pub async fn control(
         }
     };
     let result = owner
-        .addr
-        .send(Call {
-            method: method.to_owned(),
-            params: Some(params),
-            timeout: CONTROL_TIMEOUT,
-        })
+        .link
+        .call(method, Some(params), CONTROL_TIMEOUT)
         .await
-        .map_err(|_| {
-            ApiError::GatewayUnavailable(format!("gateway `{}` link is restarting", owner.name))
-        })?
         .map_err(|e| call_error(e, &owner.name))?;
     state.events.publish(
         "session.changed",

@@ -15,7 +15,7 @@ use super::json::JsonBody;
 use super::{AppState, blocking};
 use crate::db::spawns::{NewSpawn, SpawnRow, SpawnUpdate};
 use crate::secrets::random_hex;
-use gateway_supervisor_actors::messages::{Call, CallError, SpawnTargets};
+use gateway_supervisor_actors::messages::{GatewayLink, SpawnTargets};
 use gateway_supervisor_actors::selection::{self, NoGateway};
 
 const DEFAULT_TIMEOUT_SECS: u64 = 300;
@@ -253,9 +253,9 @@ pub async fn create(
         .iter()
         .find(|t| t.candidate.id == gateway_id)
         .cloned();
-    let addr = target
+    let link = target
         .as_ref()
-        .and_then(|t| t.addr.clone())
+        .and_then(|t| t.link.clone())
         .ok_or_else(|| ApiError::GatewayUnavailable("the gateway's link is restarting".into()))?;
     let gateway_name = target.map(|t| t.candidate.name).unwrap_or_default();
 
@@ -303,18 +303,7 @@ pub async fn create(
         Form::Process { params } => (params, None),
     };
     let subscription = state.events.subscribe_after(None).1;
-    let called = addr
-        .send(Call {
-            method: method.to_owned(),
-            params: Some(params),
-            timeout: CALL_TIMEOUT,
-        })
-        .await;
-    let outcome = match called {
-        Ok(Ok(payload)) => Ok(payload),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(CallError::NotConnected),
-    };
+    let outcome = link.call(method, Some(params), CALL_TIMEOUT).await;
     let payload = match outcome {
         Ok(p) => p,
         Err(e) => {
@@ -362,7 +351,7 @@ pub async fn create(
     let tracked = Tracked {
         spawn_id: row.id.clone(),
         gateway_id,
-        addr,
+        link,
         run_id: run_id.clone(),
         session_key: session_key.clone(),
         wait,
@@ -382,7 +371,7 @@ pub async fn create(
 struct Tracked {
     spawn_id: String,
     gateway_id: i64,
-    addr: actix::Addr<gateway_supervisor_actors::link::GatewayActor>,
+    link: GatewayLink,
     run_id: Option<String>,
     session_key: Option<String>,
     /// `Some(timeout)` for an agent run (waited with `agent.wait`); `None` for a process.
@@ -400,25 +389,25 @@ async fn track(
     let Tracked {
         spawn_id,
         gateway_id,
-        addr,
+        link,
         run_id,
         session_key,
         wait,
     } = t;
     let (status, result, error) = match (wait, run_id) {
         (Some(timeout), Some(run_id)) => {
-            let waited = addr
-                .send(Call {
-                    method: "agent.wait".into(),
-                    params: Some(json!({"runId": run_id, "timeoutMs": timeout.as_millis() as u64})),
-                    timeout: timeout + Duration::from_secs(10),
-                })
+            let waited = link
+                .call(
+                    "agent.wait",
+                    Some(json!({"runId": run_id, "timeoutMs": timeout.as_millis() as u64})),
+                    timeout + Duration::from_secs(10),
+                )
                 .await;
             match waited {
-                Ok(Ok(p)) => {
+                Ok(p) => {
                     let (status, err) = run_outcome(&p);
                     let reply = if status == "ok" {
-                        last_reply(&addr, session_key.as_deref()).await
+                        last_reply(&link, session_key.as_deref()).await
                     } else {
                         None
                     };
@@ -428,15 +417,10 @@ async fn track(
                     }
                     (status, Some(result), err)
                 }
-                Ok(Err(e)) => (
+                Err(e) => (
                     "error",
                     None,
                     Some(format!("while waiting for the run: {e}")),
-                ),
-                Err(_) => (
-                    "error",
-                    None,
-                    Some("the gateway's link stopped while waiting for the run".into()),
                 ),
             }
         }
@@ -500,19 +484,15 @@ pub fn run_outcome(p: &Value) -> (&'static str, Option<String>) {
 }
 
 /// The last assistant text of a session (`chat.history`).
-async fn last_reply(
-    addr: &actix::Addr<gateway_supervisor_actors::link::GatewayActor>,
-    session_key: Option<&str>,
-) -> Option<String> {
+async fn last_reply(link: &GatewayLink, session_key: Option<&str>) -> Option<String> {
     let key = session_key?;
-    let history = addr
-        .send(Call {
-            method: "chat.history".into(),
-            params: Some(json!({"sessionKey": key, "limit": 20})),
-            timeout: CALL_TIMEOUT,
-        })
+    let history = link
+        .call(
+            "chat.history",
+            Some(json!({"sessionKey": key, "limit": 20})),
+            CALL_TIMEOUT,
+        )
         .await
-        .ok()?
         .ok()?;
     let messages = history.get("messages")?.as_array()?;
     let last = messages

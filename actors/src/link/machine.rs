@@ -21,7 +21,8 @@ use crate::breaker::Breaker;
 use crate::counts;
 use crate::handshake::AuthChoice;
 pub use crate::handshake::ConnectPlan;
-use crate::messages::LinkState;
+use crate::link::messages::LinkState;
+pub use crate::model::LinkPhase;
 use crate::model::{ConnectionInfo, GatewayStatus, LinkError};
 use crate::protocol::device::SignatureVersion;
 use crate::protocol::errors::{Disposition, LinkFailure, Recovery};
@@ -40,28 +41,6 @@ pub const RECOVERY_DELAY: Duration = Duration::from_millis(100);
 
 /// Recommended recovery steps (device token, re-pair) allowed between two good handshakes.
 const RECOVERIES: u8 = 2;
-
-/// Where a link is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkPhase {
-    Connecting,
-    Handshaking,
-    Connected,
-    Backoff,
-    Halted,
-}
-
-impl LinkPhase {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LinkPhase::Connecting => "connecting",
-            LinkPhase::Handshaking => "handshaking",
-            LinkPhase::Connected => "connected",
-            LinkPhase::Backoff => "backoff",
-            LinkPhase::Halted => "halted",
-        }
-    }
-}
 
 /// The part of the `gateways.*` configuration the machine decides with.
 #[derive(Debug, Clone)]
@@ -388,7 +367,7 @@ impl LinkMachine {
         LinkState {
             connected: self.phase == LinkPhase::Connected,
             connection: ConnectionInfo {
-                state: Some(self.phase.as_str().to_owned()),
+                state: Some(self.phase),
                 protocol: self.protocol,
                 server_version: self.server_version.clone(),
                 last_error: self.last_error.as_ref().map(|f| LinkError {

@@ -3,8 +3,10 @@
 //! target). docs/design.md, *The link state machine*, tables the machine.
 
 pub mod actor;
+pub mod handle;
 pub mod http;
 pub mod machine;
+pub mod messages;
 pub mod pending;
 pub mod target;
 pub mod verify;
@@ -12,6 +14,6 @@ pub mod verify;
 #[cfg(test)]
 mod machine_tests;
 
-pub use actor::GatewayActor;
+pub use actor::{GatewayActor, Upward};
 pub use machine::{Action, LinkMachine, LinkPhase, MachineSettings, Note};
 pub use target::{LinkContext, LinkSettings, LinkTarget};

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-use crate::messages::CallError;
+use crate::link::messages::CallError;
 use crate::protocol::frames::ErrorShape;
 
 pub type Answer = Result<Value, CallError>;

@@ -1,7 +1,8 @@
 //! The gateway actor: one per registered gateway, the shell around the link's decision
 //! machine ([`crate::link::machine`]). It owns what the machine must not: the WebSocket, the
 //! timers, the pending requests, the HTTP probes; it feeds the machine what happened and
-//! carries out the actions it returns, and reports every change to the registry.
+//! carries out the actions it returns, and reports every change upward (`Upward`, the
+//! registry in the daemon).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,21 +23,47 @@ use crate::counts;
 use crate::handshake::Credentials;
 use crate::link::http::client;
 use crate::link::machine::{HttpHealth, ReportKey, RpcHealth};
+use crate::link::messages::{
+    Call, CallError, DeviceTokenChanged, HealthSample, LinkUpdate, LiveStats, ProbeNow,
+    ProbeResult, SessionsSnapshot, StopLink,
+};
 use crate::link::pending::{self, Answer, Pending};
 use crate::link::target::{LinkContext, LinkSettings, LinkTarget};
 use crate::link::{Action, LinkMachine, LinkPhase, Note};
-use crate::messages::SessionsSnapshot;
-use crate::messages::{
-    Call, CallError, DeviceTokenChanged, HealthSample, LinkUpdate, LiveStats, ProbeNow,
-    ProbeResult, StopLink,
-};
 use crate::protocol::errors::{LinkFailure, classify_close, classify_error};
 use crate::protocol::frames::{ErrorShape, Frame};
-use crate::registry::RegistryActor;
 use crate::unix_now;
 
 mod calls;
 mod socket;
+
+/// Where a link reports (the registry, in the daemon): one recipient per message, so the link
+/// never names the actor above it.
+#[derive(Clone)]
+pub struct Upward {
+    pub update: Recipient<LinkUpdate>,
+    pub token: Recipient<DeviceTokenChanged>,
+    pub health: Recipient<HealthSample>,
+    pub sessions: Recipient<SessionsSnapshot>,
+}
+
+impl Upward {
+    pub fn to<A>(addr: &Addr<A>) -> Self
+    where
+        A: Actor<Context = Context<A>>
+            + Handler<LinkUpdate>
+            + Handler<DeviceTokenChanged>
+            + Handler<HealthSample>
+            + Handler<SessionsSnapshot>,
+    {
+        Upward {
+            update: addr.clone().recipient(),
+            token: addr.clone().recipient(),
+            health: addr.clone().recipient(),
+            sessions: addr.clone().recipient(),
+        }
+    }
+}
 
 /// How often a backing-off link asks the gateway's `/readyz`.
 const READINESS_POLL: Duration = Duration::from_secs(1);
@@ -59,7 +86,7 @@ pub struct GatewayActor {
     epoch: u64,
     live: Arc<LiveStats>,
     ctx: LinkContext,
-    registry: Addr<RegistryActor>,
+    up: Upward,
     machine: LinkMachine,
     jitter: Jitter,
 
@@ -77,7 +104,7 @@ impl GatewayActor {
         epoch: u64,
         live: Arc<LiveStats>,
         ctx: LinkContext,
-        registry: Addr<RegistryActor>,
+        up: Upward,
     ) -> Self {
         let machine = LinkMachine::new(
             ctx.settings.machine.clone(),
@@ -90,7 +117,7 @@ impl GatewayActor {
             target,
             epoch,
             live,
-            registry,
+            up,
             machine,
             jitter: Jitter::from_os(),
             conn: None,
@@ -123,7 +150,7 @@ impl GatewayActor {
         }
         self.last_report = Some(key);
         let state = self.machine.state(Instant::now());
-        self.registry.do_send(LinkUpdate {
+        self.up.update.do_send(LinkUpdate {
             id: self.target.id,
             epoch: self.epoch,
             state,
@@ -183,7 +210,7 @@ impl GatewayActor {
                 }
                 Action::PersistDeviceToken(token) => {
                     self.target.device_token = token.clone();
-                    self.registry.do_send(DeviceTokenChanged {
+                    self.up.token.do_send(DeviceTokenChanged {
                         id: self.target.id,
                         epoch: self.epoch,
                         token,

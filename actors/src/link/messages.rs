@@ -1,0 +1,169 @@
+//! The link's mailbox and what it reports: the messages a gateway actor handles (`Call`,
+//! `ProbeNow`, `StopLink`) and the ones it sends upward (`LinkUpdate`, `DeviceTokenChanged`,
+//! `HealthSample`, `SessionsSnapshot`), which whoever holds the link's `Upward` handles.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use actix::Message;
+use secrecy::SecretString;
+use serde::Serialize;
+
+use crate::model::{BreakerInfo, ConnectionInfo, GatewayId, GatewayStatus};
+use crate::protocol::frames::ErrorShape;
+
+/// Everything a gateway actor knows about its link, sent to the registry on each change.
+#[derive(Debug, Clone, Default)]
+pub struct LinkState {
+    pub connected: bool,
+    pub connection: ConnectionInfo,
+    pub breaker: BreakerInfo,
+    pub status: GatewayStatus,
+    pub last_seen: Option<i64>,
+    pub latency: Option<i64>,
+    pub sessions_count: Option<i64>,
+    pub agents_count: Option<i64>,
+    /// `features.methods` of the last hello: what this gateway can do.
+    pub methods: Arc<Vec<String>>,
+}
+
+/// The numbers a link refreshes on every pong (latency, last seen), shared with the registry
+/// through atomics: at 10,000 gateways a message per pong would be hundreds of cross-thread
+/// wake-ups a second for values nobody is waiting on. Readers overlay them on the views.
+#[derive(Debug)]
+pub struct LiveStats {
+    latency_ms: AtomicI64,
+    last_seen: AtomicI64,
+    /// The registry's change counter (see [`crate::messages::GatewaySnapshot`]).
+    changes: Arc<AtomicU64>,
+}
+
+impl LiveStats {
+    const NONE: i64 = i64::MIN;
+
+    pub fn new(changes: Arc<AtomicU64>) -> Self {
+        LiveStats {
+            latency_ms: AtomicI64::new(Self::NONE),
+            last_seen: AtomicI64::new(Self::NONE),
+            changes,
+        }
+    }
+
+    pub fn set(&self, latency_ms: Option<i64>, last_seen: Option<i64>) {
+        let old = (self.latency(), self.last_seen());
+        self.latency_ms
+            .store(latency_ms.unwrap_or(Self::NONE), Ordering::Relaxed);
+        self.last_seen
+            .store(last_seen.unwrap_or(Self::NONE), Ordering::Relaxed);
+        if old != (latency_ms, last_seen) {
+            self.changes.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    pub fn latency(&self) -> Option<i64> {
+        Some(self.latency_ms.load(Ordering::Relaxed)).filter(|v| *v != Self::NONE)
+    }
+
+    pub fn last_seen(&self) -> Option<i64> {
+        Some(self.last_seen.load(Ordering::Relaxed)).filter(|v| *v != Self::NONE)
+    }
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct LinkUpdate {
+    pub id: GatewayId,
+    /// Bumped each time the registry (re)starts the link; stale actors' reports are dropped.
+    pub epoch: u64,
+    pub state: LinkState,
+}
+
+/// A new device token from `hello-ok` (or `None`: the cached one is no longer valid).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DeviceTokenChanged {
+    pub id: GatewayId,
+    pub epoch: u64,
+    pub token: Option<SecretString>,
+}
+
+/// One health probe's outcome, kept 24 h for the latency graph.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct HealthSample {
+    pub gateway_id: GatewayId,
+    pub ts: i64,
+    pub status: GatewayStatus,
+    pub latency: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// To a gateway actor: probe now (HTTP `GET /health` plus the live socket's `health` RPC).
+#[derive(Message)]
+#[rtype(result = "ProbeResult")]
+pub struct ProbeNow;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeResult {
+    pub healthy: bool,
+    pub latency_ms: Option<u64>,
+    pub status: GatewayStatus,
+    pub version: Option<String>,
+    pub uptime_ms: Option<u64>,
+    pub protocol: Option<u32>,
+    pub connected: bool,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    #[error("the gateway is not connected")]
+    NotConnected,
+    #[error("the gateway did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the gateway refused: {} ({})", .0.message, .0.code)]
+    Gateway(ErrorShape),
+}
+
+/// To a gateway actor: one RPC over its live socket.
+#[derive(Message)]
+#[rtype(result = "Result<serde_json::Value, CallError>")]
+pub struct Call {
+    pub method: String,
+    pub params: Option<serde_json::Value>,
+    pub timeout: Duration,
+}
+
+/// To a gateway actor: close the socket with 1000 and stop.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopLink;
+
+/// A gateway's current sessions (from `sessions.list` or a seed `tick` snapshot).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SessionsSnapshot {
+    pub id: GatewayId,
+    pub epoch: u64,
+    pub sessions: Arc<Vec<crate::sessions::SessionEntry>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_stats_count_a_change_only_when_a_number_moves() {
+        let changes = Arc::new(AtomicU64::new(0));
+        let live = LiveStats::new(changes.clone());
+        assert_eq!((live.latency(), live.last_seen()), (None, None));
+        live.set(Some(3), Some(100));
+        live.set(Some(3), Some(100));
+        assert_eq!((live.latency(), live.last_seen()), (Some(3), Some(100)));
+        assert_eq!(changes.load(Ordering::Relaxed), 1);
+        live.set(None, Some(101));
+        assert_eq!(live.latency(), None);
+        assert_eq!(changes.load(Ordering::Relaxed), 2);
+    }
+}
