@@ -101,40 +101,48 @@ pub struct ErrorBody {
 }
 
 impl ApiError {
-    pub fn code(&self) -> &'static str {
+    /// The catalogue: every error's stable code and HTTP status, in one place.
+    fn catalogue(&self) -> (&'static str, StatusCode) {
+        use StatusCode as S;
         match self {
-            ApiError::InvalidJson(_) => "invalid_json",
-            ApiError::InvalidRequest { .. } => "invalid_request",
-            ApiError::InvalidField { .. } => "invalid_field",
-            ApiError::Unprocessable(_) => "unprocessable",
-            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
-            ApiError::UpgradeRequired(_) => "upgrade_required",
-            ApiError::PayloadTooLarge { .. } => "payload_too_large",
-            ApiError::BodyTimeout(_) => "request_timeout",
-            ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::Forbidden { .. } => "forbidden",
-            ApiError::RouteNotFound(_) => "not_found",
-            ApiError::GatewayNotFound(_) => "gateway_not_found",
-            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
-            ApiError::DuplicateName(_) => "duplicate_name",
-            ApiError::PrimaryGateway(_) => "primary_gateway",
-            ApiError::RateLimited { .. } => "rate_limited",
-            ApiError::SessionNotFound(_) => "session_not_found",
-            ApiError::SpawnNotFound(_) => "spawn_not_found",
-            ApiError::AgentNotFound(_) => "agent_not_found",
-            ApiError::ConnectionNotFound(_) => "connection_not_found",
-            ApiError::NoHealthyGateway(_) => "no_healthy_gateway",
-            ApiError::UnsupportedAction { .. } => "unsupported_action",
-            ApiError::GatewayBusy { .. } => "gateway_busy",
-            ApiError::BadGateway { code, .. } => code,
-            ApiError::VersionTooOld(_) => "gateway_version_too_old",
-            ApiError::GatewayUnavailable(_) => "gateway_unavailable",
-            ApiError::GatewayRefused { .. } => "gateway_error",
-            ApiError::GatewayTimeout(_) => "gateway_timeout",
-            ApiError::NotReady(_) => "not_ready",
-            ApiError::Storage(_) => "storage_unavailable",
-            ApiError::Internal(_) => "internal",
+            ApiError::InvalidJson(_) => ("invalid_json", S::BAD_REQUEST),
+            ApiError::InvalidRequest { .. } => ("invalid_request", S::BAD_REQUEST),
+            ApiError::InvalidField { .. } => ("invalid_field", S::BAD_REQUEST),
+            ApiError::PrimaryGateway(_) => ("primary_gateway", S::BAD_REQUEST),
+            ApiError::Unauthorized(_) => ("unauthorized", S::UNAUTHORIZED),
+            ApiError::Forbidden { .. } => ("forbidden", S::FORBIDDEN),
+            ApiError::RouteNotFound(_) => ("not_found", S::NOT_FOUND),
+            ApiError::GatewayNotFound(_) => ("gateway_not_found", S::NOT_FOUND),
+            ApiError::SessionNotFound(_) => ("session_not_found", S::NOT_FOUND),
+            ApiError::SpawnNotFound(_) => ("spawn_not_found", S::NOT_FOUND),
+            ApiError::AgentNotFound(_) => ("agent_not_found", S::NOT_FOUND),
+            ApiError::ConnectionNotFound(_) => ("connection_not_found", S::NOT_FOUND),
+            ApiError::MethodNotAllowed { .. } => ("method_not_allowed", S::METHOD_NOT_ALLOWED),
+            ApiError::BodyTimeout(_) => ("request_timeout", S::REQUEST_TIMEOUT),
+            ApiError::DuplicateName(_) => ("duplicate_name", S::CONFLICT),
+            ApiError::UnsupportedAction { .. } => ("unsupported_action", S::CONFLICT),
+            ApiError::GatewayBusy { .. } => ("gateway_busy", S::CONFLICT),
+            ApiError::PayloadTooLarge { .. } => ("payload_too_large", S::PAYLOAD_TOO_LARGE),
+            ApiError::UnsupportedMediaType(_) => {
+                ("unsupported_media_type", S::UNSUPPORTED_MEDIA_TYPE)
+            }
+            ApiError::Unprocessable(_) => ("unprocessable", S::UNPROCESSABLE_ENTITY),
+            ApiError::UpgradeRequired(_) => ("upgrade_required", S::UPGRADE_REQUIRED),
+            ApiError::RateLimited { .. } => ("rate_limited", S::TOO_MANY_REQUESTS),
+            ApiError::Internal(_) => ("internal", S::INTERNAL_SERVER_ERROR),
+            ApiError::BadGateway { code, .. } => (code, S::BAD_GATEWAY),
+            ApiError::GatewayRefused { .. } => ("gateway_error", S::BAD_GATEWAY),
+            ApiError::VersionTooOld(_) => ("gateway_version_too_old", S::SERVICE_UNAVAILABLE),
+            ApiError::GatewayUnavailable(_) => ("gateway_unavailable", S::SERVICE_UNAVAILABLE),
+            ApiError::NoHealthyGateway(_) => ("no_healthy_gateway", S::SERVICE_UNAVAILABLE),
+            ApiError::NotReady(_) => ("not_ready", S::SERVICE_UNAVAILABLE),
+            ApiError::Storage(_) => ("storage_unavailable", S::SERVICE_UNAVAILABLE),
+            ApiError::GatewayTimeout(_) => ("gateway_timeout", S::GATEWAY_TIMEOUT),
         }
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.catalogue().0
     }
 
     fn details(&self) -> Option<serde_json::Value> {
@@ -188,41 +196,7 @@ impl ApiError {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            ApiError::InvalidJson(_)
-            | ApiError::InvalidRequest { .. }
-            | ApiError::InvalidField { .. }
-            | ApiError::PrimaryGateway(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::UpgradeRequired(_) => StatusCode::UPGRADE_REQUIRED,
-            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden { .. } => StatusCode::FORBIDDEN,
-            ApiError::RouteNotFound(_)
-            | ApiError::GatewayNotFound(_)
-            | ApiError::SessionNotFound(_)
-            | ApiError::SpawnNotFound(_)
-            | ApiError::AgentNotFound(_)
-            | ApiError::ConnectionNotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::UnsupportedAction { .. } | ApiError::GatewayBusy { .. } => {
-                StatusCode::CONFLICT
-            }
-            ApiError::GatewayRefused { .. } | ApiError::BadGateway { .. } => {
-                StatusCode::BAD_GATEWAY
-            }
-            ApiError::VersionTooOld(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ApiError::GatewayUnavailable(_) | ApiError::NoHealthyGateway(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::DuplicateName(_) => StatusCode::CONFLICT,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::NotReady(_) | ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.catalogue().1
     }
 
     fn error_response(&self) -> HttpResponse {
