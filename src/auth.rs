@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use subtle::ConstantTimeEq;
 
-use crate::db::{DbError, Store, api_keys::ApiKeyRow, now_unix};
+use crate::db::{DbError, Store, api_keys::ApiKeyRow, unix_now};
 use gateway_supervisor_actors::model::Caller;
 
 use crate::keys::lookup_prefix;
@@ -96,7 +96,7 @@ impl KeyCache {
             .filter(|k| k.used.swap(false, Ordering::Relaxed))
             .map(|k| k.id)
             .collect();
-        self.store.touch_api_keys(&used, now_unix())
+        self.store.touch_api_keys(&used, unix_now())
     }
 
     fn check(&self, prefix: &str, hash: &[u8; 32]) -> Option<Principal> {

@@ -106,7 +106,7 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
-        up_since.set(crate::db::now_unix());
+        up_since.set(crate::db::unix_now());
         Ok(Metrics {
             registry,
             http_requests,

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::schema::{agents, direct_connections};
-use super::{DbError, Store, audit, now_unix};
+use super::{DbError, Store, audit, unix_now};
 use gateway_supervisor_actors::model::Caller;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
@@ -103,7 +103,7 @@ impl Store {
         by: &Caller,
     ) -> Result<Option<AgentRow>, DbError> {
         let mut conn = self.conn()?;
-        let now = now_unix();
+        let now = unix_now();
         conn.transaction::<_, DbError, _>(|c| {
             let n = diesel::update(agents::table.find(id))
                 .set((
@@ -142,7 +142,7 @@ impl Store {
         by: &Caller,
     ) -> Result<SyncReport, DbError> {
         let mut conn = self.conn()?;
-        let now = now_unix();
+        let now = unix_now();
         conn.transaction::<_, DbError, _>(|c| {
             let mut report = SyncReport { synced: list.len(), ..SyncReport::default() };
             for agent in list {
@@ -205,7 +205,7 @@ impl Store {
         connection_id: &str,
     ) -> Result<(AgentRow, ConnectionRow), DbError> {
         let mut conn = self.conn()?;
-        let now = now_unix();
+        let now = unix_now();
         conn.transaction::<_, DbError, _>(|c| {
             // Write first so SQLite takes the write lock at once.
             let touched = diesel::update(agents::table.filter(agents::name.eq(agent_name)))
@@ -276,7 +276,7 @@ impl Store {
     /// Returns false for an unknown connection id.
     pub fn disconnect_cli(&self, connection_id: &str) -> Result<bool, DbError> {
         let mut conn = self.conn()?;
-        let now = now_unix();
+        let now = unix_now();
         conn.transaction::<_, DbError, _>(|c| {
             let n = diesel::update(
                 direct_connections::table
@@ -304,7 +304,7 @@ impl Store {
         tokens: Option<(i64, i64, Option<&str>)>,
     ) -> Result<Option<ConnectionRow>, DbError> {
         let mut conn = self.conn()?;
-        let now = now_unix();
+        let now = unix_now();
         conn.transaction::<_, DbError, _>(|c| {
             let target = direct_connections::table
                 .filter(direct_connections::connection_id.eq(connection_id))
@@ -347,7 +347,7 @@ impl Store {
     /// returns how many.
     pub fn reap_connections(&self, timeout_secs: i64) -> Result<usize, DbError> {
         let mut conn = self.conn()?;
-        let now = now_unix();
+        let now = unix_now();
         conn.transaction::<_, DbError, _>(|c| {
             let n = diesel::update(
                 direct_connections::table

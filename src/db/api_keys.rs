@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::schema::api_keys;
-use super::{DbError, Store, audit, now_unix};
+use super::{DbError, Store, audit, unix_now};
 use crate::keys::{GeneratedKey, Role};
 use gateway_supervisor_actors::model::Caller;
 
@@ -48,7 +48,7 @@ impl Store {
                     role: role.as_str(),
                     prefix: key.prefix(),
                     key_hash: &key.hash_hex(),
-                    created_at: now_unix(),
+                    created_at: unix_now(),
                 })
                 .returning(api_keys::id)
                 .get_result::<i64>(c)?;
@@ -106,7 +106,7 @@ impl Store {
     /// Revokes by id or by prefix. Returns the revoked row.
     pub fn revoke_api_key(&self, id_or_prefix: &str, by: &Caller) -> Result<ApiKeyRow, DbError> {
         let mut conn = self.conn()?;
-        let now = now_unix();
+        let now = unix_now();
         conn.transaction::<_, DbError, _>(|c| {
             let target = match id_or_prefix.parse::<i64>() {
                 Ok(id) => api_keys::table

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::schema::audit_log;
-use super::{DbConn, DbError, Store, now_unix};
+use super::{DbConn, DbError, Store, unix_now};
 use gateway_supervisor_actors::model::Caller;
 
 #[derive(Insertable)]
@@ -44,7 +44,7 @@ pub fn record(
 ) -> Result<(), diesel::result::Error> {
     diesel::insert_into(audit_log::table)
         .values(NewAuditRow {
-            ts: now_unix(),
+            ts: unix_now(),
             actor: &by.label,
             api_key_id: by.api_key_id,
             action,

@@ -6,7 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use super::schema::{gateway_health_samples, gateways};
-use super::{DbConn, Store, audit, is_unique_violation, now_unix};
+use super::{DbConn, Store, audit, is_unique_violation, unix_now};
 use crate::secrets::purpose;
 use gateway_supervisor_actors::messages::HealthSample;
 use gateway_supervisor_actors::model::{
@@ -255,7 +255,7 @@ impl GatewayStore for Store {
     fn insert_gateway(&self, new: &NewGateway, by: &Caller) -> Result<GatewayRecord, StoreError> {
         let token_enc = self.encrypt_token(&new.token)?;
         let mut conn = self.conn_or_err()?;
-        let now = now_unix();
+        let now = unix_now();
         let row = conn
             .transaction::<_, diesel::result::Error, _>(|c| {
                 if new.is_primary {
@@ -316,7 +316,7 @@ impl GatewayStore for Store {
         };
         // A device token belongs to one gateway; pointing the record elsewhere drops it.
         let moved = patch.host.is_some() || patch.port.is_some() || patch.tls.is_some();
-        let now = now_unix();
+        let now = unix_now();
         let changes = GatewayChanges {
             name: patch.name.clone(),
             host: patch.host.clone(),

@@ -11,7 +11,7 @@ pub mod secrets;
 pub mod spawns;
 
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
@@ -254,12 +254,8 @@ pub fn ping(pool: &Pool) -> Result<(), DbError> {
     conn.batch_execute("SELECT 1").map_err(DbError::from)
 }
 
-pub fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+/// Unix seconds now (one clock for the whole daemon).
+pub use gateway_supervisor_actors::unix_now;
 
 /// Whether a diesel error is a unique-constraint violation (same meaning on both backends).
 pub fn is_unique_violation(err: &diesel::result::Error) -> bool {

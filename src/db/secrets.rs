@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::secrets;
-use super::{DbError, Store, now_unix};
+use super::{DbError, Store, unix_now};
 use crate::secrets::{SecretsError, purpose};
 use gateway_supervisor_actors::protocol::device::DeviceIdentity;
 
@@ -35,7 +35,7 @@ impl Store {
 
     pub fn put_secret(&self, name: &str, value: &[u8]) -> Result<(), DbError> {
         let mut conn = self.conn()?;
-        let now = now_unix();
+        let now = unix_now();
         conn.transaction::<_, diesel::result::Error, _>(|c| {
             let updated = diesel::update(secrets::table.find(name))
                 .set((secrets::value.eq(value), secrets::updated_at.eq(now)))

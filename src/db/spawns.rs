@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use super::schema::spawns;
-use super::{DbError, Store, is_unique_violation, now_unix};
+use super::{DbError, Store, is_unique_violation, unix_now};
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = spawns)]
@@ -60,7 +60,7 @@ impl Store {
         {
             return Ok(Err(existing));
         }
-        let now = now_unix();
+        let now = unix_now();
         let inserted = diesel::insert_into(spawns::table)
             .values((
                 spawns::id.eq(new.id),
@@ -100,7 +100,7 @@ impl Store {
 
     pub fn update_spawn(&self, id: &str, u: SpawnUpdate) -> Result<(), DbError> {
         let mut conn = self.conn()?;
-        let now = now_unix();
+        let now = unix_now();
         diesel::update(spawns::table.find(id))
             .set((
                 u.run_id.map(|v| spawns::run_id.eq(v)),

@@ -14,7 +14,7 @@ use super::error::{ApiError, ErrorBody};
 use super::json::OptionalJsonBody;
 use super::principal::Authenticated;
 use crate::db::health::HealthSampleRow;
-use crate::db::now_unix;
+use crate::db::unix_now;
 use gateway_supervisor_actors::messages::{LinkHandle, Links, ListGateways, ProbeResult};
 use gateway_supervisor_actors::model::GatewayStatus;
 
@@ -163,7 +163,7 @@ pub async fn probe(
     Ok(HttpResponse::Ok().json(ProbeAll {
         healthy: entries.iter().all(|e| e.healthy),
         results: entries,
-        probed_at: now_unix(),
+        probed_at: unix_now(),
     }))
 }
 
@@ -209,7 +209,7 @@ pub async fn history(
     state: web::Data<AppState>,
     query: web::Query<HistoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let since = query.since.unwrap_or_else(|| now_unix() - 24 * 3600);
+    let since = query.since.unwrap_or_else(|| unix_now() - 24 * 3600);
     let views = state.registry.send(ListGateways).await?.views;
     if let Some(id) = query.gateway_id
         && !views.iter().any(|v| v.record.id == id)
