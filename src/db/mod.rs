@@ -153,8 +153,16 @@ impl ManageConnection for ConnManager {
         conn.batch_execute("SELECT 1").map_err(DbError::from)
     }
 
-    fn has_broken(&self, _conn: &mut DbConn) -> bool {
-        false
+    /// A connection given back during a panic, or one whose transaction manager is left in a
+    /// broken state (a failed rollback, an unfinished transaction), is dropped rather than
+    /// reused — as diesel's own pool manager does.
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        use diesel::r2d2::R2D2Connection;
+        std::thread::panicking()
+            || match conn {
+                DbConn::Sqlite(c) => c.is_broken(),
+                DbConn::Postgres(c) => c.is_broken(),
+            }
     }
 }
 
@@ -282,6 +290,25 @@ pub(crate) mod test_support {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_left_inside_a_transaction_is_not_reused() {
+        use diesel::connection::{AnsiTransactionManager, TransactionManager};
+        let dir = tempfile::tempdir().unwrap();
+        let manager = ConnManager {
+            backend: Backend::Sqlite(dir.path().join("t.db")),
+        };
+        let mut conn = manager.connect().unwrap();
+        assert!(!manager.has_broken(&mut conn), "a fresh connection is fine");
+        let DbConn::Sqlite(inner) = &mut conn else {
+            unreachable!()
+        };
+        AnsiTransactionManager::begin_transaction(inner).unwrap();
+        assert!(
+            manager.has_broken(&mut conn),
+            "an open transaction breaks it"
+        );
+    }
 
     #[test]
     fn url_selects_backend() {
