@@ -47,9 +47,18 @@ pub struct SpawnUpdate {
     pub finished: bool,
 }
 
+/// What recording a spawn did.
+#[derive(Debug)]
+pub enum SpawnInsert {
+    /// A new spawn, recorded as `pending`.
+    Created(SpawnRow),
+    /// The idempotency key was used before: the first spawn, and nothing new recorded.
+    Existing(SpawnRow),
+}
+
 impl Store {
-    /// Inserts, or returns the spawn that already has this idempotency key (`Err(existing)`).
-    pub fn insert_spawn(&self, new: &NewSpawn<'_>) -> Result<Result<SpawnRow, SpawnRow>, DbError> {
+    /// Records a new spawn, or finds the one that already has this idempotency key.
+    pub fn insert_spawn(&self, new: &NewSpawn<'_>) -> Result<SpawnInsert, DbError> {
         let mut conn = self.conn()?;
         if let Some(key) = new.idempotency_key
             && let Some(existing) = spawns::table
@@ -58,7 +67,7 @@ impl Store {
                 .first(&mut conn)
                 .optional()?
         {
-            return Ok(Err(existing));
+            return Ok(SpawnInsert::Existing(existing));
         }
         let now = unix_now();
         let inserted = diesel::insert_into(spawns::table)
@@ -75,7 +84,9 @@ impl Store {
             ))
             .execute(&mut conn);
         match inserted {
-            Ok(_) => Ok(Ok(self.spawn(new.id)?.ok_or(DbError::NotFound)?)),
+            Ok(_) => Ok(SpawnInsert::Created(
+                self.spawn(new.id)?.ok_or(DbError::NotFound)?,
+            )),
             // A concurrent request with the same key won the race.
             Err(e) if is_unique_violation(&e) => {
                 let key = new.idempotency_key.unwrap_or_default();
@@ -83,7 +94,7 @@ impl Store {
                     .filter(spawns::idempotency_key.eq(key))
                     .select(SpawnRow::as_select())
                     .first(&mut conn)?;
-                Ok(Err(existing))
+                Ok(SpawnInsert::Existing(existing))
             }
             Err(e) => Err(e.into()),
         }

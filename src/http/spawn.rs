@@ -13,7 +13,7 @@ use super::error::call_error;
 use super::error::{ApiError, ErrorBody};
 use super::json::JsonBody;
 use super::{AppState, blocking};
-use crate::db::spawns::{NewSpawn, SpawnRow, SpawnUpdate};
+use crate::db::spawns::{NewSpawn, SpawnInsert, SpawnRow, SpawnUpdate};
 use crate::secrets::random_hex;
 use gateway_supervisor_actors::messages::{GatewayLink, SpawnTargets};
 use gateway_supervisor_actors::selection::{self, NoGateway};
@@ -286,9 +286,11 @@ pub async fn create(
     })
     .await?;
     let row = match row {
-        Ok(row) => row,
+        SpawnInsert::Created(row) => row,
         // The same Idempotency-Key again: the first spawn, nothing new started.
-        Err(existing) => return Ok(HttpResponse::Accepted().json(accepted(&existing))),
+        SpawnInsert::Existing(existing) => {
+            return Ok(HttpResponse::Accepted().json(accepted(&existing)));
+        }
     };
 
     let (params, wait) = match form {
