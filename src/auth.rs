@@ -128,7 +128,7 @@ impl KeyCache {
                 let owned = prefix.to_owned();
                 let row = actix_web::web::block(move || store.find_active_api_key(&owned))
                     .await
-                    .map_err(|e| AuthError::Store(DbError::Query(e.to_string())))??;
+                    .map_err(|e| AuthError::Store(DbError::Cancelled(e)))??;
                 let (prefix, cached) = row
                     .as_ref()
                     .and_then(CachedKey::from_row)

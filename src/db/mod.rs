@@ -41,7 +41,15 @@ pub enum DbError {
     #[error("migrations failed: {0}")]
     Migrate(String),
     #[error("database error: {0}")]
-    Query(String),
+    Query(#[source] diesel::result::Error),
+    #[error("no database connection: {0}")]
+    Pool(#[source] r2d2::PoolError),
+    /// Stored data that cannot be what it claims to be.
+    #[error("stored data is damaged: {0}")]
+    Damaged(&'static str),
+    /// The blocking pool running a storage call went away.
+    #[error("the storage call was cancelled: {0}")]
+    Cancelled(#[source] actix_web::error::BlockingError),
     #[error("{0}")]
     Conflict(String),
     #[error("not found")]
@@ -54,14 +62,14 @@ impl From<diesel::result::Error> for DbError {
     fn from(err: diesel::result::Error) -> Self {
         match err {
             diesel::result::Error::NotFound => DbError::NotFound,
-            other => DbError::Query(other.to_string()),
+            other => DbError::Query(other),
         }
     }
 }
 
 impl From<r2d2::PoolError> for DbError {
     fn from(err: r2d2::PoolError) -> Self {
-        DbError::Connect(err.to_string())
+        DbError::Pool(err)
     }
 }
 

@@ -84,9 +84,7 @@ impl Store {
                 .cipher
                 .decrypt(&blob, purpose::DEVICE_IDENTITY)?
                 .try_into()
-                .map_err(|_| {
-                    DbError::Query("stored device identity has the wrong length".into())
-                })?;
+                .map_err(|_| DbError::Damaged("the stored device identity has the wrong length"))?;
             return Ok((DeviceIdentity::from_seed(seed), false));
         }
         let identity =
