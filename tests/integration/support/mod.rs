@@ -60,6 +60,13 @@ pub fn control(d: &Daemon, key: &str, action: &str) -> Response {
 }
 
 /// Waits until `GET /api/sessions` lists the session `key`.
+/// `GET /api/sessions` (with `query`, e.g. `?agent=main`) as admin: the sessions listed.
+pub fn sessions(d: &Daemon, query: &str) -> Vec<serde_json::Value> {
+    let res = d.get(&format!("/api/sessions{query}"), &d.admin_key);
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()["sessions"].as_array().unwrap().clone()
+}
+
 pub fn wait_session_listed(d: &Daemon, key: &str, deadline: Duration) {
     wait_until("the session in the cache", deadline, || {
         let list = d.get("/api/sessions?limit=1000", &d.admin_key).json();

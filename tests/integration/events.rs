@@ -1,0 +1,136 @@
+//! Live events: SSE with resume and slow consumers, WebSocket with filters, and gateway log events.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::fleet::{add, fake, link_daemon};
+use crate::support::sse::Sse;
+use crate::support::{Request, control, sessions, wait_until};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+#[test]
+fn sse_resumes_from_last_event_id_and_a_stalled_consumer_blocks_nobody() {
+    let d = link_daemon(&[]);
+    let mut first = Sse::open(d.addr, &d.admin_key, None, "?types=gateway.changed");
+    // A consumer that never reads.
+    let _stalled = std::net::TcpStream::connect(d.addr).map(|mut s| {
+        use std::io::Write;
+        let _ = s.write_all(
+            format!(
+                "GET /api/events HTTP/1.1\r\nhost: x\r\nx-api-key: {}\r\n\r\n",
+                d.admin_key
+            )
+            .as_bytes(),
+        );
+        s
+    });
+    let id = d
+        .call(
+            "POST",
+            "/api/gateways",
+            &d.admin_key,
+            &json!({"name": "g0", "host": "127.0.0.1", "port": 1}),
+        )
+        .json()["gateway"]["id"]
+        .clone();
+    let e = first.until(DEADLINE, |e| e.data["payload"]["action"] == "created");
+    assert_eq!(e.data["gateway_id"], id);
+    let last = e.id;
+    drop(first);
+    // Events while disconnected...
+    for i in 1..=100 {
+        let res = d.call(
+            "PUT",
+            &format!("/api/gateways/{id}"),
+            &d.admin_key,
+            &json!({"port": 1000 + i}),
+        );
+        assert_eq!(res.status, 200);
+    }
+    // ...are replayed after Last-Event-ID, in order, and live ones follow.
+    let mut resumed = Sse::open(d.addr, &d.admin_key, Some(last), "?types=gateway.changed");
+    let started = Instant::now();
+    let mut seen = 0;
+    let mut prev = last;
+    while seen < 100 {
+        let e = resumed.next(DEADLINE).expect("replayed event");
+        assert!(e.id > prev, "ids increase");
+        prev = e.id;
+        seen += 1;
+    }
+    assert!(started.elapsed() < DEADLINE);
+    d.call(
+        "PUT",
+        &format!("/api/gateways/{id}"),
+        &d.admin_key,
+        &json!({"name": "renamed"}),
+    );
+    let e = resumed.until(DEADLINE, |e| e.data["payload"]["name"] == "renamed");
+    assert_eq!(e.data["type"], "gateway.changed");
+    assert!(e.id > prev);
+    assert_eq!(d.get("/healthz", "").status, 200);
+}
+
+#[test]
+fn websocket_delivers_filtered_events() {
+    let d = link_daemon(&[]);
+    let mut ws = crate::support::open_ws(d.addr, &d.admin_key, "?types=gateway.changed", DEADLINE);
+    // Without a key the upgrade is refused.
+    let res = d.send(
+        Request::new("GET", "/api/ws")
+            .header("upgrade", "websocket")
+            .header("connection", "Upgrade"),
+    );
+    assert_eq!(res.status, 401);
+    let f = fake(|_| {});
+    add(&d, "ws-gw", &f, Some("fake-token"));
+    let msg = wait_until("a gateway.changed message", DEADLINE, || match ws.read() {
+        Ok(tungstenite::Message::Text(t)) => Some(t.to_string()),
+        _ => None,
+    });
+    let v: serde_json::Value = serde_json::from_str(&msg).unwrap();
+    assert_eq!(v["type"], "gateway.changed", "only the requested type: {v}");
+    assert_eq!(v["payload"]["action"], "created");
+    assert!(v["id"].as_u64().is_some() && v["ts"].as_i64().is_some());
+}
+
+#[test]
+fn gateway_log_events_are_served_from_the_buffer() {
+    let f = fake(|c| {
+        c.sessions = 1;
+        c.seed_protocol = true;
+    });
+    let d = link_daemon(&[]);
+    let id = add(&d, "gw", &f, Some("fake-token"));
+    let key = wait_until("a session", DEADLINE, || {
+        sessions(&d, "")
+            .first()
+            .map(|s| s["key"].as_str().unwrap().to_owned())
+    });
+    control(&d, &key, "pause");
+    let logs = wait_until("a log line", DEADLINE, || {
+        let l = d
+            .get(
+                &format!("/api/logs?gateway_id={id}&session={key}"),
+                &d.admin_key,
+            )
+            .json();
+        (!l["logs"].as_array().unwrap().is_empty()).then_some(l)
+    });
+    let line = &logs["logs"][0];
+    assert_eq!(
+        (line["gateway_id"].as_i64(), line["level"].as_str()),
+        (Some(id), Some("info"))
+    );
+    assert!(line["message"].as_str().unwrap().contains("pause"));
+    assert_eq!(
+        d.get("/api/logs?level=error", &d.admin_key).json()["logs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(d.get("/api/logs?limit=0", &d.admin_key).status, 400);
+}

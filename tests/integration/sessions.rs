@@ -1,0 +1,184 @@
+//! Sessions across the fleet: the merged list and session control on each kind of gateway.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::fleet::{add, fake, link_daemon};
+use crate::support::{control, sessions, wait_until};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+#[test]
+fn sessions_are_merged_from_every_connected_gateway() {
+    let a = fake(|c| {
+        c.sessions = 3;
+        c.agents = vec!["researcher".into()];
+    });
+    let b = fake(|c| {
+        c.sessions = 2;
+        c.agents = vec!["writer".into()];
+    });
+    let d = link_daemon(&[]);
+    let a_id = add(&d, "a", &a, Some("fake-token"));
+    let b_id = add(&d, "b", &b, Some("fake-token"));
+    let all = wait_until("5 sessions", DEADLINE, || {
+        Some(sessions(&d, "")).filter(|s| s.len() == 5)
+    });
+    for s in &all {
+        for field in [
+            "key",
+            "agent",
+            "model",
+            "status",
+            "totalTokens",
+            "updatedAt",
+            "gateway_id",
+        ] {
+            assert!(s.get(field).is_some(), "{field} missing: {s}");
+        }
+        assert_eq!(s["status"], "active");
+    }
+    let researcher = sessions(&d, "?agent=researcher");
+    assert_eq!(researcher.len(), 3);
+    assert!(
+        researcher
+            .iter()
+            .all(|s| s["gateway_id"] == a_id && s["agent"] == "researcher")
+    );
+    assert_eq!(sessions(&d, &format!("?gateway_id={b_id}")).len(), 2);
+    assert_eq!(sessions(&d, "?limit=2").len(), 2);
+    assert_eq!(d.get("/api/sessions?limit=0", &d.admin_key).status, 400);
+    // A gateway that goes away takes its sessions out of the list.
+    b.stop();
+    wait_until("b's sessions gone", DEADLINE, || {
+        (sessions(&d, "").len() == 3).then_some(())
+    });
+}
+
+#[test]
+fn session_control_on_a_seed_protocol_gateway() {
+    let f = fake(|c| {
+        c.sessions = 2;
+        c.seed_protocol = true;
+    });
+    let d = link_daemon(&[]);
+    add(&d, "seed", &f, Some("fake-token"));
+    let key = wait_until("sessions", DEADLINE, || {
+        sessions(&d, "")
+            .first()
+            .map(|s| s["key"].as_str().unwrap().to_owned())
+    });
+    let status_of = |want: &str| {
+        wait_until(&format!("session {want}"), DEADLINE, || {
+            sessions(&d, "")
+                .iter()
+                .any(|s| s["key"] == key.as_str() && s["status"] == want)
+                .then_some(())
+        })
+    };
+    let res = control(&d, &key, "pause");
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["method"], "control");
+    status_of("paused");
+    assert_eq!(control(&d, &key, "resume").status, 200);
+    status_of("active");
+    assert_eq!(control(&d, &key, "kill").status, 200);
+    status_of("completed");
+    assert!(
+        f.sessions()
+            .iter()
+            .any(|(k, s)| *k == key && s == "completed"),
+        "the gateway really changed it"
+    );
+}
+
+#[test]
+fn pause_without_per_session_control_is_409_and_kill_uses_sessions_abort() {
+    let f = fake(|c| c.sessions = 1);
+    let d = link_daemon(&[]);
+    let id = add(&d, "plain", &f, Some("fake-token"));
+    let key = wait_until("a session", DEADLINE, || {
+        sessions(&d, "")
+            .first()
+            .map(|s| s["key"].as_str().unwrap().to_owned())
+    });
+    let res = control(&d, &key, "pause");
+    assert_eq!(res.status, 409, "{}", res.text());
+    let body = res.json();
+    assert_eq!(body["error"], "unsupported_action");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("plain") && message.contains("2026.9.6") && message.contains("suspend"),
+        "{message}"
+    );
+    assert_eq!(body["details"]["gateway_id"], id);
+    let res = control(&d, &key, "kill");
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["method"], "sessions.abort");
+    assert_eq!(res.json()["result"]["status"], "no-active-run");
+
+    let res = d.call(
+        "POST",
+        "/api/sessions/agent:nobody:x/control",
+        &d.admin_key,
+        &json!({"action": "kill"}),
+    );
+    assert_eq!(
+        (res.status, res.json()["error"].as_str()),
+        (404, Some("session_not_found"))
+    );
+    let res = control(&d, &key, "explode");
+    assert_eq!(res.status, 400);
+    assert_eq!(res.json()["details"]["field"], "action");
+    let viewer = d.create_key("viewer", "v");
+    let res = d.call(
+        "POST",
+        &format!("/api/sessions/{key}/control"),
+        &viewer,
+        &json!({"action": "kill"}),
+    );
+    assert_eq!(res.status, 403);
+}
+
+#[test]
+fn session_control_is_limited_per_session() {
+    let f = fake(|c| c.sessions = 2);
+    let d = link_daemon(&[(
+        "GATEWAY_SUPERVISOR__LIMITS__SESSION_CONTROL_PER_MINUTE",
+        "10",
+    )]);
+    add(&d, "gw", &f, Some("fake-token"));
+    let keys: Vec<String> = wait_until("two sessions", DEADLINE, || {
+        let s = sessions(&d, "");
+        (s.len() == 2).then(|| {
+            s.iter()
+                .map(|x| x["key"].as_str().unwrap().to_owned())
+                .collect()
+        })
+    });
+    for _ in 0..10 {
+        let res = d.call(
+            "POST",
+            &format!("/api/sessions/{}/control", keys[0]),
+            &d.admin_key,
+            &json!({"action": "kill"}),
+        );
+        assert_eq!(res.status, 200, "{}", res.text());
+    }
+    let res = d.call(
+        "POST",
+        &format!("/api/sessions/{}/control", keys[0]),
+        &d.admin_key,
+        &json!({"action": "kill"}),
+    );
+    assert_eq!(res.status, 429);
+    assert!(res.header("retry-after").is_some());
+    let res = d.call(
+        "POST",
+        &format!("/api/sessions/{}/control", keys[1]),
+        &d.admin_key,
+        &json!({"action": "kill"}),
+    );
+    assert_eq!(res.status, 200, "another session has its own budget");
+}
