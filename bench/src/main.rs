@@ -8,26 +8,16 @@
 //! `--smoke` runs every scenario small and short (seconds) and gives no verdict on timing: CI
 //! uses it to keep the suite working. Exit code 1 when a target is missed (not in smoke runs).
 
+use gs_test_support::{fake_model, http, real_gateway, sse};
+
 mod daemon;
 mod failover;
-#[path = "../../tests/openclaw_e2e/fake_model.rs"]
-#[allow(dead_code)]
-mod fake_model;
 mod fleet;
 mod host;
-#[path = "../../tests/integration/support/http.rs"]
-#[allow(dead_code)]
-mod http;
 mod probe;
 mod real;
-#[path = "../../tests/openclaw_e2e/real_gateway.rs"]
-#[allow(dead_code)]
-mod real_gateway;
 mod report;
 mod rest;
-#[path = "../../tests/integration/support/sse.rs"]
-#[allow(dead_code)]
-mod sse;
 mod storm;
 
 use std::path::PathBuf;

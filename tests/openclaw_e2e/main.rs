@@ -7,10 +7,8 @@
 //! this host (GS_E2E_REMOTE_IP) as well, and is reached through it: there the device must be
 //! paired (approved with the gateway's own CLI) and gets a device token.
 
-mod fake_model;
-mod real_gateway;
 #[path = "../integration/support/mod.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod support;
 
 use std::path::PathBuf;
@@ -18,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use real_gateway::RealGateway;
+use gs_test_support::{fake_model, real_gateway::RealGateway};
 use support::{Daemon, control, online, spawn_finished, wait_session_listed, wait_until};
 
 const DEADLINE: Duration = Duration::from_secs(60);

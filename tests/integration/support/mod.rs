@@ -3,8 +3,8 @@
 //! real sockets.
 
 pub mod fleet;
-pub mod http;
-pub mod sse;
+
+pub use gs_test_support::{http, sse};
 
 use std::fs;
 use std::net::SocketAddr;
