@@ -102,8 +102,9 @@ pub enum Note {
 pub enum Action {
     /// Close the socket with 1000, cancel its timers, answer its pending calls "not connected".
     Teardown,
-    /// Count a failed handshake under this code (`gateway_handshake_failures_total`).
-    CountHandshakeFailure(String),
+    /// Count a failed handshake under this code (`gateway_handshake_failures_total`; a code
+    /// from the fixed set, see `LinkFailure::label`).
+    CountHandshakeFailure(&'static str),
     /// Dial again after `delay` unless the link moved on; `poll_readiness`: meanwhile ask the
     /// gateway's `/readyz` and dial at once when it is ready.
     ReconnectAfter {
@@ -665,7 +666,7 @@ impl LinkMachine {
         self.connected_at = None;
         self.checked = true;
         if !was_connected {
-            actions.push(Action::CountHandshakeFailure(failure.code.clone()));
+            actions.push(Action::CountHandshakeFailure(failure.label()));
         }
         // The gateway rejected the v3 signature: offer the v2 form once.
         if failure.code == "DEVICE_AUTH_SIGNATURE_INVALID" && !self.v2_fallback_used {

@@ -336,7 +336,7 @@ fn a_failed_handshake_is_counted_under_its_code_and_a_lost_link_is_not() {
     assert!(
         actions
             .iter()
-            .any(|a| matches!(a, Action::CountHandshakeFailure(c) if c == "TIMEOUT"))
+            .any(|a| matches!(a, Action::CountHandshakeFailure(c) if *c == "TIMEOUT"))
     );
     connect(&mut m, now);
     let actions = m.fail(classify_close(1006, ""), now, MID);

@@ -103,6 +103,56 @@ impl LinkFailure {
     }
 }
 
+/// The failure codes a metric label may carry: the supervisor's own and those the real
+/// gateway (2026.9.6) sends. A gateway can send any code; the rest are counted as `OTHER`.
+const KNOWN_CODES: [&str; 33] = [
+    "NETWORK",
+    "TIMEOUT",
+    "RPC_TIMEOUT",
+    "HEARTBEAT_TIMEOUT",
+    "PROTOCOL_ERROR",
+    "MESSAGE_TOO_BIG",
+    "UNKNOWN",
+    "AUTH_TOKEN_MISMATCH",
+    "AUTH_TOKEN_MISSING",
+    "AUTH_DEVICE_TOKEN_MISMATCH",
+    "AUTH_CHANGED",
+    "DEVICE_AUTH_SIGNATURE_INVALID",
+    "DEVICE_AUTH_SIGNATURE_EXPIRED",
+    "DEVICE_AUTH_NONCE_MISMATCH",
+    "DEVICE_AUTH_DEVICE_ID_MISMATCH",
+    "DEVICE_IDENTITY_REQUIRED",
+    "DEVICE_REMOVED",
+    "PAIRING_REQUIRED",
+    "NOT_PAIRED",
+    "PROTOCOL_MISMATCH",
+    "CLIENT_VERSION_MISMATCH",
+    "CLIENT_INVALIDATED",
+    "CONTROL_UI_ORIGIN_NOT_ALLOWED",
+    "INVALID_REQUEST",
+    "UNAVAILABLE",
+    "SERVICE_RESTART",
+    "TRY_AGAIN_LATER",
+    "CLOSE_1000",
+    "CLOSE_1001",
+    "CLOSE_1005",
+    "CLOSE_1006",
+    "CLOSE_1011",
+    "CLOSE_1008",
+];
+
+impl LinkFailure {
+    /// The code as a metric label: one of a fixed set, `OTHER` for anything else a gateway
+    /// invents (each new label value would be a new time series).
+    pub fn label(&self) -> &'static str {
+        KNOWN_CODES
+            .iter()
+            .find(|c| **c == self.code)
+            .copied()
+            .unwrap_or("OTHER")
+    }
+}
+
 const HALT_PREFIXES: [&str; 3] = ["AUTH_", "DEVICE_AUTH_", "CONTROL_UI_"];
 const HALT_CODES: [&str; 3] = [
     "DEVICE_IDENTITY_REQUIRED",
@@ -451,5 +501,33 @@ mod tests {
                 "{file} {path:?}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod label_tests {
+    use super::*;
+
+    #[test]
+    fn a_gateway_cannot_mint_metric_labels_with_invented_codes() {
+        let invented = |code: &str| {
+            classify_error(&ErrorShape {
+                code: code.into(),
+                message: "m".into(),
+                details: None,
+                retryable: None,
+                retry_after_ms: None,
+            })
+        };
+        assert_eq!(
+            invented("AUTH_TOKEN_MISMATCH").label(),
+            "AUTH_TOKEN_MISMATCH"
+        );
+        let labels: std::collections::HashSet<&str> = (0..1000)
+            .map(|i| invented(&format!("MADE_UP_{i}")).label())
+            .collect();
+        assert_eq!(labels.into_iter().collect::<Vec<_>>(), ["OTHER"]);
+        assert_eq!(classify_close(4999, "x").label(), "OTHER");
+        assert_eq!(LinkFailure::timeout("connect").label(), "TIMEOUT");
     }
 }

@@ -166,7 +166,7 @@ impl GatewayActor {
                     .ctx
                     .metrics
                     .handshake_failures
-                    .with_label_values(&[&self.target.name, &code])
+                    .with_label_values(&[self.target.name.as_str(), code])
                     .inc(),
                 Action::ReconnectAfter {
                     delay,
