@@ -196,6 +196,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
                 .map_err(|e| DaemonError::Seed(e.to_string()))?;
             info!(name = %name, "seeded the default gateway from the environment");
         }
+        let fleet = Arc::new(crate::fleet::Fleet::new(registry.clone(), events.clone()));
         let state = AppState {
             registry,
             gateway_list,
@@ -212,7 +213,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
             logs: crate::logs::LogBuffer::default(),
             v1,
             events,
-            suspensions: Arc::default(),
+            fleet,
             ready: Arc::new(AtomicBool::new(false)),
             shutdown: Arc::new(tokio::sync::watch::Sender::new(false)),
         };

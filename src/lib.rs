@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod db;
+pub mod fleet;
 pub mod http;
 pub mod keys;
 pub mod logging;

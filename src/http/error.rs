@@ -274,6 +274,24 @@ pub fn call_error(err: CallError, gateway: &str) -> ApiError {
     }
 }
 
+impl From<crate::fleet::FleetError> for ApiError {
+    fn from(err: crate::fleet::FleetError) -> Self {
+        use crate::fleet::FleetError as F;
+        match err {
+            F::NotFound(id) => ApiError::GatewayNotFound(id),
+            e @ F::NotConnected { .. } => ApiError::GatewayUnavailable(e.to_string()),
+            F::Unsupported { id, name, method } => ApiError::UnsupportedAction {
+                message: format!("gateway `{name}` does not offer `{method}`"),
+                details: serde_json::json!({"gateway_id": id, "gateway": name, "method": method}),
+            },
+            F::Busy { message, details } => ApiError::GatewayBusy { message, details },
+            F::Call { name, source } => call_error(source, &name),
+            F::Registry(e) => e.into(),
+            F::Random(e) => e.into(),
+        }
+    }
+}
+
 impl From<SecretsError> for ApiError {
     fn from(err: SecretsError) -> Self {
         ApiError::Internal(err.to_string())

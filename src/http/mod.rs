@@ -54,8 +54,8 @@ pub struct AppState {
     pub events: gateway_supervisor_actors::events::EventBus,
     pub logs: crate::logs::LogBuffer,
     pub v1: v1::V1Settings,
-    /// Suspensions this daemon made, by gateway (needed to resume them).
-    pub suspensions: Arc<std::sync::Mutex<std::collections::HashMap<i64, String>>>,
+    /// Use cases that reach gateways (gateway operations so far).
+    pub fleet: Arc<crate::fleet::Fleet>,
     pub ready: Arc<AtomicBool>,
     /// Set to `true` when the daemon stops: event streams end at once instead of holding the
     /// graceful stop for `server.shutdown_timeout`.

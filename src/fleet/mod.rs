@@ -1,0 +1,107 @@
+//! The fleet: use cases that reach gateways, one call each for the HTTP handlers. Which
+//! gateway takes a call, whether it can, and what its answer means are decided here, once;
+//! the handlers only validate their input and shape the envelope. Gateway operations
+//! (suspend, resume, restart) are here; spawns, session control and agent sync move here
+//! next (docs/design.md, *Architecture*).
+
+mod gateway_ops;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use actix::Addr;
+use serde_json::Value;
+
+use gateway_supervisor_actors::RegistryActor;
+use gateway_supervisor_actors::events::EventBus;
+use gateway_supervisor_actors::messages::{CallError, GatewayLink, SpawnTargets};
+use gateway_supervisor_actors::model::GatewayId;
+
+/// How long a gateway operation may take (a suspend waits for the gateway to drain).
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a use case could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    #[error("gateway {0} not found")]
+    NotFound(GatewayId),
+    #[error("gateway `{name}` is not connected")]
+    NotConnected { name: String },
+    #[error("gateway `{name}` does not offer `{method}`")]
+    Unsupported {
+        id: GatewayId,
+        name: String,
+        method: &'static str,
+    },
+    /// The gateway refused for now (busy with work, nothing to resume); its answer is kept.
+    #[error("{message}")]
+    Busy { message: String, details: Value },
+    #[error("the call to gateway `{name}` failed: {source}")]
+    Call {
+        name: String,
+        #[source]
+        source: CallError,
+    },
+    #[error("the registry is unavailable: {0}")]
+    Registry(#[source] actix::MailboxError),
+    #[error("no randomness for a request id: {0}")]
+    Random(#[source] crate::secrets::SecretsError),
+}
+
+/// A connected gateway able to take one method.
+struct Reached {
+    name: String,
+    link: GatewayLink,
+}
+
+pub struct Fleet {
+    registry: Addr<RegistryActor>,
+    events: EventBus,
+    /// Suspensions this daemon made, by gateway: resuming needs the gateway's suspension id.
+    suspensions: Mutex<HashMap<GatewayId, String>>,
+}
+
+impl Fleet {
+    pub fn new(registry: Addr<RegistryActor>, events: EventBus) -> Self {
+        Fleet {
+            registry,
+            events,
+            suspensions: Mutex::default(),
+        }
+    }
+
+    /// Gateway `id`, if it is connected and healthy and offers `method`.
+    async fn reach(&self, id: GatewayId, method: &'static str) -> Result<Reached, FleetError> {
+        let targets = self
+            .registry
+            .send(SpawnTargets)
+            .await
+            .map_err(FleetError::Registry)?;
+        let t = targets
+            .into_iter()
+            .find(|t| t.candidate.id == id)
+            .ok_or(FleetError::NotFound(id))?;
+        let name = t.candidate.name.clone();
+        let Some(link) = t.link.filter(|_| t.candidate.healthy) else {
+            return Err(FleetError::NotConnected { name });
+        };
+        if !t.methods.iter().any(|m| m == method) {
+            return Err(FleetError::Unsupported { id, name, method });
+        }
+        Ok(Reached { name, link })
+    }
+
+    /// One call to a reached gateway.
+    async fn call(
+        &self,
+        id: GatewayId,
+        method: &'static str,
+        params: Value,
+    ) -> Result<Value, FleetError> {
+        let Reached { name, link } = self.reach(id, method).await?;
+        link.call(method, Some(params), OPERATION_TIMEOUT)
+            .await
+            .map_err(|source| FleetError::Call { name, source })
+    }
+}
