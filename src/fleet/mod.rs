@@ -5,6 +5,7 @@
 //! next (docs/design.md, *Architecture*).
 
 mod gateway_ops;
+pub mod sessions;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -42,6 +43,20 @@ pub enum FleetError {
         name: String,
         #[source]
         source: CallError,
+    },
+    #[error("session `{0}` not found on any connected gateway")]
+    SessionNotFound(String),
+    #[error("gateway `{name}` that owns session `{key}` is not connected")]
+    SessionOwnerNotConnected { name: String, key: String },
+    /// The gateway owning the session has no way to carry out the action.
+    #[error(
+        "gateway `{name}` (OpenClaw {version}) has no per-session {action}; alternatives: kill the session, or suspend the whole gateway with POST /api/gateways/{id}/suspend"
+    )]
+    NoSessionControl {
+        id: GatewayId,
+        name: String,
+        version: String,
+        action: &'static str,
     },
     #[error("the registry is unavailable: {0}")]
     Registry(#[source] actix::MailboxError),

@@ -285,6 +285,20 @@ impl From<crate::fleet::FleetError> for ApiError {
                 details: serde_json::json!({"gateway_id": id, "gateway": name, "method": method}),
             },
             F::Busy { message, details } => ApiError::GatewayBusy { message, details },
+            F::SessionNotFound(key) => ApiError::SessionNotFound(key),
+            e @ F::SessionOwnerNotConnected { .. } => ApiError::GatewayUnavailable(e.to_string()),
+            F::NoSessionControl {
+                id,
+                ref name,
+                ref version,
+                ..
+            } => ApiError::UnsupportedAction {
+                message: err.to_string(),
+                details: serde_json::json!({
+                    "gateway_id": id, "gateway": name, "version": version,
+                    "alternatives": ["kill", format!("POST /api/gateways/{id}/suspend")],
+                }),
+            },
             F::Call { name, source } => call_error(source, &name),
             F::Registry(e) => e.into(),
             F::Random(e) => e.into(),

@@ -1,19 +1,16 @@
 //! `GET /api/sessions` (merged from every connected gateway's live session cache; no gateway
 //! round trip per request) and `POST /api/sessions/{key}/control` (routed to the owning gateway).
 
-use std::time::Duration;
-
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::error::{ApiError, ErrorBody, call_error};
+use super::error::{ApiError, ErrorBody};
 use super::json::JsonBody;
-use gateway_supervisor_actors::messages::{FindSession, ListSessions};
-
-const CONTROL_TIMEOUT: Duration = Duration::from_secs(15);
+use crate::fleet::sessions::SessionAction;
+use gateway_supervisor_actors::messages::ListSessions;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -121,13 +118,15 @@ pub async fn control(
     body: JsonBody<ControlRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let key = key.into_inner();
-    let action = body.0.action;
-    if !["pause", "resume", "kill"].contains(&action.as_str()) {
-        return Err(ApiError::field(
+    let action: SessionAction = body.0.action.parse().map_err(|()| {
+        ApiError::field(
             "action",
-            format!("action must be pause, resume or kill (got `{action}`)"),
-        ));
-    }
+            format!(
+                "action must be pause, resume or kill (got `{}`)",
+                body.0.action
+            ),
+        )
+    })?;
     if let Err(retry_after_secs) = state.session_control_limiter.check(key.clone()) {
         state
             .metrics
@@ -139,53 +138,13 @@ pub async fn control(
             retry_after_secs,
         });
     }
-    let owner = state
-        .registry
-        .send(FindSession(key.clone()))
-        .await?
-        .ok_or_else(|| ApiError::SessionNotFound(key.clone()))?;
-    if !owner.connected {
-        return Err(ApiError::GatewayUnavailable(format!(
-            "gateway `{}` that owns session `{key}` is not connected",
-            owner.name
-        )));
-    }
-    let has = |m: &str| owner.methods.iter().any(|x| x == m);
-    // A gateway with the seed's per-session `control` gets every action through it; real
-    // OpenClaw has only `sessions.abort`, which is what kill means there.
-    let (method, params) = match action.as_str() {
-        _ if has("control") => ("control", json!({"sessionKey": key, "action": action})),
-        "kill" if has("sessions.abort") => ("sessions.abort", json!({"key": key})),
-        _ => {
-            let version = owner.version.clone().unwrap_or_else(|| "unknown".into());
-            return Err(ApiError::UnsupportedAction {
-                message: format!(
-                    "gateway `{}` (OpenClaw {version}) has no per-session {action}; alternatives: kill the session, or suspend the whole gateway with POST /api/gateways/{}/suspend",
-                    owner.name, owner.gateway_id
-                ),
-                details: json!({
-                    "gateway_id": owner.gateway_id, "gateway": owner.name, "version": version,
-                    "alternatives": ["kill", format!("POST /api/gateways/{}/suspend", owner.gateway_id)],
-                }),
-            });
-        }
-    };
-    let result = owner
-        .link
-        .call(method, Some(params), CONTROL_TIMEOUT)
-        .await
-        .map_err(|e| call_error(e, &owner.name))?;
-    state.events.publish(
-        "session.changed",
-        Some(owner.gateway_id),
-        json!({"session": key, "action": action}),
-    );
+    let done = state.fleet.control_session(&key, action).await?;
     Ok(HttpResponse::Ok().json(ControlResult {
         ok: true,
-        action,
+        action: action.as_str().to_owned(),
         session: key,
-        gateway_id: owner.gateway_id,
-        method: method.to_owned(),
-        result,
+        gateway_id: done.gateway_id,
+        method: done.method.to_owned(),
+        result: done.result,
     }))
 }

@@ -1,0 +1,167 @@
+//! Session control: pause, resume or kill one session on the gateway that owns it. Which
+//! gateway method does it is one pure rule ([`control_method`]): a gateway with the seed
+//! protocol's per-session `control` takes every action through it; real OpenClaw has only
+//! `sessions.abort`, which is what kill means there, and no pause or resume.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::{Fleet, FleetError};
+use gateway_supervisor_actors::messages::FindSession;
+use gateway_supervisor_actors::model::GatewayId;
+
+/// How long a gateway may take to carry out a session action.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionAction {
+    Pause,
+    Resume,
+    Kill,
+}
+
+impl SessionAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionAction::Pause => "pause",
+            SessionAction::Resume => "resume",
+            SessionAction::Kill => "kill",
+        }
+    }
+}
+
+impl FromStr for SessionAction {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s {
+            "pause" => Ok(SessionAction::Pause),
+            "resume" => Ok(SessionAction::Resume),
+            "kill" => Ok(SessionAction::Kill),
+            _ => Err(()),
+        }
+    }
+}
+
+/// The gateway method that carries out `action` on `key`, given what the gateway offers;
+/// `None` when it has no way to.
+pub fn control_method(
+    action: SessionAction,
+    key: &str,
+    offers: impl Fn(&str) -> bool,
+) -> Option<(&'static str, Value)> {
+    if offers("control") {
+        return Some((
+            "control",
+            json!({"sessionKey": key, "action": action.as_str()}),
+        ));
+    }
+    match action {
+        SessionAction::Kill if offers("sessions.abort") => {
+            Some(("sessions.abort", json!({"key": key})))
+        }
+        _ => None,
+    }
+}
+
+/// What a session action did.
+pub struct SessionControlled {
+    pub gateway_id: GatewayId,
+    /// The gateway method used.
+    pub method: &'static str,
+    /// The gateway's answer.
+    pub result: Value,
+}
+
+impl Fleet {
+    pub async fn control_session(
+        &self,
+        key: &str,
+        action: SessionAction,
+    ) -> Result<SessionControlled, FleetError> {
+        let owner = self
+            .registry
+            .send(FindSession(key.to_owned()))
+            .await
+            .map_err(FleetError::Registry)?
+            .ok_or_else(|| FleetError::SessionNotFound(key.to_owned()))?;
+        if !owner.connected {
+            return Err(FleetError::SessionOwnerNotConnected {
+                name: owner.name,
+                key: key.to_owned(),
+            });
+        }
+        let Some((method, params)) =
+            control_method(action, key, |m| owner.methods.iter().any(|x| x == m))
+        else {
+            return Err(FleetError::NoSessionControl {
+                id: owner.gateway_id,
+                name: owner.name,
+                version: owner.version.unwrap_or_else(|| "unknown".into()),
+                action: action.as_str(),
+            });
+        };
+        let result = owner
+            .link
+            .call(method, Some(params), CONTROL_TIMEOUT)
+            .await
+            .map_err(|source| FleetError::Call {
+                name: owner.name.clone(),
+                source,
+            })?;
+        self.events.publish(
+            "session.changed",
+            Some(owner.gateway_id),
+            json!({"session": key, "action": action.as_str()}),
+        );
+        Ok(SessionControlled {
+            gateway_id: owner.gateway_id,
+            method,
+            result,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use SessionAction::*;
+
+    #[test]
+    fn a_seed_gateway_takes_every_action_through_control() {
+        let seed = |m: &str| m == "control" || m == "sessions.abort";
+        for action in [Pause, Resume, Kill] {
+            let (method, params) = control_method(action, "s1", seed).unwrap();
+            assert_eq!(method, "control");
+            assert_eq!(params["action"], action.as_str());
+            assert_eq!(params["sessionKey"], "s1");
+        }
+    }
+
+    #[test]
+    fn real_openclaw_kills_with_sessions_abort_and_cannot_pause_or_resume() {
+        let openclaw = |m: &str| m == "sessions.abort";
+        let (method, params) = control_method(Kill, "agent:main:main", openclaw).unwrap();
+        assert_eq!(
+            (method, params["key"].as_str()),
+            ("sessions.abort", Some("agent:main:main"))
+        );
+        assert!(control_method(Pause, "k", openclaw).is_none());
+        assert!(control_method(Resume, "k", openclaw).is_none());
+    }
+
+    #[test]
+    fn a_gateway_without_either_method_can_do_nothing() {
+        for action in [Pause, Resume, Kill] {
+            assert!(control_method(action, "k", |_| false).is_none());
+        }
+    }
+
+    #[test]
+    fn actions_parse_from_their_names_only() {
+        assert_eq!("kill".parse(), Ok(Kill));
+        assert!("Kill".parse::<SessionAction>().is_err());
+        assert!("".parse::<SessionAction>().is_err());
+    }
+}
