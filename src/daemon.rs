@@ -196,7 +196,11 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
                 .map_err(|e| DaemonError::Seed(e.to_string()))?;
             info!(name = %name, "seeded the default gateway from the environment");
         }
-        let fleet = Arc::new(crate::fleet::Fleet::new(registry.clone(), events.clone()));
+        let fleet = Arc::new(crate::fleet::Fleet::new(
+            registry.clone(),
+            store.clone(),
+            events.clone(),
+        ));
         let state = AppState {
             registry,
             gateway_list,

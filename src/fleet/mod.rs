@@ -4,6 +4,7 @@
 //! (suspend, resume, restart) are here; spawns, session control and agent sync move here
 //! next (docs/design.md, *Architecture*).
 
+pub mod agents;
 mod gateway_ops;
 pub mod sessions;
 
@@ -58,6 +59,14 @@ pub enum FleetError {
         version: String,
         action: &'static str,
     },
+    #[error("no gateway is registered")]
+    NoPrimary,
+    #[error("the primary gateway `{name}` is not connected")]
+    PrimaryNotConnected { name: String },
+    #[error("storage failed: {0}")]
+    Storage(#[source] crate::db::DbError),
+    #[error("the storage call did not finish: {0}")]
+    Interrupted(#[source] tokio::task::JoinError),
     #[error("the registry is unavailable: {0}")]
     Registry(#[source] actix::MailboxError),
     #[error("no randomness for a request id: {0}")]
@@ -72,15 +81,17 @@ struct Reached {
 
 pub struct Fleet {
     registry: Addr<RegistryActor>,
+    store: crate::db::Store,
     events: EventBus,
     /// Suspensions this daemon made, by gateway: resuming needs the gateway's suspension id.
     suspensions: Mutex<HashMap<GatewayId, String>>,
 }
 
 impl Fleet {
-    pub fn new(registry: Addr<RegistryActor>, events: EventBus) -> Self {
+    pub fn new(registry: Addr<RegistryActor>, store: crate::db::Store, events: EventBus) -> Self {
         Fleet {
             registry,
+            store,
             events,
             suspensions: Mutex::default(),
         }

@@ -1,22 +1,18 @@
 //! Agents (`/api/agents`, sync from the acting primary's `agents.list`) and direct CLI
 //! connections (`/api/connect`, heartbeats).
 
-use std::time::Duration;
-
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use super::error::call_error;
 use super::error::{ApiError, ErrorBody};
 use super::json::JsonBody;
 use super::principal::Authenticated;
 use super::{AppState, blocking};
-use crate::db::agents::{AgentRow, ConnectionRow, GatewayAgent};
+use crate::db::agents::{AgentRow, ConnectionRow};
 use crate::secrets::random_hex;
 use crate::validate;
-use gateway_supervisor_actors::messages::{CallError, SpawnTargets};
 
 #[derive(Serialize, ToSchema)]
 pub struct AgentJson {
@@ -143,49 +139,7 @@ pub async fn sync(
     state: web::Data<AppState>,
     who: Authenticated,
 ) -> Result<HttpResponse, ApiError> {
-    let targets = state.registry.send(SpawnTargets).await?;
-    let primary = targets
-        .into_iter()
-        .find(|t| t.candidate.acting_primary)
-        .ok_or_else(|| ApiError::NoHealthyGateway("no gateway is registered".into()))?;
-    let link = primary
-        .link
-        .filter(|_| primary.candidate.healthy)
-        .ok_or_else(|| {
-            ApiError::GatewayUnavailable(format!(
-                "the primary gateway `{}` is not connected",
-                primary.candidate.name
-            ))
-        })?;
-    let payload = link
-        .call("agents.list", Some(json!({})), Duration::from_secs(15))
-        .await
-        .map_err(|e: CallError| call_error(e, &primary.candidate.name))?;
-    let list: Vec<GatewayAgent> = payload
-        .get("agents")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|e| {
-                    let name = e.get("id").and_then(Value::as_str)?.to_owned();
-                    let mut details = Map::new();
-                    for key in ["workspace", "model", "agentRuntime", "name"] {
-                        if let Some(v) = e.get(key) {
-                            details.insert(key.to_owned(), v.clone());
-                        }
-                    }
-                    Some(GatewayAgent {
-                        name,
-                        details: Value::Object(details),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let store = state.store.clone();
-    let caller = who.0.caller();
-    let gateway_id = primary.candidate.id;
-    let report = blocking(move || store.sync_agents(gateway_id, &list, &caller)).await?;
+    let report = state.fleet.sync_agents(who.0.caller()).await?;
     Ok(HttpResponse::Ok().json(report))
 }
 

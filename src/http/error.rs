@@ -286,6 +286,10 @@ impl From<crate::fleet::FleetError> for ApiError {
             },
             F::Busy { message, details } => ApiError::GatewayBusy { message, details },
             F::SessionNotFound(key) => ApiError::SessionNotFound(key),
+            e @ F::NoPrimary => ApiError::NoHealthyGateway(e.to_string()),
+            e @ F::PrimaryNotConnected { .. } => ApiError::GatewayUnavailable(e.to_string()),
+            F::Storage(e) => ApiError::Storage(e.to_string()),
+            F::Interrupted(e) => ApiError::Internal(e.to_string()),
             e @ F::SessionOwnerNotConnected { .. } => ApiError::GatewayUnavailable(e.to_string()),
             F::NoSessionControl {
                 id,

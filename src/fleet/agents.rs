@@ -1,0 +1,97 @@
+//! Agent sync: the acting primary's `agents.list`, upserted by name. What an `agents.list`
+//! answer means is one pure reader ([`agents_from_list`]).
+
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use super::{Fleet, FleetError};
+use crate::db::agents::{GatewayAgent, SyncReport};
+use gateway_supervisor_actors::messages::SpawnTargets;
+use gateway_supervisor_actors::model::Caller;
+
+/// How long the primary may take to list its agents.
+const LIST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The fields of an `agents.list` entry worth keeping beside its id.
+const KEPT: [&str; 4] = ["workspace", "model", "agentRuntime", "name"];
+
+/// The agents in an `agents.list` answer: entries without a string `id` are skipped.
+pub fn agents_from_list(payload: &Value) -> Vec<GatewayAgent> {
+    let Some(entries) = payload.get("agents").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    entries
+        .iter()
+        .filter_map(|e| {
+            let name = e.get("id").and_then(Value::as_str)?.to_owned();
+            let details: Map<String, Value> = KEPT
+                .iter()
+                .filter_map(|k| Some(((*k).to_owned(), e.get(*k)?.clone())))
+                .collect();
+            Some(GatewayAgent {
+                name,
+                details: Value::Object(details),
+            })
+        })
+        .collect()
+}
+
+impl Fleet {
+    /// Reads the acting primary's agents and upserts them; `by` is audited.
+    pub async fn sync_agents(&self, by: Caller) -> Result<SyncReport, FleetError> {
+        let targets = self
+            .registry
+            .send(SpawnTargets)
+            .await
+            .map_err(FleetError::Registry)?;
+        let primary = targets
+            .into_iter()
+            .find(|t| t.candidate.acting_primary)
+            .ok_or(FleetError::NoPrimary)?;
+        let name = primary.candidate.name.clone();
+        let Some(link) = primary.link.filter(|_| primary.candidate.healthy) else {
+            return Err(FleetError::PrimaryNotConnected { name });
+        };
+        let payload = link
+            .call("agents.list", Some(json!({})), LIST_TIMEOUT)
+            .await
+            .map_err(|source| FleetError::Call { name, source })?;
+        let list = agents_from_list(&payload);
+        let store = self.store.clone();
+        let gateway_id = primary.candidate.id;
+        tokio::task::spawn_blocking(move || store.sync_agents(gateway_id, &list, &by))
+            .await
+            .map_err(FleetError::Interrupted)?
+            .map_err(FleetError::Storage)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agents_are_read_by_id_with_the_fields_worth_keeping() {
+        let payload = json!({"agents": [
+            {"id": "main", "name": "Main", "model": "m1", "workspace": "/w", "secret": "x"},
+            {"name": "no id"},
+            {"id": 7},
+            {"id": "writer"},
+        ]});
+        let agents = agents_from_list(&payload);
+        let names: Vec<&str> = agents.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["main", "writer"]);
+        assert_eq!(
+            agents[0].details,
+            json!({"workspace": "/w", "model": "m1", "name": "Main"})
+        );
+        assert_eq!(agents[1].details, json!({}));
+    }
+
+    #[test]
+    fn an_answer_without_agents_lists_none() {
+        assert!(agents_from_list(&json!({})).is_empty());
+        assert!(agents_from_list(&json!({"agents": "nope"})).is_empty());
+    }
+}
