@@ -7,7 +7,6 @@ use serde_json::{Map, Value, json};
 
 use super::{Fleet, FleetError};
 use crate::db::agents::{GatewayAgent, SyncReport};
-use gateway_supervisor_actors::messages::SpawnTargets;
 use gateway_supervisor_actors::model::Caller;
 
 /// How long the primary may take to list its agents.
@@ -40,12 +39,9 @@ pub fn agents_from_list(payload: &Value) -> Vec<GatewayAgent> {
 impl Fleet {
     /// Reads the acting primary's agents and upserts them; `by` is audited.
     pub async fn sync_agents(&self, by: Caller) -> Result<SyncReport, FleetError> {
-        let targets = self
-            .registry
-            .send(SpawnTargets)
-            .await
-            .map_err(FleetError::Registry)?;
-        let primary = targets
+        let primary = self
+            .targets()
+            .await?
             .into_iter()
             .find(|t| t.candidate.acting_primary)
             .ok_or(FleetError::NoPrimary)?;

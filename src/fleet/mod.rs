@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use gateway_supervisor_actors::RegistryActor;
 use gateway_supervisor_actors::events::EventBus;
-use gateway_supervisor_actors::messages::{CallError, GatewayLink, SpawnTargets};
+use gateway_supervisor_actors::messages::{CallError, GatewayLink, SpawnTarget, SpawnTargets};
 use gateway_supervisor_actors::model::GatewayId;
 
 /// How long a gateway operation may take (a suspend waits for the gateway to drain).
@@ -97,14 +97,19 @@ impl Fleet {
         }
     }
 
-    /// Gateway `id`, if it is connected and healthy and offers `method`.
-    async fn reach(&self, id: GatewayId, method: &'static str) -> Result<Reached, FleetError> {
-        let targets = self
-            .registry
+    /// Every gateway as a target, with its link and what it can do.
+    async fn targets(&self) -> Result<Vec<SpawnTarget>, FleetError> {
+        self.registry
             .send(SpawnTargets)
             .await
-            .map_err(FleetError::Registry)?;
-        let t = targets
+            .map_err(FleetError::Registry)
+    }
+
+    /// Gateway `id`, if it is connected and healthy and offers `method`.
+    async fn reach(&self, id: GatewayId, method: &'static str) -> Result<Reached, FleetError> {
+        let t = self
+            .targets()
+            .await?
             .into_iter()
             .find(|t| t.candidate.id == id)
             .ok_or(FleetError::NotFound(id))?;
