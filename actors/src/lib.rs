@@ -5,7 +5,6 @@
 pub mod backoff;
 pub mod bounded;
 pub mod breaker;
-pub mod counts;
 pub mod election;
 pub mod events;
 
@@ -20,7 +19,6 @@ pub mod primary;
 pub mod protocol;
 pub mod registry;
 pub mod selection;
-pub mod sessions;
 pub mod status;
 pub mod store;
 pub mod tls;

@@ -104,7 +104,7 @@ pub struct StopAllLinks;
 
 /// Sessions of every connected gateway, newest first, filtered.
 #[derive(Message)]
-#[rtype(result = "Vec<crate::sessions::SessionEntry>")]
+#[rtype(result = "Vec<crate::protocol::sessions::SessionEntry>")]
 pub struct ListSessions {
     pub agent: Option<String>,
     pub gateway_id: Option<GatewayId>,

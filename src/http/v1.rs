@@ -26,6 +26,7 @@ use gateway_supervisor_actors::messages::{
 use gateway_supervisor_actors::model::{GatewayPatch, GatewayView, NewGateway};
 use gateway_supervisor_actors::protocol::device::DeviceIdentity;
 use gateway_supervisor_actors::protocol::errors::Disposition;
+use gateway_supervisor_actors::protocol::version;
 
 /// What the v1 create check needs.
 #[derive(Clone)]
@@ -144,8 +145,8 @@ async fn check(
     })?;
     let mut warnings = Vec::new();
     match (
-        verify::calver(&reached.version),
-        verify::calver(&s.min_version),
+        version::calver(&reached.version),
+        version::calver(&s.min_version),
     ) {
         (Some(have), Some(min)) if have < min => {
             return Err(ApiError::VersionTooOld(format!(

@@ -146,7 +146,7 @@ pub struct StopLink;
 pub struct SessionsSnapshot {
     pub id: GatewayId,
     pub epoch: u64,
-    pub sessions: Arc<Vec<crate::sessions::SessionEntry>>,
+    pub sessions: Arc<Vec<crate::protocol::sessions::SessionEntry>>,
 }
 
 #[cfg(test)]

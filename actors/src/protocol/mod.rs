@@ -1,10 +1,14 @@
 //! The OpenClaw gateway protocol (v3/v4) as the real gateway 2026.9.6 speaks it: frames, the
-//! handshake's connect parameters, device identity and signatures, and error classification.
-//! No I/O here; the gateway actor drives it.
+//! handshake's connect parameters, device identity and signatures, error classification, and
+//! readers of what gateways report (counts, sessions, release versions). No I/O here; the
+//! link drives it.
 
+pub mod counts;
 pub mod device;
 pub mod errors;
 pub mod frames;
+pub mod sessions;
+pub mod version;
 
 /// The protocol window the supervisor offers (the gateway needs 4 for operators).
 pub const MIN_PROTOCOL: u32 = 3;

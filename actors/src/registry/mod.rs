@@ -59,7 +59,7 @@ pub struct RegistryActor {
     version: Arc<AtomicU64>,
     /// Sessions of the connected gateways, newest first; rebuilt on the first read after a
     /// change, so a listing costs `limit` entries, not a merge of every gateway's cache.
-    merged_sessions: Option<Arc<Vec<crate::sessions::SessionEntry>>>,
+    merged_sessions: Option<Arc<Vec<crate::protocol::sessions::SessionEntry>>>,
     link_ctx: Option<LinkContext>,
     links: HashMap<GatewayId, Link>,
     arbiters: Vec<Arbiter>,
@@ -69,7 +69,7 @@ pub struct RegistryActor {
     events: EventBus,
     failback: bool,
     acting: Option<GatewayId>,
-    sessions: HashMap<GatewayId, Arc<Vec<crate::sessions::SessionEntry>>>,
+    sessions: HashMap<GatewayId, Arc<Vec<crate::protocol::sessions::SessionEntry>>>,
     /// `features.methods` of each connected gateway.
     methods: HashMap<GatewayId, Arc<Vec<String>>>,
 }
@@ -726,11 +726,11 @@ impl RegistryActor {
 }
 
 impl RegistryActor {
-    fn merged_sessions(&mut self) -> Arc<Vec<crate::sessions::SessionEntry>> {
+    fn merged_sessions(&mut self) -> Arc<Vec<crate::protocol::sessions::SessionEntry>> {
         if let Some(m) = &self.merged_sessions {
             return m.clone();
         }
-        let mut all: Vec<crate::sessions::SessionEntry> = self
+        let mut all: Vec<crate::protocol::sessions::SessionEntry> = self
             .sessions
             .iter()
             .filter(|(id, _)| self.connected(**id))

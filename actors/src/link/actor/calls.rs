@@ -45,7 +45,7 @@ impl GatewayActor {
     }
 
     pub(super) fn publish_sessions(&mut self, payload: &Value) {
-        if let Some(list) = crate::sessions::parse_list(payload, self.target.id) {
+        if let Some(list) = crate::protocol::sessions::parse_list(payload, self.target.id) {
             self.up.sessions.do_send(SessionsSnapshot {
                 id: self.target.id,
                 epoch: self.epoch,

@@ -19,7 +19,6 @@ use tracing::{debug, info, warn};
 
 use crate::backoff::Jitter;
 use crate::bounded;
-use crate::counts;
 use crate::handshake::Credentials;
 use crate::link::http::client;
 use crate::link::machine::{HttpHealth, ReportKey, RpcHealth};
@@ -30,6 +29,7 @@ use crate::link::messages::{
 use crate::link::pending::{self, Answer, Pending};
 use crate::link::target::{LinkContext, LinkSettings, LinkTarget};
 use crate::link::{Action, LinkMachine, LinkPhase, Note};
+use crate::protocol::counts;
 use crate::protocol::errors::{LinkFailure, classify_close, classify_error};
 use crate::protocol::frames::{ErrorShape, Frame};
 use crate::unix_now;
