@@ -1,7 +1,7 @@
 //! Fixtures for tests that run gateways beside the daemon: a daemon with intervals short
 //! enough for tests, fake gateways, and reading a gateway back.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fake_gateway::{FakeConfig, FakeGateway};
 use serde_json::{Value, json};
@@ -60,16 +60,12 @@ pub fn gateway(d: &Daemon, id: i64) -> Value {
 
 /// Waits until the gateway satisfies `pred`; returns it.
 pub fn wait_gateway(d: &Daemon, id: i64, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    let start = Instant::now();
-    loop {
+    super::wait_for(what, DEADLINE, || {
         let g = gateway(d, id);
         if pred(&g) {
-            return g;
+            Ok(g)
+        } else {
+            Err(format!("{g:#}"))
         }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "timed out waiting for {what}; last: {g:#}"
-        );
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    })
 }

@@ -21,14 +21,29 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_gateway-supervisor");
 
 /// Waits for `cond` to hold, polling, until the deadline; panics with `what` otherwise.
 pub fn wait_until<T>(what: &str, deadline: Duration, mut cond: impl FnMut() -> Option<T>) -> T {
+    wait_for(what, deadline, || cond().ok_or(String::new()))
+}
+
+/// [`wait_until`] for a condition that can say what it last saw (`Err`), for the panic.
+pub fn wait_for<T>(
+    what: &str,
+    deadline: Duration,
+    mut cond: impl FnMut() -> Result<T, String>,
+) -> T {
     let start = Instant::now();
     loop {
-        if let Some(v) = cond() {
-            return v;
-        }
+        let last = match cond() {
+            Ok(v) => return v,
+            Err(last) => last,
+        };
         assert!(
             start.elapsed() < deadline,
-            "timed out after {deadline:?} waiting for {what}"
+            "timed out after {deadline:?} waiting for {what}{}",
+            if last.is_empty() {
+                String::new()
+            } else {
+                format!("; last: {last}")
+            }
         );
         std::thread::sleep(Duration::from_millis(25));
     }
