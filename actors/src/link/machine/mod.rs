@@ -23,11 +23,15 @@ pub use crate::handshake::ConnectPlan;
 use crate::link::messages::LinkState;
 pub use crate::model::LinkPhase;
 use crate::model::{ConnectionInfo, GatewayStatus, LinkError};
-use crate::protocol::counts;
 use crate::protocol::device::SignatureVersion;
 use crate::protocol::errors::{Disposition, LinkFailure, Recovery};
 use crate::protocol::frames::{Challenge, HelloOk};
 use crate::status::{HealthFacts, derive};
+
+mod connected;
+mod io;
+mod probe;
+pub use io::{Action, HttpHealth, MachineSettings, Note, ProbeVerdict, ReportKey, RpcHealth};
 
 /// Requests in a row left unanswered past their deadline before the link is taken for dead: a
 /// gateway answering under wrong ids stayed `online` until the next probe (5 min).
@@ -41,145 +45,6 @@ pub const RECOVERY_DELAY: Duration = Duration::from_millis(100);
 
 /// Recommended recovery steps (device token, re-pair) allowed between two good handshakes.
 const RECOVERIES: u8 = 2;
-
-/// The part of the `gateways.*` configuration the machine decides with.
-#[derive(Debug, Clone)]
-pub struct MachineSettings {
-    pub missed_pongs: u32,
-    pub handshake_timeout: Duration,
-    pub breaker_threshold: u32,
-    pub breaker_cooldown: Duration,
-    pub degraded_latency_ms: u64,
-    pub backoff_max: Duration,
-    pub pairing_retry: Duration,
-}
-
-/// Why a log line is written; the shell words it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Note {
-    /// The gateway rejected the v3 device signature; the next attempt signs v2.
-    V2Fallback,
-    /// A recovery step the gateway recommended (device token only, or drop it and re-pair).
-    Recovering {
-        code: String,
-        recovery: Recovery,
-    },
-    /// The link stops until an admin changes the gateway.
-    Halted {
-        code: String,
-        message: String,
-    },
-    PairingRequired {
-        request_id: Option<String>,
-    },
-    Reconnecting {
-        code: String,
-        delay: Duration,
-    },
-    BreakerOpened {
-        failures: u32,
-    },
-    /// Failed probes opened the breaker.
-    BreakerOpenedByProbes,
-    NoPong {
-        missed: u32,
-    },
-    Silent {
-        silence: Duration,
-    },
-    ShuttingDown {
-        restart_expected: Option<Duration>,
-    },
-    Connected {
-        protocol: u32,
-        version: String,
-        auth: String,
-    },
-}
-
-/// What the shell does, in order.
-#[derive(Debug, Clone)]
-pub enum Action {
-    /// Close the socket with 1000, cancel its timers, answer its pending calls "not connected".
-    Teardown,
-    /// Count a failed handshake under this code (`gateway_handshake_failures_total`; a code
-    /// from the fixed set, see `LinkFailure::label`).
-    CountHandshakeFailure(&'static str),
-    /// Dial again after `delay` unless the link moved on; `poll_readiness`: meanwhile ask the
-    /// gateway's `/readyz` and dial at once when it is ready.
-    ReconnectAfter {
-        delay: Duration,
-        poll_readiness: bool,
-    },
-    /// Fail the handshake if it has not finished within this.
-    ArmHandshakeTimeout(Duration),
-    /// The handshake is done: stop its timeout, lift the frame cap to the link's.
-    HandshakeDone,
-    /// Start the keepalive (the first ping on the shared grid).
-    StartHeartbeat,
-    /// Send a WebSocket ping with this payload; report back with [`LinkMachine::ping_sent`].
-    SendPing(Vec<u8>),
-    /// Store this device token for the gateway (`None`: forget it).
-    PersistDeviceToken(Option<SecretString>),
-    /// Subscribe to session changes (the gateway offers it).
-    SubscribeSessions,
-    /// Refresh the session and agent counts.
-    RefreshCounts,
-    /// Refresh the session cache soon (bursts of changes coalesce into one `sessions.list`).
-    RefreshSessionsSoon,
-    /// Hand this session list (a `sessions.list` answer or a seed tick) to the registry.
-    PublishSessions(Value),
-    /// Publish an event on the daemon's bus under this type, tagged with the gateway.
-    Publish {
-        kind: &'static str,
-        payload: Value,
-    },
-    /// Tell the registry (it skips reports that change nothing it shows).
-    Report,
-    Log(Note),
-}
-
-/// What a health probe found besides the machine's own facts.
-#[derive(Debug, Clone)]
-pub enum HttpHealth {
-    /// `GET /health` answered 2xx after this long.
-    Answered(Duration),
-    /// It did not, and this is why; `timed_out` when it ran out of time.
-    Failed { timed_out: bool, message: String },
-}
-
-/// The `health` RPC on the live socket, if it was asked.
-#[derive(Debug, Clone)]
-pub enum RpcHealth {
-    NotAsked,
-    Answered(Value),
-    TimedOut,
-    Failed(String),
-}
-
-/// A probe's verdict.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProbeVerdict {
-    pub healthy: bool,
-    /// `healthy`, `timeout` or `unhealthy` (the metric label).
-    pub outcome: &'static str,
-    pub status: GatewayStatus,
-    pub latency_ms: Option<u64>,
-    pub error: Option<String>,
-    pub connected: bool,
-    pub uptime_ms: Option<u64>,
-    pub breaker_opened: bool,
-}
-
-/// What the registry shows of a link, to skip reports that change none of it.
-pub type ReportKey = (
-    bool,
-    GatewayStatus,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-    &'static str,
-);
 
 /// The advertised methods worth keeping: plausible names, at most [`MAX_METHODS`].
 fn bounded_methods(methods: &[String]) -> Vec<String> {
@@ -514,138 +379,6 @@ impl LinkMachine {
         actions
     }
 
-    // ---- what a connected link hears ------------------------------------------------------
-
-    /// A `health` payload (an event or a probe's RPC answer): counts and the gateway's own
-    /// verdict.
-    pub fn apply_health(&mut self, health: &Value) {
-        let (sessions, agents) = counts::from_health(health);
-        self.sessions_count = sessions.or(self.sessions_count);
-        self.agents_count = agents.or(self.agents_count);
-        self.reports_unhealthy = counts::health_not_ok(health);
-    }
-
-    pub fn set_sessions_count(&mut self, n: i64) {
-        self.sessions_count = Some(n);
-    }
-
-    pub fn set_agents_count(&mut self, n: i64) {
-        self.agents_count = Some(n);
-    }
-
-    /// The `shutdown` event: how soon the gateway expects to be back (a floor for the next
-    /// reconnect's delay).
-    pub fn shutting_down(&mut self, payload: Option<&Value>) -> Note {
-        self.restart_hint = payload
-            .and_then(|p| p.get("restartExpectedMs"))
-            .and_then(Value::as_u64)
-            .map(Duration::from_millis);
-        Note::ShuttingDown {
-            restart_expected: self.restart_hint,
-        }
-    }
-
-    /// An event from a connected gateway: what it changes and what is passed on.
-    pub fn event(&mut self, event: &str, payload: Option<Value>) -> Vec<Action> {
-        // Only a gateway with `sessions.list` can be asked again.
-        let refresh = self
-            .supports("sessions.list")
-            .then_some(Action::RefreshSessionsSoon);
-        let passed_on = |kind| Action::Publish {
-            kind,
-            payload: payload.clone().unwrap_or(Value::Null),
-        };
-        match event {
-            "shutdown" => vec![Action::Log(self.shutting_down(payload.as_ref()))],
-            "health" => match &payload {
-                Some(p) => {
-                    self.apply_health(p);
-                    vec![Action::Report]
-                }
-                None => Vec::new(),
-            },
-            "sessions.changed" => refresh.into_iter().collect(),
-            "agent.status" => std::iter::once(passed_on("agent.status"))
-                .chain(refresh)
-                .collect(),
-            "spawn_result" => vec![passed_on("gateway.spawn_result")],
-            "log" => vec![passed_on("log")],
-            // Seed-protocol gateways carry a session snapshot in their ticks.
-            "tick" => payload
-                .filter(|p| p.get("sessions").is_some())
-                .map(Action::PublishSessions)
-                .into_iter()
-                .collect(),
-            _ => Vec::new(),
-        }
-    }
-
-    /// A request was answered (under its own id).
-    pub fn answered(&mut self) {
-        self.unanswered = 0;
-    }
-
-    /// A request ran out of time with no answer at all.
-    pub fn unanswered(&mut self, now: Instant, jitter: f64) -> Vec<Action> {
-        if self.phase != LinkPhase::Connected {
-            return Vec::new();
-        }
-        self.unanswered += 1;
-        if self.unanswered >= MAX_UNANSWERED {
-            return self.fail(LinkFailure::unanswered(self.unanswered), now, jitter);
-        }
-        Vec::new()
-    }
-
-    // ---- keepalive --------------------------------------------------------------------------
-
-    /// The heartbeat timer fired: fail a socket that missed its pongs or fell silent, else
-    /// ping.
-    pub fn heartbeat(&mut self, now: Instant, jitter: f64) -> Vec<Action> {
-        if self.phase != LinkPhase::Connected {
-            return Vec::new();
-        }
-        if self.ping_outstanding.is_some() {
-            self.missed_pongs += 1;
-            if self.missed_pongs >= self.settings.missed_pongs {
-                let mut actions = vec![Action::Log(Note::NoPong {
-                    missed: self.missed_pongs,
-                })];
-                actions.extend(self.fail(LinkFailure::heartbeat(), now, jitter));
-                return actions;
-            }
-        }
-        let silence = now.saturating_duration_since(self.last_frame_at);
-        if silence > self.tick_interval * 2 {
-            let mut actions = vec![Action::Log(Note::Silent { silence })];
-            actions.extend(self.fail(LinkFailure::heartbeat(), now, jitter));
-            return actions;
-        }
-        self.ping_counter += 1;
-        vec![Action::SendPing(self.ping_counter.to_be_bytes().to_vec())]
-    }
-
-    /// The ping of [`Action::SendPing`] went out.
-    pub fn ping_sent(&mut self, now: Instant) {
-        if self.ping_outstanding.is_none() {
-            self.ping_outstanding = Some((self.ping_counter, now));
-        }
-    }
-
-    /// A pong; returns the round trip when it answers our outstanding ping.
-    pub fn pong(&mut self, payload: &[u8], now: Instant, unix_now: i64) -> Option<Duration> {
-        let (_, sent_at) = self.ping_outstanding?;
-        if payload.len() != 8 {
-            return None;
-        }
-        let rtt = now.saturating_duration_since(sent_at);
-        self.ping_outstanding = None;
-        self.missed_pongs = 0;
-        self.latency_ms = Some(rtt.as_millis() as u64);
-        self.last_seen = Some(unix_now);
-        Some(rtt)
-    }
-
     // ---- failure ----------------------------------------------------------------------------
 
     /// Every failure ends here: the socket goes, and the failure's class decides what next —
@@ -659,11 +392,7 @@ impl LinkMachine {
             self.backoff.reset();
         }
         let mut actions = vec![Action::Teardown];
-        self.connect_request_id = None;
-        self.ping_outstanding = None;
-        self.missed_pongs = 0;
-        self.unanswered = 0;
-        self.connected_at = None;
+        self.forget_connection();
         self.checked = true;
         if !was_connected {
             actions.push(Action::CountHandshakeFailure(failure.label()));
@@ -766,81 +495,16 @@ impl LinkMachine {
     pub fn stop(&mut self) -> Vec<Action> {
         self.generation += 1;
         self.phase = LinkPhase::Halted;
+        self.forget_connection();
+        vec![Action::Teardown]
+    }
+
+    /// What belonged to the connection that is going (the shell tears down its socket).
+    fn forget_connection(&mut self) {
         self.connect_request_id = None;
         self.ping_outstanding = None;
         self.missed_pongs = 0;
         self.unanswered = 0;
         self.connected_at = None;
-        vec![Action::Teardown]
-    }
-
-    // ---- probing ----------------------------------------------------------------------------
-
-    /// A probe's outcome: HTTP `/health` and, when connected, the `health` RPC.
-    pub fn probed(
-        &mut self,
-        http: HttpHealth,
-        rpc: RpcHealth,
-        now: Instant,
-        unix_now: i64,
-    ) -> ProbeVerdict {
-        let connected = self.phase == LinkPhase::Connected;
-        let mut error = None;
-        let mut timed_out = false;
-        let mut latency = None;
-        match http {
-            HttpHealth::Answered(rtt) => latency = Some(rtt.as_millis() as u64),
-            HttpHealth::Failed {
-                timed_out: t,
-                message,
-            } => {
-                timed_out |= t;
-                error = Some(message);
-            }
-        }
-        match rpc {
-            RpcHealth::Answered(health) => self.apply_health(&health),
-            RpcHealth::TimedOut => {
-                timed_out = true;
-                error.get_or_insert_with(|| "health RPC timed out".into());
-            }
-            RpcHealth::Failed(e) => {
-                error.get_or_insert_with(|| format!("health RPC failed: {e}"));
-            }
-            RpcHealth::NotAsked if !connected => {
-                error.get_or_insert_with(|| {
-                    self.last_error
-                        .as_ref()
-                        .map(|f| format!("not connected: {}", f.message))
-                        .unwrap_or_else(|| "not connected".into())
-                });
-            }
-            RpcHealth::NotAsked => {}
-        }
-        let healthy = error.is_none() && connected && !self.reports_unhealthy;
-        self.checked = true;
-        self.last_probe_timed_out = timed_out;
-        let mut breaker_opened = false;
-        let outcome = if healthy {
-            self.breaker.record_success();
-            self.last_seen = Some(unix_now);
-            "healthy"
-        } else {
-            breaker_opened = self.breaker.record_failure(now);
-            if timed_out { "timeout" } else { "unhealthy" }
-        };
-        ProbeVerdict {
-            healthy,
-            outcome,
-            status: self.status(),
-            latency_ms: latency.or(self.latency_ms),
-            error,
-            connected,
-            uptime_ms: self
-                .uptime_at_connect_ms
-                .zip(self.connected_at)
-                .map(|(up, at)| up + now.saturating_duration_since(at).as_millis() as u64),
-            breaker_opened,
-        }
     }
 }

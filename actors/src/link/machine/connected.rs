@@ -1,0 +1,144 @@
+//! What a connected link hears and does between handshakes: the gateway's events and health
+//! payloads, answered and unanswered requests, and the keepalive (pings, pongs, silence).
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use super::{Action, LinkMachine, LinkPhase, MAX_UNANSWERED, Note};
+use crate::protocol::counts;
+use crate::protocol::errors::LinkFailure;
+
+impl LinkMachine {
+    // ---- what a connected link hears ------------------------------------------------------
+
+    /// A `health` payload (an event or a probe's RPC answer): counts and the gateway's own
+    /// verdict.
+    pub fn apply_health(&mut self, health: &Value) {
+        let (sessions, agents) = counts::from_health(health);
+        self.sessions_count = sessions.or(self.sessions_count);
+        self.agents_count = agents.or(self.agents_count);
+        self.reports_unhealthy = counts::health_not_ok(health);
+    }
+
+    pub fn set_sessions_count(&mut self, n: i64) {
+        self.sessions_count = Some(n);
+    }
+
+    pub fn set_agents_count(&mut self, n: i64) {
+        self.agents_count = Some(n);
+    }
+
+    /// The `shutdown` event: how soon the gateway expects to be back (a floor for the next
+    /// reconnect's delay).
+    pub fn shutting_down(&mut self, payload: Option<&Value>) -> Note {
+        self.restart_hint = payload
+            .and_then(|p| p.get("restartExpectedMs"))
+            .and_then(Value::as_u64)
+            .map(Duration::from_millis);
+        Note::ShuttingDown {
+            restart_expected: self.restart_hint,
+        }
+    }
+
+    /// An event from a connected gateway: what it changes and what is passed on.
+    pub fn event(&mut self, event: &str, payload: Option<Value>) -> Vec<Action> {
+        // Only a gateway with `sessions.list` can be asked again.
+        let refresh = self
+            .supports("sessions.list")
+            .then_some(Action::RefreshSessionsSoon);
+        let passed_on = |kind| Action::Publish {
+            kind,
+            payload: payload.clone().unwrap_or(Value::Null),
+        };
+        match event {
+            "shutdown" => vec![Action::Log(self.shutting_down(payload.as_ref()))],
+            "health" => match &payload {
+                Some(p) => {
+                    self.apply_health(p);
+                    vec![Action::Report]
+                }
+                None => Vec::new(),
+            },
+            "sessions.changed" => refresh.into_iter().collect(),
+            "agent.status" => std::iter::once(passed_on("agent.status"))
+                .chain(refresh)
+                .collect(),
+            "spawn_result" => vec![passed_on("gateway.spawn_result")],
+            "log" => vec![passed_on("log")],
+            // Seed-protocol gateways carry a session snapshot in their ticks.
+            "tick" => payload
+                .filter(|p| p.get("sessions").is_some())
+                .map(Action::PublishSessions)
+                .into_iter()
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// A request was answered (under its own id).
+    pub fn answered(&mut self) {
+        self.unanswered = 0;
+    }
+
+    /// A request ran out of time with no answer at all.
+    pub fn unanswered(&mut self, now: Instant, jitter: f64) -> Vec<Action> {
+        if self.phase != LinkPhase::Connected {
+            return Vec::new();
+        }
+        self.unanswered += 1;
+        if self.unanswered >= MAX_UNANSWERED {
+            return self.fail(LinkFailure::unanswered(self.unanswered), now, jitter);
+        }
+        Vec::new()
+    }
+
+    // ---- keepalive --------------------------------------------------------------------------
+
+    /// The heartbeat timer fired: fail a socket that missed its pongs or fell silent, else
+    /// ping.
+    pub fn heartbeat(&mut self, now: Instant, jitter: f64) -> Vec<Action> {
+        if self.phase != LinkPhase::Connected {
+            return Vec::new();
+        }
+        if self.ping_outstanding.is_some() {
+            self.missed_pongs += 1;
+            if self.missed_pongs >= self.settings.missed_pongs {
+                let mut actions = vec![Action::Log(Note::NoPong {
+                    missed: self.missed_pongs,
+                })];
+                actions.extend(self.fail(LinkFailure::heartbeat(), now, jitter));
+                return actions;
+            }
+        }
+        let silence = now.saturating_duration_since(self.last_frame_at);
+        if silence > self.tick_interval * 2 {
+            let mut actions = vec![Action::Log(Note::Silent { silence })];
+            actions.extend(self.fail(LinkFailure::heartbeat(), now, jitter));
+            return actions;
+        }
+        self.ping_counter += 1;
+        vec![Action::SendPing(self.ping_counter.to_be_bytes().to_vec())]
+    }
+
+    /// The ping of [`Action::SendPing`] went out.
+    pub fn ping_sent(&mut self, now: Instant) {
+        if self.ping_outstanding.is_none() {
+            self.ping_outstanding = Some((self.ping_counter, now));
+        }
+    }
+
+    /// A pong; returns the round trip when it answers our outstanding ping.
+    pub fn pong(&mut self, payload: &[u8], now: Instant, unix_now: i64) -> Option<Duration> {
+        let (_, sent_at) = self.ping_outstanding?;
+        if payload.len() != 8 {
+            return None;
+        }
+        let rtt = now.saturating_duration_since(sent_at);
+        self.ping_outstanding = None;
+        self.missed_pongs = 0;
+        self.latency_ms = Some(rtt.as_millis() as u64);
+        self.last_seen = Some(unix_now);
+        Some(rtt)
+    }
+}

@@ -1,0 +1,149 @@
+//! What goes into the link machine besides its inputs' own arguments (settings, probe
+//! findings) and what comes out of it (actions, log notes, probe verdicts, report keys).
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_json::Value;
+
+use crate::model::GatewayStatus;
+use crate::protocol::errors::Recovery;
+
+/// The part of the `gateways.*` configuration the machine decides with.
+#[derive(Debug, Clone)]
+pub struct MachineSettings {
+    pub missed_pongs: u32,
+    pub handshake_timeout: Duration,
+    pub breaker_threshold: u32,
+    pub breaker_cooldown: Duration,
+    pub degraded_latency_ms: u64,
+    pub backoff_max: Duration,
+    pub pairing_retry: Duration,
+}
+
+/// Why a log line is written; the shell words it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Note {
+    /// The gateway rejected the v3 device signature; the next attempt signs v2.
+    V2Fallback,
+    /// A recovery step the gateway recommended (device token only, or drop it and re-pair).
+    Recovering {
+        code: String,
+        recovery: Recovery,
+    },
+    /// The link stops until an admin changes the gateway.
+    Halted {
+        code: String,
+        message: String,
+    },
+    PairingRequired {
+        request_id: Option<String>,
+    },
+    Reconnecting {
+        code: String,
+        delay: Duration,
+    },
+    BreakerOpened {
+        failures: u32,
+    },
+    /// Failed probes opened the breaker.
+    BreakerOpenedByProbes,
+    NoPong {
+        missed: u32,
+    },
+    Silent {
+        silence: Duration,
+    },
+    ShuttingDown {
+        restart_expected: Option<Duration>,
+    },
+    Connected {
+        protocol: u32,
+        version: String,
+        auth: String,
+    },
+}
+
+/// What the shell does, in order.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Close the socket with 1000, cancel its timers, answer its pending calls "not connected".
+    Teardown,
+    /// Count a failed handshake under this code (`gateway_handshake_failures_total`; a code
+    /// from the fixed set, see `LinkFailure::label`).
+    CountHandshakeFailure(&'static str),
+    /// Dial again after `delay` unless the link moved on; `poll_readiness`: meanwhile ask the
+    /// gateway's `/readyz` and dial at once when it is ready.
+    ReconnectAfter {
+        delay: Duration,
+        poll_readiness: bool,
+    },
+    /// Fail the handshake if it has not finished within this.
+    ArmHandshakeTimeout(Duration),
+    /// The handshake is done: stop its timeout, lift the frame cap to the link's.
+    HandshakeDone,
+    /// Start the keepalive (the first ping on the shared grid).
+    StartHeartbeat,
+    /// Send a WebSocket ping with this payload; report back with [`LinkMachine::ping_sent`].
+    SendPing(Vec<u8>),
+    /// Store this device token for the gateway (`None`: forget it).
+    PersistDeviceToken(Option<SecretString>),
+    /// Subscribe to session changes (the gateway offers it).
+    SubscribeSessions,
+    /// Refresh the session and agent counts.
+    RefreshCounts,
+    /// Refresh the session cache soon (bursts of changes coalesce into one `sessions.list`).
+    RefreshSessionsSoon,
+    /// Hand this session list (a `sessions.list` answer or a seed tick) to the registry.
+    PublishSessions(Value),
+    /// Publish an event on the daemon's bus under this type, tagged with the gateway.
+    Publish {
+        kind: &'static str,
+        payload: Value,
+    },
+    /// Tell the registry (it skips reports that change nothing it shows).
+    Report,
+    Log(Note),
+}
+
+/// What a health probe found besides the machine's own facts.
+#[derive(Debug, Clone)]
+pub enum HttpHealth {
+    /// `GET /health` answered 2xx after this long.
+    Answered(Duration),
+    /// It did not, and this is why; `timed_out` when it ran out of time.
+    Failed { timed_out: bool, message: String },
+}
+
+/// The `health` RPC on the live socket, if it was asked.
+#[derive(Debug, Clone)]
+pub enum RpcHealth {
+    NotAsked,
+    Answered(Value),
+    TimedOut,
+    Failed(String),
+}
+
+/// A probe's verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeVerdict {
+    pub healthy: bool,
+    /// `healthy`, `timeout` or `unhealthy` (the metric label).
+    pub outcome: &'static str,
+    pub status: GatewayStatus,
+    pub latency_ms: Option<u64>,
+    pub error: Option<String>,
+    pub connected: bool,
+    pub uptime_ms: Option<u64>,
+    pub breaker_opened: bool,
+}
+
+/// What the registry shows of a link, to skip reports that change none of it.
+pub type ReportKey = (
+    bool,
+    GatewayStatus,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    &'static str,
+);

@@ -1,0 +1,78 @@
+//! The probe's verdict: what HTTP `/health` and the `health` RPC found, weighed with what
+//! the link knows (connected, the gateway's own verdict), fed to the breaker.
+
+use std::time::Instant;
+
+use super::{HttpHealth, LinkMachine, LinkPhase, ProbeVerdict, RpcHealth};
+
+impl LinkMachine {
+    // ---- probing ----------------------------------------------------------------------------
+
+    /// A probe's outcome: HTTP `/health` and, when connected, the `health` RPC.
+    pub fn probed(
+        &mut self,
+        http: HttpHealth,
+        rpc: RpcHealth,
+        now: Instant,
+        unix_now: i64,
+    ) -> ProbeVerdict {
+        let connected = self.phase == LinkPhase::Connected;
+        let mut error = None;
+        let mut timed_out = false;
+        let mut latency = None;
+        match http {
+            HttpHealth::Answered(rtt) => latency = Some(rtt.as_millis() as u64),
+            HttpHealth::Failed {
+                timed_out: t,
+                message,
+            } => {
+                timed_out |= t;
+                error = Some(message);
+            }
+        }
+        match rpc {
+            RpcHealth::Answered(health) => self.apply_health(&health),
+            RpcHealth::TimedOut => {
+                timed_out = true;
+                error.get_or_insert_with(|| "health RPC timed out".into());
+            }
+            RpcHealth::Failed(e) => {
+                error.get_or_insert_with(|| format!("health RPC failed: {e}"));
+            }
+            RpcHealth::NotAsked if !connected => {
+                error.get_or_insert_with(|| {
+                    self.last_error
+                        .as_ref()
+                        .map(|f| format!("not connected: {}", f.message))
+                        .unwrap_or_else(|| "not connected".into())
+                });
+            }
+            RpcHealth::NotAsked => {}
+        }
+        let healthy = error.is_none() && connected && !self.reports_unhealthy;
+        self.checked = true;
+        self.last_probe_timed_out = timed_out;
+        let mut breaker_opened = false;
+        let outcome = if healthy {
+            self.breaker.record_success();
+            self.last_seen = Some(unix_now);
+            "healthy"
+        } else {
+            breaker_opened = self.breaker.record_failure(now);
+            if timed_out { "timeout" } else { "unhealthy" }
+        };
+        ProbeVerdict {
+            healthy,
+            outcome,
+            status: self.status(),
+            latency_ms: latency.or(self.latency_ms),
+            error,
+            connected,
+            uptime_ms: self
+                .uptime_at_connect_ms
+                .zip(self.connected_at)
+                .map(|(up, at)| up + now.saturating_duration_since(at).as_millis() as u64),
+            breaker_opened,
+        }
+    }
+}
