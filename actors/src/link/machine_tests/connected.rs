@@ -1,0 +1,234 @@
+//! A connected link: keepalive, requests, events, and what the registry is told.
+
+use super::*;
+
+// ---- keepalive ------------------------------------------------------------------------------
+
+#[test]
+fn a_heartbeat_sends_a_numbered_eight_byte_ping() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    let actions = m.heartbeat(now, MID);
+    assert!(matches!(&actions[..], [Action::SendPing(p)] if p == &1u64.to_be_bytes()));
+    let actions = m.heartbeat(now, MID);
+    assert!(matches!(&actions[..], [Action::SendPing(p)] if p == &2u64.to_be_bytes()));
+}
+
+#[test]
+fn three_missed_pongs_take_the_link_down() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    m.heartbeat(now, MID);
+    m.ping_sent(now);
+    assert!(matches!(m.heartbeat(now, MID)[..], [Action::SendPing(_)]));
+    assert!(matches!(m.heartbeat(now, MID)[..], [Action::SendPing(_)]));
+    let actions = m.heartbeat(now, MID);
+    assert!(noted(&actions, |n| *n == Note::NoPong { missed: 3 }));
+    assert_eq!(
+        last_error_code(&m, now).as_deref(),
+        Some("HEARTBEAT_TIMEOUT")
+    );
+}
+
+#[test]
+fn a_pong_measures_the_round_trip_and_clears_the_misses() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    m.heartbeat(now, MID);
+    m.ping_sent(now);
+    m.heartbeat(now, MID);
+    let rtt = m.pong(
+        &1u64.to_be_bytes(),
+        now + Duration::from_millis(42),
+        UNIX + 1,
+    );
+    assert_eq!(rtt, Some(Duration::from_millis(42)));
+    assert_eq!(m.latency_ms(), Some(42));
+    assert_eq!(m.last_seen(), Some(UNIX + 1));
+    // Two more misses are not three.
+    m.heartbeat(now, MID);
+    m.ping_sent(now);
+    m.heartbeat(now, MID);
+    assert_eq!(m.phase(), LinkPhase::Connected);
+}
+
+#[test]
+fn a_pong_that_is_not_ours_is_ignored() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    assert_eq!(m.pong(&1u64.to_be_bytes(), now, UNIX), None);
+    m.heartbeat(now, MID);
+    m.ping_sent(now);
+    assert_eq!(m.pong(b"short", now, UNIX), None);
+}
+
+#[test]
+fn a_slow_pong_makes_the_gateway_degraded() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    m.heartbeat(now, MID);
+    m.ping_sent(now);
+    m.pong(&1u64.to_be_bytes(), now + Duration::from_millis(600), UNIX);
+    assert_eq!(m.status(), GatewayStatus::Degraded);
+}
+
+#[test]
+fn silence_for_twice_the_tick_interval_takes_the_link_down() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    // The real gateway ticks every 30 s.
+    m.frame_seen(now + secs(30));
+    assert!(matches!(
+        m.heartbeat(now + secs(89), MID)[..],
+        [Action::SendPing(_)]
+    ));
+    let actions = m.heartbeat(now + secs(91), MID);
+    assert!(noted(&actions, |n| matches!(n, Note::Silent { .. })));
+    assert_eq!(m.phase(), LinkPhase::Backoff);
+}
+
+#[test]
+fn a_tick_interval_below_a_second_is_taken_as_one_second() {
+    let (mut m, now) = machine(None);
+    handshake(&mut m, now);
+    let mut hello = real_hello();
+    hello["policy"]["tickIntervalMs"] = json!(0);
+    m.hello(Some(hello), now, UNIX, MID);
+    assert!(matches!(
+        m.heartbeat(now + Duration::from_millis(1900), MID)[..],
+        [Action::SendPing(_)]
+    ));
+    m.heartbeat(now + Duration::from_millis(2100), MID);
+    assert_eq!(m.phase(), LinkPhase::Backoff);
+}
+
+#[test]
+fn a_heartbeat_for_a_link_no_longer_connected_does_nothing() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    m.fail(classify_close(1006, ""), now, MID);
+    assert!(m.heartbeat(now, MID).is_empty());
+}
+
+// ---- requests -------------------------------------------------------------------------------
+
+#[test]
+fn three_unanswered_requests_in_a_row_take_the_link_down() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    assert!(m.unanswered(now, MID).is_empty());
+    assert!(m.unanswered(now, MID).is_empty());
+    let actions = m.unanswered(now, MID);
+    assert!(matches!(actions[0], Action::Teardown));
+    assert_eq!(last_error_code(&m, now).as_deref(), Some("RPC_TIMEOUT"));
+}
+
+#[test]
+fn an_answer_resets_the_unanswered_count() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    m.unanswered(now, MID);
+    m.unanswered(now, MID);
+    m.answered();
+    m.unanswered(now, MID);
+    m.unanswered(now, MID);
+    assert_eq!(m.phase(), LinkPhase::Connected);
+}
+
+// ---- what the registry is told --------------------------------------------------------------
+
+#[test]
+fn the_report_key_changes_with_what_the_registry_shows_and_not_with_latency() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    let before = m.report_key();
+    m.heartbeat(now, MID);
+    m.ping_sent(now);
+    m.pong(&1u64.to_be_bytes(), now + Duration::from_millis(5), UNIX);
+    assert_eq!(m.report_key(), before);
+    m.set_sessions_count(3);
+    assert_ne!(m.report_key(), before);
+}
+
+#[test]
+fn health_events_update_the_counts() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    m.apply_health(&json!({"ok": true, "sessions": {"count": 4}, "agents": [{"id": "main"}]}));
+    let state = m.state(now);
+    assert_eq!(
+        (state.sessions_count, state.agents_count),
+        (Some(4), Some(1))
+    );
+}
+
+// ---- events ---------------------------------------------------------------------------------
+
+#[test]
+fn agent_status_is_passed_on_and_refreshes_the_session_cache() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    let actions = m.event("agent.status", Some(json!({"agent": "main"})));
+    assert!(matches!(
+        &actions[..],
+        [Action::Publish { kind: "agent.status", payload }, Action::RefreshSessionsSoon]
+            if payload["agent"] == "main"
+    ));
+}
+
+#[test]
+fn session_changes_refresh_only_gateways_that_can_list_sessions() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    assert!(matches!(
+        m.event("sessions.changed", None)[..],
+        [Action::RefreshSessionsSoon]
+    ));
+    let (mut seed, now) = machine(None);
+    handshake(&mut seed, now);
+    let mut hello = real_hello();
+    hello["features"]["methods"] = json!(["health", "spawn"]);
+    seed.hello(Some(hello), now, UNIX, MID);
+    assert!(seed.event("sessions.changed", None).is_empty());
+}
+
+#[test]
+fn a_seed_tick_with_sessions_is_a_session_snapshot_and_a_plain_tick_is_nothing() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    let tick = capture("tick_and_ping.json");
+    let plain = at(&tick, &["ticks", "0", "payload"]);
+    assert!(m.event("tick", Some(plain)).is_empty());
+    let actions = m.event("tick", Some(json!({"sessions": []})));
+    assert!(matches!(&actions[..], [Action::PublishSessions(_)]));
+}
+
+#[test]
+fn a_health_event_updates_the_counts_and_is_reported() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    let actions = m.event(
+        "health",
+        Some(json!({"ok": true, "sessions": {"count": 2}})),
+    );
+    assert!(matches!(actions[..], [Action::Report]));
+    assert_eq!(m.state(now).sessions_count, Some(2));
+}
+
+#[test]
+fn logs_and_spawn_results_are_passed_on_and_unknown_events_ignored() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    assert!(matches!(
+        m.event("log", Some(json!({"message": "hi"})))[..],
+        [Action::Publish { kind: "log", .. }]
+    ));
+    assert!(matches!(
+        m.event("spawn_result", None)[..],
+        [Action::Publish {
+            kind: "gateway.spawn_result",
+            ..
+        }]
+    ));
+    assert!(m.event("presence", Some(json!({}))).is_empty());
+}
