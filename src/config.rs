@@ -130,9 +130,13 @@ pub struct GatewaysConfig {
     /// From the upgrade to `hello-ok`.
     #[serde(with = "duration")]
     pub handshake_timeout: Duration,
-    /// Default deadline of an RPC over the live socket.
+    /// Default deadline of an RPC over the live socket (spawns, session control, lists).
     #[serde(with = "duration")]
     pub rpc_timeout: Duration,
+    /// Deadline of a gateway operation (suspend, resume, restart): a suspend waits for the
+    /// gateway to drain.
+    #[serde(with = "duration")]
+    pub operation_timeout: Duration,
     /// How often a device awaiting pairing approval retries.
     #[serde(with = "duration")]
     pub pairing_retry: Duration,
@@ -153,6 +157,7 @@ impl Default for GatewaysConfig {
             connect_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
             rpc_timeout: Duration::from_secs(10),
+            operation_timeout: Duration::from_secs(30),
             pairing_retry: Duration::from_secs(30),
         }
     }
@@ -398,6 +403,12 @@ impl Config {
                 s(600),
             ),
             ("gateways.rpc_timeout", g.rpc_timeout, ms(100), s(3600)),
+            (
+                "gateways.operation_timeout",
+                g.operation_timeout,
+                ms(100),
+                s(3600),
+            ),
             (
                 "gateways.pairing_retry",
                 g.pairing_retry,

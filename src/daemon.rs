@@ -1,6 +1,7 @@
 //! `serve`: start-up, the HTTP listeners, signals (SIGTERM/SIGINT graceful stop, SIGHUP reload),
 //! the systemd watchdog and the API-key refresh loop.
 
+use gateway_supervisor_actors::events::EventKind;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -200,6 +201,10 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
             registry.clone(),
             store.clone(),
             events.clone(),
+            crate::fleet::Deadlines {
+                call: cfg.gateways.rpc_timeout,
+                operation: cfg.gateways.operation_timeout,
+            },
         ));
         let state = AppState {
             registry,
@@ -461,7 +466,7 @@ async fn reap_connections(state: AppState, timeout: Duration) {
                     "CLI connections without a heartbeat marked disconnected"
                 );
                 state.events.publish(
-                    "agent.status",
+                    EventKind::AgentStatus,
                     None,
                     serde_json::json!({"reaped_connections": n, "status": "disconnected"}),
                 );

@@ -5,6 +5,7 @@
 //! hostile gateway cost at most a few megabytes; and an answer carries at most
 //! [`RESPONSE_BYTES`], newest lines first, saying so when lines were left out.
 
+use gateway_supervisor_actors::events::EventKind;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
@@ -123,7 +124,7 @@ impl LogBuffer {
         let (_, mut rx) = bus.subscribe_after(None);
         loop {
             match rx.recv().await {
-                Ok(e) if e.kind == "log" => {
+                Ok(e) if e.kind == EventKind::Log => {
                     let field = |k: &str| e.payload.get(k).and_then(Value::as_str);
                     self.push(LogLine {
                         id: e.id,

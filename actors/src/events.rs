@@ -23,11 +23,69 @@ const EVENT_OVERHEAD: usize = 96;
 /// Events a subscriber may fall behind by before it is dropped.
 pub const SUBSCRIBER_BUFFER: usize = 256;
 
+/// What an event is about. Its name is the event's JSON `type` and its SSE `event:` line, and
+/// what `GET /api/events?types=` filters on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// A gateway was created, updated or deleted.
+    GatewayChanged,
+    /// A gateway's health status moved, or it was suspended or resumed.
+    GatewayStatus,
+    /// The acting primary changed.
+    GatewayPrimary,
+    /// A link's phase changed (connecting, connected, pairing, …).
+    ConnectionChanged,
+    /// A gateway's session list changed.
+    SessionChanged,
+    /// A gateway's `agent.status` event, passed on.
+    AgentStatus,
+    /// A seed gateway's `spawn_result` event, passed on.
+    GatewaySpawnResult,
+    /// A spawn ended (recorded before it is announced).
+    SpawnResult,
+    /// A gateway's `log` event, passed on.
+    Log,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 9] = [
+        EventKind::GatewayChanged,
+        EventKind::GatewayStatus,
+        EventKind::GatewayPrimary,
+        EventKind::ConnectionChanged,
+        EventKind::SessionChanged,
+        EventKind::AgentStatus,
+        EventKind::GatewaySpawnResult,
+        EventKind::SpawnResult,
+        EventKind::Log,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::GatewayChanged => "gateway.changed",
+            EventKind::GatewayStatus => "gateway.status",
+            EventKind::GatewayPrimary => "gateway.primary",
+            EventKind::ConnectionChanged => "connection.changed",
+            EventKind::SessionChanged => "session.changed",
+            EventKind::AgentStatus => "agent.status",
+            EventKind::GatewaySpawnResult => "gateway.spawn_result",
+            EventKind::SpawnResult => "spawn.result",
+            EventKind::Log => "log",
+        }
+    }
+}
+
+impl Serialize for EventKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Event {
     pub id: u64,
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub kind: EventKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gateway_id: Option<GatewayId>,
     /// Unix milliseconds.
@@ -74,12 +132,7 @@ impl EventBus {
         }
     }
 
-    pub fn publish(
-        &self,
-        kind: &'static str,
-        gateway_id: Option<GatewayId>,
-        payload: Value,
-    ) -> u64 {
+    pub fn publish(&self, kind: EventKind, gateway_id: Option<GatewayId>, payload: Value) -> u64 {
         let (payload, payload_size) = bounded::json_sized(payload, bounded::PAYLOAD);
         let size = payload_size + EVENT_OVERHEAD;
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
@@ -143,14 +196,37 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn event_types_keep_the_names_clients_filter_on() {
+        let names: Vec<&str> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "gateway.changed",
+                "gateway.status",
+                "gateway.primary",
+                "connection.changed",
+                "session.changed",
+                "agent.status",
+                "gateway.spawn_result",
+                "spawn.result",
+                "log"
+            ]
+        );
+        let bus = EventBus::new();
+        bus.publish(EventKind::SpawnResult, Some(3), json!({}));
+        let event = serde_json::to_value(&*bus.recent(1)[0]).unwrap();
+        assert_eq!(event["type"], "spawn.result");
+    }
+
+    #[test]
     fn ids_increase_and_resumption_replays_what_was_missed() {
         let bus = EventBus::new();
         for i in 0..5 {
-            bus.publish("test", Some(i), json!({"i": i}));
+            bus.publish(EventKind::GatewayStatus, Some(i), json!({"i": i}));
         }
         let (backlog, mut rx) = bus.subscribe_after(Some(3));
         assert_eq!(backlog.iter().map(|e| e.id).collect::<Vec<_>>(), vec![4, 5]);
-        bus.publish("test", None, json!({}));
+        bus.publish(EventKind::GatewayStatus, None, json!({}));
         assert_eq!(rx.try_recv().unwrap().id, 6);
     }
 
@@ -158,7 +234,7 @@ mod tests {
     fn replay_is_bounded() {
         let bus = EventBus::new();
         for _ in 0..(REPLAY + 10) {
-            bus.publish("test", None, json!({}));
+            bus.publish(EventKind::GatewayStatus, None, json!({}));
         }
         let (backlog, _) = bus.subscribe_after(Some(0));
         assert_eq!(backlog.len(), REPLAY);
@@ -169,7 +245,11 @@ mod tests {
     fn large_payloads_are_cut_and_the_replay_is_bounded_by_bytes() {
         let bus = EventBus::new();
         for _ in 0..400 {
-            bus.publish("log", Some(1), json!({"message": "x".repeat(1 << 20)}));
+            bus.publish(
+                EventKind::Log,
+                Some(1),
+                json!({"message": "x".repeat(1 << 20)}),
+            );
         }
         let (backlog, _) = bus.subscribe_after(Some(0));
         let kept: usize = backlog.iter().map(|e| e.to_json_len()).sum();
@@ -191,7 +271,7 @@ mod tests {
         let bus = EventBus::new();
         let (_, mut slow) = bus.subscribe_after(None);
         for _ in 0..(SUBSCRIBER_BUFFER * 4) {
-            bus.publish("test", None, json!({}));
+            bus.publish(EventKind::GatewayStatus, None, json!({}));
         }
         assert!(matches!(
             slow.try_recv(),

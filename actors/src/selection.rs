@@ -36,13 +36,16 @@ impl Choice {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NoGateway {
     /// The explicit gateway does not exist.
+    #[error("gateway {0} not found")]
     Unknown(GatewayId),
     /// The explicit gateway exists but cannot take it now (reason given).
+    #[error("{reason}")]
     Unavailable { id: GatewayId, reason: String },
     /// Nothing healthy and capable.
+    #[error("{reason}")]
     NoneHealthy { reason: String },
 }
 

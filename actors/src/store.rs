@@ -33,14 +33,25 @@ impl LinkRecord {
     }
 }
 
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("gateway {0} not found")]
     NotFound(GatewayId),
     #[error("a gateway named `{0}` already exists")]
     DuplicateName(String),
+    /// The database (or the writer thread in front of it) failed; the cause is kept.
     #[error("storage failed: {0}")]
-    Backend(String),
+    Backend(#[source] BackendError),
+}
+
+/// Why a store backend failed: its own error (a query, a pool, a cipher), kept as the cause.
+pub type BackendError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+impl StoreError {
+    /// A backend failure, with `err` as its cause.
+    pub fn backend(err: impl Into<BackendError>) -> Self {
+        StoreError::Backend(err.into())
+    }
 }
 
 /// Every mutation writes its audit row in the same transaction as the change itself.

@@ -1,10 +1,70 @@
-//! Spawns: every one recorded before the gateway is asked, updated as it runs.
+//! Spawns: every one recorded before the gateway is asked, updated as it runs. The status
+//! column holds one of [`SpawnStatus`]'s names; anything else read back is damage, not a status.
+
+use std::str::FromStr;
 
 use diesel::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::schema::spawns;
 use super::{DbError, Store, is_unique_violation, unix_now};
+
+/// Where a spawn is: `pending` (recorded, the gateway not yet asked) → `running` → one of
+/// `ok | error | aborted | timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SpawnStatus {
+    Pending,
+    Running,
+    Ok,
+    Error,
+    Aborted,
+    Timeout,
+}
+
+impl SpawnStatus {
+    pub const ALL: [SpawnStatus; 6] = [
+        SpawnStatus::Pending,
+        SpawnStatus::Running,
+        SpawnStatus::Ok,
+        SpawnStatus::Error,
+        SpawnStatus::Aborted,
+        SpawnStatus::Timeout,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpawnStatus::Pending => "pending",
+            SpawnStatus::Running => "running",
+            SpawnStatus::Ok => "ok",
+            SpawnStatus::Error => "error",
+            SpawnStatus::Aborted => "aborted",
+            SpawnStatus::Timeout => "timeout",
+        }
+    }
+}
+
+/// A stored status that is none of [`SpawnStatus`]'s names.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown spawn status `{0}` in the database")]
+pub struct UnknownSpawnStatus(String);
+
+impl FromStr for SpawnStatus {
+    type Err = UnknownSpawnStatus;
+    fn from_str(s: &str) -> Result<Self, UnknownSpawnStatus> {
+        SpawnStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| UnknownSpawnStatus(s.chars().take(32).collect()))
+    }
+}
+
+impl TryFrom<String> for SpawnStatus {
+    type Error = UnknownSpawnStatus;
+    fn try_from(s: String) -> Result<Self, UnknownSpawnStatus> {
+        s.parse()
+    }
+}
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = spawns)]
@@ -19,7 +79,8 @@ pub struct SpawnRow {
     pub idempotency_key: Option<String>,
     pub run_id: Option<String>,
     pub session_key: Option<String>,
-    pub status: String,
+    #[diesel(deserialize_as = String)]
+    pub status: SpawnStatus,
     pub result: Option<String>,
     pub error: Option<String>,
     pub created_at: i64,
@@ -41,7 +102,7 @@ pub struct NewSpawn<'a> {
 pub struct SpawnUpdate {
     pub run_id: Option<String>,
     pub session_key: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<SpawnStatus>,
     pub result: Option<String>,
     pub error: Option<String>,
     pub finished: bool,
@@ -78,7 +139,7 @@ impl Store {
                 spawns::method.eq(new.method),
                 spawns::request.eq(new.request),
                 spawns::idempotency_key.eq(new.idempotency_key),
-                spawns::status.eq("pending"),
+                spawns::status.eq(SpawnStatus::Pending.as_str()),
                 spawns::created_at.eq(now),
                 spawns::updated_at.eq(now),
             ))
@@ -116,7 +177,7 @@ impl Store {
             .set((
                 u.run_id.map(|v| spawns::run_id.eq(v)),
                 u.session_key.map(|v| spawns::session_key.eq(v)),
-                u.status.map(|v| spawns::status.eq(v)),
+                u.status.map(|v| spawns::status.eq(v.as_str())),
                 u.result.map(|v| spawns::result.eq(v)),
                 u.error.map(|v| spawns::error.eq(v)),
                 u.finished.then_some(spawns::finished_at.eq(now)),
@@ -124,5 +185,23 @@ impl Store {
             ))
             .execute(&mut conn)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_stored_and_read_back_by_the_names_the_api_shows() {
+        for status in SpawnStatus::ALL {
+            assert_eq!(status.as_str().parse::<SpawnStatus>().unwrap(), status);
+            assert_eq!(
+                serde_json::to_value(status).unwrap(),
+                serde_json::json!(status.as_str())
+            );
+        }
+        let damaged = "finished".parse::<SpawnStatus>().unwrap_err();
+        assert!(damaged.to_string().contains("`finished`"));
     }
 }

@@ -1,16 +1,11 @@
 //! Agent sync: the acting primary's `agents.list`, upserted by name. What an `agents.list`
 //! answer means is one pure reader ([`agents_from_list`]).
 
-use std::time::Duration;
-
 use serde_json::{Map, Value, json};
 
 use super::{Fleet, FleetError};
 use crate::db::agents::{GatewayAgent, SyncReport};
 use gateway_supervisor_actors::model::Caller;
-
-/// How long the primary may take to list its agents.
-const LIST_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The fields of an `agents.list` entry worth keeping beside its id.
 const KEPT: [&str; 4] = ["workspace", "model", "agentRuntime", "name"];
@@ -40,7 +35,7 @@ impl Fleet {
     /// Reads the acting primary's agents and upserts them; `by` is audited.
     pub async fn sync_agents(&self, by: Caller) -> Result<SyncReport, FleetError> {
         let primary = self
-            .targets()
+            .targets(None)
             .await?
             .into_iter()
             .find(|t| t.candidate.acting_primary)
@@ -50,16 +45,13 @@ impl Fleet {
             return Err(FleetError::PrimaryNotConnected { name });
         };
         let payload = link
-            .call("agents.list", Some(json!({})), LIST_TIMEOUT)
+            .call("agents.list", Some(json!({})), self.deadlines.call)
             .await
             .map_err(|source| FleetError::Call { name, source })?;
         let list = agents_from_list(&payload);
-        let store = self.store.clone();
         let gateway_id = primary.candidate.id;
-        tokio::task::spawn_blocking(move || store.sync_agents(gateway_id, &list, &by))
+        self.stored(move |store| store.sync_agents(gateway_id, &list, &by))
             .await
-            .map_err(FleetError::Interrupted)?
-            .map_err(FleetError::Storage)
     }
 }
 

@@ -2,6 +2,7 @@
 //! (`gateway.suspend.prepare`, `gateway.suspend.resume`, `gateway.restart.request`). A gateway's
 //! refusal (busy with active work) is `FleetError::Busy` with its reasons.
 
+use gateway_supervisor_actors::events::EventKind;
 use serde_json::{Value, json};
 
 use super::{Fleet, FleetError};
@@ -40,7 +41,7 @@ impl Fleet {
             self.suspensions().insert(id, sid.to_owned());
         }
         self.events.publish(
-            "gateway.status",
+            EventKind::GatewayStatus,
             Some(id),
             json!({"suspension": "prepared"}),
         );
@@ -58,8 +59,11 @@ impl Fleet {
             .call(id, "gateway.suspend.resume", json!({"suspensionId": sid}))
             .await?;
         self.suspensions().remove(&id);
-        self.events
-            .publish("gateway.status", Some(id), json!({"suspension": "resumed"}));
+        self.events.publish(
+            EventKind::GatewayStatus,
+            Some(id),
+            json!({"suspension": "resumed"}),
+        );
         Ok(answer)
     }
 

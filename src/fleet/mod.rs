@@ -1,12 +1,14 @@
-//! The fleet: use cases that reach gateways, one call each for the HTTP handlers. Which
-//! gateway takes a call, whether it can, and what its answer means are decided here, once;
-//! the handlers only validate their input and shape the envelope. Gateway operations
-//! (suspend, resume, restart) are here; spawns, session control and agent sync move here
-//! next (docs/design.md, *Architecture*).
+//! The fleet: use cases that reach gateways, one call each for the HTTP handlers — spawns and
+//! their tracking, session control, gateway operations (suspend, resume, restart) and agent
+//! sync. Which gateway takes a call, whether it can, how long it may take (from
+//! configuration: [`Deadlines`]) and what its answer means are decided here, once; the
+//! handlers only validate their input and shape the envelope (docs/design.md,
+//! *Architecture*).
 
 pub mod agents;
 mod gateway_ops;
 pub mod sessions;
+pub mod spawn;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -17,11 +19,18 @@ use serde_json::Value;
 
 use gateway_supervisor_actors::RegistryActor;
 use gateway_supervisor_actors::events::EventBus;
-use gateway_supervisor_actors::messages::{CallError, GatewayLink, SpawnTarget, SpawnTargets};
+use gateway_supervisor_actors::messages::{CallError, GatewayLink, GatewayTarget, Targets};
 use gateway_supervisor_actors::model::GatewayId;
+use gateway_supervisor_actors::selection::NoGateway;
 
-/// How long a gateway operation may take (a suspend waits for the gateway to drain).
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a gateway may take to answer (`gateways.rpc_timeout`, `gateways.operation_timeout`).
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    /// A call: a spawn, a session action, a list, a reply.
+    pub call: Duration,
+    /// A gateway operation (suspend, resume, restart): a suspend waits for the gateway to drain.
+    pub operation: Duration,
+}
 
 /// Why a use case could not be carried out.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +80,9 @@ pub enum FleetError {
     Registry(#[source] actix::MailboxError),
     #[error("no randomness for a request id: {0}")]
     Random(#[source] crate::secrets::SecretsError),
+    /// No gateway can take the spawn (`selection::select`'s reason).
+    #[error("{0}")]
+    NoGateway(#[source] NoGateway),
 }
 
 /// A connected gateway able to take one method.
@@ -83,35 +95,54 @@ pub struct Fleet {
     registry: Addr<RegistryActor>,
     store: crate::db::Store,
     events: EventBus,
+    deadlines: Deadlines,
     /// Suspensions this daemon made, by gateway: resuming needs the gateway's suspension id.
     suspensions: Mutex<HashMap<GatewayId, String>>,
 }
 
 impl Fleet {
-    pub fn new(registry: Addr<RegistryActor>, store: crate::db::Store, events: EventBus) -> Self {
+    pub fn new(
+        registry: Addr<RegistryActor>,
+        store: crate::db::Store,
+        events: EventBus,
+        deadlines: Deadlines,
+    ) -> Self {
         Fleet {
             registry,
             store,
             events,
+            deadlines,
             suspensions: Mutex::default(),
         }
     }
 
-    /// Every gateway as a target, with its link and what it can do.
-    async fn targets(&self) -> Result<Vec<SpawnTarget>, FleetError> {
+    /// Every gateway (or only `one`) as a target, with its link and what it can do.
+    async fn targets(&self, one: Option<GatewayId>) -> Result<Vec<GatewayTarget>, FleetError> {
         self.registry
-            .send(SpawnTargets)
+            .send(Targets(one))
             .await
             .map_err(FleetError::Registry)
+    }
+
+    /// Runs a storage call on a blocking thread.
+    async fn stored<T, F>(&self, call: F) -> Result<T, FleetError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&crate::db::Store) -> Result<T, crate::db::DbError> + Send + 'static,
+    {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || call(&store))
+            .await
+            .map_err(FleetError::Interrupted)?
+            .map_err(FleetError::Storage)
     }
 
     /// Gateway `id`, if it is connected and healthy and offers `method`.
     async fn reach(&self, id: GatewayId, method: &'static str) -> Result<Reached, FleetError> {
         let t = self
-            .targets()
+            .targets(Some(id))
             .await?
-            .into_iter()
-            .find(|t| t.candidate.id == id)
+            .pop()
             .ok_or(FleetError::NotFound(id))?;
         let name = t.candidate.name.clone();
         let Some(link) = t.link.filter(|_| t.candidate.healthy) else {
@@ -131,7 +162,7 @@ impl Fleet {
         params: Value,
     ) -> Result<Value, FleetError> {
         let Reached { name, link } = self.reach(id, method).await?;
-        link.call(method, Some(params), OPERATION_TIMEOUT)
+        link.call(method, Some(params), self.deadlines.operation)
             .await
             .map_err(|source| FleetError::Call { name, source })
     }

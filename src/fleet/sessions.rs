@@ -3,17 +3,14 @@
 //! protocol's per-session `control` takes every action through it; real OpenClaw has only
 //! `sessions.abort`, which is what kill means there, and no pause or resume.
 
+use gateway_supervisor_actors::events::EventKind;
 use std::str::FromStr;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use super::{Fleet, FleetError};
 use gateway_supervisor_actors::messages::FindSession;
 use gateway_supervisor_actors::model::GatewayId;
-
-/// How long a gateway may take to carry out a session action.
-const CONTROL_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionAction {
@@ -104,14 +101,14 @@ impl Fleet {
         };
         let result = owner
             .link
-            .call(method, Some(params), CONTROL_TIMEOUT)
+            .call(method, Some(params), self.deadlines.call)
             .await
             .map_err(|source| FleetError::Call {
                 name: owner.name.clone(),
                 source,
             })?;
         self.events.publish(
-            "session.changed",
+            EventKind::SessionChanged,
             Some(owner.gateway_id),
             json!({"session": key, "action": action.as_str()}),
         );

@@ -2,6 +2,7 @@
 //! connections (`/api/connect`, heartbeats).
 
 use actix_web::{HttpResponse, web};
+use gateway_supervisor_actors::events::EventKind;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -255,7 +256,7 @@ pub async fn connect(
     })
     .await?;
     state.events.publish(
-        "agent.status",
+        EventKind::AgentStatus,
         None,
         json!({"agent_id": agent.id, "name": agent.name, "status": "online"}),
     );
@@ -295,7 +296,7 @@ pub async fn disconnect(
         return Err(ApiError::ConnectionNotFound(cid));
     }
     state.events.publish(
-        "agent.status",
+        EventKind::AgentStatus,
         None,
         json!({"connection_id": cid, "status": "disconnected"}),
     );

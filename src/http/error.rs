@@ -253,7 +253,8 @@ impl From<RegistryError> for ApiError {
             RegistryError::Primary(
                 rule @ (PrimaryRuleError::DeletePrimary | PrimaryRuleError::UnsetPrimary),
             ) => ApiError::PrimaryGateway(rule.to_string()),
-            RegistryError::Store(msg) => ApiError::Storage(msg),
+            e @ RegistryError::Store(_) => ApiError::Storage(e.to_string()),
+            e @ RegistryError::Interrupted(_) => ApiError::Internal(e.to_string()),
         }
     }
 }
@@ -277,6 +278,7 @@ pub fn call_error(err: CallError, gateway: &str) -> ApiError {
 impl From<crate::fleet::FleetError> for ApiError {
     fn from(err: crate::fleet::FleetError) -> Self {
         use crate::fleet::FleetError as F;
+        use gateway_supervisor_actors::selection::NoGateway;
         match err {
             F::NotFound(id) => ApiError::GatewayNotFound(id),
             e @ F::NotConnected { .. } => ApiError::GatewayUnavailable(e.to_string()),
@@ -306,6 +308,11 @@ impl From<crate::fleet::FleetError> for ApiError {
             F::Call { name, source } => call_error(source, &name),
             F::Registry(e) => e.into(),
             F::Random(e) => e.into(),
+            F::NoGateway(NoGateway::Unknown(id)) => ApiError::GatewayNotFound(id),
+            F::NoGateway(NoGateway::Unavailable { reason, .. }) => {
+                ApiError::GatewayUnavailable(reason)
+            }
+            F::NoGateway(NoGateway::NoneHealthy { reason }) => ApiError::NoHealthyGateway(reason),
         }
     }
 }

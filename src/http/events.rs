@@ -36,12 +36,16 @@ fn type_filter(q: &EventQuery) -> Option<HashSet<String>> {
 }
 
 fn wanted(filter: &Option<HashSet<String>>, e: &Event) -> bool {
-    filter.as_ref().is_none_or(|f| f.contains(e.kind))
+    filter.as_ref().is_none_or(|f| f.contains(e.kind.as_str()))
 }
 
 fn sse_frame(e: &Event) -> Bytes {
     let data = serde_json::to_string(e).unwrap_or_else(|_| "{}".into());
-    Bytes::from(format!("id: {}\nevent: {}\ndata: {data}\n\n", e.id, e.kind))
+    Bytes::from(format!(
+        "id: {}\nevent: {}\ndata: {data}\n\n",
+        e.id,
+        e.kind.as_str()
+    ))
 }
 
 /// One event as the stream frames it (the document's schema for `text/event-stream` applies to

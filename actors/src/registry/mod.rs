@@ -4,6 +4,7 @@
 //! gateway actors update memory at once and reach the database through one writer thread, off
 //! every hot path.
 
+use crate::events::EventKind;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,23 +20,24 @@ use tracing::{debug, info, warn};
 use crate::election::{self, Candidate};
 use crate::events::EventBus;
 use crate::link::handle::GatewayLink;
+use crate::link::messages::{HealthSample, LiveStats, StopLink};
 use crate::link::{GatewayActor, LinkContext, LinkTarget, Upward};
-use crate::messages::{
-    CreateGateway, DeleteGateway, DeviceTokenChanged, FindSession, GatewaySnapshot, GetGateway,
-    HealthSample, LinkHandle, LinkUpdate, Links, ListGateways, ListSessions, LiveStats, Ping,
-    RegistryError, SessionOwner, SessionsSnapshot, StopAllLinks, StopLink, UpdateGateway,
-};
 use crate::model::{
     BreakerInfo, Caller, ConnectionInfo, GatewayId, GatewayPatch, GatewayRecord, GatewayView,
     LinkPhase,
 };
 use crate::primary;
 use crate::store::{GatewayStore, LinkRecord, StoreError};
+use messages::{GatewaySnapshot, GetGateway, ListGateways, Ping, RegistryError};
 
 /// Health samples older than this are pruned.
 pub const HEALTH_RETENTION: Duration = Duration::from_secs(24 * 3600);
 const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
 
+mod crud;
+mod links;
+pub mod messages;
+mod sessions;
 mod writer;
 use writer::{StoreWriter, WriteOp};
 
@@ -215,7 +217,7 @@ impl RegistryActor {
             });
             info!(acting = ?acting, previous = ?previous, reason = reason.as_str(), "acting primary changed");
             self.events
-                .publish("gateway.primary", acting, details.clone());
+                .publish(EventKind::GatewayPrimary, acting, details.clone());
             if let Some(ctx) = &self.link_ctx {
                 ctx.metrics.primary_changes.inc();
             }
@@ -395,7 +397,7 @@ impl RegistryActor {
         let fut = async move {
             match tokio::task::spawn_blocking(call).await {
                 Ok(result) => result.map_err(RegistryError::from),
-                Err(join) => Err(RegistryError::Store(format!("storage task failed: {join}"))),
+                Err(join) => Err(RegistryError::Interrupted(join)),
             }
         };
         AtomicResponse::new(Box::pin(
@@ -464,371 +466,4 @@ impl Handler<GetGateway> for RegistryActor {
 impl Handler<Ping> for RegistryActor {
     type Result = ();
     fn handle(&mut self, _msg: Ping, _ctx: &mut Self::Context) {}
-}
-
-impl Handler<CreateGateway> for RegistryActor {
-    type Result = WriteResult<GatewayView>;
-
-    fn handle(&mut self, msg: CreateGateway, _ctx: &mut Self::Context) -> Self::Result {
-        let CreateGateway { mut new, by } = msg;
-        if self.name_taken(&new.name, None) {
-            return Self::refuse(RegistryError::DuplicateName(new.name));
-        }
-        new.is_primary = primary::primary_on_create(self.gateways.is_empty(), new.is_primary);
-        let store = self.store.clone();
-        Self::write(
-            move || store.insert_gateway(&new, &by),
-            |record, act, ctx| {
-                info!(gateway_id = record.id, name = %record.name, primary = record.is_primary, "gateway created");
-                let id = record.id;
-                act.events.publish(
-                    "gateway.changed",
-                    Some(id),
-                    serde_json::json!({"action": "created", "name": record.name}),
-                );
-                let view = act.apply_stored(record);
-                act.start_link(id, ctx);
-                Ok(view)
-            },
-        )
-    }
-}
-
-impl Handler<UpdateGateway> for RegistryActor {
-    type Result = WriteResult<GatewayView>;
-
-    fn handle(&mut self, msg: UpdateGateway, _ctx: &mut Self::Context) -> Self::Result {
-        let UpdateGateway { id, mut patch, by } = msg;
-        let Some(current) = self.gateways.get(&id) else {
-            return Self::refuse(RegistryError::NotFound(id));
-        };
-        if let Some(name) = &patch.name
-            && self.name_taken(name, Some(id))
-        {
-            return Self::refuse(RegistryError::DuplicateName(name.clone()));
-        }
-        patch.is_primary = match primary::primary_on_update(&current.record, patch.is_primary) {
-            Ok(change) => change,
-            Err(rule) => return Self::refuse(rule.into()),
-        };
-        // A new address or credential (or a new name, the link's metric label) restarts the link.
-        let restart = patch.changes_link() || patch.name.is_some();
-        let token_changed = patch.token.is_some();
-        let store = self.store.clone();
-        Self::write(
-            move || store.update_gateway(id, &patch, &by),
-            move |record, act, ctx| {
-                info!(gateway_id = record.id, name = %record.name, restart_link = restart, "gateway updated");
-                act.events.publish(
-                    "gateway.changed",
-                    Some(id),
-                    serde_json::json!({"action": "updated", "name": record.name}),
-                );
-                let view = act.apply_stored(record);
-                if restart && act.links.contains_key(&id) {
-                    act.stop_link(id);
-                    act.start_link_with(id, token_changed, ctx);
-                }
-                Ok(view)
-            },
-        )
-    }
-}
-
-impl Handler<DeleteGateway> for RegistryActor {
-    type Result = WriteResult<()>;
-
-    fn handle(&mut self, msg: DeleteGateway, _ctx: &mut Self::Context) -> Self::Result {
-        let DeleteGateway { id, by } = msg;
-        let Some(current) = self.gateways.get(&id) else {
-            return Self::refuse(RegistryError::NotFound(id));
-        };
-        if let Err(rule) = primary::check_delete(&current.record) {
-            return Self::refuse(rule.into());
-        }
-        let store = self.store.clone();
-        Self::write(
-            move || store.delete_gateway(id, &by),
-            move |(), act, _ctx| {
-                info!(gateway_id = id, "gateway deleted");
-                act.events.publish(
-                    "gateway.changed",
-                    Some(id),
-                    serde_json::json!({"action": "deleted"}),
-                );
-                act.stop_link(id);
-                act.gateways.remove(&id);
-                act.refresh_roles();
-                Ok(())
-            },
-        )
-    }
-}
-
-impl Handler<LinkUpdate> for RegistryActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: LinkUpdate, _ctx: &mut Self::Context) {
-        if self.current_epoch(msg.id) != Some(msg.epoch) {
-            return; // from a link that has since been restarted or stopped
-        }
-        let Some(view) = self.gateways.get_mut(&msg.id) else {
-            return;
-        };
-        let s = msg.state;
-        let state_changed = view.connection.state != s.connection.state;
-        let status_changed = view.record.status != s.status;
-        let previous_status = view.record.status;
-        if state_changed {
-            self.events.publish(
-                "connection.changed",
-                Some(msg.id),
-                serde_json::json!({"state": s.connection.state, "last_error": s.connection.last_error, "pairing_request_id": s.connection.pairing_request_id}),
-            );
-        }
-        if status_changed {
-            self.events.publish(
-                "gateway.status",
-                Some(msg.id),
-                serde_json::json!({"status": s.status, "previous": previous_status}),
-            );
-        }
-        view.connection = s.connection;
-        view.breaker = s.breaker;
-        self.methods.insert(msg.id, s.methods);
-        let r = &mut view.record;
-        r.status = s.status;
-        r.last_seen = s.last_seen.or(r.last_seen);
-        r.latency = s.latency.or(r.latency);
-        if let Some(n) = s.sessions_count {
-            r.sessions_count = n;
-        }
-        if let Some(n) = s.agents_count {
-            r.agents_count = n;
-        }
-        let record = LinkRecord {
-            status: r.status,
-            last_seen: r.last_seen,
-            latency: r.latency,
-            sessions_count: r.sessions_count,
-            agents_count: r.agents_count,
-        };
-        self.views_changed();
-        if state_changed {
-            self.sessions_changed();
-        }
-        if record.worth_saving_over(self.persisted.get(&msg.id)) {
-            self.persisted.insert(msg.id, record.clone());
-            self.writer.send(WriteOp::Link(msg.id, record));
-        }
-        if state_changed || status_changed {
-            self.refresh_roles();
-        }
-    }
-}
-
-impl Handler<DeviceTokenChanged> for RegistryActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: DeviceTokenChanged, _ctx: &mut Self::Context) {
-        if self.current_epoch(msg.id) != Some(msg.epoch) {
-            return;
-        }
-        if let Some(view) = self.gateways.get_mut(&msg.id) {
-            view.record.device_token = msg.token.clone();
-            self.writer.send(WriteOp::DeviceToken(msg.id, msg.token));
-            self.views_changed();
-        }
-    }
-}
-
-impl Handler<HealthSample> for RegistryActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: HealthSample, _ctx: &mut Self::Context) {
-        if self.gateways.contains_key(&msg.gateway_id) {
-            self.writer.send(WriteOp::Sample(msg));
-        }
-    }
-}
-
-impl Handler<Links> for RegistryActor {
-    type Result = MessageResult<Links>;
-
-    fn handle(&mut self, msg: Links, _ctx: &mut Self::Context) -> Self::Result {
-        let handles = self
-            .links
-            .iter()
-            .filter(|(id, _)| msg.0.is_none_or(|want| want == **id))
-            .filter_map(|(id, link)| {
-                self.gateways.get(id).map(|v| LinkHandle {
-                    id: *id,
-                    name: v.record.name.clone(),
-                    link: link.handle.clone(),
-                })
-            })
-            .collect();
-        MessageResult(handles)
-    }
-}
-
-impl Handler<StopAllLinks> for RegistryActor {
-    type Result = ResponseFuture<()>;
-
-    fn handle(&mut self, _msg: StopAllLinks, _ctx: &mut Self::Context) -> Self::Result {
-        self.persist_live();
-        let addrs: Vec<Addr<GatewayActor>> = self.links.drain().map(|(_, l)| l.addr).collect();
-        let writer = self.writer.clone();
-        Box::pin(async move {
-            let stops = addrs.iter().map(|a| a.send(StopLink));
-            let _ = tokio::time::timeout(
-                Duration::from_secs(5),
-                futures_util::future::join_all(stops),
-            )
-            .await;
-            // What the links reported last reaches the database before the process exits.
-            if let Some(written) = writer.flushed() {
-                let _ = tokio::time::timeout(Duration::from_secs(5), written).await;
-            }
-        })
-    }
-}
-
-impl Handler<SessionsSnapshot> for RegistryActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: SessionsSnapshot, _ctx: &mut Self::Context) {
-        if self.current_epoch(msg.id) != Some(msg.epoch) {
-            return;
-        }
-        let changed = self
-            .sessions
-            .get(&msg.id)
-            .is_none_or(|old| **old != *msg.sessions);
-        if changed {
-            self.events.publish(
-                "session.changed",
-                Some(msg.id),
-                serde_json::json!({"sessions": msg.sessions.len()}),
-            );
-            self.sessions_changed();
-        }
-        self.sessions.insert(msg.id, msg.sessions);
-    }
-}
-
-impl RegistryActor {
-    fn connected(&self, id: GatewayId) -> bool {
-        self.gateways
-            .get(&id)
-            .is_some_and(|v| v.connection.state == Some(LinkPhase::Connected))
-    }
-}
-
-impl RegistryActor {
-    fn merged_sessions(&mut self) -> Arc<Vec<crate::protocol::sessions::SessionEntry>> {
-        if let Some(m) = &self.merged_sessions {
-            return m.clone();
-        }
-        let mut all: Vec<crate::protocol::sessions::SessionEntry> = self
-            .sessions
-            .iter()
-            .filter(|(id, _)| self.connected(**id))
-            .flat_map(|(_, list)| list.iter().cloned())
-            .collect();
-        all.sort_by(|a, b| {
-            b.updated_at
-                .cmp(&a.updated_at)
-                .then_with(|| a.key.cmp(&b.key))
-                .then_with(|| a.gateway_id.cmp(&b.gateway_id))
-        });
-        let all = Arc::new(all);
-        self.merged_sessions = Some(all.clone());
-        all
-    }
-}
-
-impl Handler<ListSessions> for RegistryActor {
-    type Result = MessageResult<ListSessions>;
-
-    fn handle(&mut self, msg: ListSessions, _ctx: &mut Self::Context) -> Self::Result {
-        let merged = self.merged_sessions();
-        MessageResult(
-            merged
-                .iter()
-                .filter(|s| {
-                    msg.gateway_id.is_none_or(|want| want == s.gateway_id)
-                        && msg
-                            .agent
-                            .as_deref()
-                            .is_none_or(|a| s.agent.as_deref() == Some(a))
-                })
-                .take(msg.limit)
-                .cloned()
-                .collect(),
-        )
-    }
-}
-
-impl Handler<FindSession> for RegistryActor {
-    type Result = Option<SessionOwner>;
-
-    fn handle(&mut self, msg: FindSession, _ctx: &mut Self::Context) -> Self::Result {
-        // A key may exist on several gateways; a connected owner wins.
-        let mut owners: Vec<GatewayId> = self
-            .sessions
-            .iter()
-            .filter(|(_, list)| list.iter().any(|s| s.key == msg.0))
-            .map(|(id, _)| *id)
-            .collect();
-        owners.sort_by_key(|id| (!self.connected(*id), *id));
-        let id = *owners.first()?;
-        let view = self.gateways.get(&id)?;
-        let link = self.links.get(&id)?;
-        Some(SessionOwner {
-            gateway_id: id,
-            name: view.record.name.clone(),
-            version: view.connection.server_version.clone(),
-            connected: self.connected(id),
-            methods: self.methods.get(&id).cloned().unwrap_or_default(),
-            link: link.handle.clone(),
-        })
-    }
-}
-
-impl Handler<crate::messages::SpawnTargets> for RegistryActor {
-    type Result = MessageResult<crate::messages::SpawnTargets>;
-
-    fn handle(
-        &mut self,
-        _msg: crate::messages::SpawnTargets,
-        _ctx: &mut Self::Context,
-    ) -> Self::Result {
-        let targets = self
-            .gateways
-            .values()
-            .map(|v| {
-                let id = v.record.id;
-                let active = self
-                    .sessions
-                    .get(&id)
-                    .map(|list| list.iter().filter(|s| s.status == "active").count() as i64)
-                    .unwrap_or(v.record.sessions_count);
-                crate::messages::SpawnTarget {
-                    candidate: crate::selection::Candidate {
-                        id,
-                        name: v.record.name.clone(),
-                        healthy: self.connected(id)
-                            && v.breaker.state == crate::model::BreakerState::Closed,
-                        acting_primary: v.acting_primary,
-                        active_sessions: active,
-                        capable: true,
-                    },
-                    methods: self.methods.get(&id).cloned().unwrap_or_default(),
-                    link: self.links.get(&id).map(|l| l.handle.clone()),
-                }
-            })
-            .collect();
-        MessageResult(targets)
-    }
 }

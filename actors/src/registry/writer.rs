@@ -36,7 +36,7 @@ impl StoreWriter {
                     }
                 }
             })
-            .map_err(|e| StoreError::Backend(format!("cannot start the store writer: {e}")))?;
+            .map_err(StoreError::backend)?;
         Ok(StoreWriter { tx })
     }
 

@@ -1,6 +1,7 @@
 //! What a connected link hears and does between handshakes: the gateway's events and health
 //! payloads, answered and unanswered requests, and the keepalive (pings, pongs, silence).
 
+use crate::events::EventKind;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -61,11 +62,11 @@ impl LinkMachine {
                 None => Vec::new(),
             },
             "sessions.changed" => refresh.into_iter().collect(),
-            "agent.status" => std::iter::once(passed_on("agent.status"))
+            "agent.status" => std::iter::once(passed_on(EventKind::AgentStatus))
                 .chain(refresh)
                 .collect(),
-            "spawn_result" => vec![passed_on("gateway.spawn_result")],
-            "log" => vec![passed_on("log")],
+            "spawn_result" => vec![passed_on(EventKind::GatewaySpawnResult)],
+            "log" => vec![passed_on(EventKind::Log)],
             // Seed-protocol gateways carry a session snapshot in their ticks.
             "tick" => payload
                 .filter(|p| p.get("sessions").is_some())

@@ -98,7 +98,7 @@ pub enum Action {
     PublishSessions(Value),
     /// Publish an event on the daemon's bus under this type, tagged with the gateway.
     Publish {
-        kind: &'static str,
+        kind: crate::events::EventKind,
         payload: Value,
     },
     /// Tell the registry (it skips reports that change nothing it shows).

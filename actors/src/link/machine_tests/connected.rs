@@ -1,6 +1,7 @@
 //! A connected link: keepalive, requests, events, and what the registry is told.
 
 use super::*;
+use crate::events::EventKind;
 
 // ---- keepalive ------------------------------------------------------------------------------
 
@@ -171,7 +172,7 @@ fn agent_status_is_passed_on_and_refreshes_the_session_cache() {
     let actions = m.event("agent.status", Some(json!({"agent": "main"})));
     assert!(matches!(
         &actions[..],
-        [Action::Publish { kind: "agent.status", payload }, Action::RefreshSessionsSoon]
+        [Action::Publish { kind: EventKind::AgentStatus, payload }, Action::RefreshSessionsSoon]
             if payload["agent"] == "main"
     ));
 }
@@ -221,12 +222,15 @@ fn logs_and_spawn_results_are_passed_on_and_unknown_events_ignored() {
     connect(&mut m, now);
     assert!(matches!(
         m.event("log", Some(json!({"message": "hi"})))[..],
-        [Action::Publish { kind: "log", .. }]
+        [Action::Publish {
+            kind: EventKind::Log,
+            ..
+        }]
     ));
     assert!(matches!(
         m.event("spawn_result", None)[..],
         [Action::Publish {
-            kind: "gateway.spawn_result",
+            kind: EventKind::GatewaySpawnResult,
             ..
         }]
     ));

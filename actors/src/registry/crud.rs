@@ -1,0 +1,111 @@
+//! Gateway writes (create, update, delete): checked against memory and the primary rules,
+//! written through the store while the registry holds its mailbox, then applied to memory and
+//! announced; a new address or credential restarts the gateway's link.
+
+use crate::events::EventKind;
+use actix::prelude::*;
+use tracing::info;
+
+use super::messages::{CreateGateway, DeleteGateway, RegistryError, UpdateGateway};
+use super::{RegistryActor, WriteResult};
+use crate::model::GatewayView;
+use crate::primary;
+
+impl Handler<CreateGateway> for RegistryActor {
+    type Result = WriteResult<GatewayView>;
+
+    fn handle(&mut self, msg: CreateGateway, _ctx: &mut Self::Context) -> Self::Result {
+        let CreateGateway { mut new, by } = msg;
+        if self.name_taken(&new.name, None) {
+            return Self::refuse(RegistryError::DuplicateName(new.name));
+        }
+        new.is_primary = primary::primary_on_create(self.gateways.is_empty(), new.is_primary);
+        let store = self.store.clone();
+        Self::write(
+            move || store.insert_gateway(&new, &by),
+            |record, act, ctx| {
+                info!(gateway_id = record.id, name = %record.name, primary = record.is_primary, "gateway created");
+                let id = record.id;
+                act.events.publish(
+                    EventKind::GatewayChanged,
+                    Some(id),
+                    serde_json::json!({"action": "created", "name": record.name}),
+                );
+                let view = act.apply_stored(record);
+                act.start_link(id, ctx);
+                Ok(view)
+            },
+        )
+    }
+}
+
+impl Handler<UpdateGateway> for RegistryActor {
+    type Result = WriteResult<GatewayView>;
+
+    fn handle(&mut self, msg: UpdateGateway, _ctx: &mut Self::Context) -> Self::Result {
+        let UpdateGateway { id, mut patch, by } = msg;
+        let Some(current) = self.gateways.get(&id) else {
+            return Self::refuse(RegistryError::NotFound(id));
+        };
+        if let Some(name) = &patch.name
+            && self.name_taken(name, Some(id))
+        {
+            return Self::refuse(RegistryError::DuplicateName(name.clone()));
+        }
+        patch.is_primary = match primary::primary_on_update(&current.record, patch.is_primary) {
+            Ok(change) => change,
+            Err(rule) => return Self::refuse(rule.into()),
+        };
+        // A new address or credential (or a new name, the link's metric label) restarts the link.
+        let restart = patch.changes_link() || patch.name.is_some();
+        let token_changed = patch.token.is_some();
+        let store = self.store.clone();
+        Self::write(
+            move || store.update_gateway(id, &patch, &by),
+            move |record, act, ctx| {
+                info!(gateway_id = record.id, name = %record.name, restart_link = restart, "gateway updated");
+                act.events.publish(
+                    EventKind::GatewayChanged,
+                    Some(id),
+                    serde_json::json!({"action": "updated", "name": record.name}),
+                );
+                let view = act.apply_stored(record);
+                if restart && act.links.contains_key(&id) {
+                    act.stop_link(id);
+                    act.start_link_with(id, token_changed, ctx);
+                }
+                Ok(view)
+            },
+        )
+    }
+}
+
+impl Handler<DeleteGateway> for RegistryActor {
+    type Result = WriteResult<()>;
+
+    fn handle(&mut self, msg: DeleteGateway, _ctx: &mut Self::Context) -> Self::Result {
+        let DeleteGateway { id, by } = msg;
+        let Some(current) = self.gateways.get(&id) else {
+            return Self::refuse(RegistryError::NotFound(id));
+        };
+        if let Err(rule) = primary::check_delete(&current.record) {
+            return Self::refuse(rule.into());
+        }
+        let store = self.store.clone();
+        Self::write(
+            move || store.delete_gateway(id, &by),
+            move |(), act, _ctx| {
+                info!(gateway_id = id, "gateway deleted");
+                act.events.publish(
+                    EventKind::GatewayChanged,
+                    Some(id),
+                    serde_json::json!({"action": "deleted"}),
+                );
+                act.stop_link(id);
+                act.gateways.remove(&id);
+                act.refresh_roles();
+                Ok(())
+            },
+        )
+    }
+}

@@ -1,0 +1,144 @@
+//! What the links report upward (state, device token, health samples) and what callers ask of
+//! them (handles, stop). Reports from a link that has since been restarted carry an old epoch
+//! and are ignored.
+
+use crate::events::EventKind;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use super::RegistryActor;
+use super::messages::{LinkHandle, Links, StopAllLinks};
+use super::writer::WriteOp;
+use crate::link::GatewayActor;
+use crate::link::messages::{DeviceTokenChanged, HealthSample, LinkUpdate, StopLink};
+use crate::store::LinkRecord;
+
+impl Handler<LinkUpdate> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: LinkUpdate, _ctx: &mut Self::Context) {
+        if self.current_epoch(msg.id) != Some(msg.epoch) {
+            return; // from a link that has since been restarted or stopped
+        }
+        let Some(view) = self.gateways.get_mut(&msg.id) else {
+            return;
+        };
+        let s = msg.state;
+        let state_changed = view.connection.state != s.connection.state;
+        let status_changed = view.record.status != s.status;
+        let previous_status = view.record.status;
+        if state_changed {
+            self.events.publish(
+                EventKind::ConnectionChanged,
+                Some(msg.id),
+                serde_json::json!({"state": s.connection.state, "last_error": s.connection.last_error, "pairing_request_id": s.connection.pairing_request_id}),
+            );
+        }
+        if status_changed {
+            self.events.publish(
+                EventKind::GatewayStatus,
+                Some(msg.id),
+                serde_json::json!({"status": s.status, "previous": previous_status}),
+            );
+        }
+        view.connection = s.connection;
+        view.breaker = s.breaker;
+        self.methods.insert(msg.id, s.methods);
+        let r = &mut view.record;
+        r.status = s.status;
+        r.last_seen = s.last_seen.or(r.last_seen);
+        r.latency = s.latency.or(r.latency);
+        if let Some(n) = s.sessions_count {
+            r.sessions_count = n;
+        }
+        if let Some(n) = s.agents_count {
+            r.agents_count = n;
+        }
+        let record = LinkRecord {
+            status: r.status,
+            last_seen: r.last_seen,
+            latency: r.latency,
+            sessions_count: r.sessions_count,
+            agents_count: r.agents_count,
+        };
+        self.views_changed();
+        if state_changed {
+            self.sessions_changed();
+        }
+        if record.worth_saving_over(self.persisted.get(&msg.id)) {
+            self.persisted.insert(msg.id, record.clone());
+            self.writer.send(WriteOp::Link(msg.id, record));
+        }
+        if state_changed || status_changed {
+            self.refresh_roles();
+        }
+    }
+}
+
+impl Handler<DeviceTokenChanged> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: DeviceTokenChanged, _ctx: &mut Self::Context) {
+        if self.current_epoch(msg.id) != Some(msg.epoch) {
+            return;
+        }
+        if let Some(view) = self.gateways.get_mut(&msg.id) {
+            view.record.device_token = msg.token.clone();
+            self.writer.send(WriteOp::DeviceToken(msg.id, msg.token));
+            self.views_changed();
+        }
+    }
+}
+
+impl Handler<HealthSample> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: HealthSample, _ctx: &mut Self::Context) {
+        if self.gateways.contains_key(&msg.gateway_id) {
+            self.writer.send(WriteOp::Sample(msg));
+        }
+    }
+}
+
+impl Handler<Links> for RegistryActor {
+    type Result = MessageResult<Links>;
+
+    fn handle(&mut self, msg: Links, _ctx: &mut Self::Context) -> Self::Result {
+        let handles = self
+            .links
+            .iter()
+            .filter(|(id, _)| msg.0.is_none_or(|want| want == **id))
+            .filter_map(|(id, link)| {
+                self.gateways.get(id).map(|v| LinkHandle {
+                    id: *id,
+                    name: v.record.name.clone(),
+                    link: link.handle.clone(),
+                })
+            })
+            .collect();
+        MessageResult(handles)
+    }
+}
+
+impl Handler<StopAllLinks> for RegistryActor {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _msg: StopAllLinks, _ctx: &mut Self::Context) -> Self::Result {
+        self.persist_live();
+        let addrs: Vec<Addr<GatewayActor>> = self.links.drain().map(|(_, l)| l.addr).collect();
+        let writer = self.writer.clone();
+        Box::pin(async move {
+            let stops = addrs.iter().map(|a| a.send(StopLink));
+            let _ = tokio::time::timeout(
+                Duration::from_secs(5),
+                futures_util::future::join_all(stops),
+            )
+            .await;
+            // What the links reported last reaches the database before the process exits.
+            if let Some(written) = writer.flushed() {
+                let _ = tokio::time::timeout(Duration::from_secs(5), written).await;
+            }
+        })
+    }
+}

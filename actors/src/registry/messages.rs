@@ -1,0 +1,141 @@
+//! The registry's mailbox: gateway reads and writes from the HTTP front-end and the fleet,
+//! the links' handles, the fleet's sessions, and every gateway as a call target. The links'
+//! own messages (their mailbox and their reports upward) live beside the link
+//! (`link/messages.rs`).
+
+use std::sync::Arc;
+
+use actix::{Message, MessageResponse};
+
+use crate::link::handle::GatewayLink;
+use crate::model::{Caller, GatewayId, GatewayPatch, GatewayView, NewGateway};
+use crate::primary::PrimaryRuleError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("gateway {0} not found")]
+    NotFound(GatewayId),
+    #[error("a gateway named `{0}` already exists")]
+    DuplicateName(String),
+    #[error(transparent)]
+    Primary(#[from] PrimaryRuleError),
+    #[error("storage failed: {0}")]
+    Store(#[source] StoreError),
+    /// The blocking thread running a store call went away.
+    #[error("the storage call did not finish: {0}")]
+    Interrupted(#[source] tokio::task::JoinError),
+}
+
+impl From<StoreError> for RegistryError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound(id) => RegistryError::NotFound(id),
+            StoreError::DuplicateName(name) => RegistryError::DuplicateName(name),
+            e @ StoreError::Backend(_) => RegistryError::Store(e),
+        }
+    }
+}
+
+/// All gateways, primary first, then by name. A shared snapshot: cheap to hand out.
+#[derive(Message)]
+#[rtype(result = "GatewaySnapshot")]
+pub struct ListGateways;
+
+/// The gateway list as of one value of the registry's change counter
+/// ([`RegistryActor::version`](crate::registry::RegistryActor::version)): whatever a reader
+/// derives from `views` stays current while the counter still reads `version`.
+#[derive(Clone, MessageResponse)]
+pub struct GatewaySnapshot {
+    pub version: u64,
+    pub views: Arc<Vec<GatewayView>>,
+}
+
+#[derive(Message)]
+#[rtype(result = "Option<GatewayView>")]
+pub struct GetGateway(pub GatewayId);
+
+#[derive(Message)]
+#[rtype(result = "Result<GatewayView, RegistryError>")]
+pub struct CreateGateway {
+    pub new: NewGateway,
+    pub by: Caller,
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<GatewayView, RegistryError>")]
+pub struct UpdateGateway {
+    pub id: GatewayId,
+    pub patch: GatewayPatch,
+    pub by: Caller,
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<(), RegistryError>")]
+pub struct DeleteGateway {
+    pub id: GatewayId,
+    pub by: Caller,
+}
+
+/// Answered as soon as the actor runs its mailbox: the watchdog's proof of life.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Ping;
+
+/// The live links (all, or one gateway's). (all, or one gateway's).
+#[derive(Message)]
+#[rtype(result = "Vec<LinkHandle>")]
+pub struct Links(pub Option<GatewayId>);
+
+#[derive(Clone)]
+pub struct LinkHandle {
+    pub id: GatewayId,
+    pub name: String,
+    pub link: GatewayLink,
+}
+
+/// To the registry at shutdown: stop every link (sockets closed with 1000).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopAllLinks;
+
+// ---- sessions ----------------------------------------------------------------------------
+
+/// Sessions of every connected gateway, newest first, filtered.
+#[derive(Message)]
+#[rtype(result = "Vec<crate::protocol::sessions::SessionEntry>")]
+pub struct ListSessions {
+    pub agent: Option<String>,
+    pub gateway_id: Option<GatewayId>,
+    pub limit: usize,
+}
+
+/// Where a session lives: its gateway's link and what that gateway can do.
+#[derive(Message)]
+#[rtype(result = "Option<SessionOwner>")]
+pub struct FindSession(pub String);
+
+#[derive(Clone)]
+pub struct SessionOwner {
+    pub gateway_id: GatewayId,
+    pub name: String,
+    pub version: Option<String>,
+    pub connected: bool,
+    pub methods: Arc<Vec<String>>,
+    pub link: GatewayLink,
+}
+
+// ---- spawn -------------------------------------------------------------------------------
+
+/// Every gateway (or only the one named) as a call target: what `selection::select` weighs,
+/// what the gateway offers, and its link.
+#[derive(Message)]
+#[rtype(result = "Vec<GatewayTarget>")]
+pub struct Targets(pub Option<GatewayId>);
+
+#[derive(Clone)]
+pub struct GatewayTarget {
+    pub candidate: crate::selection::Candidate,
+    pub methods: Arc<Vec<String>>,
+    pub link: Option<GatewayLink>,
+}

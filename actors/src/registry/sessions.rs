@@ -1,0 +1,156 @@
+//! The fleet's sessions (each connected gateway's cache, merged newest first), where one session
+//! lives, and every gateway as a target for a call (its link, health and methods).
+
+use crate::events::EventKind;
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use super::RegistryActor;
+use super::messages::{FindSession, GatewayTarget, ListSessions, SessionOwner, Targets};
+use crate::link::messages::SessionsSnapshot;
+use crate::model::{GatewayId, LinkPhase};
+
+impl Handler<SessionsSnapshot> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SessionsSnapshot, _ctx: &mut Self::Context) {
+        if self.current_epoch(msg.id) != Some(msg.epoch) {
+            return;
+        }
+        let changed = self
+            .sessions
+            .get(&msg.id)
+            .is_none_or(|old| **old != *msg.sessions);
+        if changed {
+            self.events.publish(
+                EventKind::SessionChanged,
+                Some(msg.id),
+                serde_json::json!({"sessions": msg.sessions.len()}),
+            );
+            self.sessions_changed();
+        }
+        self.sessions.insert(msg.id, msg.sessions);
+    }
+}
+
+impl RegistryActor {
+    fn connected(&self, id: GatewayId) -> bool {
+        self.gateways
+            .get(&id)
+            .is_some_and(|v| v.connection.state == Some(LinkPhase::Connected))
+    }
+}
+
+impl RegistryActor {
+    fn merged_sessions(&mut self) -> Arc<Vec<crate::protocol::sessions::SessionEntry>> {
+        if let Some(m) = &self.merged_sessions {
+            return m.clone();
+        }
+        let mut all: Vec<crate::protocol::sessions::SessionEntry> = self
+            .sessions
+            .iter()
+            .filter(|(id, _)| self.connected(**id))
+            .flat_map(|(_, list)| list.iter().cloned())
+            .collect();
+        all.sort_by(|a, b| {
+            b.updated_at
+                .cmp(&a.updated_at)
+                .then_with(|| a.key.cmp(&b.key))
+                .then_with(|| a.gateway_id.cmp(&b.gateway_id))
+        });
+        let all = Arc::new(all);
+        self.merged_sessions = Some(all.clone());
+        all
+    }
+}
+
+impl Handler<ListSessions> for RegistryActor {
+    type Result = MessageResult<ListSessions>;
+
+    fn handle(&mut self, msg: ListSessions, _ctx: &mut Self::Context) -> Self::Result {
+        let merged = self.merged_sessions();
+        MessageResult(
+            merged
+                .iter()
+                .filter(|s| {
+                    msg.gateway_id.is_none_or(|want| want == s.gateway_id)
+                        && msg
+                            .agent
+                            .as_deref()
+                            .is_none_or(|a| s.agent.as_deref() == Some(a))
+                })
+                .take(msg.limit)
+                .cloned()
+                .collect(),
+        )
+    }
+}
+
+impl Handler<FindSession> for RegistryActor {
+    type Result = Option<SessionOwner>;
+
+    fn handle(&mut self, msg: FindSession, _ctx: &mut Self::Context) -> Self::Result {
+        // A key may exist on several gateways; a connected owner wins.
+        let mut owners: Vec<GatewayId> = self
+            .sessions
+            .iter()
+            .filter(|(_, list)| list.iter().any(|s| s.key == msg.0))
+            .map(|(id, _)| *id)
+            .collect();
+        owners.sort_by_key(|id| (!self.connected(*id), *id));
+        let id = *owners.first()?;
+        let view = self.gateways.get(&id)?;
+        let link = self.links.get(&id)?;
+        Some(SessionOwner {
+            gateway_id: id,
+            name: view.record.name.clone(),
+            version: view.connection.server_version.clone(),
+            connected: self.connected(id),
+            methods: self.methods.get(&id).cloned().unwrap_or_default(),
+            link: link.handle.clone(),
+        })
+    }
+}
+
+impl RegistryActor {
+    /// One gateway as a call target.
+    fn target(&self, v: &crate::model::GatewayView) -> GatewayTarget {
+        let id = v.record.id;
+        let active = self
+            .sessions
+            .get(&id)
+            .map(|list| list.iter().filter(|s| s.status == "active").count() as i64)
+            .unwrap_or(v.record.sessions_count);
+        GatewayTarget {
+            candidate: crate::selection::Candidate {
+                id,
+                name: v.record.name.clone(),
+                healthy: self.connected(id)
+                    && v.breaker.state == crate::model::BreakerState::Closed,
+                acting_primary: v.acting_primary,
+                active_sessions: active,
+                capable: true,
+            },
+            methods: self.methods.get(&id).cloned().unwrap_or_default(),
+            link: self.links.get(&id).map(|l| l.handle.clone()),
+        }
+    }
+}
+
+impl Handler<Targets> for RegistryActor {
+    type Result = MessageResult<Targets>;
+
+    fn handle(&mut self, msg: Targets, _ctx: &mut Self::Context) -> Self::Result {
+        let targets = match msg.0 {
+            Some(id) => self
+                .gateways
+                .get(&id)
+                .map(|v| self.target(v))
+                .into_iter()
+                .collect(),
+            None => self.gateways.values().map(|v| self.target(v)).collect(),
+        };
+        MessageResult(targets)
+    }
+}

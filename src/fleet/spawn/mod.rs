@@ -1,0 +1,191 @@
+//! Spawns: choose the gateway (`selection::select`, once), record the spawn before the gateway
+//! is asked (a crash never loses a started run), ask it, and follow the run in the background
+//! to `ok | error | aborted | timeout` ([`track`]). A client's idempotency key never starts two
+//! runs; the run's own idempotency key is the spawn id, so a retried call never runs twice.
+
+mod outcome;
+mod track;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::{Fleet, FleetError};
+use crate::db::spawns::{NewSpawn, SpawnInsert, SpawnRow, SpawnStatus, SpawnUpdate};
+use crate::secrets::{SecretsError, random_hex};
+use gateway_supervisor_actors::messages::GatewayTarget;
+use gateway_supervisor_actors::model::GatewayId;
+use gateway_supervisor_actors::selection::{self, Candidate, Choice};
+use outcome::Finished;
+pub use outcome::run_outcome;
+
+/// What to run, validated.
+pub enum SpawnForm {
+    /// OpenClaw `agent`: `params` (message, agentId, timeout, …), waited for up to `timeout`.
+    Agent { params: Value, timeout: Duration },
+    /// The seed protocol's `spawn`: a process, reported by a `spawn_result` event.
+    Process { params: Value },
+}
+
+impl SpawnForm {
+    /// The gateway method that starts it.
+    pub fn method(&self) -> &'static str {
+        match self {
+            SpawnForm::Agent { .. } => "agent",
+            SpawnForm::Process { .. } => "spawn",
+        }
+    }
+}
+
+/// A spawn to start.
+pub struct SpawnOrder {
+    pub form: SpawnForm,
+    /// The agent to run; its `gateway_config.preferred_gateway` is honoured.
+    pub agent: Option<String>,
+    /// An explicit gateway.
+    pub gateway_id: Option<GatewayId>,
+    /// The request as given, without environment values: recorded with the spawn.
+    pub recorded: String,
+    /// The client's `Idempotency-Key`.
+    pub idempotency_key: Option<String>,
+}
+
+/// A spawn id: 128 random bits as a UUID-shaped string.
+fn spawn_id() -> Result<String, SecretsError> {
+    let h = random_hex::<16>()?;
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    ))
+}
+
+/// The gateway an agent's `preferred_gateway` names (by id or by name), if it is registered.
+fn preferred_id(preferred: Option<Value>, targets: &[GatewayTarget]) -> Option<GatewayId> {
+    match preferred? {
+        Value::Number(n) => n.as_i64(),
+        Value::String(name) => targets
+            .iter()
+            .find(|t| t.candidate.name == name)
+            .map(|t| t.candidate.id),
+        _ => None,
+    }
+}
+
+impl Fleet {
+    /// Starts a spawn and returns it as recorded (`running`, with the gateway's run id), or the
+    /// first spawn made with the same idempotency key (nothing new is started).
+    pub async fn spawn(self: &Arc<Self>, order: SpawnOrder) -> Result<SpawnRow, FleetError> {
+        let method = order.form.method();
+        let (target, choice) = self.choose(&order).await?;
+        let gateway_id = target.candidate.id;
+        let name = target.candidate.name.clone();
+        let link = target
+            .link
+            .ok_or_else(|| FleetError::NotConnected { name: name.clone() })?;
+
+        let id = spawn_id().map_err(FleetError::Random)?;
+        let SpawnOrder {
+            form,
+            agent,
+            recorded,
+            idempotency_key,
+            ..
+        } = order;
+        let inserted = self
+            .stored(move |store| {
+                store.insert_spawn(&NewSpawn {
+                    id: &id,
+                    gateway_id,
+                    agent: agent.as_deref(),
+                    method,
+                    request: &recorded,
+                    idempotency_key: idempotency_key.as_deref(),
+                })
+            })
+            .await?;
+        let mut row = match inserted {
+            SpawnInsert::Created(row) => row,
+            SpawnInsert::Existing(first) => return Ok(first),
+        };
+
+        let (params, wait) = match form {
+            SpawnForm::Agent {
+                mut params,
+                timeout,
+            } => {
+                params["idempotencyKey"] = json!(row.id);
+                (params, Some(timeout))
+            }
+            SpawnForm::Process { params } => (params, None),
+        };
+        // Subscribed before the call: a process's `spawn_result` may come back at once.
+        let results = self.events.subscribe_after(None).1;
+        let payload = match link.call(method, Some(params), self.deadlines.call).await {
+            Ok(payload) => payload,
+            Err(source) => {
+                self.record_end(&row.id, Finished::failed(source.to_string()))
+                    .await;
+                return Err(FleetError::Call { name, source });
+            }
+        };
+        let (run_id, session_key) = outcome::started(&payload);
+        let (sid, update) = (
+            row.id.clone(),
+            SpawnUpdate {
+                run_id: run_id.clone(),
+                session_key: session_key.clone(),
+                status: Some(SpawnStatus::Running),
+                ..SpawnUpdate::default()
+            },
+        );
+        self.stored(move |store| store.update_spawn(&sid, update))
+            .await?;
+        tracing::info!(spawn_id = %row.id, gateway = %name, selected_by = choice.as_str(), method, "spawn started");
+        let tracked = track::Tracked {
+            spawn_id: row.id.clone(),
+            gateway_id,
+            link,
+            run_id: run_id.clone(),
+            session_key: session_key.clone(),
+            wait,
+        };
+        actix::spawn(self.clone().track(tracked, results));
+        row.run_id = run_id;
+        row.session_key = session_key;
+        row.status = SpawnStatus::Running;
+        Ok(row)
+    }
+
+    /// The gateway that takes the spawn, and why it was chosen.
+    async fn choose(&self, order: &SpawnOrder) -> Result<(GatewayTarget, Choice), FleetError> {
+        let method = order.form.method();
+        let preferred = match order.agent.clone() {
+            Some(agent) => self
+                .stored(move |store| store.agent_config(&agent))
+                .await?
+                .and_then(|c| c.pointer("/gateway_config/preferred_gateway").cloned()),
+            None => None,
+        };
+        let mut targets = self.targets(None).await?;
+        let preferred = preferred_id(preferred, &targets);
+        let candidates: Vec<Candidate> = targets
+            .iter()
+            .map(|t| Candidate {
+                capable: t.methods.iter().any(|m| m == method),
+                ..t.candidate.clone()
+            })
+            .collect();
+        let (id, choice) = selection::select(&candidates, order.gateway_id, preferred, method)
+            .map_err(FleetError::NoGateway)?;
+        let at = targets
+            .iter()
+            .position(|t| t.candidate.id == id)
+            .ok_or(FleetError::NotFound(id))?;
+        Ok((targets.swap_remove(at), choice))
+    }
+}
