@@ -2,11 +2,11 @@
 
 use std::io::Write;
 
-use crate::support::{BIN, Daemon};
+use crate::support::{Daemon, binary};
 use std::process::Command;
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(binary());
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .args(args);

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::support::{BIN, Daemon};
+use crate::support::{Daemon, binary};
 
 #[test]
 fn unit_file_passes_systemd_analyze_verify() {
@@ -24,7 +24,10 @@ fn unit_file_passes_systemd_analyze_verify() {
     let path = dir.path().join("gateway-supervisor.service");
     std::fs::write(
         &path,
-        unit.replace("/usr/local/bin/gateway-supervisor", BIN),
+        unit.replace(
+            "/usr/local/bin/gateway-supervisor",
+            binary().to_str().unwrap(),
+        ),
     )
     .unwrap();
     let out = Command::new("systemd-analyze")

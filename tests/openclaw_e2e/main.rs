@@ -7,17 +7,15 @@
 //! this host (GS_E2E_REMOTE_IP) as well, and is reached through it: there the device must be
 //! paired (approved with the gateway's own CLI) and gets a device token.
 
-#[path = "../integration/support/mod.rs"]
-#[allow(dead_code, unused_imports)]
-mod support;
-
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use gs_test_support::{fake_model, real_gateway::RealGateway};
-use support::{Daemon, control, online, spawn_finished, wait_session_listed, wait_until};
+use gs_test_support::daemon::{
+    Daemon, control, online, spawn_finished, wait_session_listed, wait_until,
+};
+use gs_test_support::{daemon, fake_model, real_gateway::RealGateway};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -227,7 +225,7 @@ fn real_openclaw_gateways() {
         .unwrap()
         .len() as u64;
     let sync = d
-        .send(support::Request::new("POST", "/api/agents/sync").key(&d.admin_key))
+        .send(daemon::Request::new("POST", "/api/agents/sync").key(&d.admin_key))
         .json();
     assert_eq!(
         (sync["synced"].as_u64(), sync["created"].as_u64()),
@@ -235,7 +233,7 @@ fn real_openclaw_gateways() {
         "{sync}"
     );
     let again = d
-        .send(support::Request::new("POST", "/api/agents/sync").key(&d.admin_key))
+        .send(daemon::Request::new("POST", "/api/agents/sync").key(&d.admin_key))
         .json();
     assert_eq!(
         (again["created"].as_u64(), again["updated"].as_u64()),
@@ -254,7 +252,7 @@ fn real_openclaw_gateways() {
     let v1_id = res.json()["id"].as_i64().unwrap();
     assert_eq!(
         d.send(
-            support::Request::new("DELETE", &format!("/api/v1/gateways/{v1_id}")).key(&d.admin_key)
+            daemon::Request::new("DELETE", &format!("/api/v1/gateways/{v1_id}")).key(&d.admin_key)
         )
         .status,
         200
@@ -334,11 +332,11 @@ fn real_openclaw_gateways() {
         "remote-token-2",
     ] {
         assert!(
-            !support::contains(&d.logs(), secret.as_bytes()),
+            !daemon::contains(&d.logs(), secret.as_bytes()),
             "{secret} in the logs"
         );
         assert!(
-            !support::contains(&d.database_bytes(), secret.as_bytes()),
+            !daemon::contains(&d.database_bytes(), secret.as_bytes()),
             "{secret} in the database"
         );
     }
