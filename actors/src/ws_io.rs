@@ -231,7 +231,7 @@ mod read_failure_tests {
             "ws://g:1/",
         );
         assert_eq!(
-            (f.code.as_str(), f.message.as_str()),
+            (f.code.to_string().as_str(), f.message.as_str()),
             ("TIMEOUT", "the WebSocket upgrade of ws://g:1/ timed out")
         );
         let f = connect_failure(

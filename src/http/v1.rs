@@ -133,12 +133,12 @@ async fn check(
         token,
     };
     let reached = verify::handshake_once(&target, &s.identity, env!("CARGO_PKG_VERSION"), s.timeout).await.map_err(|f| {
-        let (code, message) = match (&f.disposition, f.code.as_str()) {
+        let (code, message) = match (&f.disposition, f.code.unreachable()) {
             (Disposition::Pairing { request_id }, _) => (
                 "gateway_pairing_required",
                 format!("Gateway requires pairing approval for this supervisor's device (request {}); approve it on the gateway (`openclaw devices approve`) and retry", request_id.as_deref().unwrap_or("?")),
             ),
-            (_, "NETWORK" | "TIMEOUT" | "CLOSE_1006") => ("gateway_unreachable", format!("Gateway is unreachable: {}", f.message)),
+            (_, true) => ("gateway_unreachable", format!("Gateway is unreachable: {}", f.message)),
             _ => ("gateway_refused", format!("Gateway refused the connection ({}): {}", f.code, f.message)),
         };
         ApiError::BadGateway { code, message }

@@ -4,24 +4,21 @@
 
 use std::time::Duration;
 
-use actix::{Addr, Recipient};
+use actix::Addr;
 use serde_json::Value;
 
 use super::actor::GatewayActor;
 use super::messages::{Call, CallError, ProbeNow, ProbeResult};
 
+/// One mailbox sender on the link (a sender is an allocation per link; a fleet has thousands).
 #[derive(Clone)]
 pub struct GatewayLink {
-    call: Recipient<Call>,
-    probe: Recipient<ProbeNow>,
+    addr: Addr<GatewayActor>,
 }
 
 impl GatewayLink {
     pub fn of(addr: &Addr<GatewayActor>) -> Self {
-        GatewayLink {
-            call: addr.clone().recipient(),
-            probe: addr.clone().recipient(),
-        }
+        GatewayLink { addr: addr.clone() }
     }
 
     /// One RPC over the live socket, answered within `timeout`.
@@ -31,7 +28,7 @@ impl GatewayLink {
         params: Option<Value>,
         timeout: Duration,
     ) -> Result<Value, CallError> {
-        self.call
+        self.addr
             .send(Call {
                 method: method.to_owned(),
                 params,
@@ -43,6 +40,6 @@ impl GatewayLink {
 
     /// Probes now; `None` when the link is gone.
     pub async fn probe(&self) -> Option<ProbeResult> {
-        self.probe.send(ProbeNow).await.ok()
+        self.addr.send(ProbeNow).await.ok()
     }
 }

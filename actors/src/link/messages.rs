@@ -1,6 +1,7 @@
 //! The link's mailbox and what it reports: the messages a gateway actor handles (`Call`,
 //! `ProbeNow`, `StopLink`) and the ones it sends upward (`LinkUpdate`, `DeviceTokenChanged`,
-//! `HealthSample`, `SessionsSnapshot`), which whoever holds the link's `Upward` handles.
+//! `HealthSample`, `SessionsSnapshot`, carried in one `LinkReport`), which whoever holds the
+//! link's `Upward` handles.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -12,6 +13,17 @@ use serde::Serialize;
 
 use crate::model::{BreakerInfo, ConnectionInfo, GatewayId, GatewayStatus};
 use crate::protocol::frames::ErrorShape;
+
+/// What a link reports upward, as one message type: one mailbox sender per link instead of one
+/// per kind of report.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub enum LinkReport {
+    Update(LinkUpdate),
+    DeviceToken(DeviceTokenChanged),
+    Health(HealthSample),
+    Sessions(SessionsSnapshot),
+}
 
 /// Everything a gateway actor knows about its link, sent to the registry on each change.
 #[derive(Debug, Clone, Default)]

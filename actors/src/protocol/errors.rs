@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use super::failure_code::FailureCode;
 use super::frames::ErrorShape;
 use crate::bounded;
 
@@ -33,18 +34,18 @@ pub enum Recovery {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkFailure {
     /// A stable machine code (the gateway's `details.code` where it gave one).
-    pub code: String,
+    pub code: FailureCode,
     pub message: String,
     pub disposition: Disposition,
     pub recovery: Recovery,
 }
 
 impl LinkFailure {
-    fn new(code: &str, message: impl Into<String>, disposition: Disposition) -> Self {
-        // Codes and messages come from the gateway: escaped and bounded before anything
-        // logs, stores or shows them.
+    fn new(code: FailureCode, message: impl Into<String>, disposition: Disposition) -> Self {
+        // Messages (and the gateway's codes, in `FailureCode::from_gateway`) come from the
+        // gateway: escaped and bounded before anything logs, stores or shows them.
         LinkFailure {
-            code: bounded::text(code, bounded::SHORT),
+            code,
             message: bounded::text(&message.into(), bounded::MESSAGE),
             disposition,
             recovery: Recovery::None,
@@ -56,12 +57,16 @@ impl LinkFailure {
     }
 
     pub fn network(message: impl Into<String>) -> Self {
-        Self::new("NETWORK", message, Disposition::Retry { after: None })
+        Self::new(
+            FailureCode::Network,
+            message,
+            Disposition::Retry { after: None },
+        )
     }
 
     pub fn timeout(what: &str) -> Self {
         Self::new(
-            "TIMEOUT",
+            FailureCode::Timeout,
             format!("{what} timed out"),
             Disposition::Retry { after: None },
         )
@@ -70,7 +75,7 @@ impl LinkFailure {
     /// Requests the gateway left unanswered past their deadline, `n` in a row.
     pub fn unanswered(n: u32) -> Self {
         Self::new(
-            "RPC_TIMEOUT",
+            FailureCode::RpcTimeout,
             format!("{n} requests in a row got no answer in time"),
             Disposition::Retry { after: None },
         )
@@ -78,7 +83,7 @@ impl LinkFailure {
 
     pub fn heartbeat() -> Self {
         Self::new(
-            "HEARTBEAT_TIMEOUT",
+            FailureCode::HeartbeatTimeout,
             "no pong or frame from the gateway in time",
             Disposition::Retry { after: None },
         )
@@ -88,7 +93,7 @@ impl LinkFailure {
     /// client sends it one).
     pub fn too_big(message: impl Into<String>) -> Self {
         Self::new(
-            "MESSAGE_TOO_BIG",
+            FailureCode::MessageTooBig,
             message,
             Disposition::Retry { after: None },
         )
@@ -96,60 +101,17 @@ impl LinkFailure {
 
     pub fn protocol(message: impl Into<String>) -> Self {
         Self::new(
-            "PROTOCOL_ERROR",
+            FailureCode::ProtocolError,
             message,
             Disposition::Retry { after: None },
         )
     }
 }
 
-/// The failure codes a metric label may carry: the supervisor's own and those the real
-/// gateway (2026.9.6) sends. A gateway can send any code; the rest are counted as `OTHER`.
-const KNOWN_CODES: [&str; 33] = [
-    "NETWORK",
-    "TIMEOUT",
-    "RPC_TIMEOUT",
-    "HEARTBEAT_TIMEOUT",
-    "PROTOCOL_ERROR",
-    "MESSAGE_TOO_BIG",
-    "UNKNOWN",
-    "AUTH_TOKEN_MISMATCH",
-    "AUTH_TOKEN_MISSING",
-    "AUTH_DEVICE_TOKEN_MISMATCH",
-    "AUTH_CHANGED",
-    "DEVICE_AUTH_SIGNATURE_INVALID",
-    "DEVICE_AUTH_SIGNATURE_EXPIRED",
-    "DEVICE_AUTH_NONCE_MISMATCH",
-    "DEVICE_AUTH_DEVICE_ID_MISMATCH",
-    "DEVICE_IDENTITY_REQUIRED",
-    "DEVICE_REMOVED",
-    "PAIRING_REQUIRED",
-    "NOT_PAIRED",
-    "PROTOCOL_MISMATCH",
-    "CLIENT_VERSION_MISMATCH",
-    "CLIENT_INVALIDATED",
-    "CONTROL_UI_ORIGIN_NOT_ALLOWED",
-    "INVALID_REQUEST",
-    "UNAVAILABLE",
-    "SERVICE_RESTART",
-    "TRY_AGAIN_LATER",
-    "CLOSE_1000",
-    "CLOSE_1001",
-    "CLOSE_1005",
-    "CLOSE_1006",
-    "CLOSE_1011",
-    "CLOSE_1008",
-];
-
 impl LinkFailure {
-    /// The code as a metric label: one of a fixed set, `OTHER` for anything else a gateway
-    /// invents (each new label value would be a new time series).
+    /// The code as a metric label: one of a fixed set ([`FailureCode::label`]).
     pub fn label(&self) -> &'static str {
-        KNOWN_CODES
-            .iter()
-            .find(|c| **c == self.code)
-            .copied()
-            .unwrap_or("OTHER")
+        self.code.label()
     }
 }
 
@@ -165,24 +127,25 @@ pub fn classify_error(err: &ErrorShape) -> LinkFailure {
     let detail = err.detail_str("code");
     let code = detail.unwrap_or(&err.code);
     let after = err.retry_after_ms.map(Duration::from_millis);
+    let typed = FailureCode::from_gateway(code);
     let mut failure = if code == "PAIRING_REQUIRED" {
         LinkFailure::new(
-            code,
+            typed,
             &err.message,
             Disposition::Pairing {
                 request_id: err.detail_str("requestId").map(str::to_owned),
             },
         )
     } else if HALT_CODES.contains(&code) || HALT_PREFIXES.iter().any(|p| code.starts_with(p)) {
-        LinkFailure::new(code, &err.message, Disposition::Halt)
+        LinkFailure::new(typed.clone(), &err.message, Disposition::Halt)
     } else if err.code == "UNAVAILABLE" || err.retryable == Some(true) {
-        LinkFailure::new(code, &err.message, Disposition::Retry { after })
+        LinkFailure::new(typed.clone(), &err.message, Disposition::Retry { after })
     } else if err.code == "INVALID_REQUEST" || err.code == "NOT_PAIRED" {
         // Malformed connect params, an invalid role, a refused handshake: retrying the same
         // request cannot succeed.
-        LinkFailure::new(code, &err.message, Disposition::Halt)
+        LinkFailure::new(typed.clone(), &err.message, Disposition::Halt)
     } else {
-        LinkFailure::new(code, &err.message, Disposition::Retry { after })
+        LinkFailure::new(typed.clone(), &err.message, Disposition::Retry { after })
     };
     failure.recovery = match code {
         "AUTH_TOKEN_MISMATCH" if err.detail_bool("canRetryWithDeviceToken") == Some(true) => {
@@ -203,20 +166,20 @@ pub fn classify_close(code: u16, reason: &str) -> LinkFailure {
     };
     let retry = Disposition::Retry { after: None };
     match code {
-        1002 => LinkFailure::new("PROTOCOL_MISMATCH", message, Disposition::Halt),
-        1009 => LinkFailure::new("MESSAGE_TOO_BIG", message, retry),
-        1012 => LinkFailure::new("SERVICE_RESTART", message, retry),
-        1013 => LinkFailure::new("TRY_AGAIN_LATER", message, retry),
+        1002 => LinkFailure::new(FailureCode::ProtocolMismatch, message, Disposition::Halt),
+        1009 => LinkFailure::new(FailureCode::MessageTooBig, message, retry),
+        1012 => LinkFailure::new(FailureCode::ServiceRestart, message, retry),
+        1013 => LinkFailure::new(FailureCode::TryAgainLater, message, retry),
         4001 if reason == "gateway auth changed" => LinkFailure {
             recovery: Recovery::RetryWithDeviceToken,
-            ..LinkFailure::new("AUTH_CHANGED", message, Disposition::Halt)
+            ..LinkFailure::new(FailureCode::AuthChanged, message, Disposition::Halt)
         },
         4001 if reason == "device removed" => LinkFailure {
             recovery: Recovery::DropDeviceToken,
-            ..LinkFailure::new("DEVICE_REMOVED", message, Disposition::Halt)
+            ..LinkFailure::new(FailureCode::DeviceRemoved, message, Disposition::Halt)
         },
-        4001 => LinkFailure::new("CLIENT_INVALIDATED", message, Disposition::Halt),
-        _ => LinkFailure::new(&format!("CLOSE_{code}"), message, retry),
+        4001 => LinkFailure::new(FailureCode::ClientInvalidated, message, Disposition::Halt),
+        _ => LinkFailure::new(FailureCode::Close(code), message, retry),
     }
 }
 
@@ -382,7 +345,11 @@ mod tests {
         for (file, path, code, want, recovery) in cases {
             let failure = classify_error(&error_at(file, path));
             assert_eq!(
-                (failure.code.as_str(), kind(&failure), failure.recovery),
+                (
+                    failure.code.to_string().as_str(),
+                    kind(&failure),
+                    failure.recovery
+                ),
                 (*code, *want, *recovery),
                 "{file}"
             );
@@ -496,7 +463,11 @@ mod tests {
                 close["reason"].as_str().unwrap_or(""),
             );
             assert_eq!(
-                (failure.code.as_str(), kind(&failure), failure.recovery),
+                (
+                    failure.code.to_string().as_str(),
+                    kind(&failure),
+                    failure.recovery
+                ),
                 (*code, *want, *recovery),
                 "{file} {path:?}"
             );

@@ -6,6 +6,7 @@
 pub mod counts;
 pub mod device;
 pub mod errors;
+pub mod failure_code;
 pub mod frames;
 pub mod sessions;
 pub mod version;

@@ -11,8 +11,23 @@ use super::RegistryActor;
 use super::messages::{LinkHandle, Links, StopAllLinks};
 use super::writer::WriteOp;
 use crate::link::GatewayActor;
-use crate::link::messages::{DeviceTokenChanged, HealthSample, LinkUpdate, StopLink};
+use crate::link::messages::{
+    DeviceTokenChanged, HealthSample, LinkReport, LinkUpdate, SessionsSnapshot, StopLink,
+};
 use crate::store::LinkRecord;
+
+impl Handler<LinkReport> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: LinkReport, ctx: &mut Self::Context) {
+        match msg {
+            LinkReport::Update(m) => Handler::<LinkUpdate>::handle(self, m, ctx),
+            LinkReport::DeviceToken(m) => Handler::<DeviceTokenChanged>::handle(self, m, ctx),
+            LinkReport::Health(m) => Handler::<HealthSample>::handle(self, m, ctx),
+            LinkReport::Sessions(m) => Handler::<SessionsSnapshot>::handle(self, m, ctx),
+        }
+    }
+}
 
 impl Handler<LinkUpdate> for RegistryActor {
     type Result = ();

@@ -46,7 +46,7 @@ impl GatewayActor {
 
     pub(super) fn publish_sessions(&mut self, payload: &Value) {
         if let Some(list) = crate::protocol::sessions::parse_list(payload, self.target.id) {
-            self.up.sessions.do_send(SessionsSnapshot {
+            self.up.sessions(SessionsSnapshot {
                 id: self.target.id,
                 epoch: self.epoch,
                 sessions: Arc::new(list),
@@ -192,7 +192,7 @@ impl GatewayActor {
             .with_label_values(&[&self.target.name, verdict.outcome])
             .inc();
         self.report();
-        self.up.health.do_send(HealthSample {
+        self.up.health(HealthSample {
             gateway_id: self.target.id,
             ts: now,
             status: verdict.status,

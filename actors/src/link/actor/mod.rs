@@ -23,7 +23,7 @@ use crate::handshake::Credentials;
 use crate::link::http::client;
 use crate::link::machine::{HttpHealth, ReportKey, RpcHealth};
 use crate::link::messages::{
-    Call, CallError, DeviceTokenChanged, HealthSample, LinkUpdate, LiveStats, ProbeNow,
+    Call, CallError, DeviceTokenChanged, HealthSample, LinkReport, LinkUpdate, LiveStats, ProbeNow,
     ProbeResult, SessionsSnapshot, StopLink,
 };
 use crate::link::pending::{self, Answer, Pending};
@@ -41,27 +41,35 @@ mod socket;
 /// never names the actor above it.
 #[derive(Clone)]
 pub struct Upward {
-    pub update: Recipient<LinkUpdate>,
-    pub token: Recipient<DeviceTokenChanged>,
-    pub health: Recipient<HealthSample>,
-    pub sessions: Recipient<SessionsSnapshot>,
+    /// One mailbox sender for every report (each sender costs an allocation per link, and a
+    /// fleet has thousands of links).
+    report: Recipient<LinkReport>,
 }
 
 impl Upward {
     pub fn to<A>(addr: &Addr<A>) -> Self
     where
-        A: Actor<Context = Context<A>>
-            + Handler<LinkUpdate>
-            + Handler<DeviceTokenChanged>
-            + Handler<HealthSample>
-            + Handler<SessionsSnapshot>,
+        A: Actor<Context = Context<A>> + Handler<LinkReport>,
     {
         Upward {
-            update: addr.clone().recipient(),
-            token: addr.clone().recipient(),
-            health: addr.clone().recipient(),
-            sessions: addr.clone().recipient(),
+            report: addr.clone().recipient(),
         }
+    }
+
+    pub fn update(&self, update: LinkUpdate) {
+        self.report.do_send(LinkReport::Update(update));
+    }
+
+    pub fn device_token(&self, changed: DeviceTokenChanged) {
+        self.report.do_send(LinkReport::DeviceToken(changed));
+    }
+
+    pub fn health(&self, sample: HealthSample) {
+        self.report.do_send(LinkReport::Health(sample));
+    }
+
+    pub fn sessions(&self, snapshot: SessionsSnapshot) {
+        self.report.do_send(LinkReport::Sessions(snapshot));
     }
 }
 
@@ -150,7 +158,7 @@ impl GatewayActor {
         }
         self.last_report = Some(key);
         let state = self.machine.state(Instant::now());
-        self.up.update.do_send(LinkUpdate {
+        self.up.update(LinkUpdate {
             id: self.target.id,
             epoch: self.epoch,
             state,
@@ -210,7 +218,7 @@ impl GatewayActor {
                 }
                 Action::PersistDeviceToken(token) => {
                     self.target.device_token = token.clone();
-                    self.up.token.do_send(DeviceTokenChanged {
+                    self.up.device_token(DeviceTokenChanged {
                         id: self.target.id,
                         epoch: self.epoch,
                         token,

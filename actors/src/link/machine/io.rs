@@ -1,6 +1,7 @@
 //! What goes into the link machine besides its inputs' own arguments (settings, probe
 //! findings) and what comes out of it (actions, log notes, probe verdicts, report keys).
 
+use crate::protocol::failure_code::FailureCode;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -28,19 +29,19 @@ pub enum Note {
     V2Fallback,
     /// A recovery step the gateway recommended (device token only, or drop it and re-pair).
     Recovering {
-        code: String,
+        code: FailureCode,
         recovery: Recovery,
     },
     /// The link stops until an admin changes the gateway.
     Halted {
-        code: String,
+        code: FailureCode,
         message: String,
     },
     PairingRequired {
         request_id: Option<String>,
     },
     Reconnecting {
-        code: String,
+        code: FailureCode,
         delay: Duration,
     },
     BreakerOpened {
@@ -144,6 +145,6 @@ pub type ReportKey = (
     GatewayStatus,
     Option<i64>,
     Option<i64>,
-    Option<String>,
+    Option<FailureCode>,
     &'static str,
 );

@@ -237,7 +237,7 @@ impl LinkMachine {
                 protocol: self.protocol,
                 server_version: self.server_version.clone(),
                 last_error: self.last_error.as_ref().map(|f| LinkError {
-                    code: f.code.clone(),
+                    code: f.code.to_string(),
                     message: f.message.clone(),
                     retryable: f.retryable(),
                 }),
@@ -398,7 +398,7 @@ impl LinkMachine {
             actions.push(Action::CountHandshakeFailure(failure.label()));
         }
         // The gateway rejected the v3 signature: offer the v2 form once.
-        if failure.code == "DEVICE_AUTH_SIGNATURE_INVALID" && !self.v2_fallback_used {
+        if failure.code.is_gateway("DEVICE_AUTH_SIGNATURE_INVALID") && !self.v2_fallback_used {
             self.v2_fallback_used = true;
             self.signature_version = SignatureVersion::V2;
             actions.push(Action::Log(Note::V2Fallback));
