@@ -386,11 +386,42 @@ fn canonical(field: &str) -> String {
         .collect()
 }
 
-/// Which signature forms the gateway accepts (the real one accepts both).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AcceptedForms {
-    pub v3: bool,
-    pub v2: bool,
+/// Which release's device-signature check the fake imitates; each mode answers with that
+/// release's exact frames (captured in `testdata/openclaw-captures/<release>/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Signatures {
+    /// 2026.2.26 and later (2026.9.6 captured): the v3 or the v2 payload verifies; a proof that
+    /// verifies under neither is `INVALID_REQUEST` "device signature invalid" with
+    /// `details {code: DEVICE_AUTH_SIGNATURE_INVALID, reason: device-signature}`, close 1008.
+    #[default]
+    V3OrV2,
+    /// 2026.2.22 – 2026.2.25 (2026.2.25 captured): only v2 verifies; a v3 proof is
+    /// `INVALID_REQUEST` "device signature invalid" with
+    /// `details {code: DEVICE_AUTH_INVALID, reason: device-signature}`, close 1008.
+    V2Only2026_2,
+    /// 2026.1.x – 2026.2.19 (2026.1.30 captured): only v2 verifies; a v3 proof is
+    /// `INVALID_REQUEST` "device signature invalid" with no `details`, close 1008.
+    V2Only2026_1,
+}
+
+impl Signatures {
+    fn v3(self) -> bool {
+        self == Signatures::V3OrV2
+    }
+
+    /// The refusal of a proof that does not verify.
+    fn refusal(self) -> Refusal {
+        let details = match self {
+            Signatures::V3OrV2 => {
+                Some(json!({"code": "DEVICE_AUTH_SIGNATURE_INVALID", "reason": "device-signature"}))
+            }
+            Signatures::V2Only2026_2 => {
+                Some(json!({"code": "DEVICE_AUTH_INVALID", "reason": "device-signature"}))
+            }
+            Signatures::V2Only2026_1 => None,
+        };
+        refuse("INVALID_REQUEST", "device signature invalid", details, 1008)
+    }
 }
 
 /// Verifies the device proof for a socket whose challenge was `nonce` at `now_ms`.
@@ -399,7 +430,7 @@ pub fn verify_device(
     d: &DeviceClaim,
     nonce: &str,
     now_ms: u64,
-    forms: AcceptedForms,
+    forms: Signatures,
 ) -> Result<(), Refusal> {
     let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(d.public_key.trim_end_matches('='))
@@ -451,14 +482,7 @@ pub fn verify_device(
             1008,
         ));
     }
-    let invalid = || {
-        refuse(
-            "INVALID_REQUEST",
-            "device signature invalid",
-            Some(json!({"code": "DEVICE_AUTH_SIGNATURE_INVALID", "reason": "device-signature"})),
-            1008,
-        )
-    };
+    let invalid = || forms.refusal();
     let key_bytes: [u8; 32] = raw.as_slice().try_into().map_err(|_| invalid())?;
     let key = VerifyingKey::from_bytes(&key_bytes).map_err(|_| invalid())?;
     let sig_bytes: [u8; 64] = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -490,8 +514,8 @@ pub fn verify_device(
         canonical(c.device_family.as_deref().unwrap_or(""))
     );
     let v2 = format!("v2|{common}");
-    let ok = (forms.v3 && key.verify(v3.as_bytes(), &signature).is_ok())
-        || (forms.v2 && key.verify(v2.as_bytes(), &signature).is_ok());
+    let ok = (forms.v3() && key.verify(v3.as_bytes(), &signature).is_ok())
+        || key.verify(v2.as_bytes(), &signature).is_ok();
     if ok { Ok(()) } else { Err(invalid()) }
 }
 
@@ -507,7 +531,7 @@ mod tests {
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     }
 
-    const BOTH: AcceptedForms = AcceptedForms { v3: true, v2: true };
+    const BOTH: Signatures = Signatures::V3OrV2;
 
     /// The fake accepts exactly what the real gateway accepted, and refuses what it refused,
     /// with the same codes.
@@ -554,15 +578,40 @@ mod tests {
             err.error["details"]["code"],
             "DEVICE_AUTH_SIGNATURE_EXPIRED"
         );
-        let v2_only = AcceptedForms {
-            v3: false,
-            v2: true,
+        let err = verify_device(&c, &d, nonce, d.signed_at, BOTH);
+        assert!(err.is_ok(), "a v3 proof verifies on 2026.9.6");
+    }
+
+    /// A v3 proof on a release that verifies only v2: that release's own refusal frame.
+    #[test]
+    fn v2_only_releases_refuse_a_v3_proof_in_their_own_words() {
+        let cap = capture("ok_v3.json");
+        let c = parse_connect(&cap["connectFrame"]["params"]).unwrap();
+        let d = c.device.clone().unwrap();
+        let nonce = cap["challenge"]["payload"]["nonce"].as_str().unwrap();
+        let older = |release: &str| -> Value {
+            let path = format!(
+                "{}/../testdata/openclaw-captures/{release}/v3_refused_v2_accepted.json",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
         };
-        let err = verify_device(&c, &d, nonce, d.signed_at, v2_only).unwrap_err();
-        assert_eq!(
-            err.error["details"]["code"],
-            "DEVICE_AUTH_SIGNATURE_INVALID"
-        );
+        for (mode, release) in [
+            (Signatures::V2Only2026_2, "2026.2.25"),
+            (Signatures::V2Only2026_1, "2026.1.30"),
+        ] {
+            let real = older(release);
+            let err = verify_device(&c, &d, nonce, d.signed_at, mode).unwrap_err();
+            assert_eq!(
+                err.error, real["v3Refused"]["connectResponse"]["error"],
+                "{release}"
+            );
+            assert_eq!(
+                err.close_code,
+                real["v3Refused"]["close"]["code"].as_u64().unwrap() as u16,
+                "{release}"
+            );
+        }
     }
 
     #[test]

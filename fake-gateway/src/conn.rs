@@ -347,7 +347,7 @@ fn admit(shared: &Shared, params: &Value, nonce: &str) -> Result<(Value, Hello),
     let mut device_token = None;
     match &c.device {
         Some(d) => {
-            auth::verify_device(&c, d, nonce, now_ms(), shared.accepted_forms())?;
+            auth::verify_device(&c, d, nonce, now_ms(), shared.signatures())?;
             match shared.pair(&d.id) {
                 Ok(t) => device_token = Some(t),
                 Err(request_id) => {

@@ -6,7 +6,10 @@
 //! pairing, `hello-ok` with `features.methods`, `tick` events and WebSocket pings, the core
 //! methods (`health`, `sessions.*`, `agents.list`, `agent`, `agent.wait`), and the seed
 //! protocol's `spawn` and per-session `control`. Faults can be injected at run time through
-//! [`FakeGateway`]. Many fakes share one multi-threaded runtime, so one process can host
+//! [`FakeGateway`]. By default it is openclaw 2026.9.6; [`FakeConfig::imitating`] makes it an
+//! older release's handshake ([`Release`]: 2026.1.30 and 2026.2.25, which verify only v2
+//! device signatures and refuse a v3 proof with their own frames, as captured in
+//! `testdata/openclaw-captures/<release>/`). Many fakes share one multi-threaded runtime, so one process can host
 //! thousands on distinct loopback ports.
 
 pub mod auth;
@@ -26,7 +29,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-pub use auth::AcceptedForms;
+pub use auth::Signatures;
 
 /// What a fake gateway is and how it behaves when nothing is injected.
 #[derive(Debug, Clone)]
@@ -51,6 +54,8 @@ pub struct FakeConfig {
     pub health_event_interval: Option<Duration>,
     /// Records the time of every accepted TCP connection (benchmarks: reconnect storms).
     pub accept_log: Option<AcceptLog>,
+    /// Which release's device-signature check to imitate ([`FakeConfig::imitating`]).
+    pub signatures: Signatures,
 }
 
 /// Accept times, shareable across many fakes.
@@ -83,6 +88,37 @@ impl Default for FakeConfig {
             run_duration: Duration::from_millis(200),
             health_event_interval: None,
             accept_log: None,
+            signatures: Signatures::default(),
+        }
+    }
+}
+
+/// Real releases whose handshake the fake can imitate (what differs from 2026.9.6: the
+/// signature check, the protocol, and `server.version`, which npm builds before 2026.2.26
+/// report as `"dev"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// openclaw 2026.1.30: protocol 3, v2 signatures only, refusal without `details`.
+    R2026_1_30,
+    /// openclaw 2026.2.25: protocol 3, v2 signatures only, `DEVICE_AUTH_INVALID`.
+    R2026_2_25,
+    /// openclaw 2026.9.6: protocol 4, v3 or v2 (the default configuration).
+    R2026_9_6,
+}
+
+impl FakeConfig {
+    /// The default configuration, imitating `release`'s handshake.
+    pub fn imitating(release: Release) -> Self {
+        let (version, protocol, signatures) = match release {
+            Release::R2026_1_30 => ("dev", 3, Signatures::V2Only2026_1),
+            Release::R2026_2_25 => ("dev", 3, Signatures::V2Only2026_2),
+            Release::R2026_9_6 => ("2026.9.6", 4, Signatures::V3OrV2),
+        };
+        FakeConfig {
+            version: version.into(),
+            protocol,
+            signatures,
+            ..FakeConfig::default()
         }
     }
 }
@@ -108,8 +144,6 @@ pub struct Faults {
     pub slow_handshake: Option<Duration>,
     /// Refuse `connect` with `UNAVAILABLE` + 1013, as while starting.
     pub starting: bool,
-    /// Which signature forms verify (both by default).
-    pub reject_v3: bool,
     /// `health` reports `ok: false`.
     pub unhealthy: bool,
     /// Hostile: every response carries an id the client never used.
@@ -227,11 +261,8 @@ impl Shared {
         }
     }
 
-    pub fn accepted_forms(&self) -> AcceptedForms {
-        AcceptedForms {
-            v3: !lock(&self.faults).reject_v3,
-            v2: true,
-        }
+    pub fn signatures(&self) -> Signatures {
+        lock(&self.cfg).signatures
     }
 
     /// Token check for a device-token connect: the device must be known with this token.

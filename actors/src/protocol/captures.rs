@@ -1,15 +1,22 @@
-//! Test support: the frames captured from a real gateway (openclaw 2026.9.6) in
-//! `testdata/openclaw-captures/`, for the tests that classify and react to them.
+//! Test support: the frames captured from real gateways (openclaw 2026.9.6, and older releases
+//! where they differ) in `testdata/openclaw-captures/<release>/`, for the tests that classify
+//! and react to them.
 
 use serde_json::Value;
 
-/// One capture file, parsed.
+/// One capture file of 2026.9.6, parsed.
 pub fn capture(name: &str) -> Value {
+    capture_of("2026.9.6", name)
+}
+
+/// One capture file of `release`, parsed.
+pub fn capture_of(release: &str, name: &str) -> Value {
     let path = format!(
-        "{}/../testdata/openclaw-captures/2026.9.6/{name}",
+        "{}/../testdata/openclaw-captures/{release}/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
+        .unwrap()
 }
 
 /// The value at a path of keys and array indexes.

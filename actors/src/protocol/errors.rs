@@ -29,6 +29,10 @@ pub enum Recovery {
     /// The cached device token is no longer valid (device removed, token rotated): drop it and
     /// re-pair once with the shared token.
     DropDeviceToken,
+    /// The device signature was refused: sign the v2 payload instead, once. Releases before
+    /// 2026.2.26 verify only v2 and refuse a v3 proof in their own words (see
+    /// [`signature_refused`]).
+    SignWithV2,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,9 +156,25 @@ pub fn classify_error(err: &ErrorShape) -> LinkFailure {
             Recovery::RetryWithDeviceToken
         }
         "AUTH_DEVICE_TOKEN_MISMATCH" => Recovery::DropDeviceToken,
+        _ if signature_refused(err) => Recovery::SignWithV2,
         _ => Recovery::None,
     };
     failure
+}
+
+/// Whether the gateway refused the device signature itself (not the key, the nonce or the
+/// time), as each release words it:
+/// - 2026.2.26 and later: `details.code` `DEVICE_AUTH_SIGNATURE_INVALID`;
+/// - 2026.2.22 – 2026.2.25: `details` `{code: "DEVICE_AUTH_INVALID", reason: "device-signature"}`;
+/// - 2026.1.x – 2026.2.19: `INVALID_REQUEST` "device signature invalid" with no `details` — the
+///   one refusal recognised by its English text, as those releases give nothing else.
+pub fn signature_refused(err: &ErrorShape) -> bool {
+    match (err.detail_str("code"), err.detail_str("reason")) {
+        (Some("DEVICE_AUTH_SIGNATURE_INVALID"), _) => true,
+        (Some("DEVICE_AUTH_INVALID"), Some("device-signature")) => true,
+        (None, _) => err.code == "INVALID_REQUEST" && err.message == "device signature invalid",
+        _ => false,
+    }
 }
 
 /// Classifies a close that was not preceded by an error response.
@@ -255,7 +275,7 @@ mod tests {
                 &["connectResponse"],
                 "DEVICE_AUTH_SIGNATURE_INVALID",
                 HALT,
-                Recovery::None,
+                Recovery::SignWithV2,
             ),
             (
                 "device_id_mismatch.json",
@@ -472,6 +492,77 @@ mod tests {
                 "{file} {path:?}"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod release_tests {
+    use super::*;
+    use crate::protocol::captures::{at, capture_of};
+
+    fn refusal(release: &str, file: &str, path: &[&str]) -> ErrorShape {
+        let v = at(&capture_of(release, file), path);
+        serde_json::from_value(v["error"].clone()).unwrap_or_else(|e| panic!("{file}: {e}"))
+    }
+
+    #[test]
+    fn a_2026_2_release_refusing_a_v3_proof_asks_for_v2() {
+        let err = refusal(
+            "2026.2.25",
+            "v3_refused_v2_accepted.json",
+            &["v3Refused", "connectResponse"],
+        );
+        assert!(signature_refused(&err));
+        let failure = classify_error(&err);
+        assert_eq!(failure.recovery, Recovery::SignWithV2);
+        assert_eq!(failure.code, "DEVICE_AUTH_INVALID");
+    }
+
+    #[test]
+    fn a_2026_1_release_refusing_a_v3_proof_asks_for_v2() {
+        let err = refusal(
+            "2026.1.30",
+            "v3_refused_v2_accepted.json",
+            &["v3Refused", "connectResponse"],
+        );
+        assert_eq!(err.details, None);
+        let failure = classify_error(&err);
+        assert_eq!(failure.recovery, Recovery::SignWithV2);
+        assert_eq!(failure.code, "INVALID_REQUEST");
+    }
+
+    #[test]
+    fn other_device_refusals_are_not_signature_refusals() {
+        let other = |code: &str, details: Option<serde_json::Value>, message: &str| ErrorShape {
+            code: code.into(),
+            message: message.into(),
+            details,
+            retryable: None,
+            retry_after_ms: None,
+        };
+        let nonce = serde_json::json!({"code": "DEVICE_AUTH_NONCE_MISMATCH"});
+        assert!(!signature_refused(&other(
+            "INVALID_REQUEST",
+            Some(nonce),
+            "device nonce mismatch"
+        )));
+        let key = serde_json::json!({"code": "DEVICE_AUTH_INVALID", "reason": "device-public-key"});
+        assert!(!signature_refused(&other(
+            "INVALID_REQUEST",
+            Some(key),
+            "device public key invalid"
+        )));
+        assert!(!signature_refused(&other(
+            "INVALID_REQUEST",
+            None,
+            "invalid connect params"
+        )));
+        // 2026.1.x words it only in its message.
+        assert!(signature_refused(&other(
+            "INVALID_REQUEST",
+            None,
+            "device signature invalid"
+        )));
     }
 }
 

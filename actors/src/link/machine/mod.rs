@@ -397,8 +397,9 @@ impl LinkMachine {
         if !was_connected {
             actions.push(Action::CountHandshakeFailure(failure.label()));
         }
-        // The gateway rejected the v3 signature: offer the v2 form once.
-        if failure.code.is_gateway("DEVICE_AUTH_SIGNATURE_INVALID") && !self.v2_fallback_used {
+        // The gateway refused the v3 signature (a release before 2026.2.26 verifies only v2):
+        // offer the v2 form once.
+        if failure.recovery == Recovery::SignWithV2 && !self.v2_fallback_used {
             self.v2_fallback_used = true;
             self.signature_version = SignatureVersion::V2;
             actions.push(Action::Log(Note::V2Fallback));

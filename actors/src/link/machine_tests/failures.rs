@@ -313,3 +313,21 @@ fn pairing_waits_count_toward_the_breaker() {
     );
     assert_eq!(m.state(now).breaker.consecutive_failures, 1);
 }
+
+#[test]
+fn a_release_that_verifies_only_v2_gets_a_v2_proof_and_connects() {
+    let capture = capture_of("2026.2.25", "v3_refused_v2_accepted.json");
+    let refusal: ErrorShape =
+        serde_json::from_value(at(&capture, &["v3Refused", "connectResponse", "error"])).unwrap();
+    let (mut m, now) = machine(None);
+    handshake(&mut m, now);
+    let actions = m.fail(classify_error(&refusal), now, MID);
+    assert!(noted(&actions, |n| *n == Note::V2Fallback));
+    assert_eq!(handshake(&mut m, now).signature, SignatureVersion::V2);
+    let hello = at(&capture, &["v2Accepted", "connectResponse", "payload"]);
+    m.hello(Some(hello), now, UNIX, MID);
+    let state = m.state(now);
+    assert_eq!(state.connection.state, Some(LinkPhase::Connected));
+    assert_eq!(state.connection.protocol, Some(3));
+    assert_eq!(state.connection.server_version.as_deref(), Some("dev"));
+}

@@ -1,5 +1,6 @@
-//! The link machine, one behaviour per test, driven with frames captured from a real gateway
-//! (openclaw 2026.9.6, `testdata/openclaw-captures/`) and a clock the test moves by hand.
+//! The link machine, one behaviour per test, driven with frames captured from real gateways
+//! (openclaw 2026.9.6, and older releases where they differ; `testdata/openclaw-captures/`) and
+//! a clock the test moves by hand.
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +10,7 @@ use serde_json::{Value, json};
 use super::machine::*;
 use crate::handshake::AuthChoice;
 use crate::model::{BreakerState, GatewayStatus};
-use crate::protocol::captures::{at, capture};
+use crate::protocol::captures::{at, capture, capture_of};
 use crate::protocol::device::SignatureVersion;
 use crate::protocol::errors::{LinkFailure, classify_close, classify_error};
 use crate::protocol::frames::ErrorShape;
