@@ -218,6 +218,9 @@ pub struct ConnectionInfo {
     pub server_version: Option<String>,
     pub last_error: Option<LinkError>,
     pub pairing_request_id: Option<String>,
+    /// What the last probe found wrong while the socket and the `health` RPC answer (HTTP
+    /// `/health` failing): the gateway reads `degraded`, not `offline`.
+    pub probe_error: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

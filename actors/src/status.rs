@@ -17,6 +17,8 @@ pub struct HealthFacts {
     pub degraded_latency_ms: u64,
     /// The gateway's own health report says it is not ok.
     pub reports_unhealthy: bool,
+    /// A secondary check failed while the socket and the `health` RPC answer (HTTP `/health`).
+    pub secondary_failing: bool,
 }
 
 pub fn derive(f: &HealthFacts) -> GatewayStatus {
@@ -30,10 +32,16 @@ pub fn derive(f: &HealthFacts) -> GatewayStatus {
         return GatewayStatus::Timeout;
     }
     let slow = f.latency_ms.is_some_and(|l| l > f.degraded_latency_ms);
-    if f.connected && !slow && !f.reports_unhealthy && f.consecutive_failures == 0 {
+    if f.connected
+        && !slow
+        && !f.reports_unhealthy
+        && !f.secondary_failing
+        && f.consecutive_failures == 0
+    {
         GatewayStatus::Online
     } else {
-        // Connected but slow or self-reported unhealthy, or failing below the threshold.
+        // Connected but slow, self-reported unhealthy or failing a secondary check, or failing
+        // below the threshold.
         GatewayStatus::Degraded
     }
 }
@@ -57,6 +65,13 @@ mod tests {
     fn each_status_from_its_cause() {
         assert_eq!(derive(&HealthFacts::default()), Unknown);
         assert_eq!(derive(&healthy()), Online);
+        assert_eq!(
+            derive(&HealthFacts {
+                secondary_failing: true,
+                ..healthy()
+            }),
+            Degraded
+        );
         assert_eq!(
             derive(&HealthFacts {
                 latency_ms: None,
@@ -160,7 +175,7 @@ mod tests {
     /// offline > unknown > timeout > degraded/online.
     #[test]
     fn exhaustive_precedence() {
-        for bits in 0u32..(1 << 7) {
+        for bits in 0u32..(1 << 8) {
             let b = |i: u32| bits & (1 << i) != 0;
             let f = HealthFacts {
                 checked: b(0),
@@ -172,6 +187,7 @@ mod tests {
                 latency_ms: Some(if b(6) { 900 } else { 5 }),
                 degraded_latency_ms: 500,
                 reports_unhealthy: false,
+                secondary_failing: b(7),
             };
             let want = if f.halted || f.breaker_tripped {
                 Offline
@@ -179,7 +195,7 @@ mod tests {
                 Unknown
             } else if f.last_probe_timed_out {
                 Timeout
-            } else if f.connected && f.consecutive_failures == 0 && !b(6) {
+            } else if f.connected && f.consecutive_failures == 0 && !b(6) && !b(7) {
                 Online
             } else {
                 Degraded

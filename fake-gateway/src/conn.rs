@@ -131,7 +131,39 @@ async fn read_head(stream: &mut TcpStream) -> Option<(String, Vec<(String, Strin
 
 async fn http(shared: &Shared, stream: &mut TcpStream, path: &str) {
     let starting = lock(&shared.faults).starting;
-    let (status, body) = match path {
+    let endpoints = lock(&shared.cfg).http;
+    let (status, content_type, body) = match endpoints {
+        crate::HttpEndpoints::Health => {
+            let (status, body) = health_endpoints(shared, starting, path);
+            (status, "application/json", body.to_string())
+        }
+        crate::HttpEndpoints::ControlUiPage => (
+            "200 OK",
+            "text/html; charset=utf-8",
+            CONTROL_UI_PAGE.to_owned(),
+        ),
+        crate::HttpEndpoints::Broken => (
+            "500 Internal Server Error",
+            "text/plain; charset=utf-8",
+            "Internal Server Error".to_owned(),
+        ),
+    };
+    let _ = stream
+        .write_all(
+            format!(
+                "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await;
+}
+
+/// What releases before 2026.3 serve on every HTTP path: the Control UI's page (shortened).
+const CONTROL_UI_PAGE: &str = "<!doctype html>\n<html lang=\"en\">\n<head><meta charset=\"UTF-8\" /><title>OpenClaw Control</title></head>\n<body><openclaw-app></openclaw-app></body>\n</html>\n";
+
+fn health_endpoints(shared: &Shared, starting: bool, path: &str) -> (&'static str, Value) {
+    match path {
         "/health" | "/healthz" => ("200 OK", json!({"ok": true, "status": "live"})),
         "/ready" | "/readyz" if starting => (
             "503 Service Unavailable",
@@ -142,17 +174,7 @@ async fn http(shared: &Shared, stream: &mut TcpStream, path: &str) {
             json!({"ready": true, "failing": [], "uptimeMs": shared.started.elapsed().as_millis() as u64}),
         ),
         _ => ("404 Not Found", json!({"error": "not found"})),
-    };
-    let body = body.to_string();
-    let _ = stream
-        .write_all(
-            format!(
-                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            )
-            .as_bytes(),
-        )
-        .await;
+    }
 }
 
 async fn close(ws: &mut Ws, code: u16, reason: &str) {

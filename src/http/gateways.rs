@@ -265,6 +265,9 @@ pub struct ConnectionJson {
     pub server_version: Option<String>,
     pub last_error: Option<LinkErrorJson>,
     pub pairing_request_id: Option<String>,
+    /// What the last probe found wrong while the socket and the `health` RPC answer (e.g. HTTP
+    /// `/health` answering 500): the gateway reads `degraded`, not `offline`.
+    pub probe_error: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -343,6 +346,7 @@ impl From<&GatewayView> for GatewayJson {
                     retryable: e.retryable,
                 }),
                 pairing_request_id: v.connection.pairing_request_id.clone(),
+                probe_error: v.connection.probe_error.clone(),
             },
             breaker: BreakerJson {
                 state: breaker_state,

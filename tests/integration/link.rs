@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
-use fake_gateway::{FakeConfig, FakeGateway, Release};
+use fake_gateway::FakeGateway;
 use serde_json::{Value, json};
 
 use crate::support::fleet::{add, fake, gateway, link_daemon, wait_gateway};
@@ -214,28 +214,6 @@ fn device_removed_4001_repairs_with_the_shared_token() {
     });
     wait_gateway(&d, id, "online", online);
     assert_eq!(f.last_auth_method().as_deref(), Some("token"));
-}
-
-/// Releases before 2026.2.26 verify only v2 signatures and refuse a v3 proof, each in its own
-/// words; the link signs v2 and connects (over protocol 3) with every one of them.
-#[test]
-fn releases_that_verify_only_v2_signatures_are_supervised() {
-    let d = link_daemon(&[]);
-    for release in [Release::R2026_1_30, Release::R2026_2_25] {
-        let f = fake(|c| {
-            let imitation = FakeConfig::imitating(release);
-            (c.version, c.protocol, c.signatures) =
-                (imitation.version, imitation.protocol, imitation.signatures);
-        });
-        let id = add(&d, &format!("{release:?}"), &f, Some("fake-token"));
-        let g = wait_gateway(&d, id, "online over v2", online);
-        assert_eq!(g["connection"]["protocol"], 3, "{release:?}: {g}");
-        assert_eq!(g["connection"]["server_version"], "dev", "{release:?}: {g}");
-        assert!(
-            contains(&d.logs(), b"retrying with v2"),
-            "{release:?}: the fallback is logged"
-        );
-    }
 }
 
 #[test]

@@ -16,6 +16,7 @@ mod hostile_modes;
 mod link;
 mod operations;
 mod primary;
+mod releases;
 mod route_roles;
 mod secrets;
 mod seed_examples;

@@ -46,7 +46,18 @@ pub async fn health(client: awc::Client, url: String, timeout: Duration) -> Http
             timed_out: false,
             message: format!("HTTP /health failed: {e}"),
         },
-        Ok(Ok(resp)) if resp.status().is_success() => HttpHealth::Answered(started.elapsed()),
+        Ok(Ok(resp)) if resp.status().is_success() => {
+            let json = resp
+                .headers()
+                .get(awc::http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|t| t.contains("json"));
+            if json {
+                HttpHealth::Answered(started.elapsed())
+            } else {
+                HttpHealth::NoEndpoint
+            }
+        }
         Ok(Ok(resp)) => HttpHealth::Failed {
             timed_out: false,
             message: format!("HTTP /health answered {}", resp.status()),

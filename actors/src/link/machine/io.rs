@@ -110,8 +110,11 @@ pub enum Action {
 /// What a health probe found besides the machine's own facts.
 #[derive(Debug, Clone)]
 pub enum HttpHealth {
-    /// `GET /health` answered 2xx after this long.
+    /// `GET /health` answered 2xx (JSON) after this long.
     Answered(Duration),
+    /// It answered 2xx but not as a health endpoint (releases before 2026.3 serve their Control
+    /// UI page on every path): nothing was measured.
+    NoEndpoint,
     /// It did not, and this is why; `timed_out` when it ran out of time.
     Failed { timed_out: bool, message: String },
 }

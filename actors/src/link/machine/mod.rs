@@ -84,6 +84,8 @@ pub struct LinkMachine {
     pairing_request_id: Option<String>,
     last_probe_timed_out: bool,
     reports_unhealthy: bool,
+    /// What the last probe found wrong beside the socket and the RPC (HTTP `/health`).
+    probe_error: Option<String>,
     latency_ms: Option<u64>,
     last_seen: Option<i64>,
     protocol: Option<u32>,
@@ -137,6 +139,7 @@ impl LinkMachine {
             pairing_request_id: None,
             last_probe_timed_out: false,
             reports_unhealthy: false,
+            probe_error: None,
             latency_ms: None,
             last_seen: None,
             protocol: None,
@@ -215,6 +218,7 @@ impl LinkMachine {
             latency_ms: self.latency_ms,
             degraded_latency_ms: self.settings.degraded_latency_ms,
             reports_unhealthy: self.reports_unhealthy,
+            secondary_failing: self.probe_error.is_some(),
         })
     }
 
@@ -242,6 +246,7 @@ impl LinkMachine {
                     retryable: f.retryable(),
                 }),
                 pairing_request_id: self.pairing_request_id.clone(),
+                probe_error: self.probe_error.clone(),
             },
             breaker: self.breaker.info(now),
             status: self.status(),

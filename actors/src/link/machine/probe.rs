@@ -1,5 +1,8 @@
 //! The probe's verdict: what HTTP `/health` and the `health` RPC found, weighed with what
-//! the link knows (connected, the gateway's own verdict), fed to the breaker.
+//! the link knows (connected, the gateway's own verdict), fed to the breaker. The socket and
+//! the `health` RPC are the truth: while they answer, a failing HTTP `/health` (2026.3.31
+//! answers every path with 500) degrades the gateway and is shown as `probe_error`, but is
+//! not a failure the breaker counts (docs/design.md, *Health semantics*).
 
 use std::time::Instant;
 
@@ -20,8 +23,15 @@ impl LinkMachine {
         let mut error = None;
         let mut timed_out = false;
         let mut latency = None;
+        let rpc_answered = matches!(rpc, RpcHealth::Answered(_));
+        self.probe_error = None;
         match http {
             HttpHealth::Answered(rtt) => latency = Some(rtt.as_millis() as u64),
+            HttpHealth::NoEndpoint => {}
+            // A secondary signal while the socket and the RPC answer.
+            HttpHealth::Failed { message, .. } if connected && rpc_answered => {
+                self.probe_error = Some(message);
+            }
             HttpHealth::Failed {
                 timed_out: t,
                 message,
@@ -66,7 +76,7 @@ impl LinkMachine {
             outcome,
             status: self.status(),
             latency_ms: latency.or(self.latency_ms),
-            error,
+            error: error.or_else(|| self.probe_error.clone()),
             connected,
             uptime_ms: self
                 .uptime_at_connect_ms

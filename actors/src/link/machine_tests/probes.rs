@@ -126,3 +126,71 @@ fn the_probe_reports_uptime_from_the_hello_snapshot_onwards() {
     );
     assert_eq!(v.uptime_ms, Some(3000));
 }
+
+#[test]
+fn a_failing_http_health_while_the_socket_and_rpc_answer_degrades_without_tripping_the_breaker() {
+    // openclaw 2026.3.31 answers every HTTP path with 500 while its WebSocket works.
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    for _ in 0..5 {
+        let v = m.probed(
+            HttpHealth::Failed {
+                timed_out: false,
+                message: "HTTP /health answered 500 Internal Server Error".into(),
+            },
+            RpcHealth::Answered(json!({"ok": true})),
+            now,
+            UNIX,
+        );
+        assert!(v.healthy, "the socket and the RPC are the truth");
+        assert_eq!(v.status, GatewayStatus::Degraded);
+        assert!(v.error.as_deref().unwrap().contains("500"));
+    }
+    let state = m.state(now);
+    assert_eq!(state.breaker.consecutive_failures, 0);
+    assert_eq!(state.breaker.state, BreakerState::Closed);
+    assert!(state.connection.probe_error.unwrap().contains("500"));
+    // HTTP comes back: online, and the probe error is gone.
+    let v = m.probed(
+        HttpHealth::Answered(Duration::from_millis(3)),
+        RpcHealth::Answered(json!({"ok": true})),
+        now,
+        UNIX,
+    );
+    assert_eq!(v.status, GatewayStatus::Online);
+    assert_eq!(m.state(now).connection.probe_error, None);
+}
+
+#[test]
+fn an_html_page_for_health_measures_nothing() {
+    // Releases before 2026.3 answer /health with their Control UI page.
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    let v = m.probed(
+        HttpHealth::NoEndpoint,
+        RpcHealth::Answered(json!({"ok": true})),
+        now,
+        UNIX,
+    );
+    assert!(v.healthy);
+    assert_eq!(v.status, GatewayStatus::Online);
+    assert_eq!(v.error, None);
+}
+
+#[test]
+fn a_failing_http_health_of_a_link_that_is_down_still_counts() {
+    let (mut m, now) = machine(None);
+    m.begin_connect();
+    m.fail(LinkFailure::network("refused"), now, MID);
+    let v = m.probed(
+        HttpHealth::Failed {
+            timed_out: false,
+            message: "HTTP /health answered 500 Internal Server Error".into(),
+        },
+        RpcHealth::NotAsked,
+        now,
+        UNIX,
+    );
+    assert!(!v.healthy);
+    assert!(v.error.unwrap().contains("500"));
+}
