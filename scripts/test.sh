@@ -93,10 +93,13 @@ log "API fuzz run (scripts/api-fuzz.sh)"
 scripts/api-fuzz.sh
 
 # --- real OpenClaw gateways -------------------------------------------------------------------
-# Node 24 + openclaw@2026.9.6 from the npm registry, cached between runs (~840 MB, ~30-60 s once).
-log "installing Node 24 and openclaw@2026.9.6 (cached)"
-export GS_OPENCLAW_DIR
+# Node 24 + openclaw@2026.9.6 from the npm registry, cached between runs (~840 MB, ~30-60 s once),
+# and two older releases a real fleet still runs (Node 22; ~1 min each once): 2026.2.25 (v2-only
+# device signatures, no health endpoints) and 2026.3.31 (protocol 3, HTTP side broken).
+log "installing Node 24 and openclaw@2026.9.6, Node 22 and openclaw 2026.2.25 and 2026.3.31 (cached)"
+export GS_OPENCLAW_DIR GS_OPENCLAW_RELEASES
 GS_OPENCLAW_DIR=$(e2e/openclaw/install.sh)
+GS_OPENCLAW_RELEASES="$(e2e/openclaw/install.sh 2026.2.25) $(e2e/openclaw/install.sh 2026.3.31)"
 # The "remote" gateway is reached over a non-loopback address of this host (the real gateway
 # pairs only non-local devices). Use one the host has; otherwise add a test address to lo.
 GS_E2E_REMOTE_IP=$(ip -4 -o addr show scope global 2>/dev/null | awk '{print $4}' | cut -d/ -f1 | head -n 1)
@@ -105,7 +108,7 @@ if [ -z "$GS_E2E_REMOTE_IP" ]; then
   as_root ip addr add "$GS_E2E_REMOTE_IP/32" dev lo 2>/dev/null || true
 fi
 export GS_E2E_REMOTE_IP
-log "tests: end to end against two real OpenClaw gateways (remote address $GS_E2E_REMOTE_IP)"
+log "tests: end to end against real OpenClaw gateways: 2026.9.6 twice (remote address $GS_E2E_REMOTE_IP), 2026.2.25, 2026.3.31"
 cargo test --locked --test openclaw_e2e
 
 # --- the performance suite, small and short: it must keep working; timings get no verdict ---

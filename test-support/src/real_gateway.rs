@@ -1,6 +1,9 @@
-//! Runs a real OpenClaw gateway (Node 24 + openclaw from `e2e/openclaw/install.sh`) on loopback
-//! with the offline configuration of openclaw-protocol.md §12.1. Shared by the end-to-end test
-//! and the benchmark.
+//! Runs a real OpenClaw gateway (Node + openclaw from `e2e/openclaw/install.sh [VERSION]`) on
+//! loopback with an offline configuration. Shared by the end-to-end test and the benchmark.
+//! Older releases differ: their configuration has no `models.catalogRefresh` (before 2026.8),
+//! and their HTTP side cannot say they are ready (before 2026.3 every path is the Control UI
+//! page; 2026.3.31 answers every path with 500), so readiness is also a WebSocket that sends
+//! `connect.challenge`.
 //!
 //! Every openclaw process (gateway and CLI) runs as PID 1 of its own PID namespace. Why: an
 //! openclaw 2026.9.6 helper whose parent has exited signals its parent's process group, and once
@@ -36,9 +39,33 @@ pub fn ready(port: u16) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether a WebSocket upgrade on 127.0.0.1:`port` is answered with `connect.challenge`.
+pub fn accepting(port: u16) -> bool {
+    let Ok(stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let Ok((mut ws, _)) = tungstenite::client::client(format!("ws://127.0.0.1:{port}/"), stream)
+    else {
+        return false;
+    };
+    let challenged =
+        matches!(ws.read(), Ok(tungstenite::Message::Text(t)) if t.contains("connect.challenge"));
+    let _ = ws.close(None);
+    challenged
+}
+
+/// An openclaw version as (year, month, day).
+pub fn calver(version: &str) -> Option<(u32, u32, u32)> {
+    let mut parts = version.split('.').map(|p| p.parse().ok());
+    Some((parts.next()??, parts.next()??, parts.next()??))
+}
+
 pub struct RealGateway {
     pub dir: tempfile::TempDir,
     install: PathBuf,
+    /// The installed openclaw release, e.g. `2026.9.6`.
+    pub version: String,
     pub port: u16,
     bind: Option<String>,
     token: String,
@@ -49,9 +76,16 @@ pub struct RealGateway {
 
 impl RealGateway {
     pub fn new(install: &Path, port: u16, token: &str, bind: Option<&str>) -> RealGateway {
+        let manifest = install.join("oc/node_modules/openclaw/package.json");
+        let version = fs::read_to_string(&manifest)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .and_then(|v| v["version"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| panic!("{} is not an openclaw install", manifest.display()));
         let g = RealGateway {
             dir: tempfile::tempdir().unwrap(),
             install: install.to_owned(),
+            version,
             port,
             bind: bind.map(str::to_owned),
             token: token.to_owned(),
@@ -77,6 +111,12 @@ impl RealGateway {
             "logging": {"file": self.dir.path().join("openclaw.log")},
             "agents": {"defaults": {"heartbeat": {"every": "0m"}}},
         });
+        // Unknown (and refused) before 2026.8.
+        if calver(&self.version).is_some_and(|v| v < (2026, 8, 0))
+            && let Some(cfg) = cfg.as_object_mut()
+        {
+            cfg.remove("models");
+        }
         if let Some(url) = &self.model_url {
             cfg["agents"]["defaults"]["model"] = json!({"primary": "fake/slow-model"});
             cfg["models"]["mode"] = json!("merge");
@@ -96,13 +136,13 @@ impl RealGateway {
     fn command(&self) -> Command {
         let d = self.dir.path();
         let mut cmd = contained();
-        cmd.arg(self.install.join("node24/node_modules/.bin/node"));
+        cmd.arg(self.install.join("node/node_modules/.bin/node"));
         cmd.env_clear()
             .env(
                 "PATH",
                 format!(
                     "{}:/usr/bin:/bin",
-                    self.install.join("node24/node_modules/.bin").display()
+                    self.install.join("node/node_modules/.bin").display()
                 ),
             )
             .env("HOME", d.join("home"))
@@ -138,7 +178,7 @@ impl RealGateway {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("openclaw on {port} exited with {status}");
             }
-            if ready(port) {
+            if ready(port) || accepting(port) {
                 return;
             }
             assert!(
