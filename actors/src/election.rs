@@ -1,6 +1,9 @@
-//! Who acts as primary (docs/design.md, *Election and routing*): the designated primary while it is healthy; otherwise the
-//! healthiest other gateway; back to the designated one when it recovers if `failback` is on.
-//! Pure: the registry actor applies it after every change it hears of.
+//! Who acts as primary (docs/design.md, *Election and routing*): the designated primary while
+//! it is healthy; otherwise the healthiest other gateway, which then keeps the role while it
+//! stays eligible (a stand-in is not moved for being a few milliseconds slower than another:
+//! every move is an event, an audit row and a metric tick); back to the designated one when it
+//! recovers if `failback` is on. Pure: the registry actor applies it after every change it
+//! hears of.
 
 use crate::model::{GatewayId, GatewayStatus};
 
@@ -66,6 +69,12 @@ pub fn elect(
             Some(cur) => (Some(cur), Reason::KeptWithoutFailback),
             None => (Some(d.id), Reason::Designated),
         };
+    }
+    // A stand-in that is still eligible keeps the role: a change needs a real reason.
+    if let Some(cur) =
+        current.filter(|cur| designated.is_none_or(|d| d.id != *cur) && eligible(*cur))
+    {
+        return (Some(cur), Reason::DesignatedUnavailable);
     }
     match candidates
         .iter()
@@ -165,6 +174,52 @@ mod tests {
             c(2, false, true, Online, 10, 2),
         ];
         assert_eq!(elect(&fleet, Some(1), true).0, Some(2));
+    }
+
+    #[test]
+    fn a_stand_in_keeps_the_role_while_it_stays_eligible() {
+        // Gateway 3 stands in; 4 becomes faster and has fewer sessions: 3 keeps the role.
+        let fleet = [
+            c(1, true, false, Offline, 5, 0),
+            c(3, false, true, Degraded, 400, 9),
+            c(4, false, true, Online, 2, 0),
+        ];
+        assert_eq!(
+            elect(&fleet, Some(3), true),
+            (Some(3), Reason::DesignatedUnavailable)
+        );
+        // It loses the role only by becoming ineligible...
+        let fleet = [
+            c(1, true, false, Offline, 5, 0),
+            c(3, false, false, Offline, 400, 9),
+            c(4, false, true, Online, 2, 0),
+        ];
+        assert_eq!(
+            elect(&fleet, Some(3), true),
+            (Some(4), Reason::DesignatedUnavailable)
+        );
+        // ...or to the designated primary coming back (failback).
+        let fleet = [
+            c(1, true, true, Online, 5, 0),
+            c(3, false, true, Online, 1, 0),
+        ];
+        assert_eq!(elect(&fleet, Some(3), true), (Some(1), Reason::Designated));
+    }
+
+    /// A fleet whose latencies change on every report: the acting primary does not move.
+    #[test]
+    fn latency_noise_never_moves_a_stand_in() {
+        let mut acting = Some(1);
+        let mut moves = 0;
+        for round in 0..100i64 {
+            let fleet: Vec<Candidate> = std::iter::once(c(1, true, false, Offline, 0, 0))
+                .chain((2..7).map(|id| c(id, false, true, Online, (round * 7 + id * 13) % 50, 0)))
+                .collect();
+            let (next, _) = elect(&fleet, acting, true);
+            moves += usize::from(next != acting);
+            acting = next;
+        }
+        assert_eq!(moves, 1, "one failover, then no flapping");
     }
 
     #[test]
