@@ -50,6 +50,8 @@ pub enum DaemonError {
     Seed(String),
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: String, reason: String },
+    #[error(transparent)]
+    Lock(#[from] crate::state_lock::LockError),
     #[error("{0}")]
     Startup(String),
 }
@@ -132,6 +134,9 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
         version = env!("CARGO_PKG_VERSION"),
         "gateway-supervisor starting"
     );
+    // One daemon per state directory, held until `serve` returns.
+    ensure_state_dir(&cfg.state.dir)?;
+    let _lock = crate::state_lock::acquire(&cfg.state.dir)?;
     // The listeners first: a busy port fails the start with one line, before any actor runs
     // (an actor started and then dropped unpolled panicked with "no reactor running").
     let listeners = Listeners {

@@ -15,5 +15,6 @@ pub mod metrics;
 pub mod ratelimit;
 pub mod secrets;
 pub mod seed;
+pub mod state_lock;
 pub mod systemd;
 pub mod validate;

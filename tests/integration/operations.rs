@@ -231,3 +231,34 @@ fn sigterm_ends_open_event_streams_at_once() {
     }
     assert!(sse.next(Duration::from_secs(5)).is_none());
 }
+
+/// Two daemons on one state directory would both write `http.addr` and the database: the second
+/// refuses to start and names the first one's pid; once the first stops, a new one starts.
+#[test]
+fn a_second_daemon_on_the_same_state_directory_refuses_to_start() {
+    let mut d = Daemon::start();
+    let out = d
+        .command()
+        .arg("serve")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run a second daemon");
+    assert!(!out.status.success(), "the second daemon must not run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("pid {}", d.pid())) && stderr.contains("state directory"),
+        "{stderr}"
+    );
+    assert_eq!(
+        d.get("/healthz", "").status,
+        200,
+        "the first one is untouched"
+    );
+    assert!(d.terminate().success());
+    d.launch();
+    assert_eq!(
+        d.get("/healthz", "").status,
+        200,
+        "the lock went with its holder"
+    );
+}
