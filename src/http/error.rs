@@ -44,6 +44,12 @@ pub enum ApiError {
     MethodNotAllowed { method: String, allow: String },
     #[error("a gateway named `{0}` already exists")]
     DuplicateName(String),
+    /// Another gateway already has this address (`details`: which one).
+    #[error("{message}")]
+    DuplicateAddress {
+        message: String,
+        details: serde_json::Value,
+    },
     #[error("{0}")]
     PrimaryGateway(String),
     #[error("rate limit exceeded for {limit}; retry in {retry_after_secs} s")]
@@ -120,6 +126,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => ("method_not_allowed", S::METHOD_NOT_ALLOWED),
             ApiError::BodyTimeout(_) => ("request_timeout", S::REQUEST_TIMEOUT),
             ApiError::DuplicateName(_) => ("duplicate_name", S::CONFLICT),
+            ApiError::DuplicateAddress { .. } => ("duplicate_address", S::CONFLICT),
             ApiError::UnsupportedAction { .. } => ("unsupported_action", S::CONFLICT),
             ApiError::GatewayBusy { .. } => ("gateway_busy", S::CONFLICT),
             ApiError::PayloadTooLarge { .. } => ("payload_too_large", S::PAYLOAD_TOO_LARGE),
@@ -161,9 +168,9 @@ impl ApiError {
             ApiError::PayloadTooLarge { limit } => {
                 Some(serde_json::json!({ "limit_bytes": limit }))
             }
-            ApiError::UnsupportedAction { details, .. } | ApiError::GatewayBusy { details, .. } => {
-                Some(details.clone())
-            }
+            ApiError::UnsupportedAction { details, .. }
+            | ApiError::GatewayBusy { details, .. }
+            | ApiError::DuplicateAddress { details, .. } => Some(details.clone()),
             ApiError::GatewayRefused { code, .. } => {
                 Some(serde_json::json!({ "gateway_code": code }))
             }
@@ -250,6 +257,15 @@ impl From<RegistryError> for ApiError {
         match err {
             RegistryError::NotFound(id) => ApiError::GatewayNotFound(id),
             RegistryError::DuplicateName(name) => ApiError::DuplicateName(name),
+            ref e @ RegistryError::DuplicateAddress {
+                id,
+                ref name,
+                ref host,
+                port,
+            } => ApiError::DuplicateAddress {
+                message: e.to_string(),
+                details: serde_json::json!({"gateway_id": id, "gateway": name, "host": host, "port": port}),
+            },
             RegistryError::Primary(
                 rule @ (PrimaryRuleError::DeletePrimary | PrimaryRuleError::UnsetPrimary),
             ) => ApiError::PrimaryGateway(rule.to_string()),

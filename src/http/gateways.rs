@@ -402,7 +402,7 @@ pub async fn get(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpR
     description = "Registers a gateway. The first gateway becomes primary; `is_primary: true` moves the primary in one transaction.",
     request_body = CreateGatewayRequest,
     responses((status = 201, body = GatewayEnvelope), (status = 400, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "duplicate name"), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`duplicate_name`, or `duplicate_address`: another gateway has this host:port"), (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "`unprocessable`: `url` given with `host` or `port`")),
     security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn create(
@@ -447,7 +447,7 @@ async fn apply_update(
     description = "Updates the gateway named by `id` in the body. Changing host/port/token reconnects it.",
     request_body = UpdateGatewayRequest,
     responses((status = 200, body = GatewayEnvelope), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "duplicate name"), (status = 422, body = ErrorBody, description = "`unprocessable`: `url` given with `host` or `port`")),
+        (status = 409, body = ErrorBody, description = "`duplicate_name`, or `duplicate_address`: another gateway has this host:port"), (status = 422, body = ErrorBody, description = "`unprocessable`: `url` given with `host` or `port`")),
     security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn update(
     state: web::Data<AppState>,
@@ -466,7 +466,7 @@ pub async fn update(
     params(("id" = i64, Path, minimum = 1, description = "Gateway id")),
     request_body = UpdateGatewayRequest,
     responses((status = 200, body = GatewayEnvelope), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "duplicate name"), (status = 422, body = ErrorBody, description = "`unprocessable`: `url` given with `host` or `port`")),
+        (status = 409, body = ErrorBody, description = "`duplicate_name`, or `duplicate_address`: another gateway has this host:port"), (status = 422, body = ErrorBody, description = "`unprocessable`: `url` given with `host` or `port`")),
     security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn update_by_path(
     state: web::Data<AppState>,

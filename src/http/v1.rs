@@ -260,7 +260,7 @@ pub async fn get(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpR
 
 #[utoipa::path(patch, path = "/api/v1/gateways/{id}", tag = "v1", params(("id" = i64, Path, minimum = 1)), request_body = GatewayUpdate,
     description = "Partial update; a new url, token or TLS setting is checked (connect + version) before it is stored.",
-    responses((status = 200, body = GatewayRead), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "duplicate name"),
+    responses((status = 200, body = GatewayRead), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "`duplicate_name`, or `duplicate_address`: another gateway has this host:port"),
         (status = 422, body = ErrorBody, description = "`unprocessable`: an empty `workspace_root`"), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn update(

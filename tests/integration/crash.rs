@@ -26,7 +26,7 @@ fn acknowledged_creates_survive_kill_9() {
                         break;
                     }
                     let name = format!("w{worker}-{i}");
-                    let body = json!({"name": name, "host": "127.0.0.1", "port": 1000 + i % 60000, "token": format!("t-{name}"), "is_primary": i % 7 == 0});
+                    let body = json!({"name": name, "host": "127.0.0.1", "port": 1000 + worker * 7000 + i % 7000, "token": format!("t-{name}"), "is_primary": i % 7 == 0});
                     match Request::new("POST", "/api/gateways").key(key).json(&body).send(addr) {
                         Ok(res) if res.status == 201 => acked.lock().unwrap().push(name),
                         Ok(res) => panic!("unexpected {}: {}", res.status, res.text()),

@@ -113,3 +113,47 @@ fn the_primary_cannot_be_unset_or_deleted() {
     );
     assert_eq!(primaries(&d), vec![b["id"].as_i64().unwrap()]);
 }
+
+/// Two registrations of one gateway would be two links, two owners of it: the second is a 409
+/// naming the first, on create and on an update that moves a gateway onto a taken address.
+#[test]
+fn one_address_is_one_gateway() {
+    let d = Daemon::start();
+    let first = d.create_gateway("first", 18001, None);
+    let second = d.create_gateway("second", 18002, None);
+    let again = json!({"name": "again", "host": "127.0.0.1", "port": 18001});
+    let res = d.call("POST", "/api/gateways", &d.admin_key, &again);
+    assert_eq!(res.status, 409, "{}", res.text());
+    let body = res.json();
+    assert_eq!(body["error"], "duplicate_address");
+    assert_eq!(body["details"]["gateway_id"], first["id"]);
+    assert!(
+        body["message"].as_str().unwrap().contains("`first`"),
+        "{body}"
+    );
+    // Hosts compare without case.
+    let upper = json!({"name": "upper", "host": "LOCALHOST", "port": 18003});
+    assert_eq!(
+        d.call("POST", "/api/gateways", &d.admin_key, &upper).status,
+        201
+    );
+    let lower = json!({"name": "lower", "host": "localhost", "port": 18003});
+    assert_eq!(
+        d.call("POST", "/api/gateways", &d.admin_key, &lower).status,
+        409
+    );
+    // Moving the second gateway onto the first one's port is refused; nothing changed.
+    let path = format!("/api/gateways/{}", second["id"]);
+    let res = d.call("PUT", &path, &d.admin_key, &json!({"port": 18001}));
+    assert_eq!(res.status, 409, "{}", res.text());
+    assert_eq!(d.get(&path, &d.admin_key).json()["gateway"]["port"], 18002);
+    // Its own address again is no conflict.
+    let res = d.call(
+        "PUT",
+        &path,
+        &d.admin_key,
+        &json!({"port": 18002, "name": "second-b"}),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(d.gateways().len(), 3);
+}

@@ -19,6 +19,9 @@ impl Handler<CreateGateway> for RegistryActor {
         if self.name_taken(&new.name, None) {
             return Self::refuse(RegistryError::DuplicateName(new.name));
         }
+        if let Err(taken) = self.address_taken(&new.host, new.port, None) {
+            return Self::refuse(taken);
+        }
         new.is_primary = primary::primary_on_create(self.gateways.is_empty(), new.is_primary);
         let store = self.store.clone();
         Self::write(
@@ -51,6 +54,13 @@ impl Handler<UpdateGateway> for RegistryActor {
             && self.name_taken(name, Some(id))
         {
             return Self::refuse(RegistryError::DuplicateName(name.clone()));
+        }
+        if patch.host.is_some() || patch.port.is_some() {
+            let host = patch.host.as_deref().unwrap_or(&current.record.host);
+            let port = patch.port.unwrap_or(current.record.port);
+            if let Err(taken) = self.address_taken(host, port, Some(id)) {
+                return Self::refuse(taken);
+            }
         }
         patch.is_primary = match primary::primary_on_update(&current.record, patch.is_primary) {
             Ok(change) => change,

@@ -18,6 +18,15 @@ pub enum RegistryError {
     NotFound(GatewayId),
     #[error("a gateway named `{0}` already exists")]
     DuplicateName(String),
+    /// Another gateway already has this host and port: two links to one gateway would be two
+    /// owners of it.
+    #[error("gateway `{name}` (id {id}) already has the address {host}:{port}")]
+    DuplicateAddress {
+        id: GatewayId,
+        name: String,
+        host: String,
+        port: u16,
+    },
     #[error(transparent)]
     Primary(#[from] PrimaryRuleError),
     #[error("storage failed: {0}")]

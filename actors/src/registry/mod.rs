@@ -309,6 +309,30 @@ impl RegistryActor {
             .any(|v| v.record.name == name && Some(v.record.id) != except)
     }
 
+    /// The other gateway that already has `host:port` (host compared without case), refused as
+    /// [`RegistryError::DuplicateAddress`].
+    fn address_taken(
+        &self,
+        host: &str,
+        port: u16,
+        except: Option<GatewayId>,
+    ) -> Result<(), RegistryError> {
+        let other = self.gateways.values().find(|v| {
+            v.record.port == port
+                && v.record.host.eq_ignore_ascii_case(host)
+                && Some(v.record.id) != except
+        });
+        match other {
+            Some(v) => Err(RegistryError::DuplicateAddress {
+                id: v.record.id,
+                name: v.record.name.clone(),
+                host: v.record.host.clone(),
+                port,
+            }),
+            None => Ok(()),
+        }
+    }
+
     // ---- links ------------------------------------------------------------------------------
 
     fn start_link(&mut self, id: GatewayId, ctx: &mut Context<Self>) {
