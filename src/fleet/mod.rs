@@ -80,6 +80,11 @@ pub enum FleetError {
     Registry(#[source] actix::MailboxError),
     #[error("no randomness for a request id: {0}")]
     Random(#[source] crate::secrets::SecretsError),
+    /// A client idempotency key already used for a different request.
+    #[error(
+        "this Idempotency-Key was already used for spawn {spawn_id} with a different request; send a new key for a new request"
+    )]
+    IdempotencyKeyReused { spawn_id: String },
     /// No gateway can take the spawn (`selection::select`'s reason).
     #[error("{0}")]
     NoGateway(#[source] NoGateway),

@@ -23,6 +23,9 @@ pub enum ApiError {
     InvalidField { field: String, message: String },
     #[error("{0}")]
     Unprocessable(String),
+    /// An `Idempotency-Key` reused for a different request.
+    #[error("{message}")]
+    IdempotencyKeyReused { message: String, spawn_id: String },
     #[error("{0}")]
     UnsupportedMediaType(String),
     /// A WebSocket route asked without a (valid) upgrade handshake.
@@ -134,6 +137,9 @@ impl ApiError {
                 ("unsupported_media_type", S::UNSUPPORTED_MEDIA_TYPE)
             }
             ApiError::Unprocessable(_) => ("unprocessable", S::UNPROCESSABLE_ENTITY),
+            ApiError::IdempotencyKeyReused { .. } => {
+                ("idempotency_key_reused", S::UNPROCESSABLE_ENTITY)
+            }
             ApiError::UpgradeRequired(_) => ("upgrade_required", S::UPGRADE_REQUIRED),
             ApiError::RateLimited { .. } => ("rate_limited", S::TOO_MANY_REQUESTS),
             ApiError::Internal(_) => ("internal", S::INTERNAL_SERVER_ERROR),
@@ -173,6 +179,9 @@ impl ApiError {
             | ApiError::DuplicateAddress { details, .. } => Some(details.clone()),
             ApiError::GatewayRefused { code, .. } => {
                 Some(serde_json::json!({ "gateway_code": code }))
+            }
+            ApiError::IdempotencyKeyReused { spawn_id, .. } => {
+                Some(serde_json::json!({ "spawn_id": spawn_id }))
             }
             _ => None,
         }
@@ -324,6 +333,10 @@ impl From<crate::fleet::FleetError> for ApiError {
             F::Call { name, source } => call_error(source, &name),
             F::Registry(e) => e.into(),
             F::Random(e) => e.into(),
+            ref e @ F::IdempotencyKeyReused { ref spawn_id } => ApiError::IdempotencyKeyReused {
+                message: e.to_string(),
+                spawn_id: spawn_id.clone(),
+            },
             F::NoGateway(NoGateway::Unknown(id)) => ApiError::GatewayNotFound(id),
             F::NoGateway(NoGateway::Unavailable { reason, .. }) => {
                 ApiError::GatewayUnavailable(reason)

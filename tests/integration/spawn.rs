@@ -54,6 +54,15 @@ fn an_agent_run_is_tracked_to_ok_with_its_reply_and_never_started_twice() {
     );
     assert_eq!(again.status, 202);
     assert_eq!(again.json()["spawn_id"], spawn_id.as_str());
+    // The same key for another request is a client bug: 422 naming the first spawn.
+    let other = spawn(
+        &d,
+        json!({"agent": "main", "task": "something else"}),
+        Some("client-key-1"),
+    );
+    assert_eq!(other.status, 422, "{}", other.text());
+    assert_eq!(other.json()["error"], "idempotency_key_reused");
+    assert_eq!(other.json()["details"]["spawn_id"], spawn_id.as_str());
     let done = finished(&d, &spawn_id);
     assert_eq!(done["status"], "ok", "{done}");
     assert_eq!(done["result"]["reply"], "echo: say pong");

@@ -1,7 +1,8 @@
 //! Spawns: choose the gateway (`selection::select`, once), record the spawn before the gateway
 //! is asked (a crash never loses a started run), ask it, and follow the run in the background
 //! to `ok | error | aborted | timeout` ([`track`]). A client's idempotency key never starts two
-//! runs; the run's own idempotency key is the spawn id, so a retried call never runs twice.
+//! runs (and is refused for a different request); the run's own idempotency key is the spawn
+//! id, so a retried call never runs twice.
 
 mod outcome;
 mod track;
@@ -96,6 +97,7 @@ impl Fleet {
             idempotency_key,
             ..
         } = order;
+        let asked = recorded.clone();
         let inserted = self
             .stored(move |store| {
                 store.insert_spawn(&NewSpawn {
@@ -110,7 +112,13 @@ impl Fleet {
             .await?;
         let mut row = match inserted {
             SpawnInsert::Created(row) => row,
-            SpawnInsert::Existing(first) => return Ok(first),
+            // The same key for the same request: the first spawn, nothing new started.
+            SpawnInsert::Existing(first) if first.request == asked => return Ok(first),
+            // The same key for another request is a client bug, not a retry (IETF
+            // draft-ietf-httpapi-idempotency-key-header: 422).
+            SpawnInsert::Existing(first) => {
+                return Err(FleetError::IdempotencyKeyReused { spawn_id: first.id });
+            }
         };
 
         let (params, wait) = match form {
