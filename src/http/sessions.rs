@@ -45,6 +45,10 @@ pub struct SessionJson {
 #[derive(Serialize, ToSchema)]
 pub struct SessionList {
     pub sessions: Vec<SessionJson>,
+    /// Sessions that matched the filter, listed or not.
+    pub total: usize,
+    /// More matched than `limit` allowed: `sessions` is the newest `limit` of `total`.
+    pub truncated: bool,
 }
 
 #[utoipa::path(get, path = "/api/sessions", tag = "sessions",
@@ -60,7 +64,7 @@ pub async fn list(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::field("limit", "limit must be between 1 and 1000"));
     }
-    let sessions = state
+    let page = state
         .registry
         .send(ListSessions {
             agent: query.agent.clone(),
@@ -69,7 +73,10 @@ pub async fn list(
         })
         .await?;
     Ok(HttpResponse::Ok().json(SessionList {
-        sessions: sessions
+        total: page.total,
+        truncated: page.total > page.sessions.len(),
+        sessions: page
+            .sessions
             .into_iter()
             .map(|s| SessionJson {
                 key: s.key,

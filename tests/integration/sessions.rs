@@ -182,3 +182,33 @@ fn session_control_is_limited_per_session() {
     );
     assert_eq!(res.status, 200, "another session has its own budget");
 }
+
+/// A listing cut at `limit` says so: `total` counts every match, `truncated` tells the client
+/// there is more than it got.
+#[test]
+fn a_truncated_listing_says_how_many_matched() {
+    let f = fake(|c| c.sessions = 60);
+    let d = link_daemon(&[]);
+    add(&d, "gw", &f, Some("fake-token"));
+    let page = wait_until("60 sessions cached", DEADLINE, || {
+        let page = d.get("/api/sessions", &d.admin_key).json();
+        (page["total"] == 60).then_some(page)
+    });
+    assert_eq!(
+        page["sessions"].as_array().unwrap().len(),
+        50,
+        "the default limit"
+    );
+    assert_eq!(page["truncated"], true);
+    let all = d.get("/api/sessions?limit=100", &d.admin_key).json();
+    assert_eq!(all["sessions"].as_array().unwrap().len(), 60);
+    assert_eq!(
+        (all["total"].as_u64(), all["truncated"].as_bool()),
+        (Some(60), Some(false))
+    );
+    let none = d.get("/api/sessions?agent=nobody", &d.admin_key).json();
+    assert_eq!(
+        (none["total"].as_u64(), none["truncated"].as_bool()),
+        (Some(0), Some(false))
+    );
+}

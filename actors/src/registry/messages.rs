@@ -110,13 +110,22 @@ pub struct StopAllLinks;
 
 // ---- sessions ----------------------------------------------------------------------------
 
-/// Sessions of every connected gateway, newest first, filtered.
+/// Sessions of every connected gateway, newest first, filtered: the first `limit`, and how many
+/// matched in all.
 #[derive(Message)]
-#[rtype(result = "Vec<crate::protocol::sessions::SessionEntry>")]
+#[rtype(result = "SessionPage")]
 pub struct ListSessions {
     pub agent: Option<String>,
     pub gateway_id: Option<GatewayId>,
     pub limit: usize,
+}
+
+#[derive(Debug, MessageResponse)]
+pub struct SessionPage {
+    /// Sessions that matched the filter.
+    pub total: usize,
+    /// The first `limit` of them, newest first.
+    pub sessions: Vec<crate::protocol::sessions::SessionEntry>,
 }
 
 /// Where a session lives: its gateway's link and what that gateway can do.

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use actix::prelude::*;
 
 use super::RegistryActor;
-use super::messages::{FindSession, GatewayTarget, ListSessions, SessionOwner, Targets};
+use super::messages::{
+    FindSession, GatewayTarget, ListSessions, SessionOwner, SessionPage, Targets,
+};
 use crate::link::messages::SessionsSnapshot;
 use crate::model::{GatewayId, LinkPhase};
 
@@ -66,24 +68,20 @@ impl RegistryActor {
 }
 
 impl Handler<ListSessions> for RegistryActor {
-    type Result = MessageResult<ListSessions>;
+    type Result = SessionPage;
 
     fn handle(&mut self, msg: ListSessions, _ctx: &mut Self::Context) -> Self::Result {
         let merged = self.merged_sessions();
-        MessageResult(
-            merged
-                .iter()
-                .filter(|s| {
-                    msg.gateway_id.is_none_or(|want| want == s.gateway_id)
-                        && msg
-                            .agent
-                            .as_deref()
-                            .is_none_or(|a| s.agent.as_deref() == Some(a))
-                })
-                .take(msg.limit)
-                .cloned()
-                .collect(),
-        )
+        let mut matching = merged.iter().filter(|s| {
+            msg.gateway_id.is_none_or(|want| want == s.gateway_id)
+                && msg
+                    .agent
+                    .as_deref()
+                    .is_none_or(|a| s.agent.as_deref() == Some(a))
+        });
+        let sessions: Vec<_> = matching.by_ref().take(msg.limit).cloned().collect();
+        let total = sessions.len() + matching.count();
+        SessionPage { total, sessions }
     }
 }
 
