@@ -132,6 +132,8 @@ pub fn routes(
             .service(resource("/healthz", vec![public_get(ops::healthz)]))
             .service(resource("/readyz", vec![public_get(ops::readyz)]))
             // The API's own description (and its vendored viewer) is public: it holds no data.
+            // Without the slash the viewer's relative links break: send the client to it.
+            .service(resource("/api/docs", vec![public_get(ops::docs)]))
             .service(
                 SwaggerUi::new("/api/docs/{_:.*}")
                     .url("/api/openapi.json", openapi::ApiDoc::openapi()),

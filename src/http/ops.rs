@@ -34,6 +34,13 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
+/// `GET /api/docs`: the API viewer lives at `/api/docs/` (its links are relative).
+pub async fn docs() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header((actix_web::http::header::LOCATION, "/api/docs/"))
+        .finish()
+}
+
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     description = "Startup finished, the database takes a write and the registry actor answers.",
     responses((status = 200, body = Readiness), (status = 503, body = ErrorBody)))]

@@ -80,6 +80,10 @@ fn health_readiness_metrics_and_openapi() {
         ui.text().contains("swagger"),
         "vendored Swagger UI is served"
     );
+    // Without the slash: sent to the viewer, not refused for want of a key.
+    let bare = d.get("/api/docs", "");
+    assert_eq!(bare.status, 308, "{}", bare.text());
+    assert_eq!(bare.header("location"), Some("/api/docs/"));
 
     let res = d.get("/no/such/route", "");
     assert_eq!(
