@@ -44,12 +44,22 @@ pub enum Command {
     /// Apply pending database migrations and exit.
     Migrate,
     /// Validate the configuration (all layers) and print the effective settings.
-    CheckConfig,
+    CheckConfig {
+        /// `text` (a line, then the settings) or `json` (only the settings, one JSON document).
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
+    },
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,13 +109,15 @@ pub fn run(cli: Cli) -> Result<(), DaemonError> {
             ));
             Ok(())
         }
-        Command::CheckConfig => {
+        Command::CheckConfig { format } => {
             let cfg = Config::load(config.as_deref(), &flags)?;
             let mut shown = cfg.clone();
             shown.database.url = crate::db::redact_url(&cfg.database.url);
             let text = serde_json::to_string_pretty(&shown)
                 .map_err(|e| DaemonError::Startup(e.to_string()))?;
-            out("configuration OK; effective settings:");
+            if format == OutputFormat::Text {
+                out("configuration OK; effective settings:");
+            }
             out(&text);
             Ok(())
         }

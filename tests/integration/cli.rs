@@ -64,6 +64,16 @@ fn check_config_names_unknown_keys_and_bad_values() {
         !stdout.contains(secret) && !stdout.contains("pw123"),
         "secrets are not printed: {stdout}"
     );
+    // For tools: only the settings, as one JSON document.
+    let out = run(
+        &["check-config", "--config", example, "--format", "json"],
+        &[("GATEWAY_SUPERVISOR__SECRETS__MASTER_KEY", secret)],
+    );
+    assert!(out.status.success());
+    let settings: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    assert_eq!(settings["gateways"]["heartbeat_interval"], "30s");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(secret));
 }
 
 #[test]
