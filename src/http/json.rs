@@ -233,16 +233,86 @@ fn describe(path: &str, err: &serde_json::Error) -> ApiError {
 }
 
 fn strip_position(text: &str) -> String {
-    match text.rfind(" at line ") {
-        Some(idx) => text[..idx].to_owned(),
-        None => text.to_owned(),
+    let text = match text.rfind(" at line ") {
+        Some(idx) => &text[..idx],
+        None => text,
+    };
+    plain_types(text)
+}
+
+/// serde's messages name Rust types (`expected u16`, `expected struct SpawnRequest`); a client
+/// reads JSON, so those become what the JSON must be.
+fn plain_types(text: &str) -> String {
+    const TYPES: [(&str, &str); 12] = [
+        ("u8", "an integer from 0 to 255"),
+        ("u16", "an integer from 0 to 65535"),
+        ("u32", "an integer from 0 to 4294967295"),
+        ("u64", "a non-negative integer"),
+        ("usize", "a non-negative integer"),
+        ("i8", "an integer"),
+        ("i16", "an integer"),
+        ("i32", "an integer"),
+        ("i64", "an integer"),
+        ("isize", "an integer"),
+        ("f32", "a number"),
+        ("f64", "a number"),
+    ];
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("expected ") {
+        let (before, after) = rest.split_at(at + "expected ".len());
+        out.push_str(before);
+        let word_end = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        let word = &after[..word_end];
+        if let Some((_, plain)) = TYPES.iter().find(|(t, _)| *t == word) {
+            out.push_str(plain);
+            rest = &after[word_end..];
+        } else if word == "struct" {
+            // `expected struct Name`: a JSON object.
+            let name = after[word_end..].trim_start();
+            let name_len = name
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(name.len());
+            out.push_str("a JSON object");
+            rest = &name[name_len..];
+        } else if word == "map" {
+            out.push_str("a JSON object");
+            rest = &after[word_end..];
+        } else {
+            rest = after;
+        }
     }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde::Deserialize;
+
+    #[test]
+    fn messages_name_json_not_rust_types() {
+        assert_eq!(
+            plain_types("invalid value: integer `70000`, expected u16"),
+            "invalid value: integer `70000`, expected an integer from 0 to 65535"
+        );
+        assert_eq!(
+            plain_types("invalid type: string \"x\", expected i64"),
+            "invalid type: string \"x\", expected an integer"
+        );
+        assert_eq!(
+            plain_types("invalid type: array, expected struct SpawnRequest"),
+            "invalid type: array, expected a JSON object"
+        );
+        assert_eq!(
+            plain_types("invalid type: string \"x\", expected a boolean"),
+            "invalid type: string \"x\", expected a boolean"
+        );
+        assert_eq!(plain_types("expected u160 things"), "expected u160 things");
+    }
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]

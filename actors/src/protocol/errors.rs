@@ -44,6 +44,18 @@ pub struct LinkFailure {
     pub recovery: Recovery,
 }
 
+impl Recovery {
+    /// The name logs show.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Recovery::None => "none",
+            Recovery::RetryWithDeviceToken => "retry_with_device_token",
+            Recovery::DropDeviceToken => "drop_device_token",
+            Recovery::SignWithV2 => "sign_with_v2",
+        }
+    }
+}
+
 impl LinkFailure {
     fn new(code: FailureCode, message: impl Into<String>, disposition: Disposition) -> Self {
         // Messages (and the gateway's codes, in `FailureCode::from_gateway`) come from the
@@ -137,7 +149,10 @@ pub fn classify_error(err: &ErrorShape) -> LinkFailure {
             typed,
             &err.message,
             Disposition::Pairing {
-                request_id: err.detail_str("requestId").map(str::to_owned),
+                // The gateway's words: escaped and bounded before they are logged or shown.
+                request_id: err
+                    .detail_str("requestId")
+                    .map(|id| bounded::text(id, bounded::IDENTIFIER)),
             },
         )
     } else if HALT_CODES.contains(&code) || HALT_PREFIXES.iter().any(|p| code.starts_with(p)) {

@@ -215,7 +215,10 @@ impl RegistryActor {
             let details = serde_json::json!({
                 "acting_primary": acting, "previous": previous, "designated": designated, "reason": reason.as_str(),
             });
-            info!(acting = ?acting, previous = ?previous, reason = reason.as_str(), "acting primary changed");
+            // Ids as numbers, `none` for no gateway: not Rust's `Some(4)`.
+            let id =
+                |g: Option<GatewayId>| g.map_or_else(|| "none".to_owned(), |id| id.to_string());
+            info!(acting = %id(acting), previous = %id(previous), reason = reason.as_str(), "acting primary changed");
             self.events
                 .publish(EventKind::GatewayPrimary, acting, details.clone());
             if let Some(ctx) = &self.link_ctx {

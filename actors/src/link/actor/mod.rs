@@ -246,13 +246,15 @@ impl GatewayActor {
                 info!(%gateway, "v3 device signature rejected; retrying with v2");
             }
             Note::Recovering { code, recovery } => {
-                info!(%gateway, %code, ?recovery, "following the gateway's recommended next step");
+                let recovery = recovery.as_str();
+                info!(%gateway, %code, recovery, "following the gateway's recommended next step");
             }
             Note::Halted { code, message } => {
                 warn!(%gateway, %code, %message, "link halted until the gateway is changed");
             }
             Note::PairingRequired { request_id } => {
-                warn!(%gateway, ?request_id, "device pairing required; approve it on the gateway");
+                let request_id = request_id.as_deref().unwrap_or("unknown");
+                warn!(%gateway, request_id, "device pairing required; approve it on the gateway");
             }
             Note::Reconnecting { code, delay } => {
                 debug!(%gateway, %code, ?delay, "reconnecting after backoff");
@@ -268,7 +270,13 @@ impl GatewayActor {
                 warn!(%gateway, ?silence, "no frame for twice the tick interval: the socket is dead");
             }
             Note::ShuttingDown { restart_expected } => {
-                info!(%gateway, ?restart_expected, "gateway is shutting down");
+                let restart_expected_ms = restart_expected.map(|d| d.as_millis() as u64);
+                match restart_expected_ms {
+                    Some(ms) => {
+                        info!(%gateway, restart_expected_ms = ms, "gateway is shutting down")
+                    }
+                    None => info!(%gateway, "gateway is shutting down, no restart announced"),
+                }
             }
             Note::Connected {
                 protocol,
