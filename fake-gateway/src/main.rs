@@ -1,20 +1,48 @@
 //! `fake-gateway`: hosts N fake OpenClaw gateways on consecutive loopback ports (for
-//! benchmarks and manual runs), and takes fault commands on stdin, one per line:
-//!
-//!   restart <i|all> <ms>     shutdown event + 1012, then UNAVAILABLE/1013 for <ms>
-//!   hang <i|all> on|off      fall silent / TCP black hole
-//!   drop-pongs <i|all> on|off
-//!   close <i|all> <code> [reason]
-//!   garbage <i|all>
-//!   stop <i|all> / resume <i|all>
-//!   rotate-token <i|all> <token>
-//!   stats                    prints accepts, upgrades, hellos, refusals, active
+//! benchmarks and manual runs), and takes fault commands on stdin, one per line (see
+//! [`HELP`]). It serves until it is stopped (SIGTERM, ctrl-c), whether or not stdin stays
+//! open.
 
 use std::io::BufRead;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use fake_gateway::{FakeConfig, FakeGateway};
+use fake_gateway::{FakeConfig, FakeGateway, Release};
+
+const HELP: &str = "\
+fake-gateway: N fake OpenClaw gateways on consecutive loopback ports
+
+usage: fake-gateway [--count N] [--base-port P (0 = ephemeral)] [--token T] [--tick-ms MS]
+                    [--ping-ms MS] [--seed-protocol] [--sessions N] [--release V]
+
+  --release V   imitate release V's handshake and HTTP side: 2026.9.6 (default), 2026.3.31
+                (HTTP 500 on every path), 2026.2.25 or 2026.1.30 (v2-only signatures, the
+                Control UI page on every HTTP path)
+
+Prints `port P` per gateway, then `ready N`. Commands on stdin, one per line (i = a gateway's
+index, or all); each is answered `ok <command>`:
+
+  restart <i|all> <ms>            shutdown event + close 1012, then UNAVAILABLE/1013 for <ms>
+  hang <i|all> on|off             fall silent / TCP black hole
+  drop-pongs <i|all> on|off       stop answering pings and requests
+  close <i|all> <code> [reason]   close every socket with this code
+  garbage <i|all>                 send a frame that is not JSON
+  stop <i|all> / resume <i|all>   stop listening / listen again
+  rotate-token <i|all> <token>    change the shared token
+  stats                           accepts, upgrades, hellos, refusals, active sockets
+
+It serves until stopped (SIGTERM, ctrl-c); the end of stdin ends only the commands.
+";
+
+fn release(name: &str) -> Option<Release> {
+    match name {
+        "2026.1.30" => Some(Release::R2026_1_30),
+        "2026.2.25" => Some(Release::R2026_2_25),
+        "2026.3.31" => Some(Release::R2026_3_31),
+        "2026.9.6" => Some(Release::R2026_9_6),
+        _ => None,
+    }
+}
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
     args.windows(2)
@@ -27,11 +55,16 @@ fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!(
-            "fake-gateway [--count N] [--base-port P (0 = ephemeral)] [--token T] [--tick-ms MS] [--ping-ms MS] [--seed-protocol] [--sessions N]"
-        );
+        print!("{HELP}");
         return;
     }
+    let imitated = arg(&args, "--release", "2026.9.6".to_owned());
+    let Some(imitated) = release(&imitated) else {
+        eprintln!(
+            "fake-gateway: unknown --release {imitated} (2026.1.30, 2026.2.25, 2026.3.31, 2026.9.6)"
+        );
+        std::process::exit(2);
+    };
     let count: usize = arg(&args, "--count", 1);
     let base: u16 = arg(&args, "--base-port", 0);
     let cfg = FakeConfig {
@@ -40,7 +73,7 @@ fn main() {
         ping_interval: Some(Duration::from_millis(arg(&args, "--ping-ms", 25_000))),
         seed_protocol: args.iter().any(|a| a == "--seed-protocol"),
         sessions: arg(&args, "--sessions", 0),
-        ..FakeConfig::default()
+        ..FakeConfig::imitating(imitated)
     };
     let mut fakes = Vec::with_capacity(count);
     for i in 0..count {
@@ -109,5 +142,10 @@ fn main() {
             );
         }
         println!("ok {cmd}");
+    }
+    // stdin is done; the gateways serve on until the process is stopped.
+    println!("stdin closed; serving until stopped");
+    loop {
+        std::thread::park();
     }
 }
