@@ -96,6 +96,9 @@ pub struct LogConfig {
     /// A tracing filter: `info`, `debug`, `gateway_supervisor=debug,actix_web=warn`, …
     pub level: String,
     pub format: LogFormat,
+    /// One line per HTTP request (target `access`): request id, method, route pattern, status,
+    /// duration, API key id.
+    pub access: bool,
 }
 
 impl Default for LogConfig {
@@ -103,6 +106,7 @@ impl Default for LogConfig {
         LogConfig {
             level: "info".into(),
             format: LogFormat::Pretty,
+            access: true,
         }
     }
 }

@@ -224,6 +224,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
                 cfg.limits.session_control_per_minute,
             )),
             probe_timeout: cfg.gateways.probe_timeout,
+            access_log: cfg.log.access,
             logs: crate::logs::LogBuffer::default(),
             v1,
             events,

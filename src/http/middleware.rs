@@ -164,8 +164,33 @@ pub fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// Records every request's route pattern (bounded label set), status and duration. Logs at
-/// debug; never logs query strings, headers or bodies.
+/// A request's id: the client's `X-Request-Id` when it is a plain token (1–128 of
+/// `A-Z a-z 0-9 . _ -`), else a new random one. It is echoed in the response, logged in the
+/// access line and kept in the request's extensions for whatever else records the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+fn request_id(headers: &HeaderMap) -> RequestId {
+    let given = headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| {
+            (1..=128).contains(&id.len())
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        });
+    RequestId(match given {
+        Some(id) => id.to_owned(),
+        None => crate::secrets::random_hex::<16>().unwrap_or_else(|_| "unavailable".into()),
+    })
+}
+
+/// Records every request's route pattern (bounded label set), status and duration, gives it a
+/// request id, and writes the access line (`log.access`; target `access`). Never logs query
+/// strings, headers or bodies.
 pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -173,16 +198,35 @@ pub async fn observe(
     let started = Instant::now();
     let state = app_state(&req)?;
     let method = method_label(req.method());
-    let path = gateway_supervisor_actors::bounded::text(req.path(), 256);
-    let result = next.call(req).await;
-    let (status, route) = match &result {
-        Ok(res) => (
-            res.status(),
-            res.request()
-                .match_pattern()
-                .unwrap_or_else(|| "unmatched".into()),
+    let id = request_id(req.headers());
+    req.extensions_mut().insert(id.clone());
+    let mut result = next.call(req).await;
+    let (status, route, key_id) = match &mut result {
+        Ok(res) => {
+            if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&id.0) {
+                res.headers_mut().insert(
+                    actix_web::http::header::HeaderName::from_static(REQUEST_ID),
+                    value,
+                );
+            }
+            let key_id = res
+                .request()
+                .extensions()
+                .get::<Principal>()
+                .map(|p| p.key_id);
+            (
+                res.status(),
+                res.request()
+                    .match_pattern()
+                    .unwrap_or_else(|| "unmatched".into()),
+                key_id,
+            )
+        }
+        Err(err) => (
+            err.as_response_error().status_code(),
+            "rejected".into(),
+            None,
         ),
-        Err(err) => (err.as_response_error().status_code(), "rejected".into()),
     };
     let elapsed = started.elapsed();
     state
@@ -195,7 +239,11 @@ pub async fn observe(
         .http_duration
         .with_label_values(&[method, route.as_str()])
         .observe(elapsed.as_secs_f64());
-    tracing::debug!(%method, %path, status = status.as_u16(), elapsed_ms = elapsed.as_secs_f64() * 1e3, "request");
+    if state.access_log {
+        // The route pattern, never the raw path (ids and keys in paths stay out of the log).
+        let key = key_id.map_or_else(|| "-".to_owned(), |k| k.to_string());
+        tracing::info!(target: "access", request_id = %id.0, %method, route = %route, status = status.as_u16(), elapsed_ms = (elapsed.as_secs_f64() * 1e4).round() / 10.0, key_id = %key, "request");
+    }
     result
 }
 

@@ -51,6 +51,8 @@ pub struct AppState {
     pub manual_health_limiter: Arc<KeyedLimiter>,
     pub session_control_limiter: Arc<KeyedLimiter<String>>,
     pub probe_timeout: std::time::Duration,
+    /// `log.access`: one log line per request.
+    pub access_log: bool,
     pub events: gateway_supervisor_actors::events::EventBus,
     pub logs: crate::logs::LogBuffer,
     pub v1: v1::V1Settings,

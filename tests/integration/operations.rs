@@ -266,3 +266,54 @@ fn a_second_daemon_on_the_same_state_directory_refuses_to_start() {
         "the lock went with its holder"
     );
 }
+
+/// Every request gets an id (the client's when it is a plain token), echoed in the response and
+/// written in one access line with the route pattern, the status and the key that asked.
+#[test]
+fn each_request_has_an_id_and_an_access_line() {
+    let d = Daemon::start_with(&[("GATEWAY_SUPERVISOR__LOG__FORMAT", "json")]);
+    let given = d.send(
+        Request::new("GET", "/api/gateways/4242")
+            .key(&d.admin_key)
+            .header("X-Request-Id", "trace-abc.123"),
+    );
+    assert_eq!(given.status, 404);
+    assert_eq!(given.header("x-request-id"), Some("trace-abc.123"));
+    // A hostile id is replaced, not echoed or logged.
+    let hostile = d.send(
+        Request::new("GET", "/api/gateways")
+            .key(&d.admin_key)
+            .header("X-Request-Id", "evil id\" level=\"error"),
+    );
+    let made = hostile.header("x-request-id").unwrap().to_owned();
+    assert!(
+        made.len() == 32 && made.chars().all(|c| c.is_ascii_hexdigit()),
+        "{made}"
+    );
+    let line = wait_until("the access line", Duration::from_secs(10), || {
+        String::from_utf8_lossy(&d.logs())
+            .lines()
+            .find(|l| l.contains("trace-abc.123"))
+            .map(str::to_owned)
+    });
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["target"], "access", "{line}");
+    let f = &v["fields"];
+    assert_eq!(f["method"], "GET", "{line}");
+    assert_eq!(f["status"], 404, "{line}");
+    assert!(
+        f["route"]
+            .as_str()
+            .unwrap()
+            .starts_with("/api/gateways/{id"),
+        "{line}"
+    );
+    assert!(
+        f["key_id"].as_str().unwrap().parse::<i64>().is_ok(),
+        "{line}"
+    );
+    assert!(f["elapsed_ms"].is_number(), "{line}");
+    let logs = String::from_utf8_lossy(&d.logs()).into_owned();
+    assert!(!logs.contains("evil"), "the hostile id is not logged");
+    assert!(logs.contains(&made), "the generated id is logged");
+}
