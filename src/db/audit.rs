@@ -57,6 +57,27 @@ pub fn record(
 }
 
 impl Store {
+    /// An audit row for an action that changes nothing in the database (a spawn, a session
+    /// kill, a suspend): who did what to which target.
+    pub fn audit(
+        &self,
+        by: &Caller,
+        action: &str,
+        target_type: &str,
+        target_id: String,
+        details: &serde_json::Value,
+    ) -> Result<(), DbError> {
+        let mut conn = self.conn()?;
+        Ok(record(
+            &mut conn,
+            by,
+            action,
+            target_type,
+            Some(target_id),
+            Some(details),
+        )?)
+    }
+
     /// Newest first.
     pub fn audit_entries(&self, limit: i64) -> Result<Vec<AuditRow>, DbError> {
         let mut conn = self.conn()?;

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::{Fleet, FleetError};
 use crate::secrets::random_hex;
-use gateway_supervisor_actors::model::GatewayId;
+use gateway_supervisor_actors::model::{Caller, GatewayId};
 
 impl Fleet {
     fn suspensions(
@@ -17,7 +17,7 @@ impl Fleet {
     }
 
     /// Suspends the gateway; remembers its suspension id for [`Fleet::resume`].
-    pub async fn suspend(&self, id: GatewayId) -> Result<Value, FleetError> {
+    pub async fn suspend(&self, id: GatewayId, by: &Caller) -> Result<Value, FleetError> {
         // The gateway deduplicates suspensions by this id.
         let request_id = random_hex::<16>().map_err(FleetError::Random)?;
         let answer = self
@@ -40,6 +40,13 @@ impl Fleet {
         if let Some(sid) = answer.get("suspensionId").and_then(Value::as_str) {
             self.suspensions().insert(id, sid.to_owned());
         }
+        self.audited(
+            by,
+            "gateway.suspend",
+            ("gateway", id.to_string()),
+            json!({"request_id": request_id}),
+        )
+        .await;
         self.events.publish(
             EventKind::GatewayStatus,
             Some(id),
@@ -49,7 +56,7 @@ impl Fleet {
     }
 
     /// Resumes a gateway this daemon suspended.
-    pub async fn resume(&self, id: GatewayId) -> Result<Value, FleetError> {
+    pub async fn resume(&self, id: GatewayId, by: &Caller) -> Result<Value, FleetError> {
         let sid = self.suspensions().get(&id).cloned();
         let sid = sid.ok_or_else(|| FleetError::Busy {
             message: format!("gateway {id} has no suspension made through this daemon to resume"),
@@ -59,6 +66,8 @@ impl Fleet {
             .call(id, "gateway.suspend.resume", json!({"suspensionId": sid}))
             .await?;
         self.suspensions().remove(&id);
+        self.audited(by, "gateway.resume", ("gateway", id.to_string()), json!({}))
+            .await;
         self.events.publish(
             EventKind::GatewayStatus,
             Some(id),
@@ -67,9 +76,9 @@ impl Fleet {
         Ok(answer)
     }
 
-    /// Asks the gateway to restart itself; `by` names who asked (in the gateway's own log).
-    pub async fn restart(&self, id: GatewayId, by: &str) -> Result<Value, FleetError> {
-        let reason = format!("requested through gateway-supervisor by {by}");
+    /// Asks the gateway to restart itself; `by` is named in the gateway's own log and audited.
+    pub async fn restart(&self, id: GatewayId, by: &Caller) -> Result<Value, FleetError> {
+        let reason = format!("requested through gateway-supervisor by {}", by.label);
         let answer = self
             .call(id, "gateway.restart.request", json!({"reason": reason}))
             .await?;
@@ -79,6 +88,13 @@ impl Fleet {
                 details: answer,
             });
         }
+        self.audited(
+            by,
+            "gateway.restart",
+            ("gateway", id.to_string()),
+            json!({}),
+        )
+        .await;
         Ok(answer)
     }
 }

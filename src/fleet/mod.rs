@@ -20,7 +20,7 @@ use serde_json::Value;
 use gateway_supervisor_actors::RegistryActor;
 use gateway_supervisor_actors::events::EventBus;
 use gateway_supervisor_actors::messages::{CallError, GatewayLink, GatewayTarget, Targets};
-use gateway_supervisor_actors::model::GatewayId;
+use gateway_supervisor_actors::model::{Caller, GatewayId};
 use gateway_supervisor_actors::selection::NoGateway;
 
 /// How long a gateway may take to answer (`gateways.rpc_timeout`, `gateways.operation_timeout`).
@@ -127,6 +127,25 @@ impl Fleet {
             .send(Targets(one))
             .await
             .map_err(FleetError::Registry)
+    }
+
+    /// Writes the audit row of an action carried out on a gateway; a storage failure is logged,
+    /// not returned (the action itself happened and must not be reported as failed).
+    async fn audited(
+        &self,
+        by: &Caller,
+        action: &'static str,
+        target: (&'static str, String),
+        details: Value,
+    ) {
+        let by = by.clone();
+        let (target_type, target_id) = target;
+        let written = self
+            .stored(move |store| store.audit(&by, action, target_type, target_id, &details))
+            .await;
+        if let Err(e) = written {
+            tracing::error!(%e, action, "could not write the audit row of an action");
+        }
     }
 
     /// Runs a storage call on a blocking thread.

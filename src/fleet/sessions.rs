@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::{Fleet, FleetError};
 use gateway_supervisor_actors::messages::FindSession;
-use gateway_supervisor_actors::model::GatewayId;
+use gateway_supervisor_actors::model::{Caller, GatewayId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionAction {
@@ -76,6 +76,7 @@ impl Fleet {
         &self,
         key: &str,
         action: SessionAction,
+        by: &Caller,
     ) -> Result<SessionControlled, FleetError> {
         let owner = self
             .registry
@@ -107,6 +108,13 @@ impl Fleet {
                 name: owner.name.clone(),
                 source,
             })?;
+        self.audited(
+            by,
+            "session.control",
+            ("session", key.to_owned()),
+            json!({"action": action.as_str(), "gateway_id": owner.gateway_id, "method": method}),
+        )
+        .await;
         self.events.publish(
             EventKind::SessionChanged,
             Some(owner.gateway_id),

@@ -15,10 +15,11 @@ use super::principal::Authenticated;
     security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn suspend(
     state: web::Data<AppState>,
+    who: Authenticated,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let answer = state.fleet.suspend(id).await?;
+    let answer = state.fleet.suspend(id, &who.0.caller()).await?;
     Ok(HttpResponse::Ok().json(json!({"gateway_id": id, "suspended": true, "gateway": answer})))
 }
 
@@ -30,10 +31,11 @@ pub async fn suspend(
     security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn resume(
     state: web::Data<AppState>,
+    who: Authenticated,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let answer = state.fleet.resume(id).await?;
+    let answer = state.fleet.resume(id, &who.0.caller()).await?;
     Ok(HttpResponse::Ok().json(json!({"gateway_id": id, "resumed": true, "gateway": answer})))
 }
 
@@ -47,6 +49,6 @@ pub async fn restart(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let answer = state.fleet.restart(id, &who.0.caller().label).await?;
+    let answer = state.fleet.restart(id, &who.0.caller()).await?;
     Ok(HttpResponse::Ok().json(json!({"gateway_id": id, "restart": answer})))
 }

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::json::JsonBody;
+use super::principal::Authenticated;
 use crate::fleet::sessions::SessionAction;
 use gateway_supervisor_actors::messages::ListSessions;
 
@@ -121,6 +122,7 @@ pub struct ControlResult {
     security(("api_key" = ["operator"]), ("bearer" = ["operator"])))]
 pub async fn control(
     state: web::Data<AppState>,
+    who: Authenticated,
     key: web::Path<String>,
     body: JsonBody<ControlRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -145,7 +147,10 @@ pub async fn control(
             retry_after_secs,
         });
     }
-    let done = state.fleet.control_session(&key, action).await?;
+    let done = state
+        .fleet
+        .control_session(&key, action, &who.0.caller())
+        .await?;
     Ok(HttpResponse::Ok().json(ControlResult {
         ok: true,
         action: action.as_str().to_owned(),

@@ -11,9 +11,11 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
 use super::json::JsonBody;
+use super::principal::Authenticated;
 use super::{AppState, blocking};
 use crate::db::spawns::{SpawnRow, SpawnStatus};
 use crate::fleet::spawn::{SpawnForm, SpawnOrder};
+use gateway_supervisor_actors::model::Caller;
 
 /// An agent run's deadline unless the request names one (`timeout_seconds`).
 const DEFAULT_TIMEOUT_SECS: u64 = 300;
@@ -98,7 +100,11 @@ fn accepted(r: &SpawnRow) -> SpawnAccepted {
 
 /// The request as a spawn order: the agent form or the process form, checked; the request is
 /// kept for the record without its environment values.
-fn validate(req: &SpawnRequest, idempotency_key: Option<String>) -> Result<SpawnOrder, ApiError> {
+fn validate(
+    req: &SpawnRequest,
+    idempotency_key: Option<String>,
+    by: Caller,
+) -> Result<SpawnOrder, ApiError> {
     let form = form(req)?;
     let mut recorded = serde_json::to_value(req).unwrap_or(Value::Null);
     if let Some(env) = recorded.get_mut("env").and_then(Value::as_object_mut) {
@@ -112,6 +118,7 @@ fn validate(req: &SpawnRequest, idempotency_key: Option<String>) -> Result<Spawn
         gateway_id: req.gateway_id,
         recorded: recorded.to_string(),
         idempotency_key,
+        by,
     })
 }
 
@@ -202,10 +209,11 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     security(("api_key" = ["operator"]), ("bearer" = ["operator"])))]
 pub async fn create(
     state: web::Data<AppState>,
+    who: Authenticated,
     req: HttpRequest,
     body: JsonBody<SpawnRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let order = validate(&body.0, idempotency_key(&req)?)?;
+    let order = validate(&body.0, idempotency_key(&req)?, who.0.caller())?;
     let spawn = state.fleet.spawn(order).await?;
     Ok(HttpResponse::Accepted().json(accepted(&spawn)))
 }

@@ -48,3 +48,57 @@ fn suspend_resume_restart_and_a_busy_refusal() {
     assert_eq!(res.json()["restart"]["status"], "scheduled");
     assert_eq!(post("/api/gateways/999/restart", &d.admin_key).status, 404);
 }
+
+/// Disruptive actions leave a trace: each is an audit row naming the key that did it.
+#[test]
+fn spawns_kills_and_gateway_operations_are_audited_with_their_key() {
+    let f = fake(|_| {});
+    let d = link_daemon(&[]);
+    let id = add(&d, "gw", &f, Some("fake-token"));
+    wait_gateway(&d, id, "online", online);
+    let operator = d.create_key("operator", "ops-bot");
+    let spawn = d.call(
+        "POST",
+        "/api/spawn",
+        &operator,
+        &json!({"agent": "main", "task": "hi"}),
+    );
+    assert_eq!(spawn.status, 202, "{}", spawn.text());
+    let spawn_id = spawn.json()["spawn_id"].as_str().unwrap().to_owned();
+    let session =
+        crate::support::wait_until("a session", std::time::Duration::from_secs(20), || {
+            crate::support::sessions(&d, "")
+                .first()
+                .and_then(|s| s["key"].as_str().map(str::to_owned))
+        });
+    let kill = crate::support::control(&d, &session, "kill");
+    assert_eq!(kill.status, 200, "{}", kill.text());
+    for op in ["suspend", "resume", "restart"] {
+        let res =
+            d.send(Request::new("POST", &format!("/api/gateways/{id}/{op}")).key(&d.admin_key));
+        assert_eq!(res.status, 200, "{op}: {}", res.text());
+    }
+    let audit = d.get("/api/audit?limit=100", &d.admin_key).json();
+    let row = |action: &str| {
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["action"] == action)
+            .unwrap_or_else(|| panic!("no {action} row: {audit}"))
+            .clone()
+    };
+    let spawned = row("spawn.create");
+    assert_eq!(spawned["target_id"], spawn_id.as_str());
+    assert!(
+        spawned["actor"].as_str().unwrap().contains("ops-bot"),
+        "{spawned}"
+    );
+    assert!(spawned["api_key_id"].is_i64());
+    assert_eq!(row("session.control")["target_id"], session.as_str());
+    for action in ["gateway.suspend", "gateway.resume", "gateway.restart"] {
+        let r = row(action);
+        assert_eq!(r["target_id"], id.to_string(), "{r}");
+        assert!(r["api_key_id"].is_i64(), "{r}");
+    }
+}

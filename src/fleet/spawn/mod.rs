@@ -16,7 +16,7 @@ use super::{Fleet, FleetError};
 use crate::db::spawns::{NewSpawn, SpawnInsert, SpawnRow, SpawnStatus, SpawnUpdate};
 use crate::secrets::{SecretsError, random_hex};
 use gateway_supervisor_actors::messages::GatewayTarget;
-use gateway_supervisor_actors::model::GatewayId;
+use gateway_supervisor_actors::model::{Caller, GatewayId};
 use gateway_supervisor_actors::selection::{self, Candidate, Choice};
 use outcome::Finished;
 pub use outcome::run_outcome;
@@ -50,6 +50,8 @@ pub struct SpawnOrder {
     pub recorded: String,
     /// The client's `Idempotency-Key`.
     pub idempotency_key: Option<String>,
+    /// Who asked (audited).
+    pub by: Caller,
 }
 
 /// A spawn id: 128 random bits as a UUID-shaped string.
@@ -95,8 +97,10 @@ impl Fleet {
             agent,
             recorded,
             idempotency_key,
+            by,
             ..
         } = order;
+        let audited_agent = agent.clone();
         let asked = recorded.clone();
         let inserted = self
             .stored(move |store| {
@@ -154,6 +158,14 @@ impl Fleet {
         self.stored(move |store| store.update_spawn(&sid, update))
             .await?;
         tracing::info!(spawn_id = %row.id, gateway = %name, selected_by = choice.as_str(), method, "spawn started");
+        self.audited(
+            &by,
+            "spawn.create",
+            ("spawn", row.id.clone()),
+            json!({"gateway_id": gateway_id, "method": method, "agent": audited_agent,
+                   "selected_by": choice.as_str(), "run_id": run_id}),
+        )
+        .await;
         let tracked = track::Tracked {
             spawn_id: row.id.clone(),
             gateway_id,
