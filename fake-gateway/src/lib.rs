@@ -228,6 +228,8 @@ pub struct Counters {
     pub active: AtomicI64,
     /// Pings received from clients.
     pub pings_received: AtomicU64,
+    /// `sessions.abort` requests answered.
+    pub aborts: AtomicU64,
 }
 
 pub(crate) struct Shared {

@@ -146,6 +146,7 @@ pub(crate) async fn handle(
         }),
         "agent.wait" => return Some(agent_wait(shared, &id, params).await),
         "sessions.abort" => closed(method, params, &["key", "runId", "agentId", "clearQueued"]).map(|_| {
+            shared.counters.aborts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let run = str_param(params, "runId").map(str::to_owned).or_else(|| {
                 str_param(params, "key").and_then(|k| lock(&shared.sessions).get(k).and_then(|s| s.active_run.clone()))
             });

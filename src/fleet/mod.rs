@@ -56,6 +56,12 @@ pub enum FleetError {
     },
     #[error("session `{0}` not found on any connected gateway")]
     SessionNotFound(String),
+    /// The key is on several gateways; the request must say which (`?gateway_id=`).
+    #[error("session `{key}` exists on {} gateways; say which with ?gateway_id=", gateways.len())]
+    AmbiguousSession {
+        key: String,
+        gateways: Vec<(GatewayId, String)>,
+    },
     #[error("gateway `{name}` that owns session `{key}` is not connected")]
     SessionOwnerNotConnected { name: String, key: String },
     /// The gateway owning the session has no way to carry out the action.

@@ -75,14 +75,30 @@ impl Fleet {
     pub async fn control_session(
         &self,
         key: &str,
+        gateway_id: Option<GatewayId>,
         action: SessionAction,
         by: &Caller,
     ) -> Result<SessionControlled, FleetError> {
-        let owner = self
+        let mut owners = self
             .registry
-            .send(FindSession(key.to_owned()))
+            .send(FindSession {
+                key: key.to_owned(),
+                gateway_id,
+            })
             .await
-            .map_err(FleetError::Registry)?
+            .map_err(FleetError::Registry)?;
+        // A key on several gateways names no one session: never a guess.
+        if owners.len() > 1 {
+            return Err(FleetError::AmbiguousSession {
+                key: key.to_owned(),
+                gateways: owners
+                    .iter()
+                    .map(|o| (o.gateway_id, o.name.clone()))
+                    .collect(),
+            });
+        }
+        let owner = owners
+            .pop()
             .ok_or_else(|| FleetError::SessionNotFound(key.to_owned()))?;
         if !owner.connected {
             return Err(FleetError::SessionOwnerNotConnected {

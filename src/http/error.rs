@@ -47,6 +47,12 @@ pub enum ApiError {
     MethodNotAllowed { method: String, allow: String },
     #[error("a gateway named `{0}` already exists")]
     DuplicateName(String),
+    /// A session key several gateways have, without `gateway_id` (`details`: the candidates).
+    #[error("{message}")]
+    AmbiguousSession {
+        message: String,
+        details: serde_json::Value,
+    },
     /// Another gateway already has this address (`details`: which one).
     #[error("{message}")]
     DuplicateAddress {
@@ -130,6 +136,7 @@ impl ApiError {
             ApiError::BodyTimeout(_) => ("request_timeout", S::REQUEST_TIMEOUT),
             ApiError::DuplicateName(_) => ("duplicate_name", S::CONFLICT),
             ApiError::DuplicateAddress { .. } => ("duplicate_address", S::CONFLICT),
+            ApiError::AmbiguousSession { .. } => ("ambiguous_session", S::CONFLICT),
             ApiError::UnsupportedAction { .. } => ("unsupported_action", S::CONFLICT),
             ApiError::GatewayBusy { .. } => ("gateway_busy", S::CONFLICT),
             ApiError::PayloadTooLarge { .. } => ("payload_too_large", S::PAYLOAD_TOO_LARGE),
@@ -176,7 +183,8 @@ impl ApiError {
             }
             ApiError::UnsupportedAction { details, .. }
             | ApiError::GatewayBusy { details, .. }
-            | ApiError::DuplicateAddress { details, .. } => Some(details.clone()),
+            | ApiError::DuplicateAddress { details, .. }
+            | ApiError::AmbiguousSession { details, .. } => Some(details.clone()),
             ApiError::GatewayRefused { code, .. } => {
                 Some(serde_json::json!({ "gateway_code": code }))
             }
@@ -313,6 +321,13 @@ impl From<crate::fleet::FleetError> for ApiError {
             },
             F::Busy { message, details } => ApiError::GatewayBusy { message, details },
             F::SessionNotFound(key) => ApiError::SessionNotFound(key),
+            ref e @ F::AmbiguousSession { ref gateways, .. } => ApiError::AmbiguousSession {
+                message: e.to_string(),
+                details: serde_json::json!({"candidates": gateways
+                    .iter()
+                    .map(|(id, name)| serde_json::json!({"gateway_id": id, "gateway": name}))
+                    .collect::<Vec<_>>()}),
+            },
             e @ F::NoPrimary => ApiError::NoHealthyGateway(e.to_string()),
             e @ F::PrimaryNotConnected { .. } => ApiError::GatewayUnavailable(e.to_string()),
             F::Storage(e) => ApiError::Storage(e.to_string()),

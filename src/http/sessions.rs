@@ -93,6 +93,15 @@ pub async fn list(
     }))
 }
 
+/// Which gateway's session: required when several gateways have the key.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ControlQuery {
+    #[param(minimum = 1)]
+    #[serde(default, deserialize_with = "super::query::integer")]
+    pub gateway_id: Option<i64>,
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ControlRequest {
@@ -114,8 +123,8 @@ pub struct ControlResult {
 }
 
 #[utoipa::path(post, path = "/api/sessions/{key}/control", tag = "sessions",
-    description = "Routes to the gateway that owns the session. `kill` uses `sessions.abort` (real OpenClaw) or the seed protocol's `control`; `pause`/`resume` need a gateway that advertises per-session `control` (real OpenClaw 2026.9 has none: 409 `unsupported_action` names the gateway, its version and the alternatives). 10 requests per minute per session.",
-    params(("key" = String, Path, description = "Session key, e.g. agent:main:main")),
+    description = "Routes to the gateway that owns the session: a session is (gateway, key), and a key several gateways have needs `?gateway_id=` (409 `ambiguous_session` names the candidates; never a guess). `kill` uses `sessions.abort` (real OpenClaw) or the seed protocol's `control`; `pause`/`resume` need a gateway that advertises per-session `control` (real OpenClaw 2026.9 has none: 409 `unsupported_action` names the gateway, its version and the alternatives). 10 requests per minute per session.",
+    params(("key" = String, Path, description = "Session key, e.g. agent:main:main"), ControlQuery),
     request_body = ControlRequest,
     responses((status = 200, body = ControlResult), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
@@ -124,6 +133,7 @@ pub async fn control(
     state: web::Data<AppState>,
     who: Authenticated,
     key: web::Path<String>,
+    query: web::Query<ControlQuery>,
     body: JsonBody<ControlRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let key = key.into_inner();
@@ -149,7 +159,7 @@ pub async fn control(
     }
     let done = state
         .fleet
-        .control_session(&key, action, &who.0.caller())
+        .control_session(&key, query.gateway_id, action, &who.0.caller())
         .await?;
     Ok(HttpResponse::Ok().json(ControlResult {
         ok: true,

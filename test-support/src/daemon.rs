@@ -92,7 +92,16 @@ pub fn control(d: &Daemon, key: &str, action: &str) -> Response {
     )
 }
 
-/// Waits until `GET /api/sessions` lists the session `key`.
+/// `POST /api/sessions/{key}/control?gateway_id=` as admin: the session `key` on that gateway.
+pub fn control_on(d: &Daemon, gateway_id: i64, key: &str, action: &str) -> Response {
+    d.call(
+        "POST",
+        &format!("/api/sessions/{key}/control?gateway_id={gateway_id}"),
+        &d.admin_key,
+        &json!({"action": action}),
+    )
+}
+
 /// `GET /api/sessions` (with `query`, e.g. `?agent=main`) as admin: the sessions listed.
 pub fn sessions(d: &Daemon, query: &str) -> Vec<serde_json::Value> {
     let res = d.get(&format!("/api/sessions{query}"), &d.admin_key);
@@ -100,6 +109,7 @@ pub fn sessions(d: &Daemon, query: &str) -> Vec<serde_json::Value> {
     res.json()["sessions"].as_array().unwrap().clone()
 }
 
+/// Waits until `GET /api/sessions` lists the session `key`.
 pub fn wait_session_listed(d: &Daemon, key: &str, deadline: Duration) {
     wait_until("the session in the cache", deadline, || {
         let list = d.get("/api/sessions?limit=1000", &d.admin_key).json();

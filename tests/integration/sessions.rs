@@ -1,5 +1,6 @@
 //! Sessions across the fleet: the merged list and session control on each kind of gateway.
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use serde_json::json;
@@ -211,4 +212,56 @@ fn a_truncated_listing_says_how_many_matched() {
         (none["total"].as_u64(), none["truncated"].as_bool()),
         (Some(0), Some(false))
     );
+}
+
+/// Real gateways all have `agent:main:main`: a session is (gateway, key). A key on two gateways
+/// without `?gateway_id=` is a 409 naming both, never a guess; with it, the action runs on that
+/// gateway only.
+#[test]
+fn a_key_on_two_gateways_is_controlled_only_with_its_gateway_named() {
+    let a = fake(|c| c.sessions = 1);
+    let b = fake(|c| c.sessions = 1);
+    let d = link_daemon(&[]);
+    let a_id = add(&d, "a", &a, Some("fake-token"));
+    let b_id = add(&d, "b", &b, Some("fake-token"));
+    let key = "agent:main:s0";
+    wait_until("the key on both gateways", DEADLINE, || {
+        (sessions(&d, "").iter().filter(|s| s["key"] == key).count() == 2).then_some(())
+    });
+    let kill = json!({"action": "kill"});
+    let res = d.call(
+        "POST",
+        &format!("/api/sessions/{key}/control"),
+        &d.admin_key,
+        &kill,
+    );
+    assert_eq!(res.status, 409, "{}", res.text());
+    let body = res.json();
+    assert_eq!(body["error"], "ambiguous_session");
+    let candidates: Vec<i64> = body["details"]["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["gateway_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(candidates, [a_id, b_id]);
+    let aborts = |f: &fake_gateway::FakeGateway| f.counters().aborts.load(Relaxed);
+    let (a_aborts, b_aborts) = (aborts(&a), aborts(&b));
+    let res = d.call(
+        "POST",
+        &format!("/api/sessions/{key}/control?gateway_id={b_id}"),
+        &d.admin_key,
+        &kill,
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json()["gateway_id"], b_id);
+    assert_eq!((aborts(&a), aborts(&b)), (a_aborts, b_aborts + 1));
+    // Unknown query parameters are errors, not ignored.
+    let res = d.call(
+        "POST",
+        &format!("/api/sessions/{key}/control?gateway=2"),
+        &d.admin_key,
+        &kill,
+    );
+    assert_eq!(res.status, 400, "{}", res.text());
 }

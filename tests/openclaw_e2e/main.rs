@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use gs_test_support::daemon::{
-    Daemon, control, online, spawn_finished, wait_session_listed, wait_until,
+    Daemon, control_on, online, spawn_finished, wait_session_listed, wait_until,
 };
 use gs_test_support::{daemon, fake_model, real_gateway::RealGateway};
 
@@ -61,7 +61,7 @@ fn free_base_port() -> u16 {
     let start = 10_000 + (std::process::id() % 20) as u16 * 1_000;
     (0..40)
         .map(|i| 10_000 + (start - 10_000 + i * 500) % 22_000)
-        .find(|&b| free(b) && free(b + 300))
+        .find(|&b| free(b) && free(b + 300) && free(b + 600))
         .expect("no free pair of port ranges between 10000 and 32000")
 }
 
@@ -76,13 +76,17 @@ fn real_openclaw_gateways() {
     let base = free_base_port();
     let mut local = RealGateway::new(&install, base, "local-token-1", None);
     let mut remote = RealGateway::new(&install, base + 300, "remote-token-1", Some(&remote_ip));
+    // A third, registered only through the v1 API (one address is one gateway).
+    let mut third = RealGateway::new(&install, base + 600, "third-token-1", None);
     let model = fake_model::FakeModel::start();
     local.use_model(&model.base_url());
     remote.use_model(&model.base_url());
     local.start();
     remote.start();
+    third.start();
     local.wait_ready();
     remote.wait_ready();
+    third.wait_ready();
 
     let mut d = Daemon::start_with(&[
         ("GATEWAY_SUPERVISOR__GATEWAYS__HEARTBEAT_INTERVAL", "1s"),
@@ -208,14 +212,16 @@ fn real_openclaw_gateways() {
         json!({"agent": "main", "task": "SLOW: count to a million", "timeout_seconds": 600}),
     );
     let key = s["session_key"].as_str().unwrap().to_owned();
+    let on = s["gateway_id"].as_i64().unwrap();
     wait_session_listed(&d, &key, DEADLINE);
-    let res = control(&d, &key, "kill");
+    // Both real gateways have `agent:main:*` sessions: a session is named with its gateway.
+    let res = control_on(&d, on, &key, "kill");
     assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(res.json()["method"], "sessions.abort");
     let done = finished(&d, s["spawn_id"].as_str().unwrap());
     assert_eq!(done["status"], "aborted", "{done}");
     // Pause is not something real OpenClaw 2026.9 can do per session.
-    let res = control(&d, &key, "pause");
+    let res = control_on(&d, on, &key, "pause");
     assert_eq!(
         (res.status, res.json()["error"].as_str()),
         (409, Some("unsupported_action"))
@@ -242,12 +248,21 @@ fn real_openclaw_gateways() {
         (Some(0), Some(0))
     );
 
-    // The v1 create against a real gateway.
+    // The v1 create against a real gateway. The local one is registered already: one address
+    // is one gateway, so a second registration is refused naming it.
     let res = d.call(
         "POST",
         "/api/v1/gateways",
         &d.admin_key,
         &json!({"name": "v1-local", "url": format!("ws://127.0.0.1:{}", local.port), "workspace_root": "/tmp/ws", "token": "local-token-1"}),
+    );
+    assert_eq!(res.status, 409, "{}", res.text());
+    assert_eq!(res.json()["details"]["gateway_id"], local_id);
+    let res = d.call(
+        "POST",
+        "/api/v1/gateways",
+        &d.admin_key,
+        &json!({"name": "v1-third", "url": format!("ws://127.0.0.1:{}", third.port), "workspace_root": "/tmp/ws", "token": "third-token-1"}),
     );
     assert_eq!(res.status, 201, "{}", res.text());
     assert_eq!(res.json()["gateway_agent_id"], "main");

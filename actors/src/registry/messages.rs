@@ -128,10 +128,15 @@ pub struct SessionPage {
     pub sessions: Vec<crate::protocol::sessions::SessionEntry>,
 }
 
-/// Where a session lives: its gateway's link and what that gateway can do.
+/// Where a session lives: every gateway whose cache has this key (or only `gateway_id`'s),
+/// connected owners first. Real gateways all have `agent:main:main`: a key alone names a
+/// session only when one gateway has it.
 #[derive(Message)]
-#[rtype(result = "Option<SessionOwner>")]
-pub struct FindSession(pub String);
+#[rtype(result = "Vec<SessionOwner>")]
+pub struct FindSession {
+    pub key: String,
+    pub gateway_id: Option<GatewayId>,
+}
 
 #[derive(Clone)]
 pub struct SessionOwner {

@@ -86,28 +86,34 @@ impl Handler<ListSessions> for RegistryActor {
 }
 
 impl Handler<FindSession> for RegistryActor {
-    type Result = Option<SessionOwner>;
+    type Result = MessageResult<FindSession>;
 
     fn handle(&mut self, msg: FindSession, _ctx: &mut Self::Context) -> Self::Result {
-        // A key may exist on several gateways; a connected owner wins.
         let mut owners: Vec<GatewayId> = self
             .sessions
             .iter()
-            .filter(|(_, list)| list.iter().any(|s| s.key == msg.0))
+            .filter(|(id, _)| msg.gateway_id.is_none_or(|want| want == **id))
+            .filter(|(_, list)| list.iter().any(|s| s.key == msg.key))
             .map(|(id, _)| *id)
             .collect();
         owners.sort_by_key(|id| (!self.connected(*id), *id));
-        let id = *owners.first()?;
-        let view = self.gateways.get(&id)?;
-        let link = self.links.get(&id)?;
-        Some(SessionOwner {
-            gateway_id: id,
-            name: view.record.name.clone(),
-            version: view.connection.server_version.clone(),
-            connected: self.connected(id),
-            methods: self.methods.get(&id).cloned().unwrap_or_default(),
-            link: link.handle.clone(),
-        })
+        MessageResult(
+            owners
+                .into_iter()
+                .filter_map(|id| {
+                    let view = self.gateways.get(&id)?;
+                    let link = self.links.get(&id)?;
+                    Some(SessionOwner {
+                        gateway_id: id,
+                        name: view.record.name.clone(),
+                        version: view.connection.server_version.clone(),
+                        connected: self.connected(id),
+                        methods: self.methods.get(&id).cloned().unwrap_or_default(),
+                        link: link.handle.clone(),
+                    })
+                })
+                .collect(),
+        )
     }
 }
 
