@@ -24,6 +24,7 @@ pub struct Metrics {
     gateway_breaker: IntGaugeVec,
     gateway_failures: IntGaugeVec,
     gateways_connected: IntGauge,
+    gateways_suspended: IntGauge,
 }
 
 impl Metrics {
@@ -97,6 +98,11 @@ impl Metrics {
             registry.register(Box::new(m.clone()))?;
         }
         registry.register(Box::new(gateways_connected.clone()))?;
+        let gateways_suspended = IntGauge::new(
+            "gateways_suspended",
+            "Gateways suspended through this daemon (they take no spawns and do not act as primary).",
+        )?;
+        registry.register(Box::new(gateways_suspended.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(gateways.clone()))?;
@@ -121,6 +127,7 @@ impl Metrics {
             gateway_breaker,
             gateway_failures,
             gateways_connected,
+            gateways_suspended,
         })
     }
 
@@ -165,6 +172,12 @@ impl Metrics {
                 .set(i64::from(v.breaker.consecutive_failures));
         }
         self.gateways_connected.set(connected);
+        self.gateways_suspended.set(
+            views
+                .iter()
+                .filter(|v| v.record.suspension_id.is_some())
+                .count() as i64,
+        );
         for (status, n) in counts {
             self.gateways.with_label_values(&[status.as_str()]).set(n);
         }

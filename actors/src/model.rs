@@ -84,6 +84,10 @@ pub struct GatewayRecord {
     pub workspace_root: Option<String>,
     pub disable_device_pairing: bool,
     pub gateway_agent_id: Option<String>,
+    /// The gateway's id of the suspension this daemon made (`gateway.suspend.prepare`): `Some`
+    /// while the gateway is suspended through the supervisor. A suspended gateway takes no
+    /// spawns and does not act as primary.
+    pub suspension_id: Option<String>,
 }
 
 /// `host:port`, with an IPv6 host in brackets.

@@ -75,6 +75,7 @@ mod tests {
             workspace_root: None,
             disable_device_pairing: false,
             gateway_agent_id: None,
+            suspension_id: None,
         }
     }
 

@@ -72,6 +72,15 @@ pub trait GatewayStore: Send + Sync + 'static {
 
     fn delete_gateway(&self, id: GatewayId, by: &Caller) -> Result<(), StoreError>;
 
+    /// Records (or with `None` clears) the suspension this daemon made on the gateway, with its
+    /// audit row (`gateway.suspend` / `gateway.resume`).
+    fn set_suspension(
+        &self,
+        id: GatewayId,
+        suspension_id: Option<&str>,
+        by: &Caller,
+    ) -> Result<GatewayRecord, StoreError>;
+
     // Link bookkeeping: not audited (nobody changed the gateway), written in the background.
 
     /// Saves what the links reported, in one transaction (a gateway deleted meanwhile is

@@ -36,6 +36,7 @@ struct GatewayRow {
     created_at: i64,
     updated_at: i64,
     gateway_agent_id: Option<String>,
+    suspension_id: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -132,6 +133,7 @@ impl Store {
             workspace_root: row.workspace_root,
             disable_device_pairing: row.disable_device_pairing,
             gateway_agent_id: row.gateway_agent_id,
+            suspension_id: row.suspension_id,
         })
     }
 
@@ -392,6 +394,45 @@ impl GatewayStore for Store {
             diesel::result::Error::NotFound => StoreError::NotFound(id),
             e => StoreError::backend(e),
         })
+    }
+
+    fn set_suspension(
+        &self,
+        id: GatewayId,
+        suspension_id: Option<&str>,
+        by: &Caller,
+    ) -> Result<GatewayRecord, StoreError> {
+        let mut conn = self.conn_or_err()?;
+        let row = conn
+            .transaction::<_, diesel::result::Error, _>(|c| {
+                let updated = diesel::update(gateways::table.find(id))
+                    .set((
+                        gateways::suspension_id.eq(suspension_id),
+                        gateways::updated_at.eq(unix_now()),
+                    ))
+                    .execute(c)?;
+                if updated == 0 {
+                    return Err(diesel::result::Error::NotFound);
+                }
+                let (action, details) = match suspension_id {
+                    Some(sid) => ("gateway.suspend", serde_json::json!({"suspension_id": sid})),
+                    None => ("gateway.resume", serde_json::json!({})),
+                };
+                audit::record(
+                    c,
+                    by,
+                    action,
+                    "gateway",
+                    Some(id.to_string()),
+                    Some(&details),
+                )?;
+                select_row(c, id)
+            })
+            .map_err(|e| match e {
+                diesel::result::Error::NotFound => StoreError::NotFound(id),
+                e => StoreError::backend(e),
+            })?;
+        self.to_record(row)
     }
 
     fn save_link_records(&self, batch: &[(GatewayId, LinkRecord)]) -> Result<(), StoreError> {

@@ -21,6 +21,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         gateway_agent_id -> Nullable<Text>,
+        suspension_id -> Nullable<Text>,
     }
 }
 

@@ -1,23 +1,58 @@
 //! Suspend, resume and restart a whole gateway with its own methods
 //! (`gateway.suspend.prepare`, `gateway.suspend.resume`, `gateway.restart.request`). A gateway's
-//! refusal (busy with active work) is `FleetError::Busy` with its reasons.
+//! refusal (busy with active work) is `FleetError::Busy` with its reasons. A suspension is a
+//! stored gateway state (its id, with an audit row), so a restarted daemon can still resume it
+//! and a second suspend cannot orphan the first.
 
 use gateway_supervisor_actors::events::EventKind;
 use serde_json::{Value, json};
 
 use super::{Fleet, FleetError};
 use crate::secrets::random_hex;
+use gateway_supervisor_actors::messages::{GetGateway, SetSuspension};
 use gateway_supervisor_actors::model::{Caller, GatewayId};
 
 impl Fleet {
-    fn suspensions(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<GatewayId, String>> {
-        self.suspensions.lock().unwrap_or_else(|p| p.into_inner())
+    /// The suspension this daemon recorded on gateway `id`, if any.
+    async fn suspension_of(&self, id: GatewayId) -> Result<Option<String>, FleetError> {
+        let view = self
+            .registry
+            .send(GetGateway(id))
+            .await
+            .map_err(FleetError::Registry)?
+            .ok_or(FleetError::NotFound(id))?;
+        Ok(view.record.suspension_id)
     }
 
-    /// Suspends the gateway; remembers its suspension id for [`Fleet::resume`].
+    /// Stores (or clears) the suspension, with its audit row.
+    async fn record_suspension(
+        &self,
+        id: GatewayId,
+        suspension_id: Option<String>,
+        by: &Caller,
+    ) -> Result<(), FleetError> {
+        self.registry
+            .send(SetSuspension {
+                id,
+                suspension_id,
+                by: by.clone(),
+            })
+            .await
+            .map_err(FleetError::Registry)?
+            .map(|_| ())
+            .map_err(FleetError::Record)
+    }
+
+    /// Suspends the gateway and stores its suspension id for [`Fleet::resume`].
     pub async fn suspend(&self, id: GatewayId, by: &Caller) -> Result<Value, FleetError> {
+        if let Some(sid) = self.suspension_of(id).await? {
+            return Err(FleetError::Busy {
+                message: format!(
+                    "gateway {id} is already suspended through this daemon (suspension {sid}); resume it first"
+                ),
+                details: json!({"gateway_id": id, "suspension_id": sid}),
+            });
+        }
         // The gateway deduplicates suspensions by this id.
         let request_id = random_hex::<16>().map_err(FleetError::Random)?;
         let answer = self
@@ -37,16 +72,22 @@ impl Fleet {
                 details: answer,
             });
         }
-        if let Some(sid) = answer.get("suspensionId").and_then(Value::as_str) {
-            self.suspensions().insert(id, sid.to_owned());
+        match answer.get("suspensionId").and_then(Value::as_str) {
+            Some(sid) => {
+                let sid = gateway_supervisor_actors::bounded::text(sid, 128);
+                self.record_suspension(id, Some(sid), by).await?;
+            }
+            // Nothing to resume it by later; the action is still on record.
+            None => {
+                self.audited(
+                    by,
+                    "gateway.suspend",
+                    ("gateway", id.to_string()),
+                    json!({"request_id": request_id, "suspension_id": null}),
+                )
+                .await;
+            }
         }
-        self.audited(
-            by,
-            "gateway.suspend",
-            ("gateway", id.to_string()),
-            json!({"request_id": request_id}),
-        )
-        .await;
         self.events.publish(
             EventKind::GatewayStatus,
             Some(id),
@@ -57,7 +98,7 @@ impl Fleet {
 
     /// Resumes a gateway this daemon suspended.
     pub async fn resume(&self, id: GatewayId, by: &Caller) -> Result<Value, FleetError> {
-        let sid = self.suspensions().get(&id).cloned();
+        let sid = self.suspension_of(id).await?;
         let sid = sid.ok_or_else(|| FleetError::Busy {
             message: format!("gateway {id} has no suspension made through this daemon to resume"),
             details: json!({"gateway_id": id}),
@@ -65,9 +106,7 @@ impl Fleet {
         let answer = self
             .call(id, "gateway.suspend.resume", json!({"suspensionId": sid}))
             .await?;
-        self.suspensions().remove(&id);
-        self.audited(by, "gateway.resume", ("gateway", id.to_string()), json!({}))
-            .await;
+        self.record_suspension(id, None, by).await?;
         self.events.publish(
             EventKind::GatewayStatus,
             Some(id),

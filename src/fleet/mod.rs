@@ -10,8 +10,6 @@ mod gateway_ops;
 pub mod sessions;
 pub mod spawn;
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use actix::Addr;
@@ -84,6 +82,9 @@ pub enum FleetError {
     Interrupted(#[source] tokio::task::JoinError),
     #[error("the registry is unavailable: {0}")]
     Registry(#[source] actix::MailboxError),
+    /// The registry refused or failed to record what the gateway did.
+    #[error("recording it failed: {0}")]
+    Record(#[source] gateway_supervisor_actors::messages::RegistryError),
     #[error("no randomness for a request id: {0}")]
     Random(#[source] crate::secrets::SecretsError),
     /// A client idempotency key already used for a different request.
@@ -107,8 +108,6 @@ pub struct Fleet {
     store: crate::db::Store,
     events: EventBus,
     deadlines: Deadlines,
-    /// Suspensions this daemon made, by gateway: resuming needs the gateway's suspension id.
-    suspensions: Mutex<HashMap<GatewayId, String>>,
 }
 
 impl Fleet {
@@ -123,7 +122,6 @@ impl Fleet {
             store,
             events,
             deadlines,
-            suspensions: Mutex::default(),
         }
     }
 

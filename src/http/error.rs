@@ -347,6 +347,7 @@ impl From<crate::fleet::FleetError> for ApiError {
             },
             F::Call { name, source } => call_error(source, &name),
             F::Registry(e) => e.into(),
+            F::Record(e) => e.into(),
             F::Random(e) => e.into(),
             ref e @ F::IdempotencyKeyReused { ref spawn_id } => ApiError::IdempotencyKeyReused {
                 message: e.to_string(),

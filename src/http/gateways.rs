@@ -309,6 +309,9 @@ pub struct GatewayJson {
     pub updated_at: i64,
     pub connection: ConnectionJson,
     pub breaker: BreakerJson,
+    /// Suspended through this daemon (`POST /api/gateways/{id}/suspend`): takes no spawns, does
+    /// not act as primary, until resumed. Survives a restart of the daemon.
+    pub suspended: bool,
 }
 
 impl From<&GatewayView> for GatewayJson {
@@ -352,6 +355,7 @@ impl From<&GatewayView> for GatewayJson {
                 state: breaker_state,
                 consecutive_failures: v.breaker.consecutive_failures,
             },
+            suspended: r.suspension_id.is_some(),
         }
     }
 }

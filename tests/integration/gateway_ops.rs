@@ -102,3 +102,72 @@ fn spawns_kills_and_gateway_operations_are_audited_with_their_key() {
         assert!(r["api_key_id"].is_i64(), "{r}");
     }
 }
+
+/// A suspension is the gateway's stored state: shown, counted, kept from spawns and from the
+/// primary role, and still resumable after the daemon restarts; a second suspend does not
+/// orphan the first.
+#[test]
+fn a_suspension_survives_a_daemon_restart_and_keeps_spawns_away() {
+    let f = fake(|_| {});
+    let mut d = link_daemon(&[]);
+    let id = add(&d, "gw", &f, Some("fake-token"));
+    wait_gateway(&d, id, "online", online);
+    let post = |d: &crate::support::Daemon, op: &str| {
+        d.send(Request::new("POST", &format!("/api/gateways/{id}/{op}")).key(&d.admin_key))
+    };
+    assert_eq!(post(&d, "suspend").status, 200);
+    wait_gateway(&d, id, "suspended", |g| g["suspended"] == true);
+    let again = post(&d, "suspend");
+    assert_eq!(again.status, 409, "{}", again.text());
+    assert!(
+        again.text().contains("already suspended"),
+        "{}",
+        again.text()
+    );
+    assert!(
+        d.get("/metrics", "")
+            .text()
+            .contains("gateway_supervisor_gateways_suspended 1"),
+        "counted"
+    );
+    let spawn = d.call(
+        "POST",
+        "/api/spawn",
+        &d.admin_key,
+        &json!({"agent": "main", "task": "t"}),
+    );
+    assert_eq!(
+        spawn.status,
+        503,
+        "a suspended gateway takes no spawns: {}",
+        spawn.text()
+    );
+
+    d.restart();
+    let g = wait_gateway(&d, id, "online and still suspended", |g| {
+        online(g) && g["suspended"] == true
+    });
+    assert_eq!(g["suspended"], true);
+    let res = post(&d, "resume");
+    assert_eq!(res.status, 200, "resumable after a restart: {}", res.text());
+    assert!(!f.suspended());
+    wait_gateway(&d, id, "resumed", |g| g["suspended"] == false);
+    let spawn = d.call(
+        "POST",
+        "/api/spawn",
+        &d.admin_key,
+        &json!({"agent": "main", "task": "t"}),
+    );
+    assert_eq!(spawn.status, 202, "takes spawns again: {}", spawn.text());
+    let audit = d.get("/api/audit?limit=50", &d.admin_key).json();
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["action"].as_str())
+        .collect();
+    assert!(
+        actions.contains(&"gateway.suspend") && actions.contains(&"gateway.resume"),
+        "{actions:?}"
+    );
+}

@@ -6,7 +6,7 @@ use crate::events::EventKind;
 use actix::prelude::*;
 use tracing::info;
 
-use super::messages::{CreateGateway, DeleteGateway, RegistryError, UpdateGateway};
+use super::messages::{CreateGateway, DeleteGateway, RegistryError, SetSuspension, UpdateGateway};
 use super::{RegistryActor, WriteResult};
 use crate::model::GatewayView;
 use crate::primary;
@@ -85,6 +85,34 @@ impl Handler<UpdateGateway> for RegistryActor {
                     act.start_link_with(id, token_changed, ctx);
                 }
                 Ok(view)
+            },
+        )
+    }
+}
+
+impl Handler<SetSuspension> for RegistryActor {
+    type Result = WriteResult<GatewayView>;
+
+    fn handle(&mut self, msg: SetSuspension, _ctx: &mut Self::Context) -> Self::Result {
+        let SetSuspension {
+            id,
+            suspension_id,
+            by,
+        } = msg;
+        if !self.gateways.contains_key(&id) {
+            return Self::refuse(RegistryError::NotFound(id));
+        }
+        let store = self.store.clone();
+        Self::write(
+            move || store.set_suspension(id, suspension_id.as_deref(), &by),
+            move |record, act, _ctx| {
+                info!(
+                    gateway_id = id,
+                    suspended = record.suspension_id.is_some(),
+                    "gateway suspension recorded"
+                );
+                // A suspended gateway acts as primary no longer (and takes no spawns).
+                Ok(act.apply_stored(record))
             },
         )
     }

@@ -79,6 +79,15 @@ pub struct UpdateGateway {
     pub by: Caller,
 }
 
+/// Records (`Some`) or clears (`None`) the suspension this daemon made on a gateway.
+#[derive(Message)]
+#[rtype(result = "Result<GatewayView, RegistryError>")]
+pub struct SetSuspension {
+    pub id: GatewayId,
+    pub suspension_id: Option<String>,
+    pub by: Caller,
+}
+
 #[derive(Message)]
 #[rtype(result = "Result<(), RegistryError>")]
 pub struct DeleteGateway {
@@ -158,7 +167,10 @@ pub struct Targets(pub Option<GatewayId>);
 
 #[derive(Clone)]
 pub struct GatewayTarget {
+    /// `healthy`: connected, breaker closed.
     pub candidate: crate::selection::Candidate,
     pub methods: Arc<Vec<String>>,
     pub link: Option<GatewayLink>,
+    /// Suspended through this daemon: reachable (to be resumed) but takes no spawns.
+    pub suspended: bool,
 }

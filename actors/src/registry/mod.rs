@@ -234,7 +234,8 @@ impl RegistryActor {
             id: v.record.id,
             designated: v.record.is_primary,
             eligible: v.connection.state == Some(LinkPhase::Connected)
-                && v.breaker.state == crate::model::BreakerState::Closed,
+                && v.breaker.state == crate::model::BreakerState::Closed
+                && v.record.suspension_id.is_none(),
             status: v.record.status,
             latency_ms: self
                 .links

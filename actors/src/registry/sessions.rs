@@ -138,6 +138,7 @@ impl RegistryActor {
             },
             methods: self.methods.get(&id).cloned().unwrap_or_default(),
             link: self.links.get(&id).map(|l| l.handle.clone()),
+            suspended: v.record.suspension_id.is_some(),
         }
     }
 }

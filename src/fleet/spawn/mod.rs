@@ -197,6 +197,8 @@ impl Fleet {
             .iter()
             .map(|t| Candidate {
                 capable: t.methods.iter().any(|m| m == method),
+                // A suspended gateway is asked for nothing new until it is resumed.
+                healthy: t.candidate.healthy && !t.suspended,
                 ..t.candidate.clone()
             })
             .collect();
