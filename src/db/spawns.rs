@@ -170,6 +170,34 @@ impl Store {
             .optional()?)
     }
 
+    /// Spawns newest first, filtered by status and gateway, at most `limit`; and how many
+    /// matched in all.
+    pub fn list_spawns(
+        &self,
+        status: Option<SpawnStatus>,
+        gateway_id: Option<i64>,
+        limit: i64,
+    ) -> Result<(Vec<SpawnRow>, i64), DbError> {
+        let mut conn = self.conn()?;
+        let filtered = || {
+            let mut q = spawns::table.into_boxed();
+            if let Some(s) = status {
+                q = q.filter(spawns::status.eq(s.as_str()));
+            }
+            if let Some(g) = gateway_id {
+                q = q.filter(spawns::gateway_id.eq(g));
+            }
+            q
+        };
+        let rows = filtered()
+            .order((spawns::created_at.desc(), spawns::id.desc()))
+            .limit(limit)
+            .select(SpawnRow::as_select())
+            .load(&mut conn)?;
+        let total = filtered().count().get_result(&mut conn)?;
+        Ok((rows, total))
+    }
+
     pub fn update_spawn(&self, id: &str, u: SpawnUpdate) -> Result<(), DbError> {
         let mut conn = self.conn()?;
         let now = unix_now();

@@ -206,7 +206,10 @@ pub fn routes(
                 .service(resource("/logs", vec![get(Viewer, ops::logs)]))
                 .service(resource("/events", vec![get(Viewer, events::sse)]))
                 .service(resource("/sessions", vec![get(Viewer, sessions::list)]))
-                .service(resource("/spawn", vec![post(Operator, spawn::create)]))
+                .service(resource(
+                    "/spawn",
+                    vec![get(Viewer, spawn::list), post(Operator, spawn::create)],
+                ))
                 .service(resource("/agents", vec![get(Viewer, agents::list)]))
                 .service(resource("/agents/sync", vec![post(Admin, agents::sync)]))
                 .service(resource(

@@ -218,6 +218,57 @@ pub async fn create(
     Ok(HttpResponse::Accepted().json(accepted(&spawn)))
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SpawnQuery {
+    /// Only spawns in this status.
+    pub status: Option<SpawnStatus>,
+    #[param(minimum = 1)]
+    #[serde(default, deserialize_with = "super::query::integer")]
+    pub gateway_id: Option<i64>,
+    /// 1–1000, default 50.
+    #[param(minimum = 1, maximum = 1000)]
+    #[serde(default, deserialize_with = "super::query::integer")]
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SpawnList {
+    /// Newest first.
+    pub spawns: Vec<SpawnJson>,
+    /// Spawns that matched the filter, listed or not.
+    pub total: i64,
+    /// More matched than `limit` allowed.
+    pub truncated: bool,
+}
+
+#[utoipa::path(get, path = "/api/spawn", tag = "spawn",
+    description = "Spawns newest first, optionally only those in one status or on one gateway.",
+    params(SpawnQuery),
+    responses((status = 200, body = SpawnList), (status = 400, body = ErrorBody)),
+    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+pub async fn list(
+    state: web::Data<AppState>,
+    query: web::Query<SpawnQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let SpawnQuery {
+        status,
+        gateway_id,
+        limit,
+    } = query.into_inner();
+    let limit = limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::field("limit", "limit must be between 1 and 1000"));
+    }
+    let store = state.store.clone();
+    let (rows, total) = blocking(move || store.list_spawns(status, gateway_id, limit)).await?;
+    Ok(HttpResponse::Ok().json(SpawnList {
+        truncated: total > rows.len() as i64,
+        total,
+        spawns: rows.into_iter().map(SpawnJson::from).collect(),
+    }))
+}
+
 #[utoipa::path(get, path = "/api/spawn/{id}", tag = "spawn",
     params(("id" = String, Path, description = "spawn_id")),
     responses((status = 200, body = SpawnJson), (status = 404, body = ErrorBody)),

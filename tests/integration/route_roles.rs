@@ -35,6 +35,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/api/sessions", "viewer"),
     ("POST", "/api/sessions/nokey/control", "operator"),
     ("POST", "/api/spawn", "operator"),
+    ("GET", "/api/spawn", "viewer"),
     ("GET", "/api/spawn/nospawn", "viewer"),
     ("GET", "/api/agents", "viewer"),
     ("POST", "/api/agents/sync", "admin"),

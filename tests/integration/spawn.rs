@@ -69,6 +69,22 @@ fn an_agent_run_is_tracked_to_ok_with_its_reply_and_never_started_twice() {
     assert!(done["finished_at"].as_i64().is_some());
     assert_eq!(f.runs_started(), 1);
     assert_eq!(d.get("/api/spawn/nope", &d.admin_key).status, 404);
+    // Listed, newest first, filtered by status and gateway.
+    let ok = d.get("/api/spawn?status=ok", &d.admin_key).json();
+    assert_eq!(ok["spawns"][0]["spawn_id"], spawn_id.as_str(), "{ok}");
+    assert_eq!(
+        (ok["total"].as_i64(), ok["truncated"].as_bool()),
+        (Some(1), Some(false))
+    );
+    let running = d.get("/api/spawn?status=running", &d.admin_key).json();
+    assert_eq!(running["total"], 0, "{running}");
+    let elsewhere = d
+        .get(&format!("/api/spawn?gateway_id={}", id + 1), &d.admin_key)
+        .json();
+    assert_eq!(elsewhere["total"], 0, "{elsewhere}");
+    let bad = d.get("/api/spawn?status=finished", &d.admin_key);
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    assert_eq!(d.get("/api/spawn?limit=0", &d.admin_key).status, 400);
 }
 
 #[test]
