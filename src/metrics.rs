@@ -12,6 +12,8 @@ use gateway_supervisor_actors::model::{BreakerState, GatewayStatus, GatewayView,
 
 pub struct Metrics {
     registry: Registry,
+    /// `process_*` (RSS, CPU, open and max fds, start time), unprefixed as everyone names them.
+    process: Registry,
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
     pub gateways: IntGaugeVec,
@@ -25,6 +27,8 @@ pub struct Metrics {
     gateway_failures: IntGaugeVec,
     gateways_connected: IntGauge,
     gateways_suspended: IntGauge,
+    acting_primary: IntGaugeVec,
+    gateway_info: IntGaugeVec,
 }
 
 impl Metrics {
@@ -103,6 +107,26 @@ impl Metrics {
             "Gateways suspended through this daemon (they take no spawns and do not act as primary).",
         )?;
         registry.register(Box::new(gateways_suspended.clone()))?;
+        let acting_primary = IntGaugeVec::new(
+            Opts::new(
+                "acting_primary",
+                "1 for the gateway acting as primary (the designated one, or its stand-in).",
+            ),
+            &["gateway"],
+        )?;
+        registry.register(Box::new(acting_primary.clone()))?;
+        let gateway_info = IntGaugeVec::new(
+            Opts::new(
+                "gateway_info",
+                "1 per gateway with its id, and the release and protocol its last hello reported.",
+            ),
+            &["gateway", "gateway_id", "version", "protocol"],
+        )?;
+        registry.register(Box::new(gateway_info.clone()))?;
+        let process = Registry::new();
+        process.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(gateways.clone()))?;
@@ -115,6 +139,7 @@ impl Metrics {
         up_since.set(crate::db::unix_now());
         Ok(Metrics {
             registry,
+            process,
             http_requests,
             http_duration,
             gateways,
@@ -128,6 +153,8 @@ impl Metrics {
             gateway_failures,
             gateways_connected,
             gateways_suspended,
+            acting_primary,
+            gateway_info,
         })
     }
 
@@ -138,6 +165,8 @@ impl Metrics {
             &self.gateway_status,
             &self.gateway_breaker,
             &self.gateway_failures,
+            &self.acting_primary,
+            &self.gateway_info,
         ] {
             g.reset();
         }
@@ -170,6 +199,19 @@ impl Metrics {
             self.gateway_failures
                 .with_label_values(&[name])
                 .set(i64::from(v.breaker.consecutive_failures));
+            self.acting_primary
+                .with_label_values(&[name])
+                .set(i64::from(v.acting_primary));
+            // The version is the gateway's own string: already escaped and bounded by the link.
+            let protocol = v.connection.protocol.map(|p| p.to_string());
+            self.gateway_info
+                .with_label_values(&[
+                    name,
+                    &v.record.id.to_string(),
+                    v.connection.server_version.as_deref().unwrap_or(""),
+                    protocol.as_deref().unwrap_or(""),
+                ])
+                .set(1);
         }
         self.gateways_connected.set(connected);
         self.gateways_suspended.set(
@@ -185,7 +227,9 @@ impl Metrics {
 
     pub fn render(&self) -> Result<String, prometheus::Error> {
         let mut out = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
+        let mut families = self.registry.gather();
+        families.extend(self.process.gather());
+        TextEncoder::new().encode(&families, &mut out)?;
         String::from_utf8(out).map_err(|e| prometheus::Error::Msg(e.to_string()))
     }
 }

@@ -34,6 +34,26 @@ fn health_readiness_metrics_and_openapi() {
         .sum();
     assert_eq!(total, 2, "{text}");
     assert!(text.contains("gateway_supervisor_gateway_up{gateway=\"a\"} 0"));
+    // The process itself, the acting primary, and each gateway's id (and, once it said hello,
+    // its release and protocol).
+    for name in [
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        "process_open_fds",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(name)),
+            "{name} missing: {text}"
+        );
+    }
+    assert!(
+        text.contains("gateway_supervisor_acting_primary{gateway=\"a\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("gateway_supervisor_gateway_info{gateway=\"b\",gateway_id=\"2\""),
+        "{text}"
+    );
     assert!(text.contains("gateway_supervisor_gateways{status=\"online\"} 0"));
     assert!(text.contains(r#"gateway_supervisor_http_requests_total{method="GET",route="/api/gateways",status="200"}"#), "{text}");
     assert!(text.contains("gateway_supervisor_http_request_duration_seconds_bucket"));
