@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod error;
 pub mod events;
+pub mod gateway_json;
 pub mod gateway_ops;
 pub mod gateways;
 pub mod health;

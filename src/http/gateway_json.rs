@@ -1,0 +1,112 @@
+//! A gateway as the API shows it: its record, the link's connection and breaker, and whether it
+//! is suspended. The token never leaves: `"--------"` when one is set.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use gateway_supervisor_actors::model::GatewayView;
+
+const REDACTED: &str = "--------";
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionJson {
+    /// connecting | handshaking | connected | backoff | halted; null until the link reports.
+    pub state: Option<String>,
+    pub protocol: Option<u32>,
+    pub server_version: Option<String>,
+    pub last_error: Option<LinkErrorJson>,
+    pub pairing_request_id: Option<String>,
+    /// What the last probe found wrong while the socket and the `health` RPC answer (e.g. HTTP
+    /// `/health` answering 500): the gateway reads `degraded`, not `offline`.
+    pub probe_error: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkErrorJson {
+    pub code: String,
+    pub message: String,
+    pub retryable: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BreakerJson {
+    /// closed | open | half_open
+    pub state: String,
+    pub consecutive_failures: u32,
+}
+
+/// A gateway as the API shows it. The token is never returned: `"--------"` when set, `""`
+/// when not.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GatewayJson {
+    pub id: i64,
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    /// `ws://host:port` or `wss://host:port`.
+    pub url: String,
+    pub token: &'static str,
+    pub token_set: bool,
+    pub is_primary: bool,
+    pub acting_primary: bool,
+    /// unknown | online | degraded | timeout | offline
+    pub status: String,
+    pub last_seen: Option<i64>,
+    pub latency: Option<i64>,
+    pub sessions_count: i64,
+    pub agents_count: i64,
+    pub allow_insecure_tls: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub connection: ConnectionJson,
+    pub breaker: BreakerJson,
+    /// Suspended through this daemon (`POST /api/gateways/{id}/suspend`): takes no spawns, does
+    /// not act as primary, until resumed. Survives a restart of the daemon.
+    pub suspended: bool,
+}
+
+impl From<&GatewayView> for GatewayJson {
+    fn from(v: &GatewayView) -> Self {
+        let r = &v.record;
+        let breaker_state = serde_json::to_value(v.breaker.state)
+            .ok()
+            .and_then(|s| s.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        GatewayJson {
+            id: r.id,
+            name: r.name.clone(),
+            host: r.host.clone(),
+            port: r.port,
+            url: r.url(),
+            token: if r.token.is_some() { REDACTED } else { "" },
+            token_set: r.token.is_some(),
+            is_primary: r.is_primary,
+            acting_primary: v.acting_primary,
+            status: r.status.as_str().to_owned(),
+            last_seen: r.last_seen,
+            latency: r.latency,
+            sessions_count: r.sessions_count,
+            agents_count: r.agents_count,
+            allow_insecure_tls: r.allow_insecure_tls,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            connection: ConnectionJson {
+                state: v.connection.state.map(|p| p.as_str().to_owned()),
+                protocol: v.connection.protocol,
+                server_version: v.connection.server_version.clone(),
+                last_error: v.connection.last_error.as_ref().map(|e| LinkErrorJson {
+                    code: e.code.clone(),
+                    message: e.message.clone(),
+                    retryable: e.retryable,
+                }),
+                pairing_request_id: v.connection.pairing_request_id.clone(),
+                probe_error: v.connection.probe_error.clone(),
+            },
+            breaker: BreakerJson {
+                state: breaker_state,
+                consecutive_failures: v.breaker.consecutive_failures,
+            },
+            suspended: r.suspension_id.is_some(),
+        }
+    }
+}
