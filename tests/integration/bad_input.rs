@@ -440,7 +440,7 @@ fn wrong_methods_get_405_with_allow_and_invented_methods_mint_no_metric_series()
         ("PATCH", "/api/gateways", "GET, POST, PUT, DELETE"),
         ("POST", "/api/audit", "GET"),
         ("DELETE", "/healthz", "GET"),
-        ("GET", "/api/spawn", "POST"),
+        ("DELETE", "/api/spawn", "GET, POST"),
     ] {
         let res = d.send(Request::new(method, path).key(&d.admin_key));
         assert_eq!(res.status, 405, "{method} {path}: {}", res.text());
