@@ -6,11 +6,11 @@
 
 use std::path::PathBuf;
 
-use gs_test_support::daemon::{Daemon, online};
+use gs_test_support::daemon::{Daemon, online, wait_for};
 use gs_test_support::real_gateway::{RealGateway, calver};
 use serde_json::json;
 
-use super::{add, free_base_port, log_count, wait_gateway};
+use super::{DEADLINE, add, free_base_port, gateway, log_count, wait_gateway};
 
 #[test]
 fn older_releases_are_supervised() {
@@ -31,10 +31,20 @@ fn older_releases_are_supervised() {
         gw.wait_ready();
         let d = Daemon::start_with(&[
             ("GATEWAY_SUPERVISOR__GATEWAYS__HEALTH_INTERVAL", "1h"),
+            // An older release's HTTP side answers before its WebSocket takes connects: retry
+            // often rather than walk the backoff up to 30 s while it finishes starting.
+            ("GATEWAY_SUPERVISOR__GATEWAYS__BACKOFF_MAX", "2s"),
             ("GATEWAY_SUPERVISOR__LIMITS__MANUAL_HEALTH_INTERVAL", "0s"),
         ]);
         let id = add(&d, "older", "127.0.0.1", gw.port, "older-token-1");
-        let g = wait_gateway(&d, id, &format!("{version} online"), online);
+        let g = wait_for(&format!("{version} online"), DEADLINE * 2, || {
+            let g = gateway(&d, id);
+            if online(&g) {
+                Ok(g)
+            } else {
+                Err(g.to_string())
+            }
+        });
         assert_eq!(g["connection"]["protocol"], 3, "{version}: {g}");
         let v2_only = calver(&version).is_some_and(|v| v < (2026, 2, 26));
         assert_eq!(
