@@ -100,6 +100,10 @@ impl ErrorShape {
         self.details.as_ref()?.get(key)?.as_str()
     }
 
+    pub fn detail_u64(&self, key: &str) -> Option<u64> {
+        self.details.as_ref()?.get(key)?.as_u64()
+    }
+
     pub fn detail_bool(&self, key: &str) -> Option<bool> {
         self.details.as_ref()?.get(key)?.as_bool()
     }

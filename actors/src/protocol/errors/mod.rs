@@ -166,6 +166,9 @@ pub fn classify_error(err: &ErrorShape) -> LinkFailure {
     } else {
         LinkFailure::new(typed.clone(), &err.message, Disposition::Retry { after })
     };
+    if code == "PROTOCOL_MISMATCH" {
+        failure.message = bounded::text(&protocol_mismatch(err), bounded::MESSAGE);
+    }
     failure.recovery = match code {
         "AUTH_TOKEN_MISMATCH" if err.detail_bool("canRetryWithDeviceToken") == Some(true) => {
             Recovery::RetryWithDeviceToken
@@ -175,6 +178,31 @@ pub fn classify_error(err: &ErrorShape) -> LinkFailure {
         _ => Recovery::None,
     };
     failure
+}
+
+/// A protocol mismatch in plain words: which protocol the gateway speaks, which we offered, and
+/// which side to upgrade.
+fn protocol_mismatch(err: &ErrorShape) -> String {
+    let offered = (
+        err.detail_u64("clientMinProtocol")
+            .unwrap_or(u64::from(super::MIN_PROTOCOL)),
+        err.detail_u64("clientMaxProtocol")
+            .unwrap_or(u64::from(super::MAX_PROTOCOL)),
+    );
+    match err.detail_u64("expectedProtocol") {
+        Some(theirs) if theirs > offered.1 => format!(
+            "the gateway speaks protocol {theirs}, newer than this supervisor's {}–{}: upgrade gateway-supervisor",
+            offered.0, offered.1
+        ),
+        Some(theirs) => format!(
+            "the gateway speaks protocol {theirs}, older than this supervisor's {}–{}: upgrade the gateway (OpenClaw 2026.1.29 or later speaks protocol 3)",
+            offered.0, offered.1
+        ),
+        None => format!(
+            "the gateway does not speak this supervisor's protocols {}–{} ({}): upgrade whichever is older",
+            offered.0, offered.1, err.message
+        ),
+    }
 }
 
 /// Whether the gateway refused the device signature itself (not the key, the nonce or the

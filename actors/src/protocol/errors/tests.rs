@@ -293,6 +293,34 @@ mod captured {
 }
 
 mod releases {
+    #[test]
+    fn a_protocol_mismatch_says_which_side_to_upgrade() {
+        use super::super::*;
+        use crate::protocol::captures::{at, capture};
+        let err: ErrorShape = serde_json::from_value(at(
+            &capture("protocol_mismatch.json"),
+            &["connectResponse", "error"],
+        ))
+        .unwrap();
+        let failure = classify_error(&err);
+        assert_eq!(failure.code, "PROTOCOL_MISMATCH");
+        assert_eq!(failure.disposition, Disposition::Halt);
+        // The capture's client offered 3–3 to a gateway that speaks 4.
+        assert_eq!(
+            failure.message,
+            "the gateway speaks protocol 4, newer than this supervisor's 3–3: upgrade gateway-supervisor"
+        );
+        let older = ErrorShape {
+            details: Some(serde_json::json!({"code": "PROTOCOL_MISMATCH", "expectedProtocol": 2})),
+            ..err
+        };
+        assert!(
+            classify_error(&older)
+                .message
+                .contains("upgrade the gateway")
+        );
+    }
+
     use super::super::*;
     use crate::protocol::captures::{at, capture_of};
 
