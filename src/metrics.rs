@@ -29,6 +29,8 @@ pub struct Metrics {
     gateways_suspended: IntGauge,
     acting_primary: IntGaugeVec,
     gateway_info: IntGaugeVec,
+    event_subscribers: IntGauge,
+    event_subscribers_dropped: prometheus::IntCounter,
 }
 
 impl Metrics {
@@ -123,6 +125,17 @@ impl Metrics {
             &["gateway", "gateway_id", "version", "protocol"],
         )?;
         registry.register(Box::new(gateway_info.clone()))?;
+        let event_subscribers = IntGauge::new(
+            "event_subscribers",
+            "Open event streams and sockets (/api/events, /api/ws).",
+        )?;
+        registry.register(Box::new(event_subscribers.clone()))?;
+        // The bus counts; this counter catches up with it at each scrape.
+        let event_subscribers_dropped = prometheus::IntCounter::new(
+            "event_subscribers_dropped_total",
+            "Event subscribers dropped for falling too far behind.",
+        )?;
+        registry.register(Box::new(event_subscribers_dropped.clone()))?;
         let process = Registry::new();
         process.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -155,6 +168,8 @@ impl Metrics {
             gateways_suspended,
             acting_primary,
             gateway_info,
+            event_subscribers,
+            event_subscribers_dropped,
         })
     }
 
@@ -223,6 +238,15 @@ impl Metrics {
         for (status, n) in counts {
             self.gateways.with_label_values(&[status.as_str()]).set(n);
         }
+    }
+
+    /// The event bus as of this scrape.
+    pub fn set_events(&self, events: &gateway_supervisor_actors::events::EventBus) {
+        self.event_subscribers.set(events.subscribers() as i64);
+        let behind = events
+            .dropped()
+            .saturating_sub(self.event_subscribers_dropped.get());
+        self.event_subscribers_dropped.inc_by(behind);
     }
 
     pub fn render(&self) -> Result<String, prometheus::Error> {

@@ -104,6 +104,8 @@ struct Inner {
 pub struct EventBus {
     inner: Arc<Mutex<Inner>>,
     tx: broadcast::Sender<Arc<Event>>,
+    /// Subscribers dropped for falling too far behind.
+    dropped: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Default for EventBus {
@@ -129,7 +131,24 @@ impl EventBus {
                 replay_bytes: 0,
             })),
             tx,
+            dropped: Arc::default(),
         }
+    }
+
+    /// Live subscribers (event streams and sockets) right now.
+    pub fn subscribers(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
+    /// A subscriber fell too far behind and was dropped (its stream says so, then ends).
+    pub fn note_dropped(&self) {
+        self.dropped
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Subscribers dropped since the start.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn publish(&self, kind: EventKind, gateway_id: Option<GatewayId>, payload: Value) -> u64 {

@@ -79,6 +79,7 @@ pub async fn sse(
         .and_then(|v| v.trim().parse::<u64>().ok());
     let filter = type_filter(&query);
     let (backlog, mut rx) = state.events.subscribe_after(last_id);
+    let events = state.events.clone();
     let mut shutdown = state.shutdown.subscribe();
     let (tx, out) = tokio::sync::mpsc::channel::<Result<Bytes, actix_web::Error>>(16);
     actix_web::rt::spawn(async move {
@@ -105,6 +106,7 @@ pub async fn sse(
                 Ok(Ok(e)) if wanted(&filter, &e) => sse_frame(&e),
                 Ok(Ok(_)) => continue,
                 Ok(Err(RecvError::Lagged(n))) => {
+                    events.note_dropped();
                     let _ = tx.try_send(Ok(Bytes::from(format!(
                         ": dropped: {n} events behind; reconnect with Last-Event-ID\n\n"
                     ))));
@@ -148,6 +150,7 @@ pub async fn ws(
         actix_ws::handle(&req, body).map_err(|e| ApiError::UpgradeRequired(e.to_string()))?;
     let filter = type_filter(&query);
     let (_, mut rx) = state.events.subscribe_after(None);
+    let events = state.events.clone();
     let mut shutdown = state.shutdown.subscribe();
     actix_web::rt::spawn(async move {
         loop {
@@ -174,6 +177,7 @@ pub async fn ws(
                     }
                     Ok(_) => {}
                     Err(RecvError::Lagged(_)) => {
+                        events.note_dropped();
                         let _ = session.close(Some(actix_ws::CloseReason { code: actix_ws::CloseCode::Policy, description: Some("too slow; events were dropped".into()) })).await;
                         return;
                     }

@@ -72,6 +72,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let views = state.registry.send(ListGateways).await?.views;
     state.metrics.set_gateways(&views);
+    state.metrics.set_events(&state.events);
     let text = state
         .metrics
         .render()
