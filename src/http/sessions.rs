@@ -157,6 +157,12 @@ pub async fn control(
             retry_after_secs,
         });
     }
+    if query.gateway_id.is_some_and(|id| id < 1) {
+        return Err(ApiError::field(
+            "gateway_id",
+            "gateway_id must be 1 or more",
+        ));
+    }
     let done = state
         .fleet
         .control_session(&key, query.gateway_id, action, &who.0.caller())

@@ -260,6 +260,12 @@ pub async fn list(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::field("limit", "limit must be between 1 and 1000"));
     }
+    if gateway_id.is_some_and(|id| id < 1) {
+        return Err(ApiError::field(
+            "gateway_id",
+            "gateway_id must be 1 or more",
+        ));
+    }
     let store = state.store.clone();
     let (rows, total) = blocking(move || store.list_spawns(status, gateway_id, limit)).await?;
     Ok(HttpResponse::Ok().json(SpawnList {

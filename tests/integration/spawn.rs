@@ -85,6 +85,7 @@ fn an_agent_run_is_tracked_to_ok_with_its_reply_and_never_started_twice() {
     let bad = d.get("/api/spawn?status=finished", &d.admin_key);
     assert_eq!(bad.status, 400, "{}", bad.text());
     assert_eq!(d.get("/api/spawn?limit=0", &d.admin_key).status, 400);
+    assert_eq!(d.get("/api/spawn?gateway_id=0", &d.admin_key).status, 400);
 }
 
 #[test]
