@@ -83,7 +83,7 @@ pub async fn list(
                 key: s.key,
                 agent: s.agent,
                 model: s.model,
-                status: s.status.to_owned(),
+                status: s.status.as_str().to_owned(),
                 running: s.running,
                 total_tokens: s.total_tokens,
                 updated_at: s.updated_at,

@@ -12,13 +12,32 @@ use serde_json::Value;
 use crate::bounded;
 use crate::model::GatewayId;
 
+/// Where a session is, in the API's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionStatus {
+    /// Open: it takes new messages.
+    Active,
+    Paused,
+    Completed,
+}
+
+impl SessionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Active => "active",
+            SessionStatus::Paused => "paused",
+            SessionStatus::Completed => "completed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SessionEntry {
     pub key: String,
     pub agent: Option<String>,
     pub model: Option<String>,
-    /// active | paused | completed
-    pub status: &'static str,
+    pub status: SessionStatus,
     pub running: bool,
     #[serde(rename = "totalTokens")]
     pub total_tokens: i64,
@@ -31,19 +50,21 @@ pub struct SessionEntry {
 /// Token totals beyond this are shown as this (no session has used 10¹⁵ tokens).
 const MAX_TOKENS: i64 = 1_000_000_000_000_000;
 
-fn status_of(entry: &Value) -> &'static str {
+fn status_of(entry: &Value) -> SessionStatus {
     if let Some(s) = entry.get("status").and_then(Value::as_str) {
         match s {
-            "paused" | "suspended" => return "paused",
-            "completed" | "done" | "ended" | "aborted" | "failed" | "killed" => return "completed",
-            "active" | "running" | "idle" => return "active",
+            "paused" | "suspended" => return SessionStatus::Paused,
+            "completed" | "done" | "ended" | "aborted" | "failed" | "killed" => {
+                return SessionStatus::Completed;
+            }
+            "active" | "running" | "idle" => return SessionStatus::Active,
             _ => {}
         }
     }
     if entry.get("archived").and_then(Value::as_bool) == Some(true) {
-        "completed"
+        SessionStatus::Completed
     } else {
-        "active"
+        SessionStatus::Active
     }
 }
 
@@ -131,7 +152,7 @@ mod tests {
         assert!(s.key.starts_with("agent:main:"));
         assert_eq!(s.agent.as_deref(), Some("main"));
         assert_eq!(s.model.as_deref(), Some("gpt-6-astra"));
-        assert_eq!(s.status, "active");
+        assert_eq!(s.status, SessionStatus::Active);
         assert!(!s.running);
         assert_eq!(s.gateway_id, 7);
         assert!(s.updated_at.unwrap() > 1_700_000_000_000);
@@ -140,18 +161,24 @@ mod tests {
     #[test]
     fn status_mapping() {
         let e = |v: Value| parse_entry(&v, 1, None).unwrap();
-        assert_eq!(e(json!({"key": "k", "status": "paused"})).status, "paused");
+        assert_eq!(
+            e(json!({"key": "k", "status": "paused"})).status,
+            SessionStatus::Paused
+        );
         assert_eq!(
             e(json!({"key": "k", "status": "completed"})).status,
-            "completed"
+            SessionStatus::Completed
         );
-        assert_eq!(e(json!({"key": "k", "archived": true})).status, "completed");
+        assert_eq!(
+            e(json!({"key": "k", "archived": true})).status,
+            SessionStatus::Completed
+        );
         assert_eq!(
             e(json!({"key": "k", "hasActiveRun": true})).status,
-            "active"
+            SessionStatus::Active
         );
         assert!(e(json!({"key": "k", "hasActiveRun": true})).running);
-        assert_eq!(e(json!({"key": "k"})).status, "active");
+        assert_eq!(e(json!({"key": "k"})).status, SessionStatus::Active);
         assert_eq!(
             e(json!({"sessionKey": "k2", "usage": {"totalTokens": 12}})).total_tokens,
             12

@@ -12,6 +12,7 @@ use super::messages::{
 };
 use crate::link::messages::SessionsSnapshot;
 use crate::model::{GatewayId, LinkPhase};
+use crate::protocol::sessions::SessionStatus;
 
 impl Handler<SessionsSnapshot> for RegistryActor {
     type Result = ();
@@ -124,7 +125,11 @@ impl RegistryActor {
         let active = self
             .sessions
             .get(&id)
-            .map(|list| list.iter().filter(|s| s.status == "active").count() as i64)
+            .map(|list| {
+                list.iter()
+                    .filter(|s| s.status == SessionStatus::Active)
+                    .count() as i64
+            })
             .unwrap_or(v.record.sessions_count);
         GatewayTarget {
             candidate: crate::selection::Candidate {
