@@ -73,6 +73,7 @@ impl Handler<ListSessions> for RegistryActor {
 
     fn handle(&mut self, msg: ListSessions, _ctx: &mut Self::Context) -> Self::Result {
         let merged = self.merged_sessions();
+        let unfiltered = msg.gateway_id.is_none() && msg.agent.is_none();
         let mut matching = merged.iter().filter(|s| {
             msg.gateway_id.is_none_or(|want| want == s.gateway_id)
                 && msg
@@ -81,7 +82,12 @@ impl Handler<ListSessions> for RegistryActor {
                     .is_none_or(|a| s.agent.as_deref() == Some(a))
         });
         let sessions: Vec<_> = matching.by_ref().take(msg.limit).cloned().collect();
-        let total = sessions.len() + matching.count();
+        // Without a filter every session matches: no walk over the rest of the fleet's list.
+        let total = if unfiltered {
+            merged.len()
+        } else {
+            sessions.len() + matching.count()
+        };
         SessionPage { total, sessions }
     }
 }
