@@ -184,8 +184,20 @@ fn request_id(headers: &HeaderMap) -> RequestId {
         });
     RequestId(match given {
         Some(id) => id.to_owned(),
-        None => crate::secrets::random_hex::<16>().unwrap_or_else(|_| "unavailable".into()),
+        None => new_request_id(),
     })
+}
+
+/// 32 hex digits: a random half drawn once per process, then a counter — unique without a
+/// trip to the kernel's randomness on every request.
+fn new_request_id() -> String {
+    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| {
+        crate::secrets::random_hex::<8>().unwrap_or_else(|_| format!("{:016x}", std::process::id()))
+    });
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{prefix}{n:016x}")
 }
 
 /// Records every request's route pattern (bounded label set), status and duration, gives it a
@@ -209,11 +221,16 @@ pub async fn observe(
                     value,
                 );
             }
-            let key_id = res
-                .request()
-                .extensions()
-                .get::<Principal>()
-                .map(|p| p.key_id);
+            // The key only matters to the access line.
+            let key_id = state
+                .access_log
+                .then(|| {
+                    res.request()
+                        .extensions()
+                        .get::<Principal>()
+                        .map(|p| p.key_id)
+                })
+                .flatten();
             (
                 res.status(),
                 res.request()
