@@ -240,8 +240,8 @@ fn strip_position(text: &str) -> String {
     plain_types(text)
 }
 
-/// serde's messages name Rust types (`expected u16`, `expected struct SpawnRequest`); a client
-/// reads JSON, so those become what the JSON must be.
+/// serde's messages name Rust types (`…, expected u16`, `…, expected struct SpawnRequest`); a
+/// client reads JSON, so the expectation (always the message's tail) says what the JSON must be.
 fn plain_types(text: &str) -> String {
     const TYPES: [(&str, &str); 12] = [
         ("u8", "an integer from 0 to 255"),
@@ -257,35 +257,15 @@ fn plain_types(text: &str) -> String {
         ("f32", "a number"),
         ("f64", "a number"),
     ];
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find("expected ") {
-        let (before, after) = rest.split_at(at + "expected ".len());
-        out.push_str(before);
-        let word_end = after
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(after.len());
-        let word = &after[..word_end];
-        if let Some((_, plain)) = TYPES.iter().find(|(t, _)| *t == word) {
-            out.push_str(plain);
-            rest = &after[word_end..];
-        } else if word == "struct" {
-            // `expected struct Name`: a JSON object.
-            let name = after[word_end..].trim_start();
-            let name_len = name
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .unwrap_or(name.len());
-            out.push_str("a JSON object");
-            rest = &name[name_len..];
-        } else if word == "map" {
-            out.push_str("a JSON object");
-            rest = &after[word_end..];
-        } else {
-            rest = after;
-        }
-    }
-    out.push_str(rest);
-    out
+    let Some((head, expected)) = text.rsplit_once(", expected ") else {
+        return text.to_owned();
+    };
+    let plain = match TYPES.iter().find(|(t, _)| *t == expected) {
+        Some((_, plain)) => plain,
+        None if expected.starts_with("struct ") || expected == "map" => "a JSON object",
+        None => expected,
+    };
+    format!("{head}, expected {plain}")
 }
 
 #[cfg(test)]
