@@ -26,6 +26,19 @@ where
         .map_err(|_| D::Error::custom(format!("{n} is out of range")))
 }
 
+/// [`integer`] for an id: 1 or more (ids start at 1), as the documents' `minimum: 1` says.
+pub fn id<'de, D>(d: D) -> Result<Option<i64>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    match integer::<D, i64>(d)? {
+        Some(n) if n < 1 => Err(D::Error::custom(format!(
+            "{n} is not an id (ids are 1 or more)"
+        ))),
+        id => Ok(id),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[derive(Debug, serde::Deserialize)]

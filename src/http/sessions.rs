@@ -98,7 +98,7 @@ pub async fn list(
 #[serde(deny_unknown_fields)]
 pub struct ControlQuery {
     #[param(minimum = 1)]
-    #[serde(default, deserialize_with = "super::query::integer")]
+    #[serde(default, deserialize_with = "super::query::id")]
     pub gateway_id: Option<i64>,
 }
 
@@ -156,12 +156,6 @@ pub async fn control(
             limit: "session control",
             retry_after_secs,
         });
-    }
-    if query.gateway_id.is_some_and(|id| id < 1) {
-        return Err(ApiError::field(
-            "gateway_id",
-            "gateway_id must be 1 or more",
-        ));
     }
     let done = state
         .fleet

@@ -224,7 +224,7 @@ pub struct SpawnQuery {
     /// Only spawns in this status.
     pub status: Option<SpawnStatus>,
     #[param(minimum = 1)]
-    #[serde(default, deserialize_with = "super::query::integer")]
+    #[serde(default, deserialize_with = "super::query::id")]
     pub gateway_id: Option<i64>,
     /// 1–1000, default 50.
     #[param(minimum = 1, maximum = 1000)]
@@ -259,12 +259,6 @@ pub async fn list(
     let limit = limit.unwrap_or(50);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::field("limit", "limit must be between 1 and 1000"));
-    }
-    if gateway_id.is_some_and(|id| id < 1) {
-        return Err(ApiError::field(
-            "gateway_id",
-            "gateway_id must be 1 or more",
-        ));
     }
     let store = state.store.clone();
     let (rows, total) = blocking(move || store.list_spawns(status, gateway_id, limit)).await?;
