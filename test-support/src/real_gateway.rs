@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+pub use gateway_supervisor_actors::protocol::version::calver;
+
 pub const READY_BUDGET: Duration = Duration::from_secs(240);
 
 /// Whether `GET /readyz` on 127.0.0.1:`port` answers 200.
@@ -53,12 +55,6 @@ pub fn accepting(port: u16) -> bool {
         matches!(ws.read(), Ok(tungstenite::Message::Text(t)) if t.contains("connect.challenge"));
     let _ = ws.close(None);
     challenged
-}
-
-/// An openclaw version as (year, month, day).
-pub fn calver(version: &str) -> Option<(u32, u32, u32)> {
-    let mut parts = version.split('.').map(|p| p.parse().ok());
-    Some((parts.next()??, parts.next()??, parts.next()??))
 }
 
 pub struct RealGateway {
@@ -112,7 +108,7 @@ impl RealGateway {
             "agents": {"defaults": {"heartbeat": {"every": "0m"}}},
         });
         // Unknown (and refused) before 2026.8.
-        if calver(&self.version).is_some_and(|v| v < (2026, 8, 0))
+        if calver(&self.version).is_some_and(|v| v < (2026, 8, 0, 0))
             && let Some(cfg) = cfg.as_object_mut()
         {
             cfg.remove("models");

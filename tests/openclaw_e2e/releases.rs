@@ -46,7 +46,7 @@ fn older_releases_are_supervised() {
             }
         });
         assert_eq!(g["connection"]["protocol"], 3, "{version}: {g}");
-        let v2_only = calver(&version).is_some_and(|v| v < (2026, 2, 26));
+        let v2_only = calver(&version).is_some_and(|v| v < (2026, 2, 26, 0));
         assert_eq!(
             log_count(&d, "retrying with v2") > 0,
             v2_only,
