@@ -222,6 +222,10 @@ impl Default for ElectionConfig {
 pub struct MetricsConfig {
     /// A separate listener for `/metrics`; unset = served on `server.bind`.
     pub bind: Option<SocketAddr>,
+    /// Per-gateway series: `full` (every gauge, counter and the ping histogram per gateway,
+    /// 30–40 series each), `basic` (up, status and info per gateway; counters and the
+    /// histogram fleet-wide) or `none` (fleet-wide only). Large fleets want `basic` or `none`.
+    pub gateway_detail: gateway_supervisor_actors::link_metrics::GatewayDetail,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -657,6 +661,26 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("gateways.probe_timeout"), "{err}");
+    }
+
+    #[test]
+    fn the_gateway_detail_is_one_of_three_words() {
+        let load = |v: &str| {
+            Config::load_with_env(
+                None,
+                &FlagOverrides::default(),
+                env(&[("GATEWAY_SUPERVISOR__METRICS__GATEWAY_DETAIL", v)]),
+            )
+        };
+        assert_eq!(
+            load("basic").unwrap().metrics.gateway_detail.as_str(),
+            "basic"
+        );
+        let err = load("some").unwrap_err().to_string();
+        assert!(
+            err.contains("gateway_detail") && err.contains("full"),
+            "{err}"
+        );
     }
 
     #[test]

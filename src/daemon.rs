@@ -152,7 +152,10 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
     keys.refresh()?;
     let (identity, created) = store.device_identity()?;
     info!(device_id = %identity.device_id(), created, "device identity ready");
-    let metrics = Arc::new(Metrics::new().map_err(|e| DaemonError::Startup(e.to_string()))?);
+    let metrics = Arc::new(
+        Metrics::new(cfg.metrics.gateway_detail)
+            .map_err(|e| DaemonError::Startup(e.to_string()))?,
+    );
     let events = EventBus::new();
     let identity = Arc::new(identity);
     let v1 = http::v1::V1Settings {
@@ -210,6 +213,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
                 call: cfg.gateways.rpc_timeout,
                 operation: cfg.gateways.operation_timeout,
             },
+            metrics.fleet.clone(),
         ));
         let state = AppState {
             registry,

@@ -1,4 +1,8 @@
-//! Prometheus metrics of the daemon itself (HTTP, gateways by status, rate limiting).
+//! Prometheus metrics of the daemon itself (HTTP, gateways by status, rate limiting), the
+//! per-gateway gauges computed from the registry at each scrape, and the registration of the
+//! links' and the fleet's counters. Per-gateway series are labelled `gateway_id` (a rename
+//! keeps its history; the name is a label of `gateway_info`), and how many there are is
+//! `metrics.gateway_detail` ([`GatewayDetail`]).
 
 use std::collections::BTreeMap;
 
@@ -7,7 +11,7 @@ use prometheus::{
     TextEncoder,
 };
 
-use gateway_supervisor_actors::link_metrics::LinkMetrics;
+use gateway_supervisor_actors::link_metrics::{GatewayDetail, LinkMetrics};
 use gateway_supervisor_actors::model::{BreakerState, GatewayStatus, GatewayView, LinkPhase};
 
 pub struct Metrics {
@@ -21,6 +25,7 @@ pub struct Metrics {
     pub build_info: IntGaugeVec,
     pub up_since: IntGauge,
     pub links: std::sync::Arc<LinkMetrics>,
+    pub fleet: crate::fleet::FleetCounters,
     gateway_up: IntGaugeVec,
     gateway_status: IntGaugeVec,
     gateway_breaker: IntGaugeVec,
@@ -34,7 +39,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> Result<Self, prometheus::Error> {
+    pub fn new(detail: GatewayDetail) -> Result<Self, prometheus::Error> {
         let registry = Registry::new_custom(Some("gateway_supervisor".into()), None)?;
         let http_requests = IntCounterVec::new(
             Opts::new(
@@ -68,33 +73,35 @@ impl Metrics {
         let up_since = IntGauge::new("start_time_seconds", "Unix time the daemon started.")?;
         let gateway_up = IntGaugeVec::new(
             Opts::new("gateway_up", "1 when the gateway's socket is connected."),
-            &["gateway"],
+            &["gateway_id"],
         )?;
         let gateway_status = IntGaugeVec::new(
             Opts::new(
                 "gateway_status",
                 "1 for the gateway's current status (a state set).",
             ),
-            &["gateway", "status"],
+            &["gateway_id", "status"],
         )?;
         let gateway_breaker = IntGaugeVec::new(
             Opts::new(
                 "gateway_breaker_state",
                 "1 for the gateway's circuit-breaker state (a state set).",
             ),
-            &["gateway", "state"],
+            &["gateway_id", "state"],
         )?;
         let gateway_failures = IntGaugeVec::new(
             Opts::new(
                 "gateway_consecutive_failures",
                 "Consecutive failures counted by the breaker.",
             ),
-            &["gateway"],
+            &["gateway_id"],
         )?;
         let gateways_connected =
             IntGauge::new("gateways_connected", "Gateways whose socket is connected.")?;
-        let links = std::sync::Arc::new(LinkMetrics::new()?);
+        let links = std::sync::Arc::new(LinkMetrics::new(detail)?);
         links.register(&registry)?;
+        let fleet = crate::fleet::FleetCounters::new()?;
+        fleet.register(&registry)?;
         for m in [
             &gateway_up,
             &gateway_status,
@@ -112,17 +119,17 @@ impl Metrics {
         let acting_primary = IntGaugeVec::new(
             Opts::new(
                 "acting_primary",
-                "1 for the gateway acting as primary (the designated one, or its stand-in).",
+                "1 for the gateway acting as primary (the designated one, or its stand-in); no series when none is.",
             ),
-            &["gateway"],
+            &["gateway_id"],
         )?;
         registry.register(Box::new(acting_primary.clone()))?;
         let gateway_info = IntGaugeVec::new(
             Opts::new(
                 "gateway_info",
-                "1 per gateway with its id, and the release and protocol its last hello reported.",
+                "1 per gateway with its name, and the release and protocol its last hello reported.",
             ),
-            &["gateway", "gateway_id", "version", "protocol"],
+            &["gateway_id", "name", "version", "protocol"],
         )?;
         registry.register(Box::new(gateway_info.clone()))?;
         let event_subscribers = IntGauge::new(
@@ -160,6 +167,7 @@ impl Metrics {
             build_info,
             up_since,
             links,
+            fleet,
             gateway_up,
             gateway_status,
             gateway_breaker,
@@ -185,21 +193,44 @@ impl Metrics {
         ] {
             g.reset();
         }
+        let detail = self.links.detail();
         let mut connected = 0;
         // Every status is exported, zero included, so a status that empties reads 0.
         let mut counts: BTreeMap<GatewayStatus, i64> =
             GatewayStatus::ALL.into_iter().map(|s| (s, 0)).collect();
         for v in views {
             *counts.entry(v.record.status).or_default() += 1;
-            let name = v.record.name.as_str();
+            let id = v.record.id.to_string();
+            let id = id.as_str();
             let up = v.connection.state == Some(LinkPhase::Connected);
             connected += i64::from(up);
-            self.gateway_up
-                .with_label_values(&[name])
-                .set(i64::from(up));
+            if v.acting_primary {
+                self.acting_primary.with_label_values(&[id]).set(1);
+            }
+            if detail == GatewayDetail::None {
+                continue;
+            }
+            self.gateway_up.with_label_values(&[id]).set(i64::from(up));
+            // The version is the gateway's own string: already escaped and bounded by the
+            // link; the name was validated when it was registered.
+            let protocol = v.connection.protocol.map(|p| p.to_string());
+            self.gateway_info
+                .with_label_values(&[
+                    id,
+                    v.record.name.as_str(),
+                    v.connection.server_version.as_deref().unwrap_or(""),
+                    protocol.as_deref().unwrap_or(""),
+                ])
+                .set(1);
+            if detail == GatewayDetail::Basic {
+                self.gateway_status
+                    .with_label_values(&[id, v.record.status.as_str()])
+                    .set(1);
+                continue;
+            }
             for status in GatewayStatus::ALL {
                 self.gateway_status
-                    .with_label_values(&[name, status.as_str()])
+                    .with_label_values(&[id, status.as_str()])
                     .set(i64::from(status == v.record.status));
             }
             for (state, label) in [
@@ -208,25 +239,12 @@ impl Metrics {
                 (BreakerState::HalfOpen, "half_open"),
             ] {
                 self.gateway_breaker
-                    .with_label_values(&[name, label])
+                    .with_label_values(&[id, label])
                     .set(i64::from(v.breaker.state == state));
             }
             self.gateway_failures
-                .with_label_values(&[name])
+                .with_label_values(&[id])
                 .set(i64::from(v.breaker.consecutive_failures));
-            self.acting_primary
-                .with_label_values(&[name])
-                .set(i64::from(v.acting_primary));
-            // The version is the gateway's own string: already escaped and bounded by the link.
-            let protocol = v.connection.protocol.map(|p| p.to_string());
-            self.gateway_info
-                .with_label_values(&[
-                    name,
-                    &v.record.id.to_string(),
-                    v.connection.server_version.as_deref().unwrap_or(""),
-                    protocol.as_deref().unwrap_or(""),
-                ])
-                .set(1);
         }
         self.gateways_connected.set(connected);
         self.gateways_suspended.set(

@@ -45,6 +45,12 @@ impl Fleet {
 
     /// Suspends the gateway and stores its suspension id for [`Fleet::resume`].
     pub async fn suspend(&self, id: GatewayId, by: &Caller) -> Result<Value, FleetError> {
+        let result = self.suspend_now(id, by).await;
+        self.counters.gateway_operation("suspend", &result);
+        result
+    }
+
+    async fn suspend_now(&self, id: GatewayId, by: &Caller) -> Result<Value, FleetError> {
         if let Some(sid) = self.suspension_of(id).await? {
             return Err(FleetError::Busy {
                 message: format!(
@@ -98,6 +104,12 @@ impl Fleet {
 
     /// Resumes a gateway this daemon suspended.
     pub async fn resume(&self, id: GatewayId, by: &Caller) -> Result<Value, FleetError> {
+        let result = self.resume_now(id, by).await;
+        self.counters.gateway_operation("resume", &result);
+        result
+    }
+
+    async fn resume_now(&self, id: GatewayId, by: &Caller) -> Result<Value, FleetError> {
         let sid = self.suspension_of(id).await?;
         let sid = sid.ok_or_else(|| FleetError::Busy {
             message: format!("gateway {id} has no suspension made through this daemon to resume"),
@@ -117,6 +129,12 @@ impl Fleet {
 
     /// Asks the gateway to restart itself; `by` is named in the gateway's own log and audited.
     pub async fn restart(&self, id: GatewayId, by: &Caller) -> Result<Value, FleetError> {
+        let result = self.restart_now(id, by).await;
+        self.counters.gateway_operation("restart", &result);
+        result
+    }
+
+    async fn restart_now(&self, id: GatewayId, by: &Caller) -> Result<Value, FleetError> {
         let reason = format!("requested through gateway-supervisor by {}", by.label);
         let answer = self
             .call(id, "gateway.restart.request", json!({"reason": reason}))

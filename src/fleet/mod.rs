@@ -6,6 +6,7 @@
 //! *Architecture*).
 
 pub mod agents;
+mod counters;
 mod gateway_ops;
 pub mod sessions;
 pub mod spawn;
@@ -20,6 +21,8 @@ use gateway_supervisor_actors::events::EventBus;
 use gateway_supervisor_actors::messages::{CallError, GatewayLink, GatewayTarget, Targets};
 use gateway_supervisor_actors::model::{Caller, GatewayId};
 use gateway_supervisor_actors::selection::NoGateway;
+
+pub use counters::FleetCounters;
 
 /// How long a gateway may take to answer (`gateways.rpc_timeout`, `gateways.operation_timeout`).
 #[derive(Debug, Clone, Copy)]
@@ -97,6 +100,38 @@ pub enum FleetError {
     NoGateway(#[source] NoGateway),
 }
 
+impl FleetError {
+    /// A fixed word for what went wrong (the `outcome` label of the fleet's counters).
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            FleetError::NotFound(_) | FleetError::SessionNotFound(_) => "not_found",
+            FleetError::AmbiguousSession { .. } => "ambiguous",
+            FleetError::NotConnected { .. }
+            | FleetError::SessionOwnerNotConnected { .. }
+            | FleetError::NoPrimary
+            | FleetError::PrimaryNotConnected { .. } => "not_connected",
+            FleetError::Unsupported { .. } | FleetError::NoSessionControl { .. } => "unsupported",
+            FleetError::Busy { .. } => "busy",
+            FleetError::Call {
+                source: CallError::Timeout(_),
+                ..
+            } => "timeout",
+            FleetError::Call {
+                source: CallError::NotConnected,
+                ..
+            } => "not_connected",
+            FleetError::Call { .. } => "gateway_error",
+            FleetError::IdempotencyKeyReused { .. } => "idempotency_key_reused",
+            FleetError::NoGateway(_) => "no_gateway",
+            FleetError::Storage(_)
+            | FleetError::Interrupted(_)
+            | FleetError::Registry(_)
+            | FleetError::Record(_)
+            | FleetError::Random(_) => "internal",
+        }
+    }
+}
+
 /// A connected gateway able to take one method.
 struct Reached {
     name: String,
@@ -108,6 +143,7 @@ pub struct Fleet {
     store: crate::db::Store,
     events: EventBus,
     deadlines: Deadlines,
+    counters: FleetCounters,
 }
 
 impl Fleet {
@@ -116,12 +152,14 @@ impl Fleet {
         store: crate::db::Store,
         events: EventBus,
         deadlines: Deadlines,
+        counters: FleetCounters,
     ) -> Self {
         Fleet {
             registry,
             store,
             events,
             deadlines,
+            counters,
         }
     }
 

@@ -79,6 +79,18 @@ impl Fleet {
         action: SessionAction,
         by: &Caller,
     ) -> Result<SessionControlled, FleetError> {
+        let result = self.control_session_now(key, gateway_id, action, by).await;
+        self.counters.session_control(action.as_str(), &result);
+        result
+    }
+
+    async fn control_session_now(
+        &self,
+        key: &str,
+        gateway_id: Option<GatewayId>,
+        action: SessionAction,
+        by: &Caller,
+    ) -> Result<SessionControlled, FleetError> {
         let mut owners = self
             .registry
             .send(FindSession {

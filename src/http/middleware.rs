@@ -200,6 +200,36 @@ fn new_request_id() -> String {
     format!("{prefix}{n:016x}")
 }
 
+/// A route pattern as a label: its parameters' names without their regexes
+/// (`/api/gateways/{id:\d+}` → `/api/gateways/{id}`), the way the OpenAPI document spells it.
+fn route_label(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    // Depth of braces; inside a parameter, everything after its `:` is its regex.
+    let (mut depth, mut in_regex) = (0u32, false);
+    for c in pattern.chars() {
+        match c {
+            '{' => {
+                depth += 1;
+                if depth == 1 {
+                    out.push(c);
+                }
+            }
+            '}' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    in_regex = false;
+                    out.push(c);
+                }
+            }
+            ':' if depth == 1 => in_regex = true,
+            _ if depth >= 1 && in_regex => {}
+            _ if depth > 1 => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// Records every request's route pattern (bounded label set), status and duration, gives it a
 /// request id, and writes the access line (`log.access`; target `access`). Never logs query
 /// strings, headers or bodies.
@@ -235,7 +265,7 @@ pub async fn observe(
                 res.status(),
                 res.request()
                     .match_pattern()
-                    .unwrap_or_else(|| "unmatched".into()),
+                    .map_or_else(|| "unmatched".into(), |p| route_label(&p)),
                 key_id,
             )
         }
@@ -268,6 +298,21 @@ pub async fn observe(
 mod tests {
     use super::*;
     use actix_web::http::header::HeaderValue;
+
+    #[test]
+    fn route_labels_name_parameters_without_their_regexes() {
+        assert_eq!(route_label(r"/api/gateways/{id:\d+}"), "/api/gateways/{id}");
+        assert_eq!(
+            route_label(r"/api/gateways/{id:\d+}/suspend"),
+            "/api/gateways/{id}/suspend"
+        );
+        assert_eq!(route_label(r"/a/{x:[0-9]{1,3}}/b"), "/a/{x}/b");
+        assert_eq!(
+            route_label("/api/sessions/{key}/control"),
+            "/api/sessions/{key}/control"
+        );
+        assert_eq!(route_label("/metrics"), "/metrics");
+    }
 
     #[test]
     fn unknown_methods_share_one_label() {

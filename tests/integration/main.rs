@@ -14,6 +14,7 @@ mod gateway_ops;
 mod hostile;
 mod hostile_modes;
 mod link;
+mod metrics;
 mod operations;
 mod primary;
 mod releases;

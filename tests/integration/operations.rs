@@ -33,7 +33,7 @@ fn health_readiness_metrics_and_openapi() {
         .map(|l| l.rsplit(' ').next().unwrap().parse::<i64>().unwrap())
         .sum();
     assert_eq!(total, 2, "{text}");
-    assert!(text.contains("gateway_supervisor_gateway_up{gateway=\"a\"} 0"));
+    assert!(text.contains("gateway_supervisor_gateway_up{gateway_id=\"1\"} 0"));
     // The process itself, the acting primary, and each gateway's id (and, once it said hello,
     // its release and protocol).
     for name in [
@@ -47,11 +47,11 @@ fn health_readiness_metrics_and_openapi() {
         );
     }
     assert!(
-        text.contains("gateway_supervisor_acting_primary{gateway=\"a\"} 1"),
+        text.contains("gateway_supervisor_acting_primary{gateway_id=\"1\"} 1"),
         "{text}"
     );
     assert!(
-        text.contains("gateway_supervisor_gateway_info{gateway=\"b\",gateway_id=\"2\""),
+        text.contains("gateway_supervisor_gateway_info{gateway_id=\"2\",name=\"b\""),
         "{text}"
     );
     assert!(text.contains("gateway_supervisor_gateways{status=\"online\"} 0"));

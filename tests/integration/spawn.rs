@@ -86,6 +86,16 @@ fn an_agent_run_is_tracked_to_ok_with_its_reply_and_never_started_twice() {
     assert_eq!(bad.status, 400, "{}", bad.text());
     assert_eq!(d.get("/api/spawn?limit=0", &d.admin_key).status, 400);
     assert_eq!(d.get("/api/spawn?gateway_id=0", &d.admin_key).status, 400);
+    // Counted for Prometheus: two requests answered (the first and its retry), one refused,
+    // one run that ended ok.
+    let metrics = d.get("/metrics", "").text();
+    for needle in [
+        r#"gateway_supervisor_spawns_total{outcome="ok"} 2"#,
+        r#"gateway_supervisor_spawns_total{outcome="idempotency_key_reused"} 1"#,
+        r#"gateway_supervisor_spawns_finished_total{status="ok"} 1"#,
+    ] {
+        assert!(metrics.contains(needle), "missing {needle}\n{metrics}");
+    }
 }
 
 #[test]

@@ -24,13 +24,13 @@ impl GatewayLink {
     /// One RPC over the live socket, answered within `timeout`.
     pub async fn call(
         &self,
-        method: &str,
+        method: &'static str,
         params: Option<Value>,
         timeout: Duration,
     ) -> Result<Value, CallError> {
         self.addr
             .send(Call {
-                method: method.to_owned(),
+                method,
                 params,
                 timeout,
             })

@@ -142,7 +142,8 @@ pub enum CallError {
 #[derive(Message)]
 #[rtype(result = "Result<serde_json::Value, CallError>")]
 pub struct Call {
-    pub method: String,
+    /// One of the daemon's own method names (it labels a metric).
+    pub method: &'static str,
     pub params: Option<serde_json::Value>,
     pub timeout: Duration,
 }

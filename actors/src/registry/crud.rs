@@ -140,6 +140,9 @@ impl Handler<DeleteGateway> for RegistryActor {
                     serde_json::json!({"action": "deleted"}),
                 );
                 act.stop_link(id);
+                if let Some(links) = &act.link_ctx {
+                    links.metrics.forget(id);
+                }
                 act.gateways.remove(&id);
                 act.refresh_roles();
                 Ok(())

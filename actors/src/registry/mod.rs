@@ -352,6 +352,7 @@ impl RegistryActor {
         let (Some(link_ctx), Some(view)) = (self.link_ctx.clone(), self.gateways.get(&id)) else {
             return;
         };
+        link_ctx.metrics.track(id);
         if self.arbiters.is_empty() {
             let n = std::thread::available_parallelism()
                 .map(|n| n.get())

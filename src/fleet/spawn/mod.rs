@@ -83,6 +83,12 @@ impl Fleet {
     /// Starts a spawn and returns it as recorded (`running`, with the gateway's run id), or the
     /// first spawn made with the same idempotency key (nothing new is started).
     pub async fn spawn(self: &Arc<Self>, order: SpawnOrder) -> Result<SpawnRow, FleetError> {
+        let result = self.spawn_now(order).await;
+        self.counters.spawn(&result);
+        result
+    }
+
+    async fn spawn_now(self: &Arc<Self>, order: SpawnOrder) -> Result<SpawnRow, FleetError> {
         let method = order.form.method();
         let (target, choice) = self.choose(&order).await?;
         let gateway_id = target.candidate.id;

@@ -85,6 +85,7 @@ impl Fleet {
 
     /// Records how a spawn ended; a storage failure is logged (the run itself is over).
     pub(super) async fn record_end(&self, spawn_id: &str, end: Finished) {
+        self.counters.spawn_finished(end.status);
         let sid = spawn_id.to_owned();
         let update = SpawnUpdate {
             status: Some(end.status),

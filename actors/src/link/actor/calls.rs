@@ -57,7 +57,7 @@ impl GatewayActor {
     pub(super) fn fire_and_forget(
         &mut self,
         ctx: &mut Context<Self>,
-        method: &str,
+        method: &'static str,
         params: Option<Value>,
     ) {
         let timeout = self.settings().rpc_timeout;
@@ -71,18 +71,13 @@ impl GatewayActor {
     pub(super) fn call(
         &mut self,
         ctx: &mut Context<Self>,
-        method: &str,
+        method: &'static str,
         params: Option<Value>,
         timeout: Duration,
     ) -> impl Future<Output = Result<Value, CallError>> + 'static {
         let metrics = self.ctx.metrics.clone();
-        let (gateway, method_label) = (self.target.name.clone(), method.to_owned());
-        let outcome = move |res: &Answer| {
-            metrics
-                .rpc_calls
-                .with_label_values(&[&gateway, &method_label, pending::outcome(res)])
-                .inc();
-        };
+        let gateway = self.target.id;
+        let outcome = move |res: &Answer| metrics.rpc_call(gateway, method, pending::outcome(res));
         if !self.machine.connected() {
             let res = Err(CallError::NotConnected);
             outcome(&res);
@@ -186,11 +181,7 @@ impl GatewayActor {
         if verdict.breaker_opened {
             self.log(Note::BreakerOpenedByProbes);
         }
-        self.ctx
-            .metrics
-            .probes
-            .with_label_values(&[&self.target.name, verdict.outcome])
-            .inc();
+        self.ctx.metrics.probe(self.target.id, verdict.outcome);
         self.report();
         self.up.health(HealthSample {
             gateway_id: self.target.id,

@@ -170,12 +170,9 @@ impl GatewayActor {
         for action in actions {
             match action {
                 Action::Teardown => self.teardown(ctx, Some(CloseCode::Normal)),
-                Action::CountHandshakeFailure(code) => self
-                    .ctx
-                    .metrics
-                    .handshake_failures
-                    .with_label_values(&[self.target.name.as_str(), code])
-                    .inc(),
+                Action::CountHandshakeFailure(code) => {
+                    self.ctx.metrics.handshake_failure(self.target.id, code)
+                }
                 Action::ReconnectAfter {
                     delay,
                     poll_readiness,
@@ -339,7 +336,7 @@ impl Handler<ProbeNow> for GatewayActor {
 impl Handler<Call> for GatewayActor {
     type Result = ResponseFuture<Result<Value, CallError>>;
     fn handle(&mut self, msg: Call, ctx: &mut Self::Context) -> Self::Result {
-        Box::pin(self.call(ctx, &msg.method, msg.params, msg.timeout))
+        Box::pin(self.call(ctx, msg.method, msg.params, msg.timeout))
     }
 }
 

@@ -10,11 +10,7 @@ impl GatewayActor {
     pub(super) fn connect(&mut self, ctx: &mut Context<Self>) {
         let (generation, reconnect) = self.machine.begin_connect();
         if reconnect {
-            self.ctx
-                .metrics
-                .reconnects
-                .with_label_values(&[&self.target.name])
-                .inc();
+            self.ctx.metrics.reconnect(self.target.id);
         }
         self.report();
         let s = self.settings();
@@ -149,11 +145,7 @@ impl GatewayActor {
         let Some(rtt) = self.machine.pong(payload, Instant::now(), unix_now()) else {
             return;
         };
-        self.ctx
-            .metrics
-            .latency
-            .with_label_values(&[&self.target.name])
-            .observe(rtt.as_secs_f64());
+        self.ctx.metrics.latency(self.target.id, rtt.as_secs_f64());
         self.report();
     }
 

@@ -1,0 +1,93 @@
+//! What the fleet's use cases did, counted for `/metrics`: every spawn request and how each
+//! spawn ended, every session action and every gateway operation, by outcome. Every label
+//! value comes from a fixed set: the use case's own names, [`SpawnStatus`], and
+//! [`FleetError::outcome`].
+
+use prometheus::{IntCounterVec, Opts, Registry};
+
+use super::FleetError;
+use crate::db::spawns::SpawnStatus;
+
+#[derive(Clone)]
+pub struct FleetCounters {
+    spawns: IntCounterVec,
+    spawns_finished: IntCounterVec,
+    session_controls: IntCounterVec,
+    gateway_operations: IntCounterVec,
+}
+
+/// The outcome label of a use case's result.
+fn outcome<T>(result: &Result<T, FleetError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(e) => e.outcome(),
+    }
+}
+
+impl FleetCounters {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            IntCounterVec::new(Opts::new(name, help), labels)
+        };
+        Ok(FleetCounters {
+            spawns: counter(
+                "spawns_total",
+                "Spawn requests by outcome (ok: a gateway took it).",
+                &["outcome"],
+            )?,
+            spawns_finished: counter(
+                "spawns_finished_total",
+                "Spawns that ended, by final status.",
+                &["status"],
+            )?,
+            session_controls: counter(
+                "session_controls_total",
+                "Session actions (pause, resume, kill) by outcome.",
+                &["action", "outcome"],
+            )?,
+            gateway_operations: counter(
+                "gateway_operations_total",
+                "Gateway operations (suspend, resume, restart) by outcome.",
+                &["operation", "outcome"],
+            )?,
+        })
+    }
+
+    pub fn register(&self, registry: &Registry) -> Result<(), prometheus::Error> {
+        for vec in [
+            &self.spawns,
+            &self.spawns_finished,
+            &self.session_controls,
+            &self.gateway_operations,
+        ] {
+            registry.register(Box::new(vec.clone()))?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn spawn<T>(&self, result: &Result<T, FleetError>) {
+        self.spawns.with_label_values(&[outcome(result)]).inc();
+    }
+
+    pub(super) fn spawn_finished(&self, status: SpawnStatus) {
+        self.spawns_finished
+            .with_label_values(&[status.as_str()])
+            .inc();
+    }
+
+    pub(super) fn session_control<T>(&self, action: &'static str, result: &Result<T, FleetError>) {
+        self.session_controls
+            .with_label_values(&[action, outcome(result)])
+            .inc();
+    }
+
+    pub(super) fn gateway_operation<T>(
+        &self,
+        operation: &'static str,
+        result: &Result<T, FleetError>,
+    ) {
+        self.gateway_operations
+            .with_label_values(&[operation, outcome(result)])
+            .inc();
+    }
+}
