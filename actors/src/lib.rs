@@ -25,6 +25,14 @@ pub mod tls;
 
 pub use registry::RegistryActor;
 
+/// Unix time in milliseconds (0 if the clock is before 1970).
+pub fn unix_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 /// Unix seconds now.
 pub fn unix_now() -> i64 {
     std::time::SystemTime::now()

@@ -213,10 +213,31 @@ impl LinkPhase {
     }
 }
 
+/// When a link last heard anything from its gateway, in Unix milliseconds: written by the link
+/// on every frame, read when a gateway is shown. It moves with every frame, so it is not a
+/// change the registry tells readers about; a view holds the clock itself, not a copy.
+#[derive(Debug, Clone, Default)]
+pub struct FrameClock(std::sync::Arc<std::sync::atomic::AtomicI64>);
+
+impl FrameClock {
+    pub fn tick(&self, unix_ms: i64) {
+        self.0.store(unix_ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// `None` until the first frame.
+    pub fn last_ms(&self) -> Option<i64> {
+        Some(self.0.load(std::sync::atomic::Ordering::Relaxed)).filter(|t| *t > 0)
+    }
+}
+
 /// The live link's state as the API shows it. Until the gateway link exists every field is
 /// empty: nothing has been measured, so nothing is claimed.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ConnectionInfo {
+    /// The link's clock of its gateway's last frame (see [`FrameClock`]); the registry puts
+    /// it in every view it hands out.
+    #[serde(skip)]
+    pub last_frame: FrameClock,
     pub state: Option<LinkPhase>,
     pub protocol: Option<u32>,
     pub server_version: Option<String>,

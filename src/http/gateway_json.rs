@@ -19,6 +19,14 @@ pub struct ConnectionJson {
     /// What the last probe found wrong while the socket and the `health` RPC answer (e.g. HTTP
     /// `/health` answering 500): the gateway reads `degraded`, not `offline`.
     pub probe_error: Option<String>,
+    /// When the gateway last sent anything (a frame of any kind, a pong included), Unix
+    /// seconds; null before its first frame. Kept while the link is down: when it was last
+    /// heard.
+    pub last_frame_at: Option<i64>,
+    /// Seconds since that frame, as of this response (lists are at most a second old). A
+    /// connected gateway that reads `online` but whose age grows past a few heartbeats is not
+    /// answering: the link will declare it offline after `gateways.missed_pongs` heartbeats.
+    pub last_frame_age_s: Option<i64>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -68,6 +76,8 @@ pub struct GatewayJson {
 impl From<&GatewayView> for GatewayJson {
     fn from(v: &GatewayView) -> Self {
         let r = &v.record;
+        let last_frame = v.connection.last_frame.last_ms();
+        let now_ms = gateway_supervisor_actors::unix_now_ms();
         let breaker_state = serde_json::to_value(v.breaker.state)
             .ok()
             .and_then(|s| s.as_str().map(str::to_owned))
@@ -101,6 +111,8 @@ impl From<&GatewayView> for GatewayJson {
                 }),
                 pairing_request_id: v.connection.pairing_request_id.clone(),
                 probe_error: v.connection.probe_error.clone(),
+                last_frame_at: last_frame.map(|ms| ms / 1000),
+                last_frame_age_s: last_frame.map(|ms| (now_ms - ms).max(0) / 1000),
             },
             breaker: BreakerJson {
                 state: breaker_state,

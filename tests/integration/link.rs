@@ -265,6 +265,39 @@ fn a_hung_gateway_goes_offline_and_recovers() {
     assert_eq!(g["breaker"]["state"], "closed");
 }
 
+/// A black-holed gateway still reads online until the heartbeat gives up on it; meanwhile the
+/// age of its last frame tells the operator it has gone quiet.
+#[test]
+fn a_silent_gateway_shows_how_long_it_has_been_silent() {
+    // The gateway's tick is long, so only missed pongs (10 × 1 s) end the link.
+    let f = fake(|c| c.tick_interval = Duration::from_secs(30));
+    let d = link_daemon(&[
+        ("GATEWAY_SUPERVISOR__GATEWAYS__HEARTBEAT_INTERVAL", "1s"),
+        ("GATEWAY_SUPERVISOR__GATEWAYS__MISSED_PONGS", "10"),
+    ]);
+    let id = add(&d, "gw", &f, Some("fake-token"));
+    let g = wait_gateway(&d, id, "online, heard from", |g| {
+        online(g) && g["connection"]["last_frame_age_s"].as_i64() <= Some(1)
+    });
+    let heard = g["connection"]["last_frame_at"].as_i64().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!((heard - now).abs() <= 2, "{g:#}");
+    f.update_faults(|x| x.hang = true);
+    let g = wait_gateway(&d, id, "still online, silent for 3 s", |g| {
+        online(g) && g["connection"]["last_frame_age_s"].as_i64() >= Some(3)
+    });
+    // The list says the same as the single gateway.
+    let listed = d.gateways().into_iter().find(|x| x["id"] == id).unwrap();
+    assert!(
+        listed["connection"]["last_frame_age_s"].as_i64() >= Some(3),
+        "{listed:#}"
+    );
+    assert!(g["connection"]["last_frame_at"].as_i64() >= Some(heard));
+}
+
 #[test]
 fn garbage_and_oversize_frames_are_survived() {
     let f = fake(|_| {});

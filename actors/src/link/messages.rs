@@ -47,6 +47,8 @@ pub struct LinkState {
 pub struct LiveStats {
     latency_ms: AtomicI64,
     last_seen: AtomicI64,
+    /// Ticks with every frame; never bumps `changes`.
+    frames: crate::model::FrameClock,
     /// The registry's change counter (see [`crate::messages::GatewaySnapshot`]).
     changes: Arc<AtomicU64>,
 }
@@ -58,6 +60,7 @@ impl LiveStats {
         LiveStats {
             latency_ms: AtomicI64::new(Self::NONE),
             last_seen: AtomicI64::new(Self::NONE),
+            frames: crate::model::FrameClock::default(),
             changes,
         }
     }
@@ -79,6 +82,11 @@ impl LiveStats {
 
     pub fn last_seen(&self) -> Option<i64> {
         Some(self.last_seen.load(Ordering::Relaxed)).filter(|v| *v != Self::NONE)
+    }
+
+    /// The clock of the gateway's last frame.
+    pub fn frames(&self) -> &crate::model::FrameClock {
+        &self.frames
     }
 }
 

@@ -248,6 +248,7 @@ impl StreamHandler<Inbound> for GatewayActor {
             return;
         }
         self.machine.frame_seen(Instant::now());
+        self.live.frames().tick(crate::unix_now_ms());
         let frame = match item {
             Ok(frame) => frame,
             Err(err) => {

@@ -247,6 +247,8 @@ impl LinkMachine {
                 }),
                 pairing_request_id: self.pairing_request_id.clone(),
                 probe_error: self.probe_error.clone(),
+                // The registry puts the link's own clock in each view.
+                last_frame: Default::default(),
             },
             breaker: self.breaker.info(now),
             status: self.status(),
