@@ -74,8 +74,8 @@ cargo fmt --all -- --check
 
 log "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-# --all-targets skips `test = false` targets; the real-gateway e2e is one.
-cargo clippy --locked --test openclaw_e2e -- -D warnings
+# --all-targets skips `test = false` targets: the real-gateway e2e and the cluster suite.
+cargo clippy --locked --test openclaw_e2e --test cluster -- -D warnings
 
 log "no import cycles between modules (scripts/module-cycles.py)"
 python3 scripts/module-cycles.py
@@ -85,6 +85,9 @@ GS_TEST_DATABASE=sqlite cargo test --workspace --locked
 
 log "tests: integration on PostgreSQL"
 GS_TEST_DATABASE=postgres cargo test --locked --test integration
+
+log "tests: a cluster of daemons on PostgreSQL (tests/cluster)"
+cargo test --locked --test cluster
 
 # --- the API as a hostile client sees it -------------------------------------------------------
 # Schemathesis (every check; examples, coverage, fuzzing and stateful phases, ~3 minutes)

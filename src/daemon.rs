@@ -172,6 +172,30 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
     let registry = RegistryActor::load(Arc::new(store.clone()), Some(link_ctx))
         .map_err(|e| DaemonError::Startup(e.to_string()))?
         .with_events(events.clone(), cfg.election.failback);
+    // On PostgreSQL this daemon is one instance of a cluster: it links the gateways it holds
+    // leases on, and nothing until its first renewal round.
+    let cluster = match backend {
+        Backend::Postgres(_) => {
+            let cluster_metrics = crate::cluster::ClusterMetrics::new()
+                .map_err(|e| DaemonError::Startup(e.to_string()))?;
+            metrics
+                .register_cluster(&cluster_metrics)
+                .map_err(|e| DaemonError::Startup(e.to_string()))?;
+            let id = cfg.cluster.instance_id(&cfg.state.dir);
+            info!(instance = %id, "clustered on PostgreSQL");
+            Some(crate::cluster::Cluster::new(
+                id,
+                cfg.cluster.lease_ttl,
+                cluster_metrics,
+            ))
+        }
+        Backend::Sqlite(_) => None,
+    };
+    let registry = if cluster.is_some() {
+        registry.leased()
+    } else {
+        registry
+    };
     let seed = if registry.is_empty() {
         seed::default_gateway(|k| std::env::var(k).ok())
             .map_err(|e| DaemonError::Seed(format!("{}: {}", e.field, e.message)))?
@@ -235,6 +259,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
             fleet,
             ready: Arc::new(AtomicBool::new(false)),
             shutdown: Arc::new(tokio::sync::watch::Sender::new(false)),
+            cluster,
         };
         run(Running {
             config_file,
@@ -346,6 +371,16 @@ async fn run(mut rt: Running) -> Result<(), DaemonError> {
         rt.state.clone(),
         rt.cfg.connections.timeout,
     ));
+    let cluster_stop = tokio::sync::watch::Sender::new(false);
+    let cluster_task = rt.state.cluster.clone().map(|cluster| {
+        actix::spawn(crate::cluster::runner::run(
+            cluster,
+            rt.cfg.cluster.clone(),
+            rt.state.store.clone(),
+            rt.state.registry.clone(),
+            cluster_stop.subscribe(),
+        ))
+    });
 
     let mut term =
         signal(SignalKind::terminate()).map_err(|e| DaemonError::Startup(e.to_string()))?;
@@ -370,9 +405,17 @@ async fn run(mut rt: Running) -> Result<(), DaemonError> {
         h.stop(true).await;
     }
     let _ = server_task.await;
-    // Close every gateway socket with 1000.
+    // No more leases taken; then every gateway socket closed with 1000; then the leases
+    // released, so peers adopt the gateways at once.
+    cluster_stop.send_replace(true);
+    if let Some(task) = cluster_task {
+        let _ = task.await;
+    }
     if let Err(e) = rt.state.registry.send(StopAllLinks).await {
         warn!(%e, "could not stop the gateway links");
+    }
+    if let Some(cluster) = &rt.state.cluster {
+        crate::cluster::runner::leave(cluster, &rt.state.store, Duration::from_secs(5)).await;
     }
     let keys = rt.state.keys.clone();
     if let Err(e) = web::block(move || keys.refresh())

@@ -258,6 +258,14 @@ impl Metrics {
         }
     }
 
+    /// The `cluster_*` metrics, when the daemon is one instance of a cluster.
+    pub fn register_cluster(
+        &self,
+        cluster: &crate::cluster::ClusterMetrics,
+    ) -> Result<(), prometheus::Error> {
+        cluster.register(&self.registry)
+    }
+
     /// The event bus as of this scrape.
     pub fn set_events(&self, events: &gateway_supervisor_actors::events::EventBus) {
         self.event_subscribers.set(events.subscribers() as i64);

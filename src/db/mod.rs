@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod api_keys;
 pub mod audit;
+pub mod cluster;
 pub mod gateways;
 pub mod health;
 pub mod schema;

@@ -2,6 +2,7 @@
 //! and wrong methods).
 
 pub mod agents;
+pub mod cluster;
 pub mod error;
 pub mod events;
 pub mod gateway_json;
@@ -63,6 +64,8 @@ pub struct AppState {
     /// Set to `true` when the daemon stops: event streams end at once instead of holding the
     /// graceful stop for `server.shutdown_timeout`.
     pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+    /// This instance, when the daemon runs as one of a cluster (PostgreSQL).
+    pub cluster: Option<crate::cluster::Cluster>,
 }
 
 /// Runs a storage call on the blocking pool; a pool failure or a database error is 503.
@@ -204,6 +207,7 @@ pub fn routes(
                         .default_service(web::to(route_not_found)),
                 )
                 .service(resource("/audit", vec![get(Admin, ops::audit)]))
+                .service(resource("/cluster", vec![get(Viewer, cluster::status)]))
                 .service(resource("/logs", vec![get(Viewer, ops::logs)]))
                 .service(resource("/events", vec![get(Viewer, events::sse)]))
                 .service(resource("/sessions", vec![get(Viewer, sessions::list)]))

@@ -59,6 +59,14 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         .timeout(REGISTRY_PROBE_TIMEOUT)
         .await
         .map_err(|e| ApiError::NotReady(format!("registry actor not answering: {e}")))?;
+    if let Some(cluster) = &state.cluster
+        && !cluster.in_view()
+    {
+        return Err(ApiError::NotReady(format!(
+            "instance {} holds no current view of the cluster (no successful lease renewal within the lease)",
+            cluster.instance_id
+        )));
+    }
     Ok(HttpResponse::Ok().json(Readiness {
         status: "ready",
         database: "ok",

@@ -135,10 +135,19 @@ impl Database {
     /// without a database name, e.g. postgres://postgres@127.0.0.1:55432).
     fn create() -> Database {
         match std::env::var("GS_TEST_DATABASE").as_deref() {
-            Ok("postgres") => {
-                let base = std::env::var("GS_TEST_PG_URL").expect(
-                    "GS_TEST_DATABASE=postgres needs GS_TEST_PG_URL (scripts/test.sh sets both)",
-                );
+            Ok("postgres") => Database::postgres(),
+            Ok("sqlite") | Err(_) => Database::Sqlite,
+            Ok(other) => panic!("GS_TEST_DATABASE must be sqlite or postgres, not {other}"),
+        }
+    }
+
+    /// A fresh PostgreSQL database on the server GS_TEST_PG_URL names (scripts/test.sh starts
+    /// one).
+    pub fn postgres() -> Database {
+        {
+            {
+                let base = std::env::var("GS_TEST_PG_URL")
+                    .expect("the PostgreSQL suites need GS_TEST_PG_URL (scripts/test.sh sets it)");
                 let name = format!(
                     "gs_test_{}_{}_{}",
                     std::process::id(),
@@ -164,8 +173,6 @@ impl Database {
                     url: format!("{base}/{name}"),
                 }
             }
-            Ok("sqlite") | Err(_) => Database::Sqlite,
-            Ok(other) => panic!("GS_TEST_DATABASE must be sqlite or postgres, not {other}"),
         }
     }
 }
@@ -188,9 +195,14 @@ impl Daemon {
 
     /// Starts with extra environment (e.g. `GATEWAY_SUPERVISOR__LIMITS__…`).
     pub fn start_with(env: &[(&str, &str)]) -> Daemon {
+        Self::start_on(Database::create(), env)
+    }
+
+    /// Starts on `db` (e.g. [`Database::postgres`]) with extra environment.
+    pub fn start_on(db: Database, env: &[(&str, &str)]) -> Daemon {
         let mut d = Daemon {
             dir: tempfile::tempdir().expect("tempdir"),
-            db: Database::create(),
+            db,
             env: env
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -205,6 +217,29 @@ impl Daemon {
             .expect("admin.key written on first start")
             .trim()
             .to_owned();
+        d
+    }
+
+    /// Another daemon on `first`'s database (a cluster, on PostgreSQL): its own state
+    /// directory, `first`'s master key (every instance must have the key the database was
+    /// encrypted with) and admin key, and extra environment.
+    pub fn join(first: &Daemon, env: &[(&str, &str)]) -> Daemon {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = dir.path().join("master.key");
+        fs::copy(first.dir.path().join("master.key"), &key).expect("copy the master key");
+        let mut d = Daemon {
+            dir,
+            db: first.db.clone(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            child: None,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin_key: first.admin_key.clone(),
+            starts: 0,
+        };
+        d.launch();
         d
     }
 

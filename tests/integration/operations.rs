@@ -58,6 +58,10 @@ fn health_readiness_metrics_and_openapi() {
     assert!(text.contains(r#"gateway_supervisor_http_requests_total{method="GET",route="/api/gateways",status="200"}"#), "{text}");
     assert!(text.contains("gateway_supervisor_http_request_duration_seconds_bucket"));
 
+    // Alone on SQLite: not a cluster.
+    let cluster = d.get("/api/cluster", &d.admin_key).json();
+    assert_eq!(cluster["clustered"], false, "{cluster}");
+
     let doc = d.get("/api/openapi.json", "").json();
     for path in [
         "/api/gateways/health",

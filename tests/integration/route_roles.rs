@@ -30,6 +30,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("DELETE", "/api/v1/gateways/999", "admin"),
     ("GET", "/api/audit", "admin"),
     ("GET", "/api/logs", "viewer"),
+    ("GET", "/api/cluster", "viewer"),
     ("GET", "/api/events", "viewer"),
     ("GET", "/api/ws", "viewer"),
     ("GET", "/api/sessions", "viewer"),

@@ -136,6 +136,22 @@ pub struct ProbeResult {
     pub error: Option<String>,
 }
 
+impl ProbeResult {
+    /// A link whose lease ended does not probe.
+    pub fn fenced() -> Self {
+        ProbeResult {
+            healthy: false,
+            latency_ms: None,
+            status: GatewayStatus::Unknown,
+            version: None,
+            uptime_ms: None,
+            protocol: None,
+            connected: false,
+            error: Some("this instance no longer holds the gateway's lease".into()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CallError {
     #[error("the gateway is not connected")]

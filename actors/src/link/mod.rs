@@ -16,4 +16,4 @@ mod machine_tests;
 
 pub use actor::{GatewayActor, Upward};
 pub use machine::{Action, LinkMachine, LinkPhase, MachineSettings, Note};
-pub use target::{LinkContext, LinkSettings, LinkTarget};
+pub use target::{LeaseGuard, LinkContext, LinkSettings, LinkTarget};

@@ -3,7 +3,9 @@
 //! ([`LinkContext`]).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
 
@@ -39,9 +41,53 @@ pub struct LinkTarget {
     pub device_token: Option<SecretString>,
     /// The shared token was just changed by an admin: prove it on the first connect.
     pub verify_shared_token: bool,
+    /// In a cluster, until when this daemon may talk to the gateway (its lease, by this
+    /// process's monotonic clock); `None` alone (no lease needed).
+    pub lease: Option<LeaseGuard>,
+}
+
+/// Until when a link may touch its gateway: the end of the lease this instance holds on it,
+/// minus a safety margin, on the monotonic clock (docs/design.md, *Cluster*). The cluster moves
+/// it forward at each renewal; a link checks it before it dials, writes a frame or probes, so
+/// an instance that was paused past its lease never touches the gateway again, whatever runs
+/// first when it resumes.
+#[derive(Debug, Clone)]
+pub struct LeaseGuard(Arc<AtomicU64>);
+
+/// The origin of the guards' clock (nanoseconds after it).
+fn origin() -> Instant {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+impl LeaseGuard {
+    pub fn until(deadline: Instant) -> Self {
+        let guard = LeaseGuard(Arc::new(AtomicU64::new(0)));
+        guard.extend(deadline);
+        guard
+    }
+
+    /// Moves the deadline (forward after a renewal; back to now to fence at once).
+    pub fn extend(&self, deadline: Instant) {
+        let nanos = deadline.saturating_duration_since(origin()).as_nanos();
+        self.0
+            .store(u64::try_from(nanos).unwrap_or(u64::MAX), Ordering::Release);
+    }
+
+    pub fn valid_at(&self, now: Instant) -> bool {
+        let nanos = now.saturating_duration_since(origin()).as_nanos();
+        u64::try_from(nanos).unwrap_or(u64::MAX) < self.0.load(Ordering::Acquire)
+    }
 }
 
 impl LinkTarget {
+    /// Whether this daemon may touch the gateway now.
+    pub(crate) fn may_touch(&self) -> bool {
+        self.lease
+            .as_ref()
+            .is_none_or(|l| l.valid_at(Instant::now()))
+    }
+
     fn authority(&self) -> String {
         crate::model::authority(&self.host, self.port)
     }

@@ -28,12 +28,15 @@ use crate::model::{
 };
 use crate::primary;
 use crate::store::{GatewayStore, LinkRecord, StoreError};
+use cluster::Ownership;
+pub use cluster::{ApplyStoreChanges, SetLeases};
 use messages::{GatewaySnapshot, GetGateway, ListGateways, Ping, RegistryError};
 
 /// Health samples older than this are pruned.
 pub const HEALTH_RETENTION: Duration = Duration::from_secs(24 * 3600);
 const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
 
+mod cluster;
 mod crud;
 mod links;
 pub mod messages;
@@ -74,6 +77,8 @@ pub struct RegistryActor {
     sessions: HashMap<GatewayId, Arc<Vec<crate::protocol::sessions::SessionEntry>>>,
     /// `features.methods` of each connected gateway.
     methods: HashMap<GatewayId, Arc<Vec<String>>>,
+    /// Which gateways this instance links (all, or its leases in a cluster).
+    ownership: Ownership,
 }
 
 type WriteResult<T> = AtomicResponse<RegistryActor, Result<T, RegistryError>>;
@@ -118,6 +123,7 @@ impl RegistryActor {
             acting: None,
             sessions: HashMap::new(),
             methods: HashMap::new(),
+            ownership: Ownership::All,
         };
         for record in records {
             actor.put(record);
@@ -230,12 +236,17 @@ impl RegistryActor {
     }
 
     fn candidate(&self, v: &GatewayView) -> Candidate {
+        // A gateway another instance links is judged by what its owner wrote.
+        let reachable = if self.ownership.elsewhere(v.record.id) {
+            cluster::eligible_elsewhere(v.record.status)
+        } else {
+            v.connection.state == Some(LinkPhase::Connected)
+                && v.breaker.state == crate::model::BreakerState::Closed
+        };
         Candidate {
             id: v.record.id,
             designated: v.record.is_primary,
-            eligible: v.connection.state == Some(LinkPhase::Connected)
-                && v.breaker.state == crate::model::BreakerState::Closed
-                && v.record.suspension_id.is_none(),
+            eligible: reachable && v.record.suspension_id.is_none(),
             status: v.record.status,
             latency_ms: self
                 .links
@@ -353,6 +364,9 @@ impl RegistryActor {
         let (Some(link_ctx), Some(view)) = (self.link_ctx.clone(), self.gateways.get(&id)) else {
             return;
         };
+        if !self.ownership.may_link(id) {
+            return;
+        }
         link_ctx.metrics.track(id);
         if self.arbiters.is_empty() {
             let n = std::thread::available_parallelism()
@@ -371,6 +385,7 @@ impl RegistryActor {
             token: r.token.clone(),
             device_token: r.device_token.clone(),
             verify_shared_token,
+            lease: self.ownership.guard(),
         };
         self.epoch += 1;
         let epoch = self.epoch;
@@ -459,6 +474,9 @@ impl Actor for RegistryActor {
             self.start_link(*id, ctx);
         }
         ctx.run_interval(PRUNE_INTERVAL, |act, _| act.prune());
+        if matches!(self.ownership, Ownership::Leased { .. }) {
+            ctx.run_interval(cluster::FENCE_CHECK, |act, _| act.check_fence());
+        }
         ctx.run_interval(
             Duration::from_secs(LinkRecord::LAST_SEEN_EVERY as u64),
             |act, _| act.persist_live(),

@@ -16,7 +16,7 @@ use gateway_supervisor_actors::store::{GatewayStore, LinkRecord, StoreError};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = gateways)]
-struct GatewayRow {
+pub(crate) struct GatewayRow {
     id: i64,
     name: String,
     host: String,
@@ -109,7 +109,7 @@ impl Store {
         .transpose()
     }
 
-    fn to_record(&self, row: GatewayRow) -> Result<GatewayRecord, StoreError> {
+    pub(crate) fn to_record(&self, row: GatewayRow) -> Result<GatewayRecord, StoreError> {
         let token = self.decrypt_token(row.id, row.token_enc, purpose::GATEWAY_TOKEN)?;
         let device_token =
             self.decrypt_token(row.id, row.device_token_enc, purpose::DEVICE_TOKEN)?;

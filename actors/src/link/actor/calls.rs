@@ -152,6 +152,11 @@ impl GatewayActor {
         let timeout = s.probe_timeout;
         let client = client(self.target.allow_insecure_tls, s.connect_timeout, timeout);
         let url = self.target.health_url();
+        if !self.target.may_touch() {
+            // Not this instance's gateway any more: nothing measured, nothing claimed.
+            self.fenced(ctx);
+            return Box::pin(actix::fut::ready(ProbeResult::fenced()));
+        }
         let rpc = (self.machine.connected() && self.supports("health"))
             .then(|| self.call(ctx, "health", None, timeout));
         let http = crate::link::http::health(client, url, timeout);

@@ -205,11 +205,10 @@ impl GatewayActor {
                 }
                 Action::StartHeartbeat => self.schedule_heartbeat(ctx, true),
                 Action::SendPing(payload) => {
-                    let sent = self
-                        .conn
-                        .as_mut()
-                        .is_some_and(|c| c.sink.write(WsMessage::Ping(payload.into())).is_ok());
-                    if sent {
+                    if !self.target.may_touch() {
+                        return self.fenced(ctx);
+                    }
+                    if self.write(WsMessage::Ping(payload.into())) {
                         self.machine.ping_sent(Instant::now());
                     }
                 }

@@ -8,6 +8,9 @@ impl GatewayActor {
     // ---- connecting ---------------------------------------------------------------------
 
     pub(super) fn connect(&mut self, ctx: &mut Context<Self>) {
+        if !self.target.may_touch() {
+            return self.fenced(ctx);
+        }
         let (generation, reconnect) = self.machine.begin_connect();
         if reconnect {
             self.ctx.metrics.reconnect(self.target.id);
@@ -69,13 +72,32 @@ impl GatewayActor {
     }
 
     pub(super) fn send_frame(&mut self, frame: &Frame) -> bool {
-        let Some(conn) = self.conn.as_mut() else {
-            return false;
-        };
         match serde_json::to_string(frame) {
-            Ok(text) => conn.sink.write(WsMessage::Text(text.into())).is_ok(),
+            Ok(text) => self.write(WsMessage::Text(text.into())),
             Err(_) => false,
         }
+    }
+
+    /// Every message to the gateway goes out here, and only while the lease lasts: past it,
+    /// the socket is dropped unwritten (the next event the actor handles stops it).
+    pub(super) fn write(&mut self, message: WsMessage) -> bool {
+        if !self.target.may_touch() {
+            if let Some(mut conn) = self.conn.take() {
+                conn.sink.close();
+            }
+            return false;
+        }
+        self.conn
+            .as_mut()
+            .is_some_and(|c| c.sink.write(message).is_ok())
+    }
+
+    /// The lease ended (this instance was paused or cut off from the database): stop without
+    /// another word to the gateway; its new owner has it, or will.
+    pub(super) fn fenced(&mut self, ctx: &mut Context<Self>) {
+        warn!(gateway = %self.target.name, "lease ended: leaving the gateway to its next owner");
+        self.teardown(ctx, None);
+        ctx.stop();
     }
 
     pub(super) fn on_challenge(&mut self, ctx: &mut Context<Self>, payload: Option<Value>) {
@@ -95,11 +117,7 @@ impl GatewayActor {
             Ok(text) => text,
             Err(failure) => return self.fail(ctx, failure),
         };
-        let sent = self
-            .conn
-            .as_mut()
-            .is_some_and(|c| c.sink.write(WsMessage::Text(text.into())).is_ok());
-        if !sent {
+        if !self.write(WsMessage::Text(text.into())) {
             self.fail(
                 ctx,
                 LinkFailure::network("socket closed during the handshake"),
@@ -156,7 +174,9 @@ impl GatewayActor {
     pub(super) fn teardown(&mut self, ctx: &mut Context<Self>, close: Option<CloseCode>) {
         if let Some(mut conn) = self.conn.take() {
             ctx.cancel_future(conn.stream);
-            if let Some(code) = close {
+            if let Some(code) = close
+                && self.target.may_touch()
+            {
                 let _ = conn
                     .sink
                     .write(WsMessage::Close(Some(CloseReason::from(code))));
@@ -247,6 +267,9 @@ impl StreamHandler<Inbound> for GatewayActor {
         if generation != self.machine.generation() || self.conn.is_none() {
             return;
         }
+        if !self.target.may_touch() {
+            return self.fenced(ctx);
+        }
         self.machine.frame_seen(Instant::now());
         self.live.frames().tick(crate::unix_now_ms());
         let frame = match item {
@@ -259,9 +282,7 @@ impl StreamHandler<Inbound> for GatewayActor {
         match crate::ws_io::receive(frame) {
             Received::Frame(frame) => self.on_frame(ctx, frame),
             Received::Ping(payload) => {
-                if let Some(conn) = self.conn.as_mut() {
-                    let _ = conn.sink.write(WsMessage::Pong(payload));
-                }
+                self.write(WsMessage::Pong(payload));
             }
             Received::Pong(payload) => self.on_pong(&payload),
             Received::Failed(failure) => self.fail(ctx, failure),

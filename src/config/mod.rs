@@ -1,6 +1,9 @@
 //! Layered configuration: built-in defaults → TOML file → `GATEWAY_SUPERVISOR__SECTION__KEY`
 //! environment → CLI flags. Unknown keys are errors naming the key.
 
+mod cluster;
+pub use cluster::ClusterConfig;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -31,6 +34,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub secrets: SecretsConfig,
     pub auth: AuthConfig,
+    /// Only with a PostgreSQL database.
+    pub cluster: ClusterConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -359,6 +364,7 @@ impl Config {
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::Invalid(format!("log.level `{}`: {e}", self.log.level)))?;
         self.check_ranges()?;
+        self.cluster.check()?;
         Ok(())
     }
 }

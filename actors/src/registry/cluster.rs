@@ -1,0 +1,223 @@
+//! The registry in a cluster: which gateways this instance may link (the leases the cluster
+//! runner holds for it), and the gateway rows other instances changed. Alone (SQLite, or no
+//! cluster), every gateway is linked and nothing arrives from elsewhere.
+//!
+//! The runner decides; the registry carries out: a lease held starts a link that carries the
+//! instance's [`LeaseGuard`], a lease gone stops it, and a guard that runs out (renewals
+//! failing, the process paused) stops every link before the lease itself expires in the
+//! database (docs/design.md, *Cluster*).
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use tracing::{info, warn};
+
+use super::RegistryActor;
+use crate::link::LeaseGuard;
+use crate::model::{GatewayId, GatewayRecord, GatewayStatus};
+
+/// How often the registry checks its lease guard (a backstop: the runner stops links itself
+/// when a renewal fails, and each link checks the guard before touching its gateway).
+pub(super) const FENCE_CHECK: Duration = Duration::from_millis(250);
+
+/// Which gateways this instance links.
+pub(super) enum Ownership {
+    /// All of them: the only daemon on its database.
+    All,
+    /// Those it holds a lease on, by the lease's epoch, until `guard` runs out.
+    Leased {
+        held: HashMap<GatewayId, u64>,
+        guard: LeaseGuard,
+    },
+}
+
+impl Ownership {
+    pub(super) fn may_link(&self, id: GatewayId) -> bool {
+        match self {
+            Ownership::All => true,
+            Ownership::Leased { held, .. } => held.contains_key(&id),
+        }
+    }
+
+    /// The guard a new link carries.
+    pub(super) fn guard(&self) -> Option<LeaseGuard> {
+        match self {
+            Ownership::All => None,
+            Ownership::Leased { guard, .. } => Some(guard.clone()),
+        }
+    }
+
+    /// Whether another instance links this gateway (its facts come from the database).
+    pub(super) fn elsewhere(&self, id: GatewayId) -> bool {
+        !self.may_link(id)
+    }
+}
+
+/// From the cluster runner, after each renewal round: the leases this instance holds (gateway
+/// → epoch), all valid until `valid_until` on this process's monotonic clock.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetLeases {
+    pub held: HashMap<GatewayId, u64>,
+    pub valid_until: Instant,
+}
+
+/// From the cluster runner: gateway rows written since it last looked (by any instance), and
+/// gateways deleted.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ApplyStoreChanges {
+    pub changed: Vec<GatewayRecord>,
+    pub deleted: Vec<GatewayId>,
+}
+
+impl RegistryActor {
+    /// In a cluster: no link starts until the runner says which gateways are this instance's.
+    pub fn leased(mut self) -> Self {
+        self.ownership = Ownership::Leased {
+            held: HashMap::new(),
+            // Expired from the start.
+            guard: LeaseGuard::until(Instant::now()),
+        };
+        self
+    }
+
+    /// Stops every link whose lease ran out (the guard is shared: all of them at once).
+    pub(super) fn check_fence(&mut self) {
+        let Ownership::Leased { held, guard } = &mut self.ownership else {
+            return;
+        };
+        if held.is_empty() || guard.valid_at(Instant::now()) {
+            return;
+        }
+        warn!(
+            gateways = held.len(),
+            "the cluster lease was not renewed in time: stopping every link"
+        );
+        let ids: Vec<GatewayId> = held.drain().map(|(id, _)| id).collect();
+        for id in ids {
+            self.stop_link(id);
+        }
+        self.refresh_roles();
+    }
+
+    /// A gateway row from the database. Ours: its settings (a new address or credential
+    /// restarts the link), our live facts kept. Another instance's: the row as its owner wrote
+    /// it.
+    fn merge_stored(&mut self, record: GatewayRecord, ctx: &mut Context<Self>) {
+        let id = record.id;
+        let Some(current) = self.gateways.get_mut(&id) else {
+            self.put(record);
+            if self.ownership.may_link(id) {
+                self.start_link(id, ctx);
+            }
+            return;
+        };
+        if self.links.contains_key(&id) {
+            let old = &current.record;
+            let relink = old.host != record.host
+                || old.port != record.port
+                || old.tls != record.tls
+                || old.allow_insecure_tls != record.allow_insecure_tls
+                || token_changed(old, &record);
+            let live = (
+                old.status,
+                old.last_seen,
+                old.latency,
+                old.sessions_count,
+                old.agents_count,
+            );
+            current.record = record;
+            let r = &mut current.record;
+            (
+                r.status,
+                r.last_seen,
+                r.latency,
+                r.sessions_count,
+                r.agents_count,
+            ) = live;
+            if relink {
+                self.stop_link(id);
+                self.start_link(id, ctx);
+            }
+        } else {
+            current.record = record;
+        }
+    }
+}
+
+fn token_changed(a: &GatewayRecord, b: &GatewayRecord) -> bool {
+    use secrecy::ExposeSecret;
+    a.token.as_ref().map(|t| t.expose_secret().to_owned())
+        != b.token.as_ref().map(|t| t.expose_secret().to_owned())
+}
+
+impl Handler<SetLeases> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetLeases, ctx: &mut Self::Context) {
+        let Ownership::Leased { held, guard } = &mut self.ownership else {
+            return;
+        };
+        guard.extend(msg.valid_until);
+        let old = std::mem::replace(held, msg.held.clone());
+        let gone: Vec<GatewayId> = old
+            .iter()
+            .filter(|(id, epoch)| msg.held.get(id) != Some(epoch))
+            .map(|(id, _)| *id)
+            .collect();
+        let new: Vec<GatewayId> = msg
+            .held
+            .iter()
+            .filter(|(id, epoch)| old.get(id) != Some(epoch))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &gone {
+            self.stop_link(*id);
+        }
+        for id in &new {
+            if self.gateways.contains_key(id) {
+                self.start_link(*id, ctx);
+            }
+        }
+        if !gone.is_empty() || !new.is_empty() {
+            info!(
+                adopted = new.len(),
+                released = gone.len(),
+                held = msg.held.len(),
+                "gateway leases changed"
+            );
+            self.refresh_roles();
+        }
+    }
+}
+
+impl Handler<ApplyStoreChanges> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ApplyStoreChanges, ctx: &mut Self::Context) {
+        if msg.changed.is_empty() && msg.deleted.is_empty() {
+            return;
+        }
+        for id in msg.deleted {
+            if self.gateways.contains_key(&id) {
+                self.stop_link(id);
+                if let Some(links) = &self.link_ctx {
+                    links.metrics.forget(id);
+                }
+                self.gateways.remove(&id);
+            }
+        }
+        for record in msg.changed {
+            self.merge_stored(record, ctx);
+        }
+        self.views_changed();
+        self.refresh_roles();
+    }
+}
+
+/// Whether a gateway linked elsewhere can act as primary, from what its owner wrote.
+pub(super) fn eligible_elsewhere(status: GatewayStatus) -> bool {
+    matches!(status, GatewayStatus::Online | GatewayStatus::Degraded)
+}

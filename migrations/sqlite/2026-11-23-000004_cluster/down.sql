@@ -1,0 +1,2 @@
+DROP TABLE gateway_leases;
+DROP TABLE cluster_instances;

@@ -1,0 +1,86 @@
+//! Several daemons on one PostgreSQL: each is an instance with a heartbeat, each gateway is
+//! linked by exactly one instance holding its lease, and the leases are renewed in one
+//! statement per round (docs/design.md, *Cluster*). SQLite keeps one daemon per database
+//! (its state directory is locked), and none of this runs.
+//!
+//! - `placement`: who should link which gateway (pure).
+//! - `runner`: the loop that heartbeats, renews and takes leases, follows the gateways table,
+//!   and tells the registry which links to run.
+
+pub mod placement;
+pub mod runner;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use gateway_supervisor_actors::link::LeaseGuard;
+
+use prometheus::{IntCounter, IntGauge, Registry};
+
+pub use crate::config::ClusterConfig;
+
+/// What the rest of the daemon sees of the cluster.
+#[derive(Clone)]
+pub struct Cluster {
+    pub instance_id: Arc<str>,
+    /// `cluster.lease_ttl`: an instance without a heartbeat this long is not live.
+    pub ttl: std::time::Duration,
+    /// Until when the last successful renewal round holds: while it does, this instance has a
+    /// view of the cluster (`/readyz` is false without one).
+    pub(crate) view: LeaseGuard,
+    pub metrics: ClusterMetrics,
+}
+
+impl Cluster {
+    pub fn new(instance_id: String, ttl: std::time::Duration, metrics: ClusterMetrics) -> Self {
+        Cluster {
+            instance_id: instance_id.into(),
+            ttl,
+            view: LeaseGuard::until(Instant::now()),
+            metrics,
+        }
+    }
+
+    pub fn in_view(&self) -> bool {
+        self.view.valid_at(Instant::now())
+    }
+}
+
+/// `cluster_*` metrics.
+#[derive(Clone)]
+pub struct ClusterMetrics {
+    pub instances: IntGauge,
+    pub gateways_owned: IntGauge,
+    pub renew_failures: IntCounter,
+    pub adoptions: IntCounter,
+}
+
+impl ClusterMetrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        Ok(ClusterMetrics {
+            instances: IntGauge::new(
+                "cluster_instances",
+                "Live instances in the cluster (a heartbeat within the lease TTL).",
+            )?,
+            gateways_owned: IntGauge::new(
+                "gateways_owned",
+                "Gateways whose lease this instance holds (it links them).",
+            )?,
+            renew_failures: IntCounter::new(
+                "lease_renew_failures_total",
+                "Renewal rounds that failed (database unreachable or too slow).",
+            )?,
+            adoptions: IntCounter::new(
+                "adoptions_total",
+                "Gateway leases this instance took (first placement, or from an instance that left or died).",
+            )?,
+        })
+    }
+
+    pub fn register(&self, registry: &Registry) -> Result<(), prometheus::Error> {
+        registry.register(Box::new(self.instances.clone()))?;
+        registry.register(Box::new(self.gateways_owned.clone()))?;
+        registry.register(Box::new(self.renew_failures.clone()))?;
+        registry.register(Box::new(self.adoptions.clone()))
+    }
+}

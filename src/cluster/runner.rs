@@ -1,0 +1,199 @@
+//! The cluster loop of one instance. Every `poll` it reads the gateways table's change feed
+//! and hands it to the registry; every `renew_interval` (or at once when a gateway appeared) it
+//! runs a round: heartbeat, the live instances, placement, one statement that renews and takes
+//! leases, and the release of leases whose links it stopped the round before. The registry
+//! runs the links of the leases held, each carrying a guard that ends `ttl − margin` after the
+//! round started — before the lease can expire in the database — so an instance whose rounds
+//! fail or that was paused stops touching its gateways before anyone else may take them.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use actix::Addr;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use super::placement;
+use super::{Cluster, ClusterConfig};
+use crate::db::{DbError, Store};
+use gateway_supervisor_actors::RegistryActor;
+use gateway_supervisor_actors::model::GatewayId;
+use gateway_supervisor_actors::registry::{ApplyStoreChanges, SetLeases};
+
+/// How often the change feed is read (cluster-wide reads lag by at most this, plus a write
+/// batch).
+const POLL: Duration = Duration::from_millis(500);
+
+/// What a round asks of the database and what it got.
+struct RoundResult {
+    instances: Vec<String>,
+    held: HashMap<GatewayId, u64>,
+}
+
+/// The runner's memory between rounds.
+struct Member {
+    me: String,
+    advertise_url: Option<String>,
+    ttl: Duration,
+    renew_interval: Duration,
+    /// Every gateway the change feed has shown and not deleted.
+    gateways: BTreeSet<GatewayId>,
+    /// Where the change feed goes on from.
+    feed_from: i64,
+    /// The leases of the last successful round.
+    held: HashMap<GatewayId, u64>,
+    /// Leases dropped from the last round (their links were stopped then): released now.
+    to_release: Vec<GatewayId>,
+    last_round: Option<Instant>,
+}
+
+impl Member {
+    /// How long before the lease's end in the database the links stop: time for the stop
+    /// itself and for clocks that run slightly apart.
+    fn margin(&self) -> Duration {
+        (self.ttl / 5).max(Duration::from_millis(500))
+    }
+
+    fn round_due(&self, now: Instant) -> bool {
+        self.last_round
+            .is_none_or(|t| now.duration_since(t) >= self.renew_interval)
+    }
+}
+
+/// Runs until `stop` turns true; then leaves the cluster (every lease released at once).
+pub async fn run(
+    cluster: Cluster,
+    cfg: ClusterConfig,
+    store: Store,
+    registry: Addr<RegistryActor>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut m = Member {
+        me: cluster.instance_id.to_string(),
+        advertise_url: cfg.advertise_url.clone(),
+        ttl: cfg.lease_ttl,
+        renew_interval: cfg.renew_interval,
+        gateways: BTreeSet::new(),
+        feed_from: 0,
+        held: HashMap::new(),
+        to_release: Vec::new(),
+        last_round: None,
+    };
+    info!(instance = %m.me, ttl = ?m.ttl, renew = ?m.renew_interval, "joining the cluster");
+    let mut ticker = tokio::time::interval(POLL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => break,
+        }
+        if *stop.borrow() {
+            break;
+        }
+        let appeared = follow_feed(&mut m, &store, &registry).await;
+        if appeared || m.round_due(Instant::now()) {
+            round(&mut m, &cluster, &store, &registry).await;
+        }
+    }
+    cluster.view.extend(Instant::now());
+}
+
+/// A clean stop, after the links are closed: every lease released and the instance marked
+/// stopping, so peers adopt at their next round instead of after the TTL.
+pub async fn leave(cluster: &Cluster, store: &Store, timeout: Duration) {
+    let (store, me) = (store.clone(), cluster.instance_id.to_string());
+    let left = blocking(timeout, move || store.cluster_leave(&me)).await;
+    match left {
+        Ok(n) => info!(released = n, "left the cluster"),
+        Err(e) => warn!(%e, "could not release the leases; peers adopt after the TTL"),
+    }
+}
+
+/// Reads what changed in the gateways table; returns whether a gateway appeared.
+async fn follow_feed(m: &mut Member, store: &Store, registry: &Addr<RegistryActor>) -> bool {
+    let (s, from) = (store.clone(), m.feed_from);
+    let changes = match blocking(POLL * 4, move || s.gateway_changes(from)).await {
+        Ok(c) => c,
+        Err(e) => {
+            warn!(%e, "could not read the gateway changes");
+            return false;
+        }
+    };
+    m.feed_from = changes.next;
+    let mut appeared = false;
+    for r in &changes.changed {
+        appeared |= m.gateways.insert(r.id);
+    }
+    for id in &changes.deleted {
+        m.gateways.remove(id);
+    }
+    if !changes.changed.is_empty() || !changes.deleted.is_empty() {
+        registry.do_send(ApplyStoreChanges {
+            changed: changes.changed,
+            deleted: changes.deleted,
+        });
+    }
+    appeared
+}
+
+async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr<RegistryActor>) {
+    let started = Instant::now();
+    m.last_round = Some(started);
+    let gateways: Vec<GatewayId> = m.gateways.iter().copied().collect();
+    let (s, me, url, ttl) = (store.clone(), m.me.clone(), m.advertise_url.clone(), m.ttl);
+    let release = m.to_release.clone();
+    let result = blocking(m.renew_interval, move || {
+        let instances = s.cluster_heartbeat(&me, url.as_deref(), ttl)?;
+        let wanted = placement::mine(&me, &gateways, &instances);
+        let held = s.cluster_renew(&me, &wanted, ttl)?;
+        if !release.is_empty() {
+            s.cluster_release(&me, &release)?;
+        }
+        Ok(RoundResult { instances, held })
+    })
+    .await;
+    let result = match result {
+        Ok(r) => r,
+        Err(e) => {
+            cluster.metrics.renew_failures.inc();
+            // The guard keeps the links until the margin before expiry; nothing else to do.
+            warn!(%e, "lease renewal failed");
+            return;
+        }
+    };
+    m.to_release = m
+        .held
+        .keys()
+        .filter(|id| !result.held.contains_key(id))
+        .copied()
+        .collect();
+    let adopted = result
+        .held
+        .iter()
+        .filter(|(id, epoch)| m.held.get(id) != Some(epoch))
+        .count();
+    cluster.metrics.adoptions.inc_by(adopted as u64);
+    cluster.metrics.instances.set(result.instances.len() as i64);
+    cluster.metrics.gateways_owned.set(result.held.len() as i64);
+    m.held = result.held.clone();
+    let valid_until = started + m.ttl.saturating_sub(m.margin());
+    registry.do_send(SetLeases {
+        held: result.held,
+        valid_until,
+    });
+    cluster.view.extend(valid_until);
+}
+
+/// Runs a storage call on a blocking thread, for at most `timeout` (the thread may finish
+/// later; its answer is then dropped).
+async fn blocking<T: Send + 'static>(
+    timeout: Duration,
+    call: impl FnOnce() -> Result<T, DbError> + Send + 'static,
+) -> Result<T, String> {
+    match tokio::time::timeout(timeout, tokio::task::spawn_blocking(call)).await {
+        Ok(Ok(Ok(v))) => Ok(v),
+        Ok(Ok(Err(e))) => Err(e.to_string()),
+        Ok(Err(join)) => Err(join.to_string()),
+        Err(_) => Err(format!("no answer within {timeout:?}")),
+    }
+}

@@ -1,0 +1,248 @@
+//! The cluster's tables on PostgreSQL: instances and their heartbeats, gateway leases (renewed
+//! and taken in one statement per round), and the change feed of gateway rows. Every time is
+//! the database's (`now()`), never an instance's clock. See docs/design.md, *Cluster*.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text};
+
+use super::{DbConn, DbError, Store};
+use crate::db::gateways::GatewayRow;
+use gateway_supervisor_actors::model::{GatewayId, GatewayRecord};
+
+/// A lease as the database holds it.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct LeaseRow {
+    #[diesel(sql_type = BigInt)]
+    pub gateway_id: i64,
+    #[diesel(sql_type = Text)]
+    pub owner: String,
+    #[diesel(sql_type = BigInt)]
+    pub epoch: i64,
+    /// Milliseconds until it expires (negative: expired), by the database's clock.
+    #[diesel(sql_type = BigInt)]
+    pub expires_in_ms: i64,
+}
+
+/// An instance as the database holds it.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct InstanceRow {
+    #[diesel(sql_type = Text)]
+    pub instance_id: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub advertise_url: Option<String>,
+    /// Milliseconds since its last heartbeat.
+    #[diesel(sql_type = BigInt)]
+    pub heartbeat_age_ms: i64,
+    #[diesel(sql_type = Bool)]
+    pub stopping: bool,
+}
+
+#[derive(QueryableByName)]
+struct Held {
+    #[diesel(sql_type = BigInt)]
+    gateway_id: i64,
+    #[diesel(sql_type = BigInt)]
+    epoch: i64,
+}
+
+#[derive(QueryableByName)]
+struct Xmin {
+    #[diesel(sql_type = BigInt)]
+    xmin: i64,
+}
+
+#[derive(QueryableByName)]
+struct Tombstone {
+    #[diesel(sql_type = BigInt)]
+    gateway_id: i64,
+}
+
+/// What changed in the gateways table since a reader's last look.
+#[derive(Debug, Default)]
+pub struct GatewayChanges {
+    pub changed: Vec<GatewayRecord>,
+    pub deleted: Vec<GatewayId>,
+    /// Where to look from next time.
+    pub next: i64,
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Runs `f` on a PostgreSQL connection; a cluster on SQLite is refused before this runs.
+    fn with_pg<T>(
+        &self,
+        f: impl FnOnce(&mut PgConnection) -> QueryResult<T>,
+    ) -> Result<T, DbError> {
+        let mut conn = self.conn()?;
+        match &mut *conn {
+            DbConn::Postgres(c) => f(c).map_err(DbError::from),
+            DbConn::Sqlite(_) => Err(DbError::Conflict(
+                "a cluster needs PostgreSQL; SQLite serves one daemon".into(),
+            )),
+        }
+    }
+
+    /// Writes this instance's heartbeat (the database's clock); returns the live instances
+    /// (a heartbeat within `ttl`, not stopping), sorted by id.
+    pub fn cluster_heartbeat(
+        &self,
+        instance: &str,
+        advertise_url: Option<&str>,
+        ttl: Duration,
+    ) -> Result<Vec<String>, DbError> {
+        self.with_pg(|c| {
+            diesel::sql_query(
+                "INSERT INTO cluster_instances (instance_id, advertise_url) VALUES ($1, $2) \
+                 ON CONFLICT (instance_id) DO UPDATE SET heartbeat_at = now(), \
+                 advertise_url = EXCLUDED.advertise_url, stopping = FALSE",
+            )
+            .bind::<Text, _>(instance)
+            .bind::<Nullable<Text>, _>(advertise_url)
+            .execute(c)?;
+            let live: Vec<InstanceRow> = diesel::sql_query(
+                "SELECT instance_id, advertise_url, \
+                 (extract(epoch FROM now() - heartbeat_at) * 1000)::bigint AS heartbeat_age_ms, \
+                 stopping FROM cluster_instances \
+                 WHERE heartbeat_at > now() - $1 * interval '1 millisecond' AND NOT stopping \
+                 ORDER BY instance_id",
+            )
+            .bind::<BigInt, _>(millis(ttl))
+            .load(c)?;
+            Ok(live.into_iter().map(|r| r.instance_id).collect())
+        })
+    }
+
+    /// One renewal round, one statement: renews this instance's live leases on `wanted` and
+    /// takes those that are free (never held, expired, or released); a lease taken from
+    /// expiry gets the next epoch. Returns every lease of `wanted` this instance now holds,
+    /// by gateway, with its epoch.
+    pub fn cluster_renew(
+        &self,
+        instance: &str,
+        wanted: &[GatewayId],
+        ttl: Duration,
+    ) -> Result<HashMap<GatewayId, u64>, DbError> {
+        let held: Vec<Held> = self.with_pg(|c| {
+            diesel::sql_query(
+                "INSERT INTO gateway_leases AS l (gateway_id, owner, epoch, expires_at) \
+                 SELECT g, $1, 1, now() + $3 * interval '1 millisecond' FROM unnest($2::bigint[]) AS g \
+                 ON CONFLICT (gateway_id) DO UPDATE SET \
+                   epoch = CASE WHEN l.owner = EXCLUDED.owner AND l.expires_at > now() \
+                           THEN l.epoch ELSE l.epoch + 1 END, \
+                   owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at \
+                 WHERE (l.owner = EXCLUDED.owner AND l.expires_at > now()) OR l.expires_at <= now() \
+                 RETURNING gateway_id, epoch",
+            )
+            .bind::<Text, _>(instance)
+            .bind::<Array<BigInt>, _>(wanted)
+            .bind::<BigInt, _>(millis(ttl))
+            .load(c)
+        })?;
+        Ok(held
+            .into_iter()
+            .map(|h| (h.gateway_id, u64::try_from(h.epoch).unwrap_or(0)))
+            .collect())
+    }
+
+    /// Gives leases up at once (their links are already stopped), so peers take them at
+    /// their next round instead of waiting for expiry.
+    pub fn cluster_release(&self, instance: &str, ids: &[GatewayId]) -> Result<usize, DbError> {
+        self.with_pg(|c| {
+            diesel::sql_query(
+                "UPDATE gateway_leases SET expires_at = now() \
+                 WHERE owner = $1 AND gateway_id = ANY($2::bigint[]) AND expires_at > now()",
+            )
+            .bind::<Text, _>(instance)
+            .bind::<Array<BigInt>, _>(ids)
+            .execute(c)
+        })
+    }
+
+    /// A clean stop: every lease released and the instance marked stopping.
+    pub fn cluster_leave(&self, instance: &str) -> Result<usize, DbError> {
+        self.with_pg(|c| {
+            c.transaction(|c| {
+                diesel::sql_query(
+                    "UPDATE cluster_instances SET stopping = TRUE WHERE instance_id = $1",
+                )
+                .bind::<Text, _>(instance)
+                .execute(c)?;
+                diesel::sql_query(
+                    "UPDATE gateway_leases SET expires_at = now() \
+                     WHERE owner = $1 AND expires_at > now()",
+                )
+                .bind::<Text, _>(instance)
+                .execute(c)
+            })
+        })
+    }
+
+    /// Every instance and every lease, for `GET /api/cluster`.
+    pub fn cluster_state(&self) -> Result<(Vec<InstanceRow>, Vec<LeaseRow>), DbError> {
+        self.with_pg(|c| {
+            let instances = diesel::sql_query(
+                "SELECT instance_id, advertise_url, \
+                 (extract(epoch FROM now() - heartbeat_at) * 1000)::bigint AS heartbeat_age_ms, \
+                 stopping FROM cluster_instances ORDER BY instance_id",
+            )
+            .load(c)?;
+            let leases = diesel::sql_query(
+                "SELECT l.gateway_id, l.owner, l.epoch, \
+                 (extract(epoch FROM l.expires_at - now()) * 1000)::bigint AS expires_in_ms \
+                 FROM gateway_leases l JOIN gateways g ON g.id = l.gateway_id \
+                 ORDER BY l.gateway_id",
+            )
+            .load(c)?;
+            Ok((instances, leases))
+        })
+    }
+
+    /// Gateway rows written, and gateways deleted, by transactions at or after `since` (a
+    /// value of [`GatewayChanges::next`]; 0 the first time: everything).
+    pub fn gateway_changes(&self, since: i64) -> Result<GatewayChanges, DbError> {
+        let (rows, tombstones, next) = self.with_pg(|c| {
+            // Every transaction older than this has finished: its rows are visible below.
+            let next = diesel::sql_query(
+                "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin",
+            )
+            .get_result::<Xmin>(c)?
+            .xmin;
+            let rows: Vec<GatewayRow> = crate::db::schema::gateways::table
+                .filter(diesel::dsl::sql::<Bool>("written_xid >= ").bind::<BigInt, _>(since))
+                .select(GatewayRow::as_select())
+                .load(c)?;
+            let tombstones: Vec<Tombstone> = diesel::sql_query(
+                "SELECT gateway_id FROM gateway_tombstones WHERE written_xid >= $1",
+            )
+            .bind::<BigInt, _>(since)
+            .load(c)?;
+            Ok((rows, tombstones, next))
+        })?;
+        let changed = rows
+            .into_iter()
+            .map(|r| {
+                self.to_record(r)
+                    .map_err(|e| DbError::Conflict(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let live: std::collections::HashSet<GatewayId> = changed.iter().map(|r| r.id).collect();
+        Ok(GatewayChanges {
+            // A deleted gateway whose id came back cannot happen (ids are never reused), but a
+            // row present now wins over an old tombstone.
+            deleted: tombstones
+                .into_iter()
+                .map(|t| t.gateway_id)
+                .filter(|id| !live.contains(id))
+                .collect(),
+            changed,
+            next,
+        })
+    }
+}

@@ -1,0 +1,100 @@
+//! `GET /api/cluster`: the instances sharing this database, their heartbeats, and which
+//! gateway each one links (its lease, epoch and time left). On SQLite the daemon is alone:
+//! `clustered: false` and empty lists.
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+
+/// No parameters (an unknown one is an error, as everywhere).
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct NoQuery {}
+
+#[derive(Serialize, ToSchema)]
+pub struct InstanceJson {
+    pub instance_id: String,
+    pub advertise_url: Option<String>,
+    /// Milliseconds since its last heartbeat (the database's clock).
+    pub heartbeat_age_ms: i64,
+    /// A heartbeat within the lease TTL and not stopping: gateways are placed on it.
+    pub live: bool,
+    /// It stopped cleanly and gave its leases up.
+    pub stopping: bool,
+    /// Gateways whose unexpired lease it holds.
+    pub gateways: usize,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LeaseJson {
+    pub gateway_id: i64,
+    pub owner: String,
+    /// Grows with every change of owner (or a lease taken back after it expired); never
+    /// goes back.
+    pub epoch: i64,
+    /// Milliseconds until it expires; 0 or less: expired or released.
+    pub expires_in_ms: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ClusterJson {
+    pub clustered: bool,
+    /// This instance (the one that answered).
+    pub instance_id: Option<String>,
+    pub instances: Vec<InstanceJson>,
+    pub leases: Vec<LeaseJson>,
+}
+
+#[utoipa::path(get, path = "/api/cluster", tag = "operations",
+    description = "The instances sharing the database and the gateway leases (which instance links which gateway).",
+    params(NoQuery),
+    responses((status = 200, body = ClusterJson), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+pub async fn status(
+    state: web::Data<AppState>,
+    _query: web::Query<NoQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(cluster) = &state.cluster else {
+        return Ok(HttpResponse::Ok().json(ClusterJson {
+            clustered: false,
+            instance_id: None,
+            instances: Vec::new(),
+            leases: Vec::new(),
+        }));
+    };
+    let store = state.store.clone();
+    let (instances, leases) = super::blocking(move || store.cluster_state()).await?;
+    let ttl_ms = i64::try_from(cluster.ttl.as_millis()).unwrap_or(i64::MAX);
+    let instances = instances
+        .into_iter()
+        .map(|i| InstanceJson {
+            gateways: leases
+                .iter()
+                .filter(|l| l.owner == i.instance_id && l.expires_in_ms > 0)
+                .count(),
+            live: i.heartbeat_age_ms < ttl_ms && !i.stopping,
+            instance_id: i.instance_id,
+            advertise_url: i.advertise_url,
+            heartbeat_age_ms: i.heartbeat_age_ms,
+            stopping: i.stopping,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(ClusterJson {
+        clustered: true,
+        instance_id: Some(cluster.instance_id.to_string()),
+        instances,
+        leases: leases
+            .into_iter()
+            .map(|l| LeaseJson {
+                gateway_id: l.gateway_id,
+                owner: l.owner,
+                epoch: l.epoch,
+                expires_in_ms: l.expires_in_ms,
+            })
+            .collect(),
+    }))
+}

@@ -1,0 +1,359 @@
+//! A cluster of real daemon processes on one real PostgreSQL, with fake gateways: each gateway
+//! has exactly one socket from the cluster at every sample (counted by the fakes themselves),
+//! the fleet is spread evenly, and a dead or paused instance's gateways are adopted within the
+//! lease, never by two instances at once. Needs GS_TEST_PG_URL (scripts/test.sh starts a
+//! throwaway server and runs `cargo test --test cluster`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use fake_gateway::{FakeConfig, FakeGateway};
+use gs_test_support::daemon::{Daemon, Database, wait_for};
+use serde_json::{Value, json};
+
+/// Short leases so that the tests take seconds: a 3 s lease renewed every second.
+const TTL: Duration = Duration::from_secs(3);
+
+fn instance_env(id: &str, ttl: Duration) -> Vec<(String, String)> {
+    vec![
+        ("GATEWAY_SUPERVISOR__CLUSTER__INSTANCE_ID".into(), id.into()),
+        (
+            "GATEWAY_SUPERVISOR__CLUSTER__LEASE_TTL".into(),
+            format!("{}ms", ttl.as_millis()),
+        ),
+        (
+            "GATEWAY_SUPERVISOR__CLUSTER__RENEW_INTERVAL".into(),
+            "1s".into(),
+        ),
+        (
+            "GATEWAY_SUPERVISOR__GATEWAYS__HEARTBEAT_INTERVAL".into(),
+            "500ms".into(),
+        ),
+        (
+            "GATEWAY_SUPERVISOR__GATEWAYS__BACKOFF_MAX".into(),
+            "1s".into(),
+        ),
+        (
+            "GATEWAY_SUPERVISOR__GATEWAYS__CONNECT_TIMEOUT".into(),
+            "1s".into(),
+        ),
+        (
+            "GATEWAY_SUPERVISOR__LIMITS__GATEWAY_OPS_PER_MINUTE".into(),
+            "0".into(),
+        ),
+    ]
+}
+
+fn env_refs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+/// Three instances `a`, `b`, `c` on one fresh database, with leases of `ttl`.
+fn cluster_with(ttl: Duration) -> Vec<Daemon> {
+    let a = Daemon::start_on(Database::postgres(), &env_refs(&instance_env("a", ttl)));
+    let b = Daemon::join(&a, &env_refs(&instance_env("b", ttl)));
+    let c = Daemon::join(&a, &env_refs(&instance_env("c", ttl)));
+    vec![a, b, c]
+}
+
+fn cluster() -> Vec<Daemon> {
+    cluster_with(TTL)
+}
+
+fn fakes(n: usize) -> Vec<FakeGateway> {
+    (0..n)
+        .map(|_| {
+            FakeGateway::start(FakeConfig {
+                token: Some("fake-token".into()),
+                tick_interval: Duration::from_secs(1),
+                ping_interval: None,
+                ..FakeConfig::default()
+            })
+            .expect("start a fake gateway")
+        })
+        .collect()
+}
+
+fn register(d: &Daemon, fakes: &[FakeGateway]) -> Vec<i64> {
+    fakes
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let res = d.call(
+                "POST",
+                "/api/gateways",
+                &d.admin_key,
+                &json!({"name": format!("gw{i}"), "host": "127.0.0.1", "port": f.port(), "token": "fake-token"}),
+            );
+            assert_eq!(res.status, 201, "{}", res.text());
+            res.json()["gateway"]["id"].as_i64().unwrap()
+        })
+        .collect()
+}
+
+fn active(f: &FakeGateway) -> i64 {
+    f.counters().active.load(Ordering::Relaxed)
+}
+
+/// Waits until every fake has exactly one socket open.
+fn wait_one_socket_each(fakes: &[FakeGateway], deadline: Duration) {
+    wait_for("one socket per gateway", deadline, || {
+        let counts: Vec<i64> = fakes.iter().map(active).collect();
+        if counts.iter().all(|c| *c == 1) {
+            Ok(())
+        } else {
+            Err(format!("{counts:?}"))
+        }
+    });
+}
+
+/// Samples every fake every 100 ms on a thread; [`Sampler::finish`] returns the most sockets
+/// any gateway ever had at once.
+struct Sampler {
+    stop: Arc<AtomicBool>,
+    max: Arc<AtomicI64>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Sampler {
+    fn start(fakes: &Arc<Vec<FakeGateway>>) -> Sampler {
+        let (stop, max) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicI64::new(0)),
+        );
+        let (s, m, f) = (stop.clone(), max.clone(), fakes.clone());
+        let thread = thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                for fake in f.iter() {
+                    m.fetch_max(active(fake), Ordering::Relaxed);
+                }
+                thread::sleep(Duration::from_millis(100));
+            }
+        });
+        Sampler {
+            stop,
+            max,
+            thread: Some(thread),
+        }
+    }
+
+    fn finish(mut self) -> i64 {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+        self.max.load(Ordering::Relaxed)
+    }
+}
+
+fn cluster_view(d: &Daemon) -> Value {
+    let res = d.get("/api/cluster", &d.admin_key);
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()
+}
+
+/// Unexpired leases by owner.
+fn owners(view: &Value) -> std::collections::BTreeMap<String, usize> {
+    let mut by = std::collections::BTreeMap::new();
+    for l in view["leases"].as_array().unwrap() {
+        if l["expires_in_ms"].as_i64().unwrap() > 0 {
+            *by.entry(l["owner"].as_str().unwrap().to_owned())
+                .or_insert(0) += 1;
+        }
+    }
+    by
+}
+
+#[test]
+fn three_instances_share_the_fleet_with_one_socket_per_gateway() {
+    let nodes = cluster();
+    let fakes = Arc::new(fakes(300));
+    let sampler = Sampler::start(&fakes);
+    register(&nodes[0], &fakes);
+    wait_one_socket_each(&fakes, Duration::from_secs(60));
+    // Spread within ±20 % of even.
+    let by = owners(&cluster_view(&nodes[1]));
+    assert_eq!(by.values().sum::<usize>(), 300, "{by:?}");
+    for (owner, n) in &by {
+        assert!((80..=120).contains(n), "{owner} links {n}: {by:?}");
+    }
+    // Every instance answers for the whole fleet, online, whoever links it.
+    for d in &nodes {
+        wait_for(
+            "every gateway online on every instance",
+            Duration::from_secs(20),
+            || {
+                let list = d.gateways();
+                let online = list.iter().filter(|g| g["status"] == "online").count();
+                if list.len() == 300 && online == 300 {
+                    Ok(())
+                } else {
+                    Err(format!("{} listed, {online} online", list.len()))
+                }
+            },
+        );
+    }
+    let view = cluster_view(&nodes[2]);
+    assert_eq!(view["instance_id"], "c");
+    assert_eq!(view["instances"].as_array().unwrap().len(), 3, "{view:#}");
+    let metrics = nodes[0].get("/metrics", "").text();
+    assert!(
+        metrics.contains("gateway_supervisor_cluster_instances 3"),
+        "{metrics}"
+    );
+    assert_eq!(sampler.finish(), 1, "a gateway had two sockets at once");
+}
+
+#[test]
+fn a_killed_instance_s_gateways_are_adopted_within_the_lease() {
+    let mut nodes = cluster();
+    let fakes = Arc::new(fakes(30));
+    register(&nodes[0], &fakes);
+    wait_one_socket_each(&fakes, Duration::from_secs(30));
+    let sampler = Sampler::start(&fakes);
+    let before = owners(&cluster_view(&nodes[0]));
+    assert!(before.get("b").copied().unwrap_or(0) > 0, "{before:?}");
+    nodes[1].kill9();
+    let killed = Instant::now();
+    // Its sockets died with it; within the lease and 5 s, every gateway is linked again.
+    wait_one_socket_each(&fakes, TTL + Duration::from_secs(5));
+    let adopted_in = killed.elapsed();
+    let after = owners(&cluster_view(&nodes[0]));
+    assert_eq!(after.get("b"), None, "{after:?}");
+    assert_eq!(after.values().sum::<usize>(), 30, "{after:?}");
+    // The survivors still serve the fleet: a gateway the dead instance linked reads online.
+    wait_for("all online on a", Duration::from_secs(10), || {
+        let online = nodes[0]
+            .gateways()
+            .iter()
+            .filter(|g| g["status"] == "online")
+            .count();
+        if online == 30 {
+            Ok(())
+        } else {
+            Err(format!("{online} online"))
+        }
+    });
+    assert_eq!(sampler.finish(), 1, "a gateway had two sockets at once");
+    eprintln!("adopted within {adopted_in:?}");
+}
+
+#[test]
+fn a_cleanly_stopped_instance_hands_its_gateways_over_at_once() {
+    // A long lease: waiting for it to expire would take 20 s.
+    let long = Duration::from_secs(20);
+    let mut nodes = cluster_with(long);
+    let fakes = Arc::new(fakes(30));
+    register(&nodes[0], &fakes);
+    wait_one_socket_each(&fakes, Duration::from_secs(30));
+    let sampler = Sampler::start(&fakes);
+    assert!(nodes[2].terminate().success());
+    let stopped = Instant::now();
+    // Released, not left to expire: adopted well within one lease.
+    wait_one_socket_each(&fakes, long / 2);
+    let handed_over = stopped.elapsed();
+    let view = cluster_view(&nodes[0]);
+    let c = view["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["instance_id"] == "c")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (c["stopping"].as_bool(), c["live"].as_bool()),
+        (Some(true), Some(false)),
+        "{view:#}"
+    );
+    assert_eq!(sampler.finish(), 1, "a gateway had two sockets at once");
+    eprintln!("handed over within {handed_over:?}");
+}
+
+/// A paused instance (SIGSTOP past its lease) finds its gateways adopted when it resumes: it
+/// closes its stale sockets without a word, never dials them again while others hold them,
+/// and rejoins (gateways come back to it by handover, one socket each throughout).
+#[test]
+fn a_paused_instance_never_touches_its_gateways_again_and_rejoins() {
+    let nodes = cluster();
+    let fakes = Arc::new(fakes(30));
+    let ids = register(&nodes[0], &fakes);
+    wait_one_socket_each(&fakes, Duration::from_secs(30));
+    let leases = |d: &Daemon| -> Vec<(i64, String, i64, i64)> {
+        cluster_view(d)["leases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["gateway_id"].as_i64().unwrap(),
+                    l["owner"].as_str().unwrap().to_owned(),
+                    l["epoch"].as_i64().unwrap(),
+                    l["expires_in_ms"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let before = leases(&nodes[0]);
+    let on_b: Vec<(i64, i64)> = before
+        .iter()
+        .filter(|l| l.1 == "b")
+        .map(|l| (l.0, l.2))
+        .collect();
+    assert!(!on_b.is_empty(), "{before:?}");
+    nodes[1].signal("STOP");
+    // Past its lease, the others hold b's gateways, each under a newer epoch.
+    wait_for(
+        "b's gateways adopted",
+        TTL * 2 + Duration::from_secs(5),
+        || {
+            let now = leases(&nodes[0]);
+            let adopted = on_b.iter().all(|(id, epoch)| {
+                now.iter()
+                    .any(|l| l.0 == *id && l.1 != "b" && l.2 > *epoch && l.3 > 0)
+            });
+            if adopted {
+                Ok(())
+            } else {
+                Err(format!("{now:?}"))
+            }
+        },
+    );
+    let paused_for = TTL * 2;
+    thread::sleep(paused_for.saturating_sub(TTL)); // the pause itself is the scenario
+    nodes[1].signal("CONT");
+    // Its stale sockets close; it dials none of them while others hold them.
+    wait_one_socket_each(&fakes, Duration::from_secs(5));
+    let log = String::from_utf8_lossy(&nodes[1].logs()).into_owned();
+    assert!(
+        log.contains("lease ended"),
+        "b did not fence itself:\n{log}"
+    );
+    let sampler = Sampler::start(&fakes);
+    // It rejoins: a share of the fleet comes back to it by handover.
+    wait_for("b links gateways again", Duration::from_secs(30), || {
+        let by = owners(&cluster_view(&nodes[0]));
+        match by.get("b") {
+            Some(n) if *n >= 5 => Ok(()),
+            _ => Err(format!("{by:?}")),
+        }
+    });
+    wait_one_socket_each(&fakes, Duration::from_secs(10));
+    assert_eq!(
+        sampler.finish(),
+        1,
+        "a gateway had two sockets at once after the resume"
+    );
+    // Epochs never went back.
+    let after = leases(&nodes[0]);
+    for (id, _, epoch, _) in &before {
+        let now = after.iter().find(|l| l.0 == *id).unwrap();
+        assert!(
+            now.2 >= *epoch,
+            "gateway {id}: epoch {} after {epoch}",
+            now.2
+        );
+    }
+    assert_eq!(after.len(), ids.len());
+}
