@@ -186,6 +186,8 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
             Some(crate::cluster::Cluster::new(
                 id,
                 cfg.cluster.lease_ttl,
+                crate::cluster::forward::ForwardKey::derive(store.cipher.derived_secret()),
+                cfg.gateways.operation_timeout + Duration::from_secs(5),
                 cluster_metrics,
             ))
         }
@@ -214,6 +216,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
     let gateway_list = Arc::new(crate::http::list_cache::GatewayListCache::new(
         registry.version(),
     ));
+    let cluster_id = cluster.as_ref().map(|c| c.instance_id.to_string());
     let system = actix::System::new();
     system.block_on(async move {
         let registry = registry.start();
@@ -229,16 +232,19 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
                 .map_err(|e| DaemonError::Seed(e.to_string()))?;
             info!(name = %name, "seeded the default gateway from the environment");
         }
-        let fleet = Arc::new(crate::fleet::Fleet::new(
-            registry.clone(),
-            store.clone(),
-            events.clone(),
-            crate::fleet::Deadlines {
-                call: cfg.gateways.rpc_timeout,
-                operation: cfg.gateways.operation_timeout,
-            },
-            metrics.fleet.clone(),
-        ));
+        let fleet = Arc::new(
+            crate::fleet::Fleet::new(
+                registry.clone(),
+                store.clone(),
+                events.clone(),
+                crate::fleet::Deadlines {
+                    call: cfg.gateways.rpc_timeout,
+                    operation: cfg.gateways.operation_timeout,
+                },
+                metrics.fleet.clone(),
+            )
+            .in_cluster(cluster_id),
+        );
         let state = AppState {
             registry,
             gateway_list,
@@ -373,9 +379,14 @@ async fn run(mut rt: Running) -> Result<(), DaemonError> {
     ));
     let cluster_stop = tokio::sync::watch::Sender::new(false);
     let cluster_task = rt.state.cluster.clone().map(|cluster| {
+        let mut cfg = rt.cfg.cluster.clone();
+        // Unset: where this daemon listens (its host name for a wildcard address).
+        if cfg.advertise_url.is_none() {
+            cfg.advertise_url = addrs.first().map(crate::cluster::default_advertise_url);
+        }
         actix::spawn(crate::cluster::runner::run(
             cluster,
-            rt.cfg.cluster.clone(),
+            cfg,
             rt.state.store.clone(),
             rt.state.registry.clone(),
             cluster_stop.subscribe(),

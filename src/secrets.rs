@@ -85,6 +85,10 @@ pub fn random_hex<const N: usize>() -> Result<String, SecretsError> {
 /// Encrypts and decrypts values at rest under the master key.
 pub struct Cipher {
     aead: XChaCha20Poly1305,
+    /// A secret derived from the master key for other uses than encryption at rest (the
+    /// cluster's hop credential): HMAC-SHA256(master key, a fixed label). The master key
+    /// itself is not kept.
+    derived: SecretBox<[u8; KEY_LEN]>,
 }
 
 impl std::fmt::Debug for Cipher {
@@ -95,9 +99,19 @@ impl std::fmt::Debug for Cipher {
 
 impl Cipher {
     pub fn new(key: &SecretBox<[u8; KEY_LEN]>) -> Self {
+        use hmac::Mac;
+        let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(key.expose_secret())
+            .expect("HMAC takes a key of any length");
+        mac.update(b"gateway-supervisor derived secret v1");
         Cipher {
             aead: XChaCha20Poly1305::new(key.expose_secret().into()),
+            derived: SecretBox::new(Box::new(mac.finalize().into_bytes().into())),
         }
+    }
+
+    /// The same on every daemon with the same master key; never the master key itself.
+    pub fn derived_secret(&self) -> &[u8; KEY_LEN] {
+        self.derived.expose_secret()
     }
 
     pub fn encrypt(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, SecretsError> {

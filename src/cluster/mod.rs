@@ -7,6 +7,7 @@
 //! - `runner`: the loop that heartbeats, renews and takes leases, follows the gateways table,
 //!   and tells the registry which links to run.
 
+pub mod forward;
 pub mod placement;
 pub mod runner;
 
@@ -25,6 +26,10 @@ pub struct Cluster {
     pub instance_id: Arc<str>,
     /// `cluster.lease_ttl`: an instance without a heartbeat this long is not live.
     pub ttl: std::time::Duration,
+    /// Signs and checks hops between instances (derived from the master key).
+    pub forward_key: forward::ForwardKey,
+    /// How long a forwarded request may take (the longest gateway operation, and some).
+    pub forward_timeout: std::time::Duration,
     /// Until when the last successful renewal round holds: while it does, this instance has a
     /// view of the cluster (`/readyz` is false without one).
     pub(crate) view: LeaseGuard,
@@ -32,10 +37,18 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    pub fn new(instance_id: String, ttl: std::time::Duration, metrics: ClusterMetrics) -> Self {
+    pub fn new(
+        instance_id: String,
+        ttl: std::time::Duration,
+        forward_key: forward::ForwardKey,
+        forward_timeout: std::time::Duration,
+        metrics: ClusterMetrics,
+    ) -> Self {
         Cluster {
             instance_id: instance_id.into(),
             ttl,
+            forward_key,
+            forward_timeout,
             view: LeaseGuard::until(Instant::now()),
             metrics,
         }
@@ -43,6 +56,19 @@ impl Cluster {
 
     pub fn in_view(&self) -> bool {
         self.view.valid_at(Instant::now())
+    }
+}
+
+/// Where peers reach a daemon listening on `addr` when `cluster.advertise_url` is unset: the
+/// address itself, or the host name for a wildcard address.
+pub fn default_advertise_url(addr: &std::net::SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "localhost".into());
+        format!("http://{host}:{}", addr.port())
+    } else {
+        format!("http://{addr}")
     }
 }
 

@@ -15,8 +15,9 @@ pub struct ClusterConfig {
     /// This daemon's name in the cluster (1–64 of `A-Z a-z 0-9 . _ -`); unset = the host name
     /// and a hash of the state directory, stable across restarts.
     pub instance_id: Option<String>,
-    /// How peers reach this daemon's HTTP listener (`http://10.0.0.5:3000`); shown in
-    /// `GET /api/cluster`.
+    /// How peers reach this daemon's HTTP listener (`http://10.0.0.5:3000`): actions on the
+    /// gateways it links are forwarded there. Unset: the address it listens on (the host name
+    /// for `0.0.0.0`).
     pub advertise_url: Option<String>,
     /// How long a gateway lease lasts without renewal: how long a dead instance's gateways
     /// wait before another instance adopts them.

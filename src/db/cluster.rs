@@ -41,6 +41,18 @@ pub struct InstanceRow {
     pub stopping: bool,
 }
 
+/// Who links a gateway: the holder of its unexpired lease, and where it listens.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct Holder {
+    #[diesel(sql_type = Text)]
+    pub owner: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub advertise_url: Option<String>,
+    /// Milliseconds until the lease expires.
+    #[diesel(sql_type = BigInt)]
+    pub expires_in_ms: i64,
+}
+
 #[derive(QueryableByName)]
 struct Held {
     #[diesel(sql_type = BigInt)]
@@ -181,6 +193,21 @@ impl Store {
                 .bind::<Text, _>(instance)
                 .execute(c)
             })
+        })
+    }
+
+    /// The holder of gateway `id`'s unexpired lease, if any.
+    pub fn lease_holder(&self, id: GatewayId) -> Result<Option<Holder>, DbError> {
+        self.with_pg(|c| {
+            diesel::sql_query(
+                "SELECT l.owner, i.advertise_url, \
+                 (extract(epoch FROM l.expires_at - now()) * 1000)::bigint AS expires_in_ms \
+                 FROM gateway_leases l LEFT JOIN cluster_instances i ON i.instance_id = l.owner \
+                 WHERE l.gateway_id = $1 AND l.expires_at > now()",
+            )
+            .bind::<BigInt, _>(id)
+            .get_result(c)
+            .optional()
         })
     }
 

@@ -98,6 +98,16 @@ pub enum FleetError {
     /// No gateway can take the spawn (`selection::select`'s reason).
     #[error("{0}")]
     NoGateway(#[source] NoGateway),
+    /// Another instance of the cluster links the gateway: the action is its to carry out.
+    #[error("gateway {id} is linked by instance `{}`", .owner.instance)]
+    LinkedElsewhere { id: GatewayId, owner: Owner },
+}
+
+/// The instance that links a gateway (the holder of its lease) and where it listens.
+#[derive(Debug, Clone)]
+pub struct Owner {
+    pub instance: String,
+    pub url: Option<String>,
 }
 
 impl FleetError {
@@ -123,6 +133,7 @@ impl FleetError {
             FleetError::Call { .. } => "gateway_error",
             FleetError::IdempotencyKeyReused { .. } => "idempotency_key_reused",
             FleetError::NoGateway(_) => "no_gateway",
+            FleetError::LinkedElsewhere { .. } => "forwarded",
             FleetError::Storage(_)
             | FleetError::Interrupted(_)
             | FleetError::Registry(_)
@@ -144,6 +155,8 @@ pub struct Fleet {
     events: EventBus,
     deadlines: Deadlines,
     counters: FleetCounters,
+    /// This instance's id, in a cluster.
+    instance: Option<String>,
 }
 
 impl Fleet {
@@ -160,6 +173,35 @@ impl Fleet {
             events,
             deadlines,
             counters,
+            instance: None,
+        }
+    }
+
+    /// In a cluster: this instance's id (gateways linked by others are theirs to act on).
+    pub fn in_cluster(mut self, instance: Option<String>) -> Self {
+        self.instance = instance;
+        self
+    }
+
+    /// When another instance links gateway `id`: that instance. `None` alone, or when no
+    /// other instance holds its lease (it is this one's, or nobody's for the moment).
+    async fn linked_elsewhere(&self, id: GatewayId) -> Result<Option<Owner>, FleetError> {
+        let Some(me) = self.instance.clone() else {
+            return Ok(None);
+        };
+        let holder = self.stored(move |store| store.lease_holder(id)).await?;
+        Ok(holder.filter(|h| h.owner != me).map(|h| Owner {
+            instance: h.owner,
+            url: h.advertise_url,
+        }))
+    }
+
+    /// `NotConnected`, unless another instance links the gateway (then it is theirs).
+    async fn not_here(&self, id: GatewayId, name: String) -> FleetError {
+        match self.linked_elsewhere(id).await {
+            Ok(Some(owner)) => FleetError::LinkedElsewhere { id, owner },
+            Ok(None) => FleetError::NotConnected { name },
+            Err(e) => e,
         }
     }
 
@@ -212,7 +254,7 @@ impl Fleet {
             .ok_or(FleetError::NotFound(id))?;
         let name = t.candidate.name.clone();
         let Some(link) = t.link.filter(|_| t.candidate.healthy) else {
-            return Err(FleetError::NotConnected { name });
+            return Err(self.not_here(id, name).await);
         };
         if !t.methods.iter().any(|m| m == method) {
             return Err(FleetError::Unsupported { id, name, method });

@@ -109,9 +109,15 @@ impl Fleet {
                     .collect(),
             });
         }
-        let owner = owners
-            .pop()
-            .ok_or_else(|| FleetError::SessionNotFound(key.to_owned()))?;
+        let Some(owner) = owners.pop() else {
+            // Named on a gateway another instance links: that instance has its sessions.
+            if let Some(id) = gateway_id
+                && let Some(owner) = self.linked_elsewhere(id).await?
+            {
+                return Err(FleetError::LinkedElsewhere { id, owner });
+            }
+            return Err(FleetError::SessionNotFound(key.to_owned()));
+        };
         if !owner.connected {
             return Err(FleetError::SessionOwnerNotConnected {
                 name: owner.name,

@@ -98,6 +98,14 @@ pub enum ApiError {
     GatewayTimeout(String),
     #[error("{0}")]
     NotReady(String),
+    /// The cluster instance that links the gateway could not be reached (or the lease moved
+    /// while the request was forwarded): nothing was retried; the caller may retry.
+    #[error("{message}")]
+    OwnerUnavailable {
+        message: String,
+        instance: String,
+        retry_after_secs: u64,
+    },
     #[error("storage is unavailable; the daemon's log has the cause")]
     Storage(String),
     #[error("internal error; the daemon's log has the cause")]
@@ -156,6 +164,7 @@ impl ApiError {
             ApiError::GatewayUnavailable(_) => ("gateway_unavailable", S::SERVICE_UNAVAILABLE),
             ApiError::NoHealthyGateway(_) => ("no_healthy_gateway", S::SERVICE_UNAVAILABLE),
             ApiError::NotReady(_) => ("not_ready", S::SERVICE_UNAVAILABLE),
+            ApiError::OwnerUnavailable { .. } => ("owner_unavailable", S::SERVICE_UNAVAILABLE),
             ApiError::Storage(_) => ("storage_unavailable", S::SERVICE_UNAVAILABLE),
             ApiError::GatewayTimeout(_) => ("gateway_timeout", S::GATEWAY_TIMEOUT),
         }
@@ -181,6 +190,13 @@ impl ApiError {
             ApiError::PayloadTooLarge { limit } => {
                 Some(serde_json::json!({ "limit_bytes": limit }))
             }
+            ApiError::OwnerUnavailable {
+                instance,
+                retry_after_secs,
+                ..
+            } => Some(
+                serde_json::json!({ "instance": instance, "retry_after_secs": retry_after_secs }),
+            ),
             ApiError::UnsupportedAction { details, .. }
             | ApiError::GatewayBusy { details, .. }
             | ApiError::DuplicateAddress { details, .. }
@@ -234,6 +250,9 @@ impl ResponseError for ApiError {
             resp.force_close();
         }
         if let ApiError::RateLimited {
+            retry_after_secs, ..
+        }
+        | ApiError::OwnerUnavailable {
             retry_after_secs, ..
         } = self
         {
@@ -358,6 +377,16 @@ impl From<crate::fleet::FleetError> for ApiError {
                 ApiError::GatewayUnavailable(reason)
             }
             F::NoGateway(NoGateway::NoneHealthy { reason }) => ApiError::NoHealthyGateway(reason),
+            // A handler that cannot forward (none today) says where to go.
+            F::LinkedElsewhere { id, owner } => ApiError::OwnerUnavailable {
+                message: format!(
+                    "gateway {id} is linked by instance `{}`{}; send the request there",
+                    owner.instance,
+                    owner.url.map(|u| format!(" ({u})")).unwrap_or_default()
+                ),
+                instance: owner.instance,
+                retry_after_secs: 1,
+            },
         }
     }
 }

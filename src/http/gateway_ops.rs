@@ -2,12 +2,13 @@
 //! `gateway.suspend.prepare` / `gateway.suspend.resume` / `gateway.restart.request`. A gateway's
 //! refusal (e.g. busy with active work) comes back as 409 with its reasons.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::principal::Authenticated;
+use super::relay::{Here, or_owner};
 
 #[utoipa::path(post, path = "/api/gateways/{id}/suspend", tag = "gateways", params(("id" = i64, Path, minimum = 1)),
     description = "Suspends the whole gateway (`gateway.suspend.prepare`). A busy gateway refuses: 409 `gateway_busy` with its reason, active count and blockers.",
@@ -16,10 +17,15 @@ use super::principal::Authenticated;
 pub async fn suspend(
     state: web::Data<AppState>,
     who: Authenticated,
+    req: HttpRequest,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let answer = state.fleet.suspend(id, &who.0.caller()).await?;
+    let result = state.fleet.suspend(id, &who.0.caller()).await;
+    let answer = match or_owner(&state, &req, None, result).await? {
+        Here::Done(answer) => answer,
+        Here::Relayed(res) => return Ok(res),
+    };
     Ok(HttpResponse::Ok().json(json!({"gateway_id": id, "suspended": true, "gateway": answer})))
 }
 
@@ -32,10 +38,15 @@ pub async fn suspend(
 pub async fn resume(
     state: web::Data<AppState>,
     who: Authenticated,
+    req: HttpRequest,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let answer = state.fleet.resume(id, &who.0.caller()).await?;
+    let result = state.fleet.resume(id, &who.0.caller()).await;
+    let answer = match or_owner(&state, &req, None, result).await? {
+        Here::Done(answer) => answer,
+        Here::Relayed(res) => return Ok(res),
+    };
     Ok(HttpResponse::Ok().json(json!({"gateway_id": id, "resumed": true, "gateway": answer})))
 }
 
@@ -46,9 +57,14 @@ pub async fn resume(
 pub async fn restart(
     state: web::Data<AppState>,
     who: Authenticated,
+    req: HttpRequest,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let answer = state.fleet.restart(id, &who.0.caller()).await?;
+    let result = state.fleet.restart(id, &who.0.caller()).await;
+    let answer = match or_owner(&state, &req, None, result).await? {
+        Here::Done(answer) => answer,
+        Here::Relayed(res) => return Ok(res),
+    };
     Ok(HttpResponse::Ok().json(json!({"gateway_id": id, "restart": answer})))
 }

@@ -54,8 +54,59 @@ pub async fn authenticate(
         Ok(p) => p,
         Err(e) => return Ok(refuse(req, ApiError::from(e))),
     };
+    // A hop from another instance of the cluster proves itself too (it carries the caller's
+    // key, checked above, and the cluster's credential).
+    if req
+        .headers()
+        .contains_key(crate::cluster::forward::FORWARDED_BY)
+    {
+        match verify_hop(&state, &req) {
+            Ok(hop) => {
+                req.extensions_mut().insert(hop);
+            }
+            Err(e) => return Ok(refuse(req, e)),
+        }
+    }
     req.extensions_mut().insert(principal);
     Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// The hop's credential: signed by an instance with this cluster's master key, recently.
+fn verify_hop(
+    state: &AppState,
+    req: &ServiceRequest,
+) -> Result<crate::cluster::forward::Hop, ApiError> {
+    use crate::cluster::forward::{FORWARD_SIG, FORWARD_TS, FORWARDED_BY, Hop};
+    let header = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let Some(cluster) = &state.cluster else {
+        return Err(ApiError::Unauthorized(
+            "a forwarded request reached a daemon that is not in a cluster".into(),
+        ));
+    };
+    let from = header(FORWARDED_BY);
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.path(), |p| p.as_str());
+    cluster
+        .forward_key
+        .verify(
+            from,
+            req.method().as_str(),
+            path,
+            header(FORWARD_TS),
+            header(FORWARD_SIG),
+            crate::db::unix_now(),
+        )
+        .map_err(|e| ApiError::Unauthorized(format!("forwarded request refused: {e}")))?;
+    Ok(Hop {
+        from: gateway_supervisor_actors::bounded::text(from, 64),
+    })
 }
 
 /// A refusal as a response (not an `Err`), so that it passes [`close_unread_bodies`] like any
@@ -70,7 +121,12 @@ pub async fn limit_gateway_ops(
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let state = app_state(&req)?;
     let key_id = req.extensions().get::<Principal>().map(|p| p.key_id);
-    if let Some(key_id) = key_id
+    // A hop was counted where it entered the cluster.
+    let hop = req
+        .extensions()
+        .get::<crate::cluster::forward::Hop>()
+        .is_some();
+    if let Some(key_id) = key_id.filter(|_| !hop)
         && let Err(retry_after_secs) = state.gateway_ops_limiter.check(key_id)
     {
         state

@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod ops;
 pub mod principal;
 pub mod query;
+pub mod relay;
 pub mod roles;
 pub mod sessions;
 pub mod spawn;

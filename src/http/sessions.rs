@@ -1,7 +1,7 @@
 //! `GET /api/sessions` (merged from every connected gateway's live session cache; no gateway
 //! round trip per request) and `POST /api/sessions/{key}/control` (routed to the owning gateway).
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -102,7 +102,7 @@ pub struct ControlQuery {
     pub gateway_id: Option<i64>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ControlRequest {
     /// pause | resume | kill
@@ -132,6 +132,7 @@ pub struct ControlResult {
 pub async fn control(
     state: web::Data<AppState>,
     who: Authenticated,
+    req: HttpRequest,
     key: web::Path<String>,
     query: web::Query<ControlQuery>,
     body: JsonBody<ControlRequest>,
@@ -146,7 +147,12 @@ pub async fn control(
             ),
         )
     })?;
-    if let Err(retry_after_secs) = state.session_control_limiter.check(key.clone()) {
+    // A hop was counted where it entered the cluster.
+    let hop = req
+        .extensions()
+        .get::<crate::cluster::forward::Hop>()
+        .is_some();
+    if !hop && let Err(retry_after_secs) = state.session_control_limiter.check(key.clone()) {
         state
             .metrics
             .rate_limited
@@ -157,10 +163,15 @@ pub async fn control(
             retry_after_secs,
         });
     }
-    let done = state
+    let result = state
         .fleet
         .control_session(&key, query.gateway_id, action, &who.0.caller())
-        .await?;
+        .await;
+    let body = serde_json::to_vec(&body.0).ok();
+    let done = match super::relay::or_owner(&state, &req, body, result).await? {
+        super::relay::Here::Done(done) => done,
+        super::relay::Here::Relayed(res) => return Ok(res),
+    };
     Ok(HttpResponse::Ok().json(ControlResult {
         ok: true,
         action: action.as_str().to_owned(),

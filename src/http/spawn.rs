@@ -214,7 +214,12 @@ pub async fn create(
     body: JsonBody<SpawnRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let order = validate(&body.0, idempotency_key(&req)?, who.0.caller())?;
-    let spawn = state.fleet.spawn(order).await?;
+    let result = state.fleet.spawn(order).await;
+    let body = serde_json::to_vec(&body.0).ok();
+    let spawn = match super::relay::or_owner(&state, &req, body, result).await? {
+        super::relay::Here::Done(spawn) => spawn,
+        super::relay::Here::Relayed(res) => return Ok(res),
+    };
     Ok(HttpResponse::Accepted().json(accepted(&spawn)))
 }
 

@@ -69,6 +69,7 @@ fn fakes(n: usize) -> Vec<FakeGateway> {
                 token: Some("fake-token".into()),
                 tick_interval: Duration::from_secs(1),
                 ping_interval: None,
+                sessions: 1,
                 ..FakeConfig::default()
             })
             .expect("start a fake gateway")
@@ -356,4 +357,108 @@ fn a_paused_instance_never_touches_its_gateways_again_and_rejoins() {
         );
     }
     assert_eq!(after.len(), ids.len());
+}
+
+/// Any instance serves the whole API: an action on a gateway another instance links is
+/// forwarded there (the caller's key, the cluster's hop credential) and answered with the
+/// owner's answer; a forged hop is refused.
+#[test]
+fn an_action_on_a_gateway_linked_elsewhere_is_carried_out_by_its_owner() {
+    let nodes = cluster();
+    let fakes = Arc::new(fakes(6));
+    let ids = register(&nodes[0], &fakes);
+    wait_one_socket_each(&fakes, Duration::from_secs(30));
+    let view = cluster_view(&nodes[0]);
+    let owner_of = |id: i64| -> String {
+        view["leases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["gateway_id"] == id)
+            .map(|l| l["owner"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    // A gateway b does not link, asked through b.
+    let (gid, owner) = ids
+        .iter()
+        .map(|id| (*id, owner_of(*id)))
+        .find(|(_, o)| o != "b")
+        .expect("some gateway is not b's");
+    let b = &nodes[1];
+    let res = b.send(
+        gs_test_support::daemon::Request::new("POST", "/api/spawn")
+            .key(&b.admin_key)
+            .header("Idempotency-Key", "fwd-1")
+            .json(&json!({"agent": "main", "task": "say pong", "gateway_id": gid})),
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    assert_eq!(res.header("x-gs-answered-by"), Some(owner.as_str()));
+    let spawn = res.json();
+    assert_eq!(spawn["gateway_id"], gid);
+    let spawn_id = spawn["spawn_id"].as_str().unwrap().to_owned();
+    // Read back through any instance (spawns are in the shared database): it ran to ok.
+    let done =
+        gs_test_support::daemon::spawn_finished(&nodes[2], &spawn_id, Duration::from_secs(20));
+    assert_eq!(done["status"], "ok", "{done}");
+    // The same Idempotency-Key through yet another instance: the same spawn, no second run.
+    let again = nodes[2].send(
+        gs_test_support::daemon::Request::new("POST", "/api/spawn")
+            .key(&nodes[2].admin_key)
+            .header("Idempotency-Key", "fwd-1")
+            .json(&json!({"agent": "main", "task": "say pong", "gateway_id": gid})),
+    );
+    assert_eq!(
+        again.json()["spawn_id"],
+        spawn_id.as_str(),
+        "{}",
+        again.text()
+    );
+    let runs: usize = fakes.iter().map(|f| f.runs_started()).sum();
+    assert_eq!(runs, 1);
+    // A gateway operation, through a non-owner.
+    let res = b.call(
+        "POST",
+        &format!("/api/gateways/{gid}/restart"),
+        &b.admin_key,
+        &json!({}),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.header("x-gs-answered-by"), Some(owner.as_str()));
+    // The audit row names the caller's key, whichever instance carried it out.
+    let audit = nodes[0]
+        .get("/api/audit?limit=50", &nodes[0].admin_key)
+        .json();
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "gateway.restart" && e["api_key_id"].is_i64()),
+        "{audit:#}"
+    );
+    // A session on that gateway, killed through an instance that does not see it.
+    let res = b.call(
+        "POST",
+        &format!("/api/sessions/agent:main:s0/control?gateway_id={gid}"),
+        &b.admin_key,
+        &json!({"action": "kill"}),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.header("x-gs-answered-by"), Some(owner.as_str()));
+    assert_eq!(
+        (
+            res.json()["gateway_id"].as_i64(),
+            res.json()["method"].as_str()
+        ),
+        (Some(gid), Some("sessions.abort"))
+    );
+    // A hop without the cluster's credential is refused.
+    let forged = b.send(
+        gs_test_support::daemon::Request::new("POST", &format!("/api/gateways/{gid}/restart"))
+            .key(&b.admin_key)
+            .header("x-gs-forwarded-by", "a")
+            .header("x-gs-forward-ts", "0")
+            .header("x-gs-forward-sig", "00"),
+    );
+    assert_eq!(forged.status, 401, "{}", forged.text());
 }

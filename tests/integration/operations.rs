@@ -58,9 +58,17 @@ fn health_readiness_metrics_and_openapi() {
     assert!(text.contains(r#"gateway_supervisor_http_requests_total{method="GET",route="/api/gateways",status="200"}"#), "{text}");
     assert!(text.contains("gateway_supervisor_http_request_duration_seconds_bucket"));
 
-    // Alone on SQLite: not a cluster.
+    // Alone on SQLite; on PostgreSQL, an instance of a cluster of one.
     let cluster = d.get("/api/cluster", &d.admin_key).json();
-    assert_eq!(cluster["clustered"], false, "{cluster}");
+    let on_postgres = d.database_url().starts_with("postgres");
+    assert_eq!(cluster["clustered"], on_postgres, "{cluster}");
+    if on_postgres {
+        assert_eq!(
+            cluster["instances"].as_array().unwrap().len(),
+            1,
+            "{cluster}"
+        );
+    }
 
     let doc = d.get("/api/openapi.json", "").json();
     for path in [

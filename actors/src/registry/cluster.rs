@@ -25,11 +25,19 @@ pub(super) const FENCE_CHECK: Duration = Duration::from_millis(250);
 pub(super) enum Ownership {
     /// All of them: the only daemon on its database.
     All,
-    /// Those it holds a lease on, by the lease's epoch, until `guard` runs out.
+    /// Those it holds a lease on, until `valid_until`.
     Leased {
-        held: HashMap<GatewayId, u64>,
-        guard: LeaseGuard,
+        held: HashMap<GatewayId, Held>,
+        valid_until: Instant,
     },
+}
+
+/// One lease held: its epoch, and the guard its link carries. Each link has its own guard,
+/// moved forward only while its lease is renewed: a lease lost stays lost for its link even
+/// when the next round renews the others (a stale socket gets no close frame).
+pub(super) struct Held {
+    epoch: u64,
+    guard: LeaseGuard,
 }
 
 impl Ownership {
@@ -40,11 +48,11 @@ impl Ownership {
         }
     }
 
-    /// The guard a new link carries.
-    pub(super) fn guard(&self) -> Option<LeaseGuard> {
+    /// The guard gateway `id`'s link carries (`None`: alone, no lease needed).
+    pub(super) fn guard(&self, id: GatewayId) -> Option<LeaseGuard> {
         match self {
             Ownership::All => None,
-            Ownership::Leased { guard, .. } => Some(guard.clone()),
+            Ownership::Leased { held, .. } => held.get(&id).map(|h| h.guard.clone()),
         }
     }
 
@@ -77,23 +85,22 @@ impl RegistryActor {
     pub fn leased(mut self) -> Self {
         self.ownership = Ownership::Leased {
             held: HashMap::new(),
-            // Expired from the start.
-            guard: LeaseGuard::until(Instant::now()),
+            valid_until: Instant::now(),
         };
         self
     }
 
     /// Stops every link whose lease ran out (the guard is shared: all of them at once).
     pub(super) fn check_fence(&mut self) {
-        let Ownership::Leased { held, guard } = &mut self.ownership else {
+        let Ownership::Leased { held, valid_until } = &mut self.ownership else {
             return;
         };
-        if held.is_empty() || guard.valid_at(Instant::now()) {
+        if held.is_empty() || Instant::now() < *valid_until {
             return;
         }
         warn!(
             gateways = held.len(),
-            "the cluster lease was not renewed in time: stopping every link"
+            "lease ended (not renewed in time): stopping every link"
         );
         let ids: Vec<GatewayId> = held.drain().map(|(id, _)| id).collect();
         for id in ids {
@@ -157,23 +164,44 @@ impl Handler<SetLeases> for RegistryActor {
     type Result = ();
 
     fn handle(&mut self, msg: SetLeases, ctx: &mut Self::Context) {
-        let Ownership::Leased { held, guard } = &mut self.ownership else {
+        let Ownership::Leased { held, valid_until } = &mut self.ownership else {
             return;
         };
-        guard.extend(msg.valid_until);
-        let old = std::mem::replace(held, msg.held.clone());
-        let gone: Vec<GatewayId> = old
+        *valid_until = msg.valid_until;
+        let now = Instant::now();
+        // Leases lost or retaken (a new epoch): their guards stay where they were.
+        let gone: Vec<(GatewayId, bool)> = held
             .iter()
-            .filter(|(id, epoch)| msg.held.get(id) != Some(epoch))
-            .map(|(id, _)| *id)
+            .filter(|(id, h)| msg.held.get(id) != Some(&h.epoch))
+            .map(|(id, h)| (*id, h.guard.valid_at(now)))
             .collect();
-        let new: Vec<GatewayId> = msg
-            .held
-            .iter()
-            .filter(|(id, epoch)| old.get(id) != Some(epoch))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in &gone {
+        for (id, _) in &gone {
+            held.remove(id);
+        }
+        let mut new = Vec::new();
+        for (id, epoch) in &msg.held {
+            match held.get(id) {
+                Some(h) => h.guard.extend(msg.valid_until),
+                None => {
+                    held.insert(
+                        *id,
+                        Held {
+                            epoch: *epoch,
+                            guard: LeaseGuard::until(msg.valid_until),
+                        },
+                    );
+                    new.push(*id);
+                }
+            }
+        }
+        let lapsed = gone.iter().filter(|(_, valid)| !valid).count();
+        if lapsed > 0 {
+            warn!(
+                gateways = lapsed,
+                "lease ended before it could be renewed: leaving those gateways to their new owners"
+            );
+        }
+        for (id, _) in &gone {
             self.stop_link(*id);
         }
         for id in &new {

@@ -385,7 +385,7 @@ impl RegistryActor {
             token: r.token.clone(),
             device_token: r.device_token.clone(),
             verify_shared_token,
-            lease: self.ownership.guard(),
+            lease: self.ownership.guard(id),
         };
         self.epoch += 1;
         let epoch = self.epoch;

@@ -198,6 +198,15 @@ impl Fleet {
             None => None,
         };
         let mut targets = self.targets(None).await?;
+        // An explicit gateway linked by another instance: the spawn is that instance's.
+        if let Some(id) = order.gateway_id
+            && targets
+                .iter()
+                .any(|t| t.candidate.id == id && t.link.is_none())
+            && let Some(owner) = self.linked_elsewhere(id).await?
+        {
+            return Err(FleetError::LinkedElsewhere { id, owner });
+        }
         let preferred = preferred_id(preferred, &targets);
         let candidates: Vec<Candidate> = targets
             .iter()

@@ -1,0 +1,155 @@
+//! Carrying out a forward the fleet decided (`FleetError::LinkedElsewhere`: another instance
+//! of the cluster links the gateway): the same request, sent to that instance with the hop's
+//! credential (`cluster::forward`), answered with its answer. Nothing is retried: if the owner
+//! does not answer, the caller gets 503 `owner_unavailable` with `Retry-After`, and decides.
+
+use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse};
+
+use super::AppState;
+use super::error::ApiError;
+use super::middleware::RequestId;
+use crate::cluster::forward::{FORWARD_SIG, FORWARD_TS, FORWARDED_BY, Hop};
+use crate::fleet::{FleetError, Owner};
+use gateway_supervisor_actors::model::GatewayId;
+
+/// The most an owner's answer may weigh (answers are envelopes, not listings).
+const ANSWER_LIMIT: usize = 4 * 1024 * 1024;
+
+/// The caller's headers the owner needs: who, which request, what body.
+const RELAYED: [&str; 5] = [
+    "x-api-key",
+    "authorization",
+    "idempotency-key",
+    "content-type",
+    "accept",
+];
+
+/// A use case's outcome here, or the owner's answer.
+pub enum Here<T> {
+    Done(T),
+    Relayed(HttpResponse),
+}
+
+/// `result` as is, unless its gateway is linked by another instance: then `req` (with
+/// `body`) goes there.
+pub async fn or_owner<T>(
+    state: &AppState,
+    req: &HttpRequest,
+    body: Option<Vec<u8>>,
+    result: Result<T, FleetError>,
+) -> Result<Here<T>, ApiError> {
+    match result {
+        Ok(done) => Ok(Here::Done(done)),
+        Err(FleetError::LinkedElsewhere { id, owner }) => {
+            relay(state, req, body, id, owner).await.map(Here::Relayed)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn unavailable(instance: &str, retry_after_secs: u64, message: String) -> ApiError {
+    ApiError::OwnerUnavailable {
+        message,
+        instance: instance.to_owned(),
+        retry_after_secs,
+    }
+}
+
+async fn relay(
+    state: &AppState,
+    req: &HttpRequest,
+    body: Option<Vec<u8>>,
+    id: GatewayId,
+    owner: Owner,
+) -> Result<HttpResponse, ApiError> {
+    let Some(cluster) = &state.cluster else {
+        return Err(FleetError::LinkedElsewhere { id, owner }.into());
+    };
+    let retry = cluster.ttl.as_secs().max(1);
+    // A hop is never forwarded again: the lease moved while it travelled.
+    if req.extensions().get::<Hop>().is_some() {
+        return Err(unavailable(
+            &owner.instance,
+            1,
+            format!(
+                "gateway {id} moved to instance `{}` while this request was forwarded to this one; retry",
+                owner.instance
+            ),
+        ));
+    }
+    let Some(url) = owner.url.as_deref() else {
+        return Err(unavailable(
+            &owner.instance,
+            retry,
+            format!(
+                "gateway {id} is linked by instance `{}`, which has no cluster.advertise_url to forward to",
+                owner.instance
+            ),
+        ));
+    };
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.path().to_owned(), |p| p.as_str().to_owned());
+    let ts = crate::db::unix_now();
+    let method = req.method().clone();
+    let sig = cluster
+        .forward_key
+        .sign(&cluster.instance_id, method.as_str(), &path, ts);
+    let client = awc::Client::builder()
+        .timeout(cluster.forward_timeout)
+        .disable_redirects()
+        .finish();
+    let mut out = client
+        .request(method, format!("{}{path}", url.trim_end_matches('/')))
+        .insert_header((FORWARDED_BY, cluster.instance_id.as_ref()))
+        .insert_header((FORWARD_TS, ts.to_string()))
+        .insert_header((FORWARD_SIG, sig));
+    for name in RELAYED {
+        if let Some(value) = req.headers().get(name) {
+            out = out.insert_header((name, value.clone()));
+        }
+    }
+    if let Some(rid) = req.extensions().get::<RequestId>() {
+        out = out.insert_header((super::middleware::REQUEST_ID, rid.0.clone()));
+    }
+    let sent = match body {
+        Some(bytes) => out.send_body(bytes).await,
+        None => out.send().await,
+    };
+    let lost = |e: &dyn std::fmt::Display| {
+        unavailable(
+            &owner.instance,
+            retry,
+            format!(
+                "instance `{}` ({url}), which links gateway {id}, did not answer: {}; the request was not retried",
+                owner.instance,
+                gateway_supervisor_actors::bounded::text(&e.to_string(), 200)
+            ),
+        )
+    };
+    let mut answer = sent.map_err(|e| lost(&e))?;
+    let status = answer.status();
+    let content_type = answer.headers().get(CONTENT_TYPE).cloned();
+    let retry_after = answer
+        .headers()
+        .get(actix_web::http::header::RETRY_AFTER)
+        .cloned();
+    let bytes = answer
+        .body()
+        .limit(ANSWER_LIMIT)
+        .await
+        .map_err(|e| lost(&e))?;
+    let mut res = HttpResponse::build(status);
+    if let Some(ct) = content_type {
+        res.insert_header((CONTENT_TYPE, ct));
+    }
+    if let Some(ra) = retry_after {
+        res.insert_header((actix_web::http::header::RETRY_AFTER, ra));
+    }
+    if let Ok(v) = HeaderValue::from_str(&owner.instance) {
+        res.insert_header((HeaderName::from_static("x-gs-answered-by"), v));
+    }
+    Ok(res.body(bytes))
+}
