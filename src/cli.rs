@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, `check-config`, `keys create|list|revoke`.
+//! The command line: `serve`, `migrate`, `check-config`, `keys create|list|revoke`,
+//! `cluster status`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -53,6 +54,20 @@ pub enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// The cluster sharing this database (PostgreSQL).
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Instances (live or not, heartbeat age, gateways each links) and gateways nobody links.
+    Status {
+        #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+        format: OutputFormat,
     },
 }
 
@@ -172,7 +187,54 @@ pub fn run(cli: Cli) -> Result<(), DaemonError> {
             }
             Ok(())
         }
+        Command::Cluster {
+            command: ClusterCommand::Status { format },
+        } => {
+            let cfg = Config::load(config.as_deref(), &flags)?;
+            cluster_status(&cfg, format)
+        }
     }
+}
+
+/// `cluster status`: read from the database, whether or not a daemon runs here.
+fn cluster_status(cfg: &Config, format: OutputFormat) -> Result<(), DaemonError> {
+    let (store, backend, _) = daemon::open_store(cfg)?;
+    if !matches!(backend, crate::db::Backend::Postgres(_)) {
+        out("not a cluster: on SQLite a daemon is alone (a cluster needs a postgres:// database)");
+        return Ok(());
+    }
+    let (rows, leases, gateways) = store.cluster_state()?;
+    let ttl_ms = i64::try_from(cfg.cluster.lease_ttl.as_millis()).unwrap_or(i64::MAX);
+    let instances = crate::cluster::status::instances(rows, &leases, ttl_ms);
+    let unowned = crate::cluster::status::unowned(&leases, gateways);
+    if format == OutputFormat::Json {
+        let doc = serde_json::json!({"instances": instances, "gateways_unowned": unowned});
+        out(&doc.to_string());
+        return Ok(());
+    }
+    out(&format!(
+        "{:<24} {:<5} {:>10} {:>9}  ADVERTISE URL",
+        "INSTANCE", "LIVE", "HEARTBEAT", "GATEWAYS"
+    ));
+    for i in &instances {
+        let live = if i.stopping {
+            "left"
+        } else if i.live {
+            "yes"
+        } else {
+            "no"
+        };
+        out(&format!(
+            "{:<24} {:<5} {:>9.1}s {:>9}  {}",
+            i.instance_id,
+            live,
+            i.heartbeat_age_ms as f64 / 1000.0,
+            i.gateways,
+            i.advertise_url.as_deref().unwrap_or("-")
+        ));
+    }
+    out(&format!("gateways linked by nobody right now: {unowned}"));
+    Ok(())
 }
 
 fn eprintln_info(line: &str) {

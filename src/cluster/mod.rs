@@ -10,6 +10,7 @@
 pub mod forward;
 pub mod placement;
 pub mod runner;
+pub mod status;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -211,8 +211,8 @@ impl Store {
         })
     }
 
-    /// Every instance and every lease, for `GET /api/cluster`.
-    pub fn cluster_state(&self) -> Result<(Vec<InstanceRow>, Vec<LeaseRow>), DbError> {
+    /// Every instance and every lease of an existing gateway, and how many gateways there are.
+    pub fn cluster_state(&self) -> Result<(Vec<InstanceRow>, Vec<LeaseRow>, i64), DbError> {
         self.with_pg(|c| {
             let instances = diesel::sql_query(
                 "SELECT instance_id, advertise_url, \
@@ -227,7 +227,8 @@ impl Store {
                  ORDER BY l.gateway_id",
             )
             .load(c)?;
-            Ok((instances, leases))
+            let gateways: i64 = crate::db::schema::gateways::table.count().get_result(c)?;
+            Ok((instances, leases, gateways))
         })
     }
 

@@ -42,6 +42,8 @@ pub struct LeaseJson {
 #[derive(Serialize, ToSchema)]
 pub struct ClusterJson {
     pub clustered: bool,
+    /// Gateways no instance links right now (no unexpired lease): adoption pending.
+    pub gateways_unowned: usize,
     /// This instance (the one that answered).
     pub instance_id: Option<String>,
     pub instances: Vec<InstanceJson>,
@@ -61,30 +63,30 @@ pub async fn status(
     let Some(cluster) = &state.cluster else {
         return Ok(HttpResponse::Ok().json(ClusterJson {
             clustered: false,
+            gateways_unowned: 0,
             instance_id: None,
             instances: Vec::new(),
             leases: Vec::new(),
         }));
     };
     let store = state.store.clone();
-    let (instances, leases) = super::blocking(move || store.cluster_state()).await?;
+    let (instances, leases, gateways) = super::blocking(move || store.cluster_state()).await?;
     let ttl_ms = i64::try_from(cluster.ttl.as_millis()).unwrap_or(i64::MAX);
-    let instances = instances
+    let instances = crate::cluster::status::instances(instances, &leases, ttl_ms)
         .into_iter()
         .map(|i| InstanceJson {
-            gateways: leases
-                .iter()
-                .filter(|l| l.owner == i.instance_id && l.expires_in_ms > 0)
-                .count(),
-            live: i.heartbeat_age_ms < ttl_ms && !i.stopping,
             instance_id: i.instance_id,
             advertise_url: i.advertise_url,
             heartbeat_age_ms: i.heartbeat_age_ms,
+            live: i.live,
             stopping: i.stopping,
+            gateways: i.gateways,
         })
         .collect();
+    let gateways_unowned = crate::cluster::status::unowned(&leases, gateways);
     Ok(HttpResponse::Ok().json(ClusterJson {
         clustered: true,
+        gateways_unowned,
         instance_id: Some(cluster.instance_id.to_string()),
         instances,
         leases: leases

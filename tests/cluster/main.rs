@@ -204,6 +204,26 @@ fn three_instances_share_the_fleet_with_one_socket_per_gateway() {
         metrics.contains("gateway_supervisor_cluster_instances 3"),
         "{metrics}"
     );
+    assert_eq!(view["gateways_unowned"], 0, "{view:#}");
+    // The same from the command line, read from the database.
+    let out = nodes[1].cli(&["cluster", "status"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for id in ["a", "b", "c"] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&format!("{id} ")) && l.contains(" yes ")),
+            "{id} not live in:\n{text}"
+        );
+    }
+    assert!(
+        text.contains("gateways linked by nobody right now: 0"),
+        "{text}"
+    );
     assert_eq!(sampler.finish(), 1, "a gateway had two sockets at once");
 }
 

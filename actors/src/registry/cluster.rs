@@ -90,7 +90,8 @@ impl RegistryActor {
         self
     }
 
-    /// Stops every link whose lease ran out (the guard is shared: all of them at once).
+    /// Stops every link when the last successful round's deadline has passed (every lease of
+    /// that round ends then; each link's own guard has stopped it from touching its gateway).
     pub(super) fn check_fence(&mut self) {
         let Ownership::Leased { held, valid_until } = &mut self.ownership else {
             return;
