@@ -6,13 +6,16 @@ use serde::Serialize;
 
 use crate::db::cluster::{InstanceRow, LeaseRow};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One instance, as `GET /api/cluster` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct InstanceSummary {
     pub instance_id: String,
     pub advertise_url: Option<String>,
+    /// Milliseconds since its last heartbeat (the database's clock).
     pub heartbeat_age_ms: i64,
     /// A heartbeat within the lease TTL and not stopping: gateways are placed on it.
     pub live: bool,
+    /// It stopped cleanly and gave its leases up.
     pub stopping: bool,
     /// Gateways whose unexpired lease it holds.
     pub gateways: usize,

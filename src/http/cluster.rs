@@ -8,25 +8,12 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
+use crate::cluster::status::InstanceSummary;
 
 /// No parameters (an unknown one is an error, as everywhere).
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct NoQuery {}
-
-#[derive(Serialize, ToSchema)]
-pub struct InstanceJson {
-    pub instance_id: String,
-    pub advertise_url: Option<String>,
-    /// Milliseconds since its last heartbeat (the database's clock).
-    pub heartbeat_age_ms: i64,
-    /// A heartbeat within the lease TTL and not stopping: gateways are placed on it.
-    pub live: bool,
-    /// It stopped cleanly and gave its leases up.
-    pub stopping: bool,
-    /// Gateways whose unexpired lease it holds.
-    pub gateways: usize,
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct LeaseJson {
@@ -46,7 +33,7 @@ pub struct ClusterJson {
     pub gateways_unowned: usize,
     /// This instance (the one that answered).
     pub instance_id: Option<String>,
-    pub instances: Vec<InstanceJson>,
+    pub instances: Vec<InstanceSummary>,
     pub leases: Vec<LeaseJson>,
 }
 
@@ -72,17 +59,7 @@ pub async fn status(
     let store = state.store.clone();
     let (instances, leases, gateways) = super::blocking(move || store.cluster_state()).await?;
     let ttl_ms = i64::try_from(cluster.ttl.as_millis()).unwrap_or(i64::MAX);
-    let instances = crate::cluster::status::instances(instances, &leases, ttl_ms)
-        .into_iter()
-        .map(|i| InstanceJson {
-            instance_id: i.instance_id,
-            advertise_url: i.advertise_url,
-            heartbeat_age_ms: i.heartbeat_age_ms,
-            live: i.live,
-            stopping: i.stopping,
-            gateways: i.gateways,
-        })
-        .collect();
+    let instances = crate::cluster::status::instances(instances, &leases, ttl_ms);
     let gateways_unowned = crate::cluster::status::unowned(&leases, gateways);
     Ok(HttpResponse::Ok().json(ClusterJson {
         clustered: true,
