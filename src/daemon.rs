@@ -124,6 +124,8 @@ struct Running {
     log: LogHandle,
     state: AppState,
     listeners: Listeners,
+    /// In a cluster: the events this instance publishes, for the database.
+    event_outbox: Option<tokio::sync::mpsc::Receiver<gateway_supervisor_actors::events::Event>>,
 }
 
 pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), DaemonError> {
@@ -198,6 +200,8 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
     } else {
         registry
     };
+    // In a cluster, events are numbered by the database (one order for every instance).
+    let event_outbox = cluster.as_ref().map(|_| events.through_outbox(4096));
     let seed = if registry.is_empty() {
         seed::default_gateway(|k| std::env::var(k).ok())
             .map_err(|e| DaemonError::Seed(format!("{}: {}", e.field, e.message)))?
@@ -274,6 +278,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
             log,
             state,
             listeners,
+            event_outbox,
         })
         .await
     })
@@ -378,6 +383,17 @@ async fn run(mut rt: Running) -> Result<(), DaemonError> {
         rt.cfg.connections.timeout,
     ));
     let cluster_stop = tokio::sync::watch::Sender::new(false);
+    let events_stop = tokio::sync::watch::Sender::new(false);
+    let events_task = match (rt.state.cluster.clone(), rt.event_outbox.take()) {
+        (Some(cluster), Some(outbox)) => Some(actix::spawn(crate::cluster::events::pump(
+            cluster,
+            rt.state.store.clone(),
+            rt.state.events.clone(),
+            outbox,
+            events_stop.subscribe(),
+        ))),
+        _ => None,
+    };
     let cluster_task = rt.state.cluster.clone().map(|cluster| {
         let mut cfg = rt.cfg.cluster.clone();
         // Unset: where this daemon listens (its host name for a wildcard address).
@@ -427,6 +443,11 @@ async fn run(mut rt: Running) -> Result<(), DaemonError> {
     }
     if let Some(cluster) = &rt.state.cluster {
         crate::cluster::runner::leave(cluster, &rt.state.store, Duration::from_secs(5)).await;
+    }
+    // The links' last events are queued by now: store them.
+    events_stop.send_replace(true);
+    if let Some(task) = events_task {
+        let _ = task.await;
     }
     let keys = rt.state.keys.clone();
     if let Err(e) = web::block(move || keys.refresh())

@@ -95,9 +95,21 @@ pub struct Event {
 
 struct Inner {
     next_id: u64,
+    /// In a cluster: events go to the database first (one global order for every instance)
+    /// and come back through [`EventBus::deliver`]; `publish` only queues them here.
+    outbox: Option<tokio::sync::mpsc::Sender<Event>>,
     /// Each event with its approximate size.
     replay: VecDeque<(Arc<Event>, usize)>,
     replay_bytes: usize,
+}
+
+/// Why a resumption cannot be complete (the stream starts with a `reset` event saying so).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResumeGap {
+    /// Events between the client's last and `oldest_kept` are gone.
+    TooFarBehind { oldest_kept: u64 },
+    /// The client's last id was never issued here (ids started again at a restart).
+    UnknownId { next: u64 },
 }
 
 #[derive(Clone)]
@@ -106,6 +118,8 @@ pub struct EventBus {
     tx: broadcast::Sender<Arc<Event>>,
     /// Subscribers dropped for falling too far behind.
     dropped: Arc<std::sync::atomic::AtomicU64>,
+    /// Events dropped because the cluster's outbox was full.
+    outbox_dropped: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Default for EventBus {
@@ -127,11 +141,13 @@ impl EventBus {
         EventBus {
             inner: Arc::new(Mutex::new(Inner {
                 next_id: 1,
+                outbox: None,
                 replay: VecDeque::with_capacity(REPLAY),
                 replay_bytes: 0,
             })),
             tx,
             dropped: Arc::default(),
+            outbox_dropped: Arc::default(),
         }
     }
 
@@ -151,18 +167,82 @@ impl EventBus {
         self.dropped.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// In a cluster: from now on events are numbered by the database. Returns the queue of
+    /// published events (bounded: an event that finds it full is dropped and counted) for the
+    /// cluster to store; stored events come back through [`deliver`](Self::deliver).
+    pub fn through_outbox(&self, capacity: usize) -> tokio::sync::mpsc::Receiver<Event> {
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity);
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).outbox = Some(tx);
+        rx
+    }
+
+    /// Events lost because the cluster's outbox was full.
+    pub fn outbox_dropped(&self) -> u64 {
+        self.outbox_dropped
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Publishes an event: numbered and sent to subscribers at once, or, in a cluster, queued
+    /// for the database (returns 0: the database numbers it).
     pub fn publish(&self, kind: EventKind, gateway_id: Option<GatewayId>, payload: Value) -> u64 {
         let (payload, payload_size) = bounded::json_sized(payload, bounded::PAYLOAD);
-        let size = payload_size + EVENT_OVERHEAD;
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let event = Arc::new(Event {
-            id: inner.next_id,
+        let mut event = Event {
+            id: 0,
             kind,
             gateway_id,
             ts: now_ms(),
             payload,
-        });
-        inner.next_id += 1;
+        };
+        if let Some(outbox) = &inner.outbox {
+            if outbox.try_send(event).is_err() {
+                self.outbox_dropped
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            return 0;
+        }
+        event.id = inner.next_id;
+        Self::append(&mut inner, &self.tx, event, payload_size)
+    }
+
+    /// An event the database numbered (in a cluster): kept and sent to subscribers, in id
+    /// order; one not newer than the last is ignored (already delivered).
+    pub fn deliver(&self, event: Event) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if event.id < inner.next_id {
+            return;
+        }
+        let payload_size = serde_json::to_string(&event.payload).map_or(0, |s| s.len());
+        Self::append(&mut inner, &self.tx, event, payload_size);
+    }
+
+    /// Whether a client resuming after `last` has missed events it cannot be given: older
+    /// ones than the replay keeps, or an id this bus never issued (the ids started again: a
+    /// daemon alone restarted). `None`: the replay has everything after `last`.
+    pub fn resume_gap(&self, last: u64) -> Option<ResumeGap> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if last >= inner.next_id {
+            return Some(ResumeGap::UnknownId {
+                next: inner.next_id,
+            });
+        }
+        match inner.replay.front() {
+            Some((oldest, _)) if last + 1 < oldest.id => Some(ResumeGap::TooFarBehind {
+                oldest_kept: oldest.id,
+            }),
+            _ => None,
+        }
+    }
+
+    fn append(
+        inner: &mut Inner,
+        tx: &broadcast::Sender<Arc<Event>>,
+        event: Event,
+        payload_size: usize,
+    ) -> u64 {
+        let size = payload_size + EVENT_OVERHEAD;
+        let event = Arc::new(event);
+        inner.next_id = event.id + 1;
         while inner.replay.len() == REPLAY || inner.replay_bytes + size > REPLAY_BYTES {
             let Some((_, dropped)) = inner.replay.pop_front() else {
                 break;
@@ -172,7 +252,7 @@ impl EventBus {
         inner.replay.push_back((event.clone(), size));
         inner.replay_bytes += size;
         // Sent under the lock so ids reach every subscriber in order; no receivers is fine.
-        let _ = self.tx.send(event.clone());
+        let _ = tx.send(event.clone());
         event.id
     }
 
@@ -213,6 +293,60 @@ impl EventBus {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_resumption_that_lost_events_is_told_so() {
+        let bus = EventBus::new();
+        for _ in 0..(REPLAY + 10) {
+            bus.publish(EventKind::GatewayStatus, Some(1), json!({}));
+        }
+        // Kept: 11 ..= REPLAY + 10.
+        assert_eq!(bus.resume_gap(REPLAY as u64 + 5), None);
+        assert_eq!(bus.resume_gap(10), None);
+        assert_eq!(
+            bus.resume_gap(3),
+            Some(ResumeGap::TooFarBehind { oldest_kept: 11 })
+        );
+        // An id this bus never issued (a restarted daemon numbers from 1 again).
+        assert_eq!(
+            bus.resume_gap(99_999),
+            Some(ResumeGap::UnknownId {
+                next: REPLAY as u64 + 11
+            })
+        );
+    }
+
+    #[test]
+    fn in_a_cluster_events_wait_for_their_number_and_arrive_in_its_order() {
+        let bus = EventBus::new();
+        let mut outbox = bus.through_outbox(8);
+        let (_, mut rx) = bus.subscribe_after(None);
+        assert_eq!(
+            bus.publish(EventKind::GatewayStatus, Some(1), json!({"a": 1})),
+            0
+        );
+        // Queued for the database, not delivered yet.
+        assert!(rx.try_recv().is_err());
+        let mut queued = outbox.try_recv().unwrap();
+        queued.id = 41;
+        bus.deliver(queued.clone());
+        // Numbered by the database: delivered once, in order; an older number is ignored.
+        bus.deliver(queued);
+        bus.deliver(Event {
+            id: 40,
+            kind: EventKind::GatewayStatus,
+            gateway_id: None,
+            ts: 0,
+            payload: json!({}),
+        });
+        assert_eq!(rx.try_recv().unwrap().id, 41);
+        assert!(rx.try_recv().is_err());
+        // A full outbox drops and counts.
+        for _ in 0..9 {
+            bus.publish(EventKind::GatewayStatus, None, json!({}));
+        }
+        assert_eq!(bus.outbox_dropped(), 1);
+    }
 
     #[test]
     fn event_types_keep_the_names_clients_filter_on() {

@@ -7,6 +7,7 @@
 //! - `runner`: the loop that heartbeats, renews and takes leases, follows the gateways table,
 //!   and tells the registry which links to run.
 
+pub mod events;
 pub mod forward;
 pub mod placement;
 pub mod runner;

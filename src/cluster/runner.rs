@@ -186,7 +186,7 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
 
 /// Runs a storage call on a blocking thread, for at most `timeout` (the thread may finish
 /// later; its answer is then dropped).
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     timeout: Duration,
     call: impl FnOnce() -> Result<T, DbError> + Send + 'static,
 ) -> Result<T, String> {

@@ -14,7 +14,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use gateway_supervisor_actors::events::Event;
+use gateway_supervisor_actors::events::{Event, ResumeGap};
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -62,7 +62,7 @@ pub struct SseEvent {
 }
 
 #[utoipa::path(get, path = "/api/events", tag = "events",
-    description = "Server-Sent Events: `{id, type, gateway_id?, ts, payload}` for gateway.status, gateway.primary, connection.changed, and later session/spawn/log events. Send `Last-Event-ID` to resume (the last 1,024 events are kept). A comment line every 15 s keeps proxies from closing the stream.",
+    description = "Server-Sent Events: `{id, type, gateway_id?, ts, payload}` for gateway.status, gateway.primary, connection.changed, and later session/spawn/log events. Send `Last-Event-ID` to resume (the last 1,024 events are kept); a client that missed events it cannot be given (too far behind, or an id from before a restart) first gets an `event: reset` frame saying why. In a cluster every instance's stream carries every instance's events under the same ids. A comment line every 15 s keeps proxies from closing the stream.",
     params(EventQuery),
     responses((status = 200, content_type = "text/event-stream", body = SseEvent,
         description = "a stream of events, each `id`, `event` (its type) and `data` (the event as JSON)")),
@@ -78,6 +78,8 @@ pub async fn sse(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     let filter = type_filter(&query);
+    // Missed events it cannot be given: said first, never silence.
+    let reset = last_id.and_then(|last| state.events.resume_gap(last).map(|gap| (last, gap)));
     let (backlog, mut rx) = state.events.subscribe_after(last_id);
     let events = state.events.clone();
     let mut shutdown = state.shutdown.subscribe();
@@ -90,6 +92,20 @@ pub async fn sse(
             .is_err()
         {
             return;
+        }
+        if let Some((last, gap)) = reset {
+            let data = match gap {
+                ResumeGap::TooFarBehind { oldest_kept } => serde_json::json!({
+                    "reason": "too_far_behind", "last_event_id": last, "oldest_kept": oldest_kept,
+                }),
+                ResumeGap::UnknownId { next } => serde_json::json!({
+                    "reason": "unknown_event_id", "last_event_id": last, "next_id": next,
+                }),
+            };
+            let frame = format!("event: reset\ndata: {data}\n\n");
+            if tx.send(Ok(Bytes::from(frame))).await.is_err() {
+                return;
+            }
         }
         for e in backlog.iter().filter(|e| wanted(&filter, e)) {
             if tx.send(Ok(sse_frame(e))).await.is_err() {

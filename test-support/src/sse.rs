@@ -41,23 +41,27 @@ impl Sse {
         Sse { reader }
     }
 
+    /// The next line, without its end, read before `until`; `None` at the end of the stream
+    /// or the deadline.
+    fn line(&mut self, until: Instant) -> Option<String> {
+        let left = until
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1));
+        self.reader.get_ref().set_read_timeout(Some(left)).ok()?;
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) | Err(_) => None,
+            Ok(_) => Some(line.trim_end_matches(['\r', '\n']).to_owned()),
+        }
+    }
+
     /// The next event (skipping comments and chunk framing) within `deadline`.
     pub fn next(&mut self, deadline: Duration) -> Option<SseEvent> {
         let until = Instant::now() + deadline;
         let (mut id, mut data) = (None, None);
-        let mut line = String::new();
         while Instant::now() < until {
-            let left = until
-                .saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(1));
-            self.reader.get_ref().set_read_timeout(Some(left)).ok()?;
-            line.clear();
-            match self.reader.read_line(&mut line) {
-                Ok(0) => return None,
-                Ok(_) => {}
-                Err(_) => return None,
-            }
-            let l = line.trim_end_matches(['\r', '\n']);
+            let line = self.line(until)?;
+            let l = line.as_str();
             if let Some(v) = l.strip_prefix("id: ") {
                 id = v.parse().ok();
             } else if let Some(v) = l.strip_prefix("data: ") {
@@ -66,6 +70,26 @@ impl Sse {
                 && let (Some(id), Some(data)) = (id.take(), data.take())
             {
                 return Some(SseEvent { id, data });
+            }
+        }
+        None
+    }
+
+    /// The next `event: reset` frame's data (what a resuming client is told when it missed
+    /// events), if one comes before an ordinary event or `deadline`.
+    pub fn reset(&mut self, deadline: Duration) -> Option<Value> {
+        let until = Instant::now() + deadline;
+        let mut is_reset = false;
+        while Instant::now() < until {
+            let line = self.line(until)?;
+            let l = line.as_str();
+            if l == "event: reset" {
+                is_reset = true;
+            } else if let Some(v) = l.strip_prefix("data: ") {
+                if is_reset {
+                    return serde_json::from_str(v).ok();
+                }
+                return None;
             }
         }
         None

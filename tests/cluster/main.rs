@@ -346,11 +346,14 @@ fn a_paused_instance_never_touches_its_gateways_again_and_rejoins() {
     nodes[1].signal("CONT");
     // Its stale sockets close; it dials none of them while others hold them.
     wait_one_socket_each(&fakes, Duration::from_secs(5));
-    let log = String::from_utf8_lossy(&nodes[1].logs()).into_owned();
-    assert!(
-        log.contains("lease ended"),
-        "b did not fence itself:\n{log}"
-    );
+    wait_for("b to say its leases ended", Duration::from_secs(5), || {
+        let log = String::from_utf8_lossy(&nodes[1].logs()).into_owned();
+        if log.contains("lease ended") {
+            Ok(())
+        } else {
+            Err(log)
+        }
+    });
     let sampler = Sampler::start(&fakes);
     // It rejoins: a share of the fleet comes back to it by handover.
     wait_for("b links gateways again", Duration::from_secs(30), || {
@@ -481,4 +484,60 @@ fn an_action_on_a_gateway_linked_elsewhere_is_carried_out_by_its_owner() {
             .header("x-gs-forward-sig", "00"),
     );
     assert_eq!(forged.status, 401, "{}", forged.text());
+}
+
+/// Every instance's event streams carry every instance's events, under the same ids: a client
+/// follows a gateway linked by `a` on `b`, and resumes on `c` with `Last-Event-ID`.
+#[test]
+fn events_are_cluster_wide_and_resume_on_any_instance() {
+    use gs_test_support::sse::Sse;
+    let nodes = cluster();
+    let fakes = Arc::new(fakes(6));
+    let ids = register(&nodes[0], &fakes);
+    wait_one_socket_each(&fakes, Duration::from_secs(30));
+    let view = cluster_view(&nodes[0]);
+    let (at, gid) = ids
+        .iter()
+        .enumerate()
+        .find(|(_, id)| {
+            view["leases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l["gateway_id"] == **id && l["owner"] == "a")
+        })
+        .map(|(i, id)| (i, *id))
+        .expect("a links a gateway");
+    let mut on_b = Sse::open(nodes[1].addr, &nodes[1].admin_key, None, "");
+    // The gateway restarts: its owner, a, sees the socket close; b's stream says so.
+    fakes[at].close_all(1012, "service restart");
+    let first = on_b.until(Duration::from_secs(20), |e| e.data["gateway_id"] == gid);
+    // Something later, from yet another instance: a rename through c.
+    let res = nodes[2].call(
+        "PUT",
+        &format!("/api/gateways/{gid}"),
+        &nodes[2].admin_key,
+        &json!({"name": "renamed"}),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    let later = on_b.until(Duration::from_secs(20), |e| {
+        e.data["type"] == "gateway.changed" && e.data["gateway_id"] == gid
+    });
+    assert!(later.id > first.id);
+    // Resumed on c after the first: the same event under the same id comes next, in order.
+    let mut on_c = Sse::open(nodes[2].addr, &nodes[2].admin_key, Some(first.id), "");
+    let next = on_c
+        .next(Duration::from_secs(20))
+        .expect("an event after the first");
+    assert_eq!(
+        next.id,
+        first.id + 1,
+        "resumed right after the last one seen"
+    );
+    let resumed = if next.id == later.id {
+        next
+    } else {
+        on_c.until(Duration::from_secs(20), |e| e.id == later.id)
+    };
+    assert_eq!(resumed.data, later.data);
 }

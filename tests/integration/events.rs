@@ -134,3 +134,25 @@ fn gateway_log_events_are_served_from_the_buffer() {
     );
     assert_eq!(d.get("/api/logs?limit=0", &d.admin_key).status, 400);
 }
+
+/// A client resuming with an id this daemon never issued (it restarted and numbers from 1
+/// again) is told that it missed events, not left to wait in silence.
+#[test]
+fn a_resumption_that_missed_events_starts_with_a_reset() {
+    let d = link_daemon(&[]);
+    d.create_gateway("g0", 1, None);
+    let mut resumed = Sse::open(d.addr, &d.admin_key, Some(1_000_000), "");
+    let reset = resumed
+        .reset(DEADLINE)
+        .expect("a reset frame before any event");
+    assert_eq!(reset["reason"], "unknown_event_id", "{reset}");
+    assert_eq!(reset["last_event_id"], 1_000_000);
+    // A client that is up to date gets no reset.
+    let mut current = Sse::open(
+        d.addr,
+        &d.admin_key,
+        Some(reset["next_id"].as_u64().unwrap() - 1),
+        "",
+    );
+    assert_eq!(current.reset(std::time::Duration::from_millis(300)), None);
+}
