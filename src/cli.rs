@@ -203,12 +203,14 @@ fn cluster_status(cfg: &Config, format: OutputFormat) -> Result<(), DaemonError>
         out("not a cluster: on SQLite a daemon is alone (a cluster needs a postgres:// database)");
         return Ok(());
     }
-    let (rows, leases, gateways) = store.cluster_state()?;
+    let state = store.cluster_state()?;
+    let (rows, leases, gateways) = (state.instances, state.leases, state.gateways);
     let ttl_ms = i64::try_from(cfg.cluster.lease_ttl.as_millis()).unwrap_or(i64::MAX);
     let instances = crate::cluster::status::instances(rows, &leases, ttl_ms);
     let unowned = crate::cluster::status::unowned(&leases, gateways);
     if format == OutputFormat::Json {
-        let doc = serde_json::json!({"instances": instances, "gateways_unowned": unowned});
+        let doc = serde_json::json!({"instances": instances, "gateways_unowned": unowned,
+                                     "coordinator": state.coordinator});
         out(&doc.to_string());
         return Ok(());
     }
@@ -234,6 +236,10 @@ fn cluster_status(cfg: &Config, format: OutputFormat) -> Result<(), DaemonError>
         ));
     }
     out(&format!("gateways linked by nobody right now: {unowned}"));
+    out(&format!(
+        "coordinator: {}",
+        state.coordinator.as_deref().unwrap_or("none right now")
+    ));
     Ok(())
 }
 

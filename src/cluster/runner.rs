@@ -18,7 +18,7 @@ use super::{Cluster, ClusterConfig};
 use crate::db::{DbError, Store};
 use gateway_supervisor_actors::RegistryActor;
 use gateway_supervisor_actors::model::GatewayId;
-use gateway_supervisor_actors::registry::{ApplyStoreChanges, SetLeases};
+use gateway_supervisor_actors::registry::{ActingPrimary, ApplyStoreChanges, SetLeases};
 
 /// How often the change feed is read (cluster-wide reads lag by at most this, plus a write
 /// batch).
@@ -28,6 +28,10 @@ const POLL: Duration = Duration::from_millis(500);
 struct RoundResult {
     instances: Vec<String>,
     held: HashMap<GatewayId, u64>,
+    /// The coordinator's lease epoch, when this instance holds it.
+    coordinator: Option<u64>,
+    /// The acting primary the coordinator recorded (read when this instance is not it).
+    acting: Option<GatewayId>,
 }
 
 /// The runner's memory between rounds.
@@ -45,6 +49,8 @@ struct Member {
     /// Leases dropped from the last round (their links were stopped then): released now.
     to_release: Vec<GatewayId>,
     last_round: Option<Instant>,
+    /// Whether this instance held the coordinator's lease at the last round.
+    coordinator: bool,
 }
 
 impl Member {
@@ -78,6 +84,7 @@ pub async fn run(
         held: HashMap::new(),
         to_release: Vec::new(),
         last_round: None,
+        coordinator: false,
     };
     info!(instance = %m.me, ttl = ?m.ttl, renew = ?m.renew_interval, "joining the cluster");
     let mut ticker = tokio::time::interval(POLL);
@@ -142,6 +149,8 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
     let gateways: Vec<GatewayId> = m.gateways.iter().copied().collect();
     let (s, me, url, ttl) = (store.clone(), m.me.clone(), m.advertise_url.clone(), m.ttl);
     let release = m.to_release.clone();
+    // What this instance elected, recorded if it is (still) the coordinator.
+    let elected = registry.send(ActingPrimary).await.ok().flatten();
     let result = blocking(m.renew_interval, move || {
         let instances = s.cluster_heartbeat(&me, url.as_deref(), ttl)?;
         let wanted = placement::mine(&me, &gateways, &instances);
@@ -149,7 +158,21 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
         if !release.is_empty() {
             s.cluster_release(&me, &release)?;
         }
-        Ok(RoundResult { instances, held })
+        let coordinator = s.cluster_coordinate(&me, ttl)?;
+        let acting = match coordinator {
+            Some(epoch) => {
+                // Fenced by the coordinator's lease in the same statement.
+                s.set_acting_primary(&me, epoch, elected)?;
+                elected
+            }
+            None => s.acting_primary()?,
+        };
+        Ok(RoundResult {
+            instances,
+            held,
+            coordinator,
+            acting,
+        })
     })
     .await;
     let result = match result {
@@ -180,7 +203,13 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
     registry.do_send(SetLeases {
         held: result.held,
         valid_until,
+        coordinator: result.coordinator.is_some(),
+        acting: result.acting,
     });
+    if result.coordinator.is_some() != m.coordinator {
+        m.coordinator = result.coordinator.is_some();
+        info!(coordinator = m.coordinator, "coordinator lease");
+    }
     cluster.view.extend(valid_until);
 }
 

@@ -80,6 +80,36 @@ struct MaxId {
 /// Serializes event inserts across the cluster so ids commit in order (any fixed number).
 const EVENT_LOCK: i64 = 0x6773_6576_656e_7473; // "gsevents"
 
+/// The cluster as the database holds it.
+#[derive(Debug, Clone)]
+pub struct ClusterState {
+    pub instances: Vec<InstanceRow>,
+    /// Leases of existing gateways.
+    pub leases: Vec<LeaseRow>,
+    /// Gateways registered.
+    pub gateways: i64,
+    /// The instance holding the coordinator's lease.
+    pub coordinator: Option<String>,
+}
+
+#[derive(QueryableByName)]
+struct Holding {
+    #[diesel(sql_type = Text)]
+    holder: String,
+}
+
+#[derive(QueryableByName)]
+struct Epoch {
+    #[diesel(sql_type = BigInt)]
+    epoch: i64,
+}
+
+#[derive(QueryableByName)]
+struct Acting {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    gateway_id: Option<i64>,
+}
+
 #[derive(QueryableByName)]
 struct Held {
     #[diesel(sql_type = BigInt)]
@@ -190,6 +220,71 @@ impl Store {
             .collect())
     }
 
+    /// Renews or takes the coordinator's lease, like a gateway lease; returns its epoch when
+    /// this instance holds it.
+    pub fn cluster_coordinate(
+        &self,
+        instance: &str,
+        ttl: Duration,
+    ) -> Result<Option<u64>, DbError> {
+        let held: Option<Epoch> = self.with_pg(|c| {
+            diesel::sql_query(
+                "INSERT INTO cluster_roles AS r (name, holder, epoch, expires_at) \
+                 VALUES ('coordinator', $1, 1, now() + $2 * interval '1 millisecond') \
+                 ON CONFLICT (name) DO UPDATE SET \
+                   epoch = CASE WHEN r.holder = EXCLUDED.holder AND r.expires_at > now() \
+                           THEN r.epoch ELSE r.epoch + 1 END, \
+                   holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at \
+                 WHERE (r.holder = EXCLUDED.holder AND r.expires_at > now()) OR r.expires_at <= now() \
+                 RETURNING epoch",
+            )
+            .bind::<Text, _>(instance)
+            .bind::<BigInt, _>(millis(ttl))
+            .get_result(c)
+            .optional()
+        })?;
+        Ok(held.map(|h| u64::try_from(h.epoch).unwrap_or(0)))
+    }
+
+    /// Records the acting primary the coordinator chose — only while `instance` still holds
+    /// the coordinator's lease under `epoch` (checked in the same statement). Returns whether
+    /// it was written.
+    pub fn set_acting_primary(
+        &self,
+        instance: &str,
+        epoch: u64,
+        gateway: Option<GatewayId>,
+    ) -> Result<bool, DbError> {
+        let epoch = i64::try_from(epoch).unwrap_or(i64::MAX);
+        let written = self.with_pg(|c| {
+            diesel::sql_query(
+                "INSERT INTO cluster_acting_primary (singleton, gateway_id, coordinator_epoch) \
+                 SELECT TRUE, $1, $3 WHERE EXISTS (SELECT 1 FROM cluster_roles \
+                   WHERE name = 'coordinator' AND holder = $2 AND epoch = $3 AND expires_at > now()) \
+                 ON CONFLICT (singleton) DO UPDATE SET gateway_id = EXCLUDED.gateway_id, \
+                   coordinator_epoch = EXCLUDED.coordinator_epoch \
+                 WHERE cluster_acting_primary.coordinator_epoch <= EXCLUDED.coordinator_epoch",
+            )
+            .bind::<Nullable<BigInt>, _>(gateway)
+            .bind::<Text, _>(instance)
+            .bind::<BigInt, _>(epoch)
+            .execute(c)
+        })?;
+        Ok(written == 1)
+    }
+
+    /// The acting primary the coordinator last recorded (`None`: none recorded yet, or none).
+    pub fn acting_primary(&self) -> Result<Option<GatewayId>, DbError> {
+        self.with_pg(|c| {
+            Ok(
+                diesel::sql_query("SELECT gateway_id FROM cluster_acting_primary")
+                    .get_result::<Acting>(c)
+                    .optional()?
+                    .and_then(|a| a.gateway_id),
+            )
+        })
+    }
+
     /// Gives leases up at once (their links are already stopped), so peers take them at
     /// their next round instead of waiting for expiry.
     pub fn cluster_release(&self, instance: &str, ids: &[GatewayId]) -> Result<usize, DbError> {
@@ -210,6 +305,12 @@ impl Store {
             c.transaction(|c| {
                 diesel::sql_query(
                     "UPDATE cluster_instances SET stopping = TRUE WHERE instance_id = $1",
+                )
+                .bind::<Text, _>(instance)
+                .execute(c)?;
+                diesel::sql_query(
+                    "UPDATE cluster_roles SET expires_at = now() \
+                     WHERE holder = $1 AND expires_at > now()",
                 )
                 .bind::<Text, _>(instance)
                 .execute(c)?;
@@ -305,8 +406,9 @@ impl Store {
         })
     }
 
-    /// Every instance and every lease of an existing gateway, and how many gateways there are.
-    pub fn cluster_state(&self) -> Result<(Vec<InstanceRow>, Vec<LeaseRow>, i64), DbError> {
+    /// Every instance and every lease of an existing gateway, how many gateways there are,
+    /// and who coordinates.
+    pub fn cluster_state(&self) -> Result<ClusterState, DbError> {
         self.with_pg(|c| {
             let instances = diesel::sql_query(
                 "SELECT instance_id, advertise_url, \
@@ -322,7 +424,18 @@ impl Store {
             )
             .load(c)?;
             let gateways: i64 = crate::db::schema::gateways::table.count().get_result(c)?;
-            Ok((instances, leases, gateways))
+            let coordinator = diesel::sql_query(
+                "SELECT holder FROM cluster_roles WHERE name = 'coordinator' AND expires_at > now()",
+            )
+            .get_result::<Holding>(c)
+            .optional()?
+            .map(|h| h.holder);
+            Ok(ClusterState {
+                instances,
+                leases,
+                gateways,
+                coordinator,
+            })
         })
     }
 

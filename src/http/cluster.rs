@@ -29,6 +29,9 @@ pub struct LeaseJson {
 #[derive(Serialize, ToSchema)]
 pub struct ClusterJson {
     pub clustered: bool,
+    /// The instance that makes the fleet-wide decisions (the acting primary): the holder of
+    /// the coordinator's lease.
+    pub coordinator: Option<String>,
     /// Gateways no instance links right now (no unexpired lease): adoption pending.
     pub gateways_unowned: usize,
     /// This instance (the one that answered).
@@ -50,6 +53,7 @@ pub async fn status(
     let Some(cluster) = &state.cluster else {
         return Ok(HttpResponse::Ok().json(ClusterJson {
             clustered: false,
+            coordinator: None,
             gateways_unowned: 0,
             instance_id: None,
             instances: Vec::new(),
@@ -57,12 +61,18 @@ pub async fn status(
         }));
     };
     let store = state.store.clone();
-    let (instances, leases, gateways) = super::blocking(move || store.cluster_state()).await?;
+    let crate::db::cluster::ClusterState {
+        instances,
+        leases,
+        gateways,
+        coordinator,
+    } = super::blocking(move || store.cluster_state()).await?;
     let ttl_ms = i64::try_from(cluster.ttl.as_millis()).unwrap_or(i64::MAX);
     let instances = crate::cluster::status::instances(instances, &leases, ttl_ms);
     let gateways_unowned = crate::cluster::status::unowned(&leases, gateways);
     Ok(HttpResponse::Ok().json(ClusterJson {
         clustered: true,
+        coordinator,
         gateways_unowned,
         instance_id: Some(cluster.instance_id.to_string()),
         instances,

@@ -541,3 +541,127 @@ fn events_are_cluster_wide_and_resume_on_any_instance() {
     };
     assert_eq!(resumed.data, later.data);
 }
+
+/// One coordinator elects the acting primary for the whole cluster: every instance shows the
+/// same one, a failover is announced once (one event on every stream, one audit row), and
+/// when the coordinator dies another instance takes the role.
+#[test]
+fn one_coordinator_elects_the_acting_primary_for_every_instance() {
+    use gs_test_support::sse::Sse;
+    let mut nodes = cluster();
+    let fakes = Arc::new(fakes(6));
+    let ids = register(&nodes[0], &fakes);
+    wait_one_socket_each(&fakes, Duration::from_secs(30));
+    let acting_on = |d: &Daemon| -> Vec<i64> {
+        d.gateways()
+            .iter()
+            .filter(|g| g["acting_primary"] == true)
+            .map(|g| g["id"].as_i64().unwrap())
+            .collect()
+    };
+    // Every instance shows one acting primary, the same (`want`, when given).
+    let all_agree = |nodes: &[&Daemon], want: Option<i64>| {
+        wait_for(
+            "every instance on the same acting primary",
+            Duration::from_secs(20),
+            || {
+                let seen: Vec<Vec<i64>> = nodes.iter().map(|d| acting_on(d)).collect();
+                let first = seen[0].clone();
+                if first.len() == 1
+                    && want.is_none_or(|w| first == vec![w])
+                    && seen.iter().all(|s| *s == first)
+                {
+                    Ok(())
+                } else {
+                    let said: Vec<String> = nodes
+                        .iter()
+                        .map(|d| {
+                            String::from_utf8_lossy(&d.logs())
+                                .lines()
+                                .filter(|l| {
+                                    l.contains("acting primary")
+                                        || l.contains("coordinator")
+                                        || l.contains("leases changed")
+                                        || l.contains("renewal failed")
+                                })
+                                .map(|l| l.chars().take(200).collect::<String>())
+                                .collect::<Vec<_>>()
+                                .join("\n")
+                        })
+                        .collect();
+                    Err(format!("{seen:?}\n{}", said.join("\n---\n")))
+                }
+            },
+        );
+    };
+    // The designated primary (the first registered) acts, on every instance.
+    all_agree(&nodes.iter().collect::<Vec<_>>(), Some(ids[0]));
+    let coordinator = cluster_view(&nodes[0])["coordinator"]
+        .as_str()
+        .expect("a coordinator")
+        .to_owned();
+    let mut on_b = Sse::open(
+        nodes[1].addr,
+        &nodes[1].admin_key,
+        None,
+        "?types=gateway.primary",
+    );
+    // The designated primary goes away: one stand-in, for everyone.
+    fakes[0].stop();
+    let change = on_b.until(Duration::from_secs(30), |e| {
+        e.data["type"] == "gateway.primary" && e.data["payload"]["acting_primary"] != ids[0]
+    });
+    let stand_in = change.data["payload"]["acting_primary"]
+        .as_i64()
+        .expect("a stand-in");
+    assert_ne!(stand_in, ids[0]);
+    all_agree(&nodes.iter().collect::<Vec<_>>(), Some(stand_in));
+    // Announced once: no second event for it, one audit row.
+    let until = Instant::now() + Duration::from_secs(2);
+    while let Some(e) = on_b.next(until.saturating_duration_since(Instant::now())) {
+        assert_ne!(
+            e.data["payload"]["acting_primary"], stand_in,
+            "the change was announced more than once"
+        );
+    }
+    let audit = nodes[2]
+        .get("/api/audit?limit=100", &nodes[2].admin_key)
+        .json();
+    let rows = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "gateway.primary")
+        .filter(|e| {
+            e["details"]
+                .as_str()
+                .and_then(|d| serde_json::from_str::<Value>(d).ok())
+                .is_some_and(|d| d["acting_primary"] == stand_in)
+        })
+        .count();
+    assert_eq!(rows, 1, "{audit:#}");
+    // The coordinator dies: another instance takes the role within the lease.
+    let at = ["a", "b", "c"]
+        .iter()
+        .position(|n| *n == coordinator)
+        .unwrap();
+    nodes[at].kill9();
+    let survivor = (at + 1) % 3;
+    wait_for("a new coordinator", TTL + Duration::from_secs(5), || {
+        let view = cluster_view(&nodes[survivor]);
+        match view["coordinator"].as_str() {
+            Some(c) if c != coordinator => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    // (The killed one stays in `nodes`: the first daemon owns the test database.)
+    let alive: Vec<&Daemon> = nodes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != at)
+        .map(|(_, d)| d)
+        .collect();
+    // One choice for the survivors (a coordinator change with a hand-over may move the role:
+    // noted as a known flap).
+    all_agree(&alive, None);
+}

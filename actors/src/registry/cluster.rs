@@ -25,10 +25,14 @@ pub(super) const FENCE_CHECK: Duration = Duration::from_millis(250);
 pub(super) enum Ownership {
     /// All of them: the only daemon on its database.
     All,
-    /// Those it holds a lease on, until `valid_until`.
+    /// Those it holds a lease on, until `valid_until`. Only the coordinator elects the acting
+    /// primary (and announces, audits and counts a change); the others follow `acting`, the
+    /// coordinator's choice as recorded in the database.
     Leased {
         held: HashMap<GatewayId, Held>,
         valid_until: Instant,
+        coordinator: bool,
+        acting: Option<GatewayId>,
     },
 }
 
@@ -69,7 +73,16 @@ impl Ownership {
 pub struct SetLeases {
     pub held: HashMap<GatewayId, u64>,
     pub valid_until: Instant,
+    /// This instance holds the coordinator's lease: it elects the acting primary.
+    pub coordinator: bool,
+    /// Otherwise: the acting primary the coordinator recorded.
+    pub acting: Option<GatewayId>,
 }
+
+/// To the registry: the acting primary it elected (the coordinator records it).
+#[derive(Message)]
+#[rtype(result = "Option<GatewayId>")]
+pub struct ActingPrimary;
 
 /// From the cluster runner: gateway rows written since it last looked (by any instance), and
 /// gateways deleted.
@@ -86,6 +99,8 @@ impl RegistryActor {
         self.ownership = Ownership::Leased {
             held: HashMap::new(),
             valid_until: Instant::now(),
+            coordinator: false,
+            acting: None,
         };
         self
     }
@@ -93,7 +108,10 @@ impl RegistryActor {
     /// Stops every link when the last successful round's deadline has passed (every lease of
     /// that round ends then; each link's own guard has stopped it from touching its gateway).
     pub(super) fn check_fence(&mut self) {
-        let Ownership::Leased { held, valid_until } = &mut self.ownership else {
+        let Ownership::Leased {
+            held, valid_until, ..
+        } = &mut self.ownership
+        else {
             return;
         };
         if held.is_empty() || Instant::now() < *valid_until {
@@ -165,10 +183,22 @@ impl Handler<SetLeases> for RegistryActor {
     type Result = ();
 
     fn handle(&mut self, msg: SetLeases, ctx: &mut Self::Context) {
-        let Ownership::Leased { held, valid_until } = &mut self.ownership else {
+        let Ownership::Leased {
+            held,
+            valid_until,
+            coordinator,
+            acting,
+        } = &mut self.ownership
+        else {
             return;
         };
         *valid_until = msg.valid_until;
+        let roles_moved = *coordinator != msg.coordinator || *acting != msg.acting;
+        if *coordinator != msg.coordinator {
+            info!(coordinator = msg.coordinator, "coordinator role changed");
+        }
+        *coordinator = msg.coordinator;
+        *acting = msg.acting;
         let now = Instant::now();
         // Leases lost or retaken (a new epoch): their guards stay where they were.
         let gone: Vec<(GatewayId, bool)> = held
@@ -217,8 +247,43 @@ impl Handler<SetLeases> for RegistryActor {
                 held = msg.held.len(),
                 "gateway leases changed"
             );
+        }
+        if roles_moved || !gone.is_empty() || !new.is_empty() {
             self.refresh_roles();
         }
+    }
+}
+
+impl Handler<ActingPrimary> for RegistryActor {
+    type Result = Option<GatewayId>;
+
+    fn handle(&mut self, _msg: ActingPrimary, _ctx: &mut Self::Context) -> Self::Result {
+        self.acting
+    }
+}
+
+impl RegistryActor {
+    /// Not the coordinator: the acting primary is the coordinator's choice, taken silently
+    /// (the coordinator announced it). Returns `false` when this instance elects.
+    pub(super) fn follow_coordinator(&mut self) -> bool {
+        let Ownership::Leased {
+            coordinator: false,
+            acting,
+            ..
+        } = &self.ownership
+        else {
+            return false;
+        };
+        let acting = acting.filter(|id| self.gateways.contains_key(id));
+        // New views take their flag from `self.acting` (`put`): only a change rewrites them.
+        if acting != self.acting {
+            self.acting = acting;
+            for view in self.gateways.values_mut() {
+                view.acting_primary = Some(view.record.id) == acting;
+            }
+            self.views_changed();
+        }
+        true
     }
 }
 
@@ -246,7 +311,13 @@ impl Handler<ApplyStoreChanges> for RegistryActor {
     }
 }
 
-/// Whether a gateway linked elsewhere can act as primary, from what its owner wrote.
+/// Whether a gateway linked elsewhere can act as primary, from what its owner wrote. `Unknown`
+/// (its owner has not reported yet: the cluster is starting, or it was just adopted) is no
+/// reason to move the role — as a daemon alone keeps its designated primary until its links
+/// report — so it counts as eligible; a measured `offline` or `timeout` does not.
 pub(super) fn eligible_elsewhere(status: GatewayStatus) -> bool {
-    matches!(status, GatewayStatus::Online | GatewayStatus::Degraded)
+    matches!(
+        status,
+        GatewayStatus::Online | GatewayStatus::Degraded | GatewayStatus::Unknown
+    )
 }

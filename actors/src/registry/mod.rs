@@ -29,7 +29,7 @@ use crate::model::{
 use crate::primary;
 use crate::store::{GatewayStore, LinkRecord, StoreError};
 use cluster::Ownership;
-pub use cluster::{ApplyStoreChanges, SetLeases};
+pub use cluster::{ActingPrimary, ApplyStoreChanges, SetLeases};
 use messages::{GatewaySnapshot, GetGateway, ListGateways, Ping, RegistryError};
 
 /// Health samples older than this are pruned.
@@ -154,7 +154,10 @@ impl RegistryActor {
                 self.gateways.insert(
                     id,
                     GatewayView {
-                        acting_primary: record.is_primary,
+                        acting_primary: match self.ownership {
+                            Ownership::All => record.is_primary,
+                            Ownership::Leased { .. } => Some(id) == self.acting,
+                        },
                         record,
                         connection: ConnectionInfo::default(),
                         breaker: BreakerInfo::default(),
@@ -195,8 +198,12 @@ impl RegistryActor {
         self.gateways[&id].clone()
     }
 
-    /// Re-runs the election; a change is an event, a metric and an audit row.
+    /// Re-runs the election; a change is an event, a metric and an audit row. In a cluster only
+    /// the coordinator elects; the others follow its recorded choice.
     fn refresh_roles(&mut self) {
+        if self.follow_coordinator() {
+            return;
+        }
         let current = self
             .acting
             .and_then(|id| self.gateways.get(&id))

@@ -1,0 +1,2 @@
+DROP TABLE cluster_acting_primary;
+DROP TABLE cluster_roles;
