@@ -382,6 +382,7 @@ async fn run(mut rt: Running) -> Result<(), DaemonError> {
         rt.state.clone(),
         rt.cfg.connections.timeout,
     ));
+    actix::spawn(adopt_runs(rt.state.fleet.clone()));
     let cluster_stop = tokio::sync::watch::Sender::new(false);
     let events_stop = tokio::sync::watch::Sender::new(false);
     let events_task = match (rt.state.cluster.clone(), rt.event_outbox.take()) {
@@ -537,6 +538,16 @@ async fn refresh_keys(keys: Arc<KeyCache>, interval: Duration) {
 
 /// Marks CLI connections with no heartbeat for `connections.timeout` disconnected (and their
 /// agents offline), checking a few times per timeout.
+/// Every 2 s: agent runs left `running` by a link that went away (this daemon restarted, or a
+/// gateway adopted from another instance) are followed again from the current link.
+async fn adopt_runs(fleet: Arc<crate::fleet::Fleet>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tick.tick().await;
+        fleet.clone().adopt_runs().await;
+    }
+}
+
 async fn reap_connections(state: AppState, timeout: Duration) {
     let mut tick = tokio::time::interval((timeout / 4).max(Duration::from_millis(250)));
     loop {

@@ -42,6 +42,13 @@ impl Fleet {
             .ok_or(FleetError::NoPrimary)?;
         let name = primary.candidate.name.clone();
         let Some(link) = primary.link.filter(|_| primary.candidate.healthy) else {
+            // Linked by another instance: the sync is that instance's to run.
+            if let Some(owner) = self.linked_elsewhere(primary.candidate.id).await? {
+                return Err(FleetError::LinkedElsewhere {
+                    id: primary.candidate.id,
+                    owner,
+                });
+            }
             return Err(FleetError::PrimaryNotConnected { name });
         };
         let payload = link

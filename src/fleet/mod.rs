@@ -157,6 +157,8 @@ pub struct Fleet {
     counters: FleetCounters,
     /// This instance's id, in a cluster.
     instance: Option<String>,
+    /// Spawns this process follows now.
+    tracking: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Fleet {
@@ -174,6 +176,7 @@ impl Fleet {
             deadlines,
             counters,
             instance: None,
+            tracking: std::sync::Mutex::default(),
         }
     }
 

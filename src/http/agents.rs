@@ -139,9 +139,13 @@ pub async fn update(
 pub async fn sync(
     state: web::Data<AppState>,
     who: Authenticated,
+    req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let report = state.fleet.sync_agents(who.0.caller()).await?;
-    Ok(HttpResponse::Ok().json(report))
+    let result = state.fleet.sync_agents(who.0.caller()).await;
+    match super::relay::or_owner(&state, &req, None, result).await? {
+        super::relay::Here::Done(report) => Ok(HttpResponse::Ok().json(report)),
+        super::relay::Here::Relayed(res) => Ok(res),
+    }
 }
 
 // ---- direct CLI connections -------------------------------------------------------------

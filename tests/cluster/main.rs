@@ -4,6 +4,8 @@
 //! lease, never by two instances at once. Needs GS_TEST_PG_URL (scripts/test.sh starts a
 //! throwaway server and runs `cargo test --test cluster`).
 
+mod pg_proxy;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::thread;
@@ -52,7 +54,12 @@ fn env_refs(env: &[(String, String)]) -> Vec<(&str, &str)> {
 
 /// Three instances `a`, `b`, `c` on one fresh database, with leases of `ttl`.
 fn cluster_with(ttl: Duration) -> Vec<Daemon> {
-    let a = Daemon::start_on(Database::postgres(), &env_refs(&instance_env("a", ttl)));
+    cluster_on(Database::postgres(), ttl)
+}
+
+/// Three instances on `db`.
+fn cluster_on(db: Database, ttl: Duration) -> Vec<Daemon> {
+    let a = Daemon::start_on(db, &env_refs(&instance_env("a", ttl)));
     let b = Daemon::join(&a, &env_refs(&instance_env("b", ttl)));
     let c = Daemon::join(&a, &env_refs(&instance_env("c", ttl)));
     vec![a, b, c]
@@ -238,12 +245,19 @@ fn a_killed_instance_s_gateways_are_adopted_within_the_lease() {
     assert!(before.get("b").copied().unwrap_or(0) > 0, "{before:?}");
     nodes[1].kill9();
     let killed = Instant::now();
-    // Its sockets died with it; within the lease and 5 s, every gateway is linked again.
-    wait_one_socket_each(&fakes, TTL + Duration::from_secs(5));
+    // Its sockets died with it; within the lease and 5 s, every gateway is held by a
+    // survivor and linked again.
+    wait_for("b's gateways adopted", TTL + Duration::from_secs(5), || {
+        let after = owners(&cluster_view(&nodes[0]));
+        if !after.contains_key("b") && after.values().sum::<usize>() == 30 {
+            Ok(())
+        } else {
+            Err(format!("{after:?}"))
+        }
+    });
+    wait_one_socket_each(&fakes, Duration::from_secs(5));
     let adopted_in = killed.elapsed();
-    let after = owners(&cluster_view(&nodes[0]));
-    assert_eq!(after.get("b"), None, "{after:?}");
-    assert_eq!(after.values().sum::<usize>(), 30, "{after:?}");
+    assert!(adopted_in <= TTL + Duration::from_secs(5), "{adopted_in:?}");
     // The survivors still serve the fleet: a gateway the dead instance linked reads online.
     wait_for("all online on a", Duration::from_secs(10), || {
         let online = nodes[0]
@@ -475,6 +489,22 @@ fn an_action_on_a_gateway_linked_elsewhere_is_carried_out_by_its_owner() {
         ),
         (Some(gid), Some("sessions.abort"))
     );
+    // Agent sync reads the acting primary (the first gateway): through an instance that does
+    // not link it, its owner runs it.
+    let primary_owner = owner_of(ids[0]);
+    let elsewhere = ["a", "b", "c"]
+        .iter()
+        .position(|n| *n != primary_owner)
+        .unwrap();
+    let res = nodes[elsewhere].call(
+        "POST",
+        "/api/agents/sync",
+        &nodes[elsewhere].admin_key,
+        &json!({}),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.header("x-gs-answered-by"), Some(primary_owner.as_str()));
+    assert!(res.json()["synced"].as_u64() > Some(0), "{}", res.text());
     // A hop without the cluster's credential is refused.
     let forged = b.send(
         gs_test_support::daemon::Request::new("POST", &format!("/api/gateways/{gid}/restart"))
@@ -664,4 +694,125 @@ fn one_coordinator_elects_the_acting_primary_for_every_instance() {
     // One choice for the survivors (a coordinator change with a hand-over may move the role:
     // noted as a known flap).
     all_agree(&alive, None);
+}
+
+/// The database goes away under the cluster (every connection cut, new ones refused, as in a
+/// restart) and comes back: every instance stops touching its gateways before its leases can
+/// expire, and afterwards every gateway is linked again — by exactly one instance throughout.
+#[test]
+fn the_database_restarting_under_the_cluster_leaves_no_gateway_with_two_owners_or_none() {
+    let fresh = Database::postgres();
+    let Database::Postgres { url } = &fresh else {
+        unreachable!()
+    };
+    // The same database, reached through a proxy the test can cut.
+    let (base, name) = url.rsplit_once('/').unwrap();
+    let server: std::net::SocketAddr = base
+        .rsplit_once('@')
+        .map_or(base, |(_, hostport)| hostport)
+        .parse()
+        .expect("GS_TEST_PG_URL names host:port");
+    let proxy = pg_proxy::PgProxy::start(server);
+    let proxied = Database::Postgres {
+        url: format!("postgres://postgres@{}/{name}", proxy.addr),
+    };
+    let nodes = cluster_on(proxied, TTL);
+    let fakes = Arc::new(fakes(30));
+    register(&nodes[0], &fakes);
+    wait_one_socket_each(&fakes, Duration::from_secs(30));
+    let sampler = Sampler::start(&fakes);
+    proxy.cut();
+    // Without the database no instance can renew: every link stops within the lease.
+    wait_for("every link stopped", TTL + Duration::from_secs(5), || {
+        let open: i64 = fakes.iter().map(active).sum();
+        if open == 0 {
+            Ok(())
+        } else {
+            Err(format!("{open} sockets open"))
+        }
+    });
+    for d in &nodes {
+        assert_eq!(d.get("/readyz", "").status, 503, "readyz without a view");
+    }
+    proxy.restore();
+    wait_one_socket_each(&fakes, TTL + Duration::from_secs(15));
+    assert_eq!(sampler.finish(), 1, "a gateway had two sockets at once");
+    let by = owners(&cluster_view(&nodes[0]));
+    assert_eq!(by.values().sum::<usize>(), 30, "{by:?}");
+}
+
+/// A rolling restart of every instance, one at a time, under a steady spawn load: every spawn
+/// an instance acknowledged (202) runs to `ok`, once; no gateway ever has two sockets.
+#[test]
+fn a_rolling_restart_under_load_loses_no_acknowledged_spawn() {
+    let mut nodes = cluster();
+    let fakes = Arc::new(fakes(9));
+    register(&nodes[0], &fakes);
+    wait_one_socket_each(&fakes, Duration::from_secs(30));
+    let sampler = Sampler::start(&fakes);
+    let stop = Arc::new(AtomicBool::new(false));
+    // Clients spread over the instances (as behind a load balancer), one spawn at a time.
+    let targets: Vec<(std::net::SocketAddr, String)> = nodes
+        .iter()
+        .map(|d| (d.addr, d.admin_key.clone()))
+        .collect();
+    let (s, t) = (stop.clone(), targets.clone());
+    let load = thread::spawn(move || {
+        let mut acknowledged = Vec::new();
+        let mut i = 0usize;
+        while !s.load(Ordering::Relaxed) {
+            let (addr, key) = &t[i % t.len()];
+            i += 1;
+            let res = gs_test_support::daemon::Request::new("POST", "/api/spawn")
+                .key(key)
+                .json(&json!({"agent": "main", "task": format!("say {i}")}))
+                .send(*addr);
+            if let Ok(res) = res
+                && res.status == 202
+            {
+                acknowledged.push((*addr, res.json()["spawn_id"].as_str().unwrap().to_owned()));
+            }
+        }
+        acknowledged
+    });
+    for d in nodes.iter_mut() {
+        // A clean restart (SIGTERM, then start again), as `systemctl restart` does.
+        assert!(d.terminate().success());
+        d.launch();
+        // The restarted instance is back in the cluster before the next one goes.
+        wait_for("the instance rejoined", Duration::from_secs(30), || {
+            let view = cluster_view(d);
+            if view["instances"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|i| i["live"] == true)
+                .count()
+                == 3
+            {
+                Ok(())
+            } else {
+                Err(format!("{view:#}"))
+            }
+        });
+        wait_one_socket_each(&fakes, Duration::from_secs(30));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let acknowledged = load.join().unwrap();
+    assert!(
+        acknowledged.len() >= 10,
+        "only {} spawns acknowledged",
+        acknowledged.len()
+    );
+    for (_, id) in &acknowledged {
+        let done = gs_test_support::daemon::spawn_finished(&nodes[0], id, Duration::from_secs(30));
+        assert_eq!(done["status"], "ok", "{done}");
+    }
+    let runs: usize = fakes.iter().map(|f| f.runs_started()).sum();
+    assert_eq!(
+        runs,
+        acknowledged.len(),
+        "every acknowledged spawn ran once"
+    );
+    assert_eq!(sampler.finish(), 1, "a gateway had two sockets at once");
 }

@@ -180,6 +180,8 @@ impl Fleet {
             session_key: session_key.clone(),
             wait,
         };
+        // Followed from now on (before a sweep could pick it up as nobody's).
+        self.tracking_mut().insert(row.id.clone());
         actix::spawn(self.clone().track(tracked, results));
         row.run_id = run_id;
         row.session_key = session_key;

@@ -38,10 +38,17 @@ impl Fleet {
         t: Tracked,
         results: broadcast::Receiver<Arc<Event>>,
     ) {
+        self.tracking_mut().insert(t.spawn_id.clone());
         let end = match (t.wait, t.run_id.as_deref()) {
             (Some(timeout), Some(run_id)) => self.wait_for_run(&t, run_id, timeout).await,
-            (None, Some(spawn_id)) => process_end(results, t.gateway_id, spawn_id).await,
-            _ => Finished::failed("the gateway returned no run id"),
+            (None, Some(spawn_id)) => Some(process_end(results, t.gateway_id, spawn_id).await),
+            _ => Some(Finished::failed("the gateway returned no run id")),
+        };
+        self.tracking_mut().remove(&t.spawn_id);
+        // The link went away (this instance stops, or the gateway moved to another): the run
+        // goes on at the gateway, and whoever links it next follows it ([`Fleet::adopt_runs`]).
+        let Some(end) = end else {
+            return;
         };
         let announced = json!({"spawn_id": t.spawn_id, "status": end.status, "error": end.error});
         // Recorded first: whoever hears `spawn.result` finds the spawn finished.
@@ -50,14 +57,16 @@ impl Fleet {
             .publish(EventKind::SpawnResult, Some(t.gateway_id), announced);
     }
 
-    /// An agent run's end, with its reply when it succeeded.
-    async fn wait_for_run(&self, t: &Tracked, run_id: &str, timeout: Duration) -> Finished {
+    /// An agent run's end, with its reply when it succeeded; `None` when the link went away
+    /// before the gateway said (the run is not over: it is followed again from its next link).
+    async fn wait_for_run(&self, t: &Tracked, run_id: &str, timeout: Duration) -> Option<Finished> {
         let params = json!({"runId": run_id, "timeoutMs": timeout.as_millis() as u64});
         // The gateway answers once the run ends or its own timeout passes.
         let deadline = timeout + self.deadlines.call;
         let answer = match t.link.call("agent.wait", Some(params), deadline).await {
             Ok(answer) => answer,
-            Err(e) => return Finished::failed(format!("while waiting for the run: {e}")),
+            Err(gateway_supervisor_actors::messages::CallError::NotConnected) => return None,
+            Err(e) => return Some(Finished::failed(format!("while waiting for the run: {e}"))),
         };
         let (status, error) = outcome::run_outcome(&answer);
         let mut result = answer;
@@ -66,10 +75,66 @@ impl Fleet {
         {
             result["reply"] = json!(reply);
         }
-        Finished {
+        Some(Finished {
             status,
             result: Some(result),
             error,
+        })
+    }
+
+    /// The spawns this process follows now (so a sweep does not follow one twice).
+    pub(super) fn tracking_mut(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.tracking.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Follows every agent run still `running` on a gateway this instance links and connects
+    /// to, that nobody here follows: after this daemon restarted, or after it adopted the
+    /// gateway from an instance that died or handed it over. `agent.wait` on a run that
+    /// already ended answers at once.
+    pub async fn adopt_runs(self: Arc<Self>) {
+        let Ok(targets) = self.targets(None).await else {
+            return;
+        };
+        let linked: std::collections::HashMap<GatewayId, GatewayLink> = targets
+            .into_iter()
+            .filter(|t| t.candidate.healthy)
+            .filter_map(|t| t.link.map(|l| (t.candidate.id, l)))
+            .collect();
+        if linked.is_empty() {
+            return;
+        }
+        let Ok((running, _)) = self
+            .stored(|store| store.list_spawns(Some(SpawnStatus::Running), None, 200))
+            .await
+        else {
+            return;
+        };
+        for row in running {
+            let Some(gateway_id) = row.gateway_id else {
+                continue;
+            };
+            let Some(link) = linked.get(&gateway_id) else {
+                continue;
+            };
+            if row.method != "agent"
+                || row.run_id.is_none()
+                || self.tracking_mut().contains(&row.id)
+            {
+                continue;
+            }
+            tracing::info!(spawn_id = %row.id, gateway_id, "following a run started before this link");
+            let tracked = Tracked {
+                spawn_id: row.id,
+                gateway_id,
+                link: link.clone(),
+                run_id: row.run_id,
+                session_key: row.session_key,
+                wait: Some(PROCESS_TIMEOUT),
+            };
+            let results = self.events.subscribe_after(None).1;
+            actix::spawn(self.clone().track(tracked, results));
         }
     }
 
