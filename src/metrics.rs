@@ -36,6 +36,7 @@ pub struct Metrics {
     gateway_info: IntGaugeVec,
     event_subscribers: IntGauge,
     event_subscribers_dropped: prometheus::IntCounter,
+    events_lost: prometheus::IntCounter,
 }
 
 impl Metrics {
@@ -143,6 +144,11 @@ impl Metrics {
             "Event subscribers dropped for falling too far behind.",
         )?;
         registry.register(Box::new(event_subscribers_dropped.clone()))?;
+        let events_lost = prometheus::IntCounter::new(
+            "events_lost_total",
+            "Events a cluster instance could not queue for the database (its outbox was full).",
+        )?;
+        registry.register(Box::new(events_lost.clone()))?;
         let process = Registry::new();
         process.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -178,6 +184,7 @@ impl Metrics {
             gateway_info,
             event_subscribers,
             event_subscribers_dropped,
+            events_lost,
         })
     }
 
@@ -273,6 +280,10 @@ impl Metrics {
             .dropped()
             .saturating_sub(self.event_subscribers_dropped.get());
         self.event_subscribers_dropped.inc_by(behind);
+        let lost = events
+            .outbox_dropped()
+            .saturating_sub(self.events_lost.get());
+        self.events_lost.inc_by(lost);
     }
 
     pub fn render(&self) -> Result<String, prometheus::Error> {
