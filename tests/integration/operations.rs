@@ -36,7 +36,10 @@ fn health_readiness_metrics_and_openapi() {
     assert!(text.contains("gateway_supervisor_gateway_up{gateway_id=\"1\"} 0"));
     // The process itself, the acting primary, and each gateway's id (and, once it said hello,
     // its release and protocol).
-    assert!(text.contains("gateway_supervisor_events_lost_total 0"), "{text}");
+    assert!(
+        text.contains("gateway_supervisor_events_lost_total 0"),
+        "{text}"
+    );
     for name in [
         "process_resident_memory_bytes",
         "process_cpu_seconds_total",
