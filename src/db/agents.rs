@@ -105,6 +105,7 @@ impl Store {
         let mut conn = self.conn()?;
         let now = unix_now();
         conn.transaction::<_, DbError, _>(|c| {
+            super::lock_for_write(c)?;
             let n = diesel::update(agents::table.find(id))
                 .set((
                     config.map(|v| agents::config.eq(v.to_string())),
@@ -144,6 +145,7 @@ impl Store {
         let mut conn = self.conn()?;
         let now = unix_now();
         conn.transaction::<_, DbError, _>(|c| {
+            super::lock_for_write(c)?;
             let mut report = SyncReport { synced: list.len(), ..SyncReport::default() };
             for agent in list {
                 let existing: Option<AgentRow> = agents::table
@@ -207,6 +209,7 @@ impl Store {
         let mut conn = self.conn()?;
         let now = unix_now();
         conn.transaction::<_, DbError, _>(|c| {
+            super::lock_for_write(c)?;
             // Write first so SQLite takes the write lock at once.
             let touched = diesel::update(agents::table.filter(agents::name.eq(agent_name)))
                 .set((
@@ -278,6 +281,7 @@ impl Store {
         let mut conn = self.conn()?;
         let now = unix_now();
         conn.transaction::<_, DbError, _>(|c| {
+            super::lock_for_write(c)?;
             let n = diesel::update(
                 direct_connections::table
                     .filter(direct_connections::connection_id.eq(connection_id)),
@@ -306,6 +310,7 @@ impl Store {
         let mut conn = self.conn()?;
         let now = unix_now();
         conn.transaction::<_, DbError, _>(|c| {
+            super::lock_for_write(c)?;
             let target = direct_connections::table
                 .filter(direct_connections::connection_id.eq(connection_id))
                 .filter(direct_connections::agent_id.eq(agent_id));
@@ -349,6 +354,7 @@ impl Store {
         let mut conn = self.conn()?;
         let now = unix_now();
         conn.transaction::<_, DbError, _>(|c| {
+            super::lock_for_write(c)?;
             let n = diesel::update(
                 direct_connections::table
                     .filter(direct_connections::status.eq("connected"))

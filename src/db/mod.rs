@@ -265,6 +265,18 @@ pub fn migrate(pool: &Pool) -> Result<usize, DbError> {
     ran.map_err(|e| DbError::Migrate(e.to_string()))
 }
 
+/// The first statement of a transaction that reads and then writes: on SQLite it takes the
+/// write lock at once. A deferred transaction that reads first and writes later fails with
+/// SQLITE_BUSY as soon as another connection committed a write in between (the writer thread
+/// does, all the time) — `busy_timeout` cannot help, the read snapshot is stale. On PostgreSQL
+/// it does nothing.
+pub fn lock_for_write(conn: &mut DbConn) -> QueryResult<()> {
+    match conn {
+        DbConn::Sqlite(c) => c.batch_execute("UPDATE secrets SET updated_at = updated_at WHERE 0"),
+        DbConn::Postgres(_) => Ok(()),
+    }
+}
+
 /// Cheap liveness query for `/readyz`.
 pub fn ping(pool: &Pool) -> Result<(), DbError> {
     let mut conn = pool.get()?;
@@ -385,6 +397,33 @@ mod tests {
             .map(|r| r.journal_mode)
             .collect();
         assert_eq!(mode, vec!["wal".to_string()]);
+    }
+
+    #[test]
+    fn a_read_then_write_transaction_survives_a_write_committed_in_between() {
+        let (pool, _dir) = test_support::sqlite_pool();
+        let (mut a, mut b) = (pool.get().unwrap(), pool.get().unwrap());
+        b.batch_execute("PRAGMA busy_timeout = 0").unwrap();
+        let write = "INSERT INTO cluster_instances (instance_id) VALUES";
+        // Deferred: read, another connection commits, then write — refused (the pitfall).
+        let deferred = a.transaction::<_, diesel::result::Error, _>(|a| {
+            a.batch_execute("SELECT count(*) FROM agents")?;
+            b.batch_execute(&format!("{write} ('b1')")).unwrap();
+            a.batch_execute(&format!("{write} ('a1')"))
+        });
+        assert!(deferred.is_err(), "a stale read snapshot cannot write");
+        // With the write lock taken first, the other writer waits its turn and this one
+        // writes.
+        let locked = a.transaction::<_, diesel::result::Error, _>(|a| {
+            lock_for_write(a)?;
+            a.batch_execute("SELECT count(*) FROM agents")?;
+            assert!(
+                b.batch_execute(&format!("{write} ('b2')")).is_err(),
+                "the lock is held"
+            );
+            a.batch_execute(&format!("{write} ('a2')"))
+        });
+        assert!(locked.is_ok(), "{locked:?}");
     }
 
     #[derive(QueryableByName)]
