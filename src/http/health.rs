@@ -99,16 +99,7 @@ async fn probe_link(link: &LinkHandle, deadline: Duration) -> ProbeResult {
 }
 
 fn unanswered(error: &str) -> ProbeResult {
-    ProbeResult {
-        healthy: false,
-        latency_ms: None,
-        status: GatewayStatus::Unknown,
-        version: None,
-        uptime_ms: None,
-        protocol: None,
-        connected: false,
-        error: Some(error.to_owned()),
-    }
+    ProbeResult::unanswered(error)
 }
 
 #[utoipa::path(post, path = "/api/gateways/health", tag = "gateways",

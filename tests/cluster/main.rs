@@ -120,24 +120,26 @@ fn wait_one_socket_each(fakes: &[FakeGateway], deadline: Duration) {
 /// Samples every fake every 100 ms on a thread; [`Sampler::finish`] returns the most sockets
 /// any gateway ever had at once.
 struct Sampler {
-    stop: Arc<AtomicBool>,
+    stop: std::sync::mpsc::Sender<()>,
     max: Arc<AtomicI64>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
 impl Sampler {
     fn start(fakes: &Arc<Vec<FakeGateway>>) -> Sampler {
-        let (stop, max) = (
-            Arc::new(AtomicBool::new(false)),
-            Arc::new(AtomicI64::new(0)),
-        );
-        let (s, m, f) = (stop.clone(), max.clone(), fakes.clone());
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let max = Arc::new(AtomicI64::new(0));
+        let (m, f) = (max.clone(), fakes.clone());
         let thread = thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
+            // A sample, then up to 100 ms waiting for the stop.
+            loop {
                 for fake in f.iter() {
                     m.fetch_max(active(fake), Ordering::Relaxed);
                 }
-                thread::sleep(Duration::from_millis(100));
+                match stopped.recv_timeout(Duration::from_millis(100)) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => return,
+                }
             }
         });
         Sampler {
@@ -148,7 +150,7 @@ impl Sampler {
     }
 
     fn finish(mut self) -> i64 {
-        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.stop.send(());
         if let Some(t) = self.thread.take() {
             t.join().unwrap();
         }
@@ -355,8 +357,22 @@ fn a_paused_instance_never_touches_its_gateways_again_and_rejoins() {
             }
         },
     );
-    let paused_for = TTL * 2;
-    thread::sleep(paused_for.saturating_sub(TTL)); // the pause itself is the scenario
+    // Paused for 2 × TTL: until the cluster has not heard from b for that long.
+    wait_for("b silent for 2 × TTL", TTL * 4, || {
+        let view = cluster_view(&nodes[0]);
+        let age = view["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["instance_id"] == "b")
+            .and_then(|i| i["heartbeat_age_ms"].as_u64())
+            .unwrap_or(0);
+        if age >= (TTL * 2).as_millis() as u64 {
+            Ok(())
+        } else {
+            Err(format!("b silent for {age} ms"))
+        }
+    });
     nodes[1].signal("CONT");
     // Its stale sockets close; it dials none of them while others hold them.
     wait_one_socket_each(&fakes, Duration::from_secs(5));

@@ -137,8 +137,8 @@ pub struct ProbeResult {
 }
 
 impl ProbeResult {
-    /// A link whose lease ended does not probe.
-    pub fn fenced() -> Self {
+    /// A probe that measured nothing, with why.
+    pub fn unanswered(error: &str) -> Self {
         ProbeResult {
             healthy: false,
             latency_ms: None,
@@ -147,8 +147,13 @@ impl ProbeResult {
             uptime_ms: None,
             protocol: None,
             connected: false,
-            error: Some("this instance no longer holds the gateway's lease".into()),
+            error: Some(error.to_owned()),
         }
+    }
+
+    /// A link whose lease ended does not probe.
+    pub fn fenced() -> Self {
+        Self::unanswered("this instance no longer holds the gateway's lease")
     }
 }
 
