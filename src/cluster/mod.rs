@@ -35,7 +35,16 @@ pub struct Cluster {
     /// Until when the last successful renewal round holds: while it does, this instance has a
     /// view of the cluster (`/readyz` is false without one).
     pub(crate) view: LeaseGuard,
+    /// The other live instances, as of the last renewal round.
+    peers: Arc<std::sync::RwLock<Arc<Vec<Peer>>>>,
     pub metrics: ClusterMetrics,
+}
+
+/// Another live instance and where it listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub instance: String,
+    pub url: Option<String>,
 }
 
 impl Cluster {
@@ -52,7 +61,21 @@ impl Cluster {
             forward_key,
             forward_timeout,
             view: LeaseGuard::until(Instant::now()),
+            peers: Arc::default(),
             metrics,
+        }
+    }
+
+    /// The other live instances (for reads that gather every instance's part).
+    pub fn peers(&self) -> Arc<Vec<Peer>> {
+        self.peers.read().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    fn set_peers(&self, peers: Vec<Peer>) {
+        if let Ok(mut p) = self.peers.write()
+            && **p != peers
+        {
+            *p = Arc::new(peers);
         }
     }
 

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::placement;
-use super::{Cluster, ClusterConfig};
+use super::{Cluster, ClusterConfig, Peer};
 use crate::db::{DbError, Store};
 use gateway_supervisor_actors::RegistryActor;
 use gateway_supervisor_actors::model::GatewayId;
@@ -26,7 +26,7 @@ const POLL: Duration = Duration::from_millis(500);
 
 /// What a round asks of the database and what it got.
 struct RoundResult {
-    instances: Vec<String>,
+    instances: Vec<crate::db::cluster::InstanceRow>,
     held: HashMap<GatewayId, u64>,
     /// The coordinator's lease epoch, when this instance holds it.
     coordinator: Option<u64>,
@@ -153,7 +153,8 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
     let elected = registry.send(ActingPrimary).await.ok().flatten();
     let result = blocking(m.renew_interval, move || {
         let instances = s.cluster_heartbeat(&me, url.as_deref(), ttl)?;
-        let wanted = placement::mine(&me, &gateways, &instances);
+        let ids: Vec<String> = instances.iter().map(|i| i.instance_id.clone()).collect();
+        let wanted = placement::mine(&me, &gateways, &ids);
         let held = s.cluster_renew(&me, &wanted, ttl)?;
         if !release.is_empty() {
             s.cluster_release(&me, &release)?;
@@ -197,6 +198,17 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
         .count();
     cluster.metrics.adoptions.inc_by(adopted as u64);
     cluster.metrics.instances.set(result.instances.len() as i64);
+    cluster.set_peers(
+        result
+            .instances
+            .iter()
+            .filter(|i| i.instance_id != m.me)
+            .map(|i| Peer {
+                instance: i.instance_id.clone(),
+                url: i.advertise_url.clone(),
+            })
+            .collect(),
+    );
     cluster.metrics.gateways_owned.set(result.held.len() as i64);
     m.held = result.held.clone();
     let valid_until = started + m.ttl.saturating_sub(m.margin());

@@ -165,7 +165,7 @@ impl Store {
         instance: &str,
         advertise_url: Option<&str>,
         ttl: Duration,
-    ) -> Result<Vec<String>, DbError> {
+    ) -> Result<Vec<InstanceRow>, DbError> {
         self.with_pg(|c| {
             diesel::sql_query(
                 "INSERT INTO cluster_instances (instance_id, advertise_url) VALUES ($1, $2) \
@@ -184,7 +184,7 @@ impl Store {
             )
             .bind::<BigInt, _>(millis(ttl))
             .load(c)?;
-            Ok(live.into_iter().map(|r| r.instance_id).collect())
+            Ok(live)
         })
     }
 

@@ -98,6 +98,12 @@ pub enum FleetError {
     /// No gateway can take the spawn (`selection::select`'s reason).
     #[error("{0}")]
     NoGateway(#[source] NoGateway),
+    /// The key was not found here and some instances of the cluster did not say whether they
+    /// have it: acting on a guess could hit the wrong session.
+    #[error(
+        "instance(s) {} did not answer whether their gateways have session `{key}`; retry, or name the gateway with ?gateway_id=", instances.join(", ")
+    )]
+    SessionUnheard { key: String, instances: Vec<String> },
     /// Another instance of the cluster links the gateway: the action is its to carry out.
     #[error("gateway {id} is linked by instance `{}`", .owner.instance)]
     LinkedElsewhere { id: GatewayId, owner: Owner },
@@ -134,6 +140,7 @@ impl FleetError {
             FleetError::IdempotencyKeyReused { .. } => "idempotency_key_reused",
             FleetError::NoGateway(_) => "no_gateway",
             FleetError::LinkedElsewhere { .. } => "forwarded",
+            FleetError::SessionUnheard { .. } => "owner_unavailable",
             FleetError::Storage(_)
             | FleetError::Interrupted(_)
             | FleetError::Registry(_)

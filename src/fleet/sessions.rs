@@ -62,6 +62,16 @@ pub fn control_method(
     }
 }
 
+/// Where else the key was looked for, when the request did not name the gateway: a cluster's
+/// other instances, each of which caches the sessions of the gateways it links.
+#[derive(Debug, Default)]
+pub struct Elsewhere {
+    /// Gateways linked by other instances that have the key.
+    pub gateways: Vec<GatewayId>,
+    /// Instances that did not say (the key may be on one of their gateways).
+    pub unheard: Vec<String>,
+}
+
 /// What a session action did.
 pub struct SessionControlled {
     pub gateway_id: GatewayId,
@@ -76,10 +86,13 @@ impl Fleet {
         &self,
         key: &str,
         gateway_id: Option<GatewayId>,
+        elsewhere: Elsewhere,
         action: SessionAction,
         by: &Caller,
     ) -> Result<SessionControlled, FleetError> {
-        let result = self.control_session_now(key, gateway_id, action, by).await;
+        let result = self
+            .control_session_now(key, gateway_id, elsewhere, action, by)
+            .await;
         self.counters.session_control(action.as_str(), &result);
         result
     }
@@ -88,6 +101,7 @@ impl Fleet {
         &self,
         key: &str,
         gateway_id: Option<GatewayId>,
+        elsewhere: Elsewhere,
         action: SessionAction,
         by: &Caller,
     ) -> Result<SessionControlled, FleetError> {
@@ -100,14 +114,40 @@ impl Fleet {
             .await
             .map_err(FleetError::Registry)?;
         // A key on several gateways names no one session: never a guess.
-        if owners.len() > 1 {
+        let remote: Vec<GatewayId> = elsewhere
+            .gateways
+            .iter()
+            .copied()
+            .filter(|id| owners.iter().all(|o| o.gateway_id != *id))
+            .collect();
+        if owners.len() + remote.len() > 1 {
+            let mut gateways: Vec<(GatewayId, String)> = owners
+                .iter()
+                .map(|o| (o.gateway_id, o.name.clone()))
+                .collect();
+            for t in self.targets(None).await? {
+                if remote.contains(&t.candidate.id) {
+                    gateways.push((t.candidate.id, t.candidate.name));
+                }
+            }
             return Err(FleetError::AmbiguousSession {
                 key: key.to_owned(),
-                gateways: owners
-                    .iter()
-                    .map(|o| (o.gateway_id, o.name.clone()))
-                    .collect(),
+                gateways,
             });
+        }
+        // Not a guess either: an instance that did not answer may have it too.
+        if !elsewhere.unheard.is_empty() {
+            return Err(FleetError::SessionUnheard {
+                key: key.to_owned(),
+                instances: elsewhere.unheard,
+            });
+        }
+        if let Some(&id) = remote.first() {
+            return match self.linked_elsewhere(id).await? {
+                Some(owner) => Err(FleetError::LinkedElsewhere { id, owner }),
+                // Its instance let go of it since it answered.
+                None => Err(FleetError::SessionNotFound(key.to_owned())),
+            };
         }
         let Some(owner) = owners.pop() else {
             // Named on a gateway another instance links: that instance has its sessions.

@@ -377,6 +377,11 @@ impl From<crate::fleet::FleetError> for ApiError {
                 ApiError::GatewayUnavailable(reason)
             }
             F::NoGateway(NoGateway::NoneHealthy { reason }) => ApiError::NoHealthyGateway(reason),
+            ref e @ F::SessionUnheard { ref instances, .. } => ApiError::OwnerUnavailable {
+                message: e.to_string(),
+                instance: instances.first().cloned().unwrap_or_default(),
+                retry_after_secs: 1,
+            },
             // A handler that cannot forward (none today) says where to go.
             F::LinkedElsewhere { id, owner } => ApiError::OwnerUnavailable {
                 message: format!(

@@ -5,6 +5,7 @@ pub mod agents;
 pub mod cluster;
 pub mod error;
 pub mod events;
+mod fanout;
 pub mod gateway_json;
 pub mod gateway_ops;
 pub mod gateways;

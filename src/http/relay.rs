@@ -25,6 +25,53 @@ const RELAYED: [&str; 5] = [
     "accept",
 ];
 
+/// On a hop: the gateway the forwarding instance resolved the request to (a spawn it chose
+/// the gateway for, a session it found there).
+pub const HOP_GATEWAY: &str = "x-gs-gateway";
+
+/// `method path` to the instance at `url` as a hop: the internal credential, the caller's own
+/// credential and request headers, the request id, and the gateway it is for.
+pub(super) fn hop(
+    cluster: &crate::cluster::Cluster,
+    req: &HttpRequest,
+    method: actix_web::http::Method,
+    url: &str,
+    path: &str,
+    gateway: Option<GatewayId>,
+) -> awc::ClientRequest {
+    let ts = crate::db::unix_now();
+    let sig = cluster
+        .forward_key
+        .sign(&cluster.instance_id, method.as_str(), path, ts);
+    let client = awc::Client::builder()
+        .timeout(cluster.forward_timeout)
+        .disable_redirects()
+        .finish();
+    let mut out = client
+        .request(method, format!("{}{path}", url.trim_end_matches('/')))
+        .insert_header((FORWARDED_BY, cluster.instance_id.as_ref()))
+        .insert_header((FORWARD_TS, ts.to_string()))
+        .insert_header((FORWARD_SIG, sig));
+    for name in RELAYED {
+        if let Some(value) = req.headers().get(name) {
+            out = out.insert_header((name, value.clone()));
+        }
+    }
+    if let Some(rid) = req.extensions().get::<RequestId>() {
+        out = out.insert_header((super::middleware::REQUEST_ID, rid.0.clone()));
+    }
+    if let Some(id) = gateway {
+        out = out.insert_header((HOP_GATEWAY, id.to_string()));
+    }
+    out
+}
+
+/// The gateway a verified hop was resolved to by the instance that forwarded it.
+pub fn hop_gateway(req: &HttpRequest) -> Option<GatewayId> {
+    req.extensions().get::<Hop>()?;
+    req.headers().get(HOP_GATEWAY)?.to_str().ok()?.parse().ok()
+}
+
 /// A use case's outcome here, or the owner's answer.
 pub enum Here<T> {
     Done(T),
@@ -92,28 +139,7 @@ async fn relay(
         .uri()
         .path_and_query()
         .map_or_else(|| req.path().to_owned(), |p| p.as_str().to_owned());
-    let ts = crate::db::unix_now();
-    let method = req.method().clone();
-    let sig = cluster
-        .forward_key
-        .sign(&cluster.instance_id, method.as_str(), &path, ts);
-    let client = awc::Client::builder()
-        .timeout(cluster.forward_timeout)
-        .disable_redirects()
-        .finish();
-    let mut out = client
-        .request(method, format!("{}{path}", url.trim_end_matches('/')))
-        .insert_header((FORWARDED_BY, cluster.instance_id.as_ref()))
-        .insert_header((FORWARD_TS, ts.to_string()))
-        .insert_header((FORWARD_SIG, sig));
-    for name in RELAYED {
-        if let Some(value) = req.headers().get(name) {
-            out = out.insert_header((name, value.clone()));
-        }
-    }
-    if let Some(rid) = req.extensions().get::<RequestId>() {
-        out = out.insert_header((super::middleware::REQUEST_ID, rid.0.clone()));
-    }
+    let out = hop(cluster, req, req.method().clone(), url, &path, Some(id));
     let sent = match body {
         Some(bytes) => out.send_body(bytes).await,
         None => out.send().await,

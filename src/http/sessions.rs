@@ -10,23 +10,35 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::json::JsonBody;
 use super::principal::Authenticated;
-use crate::fleet::sessions::SessionAction;
+use crate::fleet::sessions::{Elsewhere, SessionAction};
 use gateway_supervisor_actors::messages::ListSessions;
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Deserialize, Serialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct SessionQuery {
     /// Only this agent's sessions.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
-    #[serde(default, deserialize_with = "super::query::integer")]
+    /// Only sessions with this key (where is `agent:main:main`?).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "super::query::integer",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub gateway_id: Option<i64>,
     /// 1–1000, default 50.
     #[param(minimum = 1, maximum = 1000)]
-    #[serde(default, deserialize_with = "super::query::integer")]
+    #[serde(
+        default,
+        deserialize_with = "super::query::integer",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub limit: Option<usize>,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct SessionJson {
     pub key: String,
     pub agent: Option<String>,
@@ -43,39 +55,85 @@ pub struct SessionJson {
     pub gateway_id: i64,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, ToSchema)]
 pub struct SessionList {
     pub sessions: Vec<SessionJson>,
     /// Sessions that matched the filter, listed or not.
     pub total: usize,
     /// More matched than `limit` allowed: `sessions` is the newest `limit` of `total`.
     pub truncated: bool,
+    /// In a cluster: instances that did not give their part in time (their gateways' sessions
+    /// are missing from this answer). Empty when the listing is complete.
+    #[serde(default)]
+    pub unreachable_instances: Vec<String>,
+}
+
+/// Several instances' parts as one listing: newest first (ties by key, then gateway, as each
+/// instance orders its own), the first `limit`, the totals summed.
+fn merge(parts: Vec<SessionList>, limit: usize, unreachable: Vec<String>) -> SessionList {
+    let total = parts.iter().map(|p| p.total).sum();
+    let mut sessions: Vec<SessionJson> = parts.into_iter().flat_map(|p| p.sessions).collect();
+    sessions.sort_by(|a, b| {
+        b.updated_at
+            .cmp(&a.updated_at)
+            .then_with(|| a.key.cmp(&b.key))
+            .then_with(|| a.gateway_id.cmp(&b.gateway_id))
+    });
+    sessions.truncate(limit);
+    SessionList {
+        truncated: total > sessions.len(),
+        total,
+        sessions,
+        unreachable_instances: unreachable,
+    }
 }
 
 #[utoipa::path(get, path = "/api/sessions", tag = "sessions",
-    description = "Sessions of every connected gateway, newest first, from the gateways' live caches (kept fresh by sessions.list on connect and sessions.changed / tick events). Status: a gateway's own status where it has one; otherwise archived sessions are `completed` and others `active`; `running` is true while a run is in progress.",
+    description = "Sessions of every connected gateway, newest first, from the gateways' live caches (kept fresh by sessions.list on connect and sessions.changed / tick events). Status: a gateway's own status where it has one; otherwise archived sessions are `completed` and others `active`; `running` is true while a run is in progress. In a cluster every instance's part is gathered (each instance caches the gateways it links); `unreachable_instances` names those that did not answer.",
     params(SessionQuery),
     responses((status = 200, body = SessionList), (status = 400, body = ErrorBody)),
     security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
 pub async fn list(
     state: web::Data<AppState>,
+    req: HttpRequest,
     query: web::Query<SessionQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(50);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::field("limit", "limit must be between 1 and 1000"));
     }
+    let here = local(&state, &query, limit).await?;
+    if !super::fanout::gathers(&state, &req) {
+        return Ok(HttpResponse::Ok().json(here));
+    }
+    let path = format!(
+        "/api/sessions?{}",
+        serde_urlencoded::to_string(&*query).unwrap_or_default()
+    );
+    let mut gathered = super::fanout::gather::<SessionList>(&state, &req, &path).await;
+    gathered.parts.push(here);
+    Ok(HttpResponse::Ok().json(merge(gathered.parts, limit, gathered.unreachable)))
+}
+
+/// This instance's part: the sessions of the gateways it links.
+async fn local(
+    state: &AppState,
+    query: &SessionQuery,
+    limit: usize,
+) -> Result<SessionList, ApiError> {
     let page = state
         .registry
         .send(ListSessions {
             agent: query.agent.clone(),
+            key: query.key.clone(),
             gateway_id: query.gateway_id,
             limit,
         })
         .await?;
-    Ok(HttpResponse::Ok().json(SessionList {
+    Ok(SessionList {
         total: page.total,
         truncated: page.total > page.sessions.len(),
+        unreachable_instances: Vec::new(),
         sessions: page
             .sessions
             .into_iter()
@@ -90,7 +148,7 @@ pub async fn list(
                 gateway_id: s.gateway_id,
             })
             .collect(),
-    }))
+    })
 }
 
 /// Which gateway's session: required when several gateways have the key.
@@ -163,9 +221,15 @@ pub async fn control(
             retry_after_secs,
         });
     }
+    // A hop comes with the gateway the forwarding instance found the session on.
+    let gateway_id = query.gateway_id.or_else(|| super::relay::hop_gateway(&req));
+    let elsewhere = match gateway_id {
+        Some(_) => Elsewhere::default(),
+        None => elsewhere(&state, &req, &key).await,
+    };
     let result = state
         .fleet
-        .control_session(&key, query.gateway_id, action, &who.0.caller())
+        .control_session(&key, gateway_id, elsewhere, action, &who.0.caller())
         .await;
     let body = serde_json::to_vec(&body.0).ok();
     let done = match super::relay::or_owner(&state, &req, body, result).await? {
@@ -180,4 +244,78 @@ pub async fn control(
         method: done.method.to_owned(),
         result: done.result,
     }))
+}
+
+/// In a cluster: the other instances' gateways that have session `key`.
+async fn elsewhere(state: &AppState, req: &HttpRequest, key: &str) -> Elsewhere {
+    if !super::fanout::gathers(state, req) {
+        return Elsewhere::default();
+    }
+    let query = SessionQuery {
+        agent: None,
+        key: Some(key.to_owned()),
+        gateway_id: None,
+        limit: Some(1000),
+    };
+    let path = format!(
+        "/api/sessions?{}",
+        serde_urlencoded::to_string(&query).unwrap_or_default()
+    );
+    let gathered = super::fanout::gather::<SessionList>(state, req, &path).await;
+    Elsewhere {
+        gateways: gathered
+            .parts
+            .iter()
+            .flat_map(|p| p.sessions.iter().map(|s| s.gateway_id))
+            .collect(),
+        unheard: gathered.unreachable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(key: &str, gateway_id: i64, updated_at: i64) -> SessionJson {
+        SessionJson {
+            key: key.into(),
+            agent: None,
+            model: None,
+            status: "active".into(),
+            running: false,
+            total_tokens: 0,
+            updated_at: Some(updated_at),
+            gateway_id,
+        }
+    }
+
+    fn part(sessions: Vec<SessionJson>, total: usize) -> SessionList {
+        SessionList {
+            truncated: total > sessions.len(),
+            total,
+            sessions,
+            unreachable_instances: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn parts_merge_newest_first_within_the_limit_with_their_totals_summed() {
+        let a = part(vec![session("k1", 1, 30), session("k2", 1, 10)], 5);
+        let b = part(vec![session("k3", 2, 20), session("k1", 2, 30)], 2);
+        let merged = merge(vec![a, b], 3, vec!["c".into()]);
+        let order: Vec<(&str, i64)> = merged
+            .sessions
+            .iter()
+            .map(|s| (s.key.as_str(), s.gateway_id))
+            .collect();
+        assert_eq!(order, [("k1", 1), ("k1", 2), ("k3", 2)]);
+        assert_eq!((merged.total, merged.truncated), (7, true));
+        assert_eq!(merged.unreachable_instances, ["c"]);
+    }
+
+    #[test]
+    fn a_single_complete_part_is_not_truncated() {
+        let merged = merge(vec![part(vec![session("k", 1, 1)], 1)], 50, vec![]);
+        assert_eq!((merged.total, merged.truncated), (1, false));
+    }
 }

@@ -213,7 +213,10 @@ pub async fn create(
     req: HttpRequest,
     body: JsonBody<SpawnRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let order = validate(&body.0, idempotency_key(&req)?, who.0.caller())?;
+    let mut order = validate(&body.0, idempotency_key(&req)?, who.0.caller())?;
+    // A hop comes with the gateway the forwarding instance chose (the request is recorded as
+    // the client sent it).
+    order.gateway_id = order.gateway_id.or_else(|| super::relay::hop_gateway(&req));
     let result = state.fleet.spawn(order).await;
     let body = serde_json::to_vec(&body.0).ok();
     let spawn = match super::relay::or_owner(&state, &req, body, result).await? {

@@ -521,6 +521,85 @@ fn an_action_on_a_gateway_linked_elsewhere_is_carried_out_by_its_owner() {
     assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(res.header("x-gs-answered-by"), Some(primary_owner.as_str()));
     assert!(res.json()["synced"].as_u64() > Some(0), "{}", res.text());
+    // A spawn naming no gateway goes to the acting primary, whichever instance links it (once
+    // its owner's word that it is online has reached this instance).
+    wait_for(
+        "the primary online everywhere",
+        Duration::from_secs(10),
+        || {
+            let g = nodes[elsewhere]
+                .get(
+                    &format!("/api/gateways/{}", ids[0]),
+                    &nodes[elsewhere].admin_key,
+                )
+                .json();
+            if g["gateway"]["status"] == "online" && g["gateway"]["acting_primary"] == true {
+                Ok(())
+            } else {
+                Err(format!("{g}"))
+            }
+        },
+    );
+    let res = nodes[elsewhere].call(
+        "POST",
+        "/api/spawn",
+        &nodes[elsewhere].admin_key,
+        &json!({"agent": "main", "task": "say pong"}),
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    assert_eq!(res.header("x-gs-answered-by"), Some(primary_owner.as_str()));
+    assert_eq!(res.json()["gateway_id"], ids[0]);
+    // Sessions are listed cluster-wide from any instance: six gateways' `agent:main:s0`, and
+    // the two runs' sessions.
+    for node in &nodes {
+        wait_for(
+            "every instance lists every session",
+            Duration::from_secs(10),
+            || {
+                let list = node.get("/api/sessions?limit=1000", &node.admin_key).json();
+                let gateways: std::collections::BTreeSet<i64> = list["sessions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|s| s["gateway_id"].as_i64())
+                    .collect();
+                if list["total"] == 8
+                    && gateways.len() == 6
+                    && list["unreachable_instances"] == json!([])
+                {
+                    Ok(())
+                } else {
+                    Err(format!("{list}"))
+                }
+            },
+        );
+    }
+    // A key on one gateway only, killed through an instance that does not link it, without
+    // naming the gateway: found on its owner, carried out there.
+    let key = spawn["session_key"].as_str().unwrap();
+    let res = b.call(
+        "POST",
+        &format!("/api/sessions/{key}/control"),
+        &b.admin_key,
+        &json!({"action": "kill"}),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.header("x-gs-answered-by"), Some(owner.as_str()));
+    assert_eq!(res.json()["gateway_id"], gid);
+    // A key every gateway has names no one session, wherever they are linked.
+    let res = b.call(
+        "POST",
+        "/api/sessions/agent:main:s0/control",
+        &b.admin_key,
+        &json!({"action": "kill"}),
+    );
+    assert_eq!(res.status, 409, "{}", res.text());
+    assert_eq!(
+        res.json()["details"]["candidates"].as_array().map(Vec::len),
+        Some(6),
+        "{}",
+        res.text()
+    );
     // A hop without the cluster's credential is refused.
     let forged = b.send(
         gs_test_support::daemon::Request::new("POST", &format!("/api/gateways/{gid}/restart"))

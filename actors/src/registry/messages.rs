@@ -125,6 +125,8 @@ pub struct StopAllLinks;
 #[rtype(result = "SessionPage")]
 pub struct ListSessions {
     pub agent: Option<String>,
+    /// Only sessions with this key.
+    pub key: Option<String>,
     pub gateway_id: Option<GatewayId>,
     pub limit: usize,
 }
@@ -173,4 +175,7 @@ pub struct GatewayTarget {
     pub link: Option<GatewayLink>,
     /// Suspended through this daemon: reachable (to be resumed) but takes no spawns.
     pub suspended: bool,
+    /// Linked by another instance of the cluster: `healthy` is its owner's word (the status it
+    /// stored), its methods are not known here, and a call goes through its owner.
+    pub elsewhere: bool,
 }

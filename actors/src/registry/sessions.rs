@@ -73,9 +73,10 @@ impl Handler<ListSessions> for RegistryActor {
 
     fn handle(&mut self, msg: ListSessions, _ctx: &mut Self::Context) -> Self::Result {
         let merged = self.merged_sessions();
-        let unfiltered = msg.gateway_id.is_none() && msg.agent.is_none();
+        let unfiltered = msg.gateway_id.is_none() && msg.agent.is_none() && msg.key.is_none();
         let mut matching = merged.iter().filter(|s| {
             msg.gateway_id.is_none_or(|want| want == s.gateway_id)
+                && msg.key.as_deref().is_none_or(|k| s.key == k)
                 && msg
                     .agent
                     .as_deref()
@@ -137,12 +138,16 @@ impl RegistryActor {
                     .count() as i64
             })
             .unwrap_or(v.record.sessions_count);
+        let elsewhere = self.ownership.elsewhere(id);
         GatewayTarget {
             candidate: crate::selection::Candidate {
                 id,
                 name: v.record.name.clone(),
-                healthy: self.connected(id)
-                    && v.breaker.state == crate::model::BreakerState::Closed,
+                healthy: if elsewhere {
+                    v.record.status == crate::model::GatewayStatus::Online
+                } else {
+                    self.connected(id) && v.breaker.state == crate::model::BreakerState::Closed
+                },
                 acting_primary: v.acting_primary,
                 active_sessions: active,
                 capable: true,
@@ -150,6 +155,7 @@ impl RegistryActor {
             methods: self.methods.get(&id).cloned().unwrap_or_default(),
             link: self.links.get(&id).map(|l| l.handle.clone()),
             suspended: v.record.suspension_id.is_some(),
+            elsewhere,
         }
     }
 }

@@ -93,9 +93,10 @@ impl Fleet {
         let (target, choice) = self.choose(&order).await?;
         let gateway_id = target.candidate.id;
         let name = target.candidate.name.clone();
-        let link = target
-            .link
-            .ok_or_else(|| FleetError::NotConnected { name: name.clone() })?;
+        // Chosen here, linked by another instance: the spawn is that instance's to start.
+        let Some(link) = target.link else {
+            return Err(self.not_here(gateway_id, name).await);
+        };
 
         let id = spawn_id().map_err(FleetError::Random)?;
         let SpawnOrder {
@@ -213,7 +214,13 @@ impl Fleet {
         let candidates: Vec<Candidate> = targets
             .iter()
             .map(|t| Candidate {
-                capable: t.methods.iter().any(|m| m == method),
+                // Another instance's gateway: every OpenClaw release runs `agent`; the seed's
+                // process form stays with gateways whose methods this instance knows.
+                capable: if t.elsewhere {
+                    method == "agent"
+                } else {
+                    t.methods.iter().any(|m| m == method)
+                },
                 // A suspended gateway is asked for nothing new until it is resumed.
                 healthy: t.candidate.healthy && !t.suspended,
                 ..t.candidate.clone()
