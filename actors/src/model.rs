@@ -241,6 +241,9 @@ pub struct ConnectionInfo {
     pub state: Option<LinkPhase>,
     pub protocol: Option<u32>,
     pub server_version: Option<String>,
+    /// The gateway process the link is (or was last) connected to, where the release names it
+    /// (`hello-ok.server.bootId`, 2026.9): a restart changes it.
+    pub boot_id: Option<String>,
     pub last_error: Option<LinkError>,
     pub pairing_request_id: Option<String>,
     /// What the last probe found wrong while the socket and the `health` RPC answer (HTTP

@@ -396,10 +396,15 @@ fn admit(shared: &Shared, params: &Value, nonce: &str) -> Result<(Value, Hello),
     if let Some(t) = &device_token {
         auth_block["deviceToken"] = json!(t);
     }
+    // 2026.9 (protocol 4) names the process (`bootId`); the captured 2026.2.25 does not.
+    let mut server = json!({"version": version, "connId": random_id()});
+    if protocol >= 4 {
+        server["bootId"] = json!(*lock(&shared.boot_id));
+    }
     let payload = json!({
         "type": "hello-ok",
         "protocol": protocol,
-        "server": {"version": version, "connId": random_id()},
+        "server": server,
         "features": {"methods": methods::advertised(shared), "events": methods::EVENTS},
         "snapshot": {
             "health": shared.health_payload(),

@@ -183,6 +183,8 @@ pub struct Counters {
     pub pings_received: AtomicU64,
     /// `sessions.abort` requests answered.
     pub aborts: AtomicU64,
+    /// `gateway.restart.request` requests answered.
+    pub restart_requests: AtomicU64,
 }
 
 pub(crate) struct Shared {
@@ -198,6 +200,8 @@ pub(crate) struct Shared {
     pub started: Instant,
     last_auth: Mutex<Option<String>>,
     pub suspension: Mutex<Option<String>>,
+    /// This "process"'s `server.bootId` (2026.9 releases send one; a restart makes a new one).
+    pub boot_id: Mutex<String>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -374,6 +378,7 @@ impl FakeGateway {
             started: Instant::now(),
             last_auth: Mutex::new(None),
             suspension: Mutex::new(None),
+            boot_id: Mutex::new(random_id()),
         });
         let listener = runtime().block_on(TcpListener::bind(addr))?;
         let addr = listener.local_addr()?;
@@ -512,6 +517,7 @@ impl FakeGateway {
             json!({"reason": "gateway restarting", "restartExpectedMs": down.as_millis() as u64}),
         );
         self.close_all(1012, "service restart");
+        *lock(&self.shared.boot_id) = random_id();
         lock(&self.shared.faults).starting = true;
         let shared = self.shared.clone();
         runtime().spawn(async move {
@@ -554,6 +560,11 @@ impl FakeGateway {
         let listener = runtime().block_on(TcpListener::bind(self.addr))?;
         self.serve(listener);
         Ok(())
+    }
+
+    /// The `server.bootId` its `hello-ok` carries now.
+    pub fn boot_id(&self) -> String {
+        lock(&self.shared.boot_id).clone()
     }
 
     /// `agent` runs started (a repeated idempotency key starts none).

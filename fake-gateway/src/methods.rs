@@ -188,6 +188,7 @@ pub(crate) async fn handle(
             Ok(json!({"status": "ready", "expiresAtMs": now_ms() + 600_000}))
         }),
         "gateway.restart.request" => closed(method, params, &["reason", "skipDeferral", "target"]).map(|_| {
+            shared.counters.restart_requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             json!({"ok": true, "status": "scheduled", "preflight": {"safe": true, "summary": "safe to restart now"},
                    "restart": {"ok": true, "signal": "SIGUSR2", "reason": str_param(params, "reason"), "delayMs": 0}})
         }),

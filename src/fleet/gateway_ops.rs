@@ -128,16 +128,32 @@ impl Fleet {
     }
 
     /// Asks the gateway to restart itself; `by` is named in the gateway's own log and audited.
-    pub async fn restart(&self, id: GatewayId, by: &Caller) -> Result<Value, FleetError> {
-        let result = self.restart_now(id, by).await;
+    /// `expected_boot_id`: only if the gateway is still that process (the one the caller saw).
+    pub async fn restart(
+        &self,
+        id: GatewayId,
+        expected_boot_id: Option<&str>,
+        by: &Caller,
+    ) -> Result<Value, FleetError> {
+        let result = self.restart_now(id, expected_boot_id, by).await;
         self.counters.gateway_operation("restart", &result);
         result
     }
 
-    async fn restart_now(&self, id: GatewayId, by: &Caller) -> Result<Value, FleetError> {
+    async fn restart_now(
+        &self,
+        id: GatewayId,
+        expected_boot_id: Option<&str>,
+        by: &Caller,
+    ) -> Result<Value, FleetError> {
         let reason = format!("requested through gateway-supervisor by {}", by.label);
         let answer = self
-            .call(id, "gateway.restart.request", json!({"reason": reason}))
+            .call_fenced(
+                id,
+                "gateway.restart.request",
+                json!({"reason": reason}),
+                expected_boot_id,
+            )
             .await?;
         if answer.get("ok").and_then(Value::as_bool) == Some(false) {
             return Err(FleetError::Busy {

@@ -75,6 +75,16 @@ pub enum FleetError {
         version: String,
         action: &'static str,
     },
+    /// The request named a gateway process (`expected_boot_id`) and the gateway's release does
+    /// not report one.
+    #[error(
+        "gateway `{name}` (OpenClaw {version}) does not report which process it is (no bootId), so expected_boot_id cannot be checked; send the request without it"
+    )]
+    ProcessUnverifiable {
+        id: GatewayId,
+        name: String,
+        version: String,
+    },
     #[error("no gateway is registered")]
     NoPrimary,
     #[error("the primary gateway `{name}` is not connected")]
@@ -126,7 +136,13 @@ impl FleetError {
             | FleetError::SessionOwnerNotConnected { .. }
             | FleetError::NoPrimary
             | FleetError::PrimaryNotConnected { .. } => "not_connected",
-            FleetError::Unsupported { .. } | FleetError::NoSessionControl { .. } => "unsupported",
+            FleetError::Unsupported { .. }
+            | FleetError::NoSessionControl { .. }
+            | FleetError::ProcessUnverifiable { .. } => "unsupported",
+            FleetError::Call {
+                source: CallError::AnotherProcess { .. },
+                ..
+            } => "another_process",
             FleetError::Busy { .. } => "busy",
             FleetError::Call {
                 source: CallError::Timeout(_),
@@ -153,7 +169,29 @@ impl FleetError {
 /// A connected gateway able to take one method.
 struct Reached {
     name: String,
+    version: Option<String>,
     link: GatewayLink,
+    /// The gateway process the link reaches, where the release names it.
+    boot_id: Option<String>,
+}
+
+/// A process condition the gateway's release gives no way to check.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Unverifiable;
+
+/// The gateway process a destructive action may go to (docs/design.md, *Generation fence*):
+/// the one the caller saw, when it names one, else the one the decision was made on — the
+/// link sends nothing to another. `Err`: the caller named a process and the gateway's release
+/// does not say which process it is, so the condition cannot be checked.
+pub fn fenced_process(
+    expected: Option<&str>,
+    reported: Option<&str>,
+) -> Result<Option<String>, Unverifiable> {
+    match (expected, reported) {
+        (Some(_), None) => Err(Unverifiable),
+        (Some(e), Some(_)) => Ok(Some(e.to_owned())),
+        (None, r) => Ok(r.map(str::to_owned)),
+    }
 }
 
 pub struct Fleet {
@@ -269,7 +307,12 @@ impl Fleet {
         if !t.methods.iter().any(|m| m == method) {
             return Err(FleetError::Unsupported { id, name, method });
         }
-        Ok(Reached { name, link })
+        Ok(Reached {
+            name,
+            version: t.version,
+            link,
+            boot_id: t.boot_id,
+        })
     }
 
     /// One call to a reached gateway.
@@ -279,9 +322,56 @@ impl Fleet {
         method: &'static str,
         params: Value,
     ) -> Result<Value, FleetError> {
-        let Reached { name, link } = self.reach(id, method).await?;
+        let Reached { name, link, .. } = self.reach(id, method).await?;
         link.call(method, Some(params), self.deadlines.operation)
             .await
             .map_err(|source| FleetError::Call { name, source })
+    }
+
+    /// One destructive call, sent only to the gateway process it was decided on
+    /// ([`fenced_process`]).
+    async fn call_fenced(
+        &self,
+        id: GatewayId,
+        method: &'static str,
+        params: Value,
+        expected_boot_id: Option<&str>,
+    ) -> Result<Value, FleetError> {
+        let r = self.reach(id, method).await?;
+        let process = fenced_process(expected_boot_id, r.boot_id.as_deref()).map_err(|_| {
+            FleetError::ProcessUnverifiable {
+                id,
+                name: r.name.clone(),
+                version: r.version.clone().unwrap_or_else(|| "unknown".into()),
+            }
+        })?;
+        r.link
+            .call_on(process, method, Some(params), self.deadlines.operation)
+            .await
+            .map_err(|source| FleetError::Call {
+                name: r.name,
+                source,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fenced_process;
+
+    #[test]
+    fn the_caller_s_process_wins_over_the_one_the_link_reaches() {
+        assert_eq!(fenced_process(Some("a"), Some("b")), Ok(Some("a".into())));
+    }
+
+    #[test]
+    fn without_a_condition_the_action_goes_to_the_process_it_was_decided_on() {
+        assert_eq!(fenced_process(None, Some("b")), Ok(Some("b".into())));
+    }
+
+    #[test]
+    fn a_release_without_boot_ids_takes_no_condition_and_needs_none() {
+        assert_eq!(fenced_process(Some("a"), None), Err(super::Unverifiable));
+        assert_eq!(fenced_process(None, None), Ok(None));
     }
 }

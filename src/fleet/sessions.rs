@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use serde_json::{Value, json};
 
-use super::{Fleet, FleetError};
+use super::{Fleet, FleetError, fenced_process};
 use gateway_supervisor_actors::messages::FindSession;
 use gateway_supervisor_actors::model::{Caller, GatewayId};
 
@@ -81,30 +81,41 @@ pub struct SessionControlled {
     pub result: Value,
 }
 
+/// Which session an action is for: its key, the gateway if the request named it, the gateway
+/// process if the caller names the one it saw, and what the other instances said.
+#[derive(Debug, Default)]
+pub struct SessionTarget {
+    pub key: String,
+    pub gateway_id: Option<GatewayId>,
+    pub expected_boot_id: Option<String>,
+    pub elsewhere: Elsewhere,
+}
+
 impl Fleet {
     pub async fn control_session(
         &self,
-        key: &str,
-        gateway_id: Option<GatewayId>,
-        elsewhere: Elsewhere,
+        target: SessionTarget,
         action: SessionAction,
         by: &Caller,
     ) -> Result<SessionControlled, FleetError> {
-        let result = self
-            .control_session_now(key, gateway_id, elsewhere, action, by)
-            .await;
+        let result = self.control_session_now(target, action, by).await;
         self.counters.session_control(action.as_str(), &result);
         result
     }
 
     async fn control_session_now(
         &self,
-        key: &str,
-        gateway_id: Option<GatewayId>,
-        elsewhere: Elsewhere,
+        target: SessionTarget,
         action: SessionAction,
         by: &Caller,
     ) -> Result<SessionControlled, FleetError> {
+        let SessionTarget {
+            key,
+            gateway_id,
+            expected_boot_id,
+            elsewhere,
+        } = target;
+        let key = key.as_str();
         let mut owners = self
             .registry
             .send(FindSession {
@@ -174,9 +185,15 @@ impl Fleet {
                 action: action.as_str(),
             });
         };
+        let process = fenced_process(expected_boot_id.as_deref(), owner.boot_id.as_deref())
+            .map_err(|_| FleetError::ProcessUnverifiable {
+                id: owner.gateway_id,
+                name: owner.name.clone(),
+                version: owner.version.clone().unwrap_or_else(|| "unknown".into()),
+            })?;
         let result = owner
             .link
-            .call(method, Some(params), self.deadlines.call)
+            .call_on(process, method, Some(params), self.deadlines.call)
             .await
             .map_err(|source| FleetError::Call {
                 name: owner.name.clone(),

@@ -53,6 +53,13 @@ pub enum ApiError {
         message: String,
         details: serde_json::Value,
     },
+    /// A destructive action decided on one gateway process, while the gateway is now another
+    /// (or cannot say which it is): nothing was sent (`details`: the bootIds).
+    #[error("{message}")]
+    GatewayChanged {
+        message: String,
+        details: serde_json::Value,
+    },
     /// Another gateway already has this address (`details`: which one).
     #[error("{message}")]
     DuplicateAddress {
@@ -145,6 +152,7 @@ impl ApiError {
             ApiError::DuplicateName(_) => ("duplicate_name", S::CONFLICT),
             ApiError::DuplicateAddress { .. } => ("duplicate_address", S::CONFLICT),
             ApiError::AmbiguousSession { .. } => ("ambiguous_session", S::CONFLICT),
+            ApiError::GatewayChanged { .. } => ("gateway_changed", S::CONFLICT),
             ApiError::UnsupportedAction { .. } => ("unsupported_action", S::CONFLICT),
             ApiError::GatewayBusy { .. } => ("gateway_busy", S::CONFLICT),
             ApiError::PayloadTooLarge { .. } => ("payload_too_large", S::PAYLOAD_TOO_LARGE),
@@ -200,7 +208,8 @@ impl ApiError {
             ApiError::UnsupportedAction { details, .. }
             | ApiError::GatewayBusy { details, .. }
             | ApiError::DuplicateAddress { details, .. }
-            | ApiError::AmbiguousSession { details, .. } => Some(details.clone()),
+            | ApiError::AmbiguousSession { details, .. }
+            | ApiError::GatewayChanged { details, .. } => Some(details.clone()),
             ApiError::GatewayRefused { code, .. } => {
                 Some(serde_json::json!({ "gateway_code": code }))
             }
@@ -324,6 +333,13 @@ pub fn call_error(err: CallError, gateway: &str) -> ApiError {
             code: e.code,
             message: e.message,
         },
+        ref e @ CallError::AnotherProcess {
+            ref expected,
+            ref now,
+        } => ApiError::GatewayChanged {
+            message: format!("gateway `{gateway}`: {e}; nothing was sent"),
+            details: serde_json::json!({"expected_boot_id": expected, "boot_id": now}),
+        },
     }
 }
 
@@ -352,6 +368,14 @@ impl From<crate::fleet::FleetError> for ApiError {
             F::Storage(e) => ApiError::Storage(e.to_string()),
             F::Interrupted(e) => ApiError::Internal(e.to_string()),
             e @ F::SessionOwnerNotConnected { .. } => ApiError::GatewayUnavailable(e.to_string()),
+            F::ProcessUnverifiable {
+                id,
+                ref name,
+                ref version,
+            } => ApiError::UnsupportedAction {
+                message: err.to_string(),
+                details: serde_json::json!({"gateway_id": id, "gateway": name, "version": version}),
+            },
             F::NoSessionControl {
                 id,
                 ref name,

@@ -14,6 +14,10 @@ pub struct ConnectionJson {
     pub state: Option<String>,
     pub protocol: Option<u32>,
     pub server_version: Option<String>,
+    /// The gateway process the link reaches (`hello-ok.server.bootId`; 2026.9 releases name
+    /// it, older ones do not): a restart changes it. Pass it as `expected_boot_id` to act on
+    /// this process only.
+    pub boot_id: Option<String>,
     pub last_error: Option<LinkErrorJson>,
     pub pairing_request_id: Option<String>,
     /// What the last probe found wrong while the socket and the `health` RPC answer (e.g. HTTP
@@ -104,6 +108,7 @@ impl From<&GatewayView> for GatewayJson {
                 state: v.connection.state.map(|p| p.as_str().to_owned()),
                 protocol: v.connection.protocol,
                 server_version: v.connection.server_version.clone(),
+                boot_id: v.connection.boot_id.clone(),
                 last_error: v.connection.last_error.as_ref().map(|e| LinkErrorJson {
                     code: e.code.clone(),
                     message: e.message.clone(),

@@ -3,6 +3,7 @@
 //! refusal (e.g. busy with active work) comes back as 409 with its reasons.
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
@@ -50,18 +51,33 @@ pub async fn resume(
     Ok(HttpResponse::Ok().json(json!({"gateway_id": id, "resumed": true, "gateway": answer})))
 }
 
-#[utoipa::path(post, path = "/api/gateways/{id}/restart", tag = "gateways", params(("id" = i64, Path, minimum = 1)),
-    description = "Asks the gateway to restart itself (`gateway.restart.request`); the link reconnects when it is back.",
-    responses((status = 200, description = "the gateway's answer"), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)),
+/// A destructive operation's condition.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessQuery {
+    /// Only if the gateway is still this process (`connection.boot_id` as the caller saw it):
+    /// 409 `gateway_changed` otherwise, and nothing is sent.
+    #[param(max_length = 128)]
+    pub expected_boot_id: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/gateways/{id}/restart", tag = "gateways", params(("id" = i64, Path, minimum = 1), ProcessQuery),
+    description = "Asks the gateway to restart itself (`gateway.restart.request`); the link reconnects when it is back. Sent only to the gateway process the decision was made on: with `?expected_boot_id=` the one the caller saw (409 `gateway_changed` if the gateway restarted since; 409 `unsupported_action` if its release reports no bootId), otherwise the one the link reached when the request arrived.",
+    responses((status = 200, description = "the gateway's answer"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn restart(
     state: web::Data<AppState>,
     who: Authenticated,
     req: HttpRequest,
     id: web::Path<i64>,
+    query: web::Query<ProcessQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let result = state.fleet.restart(id, &who.0.caller()).await;
+    let expected = super::query::boot_id(query.expected_boot_id.as_deref())?;
+    let result = state
+        .fleet
+        .restart(id, expected.as_deref(), &who.0.caller())
+        .await;
     let answer = match or_owner(&state, &req, None, result).await? {
         Here::Done(answer) => answer,
         Here::Relayed(res) => return Ok(res),

@@ -39,6 +39,21 @@ where
     }
 }
 
+/// An `expected_boot_id` condition: 1–128 visible ASCII characters (a gateway's bootId is a
+/// UUID), or absent.
+pub fn boot_id(value: Option<&str>) -> Result<Option<String>, super::error::ApiError> {
+    let Some(v) = value else {
+        return Ok(None);
+    };
+    if v.is_empty() || v.len() > 128 || !v.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(super::error::ApiError::field(
+            "expected_boot_id",
+            "expected_boot_id must be 1–128 visible ASCII characters (a gateway's connection.boot_id)",
+        ));
+    }
+    Ok(Some(v.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     #[derive(Debug, serde::Deserialize)]
@@ -63,5 +78,15 @@ mod tests {
         assert!(limit("limit=abc").unwrap_err().contains("not an integer"));
         assert!(limit("limit=NaN").is_err());
         assert!(limit("limit=-1").unwrap_err().contains("out of range"));
+    }
+
+    #[test]
+    fn a_boot_id_condition_is_a_short_visible_word() {
+        assert_eq!(super::boot_id(None).ok(), Some(None));
+        let uuid = "22fc61c4-c7fb-4c05-99b0-34aebd6d091f";
+        assert_eq!(super::boot_id(Some(uuid)).ok(), Some(Some(uuid.to_owned())));
+        for bad in ["", "a b", "x\u{7}", &"a".repeat(129)] {
+            assert!(super::boot_id(Some(bad)).is_err(), "{bad:?}");
+        }
     }
 }

@@ -10,7 +10,7 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::json::JsonBody;
 use super::principal::Authenticated;
-use crate::fleet::sessions::{Elsewhere, SessionAction};
+use crate::fleet::sessions::{Elsewhere, SessionAction, SessionTarget};
 use gateway_supervisor_actors::messages::ListSessions;
 
 #[derive(Debug, Deserialize, Serialize, utoipa::IntoParams)]
@@ -158,6 +158,10 @@ pub struct ControlQuery {
     #[param(minimum = 1)]
     #[serde(default, deserialize_with = "super::query::id")]
     pub gateway_id: Option<i64>,
+    /// Only if the gateway is still this process (`connection.boot_id` as the caller saw it):
+    /// 409 `gateway_changed` otherwise, and nothing is sent.
+    #[param(max_length = 128)]
+    pub expected_boot_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -223,13 +227,20 @@ pub async fn control(
     }
     // A hop comes with the gateway the forwarding instance found the session on.
     let gateway_id = query.gateway_id.or_else(|| super::relay::hop_gateway(&req));
+    let expected_boot_id = super::query::boot_id(query.expected_boot_id.as_deref())?;
     let elsewhere = match gateway_id {
         Some(_) => Elsewhere::default(),
         None => elsewhere(&state, &req, &key).await,
     };
+    let target = SessionTarget {
+        key: key.clone(),
+        gateway_id,
+        expected_boot_id,
+        elsewhere,
+    };
     let result = state
         .fleet
-        .control_session(&key, gateway_id, elsewhere, action, &who.0.caller())
+        .control_session(target, action, &who.0.caller())
         .await;
     let body = serde_json::to_vec(&body.0).ok();
     let done = match super::relay::or_owner(&state, &req, body, result).await? {

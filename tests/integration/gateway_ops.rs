@@ -171,3 +171,100 @@ fn a_suspension_survives_a_daemon_restart_and_keeps_spawns_away() {
         "{actions:?}"
     );
 }
+
+/// A destructive action goes only to the gateway process it was decided on (#143073 acted on a
+/// container it had not verified): the caller names the process it saw (`connection.boot_id`),
+/// and after the gateway restarted the action is refused with nothing sent.
+#[test]
+fn restart_and_kill_reach_only_the_process_the_caller_saw() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let f = fake(|c| c.sessions = 1);
+    let d = link_daemon(&[]);
+    let id = add(&d, "gw", &f, Some("fake-token"));
+    let first = f.boot_id();
+    let g = wait_gateway(&d, id, "online with its process", |g| {
+        online(g) && g["connection"]["boot_id"] == first.as_str()
+    });
+    assert_eq!(g["connection"]["boot_id"], first.as_str());
+    let restart = |boot: &str| {
+        d.send(
+            Request::new(
+                "POST",
+                &format!("/api/gateways/{id}/restart?expected_boot_id={boot}"),
+            )
+            .key(&d.admin_key),
+        )
+    };
+    // The gateway restarts (a new process) between what the caller saw and its action.
+    f.restart(std::time::Duration::from_millis(200));
+    let second = f.boot_id();
+    assert_ne!(first, second);
+    wait_gateway(&d, id, "back as another process", |g| {
+        online(g) && g["connection"]["boot_id"] == second.as_str()
+    });
+    let res = restart(&first);
+    assert_eq!(res.status, 409, "{}", res.text());
+    let body = res.json();
+    assert_eq!(body["error"], "gateway_changed");
+    assert_eq!(
+        (
+            body["details"]["expected_boot_id"].as_str(),
+            body["details"]["boot_id"].as_str()
+        ),
+        (Some(first.as_str()), Some(second.as_str()))
+    );
+    assert_eq!(
+        f.counters().restart_requests.load(Relaxed),
+        0,
+        "nothing sent"
+    );
+    let kill = d.call(
+        "POST",
+        &format!("/api/sessions/agent:main:s0/control?expected_boot_id={first}"),
+        &d.admin_key,
+        &json!({"action": "kill"}),
+    );
+    assert_eq!(kill.status, 409, "{}", kill.text());
+    assert_eq!(kill.json()["error"], "gateway_changed");
+    assert_eq!(f.counters().aborts.load(Relaxed), 0, "nothing sent");
+    // The process the caller sees now: carried out.
+    let res = restart(&second);
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(f.counters().restart_requests.load(Relaxed), 1);
+    // A condition that is not a bootId is a bad request, not a refusal by the gateway.
+    assert_eq!(restart("two%20words").status, 400);
+}
+
+/// A release that does not name its process (2026.2.25 sends no bootId) cannot be held to a
+/// condition: asked with one, the action is refused and says why; without, it goes ahead.
+#[test]
+fn a_release_without_boot_ids_refuses_a_process_condition_in_plain_words() {
+    let f = fake(|c| {
+        *c = fake_gateway::FakeConfig {
+            token: c.token.take(),
+            ping_interval: None,
+            ..fake_gateway::FakeConfig::imitating(fake_gateway::Release::R2026_2_25)
+        }
+    });
+    let d = link_daemon(&[]);
+    let id = add(&d, "old", &f, Some("fake-token"));
+    let g = wait_gateway(&d, id, "online", online);
+    assert!(g["connection"]["boot_id"].is_null(), "{g:#}");
+    let res = d.send(
+        Request::new(
+            "POST",
+            &format!("/api/gateways/{id}/restart?expected_boot_id=22fc61c4"),
+        )
+        .key(&d.admin_key),
+    );
+    assert_eq!(res.status, 409, "{}", res.text());
+    let body = res.json();
+    assert_eq!(body["error"], "unsupported_action");
+    assert!(
+        body["message"].as_str().unwrap().contains("no bootId"),
+        "{body}"
+    );
+    let res =
+        d.send(Request::new("POST", &format!("/api/gateways/{id}/restart")).key(&d.admin_key));
+    assert_eq!(res.status, 200, "{}", res.text());
+}

@@ -105,6 +105,12 @@ fn real_openclaw_gateways() {
     let g = wait_gateway(&d, local_id, "local online", online);
     assert_eq!(g["connection"]["protocol"], 4);
     assert_eq!(g["connection"]["server_version"], "2026.9.6");
+    // 2026.9 names its process; destructive actions are fenced on it.
+    let boot = g["connection"]["boot_id"]
+        .as_str()
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| panic!("2026.9.6 reports server.bootId: {g:#}"))
+        .to_owned();
     for label in ["e2e-one", "e2e-two"] {
         local.call("sessions.create", json!({"label": label}));
     }
@@ -214,6 +220,19 @@ fn real_openclaw_gateways() {
     let key = s["session_key"].as_str().unwrap().to_owned();
     let on = s["gateway_id"].as_i64().unwrap();
     wait_session_listed(&d, &key, DEADLINE);
+    // Held to a process the gateway is not: refused, nothing sent.
+    let stale = d.call(
+        "POST",
+        &format!("/api/sessions/{key}/control?gateway_id={on}&expected_boot_id=not-{boot}"),
+        &d.admin_key,
+        &json!({"action": "kill"}),
+    );
+    assert_eq!(
+        (stale.status, stale.json()["error"].as_str()),
+        (409, Some("gateway_changed")),
+        "{}",
+        stale.text()
+    );
     // Both real gateways have `agent:main:*` sessions: a session is named with its gateway.
     let res = control_on(&d, on, &key, "kill");
     assert_eq!(res.status, 200, "{}", res.text());

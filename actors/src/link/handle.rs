@@ -28,11 +28,24 @@ impl GatewayLink {
         params: Option<Value>,
         timeout: Duration,
     ) -> Result<Value, CallError> {
+        self.call_on(None, method, params, timeout).await
+    }
+
+    /// One RPC, sent only if the socket reaches gateway process `process` (its `bootId`):
+    /// otherwise `CallError::AnotherProcess`, and nothing is sent.
+    pub async fn call_on(
+        &self,
+        process: Option<String>,
+        method: &'static str,
+        params: Option<Value>,
+        timeout: Duration,
+    ) -> Result<Value, CallError> {
         self.addr
             .send(Call {
                 method,
                 params,
                 timeout,
+                on_process: process,
             })
             .await
             .unwrap_or(Err(CallError::NotConnected))

@@ -19,7 +19,7 @@ use crate::protocol::frames::ErrorShape;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub enum LinkReport {
-    Update(LinkUpdate),
+    Update(Box<LinkUpdate>),
     DeviceToken(DeviceTokenChanged),
     Health(HealthSample),
     Sessions(SessionsSnapshot),
@@ -165,6 +165,13 @@ pub enum CallError {
     Timeout(Duration),
     #[error("the gateway refused: {} ({})", .0.message, .0.code)]
     Gateway(ErrorShape),
+    /// The call was decided on one gateway process and the socket now reaches another (or one
+    /// that does not say which it is): nothing was sent.
+    #[error("the gateway is no longer the process the action was decided on (bootId {expected}, now {})", .now.as_deref().unwrap_or("not reported"))]
+    AnotherProcess {
+        expected: String,
+        now: Option<String>,
+    },
 }
 
 /// To a gateway actor: one RPC over its live socket.
@@ -175,6 +182,9 @@ pub struct Call {
     pub method: &'static str,
     pub params: Option<serde_json::Value>,
     pub timeout: Duration,
+    /// Only to this gateway process (its `bootId`): a destructive action decided on it must
+    /// not reach a restarted gateway.
+    pub on_process: Option<String>,
 }
 
 /// To a gateway actor: close the socket with 1000 and stop.

@@ -70,6 +70,7 @@ pub fn outcome(answer: &Answer) -> &'static str {
         Err(CallError::NotConnected) => "not_connected",
         Err(CallError::Timeout(_)) => "timeout",
         Err(CallError::Gateway(_)) => "error",
+        Err(CallError::AnotherProcess { .. }) => "another_process",
     }
 }
 

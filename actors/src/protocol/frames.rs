@@ -191,6 +191,9 @@ pub struct HelloOk {
 #[derive(Debug, Clone, Deserialize)]
 pub struct ServerInfo {
     pub version: String,
+    /// The gateway process (2026.9: a new one at every start); releases before have none.
+    #[serde(default, rename = "bootId")]
+    pub boot_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

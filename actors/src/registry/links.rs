@@ -21,7 +21,7 @@ impl Handler<LinkReport> for RegistryActor {
 
     fn handle(&mut self, msg: LinkReport, ctx: &mut Self::Context) {
         match msg {
-            LinkReport::Update(m) => Handler::<LinkUpdate>::handle(self, m, ctx),
+            LinkReport::Update(m) => Handler::<LinkUpdate>::handle(self, *m, ctx),
             LinkReport::DeviceToken(m) => Handler::<DeviceTokenChanged>::handle(self, m, ctx),
             LinkReport::Health(m) => Handler::<HealthSample>::handle(self, m, ctx),
             LinkReport::Sessions(m) => Handler::<SessionsSnapshot>::handle(self, m, ctx),

@@ -157,6 +157,8 @@ pub struct SessionOwner {
     pub connected: bool,
     pub methods: Arc<Vec<String>>,
     pub link: GatewayLink,
+    /// The gateway process whose session cache named it.
+    pub boot_id: Option<String>,
 }
 
 // ---- spawn -------------------------------------------------------------------------------
@@ -178,4 +180,8 @@ pub struct GatewayTarget {
     /// Linked by another instance of the cluster: `healthy` is its owner's word (the status it
     /// stored), its methods are not known here, and a call goes through its owner.
     pub elsewhere: bool,
+    /// The gateway process its link reaches (`bootId`, where the release names it).
+    pub boot_id: Option<String>,
+    /// The release it runs, as its handshake said.
+    pub version: Option<String>,
 }

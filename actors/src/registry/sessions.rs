@@ -118,6 +118,7 @@ impl Handler<FindSession> for RegistryActor {
                         connected: self.connected(id),
                         methods: self.methods.get(&id).cloned().unwrap_or_default(),
                         link: link.handle.clone(),
+                        boot_id: view.connection.boot_id.clone(),
                     })
                 })
                 .collect(),
@@ -156,6 +157,8 @@ impl RegistryActor {
             link: self.links.get(&id).map(|l| l.handle.clone()),
             suspended: v.record.suspension_id.is_some(),
             elsewhere,
+            boot_id: v.connection.boot_id.clone(),
+            version: v.connection.server_version.clone(),
         }
     }
 }

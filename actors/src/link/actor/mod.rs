@@ -57,7 +57,7 @@ impl Upward {
     }
 
     pub fn update(&self, update: LinkUpdate) {
-        self.report.do_send(LinkReport::Update(update));
+        self.report.do_send(LinkReport::Update(Box::new(update)));
     }
 
     pub fn device_token(&self, changed: DeviceTokenChanged) {
@@ -335,6 +335,9 @@ impl Handler<ProbeNow> for GatewayActor {
 impl Handler<Call> for GatewayActor {
     type Result = ResponseFuture<Result<Value, CallError>>;
     fn handle(&mut self, msg: Call, ctx: &mut Self::Context) -> Self::Result {
+        if let Err(e) = self.machine.fence(msg.on_process.as_deref()) {
+            return Box::pin(std::future::ready(Err(e)));
+        }
         Box::pin(self.call(ctx, msg.method, msg.params, msg.timeout))
     }
 }

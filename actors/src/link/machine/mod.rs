@@ -20,6 +20,7 @@ use crate::bounded;
 use crate::breaker::Breaker;
 use crate::handshake::AuthChoice;
 pub use crate::handshake::ConnectPlan;
+use crate::link::messages::CallError;
 use crate::link::messages::LinkState;
 pub use crate::model::LinkPhase;
 use crate::model::{ConnectionInfo, GatewayStatus, LinkError};
@@ -90,6 +91,9 @@ pub struct LinkMachine {
     last_seen: Option<i64>,
     protocol: Option<u32>,
     server_version: Option<String>,
+    /// The process the socket is connected to (`hello-ok.server.bootId`), where the release
+    /// names it.
+    boot_id: Option<String>,
     connected_at: Option<Instant>,
     /// Whether the last failure came before the WebSocket upgrade (see `backoff`).
     failed_before_upgrade: bool,
@@ -144,6 +148,7 @@ impl LinkMachine {
             last_seen: None,
             protocol: None,
             server_version: None,
+            boot_id: None,
             connected_at: None,
             failed_before_upgrade: false,
             unanswered: 0,
@@ -195,6 +200,30 @@ impl LinkMachine {
         self.server_version.as_deref()
     }
 
+    /// The gateway process of the last handshake (`None`: the release does not say).
+    pub fn boot_id(&self) -> Option<&str> {
+        self.boot_id.as_deref()
+    }
+
+    /// Whether a call decided on the process `expected` may go out: only on a live socket to
+    /// that very process (a socket does not outlive its process, so a reconnect to a restarted
+    /// gateway has another `bootId`). `None`: no condition.
+    pub fn fence(&self, expected: Option<&str>) -> Result<(), CallError> {
+        let Some(expected) = expected else {
+            return Ok(());
+        };
+        if !self.connected() {
+            return Err(CallError::NotConnected);
+        }
+        if self.boot_id.as_deref() == Some(expected) {
+            return Ok(());
+        }
+        Err(CallError::AnotherProcess {
+            expected: expected.to_owned(),
+            now: self.boot_id.clone(),
+        })
+    }
+
     pub fn protocol(&self) -> Option<u32> {
         self.protocol
     }
@@ -240,6 +269,7 @@ impl LinkMachine {
                 state: Some(self.phase),
                 protocol: self.protocol,
                 server_version: self.server_version.clone(),
+                boot_id: self.boot_id.clone(),
                 last_error: self.last_error.as_ref().map(|f| LinkError {
                     code: f.code.to_string(),
                     message: f.message.clone(),
@@ -339,6 +369,11 @@ impl LinkMachine {
         self.protocol = Some(hello.protocol);
         let version = bounded::text(&hello.server.version, bounded::SHORT);
         self.server_version = Some(version.clone());
+        self.boot_id = hello
+            .server
+            .boot_id
+            .as_deref()
+            .map(|b| bounded::text(b, bounded::SHORT));
         self.tick_interval = Duration::from_millis(hello.policy.tick_interval_ms.max(1000));
         self.methods = Arc::new(bounded_methods(&hello.features.methods));
         self.connected_at = Some(now);

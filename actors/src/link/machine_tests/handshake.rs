@@ -69,6 +69,31 @@ fn the_real_hello_connects_the_link_and_it_is_online() {
 }
 
 #[test]
+fn calls_fenced_to_a_process_go_only_to_the_one_the_real_hello_named() {
+    let (mut m, now) = machine(None);
+    // Before a handshake there is no process to act on.
+    assert!(matches!(
+        m.fence(Some("22fc61c4-c7fb-4c05-99b0-34aebd6d091f")),
+        Err(CallError::NotConnected)
+    ));
+    connect(&mut m, now);
+    // The real 2026.9.6 hello names its process.
+    assert_eq!(m.boot_id(), Some("22fc61c4-c7fb-4c05-99b0-34aebd6d091f"));
+    assert!(
+        m.fence(Some("22fc61c4-c7fb-4c05-99b0-34aebd6d091f"))
+            .is_ok()
+    );
+    assert!(m.fence(None).is_ok(), "no condition");
+    match m.fence(Some("another-boot")) {
+        Err(CallError::AnotherProcess { expected, now }) => {
+            assert_eq!(expected, "another-boot");
+            assert_eq!(now.as_deref(), Some("22fc61c4-c7fb-4c05-99b0-34aebd6d091f"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn hello_keeps_what_the_gateway_can_do() {
     let (mut m, now) = machine(None);
     connect(&mut m, now);

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::machine::*;
 use crate::handshake::AuthChoice;
+use crate::link::messages::CallError;
 use crate::model::{BreakerState, GatewayStatus};
 use crate::protocol::captures::{at, capture, capture_of};
 use crate::protocol::device::SignatureVersion;
