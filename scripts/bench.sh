@@ -4,7 +4,7 @@
 # and prints the table; the JSON goes to target/bench/results.json (or --json FILE).
 #
 #   scripts/bench.sh                      every scenario, PASS/FAIL against the targets
-#   scripts/bench.sh rest probe           some scenarios (rest probe fleet failover storm real)
+#   scripts/bench.sh rest probe           some scenarios (rest probe fleet failover storm real cluster)
 #   scripts/bench.sh fleet --fleet 1000 --steady 30
 #   scripts/bench.sh --smoke              CI: all small and short, debug build, no verdicts
 set -euo pipefail
@@ -27,9 +27,24 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 smoke=0
 for a in "$@"; do [ "$a" = "--smoke" ] && smoke=1; done
 
+# The cluster scenario (in `all`) needs a PostgreSQL server: the one GS_TEST_PG_URL names
+# (scripts/test.sh's), else a throwaway one here, with pg_stat_statements for the renewal
+# statement's own numbers.
+wants_cluster=1
+for a in "$@"; do
+  case "$a" in rest | probe | fleet | failover | storm | real) wants_cluster=0 ;; esac
+done
+for a in "$@"; do case "$a" in cluster | all) wants_cluster=1 ;; esac; done
+if [ "$wants_cluster" = 1 ] && [ -z "${GS_TEST_PG_URL:-}" ]; then
+  # shellcheck source=scripts/throwaway-pg.sh
+  . scripts/throwaway-pg.sh
+  throwaway_pg shared_preload_libraries=pg_stat_statements
+fi
+
 if [ "$smoke" = 1 ]; then
   cargo build --locked -p gateway-supervisor -p gs-bench >&2
-  exec target/debug/gs-bench all --smoke --daemon target/debug/gateway-supervisor "$@"
+  target/debug/gs-bench all --smoke --daemon target/debug/gateway-supervisor "$@"
+  exit
 fi
 
 cargo build --release --locked -p gateway-supervisor -p gs-bench >&2
@@ -39,4 +54,4 @@ if [ -z "${GS_OPENCLAW_DIR:-}" ]; then
 fi
 json=()
 case " $* " in *" --json "*) ;; *) mkdir -p target/bench; json=(--json target/bench/results.json) ;; esac
-exec target/release/gs-bench "$@" "${json[@]}"
+target/release/gs-bench "$@" "${json[@]}"

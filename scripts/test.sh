@@ -39,34 +39,10 @@ if ! command -v npm >/dev/null; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm
 fi
 
-PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-[ -x "$PG_BIN/initdb" ] || { echo "PostgreSQL server binaries not found under /usr/lib/postgresql" >&2; exit 1; }
-
 # --- throwaway PostgreSQL ---------------------------------------------------------------------
-# Below the kernel's ephemeral range (32768-60999), which the tests' client sockets use.
-PG_PORT=${GS_TEST_PG_PORT:-25432}
-PG_DIR=$(mktemp -d /tmp/gateway-supervisor-pg.XXXXXX)
-pg_as() {
-  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
-stop_pg() {
-  pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || true
-  rm -rf "$PG_DIR"
-}
-trap stop_pg EXIT
-[ "$(id -u)" -eq 0 ] && chown postgres "$PG_DIR"
-pg_as "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U postgres >/dev/null
-for attempt in 1 2 3 4 5; do
-  log "starting PostgreSQL ($PG_BIN) on 127.0.0.1:$PG_PORT"
-  if pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null; then
-    break
-  fi
-  tail -n 3 "$PG_DIR/server.log" >&2 || true
-  [ "$attempt" -eq 5 ] && { echo "PostgreSQL did not start" >&2; exit 1; }
-  PG_PORT=$((PG_PORT + 1))
-done
-export GS_TEST_PG_URL="postgres://postgres@127.0.0.1:$PG_PORT"
+# shellcheck source=scripts/throwaway-pg.sh
+. scripts/throwaway-pg.sh
+throwaway_pg
 
 # --- checks and tests -------------------------------------------------------------------------
 log "cargo fmt --check"

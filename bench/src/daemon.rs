@@ -46,6 +46,39 @@ impl Daemon {
         }
     }
 
+    /// Another instance on `first`'s database (a cluster on PostgreSQL): its own state
+    /// directory with `first`'s master key, `first`'s admin key, and `env`.
+    pub fn join(first: &Daemon, env: &[(&str, &str)]) -> Daemon {
+        let state = tempfile::tempdir().expect("tempdir");
+        std::fs::copy(
+            first.state.path().join("master.key"),
+            state.path().join("master.key"),
+        )
+        .expect("copy the master key");
+        let mut all: Vec<(String, String)> = first
+            .env
+            .iter()
+            .filter(|(k, _)| !env.iter().any(|(e, _)| e == k))
+            .cloned()
+            .collect();
+        all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let (child, addr, _) = launch(&first.bin, state.path(), &all);
+        Daemon {
+            bin: first.bin.clone(),
+            env: all,
+            state,
+            child,
+            addr,
+            key: first.key.clone(),
+        }
+    }
+
+    /// SIGKILL and reap: no clean stop, no lease released.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -64,7 +97,9 @@ impl Daemon {
         let (child, addr, key) = launch(&self.bin, self.state.path(), &self.env);
         self.child = child;
         self.addr = addr;
-        self.key = key;
+        if !key.is_empty() {
+            self.key = key;
+        }
     }
 
     pub fn get(&self, path: &str) -> Option<Value> {
@@ -189,10 +224,10 @@ fn launch(bin: &Path, state: &Path, env: &[(String, String)]) -> (Child, SocketA
         );
         std::thread::sleep(Duration::from_millis(5));
     };
+    // Written by the first instance on a database only (another instance shares its key).
     let key = std::fs::read_to_string(state.join("admin.key"))
-        .expect("admin key")
-        .trim()
-        .to_owned();
+        .map(|k| k.trim().to_owned())
+        .unwrap_or_default();
     (child, addr, key)
 }
 

@@ -7,6 +7,10 @@
 //!   down      all fakes: `shutdown` event, close 1012, stop listening (a process restart)
 //!   up        all fakes listen again on their ports; starts the accept log  → `ok`
 //!   accepts   accepted connections since `up`, as milliseconds after it: `<ms> <ms> …`
+//!   sockets   sockets open now, all fakes together                 → `<n>`
+//!   peak      the most sockets any one fake had open at once since `peakreset` (sampled every
+//!             50 ms; a supervisor links each gateway once, so anything above 1 is a defect)
+//!   peakreset → `ok`
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -124,6 +128,24 @@ pub fn serve(count: usize, ping_ms: u64, first_port: u16) {
         .collect();
     let ports: Vec<String> = fakes.iter().map(|f| f.port().to_string()).collect();
     println!("{}", ports.join(" "));
+    let fakes = std::sync::Arc::new(fakes);
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    {
+        let (fakes, peak) = (fakes.clone(), peak.clone());
+        std::thread::spawn(move || {
+            loop {
+                for f in fakes.iter() {
+                    peak.fetch_max(
+                        f.counters()
+                            .active
+                            .load(std::sync::atomic::Ordering::Relaxed),
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+    }
     let mut marks = vec![0u64; count];
     let mut up_at = Instant::now();
     let hellos = |f: &FakeGateway| {
@@ -135,19 +157,19 @@ pub fn serve(count: usize, ping_ms: u64, first_port: u16) {
         let Ok(line) = line else { break };
         let reply: String = match line.trim() {
             "mark" => {
-                for (m, f) in marks.iter_mut().zip(&fakes) {
+                for (m, f) in marks.iter_mut().zip(fakes.iter()) {
                     *m = hellos(f);
                 }
                 "ok".to_owned()
             }
             "fresh" => marks
                 .iter()
-                .zip(&fakes)
+                .zip(fakes.iter())
                 .filter(|(m, f)| hellos(f) > **m)
                 .count()
                 .to_string(),
             "down" => {
-                for f in &fakes {
+                for f in fakes.iter() {
                     f.emit("shutdown", json!({"reason": "gateway stopping"}));
                     f.stop();
                 }
@@ -156,9 +178,23 @@ pub fn serve(count: usize, ping_ms: u64, first_port: u16) {
             "up" => {
                 log.take();
                 up_at = Instant::now();
-                for f in &fakes {
+                for f in fakes.iter() {
                     f.resume().expect("listen again");
                 }
+                "ok".to_owned()
+            }
+            "sockets" => fakes
+                .iter()
+                .map(|f| {
+                    f.counters()
+                        .active
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                })
+                .sum::<i64>()
+                .to_string(),
+            "peak" => peak.load(std::sync::atomic::Ordering::Relaxed).to_string(),
+            "peakreset" => {
+                peak.store(0, std::sync::atomic::Ordering::Relaxed);
                 "ok".to_owned()
             }
             "accepts" => log

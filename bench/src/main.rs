@@ -2,14 +2,16 @@
 //! gateways (and one real OpenClaw gateway), prints a table with PASS/FAIL against the targets
 //! and writes it as JSON. Run it through `scripts/bench.sh` (builds, installs wrk, raises limits).
 //!
-//!   gs-bench [all|rest|probe|fleet|failover|storm|real]... [--json FILE] [--smoke]
+//!   gs-bench [all|rest|probe|fleet|failover|storm|real|cluster]... [--json FILE] [--smoke]
 //!            [--daemon PATH] [--openclaw DIR] [--fleet 100,1000,10000] [--steady SECONDS]
+//!            [--pg postgres://…]
 //!
 //! `--smoke` runs every scenario small and short (seconds) and gives no verdict on timing: CI
 //! uses it to keep the suite working. Exit code 1 when a target is missed (not in smoke runs).
 
 use gs_test_support::{fake_model, http, real_gateway, sse};
 
+mod cluster;
 mod daemon;
 mod failover;
 mod fleet;
@@ -31,6 +33,8 @@ pub struct Options {
     pub openclaw: Option<PathBuf>,
     pub fleet: Vec<usize>,
     pub steady_secs: u64,
+    /// A PostgreSQL server for the cluster scenario (else GS_TEST_PG_URL).
+    pub pg: Option<String>,
 }
 
 /// Polls `ready` every 20 ms until it holds; panics with `what` after `deadline`.
@@ -42,7 +46,9 @@ pub fn wait_for(what: &str, deadline: Duration, mut ready: impl FnMut() -> bool)
     }
 }
 
-const SCENARIOS: [&str; 6] = ["rest", "probe", "fleet", "failover", "storm", "real"];
+const SCENARIOS: [&str; 7] = [
+    "rest", "probe", "fleet", "failover", "storm", "real", "cluster",
+];
 
 fn value_of(args: &[String], name: &str) -> Option<String> {
     args.windows(2).find(|w| w[0] == name).map(|w| w[1].clone())
@@ -78,8 +84,16 @@ fn main() {
         steady_secs: value_of(&args, "--steady")
             .and_then(|v| v.parse().ok())
             .unwrap_or(60),
+        pg: value_of(&args, "--pg"),
     };
-    let flags_with_values = ["--json", "--daemon", "--openclaw", "--fleet", "--steady"];
+    let flags_with_values = [
+        "--json",
+        "--daemon",
+        "--openclaw",
+        "--fleet",
+        "--steady",
+        "--pg",
+    ];
     let mut wanted: Vec<&str> = Vec::new();
     let mut i = 0;
     while i < args.len() {
@@ -116,6 +130,7 @@ fn main() {
             "fleet" => fleet::run(&opts),
             "failover" => failover::run(&opts),
             "storm" => storm::run(&opts),
+            "cluster" => cluster::run(&opts),
             "real" => match &opts.openclaw {
                 Some(dir) if !opts.smoke => real::run(&opts, dir),
                 Some(_) => {

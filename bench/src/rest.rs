@@ -114,13 +114,13 @@ pub fn static_server(sizes: &[usize]) {
     });
 }
 
-struct StaticServer {
+pub struct StaticServer {
     child: Child,
-    port: u16,
+    pub port: u16,
 }
 
 impl StaticServer {
-    fn start(sizes: &[usize]) -> StaticServer {
+    pub fn start(sizes: &[usize]) -> StaticServer {
         let mut child = Command::new(std::env::current_exe().expect("own path"))
             .arg("static-server")
             .args(sizes.iter().map(usize::to_string))
@@ -145,7 +145,7 @@ impl Drop for StaticServer {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     crate::report::percentile(&v, 0.5)
 }
