@@ -388,6 +388,7 @@ async fn run(mut rt: Running) -> Result<(), DaemonError> {
     let events_task = match (rt.state.cluster.clone(), rt.event_outbox.take()) {
         (Some(cluster), Some(outbox)) => Some(actix::spawn(crate::cluster::events::pump(
             cluster,
+            rt.cfg.cluster.poll_interval,
             rt.state.store.clone(),
             rt.state.events.clone(),
             outbox,
@@ -395,6 +396,13 @@ async fn run(mut rt: Running) -> Result<(), DaemonError> {
         ))),
         _ => None,
     };
+    if let Some(cluster) = &rt.state.cluster {
+        crate::cluster::wake::listen(
+            rt.cfg.database.url.clone(),
+            cluster.wake.clone(),
+            cluster_stop.subscribe(),
+        );
+    }
     let cluster_task = rt.state.cluster.clone().map(|cluster| {
         let mut cfg = rt.cfg.cluster.clone();
         // Unset: where this daemon listens (its host name for a wildcard address).

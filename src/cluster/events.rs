@@ -3,8 +3,9 @@
 //! what it publishes (`EventBus::through_outbox`); this pump stores the queue in batches
 //! (`cluster_events`, ids committed in order under the cluster's event lock) and reads the
 //! table back — its own events and everyone else's — into the bus (`EventBus::deliver`), where
-//! the streams and `Last-Event-ID` work as they do alone. The table is the source of truth;
-//! it is polled every 200 ms (a notification could be lost).
+//! the streams and `Last-Event-ID` work as they do alone. The table is the source of truth:
+//! it is read when the database says events were stored (`wake`), and every
+//! `cluster.poll_interval` in case a notification was lost.
 
 use std::time::{Duration, Instant};
 
@@ -16,8 +17,6 @@ use crate::db::Store;
 use crate::db::cluster::NewEvent;
 use gateway_supervisor_actors::events::{Event, EventBus, EventKind, REPLAY};
 
-/// How often the table is read.
-const POLL: Duration = Duration::from_millis(200);
 /// Events stored per statement, and read per query.
 const BATCH: usize = 512;
 /// Events kept in the table (a client further behind gets a reset).
@@ -29,6 +28,7 @@ const DB_TIMEOUT: Duration = Duration::from_secs(5);
 /// Runs until `stop`; then stores what is still queued.
 pub async fn pump(
     cluster: Cluster,
+    poll: Duration,
     store: Store,
     bus: EventBus,
     mut outbox: mpsc::Receiver<Event>,
@@ -42,13 +42,14 @@ pub async fn pump(
             .await
             .map_or(0, |max| (max - REPLAY as i64).max(0))
     };
-    let mut ticker = tokio::time::interval(POLL);
+    let mut ticker = tokio::time::interval(poll);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut pruned = Instant::now();
     loop {
         let mut batch = Vec::new();
         tokio::select! {
             _ = ticker.tick() => {}
+            _ = cluster.wake.events.notified() => {}
             Some(first) = outbox.recv() => batch.push(first),
             _ = stop.changed() => break,
         }

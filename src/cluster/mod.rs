@@ -6,12 +6,15 @@
 //! - `placement`: who should link which gateway (pure).
 //! - `runner`: the loop that heartbeats, renews and takes leases, follows the gateways table,
 //!   and tells the registry which links to run.
+//! - `wake`: LISTEN/NOTIFY wake-ups for the runner and the event pump (the tables stay the
+//!   source of truth, polled as a fallback).
 
 pub mod events;
 pub mod forward;
 pub mod placement;
 pub mod runner;
 pub mod status;
+pub mod wake;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -35,6 +38,8 @@ pub struct Cluster {
     /// Until when the last successful renewal round holds: while it does, this instance has a
     /// view of the cluster (`/readyz` is false without one).
     pub(crate) view: LeaseGuard,
+    /// Set by the database's notifications (`wake::listen`).
+    pub wake: wake::Wakeups,
     /// The other live instances, as of the last renewal round.
     peers: Arc<std::sync::RwLock<Arc<Vec<Peer>>>>,
     pub metrics: ClusterMetrics,
@@ -61,6 +66,7 @@ impl Cluster {
             forward_key,
             forward_timeout,
             view: LeaseGuard::until(Instant::now()),
+            wake: wake::Wakeups::default(),
             peers: Arc::default(),
             metrics,
         }

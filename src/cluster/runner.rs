@@ -1,5 +1,6 @@
-//! The cluster loop of one instance. Every `poll` it reads the gateways table's change feed
-//! and hands it to the registry; every `renew_interval` (or at once when a gateway appeared) it
+//! The cluster loop of one instance. Whenever the database says a gateway row changed
+//! (`wake`), and every `cluster.poll_interval` in case a notification was lost, it reads the gateways table's
+//! change feed and hands it to the registry; every `renew_interval` (or at once when a gateway appeared) it
 //! runs a round: heartbeat, the live instances, placement, one statement that renews and takes
 //! leases, and the release of leases whose links it stopped the round before. The registry
 //! runs the links of the leases held, each carrying a guard that ends `ttl − margin` after the
@@ -18,11 +19,14 @@ use super::{Cluster, ClusterConfig, Peer};
 use crate::db::{DbError, Store};
 use gateway_supervisor_actors::RegistryActor;
 use gateway_supervisor_actors::model::GatewayId;
-use gateway_supervisor_actors::registry::{ActingPrimary, ApplyStoreChanges, SetLeases};
+use gateway_supervisor_actors::registry::{
+    ActingPrimary, ApplyStoreChanges, SetLeases, StillOpen, WritesSoFar,
+};
 
-/// How often the change feed is read (cluster-wide reads lag by at most this, plus a write
-/// batch).
-const POLL: Duration = Duration::from_millis(500);
+/// How long one read of the change feed may take.
+const FEED_TIMEOUT: Duration = Duration::from_secs(2);
+/// The shortest time between two reads of the feed on wake-ups.
+const WOKEN_GAP: Duration = Duration::from_millis(100);
 
 /// What a round asks of the database and what it got.
 struct RoundResult {
@@ -49,6 +53,9 @@ struct Member {
     /// Leases dropped from the last round (their links were stopped then): released now.
     to_release: Vec<GatewayId>,
     last_round: Option<Instant>,
+    /// Whether a round has gone through: the first only announces the instance (see
+    /// [`round`]).
+    announced: bool,
     /// Whether this instance held the coordinator's lease at the last round.
     coordinator: bool,
 }
@@ -84,19 +91,32 @@ pub async fn run(
         held: HashMap::new(),
         to_release: Vec::new(),
         last_round: None,
+        announced: false,
         coordinator: false,
     };
     info!(instance = %m.me, ttl = ?m.ttl, renew = ?m.renew_interval, "joining the cluster");
-    let mut ticker = tokio::time::interval(POLL);
+    // Without a wake-up (a notification lost), changes are read at this pace.
+    let mut ticker = tokio::time::interval(cfg.poll_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut feed_read: Option<Instant> = None;
     loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
+        let next_round = m
+            .last_round
+            .map_or_else(Instant::now, |t| t + m.renew_interval);
+        let woken = tokio::select! {
+            _ = ticker.tick() => false,
+            _ = tokio::time::sleep_until(next_round.into()) => false,
+            _ = cluster.wake.gateways.notified() => true,
             _ = stop.changed() => break,
-        }
+        };
         if *stop.borrow() {
             break;
         }
+        // A burst of notifications reads the feed at most every WOKEN_GAP.
+        if woken && let Some(at) = feed_read {
+            tokio::time::sleep_until((at + WOKEN_GAP).into()).await;
+        }
+        feed_read = Some(Instant::now());
         let appeared = follow_feed(&mut m, &store, &registry).await;
         if appeared || m.round_due(Instant::now()) {
             round(&mut m, &cluster, &store, &registry).await;
@@ -118,15 +138,19 @@ pub async fn leave(cluster: &Cluster, store: &Store, timeout: Duration) {
 
 /// Reads what changed in the gateways table; returns whether a gateway appeared.
 async fn follow_feed(m: &mut Member, store: &Store, registry: &Addr<RegistryActor>) -> bool {
+    // Counted before the read: the registry refuses rows that a later write of its own may
+    // have overtaken, and they are read again next time.
+    let Ok(after_writes) = registry.send(WritesSoFar).await else {
+        return false;
+    };
     let (s, from) = (store.clone(), m.feed_from);
-    let changes = match blocking(POLL * 4, move || s.gateway_changes(from)).await {
+    let changes = match blocking(FEED_TIMEOUT, move || s.gateway_changes(from)).await {
         Ok(c) => c,
         Err(e) => {
             warn!(%e, "could not read the gateway changes");
             return false;
         }
     };
-    m.feed_from = changes.next;
     let mut appeared = false;
     for r in &changes.changed {
         appeared |= m.gateways.insert(r.id);
@@ -134,11 +158,20 @@ async fn follow_feed(m: &mut Member, store: &Store, registry: &Addr<RegistryActo
     for id in &changes.deleted {
         m.gateways.remove(id);
     }
-    if !changes.changed.is_empty() || !changes.deleted.is_empty() {
-        registry.do_send(ApplyStoreChanges {
-            changed: changes.changed,
-            deleted: changes.deleted,
-        });
+    let applied = if changes.changed.is_empty() && changes.deleted.is_empty() {
+        true
+    } else {
+        registry
+            .send(ApplyStoreChanges {
+                changed: changes.changed,
+                deleted: changes.deleted,
+                after_writes,
+            })
+            .await
+            .unwrap_or(false)
+    };
+    if applied {
+        m.feed_from = changes.next;
     }
     appeared
 }
@@ -148,13 +181,32 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
     m.last_round = Some(started);
     let gateways: Vec<GatewayId> = m.gateways.iter().copied().collect();
     let (s, me, url, ttl) = (store.clone(), m.me.clone(), m.advertise_url.clone(), m.ttl);
-    let release = m.to_release.clone();
+    // Only leases whose links are gone: a link still closing keeps its lease one more round
+    // (its guard stops it touching the gateway in any case).
+    let still_open = registry
+        .send(StillOpen(m.to_release.clone()))
+        .await
+        .unwrap_or_else(|_| m.to_release.clone());
+    let release: Vec<GatewayId> = m
+        .to_release
+        .iter()
+        .filter(|id| !still_open.contains(id))
+        .copied()
+        .collect();
+    // A joining instance's first round only announces it (its heartbeat): instances started
+    // together then see each other before any takes a lease, and the fleet is placed once over
+    // all of them — not taken whole by the first and two thirds handed over.
+    let joining = !m.announced;
     // What this instance elected, recorded if it is (still) the coordinator.
     let elected = registry.send(ActingPrimary).await.ok().flatten();
     let result = blocking(m.renew_interval, move || {
         let instances = s.cluster_heartbeat(&me, url.as_deref(), ttl)?;
         let ids: Vec<String> = instances.iter().map(|i| i.instance_id.clone()).collect();
-        let wanted = placement::mine(&me, &gateways, &ids);
+        let wanted = if joining {
+            Vec::new()
+        } else {
+            placement::mine(&me, &gateways, &ids)
+        };
         let held = s.cluster_renew(&me, &wanted, ttl)?;
         if !release.is_empty() {
             s.cluster_release(&me, &release)?;
@@ -185,18 +237,27 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
             return;
         }
     };
+    m.announced = true;
+    // Dropped this round, and those still closing last round (unless held again).
     m.to_release = m
         .held
         .keys()
         .filter(|id| !result.held.contains_key(id))
+        .chain(still_open.iter().filter(|id| !result.held.contains_key(id)))
         .copied()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
         .collect();
-    let adopted = result
+    let mut adopted: Vec<(GatewayId, u64)> = result
         .held
         .iter()
         .filter(|(id, epoch)| m.held.get(id) != Some(epoch))
-        .count();
-    cluster.metrics.adoptions.inc_by(adopted as u64);
+        .map(|(id, epoch)| (*id, *epoch))
+        .collect();
+    adopted.sort_unstable();
+    cluster.metrics.adoptions.inc_by(adopted.len() as u64);
+    let became_coordinator = result.coordinator.filter(|_| !m.coordinator);
+    audit_round(store, &m.me, &adopted, became_coordinator);
     cluster.metrics.instances.set(result.instances.len() as i64);
     cluster.set_peers(
         result
@@ -223,6 +284,49 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
         info!(coordinator = m.coordinator, "coordinator lease");
     }
     cluster.view.extend(valid_until);
+}
+
+/// The audit rows of a round: the leases it took (one row per round, not per gateway: a
+/// hand-over of thousands is one line), and this instance becoming the coordinator. Written in
+/// the background; a failure is logged (the round itself stands).
+fn audit_round(store: &Store, me: &str, adopted: &[(GatewayId, u64)], coordinator: Option<u64>) {
+    const LISTED: usize = 100;
+    if adopted.is_empty() && coordinator.is_none() {
+        return;
+    }
+    let by = gateway_supervisor_actors::model::Caller::system("cluster");
+    let taken_over = adopted.iter().filter(|(_, epoch)| *epoch > 1).count();
+    let adoption = (!adopted.is_empty()).then(|| {
+        serde_json::json!({
+            "count": adopted.len(),
+            // Epoch 1: the gateway's first lease; above: taken after another instance's lease
+            // ended (released, or expired).
+            "taken_over": taken_over,
+            "gateways": adopted.iter().take(LISTED).map(|(id, epoch)| serde_json::json!({"gateway_id": id, "epoch": epoch})).collect::<Vec<_>>(),
+            "listed": adopted.len().min(LISTED),
+        })
+    });
+    let (s, me) = (store.clone(), me.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let write = || -> Result<(), DbError> {
+            if let Some(details) = &adoption {
+                s.audit(&by, "cluster.adopt", "instance", me.clone(), details)?;
+            }
+            if let Some(epoch) = coordinator {
+                s.audit(
+                    &by,
+                    "cluster.coordinator",
+                    "instance",
+                    me.clone(),
+                    &serde_json::json!({"epoch": epoch}),
+                )?;
+            }
+            Ok(())
+        };
+        if let Err(e) = write() {
+            warn!(%e, "could not write the audit rows of a renewal round");
+        }
+    });
 }
 
 /// Runs a storage call on a blocking thread, for at most `timeout` (the thread may finish

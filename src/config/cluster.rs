@@ -26,6 +26,11 @@ pub struct ClusterConfig {
     /// How often leases are renewed (at most a third of `lease_ttl`).
     #[serde(with = "duration")]
     pub renew_interval: Duration,
+    /// How often the gateway rows and events other instances wrote are read when no
+    /// notification came (LISTEN/NOTIFY wakes an instance at once; a notification can be
+    /// lost, e.g. while the listener reconnects, and this bounds how late it is seen then).
+    #[serde(with = "duration")]
+    pub poll_interval: Duration,
 }
 
 impl Default for ClusterConfig {
@@ -35,6 +40,7 @@ impl Default for ClusterConfig {
             advertise_url: None,
             lease_ttl: Duration::from_secs(15),
             renew_interval: Duration::from_secs(3),
+            poll_interval: Duration::from_secs(1),
         }
     }
 }
@@ -56,6 +62,14 @@ impl ClusterConfig {
                  ({}) (got {})",
                 humantime::format_duration(self.lease_ttl / 3),
                 humantime::format_duration(self.renew_interval)
+            )));
+        }
+        if self.poll_interval < Duration::from_millis(100)
+            || self.poll_interval > Duration::from_secs(3600)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "cluster.poll_interval must be between 100ms and 1h (got {})",
+                humantime::format_duration(self.poll_interval)
             )));
         }
         if let Some(id) = &self.instance_id

@@ -4,6 +4,7 @@
 //! lease, never by two instances at once. Needs GS_TEST_PG_URL (scripts/test.sh starts a
 //! throwaway server and runs `cargo test --test cluster`).
 
+mod notify;
 mod pg_proxy;
 
 use std::sync::Arc;
@@ -245,6 +246,11 @@ fn a_killed_instance_s_gateways_are_adopted_within_the_lease() {
     let sampler = Sampler::start(&fakes);
     let before = owners(&cluster_view(&nodes[0]));
     assert!(before.get("b").copied().unwrap_or(0) > 0, "{before:?}");
+    let last_audit = nodes[0]
+        .get("/api/audit?limit=1", &nodes[0].admin_key)
+        .json()["entries"][0]["id"]
+        .as_i64()
+        .unwrap_or(0);
     nodes[1].kill9();
     let killed = Instant::now();
     // Its sockets died with it; within the lease and 5 s, every gateway is held by a
@@ -275,6 +281,29 @@ fn a_killed_instance_s_gateways_are_adopted_within_the_lease() {
     });
     assert_eq!(sampler.finish(), 1, "a gateway had two sockets at once");
     eprintln!("adopted within {adopted_in:?}");
+    // On the record: the survivors' adoptions (taken over from the dead instance's expired
+    // leases), and the coordinator's lease.
+    wait_for("the adoptions audited", Duration::from_secs(5), || {
+        let audit = nodes[0]
+            .get("/api/audit?limit=1000", &nodes[0].admin_key)
+            .json();
+        let entries = audit["entries"].as_array().cloned().unwrap_or_default();
+        let taken_over: u64 = entries
+            .iter()
+            .filter(|e| e["id"].as_i64() > Some(last_audit))
+            .filter(|e| e["action"] == "cluster.adopt" && e["target_id"] != "b")
+            .filter_map(|e| serde_json::from_str::<Value>(e["details"].as_str()?).ok())
+            .filter_map(|d| d["taken_over"].as_u64())
+            .sum();
+        let coordinator = entries.iter().any(|e| e["action"] == "cluster.coordinator");
+        if taken_over >= before["b"] as u64 && coordinator {
+            Ok(())
+        } else {
+            Err(format!(
+                "taken over {taken_over}, coordinator {coordinator}"
+            ))
+        }
+    });
 }
 
 #[test]

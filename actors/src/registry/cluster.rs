@@ -79,18 +79,35 @@ pub struct SetLeases {
     pub acting: Option<GatewayId>,
 }
 
+/// From the cluster runner, before it releases leases it stopped renewing: which of these
+/// gateways still have a link running here (told to stop, not gone yet). Their leases are kept
+/// until the link is gone, so that the next owner never opens a socket beside this one.
+#[derive(Message)]
+#[rtype(result = "Vec<GatewayId>")]
+pub struct StillOpen(pub Vec<GatewayId>);
+
 /// To the registry: the acting primary it elected (the coordinator records it).
 #[derive(Message)]
 #[rtype(result = "Option<GatewayId>")]
 pub struct ActingPrimary;
 
-/// From the cluster runner: gateway rows written since it last looked (by any instance), and
-/// gateways deleted.
+/// To the registry, before the runner reads the change feed: how many settings writes it has
+/// made so far ([`ApplyStoreChanges::after_writes`]).
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "u64")]
+pub struct WritesSoFar;
+
+/// From the cluster runner: gateway rows written since it last looked (by any instance), and
+/// gateways deleted, as read after the registry had made `after_writes` writes. Applied only if
+/// it has made no other since (answer `true`): rows read before a write of this instance's
+/// committed could be older than memory, and applying them would undo it until the next read.
+/// Refused, the runner reads them again.
+#[derive(Message)]
+#[rtype(result = "bool")]
 pub struct ApplyStoreChanges {
     pub changed: Vec<GatewayRecord>,
     pub deleted: Vec<GatewayId>,
+    pub after_writes: u64,
 }
 
 impl RegistryActor {
@@ -108,6 +125,7 @@ impl RegistryActor {
     /// Stops every link when the last successful round's deadline has passed (every lease of
     /// that round ends then; each link's own guard has stopped it from touching its gateway).
     pub(super) fn check_fence(&mut self) {
+        self.closing.retain(|_, addr| addr.connected());
         let Ownership::Leased {
             held, valid_until, ..
         } = &mut self.ownership
@@ -177,6 +195,30 @@ fn token_changed(a: &GatewayRecord, b: &GatewayRecord) -> bool {
     use secrecy::ExposeSecret;
     a.token.as_ref().map(|t| t.expose_secret().to_owned())
         != b.token.as_ref().map(|t| t.expose_secret().to_owned())
+}
+
+impl Handler<WritesSoFar> for RegistryActor {
+    type Result = u64;
+
+    fn handle(&mut self, _msg: WritesSoFar, _ctx: &mut Self::Context) -> u64 {
+        self.writes
+    }
+}
+
+impl Handler<StillOpen> for RegistryActor {
+    type Result = MessageResult<StillOpen>;
+
+    fn handle(&mut self, msg: StillOpen, _ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(
+            msg.0
+                .into_iter()
+                .filter(|id| {
+                    self.links.contains_key(id)
+                        || self.closing.get(id).is_some_and(|addr| addr.connected())
+                })
+                .collect(),
+        )
+    }
 }
 
 impl Handler<SetLeases> for RegistryActor {
@@ -288,11 +330,14 @@ impl RegistryActor {
 }
 
 impl Handler<ApplyStoreChanges> for RegistryActor {
-    type Result = ();
+    type Result = bool;
 
-    fn handle(&mut self, msg: ApplyStoreChanges, ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: ApplyStoreChanges, ctx: &mut Self::Context) -> bool {
+        if msg.after_writes != self.writes {
+            return false;
+        }
         if msg.changed.is_empty() && msg.deleted.is_empty() {
-            return;
+            return true;
         }
         for id in msg.deleted {
             if self.gateways.contains_key(&id) {
@@ -308,6 +353,7 @@ impl Handler<ApplyStoreChanges> for RegistryActor {
         }
         self.views_changed();
         self.refresh_roles();
+        true
     }
 }
 

@@ -29,7 +29,7 @@ use crate::model::{
 use crate::primary;
 use crate::store::{GatewayStore, LinkRecord, StoreError};
 use cluster::Ownership;
-pub use cluster::{ActingPrimary, ApplyStoreChanges, SetLeases};
+pub use cluster::{ActingPrimary, ApplyStoreChanges, SetLeases, StillOpen, WritesSoFar};
 use messages::{GatewaySnapshot, GetGateway, ListGateways, Ping, RegistryError};
 
 /// Health samples older than this are pruned.
@@ -79,6 +79,11 @@ pub struct RegistryActor {
     methods: HashMap<GatewayId, Arc<Vec<String>>>,
     /// Which gateways this instance links (all, or its leases in a cluster).
     ownership: Ownership,
+    /// In a cluster: links told to stop whose actors may still be running (their sockets open);
+    /// a lease is released only once its link is gone (`StillOpen`).
+    closing: HashMap<GatewayId, Addr<GatewayActor>>,
+    /// Writes of gateway settings made here so far (create, update, suspension, delete).
+    writes: u64,
 }
 
 type WriteResult<T> = AtomicResponse<RegistryActor, Result<T, RegistryError>>;
@@ -124,6 +129,8 @@ impl RegistryActor {
             sessions: HashMap::new(),
             methods: HashMap::new(),
             ownership: Ownership::All,
+            closing: HashMap::new(),
+            writes: 0,
         };
         for record in records {
             actor.put(record);
@@ -419,6 +426,9 @@ impl RegistryActor {
     fn stop_link(&mut self, id: GatewayId) {
         if let Some(link) = self.links.remove(&id) {
             link.addr.do_send(StopLink);
+            if matches!(self.ownership, Ownership::Leased { .. }) {
+                self.closing.insert(id, link.addr);
+            }
         }
         self.persisted.remove(&id);
         self.sessions.remove(&id);
@@ -455,6 +465,9 @@ impl RegistryActor {
         AtomicResponse::new(Box::pin(
             actix::fut::wrap_future::<_, RegistryActor>(fut).map(
                 |result, act: &mut RegistryActor, ctx| {
+                    // Counted whatever the outcome: the feed's rows read before it may be older
+                    // than memory now (`ApplyStoreChanges`).
+                    act.writes += 1;
                     result.and_then(|value| apply(value, act, ctx))
                 },
             ),

@@ -1,0 +1,71 @@
+//! Wake-ups: another instance's change is seen at once through LISTEN/NOTIFY, not at the next
+//! poll. With the polls and renewal rounds set far apart (a poll every hour, a round every
+//! 20 s), only a notification can bring a gateway created or renamed on one instance into the
+//! other's list within seconds.
+
+use std::time::Duration;
+
+use gs_test_support::daemon::{Daemon, Database, wait_for};
+use serde_json::json;
+
+use super::{env_refs, fakes, instance_env};
+
+fn slow_polls(id: &str) -> Vec<(String, String)> {
+    let mut env = instance_env(id, Duration::from_secs(60));
+    for (k, v) in &mut env {
+        if k == "GATEWAY_SUPERVISOR__CLUSTER__RENEW_INTERVAL" {
+            *v = "20s".into();
+        }
+    }
+    env.push((
+        "GATEWAY_SUPERVISOR__CLUSTER__POLL_INTERVAL".into(),
+        "1h".into(),
+    ));
+    env
+}
+
+/// Waits until `d` lists a gateway named `name`: well inside the 20 s round and the hour's
+/// poll.
+fn wait_named(d: &Daemon, name: &str) {
+    wait_for(
+        &format!("a gateway named {name}"),
+        Duration::from_secs(8),
+        || {
+            let names: Vec<String> = d
+                .gateways()
+                .iter()
+                .filter_map(|g| g["name"].as_str().map(str::to_owned))
+                .collect();
+            if names.iter().any(|n| n == name) {
+                Ok(())
+            } else {
+                Err(format!("{names:?}"))
+            }
+        },
+    );
+}
+
+#[test]
+fn a_change_on_one_instance_reaches_the_others_through_notifications() {
+    let a = Daemon::start_on(Database::postgres(), &env_refs(&slow_polls("a")));
+    let b = Daemon::join(&a, &env_refs(&slow_polls("b")));
+    let nodes = [a, b];
+    let fakes = fakes(1);
+    let res = nodes[0].call(
+        "POST",
+        "/api/gateways",
+        &nodes[0].admin_key,
+        &json!({"name": "created-on-a", "host": "127.0.0.1", "port": fakes[0].port(), "token": "fake-token"}),
+    );
+    assert_eq!(res.status, 201, "{}", res.text());
+    let id = res.json()["gateway"]["id"].as_i64().unwrap();
+    wait_named(&nodes[1], "created-on-a");
+    let res = nodes[0].call(
+        "PUT",
+        &format!("/api/gateways/{id}"),
+        &nodes[0].admin_key,
+        &json!({"name": "renamed-on-a"}),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    wait_named(&nodes[1], "renamed-on-a");
+}
