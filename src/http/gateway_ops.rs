@@ -57,7 +57,7 @@ pub async fn resume(
 pub struct ProcessQuery {
     /// Only if the gateway is still this process (`connection.boot_id` as the caller saw it):
     /// 409 `gateway_changed` otherwise, and nothing is sent.
-    #[param(max_length = 128)]
+    #[param(min_length = 1, max_length = 128, pattern = "^[!-~]+$")]
     pub expected_boot_id: Option<String>,
 }
 

@@ -6,6 +6,8 @@
 
 mod notify;
 mod pg_proxy;
+mod pg_restart;
+mod private_pg;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -820,11 +822,11 @@ fn one_coordinator_elects_the_acting_primary_for_every_instance() {
     all_agree(&alive, None);
 }
 
-/// The database goes away under the cluster (every connection cut, new ones refused, as in a
-/// restart) and comes back: every instance stops touching its gateways before its leases can
+/// The database out of reach for longer than a lease (every connection cut and new ones
+/// refused by a proxy; `pg_restart.rs` restarts a real server), then back: every instance stops touching its gateways before its leases can
 /// expire, and afterwards every gateway is linked again — by exactly one instance throughout.
 #[test]
-fn the_database_restarting_under_the_cluster_leaves_no_gateway_with_two_owners_or_none() {
+fn the_database_out_of_reach_longer_than_a_lease_fences_every_link_then_recovers() {
     let fresh = Database::postgres();
     let Database::Postgres { url } = &fresh else {
         unreachable!()
