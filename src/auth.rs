@@ -62,6 +62,10 @@ pub enum AuthError {
     Missing,
     #[error("invalid or revoked API key")]
     Invalid,
+    #[error("the Authorization header is not `Bearer KEY`")]
+    MalformedAuthorization,
+    #[error("x-api-key and Authorization: Bearer name different keys; send one")]
+    TwoKeys,
     #[error("key store unavailable: {0}")]
     Store(#[from] DbError),
 }

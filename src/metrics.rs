@@ -32,6 +32,7 @@ pub struct Metrics {
     gateway_failures: IntGaugeVec,
     gateways_connected: IntGauge,
     gateways_suspended: IntGauge,
+    gateways_cordoned: IntGauge,
     acting_primary: IntGaugeVec,
     gateway_info: IntGaugeVec,
     event_subscribers: IntGauge,
@@ -117,6 +118,11 @@ impl Metrics {
             "Gateways suspended through this daemon (they take no spawns and do not act as primary).",
         )?;
         registry.register(Box::new(gateways_suspended.clone()))?;
+        let gateways_cordoned = IntGauge::new(
+            "gateways_cordoned",
+            "Gateways cordoned by an operator (their work goes on; they take no new spawns and do not act as primary).",
+        )?;
+        registry.register(Box::new(gateways_cordoned.clone()))?;
         let acting_primary = IntGaugeVec::new(
             Opts::new(
                 "acting_primary",
@@ -180,6 +186,7 @@ impl Metrics {
             gateway_failures,
             gateways_connected,
             gateways_suspended,
+            gateways_cordoned,
             acting_primary,
             gateway_info,
             event_subscribers,
@@ -260,6 +267,8 @@ impl Metrics {
                 .filter(|v| v.record.suspension_id.is_some())
                 .count() as i64,
         );
+        self.gateways_cordoned
+            .set(views.iter().filter(|v| v.record.cordoned).count() as i64);
         for (status, n) in counts {
             self.gateways.with_label_values(&[status.as_str()]).set(n);
         }

@@ -88,6 +88,9 @@ pub struct GatewayRecord {
     /// while the gateway is suspended through the supervisor. A suspended gateway takes no
     /// spawns and does not act as primary.
     pub suspension_id: Option<String>,
+    /// Cordoned by an operator: it keeps its work and takes nothing new (no spawn is routed to
+    /// it, it does not act as primary) until uncordoned.
+    pub cordoned: bool,
 }
 
 /// `host:port`, with an IPv6 host in brackets.

@@ -76,6 +76,7 @@ mod tests {
             disable_device_pairing: false,
             gateway_agent_id: None,
             suspension_id: None,
+            cordoned: false,
         }
     }
 

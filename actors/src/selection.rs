@@ -1,7 +1,8 @@
 //! Which gateway runs a spawn (docs/design.md, *Election and routing*): an explicit `gateway_id`; else the agent's
 //! `gateway_config.preferred_gateway` if it is healthy; else the acting primary; else the healthy
 //! gateway with the fewest active sessions. Only gateways that can run the spawn's form (they
-//! advertise the method) are considered. Pure.
+//! advertise the method) and that an operator has not held back (cordoned, suspended) are
+//! considered; every refusal says why. Pure.
 
 use crate::model::GatewayId;
 
@@ -15,6 +16,34 @@ pub struct Candidate {
     pub active_sessions: i64,
     /// Advertises the method the spawn needs.
     pub capable: bool,
+    /// Held back by an operator: healthy, but takes nothing new.
+    pub held_back: Option<HeldBack>,
+}
+
+/// Why a gateway takes no new spawns whatever its health: an operator's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeldBack {
+    /// `POST /api/gateways/{id}/cordon`: its work goes on, nothing new comes.
+    Cordoned,
+    /// Suspended through the daemon (`gateway.suspend.prepare`).
+    Suspended,
+}
+
+impl HeldBack {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HeldBack::Cordoned => "cordoned",
+            HeldBack::Suspended => "suspended",
+        }
+    }
+
+    /// What lifts it.
+    fn until(self) -> &'static str {
+        match self {
+            HeldBack::Cordoned => "uncordoned",
+            HeldBack::Suspended => "resumed",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +89,17 @@ pub fn select(
             .iter()
             .find(|c| c.id == id)
             .ok_or(NoGateway::Unknown(id))?;
+        if let Some(h) = c.held_back {
+            return Err(NoGateway::Unavailable {
+                id,
+                reason: format!(
+                    "gateway `{}` is {}: it takes no new spawns until it is {}",
+                    c.name,
+                    h.as_str(),
+                    h.until()
+                ),
+            });
+        }
         return match (c.healthy, c.capable) {
             (true, true) => Ok((id, Choice::Explicit)),
             (false, _) => Err(NoGateway::Unavailable {
@@ -75,7 +115,7 @@ pub fn select(
             }),
         };
     }
-    let usable = |c: &&Candidate| c.healthy && c.capable;
+    let usable = |c: &&Candidate| c.healthy && c.capable && c.held_back.is_none();
     if let Some(p) = preferred
         .and_then(|id| candidates.iter().find(|c| c.id == id))
         .filter(usable)
@@ -91,21 +131,39 @@ pub fn select(
         .min_by_key(|c| (c.active_sessions, c.id))
     {
         Some(c) => Ok((c.id, Choice::LeastLoaded)),
-        None => {
-            let healthy = candidates.iter().filter(|c| c.healthy).count();
-            let reason = if candidates.is_empty() {
-                "no gateway is registered".to_owned()
-            } else if healthy == 0 {
-                format!(
-                    "none of the {} gateways is healthy (all disconnected or breaker open)",
-                    candidates.len()
-                )
-            } else {
-                format!("none of the {healthy} healthy gateways offers `{method}`")
-            };
-            Err(NoGateway::NoneHealthy { reason })
+        None => Err(NoGateway::NoneHealthy {
+            reason: none_usable(candidates, method),
+        }),
+    }
+}
+
+/// Why no candidate can take a spawn, counted by reason.
+fn none_usable(candidates: &[Candidate], method: &str) -> String {
+    if candidates.is_empty() {
+        return "no gateway is registered".to_owned();
+    }
+    let count = |f: &dyn Fn(&Candidate) -> bool| candidates.iter().filter(|c| f(c)).count();
+    let held = |h| count(&|c: &Candidate| c.held_back == Some(h));
+    let mut why = Vec::new();
+    for h in [HeldBack::Cordoned, HeldBack::Suspended] {
+        if held(h) > 0 {
+            why.push(format!("{} {}", held(h), h.as_str()));
         }
     }
+    let free = |c: &Candidate| c.held_back.is_none();
+    let unhealthy = count(&|c| free(c) && !c.healthy);
+    if unhealthy > 0 {
+        why.push(format!("{unhealthy} disconnected or breaker open"));
+    }
+    let incapable = count(&|c| free(c) && c.healthy && !c.capable);
+    if incapable > 0 {
+        why.push(format!("{incapable} not offering `{method}`"));
+    }
+    format!(
+        "none of the {} gateways can take it: {}",
+        candidates.len(),
+        why.join(", ")
+    )
 }
 
 #[cfg(test)]
@@ -120,6 +178,14 @@ mod tests {
             acting_primary: acting,
             active_sessions: sessions,
             capable,
+            held_back: None,
+        }
+    }
+
+    fn held(id: GatewayId, acting: bool, h: HeldBack) -> Candidate {
+        Candidate {
+            held_back: Some(h),
+            ..c(id, true, acting, 0, true)
         }
     }
 
@@ -199,13 +265,57 @@ mod tests {
             other => panic!("{other:?}"),
         };
         assert!(reason(select(&[], None, None, "agent")).contains("no gateway is registered"));
-        assert!(
-            reason(select(&[c(1, false, true, 0, true)], None, None, "agent"))
-                .contains("none of the 1 gateways is healthy")
+        assert_eq!(
+            reason(select(&[c(1, false, true, 0, true)], None, None, "agent")),
+            "none of the 1 gateways can take it: 1 disconnected or breaker open"
         );
-        assert!(
-            reason(select(&[c(1, true, true, 0, false)], None, None, "spawn"))
-                .contains("offers `spawn`")
+        assert_eq!(
+            reason(select(&[c(1, true, true, 0, false)], None, None, "spawn")),
+            "none of the 1 gateways can take it: 1 not offering `spawn`"
         );
+        let fleet = [
+            held(1, true, HeldBack::Cordoned),
+            held(2, false, HeldBack::Cordoned),
+            held(3, false, HeldBack::Suspended),
+            c(4, false, false, 0, true),
+        ];
+        assert_eq!(
+            reason(select(&fleet, None, None, "agent")),
+            "none of the 4 gateways can take it: 2 cordoned, 1 suspended, 1 disconnected or breaker open"
+        );
+    }
+
+    #[test]
+    fn a_held_back_gateway_is_never_chosen_even_as_primary_or_preference() {
+        let fleet = [
+            held(1, true, HeldBack::Cordoned),
+            c(2, true, false, 9, true),
+            c(3, true, false, 1, true),
+        ];
+        assert_eq!(
+            select(&fleet, None, Some(1), "agent"),
+            Ok((3, Choice::LeastLoaded))
+        );
+    }
+
+    #[test]
+    fn a_held_back_gateway_named_explicitly_is_refused_with_what_lifts_it() {
+        let fleet = [
+            held(1, false, HeldBack::Cordoned),
+            held(2, false, HeldBack::Suspended),
+        ];
+        match select(&fleet, Some(1), None, "agent") {
+            Err(NoGateway::Unavailable { id: 1, reason }) => assert_eq!(
+                reason,
+                "gateway `g1` is cordoned: it takes no new spawns until it is uncordoned"
+            ),
+            other => panic!("{other:?}"),
+        }
+        match select(&fleet, Some(2), None, "agent") {
+            Err(NoGateway::Unavailable { reason, .. }) => {
+                assert!(reason.ends_with("until it is resumed"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

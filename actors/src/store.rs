@@ -81,6 +81,15 @@ pub trait GatewayStore: Send + Sync + 'static {
         by: &Caller,
     ) -> Result<GatewayRecord, StoreError>;
 
+    /// Cordons (no new spawns, not primary) or uncordons the gateway, with its audit row
+    /// (`gateway.cordon` / `gateway.uncordon`).
+    fn set_cordon(
+        &self,
+        id: GatewayId,
+        cordoned: bool,
+        by: &Caller,
+    ) -> Result<GatewayRecord, StoreError>;
+
     // Link bookkeeping: not audited (nobody changed the gateway), written in the background.
 
     /// Saves what the links reported, in one transaction (a gateway deleted meanwhile is

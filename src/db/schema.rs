@@ -22,6 +22,7 @@ diesel::table! {
         updated_at -> BigInt,
         gateway_agent_id -> Nullable<Text>,
         suspension_id -> Nullable<Text>,
+        cordoned -> Bool,
     }
 }
 

@@ -1,4 +1,5 @@
-//! Suspend, resume and restart a whole gateway with its own methods
+//! Cordon and uncordon a gateway (a stored setting). Suspend, resume and restart a whole gateway
+//! with its own methods
 //! (`gateway.suspend.prepare`, `gateway.suspend.resume`, `gateway.restart.request`). A gateway's
 //! refusal (busy with active work) is `FleetError::Busy` with its reasons. A suspension is a
 //! stored gateway state (its id, with an audit row), so a restarted daemon can still resume it
@@ -9,7 +10,8 @@ use serde_json::{Value, json};
 
 use super::{Fleet, FleetError};
 use crate::secrets::random_hex;
-use gateway_supervisor_actors::messages::{GetGateway, SetSuspension};
+use gateway_supervisor_actors::messages::{GetGateway, SetCordon, SetSuspension};
+use gateway_supervisor_actors::model::GatewayView;
 use gateway_supervisor_actors::model::{Caller, GatewayId};
 
 impl Fleet {
@@ -169,5 +171,31 @@ impl Fleet {
         )
         .await;
         Ok(answer)
+    }
+
+    /// Cordons the gateway (its work goes on; no new spawn is routed to it and it does not act
+    /// as primary) or uncordons it. A stored setting, not a gateway call: any instance of a
+    /// cluster records it, and every instance sees it through the database.
+    pub async fn cordon(
+        &self,
+        id: GatewayId,
+        cordoned: bool,
+        by: &Caller,
+    ) -> Result<GatewayView, FleetError> {
+        let sent = self
+            .registry
+            .send(SetCordon {
+                id,
+                cordoned,
+                by: by.clone(),
+            })
+            .await;
+        let result = match sent {
+            Ok(recorded) => recorded.map_err(FleetError::Record),
+            Err(e) => Err(FleetError::Registry(e)),
+        };
+        let operation = if cordoned { "cordon" } else { "uncordon" };
+        self.counters.gateway_operation(operation, &result);
+        result
     }
 }

@@ -291,7 +291,10 @@ impl ResponseError for ApiError {
 impl From<AuthError> for ApiError {
     fn from(err: AuthError) -> Self {
         match err {
-            AuthError::Missing | AuthError::Invalid => ApiError::Unauthorized(err.to_string()),
+            AuthError::Missing
+            | AuthError::Invalid
+            | AuthError::MalformedAuthorization
+            | AuthError::TwoKeys => ApiError::Unauthorized(err.to_string()),
             AuthError::Store(e) => ApiError::Storage(e.to_string()),
         }
     }

@@ -75,6 +75,9 @@ pub struct GatewayJson {
     /// Suspended through this daemon (`POST /api/gateways/{id}/suspend`): takes no spawns, does
     /// not act as primary, until resumed. Survives a restart of the daemon.
     pub suspended: bool,
+    /// Cordoned (`POST /api/gateways/{id}/cordon`): its work goes on, it takes no new spawns
+    /// and does not act as primary, until uncordoned. Survives a restart of the daemon.
+    pub cordoned: bool,
 }
 
 impl From<&GatewayView> for GatewayJson {
@@ -124,6 +127,7 @@ impl From<&GatewayView> for GatewayJson {
                 consecutive_failures: v.breaker.consecutive_failures,
             },
             suspended: r.suspension_id.is_some(),
+            cordoned: r.cordoned,
         }
     }
 }

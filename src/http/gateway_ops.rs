@@ -84,3 +84,39 @@ pub async fn restart(
     };
     Ok(HttpResponse::Ok().json(json!({"gateway_id": id, "restart": answer})))
 }
+
+#[utoipa::path(post, path = "/api/gateways/{id}/cordon", tag = "gateways", params(("id" = i64, Path, minimum = 1)),
+    description = "Cordons the gateway: its sessions and runs go on, but no new spawn is routed to it (a spawn naming it is refused with the reason) and it does not act as primary, until uncordoned. Stored with the gateway (`cordoned: true`, the `gateways_cordoned` metric, a `gateway.changed` event, an audit row); survives a daemon restart; any instance of a cluster records it.",
+    responses((status = 200, body = super::gateways::GatewayEnvelope), (status = 404, body = ErrorBody)),
+    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+pub async fn cordon(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    set_cordon(&state, &who, id.into_inner(), true).await
+}
+
+#[utoipa::path(post, path = "/api/gateways/{id}/uncordon", tag = "gateways", params(("id" = i64, Path, minimum = 1)),
+    description = "Lifts a cordon: the gateway takes spawns again and may act as primary.",
+    responses((status = 200, body = super::gateways::GatewayEnvelope), (status = 404, body = ErrorBody)),
+    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+pub async fn uncordon(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    set_cordon(&state, &who, id.into_inner(), false).await
+}
+
+async fn set_cordon(
+    state: &AppState,
+    who: &Authenticated,
+    id: i64,
+    cordoned: bool,
+) -> Result<HttpResponse, ApiError> {
+    let view = state.fleet.cordon(id, cordoned, &who.0.caller()).await?;
+    Ok(HttpResponse::Ok().json(super::gateways::GatewayEnvelope {
+        gateway: (&view).into(),
+    }))
+}

@@ -21,7 +21,7 @@ use futures_util::StreamExt;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::auth::Principal;
+use crate::auth::{AuthError, Principal};
 
 fn app_state(req: &ServiceRequest) -> Result<web::Data<AppState>, Error> {
     req.app_data::<web::Data<AppState>>()
@@ -29,16 +29,31 @@ fn app_state(req: &ServiceRequest) -> Result<web::Data<AppState>, Error> {
         .ok_or_else(|| ApiError::Internal("application state missing".into()).into())
 }
 
-/// `x-api-key: KEY` or `Authorization: Bearer KEY`.
-pub fn presented_key(headers: &HeaderMap) -> Option<String> {
-    if let Some(v) = headers.get("x-api-key") {
-        return Some(v.to_str().unwrap_or("invalid").to_owned());
+/// The key a request presents: `x-api-key: KEY` or `Authorization: Bearer KEY`. Credentials
+/// that do not say one thing are refused, not guessed at: an `Authorization` header that is not
+/// `Bearer KEY` (even beside a good `x-api-key`), or the two headers naming different keys.
+pub fn presented_key(headers: &HeaderMap) -> Result<Option<String>, AuthError> {
+    let api_key = headers
+        .get("x-api-key")
+        .map(|v| v.to_str().unwrap_or("invalid").to_owned());
+    let bearer = match headers.get(AUTHORIZATION) {
+        None => None,
+        Some(v) => {
+            let auth = v.to_str().map_err(|_| AuthError::MalformedAuthorization)?;
+            match auth.trim().split_once(' ') {
+                Some((scheme, key))
+                    if scheme.eq_ignore_ascii_case("bearer") && !key.trim().is_empty() =>
+                {
+                    Some(key.trim().to_owned())
+                }
+                _ => return Err(AuthError::MalformedAuthorization),
+            }
+        }
+    };
+    match (api_key, bearer) {
+        (Some(a), Some(b)) if a != b => Err(AuthError::TwoKeys),
+        (a, b) => Ok(a.or(b)),
     }
-    let auth = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, key) = auth.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| key.trim().to_owned())
 }
 
 pub async fn authenticate(
@@ -46,11 +61,11 @@ pub async fn authenticate(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let state = app_state(&req)?;
-    let principal = match state
-        .keys
-        .authenticate(presented_key(req.headers()).as_deref())
-        .await
-    {
+    let presented = match presented_key(req.headers()) {
+        Ok(key) => key,
+        Err(e) => return Ok(refuse(req, ApiError::from(e))),
+    };
+    let principal = match state.keys.authenticate(presented.as_deref()).await {
         Ok(p) => p,
         Err(e) => return Ok(refuse(req, ApiError::from(e))),
     };
@@ -353,7 +368,7 @@ pub async fn observe(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use actix_web::http::header::HeaderValue;
+    use actix_web::http::header::{HeaderName, HeaderValue};
 
     #[test]
     fn route_labels_name_parameters_without_their_regexes() {
@@ -380,20 +395,43 @@ mod tests {
         assert_eq!(method_label(&Method::from_bytes(b"get").unwrap()), "OTHER");
     }
 
+    fn key(h: &HeaderMap) -> Result<Option<String>, &'static str> {
+        presented_key(h).map_err(|e| match e {
+            AuthError::MalformedAuthorization => "malformed",
+            AuthError::TwoKeys => "two keys",
+            _ => "other",
+        })
+    }
+
     #[test]
     fn keys_come_from_either_header() {
         let mut h = HeaderMap::new();
-        assert_eq!(presented_key(&h), None);
+        assert_eq!(key(&h), Ok(None));
         h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer gsk_abc"));
-        assert_eq!(presented_key(&h).as_deref(), Some("gsk_abc"));
-        h.insert(AUTHORIZATION, HeaderValue::from_static("Basic Zm9v"));
-        assert_eq!(presented_key(&h), None);
+        assert_eq!(key(&h), Ok(Some("gsk_abc".into())));
+        let mut h = HeaderMap::new();
         h.insert(
-            "x-api-key"
-                .parse::<actix_web::http::header::HeaderName>()
-                .unwrap(),
+            HeaderName::from_static("x-api-key"),
             HeaderValue::from_static("gsk_x"),
         );
-        assert_eq!(presented_key(&h).as_deref(), Some("gsk_x"));
+        assert_eq!(key(&h), Ok(Some("gsk_x".into())));
+        // The same key in both: one thing said twice.
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer gsk_x"));
+        assert_eq!(key(&h), Ok(Some("gsk_x".into())));
+    }
+
+    #[test]
+    fn credentials_that_do_not_say_one_thing_are_refused() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            HeaderName::from_static("x-api-key"),
+            HeaderValue::from_static("gsk_x"),
+        );
+        for bad in ["Basic Zm9v", "Bearer", "Bearer  ", "gsk_x", ";"] {
+            h.insert(AUTHORIZATION, HeaderValue::from_static(bad));
+            assert_eq!(key(&h), Err("malformed"), "{bad:?} beside a good x-api-key");
+        }
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer gsk_y"));
+        assert_eq!(key(&h), Err("two keys"));
     }
 }

@@ -170,6 +170,14 @@ pub fn routes(
                             ],
                         ))
                         .service(resource(
+                            r"/{id:\d+}/cordon",
+                            vec![post(Admin, gateway_ops::cordon)],
+                        ))
+                        .service(resource(
+                            r"/{id:\d+}/uncordon",
+                            vec![post(Admin, gateway_ops::uncordon)],
+                        ))
+                        .service(resource(
                             r"/{id:\d+}/suspend",
                             vec![post(Admin, gateway_ops::suspend)],
                         ))

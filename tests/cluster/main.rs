@@ -580,8 +580,43 @@ fn an_action_on_a_gateway_linked_elsewhere_is_carried_out_by_its_owner() {
     assert_eq!(res.status, 202, "{}", res.text());
     assert_eq!(res.header("x-gs-answered-by"), Some(primary_owner.as_str()));
     assert_eq!(res.json()["gateway_id"], ids[0]);
+    // A cordon recorded on any instance holds on all: the primary's owner moves the role and
+    // routes spawns elsewhere.
+    let res = nodes[elsewhere].send(
+        gs_test_support::daemon::Request::new("POST", &format!("/api/gateways/{}/cordon", ids[0]))
+            .key(&nodes[elsewhere].admin_key),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    let owner_node = ["a", "b", "c"]
+        .iter()
+        .position(|n| *n == primary_owner)
+        .unwrap();
+    for node in [&nodes[owner_node], &nodes[elsewhere]] {
+        wait_for(
+            "the cordon seen, the role moved",
+            Duration::from_secs(10),
+            || {
+                let g = node
+                    .get(&format!("/api/gateways/{}", ids[0]), &node.admin_key)
+                    .json();
+                if g["gateway"]["cordoned"] == true && g["gateway"]["acting_primary"] == false {
+                    Ok(())
+                } else {
+                    Err(format!("{g}"))
+                }
+            },
+        );
+    }
+    let res = nodes[owner_node].call(
+        "POST",
+        "/api/spawn",
+        &nodes[owner_node].admin_key,
+        &json!({"agent": "main", "task": "say pong"}),
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    assert_ne!(res.json()["gateway_id"], ids[0], "{}", res.text());
     // Sessions are listed cluster-wide from any instance: six gateways' `agent:main:s0`, and
-    // the two runs' sessions.
+    // the three runs' sessions.
     for node in &nodes {
         wait_for(
             "every instance lists every session",
@@ -594,7 +629,7 @@ fn an_action_on_a_gateway_linked_elsewhere_is_carried_out_by_its_owner() {
                     .iter()
                     .filter_map(|s| s["gateway_id"].as_i64())
                     .collect();
-                if list["total"] == 8
+                if list["total"] == 9
                     && gateways.len() == 6
                     && list["unreachable_instances"] == json!([])
                 {

@@ -136,3 +136,35 @@ fn gateway_operations_are_rate_limited_per_key() {
     assert_eq!(d.get("/api/gateways", &other).status, 200);
     assert_eq!(d.get("/api/audit", &d.admin_key).status, 200);
 }
+
+/// Credentials that do not say one thing are refused, not guessed at (the API fuzz run found a
+/// good `x-api-key` beside a malformed `Authorization` answered 200): a malformed
+/// `Authorization`, or two headers naming different keys, is 401 whatever the other says.
+#[test]
+fn a_good_key_beside_a_bad_or_different_one_is_refused() {
+    let d = Daemon::start();
+    let with = |auth: &str| {
+        d.send(
+            Request::new("GET", "/api/gateways")
+                .key(&d.admin_key)
+                .header("Authorization", auth),
+        )
+    };
+    for bad in ["Basic Zm9v", "Bearer", "x+G;"] {
+        let res = with(bad);
+        assert_eq!(res.status, 401, "{bad:?}: {}", res.text());
+        assert!(
+            res.json()["message"]
+                .as_str()
+                .unwrap()
+                .contains("Authorization header is not `Bearer KEY`"),
+            "{}",
+            res.text()
+        );
+    }
+    let res = with("Bearer gsk_another");
+    assert_eq!(res.status, 401, "{}", res.text());
+    assert!(res.text().contains("different keys"), "{}", res.text());
+    // The same key twice is one key.
+    assert_eq!(with(&format!("Bearer {}", d.admin_key)).status, 200);
+}

@@ -7,6 +7,7 @@ mod agents;
 mod auth;
 mod bad_input;
 mod cli;
+mod cordon;
 mod crash;
 mod election;
 mod events;

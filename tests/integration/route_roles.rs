@@ -20,6 +20,8 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("DELETE", "/api/gateways/999", "admin"),
     ("POST", "/api/gateways/health", "operator"),
     ("GET", "/api/gateways/health/history", "viewer"),
+    ("POST", "/api/gateways/999/cordon", "admin"),
+    ("POST", "/api/gateways/999/uncordon", "admin"),
     ("POST", "/api/gateways/999/suspend", "admin"),
     ("POST", "/api/gateways/999/resume", "admin"),
     ("POST", "/api/gateways/999/restart", "admin"),

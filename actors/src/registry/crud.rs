@@ -6,7 +6,9 @@ use crate::events::EventKind;
 use actix::prelude::*;
 use tracing::info;
 
-use super::messages::{CreateGateway, DeleteGateway, RegistryError, SetSuspension, UpdateGateway};
+use super::messages::{
+    CreateGateway, DeleteGateway, RegistryError, SetCordon, SetSuspension, UpdateGateway,
+};
 use super::{RegistryActor, WriteResult};
 use crate::model::GatewayView;
 use crate::primary;
@@ -112,6 +114,31 @@ impl Handler<SetSuspension> for RegistryActor {
                     "gateway suspension recorded"
                 );
                 // A suspended gateway acts as primary no longer (and takes no spawns).
+                Ok(act.apply_stored(record))
+            },
+        )
+    }
+}
+
+impl Handler<SetCordon> for RegistryActor {
+    type Result = WriteResult<GatewayView>;
+
+    fn handle(&mut self, msg: SetCordon, _ctx: &mut Self::Context) -> Self::Result {
+        let SetCordon { id, cordoned, by } = msg;
+        if !self.gateways.contains_key(&id) {
+            return Self::refuse(RegistryError::NotFound(id));
+        }
+        let store = self.store.clone();
+        Self::write(
+            move || store.set_cordon(id, cordoned, &by),
+            move |record, act, _ctx| {
+                info!(gateway_id = id, cordoned, "gateway cordon changed");
+                act.events.publish(
+                    EventKind::GatewayChanged,
+                    Some(id),
+                    serde_json::json!({"action": if cordoned { "cordoned" } else { "uncordoned" }, "name": record.name}),
+                );
+                // A cordoned gateway acts as primary no longer (and takes no spawns).
                 Ok(act.apply_stored(record))
             },
         )

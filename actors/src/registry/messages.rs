@@ -79,6 +79,15 @@ pub struct UpdateGateway {
     pub by: Caller,
 }
 
+/// Cordons (`true`) or uncordons a gateway.
+#[derive(Message)]
+#[rtype(result = "Result<GatewayView, RegistryError>")]
+pub struct SetCordon {
+    pub id: GatewayId,
+    pub cordoned: bool,
+    pub by: Caller,
+}
+
 /// Records (`Some`) or clears (`None`) the suspension this daemon made on a gateway.
 #[derive(Message)]
 #[rtype(result = "Result<GatewayView, RegistryError>")]
@@ -175,8 +184,6 @@ pub struct GatewayTarget {
     pub candidate: crate::selection::Candidate,
     pub methods: Arc<Vec<String>>,
     pub link: Option<GatewayLink>,
-    /// Suspended through this daemon: reachable (to be resumed) but takes no spawns.
-    pub suspended: bool,
     /// Linked by another instance of the cluster: `healthy` is its owner's word (the status it
     /// stored), its methods are not known here, and a call goes through its owner.
     pub elsewhere: bool,

@@ -260,7 +260,7 @@ impl RegistryActor {
         Candidate {
             id: v.record.id,
             designated: v.record.is_primary,
-            eligible: reachable && v.record.suspension_id.is_none(),
+            eligible: reachable && v.record.suspension_id.is_none() && !v.record.cordoned,
             status: v.record.status,
             latency_ms: self
                 .links

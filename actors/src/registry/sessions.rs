@@ -152,10 +152,16 @@ impl RegistryActor {
                 acting_primary: v.acting_primary,
                 active_sessions: active,
                 capable: true,
+                held_back: if v.record.cordoned {
+                    Some(crate::selection::HeldBack::Cordoned)
+                } else if v.record.suspension_id.is_some() {
+                    Some(crate::selection::HeldBack::Suspended)
+                } else {
+                    None
+                },
             },
             methods: self.methods.get(&id).cloned().unwrap_or_default(),
             link: self.links.get(&id).map(|l| l.handle.clone()),
-            suspended: v.record.suspension_id.is_some(),
             elsewhere,
             boot_id: v.connection.boot_id.clone(),
             version: v.connection.server_version.clone(),

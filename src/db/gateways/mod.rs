@@ -37,6 +37,7 @@ pub(crate) struct GatewayRow {
     updated_at: i64,
     gateway_agent_id: Option<String>,
     suspension_id: Option<String>,
+    cordoned: bool,
 }
 
 #[derive(Insertable)]
@@ -134,7 +135,41 @@ impl Store {
             disable_device_pairing: row.disable_device_pairing,
             gateway_agent_id: row.gateway_agent_id,
             suspension_id: row.suspension_id,
+            cordoned: row.cordoned,
         })
+    }
+
+    /// One update of gateway `id` (`set`, which returns the rows it changed) and its audit row,
+    /// in one transaction; the gateway as stored afterwards.
+    fn audited_update(
+        &self,
+        id: GatewayId,
+        by: &Caller,
+        action: &str,
+        details: &serde_json::Value,
+        set: impl FnOnce(&mut DbConn) -> QueryResult<usize>,
+    ) -> Result<GatewayRecord, StoreError> {
+        let mut conn = self.conn_or_err()?;
+        let row = conn
+            .transaction::<_, diesel::result::Error, _>(|c| {
+                if set(c)? == 0 {
+                    return Err(diesel::result::Error::NotFound);
+                }
+                audit::record(
+                    c,
+                    by,
+                    action,
+                    "gateway",
+                    Some(id.to_string()),
+                    Some(details),
+                )?;
+                select_row(c, id)
+            })
+            .map_err(|e| match e {
+                diesel::result::Error::NotFound => StoreError::NotFound(id),
+                e => StoreError::backend(e),
+            })?;
+        self.to_record(row)
     }
 
     fn conn_or_err(&self) -> Result<super::PooledConn, StoreError> {
@@ -402,37 +437,39 @@ impl GatewayStore for Store {
         suspension_id: Option<&str>,
         by: &Caller,
     ) -> Result<GatewayRecord, StoreError> {
-        let mut conn = self.conn_or_err()?;
-        let row = conn
-            .transaction::<_, diesel::result::Error, _>(|c| {
-                let updated = diesel::update(gateways::table.find(id))
-                    .set((
-                        gateways::suspension_id.eq(suspension_id),
-                        gateways::updated_at.eq(unix_now()),
-                    ))
-                    .execute(c)?;
-                if updated == 0 {
-                    return Err(diesel::result::Error::NotFound);
-                }
-                let (action, details) = match suspension_id {
-                    Some(sid) => ("gateway.suspend", serde_json::json!({"suspension_id": sid})),
-                    None => ("gateway.resume", serde_json::json!({})),
-                };
-                audit::record(
-                    c,
-                    by,
-                    action,
-                    "gateway",
-                    Some(id.to_string()),
-                    Some(&details),
-                )?;
-                select_row(c, id)
-            })
-            .map_err(|e| match e {
-                diesel::result::Error::NotFound => StoreError::NotFound(id),
-                e => StoreError::backend(e),
-            })?;
-        self.to_record(row)
+        let (action, details) = match suspension_id {
+            Some(sid) => ("gateway.suspend", serde_json::json!({"suspension_id": sid})),
+            None => ("gateway.resume", serde_json::json!({})),
+        };
+        self.audited_update(id, by, action, &details, |c| {
+            diesel::update(gateways::table.find(id))
+                .set((
+                    gateways::suspension_id.eq(suspension_id),
+                    gateways::updated_at.eq(unix_now()),
+                ))
+                .execute(c)
+        })
+    }
+
+    fn set_cordon(
+        &self,
+        id: GatewayId,
+        cordoned: bool,
+        by: &Caller,
+    ) -> Result<GatewayRecord, StoreError> {
+        let action = if cordoned {
+            "gateway.cordon"
+        } else {
+            "gateway.uncordon"
+        };
+        self.audited_update(id, by, action, &serde_json::json!({}), |c| {
+            diesel::update(gateways::table.find(id))
+                .set((
+                    gateways::cordoned.eq(cordoned),
+                    gateways::updated_at.eq(unix_now()),
+                ))
+                .execute(c)
+        })
     }
 
     fn save_link_records(&self, batch: &[(GatewayId, LinkRecord)]) -> Result<(), StoreError> {

@@ -221,8 +221,6 @@ impl Fleet {
                 } else {
                     t.methods.iter().any(|m| m == method)
                 },
-                // A suspended gateway is asked for nothing new until it is resumed.
-                healthy: t.candidate.healthy && !t.suspended,
                 ..t.candidate.clone()
             })
             .collect();

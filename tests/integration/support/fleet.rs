@@ -69,3 +69,15 @@ pub fn wait_gateway(d: &Daemon, id: i64, what: &str, pred: impl Fn(&Value) -> bo
         }
     })
 }
+
+/// The actions of the newest 50 audit rows.
+pub fn audit_actions(d: &Daemon) -> Vec<String> {
+    d.get("/api/audit?limit=50", &d.admin_key).json()["entries"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|r| r["action"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
