@@ -47,11 +47,12 @@ fn owner_of(d: &Daemon, id: i64) -> Option<String> {
 /// Waits until `d` reads gateway `id` online and acting as primary.
 fn wait_primary_online(d: &Daemon, id: i64, deadline: Duration) -> Value {
     wait_for("the primary online and acting", deadline, || {
-        let g = d.get(&format!("/api/gateways/{id}"), &d.admin_key).json()["gateway"].clone();
+        let res = d.get(&format!("/api/gateways/{id}"), &d.admin_key);
+        let g = res.json()["gateway"].clone();
         if g["status"] == "online" && g["acting_primary"] == true {
             Ok(g)
         } else {
-            Err(g.to_string())
+            Err(format!("{} {}", res.status, res.text()))
         }
     })
 }

@@ -57,13 +57,19 @@ fn log_count(d: &Daemon, needle: &str) -> usize {
 
 fn free_base_port() -> u16 {
     // Each gateway also uses base+2..base+110; the two are 300 apart; all below the ephemeral
-    // range (32768+) the tests' client sockets draw from.
+    // range (32768+) the tests' client sockets draw from. The tests run in parallel in this
+    // process: a range handed out is never handed out again (a port free now may be one another
+    // test is about to bind).
+    static CLAIMED: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut claimed = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());
     let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
     let start = 10_000 + (std::process::id() % 20) as u16 * 1_000;
-    (0..40)
-        .map(|i| 10_000 + (start - 10_000 + i * 500) % 22_000)
-        .find(|&b| free(b) && free(b + 300) && free(b + 600))
-        .expect("no free pair of port ranges between 10000 and 32000")
+    let base = (0..44)
+        .map(|i| 10_000 + (start - 10_000 + i * 1_000) % 22_000)
+        .find(|&b| !claimed.contains(&b) && free(b) && free(b + 300) && free(b + 600))
+        .expect("no free set of port ranges between 10000 and 32000");
+    claimed.push(base);
+    base
 }
 
 #[test]
@@ -186,6 +192,34 @@ fn real_openclaw_gateways() {
         "{done}"
     );
     assert!(model.requests.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+
+    // Cordoned, the primary keeps its work and takes nothing new: the next spawn runs on the
+    // other real gateway; uncordoned, the role comes back.
+    let res = d.send(
+        daemon::Request::new("POST", &format!("/api/gateways/{local_id}/cordon")).key(&d.admin_key),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    wait_gateway(
+        &d,
+        remote_id,
+        "remote acting for the cordoned primary",
+        |g| g["acting_primary"] == true,
+    );
+    let s = spawn(
+        &d,
+        json!({"agent": "main", "task": "ping", "timeout_seconds": 180}),
+    );
+    assert_eq!(s["gateway_id"], remote_id, "not the cordoned gateway");
+    let done = finished(&d, s["spawn_id"].as_str().unwrap());
+    assert_eq!(done["status"], "ok", "{done}");
+    let res = d.send(
+        daemon::Request::new("POST", &format!("/api/gateways/{local_id}/uncordon"))
+            .key(&d.admin_key),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    wait_gateway(&d, local_id, "local primary again", |g| {
+        g["acting_primary"] == true
+    });
 
     // Sessions listed match each gateway's own sessions.list.
     for (gw, id) in [(&local, local_id), (&remote, remote_id)] {
