@@ -198,6 +198,42 @@ impl Store {
         Ok((rows, total))
     }
 
+    /// The oldest `running` spawns first (those longest without an end).
+    pub fn running_spawns(&self, limit: i64) -> Result<Vec<SpawnRow>, DbError> {
+        let mut conn = self.conn()?;
+        Ok(spawns::table
+            .filter(spawns::status.eq(SpawnStatus::Running.as_str()))
+            .order((spawns::created_at.asc(), spawns::id.asc()))
+            .limit(limit)
+            .select(SpawnRow::as_select())
+            .load(&mut conn)?)
+    }
+
+    /// Records a spawn's end only while it is still `running` (whoever records an end first
+    /// wins); whether it did.
+    pub fn end_if_running(
+        &self,
+        id: &str,
+        status: SpawnStatus,
+        error: Option<&str>,
+    ) -> Result<bool, DbError> {
+        let mut conn = self.conn()?;
+        let now = unix_now();
+        let n = diesel::update(
+            spawns::table
+                .find(id)
+                .filter(spawns::status.eq(SpawnStatus::Running.as_str())),
+        )
+        .set((
+            spawns::status.eq(status.as_str()),
+            spawns::error.eq(error),
+            spawns::finished_at.eq(now),
+            spawns::updated_at.eq(now),
+        ))
+        .execute(&mut conn)?;
+        Ok(n == 1)
+    }
+
     pub fn update_spawn(&self, id: &str, u: SpawnUpdate) -> Result<(), DbError> {
         let mut conn = self.conn()?;
         let now = unix_now();

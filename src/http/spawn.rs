@@ -17,9 +17,6 @@ use crate::db::spawns::{SpawnRow, SpawnStatus};
 use crate::fleet::spawn::{SpawnForm, SpawnOrder};
 use gateway_supervisor_actors::model::Caller;
 
-/// An agent run's deadline unless the request names one (`timeout_seconds`).
-const DEFAULT_TIMEOUT_SECS: u64 = 300;
-
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SpawnRequest {
@@ -162,7 +159,9 @@ fn form(req: &SpawnRequest) -> Result<SpawnForm, ApiError> {
         .as_deref()
         .filter(|a| !a.trim().is_empty())
         .ok_or_else(|| ApiError::field("agent", "agent is required"))?;
-    let timeout_secs = req.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECS);
+    let timeout_secs = req
+        .timeout_seconds
+        .unwrap_or(crate::fleet::spawn::DEFAULT_RUN_TIMEOUT.as_secs());
     if !(10..=3600).contains(&timeout_secs) {
         return Err(ApiError::field(
             "timeout_seconds",

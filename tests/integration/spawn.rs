@@ -5,7 +5,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::fleet::{add, fake, link_daemon, wait_gateway};
-use crate::support::{Daemon, Request, control, online, spawn_finished, wait_session_listed};
+use crate::support::{
+    Daemon, Request, control, online, spawn_finished, wait_session_listed, wait_until,
+};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -230,4 +232,38 @@ fn a_long_run_killed_through_session_control_reads_aborted() {
     assert_eq!(res.status, 200, "{}", res.text());
     let done = finished(&d, s["spawn_id"].as_str().unwrap());
     assert_eq!(done["status"], "aborted", "{done}");
+}
+
+/// A run whose gateway is deleted mid-run can never be followed to its end: it is recorded as
+/// over (its outcome unknown) and announced, instead of reading `running` forever.
+#[test]
+fn a_run_whose_gateway_is_deleted_is_over_not_running_forever() {
+    let (fa, fb) = (fake(|_| {}), fake(|_| {}));
+    let d = link_daemon(&[]);
+    let a = add(&d, "a", &fa, Some("fake-token"));
+    let b = add(&d, "b", &fb, Some("fake-token"));
+    wait_gateway(&d, a, "a online", online);
+    wait_gateway(&d, b, "b online", online);
+    let res = spawn(
+        &d,
+        json!({"agent": "main", "task": "SLOW: an hour", "gateway_id": b}),
+        None,
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    let id = res.json()["spawn_id"].as_str().unwrap().to_owned();
+    let res = d.send(Request::new("DELETE", &format!("/api/gateways/{b}")).key(&d.admin_key));
+    assert_eq!(res.status, 200, "{}", res.text());
+    let done = wait_until("the spawn over", Duration::from_secs(20), || {
+        let s = d.get(&format!("/api/spawn/{id}"), &d.admin_key).json();
+        (s["status"] != "running").then_some(s)
+    });
+    assert_eq!(done["status"], "error", "{done}");
+    assert!(
+        done["error"]
+            .as_str()
+            .unwrap()
+            .contains("gateway was deleted"),
+        "{done}"
+    );
+    assert!(done["finished_at"].is_i64(), "{done}");
 }

@@ -4,6 +4,7 @@
 //! runs (and is refused for a different request); the run's own idempotency key is the spawn
 //! id, so a retried call never runs twice.
 
+mod orphan;
 mod outcome;
 mod track;
 
@@ -20,6 +21,9 @@ use gateway_supervisor_actors::model::{Caller, GatewayId};
 use gateway_supervisor_actors::selection::{self, Candidate, Choice};
 use outcome::Finished;
 pub use outcome::run_outcome;
+
+/// An agent run's timeout when its request names none (`timeout_seconds`).
+pub const DEFAULT_RUN_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// What to run, validated.
 pub enum SpawnForm {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 use tokio::sync::broadcast::{self, error::RecvError};
 
+use super::orphan;
 use super::outcome::{self, Finished};
 use crate::db::spawns::{SpawnStatus, SpawnUpdate};
 use crate::fleet::Fleet;
@@ -92,49 +93,83 @@ impl Fleet {
     /// Follows every agent run still `running` on a gateway this instance links and connects
     /// to, that nobody here follows: after this daemon restarted, or after it adopted the
     /// gateway from an instance that died or handed it over. `agent.wait` on a run that
-    /// already ended answers at once.
+    /// already ended answers at once. A `running` spawn nobody can follow any more (its gateway
+    /// deleted, or its deadline long past) is recorded as over ([`orphan::orphaned`]).
     pub async fn adopt_runs(self: Arc<Self>) {
         let Ok(targets) = self.targets(None).await else {
             return;
         };
+        let registered: std::collections::HashSet<GatewayId> =
+            targets.iter().map(|t| t.candidate.id).collect();
         let linked: std::collections::HashMap<GatewayId, GatewayLink> = targets
             .into_iter()
             .filter(|t| t.candidate.healthy)
             .filter_map(|t| t.link.map(|l| (t.candidate.id, l)))
             .collect();
-        if linked.is_empty() {
-            return;
-        }
-        let Ok((running, _)) = self
-            .stored(|store| store.list_spawns(Some(SpawnStatus::Running), None, 200))
-            .await
-        else {
+        let Ok(running) = self.stored(|store| store.running_spawns(200)).await else {
             return;
         };
+        let now = crate::db::unix_now();
         for row in running {
-            let Some(gateway_id) = row.gateway_id else {
-                continue;
-            };
-            let Some(link) = linked.get(&gateway_id) else {
-                continue;
-            };
-            if row.method != "agent"
-                || row.run_id.is_none()
-                || self.tracking_mut().contains(&row.id)
-            {
+            if self.tracking_mut().contains(&row.id) {
                 continue;
             }
-            tracing::info!(spawn_id = %row.id, gateway_id, "following a run started before this link");
-            let tracked = Tracked {
-                spawn_id: row.id,
-                gateway_id,
-                link: link.clone(),
-                run_id: row.run_id,
-                session_key: row.session_key,
-                wait: Some(PROCESS_TIMEOUT),
+            if let Some(gateway_id) = row.gateway_id
+                && let Some(link) = linked.get(&gateway_id)
+                && row.method == "agent"
+                && row.run_id.is_some()
+            {
+                tracing::info!(spawn_id = %row.id, gateway_id, "following a run started before this link");
+                let tracked = Tracked {
+                    spawn_id: row.id,
+                    gateway_id,
+                    link: link.clone(),
+                    run_id: row.run_id,
+                    session_key: row.session_key,
+                    wait: Some(PROCESS_TIMEOUT),
+                };
+                let results = self.events.subscribe_after(None).1;
+                actix::spawn(self.clone().track(tracked, results));
+                continue;
+            }
+            let default_timeout = if row.method == "agent" {
+                super::DEFAULT_RUN_TIMEOUT
+            } else {
+                PROCESS_TIMEOUT
             };
-            let results = self.events.subscribe_after(None).1;
-            actix::spawn(self.clone().track(tracked, results));
+            // A deleted gateway leaves its spawns without one (ON DELETE SET NULL).
+            let still_registered = row.gateway_id.is_some_and(|g| registered.contains(&g));
+            let Some(end) = orphan::orphaned(
+                &row,
+                still_registered,
+                now,
+                self.deadlines.call,
+                default_timeout,
+            ) else {
+                continue;
+            };
+            self.end_orphan(row.id, row.gateway_id, end).await;
+        }
+    }
+
+    /// Records an orphaned spawn's end (unless someone recorded one first) and announces it.
+    async fn end_orphan(&self, spawn_id: String, gateway_id: Option<GatewayId>, end: Finished) {
+        let (id, status, error) = (spawn_id.clone(), end.status, end.error.clone());
+        let ended = self
+            .stored(move |store| store.end_if_running(&id, status, error.as_deref()))
+            .await;
+        match ended {
+            Ok(true) => {
+                tracing::warn!(%spawn_id, ?gateway_id, status = end.status.as_str(), error = end.error.as_deref().unwrap_or(""), "a spawn nobody could follow to its end is over");
+                self.counters.spawn_finished(end.status);
+                self.events.publish(
+                    EventKind::SpawnResult,
+                    gateway_id,
+                    json!({"spawn_id": spawn_id, "status": end.status, "error": end.error}),
+                );
+            }
+            Ok(false) => {}
+            Err(e) => tracing::warn!(%e, %spawn_id, "could not record an orphaned spawn's end"),
         }
     }
 
