@@ -16,6 +16,7 @@ pub mod messages;
 pub mod model;
 
 pub mod primary;
+pub mod process;
 pub mod protocol;
 pub mod registry;
 pub mod selection;

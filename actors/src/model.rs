@@ -247,6 +247,8 @@ pub struct ConnectionInfo {
     /// The gateway process the link is (or was last) connected to, where the release names it
     /// (`hello-ok.server.bootId`, 2026.9): a restart changes it.
     pub boot_id: Option<String>,
+    /// Its build, where the release names it (`hello-ok.server.buildId`).
+    pub build_id: Option<String>,
     pub last_error: Option<LinkError>,
     pub pairing_request_id: Option<String>,
     /// What the last probe found wrong while the socket and the `health` RPC answer (HTTP

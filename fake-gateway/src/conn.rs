@@ -400,6 +400,7 @@ fn admit(shared: &Shared, params: &Value, nonce: &str) -> Result<(Value, Hello),
     let mut server = json!({"version": version, "connId": random_id()});
     if protocol >= 4 {
         server["bootId"] = json!(*lock(&shared.boot_id));
+        server["buildId"] = json!(format!("{version}-fake"));
     }
     let payload = json!({
         "type": "hello-ok",

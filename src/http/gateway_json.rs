@@ -18,6 +18,8 @@ pub struct ConnectionJson {
     /// it, older ones do not): a restart changes it. Pass it as `expected_boot_id` to act on
     /// this process only.
     pub boot_id: Option<String>,
+    /// Its build (`hello-ok.server.buildId`, 2026.9), where the release names it.
+    pub build_id: Option<String>,
     pub last_error: Option<LinkErrorJson>,
     pub pairing_request_id: Option<String>,
     /// What the last probe found wrong while the socket and the `health` RPC answer (e.g. HTTP
@@ -112,6 +114,7 @@ impl From<&GatewayView> for GatewayJson {
                 protocol: v.connection.protocol,
                 server_version: v.connection.server_version.clone(),
                 boot_id: v.connection.boot_id.clone(),
+                build_id: v.connection.build_id.clone(),
                 last_error: v.connection.last_error.as_ref().map(|e| LinkErrorJson {
                     code: e.code.clone(),
                     message: e.message.clone(),

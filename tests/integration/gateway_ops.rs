@@ -264,3 +264,44 @@ fn a_release_without_boot_ids_refuses_a_process_condition_in_plain_words() {
         d.send(Request::new("POST", &format!("/api/gateways/{id}/restart")).key(&d.admin_key));
     assert_eq!(res.status, 200, "{}", res.text());
 }
+
+/// A gateway that comes back as another process (a restart nobody asked the daemon for) or
+/// another release (an upgrade by hand) is announced, with both sides; its build is shown.
+#[test]
+fn a_gateway_back_as_another_process_or_release_is_announced() {
+    use crate::support::sse::Sse;
+    let f = fake(|_| {});
+    let d = link_daemon(&[]);
+    let id = add(&d, "gw", &f, Some("fake-token"));
+    let first = f.boot_id();
+    let g = wait_gateway(&d, id, "online with its process", |g| {
+        online(g) && g["connection"]["boot_id"] == first.as_str()
+    });
+    assert_eq!(g["connection"]["build_id"], "2026.9.6-fake");
+    let mut events = Sse::open(d.addr, &d.admin_key, None, "?types=gateway.changed");
+    f.restart(std::time::Duration::from_millis(200));
+    let second = f.boot_id();
+    let e = events.until(std::time::Duration::from_secs(20), |e| {
+        e.data["payload"]["action"] == "restarted"
+    });
+    assert_eq!(e.data["gateway_id"], id, "{:?}", e.data);
+    assert_eq!(
+        (
+            e.data["payload"]["previous_boot_id"].as_str(),
+            e.data["payload"]["boot_id"].as_str()
+        ),
+        (Some(first.as_str()), Some(second.as_str()))
+    );
+    f.update_config(|c| c.version = "2026.9.7".into());
+    f.restart(std::time::Duration::from_millis(200));
+    let e = events.until(std::time::Duration::from_secs(20), |e| {
+        e.data["payload"]["action"] == "version_changed"
+    });
+    assert_eq!(
+        (
+            e.data["payload"]["from"].as_str(),
+            e.data["payload"]["to"].as_str()
+        ),
+        (Some("2026.9.6"), Some("2026.9.7"))
+    );
+}

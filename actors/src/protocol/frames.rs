@@ -194,6 +194,9 @@ pub struct ServerInfo {
     /// The gateway process (2026.9: a new one at every start); releases before have none.
     #[serde(default, rename = "bootId")]
     pub boot_id: Option<String>,
+    /// The build (2026.9: `2026.9.6-release-<commit>-<time>`).
+    #[serde(default, rename = "buildId")]
+    pub build_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -4,6 +4,7 @@
 
 use crate::events::EventKind;
 use std::time::Duration;
+use tracing::info;
 
 use actix::prelude::*;
 
@@ -56,6 +57,17 @@ impl Handler<LinkUpdate> for RegistryActor {
                 Some(msg.id),
                 serde_json::json!({"status": s.status, "previous": previous_status}),
             );
+        }
+        // Back as another process or release: worth knowing (a restart nobody asked for, an
+        // upgrade done by hand).
+        if let Some(change) = crate::process::change(&view.connection, &s.connection) {
+            info!(
+                gateway_id = msg.id,
+                ?change,
+                "gateway came back as another process"
+            );
+            self.events
+                .publish(EventKind::GatewayChanged, Some(msg.id), change.payload());
         }
         view.connection = s.connection;
         view.breaker = s.breaker;

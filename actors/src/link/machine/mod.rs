@@ -94,6 +94,8 @@ pub struct LinkMachine {
     /// The process the socket is connected to (`hello-ok.server.bootId`), where the release
     /// names it.
     boot_id: Option<String>,
+    /// Its build (`hello-ok.server.buildId`), where the release names it.
+    build_id: Option<String>,
     connected_at: Option<Instant>,
     /// Whether the last failure came before the WebSocket upgrade (see `backoff`).
     failed_before_upgrade: bool,
@@ -149,6 +151,7 @@ impl LinkMachine {
             protocol: None,
             server_version: None,
             boot_id: None,
+            build_id: None,
             connected_at: None,
             failed_before_upgrade: false,
             unanswered: 0,
@@ -270,6 +273,7 @@ impl LinkMachine {
                 protocol: self.protocol,
                 server_version: self.server_version.clone(),
                 boot_id: self.boot_id.clone(),
+                build_id: self.build_id.clone(),
                 last_error: self.last_error.as_ref().map(|f| LinkError {
                     code: f.code.to_string(),
                     message: f.message.clone(),
@@ -372,6 +376,11 @@ impl LinkMachine {
         self.boot_id = hello
             .server
             .boot_id
+            .as_deref()
+            .map(|b| bounded::text(b, bounded::SHORT));
+        self.build_id = hello
+            .server
+            .build_id
             .as_deref()
             .map(|b| bounded::text(b, bounded::SHORT));
         self.tick_interval = Duration::from_millis(hello.policy.tick_interval_ms.max(1000));

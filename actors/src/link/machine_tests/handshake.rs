@@ -79,6 +79,10 @@ fn calls_fenced_to_a_process_go_only_to_the_one_the_real_hello_named() {
     connect(&mut m, now);
     // The real 2026.9.6 hello names its process.
     assert_eq!(m.boot_id(), Some("22fc61c4-c7fb-4c05-99b0-34aebd6d091f"));
+    assert_eq!(
+        m.state(now).connection.build_id.as_deref(),
+        Some("2026.9.6-release-eb377ac59e6c-2026-09-23T16-33-12.144Z")
+    );
     assert!(
         m.fence(Some("22fc61c4-c7fb-4c05-99b0-34aebd6d091f"))
             .is_ok()
