@@ -208,7 +208,7 @@ impl Metrics {
             g.reset();
         }
         let detail = self.links.detail();
-        let mut connected = 0;
+        let (mut connected, mut suspended, mut cordoned) = (0, 0, 0);
         // Every status is exported, zero included, so a status that empties reads 0.
         let mut counts: BTreeMap<GatewayStatus, i64> =
             GatewayStatus::ALL.into_iter().map(|s| (s, 0)).collect();
@@ -218,6 +218,8 @@ impl Metrics {
             let id = id.as_str();
             let up = v.connection.state == Some(LinkPhase::Connected);
             connected += i64::from(up);
+            suspended += i64::from(v.record.suspension_id.is_some());
+            cordoned += i64::from(v.record.cordoned);
             if v.acting_primary {
                 self.acting_primary.with_label_values(&[id]).set(1);
             }
@@ -261,14 +263,8 @@ impl Metrics {
                 .set(i64::from(v.breaker.consecutive_failures));
         }
         self.gateways_connected.set(connected);
-        self.gateways_suspended.set(
-            views
-                .iter()
-                .filter(|v| v.record.suspension_id.is_some())
-                .count() as i64,
-        );
-        self.gateways_cordoned
-            .set(views.iter().filter(|v| v.record.cordoned).count() as i64);
+        self.gateways_suspended.set(suspended);
+        self.gateways_cordoned.set(cordoned);
         for (status, n) in counts {
             self.gateways.with_label_values(&[status.as_str()]).set(n);
         }

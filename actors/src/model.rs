@@ -93,6 +93,32 @@ pub struct GatewayRecord {
     pub cordoned: bool,
 }
 
+/// Why a gateway takes no new spawns whatever its health: an operator's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeldBack {
+    /// `POST /api/gateways/{id}/cordon`: its work goes on, nothing new comes.
+    Cordoned,
+    /// Suspended through the daemon (`gateway.suspend.prepare`).
+    Suspended,
+}
+
+impl HeldBack {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HeldBack::Cordoned => "cordoned",
+            HeldBack::Suspended => "suspended",
+        }
+    }
+
+    /// What lifts it.
+    pub fn until(self) -> &'static str {
+        match self {
+            HeldBack::Cordoned => "uncordoned",
+            HeldBack::Suspended => "resumed",
+        }
+    }
+}
+
 /// `host:port`, with an IPv6 host in brackets.
 pub fn authority(host: &str, port: u16) -> String {
     if host.contains(':') {
@@ -103,6 +129,18 @@ pub fn authority(host: &str, port: u16) -> String {
 }
 
 impl GatewayRecord {
+    /// Whether an operator holds the gateway back (it takes nothing new whatever its health),
+    /// and why: the one place routing and the election read it from.
+    pub fn held_back(&self) -> Option<HeldBack> {
+        if self.cordoned {
+            Some(HeldBack::Cordoned)
+        } else if self.suspension_id.is_some() {
+            Some(HeldBack::Suspended)
+        } else {
+            None
+        }
+    }
+
     pub fn url(&self) -> String {
         format!(
             "{}://{}",

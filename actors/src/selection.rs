@@ -5,6 +5,7 @@
 //! considered; every refusal says why. Pure.
 
 use crate::model::GatewayId;
+pub use crate::model::HeldBack;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
@@ -18,32 +19,6 @@ pub struct Candidate {
     pub capable: bool,
     /// Held back by an operator: healthy, but takes nothing new.
     pub held_back: Option<HeldBack>,
-}
-
-/// Why a gateway takes no new spawns whatever its health: an operator's decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HeldBack {
-    /// `POST /api/gateways/{id}/cordon`: its work goes on, nothing new comes.
-    Cordoned,
-    /// Suspended through the daemon (`gateway.suspend.prepare`).
-    Suspended,
-}
-
-impl HeldBack {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HeldBack::Cordoned => "cordoned",
-            HeldBack::Suspended => "suspended",
-        }
-    }
-
-    /// What lifts it.
-    fn until(self) -> &'static str {
-        match self {
-            HeldBack::Cordoned => "uncordoned",
-            HeldBack::Suspended => "resumed",
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

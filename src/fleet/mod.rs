@@ -127,6 +127,15 @@ pub struct Owner {
 }
 
 impl FleetError {
+    /// A process condition ([`fenced_process`]) gateway `id`'s release gives no way to check.
+    fn unverifiable(id: GatewayId, name: &str, version: Option<&str>) -> Self {
+        FleetError::ProcessUnverifiable {
+            id,
+            name: name.to_owned(),
+            version: version.unwrap_or("unknown").to_owned(),
+        }
+    }
+
     /// A fixed word for what went wrong (the `outcome` label of the fleet's counters).
     pub fn outcome(&self) -> &'static str {
         match self {
@@ -322,10 +331,8 @@ impl Fleet {
         method: &'static str,
         params: Value,
     ) -> Result<Value, FleetError> {
-        let Reached { name, link, .. } = self.reach(id, method).await?;
-        link.call(method, Some(params), self.deadlines.operation)
-            .await
-            .map_err(|source| FleetError::Call { name, source })
+        let r = self.reach(id, method).await?;
+        self.send(r, None, method, params).await
     }
 
     /// One destructive call, sent only to the gateway process it was decided on
@@ -338,13 +345,19 @@ impl Fleet {
         expected_boot_id: Option<&str>,
     ) -> Result<Value, FleetError> {
         let r = self.reach(id, method).await?;
-        let process = fenced_process(expected_boot_id, r.boot_id.as_deref()).map_err(|_| {
-            FleetError::ProcessUnverifiable {
-                id,
-                name: r.name.clone(),
-                version: r.version.clone().unwrap_or_else(|| "unknown".into()),
-            }
-        })?;
+        let process = fenced_process(expected_boot_id, r.boot_id.as_deref())
+            .map_err(|_| FleetError::unverifiable(id, &r.name, r.version.as_deref()))?;
+        self.send(r, process, method, params).await
+    }
+
+    /// The call itself, on the reached gateway's link (only to `process`, when given).
+    async fn send(
+        &self,
+        r: Reached,
+        process: Option<String>,
+        method: &'static str,
+        params: Value,
+    ) -> Result<Value, FleetError> {
         r.link
             .call_on(process, method, Some(params), self.deadlines.operation)
             .await

@@ -186,10 +186,8 @@ impl Fleet {
             });
         };
         let process = fenced_process(expected_boot_id.as_deref(), owner.boot_id.as_deref())
-            .map_err(|_| FleetError::ProcessUnverifiable {
-                id: owner.gateway_id,
-                name: owner.name.clone(),
-                version: owner.version.clone().unwrap_or_else(|| "unknown".into()),
+            .map_err(|_| {
+                FleetError::unverifiable(owner.gateway_id, &owner.name, owner.version.as_deref())
             })?;
         let result = owner
             .link

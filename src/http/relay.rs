@@ -29,6 +29,12 @@ const RELAYED: [&str; 5] = [
 /// the gateway for, a session it found there).
 pub const HOP_GATEWAY: &str = "x-gs-gateway";
 
+thread_local! {
+    /// One client per worker thread (a client holds a connection pool and a TLS
+    /// configuration: built once, not per hop; awc clients are not `Send`).
+    static HOP_CLIENT: awc::Client = awc::Client::builder().disable_redirects().finish();
+}
+
 /// `method path` to the instance at `url` as a hop: the internal credential, the caller's own
 /// credential and request headers, the request id, and the gateway it is for.
 pub(super) fn hop(
@@ -43,12 +49,10 @@ pub(super) fn hop(
     let sig = cluster
         .forward_key
         .sign(&cluster.instance_id, method.as_str(), path, ts);
-    let client = awc::Client::builder()
-        .timeout(cluster.forward_timeout)
-        .disable_redirects()
-        .finish();
-    let mut out = client
+    let mut out = HOP_CLIENT
+        .with(Clone::clone)
         .request(method, format!("{}{path}", url.trim_end_matches('/')))
+        .timeout(cluster.forward_timeout)
         .insert_header((FORWARDED_BY, cluster.instance_id.as_ref()))
         .insert_header((FORWARD_TS, ts.to_string()))
         .insert_header((FORWARD_SIG, sig));

@@ -106,13 +106,22 @@ pub async fn list(
     if !super::fanout::gathers(&state, &req) {
         return Ok(HttpResponse::Ok().json(here));
     }
-    let path = format!(
-        "/api/sessions?{}",
-        serde_urlencoded::to_string(&*query).unwrap_or_default()
-    );
-    let mut gathered = super::fanout::gather::<SessionList>(&state, &req, &path).await;
+    let mut gathered = gather_parts(&state, &req, &query).await;
     gathered.parts.push(here);
     Ok(HttpResponse::Ok().json(merge(gathered.parts, limit, gathered.unreachable)))
+}
+
+/// The other instances' parts of the listing `query` asks for.
+async fn gather_parts(
+    state: &AppState,
+    req: &HttpRequest,
+    query: &SessionQuery,
+) -> super::fanout::Parts<SessionList> {
+    let path = format!(
+        "/api/sessions?{}",
+        serde_urlencoded::to_string(query).unwrap_or_default()
+    );
+    super::fanout::gather(state, req, &path).await
 }
 
 /// This instance's part: the sessions of the gateways it links.
@@ -268,11 +277,7 @@ async fn elsewhere(state: &AppState, req: &HttpRequest, key: &str) -> Elsewhere 
         gateway_id: None,
         limit: Some(1000),
     };
-    let path = format!(
-        "/api/sessions?{}",
-        serde_urlencoded::to_string(&query).unwrap_or_default()
-    );
-    let gathered = super::fanout::gather::<SessionList>(state, req, &path).await;
+    let gathered = gather_parts(state, req, &query).await;
     Elsewhere {
         gateways: gathered
             .parts

@@ -260,7 +260,7 @@ impl RegistryActor {
         Candidate {
             id: v.record.id,
             designated: v.record.is_primary,
-            eligible: reachable && v.record.suspension_id.is_none() && !v.record.cordoned,
+            eligible: reachable && v.record.held_back().is_none(),
             status: v.record.status,
             latency_ms: self
                 .links

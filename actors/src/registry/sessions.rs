@@ -152,13 +152,7 @@ impl RegistryActor {
                 acting_primary: v.acting_primary,
                 active_sessions: active,
                 capable: true,
-                held_back: if v.record.cordoned {
-                    Some(crate::selection::HeldBack::Cordoned)
-                } else if v.record.suspension_id.is_some() {
-                    Some(crate::selection::HeldBack::Suspended)
-                } else {
-                    None
-                },
+                held_back: v.record.held_back(),
             },
             methods: self.methods.get(&id).cloned().unwrap_or_default(),
             link: self.links.get(&id).map(|l| l.handle.clone()),
