@@ -119,6 +119,11 @@ impl RegistryActor {
             coordinator: false,
             acting: None,
         };
+        // Nobody acts as primary here until the coordinator says who (the views were loaded
+        // as a daemon alone would see them).
+        for view in self.gateways.values_mut() {
+            view.acting_primary = false;
+        }
         self
     }
 

@@ -162,7 +162,7 @@ impl RegistryActor {
                     id,
                     GatewayView {
                         acting_primary: match self.ownership {
-                            Ownership::All => record.is_primary,
+                            Ownership::All => record.is_primary && record.held_back().is_none(),
                             Ownership::Leased { .. } => Some(id) == self.acting,
                         },
                         record,
@@ -483,11 +483,13 @@ impl Actor for RegistryActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        // The designated primary acts until the links report; that is no change to announce.
+        // The designated primary acts until the links report (that is no change to announce),
+        // unless an operator holds it back: then nobody does until the election or the
+        // coordinator names a stand-in.
         self.acting = self
             .gateways
             .values()
-            .find(|v| v.record.is_primary)
+            .find(|v| v.record.is_primary && v.record.held_back().is_none())
             .map(|v| v.record.id);
         let ids: Vec<GatewayId> = self.gateways.keys().copied().collect();
         for id in &ids {
