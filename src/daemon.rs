@@ -383,6 +383,7 @@ async fn run(mut rt: Running) -> Result<(), DaemonError> {
         rt.cfg.connections.timeout,
     ));
     actix::spawn(adopt_runs(rt.state.fleet.clone()));
+    actix::spawn(rt.state.fleet.clone().operations_loop(OPERATIONS_ROUND));
     let cluster_stop = tokio::sync::watch::Sender::new(false);
     let events_stop = tokio::sync::watch::Sender::new(false);
     let events_task = match (rt.state.cluster.clone(), rt.event_outbox.take()) {
@@ -544,8 +545,10 @@ async fn refresh_keys(keys: Arc<KeyCache>, interval: Duration) {
     }
 }
 
-/// Marks CLI connections with no heartbeat for `connections.timeout` disconnected (and their
-/// agents offline), checking a few times per timeout.
+/// How often running fleet operations are advanced (a drain's blockers asked again, a restarted
+/// gateway looked at); an operation started here is taken at once.
+const OPERATIONS_ROUND: Duration = Duration::from_secs(1);
+
 /// Every 2 s: agent runs left `running` by a link that went away (this daemon restarted, or a
 /// gateway adopted from another instance) are followed again from the current link.
 async fn adopt_runs(fleet: Arc<crate::fleet::Fleet>) {
@@ -556,6 +559,8 @@ async fn adopt_runs(fleet: Arc<crate::fleet::Fleet>) {
     }
 }
 
+/// Marks CLI connections with no heartbeat for `connections.timeout` disconnected (and their
+/// agents offline), checking a few times per timeout.
 async fn reap_connections(state: AppState, timeout: Duration) {
     let mut tick = tokio::time::interval((timeout / 4).max(Duration::from_millis(250)));
     loop {

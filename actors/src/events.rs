@@ -45,10 +45,12 @@ pub enum EventKind {
     SpawnResult,
     /// A gateway's `log` event, passed on.
     Log,
+    /// A fleet operation (a drain, a rolling restart) moved: a gateway's step, or its end.
+    OperationProgress,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 9] = [
+    pub const ALL: [EventKind; 10] = [
         EventKind::GatewayChanged,
         EventKind::GatewayStatus,
         EventKind::GatewayPrimary,
@@ -58,6 +60,7 @@ impl EventKind {
         EventKind::GatewaySpawnResult,
         EventKind::SpawnResult,
         EventKind::Log,
+        EventKind::OperationProgress,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -71,6 +74,7 @@ impl EventKind {
             EventKind::GatewaySpawnResult => "gateway.spawn_result",
             EventKind::SpawnResult => "spawn.result",
             EventKind::Log => "log",
+            EventKind::OperationProgress => "operation.progress",
         }
     }
 }

@@ -60,6 +60,20 @@ pub struct FakeConfig {
     pub signatures: Signatures,
     /// Which release's HTTP endpoints to imitate.
     pub http: HttpEndpoints,
+    /// How long a restart asked with `gateway.restart.request` keeps the gateway down (its
+    /// handshakes refused as starting, `/readyz` 503) before it answers as a new process;
+    /// `None`: it never comes back.
+    pub restart_down: Option<Duration>,
+}
+
+/// A suspension prepared through `gateway.suspend.prepare` and not resumed.
+#[derive(Debug, Clone)]
+pub struct Suspension {
+    pub id: String,
+    /// The request it was prepared under: asking again with it renews this one.
+    pub request_id: String,
+    /// Prepared with `drain: true` (work in progress goes on; it is ready once idle).
+    pub drain: bool,
 }
 
 /// Accept times, shareable across many fakes.
@@ -94,6 +108,7 @@ impl Default for FakeConfig {
             accept_log: None,
             signatures: Signatures::default(),
             http: HttpEndpoints::default(),
+            restart_down: Some(Duration::from_millis(300)),
         }
     }
 }
@@ -199,7 +214,7 @@ pub(crate) struct Shared {
     next_id: AtomicU64,
     pub started: Instant,
     last_auth: Mutex<Option<String>>,
-    pub suspension: Mutex<Option<String>>,
+    pub suspension: Mutex<Option<Suspension>>,
     /// This "process"'s `server.bootId` (2026.9 releases send one; a restart makes a new one).
     pub boot_id: Mutex<String>,
 }
@@ -286,6 +301,30 @@ impl Shared {
 
     pub fn set_last_auth(&self, method: &str) {
         *lock(&self.last_auth) = Some(method.to_owned());
+    }
+
+    /// As on SIGTERM/restart: `shutdown` event (with `restartExpectedMs`), close 1012, a new
+    /// process (a new bootId, no suspension), handshakes refused with UNAVAILABLE/1013 and
+    /// `/readyz` 503 for `down` — for ever when `None`.
+    pub fn restart(self: &Arc<Self>, down: Option<Duration>) {
+        let expected = down.unwrap_or(Duration::from_millis(1500));
+        self.broadcast(
+            "shutdown",
+            json!({"reason": "gateway restarting", "restartExpectedMs": expected.as_millis() as u64}),
+        );
+        for c in lock(&self.conns).values() {
+            let _ = c.tx.send(Ctl::Close(1012, "service restart".into()));
+        }
+        *lock(&self.boot_id) = random_id();
+        *lock(&self.suspension) = None;
+        lock(&self.faults).starting = true;
+        if let Some(down) = down {
+            let shared = self.clone();
+            runtime().spawn(async move {
+                tokio::time::sleep(down).await;
+                lock(&shared.faults).starting = false;
+            });
+        }
     }
 
     pub fn health_payload(&self) -> Value {
@@ -512,18 +551,7 @@ impl FakeGateway {
     /// As on SIGTERM/restart: `shutdown` event (with `restartExpectedMs`), close 1012, then
     /// refuse handshakes with UNAVAILABLE/1013 for `down`.
     pub fn restart(&self, down: Duration) {
-        self.shared.broadcast(
-            "shutdown",
-            json!({"reason": "gateway restarting", "restartExpectedMs": down.as_millis() as u64}),
-        );
-        self.close_all(1012, "service restart");
-        *lock(&self.shared.boot_id) = random_id();
-        lock(&self.shared.faults).starting = true;
-        let shared = self.shared.clone();
-        runtime().spawn(async move {
-            tokio::time::sleep(down).await;
-            lock(&shared.faults).starting = false;
-        });
+        self.shared.restart(Some(down));
     }
 
     /// Changes the shared token; sockets authenticated with the old one get 4001.

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod cluster;
 pub mod gateways;
 pub mod health;
+pub mod operations;
 pub mod schema;
 pub mod secrets;
 pub mod spawns;

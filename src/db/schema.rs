@@ -113,6 +113,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    operations (id) {
+        id -> Text,
+        kind -> Text,
+        state -> Text,
+        params -> Text,
+        progress -> Text,
+        created_by -> Text,
+        api_key_id -> Nullable<BigInt>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        finished_at -> Nullable<BigInt>,
+        version -> BigInt,
+    }
+}
+
+diesel::table! {
     audit_log (id) {
         id -> BigInt,
         ts -> BigInt,
@@ -131,6 +147,7 @@ diesel::joinable!(gateway_health_samples -> gateways (gateway_id));
 diesel::joinable!(spawns -> gateways (gateway_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    operations,
     gateways,
     api_keys,
     agents,

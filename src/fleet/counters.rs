@@ -6,6 +6,7 @@
 use prometheus::{IntCounterVec, Opts, Registry};
 
 use super::FleetError;
+use super::operation::model::{OperationKind, OperationState};
 use crate::db::spawns::SpawnStatus;
 
 #[derive(Clone)]
@@ -14,6 +15,7 @@ pub struct FleetCounters {
     spawns_finished: IntCounterVec,
     session_controls: IntCounterVec,
     gateway_operations: IntCounterVec,
+    operations_finished: IntCounterVec,
 }
 
 /// The outcome label of a use case's result.
@@ -50,6 +52,11 @@ impl FleetCounters {
                 "Gateway operations (suspend, resume, restart) by outcome.",
                 &["operation", "outcome"],
             )?,
+            operations_finished: counter(
+                "operations_finished_total",
+                "Fleet operations (drain, rolling_restart) that ended, by final state.",
+                &["kind", "state"],
+            )?,
         })
     }
 
@@ -59,6 +66,7 @@ impl FleetCounters {
             &self.spawns_finished,
             &self.session_controls,
             &self.gateway_operations,
+            &self.operations_finished,
         ] {
             registry.register(Box::new(vec.clone()))?;
         }
@@ -67,6 +75,12 @@ impl FleetCounters {
 
     pub(super) fn spawn<T>(&self, result: &Result<T, FleetError>) {
         self.spawns.with_label_values(&[outcome(result)]).inc();
+    }
+
+    pub(super) fn operation_finished(&self, kind: OperationKind, state: OperationState) {
+        self.operations_finished
+            .with_label_values(&[kind.as_str(), state.as_str()])
+            .inc();
     }
 
     pub(super) fn spawn_finished(&self, status: SpawnStatus) {

@@ -27,7 +27,7 @@ impl Fleet {
     }
 
     /// Stores (or clears) the suspension, with its audit row.
-    async fn record_suspension(
+    pub(super) async fn record_suspension(
         &self,
         id: GatewayId,
         suspension_id: Option<String>,

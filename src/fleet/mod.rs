@@ -8,6 +8,7 @@
 pub mod agents;
 mod counters;
 mod gateway_ops;
+pub mod operation;
 pub mod sessions;
 pub mod spawn;
 
@@ -213,6 +214,8 @@ pub struct Fleet {
     instance: Option<String>,
     /// Spawns this process follows now.
     tracking: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Wakes the operations runner (an operation started here).
+    operations_wake: tokio::sync::Notify,
 }
 
 impl Fleet {
@@ -231,6 +234,7 @@ impl Fleet {
             counters,
             instance: None,
             tracking: std::sync::Mutex::default(),
+            operations_wake: tokio::sync::Notify::new(),
         }
     }
 

@@ -79,6 +79,8 @@ pub enum ApiError {
     SpawnNotFound(String),
     #[error("agent {0} not found")]
     AgentNotFound(i64),
+    #[error("operation `{0}` not found")]
+    OperationNotFound(String),
     #[error("connection `{0}` not found")]
     ConnectionNotFound(String),
     #[error("no healthy gateway can take this: {0}")]
@@ -146,6 +148,7 @@ impl ApiError {
             ApiError::SessionNotFound(_) => ("session_not_found", S::NOT_FOUND),
             ApiError::SpawnNotFound(_) => ("spawn_not_found", S::NOT_FOUND),
             ApiError::AgentNotFound(_) => ("agent_not_found", S::NOT_FOUND),
+            ApiError::OperationNotFound(_) => ("operation_not_found", S::NOT_FOUND),
             ApiError::ConnectionNotFound(_) => ("connection_not_found", S::NOT_FOUND),
             ApiError::MethodNotAllowed { .. } => ("method_not_allowed", S::METHOD_NOT_ALLOWED),
             ApiError::BodyTimeout(_) => ("request_timeout", S::REQUEST_TIMEOUT),

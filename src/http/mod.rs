@@ -14,6 +14,7 @@ pub mod json;
 pub mod list_cache;
 pub mod middleware;
 pub mod openapi;
+pub mod operations;
 pub mod ops;
 pub mod principal;
 pub mod query;
@@ -178,6 +179,10 @@ pub fn routes(
                             vec![post(Admin, gateway_ops::uncordon)],
                         ))
                         .service(resource(
+                            r"/{id:\d+}/drain",
+                            vec![post(Admin, operations::drain)],
+                        ))
+                        .service(resource(
                             r"/{id:\d+}/suspend",
                             vec![post(Admin, gateway_ops::suspend)],
                         ))
@@ -216,6 +221,15 @@ pub fn routes(
                         ))
                         .default_service(web::to(route_not_found)),
                 )
+                .service(resource(
+                    "/fleet/restart",
+                    vec![post(Admin, operations::rolling_restart)],
+                ))
+                .service(resource("/operations", vec![get(Viewer, operations::list)]))
+                .service(resource(
+                    "/operations/{id}",
+                    vec![get(Viewer, operations::get)],
+                ))
                 .service(resource("/audit", vec![get(Admin, ops::audit)]))
                 .service(resource("/cluster", vec![get(Viewer, cluster::status)]))
                 .service(resource("/logs", vec![get(Viewer, ops::logs)]))

@@ -19,6 +19,7 @@ mod metrics;
 mod operations;
 mod primary;
 mod releases;
+mod rolling;
 mod route_roles;
 mod secrets;
 mod seed_examples;

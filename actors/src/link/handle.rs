@@ -8,7 +8,7 @@ use actix::Addr;
 use serde_json::Value;
 
 use super::actor::GatewayActor;
-use super::messages::{Call, CallError, ProbeNow, ProbeResult};
+use super::messages::{Call, CallError, ProbeNow, ProbeResult, ReadyNow};
 
 /// One mailbox sender on the link (a sender is an allocation per link; a fleet has thousands).
 #[derive(Clone)]
@@ -49,6 +49,11 @@ impl GatewayLink {
             })
             .await
             .unwrap_or(Err(CallError::NotConnected))
+    }
+
+    /// Whether the gateway's `/readyz` answers 2xx now (`false` when the link is gone).
+    pub async fn ready(&self) -> bool {
+        self.addr.send(ReadyNow).await.unwrap_or(false)
     }
 
     /// Probes now; `None` when the link is gone.

@@ -119,6 +119,11 @@ pub struct HealthSample {
     pub error: Option<String>,
 }
 
+/// To a gateway actor: does the gateway's unauthenticated `GET /readyz` answer 2xx now?
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct ReadyNow;
+
 /// To a gateway actor: probe now (HTTP `GET /health` plus the live socket's `health` RPC).
 #[derive(Message)]
 #[rtype(result = "ProbeResult")]

@@ -24,7 +24,7 @@ use crate::link::http::client;
 use crate::link::machine::{HttpHealth, ReportKey, RpcHealth};
 use crate::link::messages::{
     Call, CallError, DeviceTokenChanged, HealthSample, LinkReport, LinkUpdate, LiveStats, ProbeNow,
-    ProbeResult, SessionsSnapshot, StopLink,
+    ProbeResult, ReadyNow, SessionsSnapshot, StopLink,
 };
 use crate::link::pending::{self, Answer, Pending};
 use crate::link::target::{LinkContext, LinkSettings, LinkTarget};
@@ -322,6 +322,23 @@ impl Handler<ForgetRequest> for GatewayActor {
                 .unanswered(Instant::now(), self.jitter.sample());
             self.perform(ctx, actions);
         }
+    }
+}
+
+impl Handler<ReadyNow> for GatewayActor {
+    type Result = ResponseFuture<bool>;
+    fn handle(&mut self, _msg: ReadyNow, _ctx: &mut Self::Context) -> Self::Result {
+        let s = self.settings();
+        let client = crate::link::http::client(
+            self.target.allow_insecure_tls,
+            s.connect_timeout,
+            s.probe_timeout,
+        );
+        Box::pin(crate::link::http::ready(
+            client,
+            self.target.http_url("/readyz"),
+            s.probe_timeout,
+        ))
     }
 }
 

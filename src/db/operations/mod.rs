@@ -1,0 +1,238 @@
+//! Fleet operations as stored: the kind, the state, the parameters and each gateway's progress
+//! (JSON), and a version bumped by every write. A step is recorded only over the version it was
+//! decided on ([`Store::advance_operation`]), so two instances never
+//! both record a step; the loser reads the row again.
+
+use diesel::prelude::*;
+
+use super::schema::operations;
+use super::{DbError, Store, unix_now};
+pub mod model;
+
+use gateway_supervisor_actors::model::Caller;
+use model::{GatewayProgress, OperationKind, OperationParams, OperationState};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = operations)]
+struct Row {
+    id: String,
+    kind: String,
+    state: String,
+    params: String,
+    progress: String,
+    created_by: String,
+    api_key_id: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+    finished_at: Option<i64>,
+    version: i64,
+}
+
+/// An operation as read back.
+#[derive(Debug, Clone)]
+pub struct Operation {
+    pub id: String,
+    pub kind: OperationKind,
+    pub state: OperationState,
+    pub params: OperationParams,
+    pub progress: Vec<GatewayProgress>,
+    pub created_by: String,
+    pub api_key_id: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+    pub version: i64,
+}
+
+impl TryFrom<Row> for Operation {
+    type Error = DbError;
+    fn try_from(r: Row) -> Result<Self, DbError> {
+        let damaged = |_| DbError::Damaged("an operation row");
+        Ok(Operation {
+            kind: r
+                .kind
+                .parse()
+                .map_err(|_| DbError::Damaged("an operation's kind"))?,
+            state: r
+                .state
+                .parse()
+                .map_err(|_| DbError::Damaged("an operation's state"))?,
+            params: serde_json::from_str(&r.params).map_err(damaged)?,
+            progress: serde_json::from_str(&r.progress).map_err(damaged)?,
+            id: r.id,
+            created_by: r.created_by,
+            api_key_id: r.api_key_id,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            finished_at: r.finished_at,
+            version: r.version,
+        })
+    }
+}
+
+/// Why a new operation was not recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum NewOperationError {
+    /// A running operation already holds one of its gateways.
+    #[error("gateway {gateway_id} is already in running operation {operation_id}")]
+    Busy {
+        gateway_id: i64,
+        operation_id: String,
+    },
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for NewOperationError {
+    fn from(e: diesel::result::Error) -> Self {
+        NewOperationError::Db(e.into())
+    }
+}
+
+fn json_text<T: serde::Serialize>(value: &T) -> Result<String, DbError> {
+    serde_json::to_string(value)
+        .map_err(|_| DbError::Damaged("an operation that cannot be written"))
+}
+
+impl Store {
+    /// Records a new running operation (with its audit row), unless a running one already
+    /// holds one of its gateways.
+    pub fn insert_operation(
+        &self,
+        id: &str,
+        kind: OperationKind,
+        params: &OperationParams,
+        progress: &[GatewayProgress],
+        by: &Caller,
+    ) -> Result<Operation, NewOperationError> {
+        let mut conn = self.conn()?;
+        let params_text = json_text(params)?;
+        let progress_text = json_text(&progress)?;
+        let row = conn.transaction::<Row, NewOperationError, _>(|conn| {
+            super::lock_for_write(conn).map_err(DbError::from)?;
+            let running: Vec<Row> = operations::table
+                .filter(operations::state.eq(OperationState::Running.as_str()))
+                .select(Row::as_select())
+                .load(conn)
+                .map_err(DbError::from)?;
+            for other in running {
+                let held: Vec<GatewayProgress> = serde_json::from_str(&other.progress)
+                    .map_err(|_| DbError::Damaged("an operation row"))?;
+                if let Some(g) = held.iter().find(|h| {
+                    !h.step.is_over() && progress.iter().any(|p| p.gateway_id == h.gateway_id)
+                }) {
+                    return Err(NewOperationError::Busy {
+                        gateway_id: g.gateway_id,
+                        operation_id: other.id,
+                    });
+                }
+            }
+            let now = unix_now();
+            diesel::insert_into(operations::table)
+                .values((
+                    operations::id.eq(id),
+                    operations::kind.eq(kind.as_str()),
+                    operations::state.eq(OperationState::Running.as_str()),
+                    operations::params.eq(&params_text),
+                    operations::progress.eq(&progress_text),
+                    operations::created_by.eq(&by.label),
+                    operations::api_key_id.eq(by.api_key_id),
+                    operations::created_at.eq(now),
+                    operations::updated_at.eq(now),
+                    operations::version.eq(1i64),
+                ))
+                .execute(conn)
+                .map_err(DbError::from)?;
+            let row = operations::table
+                .find(id)
+                .select(Row::as_select())
+                .first(conn)
+                .map_err(DbError::from)?;
+            let ids: Vec<i64> = progress.iter().map(|p| p.gateway_id).collect();
+            super::audit::record(
+                conn,
+                by,
+                &format!("operation.{}", kind.as_str()),
+                "operation",
+                Some(id.to_owned()),
+                Some(&serde_json::json!({"gateways": ids, "params": params})),
+            )
+            .map_err(DbError::from)?;
+            Ok(row)
+        })?;
+        Ok(row.try_into()?)
+    }
+
+    pub fn operation(&self, id: &str) -> Result<Option<Operation>, DbError> {
+        let mut conn = self.conn()?;
+        operations::table
+            .find(id)
+            .select(Row::as_select())
+            .first(&mut conn)
+            .optional()?
+            .map(Operation::try_from)
+            .transpose()
+    }
+
+    /// The newest operations first, at most `limit`.
+    pub fn operations(&self, limit: i64) -> Result<Vec<Operation>, DbError> {
+        let mut conn = self.conn()?;
+        operations::table
+            .order((operations::created_at.desc(), operations::id.desc()))
+            .limit(limit)
+            .select(Row::as_select())
+            .load(&mut conn)?
+            .into_iter()
+            .map(Operation::try_from)
+            .collect()
+    }
+
+    /// Every running operation, oldest first.
+    pub fn running_operations(&self) -> Result<Vec<Operation>, DbError> {
+        let mut conn = self.conn()?;
+        operations::table
+            .filter(operations::state.eq(OperationState::Running.as_str()))
+            .order(operations::created_at.asc())
+            .select(Row::as_select())
+            .load(&mut conn)?
+            .into_iter()
+            .map(Operation::try_from)
+            .collect()
+    }
+
+    /// Records `op`'s progress and state over `op.version` (bumping it); `false` when someone
+    /// wrote it since (nothing written: read it again). An audit row goes with a final state.
+    pub fn advance_operation(&self, op: &Operation) -> Result<bool, DbError> {
+        let mut conn = self.conn()?;
+        let progress = json_text(&op.progress)?;
+        let now = unix_now();
+        let over = op.state != OperationState::Running;
+        conn.transaction::<bool, DbError, _>(|conn| {
+            let written = diesel::update(
+                operations::table
+                    .filter(operations::id.eq(&op.id))
+                    .filter(operations::version.eq(op.version))
+                    .filter(operations::state.eq(OperationState::Running.as_str())),
+            )
+            .set((
+                operations::state.eq(op.state.as_str()),
+                operations::progress.eq(&progress),
+                operations::updated_at.eq(now),
+                operations::finished_at.eq(over.then_some(now)),
+                operations::version.eq(op.version + 1),
+            ))
+            .execute(conn)?;
+            if written == 1 && over {
+                super::audit::record(
+                    conn,
+                    &Caller::system("operations"),
+                    &format!("operation.{}", op.state.as_str()),
+                    "operation",
+                    Some(op.id.clone()),
+                    Some(&serde_json::json!({"kind": op.kind.as_str(), "gateways": op.progress})),
+                )?;
+            }
+            Ok(written == 1)
+        })
+    }
+}

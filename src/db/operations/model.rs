@@ -1,0 +1,194 @@
+//! What a fleet operation is, as stored and as the API shows it: its kind, its state, its
+//! parameters, and each gateway's progress through the steps. Plain data with serde; what
+//! happens next is decided in `fleet/operation/rule.rs`.
+
+use serde::{Deserialize, Serialize};
+
+use gateway_supervisor_actors::model::GatewayId;
+
+/// What an operation does to each of its gateways.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationKind {
+    /// Cordon, then suspend with `drain` and watch the blockers until the gateway is idle.
+    Drain,
+    /// For each gateway in turn: drain, restart the verified process, wait until it is back
+    /// and healthy, uncordon.
+    RollingRestart,
+}
+
+impl OperationKind {
+    pub const ALL: [OperationKind; 2] = [OperationKind::Drain, OperationKind::RollingRestart];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperationKind::Drain => "drain",
+            OperationKind::RollingRestart => "rolling_restart",
+        }
+    }
+}
+
+/// Where an operation is. `running` until every gateway is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationState {
+    Running,
+    /// Every gateway done.
+    Succeeded,
+    /// A gateway failed (with `abort_on_failure`, the ones after it were left untouched).
+    Failed,
+}
+
+impl OperationState {
+    pub const ALL: [OperationState; 3] = [
+        OperationState::Running,
+        OperationState::Succeeded,
+        OperationState::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperationState::Running => "running",
+            OperationState::Succeeded => "succeeded",
+            OperationState::Failed => "failed",
+        }
+    }
+}
+
+/// A stored word that is none of a vocabulary's: damage, not a value.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown operation {what} `{word}` in the database")]
+pub struct UnknownWord {
+    what: &'static str,
+    word: String,
+}
+
+/// The member of `all` whose name is `s`.
+fn word<T: Copy>(
+    all: &[T],
+    name: fn(T) -> &'static str,
+    what: &'static str,
+    s: &str,
+) -> Result<T, UnknownWord> {
+    all.iter()
+        .copied()
+        .find(|k| name(*k) == s)
+        .ok_or_else(|| UnknownWord {
+            what,
+            word: s.chars().take(32).collect(),
+        })
+}
+
+impl std::str::FromStr for OperationKind {
+    type Err = UnknownWord;
+    fn from_str(s: &str) -> Result<Self, UnknownWord> {
+        word(&OperationKind::ALL, OperationKind::as_str, "kind", s)
+    }
+}
+
+impl std::str::FromStr for OperationState {
+    type Err = UnknownWord;
+    fn from_str(s: &str) -> Result<Self, UnknownWord> {
+        word(&OperationState::ALL, OperationState::as_str, "state", s)
+    }
+}
+
+/// How an operation goes about it (checked when the request is validated).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OperationParams {
+    /// How many gateways may be out of service at once.
+    pub max_unavailable: u32,
+    /// How long a restarted gateway has to come back healthy (seconds).
+    pub wait_ready_s: u64,
+    /// How long a drain may wait for the gateway's work to finish (seconds).
+    pub drain_timeout_s: u64,
+    /// Stop at the first gateway that fails, leaving the others untouched.
+    pub abort_on_failure: bool,
+}
+
+/// One gateway's step. Stored and shown as `step` with the step's own fields beside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    /// Not started.
+    Pending,
+    /// Started: to be cordoned and its process noted by the instance that links it.
+    Admitted,
+    /// Cordoned; `gateway.suspend.prepare {drain: true}` asked (again at each round, which also
+    /// keeps the suspension from lapsing) until the gateway says `ready`.
+    Draining {
+        /// The gateway deduplicates suspensions by it: asking again renews the same one.
+        request_id: String,
+        /// Once the gateway has answered with one.
+        suspension_id: Option<String>,
+        since_ms: i64,
+    },
+    /// Drained: a restart is to be requested of the process noted at the start.
+    Restarting,
+    /// Restart requested: waiting for another process, a `health` RPC and `/readyz`.
+    Returning {
+        since_ms: i64,
+    },
+    Done,
+    Failed,
+    /// Left untouched (an earlier gateway failed).
+    Skipped,
+}
+
+impl Step {
+    /// Started and not over: the gateway counts against `max_unavailable`.
+    pub fn in_flight(&self) -> bool {
+        matches!(
+            self,
+            Step::Admitted | Step::Draining { .. } | Step::Restarting | Step::Returning { .. }
+        )
+    }
+
+    pub fn is_over(&self) -> bool {
+        matches!(self, Step::Done | Step::Failed | Step::Skipped)
+    }
+
+    /// The step's name, as events and logs show it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Step::Pending => "pending",
+            Step::Admitted => "admitted",
+            Step::Draining { .. } => "draining",
+            Step::Restarting => "restarting",
+            Step::Returning { .. } => "returning",
+            Step::Done => "done",
+            Step::Failed => "failed",
+            Step::Skipped => "skipped",
+        }
+    }
+}
+
+/// One gateway of an operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct GatewayProgress {
+    pub gateway_id: GatewayId,
+    #[serde(flatten)]
+    pub step: Step,
+    /// The process the operation acts on (`bootId`), noted when the gateway was admitted.
+    pub boot_id_before: Option<String>,
+    /// The process it came back as.
+    pub boot_id_after: Option<String>,
+    /// What it is waiting for, or why it failed (bounded, escaped).
+    pub detail: Option<String>,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+impl GatewayProgress {
+    pub fn pending(gateway_id: GatewayId) -> Self {
+        GatewayProgress {
+            gateway_id,
+            step: Step::Pending,
+            boot_id_before: None,
+            boot_id_after: None,
+            detail: None,
+            started_at: None,
+            finished_at: None,
+        }
+    }
+}

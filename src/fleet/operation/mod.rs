@@ -1,0 +1,118 @@
+//! Fleet operations: work over several steps and minutes that must be carried out once and
+//! never left silently half-done — a drain (cordon, suspend with `drain`, watch the blockers
+//! until idle) and a rolling restart (for each gateway in turn: drain, restart the verified
+//! process, wait until it is back and healthy, uncordon; stop at the first that fails). Each is
+//! stored with its progress, so it survives a daemon restart and any instance of a cluster
+//! can show it (docs/design.md, *Fleet operations*). `model` is the data, `rule` decides,
+//! `runner` carries out.
+
+pub mod rule;
+
+/// The operation's data is stored as it is shown; it lives with its storage.
+pub use crate::db::operations::model;
+mod runner;
+
+use serde_json::json;
+
+use super::{Fleet, FleetError};
+use crate::db::operations::{NewOperationError, Operation};
+use crate::secrets::random_hex;
+use gateway_supervisor_actors::events::EventKind;
+use gateway_supervisor_actors::model::{Caller, GatewayId};
+use model::{GatewayProgress, OperationKind, OperationParams};
+
+/// A validated request for an operation.
+#[derive(Debug, Clone)]
+pub struct OperationOrder {
+    pub kind: OperationKind,
+    /// In the order they are to be taken; no duplicates.
+    pub gateways: Vec<GatewayId>,
+    pub params: OperationParams,
+}
+
+impl Fleet {
+    /// Records a new operation and wakes the runner; it goes on in the background.
+    pub async fn start_operation(
+        &self,
+        order: OperationOrder,
+        by: &Caller,
+    ) -> Result<Operation, FleetError> {
+        let known = self.targets(None).await?;
+        if let Some(missing) = order
+            .gateways
+            .iter()
+            .find(|id| !known.iter().any(|t| t.candidate.id == **id))
+        {
+            return Err(FleetError::NotFound(*missing));
+        }
+        let id = format!("op_{}", random_hex::<12>().map_err(FleetError::Random)?);
+        let progress: Vec<GatewayProgress> = order
+            .gateways
+            .iter()
+            .map(|g| GatewayProgress::pending(*g))
+            .collect();
+        let by = by.clone();
+        let (kind, params) = (order.kind, order.params);
+        let store = self.store.clone();
+        let inserted = tokio::task::spawn_blocking(move || {
+            store.insert_operation(&id, kind, &params, &progress, &by)
+        })
+        .await
+        .map_err(FleetError::Interrupted)?;
+        let op = match inserted {
+            Ok(op) => op,
+            Err(NewOperationError::Busy {
+                gateway_id,
+                operation_id,
+            }) => {
+                return Err(FleetError::Busy {
+                    message: format!(
+                        "gateway {gateway_id} is already in running operation {operation_id}; wait for it to end"
+                    ),
+                    details: json!({"gateway_id": gateway_id, "operation_id": operation_id}),
+                });
+            }
+            Err(NewOperationError::Db(e)) => return Err(FleetError::Storage(e)),
+        };
+        self.events.publish(
+            EventKind::OperationProgress,
+            None,
+            json!({"operation_id": op.id, "kind": op.kind, "state": op.state}),
+        );
+        self.operations_wake.notify_one();
+        Ok(op)
+    }
+
+    /// Every gateway's id, in order.
+    pub async fn gateway_ids(&self) -> Result<Vec<GatewayId>, FleetError> {
+        let mut ids: Vec<GatewayId> = self
+            .targets(None)
+            .await?
+            .iter()
+            .map(|t| t.candidate.id)
+            .collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    pub async fn operation(&self, id: String) -> Result<Option<Operation>, FleetError> {
+        self.stored(move |store| store.operation(&id)).await
+    }
+
+    pub async fn operations(&self, limit: i64) -> Result<Vec<Operation>, FleetError> {
+        self.stored(move |store| store.operations(limit)).await
+    }
+
+    /// Runs operations: a round every `every`, and at once when one starts here.
+    pub async fn operations_loop(self: std::sync::Arc<Self>, every: std::time::Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = self.operations_wake.notified() => {}
+            }
+            self.run_operations().await;
+        }
+    }
+}

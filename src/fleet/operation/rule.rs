@@ -1,0 +1,342 @@
+//! The operation's rules, pure: what to do next for one gateway given what its link shows
+//! ([`next`]), what an answer means for its progress ([`GatewayProgress::after_prepare`] and
+//! friends), and which gateways go next and when the whole operation is over ([`plan`]). The
+//! runner carries the decisions out and records each step before the next (docs/design.md,
+//! *Fleet operations*).
+
+use serde_json::Value;
+
+use super::model::{GatewayProgress, OperationKind, OperationParams, OperationState, Step};
+use gateway_supervisor_actors::bounded;
+use gateway_supervisor_actors::model::GatewayId;
+
+/// What this instance sees of a gateway now.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub exists: bool,
+    /// Another instance links it: its gateway steps are that instance's to take.
+    pub elsewhere: bool,
+    /// Connected here, breaker closed.
+    pub connected: bool,
+    /// The process its link reaches, where the release names it.
+    pub boot_id: Option<String>,
+    pub version: Option<String>,
+}
+
+/// The next thing to do for one gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// Nothing now: not started, over, waiting, or another instance's to do.
+    Wait,
+    /// A step that needs no call: record it.
+    Advance(Step),
+    /// Cordon it and note its process (then [`GatewayProgress::admitted`]).
+    Admit { boot_id: Option<String> },
+    /// Ask it (again) to suspend with `drain`; again renews the same suspension.
+    Prepare { request_id: String },
+    /// Ask for a restart, sent only to this process.
+    Restart { boot_id: String },
+    /// See whether it is back: a `health` RPC and `/readyz` on the new process.
+    CheckBack,
+    /// Over for this gateway: failed, releasing the operation's suspension if it holds one.
+    Fail {
+        reason: String,
+        release: Option<String>,
+    },
+}
+
+/// Longest detail kept for a gateway (it may quote the gateway).
+const DETAIL_MAX: usize = 300;
+
+/// What to do next for gateway progress `p`, as `f` shows it at `now_ms`.
+pub fn next(
+    kind: OperationKind,
+    p: &GatewayProgress,
+    f: &Facts,
+    params: &OperationParams,
+    now_ms: i64,
+) -> Next {
+    if !p.step.in_flight() {
+        return Next::Wait;
+    }
+    if !f.exists {
+        return fail("the gateway was deleted", None);
+    }
+    let secs = |s: u64| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let another = f.connected && f.boot_id.is_some() && f.boot_id != p.boot_id_before;
+    match &p.step {
+        Step::Admitted if f.elsewhere => Next::Wait,
+        Step::Admitted if !f.connected => fail(
+            "not connected: the process to act on cannot be verified",
+            None,
+        ),
+        Step::Admitted if kind == OperationKind::RollingRestart && f.boot_id.is_none() => fail(
+            &format!(
+                "OpenClaw {} does not report which process it is (no bootId): a restart could not be verified",
+                f.version.as_deref().unwrap_or("unknown")
+            ),
+            None,
+        ),
+        Step::Admitted => Next::Admit {
+            boot_id: f.boot_id.clone(),
+        },
+        Step::Draining {
+            suspension_id,
+            since_ms,
+            ..
+        } if now_ms > since_ms.saturating_add(secs(params.drain_timeout_s)) => fail(
+            &format!(
+                "still busy after the drain timeout ({}s): {}",
+                params.drain_timeout_s,
+                p.detail.as_deref().unwrap_or("no answer")
+            ),
+            suspension_id.clone().filter(|_| !f.elsewhere),
+        ),
+        Step::Draining { .. } if f.elsewhere || !f.connected => Next::Wait,
+        Step::Draining { .. } if another => fail(
+            "the gateway restarted on its own during the drain (another process answers)",
+            None,
+        ),
+        Step::Draining { request_id, .. } => Next::Prepare {
+            request_id: request_id.clone(),
+        },
+        // Restarting: drained; its deadline runs from the drain's start plus wait_ready.
+        Step::Restarting if f.elsewhere || !f.connected => Next::Wait,
+        Step::Restarting if another => Next::Advance(Step::Returning { since_ms: now_ms }),
+        Step::Restarting => match &p.boot_id_before {
+            Some(boot_id) => Next::Restart {
+                boot_id: boot_id.clone(),
+            },
+            None => fail("no process was noted to restart", None),
+        },
+        Step::Returning { since_ms }
+            if now_ms > since_ms.saturating_add(secs(params.wait_ready_s)) =>
+        {
+            fail(
+                &format!(
+                    "did not come back healthy within {}s: {}",
+                    params.wait_ready_s,
+                    p.detail.as_deref().unwrap_or("not reconnected")
+                ),
+                None,
+            )
+        }
+        Step::Returning { .. } if f.elsewhere || !another => Next::Wait,
+        Step::Returning { .. } => Next::CheckBack,
+        Step::Pending | Step::Done | Step::Failed | Step::Skipped => Next::Wait,
+    }
+}
+
+fn fail(reason: &str, release: Option<String>) -> Next {
+    Next::Fail {
+        reason: reason.to_owned(),
+        release,
+    }
+}
+
+impl GatewayProgress {
+    /// Cordoned, its process noted: draining starts with a new request id.
+    pub fn admitted(&mut self, boot_id: Option<String>, request_id: String, now_ms: i64) {
+        self.boot_id_before = boot_id;
+        self.started_at.get_or_insert(now_ms);
+        self.step = Step::Draining {
+            request_id,
+            suspension_id: None,
+            since_ms: now_ms,
+        };
+        self.detail = Some("draining".into());
+    }
+
+    /// The gateway's answer to `gateway.suspend.prepare {drain: true}` (or why there was none).
+    pub fn after_prepare(
+        &mut self,
+        kind: OperationKind,
+        answer: Result<&Value, String>,
+        now_ms: i64,
+    ) {
+        let Step::Draining {
+            request_id,
+            suspension_id,
+            since_ms,
+        } = &self.step
+        else {
+            return;
+        };
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(why) => {
+                self.detail = Some(bounded::text(
+                    &format!("the drain call failed: {why}"),
+                    DETAIL_MAX,
+                ));
+                return;
+            }
+        };
+        let sid = answer
+            .get("suspensionId")
+            .and_then(Value::as_str)
+            .map(|s| bounded::text(s, 128))
+            .or_else(|| suspension_id.clone());
+        match answer.get("status").and_then(Value::as_str) {
+            Some("ready") => {
+                self.detail = Some(match &sid {
+                    Some(sid) => format!("drained (suspension {sid})"),
+                    None => "drained".into(),
+                });
+                self.step = match kind {
+                    OperationKind::Drain => {
+                        self.finished_at = Some(now_ms);
+                        Step::Done
+                    }
+                    OperationKind::RollingRestart => Step::Restarting,
+                };
+            }
+            Some("draining" | "busy") => {
+                self.detail = Some(blockers(answer));
+                self.step = Step::Draining {
+                    request_id: request_id.clone(),
+                    suspension_id: sid,
+                    since_ms: *since_ms,
+                };
+            }
+            Some("conflict") => {
+                self.fail(
+                    "another suspension, not this operation's, holds the gateway: resume it first",
+                    now_ms,
+                );
+            }
+            other => {
+                self.detail = Some(bounded::text(
+                    &format!(
+                        "unexpected drain answer (status {})",
+                        other.unwrap_or("missing")
+                    ),
+                    DETAIL_MAX,
+                ));
+            }
+        }
+    }
+
+    /// The answer to the restart request: `Ok(answer)`, `Err(Some(why))` for a failed call
+    /// (tried again next round), `Err(None)` when another process answers already (restarted).
+    pub fn after_restart(&mut self, answer: Result<&Value, Option<String>>, now_ms: i64) {
+        match answer {
+            Ok(a) if a.get("ok").and_then(Value::as_bool) == Some(false) => {
+                self.fail("the gateway refused to restart", now_ms);
+            }
+            Ok(_) | Err(None) => {
+                self.step = Step::Returning { since_ms: now_ms };
+                self.detail = Some("restart requested; waiting for the new process".into());
+            }
+            Err(Some(why)) => {
+                self.detail = Some(bounded::text(
+                    &format!("the restart call failed: {why}"),
+                    DETAIL_MAX,
+                ));
+            }
+        }
+    }
+
+    /// Back: another process, the `health` RPC answered, `/readyz` 2xx, uncordoned.
+    pub fn back(&mut self, boot_id: Option<String>, now_ms: i64) {
+        self.boot_id_after = boot_id;
+        self.step = Step::Done;
+        self.detail = Some("restarted and healthy".into());
+        self.finished_at = Some(now_ms);
+    }
+
+    /// Not back yet: what is missing.
+    pub fn not_back(&mut self, missing: &str) {
+        self.detail = Some(bounded::text(missing, DETAIL_MAX));
+    }
+
+    pub fn fail(&mut self, reason: &str, now_ms: i64) {
+        self.step = Step::Failed;
+        self.detail = Some(bounded::text(reason, DETAIL_MAX));
+        self.finished_at = Some(now_ms);
+    }
+}
+
+/// "waiting for 2 active: embedded-run ×1, queue ×1", from a `draining`/`busy` answer.
+fn blockers(answer: &Value) -> String {
+    let active = answer
+        .get("activeCount")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let kinds: Vec<String> = answer
+        .get("blockers")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .take(8)
+                .map(|b| {
+                    let kind = b.get("kind").and_then(Value::as_str).unwrap_or("work");
+                    let kind = bounded::text(kind, 40);
+                    match b.get("count").and_then(Value::as_u64) {
+                        Some(n) => format!("{kind} ×{n}"),
+                        None => kind,
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if kinds.is_empty() {
+        format!("waiting for {active} active")
+    } else {
+        format!("waiting for {active} active: {}", kinds.join(", "))
+    }
+}
+
+/// The operation as a whole: skips what an earlier failure (with `abort_on_failure`) leaves
+/// untouched, admits pending gateways in order while fewer than
+/// `max_unavailable` are in flight, and gives the final state once every gateway is over.
+/// Returns the gateways it admitted.
+pub fn plan(
+    progress: &mut [GatewayProgress],
+    params: &OperationParams,
+    now_ms: i64,
+) -> (Vec<GatewayId>, Option<OperationState>) {
+    let failed = progress
+        .iter()
+        .find(|p| p.step == Step::Failed)
+        .map(|p| p.gateway_id);
+    let stop = failed
+        .filter(|_| params.abort_on_failure)
+        .map(|id| format!("left untouched: gateway {id} failed"));
+    let mut admitted = Vec::new();
+    if let Some(why) = stop {
+        for p in progress.iter_mut().filter(|p| p.step == Step::Pending) {
+            p.step = Step::Skipped;
+            p.detail = Some(why.clone());
+            p.finished_at = Some(now_ms);
+        }
+    } else {
+        let in_flight = progress.iter().filter(|p| p.step.in_flight()).count();
+        let room = usize::try_from(params.max_unavailable)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(in_flight);
+        for p in progress
+            .iter_mut()
+            .filter(|p| p.step == Step::Pending)
+            .take(room)
+        {
+            p.step = Step::Admitted;
+            p.started_at = Some(now_ms);
+            p.detail = Some("started".into());
+            admitted.push(p.gateway_id);
+        }
+    }
+    let over = progress.iter().all(|p| p.step.is_over());
+    let verdict = over.then(|| {
+        if progress.iter().any(|p| p.step == Step::Failed) {
+            OperationState::Failed
+        } else {
+            OperationState::Succeeded
+        }
+    });
+    (admitted, verdict)
+}
+
+#[cfg(test)]
+#[path = "rule_tests.rs"]
+mod tests;

@@ -1,0 +1,281 @@
+use serde_json::json;
+
+use super::*;
+
+const NOW: i64 = 1_000_000;
+
+fn params(max_unavailable: u32, abort_on_failure: bool) -> OperationParams {
+    OperationParams {
+        max_unavailable,
+        wait_ready_s: 60,
+        drain_timeout_s: 300,
+        abort_on_failure,
+    }
+}
+
+fn here(boot: &str) -> Facts {
+    Facts {
+        exists: true,
+        elsewhere: false,
+        connected: true,
+        boot_id: Some(boot.into()),
+        version: Some("2026.9.6".into()),
+    }
+}
+
+fn at(step: Step) -> GatewayProgress {
+    GatewayProgress {
+        step,
+        boot_id_before: Some("boot-a".into()),
+        ..GatewayProgress::pending(1)
+    }
+}
+
+fn draining(since_ms: i64) -> Step {
+    Step::Draining {
+        request_id: "r".into(),
+        suspension_id: Some("s".into()),
+        since_ms,
+    }
+}
+
+const RR: OperationKind = OperationKind::RollingRestart;
+
+#[test]
+fn gateways_are_admitted_in_order_up_to_max_unavailable() {
+    let mut p: Vec<_> = (1..=5).map(GatewayProgress::pending).collect();
+    let (admitted, verdict) = plan(&mut p, &params(2, true), NOW);
+    assert_eq!(admitted, vec![1, 2]);
+    assert_eq!(verdict, None);
+    let (admitted, _) = plan(&mut p, &params(2, true), NOW);
+    assert!(admitted.is_empty(), "two in flight already");
+    p[0].step = Step::Done;
+    assert_eq!(plan(&mut p, &params(2, true), NOW).0, vec![3]);
+}
+
+#[test]
+fn a_failure_with_abort_on_failure_leaves_the_rest_untouched() {
+    let mut p: Vec<_> = (1..=5).map(GatewayProgress::pending).collect();
+    plan(&mut p, &params(1, true), NOW);
+    p[0].step = Step::Done;
+    plan(&mut p, &params(1, true), NOW);
+    p[1].fail("did not come back", NOW);
+    let (admitted, verdict) = plan(&mut p, &params(1, true), NOW);
+    assert!(admitted.is_empty());
+    assert_eq!(verdict, Some(OperationState::Failed));
+    assert!(p[2..].iter().all(|g| g.step == Step::Skipped));
+    assert_eq!(
+        p[2].detail.as_deref(),
+        Some("left untouched: gateway 2 failed")
+    );
+}
+
+#[test]
+fn without_abort_on_failure_the_others_go_on() {
+    let mut p: Vec<_> = (1..=3).map(GatewayProgress::pending).collect();
+    plan(&mut p, &params(1, false), NOW);
+    p[0].fail("x", NOW);
+    assert_eq!(plan(&mut p, &params(1, false), NOW).0, vec![2]);
+    p[1].step = Step::Done;
+    plan(&mut p, &params(1, false), NOW);
+    p[2].step = Step::Done;
+    assert_eq!(
+        plan(&mut p, &params(1, false), NOW).1,
+        Some(OperationState::Failed),
+        "one failed: the operation failed, though the others were done"
+    );
+}
+
+#[test]
+fn every_gateway_done_is_success() {
+    let mut ok: Vec<_> = vec![GatewayProgress::pending(1)];
+    plan(&mut ok, &params(1, true), NOW);
+    assert_eq!(ok[0].step, Step::Admitted);
+    ok[0].step = Step::Done;
+    assert_eq!(
+        plan(&mut ok, &params(1, true), NOW).1,
+        Some(OperationState::Succeeded)
+    );
+}
+
+#[test]
+fn admission_notes_the_process_or_refuses_what_cannot_be_verified() {
+    let p = at(Step::Admitted);
+    assert_eq!(
+        next(RR, &p, &here("boot-a"), &params(1, true), NOW),
+        Next::Admit {
+            boot_id: Some("boot-a".into())
+        }
+    );
+    let off = Facts {
+        connected: false,
+        ..here("boot-a")
+    };
+    assert!(matches!(
+        next(RR, &p, &off, &params(1, true), NOW),
+        Next::Fail { .. }
+    ));
+    let old = Facts {
+        boot_id: None,
+        version: Some("2026.2.25".into()),
+        ..here("x")
+    };
+    match next(RR, &p, &old, &params(1, true), NOW) {
+        Next::Fail { reason, .. } => assert!(reason.contains("2026.2.25"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    // A drain needs no process identity.
+    assert_eq!(
+        next(OperationKind::Drain, &p, &old, &params(1, true), NOW),
+        Next::Admit { boot_id: None }
+    );
+}
+
+#[test]
+fn another_instance_s_gateway_is_left_to_it() {
+    let elsewhere = Facts {
+        elsewhere: true,
+        connected: false,
+        ..here("boot-a")
+    };
+    for step in [Step::Admitted, draining(NOW), Step::Restarting] {
+        assert_eq!(
+            next(RR, &at(step), &elsewhere, &params(1, true), NOW),
+            Next::Wait
+        );
+    }
+}
+
+#[test]
+fn draining_asks_again_until_ready_then_restarts_the_noted_process() {
+    let mut p = at(draining(NOW));
+    assert_eq!(
+        next(RR, &p, &here("boot-a"), &params(1, true), NOW),
+        Next::Prepare {
+            request_id: "r".into()
+        }
+    );
+    let busy = json!({"status": "draining", "suspensionId": "s", "activeCount": 2,
+        "blockers": [{"kind": "embedded-run", "count": 1}, {"kind": "queue", "count": 1}]});
+    p.after_prepare(RR, Ok(&busy), NOW);
+    assert_eq!(
+        p.detail.as_deref(),
+        Some("waiting for 2 active: embedded-run ×1, queue ×1")
+    );
+    assert!(matches!(p.step, Step::Draining { .. }));
+    p.after_prepare(
+        RR,
+        Ok(&json!({"status": "ready", "suspensionId": "s"})),
+        NOW,
+    );
+    assert_eq!(p.step, Step::Restarting);
+    assert_eq!(
+        next(RR, &p, &here("boot-a"), &params(1, true), NOW),
+        Next::Restart {
+            boot_id: "boot-a".into()
+        }
+    );
+}
+
+#[test]
+fn a_drain_alone_is_done_when_ready() {
+    let mut p = at(draining(NOW));
+    p.after_prepare(
+        OperationKind::Drain,
+        Ok(&json!({"status": "ready", "suspensionId": "s"})),
+        NOW,
+    );
+    assert_eq!(p.step, Step::Done);
+}
+
+#[test]
+fn a_drain_past_its_timeout_fails_and_releases_its_suspension() {
+    let mut p = at(draining(NOW));
+    p.detail = Some("waiting for 1 active: embedded-run ×1".into());
+    let late = NOW + 301_000;
+    match next(RR, &p, &here("boot-a"), &params(1, true), late) {
+        Next::Fail { reason, release } => {
+            assert!(reason.contains("embedded-run"), "{reason}");
+            assert_eq!(release.as_deref(), Some("s"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_conflicting_suspension_fails_the_gateway() {
+    let mut p = at(draining(NOW));
+    p.after_prepare(
+        RR,
+        Ok(&json!({"status": "conflict", "expiresAtMs": 1})),
+        NOW,
+    );
+    assert_eq!(p.step, Step::Failed);
+}
+
+#[test]
+fn a_gateway_back_as_another_process_is_checked_then_done() {
+    let mut p = at(Step::Returning { since_ms: NOW });
+    assert_eq!(
+        next(RR, &p, &here("boot-a"), &params(1, true), NOW),
+        Next::Wait,
+        "the same process: not back yet"
+    );
+    assert_eq!(
+        next(RR, &p, &here("boot-b"), &params(1, true), NOW),
+        Next::CheckBack
+    );
+    p.back(Some("boot-b".into()), NOW);
+    assert_eq!(p.step, Step::Done);
+    assert_eq!(p.boot_id_after.as_deref(), Some("boot-b"));
+}
+
+#[test]
+fn a_gateway_that_never_comes_back_fails_after_wait_ready() {
+    let mut p = at(Step::Returning { since_ms: NOW });
+    p.not_back("`/readyz` did not answer 2xx");
+    let off = Facts {
+        connected: false,
+        ..here("boot-a")
+    };
+    assert_eq!(
+        next(RR, &p, &off, &params(1, true), NOW + 59_000),
+        Next::Wait
+    );
+    match next(RR, &p, &off, &params(1, true), NOW + 61_000) {
+        Next::Fail { reason, .. } => {
+            assert!(reason.contains("within 60s"), "{reason}");
+            assert!(reason.contains("readyz"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_restart_already_done_by_someone_else_moves_on_to_waiting() {
+    let p = at(Step::Restarting);
+    assert!(matches!(
+        next(RR, &p, &here("boot-b"), &params(1, true), NOW),
+        Next::Advance(Step::Returning { .. })
+    ));
+    let mut p = at(Step::Restarting);
+    p.after_restart(Err(None), NOW);
+    assert!(matches!(p.step, Step::Returning { .. }));
+    let mut refused = at(Step::Restarting);
+    refused.after_restart(Ok(&json!({"ok": false})), NOW);
+    assert_eq!(refused.step, Step::Failed);
+}
+
+#[test]
+fn a_deleted_gateway_fails_its_step() {
+    let gone = Facts::default();
+    assert!(matches!(
+        next(RR, &at(Step::Restarting), &gone, &params(1, true), NOW),
+        Next::Fail { .. }
+    ));
+    assert_eq!(
+        next(RR, &at(Step::Pending), &gone, &params(1, true), NOW),
+        Next::Wait,
+        "not started: plan() starts it"
+    );
+}

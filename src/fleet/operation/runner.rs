@@ -1,0 +1,228 @@
+//! Carrying operations out: every instance, every round (and at once when one starts here),
+//! reads the running operations, lets [`plan`] admit and skip, and takes the gateway steps
+//! [`next`] decides for the gateways it links — then records the whole over the version it
+//! read. Every effect is safe to repeat, so a write that loses the race (another instance
+//! recorded first) or a daemon killed between an effect and its record only repeats it: a
+//! cordon is a setting, a drain asks again under the same request id (which the gateway
+//! deduplicates), and a restart goes only to the process noted at the start (the link's
+//! fence: once that process is gone, nothing is sent). A restarted daemon finds its
+//! operations still `running` and goes on (docs/design.md, *Fleet operations*).
+
+use serde_json::{Value, json};
+
+use super::model::{GatewayProgress, OperationState, Step};
+use super::rule::{Facts, Next, next, plan};
+use crate::db::operations::Operation;
+use crate::fleet::{Fleet, FleetError};
+use crate::secrets::random_hex;
+use gateway_supervisor_actors::events::EventKind;
+use gateway_supervisor_actors::messages::CallError;
+use gateway_supervisor_actors::model::{Caller, GatewayId};
+use gateway_supervisor_actors::unix_now_ms;
+
+/// How many decisions one operation may take in one round (each step that needs no waiting
+/// leads straight to the next; this bounds a round whatever the rules say).
+const STEPS_PER_ROUND: usize = 16;
+
+impl Fleet {
+    /// One round over every running operation.
+    pub async fn run_operations(&self) {
+        let running = match self.stored(|store| store.running_operations()).await {
+            Ok(running) => running,
+            Err(e) => {
+                tracing::warn!(%e, "could not read the running operations");
+                return;
+            }
+        };
+        for op in running {
+            let id = op.id.clone();
+            if let Err(e) = self.advance(op).await {
+                tracing::warn!(operation = %id, %e, "an operation could not be advanced this round");
+            }
+        }
+    }
+
+    /// Takes every step of `op` that can be taken now and records them.
+    async fn advance(&self, mut op: Operation) -> Result<(), FleetError> {
+        let by = Caller {
+            api_key_id: op.api_key_id,
+            label: format!("{} (operation {})", op.created_by, op.id),
+        };
+        for _ in 0..STEPS_PER_ROUND {
+            let before = op.progress.clone();
+            let (_, verdict) = plan(&mut op.progress, &op.params, unix_now_ms());
+            if let Some(state) = verdict {
+                op.state = state;
+            } else {
+                for i in 0..op.progress.len() {
+                    if op.progress[i].step.in_flight() {
+                        self.step(&op, i, &by).await.map(|p| op.progress[i] = p)?;
+                    }
+                }
+            }
+            if op.progress == before && op.state == OperationState::Running {
+                return Ok(());
+            }
+            let written = {
+                let snapshot = op.clone();
+                self.stored(move |store| store.advance_operation(&snapshot))
+                    .await?
+            };
+            if !written {
+                return Ok(()); // recorded by someone else first: next round reads it again
+            }
+            op.version += 1;
+            self.announce(&op, &before);
+            if op.state != OperationState::Running {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    /// Gateway `i`'s progress after its next step (unchanged when there is nothing to do).
+    async fn step(
+        &self,
+        op: &Operation,
+        i: usize,
+        by: &Caller,
+    ) -> Result<GatewayProgress, FleetError> {
+        let mut p = op.progress[i].clone();
+        let id = p.gateway_id;
+        let facts = self.facts(id).await?;
+        let now = unix_now_ms();
+        match next(op.kind, &p, &facts, &op.params, now) {
+            Next::Wait => {}
+            Next::Advance(step) => p.step = step,
+            Next::Admit { boot_id } => {
+                self.cordon(id, true, by).await?;
+                let request_id = random_hex::<16>().map_err(FleetError::Random)?;
+                p.admitted(boot_id, request_id, now);
+            }
+            Next::Prepare { request_id } => {
+                let asked = self
+                    .call(
+                        id,
+                        "gateway.suspend.prepare",
+                        json!({"requestId": request_id, "drain": true}),
+                    )
+                    .await;
+                match &asked {
+                    Ok(answer) => p.after_prepare(op.kind, Ok(answer), unix_now_ms()),
+                    Err(e) => p.after_prepare(op.kind, Err(e.to_string()), unix_now_ms()),
+                }
+                // A drain alone leaves the gateway suspended: on record, so it can be resumed.
+                if p.step == Step::Done
+                    && let Ok(answer) = &asked
+                    && let Some(sid) = answer.get("suspensionId").and_then(Value::as_str)
+                {
+                    let sid = gateway_supervisor_actors::bounded::text(sid, 128);
+                    self.record_suspension(id, Some(sid), by).await?;
+                }
+            }
+            Next::Restart { boot_id } => {
+                let reason = format!("rolling restart {} by {}", op.id, op.created_by);
+                let asked = self
+                    .call_fenced(
+                        id,
+                        "gateway.restart.request",
+                        json!({"reason": reason}),
+                        Some(&boot_id),
+                    )
+                    .await;
+                match asked {
+                    Ok(answer) => p.after_restart(Ok(&answer), unix_now_ms()),
+                    Err(FleetError::Call {
+                        source: CallError::AnotherProcess { .. },
+                        ..
+                    }) => p.after_restart(Err(None), unix_now_ms()),
+                    Err(e) => p.after_restart(Err(Some(e.to_string())), unix_now_ms()),
+                }
+                if matches!(p.step, Step::Returning { .. }) {
+                    self.audited(
+                        by,
+                        "gateway.restart",
+                        ("gateway", id.to_string()),
+                        json!({"operation": op.id, "boot_id": boot_id}),
+                    )
+                    .await;
+                }
+            }
+            Next::CheckBack => match self.check_back(id).await {
+                Ok(()) => {
+                    self.cordon(id, false, by).await?;
+                    p.back(facts.boot_id, unix_now_ms());
+                }
+                Err(missing) => p.not_back(&missing),
+            },
+            Next::Fail { reason, release } => {
+                if let Some(sid) = release {
+                    // The gateway would release it itself when it lapses; sooner is better.
+                    let resumed = self
+                        .call(id, "gateway.suspend.resume", json!({"suspensionId": sid}))
+                        .await;
+                    if let Err(e) = resumed {
+                        tracing::warn!(gateway = id, %e, "could not resume a failed drain's suspension");
+                    }
+                }
+                p.fail(&reason, unix_now_ms());
+            }
+        }
+        Ok(p)
+    }
+
+    /// What this instance sees of gateway `id` now.
+    async fn facts(&self, id: GatewayId) -> Result<Facts, FleetError> {
+        Ok(match self.targets(Some(id)).await?.pop() {
+            None => Facts::default(),
+            Some(t) => Facts {
+                exists: true,
+                elsewhere: t.elsewhere,
+                connected: t.link.is_some() && t.candidate.healthy,
+                boot_id: t.boot_id,
+                version: t.version,
+            },
+        })
+    }
+
+    /// Whether a restarted gateway is back: its `health` RPC answers and its `/readyz` 2xx.
+    /// `Err`: what is missing, in words.
+    async fn check_back(&self, id: GatewayId) -> Result<(), String> {
+        self.call(id, "health", json!({}))
+            .await
+            .map_err(|e| format!("the `health` call failed: {e}"))?;
+        let link = self
+            .targets(Some(id))
+            .await
+            .map_err(|e| e.to_string())?
+            .pop()
+            .and_then(|t| t.link)
+            .ok_or("not connected")?;
+        if link.ready().await {
+            Ok(())
+        } else {
+            Err("`/readyz` did not answer 2xx".into())
+        }
+    }
+
+    /// An event for each gateway whose step moved, and one for the operation's end.
+    fn announce(&self, op: &Operation, before: &[GatewayProgress]) {
+        for (now, was) in op.progress.iter().zip(before) {
+            if now.step.name() != was.step.name() || now.detail != was.detail {
+                self.events.publish(
+                    EventKind::OperationProgress,
+                    Some(now.gateway_id),
+                    json!({"operation_id": op.id, "kind": op.kind, "state": op.state, "gateway": now}),
+                );
+            }
+        }
+        if op.state != OperationState::Running {
+            self.counters.operation_finished(op.kind, op.state);
+            self.events.publish(
+                EventKind::OperationProgress,
+                None,
+                json!({"operation_id": op.id, "kind": op.kind, "state": op.state}),
+            );
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! Fleet operations: `POST /api/fleet/restart` (a rolling restart), `POST
+//! /api/gateways/{id}/drain`, `GET /api/operations[/{id}]`. An operation is accepted (202,
+//! with its id and a `Location`) and goes on in the background; its progress is read back or
+//! followed as `operation.progress` events (docs/design.md, *Fleet operations*).
+
+use actix_web::http::header::LOCATION;
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+use super::json::JsonBody;
+use super::principal::Authenticated;
+use crate::db::operations::Operation;
+use crate::fleet::operation::OperationOrder;
+use crate::fleet::operation::model::{
+    GatewayProgress, OperationKind, OperationParams, OperationState,
+};
+use gateway_supervisor_actors::model::GatewayId;
+
+/// Bounds of the request's numbers.
+const MAX_GATEWAYS: usize = 10_000;
+const MAX_UNAVAILABLE: u32 = 1_000;
+const SECONDS: std::ops::RangeInclusive<u64> = 1..=3600;
+const DEFAULT_WAIT_READY: u64 = 60;
+const DEFAULT_DRAIN_TIMEOUT: u64 = 300;
+
+/// Which gateways, when not listed by id.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Selector {
+    /// Every gateway, in id order.
+    pub all: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollingRestartRequest {
+    /// The gateways, restarted in this order (or give `selector`, not both).
+    pub gateway_ids: Option<Vec<i64>>,
+    pub selector: Option<Selector>,
+    /// How many gateways may be out of service at once: 1–1000, default 1.
+    pub max_unavailable: Option<u32>,
+    /// How long a restarted gateway has to be back (another process, `health` answering,
+    /// `/readyz` 2xx): 1–3600 s, default 60.
+    pub wait_ready_seconds: Option<u64>,
+    /// How long a gateway's drain may wait for its work to finish: 1–3600 s, default 300.
+    pub drain_timeout_seconds: Option<u64>,
+    /// Stop at the first gateway that fails, leaving the rest untouched (default true).
+    pub abort_on_failure: Option<bool>,
+}
+
+fn seconds(field: &str, value: Option<u64>, default: u64) -> Result<u64, ApiError> {
+    let v = value.unwrap_or(default);
+    if SECONDS.contains(&v) {
+        Ok(v)
+    } else {
+        Err(ApiError::field(
+            field,
+            format!("{field} must be between 1 and 3600"),
+        ))
+    }
+}
+
+impl RollingRestartRequest {
+    fn validate(&self, all: impl FnOnce() -> Vec<GatewayId>) -> Result<OperationOrder, ApiError> {
+        let gateways = match (&self.gateway_ids, &self.selector) {
+            (Some(ids), None) => ids.clone(),
+            (None, Some(Selector { all: true })) => all(),
+            (None, Some(Selector { all: false })) => {
+                return Err(ApiError::field(
+                    "selector",
+                    "the only selector is {\"all\": true}",
+                ));
+            }
+            _ => {
+                return Err(ApiError::field(
+                    "gateway_ids",
+                    "give either gateway_ids or selector, not both",
+                ));
+            }
+        };
+        if gateways.is_empty() || gateways.len() > MAX_GATEWAYS {
+            return Err(ApiError::field(
+                "gateway_ids",
+                format!("between 1 and {MAX_GATEWAYS} gateways"),
+            ));
+        }
+        if let Some(bad) = gateways.iter().find(|id| **id < 1) {
+            return Err(ApiError::field(
+                "gateway_ids",
+                format!("{bad} is not an id"),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = gateways.iter().find(|id| !seen.insert(**id)) {
+            return Err(ApiError::field(
+                "gateway_ids",
+                format!("gateway {dup} is listed twice"),
+            ));
+        }
+        let max_unavailable = self.max_unavailable.unwrap_or(1);
+        if !(1..=MAX_UNAVAILABLE).contains(&max_unavailable) {
+            return Err(ApiError::field(
+                "max_unavailable",
+                format!("max_unavailable must be between 1 and {MAX_UNAVAILABLE}"),
+            ));
+        }
+        Ok(OperationOrder {
+            kind: OperationKind::RollingRestart,
+            gateways,
+            params: OperationParams {
+                max_unavailable,
+                wait_ready_s: seconds(
+                    "wait_ready_seconds",
+                    self.wait_ready_seconds,
+                    DEFAULT_WAIT_READY,
+                )?,
+                drain_timeout_s: seconds(
+                    "drain_timeout_seconds",
+                    self.drain_timeout_seconds,
+                    DEFAULT_DRAIN_TIMEOUT,
+                )?,
+                abort_on_failure: self.abort_on_failure.unwrap_or(true),
+            },
+        })
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OperationJson {
+    /// `op_` and 24 hex digits.
+    pub id: String,
+    pub kind: OperationKind,
+    pub state: OperationState,
+    pub params: OperationParams,
+    /// Each gateway's step, in the order they are taken.
+    pub gateways: Vec<GatewayProgress>,
+    pub created_by: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+impl From<Operation> for OperationJson {
+    fn from(op: Operation) -> Self {
+        OperationJson {
+            id: op.id,
+            kind: op.kind,
+            state: op.state,
+            params: op.params,
+            gateways: op.progress,
+            created_by: op.created_by,
+            created_at: op.created_at,
+            updated_at: op.updated_at,
+            finished_at: op.finished_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OperationEnvelope {
+    pub operation: OperationJson,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OperationList {
+    /// Newest first.
+    pub operations: Vec<OperationJson>,
+}
+
+fn accepted(op: Operation) -> HttpResponse {
+    HttpResponse::Accepted()
+        .insert_header((LOCATION, format!("/api/operations/{}", op.id)))
+        .json(OperationEnvelope {
+            operation: op.into(),
+        })
+}
+
+#[utoipa::path(post, path = "/api/fleet/restart", tag = "operations",
+    description = "Starts a rolling restart: for each gateway in turn (`max_unavailable` at once), cordon, drain (`gateway.suspend.prepare {drain: true}`, asked again until the gateway is idle or `drain_timeout_seconds`), restart the process noted at the start and only it (its bootId), wait until another process answers, its `health` RPC succeeds and its `/readyz` answers 2xx (`wait_ready_seconds`), uncordon, next. The first gateway that does not come back healthy fails the operation and, with `abort_on_failure`, the rest are left untouched (the failed one stays cordoned). Every gateway must report a bootId (OpenClaw 2026.9 or later). Answered at once with the operation; follow it with `GET /api/operations/{id}` or `operation.progress` events. A daemon restart resumes it.",
+    request_body = RollingRestartRequest,
+    responses((status = 202, body = OperationEnvelope), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`gateway_busy`: a gateway is already in a running operation")),
+    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+pub async fn rolling_restart(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    body: JsonBody<RollingRestartRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let all = match body.0.selector {
+        Some(_) => state.fleet.gateway_ids().await?,
+        None => Vec::new(),
+    };
+    let order = body.0.validate(|| all)?;
+    let op = state.fleet.start_operation(order, &who.0.caller()).await?;
+    Ok(accepted(op))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DrainQuery {
+    /// How long to wait for the gateway's work to finish: 1–3600 s, default 300.
+    #[param(minimum = 1, maximum = 3600)]
+    #[serde(default, deserialize_with = "super::query::integer")]
+    pub timeout_seconds: Option<u64>,
+}
+
+#[utoipa::path(post, path = "/api/gateways/{id}/drain", tag = "operations", params(("id" = i64, Path, minimum = 1), DrainQuery),
+    description = "Drains the gateway: cordons it (no new spawn), suspends it with `drain` (work in progress goes on, nothing new starts) and asks again, reporting the blockers as `operation.progress` events, until it is idle (then it is suspended through this daemon: `POST …/resume` and `…/uncordon` bring it back) or the timeout (the suspension is released, the gateway stays cordoned, the operation fails). Answered at once with the operation.",
+    responses((status = 202, body = OperationEnvelope), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`gateway_busy`: the gateway is already in a running operation")),
+    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+pub async fn drain(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    id: web::Path<i64>,
+    query: web::Query<DrainQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let order = OperationOrder {
+        kind: OperationKind::Drain,
+        gateways: vec![id.into_inner()],
+        params: OperationParams {
+            max_unavailable: 1,
+            wait_ready_s: DEFAULT_WAIT_READY,
+            drain_timeout_s: seconds(
+                "timeout_seconds",
+                query.timeout_seconds,
+                DEFAULT_DRAIN_TIMEOUT,
+            )?,
+            abort_on_failure: true,
+        },
+    };
+    let op = state.fleet.start_operation(order, &who.0.caller()).await?;
+    Ok(accepted(op))
+}
+
+#[utoipa::path(get, path = "/api/operations/{id}", tag = "operations", params(("id" = String, Path)),
+    description = "One operation with each gateway's step.",
+    responses((status = 200, body = OperationEnvelope), (status = 404, body = ErrorBody)),
+    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+pub async fn get(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let shown = gateway_supervisor_actors::bounded::text(&id, 64);
+    if id.len() > 64 {
+        return Err(ApiError::OperationNotFound(shown));
+    }
+    let op = state
+        .fleet
+        .operation(id)
+        .await?
+        .ok_or(ApiError::OperationNotFound(shown))?;
+    Ok(HttpResponse::Ok().json(OperationEnvelope {
+        operation: op.into(),
+    }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct OperationsQuery {
+    /// 1–1000, default 50.
+    #[param(minimum = 1, maximum = 1000)]
+    #[serde(default, deserialize_with = "super::query::integer")]
+    pub limit: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/operations", tag = "operations", params(OperationsQuery),
+    description = "Operations, newest first.",
+    responses((status = 200, body = OperationList), (status = 400, body = ErrorBody)),
+    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+pub async fn list(
+    state: web::Data<AppState>,
+    query: web::Query<OperationsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::field("limit", "limit must be between 1 and 1000"));
+    }
+    let ops = state.fleet.operations(limit).await?;
+    Ok(HttpResponse::Ok().json(OperationList {
+        operations: ops.into_iter().map(OperationJson::from).collect(),
+    }))
+}

@@ -1,0 +1,378 @@
+//! Fleet operations against fake gateways that drain and restart as 2026.9.6 does: a drain
+//! that waits for the gateway's work, a drain that times out, a rolling restart of five
+//! gateways, one that stops at the gateway that never comes back, one that survives a daemon
+//! kill, and the request's refusals.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use fake_gateway::FakeGateway;
+use serde_json::{Value, json};
+
+use crate::support::fleet::{add, fake, gateway, link_daemon, wait_gateway};
+use crate::support::sse::Sse;
+use crate::support::{Daemon, Request, control, online, sessions, wait_for, wait_until};
+
+const DEADLINE: Duration = Duration::from_secs(40);
+
+fn operation(d: &Daemon, id: &str) -> Value {
+    let res = d.get(&format!("/api/operations/{id}"), &d.admin_key);
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()["operation"].clone()
+}
+
+/// Waits until the operation satisfies `pred`; returns it.
+fn wait_operation(d: &Daemon, id: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    wait_for(what, DEADLINE, || {
+        let op = operation(d, id);
+        if pred(&op) {
+            Ok(op)
+        } else {
+            Err(format!("{op:#}"))
+        }
+    })
+}
+
+fn start(d: &Daemon, path: &str, body: &Value) -> String {
+    let res = d.call("POST", path, &d.admin_key, body);
+    assert_eq!(res.status, 202, "{}", res.text());
+    let id = res.json()["operation"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        res.header("location"),
+        Some(format!("/api/operations/{id}").as_str())
+    );
+    id
+}
+
+fn drain(d: &Daemon, gateway: i64, query: &str) -> String {
+    let res = d.send(
+        Request::new("POST", &format!("/api/gateways/{gateway}/drain{query}")).key(&d.admin_key),
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    res.json()["operation"]["id"].as_str().unwrap().to_owned()
+}
+
+/// A run that lasts until it is killed, and its session key.
+fn busy(d: &Daemon, gateway: i64) -> String {
+    let spawn = d.call(
+        "POST",
+        "/api/spawn",
+        &d.admin_key,
+        &json!({"agent": "main", "task": "SLOW", "gateway_id": gateway}),
+    );
+    assert_eq!(spawn.status, 202, "{}", spawn.text());
+    wait_until("the run's session", DEADLINE, || {
+        sessions(d, &format!("?gateway_id={gateway}"))
+            .first()
+            .and_then(|s| s["key"].as_str().map(str::to_owned))
+    })
+}
+
+fn restarts(f: &FakeGateway) -> u64 {
+    f.counters().restart_requests.load(Ordering::Relaxed)
+}
+
+#[test]
+fn a_drain_waits_for_the_gateway_s_work_then_leaves_it_suspended_and_cordoned() {
+    let f = fake(|_| {});
+    let d = link_daemon(&[]);
+    let id = add(&d, "gw", &f, Some("fake-token"));
+    wait_gateway(&d, id, "online", online);
+    let session = busy(&d, id);
+    let mut events = Sse::open(d.addr, &d.admin_key, None, "?types=operation.progress");
+    let op = drain(&d, id, "");
+    // The gateway is held (no new work) while its run goes on; the blockers are reported.
+    let waiting = events.until(DEADLINE, |e| {
+        e.data["payload"]["gateway"]["detail"]
+            .as_str()
+            .is_some_and(|s| s.contains("waiting for 1 active: embedded-run"))
+    });
+    assert_eq!(waiting.data["gateway_id"], id);
+    assert_eq!(operation(&d, &op)["state"], "running");
+    assert!(f.suspended(), "suspended with drain while the run goes on");
+    assert_eq!(gateway(&d, id)["cordoned"], true);
+    let refused = d.call(
+        "POST",
+        "/api/spawn",
+        &d.admin_key,
+        &json!({"agent": "main", "task": "x", "gateway_id": id}),
+    );
+    assert_eq!(
+        refused.status,
+        503,
+        "a draining gateway takes no new spawn: {}",
+        refused.text()
+    );
+    // The work ends: the drain is done.
+    assert_eq!(control(&d, &session, "kill").status, 200);
+    let done = wait_operation(&d, &op, "the drain done", |o| o["state"] != "running");
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    assert_eq!(done["gateways"][0]["step"], "done");
+    assert_eq!(done["kind"], "drain");
+    let g = gateway(&d, id);
+    assert_eq!(g["cordoned"], true, "{g:#}");
+    assert_eq!(g["suspended"], true, "resumable through this daemon: {g:#}");
+    // Brought back the usual way.
+    for op in ["resume", "uncordon"] {
+        let res =
+            d.send(Request::new("POST", &format!("/api/gateways/{id}/{op}")).key(&d.admin_key));
+        assert_eq!(res.status, 200, "{op}: {}", res.text());
+    }
+    assert!(!f.suspended());
+    assert_eq!(restarts(&f), 0, "a drain restarts nothing");
+}
+
+#[test]
+fn a_drain_past_its_timeout_fails_releases_the_gateway_and_keeps_the_cordon() {
+    let f = fake(|_| {});
+    let d = link_daemon(&[]);
+    let id = add(&d, "gw", &f, Some("fake-token"));
+    wait_gateway(&d, id, "online", online);
+    busy(&d, id);
+    let op = drain(&d, id, "?timeout_seconds=1");
+    let over = wait_operation(&d, &op, "the drain over", |o| o["state"] != "running");
+    assert_eq!(over["state"], "failed", "{over:#}");
+    let detail = over["gateways"][0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("still busy after the drain timeout (1s)"),
+        "{detail}"
+    );
+    assert!(detail.contains("embedded-run"), "{detail}");
+    assert!(!f.suspended(), "the operation's suspension was released");
+    let g = gateway(&d, id);
+    assert_eq!(g["cordoned"], true, "left cordoned for the operator: {g:#}");
+    assert_eq!(g["suspended"], false, "{g:#}");
+    let audit = d
+        .get("/api/audit?limit=50", &d.admin_key)
+        .json()
+        .to_string();
+    assert!(
+        audit.contains("operation.drain") && audit.contains("operation.failed"),
+        "{audit}"
+    );
+}
+
+fn fleet_of(
+    n: usize,
+    d: &Daemon,
+    adjust: impl Fn(usize, &mut fake_gateway::FakeConfig),
+) -> (Vec<FakeGateway>, Vec<i64>) {
+    let fakes: Vec<FakeGateway> = (0..n).map(|i| fake(|c| adjust(i, c))).collect();
+    let ids: Vec<i64> = fakes
+        .iter()
+        .enumerate()
+        .map(|(i, f)| add(d, &format!("gw{i}"), f, Some("fake-token")))
+        .collect();
+    for id in &ids {
+        wait_gateway(d, *id, "online", online);
+    }
+    (fakes, ids)
+}
+
+#[test]
+fn a_rolling_restart_restarts_each_gateway_once_as_a_new_process_and_uncordons_it() {
+    let d = link_daemon(&[]);
+    let (fakes, ids) = fleet_of(5, &d, |_, _| {});
+    let before: Vec<String> = fakes.iter().map(FakeGateway::boot_id).collect();
+    let op = start(
+        &d,
+        "/api/fleet/restart",
+        &json!({"gateway_ids": ids, "wait_ready_seconds": 20}),
+    );
+    let done = wait_operation(&d, &op, "the rolling restart over", |o| {
+        o["state"] != "running"
+    });
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    for (i, (f, id)) in fakes.iter().zip(&ids).enumerate() {
+        let p = &done["gateways"][i];
+        assert_eq!(p["gateway_id"], *id);
+        assert_eq!(p["step"], "done", "{p:#}");
+        assert_eq!(restarts(f), 1, "gateway {id} restarted once");
+        assert_eq!(p["boot_id_before"], before[i].as_str());
+        assert_eq!(
+            p["boot_id_after"],
+            f.boot_id().as_str(),
+            "the new process is recorded"
+        );
+        assert_ne!(before[i], f.boot_id());
+        let g = gateway(&d, *id);
+        assert_eq!(g["cordoned"], false, "{g:#}");
+        assert_eq!(g["connection"]["boot_id"], f.boot_id().as_str());
+    }
+    // One at a time (max_unavailable 1): each gateway started after the previous one ended.
+    let gws = done["gateways"].as_array().unwrap();
+    for pair in gws.windows(2) {
+        assert!(
+            pair[1]["started_at"].as_i64() >= pair[0]["finished_at"].as_i64(),
+            "{pair:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_rolling_restart_stops_at_the_gateway_that_does_not_come_back_and_leaves_the_rest_untouched() {
+    let d = link_daemon(&[]);
+    // The third never comes back from its restart.
+    let (fakes, ids) = fleet_of(5, &d, |i, c| {
+        if i == 2 {
+            c.restart_down = None;
+        }
+    });
+    let op = start(
+        &d,
+        "/api/fleet/restart",
+        &json!({"gateway_ids": ids, "wait_ready_seconds": 3}),
+    );
+    let over = wait_operation(&d, &op, "the rolling restart over", |o| {
+        o["state"] != "running"
+    });
+    assert_eq!(over["state"], "failed", "{over:#}");
+    let steps: Vec<&str> = over["gateways"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["done", "done", "failed", "skipped", "skipped"]);
+    let failed = over["gateways"][2]["detail"].as_str().unwrap();
+    assert!(
+        failed.contains("did not come back healthy within 3s"),
+        "{failed}"
+    );
+    assert_eq!(
+        fakes.iter().map(restarts).collect::<Vec<_>>(),
+        [1, 1, 1, 0, 0],
+        "the gateways after the failed one were not touched"
+    );
+    assert_eq!(
+        gateway(&d, ids[2])["cordoned"],
+        true,
+        "the failed gateway stays cordoned"
+    );
+    for id in &ids[3..] {
+        assert_eq!(gateway(&d, *id)["cordoned"], false);
+    }
+    assert_eq!(
+        over["gateways"][3]["detail"],
+        format!("left untouched: gateway {} failed", ids[2])
+    );
+}
+
+#[test]
+fn an_operation_interrupted_by_a_daemon_kill_is_resumed_after_the_restart() {
+    let mut d = link_daemon(&[]);
+    let (fakes, ids) = fleet_of(2, &d, |_, _| {});
+    let session = busy(&d, ids[0]);
+    let op = start(
+        &d,
+        "/api/fleet/restart",
+        &json!({"gateway_ids": ids, "drain_timeout_seconds": 120}),
+    );
+    wait_operation(&d, &op, "the first gateway draining", |o| {
+        o["gateways"][0]["step"] == "draining"
+    });
+    d.kill9();
+    d.launch();
+    wait_gateway(&d, ids[0], "online again", online);
+    assert_eq!(
+        operation(&d, &op)["state"],
+        "running",
+        "still on record after the kill"
+    );
+    // Its work ends after the restart: the same operation goes on from where it was.
+    crate::support::wait_session_listed(&d, &session, DEADLINE);
+    assert_eq!(control(&d, &session, "kill").status, 200);
+    let done = wait_operation(&d, &op, "the rolling restart over", |o| {
+        o["state"] != "running"
+    });
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    assert_eq!(
+        fakes.iter().map(restarts).collect::<Vec<_>>(),
+        [1, 1],
+        "each restarted once"
+    );
+}
+
+#[test]
+fn a_release_that_names_no_process_is_not_restarted_blind() {
+    let d = link_daemon(&[]);
+    let f = FakeGateway::start(fake_gateway::FakeConfig {
+        ping_interval: None,
+        ..fake_gateway::FakeConfig::imitating(fake_gateway::Release::R2026_2_25)
+    })
+    .unwrap();
+    let id = add(&d, "old", &f, Some("fake-token"));
+    wait_gateway(&d, id, "connected", |g| {
+        g["connection"]["state"] == "connected"
+    });
+    let op = start(
+        &d,
+        "/api/fleet/restart",
+        &json!({"selector": {"all": true}}),
+    );
+    let over = wait_operation(&d, &op, "the rolling restart over", |o| {
+        o["state"] != "running"
+    });
+    assert_eq!(over["state"], "failed");
+    let detail = over["gateways"][0]["detail"].as_str().unwrap();
+    assert!(detail.contains("no bootId"), "{detail}");
+    assert_eq!(restarts(&f), 0);
+}
+
+#[test]
+fn operation_requests_are_checked() {
+    let d = link_daemon(&[]);
+    let (_fakes, ids) = fleet_of(2, &d, |_, _| {});
+    let operator = d.create_key("operator", "op");
+    let post = |body: Value| d.call("POST", "/api/fleet/restart", &d.admin_key, &body);
+    for (body, field) in [
+        (json!({}), "gateway_ids"),
+        (
+            json!({"gateway_ids": ids, "selector": {"all": true}}),
+            "gateway_ids",
+        ),
+        (json!({"gateway_ids": []}), "gateway_ids"),
+        (json!({"gateway_ids": [ids[0], ids[0]]}), "gateway_ids"),
+        (
+            json!({"gateway_ids": ids, "max_unavailable": 0}),
+            "max_unavailable",
+        ),
+        (
+            json!({"gateway_ids": ids, "wait_ready_seconds": 0}),
+            "wait_ready_seconds",
+        ),
+        (json!({"selector": {"all": false}}), "selector"),
+    ] {
+        let res = post(body.clone());
+        assert_eq!(res.status, 400, "{body}: {}", res.text());
+        assert_eq!(
+            res.json()["details"]["field"],
+            field,
+            "{body}: {}",
+            res.text()
+        );
+    }
+    assert_eq!(post(json!({"gateway_ids": [ids[0], 999]})).status, 404);
+    assert_eq!(
+        d.call(
+            "POST",
+            "/api/fleet/restart",
+            &operator,
+            &json!({"gateway_ids": ids})
+        )
+        .status,
+        403,
+        "admin only"
+    );
+    // One operation per gateway at a time.
+    let _busy = busy(&d, ids[1]);
+    drain(&d, ids[1], "");
+    let res = post(json!({"gateway_ids": ids}));
+    assert_eq!(res.status, 409, "{}", res.text());
+    assert_eq!(res.json()["details"]["gateway_id"], ids[1]);
+    assert_eq!(d.get("/api/operations/op_nope", &operator).status, 404);
+    let list = d.get("/api/operations", &operator);
+    assert_eq!(list.status, 200);
+    assert_eq!(list.json()["operations"].as_array().unwrap().len(), 1);
+    assert_eq!(d.get("/api/operations?limit=0", &operator).status, 400);
+}
