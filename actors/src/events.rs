@@ -366,7 +366,8 @@ mod tests {
                 "agent.status",
                 "gateway.spawn_result",
                 "spawn.result",
-                "log"
+                "log",
+                "operation.progress"
             ]
         );
         let bus = EventBus::new();

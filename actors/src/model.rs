@@ -141,6 +141,17 @@ impl GatewayRecord {
         }
     }
 
+    /// Takes the facts a live link keeps (status, last seen, latency, counts) from `live`: a
+    /// row read back from the database carries them as the batched writer last saved them,
+    /// which may be a report or more behind the link (docs/design.md, *Consistency model*).
+    pub fn keep_live_facts(&mut self, live: &GatewayRecord) {
+        self.status = live.status;
+        self.last_seen = live.last_seen;
+        self.latency = live.latency;
+        self.sessions_count = live.sessions_count;
+        self.agents_count = live.agents_count;
+    }
+
     pub fn url(&self) -> String {
         format!(
             "{}://{}",

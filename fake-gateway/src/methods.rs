@@ -110,6 +110,15 @@ pub(crate) async fn handle(
             ));
         }
     };
+    // As 2026.9.6: while a suspension is held (draining or ready), only the suspension's own
+    // methods run; everything else is refused, retryable.
+    if !SUSPEND_CONTROL_METHODS.contains(&method) && lock(&shared.suspension).is_some() {
+        return Some(json!({"type": "res", "id": id, "ok": false, "error": {
+            "code": "UNAVAILABLE",
+            "message": format!("{method} unavailable during gateway suspension"),
+            "retryable": true, "retryAfterMs": 1000,
+            "details": {"method": method, "reason": "gateway-suspending", "phase": "prepared"}}}));
+    }
     let seed = lock(&shared.cfg).seed_protocol;
     let result: Result<Value, String> = match method {
         "health" => closed(method, params, &[]).map(|_| shared.health_payload()),
@@ -320,6 +329,14 @@ fn agent(shared: &Arc<Shared>, p: &Map<String, Value>) -> Result<Value, String> 
 }
 
 /// Ends a run (once); returns whether it was still running.
+/// The methods a gateway runs while suspended (2026.9.6's `SUSPEND_CONTROL_METHODS`).
+const SUSPEND_CONTROL_METHODS: [&str; 4] = [
+    "gateway.suspend.prepare",
+    "gateway.suspend.status",
+    "gateway.suspend.resume",
+    "gateway.suspend.handoff",
+];
+
 /// How long after answering a restart request the fake restarts (its answer goes out first).
 const RESTART_SIGNAL_DELAY: Duration = Duration::from_millis(50);
 

@@ -8,6 +8,7 @@
 //! paired (approved with the gateway's own CLI) and gets a device token.
 
 mod cluster;
+mod operations;
 mod releases;
 
 use std::path::PathBuf;

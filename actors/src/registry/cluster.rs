@@ -170,22 +170,9 @@ impl RegistryActor {
                 || old.tls != record.tls
                 || old.allow_insecure_tls != record.allow_insecure_tls
                 || token_changed(old, &record);
-            let live = (
-                old.status,
-                old.last_seen,
-                old.latency,
-                old.sessions_count,
-                old.agents_count,
-            );
+            let mut record = record;
+            record.keep_live_facts(old);
             current.record = record;
-            let r = &mut current.record;
-            (
-                r.status,
-                r.last_seen,
-                r.latency,
-                r.sessions_count,
-                r.agents_count,
-            ) = live;
             if relink {
                 self.stop_link(id);
                 self.start_link(id, ctx);

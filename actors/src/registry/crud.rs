@@ -114,7 +114,7 @@ impl Handler<SetSuspension> for RegistryActor {
                     "gateway suspension recorded"
                 );
                 // A suspended gateway acts as primary no longer (and takes no spawns).
-                Ok(act.apply_stored(record))
+                Ok(act.apply_setting(record))
             },
         )
     }
@@ -139,7 +139,7 @@ impl Handler<SetCordon> for RegistryActor {
                     serde_json::json!({"action": if cordoned { "cordoned" } else { "uncordoned" }, "name": record.name}),
                 );
                 // A cordoned gateway acts as primary no longer (and takes no spawns).
-                Ok(act.apply_stored(record))
+                Ok(act.apply_setting(record))
             },
         )
     }

@@ -193,6 +193,18 @@ impl RegistryActor {
 
     /// Takes a record just written to the store into memory; if it is now the primary, the
     /// previous one is not (the store did the same in its transaction).
+    /// A setting written (a cordon, a suspension): the stored record, with the live facts of a
+    /// link here kept — the row's are as the batched writer last saved them, and the link
+    /// reports only changes, so a stale status taken from the row would stay.
+    fn apply_setting(&mut self, mut record: GatewayRecord) -> GatewayView {
+        if self.links.contains_key(&record.id)
+            && let Some(current) = self.gateways.get(&record.id)
+        {
+            record.keep_live_facts(&current.record);
+        }
+        self.apply_stored(record)
+    }
+
     fn apply_stored(&mut self, record: GatewayRecord) -> GatewayView {
         let (id, is_primary) = (record.id, record.is_primary);
         self.put(record);

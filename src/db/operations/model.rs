@@ -123,8 +123,13 @@ pub enum Step {
         suspension_id: Option<String>,
         since_ms: i64,
     },
-    /// Drained: a restart is to be requested of the process noted at the start.
-    Restarting,
+    /// Drained: the suspension is to be released (a 2026.9 gateway refuses a plain restart
+    /// request while suspended; idle, its restart does not wait) and a restart requested of the
+    /// process noted at the start, by `since_ms` + `wait_ready`.
+    Restarting {
+        suspension_id: Option<String>,
+        since_ms: i64,
+    },
     /// Restart requested: waiting for another process, a `health` RPC and `/readyz`.
     Returning {
         since_ms: i64,
@@ -140,7 +145,10 @@ impl Step {
     pub fn in_flight(&self) -> bool {
         matches!(
             self,
-            Step::Admitted | Step::Draining { .. } | Step::Restarting | Step::Returning { .. }
+            Step::Admitted
+                | Step::Draining { .. }
+                | Step::Restarting { .. }
+                | Step::Returning { .. }
         )
     }
 
@@ -154,7 +162,7 @@ impl Step {
             Step::Pending => "pending",
             Step::Admitted => "admitted",
             Step::Draining { .. } => "draining",
-            Step::Restarting => "restarting",
+            Step::Restarting { .. } => "restarting",
             Step::Returning { .. } => "returning",
             Step::Done => "done",
             Step::Failed => "failed",

@@ -34,8 +34,12 @@ pub enum Next {
     Admit { boot_id: Option<String> },
     /// Ask it (again) to suspend with `drain`; again renews the same suspension.
     Prepare { request_id: String },
-    /// Ask for a restart, sent only to this process.
-    Restart { boot_id: String },
+    /// Release the operation's suspension (if it holds one), then ask for a restart, sent only
+    /// to this process.
+    Restart {
+        boot_id: String,
+        release: Option<String>,
+    },
     /// See whether it is back: a `health` RPC and `/readyz` on the new process.
     CheckBack,
     /// Over for this gateway: failed, releasing the operation's suspension if it holds one.
@@ -100,12 +104,23 @@ pub fn next(
         Step::Draining { request_id, .. } => Next::Prepare {
             request_id: request_id.clone(),
         },
-        // Restarting: drained; its deadline runs from the drain's start plus wait_ready.
-        Step::Restarting if f.elsewhere || !f.connected => Next::Wait,
-        Step::Restarting if another => Next::Advance(Step::Returning { since_ms: now_ms }),
-        Step::Restarting => match &p.boot_id_before {
+        Step::Restarting {
+            suspension_id,
+            since_ms,
+        } if now_ms > since_ms.saturating_add(secs(params.wait_ready_s)) => fail(
+            &format!(
+                "the restart was not accepted within {}s: {}",
+                params.wait_ready_s,
+                p.detail.as_deref().unwrap_or("no answer")
+            ),
+            suspension_id.clone().filter(|_| !f.elsewhere),
+        ),
+        Step::Restarting { .. } if f.elsewhere || !f.connected => Next::Wait,
+        Step::Restarting { .. } if another => Next::Advance(Step::Returning { since_ms: now_ms }),
+        Step::Restarting { suspension_id, .. } => match &p.boot_id_before {
             Some(boot_id) => Next::Restart {
                 boot_id: boot_id.clone(),
+                release: suspension_id.clone(),
             },
             None => fail("no process was noted to restart", None),
         },
@@ -188,7 +203,10 @@ impl GatewayProgress {
                         self.finished_at = Some(now_ms);
                         Step::Done
                     }
-                    OperationKind::RollingRestart => Step::Restarting,
+                    OperationKind::RollingRestart => Step::Restarting {
+                        suspension_id: sid,
+                        since_ms: now_ms,
+                    },
                 };
             }
             Some("draining" | "busy") => {
@@ -215,6 +233,15 @@ impl GatewayProgress {
                 ));
             }
         }
+    }
+
+    /// The operation's suspension could not be released before the restart (tried again next
+    /// round, until the deadline).
+    pub fn release_failed(&mut self, why: &str) {
+        self.detail = Some(bounded::text(
+            &format!("releasing the drain's suspension before the restart failed: {why}"),
+            DETAIL_MAX,
+        ));
     }
 
     /// The answer to the restart request: `Ok(answer)`, `Err(Some(why))` for a failed call

@@ -39,6 +39,13 @@ fn draining(since_ms: i64) -> Step {
     }
 }
 
+fn restarting() -> Step {
+    Step::Restarting {
+        suspension_id: Some("s".into()),
+        since_ms: NOW,
+    }
+}
+
 const RR: OperationKind = OperationKind::RollingRestart;
 
 #[test]
@@ -138,7 +145,7 @@ fn another_instance_s_gateway_is_left_to_it() {
         connected: false,
         ..here("boot-a")
     };
-    for step in [Step::Admitted, draining(NOW), Step::Restarting] {
+    for step in [Step::Admitted, draining(NOW), restarting()] {
         assert_eq!(
             next(RR, &at(step), &elsewhere, &params(1, true), NOW),
             Next::Wait
@@ -168,12 +175,14 @@ fn draining_asks_again_until_ready_then_restarts_the_noted_process() {
         Ok(&json!({"status": "ready", "suspensionId": "s"})),
         NOW,
     );
-    assert_eq!(p.step, Step::Restarting);
+    assert_eq!(p.step, restarting());
     assert_eq!(
         next(RR, &p, &here("boot-a"), &params(1, true), NOW),
         Next::Restart {
-            boot_id: "boot-a".into()
-        }
+            boot_id: "boot-a".into(),
+            release: Some("s".into()),
+        },
+        "the suspension is released first: a suspended 2026.9 gateway refuses the restart"
     );
 }
 
@@ -253,15 +262,15 @@ fn a_gateway_that_never_comes_back_fails_after_wait_ready() {
 
 #[test]
 fn a_restart_already_done_by_someone_else_moves_on_to_waiting() {
-    let p = at(Step::Restarting);
+    let p = at(restarting());
     assert!(matches!(
         next(RR, &p, &here("boot-b"), &params(1, true), NOW),
         Next::Advance(Step::Returning { .. })
     ));
-    let mut p = at(Step::Restarting);
+    let mut p = at(restarting());
     p.after_restart(Err(None), NOW);
     assert!(matches!(p.step, Step::Returning { .. }));
-    let mut refused = at(Step::Restarting);
+    let mut refused = at(restarting());
     refused.after_restart(Ok(&json!({"ok": false})), NOW);
     assert_eq!(refused.step, Step::Failed);
 }
@@ -270,7 +279,7 @@ fn a_restart_already_done_by_someone_else_moves_on_to_waiting() {
 fn a_deleted_gateway_fails_its_step() {
     let gone = Facts::default();
     assert!(matches!(
-        next(RR, &at(Step::Restarting), &gone, &params(1, true), NOW),
+        next(RR, &at(restarting()), &gone, &params(1, true), NOW),
         Next::Fail { .. }
     ));
     assert_eq!(
@@ -278,4 +287,18 @@ fn a_deleted_gateway_fails_its_step() {
         Next::Wait,
         "not started: plan() starts it"
     );
+}
+
+#[test]
+fn a_restart_never_accepted_fails_after_wait_ready_and_releases_the_suspension() {
+    let mut p = at(restarting());
+    p.release_failed("the call timed out");
+    match next(RR, &p, &here("boot-a"), &params(1, true), NOW + 61_000) {
+        Next::Fail { reason, release } => {
+            assert!(reason.contains("not accepted within 60s"), "{reason}");
+            assert!(reason.contains("timed out"), "{reason}");
+            assert_eq!(release.as_deref(), Some("s"));
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -120,7 +120,29 @@ impl Fleet {
                     self.record_suspension(id, Some(sid), by).await?;
                 }
             }
-            Next::Restart { boot_id } => {
+            Next::Restart { boot_id, release } => {
+                if let Some(sid) = release {
+                    let resumed = self
+                        .call(id, "gateway.suspend.resume", json!({"suspensionId": sid}))
+                        .await;
+                    match resumed {
+                        // `resumed: false`: nothing held any more (it lapsed, or an earlier
+                        // round whose record was lost released it); either way, free.
+                        Ok(a) if a.get("ok").and_then(Value::as_bool) != Some(false) => {}
+                        Ok(a) => {
+                            let said = a.get("reason").and_then(Value::as_str).unwrap_or("no");
+                            p.release_failed(&format!(
+                                "the gateway refused ({})",
+                                gateway_supervisor_actors::bounded::text(said, 80)
+                            ));
+                            return Ok(p);
+                        }
+                        Err(e) => {
+                            p.release_failed(&e.to_string());
+                            return Ok(p);
+                        }
+                    }
+                }
                 let reason = format!("rolling restart {} by {}", op.id, op.created_by);
                 let asked = self
                     .call_fenced(

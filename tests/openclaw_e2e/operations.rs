@@ -1,0 +1,94 @@
+//! Fleet operations against a real OpenClaw 2026.9.6 gateway: a drain of an idle gateway, then
+//! a rolling restart of it (drain, the restart request to the process noted at the start, back
+//! as a new process with its `health` RPC and `/readyz` answering, uncordoned), with the new
+//! bootId recorded.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use gs_test_support::daemon::{self, Daemon, online, wait_for};
+use gs_test_support::real_gateway::RealGateway;
+
+use super::{DEADLINE, add, free_base_port, gateway, wait_gateway};
+
+fn wait_operation(d: &Daemon, id: &str, budget: Duration) -> Value {
+    wait_for(&format!("operation {id} over"), budget, || {
+        let op = d.get(&format!("/api/operations/{id}"), &d.admin_key).json()["operation"].clone();
+        if op["state"] != "running" {
+            Ok(op)
+        } else {
+            Err(format!("{op:#}"))
+        }
+    })
+}
+
+#[test]
+fn a_real_gateway_is_drained_then_restarted_as_a_new_process_and_uncordoned() {
+    let install = PathBuf::from(std::env::var("GS_OPENCLAW_DIR").expect(
+        "GS_OPENCLAW_DIR must point at the openclaw install (run scripts/test.sh, or e2e/openclaw/install.sh)",
+    ));
+    let mut gw = RealGateway::new(&install, free_base_port(), "ops-token-1", None);
+    gw.start();
+    gw.wait_ready();
+    let d = Daemon::start_with(&[
+        ("GATEWAY_SUPERVISOR__GATEWAYS__HEARTBEAT_INTERVAL", "1s"),
+        ("GATEWAY_SUPERVISOR__GATEWAYS__BACKOFF_MAX", "2s"),
+        ("GATEWAY_SUPERVISOR__GATEWAYS__HEALTH_INTERVAL", "1h"),
+        ("GATEWAY_SUPERVISOR__LIMITS__GATEWAY_OPS_PER_MINUTE", "0"),
+    ]);
+    let id = add(&d, "real", "127.0.0.1", gw.port, "ops-token-1");
+    let g = wait_gateway(&d, id, "online", online);
+    let before = g["connection"]["boot_id"].as_str().unwrap().to_owned();
+
+    // Drained while idle: ready at once, left suspended (the gateway's own word) and cordoned.
+    let res = d
+        .send(daemon::Request::new("POST", &format!("/api/gateways/{id}/drain")).key(&d.admin_key));
+    assert_eq!(res.status, 202, "{}", res.text());
+    let op = res.json()["operation"]["id"].as_str().unwrap().to_owned();
+    let drained = wait_operation(&d, &op, DEADLINE);
+    assert_eq!(drained["state"], "succeeded", "{drained:#}");
+    let g = gateway(&d, id);
+    assert_eq!(
+        (g["cordoned"].as_bool(), g["suspended"].as_bool()),
+        (Some(true), Some(true)),
+        "{g:#}"
+    );
+    for step in ["resume", "uncordon"] {
+        let res = d.send(
+            daemon::Request::new("POST", &format!("/api/gateways/{id}/{step}")).key(&d.admin_key),
+        );
+        assert_eq!(res.status, 200, "{step}: {}", res.text());
+    }
+
+    // Rolling restart of the one gateway: back as another process, recorded, uncordoned.
+    let res = d.call(
+        "POST",
+        "/api/fleet/restart",
+        &d.admin_key,
+        &json!({"gateway_ids": [id], "wait_ready_seconds": 120}),
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    let op = res.json()["operation"]["id"].as_str().unwrap().to_owned();
+    let done = wait_operation(&d, &op, Duration::from_secs(180));
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    let p = &done["gateways"][0];
+    assert_eq!(p["boot_id_before"], before.as_str());
+    let after = p["boot_id_after"]
+        .as_str()
+        .expect("the new process is recorded");
+    assert_ne!(after, before, "another process answers");
+    let g = wait_gateway(&d, id, "online as the new process", |g| {
+        online(g) && g["connection"]["boot_id"] == after
+    });
+    assert_eq!(g["cordoned"], false, "{g:#}");
+    let audit = d
+        .get("/api/audit?limit=50", &d.admin_key)
+        .json()
+        .to_string();
+    assert!(
+        audit.contains("gateway.restart") && audit.contains("operation.succeeded"),
+        "{audit}"
+    );
+}
