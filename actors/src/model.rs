@@ -298,6 +298,9 @@ pub struct ConnectionInfo {
     pub boot_id: Option<String>,
     /// Its build, where the release names it (`hello-ok.server.buildId`).
     pub build_id: Option<String>,
+    /// What it says it can do beyond its methods (`hello-ok.features.capabilities`).
+    #[serde(skip)]
+    pub capabilities: std::sync::Arc<Vec<String>>,
     pub last_error: Option<LinkError>,
     pub pairing_request_id: Option<String>,
     /// What the last probe found wrong while the socket and the `health` RPC answer (HTTP

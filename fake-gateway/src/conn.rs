@@ -406,11 +406,12 @@ fn admit(shared: &Shared, params: &Value, nonce: &str) -> Result<(Value, Hello),
         "type": "hello-ok",
         "protocol": protocol,
         "server": server,
-        "features": {"methods": methods::advertised(shared), "events": methods::EVENTS},
+        "features": {"methods": methods::advertised(shared), "events": methods::EVENTS,
+                     "capabilities": if protocol >= 4 { CAPABILITIES_2026_9_6.as_slice() } else { &[] }},
         "snapshot": {
             "health": shared.health_payload(),
             "uptimeMs": shared.started.elapsed().as_millis() as u64,
-            "suspension": {"phase": "accepting"},
+            "suspension": {"phase": if lock(&shared.suspension).is_some() { "prepared" } else { "accepting" }},
         },
         "auth": auth_block,
         "policy": {"maxPayload": MAX_PAYLOAD, "maxBufferedBytes": 52_428_800, "tickIntervalMs": tick.as_millis() as u64},
@@ -516,3 +517,28 @@ async fn run(shared: &Arc<Shared>, ws: Ws, conn: Registered) {
     }
     lock(&shared.conns).remove(&id);
 }
+
+/// `hello-ok.features.capabilities` of 2026.9.6 (captured); releases before 2026.9 send none.
+const CAPABILITIES_2026_9_6: [&str; 21] = [
+    "board-widget-put-canvas-doc",
+    "chat-send-routing-contract",
+    "gateway-restart-target-safe-v1",
+    "model-catalog-snapshot",
+    "node-worker-bundle-retention-v1",
+    "node-worker-bundle-status-v1",
+    "node-worker-captured-exec-policy",
+    "node-worker-environment-session-v1",
+    "node-worker-portal-stream-v1",
+    "profile-binding-v1",
+    "published-model-catalog",
+    "progress-card-agent-scope-v1",
+    "session-scoped-chat-metadata",
+    "session-scoped-model-catalog",
+    "session-unread-ack-contract",
+    "session-goal-start-v1",
+    "session-settings-contract",
+    "session-settings-cas-v1",
+    "openclaw-chat-wizard-cancel",
+    "openclaw-setup-model-ref",
+    "taskSuggestions.acceptModes",
+];

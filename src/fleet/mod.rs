@@ -11,6 +11,7 @@ mod gateway_ops;
 pub mod operation;
 pub mod sessions;
 pub mod spawn;
+pub mod versions;
 
 use std::time::Duration;
 

@@ -20,6 +20,9 @@ pub struct ConnectionJson {
     pub boot_id: Option<String>,
     /// Its build (`hello-ok.server.buildId`, 2026.9), where the release names it.
     pub build_id: Option<String>,
+    /// What it says it can do beyond its methods (`hello-ok.features.capabilities`, 2026.9;
+    /// empty for older releases and until the link connects).
+    pub capabilities: Vec<String>,
     pub last_error: Option<LinkErrorJson>,
     pub pairing_request_id: Option<String>,
     /// What the last probe found wrong while the socket and the `health` RPC answer (e.g. HTTP
@@ -115,6 +118,7 @@ impl From<&GatewayView> for GatewayJson {
                 server_version: v.connection.server_version.clone(),
                 boot_id: v.connection.boot_id.clone(),
                 build_id: v.connection.build_id.clone(),
+                capabilities: v.connection.capabilities.to_vec(),
                 last_error: v.connection.last_error.as_ref().map(|e| LinkErrorJson {
                     code: e.code.clone(),
                     message: e.message.clone(),

@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod error;
 pub mod events;
 mod fanout;
+pub mod fleet;
 pub mod gateway_json;
 pub mod gateway_ops;
 pub mod gateways;
@@ -221,6 +222,10 @@ pub fn routes(
                         ))
                         .default_service(web::to(route_not_found)),
                 )
+                .service(resource(
+                    "/fleet/versions",
+                    vec![get(Viewer, fleet::versions)],
+                ))
                 .service(resource(
                     "/fleet/restart",
                     vec![post(Admin, operations::rolling_restart)],

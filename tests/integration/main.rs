@@ -14,6 +14,7 @@ mod events;
 mod gateway_ops;
 mod hostile;
 mod hostile_modes;
+mod inventory;
 mod link;
 mod metrics;
 mod operations;

@@ -205,6 +205,10 @@ pub struct Features {
     pub methods: Vec<String>,
     #[serde(default)]
     pub events: Vec<String>,
+    /// Named behaviours beyond the method list (2026.9: 21, e.g.
+    /// `gateway-restart-target-safe-v1`); older releases send none.
+    #[serde(default)]
+    pub capabilities: Vec<String>,
 }
 
 #[derive(Clone, Deserialize)]

@@ -47,7 +47,8 @@ pub const RECOVERY_DELAY: Duration = Duration::from_millis(100);
 /// Recommended recovery steps (device token, re-pair) allowed between two good handshakes.
 const RECOVERIES: u8 = 2;
 
-/// The advertised methods worth keeping: plausible names, at most [`MAX_METHODS`].
+/// The advertised methods (or capabilities) worth keeping: plausible names, at most
+/// [`MAX_METHODS`].
 fn bounded_methods(methods: &[String]) -> Vec<String> {
     methods
         .iter()
@@ -96,6 +97,8 @@ pub struct LinkMachine {
     boot_id: Option<String>,
     /// Its build (`hello-ok.server.buildId`), where the release names it.
     build_id: Option<String>,
+    /// `hello-ok.features.capabilities`, bounded like the methods.
+    capabilities: Arc<Vec<String>>,
     connected_at: Option<Instant>,
     /// Whether the last failure came before the WebSocket upgrade (see `backoff`).
     failed_before_upgrade: bool,
@@ -152,6 +155,7 @@ impl LinkMachine {
             server_version: None,
             boot_id: None,
             build_id: None,
+            capabilities: Arc::default(),
             connected_at: None,
             failed_before_upgrade: false,
             unanswered: 0,
@@ -274,6 +278,7 @@ impl LinkMachine {
                 server_version: self.server_version.clone(),
                 boot_id: self.boot_id.clone(),
                 build_id: self.build_id.clone(),
+                capabilities: self.capabilities.clone(),
                 last_error: self.last_error.as_ref().map(|f| LinkError {
                     code: f.code.to_string(),
                     message: f.message.clone(),
@@ -385,6 +390,7 @@ impl LinkMachine {
             .map(|b| bounded::text(b, bounded::SHORT));
         self.tick_interval = Duration::from_millis(hello.policy.tick_interval_ms.max(1000));
         self.methods = Arc::new(bounded_methods(&hello.features.methods));
+        self.capabilities = Arc::new(bounded_methods(&hello.features.capabilities));
         self.connected_at = Some(now);
         self.last_seen = Some(unix_now);
         self.missed_pongs = 0;

@@ -1,0 +1,54 @@
+//! `GET /api/fleet/versions`: the fleet grouped by release and build (`fleet::versions`). In a
+//! cluster each instance knows the releases of the gateways it links, so the others are asked
+//! for their part (a hop answers with its own part only).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
+use crate::fleet::versions::{VersionGroup, inventory, merge};
+use gateway_supervisor_actors::messages::ListGateways;
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct VersionInventory {
+    /// The largest group first; `version: null` for gateways with no handshake yet.
+    pub versions: Vec<VersionGroup>,
+    /// Gateways counted.
+    pub total: usize,
+    /// Cluster instances that did not give their part (their gateways count as unknown).
+    pub unreachable_instances: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/api/fleet/versions", tag = "gateways",
+    description = "The fleet grouped by the release, build and protocol each gateway's last handshake reported (`hello-ok.server.version`/`buildId`), largest group first; gateways that never completed a handshake are the `version: null` group. Each gateway's own object also shows its bootId and capabilities; a gateway coming back as another release or process is a `gateway.changed` event.",
+    responses((status = 200, body = VersionInventory), (status = 503, body = ErrorBody)),
+    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+pub async fn versions(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let snapshot = state.registry.send(ListGateways).await?;
+    let here = inventory(&snapshot.views);
+    if !super::fanout::gathers(&state, &req) {
+        let total = here.iter().map(|g| g.count).sum();
+        return Ok(HttpResponse::Ok().json(VersionInventory {
+            versions: here,
+            total,
+            unreachable_instances: Vec::new(),
+        }));
+    }
+    let gathered =
+        super::fanout::gather::<VersionInventory>(&state, &req, "/api/fleet/versions").await;
+    let mut parts: Vec<Vec<VersionGroup>> =
+        gathered.parts.into_iter().map(|p| p.versions).collect();
+    parts.push(here);
+    let all: Vec<i64> = snapshot.views.iter().map(|v| v.record.id).collect();
+    let versions = merge(parts, &all);
+    Ok(HttpResponse::Ok().json(VersionInventory {
+        total: versions.iter().map(|g| g.count).sum(),
+        versions,
+        unreachable_instances: gathered.unreachable,
+    }))
+}
