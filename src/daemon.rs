@@ -384,6 +384,13 @@ async fn run(mut rt: Running) -> Result<(), DaemonError> {
     ));
     actix::spawn(adopt_runs(rt.state.fleet.clone()));
     actix::spawn(rt.state.fleet.clone().operations_loop(OPERATIONS_ROUND));
+    crate::alerts::start(
+        &rt.cfg.alerts,
+        rt.state.registry.clone(),
+        rt.state.events.clone(),
+        rt.state.store.clone(),
+        rt.state.metrics.alerts.clone(),
+    );
     let cluster_stop = tokio::sync::watch::Sender::new(false);
     let events_stop = tokio::sync::watch::Sender::new(false);
     let events_task = match (rt.state.cluster.clone(), rt.event_outbox.take()) {

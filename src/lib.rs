@@ -1,6 +1,7 @@
 //! gateway-supervisor: the daemon (CLI, configuration, HTTP front-end, storage). The actors
 //! live in the `gateway-supervisor-actors` crate.
 
+pub mod alerts;
 pub mod auth;
 pub mod cli;
 pub mod cluster;

@@ -26,6 +26,8 @@ pub struct Metrics {
     pub up_since: IntGauge,
     pub links: std::sync::Arc<LinkMetrics>,
     pub fleet: crate::fleet::FleetCounters,
+    /// `alerts_total{kind, outcome}`.
+    pub alerts: IntCounterVec,
     gateway_up: IntGaugeVec,
     gateway_status: IntGaugeVec,
     gateway_breaker: IntGaugeVec,
@@ -104,6 +106,8 @@ impl Metrics {
         links.register(&registry)?;
         let fleet = crate::fleet::FleetCounters::new()?;
         fleet.register(&registry)?;
+        let alerts = crate::alerts::counter()?;
+        registry.register(Box::new(alerts.clone()))?;
         for m in [
             &gateway_up,
             &gateway_status,
@@ -180,6 +184,7 @@ impl Metrics {
             up_since,
             links,
             fleet,
+            alerts,
             gateway_up,
             gateway_status,
             gateway_breaker,

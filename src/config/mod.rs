@@ -1,7 +1,9 @@
 //! Layered configuration: built-in defaults → TOML file → `GATEWAY_SUPERVISOR__SECTION__KEY`
 //! environment → CLI flags. Unknown keys are errors naming the key.
 
+mod alerts;
 mod cluster;
+pub use alerts::AlertsConfig;
 pub use cluster::ClusterConfig;
 
 use std::net::SocketAddr;
@@ -36,6 +38,7 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Only with a PostgreSQL database.
     pub cluster: ClusterConfig,
+    pub alerts: AlertsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -365,6 +368,7 @@ impl Config {
             .map_err(|e| ConfigError::Invalid(format!("log.level `{}`: {e}", self.log.level)))?;
         self.check_ranges()?;
         self.cluster.check()?;
+        self.alerts.check()?;
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //! migrations for both backends. Blocking: call it from `web::block`/`spawn_blocking`.
 
 pub mod agents;
+pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod cluster;

@@ -113,6 +113,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    alert_deliveries (id) {
+        id -> Text,
+        kind -> Text,
+        state -> Text,
+        gateway_id -> Nullable<BigInt>,
+        summary -> Text,
+        status -> Text,
+        attempts -> BigInt,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
     operations (id) {
         id -> Text,
         kind -> Text,
@@ -147,6 +162,7 @@ diesel::joinable!(gateway_health_samples -> gateways (gateway_id));
 diesel::joinable!(spawns -> gateways (gateway_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    alert_deliveries,
     operations,
     gateways,
     api_keys,

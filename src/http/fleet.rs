@@ -1,6 +1,7 @@
-//! `GET /api/fleet/versions`: the fleet grouped by release and build (`fleet::versions`). In a
-//! cluster each instance knows the releases of the gateways it links, so the others are asked
-//! for their part (a hop answers with its own part only).
+//! Fleet-wide reads: `GET /api/fleet/versions`, the fleet grouped by release and build
+//! (`fleet::versions`; in a cluster each instance knows the releases of the gateways it links,
+//! so the others are asked for their part — a hop answers with its own part only), and `GET
+//! /api/alerts`, the webhook delivery log.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -51,4 +52,36 @@ pub async fn versions(
         versions,
         unreachable_instances: gathered.unreachable,
     }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsQuery {
+    /// 1–1000, default 50.
+    #[param(minimum = 1, maximum = 1000)]
+    #[serde(default, deserialize_with = "super::query::integer")]
+    pub limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DeliveryLog {
+    /// Newest first.
+    pub deliveries: Vec<crate::db::alerts::DeliveryRow>,
+}
+
+#[utoipa::path(get, path = "/api/alerts", tag = "operations", params(AlertsQuery),
+    description = "The webhook delivery log (`alerts.webhook_url`): each alert sent, newest first, with its delivery status (pending, delivered, failed), attempts and last error. Empty when no webhook is configured.",
+    responses((status = 200, body = DeliveryLog), (status = 400, body = ErrorBody)),
+    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+pub async fn alerts(
+    state: web::Data<AppState>,
+    query: web::Query<AlertsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::field("limit", "limit must be between 1 and 1000"));
+    }
+    let store = state.store.clone();
+    let deliveries = super::blocking(move || store.deliveries(limit)).await?;
+    Ok(HttpResponse::Ok().json(DeliveryLog { deliveries }))
 }

@@ -226,6 +226,7 @@ pub fn routes(
                     "/fleet/versions",
                     vec![get(Viewer, fleet::versions)],
                 ))
+                .service(resource("/alerts", vec![get(Viewer, fleet::alerts)]))
                 .service(resource(
                     "/fleet/restart",
                     vec![post(Admin, operations::rolling_restart)],

@@ -4,6 +4,7 @@
 mod support;
 
 mod agents;
+mod alerts;
 mod auth;
 mod bad_input;
 mod cli;

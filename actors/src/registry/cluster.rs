@@ -66,6 +66,26 @@ impl Ownership {
     }
 }
 
+/// Whether this registry decides for the fleet: alone, or as the cluster's coordinator. What
+/// must happen once per fleet (alerts) is done where this answers `true`.
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct Decides;
+
+impl Handler<Decides> for RegistryActor {
+    type Result = bool;
+    fn handle(&mut self, _msg: Decides, _ctx: &mut Self::Context) -> bool {
+        matches!(
+            self.ownership,
+            Ownership::All
+                | Ownership::Leased {
+                    coordinator: true,
+                    ..
+                }
+        )
+    }
+}
+
 /// From the cluster runner, after each renewal round: the leases this instance holds (gateway
 /// → epoch), all valid until `valid_until` on this process's monotonic clock.
 #[derive(Message)]

@@ -29,7 +29,7 @@ use crate::model::{
 use crate::primary;
 use crate::store::{GatewayStore, LinkRecord, StoreError};
 use cluster::Ownership;
-pub use cluster::{ActingPrimary, ApplyStoreChanges, SetLeases, StillOpen, WritesSoFar};
+pub use cluster::{ActingPrimary, ApplyStoreChanges, Decides, SetLeases, StillOpen, WritesSoFar};
 use messages::{GatewaySnapshot, GetGateway, ListGateways, Ping, RegistryError};
 
 /// Health samples older than this are pruned.

@@ -243,7 +243,7 @@ impl Fleet {
             self.events.publish(
                 EventKind::OperationProgress,
                 None,
-                json!({"operation_id": op.id, "kind": op.kind, "state": op.state}),
+                json!({"operation_id": op.id, "kind": op.kind, "state": op.state, "gateways": op.progress}),
             );
         }
     }

@@ -1,0 +1,136 @@
+//! Alerts out, for operators without Alertmanager: the watch ([`rule::Watch`]) looks at the
+//! registry every second and at failed operations, and what it decides is POSTed to
+//! `alerts.webhook_url`, signed, retried with backoff, and logged (docs/design.md, *Alerts*).
+//! Only the instance that decides for the fleet (alone, or the cluster's coordinator) watches,
+//! so a cluster sends each alert once.
+
+pub mod deliver;
+pub mod rule;
+
+use std::time::{Duration, Instant};
+
+use actix::Addr;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::config::AlertsConfig;
+use crate::db::Store;
+use gateway_supervisor_actors::RegistryActor;
+use gateway_supervisor_actors::events::{EventBus, EventKind};
+use gateway_supervisor_actors::messages::ListGateways;
+use gateway_supervisor_actors::model::{BreakerState, GatewayStatus};
+use gateway_supervisor_actors::registry::Decides;
+use rule::{Alert, GatewayFact, Thresholds, Watch};
+
+/// Alerts waiting for delivery; beyond this they are dropped and counted.
+const QUEUE: usize = 1024;
+
+/// How often the watch looks.
+const EVERY: Duration = Duration::from_secs(1);
+
+/// Starts the watch and the delivery worker (on the current arbiter), when a webhook is set.
+pub fn start(
+    cfg: &AlertsConfig,
+    registry: Addr<RegistryActor>,
+    events: EventBus,
+    store: Store,
+    counter: prometheus::IntCounterVec,
+) {
+    let (Some(url), Some(secret)) = (cfg.webhook_url.clone(), cfg.secret.clone()) else {
+        return;
+    };
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let hook = deliver::Webhook::new(url, secret.as_bytes(), cfg.timeout, cfg.retries);
+    tracing::info!(target = %hook.describe(), "alerts go to the webhook");
+    actix::spawn(deliver::worker(hook, rx, store, counter.clone()));
+    let thresholds = Thresholds {
+        offline_after: cfg.offline_after,
+        all_down_after: cfg.all_down_after,
+        damping: cfg.damping,
+    };
+    actix::spawn(watch(registry, events, thresholds, Queue { tx, counter }));
+}
+
+/// The delivery queue, with its drop counter.
+#[derive(Clone)]
+struct Queue {
+    tx: mpsc::Sender<Alert>,
+    counter: prometheus::IntCounterVec,
+}
+
+impl Queue {
+    fn send(&self, alert: Alert) {
+        let kind = alert.kind.as_str();
+        if self.tx.try_send(alert).is_err() {
+            self.counter.with_label_values(&[kind, "dropped"]).inc();
+            tracing::warn!(kind, "alert queue full: alert dropped");
+        }
+    }
+}
+
+async fn watch(registry: Addr<RegistryActor>, events: EventBus, t: Thresholds, queue: Queue) {
+    let (_, mut operations) = events.subscribe_after(None);
+    let mut tick = tokio::time::interval(EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Only while this instance decides; a new decider starts from what it sees.
+    let mut watch: Option<Watch> = None;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if !registry.send(Decides).await.unwrap_or(false) {
+                    watch = None;
+                    continue;
+                }
+                let Ok(snapshot) = registry.send(ListGateways).await else { continue };
+                let facts: Vec<GatewayFact> = snapshot.views.iter().map(|v| GatewayFact {
+                    id: v.record.id,
+                    name: v.record.name.clone(),
+                    status: v.record.status,
+                    // In a cluster a gateway linked elsewhere is known by the status its owner wrote.
+                    connected: matches!(v.record.status, GatewayStatus::Online | GatewayStatus::Degraded),
+                    breaker_open: v.breaker.state == BreakerState::Open,
+                }).collect();
+                let acting = snapshot.views.iter().find(|v| v.acting_primary).map(|v| v.record.id);
+                let w = watch.get_or_insert_with(Watch::default);
+                let before = w.suppressed;
+                for alert in w.observe(Instant::now(), &facts, acting, &t) {
+                    queue.send(alert);
+                }
+                for _ in before..w.suppressed {
+                    queue.counter.with_label_values(&["flap", "suppressed"]).inc();
+                }
+            }
+            event = operations.recv() => match event {
+                Ok(e) if e.kind == EventKind::OperationProgress && e.gateway_id.is_none() => {
+                    if watch.is_some() && e.payload["state"] == "failed" {
+                        queue.send(failed_operation(&e.payload));
+                    }
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => return,
+            },
+        }
+    }
+}
+
+fn failed_operation(payload: &Value) -> Alert {
+    let id = payload["operation_id"].as_str().unwrap_or("?");
+    let kind = payload["kind"].as_str().unwrap_or("operation");
+    Watch::operation_failed(
+        id,
+        kind,
+        payload.get("gateways").cloned().unwrap_or(json!(null)),
+    )
+}
+
+/// The metric of what became of alerts: `alerts_total{kind, outcome}` (outcome: delivered,
+/// failed, dropped, suppressed).
+pub fn counter() -> Result<prometheus::IntCounterVec, prometheus::Error> {
+    prometheus::IntCounterVec::new(
+        prometheus::Opts::new(
+            "alerts_total",
+            "Webhook alerts by kind and outcome (delivered, failed after every retry, dropped on a full queue; flaps held back by damping as kind=\"flap\", outcome=\"suppressed\").",
+        ),
+        &["kind", "outcome"],
+    )
+}

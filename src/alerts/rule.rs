@@ -1,0 +1,294 @@
+//! What deserves an alert, pure: [`Watch`] is fed what the registry shows each second (and the
+//! operations that failed) and answers with the notifications to send. Each alert has a
+//! subject (its kind and gateway); a subject fires once, resolves once, and — flap damping —
+//! fires again only when `damping` has passed since it last fired, so one bouncing gateway
+//! sends one alert (docs/design.md, *Alerts*).
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use gateway_supervisor_actors::model::{GatewayId, GatewayStatus};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// A gateway offline for `offline_after`.
+    GatewayOffline,
+    /// A gateway's circuit breaker opened.
+    BreakerOpen,
+    /// No gateway connected for `all_down_after`.
+    AllGatewaysDown,
+    /// Another gateway acts as primary.
+    PrimaryChanged,
+    /// A fleet operation failed.
+    OperationFailed,
+}
+
+impl AlertKind {
+    pub const ALL: [AlertKind; 5] = [
+        AlertKind::GatewayOffline,
+        AlertKind::BreakerOpen,
+        AlertKind::AllGatewaysDown,
+        AlertKind::PrimaryChanged,
+        AlertKind::OperationFailed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::GatewayOffline => "gateway_offline",
+            AlertKind::BreakerOpen => "breaker_open",
+            AlertKind::AllGatewaysDown => "all_gateways_down",
+            AlertKind::PrimaryChanged => "primary_changed",
+            AlertKind::OperationFailed => "operation_failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    Firing,
+    Resolved,
+}
+
+impl AlertState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Firing => "firing",
+            AlertState::Resolved => "resolved",
+        }
+    }
+}
+
+/// One notification to send.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    pub kind: AlertKind,
+    pub state: AlertState,
+    pub gateway_id: Option<GatewayId>,
+    /// One line for a human.
+    pub summary: String,
+    pub details: Value,
+}
+
+/// A gateway as the watch needs it.
+#[derive(Debug, Clone)]
+pub struct GatewayFact {
+    pub id: GatewayId,
+    pub name: String,
+    pub status: GatewayStatus,
+    pub connected: bool,
+    pub breaker_open: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Thresholds {
+    pub offline_after: Duration,
+    pub all_down_after: Duration,
+    pub damping: Duration,
+}
+
+type Subject = (AlertKind, Option<GatewayId>);
+
+/// The watch's memory between observations.
+#[derive(Debug, Default)]
+pub struct Watch {
+    offline_since: HashMap<GatewayId, Instant>,
+    all_down_since: Option<Instant>,
+    /// Subjects whose firing was sent (and not resolved yet).
+    firing: HashSet<Subject>,
+    /// Subjects that fired within their damping window: held back, and so is their resolve.
+    held: HashSet<Subject>,
+    last_fired: HashMap<Subject, Instant>,
+    /// The acting primary last seen (`None` before the first observation).
+    acting: Option<Option<GatewayId>>,
+    /// Firings held back by damping, for the metric.
+    pub suppressed: u64,
+}
+
+impl Watch {
+    /// The notifications `facts` (every gateway now) and `acting` call for at `now`.
+    pub fn observe(
+        &mut self,
+        now: Instant,
+        facts: &[GatewayFact],
+        acting: Option<GatewayId>,
+        t: &Thresholds,
+    ) -> Vec<Alert> {
+        let mut out = Vec::new();
+        let present: HashSet<GatewayId> = facts.iter().map(|f| f.id).collect();
+        // Deleted gateways: forgotten, their open alerts resolved.
+        let gone: Vec<Subject> = self
+            .firing
+            .iter()
+            .chain(self.held.iter())
+            .filter(|(_, g)| g.is_some_and(|g| !present.contains(&g)))
+            .copied()
+            .collect();
+        for subject in gone {
+            self.resolve(subject, "the gateway was deleted", json!({}), &mut out);
+        }
+        self.offline_since.retain(|id, _| present.contains(id));
+        for f in facts {
+            let details = json!({"gateway": f.name, "status": f.status});
+            if f.status == GatewayStatus::Offline {
+                let since = *self.offline_since.entry(f.id).or_insert(now);
+                if now.saturating_duration_since(since) >= t.offline_after {
+                    let summary = format!(
+                        "gateway `{}` has been offline for {}",
+                        f.name,
+                        humantime::format_duration(rounded(now.saturating_duration_since(since)))
+                    );
+                    self.fire(
+                        (AlertKind::GatewayOffline, Some(f.id)),
+                        now,
+                        t,
+                        summary,
+                        details.clone(),
+                        &mut out,
+                    );
+                }
+            } else {
+                self.offline_since.remove(&f.id);
+                let back = format!("gateway `{}` is back ({})", f.name, f.status);
+                self.resolve(
+                    (AlertKind::GatewayOffline, Some(f.id)),
+                    &back,
+                    details.clone(),
+                    &mut out,
+                );
+            }
+            let breaker = (AlertKind::BreakerOpen, Some(f.id));
+            if f.breaker_open {
+                let summary = format!(
+                    "gateway `{}`: circuit breaker open (repeated failures)",
+                    f.name
+                );
+                self.fire(breaker, now, t, summary, details, &mut out);
+            } else {
+                let closed = format!("gateway `{}`: circuit breaker closed", f.name);
+                self.resolve(breaker, &closed, details, &mut out);
+            }
+        }
+        let all = (AlertKind::AllGatewaysDown, None);
+        if !facts.is_empty() && facts.iter().all(|f| !f.connected) {
+            let since = *self.all_down_since.get_or_insert(now);
+            if now.saturating_duration_since(since) >= t.all_down_after {
+                let summary = format!("all {} gateways are down", facts.len());
+                self.fire(
+                    all,
+                    now,
+                    t,
+                    summary,
+                    json!({"gateways": facts.len()}),
+                    &mut out,
+                );
+            }
+        } else {
+            self.all_down_since = None;
+            let connected = facts.iter().filter(|f| f.connected).count();
+            let back = format!("{connected} of {} gateways connected again", facts.len());
+            self.resolve(all, &back, json!({"connected": connected}), &mut out);
+        }
+        // A role taken where none was acting (the first gateway, a starting daemon) is the role
+        // established, not moved.
+        if let Some(Some(previous)) = self.acting.replace(acting)
+            && Some(previous) != acting
+        {
+            let before = Some(previous);
+            let name = |id: Option<GatewayId>| {
+                id.and_then(|id| facts.iter().find(|f| f.id == id))
+                    .map_or("none".to_owned(), |f| format!("`{}`", f.name))
+            };
+            let summary = format!(
+                "acting primary changed: {} → {}",
+                name(before),
+                name(acting)
+            );
+            let subject = (AlertKind::PrimaryChanged, None);
+            self.fire(
+                subject,
+                now,
+                t,
+                summary,
+                json!({"previous": before, "acting_primary": acting}),
+                &mut out,
+            );
+            // An event, not a condition: nothing to resolve; damping still holds the next one.
+            self.firing.remove(&subject);
+            self.held.remove(&subject);
+        }
+        out
+    }
+
+    /// A failed operation: one alert each (every operation is its own subject).
+    pub fn operation_failed(operation_id: &str, kind: &str, detail: Value) -> Alert {
+        Alert {
+            kind: AlertKind::OperationFailed,
+            state: AlertState::Firing,
+            gateway_id: None,
+            summary: format!("operation {operation_id} ({kind}) failed"),
+            details: json!({"operation_id": operation_id, "kind": kind, "gateways": detail}),
+        }
+    }
+
+    fn fire(
+        &mut self,
+        subject: Subject,
+        now: Instant,
+        t: &Thresholds,
+        summary: String,
+        details: Value,
+        out: &mut Vec<Alert>,
+    ) {
+        if self.firing.contains(&subject) {
+            return;
+        }
+        let damped = self
+            .last_fired
+            .get(&subject)
+            .is_some_and(|at| now.saturating_duration_since(*at) < t.damping);
+        if damped {
+            // Held once per flap; a condition that outlasts the window fires after all.
+            if self.held.insert(subject) {
+                self.suppressed += 1;
+            }
+            return;
+        }
+        self.held.remove(&subject);
+        self.last_fired.insert(subject, now);
+        self.firing.insert(subject);
+        out.push(Alert {
+            kind: subject.0,
+            state: AlertState::Firing,
+            gateway_id: subject.1,
+            summary,
+            details,
+        });
+    }
+
+    fn resolve(&mut self, subject: Subject, summary: &str, details: Value, out: &mut Vec<Alert>) {
+        self.held.remove(&subject);
+        if self.firing.remove(&subject) {
+            out.push(Alert {
+                kind: subject.0,
+                state: AlertState::Resolved,
+                gateway_id: subject.1,
+                summary: summary.to_owned(),
+                details,
+            });
+        }
+    }
+}
+
+/// Whole seconds, for a summary.
+fn rounded(d: Duration) -> Duration {
+    Duration::from_secs(d.as_secs())
+}
+
+#[cfg(test)]
+#[path = "rule_tests.rs"]
+mod tests;

@@ -1,0 +1,181 @@
+use super::*;
+
+const T: Thresholds = Thresholds {
+    offline_after: Duration::from_secs(60),
+    all_down_after: Duration::from_secs(30),
+    damping: Duration::from_secs(600),
+};
+
+fn gw(id: GatewayId, status: GatewayStatus) -> GatewayFact {
+    GatewayFact {
+        id,
+        name: format!("g{id}"),
+        status,
+        connected: status == GatewayStatus::Online,
+        breaker_open: false,
+    }
+}
+
+fn kinds(alerts: &[Alert]) -> Vec<(AlertKind, AlertState, Option<GatewayId>)> {
+    alerts
+        .iter()
+        .map(|a| (a.kind, a.state, a.gateway_id))
+        .collect()
+}
+
+use AlertKind::*;
+use AlertState::*;
+use GatewayStatus::{Offline, Online};
+
+#[test]
+fn a_gateway_offline_longer_than_offline_after_fires_once_then_resolves() {
+    let mut w = Watch::default();
+    let t0 = Instant::now();
+    let fleet = |s| vec![gw(1, s), gw(2, Online)];
+    assert!(w.observe(t0, &fleet(Online), Some(2), &T).is_empty());
+    assert!(
+        w.observe(t0 + Duration::from_secs(1), &fleet(Offline), Some(2), &T)
+            .is_empty()
+    );
+    assert!(
+        w.observe(t0 + Duration::from_secs(50), &fleet(Offline), Some(2), &T)
+            .is_empty(),
+        "not yet offline_after"
+    );
+    let fired = w.observe(t0 + Duration::from_secs(62), &fleet(Offline), Some(2), &T);
+    assert_eq!(kinds(&fired), [(GatewayOffline, Firing, Some(1))]);
+    assert!(
+        fired[0].summary.contains("offline for 1m"),
+        "{}",
+        fired[0].summary
+    );
+    assert!(
+        w.observe(t0 + Duration::from_secs(90), &fleet(Offline), Some(2), &T)
+            .is_empty(),
+        "once"
+    );
+    let back = w.observe(t0 + Duration::from_secs(100), &fleet(Online), Some(2), &T);
+    assert_eq!(kinds(&back), [(GatewayOffline, Resolved, Some(1))]);
+}
+
+#[test]
+fn a_bouncing_gateway_sends_one_alert_until_it_stays_down_past_the_window() {
+    let mut w = Watch::default();
+    let t0 = Instant::now();
+    let at = |s: u64| t0 + Duration::from_secs(s);
+    let fleet = |s| vec![gw(1, s), gw(2, Online)];
+    let mut sent = Vec::new();
+    // Down 2 min, up, down 2 min, up, ... within the damping window.
+    for (start, status) in [
+        (0, Offline),
+        (120, Online),
+        (130, Offline),
+        (250, Online),
+        (260, Offline),
+        (380, Online),
+    ] {
+        for s in (start..start + 10).step_by(5) {
+            sent.extend(w.observe(at(s), &fleet(status), Some(2), &T));
+        }
+        if status == Offline {
+            sent.extend(w.observe(at(start + 70), &fleet(status), Some(2), &T));
+        }
+    }
+    assert_eq!(
+        kinds(&sent),
+        [
+            (GatewayOffline, Firing, Some(1)),
+            (GatewayOffline, Resolved, Some(1))
+        ],
+        "one alert (and its resolve) for the whole bouncing"
+    );
+    assert_eq!(w.suppressed, 2);
+    // Down for good: once the window has passed, it fires again.
+    sent.clear();
+    for s in (700..800).step_by(10) {
+        sent.extend(w.observe(at(s), &fleet(Offline), Some(2), &T));
+    }
+    assert_eq!(kinds(&sent), [(GatewayOffline, Firing, Some(1))]);
+}
+
+#[test]
+fn a_breaker_open_fires_at_once_and_resolves_when_it_closes() {
+    let mut w = Watch::default();
+    let t0 = Instant::now();
+    let mut g = gw(1, Offline);
+    g.breaker_open = true;
+    let fired = w.observe(t0, &[g.clone()], Some(1), &T);
+    assert_eq!(kinds(&fired), [(BreakerOpen, Firing, Some(1))]);
+    g.breaker_open = false;
+    g.status = Online;
+    g.connected = true;
+    assert_eq!(
+        kinds(&w.observe(t0 + Duration::from_secs(5), &[g], Some(1), &T)),
+        [(BreakerOpen, Resolved, Some(1))]
+    );
+}
+
+#[test]
+fn all_gateways_down_fires_after_its_grace_and_not_for_an_empty_fleet() {
+    let mut w = Watch::default();
+    let t0 = Instant::now();
+    assert!(w.observe(t0, &[], None, &T).is_empty());
+    let down = [gw(1, Offline), gw(2, GatewayStatus::Unknown)];
+    assert!(
+        w.observe(t0, &down, None, &T).is_empty(),
+        "a starting daemon: not yet"
+    );
+    let fired = w.observe(t0 + Duration::from_secs(31), &down, None, &T);
+    assert_eq!(kinds(&fired), [(AllGatewaysDown, Firing, None)]);
+    let back = w.observe(
+        t0 + Duration::from_secs(40),
+        &[gw(1, Online), gw(2, Offline)],
+        Some(1),
+        &T,
+    );
+    assert!(
+        kinds(&back).contains(&(AllGatewaysDown, Resolved, None)),
+        "{back:?}"
+    );
+}
+
+#[test]
+fn a_new_acting_primary_is_announced_and_a_flapping_role_once() {
+    let mut w = Watch::default();
+    let t0 = Instant::now();
+    let fleet = [gw(1, Online), gw(2, Online)];
+    assert!(
+        w.observe(t0, &fleet, Some(1), &T).is_empty(),
+        "the first look is the baseline"
+    );
+    let moved = w.observe(t0 + Duration::from_secs(1), &fleet, Some(2), &T);
+    assert_eq!(kinds(&moved), [(PrimaryChanged, Firing, None)]);
+    assert!(
+        moved[0].summary.contains("`g1` → `g2`"),
+        "{}",
+        moved[0].summary
+    );
+    assert!(
+        w.observe(t0 + Duration::from_secs(2), &fleet, Some(1), &T)
+            .is_empty(),
+        "damped"
+    );
+    let later = w.observe(t0 + Duration::from_secs(700), &fleet, Some(2), &T);
+    assert_eq!(kinds(&later), [(PrimaryChanged, Firing, None)]);
+}
+
+#[test]
+fn a_deleted_gateway_s_alert_is_resolved() {
+    let mut w = Watch::default();
+    let t0 = Instant::now();
+    w.observe(t0, &[gw(1, Offline), gw(2, Online)], Some(2), &T);
+    let fired = w.observe(
+        t0 + Duration::from_secs(61),
+        &[gw(1, Offline), gw(2, Online)],
+        Some(2),
+        &T,
+    );
+    assert_eq!(fired.len(), 1);
+    let gone = w.observe(t0 + Duration::from_secs(62), &[gw(2, Online)], Some(2), &T);
+    assert_eq!(kinds(&gone), [(GatewayOffline, Resolved, Some(1))]);
+}

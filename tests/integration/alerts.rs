@@ -1,0 +1,260 @@
+//! Webhook alerts: a gateway that goes down is announced once (offline, breaker), signed with the configured secret, retried when the receiver fails, logged; the
+//! same gateway bouncing again within the damping window sends nothing more.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+
+use crate::support::fleet::{add, fake, link_daemon, wait_gateway};
+use crate::support::{online, wait_for};
+
+const SECRET: &str = "webhook-secret-0123456789";
+
+/// One request the receiver got: its headers (lower-case names) and body.
+#[derive(Debug, Clone)]
+struct Received {
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// A webhook receiver on loopback that answers 500 to its first request and 200 after.
+fn receiver() -> (String, Arc<Mutex<Vec<Received>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got: Arc<Mutex<Vec<Received>>> = Arc::default();
+    let seen = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let seen = seen.clone();
+            // A connection each, so a client holding one idle never blocks the next.
+            std::thread::spawn(move || answer(stream, &seen));
+        }
+    });
+    (url, got)
+}
+
+/// Reads one request from `stream`, records it, answers (500 to the very first) and closes.
+fn answer(mut stream: std::net::TcpStream, seen: &Mutex<Vec<Received>>) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut headers = Vec::new();
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return;
+    }
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        if let Some((n, v)) = line.trim_end().split_once(':') {
+            headers.push((n.to_ascii_lowercase(), v.trim().to_owned()));
+        }
+    }
+    let len: usize = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
+    let first = {
+        let mut all = seen.lock().unwrap();
+        all.push(Received { headers, body });
+        all.len() == 1
+    };
+    let status = if first {
+        "500 Internal Server Error"
+    } else {
+        "200 OK"
+    };
+    let _ = stream.write_all(
+        format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").as_bytes(),
+    );
+}
+
+fn delivered(got: &Mutex<Vec<Received>>) -> Vec<Value> {
+    got.lock()
+        .unwrap()
+        .iter()
+        .skip(1)
+        .map(Received::json)
+        .collect()
+}
+
+fn count(alerts: &[Value], kind: &str, state: &str) -> usize {
+    alerts
+        .iter()
+        .filter(|a| a["kind"] == kind && a["state"] == state)
+        .count()
+}
+
+#[test]
+fn a_failing_gateway_is_announced_once_signed_retried_and_logged() {
+    let (url, got) = receiver();
+    let d = link_daemon(&[
+        ("GATEWAY_SUPERVISOR__ALERTS__WEBHOOK_URL", url.as_str()),
+        ("GATEWAY_SUPERVISOR__ALERTS__SECRET", SECRET),
+        ("GATEWAY_SUPERVISOR__ALERTS__OFFLINE_AFTER", "1s"),
+        ("GATEWAY_SUPERVISOR__ALERTS__DAMPING", "1h"),
+        ("GATEWAY_SUPERVISOR__ALERTS__RETRIES", "3"),
+    ]);
+    let fakes = [fake(|_| {}), fake(|_| {})];
+    let ids = [
+        add(&d, "alpha", &fakes[0], Some("fake-token")),
+        add(&d, "bravo", &fakes[1], Some("fake-token")),
+    ];
+    for id in ids {
+        wait_gateway(&d, id, "online", online);
+    }
+    // The one shown acting as primary goes away.
+    let (x, _) = if crate::support::fleet::gateway(&d, ids[0])["acting_primary"] == true {
+        (0, 1)
+    } else {
+        (1, 0)
+    };
+    let names = ["alpha", "bravo"];
+    let (a, ia) = (&fakes[x], ids[x]);
+    // Offline, its breaker open, the other acting for it.
+    a.stop();
+    let first = wait_for(
+        "the alerts of the primary going down",
+        Duration::from_secs(30),
+        || {
+            let alerts = delivered(&got);
+            let all_in = count(&alerts, "gateway_offline", "firing") == 1
+                && count(&alerts, "breaker_open", "firing") == 1;
+            if all_in {
+                Ok(alerts)
+            } else {
+                Err(format!("{alerts:#?}"))
+            }
+        },
+    );
+    let offline = first
+        .iter()
+        .find(|a| a["kind"] == "gateway_offline")
+        .unwrap();
+    assert_eq!(offline["gateway_id"], ia);
+    let name = format!("`{}`", names[x]);
+    assert!(
+        offline["summary"].as_str().unwrap().contains(&name),
+        "{offline}"
+    );
+    // Every body is signed with the secret, and names its delivery.
+    for r in got.lock().unwrap().iter() {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(SECRET.as_bytes()).unwrap();
+        mac.update(&r.body);
+        let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        assert_eq!(
+            r.header("x-gateway-supervisor-signature"),
+            Some(expected.as_str())
+        );
+        assert_eq!(
+            r.header("x-gateway-supervisor-delivery"),
+            r.json()["id"].as_str()
+        );
+    }
+    // The first delivery met a 500 and was tried again: the same alert, delivered on attempt 2.
+    let (refused, retried) = {
+        let all = got.lock().unwrap();
+        (all[0].json(), all[1].json())
+    };
+    assert_eq!(refused["id"], retried["id"]);
+    let log = d.get("/api/alerts", &d.admin_key).json();
+    let row = log["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == refused["id"])
+        .unwrap_or_else(|| panic!("{log:#}"))
+        .clone();
+    assert_eq!(
+        (row["status"].as_str(), row["attempts"].as_i64()),
+        (Some("delivered"), Some(2)),
+        "{row}"
+    );
+
+    // Back: resolved. Down and back again within the damping window: nothing more fires.
+    a.resume().unwrap();
+    wait_for("its alerts resolved", Duration::from_secs(30), || {
+        let alerts = delivered(&got);
+        let resolved = count(&alerts, "gateway_offline", "resolved") == 1
+            && count(&alerts, "breaker_open", "resolved") == 1;
+        if resolved {
+            Ok(())
+        } else {
+            Err(format!("{alerts:#?}"))
+        }
+    });
+    wait_gateway(&d, ia, "online again", online);
+    a.stop();
+    wait_gateway(&d, ia, "offline again", |g| g["status"] == "offline");
+    wait_for("the bounce held back", Duration::from_secs(30), || {
+        let metrics = d.get("/metrics", "").text();
+        let held = metrics.lines().any(|l| {
+            l.starts_with("gateway_supervisor_alerts_total{kind=\"flap\",outcome=\"suppressed\"}")
+        });
+        if held {
+            Ok(())
+        } else {
+            Err("no suppressed flap yet".to_owned())
+        }
+    });
+    let alerts = delivered(&got);
+    for kind in ["gateway_offline", "breaker_open"] {
+        assert_eq!(
+            count(&alerts, kind, "firing"),
+            1,
+            "{kind} fired once: {alerts:#?}"
+        );
+    }
+    // Its firing and its resolve; the second outage was held back.
+    let metrics = d.get("/metrics", "").text();
+    assert!(
+        metrics.contains(
+            "gateway_supervisor_alerts_total{kind=\"gateway_offline\",outcome=\"delivered\"} 2"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        !crate::support::contains(&d.logs(), SECRET.as_bytes()),
+        "the secret is never logged"
+    );
+}
+
+#[test]
+fn a_webhook_without_a_secret_is_refused_by_the_configuration_check() {
+    let out = std::process::Command::new(crate::support::binary())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env(
+            "GATEWAY_SUPERVISOR__ALERTS__WEBHOOK_URL",
+            "http://127.0.0.1:9/hook",
+        )
+        .arg("check-config")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("alerts.secret"), "{stderr}");
+}
