@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 
 use crate::config::AlertsConfig;
 use crate::db::Store;
+use crate::db::operations::model::OperationState;
 use gateway_supervisor_actors::RegistryActor;
 use gateway_supervisor_actors::events::{EventBus, EventKind};
 use gateway_supervisor_actors::messages::ListGateways;
@@ -102,7 +103,8 @@ async fn watch(registry: Addr<RegistryActor>, events: EventBus, t: Thresholds, q
             }
             event = operations.recv() => match event {
                 Ok(e) if e.kind == EventKind::OperationProgress && e.gateway_id.is_none() => {
-                    if watch.is_some() && e.payload["state"] == "failed" {
+                    let state = serde_json::from_value::<OperationState>(e.payload["state"].clone());
+                    if watch.is_some() && matches!(state, Ok(OperationState::Failed)) {
                         queue.send(failed_operation(&e.payload));
                     }
                 }

@@ -13,6 +13,7 @@ use crate::secrets::random_hex;
 use gateway_supervisor_actors::messages::{GetGateway, SetCordon, SetSuspension};
 use gateway_supervisor_actors::model::GatewayView;
 use gateway_supervisor_actors::model::{Caller, GatewayId};
+use gateway_supervisor_actors::protocol::suspend::SuspendStatus;
 
 impl Fleet {
     /// The suspension this daemon recorded on gateway `id`, if any.
@@ -70,7 +71,7 @@ impl Fleet {
                 json!({"requestId": request_id}),
             )
             .await?;
-        if answer.get("status").and_then(Value::as_str) == Some("busy") {
+        if SuspendStatus::of(&answer) == SuspendStatus::Busy {
             let reason = answer
                 .get("reason")
                 .and_then(Value::as_str)

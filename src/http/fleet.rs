@@ -77,10 +77,7 @@ pub async fn alerts(
     state: web::Data<AppState>,
     query: web::Query<AlertsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::field("limit", "limit must be between 1 and 1000"));
-    }
+    let limit = super::query::limit(query.limit, 50)?;
     let store = state.store.clone();
     let deliveries = super::blocking(move || store.deliveries(limit)).await?;
     Ok(HttpResponse::Ok().json(DeliveryLog { deliveries }))

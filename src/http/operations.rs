@@ -276,10 +276,7 @@ pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<OperationsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::field("limit", "limit must be between 1 and 1000"));
-    }
+    let limit = super::query::limit(query.limit, 50)?;
     let ops = state.fleet.operations(limit).await?;
     Ok(HttpResponse::Ok().json(OperationList {
         operations: ops.into_iter().map(OperationJson::from).collect(),

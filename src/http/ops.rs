@@ -113,10 +113,7 @@ pub async fn audit(
     state: web::Data<AppState>,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::field("limit", "limit must be between 1 and 1000"));
-    }
+    let limit = super::query::limit(query.limit, 100)?;
     let store = state.store.clone();
     let entries = super::blocking(move || store.audit_entries(limit)).await?;
     Ok(HttpResponse::Ok().json(AuditList { entries }))

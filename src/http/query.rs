@@ -54,6 +54,19 @@ pub fn boot_id(value: Option<&str>) -> Result<Option<String>, super::error::ApiE
     Ok(Some(v.to_owned()))
 }
 
+/// A listing's `limit`: `default` when absent, 1–1000 (`invalid_field` naming `limit`).
+pub fn limit(value: Option<i64>, default: i64) -> Result<i64, super::error::ApiError> {
+    let limit = value.unwrap_or(default);
+    if (1..=1000).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(super::error::ApiError::field(
+            "limit",
+            "limit must be between 1 and 1000",
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[derive(Debug, serde::Deserialize)]

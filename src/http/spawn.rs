@@ -263,10 +263,7 @@ pub async fn list(
         gateway_id,
         limit,
     } = query.into_inner();
-    let limit = limit.unwrap_or(50);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::field("limit", "limit must be between 1 and 1000"));
-    }
+    let limit = super::query::limit(limit, 50)?;
     let store = state.store.clone();
     let (rows, total) = blocking(move || store.list_spawns(status, gateway_id, limit)).await?;
     Ok(HttpResponse::Ok().json(SpawnList {

@@ -9,6 +9,7 @@ pub mod errors;
 pub mod failure_code;
 pub mod frames;
 pub mod sessions;
+pub mod suspend;
 pub mod version;
 
 /// The protocol window the supervisor offers (the gateway needs 4 for operators).

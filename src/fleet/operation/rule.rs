@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::model::{GatewayProgress, OperationKind, OperationParams, OperationState, Step};
 use gateway_supervisor_actors::bounded;
 use gateway_supervisor_actors::model::GatewayId;
+use gateway_supervisor_actors::protocol::suspend::SuspendStatus;
 
 /// What this instance sees of a gateway now.
 #[derive(Debug, Clone, Default)]
@@ -192,8 +193,8 @@ impl GatewayProgress {
             .and_then(Value::as_str)
             .map(|s| bounded::text(s, 128))
             .or_else(|| suspension_id.clone());
-        match answer.get("status").and_then(Value::as_str) {
-            Some("ready") => {
+        match SuspendStatus::of(answer) {
+            SuspendStatus::Ready => {
                 self.detail = Some(match &sid {
                     Some(sid) => format!("drained (suspension {sid})"),
                     None => "drained".into(),
@@ -209,7 +210,7 @@ impl GatewayProgress {
                     },
                 };
             }
-            Some("draining" | "busy") => {
+            SuspendStatus::Draining | SuspendStatus::Busy => {
                 self.detail = Some(blockers(answer));
                 self.step = Step::Draining {
                     request_id: request_id.clone(),
@@ -217,17 +218,18 @@ impl GatewayProgress {
                     since_ms: *since_ms,
                 };
             }
-            Some("conflict") => {
+            SuspendStatus::Conflict => {
                 self.fail(
                     "another suspension, not this operation's, holds the gateway: resume it first",
                     now_ms,
                 );
             }
-            other => {
+            SuspendStatus::Running | SuspendStatus::Unexpected => {
+                let said = answer.get("status").and_then(Value::as_str);
                 self.detail = Some(bounded::text(
                     &format!(
                         "unexpected drain answer (status {})",
-                        other.unwrap_or("missing")
+                        said.unwrap_or("missing")
                     ),
                     DETAIL_MAX,
                 ));
