@@ -108,13 +108,18 @@ log "schemathesis $("$VENV/bin/st" --version 2>&1 | awk '{print $NF}'): all chec
 # The key in both headers the document declares: the daemon refuses credentials that disagree
 # (a malformed Authorization beside a good x-api-key is 401), so a generated Authorization would
 # keep the fuzzer out of every operation it sent one to.
+# Older Pythons (3.11.7 here) keep the AST converter's recursion depth in state the threads
+# share, so two workers parsing at once (hypothesis reads lambda sources with ast.parse) can
+# fail the run with "SystemError: AST constructor recursion depth mismatch" (CPython
+# gh-106905; seen here with seed 1730): one worker on those.
+workers=$("$VENV/bin/python" -c 'import sys; print(2 if sys.version_info >= (3, 13) else 1)')
 rc=0
 "$VENV/bin/st" --config-file e2e/schemathesis/schemathesis.toml run "http://$API/api/openapi.json" \
   --checks all \
   --phases examples,coverage,fuzzing,stateful \
   --max-examples "${GS_FUZZ_MAX_EXAMPLES:-25}" \
   --max-time "${GS_FUZZ_MAX_TIME:-180}" \
-  --workers 2 \
+  --workers "$workers" \
   --request-timeout 10 \
   --seed "${GS_FUZZ_SEED:-$RANDOM}" \
   --header "x-api-key: $KEY" \

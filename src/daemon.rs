@@ -384,6 +384,12 @@ async fn run(mut rt: Running) -> Result<(), DaemonError> {
     ));
     actix::spawn(adopt_runs(rt.state.fleet.clone()));
     actix::spawn(rt.state.fleet.clone().operations_loop(OPERATIONS_ROUND));
+    actix::spawn(
+        rt.state
+            .fleet
+            .clone()
+            .watchdog_loop(rt.cfg.watchdog.clone(), rt.state.metrics.watchdog.clone()),
+    );
     crate::alerts::start(
         &rt.cfg.alerts,
         rt.state.registry.clone(),

@@ -28,6 +28,8 @@ pub struct Metrics {
     pub fleet: crate::fleet::FleetCounters,
     /// `alerts_total{kind, outcome}`.
     pub alerts: IntCounterVec,
+    /// `sessions_stalled`, `watchdog_steps_total{step, outcome}`.
+    pub watchdog: crate::fleet::watchdog::WatchdogMetrics,
     gateway_up: IntGaugeVec,
     gateway_status: IntGaugeVec,
     gateway_breaker: IntGaugeVec,
@@ -108,6 +110,8 @@ impl Metrics {
         fleet.register(&registry)?;
         let alerts = crate::alerts::counter()?;
         registry.register(Box::new(alerts.clone()))?;
+        let watchdog = crate::fleet::watchdog::WatchdogMetrics::new()?;
+        watchdog.register(&registry)?;
         for m in [
             &gateway_up,
             &gateway_status,
@@ -185,6 +189,7 @@ impl Metrics {
             links,
             fleet,
             alerts,
+            watchdog,
             gateway_up,
             gateway_status,
             gateway_breaker,

@@ -47,10 +47,13 @@ pub enum EventKind {
     Log,
     /// A fleet operation (a drain, a rolling restart) moved: a gateway's step, or its end.
     OperationProgress,
+    /// The stuck-session watchdog took a step on a session (stalled, a remedy, its
+    /// verification, unrecovered, recovered).
+    SessionWatchdog,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 11] = [
         EventKind::GatewayChanged,
         EventKind::GatewayStatus,
         EventKind::GatewayPrimary,
@@ -61,6 +64,7 @@ impl EventKind {
         EventKind::SpawnResult,
         EventKind::Log,
         EventKind::OperationProgress,
+        EventKind::SessionWatchdog,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -75,6 +79,7 @@ impl EventKind {
             EventKind::SpawnResult => "spawn.result",
             EventKind::Log => "log",
             EventKind::OperationProgress => "operation.progress",
+            EventKind::SessionWatchdog => "session.watchdog",
         }
     }
 }
@@ -367,7 +372,8 @@ mod tests {
                 "gateway.spawn_result",
                 "spawn.result",
                 "log",
-                "operation.progress"
+                "operation.progress",
+                "session.watchdog",
             ]
         );
         let bus = EventBus::new();

@@ -19,6 +19,8 @@ pub struct HealthFacts {
     pub reports_unhealthy: bool,
     /// A secondary check failed while the socket and the `health` RPC answer (HTTP `/health`).
     pub secondary_failing: bool,
+    /// The stuck-session watchdog found a stalled session it could not recover.
+    pub sessions_unrecovered: bool,
 }
 
 pub fn derive(f: &HealthFacts) -> GatewayStatus {
@@ -36,12 +38,13 @@ pub fn derive(f: &HealthFacts) -> GatewayStatus {
         && !slow
         && !f.reports_unhealthy
         && !f.secondary_failing
+        && !f.sessions_unrecovered
         && f.consecutive_failures == 0
     {
         GatewayStatus::Online
     } else {
-        // Connected but slow, self-reported unhealthy or failing a secondary check, or failing
-        // below the threshold.
+        // Connected but slow, self-reported unhealthy, failing a secondary check, holding a
+        // session the watchdog could not recover, or failing below the threshold.
         GatewayStatus::Degraded
     }
 }
@@ -68,6 +71,13 @@ mod tests {
         assert_eq!(
             derive(&HealthFacts {
                 secondary_failing: true,
+                ..healthy()
+            }),
+            Degraded
+        );
+        assert_eq!(
+            derive(&HealthFacts {
+                sessions_unrecovered: true,
                 ..healthy()
             }),
             Degraded
@@ -175,7 +185,7 @@ mod tests {
     /// offline > unknown > timeout > degraded/online.
     #[test]
     fn exhaustive_precedence() {
-        for bits in 0u32..(1 << 8) {
+        for bits in 0u32..(1 << 9) {
             let b = |i: u32| bits & (1 << i) != 0;
             let f = HealthFacts {
                 checked: b(0),
@@ -188,6 +198,7 @@ mod tests {
                 degraded_latency_ms: 500,
                 reports_unhealthy: false,
                 secondary_failing: b(7),
+                sessions_unrecovered: b(8),
             };
             let want = if f.halted || f.breaker_tripped {
                 Offline
@@ -195,7 +206,7 @@ mod tests {
                 Unknown
             } else if f.last_probe_timed_out {
                 Timeout
-            } else if f.connected && f.consecutive_failures == 0 && !b(6) && !b(7) {
+            } else if f.connected && f.consecutive_failures == 0 && !b(6) && !b(7) && !b(8) {
                 Online
             } else {
                 Degraded

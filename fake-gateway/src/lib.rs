@@ -140,6 +140,19 @@ pub struct Faults {
     pub wrong_ids: bool,
     /// Hostile: one of the misbehaviours in [`hostile::Hostile`].
     pub hostile: Option<hostile::Hostile>,
+    /// Runs that an abort (or also a reset) does not release, as users of 2026.9 releases
+    /// report (openclaw #92270): the request is answered as 2026.9.6 answers it, and the
+    /// session keeps its active run.
+    pub wedged: Option<Wedge>,
+}
+
+/// How a wedged run resists being stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wedge {
+    /// `sessions.abort` says `aborted`, the lane stays held; `sessions.reset` frees it.
+    AbortIgnored,
+    /// Neither `sessions.abort` nor `sessions.reset` frees it.
+    Stuck,
 }
 
 #[derive(Debug, Clone)]
@@ -200,6 +213,8 @@ pub struct Counters {
     pub aborts: AtomicU64,
     /// `gateway.restart.request` requests answered.
     pub restart_requests: AtomicU64,
+    /// `sessions.reset` requests answered.
+    pub resets: AtomicU64,
 }
 
 pub(crate) struct Shared {

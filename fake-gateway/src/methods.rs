@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use crate::{Ctl, Run, Session, Shared, lock, now_ms, random_id};
 
-const CORE_METHODS: [&str; 16] = [
+const CORE_METHODS: [&str; 17] = [
     "chat.history",
     "gateway.suspend.prepare",
     "gateway.suspend.status",
@@ -20,6 +20,7 @@ const CORE_METHODS: [&str; 16] = [
     "sessions.list",
     "sessions.subscribe",
     "sessions.abort",
+    "sessions.reset",
     "agents.list",
     "agent",
     "agent.wait",
@@ -28,7 +29,7 @@ const CORE_METHODS: [&str; 16] = [
     "gateway.identity.get",
 ];
 const SEED_METHODS: [&str; 2] = ["spawn", "control"];
-pub(crate) const EVENTS: [&str; 10] = [
+pub(crate) const EVENTS: [&str; 11] = [
     "connect.challenge",
     "tick",
     "health",
@@ -36,6 +37,7 @@ pub(crate) const EVENTS: [&str; 10] = [
     "agent",
     "chat",
     "sessions.changed",
+    "session.tool",
     "agent.status",
     "log",
     "spawn_result",
@@ -71,11 +73,15 @@ fn str_param<'a>(p: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     p.get(key).and_then(Value::as_str)
 }
 
+/// A session row as 2026.9.6 projects it: `hasActiveRun` is the activity fact, `activeRunIds`
+/// the exact set, and an active row's status is `running`.
 fn session_json(s: &Session) -> Value {
+    let runs: Vec<&String> = s.active_run.iter().collect();
     json!({
         "key": s.key, "sessionId": s.key, "agentId": s.agent, "label": s.label, "kind": "direct",
-        "updatedAt": s.updated_at, "status": s.status, "totalTokens": s.total_tokens, "model": s.model,
-        "archived": false,
+        "updatedAt": s.updated_at, "status": if runs.is_empty() { s.status } else { "running" },
+        "totalTokens": s.total_tokens, "model": s.model, "archived": false,
+        "hasActiveRun": !runs.is_empty(), "activeRunIds": runs,
     })
 }
 
@@ -129,13 +135,17 @@ pub(crate) async fn handle(
         "sessions.list" => closed(
             method,
             params,
-            &["limit", "offset", "activeMinutes", "agentId", "search", "archived", "includeLastMessage", "label", "kind"],
+            &["limit", "offset", "activeMinutes", "agentId", "search", "archived", "includeLastMessage", "label", "kind", "activeOnly"],
         )
         .map(|_| {
             let agent = str_param(params, "agentId");
+            let active_only = params.get("activeOnly").and_then(Value::as_bool) == Some(true);
             let limit = params.get("limit").and_then(Value::as_u64).unwrap_or(100) as usize;
             let sessions = lock(&shared.sessions);
-            let matching: Vec<&Session> = sessions.values().filter(|s| agent.is_none_or(|a| a == s.agent)).collect();
+            let matching: Vec<&Session> = sessions
+                .values()
+                .filter(|s| agent.is_none_or(|a| a == s.agent) && (!active_only || s.active_run.is_some()))
+                .collect();
             let page: Vec<Value> = matching.iter().take(limit).map(|s| session_json(s)).collect();
             json!({"ts": now_ms(), "count": page.len(), "totalCount": matching.len(), "limitApplied": limit,
                    "hasMore": matching.len() > page.len(), "sessions": page})
@@ -154,15 +164,34 @@ pub(crate) async fn handle(
             Ok(json!({"sessionKey": key, "sessionId": key, "messages": s.messages[skip..]}))
         }),
         "agent.wait" => return Some(agent_wait(shared, &id, params).await),
-        "sessions.abort" => closed(method, params, &["key", "runId", "agentId", "clearQueued"]).map(|_| {
+        "sessions.abort" => closed(method, params, &["key", "runId", "agentId", "clearQueued"]).map(|_| -> Value {
             shared.counters.aborts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let run = str_param(params, "runId").map(str::to_owned).or_else(|| {
                 str_param(params, "key").and_then(|k| lock(&shared.sessions).get(k).and_then(|s| s.active_run.clone()))
             });
+            // Wedged: answered as a successful abort, the lane stays held (openclaw #92270).
+            if lock(&shared.faults).wedged.is_some() && let Some(r) = run {
+                return json!({"ok": true, "abortedRunId": r, "status": "aborted"});
+            }
             match run.and_then(|r| finish_run(shared, &r, json!({"status": "error", "error": "aborted", "stopReason": "rpc"})).then_some(r)) {
                 Some(r) => json!({"ok": true, "abortedRunId": r, "status": "aborted"}),
                 None => json!({"ok": true, "abortedRunId": null, "status": "no-active-run"}),
             }
+        }),
+        // As 2026.9.6: the run is interrupted and the session starts afresh under its key.
+        "sessions.reset" => closed(method, params, &["key", "agentId", "reason", "expectedSessionId"]).and_then(|_| {
+            let key = str_param(params, "key").ok_or_else(|| "invalid sessions.reset params: at root: must have required property 'key'".to_owned())?;
+            shared.counters.resets.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let run = lock(&shared.sessions).get(key).ok_or_else(|| format!("unknown session: {key}"))?.active_run.clone();
+            if let Some(r) = run && lock(&shared.faults).wedged != Some(crate::Wedge::Stuck) {
+                finish_run(shared, &r, json!({"status": "error", "error": "aborted", "stopReason": "reset"}));
+            }
+            let mut sessions = lock(&shared.sessions);
+            let s = sessions.get_mut(key).ok_or_else(|| format!("unknown session: {key}"))?;
+            s.total_tokens = 0;
+            s.messages.clear();
+            s.updated_at = now_ms();
+            Ok(json!({"ok": true, "key": key, "entry": session_json(s), "resolved": {"modelProvider": "fake", "model": s.model}}))
         }),
         "chat.abort" => closed(method, params, &["sessionKey", "runId", "agentId", "preserveSideRuns"]).map(|_| {
             let run = str_param(params, "sessionKey").and_then(|k| lock(&shared.sessions).get(k).and_then(|s| s.active_run.clone()));
@@ -308,11 +337,14 @@ fn agent(shared: &Arc<Shared>, p: &Map<String, Value>) -> Result<Value, String> 
     );
     shared.broadcast("sessions.changed", json!({"sessionKey": session_key, "agentId": agent_id, "reason": "agent.run.started", "runId": run_id}));
     shared.broadcast("agent", json!({"runId": run_id, "sessionKey": session_key, "stream": "lifecycle", "data": {"phase": "start", "startedAt": now_ms()}}));
-    let duration = if message.contains("SLOW") {
+    let duration = if message.contains("SLOW") || message.contains("TOOL") {
         Duration::from_secs(3600)
     } else {
         lock(&shared.cfg).run_duration
     };
+    if message.contains("TOOL") {
+        long_tool_call(shared, &run_id, &session_key, &agent_id);
+    }
     let reply = format!("echo: {message}");
     let (shared2, run2) = (shared.clone(), run_id.clone());
     tokio::spawn(async move {
@@ -370,6 +402,31 @@ fn suspension_phase(id: &str, active: usize, prepare: bool) -> Value {
         }
         (false, false) => json!({"status": "ready", "expiresAtMs": expires, "writeCustody": []}),
     }
+}
+
+/// A run inside a long tool call, as 2026.9.6 tells session subscribers: `session.tool` with
+/// `phase: "start"`, then an `update` every 2 s (an exec's output) until the run ends.
+fn long_tool_call(shared: &Arc<Shared>, run_id: &str, session_key: &str, agent_id: &str) {
+    let call = format!("call_{}", &random_id()[..8]);
+    let (session_key, agent_id) = (session_key.to_owned(), agent_id.to_owned());
+    let event = move |phase: &str, seq: u64, run_id: &str| {
+        json!({"runId": run_id, "stream": "tool", "seq": seq, "ts": now_ms(), "sessionKey": session_key, "agentId": agent_id,
+               "data": {"phase": phase, "name": "exec", "toolCallId": call}})
+    };
+    shared.broadcast("session.tool", event("start", 2, run_id));
+    let (shared, run_id) = (shared.clone(), run_id.to_owned());
+    tokio::spawn(async move {
+        for seq in 3.. {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let running = lock(&shared.runs)
+                .get(&run_id)
+                .is_some_and(|r| r.done.borrow().is_none());
+            if !running {
+                return;
+            }
+            shared.broadcast("session.tool", event("update", seq, &run_id));
+        }
+    });
 }
 
 fn finish_run(shared: &Shared, run_id: &str, outcome: Value) -> bool {

@@ -102,6 +102,16 @@ async fn watch(registry: Addr<RegistryActor>, events: EventBus, t: Thresholds, q
                 }
             }
             event = operations.recv() => match event {
+                Ok(e) if e.kind == EventKind::SessionWatchdog => {
+                    let step = e.payload["step"].as_str();
+                    let key = e.payload["session_key"].as_str();
+                    if let (Some(w), Some(gateway), Some(key), Some("unrecovered" | "recovered")) =
+                        (watch.as_mut(), e.gateway_id, key, step)
+                        && let Some(alert) = w.session(gateway, key, step == Some("unrecovered"), e.payload.clone())
+                    {
+                        queue.send(alert);
+                    }
+                }
                 Ok(e) if e.kind == EventKind::OperationProgress && e.gateway_id.is_none() => {
                     let state = serde_json::from_value::<OperationState>(e.payload["state"].clone());
                     if watch.is_some() && matches!(state, Ok(OperationState::Failed)) {

@@ -25,15 +25,18 @@ pub enum AlertKind {
     PrimaryChanged,
     /// A fleet operation failed.
     OperationFailed,
+    /// The watchdog could not recover a stalled session.
+    SessionStalled,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 5] = [
+    pub const ALL: [AlertKind; 6] = [
         AlertKind::GatewayOffline,
         AlertKind::BreakerOpen,
         AlertKind::AllGatewaysDown,
         AlertKind::PrimaryChanged,
         AlertKind::OperationFailed,
+        AlertKind::SessionStalled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +46,7 @@ impl AlertKind {
             AlertKind::AllGatewaysDown => "all_gateways_down",
             AlertKind::PrimaryChanged => "primary_changed",
             AlertKind::OperationFailed => "operation_failed",
+            AlertKind::SessionStalled => "session_stalled",
         }
     }
 }
@@ -107,6 +111,8 @@ pub struct Watch {
     acting: Option<Option<GatewayId>>,
     /// Firings held back by damping, for the metric.
     pub suppressed: u64,
+    /// Stalled sessions alerted (gateway, session key), until they recover.
+    stalled: HashSet<(GatewayId, String)>,
 }
 
 impl Watch {
@@ -222,6 +228,36 @@ impl Watch {
             self.held.remove(&subject);
         }
         out
+    }
+
+    /// The watchdog's word on a session: unrecovered fires once, and its recovery resolves
+    /// what fired (the ladder decides each once per stall; a repeat changes nothing).
+    pub fn session(
+        &mut self,
+        gateway_id: GatewayId,
+        key: &str,
+        unrecovered: bool,
+        details: Value,
+    ) -> Option<Alert> {
+        let subject = (gateway_id, key.to_owned());
+        let state = if unrecovered {
+            self.stalled.insert(subject).then_some(AlertState::Firing)?
+        } else {
+            self.stalled
+                .remove(&subject)
+                .then_some(AlertState::Resolved)?
+        };
+        let summary = match state {
+            AlertState::Firing => format!("session {key} is stalled and could not be recovered"),
+            AlertState::Resolved => format!("session {key} is no longer stalled"),
+        };
+        Some(Alert {
+            kind: AlertKind::SessionStalled,
+            state,
+            gateway_id: Some(gateway_id),
+            summary,
+            details,
+        })
     }
 
     /// A failed operation: one alert each (every operation is its own subject).

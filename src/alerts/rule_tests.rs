@@ -179,3 +179,23 @@ fn a_deleted_gateway_s_alert_is_resolved() {
     let gone = w.observe(t0 + Duration::from_secs(62), &[gw(2, Online)], Some(2), &T);
     assert_eq!(kinds(&gone), [(GatewayOffline, Resolved, Some(1))]);
 }
+
+#[test]
+fn an_unrecovered_session_alerts_once_and_its_recovery_resolves_it() {
+    let mut w = Watch::default();
+    let g: GatewayId = 7;
+    let fired = w.session(g, "agent:main:main", true, json!({}));
+    assert_eq!(
+        fired.map(|a| (a.kind, a.state)),
+        Some((SessionStalled, Firing))
+    );
+    // Said again: nothing more.
+    assert!(w.session(g, "agent:main:main", true, json!({})).is_none());
+    // A session recovered before it was ever alerted resolves nothing.
+    assert!(w.session(g, "agent:main:other", false, json!({})).is_none());
+    let resolved = w.session(g, "agent:main:main", false, json!({}));
+    assert_eq!(
+        resolved.map(|a| (a.kind, a.state)),
+        Some((SessionStalled, Resolved))
+    );
+}

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, duration};
+use super::{ConfigError, duration, duration_in};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -75,14 +75,7 @@ impl AlertsConfig {
                 Duration::from_secs(300),
             ),
         ] {
-            if value < min || value > max {
-                return bad(format!(
-                    "{key} must be between {} and {} (got {})",
-                    humantime::format_duration(min),
-                    humantime::format_duration(max),
-                    humantime::format_duration(value)
-                ));
-            }
+            duration_in(key, value, min, max)?;
         }
         if self.retries > 20 {
             return bad(format!(

@@ -3,8 +3,10 @@
 
 mod alerts;
 mod cluster;
+mod watchdog;
 pub use alerts::AlertsConfig;
 pub use cluster::ClusterConfig;
+pub use watchdog::{AgentWatch, WatchdogConfig};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -39,6 +41,7 @@ pub struct Config {
     /// Only with a PostgreSQL database.
     pub cluster: ClusterConfig,
     pub alerts: AlertsConfig,
+    pub watchdog: WatchdogConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -369,6 +372,7 @@ impl Config {
         self.check_ranges()?;
         self.cluster.check()?;
         self.alerts.check()?;
+        self.watchdog.check()?;
         Ok(())
     }
 }
@@ -453,14 +457,7 @@ impl Config {
             ),
         ];
         for (key, value, min, max) in durations {
-            if value < min || value > max {
-                return Err(ConfigError::Invalid(format!(
-                    "{key} must be between {} and {} (got {})",
-                    humantime::format_duration(min),
-                    humantime::format_duration(max),
-                    humantime::format_duration(value)
-                )));
-            }
+            duration_in(key, value, min, max)?;
         }
         let numbers: [(&str, u64, u64, u64); 8] = [
             (
@@ -578,6 +575,24 @@ pub mod byte_size {
             }),
         }
     }
+}
+
+/// `value` within `min..=max`, or the error naming `key` and the range.
+pub(crate) fn duration_in(
+    key: &str,
+    value: Duration,
+    min: Duration,
+    max: Duration,
+) -> Result<(), ConfigError> {
+    if value < min || value > max {
+        return Err(ConfigError::Invalid(format!(
+            "{key} must be between {} and {} (got {})",
+            humantime::format_duration(min),
+            humantime::format_duration(max),
+            humantime::format_duration(value)
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod operation;
 pub mod sessions;
 pub mod spawn;
 pub mod versions;
+pub mod watchdog;
 
 use std::time::Duration;
 

@@ -29,3 +29,4 @@ mod sessions;
 mod spawn;
 mod systemd;
 mod v1;
+mod watchdog;

@@ -9,9 +9,9 @@ use std::time::Duration;
 use fake_gateway::FakeGateway;
 use serde_json::{Value, json};
 
-use crate::support::fleet::{add, fake, gateway, link_daemon, wait_gateway};
+use crate::support::fleet::{add, fake, gateway, link_daemon, start_run, wait_gateway};
 use crate::support::sse::Sse;
-use crate::support::{Daemon, Request, online, wait_for, wait_until};
+use crate::support::{Daemon, Request, online, wait_for};
 
 const DEADLINE: Duration = Duration::from_secs(40);
 
@@ -56,30 +56,13 @@ fn restarts(f: &FakeGateway) -> u64 {
     f.counters().restart_requests.load(Ordering::Relaxed)
 }
 
-/// Starts a run on the gateway and waits until the gateway has it: `SLOW` in the task makes
-/// it last an hour, otherwise it ends by itself after the fake's `run_duration` (a suspended
-/// 2026.9 gateway refuses `sessions.abort`, so a drain cannot be helped along by killing runs).
-fn run_on(d: &Daemon, gateway: i64, f: &FakeGateway, task: &str) {
-    let before = f.runs_started();
-    let spawn = d.call(
-        "POST",
-        "/api/spawn",
-        &d.admin_key,
-        &json!({"agent": "main", "task": task, "gateway_id": gateway}),
-    );
-    assert_eq!(spawn.status, 202, "{}", spawn.text());
-    wait_until("the run started on the gateway", DEADLINE, || {
-        (f.runs_started() > before).then_some(())
-    });
-}
-
 #[test]
 fn a_drain_waits_for_the_gateway_s_work_then_leaves_it_suspended_and_cordoned() {
     let f = fake(|c| c.run_duration = Duration::from_secs(3));
     let d = link_daemon(&[]);
     let id = add(&d, "gw", &f, Some("fake-token"));
     wait_gateway(&d, id, "online", online);
-    run_on(&d, id, &f, "work");
+    start_run(&d, id, &f, "work");
     let mut events = Sse::open(d.addr, &d.admin_key, None, "?types=operation.progress");
     let op = drain(&d, id, "");
     // The gateway is held (no new work) while its run goes on; the blockers are reported.
@@ -127,7 +110,7 @@ fn a_drain_past_its_timeout_fails_releases_the_gateway_and_keeps_the_cordon() {
     let d = link_daemon(&[]);
     let id = add(&d, "gw", &f, Some("fake-token"));
     wait_gateway(&d, id, "online", online);
-    run_on(&d, id, &f, "SLOW");
+    start_run(&d, id, &f, "SLOW");
     let op = drain(&d, id, "?timeout_seconds=1");
     let over = wait_operation(&d, &op, "the drain over", |o| o["state"] != "running");
     assert_eq!(over["state"], "failed", "{over:#}");
@@ -267,7 +250,7 @@ fn an_operation_interrupted_by_a_daemon_kill_is_resumed_after_the_restart() {
             c.run_duration = Duration::from_secs(8);
         }
     });
-    run_on(&d, ids[0], &fakes[0], "work");
+    start_run(&d, ids[0], &fakes[0], "work");
     let op = start(
         &d,
         "/api/fleet/restart",
@@ -374,7 +357,7 @@ fn operation_requests_are_checked() {
         "admin only"
     );
     // One operation per gateway at a time.
-    run_on(&d, ids[1], &fakes[1], "SLOW");
+    start_run(&d, ids[1], &fakes[1], "SLOW");
     drain(&d, ids[1], "");
     let res = post(json!({"gateway_ids": ids}));
     assert_eq!(res.status, 409, "{}", res.text());

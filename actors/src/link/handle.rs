@@ -8,7 +8,12 @@ use actix::Addr;
 use serde_json::Value;
 
 use super::actor::GatewayActor;
-use super::messages::{Call, CallError, ProbeNow, ProbeResult, ReadyNow};
+use std::collections::HashMap;
+
+use super::activity::SessionActivity;
+use super::messages::{
+    ActivityNow, Call, CallError, ProbeNow, ProbeResult, ReadyNow, SessionsUnrecovered,
+};
 
 /// One mailbox sender on the link (a sender is an allocation per link; a fleet has thousands).
 #[derive(Clone)]
@@ -54,6 +59,16 @@ impl GatewayLink {
     /// Whether the gateway's `/readyz` answers 2xx now (`false` when the link is gone).
     pub async fn ready(&self) -> bool {
         self.addr.send(ReadyNow).await.unwrap_or(false)
+    }
+
+    /// What the connection said about its sessions' runs (empty when the link is gone).
+    pub async fn activity(&self) -> HashMap<String, SessionActivity> {
+        self.addr.send(ActivityNow).await.unwrap_or_default()
+    }
+
+    /// The watchdog's verdict: `true` reads the gateway `degraded` until cleared.
+    pub async fn sessions_unrecovered(&self, unrecovered: bool) {
+        let _ = self.addr.send(SessionsUnrecovered(unrecovered)).await;
     }
 
     /// Probes now; `None` when the link is gone.

@@ -124,6 +124,18 @@ pub struct HealthSample {
 #[rtype(result = "bool")]
 pub struct ReadyNow;
 
+/// To a gateway actor: what its connection said about runs (see `link::activity`), keyed by
+/// session.
+#[derive(Message)]
+#[rtype(result = "std::collections::HashMap<String, crate::link::activity::SessionActivity>")]
+pub struct ActivityNow;
+
+/// To a gateway actor: the stuck-session watchdog's verdict on it (`true`: a stalled session
+/// could not be recovered, so the gateway reads `degraded` until this is `false` again).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SessionsUnrecovered(pub bool);
+
 /// To a gateway actor: probe now (HTTP `GET /health` plus the live socket's `health` RPC).
 #[derive(Message)]
 #[rtype(result = "ProbeResult")]

@@ -2,6 +2,7 @@
 //! ([`actor`]) that drives it, with the shell's parts (requests in flight, plain HTTP, the
 //! target). docs/design.md, *The link state machine*, tables the machine.
 
+pub mod activity;
 pub mod actor;
 pub mod handle;
 pub mod http;

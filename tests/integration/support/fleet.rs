@@ -81,3 +81,23 @@ pub fn audit_actions(d: &Daemon) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Starts a run through the daemon (`SLOW` in the task: it lasts an hour and says nothing;
+/// `TOOL`: an hour inside one tool call; otherwise it ends after the fake's `run_duration`);
+/// returns its session key once the gateway has it.
+pub fn start_run(d: &Daemon, gateway: i64, f: &FakeGateway, task: &str) -> String {
+    let before: Vec<String> = f.sessions().into_iter().map(|(k, _)| k).collect();
+    let spawn = d.call(
+        "POST",
+        "/api/spawn",
+        &d.admin_key,
+        &json!({"agent": "main", "task": task, "gateway_id": gateway}),
+    );
+    assert_eq!(spawn.status, 202, "{}", spawn.text());
+    super::wait_until("the run started on the gateway", DEADLINE, || {
+        f.sessions()
+            .into_iter()
+            .map(|(k, _)| k)
+            .find(|k| !before.contains(k))
+    })
+}

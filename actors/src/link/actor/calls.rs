@@ -128,6 +128,8 @@ impl GatewayActor {
         event: &str,
         payload: Option<Value>,
     ) {
+        self.machine
+            .note_activity(event, payload.as_ref(), crate::unix_now_ms());
         let actions = self.machine.event(event, payload);
         self.perform(ctx, actions);
     }

@@ -23,8 +23,8 @@ use crate::handshake::Credentials;
 use crate::link::http::client;
 use crate::link::machine::{HttpHealth, ReportKey, RpcHealth};
 use crate::link::messages::{
-    Call, CallError, DeviceTokenChanged, HealthSample, LinkReport, LinkUpdate, LiveStats, ProbeNow,
-    ProbeResult, ReadyNow, SessionsSnapshot, StopLink,
+    ActivityNow, Call, CallError, DeviceTokenChanged, HealthSample, LinkReport, LinkUpdate,
+    LiveStats, ProbeNow, ProbeResult, ReadyNow, SessionsSnapshot, SessionsUnrecovered, StopLink,
 };
 use crate::link::pending::{self, Answer, Pending};
 use crate::link::target::{LinkContext, LinkSettings, LinkTarget};
@@ -339,6 +339,22 @@ impl Handler<ReadyNow> for GatewayActor {
             self.target.http_url("/readyz"),
             s.probe_timeout,
         ))
+    }
+}
+
+impl Handler<ActivityNow> for GatewayActor {
+    type Result = MessageResult<ActivityNow>;
+    fn handle(&mut self, _msg: ActivityNow, _ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(self.machine.activity().snapshot())
+    }
+}
+
+impl Handler<SessionsUnrecovered> for GatewayActor {
+    type Result = ();
+    fn handle(&mut self, msg: SessionsUnrecovered, _ctx: &mut Self::Context) {
+        if self.machine.set_sessions_unrecovered(msg.0) {
+            self.report();
+        }
     }
 }
 

@@ -20,6 +20,7 @@ use crate::bounded;
 use crate::breaker::Breaker;
 use crate::handshake::AuthChoice;
 pub use crate::handshake::ConnectPlan;
+use crate::link::activity::Activity;
 use crate::link::messages::CallError;
 use crate::link::messages::LinkState;
 pub use crate::model::LinkPhase;
@@ -108,6 +109,10 @@ pub struct LinkMachine {
     methods: Arc<Vec<String>>,
     sessions_count: Option<i64>,
     agents_count: Option<i64>,
+    /// Signs of life of this connection's runs, for the stuck-session watchdog.
+    activity: Activity,
+    /// The watchdog found a stalled session here it could not recover.
+    sessions_unrecovered: bool,
 }
 
 impl LinkMachine {
@@ -163,6 +168,8 @@ impl LinkMachine {
             methods: Arc::new(Vec::new()),
             sessions_count: None,
             agents_count: None,
+            activity: Activity::default(),
+            sessions_unrecovered: false,
             settings,
         }
     }
@@ -255,6 +262,7 @@ impl LinkMachine {
             degraded_latency_ms: self.settings.degraded_latency_ms,
             reports_unhealthy: self.reports_unhealthy,
             secondary_failing: self.probe_error.is_some(),
+            sessions_unrecovered: self.sessions_unrecovered,
         })
     }
 
@@ -564,5 +572,27 @@ impl LinkMachine {
         self.missed_pongs = 0;
         self.unanswered = 0;
         self.connected_at = None;
+        self.activity.clear();
+    }
+
+    // ---- the stuck-session watchdog -----------------------------------------------------------
+
+    /// Records what a run event says about its session (heard at `unix_now_ms`).
+    pub fn note_activity(&mut self, event: &str, payload: Option<&Value>, unix_now_ms: i64) {
+        if let Some(payload) = payload {
+            self.activity.note(event, payload, unix_now_ms);
+        }
+    }
+
+    pub fn activity(&self) -> &Activity {
+        &self.activity
+    }
+
+    /// The watchdog's verdict: a stalled session here could not be recovered (the gateway is
+    /// `degraded` while so). Whether the status changed.
+    pub fn set_sessions_unrecovered(&mut self, unrecovered: bool) -> bool {
+        let before = self.status();
+        self.sessions_unrecovered = unrecovered;
+        before != self.status()
     }
 }

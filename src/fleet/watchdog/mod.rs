@@ -1,0 +1,429 @@
+//! The stuck-session watchdog: every `watchdog.interval`, each gateway this instance links
+//! that reports run activity is asked for its active sessions (`sessions.list {activeOnly}`),
+//! what its link heard about their runs is added ([`GatewayLink::activity`]), and the ladder
+//! ([`rule::step`], pure) decides; this module only carries out — an event and an audit row
+//! for every step, the abort or reset call (fenced to the process the list came from), the
+//! gateway's `degraded` verdict, a safe restart where allowed — and counts
+//! (docs/design.md, *Stuck-session watchdog*).
+//!
+//! What it remembers lives in this task's memory: a daemon restart starts every session's
+//! clock again (it can only wait longer, never act sooner). In a cluster each instance
+//! watches the gateways it links, so a session has one watcher.
+
+pub mod rule;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
+use serde_json::{Value, json};
+
+use super::operation::OperationOrder;
+use super::operation::model::{OperationKind, OperationParams};
+use super::{Fleet, FleetError};
+use crate::config::WatchdogConfig;
+use gateway_supervisor_actors::bounded;
+use gateway_supervisor_actors::events::EventKind;
+use gateway_supervisor_actors::link::activity::SessionActivity;
+use gateway_supervisor_actors::messages::GatewayLink;
+use gateway_supervisor_actors::model::{Caller, GatewayId};
+use gateway_supervisor_actors::unix_now_ms;
+use rule::{Decision, Fingerprint, Ladder, Remedy, Seen, Watched};
+
+/// Active sessions asked for per gateway and round (a gateway with more is watched in part,
+/// and says so in the log).
+const PAGE: u64 = 500;
+/// Run ids kept per session (a session runs a handful at once).
+const MAX_RUN_IDS: usize = 16;
+
+/// `sessions_stalled` and `watchdog_steps_total{step, outcome}`.
+#[derive(Clone)]
+pub struct WatchdogMetrics {
+    stalled: IntGauge,
+    steps: IntCounterVec,
+}
+
+impl WatchdogMetrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        Ok(WatchdogMetrics {
+            stalled: IntGauge::new(
+                "sessions_stalled",
+                "Sessions the watchdog holds stalled now (being remedied, or unrecovered), on the gateways this instance links.",
+            )?,
+            steps: IntCounterVec::new(
+                Opts::new(
+                    "watchdog_steps_total",
+                    "Stuck-session watchdog steps: step (stalled, abort, reset, restart, unrecovered, recovered) by outcome (detected, taken, dry_run, failed, effective, ineffective, by_itself).",
+                ),
+                &["step", "outcome"],
+            )?,
+        })
+    }
+
+    pub fn register(&self, registry: &Registry) -> Result<(), prometheus::Error> {
+        registry.register(Box::new(self.stalled.clone()))?;
+        registry.register(Box::new(self.steps.clone()))
+    }
+
+    fn count(&self, step: &'static str, outcome: &'static str) {
+        self.steps.with_label_values(&[step, outcome]).inc();
+    }
+}
+
+/// Whether a gateway's `sessions.list` reports run activity (`activeOnly`, `hasActiveRun`,
+/// `activeRunIds`): the 2026.9 releases, which are also the ones with the suspend methods.
+/// Older releases have neither, so the watchdog cannot tell a stalled run from an idle one
+/// there and leaves them alone.
+fn reports_run_activity(methods: &[String]) -> bool {
+    let offers = |m: &str| methods.iter().any(|x| x == m);
+    offers("sessions.list") && offers("gateway.suspend.prepare")
+}
+
+/// One active session from a `sessions.list` row.
+struct Row {
+    agent: Option<String>,
+    seen: Seen,
+}
+
+fn rows(answer: &Value, cfg: &WatchdogConfig) -> HashMap<String, Row> {
+    let Some(list) = answer.get("sessions").and_then(Value::as_array) else {
+        return HashMap::new();
+    };
+    list.iter()
+        .filter_map(|s| {
+            let key = s
+                .get("key")
+                .and_then(Value::as_str)
+                .and_then(bounded::identifier)
+                .filter(|k| k.len() <= bounded::SHORT * 2)?;
+            let agent = s
+                .get("agentId")
+                .and_then(Value::as_str)
+                .and_then(bounded::identifier)
+                .map(|a| bounded::text(a, bounded::SHORT));
+            let mut run_ids: Vec<String> = s
+                .get("activeRunIds")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .filter_map(bounded::identifier)
+                .take(MAX_RUN_IDS)
+                .map(|r| bounded::text(r, bounded::SHORT))
+                .collect();
+            run_ids.sort_unstable();
+            let seen = Seen {
+                active: s.get("hasActiveRun").and_then(Value::as_bool) == Some(true),
+                fingerprint: Fingerprint {
+                    updated_at: s.get("updatedAt").and_then(Value::as_i64),
+                    total_tokens: s.get("totalTokens").and_then(Value::as_i64).unwrap_or(0),
+                    run_ids,
+                },
+                last_event_ms: None,
+                in_tool_call: false,
+                stall_after: cfg.stall_after_for(agent.as_deref()),
+            };
+            Some((key.to_owned(), Row { agent, seen }))
+        })
+        .collect()
+}
+
+/// The watchdog's memory: per gateway, per session key.
+#[derive(Default)]
+struct Memory {
+    watched: HashMap<GatewayId, HashMap<String, (Option<String>, Watched)>>,
+    /// Gateways told they are degraded (so the verdict is sent only when it changes).
+    degraded: HashSet<GatewayId>,
+}
+
+impl Fleet {
+    /// Watches stalled sessions every `cfg.interval`, while the daemon runs.
+    pub async fn watchdog_loop(self: Arc<Self>, cfg: WatchdogConfig, metrics: WatchdogMetrics) {
+        if !cfg.enabled {
+            return;
+        }
+        let mut tick = tokio::time::interval(cfg.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut memory = Memory::default();
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.watch_round(&cfg, &metrics, &mut memory).await {
+                tracing::warn!(%e, "the watchdog could not look at the fleet this round");
+            }
+            let stalled = memory
+                .watched
+                .values()
+                .flat_map(HashMap::values)
+                .filter(|(_, w)| w.stage != rule::Stage::Watching)
+                .count();
+            metrics
+                .stalled
+                .set(i64::try_from(stalled).unwrap_or(i64::MAX));
+        }
+    }
+
+    async fn watch_round(
+        &self,
+        cfg: &WatchdogConfig,
+        metrics: &WatchdogMetrics,
+        memory: &mut Memory,
+    ) -> Result<(), FleetError> {
+        let targets = self.targets(None).await?;
+        let here: HashSet<GatewayId> = targets
+            .iter()
+            .filter(|t| t.link.is_some() && !t.elsewhere)
+            .map(|t| t.candidate.id)
+            .collect();
+        // Gateways gone, or linked elsewhere now: their sessions are someone else's.
+        memory.watched.retain(|id, _| here.contains(id));
+        memory.degraded.retain(|id| here.contains(id));
+        for t in targets {
+            let (Some(link), false) = (t.link.clone(), t.elsewhere) else {
+                continue;
+            };
+            if !reports_run_activity(&t.methods) {
+                continue;
+            }
+            let ladder = Ladder {
+                verify_after: cfg.verify_after,
+                dry_run: cfg.dry_run,
+                abort: cfg.abort,
+                reset: cfg.reset,
+                restart: cfg.restart,
+                offers_abort: t.methods.iter().any(|m| m == "sessions.abort"),
+                offers_reset: t.methods.iter().any(|m| m == "sessions.reset"),
+            };
+            let gateway = Gateway {
+                id: t.candidate.id,
+                name: t.candidate.name.clone(),
+                boot_id: t.boot_id.clone(),
+                link,
+            };
+            self.watch_gateway(&gateway, cfg, &ladder, metrics, memory)
+                .await;
+        }
+        Ok(())
+    }
+
+    async fn watch_gateway(
+        &self,
+        g: &Gateway,
+        cfg: &WatchdogConfig,
+        ladder: &Ladder,
+        metrics: &WatchdogMetrics,
+        memory: &mut Memory,
+    ) {
+        let asked = g
+            .link
+            .call(
+                "sessions.list",
+                Some(json!({"activeOnly": true, "limit": PAGE})),
+                self.deadlines.operation,
+            )
+            .await;
+        let answer = match asked {
+            Ok(answer) => answer,
+            Err(e) => {
+                tracing::debug!(gateway = %g.name, %e, "watchdog: sessions.list failed; next round");
+                return;
+            }
+        };
+        if answer.get("hasMore").and_then(Value::as_bool) == Some(true) {
+            tracing::warn!(gateway = %g.name, "watchdog: more than {PAGE} active sessions; the rest are not watched this round");
+        }
+        let mut rows = rows(&answer, cfg);
+        let activity = g.link.activity().await;
+        for (key, row) in rows.iter_mut() {
+            let a = activity
+                .get(key)
+                .cloned()
+                .unwrap_or_else(SessionActivity::default);
+            row.seen.last_event_ms = (a.last_progress_ms > 0).then_some(a.last_progress_ms);
+            row.seen.in_tool_call = a.in_tool_call();
+        }
+        let now = unix_now_ms();
+        let watched = memory.watched.entry(g.id).or_default();
+        let keys: HashSet<String> = watched.keys().chain(rows.keys()).cloned().collect();
+        for key in keys {
+            let row = rows.get(&key);
+            let was = watched.get(&key);
+            let agent = row
+                .map(|r| r.agent.clone())
+                .or_else(|| was.map(|(a, _)| a.clone()))
+                .flatten();
+            let (next, decisions) =
+                rule::step(was.map(|(_, w)| w), row.map(|r| &r.seen), ladder, now);
+            let stalled_runs = next
+                .as_ref()
+                .or(was.map(|(_, w)| w))
+                .map(|w| w.stalled_runs.clone())
+                .unwrap_or_default();
+            match next {
+                Some(w) => {
+                    watched.insert(key.clone(), (agent.clone(), w));
+                }
+                None => {
+                    watched.remove(&key);
+                }
+            }
+            let s = Subject {
+                key: &key,
+                agent: agent.as_deref(),
+                runs: &stalled_runs,
+            };
+            for d in decisions {
+                self.carry_out(g, &s, d, ladder, metrics).await;
+            }
+        }
+        let unrecovered = watched.values().any(|(_, w)| w.unrecovered());
+        if unrecovered != memory.degraded.contains(&g.id) {
+            g.link.sessions_unrecovered(unrecovered).await;
+            if unrecovered {
+                memory.degraded.insert(g.id);
+            } else {
+                memory.degraded.remove(&g.id);
+            }
+        }
+    }
+
+    /// One decision: the effect, the event, the audit row, the count.
+    async fn carry_out(
+        &self,
+        g: &Gateway,
+        s: &Subject<'_>,
+        d: Decision,
+        ladder: &Ladder,
+        metrics: &WatchdogMetrics,
+    ) {
+        let by = Caller {
+            api_key_id: None,
+            label: "watchdog".into(),
+        };
+        let (step, outcome, mut details): (&'static str, &'static str, Value) = match d {
+            Decision::Stalled { idle_ms, would } => (
+                "stalled",
+                "detected",
+                json!({"idle_seconds": idle_ms / 1000, "dry_run": ladder.dry_run, "would": would}),
+            ),
+            Decision::Take(remedy) => {
+                let answered = self.remedy(g, s.key, remedy).await;
+                match answered {
+                    Ok(answer) => (
+                        remedy.as_str(),
+                        "taken",
+                        json!({"answer": bounded::json(answer, 1024)}),
+                    ),
+                    Err(e) => (
+                        remedy.as_str(),
+                        "failed",
+                        json!({"error": bounded::text(&e.to_string(), bounded::MESSAGE)}),
+                    ),
+                }
+            }
+            Decision::Ineffective(remedy) => (
+                remedy.as_str(),
+                "ineffective",
+                json!({"recovery": "ineffective",
+                       "verify_after_seconds": ladder.verify_after.as_secs_f64()}),
+            ),
+            Decision::Unrecovered { restart } => {
+                let mut details = json!({"dry_run": ladder.dry_run, "gateway_degraded": true});
+                if restart {
+                    let started = self.restart_for_watchdog(g.id, &by).await;
+                    metrics.count("restart", if started.is_ok() { "taken" } else { "failed" });
+                    details["restart"] = match started {
+                        Ok(op) => json!({"operation_id": op}),
+                        Err(e) => json!({"error": bounded::text(&e.to_string(), bounded::MESSAGE)}),
+                    };
+                }
+                ("unrecovered", "reported", details)
+            }
+            Decision::Recovered { after } => match after {
+                Some(r) => {
+                    metrics.count(r.as_str(), "effective");
+                    (
+                        "recovered",
+                        "effective",
+                        json!({"after": r.as_str(), "recovery": "effective"}),
+                    )
+                }
+                None => ("recovered", "by_itself", json!({"recovery": "by_itself"})),
+            },
+        };
+        metrics.count(step, outcome);
+        details["step"] = json!(step);
+        details["outcome"] = json!(outcome);
+        details["session_key"] = json!(s.key);
+        details["agent_id"] = json!(s.agent);
+        details["run_ids"] = json!(s.runs);
+        details["gateway_name"] = json!(g.name);
+        match outcome {
+            "failed" | "ineffective" | "reported" => {
+                tracing::warn!(gateway = %g.name, session = %bounded::text(s.key, bounded::SHORT), step, outcome, "watchdog")
+            }
+            _ => {
+                tracing::info!(gateway = %g.name, session = %bounded::text(s.key, bounded::SHORT), step, outcome, "watchdog")
+            }
+        }
+        self.audited(
+            &by,
+            audit_action(step),
+            ("session", s.key.to_owned()),
+            json!({"gateway_id": g.id, "details": details.clone()}),
+        )
+        .await;
+        self.events
+            .publish(EventKind::SessionWatchdog, Some(g.id), details);
+    }
+
+    /// The remedy's call, fenced to the gateway process the session list came from.
+    async fn remedy(&self, g: &Gateway, key: &str, remedy: Remedy) -> Result<Value, FleetError> {
+        let (method, params) = match remedy {
+            Remedy::Abort => ("sessions.abort", json!({"key": key})),
+            Remedy::Reset => ("sessions.reset", json!({"key": key, "reason": "reset"})),
+        };
+        self.call_fenced(g.id, method, params, g.boot_id.as_deref())
+            .await
+    }
+
+    /// A safe restart of one gateway: the rolling-restart machinery (drained, fenced to its
+    /// process, back = health + `/readyz`).
+    async fn restart_for_watchdog(&self, id: GatewayId, by: &Caller) -> Result<String, FleetError> {
+        let order = OperationOrder {
+            kind: OperationKind::RollingRestart,
+            gateways: vec![id],
+            params: OperationParams {
+                max_unavailable: 1,
+                wait_ready_s: 120,
+                drain_timeout_s: 300,
+                abort_on_failure: true,
+            },
+        };
+        Ok(self.start_operation(order, by).await?.id)
+    }
+}
+
+fn audit_action(step: &str) -> &'static str {
+    match step {
+        "stalled" => "watchdog.stalled",
+        "abort" => "watchdog.abort",
+        "reset" => "watchdog.reset",
+        "unrecovered" => "watchdog.unrecovered",
+        _ => "watchdog.recovered",
+    }
+}
+
+/// The gateway a round looks at.
+struct Gateway {
+    id: GatewayId,
+    name: String,
+    boot_id: Option<String>,
+    link: GatewayLink,
+}
+
+/// The session a decision is about.
+struct Subject<'a> {
+    key: &'a str,
+    agent: Option<&'a str>,
+    runs: &'a [String],
+}
