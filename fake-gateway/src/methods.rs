@@ -73,15 +73,16 @@ fn str_param<'a>(p: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     p.get(key).and_then(Value::as_str)
 }
 
-/// A session row as 2026.9.6 projects it: `hasActiveRun` is the activity fact, `activeRunIds`
-/// the exact set, and an active row's status is `running`.
+/// A session row as 2026.9.6 projects it during an `agent` run (seen live): `hasActiveRun` is
+/// the activity fact and the row's status is `running`; `activeRunIds` is not projected
+/// (identities unavailable).
 fn session_json(s: &Session) -> Value {
-    let runs: Vec<&String> = s.active_run.iter().collect();
+    let active = s.active_run.is_some();
     json!({
         "key": s.key, "sessionId": s.key, "agentId": s.agent, "label": s.label, "kind": "direct",
-        "updatedAt": s.updated_at, "status": if runs.is_empty() { s.status } else { "running" },
+        "updatedAt": s.updated_at, "status": if active { "running" } else { s.status },
         "totalTokens": s.total_tokens, "model": s.model, "archived": false,
-        "hasActiveRun": !runs.is_empty(), "activeRunIds": runs,
+        "hasActiveRun": active,
     })
 }
 

@@ -1,6 +1,9 @@
 //! A fake OpenAI-compatible model on loopback (openclaw-protocol.md §12.4): `GET /v1/models`
 //! and streaming `POST /v1/chat/completions`. It answers `pong`; when the user's turn contains
-//! `SLOW` it streams slowly for ten minutes (so a run can be killed mid-way).
+//! `SLOW` it streams slowly for ten minutes (so a run can be killed mid-way); when it contains
+//! `HANG` it answers the headers and then sends no data for ten minutes, only SSE comment lines
+//! (which carry nothing to the gateway's stream parser), so the run is active and silent: what a
+//! wedged provider looks like from the gateway.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -80,6 +83,7 @@ fn serve(stream: TcpStream, counter: &AtomicU64) {
         .map(|m| m["content"].to_string())
         .collect();
     let slow = turn.contains("SLOW");
+    let hang = turn.contains("HANG");
     let _ = write!(
         out,
         "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n"
@@ -88,6 +92,19 @@ fn serve(stream: TcpStream, counter: &AtomicU64) {
         json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": "slow-model",
                "choices": [{"index": 0, "delta": {"role": "assistant", "content": content}, "finish_reason": finish}]})
     };
+    if hang {
+        for _ in 0..600 {
+            if out
+                .write_all(b": idle\n\n")
+                .and_then(|_| out.flush())
+                .is_err()
+            {
+                return; // the gateway cancelled the request
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        return;
+    }
     if slow {
         for _ in 0..600 {
             if write!(out, "data: {}\n\n", chunk(".", None))

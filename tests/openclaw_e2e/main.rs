@@ -10,6 +10,7 @@
 mod cluster;
 mod operations;
 mod releases;
+mod watchdog;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
