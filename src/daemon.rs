@@ -390,6 +390,12 @@ async fn run(mut rt: Running) -> Result<(), DaemonError> {
             .clone()
             .watchdog_loop(rt.cfg.watchdog.clone(), rt.state.metrics.watchdog.clone()),
     );
+    actix::spawn(
+        rt.state
+            .fleet
+            .clone()
+            .log_tail_loop(rt.cfg.gateway_logs.clone()),
+    );
     crate::alerts::start(
         &rt.cfg.alerts,
         rt.state.registry.clone(),

@@ -37,6 +37,23 @@ pub struct LogLine {
 }
 
 impl LogLine {
+    /// The line a `log` event is.
+    pub fn of(e: &gateway_supervisor_actors::events::Event) -> LogLine {
+        let field = |k: &str| e.payload.get(k).and_then(Value::as_str);
+        LogLine {
+            id: e.id,
+            gateway_id: e.gateway_id,
+            ts: e.ts,
+            level: bounded::opt_text(field("level"), bounded::SHORT),
+            session: field("session")
+                .or_else(|| field("sessionKey"))
+                .and_then(bounded::identifier)
+                .map(str::to_owned),
+            message: bounded::opt_text(field("message").or_else(|| field("msg")), bounded::MESSAGE),
+            payload: e.payload.clone(),
+        }
+    }
+
     fn size(&self) -> usize {
         let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
         LINE_OVERHEAD
@@ -57,6 +74,35 @@ struct Lines {
 #[derive(Clone, Default)]
 pub struct LogBuffer {
     inner: Arc<Mutex<Lines>>,
+}
+
+/// Which lines a reader wants; every filter given must match.
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    pub gateway_id: Option<i64>,
+    pub session: Option<String>,
+    pub level: Option<String>,
+    /// Lower-case text the message must contain (case-insensitively).
+    pub text: Option<String>,
+}
+
+impl LogFilter {
+    pub fn matches(&self, l: &LogLine) -> bool {
+        self.gateway_id.is_none_or(|g| l.gateway_id == Some(g))
+            && self
+                .session
+                .as_deref()
+                .is_none_or(|s| l.session.as_deref() == Some(s))
+            && self
+                .level
+                .as_deref()
+                .is_none_or(|v| l.level.as_deref() == Some(v))
+            && self.text.as_deref().is_none_or(|t| {
+                l.message
+                    .as_deref()
+                    .is_some_and(|m| m.to_lowercase().contains(t))
+            })
+    }
 }
 
 /// An answer: the newest matching lines (oldest first) and whether the byte cap left some out.
@@ -85,13 +131,7 @@ impl LogBuffer {
     }
 
     /// Newest last; the filters combine; at most [`RESPONSE_BYTES`].
-    pub fn query(
-        &self,
-        gateway_id: Option<i64>,
-        session: Option<&str>,
-        level: Option<&str>,
-        limit: usize,
-    ) -> LogQueryResult {
+    pub fn query(&self, filter: &LogFilter, limit: usize) -> LogQueryResult {
         let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let mut budget = RESPONSE_BYTES;
         let mut truncated = false;
@@ -100,9 +140,7 @@ impl LogBuffer {
             .lines
             .iter()
             .rev()
-            .filter(|(l, _)| gateway_id.is_none_or(|g| l.gateway_id == Some(g)))
-            .filter(|(l, _)| session.is_none_or(|s| l.session.as_deref() == Some(s)))
-            .filter(|(l, _)| level.is_none_or(|v| l.level.as_deref() == Some(v)))
+            .filter(|(l, _)| filter.matches(l))
             .take(limit)
         {
             if *size > budget {
@@ -124,24 +162,7 @@ impl LogBuffer {
         let (_, mut rx) = bus.subscribe_after(None);
         loop {
             match rx.recv().await {
-                Ok(e) if e.kind == EventKind::Log => {
-                    let field = |k: &str| e.payload.get(k).and_then(Value::as_str);
-                    self.push(LogLine {
-                        id: e.id,
-                        gateway_id: e.gateway_id,
-                        ts: e.ts,
-                        level: bounded::opt_text(field("level"), bounded::SHORT),
-                        session: field("session")
-                            .or_else(|| field("sessionKey"))
-                            .and_then(bounded::identifier)
-                            .map(str::to_owned),
-                        message: bounded::opt_text(
-                            field("message").or_else(|| field("msg")),
-                            bounded::MESSAGE,
-                        ),
-                        payload: e.payload.clone(),
-                    });
-                }
+                Ok(e) if e.kind == EventKind::Log => self.push(LogLine::of(&e)),
                 Ok(_) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(_) => return,
@@ -176,16 +197,42 @@ mod tests {
                 if i % 3 == 0 { "error" } else { "info" },
             ));
         }
-        let all = b.query(None, None, None, usize::MAX).lines;
+        let all = b.query(&LogFilter::default(), usize::MAX).lines;
         assert_eq!(all.len(), CAPACITY);
         assert_eq!(all[0].id, 10);
-        let last = b.query(Some(1), None, Some("error"), 2).lines;
+        let errors = LogFilter {
+            gateway_id: Some(1),
+            level: Some("error".into()),
+            ..LogFilter::default()
+        };
+        let last = b.query(&errors, 2).lines;
         assert_eq!(last.len(), 2);
         assert!(
             last.iter()
                 .all(|l| l.gateway_id == Some(1) && l.level.as_deref() == Some("error"))
         );
         assert!(last[0].id < last[1].id);
+    }
+
+    #[test]
+    fn text_matches_the_message_case_insensitively() {
+        let b = LogBuffer::default();
+        for (i, m) in ["Canvas host mounted", "heartbeat: disabled"]
+            .iter()
+            .enumerate()
+        {
+            b.push(LogLine {
+                message: Some((*m).into()),
+                ..line(i as u64, 1, "info")
+            });
+        }
+        let canvas = LogFilter {
+            text: Some("canvas".into()),
+            ..LogFilter::default()
+        };
+        let found = b.query(&canvas, 10).lines;
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].message.as_deref(), Some("Canvas host mounted"));
     }
 
     #[test]
@@ -200,13 +247,13 @@ mod tests {
             b.push(big(i));
         }
         assert!(b.bytes() <= CAPACITY_BYTES, "{}", b.bytes());
-        let answer = b.query(None, None, None, CAPACITY);
+        let answer = b.query(&LogFilter::default(), CAPACITY);
         assert!(answer.truncated);
         let bytes = serde_json::to_string(&answer.lines).unwrap().len();
         assert!(bytes <= RESPONSE_BYTES, "{bytes}");
         // The newest line is always in the answer.
         assert_eq!(answer.lines.last().unwrap().id, 4_999);
-        let small = b.query(None, None, None, 3);
+        let small = b.query(&LogFilter::default(), 3);
         assert!(!small.truncated);
         assert_eq!(small.lines.len(), 3);
     }

@@ -232,6 +232,8 @@ pub(crate) struct Shared {
     pub suspension: Mutex<Option<Suspension>>,
     /// This "process"'s `server.bootId` (2026.9 releases send one; a restart makes a new one).
     pub boot_id: Mutex<String>,
+    /// The gateway's file log, one raw line each (what `logs.tail` reads).
+    pub log_file: Mutex<Vec<String>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -433,6 +435,7 @@ impl FakeGateway {
             last_auth: Mutex::new(None),
             suspension: Mutex::new(None),
             boot_id: Mutex::new(random_id()),
+            log_file: Mutex::new(Vec::new()),
         });
         let listener = runtime().block_on(TcpListener::bind(addr))?;
         let addr = listener.local_addr()?;
@@ -603,6 +606,27 @@ impl FakeGateway {
         let listener = runtime().block_on(TcpListener::bind(self.addr))?;
         self.serve(listener);
         Ok(())
+    }
+
+    /// Appends a line to the gateway's file log as 2026.9.6 writes it (tslog JSON: the
+    /// subsystem as argument 0 and `_meta.name`, the message as argument 1, the level in
+    /// `_meta.logLevelName`).
+    pub fn log(&self, level: &str, subsystem: &str, message: &str) {
+        let name = serde_json::json!({"subsystem": subsystem}).to_string();
+        let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        let line = serde_json::json!({
+            "0": name, "1": message,
+            "_meta": {"runtime": "node", "runtimeVersion": "24.21.0", "hostname": "unknown", "name": name,
+                      "parentNames": ["openclaw"], "date": now, "logLevelId": 3,
+                      "logLevelName": level.to_ascii_uppercase()},
+            "time": now,
+        });
+        self.write_log(&line.to_string());
+    }
+
+    /// Appends one raw line to the gateway's file log (anything: a hostile gateway's too).
+    pub fn write_log(&self, raw: &str) {
+        lock(&self.shared.log_file).push(raw.to_owned());
     }
 
     /// The `server.bootId` its `hello-ok` carries now.

@@ -9,13 +9,14 @@ use tokio::sync::mpsc;
 
 use crate::{Ctl, Run, Session, Shared, lock, now_ms, random_id};
 
-const CORE_METHODS: [&str; 17] = [
+const CORE_METHODS: [&str; 18] = [
     "chat.history",
     "gateway.suspend.prepare",
     "gateway.suspend.status",
     "gateway.suspend.resume",
     "gateway.restart.request",
     "health",
+    "logs.tail",
     "status",
     "sessions.list",
     "sessions.subscribe",
@@ -165,6 +166,7 @@ pub(crate) async fn handle(
             Ok(json!({"sessionKey": key, "sessionId": key, "messages": s.messages[skip..]}))
         }),
         "agent.wait" => return Some(agent_wait(shared, &id, params).await),
+        "logs.tail" => closed(method, params, &["cursor", "limit", "maxBytes"]).map(|_| logs_tail(shared, params)),
         "sessions.abort" => closed(method, params, &["key", "runId", "agentId", "clearQueued"]).map(|_| -> Value {
             shared.counters.aborts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let run = str_param(params, "runId").map(str::to_owned).or_else(|| {
@@ -403,6 +405,58 @@ fn suspension_phase(id: &str, active: usize, prepare: bool) -> Value {
         }
         (false, false) => json!({"status": "ready", "expiresAtMs": expires, "writeCustody": []}),
     }
+}
+
+/// `logs.tail` as 2026.9.6 reads its file log: a byte cursor; from the tail (`maxBytes`, 250 kB
+/// by default, at most 1 MB) without one, or when the cursor is past the end (`reset`) or too far
+/// behind (`reset`, `truncated`); a partial first line dropped; at most `limit` lines (500, at
+/// most 5,000), the newest, `truncated` when more.
+fn logs_tail(shared: &Shared, params: &Map<String, Value>) -> Value {
+    let lines = lock(&shared.log_file);
+    let size: u64 = lines.iter().map(|l| l.len() as u64 + 1).sum();
+    let max_bytes = params
+        .get("maxBytes")
+        .and_then(Value::as_u64)
+        .unwrap_or(250_000)
+        .clamp(1, 1_000_000);
+    let limit = params
+        .get("limit")
+        .and_then(Value::as_u64)
+        .unwrap_or(500)
+        .clamp(1, 5000) as usize;
+    let cursor = params.get("cursor").and_then(Value::as_u64);
+    let (mut reset, mut truncated) = (false, false);
+    let start = match cursor {
+        Some(c) if c > size => {
+            reset = true;
+            truncated = size > max_bytes;
+            size.saturating_sub(max_bytes)
+        }
+        Some(c) if size - c > max_bytes => {
+            (reset, truncated) = (true, true);
+            size - max_bytes
+        }
+        Some(c) => c,
+        None => {
+            truncated = size > max_bytes;
+            size.saturating_sub(max_bytes)
+        }
+    };
+    let mut offset = 0u64;
+    let mut selected: Vec<&String> = Vec::new();
+    for l in lines.iter() {
+        // Only whole lines that begin at or after the start.
+        if offset >= start {
+            selected.push(l);
+        }
+        offset += l.len() as u64 + 1;
+    }
+    if selected.len() > limit {
+        truncated = true;
+        selected.drain(..selected.len() - limit);
+    }
+    json!({"file": "/tmp/openclaw/openclaw.log", "cursor": size, "size": size, "lines": selected,
+           "truncated": truncated, "reset": reset})
 }
 
 /// A run inside a long tool call, as 2026.9.6 tells session subscribers: `session.tool` with

@@ -3,9 +3,11 @@
 
 mod alerts;
 mod cluster;
+mod gateway_logs;
 mod watchdog;
 pub use alerts::AlertsConfig;
 pub use cluster::ClusterConfig;
+pub use gateway_logs::GatewayLogsConfig;
 pub use watchdog::{AgentWatch, WatchdogConfig};
 
 use std::net::SocketAddr;
@@ -42,6 +44,7 @@ pub struct Config {
     pub cluster: ClusterConfig,
     pub alerts: AlertsConfig,
     pub watchdog: WatchdogConfig,
+    pub gateway_logs: GatewayLogsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -373,6 +376,7 @@ impl Config {
         self.cluster.check()?;
         self.alerts.check()?;
         self.watchdog.check()?;
+        self.gateway_logs.check()?;
         Ok(())
     }
 }

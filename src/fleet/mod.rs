@@ -8,6 +8,7 @@
 pub mod agents;
 mod counters;
 mod gateway_ops;
+pub mod log_tail;
 pub mod operation;
 pub mod sessions;
 pub mod spawn;

@@ -78,6 +78,16 @@ pub async fn sse(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     let filter = type_filter(&query);
+    Ok(stream(&state, last_id, move |e| wanted(&filter, e)))
+}
+
+/// A Server-Sent Events stream of the events `wanted` lets through, from after `last_id` (the
+/// replay) or from now.
+pub(super) fn stream(
+    state: &AppState,
+    last_id: Option<u64>,
+    wanted: impl Fn(&Event) -> bool + Send + 'static,
+) -> HttpResponse {
     // Missed events it cannot be given: said first, never silence.
     let reset = last_id.and_then(|last| state.events.resume_gap(last).map(|gap| (last, gap)));
     let (backlog, mut rx) = state.events.subscribe_after(last_id);
@@ -107,7 +117,7 @@ pub async fn sse(
                 return;
             }
         }
-        for e in backlog.iter().filter(|e| wanted(&filter, e)) {
+        for e in backlog.iter().filter(|e| wanted(e)) {
             if tx.send(Ok(sse_frame(e))).await.is_err() {
                 return;
             }
@@ -119,7 +129,7 @@ pub async fn sse(
             };
             let frame = match next {
                 Err(_) => Bytes::from_static(b": keep-alive\n\n"),
-                Ok(Ok(e)) if wanted(&filter, &e) => sse_frame(&e),
+                Ok(Ok(e)) if wanted(&e) => sse_frame(&e),
                 Ok(Ok(_)) => continue,
                 Ok(Err(RecvError::Lagged(n))) => {
                     events.note_dropped();
@@ -136,12 +146,11 @@ pub async fn sse(
             }
         }
     });
-    let stream = tokio_stream_from(out);
-    Ok(HttpResponse::Ok()
+    HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/event-stream"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("x-accel-buffering", "no"))
-        .streaming(stream))
+        .streaming(tokio_stream_from(out))
 }
 
 fn tokio_stream_from(

@@ -125,7 +125,13 @@ pub struct LogQuery {
     #[serde(default, deserialize_with = "super::query::integer")]
     pub gateway_id: Option<i64>,
     pub session: Option<String>,
+    /// `info`, `warn`, `error`, … as the line says it.
     pub level: Option<String>,
+    /// Text the message contains (case-insensitive), at most 256 characters.
+    pub q: Option<String>,
+    /// `true`: a Server-Sent Events stream of the matching lines from now on (each a `log`
+    /// event), instead of the buffer.
+    pub follow: Option<bool>,
     /// 1–5000, default 100.
     #[param(minimum = 1, maximum = 5000)]
     #[serde(default, deserialize_with = "super::query::integer")]
@@ -133,7 +139,7 @@ pub struct LogQuery {
 }
 
 #[utoipa::path(get, path = "/api/logs", tag = "operations",
-    description = "The gateways' recent `log` events (a buffer of the last 5,000 or 8 MiB), oldest first. An answer carries at most 2 MiB: `truncated: true` says older matching lines were left out.",
+    description = "The gateways' recent log lines, oldest first: their `log` events and, from every gateway that offers `logs.tail` (OpenClaw 2026.9), its file log read every `gateway_logs.interval` (`payload.source: \"logs.tail\"`, with `level`, `subsystem`, the gateway's `time`; credentials redacted by the gateway and again here). A buffer of the last 5,000 lines or 8 MiB; an answer carries at most 2 MiB (`truncated: true` says older matching lines were left out). Filters: `gateway_id`, `session`, `level`, `q` (text). With `follow=true` the answer is a Server-Sent Events stream of the matching lines as they come (each a `log` event as `GET /api/events` frames it).",
     params(LogQuery),
     responses((status = 200, description = "`{logs: [...]}`"), (status = 400, body = ErrorBody)),
     security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
@@ -145,12 +151,23 @@ pub async fn logs(
     if !(1..=crate::logs::CAPACITY).contains(&limit) {
         return Err(ApiError::field("limit", "limit must be between 1 and 5000"));
     }
-    let answer = state.logs.query(
-        query.gateway_id,
-        query.session.as_deref(),
-        query.level.as_deref(),
-        limit,
-    );
+    let query = query.into_inner();
+    if query.q.as_deref().is_some_and(|q| q.chars().count() > 256) {
+        return Err(ApiError::field("q", "q must be at most 256 characters"));
+    }
+    let filter = crate::logs::LogFilter {
+        gateway_id: query.gateway_id,
+        session: query.session,
+        level: query.level,
+        text: query.q.map(|q| q.to_lowercase()),
+    };
+    if query.follow == Some(true) {
+        return Ok(super::events::stream(&state, None, move |e| {
+            e.kind == gateway_supervisor_actors::events::EventKind::Log
+                && filter.matches(&crate::logs::LogLine::of(e))
+        }));
+    }
+    let answer = state.logs.query(&filter, limit);
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "logs": answer.lines,
         "truncated": answer.truncated,

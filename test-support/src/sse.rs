@@ -18,9 +18,14 @@ pub struct SseEvent {
 
 impl Sse {
     pub fn open(addr: SocketAddr, key: &str, last_event_id: Option<u64>, query: &str) -> Sse {
+        Self::open_path(addr, key, last_event_id, &format!("/api/events{query}"))
+    }
+
+    /// A stream at another path (`/api/logs?follow=true`).
+    pub fn open_path(addr: SocketAddr, key: &str, last_event_id: Option<u64>, path: &str) -> Sse {
         let mut s = TcpStream::connect(addr).expect("connect");
         let mut head = format!(
-            "GET /api/events{query} HTTP/1.1\r\nhost: {addr}\r\nx-api-key: {key}\r\naccept: text/event-stream\r\n"
+            "GET {path} HTTP/1.1\r\nhost: {addr}\r\nx-api-key: {key}\r\naccept: text/event-stream\r\n"
         );
         if let Some(id) = last_event_id {
             head.push_str(&format!("last-event-id: {id}\r\n"));

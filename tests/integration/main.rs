@@ -12,6 +12,7 @@ mod cordon;
 mod crash;
 mod election;
 mod events;
+mod gateway_logs;
 mod gateway_ops;
 mod hostile;
 mod hostile_modes;

@@ -1,14 +1,15 @@
 //! The stuck-session watchdog against a real OpenClaw 2026.9.6 gateway whose model provider
 //! accepts a request and then sends nothing (the fake model's `HANG`): the run is active and
 //! silent, so the watchdog finds it stalled in `sessions.list {activeOnly}` (its `hasActiveRun`
-//! and `activeRunIds`), aborts it with `sessions.abort`, and sees the lane freed.
+//! and `activeRunIds`), aborts it with `sessions.abort`, and sees the lane freed. The same
+//! gateway's file log reaches `GET /api/logs` through `logs.tail`.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use gs_test_support::daemon::{Daemon, online};
+use gs_test_support::daemon::{Daemon, online, wait_for};
 use gs_test_support::fake_model::FakeModel;
 use gs_test_support::real_gateway::RealGateway;
 use gs_test_support::sse::Sse;
@@ -16,7 +17,7 @@ use gs_test_support::sse::Sse;
 use super::{DEADLINE, add, free_base_port, spawn, wait_gateway};
 
 #[test]
-fn a_silent_run_on_a_real_gateway_is_found_stalled_aborted_and_the_lane_freed() {
+fn a_silent_run_on_a_real_gateway_is_found_stalled_and_aborted_and_its_log_is_tailed() {
     let install = PathBuf::from(std::env::var("GS_OPENCLAW_DIR").expect(
         "GS_OPENCLAW_DIR must point at the openclaw install (run scripts/test.sh, or e2e/openclaw/install.sh)",
     ));
@@ -33,6 +34,7 @@ fn a_silent_run_on_a_real_gateway_is_found_stalled_aborted_and_the_lane_freed() 
         ("GATEWAY_SUPERVISOR__WATCHDOG__STALL_AFTER", "8s"),
         ("GATEWAY_SUPERVISOR__WATCHDOG__VERIFY_AFTER", "10s"),
         ("GATEWAY_SUPERVISOR__WATCHDOG__DRY_RUN", "false"),
+        ("GATEWAY_SUPERVISOR__GATEWAY_LOGS__INTERVAL", "1s"),
     ]);
     let id = add(&d, "real", "127.0.0.1", gw.port, "watch-token-1");
     wait_gateway(&d, id, "online", online);
@@ -91,4 +93,33 @@ fn a_silent_run_on_a_real_gateway_is_found_stalled_aborted_and_the_lane_freed() 
         .filter(|s| s["key"] == key)
         .collect();
     assert!(still.is_empty(), "{active:#}");
+
+    // Its own log lines, tailed: parsed (a known level, its subsystem, its time), redacted.
+    let tailed = wait_for("the gateway's log lines", DEADLINE, || {
+        let res = d.get(
+            &format!("/api/logs?gateway_id={id}&limit=5000"),
+            &d.admin_key,
+        );
+        let lines = res.json()["logs"].as_array().cloned().unwrap_or_default();
+        let tailed: Vec<Value> = lines
+            .into_iter()
+            .filter(|l| l["payload"]["source"] == "logs.tail")
+            .collect();
+        if tailed.iter().any(|l| l["payload"]["subsystem"].is_string()) {
+            Ok(tailed)
+        } else {
+            Err(format!("{tailed:#?}"))
+        }
+    });
+    assert!(
+        tailed
+            .iter()
+            .all(|l| l["level"].is_string() && l["payload"]["time"].is_string()),
+        "{tailed:#?}"
+    );
+    let all = d.get("/api/logs?limit=5000", &d.admin_key).text();
+    assert!(
+        !all.contains("watch-token-1"),
+        "the gateway's token is never shown"
+    );
 }
