@@ -247,7 +247,14 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
                 },
                 metrics.fleet.clone(),
             )
-            .in_cluster(cluster_id),
+            .in_cluster(cluster_id)
+            .with_budgets(
+                cfg.usage
+                    .budgets
+                    .iter()
+                    .map(|(agent, b)| (agent.clone(), b.daily_usd))
+                    .collect(),
+            ),
         );
         let state = AppState {
             registry,
@@ -395,6 +402,12 @@ async fn run(mut rt: Running) -> Result<(), DaemonError> {
             .fleet
             .clone()
             .log_tail_loop(rt.cfg.gateway_logs.clone()),
+    );
+    actix::spawn(
+        rt.state
+            .fleet
+            .clone()
+            .usage_loop(rt.cfg.usage.clone(), rt.state.metrics.usage.clone()),
     );
     crate::alerts::start(
         &rt.cfg.alerts,

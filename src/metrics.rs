@@ -30,6 +30,8 @@ pub struct Metrics {
     pub alerts: IntCounterVec,
     /// `sessions_stalled`, `watchdog_steps_total{step, outcome}`.
     pub watchdog: crate::fleet::watchdog::WatchdogMetrics,
+    /// `usage_tokens_total{gateway_id, kind}`, `usage_cost_usd_total{gateway_id}`.
+    pub usage: crate::fleet::usage::UsageMetrics,
     gateway_up: IntGaugeVec,
     gateway_status: IntGaugeVec,
     gateway_breaker: IntGaugeVec,
@@ -112,6 +114,8 @@ impl Metrics {
         registry.register(Box::new(alerts.clone()))?;
         let watchdog = crate::fleet::watchdog::WatchdogMetrics::new()?;
         watchdog.register(&registry)?;
+        let usage = crate::fleet::usage::UsageMetrics::new()?;
+        usage.register(&registry)?;
         for m in [
             &gateway_up,
             &gateway_status,
@@ -190,6 +194,7 @@ impl Metrics {
             fleet,
             alerts,
             watchdog,
+            usage,
             gateway_up,
             gateway_status,
             gateway_breaker,

@@ -52,6 +52,9 @@ pub struct FakeConfig {
     pub sessions: usize,
     /// How long an `agent` run takes unless its message contains `SLOW` (then 1 hour).
     pub run_duration: Duration,
+    /// What each finished run costs (US dollars), as `usage.cost` reports it (with 100 input
+    /// and 20 output tokens).
+    pub run_cost_usd: f64,
     /// Emit a `health` event this often (the real gateway: ~60 s).
     pub health_event_interval: Option<Duration>,
     /// Records the time of every accepted TCP connection (benchmarks: reconnect storms).
@@ -104,6 +107,7 @@ impl Default for FakeConfig {
             agents: vec!["main".into()],
             sessions: 0,
             run_duration: Duration::from_millis(200),
+            run_cost_usd: 0.01,
             health_event_interval: None,
             accept_log: None,
             signatures: Signatures::default(),
@@ -186,6 +190,9 @@ pub(crate) enum Ctl {
     Close(u16, String),
 }
 
+/// One agent's day: input tokens, output tokens, cost (US dollars).
+pub(crate) type DayUsage = (u64, u64, f64);
+
 pub(crate) struct ConnCtl {
     pub tx: mpsc::UnboundedSender<Ctl>,
     pub device_id: Option<String>,
@@ -234,6 +241,8 @@ pub(crate) struct Shared {
     pub boot_id: Mutex<String>,
     /// The gateway's file log, one raw line each (what `logs.tail` reads).
     pub log_file: Mutex<Vec<String>>,
+    /// Usage per (agent, UTC day).
+    pub usage: Mutex<BTreeMap<(String, String), DayUsage>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -436,6 +445,7 @@ impl FakeGateway {
             suspension: Mutex::new(None),
             boot_id: Mutex::new(random_id()),
             log_file: Mutex::new(Vec::new()),
+            usage: Mutex::new(BTreeMap::new()),
         });
         let listener = runtime().block_on(TcpListener::bind(addr))?;
         let addr = listener.local_addr()?;

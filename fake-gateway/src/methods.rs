@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use crate::{Ctl, Run, Session, Shared, lock, now_ms, random_id};
 
-const CORE_METHODS: [&str; 18] = [
+const CORE_METHODS: [&str; 19] = [
     "chat.history",
     "gateway.suspend.prepare",
     "gateway.suspend.status",
@@ -18,6 +18,7 @@ const CORE_METHODS: [&str; 18] = [
     "health",
     "logs.tail",
     "status",
+    "usage.cost",
     "sessions.list",
     "sessions.subscribe",
     "sessions.abort",
@@ -167,6 +168,7 @@ pub(crate) async fn handle(
         }),
         "agent.wait" => return Some(agent_wait(shared, &id, params).await),
         "logs.tail" => closed(method, params, &["cursor", "limit", "maxBytes"]).map(|_| logs_tail(shared, params)),
+        "usage.cost" => Ok(usage_cost(shared, params)),
         "sessions.abort" => closed(method, params, &["key", "runId", "agentId", "clearQueued"]).map(|_| -> Value {
             shared.counters.aborts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let run = str_param(params, "runId").map(str::to_owned).or_else(|| {
@@ -459,6 +461,42 @@ fn logs_tail(shared: &Shared, params: &Map<String, Value>) -> Value {
            "truncated": truncated, "reset": reset})
 }
 
+/// `usage.cost` as 2026.9.6 shapes it (`finishCostUsageSummary`): one agent (`agentId`, default
+/// the first), the last `days` (default 30) UTC days, every day present, zero when unused.
+fn usage_cost(shared: &Shared, params: &Map<String, Value>) -> Value {
+    let agent = str_param(params, "agentId")
+        .map(str::to_owned)
+        .or_else(|| lock(&shared.cfg).agents.first().cloned())
+        .unwrap_or_else(|| "main".into());
+    let days = params
+        .get("days")
+        .and_then(Value::as_u64)
+        .unwrap_or(30)
+        .clamp(1, 366);
+    let usage = lock(&shared.usage);
+    let now = std::time::SystemTime::now();
+    let mut daily = Vec::new();
+    let mut totals = (0u64, 0u64, 0f64);
+    for back in (0..days).rev() {
+        let t = now - Duration::from_secs(back * 86_400);
+        let day = humantime::format_rfc3339_seconds(t).to_string()[..10].to_owned();
+        let (input, output, cost) = usage
+            .get(&(agent.clone(), day.clone()))
+            .copied()
+            .unwrap_or_default();
+        totals = (totals.0 + input, totals.1 + output, totals.2 + cost);
+        daily.push(
+            json!({"date": day, "input": input, "output": output, "cacheRead": 0, "cacheWrite": 0,
+            "totalTokens": input + output, "totalCost": cost, "inputCost": cost, "outputCost": 0,
+            "cacheReadCost": 0, "cacheWriteCost": 0, "missingCostEntries": 0}),
+        );
+    }
+    json!({"updatedAt": now_ms(), "days": days, "daily": daily,
+           "totals": {"input": totals.0, "output": totals.1, "cacheRead": 0, "cacheWrite": 0,
+                      "totalTokens": totals.0 + totals.1, "totalCost": totals.2},
+           "cacheStatus": {"status": "fresh", "cachedFiles": 1, "pendingFiles": 0, "staleFiles": 0}})
+}
+
 /// A run inside a long tool call, as 2026.9.6 tells session subscribers: `session.tool` with
 /// `phase: "start"`, then an `update` every 2 s (an exec's output) until the run ends.
 fn long_tool_call(shared: &Arc<Shared>, run_id: &str, session_key: &str, agent_id: &str) {
@@ -495,6 +533,8 @@ fn finish_run(shared: &Shared, run_id: &str, outcome: Value) -> bool {
     let _ = run.done.send(Some(outcome.clone()));
     let session_key = run.session_key.clone();
     drop(runs);
+    // Read before the sessions are locked (elsewhere the configuration is locked first).
+    let cost = lock(&shared.cfg).run_cost_usd;
     if let Some(s) = lock(&shared.sessions).get_mut(&session_key) {
         if let Some(reply) = outcome.get("reply").and_then(Value::as_str) {
             s.messages.push(json!({"role": "assistant", "content": [{"type": "text", "text": reply}], "timestamp": now_ms()}));
@@ -502,6 +542,11 @@ fn finish_run(shared: &Shared, run_id: &str, outcome: Value) -> bool {
         s.active_run = None;
         s.total_tokens += 10;
         s.updated_at = now_ms();
+        let day = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()[..10]
+            .to_owned();
+        let mut usage = lock(&shared.usage);
+        let u = usage.entry((s.agent.clone(), day)).or_default();
+        *u = (u.0 + 100, u.1 + 20, u.2 + cost);
     }
     let aborted = outcome["error"] == "aborted";
     shared.broadcast(

@@ -4,10 +4,12 @@
 mod alerts;
 mod cluster;
 mod gateway_logs;
+mod usage;
 mod watchdog;
 pub use alerts::AlertsConfig;
 pub use cluster::ClusterConfig;
 pub use gateway_logs::GatewayLogsConfig;
+pub use usage::{Budget, UsageConfig};
 pub use watchdog::{AgentWatch, WatchdogConfig};
 
 use std::net::SocketAddr;
@@ -45,6 +47,7 @@ pub struct Config {
     pub alerts: AlertsConfig,
     pub watchdog: WatchdogConfig,
     pub gateway_logs: GatewayLogsConfig,
+    pub usage: UsageConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -377,6 +380,7 @@ impl Config {
         self.alerts.check()?;
         self.watchdog.check()?;
         self.gateway_logs.check()?;
+        self.usage.check()?;
         Ok(())
     }
 }
@@ -579,6 +583,27 @@ pub mod byte_size {
             }),
         }
     }
+}
+
+/// An agent id as a configuration key (`watchdog.agents.<id>`, `usage.budgets.<id>`): 1–128
+/// characters, no control characters; at most 1,000 of them under `section`.
+pub(crate) fn agent_ids_ok<'a>(
+    section: &str,
+    ids: impl ExactSizeIterator<Item = &'a String>,
+) -> Result<(), ConfigError> {
+    if ids.len() > 1000 {
+        return Err(ConfigError::Invalid(format!(
+            "{section}: at most 1000 agents"
+        )));
+    }
+    for agent in ids {
+        if agent.is_empty() || agent.len() > 128 || agent.chars().any(char::is_control) {
+            return Err(ConfigError::Invalid(format!(
+                "{section}: {agent:?} is not an agent id"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `value` within `min..=max`, or the error naming `key` and the range.

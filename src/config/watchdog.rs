@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, duration, duration_in};
+use super::{ConfigError, agent_ids_ok, duration, duration_in};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -77,17 +77,8 @@ impl WatchdogConfig {
             s(7 * 86_400),
         )?;
         range("watchdog.verify_after", self.verify_after, ms(100), s(3600))?;
-        if self.agents.len() > 1000 {
-            return Err(ConfigError::Invalid(
-                "watchdog.agents: at most 1000 agents".into(),
-            ));
-        }
+        agent_ids_ok("watchdog.agents", self.agents.keys())?;
         for (agent, w) in &self.agents {
-            if agent.is_empty() || agent.len() > 128 || agent.chars().any(char::is_control) {
-                return Err(ConfigError::Invalid(format!(
-                    "watchdog.agents: {agent:?} is not an agent id"
-                )));
-            }
             range(
                 &format!("watchdog.agents.{agent}.stall_after"),
                 w.stall_after,

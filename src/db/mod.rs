@@ -12,6 +12,7 @@ pub mod operations;
 pub mod schema;
 pub mod secrets;
 pub mod spawns;
+pub mod usage;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -156,6 +156,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    usage_daily (gateway_id, agent_id, day) {
+        gateway_id -> BigInt,
+        agent_id -> Text,
+        day -> Text,
+        input_tokens -> BigInt,
+        output_tokens -> BigInt,
+        cache_read_tokens -> BigInt,
+        cache_write_tokens -> BigInt,
+        total_tokens -> BigInt,
+        cost_micros -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
 diesel::joinable!(agents -> gateways (gateway_id));
 diesel::joinable!(direct_connections -> agents (agent_id));
 diesel::joinable!(gateway_health_samples -> gateways (gateway_id));
@@ -163,6 +178,7 @@ diesel::joinable!(spawns -> gateways (gateway_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     alert_deliveries,
+    usage_daily,
     operations,
     gateways,
     api_keys,

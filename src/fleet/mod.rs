@@ -12,6 +12,7 @@ pub mod log_tail;
 pub mod operation;
 pub mod sessions;
 pub mod spawn;
+pub mod usage;
 pub mod versions;
 pub mod watchdog;
 
@@ -118,6 +119,12 @@ pub enum FleetError {
         "instance(s) {} did not answer whether their gateways have session `{key}`; retry, or name the gateway with ?gateway_id=", instances.join(", ")
     )]
     SessionUnheard { key: String, instances: Vec<String> },
+    /// The agent spent its daily budget.
+    #[error(
+        "agent `{}` spent its daily budget: ${:.2} of ${:.2} on {} (UTC); new spawns are refused until the day is over or usage.budgets.{}.daily_usd is raised",
+        .0.agent, .0.spent_usd, .0.budget_usd, .0.day, .0.agent
+    )]
+    OverBudget(usage::rollup::OverBudget),
     /// Another instance of the cluster links the gateway: the action is its to carry out.
     #[error("gateway {id} is linked by instance `{}`", .owner.instance)]
     LinkedElsewhere { id: GatewayId, owner: Owner },
@@ -167,6 +174,7 @@ impl FleetError {
             } => "not_connected",
             FleetError::Call { .. } => "gateway_error",
             FleetError::IdempotencyKeyReused { .. } => "idempotency_key_reused",
+            FleetError::OverBudget(_) => "over_budget",
             FleetError::NoGateway(_) => "no_gateway",
             FleetError::LinkedElsewhere { .. } => "forwarded",
             FleetError::SessionUnheard { .. } => "owner_unavailable",
@@ -219,6 +227,8 @@ pub struct Fleet {
     tracking: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Wakes the operations runner (an operation started here).
     operations_wake: tokio::sync::Notify,
+    /// Per-agent daily budgets (US dollars), from `usage.budgets`.
+    budgets: std::collections::BTreeMap<String, f64>,
 }
 
 impl Fleet {
@@ -238,7 +248,14 @@ impl Fleet {
             instance: None,
             tracking: std::sync::Mutex::default(),
             operations_wake: tokio::sync::Notify::new(),
+            budgets: std::collections::BTreeMap::new(),
         }
+    }
+
+    /// Per-agent daily budgets: an agent's spawns are refused once it spent this today.
+    pub fn with_budgets(mut self, budgets: std::collections::BTreeMap<String, f64>) -> Self {
+        self.budgets = budgets;
+        self
     }
 
     /// In a cluster: this instance's id (gateways linked by others are theirs to act on).

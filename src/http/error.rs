@@ -68,6 +68,12 @@ pub enum ApiError {
     },
     #[error("{0}")]
     PrimaryGateway(String),
+    /// An agent's daily budget is spent (`details`: agent, day, budget and spend in USD).
+    #[error("{message}")]
+    BudgetExceeded {
+        message: String,
+        details: serde_json::Value,
+    },
     #[error("rate limit exceeded for {limit}; retry in {retry_after_secs} s")]
     RateLimited {
         limit: &'static str,
@@ -168,6 +174,7 @@ impl ApiError {
             }
             ApiError::UpgradeRequired(_) => ("upgrade_required", S::UPGRADE_REQUIRED),
             ApiError::RateLimited { .. } => ("rate_limited", S::TOO_MANY_REQUESTS),
+            ApiError::BudgetExceeded { .. } => ("budget_exceeded", S::TOO_MANY_REQUESTS),
             ApiError::Internal(_) => ("internal", S::INTERNAL_SERVER_ERROR),
             ApiError::BadGateway { code, .. } => (code, S::BAD_GATEWAY),
             ApiError::GatewayRefused { .. } => ("gateway_error", S::BAD_GATEWAY),
@@ -212,7 +219,8 @@ impl ApiError {
             | ApiError::GatewayBusy { details, .. }
             | ApiError::DuplicateAddress { details, .. }
             | ApiError::AmbiguousSession { details, .. }
-            | ApiError::GatewayChanged { details, .. } => Some(details.clone()),
+            | ApiError::GatewayChanged { details, .. }
+            | ApiError::BudgetExceeded { details, .. } => Some(details.clone()),
             ApiError::GatewayRefused { code, .. } => {
                 Some(serde_json::json!({ "gateway_code": code }))
             }
@@ -401,6 +409,12 @@ impl From<crate::fleet::FleetError> for ApiError {
             ref e @ F::IdempotencyKeyReused { ref spawn_id } => ApiError::IdempotencyKeyReused {
                 message: e.to_string(),
                 spawn_id: spawn_id.clone(),
+            },
+            ref e @ F::OverBudget(ref over) => ApiError::BudgetExceeded {
+                message: e.to_string(),
+                details: serde_json::json!({"agent": over.agent, "day": over.day,
+                    "budget": format!("usage.budgets.{}.daily_usd", over.agent),
+                    "budget_usd": over.budget_usd, "spent_usd": over.spent_usd}),
             },
             F::NoGateway(NoGateway::Unknown(id)) => ApiError::GatewayNotFound(id),
             F::NoGateway(NoGateway::Unavailable { reason, .. }) => {

@@ -23,6 +23,7 @@ pub mod relay;
 pub mod roles;
 pub mod sessions;
 pub mod spawn;
+pub mod usage;
 pub mod v1;
 
 use std::sync::Arc;
@@ -227,6 +228,7 @@ pub fn routes(
                     vec![get(Viewer, fleet::versions)],
                 ))
                 .service(resource("/alerts", vec![get(Viewer, fleet::alerts)]))
+                .service(resource("/usage", vec![get(Viewer, usage::report)]))
                 .service(resource(
                     "/fleet/restart",
                     vec![post(Admin, operations::rolling_restart)],

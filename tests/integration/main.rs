@@ -29,5 +29,6 @@ mod seed_examples;
 mod sessions;
 mod spawn;
 mod systemd;
+mod usage;
 mod v1;
 mod watchdog;

@@ -29,6 +29,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/api/fleet/restart", "admin"),
     ("GET", "/api/fleet/versions", "viewer"),
     ("GET", "/api/alerts", "viewer"),
+    ("GET", "/api/usage", "viewer"),
     ("GET", "/api/operations", "viewer"),
     ("GET", "/api/operations/999", "viewer"),
     ("GET", "/api/v1/gateways", "viewer"),

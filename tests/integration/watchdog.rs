@@ -15,7 +15,7 @@ use crate::support::fleet::{
 };
 use crate::support::sse::Sse;
 use crate::support::webhook::{count, delivered, receiver};
-use crate::support::{Daemon, control, online, wait_for, wait_until};
+use crate::support::{Daemon, control, metric, online, wait_for, wait_until};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -106,15 +106,6 @@ fn aborts(f: &FakeGateway) -> u64 {
 
 fn resets(f: &FakeGateway) -> u64 {
     f.counters().resets.load(Ordering::Relaxed)
-}
-
-/// The value of `gateway_supervisor_<series>` on `/metrics` (0 when absent).
-fn metric(d: &Daemon, series: &str) -> f64 {
-    let text = d.get("/metrics", "").text();
-    let series = format!("gateway_supervisor_{series} ");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&series).and_then(|v| v.trim().parse().ok()))
-        .unwrap_or(0.0)
 }
 
 #[test]

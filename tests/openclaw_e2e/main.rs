@@ -106,6 +106,7 @@ fn real_openclaw_gateways() {
         ("GATEWAY_SUPERVISOR__GATEWAYS__HEALTH_INTERVAL", "1h"),
         ("GATEWAY_SUPERVISOR__LIMITS__GATEWAY_OPS_PER_MINUTE", "0"),
         ("GATEWAY_SUPERVISOR__LIMITS__MANUAL_HEALTH_INTERVAL", "0s"),
+        ("GATEWAY_SUPERVISOR__USAGE__INTERVAL", "1s"),
     ]);
     let local_id = add(&d, "local", "127.0.0.1", local.port, "local-token-1");
     let remote_id = add(&d, "remote", &remote_ip, remote.port, "remote-token-1");
@@ -194,6 +195,24 @@ fn real_openclaw_gateways() {
         "{done}"
     );
     assert!(model.requests.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+    // The run's tokens, as the gateway's own `usage.cost` reports them, rolled up (the fake
+    // model reports 10 prompt and 1 completion tokens; its configured price is 0).
+    let rolled = daemon::wait_for("the run's usage rolled up", DEADLINE, || {
+        let report = d
+            .get("/api/usage?group_by=gateway,agent", &d.admin_key)
+            .json();
+        let group = report["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|g| g["gateway_id"] == local_id && g["agent_id"] == "main")
+            .cloned();
+        match group {
+            Some(g) if g["total_tokens"].as_i64().unwrap_or(0) > 0 => Ok(g),
+            _ => Err(format!("{report:#}")),
+        }
+    });
+    assert!(rolled["input_tokens"].as_i64().unwrap() >= 10, "{rolled}");
 
     // Cordoned, the primary keeps its work and takes nothing new: the next spawn runs on the
     // other real gateway; uncordoned, the role comes back.

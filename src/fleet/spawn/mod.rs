@@ -93,6 +93,7 @@ impl Fleet {
     }
 
     async fn spawn_now(self: &Arc<Self>, order: SpawnOrder) -> Result<SpawnRow, FleetError> {
+        self.check_budget(order.agent.as_deref()).await?;
         let method = order.form.method();
         let (target, choice) = self.choose(&order).await?;
         let gateway_id = target.candidate.id;

@@ -29,3 +29,13 @@ pub fn open_ws(
         .expect("websocket handshake")
         .0
 }
+
+/// The value of `gateway_supervisor_<series>` (with its labels as `/metrics` orders them) on
+/// the daemon's `/metrics`; 0 when the series is absent.
+pub fn metric(d: &Daemon, series: &str) -> f64 {
+    let text = d.get("/metrics", "").text();
+    let series = format!("gateway_supervisor_{series} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&series).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0.0)
+}

@@ -1,0 +1,206 @@
+//! The usage and cost roll-up: every `usage.interval`, each gateway this instance links that
+//! offers `usage.cost` is asked, per agent (`agents.list`), for its daily totals — the last
+//! `backfill_days` the first time, then today and yesterday (yesterday's last hour is final only
+//! after midnight) — and they are recorded per gateway, agent and day ([`rollup`] reads them,
+//! pure). The counters `usage_tokens_total{gateway_id,kind}` and
+//! `usage_cost_usd_total{gateway_id}` grow by what each report adds. 2026.9.6's `usage.cost`
+//! has no per-model breakdown, so neither has the roll-up (docs/design.md, *Usage and cost*).
+//! The same rows answer `GET /api/usage` and the budget check before a spawn.
+
+pub mod rollup;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use prometheus::{CounterVec, IntCounterVec, Opts, Registry};
+use serde_json::{Value, json};
+
+use super::{Fleet, FleetError};
+use crate::config::UsageConfig;
+use crate::db::usage::UsageRow;
+use gateway_supervisor_actors::bounded;
+use gateway_supervisor_actors::model::GatewayId;
+
+/// Agents asked about per gateway and round.
+const MAX_AGENTS: usize = 100;
+
+/// `YYYY-MM-DD` (UTC) of `t`.
+pub fn day_of(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()[..10].to_owned()
+}
+
+/// Today (UTC).
+pub fn today() -> String {
+    day_of(SystemTime::now())
+}
+
+/// `YYYY-MM-DD` (UTC) `days` before today.
+pub fn days_ago(days: u64) -> String {
+    day_of(SystemTime::now() - Duration::from_secs(days.saturating_mul(86_400)))
+}
+
+#[derive(Clone)]
+pub struct UsageMetrics {
+    tokens: IntCounterVec,
+    cost: CounterVec,
+}
+
+impl UsageMetrics {
+    pub fn new() -> Result<Self, prometheus::Error> {
+        Ok(UsageMetrics {
+            tokens: IntCounterVec::new(
+                Opts::new(
+                    "usage_tokens_total",
+                    "Tokens the gateways report used (usage.cost), by gateway and kind (input, output, cache_read, cache_write), counted as reports come.",
+                ),
+                &["gateway_id", "kind"],
+            )?,
+            cost: CounterVec::new(
+                Opts::new(
+                    "usage_cost_usd_total",
+                    "Cost in US dollars the gateways report (usage.cost), by gateway, counted as reports come.",
+                ),
+                &["gateway_id"],
+            )?,
+        })
+    }
+
+    pub fn register(&self, registry: &Registry) -> Result<(), prometheus::Error> {
+        registry.register(Box::new(self.tokens.clone()))?;
+        registry.register(Box::new(self.cost.clone()))
+    }
+
+    fn add(&self, grown: &UsageRow) {
+        let g = grown.gateway_id.to_string();
+        for (kind, n) in [
+            ("input", grown.input_tokens),
+            ("output", grown.output_tokens),
+            ("cache_read", grown.cache_read_tokens),
+            ("cache_write", grown.cache_write_tokens),
+        ] {
+            if n > 0 {
+                self.tokens
+                    .with_label_values(&[g.as_str(), kind])
+                    .inc_by(n.unsigned_abs());
+            }
+        }
+        if grown.cost_micros > 0 {
+            self.cost
+                .with_label_values(&[g.as_str()])
+                .inc_by(grown.cost_micros as f64 / 1e6);
+        }
+    }
+}
+
+impl Fleet {
+    /// Rolls usage up while the daemon runs.
+    pub async fn usage_loop(self: Arc<Self>, cfg: UsageConfig, metrics: UsageMetrics) {
+        if !cfg.enabled {
+            return;
+        }
+        let mut tick = tokio::time::interval(cfg.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut backfilled: HashSet<GatewayId> = HashSet::new();
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.usage_round(&cfg, &metrics, &mut backfilled).await {
+                tracing::warn!(%e, "the usage roll-up could not look at the fleet this round");
+            }
+        }
+    }
+
+    async fn usage_round(
+        &self,
+        cfg: &UsageConfig,
+        metrics: &UsageMetrics,
+        backfilled: &mut HashSet<GatewayId>,
+    ) -> Result<(), FleetError> {
+        for t in self.targets(None).await? {
+            let (Some(link), false) = (t.link.as_ref(), t.elsewhere) else {
+                continue;
+            };
+            let offers = |m: &str| t.methods.iter().any(|x| x == m);
+            if !offers("usage.cost") {
+                continue;
+            }
+            let id = t.candidate.id;
+            let agents = if offers("agents.list") {
+                match link
+                    .call("agents.list", Some(json!({})), self.deadlines.call)
+                    .await
+                {
+                    Ok(answer) => agent_ids(&answer),
+                    Err(e) => {
+                        tracing::debug!(gateway = %t.candidate.name, %e, "agents.list failed; usage next round");
+                        continue;
+                    }
+                }
+            } else {
+                Vec::new()
+            };
+            let days = if backfilled.contains(&id) {
+                2
+            } else {
+                cfg.backfill_days
+            };
+            let mut rows = Vec::new();
+            let mut complete = true;
+            for agent in &agents {
+                let params = json!({"agentId": agent, "days": days});
+                match link
+                    .call("usage.cost", Some(params), self.deadlines.operation)
+                    .await
+                {
+                    Ok(answer) => rows.extend(rollup::day_rows(&answer, id, agent)),
+                    Err(e) => {
+                        complete = false;
+                        tracing::debug!(gateway = %t.candidate.name, %e, "usage.cost failed; next round");
+                    }
+                }
+            }
+            let grown = self.stored(move |store| store.record_usage(&rows)).await?;
+            for g in &grown {
+                metrics.add(g);
+            }
+            if complete {
+                backfilled.insert(id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a spawn for `agent` once its daily budget is spent (today, UTC, every gateway).
+    pub(super) async fn check_budget(&self, agent: Option<&str>) -> Result<(), FleetError> {
+        let Some(agent) = agent else {
+            return Ok(());
+        };
+        let Some(budget) = self.budgets.get(agent).copied() else {
+            return Ok(());
+        };
+        let day = today();
+        let (a, d) = (agent.to_owned(), day.clone());
+        let spent = self
+            .stored(move |store| store.agent_cost_on(&a, &d))
+            .await?;
+        match rollup::over_budget(agent, &day, spent, Some(budget)) {
+            Some(over) => Err(FleetError::OverBudget(over)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The agent ids of an `agents.list` answer (plausible ids, at most [`MAX_AGENTS`]).
+fn agent_ids(answer: &Value) -> Vec<String> {
+    answer
+        .get("agents")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.get("id").and_then(Value::as_str))
+        .filter_map(bounded::identifier)
+        .filter(|a| a.len() <= bounded::SHORT)
+        .take(MAX_AGENTS)
+        .map(str::to_owned)
+        .collect()
+}
