@@ -222,6 +222,8 @@ pub struct Counters {
     pub restart_requests: AtomicU64,
     /// `sessions.reset` requests answered.
     pub resets: AtomicU64,
+    /// `update.hold` requests answered.
+    pub update_holds: AtomicU64,
 }
 
 pub(crate) struct Shared {
@@ -243,6 +245,8 @@ pub(crate) struct Shared {
     pub log_file: Mutex<Vec<String>>,
     /// Usage per (agent, UTC day).
     pub usage: Mutex<BTreeMap<(String, String), DayUsage>>,
+    /// An automatic update campaign: `None` none, `Some(false)` pending, `Some(true)` held.
+    pub update_campaign: Mutex<Option<bool>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -446,6 +450,7 @@ impl FakeGateway {
             boot_id: Mutex::new(random_id()),
             log_file: Mutex::new(Vec::new()),
             usage: Mutex::new(BTreeMap::new()),
+            update_campaign: Mutex::new(None),
         });
         let listener = runtime().block_on(TcpListener::bind(addr))?;
         let addr = listener.local_addr()?;
@@ -637,6 +642,16 @@ impl FakeGateway {
     /// Appends one raw line to the gateway's file log (anything: a hostile gateway's too).
     pub fn write_log(&self, raw: &str) {
         lock(&self.shared.log_file).push(raw.to_owned());
+    }
+
+    /// An automatic update is scheduled (what `update.hold` holds).
+    pub fn schedule_update(&self) {
+        *lock(&self.shared.update_campaign) = Some(false);
+    }
+
+    /// Whether its update campaign is held.
+    pub fn update_held(&self) -> bool {
+        *lock(&self.shared.update_campaign) == Some(true)
     }
 
     /// The `server.bootId` its `hello-ok` carries now.

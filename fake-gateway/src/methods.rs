@@ -47,6 +47,10 @@ pub(crate) const EVENTS: [&str; 11] = [
 
 pub(crate) fn advertised(shared: &Shared) -> Vec<&'static str> {
     let mut m: Vec<&'static str> = CORE_METHODS.to_vec();
+    // 2026.8 brought `update.hold`; of the releases imitated, protocol 4 (2026.9.6) has it.
+    if lock(&shared.cfg).protocol >= 4 {
+        m.push("update.hold");
+    }
     if lock(&shared.cfg).seed_protocol {
         m.extend(SEED_METHODS);
     }
@@ -169,6 +173,16 @@ pub(crate) async fn handle(
         "agent.wait" => return Some(agent_wait(shared, &id, params).await),
         "logs.tail" => closed(method, params, &["cursor", "limit", "maxBytes"]).map(|_| logs_tail(shared, params)),
         "usage.cost" => Ok(usage_cost(shared, params)),
+        // As 2026.9.6: `ok` only when a pending campaign was held (none, or already held: false).
+        "update.hold" => closed(method, params, &[]).map(|_| {
+            shared.counters.update_holds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut campaign = lock(&shared.update_campaign);
+            let held = *campaign == Some(false);
+            if held {
+                *campaign = Some(true);
+            }
+            json!({"ok": held})
+        }),
         "sessions.abort" => closed(method, params, &["key", "runId", "agentId", "clearQueued"]).map(|_| -> Value {
             shared.counters.aborts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let run = str_param(params, "runId").map(str::to_owned).or_else(|| {

@@ -233,6 +233,10 @@ pub fn routes(
                     "/fleet/restart",
                     vec![post(Admin, operations::rolling_restart)],
                 ))
+                .service(resource(
+                    "/fleet/update-hold",
+                    vec![post(Admin, operations::update_hold)],
+                ))
                 .service(resource("/operations", vec![get(Viewer, operations::list)]))
                 .service(resource(
                     "/operations/{id}",

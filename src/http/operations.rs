@@ -63,43 +63,54 @@ fn seconds(field: &str, value: Option<u64>, default: u64) -> Result<u64, ApiErro
     }
 }
 
+/// The gateways a fleet request names: `gateway_ids` in order, or `selector: {all: true}`
+/// (every gateway in id order); 1–10,000 of them, no duplicates.
+fn gateways_of(
+    ids: &Option<Vec<i64>>,
+    selector: &Option<Selector>,
+    all: impl FnOnce() -> Vec<GatewayId>,
+) -> Result<Vec<GatewayId>, ApiError> {
+    let gateways = match (ids, selector) {
+        (Some(ids), None) => ids.clone(),
+        (None, Some(Selector { all: true })) => all(),
+        (None, Some(Selector { all: false })) => {
+            return Err(ApiError::field(
+                "selector",
+                "the only selector is {\"all\": true}",
+            ));
+        }
+        _ => {
+            return Err(ApiError::field(
+                "gateway_ids",
+                "give either gateway_ids or selector, not both",
+            ));
+        }
+    };
+    if gateways.is_empty() || gateways.len() > MAX_GATEWAYS {
+        return Err(ApiError::field(
+            "gateway_ids",
+            format!("between 1 and {MAX_GATEWAYS} gateways"),
+        ));
+    }
+    if let Some(bad) = gateways.iter().find(|id| **id < 1) {
+        return Err(ApiError::field(
+            "gateway_ids",
+            format!("{bad} is not an id"),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = gateways.iter().find(|id| !seen.insert(**id)) {
+        return Err(ApiError::field(
+            "gateway_ids",
+            format!("gateway {dup} is listed twice"),
+        ));
+    }
+    Ok(gateways)
+}
+
 impl RollingRestartRequest {
     fn validate(&self, all: impl FnOnce() -> Vec<GatewayId>) -> Result<OperationOrder, ApiError> {
-        let gateways = match (&self.gateway_ids, &self.selector) {
-            (Some(ids), None) => ids.clone(),
-            (None, Some(Selector { all: true })) => all(),
-            (None, Some(Selector { all: false })) => {
-                return Err(ApiError::field(
-                    "selector",
-                    "the only selector is {\"all\": true}",
-                ));
-            }
-            _ => {
-                return Err(ApiError::field(
-                    "gateway_ids",
-                    "give either gateway_ids or selector, not both",
-                ));
-            }
-        };
-        if gateways.is_empty() || gateways.len() > MAX_GATEWAYS {
-            return Err(ApiError::field(
-                "gateway_ids",
-                format!("between 1 and {MAX_GATEWAYS} gateways"),
-            ));
-        }
-        if let Some(bad) = gateways.iter().find(|id| **id < 1) {
-            return Err(ApiError::field(
-                "gateway_ids",
-                format!("{bad} is not an id"),
-            ));
-        }
-        let mut seen = std::collections::HashSet::new();
-        if let Some(dup) = gateways.iter().find(|id| !seen.insert(**id)) {
-            return Err(ApiError::field(
-                "gateway_ids",
-                format!("gateway {dup} is listed twice"),
-            ));
-        }
+        let gateways = gateways_of(&self.gateway_ids, &self.selector, all)?;
         let max_unavailable = self.max_unavailable.unwrap_or(1);
         if !(1..=MAX_UNAVAILABLE).contains(&max_unavailable) {
             return Err(ApiError::field(
@@ -124,6 +135,31 @@ impl RollingRestartRequest {
                 )?,
                 abort_on_failure: self.abort_on_failure.unwrap_or(true),
             },
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateHoldRequest {
+    /// The gateways to hold (or give `selector`, not both).
+    pub gateway_ids: Option<Vec<i64>>,
+    pub selector: Option<Selector>,
+}
+
+impl UpdateHoldRequest {
+    fn validate(&self, all: impl FnOnce() -> Vec<GatewayId>) -> Result<OperationOrder, ApiError> {
+        let gateways = gateways_of(&self.gateway_ids, &self.selector, all)?;
+        Ok(OperationOrder {
+            kind: OperationKind::UpdateHold,
+            params: OperationParams {
+                // All at once: a hold takes nothing out of service.
+                max_unavailable: u32::try_from(gateways.len()).unwrap_or(u32::MAX),
+                wait_ready_s: DEFAULT_WAIT_READY,
+                drain_timeout_s: DEFAULT_DRAIN_TIMEOUT,
+                abort_on_failure: false,
+            },
+            gateways,
         })
     }
 }
@@ -176,6 +212,26 @@ fn accepted(op: Operation) -> HttpResponse {
         .json(OperationEnvelope {
             operation: op.into(),
         })
+}
+
+#[utoipa::path(post, path = "/api/fleet/update-hold", tag = "operations",
+    description = "Holds the pending automatic update of every gateway named (`update.hold`, OpenClaw 2026.8 and later), all at once, as an operation: each gateway is `done` (`update held`, or nothing to hold: no campaign, already held or applying — the gateway does not say which), `skipped` (its release has no `update.hold`) or `failed` (not connected, or the call failed). Answered at once; follow it with `GET /api/operations/{id}`.",
+    request_body = UpdateHoldRequest,
+    responses((status = 202, body = OperationEnvelope), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`gateway_busy`: a gateway is already in a running operation")),
+    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+pub async fn update_hold(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    body: JsonBody<UpdateHoldRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let all = match body.0.selector {
+        Some(_) => state.fleet.gateway_ids().await?,
+        None => Vec::new(),
+    };
+    let order = body.0.validate(|| all)?;
+    let op = state.fleet.start_operation(order, &who.0.caller()).await?;
+    Ok(accepted(op))
 }
 
 #[utoipa::path(post, path = "/api/fleet/restart", tag = "operations",

@@ -286,6 +286,66 @@ fn an_operation_interrupted_by_a_daemon_kill_is_resumed_after_the_restart() {
 }
 
 #[test]
+fn a_fleet_update_hold_holds_each_pending_update_and_passes_over_releases_without_it() {
+    let d = link_daemon(&[]);
+    let pending = fake(|_| {});
+    pending.schedule_update();
+    let idle = fake(|_| {});
+    let old = FakeGateway::start(fake_gateway::FakeConfig {
+        ping_interval: None,
+        ..fake_gateway::FakeConfig::imitating(fake_gateway::Release::R2026_3_31)
+    })
+    .unwrap();
+    let ids = [
+        add(&d, "pending", &pending, Some("fake-token")),
+        add(&d, "idle", &idle, Some("fake-token")),
+        add(&d, "old", &old, Some("fake-token")),
+    ];
+    for id in ids {
+        wait_gateway(&d, id, "connected", |g| {
+            g["connection"]["state"] == "connected"
+        });
+    }
+    let op = start(
+        &d,
+        "/api/fleet/update-hold",
+        &json!({"selector": {"all": true}}),
+    );
+    let over = wait_operation(&d, &op, "the hold over", |o| o["state"] != "running");
+    assert_eq!(over["state"], "succeeded", "{over:#}");
+    assert_eq!(over["kind"], "update_hold");
+    let steps: Vec<(&str, &str)> = over["gateways"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["step"].as_str().unwrap(), g["detail"].as_str().unwrap()))
+        .collect();
+    assert_eq!(steps[0], ("done", "update held"));
+    assert_eq!(steps[1].0, "done");
+    assert!(steps[1].1.starts_with("nothing held"), "{}", steps[1].1);
+    assert_eq!(steps[2].0, "skipped");
+    assert!(
+        steps[2].1.contains("2026.3.31 does not offer update.hold"),
+        "{}",
+        steps[2].1
+    );
+    assert!(pending.update_held());
+    // Nothing was cordoned, drained or restarted.
+    for id in ids {
+        assert_eq!(gateway(&d, id)["cordoned"], false);
+    }
+    assert_eq!(restarts(&pending) + restarts(&idle) + restarts(&old), 0);
+    let bad = d.call(
+        "POST",
+        "/api/fleet/update-hold",
+        &d.admin_key,
+        &json!({"gateway_ids": [ids[0], ids[0]]}),
+    );
+    assert_eq!(bad.status, 400, "{}", bad.text());
+    assert_eq!(bad.json()["details"]["field"], "gateway_ids");
+}
+
+#[test]
 fn a_release_that_names_no_process_is_not_restarted_blind() {
     let d = link_daemon(&[]);
     let f = FakeGateway::start(fake_gateway::FakeConfig {

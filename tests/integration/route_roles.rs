@@ -30,6 +30,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/api/fleet/versions", "viewer"),
     ("GET", "/api/alerts", "viewer"),
     ("GET", "/api/usage", "viewer"),
+    ("POST", "/api/fleet/update-hold", "admin"),
     ("GET", "/api/operations", "viewer"),
     ("GET", "/api/operations/999", "viewer"),
     ("GET", "/api/v1/gateways", "viewer"),

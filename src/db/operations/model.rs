@@ -15,15 +15,22 @@ pub enum OperationKind {
     /// For each gateway in turn: drain, restart the verified process, wait until it is back
     /// and healthy, uncordon.
     RollingRestart,
+    /// Hold every gateway's pending automatic update (`update.hold`), all at once.
+    UpdateHold,
 }
 
 impl OperationKind {
-    pub const ALL: [OperationKind; 2] = [OperationKind::Drain, OperationKind::RollingRestart];
+    pub const ALL: [OperationKind; 3] = [
+        OperationKind::Drain,
+        OperationKind::RollingRestart,
+        OperationKind::UpdateHold,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             OperationKind::Drain => "drain",
             OperationKind::RollingRestart => "rolling_restart",
+            OperationKind::UpdateHold => "update_hold",
         }
     }
 }

@@ -22,6 +22,8 @@ pub struct Facts {
     /// The process its link reaches, where the release names it.
     pub boot_id: Option<String>,
     pub version: Option<String>,
+    /// It advertises `update.hold`.
+    pub offers_hold: bool,
 }
 
 /// The next thing to do for one gateway.
@@ -43,6 +45,10 @@ pub enum Next {
     },
     /// See whether it is back: a `health` RPC and `/readyz` on the new process.
     CheckBack,
+    /// Hold its pending automatic update (`update.hold`).
+    Hold,
+    /// Over for this gateway without acting: why.
+    Skip { reason: String },
     /// Over for this gateway: failed, releasing the operation's suspension if it holds one.
     Fail {
         reason: String,
@@ -75,6 +81,13 @@ pub fn next(
             "not connected: the process to act on cannot be verified",
             None,
         ),
+        Step::Admitted if kind == OperationKind::UpdateHold && !f.offers_hold => Next::Skip {
+            reason: format!(
+                "OpenClaw {} does not offer update.hold (2026.8 and later do)",
+                f.version.as_deref().unwrap_or("unknown")
+            ),
+        },
+        Step::Admitted if kind == OperationKind::UpdateHold => Next::Hold,
         Step::Admitted if kind == OperationKind::RollingRestart && f.boot_id.is_none() => fail(
             &format!(
                 "OpenClaw {} does not report which process it is (no bootId): a restart could not be verified",
@@ -200,7 +213,8 @@ impl GatewayProgress {
                     None => "drained".into(),
                 });
                 self.step = match kind {
-                    OperationKind::Drain => {
+                    // (An update hold never drains.)
+                    OperationKind::Drain | OperationKind::UpdateHold => {
                         self.finished_at = Some(now_ms);
                         Step::Done
                     }
@@ -277,6 +291,35 @@ impl GatewayProgress {
     /// Not back yet: what is missing.
     pub fn not_back(&mut self, missing: &str) {
         self.detail = Some(bounded::text(missing, DETAIL_MAX));
+    }
+
+    /// The answer to `update.hold`: `ok: true` held the gateway's update campaign; `ok: false`
+    /// is the gateway's "nothing to hold" (no campaign, already held, or already applying —
+    /// 2026.9.6 logs which, and does not say).
+    pub fn after_hold(&mut self, answer: Result<&Value, String>, now_ms: i64) {
+        match answer {
+            Ok(a) if a.get("ok").and_then(Value::as_bool) == Some(true) => {
+                self.step = Step::Done;
+                self.detail = Some("update held".into());
+                self.finished_at = Some(now_ms);
+            }
+            Ok(_) => {
+                self.step = Step::Done;
+                self.detail = Some(
+                    "nothing held: the gateway had no update campaign to hold (or it was already held or applying)"
+                        .into(),
+                );
+                self.finished_at = Some(now_ms);
+            }
+            Err(why) => self.fail(&format!("update.hold failed: {why}"), now_ms),
+        }
+    }
+
+    /// Over without acting (`reason`).
+    pub fn skip(&mut self, reason: &str, now_ms: i64) {
+        self.step = Step::Skipped;
+        self.detail = Some(bounded::text(reason, DETAIL_MAX));
+        self.finished_at = Some(now_ms);
     }
 
     pub fn fail(&mut self, reason: &str, now_ms: i64) {

@@ -20,6 +20,7 @@ fn here(boot: &str) -> Facts {
         connected: true,
         boot_id: Some(boot.into()),
         version: Some("2026.9.6".into()),
+        offers_hold: true,
     }
 }
 
@@ -301,4 +302,36 @@ fn a_restart_never_accepted_fails_after_wait_ready_and_releases_the_suspension()
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn an_update_hold_calls_update_hold_where_offered_and_skips_where_not() {
+    const UH: OperationKind = OperationKind::UpdateHold;
+    let p = at(Step::Admitted);
+    assert_eq!(
+        next(UH, &p, &here("boot-a"), &params(3, false), NOW),
+        Next::Hold
+    );
+    let old = Facts {
+        offers_hold: false,
+        version: Some("2026.3.31".into()),
+        ..here("boot-a")
+    };
+    match next(UH, &p, &old, &params(3, false), NOW) {
+        Next::Skip { reason } => assert!(reason.contains("2026.3.31"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    // Held, nothing to hold, or the call failed.
+    let mut held = at(Step::Admitted);
+    held.after_hold(Ok(&json!({"ok": true})), NOW);
+    assert_eq!(
+        (held.step, held.detail.as_deref()),
+        (Step::Done, Some("update held"))
+    );
+    let mut none = at(Step::Admitted);
+    none.after_hold(Ok(&json!({"ok": false})), NOW);
+    assert_eq!(none.step, Step::Done);
+    let mut failed = at(Step::Admitted);
+    failed.after_hold(Err("timeout".into()), NOW);
+    assert_eq!(failed.step, Step::Failed);
 }

@@ -170,6 +170,20 @@ impl Fleet {
                     .await;
                 }
             }
+            Next::Hold => {
+                let held = self.call(id, "update.hold", json!({})).await;
+                p.after_hold(held.as_ref().map_err(ToString::to_string), unix_now_ms());
+                if p.step == Step::Done {
+                    self.audited(
+                        by,
+                        "gateway.update_hold",
+                        ("gateway", id.to_string()),
+                        json!({"operation_id": op.id, "detail": p.detail}),
+                    )
+                    .await;
+                }
+            }
+            Next::Skip { reason } => p.skip(&reason, unix_now_ms()),
             Next::CheckBack => match self.check_back(id).await {
                 Ok(()) => {
                     self.cordon(id, false, by).await?;
@@ -201,6 +215,7 @@ impl Fleet {
                 exists: true,
                 elsewhere: t.elsewhere,
                 connected: t.link.is_some() && t.candidate.healthy,
+                offers_hold: t.methods.iter().any(|m| m == "update.hold"),
                 boot_id: t.boot_id,
                 version: t.version,
             },
