@@ -214,6 +214,26 @@ fn accepted(op: Operation) -> HttpResponse {
         })
 }
 
+/// Every gateway's id, when the request selects them all (read before the request is checked,
+/// which is synchronous).
+async fn fleet_ids(state: &AppState, selected: bool) -> Result<Vec<GatewayId>, ApiError> {
+    Ok(if selected {
+        state.fleet.gateway_ids().await?
+    } else {
+        Vec::new()
+    })
+}
+
+/// Records the operation (it goes on in the background) and answers 202 with it.
+async fn start(
+    state: &AppState,
+    who: &Authenticated,
+    order: OperationOrder,
+) -> Result<HttpResponse, ApiError> {
+    let op = state.fleet.start_operation(order, &who.0.caller()).await?;
+    Ok(accepted(op))
+}
+
 #[utoipa::path(post, path = "/api/fleet/update-hold", tag = "operations",
     description = "Holds the pending automatic update of every gateway named (`update.hold`, OpenClaw 2026.8 and later), all at once, as an operation: each gateway is `done` (`update held`, or nothing to hold: no campaign, already held or applying — the gateway does not say which), `skipped` (its release has no `update.hold`) or `failed` (not connected, or the call failed). Answered at once; follow it with `GET /api/operations/{id}`.",
     request_body = UpdateHoldRequest,
@@ -225,13 +245,9 @@ pub async fn update_hold(
     who: Authenticated,
     body: JsonBody<UpdateHoldRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let all = match body.0.selector {
-        Some(_) => state.fleet.gateway_ids().await?,
-        None => Vec::new(),
-    };
+    let all = fleet_ids(&state, body.0.selector.is_some()).await?;
     let order = body.0.validate(|| all)?;
-    let op = state.fleet.start_operation(order, &who.0.caller()).await?;
-    Ok(accepted(op))
+    start(&state, &who, order).await
 }
 
 #[utoipa::path(post, path = "/api/fleet/restart", tag = "operations",
@@ -245,13 +261,9 @@ pub async fn rolling_restart(
     who: Authenticated,
     body: JsonBody<RollingRestartRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let all = match body.0.selector {
-        Some(_) => state.fleet.gateway_ids().await?,
-        None => Vec::new(),
-    };
+    let all = fleet_ids(&state, body.0.selector.is_some()).await?;
     let order = body.0.validate(|| all)?;
-    let op = state.fleet.start_operation(order, &who.0.caller()).await?;
-    Ok(accepted(op))
+    start(&state, &who, order).await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -288,8 +300,7 @@ pub async fn drain(
             abort_on_failure: true,
         },
     };
-    let op = state.fleet.start_operation(order, &who.0.caller()).await?;
-    Ok(accepted(op))
+    start(&state, &who, order).await
 }
 
 #[utoipa::path(get, path = "/api/operations/{id}", tag = "operations", params(("id" = String, Path)),
