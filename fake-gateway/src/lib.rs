@@ -148,6 +148,9 @@ pub struct Faults {
     /// report (openclaw #92270): the request is answered as 2026.9.6 answers it, and the
     /// session keeps its active run.
     pub wedged: Option<Wedge>,
+    /// Requests for these methods are read and never answered (a handler that hangs); every
+    /// other request, ping and event goes on.
+    pub unanswered: Vec<String>,
 }
 
 /// How a wedged run resists being stopped.

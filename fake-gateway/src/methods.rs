@@ -132,6 +132,9 @@ pub(crate) async fn handle(
             "retryable": true, "retryAfterMs": 1000,
             "details": {"method": method, "reason": "gateway-suspending", "phase": "prepared"}}}));
     }
+    if lock(&shared.faults).unanswered.iter().any(|m| m == method) {
+        return None;
+    }
     let seed = lock(&shared.cfg).seed_protocol;
     let result: Result<Value, String> = match method {
         "health" => closed(method, params, &[]).map(|_| shared.health_payload()),

@@ -139,3 +139,27 @@ fn a_hostile_log_line_is_bounded_and_the_tail_goes_on() {
     assert_eq!(res.status, 400, "{}", res.text());
     assert!(res.text().contains("q"), "{}", res.text());
 }
+
+#[test]
+fn a_gateway_that_never_answers_holds_up_no_other_gateway_s_tail() {
+    // The silent one is registered first: read in turn, every other read would wait out its
+    // 30 s deadline each round.
+    let silent = fake(|_| {});
+    silent.set_faults(fake_gateway::Faults {
+        unanswered: vec!["logs.tail".into()],
+        ..fake_gateway::Faults::default()
+    });
+    let f = fake(|_| {});
+    let d = link_daemon(&[
+        ("GATEWAY_SUPERVISOR__GATEWAY_LOGS__INTERVAL", "200ms"),
+        ("GATEWAY_SUPERVISOR__GATEWAYS__OPERATION_TIMEOUT", "30s"),
+    ]);
+    let s = add(&d, "silent", &silent, Some("fake-token"));
+    let id = add(&d, "talking", &f, Some("fake-token"));
+    wait_gateway(&d, s, "online", online);
+    wait_gateway(&d, id, "online", online);
+    for i in 0..3 {
+        f.log("info", "gateway", &format!("line {i}"));
+        wait_logs(&d, &format!("?gateway_id={id}&q=line%20{i}"), 1);
+    }
+}

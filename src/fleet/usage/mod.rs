@@ -13,6 +13,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use futures_util::StreamExt;
 use prometheus::{CounterVec, IntCounterVec, Opts, Registry};
 use serde_json::{Value, json};
 
@@ -21,6 +22,9 @@ use crate::config::UsageConfig;
 use crate::db::usage::UsageRow;
 use gateway_supervisor_actors::bounded;
 use gateway_supervisor_actors::model::GatewayId;
+
+/// Gateways read at once.
+const CONCURRENCY: usize = 8;
 
 /// Agents asked about per gateway and round.
 const MAX_AGENTS: usize = 100;
@@ -116,49 +120,24 @@ impl Fleet {
         metrics: &UsageMetrics,
         backfilled: &mut HashSet<GatewayId>,
     ) -> Result<(), FleetError> {
-        for t in self.targets(None).await? {
-            let (Some(link), false) = (t.link.as_ref(), t.elsewhere) else {
-                continue;
-            };
-            let offers = |m: &str| t.methods.iter().any(|x| x == m);
-            if !offers("usage.cost") {
-                continue;
-            }
-            let id = t.candidate.id;
-            let agents = if offers("agents.list") {
-                match link
-                    .call("agents.list", Some(json!({})), self.deadlines.call)
-                    .await
-                {
-                    Ok(answer) => agent_ids(&answer),
-                    Err(e) => {
-                        tracing::debug!(gateway = %t.candidate.name, %e, "agents.list failed; usage next round");
-                        continue;
-                    }
-                }
-            } else {
-                Vec::new()
-            };
-            let days = if backfilled.contains(&id) {
-                2
-            } else {
-                cfg.backfill_days
-            };
-            let mut rows = Vec::new();
-            let mut complete = true;
-            for agent in &agents {
-                let params = json!({"agentId": agent, "days": days});
-                match link
-                    .call("usage.cost", Some(params), self.deadlines.operation)
-                    .await
-                {
-                    Ok(answer) => rows.extend(rollup::day_rows(&answer, id, agent)),
-                    Err(e) => {
-                        complete = false;
-                        tracing::debug!(gateway = %t.candidate.name, %e, "usage.cost failed; next round");
-                    }
-                }
-            }
+        let reads: Vec<_> = self
+            .targets(None)
+            .await?
+            .into_iter()
+            .filter(|t| !t.elsewhere && t.methods.iter().any(|m| m == "usage.cost"))
+            .filter_map(|t| {
+                let link = t.link.clone()?;
+                let days = if backfilled.contains(&t.candidate.id) {
+                    2
+                } else {
+                    cfg.backfill_days
+                };
+                Some(async move { (t.candidate.id, self.read_usage(&t, &link, days).await) })
+            })
+            .collect();
+        // A few gateways at a time: one that does not answer holds up only its own read.
+        let mut reports = futures_util::stream::iter(reads).buffer_unordered(CONCURRENCY);
+        while let Some((id, (rows, complete))) = reports.next().await {
             let grown = self.stored(move |store| store.record_usage(&rows)).await?;
             for g in &grown {
                 metrics.add(g);
@@ -168,6 +147,46 @@ impl Fleet {
             }
         }
         Ok(())
+    }
+
+    /// One gateway's last `days` per agent, and whether every agent answered.
+    async fn read_usage(
+        &self,
+        t: &gateway_supervisor_actors::messages::GatewayTarget,
+        link: &gateway_supervisor_actors::messages::GatewayLink,
+        days: u32,
+    ) -> (Vec<UsageRow>, bool) {
+        let id = t.candidate.id;
+        let agents = if t.methods.iter().any(|m| m == "agents.list") {
+            match link
+                .call("agents.list", Some(json!({})), self.deadlines.call)
+                .await
+            {
+                Ok(answer) => agent_ids(&answer),
+                Err(e) => {
+                    tracing::debug!(gateway = %t.candidate.name, %e, "agents.list failed; usage next round");
+                    return (Vec::new(), false);
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        let mut rows = Vec::new();
+        let mut complete = true;
+        for agent in &agents {
+            let params = json!({"agentId": agent, "days": days});
+            match link
+                .call("usage.cost", Some(params), self.deadlines.operation)
+                .await
+            {
+                Ok(answer) => rows.extend(rollup::day_rows(&answer, id, agent)),
+                Err(e) => {
+                    complete = false;
+                    tracing::debug!(gateway = %t.candidate.name, %e, "usage.cost failed; next round");
+                }
+            }
+        }
+        (rows, complete)
     }
 
     /// Refuses a spawn for `agent` once its daily budget is spent (today, UTC, every gateway).

@@ -15,6 +15,7 @@ pub mod rule;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use futures_util::StreamExt;
 use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
 use serde_json::{Value, json};
 
@@ -29,6 +30,9 @@ use gateway_supervisor_actors::messages::GatewayLink;
 use gateway_supervisor_actors::model::{Caller, GatewayId};
 use gateway_supervisor_actors::unix_now_ms;
 use rule::{Decision, Fingerprint, Ladder, Remedy, Seen, Watched};
+
+/// Gateways looked at at once.
+const CONCURRENCY: usize = 16;
 
 /// Active sessions asked for per gateway and round (a gateway with more is watched in part,
 /// and says so in the log).
@@ -177,6 +181,7 @@ impl Fleet {
         // Gateways gone, or linked elsewhere now: their sessions are someone else's.
         memory.watched.retain(|id, _| here.contains(id));
         memory.degraded.retain(|id| here.contains(id));
+        let mut looks = Vec::new();
         for t in targets {
             let (Some(link), false) = (t.link.clone(), t.elsewhere) else {
                 continue;
@@ -199,20 +204,26 @@ impl Fleet {
                 boot_id: t.boot_id.clone(),
                 link,
             };
-            self.watch_gateway(&gateway, cfg, &ladder, metrics, memory)
-                .await;
+            looks.push(async move {
+                let seen = self.look(&gateway).await;
+                (gateway, ladder, seen)
+            });
+        }
+        // Looked at a few at a time (one that does not answer holds up only its own look);
+        // the ladder then goes through them one by one.
+        let mut seen = futures_util::stream::iter(looks).buffer_unordered(CONCURRENCY);
+        while let Some((gateway, ladder, seen)) = seen.next().await {
+            if let Some(look) = seen {
+                self.watch_gateway(&gateway, look, cfg, &ladder, metrics, memory)
+                    .await;
+            }
         }
         Ok(())
     }
 
-    async fn watch_gateway(
-        &self,
-        g: &Gateway,
-        cfg: &WatchdogConfig,
-        ladder: &Ladder,
-        metrics: &WatchdogMetrics,
-        memory: &mut Memory,
-    ) {
+    /// A gateway's active sessions and what its link heard of their runs; `None` when it did
+    /// not answer (next round).
+    async fn look(&self, g: &Gateway) -> Option<Look> {
         let asked = g
             .link
             .call(
@@ -221,18 +232,31 @@ impl Fleet {
                 self.deadlines.operation,
             )
             .await;
-        let answer = match asked {
-            Ok(answer) => answer,
+        match asked {
+            Ok(answer) => Some(Look {
+                answer,
+                activity: g.link.activity().await,
+            }),
             Err(e) => {
                 tracing::debug!(gateway = %g.name, %e, "watchdog: sessions.list failed; next round");
-                return;
+                None
             }
-        };
+        }
+    }
+
+    async fn watch_gateway(
+        &self,
+        g: &Gateway,
+        Look { answer, activity }: Look,
+        cfg: &WatchdogConfig,
+        ladder: &Ladder,
+        metrics: &WatchdogMetrics,
+        memory: &mut Memory,
+    ) {
         if answer.get("hasMore").and_then(Value::as_bool) == Some(true) {
             tracing::warn!(gateway = %g.name, "watchdog: more than {PAGE} active sessions; the rest are not watched this round");
         }
         let mut rows = rows(&answer, cfg);
-        let activity = g.link.activity().await;
         for (key, row) in rows.iter_mut() {
             let a = activity
                 .get(key)
@@ -411,6 +435,13 @@ fn audit_action(step: &str) -> &'static str {
         "unrecovered" => "watchdog.unrecovered",
         _ => "watchdog.recovered",
     }
+}
+
+/// What a look at a gateway found: its `sessions.list {activeOnly}` answer and what its link
+/// heard of the runs.
+struct Look {
+    answer: Value,
+    activity: HashMap<String, SessionActivity>,
 }
 
 /// The gateway a round looks at.
