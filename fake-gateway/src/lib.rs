@@ -619,9 +619,22 @@ impl FakeGateway {
         }
     }
 
-    /// Listens again on the same port after [`stop`](Self::stop).
+    /// Listens again on the same port after [`stop`](Self::stop). The port was free to take
+    /// meanwhile (it came from the ephemeral range, which outgoing connections draw from too):
+    /// a socket holding it now is waited out for up to 10 s.
     pub fn resume(&self) -> std::io::Result<()> {
-        let listener = runtime().block_on(TcpListener::bind(self.addr))?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let listener = loop {
+            match runtime().block_on(TcpListener::bind(self.addr)) {
+                Ok(listener) => break listener,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => return Err(e),
+            }
+        };
         self.serve(listener);
         Ok(())
     }
