@@ -87,6 +87,9 @@ pub enum ApiError {
     AgentNotFound(i64),
     #[error("operation `{0}` not found")]
     OperationNotFound(String),
+    /// The operation is over (or being cancelled already): nothing to cancel.
+    #[error("{0}")]
+    OperationOver(String),
     #[error("connection `{0}` not found")]
     ConnectionNotFound(String),
     #[error("no healthy gateway can take this: {0}")]
@@ -164,6 +167,7 @@ impl ApiError {
             ApiError::GatewayChanged { .. } => ("gateway_changed", S::CONFLICT),
             ApiError::UnsupportedAction { .. } => ("unsupported_action", S::CONFLICT),
             ApiError::GatewayBusy { .. } => ("gateway_busy", S::CONFLICT),
+            ApiError::OperationOver(_) => ("operation_over", S::CONFLICT),
             ApiError::PayloadTooLarge { .. } => ("payload_too_large", S::PAYLOAD_TOO_LARGE),
             ApiError::UnsupportedMediaType(_) => {
                 ("unsupported_media_type", S::UNSUPPORTED_MEDIA_TYPE)

@@ -242,6 +242,10 @@ pub fn routes(
                     "/operations/{id}",
                     vec![get(Viewer, operations::get)],
                 ))
+                .service(resource(
+                    "/operations/{id}/cancel",
+                    vec![post(Admin, operations::cancel)],
+                ))
                 .service(resource("/audit", vec![get(Admin, ops::audit)]))
                 .service(resource("/cluster", vec![get(Viewer, cluster::status)]))
                 .service(resource("/logs", vec![get(Viewer, ops::logs)]))

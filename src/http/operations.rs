@@ -266,6 +266,42 @@ pub async fn rolling_restart(
     start(&state, &who, order).await
 }
 
+/// An operation id from the path, and how it is shown in a "not found" (ids are 27
+/// characters; anything longer than 64 is no operation's).
+fn operation_id(id: String) -> Result<(String, String), ApiError> {
+    let shown = gateway_supervisor_actors::bounded::text(&id, 64);
+    if id.len() > 64 {
+        return Err(ApiError::OperationNotFound(shown));
+    }
+    Ok((id, shown))
+}
+
+#[utoipa::path(post, path = "/api/operations/{id}/cancel", tag = "operations", params(("id" = String, Path)),
+    description = "Cancels a running operation: no gateway is started any more (those not begun are `skipped`), a gateway being drained has its suspension released and is uncordoned (`skipped`), a restart already sent is seen through; the operation is `cancelling`, then `cancelled`. Answered at once with the operation.",
+    responses((status = 202, body = OperationEnvelope), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`operation_over`: the operation is not running (its state says how it ended)")),
+    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+pub async fn cancel(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, shown) = operation_id(id.into_inner())?;
+    let op = state
+        .fleet
+        .cancel_operation(id, &who.0.caller())
+        .await?
+        .ok_or(ApiError::OperationNotFound(shown))?;
+    match op.state {
+        OperationState::Cancelling => Ok(accepted(op)),
+        over => Err(ApiError::OperationOver(format!(
+            "operation {} is {}, not running: there is nothing to cancel",
+            op.id,
+            over.as_str()
+        ))),
+    }
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct DrainQuery {
@@ -311,11 +347,7 @@ pub async fn get(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let shown = gateway_supervisor_actors::bounded::text(&id, 64);
-    if id.len() > 64 {
-        return Err(ApiError::OperationNotFound(shown));
-    }
+    let (id, shown) = operation_id(id.into_inner())?;
     let op = state
         .fleet
         .operation(id)

@@ -9,7 +9,9 @@ use std::time::Duration;
 use fake_gateway::FakeGateway;
 use serde_json::{Value, json};
 
-use crate::support::fleet::{add, fake, gateway, link_daemon, start_run, wait_gateway};
+use crate::support::fleet::{
+    add, audit_actions, fake, gateway, link_daemon, start_run, wait_gateway,
+};
 use crate::support::sse::Sse;
 use crate::support::{Daemon, Request, online, wait_for};
 
@@ -50,6 +52,16 @@ fn drain(d: &Daemon, gateway: i64, query: &str) -> String {
     );
     assert_eq!(res.status, 202, "{}", res.text());
     res.json()["operation"]["id"].as_str().unwrap().to_owned()
+}
+
+/// Each gateway's step, in order.
+fn steps_of(op: &Value) -> Vec<&str> {
+    op["gateways"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["step"].as_str().unwrap())
+        .collect()
 }
 
 fn restarts(f: &FakeGateway) -> u64 {
@@ -211,12 +223,7 @@ fn a_rolling_restart_stops_at_the_gateway_that_does_not_come_back_and_leaves_the
         o["state"] != "running"
     });
     assert_eq!(over["state"], "failed", "{over:#}");
-    let steps: Vec<&str> = over["gateways"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["step"].as_str().unwrap())
-        .collect();
+    let steps = steps_of(&over);
     assert_eq!(steps, ["done", "done", "failed", "skipped", "skipped"]);
     let failed = over["gateways"][2]["detail"].as_str().unwrap();
     assert!(
@@ -283,6 +290,55 @@ fn an_operation_interrupted_by_a_daemon_kill_is_resumed_after_the_restart() {
                 && g["connection"]["boot_id"] == f.boot_id().as_str()
         });
     }
+}
+
+#[test]
+fn a_cancelled_rolling_restart_lets_go_of_its_drain_and_starts_no_other_gateway() {
+    let fakes: Vec<FakeGateway> = (0..3).map(|_| fake(|_| {})).collect();
+    let d = link_daemon(&[]);
+    let ids: Vec<i64> = fakes
+        .iter()
+        .enumerate()
+        .map(|(i, f)| add(&d, &format!("gw{i}"), f, Some("fake-token")))
+        .collect();
+    for id in &ids {
+        wait_gateway(&d, *id, "online", online);
+    }
+    // The first gateway's run holds its drain.
+    start_run(&d, ids[0], &fakes[0], "SLOW");
+    let op = start(
+        &d,
+        "/api/fleet/restart",
+        &json!({"gateway_ids": ids, "drain_timeout_seconds": 600}),
+    );
+    wait_operation(&d, &op, "the first gateway draining", |o| {
+        o["gateways"][0]["detail"]
+            .as_str()
+            .is_some_and(|s| s.contains("waiting for 1 active"))
+    });
+    assert!(fakes[0].suspended());
+    let res =
+        d.send(Request::new("POST", &format!("/api/operations/{op}/cancel")).key(&d.admin_key));
+    assert_eq!(res.status, 202, "{}", res.text());
+    assert_eq!(res.json()["operation"]["state"], "cancelling");
+    let over = wait_operation(&d, &op, "the cancel carried out", |o| {
+        o["state"] != "cancelling"
+    });
+    assert_eq!(over["state"], "cancelled", "{over:#}");
+    let steps = steps_of(&over);
+    assert_eq!(steps, ["skipped", "skipped", "skipped"]);
+    // Back in service: the drain's suspension released, uncordoned; nothing restarted.
+    assert!(!fakes[0].suspended());
+    assert_eq!(gateway(&d, ids[0])["cordoned"], false);
+    assert_eq!(fakes.iter().map(restarts).sum::<u64>(), 0);
+    // Once over, there is nothing to cancel.
+    let again =
+        d.send(Request::new("POST", &format!("/api/operations/{op}/cancel")).key(&d.admin_key));
+    assert_eq!(again.status, 409, "{}", again.text());
+    assert_eq!(again.json()["error"], "operation_over");
+    let missing = d.send(Request::new("POST", "/api/operations/op_nope/cancel").key(&d.admin_key));
+    assert_eq!(missing.status, 404);
+    assert!(audit_actions(&d).iter().any(|a| a == "operation.cancel"));
 }
 
 #[test]

@@ -33,6 +33,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/api/fleet/update-hold", "admin"),
     ("GET", "/api/operations", "viewer"),
     ("GET", "/api/operations/999", "viewer"),
+    ("POST", "/api/operations/999/cancel", "admin"),
     ("GET", "/api/v1/gateways", "viewer"),
     ("POST", "/api/v1/gateways", "admin"),
     ("GET", "/api/v1/gateways/999", "viewer"),

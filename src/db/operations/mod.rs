@@ -111,7 +111,7 @@ impl Store {
         let row = conn.transaction::<Row, NewOperationError, _>(|conn| {
             super::lock_for_write(conn).map_err(DbError::from)?;
             let running: Vec<Row> = operations::table
-                .filter(operations::state.eq(OperationState::Running.as_str()))
+                .filter(operations::state.eq_any(OperationState::LIVE))
                 .select(Row::as_select())
                 .load(conn)
                 .map_err(DbError::from)?;
@@ -163,6 +163,43 @@ impl Store {
         Ok(row.try_into()?)
     }
 
+    /// An operator's cancel: a running operation becomes `cancelling` (the runner carries it
+    /// out), audited. Returns the operation as it is after (unchanged when it was not running),
+    /// `None` when there is none.
+    pub fn cancel_operation(&self, id: &str, by: &Caller) -> Result<Option<Operation>, DbError> {
+        let mut conn = self.conn()?;
+        conn.transaction::<Option<Operation>, DbError, _>(|conn| {
+            let cancelled = diesel::update(
+                operations::table
+                    .filter(operations::id.eq(id))
+                    .filter(operations::state.eq(OperationState::Running.as_str())),
+            )
+            .set((
+                operations::state.eq(OperationState::Cancelling.as_str()),
+                operations::updated_at.eq(unix_now()),
+                operations::version.eq(operations::version + 1),
+            ))
+            .execute(conn)?;
+            if cancelled == 1 {
+                super::audit::record(
+                    conn,
+                    by,
+                    "operation.cancel",
+                    "operation",
+                    Some(id.to_owned()),
+                    None,
+                )?;
+            }
+            operations::table
+                .find(id)
+                .select(Row::as_select())
+                .first(conn)
+                .optional()?
+                .map(Operation::try_from)
+                .transpose()
+        })
+    }
+
     pub fn operation(&self, id: &str) -> Result<Option<Operation>, DbError> {
         let mut conn = self.conn()?;
         operations::table
@@ -187,11 +224,11 @@ impl Store {
             .collect()
     }
 
-    /// Every running operation, oldest first.
+    /// Every operation still carried out (running or cancelling), oldest first.
     pub fn running_operations(&self) -> Result<Vec<Operation>, DbError> {
         let mut conn = self.conn()?;
         operations::table
-            .filter(operations::state.eq(OperationState::Running.as_str()))
+            .filter(operations::state.eq_any(OperationState::LIVE))
             .order(operations::created_at.asc())
             .select(Row::as_select())
             .load(&mut conn)?
@@ -206,13 +243,13 @@ impl Store {
         let mut conn = self.conn()?;
         let progress = json_text(&op.progress)?;
         let now = unix_now();
-        let over = op.state != OperationState::Running;
+        let over = !op.state.is_live();
         conn.transaction::<bool, DbError, _>(|conn| {
             let written = diesel::update(
                 operations::table
                     .filter(operations::id.eq(&op.id))
                     .filter(operations::version.eq(op.version))
-                    .filter(operations::state.eq(OperationState::Running.as_str())),
+                    .filter(operations::state.eq_any(OperationState::LIVE)),
             )
             .set((
                 operations::state.eq(op.state.as_str()),

@@ -40,24 +40,40 @@ impl OperationKind {
 #[serde(rename_all = "snake_case")]
 pub enum OperationState {
     Running,
+    /// An operator cancelled it: no gateway is started any more, a drain in progress is
+    /// released; a restart already sent is seen through.
+    Cancelling,
     /// Every gateway done.
     Succeeded,
     /// A gateway failed (with `abort_on_failure`, the ones after it were left untouched).
     Failed,
+    /// Cancelled, and every gateway over.
+    Cancelled,
 }
 
 impl OperationState {
-    pub const ALL: [OperationState; 3] = [
+    pub const ALL: [OperationState; 5] = [
         OperationState::Running,
+        OperationState::Cancelling,
         OperationState::Succeeded,
         OperationState::Failed,
+        OperationState::Cancelled,
     ];
+
+    /// Still carried out (running or cancelling).
+    pub const LIVE: [&'static str; 2] = ["running", "cancelling"];
+
+    pub fn is_live(self) -> bool {
+        matches!(self, OperationState::Running | OperationState::Cancelling)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
             OperationState::Running => "running",
+            OperationState::Cancelling => "cancelling",
             OperationState::Succeeded => "succeeded",
             OperationState::Failed => "failed",
+            OperationState::Cancelled => "cancelled",
         }
     }
 }

@@ -95,6 +95,21 @@ impl Fleet {
         Ok(ids)
     }
 
+    /// An operator's cancel (see [`model::OperationState::Cancelling`]); the runner is woken
+    /// to carry it out. The operation as it is after, `None` when there is none.
+    pub async fn cancel_operation(
+        &self,
+        id: String,
+        by: &Caller,
+    ) -> Result<Option<Operation>, FleetError> {
+        let by = by.clone();
+        let op = self
+            .stored(move |store| store.cancel_operation(&id, &by))
+            .await?;
+        self.operations_wake.notify_one();
+        Ok(op)
+    }
+
     pub async fn operation(&self, id: String) -> Result<Option<Operation>, FleetError> {
         self.stored(move |store| store.operation(&id)).await
     }

@@ -49,6 +49,9 @@ pub enum Next {
     Hold,
     /// Over for this gateway without acting: why.
     Skip { reason: String },
+    /// Cancelled mid-way: release the operation's suspension (if it holds one), uncordon, and
+    /// leave it `skipped`.
+    Abandon { release: Option<String> },
     /// Over for this gateway: failed, releasing the operation's suspension if it holds one.
     Fail {
         reason: String,
@@ -59,16 +62,31 @@ pub enum Next {
 /// Longest detail kept for a gateway (it may quote the gateway).
 const DETAIL_MAX: usize = 300;
 
-/// What to do next for gateway progress `p`, as `f` shows it at `now_ms`.
+/// What to do next for gateway progress `p`, as `f` shows it at `now_ms`, in an operation
+/// that is `cancelling` or not.
 pub fn next(
     kind: OperationKind,
     p: &GatewayProgress,
     f: &Facts,
     params: &OperationParams,
+    cancelling: bool,
     now_ms: i64,
 ) -> Next {
     if !p.step.in_flight() {
         return Next::Wait;
+    }
+    if cancelling {
+        // A drain is let go and the gateway put back in service; a restart already sent is
+        // seen through (half a restart is worse than a whole one).
+        match &p.step {
+            Step::Draining { .. } | Step::Restarting { .. } if f.elsewhere => return Next::Wait,
+            Step::Draining { suspension_id, .. } | Step::Restarting { suspension_id, .. } => {
+                return Next::Abandon {
+                    release: suspension_id.clone(),
+                };
+            }
+            _ => {}
+        }
     }
     if !f.exists {
         return fail("the gateway was deleted", None);
@@ -366,18 +384,25 @@ fn blockers(answer: &Value) -> String {
 pub fn plan(
     progress: &mut [GatewayProgress],
     params: &OperationParams,
+    cancelling: bool,
     now_ms: i64,
 ) -> (Vec<GatewayId>, Option<OperationState>) {
     let failed = progress
         .iter()
         .find(|p| p.step == Step::Failed)
         .map(|p| p.gateway_id);
-    let stop = failed
-        .filter(|_| params.abort_on_failure)
-        .map(|id| format!("left untouched: gateway {id} failed"));
+    let stop = if cancelling {
+        Some("left untouched: the operation was cancelled".to_owned())
+    } else {
+        failed
+            .filter(|_| params.abort_on_failure)
+            .map(|id| format!("left untouched: gateway {id} failed"))
+    };
     let mut admitted = Vec::new();
     if let Some(why) = stop {
-        for p in progress.iter_mut().filter(|p| p.step == Step::Pending) {
+        // A cancel also stops what was admitted and not begun.
+        let stopped = |s: &Step| *s == Step::Pending || (cancelling && *s == Step::Admitted);
+        for p in progress.iter_mut().filter(|p| stopped(&p.step)) {
             p.step = Step::Skipped;
             p.detail = Some(why.clone());
             p.finished_at = Some(now_ms);
@@ -400,7 +425,9 @@ pub fn plan(
     }
     let over = progress.iter().all(|p| p.step.is_over());
     let verdict = over.then(|| {
-        if progress.iter().any(|p| p.step == Step::Failed) {
+        if cancelling {
+            OperationState::Cancelled
+        } else if progress.iter().any(|p| p.step == Step::Failed) {
             OperationState::Failed
         } else {
             OperationState::Succeeded

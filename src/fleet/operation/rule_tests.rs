@@ -52,23 +52,23 @@ const RR: OperationKind = OperationKind::RollingRestart;
 #[test]
 fn gateways_are_admitted_in_order_up_to_max_unavailable() {
     let mut p: Vec<_> = (1..=5).map(GatewayProgress::pending).collect();
-    let (admitted, verdict) = plan(&mut p, &params(2, true), NOW);
+    let (admitted, verdict) = plan(&mut p, &params(2, true), false, NOW);
     assert_eq!(admitted, vec![1, 2]);
     assert_eq!(verdict, None);
-    let (admitted, _) = plan(&mut p, &params(2, true), NOW);
+    let (admitted, _) = plan(&mut p, &params(2, true), false, NOW);
     assert!(admitted.is_empty(), "two in flight already");
     p[0].step = Step::Done;
-    assert_eq!(plan(&mut p, &params(2, true), NOW).0, vec![3]);
+    assert_eq!(plan(&mut p, &params(2, true), false, NOW).0, vec![3]);
 }
 
 #[test]
 fn a_failure_with_abort_on_failure_leaves_the_rest_untouched() {
     let mut p: Vec<_> = (1..=5).map(GatewayProgress::pending).collect();
-    plan(&mut p, &params(1, true), NOW);
+    plan(&mut p, &params(1, true), false, NOW);
     p[0].step = Step::Done;
-    plan(&mut p, &params(1, true), NOW);
+    plan(&mut p, &params(1, true), false, NOW);
     p[1].fail("did not come back", NOW);
-    let (admitted, verdict) = plan(&mut p, &params(1, true), NOW);
+    let (admitted, verdict) = plan(&mut p, &params(1, true), false, NOW);
     assert!(admitted.is_empty());
     assert_eq!(verdict, Some(OperationState::Failed));
     assert!(p[2..].iter().all(|g| g.step == Step::Skipped));
@@ -81,14 +81,14 @@ fn a_failure_with_abort_on_failure_leaves_the_rest_untouched() {
 #[test]
 fn without_abort_on_failure_the_others_go_on() {
     let mut p: Vec<_> = (1..=3).map(GatewayProgress::pending).collect();
-    plan(&mut p, &params(1, false), NOW);
+    plan(&mut p, &params(1, false), false, NOW);
     p[0].fail("x", NOW);
-    assert_eq!(plan(&mut p, &params(1, false), NOW).0, vec![2]);
+    assert_eq!(plan(&mut p, &params(1, false), false, NOW).0, vec![2]);
     p[1].step = Step::Done;
-    plan(&mut p, &params(1, false), NOW);
+    plan(&mut p, &params(1, false), false, NOW);
     p[2].step = Step::Done;
     assert_eq!(
-        plan(&mut p, &params(1, false), NOW).1,
+        plan(&mut p, &params(1, false), false, NOW).1,
         Some(OperationState::Failed),
         "one failed: the operation failed, though the others were done"
     );
@@ -97,11 +97,11 @@ fn without_abort_on_failure_the_others_go_on() {
 #[test]
 fn every_gateway_done_is_success() {
     let mut ok: Vec<_> = vec![GatewayProgress::pending(1)];
-    plan(&mut ok, &params(1, true), NOW);
+    plan(&mut ok, &params(1, true), false, NOW);
     assert_eq!(ok[0].step, Step::Admitted);
     ok[0].step = Step::Done;
     assert_eq!(
-        plan(&mut ok, &params(1, true), NOW).1,
+        plan(&mut ok, &params(1, true), false, NOW).1,
         Some(OperationState::Succeeded)
     );
 }
@@ -110,7 +110,7 @@ fn every_gateway_done_is_success() {
 fn admission_notes_the_process_or_refuses_what_cannot_be_verified() {
     let p = at(Step::Admitted);
     assert_eq!(
-        next(RR, &p, &here("boot-a"), &params(1, true), NOW),
+        next(RR, &p, &here("boot-a"), &params(1, true), false, NOW),
         Next::Admit {
             boot_id: Some("boot-a".into())
         }
@@ -120,7 +120,7 @@ fn admission_notes_the_process_or_refuses_what_cannot_be_verified() {
         ..here("boot-a")
     };
     assert!(matches!(
-        next(RR, &p, &off, &params(1, true), NOW),
+        next(RR, &p, &off, &params(1, true), false, NOW),
         Next::Fail { .. }
     ));
     let old = Facts {
@@ -128,13 +128,13 @@ fn admission_notes_the_process_or_refuses_what_cannot_be_verified() {
         version: Some("2026.2.25".into()),
         ..here("x")
     };
-    match next(RR, &p, &old, &params(1, true), NOW) {
+    match next(RR, &p, &old, &params(1, true), false, NOW) {
         Next::Fail { reason, .. } => assert!(reason.contains("2026.2.25"), "{reason}"),
         other => panic!("{other:?}"),
     }
     // A drain needs no process identity.
     assert_eq!(
-        next(OperationKind::Drain, &p, &old, &params(1, true), NOW),
+        next(OperationKind::Drain, &p, &old, &params(1, true), false, NOW),
         Next::Admit { boot_id: None }
     );
 }
@@ -148,7 +148,7 @@ fn another_instance_s_gateway_is_left_to_it() {
     };
     for step in [Step::Admitted, draining(NOW), restarting()] {
         assert_eq!(
-            next(RR, &at(step), &elsewhere, &params(1, true), NOW),
+            next(RR, &at(step), &elsewhere, &params(1, true), false, NOW),
             Next::Wait
         );
     }
@@ -158,7 +158,7 @@ fn another_instance_s_gateway_is_left_to_it() {
 fn draining_asks_again_until_ready_then_restarts_the_noted_process() {
     let mut p = at(draining(NOW));
     assert_eq!(
-        next(RR, &p, &here("boot-a"), &params(1, true), NOW),
+        next(RR, &p, &here("boot-a"), &params(1, true), false, NOW),
         Next::Prepare {
             request_id: "r".into()
         }
@@ -178,7 +178,7 @@ fn draining_asks_again_until_ready_then_restarts_the_noted_process() {
     );
     assert_eq!(p.step, restarting());
     assert_eq!(
-        next(RR, &p, &here("boot-a"), &params(1, true), NOW),
+        next(RR, &p, &here("boot-a"), &params(1, true), false, NOW),
         Next::Restart {
             boot_id: "boot-a".into(),
             release: Some("s".into()),
@@ -203,7 +203,7 @@ fn a_drain_past_its_timeout_fails_and_releases_its_suspension() {
     let mut p = at(draining(NOW));
     p.detail = Some("waiting for 1 active: embedded-run ×1".into());
     let late = NOW + 301_000;
-    match next(RR, &p, &here("boot-a"), &params(1, true), late) {
+    match next(RR, &p, &here("boot-a"), &params(1, true), false, late) {
         Next::Fail { reason, release } => {
             assert!(reason.contains("embedded-run"), "{reason}");
             assert_eq!(release.as_deref(), Some("s"));
@@ -227,12 +227,12 @@ fn a_conflicting_suspension_fails_the_gateway() {
 fn a_gateway_back_as_another_process_is_checked_then_done() {
     let mut p = at(Step::Returning { since_ms: NOW });
     assert_eq!(
-        next(RR, &p, &here("boot-a"), &params(1, true), NOW),
+        next(RR, &p, &here("boot-a"), &params(1, true), false, NOW),
         Next::Wait,
         "the same process: not back yet"
     );
     assert_eq!(
-        next(RR, &p, &here("boot-b"), &params(1, true), NOW),
+        next(RR, &p, &here("boot-b"), &params(1, true), false, NOW),
         Next::CheckBack
     );
     p.back(Some("boot-b".into()), NOW);
@@ -249,10 +249,10 @@ fn a_gateway_that_never_comes_back_fails_after_wait_ready() {
         ..here("boot-a")
     };
     assert_eq!(
-        next(RR, &p, &off, &params(1, true), NOW + 59_000),
+        next(RR, &p, &off, &params(1, true), false, NOW + 59_000),
         Next::Wait
     );
-    match next(RR, &p, &off, &params(1, true), NOW + 61_000) {
+    match next(RR, &p, &off, &params(1, true), false, NOW + 61_000) {
         Next::Fail { reason, .. } => {
             assert!(reason.contains("within 60s"), "{reason}");
             assert!(reason.contains("readyz"), "{reason}");
@@ -265,7 +265,7 @@ fn a_gateway_that_never_comes_back_fails_after_wait_ready() {
 fn a_restart_already_done_by_someone_else_moves_on_to_waiting() {
     let p = at(restarting());
     assert!(matches!(
-        next(RR, &p, &here("boot-b"), &params(1, true), NOW),
+        next(RR, &p, &here("boot-b"), &params(1, true), false, NOW),
         Next::Advance(Step::Returning { .. })
     ));
     let mut p = at(restarting());
@@ -280,13 +280,13 @@ fn a_restart_already_done_by_someone_else_moves_on_to_waiting() {
 fn a_deleted_gateway_fails_its_step() {
     let gone = Facts::default();
     assert!(matches!(
-        next(RR, &at(restarting()), &gone, &params(1, true), NOW),
+        next(RR, &at(restarting()), &gone, &params(1, true), false, NOW),
         Next::Fail { .. }
     ));
     assert_eq!(
-        next(RR, &at(Step::Pending), &gone, &params(1, true), NOW),
+        next(RR, &at(Step::Pending), &gone, &params(1, true), false, NOW),
         Next::Wait,
-        "not started: plan() starts it"
+        "not started: plan( false,) starts it"
     );
 }
 
@@ -294,7 +294,14 @@ fn a_deleted_gateway_fails_its_step() {
 fn a_restart_never_accepted_fails_after_wait_ready_and_releases_the_suspension() {
     let mut p = at(restarting());
     p.release_failed("the call timed out");
-    match next(RR, &p, &here("boot-a"), &params(1, true), NOW + 61_000) {
+    match next(
+        RR,
+        &p,
+        &here("boot-a"),
+        &params(1, true),
+        false,
+        NOW + 61_000,
+    ) {
         Next::Fail { reason, release } => {
             assert!(reason.contains("not accepted within 60s"), "{reason}");
             assert!(reason.contains("timed out"), "{reason}");
@@ -309,7 +316,7 @@ fn an_update_hold_calls_update_hold_where_offered_and_skips_where_not() {
     const UH: OperationKind = OperationKind::UpdateHold;
     let p = at(Step::Admitted);
     assert_eq!(
-        next(UH, &p, &here("boot-a"), &params(3, false), NOW),
+        next(UH, &p, &here("boot-a"), &params(3, false), false, NOW),
         Next::Hold
     );
     let old = Facts {
@@ -317,7 +324,7 @@ fn an_update_hold_calls_update_hold_where_offered_and_skips_where_not() {
         version: Some("2026.3.31".into()),
         ..here("boot-a")
     };
-    match next(UH, &p, &old, &params(3, false), NOW) {
+    match next(UH, &p, &old, &params(3, false), false, NOW) {
         Next::Skip { reason } => assert!(reason.contains("2026.3.31"), "{reason}"),
         other => panic!("{other:?}"),
     }
@@ -334,4 +341,40 @@ fn an_update_hold_calls_update_hold_where_offered_and_skips_where_not() {
     let mut failed = at(Step::Admitted);
     failed.after_hold(Err("timeout".into()), NOW);
     assert_eq!(failed.step, Step::Failed);
+}
+
+#[test]
+fn a_cancel_stops_what_has_not_begun_releases_a_drain_and_sees_a_sent_restart_through() {
+    let mut p = vec![
+        at(Step::Returning { since_ms: NOW }),
+        at(draining(NOW)),
+        at(Step::Admitted),
+        GatewayProgress::pending(4),
+    ];
+    let (admitted, verdict) = plan(&mut p, &params(4, true), true, NOW);
+    assert!(admitted.is_empty());
+    assert_eq!(verdict, None, "two still in flight");
+    assert_eq!(
+        (p[2].step.clone(), p[3].step.clone()),
+        (Step::Skipped, Step::Skipped)
+    );
+    assert!(p[3].detail.as_deref().unwrap().contains("cancelled"));
+    // The drain is let go; the restart already sent goes on.
+    assert_eq!(
+        next(RR, &p[1], &here("boot-a"), &params(4, true), true, NOW),
+        Next::Abandon {
+            release: Some("s".into())
+        }
+    );
+    assert_eq!(
+        next(RR, &p[0], &here("boot-b"), &params(4, true), true, NOW),
+        Next::CheckBack
+    );
+    // Over: cancelled, whatever each gateway's end.
+    p[0].step = Step::Done;
+    p[1].step = Step::Skipped;
+    assert_eq!(
+        plan(&mut p, &params(4, true), true, NOW).1,
+        Some(OperationState::Cancelled)
+    );
 }

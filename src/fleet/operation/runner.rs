@@ -50,7 +50,8 @@ impl Fleet {
         };
         for _ in 0..STEPS_PER_ROUND {
             let before = op.progress.clone();
-            let (_, verdict) = plan(&mut op.progress, &op.params, unix_now_ms());
+            let cancelling = op.state == OperationState::Cancelling;
+            let (_, verdict) = plan(&mut op.progress, &op.params, cancelling, unix_now_ms());
             if let Some(state) = verdict {
                 op.state = state;
             } else {
@@ -60,7 +61,7 @@ impl Fleet {
                     }
                 }
             }
-            if op.progress == before && op.state == OperationState::Running {
+            if op.progress == before && op.state.is_live() && verdict.is_none() {
                 return Ok(());
             }
             let written = {
@@ -73,7 +74,7 @@ impl Fleet {
             }
             op.version += 1;
             self.announce(&op, &before);
-            if op.state != OperationState::Running {
+            if !op.state.is_live() {
                 return Ok(());
             }
         }
@@ -91,7 +92,8 @@ impl Fleet {
         let id = p.gateway_id;
         let facts = self.facts(id).await?;
         let now = unix_now_ms();
-        match next(op.kind, &p, &facts, &op.params, now) {
+        let cancelling = op.state == OperationState::Cancelling;
+        match next(op.kind, &p, &facts, &op.params, cancelling, now) {
             Next::Wait => {}
             Next::Advance(step) => p.step = step,
             Next::Admit { boot_id } => {
@@ -184,6 +186,21 @@ impl Fleet {
                 }
             }
             Next::Skip { reason } => p.skip(&reason, unix_now_ms()),
+            Next::Abandon { release } => {
+                if let Some(sid) = &release {
+                    let resumed = self
+                        .call(id, "gateway.suspend.resume", json!({"suspensionId": sid}))
+                        .await;
+                    if let Err(e) = resumed {
+                        tracing::warn!(gateway = id, %e, "could not resume a cancelled drain's suspension");
+                    }
+                }
+                self.cordon(id, false, by).await?;
+                p.skip(
+                    "cancelled: its drain was released and it is back in service",
+                    unix_now_ms(),
+                );
+            }
             Next::CheckBack => match self.check_back(id).await {
                 Ok(()) => {
                     self.cordon(id, false, by).await?;
@@ -253,7 +270,7 @@ impl Fleet {
                 );
             }
         }
-        if op.state != OperationState::Running {
+        if !op.state.is_live() {
             self.counters.operation_finished(op.kind, op.state);
             self.events.publish(
                 EventKind::OperationProgress,
