@@ -12,8 +12,10 @@ use crate::model::{GatewayId, GatewayStatus};
 pub struct Candidate {
     pub id: GatewayId,
     pub designated: bool,
-    /// Socket connected, breaker closed, not halted.
+    /// Socket connected, breaker closed, not halted, not held back.
     pub eligible: bool,
+    /// Held back by an operator (cordoned or suspended): never given the role.
+    pub held_back: bool,
     pub status: GatewayStatus,
     pub latency_ms: Option<i64>,
     pub sessions: i64,
@@ -82,8 +84,12 @@ pub fn elect(
         .min_by_key(|c| rank(c))
     {
         Some(best) => (Some(best.id), Reason::DesignatedUnavailable),
-        // Nobody can act: the designated primary keeps the role (nothing better exists).
-        None => (designated.map(|d| d.id), Reason::NoEligibleGateway),
+        // Nobody can act: the designated primary keeps the role (nothing better exists) —
+        // unless an operator holds it back, which no lack of alternatives overrides.
+        None => (
+            designated.filter(|d| !d.held_back).map(|d| d.id),
+            Reason::NoEligibleGateway,
+        ),
     }
 }
 
@@ -104,10 +110,34 @@ mod tests {
             id,
             designated,
             eligible,
+            held_back: false,
             status,
             latency_ms: Some(latency),
             sessions,
         }
+    }
+
+    #[test]
+    fn a_held_back_designated_primary_is_not_kept_when_nobody_can_act() {
+        let cordoned = Candidate {
+            held_back: true,
+            ..c(1, true, false, Online, 1, 0)
+        };
+        let fleet = [cordoned, c(2, false, false, Offline, 1, 0)];
+        assert_eq!(elect(&fleet, None, true), (None, Reason::NoEligibleGateway));
+        assert_eq!(
+            elect(&fleet, Some(1), true),
+            (None, Reason::NoEligibleGateway)
+        );
+        // Merely unreachable, it keeps the role as before.
+        let fleet = [
+            c(1, true, false, Offline, 1, 0),
+            c(2, false, false, Offline, 1, 0),
+        ];
+        assert_eq!(
+            elect(&fleet, None, true),
+            (Some(1), Reason::NoEligibleGateway)
+        );
     }
 
     #[test]

@@ -273,6 +273,7 @@ impl RegistryActor {
             id: v.record.id,
             designated: v.record.is_primary,
             eligible: reachable && v.record.held_back().is_none(),
+            held_back: v.record.held_back().is_some(),
             status: v.record.status,
             latency_ms: self
                 .links
