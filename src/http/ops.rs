@@ -128,6 +128,7 @@ pub struct LogQuery {
     /// `info`, `warn`, `error`, … as the line says it.
     pub level: Option<String>,
     /// Text the message contains (case-insensitive), at most 256 characters.
+    #[param(max_length = 256)]
     pub q: Option<String>,
     /// `true`: a Server-Sent Events stream of the matching lines from now on (each a `log`
     /// event), instead of the buffer.

@@ -20,10 +20,13 @@ const MAX_DAYS: usize = 366;
 #[serde(deny_unknown_fields)]
 pub struct UsageQuery {
     /// First day, `YYYY-MM-DD` (default: 29 days before today, UTC).
+    #[param(format = Date)]
     pub since: Option<String>,
-    /// Last day, `YYYY-MM-DD` (default: today, UTC).
+    /// Last day, `YYYY-MM-DD` (default: today, UTC); at most 366 days after `since`.
+    #[param(format = Date)]
     pub until: Option<String>,
     /// Comma-separated: `gateway`, `agent`, `day` (default `gateway,agent`; empty: one total).
+    #[param(pattern = "^((gateway|agent|day)(,(gateway|agent|day))*)?$")]
     pub group_by: Option<String>,
 }
 
@@ -46,8 +49,11 @@ impl UsageQuery {
         };
         let since = day("since", self.since, days_ago(29))?;
         let until = day("until", self.until, today())?;
+        // Each a day, together contradictory: 422, not 400.
         if since > until {
-            return Err(ApiError::field("since", "since must not be after until"));
+            return Err(ApiError::Unprocessable(format!(
+                "since ({since}) must not be after until ({until})"
+            )));
         }
         let span = humantime::parse_rfc3339(&format!("{until}T00:00:00Z"))
             .ok()
@@ -55,10 +61,9 @@ impl UsageQuery {
             .and_then(|(u, s)| u.duration_since(s).ok())
             .ok_or_else(|| ApiError::field("since", "since and until must be real days"))?;
         if span.as_secs() / 86_400 >= MAX_DAYS as u64 {
-            return Err(ApiError::field(
-                "since",
-                format!("a range covers at most {MAX_DAYS} days"),
-            ));
+            return Err(ApiError::Unprocessable(format!(
+                "since..until covers at most {MAX_DAYS} days ({since}..{until} is longer)"
+            )));
         }
         let group_by = match self.group_by.as_deref() {
             None => vec![GroupBy::Gateway, GroupBy::Agent],
@@ -97,7 +102,8 @@ pub struct UsageReport {
 
 #[utoipa::path(get, path = "/api/usage", tag = "operations", params(UsageQuery),
     description = "Tokens and cost the gateways reported through `usage.cost` (OpenClaw 2026.9; read every `usage.interval`), per gateway, agent and day as each gateway counts its days, summed over `since..=until` (at most 366 days) and grouped by `group_by`. 2026.9.6 reports no per-model breakdown, so there is none.",
-    responses((status = 200, body = UsageReport), (status = 400, body = ErrorBody)),
+    responses((status = 200, body = UsageReport), (status = 400, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "`unprocessable`: `since` after `until`, or more than 366 days apart")),
     security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
 pub async fn report(
     state: web::Data<AppState>,

@@ -135,13 +135,21 @@ fn usage_questions_are_checked() {
     for (query, field) in [
         ("?since=2026-13-45", "since"),
         ("?since=yesterday", "since"),
-        ("?since=2026-11-23&until=2026-11-01", "since"),
-        ("?since=2020-01-01&until=2026-01-01", "since"),
+        ("?since=", "since"),
         ("?group_by=model", "group_by"),
     ] {
         let res = d.get(&format!("/api/usage{query}"), &d.admin_key);
         assert_eq!(res.status, 400, "{query}: {}", res.text());
         assert_eq!(res.json()["details"]["field"], field, "{query}");
+    }
+    // Each a day, together contradictory.
+    for query in [
+        "?since=2026-11-23&until=2026-11-01",
+        "?since=2020-01-01&until=2026-01-01",
+    ] {
+        let res = d.get(&format!("/api/usage{query}"), &d.admin_key);
+        assert_eq!(res.status, 422, "{query}: {}", res.text());
+        assert_eq!(res.json()["error"], "unprocessable", "{query}");
     }
     let empty = usage(&d, "?group_by=");
     assert_eq!(empty["groups"], json!([]));

@@ -17,7 +17,7 @@ const MAX_TOKENS: f64 = 1e15;
 /// Dollars beyond this in one day are not believed.
 const MAX_USD: f64 = 1e9;
 
-/// `YYYY-MM-DD`.
+/// A real day written `YYYY-MM-DD` (not `2026-13-45`).
 pub fn is_day(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 10
@@ -26,6 +26,7 @@ pub fn is_day(s: &str) -> bool {
         && b.iter()
             .enumerate()
             .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+        && humantime::parse_rfc3339(&format!("{s}T00:00:00Z")).is_ok()
 }
 
 fn tokens(entry: &Value, key: &str) -> Option<i64> {
@@ -246,6 +247,7 @@ mod tests {
         assert_eq!(rows.len(), 1, "{rows:?}");
         assert_eq!(rows[0].day, "2026-11-24");
         assert!(day_rows(&json!({"daily": "no"}), 1, "a").is_empty());
+        assert!(is_day("2024-02-29") && !is_day("2026-02-29") && !is_day("2026-13-01"));
     }
 
     #[test]
