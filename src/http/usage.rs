@@ -55,12 +55,11 @@ impl UsageQuery {
                 "since ({since}) must not be after until ({until})"
             )));
         }
-        let span = humantime::parse_rfc3339(&format!("{until}T00:00:00Z"))
-            .ok()
-            .zip(humantime::parse_rfc3339(&format!("{since}T00:00:00Z")).ok())
-            .and_then(|(u, s)| u.duration_since(s).ok())
-            .ok_or_else(|| ApiError::field("since", "since and until must be real days"))?;
-        if span.as_secs() / 86_400 >= MAX_DAYS as u64 {
+        let span = rollup::day_number(&until)
+            .zip(rollup::day_number(&since))
+            .map(|(u, s)| u - s)
+            .unwrap_or(0);
+        if span >= MAX_DAYS as i64 {
             return Err(ApiError::Unprocessable(format!(
                 "since..until covers at most {MAX_DAYS} days ({since}..{until} is longer)"
             )));

@@ -17,16 +17,47 @@ const MAX_TOKENS: f64 = 1e15;
 /// Dollars beyond this in one day are not believed.
 const MAX_USD: f64 = 1e9;
 
-/// A real day written `YYYY-MM-DD` (not `2026-13-45`).
+/// A real day written `YYYY-MM-DD` (not `2026-13-45`; any year 0000–9999).
 pub fn is_day(s: &str) -> bool {
+    day_number(s).is_some()
+}
+
+/// Days since 1970-01-01 of a real day written `YYYY-MM-DD` (Howard Hinnant's
+/// days-from-civil), `None` for anything else.
+pub fn day_number(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    b.len() == 10
+    let shaped = b.len() == 10
         && b[4] == b'-'
         && b[7] == b'-'
         && b.iter()
             .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
-        && humantime::parse_rfc3339(&format!("{s}T00:00:00Z")).is_ok()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if !shaped {
+        return None;
+    }
+    let (y, m, d): (i64, i64, i64) = (
+        s[..4].parse().ok()?,
+        s[5..7].parse().ok()?,
+        s[8..].parse().ok()?,
+    );
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days_in_month = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if !(1..=days_in_month).contains(&d) {
+        return None;
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
 }
 
 fn tokens(entry: &Value, key: &str) -> Option<i64> {
@@ -248,6 +279,10 @@ mod tests {
         assert_eq!(rows[0].day, "2026-11-24");
         assert!(day_rows(&json!({"daily": "no"}), 1, "a").is_empty());
         assert!(is_day("2024-02-29") && !is_day("2026-02-29") && !is_day("2026-13-01"));
+        assert!(is_day("0039-11-23") && is_day("2000-02-29") && !is_day("1900-02-29"));
+        assert_eq!(day_number("1970-01-01"), Some(0));
+        assert_eq!(day_number("2026-11-23"), Some(20_780));
+        assert_eq!(day_number("0039-11-23"), Some(-704_957));
     }
 
     #[test]
