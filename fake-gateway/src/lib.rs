@@ -14,6 +14,7 @@
 
 pub mod auth;
 mod conn;
+mod fleet_methods;
 pub mod hostile;
 mod methods;
 mod release;
@@ -637,37 +638,6 @@ impl FakeGateway {
         };
         self.serve(listener);
         Ok(())
-    }
-
-    /// Appends a line to the gateway's file log as 2026.9.6 writes it (tslog JSON: the
-    /// subsystem as argument 0 and `_meta.name`, the message as argument 1, the level in
-    /// `_meta.logLevelName`).
-    pub fn log(&self, level: &str, subsystem: &str, message: &str) {
-        let name = serde_json::json!({"subsystem": subsystem}).to_string();
-        let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
-        let line = serde_json::json!({
-            "0": name, "1": message,
-            "_meta": {"runtime": "node", "runtimeVersion": "24.21.0", "hostname": "unknown", "name": name,
-                      "parentNames": ["openclaw"], "date": now, "logLevelId": 3,
-                      "logLevelName": level.to_ascii_uppercase()},
-            "time": now,
-        });
-        self.write_log(&line.to_string());
-    }
-
-    /// Appends one raw line to the gateway's file log (anything: a hostile gateway's too).
-    pub fn write_log(&self, raw: &str) {
-        lock(&self.shared.log_file).push(raw.to_owned());
-    }
-
-    /// An automatic update is scheduled (what `update.hold` holds).
-    pub fn schedule_update(&self) {
-        *lock(&self.shared.update_campaign) = Some(false);
-    }
-
-    /// Whether its update campaign is held.
-    pub fn update_held(&self) -> bool {
-        *lock(&self.shared.update_campaign) == Some(true)
     }
 
     /// The `server.bootId` its `hello-ok` carries now.

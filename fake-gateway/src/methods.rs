@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
+use crate::fleet_methods::{logs_tail, long_tool_call, usage_cost};
 use crate::{Ctl, Run, Session, Shared, lock, now_ms, random_id};
 
 const CORE_METHODS: [&str; 19] = [
@@ -75,7 +76,7 @@ fn closed(method: &str, params: &Map<String, Value>, allowed: &[&str]) -> Result
     }
 }
 
-fn str_param<'a>(p: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+pub(crate) fn str_param<'a>(p: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     p.get(key).and_then(Value::as_str)
 }
 
@@ -424,119 +425,6 @@ fn suspension_phase(id: &str, active: usize, prepare: bool) -> Value {
         }
         (false, false) => json!({"status": "ready", "expiresAtMs": expires, "writeCustody": []}),
     }
-}
-
-/// `logs.tail` as 2026.9.6 reads its file log: a byte cursor; from the tail (`maxBytes`, 250 kB
-/// by default, at most 1 MB) without one, or when the cursor is past the end (`reset`) or too far
-/// behind (`reset`, `truncated`); a partial first line dropped; at most `limit` lines (500, at
-/// most 5,000), the newest, `truncated` when more.
-fn logs_tail(shared: &Shared, params: &Map<String, Value>) -> Value {
-    let lines = lock(&shared.log_file);
-    let size: u64 = lines.iter().map(|l| l.len() as u64 + 1).sum();
-    let max_bytes = params
-        .get("maxBytes")
-        .and_then(Value::as_u64)
-        .unwrap_or(250_000)
-        .clamp(1, 1_000_000);
-    let limit = params
-        .get("limit")
-        .and_then(Value::as_u64)
-        .unwrap_or(500)
-        .clamp(1, 5000) as usize;
-    let cursor = params.get("cursor").and_then(Value::as_u64);
-    let (mut reset, mut truncated) = (false, false);
-    let start = match cursor {
-        Some(c) if c > size => {
-            reset = true;
-            truncated = size > max_bytes;
-            size.saturating_sub(max_bytes)
-        }
-        Some(c) if size - c > max_bytes => {
-            (reset, truncated) = (true, true);
-            size - max_bytes
-        }
-        Some(c) => c,
-        None => {
-            truncated = size > max_bytes;
-            size.saturating_sub(max_bytes)
-        }
-    };
-    let mut offset = 0u64;
-    let mut selected: Vec<&String> = Vec::new();
-    for l in lines.iter() {
-        // Only whole lines that begin at or after the start.
-        if offset >= start {
-            selected.push(l);
-        }
-        offset += l.len() as u64 + 1;
-    }
-    if selected.len() > limit {
-        truncated = true;
-        selected.drain(..selected.len() - limit);
-    }
-    json!({"file": "/tmp/openclaw/openclaw.log", "cursor": size, "size": size, "lines": selected,
-           "truncated": truncated, "reset": reset})
-}
-
-/// `usage.cost` as 2026.9.6 shapes it (`finishCostUsageSummary`): one agent (`agentId`, default
-/// the first), the last `days` (default 30) UTC days, every day present, zero when unused.
-fn usage_cost(shared: &Shared, params: &Map<String, Value>) -> Value {
-    let agent = str_param(params, "agentId")
-        .map(str::to_owned)
-        .or_else(|| lock(&shared.cfg).agents.first().cloned())
-        .unwrap_or_else(|| "main".into());
-    let days = params
-        .get("days")
-        .and_then(Value::as_u64)
-        .unwrap_or(30)
-        .clamp(1, 366);
-    let usage = lock(&shared.usage);
-    let now = std::time::SystemTime::now();
-    let mut daily = Vec::new();
-    let mut totals = (0u64, 0u64, 0f64);
-    for back in (0..days).rev() {
-        let t = now - Duration::from_secs(back * 86_400);
-        let day = humantime::format_rfc3339_seconds(t).to_string()[..10].to_owned();
-        let (input, output, cost) = usage
-            .get(&(agent.clone(), day.clone()))
-            .copied()
-            .unwrap_or_default();
-        totals = (totals.0 + input, totals.1 + output, totals.2 + cost);
-        daily.push(
-            json!({"date": day, "input": input, "output": output, "cacheRead": 0, "cacheWrite": 0,
-            "totalTokens": input + output, "totalCost": cost, "inputCost": cost, "outputCost": 0,
-            "cacheReadCost": 0, "cacheWriteCost": 0, "missingCostEntries": 0}),
-        );
-    }
-    json!({"updatedAt": now_ms(), "days": days, "daily": daily,
-           "totals": {"input": totals.0, "output": totals.1, "cacheRead": 0, "cacheWrite": 0,
-                      "totalTokens": totals.0 + totals.1, "totalCost": totals.2},
-           "cacheStatus": {"status": "fresh", "cachedFiles": 1, "pendingFiles": 0, "staleFiles": 0}})
-}
-
-/// A run inside a long tool call, as 2026.9.6 tells session subscribers: `session.tool` with
-/// `phase: "start"`, then an `update` every 2 s (an exec's output) until the run ends.
-fn long_tool_call(shared: &Arc<Shared>, run_id: &str, session_key: &str, agent_id: &str) {
-    let call = format!("call_{}", &random_id()[..8]);
-    let (session_key, agent_id) = (session_key.to_owned(), agent_id.to_owned());
-    let event = move |phase: &str, seq: u64, run_id: &str| {
-        json!({"runId": run_id, "stream": "tool", "seq": seq, "ts": now_ms(), "sessionKey": session_key, "agentId": agent_id,
-               "data": {"phase": phase, "name": "exec", "toolCallId": call}})
-    };
-    shared.broadcast("session.tool", event("start", 2, run_id));
-    let (shared, run_id) = (shared.clone(), run_id.to_owned());
-    tokio::spawn(async move {
-        for seq in 3.. {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            let running = lock(&shared.runs)
-                .get(&run_id)
-                .is_some_and(|r| r.done.borrow().is_none());
-            if !running {
-                return;
-            }
-            shared.broadcast("session.tool", event("update", seq, &run_id));
-        }
-    });
 }
 
 fn finish_run(shared: &Shared, run_id: &str, outcome: Value) -> bool {
