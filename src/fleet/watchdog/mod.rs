@@ -323,30 +323,30 @@ impl Fleet {
             api_key_id: None,
             label: "watchdog".into(),
         };
-        let (step, outcome, mut details): (&'static str, &'static str, Value) = match d {
+        let (step, outcome, mut details): (Step, Outcome, Value) = match d {
             Decision::Stalled { idle_ms, would } => (
-                "stalled",
-                "detected",
+                Step::Stalled,
+                Outcome::Detected,
                 json!({"idle_seconds": idle_ms / 1000, "dry_run": ladder.dry_run, "would": would}),
             ),
             Decision::Take(remedy) => {
                 let answered = self.remedy(g, s.key, remedy).await;
                 match answered {
                     Ok(answer) => (
-                        remedy.as_str(),
-                        "taken",
+                        Step::Remedy(remedy),
+                        Outcome::Taken,
                         json!({"answer": bounded::json(answer, 1024)}),
                     ),
                     Err(e) => (
-                        remedy.as_str(),
-                        "failed",
+                        Step::Remedy(remedy),
+                        Outcome::Failed,
                         json!({"error": bounded::text(&e.to_string(), bounded::MESSAGE)}),
                     ),
                 }
             }
             Decision::Ineffective(remedy) => (
-                remedy.as_str(),
-                "ineffective",
+                Step::Remedy(remedy),
+                Outcome::Ineffective,
                 json!({"recovery": "ineffective",
                        "verify_after_seconds": ladder.verify_after.as_secs_f64()}),
             ),
@@ -360,38 +360,41 @@ impl Fleet {
                         Err(e) => json!({"error": bounded::text(&e.to_string(), bounded::MESSAGE)}),
                     };
                 }
-                ("unrecovered", "reported", details)
+                (Step::Unrecovered, Outcome::Reported, details)
             }
             Decision::Recovered { after } => match after {
                 Some(r) => {
                     metrics.count(r.as_str(), "effective");
                     (
-                        "recovered",
-                        "effective",
+                        Step::Recovered,
+                        Outcome::Effective,
                         json!({"after": r.as_str(), "recovery": "effective"}),
                     )
                 }
-                None => ("recovered", "by_itself", json!({"recovery": "by_itself"})),
+                None => (
+                    Step::Recovered,
+                    Outcome::ByItself,
+                    json!({"recovery": "by_itself"}),
+                ),
             },
         };
-        metrics.count(step, outcome);
-        details["step"] = json!(step);
-        details["outcome"] = json!(outcome);
+        let (step_name, outcome_name) = (step.as_str(), outcome.as_str());
+        metrics.count(step_name, outcome_name);
+        details["step"] = json!(step_name);
+        details["outcome"] = json!(outcome_name);
         details["session_key"] = json!(s.key);
         details["agent_id"] = json!(s.agent);
         details["run_ids"] = json!(s.runs);
         details["gateway_name"] = json!(g.name);
-        match outcome {
-            "failed" | "ineffective" | "reported" => {
-                tracing::warn!(gateway = %g.name, session = %bounded::text(s.key, bounded::SHORT), step, outcome, "watchdog")
-            }
-            _ => {
-                tracing::info!(gateway = %g.name, session = %bounded::text(s.key, bounded::SHORT), step, outcome, "watchdog")
-            }
+        let session = bounded::text(s.key, bounded::SHORT);
+        if outcome.worth_a_warning() {
+            tracing::warn!(gateway = %g.name, %session, step = step_name, outcome = outcome_name, "watchdog");
+        } else {
+            tracing::info!(gateway = %g.name, %session, step = step_name, outcome = outcome_name, "watchdog");
         }
         self.audited(
             &by,
-            audit_action(step),
+            step.audit_action(),
             ("session", s.key.to_owned()),
             json!({"gateway_id": g.id, "details": details.clone()}),
         )
@@ -427,13 +430,67 @@ impl Fleet {
     }
 }
 
-fn audit_action(step: &str) -> &'static str {
-    match step {
-        "stalled" => "watchdog.stalled",
-        "abort" => "watchdog.abort",
-        "reset" => "watchdog.reset",
-        "unrecovered" => "watchdog.unrecovered",
-        _ => "watchdog.recovered",
+/// A watchdog step, as its event, metric and audit row name it.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Stalled,
+    Remedy(Remedy),
+    Unrecovered,
+    Recovered,
+}
+
+impl Step {
+    fn as_str(self) -> &'static str {
+        match self {
+            Step::Stalled => "stalled",
+            Step::Remedy(r) => r.as_str(),
+            Step::Unrecovered => "unrecovered",
+            Step::Recovered => "recovered",
+        }
+    }
+
+    fn audit_action(self) -> &'static str {
+        match self {
+            Step::Stalled => "watchdog.stalled",
+            Step::Remedy(Remedy::Abort) => "watchdog.abort",
+            Step::Remedy(Remedy::Reset) => "watchdog.reset",
+            Step::Unrecovered => "watchdog.unrecovered",
+            Step::Recovered => "watchdog.recovered",
+        }
+    }
+}
+
+/// How a step went (the metric's `outcome` label: a known set).
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Detected,
+    Taken,
+    Failed,
+    Ineffective,
+    Reported,
+    Effective,
+    ByItself,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Detected => "detected",
+            Outcome::Taken => "taken",
+            Outcome::Failed => "failed",
+            Outcome::Ineffective => "ineffective",
+            Outcome::Reported => "reported",
+            Outcome::Effective => "effective",
+            Outcome::ByItself => "by_itself",
+        }
+    }
+
+    /// Logged as a warning: something did not work, or nothing more can be tried.
+    fn worth_a_warning(self) -> bool {
+        matches!(
+            self,
+            Outcome::Failed | Outcome::Ineffective | Outcome::Reported
+        )
     }
 }
 
