@@ -18,6 +18,7 @@ mod fleet_methods;
 pub mod hostile;
 mod methods;
 mod release;
+mod update;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -33,6 +34,7 @@ use tokio::task::JoinHandle;
 
 pub use auth::Signatures;
 pub use release::{HttpEndpoints, Release};
+pub use update::Update;
 
 /// What a fake gateway is and how it behaves when nothing is injected.
 #[derive(Debug, Clone)]
@@ -68,6 +70,8 @@ pub struct FakeConfig {
     /// handshakes refused as starting, `/readyz` 503) before it answers as a new process;
     /// `None`: it never comes back.
     pub restart_down: Option<Duration>,
+    /// What `update.run` does (2026.9.6 in a test harness refuses it).
+    pub update: Update,
 }
 
 /// A suspension prepared through `gateway.suspend.prepare` and not resumed.
@@ -114,6 +118,7 @@ impl Default for FakeConfig {
             signatures: Signatures::default(),
             http: HttpEndpoints::default(),
             restart_down: Some(Duration::from_millis(300)),
+            update: Update::default(),
         }
     }
 }
@@ -228,6 +233,8 @@ pub struct Counters {
     pub resets: AtomicU64,
     /// `update.hold` requests answered.
     pub update_holds: AtomicU64,
+    /// Updates started by `update.run` (handoffs).
+    pub update_runs: AtomicU64,
 }
 
 pub(crate) struct Shared {
@@ -251,6 +258,9 @@ pub(crate) struct Shared {
     pub usage: Mutex<BTreeMap<(String, String), DayUsage>>,
     /// An automatic update campaign: `None` none, `Some(false)` pending, `Some(true)` held.
     pub update_campaign: Mutex<Option<bool>>,
+    /// `update.run`'s run records, oldest first (kept across restarts, like the state
+    /// database).
+    pub update_runs: Mutex<Vec<Value>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -455,6 +465,7 @@ impl FakeGateway {
             log_file: Mutex::new(Vec::new()),
             usage: Mutex::new(BTreeMap::new()),
             update_campaign: Mutex::new(None),
+            update_runs: Mutex::new(Vec::new()),
         });
         let listener = runtime().block_on(TcpListener::bind(addr))?;
         let addr = listener.local_addr()?;

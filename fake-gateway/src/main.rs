@@ -7,17 +7,21 @@ use std::io::BufRead;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use fake_gateway::{FakeConfig, FakeGateway, Release};
+use fake_gateway::{FakeConfig, FakeGateway, Release, Update};
 
 const HELP: &str = "\
 fake-gateway: N fake OpenClaw gateways on consecutive loopback ports
 
 usage: fake-gateway [--count N] [--base-port P (0 = ephemeral)] [--token T] [--tick-ms MS]
                     [--ping-ms MS] [--seed-protocol] [--sessions N] [--release V]
+                    [--update-to V]
 
   --release V   imitate release V's handshake and HTTP side: 2026.9.6 (default), 2026.3.31
                 (HTTP 500 on every path), 2026.2.25 or 2026.1.30 (v2-only signatures, the
                 Control UI page on every HTTP path)
+  --update-to V `update.run` hands off to an updater that installs release V and restarts
+                as it (without it, `update.run` is refused as a real 2026.9.6 refuses it in
+                a container: `container-image-install`)
 
 Prints `port P` per gateway, then `ready N`. Commands on stdin, one per line (i = a gateway's
 index, or all); each is answered `ok <command>`:
@@ -73,6 +77,10 @@ fn main() {
         ping_interval: Some(Duration::from_millis(arg(&args, "--ping-ms", 25_000))),
         seed_protocol: args.iter().any(|a| a == "--seed-protocol"),
         sessions: arg(&args, "--sessions", 0),
+        update: match arg(&args, "--update-to", String::new()) {
+            v if v.is_empty() => Update::Refused,
+            version => Update::To { version },
+        },
         ..FakeConfig::imitating(imitated)
     };
     let mut fakes = Vec::with_capacity(count);

@@ -48,9 +48,16 @@ pub(crate) const EVENTS: [&str; 11] = [
 
 pub(crate) fn advertised(shared: &Shared) -> Vec<&'static str> {
     let mut m: Vec<&'static str> = CORE_METHODS.to_vec();
-    // 2026.8 brought `update.hold`; of the releases imitated, protocol 4 (2026.9.6) has it.
+    // 2026.8 brought `update.hold` (and the run ledger); of the releases imitated, protocol 4
+    // (2026.9.6) has them.
     if lock(&shared.cfg).protocol >= 4 {
-        m.push("update.hold");
+        m.extend([
+            "update.hold",
+            "update.run",
+            "update.status",
+            "update.runs.get",
+            "update.runs.list",
+        ]);
     }
     if lock(&shared.cfg).seed_protocol {
         m.extend(SEED_METHODS);
@@ -67,7 +74,11 @@ fn ok(id: &str, payload: Value) -> Value {
 }
 
 /// Rejects keys outside `allowed`, with the real gateway's message.
-fn closed(method: &str, params: &Map<String, Value>, allowed: &[&str]) -> Result<(), String> {
+pub(crate) fn closed(
+    method: &str,
+    params: &Map<String, Value>,
+    allowed: &[&str],
+) -> Result<(), String> {
     match params.keys().find(|k| !allowed.contains(&k.as_str())) {
         Some(extra) => Err(format!(
             "invalid {method} params: at root: unexpected property '{extra}'"
@@ -177,6 +188,10 @@ pub(crate) async fn handle(
         "agent.wait" => return Some(agent_wait(shared, &id, params).await),
         "logs.tail" => closed(method, params, &["cursor", "limit", "maxBytes"]).map(|_| logs_tail(shared, params)),
         "usage.cost" => Ok(usage_cost(shared, params)),
+        "update.run" if lock(&shared.cfg).protocol >= 4 => crate::update::run(shared, params),
+        "update.status" if lock(&shared.cfg).protocol >= 4 => crate::update::status(shared, params),
+        "update.runs.get" if lock(&shared.cfg).protocol >= 4 => crate::update::get(shared, params),
+        "update.runs.list" if lock(&shared.cfg).protocol >= 4 => crate::update::list(shared, params),
         // As 2026.9.6: `ok` only when a pending campaign was held (none, or already held: false).
         "update.hold" => closed(method, params, &[]).map(|_| {
             shared.counters.update_holds.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -234,6 +234,10 @@ pub fn routes(
                     vec![post(Admin, operations::rolling_restart)],
                 ))
                 .service(resource(
+                    "/fleet/upgrade",
+                    vec![post(Admin, operations::upgrade)],
+                ))
+                .service(resource(
                     "/fleet/update-hold",
                     vec![post(Admin, operations::update_hold)],
                 ))

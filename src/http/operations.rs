@@ -1,5 +1,5 @@
-//! Fleet operations: `POST /api/fleet/restart` (a rolling restart), `POST
-//! /api/gateways/{id}/drain`, `GET /api/operations[/{id}]`. An operation is accepted (202,
+//! Fleet operations: `POST /api/fleet/restart` (a rolling restart), `POST /api/fleet/upgrade`
+//! (canary first), `POST /api/fleet/update-hold`, `POST /api/gateways/{id}/drain`, `GET /api/operations[/{id}]`. An operation is accepted (202,
 //! with its id and a `Location`) and goes on in the background; its progress is read back or
 //! followed as `operation.progress` events (docs/design.md, *Fleet operations*).
 
@@ -25,6 +25,9 @@ const MAX_UNAVAILABLE: u32 = 1_000;
 const SECONDS: std::ops::RangeInclusive<u64> = 1..=3600;
 const DEFAULT_WAIT_READY: u64 = 60;
 const DEFAULT_DRAIN_TIMEOUT: u64 = 300;
+/// An update installs a release and restarts: longer than a restart.
+const DEFAULT_UPDATE_WAIT: u64 = 900;
+const DEFAULT_CANARY_BAKE: u64 = 60;
 
 /// Which gateways, when not listed by id.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -59,6 +62,19 @@ fn seconds(field: &str, value: Option<u64>, default: u64) -> Result<u64, ApiErro
         Err(ApiError::field(
             field,
             format!("{field} must be between 1 and 3600"),
+        ))
+    }
+}
+
+/// How many gateways may be out of service at once: 1–1000, default 1.
+fn max_unavailable(value: Option<u32>) -> Result<u32, ApiError> {
+    let v = value.unwrap_or(1);
+    if (1..=MAX_UNAVAILABLE).contains(&v) {
+        Ok(v)
+    } else {
+        Err(ApiError::field(
+            "max_unavailable",
+            format!("max_unavailable must be between 1 and {MAX_UNAVAILABLE}"),
         ))
     }
 }
@@ -111,13 +127,7 @@ fn gateways_of(
 impl RollingRestartRequest {
     fn validate(&self, all: impl FnOnce() -> Vec<GatewayId>) -> Result<OperationOrder, ApiError> {
         let gateways = gateways_of(&self.gateway_ids, &self.selector, all)?;
-        let max_unavailable = self.max_unavailable.unwrap_or(1);
-        if !(1..=MAX_UNAVAILABLE).contains(&max_unavailable) {
-            return Err(ApiError::field(
-                "max_unavailable",
-                format!("max_unavailable must be between 1 and {MAX_UNAVAILABLE}"),
-            ));
-        }
+        let max_unavailable = max_unavailable(self.max_unavailable)?;
         Ok(OperationOrder {
             kind: OperationKind::RollingRestart,
             gateways,
@@ -134,6 +144,69 @@ impl RollingRestartRequest {
                     DEFAULT_DRAIN_TIMEOUT,
                 )?,
                 abort_on_failure: self.abort_on_failure.unwrap_or(true),
+                canary: 0,
+                canary_bake_s: 0,
+            },
+        })
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpgradeRequest {
+    /// The gateways, upgraded in this order, canaries first (or give `selector`, not both).
+    pub gateway_ids: Option<Vec<i64>>,
+    pub selector: Option<Selector>,
+    /// How many of the first gateways are canaries: 0 to the number of gateways, default 1.
+    /// The others wait until every canary is done and has baked; a failed canary stops them.
+    pub canary: Option<u32>,
+    /// How long an upgraded canary must stay up (the same process, connected, healthy) before
+    /// the others start: 0–3600 s, default 60.
+    pub canary_bake_seconds: Option<u64>,
+    /// How many gateways may be updating at once: 1–1000, default 1.
+    pub max_unavailable: Option<u32>,
+    /// How long a gateway's update has to be over and the gateway back healthy: 1–3600 s,
+    /// default 900.
+    pub wait_ready_seconds: Option<u64>,
+    /// Stop at the first gateway that fails, leaving the rest untouched (default true).
+    pub abort_on_failure: Option<bool>,
+}
+
+impl UpgradeRequest {
+    fn validate(&self, all: impl FnOnce() -> Vec<GatewayId>) -> Result<OperationOrder, ApiError> {
+        let gateways = gateways_of(&self.gateway_ids, &self.selector, all)?;
+        let max_unavailable = max_unavailable(self.max_unavailable)?;
+        let canary = self.canary.unwrap_or(1);
+        if usize::try_from(canary).map_or(true, |c| c > gateways.len()) {
+            return Err(ApiError::field(
+                "canary",
+                format!(
+                    "canary must be between 0 and the number of gateways ({})",
+                    gateways.len()
+                ),
+            ));
+        }
+        let canary_bake_s = self.canary_bake_seconds.unwrap_or(DEFAULT_CANARY_BAKE);
+        if canary_bake_s > *SECONDS.end() {
+            return Err(ApiError::field(
+                "canary_bake_seconds",
+                "canary_bake_seconds must be between 0 and 3600",
+            ));
+        }
+        Ok(OperationOrder {
+            kind: OperationKind::Upgrade,
+            gateways,
+            params: OperationParams {
+                max_unavailable,
+                wait_ready_s: seconds(
+                    "wait_ready_seconds",
+                    self.wait_ready_seconds,
+                    DEFAULT_UPDATE_WAIT,
+                )?,
+                drain_timeout_s: DEFAULT_DRAIN_TIMEOUT,
+                abort_on_failure: self.abort_on_failure.unwrap_or(true),
+                canary,
+                canary_bake_s,
             },
         })
     }
@@ -158,6 +231,8 @@ impl UpdateHoldRequest {
                 wait_ready_s: DEFAULT_WAIT_READY,
                 drain_timeout_s: DEFAULT_DRAIN_TIMEOUT,
                 abort_on_failure: false,
+                canary: 0,
+                canary_bake_s: 0,
             },
             gateways,
         })
@@ -266,6 +341,22 @@ pub async fn rolling_restart(
     start(&state, &who, order).await
 }
 
+#[utoipa::path(post, path = "/api/fleet/upgrade", tag = "operations",
+    description = "Starts a canary-first upgrade to each gateway's newest release on its update channel (`update.run`, OpenClaw 2026.9 and later): for each gateway in turn, canaries first, cordon, note its process (bootId) and release, read its `update.status` (a run already active there is followed, not doubled; once the canaries are done, a gateway that would go to another release than theirs is failed untouched), ask that process and only it to update, follow the gateway's own run record (`update.runs.get`) until it is over — `succeeded` (or installed but unconfirmed) then another process, its `health` RPC and `/readyz` 2xx; `failed`, `rolled-back` or a refusal (`ok: false`, the gateway's reason shown) fail the gateway, which stays cordoned — then uncordon. A canary then bakes for `canary_bake_seconds` (it must stay the same process, connected and healthy); the others start only when every canary is done, never after a failed canary, and must come back on the canaries' release. A gateway whose release has no `update.run` is `skipped`. The whole by `wait_ready_seconds` per gateway. Answered at once; follow it with `GET /api/operations/{id}`. A daemon restart resumes it.",
+    request_body = UpgradeRequest,
+    responses((status = 202, body = OperationEnvelope), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`gateway_busy`: a gateway is already in a running operation")),
+    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+pub async fn upgrade(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    body: JsonBody<UpgradeRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let all = fleet_ids(&state, body.0.selector.is_some()).await?;
+    let order = body.0.validate(|| all)?;
+    start(&state, &who, order).await
+}
+
 /// An operation id from the path, and how it is shown in a "not found" (ids are 27
 /// characters; anything longer than 64 is no operation's).
 fn operation_id(id: String) -> Result<(String, String), ApiError> {
@@ -334,6 +425,8 @@ pub async fn drain(
                 DEFAULT_DRAIN_TIMEOUT,
             )?,
             abort_on_failure: true,
+            canary: 0,
+            canary_bake_s: 0,
         },
     };
     start(&state, &who, order).await

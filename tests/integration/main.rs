@@ -29,6 +29,7 @@ mod seed_examples;
 mod sessions;
 mod spawn;
 mod systemd;
+mod upgrade;
 mod usage;
 mod v1;
 mod watchdog;

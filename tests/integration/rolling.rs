@@ -10,41 +10,13 @@ use fake_gateway::FakeGateway;
 use serde_json::{Value, json};
 
 use crate::support::fleet::{
-    add, audit_actions, fake, gateway, link_daemon, start_run, wait_gateway,
+    add, audit_actions, fake, fleet_of, gateway, link_daemon, start, start_run, steps_of,
+    wait_gateway, wait_operation,
 };
 use crate::support::sse::Sse;
-use crate::support::{Daemon, Request, online, wait_for};
 
 const DEADLINE: Duration = Duration::from_secs(40);
-
-fn operation(d: &Daemon, id: &str) -> Value {
-    let res = d.get(&format!("/api/operations/{id}"), &d.admin_key);
-    assert_eq!(res.status, 200, "{}", res.text());
-    res.json()["operation"].clone()
-}
-
-/// Waits until the operation satisfies `pred`; returns it.
-fn wait_operation(d: &Daemon, id: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-    wait_for(what, DEADLINE, || {
-        let op = operation(d, id);
-        if pred(&op) {
-            Ok(op)
-        } else {
-            Err(format!("{op:#}"))
-        }
-    })
-}
-
-fn start(d: &Daemon, path: &str, body: &Value) -> String {
-    let res = d.call("POST", path, &d.admin_key, body);
-    assert_eq!(res.status, 202, "{}", res.text());
-    let id = res.json()["operation"]["id"].as_str().unwrap().to_owned();
-    assert_eq!(
-        res.header("location"),
-        Some(format!("/api/operations/{id}").as_str())
-    );
-    id
-}
+use crate::support::{Daemon, Request, online};
 
 fn drain(d: &Daemon, gateway: i64, query: &str) -> String {
     let res = d.send(
@@ -52,16 +24,6 @@ fn drain(d: &Daemon, gateway: i64, query: &str) -> String {
     );
     assert_eq!(res.status, 202, "{}", res.text());
     res.json()["operation"]["id"].as_str().unwrap().to_owned()
-}
-
-/// Each gateway's step, in order.
-fn steps_of(op: &Value) -> Vec<&str> {
-    op["gateways"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["step"].as_str().unwrap())
-        .collect()
 }
 
 fn restarts(f: &FakeGateway) -> u64 {
@@ -144,23 +106,6 @@ fn a_drain_past_its_timeout_fails_releases_the_gateway_and_keeps_the_cordon() {
         audit.contains("operation.drain") && audit.contains("operation.failed"),
         "{audit}"
     );
-}
-
-fn fleet_of(
-    n: usize,
-    d: &Daemon,
-    adjust: impl Fn(usize, &mut fake_gateway::FakeConfig),
-) -> (Vec<FakeGateway>, Vec<i64>) {
-    let fakes: Vec<FakeGateway> = (0..n).map(|i| fake(|c| adjust(i, c))).collect();
-    let ids: Vec<i64> = fakes
-        .iter()
-        .enumerate()
-        .map(|(i, f)| add(d, &format!("gw{i}"), f, Some("fake-token")))
-        .collect();
-    for id in &ids {
-        wait_gateway(d, *id, "online", online);
-    }
-    (fakes, ids)
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! Fleet operations against a real OpenClaw 2026.9.6 gateway: a drain of an idle gateway, then
 //! a rolling restart of it (drain, the restart request to the process noted at the start, back
 //! as a new process with its `health` RPC and `/readyz` answering, uncordoned), with the new
-//! bootId recorded.
+//! bootId recorded; then a canary upgrade with it as the canary, which it refuses as this
+//! harness installs it (the gateway's own reason is shown; a fake gateway after it is left
+//! untouched — a real managed-service update needs a systemd-managed install).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -91,4 +93,46 @@ fn a_real_gateway_is_drained_then_restarted_as_a_new_process_and_uncordoned() {
         audit.contains("gateway.restart") && audit.contains("operation.succeeded"),
         "{audit}"
     );
+
+    // A canary upgrade: the real gateway first, a fake after it.
+    let fake = fake_gateway::FakeGateway::start(fake_gateway::FakeConfig {
+        update: fake_gateway::Update::To {
+            version: "2026.10.1".into(),
+        },
+        ..fake_gateway::FakeConfig::default()
+    })
+    .unwrap();
+    let other = add(&d, "fake", "127.0.0.1", fake.addr().port(), "fake-token");
+    wait_gateway(&d, other, "the fake online", online);
+    let res = d.call(
+        "POST",
+        "/api/fleet/upgrade",
+        &d.admin_key,
+        &json!({"gateway_ids": [id, other], "canary": 1, "wait_ready_seconds": 120}),
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    let op = res.json()["operation"]["id"].as_str().unwrap().to_owned();
+    let refused = wait_operation(&d, &op, Duration::from_secs(120));
+    assert_eq!(refused["state"], "failed", "{refused:#}");
+    let canary = &refused["gateways"][0];
+    assert_eq!(canary["version_before"], gw.version.as_str());
+    let detail = canary["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("the gateway did not start the update: skipped ("),
+        "the real gateway's refusal, with its reason: {detail}"
+    );
+    assert_eq!(refused["gateways"][1]["step"], "skipped", "{refused:#}");
+    assert_eq!(
+        fake.counters()
+            .update_runs
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "nothing after a failed canary"
+    );
+    let g = wait_gateway(&d, id, "still online as the same process", online);
+    assert_eq!(
+        g["connection"]["boot_id"], after,
+        "the refusal restarted nothing"
+    );
+    assert_eq!(g["cordoned"], true, "left for the operator: {g:#}");
 }

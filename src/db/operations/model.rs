@@ -17,13 +17,19 @@ pub enum OperationKind {
     RollingRestart,
     /// Hold every gateway's pending automatic update (`update.hold`), all at once.
     UpdateHold,
+    /// Canary first: for each gateway in turn, cordon, ask the verified process to update
+    /// itself (`update.run`), follow the gateway's own run record until it is over, wait until
+    /// the new process is back and healthy, uncordon; the rest only once the canaries are done
+    /// and have stayed up through their bake.
+    Upgrade,
 }
 
 impl OperationKind {
-    pub const ALL: [OperationKind; 3] = [
+    pub const ALL: [OperationKind; 4] = [
         OperationKind::Drain,
         OperationKind::RollingRestart,
         OperationKind::UpdateHold,
+        OperationKind::Upgrade,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -31,6 +37,7 @@ impl OperationKind {
             OperationKind::Drain => "drain",
             OperationKind::RollingRestart => "rolling_restart",
             OperationKind::UpdateHold => "update_hold",
+            OperationKind::Upgrade => "upgrade",
         }
     }
 }
@@ -127,6 +134,14 @@ pub struct OperationParams {
     pub drain_timeout_s: u64,
     /// Stop at the first gateway that fails, leaving the others untouched.
     pub abort_on_failure: bool,
+    /// An upgrade's canaries: its first `canary` gateways go first; the others wait until
+    /// every canary is done (a failed canary always stops the rest).
+    #[serde(default)]
+    pub canary: u32,
+    /// How long an upgraded canary must stay up, as the same process and healthy, before it
+    /// is done (seconds).
+    #[serde(default)]
+    pub canary_bake_s: u64,
 }
 
 /// One gateway's step. Stored and shown as `step` with the step's own fields beside it.
@@ -157,6 +172,19 @@ pub enum Step {
     Returning {
         since_ms: i64,
     },
+    /// Cordoned, its process noted: `update.run` to be asked of that process (once no run is
+    /// active there already), then the gateway's run record (`update.runs.get`) followed
+    /// until it is over, by `since_ms` + `wait_ready`.
+    Updating {
+        /// The gateway's durable id for the update, once it has given one.
+        run_id: Option<String>,
+        since_ms: i64,
+    },
+    /// An upgraded canary, back and healthy: it must stay the same process and healthy until
+    /// `until_ms`, then it is checked once more.
+    Baking {
+        until_ms: i64,
+    },
     Done,
     Failed,
     /// Left untouched (an earlier gateway failed).
@@ -172,6 +200,8 @@ impl Step {
                 | Step::Draining { .. }
                 | Step::Restarting { .. }
                 | Step::Returning { .. }
+                | Step::Updating { .. }
+                | Step::Baking { .. }
         )
     }
 
@@ -187,6 +217,8 @@ impl Step {
             Step::Draining { .. } => "draining",
             Step::Restarting { .. } => "restarting",
             Step::Returning { .. } => "returning",
+            Step::Updating { .. } => "updating",
+            Step::Baking { .. } => "baking",
             Step::Done => "done",
             Step::Failed => "failed",
             Step::Skipped => "skipped",
@@ -204,6 +236,14 @@ pub struct GatewayProgress {
     pub boot_id_before: Option<String>,
     /// The process it came back as.
     pub boot_id_after: Option<String>,
+    /// An upgrade's canary (goes before the others).
+    #[serde(default)]
+    pub canary: bool,
+    /// The release it ran when it was admitted, and the one it came back as (an upgrade).
+    #[serde(default)]
+    pub version_before: Option<String>,
+    #[serde(default)]
+    pub version_after: Option<String>,
     /// What it is waiting for, or why it failed (bounded, escaped).
     pub detail: Option<String>,
     pub started_at: Option<i64>,
@@ -217,6 +257,9 @@ impl GatewayProgress {
             step: Step::Pending,
             boot_id_before: None,
             boot_id_after: None,
+            canary: false,
+            version_before: None,
+            version_after: None,
             detail: None,
             started_at: None,
             finished_at: None,

@@ -1,12 +1,15 @@
 //! Fleet operations: work over several steps and minutes that must be carried out once and
 //! never left silently half-done — a drain (cordon, suspend with `drain`, watch the blockers
-//! until idle) and a rolling restart (for each gateway in turn: drain, restart the verified
-//! process, wait until it is back and healthy, uncordon; stop at the first that fails). Each is
+//! until idle), a rolling restart (for each gateway in turn: drain, restart the verified
+//! process, wait until it is back and healthy, uncordon; stop at the first that fails), an
+//! update hold, and a canary-first upgrade (`update.run`, followed through the gateway's own
+//! run record; the rest only after the canaries are done and baked). Each is
 //! stored with its progress, so it survives a daemon restart and any instance of a cluster
-//! can show it (docs/design.md, *Fleet operations*). `model` is the data, `rule` decides,
-//! `runner` carries out.
+//! can show it (docs/design.md, *Fleet operations*). `model` is the data, `rule` and
+//! `upgrade` decide, `runner` carries out.
 
 pub mod rule;
+pub mod upgrade;
 
 /// The operation's data is stored as it is shown; it lives with its storage.
 pub use crate::db::operations::model;
@@ -46,10 +49,15 @@ impl Fleet {
             return Err(FleetError::NotFound(*missing));
         }
         let id = format!("op_{}", random_hex::<12>().map_err(FleetError::Random)?);
+        let canaries = usize::try_from(order.params.canary).unwrap_or(usize::MAX);
         let progress: Vec<GatewayProgress> = order
             .gateways
             .iter()
-            .map(|g| GatewayProgress::pending(*g))
+            .enumerate()
+            .map(|(i, g)| GatewayProgress {
+                canary: i < canaries,
+                ..GatewayProgress::pending(*g)
+            })
             .collect();
         let by = by.clone();
         let (kind, params) = (order.kind, order.params);

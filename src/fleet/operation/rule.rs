@@ -24,6 +24,8 @@ pub struct Facts {
     pub version: Option<String>,
     /// It advertises `update.hold`.
     pub offers_hold: bool,
+    /// It advertises `update.run` and `update.runs.get` (an update it starts can be followed).
+    pub offers_update: bool,
 }
 
 /// The next thing to do for one gateway.
@@ -47,6 +49,12 @@ pub enum Next {
     CheckBack,
     /// Hold its pending automatic update (`update.hold`).
     Hold,
+    /// Ask the process noted at the start to update itself (`update.run`), unless its
+    /// `update.status` shows a run active already or another release than the canaries'.
+    RequestUpdate { boot_id: String },
+    /// Read the gateway's record of the run (`update.runs.get`), from the process that answers
+    /// now (`another` than the one asked, or not).
+    FollowRun { run_id: String, another: bool },
     /// Over for this gateway without acting: why.
     Skip { reason: String },
     /// Cancelled mid-way: release the operation's suspension (if it holds one), uncordon, and
@@ -85,6 +93,10 @@ pub fn next(
                     release: suspension_id.clone(),
                 };
             }
+            // An update not yet asked is not asked; one asked is seen through.
+            Step::Updating { run_id: None, .. } if !f.elsewhere => {
+                return Next::Abandon { release: None };
+            }
             _ => {}
         }
     }
@@ -106,13 +118,24 @@ pub fn next(
             ),
         },
         Step::Admitted if kind == OperationKind::UpdateHold => Next::Hold,
-        Step::Admitted if kind == OperationKind::RollingRestart && f.boot_id.is_none() => fail(
-            &format!(
-                "OpenClaw {} does not report which process it is (no bootId): a restart could not be verified",
+        Step::Admitted if kind == OperationKind::Upgrade && !f.offers_update => Next::Skip {
+            reason: format!(
+                "OpenClaw {} does not offer update.run (2026.9 and later do): upgrade it by hand",
                 f.version.as_deref().unwrap_or("unknown")
             ),
-            None,
-        ),
+        },
+        Step::Admitted
+            if matches!(kind, OperationKind::RollingRestart | OperationKind::Upgrade)
+                && f.boot_id.is_none() =>
+        {
+            fail(
+                &format!(
+                    "OpenClaw {} does not report which process it is (no bootId): a restart could not be verified",
+                    f.version.as_deref().unwrap_or("unknown")
+                ),
+                None,
+            )
+        }
         Step::Admitted => Next::Admit {
             boot_id: f.boot_id.clone(),
         },
@@ -159,19 +182,65 @@ pub fn next(
         Step::Returning { since_ms }
             if now_ms > since_ms.saturating_add(secs(params.wait_ready_s)) =>
         {
-            fail(
-                &format!(
-                    "did not come back healthy within {}s: {}",
-                    params.wait_ready_s,
-                    p.detail.as_deref().unwrap_or("not reconnected")
-                ),
-                None,
+            overdue(
+                "did not come back healthy",
+                params.wait_ready_s,
+                p,
+                "not reconnected",
             )
         }
         Step::Returning { .. } if f.elsewhere || !another => Next::Wait,
         Step::Returning { .. } => Next::CheckBack,
+        Step::Updating { since_ms, .. }
+            if now_ms > since_ms.saturating_add(secs(params.wait_ready_s)) =>
+        {
+            overdue(
+                "the update was not over",
+                params.wait_ready_s,
+                p,
+                "no answer",
+            )
+        }
+        Step::Updating { .. } if f.elsewhere || !f.connected => Next::Wait,
+        Step::Updating { run_id: None, .. } if another => fail(
+            "the gateway restarted before the update was asked (another process answers)",
+            None,
+        ),
+        Step::Updating { run_id: None, .. } => match &p.boot_id_before {
+            Some(boot_id) => Next::RequestUpdate {
+                boot_id: boot_id.clone(),
+            },
+            None => fail("no process was noted to update", None),
+        },
+        Step::Updating {
+            run_id: Some(run_id),
+            ..
+        } => Next::FollowRun {
+            run_id: run_id.clone(),
+            another,
+        },
+        Step::Baking { .. } if f.elsewhere => Next::Wait,
+        Step::Baking { .. } if !f.connected || f.boot_id != p.boot_id_after => fail(
+            &format!(
+                "the canary did not stay up through its bake: {}",
+                if f.connected {
+                    "it restarted (another process answers)"
+                } else {
+                    "it is not connected"
+                }
+            ),
+            None,
+        ),
+        Step::Baking { until_ms } if now_ms >= *until_ms => Next::CheckBack,
+        Step::Baking { .. } => Next::Wait,
         Step::Pending | Step::Done | Step::Failed | Step::Skipped => Next::Wait,
     }
+}
+
+/// Failed for lack of time: "`what` within `s`s: what it was waiting for".
+fn overdue(what: &str, s: u64, p: &GatewayProgress, waiting: &str) -> Next {
+    let detail = p.detail.as_deref().unwrap_or(waiting);
+    fail(&format!("{what} within {s}s: {detail}"), None)
 }
 
 fn fail(reason: &str, release: Option<String>) -> Next {
@@ -231,8 +300,8 @@ impl GatewayProgress {
                     None => "drained".into(),
                 });
                 self.step = match kind {
-                    // (An update hold never drains.)
-                    OperationKind::Drain | OperationKind::UpdateHold => {
+                    // (An update hold and an upgrade never drain.)
+                    OperationKind::Drain | OperationKind::UpdateHold | OperationKind::Upgrade => {
                         self.finished_at = Some(now_ms);
                         Step::Done
                     }
@@ -391,8 +460,19 @@ pub fn plan(
         .iter()
         .find(|p| p.step == Step::Failed)
         .map(|p| p.gateway_id);
+    let canaries = || progress.iter().filter(|p| p.canary);
+    let failed_canary = canaries()
+        .find(|p| p.step == Step::Failed)
+        .map(|p| p.gateway_id);
+    let canaries_over = canaries().all(|p| p.step.is_over());
+    let no_canary_done =
+        canaries().next().is_some() && canaries_over && !canaries().any(|p| p.step == Step::Done);
     let stop = if cancelling {
         Some("left untouched: the operation was cancelled".to_owned())
+    } else if let Some(id) = failed_canary {
+        Some(format!("left untouched: canary gateway {id} failed"))
+    } else if no_canary_done {
+        Some("left untouched: no canary was upgraded, so nothing is proven".to_owned())
     } else {
         failed
             .filter(|_| params.abort_on_failure)
@@ -412,9 +492,10 @@ pub fn plan(
         let room = usize::try_from(params.max_unavailable)
             .unwrap_or(usize::MAX)
             .saturating_sub(in_flight);
+        // The others wait until every canary is over.
         for p in progress
             .iter_mut()
-            .filter(|p| p.step == Step::Pending)
+            .filter(|p| p.step == Step::Pending && (p.canary || canaries_over))
             .take(room)
         {
             p.step = Step::Admitted;

@@ -10,6 +10,8 @@ fn params(max_unavailable: u32, abort_on_failure: bool) -> OperationParams {
         wait_ready_s: 60,
         drain_timeout_s: 300,
         abort_on_failure,
+        canary: 0,
+        canary_bake_s: 0,
     }
 }
 
@@ -21,6 +23,7 @@ fn here(boot: &str) -> Facts {
         boot_id: Some(boot.into()),
         version: Some("2026.9.6".into()),
         offers_hold: true,
+        offers_update: true,
     }
 }
 
@@ -377,4 +380,181 @@ fn a_cancel_stops_what_has_not_begun_releases_a_drain_and_sees_a_sent_restart_th
         plan(&mut p, &params(4, true), true, NOW).1,
         Some(OperationState::Cancelled)
     );
+}
+
+const UP: OperationKind = OperationKind::Upgrade;
+
+fn canary_plan(canary: usize, n: i64) -> Vec<GatewayProgress> {
+    (1..=n)
+        .map(|g| GatewayProgress {
+            canary: usize::try_from(g).unwrap() <= canary,
+            ..GatewayProgress::pending(g)
+        })
+        .collect()
+}
+
+#[test]
+fn an_upgrade_admits_only_its_canaries_until_they_are_over() {
+    let params = params(3, true);
+    let mut p = canary_plan(1, 4);
+    assert_eq!(plan(&mut p, &params, false, NOW).0, vec![1]);
+    assert!(
+        plan(&mut p, &params, false, NOW).0.is_empty(),
+        "room for three, but the canary is not over"
+    );
+    p[0].step = Step::Baking { until_ms: NOW + 1 };
+    assert!(
+        plan(&mut p, &params, false, NOW).0.is_empty(),
+        "baking is not over"
+    );
+    p[0].step = Step::Done;
+    assert_eq!(plan(&mut p, &params, false, NOW).0, vec![2, 3, 4]);
+}
+
+#[test]
+fn a_failed_canary_stops_the_rest_even_without_abort_on_failure() {
+    let params = params(1, false);
+    let mut p = canary_plan(1, 3);
+    plan(&mut p, &params, false, NOW);
+    p[0].fail("the update was rolled back", NOW);
+    let (admitted, verdict) = plan(&mut p, &params, false, NOW);
+    assert!(admitted.is_empty());
+    assert_eq!(verdict, Some(OperationState::Failed));
+    assert_eq!(
+        p[1].detail.as_deref(),
+        Some("left untouched: canary gateway 1 failed")
+    );
+}
+
+#[test]
+fn canaries_all_skipped_prove_nothing_and_the_rest_are_left() {
+    let params = params(1, true);
+    let mut p = canary_plan(1, 2);
+    plan(&mut p, &params, false, NOW);
+    p[0].skip("OpenClaw 2026.3.31 does not offer update.run", NOW);
+    let (admitted, verdict) = plan(&mut p, &params, false, NOW);
+    assert!(admitted.is_empty());
+    assert_eq!(verdict, Some(OperationState::Succeeded));
+    assert_eq!(
+        p[1].detail.as_deref(),
+        Some("left untouched: no canary was upgraded, so nothing is proven")
+    );
+}
+
+#[test]
+fn an_upgrade_asks_the_noted_process_then_follows_its_run() {
+    let params = params(1, true);
+    let mut old = here("boot-a");
+    old.offers_update = false;
+    old.version = Some("2026.3.31".into());
+    assert!(matches!(
+        next(UP, &at(Step::Admitted), &old, &params, false, NOW),
+        Next::Skip { reason } if reason.contains("2026.3.31 does not offer update.run")
+    ));
+    assert_eq!(
+        next(
+            UP,
+            &at(Step::Admitted),
+            &here("boot-a"),
+            &params,
+            false,
+            NOW
+        ),
+        Next::Admit {
+            boot_id: Some("boot-a".into())
+        }
+    );
+    let asked = at(Step::Updating {
+        run_id: None,
+        since_ms: NOW,
+    });
+    assert_eq!(
+        next(UP, &asked, &here("boot-a"), &params, false, NOW),
+        Next::RequestUpdate {
+            boot_id: "boot-a".into()
+        }
+    );
+    assert!(matches!(
+        next(UP, &asked, &here("boot-b"), &params, false, NOW),
+        Next::Fail { reason, .. } if reason.contains("restarted before the update was asked")
+    ));
+    let following = at(Step::Updating {
+        run_id: Some("r-1".into()),
+        since_ms: NOW,
+    });
+    assert_eq!(
+        next(UP, &following, &here("boot-a"), &params, false, NOW),
+        Next::FollowRun {
+            run_id: "r-1".into(),
+            another: false
+        }
+    );
+    assert_eq!(
+        next(UP, &following, &here("boot-b"), &params, false, NOW),
+        Next::FollowRun {
+            run_id: "r-1".into(),
+            another: true
+        }
+    );
+    let mut gone = here("boot-a");
+    gone.connected = false;
+    assert_eq!(
+        next(UP, &following, &gone, &params, false, NOW),
+        Next::Wait,
+        "restarting: not connected for a while"
+    );
+    assert!(matches!(
+        next(UP, &following, &gone, &params, false, NOW + 61_000),
+        Next::Fail { reason, .. } if reason.starts_with("the update was not over within 60s")
+    ));
+}
+
+#[test]
+fn a_canary_that_restarts_or_drops_during_its_bake_fails_and_one_that_stays_is_checked() {
+    let params = params(1, true);
+    let baking = GatewayProgress {
+        boot_id_after: Some("boot-b".into()),
+        ..at(Step::Baking {
+            until_ms: NOW + 10_000,
+        })
+    };
+    assert_eq!(
+        next(UP, &baking, &here("boot-b"), &params, false, NOW),
+        Next::Wait
+    );
+    assert_eq!(
+        next(UP, &baking, &here("boot-b"), &params, false, NOW + 10_000),
+        Next::CheckBack
+    );
+    assert!(matches!(
+        next(UP, &baking, &here("boot-c"), &params, false, NOW),
+        Next::Fail { reason, .. } if reason == "the canary did not stay up through its bake: it restarted (another process answers)"
+    ));
+    let mut dropped = here("boot-b");
+    dropped.connected = false;
+    assert!(matches!(
+        next(UP, &baking, &dropped, &params, false, NOW),
+        Next::Fail { reason, .. } if reason.ends_with("it is not connected")
+    ));
+}
+
+#[test]
+fn a_cancel_drops_an_update_not_yet_asked_and_sees_an_asked_one_through() {
+    let params = params(1, true);
+    let asked = at(Step::Updating {
+        run_id: None,
+        since_ms: NOW,
+    });
+    assert_eq!(
+        next(UP, &asked, &here("boot-a"), &params, true, NOW),
+        Next::Abandon { release: None }
+    );
+    let following = at(Step::Updating {
+        run_id: Some("r-1".into()),
+        since_ms: NOW,
+    });
+    assert!(matches!(
+        next(UP, &following, &here("boot-a"), &params, true, NOW),
+        Next::FollowRun { .. }
+    ));
 }

@@ -10,8 +10,10 @@
 
 use serde_json::{Value, json};
 
+use super::model::OperationKind;
 use super::model::{GatewayProgress, OperationState, Step};
 use super::rule::{Facts, Next, next, plan};
+use super::upgrade::{Before, before, proven};
 use crate::db::operations::Operation;
 use crate::fleet::{Fleet, FleetError};
 use crate::secrets::random_hex;
@@ -96,10 +98,31 @@ impl Fleet {
         match next(op.kind, &p, &facts, &op.params, cancelling, now) {
             Next::Wait => {}
             Next::Advance(step) => p.step = step,
+            Next::Admit { boot_id } if op.kind == OperationKind::Upgrade => {
+                self.cordon(id, true, by).await?;
+                p.admitted_for_update(boot_id, facts.version.clone(), now);
+            }
             Next::Admit { boot_id } => {
                 self.cordon(id, true, by).await?;
                 let request_id = random_hex::<16>().map_err(FleetError::Random)?;
                 p.admitted(boot_id, request_id, now);
+            }
+            Next::RequestUpdate { boot_id } => {
+                self.request_update(op, &mut p, &boot_id, by).await;
+            }
+            Next::FollowRun { run_id, another } => {
+                let read = self
+                    .call(id, "update.runs.get", json!({"runId": run_id}))
+                    .await;
+                p.after_run_record(
+                    read.as_ref().map_err(ToString::to_string),
+                    another,
+                    unix_now_ms(),
+                );
+                // Already current: nothing changed, back in service.
+                if p.step == Step::Done {
+                    self.cordon(id, false, by).await?;
+                }
             }
             Next::Prepare { request_id } => {
                 let asked = self
@@ -202,12 +225,39 @@ impl Fleet {
                 );
             }
             Next::CheckBack => match self.check_back(id).await {
+                Ok(()) if matches!(p.step, Step::Baking { .. }) => p.baked(unix_now_ms()),
+                Ok(()) if op.kind == OperationKind::Upgrade => {
+                    p.back_upgraded(
+                        facts.boot_id,
+                        facts.version,
+                        proven(&op.progress),
+                        op.params.canary_bake_s,
+                        unix_now_ms(),
+                    );
+                    // A canary takes work while it bakes; one on another release stays out.
+                    if p.step != Step::Failed {
+                        self.cordon(id, false, by).await?;
+                    }
+                    self.audited(
+                        by,
+                        "gateway.upgrade",
+                        ("gateway", id.to_string()),
+                        json!({"operation_id": op.id, "from": p.version_before, "to": p.version_after,
+                               "boot_id": p.boot_id_after, "detail": p.detail}),
+                    )
+                    .await;
+                }
                 Ok(()) => {
                     self.cordon(id, false, by).await?;
                     p.back(facts.boot_id, unix_now_ms());
                 }
                 Err(missing) => p.not_back(&missing),
             },
+            // A canary that fell over in its bake goes back out of service.
+            Next::Fail { reason, .. } if matches!(p.step, Step::Baking { .. }) => {
+                self.cordon(id, true, by).await?;
+                p.fail(&reason, unix_now_ms());
+            }
             Next::Fail { reason, release } => {
                 if let Some(sid) = release {
                     // The gateway would release it itself when it lapses; sooner is better.
@@ -224,6 +274,49 @@ impl Fleet {
         Ok(p)
     }
 
+    /// Asks the noted process to update itself — unless its `update.status` shows a run
+    /// active already (followed instead: the gateway refuses a second, and a round whose record
+    /// was lost may have started it) or another release than the canaries proved.
+    async fn request_update(
+        &self,
+        op: &Operation,
+        p: &mut GatewayProgress,
+        boot_id: &str,
+        by: &Caller,
+    ) {
+        let id = p.gateway_id;
+        let status = self
+            .call_fenced(id, "update.status", json!({}), Some(boot_id))
+            .await;
+        let status = match status {
+            Ok(status) => status,
+            Err(e) => {
+                return p.after_update_run(Err(format!("update.status: {e}")), unix_now_ms());
+            }
+        };
+        match before(&status, proven(&op.progress)) {
+            Before::Follow { run_id } => return p.follow(run_id),
+            Before::Refuse { reason } => return p.fail(&reason, unix_now_ms()),
+            Before::Ask => {}
+        }
+        let note = format!("upgrade {} by {}", op.id, op.created_by);
+        let asked = self
+            .call_fenced(id, "update.run", json!({"note": note}), Some(boot_id))
+            .await;
+        p.after_update_run(asked.as_ref().map_err(ToString::to_string), unix_now_ms());
+        if let Ok(answer) = &asked {
+            self.audited(
+                by,
+                "gateway.update_run",
+                ("gateway", id.to_string()),
+                json!({"operation_id": op.id, "boot_id": boot_id,
+                       "run_id": answer.get("runId").and_then(Value::as_str).map(|r| gateway_supervisor_actors::bounded::text(r, 80)),
+                       "detail": p.detail}),
+            )
+            .await;
+        }
+    }
+
     /// What this instance sees of gateway `id` now.
     async fn facts(&self, id: GatewayId) -> Result<Facts, FleetError> {
         Ok(match self.targets(Some(id)).await?.pop() {
@@ -233,6 +326,9 @@ impl Fleet {
                 elsewhere: t.elsewhere,
                 connected: t.link.is_some() && t.candidate.healthy,
                 offers_hold: t.methods.iter().any(|m| m == "update.hold"),
+                offers_update: ["update.run", "update.runs.get"]
+                    .iter()
+                    .all(|want| t.methods.iter().any(|m| m == want)),
                 boot_id: t.boot_id,
                 version: t.version,
             },

@@ -424,6 +424,8 @@ impl Fleet {
                 wait_ready_s: 120,
                 drain_timeout_s: 300,
                 abort_on_failure: true,
+                canary: 0,
+                canary_bake_s: 0,
             },
         };
         Ok(self.start_operation(order, by).await?.id)

@@ -101,3 +101,65 @@ pub fn start_run(d: &Daemon, gateway: i64, f: &FakeGateway, task: &str) -> Strin
             .find(|k| !before.contains(k))
     })
 }
+
+// Fleet operations.
+
+/// How long an operation of a few fake gateways may take.
+pub const OPERATION_DEADLINE: Duration = Duration::from_secs(40);
+
+pub fn operation(d: &Daemon, id: &str) -> Value {
+    let res = d.get(&format!("/api/operations/{id}"), &d.admin_key);
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()["operation"].clone()
+}
+
+/// Waits until the operation satisfies `pred`; returns it.
+pub fn wait_operation(d: &Daemon, id: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    super::wait_for(what, OPERATION_DEADLINE, || {
+        let op = operation(d, id);
+        if pred(&op) {
+            Ok(op)
+        } else {
+            Err(format!("{op:#}"))
+        }
+    })
+}
+
+pub fn start(d: &Daemon, path: &str, body: &Value) -> String {
+    let res = d.call("POST", path, &d.admin_key, body);
+    assert_eq!(res.status, 202, "{}", res.text());
+    let id = res.json()["operation"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        res.header("location"),
+        Some(format!("/api/operations/{id}").as_str())
+    );
+    id
+}
+
+/// Each gateway's step, in order.
+pub fn steps_of(op: &Value) -> Vec<&str> {
+    op["gateways"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["step"].as_str().unwrap())
+        .collect()
+}
+
+/// `n` fake gateways (each adjusted by `adjust(i, config)`), added and online.
+pub fn fleet_of(
+    n: usize,
+    d: &Daemon,
+    adjust: impl Fn(usize, &mut fake_gateway::FakeConfig),
+) -> (Vec<FakeGateway>, Vec<i64>) {
+    let fakes: Vec<FakeGateway> = (0..n).map(|i| fake(|c| adjust(i, c))).collect();
+    let ids: Vec<i64> = fakes
+        .iter()
+        .enumerate()
+        .map(|(i, f)| add(d, &format!("gw{i}"), f, Some("fake-token")))
+        .collect();
+    for id in &ids {
+        wait_gateway(d, *id, "online", super::online);
+    }
+    (fakes, ids)
+}
