@@ -348,7 +348,7 @@ impl Shared {
     }
 
     /// As on SIGTERM/restart: `shutdown` event (with `restartExpectedMs`), close 1012, a new
-    /// process (a new bootId, no suspension), handshakes refused with UNAVAILABLE/1013 and
+    /// process (a new bootId, no suspension, no run), handshakes refused with UNAVAILABLE/1013 and
     /// `/readyz` 503 for `down` — for ever when `None`.
     pub fn restart(self: &Arc<Self>, down: Option<Duration>) {
         let expected = down.unwrap_or(Duration::from_millis(1500));
@@ -361,6 +361,19 @@ impl Shared {
         }
         *lock(&self.boot_id) = random_id();
         *lock(&self.suspension) = None;
+        // The runs die with the process (wedged ones too: that is what a restart is for).
+        let running: Vec<String> = lock(&self.runs)
+            .iter()
+            .filter(|(_, r)| r.done.borrow().is_none())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in running {
+            methods::finish_run(
+                self,
+                &id,
+                json!({"status": "error", "error": "gateway restarting", "stopReason": "restart"}),
+            );
+        }
         lock(&self.faults).starting = true;
         if let Some(down) = down {
             let shared = self.clone();

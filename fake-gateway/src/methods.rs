@@ -283,16 +283,33 @@ pub(crate) async fn handle(
             Ok(json!({"ok": true, "status": "running", "resumed": true}))
         }),
         // Answered, then the restart itself: `shutdown`, close 1012, back as a new process
-        // after `restart_down` (the real gateway answers first, then signals itself).
+        // after `restart_down` (the real gateway answers first, then signals itself). As
+        // 2026.9.6's safe restart: with active work it is `deferred` until the work is done (at
+        // most 5 minutes); `skipDeferral` restarts past it, and the work dies with the process.
         "gateway.restart.request" => closed(method, params, &["reason", "skipDeferral", "target"]).map(|_| {
             shared.counters.restart_requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let down = lock(&shared.cfg).restart_down;
+            let active = active_runs(shared);
+            let skip = params.get("skipDeferral").and_then(Value::as_bool) == Some(true);
+            let deferred = active > 0 && !skip;
             let restarting = shared.clone();
             tokio::spawn(async move {
+                let budget = tokio::time::Instant::now() + RESTART_DEFERRAL_BUDGET;
+                while deferred && active_runs(&restarting) > 0 && tokio::time::Instant::now() < budget {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
                 tokio::time::sleep(RESTART_SIGNAL_DELAY).await;
                 restarting.restart(down);
             });
-            json!({"ok": true, "status": "scheduled", "preflight": {"safe": true, "summary": "safe to restart now"},
+            let preflight = if active == 0 {
+                json!({"safe": true, "counts": {"embeddedRuns": 0, "totalActive": 0}, "blockers": [], "summary": "safe to restart now"})
+            } else {
+                let message = format!("{active} active embedded run(s)");
+                json!({"safe": false, "counts": {"embeddedRuns": active, "totalActive": active},
+                       "blockers": [{"kind": "embedded-run", "count": active, "message": message}],
+                       "summary": format!("restart deferred: {message}")})
+            };
+            json!({"ok": true, "status": if deferred { "deferred" } else { "scheduled" }, "preflight": preflight,
                    "restart": {"ok": true, "signal": "SIGUSR2", "reason": str_param(params, "reason"), "delayMs": 0}})
         }),
         "spawn" if seed => spawn(shared, params, tx),
@@ -409,6 +426,8 @@ const SUSPEND_CONTROL_METHODS: [&str; 4] = [
 
 /// How long after answering a restart request the fake restarts (its answer goes out first).
 const RESTART_SIGNAL_DELAY: Duration = Duration::from_millis(50);
+/// 2026.9.6 forces a deferred restart after this long.
+const RESTART_DEFERRAL_BUDGET: Duration = Duration::from_secs(300);
 
 /// Agent runs not finished yet.
 fn active_runs(shared: &Shared) -> usize {
@@ -442,7 +461,7 @@ fn suspension_phase(id: &str, active: usize, prepare: bool) -> Value {
     }
 }
 
-fn finish_run(shared: &Shared, run_id: &str, outcome: Value) -> bool {
+pub(crate) fn finish_run(shared: &Shared, run_id: &str, outcome: Value) -> bool {
     let runs = lock(&shared.runs);
     let Some(run) = runs.get(run_id) else {
         return false;
@@ -471,7 +490,7 @@ fn finish_run(shared: &Shared, run_id: &str, outcome: Value) -> bool {
     let aborted = outcome["error"] == "aborted";
     shared.broadcast(
         "agent",
-        json!({"runId": run_id, "sessionKey": session_key, "stream": "lifecycle", "data": {"phase": if aborted { "error" } else { "end" }, "aborted": aborted}}),
+        json!({"runId": run_id, "sessionKey": session_key, "stream": "lifecycle", "data": {"phase": if outcome["status"] == "error" { "error" } else { "end" }, "aborted": aborted}}),
     );
     shared.broadcast(
         "chat",

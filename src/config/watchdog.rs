@@ -28,9 +28,13 @@ pub struct WatchdogConfig {
     /// The ladder's destructive steps, each on its own.
     pub abort: bool,
     pub reset: bool,
-    /// A safe restart of a gateway whose stalled session survived abort and reset (a rolling
+    /// A restart of a gateway whose stalled session survived abort and reset (a rolling
     /// restart of that one gateway: drained first, fenced to its process).
     pub restart: bool,
+    /// How long that restart's drain waits for the gateway's other work before the restart
+    /// is asked past it (`skipDeferral`: the wedged run would hold a drain for ever).
+    #[serde(with = "duration")]
+    pub restart_drain_timeout: Duration,
     /// Per-agent `stall_after` (an agent whose runs think for long).
     pub agents: BTreeMap<String, AgentWatch>,
 }
@@ -53,6 +57,7 @@ impl Default for WatchdogConfig {
             abort: true,
             reset: true,
             restart: false,
+            restart_drain_timeout: Duration::from_secs(120),
             agents: BTreeMap::new(),
         }
     }
@@ -77,6 +82,12 @@ impl WatchdogConfig {
             s(7 * 86_400),
         )?;
         range("watchdog.verify_after", self.verify_after, ms(100), s(3600))?;
+        range(
+            "watchdog.restart_drain_timeout",
+            self.restart_drain_timeout,
+            s(1),
+            s(3600),
+        )?;
         agent_ids_ok("watchdog.agents", self.agents.keys())?;
         for (agent, w) in &self.agents {
             range(

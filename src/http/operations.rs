@@ -50,6 +50,10 @@ pub struct RollingRestartRequest {
     pub wait_ready_seconds: Option<u64>,
     /// How long a gateway's drain may wait for its work to finish: 1–3600 s, default 300.
     pub drain_timeout_seconds: Option<u64>,
+    /// When a drain times out, restart anyway, past the work still running (the gateway's
+    /// `skipDeferral`: for a run that will never finish), instead of failing the gateway
+    /// (default false).
+    pub force_after_drain_timeout: Option<bool>,
     /// Stop at the first gateway that fails, leaving the rest untouched (default true).
     pub abort_on_failure: Option<bool>,
 }
@@ -146,6 +150,7 @@ impl RollingRestartRequest {
                 abort_on_failure: self.abort_on_failure.unwrap_or(true),
                 canary: 0,
                 canary_bake_s: 0,
+                force_after_drain: self.force_after_drain_timeout.unwrap_or(false),
             },
         })
     }
@@ -207,6 +212,7 @@ impl UpgradeRequest {
                 abort_on_failure: self.abort_on_failure.unwrap_or(true),
                 canary,
                 canary_bake_s,
+                force_after_drain: false,
             },
         })
     }
@@ -233,6 +239,7 @@ impl UpdateHoldRequest {
                 abort_on_failure: false,
                 canary: 0,
                 canary_bake_s: 0,
+                force_after_drain: false,
             },
             gateways,
         })
@@ -326,7 +333,7 @@ pub async fn update_hold(
 }
 
 #[utoipa::path(post, path = "/api/fleet/restart", tag = "operations",
-    description = "Starts a rolling restart: for each gateway in turn (`max_unavailable` at once), cordon, drain (`gateway.suspend.prepare {drain: true}`, asked again until the gateway is idle or `drain_timeout_seconds`), restart the process noted at the start and only it (its bootId), wait until another process answers, its `health` RPC succeeds and its `/readyz` answers 2xx (`wait_ready_seconds`), uncordon, next. The first gateway that does not come back healthy fails the operation and, with `abort_on_failure`, the rest are left untouched (the failed one stays cordoned). Every gateway must report a bootId (OpenClaw 2026.9 or later). Answered at once with the operation; follow it with `GET /api/operations/{id}` or `operation.progress` events. A daemon restart resumes it.",
+    description = "Starts a rolling restart: for each gateway in turn (`max_unavailable` at once), cordon, drain (`gateway.suspend.prepare {drain: true}`, asked again until the gateway is idle or `drain_timeout_seconds`), restart the process noted at the start and only it (its bootId), wait until another process answers, its `health` RPC succeeds and its `/readyz` answers 2xx (`wait_ready_seconds`), uncordon, next. A drain that times out fails the gateway — or, with `force_after_drain_timeout`, the restart is asked anyway, past the work still running (`skipDeferral`). The first gateway that does not come back healthy fails the operation and, with `abort_on_failure`, the rest are left untouched (the failed one stays cordoned). Every gateway must report a bootId (OpenClaw 2026.9 or later). Answered at once with the operation; follow it with `GET /api/operations/{id}` or `operation.progress` events. A daemon restart resumes it.",
     request_body = RollingRestartRequest,
     responses((status = 202, body = OperationEnvelope), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "`gateway_busy`: a gateway is already in a running operation")),
@@ -427,6 +434,7 @@ pub async fn drain(
             abort_on_failure: true,
             canary: 0,
             canary_bake_s: 0,
+            force_after_drain: false,
         },
     };
     start(&state, &who, order).await

@@ -45,7 +45,13 @@ fn suspend_resume_restart_and_a_busy_refusal() {
     assert!(body["details"]["activeCount"].as_u64().unwrap() >= 1);
     let res = post(&format!("/api/gateways/{id}/restart"), &d.admin_key);
     assert_eq!(res.status, 200, "{}", res.text());
-    assert_eq!(res.json()["restart"]["status"], "scheduled");
+    // As 2026.9.6's safe restart: deferred until the work is done, and it says why.
+    let restart = &res.json()["restart"];
+    assert_eq!(restart["status"], "deferred", "{restart:#}");
+    assert_eq!(
+        restart["preflight"]["summary"],
+        "restart deferred: 1 active embedded run(s)"
+    );
     assert_eq!(post("/api/gateways/999/restart", &d.admin_key).status, 404);
 }
 

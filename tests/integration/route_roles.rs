@@ -31,6 +31,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/api/alerts", "viewer"),
     ("GET", "/api/usage", "viewer"),
     ("POST", "/api/fleet/update-hold", "admin"),
+    ("POST", "/api/fleet/upgrade", "admin"),
     ("GET", "/api/operations", "viewer"),
     ("GET", "/api/operations/999", "viewer"),
     ("POST", "/api/operations/999/cancel", "admin"),

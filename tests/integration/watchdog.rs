@@ -2,7 +2,9 @@
 //! stops making progress is reported, aborted and verified; an abort answered `aborted` that
 //! leaves the lane held is `ineffective` and the reset that follows frees it; when nothing
 //! frees it the gateway reads `degraded` and a signed alert goes out, resolved once the
-//! session is free; a run inside a long tool call is left alone; a dry run changes nothing.
+//! session is free; with `watchdog.restart` the gateway is restarted past the wedged run that
+//! holds its drain, which frees it; a run inside a long tool call is left alone; a dry run
+//! changes nothing.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -11,7 +13,7 @@ use fake_gateway::{FakeGateway, Faults, Wedge};
 use serde_json::{Value, json};
 
 use crate::support::fleet::{
-    add, audit_actions, fake, gateway, link_daemon, start_run, wait_gateway,
+    add, audit_actions, fake, gateway, link_daemon, start_run, wait_gateway, wait_operation,
 };
 use crate::support::sse::Sse;
 use crate::support::webhook::{count, delivered, receiver};
@@ -257,6 +259,62 @@ fn when_nothing_frees_the_lane_the_gateway_is_degraded_and_alerted_until_it_is_f
             Err(format!("{a:#?}"))
         }
     });
+}
+
+#[test]
+fn a_wedge_nothing_else_frees_is_cleared_by_a_restart_forced_past_its_drain() {
+    let wedged = Faults {
+        wedged: Some(Wedge::Stuck),
+        ..Faults::default()
+    };
+    let Watched {
+        d,
+        f,
+        id,
+        mut events,
+        key,
+    } = watched(
+        wedged,
+        &[
+            ("GATEWAY_SUPERVISOR__WATCHDOG__RESTART", "true"),
+            ("GATEWAY_SUPERVISOR__WATCHDOG__RESTART_DRAIN_TIMEOUT", "1s"),
+        ],
+        "SLOW",
+    );
+    let before = f.boot_id();
+    let seen = steps_until(&mut events, "the ladder's end", |s| {
+        s.iter().any(|(st, _, _)| st == "unrecovered")
+    });
+    let op = seen.last().unwrap()["payload"]["restart"]["operation_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a restart started: {seen:#?}"))
+        .to_owned();
+    // The wedged run holds the drain; past its timeout the restart is asked anyway.
+    let done = wait_operation(&d, &op, "the watchdog's restart over", |o| {
+        o["state"] != "running"
+    });
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    let p = &done["gateways"][0];
+    assert_eq!(p["boot_id_before"], before.as_str());
+    assert_ne!(p["boot_id_after"], before.as_str(), "{p:#}");
+    let audit = d.get("/api/audit?limit=50", &d.admin_key).json();
+    let restart = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "gateway.restart")
+        .unwrap_or_else(|| panic!("a gateway.restart row: {audit:#}"));
+    let details: Value = serde_json::from_str(restart["details"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        details["forced"], true,
+        "asked past the active work: {details}"
+    );
+    // The new process has no run: the session is free, recovered, the gateway back in service.
+    steps_until(&mut events, "the session recovered", |s| {
+        s.iter().any(|(st, _, k)| st == "recovered" && *k == key)
+    });
+    let g = wait_gateway(&d, id, "online again", online);
+    assert_eq!(g["cordoned"], false, "{g:#}");
 }
 
 #[test]

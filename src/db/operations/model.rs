@@ -142,6 +142,11 @@ pub struct OperationParams {
     /// is done (seconds).
     #[serde(default)]
     pub canary_bake_s: u64,
+    /// A restart whose drain times out is asked anyway, past the work that held the drain
+    /// (`skipDeferral`: a wedged run must not keep its gateway from the restart that would free
+    /// it), instead of failing.
+    #[serde(default)]
+    pub force_after_drain: bool,
 }
 
 /// One gateway's step. Stored and shown as `step` with the step's own fields beside it.
@@ -167,6 +172,10 @@ pub enum Step {
     Restarting {
         suspension_id: Option<String>,
         since_ms: i64,
+        /// The drain timed out with `force_after_drain`: the restart is asked past the
+        /// gateway's active-work deferral (`skipDeferral`).
+        #[serde(default)]
+        forced: bool,
     },
     /// Restart requested: waiting for another process, a `health` RPC and `/readyz`.
     Returning {

@@ -44,7 +44,12 @@ pub enum Next {
     Restart {
         boot_id: String,
         release: Option<String>,
+        /// Past the gateway's active-work deferral (`skipDeferral`).
+        forced: bool,
     },
+    /// The drain timed out and the operation forces its restarts: go on to the restart, to be
+    /// asked past the work that held the drain ([`GatewayProgress::forced`]).
+    Force { suspension_id: Option<String> },
     /// See whether it is back: a `health` RPC and `/readyz` on the new process.
     CheckBack,
     /// Hold its pending automatic update (`update.hold`).
@@ -143,6 +148,29 @@ pub fn next(
             suspension_id,
             since_ms,
             ..
+        } if params.force_after_drain
+            && now_ms > since_ms.saturating_add(secs(params.drain_timeout_s)) =>
+        {
+            let grace = secs(params.drain_timeout_s).saturating_add(secs(params.wait_ready_s));
+            if !f.elsewhere && f.connected {
+                Next::Force {
+                    suspension_id: suspension_id.clone(),
+                }
+            } else if now_ms > since_ms.saturating_add(grace) {
+                overdue(
+                    "still busy and not reachable to force a restart",
+                    params.wait_ready_s,
+                    p,
+                    "no answer",
+                )
+            } else {
+                Next::Wait
+            }
+        }
+        Step::Draining {
+            suspension_id,
+            since_ms,
+            ..
         } if now_ms > since_ms.saturating_add(secs(params.drain_timeout_s)) => fail(
             &format!(
                 "still busy after the drain timeout ({}s): {}",
@@ -162,6 +190,7 @@ pub fn next(
         Step::Restarting {
             suspension_id,
             since_ms,
+            ..
         } if now_ms > since_ms.saturating_add(secs(params.wait_ready_s)) => fail(
             &format!(
                 "the restart was not accepted within {}s: {}",
@@ -172,10 +201,15 @@ pub fn next(
         ),
         Step::Restarting { .. } if f.elsewhere || !f.connected => Next::Wait,
         Step::Restarting { .. } if another => Next::Advance(Step::Returning { since_ms: now_ms }),
-        Step::Restarting { suspension_id, .. } => match &p.boot_id_before {
+        Step::Restarting {
+            suspension_id,
+            forced,
+            ..
+        } => match &p.boot_id_before {
             Some(boot_id) => Next::Restart {
                 boot_id: boot_id.clone(),
                 release: suspension_id.clone(),
+                forced: *forced,
             },
             None => fail("no process was noted to restart", None),
         },
@@ -308,6 +342,7 @@ impl GatewayProgress {
                     OperationKind::RollingRestart => Step::Restarting {
                         suspension_id: sid,
                         since_ms: now_ms,
+                        forced: false,
                     },
                 };
             }
@@ -336,6 +371,23 @@ impl GatewayProgress {
                 ));
             }
         }
+    }
+
+    /// Its drain timed out in an operation that forces its restarts: the restart is to be
+    /// asked past the work still there.
+    pub fn forced(&mut self, suspension_id: Option<String>, drain_timeout_s: u64, now_ms: i64) {
+        let blockers = self.detail.as_deref().unwrap_or("no answer");
+        self.detail = Some(bounded::text(
+            &format!(
+                "still busy after the drain timeout ({drain_timeout_s}s: {blockers}): restarting past the active work"
+            ),
+            DETAIL_MAX,
+        ));
+        self.step = Step::Restarting {
+            suspension_id,
+            since_ms: now_ms,
+            forced: true,
+        };
     }
 
     /// The operation's suspension could not be released before the restart (tried again next

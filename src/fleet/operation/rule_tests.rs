@@ -12,6 +12,7 @@ fn params(max_unavailable: u32, abort_on_failure: bool) -> OperationParams {
         abort_on_failure,
         canary: 0,
         canary_bake_s: 0,
+        force_after_drain: false,
     }
 }
 
@@ -47,6 +48,7 @@ fn restarting() -> Step {
     Step::Restarting {
         suspension_id: Some("s".into()),
         since_ms: NOW,
+        forced: false,
     }
 }
 
@@ -185,6 +187,7 @@ fn draining_asks_again_until_ready_then_restarts_the_noted_process() {
         Next::Restart {
             boot_id: "boot-a".into(),
             release: Some("s".into()),
+            forced: false,
         },
         "the suspension is released first: a suspended 2026.9 gateway refuses the restart"
     );
@@ -213,6 +216,62 @@ fn a_drain_past_its_timeout_fails_and_releases_its_suspension() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn a_drain_past_its_timeout_forces_the_restart_where_the_operation_says_so() {
+    let forcing = OperationParams {
+        force_after_drain: true,
+        ..params(1, true)
+    };
+    let mut p = at(draining(NOW));
+    p.detail = Some("waiting for 1 active: embedded-run ×1".into());
+    let late = NOW + 301_000;
+    assert_eq!(
+        next(RR, &p, &here("boot-a"), &forcing, false, NOW + 299_000),
+        Next::Prepare {
+            request_id: "r".into()
+        },
+        "before the timeout, the drain goes on"
+    );
+    assert_eq!(
+        next(RR, &p, &here("boot-a"), &forcing, false, late),
+        Next::Force {
+            suspension_id: Some("s".into())
+        }
+    );
+    p.forced(Some("s".into()), 300, late);
+    assert_eq!(
+        p.step,
+        Step::Restarting {
+            suspension_id: Some("s".into()),
+            since_ms: late,
+            forced: true
+        }
+    );
+    assert_eq!(
+        p.detail.as_deref(),
+        Some(
+            "still busy after the drain timeout (300s: waiting for 1 active: embedded-run ×1): restarting past the active work"
+        )
+    );
+    assert_eq!(
+        next(RR, &p, &here("boot-a"), &forcing, false, late),
+        Next::Restart {
+            boot_id: "boot-a".into(),
+            release: Some("s".into()),
+            forced: true
+        }
+    );
+    // Another instance's gateway is forced by that instance; past the grace, failed by anyone.
+    let mut elsewhere = here("boot-a");
+    elsewhere.elsewhere = true;
+    let q = at(draining(NOW));
+    assert_eq!(next(RR, &q, &elsewhere, &forcing, false, late), Next::Wait);
+    assert!(matches!(
+        next(RR, &q, &elsewhere, &forcing, false, NOW + 361_000),
+        Next::Fail { reason, .. } if reason.starts_with("still busy and not reachable to force a restart")
+    ));
 }
 
 #[test]

@@ -145,7 +145,14 @@ impl Fleet {
                     self.record_suspension(id, Some(sid), by).await?;
                 }
             }
-            Next::Restart { boot_id, release } => {
+            Next::Force { suspension_id } => {
+                p.forced(suspension_id, op.params.drain_timeout_s, now);
+            }
+            Next::Restart {
+                boot_id,
+                release,
+                forced,
+            } => {
                 if let Some(sid) = release {
                     let resumed = self
                         .call(id, "gateway.suspend.resume", json!({"suspensionId": sid}))
@@ -169,13 +176,12 @@ impl Fleet {
                     }
                 }
                 let reason = format!("rolling restart {} by {}", op.id, op.created_by);
+                let mut params = json!({"reason": reason});
+                if forced {
+                    params["skipDeferral"] = json!(true);
+                }
                 let asked = self
-                    .call_fenced(
-                        id,
-                        "gateway.restart.request",
-                        json!({"reason": reason}),
-                        Some(&boot_id),
-                    )
+                    .call_fenced(id, "gateway.restart.request", params, Some(&boot_id))
                     .await;
                 match asked {
                     Ok(answer) => p.after_restart(Ok(&answer), unix_now_ms()),
@@ -190,7 +196,7 @@ impl Fleet {
                         by,
                         "gateway.restart",
                         ("gateway", id.to_string()),
-                        json!({"operation": op.id, "boot_id": boot_id}),
+                        json!({"operation": op.id, "boot_id": boot_id, "forced": forced}),
                     )
                     .await;
                 }

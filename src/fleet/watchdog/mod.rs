@@ -195,6 +195,7 @@ impl Fleet {
                 abort: cfg.abort,
                 reset: cfg.reset,
                 restart: cfg.restart,
+                restart_drain_timeout: cfg.restart_drain_timeout,
                 offers_abort: t.methods.iter().any(|m| m == "sessions.abort"),
                 offers_reset: t.methods.iter().any(|m| m == "sessions.reset"),
             };
@@ -353,7 +354,9 @@ impl Fleet {
             Decision::Unrecovered { restart } => {
                 let mut details = json!({"dry_run": ladder.dry_run, "gateway_degraded": true});
                 if restart {
-                    let started = self.restart_for_watchdog(g.id, &by).await;
+                    let started = self
+                        .restart_for_watchdog(g.id, ladder.restart_drain_timeout, &by)
+                        .await;
                     metrics.count("restart", if started.is_ok() { "taken" } else { "failed" });
                     details["restart"] = match started {
                         Ok(op) => json!({"operation_id": op}),
@@ -413,19 +416,26 @@ impl Fleet {
             .await
     }
 
-    /// A safe restart of one gateway: the rolling-restart machinery (drained, fenced to its
-    /// process, back = health + `/readyz`).
-    async fn restart_for_watchdog(&self, id: GatewayId, by: &Caller) -> Result<String, FleetError> {
+    /// A restart of one gateway: the rolling-restart machinery (drained, fenced to its
+    /// process, back = health + `/readyz`), asked past the work still there when the drain
+    /// times out — the wedged run holds the drain, and the restart is what frees it.
+    async fn restart_for_watchdog(
+        &self,
+        id: GatewayId,
+        drain_timeout: std::time::Duration,
+        by: &Caller,
+    ) -> Result<String, FleetError> {
         let order = OperationOrder {
             kind: OperationKind::RollingRestart,
             gateways: vec![id],
             params: OperationParams {
                 max_unavailable: 1,
                 wait_ready_s: 120,
-                drain_timeout_s: 300,
+                drain_timeout_s: drain_timeout.as_secs().max(1),
                 abort_on_failure: true,
                 canary: 0,
                 canary_bake_s: 0,
+                force_after_drain: true,
             },
         };
         Ok(self.start_operation(order, by).await?.id)

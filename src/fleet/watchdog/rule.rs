@@ -101,6 +101,8 @@ pub struct Ladder {
     pub abort: bool,
     pub reset: bool,
     pub restart: bool,
+    /// How long the restart's drain waits before the restart is asked past the work.
+    pub restart_drain_timeout: Duration,
     /// The gateway advertises `sessions.abort` / `sessions.reset`.
     pub offers_abort: bool,
     pub offers_reset: bool,

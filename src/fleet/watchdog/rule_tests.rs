@@ -13,6 +13,7 @@ fn ladder() -> Ladder {
         abort: true,
         reset: true,
         restart: true,
+        restart_drain_timeout: Duration::from_secs(120),
         offers_abort: true,
         offers_reset: true,
     }
