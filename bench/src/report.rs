@@ -32,6 +32,8 @@ pub struct Row {
     pub value: f64,
     pub unit: &'static str,
     pub target: Option<Target>,
+    /// The lowest and highest of the runs whose median `value` is.
+    pub spread: Option<(f64, f64)>,
 }
 
 pub fn row(
@@ -46,6 +48,40 @@ pub fn row(
         value,
         unit,
         target: None,
+        spread: None,
+    }
+}
+
+/// The median of runs, with their lowest and highest.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Runs {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Runs {
+    pub fn of(values: impl IntoIterator<Item = f64>) -> Runs {
+        let mut v: Vec<f64> = values.into_iter().collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        Runs {
+            median: percentile(&v, 0.5),
+            min: v.first().copied().unwrap_or(f64::NAN),
+            max: v.last().copied().unwrap_or(f64::NAN),
+        }
+    }
+}
+
+/// A row for the median of runs, showing their min–max beside it.
+pub fn runs_row(
+    scenario: &'static str,
+    metric: impl Into<String>,
+    runs: Runs,
+    unit: &'static str,
+) -> Row {
+    Row {
+        spread: Some((runs.min, runs.max)),
+        ..row(scenario, metric, runs.median, unit)
     }
 }
 
@@ -95,15 +131,20 @@ pub fn print_table(outcomes: &[Outcome], smoke: bool) {
         .unwrap_or(10)
         .max(10);
     println!(
-        "{:<10} {:<w$} {:>14} {:<8} {:<20} result",
-        "scenario", "metric", "value", "unit", "target"
+        "{:<10} {:<w$} {:>14} {:<19} {:<8} {:<20} result",
+        "scenario", "metric", "value", "min–max", "unit", "target"
     );
     for r in rows {
+        let spread = r
+            .spread
+            .map(|(lo, hi)| format!("{}–{}", num(lo), num(hi)))
+            .unwrap_or_default();
         println!(
-            "{:<10} {:<w$} {:>14} {:<8} {:<20} {}",
+            "{:<10} {:<w$} {:>14} {:<19} {:<8} {:<20} {}",
             r.scenario,
             r.metric,
             num(r.value),
+            spread,
             r.unit,
             r.target.map(|t| t.describe(r.unit)).unwrap_or_default(),
             r.verdict(smoke)
@@ -127,6 +168,8 @@ pub fn to_json(outcomes: &[Outcome], smoke: bool) -> Value {
             "scenario": r.scenario,
             "metric": r.metric,
             "value": r.value,
+            "min": r.spread.map(|s| s.0),
+            "max": r.spread.map(|s| s.1),
             "unit": r.unit,
             "target": r.target.map(|t| t.describe(r.unit)),
             "result": r.verdict(smoke),
@@ -210,6 +253,21 @@ mod tests {
         let r = row("x", "m", 0.59, "ratio").target(Target::AtLeast(0.6));
         assert_eq!(r.verdict(false), "FAIL");
         assert_eq!(row("x", "m", 1.0, "s").verdict(false), "");
+    }
+
+    #[test]
+    fn runs_give_their_median_and_spread() {
+        let r = Runs::of([3.0, 1.0, 2.0]);
+        assert_eq!(
+            r,
+            Runs {
+                median: 2.0,
+                min: 1.0,
+                max: 3.0
+            }
+        );
+        let row = runs_row("x", "m", r, "ms");
+        assert_eq!((row.value, row.spread), (2.0, Some((1.0, 3.0))));
     }
 
     #[test]
