@@ -220,6 +220,9 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
     let gateway_list = Arc::new(crate::http::list_cache::GatewayListCache::new(
         registry.version(),
     ));
+    let session_list = Arc::new(crate::http::list_cache::SessionListCache::new(
+        registry.sessions_version(),
+    ));
     let cluster_id = cluster.as_ref().map(|c| c.instance_id.to_string());
     let system = actix::System::new();
     system.block_on(async move {
@@ -259,6 +262,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
         let state = AppState {
             registry,
             gateway_list,
+            session_list,
             store,
             keys,
             metrics,

@@ -51,6 +51,7 @@ pub struct AppState {
     pub registry: Addr<RegistryActor>,
     /// The serialized `GET /api/gateways` body, rebuilt after the registry changes.
     pub gateway_list: Arc<list_cache::GatewayListCache>,
+    pub session_list: Arc<list_cache::SessionListCache>,
     pub store: Store,
     pub keys: Arc<KeyCache>,
     pub metrics: Arc<Metrics>,

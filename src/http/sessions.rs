@@ -9,9 +9,10 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::json::JsonBody;
+use super::list_cache::SessionQueryKey;
 use super::principal::Authenticated;
 use crate::fleet::sessions::{Elsewhere, SessionAction, SessionTarget};
-use gateway_supervisor_actors::messages::ListSessions;
+use gateway_supervisor_actors::protocol::sessions::SessionEntry;
 
 #[derive(Debug, Deserialize, Serialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -102,10 +103,14 @@ pub async fn list(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::field("limit", "limit must be between 1 and 1000"));
     }
-    let here = local(&state, &query, limit).await?;
+    let q = query_key(&query, limit);
     if !super::fanout::gathers(&state, &req) {
-        return Ok(HttpResponse::Ok().json(here));
+        let body = state.session_list.page(&state.registry, &q).await?;
+        return Ok(HttpResponse::Ok()
+            .content_type(actix_web::http::header::ContentType::json())
+            .body(body));
     }
+    let (_, here) = super::list_cache::list(&state.registry, &q).await?;
     let mut gathered = gather_parts(&state, &req, &query).await;
     gathered.parts.push(here);
     Ok(HttpResponse::Ok().json(merge(gathered.parts, limit, gathered.unreachable)))
@@ -124,40 +129,28 @@ async fn gather_parts(
     super::fanout::gather(state, req, &path).await
 }
 
-/// This instance's part: the sessions of the gateways it links.
-async fn local(
-    state: &AppState,
-    query: &SessionQuery,
-    limit: usize,
-) -> Result<SessionList, ApiError> {
-    let page = state
-        .registry
-        .send(ListSessions {
-            agent: query.agent.clone(),
-            key: query.key.clone(),
-            gateway_id: query.gateway_id,
-            limit,
-        })
-        .await?;
-    Ok(SessionList {
-        total: page.total,
-        truncated: page.total > page.sessions.len(),
-        unreachable_instances: Vec::new(),
-        sessions: page
-            .sessions
-            .into_iter()
-            .map(|s| SessionJson {
-                key: s.key,
-                agent: s.agent,
-                model: s.model,
-                status: s.status.as_str().to_owned(),
-                running: s.running,
-                total_tokens: s.total_tokens,
-                updated_at: s.updated_at,
-                gateway_id: s.gateway_id,
-            })
-            .collect(),
-    })
+fn query_key(query: &SessionQuery, limit: usize) -> SessionQueryKey {
+    SessionQueryKey {
+        agent: query.agent.clone(),
+        key: query.key.clone(),
+        gateway_id: query.gateway_id,
+        limit,
+    }
+}
+
+impl From<SessionEntry> for SessionJson {
+    fn from(s: SessionEntry) -> Self {
+        SessionJson {
+            key: s.key,
+            agent: s.agent,
+            model: s.model,
+            status: s.status.as_str().to_owned(),
+            running: s.running,
+            total_tokens: s.total_tokens,
+            updated_at: s.updated_at,
+            gateway_id: s.gateway_id,
+        }
+    }
 }
 
 /// Which gateway's session: required when several gateways have the key.

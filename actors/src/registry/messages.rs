@@ -142,6 +142,8 @@ pub struct ListSessions {
 
 #[derive(Debug, MessageResponse)]
 pub struct SessionPage {
+    /// The session list's change counter when the page was taken.
+    pub version: u64,
     /// Sessions that matched the filter.
     pub total: usize,
     /// The first `limit` of them, newest first.

@@ -65,6 +65,9 @@ pub struct RegistryActor {
     /// Sessions of the connected gateways, newest first; rebuilt on the first read after a
     /// change, so a listing costs `limit` entries, not a merge of every gateway's cache.
     merged_sessions: Option<Arc<Vec<crate::protocol::sessions::SessionEntry>>>,
+    /// The session list's change counter: readers may keep what they built from a page while
+    /// it holds (see [`ListSessions`](crate::messages::ListSessions)).
+    sessions_version: Arc<AtomicU64>,
     link_ctx: Option<LinkContext>,
     links: HashMap<GatewayId, Link>,
     arbiters: Vec<Arbiter>,
@@ -117,6 +120,7 @@ impl RegistryActor {
             snapshot: None,
             version: Arc::new(AtomicU64::new(1)),
             merged_sessions: None,
+            sessions_version: Arc::new(AtomicU64::new(0)),
             link_ctx,
             links: HashMap::new(),
             arbiters: Vec::new(),
@@ -184,6 +188,12 @@ impl RegistryActor {
     /// The merged session list is stale (a cache changed, or a gateway connected or left).
     fn sessions_changed(&mut self) {
         self.merged_sessions = None;
+        self.sessions_version.fetch_add(1, Ordering::Release);
+    }
+
+    /// A handle on the change counter of the session list.
+    pub fn sessions_version(&self) -> Arc<AtomicU64> {
+        self.sessions_version.clone()
     }
 
     /// A handle on the change counter of the gateway list (see [`ListGateways`]).

@@ -3,6 +3,7 @@
 
 use crate::events::EventKind;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use actix::prelude::*;
 
@@ -89,7 +90,11 @@ impl Handler<ListSessions> for RegistryActor {
         } else {
             sessions.len() + matching.count()
         };
-        SessionPage { total, sessions }
+        SessionPage {
+            version: self.sessions_version.load(Ordering::Acquire),
+            total,
+            sessions,
+        }
     }
 }
 
