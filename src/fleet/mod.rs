@@ -334,10 +334,11 @@ impl Fleet {
             .pop()
             .ok_or(FleetError::NotFound(id))?;
         let name = t.candidate.name.clone();
+        let offers = t.offers(method);
         let Some(link) = t.link.filter(|_| t.candidate.healthy) else {
             return Err(self.not_here(id, name).await);
         };
-        if !t.methods.iter().any(|m| m == method) {
+        if !offers {
             return Err(FleetError::Unsupported { id, name, method });
         }
         Ok(Reached {

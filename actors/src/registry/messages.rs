@@ -194,3 +194,10 @@ pub struct GatewayTarget {
     /// The release it runs, as its handshake said.
     pub version: Option<String>,
 }
+
+impl GatewayTarget {
+    /// Whether its handshake advertised `method` (never call what a gateway does not).
+    pub fn offers(&self, method: &str) -> bool {
+        self.methods.iter().any(|m| m == method)
+    }
+}

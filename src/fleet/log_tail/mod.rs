@@ -71,10 +71,11 @@ impl Fleet {
         });
         let mut reading = all.values().filter(|t| t.reading).count();
         for t in targets {
+            let offers = t.offers("logs.tail");
             let (Some(link), false) = (t.link, t.elsewhere) else {
                 continue;
             };
-            if !t.methods.iter().any(|m| m == "logs.tail") || reading >= MAX_READING {
+            if !offers || reading >= MAX_READING {
                 continue;
             }
             let tail = all.entry(t.candidate.id).or_default();

@@ -331,10 +331,8 @@ impl Fleet {
                 exists: true,
                 elsewhere: t.elsewhere,
                 connected: t.link.is_some() && t.candidate.healthy,
-                offers_hold: t.methods.iter().any(|m| m == "update.hold"),
-                offers_update: ["update.run", "update.runs.get"]
-                    .iter()
-                    .all(|want| t.methods.iter().any(|m| m == want)),
+                offers_hold: t.offers("update.hold"),
+                offers_update: t.offers("update.run") && t.offers("update.runs.get"),
                 boot_id: t.boot_id,
                 version: t.version,
             },

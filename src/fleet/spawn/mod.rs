@@ -224,7 +224,7 @@ impl Fleet {
                 capable: if t.elsewhere {
                     method == "agent"
                 } else {
-                    t.methods.iter().any(|m| m == method)
+                    t.offers(method)
                 },
                 ..t.candidate.clone()
             })

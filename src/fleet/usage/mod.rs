@@ -124,7 +124,7 @@ impl Fleet {
             .targets(None)
             .await?
             .into_iter()
-            .filter(|t| !t.elsewhere && t.methods.iter().any(|m| m == "usage.cost"))
+            .filter(|t| !t.elsewhere && t.offers("usage.cost"))
             .filter_map(|t| {
                 let link = t.link.clone()?;
                 let days = if backfilled.contains(&t.candidate.id) {
@@ -157,7 +157,7 @@ impl Fleet {
         days: u32,
     ) -> (Vec<UsageRow>, bool) {
         let id = t.candidate.id;
-        let agents = if t.methods.iter().any(|m| m == "agents.list") {
+        let agents = if t.offers("agents.list") {
             match link
                 .call("agents.list", Some(json!({})), self.deadlines.call)
                 .await

@@ -78,9 +78,8 @@ impl WatchdogMetrics {
 /// `activeRunIds`): the 2026.9 releases, which are also the ones with the suspend methods.
 /// Older releases have neither, so the watchdog cannot tell a stalled run from an idle one
 /// there and leaves them alone.
-fn reports_run_activity(methods: &[String]) -> bool {
-    let offers = |m: &str| methods.iter().any(|x| x == m);
-    offers("sessions.list") && offers("gateway.suspend.prepare")
+fn reports_run_activity(t: &gateway_supervisor_actors::messages::GatewayTarget) -> bool {
+    t.offers("sessions.list") && t.offers("gateway.suspend.prepare")
 }
 
 /// One active session from a `sessions.list` row.
@@ -186,7 +185,7 @@ impl Fleet {
             let (Some(link), false) = (t.link.clone(), t.elsewhere) else {
                 continue;
             };
-            if !reports_run_activity(&t.methods) {
+            if !reports_run_activity(&t) {
                 continue;
             }
             let ladder = Ladder {
@@ -196,8 +195,8 @@ impl Fleet {
                 reset: cfg.reset,
                 restart: cfg.restart,
                 restart_drain_timeout: cfg.restart_drain_timeout,
-                offers_abort: t.methods.iter().any(|m| m == "sessions.abort"),
-                offers_reset: t.methods.iter().any(|m| m == "sessions.reset"),
+                offers_abort: t.offers("sessions.abort"),
+                offers_reset: t.offers("sessions.reset"),
             };
             let gateway = Gateway {
                 id: t.candidate.id,
