@@ -37,6 +37,9 @@ pub enum Next {
     Advance(Step),
     /// Cordon it and note its process (then [`GatewayProgress::admitted`]).
     Admit { boot_id: Option<String> },
+    /// Cordon it and note its process and release, for an upgrade (then
+    /// [`GatewayProgress::admitted_for_update`]).
+    AdmitUpdate { boot_id: Option<String> },
     /// Ask it (again) to suspend with `drain`; again renews the same suspension.
     Prepare { request_id: String },
     /// Release the operation's suspension (if it holds one), then ask for a restart, sent only
@@ -141,6 +144,9 @@ pub fn next(
                 None,
             )
         }
+        Step::Admitted if kind == OperationKind::Upgrade => Next::AdmitUpdate {
+            boot_id: f.boot_id.clone(),
+        },
         Step::Admitted => Next::Admit {
             boot_id: f.boot_id.clone(),
         },
@@ -416,6 +422,27 @@ impl GatewayProgress {
                     DETAIL_MAX,
                 ));
             }
+        }
+    }
+
+    /// Checked back (another process, `health` answered, `/readyz` 2xx) as `version`: a
+    /// baking canary has baked, an upgraded gateway is judged by
+    /// [`back_upgraded`](Self::back_upgraded), a restarted one is done.
+    pub fn checked_back(
+        &mut self,
+        kind: OperationKind,
+        boot_id: Option<String>,
+        version: Option<String>,
+        proven: Option<&str>,
+        params: &OperationParams,
+        now_ms: i64,
+    ) {
+        match (&self.step, kind) {
+            (Step::Baking { .. }, _) => self.baked(now_ms),
+            (_, OperationKind::Upgrade) => {
+                self.back_upgraded(boot_id, version, proven, params.canary_bake_s, now_ms);
+            }
+            _ => self.back(boot_id, now_ms),
         }
     }
 

@@ -519,7 +519,7 @@ fn an_upgrade_asks_the_noted_process_then_follows_its_run() {
             false,
             NOW
         ),
-        Next::Admit {
+        Next::AdmitUpdate {
             boot_id: Some("boot-a".into())
         }
     );

@@ -98,7 +98,7 @@ impl Fleet {
         match next(op.kind, &p, &facts, &op.params, cancelling, now) {
             Next::Wait => {}
             Next::Advance(step) => p.step = step,
-            Next::Admit { boot_id } if op.kind == OperationKind::Upgrade => {
+            Next::AdmitUpdate { boot_id } => {
                 self.cordon(id, true, by).await?;
                 p.admitted_for_update(boot_id, facts.version.clone(), now);
             }
@@ -231,31 +231,33 @@ impl Fleet {
                 );
             }
             Next::CheckBack => match self.check_back(id).await {
-                Ok(()) if matches!(p.step, Step::Baking { .. }) => p.baked(unix_now_ms()),
-                Ok(()) if op.kind == OperationKind::Upgrade => {
-                    p.back_upgraded(
+                Ok(()) => {
+                    // A baking canary is in service already.
+                    let returning = !matches!(p.step, Step::Baking { .. });
+                    let proven = proven(&op.progress);
+                    p.checked_back(
+                        op.kind,
                         facts.boot_id,
                         facts.version,
-                        proven(&op.progress),
-                        op.params.canary_bake_s,
+                        proven,
+                        &op.params,
                         unix_now_ms(),
                     );
-                    // A canary takes work while it bakes; one on another release stays out.
-                    if p.step != Step::Failed {
+                    // Back in service (a canary takes work while it bakes) unless it came back
+                    // wrong (on another release than the canaries').
+                    if returning && p.step != Step::Failed {
                         self.cordon(id, false, by).await?;
                     }
-                    self.audited(
-                        by,
-                        "gateway.upgrade",
-                        ("gateway", id.to_string()),
-                        json!({"operation_id": op.id, "from": p.version_before, "to": p.version_after,
-                               "boot_id": p.boot_id_after, "detail": p.detail}),
-                    )
-                    .await;
-                }
-                Ok(()) => {
-                    self.cordon(id, false, by).await?;
-                    p.back(facts.boot_id, unix_now_ms());
+                    if returning && op.kind == OperationKind::Upgrade {
+                        self.audited(
+                            by,
+                            "gateway.upgrade",
+                            ("gateway", id.to_string()),
+                            json!({"operation_id": op.id, "from": p.version_before, "to": p.version_after,
+                                   "boot_id": p.boot_id_after, "detail": p.detail}),
+                        )
+                        .await;
+                    }
                 }
                 Err(missing) => p.not_back(&missing),
             },

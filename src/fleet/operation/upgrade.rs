@@ -29,6 +29,29 @@ const PHASES: [&str; 8] = [
     "finished",
 ];
 
+/// A run's status as 2026.9.6 records it (`update.runs.get`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+    RolledBack,
+    Skipped,
+}
+
+impl RunStatus {
+    fn of(run: &Value) -> Option<RunStatus> {
+        Some(match run.get("status")?.as_str()? {
+            "running" => RunStatus::Running,
+            "succeeded" => RunStatus::Succeeded,
+            "failed" => RunStatus::Failed,
+            "rolled-back" => RunStatus::RolledBack,
+            "skipped" => RunStatus::Skipped,
+            _ => return None,
+        })
+    }
+}
+
 /// What to do before asking a gateway to update, from its `update.status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Before {
@@ -174,8 +197,8 @@ impl GatewayProgress {
             return;
         };
         let reason = word(run.get("reason")).unwrap_or_else(|| "no reason given".into());
-        match run.get("status").and_then(Value::as_str) {
-            Some("running") => {
+        match RunStatus::of(run) {
+            Some(RunStatus::Running) => {
                 let phase = run
                     .get("phase")
                     .and_then(Value::as_str)
@@ -183,19 +206,19 @@ impl GatewayProgress {
                     .unwrap_or("unknown phase");
                 self.detail = Some(format!("updating: {phase} (run {run_id})"));
             }
-            Some("succeeded") if another => {
+            Some(RunStatus::Succeeded) if another => {
                 self.detail = Some(format!(
                     "updated (run {run_id}); waiting for the new process to be healthy"
                 ));
                 self.step = Step::Returning { since_ms: now_ms };
             }
-            Some("succeeded") => {
+            Some(RunStatus::Succeeded) => {
                 self.detail = Some(format!(
                     "the run succeeded; waiting for the new process (run {run_id})"
                 ));
             }
             // Nothing to update: the same process goes on, answering; done as it is.
-            Some("skipped") if reason == "already-current" => {
+            Some(RunStatus::Skipped) if reason == "already-current" => {
                 self.version_after = self.version_before.clone();
                 self.detail = Some(format!(
                     "already current ({}): nothing to update",
@@ -206,30 +229,31 @@ impl GatewayProgress {
             }
             // 2026.9.6: installed, but the gateway could not confirm readiness in its allowance
             // (`gateway-readiness-unverified`): this daemon checks for itself.
-            Some("skipped") if another => {
+            Some(RunStatus::Skipped) if another => {
                 self.detail = Some(bounded::text(
                     &format!("installed, unconfirmed by the gateway ({reason}); checking it here"),
                     DETAIL_MAX,
                 ));
                 self.step = Step::Returning { since_ms: now_ms };
             }
-            Some("skipped") => self.fail(
+            Some(RunStatus::Skipped) => self.fail(
                 &format!("the gateway skipped the update ({reason})"),
                 now_ms,
             ),
-            Some("rolled-back") => self.fail(
+            Some(RunStatus::RolledBack) => self.fail(
                 &format!(
                     "the update was rolled back ({reason}); the gateway runs its previous release"
                 ),
                 now_ms,
             ),
-            Some("failed") => self.fail(&format!("the update failed ({reason})"), now_ms),
-            other => {
+            Some(RunStatus::Failed) => self.fail(&format!("the update failed ({reason})"), now_ms),
+            None => {
+                let said = run
+                    .get("status")
+                    .and_then(Value::as_str)
+                    .unwrap_or("missing");
                 self.detail = Some(bounded::text(
-                    &format!(
-                        "unexpected run status {} (run {run_id})",
-                        other.unwrap_or("missing")
-                    ),
+                    &format!("unexpected run status {said} (run {run_id})"),
                     DETAIL_MAX,
                 ));
             }
