@@ -8,6 +8,9 @@ use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
 use crate::fleet_methods::{logs_tail, long_tool_call, usage_cost};
+use crate::lifecycle::{
+    SUSPEND_CONTROL_METHODS, restart_request, suspend_prepare, suspend_resume, suspend_status,
+};
 use crate::{Ctl, Run, Session, Shared, lock, now_ms, random_id};
 
 const CORE_METHODS: [&str; 19] = [
@@ -238,80 +241,10 @@ pub(crate) async fn handle(
                 .is_some_and(|r| finish_run(shared, r, json!({"status": "error", "error": "aborted", "stopReason": "rpc"})));
             json!({"ok": true, "aborted": aborted, "runIds": if aborted { vec![run] } else { vec![] }})
         }),
-        // As 2026.9.6's suspend coordinator: the same request renews its suspension (another is
-        // a conflict); busy without `drain` refuses, with `drain` it holds the suspension while
-        // the work finishes (`draining`, then `ready`).
-        "gateway.suspend.prepare" => closed(method, params, &["requestId", "terminalPolicy", "drain"]).and_then(|_| {
-            let request_id = str_param(params, "requestId").ok_or("invalid gateway.suspend.prepare params: at root: must have required property 'requestId'")?;
-            let drain = params.get("drain").and_then(Value::as_bool) == Some(true);
-            let active = active_runs(shared);
-            let mut current = lock(&shared.suspension);
-            if let Some(s) = current.as_ref() {
-                if s.request_id != request_id || s.drain != drain {
-                    return Ok(json!({"status": "conflict", "expiresAtMs": now_ms() + 120_000}));
-                }
-                return Ok(suspension_phase(&s.id, active, true));
-            }
-            if active > 0 && !drain {
-                return Ok(json!({"status": "busy", "reason": "active-work", "retryAfterMs": 20000, "activeCount": active,
-                                 "blockers": blockers(active), "writeCustody": []}));
-            }
-            let id = random_id();
-            *current = Some(crate::Suspension { id: id.clone(), request_id: request_id.to_owned(), drain });
-            drop(current);
-            shared.broadcast("gateway.suspension", json!({"phase": "prepared"}));
-            Ok(suspension_phase(&id, active, true))
-        }),
-        "gateway.suspend.status" => closed(method, params, &["suspensionId"]).and_then(|_| {
-            let id = str_param(params, "suspensionId").ok_or("must have required property 'suspensionId'")?;
-            Ok(match lock(&shared.suspension).as_ref() {
-                None => json!({"status": "running"}),
-                Some(s) if s.id != id => json!({"status": "conflict", "expiresAtMs": now_ms() + 120_000}),
-                Some(s) => suspension_phase(&s.id, active_runs(shared), false),
-            })
-        }),
-        "gateway.suspend.resume" => closed(method, params, &["suspensionId"]).and_then(|_| {
-            let id = str_param(params, "suspensionId").ok_or("must have required property 'suspensionId'")?;
-            let mut current = lock(&shared.suspension);
-            match current.as_ref() {
-                None => return Ok(json!({"ok": true, "status": "running", "resumed": false})),
-                Some(s) if s.id != id => return Ok(json!({"ok": false, "reason": "suspension-mismatch"})),
-                Some(_) => *current = None,
-            }
-            drop(current);
-            shared.broadcast("gateway.suspension", json!({"phase": "accepting"}));
-            Ok(json!({"ok": true, "status": "running", "resumed": true}))
-        }),
-        // Answered, then the restart itself: `shutdown`, close 1012, back as a new process
-        // after `restart_down` (the real gateway answers first, then signals itself). As
-        // 2026.9.6's safe restart: with active work it is `deferred` until the work is done (at
-        // most 5 minutes); `skipDeferral` restarts past it, and the work dies with the process.
-        "gateway.restart.request" => closed(method, params, &["reason", "skipDeferral", "target"]).map(|_| {
-            shared.counters.restart_requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let down = lock(&shared.cfg).restart_down;
-            let active = active_runs(shared);
-            let skip = params.get("skipDeferral").and_then(Value::as_bool) == Some(true);
-            let deferred = active > 0 && !skip;
-            let restarting = shared.clone();
-            tokio::spawn(async move {
-                let budget = tokio::time::Instant::now() + RESTART_DEFERRAL_BUDGET;
-                while deferred && active_runs(&restarting) > 0 && tokio::time::Instant::now() < budget {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                tokio::time::sleep(RESTART_SIGNAL_DELAY).await;
-                restarting.restart(down);
-            });
-            let preflight = if active == 0 {
-                json!({"safe": true, "counts": {"embeddedRuns": 0, "totalActive": 0}, "blockers": [], "summary": "safe to restart now"})
-            } else {
-                let message = format!("{active} active embedded run(s)");
-                json!({"safe": false, "counts": {"embeddedRuns": active, "totalActive": active},
-                       "blockers": [{"kind": "embedded-run", "count": active, "message": message}],
-                       "summary": format!("restart deferred: {message}")})
-            };
-            json!({"ok": true, "status": if deferred { "deferred" } else { "scheduled" }, "preflight": preflight,
-                   "restart": {"ok": true, "signal": "SIGUSR2", "reason": str_param(params, "reason"), "delayMs": 0}})
-        }),
+        "gateway.suspend.prepare" => suspend_prepare(shared, params),
+        "gateway.suspend.status" => suspend_status(shared, params),
+        "gateway.suspend.resume" => suspend_resume(shared, params),
+        "gateway.restart.request" => restart_request(shared, params),
         "spawn" if seed => spawn(shared, params, tx),
         "control" if seed => control(shared, params),
         other => Err(format!("unknown method: {other}")),
@@ -416,51 +349,6 @@ fn agent(shared: &Arc<Shared>, p: &Map<String, Value>) -> Result<Value, String> 
 }
 
 /// Ends a run (once); returns whether it was still running.
-/// The methods a gateway runs while suspended (2026.9.6's `SUSPEND_CONTROL_METHODS`).
-const SUSPEND_CONTROL_METHODS: [&str; 4] = [
-    "gateway.suspend.prepare",
-    "gateway.suspend.status",
-    "gateway.suspend.resume",
-    "gateway.suspend.handoff",
-];
-
-/// How long after answering a restart request the fake restarts (its answer goes out first).
-const RESTART_SIGNAL_DELAY: Duration = Duration::from_millis(50);
-/// 2026.9.6 forces a deferred restart after this long.
-const RESTART_DEFERRAL_BUDGET: Duration = Duration::from_secs(300);
-
-/// Agent runs not finished yet.
-fn active_runs(shared: &Shared) -> usize {
-    lock(&shared.runs)
-        .values()
-        .filter(|r| r.done.borrow().is_none())
-        .count()
-}
-
-fn blockers(active: usize) -> Value {
-    json!([{"kind": "embedded-run", "count": active}])
-}
-
-/// A held suspension's phase as 2026.9.6 reports it (`prepare` adds its id and counts).
-fn suspension_phase(id: &str, active: usize, prepare: bool) -> Value {
-    let expires = now_ms() + 120_000;
-    match (active > 0, prepare) {
-        (true, true) => {
-            json!({"status": "draining", "suspensionId": id, "expiresAtMs": expires, "activeCount": active,
-                               "blockers": blockers(active), "writeCustody": [], "retryAfterMs": 20000})
-        }
-        (true, false) => {
-            json!({"status": "draining", "expiresAtMs": expires, "activeCount": active,
-                                "blockers": blockers(active), "writeCustody": [], "retryAfterMs": 20000})
-        }
-        (false, true) => {
-            json!({"status": "ready", "suspensionId": id, "expiresAtMs": expires, "activeCount": 0,
-                                "blockers": [], "writeCustody": []})
-        }
-        (false, false) => json!({"status": "ready", "expiresAtMs": expires, "writeCustody": []}),
-    }
-}
-
 pub(crate) fn finish_run(shared: &Shared, run_id: &str, outcome: Value) -> bool {
     let runs = lock(&shared.runs);
     let Some(run) = runs.get(run_id) else {

@@ -1,0 +1,221 @@
+//! The gateway's own lifecycle as 2026.9.6 runs it: suspension (`gateway.suspend.prepare`,
+//! `status`, `resume`: one suspension at a time, renewed by its request id, `drain` holding it
+//! while the work finishes) and restart (`gateway.restart.request`, deferred while runs are
+//! active unless `skipDeferral`; then a new process: a new bootId, no suspension, no run).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use crate::methods::{closed, finish_run, str_param};
+use crate::{Ctl, Shared, lock, now_ms, random_id};
+
+/// The methods a gateway runs while suspended (2026.9.6's `SUSPEND_CONTROL_METHODS`).
+pub(crate) const SUSPEND_CONTROL_METHODS: [&str; 4] = [
+    "gateway.suspend.prepare",
+    "gateway.suspend.status",
+    "gateway.suspend.resume",
+    "gateway.suspend.handoff",
+];
+
+/// How long after answering a restart request the fake restarts (its answer goes out first).
+const RESTART_SIGNAL_DELAY: Duration = Duration::from_millis(50);
+/// 2026.9.6 forces a deferred restart after this long.
+const RESTART_DEFERRAL_BUDGET: Duration = Duration::from_secs(300);
+
+/// Agent runs not finished yet.
+fn active_runs(shared: &Shared) -> usize {
+    lock(&shared.runs)
+        .values()
+        .filter(|r| r.done.borrow().is_none())
+        .count()
+}
+
+fn blockers(active: usize) -> Value {
+    json!([{"kind": "embedded-run", "count": active}])
+}
+
+/// A held suspension's phase as 2026.9.6 reports it (`prepare` adds its id and counts).
+fn suspension_phase(id: &str, active: usize, prepare: bool) -> Value {
+    let expires = now_ms() + 120_000;
+    match (active > 0, prepare) {
+        (true, true) => {
+            json!({"status": "draining", "suspensionId": id, "expiresAtMs": expires, "activeCount": active,
+                               "blockers": blockers(active), "writeCustody": [], "retryAfterMs": 20000})
+        }
+        (true, false) => {
+            json!({"status": "draining", "expiresAtMs": expires, "activeCount": active,
+                                "blockers": blockers(active), "writeCustody": [], "retryAfterMs": 20000})
+        }
+        (false, true) => {
+            json!({"status": "ready", "suspensionId": id, "expiresAtMs": expires, "activeCount": 0,
+                                "blockers": [], "writeCustody": []})
+        }
+        (false, false) => json!({"status": "ready", "expiresAtMs": expires, "writeCustody": []}),
+    }
+}
+
+/// As 2026.9.6's suspend coordinator: the same request renews its suspension (another is a
+/// conflict); busy without `drain` refuses, with `drain` it holds the suspension while the
+/// work finishes (`draining`, then `ready`).
+pub(crate) fn suspend_prepare(
+    shared: &Shared,
+    params: &Map<String, Value>,
+) -> Result<Value, String> {
+    let method = "gateway.suspend.prepare";
+    closed(method, params, &["requestId", "terminalPolicy", "drain"])?;
+    let request_id = str_param(params, "requestId").ok_or(
+        "invalid gateway.suspend.prepare params: at root: must have required property 'requestId'",
+    )?;
+    let drain = params.get("drain").and_then(Value::as_bool) == Some(true);
+    let active = active_runs(shared);
+    let mut current = lock(&shared.suspension);
+    if let Some(s) = current.as_ref() {
+        if s.request_id != request_id || s.drain != drain {
+            return Ok(json!({"status": "conflict", "expiresAtMs": now_ms() + 120_000}));
+        }
+        return Ok(suspension_phase(&s.id, active, true));
+    }
+    if active > 0 && !drain {
+        return Ok(
+            json!({"status": "busy", "reason": "active-work", "retryAfterMs": 20000, "activeCount": active,
+                         "blockers": blockers(active), "writeCustody": []}),
+        );
+    }
+    let id = random_id();
+    *current = Some(crate::Suspension {
+        id: id.clone(),
+        request_id: request_id.to_owned(),
+        drain,
+    });
+    drop(current);
+    shared.broadcast("gateway.suspension", json!({"phase": "prepared"}));
+    Ok(suspension_phase(&id, active, true))
+}
+
+pub(crate) fn suspend_status(
+    shared: &Shared,
+    params: &Map<String, Value>,
+) -> Result<Value, String> {
+    closed("gateway.suspend.status", params, &["suspensionId"])?;
+    let id =
+        str_param(params, "suspensionId").ok_or("must have required property 'suspensionId'")?;
+    Ok(match lock(&shared.suspension).as_ref() {
+        None => json!({"status": "running"}),
+        Some(s) if s.id != id => json!({"status": "conflict", "expiresAtMs": now_ms() + 120_000}),
+        Some(s) => suspension_phase(&s.id, active_runs(shared), false),
+    })
+}
+
+pub(crate) fn suspend_resume(
+    shared: &Shared,
+    params: &Map<String, Value>,
+) -> Result<Value, String> {
+    closed("gateway.suspend.resume", params, &["suspensionId"])?;
+    let id =
+        str_param(params, "suspensionId").ok_or("must have required property 'suspensionId'")?;
+    let mut current = lock(&shared.suspension);
+    match current.as_ref() {
+        None => return Ok(json!({"ok": true, "status": "running", "resumed": false})),
+        Some(s) if s.id != id => return Ok(json!({"ok": false, "reason": "suspension-mismatch"})),
+        Some(_) => *current = None,
+    }
+    drop(current);
+    shared.broadcast("gateway.suspension", json!({"phase": "accepting"}));
+    Ok(json!({"ok": true, "status": "running", "resumed": true}))
+}
+
+/// Answered, then the restart itself: `shutdown`, close 1012, back as a new process after
+/// `restart_down` (the real gateway answers first, then signals itself). As 2026.9.6's safe
+/// restart: with active work it is `deferred` until that work is done (at most 5 minutes);
+/// `skipDeferral` restarts past it, and the work dies with the process.
+pub(crate) fn restart_request(
+    shared: &Arc<Shared>,
+    params: &Map<String, Value>,
+) -> Result<Value, String> {
+    closed(
+        "gateway.restart.request",
+        params,
+        &["reason", "skipDeferral", "target"],
+    )?;
+    shared
+        .counters
+        .restart_requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let down = lock(&shared.cfg).restart_down;
+    let skip = params.get("skipDeferral").and_then(Value::as_bool) == Some(true);
+    // The runs that hold a deferred restart: each says when it is done.
+    let mut holding: Vec<_> = lock(&shared.runs)
+        .values()
+        .filter(|r| r.done.borrow().is_none())
+        .map(|r| r.done.subscribe())
+        .collect();
+    let active = holding.len();
+    let deferred = active > 0 && !skip;
+    if !deferred {
+        holding.clear();
+    }
+    let restarting = shared.clone();
+    tokio::spawn(async move {
+        let drained = async {
+            for done in &mut holding {
+                let _ = done.wait_for(Option::is_some).await;
+            }
+        };
+        let _ = tokio::time::timeout(RESTART_DEFERRAL_BUDGET, drained).await;
+        tokio::time::sleep(RESTART_SIGNAL_DELAY).await;
+        restarting.restart(down);
+    });
+    let preflight = if active == 0 {
+        json!({"safe": true, "counts": {"embeddedRuns": 0, "totalActive": 0}, "blockers": [], "summary": "safe to restart now"})
+    } else {
+        let message = format!("{active} active embedded run(s)");
+        json!({"safe": false, "counts": {"embeddedRuns": active, "totalActive": active},
+               "blockers": [{"kind": "embedded-run", "count": active, "message": message}],
+               "summary": format!("restart deferred: {message}")})
+    };
+    Ok(
+        json!({"ok": true, "status": if deferred { "deferred" } else { "scheduled" }, "preflight": preflight,
+              "restart": {"ok": true, "signal": "SIGUSR2", "reason": str_param(params, "reason"), "delayMs": 0}}),
+    )
+}
+
+impl Shared {
+    /// As on SIGTERM/restart: `shutdown` event (with `restartExpectedMs`), close 1012, a new
+    /// process (a new bootId, no suspension, no run), handshakes refused with UNAVAILABLE/1013 and
+    /// `/readyz` 503 for `down` — for ever when `None`.
+    pub fn restart(self: &Arc<Self>, down: Option<Duration>) {
+        let expected = down.unwrap_or(Duration::from_millis(1500));
+        self.broadcast(
+            "shutdown",
+            json!({"reason": "gateway restarting", "restartExpectedMs": expected.as_millis() as u64}),
+        );
+        for c in lock(&self.conns).values() {
+            let _ = c.tx.send(Ctl::Close(1012, "service restart".into()));
+        }
+        *lock(&self.boot_id) = random_id();
+        *lock(&self.suspension) = None;
+        // The runs die with the process (wedged ones too: that is what a restart is for).
+        let running: Vec<String> = lock(&self.runs)
+            .iter()
+            .filter(|(_, r)| r.done.borrow().is_none())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in running {
+            finish_run(
+                self,
+                &id,
+                json!({"status": "error", "error": "gateway restarting", "stopReason": "restart"}),
+            );
+        }
+        lock(&self.faults).starting = true;
+        if let Some(down) = down {
+            let shared = self.clone();
+            crate::runtime().spawn(async move {
+                tokio::time::sleep(down).await;
+                lock(&shared.faults).starting = false;
+            });
+        }
+    }
+}
