@@ -24,7 +24,8 @@ pub struct Facts {
     pub version: Option<String>,
     /// It advertises `update.hold`.
     pub offers_hold: bool,
-    /// It advertises `update.run` and `update.runs.get` (an update it starts can be followed).
+    /// It advertises `update.status`, `update.run` and `update.runs.get` (whether one runs
+    /// already can be read, and an update it starts can be followed).
     pub offers_update: bool,
 }
 

@@ -334,7 +334,9 @@ impl Fleet {
                 elsewhere: t.elsewhere,
                 connected: t.link.is_some() && t.candidate.healthy,
                 offers_hold: t.offers("update.hold"),
-                offers_update: t.offers("update.run") && t.offers("update.runs.get"),
+                offers_update: ["update.status", "update.run", "update.runs.get"]
+                    .iter()
+                    .all(|m| t.offers(m)),
                 boot_id: t.boot_id,
                 version: t.version,
             },
