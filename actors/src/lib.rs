@@ -10,6 +10,7 @@ pub mod events;
 
 pub mod handshake;
 pub mod heartbeat;
+pub mod intern;
 pub mod link;
 pub mod link_metrics;
 pub mod messages;

@@ -180,9 +180,22 @@ impl LinkMetrics {
     }
 
     pub fn latency(&self, id: GatewayId, seconds: f64) {
+        if let Some(series) = self.latency_series(id) {
+            series.observe(seconds);
+        }
+    }
+
+    /// The ping histogram a gateway's round trips go to (its own with full detail, the
+    /// fleet's otherwise), for its link to keep: a pong then costs one observation, not a
+    /// lookup by label values (an id formatted, hashed, a lock taken). `None` for a gateway
+    /// not tracked. A handle kept past [`forget`](Self::forget) writes into a series that is
+    /// no longer exported, so a late write is still dropped.
+    pub fn latency_series(&self, id: GatewayId) -> Option<prometheus::Histogram> {
+        let mut series = None;
         self.record(id, &[], |v| {
-            self.latency.with_label_values(v).observe(seconds)
+            series = Some(self.latency.with_label_values(v));
         });
+        series
     }
 
     pub fn reconnect(&self, id: GatewayId) {

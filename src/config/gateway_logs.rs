@@ -12,9 +12,13 @@ use super::{ConfigError, duration, duration_in};
 #[serde(deny_unknown_fields, default)]
 pub struct GatewayLogsConfig {
     pub enabled: bool,
-    /// How often each gateway is read.
+    /// How often a gateway that is writing is read.
     #[serde(with = "duration")]
     pub interval: Duration,
+    /// How often a quiet gateway (its last read brought no line) is read (never more often
+    /// than `interval`); a line brings it back to `interval`.
+    #[serde(with = "duration")]
+    pub idle_interval: Duration,
     /// Lines asked for per read (the gateway's own cap is 5,000).
     pub max_lines: u32,
     /// Bytes asked for per read (the gateway's own cap is 1,000,000): what a gateway can make
@@ -29,6 +33,7 @@ impl Default for GatewayLogsConfig {
         GatewayLogsConfig {
             enabled: true,
             interval: Duration::from_secs(5),
+            idle_interval: Duration::from_secs(120),
             max_lines: 500,
             max_bytes: 256 * 1024,
             initial_lines: 50,
@@ -41,6 +46,12 @@ impl GatewayLogsConfig {
         duration_in(
             "gateway_logs.interval",
             self.interval,
+            Duration::from_millis(100),
+            Duration::from_secs(3600),
+        )?;
+        duration_in(
+            "gateway_logs.idle_interval",
+            self.idle_interval,
             Duration::from_millis(100),
             Duration::from_secs(3600),
         )?;

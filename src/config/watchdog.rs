@@ -65,6 +65,14 @@ impl Default for WatchdogConfig {
 
 impl WatchdogConfig {
     /// The stall threshold for `agent`.
+    /// The least stall threshold of any agent (the default's, or a shorter override).
+    pub fn shortest_stall_after(&self) -> Duration {
+        self.agents
+            .values()
+            .map(|w| w.stall_after)
+            .fold(self.stall_after, Duration::min)
+    }
+
     pub fn stall_after_for(&self, agent: Option<&str>) -> Duration {
         agent
             .and_then(|a| self.agents.get(a))

@@ -39,7 +39,10 @@ fn a_gateway_s_file_log_is_tailed_once_filtered_streamed_and_redacted() {
         f.log("info", "gateway", &format!("started part {i}"));
     }
     quiet.log("info", "gateway", "started elsewhere");
-    let d = link_daemon(&[("GATEWAY_SUPERVISOR__GATEWAY_LOGS__INTERVAL", "200ms")]);
+    let d = link_daemon(&[
+        ("GATEWAY_SUPERVISOR__GATEWAY_LOGS__INTERVAL", "200ms"),
+        ("GATEWAY_SUPERVISOR__GATEWAY_LOGS__IDLE_INTERVAL", "1s"),
+    ]);
     let id = add(&d, "loud", &f, Some("fake-token"));
     let other = add(&d, "quiet", &quiet, Some("fake-token"));
     wait_gateway(&d, id, "online", online);
@@ -109,7 +112,10 @@ fn a_gateway_s_file_log_is_tailed_once_filtered_streamed_and_redacted() {
 #[test]
 fn a_hostile_log_line_is_bounded_and_the_tail_goes_on() {
     let f = fake(|_| {});
-    let d = link_daemon(&[("GATEWAY_SUPERVISOR__GATEWAY_LOGS__INTERVAL", "200ms")]);
+    let d = link_daemon(&[
+        ("GATEWAY_SUPERVISOR__GATEWAY_LOGS__INTERVAL", "200ms"),
+        ("GATEWAY_SUPERVISOR__GATEWAY_LOGS__IDLE_INTERVAL", "1s"),
+    ]);
     let id = add(&d, "gw", &f, Some("fake-token"));
     wait_gateway(&d, id, "online", online);
     // A huge argument with a terminal escape in it (JSON-escaped, as tslog writes it).
@@ -152,6 +158,7 @@ fn a_gateway_that_never_answers_holds_up_no_other_gateway_s_tail() {
     let f = fake(|_| {});
     let d = link_daemon(&[
         ("GATEWAY_SUPERVISOR__GATEWAY_LOGS__INTERVAL", "200ms"),
+        ("GATEWAY_SUPERVISOR__GATEWAY_LOGS__IDLE_INTERVAL", "1s"),
         ("GATEWAY_SUPERVISOR__GATEWAYS__OPERATION_TIMEOUT", "30s"),
     ]);
     let s = add(&d, "silent", &silent, Some("fake-token"));

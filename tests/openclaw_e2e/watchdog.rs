@@ -35,6 +35,7 @@ fn a_silent_run_on_a_real_gateway_is_found_stalled_and_aborted_and_its_log_is_ta
         ("GATEWAY_SUPERVISOR__WATCHDOG__VERIFY_AFTER", "10s"),
         ("GATEWAY_SUPERVISOR__WATCHDOG__DRY_RUN", "false"),
         ("GATEWAY_SUPERVISOR__GATEWAY_LOGS__INTERVAL", "1s"),
+        ("GATEWAY_SUPERVISOR__GATEWAY_LOGS__IDLE_INTERVAL", "2s"),
     ]);
     let id = add(&d, "real", "127.0.0.1", gw.port, "watch-token-1");
     wait_gateway(&d, id, "online", online);

@@ -3,18 +3,21 @@
 //! and are ignored.
 
 use crate::events::EventKind;
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::info;
 
 use actix::prelude::*;
 
 use super::RegistryActor;
-use super::messages::{LinkHandle, Links, StopAllLinks};
+use super::messages::{LinkHandle, Links, LinksOf, Offering, StopAllLinks};
 use super::writer::WriteOp;
 use crate::link::GatewayActor;
 use crate::link::messages::{
     DeviceTokenChanged, HealthSample, LinkReport, LinkUpdate, SessionsSnapshot, StopLink,
 };
+use crate::model::GatewayId;
 use crate::store::LinkRecord;
 
 impl Handler<LinkReport> for RegistryActor {
@@ -128,23 +131,66 @@ impl Handler<HealthSample> for RegistryActor {
     }
 }
 
+impl RegistryActor {
+    /// What a caller gets to ask of gateway `id`'s link, if it has one.
+    fn link_handle(&self, id: GatewayId) -> Option<LinkHandle> {
+        let link = self.links.get(&id)?;
+        let view = self.gateways.get(&id)?;
+        Some(LinkHandle {
+            id,
+            name: view.record.name.clone(),
+            link: link.handle.clone(),
+        })
+    }
+}
+
 impl Handler<Links> for RegistryActor {
     type Result = MessageResult<Links>;
 
     fn handle(&mut self, msg: Links, _ctx: &mut Self::Context) -> Self::Result {
         let handles = self
             .links
-            .iter()
-            .filter(|(id, _)| msg.0.is_none_or(|want| want == **id))
-            .filter_map(|(id, link)| {
-                self.gateways.get(id).map(|v| LinkHandle {
-                    id: *id,
-                    name: v.record.name.clone(),
-                    link: link.handle.clone(),
-                })
-            })
+            .keys()
+            .filter(|id| msg.0.is_none_or(|want| want == **id))
+            .filter_map(|id| self.link_handle(*id))
             .collect();
         MessageResult(handles)
+    }
+}
+
+impl Handler<LinksOf> for RegistryActor {
+    type Result = MessageResult<LinksOf>;
+
+    fn handle(&mut self, msg: LinksOf, _ctx: &mut Self::Context) -> Self::Result {
+        let handles = msg
+            .0
+            .into_iter()
+            .filter_map(|id| self.link_handle(id))
+            .collect();
+        MessageResult(handles)
+    }
+}
+
+impl Handler<Offering> for RegistryActor {
+    type Result = MessageResult<Offering>;
+
+    fn handle(&mut self, msg: Offering, _ctx: &mut Self::Context) -> Self::Result {
+        // Method lists are shared per release (`crate::intern`): each is searched once.
+        let mut offers: HashMap<*const Vec<String>, bool> = HashMap::new();
+        let ids = self
+            .links
+            .keys()
+            .filter(|id| !self.ownership.elsewhere(**id))
+            .filter(|id| {
+                self.methods.get(*id).is_some_and(|m| {
+                    *offers
+                        .entry(Arc::as_ptr(m))
+                        .or_insert_with(|| m.iter().any(|m| m == msg.0))
+                })
+            })
+            .copied()
+            .collect();
+        MessageResult(ids)
     }
 }
 

@@ -109,10 +109,22 @@ pub struct DeleteGateway {
 #[rtype(result = "()")]
 pub struct Ping;
 
-/// The live links (all, or one gateway's). (all, or one gateway's).
+/// The live links (all, or one gateway's).
 #[derive(Message)]
 #[rtype(result = "Vec<LinkHandle>")]
 pub struct Links(pub Option<GatewayId>);
+
+/// The live links of these gateways (those that have one).
+#[derive(Message)]
+#[rtype(result = "Vec<LinkHandle>")]
+pub struct LinksOf(pub Vec<GatewayId>);
+
+/// The gateways linked here whose handshake advertised this method: ids only, so a loop that
+/// looks at the fleet every few seconds (the log tail) does not copy 10,000 targets to find
+/// the few it acts on.
+#[derive(Message)]
+#[rtype(result = "Vec<GatewayId>")]
+pub struct Offering(pub &'static str);
 
 #[derive(Clone)]
 pub struct LinkHandle {
@@ -193,6 +205,10 @@ pub struct GatewayTarget {
     pub boot_id: Option<String>,
     /// The release it runs, as its handshake said.
     pub version: Option<String>,
+    /// Sessions with a run in progress in the gateway's cached session list (kept fresh by
+    /// `sessions.changed`, which 2026.9 sends when a run starts); `None` while no list is
+    /// cached (not connected, or not listed yet).
+    pub running_sessions: Option<usize>,
 }
 
 impl GatewayTarget {

@@ -135,15 +135,15 @@ impl RegistryActor {
     /// One gateway as a call target.
     fn target(&self, v: &crate::model::GatewayView) -> GatewayTarget {
         let id = v.record.id;
-        let active = self
-            .sessions
-            .get(&id)
+        let cached = self.sessions.get(&id);
+        let active = cached
             .map(|list| {
                 list.iter()
                     .filter(|s| s.status == SessionStatus::Active)
                     .count() as i64
             })
             .unwrap_or(v.record.sessions_count);
+        let running_sessions = cached.map(|list| list.iter().filter(|s| s.running).count());
         let elsewhere = self.ownership.elsewhere(id);
         GatewayTarget {
             candidate: crate::selection::Candidate {
@@ -164,6 +164,7 @@ impl RegistryActor {
             elsewhere,
             boot_id: v.connection.boot_id.clone(),
             version: v.connection.server_version.clone(),
+            running_sessions,
         }
     }
 }

@@ -1,5 +1,7 @@
 //! The stuck-session watchdog: every `watchdog.interval`, each gateway this instance links
-//! that reports run activity is asked for its active sessions (`sessions.list {activeOnly}`),
+//! that reports run activity and has a run in progress in its cached session list, or a
+//! session the watchdog follows (others once per stall threshold: [`rule::worth_a_look`]),
+//! is asked for its active sessions (`sessions.list {activeOnly}`),
 //! what its link heard about their runs is added ([`GatewayLink::activity`]), and the ladder
 //! ([`rule::step`], pure) decides; this module only carries out — an event and an audit row
 //! for every step, the abort or reset call (fenced to the process the list came from), the
@@ -137,6 +139,8 @@ struct Memory {
     watched: HashMap<GatewayId, HashMap<String, (Option<String>, Watched)>>,
     /// Gateways told they are degraded (so the verdict is sent only when it changes).
     degraded: HashSet<GatewayId>,
+    /// When each gateway was last asked (see [`rule::worth_a_look`]).
+    looked: HashMap<GatewayId, std::time::Instant>,
 }
 
 impl Fleet {
@@ -180,6 +184,9 @@ impl Fleet {
         // Gateways gone, or linked elsewhere now: their sessions are someone else's.
         memory.watched.retain(|id, _| here.contains(id));
         memory.degraded.retain(|id| here.contains(id));
+        memory.looked.retain(|id, _| here.contains(id));
+        let now = std::time::Instant::now();
+        let shortest_stall = cfg.shortest_stall_after();
         let mut looks = Vec::new();
         for t in targets {
             let (Some(link), false) = (t.link.clone(), t.elsewhere) else {
@@ -188,6 +195,18 @@ impl Fleet {
             if !reports_run_activity(&t) {
                 continue;
             }
+            let known = rule::Known {
+                running_cached: t.running_sessions,
+                following: memory.watched.get(&t.candidate.id).map_or(0, HashMap::len),
+                since_last_look: memory
+                    .looked
+                    .get(&t.candidate.id)
+                    .map(|at| now.saturating_duration_since(*at)),
+            };
+            if !rule::worth_a_look(known, shortest_stall) {
+                continue;
+            }
+            memory.looked.insert(t.candidate.id, now);
             let ladder = Ladder {
                 verify_after: cfg.verify_after,
                 dry_run: cfg.dry_run,

@@ -269,6 +269,30 @@ fn climb(next: &mut Watched, after: Option<Remedy>, ladder: &Ladder, now_ms: i64
     }
 }
 
+/// What is known of a gateway before asking it anything.
+#[derive(Debug, Clone, Copy)]
+pub struct Known {
+    /// Sessions with a run in progress in its cached session list (`None`: no list cached).
+    pub running_cached: Option<usize>,
+    /// Sessions of it the watchdog follows now (stalled, being remedied, or being watched).
+    pub following: usize,
+    /// Since the watchdog last asked it (`None`: never).
+    pub since_last_look: Option<Duration>,
+}
+
+/// Whether a gateway's active sessions are asked for this round. Its cached session list
+/// (fresh on every `sessions.changed`, which a run's start sends) says whether a run is in
+/// progress there; a gateway with none, whose sessions the watchdog follows none of, has
+/// nothing that could stall, and is asked only once every `shortest_stall` (the least
+/// `stall_after` of any agent) in case the list missed a run — a session cannot be stalled
+/// for less than that, so none goes unseen for longer than twice the threshold. A fleet of
+/// 10,000 idle gateways is then not asked 333 times a second.
+pub fn worth_a_look(known: Known, shortest_stall: Duration) -> bool {
+    known.running_cached.is_none_or(|n| n > 0)
+        || known.following > 0
+        || known.since_last_look.is_none_or(|d| d >= shortest_stall)
+}
+
 #[cfg(test)]
 #[path = "rule_tests.rs"]
 mod tests;

@@ -104,6 +104,9 @@ pub struct GatewayActor {
     sessions_refresh: Option<SpawnHandle>,
     pending: Pending,
     last_report: Option<ReportKey>,
+    /// Where this gateway's ping round trips are recorded, looked up once when the link starts
+    /// (not by label values at every pong).
+    latency_series: Option<prometheus::Histogram>,
 }
 
 impl GatewayActor {
@@ -134,6 +137,7 @@ impl GatewayActor {
             sessions_refresh: None,
             pending: Pending::default(),
             last_report: None,
+            latency_series: None,
             ctx,
         }
     }
@@ -298,6 +302,7 @@ impl Actor for GatewayActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        self.latency_series = self.ctx.metrics.latency_series(self.target.id);
         self.connect(ctx);
         let interval = self.settings().health_interval;
         ctx.run_interval(interval, |act, ctx| {

@@ -163,7 +163,9 @@ impl GatewayActor {
         let Some(rtt) = self.machine.pong(payload, Instant::now(), unix_now()) else {
             return;
         };
-        self.ctx.metrics.latency(self.target.id, rtt.as_secs_f64());
+        if let Some(series) = &self.latency_series {
+            series.observe(rtt.as_secs_f64());
+        }
         self.report();
     }
 

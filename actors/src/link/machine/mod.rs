@@ -397,8 +397,8 @@ impl LinkMachine {
             .as_deref()
             .map(|b| bounded::text(b, bounded::SHORT));
         self.tick_interval = Duration::from_millis(hello.policy.tick_interval_ms.max(1000));
-        self.methods = Arc::new(bounded_methods(&hello.features.methods));
-        self.capabilities = Arc::new(bounded_methods(&hello.features.capabilities));
+        self.methods = crate::intern::names(bounded_methods(&hello.features.methods));
+        self.capabilities = crate::intern::names(bounded_methods(&hello.features.capabilities));
         self.connected_at = Some(now);
         self.last_seen = Some(unix_now);
         self.missed_pongs = 0;
