@@ -175,6 +175,7 @@ impl RegistryActor {
     /// restarts the link), our live facts kept. Another instance's: the row as its owner wrote
     /// it.
     fn merge_stored(&mut self, record: GatewayRecord, ctx: &mut Context<Self>) {
+        self.records_changed();
         let id = record.id;
         let Some(current) = self.gateways.get_mut(&id) else {
             self.put(record);
@@ -358,6 +359,7 @@ impl Handler<ApplyStoreChanges> for RegistryActor {
                     links.metrics.forget(id);
                 }
                 self.gateways.remove(&id);
+                self.records_changed();
             }
         }
         for record in msg.changed {

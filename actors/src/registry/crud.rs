@@ -171,6 +171,7 @@ impl Handler<DeleteGateway> for RegistryActor {
                     links.metrics.forget(id);
                 }
                 act.gateways.remove(&id);
+                act.records_changed();
                 act.refresh_roles();
                 Ok(())
             },

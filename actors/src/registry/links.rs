@@ -40,6 +40,13 @@ impl Handler<LinkUpdate> for RegistryActor {
         if self.current_epoch(msg.id) != Some(msg.epoch) {
             return; // from a link that has since been restarted or stopped
         }
+        let Some(was_eligible) = self
+            .gateways
+            .get(&msg.id)
+            .map(|v| self.candidate(v).eligible)
+        else {
+            return;
+        };
         let Some(view) = self.gateways.get_mut(&msg.id) else {
             return;
         };
@@ -100,7 +107,14 @@ impl Handler<LinkUpdate> for RegistryActor {
             self.persisted.insert(msg.id, record.clone());
             self.writer.send(WriteOp::Link(msg.id, record));
         }
-        if state_changed || status_changed {
+        // Who acts changes only when someone can act who could not, or the other way round
+        // (`election::elect` ranks only at the moment it chooses): connecting and handshaking
+        // reports of a starting fleet run no election.
+        let eligible = self
+            .gateways
+            .get(&msg.id)
+            .is_some_and(|v| self.candidate(v).eligible);
+        if eligible != was_eligible {
             self.refresh_roles();
         }
     }

@@ -87,6 +87,8 @@ pub struct RegistryActor {
     closing: HashMap<GatewayId, Addr<GatewayActor>>,
     /// Writes of gateway settings made here so far (create, update, suspension, delete).
     writes: u64,
+    /// The designated primary (`None`: to be looked up; see [`RegistryActor::designated`]).
+    designated: Option<Option<GatewayId>>,
 }
 
 type WriteResult<T> = AtomicResponse<RegistryActor, Result<T, RegistryError>>;
@@ -135,6 +137,7 @@ impl RegistryActor {
             ownership: Ownership::All,
             closing: HashMap::new(),
             writes: 0,
+            designated: None,
         };
         for record in records {
             actor.put(record);
@@ -158,6 +161,7 @@ impl RegistryActor {
     }
 
     fn put(&mut self, record: GatewayRecord) {
+        self.records_changed();
         let id = record.id;
         match self.gateways.get_mut(&id) {
             Some(existing) => existing.record = record,
@@ -222,6 +226,7 @@ impl RegistryActor {
             for (other_id, view) in self.gateways.iter_mut() {
                 view.record.is_primary = *other_id == id;
             }
+            self.records_changed();
         }
         self.refresh_roles();
         self.gateways[&id].clone()
@@ -237,10 +242,14 @@ impl RegistryActor {
             .acting
             .and_then(|id| self.gateways.get(&id))
             .map(|v| self.candidate(v));
+        let designated = self
+            .designated()
+            .and_then(|id| self.gateways.get(&id))
+            .map(|v| self.candidate(v));
         let flags_right = self
             .acting
             .is_none_or(|id| self.gateways.get(&id).is_some_and(|v| v.acting_primary));
-        if flags_right && election::settled(current.as_ref()) {
+        if flags_right && election::settled(current.as_ref(), designated.as_ref(), self.failback) {
             return;
         }
         let candidates: Vec<Candidate> =
@@ -269,6 +278,26 @@ impl RegistryActor {
             self.writer
                 .send(WriteOp::Audit("gateway.primary", acting, details));
         }
+    }
+
+    /// The designated primary's id, found once per change of the stored records rather than
+    /// by a pass over the fleet on every link report.
+    fn designated(&mut self) -> Option<GatewayId> {
+        if let Some(known) = self.designated {
+            return known;
+        }
+        let found = self
+            .gateways
+            .values()
+            .find(|v| v.record.is_primary)
+            .map(|v| v.record.id);
+        self.designated = Some(found);
+        found
+    }
+
+    /// A stored record was put, replaced or removed: who is designated is to be looked up again.
+    fn records_changed(&mut self) {
+        self.designated = None;
     }
 
     fn candidate(&self, v: &GatewayView) -> Candidate {
