@@ -4,6 +4,14 @@
 use super::*;
 use crate::ws_io::Received;
 
+/// WebSocket upgrades under way at once, process-wide. Until its socket is split (`ws_io`),
+/// an upgrade holds awc's two 8 KB buffers: 10,000 gateways dialled together at start-up held
+/// ~110 MB of them at the peak (heaptrack), and the heap kept that high-water mark, in holes
+/// between what lived on, long after they were freed. The wait for a turn is not counted
+/// against `connect_timeout`; a turn is held at most that long (a black-holed gateway cannot
+/// keep it), so only more than this many unreachable gateways at once could slow the others.
+static UPGRADES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1024);
+
 impl GatewayActor {
     // ---- connecting ---------------------------------------------------------------------
 
@@ -28,21 +36,25 @@ impl GatewayActor {
         let deadline = s.connect_timeout;
         debug!(gateway = %self.target.name, url = %self.target.ws_url(), "connecting");
         ctx.spawn(
-            async move { tokio::time::timeout(deadline, request.connect()).await }
-                .into_actor(self)
-                .map(move |result, act, ctx| {
-                    if !act.machine.is_current(generation, LinkPhase::Connecting) {
-                        return;
+            async move {
+                // Never closed, so a turn always comes; without one, dial anyway.
+                let _turn = UPGRADES.acquire().await.ok();
+                tokio::time::timeout(deadline, request.connect()).await
+            }
+            .into_actor(self)
+            .map(move |result, act, ctx| {
+                if !act.machine.is_current(generation, LinkPhase::Connecting) {
+                    return;
+                }
+                match result {
+                    Err(_) => act.fail(ctx, LinkFailure::timeout("connect")),
+                    Ok(Err(err)) => {
+                        let failure = crate::ws_io::connect_failure(&err, &act.target.ws_url());
+                        act.fail(ctx, failure);
                     }
-                    match result {
-                        Err(_) => act.fail(ctx, LinkFailure::timeout("connect")),
-                        Ok(Err(err)) => {
-                            let failure = crate::ws_io::connect_failure(&err, &act.target.ws_url());
-                            act.fail(ctx, failure);
-                        }
-                        Ok(Ok((_response, framed))) => act.on_socket(ctx, framed, generation),
-                    }
-                }),
+                    Ok(Ok((_response, framed))) => act.on_socket(ctx, framed, generation),
+                }
+            }),
         );
     }
 
