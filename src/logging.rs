@@ -4,7 +4,7 @@
 //! Lines are written by a thread of their own (`tracing-appender`), through a buffer flushed
 //! whenever no more lines are waiting: a request's access line costs a hand-over, not a write
 //! to stderr on the thread that serves it, and a burst of lines goes out in a few writes. No
-//! line is dropped (a full queue — 128,000 lines — makes the logging thread wait), and the
+//! line is dropped (a full queue — [`LINES_QUEUED`] lines — makes the logging thread wait), and the
 //! buffer is flushed when the daemon stops ([`LogHandle`] holds the writer's guard).
 
 use std::io::IsTerminal;
@@ -14,6 +14,9 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry, fmt, reload};
 
 use crate::config::{LogConfig, LogFormat};
+
+/// Lines waiting for the writer at most; past that a logging thread waits (no line is lost).
+const LINES_QUEUED: usize = 4096;
 
 pub struct LogHandle {
     filter: reload::Handle<EnvFilter, Registry>,
@@ -40,6 +43,9 @@ pub fn init(cfg: &LogConfig) -> Result<LogHandle, LogError> {
     let (filter_layer, handle) = reload::Layer::new(filter(&cfg.level)?);
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
+        // The queue's slots are allocated (and touched) up front: tracing-appender's default of
+        // 128,000 lines is 4 MB of resident memory for a burst nobody logs.
+        .buffered_lines_limit(LINES_QUEUED)
         .thread_name("log-writer")
         .finish(std::io::BufWriter::new(std::io::stderr()));
     let registry = tracing_subscriber::registry().with(filter_layer);
