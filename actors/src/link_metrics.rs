@@ -179,12 +179,6 @@ impl LinkMetrics {
         }
     }
 
-    pub fn latency(&self, id: GatewayId, seconds: f64) {
-        if let Some(series) = self.latency_series(id) {
-            series.observe(seconds);
-        }
-    }
-
     /// The ping histogram a gateway's round trips go to (its own with full detail, the
     /// fleet's otherwise), for its link to keep: a pong then costs one observation, not a
     /// lookup by label values (an id formatted, hashed, a lock taken). `None` for a gateway
@@ -269,7 +263,9 @@ mod tests {
     }
 
     fn record_all(m: &LinkMetrics, id: GatewayId) {
-        m.latency(id, 0.002);
+        if let Some(series) = m.latency_series(id) {
+            series.observe(0.002);
+        }
         m.reconnect(id);
         m.handshake_failure(id, "auth_failed");
         m.rpc_call(id, "sessions.list", "ok");

@@ -135,15 +135,17 @@ impl RegistryActor {
     /// One gateway as a call target.
     fn target(&self, v: &crate::model::GatewayView) -> GatewayTarget {
         let id = v.record.id;
-        let cached = self.sessions.get(&id);
-        let active = cached
-            .map(|list| {
-                list.iter()
-                    .filter(|s| s.status == SessionStatus::Active)
-                    .count() as i64
+        // Active and running sessions of the cached list, in one pass.
+        let cached = self.sessions.get(&id).map(|list| {
+            list.iter().fold((0i64, 0usize), |(active, running), s| {
+                (
+                    active + i64::from(s.status == SessionStatus::Active),
+                    running + usize::from(s.running),
+                )
             })
-            .unwrap_or(v.record.sessions_count);
-        let running_sessions = cached.map(|list| list.iter().filter(|s| s.running).count());
+        });
+        let active = cached.map_or(v.record.sessions_count, |(active, _)| active);
+        let running_sessions = cached.map(|(_, running)| running);
         let elsewhere = self.ownership.elsewhere(id);
         GatewayTarget {
             candidate: crate::selection::Candidate {

@@ -68,7 +68,7 @@ impl Fleet {
             .await
             .map_err(FleetError::Registry)?;
         // Every read due is started; the permits keep MAX_READING under way at once.
-        let due = lock(schedule).due(&readable, Instant::now(), usize::MAX);
+        let due = lock(schedule).due(&readable, Instant::now());
         if due.is_empty() {
             return Ok(());
         }

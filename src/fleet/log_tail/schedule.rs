@@ -7,9 +7,9 @@
 //! towards it: a doubling backoff read a freshly started fleet five times over in its first
 //! minutes, and a quiet gateway's next line waits at most `idle_interval` either way.
 //!
-//! Fair: the reads due are started most overdue first, at most `room` at once, so at any fleet
-//! size every gateway's turn comes (a cap taken in the registry's order read the same few
-//! gateways every round and never the rest).
+//! Fair: every read due is started, most overdue first (the caller's permits then bound how
+//! many are under way), so at any fleet size every gateway's turn comes (a cap taken in the
+//! registry's order read the same few gateways every round and never the rest).
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -58,10 +58,9 @@ impl Schedule {
     }
 
     /// The reads to start at `now` among `readable` (the gateways linked here that offer
-    /// `logs.tail`), most overdue first, so that at most `max_reading` are out at once; each is
-    /// marked reading. A gateway no longer readable is forgotten (its cursor with it); a new
-    /// one is due at once.
-    pub fn due(&mut self, readable: &[GatewayId], now: Instant, max_reading: usize) -> Vec<Due> {
+    /// `logs.tail`), most overdue first; each is marked reading. A gateway no longer readable
+    /// is forgotten (its cursor with it); a new one is due at once.
+    pub fn due(&mut self, readable: &[GatewayId], now: Instant) -> Vec<Due> {
         let wanted: HashSet<GatewayId> = readable.iter().copied().collect();
         self.tails.retain(|id, _| wanted.contains(id));
         for id in readable {
@@ -71,8 +70,6 @@ impl Schedule {
                 due: now,
             });
         }
-        let out = self.tails.values().filter(|t| t.reading).count();
-        let room = max_reading.saturating_sub(out);
         let mut due: Vec<(Instant, GatewayId)> = self
             .tails
             .iter()
@@ -80,7 +77,6 @@ impl Schedule {
             .map(|(id, t)| (t.due, *id))
             .collect();
         due.sort_unstable();
-        due.truncate(room);
         due.into_iter()
             .filter_map(|(_, id)| {
                 let tail = self.tails.get_mut(&id)?;
@@ -116,7 +112,8 @@ impl Schedule {
     }
 
     /// Reads out now.
-    pub fn reading(&self) -> usize {
+    #[cfg(test)]
+    fn reading(&self) -> usize {
         self.tails.values().filter(|t| t.reading).count()
     }
 }
@@ -138,12 +135,12 @@ mod tests {
     fn a_new_gateway_is_read_at_once_from_its_tail() {
         let mut s = Schedule::new(S5, M1);
         let t0 = Instant::now();
-        let due = s.due(&[1, 2], t0, 64);
+        let due = s.due(&[1, 2], t0);
         assert_eq!(ids(&due), vec![1, 2]);
         assert!(due.iter().all(|d| d.cursor.is_none()));
         assert_eq!(s.reading(), 2);
         assert!(
-            s.due(&[1, 2], t0, 64).is_empty(),
+            s.due(&[1, 2], t0).is_empty(),
             "never two reads of one gateway"
         );
     }
@@ -152,18 +149,15 @@ mod tests {
     fn a_gateway_that_writes_is_read_every_interval_from_its_cursor() {
         let mut s = Schedule::new(S5, M1);
         let t0 = Instant::now();
-        s.due(&[1], t0, 64);
+        s.due(&[1], t0);
         let end = ReadEnd::Answered {
             lines: 3,
             cursor: Some(120),
         };
         s.finished(1, end, t0);
-        assert!(
-            s.due(&[1], t0 + S5 - Duration::from_millis(1), 64)
-                .is_empty()
-        );
+        assert!(s.due(&[1], t0 + S5 - Duration::from_millis(1)).is_empty());
         assert_eq!(
-            s.due(&[1], t0 + S5, 64),
+            s.due(&[1], t0 + S5),
             vec![Due {
                 id: 1,
                 cursor: Some(120)
@@ -175,7 +169,7 @@ mod tests {
     fn a_quiet_gateway_is_read_every_idle_interval_until_it_writes() {
         let mut s = Schedule::new(S5, Duration::from_secs(30));
         let mut now = Instant::now();
-        s.due(&[1], now, 64);
+        s.due(&[1], now);
         let mut waits = Vec::new();
         for _ in 0..3 {
             let quiet = ReadEnd::Answered {
@@ -184,7 +178,7 @@ mod tests {
             };
             s.finished(1, quiet, now);
             let mut wait = Duration::ZERO;
-            while s.due(&[1], now + wait, 64).is_empty() {
+            while s.due(&[1], now + wait).is_empty() {
                 wait += Duration::from_secs(1);
             }
             waits.push(wait.as_secs());
@@ -197,33 +191,33 @@ mod tests {
             cursor: Some(9),
         };
         s.finished(1, lines, now);
-        assert_eq!(s.due(&[1], now + S5, 64).len(), 1);
+        assert_eq!(s.due(&[1], now + S5).len(), 1);
     }
 
     #[test]
     fn the_idle_wait_is_never_shorter_than_the_interval() {
         let mut s = Schedule::new(S5, Duration::from_secs(1));
         let t0 = Instant::now();
-        s.due(&[1], t0, 64);
+        s.due(&[1], t0);
         s.finished(1, ReadEnd::Failed, t0);
-        assert!(s.due(&[1], t0 + Duration::from_secs(4), 64).is_empty());
-        assert_eq!(s.due(&[1], t0 + S5, 64).len(), 1);
+        assert!(s.due(&[1], t0 + Duration::from_secs(4)).is_empty());
+        assert_eq!(s.due(&[1], t0 + S5).len(), 1);
     }
 
     #[test]
     fn a_failed_read_backs_off_and_keeps_the_cursor() {
         let mut s = Schedule::new(S5, M1);
         let t0 = Instant::now();
-        s.due(&[1], t0, 64);
+        s.due(&[1], t0);
         let end = ReadEnd::Answered {
             lines: 2,
             cursor: Some(50),
         };
         s.finished(1, end, t0);
-        s.due(&[1], t0 + S5, 64);
+        s.due(&[1], t0 + S5);
         s.finished(1, ReadEnd::Failed, t0 + S5);
-        assert!(s.due(&[1], t0 + S5 * 2, 64).is_empty());
-        let due = s.due(&[1], t0 + S5 + M1, 64);
+        assert!(s.due(&[1], t0 + S5 * 2).is_empty());
+        let due = s.due(&[1], t0 + S5 + M1);
         assert_eq!(due[0].cursor, Some(50));
     }
 
@@ -234,8 +228,7 @@ mod tests {
         let mut now = Instant::now();
         let mut read: HashSet<GatewayId> = HashSet::new();
         for _ in 0..20 {
-            let due = s.due(&fleet, now, 64);
-            assert!(due.len() <= 64);
+            let due = s.due(&fleet, now);
             for d in &due {
                 read.insert(d.id);
                 s.finished(d.id, ReadEnd::Failed, now);
@@ -246,10 +239,10 @@ mod tests {
     }
 
     #[test]
-    fn the_most_overdue_go_first_and_at_most_the_room_left() {
+    fn the_most_overdue_go_first() {
         let mut s = Schedule::new(S5, M1);
         let t0 = Instant::now();
-        s.due(&[1, 2, 3], t0, 64);
+        s.due(&[1, 2, 3], t0);
         let quiet = ReadEnd::Answered {
             lines: 1,
             cursor: None,
@@ -257,31 +250,28 @@ mod tests {
         s.finished(3, quiet, t0);
         s.finished(1, quiet, t0 + Duration::from_secs(1));
         s.finished(2, quiet, t0 + Duration::from_secs(2));
-        let due = s.due(&[1, 2, 3], t0 + Duration::from_secs(10), 2);
-        assert_eq!(due.iter().map(|d| d.id).collect::<Vec<_>>(), vec![3, 1]);
-        // Two out: no room for the third.
-        assert!(
-            s.due(&[1, 2, 3], t0 + Duration::from_secs(10), 2)
-                .is_empty()
-        );
+        let due = s.due(&[1, 2, 3], t0 + Duration::from_secs(10));
+        assert_eq!(due.iter().map(|d| d.id).collect::<Vec<_>>(), vec![3, 1, 2]);
+        // All three out: none is started twice.
+        assert!(s.due(&[1, 2, 3], t0 + Duration::from_secs(10)).is_empty());
     }
 
     #[test]
     fn a_gateway_no_longer_readable_is_forgotten_with_its_cursor() {
         let mut s = Schedule::new(S5, M1);
         let t0 = Instant::now();
-        s.due(&[1], t0, 64);
+        s.due(&[1], t0);
         let end = ReadEnd::Answered {
             lines: 1,
             cursor: Some(99),
         };
         s.finished(1, end, t0);
-        assert!(s.due(&[], t0 + S5, 64).is_empty());
+        assert!(s.due(&[], t0 + S5).is_empty());
         assert_eq!(s.reading(), 0);
-        let again = s.due(&[1], t0 + S5, 64);
+        let again = s.due(&[1], t0 + S5);
         assert_eq!(again[0].cursor, None, "read from its tail again");
         // A read that ends after its gateway was forgotten changes nothing.
-        s.due(&[], t0 + S5, 64);
+        s.due(&[], t0 + S5);
         s.finished(1, ReadEnd::Failed, t0 + S5);
         assert_eq!(s.reading(), 0);
     }
