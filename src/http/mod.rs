@@ -32,7 +32,6 @@ use std::sync::atomic::AtomicBool;
 use actix::Addr;
 use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, Resource, web};
-use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use self::error::ApiError;
@@ -146,9 +145,13 @@ pub fn routes(
             // The API's own description (and its vendored viewer) is public: it holds no data.
             // Without the slash the viewer's relative links break: send the client to it.
             .service(resource("/api/docs", vec![public_get(ops::docs)]))
+            .service(resource(
+                "/api/openapi.json",
+                vec![public_get(ops::openapi)],
+            ))
             .service(
                 SwaggerUi::new("/api/docs/{_:.*}")
-                    .url("/api/openapi.json", openapi::ApiDoc::openapi()),
+                    .config(utoipa_swagger_ui::Config::from("/api/openapi.json")),
             );
         if metrics_here {
             cfg.service(resource("/metrics", vec![public_get(ops::metrics)]));

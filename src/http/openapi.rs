@@ -5,6 +5,9 @@
 //! here by one rule, so no operation can leave one out. `scripts/api-fuzz.sh` holds the
 //! daemon to the result: a status code the document does not list fails the run.
 
+use std::sync::OnceLock;
+
+use actix_web::web;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
@@ -219,3 +222,30 @@ fn default_description(status: &str) -> String {
     tags((name = "gateways", description = "The gateway registry"), (name = "operations", description = "Health, readiness, metrics, audit; fleet operations (drain, rolling restart)"), (name = "events", description = "Live events"), (name = "sessions", description = "Sessions across the fleet"), (name = "spawn", description = "Agent runs and processes"), (name = "agents", description = "Agents"), (name = "connections", description = "Direct CLI connections"), (name = "v1", description = "The v1 gateway API (same registry)"))
 )]
 pub struct ApiDoc;
+
+/// The document, serialized once for the whole process on its first request. Built per worker
+/// and kept as utoipa's tree (as the viewer's own route does), it held ~3 MB of every worker's
+/// heap for a page read a few times in the daemon's life; the text is ~0.2 MB.
+pub fn document() -> web::Bytes {
+    static DOCUMENT: OnceLock<web::Bytes> = OnceLock::new();
+    DOCUMENT
+        .get_or_init(|| {
+            // Serializing a tree of strings and maps cannot fail; an empty document would be
+            // refused by every client, so the failure stays visible.
+            web::Bytes::from(ApiDoc::openapi().to_json().unwrap_or_default())
+        })
+        .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_document_is_built_once_and_is_the_api_description() {
+        let first = document();
+        let doc: serde_json::Value = serde_json::from_slice(&first).expect("the document is JSON");
+        assert!(doc["paths"]["/api/gateways"].is_object(), "{doc}");
+        assert_eq!(first.as_ptr(), document().as_ptr(), "served from one copy");
+    }
+}
