@@ -144,14 +144,20 @@ pub fn routes(
             .service(resource("/readyz", vec![public_get(ops::readyz)]))
             // The API's own description (and its vendored viewer) is public: it holds no data.
             // Without the slash the viewer's relative links break: send the client to it.
-            .service(resource("/api/docs", vec![public_get(ops::docs)]))
             .service(resource(
                 "/api/openapi.json",
                 vec![public_get(ops::openapi)],
             ))
+            // A scope, matched by its prefix: the viewer's pattern (a regex) is tried only for
+            // its own paths, not for every /api request that follows it.
             .service(
-                SwaggerUi::new("/api/docs/{_:.*}")
-                    .config(utoipa_swagger_ui::Config::from("/api/openapi.json")),
+                web::scope("/api/docs")
+                    .service(resource("", vec![public_get(ops::docs)]))
+                    .service(
+                        SwaggerUi::new("/{_:.*}")
+                            .config(utoipa_swagger_ui::Config::from("/api/openapi.json")),
+                    )
+                    .default_service(web::to(route_not_found)),
             );
         if metrics_here {
             cfg.service(resource("/metrics", vec![public_get(ops::metrics)]));
@@ -245,15 +251,16 @@ pub fn routes(
                     "/fleet/update-hold",
                     vec![post(Admin, operations::update_hold)],
                 ))
-                .service(resource("/operations", vec![get(Viewer, operations::list)]))
-                .service(resource(
-                    "/operations/{id}",
-                    vec![get(Viewer, operations::get)],
-                ))
-                .service(resource(
-                    "/operations/{id}/cancel",
-                    vec![post(Admin, operations::cancel)],
-                ))
+                .service(
+                    web::scope("/operations")
+                        .service(resource("", vec![get(Viewer, operations::list)]))
+                        .service(resource("/{id}", vec![get(Viewer, operations::get)]))
+                        .service(resource(
+                            "/{id}/cancel",
+                            vec![post(Admin, operations::cancel)],
+                        ))
+                        .default_service(web::to(route_not_found)),
+                )
                 .service(resource("/audit", vec![get(Admin, ops::audit)]))
                 .service(resource("/cluster", vec![get(Viewer, cluster::status)]))
                 .service(resource("/logs", vec![get(Viewer, ops::logs)]))
