@@ -17,13 +17,13 @@ as_root() {
 # libssl-dev: the libpq built into the daemon (pq-sys "bundled") speaks TLS through the system's
 # OpenSSL. postgresql: the server for the PG suite and psql/pg_dump. systemd: systemd-analyze for
 # the unit check. pkg-config: finds OpenSSL.
-# prometheus: promtool, to lint /metrics.
+# prometheus: promtool, to lint /metrics. groff-base: renders the manual page `man` prints.
 # iproute2: finds (or adds) a non-loopback address for the real-gateway test, and brings up
 # loopback in the API fuzz run's network namespace (util-linux's unshare makes it). npm: fetches
 # Node 24 and openclaw (the machine's Node 20 runs npm only). wrk: the benchmark's load
 # generator (its smoke run below). python3, python3-venv, curl: the API fuzz run (schemathesis
 # from PyPI in a venv, pinned in e2e/schemathesis/requirements.txt).
-PACKAGES=(libssl-dev postgresql postgresql-client systemd pkg-config prometheus iproute2 wrk
+PACKAGES=(libssl-dev postgresql postgresql-client systemd pkg-config prometheus groff-base iproute2 wrk
   util-linux python3 python3-venv curl)
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,5 +1,6 @@
 //! The command line: `serve`, `migrate`, `check-config`, `keys create|list|revoke`,
-//! `cluster status`.
+//! `cluster status`, and for packagers `completions <shell>` and `man` (generated from these
+//! definitions, so they cannot drift from what the binary accepts).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -60,6 +61,18 @@ pub enum Command {
         #[command(subcommand)]
         command: ClusterCommand,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff, section 1) to stdout: `gateway-supervisor man | man -l -`.
+    Man {
+        /// Write every page instead (gateway-supervisor.1 and one per subcommand, as the main
+        /// page's SUBCOMMANDS section refers to them) into this directory.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -96,6 +109,23 @@ fn parse_role(s: &str) -> Result<Role, String> {
     s.parse()
 }
 
+/// The completion script for `shell`.
+fn completions(shell: clap_complete::Shell) -> String {
+    const BIN: &str = "gateway-supervisor";
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, BIN, &mut script);
+    let script = String::from_utf8_lossy(&script).into_owned();
+    if shell != clap_complete::Shell::Bash {
+        return script;
+    }
+    // clap_complete 4.6 names a subcommand's branch from the binary's name with its `-` turned
+    // into the subcommand separator (`gateway__subcmd__supervisor__subcmd__keys`) while the
+    // walk over the typed words reaches `gateway__supervisor__subcmd__keys`: no subcommand's
+    // flags or values completed. One spelling for both.
+    script.replace("gateway__subcmd__supervisor", "gateway__supervisor")
+}
+
 /// Command output goes to stdout through here; logs go to stderr.
 #[allow(clippy::print_stdout)]
 fn out(line: &str) {
@@ -111,6 +141,24 @@ pub fn run(cli: Cli) -> Result<(), DaemonError> {
     };
     let config = cli.config;
     match cli.command {
+        Command::Completions { shell } => {
+            out(&completions(shell));
+            Ok(())
+        }
+        Command::Man { dir } => {
+            // As clap_mangen::generate_to prepares it, so the printed page is the set's main
+            // page (no `help` subcommand, which has no page of its own).
+            let mut cmd = <Cli as clap::CommandFactory>::command().disable_help_subcommand(true);
+            cmd.build();
+            match dir {
+                Some(dir) => clap_mangen::generate_to(cmd, &dir).map_err(|e| {
+                    DaemonError::Startup(format!("writing manual pages to {}: {e}", dir.display()))
+                }),
+                None => clap_mangen::Man::new(cmd)
+                    .render(&mut std::io::stdout())
+                    .map_err(|e| DaemonError::Startup(format!("writing the manual page: {e}"))),
+            }
+        }
         Command::Serve { bind } => {
             flags.bind = bind;
             daemon::serve(config, flags)

@@ -143,3 +143,111 @@ fn start_up_failures_are_one_clear_line() {
     assert_eq!(errors, 1, "{stderr}");
     assert!(stderr.contains("not a database"), "{stderr}");
 }
+
+/// The bash completion script loads in a real bash and completes the subcommands and their
+/// flags: what an operator typing `gateway-supervisor ch<TAB>` gets.
+#[test]
+fn bash_completion_completes_subcommands_and_flags() {
+    let script = run(&["completions", "bash"], &[]);
+    assert!(script.status.success(), "{script:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway-supervisor.bash");
+    std::fs::write(&path, &script.stdout).unwrap();
+    // As bash calls a completion function: the words, the index of the one being completed,
+    // and as arguments the command, that word and the one before it.
+    let complete = |words: &str| {
+        let list: Vec<&str> = words.split(' ').collect();
+        let cword = list.len() - 1;
+        let program = format!(
+            "source {}; COMP_WORDS=({words}); COMP_CWORD={cword}; COMP_LINE='{words}'; \
+             COMP_POINT=${{#COMP_LINE}}; _gateway__supervisor gateway-supervisor {} {}; \
+             printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            path.display(),
+            list[cword],
+            list[cword - 1],
+        );
+        let out = Command::new("bash")
+            .args(["--norc", "-c", &program])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let subcommands = complete("gateway-supervisor ch");
+    assert_eq!(subcommands.trim(), "check-config", "{subcommands}");
+    let flags = complete("gateway-supervisor check-config --fo");
+    assert_eq!(flags.trim(), "--format", "{flags}");
+
+    let unknown = run(&["completions", "tcsh"], &[]);
+    assert!(!unknown.status.success());
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("bash"),
+        "the error lists the shells it knows"
+    );
+}
+
+/// The manual page renders with groff, without a warning, and documents every subcommand and
+/// global flag; `--dir` writes the pages its SUBCOMMANDS section refers to.
+#[test]
+fn the_manual_page_renders_and_lists_every_command() {
+    let page = run(&["man"], &[]);
+    assert!(page.status.success(), "{page:?}");
+    let roff = String::from_utf8(page.stdout).unwrap();
+    assert!(roff.contains(".TH gateway-supervisor 1"), "{roff}");
+    let dir = tempfile::tempdir().unwrap();
+    let pages = run(&["man", "--dir", dir.path().to_str().unwrap()], &[]);
+    assert!(pages.status.success(), "{pages:?}");
+    for page in [
+        "gateway-supervisor.1",
+        "gateway-supervisor-serve.1",
+        "gateway-supervisor-keys-create.1",
+        "gateway-supervisor-cluster-status.1",
+    ] {
+        assert!(dir.path().join(page).is_file(), "{page} not written");
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("gateway-supervisor.1")).unwrap(),
+        roff,
+        "the page on stdout is the main page of the set"
+    );
+    let mut groff = Command::new("groff")
+        // Plain text: no bold or underline by overstrike or escape sequences.
+        .args(["-man", "-Tutf8", "-P-cbou"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("groff (package groff-base) renders manual pages");
+    groff
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(roff.as_bytes())
+        .unwrap();
+    let shown = groff.wait_with_output().unwrap();
+    assert!(shown.status.success(), "{shown:?}");
+    assert!(
+        shown.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
+    // Lines may wrap or hyphenate anywhere: compare letters only.
+    let text: String = String::from_utf8_lossy(&shown.stdout)
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect();
+    for word in [
+        "serve",
+        "migrate",
+        "checkconfig",
+        "keys",
+        "cluster",
+        "completions",
+        "man",
+        "statedir",
+        "databaseurl",
+        "Supervisesfleets",
+    ] {
+        assert!(text.contains(word), "{word} missing from the rendered page");
+    }
+}
