@@ -1,5 +1,5 @@
 //! The command line: `serve`, `migrate`, `check-config`, `keys create|list|revoke`,
-//! `cluster status`, and for packagers `completions <shell>` and `man` (generated from these
+//! `cluster status`, `backup <dir>`, and for packagers `completions <shell>` and `man` (generated from these
 //! definitions, so they cannot drift from what the binary accepts).
 
 use std::net::SocketAddr;
@@ -60,6 +60,12 @@ pub enum Command {
     Cluster {
         #[command(subcommand)]
         command: ClusterCommand,
+    },
+    /// Copy the database into DIR while the daemon runs (SQLite: a checked snapshot; the
+    /// master key is not copied — keep it elsewhere. PostgreSQL: prints the pg_dump recipe).
+    Backup {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
     Completions {
@@ -141,6 +147,40 @@ pub fn run(cli: Cli) -> Result<(), DaemonError> {
     };
     let config = cli.config;
     match cli.command {
+        Command::Backup { dir } => {
+            let cfg = Config::load(config.as_deref(), &flags)?;
+            let done = crate::backup::run(&cfg, &dir, std::time::SystemTime::now())
+                .map_err(|e| DaemonError::Startup(format!("backup: {e}")))?;
+            match done {
+                crate::backup::Backup::Sqlite { file, bytes, key } => {
+                    out(&format!(
+                        "backup written: {} ({bytes} bytes; integrity checked; the master key \
+                         in use decrypts it)",
+                        file.display()
+                    ));
+                    out(&format!(
+                        "the master key is NOT in the backup: it comes from the {key}. Keep a \
+                         copy of it apart from the backups; without it the gateways' tokens in \
+                         them cannot be read."
+                    ));
+                    out(&format!(
+                        "to restore: stop the daemon, copy {} to the database path \
+                         (database.url) and remove that path's -wal and -shm files, start it",
+                        file.display()
+                    ));
+                }
+                crate::backup::Backup::Postgres { dump, restore } => {
+                    out("PostgreSQL: back it up with its own tool (the password is masked here):");
+                    out(&format!("  {dump}"));
+                    out("restore (with every instance stopped):");
+                    out(&format!("  {restore}"));
+                    out(
+                        "the master key is not in the database: keep a copy of it apart from the dumps.",
+                    );
+                }
+            }
+            Ok(())
+        }
         Command::Completions { shell } => {
             out(&completions(shell));
             Ok(())

@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod cluster;
 pub mod config;

@@ -248,6 +248,21 @@ pub fn checkpoint(pool: &Pool) -> Result<(), DbError> {
     }
 }
 
+/// SQLite's own check of a whole database file, on a connection of its own: `ok`, or the
+/// first of what it found.
+pub fn sqlite_integrity_check(conn: &mut diesel::SqliteConnection) -> Result<String, DbError> {
+    #[derive(diesel::QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        integrity_check: String,
+    }
+    let found: Vec<Found> = diesel::sql_query("PRAGMA integrity_check(1)").load(conn)?;
+    Ok(found
+        .into_iter()
+        .next()
+        .map_or_else(|| "no answer".to_owned(), |f| f.integrity_check))
+}
+
 /// Readiness: a write that changes nothing, so a read-only or full database reads as not
 /// ready (a plain `SELECT 1` answered ready while every write failed).
 pub fn check_writable(pool: &Pool) -> Result<(), DbError> {

@@ -23,6 +23,25 @@ pub fn has_master_key_check(pool: &super::Pool) -> Result<bool, DbError> {
         .is_some())
 }
 
+/// Whether `cipher` reads the master-key check of one SQLite file (a backup), on a connection
+/// of its own that leaves the file as it was: a wrong key is `SecretsError::Decrypt`, a file
+/// without a check (nothing was ever encrypted in it) reads as fine.
+pub fn key_reads_sqlite_file(
+    conn: &mut diesel::SqliteConnection,
+    cipher: &crate::secrets::Cipher,
+) -> Result<(), DbError> {
+    let blob: Option<Vec<u8>> = secrets::table
+        .find(MASTER_KEY_CHECK)
+        .select(secrets::value)
+        .first(conn)
+        .optional()?;
+    match blob.map(|b| cipher.decrypt(&b, purpose::MASTER_KEY_CHECK)) {
+        None => Ok(()),
+        Some(Ok(plain)) if plain == CHECK_PLAINTEXT => Ok(()),
+        Some(_) => Err(DbError::Secrets(SecretsError::Decrypt)),
+    }
+}
+
 impl Store {
     pub fn get_secret(&self, name: &str) -> Result<Option<Vec<u8>>, DbError> {
         let mut conn = self.conn()?;

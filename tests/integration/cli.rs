@@ -251,3 +251,103 @@ fn the_manual_page_renders_and_lists_every_command() {
         assert!(text.contains(word), "{word} missing from the rendered page");
     }
 }
+
+/// A backup taken while the daemon runs restores what the fleet was at that moment, tokens
+/// readable; a key that does not read the database leaves no file behind; on PostgreSQL the
+/// command is the recipe.
+#[test]
+fn a_backup_taken_live_restores_the_fleet_with_its_tokens() {
+    use crate::support::Database;
+    let mut d = Daemon::start();
+    let backups = tempfile::tempdir().unwrap();
+    let dir = backups.path().join("nightly");
+    let dir_arg = dir.to_str().unwrap();
+    if let Database::Postgres { .. } = d.db {
+        let out = d.cli(&["backup", dir_arg]);
+        assert!(out.status.success(), "{out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("pg_dump --format=custom") && text.contains("pg_restore"),
+            "{text}"
+        );
+        assert!(!dir.exists(), "nothing is written for PostgreSQL");
+        return;
+    }
+    let kept = d.create_gateway("kept", 1, Some("tok-kept-secret"))["id"]
+        .as_i64()
+        .unwrap();
+
+    let out = d.cli(&["backup", dir_arg]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        text.contains("the master key is NOT in the backup"),
+        "{text}"
+    );
+    assert!(
+        text.contains("master.key"),
+        "names where the key is: {text}"
+    );
+    let files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "one file, no WAL beside it: {files:?}");
+    let copy = &files[0];
+    assert!(text.contains(copy.to_str().unwrap()), "{text}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(copy).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(
+        !crate::support::contains(&std::fs::read(copy).unwrap(), b"tok-kept-secret"),
+        "tokens stay encrypted in the copy"
+    );
+
+    // Another key than the one that encrypted the database: refused, nothing left behind.
+    let mut other = d.command();
+    other.env(
+        "GATEWAY_SUPERVISOR__SECRETS__MASTER_KEY",
+        "c2VjcmV0LW1hc3Rlci1rZXktMzItYnl0ZXMtbG9uZyE=",
+    );
+    let refused = other.args(["backup", dir_arg]).output().unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("does not decrypt"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        1,
+        "the refused copy was removed"
+    );
+
+    // After the backup the fleet changes; restoring brings back the moment of the backup.
+    let res = d.call(
+        "PUT",
+        &format!("/api/gateways/{kept}"),
+        &d.admin_key,
+        &serde_json::json!({"token": ""}),
+    );
+    assert!(res.status < 300, "{}", res.text());
+    d.create_gateway("after-backup", 2, None);
+    assert!(d.terminate().success());
+    let db = d.state_dir().join("supervisor.db");
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    std::fs::copy(copy, &db).unwrap();
+    d.launch();
+    let names: Vec<(String, bool)> = d
+        .gateways()
+        .iter()
+        .map(|g| {
+            (
+                g["name"].as_str().unwrap().to_owned(),
+                g["token_set"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(names, vec![("kept".to_owned(), true)]);
+}
