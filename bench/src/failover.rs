@@ -1,6 +1,9 @@
 //! Scenario 4, failover: two fake gateways; the acting primary's socket closes (1012) → time to
 //! the `gateway.primary` event naming the other one (SSE), and to the next spawn accepted on
-//! it. Failback (default on) restores the designated primary before the next trial.
+//! it. Failback (default on) restores the designated primary before the next trial, and the
+//! next trial waits until that link has been up for the daemon's stability window (10 s): a link
+//! closed sooner is a flapping gateway, whose reconnects the daemon rightly spaces out more and
+//! more, and the trials would measure that backoff instead of a failover.
 
 use std::time::{Duration, Instant};
 
@@ -12,6 +15,10 @@ use crate::daemon::Daemon;
 use crate::http::Request;
 use crate::report::{Outcome, Target, row, summary};
 use crate::sse::Sse;
+
+/// How long a link must stay up before the daemon counts it stable (`backoff::STABLE_LINK` in
+/// the actors crate), plus a margin for the link report to arrive.
+const STABLE_LINK: Duration = Duration::from_millis(10_500);
 
 fn acting_and_online(d: &Daemon, id: i64) -> bool {
     d.get(&format!("/api/gateways/{id}")).is_some_and(|v| {
@@ -36,7 +43,11 @@ pub fn run(opts: &Options) -> Outcome {
     });
     let mut events = Sse::open(d.addr, &d.key, None, "?types=gateway.primary");
     let (mut to_event, mut to_spawn) = (Vec::new(), Vec::new());
+    let mut primary_back = None;
     for _ in 0..trials {
+        if let Some(back) = primary_back {
+            std::thread::sleep(STABLE_LINK.saturating_sub(Instant::now() - back));
+        }
         let t0 = Instant::now();
         a.close_all(1012, "service restart");
         events.until(Duration::from_secs(30), |e| {
@@ -65,6 +76,7 @@ pub fn run(opts: &Options) -> Outcome {
         events.until(Duration::from_secs(30), |e| {
             e.data["payload"]["acting_primary"] == a_id
         });
+        primary_back = Some(Instant::now());
     }
     let (e50, e99, e_raw) = summary(to_event);
     let (s50, s99, s_raw) = summary(to_spawn);
