@@ -1,5 +1,6 @@
 //! `gateway-supervisor backup <DIR>`: a copy of the database an operator can restore, taken
-//! while the daemon runs.
+//! while the daemon runs; `gateway-supervisor restore <FILE>` puts one back, with the daemon
+//! stopped (it takes the daemon's state lock) and the database it replaces kept beside it.
 //!
 //! SQLite: `VACUUM INTO` writes a consistent snapshot (one read transaction; the daemon keeps
 //! writing meanwhile) as a new file, mode 0600, in `DIR`. The copy is then opened on its own
@@ -42,6 +43,16 @@ pub enum BackupError {
          the database do not belong together; see `gateway-supervisor check-config`)"
     )]
     WrongKey(PathBuf),
+    #[error(
+        "restore works on SQLite; a PostgreSQL database is restored with pg_restore (`gateway-supervisor backup` prints the command)"
+    )]
+    NotSqlite,
+    #[error("{0} is not a file")]
+    NoBackup(PathBuf),
+    #[error("restoring into {path}: {reason}")]
+    Replace { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Lock(#[from] crate::state_lock::LockError),
     #[error(transparent)]
     Secrets(#[from] SecretsError),
     #[error(transparent)]
@@ -83,17 +94,11 @@ pub fn run(cfg: &Config, dir: &Path, now: SystemTime) -> Result<Backup, BackupEr
             if !source.is_file() {
                 return Err(BackupError::NoDatabase(source));
             }
-            let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
-            let (key, key_source) = secrets::load_master_key(
-                credentials.as_deref(),
-                cfg.secrets.master_key.as_deref(),
-                &cfg.state.dir,
-                false,
-            )?;
+            let (cipher, key_source) = key_in_use(cfg)?;
             prepare_dir(dir)?;
             let file = free_name(dir, &stamp)?;
             snapshot(&cfg.database.url, &file)?;
-            if let Err(e) = check(&file, &Cipher::new(&key)) {
+            if let Err(e) = check(&file, &cipher) {
                 // With the journal files the check's connection left beside it.
                 for suffix in ["", "-wal", "-shm"] {
                     let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
@@ -108,6 +113,70 @@ pub fn run(cfg: &Config, dir: &Path, now: SystemTime) -> Result<Backup, BackupEr
             })
         }
     }
+}
+
+/// Puts the backup `from` in place of `cfg`'s SQLite database, after the same checks a backup
+/// gets, with no daemon running on the state directory. The database it replaces is kept as
+/// `<database>.before-restore-<stamp>` (its WAL folded in first), never deleted. Returns where
+/// that copy is.
+pub fn restore(cfg: &Config, from: &Path, now: SystemTime) -> Result<PathBuf, BackupError> {
+    let Backend::Sqlite(target) = Backend::from_url(&cfg.database.url)? else {
+        return Err(BackupError::NotSqlite);
+    };
+    if !from.is_file() {
+        return Err(BackupError::NoBackup(from.to_owned()));
+    }
+    let _lock = crate::state_lock::acquire(&cfg.state.dir)?;
+    let (cipher, _) = key_in_use(cfg)?;
+    check(from, &cipher)?;
+    let fail = |reason: String| BackupError::Replace {
+        path: target.clone(),
+        reason,
+    };
+    let staged = PathBuf::from(format!("{}.restoring", target.display()));
+    std::fs::copy(from, &staged).map_err(|e| fail(e.to_string()))?;
+    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| fail(e.to_string()))?;
+    std::fs::File::open(&staged)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| fail(e.to_string()))?;
+    let kept = PathBuf::from(format!(
+        "{}.before-restore-{}",
+        target.display(),
+        stamp(now)
+    ));
+    if target.exists() {
+        // Fold the WAL into the file it belongs to, so the kept copy is whole.
+        let mut conn = diesel::SqliteConnection::establish(&target.display().to_string())
+            .map_err(|e| fail(e.to_string()))?;
+        conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            .map_err(|e| fail(e.to_string()))?;
+        drop(conn);
+        std::fs::rename(&target, &kept).map_err(|e| fail(e.to_string()))?;
+    }
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", target.display()));
+    }
+    std::fs::rename(&staged, &target).map_err(|e| fail(e.to_string()))?;
+    if let Some(dir) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    Ok(kept)
+}
+
+/// The master key the daemon would use now, and where it comes from. Never a new one: a
+/// database with encrypted data needs the key it was made with.
+fn key_in_use(cfg: &Config) -> Result<(Cipher, KeySource), BackupError> {
+    let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+    let (key, source) = secrets::load_master_key(
+        credentials.as_deref(),
+        cfg.secrets.master_key.as_deref(),
+        &cfg.state.dir,
+        false,
+    )?;
+    Ok((Cipher::new(&key), source))
 }
 
 /// `20261123T230500Z`: sorts by time, no characters a shell or a file system minds.

@@ -1,5 +1,5 @@
 //! The command line: `serve`, `migrate`, `check-config`, `keys create|list|revoke`,
-//! `cluster status`, `backup <dir>`, and for packagers `completions <shell>` and `man` (generated from these
+//! `cluster status`, `backup <dir>`, `restore <file>`, and for packagers `completions <shell>` and `man` (generated from these
 //! definitions, so they cannot drift from what the binary accepts).
 
 use std::net::SocketAddr;
@@ -66,6 +66,12 @@ pub enum Command {
     Backup {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
+    },
+    /// Put a backup (a file `backup` wrote) in place of the SQLite database. The daemon must be
+    /// stopped; the database it replaces is kept beside it.
+    Restore {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
     },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
     Completions {
@@ -164,8 +170,7 @@ pub fn run(cli: Cli) -> Result<(), DaemonError> {
                          them cannot be read."
                     ));
                     out(&format!(
-                        "to restore: stop the daemon, copy {} to the database path \
-                         (database.url) and remove that path's -wal and -shm files, start it",
+                        "to restore: stop the daemon, `gateway-supervisor restore {}`, start it",
                         file.display()
                     ));
                 }
@@ -178,6 +183,22 @@ pub fn run(cli: Cli) -> Result<(), DaemonError> {
                         "the master key is not in the database: keep a copy of it apart from the dumps.",
                     );
                 }
+            }
+            Ok(())
+        }
+        Command::Restore { file } => {
+            let cfg = Config::load(config.as_deref(), &flags)?;
+            let kept = crate::backup::restore(&cfg, &file, std::time::SystemTime::now())
+                .map_err(|e| DaemonError::Startup(format!("restore: {e}")))?;
+            out(&format!(
+                "restored {} (integrity checked; the master key in use decrypts it)",
+                file.display()
+            ));
+            if kept.exists() {
+                out(&format!(
+                    "the database it replaced is kept as {}",
+                    kept.display()
+                ));
             }
             Ok(())
         }

@@ -2,8 +2,9 @@
 //! (its pid written inside) for as long as it runs; a second daemon on the same directory
 //! refuses to start and names the holder, instead of overwriting `http.addr` and writing the
 //! same database. The lock is the kernel's (`flock`): it goes with the process, so a crashed
-//! daemon never leaves a stale one behind. Commands other than `serve` (keys, migrations) do
-//! not take it: an operator runs them beside the daemon.
+//! daemon never leaves a stale one behind. `restore` takes it too (a database is never replaced
+//! under a running daemon); the other commands (keys, migrations, backup) do not: an operator
+//! runs them beside the daemon.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};

@@ -252,8 +252,8 @@ fn the_manual_page_renders_and_lists_every_command() {
     }
 }
 
-/// A backup taken while the daemon runs restores what the fleet was at that moment, tokens
-/// readable; a key that does not read the database leaves no file behind; on PostgreSQL the
+/// A backup taken while the daemon runs restores (`restore`, once the daemon is stopped, the
+/// replaced database kept) what the fleet was at that moment, tokens readable; a key that does not read the database leaves no file behind; on PostgreSQL the
 /// command is the recipe.
 #[test]
 fn a_backup_taken_live_restores_the_fleet_with_its_tokens() {
@@ -271,6 +271,14 @@ fn a_backup_taken_live_restores_the_fleet_with_its_tokens() {
             "{text}"
         );
         assert!(!dir.exists(), "nothing is written for PostgreSQL");
+        let file = backups.path().join("some.dump");
+        std::fs::write(&file, b"x").unwrap();
+        let refused = d.cli(&["restore", file.to_str().unwrap()]);
+        assert!(!refused.status.success());
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains("pg_restore"),
+            "{refused:?}"
+        );
         return;
     }
     let kept = d.create_gateway("kept", 1, Some("tok-kept-secret"))["id"]
@@ -332,12 +340,25 @@ fn a_backup_taken_live_restores_the_fleet_with_its_tokens() {
     );
     assert!(res.status < 300, "{}", res.text());
     d.create_gateway("after-backup", 2, None);
+    let copy_arg = copy.to_str().unwrap();
+    let busy = d.cli(&["restore", copy_arg]);
+    assert!(!busy.status.success(), "not while the daemon runs");
+    assert!(
+        String::from_utf8_lossy(&busy.stderr).contains("another gateway-supervisor"),
+        "{busy:?}"
+    );
     assert!(d.terminate().success());
-    let db = d.state_dir().join("supervisor.db");
-    for suffix in ["-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-    }
-    std::fs::copy(copy, &db).unwrap();
+    let restored = d.cli(&["restore", copy_arg]);
+    assert!(restored.status.success(), "{restored:?}");
+    let said = String::from_utf8_lossy(&restored.stdout).to_string();
+    let kept = said
+        .lines()
+        .find_map(|l| l.strip_prefix("the database it replaced is kept as "))
+        .unwrap_or_else(|| panic!("names the kept database: {said}"));
+    assert!(
+        std::path::Path::new(kept).is_file(),
+        "the replaced database is kept: {said}"
+    );
     d.launch();
     let names: Vec<(String, bool)> = d
         .gateways()
