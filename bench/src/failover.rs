@@ -16,9 +16,12 @@ use crate::http::Request;
 use crate::report::{Outcome, Target, row, summary};
 use crate::sse::Sse;
 
-/// How long a link must stay up before the daemon counts it stable (`backoff::STABLE_LINK` in
-/// the actors crate), plus a margin for the link report to arrive.
-const STABLE_LINK: Duration = Duration::from_millis(10_500);
+/// How long the restored primary's link is left up before the next trial: the daemon's own
+/// stability window, plus a margin for the clocks of two processes. Elapsed time is the
+/// precondition itself (the daemon shows no "stable" flag to wait on); the failback event, which
+/// follows the link's handshake, is where it is counted from.
+const STABLE_LINK: Duration =
+    gateway_supervisor_actors::backoff::STABLE_LINK.saturating_add(Duration::from_millis(500));
 
 fn acting_and_online(d: &Daemon, id: i64) -> bool {
     d.get(&format!("/api/gateways/{id}")).is_some_and(|v| {
