@@ -20,7 +20,7 @@ use diesel::connection::SimpleConnection;
 
 use crate::config::Config;
 use crate::db::{self, Backend, DbError};
-use crate::secrets::{self, Cipher, KeySource, SecretsError};
+use crate::secrets::{Cipher, KeySource, SecretsError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
@@ -99,10 +99,7 @@ pub fn run(cfg: &Config, dir: &Path, now: SystemTime) -> Result<Backup, BackupEr
             let file = free_name(dir, &stamp)?;
             snapshot(&cfg.database.url, &file)?;
             if let Err(e) = check(&file, &cipher) {
-                // With the journal files the check's connection left beside it.
-                for suffix in ["", "-wal", "-shm"] {
-                    let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
-                }
+                let _ = std::fs::remove_file(&file);
                 return Err(e);
             }
             let bytes = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
@@ -118,8 +115,8 @@ pub fn run(cfg: &Config, dir: &Path, now: SystemTime) -> Result<Backup, BackupEr
 /// Puts the backup `from` in place of `cfg`'s SQLite database, after the same checks a backup
 /// gets, with no daemon running on the state directory. The database it replaces is kept as
 /// `<database>.before-restore-<stamp>` (its WAL folded in first), never deleted. Returns where
-/// that copy is.
-pub fn restore(cfg: &Config, from: &Path, now: SystemTime) -> Result<PathBuf, BackupError> {
+/// that copy is, if there was a database to replace.
+pub fn restore(cfg: &Config, from: &Path, now: SystemTime) -> Result<Option<PathBuf>, BackupError> {
     let Backend::Sqlite(target) = Backend::from_url(&cfg.database.url)? else {
         return Err(BackupError::NotSqlite);
     };
@@ -140,20 +137,23 @@ pub fn restore(cfg: &Config, from: &Path, now: SystemTime) -> Result<PathBuf, Ba
     std::fs::File::open(&staged)
         .and_then(|f| f.sync_all())
         .map_err(|e| fail(e.to_string()))?;
-    let kept = PathBuf::from(format!(
-        "{}.before-restore-{}",
-        target.display(),
-        stamp(now)
-    ));
-    if target.exists() {
+    let kept = if target.exists() {
         // Fold the WAL into the file it belongs to, so the kept copy is whole.
         let mut conn = diesel::SqliteConnection::establish(&target.display().to_string())
             .map_err(|e| fail(e.to_string()))?;
         conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)")
             .map_err(|e| fail(e.to_string()))?;
         drop(conn);
+        let kept = PathBuf::from(format!(
+            "{}.before-restore-{}",
+            target.display(),
+            stamp(now)
+        ));
         std::fs::rename(&target, &kept).map_err(|e| fail(e.to_string()))?;
-    }
+        Some(kept)
+    } else {
+        None
+    };
     for suffix in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", target.display()));
     }
@@ -169,13 +169,7 @@ pub fn restore(cfg: &Config, from: &Path, now: SystemTime) -> Result<PathBuf, Ba
 /// The master key the daemon would use now, and where it comes from. Never a new one: a
 /// database with encrypted data needs the key it was made with.
 fn key_in_use(cfg: &Config) -> Result<(Cipher, KeySource), BackupError> {
-    let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
-    let (key, source) = secrets::load_master_key(
-        credentials.as_deref(),
-        cfg.secrets.master_key.as_deref(),
-        &cfg.state.dir,
-        false,
-    )?;
+    let (key, source) = crate::daemon::master_key(cfg, false)?;
     Ok((Cipher::new(&key), source))
 }
 

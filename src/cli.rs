@@ -1,6 +1,7 @@
 //! The command line: `serve`, `migrate`, `check-config`, `keys create|list|revoke`,
-//! `cluster status`, `backup <dir>`, `restore <file>`, and for packagers `completions <shell>` and `man` (generated from these
-//! definitions, so they cannot drift from what the binary accepts).
+//! `cluster status`, `backup <dir>`, `restore <file>`, and for packagers `completions <shell>`
+//! and `man` (generated from these definitions, so they cannot drift from what the binary
+//! accepts).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -194,7 +195,7 @@ pub fn run(cli: Cli) -> Result<(), DaemonError> {
                 "restored {} (integrity checked; the master key in use decrypts it)",
                 file.display()
             ));
-            if kept.exists() {
+            if let Some(kept) = kept {
                 out(&format!(
                     "the database it replaced is kept as {}",
                     kept.display()

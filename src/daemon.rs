@@ -69,19 +69,29 @@ pub fn ensure_state_dir(dir: &Path) -> Result<(), DaemonError> {
     Ok(())
 }
 
+/// The master key as the configuration and the service manager give it: the systemd credential
+/// (`$CREDENTIALS_DIRECTORY`), then `secrets.master_key`, then `<state>/master.key` — generated
+/// only for a `new_database`. One rule for the daemon and for the commands that read its data.
+pub fn master_key(
+    cfg: &Config,
+    new_database: bool,
+) -> Result<(secrets::MasterKey, secrets::KeySource), SecretsError> {
+    let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+    secrets::load_master_key(
+        credentials.as_deref(),
+        cfg.secrets.master_key.as_deref(),
+        &cfg.state.dir,
+        new_database,
+    )
+}
+
 /// Opens and migrates the database and unlocks the secrets: everything a command needs.
 pub fn open_store(cfg: &Config) -> Result<(Store, Backend, usize), DaemonError> {
     ensure_state_dir(&cfg.state.dir)?;
     let (pool, backend) = db::open(&cfg.database.url, cfg.database.pool_size)?;
     let migrated = db::migrate(&pool)?;
-    let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
     let new_database = !db::secrets::has_master_key_check(&pool)?;
-    let (key, source) = secrets::load_master_key(
-        credentials.as_deref(),
-        cfg.secrets.master_key.as_deref(),
-        &cfg.state.dir,
-        new_database,
-    )?;
+    let (key, source) = master_key(cfg, new_database)?;
     info!(source = %source, "master key loaded");
     let store = Store {
         pool,

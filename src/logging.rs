@@ -4,8 +4,8 @@
 //! Lines are written by a thread of their own (`tracing-appender`), through a buffer flushed
 //! whenever no more lines are waiting: a request's access line costs a hand-over, not a write
 //! to stderr on the thread that serves it, and a burst of lines goes out in a few writes. No
-//! line is dropped (a full queue — [`LINES_QUEUED`] lines — makes the logging thread wait), and the
-//! buffer is flushed when the daemon stops ([`LogHandle`] holds the writer's guard).
+//! line is dropped (a full queue — [`LINES_QUEUED`] lines — makes the logging thread wait), and
+//! the buffer is flushed when the daemon stops ([`LogHandle`] holds the writer's guard).
 
 use std::io::IsTerminal;
 

@@ -15,6 +15,9 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use secrecy::{ExposeSecret, SecretBox};
 
 const KEY_LEN: usize = 32;
+
+/// The 32-byte master key, zeroed when dropped.
+pub type MasterKey = SecretBox<[u8; KEY_LEN]>;
 const NONCE_LEN: usize = 24;
 pub const MASTER_KEY_FILE: &str = "master.key";
 /// The systemd credential name (`LoadCredential=master-key:…`).
@@ -200,7 +203,7 @@ pub fn load_master_key(
     configured: Option<&str>,
     state_dir: &Path,
     new_database: bool,
-) -> Result<(SecretBox<[u8; KEY_LEN]>, KeySource), SecretsError> {
+) -> Result<(MasterKey, KeySource), SecretsError> {
     if let Some(dir) = credentials_dir {
         let path = dir.join(MASTER_KEY_CREDENTIAL);
         if path.is_file() {
