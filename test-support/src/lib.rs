@@ -1,11 +1,13 @@
 //! What the tests (`tests/integration`, `tests/openclaw_e2e`) and the benchmarks (`bench/`)
 //! share, as one small crate rather than files pulled across with `#[path]`: the daemon runner
 //! and its condition waits ([`daemon`]), a raw HTTP/1.1 client that sends exactly the bytes it is given ([`http`]), an SSE reader ([`sse`]), a fake
-//! OpenAI-compatible model server for the real gateways ([`fake_model`]), and a runner for real
-//! OpenClaw gateways in their own PID namespaces ([`real_gateway`]).
+//! OpenAI-compatible model server for the real gateways ([`fake_model`]), a runner for real
+//! OpenClaw gateways in their own PID namespaces ([`real_gateway`]), and what the Prometheus
+//! mixin's metrics are ([`mixin`]).
 
 pub mod daemon;
 pub mod fake_model;
 pub mod http;
+pub mod mixin;
 pub mod real_gateway;
 pub mod sse;

@@ -216,6 +216,11 @@ fn three_instances_share_the_fleet_with_one_socket_per_gateway() {
         metrics.contains("gateway_supervisor_cluster_instances 3"),
         "{metrics}"
     );
+    // What the Prometheus mixin's cluster alert and panels read is there.
+    let exported = gs_test_support::mixin::exported(&metrics);
+    for name in gs_test_support::mixin::CLUSTER_ONLY {
+        assert!(exported.contains(*name), "{name} not exported\n{metrics}");
+    }
     assert_eq!(view["gateways_unowned"], 0, "{view:#}");
     // The same from the command line, read from the database.
     let out = nodes[1].cli(&["cluster", "status"]);

@@ -19,6 +19,7 @@ mod hostile_modes;
 mod inventory;
 mod link;
 mod metrics;
+mod mixin;
 mod operations;
 mod primary;
 mod releases;
