@@ -22,9 +22,10 @@ as_root() {
 # loopback in the API fuzz run's network namespace (util-linux's unshare makes it). npm: fetches
 # Node 24 and openclaw (the machine's Node 20 runs npm only). wrk: the benchmark's load
 # generator (its smoke run below). python3, python3-venv, curl: the API fuzz run (schemathesis
-# from PyPI in a venv, pinned in e2e/schemathesis/requirements.txt).
+# from PyPI in a venv, pinned in e2e/schemathesis/requirements.txt). dpkg-dev: dpkg-shlibdeps,
+# which computes the Debian package's library dependencies.
 PACKAGES=(libssl-dev postgresql postgresql-client systemd pkg-config prometheus groff-base iproute2 wrk
-  util-linux python3 python3-venv curl)
+  util-linux python3 python3-venv curl dpkg-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -95,4 +96,16 @@ cargo test --locked --test openclaw_e2e
 log "benchmark smoke run (scripts/bench.sh --smoke)"
 scripts/bench.sh --smoke
 
-log "all tests passed (SQLite, PostgreSQL, real OpenClaw gateways, benchmark smoke)"
+# --- the Debian package, installed on this machine ----------------------------------------------
+log "Debian package: build (scripts/package-deb.sh), dpkg -i and check (scripts/check-deb.sh)"
+deb=$(scripts/package-deb.sh)
+scripts/check-deb.sh "$deb"
+# The container recipe is built only where a builder runs (none is required).
+if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
+  log "container image (Containerfile)"
+  docker build -q -f Containerfile -t gateway-supervisor:test .
+else
+  log "no container builder on this machine: Containerfile not built"
+fi
+
+log "all tests passed (SQLite, PostgreSQL, real OpenClaw gateways, benchmark smoke, Debian package)"

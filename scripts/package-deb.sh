@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds the Debian package, target/debian/gateway-supervisor_<version>-1_<arch>.deb, with
+# cargo-deb (pinned; installed when missing): the release binary, the unit with the binary in
+# /usr/bin, the sysusers.d user, the example configuration as a conffile, completions for bash,
+# zsh and fish, the manual pages, and the Prometheus mixin. Prints the package's path.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CARGO_DEB_VERSION=3.8.0
+if ! cargo deb --version 2>/dev/null | grep -q "$CARGO_DEB_VERSION"; then
+  cargo install cargo-deb --locked --version "$CARGO_DEB_VERSION" >&2
+fi
+
+cargo build --release --locked --bin gateway-supervisor >&2
+bin=target/release/gateway-supervisor
+out=target/package
+rm -rf "$out"
+mkdir -p "$out/completions" "$out/man" "$out/systemd"
+"$bin" completions bash >"$out/completions/gateway-supervisor"
+"$bin" completions zsh >"$out/completions/_gateway-supervisor"
+"$bin" completions fish >"$out/completions/gateway-supervisor.fish"
+"$bin" man --dir "$out/man" >&2
+gzip -9n "$out"/man/*.1
+# The unit as packaged: the binary where the package puts it, without the manual-install notes
+# that open the repository's copy.
+sed -e 's#/usr/local/bin/gateway-supervisor#/usr/bin/gateway-supervisor#' \
+  -e '1,/^\[Unit\]/{/^#/d}' systemd/gateway-supervisor.service >"$out/systemd/gateway-supervisor.service"
+
+rm -rf target/debian
+cargo deb --no-build --locked -p gateway-supervisor --output target/debian/ >&2
+ls target/debian/gateway-supervisor_*.deb
