@@ -1,5 +1,6 @@
 //! The command line: `serve`, `migrate`, `check-config`, `keys create|list|revoke`,
-//! `cluster status`, `backup <dir>`, `restore <file>`, and for packagers `completions <shell>`
+//! `cluster status`, `backup <dir>`, `restore <file>`, `ctl …` (a client of a running
+//! daemon, [`crate::ctl`]), and for packagers `completions <shell>`
 //! and `man` (generated from these definitions, so they cannot drift from what the binary
 //! accepts).
 
@@ -79,6 +80,9 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Talk to a running daemon over its API: gateways, sessions, spawn, events (the key from
+    /// GATEWAY_SUPERVISOR_API_KEY or --key-file).
+    Ctl(crate::ctl::CtlArgs),
     /// Print the manual page (roff, section 1) to stdout: `gateway-supervisor man | man -l -`.
     Man {
         /// Write every page instead (gateway-supervisor.1 and one per subcommand, as the main
@@ -154,6 +158,8 @@ pub fn run(cli: Cli) -> Result<(), DaemonError> {
     };
     let config = cli.config;
     match cli.command {
+        Command::Ctl(args) => crate::ctl::run(args, &mut |line| out(line))
+            .map_err(|e| DaemonError::Startup(format!("ctl: {e}"))),
         Command::Backup { dir } => {
             let cfg = Config::load(config.as_deref(), &flags)?;
             let done = crate::backup::run(&cfg, &dir, std::time::SystemTime::now())

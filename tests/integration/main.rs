@@ -10,6 +10,7 @@ mod bad_input;
 mod cli;
 mod cordon;
 mod crash;
+mod ctl;
 mod election;
 mod events;
 mod gateway_logs;

@@ -1,0 +1,196 @@
+//! `gateway-supervisor ctl …`: a small client of a running daemon's API for operators — the
+//! gateways, the sessions, a spawn (followed to its result with `--wait`), the live events —
+//! as tables for people or, with `--json`, the API's own JSON for scripts.
+//!
+//! The key comes from `GATEWAY_SUPERVISOR_API_KEY` or a file (`--key-file`), never from a flag
+//! (a flag is visible to every user in the process list) and is never printed. Every string the
+//! daemon answers with (gateway names, versions, errors — a gateway chose some of them) is
+//! escaped and bounded before it reaches the terminal ([`render`]); every answer is bounded in
+//! bytes and every request in time ([`client`]).
+
+mod client;
+mod render;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use client::Client;
+pub use client::CtlError;
+
+/// Where the key is read from when `--key-file` is not given.
+pub const KEY_ENV: &str = "GATEWAY_SUPERVISOR_API_KEY";
+
+#[derive(Debug, clap::Args)]
+pub struct CtlArgs {
+    /// The daemon's base URL.
+    #[arg(
+        long,
+        env = "GATEWAY_SUPERVISOR_URL",
+        default_value = "http://127.0.0.1:3000",
+        value_name = "URL"
+    )]
+    pub url: String,
+    /// A file holding the API key (else the GATEWAY_SUPERVISOR_API_KEY environment variable).
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Print the API's JSON (one document; events: one per line) instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// How long one request may take.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub timeout: Duration,
+    #[command(subcommand)]
+    pub command: CtlCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum CtlCommand {
+    /// Gateways: status, primary, latency, sessions, version, breaker, held back; one in detail
+    /// with its ID.
+    Gateways {
+        #[arg(value_name = "ID")]
+        id: Option<i64>,
+    },
+    /// Sessions on the connected gateways (from their live caches).
+    Sessions {
+        /// Only this gateway's.
+        #[arg(long, value_name = "ID")]
+        gateway: Option<i64>,
+        /// Only this agent's.
+        #[arg(long)]
+        agent: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Start an agent run; with --wait, follow it to its result.
+    Spawn {
+        #[arg(long)]
+        agent: String,
+        #[arg(long)]
+        task: String,
+        /// On this gateway (else the daemon chooses).
+        #[arg(long, value_name = "ID")]
+        gateway: Option<i64>,
+        /// A retry with the same key never starts a second run.
+        #[arg(long, value_name = "KEY")]
+        idempotency_key: Option<String>,
+        /// Wait for the run's result (at most this long).
+        #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION", num_args = 0..=1, default_missing_value = "10m")]
+        wait: Option<Duration>,
+    },
+    /// Live events as they happen (Server-Sent Events), until interrupted or --count.
+    Events {
+        /// Only these types (comma-separated, e.g. gateway.status,gateway.primary).
+        #[arg(long, value_name = "TYPES")]
+        types: Option<String>,
+        /// Stop after this many events.
+        #[arg(long, value_name = "N")]
+        count: Option<usize>,
+    },
+}
+
+/// Runs one `ctl` command; what it prints goes through `out`.
+pub fn run(args: CtlArgs, out: &mut dyn FnMut(&str)) -> Result<(), CtlError> {
+    let key = read_key(args.key_file.as_deref())?;
+    let client = Client::new(&args.url, key, args.timeout)?;
+    let json = args.json;
+    actix::System::new().block_on(async move {
+        match args.command {
+            CtlCommand::Gateways { id: None } => {
+                let v = client.get("/api/gateways").await?;
+                emit(out, json, &v, render::gateways);
+            }
+            CtlCommand::Gateways { id: Some(id) } => {
+                let v = client.get(&format!("/api/gateways/{id}")).await?;
+                emit(out, json, &v, render::gateway);
+            }
+            CtlCommand::Sessions {
+                gateway,
+                agent,
+                limit,
+            } => {
+                let mut query = vec![("limit", limit.to_string())];
+                if let Some(g) = gateway {
+                    query.push(("gateway_id", g.to_string()));
+                }
+                if let Some(a) = agent {
+                    query.push(("agent", a));
+                }
+                let path = format!("/api/sessions?{}", client::query(&query));
+                let v = client.get(&path).await?;
+                emit(out, json, &v, render::sessions);
+            }
+            CtlCommand::Spawn {
+                agent,
+                task,
+                gateway,
+                idempotency_key,
+                wait,
+            } => {
+                let mut body = json!({"agent": agent, "task": task});
+                if let Some(g) = gateway {
+                    body["gateway_id"] = json!(g);
+                }
+                let started = client
+                    .post("/api/spawn", &body, idempotency_key.as_deref())
+                    .await?;
+                let Some(wait) = wait else {
+                    emit(out, json, &started, render::spawn);
+                    return Ok(());
+                };
+                let id = started["spawn_id"].as_str().unwrap_or_default().to_owned();
+                let done = client.wait_spawn(&id, wait).await?;
+                emit(out, json, &done, render::spawn);
+                if done["status"] != "ok" {
+                    return Err(CtlError::RunFailed(render::clean(
+                        done["status"].as_str().unwrap_or("unknown"),
+                    )));
+                }
+            }
+            CtlCommand::Events { types, count } => {
+                let path = match types {
+                    Some(t) => format!("/api/events?{}", client::query(&[("types", t)])),
+                    None => "/api/events".to_owned(),
+                };
+                let mut seen = 0;
+                client
+                    .events(&path, |event| {
+                        if json {
+                            out(&event.to_string());
+                        } else {
+                            out(&render::event(&event));
+                        }
+                        seen += 1;
+                        count.is_none_or(|n| seen < n)
+                    })
+                    .await?;
+            }
+        }
+        Ok(())
+    })
+}
+
+fn emit(out: &mut dyn FnMut(&str), json: bool, v: &Value, table: fn(&Value) -> String) {
+    if json {
+        out(&serde_json::to_string_pretty(v).unwrap_or_default());
+    } else {
+        out(table(v).trim_end());
+    }
+}
+
+/// The key from the file, else the environment; either way trimmed, never echoed.
+fn read_key(file: Option<&std::path::Path>) -> Result<String, CtlError> {
+    let key = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| CtlError::Key(format!("cannot read {}: {e}", path.display())))?,
+        None => std::env::var(KEY_ENV)
+            .map_err(|_| CtlError::Key(format!("set {KEY_ENV} or pass --key-file FILE")))?,
+    };
+    let key = key.trim().to_owned();
+    if key.is_empty() || key.contains(char::is_whitespace) {
+        return Err(CtlError::Key("the key is empty or not one word".into()));
+    }
+    Ok(key)
+}

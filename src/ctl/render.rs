@@ -1,0 +1,284 @@
+//! `ctl`'s tables. Every string from the daemon is passed through [`clean`] (control
+//! characters escaped, length bounded): a gateway chose its version string and its error
+//! messages, and a terminal obeys escape sequences.
+
+use serde_json::Value;
+
+use gateway_supervisor_actors::bounded;
+
+/// A string from the daemon, safe for a terminal.
+pub fn clean(s: &str) -> String {
+    bounded::text(s, bounded::SHORT)
+}
+
+/// A message (an error's text), safe for a terminal.
+fn message(s: &str) -> String {
+    bounded::text(s, bounded::MESSAGE)
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) if s.is_empty() => "-".into(),
+        Value::String(s) => clean(s),
+        other => clean(&other.to_string()),
+    }
+}
+
+/// Unix milliseconds as UTC, to the second.
+fn time_ms(v: &Value) -> String {
+    v.as_i64()
+        .and_then(|ms| u64::try_from(ms).ok())
+        .map(|ms| {
+            let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+            humantime::format_rfc3339_seconds(t).to_string()
+        })
+        .unwrap_or_else(|| "-".into())
+}
+
+/// Columns padded to their widest cell.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(cell);
+                out.push_str(&" ".repeat(w - cell.chars().count() + 2));
+            }
+        }
+        out.trim_end().to_owned() + "\n"
+    };
+    let mut out = line(header.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+fn primary(g: &Value) -> &'static str {
+    match (g["acting_primary"].as_bool(), g["is_primary"].as_bool()) {
+        (Some(true), _) => "acting",
+        (_, Some(true)) => "designated",
+        _ => "",
+    }
+}
+
+fn held(g: &Value) -> String {
+    let mut held = Vec::new();
+    if g["suspended"] == true {
+        held.push("suspended");
+    }
+    if g["cordoned"] == true {
+        held.push("cordoned");
+    }
+    held.join(",")
+}
+
+fn latency(g: &Value) -> String {
+    g["latency"]
+        .as_i64()
+        .map_or_else(|| "-".into(), |ms| format!("{ms} ms"))
+}
+
+pub fn gateways(v: &Value) -> String {
+    let list = v["gateways"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|g| {
+            vec![
+                text(&g["id"]),
+                text(&g["name"]),
+                text(&g["status"]),
+                primary(g).into(),
+                latency(g),
+                text(&g["sessions_count"]),
+                text(&g["connection"]["server_version"]),
+                text(&g["breaker"]["state"]),
+                held(g),
+                text(&g["url"]),
+            ]
+        })
+        .collect();
+    let online = list.iter().filter(|g| g["status"] == "online").count();
+    let mut out = table(
+        &[
+            "ID", "NAME", "STATUS", "PRIMARY", "LATENCY", "SESSIONS", "VERSION", "BREAKER", "HELD",
+            "URL",
+        ],
+        &rows,
+    );
+    let s = if list.len() == 1 { "" } else { "s" };
+    out.push_str(&format!("{} gateway{s}, {online} online\n", list.len()));
+    out
+}
+
+pub fn gateway(v: &Value) -> String {
+    let g = &v["gateway"];
+    let c = &g["connection"];
+    let error = match &c["last_error"] {
+        Value::Object(e) => format!(
+            "{}: {}",
+            text(e.get("code").unwrap_or(&Value::Null)),
+            message(e.get("message").and_then(Value::as_str).unwrap_or(""))
+        ),
+        _ => "-".into(),
+    };
+    let rows = [
+        ("id", text(&g["id"])),
+        ("name", text(&g["name"])),
+        ("url", text(&g["url"])),
+        ("status", text(&g["status"])),
+        ("primary", primary(g).into()),
+        ("held back", held(g)),
+        ("latency", latency(g)),
+        (
+            "last seen",
+            time_ms(&g["last_seen"].as_i64().map(|s| s * 1000).into()),
+        ),
+        ("sessions", text(&g["sessions_count"])),
+        ("agents", text(&g["agents_count"])),
+        ("link", text(&c["state"])),
+        ("version", text(&c["server_version"])),
+        ("protocol", text(&c["protocol"])),
+        ("boot id", text(&c["boot_id"])),
+        (
+            "breaker",
+            format!(
+                "{} ({} consecutive failures)",
+                text(&g["breaker"]["state"]),
+                text(&g["breaker"]["consecutive_failures"])
+            ),
+        ),
+        ("last error", error),
+        ("pairing request", text(&c["pairing_request_id"])),
+    ];
+    rows.iter()
+        .map(|(k, v)| format!("{k:<16}{}\n", if v.is_empty() { "-" } else { v }))
+        .collect()
+}
+
+pub fn sessions(v: &Value) -> String {
+    let list = v["sessions"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|s| {
+            vec![
+                text(&s["gateway_id"]),
+                text(&s["key"]),
+                text(&s["agent"]),
+                text(&s["status"]),
+                if s["running"] == true { "yes" } else { "" }.into(),
+                text(&s["totalTokens"]),
+                time_ms(&s["updatedAt"]),
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &[
+            "GATEWAY", "KEY", "AGENT", "STATUS", "RUNNING", "TOKENS", "UPDATED",
+        ],
+        &rows,
+    );
+    out.push_str(&format!(
+        "{} of {} sessions{}\n",
+        list.len(),
+        text(&v["total"]),
+        if v["truncated"] == true {
+            " (--limit cut the list)"
+        } else {
+            ""
+        }
+    ));
+    if let Some(missing) = v["unreachable_instances"]
+        .as_array()
+        .filter(|a| !a.is_empty())
+    {
+        let names: Vec<String> = missing.iter().map(text).collect();
+        out.push_str(&format!(
+            "instances that did not answer: {}\n",
+            names.join(", ")
+        ));
+    }
+    out
+}
+
+pub fn spawn(v: &Value) -> String {
+    let mut rows = vec![
+        (
+            "spawn",
+            text(&v["spawn_id"].as_str().map_or(v["id"].clone(), Value::from)),
+        ),
+        ("status", text(&v["status"])),
+        ("gateway", text(&v["gateway_id"])),
+        ("run", text(&v["run_id"])),
+        ("session", text(&v["session_key"])),
+    ];
+    match &v["result"] {
+        Value::Null => {}
+        Value::String(s) => rows.push(("result", message(s))),
+        other => rows.push(("result", message(&other.to_string()))),
+    }
+    if !v["error"].is_null() {
+        let e = &v["error"];
+        let e = e["message"]
+            .as_str()
+            .or(e.as_str())
+            .map_or_else(|| e.to_string(), str::to_owned);
+        rows.push(("error", message(&e)));
+    }
+    rows.iter().map(|(k, v)| format!("{k:<9}{v}\n")).collect()
+}
+
+pub fn event(v: &Value) -> String {
+    let payload = bounded::text(&v["payload"].to_string(), 200);
+    format!(
+        "{}  {}  gateway={}  {payload}",
+        time_ms(&v["ts"]),
+        text(&v["type"]),
+        text(&v["gateway_id"])
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_hostile_name_cannot_drive_the_terminal() {
+        let v = json!({"gateways": [{"id": 1, "name": "evil\u{1b}[2J\nforged line",
+            "status": "online", "connection": {"server_version": "9\u{7}"}}]});
+        let out = gateways(&v);
+        assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out}");
+        assert_eq!(out.lines().count(), 3, "{out}");
+    }
+
+    #[test]
+    fn columns_line_up_and_the_footer_counts() {
+        let v = json!({"gateways": [
+            {"id": 1, "name": "a", "status": "online", "acting_primary": true, "latency": 3,
+             "sessions_count": 2, "breaker": {"state": "closed"}, "url": "ws://h:1"},
+            {"id": 22, "name": "bravo", "status": "offline", "is_primary": true,
+             "cordoned": true, "sessions_count": 0, "url": "ws://h:2"}]});
+        let out = gateways(&v);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0].find("NAME"), lines[1].find("a "), "{out}");
+        assert!(
+            lines[1].contains("acting") && lines[1].contains("3 ms"),
+            "{out}"
+        );
+        assert!(
+            lines[2].contains("designated") && lines[2].contains("cordoned"),
+            "{out}"
+        );
+        assert_eq!(lines[3], "2 gateways, 1 online");
+    }
+}

@@ -1,0 +1,220 @@
+//! `gateway-supervisor ctl`: an operator's client of a running daemon — tables by default,
+//! the API's JSON with `--json`, a spawn followed to its reply, events as they happen, and
+//! errors that name the problem without ever printing the key.
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::fleet::{add, fake, link_daemon, wait_gateway};
+use crate::support::{Daemon, binary, online, sessions, wait_until};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn ctl_command(d: &Daemon, key: Option<&str>, args: &[&str]) -> Command {
+    let mut cmd = Command::new(binary());
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GATEWAY_SUPERVISOR_URL", format!("http://{}", d.addr))
+        .arg("ctl")
+        .args(args);
+    if let Some(k) = key {
+        cmd.env("GATEWAY_SUPERVISOR_API_KEY", k);
+    }
+    cmd
+}
+
+fn ctl(d: &Daemon, key: Option<&str>, args: &[&str]) -> Output {
+    ctl_command(d, key, args).output().expect("run ctl")
+}
+
+fn stdout(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "ctl failed: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn failure(o: &Output) -> String {
+    assert!(
+        !o.status.success(),
+        "ctl succeeded: {}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn tables_json_a_spawn_to_its_reply_and_live_events() {
+    let (fa, fb) = (fake(|c| c.sessions = 1), fake(|_| {}));
+    let d = link_daemon(&[]);
+    let a = add(&d, "alpha", &fa, Some("fake-token"));
+    let b = add(&d, "bravo", &fb, Some("fake-token"));
+    for id in [a, b] {
+        wait_gateway(&d, id, "online with latency", |g| {
+            online(g) && !g["latency"].is_null()
+        });
+    }
+    let key = Some(d.admin_key.as_str());
+
+    let table = stdout(&ctl(&d, key, &["gateways"]));
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("ID") && lines[0].contains("STATUS"),
+        "{table}"
+    );
+    let alpha = lines.iter().find(|l| l.contains("alpha")).expect(&table);
+    assert!(alpha.contains("online") && alpha.contains(" ms"), "{table}");
+    assert!(
+        table.contains("acting"),
+        "the acting primary is marked\n{table}"
+    );
+    assert_eq!(lines.last(), Some(&"2 gateways, 2 online"), "{table}");
+
+    let json: Value =
+        serde_json::from_str(&stdout(&ctl(&d, key, &["gateways", "--json"]))).unwrap();
+    assert_eq!(json["gateways"].as_array().unwrap().len(), 2);
+    assert!(json["gateways"][0]["token"] != "fake-token");
+
+    let detail = stdout(&ctl(&d, key, &["gateways", &a.to_string()]));
+    assert!(
+        detail.contains("alpha") && detail.contains("2026.9.6"),
+        "{detail}"
+    );
+
+    let session = wait_until("alpha's session", DEADLINE, || {
+        sessions(&d, &format!("?gateway_id={a}"))
+            .first()
+            .map(|s| s["key"].as_str().unwrap().to_owned())
+    });
+    let listed = stdout(&ctl(&d, key, &["sessions", "--gateway", &a.to_string()]));
+    assert!(
+        listed.contains(&session) && listed.contains("of 1 sessions"),
+        "{listed}"
+    );
+
+    let ran = stdout(&ctl(
+        &d,
+        key,
+        &[
+            "spawn",
+            "--agent",
+            "main",
+            "--task",
+            "say pong",
+            "--gateway",
+            &b.to_string(),
+            "--wait",
+            "20s",
+        ],
+    ));
+    assert!(ran.contains("status   ok"), "{ran}");
+    assert!(ran.contains(&format!("gateway  {b}")), "{ran}");
+
+    // Events: the stream is open before the change it reports (the daemon has subscribers of
+    // its own: one more than before).
+    let before = crate::support::metric(&d, "event_subscribers");
+    let mut child = ctl_command(
+        &d,
+        key,
+        &[
+            "events",
+            "--count",
+            "1",
+            "--types",
+            "gateway.changed",
+            "--json",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    wait_until("the event stream", DEADLINE, || {
+        (crate::support::metric(&d, "event_subscribers") > before).then_some(())
+    });
+    let res = d.call(
+        "POST",
+        &format!("/api/gateways/{b}/cordon"),
+        &d.admin_key,
+        &serde_json::json!({}),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if started.elapsed() > DEADLINE {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "ctl events did not end after one event: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    };
+    let out = child.wait_with_output().unwrap();
+    assert!(status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let event: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(event["type"], "gateway.changed");
+    assert_eq!(event["gateway_id"], b);
+}
+
+#[test]
+fn errors_name_the_problem_and_never_the_key() {
+    let d = Daemon::start();
+    let err = failure(&ctl(&d, None, &["gateways"]));
+    assert!(err.contains("GATEWAY_SUPERVISOR_API_KEY"), "{err}");
+
+    let wrong = "gsk_definitelyNotAKeyThisDaemonIssued0000";
+    let err = failure(&ctl(&d, Some(wrong), &["gateways"]));
+    assert!(err.contains("401") && err.contains("unauthorized"), "{err}");
+    assert!(!err.contains(wrong), "the key was printed: {err}");
+
+    // A viewer may list, not spawn: the daemon's 403 is shown as it is.
+    let viewer = d.create_key("viewer", "ops-dashboard");
+    stdout(&ctl(&d, Some(&viewer), &["gateways"]));
+    let err = failure(&ctl(
+        &d,
+        Some(&viewer),
+        &["spawn", "--agent", "main", "--task", "x"],
+    ));
+    assert!(err.contains("403"), "{err}");
+
+    // The key from a file; nothing listening at the URL.
+    let file = d.dir.path().join("ctl.key");
+    std::fs::write(&file, format!("{}\n", d.admin_key)).unwrap();
+    let out = Command::new(binary())
+        .env_clear()
+        .args([
+            "ctl",
+            "--url",
+            "http://127.0.0.1:9",
+            "--timeout",
+            "2s",
+            "--key-file",
+        ])
+        .arg(&file)
+        .arg("gateways")
+        .output()
+        .unwrap();
+    let err = failure(&out);
+    assert!(
+        err.contains("cannot reach the daemon at http://127.0.0.1:9"),
+        "{err}"
+    );
+    assert!(!err.contains(&d.admin_key), "{err}");
+    let err = failure(&ctl(
+        &d,
+        Some(&d.admin_key),
+        &["--url", "ftp://x", "gateways"],
+    ));
+    assert!(err.contains("http:// or https://"), "{err}");
+}
