@@ -117,6 +117,23 @@ impl KeyCache {
         })
     }
 
+    /// The active key with id `id`: who it is and its stored hash (console sessions, see
+    /// [`crate::console_session`]). Only keys already in the cache (loaded, or used since the
+    /// last refresh); a revoked key leaves it at the next refresh.
+    pub fn by_id(&self, id: i64) -> Option<(Principal, [u8; 32])> {
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        let cached = keys.values().find(|k| k.id == id)?;
+        cached.used.store(true, Ordering::Relaxed);
+        Some((
+            Principal {
+                key_id: cached.id,
+                name: cached.name.clone(),
+                role: cached.role,
+            },
+            cached.hash,
+        ))
+    }
+
     /// Authenticates a presented key. May do one blocking lookup on a cache miss.
     pub async fn authenticate(&self, presented: Option<&str>) -> Result<Principal, AuthError> {
         let presented = presented

@@ -269,6 +269,9 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
                     .collect(),
             ),
         );
+        let console_sessions = Arc::new(crate::console_session::SessionSigner::new(
+            store.cipher.derived_secret(),
+        ));
         let state = AppState {
             registry,
             gateway_list,
@@ -291,6 +294,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
             ready: Arc::new(AtomicBool::new(false)),
             shutdown: Arc::new(tokio::sync::watch::Sender::new(false)),
             cluster,
+            console_sessions,
         };
         run(Running {
             config_file,

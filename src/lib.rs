@@ -7,6 +7,7 @@ pub mod backup;
 pub mod cli;
 pub mod cluster;
 pub mod config;
+pub mod console_session;
 pub mod ctl;
 pub mod daemon;
 pub mod db;

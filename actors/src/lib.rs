@@ -24,6 +24,7 @@ pub mod selection;
 pub mod status;
 pub mod store;
 pub mod tls;
+pub mod trace;
 
 pub use registry::RegistryActor;
 

@@ -132,7 +132,13 @@ pub(crate) struct Shared {
     /// `update.run`'s run records, oldest first (kept across restarts, like the state
     /// database).
     pub update_runs: Mutex<Vec<Value>>,
+    /// The `traceparent` of each request that carried one, with its method (the last
+    /// [`TRACEPARENTS_KEPT`]).
+    pub traceparents: Mutex<Vec<(String, String)>>,
 }
+
+/// Requests' trace contexts kept for a test to read.
+pub(crate) const TRACEPARENTS_KEPT: usize = 256;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -313,6 +319,7 @@ impl FakeGateway {
             usage: Mutex::new(BTreeMap::new()),
             update_campaign: Mutex::new(None),
             update_runs: Mutex::new(Vec::new()),
+            traceparents: Mutex::new(Vec::new()),
         });
         let listener = runtime().block_on(TcpListener::bind(addr))?;
         let addr = listener.local_addr()?;
@@ -501,6 +508,11 @@ impl FakeGateway {
     /// The `server.bootId` its `hello-ok` carries now.
     pub fn boot_id(&self) -> String {
         lock(&self.shared.boot_id).clone()
+    }
+
+    /// `(method, traceparent)` of the requests that carried a trace context, oldest first.
+    pub fn traceparents(&self) -> Vec<(String, String)> {
+        lock(&self.shared.traceparents).clone()
     }
 
     /// `agent` runs started (a repeated idempotency key starts none).

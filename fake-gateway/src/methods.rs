@@ -126,6 +126,13 @@ pub(crate) async fn handle(
         .get("method")
         .and_then(Value::as_str)
         .unwrap_or_default();
+    if let Some(tp) = frame.get("traceparent").and_then(Value::as_str) {
+        let mut kept = lock(&shared.traceparents);
+        if kept.len() == crate::TRACEPARENTS_KEPT {
+            kept.remove(0);
+        }
+        kept.push((method.to_owned(), tp.to_owned()));
+    }
     let empty = Map::new();
     let params = match frame.get("params") {
         None | Some(Value::Null) => &empty,

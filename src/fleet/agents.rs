@@ -33,6 +33,7 @@ pub fn agents_from_list(payload: &Value) -> Vec<GatewayAgent> {
 
 impl Fleet {
     /// Reads the acting primary's agents and upserts them; `by` is audited.
+    #[tracing::instrument(name = "agents.sync", skip_all)]
     pub async fn sync_agents(&self, by: Caller) -> Result<SyncReport, FleetError> {
         let primary = self
             .targets(None)

@@ -47,6 +47,7 @@ impl Fleet {
     }
 
     /// Suspends the gateway and stores its suspension id for [`Fleet::resume`].
+    #[tracing::instrument(name = "gateway.suspend", skip_all, fields(gateway_id = ?id))]
     pub async fn suspend(&self, id: GatewayId, by: &Caller) -> Result<Value, FleetError> {
         let result = self.suspend_now(id, by).await;
         self.counters.gateway_operation("suspend", &result);
@@ -106,6 +107,7 @@ impl Fleet {
     }
 
     /// Resumes a gateway this daemon suspended.
+    #[tracing::instrument(name = "gateway.resume", skip_all, fields(gateway_id = ?id))]
     pub async fn resume(&self, id: GatewayId, by: &Caller) -> Result<Value, FleetError> {
         let result = self.resume_now(id, by).await;
         self.counters.gateway_operation("resume", &result);
@@ -132,6 +134,7 @@ impl Fleet {
 
     /// Asks the gateway to restart itself; `by` is named in the gateway's own log and audited.
     /// `expected_boot_id`: only if the gateway is still that process (the one the caller saw).
+    #[tracing::instrument(name = "gateway.restart", skip_all, fields(gateway_id = ?id))]
     pub async fn restart(
         &self,
         id: GatewayId,
@@ -177,6 +180,7 @@ impl Fleet {
     /// Cordons the gateway (its work goes on; no new spawn is routed to it and it does not act
     /// as primary) or uncordons it. A stored setting, not a gateway call: any instance of a
     /// cluster records it, and every instance sees it through the database.
+    #[tracing::instrument(name = "gateway.cordon", skip_all, fields(gateway_id = ?id))]
     pub async fn cordon(
         &self,
         id: GatewayId,

@@ -92,6 +92,7 @@ pub struct SessionTarget {
 }
 
 impl Fleet {
+    #[tracing::instrument(name = "session.control", skip_all, fields(action = action.as_str()))]
     pub async fn control_session(
         &self,
         target: SessionTarget,

@@ -39,6 +39,9 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("this action requires the {required} role; this key has the {actual} role")]
     Forbidden { required: Role, actual: Role },
+    /// A cookie-authenticated unsafe request from another origin (or saying none).
+    #[error("{0}")]
+    CrossOrigin(String),
     #[error("no route for {0}")]
     RouteNotFound(String),
     #[error("gateway {0} not found")]
@@ -152,6 +155,7 @@ impl ApiError {
             ApiError::PrimaryGateway(_) => ("primary_gateway", S::BAD_REQUEST),
             ApiError::Unauthorized(_) => ("unauthorized", S::UNAUTHORIZED),
             ApiError::Forbidden { .. } => ("forbidden", S::FORBIDDEN),
+            ApiError::CrossOrigin(_) => ("cross_origin", S::FORBIDDEN),
             ApiError::RouteNotFound(_) => ("not_found", S::NOT_FOUND),
             ApiError::GatewayNotFound(_) => ("gateway_not_found", S::NOT_FOUND),
             ApiError::SessionNotFound(_) => ("session_not_found", S::NOT_FOUND),
@@ -241,6 +245,7 @@ impl ApiError {
             self,
             ApiError::Unauthorized(_)
                 | ApiError::Forbidden { .. }
+                | ApiError::CrossOrigin(_)
                 | ApiError::PayloadTooLarge { .. }
                 | ApiError::BodyTimeout(_)
                 | ApiError::UnsupportedMediaType(_)

@@ -2,7 +2,9 @@
 //! by the matched route, see `roles.rs`), and
 //! the per-key rate limit on gateway operations.
 
+use gateway_supervisor_actors::trace::{CURRENT, TraceContext};
 use std::time::Instant;
+use tracing::Instrument;
 
 use std::cell::RefCell;
 use std::pin::Pin;
@@ -13,7 +15,7 @@ use actix_web::body::{BodySize, BoxBody, EitherBody, MessageBody};
 use actix_web::dev::Payload;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
-use actix_web::http::header::{AUTHORIZATION, HeaderMap};
+use actix_web::http::header::{self, AUTHORIZATION, HeaderMap};
 use actix_web::middleware::Next;
 use actix_web::web::Bytes;
 use actix_web::{Error, HttpMessage, web};
@@ -65,9 +67,16 @@ pub async fn authenticate(
         Ok(key) => key,
         Err(e) => return Ok(refuse(req, ApiError::from(e))),
     };
-    let principal = match state.keys.authenticate(presented.as_deref()).await {
-        Ok(p) => p,
-        Err(e) => return Ok(refuse(req, ApiError::from(e))),
+    // A key in a header wins; without one, a console session's cookie stands for its key.
+    let principal = match (presented.is_none(), session_cookie(req.request())) {
+        (true, Some(cookie)) => match console_principal(&state, req.request(), &cookie) {
+            Ok(p) => p,
+            Err(e) => return Ok(refuse(req, e)),
+        },
+        _ => match state.keys.authenticate(presented.as_deref()).await {
+            Ok(p) => p,
+            Err(e) => return Ok(refuse(req, ApiError::from(e))),
+        },
     };
     // A hop from another instance of the cluster proves itself too (it carries the caller's
     // key, checked above, and the cluster's credential).
@@ -84,6 +93,59 @@ pub async fn authenticate(
     }
     req.extensions_mut().insert(principal);
     Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// The console session cookie a request carries, if any.
+pub fn session_cookie(req: &actix_web::HttpRequest) -> Option<String> {
+    req.cookie(crate::console_session::COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// Who a console session's cookie stands for. A request that changes something must come from
+/// the console's own origin (the cookie is `SameSite=Strict` as well): its `Origin` is this
+/// daemon's scheme and host.
+pub fn console_principal(
+    state: &AppState,
+    req: &actix_web::HttpRequest,
+    cookie: &str,
+) -> Result<Principal, ApiError> {
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe {
+        same_origin(req)?;
+    }
+    let mut found = None;
+    let id = state
+        .console_sessions
+        .verify(cookie, crate::db::unix_now(), |id| {
+            found = state.keys.by_id(id);
+            found.as_ref().map(|(_, hash)| *hash)
+        })
+        .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+    found
+        .map(|(principal, _)| principal)
+        .filter(|p| p.key_id == id)
+        .ok_or_else(|| ApiError::Unauthorized("the console session's key is not active".into()))
+}
+
+/// The request's `Origin` is this daemon as the browser reached it.
+pub fn same_origin(req: &actix_web::HttpRequest) -> Result<(), ApiError> {
+    let info = req.connection_info();
+    let own = format!("{}://{}", info.scheme(), info.host());
+    match req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(origin) if origin.eq_ignore_ascii_case(&own) => Ok(()),
+        Some(origin) => Err(ApiError::CrossOrigin(format!(
+            "a console session's request from origin {} is refused here ({own})",
+            gateway_supervisor_actors::bounded::text(origin, 128)
+        ))),
+        None => Err(ApiError::CrossOrigin(
+            "a console session's request that changes something must say its Origin".into(),
+        )),
+    }
 }
 
 /// The hop's credential: signed by an instance with this cluster's master key, recently.
@@ -301,9 +363,19 @@ fn route_label(pattern: &str) -> String {
     out
 }
 
+/// The request's trace: the caller's `traceparent` when it is well formed, else a new one.
+fn trace_context(headers: &HeaderMap) -> TraceContext {
+    headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceContext::parse)
+        .unwrap_or_else(TraceContext::root)
+}
+
 /// Records every request's route pattern (bounded label set), status and duration, gives it a
-/// request id, and writes the access line (`log.access`; target `access`). Never logs query
-/// strings, headers or bodies.
+/// request id and a trace (the caller's W3C `traceparent`, or a new one: the `request` span
+/// carries both, and gateway calls made for the request pass the trace on), and writes the
+/// access line (`log.access`; target `access`). Never logs query strings, headers or bodies.
 pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -312,8 +384,11 @@ pub async fn observe(
     let state = app_state(&req)?;
     let method = method_label(req.method());
     let id = request_id(req.headers());
+    let trace = trace_context(req.headers());
     req.extensions_mut().insert(id.clone());
-    let mut result = next.call(req).await;
+    let span =
+        tracing::info_span!("request", request_id = %id.0, trace_id = %trace.trace_id(), %method);
+    let mut result = CURRENT.scope(trace, next.call(req).instrument(span)).await;
     let (status, route, key_id) = match &mut result {
         Ok(res) => {
             if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&id.0) {
@@ -360,7 +435,7 @@ pub async fn observe(
     if state.access_log {
         // The route pattern, never the raw path (ids and keys in paths stay out of the log).
         let key = key_id.map_or_else(|| "-".to_owned(), |k| k.to_string());
-        tracing::info!(target: "access", request_id = %id.0, %method, route = %route, status = status.as_u16(), elapsed_ms = (elapsed.as_secs_f64() * 1e4).round() / 10.0, key_id = %key, "request");
+        tracing::info!(target: "access", request_id = %id.0, trace_id = %trace.trace_id(), %method, route = %route, status = status.as_u16(), elapsed_ms = (elapsed.as_secs_f64() * 1e4).round() / 10.0, key_id = %key, "request");
     }
     result
 }

@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod cluster;
+pub mod console;
 pub mod error;
 pub mod events;
 mod fanout;
@@ -30,6 +31,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use actix::Addr;
+use actix_web::http::Method;
 use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, Resource, web};
 use utoipa_swagger_ui::SwaggerUi;
@@ -71,6 +73,8 @@ pub struct AppState {
     pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
     /// This instance, when the daemon runs as one of a cluster (PostgreSQL).
     pub cluster: Option<crate::cluster::Cluster>,
+    /// Issues and checks the web console's session cookies.
+    pub console_sessions: Arc<crate::console_session::SessionSigner>,
 }
 
 /// Runs a storage call on the blocking pool; a pool failure or a database error is 503.
@@ -141,6 +145,22 @@ pub fn routes(
             .app_data(web::PathConfig::default().error_handler(path_error))
             .app_data(web::QueryConfig::default().error_handler(query_error))
             .service(resource("/healthz", vec![public_get(ops::healthz)]))
+            // The web console: public files; its session routes check what they need.
+            .service(resource("/", vec![public_get(console::root)]))
+            .service(
+                web::scope("/console")
+                    .service(resource(
+                        "/login",
+                        vec![(Method::POST, web::post().to(console::login))],
+                    ))
+                    .service(resource(
+                        "/logout",
+                        vec![(Method::POST, web::post().to(console::logout))],
+                    ))
+                    .service(resource("/session", vec![public_get(console::session)]))
+                    .service(resource("/{file:.*}", vec![public_get(console::asset)]))
+                    .default_service(web::to(route_not_found)),
+            )
             .service(resource("/readyz", vec![public_get(ops::readyz)]))
             // The API's own description (and its vendored viewer) is public: it holds no data.
             // Without the slash the viewer's relative links break: send the client to it.

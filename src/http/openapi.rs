@@ -57,7 +57,7 @@ const COMMON: &[Rule] = &[
     ),
     (
         "403",
-        "`forbidden`: the key's role is below the one this operation needs (its security scope)",
+        "`forbidden`: the key's role is below the one this operation needs (its security scope); `cross_origin`: a console session's change request from another origin",
         |_, _, _, role| role.is_some_and(|r| r != "viewer"),
     ),
     (

@@ -346,7 +346,10 @@ fn each_request_has_an_id_and_an_access_line() {
         "{line}"
     );
     assert!(f["elapsed_ms"].is_number(), "{line}");
-    let logs = String::from_utf8_lossy(&d.logs()).into_owned();
+    // Lines are written off the serving threads: wait for the second request's.
+    let logs = wait_until("the generated id logged", Duration::from_secs(10), || {
+        let logs = String::from_utf8_lossy(&d.logs()).into_owned();
+        logs.contains(&made).then_some(logs)
+    });
     assert!(!logs.contains("evil"), "the hostile id is not logged");
-    assert!(logs.contains(&made), "the generated id is logged");
 }

@@ -2,24 +2,11 @@
 //! (`fake_gateway::Release`): their handshakes and their HTTP endpoints differ from 2026.9.6, and
 //! each must be supervised all the same. The real releases run in the real-gateway e2e.
 
-use fake_gateway::{FakeConfig, FakeGateway, Release};
+use fake_gateway::Release;
 use serde_json::Value;
 
-use crate::support::fleet::{add, fake, link_daemon, wait_gateway};
+use crate::support::fleet::{add, imitating, link_daemon, wait_gateway};
 use crate::support::{Daemon, Request, contains, online};
-
-/// A fake gateway imitating `release` (its handshake and HTTP side).
-fn imitating(release: Release) -> FakeGateway {
-    fake(|c| {
-        let imitation = FakeConfig::imitating(release);
-        (c.version, c.protocol, c.signatures, c.http) = (
-            imitation.version,
-            imitation.protocol,
-            imitation.signatures,
-            imitation.http,
-        );
-    })
-}
 
 /// `POST /api/gateways/health` for every gateway; the probe results.
 fn probe_all(d: &Daemon) -> Value {

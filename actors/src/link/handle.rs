@@ -37,7 +37,9 @@ impl GatewayLink {
     }
 
     /// One RPC, sent only if the socket reaches gateway process `process` (its `bootId`):
-    /// otherwise `CallError::AnotherProcess`, and nothing is sent.
+    /// otherwise `CallError::AnotherProcess`, and nothing is sent. Made inside an API request,
+    /// it carries that request's trace ([`crate::trace`]).
+    #[tracing::instrument(name = "gateway.call", skip_all, fields(method))]
     pub async fn call_on(
         &self,
         process: Option<String>,
@@ -51,6 +53,7 @@ impl GatewayLink {
                 params,
                 timeout,
                 on_process: process,
+                traceparent: crate::trace::for_call(),
             })
             .await
             .unwrap_or(Err(CallError::NotConnected))

@@ -202,6 +202,9 @@ pub struct Call {
     /// Only to this gateway process (its `bootId`): a destructive action decided on it must
     /// not reach a restarted gateway.
     pub on_process: Option<String>,
+    /// The W3C trace context of the request this call is made for ([`crate::trace`]); sent
+    /// only to gateways that take it.
+    pub traceparent: Option<String>,
 }
 
 /// To a gateway actor: close the socket with 1000 and stop.

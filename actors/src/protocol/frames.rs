@@ -65,6 +65,14 @@ impl Frame {
         }
     }
 
+    /// A request with a W3C trace context (ignored for other frames).
+    pub fn with_traceparent(mut self, value: Option<String>) -> Frame {
+        if let Frame::Req { traceparent, .. } = &mut self {
+            *traceparent = value;
+        }
+        self
+    }
+
     pub fn parse(text: &str) -> Result<Frame, serde_json::Error> {
         serde_json::from_str(text)
     }

@@ -86,6 +86,7 @@ fn preferred_id(preferred: Option<Value>, targets: &[GatewayTarget]) -> Option<G
 impl Fleet {
     /// Starts a spawn and returns it as recorded (`running`, with the gateway's run id), or the
     /// first spawn made with the same idempotency key (nothing new is started).
+    #[tracing::instrument(name = "spawn", skip_all, fields(gateway_id = ?order.gateway_id))]
     pub async fn spawn(self: &Arc<Self>, order: SpawnOrder) -> Result<SpawnRow, FleetError> {
         let result = self.spawn_now(order).await;
         self.counters.spawn(&result);

@@ -42,6 +42,19 @@ pub fn fake(f: impl FnOnce(&mut FakeConfig)) -> FakeGateway {
     FakeGateway::start(cfg).expect("start a fake gateway")
 }
 
+/// A fake gateway imitating `release` (its handshake and HTTP side).
+pub fn imitating(release: fake_gateway::Release) -> FakeGateway {
+    fake(|c| {
+        let imitation = FakeConfig::imitating(release);
+        (c.version, c.protocol, c.signatures, c.http) = (
+            imitation.version,
+            imitation.protocol,
+            imitation.signatures,
+            imitation.http,
+        );
+    })
+}
+
 pub fn add(d: &Daemon, name: &str, fake: &FakeGateway, token: Option<&str>) -> i64 {
     let mut body = json!({"name": name, "host": "127.0.0.1", "port": fake.port()});
     if let Some(t) = token {

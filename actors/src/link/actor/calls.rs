@@ -67,13 +67,27 @@ impl GatewayActor {
 
     // ---- calls ------------------------------------------------------------------------------
 
-    /// Sends a request; the returned future resolves with the response or an error.
+    /// Sends a request of the link's own (no trace); the returned future resolves with the
+    /// response or an error.
     pub(super) fn call(
         &mut self,
         ctx: &mut Context<Self>,
         method: &'static str,
         params: Option<Value>,
         timeout: Duration,
+    ) -> impl Future<Output = Result<Value, CallError>> + 'static {
+        self.call_traced(ctx, method, params, timeout, None)
+    }
+
+    /// Sends a request made for an API request whose trace is `traceparent` (passed on when
+    /// the gateway's release takes it).
+    pub(super) fn call_traced(
+        &mut self,
+        ctx: &mut Context<Self>,
+        method: &'static str,
+        params: Option<Value>,
+        timeout: Duration,
+        traceparent: Option<String>,
     ) -> impl Future<Output = Result<Value, CallError>> + 'static {
         let metrics = self.ctx.metrics.clone();
         let gateway = self.target.id;
@@ -84,7 +98,10 @@ impl GatewayActor {
             return futures_util::future::Either::Left(std::future::ready(res));
         }
         let (id, rx) = self.pending.open();
-        if !self.send_frame(&Frame::request(id.clone(), method, params)) {
+        let traceparent = traceparent
+            .filter(|_| crate::trace::accepts_traceparent(self.machine.server_version()));
+        let frame = Frame::request(id.clone(), method, params).with_traceparent(traceparent);
+        if !self.send_frame(&frame) {
             self.pending.expire(&id);
             let res = Err(CallError::NotConnected);
             outcome(&res);

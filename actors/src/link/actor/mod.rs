@@ -376,7 +376,7 @@ impl Handler<Call> for GatewayActor {
         if let Err(e) = self.machine.fence(msg.on_process.as_deref()) {
             return Box::pin(std::future::ready(Err(e)));
         }
-        Box::pin(self.call(ctx, msg.method, msg.params, msg.timeout))
+        Box::pin(self.call_traced(ctx, msg.method, msg.params, msg.timeout, msg.traceparent))
     }
 }
 

@@ -1,0 +1,205 @@
+//! W3C trace context (`traceparent`) from an API request to the gateway calls it causes.
+//!
+//! The HTTP layer takes a caller's `traceparent` (or starts a trace) and runs the request in
+//! [`CURRENT`]; a gateway call made while handling it carries a child context — the same trace
+//! id, a span id of its own — in the request frame's `traceparent`, so the gateway's own
+//! diagnostics (2026.9's OpenTelemetry plugin reads it) join the caller's trace. Only gateways
+//! whose request frame has the field get it: frames are closed objects, and releases before
+//! 2026.9 have no `traceparent` ([`accepts_traceparent`]).
+
+use std::fmt;
+
+tokio::task_local! {
+    /// The trace of the API request being handled.
+    pub static CURRENT: TraceContext;
+}
+
+/// The oldest release verified to accept `traceparent` on a request frame (2026.9.6's frame
+/// schema: `traceparent?: string ≤ 128`; 2026.2.25's and 2026.3.31's have no such key).
+const FIRST_RELEASE_WITH_TRACEPARENT: (u32, u32, u32, u32) = (2026, 9, 6, 0);
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TraceContext {
+    trace_id: [u8; 16],
+    span_id: [u8; 8],
+    flags: u8,
+}
+
+impl fmt::Debug for TraceContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.traceparent())
+    }
+}
+
+impl TraceContext {
+    /// A `traceparent` header as W3C Trace Context level 1 reads it: version `00` with exactly
+    /// four fields, or a later version with at least them; lower-case hex; neither id all
+    /// zeros. Anything else is `None` (the request starts a trace of its own).
+    pub fn parse(header: &str) -> Option<TraceContext> {
+        let header = header.trim();
+        let mut fields = header.split('-');
+        let version = fields.next()?;
+        let (trace, span, flags) = (fields.next()?, fields.next()?, fields.next()?);
+        let version = hex::<1>(version)?[0];
+        if version == 0xff || (version == 0 && fields.next().is_some()) {
+            return None;
+        }
+        let (trace_id, span_id) = (hex::<16>(trace)?, hex::<8>(span)?);
+        if trace_id == [0; 16] || span_id == [0; 8] {
+            return None;
+        }
+        Some(TraceContext {
+            trace_id,
+            span_id,
+            flags: hex::<1>(flags)?[0],
+        })
+    }
+
+    /// A new trace (sampled), its ids random.
+    pub fn root() -> TraceContext {
+        let mut ids = [0u8; 24];
+        if getrandom::getrandom(&mut ids).is_err() || ids.iter().all(|b| *b == 0) {
+            // No randomness: unique within the process is enough to correlate its logs.
+            ids[..8].copy_from_slice(&std::process::id().to_be_bytes().repeat(2));
+            ids[8..16].copy_from_slice(&crate::unix_now_ms().to_be_bytes());
+            ids[16..].copy_from_slice(&next_counter().to_be_bytes());
+        }
+        let mut trace_id = [0u8; 16];
+        let mut span_id = [0u8; 8];
+        trace_id.copy_from_slice(&ids[..16]);
+        span_id.copy_from_slice(&ids[16..]);
+        TraceContext {
+            trace_id,
+            span_id,
+            flags: 0x01,
+        }
+    }
+
+    /// The same trace, a new span (for one call made on its behalf).
+    pub fn child(&self) -> TraceContext {
+        let mut span_id = [0u8; 8];
+        if getrandom::getrandom(&mut span_id).is_err() || span_id == [0; 8] {
+            span_id = next_counter().max(1).to_be_bytes();
+        }
+        TraceContext { span_id, ..*self }
+    }
+
+    /// `00-<trace id>-<span id>-<flags>`.
+    pub fn traceparent(&self) -> String {
+        format!(
+            "00-{}-{}-{:02x}",
+            to_hex(&self.trace_id),
+            to_hex(&self.span_id),
+            self.flags
+        )
+    }
+
+    pub fn trace_id(&self) -> String {
+        to_hex(&self.trace_id)
+    }
+
+    pub fn span_id(&self) -> String {
+        to_hex(&self.span_id)
+    }
+}
+
+/// The `traceparent` for a gateway call made now: a child of the request being handled, if any.
+pub fn for_call() -> Option<String> {
+    CURRENT.try_with(|c| c.child().traceparent()).ok()
+}
+
+/// Whether a gateway of `version` (its hello's `server.version`) takes `traceparent`.
+pub fn accepts_traceparent(version: Option<&str>) -> bool {
+    version
+        .and_then(crate::protocol::version::calver)
+        .is_some_and(|v| v >= FIRST_RELEASE_WITH_TRACEPARENT)
+}
+
+fn next_counter() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+fn hex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    if s.len() != 2 * N
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GIVEN: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn a_valid_header_is_kept_and_a_child_shares_its_trace() {
+        let c = TraceContext::parse(GIVEN).unwrap();
+        assert_eq!(c.traceparent(), GIVEN);
+        let child = c.child();
+        assert_eq!(child.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_ne!(child.span_id(), c.span_id());
+        assert!(child.traceparent().ends_with("-01"));
+        // A later version may add fields; the first four are read.
+        assert!(TraceContext::parse(&format!("01{}-extra", &GIVEN[2..])).is_some());
+    }
+
+    #[test]
+    fn malformed_headers_start_a_new_trace() {
+        for bad in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",
+            "0x-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        ] {
+            assert_eq!(TraceContext::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_root_is_well_formed_and_new_each_time() {
+        let (a, b) = (TraceContext::root(), TraceContext::root());
+        assert_ne!(a.trace_id(), b.trace_id());
+        assert_eq!(TraceContext::parse(&a.traceparent()), Some(a));
+        assert_eq!(a.traceparent().len(), 55);
+    }
+
+    #[test]
+    fn only_releases_with_the_field_get_it() {
+        assert!(accepts_traceparent(Some("2026.9.6")));
+        assert!(accepts_traceparent(Some("2026.10.1")));
+        assert!(!accepts_traceparent(Some("2026.3.31")));
+        assert!(!accepts_traceparent(Some("2026.2.25")));
+        assert!(!accepts_traceparent(Some("dev")));
+        assert!(!accepts_traceparent(None));
+    }
+
+    #[tokio::test]
+    async fn a_call_inside_a_request_carries_a_child_of_its_trace() {
+        assert_eq!(for_call(), None);
+        let c = TraceContext::parse(GIVEN).unwrap();
+        let sent = CURRENT.scope(c, async { for_call() }).await.unwrap();
+        let sent = TraceContext::parse(&sent).unwrap();
+        assert_eq!(sent.trace_id(), c.trace_id());
+        assert_ne!(sent.span_id(), c.span_id());
+    }
+}

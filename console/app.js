@@ -1,0 +1,259 @@
+// gateway-supervisor console. Plain DOM, no framework: every value from the API is set as
+// text (textContent), never as markup. The session cookie authenticates every call; the API
+// enforces roles and the page hides what the role cannot do.
+"use strict";
+
+const RANK = { viewer: 0, operator: 1, admin: 2 };
+const PAGE_SIZE = 100;
+const EVENT_TYPES = "gateway.status,gateway.changed,gateway.primary,connection.changed";
+const state = { me: null, gateways: [], page: 0, filter: "", events: [], stream: null, refreshTimer: null, view: null };
+
+const $ = (id) => document.getElementById(id);
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.className = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null && v !== false) e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+const can = (role) => state.me && RANK[state.me.role] >= RANK[role];
+const announce = (text) => { $("announce").textContent = text; };
+
+async function api(method, path, body) {
+  const opts = { method, headers: {}, credentials: "same-origin" };
+  if (body !== undefined) { opts.headers["content-type"] = "application/json"; opts.body = JSON.stringify(body); }
+  const res = await fetch(path, opts);
+  const text = await res.text();
+  let json = null;
+  try { json = text ? JSON.parse(text) : null; } catch (_) { json = null; }
+  if (res.status === 401 && path !== "/console/login") { showLogin("Your session ended; log in again."); throw new Error("unauthorized"); }
+  if (!res.ok) throw new Error((json && json.message) || `${res.status} ${res.statusText}`);
+  return json;
+}
+
+// ---- session -------------------------------------------------------------------------------
+
+function showLogin(message) {
+  state.me = null;
+  if (state.stream) { state.stream.close(); state.stream = null; }
+  $("nav").hidden = true; $("logout").hidden = true; $("who").textContent = "";
+  const error = el("p", { class: "error", id: "login-error", role: "alert" }, message || "");
+  const key = el("input", { id: "key", type: "password", autocomplete: "current-password", required: true, "aria-describedby": "login-error" });
+  const form = el("form", { class: "login", onsubmit: async (ev) => {
+    ev.preventDefault();
+    try {
+      state.me = await api("POST", "/console/login", { key: key.value });
+      key.value = "";
+      location.hash = "#/";
+      start();
+    } catch (e) { error.textContent = e.message; }
+  } },
+    el("h1", {}, "Log in"),
+    el("label", { for: "key" }, "API key"), key,
+    el("button", { type: "submit", id: "login" }, "Log in"), error);
+  $("main").replaceChildren(form);
+  key.focus();
+}
+
+async function start() {
+  $("nav").hidden = false; $("logout").hidden = false;
+  $("who").textContent = `${state.me.name} (${state.me.role})`;
+  openStream();
+  await route();
+}
+
+$("logout").addEventListener("click", async () => {
+  try { await api("POST", "/console/logout"); } finally { showLogin("Logged out."); }
+});
+
+// ---- live events ---------------------------------------------------------------------------
+
+function openStream() {
+  if (state.stream) state.stream.close();
+  state.stream = new EventSource(`/api/events?types=${encodeURIComponent(EVENT_TYPES)}`);
+  const onEvent = (msg) => {
+    let ev; try { ev = JSON.parse(msg.data); } catch (_) { return; }
+    state.events.unshift(ev);
+    state.events.length = Math.min(state.events.length, 200);
+    scheduleRefresh();
+    if (state.view === "events") renderEvents();
+  };
+  for (const t of EVENT_TYPES.split(",")) state.stream.addEventListener(t, onEvent);
+}
+
+// At most one list refresh per 2 s however many events arrive.
+function scheduleRefresh() {
+  if (state.refreshTimer) return;
+  state.refreshTimer = setTimeout(async () => {
+    state.refreshTimer = null;
+    if (state.view === "fleet") await loadFleet();
+    else if (state.view && state.view.startsWith("gateway:")) await renderGateway(state.view.slice(8), true);
+  }, 2000);
+}
+
+// ---- pages ---------------------------------------------------------------------------------
+
+async function route() {
+  if (!state.me) return;
+  const hash = location.hash || "#/";
+  for (const a of document.querySelectorAll("nav a")) {
+    a.toggleAttribute("aria-current", a.getAttribute("href") === hash.split("/").slice(0, 2).join("/") || (hash === "#/" && a.getAttribute("href") === "#/"));
+    if (a.hasAttribute("aria-current")) a.setAttribute("aria-current", "page");
+  }
+  const m = hash.match(/^#\/gateway\/(\d+)$/);
+  if (m) return renderGateway(m[1]);
+  if (hash === "#/sessions") return renderSessions();
+  if (hash === "#/events") { state.view = "events"; return renderEvents(); }
+  state.view = "fleet";
+  await loadFleet();
+}
+window.addEventListener("hashchange", route);
+
+async function loadFleet() {
+  try {
+    state.gateways = (await api("GET", "/api/gateways")).gateways;
+  } catch (e) { if (e.message !== "unauthorized") $("main").replaceChildren(el("p", { class: "error" }, e.message)); return; }
+  if (state.view === "fleet") renderFleet();
+}
+
+function statusBadge(status) { return el("span", { class: `badge s-${status}` }, status); }
+
+function renderFleet() {
+  const all = state.gateways;
+  const f = state.filter.toLowerCase();
+  const shown = f ? all.filter((g) => g.name.toLowerCase().includes(f) || g.status === f) : all;
+  const pages = Math.max(1, Math.ceil(shown.length / PAGE_SIZE));
+  state.page = Math.min(state.page, pages - 1);
+  const slice = shown.slice(state.page * PAGE_SIZE, (state.page + 1) * PAGE_SIZE);
+  const online = all.filter((g) => g.status === "online").length;
+  const acting = all.find((g) => g.acting_primary);
+  const filter = el("input", { id: "filter", type: "search", value: state.filter, placeholder: "name or status",
+    oninput: (e) => { state.filter = e.target.value; state.page = 0; renderFleet(); $("filter").focus(); } });
+  const rows = slice.map((g) => el("tr", { "data-gateway": g.id },
+    el("td", {}, el("a", { href: `#/gateway/${g.id}` }, g.name)),
+    el("td", {}, statusBadge(g.status)),
+    el("td", {}, g.acting_primary ? "acting" : g.is_primary ? "designated" : ""),
+    el("td", {}, g.latency === null ? "–" : `${g.latency} ms`),
+    el("td", {}, g.sessions_count), el("td", {}, g.agents_count),
+    el("td", {}, (g.connection && g.connection.server_version) || "–"),
+    el("td", {}, g.breaker.state),
+    el("td", {}, [g.suspended ? "suspended" : "", g.cordoned ? "cordoned" : ""].filter(Boolean).join(", "))));
+  $("main").replaceChildren(
+    el("h1", {}, "Fleet"),
+    el("div", { class: "summary" },
+      el("span", {}, el("b", { id: "online-count" }, `${online}/${all.length}`), " online"),
+      el("span", {}, "Acting primary: ", el("b", {}, acting ? acting.name : "none"))),
+    el("div", { class: "toolbar" }, el("label", { for: "filter" }, "Filter"), filter,
+      el("span", { class: "muted" }, `${shown.length} shown`),
+      pages > 1 ? el("button", { type: "button", disabled: state.page === 0, onclick: () => { state.page--; renderFleet(); } }, "Previous") : null,
+      pages > 1 ? el("span", {}, `page ${state.page + 1} of ${pages}`) : null,
+      pages > 1 ? el("button", { type: "button", disabled: state.page >= pages - 1, onclick: () => { state.page++; renderFleet(); } }, "Next") : null),
+    el("div", { class: "scroll" }, el("table", { id: "gateways" },
+      el("caption", { class: "sr-only" }, "Gateways"),
+      el("thead", {}, el("tr", {}, ["Name", "Status", "Primary", "Latency", "Sessions", "Agents", "Version", "Breaker", "Held"].map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, rows))));
+}
+
+async function renderGateway(id, refresh) {
+  state.view = `gateway:${id}`;
+  let g, history;
+  try {
+    g = (await api("GET", `/api/gateways/${id}`)).gateway;
+    history = await api("GET", `/api/gateways/health/history?gateway_id=${id}`);
+  } catch (e) { if (e.message !== "unauthorized") $("main").replaceChildren(el("p", { class: "error" }, e.message)); return; }
+  if (refresh && state.view !== `gateway:${id}`) return;
+  const c = g.connection || {};
+  const err = c.last_error ? `${c.last_error.code}: ${c.last_error.message}` : "none";
+  const fact = (k, v) => [el("dt", {}, k), el("dd", {}, v === null || v === undefined || v === "" ? "–" : v)];
+  const action = (role, label, run, confirmText, danger) => can(role)
+    ? el("button", { type: "button", class: danger ? "danger" : "", onclick: async (e) => {
+        if (confirmText && !window.confirm(confirmText)) return;
+        e.target.disabled = true;
+        try { await run(); announce(`${label}: done`); } catch (x) { announce(`${label}: ${x.message}`); window.alert(x.message); }
+        await renderGateway(id, true);
+      } }, label) : null;
+  const points = ((history.series || [])[0] || { points: [] }).points.filter((p) => p.latency !== null);
+  const chart = el("div", { class: "chart", id: "latency-chart", role: "img", "aria-label": `Latency of ${g.name} over the last 24 hours: ${points.length} samples` });
+  const recent = state.events.filter((e) => String(e.gateway_id) === String(id)).slice(0, 20);
+  $("main").replaceChildren(
+    el("p", {}, el("a", { href: "#/" }, "← Fleet")),
+    el("h1", {}, g.name, " ", statusBadge(g.status)),
+    el("dl", { class: "facts" },
+      fact("Address", g.url), fact("Primary", g.acting_primary ? "acting" : g.is_primary ? "designated" : "no"),
+      fact("Latency", g.latency === null ? null : `${g.latency} ms`), fact("Link", c.state),
+      fact("Version", c.server_version), fact("Protocol", c.protocol), fact("Boot id", c.boot_id),
+      fact("Sessions", g.sessions_count), fact("Agents", g.agents_count),
+      fact("Breaker", `${g.breaker.state} (${g.breaker.consecutive_failures} consecutive failures)`),
+      fact("Held back", [g.suspended ? "suspended" : "", g.cordoned ? "cordoned" : ""].filter(Boolean).join(", ") || "no"),
+      fact("Last error", err)),
+    el("div", { class: "actions" },
+      action("operator", "Probe", () => api("POST", "/api/gateways/health", { gateway_id: Number(id) })),
+      g.cordoned
+        ? action("admin", "Uncordon", () => api("POST", `/api/gateways/${id}/uncordon`, {}), `Uncordon ${g.name}? It takes new spawns again.`)
+        : action("admin", "Cordon", () => api("POST", `/api/gateways/${id}/cordon`, {}), `Cordon ${g.name}? It takes no new spawns until uncordoned.`),
+      g.suspended
+        ? action("admin", "Resume", () => api("POST", `/api/gateways/${id}/resume`, {}), `Resume ${g.name}?`)
+        : action("admin", "Suspend", () => api("POST", `/api/gateways/${id}/suspend`, {}), `Suspend ${g.name}? Its runs finish; it takes no new work.`, true),
+      action("admin", "Restart", () => api("POST", `/api/gateways/${id}/restart`, {}), `Restart ${g.name}? Its runs are interrupted.`, true)),
+    el("h2", {}, "Latency, last 24 hours"), chart,
+    points.length === 0 ? el("p", { class: "muted" }, "No probe samples yet.") : null,
+    el("h2", {}, "Recent events"),
+    el("ul", { class: "events" }, recent.length ? recent.map(eventLine) : el("li", { class: "muted" }, "None since this page opened.")));
+  if (points.length > 0 && window.uPlot) {
+    const width = Math.min($("main").clientWidth - 8, 1100);
+    new uPlot({ width, height: 240, series: [{}, { label: "latency (ms)", stroke: "#0b57d0", width: 2 }],
+      axes: [{}, { label: "ms" }] }, [points.map((p) => p.ts), points.map((p) => p.latency)], chart);
+  }
+}
+
+async function renderSessions() {
+  state.view = "sessions";
+  const gw = new URLSearchParams((location.hash.split("?")[1]) || "");
+  let data;
+  try { data = await api("GET", `/api/sessions?limit=500${gw.get("gateway_id") ? `&gateway_id=${encodeURIComponent(gw.get("gateway_id"))}` : ""}`); }
+  catch (e) { if (e.message !== "unauthorized") $("main").replaceChildren(el("p", { class: "error" }, e.message)); return; }
+  const names = new Map(state.gateways.map((g) => [g.id, g.name]));
+  const rows = data.sessions.map((s) => el("tr", {},
+    el("td", {}, names.get(s.gateway_id) || s.gateway_id), el("td", {}, s.key), el("td", {}, s.agent || "–"),
+    el("td", {}, s.status), el("td", {}, s.running ? "running" : ""),
+    el("td", {}, can("operator") ? el("button", { type: "button", class: "danger", onclick: async (e) => {
+      if (!window.confirm(`Kill session ${s.key}? Its run is aborted.`)) return;
+      e.target.disabled = true;
+      try { await api("POST", `/api/sessions/${encodeURIComponent(s.key)}/control?gateway_id=${s.gateway_id}`, { action: "kill" }); announce("Session killed"); }
+      catch (x) { window.alert(x.message); }
+      await renderSessions();
+    } }, "Kill") : "")));
+  $("main").replaceChildren(el("h1", {}, "Sessions"),
+    el("p", { class: "muted" }, `${data.sessions.length} of ${data.total}${data.truncated ? " (first 500)" : ""}`),
+    el("div", { class: "scroll" }, el("table", { id: "sessions" },
+      el("thead", {}, el("tr", {}, ["Gateway", "Key", "Agent", "Status", "Run", ""].map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, rows))));
+}
+
+function eventLine(e) {
+  const when = new Date(e.ts).toISOString().slice(11, 19);
+  return el("li", {}, `${when}  ${e.type}  gateway ${e.gateway_id ?? "–"}  ${JSON.stringify(e.payload).slice(0, 200)}`);
+}
+
+function renderEvents() {
+  $("main").replaceChildren(el("h1", {}, "Events"),
+    el("p", { class: "muted" }, "Live; the newest first (the last 200 since this page opened)."),
+    el("ul", { class: "events", id: "event-list" }, state.events.map(eventLine)));
+}
+
+// ---- boot ----------------------------------------------------------------------------------
+
+(async () => {
+  try {
+    const res = await fetch("/console/session", { credentials: "same-origin" });
+    if (!res.ok) return showLogin();
+    state.me = await res.json();
+    start();
+  } catch (_) { showLogin("The daemon did not answer."); }
+})();

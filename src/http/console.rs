@@ -1,0 +1,144 @@
+//! The web console: its files, compiled into the binary (`console/`; no build step, no CDN),
+//! and its session — `POST /console/login` turns an API key into the session cookie
+//! ([`crate::console_session`]), `POST /console/logout` forgets it, `GET /console/session`
+//! says whose it is. The pages call the API like any client; the cookie authenticates them
+//! there (`middleware::authenticate`), and the API enforces each role.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use super::AppState;
+use super::error::ApiError;
+use super::json::JsonBody;
+use super::middleware::{console_principal, same_origin, session_cookie};
+use crate::console_session::{COOKIE, LIFETIME};
+
+/// One file of the console.
+struct Asset {
+    path: &'static str,
+    content_type: &'static str,
+    body: &'static [u8],
+}
+
+const ASSETS: &[Asset] = &[
+    Asset {
+        path: "",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../../console/index.html"),
+    },
+    Asset {
+        path: "app.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../console/app.js"),
+    },
+    Asset {
+        path: "app.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../../console/app.css"),
+    },
+    Asset {
+        path: "vendor/uplot/uPlot.iife.min.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../console/vendor/uplot/uPlot.iife.min.js"),
+    },
+    Asset {
+        path: "vendor/uplot/uPlot.min.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../../console/vendor/uplot/uPlot.min.css"),
+    },
+    Asset {
+        path: "vendor/uplot/LICENSE",
+        content_type: "text/plain; charset=utf-8",
+        body: include_bytes!("../../console/vendor/uplot/LICENSE"),
+    },
+];
+
+/// Only the console's own files run and connect; nothing frames it.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// `GET /` → the console.
+pub async fn root() -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, "/console/"))
+        .finish()
+}
+
+/// `GET /console/{file}`.
+pub async fn asset(path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let path = path.into_inner();
+    let asset = ASSETS
+        .iter()
+        .find(|a| a.path == path)
+        .ok_or_else(|| ApiError::RouteNotFound(format!("GET /console/{}", bounded(&path))))?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, asset.content_type))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .body(asset.body))
+}
+
+fn bounded(s: &str) -> String {
+    gateway_supervisor_actors::bounded::text(s, 128)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    key: String,
+}
+
+/// The session cookie: the browser keeps it no longer than the session lasts, sends it to
+/// this site only, never shows it to scripts.
+fn cookie(req: &HttpRequest, value: String, max_age: i64) -> Cookie<'static> {
+    let mut c = Cookie::new(COOKIE, value);
+    c.set_path("/");
+    c.set_http_only(true);
+    c.set_same_site(SameSite::Strict);
+    c.set_secure(req.connection_info().scheme() == "https");
+    c.set_max_age(actix_web::cookie::time::Duration::seconds(max_age));
+    c
+}
+
+/// `POST /console/login {key}` → the session cookie and `{name, role}`.
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: JsonBody<Login>,
+) -> Result<HttpResponse, ApiError> {
+    same_origin(&req)?;
+    let principal = state.keys.authenticate(Some(&body.0.key)).await?;
+    let hash = crate::auth::hash_key(body.0.key.trim());
+    let value = state
+        .console_sessions
+        .issue(principal.key_id, &hash, crate::db::unix_now());
+    Ok(HttpResponse::Ok()
+        .cookie(cookie(&req, value, LIFETIME.as_secs() as i64))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({"name": principal.name, "role": principal.role})))
+}
+
+/// `POST /console/logout`: the browser forgets the cookie.
+pub async fn logout(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    same_origin(&req)?;
+    Ok(HttpResponse::NoContent()
+        .cookie(cookie(&req, String::new(), 0))
+        .finish())
+}
+
+/// `GET /console/session` → `{name, role}` of the session, or 401.
+pub async fn session(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let cookie = session_cookie(&req)
+        .ok_or_else(|| ApiError::Unauthorized("no console session; log in".into()))?;
+    let principal = console_principal(&state, &req, &cookie)?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({"name": principal.name, "role": principal.role})))
+}

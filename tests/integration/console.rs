@@ -1,0 +1,173 @@
+//! The web console's session over HTTP: an API key logs in once and becomes an HttpOnly,
+//! SameSite=Strict cookie that authenticates the API and its event stream; changes need the
+//! console's own Origin; the cookie dies with its key and with logout; the files are served
+//! with a strict content policy. The pages themselves are driven in Chromium (`browser.rs`).
+
+use serde_json::json;
+
+use crate::support::{Daemon, Request};
+
+fn origin(d: &Daemon) -> String {
+    format!("http://{}", d.addr)
+}
+
+/// Logs in with `key`; the `name=value` of the cookie set.
+fn login(d: &Daemon, key: &str) -> String {
+    let res = d.send(
+        Request::new("POST", "/console/login")
+            .header("origin", origin(d))
+            .json(&json!({"key": key})),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    let set = res.header("set-cookie").expect("a cookie").to_owned();
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=28800"] {
+        assert!(set.contains(attr), "{attr} missing: {set}");
+    }
+    assert!(!set.contains(key), "the key itself is never the cookie");
+    set.split(';').next().unwrap().to_owned()
+}
+
+#[test]
+fn a_login_cookie_authenticates_the_api_with_the_keys_role() {
+    let d = Daemon::start();
+    let viewer = d.create_key("viewer", "wall-screen");
+    let cookie = login(&d, &viewer);
+    let res = d.send(Request::new("GET", "/console/session").header("cookie", &cookie));
+    assert_eq!(res.status, 200);
+    assert_eq!(res.json(), json!({"name": "wall-screen", "role": "viewer"}));
+    let res = d.send(Request::new("GET", "/api/gateways").header("cookie", &cookie));
+    assert_eq!(res.status, 200, "{}", res.text());
+    // The role is the key's: a viewer's session cannot create a gateway.
+    let res = d.send(
+        Request::new("POST", "/api/gateways")
+            .header("cookie", &cookie)
+            .header("origin", origin(&d))
+            .json(&json!({"name": "x", "host": "127.0.0.1", "port": 1})),
+    );
+    assert_eq!(res.status, 403, "{}", res.text());
+    assert_eq!(res.json()["error"], "forbidden");
+    // A wrong key logs nobody in; a tampered cookie is nobody.
+    let res = d.send(
+        Request::new("POST", "/console/login")
+            .header("origin", origin(&d))
+            .json(&json!({"key": "gsk_notARealKey0000000000000000000000"})),
+    );
+    assert_eq!(res.status, 401);
+    assert!(res.header("set-cookie").is_none());
+    let forged = cookie.replacen(".", ".9", 1);
+    let res = d.send(Request::new("GET", "/api/gateways").header("cookie", &forged));
+    assert_eq!(res.status, 401, "{}", res.text());
+}
+
+#[test]
+fn changes_need_the_consoles_own_origin() {
+    let d = Daemon::start();
+    let cookie = login(&d, &d.admin_key);
+    let create = |origin: Option<&str>, name: &str| {
+        let mut req = Request::new("POST", "/api/gateways")
+            .header("cookie", &cookie)
+            .json(&json!({"name": name, "host": "127.0.0.1", "port": 1}));
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        d.send(req)
+    };
+    let res = create(None, "no-origin");
+    assert_eq!(res.status, 403, "{}", res.text());
+    assert_eq!(res.json()["error"], "cross_origin");
+    let res = create(Some("https://evil.example"), "elsewhere");
+    assert_eq!(res.status, 403);
+    assert!(res.text().contains("evil.example"), "{}", res.text());
+    assert_eq!(create(Some(&origin(&d)), "ours").status, 201);
+    // A login from another origin is refused too (no session planted from elsewhere).
+    let res = d.send(
+        Request::new("POST", "/console/login")
+            .header("origin", "https://evil.example")
+            .json(&json!({"key": d.admin_key})),
+    );
+    assert_eq!(res.status, 403);
+    // Programs keep using the header: no Origin needed there.
+    let res = d.call(
+        "POST",
+        "/api/gateways",
+        &d.admin_key,
+        &json!({"name": "program", "host": "127.0.0.1", "port": 2}),
+    );
+    assert_eq!(res.status, 201, "{}", res.text());
+}
+
+#[test]
+fn the_session_ends_with_its_key_and_with_logout() {
+    let d = Daemon::start();
+    let key = d.create_key("operator", "night-shift");
+    let cookie = login(&d, &key);
+    assert_eq!(
+        d.send(Request::new("GET", "/api/gateways").header("cookie", &cookie))
+            .status,
+        200
+    );
+    let res = d.send(
+        Request::new("POST", "/console/logout")
+            .header("cookie", &cookie)
+            .header("origin", origin(&d)),
+    );
+    assert_eq!(res.status, 204);
+    assert!(res.header("set-cookie").unwrap().contains("Max-Age=0"));
+    // Revoking the key ends every session of it (within the key refresh interval).
+    let out = d.cli(&["keys", "revoke", &key[..12]]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    crate::support::wait_until(
+        "the revoked key's session refused",
+        std::time::Duration::from_secs(10),
+        || {
+            (d.send(Request::new("GET", "/api/gateways").header("cookie", &cookie))
+                .status
+                == 401)
+                .then_some(())
+        },
+    );
+}
+
+#[test]
+fn the_files_are_served_with_a_strict_policy() {
+    let d = Daemon::start();
+    let res = d.send(Request::new("GET", "/"));
+    assert_eq!(
+        (res.status, res.header("location")),
+        (302, Some("/console/"))
+    );
+    let res = d.send(Request::new("GET", "/console/"));
+    assert_eq!(res.status, 200);
+    assert!(res.text().contains("<script src=\"app.js\"></script>"));
+    let csp = res.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(res.header("x-content-type-options"), Some("nosniff"));
+    for (path, kind) in [
+        ("/console/app.js", "text/javascript"),
+        ("/console/app.css", "text/css"),
+        ("/console/vendor/uplot/uPlot.iife.min.js", "text/javascript"),
+        ("/console/vendor/uplot/LICENSE", "text/plain"),
+    ] {
+        let res = d.send(Request::new("GET", path));
+        assert_eq!(res.status, 200, "{path}");
+        assert!(
+            res.header("content-type").unwrap().starts_with(kind),
+            "{path}"
+        );
+    }
+    let res = d.send(Request::new("GET", "/console/../Cargo.toml"));
+    assert_ne!(res.status, 200);
+    let res = d.send(Request::new("GET", "/console/nope.js"));
+    assert_eq!(res.status, 404);
+    assert_eq!(res.json()["error"], "not_found");
+    // No session: 401 naming the way in.
+    let res = d.send(Request::new("GET", "/console/session"));
+    assert_eq!(res.status, 401);
+}
