@@ -218,6 +218,9 @@ async function renderSessions() {
   let data;
   try { data = await api("GET", `/api/sessions?limit=500${gw.get("gateway_id") ? `&gateway_id=${encodeURIComponent(gw.get("gateway_id"))}` : ""}`); }
   catch (e) { if (e.message !== "unauthorized") $("main").replaceChildren(el("p", { class: "error" }, e.message)); return; }
+  if (state.gateways.length === 0) {
+    try { state.gateways = (await api("GET", "/api/gateways")).gateways; } catch (_) { /* ids instead of names */ }
+  }
   const names = new Map(state.gateways.map((g) => [g.id, g.name]));
   const rows = data.sessions.map((s) => el("tr", {},
     el("td", {}, names.get(s.gateway_id) || s.gateway_id), el("td", {}, s.key), el("td", {}, s.agent || "–"),

@@ -23,9 +23,10 @@ as_root() {
 # Node 24 and openclaw (the machine's Node 20 runs npm only). wrk: the benchmark's load
 # generator (its smoke run below). python3, python3-venv, curl: the API fuzz run (schemathesis
 # from PyPI in a venv, pinned in e2e/schemathesis/requirements.txt). dpkg-dev: dpkg-shlibdeps,
-# which computes the Debian package's library dependencies.
+# which computes the Debian package's library dependencies. chromium, chromium-driver: the web
+# console's browser test (a real headless Chromium over WebDriver).
 PACKAGES=(libssl-dev postgresql postgresql-client systemd pkg-config prometheus groff-base iproute2 wrk
-  util-linux python3 python3-venv curl dpkg-dev)
+  util-linux python3 python3-venv curl dpkg-dev chromium chromium-driver)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -7,6 +7,7 @@ mod agents;
 mod alerts;
 mod auth;
 mod bad_input;
+mod browser;
 mod cli;
 mod console;
 mod cordon;

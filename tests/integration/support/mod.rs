@@ -2,6 +2,7 @@
 //! test-support crate; gateway fixtures (`fleet`) and the WebSocket client are the suite's own.
 
 pub mod fleet;
+pub mod webdriver;
 pub mod webhook;
 
 pub use gs_test_support::daemon::*;

@@ -1,0 +1,127 @@
+//! The web console in a real headless Chromium (Debian's `chromium` and `chromium-driver`):
+//! an operator logs in with a key, watches gateways come online without reloading, opens a
+//! gateway's latency graph, kills a session after confirming, sees an event arrive live; a
+//! viewer's key gets no action buttons. Screenshots are kept under target/console/ (the
+//! README's is `docs/console.png`, copied from `fleet.png`).
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::support::fleet::{add, fake, link_daemon, wait_gateway};
+use crate::support::webdriver::Browser;
+use crate::support::{online, wait_until};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn shots() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/console")
+}
+
+#[test]
+fn an_operator_watches_the_fleet_live_and_acts_and_a_viewer_only_looks() {
+    let (fa, fb, fc) = (
+        fake(|c| c.sessions = 2),
+        fake(|c| c.sessions = 1),
+        fake(|_| {}),
+    );
+    let d = link_daemon(&[]);
+    let a = add(&d, "edge-amsterdam", &fa, Some("fake-token"));
+    wait_gateway(&d, a, "online", online);
+    let operator = d.create_key("operator", "night-shift");
+    let viewer = d.create_key("viewer", "wall-screen");
+    let base = format!("http://{}", d.addr);
+
+    let b = Browser::start(1280, 720);
+    b.goto(&format!("{base}/"));
+    let key = b.find("#key", DEADLINE);
+    b.type_into(&key, &operator);
+    b.click_css("#login", DEADLINE);
+    b.wait_text("#online-count", DEADLINE, |t| t == "1/1");
+    b.wait_text(".who", DEADLINE, |t| t.contains("night-shift (operator)"));
+
+    // Two more gateways registered elsewhere come online on the open page, no reload.
+    let bb = add(&d, "edge-frankfurt", &fb, Some("fake-token"));
+    let c = add(&d, "edge-paris", &fc, Some("fake-token"));
+    for id in [bb, c] {
+        wait_gateway(&d, id, "online", online);
+    }
+    b.wait_text("#online-count", DEADLINE, |t| t == "3/3");
+    let table = b.wait_text("#gateways", DEADLINE, |t| t.contains("edge-paris"));
+    assert!(table.contains("acting"), "{table}");
+    b.screenshot(&shots().join("fleet.png"));
+
+    // A gateway's page: probe it twice, the 24-hour graph draws the samples.
+    b.click_css(&format!("a[href='#/gateway/{a}']"), DEADLINE);
+    b.wait_text("h1", DEADLINE, |t| t.contains("edge-amsterdam"));
+    let samples = || {
+        b.script("const c = document.getElementById('latency-chart'); return c ? c.getAttribute('aria-label') : ''")
+            .as_str()
+            .and_then(|l| l.split(": ").nth(1)?.split(' ').next()?.parse::<u32>().ok())
+            .unwrap_or(0)
+    };
+    for n in 1..=2 {
+        b.wait_text("main button", DEADLINE, |t| t == "Probe");
+        b.click_css("main button", DEADLINE);
+        // Samples are stored in batches: the page shows them once stored (reload to look).
+        wait_until("a probe sample on the page", DEADLINE, || {
+            if samples() >= n {
+                return Some(());
+            }
+            b.script("location.reload()");
+            None
+        });
+    }
+    b.find("#latency-chart canvas", DEADLINE);
+    b.screenshot(&shots().join("gateway.png"));
+
+    // Sessions: kill one, after saying yes.
+    b.click_css("a[href='#/sessions']", DEADLINE);
+    b.wait_text("#sessions", DEADLINE, |t| t.contains("edge-amsterdam"));
+    let before = b.all("#sessions tbody tr").len();
+    assert!(before >= 3, "{before} sessions listed");
+    b.click_css("#sessions tbody tr button", DEADLINE);
+    let asked = b.accept_dialog(DEADLINE);
+    assert!(asked.starts_with("Kill session"), "{asked}");
+    wait_until("the run aborted at the gateway", DEADLINE, || {
+        [&fa, &fb]
+            .iter()
+            .any(|f| f.counters().aborts.load(Ordering::Relaxed) > 0)
+            .then_some(())
+    });
+
+    // Events arrive on the open events page.
+    b.click_css("a[href='#/events']", DEADLINE);
+    let res = d.call(
+        "POST",
+        &format!("/api/gateways/{c}/cordon"),
+        &d.admin_key,
+        &serde_json::json!({}),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    b.wait_text("#event-list", DEADLINE, |t| t.contains("gateway.changed"));
+
+    // A viewer: the same pages, no buttons.
+    b.click_css("#logout", DEADLINE);
+    let key = b.find("#key", DEADLINE);
+    b.type_into(&key, &viewer);
+    b.click_css("#login", DEADLINE);
+    b.wait_text(".who", DEADLINE, |t| t.contains("wall-screen (viewer)"));
+    b.goto(&format!("{base}/console/#/gateway/{a}"));
+    b.wait_text("h1", DEADLINE, |t| t.contains("edge-amsterdam"));
+    let buttons: Vec<String> = b.all("main button").iter().map(|e| b.text(e)).collect();
+    assert_eq!(buttons, Vec::<String>::new(), "a viewer sees no actions");
+
+    // A phone-sized window: no horizontal overflow of the page itself.
+    b.set_window(390, 844);
+    b.goto(&format!("{base}/console/#/"));
+    b.wait_text("#online-count", DEADLINE, |t| t == "3/3");
+    let overflow = b.script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+    );
+    assert!(
+        overflow.as_i64().unwrap_or(1) <= 0,
+        "the page scrolls sideways by {overflow}"
+    );
+    b.screenshot(&shots().join("fleet-phone.png"));
+}

@@ -1,0 +1,263 @@
+//! A small W3C WebDriver client over the suite's raw HTTP client, for the console's browser
+//! tests: a real headless Chromium driven by Debian's `chromedriver`. Every wait has a deadline;
+//! the driver and the browser go when the `Browser` is dropped.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// The W3C web element identifier key.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+pub struct Browser {
+    driver: Child,
+    addr: SocketAddr,
+    session: String,
+}
+
+/// One WebDriver request: chromedriver keeps connections open, so the answer is read to its
+/// `Content-Length`, not to the end of the stream. `(status, JSON body)`.
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> std::io::Result<(u16, Value)> {
+    use std::io::{Read, Write};
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 65536];
+    loop {
+        let n = s.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            if len.is_some_and(|len| raw.len() >= end + 4 + len) {
+                break;
+            }
+        }
+    }
+    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_owned());
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad("no header end"))?;
+    let status = String::from_utf8_lossy(&raw[..end])
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad("no status"))?;
+    let json = serde_json::from_slice(&raw[end + 4..]).unwrap_or(Value::Null);
+    Ok((status, json))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Browser {
+    /// Starts chromedriver and a headless Chromium with a `width`×`height` window.
+    pub fn start(width: u32, height: u32) -> Browser {
+        let port = free_port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver must be installed (Debian packages chromium and chromium-driver; scripts/test.sh installs them)");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut b = Browser {
+            driver,
+            addr,
+            session: String::new(),
+        };
+        crate::support::wait_until("chromedriver ready", Duration::from_secs(20), || {
+            request(b.addr, "GET", "/status", None)
+                .ok()
+                .filter(|(_, v)| v["value"]["ready"] == true)
+        });
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         format!("--window-size={width},{height}"), "--lang=en-US"]
+            }
+        }}});
+        let v = b.raw("POST", "/session", Some(&caps));
+        b.session = v["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {v}"))
+            .to_owned();
+        b
+    }
+
+    fn raw(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
+        let (status, v) = request(self.addr, method, path, body).expect("chromedriver answers");
+        assert!(status < 300, "WebDriver {method} {path}: {v}");
+        v["value"].clone()
+    }
+
+    fn cmd(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
+        self.raw(method, &format!("/session/{}{path}", self.session), body)
+    }
+
+    /// A command that may meet an element the page has just replaced: `None` then.
+    fn try_cmd(&self, method: &str, path: &str, body: Option<&Value>) -> Option<Value> {
+        let path = format!("/session/{}{path}", self.session);
+        let (status, v) = request(self.addr, method, &path, body).expect("chromedriver answers");
+        if status < 300 {
+            return Some(v["value"].clone());
+        }
+        let error = v["value"]["error"].as_str().unwrap_or_default();
+        assert!(
+            matches!(
+                error,
+                "stale element reference"
+                    | "no such element"
+                    | "element not interactable"
+                    | "element click intercepted"
+            ),
+            "WebDriver {path}: {v}"
+        );
+        None
+    }
+
+    /// Clicks the first element matching `css`, retrying while the page re-renders it.
+    pub fn click_css(&self, css: &str, deadline: Duration) {
+        crate::support::wait_until(&format!("a click on {css}"), deadline, || {
+            let e = self.all(css).into_iter().next()?;
+            self.try_cmd("POST", &format!("/element/{e}/click"), Some(&json!({})))
+                .map(|_| ())
+        });
+    }
+
+    pub fn goto(&self, url: &str) {
+        self.cmd("POST", "/url", Some(&json!({"url": url})));
+    }
+
+    /// The elements matching `css` now.
+    pub fn all(&self, css: &str) -> Vec<String> {
+        let v = self.cmd(
+            "POST",
+            "/elements",
+            Some(&json!({"using": "css selector", "value": css})),
+        );
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e[ELEMENT].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// The first element matching `css`, waiting up to `deadline` for one.
+    pub fn find(&self, css: &str, deadline: Duration) -> String {
+        crate::support::wait_until(&format!("an element {css}"), deadline, || {
+            self.all(css).into_iter().next()
+        })
+    }
+
+    /// The element's text; empty when the page has just replaced it.
+    pub fn text(&self, element: &str) -> String {
+        self.try_cmd("GET", &format!("/element/{element}/text"), None)
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
+    /// Waits until the element matching `css` shows text for which `want` holds.
+    pub fn wait_text(&self, css: &str, deadline: Duration, want: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(e) = self.all(css).into_iter().next() {
+                let t = self.text(&e);
+                if want(&t) {
+                    return t;
+                }
+                assert!(start.elapsed() < deadline, "{css} still shows {t:?}");
+            } else {
+                assert!(start.elapsed() < deadline, "no {css}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn type_into(&self, element: &str, text: &str) {
+        self.cmd(
+            "POST",
+            &format!("/element/{element}/value"),
+            Some(&json!({"text": text})),
+        );
+    }
+
+    /// Accepts the open confirm() dialog, waiting for it to open.
+    pub fn accept_dialog(&self, deadline: Duration) -> String {
+        let text = crate::support::wait_until("a dialog", deadline, || {
+            let path = format!("/session/{}/alert/text", self.session);
+            let (status, v) = request(self.addr, "GET", &path, None).ok()?;
+            (status == 200).then(|| v["value"].as_str().unwrap_or("").to_owned())
+        });
+        self.cmd("POST", "/alert/accept", Some(&json!({})));
+        text
+    }
+
+    pub fn script(&self, js: &str) -> Value {
+        self.cmd(
+            "POST",
+            "/execute/sync",
+            Some(&json!({"script": js, "args": []})),
+        )
+    }
+
+    pub fn set_window(&self, width: u32, height: u32) {
+        self.cmd(
+            "POST",
+            "/window/rect",
+            Some(&json!({"width": width, "height": height})),
+        );
+    }
+
+    /// Saves a PNG of the page as it is now.
+    pub fn screenshot(&self, path: &Path) {
+        use base64::Engine;
+        let v = self.cmd("GET", "/screenshot", None);
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap())
+            .unwrap();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(path, png).unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let path = format!("/session/{}", self.session);
+            let _ = request(self.addr, "DELETE", &path, None);
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
