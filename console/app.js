@@ -6,7 +6,10 @@
 const RANK = { viewer: 0, operator: 1, admin: 2 };
 const PAGE_SIZE = 100;
 const EVENT_TYPES = "gateway.status,gateway.changed,gateway.primary,connection.changed";
-const state = { me: null, gateways: [], page: 0, filter: "", events: [], stream: null, refreshTimer: null, view: null };
+const STATUSES = ["online", "degraded", "timeout", "offline", "unknown"];
+// `fleet`: the page of the list on screen (the daemon pages it: a 10,000-gateway fleet is never
+// read whole). `names`: gateway names seen, for the sessions page.
+const state = { me: null, fleet: null, names: new Map(), page: 0, filter: "", events: [], stream: null, refreshTimer: null, view: null };
 
 const $ = (id) => document.getElementById(id);
 function el(tag, attrs = {}, ...children) {
@@ -115,26 +118,39 @@ async function route() {
 }
 window.addEventListener("hashchange", route);
 
+function fleetQuery() {
+  const params = new URLSearchParams({ limit: String(PAGE_SIZE), offset: String(state.page * PAGE_SIZE) });
+  const f = state.filter.trim().toLowerCase();
+  if (STATUSES.includes(f)) params.set("status", f);
+  else if (f) params.set("q", f);
+  return params.toString();
+}
+
 async function loadFleet() {
   try {
-    state.gateways = (await api("GET", "/api/gateways")).gateways;
+    state.fleet = await api("GET", `/api/gateways?${fleetQuery()}`);
   } catch (e) { if (e.message !== "unauthorized") $("main").replaceChildren(el("p", { class: "error" }, e.message)); return; }
+  for (const g of state.fleet.gateways) state.names.set(g.id, g.name);
   if (state.view === "fleet") renderFleet();
 }
 
 function statusBadge(status) { return el("span", { class: `badge s-${status}` }, status); }
 
+let filterTimer = null;
 function renderFleet() {
-  const all = state.gateways;
-  const f = state.filter.toLowerCase();
-  const shown = f ? all.filter((g) => g.name.toLowerCase().includes(f) || g.status === f) : all;
-  const pages = Math.max(1, Math.ceil(shown.length / PAGE_SIZE));
-  state.page = Math.min(state.page, pages - 1);
-  const slice = shown.slice(state.page * PAGE_SIZE, (state.page + 1) * PAGE_SIZE);
-  const online = all.filter((g) => g.status === "online").length;
-  const acting = all.find((g) => g.acting_primary);
+  const fleet = state.fleet;
+  const slice = fleet.gateways;
+  const all = Object.values(fleet.counts).reduce((a, b) => a + b, 0);
+  const online = fleet.counts.online || 0;
+  const acting = fleet.acting_primary;
+  const pages = Math.max(1, Math.ceil(fleet.total / PAGE_SIZE));
+  const go = (page) => { state.page = page; loadFleet(); };
   const filter = el("input", { id: "filter", type: "search", value: state.filter, placeholder: "name or status",
-    oninput: (e) => { state.filter = e.target.value; state.page = 0; renderFleet(); $("filter").focus(); } });
+    oninput: (e) => {
+      state.filter = e.target.value; state.page = 0;
+      clearTimeout(filterTimer);
+      filterTimer = setTimeout(async () => { await loadFleet(); const f = $("filter"); if (f) { f.focus(); f.setSelectionRange(f.value.length, f.value.length); } }, 250);
+    } });
   const rows = slice.map((g) => el("tr", { "data-gateway": g.id },
     el("td", {}, el("a", { href: `#/gateway/${g.id}` }, g.name)),
     el("td", {}, statusBadge(g.status)),
@@ -147,13 +163,13 @@ function renderFleet() {
   $("main").replaceChildren(
     el("h1", {}, "Fleet"),
     el("div", { class: "summary" },
-      el("span", {}, el("b", { id: "online-count" }, `${online}/${all.length}`), " online"),
+      el("span", {}, el("b", { id: "online-count" }, `${online}/${all}`), " online"),
       el("span", {}, "Acting primary: ", el("b", {}, acting ? acting.name : "none"))),
     el("div", { class: "toolbar" }, el("label", { for: "filter" }, "Filter"), filter,
-      el("span", { class: "muted" }, `${shown.length} shown`),
-      pages > 1 ? el("button", { type: "button", disabled: state.page === 0, onclick: () => { state.page--; renderFleet(); } }, "Previous") : null,
+      el("span", { class: "muted", id: "shown" }, `${fleet.total} match`),
+      pages > 1 ? el("button", { type: "button", id: "prev", disabled: state.page === 0, onclick: () => go(state.page - 1) }, "Previous") : null,
       pages > 1 ? el("span", {}, `page ${state.page + 1} of ${pages}`) : null,
-      pages > 1 ? el("button", { type: "button", disabled: state.page >= pages - 1, onclick: () => { state.page++; renderFleet(); } }, "Next") : null),
+      pages > 1 ? el("button", { type: "button", id: "next", disabled: state.page >= pages - 1, onclick: () => go(state.page + 1) }, "Next") : null),
     el("div", { class: "scroll" }, el("table", { id: "gateways" },
       el("caption", { class: "sr-only" }, "Gateways"),
       el("thead", {}, el("tr", {}, ["Name", "Status", "Primary", "Latency", "Sessions", "Agents", "Version", "Breaker", "Held"].map((h) => el("th", { scope: "col" }, h)))),
@@ -218,10 +234,13 @@ async function renderSessions() {
   let data;
   try { data = await api("GET", `/api/sessions?limit=500${gw.get("gateway_id") ? `&gateway_id=${encodeURIComponent(gw.get("gateway_id"))}` : ""}`); }
   catch (e) { if (e.message !== "unauthorized") $("main").replaceChildren(el("p", { class: "error" }, e.message)); return; }
-  if (state.gateways.length === 0) {
-    try { state.gateways = (await api("GET", "/api/gateways")).gateways; } catch (_) { /* ids instead of names */ }
+  const ids = [...new Set(data.sessions.map((s) => s.gateway_id))].filter((id) => !state.names.has(id));
+  if (ids.length > 0 && ids.length <= 20) {
+    for (const id of ids) {
+      try { const g = (await api("GET", `/api/gateways/${id}`)).gateway; state.names.set(g.id, g.name); } catch (_) { /* the id is shown */ }
+    }
   }
-  const names = new Map(state.gateways.map((g) => [g.id, g.name]));
+  const names = state.names;
   const rows = data.sessions.map((s) => el("tr", {},
     el("td", {}, names.get(s.gateway_id) || s.gateway_id), el("td", {}, s.key), el("td", {}, s.agent || "–"),
     el("td", {}, s.status), el("td", {}, s.running ? "running" : ""),

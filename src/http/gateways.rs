@@ -9,11 +9,12 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 pub use super::gateway_json::{BreakerJson, ConnectionJson, GatewayJson, LinkErrorJson};
+use super::gateway_page::GatewayListQuery;
 use super::json::JsonBody;
 use super::principal::Authenticated;
 use crate::validate::{self, FieldError};
 use gateway_supervisor_actors::messages::{
-    CreateGateway, DeleteGateway, GetGateway, UpdateGateway,
+    CreateGateway, DeleteGateway, GetGateway, ListGateways, UpdateGateway,
 };
 use gateway_supervisor_actors::model::{GatewayPatch, GatewayStatus, NewGateway};
 
@@ -272,10 +273,19 @@ pub struct Deleted {
 }
 
 #[utoipa::path(get, path = "/api/gateways", tag = "gateways",
-    description = "All gateways, primary first, then by name.",
-    responses((status = 200, body = GatewayList), (status = 401, body = ErrorBody)),
+    description = "All gateways, primary first, then by name — or, with any of `limit`, `offset`, `q`, `status`, one page of them with the matching total, the count per status and the acting primary (`GatewayPage`).",
+    params(GatewayListQuery),
+    responses((status = 200, body = GatewayList, description = "the whole list, or a `GatewayPage` when paging parameters are given"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
     security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
-pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    query: web::Query<GatewayListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(q) = query.validate()? {
+        let snapshot = state.registry.send(ListGateways).await?;
+        return Ok(HttpResponse::Ok().json(super::gateway_page::page(&snapshot.views, &q)));
+    }
     let body = state.gateway_list.body(&state.registry).await?;
     Ok(HttpResponse::Ok()
         .content_type(actix_web::http::header::ContentType::json())

@@ -10,6 +10,7 @@ mod fanout;
 pub mod fleet;
 pub mod gateway_json;
 pub mod gateway_ops;
+pub mod gateway_page;
 pub mod gateways;
 pub mod health;
 pub mod json;

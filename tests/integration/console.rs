@@ -171,3 +171,70 @@ fn the_files_are_served_with_a_strict_policy() {
     let res = d.send(Request::new("GET", "/console/session"));
     assert_eq!(res.status, 401);
 }
+
+/// The fleet page reads the list a page at a time: `limit`/`offset`/`q`/`status` answer one page
+/// with the matching total, the count per status and the acting primary; bad values are 400s
+/// naming the parameter; without them the whole list is answered as before.
+#[test]
+fn a_large_fleet_is_read_a_page_at_a_time() {
+    let d = Daemon::start();
+    for i in 0..25 {
+        let res = d.call(
+            "POST",
+            "/api/gateways",
+            &d.admin_key,
+            &json!({"name": format!("edge-{i:02}"), "host": "127.0.0.1", "port": 20000 + i}),
+        );
+        assert_eq!(res.status, 201, "{}", res.text());
+    }
+    let get = |q: &str| d.get(&format!("/api/gateways{q}"), &d.admin_key);
+    let whole = get("").json();
+    assert_eq!(whole["gateways"].as_array().unwrap().len(), 25);
+    assert!(whole.get("total").is_none(), "the whole list is unchanged");
+
+    let page = get("?limit=10&offset=20").json();
+    let names: Vec<&str> = page["gateways"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 5, "{page}");
+    assert_eq!(
+        (
+            page["total"].as_u64(),
+            page["limit"].as_u64(),
+            page["offset"].as_u64()
+        ),
+        (Some(25), Some(10), Some(20))
+    );
+    let counted: u64 = page["counts"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, 25, "{page}");
+    assert_eq!(
+        page["acting_primary"]["name"], whole["gateways"][0]["name"],
+        "the primary comes first: {page}"
+    );
+
+    let found = get("?q=EDGE-1").json();
+    assert_eq!(found["total"], 10, "case-insensitive name match: {found}");
+    assert_eq!(get("?status=online").json()["total"], 0);
+    for (q, field) in [
+        ("?limit=0", "limit"),
+        ("?limit=1001", "limit"),
+        ("?status=sleepy", "status"),
+        ("?offset=-1", "out of range"),
+    ] {
+        let res = get(q);
+        assert_eq!(res.status, 400, "{q}: {}", res.text());
+        let body = res.json();
+        assert!(
+            body["message"].as_str().unwrap().contains(field) || body["details"]["field"] == field,
+            "{q}: {body}"
+        );
+    }
+}
