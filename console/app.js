@@ -67,6 +67,8 @@ function showLogin(message) {
 async function start() {
   $("nav").hidden = false; $("logout").hidden = false;
   $("who").textContent = `${state.me.name} (${state.me.role})`;
+  $("nav-audit").hidden = !can("admin");
+  api("GET", "/api/cluster").then((c) => { $("nav-cluster").hidden = !c.clustered; }).catch(() => {});
   openStream();
   await route();
 }
@@ -112,6 +114,9 @@ async function route() {
   const m = hash.match(/^#\/gateway\/(\d+)$/);
   if (m) return renderGateway(m[1]);
   if (hash === "#/sessions") return renderSessions();
+  if (hash === "#/spawns") return renderSpawns();
+  if (hash === "#/audit") return renderAudit();
+  if (hash === "#/cluster") return renderCluster();
   if (hash === "#/events") { state.view = "events"; return renderEvents(); }
   state.view = "fleet";
   await loadFleet();
@@ -255,6 +260,69 @@ async function renderSessions() {
     el("p", { class: "muted" }, `${data.sessions.length} of ${data.total}${data.truncated ? " (first 500)" : ""}`),
     el("div", { class: "scroll" }, el("table", { id: "sessions" },
       el("thead", {}, el("tr", {}, ["Gateway", "Key", "Agent", "Status", "Run", ""].map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, rows))));
+}
+
+function when(ms) {
+  return typeof ms === "number" ? new Date(ms < 1e12 ? ms * 1000 : ms).toISOString().replace("T", " ").slice(0, 19) : "–";
+}
+
+function failed(e) {
+  if (e.message !== "unauthorized") $("main").replaceChildren(el("p", { class: "error" }, e.message));
+}
+
+async function renderSpawns() {
+  state.view = "spawns";
+  let data;
+  try { data = await api("GET", "/api/spawn?limit=200"); } catch (e) { return failed(e); }
+  const result = (s) => {
+    if (s.error) return s.error;
+    if (s.result === null || s.result === undefined) return "";
+    const text = typeof s.result === "string" ? s.result : JSON.stringify(s.result);
+    return text.length > 160 ? `${text.slice(0, 160)}…` : text;
+  };
+  const rows = data.spawns.map((s) => el("tr", {},
+    el("td", {}, when(s.created_at)), el("td", {}, s.agent || s.method),
+    el("td", {}, state.names.get(s.gateway_id) || s.gateway_id || "–"),
+    el("td", {}, el("span", { class: `badge s-${s.status === "ok" ? "online" : s.status === "running" || s.status === "pending" ? "unknown" : "offline"}` }, s.status)),
+    el("td", { class: "wrap" }, result(s))));
+  $("main").replaceChildren(el("h1", {}, "Spawns"),
+    el("p", { class: "muted" }, `${data.spawns.length} of ${data.total}, newest first`),
+    el("div", { class: "scroll" }, el("table", { id: "spawns" },
+      el("thead", {}, el("tr", {}, ["Started", "Agent", "Gateway", "Status", "Result"].map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, rows))));
+}
+
+async function renderAudit() {
+  state.view = "audit";
+  if (!can("admin")) { $("main").replaceChildren(el("p", {}, "The audit log is for admin keys.")); return; }
+  let data;
+  try { data = await api("GET", "/api/audit?limit=200"); } catch (e) { return failed(e); }
+  const rows = data.entries.map((a) => el("tr", {},
+    el("td", {}, when(a.ts)), el("td", {}, a.actor), el("td", {}, a.action),
+    el("td", {}, `${a.target_type}${a.target_id ? ` ${a.target_id}` : ""}`),
+    el("td", { class: "wrap" }, (a.details || "").slice(0, 200))));
+  $("main").replaceChildren(el("h1", {}, "Audit log"),
+    el("p", { class: "muted" }, "Who changed what, newest first (the last 200)."),
+    el("div", { class: "scroll" }, el("table", { id: "audit" },
+      el("thead", {}, el("tr", {}, ["When", "Who", "Action", "Target", "Details"].map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, rows))));
+}
+
+async function renderCluster() {
+  state.view = "cluster";
+  let c;
+  try { c = await api("GET", "/api/cluster"); } catch (e) { return failed(e); }
+  if (!c.clustered) { $("main").replaceChildren(el("h1", {}, "Cluster"), el("p", {}, "This daemon runs alone (SQLite, or PostgreSQL without a cluster).")); return; }
+  const rows = c.instances.map((i) => el("tr", {},
+    el("td", {}, i.instance_id, i.instance_id === c.instance_id ? " (this one)" : ""),
+    el("td", {}, i.live ? "live" : i.stopping ? "stopped" : "missing"),
+    el("td", {}, `${i.heartbeat_age_ms} ms`), el("td", {}, i.gateways),
+    el("td", {}, i.instance_id === c.coordinator ? "coordinator" : "")));
+  $("main").replaceChildren(el("h1", {}, "Cluster"),
+    el("p", {}, `Gateways linked by nobody right now: ${c.gateways_unowned}`),
+    el("div", { class: "scroll" }, el("table", { id: "instances" },
+      el("thead", {}, el("tr", {}, ["Instance", "State", "Heartbeat", "Gateways", "Role"].map((h) => el("th", { scope: "col" }, h)))),
       el("tbody", {}, rows))));
 }
 

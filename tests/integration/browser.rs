@@ -1,7 +1,7 @@
 //! The web console in a real headless Chromium (Debian's `chromium` and `chromium-driver`):
 //! an operator logs in with a key, watches gateways come online without reloading, opens a
-//! gateway's latency graph, kills a session after confirming, sees an event arrive live; a
-//! viewer's key gets no action buttons. Screenshots are kept under target/console/ (the
+//! gateway's latency graph, kills a session after confirming, lists spawns, sees an event
+//! arrive live; a viewer's key gets no action buttons; an admin reads the audit log. Screenshots are kept under target/console/ (the
 //! README's is `docs/console.png`, copied from `fleet.png`).
 
 use std::path::PathBuf;
@@ -90,6 +90,25 @@ fn an_operator_watches_the_fleet_live_and_acts_and_a_viewer_only_looks() {
             .then_some(())
     });
 
+    // The spawn list and the audit log (an operator does not see the audit link).
+    let res = d.call(
+        "POST",
+        "/api/spawn",
+        &d.admin_key,
+        &serde_json::json!({"agent": "main", "task": "say pong", "gateway_id": bb}),
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    b.click_css("a[href='#/spawns']", DEADLINE);
+    b.wait_text("#spawns", DEADLINE, |t| {
+        t.contains("edge-frankfurt") || t.contains(&bb.to_string())
+    });
+    let audit_link = b.script("return document.getElementById('nav-audit').hidden");
+    assert_eq!(
+        audit_link,
+        serde_json::json!(true),
+        "an operator has no audit link"
+    );
+
     // Events arrive on the open events page.
     b.click_css("a[href='#/events']", DEADLINE);
     let res = d.call(
@@ -111,6 +130,14 @@ fn an_operator_watches_the_fleet_live_and_acts_and_a_viewer_only_looks() {
     b.wait_text("h1", DEADLINE, |t| t.contains("edge-amsterdam"));
     let buttons: Vec<String> = b.all("main button").iter().map(|e| b.text(e)).collect();
     assert_eq!(buttons, Vec::<String>::new(), "a viewer sees no actions");
+
+    // An admin reads the audit log: the daemon's own choice of the acting primary is in it.
+    b.click_css("#logout", DEADLINE);
+    b.type_into(&b.find("#key", DEADLINE), &d.admin_key);
+    b.click_css("#login", DEADLINE);
+    b.wait_text(".who", DEADLINE, |t| t.contains("(admin)"));
+    b.click_css("a[href='#/audit']", DEADLINE);
+    b.wait_text("#audit", DEADLINE, |t| t.contains("gateway.primary"));
 
     // A phone-sized window: no horizontal overflow of the page itself.
     b.set_window(390, 844);
