@@ -38,6 +38,12 @@ fn an_operator_watches_the_fleet_live_and_acts_and_a_viewer_only_looks() {
     b.type_into(&key, &operator);
     b.click_css("#login", DEADLINE);
     b.wait_text("#online-count", DEADLINE, |t| t == "1/1");
+    // Every field has a label; the page starts with a way past the navigation.
+    let unlabelled = b.script(
+        "return [...document.querySelectorAll('input')].filter(i => i.labels.length === 0).length",
+    );
+    assert_eq!(unlabelled, serde_json::json!(0));
+    b.find("a.skip[href='#main']", DEADLINE);
     b.wait_text(".who", DEADLINE, |t| t.contains("night-shift (operator)"));
 
     // Two more gateways registered elsewhere come online on the open page, no reload.
@@ -123,8 +129,8 @@ fn an_operator_watches_the_fleet_live_and_acts_and_a_viewer_only_looks() {
     // A viewer: the same pages, no buttons.
     b.click_css("#logout", DEADLINE);
     let key = b.find("#key", DEADLINE);
-    b.type_into(&key, &viewer);
-    b.click_css("#login", DEADLINE);
+    // From the keyboard alone: the key, then Enter.
+    b.type_into(&key, &format!("{viewer}\u{E007}"));
     b.wait_text(".who", DEADLINE, |t| t.contains("wall-screen (viewer)"));
     b.goto(&format!("{base}/console/#/gateway/{a}"));
     b.wait_text("h1", DEADLINE, |t| t.contains("edge-amsterdam"));
