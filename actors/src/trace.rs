@@ -57,31 +57,22 @@ impl TraceContext {
 
     /// A new trace (sampled), its ids random.
     pub fn root() -> TraceContext {
-        let mut ids = [0u8; 24];
-        if getrandom::getrandom(&mut ids).is_err() || ids.iter().all(|b| *b == 0) {
-            // No randomness: unique within the process is enough to correlate its logs.
-            ids[..8].copy_from_slice(&std::process::id().to_be_bytes().repeat(2));
-            ids[8..16].copy_from_slice(&crate::unix_now_ms().to_be_bytes());
-            ids[16..].copy_from_slice(&next_counter().to_be_bytes());
-        }
         let mut trace_id = [0u8; 16];
-        let mut span_id = [0u8; 8];
-        trace_id.copy_from_slice(&ids[..16]);
-        span_id.copy_from_slice(&ids[16..]);
+        trace_id[..8].copy_from_slice(&random_u64().to_be_bytes());
+        trace_id[8..].copy_from_slice(&random_u64().to_be_bytes());
         TraceContext {
             trace_id,
-            span_id,
+            span_id: random_u64().to_be_bytes(),
             flags: 0x01,
         }
     }
 
     /// The same trace, a new span (for one call made on its behalf).
     pub fn child(&self) -> TraceContext {
-        let mut span_id = [0u8; 8];
-        if getrandom::getrandom(&mut span_id).is_err() || span_id == [0; 8] {
-            span_id = next_counter().max(1).to_be_bytes();
+        TraceContext {
+            span_id: random_u64().to_be_bytes(),
+            ..*self
         }
-        TraceContext { span_id, ..*self }
     }
 
     /// `00-<trace id>-<span id>-<flags>`.
@@ -115,9 +106,38 @@ pub fn accepts_traceparent(version: Option<&str>) -> bool {
         .is_some_and(|v| v >= FIRST_RELEASE_WITH_TRACEPARENT)
 }
 
-fn next_counter() -> u64 {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+/// A non-zero random id. Trace ids need to be unique, not secret: a SplitMix64 sequence per
+/// thread, seeded once from the kernel, instead of a `getrandom` system call per API request
+/// on the busiest routes.
+fn random_u64() -> u64 {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(seed());
+    }
+    fn seed() -> u64 {
+        let mut b = [0u8; 8];
+        if getrandom::getrandom(&mut b).is_ok() {
+            return u64::from_le_bytes(b);
+        }
+        // No randomness: distinct per thread and process is enough to tell traces apart.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        (crate::unix_now_ms() as u64) << 20
+            ^ u64::from(std::process::id())
+            ^ NEXT.fetch_add(0x9E37_79B9, std::sync::atomic::Ordering::Relaxed)
+    }
+    STATE.with(|state| {
+        loop {
+            let x = state.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+            state.set(x);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            if z != 0 {
+                return z;
+            }
+        }
+    })
 }
 
 fn hex<const N: usize>(s: &str) -> Option<[u8; N]> {
