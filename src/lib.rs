@@ -17,6 +17,7 @@ pub mod keys;
 pub mod logging;
 pub mod logs;
 pub mod metrics;
+pub mod otel;
 pub mod ratelimit;
 pub mod secrets;
 pub mod seed;

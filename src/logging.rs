@@ -5,7 +5,8 @@
 //! whenever no more lines are waiting: a request's access line costs a hand-over, not a write
 //! to stderr on the thread that serves it, and a burst of lines goes out in a few writes. No
 //! line is dropped (a full queue — [`LINES_QUEUED`] lines — makes the logging thread wait), and
-//! the buffer is flushed when the daemon stops ([`LogHandle`] holds the writer's guard).
+//! the buffer is flushed when the daemon stops ([`LogHandle`] holds the writer's guard). Spans
+//! also go to an OpenTelemetry collector when the `OTEL_*` variables ask ([`crate::otel`]).
 
 use std::io::IsTerminal;
 
@@ -20,6 +21,8 @@ const LINES_QUEUED: usize = 4096;
 
 pub struct LogHandle {
     filter: reload::Handle<EnvFilter, Registry>,
+    /// Span export, when the environment asks for it; flushed when dropped.
+    _otel: Option<crate::otel::Otel>,
     /// Flushes what is still queued when dropped.
     _writer: tracing_appender::non_blocking::WorkerGuard,
 }
@@ -30,6 +33,8 @@ pub enum LogError {
     Filter { level: String, reason: String },
     #[error("logging already initialised: {0}")]
     Init(String),
+    #[error("span export: {0}")]
+    Otel(#[from] crate::otel::OtelError),
 }
 
 fn filter(level: &str) -> Result<EnvFilter, LogError> {
@@ -48,7 +53,13 @@ pub fn init(cfg: &LogConfig) -> Result<LogHandle, LogError> {
         .buffered_lines_limit(LINES_QUEUED)
         .thread_name("log-writer")
         .finish(std::io::BufWriter::new(std::io::stderr()));
-    let registry = tracing_subscriber::registry().with(filter_layer);
+    let otel = crate::otel::from_env()?;
+    let otel_layer = otel
+        .as_ref()
+        .map(|o| tracing_opentelemetry::layer().with_tracer(o.tracer.clone()));
+    let registry = tracing_subscriber::registry()
+        .with(filter_layer)
+        .with(otel_layer);
     let result = match cfg.format {
         LogFormat::Json => registry
             .with(
@@ -69,6 +80,7 @@ pub fn init(cfg: &LogConfig) -> Result<LogHandle, LogError> {
     result.map_err(|e| LogError::Init(e.to_string()))?;
     Ok(LogHandle {
         filter: handle,
+        _otel: otel,
         _writer: guard,
     })
 }

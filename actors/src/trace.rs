@@ -85,6 +85,11 @@ impl TraceContext {
         )
     }
 
+    /// The raw ids and flags (for an exporter's own context type).
+    pub fn ids(&self) -> ([u8; 16], [u8; 8], u8) {
+        (self.trace_id, self.span_id, self.flags)
+    }
+
     pub fn trace_id(&self) -> String {
         to_hex(&self.trace_id)
     }

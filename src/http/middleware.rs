@@ -388,6 +388,10 @@ pub async fn observe(
     req.extensions_mut().insert(id.clone());
     let span =
         tracing::info_span!("request", request_id = %id.0, trace_id = %trace.trace_id(), %method);
+    if crate::otel::enabled() {
+        use tracing_opentelemetry::OpenTelemetrySpanExt;
+        let _ = span.set_parent(crate::otel::parent(&trace));
+    }
     let mut result = CURRENT.scope(trace, next.call(req).instrument(span)).await;
     let (status, route, key_id) = match &mut result {
         Ok(res) => {

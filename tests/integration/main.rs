@@ -24,6 +24,7 @@ mod link;
 mod metrics;
 mod mixin;
 mod operations;
+mod otel;
 mod primary;
 mod releases;
 mod rolling;

@@ -1,0 +1,132 @@
+//! Span export: with `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` set, the daemon posts its spans to
+//! the collector over OTLP/HTTP (protobuf) in the caller's trace; a setting it cannot honour
+//! stops the start with a message naming the variable. (Without the variables no exporter is
+//! built at all: `otel::from_env` answers `None`.)
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::support::{Daemon, Request, contains, wait_until};
+
+const GIVEN: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// A collector that keeps the raw requests it receives and answers 200.
+fn collector() -> (u16, Arc<Mutex<Vec<Vec<u8>>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let keep = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+            let mut raw = Vec::new();
+            let mut buf = [0u8; 65536];
+            // Read the head, then the body to its Content-Length.
+            while let Ok(n) = s.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                raw.extend_from_slice(&buf[..n]);
+                if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if raw.len() >= end + 4 + len {
+                        break;
+                    }
+                }
+            }
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+            keep.lock().unwrap().push(raw);
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn spans_reach_the_collector_in_the_callers_trace() {
+    let (port, seen) = collector();
+    let endpoint = format!("http://127.0.0.1:{port}/v1/traces");
+    let d = Daemon::start_with(&[
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", endpoint.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ("OTEL_SERVICE_NAME", "gs-under-test"),
+    ]);
+    let res = d.send(
+        Request::new("GET", "/api/gateways")
+            .key(&d.admin_key)
+            .header("traceparent", GIVEN),
+    );
+    assert_eq!(res.status, 200);
+    let trace_id: Vec<u8> = (0..16)
+        .map(|i| u8::from_str_radix(&GIVEN[3 + 2 * i..5 + 2 * i], 16).unwrap())
+        .collect();
+    let export = wait_until(
+        "an export carrying the caller's trace",
+        Duration::from_secs(20),
+        || {
+            seen.lock()
+                .unwrap()
+                .iter()
+                .find(|r| contains(r, &trace_id))
+                .cloned()
+        },
+    );
+    assert!(
+        contains(&export, b"POST /v1/traces HTTP/1.1"),
+        "{}",
+        String::from_utf8_lossy(&export[..80.min(export.len())])
+    );
+    assert!(contains(&export, b"application/x-protobuf"));
+    assert!(
+        contains(&export, b"request"),
+        "the request span is exported"
+    );
+    assert!(
+        contains(&export, b"gs-under-test"),
+        "the service name is the resource's"
+    );
+    assert!(
+        !contains(&export, d.admin_key.as_bytes()),
+        "no key in a span"
+    );
+}
+
+#[test]
+fn settings_it_cannot_honour_stop_the_start_naming_the_variable() {
+    let d = Daemon::start();
+    for (var, value, says) in [
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "https://collector.example:4318",
+            "only a plain http://",
+        ),
+        ("OTEL_TRACES_EXPORTER", "zipkin", "OTEL_TRACES_EXPORTER"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", "http/protobuf"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut serve = d.command();
+        serve
+            .env(var, value)
+            .args(["serve", "--state-dir"])
+            .arg(dir.path())
+            .arg("--database-url")
+            .arg(format!("sqlite://{}/x.db", dir.path().display()));
+        if var != "OTEL_EXPORTER_OTLP_ENDPOINT" {
+            serve.env(
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://127.0.0.1:9/v1/traces",
+            );
+        }
+        let out = serve.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{var}={value} started");
+        assert!(err.contains(says), "{var}={value}: {err}");
+    }
+}
