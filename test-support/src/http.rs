@@ -91,11 +91,34 @@ impl<'a> Request<'a> {
         // what counts is the response, so a failed write is not an error here.
         let _ = stream.write_all(&self.body);
         let mut raw = Vec::new();
-        let read = stream.read_to_end(&mut raw);
+        let read = read_response(&mut stream, &mut raw);
         if raw.is_empty() {
             read?;
         }
         parse(&raw)
+    }
+}
+
+/// Reads one response: to its `Content-Length` when it has one (a server may keep the
+/// connection open whatever the request said — chromedriver does), else to the end.
+fn read_response(stream: &mut TcpStream, raw: &mut Vec<u8>) -> std::io::Result<()> {
+    let mut buf = [0u8; 65536];
+    loop {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            if length.is_some_and(|length| raw.len() >= end + 4 + length) {
+                return Ok(());
+            }
+        }
     }
 }
 

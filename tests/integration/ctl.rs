@@ -2,8 +2,9 @@
 //! the API's JSON with `--json`, a spawn followed to its reply, events as they happen, and
 //! errors that name the problem without ever printing the key.
 
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::io::Read;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -23,6 +24,16 @@ fn ctl_command(d: &Daemon, key: Option<&str>, args: &[&str]) -> Command {
         cmd.env("GATEWAY_SUPERVISOR_API_KEY", k);
     }
     cmd
+}
+
+/// A child process stopped when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn ctl(d: &Daemon, key: Option<&str>, args: &[&str]) -> Output {
@@ -118,22 +129,24 @@ fn tables_json_a_spawn_to_its_reply_and_live_events() {
     // Events: the stream is open before the change it reports (the daemon has subscribers of
     // its own: one more than before).
     let before = crate::support::metric(&d, "event_subscribers");
-    let mut child = ctl_command(
-        &d,
-        key,
-        &[
-            "events",
-            "--count",
-            "1",
-            "--types",
-            "gateway.changed",
-            "--json",
-        ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let mut child = Running(
+        ctl_command(
+            &d,
+            key,
+            &[
+                "events",
+                "--count",
+                "1",
+                "--types",
+                "gateway.changed",
+                "--json",
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap(),
+    );
     wait_until("the event stream", DEADLINE, || {
         (crate::support::metric(&d, "event_subscribers") > before).then_some(())
     });
@@ -144,25 +157,26 @@ fn tables_json_a_spawn_to_its_reply_and_live_events() {
         &serde_json::json!({}),
     );
     assert_eq!(res.status, 200, "{}", res.text());
-    let started = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if started.elapsed() > DEADLINE {
-            child.kill().unwrap();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "ctl events did not end after one event: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    };
-    let out = child.wait_with_output().unwrap();
-    assert!(status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let event: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let status = wait_until("ctl events to end after one event", DEADLINE, || {
+        child.0.try_wait().unwrap()
+    });
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    child
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "{stderr}");
+    let event: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(event["type"], "gateway.changed");
     assert_eq!(event["gateway_id"], b);
 }

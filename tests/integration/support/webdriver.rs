@@ -5,8 +5,9 @@
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use gs_test_support::http::Request;
 use serde_json::{Value, json};
 
 /// The W3C web element identifier key.
@@ -18,54 +19,20 @@ pub struct Browser {
     session: String,
 }
 
-/// One WebDriver request: chromedriver keeps connections open, so the answer is read to its
-/// `Content-Length`, not to the end of the stream. `(status, JSON body)`.
+/// One WebDriver request: `(status, JSON body)`.
 fn request(
     addr: SocketAddr,
     method: &str,
     path: &str,
     body: Option<&Value>,
 ) -> std::io::Result<(u16, Value)> {
-    use std::io::{Read, Write};
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    s.set_read_timeout(Some(Duration::from_secs(60)))?;
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 65536];
-    loop {
-        let n = s.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        raw.extend_from_slice(&buf[..n]);
-        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
-            let len = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok());
-            if len.is_some_and(|len| raw.len() >= end + 4 + len) {
-                break;
-            }
-        }
+    let mut req = Request::new(method, path);
+    if let Some(b) = body {
+        req = req.json(b);
     }
-    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_owned());
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| bad("no header end"))?;
-    let status = String::from_utf8_lossy(&raw[..end])
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad("no status"))?;
-    let json = serde_json::from_slice(&raw[end + 4..]).unwrap_or(Value::Null);
-    Ok((status, json))
+    let res = req.send(addr)?;
+    let json = serde_json::from_slice(&res.body).unwrap_or(Value::Null);
+    Ok((res.status, json))
 }
 
 fn free_port() -> u16 {
@@ -187,19 +154,15 @@ impl Browser {
 
     /// Waits until the element matching `css` shows text for which `want` holds.
     pub fn wait_text(&self, css: &str, deadline: Duration, want: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            if let Some(e) = self.all(css).into_iter().next() {
-                let t = self.text(&e);
-                if want(&t) {
-                    return t;
-                }
-                assert!(start.elapsed() < deadline, "{css} still shows {t:?}");
+        crate::support::wait_for(&format!("{css} to show the text"), deadline, || {
+            let e = self.all(css).into_iter().next().ok_or("not on the page")?;
+            let t = self.text(&e);
+            if want(&t) {
+                Ok(t)
             } else {
-                assert!(start.elapsed() < deadline, "no {css}");
+                Err(format!("shows {t:?}"))
             }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        })
     }
 
     pub fn type_into(&self, element: &str, text: &str) {
