@@ -9,6 +9,7 @@ use futures_util::StreamExt;
 use serde_json::Value;
 
 use super::render::clean;
+use crate::db::spawns::SpawnStatus;
 
 /// Largest answer read (the gateway list of a 10,000-gateway fleet is ~6 MB).
 const MAX_ANSWER: usize = 64 * 1024 * 1024;
@@ -115,17 +116,20 @@ impl Client {
         self.answer(path, res).await
     }
 
-    /// The spawn `id` once it has a final status, asked every [`WAIT_POLL`] for at most `wait`.
-    pub async fn wait_spawn(&self, id: &str, wait: Duration) -> Result<Value, CtlError> {
+    /// The spawn `id` and its status once final, asked every [`WAIT_POLL`] for at most `wait`.
+    pub async fn wait_spawn(
+        &self,
+        id: &str,
+        wait: Duration,
+    ) -> Result<(SpawnStatus, Value), CtlError> {
         let deadline = Instant::now() + wait;
         let path = format!("/api/spawn/{}", query_segment(id));
         loop {
             let v = self.get(&path).await?;
-            if matches!(
-                v["status"].as_str(),
-                Some("ok" | "error" | "aborted" | "timeout")
-            ) {
-                return Ok(v);
+            let status: SpawnStatus = serde_json::from_value(v["status"].clone())
+                .map_err(|e| CtlError::Answer(format!("{path}: status: {e}")))?;
+            if status.is_final() {
+                return Ok((status, v));
             }
             if Instant::now() >= deadline {
                 return Err(CtlError::Timeout {

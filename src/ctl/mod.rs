@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::db::spawns::SpawnStatus;
 use client::Client;
 pub use client::CtlError;
 
@@ -141,12 +142,10 @@ pub fn run(args: CtlArgs, out: &mut dyn FnMut(&str)) -> Result<(), CtlError> {
                     return Ok(());
                 };
                 let id = started["spawn_id"].as_str().unwrap_or_default().to_owned();
-                let done = client.wait_spawn(&id, wait).await?;
+                let (status, done) = client.wait_spawn(&id, wait).await?;
                 emit(out, json, &done, render::spawn);
-                if done["status"] != "ok" {
-                    return Err(CtlError::RunFailed(render::clean(
-                        done["status"].as_str().unwrap_or("unknown"),
-                    )));
+                if status != SpawnStatus::Ok {
+                    return Err(CtlError::RunFailed(status.as_str().into()));
                 }
             }
             CtlCommand::Events { types, count } => {

@@ -32,6 +32,11 @@ impl SpawnStatus {
         SpawnStatus::Timeout,
     ];
 
+    /// Whether the run is over (it will not change again).
+    pub fn is_final(self) -> bool {
+        !matches!(self, SpawnStatus::Pending | SpawnStatus::Running)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             SpawnStatus::Pending => "pending",
@@ -267,5 +272,14 @@ mod tests {
         }
         let damaged = "finished".parse::<SpawnStatus>().unwrap_err();
         assert!(damaged.to_string().contains("`finished`"));
+    }
+
+    #[test]
+    fn only_a_pending_or_running_spawn_can_still_change() {
+        let open: Vec<SpawnStatus> = SpawnStatus::ALL
+            .into_iter()
+            .filter(|s| !s.is_final())
+            .collect();
+        assert_eq!(open, [SpawnStatus::Pending, SpawnStatus::Running]);
     }
 }
