@@ -22,37 +22,31 @@ struct Asset {
     body: &'static [u8],
 }
 
+/// A console file by its path under `/console/` and `console/` in the repository.
+macro_rules! asset {
+    ($path:literal, $content_type:literal) => {
+        Asset {
+            path: $path,
+            content_type: $content_type,
+            body: include_bytes!(concat!("../../console/", $path)),
+        }
+    };
+}
+
 const ASSETS: &[Asset] = &[
     Asset {
         path: "",
         content_type: "text/html; charset=utf-8",
         body: include_bytes!("../../console/index.html"),
     },
-    Asset {
-        path: "app.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../../console/app.js"),
-    },
-    Asset {
-        path: "app.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_bytes!("../../console/app.css"),
-    },
-    Asset {
-        path: "vendor/uplot/uPlot.iife.min.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../../console/vendor/uplot/uPlot.iife.min.js"),
-    },
-    Asset {
-        path: "vendor/uplot/uPlot.min.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_bytes!("../../console/vendor/uplot/uPlot.min.css"),
-    },
-    Asset {
-        path: "vendor/uplot/LICENSE",
-        content_type: "text/plain; charset=utf-8",
-        body: include_bytes!("../../console/vendor/uplot/LICENSE"),
-    },
+    asset!("app.js", "text/javascript; charset=utf-8"),
+    asset!("app.css", "text/css; charset=utf-8"),
+    asset!(
+        "vendor/uplot/uPlot.iife.min.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!("vendor/uplot/uPlot.min.css", "text/css; charset=utf-8"),
+    asset!("vendor/uplot/LICENSE", "text/plain; charset=utf-8"),
 ];
 
 /// Only the console's own files run and connect; nothing frames it.
@@ -112,7 +106,11 @@ pub async fn login(
 ) -> Result<HttpResponse, ApiError> {
     same_origin(&req)?;
     let principal = state.keys.authenticate(Some(&body.0.key)).await?;
-    let hash = crate::auth::hash_key(body.0.key.trim());
+    // The stored hash the cookie is bound to, as the session check will read it.
+    let (_, hash) = state
+        .keys
+        .by_id(principal.key_id)
+        .ok_or_else(|| ApiError::Unauthorized("the key was revoked meanwhile".into()))?;
     let value = state
         .console_sessions
         .issue(principal.key_id, &hash, crate::db::unix_now());
