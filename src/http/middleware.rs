@@ -67,13 +67,18 @@ pub async fn authenticate(
         Ok(key) => key,
         Err(e) => return Ok(refuse(req, ApiError::from(e))),
     };
-    // A key in a header wins; without one, a console session's cookie stands for its key.
-    let principal = match (presented.is_none(), session_cookie(req.request())) {
-        (true, Some(cookie)) => match console_principal(&state, req.request(), &cookie) {
+    // A key in a header wins; without one, a console session's cookie stands for its key (its
+    // cookies are parsed only then: programs' requests do not pay for it).
+    let cookie = presented
+        .is_none()
+        .then(|| session_cookie(req.request()))
+        .flatten();
+    let principal = match cookie {
+        Some(cookie) => match console_principal(&state, req.request(), &cookie) {
             Ok(p) => p,
             Err(e) => return Ok(refuse(req, e)),
         },
-        _ => match state.keys.authenticate(presented.as_deref()).await {
+        None => match state.keys.authenticate(presented.as_deref()).await {
             Ok(p) => p,
             Err(e) => return Ok(refuse(req, ApiError::from(e))),
         },
