@@ -123,7 +123,7 @@ impl Client {
         wait: Duration,
     ) -> Result<(SpawnStatus, Value), CtlError> {
         let deadline = Instant::now() + wait;
-        let path = format!("/api/spawn/{}", query_segment(id));
+        let path = format!("/api/spawn/{}", path_segment(id));
         loop {
             let v = self.get(&path).await?;
             let status: SpawnStatus = serde_json::from_value(v["status"].clone())
@@ -252,7 +252,7 @@ fn api_error(status: StatusCode, body: &[u8]) -> CtlError {
 }
 
 /// A path segment, percent-encoded.
-fn query_segment(s: &str) -> String {
+fn path_segment(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
