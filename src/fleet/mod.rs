@@ -90,8 +90,11 @@ pub enum FleetError {
         name: String,
         version: String,
     },
-    #[error("no gateway is registered")]
-    NoPrimary,
+    /// No gateway is the acting primary in this instance's view: none is registered, or none of
+    /// the `registered` ones has been elected (none healthy, or the election's word has not
+    /// reached this instance yet).
+    #[error("{}", no_primary(*registered))]
+    NoPrimary { registered: usize },
     #[error("the primary gateway `{name}` is not connected")]
     PrimaryNotConnected { name: String },
     #[error("storage failed: {0}")]
@@ -130,6 +133,16 @@ pub enum FleetError {
     LinkedElsewhere { id: GatewayId, owner: Owner },
 }
 
+/// Why there is no acting primary, by how many gateways are registered.
+fn no_primary(registered: usize) -> String {
+    match registered {
+        0 => "no gateway is registered".to_owned(),
+        n => format!(
+            "none of the {n} registered gateway(s) is the acting primary yet: one is elected among the healthy ones (GET /api/gateways shows each one's status)"
+        ),
+    }
+}
+
 /// The instance that links a gateway (the holder of its lease) and where it listens.
 #[derive(Debug, Clone)]
 pub struct Owner {
@@ -154,7 +167,7 @@ impl FleetError {
             FleetError::AmbiguousSession { .. } => "ambiguous",
             FleetError::NotConnected { .. }
             | FleetError::SessionOwnerNotConnected { .. }
-            | FleetError::NoPrimary
+            | FleetError::NoPrimary { .. }
             | FleetError::PrimaryNotConnected { .. } => "not_connected",
             FleetError::Unsupported { .. }
             | FleetError::NoSessionControl { .. }
@@ -411,5 +424,18 @@ mod tests {
     fn a_release_without_boot_ids_takes_no_condition_and_needs_none() {
         assert_eq!(fenced_process(Some("a"), None), Err(super::Unverifiable));
         assert_eq!(fenced_process(None, None), Ok(None));
+    }
+
+    /// An instance of a cluster hears who was elected a moment after the gateways exist: its
+    /// refusal then must not claim that none is registered (it did, in CI).
+    #[test]
+    fn no_primary_says_none_is_registered_only_when_none_is() {
+        let none = super::FleetError::NoPrimary { registered: 0 }.to_string();
+        assert_eq!(none, "no gateway is registered");
+        let unelected = super::FleetError::NoPrimary { registered: 6 }.to_string();
+        assert!(
+            unelected.starts_with("none of the 6 registered gateway(s) is the acting primary yet"),
+            "{unelected}"
+        );
     }
 }

@@ -386,7 +386,7 @@ impl From<crate::fleet::FleetError> for ApiError {
                     .map(|(id, name)| serde_json::json!({"gateway_id": id, "gateway": name}))
                     .collect::<Vec<_>>()}),
             },
-            e @ F::NoPrimary => ApiError::NoHealthyGateway(e.to_string()),
+            e @ F::NoPrimary { .. } => ApiError::NoHealthyGateway(e.to_string()),
             e @ F::PrimaryNotConnected { .. } => ApiError::GatewayUnavailable(e.to_string()),
             F::Storage(e) => ApiError::Storage(e.to_string()),
             F::Interrupted(e) => ApiError::Internal(e.to_string()),

@@ -9,7 +9,7 @@ use gs_test_support::daemon::{Database, wait_for};
 
 use super::private_pg::PrivatePg;
 use super::{
-    Sampler, TTL, cluster_on, cluster_view, fakes, owners, register, wait_one_socket_each,
+    Sampler, TTL, cluster_on, fakes, register, wait_every_gateway_owned, wait_one_socket_each,
 };
 
 #[test]
@@ -22,18 +22,7 @@ fn a_real_postgresql_restart_leaves_every_gateway_with_one_owner() {
     let sampler = Sampler::start(&fakes);
     for _ in 0..2 {
         pg.restart();
-        wait_for(
-            "every gateway owned again",
-            TTL + Duration::from_secs(15),
-            || {
-                let by = owners(&cluster_view(&nodes[0]));
-                if by.values().sum::<usize>() == 30 {
-                    Ok(())
-                } else {
-                    Err(format!("{by:?}"))
-                }
-            },
-        );
+        wait_every_gateway_owned(&nodes[0], 30);
         wait_one_socket_each(&fakes, TTL + Duration::from_secs(15));
         for d in &nodes {
             wait_for("ready again", Duration::from_secs(10), || {

@@ -129,6 +129,35 @@ fn connections(d: &crate::support::Daemon) -> Vec<Value> {
         .clone()
 }
 
+/// A sync with no primary to read says why: none registered, or the primary not connected.
+#[test]
+fn a_sync_without_a_primary_to_read_names_the_reason() {
+    let d = link_daemon(&[]);
+    // A 503 with `code` whose message says `why`.
+    let refused_for = |code: &str, why: &str| {
+        let res = d.send(Request::new("POST", "/api/agents/sync").key(&d.admin_key));
+        assert_eq!(res.status, 503, "{}", res.text());
+        assert_eq!(res.json()["error"], code);
+        let message = res.json()["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(message.contains(why), "{message}");
+    };
+    refused_for("no_healthy_gateway", "no gateway is registered");
+    // Registered, refused at the handshake (a wrong token): the designated primary, never
+    // connected.
+    let g = fake(|_| {});
+    let id = add(&d, "refused", &g, Some("not-the-token"));
+    wait_gateway(&d, id, "the handshake refused", |g| {
+        g["connection"]["state"] == "halted"
+    });
+    refused_for(
+        "gateway_unavailable",
+        "the primary gateway `refused` is not connected",
+    );
+}
+
 #[test]
 fn cli_connections_heartbeats_and_disconnects() {
     let d = link_daemon(&[]);
