@@ -3,7 +3,10 @@
 //! (30 s heartbeat). Measured from a cold start of the daemon with the fleet registered: time
 //! until every gateway reads online, RSS (total and per gateway), and the daemon's CPU share
 //! over a steady-state window — three cold starts of the same registered fleet, each figure
-//! their median with min–max.
+//! their median with min–max. Beside the daemon's CPU, the fake fleet's over the same window:
+//! the other end of the same sockets (every ping, pong and tick crosses loopback, and the
+//! kernel charges both ends' TCP work to the writer), a reference for what the frames alone
+//! cost on this machine.
 
 use std::time::{Duration, Instant};
 
@@ -41,6 +44,9 @@ struct Round {
     rss_online_kib: u64,
     rss_steady_kib: u64,
     cpu_share: f64,
+    /// The fake fleet's processes over the same window: the other end of the same sockets
+    /// and frames, in a lean program (a reference measured in the same run, no target).
+    peer_cpu_share: f64,
     online_at_end: usize,
 }
 
@@ -68,16 +74,20 @@ fn round(d: &mut Daemon, hosts: &mut [FakeHost], count: usize, steady: u64) -> R
         all_online.as_secs_f64(),
         d.pid()
     );
-    let cpu0 = d.cpu_ticks();
+    let peers = |hosts: &[FakeHost]| hosts.iter().map(FakeHost::cpu_ticks).sum::<u64>();
+    let (cpu0, peer0) = (d.cpu_ticks(), peers(hosts));
     let w0 = Instant::now();
     std::thread::sleep(Duration::from_secs(steady));
-    let cpu_share = (d.cpu_ticks() - cpu0) as f64 / TICKS_PER_SEC / w0.elapsed().as_secs_f64();
+    let share = |ticks: u64| ticks as f64 / TICKS_PER_SEC / w0.elapsed().as_secs_f64();
+    let cpu_share = share(d.cpu_ticks() - cpu0);
+    let peer_cpu_share = share(peers(hosts) - peer0);
     Round {
         handshakes,
         all_online,
         rss_online_kib,
         rss_steady_kib: d.rss_kib(),
         cpu_share,
+        peer_cpu_share,
         online_at_end: d.online_count(),
     }
 }
@@ -122,6 +132,18 @@ fn measure(opts: &Options, count: usize, steady: u64) -> (Vec<Row>, Value) {
         of(|r| r.cpu_share * 100.0),
         "% core",
     );
+    let peer_cpu = runs_row(
+        "fleet",
+        format!("{count}: CPU of the fake fleet, same window"),
+        of(|r| r.peer_cpu_share * 100.0),
+        "% core",
+    );
+    let cpu_ratio = runs_row(
+        "fleet",
+        format!("{count}: CPU, daemon / fake fleet"),
+        of(|r| r.cpu_share / r.peer_cpu_share.max(f64::MIN_POSITIVE)),
+        "x",
+    );
     match count {
         100 => rss = rss.target(Target::AtMost(30.0)),
         10_000 => {
@@ -137,6 +159,8 @@ fn measure(opts: &Options, count: usize, steady: u64) -> (Vec<Row>, Value) {
         rss,
         per_gw,
         cpu,
+        peer_cpu,
+        cpu_ratio,
         row(
             "fleet",
             format!("{count}: online at end (fewest of the runs)"),
@@ -156,6 +180,7 @@ fn measure(opts: &Options, count: usize, steady: u64) -> (Vec<Row>, Value) {
             "start_to_all_online_s": r.all_online.as_secs_f64(),
             "rss_kib_all_online": r.rss_online_kib,
             "rss_kib_after_steady": r.rss_steady_kib,
+            "fake_fleet_cpu_share_of_one_core": r.peer_cpu_share,
             "rss_bytes_per_gateway_total": r.rss_steady_kib as f64 * 1024.0 / n,
             "rss_bytes_per_gateway_over_empty": (r.rss_steady_kib.saturating_sub(rss_empty)) as f64 * 1024.0 / n,
             "cpu_share_of_one_core": r.cpu_share,

@@ -76,6 +76,11 @@ impl FakeHost {
         }
     }
 
+    /// CPU time (clock ticks) of this host process so far.
+    pub fn cpu_ticks(&self) -> u64 {
+        crate::daemon::cpu_ticks(self.child.id())
+    }
+
     pub fn cmd(&mut self, command: &str) -> String {
         writeln!(self.stdin, "{command}").expect("fake host stdin");
         self.stdin.flush().expect("flush");

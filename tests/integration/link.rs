@@ -231,6 +231,38 @@ fn dropped_pongs_kill_the_socket_and_it_recovers() {
     wait_gateway(&d, id, "online again", online);
 }
 
+/// A gateway that pings the daemon (2026.9 does, every 25 s) is not pinged back at every
+/// heartbeat: the daemon's pings to it are the round-trip samples only (every tenth
+/// heartbeat), while a gateway that does not ping gets one at every heartbeat. Both stay
+/// online with a measured latency.
+#[test]
+fn a_gateway_that_pings_is_pinged_only_for_the_round_trip() {
+    let pinging = fake(|c| c.ping_interval = Some(Duration::from_millis(50)));
+    let silent = fake(|_| {});
+    let d = link_daemon(&[]);
+    let p = add(&d, "pinging", &pinging, Some("fake-token"));
+    let s = add(&d, "silent", &silent, Some("fake-token"));
+    for id in [p, s] {
+        wait_gateway(&d, id, "online with a latency", |g| {
+            online(g) && g["latency"].is_i64()
+        });
+    }
+    let pings = |f: &FakeGateway| f.counters().pings_received.load(Relaxed);
+    let (p0, s0) = (pings(&pinging), pings(&silent));
+    // 20 heartbeats (200 ms) of the silent gateway's.
+    wait_until("20 heartbeats", DEADLINE, || {
+        (pings(&silent) >= s0 + 20).then_some(())
+    });
+    let to_pinging = pings(&pinging) - p0;
+    assert!(
+        (1..=4).contains(&to_pinging),
+        "{to_pinging} pings to the gateway that pings, over 20 heartbeats"
+    );
+    for id in [p, s] {
+        assert!(online(&gateway(&d, id)));
+    }
+}
+
 #[test]
 fn slow_pongs_read_degraded() {
     let f = fake(|_| {});

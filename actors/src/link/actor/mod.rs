@@ -147,15 +147,20 @@ impl GatewayActor {
     }
 
     /// Tells the registry; skips reports that change nothing it shows.
-    /// Latency and last-seen go through the shared [`LiveStats`]; a message only when
-    /// something else changed.
-    fn report(&mut self) {
+    /// Latency and last-seen, into the shared [`LiveStats`] (no message).
+    fn publish_live(&self) {
         self.live.set(
             self.machine
                 .latency_ms()
                 .map(|l| i64::try_from(l).unwrap_or(i64::MAX)),
             self.machine.last_seen(),
         );
+    }
+
+    /// Latency and last-seen go through the shared [`LiveStats`]; a message only when
+    /// something else changed.
+    fn report(&mut self) {
+        self.publish_live();
         let key = self.machine.report_key();
         if self.last_report.as_ref() == Some(&key) {
             return;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{Action, LinkMachine, LinkPhase, MAX_UNANSWERED, Note};
+use super::{Action, LinkMachine, LinkPhase, MAX_UNANSWERED, Note, RTT_EVERY_HEARTBEATS};
 use crate::protocol::counts;
 use crate::protocol::errors::LinkFailure;
 
@@ -96,8 +96,13 @@ impl LinkMachine {
 
     // ---- keepalive --------------------------------------------------------------------------
 
-    /// The heartbeat timer fired: fail a socket that missed its pongs or fell silent, else
-    /// ping.
+    /// The heartbeat timer fired: fail a socket that missed its pongs or fell silent; else
+    /// ping, unless the gateway pinged since the last heartbeat (then only every
+    /// [`RTT_EVERY_HEARTBEATS`]-th heartbeat pings, for the round trip). A gateway that
+    /// pings has the socket checked both ways already — it closes one whose pong is late,
+    /// and a socket that stops delivering its frames falls silent here — so a second ping
+    /// each way would double the fleet's keepalive traffic for nothing (as gRPC's keepalive
+    /// pings only an idle connection).
     pub fn heartbeat(&mut self, now: Instant, jitter: f64) -> Vec<Action> {
         if self.phase != LinkPhase::Connected {
             return Vec::new();
@@ -118,8 +123,23 @@ impl LinkMachine {
             actions.extend(self.fail(LinkFailure::heartbeat(), now, jitter));
             return actions;
         }
+        let vouched = std::mem::take(&mut self.gateway_pinged);
+        if vouched && self.ping_outstanding.is_none() && self.heartbeats_to_rtt > 0 {
+            self.heartbeats_to_rtt -= 1;
+            return Vec::new();
+        }
+        self.heartbeats_to_rtt = RTT_EVERY_HEARTBEATS - 1;
         self.ping_counter += 1;
         vec![Action::SendPing(self.ping_counter.to_be_bytes().to_vec())]
+    }
+
+    /// The gateway pinged (the shell answers with the pong): it is alive and checking the
+    /// socket.
+    pub fn gateway_pinged(&mut self, unix_now: i64) {
+        if self.phase == LinkPhase::Connected {
+            self.gateway_pinged = true;
+            self.last_seen = Some(unix_now);
+        }
     }
 
     /// The ping of [`Action::SendPing`] went out.

@@ -39,6 +39,11 @@ pub use io::{Action, HttpHealth, MachineSettings, Note, ProbeVerdict, ReportKey,
 /// gateway answering under wrong ids stayed `online` until the next probe (5 min).
 pub const MAX_UNANSWERED: u32 = 3;
 
+/// With the gateway keeping the socket alive itself (its pings), the link still sends its own
+/// ping on every this-many-th heartbeat, for the round trip (`latency_ms`): 5 min at the
+/// default 30 s (docs/design.md, *Keepalive*).
+pub const RTT_EVERY_HEARTBEATS: u32 = 10;
+
 /// Methods kept from a `hello-ok` (the 2026.9 gateway advertises about 150).
 const MAX_METHODS: usize = 1024;
 
@@ -79,6 +84,11 @@ pub struct LinkMachine {
     ping_outstanding: Option<(u64, Instant)>,
     ping_counter: u64,
     missed_pongs: u32,
+    /// The gateway pinged this socket since the last heartbeat: it checks the socket both
+    /// ways itself (it closes a socket whose pong is late), so ours is not needed for that.
+    gateway_pinged: bool,
+    /// Heartbeats left before the next ping for the round trip, while the gateway pings.
+    heartbeats_to_rtt: u32,
     last_frame_at: Instant,
     tick_interval: Duration,
 
@@ -146,6 +156,8 @@ impl LinkMachine {
             ping_outstanding: None,
             ping_counter: 0,
             missed_pongs: 0,
+            gateway_pinged: false,
+            heartbeats_to_rtt: 0,
             last_frame_at: now,
             tick_interval: Duration::from_secs(30),
             checked: false,
@@ -403,6 +415,8 @@ impl LinkMachine {
         self.last_seen = Some(unix_now);
         self.missed_pongs = 0;
         self.ping_outstanding = None;
+        // The first heartbeat measures the round trip.
+        self.heartbeats_to_rtt = 0;
         if let Some(snapshot) = &hello.snapshot {
             self.uptime_at_connect_ms = snapshot.get("uptimeMs").and_then(Value::as_u64);
             if let Some(health) = snapshot.get("health") {
@@ -570,6 +584,7 @@ impl LinkMachine {
         self.connect_request_id = None;
         self.ping_outstanding = None;
         self.missed_pongs = 0;
+        self.gateway_pinged = false;
         self.unanswered = 0;
         self.connected_at = None;
         self.activity.clear();

@@ -15,6 +15,66 @@ fn a_heartbeat_sends_a_numbered_eight_byte_ping() {
     assert!(matches!(&actions[..], [Action::SendPing(p)] if p == &2u64.to_be_bytes()));
 }
 
+/// A gateway that pings (2026.9 every 25 s) keeps the socket checked itself: after the first
+/// heartbeat's round trip, only every tenth heartbeat pings — and any heartbeat without a
+/// gateway ping since the last one pings at once.
+#[test]
+fn a_gateway_that_pings_gets_our_ping_only_for_the_round_trip() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    let pinged = |m: &mut LinkMachine| {
+        m.gateway_pinged(UNIX + 5);
+        let actions = m.heartbeat(now, MID);
+        let ping = matches!(&actions[..], [Action::SendPing(_)]);
+        if ping {
+            m.ping_sent(now);
+            m.pong(&1u64.to_be_bytes(), now, UNIX + 6);
+        } else {
+            assert!(actions.is_empty(), "{actions:?}");
+        }
+        ping
+    };
+    // The first heartbeat measures the round trip though the gateway pinged.
+    assert!(pinged(&mut m));
+    let pings: Vec<bool> = (0..20).map(|_| pinged(&mut m)).collect();
+    let sent: Vec<usize> = (0..20).filter(|i| pings[*i]).collect();
+    assert_eq!(
+        sent,
+        [
+            RTT_EVERY_HEARTBEATS as usize - 1,
+            2 * RTT_EVERY_HEARTBEATS as usize - 1
+        ]
+    );
+    assert_eq!(m.last_seen(), Some(UNIX + 6));
+    // A heartbeat with no gateway ping since the last one pings.
+    assert!(matches!(m.heartbeat(now, MID)[..], [Action::SendPing(_)]));
+}
+
+#[test]
+fn a_gateway_ping_counts_as_being_seen() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    m.gateway_pinged(UNIX + 30);
+    assert_eq!(m.last_seen(), Some(UNIX + 30));
+}
+
+/// Our unanswered ping is counted as missed whether or not the gateway pings: it answers
+/// pings by itself, so a missing pong means the socket or the process is wedged.
+#[test]
+fn an_outstanding_ping_is_repeated_and_counted_though_the_gateway_pings() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    m.heartbeat(now, MID);
+    m.ping_sent(now);
+    for _ in 0..2 {
+        m.gateway_pinged(UNIX);
+        assert!(matches!(m.heartbeat(now, MID)[..], [Action::SendPing(_)]));
+    }
+    m.gateway_pinged(UNIX);
+    let actions = m.heartbeat(now, MID);
+    assert!(noted(&actions, |n| *n == Note::NoPong { missed: 3 }));
+}
+
 #[test]
 fn three_missed_pongs_take_the_link_down() {
     let (mut m, now) = machine(None);
