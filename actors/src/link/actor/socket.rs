@@ -297,8 +297,9 @@ impl StreamHandler<Inbound> for GatewayActor {
             Received::Frame(frame) => self.on_frame(ctx, frame),
             Received::Ping(payload) => {
                 self.write(WsMessage::Pong(payload));
-                self.machine.gateway_pinged(unix_now());
+                let actions = self.machine.gateway_pinged(unix_now());
                 self.publish_live();
+                self.perform(ctx, actions);
             }
             Received::Pong(payload) => self.on_pong(&payload),
             Received::Failed(failure) => self.fail(ctx, failure),

@@ -97,12 +97,13 @@ impl LinkMachine {
     // ---- keepalive --------------------------------------------------------------------------
 
     /// The heartbeat timer fired: fail a socket that missed its pongs or fell silent; else
-    /// ping, unless the gateway pinged since the last heartbeat (then only every
-    /// [`RTT_EVERY_HEARTBEATS`]-th heartbeat pings, for the round trip). A gateway that
-    /// pings has the socket checked both ways already — it closes one whose pong is late,
-    /// and a socket that stops delivering its frames falls silent here — so a second ping
-    /// each way would double the fleet's keepalive traffic for nothing (as gRPC's keepalive
-    /// pings only an idle connection).
+    /// ping, unless the gateway pinged since the last heartbeat. A gateway that pings has the
+    /// socket checked both ways already — it closes one whose pong is late, and a socket that
+    /// stops delivering its frames falls silent here — so a second ping each way would double
+    /// the fleet's keepalive traffic for nothing (as gRPC's keepalive pings only an idle
+    /// connection). Then only every [`RTT_EVERY_HEARTBEATS`]-th heartbeat (and the first)
+    /// makes a ping due, for the round trip, and it leaves with the pong to the gateway's
+    /// next ping ([`LinkMachine::gateway_pinged`]): one write instead of two.
     pub fn heartbeat(&mut self, now: Instant, jitter: f64) -> Vec<Action> {
         if self.phase != LinkPhase::Connected {
             return Vec::new();
@@ -124,22 +125,36 @@ impl LinkMachine {
             return actions;
         }
         let vouched = std::mem::take(&mut self.gateway_pinged);
-        if vouched && self.ping_outstanding.is_none() && self.heartbeats_to_rtt > 0 {
-            self.heartbeats_to_rtt -= 1;
+        if vouched && self.ping_outstanding.is_none() {
+            match self.heartbeats_to_rtt.checked_sub(1) {
+                Some(left) => self.heartbeats_to_rtt = left,
+                None => self.rtt_due = true,
+            }
             return Vec::new();
         }
-        self.heartbeats_to_rtt = RTT_EVERY_HEARTBEATS - 1;
-        self.ping_counter += 1;
-        vec![Action::SendPing(self.ping_counter.to_be_bytes().to_vec())]
+        vec![self.ping()]
     }
 
-    /// The gateway pinged (the shell answers with the pong): it is alive and checking the
-    /// socket.
-    pub fn gateway_pinged(&mut self, unix_now: i64) {
-        if self.phase == LinkPhase::Connected {
-            self.gateway_pinged = true;
-            self.last_seen = Some(unix_now);
+    /// The gateway pinged (the shell has queued the pong): it is alive and checking the
+    /// socket. A round-trip ping that is due goes out behind the pong.
+    pub fn gateway_pinged(&mut self, unix_now: i64) -> Vec<Action> {
+        if self.phase != LinkPhase::Connected {
+            return Vec::new();
         }
+        self.gateway_pinged = true;
+        self.last_seen = Some(unix_now);
+        if self.rtt_due && self.ping_outstanding.is_none() {
+            return vec![self.ping()];
+        }
+        Vec::new()
+    }
+
+    /// The next ping; the round trip is then not due for [`RTT_EVERY_HEARTBEATS`] heartbeats.
+    fn ping(&mut self) -> Action {
+        self.rtt_due = false;
+        self.heartbeats_to_rtt = RTT_EVERY_HEARTBEATS - 1;
+        self.ping_counter += 1;
+        Action::SendPing(self.ping_counter.to_be_bytes().to_vec())
     }
 
     /// The ping of [`Action::SendPing`] went out.

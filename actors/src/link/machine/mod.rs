@@ -39,9 +39,9 @@ pub use io::{Action, HttpHealth, MachineSettings, Note, ProbeVerdict, ReportKey,
 /// gateway answering under wrong ids stayed `online` until the next probe (5 min).
 pub const MAX_UNANSWERED: u32 = 3;
 
-/// With the gateway keeping the socket alive itself (its pings), the link still sends its own
-/// ping on every this-many-th heartbeat, for the round trip (`latency_ms`): 5 min at the
-/// default 30 s (docs/design.md, *Keepalive*).
+/// With the gateway keeping the socket alive itself (its pings), the link still pings on
+/// every this-many-th heartbeat, for the round trip (`latency_ms`): 5 min at the default
+/// 30 s (docs/design.md, *Keepalive*).
 pub const RTT_EVERY_HEARTBEATS: u32 = 10;
 
 /// Methods kept from a `hello-ok` (the 2026.9 gateway advertises about 150).
@@ -89,6 +89,8 @@ pub struct LinkMachine {
     gateway_pinged: bool,
     /// Heartbeats left before the next ping for the round trip, while the gateway pings.
     heartbeats_to_rtt: u32,
+    /// A round-trip ping is due: it goes out with the pong to the gateway's next ping.
+    rtt_due: bool,
     last_frame_at: Instant,
     tick_interval: Duration,
 
@@ -158,6 +160,7 @@ impl LinkMachine {
             missed_pongs: 0,
             gateway_pinged: false,
             heartbeats_to_rtt: 0,
+            rtt_due: false,
             last_frame_at: now,
             tick_interval: Duration::from_secs(30),
             checked: false,
@@ -585,6 +588,7 @@ impl LinkMachine {
         self.ping_outstanding = None;
         self.missed_pongs = 0;
         self.gateway_pinged = false;
+        self.rtt_due = false;
         self.unanswered = 0;
         self.connected_at = None;
         self.activity.clear();

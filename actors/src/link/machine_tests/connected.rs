@@ -15,38 +15,50 @@ fn a_heartbeat_sends_a_numbered_eight_byte_ping() {
     assert!(matches!(&actions[..], [Action::SendPing(p)] if p == &2u64.to_be_bytes()));
 }
 
-/// A gateway that pings (2026.9 every 25 s) keeps the socket checked itself: after the first
-/// heartbeat's round trip, only every tenth heartbeat pings — and any heartbeat without a
-/// gateway ping since the last one pings at once.
+/// A gateway that pings (2026.9 every 25 s) keeps the socket checked itself: heartbeats send
+/// nothing, and the round trip is measured once per [`RTT_EVERY_HEARTBEATS`] heartbeats (and
+/// after the first), by a ping that leaves with the pong to the gateway's next ping.
 #[test]
 fn a_gateway_that_pings_gets_our_ping_only_for_the_round_trip() {
     let (mut m, now) = machine(None);
     connect(&mut m, now);
-    let pinged = |m: &mut LinkMachine| {
-        m.gateway_pinged(UNIX + 5);
-        let actions = m.heartbeat(now, MID);
-        let ping = matches!(&actions[..], [Action::SendPing(_)]);
-        if ping {
-            m.ping_sent(now);
-            m.pong(&1u64.to_be_bytes(), now, UNIX + 6);
-        } else {
-            assert!(actions.is_empty(), "{actions:?}");
+    // One cycle: the gateway pings (the shell answers), then our heartbeat. Where our ping
+    // went out, if it did; it is answered at once.
+    let cycle = |m: &mut LinkMachine| {
+        let with_pong = m.gateway_pinged(UNIX + 5);
+        let heartbeat = m.heartbeat(now, MID);
+        assert!(heartbeat.is_empty(), "{heartbeat:?}");
+        match &with_pong[..] {
+            [] => None,
+            [Action::SendPing(_)] => {
+                m.ping_sent(now);
+                m.pong(&1u64.to_be_bytes(), now, UNIX + 6);
+                Some(())
+            }
+            other => panic!("{other:?}"),
         }
-        ping
     };
-    // The first heartbeat measures the round trip though the gateway pinged.
-    assert!(pinged(&mut m));
-    let pings: Vec<bool> = (0..20).map(|_| pinged(&mut m)).collect();
-    let sent: Vec<usize> = (0..20).filter(|i| pings[*i]).collect();
-    assert_eq!(
-        sent,
-        [
-            RTT_EVERY_HEARTBEATS as usize - 1,
-            2 * RTT_EVERY_HEARTBEATS as usize - 1
-        ]
+    let pinged: Vec<usize> = (0..25).filter(|_| cycle(&mut m).is_some()).collect();
+    // The first heartbeat makes it due; the gateway's next ping carries it; then every tenth.
+    assert_eq!(pinged, [1, 11, 21]);
+    // The gateway's last ping (cycle 24) is the latest sign of life.
+    assert_eq!(m.last_seen(), Some(UNIX + 5));
+    assert_eq!(m.latency_ms(), Some(0));
+    // A heartbeat with no gateway ping since the last one pings at once.
+    assert!(matches!(m.heartbeat(now, MID)[..], [Action::SendPing(_)]));
+}
+
+/// A round trip that fell due is not held back when the gateway stops pinging: the next
+/// heartbeat without a gateway ping sends it.
+#[test]
+fn a_due_round_trip_goes_out_at_the_next_heartbeat_if_the_gateway_stops_pinging() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    assert!(m.gateway_pinged(UNIX).is_empty());
+    assert!(
+        m.heartbeat(now, MID).is_empty(),
+        "due, waiting for a pong to ride"
     );
-    assert_eq!(m.last_seen(), Some(UNIX + 6));
-    // A heartbeat with no gateway ping since the last one pings.
     assert!(matches!(m.heartbeat(now, MID)[..], [Action::SendPing(_)]));
 }
 
