@@ -198,10 +198,8 @@ impl Fleet {
             let known = rule::Known {
                 running_cached: t.running_sessions,
                 following: memory.watched.get(&t.candidate.id).map_or(0, HashMap::len),
-                since_last_look: memory
-                    .looked
-                    .get(&t.candidate.id)
-                    .map(|at| now.saturating_duration_since(*at)),
+                since_last_look: now
+                    .saturating_duration_since(*memory.looked.entry(t.candidate.id).or_insert(now)),
             };
             if !rule::worth_a_look(known, shortest_stall) {
                 continue;

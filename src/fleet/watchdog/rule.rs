@@ -276,8 +276,9 @@ pub struct Known {
     pub running_cached: Option<usize>,
     /// Sessions of it the watchdog follows now (stalled, being remedied, or being watched).
     pub following: usize,
-    /// Since the watchdog last asked it (`None`: never).
-    pub since_last_look: Option<Duration>,
+    /// Since the watchdog last asked it, or first saw it (its cached list, read when the
+    /// link connected, stands for a first look).
+    pub since_last_look: Duration,
 }
 
 /// Whether a gateway's active sessions are asked for this round. Its cached session list
@@ -286,11 +287,12 @@ pub struct Known {
 /// nothing that could stall, and is asked only once every `shortest_stall` (the least
 /// `stall_after` of any agent) in case the list missed a run — a session cannot be stalled
 /// for less than that, so none goes unseen for longer than twice the threshold. A fleet of
-/// 10,000 idle gateways is then not asked 333 times a second.
+/// 10,000 idle gateways is then not asked 333 times a second — nor all at once at the first
+/// round after a start, whose cached lists were read moments before, when the links connected.
 pub fn worth_a_look(known: Known, shortest_stall: Duration) -> bool {
     known.running_cached.is_none_or(|n| n > 0)
         || known.following > 0
-        || known.since_last_look.is_none_or(|d| d >= shortest_stall)
+        || known.since_last_look >= shortest_stall
 }
 
 #[cfg(test)]
