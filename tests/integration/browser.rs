@@ -18,6 +18,18 @@ fn shots() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/console")
 }
 
+/// The texts on the page under WCAG AA contrast (`support/contrast.js`), each with its ratio.
+fn low_contrast(b: &Browser) -> Vec<String> {
+    let found = b.script(include_str!("support/contrast.js"));
+    serde_json::from_value(found).expect("a list of texts")
+}
+
+/// No text under AA contrast on the page shown as `page`.
+fn assert_contrast(b: &Browser, page: &str) {
+    let low = low_contrast(b);
+    assert!(low.is_empty(), "{page}: text under AA contrast: {low:#?}");
+}
+
 #[test]
 fn an_operator_watches_the_fleet_live_and_acts_and_a_viewer_only_looks() {
     let (fa, fb, fc) = (
@@ -35,6 +47,7 @@ fn an_operator_watches_the_fleet_live_and_acts_and_a_viewer_only_looks() {
     let b = Browser::start(1280, 720);
     b.goto(&format!("{base}/"));
     let key = b.find("#key", DEADLINE);
+    assert_contrast(&b, "login");
     b.type_into(&key, &operator);
     b.click_css("#login", DEADLINE);
     b.wait_text("#online-count", DEADLINE, |t| t == "1/1");
@@ -55,6 +68,16 @@ fn an_operator_watches_the_fleet_live_and_acts_and_a_viewer_only_looks() {
     b.wait_text("#online-count", DEADLINE, |t| t == "3/3");
     let table = b.wait_text("#gateways", DEADLINE, |t| t.contains("edge-paris"));
     assert!(table.contains("acting"), "{table}");
+    assert_contrast(&b, "fleet");
+    // Every status badge, as the fleet table draws it, whether or not a gateway has it now.
+    b.script(
+        "const t = document.querySelector('#gateways td'); \
+         for (const s of ['online', 'degraded', 'timeout', 'offline', 'unknown']) { \
+           const e = document.createElement('span'); e.className = `badge s-${s}`; \
+           e.textContent = s; e.dataset.palette = ''; t.append(e); }",
+    );
+    assert_contrast(&b, "status badges");
+    b.script("document.querySelectorAll('[data-palette]').forEach(e => e.remove())");
     b.screenshot(&shots().join("fleet.png"));
 
     // A gateway's page: probe it twice, the 24-hour graph draws the samples.
@@ -79,11 +102,13 @@ fn an_operator_watches_the_fleet_live_and_acts_and_a_viewer_only_looks() {
         });
     }
     b.find("#latency-chart canvas", DEADLINE);
+    assert_contrast(&b, "gateway");
     b.screenshot(&shots().join("gateway.png"));
 
     // Sessions: kill one, after saying yes.
     b.click_css("a[href='#/sessions']", DEADLINE);
     b.wait_text("#sessions", DEADLINE, |t| t.contains("edge-amsterdam"));
+    assert_contrast(&b, "sessions");
     let before = b.all("#sessions tbody tr").len();
     assert!(before >= 3, "{before} sessions listed");
     b.click_css("#sessions tbody tr button", DEADLINE);
@@ -125,6 +150,7 @@ fn an_operator_watches_the_fleet_live_and_acts_and_a_viewer_only_looks() {
     );
     assert_eq!(res.status, 200, "{}", res.text());
     b.wait_text("#event-list", DEADLINE, |t| t.contains("gateway.changed"));
+    assert_contrast(&b, "events");
 
     // A viewer: the same pages, no buttons.
     b.click_css("#logout", DEADLINE);
@@ -144,6 +170,7 @@ fn an_operator_watches_the_fleet_live_and_acts_and_a_viewer_only_looks() {
     b.wait_text(".who", DEADLINE, |t| t.contains("(admin)"));
     b.click_css("a[href='#/audit']", DEADLINE);
     b.wait_text("#audit", DEADLINE, |t| t.contains("gateway.primary"));
+    assert_contrast(&b, "audit");
 
     // A phone-sized window: no horizontal overflow of the page itself.
     b.set_window(390, 844);
