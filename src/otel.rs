@@ -56,6 +56,17 @@ pub fn parent(trace: &gateway_supervisor_actors::trace::TraceContext) -> opentel
     ))
 }
 
+/// The exported id of the span being run (the `gateway.call` span, where a call reads it):
+/// what a gateway receives as its parent, so its spans join under one the collector holds.
+fn current_span_id() -> Option<[u8; 8]> {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let id = span.span_context();
+    id.is_valid().then(|| id.span_id().to_bytes())
+}
+
 /// The tracer spans go to, and the provider that flushes them when dropped.
 pub struct Otel {
     pub tracer: SdkTracer,
@@ -125,6 +136,7 @@ pub fn from_env() -> Result<Option<Otel>, OtelError> {
         .with_resource(Resource::builder().with_service_name(service).build())
         .build();
     ENABLED.store(true, std::sync::atomic::Ordering::Relaxed);
+    gateway_supervisor_actors::trace::set_call_span_id_source(current_span_id);
     Ok(Some(Otel {
         tracer: provider.tracer("gateway-supervisor"),
         provider,

@@ -75,6 +75,14 @@ impl TraceContext {
         }
     }
 
+    /// The same trace, span `span_id` (a span an exporter created for the call).
+    pub fn with_span_id(&self, span_id: [u8; 8]) -> TraceContext {
+        if span_id == [0; 8] {
+            return self.child();
+        }
+        TraceContext { span_id, ..*self }
+    }
+
     /// `00-<trace id>-<span id>-<flags>`.
     pub fn traceparent(&self) -> String {
         format!(
@@ -99,9 +107,26 @@ impl TraceContext {
     }
 }
 
+/// Where the span id of a gateway call comes from when spans are exported: the exported
+/// `gateway.call` span's own (set once at start by the exporter), so the gateway's spans hang
+/// under a span the collector holds. Without it, a fresh id.
+static CALL_SPAN_ID: std::sync::OnceLock<fn() -> Option<[u8; 8]>> = std::sync::OnceLock::new();
+
+/// Installs the exporter's reader of the current span's id (once; later calls are ignored).
+pub fn set_call_span_id_source(source: fn() -> Option<[u8; 8]>) {
+    let _ = CALL_SPAN_ID.set(source);
+}
+
 /// The `traceparent` for a gateway call made now: a child of the request being handled, if any.
 pub fn for_call() -> Option<String> {
-    CURRENT.try_with(|c| c.child().traceparent()).ok()
+    let span_id = CALL_SPAN_ID.get().and_then(|source| source());
+    CURRENT
+        .try_with(|c| match span_id {
+            Some(span_id) => c.with_span_id(span_id),
+            None => c.child(),
+        })
+        .ok()
+        .map(|c| c.traceparent())
 }
 
 /// Whether a gateway of `version` (its hello's `server.version`) takes `traceparent`.
@@ -169,6 +194,15 @@ mod tests {
     use super::*;
 
     const GIVEN: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn a_call_can_take_an_exported_span_s_id_in_the_same_trace() {
+        let given = TraceContext::parse(GIVEN).unwrap();
+        let call = given.with_span_id([7; 8]);
+        assert_eq!(call.trace_id(), given.trace_id());
+        assert_eq!(call.span_id(), "0707070707070707");
+        assert_ne!(given.with_span_id([0; 8]).span_id(), "0000000000000000");
+    }
 
     #[test]
     fn a_valid_header_is_kept_and_a_child_shares_its_trace() {

@@ -8,7 +8,8 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::support::{Daemon, Request, contains, wait_until};
+use crate::support::fleet::{add, fake, link_daemon, wait_gateway};
+use crate::support::{Daemon, Request, contains, online, wait_until};
 
 const GIVEN: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
@@ -95,6 +96,49 @@ fn spans_reach_the_collector_in_the_callers_trace() {
     assert!(
         !contains(&export, d.admin_key.as_bytes()),
         "no key in a span"
+    );
+}
+
+/// A gateway call's `traceparent` names the exported `gateway.call` span as its parent, so the
+/// gateway's own spans (2026.9's OpenTelemetry plugin) hang under a span the collector holds.
+#[test]
+fn a_gateway_call_is_parented_to_its_exported_span() {
+    let (port, seen) = collector();
+    let endpoint = format!("http://127.0.0.1:{port}/v1/traces");
+    let g = fake(|_| {});
+    let d = link_daemon(&[
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", endpoint.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+    ]);
+    let id = add(&d, "traced", &g, Some("fake-token"));
+    wait_gateway(&d, id, "online", online);
+    let res = d.send(
+        Request::new("POST", "/api/spawn")
+            .key(&d.admin_key)
+            .header("traceparent", GIVEN)
+            .json(&serde_json::json!({"agent": "main", "task": "say pong", "gateway_id": id})),
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    let (_, sent) = wait_until(
+        "the traced call at the gateway",
+        Duration::from_secs(20),
+        || g.traceparents().into_iter().find(|(m, _)| m == "agent"),
+    );
+    let span = sent.split('-').nth(2).unwrap_or_default().to_owned();
+    assert_eq!(span.len(), 16, "{sent}");
+    let span_id: Vec<u8> = (0..8)
+        .map(|i| u8::from_str_radix(&span[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    wait_until(
+        "the gateway.call span with that id exported",
+        Duration::from_secs(20),
+        || {
+            seen.lock()
+                .unwrap()
+                .iter()
+                .any(|r| contains(r, b"gateway.call") && contains(r, &span_id))
+                .then_some(())
+        },
     );
 }
 
