@@ -119,9 +119,8 @@ pub fn set_call_span_id_source(source: fn() -> Option<[u8; 8]>) {
 
 /// The `traceparent` for a gateway call made now: a child of the request being handled, if any.
 pub fn for_call() -> Option<String> {
-    let span_id = CALL_SPAN_ID.get().and_then(|source| source());
     CURRENT
-        .try_with(|c| match span_id {
+        .try_with(|c| match CALL_SPAN_ID.get().and_then(|source| source()) {
             Some(span_id) => c.with_span_id(span_id),
             None => c.child(),
         })

@@ -18,15 +18,11 @@ fn shots() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/console")
 }
 
-/// The texts on the page under WCAG AA contrast (`support/contrast.js`), each with its ratio.
-fn low_contrast(b: &Browser) -> Vec<String> {
-    let found = b.script(include_str!("support/contrast.js"));
-    serde_json::from_value(found).expect("a list of texts")
-}
-
-/// No text under AA contrast on the page shown as `page`.
+/// No text under WCAG AA contrast on the page shown as `page` (`support/contrast.js` lists
+/// each one with its ratio).
 fn assert_contrast(b: &Browser, page: &str) {
-    let low = low_contrast(b);
+    let low: Vec<String> = serde_json::from_value(b.script(include_str!("support/contrast.js")))
+        .expect("a list of texts");
     assert!(low.is_empty(), "{page}: text under AA contrast: {low:#?}");
 }
 

@@ -126,10 +126,7 @@ impl LinkMachine {
         }
         let vouched = std::mem::take(&mut self.gateway_pinged);
         if vouched && self.ping_outstanding.is_none() {
-            match self.heartbeats_to_rtt.checked_sub(1) {
-                Some(left) => self.heartbeats_to_rtt = left,
-                None => self.rtt_due = true,
-            }
+            self.heartbeats_to_rtt = self.heartbeats_to_rtt.saturating_sub(1);
             return Vec::new();
         }
         vec![self.ping()]
@@ -143,7 +140,7 @@ impl LinkMachine {
         }
         self.gateway_pinged = true;
         self.last_seen = Some(unix_now);
-        if self.rtt_due && self.ping_outstanding.is_none() {
+        if self.heartbeats_to_rtt == 0 && self.ping_outstanding.is_none() {
             return vec![self.ping()];
         }
         Vec::new()
@@ -151,8 +148,7 @@ impl LinkMachine {
 
     /// The next ping; the round trip is then not due for [`RTT_EVERY_HEARTBEATS`] heartbeats.
     fn ping(&mut self) -> Action {
-        self.rtt_due = false;
-        self.heartbeats_to_rtt = RTT_EVERY_HEARTBEATS - 1;
+        self.heartbeats_to_rtt = RTT_EVERY_HEARTBEATS;
         self.ping_counter += 1;
         Action::SendPing(self.ping_counter.to_be_bytes().to_vec())
     }

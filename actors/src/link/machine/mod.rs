@@ -87,10 +87,9 @@ pub struct LinkMachine {
     /// The gateway pinged this socket since the last heartbeat: it checks the socket both
     /// ways itself (it closes a socket whose pong is late), so ours is not needed for that.
     gateway_pinged: bool,
-    /// Heartbeats left before the next ping for the round trip, while the gateway pings.
+    /// Heartbeats left before a ping for the round trip falls due, while the gateway pings;
+    /// at 0 it is due, and goes out with the pong to the gateway's next ping.
     heartbeats_to_rtt: u32,
-    /// A round-trip ping is due: it goes out with the pong to the gateway's next ping.
-    rtt_due: bool,
     last_frame_at: Instant,
     tick_interval: Duration,
 
@@ -160,7 +159,6 @@ impl LinkMachine {
             missed_pongs: 0,
             gateway_pinged: false,
             heartbeats_to_rtt: 0,
-            rtt_due: false,
             last_frame_at: now,
             tick_interval: Duration::from_secs(30),
             checked: false,
@@ -418,8 +416,8 @@ impl LinkMachine {
         self.last_seen = Some(unix_now);
         self.missed_pongs = 0;
         self.ping_outstanding = None;
-        // The first heartbeat measures the round trip.
-        self.heartbeats_to_rtt = 0;
+        // The first heartbeat makes the round trip due.
+        self.heartbeats_to_rtt = 1;
         if let Some(snapshot) = &hello.snapshot {
             self.uptime_at_connect_ms = snapshot.get("uptimeMs").and_then(Value::as_u64);
             if let Some(health) = snapshot.get("health") {
@@ -588,7 +586,6 @@ impl LinkMachine {
         self.ping_outstanding = None;
         self.missed_pongs = 0;
         self.gateway_pinged = false;
-        self.rtt_due = false;
         self.unanswered = 0;
         self.connected_at = None;
         self.activity.clear();
