@@ -3,6 +3,8 @@
 //! console's own Origin; the cookie dies with its key and with logout; the files are served
 //! with a strict content policy. The pages themselves are driven in Chromium (`browser.rs`).
 
+use std::net::TcpListener;
+
 use serde_json::json;
 
 use crate::support::{Daemon, Request};
@@ -178,12 +180,19 @@ fn the_files_are_served_with_a_strict_policy() {
 #[test]
 fn a_large_fleet_is_read_a_page_at_a_time() {
     let d = Daemon::start();
-    for i in 0..25 {
+    // Addresses this test holds and never answers: a fixed port can be another test's
+    // ephemeral fake gateway (on a machine whose port range includes it), which then comes
+    // online and takes the role mid-test — CI once failed so.
+    let held: Vec<TcpListener> = (0..25)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    for (i, l) in held.iter().enumerate() {
+        let port = l.local_addr().unwrap().port();
         let res = d.call(
             "POST",
             "/api/gateways",
             &d.admin_key,
-            &json!({"name": format!("edge-{i:02}"), "host": "127.0.0.1", "port": 20000 + i}),
+            &json!({"name": format!("edge-{i:02}"), "host": "127.0.0.1", "port": port}),
         );
         assert_eq!(res.status, 201, "{}", res.text());
     }
