@@ -1,0 +1,235 @@
+//! `serve`: the daemon's start-up — configuration, logging, the state directory and its lock,
+//! the listeners (bound before anything else runs, so a busy port fails the start in one line),
+//! the database, the actors and the application state — then [`run`] serves until a signal.
+//! The pieces: `storage` (the state directory, the master key, the store: shared with the
+//! commands that read the daemon's data), `run` (the HTTP servers, the background tasks, the
+//! signals and the orderly stop), `reload` (SIGHUP) and `loops` (the small periodic tasks).
+
+mod loops;
+mod reload;
+mod run;
+mod storage;
+
+pub use storage::{ensure_state_dir, master_key, open_store};
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use actix::Actor;
+use gateway_supervisor_actors::RegistryActor;
+use gateway_supervisor_actors::events::EventBus;
+use gateway_supervisor_actors::link::LinkContext;
+use gateway_supervisor_actors::messages::CreateGateway;
+use gateway_supervisor_actors::model::Caller;
+use tracing::info;
+
+use crate::auth::KeyCache;
+use crate::config::{Config, ConfigError, FlagOverrides};
+use crate::db::{Backend, DbError};
+use crate::http::{self, AppState};
+use crate::logging::{self, LogError};
+use crate::metrics::Metrics;
+use crate::ratelimit::KeyedLimiter;
+use crate::secrets::SecretsError;
+use crate::seed;
+use run::{Listeners, Running, bind_listener, run};
+use storage::first_start_admin_key;
+
+pub const ADMIN_KEY_FILE: &str = "admin.key";
+/// The bound HTTP address, written at start (useful with `server.bind = "127.0.0.1:0"`).
+pub const HTTP_ADDR_FILE: &str = "http.addr";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    #[error("state directory {path}: {reason}")]
+    StateDir { path: PathBuf, reason: String },
+    #[error("default gateway from the environment: {0}")]
+    Seed(String),
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen { addr: String, reason: String },
+    #[error(transparent)]
+    Lock(#[from] crate::state_lock::LockError),
+    #[error("{0}")]
+    Startup(String),
+}
+
+pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), DaemonError> {
+    gateway_supervisor_actors::tls::install_default_provider();
+    let cfg = Config::load(config_file.as_deref(), &flags)?;
+    let log = logging::init(&cfg.log)?;
+    info!(
+        version = env!("CARGO_PKG_VERSION"),
+        "gateway-supervisor starting"
+    );
+    // One daemon per state directory, held until `serve` returns.
+    ensure_state_dir(&cfg.state.dir)?;
+    let _lock = crate::state_lock::acquire(&cfg.state.dir)?;
+    // The listeners first: a busy port fails the start with one line, before any actor runs
+    // (an actor started and then dropped unpolled panicked with "no reactor running").
+    let listeners = Listeners {
+        http: Some(bind_listener(cfg.server.bind)?),
+        metrics: cfg.metrics.bind.map(bind_listener).transpose()?,
+    };
+    let (store, backend, migrated) = open_store(&cfg)?;
+    info!(database = %backend.describe(), migrations_applied = migrated, "database ready");
+    if let Some(path) = first_start_admin_key(&store, &cfg.state.dir)? {
+        info!(path = %path.display(), "first start: created an admin API key; read it from this file (mode 0600)");
+    }
+    let keys = Arc::new(KeyCache::new(store.clone()));
+    keys.refresh()?;
+    let (identity, created) = store.device_identity()?;
+    info!(device_id = %identity.device_id(), created, "device identity ready");
+    let metrics = Arc::new(
+        Metrics::new(cfg.metrics.gateway_detail)
+            .map_err(|e| DaemonError::Startup(e.to_string()))?,
+    );
+    let events = EventBus::new();
+    let identity = Arc::new(identity);
+    let v1 = http::v1::V1Settings {
+        identity: identity.clone(),
+        min_version: cfg.gateways.min_version.clone(),
+        timeout: cfg.gateways.connect_timeout + cfg.gateways.handshake_timeout,
+    };
+    let link_ctx = LinkContext {
+        settings: Arc::new(cfg.gateways.link_settings()),
+        identity,
+        metrics: metrics.links.clone(),
+        events: events.clone(),
+    };
+    let registry = RegistryActor::load(Arc::new(store.clone()), Some(link_ctx))
+        .map_err(|e| DaemonError::Startup(e.to_string()))?
+        .with_events(events.clone(), cfg.election.failback);
+    // On PostgreSQL this daemon is one instance of a cluster: it links the gateways it holds
+    // leases on, and nothing until its first renewal round.
+    let cluster = match backend {
+        Backend::Postgres(_) => {
+            let cluster_metrics = crate::cluster::ClusterMetrics::new()
+                .map_err(|e| DaemonError::Startup(e.to_string()))?;
+            metrics
+                .register_cluster(&cluster_metrics)
+                .map_err(|e| DaemonError::Startup(e.to_string()))?;
+            let id = cfg.cluster.instance_id(&cfg.state.dir);
+            info!(instance = %id, "clustered on PostgreSQL");
+            Some(crate::cluster::Cluster::new(
+                id,
+                cfg.cluster.lease_ttl,
+                crate::cluster::forward::ForwardKey::derive(store.cipher.derived_secret()),
+                cfg.gateways.operation_timeout + Duration::from_secs(5),
+                cluster_metrics,
+            ))
+        }
+        Backend::Sqlite(_) => None,
+    };
+    let registry = if cluster.is_some() {
+        registry.leased()
+    } else {
+        registry
+    };
+    // In a cluster, events are numbered by the database (one order for every instance).
+    let event_outbox = cluster.as_ref().map(|_| events.through_outbox(4096));
+    let seed = if registry.is_empty() {
+        seed::default_gateway(|k| std::env::var(k).ok())
+            .map_err(|e| DaemonError::Seed(format!("{}: {}", e.field, e.message)))?
+    } else {
+        None
+    };
+    let limiter = Arc::new(KeyedLimiter::per_minute(
+        "gateway_ops",
+        cfg.limits.gateway_ops_per_minute,
+    ));
+    let manual_health_limiter = Arc::new(KeyedLimiter::per_period(
+        "manual_health",
+        cfg.limits.manual_health_interval,
+    ));
+
+    let gateway_list = Arc::new(crate::http::list_cache::GatewayListCache::new(
+        registry.version(),
+    ));
+    let session_list = Arc::new(crate::http::list_cache::SessionListCache::new(
+        registry.sessions_version(),
+    ));
+    let cluster_id = cluster.as_ref().map(|c| c.instance_id.to_string());
+    let system = actix::System::new();
+    system.block_on(async move {
+        let registry = registry.start();
+        if let Some(new) = seed {
+            let name = new.name.clone();
+            registry
+                .send(CreateGateway {
+                    new,
+                    by: Caller::system("seed"),
+                })
+                .await
+                .map_err(|e| DaemonError::Startup(e.to_string()))?
+                .map_err(|e| DaemonError::Seed(e.to_string()))?;
+            info!(name = %name, "seeded the default gateway from the environment");
+        }
+        let fleet = Arc::new(
+            crate::fleet::Fleet::new(
+                registry.clone(),
+                store.clone(),
+                events.clone(),
+                crate::fleet::Deadlines {
+                    call: cfg.gateways.rpc_timeout,
+                    operation: cfg.gateways.operation_timeout,
+                },
+                metrics.fleet.clone(),
+            )
+            .in_cluster(cluster_id)
+            .with_budgets(
+                cfg.usage
+                    .budgets
+                    .iter()
+                    .map(|(agent, b)| (agent.clone(), b.daily_usd))
+                    .collect(),
+            ),
+        );
+        let console_sessions = Arc::new(crate::console_session::SessionSigner::new(
+            store.cipher.derived_secret(),
+        ));
+        let state = AppState {
+            registry,
+            gateway_list,
+            session_list,
+            store,
+            keys,
+            metrics,
+            gateway_ops_limiter: limiter,
+            manual_health_limiter,
+            session_control_limiter: Arc::new(KeyedLimiter::per_minute(
+                "session_control",
+                cfg.limits.session_control_per_minute,
+            )),
+            probe_timeout: cfg.gateways.probe_timeout,
+            access_log: cfg.log.access,
+            logs: crate::logs::LogBuffer::default(),
+            v1,
+            events,
+            fleet,
+            ready: Arc::new(AtomicBool::new(false)),
+            shutdown: Arc::new(tokio::sync::watch::Sender::new(false)),
+            cluster,
+            console_sessions,
+        };
+        run(Running {
+            config_file,
+            flags,
+            cfg,
+            log,
+            state,
+            listeners,
+            event_outbox,
+        })
+        .await
+    })
+}

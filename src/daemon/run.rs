@@ -1,0 +1,254 @@
+//! Serving: the API and metrics servers on the listeners bound at start, the background tasks,
+//! the signal loop, and the orderly stop — requests finished, leases given up, every gateway
+//! socket closed with 1000, the last events and key usage stored, the database checkpointed.
+
+use std::fs;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use gateway_supervisor_actors::messages::StopAllLinks;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::{info, warn};
+
+use super::loops::{OPERATIONS_ROUND, adopt_runs, reap_connections, refresh_keys, watchdog};
+use super::reload::reload;
+use super::{DaemonError, HTTP_ADDR_FILE};
+use crate::config::{Config, FlagOverrides};
+use crate::http::{self, AppState, middleware};
+use crate::logging::LogHandle;
+use crate::{db, systemd};
+
+pub(super) struct Running {
+    pub(super) config_file: Option<PathBuf>,
+    pub(super) flags: FlagOverrides,
+    pub(super) cfg: Config,
+    pub(super) log: LogHandle,
+    pub(super) state: AppState,
+    pub(super) listeners: Listeners,
+    /// In a cluster: the events this instance publishes, for the database.
+    pub(super) event_outbox:
+        Option<tokio::sync::mpsc::Receiver<gateway_supervisor_actors::events::Event>>,
+}
+
+/// Listening sockets bound before anything else starts.
+pub(super) struct Listeners {
+    /// Taken when the server starts.
+    pub(super) http: Option<std::net::TcpListener>,
+    pub(super) metrics: Option<std::net::TcpListener>,
+}
+
+pub(super) fn bind_listener(
+    addr: std::net::SocketAddr,
+) -> Result<std::net::TcpListener, DaemonError> {
+    std::net::TcpListener::bind(addr).map_err(|e| listen_error(addr, e))
+}
+
+pub(super) fn listen_error(addr: impl ToString, e: std::io::Error) -> DaemonError {
+    DaemonError::Listen {
+        addr: addr.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+pub(super) async fn run(mut rt: Running) -> Result<(), DaemonError> {
+    let metrics_separate = rt.cfg.metrics.bind;
+    let max_body = rt.cfg.limits.max_body_bytes;
+    let app_state = rt.state.clone();
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .wrap(from_fn(middleware::close_unread_bodies))
+            .wrap(from_fn(middleware::observe))
+            .configure(http::routes(
+                app_state.clone(),
+                max_body,
+                metrics_separate.is_none(),
+            ))
+    })
+    .disable_signals()
+    // A request head must arrive within 10 s; a client gets 2 s to take a response before
+    // its connection is dropped (bodies have their own deadline: `json::BODY_TIMEOUT`).
+    .client_request_timeout(std::time::Duration::from_secs(10))
+    .client_disconnect_timeout(std::time::Duration::from_secs(2))
+    .shutdown_timeout(rt.cfg.server.shutdown_timeout.as_secs());
+    if rt.cfg.server.workers > 0 {
+        server = server.workers(rt.cfg.server.workers);
+    }
+    let server = server
+        .listen(
+            rt.listeners
+                .http
+                .take()
+                .ok_or_else(|| DaemonError::Startup("the HTTP listener was taken".into()))?,
+        )
+        .map_err(|e| listen_error(rt.cfg.server.bind, e))?;
+    let addrs = server.addrs();
+    let listening: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+    if let Err(e) = fs::write(
+        rt.cfg.state.dir.join(HTTP_ADDR_FILE),
+        format!("{}\n", listening.join(" ")),
+    ) {
+        warn!(%e, "could not write the http.addr file");
+    }
+    let server = server.run();
+    let handle = server.handle();
+    let server_task = actix::spawn(server);
+
+    let metrics_handle = match (metrics_separate, rt.listeners.metrics.take()) {
+        (Some(bind), Some(listener)) => {
+            let state = rt.state.clone();
+            let metrics_server = HttpServer::new(move || {
+                App::new()
+                    .wrap(from_fn(middleware::observe))
+                    .configure(http::metrics_routes(state.clone()))
+            })
+            .disable_signals()
+            .workers(1)
+            .listen(listener)
+            .map_err(|e| listen_error(bind, e))?
+            .run();
+            let h = metrics_server.handle();
+            actix::spawn(metrics_server);
+            info!(%bind, "metrics listening");
+            Some(h)
+        }
+        _ => None,
+    };
+
+    rt.state.ready.store(true, Ordering::Release);
+    info!(addr = %listening.join(" "), "listening");
+    systemd::ready(&format!("serving on {}", listening.join(" ")));
+
+    if let Some(interval) = systemd::watchdog_interval() {
+        actix::spawn(watchdog(rt.state.registry.clone(), interval));
+    }
+    actix::spawn(refresh_keys(
+        rt.state.keys.clone(),
+        rt.cfg.auth.key_refresh_interval,
+    ));
+    actix::spawn(rt.state.logs.clone().follow(rt.state.events.clone()));
+    actix::spawn(reap_connections(
+        rt.state.clone(),
+        rt.cfg.connections.timeout,
+    ));
+    actix::spawn(adopt_runs(rt.state.fleet.clone()));
+    actix::spawn(rt.state.fleet.clone().operations_loop(OPERATIONS_ROUND));
+    actix::spawn(
+        rt.state
+            .fleet
+            .clone()
+            .watchdog_loop(rt.cfg.watchdog.clone(), rt.state.metrics.watchdog.clone()),
+    );
+    actix::spawn(
+        rt.state
+            .fleet
+            .clone()
+            .log_tail_loop(rt.cfg.gateway_logs.clone()),
+    );
+    actix::spawn(
+        rt.state
+            .fleet
+            .clone()
+            .usage_loop(rt.cfg.usage.clone(), rt.state.metrics.usage.clone()),
+    );
+    crate::alerts::start(
+        &rt.cfg.alerts,
+        rt.state.registry.clone(),
+        rt.state.events.clone(),
+        rt.state.store.clone(),
+        rt.state.metrics.alerts.clone(),
+    );
+    let cluster_stop = tokio::sync::watch::Sender::new(false);
+    let events_stop = tokio::sync::watch::Sender::new(false);
+    let events_task = match (rt.state.cluster.clone(), rt.event_outbox.take()) {
+        (Some(cluster), Some(outbox)) => Some(actix::spawn(crate::cluster::events::pump(
+            cluster,
+            rt.cfg.cluster.poll_interval,
+            rt.state.store.clone(),
+            rt.state.events.clone(),
+            outbox,
+            events_stop.subscribe(),
+        ))),
+        _ => None,
+    };
+    if let Some(cluster) = &rt.state.cluster {
+        crate::cluster::wake::listen(
+            rt.cfg.database.url.clone(),
+            cluster.wake.clone(),
+            cluster_stop.subscribe(),
+        );
+    }
+    let cluster_task = rt.state.cluster.clone().map(|cluster| {
+        let mut cfg = rt.cfg.cluster.clone();
+        // Unset: where this daemon listens (its host name for a wildcard address).
+        if cfg.advertise_url.is_none() {
+            cfg.advertise_url = addrs.first().map(crate::cluster::default_advertise_url);
+        }
+        actix::spawn(crate::cluster::runner::run(
+            cluster,
+            cfg,
+            rt.state.store.clone(),
+            rt.state.registry.clone(),
+            cluster_stop.subscribe(),
+        ))
+    });
+
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|e| DaemonError::Startup(e.to_string()))?;
+    let mut int =
+        signal(SignalKind::interrupt()).map_err(|e| DaemonError::Startup(e.to_string()))?;
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| DaemonError::Startup(e.to_string()))?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => { info!("SIGTERM: shutting down"); break; }
+            _ = int.recv() => { info!("SIGINT: shutting down"); break; }
+            _ = hup.recv() => reload(&mut rt),
+        }
+    }
+
+    systemd::stopping();
+    rt.state.ready.store(false, Ordering::Release);
+    // Event streams never finish on their own: end them, then stop accepting and let
+    // in-flight requests finish (up to server.shutdown_timeout).
+    rt.state.shutdown.send_replace(true);
+    handle.stop(true).await;
+    if let Some(h) = metrics_handle {
+        h.stop(true).await;
+    }
+    let _ = server_task.await;
+    // No more leases taken; then every gateway socket closed with 1000; then the leases
+    // released, so peers adopt the gateways at once.
+    cluster_stop.send_replace(true);
+    if let Some(task) = cluster_task {
+        let _ = task.await;
+    }
+    if let Err(e) = rt.state.registry.send(StopAllLinks).await {
+        warn!(%e, "could not stop the gateway links");
+    }
+    if let Some(cluster) = &rt.state.cluster {
+        crate::cluster::runner::leave(cluster, &rt.state.store, Duration::from_secs(5)).await;
+    }
+    // The links' last events are queued by now: store them.
+    events_stop.send_replace(true);
+    if let Some(task) = events_task {
+        let _ = task.await;
+    }
+    let keys = rt.state.keys.clone();
+    if let Err(e) = web::block(move || keys.refresh())
+        .await
+        .map(|r| r.map_err(|e| e.to_string()))
+    {
+        warn!(%e, "final key usage flush failed");
+    }
+    let pool = rt.state.store.pool.clone();
+    match web::block(move || db::checkpoint(&pool)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => warn!(%e, "final database checkpoint failed"),
+        Err(e) => warn!(%e, "final database checkpoint task failed"),
+    }
+    info!("stopped");
+    actix::System::current().stop();
+    Ok(())
+}
