@@ -9,6 +9,7 @@
 
 mod cluster;
 mod operations;
+mod relay;
 mod releases;
 mod watchdog;
 
@@ -96,6 +97,17 @@ fn real_openclaw_gateways() {
     local.wait_ready();
     remote.wait_ready();
     third.wait_ready();
+    // The keepalive as the real gateway sees it: a daemon on the default heartbeat (30 s) links
+    // the third gateway through a relay that counts the WebSocket control frames each way.
+    let keepalive_relay = relay::Relay::start(third.port);
+    let quiet = Daemon::start_with(&[("GATEWAY_SUPERVISOR__GATEWAYS__HEALTH_INTERVAL", "1h")]);
+    let quiet_id = add(
+        &quiet,
+        "third",
+        "127.0.0.1",
+        keepalive_relay.port,
+        "third-token-1",
+    );
 
     let mut d = Daemon::start_with(&[
         ("GATEWAY_SUPERVISOR__GATEWAYS__HEARTBEAT_INTERVAL", "1s"),
@@ -145,6 +157,11 @@ fn real_openclaw_gateways() {
         .json();
     assert_eq!(probe["healthy"], true, "{probe}");
     assert_eq!(probe["details"]["version"], "2026.9.6");
+
+    wait_gateway(&quiet, quiet_id, "third online", online);
+    let quiet_since = Instant::now();
+    // A gateway still starting answers the first dial or two with UNAVAILABLE.
+    let quiet_sessions = relay::Counts::get(&keepalive_relay.counts.sessions);
 
     // --- remote: pairing required, approved with the gateway's CLI, then online ---------------
     let g = wait_gateway(&d, remote_id, "pairing request", |g| {
@@ -480,6 +497,39 @@ fn real_openclaw_gateways() {
     remote.cli(&["devices", "approve", &request, "--json"]);
     wait_gateway(&d, remote_id, "remote online after re-pairing", online);
     assert_eq!(d.get("/healthz", "").status, 200);
+
+    // --- keepalive: the gateway's pings answered, ours only for the round trip ---------------
+    // 2026.9.6 pings every 25 s and closes a socket whose pong is late; the daemon, hearing
+    // those, pings once after the handshake (behind its pong to the gateway's first ping) and
+    // then every 10th heartbeat (5 min at 30 s) — where it used to ping at every heartbeat
+    // (2 or more by the gateway's third ping).
+    let c = &keepalive_relay.counts;
+    let get = relay::Counts::get;
+    wait_until(
+        "three pings from the gateway, each answered",
+        Duration::from_secs(120),
+        || {
+            (get(&c.gateway_pings) >= 3 && get(&c.client_pongs) >= get(&c.gateway_pings))
+                .then_some(())
+        },
+    );
+    let g = gateway(&quiet, quiet_id);
+    assert!(
+        online(&g) && g["latency"].is_i64(),
+        "online, the round trip measured: {g}"
+    );
+    assert_eq!(
+        get(&c.sessions),
+        quiet_sessions,
+        "the link was never re-established"
+    );
+    let allowed = 1 + quiet_since.elapsed().as_secs() as usize / 300;
+    let ours = get(&c.client_pings);
+    assert!(
+        (1..=allowed).contains(&ours),
+        "{ours} pings of ours against {} of the gateway's (at most {allowed})",
+        get(&c.gateway_pings)
+    );
     let started = Instant::now();
     drop((local, remote));
     eprintln!("gateways stopped in {:?}", started.elapsed());

@@ -101,8 +101,8 @@ impl LinkMachine {
     /// socket checked both ways already — it closes one whose pong is late, and a socket that
     /// stops delivering its frames falls silent here — so a second ping each way would double
     /// the fleet's keepalive traffic for nothing (as gRPC's keepalive pings only an idle
-    /// connection). Then only every [`RTT_EVERY_HEARTBEATS`]-th heartbeat (and the first)
-    /// makes a ping due, for the round trip, and it leaves with the pong to the gateway's
+    /// connection). Then only the handshake and every [`RTT_EVERY_HEARTBEATS`]-th heartbeat
+    /// make a ping due, for the round trip, and it leaves with the pong to the gateway's
     /// next ping ([`LinkMachine::gateway_pinged`]): one write instead of two.
     pub fn heartbeat(&mut self, now: Instant, jitter: f64) -> Vec<Action> {
         if self.phase != LinkPhase::Connected {

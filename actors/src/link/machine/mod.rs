@@ -416,8 +416,9 @@ impl LinkMachine {
         self.last_seen = Some(unix_now);
         self.missed_pongs = 0;
         self.ping_outstanding = None;
-        // The first heartbeat makes the round trip due.
-        self.heartbeats_to_rtt = 1;
+        // The round trip is due at once: it leaves with the pong to the gateway's first ping,
+        // or at the first heartbeat if that comes first.
+        self.heartbeats_to_rtt = 0;
         if let Some(snapshot) = &hello.snapshot {
             self.uptime_at_connect_ms = snapshot.get("uptimeMs").and_then(Value::as_u64);
             if let Some(health) = snapshot.get("health") {

@@ -16,8 +16,8 @@ fn a_heartbeat_sends_a_numbered_eight_byte_ping() {
 }
 
 /// A gateway that pings (2026.9 every 25 s) keeps the socket checked itself: heartbeats send
-/// nothing, and the round trip is measured once per [`RTT_EVERY_HEARTBEATS`] heartbeats (and
-/// after the first), by a ping that leaves with the pong to the gateway's next ping.
+/// nothing, and the round trip is measured at once and then once per [`RTT_EVERY_HEARTBEATS`]
+/// heartbeats, by a ping that leaves with the pong to the gateway's next ping.
 #[test]
 fn a_gateway_that_pings_gets_our_ping_only_for_the_round_trip() {
     let (mut m, now) = machine(None);
@@ -39,13 +39,33 @@ fn a_gateway_that_pings_gets_our_ping_only_for_the_round_trip() {
         }
     };
     let pinged: Vec<usize> = (0..25).filter(|_| cycle(&mut m).is_some()).collect();
-    // The first heartbeat makes it due; the gateway's next ping carries it; then every tenth.
-    assert_eq!(pinged, [1, 11, 21]);
+    // The gateway's first ping carries it; then every tenth.
+    assert_eq!(pinged, [0, 10, 20]);
     // The gateway's last ping (cycle 24) is the latest sign of life.
     assert_eq!(m.last_seen(), Some(UNIX + 5));
     assert_eq!(m.latency_ms(), Some(0));
     // A heartbeat with no gateway ping since the last one pings at once.
     assert!(matches!(m.heartbeat(now, MID)[..], [Action::SendPing(_)]));
+}
+
+/// A new link's round trip is measured at once, so its latency is known within the gateway's
+/// ping interval or a heartbeat, whichever is first: it rides the pong to the gateway's first
+/// ping, or goes out at the first heartbeat if the gateway has not pinged by then.
+#[test]
+fn a_new_link_measures_the_round_trip_at_the_first_chance() {
+    for gateway_first in [true, false] {
+        let (mut m, now) = machine(None);
+        connect(&mut m, now);
+        let actions = if gateway_first {
+            m.gateway_pinged(UNIX)
+        } else {
+            m.heartbeat(now, MID)
+        };
+        assert!(
+            matches!(actions[..], [Action::SendPing(_)]),
+            "{gateway_first}: {actions:?}"
+        );
+    }
 }
 
 /// A round trip that fell due is not held back when the gateway stops pinging: the next
@@ -54,11 +74,14 @@ fn a_gateway_that_pings_gets_our_ping_only_for_the_round_trip() {
 fn a_due_round_trip_goes_out_at_the_next_heartbeat_if_the_gateway_stops_pinging() {
     let (mut m, now) = machine(None);
     connect(&mut m, now);
-    assert!(m.gateway_pinged(UNIX).is_empty());
-    assert!(
-        m.heartbeat(now, MID).is_empty(),
-        "due, waiting for a pong to ride"
-    );
+    assert!(matches!(m.gateway_pinged(UNIX)[..], [Action::SendPing(_)]));
+    m.ping_sent(now);
+    m.pong(&1u64.to_be_bytes(), now, UNIX);
+    for _ in 0..RTT_EVERY_HEARTBEATS {
+        assert!(m.gateway_pinged(UNIX).is_empty());
+        assert!(m.heartbeat(now, MID).is_empty());
+    }
+    // Due now, waiting for a pong to ride; the gateway does not ping again.
     assert!(matches!(m.heartbeat(now, MID)[..], [Action::SendPing(_)]));
 }
 
