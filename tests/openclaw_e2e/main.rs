@@ -213,23 +213,32 @@ fn real_openclaw_gateways() {
     );
     assert!(model.requests.load(std::sync::atomic::Ordering::Relaxed) >= 1);
     // The run's tokens, as the gateway's own `usage.cost` reports them, rolled up (the fake
-    // model reports 10 prompt and 1 completion tokens; its configured price is 0).
-    let rolled = daemon::wait_for("the run's usage rolled up", DEADLINE, || {
-        let report = d
-            .get("/api/usage?group_by=gateway,agent", &d.admin_key)
-            .json();
-        let group = report["groups"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|g| g["gateway_id"] == local_id && g["agent_id"] == "main")
-            .cloned();
-        match group {
-            Some(g) if g["total_tokens"].as_i64().unwrap_or(0) > 0 => Ok(g),
-            _ => Err(format!("{report:#}")),
-        }
-    });
+    // model reports 10 prompt and 1 completion tokens; its configured price is 0). The gateway
+    // answers `usage.cost` from a cache of its transcripts' costs, refreshed in the background
+    // once a call finds it stale, and keeps a complete answer for 30 s (`USAGE_CACHE_TTL_MS`
+    // in 2026.9.6): a new run shows after 30 s or more; a loaded run once waited past 60 s.
+    let asked = Instant::now();
+    let rolled = daemon::wait_for(
+        "the run's usage rolled up",
+        Duration::from_secs(180),
+        || {
+            let report = d
+                .get("/api/usage?group_by=gateway,agent", &d.admin_key)
+                .json();
+            let group = report["groups"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|g| g["gateway_id"] == local_id && g["agent_id"] == "main")
+                .cloned();
+            match group {
+                Some(g) if g["total_tokens"].as_i64().unwrap_or(0) > 0 => Ok(g),
+                _ => Err(format!("{report:#}")),
+            }
+        },
+    );
     assert!(rolled["input_tokens"].as_i64().unwrap() >= 10, "{rolled}");
+    eprintln!("the run's usage rolled up after {:?}", asked.elapsed());
 
     // Cordoned, the primary keeps its work and takes nothing new: the next spawn runs on the
     // other real gateway; uncordoned, the role comes back.
