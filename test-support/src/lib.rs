@@ -10,4 +10,5 @@ pub mod fake_model;
 pub mod http;
 pub mod mixin;
 pub mod real_gateway;
+pub mod relay;
 pub mod sse;

@@ -5,7 +5,6 @@
 //! throwaway server and runs `cargo test --test cluster`).
 
 mod notify;
-mod pg_proxy;
 mod pg_restart;
 mod private_pg;
 
@@ -898,14 +897,15 @@ fn the_database_out_of_reach_longer_than_a_lease_fences_every_link_then_recovers
     let Database::Postgres { url } = &fresh else {
         unreachable!()
     };
-    // The same database, reached through a proxy the test can cut.
+    // The same database, reached through a relay the test can cut: for the daemons behind it,
+    // the database restarting, without touching the server the other tests share.
     let (base, name) = url.rsplit_once('/').unwrap();
     let server: std::net::SocketAddr = base
         .rsplit_once('@')
         .map_or(base, |(_, hostport)| hostport)
         .parse()
         .expect("GS_TEST_PG_URL names host:port");
-    let proxy = pg_proxy::PgProxy::start(server);
+    let proxy = gs_test_support::relay::Relay::start(server);
     let proxied = Database::Postgres {
         url: format!("postgres://postgres@{}/{name}", proxy.addr),
     };

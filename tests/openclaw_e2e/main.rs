@@ -8,8 +8,8 @@
 //! paired (approved with the gateway's own CLI) and gets a device token.
 
 mod cluster;
+mod frame_counts;
 mod operations;
-mod relay;
 mod releases;
 mod watchdog;
 
@@ -99,13 +99,13 @@ fn real_openclaw_gateways() {
     third.wait_ready();
     // The keepalive as the real gateway sees it: a daemon on the default heartbeat (30 s) links
     // the third gateway through a relay that counts the WebSocket control frames each way.
-    let keepalive_relay = relay::Relay::start(third.port);
+    let (keepalive_relay, counts) = frame_counts::relay(third.port);
     let quiet = Daemon::start_with(&[("GATEWAY_SUPERVISOR__GATEWAYS__HEALTH_INTERVAL", "1h")]);
     let quiet_id = add(
         &quiet,
         "third",
         "127.0.0.1",
-        keepalive_relay.port,
+        keepalive_relay.port(),
         "third-token-1",
     );
 
@@ -161,7 +161,7 @@ fn real_openclaw_gateways() {
     wait_gateway(&quiet, quiet_id, "third online", online);
     let quiet_since = Instant::now();
     // A gateway still starting answers the first dial or two with UNAVAILABLE.
-    let quiet_sessions = relay::Counts::get(&keepalive_relay.counts.sessions);
+    let quiet_sessions = frame_counts::FrameCounts::get(&counts.sessions);
 
     // --- remote: pairing required, approved with the gateway's CLI, then online ---------------
     let g = wait_gateway(&d, remote_id, "pairing request", |g| {
@@ -512,8 +512,8 @@ fn real_openclaw_gateways() {
     // those, pings once after the handshake (behind its pong to the gateway's first ping) and
     // then every 10th heartbeat (5 min at 30 s) — where it used to ping at every heartbeat
     // (2 or more by the gateway's third ping).
-    let c = &keepalive_relay.counts;
-    let get = relay::Counts::get;
+    let c = &counts;
+    let get = frame_counts::FrameCounts::get;
     wait_until(
         "three pings from the gateway, each answered",
         Duration::from_secs(120),

@@ -1,7 +1,8 @@
-//! A TCP proxy in front of the test's PostgreSQL server that the test can cut: every proxied
-//! connection closed and new ones refused until it is restored. For the daemons behind it,
-//! that is the database restarting (or unreachable), without touching the server the other
-//! tests share.
+//! A TCP relay the tests put in front of a server: every connection it accepts is piped to the
+//! server, byte for byte, both ways. The test can cut it (every relayed connection closed, new
+//! ones refused until restored: a database restarting, for the daemons behind it) and can tap
+//! it (each direction of each connection shows its bytes to the test as they pass: the
+//! WebSocket frames a real gateway and the daemon exchange).
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -9,16 +10,34 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
-pub struct PgProxy {
+/// Which way bytes are going.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// From the connecting client to the server.
+    ToServer,
+    /// From the server back to the client.
+    ToClient,
+}
+
+/// What sees one direction of one connection's bytes.
+pub type Tap = Box<dyn FnMut(&[u8]) + Send>;
+
+pub struct Relay {
     pub addr: SocketAddr,
     up: Arc<AtomicBool>,
     open: Arc<Mutex<Vec<TcpStream>>>,
 }
 
-impl PgProxy {
-    /// Proxies to the server GS_TEST_PG_URL names.
-    pub fn start(server: SocketAddr) -> PgProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
+impl Relay {
+    /// Relays to `server`, untapped.
+    pub fn start(server: SocketAddr) -> Relay {
+        Relay::tapped(server, |_| Box::new(|_: &[u8]| {}))
+    }
+
+    /// Relays to `server`; `tap` makes, for each direction of each connection, what sees its
+    /// bytes.
+    pub fn tapped(server: SocketAddr, tap: impl Fn(Direction) -> Tap + Send + 'static) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the relay");
         let addr = listener.local_addr().unwrap();
         let up = Arc::new(AtomicBool::new(true));
         let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
@@ -37,14 +56,22 @@ impl PgProxy {
                     open.push(client.try_clone().unwrap());
                     open.push(upstream.try_clone().unwrap());
                 }
-                pipe(client.try_clone().unwrap(), upstream.try_clone().unwrap());
-                pipe(upstream, client);
+                pipe(
+                    client.try_clone().unwrap(),
+                    upstream.try_clone().unwrap(),
+                    tap(Direction::ToServer),
+                );
+                pipe(upstream, client, tap(Direction::ToClient));
             }
         });
-        PgProxy { addr, up, open }
+        Relay { addr, up, open }
     }
 
-    /// Closes every proxied connection and refuses new ones.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Closes every relayed connection and refuses new ones.
     pub fn cut(&self) {
         self.up.store(false, Ordering::SeqCst);
         for s in self.open.lock().unwrap().drain(..) {
@@ -57,7 +84,7 @@ impl PgProxy {
     }
 }
 
-fn pipe(mut from: TcpStream, mut to: TcpStream) {
+fn pipe(mut from: TcpStream, mut to: TcpStream, mut tap: Tap) {
     thread::spawn(move || {
         let mut buf = [0u8; 16 * 1024];
         loop {
@@ -67,6 +94,7 @@ fn pipe(mut from: TcpStream, mut to: TcpStream) {
                     if to.write_all(&buf[..n]).is_err() {
                         break;
                     }
+                    tap(&buf[..n]);
                 }
             }
         }
