@@ -574,24 +574,29 @@ fn an_action_on_a_gateway_linked_elsewhere_is_carried_out_by_its_owner() {
         .iter()
         .position(|n| *n != primary_owner)
         .unwrap();
-    // Both need its owner's word that it is online and elected to have reached this instance.
-    wait_for(
-        "the primary online and elected everywhere",
-        Duration::from_secs(10),
-        || {
-            let g = nodes[elsewhere]
-                .get(
-                    &format!("/api/gateways/{}", ids[0]),
-                    &nodes[elsewhere].admin_key,
-                )
-                .json();
-            if g["gateway"]["status"] == "online" && g["gateway"]["acting_primary"] == true {
-                Ok(())
-            } else {
-                Err(format!("{g}"))
-            }
-        },
-    );
+    let owner_node = ["a", "b", "c"]
+        .iter()
+        .position(|n| *n == primary_owner)
+        .unwrap();
+    // The coordinator's word that it is online and elected must have reached both: this
+    // instance forwards the sync because it sees the primary elected, and its owner runs it
+    // only if it does too (it answered 503 when it had not heard yet).
+    for node in [&nodes[elsewhere], &nodes[owner_node]] {
+        wait_for(
+            "the primary online and elected on both",
+            Duration::from_secs(10),
+            || {
+                let g = node
+                    .get(&format!("/api/gateways/{}", ids[0]), &node.admin_key)
+                    .json();
+                if g["gateway"]["status"] == "online" && g["gateway"]["acting_primary"] == true {
+                    Ok(())
+                } else {
+                    Err(format!("{g}"))
+                }
+            },
+        );
+    }
     let res = nodes[elsewhere].call(
         "POST",
         "/api/agents/sync",
@@ -618,10 +623,6 @@ fn an_action_on_a_gateway_linked_elsewhere_is_carried_out_by_its_owner() {
             .key(&nodes[elsewhere].admin_key),
     );
     assert_eq!(res.status, 200, "{}", res.text());
-    let owner_node = ["a", "b", "c"]
-        .iter()
-        .position(|n| *n == primary_owner)
-        .unwrap();
     for node in [&nodes[owner_node], &nodes[elsewhere]] {
         wait_for(
             "the cordon seen, the role moved",
