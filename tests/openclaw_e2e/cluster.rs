@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use gs_test_support::daemon::{Daemon, Database, wait_for};
+use gs_test_support::daemon::{Daemon, Database, online, wait_for};
 use gs_test_support::{fake_model, real_gateway::RealGateway};
 use serde_json::{Value, json};
 
@@ -122,7 +122,20 @@ fn two_instances_share_real_gateways_and_survive_the_primary_s_owner_dying() {
             o => Err(format!("owner {o:?}")),
         },
     );
-    wait_primary_online(survivor, primary, DEADLINE);
+    // Over its own link, not only shown online: until the runner's round reaches the
+    // registry, the survivor shows the row the dead owner last wrote (`online`) though the
+    // lease is already its own, and a spawn in that window finds no link up.
+    wait_for(
+        "the primary online over the survivor's link",
+        DEADLINE,
+        || {
+            let g = survivor.get(&format!("/api/gateways/{primary}"), &survivor.admin_key);
+            let g = g.json()["gateway"].clone();
+            (online(&g) && g["acting_primary"] == true)
+                .then_some(())
+                .ok_or(g.to_string())
+        },
+    );
     eprintln!(
         "a real gateway adopted and online in {:?}",
         killed.elapsed()
