@@ -5,6 +5,11 @@
 //! each gateway's `last_frame_age_s` moves with the clock, not with the registry. A session
 //! body has nothing that moves with the clock; it is kept, per query, while the registry's
 //! session counter stays where it was when its page was taken.
+//!
+//! A gateway list body goes stale every second and at every change, while clients keep asking:
+//! the requests that find it stale while another one rebuilds it wait for that rebuild instead
+//! of each asking the registry and serializing the fleet again (under load, dozens at once, all
+//! competing for the same cores, on every change).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -23,6 +28,8 @@ pub struct GatewayListCache {
     version: Arc<AtomicU64>,
     /// The body as of (a value of the counter, the Unix second it was built in).
     body: RwLock<Option<((u64, i64), Bytes)>>,
+    /// Held while a body is built: one rebuild at a time.
+    building: tokio::sync::Mutex<()>,
 }
 
 impl GatewayListCache {
@@ -30,34 +37,55 @@ impl GatewayListCache {
         GatewayListCache {
             version,
             body: RwLock::new(None),
+            building: tokio::sync::Mutex::new(()),
         }
     }
 
     /// The JSON body of the current list.
     pub async fn body(&self, registry: &Addr<RegistryActor>) -> Result<Bytes, ApiError> {
+        self.body_or_build(|| async {
+            let snapshot = registry.send(ListGateways).await?;
+            let body = serde_json::to_vec(&GatewayList {
+                gateways: snapshot.views.iter().map(GatewayJson::from).collect(),
+            })
+            .map_err(|e| ApiError::Internal(format!("gateway list encoding: {e}")))?;
+            Ok((snapshot.version, Bytes::from(body)))
+        })
+        .await
+    }
+
+    /// The body kept if fresh; otherwise `build`'s (the registry's counter it was taken at, and
+    /// the body), built by one request at a time.
+    async fn body_or_build<F, Fut>(&self, build: F) -> Result<Bytes, ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<(u64, Bytes), ApiError>>,
+    {
+        if let Some(body) = self.fresh() {
+            return Ok(body);
+        }
+        let _turn = self.building.lock().await;
+        // Built while this request waited its turn: taken as it is.
+        if let Some(body) = self.fresh() {
+            return Ok(body);
+        }
+        let second = gateway_supervisor_actors::unix_now();
+        let (version, body) = build().await?;
+        *self.body.write().unwrap_or_else(|p| p.into_inner()) =
+            Some(((version, second), body.clone()));
+        Ok(body)
+    }
+
+    /// The body kept, if it is of the registry's current counter and of this second.
+    fn fresh(&self) -> Option<Bytes> {
         let current = (
             self.version.load(Ordering::Acquire),
             gateway_supervisor_actors::unix_now(),
         );
-        if let Some((v, body)) = &*self.body.read().unwrap_or_else(|p| p.into_inner())
-            && *v == current
-        {
-            return Ok(body.clone());
+        match &*self.body.read().unwrap_or_else(|p| p.into_inner()) {
+            Some((built, body)) if *built == current => Some(body.clone()),
+            _ => None,
         }
-        let snapshot = registry.send(ListGateways).await?;
-        let body = Bytes::from(
-            serde_json::to_vec(&GatewayList {
-                gateways: snapshot.views.iter().map(GatewayJson::from).collect(),
-            })
-            .map_err(|e| ApiError::Internal(format!("gateway list encoding: {e}")))?,
-        );
-        let mut cached = self.body.write().unwrap_or_else(|p| p.into_inner());
-        // Never replace a newer body with an older one built concurrently.
-        let built = (snapshot.version, current.1);
-        if cached.as_ref().is_none_or(|(v, _)| *v < built) {
-            *cached = Some((built, body.clone()));
-        }
-        Ok(body)
     }
 }
 
@@ -147,4 +175,40 @@ pub async fn list(
             sessions: page.sessions.into_iter().map(SessionJson::from).collect(),
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[tokio::test]
+    async fn requests_that_find_the_list_stale_together_wait_for_one_rebuild() {
+        let version = Arc::new(AtomicU64::new(7));
+        let cache = GatewayListCache::new(version.clone());
+        let builds = AtomicUsize::new(0);
+        let build = || async {
+            builds.fetch_add(1, Ordering::SeqCst);
+            // The registry's answer takes a turn of the runtime: every other request runs.
+            tokio::task::yield_now().await;
+            Ok((7, Bytes::from_static(b"{\"gateways\":[]}")))
+        };
+        let bodies =
+            futures_util::future::join_all((0..32).map(|_| cache.body_or_build(build))).await;
+        assert!(
+            bodies
+                .iter()
+                .all(|b| b.as_deref().ok() == Some(&b"{\"gateways\":[]}"[..]))
+        );
+        // One build (two if the clock's second turned during the test), not one per request.
+        let built = builds.load(Ordering::SeqCst);
+        assert!(built <= 2, "{built} builds for 32 requests");
+
+        // A change of the registry's counter: the next request builds again.
+        version.store(8, Ordering::Release);
+        let again = cache
+            .body_or_build(|| async { Ok((8, Bytes::from_static(b"new"))) })
+            .await;
+        assert_eq!(again.ok().as_deref(), Some(&b"new"[..]));
+    }
 }
