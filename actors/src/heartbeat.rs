@@ -3,11 +3,20 @@
 //! pings of a large fleet leave in a few bursts per second instead of one at a time: every
 //! burst is one thread wake-up (timers due in the same millisecond fire together) and the
 //! pongs come back together, while no slot holds more than 1/30 of the fleet (default 30 s).
+//! The periodic health probes use the same grid on their own interval (default 300 s): a fleet
+//! of 10,000 probes ~33 gateways a second, each an RPC and an HTTP request on a new
+//! connection, and one wake-up for the 33 costs less than 33.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Width of a slot; shorter intervals use one slot of the interval's length.
 const SLOT: Duration = Duration::from_secs(1);
+
+/// Time since the grid's origin (the first call in this process).
+pub fn on_grid() -> Duration {
+    static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    ORIGIN.get_or_init(Instant::now).elapsed()
+}
 
 /// Time from `now` (measured from the shared grid origin) to gateway `id`'s next ping.
 /// Always in `(0, interval]`.
@@ -30,6 +39,14 @@ pub fn next_ping_in(now: Duration, interval: Duration, id: i64) -> Duration {
 /// In `(interval, 2 × interval]`.
 pub fn first_ping_in(now: Duration, interval: Duration, id: i64) -> Duration {
     interval + next_ping_in(now + interval, interval, id)
+}
+
+/// The first periodic probe of a link started at `now`: the first slot at least half an
+/// interval away, so in `(interval / 2, 1.5 × interval]` — one interval on average, as a plain
+/// timer started with the link would be, but on the grid.
+pub fn first_probe_in(now: Duration, interval: Duration, id: i64) -> Duration {
+    let half = interval / 2;
+    half + next_ping_in(now + half, interval, id)
 }
 
 #[cfg(test)]
@@ -81,6 +98,42 @@ mod tests {
             at(7.0).as_nanos()
         );
         assert!(first_ping_in(at(6.9), S30, 7) > S30);
+    }
+
+    #[test]
+    fn the_first_probe_comes_within_half_an_interval_of_one_interval_then_on_the_grid() {
+        let s300 = Duration::from_secs(300);
+        for (now, id) in [
+            (at(0.0), 1),
+            (at(10.2), 7),
+            (at(149.9), 299),
+            (at(1000.0), 12_345),
+        ] {
+            let first = first_probe_in(now, s300, id);
+            assert!(first > s300 / 2 && first <= s300 * 3 / 2, "{first:?}");
+            assert_eq!(
+                (now + first).as_nanos() % s300.as_nanos(),
+                at((id % 300) as f64).as_nanos(),
+                "in the gateway's own second"
+            );
+        }
+    }
+
+    #[test]
+    fn a_fleet_linked_at_once_is_probed_a_slot_at_a_time_not_all_together() {
+        // 10,000 links started in the same instant (a daemon starting): at most 1/300 of
+        // them probe in any one second, where timers started with each link fired together.
+        let s300 = Duration::from_secs(300);
+        let now = at(42.0);
+        let mut per_second = std::collections::HashMap::<u128, usize>::new();
+        for id in 1..=10_000 {
+            let fires = now + first_probe_in(now, s300, id);
+            *per_second
+                .entry(fires.as_nanos() / 1_000_000_000)
+                .or_default() += 1;
+        }
+        assert_eq!(per_second.len(), 300);
+        assert!(per_second.values().all(|n| *n <= 34), "{per_second:?}");
     }
 
     #[test]

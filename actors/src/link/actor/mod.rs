@@ -309,11 +309,7 @@ impl Actor for GatewayActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         self.latency_series = self.ctx.metrics.latency_series(self.target.id);
         self.connect(ctx);
-        let interval = self.settings().health_interval;
-        ctx.run_interval(interval, |act, ctx| {
-            let probe = act.probe(ctx);
-            ctx.spawn(probe.map(|_, _, _| ()));
-        });
+        self.schedule_probe(ctx, true);
     }
 
     fn stopping(&mut self, ctx: &mut Self::Context) -> Running {

@@ -146,15 +146,13 @@ impl GatewayActor {
 
     /// The next ping, on the shared grid (see [`crate::heartbeat`]).
     pub(super) fn schedule_heartbeat(&mut self, ctx: &mut Context<Self>, first: bool) {
-        static GRID_ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-        let origin = *GRID_ORIGIN.get_or_init(Instant::now);
         let when = if first {
             crate::heartbeat::first_ping_in
         } else {
             crate::heartbeat::next_ping_in
         };
         let delay = when(
-            origin.elapsed(),
+            crate::heartbeat::on_grid(),
             self.settings().heartbeat_interval,
             self.target.id,
         );
@@ -169,6 +167,26 @@ impl GatewayActor {
                 act.schedule_heartbeat(ctx, false);
             }
         }));
+    }
+
+    /// The next periodic health probe, on the shared grid at `health_interval` (see
+    /// [`crate::heartbeat`]); runs whatever the link's phase, for the life of the actor.
+    pub(super) fn schedule_probe(&mut self, ctx: &mut Context<Self>, first: bool) {
+        let when = if first {
+            crate::heartbeat::first_probe_in
+        } else {
+            crate::heartbeat::next_ping_in
+        };
+        let delay = when(
+            crate::heartbeat::on_grid(),
+            self.settings().health_interval,
+            self.target.id,
+        );
+        ctx.run_later(delay, |act, ctx| {
+            let probe = act.probe(ctx);
+            ctx.spawn(probe.map(|_, _, _| ()));
+            act.schedule_probe(ctx, false);
+        });
     }
 
     pub(super) fn on_pong(&mut self, payload: &[u8]) {
