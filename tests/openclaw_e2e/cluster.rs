@@ -44,12 +44,18 @@ fn owner_of(d: &Daemon, id: i64) -> Option<String> {
     })
 }
 
-/// Waits until `d` reads gateway `id` online and acting as primary.
-fn wait_primary_online(d: &Daemon, id: i64, deadline: Duration) -> Value {
+/// Waits until `d` reads gateway `id` online and acting as primary — with `own_link`, over a
+/// link of its own (connected there), not as the row another instance wrote.
+fn wait_primary_online(d: &Daemon, id: i64, own_link: bool, deadline: Duration) -> Value {
     wait_for("the primary online and acting", deadline, || {
         let res = d.get(&format!("/api/gateways/{id}"), &d.admin_key);
         let g = res.json()["gateway"].clone();
-        if g["status"] == "online" && g["acting_primary"] == true {
+        let shown = if own_link {
+            online(&g)
+        } else {
+            g["status"] == "online"
+        };
+        if shown && g["acting_primary"] == true {
             Ok(g)
         } else {
             Err(format!("{} {}", res.status, res.text()))
@@ -81,7 +87,7 @@ fn two_instances_share_real_gateways_and_survive_the_primary_s_owner_dying() {
     let primary = add(&nodes[0], "one", "127.0.0.1", one.port, "cluster-token-1");
     let other = add(&nodes[0], "two", "127.0.0.1", two.port, "cluster-token-2");
     for node in &nodes {
-        wait_primary_online(node, primary, DEADLINE);
+        wait_primary_online(node, primary, false, DEADLINE);
         wait_for("the second gateway online", DEADLINE, || {
             let g = node.get(&format!("/api/gateways/{other}"), &node.admin_key);
             let g = g.json()["gateway"].clone();
@@ -125,17 +131,7 @@ fn two_instances_share_real_gateways_and_survive_the_primary_s_owner_dying() {
     // Over its own link, not only shown online: until the runner's round reaches the
     // registry, the survivor shows the row the dead owner last wrote (`online`) though the
     // lease is already its own, and a spawn in that window finds no link up.
-    wait_for(
-        "the primary online over the survivor's link",
-        DEADLINE,
-        || {
-            let g = survivor.get(&format!("/api/gateways/{primary}"), &survivor.admin_key);
-            let g = g.json()["gateway"].clone();
-            (online(&g) && g["acting_primary"] == true)
-                .then_some(())
-                .ok_or(g.to_string())
-        },
-    );
+    wait_primary_online(survivor, primary, true, DEADLINE);
     eprintln!(
         "a real gateway adopted and online in {:?}",
         killed.elapsed()

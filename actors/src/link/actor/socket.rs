@@ -144,6 +144,15 @@ impl GatewayActor {
         self.perform(ctx, actions);
     }
 
+    /// How long until this gateway's slot, by `when`, on the shared grid at `interval`.
+    fn on_grid(
+        &self,
+        when: fn(Duration, Duration, i64) -> Duration,
+        interval: Duration,
+    ) -> Duration {
+        when(crate::heartbeat::on_grid(), interval, self.target.id)
+    }
+
     /// The next ping, on the shared grid (see [`crate::heartbeat`]).
     pub(super) fn schedule_heartbeat(&mut self, ctx: &mut Context<Self>, first: bool) {
         let when = if first {
@@ -151,11 +160,7 @@ impl GatewayActor {
         } else {
             crate::heartbeat::next_ping_in
         };
-        let delay = when(
-            crate::heartbeat::on_grid(),
-            self.settings().heartbeat_interval,
-            self.target.id,
-        );
+        let delay = self.on_grid(when, self.settings().heartbeat_interval);
         let generation = self.machine.generation();
         self.heartbeat = Some(ctx.run_later(delay, move |act, ctx| {
             if !act.machine.is_current(generation, LinkPhase::Connected) {
@@ -177,11 +182,7 @@ impl GatewayActor {
         } else {
             crate::heartbeat::next_ping_in
         };
-        let delay = when(
-            crate::heartbeat::on_grid(),
-            self.settings().health_interval,
-            self.target.id,
-        );
+        let delay = self.on_grid(when, self.settings().health_interval);
         ctx.run_later(delay, |act, ctx| {
             let probe = act.probe(ctx);
             ctx.spawn(probe.map(|_, _, _| ()));
