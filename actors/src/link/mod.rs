@@ -9,6 +9,7 @@ pub mod http;
 pub mod machine;
 pub mod messages;
 pub mod pending;
+pub mod runtime;
 pub mod target;
 pub mod verify;
 

@@ -438,7 +438,7 @@ impl RegistryActor {
             let n = std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2);
-            self.arbiters = (0..n).map(|_| Arbiter::new()).collect();
+            self.arbiters = (0..n).map(|_| crate::link::runtime::arbiter()).collect();
         }
         let r = &view.record;
         let target = LinkTarget {
