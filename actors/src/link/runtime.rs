@@ -9,9 +9,9 @@
 //! So a thread that was woken again soon after it went to sleep — it is in a burst — first
 //! naps for [`NAP`] before it sleeps again: the frames that arrive meanwhile are then taken in
 //! one wake-up. A thread that slept for longer than [`BUSY_BELOW`] goes straight back to
-//! sleep, so a quiet fleet (a failover, a single call) is answered without any delay; in a
-//! burst a frame waits at most one nap, which is far below anything the link measures or
-//! decides on (latency is judged against hundreds of milliseconds, pongs within seconds).
+//! sleep, so a call to a quiet fleet is answered without any delay; in a burst, or just after
+//! one, a frame or call waits at most one nap, which is far below anything the link measures
+//! or decides on (latency is judged against hundreds of milliseconds, pongs within seconds).
 //! This is the interrupt moderation of network cards, done in the one place where the link
 //! threads park. docs/design.md, *Link threads*.
 
