@@ -197,11 +197,28 @@ fn a_large_fleet_is_read_a_page_at_a_time() {
         assert_eq!(res.status, 201, "{}", res.text());
     }
     let get = |q: &str| d.get(&format!("/api/gateways{q}"), &d.admin_key);
-    let whole = get("").json();
+    // While the links start (on PostgreSQL, as their leases are taken) the stand-in acting
+    // primary moves among gateways none of which answers: the whole list and the page are
+    // compared once they are read in the same state.
+    let (whole, page) = crate::support::wait_for(
+        "the whole list and a page read with the same acting primary",
+        std::time::Duration::from_secs(20),
+        || {
+            let whole = get("").json();
+            let page = get("?limit=10&offset=20").json();
+            if page["acting_primary"]["name"] == whole["gateways"][0]["name"] {
+                Ok((whole, page))
+            } else {
+                Err(format!(
+                    "whole list first {}, page {page}",
+                    whole["gateways"][0]["name"]
+                ))
+            }
+        },
+    );
     assert_eq!(whole["gateways"].as_array().unwrap().len(), 25);
     assert!(whole.get("total").is_none(), "the whole list is unchanged");
 
-    let page = get("?limit=10&offset=20").json();
     let names: Vec<&str> = page["gateways"]
         .as_array()
         .unwrap()
@@ -224,9 +241,9 @@ fn a_large_fleet_is_read_a_page_at_a_time() {
         .map(|v| v.as_u64().unwrap())
         .sum();
     assert_eq!(counted, 25, "{page}");
-    assert_eq!(
-        page["acting_primary"]["name"], whole["gateways"][0]["name"],
-        "the primary comes first: {page}"
+    assert!(
+        page["acting_primary"]["name"].is_string(),
+        "the page names the acting primary: {page}"
     );
 
     let found = get("?q=EDGE-1").json();
