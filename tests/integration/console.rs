@@ -201,7 +201,7 @@ fn a_large_fleet_is_read_a_page_at_a_time() {
     // primary moves among gateways none of which answers: the whole list and the page are
     // compared once they are read in the same state.
     let (whole, page) = crate::support::wait_for(
-        "the whole list and a page read with the same acting primary",
+        "the primary first in the whole list and as the page's acting primary",
         std::time::Duration::from_secs(20),
         || {
             let whole = get("").json();
@@ -241,10 +241,6 @@ fn a_large_fleet_is_read_a_page_at_a_time() {
         .map(|v| v.as_u64().unwrap())
         .sum();
     assert_eq!(counted, 25, "{page}");
-    assert!(
-        page["acting_primary"]["name"].is_string(),
-        "the page names the acting primary: {page}"
-    );
 
     let found = get("?q=EDGE-1").json();
     assert_eq!(found["total"], 10, "case-insensitive name match: {found}");

@@ -35,21 +35,21 @@ pub fn nap_before_sleep(last_sleep: Option<Duration>) -> Option<Duration> {
 }
 
 thread_local! {
-    /// When this thread last went to sleep, and how long that sleep lasted.
-    static SLEEP: Cell<(Option<Instant>, Option<Duration>)> = const { Cell::new((None, None)) };
+    /// When this thread went to sleep, while it sleeps.
+    static ASLEEP_SINCE: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// How long its last sleep lasted.
+    static LAST_SLEEP: Cell<Option<Duration>> = const { Cell::new(None) };
 }
 
 fn before_sleep() {
-    let (_, last) = SLEEP.get();
-    if let Some(nap) = nap_before_sleep(last) {
+    if let Some(nap) = nap_before_sleep(LAST_SLEEP.get()) {
         std::thread::sleep(nap);
     }
-    SLEEP.set((Some(Instant::now()), last));
+    ASLEEP_SINCE.set(Some(Instant::now()));
 }
 
 fn after_wake() {
-    let (since, _) = SLEEP.get();
-    SLEEP.set((None, since.map(|t| t.elapsed())));
+    LAST_SLEEP.set(ASLEEP_SINCE.take().map(|t| t.elapsed()));
 }
 
 /// A new thread for links: a single-threaded tokio runtime whose sleeps follow
@@ -138,7 +138,8 @@ mod tests {
             let arbiter = arbiter();
             let (tx, rx) = tokio::sync::oneshot::channel();
             assert!(arbiter.spawn(async move {
-                tokio::time::sleep(Duration::from_millis(10)).await;
+                // A timer of no length still needs the runtime's time driver.
+                tokio::time::sleep(Duration::ZERO).await;
                 let _ = tx.send(std::thread::current().id());
             }));
             let ran_on = tokio::time::timeout(Duration::from_secs(5), rx)
