@@ -3,6 +3,8 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -265,20 +267,77 @@ impl LinkPhase {
     }
 }
 
+/// The numbers a link refreshes on every pong (latency, last seen), shared with the registry
+/// through atomics: at 10,000 gateways a message per pong would be hundreds of cross-thread
+/// wake-ups a second for values nobody is waiting on. Readers overlay them on the views.
+#[derive(Debug)]
+pub struct LiveStats {
+    latency_ms: AtomicI64,
+    last_seen: AtomicI64,
+    /// When the last frame came (Unix ms), written with every frame; never bumps `changes`.
+    /// Beside the other numbers, so a frame touches one allocation of the link's, not two.
+    last_frame_ms: AtomicI64,
+    /// The registry's change counter (see [`crate::messages::GatewaySnapshot`]).
+    changes: Arc<AtomicU64>,
+}
+
+impl LiveStats {
+    const NONE: i64 = i64::MIN;
+
+    pub fn new(changes: Arc<AtomicU64>) -> Self {
+        LiveStats {
+            latency_ms: AtomicI64::new(Self::NONE),
+            last_seen: AtomicI64::new(Self::NONE),
+            last_frame_ms: AtomicI64::new(Self::NONE),
+            changes,
+        }
+    }
+
+    pub fn set(&self, latency_ms: Option<i64>, last_seen: Option<i64>) {
+        let old = (self.latency(), self.last_seen());
+        self.latency_ms
+            .store(latency_ms.unwrap_or(Self::NONE), Ordering::Relaxed);
+        self.last_seen
+            .store(last_seen.unwrap_or(Self::NONE), Ordering::Relaxed);
+        if old != (latency_ms, last_seen) {
+            self.changes.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    pub fn latency(&self) -> Option<i64> {
+        Some(self.latency_ms.load(Ordering::Relaxed)).filter(|v| *v != Self::NONE)
+    }
+
+    pub fn last_seen(&self) -> Option<i64> {
+        Some(self.last_seen.load(Ordering::Relaxed)).filter(|v| *v != Self::NONE)
+    }
+
+    /// A frame came, at `unix_ms`.
+    pub fn frame_heard(&self, unix_ms: i64) {
+        self.last_frame_ms.store(unix_ms, Ordering::Relaxed);
+    }
+
+    /// When the last frame came; `None` before the first.
+    pub fn last_frame_ms(&self) -> Option<i64> {
+        Some(self.last_frame_ms.load(Ordering::Relaxed)).filter(|v| *v != Self::NONE)
+    }
+}
+
 /// When a link last heard anything from its gateway, in Unix milliseconds: written by the link
 /// on every frame, read when a gateway is shown. It moves with every frame, so it is not a
-/// change the registry tells readers about; a view holds the clock itself, not a copy.
+/// change the registry tells readers about; a view holds the link's live numbers
+/// ([`LiveStats`]) themselves, not a copy.
 #[derive(Debug, Clone, Default)]
-pub struct FrameClock(std::sync::Arc<std::sync::atomic::AtomicI64>);
+pub struct FrameClock(Option<Arc<LiveStats>>);
 
 impl FrameClock {
-    pub fn tick(&self, unix_ms: i64) {
-        self.0.store(unix_ms, std::sync::atomic::Ordering::Relaxed);
+    pub fn of(live: &Arc<LiveStats>) -> Self {
+        FrameClock(Some(live.clone()))
     }
 
     /// `None` until the first frame.
     pub fn last_ms(&self) -> Option<i64> {
-        Some(self.0.load(std::sync::atomic::Ordering::Relaxed)).filter(|t| *t > 0)
+        self.0.as_ref()?.last_frame_ms()
     }
 }
 
@@ -345,4 +404,37 @@ pub struct GatewayView {
     pub acting_primary: bool,
     pub connection: ConnectionInfo,
     pub breaker: BreakerInfo,
+}
+
+#[cfg(test)]
+mod live_stats_tests {
+    use super::*;
+
+    #[test]
+    fn live_stats_count_a_change_only_when_a_number_moves() {
+        let changes = Arc::new(AtomicU64::new(0));
+        let live = LiveStats::new(changes.clone());
+        assert_eq!((live.latency(), live.last_seen()), (None, None));
+        live.set(Some(3), Some(100));
+        live.set(Some(3), Some(100));
+        assert_eq!((live.latency(), live.last_seen()), (Some(3), Some(100)));
+        assert_eq!(changes.load(Ordering::Relaxed), 1);
+        live.set(None, Some(101));
+        assert_eq!(live.latency(), None);
+        assert_eq!(changes.load(Ordering::Relaxed), 2);
+    }
+
+    /// A view holds the link's live numbers, not a copy: it reads the last frame as it moves.
+    #[test]
+    fn a_frame_clock_reads_the_links_last_frame_as_it_moves() {
+        let live = Arc::new(LiveStats::new(Arc::new(AtomicU64::new(0))));
+        let clock = FrameClock::of(&live);
+        assert_eq!(
+            (clock.last_ms(), FrameClock::default().last_ms()),
+            (None, None)
+        );
+        live.frame_heard(1_000);
+        live.frame_heard(2_000);
+        assert_eq!(clock.last_ms(), Some(2_000));
+    }
 }

@@ -3,16 +3,17 @@
 //! awc hands over the socket inside an `actix_codec::Framed`, whose read and write buffers
 //! are each kept at 8 KiB or more for the life of the connection: 16 KiB per gateway, the
 //! larger part of the daemon's memory at 10,000 gateways (heaptrack: 32.8 MB of a 55 MB peak
-//! at 2,000). The link reads a few small frames a minute, so here the socket is split into
-//! a reader whose buffer starts small and grows only for large frames, and a writer whose
-//! buffer starts small; bytes already read past the upgrade response are kept.
+//! at 2,000). The link reads a few small frames a minute, so here the socket is re-framed with
+//! a read buffer that starts small and grows only for large frames and a write buffer that
+//! starts small; bytes already read past the upgrade response are kept. The link's pump
+//! (`crate::link::pump`) drives the result.
 //!
 //! Frames are capped by size in two steps: [`HANDSHAKE_MAX_FRAME`] until `hello-ok` (a
 //! challenge and a hello are a few kilobytes), then [`LINK_MAX_FRAME`] (the largest frames the
 //! link asks for are `sessions.list` of up to 1,000 rows and `chat.history` of 20 messages,
 //! whose attachments the gateway caps at 18.6 MiB raw; 16 MiB leaves a megabyte-sized reply
-//! room and refuses the rest). After a frame larger than [`SHRINK_AFTER`] the read buffer is
-//! replaced by a small one, so one large frame does not pin its allocation for the life of
+//! room and refuses the rest). After a frame larger than [`SHRINK_AFTER`] the pump replaces
+//! the read buffer by a small one, so one large frame does not pin its allocation for the life of
 //! the connection.
 
 use actix_codec::Decoder;
@@ -21,15 +22,9 @@ use awc::error::WsProtocolError;
 
 use crate::protocol::errors::LinkFailure;
 use awc::ws::{Codec, Frame};
-use std::cell::Cell;
-use std::pin::Pin;
-use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::collections::VecDeque;
 
 use bytes::BytesMut;
-use futures_util::stream::{self, Stream, StreamExt};
-use tokio::io::{ReadHalf, WriteHalf};
-use tokio_util::codec::{FramedRead, FramedWrite};
 
 /// Largest frame accepted before `hello-ok`.
 pub const HANDSHAKE_MAX_FRAME: usize = 1024 * 1024;
@@ -39,29 +34,9 @@ pub const LINK_MAX_FRAME: usize = 16 * 1024 * 1024;
 pub const SHRINK_AFTER: usize = 64 * 1024;
 
 /// Start size of the read buffer: a tick or a pong fits; a `hello-ok` grows it once.
-const READ_BUFFER_START: usize = 1024;
+pub const READ_BUFFER_START: usize = 1024;
 /// Start size of the write buffer: pings, pongs and requests are small.
 const WRITE_BUFFER_START: usize = 256;
-
-pub type WsWriter = FramedWrite<WriteHalf<BoxedSocket>, Codec>;
-
-/// The frame size limit of one reader, changed by the link after the handshake.
-#[derive(Clone)]
-pub struct FrameCap(Rc<Cell<usize>>);
-
-impl FrameCap {
-    pub fn new(limit: usize) -> Self {
-        FrameCap(Rc::new(Cell::new(limit)))
-    }
-
-    pub fn set(&self, limit: usize) {
-        self.0.set(limit);
-    }
-
-    pub fn get(&self) -> usize {
-        self.0.get()
-    }
-}
 
 /// What a read error means for the link: a frame over the cap is `MESSAGE_TOO_BIG`, anything
 /// else a protocol error; both name the cap or the cause.
@@ -129,84 +104,40 @@ pub fn connect_failure(err: &awc::error::WsClientError, url: &str) -> LinkFailur
     }
 }
 
-/// Reads frames with the current cap and gives back the memory of large ones.
-struct Reader {
-    inner: FramedRead<ReadHalf<BoxedSocket>, Codec>,
-    cap: FrameCap,
-    applied: usize,
-}
-
-impl Stream for Reader {
-    type Item = Result<Frame, WsProtocolError>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        let limit = this.cap.get();
-        if limit != this.applied {
-            let codec = this.inner.decoder().clone().max_size(limit);
-            *this.inner.decoder_mut() = codec;
-            this.applied = limit;
-        }
-        let item = Pin::new(&mut this.inner).poll_next(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &item
-            && frame_len(frame) > SHRINK_AFTER
-        {
-            let buf = this.inner.read_buffer_mut();
-            let rest = buf.split();
-            let mut fresh = BytesMut::with_capacity(READ_BUFFER_START.max(rest.len()));
-            fresh.extend_from_slice(&rest);
-            *buf = fresh;
-        }
-        item
-    }
-}
-
-fn frame_len(frame: &Frame) -> usize {
-    match frame {
-        Frame::Text(b) | Frame::Binary(b) | Frame::Ping(b) | Frame::Pong(b) => b.len(),
-        // The gateway sends no fragmented frames; their pieces are small anyway.
-        Frame::Continuation(_) | Frame::Close(_) => 0,
-    }
-}
-
-/// Splits an upgraded socket into a frame stream and a frame sink with small buffers. The
-/// stream refuses frames larger than `cap` (read again before every frame).
-pub fn split(
+/// An upgraded socket re-framed with small buffers, and the frames that arrived with the
+/// upgrade response (the challenge may), to be read first. Frames larger than `cap` are refused.
+pub fn reframe(
     framed: actix_codec::Framed<BoxedSocket, Codec>,
-    cap: FrameCap,
+    cap: usize,
 ) -> (
-    impl Stream<Item = Result<Frame, WsProtocolError>> + Unpin + 'static,
-    WsWriter,
+    VecDeque<Result<Frame, WsProtocolError>>,
+    tokio_util::codec::Framed<BoxedSocket, Codec>,
 ) {
     let parts = framed.into_parts();
-    let mut codec = parts.codec.max_size(cap.get());
+    let mut codec = parts.codec.max_size(cap);
     let mut early_bytes = parts.read_buf;
-    // Frames that arrived with the upgrade response (the challenge may) come first.
-    let mut early = Vec::new();
+    let mut early = VecDeque::new();
     loop {
         match codec.decode(&mut early_bytes) {
-            Ok(Some(frame)) => early.push(Ok(frame)),
+            Ok(Some(frame)) => early.push_back(Ok(frame)),
             Ok(None) => break,
             Err(e) => {
-                early.push(Err(e));
+                early.push_back(Err(e));
                 early_bytes.clear();
                 break;
             }
         }
     }
-    let (read, write) = tokio::io::split(parts.io);
-    let mut reader = FramedRead::with_capacity(read, codec.clone(), READ_BUFFER_START);
+    let mut read_buf = BytesMut::with_capacity(READ_BUFFER_START.max(early_bytes.len()));
     // The start of a frame whose rest is still in flight.
-    reader.read_buffer_mut().extend_from_slice(&early_bytes);
-    let mut writer = FramedWrite::new(write, codec);
-    *writer.write_buffer_mut() = BytesMut::with_capacity(WRITE_BUFFER_START);
-    let applied = cap.get();
-    let reader = Reader {
-        inner: reader,
-        cap,
-        applied,
-    };
-    (stream::iter(early).chain(reader), writer)
+    read_buf.extend_from_slice(&early_bytes);
+    let mut parts = tokio_util::codec::FramedParts::new::<awc::ws::Message>(parts.io, codec);
+    parts.read_buf = read_buf.clone();
+    let mut framed = tokio_util::codec::Framed::from_parts(parts);
+    // `from_parts` grows both buffers to 8 KiB; they start small here.
+    *framed.read_buffer_mut() = read_buf;
+    *framed.write_buffer_mut() = BytesMut::with_capacity(WRITE_BUFFER_START);
+    (early, framed)
 }
 
 #[cfg(test)]
@@ -244,5 +175,34 @@ mod read_failure_tests {
             "ws://g:1/",
         );
         assert_eq!(f.code, "NETWORK");
+    }
+}
+
+#[cfg(test)]
+mod reframe_tests {
+    use super::*;
+
+    /// awc's framing holds 8 KiB each way for the life of a connection, and so does
+    /// `tokio_util`'s `from_parts`: at 10,000 gateways that was 10 KB a gateway more
+    /// (`gs-bench fleet`). The re-framed socket starts small, and keeps the bytes that came
+    /// with the upgrade: whole frames to be read first, the start of the next in its buffer.
+    #[test]
+    fn a_reframed_socket_starts_with_small_buffers_and_keeps_early_bytes() {
+        let (ours, _theirs) = tokio::io::duplex(1024);
+        let socket: BoxedSocket = Box::new(ours);
+        // A whole ping, then the first two bytes of a text frame.
+        let early = BytesMut::from(&[0x89, 0x02, b'h', b'i', 0x81, 0x05][..]);
+        let upgraded = actix_codec::Framed::from_parts(actix_codec::FramedParts::with_read_buf(
+            socket,
+            Codec::new().client_mode(),
+            early,
+        ));
+        let (early, framed) = reframe(upgraded, HANDSHAKE_MAX_FRAME);
+        assert!(
+            matches!(&early.iter().collect::<Vec<_>>()[..], [Ok(Frame::Ping(p))] if &p[..] == b"hi")
+        );
+        assert_eq!(&framed.read_buffer()[..], &[0x81, 0x05]);
+        assert!(framed.read_buffer().capacity() <= READ_BUFFER_START);
+        assert!(framed.write_buffer().capacity() <= WRITE_BUFFER_START);
     }
 }

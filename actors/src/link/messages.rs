@@ -4,7 +4,6 @@
 //! link's `Upward` handles.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use actix::Message;
@@ -40,55 +39,7 @@ pub struct LinkState {
     pub methods: Arc<Vec<String>>,
 }
 
-/// The numbers a link refreshes on every pong (latency, last seen), shared with the registry
-/// through atomics: at 10,000 gateways a message per pong would be hundreds of cross-thread
-/// wake-ups a second for values nobody is waiting on. Readers overlay them on the views.
-#[derive(Debug)]
-pub struct LiveStats {
-    latency_ms: AtomicI64,
-    last_seen: AtomicI64,
-    /// Ticks with every frame; never bumps `changes`.
-    frames: crate::model::FrameClock,
-    /// The registry's change counter (see [`crate::messages::GatewaySnapshot`]).
-    changes: Arc<AtomicU64>,
-}
-
-impl LiveStats {
-    const NONE: i64 = i64::MIN;
-
-    pub fn new(changes: Arc<AtomicU64>) -> Self {
-        LiveStats {
-            latency_ms: AtomicI64::new(Self::NONE),
-            last_seen: AtomicI64::new(Self::NONE),
-            frames: crate::model::FrameClock::default(),
-            changes,
-        }
-    }
-
-    pub fn set(&self, latency_ms: Option<i64>, last_seen: Option<i64>) {
-        let old = (self.latency(), self.last_seen());
-        self.latency_ms
-            .store(latency_ms.unwrap_or(Self::NONE), Ordering::Relaxed);
-        self.last_seen
-            .store(last_seen.unwrap_or(Self::NONE), Ordering::Relaxed);
-        if old != (latency_ms, last_seen) {
-            self.changes.fetch_add(1, Ordering::Release);
-        }
-    }
-
-    pub fn latency(&self) -> Option<i64> {
-        Some(self.latency_ms.load(Ordering::Relaxed)).filter(|v| *v != Self::NONE)
-    }
-
-    pub fn last_seen(&self) -> Option<i64> {
-        Some(self.last_seen.load(Ordering::Relaxed)).filter(|v| *v != Self::NONE)
-    }
-
-    /// The clock of the gateway's last frame.
-    pub fn frames(&self) -> &crate::model::FrameClock {
-        &self.frames
-    }
-}
+pub use crate::model::LiveStats;
 
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -219,23 +170,4 @@ pub struct SessionsSnapshot {
     pub id: GatewayId,
     pub epoch: u64,
     pub sessions: Arc<Vec<crate::protocol::sessions::SessionEntry>>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn live_stats_count_a_change_only_when_a_number_moves() {
-        let changes = Arc::new(AtomicU64::new(0));
-        let live = LiveStats::new(changes.clone());
-        assert_eq!((live.latency(), live.last_seen()), (None, None));
-        live.set(Some(3), Some(100));
-        live.set(Some(3), Some(100));
-        assert_eq!((live.latency(), live.last_seen()), (Some(3), Some(100)));
-        assert_eq!(changes.load(Ordering::Relaxed), 1);
-        live.set(None, Some(101));
-        assert_eq!(live.latency(), None);
-        assert_eq!(changes.load(Ordering::Relaxed), 2);
-    }
 }

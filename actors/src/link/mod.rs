@@ -9,12 +9,15 @@ pub mod http;
 pub mod machine;
 pub mod messages;
 pub mod pending;
+pub mod pump;
 pub mod runtime;
 pub mod target;
 pub mod verify;
 
 #[cfg(test)]
 mod machine_tests;
+#[cfg(test)]
+mod pump_tests;
 
 pub use actor::{GatewayActor, Upward};
 pub use machine::{Action, LinkMachine, LinkPhase, MachineSettings, Note};

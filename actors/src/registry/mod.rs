@@ -360,7 +360,7 @@ impl RegistryActor {
             let r = &mut view.record;
             r.latency = link.live.latency().or(r.latency);
             r.last_seen = link.live.last_seen().max(r.last_seen);
-            view.connection.last_frame = link.live.frames().clone();
+            view.connection.last_frame = crate::model::FrameClock::of(&link.live);
         }
         Some(view)
     }

@@ -7,12 +7,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix::io::{SinkWrite, WriteHandler};
 use actix::prelude::*;
 use actix_codec::Framed;
 use awc::BoxedSocket;
-use awc::error::WsProtocolError as ProtocolError;
-use awc::ws::{CloseCode, CloseReason, Codec, Frame as WsFrame, Message as WsMessage};
+use awc::ws::{CloseCode, CloseReason, Codec, Message as WsMessage};
 use futures_util::stream::StreamExt;
 use serde_json::Value;
 use tracing::{debug, info, warn};
@@ -80,13 +78,11 @@ const SESSIONS_REFRESH_DEBOUNCE: Duration = Duration::from_millis(500);
 /// Sessions fetched per gateway for the cache.
 const SESSIONS_LIMIT: u32 = 1000;
 
-type WsSink = crate::ws_io::WsWriter;
-
+/// A live connection: its pump (`crate::link::pump`), which owns the socket.
 struct Conn {
-    sink: SinkWrite<WsMessage, WsSink>,
+    pump: crate::link::pump::PumpHandle,
+    /// The frames the pump passes on.
     stream: SpawnHandle,
-    /// Raised from the handshake's frame cap to the link's at `hello-ok`.
-    frame_cap: crate::ws_io::FrameCap,
 }
 
 pub struct GatewayActor {
@@ -174,8 +170,16 @@ impl GatewayActor {
         });
     }
 
-    /// Carries out what the machine decided, in order.
+    /// Carries out what the machine decided, in order; then tells the pump whether the
+    /// machine wants the gateway's next ping.
     fn perform(&mut self, ctx: &mut Context<Self>, actions: Vec<Action>) {
+        self.carry_out(ctx, actions);
+        if let Some(conn) = &self.conn {
+            conn.pump.pulse().want_ping(self.machine.wants_next_ping());
+        }
+    }
+
+    fn carry_out(&mut self, ctx: &mut Context<Self>, actions: Vec<Action>) {
         for action in actions {
             match action {
                 Action::Teardown => self.teardown(ctx, Some(CloseCode::Normal)),
@@ -209,7 +213,7 @@ impl GatewayActor {
                         ctx.cancel_future(timer);
                     }
                     if let Some(conn) = &self.conn {
-                        conn.frame_cap.set(crate::ws_io::LINK_MAX_FRAME);
+                        conn.pump.pulse().set_cap(crate::ws_io::LINK_MAX_FRAME);
                     }
                 }
                 Action::StartHeartbeat => self.schedule_heartbeat(ctx, true),

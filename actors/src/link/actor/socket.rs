@@ -2,6 +2,7 @@
 //! keepalive, and reading the stream. Decisions are the machine's; this carries them out.
 
 use super::*;
+use crate::link::pump::{self, PumpContext};
 use crate::ws_io::Received;
 
 /// WebSocket upgrades under way at once, process-wide. Until its socket is split (`ws_io`),
@@ -64,23 +65,43 @@ impl GatewayActor {
         framed: Framed<BoxedSocket, Codec>,
         generation: u64,
     ) {
-        let frame_cap = crate::ws_io::FrameCap::new(crate::ws_io::HANDSHAKE_MAX_FRAME);
-        let (stream, sink) = crate::ws_io::split(framed, frame_cap.clone());
-        // Items carry their connection's generation: frames a torn-down stream had already
-        // buffered must not be taken for the next connection's.
-        let tagged = stream
+        let cap = crate::ws_io::HANDSHAKE_MAX_FRAME;
+        let (early, framed) = crate::ws_io::reframe(framed, cap);
+        let (pump, frames) = pump::start(
+            framed,
+            early,
+            cap,
+            PumpContext {
+                lease: self.target.lease.clone(),
+                live: self.live.clone(),
+            },
+        );
+        // Items carry their connection's generation: frames a torn-down pump had already
+        // passed on must not be taken for the next connection's.
+        let tagged = frames
             .map(move |item| Inbound::Frame(generation, item))
             .chain(futures_util::stream::once(async move {
                 Inbound::Ended(generation)
             }));
         let stream = ctx.add_stream(tagged);
-        self.conn = Some(Conn {
-            sink: SinkWrite::new(sink, ctx),
-            stream,
-            frame_cap,
-        });
+        self.conn = Some(Conn { pump, stream });
         let actions = self.machine.socket_opened(Instant::now());
         self.perform(ctx, actions);
+    }
+
+    /// What the pump heard since the machine last looked: it decides on the latest.
+    pub(super) fn absorb_pulse(&mut self, ctx: &mut Context<Self>) {
+        let Some(conn) = &self.conn else { return };
+        let pulse = conn.pump.pulse();
+        let (heard, pinged) = (pulse.take_heard(), pulse.take_pinged());
+        if let Some(at) = heard {
+            self.machine.frame_seen(at);
+        }
+        if let Some(unix) = pinged {
+            let actions = self.machine.gateway_pinged(unix);
+            self.publish_live();
+            self.perform(ctx, actions);
+        }
     }
 
     pub(super) fn send_frame(&mut self, frame: &Frame) -> bool {
@@ -94,14 +115,11 @@ impl GatewayActor {
     /// the socket is dropped unwritten (the next event the actor handles stops it).
     pub(super) fn write(&mut self, message: WsMessage) -> bool {
         if !self.target.may_touch() {
-            if let Some(mut conn) = self.conn.take() {
-                conn.sink.close();
-            }
+            // Dropping the pump's handle ends it.
+            self.conn = None;
             return false;
         }
-        self.conn
-            .as_mut()
-            .is_some_and(|c| c.sink.write(message).is_ok())
+        self.conn.as_ref().is_some_and(|c| c.pump.write(message))
     }
 
     /// The lease ended (this instance was paused or cut off from the database): stop without
@@ -166,6 +184,10 @@ impl GatewayActor {
             if !act.machine.is_current(generation, LinkPhase::Connected) {
                 return;
             }
+            act.absorb_pulse(ctx);
+            if !act.machine.is_current(generation, LinkPhase::Connected) {
+                return;
+            }
             let actions = act.machine.heartbeat(Instant::now(), act.jitter.sample());
             act.perform(ctx, actions);
             if act.machine.is_current(generation, LinkPhase::Connected) {
@@ -205,16 +227,15 @@ impl GatewayActor {
     /// The socket's side of a teardown: close it, cancel its timers, answer its pending calls
     /// (the machine forgets its own per-connection state when it decides the teardown).
     pub(super) fn teardown(&mut self, ctx: &mut Context<Self>, close: Option<CloseCode>) {
-        if let Some(mut conn) = self.conn.take() {
+        if let Some(conn) = self.conn.take() {
             ctx.cancel_future(conn.stream);
             if let Some(code) = close
                 && self.target.may_touch()
             {
-                let _ = conn
-                    .sink
+                conn.pump
                     .write(WsMessage::Close(Some(CloseReason::from(code))));
             }
-            conn.sink.close();
+            // Dropping the handle ends the pump once what is queued is flushed.
         }
         for handle in [
             self.handshake_timer.take(),
@@ -281,7 +302,7 @@ impl GatewayActor {
 
 /// One item of a connection's stream, tagged with the connection's generation.
 enum Inbound {
-    Frame(u64, Result<WsFrame, ProtocolError>),
+    Frame(u64, Received),
     Ended(u64),
 }
 
@@ -303,16 +324,11 @@ impl StreamHandler<Inbound> for GatewayActor {
         if !self.target.may_touch() {
             return self.fenced(ctx);
         }
-        self.machine.frame_seen(Instant::now());
-        self.live.frames().tick(crate::unix_now_ms());
-        let frame = match item {
-            Ok(frame) => frame,
-            Err(err) => {
-                let cap = self.conn.as_ref().map_or(0, |c| c.frame_cap.get());
-                return self.fail(ctx, crate::ws_io::read_failure(&err, cap));
-            }
-        };
-        match crate::ws_io::receive(frame) {
+        self.absorb_pulse(ctx);
+        if generation != self.machine.generation() || self.conn.is_none() {
+            return;
+        }
+        match item {
             Received::Frame(frame) => self.on_frame(ctx, frame),
             Received::Ping(payload) => {
                 self.write(WsMessage::Pong(payload));
@@ -376,16 +392,4 @@ impl GatewayActor {
             }
         }
     }
-}
-
-impl WriteHandler<ProtocolError> for GatewayActor {
-    // A failed write cannot be tied to a connection (the sink of a torn-down one may report
-    // late); a dead socket is found by the read side and the keepalive instead.
-    fn error(&mut self, err: ProtocolError, _ctx: &mut Self::Context) -> Running {
-        debug!(gateway = %self.target.name, %err, "write failed");
-        Running::Continue
-    }
-
-    // The sink closes whenever a connection is torn down; the actor lives on.
-    fn finished(&mut self, _ctx: &mut Self::Context) {}
 }

@@ -9,6 +9,20 @@ use serde_json::Value;
 use super::{Action, LinkMachine, LinkPhase, MAX_UNANSWERED, Note, RTT_EVERY_HEARTBEATS};
 use crate::protocol::counts;
 use crate::protocol::errors::LinkFailure;
+use crate::protocol::frames::Frame;
+
+/// A frame that tells a connected link nothing but that its socket lives: a tick without a
+/// session snapshot (seed-protocol gateways carry one in theirs). [`LinkMachine::event`] does
+/// nothing with it, so the socket's pump keeps it (`crate::link::pump`), and the machine only
+/// hears that a frame came ([`LinkMachine::frame_seen`]).
+pub fn is_pulse_only(frame: &Frame) -> bool {
+    match frame {
+        Frame::Event { event, payload, .. } => {
+            event == "tick" && payload.as_ref().is_none_or(|p| p.get("sessions").is_none())
+        }
+        _ => false,
+    }
+}
 
 impl LinkMachine {
     // ---- what a connected link hears ------------------------------------------------------
@@ -140,10 +154,19 @@ impl LinkMachine {
         }
         self.gateway_pinged = true;
         self.last_seen = Some(unix_now);
-        if self.heartbeats_to_rtt == 0 && self.ping_outstanding.is_none() {
+        if self.wants_next_ping() {
             return vec![self.ping()];
         }
         Vec::new()
+    }
+
+    /// Whether the gateway's next ping should reach the machine at once: a round-trip ping is
+    /// due to leave with its pong ([`LinkMachine::gateway_pinged`]). Other pings the socket's
+    /// pump answers by itself, and the machine hears of them before its next heartbeat.
+    pub fn wants_next_ping(&self) -> bool {
+        self.phase == LinkPhase::Connected
+            && self.heartbeats_to_rtt == 0
+            && self.ping_outstanding.is_none()
     }
 
     /// The next ping; the round trip is then not due for [`RTT_EVERY_HEARTBEATS`] heartbeats.

@@ -31,6 +31,7 @@ use crate::protocol::frames::{Challenge, HelloOk};
 use crate::status::{HealthFacts, derive};
 
 mod connected;
+pub use connected::is_pulse_only;
 mod io;
 mod probe;
 pub use io::{Action, HttpHealth, MachineSettings, Note, ProbeVerdict, ReportKey, RpcHealth};

@@ -299,6 +299,34 @@ fn a_seed_tick_with_sessions_is_a_session_snapshot_and_a_plain_tick_is_nothing()
     assert!(matches!(&actions[..], [Action::PublishSessions(_)]));
 }
 
+/// The frames the socket's pump keeps from the machine are exactly those the machine would do
+/// nothing with: a real gateway's tick (captured), with or without a payload. A seed tick
+/// with sessions, and every other event, reach the machine.
+#[test]
+fn only_a_tick_that_does_nothing_is_kept_from_the_machine() {
+    use crate::protocol::frames::Frame;
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    let event = |event: &str, payload: Option<Value>| {
+        let frame = json!({"type": "event", "event": event, "payload": payload});
+        Frame::parse(&frame.to_string()).unwrap()
+    };
+    let tick = capture("tick_and_ping.json");
+    let real = at(&tick, &["ticks", "0", "payload"]);
+    for payload in [Some(real), None] {
+        assert!(is_pulse_only(&event("tick", payload.clone())));
+        assert!(m.event("tick", payload).is_empty());
+    }
+    let seed = Some(json!({"sessions": []}));
+    assert!(!is_pulse_only(&event("tick", seed.clone())));
+    assert!(!m.event("tick", seed).is_empty());
+    for other in ["health", "agent.status", "shutdown", "log"] {
+        assert!(!is_pulse_only(&event(other, Some(json!({})))), "{other}");
+    }
+    let res = Frame::parse(r#"{"type":"res","id":"1","ok":true}"#).unwrap();
+    assert!(!is_pulse_only(&res));
+}
+
 #[test]
 fn a_health_event_updates_the_counts_and_is_reported() {
     let (mut m, now) = machine(None);

@@ -1,0 +1,394 @@
+//! A connected link's socket, driven by a small task of its own beside the gateway actor.
+//!
+//! At 10,000 gateways nearly every frame a link reads is a gateway's ping (every 25 s, to be
+//! answered with a pong) or its tick (every 30 s, which says only that the socket lives).
+//! Handled by the actor, each of them woke the actor's whole context: actix polls the mailbox,
+//! every spawned future and timer, the stream and the writer at every wake-up, and for a link
+//! that last ran 25 s ago all of that is cold memory (the profile: a third of the daemon's
+//! steady CPU, most of it cache misses). So the pump owns the socket (one framed socket, no
+//! lock between a read half and a write half), answers pings itself, notes in the shared
+//! [`Pulse`] what the actor's keepalive needs to know (a frame was heard, the gateway pinged),
+//! and passes the actor only the frames that need it: responses, events, pongs, failures.
+//! docs/design.md, *Link threads*.
+//!
+//! The actor stays the one that decides: it reads the pulse before every decision
+//! ([`Pulse::take_heard`], [`Pulse::take_pinged`]), asks for the gateway's next ping when its
+//! round-trip ping is due to ride the pong ([`Pulse::want_ping`]), and the pump writes only
+//! what the actor queued and the pongs the protocol owes, and none past the lease. Every
+//! buffer is bounded: the actor is at most [`TO_ACTOR`] frames behind the pump, and the pump
+//! stops reading a gateway whose unsent writes pass [`WRITE_HIGH`] (it would only owe it more
+//! pongs). A pump whose actor let go gets [`CLOSE_GRACE`] to flush what is queued (a close
+//! frame), then drops the socket.
+//!
+//! Pump and actor run on the same link thread and share one small allocation (the pulse and
+//! the two queues between them, empty until used): a fleet holds one per gateway.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use awc::BoxedSocket;
+use awc::error::WsProtocolError;
+use awc::ws::{Codec, Frame, Message};
+use bytes::BytesMut;
+use futures_util::{Sink, Stream};
+use tokio_util::codec::Framed;
+
+use crate::link::LeaseGuard;
+use crate::link::machine::is_pulse_only;
+use crate::link::messages::LiveStats;
+use crate::ws_io::{Received, SHRINK_AFTER};
+
+/// Frames the pump may hand the actor before the actor takes them.
+pub const TO_ACTOR: usize = 64;
+/// Unsent bytes past which the pump stops reading (and taking the actor's writes).
+pub const WRITE_HIGH: usize = 256 * 1024;
+/// How long a pump whose actor let go of it may flush before the socket is dropped.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// What the pump saw that the actor's keepalive decides on, between two looks of the actor;
+/// and the queues between the two. Shared by a pump and its actor, on one link thread.
+#[derive(Default)]
+pub struct Pulse {
+    /// When the last frame (of any kind) arrived, since the actor last looked.
+    heard: Cell<Option<Instant>>,
+    /// When (Unix seconds) the gateway last pinged, since the actor last looked.
+    pinged: Cell<Option<i64>>,
+    /// The largest frame the pump reads; raised once, at `hello-ok`.
+    cap: Cell<usize>,
+    /// The actor wants the gateway's next ping passed on (its round-trip ping rides the pong;
+    /// see `LinkMachine::wants_next_ping`).
+    want_ping: Cell<bool>,
+    /// What the actor queued for the gateway.
+    to_pump: RefCell<VecDeque<Message>>,
+    /// What the pump passed on, not yet taken.
+    to_actor: RefCell<VecDeque<Received>>,
+    pump_waker: Cell<Option<Waker>>,
+    actor_waker: Cell<Option<Waker>>,
+    /// The actor let go of the connection (its handle was dropped).
+    actor_gone: Cell<bool>,
+    /// The pump ended (the socket closed or failed, or it was let go).
+    pump_gone: Cell<bool>,
+}
+
+impl Pulse {
+    /// When a frame was last heard, if one was since the last call.
+    pub fn take_heard(&self) -> Option<Instant> {
+        self.heard.take()
+    }
+
+    /// When the gateway last pinged, if it did since the last call.
+    pub fn take_pinged(&self) -> Option<i64> {
+        self.pinged.take()
+    }
+
+    /// Whether the gateway's next ping goes to the actor (answered there) or is answered here.
+    pub fn want_ping(&self, want: bool) {
+        self.want_ping.set(want);
+    }
+
+    pub fn set_cap(&self, limit: usize) {
+        self.cap.set(limit);
+    }
+
+    fn wake_pump(&self) {
+        if let Some(waker) = self.pump_waker.take() {
+            waker.wake();
+        }
+    }
+
+    fn wake_actor(&self) {
+        if let Some(waker) = self.actor_waker.take() {
+            waker.wake();
+        }
+    }
+}
+
+/// Keeps `task`'s waker in `slot` (cloned only when it changed).
+fn register(slot: &Cell<Option<Waker>>, task: &Context<'_>) {
+    let waker = match slot.take() {
+        Some(w) if w.will_wake(task.waker()) => w,
+        _ => task.waker().clone(),
+    };
+    slot.set(Some(waker));
+}
+
+/// The actor's end of a pump: what to write, the pulse, and (dropped) the end of the
+/// connection.
+pub struct PumpHandle {
+    shared: Rc<Pulse>,
+}
+
+impl PumpHandle {
+    /// Queues a message for the gateway; `false` once the pump has ended.
+    pub fn write(&self, message: Message) -> bool {
+        if self.shared.pump_gone.get() {
+            return false;
+        }
+        self.shared.to_pump.borrow_mut().push_back(message);
+        self.shared.wake_pump();
+        true
+    }
+
+    pub fn pulse(&self) -> &Pulse {
+        &self.shared
+    }
+}
+
+impl Drop for PumpHandle {
+    fn drop(&mut self) {
+        self.shared.actor_gone.set(true);
+        self.shared.wake_pump();
+    }
+}
+
+/// The frames the pump passes on, in order; ends when the pump does.
+pub struct FromPump {
+    shared: Rc<Pulse>,
+}
+
+impl Stream for FromPump {
+    type Item = Received;
+
+    fn poll_next(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Option<Received>> {
+        let shared = &self.shared;
+        let mut queue = shared.to_actor.borrow_mut();
+        match queue.pop_front() {
+            Some(item) => {
+                if queue.len() + 1 == TO_ACTOR {
+                    shared.wake_pump(); // it waits for room
+                }
+                Poll::Ready(Some(item))
+            }
+            None if shared.pump_gone.get() => Poll::Ready(None),
+            None => {
+                register(&shared.actor_waker, task);
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// Where the pump is allowed to write: only while the lease lasts (see [`LeaseGuard`]).
+pub struct PumpContext {
+    pub lease: Option<LeaseGuard>,
+    pub live: Arc<LiveStats>,
+}
+
+impl PumpContext {
+    fn may_write(&self) -> bool {
+        self.lease
+            .as_ref()
+            .is_none_or(|l| l.valid_at(Instant::now()))
+    }
+}
+
+/// Starts the pump of an upgraded socket on this thread, reading frames up to `cap` bytes.
+pub fn start(
+    framed: Framed<BoxedSocket, Codec>,
+    early: VecDeque<Result<Frame, WsProtocolError>>,
+    cap: usize,
+    cx: PumpContext,
+) -> (PumpHandle, FromPump) {
+    let shared = Rc::new(Pulse {
+        cap: Cell::new(cap),
+        ..Pulse::default()
+    });
+    let pump = Pump {
+        framed,
+        early,
+        shared: shared.clone(),
+        cx,
+        applied: cap,
+        reading: true,
+        ending: None,
+    };
+    actix::spawn(pump);
+    (
+        PumpHandle {
+            shared: shared.clone(),
+        },
+        FromPump { shared },
+    )
+}
+
+struct Pump {
+    framed: Framed<BoxedSocket, Codec>,
+    /// Frames that arrived with the upgrade response, read first.
+    early: VecDeque<Result<Frame, WsProtocolError>>,
+    shared: Rc<Pulse>,
+    cx: PumpContext,
+    /// The frame cap the codec has now.
+    applied: usize,
+    /// Cleared by a frame that ends the link: the actor tears down, nothing after it is read.
+    reading: bool,
+    /// Once the actor let go: until when the pump may flush.
+    ending: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+/// What the pump does with one frame read.
+enum Heard {
+    /// Answered or noted here; the actor hears of it through the pulse.
+    Kept,
+    /// For the actor.
+    Pass(Received),
+}
+
+/// The socket failed or closed: the pump ends.
+struct Ended;
+
+impl Pump {
+    /// The pump's side of one frame: pings are answered, bare ticks noted, the rest passed on.
+    /// Past the lease nothing is answered: every frame goes to the actor, which stops.
+    fn hear(&mut self, item: Result<Frame, WsProtocolError>) -> Result<Heard, Ended> {
+        self.shared.heard.set(Some(Instant::now()));
+        self.cx.live.frame_heard(crate::unix_now_ms());
+        let frame = match item {
+            Ok(frame) => frame,
+            Err(err) => {
+                let failure = crate::ws_io::read_failure(&err, self.applied);
+                return Ok(Heard::Pass(Received::Failed(failure)));
+            }
+        };
+        if frame_len(&frame) > SHRINK_AFTER {
+            self.shrink_read_buffer();
+        }
+        let received = crate::ws_io::receive(frame);
+        if !self.cx.may_write() {
+            return Ok(Heard::Pass(received));
+        }
+        match received {
+            Received::Ping(payload) if !self.shared.want_ping.replace(false) => {
+                Pin::new(&mut self.framed)
+                    .start_send(Message::Pong(payload))
+                    .map_err(|_| Ended)?;
+                self.shared.pinged.set(Some(crate::unix_now()));
+                Ok(Heard::Kept)
+            }
+            Received::Frame(frame) if is_pulse_only(&frame) => Ok(Heard::Kept),
+            other => Ok(Heard::Pass(other)),
+        }
+    }
+
+    /// One large frame does not pin its buffer for the life of the connection.
+    fn shrink_read_buffer(&mut self) {
+        let buf = self.framed.read_buffer_mut();
+        let rest = buf.split();
+        let mut fresh = BytesMut::with_capacity(crate::ws_io::READ_BUFFER_START.max(rest.len()));
+        fresh.extend_from_slice(&rest);
+        *buf = fresh;
+    }
+
+    fn apply_cap(&mut self) {
+        let limit = self.shared.cap.get();
+        if limit != self.applied {
+            let codec = self.framed.codec().clone().max_size(limit);
+            *self.framed.codec_mut() = codec;
+            self.applied = limit;
+        }
+    }
+
+    fn backed_up(&self) -> bool {
+        self.framed.write_buffer().len() >= WRITE_HIGH
+    }
+
+    /// Takes the actor's writes into the socket's buffer.
+    fn take_writes(&mut self) -> Result<(), Ended> {
+        while self.ending.is_none() && !self.backed_up() {
+            let Some(message) = self.shared.to_pump.borrow_mut().pop_front() else {
+                break;
+            };
+            let closing = matches!(message, Message::Close(_));
+            Pin::new(&mut self.framed)
+                .start_send(message)
+                .map_err(|_| Ended)?;
+            if closing {
+                self.end();
+            }
+        }
+        if self.shared.actor_gone.get() && self.shared.to_pump.borrow().is_empty() {
+            self.end();
+        }
+        Ok(())
+    }
+
+    /// Reads frames while the actor has room for them.
+    fn read(&mut self, task: &mut Context<'_>) -> Result<(), Ended> {
+        while self.reading
+            && self.ending.is_none()
+            && !self.backed_up()
+            && self.shared.to_actor.borrow().len() < TO_ACTOR
+        {
+            self.apply_cap();
+            let item = match self.early.pop_front() {
+                Some(item) => item,
+                None => match Pin::new(&mut self.framed).poll_next(task) {
+                    Poll::Ready(Some(item)) => item,
+                    Poll::Ready(None) => return Err(Ended),
+                    Poll::Pending => return Ok(()),
+                },
+            };
+            if let Heard::Pass(received) = self.hear(item)? {
+                self.reading = !matches!(received, Received::Failed(_));
+                self.shared.to_actor.borrow_mut().push_back(received);
+                self.shared.wake_actor();
+            }
+        }
+        Ok(())
+    }
+
+    fn end(&mut self) {
+        if self.ending.is_none() {
+            self.ending = Some(Box::pin(tokio::time::sleep(CLOSE_GRACE)));
+        }
+    }
+
+    fn turn(&mut self, task: &mut Context<'_>) -> Result<Poll<()>, Ended> {
+        self.take_writes()?;
+        self.read(task)?;
+        // Pongs, and what the actor queued meanwhile, go out in the same wake-up.
+        self.take_writes()?;
+        let flushed = match Pin::new(&mut self.framed).poll_flush(task) {
+            Poll::Ready(Ok(())) => true,
+            Poll::Ready(Err(_)) => return Err(Ended),
+            Poll::Pending => false,
+        };
+        if let Some(grace) = &mut self.ending
+            && (flushed || grace.as_mut().poll(task).is_ready())
+        {
+            let _ = Pin::new(&mut self.framed).poll_close(task);
+            return Ok(Poll::Ready(()));
+        }
+        // Woken by the actor (a write, room in its queue, letting go) or by the socket.
+        register(&self.shared.pump_waker, task);
+        Ok(Poll::Pending)
+    }
+}
+
+impl Future for Pump {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<()> {
+        self.turn(task).unwrap_or(Poll::Ready(()))
+    }
+}
+
+impl Drop for Pump {
+    fn drop(&mut self) {
+        self.shared.pump_gone.set(true);
+        self.shared.wake_actor();
+    }
+}
+
+fn frame_len(frame: &Frame) -> usize {
+    match frame {
+        Frame::Text(b) | Frame::Binary(b) | Frame::Ping(b) | Frame::Pong(b) => b.len(),
+        // The gateway sends no fragmented frames; their pieces are small anyway.
+        Frame::Continuation(_) | Frame::Close(_) => 0,
+    }
+}

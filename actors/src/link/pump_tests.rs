@@ -1,0 +1,193 @@
+//! The pump against a peer speaking WebSocket from the server's side, over an in-memory
+//! socket: what it answers itself, what it passes to the actor, what it never writes.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+
+use awc::BoxedSocket;
+use awc::ws::{CloseCode, Codec, Frame, Message};
+use futures_util::{FutureExt, SinkExt, Stream, StreamExt};
+use tokio::io::DuplexStream;
+use tokio_util::codec::Framed;
+
+use super::pump::{self, FromPump, PumpContext, PumpHandle};
+use crate::link::LeaseGuard;
+use crate::link::messages::LiveStats;
+use crate::ws_io::Received;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+type Peer = Framed<DuplexStream, Codec>;
+
+/// A pump on one end of an in-memory socket; the gateway's end, server-side framing.
+fn pair(lease: Option<LeaseGuard>) -> (PumpHandle, FromPump, Peer) {
+    let (ours, theirs) = tokio::io::duplex(64 * 1024);
+    let socket: BoxedSocket = Box::new(ours);
+    let framed = Framed::new(socket, Codec::new().client_mode());
+    let (handle, frames) = pump::start(
+        framed,
+        Default::default(),
+        crate::ws_io::LINK_MAX_FRAME,
+        PumpContext {
+            lease,
+            live: Arc::new(LiveStats::new(Arc::new(AtomicU64::new(0)))),
+        },
+    );
+    (handle, frames, Framed::new(theirs, Codec::new()))
+}
+
+fn run<F: std::future::Future<Output = ()>>(test: F) {
+    actix::System::new().block_on(async move {
+        tokio::time::timeout(Duration::from_secs(30), test)
+            .await
+            .expect("the test finished in time");
+    });
+}
+
+async fn next<S: Stream + Unpin>(s: &mut S, what: &str) -> S::Item {
+    tokio::time::timeout(WAIT, s.next())
+        .await
+        .unwrap_or_else(|_| panic!("{what}: nothing within {WAIT:?}"))
+        .unwrap_or_else(|| panic!("{what}: the stream ended"))
+}
+
+/// What the peer reads until the pump drops the socket.
+async fn until_the_end(peer: Peer) -> Vec<Result<Frame, awc::error::WsProtocolError>> {
+    tokio::time::timeout(WAIT, peer.collect::<Vec<_>>())
+        .await
+        .expect("the socket ended")
+}
+
+fn text(json: &str) -> Message {
+    Message::Text(json.to_owned().into())
+}
+
+const TICK: &str = r#"{"type":"event","event":"tick","payload":{"ts":1}}"#;
+const RES: &str = r#"{"type":"res","id":"r1","ok":true,"payload":{}}"#;
+
+/// The gateway's ping is answered by the pump at once and never reaches the actor, nor does a
+/// bare tick; the actor finds both in the pulse, and gets the response.
+#[test]
+fn pings_are_answered_here_and_only_noted_for_the_actor() {
+    run(async {
+        let (handle, mut frames, mut peer) = pair(None);
+        let pulse = handle.pulse();
+        peer.send(Message::Ping("p1".into())).await.unwrap();
+        assert_eq!(
+            next(&mut peer, "the pong").await.unwrap(),
+            Frame::Pong("p1".into())
+        );
+        peer.send(text(TICK)).await.unwrap();
+        peer.send(text(RES)).await.unwrap();
+        match next(&mut frames, "the response").await {
+            Received::Frame(crate::protocol::frames::Frame::Res { id, .. }) => {
+                assert_eq!(id, "r1")
+            }
+            other => panic!("the actor got {other:?} first"),
+        }
+        assert!(pulse.take_pinged().is_some());
+        assert!(pulse.take_heard().is_some());
+        // Read once each.
+        assert_eq!((pulse.take_pinged(), pulse.take_heard()), (None, None));
+    });
+}
+
+/// With a round trip due, the actor asked for the next ping: that one goes to the actor
+/// unanswered (the actor answers it, its own ping behind the pong); the one after is the
+/// pump's again.
+#[test]
+fn the_ping_the_actor_asked_for_is_passed_on_unanswered() {
+    run(async {
+        let (handle, mut frames, mut peer) = pair(None);
+        handle.pulse().want_ping(true);
+        peer.send(Message::Ping("first".into())).await.unwrap();
+        peer.send(Message::Ping("second".into())).await.unwrap();
+        match next(&mut frames, "the first ping").await {
+            Received::Ping(p) => assert_eq!(&p[..], b"first"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            next(&mut peer, "a pong").await.unwrap(),
+            Frame::Pong("second".into())
+        );
+        // The actor's answer goes out through the handle.
+        assert!(handle.write(Message::Pong("first".into())));
+        assert_eq!(
+            next(&mut peer, "the actor's pong").await.unwrap(),
+            Frame::Pong("first".into())
+        );
+    });
+}
+
+/// Past the lease the pump writes nothing: the ping goes to the actor (which stops).
+#[test]
+fn past_the_lease_nothing_is_answered() {
+    run(async {
+        let lease = LeaseGuard::until(Instant::now());
+        let (handle, mut frames, mut peer) = pair(Some(lease));
+        peer.send(Message::Ping("p".into())).await.unwrap();
+        assert!(matches!(
+            next(&mut frames, "the ping").await,
+            Received::Ping(_)
+        ));
+        drop((handle, frames));
+        // The pump ends; the peer saw no pong before the end of the socket.
+        let seen = until_the_end(peer).await;
+        assert!(seen.is_empty(), "{seen:?}");
+    });
+}
+
+/// A close the actor queued goes out before the pump lets the socket go.
+#[test]
+fn a_queued_close_is_flushed_when_the_actor_lets_go() {
+    run(async {
+        let (handle, frames, mut peer) = pair(None);
+        assert!(handle.write(Message::Close(Some(CloseCode::Normal.into()))));
+        drop((handle, frames));
+        match next(&mut peer, "the close").await.unwrap() {
+            Frame::Close(Some(reason)) => assert_eq!(reason.code, CloseCode::Normal),
+            other => panic!("{other:?}"),
+        }
+        let rest = until_the_end(peer).await;
+        assert!(rest.is_empty(), "{rest:?}");
+    });
+}
+
+/// More frames than the actor's queue holds, sent before the actor reads any: the pump waits
+/// for room and none is lost or reordered.
+#[test]
+fn an_actor_behind_loses_nothing() {
+    run(async {
+        let (_handle, mut frames, mut peer) = pair(None);
+        let n = pump::TO_ACTOR * 3;
+        for i in 0..n {
+            let res = format!(r#"{{"type":"res","id":"r{i}","ok":true}}"#);
+            peer.send(text(&res)).await.unwrap();
+        }
+        for i in 0..n {
+            match next(&mut frames, "a response").await {
+                Received::Frame(crate::protocol::frames::Frame::Res { id, .. }) => {
+                    assert_eq!(id, format!("r{i}"))
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    });
+}
+
+/// A frame that ends the link is the last thing the actor hears from the pump.
+#[test]
+fn nothing_is_read_after_a_frame_that_ends_the_link() {
+    run(async {
+        let (_handle, mut frames, mut peer) = pair(None);
+        peer.send(Message::Binary("x".into())).await.unwrap();
+        peer.send(text(RES)).await.unwrap();
+        assert!(matches!(
+            next(&mut frames, "the failure").await,
+            Received::Failed(f) if f.code == "PROTOCOL_ERROR"
+        ));
+        // The response behind it stays unread until the actor lets go.
+        assert!(matches!(frames.next().now_or_never(), None | Some(None)));
+    });
+}
