@@ -206,6 +206,7 @@ pub fn start(
         cx,
         applied: cap,
         reading: true,
+        closed: false,
         ending: None,
     };
     actix::spawn(pump);
@@ -227,7 +228,9 @@ struct Pump {
     applied: usize,
     /// Cleared by a frame that ends the link: the actor tears down, nothing after it is read.
     reading: bool,
-    /// Once the actor let go: until when the pump may flush.
+    /// A close frame was queued: nothing after it is written.
+    closed: bool,
+    /// Once the actor let go (or queued a close): until when the pump may flush.
     ending: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
@@ -297,21 +300,20 @@ impl Pump {
         self.framed.write_buffer().len() >= WRITE_HIGH
     }
 
-    /// Takes the actor's writes into the socket's buffer.
+    /// Takes the actor's writes into the socket's buffer, up to a close frame.
     fn take_writes(&mut self) -> Result<(), Ended> {
-        while self.ending.is_none() && !self.backed_up() {
+        while !self.closed && !self.backed_up() {
             let Some(message) = self.shared.to_pump.borrow_mut().pop_front() else {
                 break;
             };
-            let closing = matches!(message, Message::Close(_));
+            self.closed = matches!(message, Message::Close(_));
             Pin::new(&mut self.framed)
                 .start_send(message)
                 .map_err(|_| Ended)?;
-            if closing {
-                self.end();
-            }
         }
-        if self.shared.actor_gone.get() && self.shared.to_pump.borrow().is_empty() {
+        // Let go of, the pump only flushes, and for no longer than the grace: a gateway that
+        // stopped reading cannot keep the socket (or what is queued for it).
+        if self.closed || self.shared.actor_gone.get() {
             self.end();
         }
         Ok(())

@@ -191,3 +191,20 @@ fn nothing_is_read_after_a_frame_that_ends_the_link() {
         assert!(matches!(frames.next().now_or_never(), None | Some(None)));
     });
 }
+
+/// A gateway that stopped reading cannot keep a pump its actor let go of: with more queued
+/// than the socket takes, the pump flushes for the grace and then drops the socket.
+#[test]
+fn a_gateway_that_stopped_reading_cannot_keep_a_let_go_pump() {
+    run(async {
+        let (handle, mut frames, _peer) = pair(None);
+        let big = "x".repeat(64 * 1024);
+        for _ in 0..(pump::WRITE_HIGH / big.len() + 4) {
+            assert!(handle.write(text(&big)));
+        }
+        drop(handle);
+        // The actor's end of the pump ends once the pump has gone: nothing was read.
+        let end = tokio::time::timeout(pump::CLOSE_GRACE + WAIT, frames.next()).await;
+        assert!(matches!(end, Ok(None)), "the pump still holds the socket");
+    });
+}
