@@ -128,14 +128,10 @@ pub fn reframe(
             }
         }
     }
-    let mut read_buf = BytesMut::with_capacity(READ_BUFFER_START.max(early_bytes.len()));
+    let mut framed = tokio_util::codec::Framed::with_capacity(parts.io, codec, READ_BUFFER_START);
     // The start of a frame whose rest is still in flight.
-    read_buf.extend_from_slice(&early_bytes);
-    let mut parts = tokio_util::codec::FramedParts::new::<awc::ws::Message>(parts.io, codec);
-    parts.read_buf = read_buf.clone();
-    let mut framed = tokio_util::codec::Framed::from_parts(parts);
-    // `from_parts` grows both buffers to 8 KiB; they start small here.
-    *framed.read_buffer_mut() = read_buf;
+    framed.read_buffer_mut().extend_from_slice(&early_bytes);
+    // The write buffer starts at 8 KiB otherwise.
     *framed.write_buffer_mut() = BytesMut::with_capacity(WRITE_BUFFER_START);
     (early, framed)
 }

@@ -180,14 +180,6 @@ pub struct PumpContext {
     pub live: Arc<LiveStats>,
 }
 
-impl PumpContext {
-    fn may_write(&self) -> bool {
-        self.lease
-            .as_ref()
-            .is_none_or(|l| l.valid_at(Instant::now()))
-    }
-}
-
 /// Starts the pump of an upgraded socket on this thread, reading frames up to `cap` bytes.
 pub fn start(
     framed: Framed<BoxedSocket, Codec>,
@@ -249,8 +241,9 @@ impl Pump {
     /// The pump's side of one frame: pings are answered, bare ticks noted, the rest passed on.
     /// Past the lease nothing is answered: every frame goes to the actor, which stops.
     fn hear(&mut self, item: Result<Frame, WsProtocolError>) -> Result<Heard, Ended> {
-        self.shared.heard.set(Some(Instant::now()));
-        self.cx.live.frame_heard(crate::unix_now_ms());
+        let (now, unix_ms) = (Instant::now(), crate::unix_now_ms());
+        self.shared.heard.set(Some(now));
+        self.cx.live.frame_heard(unix_ms);
         let frame = match item {
             Ok(frame) => frame,
             Err(err) => {
@@ -262,7 +255,7 @@ impl Pump {
             self.shrink_read_buffer();
         }
         let received = crate::ws_io::receive(frame);
-        if !self.cx.may_write() {
+        if !LeaseGuard::permits(self.cx.lease.as_ref(), now) {
             return Ok(Heard::Pass(received));
         }
         match received {
@@ -270,7 +263,7 @@ impl Pump {
                 Pin::new(&mut self.framed)
                     .start_send(Message::Pong(payload))
                     .map_err(|_| Ended)?;
-                self.shared.pinged.set(Some(crate::unix_now()));
+                self.shared.pinged.set(Some(unix_ms.div_euclid(1000)));
                 Ok(Heard::Kept)
             }
             Received::Frame(frame) if is_pulse_only(&frame) => Ok(Heard::Kept),
@@ -352,9 +345,9 @@ impl Pump {
 
     fn turn(&mut self, task: &mut Context<'_>) -> Result<Poll<()>, Ended> {
         self.take_writes()?;
+        // The pongs join the actor's writes; the actor cannot queue more meanwhile (it runs on
+        // this thread), so one flush sends all of them.
         self.read(task)?;
-        // Pongs, and what the actor queued meanwhile, go out in the same wake-up.
-        self.take_writes()?;
         let flushed = match Pin::new(&mut self.framed).poll_flush(task) {
             Poll::Ready(Ok(())) => true,
             Poll::Ready(Err(_)) => return Err(Ended),

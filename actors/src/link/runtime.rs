@@ -138,8 +138,10 @@ mod tests {
             let arbiter = arbiter();
             let (tx, rx) = tokio::sync::oneshot::channel();
             assert!(arbiter.spawn(async move {
-                // A timer of no length still needs the runtime's time driver.
-                tokio::time::sleep(Duration::ZERO).await;
+                // An interval's first tick is due at once, and still needs the time driver.
+                tokio::time::interval(Duration::from_secs(3600))
+                    .tick()
+                    .await;
                 let _ = tx.send(std::thread::current().id());
             }));
             let ran_on = tokio::time::timeout(Duration::from_secs(5), rx)

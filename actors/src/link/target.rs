@@ -78,14 +78,17 @@ impl LeaseGuard {
         let nanos = now.saturating_duration_since(origin()).as_nanos();
         u64::try_from(nanos).unwrap_or(u64::MAX) < self.0.load(Ordering::Acquire)
     }
+
+    /// Whether a link holding `lease` may touch its gateway at `now` (no lease needed: always).
+    pub fn permits(lease: Option<&LeaseGuard>, now: Instant) -> bool {
+        lease.is_none_or(|l| l.valid_at(now))
+    }
 }
 
 impl LinkTarget {
     /// Whether this daemon may touch the gateway now.
     pub(crate) fn may_touch(&self) -> bool {
-        self.lease
-            .as_ref()
-            .is_none_or(|l| l.valid_at(Instant::now()))
+        LeaseGuard::permits(self.lease.as_ref(), Instant::now())
     }
 
     fn authority(&self) -> String {
