@@ -3,7 +3,6 @@
 //! and are ignored.
 
 use crate::events::EventKind;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::info;
@@ -11,7 +10,9 @@ use tracing::info;
 use actix::prelude::*;
 
 use super::RegistryActor;
-use super::messages::{LinkHandle, Links, LinksOf, Offering, StopAllLinks};
+use super::messages::{
+    LinkHandle, LinkedHere, LinkedHereOffering, Links, LinksOf, Offering, StopAllLinks,
+};
 use super::writer::WriteOp;
 use crate::link::GatewayActor;
 use crate::link::messages::{
@@ -189,22 +190,59 @@ impl Handler<Offering> for RegistryActor {
     type Result = MessageResult<Offering>;
 
     fn handle(&mut self, msg: Offering, _ctx: &mut Self::Context) -> Self::Result {
-        // Method lists are shared per release (`crate::intern`): each is searched once.
-        let mut offers: HashMap<*const Vec<String>, bool> = HashMap::new();
+        let mut offers = OffersByRelease::default();
         let ids = self
-            .links
-            .keys()
-            .filter(|id| !self.ownership.elsewhere(**id))
-            .filter(|id| {
-                self.methods.get(*id).is_some_and(|m| {
-                    *offers
-                        .entry(Arc::as_ptr(m))
-                        .or_insert_with(|| m.iter().any(|m| m == msg.0))
-                })
-            })
-            .copied()
+            .links_here()
+            .filter(|id| self.offers_all(*id, &[msg.0], &mut offers))
             .collect();
         MessageResult(ids)
+    }
+}
+
+impl Handler<LinkedHereOffering> for RegistryActor {
+    type Result = MessageResult<LinkedHereOffering>;
+
+    fn handle(&mut self, msg: LinkedHereOffering, _ctx: &mut Self::Context) -> Self::Result {
+        let mut offers = OffersByRelease::default();
+        let here = self
+            .links_here()
+            .map(|id| LinkedHere {
+                id,
+                offers_all: self.offers_all(id, msg.0, &mut offers),
+                running_sessions: self.cached_session_counts(id).map(|(_, running)| running),
+            })
+            .collect();
+        MessageResult(here)
+    }
+}
+
+/// Whether a method list offers what was asked, per list: method lists are shared per release
+/// (`crate::intern`), so a fleet of 10,000 on two releases searches two lists, not 10,000.
+/// A handful of releases at most: a list beats hashing a pointer per gateway.
+#[derive(Default)]
+struct OffersByRelease(Vec<(*const Vec<String>, bool)>);
+
+impl RegistryActor {
+    /// The gateways this instance links (not those linked elsewhere in a cluster).
+    fn links_here(&self) -> impl Iterator<Item = GatewayId> + '_ {
+        self.links
+            .keys()
+            .copied()
+            .filter(|id| !self.ownership.elsewhere(*id))
+    }
+
+    /// Whether gateway `id`'s handshake advertised every one of `methods`.
+    fn offers_all(&self, id: GatewayId, methods: &[&str], known: &mut OffersByRelease) -> bool {
+        let Some(list) = self.methods.get(&id) else {
+            return false;
+        };
+        let key = Arc::as_ptr(list);
+        if let Some((_, offers)) = known.0.iter().find(|(k, _)| *k == key) {
+            return *offers;
+        }
+        let offers = methods.iter().all(|m| list.iter().any(|l| l == m));
+        known.0.push((key, offers));
+        offers
     }
 }
 

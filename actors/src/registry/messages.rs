@@ -126,6 +126,22 @@ pub struct LinksOf(pub Vec<GatewayId>);
 #[rtype(result = "Vec<GatewayId>")]
 pub struct Offering(pub &'static str);
 
+/// Every gateway linked here, in brief: whether its handshake advertised all of these methods,
+/// and what its cached session list says is running. What a loop over the fleet decides on
+/// before it asks for the full [`GatewayTarget`]s of the few it acts on ([`TargetsOf`]).
+#[derive(Message)]
+#[rtype(result = "Vec<LinkedHere>")]
+pub struct LinkedHereOffering(pub &'static [&'static str]);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkedHere {
+    pub id: GatewayId,
+    /// Its handshake advertised every method asked about.
+    pub offers_all: bool,
+    /// Sessions running in its cached list (`None`: no list cached).
+    pub running_sessions: Option<usize>,
+}
+
 #[derive(Clone)]
 pub struct LinkHandle {
     pub id: GatewayId,
@@ -191,6 +207,11 @@ pub struct SessionOwner {
 #[derive(Message)]
 #[rtype(result = "Vec<GatewayTarget>")]
 pub struct Targets(pub Option<GatewayId>);
+
+/// These gateways (those still registered) as call targets, as [`Targets`] gives them.
+#[derive(Message)]
+#[rtype(result = "Vec<GatewayTarget>")]
+pub struct TargetsOf(pub Vec<GatewayId>);
 
 #[derive(Clone)]
 pub struct GatewayTarget {

@@ -9,7 +9,7 @@ use actix::prelude::*;
 
 use super::RegistryActor;
 use super::messages::{
-    FindSession, GatewayTarget, ListSessions, SessionOwner, SessionPage, Targets,
+    FindSession, GatewayTarget, ListSessions, SessionOwner, SessionPage, Targets, TargetsOf,
 };
 use crate::link::messages::SessionsSnapshot;
 use crate::model::{GatewayId, LinkPhase};
@@ -132,18 +132,23 @@ impl Handler<FindSession> for RegistryActor {
 }
 
 impl RegistryActor {
-    /// One gateway as a call target.
-    fn target(&self, v: &crate::model::GatewayView) -> GatewayTarget {
-        let id = v.record.id;
-        // Active and running sessions of the cached list, in one pass.
-        let cached = self.sessions.get(&id).map(|list| {
+    /// Active and running sessions of gateway `id`'s cached list, in one pass (`None`: no list
+    /// cached).
+    pub(super) fn cached_session_counts(&self, id: GatewayId) -> Option<(i64, usize)> {
+        self.sessions.get(&id).map(|list| {
             list.iter().fold((0i64, 0usize), |(active, running), s| {
                 (
                     active + i64::from(s.status == SessionStatus::Active),
                     running + usize::from(s.running),
                 )
             })
-        });
+        })
+    }
+
+    /// One gateway as a call target.
+    fn target(&self, v: &crate::model::GatewayView) -> GatewayTarget {
+        let id = v.record.id;
+        let cached = self.cached_session_counts(id);
         let active = cached.map_or(v.record.sessions_count, |(active, _)| active);
         let running_sessions = cached.map(|(_, running)| running);
         let elsewhere = self.ownership.elsewhere(id);
@@ -185,5 +190,19 @@ impl Handler<Targets> for RegistryActor {
             None => self.gateways.values().map(|v| self.target(v)).collect(),
         };
         MessageResult(targets)
+    }
+}
+
+impl Handler<TargetsOf> for RegistryActor {
+    type Result = MessageResult<TargetsOf>;
+
+    fn handle(&mut self, msg: TargetsOf, _ctx: &mut Self::Context) -> Self::Result {
+        MessageResult(
+            msg.0
+                .iter()
+                .filter_map(|id| self.gateways.get(id))
+                .map(|v| self.target(v))
+                .collect(),
+        )
     }
 }

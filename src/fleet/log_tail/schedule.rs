@@ -46,6 +46,9 @@ pub struct Schedule {
     interval: Duration,
     idle_interval: Duration,
     tails: HashMap<GatewayId, Tail>,
+    /// The readable gateways of the last look, as given: while they stay the same (the usual
+    /// round), the tails are not matched against them again.
+    readable: Vec<GatewayId>,
 }
 
 impl Schedule {
@@ -54,6 +57,7 @@ impl Schedule {
             interval,
             idle_interval: idle_interval.max(interval),
             tails: HashMap::new(),
+            readable: Vec::new(),
         }
     }
 
@@ -61,14 +65,17 @@ impl Schedule {
     /// `logs.tail`), most overdue first; each is marked reading. A gateway no longer readable
     /// is forgotten (its cursor with it); a new one is due at once.
     pub fn due(&mut self, readable: &[GatewayId], now: Instant) -> Vec<Due> {
-        let wanted: HashSet<GatewayId> = readable.iter().copied().collect();
-        self.tails.retain(|id, _| wanted.contains(id));
-        for id in readable {
-            self.tails.entry(*id).or_insert(Tail {
-                cursor: None,
-                reading: false,
-                due: now,
-            });
+        if readable != self.readable.as_slice() {
+            let wanted: HashSet<GatewayId> = readable.iter().copied().collect();
+            self.tails.retain(|id, _| wanted.contains(id));
+            for id in readable {
+                self.tails.entry(*id).or_insert(Tail {
+                    cursor: None,
+                    reading: false,
+                    due: now,
+                });
+            }
+            self.readable = readable.to_vec();
         }
         let mut due: Vec<(Instant, GatewayId)> = self
             .tails
@@ -274,5 +281,39 @@ mod tests {
         s.due(&[], t0 + S5);
         s.finished(1, ReadEnd::Failed, t0 + S5);
         assert_eq!(s.reading(), 0);
+    }
+
+    #[test]
+    fn a_fleet_that_changed_members_but_not_size_is_matched_again() {
+        // The readable list is matched against the tails only when it changed; a swap keeps
+        // its length, and must still forget the one gone and start the one new.
+        let mut s = Schedule::new(S5, M1);
+        let t0 = Instant::now();
+        s.due(&[1, 2], t0);
+        for id in [1, 2] {
+            let end = ReadEnd::Answered {
+                lines: 0,
+                cursor: Some(7),
+            };
+            s.finished(id, end, t0);
+        }
+        let due = s.due(&[1, 3], t0 + S5);
+        assert_eq!(
+            due,
+            vec![Due {
+                id: 3,
+                cursor: None
+            }],
+            "3 is new, 1 is idle"
+        );
+        let again = s.due(&[1, 2], t0 + S5);
+        assert_eq!(
+            again,
+            vec![Due {
+                id: 2,
+                cursor: None
+            }],
+            "2 was forgotten with its cursor"
+        );
     }
 }

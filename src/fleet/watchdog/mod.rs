@@ -28,7 +28,7 @@ use crate::config::WatchdogConfig;
 use gateway_supervisor_actors::bounded;
 use gateway_supervisor_actors::events::EventKind;
 use gateway_supervisor_actors::link::activity::SessionActivity;
-use gateway_supervisor_actors::messages::GatewayLink;
+use gateway_supervisor_actors::messages::{GatewayLink, LinkedHereOffering, TargetsOf};
 use gateway_supervisor_actors::model::{Caller, GatewayId};
 use gateway_supervisor_actors::unix_now_ms;
 use rule::{Decision, Fingerprint, Ladder, Remedy, Seen, Watched};
@@ -80,9 +80,7 @@ impl WatchdogMetrics {
 /// `activeRunIds`): the 2026.9 releases, which are also the ones with the suspend methods.
 /// Older releases have neither, so the watchdog cannot tell a stalled run from an idle one
 /// there and leaves them alone.
-fn reports_run_activity(t: &gateway_supervisor_actors::messages::GatewayTarget) -> bool {
-    t.offers("sessions.list") && t.offers("gateway.suspend.prepare")
-}
+const RUN_ACTIVITY_METHODS: &[&str] = &["sessions.list", "gateway.suspend.prepare"];
 
 /// One active session from a `sessions.list` row.
 struct Row {
@@ -175,35 +173,47 @@ impl Fleet {
         metrics: &WatchdogMetrics,
         memory: &mut Memory,
     ) -> Result<(), FleetError> {
-        let targets = self.targets(None).await?;
-        let here: HashSet<GatewayId> = targets
-            .iter()
-            .filter(|t| t.link.is_some() && !t.elsewhere)
-            .map(|t| t.candidate.id)
-            .collect();
+        // The fleet in brief first; full targets only for the few worth a look this round.
+        let here = self
+            .registry
+            .send(LinkedHereOffering(RUN_ACTIVITY_METHODS))
+            .await
+            .map_err(FleetError::Registry)?;
+        let ids: HashSet<GatewayId> = here.iter().map(|g| g.id).collect();
         // Gateways gone, or linked elsewhere now: their sessions are someone else's.
-        memory.watched.retain(|id, _| here.contains(id));
-        memory.degraded.retain(|id| here.contains(id));
-        memory.looked.retain(|id, _| here.contains(id));
+        memory.watched.retain(|id, _| ids.contains(id));
+        memory.degraded.retain(|id| ids.contains(id));
+        memory.looked.retain(|id, _| ids.contains(id));
         let now = std::time::Instant::now();
         let shortest_stall = cfg.shortest_stall_after();
+        let due: Vec<GatewayId> = here
+            .iter()
+            .filter(|g| g.offers_all)
+            .filter(|g| {
+                let known = rule::Known {
+                    running_cached: g.running_sessions,
+                    following: memory.watched.get(&g.id).map_or(0, HashMap::len),
+                    since_last_look: now
+                        .saturating_duration_since(*memory.looked.entry(g.id).or_insert(now)),
+                };
+                rule::worth_a_look(known, shortest_stall)
+            })
+            .map(|g| g.id)
+            .collect();
+        if due.is_empty() {
+            return Ok(());
+        }
+        let targets = self
+            .registry
+            .send(TargetsOf(due))
+            .await
+            .map_err(FleetError::Registry)?;
         let mut looks = Vec::new();
         for t in targets {
+            // Unlinked, or linked elsewhere, since the brief: next round.
             let (Some(link), false) = (t.link.clone(), t.elsewhere) else {
                 continue;
             };
-            if !reports_run_activity(&t) {
-                continue;
-            }
-            let known = rule::Known {
-                running_cached: t.running_sessions,
-                following: memory.watched.get(&t.candidate.id).map_or(0, HashMap::len),
-                since_last_look: now
-                    .saturating_duration_since(*memory.looked.entry(t.candidate.id).or_insert(now)),
-            };
-            if !rule::worth_a_look(known, shortest_stall) {
-                continue;
-            }
             memory.looked.insert(t.candidate.id, now);
             let ladder = Ladder {
                 verify_after: cfg.verify_after,
