@@ -218,9 +218,15 @@ impl Handler<LinkedHereOffering> for RegistryActor {
 
 /// Whether a method list offers what was asked, per list: method lists are shared per release
 /// (`crate::intern`), so a fleet of 10,000 on two releases searches two lists, not 10,000.
-/// A handful of releases at most: a list beats hashing a pointer per gateway.
+/// A fleet runs a handful of releases: a short list beats hashing a pointer per gateway. It
+/// keeps at most [`OffersByRelease::KEPT`] lists, so a fleet whose every gateway advertises a
+/// list of its own (plugins) costs one search per gateway, never a quadratic walk.
 #[derive(Default)]
 struct OffersByRelease(Vec<(*const Vec<String>, bool)>);
+
+impl OffersByRelease {
+    const KEPT: usize = 8;
+}
 
 impl RegistryActor {
     /// The gateways this instance links (not those linked elsewhere in a cluster).
@@ -241,7 +247,9 @@ impl RegistryActor {
             return *offers;
         }
         let offers = methods.iter().all(|m| list.iter().any(|l| l == m));
-        known.0.push((key, offers));
+        if known.0.len() < OffersByRelease::KEPT {
+            known.0.push((key, offers));
+        }
         offers
     }
 }
