@@ -3,6 +3,7 @@
 //! and are ignored.
 
 use crate::events::EventKind;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::info;
@@ -218,15 +219,7 @@ impl Handler<LinkedHereOffering> for RegistryActor {
 
 /// Whether a method list offers what was asked, per list: method lists are shared per release
 /// (`crate::intern`), so a fleet of 10,000 on two releases searches two lists, not 10,000.
-/// A fleet runs a handful of releases: a short list beats hashing a pointer per gateway. It
-/// keeps at most [`OffersByRelease::KEPT`] lists, so a fleet whose every gateway advertises a
-/// list of its own (plugins) costs one search per gateway, never a quadratic walk.
-#[derive(Default)]
-struct OffersByRelease(Vec<(*const Vec<String>, bool)>);
-
-impl OffersByRelease {
-    const KEPT: usize = 8;
-}
+type OffersByRelease = HashMap<*const Vec<String>, bool>;
 
 impl RegistryActor {
     /// The gateways this instance links (not those linked elsewhere in a cluster).
@@ -242,15 +235,9 @@ impl RegistryActor {
         let Some(list) = self.methods.get(&id) else {
             return false;
         };
-        let key = Arc::as_ptr(list);
-        if let Some((_, offers)) = known.0.iter().find(|(k, _)| *k == key) {
-            return *offers;
-        }
-        let offers = methods.iter().all(|m| list.iter().any(|l| l == m));
-        if known.0.len() < OffersByRelease::KEPT {
-            known.0.push((key, offers));
-        }
-        offers
+        *known
+            .entry(Arc::as_ptr(list))
+            .or_insert_with(|| methods.iter().all(|m| list.iter().any(|l| l == m)))
     }
 }
 

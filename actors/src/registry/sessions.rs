@@ -145,6 +145,14 @@ impl RegistryActor {
         })
     }
 
+    /// These gateways (those still registered) as call targets.
+    fn targets_of(&self, ids: &[GatewayId]) -> Vec<GatewayTarget> {
+        ids.iter()
+            .filter_map(|id| self.gateways.get(id))
+            .map(|v| self.target(v))
+            .collect()
+    }
+
     /// One gateway as a call target.
     fn target(&self, v: &crate::model::GatewayView) -> GatewayTarget {
         let id = v.record.id;
@@ -181,12 +189,7 @@ impl Handler<Targets> for RegistryActor {
 
     fn handle(&mut self, msg: Targets, _ctx: &mut Self::Context) -> Self::Result {
         let targets = match msg.0 {
-            Some(id) => self
-                .gateways
-                .get(&id)
-                .map(|v| self.target(v))
-                .into_iter()
-                .collect(),
+            Some(id) => self.targets_of(&[id]),
             None => self.gateways.values().map(|v| self.target(v)).collect(),
         };
         MessageResult(targets)
@@ -197,12 +200,6 @@ impl Handler<TargetsOf> for RegistryActor {
     type Result = MessageResult<TargetsOf>;
 
     fn handle(&mut self, msg: TargetsOf, _ctx: &mut Self::Context) -> Self::Result {
-        MessageResult(
-            msg.0
-                .iter()
-                .filter_map(|id| self.gateways.get(id))
-                .map(|v| self.target(v))
-                .collect(),
-        )
+        MessageResult(self.targets_of(&msg.0))
     }
 }
