@@ -18,8 +18,8 @@ use crate::db::Store;
 use crate::db::operations::model::OperationState;
 use gateway_supervisor_actors::RegistryActor;
 use gateway_supervisor_actors::events::{EventBus, EventKind};
-use gateway_supervisor_actors::messages::ListGateways;
-use gateway_supervisor_actors::model::{BreakerState, GatewayStatus};
+use gateway_supervisor_actors::messages::{ChangedGateways, GatewaysChangedSince};
+use gateway_supervisor_actors::model::{BreakerState, GatewayId, GatewayStatus, GatewayView};
 use gateway_supervisor_actors::registry::Decides;
 use rule::{Alert, GatewayFact, Thresholds, Watch};
 
@@ -75,6 +75,8 @@ async fn watch(registry: Addr<RegistryActor>, events: EventBus, t: Thresholds, q
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Only while this instance decides; a new decider starts from what it sees.
     let mut watch: Option<Watch> = None;
+    // What the registry showed, with the count of its changes it is as of.
+    let mut facts: Option<(u64, Vec<GatewayFact>, Option<GatewayId>)> = None;
     loop {
         tokio::select! {
             _ = tick.tick() => {
@@ -82,19 +84,17 @@ async fn watch(registry: Addr<RegistryActor>, events: EventBus, t: Thresholds, q
                     watch = None;
                     continue;
                 }
-                let Ok(snapshot) = registry.send(ListGateways).await else { continue };
-                let facts: Vec<GatewayFact> = snapshot.views.iter().map(|v| GatewayFact {
-                    id: v.record.id,
-                    name: v.record.name.clone(),
-                    status: v.record.status,
-                    // In a cluster a gateway linked elsewhere is known by the status its owner wrote.
-                    connected: matches!(v.record.status, GatewayStatus::Online | GatewayStatus::Degraded),
-                    breaker_open: v.breaker.state == BreakerState::Open,
-                }).collect();
-                let acting = snapshot.views.iter().find(|v| v.acting_primary).map(|v| v.record.id);
+                // Asked by what the registry decides, not by the live numbers every pong moves:
+                // at 10,000 gateways the list would otherwise be rebuilt and copied every second.
+                let since = facts.as_ref().map(|(changes, _, _)| *changes);
+                let Ok(changed) = registry.send(GatewaysChangedSince(since)).await else { continue };
+                if let Some(ChangedGateways { changes, snapshot }) = changed {
+                    facts = Some((changes, gateway_facts(&snapshot.views), acting_primary(&snapshot.views)));
+                }
+                let Some((_, facts, acting)) = &facts else { continue };
                 let w = watch.get_or_insert_with(Watch::default);
                 let before = w.suppressed;
-                for alert in w.observe(Instant::now(), &facts, acting, &t) {
+                for alert in w.observe(Instant::now(), facts, *acting, &t) {
                     queue.send(alert);
                 }
                 for _ in before..w.suppressed {
@@ -123,6 +123,27 @@ async fn watch(registry: Addr<RegistryActor>, events: EventBus, t: Thresholds, q
             },
         }
     }
+}
+
+fn gateway_facts(views: &[GatewayView]) -> Vec<GatewayFact> {
+    views
+        .iter()
+        .map(|v| GatewayFact {
+            id: v.record.id,
+            name: v.record.name.clone(),
+            status: v.record.status,
+            // In a cluster a gateway linked elsewhere is known by the status its owner wrote.
+            connected: matches!(
+                v.record.status,
+                GatewayStatus::Online | GatewayStatus::Degraded
+            ),
+            breaker_open: v.breaker.state == BreakerState::Open,
+        })
+        .collect()
+}
+
+fn acting_primary(views: &[GatewayView]) -> Option<GatewayId> {
+    views.iter().find(|v| v.acting_primary).map(|v| v.record.id)
 }
 
 fn failed_operation(payload: &Value) -> Alert {

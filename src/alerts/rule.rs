@@ -125,58 +125,96 @@ impl Watch {
         t: &Thresholds,
     ) -> Vec<Alert> {
         let mut out = Vec::new();
-        let present: HashSet<GatewayId> = facts.iter().map(|f| f.id).collect();
-        // Deleted gateways: forgotten, their open alerts resolved.
-        let gone: Vec<Subject> = self
-            .firing
-            .iter()
-            .chain(self.held.iter())
-            .filter(|(_, g)| g.is_some_and(|g| !present.contains(&g)))
-            .copied()
-            .collect();
-        for subject in gone {
-            self.resolve(subject, "the gateway was deleted", json!({}), &mut out);
+        // Every second, at fleet scale: a gateway with nothing pending costs a few lookups, and
+        // a summary or details are written only for a notification that goes out.
+        let remembers_gateways = !self.offline_since.is_empty()
+            || self
+                .firing
+                .iter()
+                .chain(self.held.iter())
+                .any(|(_, g)| g.is_some());
+        if remembers_gateways {
+            let present: HashSet<GatewayId> = facts.iter().map(|f| f.id).collect();
+            // Deleted gateways: forgotten, their open alerts resolved.
+            let gone: Vec<Subject> = self
+                .firing
+                .iter()
+                .chain(self.held.iter())
+                .filter(|(_, g)| g.is_some_and(|g| !present.contains(&g)))
+                .copied()
+                .collect();
+            for subject in gone {
+                self.resolve(
+                    subject,
+                    || ("the gateway was deleted".to_owned(), json!({})),
+                    &mut out,
+                );
+            }
+            self.offline_since.retain(|id, _| present.contains(id));
         }
-        self.offline_since.retain(|id, _| present.contains(id));
         for f in facts {
-            let details = json!({"gateway": f.name, "status": f.status});
+            let details = || json!({"gateway": f.name, "status": f.status});
+            let offline = (AlertKind::GatewayOffline, Some(f.id));
             if f.status == GatewayStatus::Offline {
                 let since = *self.offline_since.entry(f.id).or_insert(now);
-                if now.saturating_duration_since(since) >= t.offline_after {
-                    let summary = format!(
-                        "gateway `{}` has been offline for {}",
-                        f.name,
-                        humantime::format_duration(rounded(now.saturating_duration_since(since)))
-                    );
+                let offline_for = now.saturating_duration_since(since);
+                if offline_for >= t.offline_after {
                     self.fire(
-                        (AlertKind::GatewayOffline, Some(f.id)),
+                        offline,
                         now,
                         t,
-                        summary,
-                        details.clone(),
+                        || {
+                            let summary = format!(
+                                "gateway `{}` has been offline for {}",
+                                f.name,
+                                humantime::format_duration(rounded(offline_for))
+                            );
+                            (summary, details())
+                        },
                         &mut out,
                     );
                 }
             } else {
-                self.offline_since.remove(&f.id);
-                let back = format!("gateway `{}` is back ({})", f.name, f.status);
+                if !self.offline_since.is_empty() {
+                    self.offline_since.remove(&f.id);
+                }
                 self.resolve(
-                    (AlertKind::GatewayOffline, Some(f.id)),
-                    &back,
-                    details.clone(),
+                    offline,
+                    || {
+                        (
+                            format!("gateway `{}` is back ({})", f.name, f.status),
+                            details(),
+                        )
+                    },
                     &mut out,
                 );
             }
             let breaker = (AlertKind::BreakerOpen, Some(f.id));
             if f.breaker_open {
-                let summary = format!(
-                    "gateway `{}`: circuit breaker open (repeated failures)",
-                    f.name
+                self.fire(
+                    breaker,
+                    now,
+                    t,
+                    || {
+                        let summary = format!(
+                            "gateway `{}`: circuit breaker open (repeated failures)",
+                            f.name
+                        );
+                        (summary, details())
+                    },
+                    &mut out,
                 );
-                self.fire(breaker, now, t, summary, details, &mut out);
             } else {
-                let closed = format!("gateway `{}`: circuit breaker closed", f.name);
-                self.resolve(breaker, &closed, details, &mut out);
+                self.resolve(
+                    breaker,
+                    || {
+                        (
+                            format!("gateway `{}`: circuit breaker closed", f.name),
+                            details(),
+                        )
+                    },
+                    &mut out,
+                );
             }
         }
         let all = (AlertKind::AllGatewaysDown, None);
@@ -184,20 +222,20 @@ impl Watch {
             let since = *self.all_down_since.get_or_insert(now);
             if now.saturating_duration_since(since) >= t.all_down_after {
                 let summary = format!("all {} gateways are down", facts.len());
-                self.fire(
-                    all,
-                    now,
-                    t,
-                    summary,
-                    json!({"gateways": facts.len()}),
-                    &mut out,
-                );
+                let details = json!({"gateways": facts.len()});
+                self.fire(all, now, t, || (summary, details), &mut out);
             }
         } else {
             self.all_down_since = None;
-            let connected = facts.iter().filter(|f| f.connected).count();
-            let back = format!("{connected} of {} gateways connected again", facts.len());
-            self.resolve(all, &back, json!({"connected": connected}), &mut out);
+            self.resolve(
+                all,
+                || {
+                    let connected = facts.iter().filter(|f| f.connected).count();
+                    let back = format!("{connected} of {} gateways connected again", facts.len());
+                    (back, json!({"connected": connected}))
+                },
+                &mut out,
+            );
         }
         // A role taken where none was acting (the first gateway, a starting daemon) is the role
         // established, not moved.
@@ -215,14 +253,8 @@ impl Watch {
                 name(acting)
             );
             let subject = (AlertKind::PrimaryChanged, None);
-            self.fire(
-                subject,
-                now,
-                t,
-                summary,
-                json!({"previous": before, "acting_primary": acting}),
-                &mut out,
-            );
+            let details = json!({"previous": before, "acting_primary": acting});
+            self.fire(subject, now, t, || (summary, details), &mut out);
             // An event, not a condition: nothing to resolve; damping still holds the next one.
             self.firing.remove(&subject);
             self.held.remove(&subject);
@@ -271,13 +303,14 @@ impl Watch {
         }
     }
 
+    /// Fires `subject` unless it is firing or damped; `text` (summary, details) is called
+    /// only for a notification that goes out.
     fn fire(
         &mut self,
         subject: Subject,
         now: Instant,
         t: &Thresholds,
-        summary: String,
-        details: Value,
+        text: impl FnOnce() -> (String, Value),
         out: &mut Vec<Alert>,
     ) {
         if self.firing.contains(&subject) {
@@ -297,6 +330,7 @@ impl Watch {
         self.held.remove(&subject);
         self.last_fired.insert(subject, now);
         self.firing.insert(subject);
+        let (summary, details) = text();
         out.push(Alert {
             kind: subject.0,
             state: AlertState::Firing,
@@ -306,14 +340,23 @@ impl Watch {
         });
     }
 
-    fn resolve(&mut self, subject: Subject, summary: &str, details: Value, out: &mut Vec<Alert>) {
-        self.held.remove(&subject);
-        if self.firing.remove(&subject) {
+    /// Resolves `subject` if it fired (and releases it if held); `text` as for [`Watch::fire`].
+    fn resolve(
+        &mut self,
+        subject: Subject,
+        text: impl FnOnce() -> (String, Value),
+        out: &mut Vec<Alert>,
+    ) {
+        if !self.held.is_empty() {
+            self.held.remove(&subject);
+        }
+        if !self.firing.is_empty() && self.firing.remove(&subject) {
+            let (summary, details) = text();
             out.push(Alert {
                 kind: subject.0,
                 state: AlertState::Resolved,
                 gateway_id: subject.1,
-                summary: summary.to_owned(),
+                summary,
                 details,
             });
         }

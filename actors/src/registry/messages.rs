@@ -60,6 +60,21 @@ pub struct GatewaySnapshot {
     pub views: Arc<Vec<GatewayView>>,
 }
 
+/// The gateway list, only when the registry's own view of it (records, status, connection,
+/// breaker, roles) changed since the caller's `changes` (`None`: not asked yet). The live
+/// numbers (latency, last seen) are not such a change: they move with every pong. For a
+/// reader that looks every second and needs only what the registry decides (the alert
+/// watch): at 10,000 gateways a list rebuilt for every pong would be copied every time.
+#[derive(Message)]
+#[rtype(result = "Option<ChangedGateways>")]
+pub struct GatewaysChangedSince(pub Option<u64>);
+
+/// The answer to [`GatewaysChangedSince`]: the list, and the count of changes it is as of.
+pub struct ChangedGateways {
+    pub changes: u64,
+    pub snapshot: GatewaySnapshot,
+}
+
 #[derive(Message)]
 #[rtype(result = "Option<GatewayView>")]
 pub struct GetGateway(pub GatewayId);

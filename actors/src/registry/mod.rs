@@ -30,7 +30,10 @@ use crate::primary;
 use crate::store::{GatewayStore, LinkRecord, StoreError};
 use cluster::Ownership;
 pub use cluster::{ActingPrimary, ApplyStoreChanges, Decides, SetLeases, StillOpen, WritesSoFar};
-use messages::{GatewaySnapshot, GetGateway, ListGateways, Ping, RegistryError};
+use messages::{
+    ChangedGateways, GatewaySnapshot, GatewaysChangedSince, GetGateway, ListGateways, Ping,
+    RegistryError,
+};
 
 /// Health samples older than this are pruned.
 pub const HEALTH_RETENTION: Duration = Duration::from_secs(24 * 3600);
@@ -62,6 +65,10 @@ pub struct RegistryActor {
     /// Bumped on every change readers could see, so they can keep what they built from a
     /// snapshot (the HTTP layer keeps the serialized list) until it moves.
     version: Arc<AtomicU64>,
+    /// Bumped by the registry's own changes (records, status, connection, breaker, roles), not
+    /// by the live numbers a pong refreshes (which move `version` hundreds of times a second at
+    /// fleet scale): what readers of those alone compare ([`GatewaysChangedSince`]).
+    views_changes: u64,
     /// Sessions of the connected gateways, newest first; rebuilt on the first read after a
     /// change, so a listing costs `limit` entries, not a merge of every gateway's cache.
     merged_sessions: Option<Arc<Vec<crate::protocol::sessions::SessionEntry>>>,
@@ -120,6 +127,7 @@ impl RegistryActor {
             store,
             gateways: HashMap::new(),
             snapshot: None,
+            views_changes: 0,
             version: Arc::new(AtomicU64::new(1)),
             merged_sessions: None,
             sessions_version: Arc::new(AtomicU64::new(0)),
@@ -186,6 +194,7 @@ impl RegistryActor {
     /// Readers' copies of the gateway list are stale.
     fn views_changed(&mut self) {
         self.snapshot = None;
+        self.views_changes += 1;
         self.version.fetch_add(1, Ordering::Release);
     }
 
@@ -575,6 +584,16 @@ impl Handler<ListGateways> for RegistryActor {
     type Result = MessageResult<ListGateways>;
     fn handle(&mut self, _msg: ListGateways, _ctx: &mut Self::Context) -> Self::Result {
         MessageResult(self.snapshot())
+    }
+}
+
+impl Handler<GatewaysChangedSince> for RegistryActor {
+    type Result = Option<ChangedGateways>;
+    fn handle(&mut self, msg: GatewaysChangedSince, _ctx: &mut Self::Context) -> Self::Result {
+        (msg.0 != Some(self.views_changes)).then(|| ChangedGateways {
+            changes: self.views_changes,
+            snapshot: self.snapshot(),
+        })
     }
 }
 
