@@ -86,13 +86,33 @@ pub fn stable_link(connected_for: Option<Duration>) -> bool {
     connected_for.is_some_and(|d| d >= STABLE_LINK)
 }
 
+/// How many of the gateway's own "not now" answers (see [`taken_at_its_word`]) are taken at
+/// their word between two stable links. A real restart says it a few times: the announced
+/// shutdown, then "gateway starting" to each dial while its start-up finishes (~3 s observed on
+/// 2 vCPUs).
+pub const WORDS_TAKEN: u32 = 8;
+
+/// Whether a failure that is the gateway's own word that it is not taking links now (it is
+/// shutting down or restarting, or still starting) is taken at its word: not a failure for
+/// the circuit breaker, and answered by watching its `/readyz` (503 while it drains or starts).
+/// `words` counts such answers since the last stable link, this one included: a gateway that
+/// says it at every dial is failing like any other once it has said it `WORDS_TAKEN` times.
+pub fn taken_at_its_word(says_not_now: bool, words: u32) -> bool {
+    says_not_now && words <= WORDS_TAKEN
+}
+
 /// Whether a backing-off link may reconnect as soon as the gateway's `/readyz` answers 200.
-/// Only when the last failure came before the WebSocket upgrade (refused, unreachable,
-/// timed out): a gateway whose HTTP side is ready but whose WebSocket is broken (oversize,
-/// binary, unreadable hello) was otherwise re-dialled every second with the breaker open.
+/// When the last failure came before the WebSocket upgrade (refused, unreachable, timed out),
+/// or was the gateway's own word that it was not taking links yet, taken at its word: a
+/// gateway whose HTTP side is ready but whose WebSocket is broken (oversize, binary, unreadable
+/// hello) was otherwise re-dialled every second with the breaker open.
 /// Never while waiting for a pairing approval (no readiness signal for that).
-pub fn readiness_shortcut(failed_before_upgrade: bool, waiting_for_pairing: bool) -> bool {
-    failed_before_upgrade && !waiting_for_pairing
+pub fn readiness_shortcut(
+    failed_before_upgrade: bool,
+    taken_at_its_word: bool,
+    waiting_for_pairing: bool,
+) -> bool {
+    (failed_before_upgrade || taken_at_its_word) && !waiting_for_pairing
 }
 
 #[cfg(test)]
@@ -108,16 +128,31 @@ mod tests {
     }
 
     #[test]
-    fn readiness_shortcuts_only_failures_before_the_upgrade() {
-        assert!(readiness_shortcut(true, false));
+    fn readiness_shortcuts_failures_before_the_upgrade_and_the_gateways_own_word() {
+        assert!(readiness_shortcut(true, false, false));
         assert!(
-            !readiness_shortcut(false, false),
+            readiness_shortcut(false, true, false),
+            "shutting down or starting: /readyz says when"
+        );
+        assert!(
+            !readiness_shortcut(false, false, false),
             "broken WebSocket: the breaker decides"
         );
         assert!(
-            !readiness_shortcut(true, true),
+            !readiness_shortcut(true, false, true),
             "pairing has no readiness signal"
         );
+    }
+
+    #[test]
+    fn the_gateways_word_is_taken_a_bounded_number_of_times() {
+        assert!(taken_at_its_word(true, 1));
+        assert!(taken_at_its_word(true, WORDS_TAKEN));
+        assert!(
+            !taken_at_its_word(true, WORDS_TAKEN + 1),
+            "said at every dial: a failure like any other"
+        );
+        assert!(!taken_at_its_word(false, 1));
     }
 
     #[test]

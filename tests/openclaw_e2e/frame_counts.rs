@@ -37,26 +37,41 @@ pub fn relay(port: u16) -> (Relay, Arc<FrameCounts>) {
     (relay, counts)
 }
 
-/// The bytes of one direction: the HTTP head, then frames.
+/// The bytes of one direction: the HTTP head, then frames — only on a WebSocket: a plain
+/// HTTP exchange through the relay (the daemon asking `/readyz` while it waits for the gateway)
+/// carries a body, not frames.
 #[derive(Default)]
 struct Frames {
-    upgraded: bool,
+    /// `None` until the head is read; then whether the connection is a WebSocket.
+    websocket: Option<bool>,
     pending: Vec<u8>,
 }
 
 impl Frames {
     /// Counts the frames `bytes` complete.
     fn feed(&mut self, bytes: &[u8], direction: Direction, counts: &FrameCounts) {
+        if self.websocket == Some(false) {
+            return;
+        }
         self.pending.extend_from_slice(bytes);
-        if !self.upgraded {
+        if self.websocket.is_none() {
             let Some(end) = self.pending.windows(4).position(|w| w == b"\r\n\r\n") else {
                 return;
             };
-            if direction == Direction::ToClient && self.pending.starts_with(b"HTTP/1.1 101") {
+            let head = String::from_utf8_lossy(&self.pending[..end]).to_ascii_lowercase();
+            let websocket = match direction {
+                Direction::ToClient => head.starts_with("http/1.1 101"),
+                Direction::ToServer => head.contains("upgrade: websocket"),
+            };
+            if websocket && direction == Direction::ToClient {
                 counts.sessions.fetch_add(1, Relaxed);
             }
+            self.websocket = Some(websocket);
+            if !websocket {
+                self.pending = Vec::new();
+                return;
+            }
             self.pending.drain(..end + 4);
-            self.upgraded = true;
         }
         while let Some((opcode, len)) = frame(&self.pending) {
             self.pending.drain(..len);
@@ -106,7 +121,7 @@ mod tests {
         bytes.extend([b'x'; 130]);
         let counts = FrameCounts::default();
         let mut f = Frames {
-            upgraded: true,
+            websocket: Some(true),
             ..Frames::default()
         };
         f.feed(&bytes[..20], Direction::ToServer, &counts);
@@ -114,5 +129,42 @@ mod tests {
         assert_eq!(f.pending.len(), 6, "the text frame's first part waits");
         f.feed(&bytes[20..], Direction::ToServer, &counts);
         assert!(f.pending.is_empty());
+    }
+
+    /// One connection through the relay: the client's bytes, then the server's, each a head
+    /// and then what follows it.
+    fn exchange(client: &[&[u8]], server: &[&[u8]]) -> FrameCounts {
+        let counts = FrameCounts::default();
+        let (mut request, mut response) = (Frames::default(), Frames::default());
+        request.feed(&client.concat(), Direction::ToServer, &counts);
+        response.feed(&server.concat(), Direction::ToClient, &counts);
+        counts
+    }
+
+    const PING: &[u8] = &[0x89, 0x00];
+
+    #[test]
+    fn a_plain_http_exchange_carries_no_frames() {
+        // `/readyz` answered through the relay: its body starts with bytes that read as a ping.
+        let counts = exchange(
+            &[b"GET /readyz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n"],
+            &[b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n", PING],
+        );
+        assert_eq!(FrameCounts::get(&counts.gateway_pings), 0);
+        assert_eq!(FrameCounts::get(&counts.sessions), 0);
+    }
+
+    #[test]
+    fn an_upgraded_connection_is_counted_and_its_frames_read() {
+        let counts = exchange(
+            &[
+                b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+                &[0x8A, 0x80, 1, 2, 3, 4],
+            ],
+            &[b"HTTP/1.1 101 Switching Protocols\r\n\r\n", PING],
+        );
+        assert_eq!(FrameCounts::get(&counts.sessions), 1);
+        assert_eq!(FrameCounts::get(&counts.gateway_pings), 1);
+        assert_eq!(FrameCounts::get(&counts.client_pongs), 1);
     }
 }

@@ -115,6 +115,9 @@ pub struct LinkMachine {
     connected_at: Option<Instant>,
     /// Whether the last failure came before the WebSocket upgrade (see `backoff`).
     failed_before_upgrade: bool,
+    /// The gateway's "not now" answers since the last stable link (see
+    /// [`crate::backoff::taken_at_its_word`]).
+    words_not_now: u32,
     /// Requests in a row that timed out without an answer on this connection.
     unanswered: u32,
     uptime_at_connect_ms: Option<u64>,
@@ -125,6 +128,19 @@ pub struct LinkMachine {
     activity: Activity,
     /// The watchdog found a stalled session here it could not recover.
     sessions_unrecovered: bool,
+}
+
+/// What a scheduled reconnect follows, for the breaker and the `/readyz` shortcut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// A corrective step the gateway recommended (a v2 proof, the device token): no failure,
+    /// no readiness polls.
+    Recovery,
+    /// A failure: counted by the breaker.
+    Failure,
+    /// The gateway's own word that it is not taking links now, taken at its word
+    /// ([`crate::backoff::taken_at_its_word`]): not counted, its `/readyz` watched.
+    NotNow,
 }
 
 impl LinkMachine {
@@ -177,6 +193,7 @@ impl LinkMachine {
             capabilities: Arc::default(),
             connected_at: None,
             failed_before_upgrade: false,
+            words_not_now: 0,
             unanswered: 0,
             uptime_at_connect_ms: None,
             methods: Arc::new(Vec::new()),
@@ -472,6 +489,7 @@ impl LinkMachine {
         if crate::backoff::stable_link(self.connected_at.map(|t| now.saturating_duration_since(t)))
         {
             self.backoff.reset();
+            self.words_not_now = 0;
         }
         let mut actions = vec![Action::Teardown];
         self.forget_connection();
@@ -485,7 +503,7 @@ impl LinkMachine {
             self.v2_fallback_used = true;
             self.signature_version = SignatureVersion::V2;
             actions.push(Action::Log(Note::V2Fallback));
-            actions.extend(self.retry_after(RECOVERY_DELAY, failure, false, now));
+            actions.extend(self.retry_after(RECOVERY_DELAY, failure, Retry::Recovery, now));
             return actions;
         }
         if failure.disposition == Disposition::Halt && self.recoveries_left > 0 {
@@ -508,7 +526,7 @@ impl LinkMachine {
                     code: failure.code.clone(),
                     recovery: failure.recovery,
                 }));
-                actions.extend(self.retry_after(RECOVERY_DELAY, failure, false, now));
+                actions.extend(self.retry_after(RECOVERY_DELAY, failure, Retry::Recovery, now));
                 return actions;
             }
         }
@@ -528,7 +546,7 @@ impl LinkMachine {
                 }));
                 self.pairing_request_id = request_id;
                 let delay = self.settings.pairing_retry;
-                actions.extend(self.retry_after(delay, failure, true, now));
+                actions.extend(self.retry_after(delay, failure, Retry::Failure, now));
             }
             Disposition::Retry { after } => {
                 let hint = after.or(self.restart_hint.take());
@@ -537,7 +555,16 @@ impl LinkMachine {
                     code: failure.code.clone(),
                     delay,
                 }));
-                actions.extend(self.retry_after(delay, failure, true, now));
+                let not_now = failure.says_not_now();
+                if not_now {
+                    self.words_not_now = self.words_not_now.saturating_add(1);
+                }
+                let kind = if crate::backoff::taken_at_its_word(not_now, self.words_not_now) {
+                    Retry::NotNow
+                } else {
+                    Retry::Failure
+                };
+                actions.extend(self.retry_after(delay, failure, kind, now));
             }
         }
         actions
@@ -547,11 +574,11 @@ impl LinkMachine {
         &mut self,
         delay: Duration,
         failure: LinkFailure,
-        counts: bool,
+        kind: Retry,
         now: Instant,
     ) -> Vec<Action> {
         let mut actions = Vec::new();
-        if counts && self.breaker.record_failure(now) {
+        if kind == Retry::Failure && self.breaker.record_failure(now) {
             actions.push(Action::Log(Note::BreakerOpened {
                 failures: self.breaker.consecutive_failures(),
             }));
@@ -564,9 +591,13 @@ impl LinkMachine {
         actions.push(Action::Report);
         // A pairing approval gives no readiness signal; a WebSocket that broke after the
         // upgrade is not mended by a ready HTTP side (the breaker decides); a gateway that was
-        // unreachable may come back early.
-        let poll_readiness =
-            counts && crate::backoff::readiness_shortcut(self.failed_before_upgrade, pairing);
+        // unreachable, or said it was going away or starting, may come back early.
+        let poll_readiness = kind != Retry::Recovery
+            && crate::backoff::readiness_shortcut(
+                self.failed_before_upgrade,
+                kind == Retry::NotNow,
+                pairing,
+            );
         actions.push(Action::ReconnectAfter {
             delay,
             poll_readiness,

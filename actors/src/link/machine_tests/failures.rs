@@ -268,6 +268,82 @@ fn the_real_shutdown_event_without_a_restart_time_sets_no_floor() {
     assert_eq!(d, secs(1));
 }
 
+/// The real gateway's start-up answer to `connect` (`UNAVAILABLE` "gateway starting").
+fn starting() -> LinkFailure {
+    let shape: ErrorShape = serde_json::from_value(at(
+        &capture("startup_early.json"),
+        &["distinct", "1", "err"],
+    ))
+    .unwrap();
+    classify_error(&shape)
+}
+
+/// The real gateway stopping: its `shutdown` event, then close 1012.
+fn stopped(m: &mut LinkMachine, now: Instant) -> Vec<Action> {
+    let event = at(
+        &capture("shutdown_sigterm.json"),
+        &["events", "1", "payload"],
+    );
+    m.shutting_down(Some(&event));
+    m.fail(classify_close(1012, "service restart"), now, MID)
+}
+
+#[test]
+fn a_gateway_that_stops_is_watched_for_readiness_and_not_counted_by_the_breaker() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    let actions = stopped(&mut m, now + secs(60));
+    assert_eq!(reconnect(&actions), Some((secs(1), true)));
+    assert_eq!(m.state(now).breaker.consecutive_failures, 0);
+}
+
+#[test]
+fn a_starting_gateway_is_watched_for_readiness_and_not_counted_by_the_breaker() {
+    let (mut m, now) = machine(None);
+    handshake(&mut m, now);
+    let (_, polls) = reconnect(&m.fail(starting(), now, MID)).unwrap();
+    assert!(polls, "its /readyz says when it can take the link");
+    assert_eq!(m.state(now).breaker.consecutive_failures, 0);
+}
+
+#[test]
+fn a_restart_on_a_slow_machine_does_not_open_the_breaker() {
+    // Seen on 2 vCPUs: the shutdown, a refused dial, then "gateway starting" to three dials.
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    stopped(&mut m, now + secs(60));
+    m.begin_connect();
+    m.fail(LinkFailure::network("refused"), now + secs(61), MID);
+    for _ in 0..3 {
+        handshake(&mut m, now + secs(62));
+        m.fail(starting(), now + secs(62), MID);
+    }
+    assert_eq!(m.state(now).breaker.state, BreakerState::Closed);
+    connect(&mut m, now + secs(63));
+    assert_eq!(m.status(), GatewayStatus::Online);
+}
+
+#[test]
+fn a_gateway_that_says_not_now_at_every_dial_is_failing_like_any_other() {
+    let (mut m, now) = machine(None);
+    let mut last = Vec::new();
+    for _ in 0..crate::backoff::WORDS_TAKEN + 1 {
+        handshake(&mut m, now);
+        last = m.fail(starting(), now, MID);
+    }
+    let (_, polls) = reconnect(&last).unwrap();
+    assert!(!polls, "no longer re-dialled at its /readyz's word");
+    assert_eq!(m.state(now).breaker.consecutive_failures, 1);
+    // Nor does a link that closes within seconds of its handshake earn new words.
+    connect(&mut m, now);
+    let (_, polls) = reconnect(&stopped(&mut m, now + secs(1))).unwrap();
+    assert!(!polls);
+    // A link that stayed up does.
+    connect(&mut m, now + secs(10));
+    let (_, polls) = reconnect(&stopped(&mut m, now + secs(30))).unwrap();
+    assert!(polls);
+}
+
 // ---- the breaker ----------------------------------------------------------------------------
 
 #[test]

@@ -125,6 +125,16 @@ impl LinkFailure {
 }
 
 impl LinkFailure {
+    /// The gateway's own word that it is not taking links now: it is shutting down or
+    /// restarting (close 1012, after the `shutdown` event) or still starting (`UNAVAILABLE`
+    /// "gateway starting" to `connect`, close 1013).
+    pub fn says_not_now(&self) -> bool {
+        matches!(
+            self.code,
+            FailureCode::ServiceRestart | FailureCode::TryAgainLater
+        ) || self.code.as_str() == "UNAVAILABLE"
+    }
+
     /// The code as a metric label: one of a fixed set ([`FailureCode::label`]).
     pub fn label(&self) -> &'static str {
         self.code.label()
