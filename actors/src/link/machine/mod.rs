@@ -555,19 +555,25 @@ impl LinkMachine {
                     code: failure.code.clone(),
                     delay,
                 }));
-                let not_now = failure.says_not_now();
-                if not_now {
-                    self.words_not_now = self.words_not_now.saturating_add(1);
-                }
-                let kind = if crate::backoff::taken_at_its_word(not_now, self.words_not_now) {
-                    Retry::NotNow
-                } else {
-                    Retry::Failure
-                };
+                let kind = self.retry_kind(&failure);
                 actions.extend(self.retry_after(delay, failure, kind, now));
             }
         }
         actions
+    }
+
+    /// A failure the backoff retries: the gateway's "not now", counted among its words and
+    /// taken at its word while they last, or a failure.
+    fn retry_kind(&mut self, failure: &LinkFailure) -> Retry {
+        let not_now = failure.says_not_now();
+        if not_now {
+            self.words_not_now = self.words_not_now.saturating_add(1);
+        }
+        if crate::backoff::taken_at_its_word(not_now, self.words_not_now) {
+            Retry::NotNow
+        } else {
+            Retry::Failure
+        }
     }
 
     fn retry_after(
