@@ -12,10 +12,26 @@ use std::time::{Duration, Instant};
 /// Width of a slot; shorter intervals use one slot of the interval's length.
 const SLOT: Duration = Duration::from_secs(1);
 
-/// Time since the grid's origin (the first call in this process).
-pub fn on_grid() -> Duration {
+/// The grid's origin: the first call in this process.
+fn origin() -> Instant {
     static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    ORIGIN.get_or_init(Instant::now).elapsed()
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+/// Time since the grid's origin.
+pub fn on_grid() -> Duration {
+    origin().elapsed()
+}
+
+/// When gateway `id`'s slot next comes by `when` (one of the rules below), as an instant: the
+/// same instant for every gateway of a slot, so their timers can be one.
+pub fn grid_instant(
+    when: fn(Duration, Duration, i64) -> Duration,
+    interval: Duration,
+    id: i64,
+) -> Instant {
+    let now = on_grid();
+    origin() + now + when(now, interval, id)
 }
 
 /// Time from `now` (measured from the shared grid origin) to gateway `id`'s next ping.

@@ -312,6 +312,13 @@ impl LiveStats {
         Some(self.last_seen.load(Ordering::Relaxed)).filter(|v| *v != Self::NONE)
     }
 
+    /// The gateway was last seen at `unix` (seconds), latency as it was.
+    pub fn seen(&self, unix: i64) {
+        if self.last_seen.swap(unix, Ordering::Relaxed) != unix {
+            self.changes.fetch_add(1, Ordering::Release);
+        }
+    }
+
     /// A frame came, at `unix_ms`.
     pub fn frame_heard(&self, unix_ms: i64) {
         self.last_frame_ms.store(unix_ms, Ordering::Relaxed);

@@ -4,6 +4,7 @@
 
 pub mod activity;
 pub mod actor;
+pub mod beats;
 pub mod handle;
 pub mod http;
 pub mod machine;

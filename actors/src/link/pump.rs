@@ -74,6 +74,20 @@ pub struct Pulse {
     actor_gone: Cell<bool>,
     /// The pump ended (the socket closed or failed, or it was let go).
     pump_gone: Cell<bool>,
+    /// The gateway pinged since the last heartbeat (taken quietly or by the actor).
+    vouched: Cell<bool>,
+    /// Heartbeats the machine lets pass without it (see `LinkMachine::quiet_heartbeats`),
+    /// less those taken since it last looked.
+    quiet_left: Cell<u32>,
+    /// Heartbeats taken quietly since the actor last looked.
+    quiet_taken: Cell<u32>,
+    /// The heartbeat rounds hold this pulse (`link/beats.rs`), every `beat_every`.
+    beat_armed: Cell<bool>,
+    beat_every: Cell<Duration>,
+    /// A heartbeat is the actor's to take.
+    beat_due: Cell<bool>,
+    /// Where a quiet heartbeat publishes the gateway's last ping (as the actor's would).
+    live: Option<Arc<LiveStats>>,
 }
 
 impl Pulse {
@@ -94,6 +108,53 @@ impl Pulse {
 
     pub fn set_cap(&self, limit: usize) {
         self.cap.set(limit);
+    }
+
+    /// The machine lets the next `allowed` heartbeats pass without it, each vouched for by a
+    /// gateway ping (`LinkMachine::quiet_heartbeats`); those taken since it last looked count.
+    pub fn allow_quiet(&self, allowed: u32) {
+        self.quiet_left
+            .set(allowed.saturating_sub(self.quiet_taken.get()));
+    }
+
+    /// The heartbeats taken quietly since the last call, and whether the gateway pinged after
+    /// the last of them (`LinkMachine::heartbeats_passed`).
+    pub fn take_quiet(&self) -> (u32, bool) {
+        (self.quiet_taken.take(), self.vouched.get())
+    }
+
+    /// The actor took a heartbeat itself: the next one needs a ping of its own.
+    pub fn heartbeat_taken(&self) {
+        self.vouched.set(false);
+    }
+
+    /// A heartbeat is due. Taken here (`true`) when the gateway pinged since the last one and
+    /// the machine allowed one more; else it is the actor's (`false`), which is woken for it.
+    pub(crate) fn beat(&self) -> bool {
+        let quiet = self.vouched.get() && self.quiet_left.get() > 0;
+        if quiet {
+            self.vouched.set(false);
+            self.quiet_left.set(self.quiet_left.get() - 1);
+            self.quiet_taken.set(self.quiet_taken.get() + 1);
+            if let (Some(live), Some(unix)) = (&self.live, self.pinged.get()) {
+                live.seen(unix);
+            }
+        } else {
+            self.beat_armed.set(false);
+            self.beat_due.set(true);
+            self.wake_actor();
+        }
+        quiet
+    }
+
+    /// Arms the heartbeat rounds for this pulse, unless they hold it already; `false` then.
+    pub(crate) fn arm_beat(&self, every: Duration) -> bool {
+        self.beat_every.set(every);
+        !self.beat_armed.replace(true)
+    }
+
+    pub(crate) fn beat_every(&self) -> Duration {
+        self.beat_every.get()
     }
 
     fn wake_pump(&self) {
@@ -135,7 +196,7 @@ impl PumpHandle {
         true
     }
 
-    pub fn pulse(&self) -> &Pulse {
+    pub fn pulse(&self) -> &Rc<Pulse> {
         &self.shared
     }
 }
@@ -147,15 +208,25 @@ impl Drop for PumpHandle {
     }
 }
 
-/// The frames the pump passes on, in order; ends when the pump does.
+/// What the actor hears from its pump.
+#[derive(Debug)]
+pub enum Up {
+    /// A frame for the actor, in order.
+    Frame(Received),
+    /// A heartbeat the rounds did not take quietly.
+    Heartbeat,
+}
+
+/// The frames the pump passes on, in order, and the heartbeats that are the actor's; ends
+/// when the pump does.
 pub struct FromPump {
     shared: Rc<Pulse>,
 }
 
 impl Stream for FromPump {
-    type Item = Received;
+    type Item = Up;
 
-    fn poll_next(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Option<Received>> {
+    fn poll_next(self: Pin<&mut Self>, task: &mut Context<'_>) -> Poll<Option<Up>> {
         let shared = &self.shared;
         let mut queue = shared.to_actor.borrow_mut();
         match queue.pop_front() {
@@ -163,9 +234,10 @@ impl Stream for FromPump {
                 if queue.len() + 1 == TO_ACTOR {
                     shared.wake_pump(); // it waits for room
                 }
-                Poll::Ready(Some(item))
+                Poll::Ready(Some(Up::Frame(item)))
             }
             None if shared.pump_gone.get() => Poll::Ready(None),
+            None if shared.beat_due.replace(false) => Poll::Ready(Some(Up::Heartbeat)),
             None => {
                 register(&shared.actor_waker, task);
                 Poll::Pending
@@ -189,6 +261,7 @@ pub fn start(
 ) -> (PumpHandle, FromPump) {
     let shared = Rc::new(Pulse {
         cap: Cell::new(cap),
+        live: Some(cx.live.clone()),
         ..Pulse::default()
     });
     let pump = Pump {
@@ -255,6 +328,9 @@ impl Pump {
             self.shrink_read_buffer();
         }
         let received = crate::ws_io::receive(frame);
+        if matches!(received, Received::Ping(_)) {
+            self.shared.vouched.set(true);
+        }
         if !LeaseGuard::permits(self.cx.lease.as_ref(), now) {
             return Ok(Heard::Pass(received));
         }

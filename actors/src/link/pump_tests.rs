@@ -22,6 +22,10 @@ type Peer = Framed<DuplexStream, Codec>;
 
 /// A pump on one end of an in-memory socket; the gateway's end, server-side framing.
 fn pair(lease: Option<LeaseGuard>) -> (PumpHandle, FromPump, Peer) {
+    pair_with(lease, Arc::new(LiveStats::new(Arc::new(AtomicU64::new(0)))))
+}
+
+fn pair_with(lease: Option<LeaseGuard>, live: Arc<LiveStats>) -> (PumpHandle, FromPump, Peer) {
     let (ours, theirs) = tokio::io::duplex(64 * 1024);
     let socket: BoxedSocket = Box::new(ours);
     let framed = Framed::new(socket, Codec::new().client_mode());
@@ -29,10 +33,7 @@ fn pair(lease: Option<LeaseGuard>) -> (PumpHandle, FromPump, Peer) {
         framed,
         Default::default(),
         crate::ws_io::LINK_MAX_FRAME,
-        PumpContext {
-            lease,
-            live: Arc::new(LiveStats::new(Arc::new(AtomicU64::new(0)))),
-        },
+        PumpContext { lease, live },
     );
     (handle, frames, Framed::new(theirs, Codec::new()))
 }
@@ -50,6 +51,14 @@ async fn next<S: Stream + Unpin>(s: &mut S, what: &str) -> S::Item {
         .await
         .unwrap_or_else(|_| panic!("{what}: nothing within {WAIT:?}"))
         .unwrap_or_else(|| panic!("{what}: the stream ended"))
+}
+
+/// The next frame the actor gets (no heartbeat is armed in these tests).
+async fn frame(frames: &mut FromPump, what: &str) -> Received {
+    match next(frames, what).await {
+        pump::Up::Frame(received) => received,
+        pump::Up::Heartbeat => panic!("{what}: a heartbeat instead"),
+    }
 }
 
 /// What the peer reads until the pump drops the socket.
@@ -80,7 +89,7 @@ fn pings_are_answered_here_and_only_noted_for_the_actor() {
         );
         peer.send(text(TICK)).await.unwrap();
         peer.send(text(RES)).await.unwrap();
-        match next(&mut frames, "the response").await {
+        match frame(&mut frames, "the response").await {
             Received::Frame(crate::protocol::frames::Frame::Res { id, .. }) => {
                 assert_eq!(id, "r1")
             }
@@ -103,7 +112,7 @@ fn the_ping_the_actor_asked_for_is_passed_on_unanswered() {
         handle.pulse().want_ping(true);
         peer.send(Message::Ping("first".into())).await.unwrap();
         peer.send(Message::Ping("second".into())).await.unwrap();
-        match next(&mut frames, "the first ping").await {
+        match frame(&mut frames, "the first ping").await {
             Received::Ping(p) => assert_eq!(&p[..], b"first"),
             other => panic!("{other:?}"),
         }
@@ -128,7 +137,7 @@ fn past_the_lease_nothing_is_answered() {
         let (handle, mut frames, mut peer) = pair(Some(lease));
         peer.send(Message::Ping("p".into())).await.unwrap();
         assert!(matches!(
-            next(&mut frames, "the ping").await,
+            frame(&mut frames, "the ping").await,
             Received::Ping(_)
         ));
         drop((handle, frames));
@@ -166,7 +175,7 @@ fn an_actor_behind_loses_nothing() {
             peer.send(text(&res)).await.unwrap();
         }
         for i in 0..n {
-            match next(&mut frames, "a response").await {
+            match frame(&mut frames, "a response").await {
                 Received::Frame(crate::protocol::frames::Frame::Res { id, .. }) => {
                     assert_eq!(id, format!("r{i}"))
                 }
@@ -184,7 +193,7 @@ fn nothing_is_read_after_a_frame_that_ends_the_link() {
         peer.send(Message::Binary("x".into())).await.unwrap();
         peer.send(text(RES)).await.unwrap();
         assert!(matches!(
-            next(&mut frames, "the failure").await,
+            frame(&mut frames, "the failure").await,
             Received::Failed(f) if f.code == "PROTOCOL_ERROR"
         ));
         // The response behind it stays unread until the actor lets go.
@@ -206,5 +215,128 @@ fn a_gateway_that_stopped_reading_cannot_keep_a_let_go_pump() {
         // The actor's end of the pump ends once the pump has gone: nothing was read.
         let end = tokio::time::timeout(pump::CLOSE_GRACE + WAIT, frames.next()).await;
         assert!(matches!(end, Ok(None)), "the pump still holds the socket");
+    });
+}
+
+// ---- the heartbeat rounds (link/beats.rs) -------------------------------------------------
+
+const EVERY: Duration = Duration::from_secs(30);
+
+/// A test on a clock that moves only when the test moves it or everything waits for a timer.
+fn run_paused<F: std::future::Future<Output = ()>>(test: F) {
+    actix::System::new().block_on(async move {
+        tokio::time::pause();
+        tokio::time::timeout(100 * EVERY, test)
+            .await
+            .expect("the test finished in time");
+    });
+}
+
+/// The test's clock reads `at`, within the timer's millisecond.
+fn assert_now(at: tokio::time::Instant, what: &str) {
+    let now = tokio::time::Instant::now();
+    assert!(
+        now >= at && now - at <= Duration::from_millis(1),
+        "{what}: {:?} after the start, not {:?}",
+        now - (at - EVERY),
+        EVERY
+    );
+}
+
+/// The next heartbeat the actor gets, waiting on the test's clock.
+async fn heartbeat(frames: &mut FromPump, what: &str) {
+    match tokio::time::timeout(10 * EVERY, frames.next()).await {
+        Ok(Some(pump::Up::Heartbeat)) => {}
+        other => panic!("{what}: {other:?}"),
+    }
+}
+
+/// The gateway pings and the pump's pong is read: the heartbeat after it is vouched for.
+async fn gateway_pings(peer: &mut Peer) {
+    peer.send(Message::Ping("p".into())).await.unwrap();
+    assert_eq!(
+        next(peer, "the pong").await.unwrap(),
+        Frame::Pong("p".into())
+    );
+}
+
+/// The heartbeat's instants, on a clock the test moves: the first one an interval from now.
+fn arm(handle: &PumpHandle) -> tokio::time::Instant {
+    let first = tokio::time::Instant::now() + EVERY;
+    crate::link::beats::arm(handle.pulse(), first, EVERY);
+    first
+}
+
+/// A heartbeat the gateway pinged before is taken by the rounds, as many as the machine
+/// allows; the next is the actor's, which then hears how many passed without it.
+#[test]
+fn heartbeats_the_gateway_vouched_for_pass_quietly_while_the_machine_allows() {
+    run_paused(async {
+        let (handle, mut frames, mut peer) = pair(None);
+        handle.pulse().allow_quiet(2);
+        let first = arm(&handle);
+        for beat in [first, first + EVERY] {
+            gateway_pings(&mut peer).await;
+            tokio::time::sleep_until(beat + Duration::from_millis(5)).await;
+        }
+        gateway_pings(&mut peer).await;
+        heartbeat(&mut frames, "the third heartbeat").await;
+        assert_now(first + 2 * EVERY, "the third heartbeat");
+        // Two quiet; the gateway's third ping is still unspent (the actor's heartbeat uses it).
+        assert_eq!(handle.pulse().take_quiet(), (2, true));
+        assert_eq!(handle.pulse().take_quiet(), (0, true), "counted once");
+    });
+}
+
+/// A heartbeat with no gateway ping since the last one is the actor's, whatever the allowance:
+/// it pings, or finds the socket silent.
+#[test]
+fn a_heartbeat_with_no_gateway_ping_since_the_last_wakes_the_actor() {
+    run_paused(async {
+        let (handle, mut frames, mut peer) = pair(None);
+        handle.pulse().allow_quiet(5);
+        let first = arm(&handle);
+        gateway_pings(&mut peer).await;
+        // The first heartbeat spends that ping; none comes before the second.
+        heartbeat(&mut frames, "the second heartbeat").await;
+        assert_now(first + EVERY, "the second heartbeat");
+        assert_eq!(handle.pulse().take_quiet(), (1, false));
+    });
+}
+
+/// A quiet heartbeat moves the gateway's last-seen as the actor's would have.
+#[test]
+fn a_quiet_heartbeat_publishes_the_gateway_last_ping() {
+    run_paused(async {
+        let live = Arc::new(LiveStats::new(Arc::new(AtomicU64::new(0))));
+        let (handle, mut frames, mut peer) = pair_with(None, live.clone());
+        handle.pulse().allow_quiet(1);
+        arm(&handle);
+        gateway_pings(&mut peer).await;
+        assert_eq!(
+            live.last_seen(),
+            None,
+            "published by the heartbeat, not the ping"
+        );
+        // The first heartbeat is quiet; the second, not vouched for, is the actor's.
+        heartbeat(&mut frames, "the second heartbeat").await;
+        assert_eq!(handle.pulse().take_quiet().0, 1);
+        let unix = handle
+            .pulse()
+            .take_pinged()
+            .expect("the ping is the actor's to absorb");
+        assert_eq!(live.last_seen(), Some(unix));
+    });
+}
+
+/// A link the rounds already hold is not armed twice: one heartbeat a slot.
+#[test]
+fn the_rounds_hold_a_link_once() {
+    run_paused(async {
+        let (handle, mut frames, _peer) = pair(None);
+        let first = arm(&handle);
+        crate::link::beats::arm(handle.pulse(), first - Duration::from_secs(10), EVERY);
+        heartbeat(&mut frames, "the heartbeat").await;
+        assert_now(first, "the first arming holds");
     });
 }

@@ -96,7 +96,6 @@ pub struct GatewayActor {
 
     conn: Option<Conn>,
     handshake_timer: Option<SpawnHandle>,
-    heartbeat: Option<SpawnHandle>,
     sessions_refresh: Option<SpawnHandle>,
     pending: Pending,
     last_report: Option<ReportKey>,
@@ -129,7 +128,6 @@ impl GatewayActor {
             jitter: Jitter::from_os(),
             conn: None,
             handshake_timer: None,
-            heartbeat: None,
             sessions_refresh: None,
             pending: Pending::default(),
             last_report: None,
@@ -170,12 +168,22 @@ impl GatewayActor {
         });
     }
 
-    /// Carries out what the machine decided, in order; then tells the pump whether the
-    /// machine wants the gateway's next ping.
+    /// Carries out what the machine decided, in order; then tells the pump.
     fn perform(&mut self, ctx: &mut Context<Self>, actions: Vec<Action>) {
         self.carry_out(ctx, actions);
+        self.tell_pump();
+    }
+
+    /// What the pump and the heartbeat rounds act on for the machine: whether it wants the
+    /// gateway's next ping, and how many heartbeats may pass without it.
+    fn tell_pump(&self) {
         if let Some(conn) = &self.conn {
-            conn.pump.pulse().want_ping(self.machine.wants_next_ping());
+            let pulse = conn.pump.pulse();
+            pulse.want_ping(self.machine.wants_next_ping());
+            pulse.allow_quiet(
+                self.machine
+                    .quiet_heartbeats(self.ctx.settings.heartbeat_interval),
+            );
         }
     }
 
@@ -216,7 +224,7 @@ impl GatewayActor {
                         conn.pump.pulse().set_cap(crate::ws_io::LINK_MAX_FRAME);
                     }
                 }
-                Action::StartHeartbeat => self.schedule_heartbeat(ctx, true),
+                Action::StartHeartbeat => self.schedule_heartbeat(true),
                 Action::SendPing(payload) => {
                     if !self.target.may_touch() {
                         return self.fenced(ctx);

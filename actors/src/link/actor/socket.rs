@@ -2,7 +2,7 @@
 //! keepalive, and reading the stream. Decisions are the machine's; this carries them out.
 
 use super::*;
-use crate::link::pump::{self, PumpContext};
+use crate::link::pump::{self, PumpContext, Up};
 use crate::ws_io::Received;
 
 /// WebSocket upgrades under way at once, process-wide. Until its socket is split (`ws_io`),
@@ -79,7 +79,10 @@ impl GatewayActor {
         // Items carry their connection's generation: frames a torn-down pump had already
         // passed on must not be taken for the next connection's.
         let tagged = frames
-            .map(move |item| Inbound::Frame(generation, item))
+            .map(move |item| match item {
+                Up::Frame(item) => Inbound::Frame(generation, item),
+                Up::Heartbeat => Inbound::Heartbeat(generation),
+            })
             .chain(futures_util::stream::once(async move {
                 Inbound::Ended(generation)
             }));
@@ -94,12 +97,18 @@ impl GatewayActor {
         let Some(conn) = &self.conn else { return };
         let pulse = conn.pump.pulse();
         let (heard, pinged) = (pulse.take_heard(), pulse.take_pinged());
+        let (quiet, pinged_since) = pulse.take_quiet();
         if let Some(at) = heard {
             self.machine.frame_seen(at);
         }
+        let mut actions = Vec::new();
         if let Some(unix) = pinged {
-            let actions = self.machine.gateway_pinged(unix);
+            actions = self.machine.gateway_pinged(unix);
             self.publish_live();
+        }
+        // After the ping: one the quiet heartbeats already counted does not vouch again.
+        self.machine.heartbeats_passed(quiet, pinged_since);
+        if pinged.is_some() || quiet > 0 {
             self.perform(ctx, actions);
         }
     }
@@ -171,27 +180,36 @@ impl GatewayActor {
         when(crate::heartbeat::on_grid(), interval, self.target.id)
     }
 
-    /// The next ping, on the shared grid (see [`crate::heartbeat`]).
-    pub(super) fn schedule_heartbeat(&mut self, ctx: &mut Context<Self>, first: bool) {
+    /// The next heartbeat, on the shared grid (see [`crate::heartbeat`]), in this thread's
+    /// heartbeat rounds (`link/beats.rs`): they take it quietly when the machine allows, or
+    /// pass it to [`GatewayActor::on_heartbeat`].
+    pub(super) fn schedule_heartbeat(&mut self, first: bool) {
         let when = if first {
             crate::heartbeat::first_ping_in
         } else {
             crate::heartbeat::next_ping_in
         };
-        let delay = self.on_grid(when, self.settings().heartbeat_interval);
-        let generation = self.machine.generation();
-        self.heartbeat = Some(ctx.run_later(delay, move |act, ctx| {
-            // The pulse is the live connection's, whichever this timer was set for.
-            act.absorb_pulse(ctx);
-            if !act.machine.is_current(generation, LinkPhase::Connected) {
-                return;
-            }
-            let actions = act.machine.heartbeat(Instant::now(), act.jitter.sample());
-            act.perform(ctx, actions);
-            if act.machine.is_current(generation, LinkPhase::Connected) {
-                act.schedule_heartbeat(ctx, false);
-            }
-        }));
+        let every = self.settings().heartbeat_interval;
+        let at = crate::heartbeat::grid_instant(when, every, self.target.id);
+        if let Some(conn) = &self.conn {
+            crate::link::beats::arm(conn.pump.pulse(), at.into(), every);
+        }
+    }
+
+    /// A heartbeat the rounds did not take: the machine hears of the quiet ones first.
+    fn on_heartbeat(&mut self, ctx: &mut Context<Self>, generation: u64) {
+        self.absorb_pulse(ctx);
+        if !self.machine.is_current(generation, LinkPhase::Connected) {
+            return;
+        }
+        if let Some(conn) = &self.conn {
+            conn.pump.pulse().heartbeat_taken();
+        }
+        let actions = self.machine.heartbeat(Instant::now(), self.jitter.sample());
+        self.perform(ctx, actions);
+        if self.machine.is_current(generation, LinkPhase::Connected) {
+            self.schedule_heartbeat(false);
+        }
     }
 
     /// The next periodic health probe, on the shared grid at `health_interval` (see
@@ -218,6 +236,7 @@ impl GatewayActor {
             series.observe(rtt.as_secs_f64());
         }
         self.report();
+        self.tell_pump(); // no ping of ours waits now: heartbeats may pass quietly again
     }
 
     // ---- failure handling ------------------------------------------------------------------
@@ -235,13 +254,10 @@ impl GatewayActor {
             }
             // Dropping the handle ends the pump once what is queued is flushed.
         }
-        for handle in [
-            self.handshake_timer.take(),
-            self.heartbeat.take(),
-            self.sessions_refresh.take(),
-        ]
-        .into_iter()
-        .flatten()
+        // The heartbeat rounds forget the connection's pulse once it is gone.
+        for handle in [self.handshake_timer.take(), self.sessions_refresh.take()]
+            .into_iter()
+            .flatten()
         {
             ctx.cancel_future(handle);
         }
@@ -301,6 +317,8 @@ impl GatewayActor {
 /// One item of a connection's stream, tagged with the connection's generation.
 enum Inbound {
     Frame(u64, Received),
+    /// A heartbeat the rounds passed to the actor.
+    Heartbeat(u64),
     Ended(u64),
 }
 
@@ -308,6 +326,12 @@ impl StreamHandler<Inbound> for GatewayActor {
     fn handle(&mut self, item: Inbound, ctx: &mut Self::Context) {
         let (generation, item) = match item {
             Inbound::Frame(generation, item) => (generation, item),
+            Inbound::Heartbeat(generation) => {
+                if generation == self.machine.generation() && self.conn.is_some() {
+                    self.on_heartbeat(ctx, generation);
+                }
+                return;
+            }
             Inbound::Ended(generation) => {
                 // The stream ended without a close frame (TCP reset, process killed).
                 if generation == self.machine.generation() && self.conn.is_some() {

@@ -146,6 +146,36 @@ impl LinkMachine {
         vec![self.ping()]
     }
 
+    /// How many heartbeats from now may pass without the machine, each one vouched for by a
+    /// ping of the gateway's since the one before (the link thread's heartbeat rounds take
+    /// them, `link/beats.rs`): such a heartbeat would only count down to the round trip. None
+    /// while anything else could come of one: the link is not connected, a ping of ours waits
+    /// for its pong, or the heartbeat interval (`every`) is longer than the silence a
+    /// heartbeat fails on, so a ping since the last one would not prove the socket lively.
+    /// The last heartbeat before the round trip is always the machine's own (it asks for the
+    /// gateway's next ping).
+    pub fn quiet_heartbeats(&self, every: Duration) -> u32 {
+        if self.phase != LinkPhase::Connected
+            || self.ping_outstanding.is_some()
+            || every > self.tick_interval * 2
+        {
+            return 0;
+        }
+        self.heartbeats_to_rtt.saturating_sub(1)
+    }
+
+    /// `passed` heartbeats went by without the machine (at most what
+    /// [`LinkMachine::quiet_heartbeats`] allowed), each vouched for by a ping of the gateway's;
+    /// `pinged_since`: whether the gateway pinged again after the last of them. The same as
+    /// each of those heartbeats having reached [`LinkMachine::heartbeat`].
+    pub fn heartbeats_passed(&mut self, passed: u32, pinged_since: bool) {
+        if passed == 0 || self.phase != LinkPhase::Connected {
+            return;
+        }
+        self.heartbeats_to_rtt = self.heartbeats_to_rtt.saturating_sub(passed);
+        self.gateway_pinged = pinged_since;
+    }
+
     /// The gateway pinged (the shell has queued the pong): it is alive and checking the
     /// socket. A round-trip ping that is due goes out behind the pong.
     pub fn gateway_pinged(&mut self, unix_now: i64) -> Vec<Action> {

@@ -359,3 +359,71 @@ fn logs_and_spawn_results_are_passed_on_and_unknown_events_ignored() {
     ));
     assert!(m.event("presence", Some(json!({}))).is_empty());
 }
+
+// ---- heartbeats passed without the machine (link/beats.rs) --------------------------------
+
+const S30: Duration = Duration::from_secs(30);
+
+/// The heartbeats the rounds take quietly keep the round trip on every tenth: the machine
+/// allows all but the last before it, and the one after them is its own.
+#[test]
+fn quiet_heartbeats_keep_the_round_trip_on_every_tenth() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    assert!(matches!(m.gateway_pinged(UNIX)[..], [Action::SendPing(_)]));
+    m.ping_sent(now);
+    assert_eq!(
+        m.quiet_heartbeats(S30),
+        0,
+        "a ping of ours waits for its pong"
+    );
+    m.pong(&1u64.to_be_bytes(), now, UNIX);
+    let quiet = m.quiet_heartbeats(S30);
+    assert_eq!(quiet, RTT_EVERY_HEARTBEATS - 1);
+    m.heartbeats_passed(quiet, true);
+    assert_eq!(m.quiet_heartbeats(S30), 0, "the last one is the machine's");
+    assert!(
+        m.heartbeat(now, MID).is_empty(),
+        "vouched for by the ping after them"
+    );
+    assert!(
+        matches!(m.gateway_pinged(UNIX + 300)[..], [Action::SendPing(_)]),
+        "the round trip rides the next gateway ping, as without quiet heartbeats"
+    );
+}
+
+/// A gateway ping the quiet heartbeats already counted does not vouch for the machine's next
+/// one: a gateway that stopped pinging gets our ping at once.
+#[test]
+fn a_ping_spent_on_a_quiet_heartbeat_does_not_vouch_again() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    m.gateway_pinged(UNIX);
+    m.ping_sent(now);
+    m.pong(&1u64.to_be_bytes(), now, UNIX);
+    // The shell's order: the latest ping, then the heartbeats that passed.
+    m.gateway_pinged(UNIX + 25);
+    m.heartbeats_passed(1, false);
+    assert_eq!(m.last_seen(), Some(UNIX + 25));
+    assert!(matches!(m.heartbeat(now, MID)[..], [Action::SendPing(_)]));
+}
+
+/// No heartbeat passes without the machine unless a gateway ping proves as much as it would:
+/// not before the link is up, not while our ping waits, not when the heartbeat comes less
+/// often than the silence it fails on (twice the gateway's tick, 30 s from the real hello).
+#[test]
+fn no_quiet_heartbeats_where_one_could_decide_something() {
+    let (mut m, now) = machine(None);
+    assert_eq!(m.quiet_heartbeats(S30), 0, "not connected");
+    connect(&mut m, now);
+    m.gateway_pinged(UNIX);
+    m.ping_sent(now);
+    m.pong(&1u64.to_be_bytes(), now, UNIX);
+    assert_eq!(m.quiet_heartbeats(Duration::from_secs(60)), 9);
+    assert_eq!(m.quiet_heartbeats(Duration::from_secs(61)), 0);
+    m.heartbeat(now, MID); // not vouched: pings
+    m.ping_sent(now);
+    assert_eq!(m.quiet_heartbeats(S30), 0, "our ping waits for its pong");
+    m.stop();
+    assert_eq!(m.quiet_heartbeats(S30), 0, "stopped");
+}
