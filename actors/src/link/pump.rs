@@ -53,7 +53,6 @@ pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// What the pump saw that the actor's keepalive decides on, between two looks of the actor;
 /// and the queues between the two. Shared by a pump and its actor, on one link thread.
-#[derive(Default)]
 pub struct Pulse {
     /// When the last frame (of any kind) arrived, since the actor last looked.
     heard: Cell<Option<Instant>>,
@@ -86,11 +85,34 @@ pub struct Pulse {
     beat_every: Cell<Duration>,
     /// A heartbeat is the actor's to take.
     beat_due: Cell<bool>,
-    /// Where a quiet heartbeat publishes the gateway's last ping (as the actor's would).
-    live: Option<Arc<LiveStats>>,
+    /// The link's live numbers: the pump notes every frame there, and a quiet heartbeat the
+    /// gateway's last ping (as the actor's would).
+    live: Arc<LiveStats>,
 }
 
 impl Pulse {
+    fn new(cap: usize, live: Arc<LiveStats>) -> Pulse {
+        Pulse {
+            heard: Cell::default(),
+            pinged: Cell::default(),
+            cap: Cell::new(cap),
+            want_ping: Cell::default(),
+            to_pump: RefCell::default(),
+            to_actor: RefCell::default(),
+            pump_waker: Cell::default(),
+            actor_waker: Cell::default(),
+            actor_gone: Cell::default(),
+            pump_gone: Cell::default(),
+            vouched: Cell::default(),
+            quiet_left: Cell::default(),
+            quiet_taken: Cell::default(),
+            beat_armed: Cell::default(),
+            beat_every: Cell::default(),
+            beat_due: Cell::default(),
+            live,
+        }
+    }
+
     /// When a frame was last heard, if one was since the last call.
     pub fn take_heard(&self) -> Option<Instant> {
         self.heard.take()
@@ -136,8 +158,8 @@ impl Pulse {
             self.vouched.set(false);
             self.quiet_left.set(self.quiet_left.get() - 1);
             self.quiet_taken.set(self.quiet_taken.get() + 1);
-            if let (Some(live), Some(unix)) = (&self.live, self.pinged.get()) {
-                live.seen(unix);
+            if let Some(unix) = self.pinged.get() {
+                self.live.seen(unix);
             }
         } else {
             self.beat_armed.set(false);
@@ -259,16 +281,12 @@ pub fn start(
     cap: usize,
     cx: PumpContext,
 ) -> (PumpHandle, FromPump) {
-    let shared = Rc::new(Pulse {
-        cap: Cell::new(cap),
-        live: Some(cx.live.clone()),
-        ..Pulse::default()
-    });
+    let shared = Rc::new(Pulse::new(cap, cx.live));
     let pump = Pump {
         framed,
         early,
         shared: shared.clone(),
-        cx,
+        lease: cx.lease,
         applied: cap,
         reading: true,
         closed: false,
@@ -288,7 +306,8 @@ struct Pump {
     /// Frames that arrived with the upgrade response, read first.
     early: VecDeque<Result<Frame, WsProtocolError>>,
     shared: Rc<Pulse>,
-    cx: PumpContext,
+    /// Where the pump may write (see [`PumpContext`]).
+    lease: Option<LeaseGuard>,
     /// The frame cap the codec has now.
     applied: usize,
     /// Cleared by a frame that ends the link: the actor tears down, nothing after it is read.
@@ -316,7 +335,7 @@ impl Pump {
     fn hear(&mut self, item: Result<Frame, WsProtocolError>) -> Result<Heard, Ended> {
         let (now, unix_ms) = (Instant::now(), crate::unix_now_ms());
         self.shared.heard.set(Some(now));
-        self.cx.live.frame_heard(unix_ms);
+        self.shared.live.frame_heard(unix_ms);
         let frame = match item {
             Ok(frame) => frame,
             Err(err) => {
@@ -331,7 +350,7 @@ impl Pump {
         if matches!(received, Received::Ping(_)) {
             self.shared.vouched.set(true);
         }
-        if !LeaseGuard::permits(self.cx.lease.as_ref(), now) {
+        if !LeaseGuard::permits(self.lease.as_ref(), now) {
             return Ok(Heard::Pass(received));
         }
         match received {

@@ -267,14 +267,20 @@ fn arm(handle: &PumpHandle) -> tokio::time::Instant {
     first
 }
 
+/// A pump whose machine allows `quiet` heartbeats, armed: when the first is due.
+fn armed(quiet: u32) -> (PumpHandle, FromPump, Peer, tokio::time::Instant) {
+    let (handle, frames, peer) = pair(None);
+    handle.pulse().allow_quiet(quiet);
+    let first = arm(&handle);
+    (handle, frames, peer, first)
+}
+
 /// A heartbeat the gateway pinged before is taken by the rounds, as many as the machine
 /// allows; the next is the actor's, which then hears how many passed without it.
 #[test]
 fn heartbeats_the_gateway_vouched_for_pass_quietly_while_the_machine_allows() {
     run_paused(async {
-        let (handle, mut frames, mut peer) = pair(None);
-        handle.pulse().allow_quiet(2);
-        let first = arm(&handle);
+        let (handle, mut frames, mut peer, first) = armed(2);
         for beat in [first, first + EVERY] {
             gateway_pings(&mut peer).await;
             tokio::time::sleep_until(beat + Duration::from_millis(5)).await;
@@ -293,9 +299,7 @@ fn heartbeats_the_gateway_vouched_for_pass_quietly_while_the_machine_allows() {
 #[test]
 fn a_heartbeat_with_no_gateway_ping_since_the_last_wakes_the_actor() {
     run_paused(async {
-        let (handle, mut frames, mut peer) = pair(None);
-        handle.pulse().allow_quiet(5);
-        let first = arm(&handle);
+        let (handle, mut frames, mut peer, first) = armed(5);
         gateway_pings(&mut peer).await;
         // The first heartbeat spends that ping; none comes before the second.
         heartbeat(&mut frames, "the second heartbeat").await;

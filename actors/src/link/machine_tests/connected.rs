@@ -68,15 +68,21 @@ fn a_new_link_measures_the_round_trip_at_the_first_chance() {
     }
 }
 
-/// A round trip that fell due is not held back when the gateway stops pinging: the next
-/// heartbeat without a gateway ping sends it.
-#[test]
-fn a_due_round_trip_goes_out_at_the_next_heartbeat_if_the_gateway_stops_pinging() {
+/// A connected machine whose first round trip rode the gateway's first ping and was answered.
+fn with_round_trip_measured() -> (LinkMachine, Instant) {
     let (mut m, now) = machine(None);
     connect(&mut m, now);
     assert!(matches!(m.gateway_pinged(UNIX)[..], [Action::SendPing(_)]));
     m.ping_sent(now);
     m.pong(&1u64.to_be_bytes(), now, UNIX);
+    (m, now)
+}
+
+/// A round trip that fell due is not held back when the gateway stops pinging: the next
+/// heartbeat without a gateway ping sends it.
+#[test]
+fn a_due_round_trip_goes_out_at_the_next_heartbeat_if_the_gateway_stops_pinging() {
+    let (mut m, now) = with_round_trip_measured();
     for _ in 0..RTT_EVERY_HEARTBEATS {
         assert!(m.gateway_pinged(UNIX).is_empty());
         assert!(m.heartbeat(now, MID).is_empty());
@@ -396,11 +402,7 @@ fn quiet_heartbeats_keep_the_round_trip_on_every_tenth() {
 /// one: a gateway that stopped pinging gets our ping at once.
 #[test]
 fn a_ping_spent_on_a_quiet_heartbeat_does_not_vouch_again() {
-    let (mut m, now) = machine(None);
-    connect(&mut m, now);
-    m.gateway_pinged(UNIX);
-    m.ping_sent(now);
-    m.pong(&1u64.to_be_bytes(), now, UNIX);
+    let (mut m, now) = with_round_trip_measured();
     // The shell's order: the latest ping, then the heartbeats that passed.
     m.gateway_pinged(UNIX + 25);
     m.heartbeats_passed(1, false);
@@ -413,12 +415,9 @@ fn a_ping_spent_on_a_quiet_heartbeat_does_not_vouch_again() {
 /// often than the silence it fails on (twice the gateway's tick, 30 s from the real hello).
 #[test]
 fn no_quiet_heartbeats_where_one_could_decide_something() {
-    let (mut m, now) = machine(None);
+    let (m, _) = machine(None);
     assert_eq!(m.quiet_heartbeats(S30), 0, "not connected");
-    connect(&mut m, now);
-    m.gateway_pinged(UNIX);
-    m.ping_sent(now);
-    m.pong(&1u64.to_be_bytes(), now, UNIX);
+    let (mut m, now) = with_round_trip_measured();
     assert_eq!(m.quiet_heartbeats(Duration::from_secs(60)), 9);
     assert_eq!(m.quiet_heartbeats(Duration::from_secs(61)), 0);
     m.heartbeat(now, MID); // not vouched: pings
