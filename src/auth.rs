@@ -2,7 +2,7 @@
 //! key (`keys::hash_key`); a presented key is found by its prefix in a cache refreshed from
 //! the database and its hash compared in constant time.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -76,6 +76,9 @@ pub enum AuthError {
 pub struct KeyCache {
     store: Store,
     keys: RwLock<HashMap<String, Arc<CachedKey>>>,
+    /// Console sessions logged out and not yet expired, by their cookie's MAC (reloaded with
+    /// the keys; see [`crate::console_session`]).
+    ended_sessions: RwLock<HashSet<String>>,
 }
 
 impl KeyCache {
@@ -83,11 +86,25 @@ impl KeyCache {
         KeyCache {
             store,
             keys: RwLock::new(HashMap::new()),
+            ended_sessions: RwLock::new(HashSet::new()),
         }
     }
 
     /// Blocking: reloads active keys and flushes `last_used_at`.
     pub fn refresh(&self) -> Result<(), DbError> {
+        {
+            // Held across the read: a logout here stored before the read is in it, one stored
+            // after it is added to the set only once the set is replaced.
+            let mut ended = self
+                .ended_sessions
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            *ended = self
+                .store
+                .ended_console_sessions(unix_now())?
+                .into_iter()
+                .collect();
+        }
         let rows = self.store.active_api_keys()?;
         let fresh: HashMap<String, Arc<CachedKey>> =
             rows.iter().filter_map(CachedKey::from_row).collect();
@@ -132,6 +149,30 @@ impl KeyCache {
             },
             cached.hash,
         ))
+    }
+
+    /// Whether the console session of this cookie was logged out.
+    pub fn session_ended(&self, cookie: &str) -> bool {
+        crate::console_session::ended_session(cookie).is_some_and(|(mac, _)| {
+            self.ended_sessions
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&mac)
+        })
+    }
+
+    /// Ends the console session of this cookie: here at once, on every other instance at its
+    /// next refresh. Blocking (one insert).
+    pub fn end_session(&self, cookie: &str) -> Result<(), DbError> {
+        let Some((mac, expires)) = crate::console_session::ended_session(cookie) else {
+            return Ok(());
+        };
+        self.store.end_console_session(&mac, expires)?;
+        self.ended_sessions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(mac);
+        Ok(())
     }
 
     /// Authenticates a presented key. May do one blocking lookup on a cache miss.

@@ -244,6 +244,11 @@ pub fn run(cli: Cli) -> Result<(), DaemonError> {
             let cfg = Config::load(config.as_deref(), &flags)?;
             let mut shown = cfg.clone();
             shown.database.url = crate::db::redact_url(&cfg.database.url);
+            shown.alerts.webhook_url = cfg
+                .alerts
+                .webhook_url
+                .as_deref()
+                .map(crate::config::shown_webhook_url);
             let text = serde_json::to_string_pretty(&shown)
                 .map_err(|e| DaemonError::Startup(e.to_string()))?;
             if format == OutputFormat::Text {

@@ -7,6 +7,15 @@
 //! stands for that key only, and dies with it: each request finds the key among the active
 //! ones, so revoking the key ends its sessions within `auth.key_refresh_interval`. Lifetime is
 //! bounded ([`LIFETIME`]); the browser is told to forget it then too.
+//!
+//! Logout ends a session on the server as well: the cookie's MAC is kept as ended until the
+//! cookie would have expired anyway (`console_logouts`, read with the keys, so every instance
+//! of a cluster refuses it within `auth.key_refresh_interval`, the one that logged it out at
+//! once). A copied cookie does not outlive the logout that the operator saw.
+//!
+//! Over HTTPS the cookie is `__Host-gs_session`: the browser keeps it only if it is `Secure`,
+//! for `/`, with no `Domain`, so a sibling subdomain can neither set nor shadow it. Over plain
+//! HTTP browsers refuse that prefix, and it is `gs_session`.
 
 use std::time::Duration;
 
@@ -14,8 +23,12 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-/// The cookie's name.
+/// The cookie's name over plain HTTP.
 pub const COOKIE: &str = "gs_session";
+/// The cookie's name over HTTPS.
+pub const HOST_COOKIE: &str = "__Host-gs_session";
+/// Where a request's session cookie is looked for, the stricter first.
+pub const COOKIE_NAMES: [&str; 2] = [HOST_COOKIE, COOKIE];
 /// How long a console session lasts after login.
 pub const LIFETIME: Duration = Duration::from_secs(8 * 3600);
 
@@ -66,22 +79,7 @@ impl SessionSigner {
         now: i64,
         hash_of: impl FnOnce(i64) -> Option<[u8; 32]>,
     ) -> Result<i64, SessionError> {
-        let mut parts = value.split('.');
-        let (Some("v1"), Some(id), Some(expires), Some(mac), None) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
-            return Err(SessionError::Malformed);
-        };
-        let id: i64 = id.parse().map_err(|_| SessionError::Malformed)?;
-        let expires: i64 = expires.parse().map_err(|_| SessionError::Malformed)?;
-        let mac: [u8; 32] = hex::decode(mac)
-            .ok()
-            .and_then(|m| m.try_into().ok())
-            .ok_or(SessionError::Malformed)?;
+        let Parsed { id, expires, mac } = Parsed::of(value).ok_or(SessionError::Malformed)?;
         if now >= expires {
             return Err(SessionError::Expired);
         }
@@ -95,6 +93,40 @@ impl SessionSigner {
         } else {
             Err(SessionError::Invalid)
         }
+    }
+}
+
+/// What a logout keeps of a cookie: its MAC (it names the session; alone it authenticates
+/// nothing) and when the cookie expires (nothing needs keeping after). `None` for a value that
+/// is not a cookie's shape.
+pub fn ended_session(value: &str) -> Option<(String, i64)> {
+    Parsed::of(value).map(|p| (hex::encode(p.mac), p.expires))
+}
+
+/// A cookie value's parts, if it has a cookie's shape (`v1.<id>.<expires>.<hex MAC>`).
+struct Parsed {
+    id: i64,
+    expires: i64,
+    mac: [u8; 32],
+}
+
+impl Parsed {
+    fn of(value: &str) -> Option<Parsed> {
+        let mut parts = value.split('.');
+        let (Some("v1"), Some(id), Some(expires), Some(mac), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return None;
+        };
+        Some(Parsed {
+            id: id.parse().ok()?,
+            expires: expires.parse().ok()?,
+            mac: hex::decode(mac).ok()?.try_into().ok()?,
+        })
     }
 }
 
@@ -168,6 +200,19 @@ mod tests {
                 Err(SessionError::Malformed),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn a_logout_keeps_the_sessions_mac_until_it_expires() {
+        let s = signer();
+        let cookie = s.issue(42, &HASH, NOW);
+        let (mac, expires) = ended_session(&cookie).unwrap();
+        assert_eq!(expires, NOW + LIFETIME.as_secs() as i64);
+        assert_eq!(cookie.rsplit('.').next(), Some(mac.as_str()));
+        assert!(!mac.contains('.') && mac.len() == 64);
+        for bad in ["", "v1.42.1.00", "v1.42.x.".repeat(2).as_str(), "v2.1.2.aa"] {
+            assert_eq!(ended_session(bad), None, "{bad}");
         }
     }
 }

@@ -46,6 +46,24 @@ impl Default for AlertsConfig {
     }
 }
 
+/// A webhook's address as logs and `check-config` show it: scheme, host and port. The
+/// credentials, path and query are left out (`/…`): they are often the secret itself (Slack's,
+/// Discord's and Teams' webhook paths are the token).
+pub fn shown_webhook_url(url: &str) -> String {
+    match url.parse::<actix_web::http::Uri>() {
+        Ok(u) => {
+            let host = u.authority().map_or("?", |a| a.host());
+            let port = u.port_u16().map(|p| format!(":{p}")).unwrap_or_default();
+            let rest = match u.path_and_query().map(|p| p.as_str()) {
+                None | Some("" | "/") => "",
+                Some(_) => "/…",
+            };
+            format!("{}://{host}{port}{rest}", u.scheme_str().unwrap_or("http"))
+        }
+        Err(_) => "[unparseable url]".into(),
+    }
+}
+
 impl AlertsConfig {
     pub fn check(&self) -> Result<(), ConfigError> {
         let bad = |m: String| Err(ConfigError::Invalid(m));
@@ -93,6 +111,30 @@ impl AlertsConfig {
         match &self.secret {
             Some(s) if s.len() >= 16 => Ok(()),
             _ => bad("alerts.secret (16 or more characters) is required with alerts.webhook_url: every alert is signed".into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown_webhook_url;
+
+    #[test]
+    fn a_webhook_is_shown_without_its_credentials_path_or_query() {
+        for (url, shown) in [
+            (
+                "https://hooks.slack.com/services/T000/B000/XXXXsecret",
+                "https://hooks.slack.com/…",
+            ),
+            (
+                "http://user:pa55@alerts.internal:8080/hook?token=abc",
+                "http://alerts.internal:8080/…",
+            ),
+            ("http://alerts.internal:9000", "http://alerts.internal:9000"),
+            ("https://alerts.example/", "https://alerts.example"),
+            ("not a url", "[unparseable url]"),
+        ] {
+            assert_eq!(shown_webhook_url(url), shown, "{url}");
         }
     }
 }

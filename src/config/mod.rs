@@ -6,7 +6,7 @@ mod cluster;
 mod gateway_logs;
 mod usage;
 mod watchdog;
-pub use alerts::AlertsConfig;
+pub use alerts::{AlertsConfig, shown_webhook_url};
 pub use cluster::ClusterConfig;
 pub use gateway_logs::GatewayLogsConfig;
 pub use usage::{Budget, UsageConfig};

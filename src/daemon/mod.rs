@@ -220,6 +220,10 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
             shutdown: Arc::new(tokio::sync::watch::Sender::new(false)),
             cluster,
             console_sessions,
+            console_logins: Arc::new(KeyedLimiter::per_minute(
+                "console_login",
+                http::console::LOGINS_PER_MINUTE,
+            )),
         };
         run(Running {
             config_file,

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 use serde::Serialize;
 
-use super::schema::api_keys;
+use super::schema::{api_keys, console_logouts};
 use super::{DbError, Store, audit, unix_now};
 use crate::keys::{GeneratedKey, Role};
 use gateway_supervisor_actors::model::Caller;
@@ -90,6 +90,33 @@ impl Store {
         Ok(api_keys::table
             .filter(api_keys::revoked_at.is_null())
             .select(ApiKeyRow::as_select())
+            .load(&mut conn)?)
+    }
+
+    /// Ends a console session (its cookie's MAC) until `expires_at`; ending it twice is one
+    /// ending.
+    pub fn end_console_session(&self, mac: &str, expires_at: i64) -> Result<(), DbError> {
+        let mut conn = self.conn()?;
+        match diesel::insert_into(console_logouts::table)
+            .values((
+                console_logouts::mac.eq(mac),
+                console_logouts::expires_at.eq(expires_at),
+            ))
+            .execute(&mut conn)
+        {
+            Err(e) if super::is_unique_violation(&e) => Ok(()),
+            other => other.map(drop).map_err(DbError::from),
+        }
+    }
+
+    /// The console sessions ended and not yet expired at `now` (the expired ones are
+    /// forgotten: their cookies are refused as expired).
+    pub fn ended_console_sessions(&self, now: i64) -> Result<Vec<String>, DbError> {
+        let mut conn = self.conn()?;
+        diesel::delete(console_logouts::table.filter(console_logouts::expires_at.le(now)))
+            .execute(&mut conn)?;
+        Ok(console_logouts::table
+            .select(console_logouts::mac)
             .load(&mut conn)?)
     }
 

@@ -119,13 +119,29 @@ pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "[unparseable url]".into();
     };
-    match rest.split_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:********@{host}")
+    let rest = match rest.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{user}:********@{host}"),
+            // No password: nothing to hide, and stars would say there is one.
+            None => format!("{userinfo}@{host}"),
+        },
+        None => rest.to_owned(),
+    };
+    // libpq also takes the password as a parameter: `?password=…`.
+    let rest = match rest.split_once('?') {
+        Some((base, query)) => {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|p| match p.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=********"),
+                    _ => p.to_owned(),
+                })
+                .collect();
+            format!("{base}?{}", params.join("&"))
         }
-        None => url.to_owned(),
-    }
+        None => rest,
+    };
+    format!("{scheme}://{rest}")
 }
 
 /// Pragmas applied to every SQLite connection: WAL so readers never block the writer, foreign
@@ -372,6 +388,19 @@ mod tests {
         assert_eq!(
             redact_url("postgres://app:s3cret@db:5432/gs"),
             "postgres://app:********@db:5432/gs"
+        );
+        // Without a password nothing is starred; a password parameter is.
+        assert_eq!(
+            redact_url("postgres://app@db:5432/gs"),
+            "postgres://app@db:5432/gs"
+        );
+        assert_eq!(
+            redact_url("postgres:///gs?host=/run/pg&password=s3cret&user=app"),
+            "postgres:///gs?host=/run/pg&password=********&user=app"
+        );
+        assert_eq!(
+            redact_url("postgres://app:p@ss@db/gs"),
+            "postgres://app:********@db/gs"
         );
         let err = Backend::from_url("mysql://app:s3cret@db/gs")
             .unwrap_err()

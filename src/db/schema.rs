@@ -171,12 +171,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    console_logouts (mac) {
+        mac -> Text,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(agents -> gateways (gateway_id));
 diesel::joinable!(direct_connections -> agents (agent_id));
 diesel::joinable!(gateway_health_samples -> gateways (gateway_id));
 diesel::joinable!(spawns -> gateways (gateway_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    console_logouts,
     alert_deliveries,
     usage_daily,
     operations,

@@ -13,7 +13,12 @@ use super::AppState;
 use super::error::ApiError;
 use super::json::JsonBody;
 use super::middleware::{console_principal, same_origin, session_cookie};
-use crate::console_session::{COOKIE, LIFETIME};
+use crate::console_session::{COOKIE, HOST_COOKIE, LIFETIME};
+
+/// Login attempts a client address may make per minute (in a burst, then one every 6 s): an
+/// operator mistyping a key is not slowed; guessing keys from one address is. Each refused
+/// key is logged with the address.
+pub const LOGINS_PER_MINUTE: u32 = 10;
 
 /// One file of the console.
 struct Asset {
@@ -87,13 +92,15 @@ pub struct Login {
 }
 
 /// The session cookie: the browser keeps it no longer than the session lasts, sends it to
-/// this site only, never shows it to scripts.
+/// this site only, never shows it to scripts; over HTTPS it is `Secure` and `__Host-`
+/// prefixed (no `Domain`: a sibling subdomain can neither set nor shadow it).
 fn cookie(req: &HttpRequest, value: String, max_age: i64) -> Cookie<'static> {
-    let mut c = Cookie::new(COOKIE, value);
+    let https = req.connection_info().scheme() == "https";
+    let mut c = Cookie::new(if https { HOST_COOKIE } else { COOKIE }, value);
     c.set_path("/");
     c.set_http_only(true);
     c.set_same_site(SameSite::Strict);
-    c.set_secure(req.connection_info().scheme() == "https");
+    c.set_secure(https);
     c.set_max_age(actix_web::cookie::time::Duration::seconds(max_age));
     c
 }
@@ -105,7 +112,22 @@ pub async fn login(
     body: JsonBody<Login>,
 ) -> Result<HttpResponse, ApiError> {
     same_origin(&req)?;
-    let principal = state.keys.authenticate(Some(&body.0.key)).await?;
+    let peer = req
+        .peer_addr()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+    if let Err(retry_after_secs) = state.console_logins.check(peer) {
+        return Err(ApiError::RateLimited {
+            limit: state.console_logins.name,
+            retry_after_secs,
+        });
+    }
+    let principal = match state.keys.authenticate(Some(&body.0.key)).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(client = %peer, reason = %e, "console login refused");
+            return Err(e.into());
+        }
+    };
     // The stored hash the cookie is bound to, as the session check will read it.
     let (_, hash) = state
         .keys
@@ -120,9 +142,17 @@ pub async fn login(
         .json(serde_json::json!({"name": principal.name, "role": principal.role})))
 }
 
-/// `POST /console/logout`: the browser forgets the cookie.
-pub async fn logout(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+/// `POST /console/logout`: the session ends here (its cookie is refused from now on, by every
+/// instance within `auth.key_refresh_interval`) and the browser forgets the cookie.
+pub async fn logout(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     same_origin(&req)?;
+    if let Some(cookie) = session_cookie(&req) {
+        let keys = state.keys.clone();
+        super::blocking(move || keys.end_session(&cookie)).await?;
+    }
     Ok(HttpResponse::NoContent()
         .cookie(cookie(&req, String::new(), 0))
         .finish())

@@ -78,16 +78,24 @@ pub async fn sse(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     let filter = type_filter(&query);
-    Ok(stream(&state, last_id, move |e| wanted(&filter, e)))
+    Ok(stream(&state, &req, last_id, move |e| wanted(&filter, e)))
 }
 
 /// A Server-Sent Events stream of the events `wanted` lets through, from after `last_id` (the
-/// replay) or from now.
+/// replay) or from now. To `HEAD`, the stream's headers alone: a stream has no end, and one
+/// whose body the server drops would be held open for nothing.
 pub(super) fn stream(
     state: &AppState,
+    req: &HttpRequest,
     last_id: Option<u64>,
     wanted: impl Fn(&Event) -> bool + Send + 'static,
 ) -> HttpResponse {
+    if req.method() == actix_web::http::Method::HEAD {
+        return HttpResponse::Ok()
+            .insert_header((header::CONTENT_TYPE, "text/event-stream"))
+            .insert_header((header::CACHE_CONTROL, "no-cache"))
+            .finish();
+    }
     // Missed events it cannot be given: said first, never silence.
     let reset = last_id.and_then(|last| state.events.resume_gap(last).map(|gap| (last, gap)));
     let (backlog, mut rx) = state.events.subscribe_after(last_id);

@@ -100,25 +100,24 @@ pub async fn authenticate(
     Ok(next.call(req).await?.map_into_left_body())
 }
 
-/// The console session cookie a request carries, if any.
+/// The console session cookie a request carries, if any: `__Host-gs_session` (set over
+/// HTTPS) or `gs_session` (set over plain HTTP, where browsers refuse the `__Host-` prefix).
 pub fn session_cookie(req: &actix_web::HttpRequest) -> Option<String> {
-    req.cookie(crate::console_session::COOKIE)
+    crate::console_session::COOKIE_NAMES
+        .iter()
+        .find_map(|name| req.cookie(name))
         .map(|c| c.value().to_owned())
         .filter(|v| !v.is_empty())
 }
 
-/// Who a console session's cookie stands for. A request that changes something must come from
-/// the console's own origin (the cookie is `SameSite=Strict` as well): its `Origin` is this
-/// daemon's scheme and host.
+/// Who a console session's cookie stands for, once [`cookie_request_allowed`] let the request
+/// through and the cookie is one this cluster issued, not logged out, for an active key.
 pub fn console_principal(
     state: &AppState,
     req: &actix_web::HttpRequest,
     cookie: &str,
 ) -> Result<Principal, ApiError> {
-    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if !safe {
-        same_origin(req)?;
-    }
+    cookie_request_allowed(req.method(), req.headers(), &own_origin(req))?;
     let mut found = None;
     let id = state
         .console_sessions
@@ -127,30 +126,74 @@ pub fn console_principal(
             found.as_ref().map(|(_, hash)| *hash)
         })
         .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+    if state.keys.session_ended(cookie) {
+        return Err(ApiError::Unauthorized(
+            "the console session was logged out; log in again".into(),
+        ));
+    }
     found
         .map(|(principal, _)| principal)
         .filter(|p| p.key_id == id)
         .ok_or_else(|| ApiError::Unauthorized("the console session's key is not active".into()))
 }
 
-/// The request's `Origin` is this daemon as the browser reached it.
-pub fn same_origin(req: &actix_web::HttpRequest) -> Result<(), ApiError> {
+/// This daemon as the browser reached it: `scheme://host[:port]`.
+fn own_origin(req: &actix_web::HttpRequest) -> String {
     let info = req.connection_info();
-    let own = format!("{}://{}", info.scheme(), info.host());
-    match req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
+    format!("{}://{}", info.scheme(), info.host())
+}
+
+/// Whether a request that a browser authenticated with the console's cookie may go on. A
+/// browser attaches the cookie to requests other pages start too, and `SameSite=Strict` does
+/// not cover another port of the same host or a sibling subdomain (they are the same *site*),
+/// so the rule is the request's origin, not its site:
+/// - `Sec-Fetch-Site`, when the browser sends it, must be `same-origin` (or `none`: the
+///   operator typed the address);
+/// - an `Origin`, whenever one is sent (a cross-origin `EventSource` sends one), must be this
+///   daemon's;
+/// - a change (any method but GET, HEAD and OPTIONS) and a WebSocket upgrade must send one:
+///   browsers always do for both, and the WebSocket upgrade is a GET that no CORS check
+///   guards, so a page elsewhere could otherwise read the event stream.
+pub fn cookie_request_allowed(
+    method: &Method,
+    headers: &HeaderMap,
+    own: &str,
+) -> Result<(), ApiError> {
+    let text = |v: &header::HeaderValue| {
+        gateway_supervisor_actors::bounded::text(&String::from_utf8_lossy(v.as_bytes()), 128)
+    };
+    if let Some(site) = headers.get("sec-fetch-site")
+        && !matches!(site.as_bytes(), b"same-origin" | b"none")
     {
-        Some(origin) if origin.eq_ignore_ascii_case(&own) => Ok(()),
+        return Err(ApiError::CrossOrigin(format!(
+            "a console session's request started by another page (Sec-Fetch-Site: {}) is \
+             refused here ({own})",
+            text(site)
+        )));
+    }
+    let upgrade = headers
+        .get(header::UPGRADE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    match headers.get(header::ORIGIN) {
+        Some(origin) if origin.as_bytes().eq_ignore_ascii_case(own.as_bytes()) => Ok(()),
         Some(origin) => Err(ApiError::CrossOrigin(format!(
             "a console session's request from origin {} is refused here ({own})",
-            gateway_supervisor_actors::bounded::text(origin, 128)
+            text(origin)
         ))),
-        None => Err(ApiError::CrossOrigin(
+        None if upgrade => Err(ApiError::CrossOrigin(
+            "a console session's WebSocket must say its Origin".into(),
+        )),
+        None if !safe => Err(ApiError::CrossOrigin(
             "a console session's request that changes something must say its Origin".into(),
         )),
+        None => Ok(()),
     }
+}
+
+/// The request's `Origin` is this daemon as the browser reached it (login and logout).
+pub fn same_origin(req: &actix_web::HttpRequest) -> Result<(), ApiError> {
+    cookie_request_allowed(&Method::POST, req.headers(), &own_origin(req))
 }
 
 /// The hop's credential: signed by an instance with this cluster's master key, recently.
@@ -517,5 +560,50 @@ mod tests {
         }
         h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer gsk_y"));
         assert_eq!(key(&h), Err("two keys"));
+    }
+
+    fn cookie_request(method: Method, pairs: &[(&'static str, &'static str)]) -> bool {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        cookie_request_allowed(&method, &h, "http://127.0.0.1:8080").is_ok()
+    }
+
+    #[test]
+    fn a_cookie_request_from_another_origin_is_refused_whatever_its_method() {
+        let own = ("origin", "http://127.0.0.1:8080");
+        let other_port = ("origin", "http://127.0.0.1:8081");
+        let ws = ("upgrade", "websocket");
+        // The console itself: its reads (no Origin: same-origin GETs send none), its changes,
+        // its WebSocket.
+        assert!(cookie_request(Method::GET, &[]));
+        assert!(cookie_request(
+            Method::GET,
+            &[("sec-fetch-site", "same-origin")]
+        ));
+        assert!(cookie_request(Method::GET, &[("sec-fetch-site", "none")]));
+        assert!(cookie_request(Method::POST, &[own]));
+        assert!(cookie_request(Method::GET, &[ws, own]));
+        // Another port of the same host is the same site, not the same origin.
+        assert!(!cookie_request(Method::GET, &[ws, other_port]));
+        assert!(!cookie_request(Method::GET, &[other_port]));
+        assert!(!cookie_request(Method::POST, &[other_port]));
+        assert!(!cookie_request(
+            Method::GET,
+            &[("sec-fetch-site", "same-site")]
+        ));
+        assert!(!cookie_request(
+            Method::GET,
+            &[("sec-fetch-site", "cross-site")]
+        ));
+        assert!(!cookie_request(
+            Method::GET,
+            &[own, ("sec-fetch-site", "cross-site")]
+        ));
+        // A WebSocket or a change that does not say where it comes from.
+        assert!(!cookie_request(Method::GET, &[ws]));
+        assert!(!cookie_request(Method::GET, &[("upgrade", "WebSocket")]));
+        assert!(!cookie_request(Method::DELETE, &[]));
     }
 }

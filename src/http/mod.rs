@@ -76,6 +76,8 @@ pub struct AppState {
     pub cluster: Option<crate::cluster::Cluster>,
     /// Issues and checks the web console's session cookies.
     pub console_sessions: Arc<crate::console_session::SessionSigner>,
+    /// Console logins per client address ([`console::LOGINS_PER_MINUTE`]).
+    pub console_logins: Arc<KeyedLimiter<std::net::IpAddr>>,
 }
 
 /// Runs a storage call on the blocking pool; a pool failure or a database error is 503.
@@ -96,12 +98,15 @@ async fn route_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     )))
 }
 
-/// A resource with its routes; any other method answers 405 in JSON with an `Allow` header
+/// A resource with its routes (a `GET` answers `HEAD` too); any other method answers 405 in JSON with an `Allow` header
 /// naming the methods the resource has (RFC 9110 §15.5.6).
 fn resource(path: &str, routes: Vec<roles::MethodRoute>) -> Resource {
     let allow = routes
         .iter()
-        .map(|(method, _)| method.as_str())
+        .flat_map(|(method, _)| match *method {
+            Method::GET => vec!["GET", "HEAD"],
+            ref other => vec![other.as_str()],
+        })
         .collect::<Vec<_>>()
         .join(", ");
     let resource = routes

@@ -153,6 +153,7 @@ pub struct LogQuery {
     security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
 pub async fn logs(
     state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
     query: web::Query<LogQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(100);
@@ -170,7 +171,7 @@ pub async fn logs(
         text: query.q.map(|q| q.to_lowercase()),
     };
     if query.follow == Some(true) {
-        return Ok(super::events::stream(&state, None, move |e| {
+        return Ok(super::events::stream(&state, &req, None, move |e| {
             e.kind == gateway_supervisor_actors::events::EventKind::Log
                 && filter.matches(&crate::logs::LogLine::of(e))
         }));

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::Method;
-use actix_web::{Error, FromRequest, Handler, HttpMessage, Responder, Route, web};
+use actix_web::{Error, FromRequest, Handler, HttpMessage, Responder, Route, guard, web};
 use futures_util::future::LocalBoxFuture;
 
 use super::error::ApiError;
@@ -93,8 +93,18 @@ where
 {
     (
         method.clone(),
-        web::method(method).to(handler).wrap(RequireRole(role)),
+        route_for(method).to(handler).wrap(RequireRole(role)),
     )
+}
+
+/// The route for `method`; a `GET` route answers `HEAD` too (RFC 9110 §9.3.2: the same
+/// headers, no body — the server drops the body).
+fn route_for(method: Method) -> Route {
+    if method == Method::GET {
+        web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+    } else {
+        web::method(method)
+    }
 }
 
 /// `GET` with no key at all (`/healthz`, `/readyz`, `/metrics`: no data behind them).
@@ -104,7 +114,7 @@ where
     Args: FromRequest + 'static,
     F::Output: Responder + 'static,
 {
-    (Method::GET, web::get().to(handler))
+    (Method::GET, route_for(Method::GET).to(handler))
 }
 
 macro_rules! method_routes {

@@ -437,14 +437,18 @@ fn wrong_methods_get_405_with_allow_and_invented_methods_mint_no_metric_series()
     let d = Daemon::start();
     // 405 names what the route does allow (RFC 9110).
     for (method, path, allow) in [
-        ("PATCH", "/api/gateways", "GET, POST, PUT, DELETE"),
-        ("POST", "/api/audit", "GET"),
-        ("DELETE", "/healthz", "GET"),
-        ("DELETE", "/api/spawn", "GET, POST"),
+        ("PATCH", "/api/gateways", "GET, HEAD, POST, PUT, DELETE"),
+        ("POST", "/api/audit", "GET, HEAD"),
+        ("DELETE", "/healthz", "GET, HEAD"),
+        ("DELETE", "/api/spawn", "GET, HEAD, POST"),
+        // A HEAD's answer has no body: its status and Allow say it.
+        ("HEAD", "/api/gateways/1/drain", "POST"),
     ] {
         let res = d.send(Request::new(method, path).key(&d.admin_key));
         assert_eq!(res.status, 405, "{method} {path}: {}", res.text());
-        assert_eq!(res.json()["error"], "method_not_allowed");
+        if method != "HEAD" {
+            assert_eq!(res.json()["error"], "method_not_allowed");
+        }
         assert_eq!(res.header("allow"), Some(allow), "{method} {path}");
     }
     // Unauthenticated invented methods: one `OTHER` label, not a series each.
@@ -459,6 +463,60 @@ fn wrong_methods_get_405_with_allow_and_invented_methods_mint_no_metric_series()
         text.contains(r#"method="OTHER""#),
         "invented methods are counted under OTHER"
     );
+}
+
+/// RFC 9110 §9.3.2: wherever GET works, HEAD answers what GET would, without the body. The
+/// event streams answer their headers and end (a stream has no end to wait for).
+#[test]
+fn head_answers_wherever_get_does() {
+    let d = Daemon::start();
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/openapi.json",
+        "/console/",
+        "/api/gateways",
+        "/api/gateways/999",
+        "/api/audit",
+        "/api/events",
+        "/api/logs?follow=true",
+    ] {
+        let get = if path.starts_with("/api/events") || path.contains("follow") {
+            None
+        } else {
+            Some(d.send(Request::new("GET", path).key(&d.admin_key)))
+        };
+        let started = std::time::Instant::now();
+        let head = d.send(Request::new("HEAD", path).key(&d.admin_key));
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "HEAD {path} ended"
+        );
+        assert!(head.body.is_empty(), "HEAD {path} has no body");
+        match get {
+            Some(get) => {
+                assert_eq!(head.status, get.status, "HEAD {path}");
+                assert_eq!(
+                    head.header("content-type"),
+                    get.header("content-type"),
+                    "HEAD {path}"
+                );
+            }
+            None => {
+                assert_eq!(head.status, 200, "HEAD {path}");
+                assert_eq!(head.header("content-type"), Some("text/event-stream"));
+            }
+        }
+    }
+    // The role rule is the GET's: a viewer's HEAD of the audit log is refused as its GET is.
+    let viewer = d.create_key("viewer", "v");
+    assert_eq!(
+        d.send(Request::new("HEAD", "/api/audit").key(&viewer))
+            .status,
+        403
+    );
+    assert_eq!(d.send(Request::new("HEAD", "/api/gateways")).status, 401);
 }
 
 /// A refused client cannot keep its connection by sending a body that never ends (main

@@ -48,6 +48,14 @@ fn check_config_names_unknown_keys_and_bad_values() {
                 "GATEWAY_SUPERVISOR__DATABASE__URL",
                 "postgres://app:pw123@db/gs",
             ),
+            (
+                "GATEWAY_SUPERVISOR__ALERTS__WEBHOOK_URL",
+                "https://bot:hookpass@hooks.example:8443/services/T0/B0/hookpath?token=hooktoken",
+            ),
+            (
+                "GATEWAY_SUPERVISOR__ALERTS__SECRET",
+                "a-webhook-signing-secret",
+            ),
         ],
     );
     assert!(
@@ -64,6 +72,17 @@ fn check_config_names_unknown_keys_and_bad_values() {
         !stdout.contains(secret) && !stdout.contains("pw123"),
         "secrets are not printed: {stdout}"
     );
+    // A webhook's credentials, path and query are often its secret: only where it goes.
+    for leak in [
+        "hookpass",
+        "hookpath",
+        "hooktoken",
+        "T0/B0",
+        "a-webhook-signing-secret",
+    ] {
+        assert!(!stdout.contains(leak), "{leak} printed: {stdout}");
+    }
+    assert!(stdout.contains("https://hooks.example:8443/…"), "{stdout}");
     // For tools: only the settings, as one JSON document.
     let out = run(
         &["check-config", "--config", example, "--format", "json"],

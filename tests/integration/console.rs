@@ -115,7 +115,12 @@ fn the_session_ends_with_its_key_and_with_logout() {
     );
     assert_eq!(res.status, 204);
     assert!(res.header("set-cookie").unwrap().contains("Max-Age=0"));
+    // The logout ended the session on the server too: a copy of the cookie is nobody now.
+    let res = d.send(Request::new("GET", "/api/gateways").header("cookie", &cookie));
+    assert_eq!(res.status, 401, "{}", res.text());
+    assert!(res.text().contains("logged out"), "{}", res.text());
     // Revoking the key ends every session of it (within the key refresh interval).
+    let cookie = login(&d, &key);
     let out = d.cli(&["keys", "revoke", &key[..12]]);
     assert!(
         out.status.success(),
@@ -259,4 +264,134 @@ fn a_large_fleet_is_read_a_page_at_a_time() {
             "{q}: {body}"
         );
     }
+}
+
+/// A WebSocket upgrade with the console's cookie, from `origin` (none: no header).
+fn ws_with_cookie(d: &Daemon, cookie: &str, origin: Option<&str>) -> Result<(), u16> {
+    let url = format!("ws://{}/api/ws", d.addr);
+    let mut request =
+        tungstenite::client::IntoClientRequest::into_client_request(url.as_str()).unwrap();
+    request
+        .headers_mut()
+        .insert("cookie", cookie.parse().unwrap());
+    if let Some(o) = origin {
+        request.headers_mut().insert("origin", o.parse().unwrap());
+    }
+    let stream = std::net::TcpStream::connect(d.addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    match tungstenite::client::client(request, stream) {
+        Ok(_) => Ok(()),
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(res))) => {
+            Err(res.status().as_u16())
+        }
+        Err(e) => panic!("websocket handshake: {e}"),
+    }
+}
+
+#[test]
+fn another_origin_cannot_open_the_event_streams_with_the_cookie() {
+    let d = Daemon::start();
+    let cookie = login(&d, &d.admin_key);
+    // Another port of the same host is the same site: SameSite=Strict sends the cookie.
+    let elsewhere = format!("http://127.0.0.1:{}", d.addr.port() + 1);
+    assert_eq!(ws_with_cookie(&d, &cookie, Some(&elsewhere)), Err(403));
+    assert_eq!(
+        ws_with_cookie(&d, &cookie, Some("https://evil.example")),
+        Err(403)
+    );
+    assert_eq!(ws_with_cookie(&d, &cookie, None), Err(403));
+    assert_eq!(ws_with_cookie(&d, &cookie, Some(&origin(&d))), Ok(()));
+    // A cross-origin EventSource sends its Origin; a page started elsewhere says so.
+    let res = d.send(
+        Request::new("GET", "/api/events")
+            .header("cookie", &cookie)
+            .header("origin", &elsewhere),
+    );
+    assert_eq!(res.status, 403, "{}", res.text());
+    assert_eq!(res.json()["error"], "cross_origin");
+    let res = d.send(
+        Request::new("GET", "/api/gateways")
+            .header("cookie", &cookie)
+            .header("sec-fetch-site", "same-site"),
+    );
+    assert_eq!(res.status, 403, "{}", res.text());
+    // A key in a header is not a browser's ambient credential: no Origin rule for it.
+    let res = d.send(
+        Request::new("GET", "/api/gateways")
+            .key(&d.admin_key)
+            .header("origin", &elsewhere),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    // After logout the cookie opens nothing, from anywhere.
+    let res = d.send(
+        Request::new("POST", "/console/logout")
+            .header("cookie", &cookie)
+            .header("origin", origin(&d)),
+    );
+    assert_eq!(res.status, 204);
+    assert_eq!(ws_with_cookie(&d, &cookie, Some(&origin(&d))), Err(401));
+}
+
+#[test]
+fn failed_logins_are_throttled_per_client_and_logged() {
+    let d = Daemon::start();
+    let attempt = |key: &str| {
+        d.send(
+            Request::new("POST", "/console/login")
+                .header("origin", origin(&d))
+                .json(&json!({"key": key})),
+        )
+    };
+    let wrong = "gsk_notARealKey0000000000000000000000000000";
+    let statuses: Vec<u16> = (0..30).map(|_| attempt(wrong).status).collect();
+    let refused = statuses.iter().filter(|s| **s == 401).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(refused, 10, "{statuses:?}");
+    assert_eq!(throttled, 20, "{statuses:?}");
+    let res = attempt(wrong);
+    assert_eq!(res.status, 429);
+    assert_eq!(res.json()["error"], "rate_limited");
+    assert!(res.header("retry-after").is_some());
+    // Even the right key waits: guessing must not learn from a different answer.
+    assert_eq!(attempt(&d.admin_key).status, 429);
+    crate::support::wait_until(
+        "the refused logins in the log",
+        std::time::Duration::from_secs(10),
+        || {
+            String::from_utf8_lossy(&d.logs())
+                .contains("console login refused")
+                .then_some(())
+        },
+    );
+    assert!(
+        !String::from_utf8_lossy(&d.logs()).contains(wrong),
+        "the presented key is never logged"
+    );
+}
+
+#[test]
+fn over_https_the_cookie_is_host_prefixed_and_secure() {
+    let d = Daemon::start();
+    let res = d.send(
+        Request::new("POST", "/console/login")
+            .header("origin", format!("https://{}", d.addr))
+            .header("x-forwarded-proto", "https")
+            .json(&json!({"key": d.admin_key})),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    let set = res.header("set-cookie").unwrap().to_owned();
+    assert!(set.starts_with("__Host-gs_session="), "{set}");
+    for attr in ["Secure", "Path=/", "HttpOnly", "SameSite=Strict"] {
+        assert!(set.contains(attr), "{attr} missing: {set}");
+    }
+    assert!(!set.contains("Domain"), "{set}");
+    let cookie = set.split(';').next().unwrap().to_owned();
+    let res = d.send(
+        Request::new("GET", "/console/session")
+            .header("cookie", &cookie)
+            .header("x-forwarded-proto", "https"),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
 }
