@@ -21,6 +21,16 @@ pub fn reloading() {
     }
 }
 
+/// Still starting, waiting for `status`: the start's timeout is extended by `extend` (a
+/// daemon waiting for its database is not a start that hung).
+pub fn waiting(status: &str, extend: Duration) {
+    let usec = u32::try_from(extend.as_micros()).unwrap_or(u32::MAX);
+    send(&[
+        NotifyState::Status(status),
+        NotifyState::ExtendTimeoutUsec(usec),
+    ]);
+}
+
 pub fn stopping() {
     send(&[NotifyState::Stopping, NotifyState::Status("shutting down")]);
 }

@@ -121,6 +121,8 @@ pub(crate) struct Shared {
     pub started: Instant,
     last_auth: Mutex<Option<String>>,
     pub suspension: Mutex<Option<Suspension>>,
+    /// The methods refused because a suspension was held, oldest first (the last 1,000).
+    pub refused_suspended: Mutex<Vec<String>>,
     /// This "process"'s `server.bootId` (2026.9 releases send one; a restart makes a new one).
     pub boot_id: Mutex<String>,
     /// The gateway's file log, one raw line each (what `logs.tail` reads).
@@ -314,6 +316,7 @@ impl FakeGateway {
             started: Instant::now(),
             last_auth: Mutex::new(None),
             suspension: Mutex::new(None),
+            refused_suspended: Mutex::new(Vec::new()),
             boot_id: Mutex::new(random_id()),
             log_file: Mutex::new(Vec::new()),
             usage: Mutex::new(BTreeMap::new()),
@@ -518,6 +521,31 @@ impl FakeGateway {
     /// `agent` runs started (a repeated idempotency key starts none).
     pub fn runs_started(&self) -> usize {
         lock(&self.shared.runs).len()
+    }
+
+    /// Suspends the gateway as another operator client of it would (`gateway.suspend.prepare
+    /// {drain: true}` under a request of its own): from now on it runs only the suspension's
+    /// own methods, as a held 2026.9.6 suspension does, until [`FakeGateway::release_suspension`].
+    pub fn hold_suspension(&self) {
+        *lock(&self.shared.suspension) = Some(Suspension {
+            id: random_id(),
+            request_id: "another-client".into(),
+            drain: true,
+        });
+        self.shared
+            .broadcast("gateway.suspension", json!({"phase": "prepared"}));
+    }
+
+    /// Ends the suspension [`FakeGateway::hold_suspension`] held (its client resumed it).
+    pub fn release_suspension(&self) {
+        *lock(&self.shared.suspension) = None;
+        self.shared
+            .broadcast("gateway.suspension", json!({"phase": "accepting"}));
+    }
+
+    /// The methods refused because a suspension was held, oldest first (the last 1,000).
+    pub fn refused_while_suspended(&self) -> Vec<String> {
+        lock(&self.shared.refused_suspended).clone()
     }
 
     /// Whether the gateway is suspended (prepared and not resumed).

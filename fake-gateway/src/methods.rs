@@ -148,6 +148,13 @@ pub(crate) async fn handle(
     // As 2026.9.6: while a suspension is held (draining or ready), only the suspension's own
     // methods run; everything else is refused, retryable.
     if !SUSPEND_CONTROL_METHODS.contains(&method) && lock(&shared.suspension).is_some() {
+        {
+            let mut refused = lock(&shared.refused_suspended);
+            if refused.len() >= 1000 {
+                refused.remove(0);
+            }
+            refused.push(method.to_owned());
+        }
         return Some(json!({"type": "res", "id": id, "ok": false, "error": {
             "code": "UNAVAILABLE",
             "message": format!("{method} unavailable during gateway suspension"),

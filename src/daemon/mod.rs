@@ -8,6 +8,7 @@
 mod loops;
 mod reload;
 mod run;
+mod standby;
 mod storage;
 
 pub use storage::{ensure_state_dir, master_key, open_store};
@@ -63,6 +64,70 @@ pub enum DaemonError {
     Startup(String),
 }
 
+/// Waits between two tries to reach the database: 1 s, doubling, at most 30 s.
+const DATABASE_RETRY_FIRST: Duration = Duration::from_secs(1);
+const DATABASE_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Opens the store; a PostgreSQL server that cannot be reached yet (or whose database does not
+/// exist yet) is tried again with backoff, one log line per try, while [`standby::Standby`]
+/// answers 503 on the API listener. Any other failure ends the start as before.
+fn open_when_reachable(
+    cfg: &Config,
+    listeners: &Listeners,
+) -> Result<(crate::db::Store, Backend, usize, crate::db::SetupLock), DaemonError> {
+    let mut standby = None;
+    let mut wait = DATABASE_RETRY_FIRST;
+    let mut attempt = 0u64;
+    loop {
+        attempt += 1;
+        let failure = match storage::open_store_for_setup(cfg) {
+            Ok(opened) => {
+                if let Some(s) = standby.take() {
+                    standby::Standby::stop(s);
+                    info!(attempt, "the database answered; starting");
+                }
+                return Ok(opened);
+            }
+            Err(DaemonError::Db(DbError::Connect(e)))
+                if cfg.database.url.starts_with("postgres") =>
+            {
+                e
+            }
+            Err(other) => return Err(other),
+        };
+        let database = crate::db::redact_url(&cfg.database.url);
+        let reason = format!(
+            "waiting for the database {database} (try {attempt}, next in {} s): {}",
+            wait.as_secs(),
+            gateway_supervisor_actors::bounded::text(failure.trim(), 300)
+        );
+        tracing::warn!(
+            database = %database,
+            attempt,
+            retry_in_s = wait.as_secs(),
+            error = %gateway_supervisor_actors::bounded::text(failure.trim(), 300),
+            "the database cannot be reached yet; the API answers 503 meanwhile"
+        );
+        crate::systemd::waiting(&reason, wait + Duration::from_secs(30));
+        match &standby {
+            Some(s) => standby::Standby::set_reason(s, reason),
+            None => {
+                let http = listeners
+                    .http
+                    .as_ref()
+                    .ok_or_else(|| DaemonError::Startup("the HTTP listener was taken".into()))?;
+                standby = Some(
+                    standby::Standby::start(http, reason)
+                        .map_err(|e| run::listen_error(cfg.server.bind, e))?,
+                );
+                run::write_addr_file(&cfg.state.dir, http);
+            }
+        }
+        std::thread::sleep(wait);
+        wait = (wait * 2).min(DATABASE_RETRY_MAX);
+    }
+}
+
 pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), DaemonError> {
     gateway_supervisor_actors::tls::install_default_provider();
     let cfg = Config::load(config_file.as_deref(), &flags)?;
@@ -80,15 +145,16 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
         http: Some(bind_listener(cfg.server.bind)?),
         metrics: cfg.metrics.bind.map(bind_listener).transpose()?,
     };
-    let (store, backend, migrated) = open_store(&cfg)?;
+    let (store, backend, migrated, setup) = open_when_reachable(&cfg, &listeners)?;
     info!(database = %backend.describe(), migrations_applied = migrated, "database ready");
     if let Some(path) = first_start_admin_key(&store, &cfg.state.dir)? {
         info!(path = %path.display(), "first start: created an admin API key; read it from this file (mode 0600)");
     }
+    let (identity, created) = store.device_identity()?;
+    drop(setup);
+    info!(device_id = %identity.device_id(), created, "device identity ready");
     let keys = Arc::new(KeyCache::new(store.clone()));
     keys.refresh()?;
-    let (identity, created) = store.device_identity()?;
-    info!(device_id = %identity.device_id(), created, "device identity ready");
     let metrics = Arc::new(
         Metrics::new(cfg.metrics.gateway_detail)
             .map_err(|e| DaemonError::Startup(e.to_string()))?,

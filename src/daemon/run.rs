@@ -46,6 +46,23 @@ pub(super) fn bind_listener(
     std::net::TcpListener::bind(addr).map_err(|e| listen_error(addr, e))
 }
 
+/// Writes `<state>/http.addr`: where the API listens (useful with port 0).
+fn write_addrs(state_dir: &std::path::Path, listening: &[String]) {
+    if let Err(e) = fs::write(
+        state_dir.join(HTTP_ADDR_FILE),
+        format!("{}\n", listening.join(" ")),
+    ) {
+        warn!(%e, "could not write the http.addr file");
+    }
+}
+
+/// [`write_addrs`] for a listener the stand-in answers on before the server starts.
+pub(super) fn write_addr_file(state_dir: &std::path::Path, listener: &std::net::TcpListener) {
+    if let Ok(addr) = listener.local_addr() {
+        write_addrs(state_dir, &[addr.to_string()]);
+    }
+}
+
 pub(super) fn listen_error(addr: impl ToString, e: std::io::Error) -> DaemonError {
     DaemonError::Listen {
         addr: addr.to_string(),
@@ -86,12 +103,7 @@ pub(super) async fn run(mut rt: Running) -> Result<(), DaemonError> {
         .map_err(|e| listen_error(rt.cfg.server.bind, e))?;
     let addrs = server.addrs();
     let listening: Vec<String> = addrs.iter().map(ToString::to_string).collect();
-    if let Err(e) = fs::write(
-        rt.cfg.state.dir.join(HTTP_ADDR_FILE),
-        format!("{}\n", listening.join(" ")),
-    ) {
-        warn!(%e, "could not write the http.addr file");
-    }
+    write_addrs(&rt.cfg.state.dir, &listening);
     let server = server.run();
     let handle = server.handle();
     let server_task = actix::spawn(server);

@@ -46,8 +46,18 @@ pub fn master_key(
 
 /// Opens and migrates the database and unlocks the secrets: everything a command needs.
 pub fn open_store(cfg: &Config) -> Result<(Store, Backend, usize), DaemonError> {
+    let (store, backend, migrated, _setup) = open_store_for_setup(cfg)?;
+    Ok((store, backend, migrated))
+}
+
+/// [`open_store`], still holding the shared database's [`db::SetupLock`]: the daemon creates
+/// what a new database needs (the first admin key, the device identity) before it lets go.
+pub(super) fn open_store_for_setup(
+    cfg: &Config,
+) -> Result<(Store, Backend, usize, db::SetupLock), DaemonError> {
     ensure_state_dir(&cfg.state.dir)?;
     let (pool, backend) = db::open(&cfg.database.url, cfg.database.pool_size)?;
+    let setup = db::SetupLock::take(&backend)?;
     let migrated = db::migrate(&pool)?;
     let new_database = !db::secrets::has_master_key_check(&pool)?;
     let (key, source) = master_key(cfg, new_database)?;
@@ -63,7 +73,7 @@ pub fn open_store(cfg: &Config) -> Result<(Store, Backend, usize), DaemonError> 
         )),
         other => other.into(),
     })?;
-    Ok((store, backend, migrated))
+    Ok((store, backend, migrated, setup))
 }
 
 /// On the very first start (no API key at all), creates an admin key and writes it to

@@ -42,6 +42,11 @@ pub enum DbError {
     BadUrl(String),
     #[error("cannot open the database: {0}")]
     Connect(String),
+    #[error(
+        "the SQLite database's directory {} does not exist: create it, or correct database.url",
+        .0.display()
+    )]
+    SqliteDirectory(PathBuf),
     #[error("migrations failed: {0}")]
     Migrate(String),
     #[error("database error: {0}")]
@@ -194,14 +199,16 @@ impl ManageConnection for ConnManager {
     }
 }
 
-/// Opens the pool (creating the SQLite file's directory) and checks one connection.
+/// Opens the pool and checks one connection. A SQLite file's directory must exist: a
+/// mistyped path fails naming the directory, rather than creating directories where nobody
+/// looks for the fleet's data (the state directory, the default's home, is made at start).
 pub fn open(url: &str, pool_size: u32) -> Result<(Pool, Backend), DbError> {
     let backend = Backend::from_url(url)?;
     if let Backend::Sqlite(path) = &backend
         && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+        && !parent.is_dir()
     {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| DbError::Connect(format!("{}: {e}", parent.display())))?;
+        return Err(DbError::SqliteDirectory(parent.to_owned()));
     }
     let size = match (pool_size, &backend) {
         (0, Backend::Sqlite(_)) => 4,
@@ -287,7 +294,53 @@ pub fn check_writable(pool: &Pool) -> Result<(), DbError> {
         .map_err(DbError::from)
 }
 
-/// Runs pending migrations; returns how many ran.
+/// The advisory lock key of a shared database's setup: "gs-setup" as a number.
+const SETUP_LOCK_KEY: i64 = 0x6773_2d73_6574_7570;
+
+/// How long an instance waits for another one's setup (migrations included) of a shared
+/// database before it gives up with a clear error.
+const SETUP_LOCK_WAIT: &str = "120s";
+
+/// Held while an instance sets up a shared PostgreSQL database — migrations, the master key's
+/// check value, the first admin key, the device identity — so that instances started together
+/// on an empty database do it one after the other: the first sets up, the others find it done.
+/// Without it two concurrent `CREATE TABLE`s of the first migration collided in PostgreSQL's
+/// catalogue (`duplicate key value violates unique constraint "pg_type_typname_nsp_index"`) and
+/// one instance died. A session-level advisory lock on a connection of its own (not the pool's:
+/// a pool of one would wait for itself), released when dropped or when the process dies.
+/// Nothing to do on SQLite: the state directory's lock already allows one daemon per file.
+pub struct SetupLock(Option<PgConnection>);
+
+impl SetupLock {
+    pub fn take(backend: &Backend) -> Result<SetupLock, DbError> {
+        let Backend::Postgres(url) = backend else {
+            return Ok(SetupLock(None));
+        };
+        let mut conn = PgConnection::establish(url).map_err(|e| DbError::Connect(e.to_string()))?;
+        conn.batch_execute(&format!(
+            "SET lock_timeout = '{SETUP_LOCK_WAIT}'; SELECT pg_advisory_lock({SETUP_LOCK_KEY}); \
+             SET lock_timeout = 0"
+        ))
+        .map_err(|e| {
+            DbError::Migrate(format!(
+                "another instance has been setting up this database for over {SETUP_LOCK_WAIT} \
+                 (its advisory lock {SETUP_LOCK_KEY} is held): {e}"
+            ))
+        })?;
+        Ok(SetupLock(Some(conn)))
+    }
+}
+
+impl Drop for SetupLock {
+    fn drop(&mut self) {
+        if let Some(conn) = &mut self.0 {
+            // Closing the connection releases it too; unlocking first says so at once.
+            let _ = conn.batch_execute(&format!("SELECT pg_advisory_unlock({SETUP_LOCK_KEY})"));
+        }
+    }
+}
+
+/// Runs pending migrations; returns how many ran. On a shared database, hold a [`SetupLock`].
 pub fn migrate(pool: &Pool) -> Result<usize, DbError> {
     let mut conn = pool.get()?;
     let ran = match &mut *conn {

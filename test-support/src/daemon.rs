@@ -200,19 +200,8 @@ impl Daemon {
 
     /// Starts on `db` (e.g. [`Database::postgres`]) with extra environment.
     pub fn start_on(db: Database, env: &[(&str, &str)]) -> Daemon {
-        let mut d = Daemon {
-            dir: tempfile::tempdir().expect("tempdir"),
-            db,
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            child: None,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            admin_key: String::new(),
-            starts: 0,
-        };
-        d.launch();
+        let mut d = Self::spawn_on(db, env);
+        d.wait_ready();
         d.admin_key = fs::read_to_string(d.dir.path().join("admin.key"))
             .expect("admin.key written on first start")
             .trim()
@@ -227,20 +216,30 @@ impl Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
         let key = dir.path().join("master.key");
         fs::copy(first.dir.path().join("master.key"), &key).expect("copy the master key");
-        let mut d = Daemon {
+        let mut d = Self::unstarted(dir, first.db.clone(), env, first.admin_key.clone());
+        d.launch();
+        d
+    }
+
+    /// A daemon not started yet.
+    fn unstarted(
+        dir: tempfile::TempDir,
+        db: Database,
+        env: &[(&str, &str)],
+        admin_key: String,
+    ) -> Daemon {
+        Daemon {
             dir,
-            db: first.db.clone(),
+            db,
             env: env
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             child: None,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            admin_key: first.admin_key.clone(),
+            admin_key,
             starts: 0,
-        };
-        d.launch();
-        d
+        }
     }
 
     pub fn state_dir(&self) -> &Path {
@@ -285,10 +284,29 @@ impl Daemon {
         self.launch_with(|_| {});
     }
 
+    /// A daemon on `db` with extra environment, its process started but not waited for
+    /// ([`Daemon::wait_ready`] waits); no admin key read (on a shared database only the
+    /// instance that set the database up writes one).
+    pub fn spawn_on(db: Database, env: &[(&str, &str)]) -> Daemon {
+        let mut d = Self::unstarted(
+            tempfile::tempdir().expect("tempdir"),
+            db,
+            env,
+            String::new(),
+        );
+        d.spawn_with(|_| {});
+        d
+    }
+
     /// Starts the process (with a chance to adjust the command) and waits until it is ready.
     pub fn launch_with(&mut self, adjust: impl FnOnce(&mut Command)) {
-        let addr_file = self.dir.path().join("http.addr");
-        let _ = fs::remove_file(&addr_file);
+        self.spawn_with(adjust);
+        self.wait_ready();
+    }
+
+    /// Starts the process, without waiting.
+    pub fn spawn_with(&mut self, adjust: impl FnOnce(&mut Command)) {
+        let _ = fs::remove_file(self.dir.path().join("http.addr"));
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -300,8 +318,23 @@ impl Daemon {
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
         adjust(&mut cmd);
-        let mut child = cmd.spawn().expect("spawn daemon");
+        self.child = Some(cmd.spawn().expect("spawn daemon"));
         self.starts += 1;
+    }
+
+    /// Waits for the started process to say where it listens and to answer `/readyz` 200.
+    pub fn wait_ready(&mut self) {
+        let addr = self.wait_listening();
+        wait_until("/readyz to answer 200", Duration::from_secs(30), || {
+            (Request::new("GET", "/readyz").send(addr).ok()?.status == 200).then_some(())
+        });
+    }
+
+    /// Waits for the started process to write where it listens (`http.addr`); panics if it
+    /// exits meanwhile.
+    pub fn wait_listening(&mut self) -> SocketAddr {
+        let addr_file = self.dir.path().join("http.addr");
+        let mut child = self.child.take().expect("started");
         let addr = wait_until(
             "the daemon to write http.addr",
             Duration::from_secs(60),
@@ -322,9 +355,7 @@ impl Daemon {
         );
         self.addr = addr;
         self.child = Some(child);
-        wait_until("/readyz to answer 200", Duration::from_secs(30), || {
-            (Request::new("GET", "/readyz").send(addr).ok()?.status == 200).then_some(())
-        });
+        addr
     }
 
     pub fn pid(&self) -> u32 {

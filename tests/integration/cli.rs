@@ -161,6 +161,32 @@ fn start_up_failures_are_one_clear_line() {
     let errors = stderr.lines().filter(|l| l.contains("error")).count();
     assert_eq!(errors, 1, "{stderr}");
     assert!(stderr.contains("not a database"), "{stderr}");
+
+    // A mistyped SQLite path: the directory is named, and not created.
+    let typo = state.path().join("var/lib/gatway-supervisor");
+    let url = format!("sqlite://{}/supervisor.db", typo.display());
+    let other_state = tempfile::tempdir().unwrap();
+    let out = run(
+        &[
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--state-dir",
+            other_state.path().to_str().unwrap(),
+        ],
+        &[("GATEWAY_SUPERVISOR__DATABASE__URL", &url)],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{} does not exist", typo.display())),
+        "{stderr}"
+    );
+    assert!(
+        !typo.exists(),
+        "no directory is created for a mistyped path"
+    );
+    assert!(!state.path().join("var").exists());
 }
 
 /// The bash completion script loads in a real bash and completes the subcommands and their

@@ -265,3 +265,33 @@ fn a_key_on_two_gateways_is_controlled_only_with_its_gateway_named() {
     );
     assert_eq!(res.status, 400, "{}", res.text());
 }
+
+/// A run that starts just before its gateway is suspended: the session list its start asked for
+/// is refused (a held suspension answers only its own methods). The list is asked again, so
+/// the run is listed and controllable once the suspension ends — before, it stayed unlisted
+/// for good and killing it by its key answered `session_not_found`.
+#[test]
+fn a_run_started_just_before_a_suspension_is_listed_and_controllable_after_it() {
+    let f = fake(|_| {});
+    let d = link_daemon(&[]);
+    let id = add(&d, "gw", &f, Some("fake-token"));
+    crate::support::fleet::wait_gateway(&d, id, "online", crate::support::online);
+    let key = crate::support::fleet::start_run(&d, id, &f, "SLOW");
+    // Suspended by another client before the daemon's list of the new run (it waits 500 ms
+    // to coalesce the burst of `sessions.changed` a run's start sends).
+    f.hold_suspension();
+    wait_until("the session list refused", DEADLINE, || {
+        f.refused_while_suspended()
+            .iter()
+            .any(|m| m == "sessions.list")
+            .then_some(())
+    });
+    assert!(
+        !sessions(&d, "").iter().any(|s| s["key"] == key.as_str()),
+        "not listed while the gateway refuses to list"
+    );
+    f.release_suspension();
+    crate::support::wait_session_listed(&d, &key, DEADLINE);
+    let res = control(&d, &key, "kill");
+    assert_eq!(res.status, 200, "{}", res.text());
+}

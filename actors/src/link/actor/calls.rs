@@ -33,13 +33,23 @@ impl GatewayActor {
             Some(serde_json::json!({"limit": SESSIONS_LIMIT})),
             timeout,
         );
-        ctx.spawn(rx.into_actor(self).map(|res, act, _| {
-            if let Ok(payload) = res {
+        ctx.spawn(rx.into_actor(self).map(|res, act, ctx| match res {
+            Ok(payload) => {
+                act.machine.sessions_listed();
                 if let Some(n) = counts::sessions_from_list(&payload) {
                     act.machine.set_sessions_count(n);
                     act.report();
                 }
                 act.publish_sessions(&payload);
+            }
+            // The next connection lists its sessions anyway.
+            Err(CallError::NotConnected) => {}
+            Err(e) => {
+                if let Some(after) = act.machine.sessions_list_failed() {
+                    debug!(gateway = %act.target.name, error = %e, retry_in_ms = after.as_millis() as u64,
+                        "sessions.list failed; the session cache is asked again");
+                    act.schedule_sessions_refresh_after(ctx, after);
+                }
             }
         }));
     }
@@ -152,10 +162,19 @@ impl GatewayActor {
     }
 
     pub(super) fn schedule_sessions_refresh(&mut self, ctx: &mut Context<Self>) {
+        self.schedule_sessions_refresh_after(ctx, SESSIONS_REFRESH_DEBOUNCE);
+    }
+
+    /// One `sessions.list` after `delay`, unless one is scheduled already (bursts coalesce).
+    pub(super) fn schedule_sessions_refresh_after(
+        &mut self,
+        ctx: &mut Context<Self>,
+        delay: Duration,
+    ) {
         if self.sessions_refresh.is_some() {
             return;
         }
-        self.sessions_refresh = Some(ctx.run_later(SESSIONS_REFRESH_DEBOUNCE, |act, ctx| {
+        self.sessions_refresh = Some(ctx.run_later(delay, |act, ctx| {
             act.sessions_refresh = None;
             act.refresh_sessions(ctx);
         }));

@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{Action, LinkMachine, LinkPhase, MAX_UNANSWERED, Note, RTT_EVERY_HEARTBEATS};
+use super::{
+    Action, LinkMachine, LinkPhase, MAX_UNANSWERED, Note, RTT_EVERY_HEARTBEATS,
+    SESSIONS_RETRY_FIRST, SESSIONS_RETRY_MAX,
+};
 use crate::protocol::counts;
 use crate::protocol::errors::LinkFailure;
 use crate::protocol::frames::Frame;
@@ -38,6 +41,25 @@ impl LinkMachine {
 
     pub fn set_sessions_count(&mut self, n: i64) {
         self.sessions_count = Some(n);
+    }
+
+    /// The session list arrived: the cache is the gateway's again.
+    pub fn sessions_listed(&mut self) {
+        self.sessions_list_failures = 0;
+    }
+
+    /// A `sessions.list` failed on a connected link (refused during a suspension — a held
+    /// 2026.9.6 suspension answers only its own methods —, timed out, rate limited): the
+    /// session cache is stale, and the runs the gateway started meanwhile would be missing
+    /// from it — unlisted, uncontrollable — until a `sessions.changed` that may never come.
+    /// Asked again after 1 s, doubling to 30 s, until a list arrives or the link ends.
+    pub fn sessions_list_failed(&mut self) -> Option<Duration> {
+        if !self.supports("sessions.list") {
+            return None;
+        }
+        self.sessions_list_failures = self.sessions_list_failures.saturating_add(1);
+        let doublings = (self.sessions_list_failures - 1).min(8);
+        Some((SESSIONS_RETRY_FIRST * 2u32.pow(doublings)).min(SESSIONS_RETRY_MAX))
     }
 
     pub fn set_agents_count(&mut self, n: i64) {

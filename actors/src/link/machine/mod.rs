@@ -49,6 +49,10 @@ pub const RTT_EVERY_HEARTBEATS: u32 = 10;
 const MAX_METHODS: usize = 1024;
 
 /// Delay before re-connecting for a recovery step the gateway recommended.
+/// The first retry of a failed `sessions.list`; each failure in a row doubles it, up to
+/// [`SESSIONS_RETRY_MAX`].
+pub const SESSIONS_RETRY_FIRST: Duration = Duration::from_secs(1);
+pub const SESSIONS_RETRY_MAX: Duration = Duration::from_secs(30);
 pub const RECOVERY_DELAY: Duration = Duration::from_millis(100);
 
 /// Recommended recovery steps (device token, re-pair) allowed between two good handshakes.
@@ -120,6 +124,9 @@ pub struct LinkMachine {
     words_not_now: u32,
     /// Requests in a row that timed out without an answer on this connection.
     unanswered: u32,
+    /// `sessions.list` calls in a row that failed on this connection (see
+    /// [`LinkMachine::sessions_list_failed`]).
+    sessions_list_failures: u32,
     uptime_at_connect_ms: Option<u64>,
     methods: Arc<Vec<String>>,
     sessions_count: Option<i64>,
@@ -195,6 +202,7 @@ impl LinkMachine {
             failed_before_upgrade: false,
             words_not_now: 0,
             unanswered: 0,
+            sessions_list_failures: 0,
             uptime_at_connect_ms: None,
             methods: Arc::new(Vec::new()),
             sessions_count: None,
@@ -626,6 +634,7 @@ impl LinkMachine {
         self.missed_pongs = 0;
         self.gateway_pinged = false;
         self.unanswered = 0;
+        self.sessions_list_failures = 0;
         self.connected_at = None;
         self.activity.clear();
     }

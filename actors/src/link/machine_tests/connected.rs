@@ -426,3 +426,26 @@ fn no_quiet_heartbeats_where_one_could_decide_something() {
     m.stop();
     assert_eq!(m.quiet_heartbeats(S30), 0, "stopped");
 }
+
+/// A held suspension refuses `sessions.list`; the run it started meanwhile would stay out of
+/// the cache for good. The list is asked again, 1 s after the first failure, doubling to 30 s,
+/// afresh after a list arrives and on every new connection.
+#[test]
+fn a_failed_session_list_is_asked_again_with_backoff_until_one_arrives() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    let delays: Vec<u64> = (0..8)
+        .map(|_| m.sessions_list_failed().unwrap().as_secs())
+        .collect();
+    assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30, 30]);
+    m.sessions_listed();
+    assert_eq!(m.sessions_list_failed(), Some(Duration::from_secs(1)));
+    m.sessions_list_failed();
+    m.stop();
+    connect(&mut m, now);
+    assert_eq!(
+        m.sessions_list_failed(),
+        Some(Duration::from_secs(1)),
+        "a new connection starts afresh"
+    );
+}
