@@ -44,6 +44,11 @@ pub enum BackupError {
     )]
     WrongKey(PathBuf),
     #[error(
+        "the copy {path} holds what this program's migrations do not make ({objects}); it is \
+         refused: SQLite would run it inside the daemon"
+    )]
+    Foreign { path: PathBuf, objects: String },
+    #[error(
         "restore works on SQLite; a PostgreSQL database is restored with pg_restore (`gateway-supervisor backup` prints the command)"
     )]
     NotSqlite,
@@ -227,7 +232,8 @@ fn snapshot(url: &str, file: &Path) -> Result<(), BackupError> {
     })
 }
 
-/// The copy reads as a whole database and the key in use decrypts it. On a plain connection,
+/// The copy reads as a whole database, holds only what the migrations make
+/// ([`db::schema_check`]), and the key in use decrypts it. On a plain connection,
 /// closed when done: the copy stays one file, in the journal mode `VACUUM INTO` gave it.
 fn check(file: &Path, cipher: &Cipher) -> Result<(), BackupError> {
     let mut conn = diesel::SqliteConnection::establish(&file.display().to_string())
@@ -237,6 +243,13 @@ fn check(file: &Path, cipher: &Cipher) -> Result<(), BackupError> {
         return Err(BackupError::Corrupt {
             path: file.to_owned(),
             found: gateway_supervisor_actors::bounded::text(&found, 200),
+        });
+    }
+    let foreign = db::schema_check::foreign_objects(&mut conn)?;
+    if !foreign.is_empty() {
+        return Err(BackupError::Foreign {
+            path: file.to_owned(),
+            objects: foreign.join(", "),
         });
     }
     match db::secrets::key_reads_sqlite_file(&mut conn, cipher) {

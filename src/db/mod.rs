@@ -10,6 +10,7 @@ pub mod gateways;
 pub mod health;
 pub mod operations;
 pub mod schema;
+pub mod schema_check;
 pub mod secrets;
 pub mod spawns;
 pub mod usage;

