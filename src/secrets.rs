@@ -25,8 +25,12 @@ pub const MASTER_KEY_CREDENTIAL: &str = "master-key";
 
 /// Associated data for each kind of encrypted value.
 pub mod purpose {
+    /// Tokens stored before they were bound to their gateway (read once, to bind them).
     pub const GATEWAY_TOKEN: &[u8] = b"gateway-supervisor/gateway-token/v1";
     pub const DEVICE_TOKEN: &[u8] = b"gateway-supervisor/device-token/v1";
+    /// Tokens bound to their gateway's id and address (`db/gateways/tokens.rs`).
+    pub const GATEWAY_TOKEN_BOUND: &[u8] = b"gateway-supervisor/gateway-token/v2";
+    pub const DEVICE_TOKEN_BOUND: &[u8] = b"gateway-supervisor/device-token/v2";
     pub const DEVICE_IDENTITY: &[u8] = b"gateway-supervisor/device-identity/v1";
     pub const MASTER_KEY_CHECK: &[u8] = b"gateway-supervisor/master-key-check/v1";
 }

@@ -73,6 +73,13 @@ pub(super) fn open_store_for_setup(
         )),
         other => other.into(),
     })?;
+    let bound = store.bind_legacy_tokens()?;
+    if bound > 0 {
+        info!(
+            tokens = bound,
+            "gateway tokens sealed to their gateways' addresses"
+        );
+    }
     Ok((store, backend, migrated, setup))
 }
 

@@ -1,6 +1,7 @@
 //! The command line: check-config, migrate, keys.
 
 use std::io::Write;
+use std::time::Duration;
 
 use crate::support::{Daemon, binary};
 use std::process::Command;
@@ -418,6 +419,20 @@ fn a_backup_taken_live_restores_the_fleet_with_its_tokens() {
     assert_eq!(names, vec![("kept".to_owned(), true)]);
 }
 
+/// A backup of `d` (in a directory the caller keeps) and the copy's path.
+fn backup_copy(d: &Daemon) -> (tempfile::TempDir, std::path::PathBuf) {
+    let backups = tempfile::tempdir().unwrap();
+    let out = d.cli(&["backup", backups.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let copy = std::fs::read_dir(backups.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    (backups, copy)
+}
+
 /// A backup changed with plain SQL to hold a trigger (it fired inside the running daemon after
 /// a restore, sending a gateway's tokens wherever the attacker liked) is refused by restore,
 /// naming what is not the schema's own; the database in place is left as it was.
@@ -430,15 +445,7 @@ fn restore_refuses_a_backup_holding_what_the_schema_does_not() {
         return; // restore is SQLite's (PostgreSQL: pg_restore), covered above
     }
     d.create_gateway("kept", 1, Some("tok-kept-secret"));
-    let backups = tempfile::tempdir().unwrap();
-    let out = d.cli(&["backup", backups.path().to_str().unwrap()]);
-    assert!(out.status.success(), "{out:?}");
-    let copy = std::fs::read_dir(backups.path())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let (_backups, copy) = backup_copy(&d);
     let mut conn = diesel::SqliteConnection::establish(copy.to_str().unwrap()).unwrap();
     conn.batch_execute(
         "CREATE TRIGGER leak AFTER UPDATE ON gateways BEGIN \
@@ -460,4 +467,48 @@ fn restore_refuses_a_backup_holding_what_the_schema_does_not() {
     d.launch();
     let g = &d.gateways()[0];
     assert_eq!(g["host"], "127.0.0.1");
+}
+
+/// A backup whose gateway was pointed elsewhere with plain SQL (no master key needed): the
+/// daemon that runs on it never sends that gateway's tokens to the new address. Before, it
+/// sent the device token, then the shared token, to the attacker's address at its next start.
+#[test]
+fn a_gateway_moved_behind_the_daemons_back_gets_none_of_its_tokens() {
+    use crate::support::fleet::{fake, link_daemon, wait_gateway};
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let mut d = link_daemon(&[]);
+    if let crate::support::Database::Postgres { .. } = d.db {
+        return; // the backup and restore are SQLite's; the binding itself is the store's test
+    }
+    let honest = fake(|c| c.token = Some("tok-kept-secret".into()));
+    // Expects the same token, so that a token presented to it is seen.
+    let attacker = fake(|c| c.token = Some("tok-kept-secret".into()));
+    let id = crate::support::fleet::add(&d, "kept", &honest, Some("tok-kept-secret"));
+    wait_gateway(&d, id, "online", crate::support::online);
+    let (_backups, copy) = backup_copy(&d);
+    let mut conn = diesel::SqliteConnection::establish(copy.to_str().unwrap()).unwrap();
+    conn.batch_execute(&format!(
+        "UPDATE gateways SET port = {} WHERE id = {id}",
+        attacker.port()
+    ))
+    .unwrap();
+    drop(conn);
+    assert!(d.terminate().success());
+    let restored = d.cli(&["restore", copy.to_str().unwrap()]);
+    assert!(restored.status.success(), "{restored:?}");
+    d.launch();
+    // The daemon dials the new address without the token, and is refused.
+    crate::support::wait_until("the moved gateway dialled", Duration::from_secs(30), || {
+        (attacker
+            .counters()
+            .refusals
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0)
+        .then_some(())
+    });
+    assert_eq!(attacker.last_auth_method(), None, "no token reached it");
+    let log = String::from_utf8_lossy(&d.logs()).into_owned();
+    assert!(log.contains("does not belong to its address"), "{log}");
+    assert!(!log.contains("tok-kept-secret"));
 }

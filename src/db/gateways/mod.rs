@@ -1,13 +1,17 @@
 //! The gateways table, behind the actors crate's `GatewayStore`. Tokens are encrypted here,
-//! on the way in, and decrypted on load; only ciphertext reaches the database.
+//! on the way in, bound to their gateway and its address (`tokens.rs`), and decrypted on load;
+//! only ciphertext reaches the database.
+
+mod tokens;
+
+use tokens::{Address, Token};
 
 use diesel::prelude::*;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::json;
 
 use super::schema::{gateway_health_samples, gateways};
 use super::{DbConn, Store, audit, is_unique_violation, unix_now};
-use crate::secrets::purpose;
 use gateway_supervisor_actors::messages::HealthSample;
 use gateway_supervisor_actors::model::{
     Caller, GatewayId, GatewayPatch, GatewayRecord, GatewayStatus, NewGateway,
@@ -81,39 +85,16 @@ struct GatewayChanges {
 }
 
 impl Store {
-    fn encrypt_token(&self, token: &Option<SecretString>) -> Result<Option<Vec<u8>>, StoreError> {
-        token
-            .as_ref()
-            .map(|t| {
-                self.cipher
-                    .encrypt(t.expose_secret().as_bytes(), purpose::GATEWAY_TOKEN)
-                    .map_err(StoreError::backend)
-            })
-            .transpose()
-    }
-
-    fn decrypt_token(
-        &self,
-        id: i64,
-        blob: Option<Vec<u8>>,
-        aad: &[u8],
-    ) -> Result<Option<SecretString>, StoreError> {
-        blob.map(|blob| {
-            let plain = self
-                .cipher
-                .decrypt(&blob, aad)
-                .map_err(|e| StoreError::backend(format!("gateway {id} token: {e}")))?;
-            String::from_utf8(plain)
-                .map(SecretString::from)
-                .map_err(|_| StoreError::backend(format!("gateway {id} token is not UTF-8")))
-        })
-        .transpose()
-    }
-
     pub(crate) fn to_record(&self, row: GatewayRow) -> Result<GatewayRecord, StoreError> {
-        let token = self.decrypt_token(row.id, row.token_enc, purpose::GATEWAY_TOKEN)?;
-        let device_token =
-            self.decrypt_token(row.id, row.device_token_enc, purpose::DEVICE_TOKEN)?;
+        let to = Address::of(&row);
+        let token = row
+            .token_enc
+            .as_deref()
+            .and_then(|b| tokens::open(&self.cipher, Token::Gateway, &to, b));
+        let device_token = row
+            .device_token_enc
+            .as_deref()
+            .and_then(|b| tokens::open(&self.cipher, Token::Device, &to, b));
         Ok(GatewayRecord {
             id: row.id,
             port: u16::try_from(row.port).map_err(StoreError::backend)?,
@@ -286,7 +267,7 @@ impl GatewayStore for Store {
     }
 
     fn insert_gateway(&self, new: &NewGateway, by: &Caller) -> Result<GatewayRecord, StoreError> {
-        let token_enc = self.encrypt_token(&new.token)?;
+        let cipher = self.cipher.clone();
         let mut conn = self.conn_or_err()?;
         let now = unix_now();
         let row = conn
@@ -301,7 +282,7 @@ impl GatewayStore for Store {
                         port: i32::from(new.port),
                         tls: new.tls,
                         allow_insecure_tls: new.allow_insecure_tls,
-                        token_enc,
+                        token_enc: None,
                         is_primary: new.is_primary,
                         status: GatewayStatus::Unknown.as_str(),
                         workspace_root: new.workspace_root.as_deref(),
@@ -312,7 +293,16 @@ impl GatewayStore for Store {
                     })
                     .returning(gateways::id)
                     .get_result::<i64>(c)?;
-                let row = select_row(c, row)?;
+                let mut row = select_row(c, row)?;
+                // Sealed to the gateway once it has its id, in the same transaction.
+                if let Some(token) = &new.token {
+                    let blob = tokens::seal(&cipher, Token::Gateway, &Address::of(&row), token)
+                        .map_err(|e| diesel::result::Error::QueryBuilderError(Box::new(e)))?;
+                    diesel::update(gateways::table.find(row.id))
+                        .set(gateways::token_enc.eq(&blob))
+                        .execute(c)?;
+                    row.token_enc = Some(blob);
+                }
                 let details = json!({
                     "name": new.name, "host": new.host, "port": new.port, "tls": new.tls,
                     "is_primary": new.is_primary, "token_set": new.token.is_some(),
@@ -343,10 +333,7 @@ impl GatewayStore for Store {
         patch: &GatewayPatch,
         by: &Caller,
     ) -> Result<GatewayRecord, StoreError> {
-        let token_enc = match &patch.token {
-            Some(token) => Some(self.encrypt_token(token)?),
-            None => None,
-        };
+        let cipher = self.cipher.clone();
         // A device token belongs to one gateway; pointing the record elsewhere drops it.
         let moved = patch.host.is_some() || patch.port.is_some() || patch.tls.is_some();
         let now = unix_now();
@@ -356,7 +343,8 @@ impl GatewayStore for Store {
             port: patch.port.map(i32::from),
             tls: patch.tls,
             allow_insecure_tls: patch.allow_insecure_tls,
-            token_enc,
+            // Sealed below, to the address the row has after the change.
+            token_enc: None,
             device_token_enc: moved.then_some(None),
             is_primary: patch.is_primary,
             status: patch.status.map(|s| s.as_str().to_owned()),
@@ -375,13 +363,31 @@ impl GatewayStore for Store {
                 if patch.is_primary == Some(true) {
                     demote_primary(c, Some(id), now)?;
                 }
-                let updated = diesel::update(gateways::table.find(id))
+                let before = select_row(c, id)?;
+                diesel::update(gateways::table.find(id))
                     .set(&changes)
                     .execute(c)?;
-                if updated == 0 {
-                    return Err(diesel::result::Error::NotFound);
+                let mut row = select_row(c, id)?;
+                let after = Address::of(&row);
+                // A new token is sealed to the new address; a kept one follows an address
+                // changed here (the operator's move); a cleared one is gone.
+                let token_enc = match &patch.token {
+                    Some(Some(token)) => Some(
+                        tokens::seal(&cipher, Token::Gateway, &after, token)
+                            .map_err(|e| diesel::result::Error::QueryBuilderError(Box::new(e)))?,
+                    ),
+                    Some(None) => None,
+                    None if Address::of(&before) == after => before.token_enc.clone(),
+                    None => before.token_enc.as_deref().and_then(|b| {
+                        tokens::reseal(&cipher, Token::Gateway, &Address::of(&before), &after, b)
+                    }),
+                };
+                if token_enc != row.token_enc {
+                    diesel::update(gateways::table.find(id))
+                        .set(gateways::token_enc.eq(&token_enc))
+                        .execute(c)?;
+                    row.token_enc = token_enc;
                 }
-                let row = select_row(c, id)?;
                 audit::record(
                     c,
                     by,
@@ -496,14 +502,14 @@ impl GatewayStore for Store {
         id: GatewayId,
         token: Option<&SecretString>,
     ) -> Result<(), StoreError> {
+        let mut conn = self.conn_or_err()?;
+        let row = select_row(&mut conn, id).map_err(StoreError::backend)?;
         let blob = token
             .map(|t| {
-                self.cipher
-                    .encrypt(t.expose_secret().as_bytes(), purpose::DEVICE_TOKEN)
+                tokens::seal(&self.cipher, Token::Device, &Address::of(&row), t)
                     .map_err(StoreError::backend)
             })
             .transpose()?;
-        let mut conn = self.conn_or_err()?;
         diesel::update(gateways::table.find(id))
             .set(gateways::device_token_enc.eq(blob))
             .execute(&mut *conn)

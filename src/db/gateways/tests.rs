@@ -3,7 +3,7 @@
 use super::*;
 use crate::db::test_support::sqlite_pool;
 use crate::secrets::Cipher;
-use secrecy::SecretBox;
+use secrecy::{ExposeSecret, SecretBox};
 use std::sync::Arc;
 
 fn store() -> (Store, tempfile::TempDir) {
@@ -94,4 +94,100 @@ fn the_primary_is_never_deleted_by_the_store() {
     let a = store.insert_gateway(&new_gw("a", true, None), &by).unwrap();
     assert!(store.delete_gateway(a.id, &by).is_err());
     assert_eq!(store.load_gateways().unwrap().len(), 1);
+}
+
+fn tokens_of(store: &Store, id: i64) -> (Option<String>, Option<String>) {
+    let g = store
+        .load_gateways()
+        .unwrap()
+        .into_iter()
+        .find(|g| g.id == id)
+        .unwrap();
+    (
+        g.token.map(|t| t.expose_secret().to_owned()),
+        g.device_token.map(|t| t.expose_secret().to_owned()),
+    )
+}
+
+#[test]
+fn a_token_follows_an_address_changed_through_the_store_and_not_one_changed_behind_it() {
+    let (store, _dir) = store();
+    let by = Caller::system("test");
+    let a = store
+        .insert_gateway(&new_gw("a", true, Some("tok-a")), &by)
+        .unwrap();
+    store
+        .save_device_token(a.id, Some(&SecretString::from("dev-a".to_owned())))
+        .unwrap();
+    assert_eq!(
+        tokens_of(&store, a.id),
+        (Some("tok-a".into()), Some("dev-a".into()))
+    );
+    // The operator moves the gateway: the shared token goes with it, the device token (the
+    // old gateway's) is dropped.
+    let patch = GatewayPatch {
+        host: Some("gw2.internal".into()),
+        port: Some(443),
+        tls: Some(true),
+        ..Default::default()
+    };
+    store.update_gateway(a.id, &patch, &by).unwrap();
+    assert_eq!(tokens_of(&store, a.id), (Some("tok-a".into()), None));
+    // Someone changes the address with plain SQL: the token is not handed to the new address.
+    let mut conn = store.conn().unwrap();
+    diesel::update(gateways::table.find(a.id))
+        .set(gateways::host.eq("203.0.113.9"))
+        .execute(&mut *conn)
+        .unwrap();
+    drop(conn);
+    assert_eq!(tokens_of(&store, a.id), (None, None));
+    // Nor is a token copied onto another gateway's row.
+    let b = store
+        .insert_gateway(&new_gw("b", false, None), &by)
+        .unwrap();
+    let mut conn = store.conn().unwrap();
+    let blob: Option<Vec<u8>> = gateways::table
+        .find(a.id)
+        .select(gateways::token_enc)
+        .first(&mut *conn)
+        .unwrap();
+    diesel::update(gateways::table.find(b.id))
+        .set(gateways::token_enc.eq(blob))
+        .execute(&mut *conn)
+        .unwrap();
+    drop(conn);
+    assert_eq!(tokens_of(&store, b.id), (None, None));
+}
+
+#[test]
+fn tokens_stored_before_the_binding_are_sealed_to_their_gateway_once() {
+    let (store, _dir) = store();
+    let by = Caller::system("test");
+    let a = store.insert_gateway(&new_gw("a", true, None), &by).unwrap();
+    let legacy =
+        |plain: &str, purpose: &[u8]| store.cipher.encrypt(plain.as_bytes(), purpose).unwrap();
+    let mut conn = store.conn().unwrap();
+    diesel::update(gateways::table.find(a.id))
+        .set((
+            gateways::token_enc.eq(legacy("tok-a", crate::secrets::purpose::GATEWAY_TOKEN)),
+            gateways::device_token_enc.eq(legacy("dev-a", crate::secrets::purpose::DEVICE_TOKEN)),
+        ))
+        .execute(&mut *conn)
+        .unwrap();
+    drop(conn);
+    assert_eq!(tokens_of(&store, a.id), (None, None), "not read unbound");
+    assert_eq!(store.bind_legacy_tokens().unwrap(), 2);
+    assert_eq!(
+        tokens_of(&store, a.id),
+        (Some("tok-a".into()), Some("dev-a".into()))
+    );
+    // Once: a legacy value written afterwards (plain SQL) is never bound.
+    let mut conn = store.conn().unwrap();
+    diesel::update(gateways::table.find(a.id))
+        .set(gateways::token_enc.eq(legacy("tok-x", crate::secrets::purpose::GATEWAY_TOKEN)))
+        .execute(&mut *conn)
+        .unwrap();
+    drop(conn);
+    assert_eq!(store.bind_legacy_tokens().unwrap(), 0);
+    assert_eq!(tokens_of(&store, a.id).0, None);
 }
