@@ -98,15 +98,19 @@ pub async fn cordon(
 }
 
 #[utoipa::path(post, path = "/api/gateways/{id}/uncordon", tag = "gateways", params(("id" = i64, Path, minimum = 1)),
-    description = "Lifts a cordon: the gateway takes spawns again and may act as primary.",
-    responses((status = 200, body = super::gateways::GatewayEnvelope), (status = 404, body = ErrorBody)),
+    description = "Lifts a cordon: the gateway takes spawns again and may act as primary. Refused while a running operation (a drain, a rolling restart, an upgrade) holds the gateway.",
+    responses((status = 200, body = super::gateways::GatewayEnvelope), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`gateway_busy`: a running operation holds the gateway (`details.operation_id`)")),
     security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn uncordon(
     state: web::Data<AppState>,
     who: Authenticated,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    set_cordon(&state, &who, id.into_inner(), false).await
+    let id = id.into_inner();
+    // An operator's uncordon, not an operation's own: refused while one holds the gateway.
+    state.fleet.refuse_while_held(id, "uncordon").await?;
+    set_cordon(&state, &who, id, false).await
 }
 
 async fn set_cordon(

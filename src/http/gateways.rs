@@ -400,6 +400,7 @@ async fn apply_delete(
     who: &Authenticated,
     id: i64,
 ) -> Result<HttpResponse, ApiError> {
+    state.fleet.may_delete(id).await?;
     state
         .registry
         .send(DeleteGateway {
@@ -413,7 +414,8 @@ async fn apply_delete(
 #[utoipa::path(delete, path = "/api/gateways", tag = "gateways",
     request_body = DeleteGatewayRequest,
     responses((status = 200, body = Deleted), (status = 400, body = ErrorBody, description = "primary_gateway: the primary cannot be deleted"),
-        (status = 404, body = ErrorBody)),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`gateway_busy`: a running operation holds the gateway (`details.operation_id`), or it is suspended through this daemon (resume it first)")),
     security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn delete(
     state: web::Data<AppState>,
@@ -425,7 +427,8 @@ pub async fn delete(
 
 #[utoipa::path(delete, path = "/api/gateways/{id}", tag = "gateways",
     params(("id" = i64, Path, minimum = 1, description = "Gateway id")),
-    responses((status = 200, body = Deleted), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = Deleted), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`gateway_busy`: a running operation holds the gateway (`details.operation_id`), or it is suspended through this daemon (resume it first)")),
     security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn delete_by_path(
     state: web::Data<AppState>,

@@ -337,7 +337,8 @@ pub async fn update(
 }
 
 #[utoipa::path(delete, path = "/api/v1/gateways/{id}", tag = "v1", params(("id" = i64, Path, minimum = 1)),
-    responses((status = 200, description = "`{deleted: true}`"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, description = "`{deleted: true}`"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`gateway_busy`: a running operation holds the gateway, or it is suspended through this daemon (resume it first)")),
     security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn delete(
     state: web::Data<AppState>,
@@ -345,6 +346,7 @@ pub async fn delete(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
+    state.fleet.may_delete(id).await?;
     state
         .registry
         .send(DeleteGateway {

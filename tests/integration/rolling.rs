@@ -429,3 +429,67 @@ fn operation_requests_are_checked() {
     assert_eq!(list.json()["operations"].as_array().unwrap().len(), 1);
     assert_eq!(d.get("/api/operations?limit=0", &operator).status, 400);
 }
+
+/// A drain holds its gateway: uncordoning it or deleting it meanwhile is refused (409 naming
+/// the operation). Deleted mid-drain, the gateway kept the drain's suspension with nobody to
+/// release it: every spawn to it failed while the daemon had forgotten it.
+#[test]
+fn a_gateway_a_drain_holds_can_be_neither_uncordoned_nor_deleted_until_it_ends() {
+    let f = fake(|_| {});
+    let d = link_daemon(&[]);
+    let _first = add(&d, "first", &fake(|_| {}), Some("fake-token"));
+    let id = add(&d, "gw", &f, Some("fake-token"));
+    wait_gateway(&d, id, "online", online);
+    start_run(&d, id, &f, "SLOW");
+    let op = drain(&d, id, "?timeout_seconds=600");
+    wait_operation(&d, &op, "the drain waiting on the run", |o| {
+        o["gateways"][0]["detail"]
+            .as_str()
+            .is_some_and(|s| s.contains("waiting for 1 active"))
+    });
+    for (method, path) in [
+        ("POST", format!("/api/gateways/{id}/uncordon")),
+        ("DELETE", format!("/api/gateways/{id}")),
+        ("DELETE", format!("/api/v1/gateways/{id}")),
+    ] {
+        let res = d.send(Request::new(method, &path).key(&d.admin_key));
+        assert_eq!(res.status, 409, "{method} {path}: {}", res.text());
+        let body = res.json();
+        assert_eq!(body["error"], "gateway_busy");
+        assert_eq!(body["details"]["operation_id"], op.as_str());
+        assert!(body["message"].as_str().unwrap().contains(&op), "{body}");
+    }
+    assert_eq!(gateway(&d, id)["cordoned"], true);
+    // Cancelled, the drain lets go; the gateway is the operator's again.
+    let res =
+        d.send(Request::new("POST", &format!("/api/operations/{op}/cancel")).key(&d.admin_key));
+    assert_eq!(res.status, 202, "{}", res.text());
+    wait_operation(&d, &op, "the cancel carried out", |o| {
+        o["state"] == "cancelled"
+    });
+    assert!(!f.suspended());
+    let res = d.send(Request::new("DELETE", &format!("/api/gateways/{id}")).key(&d.admin_key));
+    assert_eq!(res.status, 200, "{}", res.text());
+}
+
+/// A gateway suspended through the daemon is not deleted from under its suspension: resume
+/// first (nothing else could release it afterwards).
+#[test]
+fn a_gateway_suspended_through_the_daemon_is_resumed_before_it_is_deleted() {
+    let f = fake(|_| {});
+    let d = link_daemon(&[]);
+    let _first = add(&d, "first", &fake(|_| {}), Some("fake-token"));
+    let id = add(&d, "gw", &f, Some("fake-token"));
+    wait_gateway(&d, id, "online", online);
+    let res =
+        d.send(Request::new("POST", &format!("/api/gateways/{id}/suspend")).key(&d.admin_key));
+    assert_eq!(res.status, 200, "{}", res.text());
+    let res = d.send(Request::new("DELETE", &format!("/api/gateways/{id}")).key(&d.admin_key));
+    assert_eq!(res.status, 409, "{}", res.text());
+    assert!(res.text().contains("resume it first"), "{}", res.text());
+    assert!(f.suspended());
+    let res = d.send(Request::new("POST", &format!("/api/gateways/{id}/resume")).key(&d.admin_key));
+    assert_eq!(res.status, 200, "{}", res.text());
+    let res = d.send(Request::new("DELETE", &format!("/api/gateways/{id}")).key(&d.admin_key));
+    assert_eq!(res.status, 200, "{}", res.text());
+}

@@ -363,6 +363,8 @@ impl GatewayStore for Store {
                 if patch.is_primary == Some(true) {
                     demote_primary(c, Some(id), now)?;
                 }
+                // Reads, then writes: take the write lock first (see `lock_for_write`).
+                super::lock_for_write(c)?;
                 let before = select_row(c, id)?;
                 diesel::update(gateways::table.find(id))
                     .set(&changes)

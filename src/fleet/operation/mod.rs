@@ -118,6 +118,56 @@ impl Fleet {
         Ok(op)
     }
 
+    /// Refuses `action` on gateway `id` while a running operation holds it (its step there
+    /// is not over): the operation's own steps would undo it, or be undone — an uncordon in
+    /// the middle of a drain, a delete that left the drain's suspension on the gateway with
+    /// no one to release it (every spawn to it failed while the daemon showed it fine).
+    pub async fn refuse_while_held(&self, id: GatewayId, action: &str) -> Result<(), FleetError> {
+        let running = self.stored(|store| store.running_operations()).await?;
+        let Some(op) = running.iter().find(|op| {
+            op.progress
+                .iter()
+                .any(|p| p.gateway_id == id && !p.step.is_over())
+        }) else {
+            return Ok(());
+        };
+        Err(FleetError::Busy {
+            message: format!(
+                "gateway {id} is in running operation {} ({}): {action} is refused until it \
+                 ends; cancel it with POST /api/operations/{}/cancel",
+                op.id,
+                op.kind.as_str(),
+                op.id
+            ),
+            details: json!({"gateway_id": id, "operation_id": op.id, "kind": op.kind}),
+        })
+    }
+
+    /// Whether gateway `id` may be deleted: not while an operation holds it, and not while a
+    /// suspension this daemon made is held on it (nobody could release it after: the gateway
+    /// would refuse every spawn for good while no record of it remained here).
+    pub async fn may_delete(&self, id: GatewayId) -> Result<(), FleetError> {
+        self.refuse_while_held(id, "delete").await?;
+        let view = self
+            .registry
+            .send(gateway_supervisor_actors::messages::GetGateway(id))
+            .await
+            .map_err(FleetError::Registry)?;
+        if let Some(view) = view
+            && view.record.suspension_id.is_some()
+        {
+            return Err(FleetError::Busy {
+                message: format!(
+                    "gateway {id} is suspended through this daemon: resume it first \
+                     (POST /api/gateways/{id}/resume), then delete it; deleted, nobody could \
+                     release its suspension"
+                ),
+                details: json!({"gateway_id": id, "suspended": true}),
+            });
+        }
+        Ok(())
+    }
+
     pub async fn operation(&self, id: String) -> Result<Option<Operation>, FleetError> {
         self.stored(move |store| store.operation(&id)).await
     }
