@@ -143,10 +143,29 @@ fn completions(shell: clap_complete::Shell) -> String {
     script.replace("gateway__subcmd__supervisor", "gateway__supervisor")
 }
 
-/// Command output goes to stdout through here; logs go to stderr.
-#[allow(clippy::print_stdout)]
+/// A Unix time as an operator reads it: `2026-11-25 13:58:07Z` (UTC).
+fn date_time(unix: i64) -> String {
+    let t =
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(unix).unwrap_or(0));
+    humantime::format_rfc3339_seconds(t)
+        .to_string()
+        .replacen('T', " ", 1)
+}
+
+/// Command output goes to stdout through here; logs go to stderr. A reader that stopped
+/// reading (`| head`) ends the command quietly, as it ends any Unix tool, not with a panic.
 fn out(line: &str) {
-    println!("{line}");
+    use std::io::Write;
+    if let Err(e) = writeln!(std::io::stdout().lock(), "{line}") {
+        quiet_on_closed_pipe(&e);
+    }
+}
+
+/// Exits 0 when stdout's reader went away (EPIPE); other write errors are left to the caller.
+fn quiet_on_closed_pipe(e: &std::io::Error) {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
 }
 
 pub fn run(cli: Cli) -> Result<(), DaemonError> {
@@ -224,7 +243,10 @@ pub fn run(cli: Cli) -> Result<(), DaemonError> {
                 }),
                 None => clap_mangen::Man::new(cmd)
                     .render(&mut std::io::stdout())
-                    .map_err(|e| DaemonError::Startup(format!("writing the manual page: {e}"))),
+                    .map_err(|e| {
+                        quiet_on_closed_pipe(&e);
+                        DaemonError::Startup(format!("writing the manual page: {e}"))
+                    }),
             }
         }
         Command::Serve { bind } => {
@@ -274,8 +296,8 @@ pub fn run(cli: Cli) -> Result<(), DaemonError> {
                 }
                 KeysCommand::List => {
                     out(&format!(
-                        "{:<5} {:<14} {:<9} {:<8} {:<24} NAME",
-                        "ID", "PREFIX", "ROLE", "STATE", "LAST USED"
+                        "{:<5} {:<14} {:<9} {:<8} {:<21} {:<21} NAME",
+                        "ID", "PREFIX", "ROLE", "STATE", "CREATED", "LAST USED"
                     ));
                     for k in store.list_api_keys()? {
                         let state = if k.revoked_at.is_some() {
@@ -283,13 +305,16 @@ pub fn run(cli: Cli) -> Result<(), DaemonError> {
                         } else {
                             "active"
                         };
-                        let last = k
-                            .last_used_at
-                            .map(|t| t.to_string())
-                            .unwrap_or_else(|| "never".into());
+                        let last = k.last_used_at.map_or_else(|| "never".into(), date_time);
                         out(&format!(
-                            "{:<5} {:<14} {:<9} {:<8} {:<24} {}",
-                            k.id, k.prefix, k.role, state, last, k.name
+                            "{:<5} {:<14} {:<9} {:<8} {:<21} {:<21} {}",
+                            k.id,
+                            k.prefix,
+                            k.role,
+                            state,
+                            date_time(k.created_at),
+                            last,
+                            k.name
                         ));
                     }
                 }

@@ -1,6 +1,14 @@
 //! Circuit breaker: `threshold` consecutive failures (probe, heartbeat or connect) open it; after
 //! `cooldown` one half-open attempt is allowed; a success closes it, a failure re-opens it for
 //! another cooldown.
+//!
+//! An *outage* runs from the first opening to the next real success (a healthy probe, or a link
+//! that stayed up [`crate::backoff::STABLE_LINK`]): the opening that starts it is said once
+//! ([`Opening::Opened`]), the trials that fail within it are not ([`Opening::Reopened`]) —
+//! a WARN every cooldown told the operator nothing new. A handshake ends the open state (the
+//! gateway is reachable: [`Breaker::handshake_ok`]) but not the count: a gateway that fails
+//! right after every hello reaches the threshold like any other, instead of being reset at each
+//! hello and never opening.
 
 use std::time::{Duration, Instant};
 
@@ -12,6 +20,20 @@ pub struct Breaker {
     cooldown: Duration,
     consecutive_failures: u32,
     opened_at: Option<Instant>,
+    /// Opened since the last real success (see the module's opening).
+    in_outage: bool,
+}
+
+/// What a failure did to the breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opening {
+    /// Nothing changed state (below the threshold, or already open).
+    No,
+    /// Opened: an outage begins.
+    Opened,
+    /// Opened again within the same outage (a failed trial, or a failure after a handshake
+    /// that did not last).
+    Reopened,
 }
 
 impl Breaker {
@@ -21,6 +43,7 @@ impl Breaker {
             cooldown,
             consecutive_failures: 0,
             opened_at: None,
+            in_outage: false,
         }
     }
 
@@ -58,23 +81,42 @@ impl Breaker {
         }
     }
 
-    pub fn record_success(&mut self) {
+    /// A real success: the count starts afresh and an outage is over. Returns whether one was.
+    pub fn record_success(&mut self) -> bool {
         self.consecutive_failures = 0;
         self.opened_at = None;
+        std::mem::replace(&mut self.in_outage, false)
     }
 
-    /// Returns true when this failure opened (or re-opened) the breaker.
-    pub fn record_failure(&mut self, now: Instant) -> bool {
+    /// A handshake went through: the gateway is reachable, so the breaker is closed, but the
+    /// failures in a row are not forgotten until the link proves stable. Returns whether the
+    /// breaker was open (or half-open) until now.
+    pub fn handshake_ok(&mut self) -> bool {
+        self.opened_at.take().is_some()
+    }
+
+    /// Whether an outage is going on (opened since the last real success).
+    pub fn in_outage(&self) -> bool {
+        self.in_outage
+    }
+
+    /// Counts a failure; says whether it opened the breaker, and if so whether an outage
+    /// begins or goes on.
+    pub fn record_failure(&mut self, now: Instant) -> Opening {
         self.consecutive_failures = self.consecutive_failures.saturating_add(1);
         if self.consecutive_failures >= self.threshold {
             let was_closed = self.opened_at.is_none();
             let trial_failed = self.state(now) == BreakerState::HalfOpen;
             if was_closed || trial_failed {
                 self.opened_at = Some(now);
-                return true;
+                return if std::mem::replace(&mut self.in_outage, true) {
+                    Opening::Reopened
+                } else {
+                    Opening::Opened
+                };
             }
         }
-        false
+        Opening::No
     }
 
     pub fn info(&self, now: Instant) -> BreakerInfo {
@@ -95,11 +137,11 @@ mod tests {
     fn opens_after_threshold_consecutive_failures() {
         let t0 = Instant::now();
         let mut b = Breaker::new(3, COOL);
-        assert!(!b.record_failure(t0));
-        assert!(!b.record_failure(t0));
+        assert_eq!(b.record_failure(t0), Opening::No);
+        assert_eq!(b.record_failure(t0), Opening::No);
         assert_eq!(b.state(t0), BreakerState::Closed);
         assert!(b.allows_attempt(t0));
-        assert!(b.record_failure(t0));
+        assert_eq!(b.record_failure(t0), Opening::Opened);
         assert_eq!(b.state(t0), BreakerState::Open);
         assert!(b.is_tripped());
         assert!(!b.allows_attempt(t0 + Duration::from_secs(29)));
@@ -132,23 +174,40 @@ mod tests {
         let t1 = t0 + COOL;
         assert_eq!(b.state(t1), BreakerState::HalfOpen);
         assert!(b.allows_attempt(t1));
-        // The trial fails: open again for a full cooldown from now.
-        assert!(b.record_failure(t1));
+        // The trial fails: open again for a full cooldown from now, the same outage.
+        assert_eq!(b.record_failure(t1), Opening::Reopened);
         assert_eq!(b.state(t1 + Duration::from_secs(1)), BreakerState::Open);
         assert_eq!(b.state(t1 + COOL), BreakerState::HalfOpen);
-        // The next trial succeeds: closed.
-        b.record_success();
+        // The next trial succeeds: closed, and the outage is over.
+        assert!(b.record_success());
         assert_eq!(b.state(t1 + COOL), BreakerState::Closed);
         assert!(!b.is_tripped());
+        assert!(!b.record_success(), "no outage any more");
     }
 
     #[test]
     fn failures_while_open_do_not_extend_the_cooldown() {
         let t0 = Instant::now();
         let mut b = Breaker::new(1, COOL);
-        assert!(b.record_failure(t0));
-        assert!(!b.record_failure(t0 + Duration::from_secs(10)));
+        assert_eq!(b.record_failure(t0), Opening::Opened);
+        assert_eq!(b.record_failure(t0 + Duration::from_secs(10)), Opening::No);
         assert_eq!(b.state(t0 + COOL), BreakerState::HalfOpen);
         assert_eq!(b.info(t0).consecutive_failures, 2);
+    }
+
+    #[test]
+    fn a_handshake_closes_the_breaker_but_keeps_the_count_until_the_link_lasts() {
+        let t0 = Instant::now();
+        let mut b = Breaker::new(3, COOL);
+        b.record_failure(t0);
+        b.record_failure(t0);
+        assert!(!b.handshake_ok(), "it was closed");
+        assert_eq!(b.consecutive_failures(), 2);
+        assert_eq!(b.record_failure(t0), Opening::Opened);
+        assert!(b.handshake_ok(), "it was open");
+        assert_eq!(b.state(t0), BreakerState::Closed);
+        assert_eq!(b.record_failure(t0), Opening::Reopened);
+        assert!(b.record_success());
+        assert_eq!(b.consecutive_failures(), 0);
     }
 }

@@ -166,6 +166,16 @@ impl Store {
         }
     }
 
+    /// The spawn recorded under this (scoped) idempotency key, if any.
+    pub fn spawn_by_idempotency_key(&self, key: &str) -> Result<Option<SpawnRow>, DbError> {
+        let mut conn = self.conn()?;
+        Ok(spawns::table
+            .filter(spawns::idempotency_key.eq(key))
+            .select(SpawnRow::as_select())
+            .first(&mut conn)
+            .optional()?)
+    }
+
     pub fn spawn(&self, id: &str) -> Result<Option<SpawnRow>, DbError> {
         let mut conn = self.conn()?;
         Ok(spawns::table

@@ -114,7 +114,8 @@ fn validate(
         agent: req.agent.clone(),
         gateway_id: req.gateway_id,
         recorded: recorded.to_string(),
-        idempotency_key,
+        idempotency_key: idempotency_key
+            .map(|k| crate::fleet::spawn::scoped_idempotency_key(&by, &k)),
         by,
     })
 }

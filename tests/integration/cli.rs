@@ -127,6 +127,22 @@ fn migrate_and_keys_commands() {
             .any(|l| l.contains("initial-admin") && l.contains("active")),
         "{listing}"
     );
+    // Times are dates, not Unix seconds: the year this runs in, UTC.
+    let year = &humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()[..4];
+    let admin = listing
+        .lines()
+        .find(|l| l.contains("initial-admin"))
+        .unwrap();
+    assert!(
+        admin.contains(&format!(" {year}-")) && admin.contains('Z'),
+        "{listing}"
+    );
+    assert!(
+        !admin
+            .split_whitespace()
+            .any(|w| w.len() == 10 && w.parse::<u64>().is_ok()),
+        "no bare Unix seconds: {listing}"
+    );
 }
 
 /// A start that cannot work fails at once with one line naming the cause: no panic, no
@@ -238,6 +254,26 @@ fn bash_completion_completes_subcommands_and_flags() {
 fn the_manual_page_renders_and_lists_every_command() {
     let page = run(&["man"], &[]);
     assert!(page.status.success(), "{page:?}");
+    // `man | head` ends quietly: no panic, no error, exit 0. The reader is gone before the
+    // command writes (its end of the pipe closed as soon as it starts).
+    let state = tempfile::tempdir().unwrap();
+    for args in [&["man"][..], &["completions", "bash"], &["keys", "list"]] {
+        let mut child = Command::new(binary())
+            .args(args)
+            .env("GATEWAY_SUPERVISOR__STATE__DIR", state.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let done = child.wait_with_output().unwrap();
+        assert!(done.status.success(), "{args:?}: {done:?}");
+        let stderr = String::from_utf8_lossy(&done.stderr);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("error"),
+            "{args:?}: {stderr}"
+        );
+    }
     let roff = String::from_utf8(page.stdout).unwrap();
     assert!(roff.contains(".TH gateway-supervisor 1"), "{roff}");
     let dir = tempfile::tempdir().unwrap();

@@ -267,3 +267,37 @@ fn a_run_whose_gateway_is_deleted_is_over_not_running_forever() {
     );
     assert!(done["finished_at"].is_i64(), "{done}");
 }
+
+/// An `Idempotency-Key` is the API key's own: another key sending the same string starts its
+/// own spawn (it got the admin's spawn back). And a retry right after a restart — before any
+/// gateway is linked again — gets the acknowledged spawn, not 503.
+#[test]
+fn an_idempotency_key_is_its_api_keys_own_and_a_retry_after_a_restart_gets_its_spawn() {
+    let f = fake(|_| {});
+    let mut d = link_daemon(&[]);
+    let id = add(&d, "gw", &f, Some("fake-token"));
+    wait_gateway(&d, id, "online", online);
+    let body = json!({"agent": "main", "task": "SLOW report"});
+    let first = spawn(&d, body.clone(), Some("nightly-1"));
+    assert_eq!(first.status, 202, "{}", first.text());
+    let first_id = first.json()["spawn_id"].as_str().unwrap().to_owned();
+    let operator = d.create_key("operator", "night-shift");
+    let theirs = d.send(
+        Request::new("POST", "/api/spawn")
+            .key(&operator)
+            .json(&body)
+            .header("Idempotency-Key", "nightly-1"),
+    );
+    assert_eq!(theirs.status, 202, "{}", theirs.text());
+    assert_ne!(
+        theirs.json()["spawn_id"].as_str().unwrap(),
+        first_id,
+        "another key's spawn is not handed over"
+    );
+    assert_eq!(f.runs_started(), 2);
+    d.restart();
+    let again = spawn(&d, body, Some("nightly-1"));
+    assert_eq!(again.status, 202, "{}", again.text());
+    assert_eq!(again.json()["spawn_id"], first_id.as_str());
+    assert_eq!(f.runs_started(), 2, "nothing new started");
+}

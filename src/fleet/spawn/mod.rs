@@ -52,10 +52,20 @@ pub struct SpawnOrder {
     pub gateway_id: Option<GatewayId>,
     /// The request as given, without environment values: recorded with the spawn.
     pub recorded: String,
-    /// The client's `Idempotency-Key`.
+    /// The client's `Idempotency-Key`, scoped to its API key ([`scoped_idempotency_key`]).
     pub idempotency_key: Option<String>,
     /// Who asked (audited).
     pub by: Caller,
+}
+
+/// An `Idempotency-Key` as it is stored: the caller's API key id before it, so that two keys
+/// choosing the same string never get each other's spawn (an operator's retry got the admin's
+/// spawn back when keys were shared).
+pub fn scoped_idempotency_key(by: &Caller, key: &str) -> String {
+    match by.api_key_id {
+        Some(id) => format!("{id}:{key}"),
+        None => format!("-:{key}"),
+    }
 }
 
 /// A spawn id: 128 random bits as a UUID-shaped string.
@@ -83,6 +93,17 @@ fn preferred_id(preferred: Option<Value>, targets: &[GatewayTarget]) -> Option<G
     }
 }
 
+/// The answer to a request whose idempotency key recorded `first`: the same request gets the
+/// first spawn (nothing new started); another request under the same key is a client bug, not
+/// a retry (IETF draft-ietf-httpapi-idempotency-key-header: 422, naming the first spawn).
+#[allow(clippy::result_large_err)] // FleetError is the fleet's one error; this path is rare
+fn retried(first: SpawnRow, asked: &str) -> Result<SpawnRow, FleetError> {
+    if first.request == asked {
+        return Ok(first);
+    }
+    Err(FleetError::IdempotencyKeyReused { spawn_id: first.id })
+}
+
 impl Fleet {
     /// Starts a spawn and returns it as recorded (`running`, with the gateway's run id), or the
     /// first spawn made with the same idempotency key (nothing new is started).
@@ -94,6 +115,16 @@ impl Fleet {
     }
 
     async fn spawn_now(self: &Arc<Self>, order: SpawnOrder) -> Result<SpawnRow, FleetError> {
+        // A retry is answered from the record before anything else is asked: right after a
+        // restart, before any gateway is linked again, a retry of an acknowledged spawn got 503.
+        if let Some(key) = order.idempotency_key.clone() {
+            let first = self
+                .stored(move |store| store.spawn_by_idempotency_key(&key))
+                .await?;
+            if let Some(first) = first {
+                return retried(first, &order.recorded);
+            }
+        }
         self.check_budget(order.agent.as_deref()).await?;
         let method = order.form.method();
         let (target, choice) = self.choose(&order).await?;
@@ -129,13 +160,8 @@ impl Fleet {
             .await?;
         let mut row = match inserted {
             SpawnInsert::Created(row) => row,
-            // The same key for the same request: the first spawn, nothing new started.
-            SpawnInsert::Existing(first) if first.request == asked => return Ok(first),
-            // The same key for another request is a client bug, not a retry (IETF
-            // draft-ietf-httpapi-idempotency-key-header: 422).
-            SpawnInsert::Existing(first) => {
-                return Err(FleetError::IdempotencyKeyReused { spawn_id: first.id });
-            }
+            // A concurrent request with the same key recorded its spawn first.
+            SpawnInsert::Existing(first) => return retried(first, &asked),
         };
 
         let (params, wait) = match form {

@@ -277,7 +277,13 @@ impl GatewayActor {
                 debug!(%gateway, %code, ?delay, "reconnecting after backoff");
             }
             Note::BreakerOpened { failures } => {
-                warn!(%gateway, failures, "circuit breaker opened");
+                warn!(%gateway, failures, "circuit breaker opened: the gateway is offline");
+            }
+            Note::BreakerReopened { failures } => {
+                debug!(%gateway, failures, "circuit breaker opened again: the trial failed");
+            }
+            Note::BackAfterOutage { failures } => {
+                warn!(%gateway, failures, "the gateway is reachable again after an outage");
             }
             Note::BreakerOpenedByProbes => {
                 warn!(%gateway, "circuit breaker opened by failed probes");

@@ -44,7 +44,17 @@ pub enum Note {
         code: FailureCode,
         delay: Duration,
     },
+    /// The breaker opened: an outage begins (said once per outage).
     BreakerOpened {
+        failures: u32,
+    },
+    /// The breaker opened again within the same outage (a failed trial).
+    BreakerReopened {
+        failures: u32,
+    },
+    /// A handshake went through after the breaker had opened: the gateway is reachable again
+    /// (said once per outage).
+    BackAfterOutage {
         failures: u32,
     },
     /// Failed probes opened the breaker.

@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::backoff::Backoff;
 use crate::bounded;
-use crate::breaker::Breaker;
+use crate::breaker::{Breaker, Opening};
 use crate::handshake::AuthChoice;
 pub use crate::handshake::ConnectPlan;
 use crate::link::activity::Activity;
@@ -124,6 +124,8 @@ pub struct LinkMachine {
     words_not_now: u32,
     /// Requests in a row that timed out without an answer on this connection.
     unanswered: u32,
+    /// Whether this outage's return was said (see [`Note::BackAfterOutage`]).
+    outage_back_said: bool,
     /// `sessions.list` calls in a row that failed on this connection (see
     /// [`LinkMachine::sessions_list_failed`]).
     sessions_list_failures: u32,
@@ -202,6 +204,7 @@ impl LinkMachine {
             failed_before_upgrade: false,
             words_not_now: 0,
             unanswered: 0,
+            outage_back_said: false,
             sessions_list_failures: 0,
             uptime_at_connect_ms: None,
             methods: Arc::new(Vec::new()),
@@ -290,13 +293,20 @@ impl LinkMachine {
     }
 
     pub fn status(&self) -> GatewayStatus {
+        let connected = self.phase == LinkPhase::Connected;
         derive(&HealthFacts {
             checked: self.checked,
-            connected: self.phase == LinkPhase::Connected,
+            connected,
             halted: self.phase == LinkPhase::Halted,
             breaker_tripped: self.breaker.is_tripped(),
             last_probe_timed_out: self.last_probe_timed_out,
-            consecutive_failures: self.breaker.consecutive_failures(),
+            // A link up now is judged by what it shows now; the failures before its
+            // handshake stay counted by the breaker until the link lasts.
+            consecutive_failures: if connected {
+                0
+            } else {
+                self.breaker.consecutive_failures()
+            },
             latency_ms: self.latency_ms,
             degraded_latency_ms: self.settings.degraded_latency_ms,
             reports_unhealthy: self.reports_unhealthy,
@@ -412,9 +422,14 @@ impl LinkMachine {
         let mut actions = vec![Action::HandshakeDone];
         self.phase = LinkPhase::Connected;
         self.checked = true;
-        // The backoff is reset only once the link has proved stable (see `fail`): a gateway
-        // that closes right after every handshake must not be re-dialled every second.
-        self.breaker.record_success();
+        // The backoff and the breaker's count are reset only once the link has proved stable
+        // (see `fail`): a gateway that closes right after every handshake must not be
+        // re-dialled every second, and must open the breaker like any failing gateway.
+        let failures = self.breaker.consecutive_failures();
+        if self.breaker.handshake_ok() && !self.outage_back_said {
+            self.outage_back_said = true;
+            actions.push(Action::Log(Note::BackAfterOutage { failures }));
+        }
         self.recoveries_left = RECOVERIES;
         // From now on the cached device token (which outlives a shared-token rotation).
         self.auth_choice = AuthChoice::Preferred;
@@ -498,6 +513,7 @@ impl LinkMachine {
         {
             self.backoff.reset();
             self.words_not_now = 0;
+            self.breaker.record_success();
         }
         let mut actions = vec![Action::Teardown];
         self.forget_connection();
@@ -592,10 +608,18 @@ impl LinkMachine {
         now: Instant,
     ) -> Vec<Action> {
         let mut actions = Vec::new();
-        if kind == Retry::Failure && self.breaker.record_failure(now) {
-            actions.push(Action::Log(Note::BreakerOpened {
-                failures: self.breaker.consecutive_failures(),
-            }));
+        if kind == Retry::Failure {
+            let failures = self.breaker.consecutive_failures() + 1;
+            match self.breaker.record_failure(now) {
+                Opening::Opened => {
+                    self.outage_back_said = false;
+                    actions.push(Action::Log(Note::BreakerOpened { failures }));
+                }
+                Opening::Reopened => {
+                    actions.push(Action::Log(Note::BreakerReopened { failures }));
+                }
+                Opening::No => {}
+            }
         }
         // While open, wait for the half-open trial.
         let delay = delay.max(self.breaker.wait(now));

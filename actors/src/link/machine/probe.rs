@@ -64,11 +64,11 @@ impl LinkMachine {
         self.last_probe_timed_out = timed_out;
         let mut breaker_opened = false;
         let outcome = if healthy {
-            self.breaker.record_success();
+            let _outage_over = self.breaker.record_success();
             self.last_seen = Some(unix_now);
             "healthy"
         } else {
-            breaker_opened = self.breaker.record_failure(now);
+            breaker_opened = self.breaker.record_failure(now) == crate::breaker::Opening::Opened;
             if timed_out { "timeout" } else { "unhealthy" }
         };
         ProbeVerdict {

@@ -35,7 +35,12 @@ fn backoff_never_exceeds_its_ceiling() {
 
 #[test]
 fn the_backoff_starts_again_only_after_a_link_stayed_up_ten_seconds() {
-    let (mut m, t0) = machine(None);
+    let t0 = Instant::now();
+    let mut s = settings();
+    // The schedule alone: a link that fails within ten seconds counts toward the breaker too
+    // (`a_gateway_that_fails_right_after_every_hello_opens_the_breaker`).
+    s.breaker_threshold = 1000;
+    let mut m = LinkMachine::new(s, None, false, true, t0);
     refused_dials(&mut m, 3, t0);
     // Up for one second, then lost: the schedule goes on (8 s), no storm.
     connect(&mut m, t0);
@@ -375,6 +380,66 @@ fn a_good_handshake_closes_the_breaker() {
     refused_dials(&mut m, 3, now);
     connect(&mut m, now + secs(61));
     assert_eq!(m.state(now).breaker.state, BreakerState::Closed);
+    assert_eq!(m.status(), GatewayStatus::Online);
+}
+
+/// A gateway that closes the socket right after every hello: each hello used to reset the
+/// breaker, so it never opened — `degraded` for good, never offline, no alert. Now the count
+/// survives a hello until the link lasts, and the breaker opens at the threshold.
+#[test]
+fn a_gateway_that_fails_right_after_every_hello_opens_the_breaker() {
+    let (mut m, mut now) = machine(None);
+    let mut notes = Vec::new();
+    for _ in 0..3 {
+        notes.extend(connect(&mut m, now));
+        now += secs(1);
+        notes.extend(m.fail(classify_close(1011, "internal error"), now, MID));
+        now += secs(1);
+    }
+    assert_eq!(m.status(), GatewayStatus::Offline);
+    assert_eq!(m.state(now).breaker.state, BreakerState::Open);
+    assert!(noted(&notes, |n| matches!(
+        n,
+        Note::BreakerOpened { failures: 3 }
+    )));
+    // A link that lasts ends the outage's count.
+    now += secs(61);
+    connect(&mut m, now);
+    m.fail(classify_close(1011, "internal error"), now + secs(11), MID);
+    assert_eq!(m.state(now).breaker.consecutive_failures, 1);
+}
+
+/// One WARN when a gateway goes offline and one when it is reachable again — not one every
+/// cooldown while the trials fail.
+#[test]
+fn an_outage_is_said_once_when_it_begins_and_once_when_it_ends() {
+    let (mut m, mut now) = machine(None);
+    let mut notes = refused_dials(&mut m, 3, now);
+    for _ in 0..5 {
+        now += secs(61);
+        m.begin_connect();
+        notes.extend(m.fail(LinkFailure::network("refused"), now, MID));
+    }
+    let count = |notes: &[Action], pred: fn(&Note) -> bool| {
+        notes
+            .iter()
+            .filter(|a| matches!(a, Action::Log(n) if pred(n)))
+            .count()
+    };
+    assert_eq!(
+        count(&notes, |n| matches!(n, Note::BreakerOpened { .. })),
+        1
+    );
+    assert_eq!(
+        count(&notes, |n| matches!(n, Note::BreakerReopened { .. })),
+        5
+    );
+    now += secs(61);
+    let back = connect(&mut m, now);
+    assert_eq!(
+        count(&back, |n| matches!(n, Note::BackAfterOutage { .. })),
+        1
+    );
     assert_eq!(m.status(), GatewayStatus::Online);
 }
 
