@@ -49,9 +49,24 @@ pub fn text(s: &str, max: usize) -> String {
         consumed += c.len_utf8();
     }
     if consumed < s.len() {
-        out.push_str(&format!("…[+{} bytes]", s.len() - consumed));
+        // A string cut before (a payload's string, then the message kept of it) says what the
+        // first cut took too: the marker counts the original's bytes, not the copy's.
+        let (body, cut_before) = earlier_cut(s);
+        let left = body.len().saturating_sub(consumed) + cut_before;
+        out.push_str(&format!("…[+{left} bytes]"));
     }
     out
+}
+
+/// `s` without the marker an earlier [`text`] left at its end, and how many bytes that cut
+/// took (0 and `s` itself when there is none).
+fn earlier_cut(s: &str) -> (&str, usize) {
+    let cut = s.strip_suffix(" bytes]").and_then(|rest| {
+        let at = rest.rfind("…[+")?;
+        let n = rest[at + "…[+".len()..].parse::<usize>().ok()?;
+        Some((&s[..at], n))
+    });
+    cut.unwrap_or((s, 0))
 }
 
 /// C0 and C1 controls, DEL, and the bidirectional overrides that reorder a terminal line.
@@ -187,6 +202,28 @@ mod tests {
         let wide = "é".repeat(200);
         let out = text(&wide, 11);
         assert!(out.starts_with("ééééé…"), "{out}");
+    }
+
+    /// A megabyte log message is cut as a payload string (4,096 bytes) and then as a message
+    /// (2,048): the marker still counts what the original lost, not what the copy lost (it
+    /// read `…[+2067 bytes]`).
+    #[test]
+    fn a_string_cut_twice_says_what_the_original_lost() {
+        let original = "m".repeat(1 << 20);
+        let once = text(&original, 4096);
+        let twice = text(&once, MESSAGE);
+        assert!(twice.starts_with(&"m".repeat(100)));
+        assert!(
+            twice.ends_with(&format!("…[+{} bytes]", (1 << 20) - MESSAGE)),
+            "{}",
+            &twice[twice.len() - 30..]
+        );
+        // Through a payload and then the message, as a log event goes.
+        let payload = json(json!({"message": original}), PAYLOAD);
+        let message = text(payload["message"].as_str().unwrap(), MESSAGE);
+        assert!(message.ends_with(&format!("…[+{} bytes]", (1 << 20) - MESSAGE)));
+        // A string that only looks cut keeps its own count when it is not cut again.
+        assert_eq!(text("x…[+5 bytes]", SHORT), "x…[+5 bytes]");
     }
 
     #[test]

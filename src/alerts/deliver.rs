@@ -66,7 +66,13 @@ fn body(id: &str, alert: &Alert) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Delivers what the watch queues, until the queue closes.
+/// Deliveries to the webhook in flight at once. One at a time, a receiver that hangs held
+/// every later alert for its whole timeout and retries (~91 s with the defaults); a few at a
+/// time, the others go on while it hangs, and a receiver is never flooded.
+pub const IN_FLIGHT: usize = 4;
+
+/// Delivers what the watch queues, until the queue closes: each alert on a task of its own, at
+/// most [`IN_FLIGHT`] at once.
 pub async fn worker(
     hook: Webhook,
     mut rx: mpsc::Receiver<Alert>,
@@ -77,75 +83,109 @@ pub async fn worker(
         .disable_redirects()
         .timeout(hook.timeout)
         .finish();
+    let hook = std::rc::Rc::new(hook);
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     while let Some(alert) = rx.recv().await {
-        let Ok(id) = crate::secrets::random_hex::<12>().map(|h| format!("alert_{h}")) else {
-            continue;
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
         };
-        let record = {
-            let (store, id) = (store.clone(), id.clone());
-            let (kind, state, gateway_id, summary) = (
-                alert.kind.as_str(),
-                alert.state.as_str(),
-                alert.gateway_id,
-                alert.summary.clone(),
-            );
-            tokio::task::spawn_blocking(move || {
-                store.insert_delivery(&NewDelivery {
-                    id: &id,
-                    kind,
-                    state,
-                    gateway_id,
-                    summary: &summary,
-                })
+        let (hook, client, store, counter) =
+            (hook.clone(), client.clone(), store.clone(), counter.clone());
+        actix::spawn(async move {
+            deliver(&hook, &client, &store, &counter, alert).await;
+            drop(slot);
+        });
+    }
+}
+
+/// One alert: recorded as pending, sent with retries (each attempt recorded as it starts, so
+/// an alert in flight shows how far it got), its outcome recorded and counted.
+async fn deliver(
+    hook: &Webhook,
+    client: &awc::Client,
+    store: &Store,
+    counter: &prometheus::IntCounterVec,
+    alert: Alert,
+) {
+    let Ok(id) = crate::secrets::random_hex::<12>().map(|h| format!("alert_{h}")) else {
+        return;
+    };
+    let record = {
+        let (store, id) = (store.clone(), id.clone());
+        let (kind, state, gateway_id, summary) = (
+            alert.kind.as_str(),
+            alert.state.as_str(),
+            alert.gateway_id,
+            alert.summary.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            store.insert_delivery(&NewDelivery {
+                id: &id,
+                kind,
+                state,
+                gateway_id,
+                summary: &summary,
             })
-            .await
-        };
-        if !matches!(record, Ok(Ok(()))) {
-            tracing::warn!(
-                kind = alert.kind.as_str(),
-                "could not record an alert delivery"
-            );
-        }
-        let body = body(&id, &alert);
-        let signature = hook.sign(&body);
-        let mut attempts: i64 = 0;
-        let mut last_error = None;
-        let mut backoff = Duration::from_secs(1);
-        let delivered = loop {
-            attempts += 1;
-            let sent = client
-                .post(&hook.url)
-                .insert_header(("content-type", "application/json"))
-                .insert_header((SIGNATURE, signature.as_str()))
-                .insert_header((DELIVERY, id.as_str()))
-                .send_body(body.clone())
-                .await;
-            match sent {
-                Ok(res) if res.status().is_success() => break true,
-                Ok(res) => last_error = Some(format!("the webhook answered {}", res.status())),
-                Err(e) => last_error = Some(bounded::text(&e.to_string(), 200)),
-            }
-            if attempts > i64::from(hook.retries) {
-                break false;
-            }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(60));
-        };
-        let status = if delivered { "delivered" } else { "failed" };
-        counter
-            .with_label_values(&[alert.kind.as_str(), status])
-            .inc();
-        if !delivered {
-            tracing::warn!(kind = alert.kind.as_str(), attempts, error = ?last_error, "alert not delivered");
-        }
-        let store = store.clone();
-        let written = tokio::task::spawn_blocking(move || {
-            store.update_delivery(&id, status, attempts, last_error.as_deref())
         })
-        .await;
-        if !matches!(written, Ok(Ok(()))) {
-            tracing::warn!("could not record an alert delivery's outcome");
+        .await
+    };
+    if !matches!(record, Ok(Ok(()))) {
+        tracing::warn!(
+            kind = alert.kind.as_str(),
+            "could not record an alert delivery"
+        );
+    }
+    let body = body(&id, &alert);
+    let signature = hook.sign(&body);
+    let mut attempts: i64 = 0;
+    let mut last_error = None;
+    let mut backoff = Duration::from_secs(1);
+    let delivered = loop {
+        attempts += 1;
+        // Recorded as the attempt starts: an alert in flight shows it is being tried.
+        record_outcome(store, &id, "pending", attempts, last_error.clone()).await;
+        let sent = client
+            .post(&hook.url)
+            .insert_header(("content-type", "application/json"))
+            .insert_header((SIGNATURE, signature.as_str()))
+            .insert_header((DELIVERY, id.as_str()))
+            .send_body(body.clone())
+            .await;
+        match sent {
+            Ok(res) if res.status().is_success() => break true,
+            Ok(res) => last_error = Some(format!("the webhook answered {}", res.status())),
+            Err(e) => last_error = Some(bounded::text(&e.to_string(), 200)),
         }
+        if attempts > i64::from(hook.retries) {
+            break false;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(60));
+    };
+    let status = if delivered { "delivered" } else { "failed" };
+    counter
+        .with_label_values(&[alert.kind.as_str(), status])
+        .inc();
+    if !delivered {
+        tracing::warn!(kind = alert.kind.as_str(), attempts, error = ?last_error, "alert not delivered");
+    }
+    record_outcome(store, &id, status, attempts, last_error).await;
+}
+
+async fn record_outcome(
+    store: &Store,
+    id: &str,
+    status: &'static str,
+    attempts: i64,
+    last_error: Option<String>,
+) {
+    let (store, id) = (store.clone(), id.to_owned());
+    let written = tokio::task::spawn_blocking(move || {
+        store.update_delivery(&id, status, attempts, last_error.as_deref())
+    })
+    .await;
+    if !matches!(written, Ok(Ok(()))) {
+        tracing::warn!("could not record an alert delivery's outcome");
     }
 }
 

@@ -48,6 +48,7 @@ pub fn days_ago(days: u64) -> String {
 pub struct UsageMetrics {
     tokens: IntCounterVec,
     cost: CounterVec,
+    refused: IntCounterVec,
 }
 
 impl UsageMetrics {
@@ -67,12 +68,28 @@ impl UsageMetrics {
                 ),
                 &["gateway_id"],
             )?,
+            refused: IntCounterVec::new(
+                Opts::new(
+                    "usage_entries_refused_total",
+                    "Day entries of usage.cost answers left out as out of range (no real date, a negative or unbelievable count, a cost that is not a number), by gateway.",
+                ),
+                &["gateway_id"],
+            )?,
         })
     }
 
     pub fn register(&self, registry: &Registry) -> Result<(), prometheus::Error> {
         registry.register(Box::new(self.tokens.clone()))?;
-        registry.register(Box::new(self.cost.clone()))
+        registry.register(Box::new(self.cost.clone()))?;
+        registry.register(Box::new(self.refused.clone()))
+    }
+
+    fn refused(&self, gateway: GatewayId, n: usize) {
+        if n > 0 {
+            self.refused
+                .with_label_values(&[gateway.to_string().as_str()])
+                .inc_by(n as u64);
+        }
     }
 
     fn add(&self, grown: &UsageRow) {
@@ -137,7 +154,8 @@ impl Fleet {
             .collect();
         // A few gateways at a time: one that does not answer holds up only its own read.
         let mut reports = futures_util::stream::iter(reads).buffer_unordered(CONCURRENCY);
-        while let Some((id, (rows, complete))) = reports.next().await {
+        while let Some((id, (rows, complete, refused))) = reports.next().await {
+            metrics.refused(id, refused);
             let grown = self.stored(move |store| store.record_usage(&rows)).await?;
             for g in &grown {
                 metrics.add(g);
@@ -155,7 +173,7 @@ impl Fleet {
         t: &gateway_supervisor_actors::messages::GatewayTarget,
         link: &gateway_supervisor_actors::messages::GatewayLink,
         days: u32,
-    ) -> (Vec<UsageRow>, bool) {
+    ) -> (Vec<UsageRow>, bool, usize) {
         let id = t.candidate.id;
         let agents = if t.offers("agents.list") {
             match link
@@ -165,7 +183,7 @@ impl Fleet {
                 Ok(answer) => agent_ids(&answer),
                 Err(e) => {
                     tracing::debug!(gateway = %t.candidate.name, %e, "agents.list failed; usage next round");
-                    return (Vec::new(), false);
+                    return (Vec::new(), false, 0);
                 }
             }
         } else {
@@ -173,20 +191,31 @@ impl Fleet {
         };
         let mut rows = Vec::new();
         let mut complete = true;
+        let mut refused = 0;
         for agent in &agents {
             let params = json!({"agentId": agent, "days": days});
             match link
                 .call("usage.cost", Some(params), self.deadlines.operation)
                 .await
             {
-                Ok(answer) => rows.extend(rollup::day_rows(&answer, id, agent)),
+                Ok(answer) => {
+                    let found = rollup::day_rows(&answer, id, agent);
+                    if found.refused > 0 {
+                        // One line per agent and round at most; the count goes on the metric.
+                        tracing::warn!(gateway = %t.candidate.name, agent = %gateway_supervisor_actors::bounded::text(agent, 128),
+                            refused = found.refused,
+                            "usage.cost reported day entries out of range (no real date, a negative or unbelievable count, a cost that is not a number): left out");
+                        refused += found.refused;
+                    }
+                    rows.extend(found.rows);
+                }
                 Err(e) => {
                     complete = false;
                     tracing::debug!(gateway = %t.candidate.name, %e, "usage.cost failed; next round");
                 }
             }
         }
-        (rows, complete)
+        (rows, complete, refused)
     }
 
     /// Refuses a spawn for `agent` once its daily budget is spent (today, UTC, every gateway).

@@ -81,35 +81,53 @@ fn micros(entry: &Value, key: &str) -> Option<i64> {
     }
 }
 
-/// The day rows of one agent's `usage.cost` answer (days without use left out).
-pub fn day_rows(answer: &Value, gateway_id: i64, agent: &str) -> Vec<UsageRow> {
+/// What one agent's `usage.cost` answer gave: its day rows (days without use left out), and
+/// how many day entries were refused (no real date, a negative or unbelievable count, a cost
+/// that is not a number) — said in the log and counted, never silently dropped.
+#[derive(Debug, Default)]
+pub struct DayRows {
+    pub rows: Vec<UsageRow>,
+    pub refused: usize,
+}
+
+/// The day rows of one agent's `usage.cost` answer.
+pub fn day_rows(answer: &Value, gateway_id: i64, agent: &str) -> DayRows {
     let Some(daily) = answer.get("daily").and_then(Value::as_array) else {
-        return Vec::new();
+        return DayRows::default();
     };
-    daily
+    let mut refused = 0;
+    let rows = daily
         .iter()
         .take(400)
         .filter_map(|d| {
-            let day = d
-                .get("date")
-                .and_then(Value::as_str)
-                .filter(|s| is_day(s))?;
-            let row = UsageRow {
-                gateway_id,
-                agent_id: agent.to_owned(),
-                day: day.to_owned(),
-                input_tokens: tokens(d, "input")?,
-                output_tokens: tokens(d, "output")?,
-                cache_read_tokens: tokens(d, "cacheRead")?,
-                cache_write_tokens: tokens(d, "cacheWrite")?,
-                total_tokens: tokens(d, "totalTokens")?,
-                cost_micros: micros(d, "totalCost")?,
-                updated_at: 0,
-            };
+            let row = day_row(d, gateway_id, agent);
+            refused += usize::from(row.is_none());
+            let row = row?;
             let used = row.total_tokens > 0 || row.input_tokens > 0 || row.cost_micros > 0;
             used.then_some(row)
         })
-        .collect()
+        .collect();
+    DayRows { rows, refused }
+}
+
+/// One day entry, if every figure in it is believable.
+fn day_row(d: &Value, gateway_id: i64, agent: &str) -> Option<UsageRow> {
+    let day = d
+        .get("date")
+        .and_then(Value::as_str)
+        .filter(|s| is_day(s))?;
+    Some(UsageRow {
+        gateway_id,
+        agent_id: agent.to_owned(),
+        day: day.to_owned(),
+        input_tokens: tokens(d, "input")?,
+        output_tokens: tokens(d, "output")?,
+        cache_read_tokens: tokens(d, "cacheRead")?,
+        cache_write_tokens: tokens(d, "cacheWrite")?,
+        total_tokens: tokens(d, "totalTokens")?,
+        cost_micros: micros(d, "totalCost")?,
+        updated_at: 0,
+    })
 }
 
 /// What rows are grouped by.
@@ -247,7 +265,7 @@ mod tests {
 
     #[test]
     fn a_real_answer_gives_the_days_with_use() {
-        let rows = day_rows(&answer(), 3, "main");
+        let rows = day_rows(&answer(), 3, "main").rows;
         assert_eq!(rows.len(), 1);
         let r = &rows[0];
         assert_eq!(
@@ -274,10 +292,12 @@ mod tests {
             {"date": "2026-11-23", "totalTokens": 1e20},
             {"date": "2026-11-23", "totalTokens": 5, "totalCost": "lots"},
             {"date": "2026-11-24", "totalTokens": 7, "totalCost": 0.5}]});
-        let rows = day_rows(&bad, 1, "a");
+        let found = day_rows(&bad, 1, "a");
+        let rows = &found.rows;
         assert_eq!(rows.len(), 1, "{rows:?}");
         assert_eq!(rows[0].day, "2026-11-24");
-        assert!(day_rows(&json!({"daily": "no"}), 1, "a").is_empty());
+        assert_eq!(found.refused, 4, "each refused entry is counted");
+        assert!(day_rows(&json!({"daily": "no"}), 1, "a").rows.is_empty());
         assert!(is_day("2024-02-29") && !is_day("2026-02-29") && !is_day("2026-13-01"));
         assert!(is_day("0039-11-23") && is_day("2000-02-29") && !is_day("1900-02-29"));
         assert_eq!(day_number("1970-01-01"), Some(0));

@@ -37,14 +37,15 @@ pub fn receiver() -> (String, Arc<Mutex<Vec<Received>>>) {
             let Ok(stream) = stream else { return };
             let seen = seen.clone();
             // A connection each, so a client holding one idle never blocks the next.
-            std::thread::spawn(move || answer(stream, &seen));
+            std::thread::spawn(move || answer(stream, &seen, true));
         }
     });
     (url, got)
 }
 
-/// Reads one request from `stream`, records it, answers (500 to the very first) and closes.
-fn answer(mut stream: std::net::TcpStream, seen: &Mutex<Vec<Received>>) {
+/// Reads one request from `stream`, records it, answers (500 to the very first when
+/// `fail_first`, else 200) and closes.
+fn answer(mut stream: std::net::TcpStream, seen: &Mutex<Vec<Received>>, fail_first: bool) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut headers = Vec::new();
     let mut line = String::new();
@@ -74,7 +75,7 @@ fn answer(mut stream: std::net::TcpStream, seen: &Mutex<Vec<Received>>) {
         all.push(Received { headers, body });
         all.len() == 1
     };
-    let status = if first {
+    let status = if first && fail_first {
         "500 Internal Server Error"
     } else {
         "200 OK"
@@ -98,4 +99,27 @@ pub fn count(alerts: &[Value], kind: &str, state: &str) -> usize {
         .iter()
         .filter(|a| a["kind"] == kind && a["state"] == state)
         .count()
+}
+
+/// A webhook receiver that never answers its first request (it holds the connection open)
+/// and answers 200 to every other.
+pub fn receiver_hanging_first() -> (String, Arc<Mutex<Vec<Received>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let got: Arc<Mutex<Vec<Received>>> = Arc::default();
+    let seen = got.clone();
+    let mut first = true;
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            if std::mem::take(&mut first) {
+                held.push(stream);
+                continue;
+            }
+            let seen = seen.clone();
+            std::thread::spawn(move || answer(stream, &seen, false));
+        }
+    });
+    (url, got)
 }
