@@ -8,11 +8,16 @@ cd "$(dirname "$0")/.."
 
 CARGO_DEB_VERSION=3.8.0
 if ! cargo deb --version 2>/dev/null | grep -q "$CARGO_DEB_VERSION"; then
-  cargo install cargo-deb --locked --version "$CARGO_DEB_VERSION" >&2
+  # Built in cargo's own temporary directory, whatever CARGO_TARGET_DIR says: a tool is not
+  # one of the project's build products.
+  env -u CARGO_TARGET_DIR cargo install cargo-deb --locked --version "$CARGO_DEB_VERSION" >&2
 fi
 
 cargo build --release --locked --bin gateway-supervisor >&2
-bin=target/release/gateway-supervisor
+# Where cargo put it: CARGO_TARGET_DIR when set (relative to the project, as cargo reads it).
+# cargo-deb finds it there too (it maps the `target/release/` of the asset list to it); the
+# generated files below stay under the project's target/package, where the asset list names them.
+bin=${CARGO_TARGET_DIR:-target}/release/gateway-supervisor
 out=target/package
 rm -rf "$out"
 mkdir -p "$out/completions" "$out/man" "$out/systemd"

@@ -94,14 +94,85 @@ pub fn receive(frame: Frame) -> Received {
 
 /// What a failed dial means for the link: a peer that did not finish the TCP connect or the
 /// upgrade in time (one that drips its answer, say) is `TIMEOUT`; the rest is `NETWORK`.
+///
+/// Said as an operator can act on it: a refused TLS certificate names what is wrong with it and
+/// what to do (rustls' own text read `InvalidCertificate(Other(CaUsedAsEndEntity))`), and a
+/// `wss://` dial that times out says the port may not speak TLS (a plain port waits for more of
+/// what it reads as an HTTP request, so the TLS greeting just hangs).
 pub fn connect_failure(err: &awc::error::WsClientError, url: &str) -> LinkFailure {
     use awc::error::{ConnectError, SendRequestError, WsClientError};
     match err {
         WsClientError::SendRequest(
             SendRequestError::Timeout | SendRequestError::Connect(ConnectError::Timeout),
+        ) if url.starts_with("wss://") => LinkFailure::timeout(&format!(
+            "the TLS handshake and WebSocket upgrade of {url} (if the gateway's port speaks plain \
+             HTTP, register it with `tls: false`, i.e. ws://)"
+        )),
+        WsClientError::SendRequest(
+            SendRequestError::Timeout | SendRequestError::Connect(ConnectError::Timeout),
         ) => LinkFailure::timeout(&format!("the WebSocket upgrade of {url}")),
+        WsClientError::SendRequest(SendRequestError::Connect(ConnectError::Io(io))) => {
+            match tls_refusal(io) {
+                Some(why) => {
+                    LinkFailure::network(format!("the TLS handshake with {url} failed: {why}"))
+                }
+                None => LinkFailure::network(format!("cannot connect to {url}: {io}")),
+            }
+        }
         other => LinkFailure::network(format!("cannot connect to {url}: {other}")),
     }
+}
+
+/// What a TLS failure inside `io` means and what to do, if it is one.
+fn tls_refusal(io: &std::io::Error) -> Option<String> {
+    use rustls::{CertificateError, Error as Tls};
+    let tls = io.get_ref()?.downcast_ref::<Tls>()?;
+    const INSECURE: &str = "or, for a gateway you trust on a private network, register it with \
+                            `allow_insecure_tls: true` (no verification: development only)";
+    Some(match tls {
+        Tls::InvalidCertificate(cert) => {
+            let what = match cert {
+                CertificateError::UnknownIssuer => {
+                    "is signed by an authority this daemon does not trust (self-signed, or a \
+                     private CA)"
+                }
+                CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                    "has expired"
+                }
+                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                    "is not valid yet (check both machines' clocks)"
+                }
+                CertificateError::NotValidForName
+                | CertificateError::NotValidForNameContext { .. } => {
+                    "is not valid for the host name the gateway is registered with"
+                }
+                CertificateError::Revoked => "is revoked",
+                CertificateError::BadSignature => "has a bad signature",
+                _ if format!("{cert:?}").contains("CaUsedAsEndEntity") => {
+                    "is a CA certificate used as the server's own (serve a leaf certificate \
+                     that CA signed)"
+                }
+                _ => "was refused",
+            };
+            format!(
+                "the gateway's certificate {what}; give the gateway a certificate a public CA \
+                 signed for its host name, {INSECURE}"
+            )
+        }
+        Tls::InvalidMessage(_) | Tls::InappropriateMessage { .. } => {
+            "the port did not answer in TLS (a plain ws:// gateway? register it with `tls: \
+             false`)"
+                .to_owned()
+        }
+        Tls::AlertReceived(alert) => format!(
+            "the gateway refused the TLS handshake ({})",
+            crate::bounded::text(&format!("{alert:?}"), 64)
+        ),
+        other => format!(
+            "{} ({INSECURE})",
+            crate::bounded::text(&other.to_string(), 200)
+        ),
+    })
 }
 
 /// An upgraded socket re-framed with small buffers, and the frames that arrived with the
@@ -171,6 +242,57 @@ mod read_failure_tests {
             "ws://g:1/",
         );
         assert_eq!(f.code, "NETWORK");
+        // A TLS dial that hangs: the port may be plain HTTP.
+        let f = connect_failure(
+            &WsClientError::SendRequest(SendRequestError::Timeout),
+            "wss://g:1/",
+        );
+        assert!(f.message.contains("tls: false"), "{}", f.message);
+    }
+
+    fn tls_failure(err: rustls::Error) -> LinkFailure {
+        use awc::error::{ConnectError, SendRequestError, WsClientError};
+        connect_failure(
+            &WsClientError::SendRequest(SendRequestError::Connect(ConnectError::Io(
+                std::io::Error::new(std::io::ErrorKind::InvalidData, err),
+            ))),
+            "wss://gw.internal:18789/",
+        )
+    }
+
+    #[test]
+    fn a_refused_certificate_says_what_is_wrong_and_what_to_do() {
+        use rustls::{CertificateError, Error, OtherError};
+        // As rustls-webpki reports it (an `OtherError` whose Debug names the webpki error).
+        #[derive(Debug)]
+        struct CaUsedAsEndEntity;
+        impl std::fmt::Display for CaUsedAsEndEntity {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("CaUsedAsEndEntity")
+            }
+        }
+        impl std::error::Error for CaUsedAsEndEntity {}
+        let ca = tls_failure(Error::InvalidCertificate(CertificateError::Other(
+            OtherError(std::sync::Arc::new(CaUsedAsEndEntity)),
+        )));
+        assert!(
+            ca.message
+                .contains("CA certificate used as the server's own"),
+            "{}",
+            ca.message
+        );
+        for f in [
+            ca,
+            tls_failure(Error::InvalidCertificate(CertificateError::UnknownIssuer)),
+            tls_failure(Error::InvalidCertificate(CertificateError::Expired)),
+        ] {
+            assert!(f.message.contains("allow_insecure_tls"), "{}", f.message);
+            assert!(!f.message.contains("InvalidCertificate"), "{}", f.message);
+        }
+        let plain = tls_failure(Error::InvalidMessage(
+            rustls::InvalidMessage::InvalidContentType,
+        ));
+        assert!(plain.message.contains("tls: false"), "{}", plain.message);
     }
 }
 

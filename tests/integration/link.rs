@@ -9,7 +9,7 @@ use fake_gateway::FakeGateway;
 use serde_json::{Value, json};
 
 use crate::support::fleet::{add, fake, gateway, link_daemon, wait_gateway};
-use crate::support::{Request, contains, online, wait_until};
+use crate::support::{Daemon, Request, contains, online, wait_until};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -662,4 +662,72 @@ fn a_ready_gateway_is_reconnected_before_the_breaker_cooldown() {
         "reconnected on readiness, not after the 60 s cooldown: {:?}",
         resumed.elapsed()
     );
+}
+
+/// A `wss://` gateway whose certificate this daemon cannot trust (a self-signed one, served by
+/// a real `openssl s_server`): the reason says what is wrong and what to do, not rustls' debug
+/// text (`InvalidCertificate(Other(OtherError(CaUsedAsEndEntity)))`).
+#[test]
+fn a_refused_tls_certificate_is_explained_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+        ])
+        .arg("/CN=localhost")
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl");
+    assert!(made.status.success(), "{made:?}");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = std::process::Command::new("openssl")
+        .args(["s_server", "-quiet", "-www", "-accept"])
+        .arg(port.to_string())
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("openssl s_server");
+    crate::support::wait_until("s_server listening", DEADLINE, || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    let d = Daemon::start();
+    let res = d.call(
+        "POST",
+        "/api/gateways",
+        &d.admin_key,
+        &serde_json::json!({"name": "tls", "url": format!("wss://127.0.0.1:{port}"), "token": "t"}),
+    );
+    assert_eq!(res.status, 201, "{}", res.text());
+    let id = res.json()["gateway"]["id"].as_i64().unwrap();
+    let g = crate::support::wait_until("the TLS refusal reported", DEADLINE, || {
+        let g = d.get(&format!("/api/gateways/{id}"), &d.admin_key).json()["gateway"].clone();
+        g["connection"]["last_error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("TLS"))
+            .then_some(g)
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    let message = g["connection"]["last_error"]["message"].as_str().unwrap();
+    // `openssl req -x509` makes a CA certificate (basicConstraints CA:TRUE): served as the
+    // gateway's own, rustls said `CaUsedAsEndEntity`.
+    assert!(
+        message.contains("a CA certificate used as the server's own"),
+        "{message}"
+    );
+    assert!(message.contains("allow_insecure_tls"), "{message}");
+    assert!(!message.contains("InvalidCertificate"), "{message}");
 }
