@@ -101,6 +101,21 @@ pub enum ClusterCommand {
     },
 }
 
+impl Cli {
+    /// Whether the command was asked for JSON (`--format json`, `ctl --json`): then its error
+    /// is JSON too, for the program reading it.
+    pub fn wants_json(&self) -> bool {
+        match &self.command {
+            Command::CheckConfig { format }
+            | Command::Cluster {
+                command: ClusterCommand::Status { format },
+            } => *format == OutputFormat::Json,
+            Command::Ctl(args) => args.json,
+            _ => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
     Text,

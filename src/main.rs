@@ -11,10 +11,21 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let cli = gateway_supervisor::cli::Cli::parse();
-    match gateway_supervisor::cli::run(cli).map_err(anyhow::Error::from) {
+    let json = cli.wants_json();
+    match gateway_supervisor::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("gateway-supervisor: error: {err:#}");
+            let code = err.code();
+            let err = anyhow::Error::from(err);
+            if json {
+                // Asked for JSON: the error is one JSON object too (on stderr, as errors go).
+                eprintln!(
+                    "{}",
+                    serde_json::json!({"error": code, "message": format!("{err:#}")})
+                );
+            } else {
+                eprintln!("gateway-supervisor: error: {err:#}");
+            }
             ExitCode::FAILURE
         }
     }

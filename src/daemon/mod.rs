@@ -128,6 +128,23 @@ fn open_when_reachable(
     }
 }
 
+impl DaemonError {
+    /// A stable code for what failed, for errors given as JSON.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DaemonError::Config(_) => "invalid_configuration",
+            DaemonError::Log(_) => "logging",
+            DaemonError::Db(_) => "database",
+            DaemonError::Secrets(_) => "secrets",
+            DaemonError::StateDir { .. } => "state_directory",
+            DaemonError::Seed(_) => "seed",
+            DaemonError::Listen { .. } => "listen",
+            DaemonError::Lock(_) => "state_locked",
+            DaemonError::Startup(_) => "failed",
+        }
+    }
+}
+
 pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), DaemonError> {
     gateway_supervisor_actors::tls::install_default_provider();
     let cfg = Config::load(config_file.as_deref(), &flags)?;

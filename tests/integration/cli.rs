@@ -94,6 +94,20 @@ fn check_config_names_unknown_keys_and_bad_values() {
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
     assert_eq!(settings["gateways"]["heartbeat_interval"], "30s");
     assert!(!String::from_utf8_lossy(&out.stdout).contains(secret));
+    // Asked for JSON, an error is JSON too: one object naming what failed, nothing on stdout.
+    let out = run(
+        &["check-config", "--format", "json"],
+        &[("GATEWAY_SUPERVISOR__SERVER__BIND", "not-an-address")],
+    );
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "{out:?}");
+    let error: serde_json::Value = serde_json::from_slice(&out.stderr)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(error["error"], "invalid_configuration");
+    assert!(
+        error["message"].as_str().unwrap().contains("server.bind"),
+        "{error}"
+    );
 }
 
 #[test]
