@@ -40,7 +40,7 @@ pub struct ClusterJson {
     pub leases: Vec<LeaseJson>,
 }
 
-#[utoipa::path(get, path = "/api/cluster", tag = "operations",
+#[utoipa::path(get, path = "/api/cluster", tag = "cluster",
     description = "The instances sharing the database and the gateway leases (which instance links which gateway).",
     params(NoQuery),
     responses((status = 200, body = ClusterJson), (status = 400, body = ErrorBody),

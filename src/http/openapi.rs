@@ -219,7 +219,7 @@ fn default_description(status: &str) -> String {
     ),
     components(schemas(error::ErrorBody, health::ProbeOne)),
     modifiers(&Security, &CommonResponses),
-    tags((name = "gateways", description = "The gateway registry"), (name = "operations", description = "Health, readiness, metrics, audit; fleet operations (drain, rolling restart)"), (name = "events", description = "Live events"), (name = "sessions", description = "Sessions across the fleet"), (name = "spawn", description = "Agent runs and processes"), (name = "agents", description = "Agents"), (name = "connections", description = "Direct CLI connections"), (name = "v1", description = "The v1 gateway API (same registry)"))
+    tags((name = "gateways", description = "The gateway registry"), (name = "operations", description = "Health, readiness, metrics, audit; fleet operations (drain, rolling restart)"), (name = "events", description = "Live events"), (name = "sessions", description = "Sessions across the fleet"), (name = "spawn", description = "Agent runs and processes"), (name = "agents", description = "Agents"), (name = "connections", description = "Direct CLI connections"), (name = "v1", description = "The v1 gateway API (same registry)"), (name = "usage", description = "Tokens and cost the gateways report, per gateway, agent and day"), (name = "cluster", description = "The instances sharing a PostgreSQL database and who links which gateway"))
 )]
 pub struct ApiDoc;
 
@@ -247,5 +247,34 @@ mod tests {
         let doc: serde_json::Value = serde_json::from_slice(&first).expect("the document is JSON");
         assert!(doc["paths"]["/api/gateways"].is_object(), "{doc}");
         assert_eq!(first.as_ptr(), document().as_ptr(), "served from one copy");
+    }
+
+    /// What a generated client needs to see: the spawn's `Idempotency-Key` (a client generated
+    /// from the document could not send it), and usage and the cluster under tags of their own
+    /// (they sat under `operations`, among drains and restarts).
+    #[test]
+    fn a_generated_client_can_send_the_idempotency_key_and_finds_usage_and_cluster() {
+        let doc: serde_json::Value = serde_json::from_slice(&document()).unwrap();
+        let params = doc["paths"]["/api/spawn"]["post"]["parameters"]
+            .as_array()
+            .expect("the spawn's parameters");
+        assert!(
+            params
+                .iter()
+                .any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header"),
+            "{params:?}"
+        );
+        assert_eq!(doc["paths"]["/api/usage"]["get"]["tags"][0], "usage");
+        assert_eq!(doc["paths"]["/api/cluster"]["get"]["tags"][0], "cluster");
+        let tags: Vec<&str> = doc["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|t| t["name"].as_str())
+            .collect();
+        assert!(
+            tags.contains(&"usage") && tags.contains(&"cluster"),
+            "{tags:?}"
+        );
     }
 }

@@ -204,6 +204,9 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 #[utoipa::path(post, path = "/api/spawn", tag = "spawn",
     description = "Starts an agent run (`{agent, task, …}`, OpenClaw `agent` method, tracked with `agent.wait`) or a process (`{command, args, env, cwd}`, on gateways offering the seed's `spawn`). Gateway: explicit `gateway_id` → the agent's `gateway_config.preferred_gateway` if healthy → the acting primary → the healthy gateway with the fewest active sessions. A repeated `Idempotency-Key` returns the first spawn and starts nothing.",
     request_body = SpawnRequest,
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
+        pattern = r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$",
+        description = "1–200 visible characters; a retry with the same key (and the same API key) gets the first spawn and starts nothing; the same key with a different request is 422")),
     responses((status = 202, body = SpawnAccepted), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "`unprocessable`: both `task` and `command`; `idempotency_key_reused`: the `Idempotency-Key` was used for a different request"), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody, description = "no healthy gateway (the reason is given)")),
     security(("api_key" = ["operator"]), ("bearer" = ["operator"])))]
