@@ -26,6 +26,14 @@ impl Backoff {
         BASE.saturating_mul(factor).min(self.max)
     }
 
+    /// The un-jittered delay of the next attempt, counting it (a retry of one call on one
+    /// link has no fleet to spread out).
+    pub fn next_base_delay(&mut self) -> Duration {
+        let base = self.base_delay();
+        self.attempt = self.attempt.saturating_add(1);
+        base
+    }
+
     /// The delay before the next attempt; `jitter` is uniform in [0, 1).
     pub fn next_delay(&mut self, jitter: f64, hint: Option<Duration>) -> Duration {
         let base = self.base_delay();

@@ -22,6 +22,8 @@ pub struct Breaker {
     opened_at: Option<Instant>,
     /// Opened since the last real success (see the module's opening).
     in_outage: bool,
+    /// This outage's first handshake happened (the one [`Breaker::handshake_ok`] reports).
+    back_said: bool,
 }
 
 /// What a failure did to the breaker.
@@ -44,6 +46,7 @@ impl Breaker {
             consecutive_failures: 0,
             opened_at: None,
             in_outage: false,
+            back_said: false,
         }
     }
 
@@ -89,15 +92,11 @@ impl Breaker {
     }
 
     /// A handshake went through: the gateway is reachable, so the breaker is closed, but the
-    /// failures in a row are not forgotten until the link proves stable. Returns whether the
-    /// breaker was open (or half-open) until now.
+    /// failures in a row are not forgotten until the link proves stable. Returns whether this
+    /// is the first handshake since an outage began (the gateway is back: said once).
     pub fn handshake_ok(&mut self) -> bool {
-        self.opened_at.take().is_some()
-    }
-
-    /// Whether an outage is going on (opened since the last real success).
-    pub fn in_outage(&self) -> bool {
-        self.in_outage
+        let was_open = self.opened_at.take().is_some();
+        was_open && !std::mem::replace(&mut self.back_said, true)
     }
 
     /// Counts a failure; says whether it opened the breaker, and if so whether an outage
@@ -112,6 +111,7 @@ impl Breaker {
                 return if std::mem::replace(&mut self.in_outage, true) {
                     Opening::Reopened
                 } else {
+                    self.back_said = false;
                     Opening::Opened
                 };
             }

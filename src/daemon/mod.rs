@@ -64,8 +64,7 @@ pub enum DaemonError {
     Startup(String),
 }
 
-/// Waits between two tries to reach the database: 1 s, doubling, at most 30 s.
-const DATABASE_RETRY_FIRST: Duration = Duration::from_secs(1);
+/// The longest wait between two tries to reach the database (from 1 s, doubling).
 const DATABASE_RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Opens the store; a PostgreSQL server that cannot be reached yet (or whose database does not
@@ -76,36 +75,40 @@ fn open_when_reachable(
     listeners: &Listeners,
 ) -> Result<(crate::db::Store, Backend, usize, crate::db::SetupLock), DaemonError> {
     let mut standby = None;
-    let mut wait = DATABASE_RETRY_FIRST;
-    let mut attempt = 0u64;
+    let mut retries = gateway_supervisor_actors::backoff::Backoff::new(DATABASE_RETRY_MAX);
+    // Only a server can be not there yet; a SQLite file's failure is the operator's to fix.
+    let waits = matches!(
+        Backend::from_url(&cfg.database.url),
+        Ok(Backend::Postgres(_))
+    );
     loop {
-        attempt += 1;
         let failure = match storage::open_store_for_setup(cfg) {
             Ok(opened) => {
                 if let Some(s) = standby.take() {
                     standby::Standby::stop(s);
-                    info!(attempt, "the database answered; starting");
+                    info!(
+                        attempt = retries.attempts() + 1,
+                        "the database answered; starting"
+                    );
                 }
                 return Ok(opened);
             }
-            Err(DaemonError::Db(DbError::Connect(e)))
-                if cfg.database.url.starts_with("postgres") =>
-            {
-                e
-            }
+            Err(DaemonError::Db(DbError::Connect(e))) if waits => e,
             Err(other) => return Err(other),
         };
+        let wait = retries.next_base_delay();
+        let attempt = retries.attempts();
         let database = crate::db::redact_url(&cfg.database.url);
+        let error = gateway_supervisor_actors::bounded::text(failure.trim(), 300);
         let reason = format!(
-            "waiting for the database {database} (try {attempt}, next in {} s): {}",
+            "waiting for the database {database} (try {attempt}, next in {} s): {error}",
             wait.as_secs(),
-            gateway_supervisor_actors::bounded::text(failure.trim(), 300)
         );
         tracing::warn!(
             database = %database,
             attempt,
             retry_in_s = wait.as_secs(),
-            error = %gateway_supervisor_actors::bounded::text(failure.trim(), 300),
+            error = %error,
             "the database cannot be reached yet; the API answers 503 meanwhile"
         );
         crate::systemd::waiting(&reason, wait + Duration::from_secs(30));
@@ -124,7 +127,6 @@ fn open_when_reachable(
             }
         }
         std::thread::sleep(wait);
-        wait = (wait * 2).min(DATABASE_RETRY_MAX);
     }
 }
 

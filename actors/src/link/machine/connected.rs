@@ -6,10 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{
-    Action, LinkMachine, LinkPhase, MAX_UNANSWERED, Note, RTT_EVERY_HEARTBEATS,
-    SESSIONS_RETRY_FIRST, SESSIONS_RETRY_MAX,
-};
+use super::{Action, LinkMachine, LinkPhase, MAX_UNANSWERED, Note, RTT_EVERY_HEARTBEATS};
+use crate::backoff::Backoff;
 use crate::protocol::counts;
 use crate::protocol::errors::LinkFailure;
 use crate::protocol::frames::Frame;
@@ -25,6 +23,14 @@ pub fn is_pulse_only(frame: &Frame) -> bool {
         }
         _ => false,
     }
+}
+
+/// The longest wait between two tries of a failed `sessions.list` (from 1 s, doubling).
+const SESSIONS_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// The schedule of a failed `sessions.list`'s retries: 1 s, doubling to [`SESSIONS_RETRY_MAX`].
+pub(super) fn sessions_retry() -> Backoff {
+    Backoff::new(SESSIONS_RETRY_MAX)
 }
 
 impl LinkMachine {
@@ -45,7 +51,7 @@ impl LinkMachine {
 
     /// The session list arrived: the cache is the gateway's again.
     pub fn sessions_listed(&mut self) {
-        self.sessions_list_failures = 0;
+        self.sessions_retry.reset();
     }
 
     /// A `sessions.list` failed on a connected link (refused during a suspension — a held
@@ -57,9 +63,7 @@ impl LinkMachine {
         if !self.supports("sessions.list") {
             return None;
         }
-        self.sessions_list_failures = self.sessions_list_failures.saturating_add(1);
-        let doublings = (self.sessions_list_failures - 1).min(8);
-        Some((SESSIONS_RETRY_FIRST * 2u32.pow(doublings)).min(SESSIONS_RETRY_MAX))
+        Some(self.sessions_retry.next_base_delay())
     }
 
     pub fn set_agents_count(&mut self, n: i64) {

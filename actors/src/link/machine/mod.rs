@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use crate::backoff::Backoff;
 use crate::bounded;
-use crate::breaker::{Breaker, Opening};
+use crate::breaker::Breaker;
 use crate::handshake::AuthChoice;
 pub use crate::handshake::ConnectPlan;
 use crate::link::activity::Activity;
@@ -26,11 +26,12 @@ use crate::link::messages::LinkState;
 pub use crate::model::LinkPhase;
 use crate::model::{ConnectionInfo, GatewayStatus, LinkError};
 use crate::protocol::device::SignatureVersion;
-use crate::protocol::errors::{Disposition, LinkFailure, Recovery};
+use crate::protocol::errors::LinkFailure;
 use crate::protocol::frames::{Challenge, HelloOk};
 use crate::status::{HealthFacts, derive};
 
 mod connected;
+mod failure;
 pub use connected::is_pulse_only;
 mod io;
 mod probe;
@@ -49,10 +50,6 @@ pub const RTT_EVERY_HEARTBEATS: u32 = 10;
 const MAX_METHODS: usize = 1024;
 
 /// Delay before re-connecting for a recovery step the gateway recommended.
-/// The first retry of a failed `sessions.list`; each failure in a row doubles it, up to
-/// [`SESSIONS_RETRY_MAX`].
-pub const SESSIONS_RETRY_FIRST: Duration = Duration::from_secs(1);
-pub const SESSIONS_RETRY_MAX: Duration = Duration::from_secs(30);
 pub const RECOVERY_DELAY: Duration = Duration::from_millis(100);
 
 /// Recommended recovery steps (device token, re-pair) allowed between two good handshakes.
@@ -124,11 +121,9 @@ pub struct LinkMachine {
     words_not_now: u32,
     /// Requests in a row that timed out without an answer on this connection.
     unanswered: u32,
-    /// Whether this outage's return was said (see [`Note::BackAfterOutage`]).
-    outage_back_said: bool,
-    /// `sessions.list` calls in a row that failed on this connection (see
+    /// The retries of a failed `sessions.list` on this connection (see
     /// [`LinkMachine::sessions_list_failed`]).
-    sessions_list_failures: u32,
+    sessions_retry: Backoff,
     uptime_at_connect_ms: Option<u64>,
     methods: Arc<Vec<String>>,
     sessions_count: Option<i64>,
@@ -137,19 +132,6 @@ pub struct LinkMachine {
     activity: Activity,
     /// The watchdog found a stalled session here it could not recover.
     sessions_unrecovered: bool,
-}
-
-/// What a scheduled reconnect follows, for the breaker and the `/readyz` shortcut.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Retry {
-    /// A corrective step the gateway recommended (a v2 proof, the device token): no failure,
-    /// no readiness polls.
-    Recovery,
-    /// A failure: counted by the breaker.
-    Failure,
-    /// The gateway's own word that it is not taking links now, taken at its word
-    /// ([`crate::backoff::taken_at_its_word`]): not counted, its `/readyz` watched.
-    NotNow,
 }
 
 impl LinkMachine {
@@ -204,8 +186,7 @@ impl LinkMachine {
             failed_before_upgrade: false,
             words_not_now: 0,
             unanswered: 0,
-            outage_back_said: false,
-            sessions_list_failures: 0,
+            sessions_retry: connected::sessions_retry(),
             uptime_at_connect_ms: None,
             methods: Arc::new(Vec::new()),
             sessions_count: None,
@@ -426,8 +407,7 @@ impl LinkMachine {
         // (see `fail`): a gateway that closes right after every handshake must not be
         // re-dialled every second, and must open the breaker like any failing gateway.
         let failures = self.breaker.consecutive_failures();
-        if self.breaker.handshake_ok() && !self.outage_back_said {
-            self.outage_back_said = true;
+        if self.breaker.handshake_ok() {
             actions.push(Action::Log(Note::BackAfterOutage { failures }));
         }
         self.recoveries_left = RECOVERIES;
@@ -499,168 +479,6 @@ impl LinkMachine {
         }
         actions.push(Action::RefreshCounts);
         actions
-    }
-
-    // ---- failure ----------------------------------------------------------------------------
-
-    /// Every failure ends here: the socket goes, and the failure's class decides what next —
-    /// the v2 signature once, a recommended recovery step, a halt, a pairing wait, or a
-    /// reconnect after the backoff (never before the breaker allows one).
-    pub fn fail(&mut self, failure: LinkFailure, now: Instant, jitter: f64) -> Vec<Action> {
-        let was_connected = self.phase == LinkPhase::Connected;
-        self.failed_before_upgrade = self.phase == LinkPhase::Connecting;
-        if crate::backoff::stable_link(self.connected_at.map(|t| now.saturating_duration_since(t)))
-        {
-            self.backoff.reset();
-            self.words_not_now = 0;
-            self.breaker.record_success();
-        }
-        let mut actions = vec![Action::Teardown];
-        self.forget_connection();
-        self.checked = true;
-        if !was_connected {
-            actions.push(Action::CountHandshakeFailure(failure.label()));
-        }
-        // The gateway refused the v3 signature (a release before 2026.2.26 verifies only v2):
-        // offer the v2 form once.
-        if failure.recovery == Recovery::SignWithV2 && !self.v2_fallback_used {
-            self.v2_fallback_used = true;
-            self.signature_version = SignatureVersion::V2;
-            actions.push(Action::Log(Note::V2Fallback));
-            actions.extend(self.retry_after(RECOVERY_DELAY, failure, Retry::Recovery, now));
-            return actions;
-        }
-        if failure.disposition == Disposition::Halt && self.recoveries_left > 0 {
-            let recovered = match failure.recovery {
-                Recovery::RetryWithDeviceToken if self.device_token.is_some() => {
-                    self.auth_choice = AuthChoice::DeviceTokenOnly;
-                    true
-                }
-                Recovery::DropDeviceToken if self.device_token.is_some() => {
-                    self.device_token = None;
-                    self.auth_choice = AuthChoice::SharedTokenFirst;
-                    actions.push(Action::PersistDeviceToken(None));
-                    true
-                }
-                _ => false,
-            };
-            if recovered {
-                self.recoveries_left -= 1;
-                actions.push(Action::Log(Note::Recovering {
-                    code: failure.code.clone(),
-                    recovery: failure.recovery,
-                }));
-                actions.extend(self.retry_after(RECOVERY_DELAY, failure, Retry::Recovery, now));
-                return actions;
-            }
-        }
-        match failure.disposition.clone() {
-            Disposition::Halt => {
-                actions.push(Action::Log(Note::Halted {
-                    code: failure.code.clone(),
-                    message: failure.message.clone(),
-                }));
-                self.phase = LinkPhase::Halted;
-                self.last_error = Some(failure);
-                actions.push(Action::Report);
-            }
-            Disposition::Pairing { request_id } => {
-                actions.push(Action::Log(Note::PairingRequired {
-                    request_id: request_id.clone(),
-                }));
-                self.pairing_request_id = request_id;
-                let delay = self.settings.pairing_retry;
-                actions.extend(self.retry_after(delay, failure, Retry::Failure, now));
-            }
-            Disposition::Retry { after } => {
-                let hint = after.or(self.restart_hint.take());
-                let delay = self.backoff.next_delay(jitter, hint);
-                actions.push(Action::Log(Note::Reconnecting {
-                    code: failure.code.clone(),
-                    delay,
-                }));
-                let kind = self.retry_kind(&failure);
-                actions.extend(self.retry_after(delay, failure, kind, now));
-            }
-        }
-        actions
-    }
-
-    /// A failure the backoff retries: the gateway's "not now", counted among its words and
-    /// taken at its word while they last, or a failure.
-    fn retry_kind(&mut self, failure: &LinkFailure) -> Retry {
-        let not_now = failure.says_not_now();
-        if not_now {
-            self.words_not_now = self.words_not_now.saturating_add(1);
-        }
-        if crate::backoff::taken_at_its_word(not_now, self.words_not_now) {
-            Retry::NotNow
-        } else {
-            Retry::Failure
-        }
-    }
-
-    fn retry_after(
-        &mut self,
-        delay: Duration,
-        failure: LinkFailure,
-        kind: Retry,
-        now: Instant,
-    ) -> Vec<Action> {
-        let mut actions = Vec::new();
-        if kind == Retry::Failure {
-            let failures = self.breaker.consecutive_failures() + 1;
-            match self.breaker.record_failure(now) {
-                Opening::Opened => {
-                    self.outage_back_said = false;
-                    actions.push(Action::Log(Note::BreakerOpened { failures }));
-                }
-                Opening::Reopened => {
-                    actions.push(Action::Log(Note::BreakerReopened { failures }));
-                }
-                Opening::No => {}
-            }
-        }
-        // While open, wait for the half-open trial.
-        let delay = delay.max(self.breaker.wait(now));
-        let pairing = matches!(failure.disposition, Disposition::Pairing { .. });
-        self.phase = LinkPhase::Backoff;
-        self.last_error = Some(failure);
-        actions.push(Action::Report);
-        // A pairing approval gives no readiness signal; a WebSocket that broke after the
-        // upgrade is not mended by a ready HTTP side (the breaker decides); a gateway that was
-        // unreachable, or said it was going away or starting, may come back early.
-        let poll_readiness = kind != Retry::Recovery
-            && crate::backoff::readiness_shortcut(
-                self.failed_before_upgrade,
-                kind == Retry::NotNow,
-                pairing,
-            );
-        actions.push(Action::ReconnectAfter {
-            delay,
-            poll_readiness,
-        });
-        actions
-    }
-
-    /// An admin removed the gateway (or changed it): the link stops for good.
-    pub fn stop(&mut self) -> Vec<Action> {
-        self.generation += 1;
-        self.phase = LinkPhase::Halted;
-        self.forget_connection();
-        vec![Action::Teardown]
-    }
-
-    /// What belonged to the connection that is going (the shell tears down its socket).
-    fn forget_connection(&mut self) {
-        self.connect_request_id = None;
-        self.ping_outstanding = None;
-        self.missed_pongs = 0;
-        self.gateway_pinged = false;
-        self.unanswered = 0;
-        self.sessions_list_failures = 0;
-        self.connected_at = None;
-        self.activity.clear();
     }
 
     // ---- the stuck-session watchdog -----------------------------------------------------------

@@ -64,7 +64,7 @@ impl LinkMachine {
         self.last_probe_timed_out = timed_out;
         let mut breaker_opened = false;
         let outcome = if healthy {
-            let _outage_over = self.breaker.record_success();
+            self.breaker.record_success();
             self.last_seen = Some(unix_now);
             "healthy"
         } else {
