@@ -123,18 +123,11 @@ pub enum SpawnInsert {
 }
 
 impl Store {
-    /// Records a new spawn, or finds the one that already has this idempotency key.
+    /// Records a new spawn, or finds the one that already has this idempotency key (the
+    /// caller looked it up first: [`Store::spawn_by_idempotency_key`]; here only a concurrent
+    /// request with the same key is met, by the unique index).
     pub fn insert_spawn(&self, new: &NewSpawn<'_>) -> Result<SpawnInsert, DbError> {
         let mut conn = self.conn()?;
-        if let Some(key) = new.idempotency_key
-            && let Some(existing) = spawns::table
-                .filter(spawns::idempotency_key.eq(key))
-                .select(SpawnRow::as_select())
-                .first(&mut conn)
-                .optional()?
-        {
-            return Ok(SpawnInsert::Existing(existing));
-        }
         let now = unix_now();
         let inserted = diesel::insert_into(spawns::table)
             .values((
@@ -155,12 +148,11 @@ impl Store {
             )),
             // A concurrent request with the same key won the race.
             Err(e) if is_unique_violation(&e) => {
+                drop(conn);
                 let key = new.idempotency_key.unwrap_or_default();
-                let existing = spawns::table
-                    .filter(spawns::idempotency_key.eq(key))
-                    .select(SpawnRow::as_select())
-                    .first(&mut conn)?;
-                Ok(SpawnInsert::Existing(existing))
+                self.spawn_by_idempotency_key(key)?
+                    .map(SpawnInsert::Existing)
+                    .ok_or(DbError::NotFound)
             }
             Err(e) => Err(e.into()),
         }
