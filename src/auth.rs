@@ -2,7 +2,7 @@
 //! key (`keys::hash_key`); a presented key is found by its prefix in a cache refreshed from
 //! the database and its hash compared in constant time.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -76,9 +76,9 @@ pub enum AuthError {
 pub struct KeyCache {
     store: Store,
     keys: RwLock<HashMap<String, Arc<CachedKey>>>,
-    /// Console sessions logged out and not yet expired, by their cookie's MAC (reloaded with
-    /// the keys; see [`crate::console_session`]).
-    ended_sessions: RwLock<HashSet<String>>,
+    /// Console sessions logged out and not yet expired: their cookie's MAC and when the cookie
+    /// expires (reloaded with the keys; see [`crate::console_session`]).
+    ended_sessions: RwLock<HashMap<String, i64>>,
 }
 
 impl KeyCache {
@@ -86,24 +86,27 @@ impl KeyCache {
         KeyCache {
             store,
             keys: RwLock::new(HashMap::new()),
-            ended_sessions: RwLock::new(HashSet::new()),
+            ended_sessions: RwLock::new(HashMap::new()),
         }
     }
 
     /// Blocking: reloads active keys and flushes `last_used_at`.
     pub fn refresh(&self) -> Result<(), DbError> {
+        // Read without holding the set: a logout here after the read is in the old set and not
+        // in the read, so what the old set holds and has not expired is kept.
+        let now = unix_now();
+        let mut fresh: HashMap<String, i64> = self
+            .store
+            .ended_console_sessions(now)?
+            .into_iter()
+            .collect();
         {
-            // Held across the read: a logout here stored before the read is in it, one stored
-            // after it is added to the set only once the set is replaced.
             let mut ended = self
                 .ended_sessions
                 .write()
                 .unwrap_or_else(|p| p.into_inner());
-            *ended = self
-                .store
-                .ended_console_sessions(unix_now())?
-                .into_iter()
-                .collect();
+            fresh.extend(ended.drain().filter(|(_, expires)| *expires > now));
+            *ended = fresh;
         }
         let rows = self.store.active_api_keys()?;
         let fresh: HashMap<String, Arc<CachedKey>> =
@@ -157,7 +160,7 @@ impl KeyCache {
             self.ended_sessions
                 .read()
                 .unwrap_or_else(|p| p.into_inner())
-                .contains(&mac)
+                .contains_key(&mac)
         })
     }
 
@@ -171,7 +174,7 @@ impl KeyCache {
         self.ended_sessions
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(mac);
+            .insert(mac, expires);
         Ok(())
     }
 

@@ -109,14 +109,14 @@ impl Store {
         }
     }
 
-    /// The console sessions ended and not yet expired at `now` (the expired ones are
-    /// forgotten: their cookies are refused as expired).
-    pub fn ended_console_sessions(&self, now: i64) -> Result<Vec<String>, DbError> {
+    /// The console sessions ended and not yet expired at `now`, with their expiry (the
+    /// expired ones are forgotten: their cookies are refused as expired).
+    pub fn ended_console_sessions(&self, now: i64) -> Result<Vec<(String, i64)>, DbError> {
         let mut conn = self.conn()?;
         diesel::delete(console_logouts::table.filter(console_logouts::expires_at.le(now)))
             .execute(&mut conn)?;
         Ok(console_logouts::table
-            .select(console_logouts::mac)
+            .select((console_logouts::mac, console_logouts::expires_at))
             .load(&mut conn)?)
     }
 
