@@ -430,16 +430,23 @@ fn operation_requests_are_checked() {
     assert_eq!(d.get("/api/operations?limit=0", &operator).status, 400);
 }
 
+/// A daemon whose primary is registered first (the primary is never deleted), and `f` beside
+/// it, online: its id.
+fn online_beside_the_primary(f: &FakeGateway) -> (Daemon, i64) {
+    let d = link_daemon(&[]);
+    add(&d, "first", &fake(|_| {}), Some("fake-token"));
+    let id = add(&d, "gw", f, Some("fake-token"));
+    wait_gateway(&d, id, "online", online);
+    (d, id)
+}
+
 /// A drain holds its gateway: uncordoning it or deleting it meanwhile is refused (409 naming
 /// the operation). Deleted mid-drain, the gateway kept the drain's suspension with nobody to
 /// release it: every spawn to it failed while the daemon had forgotten it.
 #[test]
 fn a_gateway_a_drain_holds_can_be_neither_uncordoned_nor_deleted_until_it_ends() {
     let f = fake(|_| {});
-    let d = link_daemon(&[]);
-    let _first = add(&d, "first", &fake(|_| {}), Some("fake-token"));
-    let id = add(&d, "gw", &f, Some("fake-token"));
-    wait_gateway(&d, id, "online", online);
+    let (d, id) = online_beside_the_primary(&f);
     start_run(&d, id, &f, "SLOW");
     let op = drain(&d, id, "?timeout_seconds=600");
     wait_operation(&d, &op, "the drain waiting on the run", |o| {
@@ -477,10 +484,7 @@ fn a_gateway_a_drain_holds_can_be_neither_uncordoned_nor_deleted_until_it_ends()
 #[test]
 fn a_gateway_suspended_through_the_daemon_is_resumed_before_it_is_deleted() {
     let f = fake(|_| {});
-    let d = link_daemon(&[]);
-    let _first = add(&d, "first", &fake(|_| {}), Some("fake-token"));
-    let id = add(&d, "gw", &f, Some("fake-token"));
-    wait_gateway(&d, id, "online", online);
+    let (d, id) = online_beside_the_primary(&f);
     let res =
         d.send(Request::new("POST", &format!("/api/gateways/{id}/suspend")).key(&d.admin_key));
     assert_eq!(res.status, 200, "{}", res.text());
