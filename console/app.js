@@ -199,15 +199,16 @@ async function renderGateway(id, refresh) {
         try { await run(); announce(`${label}: done`); } catch (x) { announce(`${label}: ${x.message}`); window.alert(x.message); }
         await renderGateway(id, true);
       } }, label) : null;
-  const points = ((history.series || [])[0] || { points: [] }).points.filter((p) => p.latency !== null);
-  const chart = el("div", { class: "chart", id: "latency-chart", role: "img", "aria-label": `Latency of ${g.name} over the last 24 hours: ${points.length} samples` });
+  const samples = ((history.series || [])[0] || { points: [] }).points;
+  const answered = samples.filter((p) => p.latency !== null).length;
+  const chart = el("div", { class: "chart", id: "latency-chart", role: "img", "aria-label": `Probe latency of ${g.name} over the last 24 hours: ${answered} samples` });
   const recent = state.events.filter((e) => String(e.gateway_id) === String(id)).slice(0, 20);
   $("main").replaceChildren(
     el("p", {}, el("a", { href: "#/" }, "← Fleet")),
     el("h1", {}, g.name, " ", statusBadge(g.status)),
     el("dl", { class: "facts" },
       fact("Address", g.url), fact("Primary", g.acting_primary ? "acting" : g.is_primary ? "designated" : "no"),
-      fact("Latency", g.latency === null ? null : `${g.latency} ms`), fact("Link", c.state),
+      fact("Ping round trip", g.latency === null ? null : `${g.latency} ms`), fact("Link", c.state),
       fact("Version", c.server_version), fact("Protocol", c.protocol), fact("Boot id", c.boot_id),
       fact("Sessions", g.sessions_count), fact("Agents", g.agents_count),
       fact("Breaker", `${g.breaker.state} (${g.breaker.consecutive_failures} consecutive failures)`),
@@ -222,15 +223,52 @@ async function renderGateway(id, refresh) {
         ? action("admin", "Resume", () => api("POST", `/api/gateways/${id}/resume`, {}), `Resume ${g.name}?`)
         : action("admin", "Suspend", () => api("POST", `/api/gateways/${id}/suspend`, {}), `Suspend ${g.name}? Its runs finish; it takes no new work.`, true),
       action("admin", "Restart", () => api("POST", `/api/gateways/${id}/restart`, {}), `Restart ${g.name}? Its runs are interrupted.`, true)),
-    el("h2", {}, "Latency, last 24 hours"), chart,
-    points.length === 0 ? el("p", { class: "muted" }, "No probe samples yet.") : null,
+    el("h2", {}, "Probe latency, last 24 hours"), chart,
+    el("p", { class: "muted", id: "latency-caption" }, answered === 0
+      ? "No answered probe in the last 24 hours."
+      : "Round trip of the health probe (the `health` RPC and /readyz), in ms; a gap is a failed probe or no probe. The ping round trip above is measured on the link every ten heartbeats."),
     el("h2", {}, "Recent events"),
     el("ul", { class: "events" }, recent.length ? recent.map(eventLine) : el("li", { class: "muted" }, "None since this page opened.")));
-  if (points.length > 0 && window.uPlot) {
-    const width = Math.min($("main").clientWidth - 8, 1100);
-    new uPlot({ width, height: 240, series: [{}, { label: "latency (ms)", stroke: "#0b57d0", width: 2 }],
-      axes: [{}, { label: "ms" }] }, [points.map((p) => p.ts), points.map((p) => p.latency)], chart);
+  if (answered > 0 && window.uPlot) drawLatency(chart, samples, Math.min($("main").clientWidth - 8, 1100));
+}
+
+// The last 24 hours, pinned to now (one sample does not stretch the axis over years); a failed
+// probe, and a stretch with no probe, are gaps in the line, not lines across them. The x axis's
+// labels are kept on the chart (`data-x-labels`) as drawn, for those who read them as text.
+const DAY = 24 * 3600;
+function latencySeries(samples, now) {
+  const ts = [], ms = [];
+  const steps = samples.slice(1).map((p, i) => p.ts - samples[i].ts).sort((a, b) => a - b);
+  const usual = steps.length ? steps[Math.floor(steps.length / 2)] : 60;
+  const gap = Math.max(3 * usual, 180);
+  let last = null;
+  for (const p of samples) {
+    if (p.ts < now - DAY) continue;
+    if (last !== null && p.ts - last > gap) { ts.push(last + 1); ms.push(null); }
+    ts.push(p.ts); ms.push(p.latency);
+    last = p.ts;
   }
+  return [ts, ms];
+}
+const hhmm = (t) => { const d = new Date(t * 1000); return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`; };
+function drawLatency(chart, samples, width) {
+  const now = Math.floor(Date.now() / 1000);
+  const data = latencySeries(samples, now);
+  chart.dataset.xFrom = String(now - DAY);
+  chart.dataset.xTo = String(now);
+  new uPlot({
+    width, height: 240, legend: { show: false },
+    scales: { x: { time: true, range: () => [now - DAY, now] } },
+    series: [{}, { label: "Probe latency (ms)", stroke: "#0b57d0", width: 2, spanGaps: false,
+      points: { show: true, size: 5 }, value: (u, v) => (v === null || v === undefined ? "–" : `${v} ms`) }],
+    axes: [
+      { label: "time (last 24 hours, local)", space: 80, values: (u, splits) => {
+        const labels = splits.map(hhmm);
+        chart.dataset.xLabels = labels.join("|");
+        return labels;
+      } },
+      { label: "probe latency (ms)" }],
+  }, data, chart);
 }
 
 async function renderSessions() {

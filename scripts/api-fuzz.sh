@@ -13,11 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-log() { printf '\n==> %s\n' "$*" >&2; }
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
-    echo "need root to run: $*" >&2; return 1; fi
-}
+# shellcheck source=scripts/lib/run.sh
+. scripts/lib/run.sh
 
 VENV=target/schemathesis-venv
 REQ=e2e/schemathesis/requirements.txt
@@ -47,26 +44,11 @@ if ip -o link show | grep -qv ' lo:'; then
   echo "the namespace has an interface besides lo" >&2; exit 1
 fi
 
-WORK=$(mktemp -d /tmp/gs-api-fuzz.XXXXXX)
-PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  if [ "${KEEP_WORK:-0}" = 1 ]; then echo "work dir kept: $WORK" >&2; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
+work_dir gs-api-fuzz
 
 API=127.0.0.1:8080
 TOKEN=fuzz-gateway-token
 
-# Waits up to $1 seconds for the command after it to succeed.
-wait_for() {
-  local deadline=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do
-    [ "$SECONDS" -lt "$deadline" ] || return 1
-    sleep 0.2
-  done
-}
 
 log "two fake gateways (127.0.0.1:18789-18790)"
 tail -f /dev/null | target/debug/fake-gateway --count 2 --base-port 18789 --token "$TOKEN" \

@@ -71,8 +71,20 @@ cargo test --locked --test cluster
 # --- the API as a hostile client sees it -------------------------------------------------------
 # Schemathesis (every check; examples, coverage, fuzzing and stateful phases, ~3 minutes)
 # against a daemon with two live fake gateways, in a loopback-only network namespace.
+# Beside it, Python and TypeScript clients generated from the served document drive a daemon of
+# their own (~1 minute; PyPI and npm packages pinned in e2e/clients/).
+log "generated clients (scripts/client-gen.sh), beside the API fuzz run"
+clients_log=$(mktemp /tmp/gs-client-gen.XXXXXX.log)
+scripts/client-gen.sh >"$clients_log" 2>&1 &
+clients=$!
 log "API fuzz run (scripts/api-fuzz.sh)"
 scripts/api-fuzz.sh
+if ! wait "$clients"; then
+  cat "$clients_log" >&2
+  echo "the generated clients failed (scripts/client-gen.sh)" >&2
+  exit 1
+fi
+tail -n 4 "$clients_log" >&2
 
 # --- real OpenClaw gateways -------------------------------------------------------------------
 # Node 24 + openclaw@2026.9.6 from the npm registry, cached between runs (~840 MB, ~30-60 s once),

@@ -7,6 +7,8 @@ pub struct HealthFacts {
     /// Anything was ever observed (a connect, a probe, a failure).
     pub checked: bool,
     pub connected: bool,
+    /// No handshake ever succeeded on the link (since the daemon started it).
+    pub never_connected: bool,
     /// Stopped on a non-retryable error.
     pub halted: bool,
     /// The circuit breaker is open (or half-open, trial pending).
@@ -32,6 +34,11 @@ pub fn derive(f: &HealthFacts) -> GatewayStatus {
     }
     if f.last_probe_timed_out {
         return GatewayStatus::Timeout;
+    }
+    // Failing before it was ever reached: nothing says it is up, and `degraded` ("up, with a
+    // problem") would say it is. Offline, with the link's last error as the reason.
+    if f.never_connected && !f.connected {
+        return GatewayStatus::Offline;
     }
     let slow = f.latency_ms.is_some_and(|l| l > f.degraded_latency_ms);
     if f.connected
@@ -182,10 +189,10 @@ mod tests {
     }
 
     /// Exhaustive over the boolean inputs: the result always follows the precedence
-    /// offline > unknown > timeout > degraded/online.
+    /// offline > unknown > timeout > never reached (offline) > degraded/online.
     #[test]
     fn exhaustive_precedence() {
-        for bits in 0u32..(1 << 9) {
+        for bits in 0u32..(1 << 10) {
             let b = |i: u32| bits & (1 << i) != 0;
             let f = HealthFacts {
                 checked: b(0),
@@ -199,6 +206,7 @@ mod tests {
                 reports_unhealthy: false,
                 secondary_failing: b(7),
                 sessions_unrecovered: b(8),
+                never_connected: b(9),
             };
             let want = if f.halted || f.breaker_tripped {
                 Offline
@@ -206,6 +214,8 @@ mod tests {
                 Unknown
             } else if f.last_probe_timed_out {
                 Timeout
+            } else if f.never_connected && !f.connected {
+                Offline
             } else if f.connected && f.consecutive_failures == 0 && !b(6) && !b(7) && !b(8) {
                 Online
             } else {

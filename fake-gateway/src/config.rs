@@ -52,6 +52,16 @@ pub struct Suspension {
     pub request_id: String,
     /// Prepared with `drain: true` (work in progress goes on; it is ready once idle).
     pub drain: bool,
+    /// It lapses then unless renewed (2026.9.6: 120 s after each `prepare` under its request).
+    pub expires_at_ms: u64,
+}
+
+impl Suspension {
+    /// The phase 2026.9.6 reports for it (`gateway.suspension` events, the hello snapshot):
+    /// `draining` while work holds it, `prepared` once idle.
+    pub fn phase(&self, active: usize) -> &'static str {
+        if active > 0 { "draining" } else { "prepared" }
+    }
 }
 
 /// Accept times, shareable across many fakes.

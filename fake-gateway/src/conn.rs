@@ -411,7 +411,8 @@ fn admit(shared: &Shared, params: &Value, nonce: &str) -> Result<(Value, Hello),
         "snapshot": {
             "health": shared.health_payload(),
             "uptimeMs": shared.started.elapsed().as_millis() as u64,
-            "suspension": {"phase": if lock(&shared.suspension).is_some() { "prepared" } else { "accepting" }},
+            "suspension": {"phase": crate::lifecycle::held(shared)
+                .map_or("accepting", |s| s.phase(crate::lifecycle::active_runs(shared)))},
         },
         "auth": auth_block,
         "policy": {"maxPayload": MAX_PAYLOAD, "maxBufferedBytes": 52_428_800, "tickIntervalMs": tick.as_millis() as u64},

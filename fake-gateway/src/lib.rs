@@ -527,13 +527,17 @@ impl FakeGateway {
     /// {drain: true}` under a request of its own): from now on it runs only the suspension's
     /// own methods, as a held 2026.9.6 suspension does, until [`FakeGateway::release_suspension`].
     pub fn hold_suspension(&self) {
-        *lock(&self.shared.suspension) = Some(Suspension {
+        let s = Suspension {
             id: random_id(),
             request_id: "another-client".into(),
             drain: true,
-        });
+            // Renewed by its client for as long as a test holds it.
+            expires_at_ms: now_ms() + 86_400_000,
+        };
+        let phase = s.phase(crate::lifecycle::active_runs(&self.shared));
+        *lock(&self.shared.suspension) = Some(s);
         self.shared
-            .broadcast("gateway.suspension", json!({"phase": "prepared"}));
+            .broadcast("gateway.suspension", json!({"phase": phase}));
     }
 
     /// Ends the suspension [`FakeGateway::hold_suspension`] held (its client resumed it).
@@ -550,7 +554,7 @@ impl FakeGateway {
 
     /// Whether the gateway is suspended (prepared and not resumed).
     pub fn suspended(&self) -> bool {
-        lock(&self.shared.suspension).is_some()
+        crate::lifecycle::held(&self.shared).is_some()
     }
 
     pub fn sessions(&self) -> Vec<(String, String)> {

@@ -25,7 +25,7 @@ const RESTART_SIGNAL_DELAY: Duration = Duration::from_millis(50);
 const RESTART_DEFERRAL_BUDGET: Duration = Duration::from_secs(300);
 
 /// Agent runs not finished yet.
-fn active_runs(shared: &Shared) -> usize {
+pub(crate) fn active_runs(shared: &Shared) -> usize {
     lock(&shared.runs)
         .values()
         .filter(|r| r.done.borrow().is_none())
@@ -36,9 +36,12 @@ fn blockers(active: usize) -> Value {
     json!([{"kind": "embedded-run", "count": active}])
 }
 
+/// How long a suspension lasts unless renewed (2026.9.6's `GATEWAY_SUSPEND_TTL_MS`).
+pub(crate) const SUSPENSION_TTL_MS: u64 = 120_000;
+
 /// A held suspension's phase as 2026.9.6 reports it (`prepare` adds its id and counts).
-fn suspension_phase(id: &str, active: usize, prepare: bool) -> Value {
-    let expires = now_ms() + 120_000;
+fn suspension_phase(s: &crate::Suspension, active: usize, prepare: bool) -> Value {
+    let (id, expires) = (&s.id, s.expires_at_ms);
     match (active > 0, prepare) {
         (true, true) => {
             json!({"status": "draining", "suspensionId": id, "expiresAtMs": expires, "activeCount": active,
@@ -56,26 +59,73 @@ fn suspension_phase(id: &str, active: usize, prepare: bool) -> Value {
     }
 }
 
-/// As 2026.9.6's suspend coordinator: the same request renews its suspension (another is a
-/// conflict); busy without `drain` refuses, with `drain` it holds the suspension while the
-/// work finishes (`draining`, then `ready`).
+/// The suspension held now: one past its expiry lapses here (2026.9.6 releases it on a timer
+/// and says so with `gateway.suspension {phase: "accepting"}`).
+pub(crate) fn held(shared: &Shared) -> Option<crate::Suspension> {
+    let mut current = lock(&shared.suspension);
+    match current.as_ref() {
+        Some(s) if s.expires_at_ms <= now_ms() => {
+            *current = None;
+            drop(current);
+            shared.broadcast("gateway.suspension", json!({"phase": "accepting"}));
+            None
+        }
+        other => other.cloned(),
+    }
+}
+
+/// A refusal as 2026.9.6 words it: `code`, `message`, and the rest of its error object.
+fn refusal(code: &str, message: &str, rest: Value) -> Value {
+    let mut e = json!({"code": code, "message": message});
+    if let (Some(e), Value::Object(rest)) = (e.as_object_mut(), rest) {
+        e.extend(rest);
+    }
+    e
+}
+
+fn invalid(message: impl Into<String>) -> Value {
+    refusal("INVALID_REQUEST", &message.into(), json!({}))
+}
+
+/// Another suspension is held: refused, retryable when it lapses (2026.9.6's
+/// `gateway-suspension-conflict`).
+fn conflict(message: &str, s: &crate::Suspension) -> Value {
+    refusal(
+        "UNAVAILABLE",
+        message,
+        json!({"retryable": true, "retryAfterMs": s.expires_at_ms.saturating_sub(now_ms()),
+               "details": {"reason": "gateway-suspension-conflict", "expiresAtMs": s.expires_at_ms}}),
+    )
+}
+
+/// As 2026.9.6's suspend coordinator: the same request renews its suspension (another is
+/// refused as a conflict); busy without `drain` refuses, with `drain` it holds the suspension
+/// while the work finishes (`draining`, then `ready`). `Err`: the error object.
 pub(crate) fn suspend_prepare(
     shared: &Shared,
     params: &Map<String, Value>,
-) -> Result<Value, String> {
+) -> Result<Value, Value> {
     let method = "gateway.suspend.prepare";
-    closed(method, params, &["requestId", "terminalPolicy", "drain"])?;
-    let request_id = str_param(params, "requestId").ok_or(
-        "invalid gateway.suspend.prepare params: at root: must have required property 'requestId'",
-    )?;
+    closed(method, params, &["requestId", "terminalPolicy", "drain"]).map_err(invalid)?;
+    let request_id = str_param(params, "requestId").ok_or_else(|| {
+        invalid("invalid gateway.suspend.prepare params: at root: must have required property 'requestId'")
+    })?;
     let drain = params.get("drain").and_then(Value::as_bool) == Some(true);
     let active = active_runs(shared);
-    let mut current = lock(&shared.suspension);
-    if let Some(s) = current.as_ref() {
+    if let Some(s) = held(shared) {
         if s.request_id != request_id || s.drain != drain {
-            return Ok(json!({"status": "conflict", "expiresAtMs": now_ms() + 120_000}));
+            return Err(conflict(
+                "another gateway suspension is already prepared",
+                &s,
+            ));
         }
-        return Ok(suspension_phase(&s.id, active, true));
+        let mut current = lock(&shared.suspension);
+        let renewed = current.as_mut().map(|s| {
+            s.expires_at_ms = now_ms() + SUSPENSION_TTL_MS;
+            s.clone()
+        });
+        drop(current);
+        return Ok(suspension_phase(&renewed.unwrap_or(s), active, true));
     }
     if active > 0 && !drain {
         return Ok(
@@ -83,45 +133,43 @@ pub(crate) fn suspend_prepare(
                          "blockers": blockers(active), "writeCustody": []}),
         );
     }
-    let id = random_id();
-    *current = Some(crate::Suspension {
-        id: id.clone(),
+    let s = crate::Suspension {
+        id: random_id(),
         request_id: request_id.to_owned(),
         drain,
-    });
-    drop(current);
-    shared.broadcast("gateway.suspension", json!({"phase": "prepared"}));
-    Ok(suspension_phase(&id, active, true))
+        expires_at_ms: now_ms() + SUSPENSION_TTL_MS,
+    };
+    *lock(&shared.suspension) = Some(s.clone());
+    shared.broadcast("gateway.suspension", json!({"phase": s.phase(active)}));
+    Ok(suspension_phase(&s, active, true))
 }
 
-pub(crate) fn suspend_status(
-    shared: &Shared,
-    params: &Map<String, Value>,
-) -> Result<Value, String> {
-    closed("gateway.suspend.status", params, &["suspensionId"])?;
-    let id =
-        str_param(params, "suspensionId").ok_or("must have required property 'suspensionId'")?;
-    Ok(match lock(&shared.suspension).as_ref() {
-        None => json!({"status": "running"}),
-        Some(s) if s.id != id => json!({"status": "conflict", "expiresAtMs": now_ms() + 120_000}),
-        Some(s) => suspension_phase(&s.id, active_runs(shared), false),
-    })
-}
-
-pub(crate) fn suspend_resume(
-    shared: &Shared,
-    params: &Map<String, Value>,
-) -> Result<Value, String> {
-    closed("gateway.suspend.resume", params, &["suspensionId"])?;
-    let id =
-        str_param(params, "suspensionId").ok_or("must have required property 'suspensionId'")?;
-    let mut current = lock(&shared.suspension);
-    match current.as_ref() {
-        None => return Ok(json!({"ok": true, "status": "running", "resumed": false})),
-        Some(s) if s.id != id => return Ok(json!({"ok": false, "reason": "suspension-mismatch"})),
-        Some(_) => *current = None,
+pub(crate) fn suspend_status(shared: &Shared, params: &Map<String, Value>) -> Result<Value, Value> {
+    closed("gateway.suspend.status", params, &["suspensionId"]).map_err(invalid)?;
+    let id = str_param(params, "suspensionId")
+        .ok_or_else(|| invalid("must have required property 'suspensionId'"))?;
+    match held(shared) {
+        None => Ok(json!({"status": "running"})),
+        Some(s) if s.id != id => Err(conflict("a different gateway suspension is prepared", &s)),
+        Some(s) => Ok(suspension_phase(&s, active_runs(shared), false)),
     }
-    drop(current);
+}
+
+pub(crate) fn suspend_resume(shared: &Shared, params: &Map<String, Value>) -> Result<Value, Value> {
+    closed("gateway.suspend.resume", params, &["suspensionId"]).map_err(invalid)?;
+    let id = str_param(params, "suspensionId")
+        .ok_or_else(|| invalid("must have required property 'suspensionId'"))?;
+    match held(shared) {
+        None => return Ok(json!({"ok": true, "status": "running", "resumed": false})),
+        Some(s) if s.id != id => {
+            return Err(refusal(
+                "INVALID_REQUEST",
+                "gateway suspension id does not match",
+                json!({"retryable": false}),
+            ));
+        }
+        Some(_) => *lock(&shared.suspension) = None,
+    }
     shared.broadcast("gateway.suspension", json!({"phase": "accepting"}));
     Ok(json!({"ok": true, "status": "running", "resumed": true}))
 }

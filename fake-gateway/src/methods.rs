@@ -147,7 +147,10 @@ pub(crate) async fn handle(
     };
     // As 2026.9.6: while a suspension is held (draining or ready), only the suspension's own
     // methods run; everything else is refused, retryable.
-    if !SUSPEND_CONTROL_METHODS.contains(&method) && lock(&shared.suspension).is_some() {
+    let suspension = crate::lifecycle::held(shared);
+    if !SUSPEND_CONTROL_METHODS.contains(&method)
+        && let Some(held) = &suspension
+    {
         {
             let mut refused = lock(&shared.refused_suspended);
             if refused.len() >= 1000 {
@@ -159,10 +162,24 @@ pub(crate) async fn handle(
             "code": "UNAVAILABLE",
             "message": format!("{method} unavailable during gateway suspension"),
             "retryable": true, "retryAfterMs": 1000,
-            "details": {"method": method, "reason": "gateway-suspending", "phase": "prepared"}}}));
+            "details": {"method": method, "reason": "gateway-suspending",
+                        "phase": held.phase(crate::lifecycle::active_runs(shared))}}}));
     }
     if lock(&shared.faults).unanswered.iter().any(|m| m == method) {
         return None;
+    }
+    // The suspension's methods answer with 2026.9.6's own error objects.
+    let suspend = match method {
+        "gateway.suspend.prepare" => Some(suspend_prepare(shared, params)),
+        "gateway.suspend.status" => Some(suspend_status(shared, params)),
+        "gateway.suspend.resume" => Some(suspend_resume(shared, params)),
+        _ => None,
+    };
+    if let Some(answer) = suspend {
+        return Some(match answer {
+            Ok(payload) => ok(&id, payload),
+            Err(e) => json!({"type": "res", "id": id, "ok": false, "error": e}),
+        });
     }
     let seed = lock(&shared.cfg).seed_protocol;
     let result: Result<Value, String> = match method {
@@ -255,9 +272,6 @@ pub(crate) async fn handle(
                 .is_some_and(|r| finish_run(shared, r, json!({"status": "error", "error": "aborted", "stopReason": "rpc"})));
             json!({"ok": true, "aborted": aborted, "runIds": if aborted { vec![run] } else { vec![] }})
         }),
-        "gateway.suspend.prepare" => suspend_prepare(shared, params),
-        "gateway.suspend.status" => suspend_status(shared, params),
-        "gateway.suspend.resume" => suspend_resume(shared, params),
         "gateway.restart.request" => restart_request(shared, params),
         "spawn" if seed => spawn(shared, params, tx),
         "control" if seed => control(shared, params),

@@ -10,10 +10,34 @@ use serde_json::{Value, json};
 
 use super::{Fleet, FleetError};
 use crate::secrets::random_hex;
+use gateway_supervisor_actors::messages::CallError;
 use gateway_supervisor_actors::messages::{GetGateway, SetCordon, SetSuspension};
 use gateway_supervisor_actors::model::GatewayView;
 use gateway_supervisor_actors::model::{Caller, GatewayId};
+use gateway_supervisor_actors::protocol::frames::ErrorShape;
 use gateway_supervisor_actors::protocol::suspend::SuspendStatus;
+
+/// Another client's suspension holds gateway `id` (the gateway does not say whose, nor its id,
+/// so this daemon cannot release it): it lapses at `expiresAtMs` unless its client renews it.
+fn another_suspension(id: GatewayId, refused: &ErrorShape) -> FleetError {
+    let lapses = refused
+        .details
+        .as_ref()
+        .and_then(|d| d.get("expiresAtMs"))
+        .and_then(Value::as_i64);
+    FleetError::Busy {
+        message: format!(
+            "gateway {id} is suspended by another client (not through this daemon){}: it lapses \
+             unless that client renews it, or a restart of the gateway ends it",
+            lapses
+                .and_then(|ms| u64::try_from(ms / 1000).ok())
+                .and_then(|s| std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(s)))
+                .map(|t| format!(" until {}", humantime::format_rfc3339_seconds(t)))
+                .unwrap_or_default()
+        ),
+        details: json!({"gateway_id": id, "suspended_by": "another client", "expires_at_ms": lapses}),
+    }
+}
 
 impl Fleet {
     /// The suspension this daemon recorded on gateway `id`, if any.
@@ -65,13 +89,22 @@ impl Fleet {
         }
         // The gateway deduplicates suspensions by this id.
         let request_id = random_hex::<16>().map_err(FleetError::Random)?;
-        let answer = self
+        let answer = match self
             .call(
                 id,
                 "gateway.suspend.prepare",
                 json!({"requestId": request_id}),
             )
-            .await?;
+            .await
+        {
+            Err(FleetError::Call {
+                source: CallError::Gateway(refused),
+                ..
+            }) if SuspendStatus::of_refusal(&refused) == Some(SuspendStatus::Conflict) => {
+                return Err(another_suspension(id, &refused));
+            }
+            other => other?,
+        };
         if SuspendStatus::of(&answer) == SuspendStatus::Busy {
             let reason = answer
                 .get("reason")

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use serde_json::{Value, json};
 
 use super::{Fleet, FleetError, fenced_process};
-use gateway_supervisor_actors::messages::FindSession;
+use gateway_supervisor_actors::messages::{FindSession, SessionOwner};
 use gateway_supervisor_actors::model::{Caller, GatewayId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +92,39 @@ pub struct SessionTarget {
 }
 
 impl Fleet {
+    /// Gateway `gateway_id` as the owner of session `key` when the session cache does not
+    /// have it but a spawn this daemon started there runs in it: a run started just before a
+    /// suspension is not listed until the gateway lists again (it refuses `sessions.list`
+    /// while suspended), and it must stay controllable meanwhile.
+    async fn spawned_on(
+        &self,
+        key: &str,
+        gateway_id: Option<GatewayId>,
+    ) -> Result<Option<SessionOwner>, FleetError> {
+        let Some(id) = gateway_id else {
+            return Ok(None);
+        };
+        let spawned = self
+            .stored(|store| store.running_spawns(500))
+            .await?
+            .iter()
+            .any(|s| s.gateway_id == Some(id) && s.session_key.as_deref() == Some(key));
+        if !spawned {
+            return Ok(None);
+        }
+        Ok(self.targets(Some(id)).await?.pop().and_then(|t| {
+            Some(SessionOwner {
+                gateway_id: t.candidate.id,
+                name: t.candidate.name,
+                version: t.version,
+                connected: t.candidate.healthy,
+                methods: t.methods,
+                link: t.link?,
+                boot_id: t.boot_id,
+            })
+        }))
+    }
+
     #[tracing::instrument(name = "session.control", skip_all, fields(action = action.as_str()))]
     pub async fn control_session(
         &self,
@@ -161,7 +194,11 @@ impl Fleet {
                 None => Err(FleetError::SessionNotFound(key.to_owned())),
             };
         }
-        let Some(owner) = owners.pop() else {
+        let owner = match owners.pop() {
+            Some(owner) => Some(owner),
+            None => self.spawned_on(key, gateway_id).await?,
+        };
+        let Some(owner) = owner else {
             // Named on a gateway another instance links: that instance has its sessions.
             if let Some(id) = gateway_id
                 && let Some(owner) = self.linked_elsewhere(id).await?

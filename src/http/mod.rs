@@ -285,6 +285,10 @@ pub fn routes(
                             "/{id}/cancel",
                             vec![post(Admin, operations::cancel)],
                         ))
+                        .service(resource(
+                            "/{id}/abort-runs",
+                            vec![post(Admin, operations::abort_runs)],
+                        ))
                         .default_service(web::to(route_not_found)),
                 )
                 .service(resource("/audit", vec![get(Admin, ops::audit)]))

@@ -215,7 +215,7 @@ fn default_description(status: &str) -> String {
     paths(
         gateways::list, gateways::get, gateways::create, gateways::update, gateways::update_by_path,
         gateways::delete, gateways::delete_by_path, health::probe, health::history,
-        ops::healthz, ops::readyz, ops::metrics, ops::audit, cluster::status, ops::logs, events::sse, events::ws, sessions::list, sessions::control, spawn::create, spawn::list, spawn::get, agents::list, agents::get, agents::update, agents::sync, agents::connect, agents::connections, agents::disconnect, agents::heartbeat, gateway_ops::cordon, gateway_ops::uncordon, gateway_ops::suspend, gateway_ops::resume, gateway_ops::restart, operations::drain, operations::rolling_restart, operations::update_hold, operations::upgrade, fleet::versions, fleet::alerts, usage::report, operations::get, operations::cancel, operations::list, v1::create, v1::list, v1::get, v1::update, v1::delete,
+        ops::healthz, ops::readyz, ops::metrics, ops::audit, cluster::status, ops::logs, events::sse, events::ws, sessions::list, sessions::control, spawn::create, spawn::list, spawn::get, agents::list, agents::get, agents::update, agents::sync, agents::connect, agents::connections, agents::disconnect, agents::heartbeat, gateway_ops::cordon, gateway_ops::uncordon, gateway_ops::suspend, gateway_ops::resume, gateway_ops::restart, operations::drain, operations::rolling_restart, operations::update_hold, operations::upgrade, fleet::versions, fleet::alerts, usage::report, operations::get, operations::cancel, operations::abort_runs, operations::list, v1::create, v1::list, v1::get, v1::update, v1::delete,
     ),
     components(schemas(error::ErrorBody, health::ProbeOne)),
     modifiers(&Security, &CommonResponses),
@@ -275,6 +275,50 @@ mod tests {
         assert!(
             tags.contains(&"usage") && tags.contains(&"cluster"),
             "{tags:?}"
+        );
+    }
+
+    /// An `allOf` with a `oneOf` inside is what openapi-python-client cannot model: it dropped
+    /// the responses of every operation endpoint (the gateway progress was one). No schema of
+    /// the document has one.
+    #[test]
+    fn no_schema_is_an_all_of_over_a_one_of() {
+        fn walk(v: &serde_json::Value, doc: &serde_json::Value, at: &str, found: &mut Vec<String>) {
+            match v {
+                serde_json::Value::Object(o) => {
+                    if let Some(all) = o.get("allOf").and_then(|a| a.as_array()) {
+                        let resolved = |m: &serde_json::Value| match m["$ref"].as_str() {
+                            Some(r) => doc.pointer(r.trim_start_matches('#')).cloned(),
+                            None => Some(m.clone()),
+                        };
+                        if all
+                            .iter()
+                            .filter_map(resolved)
+                            .any(|m| m.get("oneOf").is_some() || m.get("anyOf").is_some())
+                        {
+                            found.push(at.to_owned());
+                        }
+                    }
+                    for (k, v) in o {
+                        walk(v, doc, &format!("{at}/{k}"), found);
+                    }
+                }
+                serde_json::Value::Array(a) => {
+                    for (i, v) in a.iter().enumerate() {
+                        walk(v, doc, &format!("{at}/{i}"), found);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let doc: serde_json::Value = serde_json::from_slice(&document()).unwrap();
+        let mut found = Vec::new();
+        walk(&doc, &doc, "", &mut found);
+        assert!(found.is_empty(), "{found:#?}");
+        let progress = &doc["components"]["schemas"]["GatewayProgressSchema"];
+        assert_eq!(
+            progress["properties"]["step"]["$ref"], "#/components/schemas/StepName",
+            "{progress}"
         );
     }
 }

@@ -13,10 +13,10 @@ use super::error::{ApiError, ErrorBody};
 use super::json::JsonBody;
 use super::principal::Authenticated;
 use crate::db::operations::Operation;
-use crate::fleet::operation::OperationOrder;
 use crate::fleet::operation::model::{
-    GatewayProgress, OperationKind, OperationParams, OperationState,
+    DrainTimeoutPolicy, GatewayProgress, OperationKind, OperationParams, OperationState,
 };
+use crate::fleet::operation::{AbortAsked, OperationOrder};
 use gateway_supervisor_actors::model::GatewayId;
 
 /// Bounds of the request's numbers.
@@ -54,6 +54,10 @@ pub struct RollingRestartRequest {
     /// `skipDeferral`: for a run that will never finish), instead of failing the gateway
     /// (default false).
     pub force_after_drain_timeout: Option<bool>,
+    /// What a drain that times out does when it does not restart past the work: `release`
+    /// (give up: the gateway fails, its suspension released) or `abort_runs` (abort the runs
+    /// still going, then wait up to `wait_ready_seconds` more). Default `release`.
+    pub on_drain_timeout: Option<DrainTimeoutPolicy>,
     /// Stop at the first gateway that fails, leaving the rest untouched (default true).
     pub abort_on_failure: Option<bool>,
 }
@@ -151,6 +155,7 @@ impl RollingRestartRequest {
                 canary: 0,
                 canary_bake_s: 0,
                 force_after_drain: self.force_after_drain_timeout.unwrap_or(false),
+                on_drain_timeout: self.on_drain_timeout.unwrap_or_default(),
             },
         })
     }
@@ -213,6 +218,7 @@ impl UpgradeRequest {
                 canary,
                 canary_bake_s,
                 force_after_drain: false,
+                on_drain_timeout: DrainTimeoutPolicy::Release,
             },
         })
     }
@@ -240,6 +246,7 @@ impl UpdateHoldRequest {
                 canary: 0,
                 canary_bake_s: 0,
                 force_after_drain: false,
+                on_drain_timeout: DrainTimeoutPolicy::Release,
             },
             gateways,
         })
@@ -254,6 +261,7 @@ pub struct OperationJson {
     pub state: OperationState,
     pub params: OperationParams,
     /// Each gateway's step, in the order they are taken.
+    #[schema(value_type = Vec<GatewayProgressSchema>)]
     pub gateways: Vec<GatewayProgress>,
     pub created_by: String,
     pub created_at: i64,
@@ -275,6 +283,59 @@ impl From<Operation> for OperationJson {
             finished_at: op.finished_at,
         }
     }
+}
+
+/// One gateway of an operation as the document describes it: flat, `step` naming the step and
+/// the step's own fields beside it (present for the steps that have them). The stored type
+/// flattens a tagged enum, which a schema can only say as an `allOf` over a `oneOf` — and
+/// generated clients (openapi-python-client) dropped every operation response over it.
+#[derive(ToSchema)]
+#[allow(dead_code)] // read by the OpenAPI document only
+pub struct GatewayProgressSchema {
+    pub gateway_id: i64,
+    pub step: StepName,
+    /// `draining`: the request the gateway deduplicates the drain by.
+    pub request_id: Option<String>,
+    /// `draining`, `restarting`: the suspension, once the gateway gave one.
+    pub suspension_id: Option<String>,
+    /// `draining`, `restarting`, `returning`, `updating`: when the step began (Unix ms).
+    pub since_ms: Option<i64>,
+    /// `restarting`: asked past the gateway's active-work deferral.
+    pub forced: Option<bool>,
+    /// `updating`: the gateway's id for the update, once given.
+    pub run_id: Option<String>,
+    /// `baking`: when the canary's bake ends (Unix ms).
+    pub until_ms: Option<i64>,
+    pub boot_id_before: Option<String>,
+    pub boot_id_after: Option<String>,
+    pub canary: bool,
+    pub version_before: Option<String>,
+    pub version_after: Option<String>,
+    /// What it is waiting for, or why it failed.
+    pub detail: Option<String>,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    /// The runs holding its drain, while it drains.
+    pub blocking_runs: Option<Vec<crate::fleet::operation::model::BlockingRun>>,
+    pub abort_runs_asked_at: Option<i64>,
+    pub runs_aborted_at: Option<i64>,
+}
+
+/// A gateway's step in an operation.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)] // read by the OpenAPI document only
+pub enum StepName {
+    Pending,
+    Admitted,
+    Draining,
+    Restarting,
+    Returning,
+    Updating,
+    Baking,
+    Done,
+    Failed,
+    Skipped,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -407,10 +468,16 @@ pub struct DrainQuery {
     #[param(minimum = 1, maximum = 3600)]
     #[serde(default, deserialize_with = "super::query::integer")]
     pub timeout_seconds: Option<u64>,
+    /// What the drain does at its timeout with work still running: `release` (give up: the
+    /// suspension is released, the gateway stays cordoned, the operation fails) or
+    /// `abort_runs` (abort the runs still going, then wait up to 60 s more for the gateway to
+    /// be idle). Default `release`.
+    #[param(value_type = Option<DrainTimeoutPolicy>)]
+    pub on_timeout: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/gateways/{id}/drain", tag = "operations", params(("id" = i64, Path, minimum = 1), DrainQuery),
-    description = "Drains the gateway: cordons it (no new spawn), suspends it with `drain` (work in progress goes on, nothing new starts) and asks again, reporting the blockers as `operation.progress` events, until it is idle (then it is suspended through this daemon: `POST …/resume` and `…/uncordon` bring it back) or the timeout (the suspension is released, the gateway stays cordoned, the operation fails). Answered at once with the operation.",
+    description = "Drains the gateway: cordons it (no new spawn), suspends it with `drain` (work in progress goes on, nothing new starts) and asks again, reporting the blockers as `operation.progress` events, until it is idle (then it is suspended through this daemon: `POST …/resume` and `…/uncordon` bring it back) or the timeout (`on_timeout`: released and failed, or its runs aborted). While it waits, each gateway's progress names the runs holding it (`blocking_runs`), and `POST /api/operations/{id}/abort-runs` aborts them at once. Answered at once with the operation.",
     responses((status = 202, body = OperationEnvelope), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "`gateway_busy`: the gateway is already in a running operation")),
     security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
@@ -435,9 +502,55 @@ pub async fn drain(
             canary: 0,
             canary_bake_s: 0,
             force_after_drain: false,
+            on_drain_timeout: match query.on_timeout.as_deref() {
+                None => DrainTimeoutPolicy::Release,
+                Some(word) => word.parse().map_err(|_| {
+                    ApiError::field(
+                        "on_timeout",
+                        format!(
+                            "`{}` is not a drain timeout policy: use `release` or `abort_runs`",
+                            gateway_supervisor_actors::bounded::text(word, 40)
+                        ),
+                    )
+                })?,
+            },
         },
     };
     start(&state, &who, order).await
+}
+
+#[utoipa::path(post, path = "/api/operations/{id}/abort-runs", tag = "operations", params(("id" = String, Path)),
+    description = "Aborts the runs that hold the operation's drains now, on every gateway of it that is draining. A 2026.9 gateway refuses `sessions.abort` while suspended, so each is done in the order it accepts: the suspension released, each active run aborted (`sessions.abort`), the gateway suspended again (it stays cordoned throughout). The progress says which runs were aborted; the drain then waits up to `wait_ready` more for the gateway to be idle. Answered at once with the operation.",
+    responses((status = 202, body = OperationEnvelope), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`operation_over`: the operation is not running; `gateway_busy`: none of its gateways is draining")),
+    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+pub async fn abort_runs(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, shown) = operation_id(id.into_inner())?;
+    let asked = state
+        .fleet
+        .abort_operation_runs(id, &who.0.caller())
+        .await?
+        .ok_or(ApiError::OperationNotFound(shown))?;
+    match asked {
+        AbortAsked::Asked(op) => Ok(accepted(op)),
+        AbortAsked::Over(op) => Err(ApiError::OperationOver(format!(
+            "operation {} is {}, not running: there is nothing to abort",
+            op.id,
+            op.state.as_str()
+        ))),
+        AbortAsked::NothingDraining(op) => Err(ApiError::GatewayBusy {
+            message: format!(
+                "no gateway of operation {} is draining now: there is no run holding a drain to abort",
+                op.id
+            ),
+            details: serde_json::json!({"operation_id": op.id,
+                "steps": op.progress.iter().map(|p| serde_json::json!({"gateway_id": p.gateway_id, "step": p.step.name()})).collect::<Vec<_>>()}),
+        }),
+    }
 }
 
 #[utoipa::path(get, path = "/api/operations/{id}", tag = "operations", params(("id" = String, Path)),

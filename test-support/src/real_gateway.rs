@@ -216,15 +216,31 @@ impl RealGateway {
     }
 
     pub fn call(&self, method: &str, params: Value) -> Value {
-        let out = self.cli(&[
-            "gateway",
-            "call",
-            method,
-            "--params",
-            &params.to_string(),
-            "--json",
-        ]);
-        serde_json::from_slice(&out.stdout).unwrap()
+        self.try_call(method, params)
+            .unwrap_or_else(|e| panic!("openclaw gateway call {method}: {e}"))
+    }
+
+    /// `method` through `openclaw gateway call`: its JSON answer, or what the CLI printed when
+    /// the gateway refused it.
+    pub fn try_call(&self, method: &str, params: Value) -> Result<Value, String> {
+        let out = self
+            .command()
+            .args([
+                "gateway",
+                "call",
+                method,
+                "--params",
+                &params.to_string(),
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        if out.status.success() {
+            serde_json::from_slice(&out.stdout).map_err(|e| format!("{e}: {}", text(&out.stdout)))
+        } else {
+            Err(format!("{}{}", text(&out.stdout), text(&out.stderr)))
+        }
     }
 
     pub fn devices(&self) -> Value {

@@ -98,6 +98,33 @@ fn an_operator_watches_the_fleet_live_and_acts_and_a_viewer_only_looks() {
         });
     }
     b.find("#latency-chart canvas", DEADLINE);
+    // The axis is the last 24 hours up to now, read as drawn: a few samples do not stretch it
+    // over years, and nothing on the page reads `null`.
+    let axis = b.script(
+        "const c = document.getElementById('latency-chart'); \
+         return {from: Number(c.dataset.xFrom), to: Number(c.dataset.xTo), labels: c.dataset.xLabels || ''}",
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let (from, to) = (axis["from"].as_i64().unwrap(), axis["to"].as_i64().unwrap());
+    assert!((to - now).abs() < 120, "the axis ends now: {axis}");
+    assert_eq!(to - from, 24 * 3600, "the axis spans 24 hours: {axis}");
+    let labels: Vec<&str> = axis["labels"].as_str().unwrap().split('|').collect();
+    assert!(
+        labels.len() >= 3
+            && labels.iter().all(|l| {
+                l.len() == 5 && l.as_bytes()[2] == b':' && l.replace(':', "").parse::<u32>().is_ok()
+            }),
+        "hour labels along the day, no years: {labels:?}"
+    );
+    let page = b.text(&b.find("main", DEADLINE));
+    assert!(!page.contains("null"), "{page}");
+    assert!(
+        page.contains("Probe latency, last 24 hours") && page.contains("Ping round trip"),
+        "each figure named for what it is: {page}"
+    );
     assert_contrast(&b, "gateway");
     b.screenshot(&shots().join("gateway.png"));
 

@@ -13,6 +13,7 @@ mod console;
 mod cordon;
 mod crash;
 mod ctl;
+mod drain_abort;
 mod election;
 mod events;
 mod gateway_logs;

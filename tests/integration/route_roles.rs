@@ -35,6 +35,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/api/operations", "viewer"),
     ("GET", "/api/operations/999", "viewer"),
     ("POST", "/api/operations/999/cancel", "admin"),
+    ("POST", "/api/operations/999/abort-runs", "admin"),
     ("GET", "/api/v1/gateways", "viewer"),
     ("POST", "/api/v1/gateways", "admin"),
     ("GET", "/api/v1/gateways/999", "viewer"),

@@ -290,8 +290,25 @@ fn a_run_started_just_before_a_suspension_is_listed_and_controllable_after_it() 
         !sessions(&d, "").iter().any(|s| s["key"] == key.as_str()),
         "not listed while the gateway refuses to list"
     );
+    // Its spawn is still running: the gateway refused the wait for it for now, not the run.
+    let spawns = d.get("/api/spawn", &d.admin_key).json();
+    assert_eq!(spawns["spawns"][0]["status"], "running", "{spawns:#}");
+    // Named with its gateway, the spawn's session is still controllable: the gateway's own
+    // refusal comes back, not `session_not_found`.
+    let res = gs_test_support::daemon::control_on(&d, id, &key, "kill");
+    assert!(
+        res.text().contains("unavailable during gateway suspension"),
+        "{} {}",
+        res.status,
+        res.text()
+    );
     f.release_suspension();
     crate::support::wait_session_listed(&d, &key, DEADLINE);
     let res = control(&d, &key, "kill");
     assert_eq!(res.status, 200, "{}", res.text());
+    let spawn = wait_until("the spawn's end recorded", DEADLINE, || {
+        let s = d.get("/api/spawn", &d.admin_key).json()["spawns"][0].clone();
+        (s["status"] != "running").then_some(s)
+    });
+    assert_eq!(spawn["status"], "aborted", "{spawn:#}");
 }

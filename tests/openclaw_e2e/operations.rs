@@ -26,6 +26,23 @@ fn wait_operation(d: &Daemon, id: &str, budget: Duration) -> Value {
     })
 }
 
+/// A drained gateway is left suspended (the gateway's own word) and cordoned; resume and
+/// uncordon bring it back.
+fn drained_then_back(d: &Daemon, id: i64) {
+    let g = gateway(d, id);
+    assert_eq!(
+        (g["cordoned"].as_bool(), g["suspended"].as_bool()),
+        (Some(true), Some(true)),
+        "{g:#}"
+    );
+    for step in ["resume", "uncordon"] {
+        let res = d.send(
+            daemon::Request::new("POST", &format!("/api/gateways/{id}/{step}")).key(&d.admin_key),
+        );
+        assert_eq!(res.status, 200, "{step}: {}", res.text());
+    }
+}
+
 #[test]
 fn a_real_gateway_is_drained_then_restarted_as_a_new_process_and_uncordoned() {
     let install = PathBuf::from(std::env::var("GS_OPENCLAW_DIR").expect(
@@ -51,18 +68,7 @@ fn a_real_gateway_is_drained_then_restarted_as_a_new_process_and_uncordoned() {
     let op = res.json()["operation"]["id"].as_str().unwrap().to_owned();
     let drained = wait_operation(&d, &op, DEADLINE);
     assert_eq!(drained["state"], "succeeded", "{drained:#}");
-    let g = gateway(&d, id);
-    assert_eq!(
-        (g["cordoned"].as_bool(), g["suspended"].as_bool()),
-        (Some(true), Some(true)),
-        "{g:#}"
-    );
-    for step in ["resume", "uncordon"] {
-        let res = d.send(
-            daemon::Request::new("POST", &format!("/api/gateways/{id}/{step}")).key(&d.admin_key),
-        );
-        assert_eq!(res.status, 200, "{step}: {}", res.text());
-    }
+    drained_then_back(&d, id);
 
     // Rolling restart of the one gateway: back as another process, recorded, uncordoned.
     let res = d.call(
@@ -135,4 +141,117 @@ fn a_real_gateway_is_drained_then_restarted_as_a_new_process_and_uncordoned() {
         "the refusal restarted nothing"
     );
     assert_eq!(g["cordoned"], true, "left for the operator: {g:#}");
+}
+
+/// The README's drain recipe (*Operating a fleet*, **Drain**), step for step, against a real
+/// 2026.9.6 whose agent run streams for ten minutes (the fake model's `SLOW`): the drain waits
+/// on the run and names it; killing the session meanwhile is refused by the gateway (it runs
+/// only its suspension's methods while one is held — the reason the old recipe could not
+/// work); "abort the runs" releases the suspension, aborts the run, suspends again, and the
+/// drain is done; resume and uncordon bring the gateway back.
+#[test]
+fn the_readme_drain_recipe_drains_a_real_gateway_held_by_a_long_run() {
+    let install = PathBuf::from(std::env::var("GS_OPENCLAW_DIR").expect(
+        "GS_OPENCLAW_DIR must point at the openclaw install (run scripts/test.sh, or e2e/openclaw/install.sh)",
+    ));
+    let model = gs_test_support::fake_model::FakeModel::start();
+    let mut gw = RealGateway::new(&install, free_base_port(), "drain-token-1", None);
+    gw.use_model(&model.base_url());
+    gw.start();
+    gw.wait_ready();
+    let d = Daemon::start_with(&[
+        ("GATEWAY_SUPERVISOR__GATEWAYS__HEARTBEAT_INTERVAL", "1s"),
+        ("GATEWAY_SUPERVISOR__GATEWAYS__BACKOFF_MAX", "2s"),
+        ("GATEWAY_SUPERVISOR__LIMITS__GATEWAY_OPS_PER_MINUTE", "0"),
+    ]);
+    let id = add(&d, "real", "127.0.0.1", gw.port, "drain-token-1");
+    wait_gateway(&d, id, "online", online);
+
+    // 1. A run that takes ten minutes.
+    let res = d.call(
+        "POST",
+        "/api/spawn",
+        &d.admin_key,
+        &json!({"agent": "main", "task": "SLOW work", "gateway_id": id}),
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    let spawn_id = res.json()["spawn_id"].as_str().unwrap().to_owned();
+    wait_for("the run going", DEADLINE, || {
+        let s = d
+            .get(&format!("/api/spawn/{spawn_id}"), &d.admin_key)
+            .json();
+        if s["status"] == "running" {
+            Ok(())
+        } else {
+            Err(format!("{s:#}"))
+        }
+    });
+
+    // 2. The drain waits on it, and names it.
+    let res = d.send(
+        daemon::Request::new(
+            "POST",
+            &format!("/api/gateways/{id}/drain?timeout_seconds=600&on_timeout=abort_runs"),
+        )
+        .key(&d.admin_key),
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    let op = res.json()["operation"]["id"].as_str().unwrap().to_owned();
+    let held = wait_for("the drain waiting on the run, naming it", DEADLINE, || {
+        let o = d.get(&format!("/api/operations/{op}"), &d.admin_key).json()["operation"].clone();
+        let p = &o["gateways"][0];
+        let waiting = p["step"] == "draining"
+            && p["detail"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("waiting for"));
+        if waiting && p["blocking_runs"].as_array().is_some_and(|r| !r.is_empty()) {
+            Ok(p.clone())
+        } else {
+            Err(format!("{o:#}"))
+        }
+    });
+    let session = held["blocking_runs"][0]["session_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        ["chat-run", "embedded-run"]
+            .iter()
+            .any(|k| held["detail"].as_str().unwrap().contains(k)),
+        "the gateway's own blockers: {held:#}"
+    );
+
+    // 3. Killing the session while the gateway is suspended: the gateway refuses.
+    let res = d.call(
+        "POST",
+        &format!("/api/sessions/{session}/control?gateway_id={id}"),
+        &d.admin_key,
+        &json!({"action": "kill"}),
+    );
+    assert!(
+        res.status >= 400 && res.text().contains("unavailable during gateway suspension"),
+        "{} {}",
+        res.status,
+        res.text()
+    );
+
+    // 4. Abort the runs that hold the drain: done in the order the gateway accepts.
+    let res = d.send(
+        daemon::Request::new("POST", &format!("/api/operations/{op}/abort-runs")).key(&d.admin_key),
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    let done = wait_operation(&d, &op, Duration::from_secs(120));
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    let p = &done["gateways"][0];
+    assert!(p["runs_aborted_at"].is_i64(), "{p:#}");
+    let spawn = d
+        .get(&format!("/api/spawn/{spawn_id}"), &d.admin_key)
+        .json();
+    assert_ne!(spawn["status"], "running", "the run is over: {spawn:#}");
+
+    // 5. Back in service.
+    drained_then_back(&d, id);
+    let g = wait_gateway(&d, id, "online and in service", online);
+    assert_eq!(g["cordoned"], false, "{g:#}");
+    gw.stop();
 }

@@ -1,8 +1,15 @@
 //! What a gateway's `gateway.suspend.prepare` / `gateway.suspend.status` answer says, read in
-//! one place (2026.9.6's suspend coordinator: `ready`, `draining`, `busy`, `conflict`, and
-//! `running` when nothing is held). Anything else is [`SuspendStatus::Unexpected`].
+//! one place (2026.9.6's suspend coordinator: `ready`, `draining`, `busy`, and `running` when
+//! nothing is held). Anything else is [`SuspendStatus::Unexpected`]. The coordinator's
+//! `conflict` (another suspension holds the gateway) reaches the wire as a refusal, not an
+//! answer — `UNAVAILABLE` "another gateway suspension is already prepared" with `details.reason`
+//! `gateway-suspension-conflict` and when it lapses (captured:
+//! `testdata/openclaw-captures/2026.9.6/suspension_drain_abort.json`) — read by
+//! [`SuspendStatus::of_refusal`].
 
 use serde_json::Value;
+
+use super::frames::ErrorShape;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SuspendStatus {
@@ -31,6 +38,17 @@ impl SuspendStatus {
             _ => SuspendStatus::Unexpected,
         }
     }
+
+    /// [`SuspendStatus::Conflict`] for the refusal 2026.9.6 sends when another suspension holds
+    /// the gateway; `None` for any other refusal.
+    pub fn of_refusal(refused: &ErrorShape) -> Option<SuspendStatus> {
+        let reason = refused
+            .details
+            .as_ref()
+            .and_then(|d| d.get("reason"))
+            .and_then(Value::as_str);
+        (reason == Some("gateway-suspension-conflict")).then_some(SuspendStatus::Conflict)
+    }
 }
 
 #[cfg(test)]
@@ -47,5 +65,25 @@ mod tests {
         assert_eq!(of("conflict"), SuspendStatus::Conflict);
         assert_eq!(of("running"), SuspendStatus::Running);
         assert_eq!(SuspendStatus::of(&json!({})), SuspendStatus::Unexpected);
+    }
+
+    #[test]
+    fn another_suspension_is_read_from_the_refusal_2026_9_6_sends() {
+        let capture: Value = serde_json::from_str(include_str!(
+            "../../../testdata/openclaw-captures/2026.9.6/suspension_drain_abort.json"
+        ))
+        .unwrap();
+        for case in ["prepare other request", "status other id"] {
+            let refused: ErrorShape =
+                serde_json::from_value(capture[case]["error"].clone()).unwrap();
+            assert_eq!(
+                SuspendStatus::of_refusal(&refused),
+                Some(SuspendStatus::Conflict),
+                "{case}"
+            );
+        }
+        let other: ErrorShape =
+            serde_json::from_value(capture["sessions.abort during"]["error"].clone()).unwrap();
+        assert_eq!(SuspendStatus::of_refusal(&other), None);
     }
 }

@@ -147,10 +147,61 @@ pub struct OperationParams {
     /// it), instead of failing.
     #[serde(default)]
     pub force_after_drain: bool,
+    /// What a drain that times out does (unless `force_after_drain` restarts past it).
+    #[serde(default)]
+    pub on_drain_timeout: DrainTimeoutPolicy,
+}
+
+/// What a drain does when its timeout comes with work still running.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DrainTimeoutPolicy {
+    /// Give up: the suspension is released, the gateway stays cordoned, it is `failed`.
+    #[default]
+    Release,
+    /// Abort the runs still going (the gateway refuses `sessions.abort` while suspended: the
+    /// suspension is released, each run aborted, the gateway suspended again) and wait up to
+    /// `wait_ready` more for it to be idle.
+    AbortRuns,
+}
+
+impl DrainTimeoutPolicy {
+    pub const ALL: [DrainTimeoutPolicy; 2] =
+        [DrainTimeoutPolicy::Release, DrainTimeoutPolicy::AbortRuns];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DrainTimeoutPolicy::Release => "release",
+            DrainTimeoutPolicy::AbortRuns => "abort_runs",
+        }
+    }
+}
+
+impl std::str::FromStr for DrainTimeoutPolicy {
+    type Err = UnknownWord;
+    fn from_str(s: &str) -> Result<Self, UnknownWord> {
+        word(
+            &DrainTimeoutPolicy::ALL,
+            DrainTimeoutPolicy::as_str,
+            "drain timeout policy",
+            s,
+        )
+    }
+}
+
+/// A run that holds a drain: its session, and the run and spawn when known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct BlockingRun {
+    pub session_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// The spawn that started it, when it came through this daemon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spawn_id: Option<String>,
 }
 
 /// One gateway's step. Stored and shown as `step` with the step's own fields beside it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum Step {
     /// Not started.
@@ -236,7 +287,7 @@ impl Step {
 }
 
 /// One gateway of an operation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GatewayProgress {
     pub gateway_id: GatewayId,
     #[serde(flatten)]
@@ -257,6 +308,16 @@ pub struct GatewayProgress {
     pub detail: Option<String>,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// The runs this daemon knows of on the gateway while its drain waits (its session cache
+    /// and the spawns it started there; the gateway's own blockers only count them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocking_runs: Vec<BlockingRun>,
+    /// When an operator asked to abort the runs holding the drain (`POST
+    /// /api/operations/{id}/abort-runs`), and when they last were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort_runs_asked_at: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runs_aborted_at: Option<i64>,
 }
 
 impl GatewayProgress {
@@ -272,6 +333,9 @@ impl GatewayProgress {
             detail: None,
             started_at: None,
             finished_at: None,
+            blocking_runs: Vec::new(),
+            abort_runs_asked_at: None,
+            runs_aborted_at: None,
         }
     }
 }

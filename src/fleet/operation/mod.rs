@@ -13,6 +13,7 @@ pub mod upgrade;
 
 /// The operation's data is stored as it is shown; it lives with its storage.
 pub use crate::db::operations::model;
+mod abort;
 mod runner;
 
 use serde_json::json;
@@ -31,6 +32,17 @@ pub struct OperationOrder {
     /// In the order they are to be taken; no duplicates.
     pub gateways: Vec<GatewayId>,
     pub params: OperationParams,
+}
+
+/// What asking to abort an operation's blocking runs did.
+#[derive(Debug)]
+pub enum AbortAsked {
+    /// Marked on the gateways that are draining: the runner aborts their runs.
+    Asked(Operation),
+    /// The operation is not running.
+    Over(Operation),
+    /// None of its gateways is draining now.
+    NothingDraining(Operation),
 }
 
 impl Fleet {
@@ -116,6 +128,62 @@ impl Fleet {
             .await?;
         self.operations_wake.notify_one();
         Ok(op)
+    }
+
+    /// An operator's "abort the runs holding the drain now": marked on every gateway of
+    /// operation `id` that is draining (written over the version read, again if another
+    /// write came first); the runner, woken, carries it out ([`rule::next`]'s `AbortRuns`).
+    /// `None` when there is no such operation.
+    pub async fn abort_operation_runs(
+        &self,
+        id: String,
+        by: &Caller,
+    ) -> Result<Option<AbortAsked>, FleetError> {
+        for _ in 0..8 {
+            let read = id.clone();
+            let Some(mut op) = self.stored(move |store| store.operation(&read)).await? else {
+                return Ok(None);
+            };
+            if op.state != model::OperationState::Running {
+                return Ok(Some(AbortAsked::Over(op)));
+            }
+            let now = gateway_supervisor_actors::unix_now_ms();
+            let mut marked = Vec::new();
+            for p in op
+                .progress
+                .iter_mut()
+                .filter(|p| matches!(p.step, model::Step::Draining { .. }))
+            {
+                p.abort_runs_asked_at = Some(now);
+                marked.push(p.gateway_id);
+            }
+            if marked.is_empty() {
+                return Ok(Some(AbortAsked::NothingDraining(op)));
+            }
+            let written = {
+                let snapshot = op.clone();
+                self.stored(move |store| store.advance_operation(&snapshot))
+                    .await?
+            };
+            if written {
+                op.version += 1;
+                self.audited(
+                    by,
+                    "operation.abort_runs",
+                    ("operation", op.id.clone()),
+                    json!({"gateways": marked}),
+                )
+                .await;
+                self.operations_wake.notify_one();
+                return Ok(Some(AbortAsked::Asked(op)));
+            }
+        }
+        Err(FleetError::Busy {
+            message: format!(
+                "operation {id} changed under every attempt to mark its runs for abort; try again"
+            ),
+            details: json!({"operation_id": id}),
+        })
     }
 
     /// Refuses `action` on gateway `id` while a running operation holds it (its step there

@@ -6,7 +6,10 @@
 
 use serde_json::Value;
 
-use super::model::{GatewayProgress, OperationKind, OperationParams, OperationState, Step};
+use super::model::{
+    BlockingRun, DrainTimeoutPolicy, GatewayProgress, OperationKind, OperationParams,
+    OperationState, Step,
+};
 use gateway_supervisor_actors::bounded;
 use gateway_supervisor_actors::model::GatewayId;
 use gateway_supervisor_actors::protocol::suspend::SuspendStatus;
@@ -51,6 +54,10 @@ pub enum Next {
         /// Past the gateway's active-work deferral (`skipDeferral`).
         forced: bool,
     },
+    /// Abort the runs that hold the drain: release the suspension (if it holds one: a 2026.9
+    /// gateway refuses `sessions.abort` while suspended), abort each active run, then drain
+    /// again under a new request id ([`GatewayProgress::runs_aborted`]).
+    AbortRuns { release: Option<String> },
     /// The drain timed out and the operation forces its restarts: go on to the restart, to be
     /// asked past the work that held the drain ([`GatewayProgress::forced`]).
     Force { suspension_id: Option<String> },
@@ -112,7 +119,6 @@ pub fn next(
     if !f.exists {
         return fail("the gateway was deleted", None);
     }
-    let secs = |s: u64| i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX);
     let another = f.connected && f.boot_id.is_some() && f.boot_id != p.boot_id_before;
     match &p.step {
         Step::Admitted if f.elsewhere => Next::Wait,
@@ -178,12 +184,28 @@ pub fn next(
             suspension_id,
             since_ms,
             ..
-        } if now_ms > since_ms.saturating_add(secs(params.drain_timeout_s)) => fail(
-            &format!(
-                "still busy after the drain timeout ({}s): {}",
-                params.drain_timeout_s,
-                p.detail.as_deref().unwrap_or("no answer")
-            ),
+        } if wants_abort(p, params, *since_ms, now_ms) && !f.elsewhere && f.connected => {
+            Next::AbortRuns {
+                release: suspension_id.clone(),
+            }
+        }
+        Step::Draining {
+            suspension_id,
+            since_ms,
+            ..
+        } if now_ms > drain_deadline(p, params, *since_ms) => fail(
+            &match p.runs_aborted_at {
+                Some(_) => format!(
+                    "still busy {}s after its runs were aborted: {}",
+                    params.wait_ready_s,
+                    p.detail.as_deref().unwrap_or("no answer")
+                ),
+                None => format!(
+                    "still busy after the drain timeout ({}s): {}",
+                    params.drain_timeout_s,
+                    p.detail.as_deref().unwrap_or("no answer")
+                ),
+            },
             suspension_id.clone().filter(|_| !f.elsewhere),
         ),
         Step::Draining { .. } if f.elsewhere || !f.connected => Next::Wait,
@@ -278,6 +300,31 @@ pub fn next(
     }
 }
 
+/// Whether the runs holding `p`'s drain are to be aborted now: an operator asked (since they
+/// last were), or the drain timed out under [`DrainTimeoutPolicy::AbortRuns`] (once).
+fn wants_abort(p: &GatewayProgress, params: &OperationParams, since_ms: i64, now_ms: i64) -> bool {
+    let asked = p
+        .abort_runs_asked_at
+        .is_some_and(|asked| p.runs_aborted_at.is_none_or(|done| asked > done));
+    let timed_out = params.on_drain_timeout == DrainTimeoutPolicy::AbortRuns
+        && p.runs_aborted_at.is_none()
+        && now_ms > since_ms.saturating_add(secs(params.drain_timeout_s));
+    asked || timed_out
+}
+
+/// When `p`'s drain gives up: its timeout, or `wait_ready` after its runs were last aborted
+/// if that is later.
+fn drain_deadline(p: &GatewayProgress, params: &OperationParams, since_ms: i64) -> i64 {
+    let timeout = since_ms.saturating_add(secs(params.drain_timeout_s));
+    p.runs_aborted_at.map_or(timeout, |at| {
+        timeout.max(at.saturating_add(secs(params.wait_ready_s)))
+    })
+}
+
+fn secs(s: u64) -> i64 {
+    i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
 /// Failed for lack of time: "`what` within `s`s: what it was waiting for".
 fn overdue(what: &str, s: u64, p: &GatewayProgress, waiting: &str) -> Next {
     let detail = p.detail.as_deref().unwrap_or(waiting);
@@ -336,6 +383,7 @@ impl GatewayProgress {
             .or_else(|| suspension_id.clone());
         match SuspendStatus::of(answer) {
             SuspendStatus::Ready => {
+                self.blocking_runs.clear();
                 self.detail = Some(match &sid {
                     Some(sid) => format!("drained (suspension {sid})"),
                     None => "drained".into(),
@@ -378,6 +426,48 @@ impl GatewayProgress {
                 ));
             }
         }
+    }
+
+    /// The runs this daemon knows of on the gateway while its drain waits.
+    pub fn blocked_by(&mut self, runs: Vec<BlockingRun>) {
+        self.blocking_runs = runs;
+    }
+
+    /// The runs holding the drain were aborted (`aborted`: their sessions; `refused`: what
+    /// could not be, and why): it drains again under `request_id`, a new suspension.
+    pub fn runs_aborted(
+        &mut self,
+        request_id: String,
+        aborted: &[String],
+        refused: &[String],
+        now_ms: i64,
+    ) {
+        let Step::Draining { since_ms, .. } = self.step else {
+            return;
+        };
+        self.runs_aborted_at = Some(now_ms);
+        self.step = Step::Draining {
+            request_id,
+            suspension_id: None,
+            since_ms,
+        };
+        let mut said = match aborted {
+            [] => "no active run to abort".to_owned(),
+            keys => format!("aborted {} run(s): {}", keys.len(), keys.join(", ")),
+        };
+        if !refused.is_empty() {
+            said.push_str(&format!("; not aborted: {}", refused.join("; ")));
+        }
+        said.push_str("; draining again");
+        self.detail = Some(bounded::text(&said, DETAIL_MAX));
+    }
+
+    /// The runs could not be aborted this round (tried again next round, until the deadline).
+    pub fn abort_failed(&mut self, why: &str) {
+        self.detail = Some(bounded::text(
+            &format!("aborting the runs that hold the drain failed: {why}"),
+            DETAIL_MAX,
+        ));
     }
 
     /// Its drain timed out in an operation that forces its restarts: the restart is to be

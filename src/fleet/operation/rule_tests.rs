@@ -13,6 +13,7 @@ fn params(max_unavailable: u32, abort_on_failure: bool) -> OperationParams {
         canary: 0,
         canary_bake_s: 0,
         force_after_drain: false,
+        on_drain_timeout: DrainTimeoutPolicy::Release,
     }
 }
 
@@ -616,4 +617,158 @@ fn a_cancel_drops_an_update_not_yet_asked_and_sees_an_asked_one_through() {
         next(UP, &following, &here("boot-a"), &params, true, NOW),
         Next::FollowRun { .. }
     ));
+}
+
+const DRAIN: OperationKind = OperationKind::Drain;
+
+/// What a drain's gateway, linked here as the process noted, does next at `now`.
+fn drain_next(p: &GatewayProgress, params: &OperationParams, now: i64) -> Next {
+    next(DRAIN, p, &here("boot-a"), params, false, now)
+}
+
+fn aborting() -> OperationParams {
+    OperationParams {
+        on_drain_timeout: DrainTimeoutPolicy::AbortRuns,
+        ..params(1, true)
+    }
+}
+
+#[test]
+fn an_operator_asking_to_abort_the_runs_has_the_suspension_released_and_the_runs_aborted() {
+    let mut p = at(draining(NOW));
+    p.abort_runs_asked_at = Some(NOW + 5_000);
+    assert_eq!(
+        drain_next(&p, &params(1, true), NOW + 6_000),
+        Next::AbortRuns {
+            release: Some("s".into())
+        }
+    );
+}
+
+#[test]
+fn runs_once_aborted_are_not_aborted_again_until_the_operator_asks_again() {
+    let mut p = at(draining(NOW));
+    p.abort_runs_asked_at = Some(NOW + 5_000);
+    p.runs_aborted("r2".into(), &["agent:main:main".into()], &[], NOW + 6_000);
+    assert_eq!(
+        drain_next(&p, &params(1, true), NOW + 7_000),
+        Next::Prepare {
+            request_id: "r2".into()
+        },
+        "drained again under a new request"
+    );
+    p.abort_runs_asked_at = Some(NOW + 8_000);
+    assert_eq!(
+        drain_next(&p, &params(1, true), NOW + 9_000),
+        Next::AbortRuns { release: None },
+        "asked again: aborted again (no suspension held yet under the new request)"
+    );
+}
+
+#[test]
+fn aborted_runs_are_named_and_the_drain_keeps_its_start_under_a_new_request() {
+    let mut p = at(draining(NOW));
+    p.runs_aborted(
+        "r2".into(),
+        &["agent:main:main".into(), "agent:main:b".into()],
+        &["agent:main:c: the gateway refused".into()],
+        NOW + 6_000,
+    );
+    assert_eq!(
+        p.step,
+        Step::Draining {
+            request_id: "r2".into(),
+            suspension_id: None,
+            since_ms: NOW
+        }
+    );
+    assert_eq!(p.runs_aborted_at, Some(NOW + 6_000));
+    let detail = p.detail.unwrap();
+    assert!(
+        detail.contains("aborted 2 run(s): agent:main:main, agent:main:b")
+            && detail.contains("not aborted: agent:main:c: the gateway refused")
+            && detail.ends_with("draining again"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn at_the_timeout_under_abort_runs_the_runs_are_aborted_once_then_it_waits_wait_ready_more() {
+    let mut p = at(draining(NOW));
+    let timeout = NOW + 300_000;
+    assert_eq!(
+        drain_next(&p, &aborting(), timeout - 1_000),
+        Next::Prepare {
+            request_id: "r".into()
+        }
+    );
+    assert_eq!(
+        drain_next(&p, &aborting(), timeout + 1_000),
+        Next::AbortRuns {
+            release: Some("s".into())
+        }
+    );
+    p.runs_aborted("r2".into(), &["k".into()], &[], timeout + 1_000);
+    assert_eq!(
+        drain_next(&p, &aborting(), timeout + 60_000),
+        Next::Prepare {
+            request_id: "r2".into()
+        },
+        "within wait_ready of the abort, the drain goes on"
+    );
+    match drain_next(&p, &aborting(), timeout + 62_000) {
+        Next::Fail { reason, .. } => {
+            assert!(
+                reason.contains("still busy 60s after its runs were aborted"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn at_the_timeout_under_release_the_drain_gives_up_and_releases_its_suspension() {
+    let p = at(draining(NOW));
+    match drain_next(&p, &params(1, true), NOW + 301_000) {
+        Next::Fail { reason, release } => {
+            assert!(
+                reason.contains("after the drain timeout (300s)"),
+                "{reason}"
+            );
+            assert_eq!(release.as_deref(), Some("s"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn runs_on_a_gateway_another_instance_links_are_left_to_that_instance() {
+    let mut p = at(draining(NOW));
+    p.abort_runs_asked_at = Some(NOW + 5_000);
+    let elsewhere = Facts {
+        elsewhere: true,
+        ..here("boot-a")
+    };
+    assert_eq!(
+        next(DRAIN, &p, &elsewhere, &params(1, true), false, NOW + 6_000),
+        Next::Wait
+    );
+}
+
+#[test]
+fn a_drained_gateway_names_no_blocking_run() {
+    let mut p = at(draining(NOW));
+    p.blocked_by(vec![BlockingRun {
+        session_key: "agent:main:main".into(),
+        run_id: None,
+        spawn_id: None,
+    }]);
+    p.after_prepare(
+        DRAIN,
+        Ok(&json!({"status": "ready", "suspensionId": "s"})),
+        NOW + 1_000,
+    );
+    assert_eq!(p.step, Step::Done);
+    assert!(p.blocking_runs.is_empty());
 }

@@ -20,6 +20,7 @@ use crate::secrets::random_hex;
 use gateway_supervisor_actors::events::EventKind;
 use gateway_supervisor_actors::messages::CallError;
 use gateway_supervisor_actors::model::{Caller, GatewayId};
+use gateway_supervisor_actors::protocol::suspend::SuspendStatus;
 use gateway_supervisor_actors::unix_now_ms;
 
 /// How many decisions one operation may take in one round (each step that needs no waiting
@@ -134,7 +135,17 @@ impl Fleet {
                     .await;
                 match &asked {
                     Ok(answer) => p.after_prepare(op.kind, Ok(answer), unix_now_ms()),
+                    // Another suspension holds it: 2026.9.6 says so as a refusal.
+                    Err(FleetError::Call {
+                        source: CallError::Gateway(refused),
+                        ..
+                    }) if SuspendStatus::of_refusal(refused) == Some(SuspendStatus::Conflict) => {
+                        p.after_prepare(op.kind, Ok(&json!({"status": "conflict"})), unix_now_ms());
+                    }
                     Err(e) => p.after_prepare(op.kind, Err(e.to_string()), unix_now_ms()),
+                }
+                if matches!(p.step, Step::Draining { .. }) {
+                    p.blocked_by(self.known_runs(id).await);
                 }
                 // A drain alone leaves the gateway suspended: on record, so it can be resumed.
                 if p.step == Step::Done
@@ -145,6 +156,20 @@ impl Fleet {
                     self.record_suspension(id, Some(sid), by).await?;
                 }
             }
+            Next::AbortRuns { release } => match self.abort_runs(id, release.as_deref()).await {
+                Ok(done) => {
+                    let request_id = random_hex::<16>().map_err(FleetError::Random)?;
+                    p.runs_aborted(request_id, &done.aborted, &done.refused, unix_now_ms());
+                    self.audited(
+                        by,
+                        "gateway.abort_runs",
+                        ("gateway", id.to_string()),
+                        json!({"operation_id": op.id, "aborted": done.aborted, "refused": done.refused}),
+                    )
+                    .await;
+                }
+                Err(why) => p.abort_failed(&why),
+            },
             Next::Force { suspension_id } => {
                 p.forced(suspension_id, op.params.drain_timeout_s, now);
             }

@@ -20,6 +20,11 @@ use gateway_supervisor_actors::model::GatewayId;
 /// How long a seed process may run before its spawn is recorded as `timeout`.
 pub const PROCESS_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// How soon, and how late at most, an `agent.wait` the gateway refused for now is asked again
+/// (2026.9.6 says `retryAfterMs: 1000` while suspended).
+const RETRY_MIN: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
 /// What the tracker needs to follow one spawn.
 pub(super) struct Tracked {
     pub spawn_id: String,
@@ -61,13 +66,30 @@ impl Fleet {
     /// An agent run's end, with its reply when it succeeded; `None` when the link went away
     /// before the gateway said (the run is not over: it is followed again from its next link).
     async fn wait_for_run(&self, t: &Tracked, run_id: &str, timeout: Duration) -> Option<Finished> {
-        let params = json!({"runId": run_id, "timeoutMs": timeout.as_millis() as u64});
-        // The gateway answers once the run ends or its own timeout passes.
-        let deadline = timeout + self.deadlines.call;
-        let answer = match t.link.call("agent.wait", Some(params), deadline).await {
-            Ok(answer) => answer,
-            Err(gateway_supervisor_actors::messages::CallError::NotConnected) => return None,
-            Err(e) => return Some(Finished::failed(format!("while waiting for the run: {e}"))),
+        use gateway_supervisor_actors::messages::CallError;
+        let until = tokio::time::Instant::now() + timeout;
+        let answer = loop {
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            let params = json!({"runId": run_id, "timeoutMs": left.as_millis() as u64});
+            // The gateway answers once the run ends or its own timeout passes.
+            let deadline = left + self.deadlines.call;
+            match t.link.call("agent.wait", Some(params), deadline).await {
+                Ok(answer) => break answer,
+                Err(CallError::NotConnected) => return None,
+                // Refused for now — a suspension held (2026.9 runs only its own methods then,
+                // while the run goes on) or a restart draining: asked again when it says.
+                Err(CallError::Gateway(refused))
+                    if refused.retryable == Some(true) && !left.is_zero() =>
+                {
+                    let after = Duration::from_millis(refused.retry_after_ms.unwrap_or(1_000))
+                        .clamp(RETRY_MIN, RETRY_MAX)
+                        .min(left);
+                    tokio::time::sleep(after).await;
+                }
+                Err(e) => {
+                    return Some(Finished::failed(format!("while waiting for the run: {e}")));
+                }
+            }
         };
         let (status, error) = outcome::run_outcome(&answer);
         let mut result = answer;

@@ -462,6 +462,7 @@ impl Fleet {
                 canary: 0,
                 canary_bake_s: 0,
                 force_after_drain: true,
+                on_drain_timeout: crate::fleet::operation::model::DrainTimeoutPolicy::Release,
             },
         };
         Ok(self.start_operation(order, by).await?.id)

@@ -96,6 +96,8 @@ pub struct LinkMachine {
     tick_interval: Duration,
 
     checked: bool,
+    /// A handshake ever succeeded on this link (since the daemon started it).
+    connected_once: bool,
     last_error: Option<LinkFailure>,
     pairing_request_id: Option<String>,
     last_probe_timed_out: bool,
@@ -170,6 +172,7 @@ impl LinkMachine {
             last_frame_at: now,
             tick_interval: Duration::from_secs(30),
             checked: false,
+            connected_once: false,
             last_error: None,
             pairing_request_id: None,
             last_probe_timed_out: false,
@@ -278,6 +281,7 @@ impl LinkMachine {
         derive(&HealthFacts {
             checked: self.checked,
             connected,
+            never_connected: !self.connected_once,
             halted: self.phase == LinkPhase::Halted,
             breaker_tripped: self.breaker.is_tripped(),
             last_probe_timed_out: self.last_probe_timed_out,
@@ -403,6 +407,7 @@ impl LinkMachine {
         let mut actions = vec![Action::HandshakeDone];
         self.phase = LinkPhase::Connected;
         self.checked = true;
+        self.connected_once = true;
         // The backoff and the breaker's count are reset only once the link has proved stable
         // (see `fail`): a gateway that closes right after every handshake must not be
         // re-dialled every second, and must open the breaker like any failing gateway.

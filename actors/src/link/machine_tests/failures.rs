@@ -102,6 +102,29 @@ fn a_lost_connection_leaves_backoff_state_and_last_error_for_the_registry() {
 }
 
 #[test]
+fn a_gateway_never_reached_is_offline_with_its_reason_not_degraded() {
+    let (mut m, now) = machine(None);
+    assert_eq!(m.status(), GatewayStatus::Unknown, "not tried yet");
+    m.begin_connect();
+    m.fail(classify_close(1006, "connection refused"), now, MID);
+    assert_eq!(
+        m.status(),
+        GatewayStatus::Offline,
+        "failing below the breaker's threshold"
+    );
+    let state = m.state(now);
+    assert!(
+        state.connection.last_error.is_some(),
+        "the reason is shown: {:?}",
+        state.connection
+    );
+    // Once reached, a failure below the threshold is a problem of a gateway that was up.
+    connect(&mut m, now);
+    m.fail(classify_close(1006, "connection lost"), now, MID);
+    assert_eq!(m.status(), GatewayStatus::Degraded);
+}
+
+#[test]
 fn a_wrong_shared_token_is_retried_once_with_the_cached_device_token() {
     let (mut m, now) = machine(Some("cached-device-token"));
     handshake(&mut m, now);

@@ -1,0 +1,166 @@
+//! A drain held by a long run, against fake gateways that hold a suspension as 2026.9.6 does
+//! (they refuse `sessions.abort` while suspended, captured from a real 2026.9.6): the progress
+//! names the run; "abort the runs" releases the suspension, aborts the run, suspends again and
+//! the drain is done; a drain whose timeout policy is `abort_runs` does the same by itself;
+//! another client's suspension is said to be another client's.
+
+use std::sync::atomic::Ordering;
+
+use serde_json::Value;
+
+use crate::support::fleet::{
+    add, fake, gateway, link_daemon, start_run, wait_gateway, wait_operation,
+};
+use crate::support::{Daemon, Request, online};
+
+fn drain(d: &Daemon, gateway: i64, query: &str) -> String {
+    let res = d.send(
+        Request::new("POST", &format!("/api/gateways/{gateway}/drain{query}")).key(&d.admin_key),
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    res.json()["operation"]["id"].as_str().unwrap().to_owned()
+}
+
+fn abort_runs(d: &Daemon, op: &str) -> gs_test_support::http::Response {
+    d.send(Request::new("POST", &format!("/api/operations/{op}/abort-runs")).key(&d.admin_key))
+}
+
+#[test]
+fn a_drain_names_the_run_that_holds_it_and_aborting_its_runs_lets_it_finish() {
+    let f = fake(|_| {});
+    let d = link_daemon(&[]);
+    let id = add(&d, "gw", &f, Some("fake-token"));
+    wait_gateway(&d, id, "online", online);
+    let key = start_run(&d, id, &f, "SLOW");
+    let op = drain(&d, id, "?timeout_seconds=600");
+    let held = wait_operation(&d, &op, "the run named in the progress", |o| {
+        o["gateways"][0]["blocking_runs"][0]["session_key"] == key.as_str()
+    });
+    let run = &held["gateways"][0]["blocking_runs"][0];
+    assert!(
+        run["spawn_id"].as_str().is_some_and(|s| !s.is_empty()),
+        "the spawn that started it: {run}"
+    );
+    assert!(f.suspended());
+
+    let res = abort_runs(&d, &op);
+    assert_eq!(res.status, 202, "{}", res.text());
+    let done = wait_operation(&d, &op, "the drain over", |o| o["state"] != "running");
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    let p = &done["gateways"][0];
+    assert!(p["runs_aborted_at"].is_i64(), "{p:#}");
+    assert!(
+        p.get("blocking_runs").is_none(),
+        "drained: nothing blocks {p:#}"
+    );
+    assert_eq!(
+        f.counters().aborts.load(Ordering::Relaxed),
+        1,
+        "the run was aborted once"
+    );
+    assert!(
+        !f.refused_while_suspended()
+            .iter()
+            .any(|m| m == "sessions.abort"),
+        "never asked while the gateway refuses it: {:?}",
+        f.refused_while_suspended()
+    );
+    assert!(f.suspended(), "suspended again, drained");
+    let g = gateway(&d, id);
+    assert_eq!(
+        (g["cordoned"].as_bool(), g["suspended"].as_bool()),
+        (Some(true), Some(true)),
+        "{g:#}"
+    );
+    let audit = d
+        .get("/api/audit?limit=50", &d.admin_key)
+        .json()
+        .to_string();
+    assert!(
+        audit.contains("operation.abort_runs")
+            && audit.contains("gateway.abort_runs")
+            && audit.contains(&key),
+        "{audit}"
+    );
+    // Over: nothing left to abort.
+    let again = abort_runs(&d, &op);
+    assert_eq!(again.status, 409, "{}", again.text());
+    assert_eq!(again.json()["error"], "operation_over");
+}
+
+#[test]
+fn a_drain_whose_timeout_policy_is_abort_runs_aborts_them_at_the_timeout_and_is_done() {
+    let f = fake(|_| {});
+    let d = link_daemon(&[]);
+    let id = add(&d, "gw", &f, Some("fake-token"));
+    wait_gateway(&d, id, "online", online);
+    let key = start_run(&d, id, &f, "SLOW");
+    let op = drain(&d, id, "?timeout_seconds=1&on_timeout=abort_runs");
+    let done = wait_operation(&d, &op, "the drain over", |o| o["state"] != "running");
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    assert_eq!(done["params"]["on_drain_timeout"], "abort_runs", "{done:#}");
+    assert_eq!(f.counters().aborts.load(Ordering::Relaxed), 1);
+    let sessions = d
+        .get(&format!("/api/sessions?gateway_id={id}"), &d.admin_key)
+        .json();
+    let s = sessions["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == key.as_str())
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_ne!(s["running"], true, "the run is over: {sessions:#}");
+}
+
+#[test]
+fn abort_runs_and_the_timeout_policy_are_checked() {
+    let f = fake(|_| {});
+    let d = link_daemon(&[]);
+    let id = add(&d, "gw", &f, Some("fake-token"));
+    wait_gateway(&d, id, "online", online);
+    let res = d.send(
+        Request::new("POST", &format!("/api/gateways/{id}/drain?on_timeout=kill"))
+            .key(&d.admin_key),
+    );
+    assert_eq!(res.status, 400, "{}", res.text());
+    assert_eq!(
+        res.json()["details"]["field"],
+        "on_timeout",
+        "{}",
+        res.text()
+    );
+    assert!(res.text().contains("abort_runs"), "{}", res.text());
+    assert_eq!(abort_runs(&d, "op_nope").status, 404);
+    let operator = d.create_key("operator", "op");
+    let res = d.send(Request::new("POST", "/api/operations/op_nope/abort-runs").key(&operator));
+    assert_eq!(res.status, 403, "admin only: {}", res.text());
+}
+
+#[test]
+fn another_client_s_suspension_is_said_to_be_another_client_s() {
+    let f = fake(|_| {});
+    let d = link_daemon(&[]);
+    let id = add(&d, "gw", &f, Some("fake-token"));
+    wait_gateway(&d, id, "online", online);
+    f.hold_suspension();
+    let res =
+        d.send(Request::new("POST", &format!("/api/gateways/{id}/suspend")).key(&d.admin_key));
+    assert_eq!(res.status, 409, "{}", res.text());
+    let body = res.json();
+    assert_eq!(body["error"], "gateway_busy");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("suspended by another client"),
+        "{body:#}"
+    );
+    assert!(body["details"]["expires_at_ms"].is_i64(), "{body:#}");
+    let op = drain(&d, id, "?timeout_seconds=600");
+    let over = wait_operation(&d, &op, "the drain over", |o| o["state"] != "running");
+    assert_eq!(over["state"], "failed", "{over:#}");
+    let detail = over["gateways"][0]["detail"].as_str().unwrap();
+    assert!(detail.contains("another suspension"), "{detail}");
+    f.release_suspension();
+}
