@@ -5,7 +5,9 @@
 
 const RANK = { viewer: 0, operator: 1, admin: 2 };
 const PAGE_SIZE = 100;
-const EVENT_TYPES = "gateway.status,gateway.changed,gateway.primary,connection.changed";
+const EVENT_TYPES = "gateway.status,gateway.changed,gateway.primary,connection.changed,operation.progress";
+// Pages by their hash, beside those routed below (ops.js adds its own).
+const PAGES = {};
 const STATUSES = ["online", "degraded", "timeout", "offline", "unknown"];
 // `fleet`: the page of the list on screen (the daemon pages it: a 10,000-gateway fleet is never
 // read whole). `names`: gateway names seen, for the sessions page.
@@ -98,6 +100,7 @@ function scheduleRefresh() {
   state.refreshTimer = setTimeout(async () => {
     state.refreshTimer = null;
     if (state.view === "fleet") await loadFleet();
+    else if (state.view === "operations") await PAGES["#/operations"]();
     else if (state.view && state.view.startsWith("gateway:")) await renderGateway(state.view.slice(8), true);
   }, 2000);
 }
@@ -118,6 +121,7 @@ async function route() {
   if (hash === "#/audit") return renderAudit();
   if (hash === "#/cluster") return renderCluster();
   if (hash === "#/events") { state.view = "events"; return renderEvents(); }
+  if (PAGES[hash]) return PAGES[hash]();
   state.view = "fleet";
   await loadFleet();
 }
@@ -141,6 +145,15 @@ async function loadFleet() {
 
 function statusBadge(status) { return el("span", { class: `badge s-${status}` }, status); }
 
+const connected = (g) => (g.connection || {}).state === "connected";
+// "offline since 14:02: connection refused (…)": the link's last error and since when it is down.
+function whyDown(g) {
+  const c = g.connection || {};
+  const since = g.last_seen ? `last seen ${when(g.last_seen)}` : "never connected";
+  const why = c.last_error ? `${c.last_error.code}: ${c.last_error.message}` : c.state || "not connected";
+  return `${since}; ${why}`.slice(0, 300);
+}
+
 let filterTimer = null;
 function renderFleet() {
   const fleet = state.fleet;
@@ -160,8 +173,10 @@ function renderFleet() {
     el("td", {}, el("a", { href: `#/gateway/${g.id}` }, g.name)),
     el("td", {}, statusBadge(g.status)),
     el("td", {}, g.acting_primary ? "acting" : g.is_primary ? "designated" : ""),
-    el("td", {}, g.latency === null ? "–" : `${g.latency} ms`),
-    el("td", {}, g.sessions_count), el("td", {}, g.agents_count),
+    // Not connected: why and since when, not the figures of the last connection.
+    connected(g)
+      ? [el("td", {}, g.latency === null ? "–" : `${g.latency} ms`), el("td", {}, g.sessions_count), el("td", {}, g.agents_count)]
+      : el("td", { colspan: "3", class: "why wrap" }, whyDown(g)),
     el("td", {}, (g.connection && g.connection.server_version) || "–"),
     el("td", {}, g.breaker.state),
     el("td", {}, [g.suspended ? "suspended" : "", g.cordoned ? "cordoned" : ""].filter(Boolean).join(", "))));
@@ -222,7 +237,9 @@ async function renderGateway(id, refresh) {
       g.suspended
         ? action("admin", "Resume", () => api("POST", `/api/gateways/${id}/resume`, {}), `Resume ${g.name}?`)
         : action("admin", "Suspend", () => api("POST", `/api/gateways/${id}/suspend`, {}), `Suspend ${g.name}? Its runs finish; it takes no new work.`, true),
-      action("admin", "Restart", () => api("POST", `/api/gateways/${id}/restart`, {}), `Restart ${g.name}? Its runs are interrupted.`, true)),
+      action("admin", "Restart", () => api("POST", `/api/gateways/${id}/restart`, {}), `Restart ${g.name}? Its runs are interrupted.`, true),
+      action("admin", "Drain", async () => { await api("POST", `/api/gateways/${id}/drain`); location.hash = "#/operations"; },
+        `Drain ${g.name}? It is cordoned and suspended once its runs end (follow it on the Operations page).`, true)),
     el("h2", {}, "Probe latency, last 24 hours"), chart,
     el("p", { class: "muted", id: "latency-caption" }, answered === 0
       ? "No answered probe in the last 24 hours."
@@ -311,6 +328,12 @@ function failed(e) {
 
 async function renderSpawns() {
   state.view = "spawns";
+  const list = el("div", { id: "spawn-list" });
+  $("main").replaceChildren(el("h1", {}, "Spawns"), spawnForm(() => loadSpawns(list)), list);
+  await loadSpawns(list);
+}
+
+async function loadSpawns(list) {
   let data;
   try { data = await api("GET", "/api/spawn?limit=200"); } catch (e) { return failed(e); }
   const result = (s) => {
@@ -324,7 +347,7 @@ async function renderSpawns() {
     el("td", {}, state.names.get(s.gateway_id) || s.gateway_id || "–"),
     el("td", {}, el("span", { class: `badge s-${s.status === "ok" ? "online" : s.status === "running" || s.status === "pending" ? "unknown" : "offline"}` }, s.status)),
     el("td", { class: "wrap" }, result(s))));
-  $("main").replaceChildren(el("h1", {}, "Spawns"),
+  list.replaceChildren(
     el("p", { class: "muted" }, `${data.spawns.length} of ${data.total}, newest first`),
     el("div", { class: "scroll" }, el("table", { id: "spawns" },
       el("thead", {}, el("tr", {}, ["Started", "Agent", "Gateway", "Status", "Result"].map((h) => el("th", { scope: "col" }, h)))),

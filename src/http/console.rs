@@ -45,6 +45,7 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../../console/index.html"),
     },
     asset!("app.js", "text/javascript; charset=utf-8"),
+    asset!("ops.js", "text/javascript; charset=utf-8"),
     asset!("app.css", "text/css; charset=utf-8"),
     asset!(
         "vendor/uplot/uPlot.iife.min.js",

@@ -208,3 +208,174 @@ fn an_operator_watches_the_fleet_live_and_acts_and_a_viewer_only_looks() {
     );
     b.screenshot(&shots().join("fleet-phone.png"));
 }
+
+/// The console acts, as the API lets it: an operator spawns from the form and sees the result
+/// arrive; an admin holds updates, aborts the run that holds a drain and cancels another from
+/// the Operations page; the log tail filters and follows; usage and versions are shown; a
+/// gateway that never connected says why instead of showing figures; a viewer gets the same
+/// pages with no form and no button.
+#[test]
+fn the_console_spawns_runs_operations_and_shows_logs_usage_and_versions() {
+    let (fa, fb) = (fake(|_| {}), fake(|_| {}));
+    fa.log("info", "gateway", "console-visible line");
+    let d = link_daemon(&[
+        ("GATEWAY_SUPERVISOR__GATEWAY_LOGS__INTERVAL", "200ms"),
+        ("GATEWAY_SUPERVISOR__GATEWAY_LOGS__IDLE_INTERVAL", "1s"),
+    ]);
+    let a = add(&d, "edge-oslo", &fa, Some("fake-token"));
+    let bb = add(&d, "edge-rome", &fb, Some("fake-token"));
+    for id in [a, bb] {
+        wait_gateway(&d, id, "online", online);
+    }
+    // Registered on a port nobody listens on: never connected.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let res = d.call(
+        "POST",
+        "/api/gateways",
+        &d.admin_key,
+        &serde_json::json!({"name": "edge-nowhere", "host": "127.0.0.1", "port": dead_port, "token": "t"}),
+    );
+    assert_eq!(res.status, 201, "{}", res.text());
+    let operator = d.create_key("operator", "day-shift");
+    let viewer = d.create_key("viewer", "wall");
+    let base = format!("http://{}", d.addr);
+    let b = Browser::start(1280, 900);
+    let login = |key: &str, who: &str| {
+        b.goto(&format!("{base}/console/#/"));
+        b.script("return fetch('/console/logout', {method: 'POST', credentials: 'same-origin'}).then(() => true)");
+        b.goto(&format!("{base}/console/#/"));
+        b.type_into(&b.find("#key", DEADLINE), key);
+        b.click_css("#login", DEADLINE);
+        b.wait_text(".who", DEADLINE, |t| t.contains(who));
+    };
+
+    // The fleet: the gateway never reached says so, not figures.
+    login(&operator, "(operator)");
+    let why = b.wait_text("#gateways", DEADLINE, |t| t.contains("never connected"));
+    assert!(why.contains("edge-nowhere"), "{why}");
+
+    // Spawn from the form; the result arrives on the page.
+    b.click_css("a[href='#/spawns']", DEADLINE);
+    b.type_into(&b.find("#spawn-task", DEADLINE), "say pong");
+    b.script(&format!(
+        "const s = document.getElementById('spawn-gateway'); s.value = '{a}'; s.dispatchEvent(new Event('change'));"
+    ));
+    b.click_css("#spawn-submit", DEADLINE);
+    let said = b.wait_text("#spawn-result", DEADLINE, |t| t.contains(": ok"));
+    assert!(said.contains("pong"), "the reply shown: {said}");
+    b.wait_text("#spawns", DEADLINE, |t| t.contains("edge-oslo"));
+    // An operator starts no operation.
+    b.click_css("a[href='#/operations']", DEADLINE);
+    b.wait_text("main h1", DEADLINE, |t| t == "Operations");
+    assert!(b.all("#start-operation").is_empty(), "admin only");
+    assert_contrast(&b, "operations");
+
+    // An admin: hold updates from the page.
+    login(&d.admin_key, "(admin)");
+    b.click_css("a[href='#/operations']", DEADLINE);
+    b.wait_text("#start-operation", DEADLINE, |t| t.contains("Hold updates"));
+    b.script("[...document.querySelectorAll('#start-operation button')].find(x => x.textContent === 'Hold updates').click()");
+    assert!(b.accept_dialog(DEADLINE).contains("Hold updates"));
+    // Each gateway's step, with the gateway's own word; the one never reached fails it.
+    let held = b.wait_text("#operations", DEADLINE, |t| {
+        t.contains("update hold failed")
+    });
+    assert!(
+        held.contains("edge-oslo done nothing held")
+            && held.contains("edge-nowhere failed not connected"),
+        "{held}"
+    );
+
+    // A drain held by a run: named on the page, its runs aborted from it, it finishes.
+    let key = crate::support::fleet::start_run(&d, bb, &fb, "SLOW");
+    let res = d.send(
+        crate::support::Request::new(
+            "POST",
+            &format!("/api/gateways/{bb}/drain?timeout_seconds=600"),
+        )
+        .key(&d.admin_key),
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    let held = b.wait_text("#operations", DEADLINE, |t| t.contains(&key));
+    assert!(held.contains("draining"), "{held}");
+    b.click_css("[data-operation] .actions button.danger", DEADLINE);
+    assert!(b.accept_dialog(DEADLINE).starts_with("Abort the runs"));
+    wait_until("the drain done", DEADLINE, || {
+        let ops = d.get("/api/operations", &d.admin_key).json();
+        (ops["operations"][0]["state"] == "succeeded").then_some(())
+    });
+    b.wait_text("#operations", DEADLINE, |t| t.contains("drained"));
+    // Another drain, cancelled from the page.
+    for step in ["resume", "uncordon"] {
+        let res = d.send(
+            crate::support::Request::new("POST", &format!("/api/gateways/{bb}/{step}"))
+                .key(&d.admin_key),
+        );
+        assert_eq!(res.status, 200, "{step}: {}", res.text());
+    }
+    crate::support::fleet::start_run(&d, bb, &fb, "SLOW");
+    let res = d.send(
+        crate::support::Request::new(
+            "POST",
+            &format!("/api/gateways/{bb}/drain?timeout_seconds=600"),
+        )
+        .key(&d.admin_key),
+    );
+    let op = res.json()["operation"]["id"].as_str().unwrap().to_owned();
+    let card = format!("[data-operation='{op}']");
+    b.wait_text(&card, DEADLINE, |t| t.contains("draining"));
+    b.script(&format!(
+        "[...document.querySelectorAll(\"{card} button\")].find(x => x.textContent === 'Cancel').click()"
+    ));
+    assert!(b.accept_dialog(DEADLINE).starts_with("Cancel"));
+    b.wait_text(&card, DEADLINE, |t| t.contains("cancelled"));
+    b.screenshot(&shots().join("operations.png"));
+
+    // Logs: filtered, then followed.
+    b.click_css("a[href='#/logs']", DEADLINE);
+    b.wait_text("#log-lines", DEADLINE, |t| {
+        t.contains("console-visible line")
+    });
+    b.type_into(&b.find("#log-filter", DEADLINE), "no-such-text");
+    b.wait_text("#log-lines", DEADLINE, |t| {
+        !t.contains("console-visible line")
+    });
+    b.script("const f = document.getElementById('log-filter'); f.value = 'follow-me'; f.dispatchEvent(new Event('input'));");
+    b.click_css("#log-follow", DEADLINE);
+    b.find("#log-lines[data-following='true']", DEADLINE);
+    fa.log("warn", "gateway", "follow-me: a line written now");
+    b.wait_text("#log-lines", DEADLINE, |t| {
+        t.contains("follow-me: a line written now")
+    });
+    assert_contrast(&b, "logs");
+
+    // Usage and versions.
+    b.click_css("a[href='#/usage']", DEADLINE);
+    b.wait_text("#usage", DEADLINE, |t| t.contains("All"));
+    b.click_css("a[href='#/versions']", DEADLINE);
+    let versions = b.wait_text("#versions", DEADLINE, |t| t.contains("2026.9.6"));
+    assert!(versions.contains("no handshake yet"), "{versions}");
+    assert_contrast(&b, "versions");
+
+    // A viewer: the same pages, no form, no button.
+    login(&viewer, "(viewer)");
+    for page in ["spawns", "operations", "logs", "usage", "versions"] {
+        b.click_css(&format!("a[href='#/{page}']"), DEADLINE);
+        b.wait_text("main h1", DEADLINE, |t| !t.is_empty());
+        wait_until(&format!("the {page} page drawn"), DEADLINE, || {
+            (b.script(
+                "return document.querySelector('main table, main ul, main #operations') !== null",
+            ) == serde_json::json!(true))
+            .then_some(())
+        });
+        let buttons: Vec<String> = b.all("main button").iter().map(|e| b.text(e)).collect();
+        assert_eq!(
+            buttons,
+            Vec::<String>::new(),
+            "{page}: a viewer sees no actions"
+        );
+        assert!(b.all("#spawn-task").is_empty(), "{page}: no spawn form");
+    }
+}

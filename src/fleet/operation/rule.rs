@@ -574,12 +574,14 @@ impl GatewayProgress {
 
     /// Over without acting (`reason`).
     pub fn skip(&mut self, reason: &str, now_ms: i64) {
+        self.blocking_runs.clear();
         self.step = Step::Skipped;
         self.detail = Some(bounded::text(reason, DETAIL_MAX));
         self.finished_at = Some(now_ms);
     }
 
     pub fn fail(&mut self, reason: &str, now_ms: i64) {
+        self.blocking_runs.clear();
         self.step = Step::Failed;
         self.detail = Some(bounded::text(reason, DETAIL_MAX));
         self.finished_at = Some(now_ms);

@@ -772,3 +772,19 @@ fn a_drained_gateway_names_no_blocking_run() {
     assert_eq!(p.step, Step::Done);
     assert!(p.blocking_runs.is_empty());
 }
+
+#[test]
+fn a_gateway_over_names_no_blocking_run_whatever_ended_it() {
+    let run = BlockingRun {
+        session_key: "agent:main:main".into(),
+        run_id: None,
+        spawn_id: None,
+    };
+    let mut skipped = at(draining(NOW));
+    skipped.blocked_by(vec![run.clone()]);
+    skipped.skip("cancelled", NOW);
+    let mut failed = at(draining(NOW));
+    failed.blocked_by(vec![run]);
+    failed.fail("still busy", NOW);
+    assert!(skipped.blocking_runs.is_empty() && failed.blocking_runs.is_empty());
+}
