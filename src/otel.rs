@@ -22,6 +22,8 @@ use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 
 /// How long one export may take on the wire.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the spans still batched may take to leave when the daemon stops.
+const SHUTDOWN_FLUSH: Duration = Duration::from_millis(500);
 /// Most of a collector's answer read (it is a status and a small body).
 const MAX_ANSWER: usize = 64 * 1024;
 
@@ -75,7 +77,9 @@ pub struct Otel {
 
 impl Drop for Otel {
     fn drop(&mut self) {
-        let _ = self.provider.shutdown();
+        // Bounded: a collector that does not answer must not hold the daemon's exit (the
+        // SDK would wait 5 s for it; what is not out by then is dropped).
+        let _ = self.provider.shutdown_with_timeout(SHUTDOWN_FLUSH);
     }
 }
 

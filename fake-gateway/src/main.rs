@@ -89,6 +89,12 @@ fn main() {
         match FakeGateway::start_on(cfg.clone(), SocketAddr::from(([127, 0, 0, 1], port))) {
             Ok(f) => {
                 println!("port {}", f.port());
+                // As a real gateway's file log starts: what `logs.tail` finds first.
+                f.log(
+                    "info",
+                    "gateway",
+                    &format!("listening on ws://127.0.0.1:{}", f.port()),
+                );
                 fakes.push(f);
             }
             Err(e) => {
@@ -131,6 +137,12 @@ fn main() {
                     let _ = f.resume();
                 }
                 "rotate-token" => f.rotate_token(rest.get(1).copied()),
+                // `log 0 warn disk almost full`: a line in gateway 0's file log.
+                "log" => f.log(
+                    rest.get(1).copied().unwrap_or("info"),
+                    "fake",
+                    &rest.get(2..).map(|r| r.join(" ")).unwrap_or_default(),
+                ),
                 _ => {}
             }
         }

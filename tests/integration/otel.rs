@@ -174,3 +174,24 @@ fn settings_it_cannot_honour_stop_the_start_naming_the_variable() {
         assert!(err.contains(says), "{var}={value}: {err}");
     }
 }
+
+/// A collector that takes the connection and never answers must not hold the daemon's exit:
+/// the spans still batched get half a second, then are dropped. (It held the exit for the
+/// SDK's own 5 s.)
+#[test]
+fn a_collector_that_never_answers_does_not_hold_the_exit() {
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}/v1/traces", silent.local_addr().unwrap());
+    let mut d = Daemon::start_with(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", endpoint.as_str())]);
+    let res = d.send(Request::new("GET", "/api/gateways").key(&d.admin_key));
+    assert_eq!(res.status, 200, "a span to export");
+    let started = std::time::Instant::now();
+    let status = d.terminate();
+    let took = started.elapsed();
+    assert!(status.success(), "{status}");
+    assert!(
+        took < Duration::from_secs(3),
+        "stopped in {took:?} with a collector that never answers"
+    );
+    drop(silent);
+}
