@@ -372,6 +372,9 @@ pub struct ConnectionInfo {
     /// What the last probe found wrong while the socket and the `health` RPC answer (HTTP
     /// `/health` failing): the gateway reads `degraded`, not `offline`.
     pub probe_error: Option<String>,
+    /// The gateway's own suspension phase as it reports it (`accepting`, `preparing`,
+    /// `draining`, `prepared`), whoever suspended it; `None` where the release does not say.
+    pub suspension: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Serialize)]

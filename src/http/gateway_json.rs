@@ -36,6 +36,12 @@ pub struct ConnectionJson {
     /// connected gateway that reads `online` but whose age grows past a few heartbeats is not
     /// answering: the link will declare it offline after `gateways.missed_pongs` heartbeats.
     pub last_frame_age_s: Option<i64>,
+    /// The gateway's own suspension phase as it reports it (2026.9: `accepting`, `preparing`,
+    /// `draining`, `prepared`), whoever suspended it — this daemon (`suspended`, or a drain
+    /// operation) or another client of the gateway, which this daemon cannot release (the
+    /// gateway names neither the suspension nor its owner; it lapses 120 s after its client
+    /// last renewed it). Null for releases that do not report it.
+    pub suspension: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -128,6 +134,7 @@ impl From<&GatewayView> for GatewayJson {
                 probe_error: v.connection.probe_error.clone(),
                 last_frame_at: last_frame.map(|ms| ms / 1000),
                 last_frame_age_s: last_frame.map(|ms| (now_ms - ms).max(0) / 1000),
+                suspension: v.connection.suspension.map(str::to_owned),
             },
             breaker: BreakerJson {
                 state: breaker_state,

@@ -144,6 +144,11 @@ fn another_client_s_suspension_is_said_to_be_another_client_s() {
     let id = add(&d, "gw", &f, Some("fake-token"));
     wait_gateway(&d, id, "online", online);
     f.hold_suspension();
+    // Shown as the gateway reports it, though not made here.
+    let g = wait_gateway(&d, id, "the gateway's own suspension shown", |g| {
+        g["connection"]["suspension"] == "prepared"
+    });
+    assert_eq!(g["suspended"], false, "not through this daemon: {g:#}");
     let res =
         d.send(Request::new("POST", &format!("/api/gateways/{id}/suspend")).key(&d.admin_key));
     assert_eq!(res.status, 409, "{}", res.text());
@@ -163,4 +168,7 @@ fn another_client_s_suspension_is_said_to_be_another_client_s() {
     let detail = over["gateways"][0]["detail"].as_str().unwrap();
     assert!(detail.contains("another suspension"), "{detail}");
     f.release_suspension();
+    wait_gateway(&d, id, "accepting again", |g| {
+        g["connection"]["suspension"] == "accepting"
+    });
 }

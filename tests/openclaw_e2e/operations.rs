@@ -248,9 +248,16 @@ fn the_readme_drain_recipe_drains_a_real_gateway_held_by_a_long_run() {
         .get(&format!("/api/spawn/{spawn_id}"), &d.admin_key)
         .json();
     assert_ne!(spawn["status"], "running", "the run is over: {spawn:#}");
+    // The gateway's own word on its suspension (its `gateway.suspension` events).
+    wait_gateway(&d, id, "the gateway reporting itself suspended", |g| {
+        g["connection"]["suspension"] == "prepared"
+    });
 
     // 5. Back in service.
     drained_then_back(&d, id);
+    wait_gateway(&d, id, "the gateway accepting again", |g| {
+        g["connection"]["suspension"] == "accepting"
+    });
     let g = wait_gateway(&d, id, "online and in service", online);
     assert_eq!(g["cordoned"], false, "{g:#}");
     gw.stop();

@@ -51,6 +51,49 @@ impl SuspendStatus {
     }
 }
 
+/// Where a gateway's own suspension admission is, as it reports it (2026.9.6: the hello
+/// snapshot's `suspension.phase` and `gateway.suspension {phase}` events), whoever suspended it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SuspensionPhase {
+    /// Not suspended: it takes work.
+    Accepting,
+    /// A suspension is being prepared.
+    Preparing,
+    /// Held with `drain`: its work in progress goes on, nothing new starts.
+    Draining,
+    /// Held, idle.
+    Prepared,
+}
+
+impl SuspensionPhase {
+    pub fn of(phase: &str) -> Option<SuspensionPhase> {
+        Some(match phase {
+            "accepting" => SuspensionPhase::Accepting,
+            "preparing" => SuspensionPhase::Preparing,
+            "draining" => SuspensionPhase::Draining,
+            "prepared" => SuspensionPhase::Prepared,
+            _ => return None,
+        })
+    }
+
+    /// From a payload holding `phase` (an event's, or the snapshot's `suspension`).
+    pub fn in_payload(payload: &Value) -> Option<SuspensionPhase> {
+        payload
+            .get("phase")
+            .and_then(Value::as_str)
+            .and_then(Self::of)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SuspensionPhase::Accepting => "accepting",
+            SuspensionPhase::Preparing => "preparing",
+            SuspensionPhase::Draining => "draining",
+            SuspensionPhase::Prepared => "prepared",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@ use crate::backoff::Backoff;
 use crate::protocol::counts;
 use crate::protocol::errors::LinkFailure;
 use crate::protocol::frames::Frame;
+use crate::protocol::suspend::SuspensionPhase;
 
 /// A frame that tells a connected link nothing but that its socket lives: a tick without a
 /// session snapshot (seed-protocol gateways carry one in theirs). [`LinkMachine::event`] does
@@ -102,6 +103,18 @@ impl LinkMachine {
                 None => Vec::new(),
             },
             "sessions.changed" => refresh.into_iter().collect(),
+            "gateway.suspension" => {
+                let phase = payload.as_ref().and_then(SuspensionPhase::in_payload);
+                if phase.is_none() || phase == self.suspension {
+                    return Vec::new();
+                }
+                self.suspension = phase;
+                // Back to accepting: the list it refused meanwhile can be read again.
+                let relist = (phase == Some(SuspensionPhase::Accepting))
+                    .then_some(refresh)
+                    .flatten();
+                std::iter::once(Action::Report).chain(relist).collect()
+            }
             "agent.status" => std::iter::once(passed_on(EventKind::AgentStatus))
                 .chain(refresh)
                 .collect(),

@@ -160,4 +160,5 @@ pub type ReportKey = (
     Option<i64>,
     Option<FailureCode>,
     &'static str,
+    Option<&'static str>,
 );

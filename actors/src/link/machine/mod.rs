@@ -28,6 +28,7 @@ use crate::model::{ConnectionInfo, GatewayStatus, LinkError};
 use crate::protocol::device::SignatureVersion;
 use crate::protocol::errors::LinkFailure;
 use crate::protocol::frames::{Challenge, HelloOk};
+use crate::protocol::suspend::SuspensionPhase;
 use crate::status::{HealthFacts, derive};
 
 mod connected;
@@ -98,6 +99,8 @@ pub struct LinkMachine {
     checked: bool,
     /// A handshake ever succeeded on this link (since the daemon started it).
     connected_once: bool,
+    /// The gateway's own suspension phase, as its hello and `gateway.suspension` events say.
+    suspension: Option<SuspensionPhase>,
     last_error: Option<LinkFailure>,
     pairing_request_id: Option<String>,
     last_probe_timed_out: bool,
@@ -173,6 +176,7 @@ impl LinkMachine {
             tick_interval: Duration::from_secs(30),
             checked: false,
             connected_once: false,
+            suspension: None,
             last_error: None,
             pairing_request_id: None,
             last_probe_timed_out: false,
@@ -308,6 +312,7 @@ impl LinkMachine {
             self.agents_count,
             self.last_error.as_ref().map(|e| e.code.clone()),
             self.phase.as_str(),
+            self.suspension.map(SuspensionPhase::as_str),
         )
     }
 
@@ -328,6 +333,7 @@ impl LinkMachine {
                 }),
                 pairing_request_id: self.pairing_request_id.clone(),
                 probe_error: self.probe_error.clone(),
+                suspension: self.suspension.map(SuspensionPhase::as_str),
                 // The registry puts the link's own clock in each view.
                 last_frame: Default::default(),
             },
@@ -445,8 +451,13 @@ impl LinkMachine {
         // The round trip is due at once: it leaves with the pong to the gateway's first ping,
         // or at the first heartbeat if that comes first.
         self.heartbeats_to_rtt = 0;
+        // A release that does not report it (before 2026.9) shows none.
+        self.suspension = None;
         if let Some(snapshot) = &hello.snapshot {
             self.uptime_at_connect_ms = snapshot.get("uptimeMs").and_then(Value::as_u64);
+            self.suspension = snapshot
+                .get("suspension")
+                .and_then(SuspensionPhase::in_payload);
             if let Some(health) = snapshot.get("health") {
                 self.apply_health(health);
             }

@@ -449,3 +449,35 @@ fn a_failed_session_list_is_asked_again_with_backoff_until_one_arrives() {
         "a new connection starts afresh"
     );
 }
+
+#[test]
+fn the_gateway_s_own_suspension_phase_is_shown_from_its_hello_and_its_events() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    // The captured 2026.9.6 hello says `snapshot.suspension.phase: accepting`.
+    assert_eq!(m.state(now).connection.suspension, Some("accepting"));
+    let before = m.report_key();
+    let actions = m.event("gateway.suspension", Some(json!({"phase": "draining"})));
+    assert!(
+        actions.iter().any(|a| matches!(a, Action::Report)),
+        "{actions:?}"
+    );
+    assert_eq!(m.state(now).connection.suspension, Some("draining"));
+    assert_ne!(m.report_key(), before, "the registry is told");
+    assert!(
+        m.event("gateway.suspension", Some(json!({"phase": "draining"})))
+            .is_empty(),
+        "the same phase again changes nothing"
+    );
+    assert!(
+        m.event("gateway.suspension", Some(json!({"phase": "sideways"})))
+            .is_empty(),
+        "a phase it does not know is not shown"
+    );
+    let back = m.event("gateway.suspension", Some(json!({"phase": "accepting"})));
+    assert!(
+        back.iter()
+            .any(|a| matches!(a, Action::RefreshSessionsSoon)),
+        "the list it refused while suspended is read again: {back:?}"
+    );
+}
