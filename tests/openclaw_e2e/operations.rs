@@ -248,6 +248,17 @@ fn the_readme_drain_recipe_drains_a_real_gateway_held_by_a_long_run() {
         .get(&format!("/api/spawn/{spawn_id}"), &d.admin_key)
         .json();
     assert_ne!(spawn["status"], "running", "the run is over: {spawn:#}");
+    // Aborted by the action, not ended on its own: the audit names it among the aborted.
+    let audit = d.get("/api/audit?limit=50", &d.admin_key).json();
+    let entry = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "gateway.abort_runs")
+        .cloned()
+        .unwrap_or_else(|| panic!("no gateway.abort_runs in {audit:#}"));
+    let details: Value = serde_json::from_str(entry["details"].as_str().unwrap()).unwrap();
+    assert_eq!(details["aborted"], json!([session]), "{details:#}");
     // The gateway's own word on its suspension (its `gateway.suspension` events).
     wait_gateway(&d, id, "the gateway reporting itself suspended", |g| {
         g["connection"]["suspension"] == "prepared"

@@ -111,14 +111,20 @@ impl Fleet {
                 return Err("the gateway refused to release the suspension".into());
             }
         }
+        // Only the sessions with a run (2026.9.6's `activeOnly`): a gateway with thousands of
+        // idle sessions lists the few that matter.
         let listed = self
-            .call(id, "sessions.list", json!({}))
+            .call(
+                id,
+                "sessions.list",
+                json!({"activeOnly": true, "limit": MAX_RUNS}),
+            )
             .await
             .map_err(|e| format!("sessions.list: {e}"))?;
         let sessions = parse_list(&listed, id).unwrap_or_default();
         let mut runs = blocking_runs(&sessions, &[]);
-        // A spawn's session the gateway does not list (yet): aborted too. One it lists idle
-        // has ended, whatever the spawn's record says.
+        // A spawn's session the gateway does not list as active: asked too (a run that ended
+        // meanwhile answers `no-active-run` and is not counted).
         for known in self.known_runs(id).await {
             if known.spawn_id.is_some() && !sessions.iter().any(|s| s.key == known.session_key) {
                 runs.push(known);
@@ -141,6 +147,12 @@ impl Fleet {
                 continue;
             };
             match self.call(id, method, params).await {
+                // `no-active-run`: it had ended meanwhile (or its spawn's record was late).
+                Ok(answer)
+                    if answer
+                        .get("status")
+                        .and_then(Value::as_str)
+                        .is_some_and(|s| s != "aborted") => {}
                 Ok(_) => done.aborted.push(key),
                 Err(e) => done
                     .refused
