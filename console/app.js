@@ -228,6 +228,7 @@ async function renderGateway(id, refresh) {
       fact("Sessions", g.sessions_count), fact("Agents", g.agents_count),
       fact("Breaker", `${g.breaker.state} (${g.breaker.consecutive_failures} consecutive failures)`),
       fact("Held back", [g.suspended ? "suspended" : "", g.cordoned ? "cordoned" : ""].filter(Boolean).join(", ") || "no"),
+      fact("Approval client", c.approval_client ? "yes: the gateway waits for this daemon's answers" : "no"),
       fact("Gateway's suspension", c.suspension === "accepting" || !c.suspension ? c.suspension
         : `${c.suspension}${g.suspended ? "" : " (not made through this daemon unless a drain runs: it lapses 120 s after its maker last renewed it)"}`),
       fact("Last error", err)),

@@ -34,6 +34,8 @@ pub struct ConnectPlan {
     pub challenge: Challenge,
     pub auth: AuthChoice,
     pub signature: SignatureVersion,
+    /// What the client asks to be (`caps`; not covered by the signature).
+    pub caps: Vec<&'static str>,
 }
 
 impl ConnectPlan {
@@ -51,6 +53,7 @@ impl ConnectPlan {
             &self.challenge,
             self.signature,
             client_version,
+            &self.caps,
         );
         let params = serde_json::to_value(&params)
             .map_err(|e| LinkFailure::protocol(format!("cannot encode connect: {e}")))?;
@@ -75,6 +78,7 @@ pub fn connect_params(
     challenge: &Challenge,
     version: SignatureVersion,
     client_version: &str,
+    caps: &[&'static str],
 ) -> ConnectParams {
     let (token, device_token) = match (choice, creds.token, creds.device_token) {
         (AuthChoice::DeviceTokenOnly, _, device) => (None, device),
@@ -118,6 +122,7 @@ pub fn connect_params(
         },
         role: ROLE,
         scopes: SCOPES.to_vec(),
+        caps: caps.to_vec(),
         auth: AuthParams {
             token,
             device_token,
@@ -195,6 +200,7 @@ mod tests {
             &challenge(),
             SignatureVersion::V3,
             "0.1.0",
+            &[],
         )
     }
 

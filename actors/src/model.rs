@@ -93,6 +93,9 @@ pub struct GatewayRecord {
     /// Cordoned by an operator: it keeps its work and takes nothing new (no spawn is routed to
     /// it, it does not act as primary) until uncordoned.
     pub cordoned: bool,
+    /// Whether this daemon is the gateway's approval client (`caps: ["approvals"]` at connect);
+    /// `None` follows the fleet's `approvals.enabled`.
+    pub approvals: Option<bool>,
 }
 
 /// Why a gateway takes no new spawns whatever its health: an operator's decision.
@@ -176,6 +179,8 @@ pub struct NewGateway {
     pub workspace_root: Option<String>,
     pub disable_device_pairing: bool,
     pub gateway_agent_id: Option<String>,
+    /// `None`: the fleet's `approvals.enabled`.
+    pub approvals: Option<bool>,
 }
 
 /// A validated partial update; `None` leaves a field as it is.
@@ -197,6 +202,8 @@ pub struct GatewayPatch {
     pub workspace_root: Option<Option<String>>,
     pub disable_device_pairing: Option<bool>,
     pub gateway_agent_id: Option<Option<String>>,
+    /// `Some(None)`: back to the fleet's `approvals.enabled`.
+    pub approvals: Option<Option<bool>>,
 }
 
 impl GatewayPatch {
@@ -216,15 +223,18 @@ impl GatewayPatch {
             && self.workspace_root.is_none()
             && self.disable_device_pairing.is_none()
             && self.gateway_agent_id.is_none()
+            && self.approvals.is_none()
     }
 
-    /// Whether the change touches how the gateway is reached (its link must restart).
+    /// Whether the change touches how the gateway is reached or what its link asks at connect
+    /// (its link must restart).
     pub fn changes_link(&self) -> bool {
         self.host.is_some()
             || self.port.is_some()
             || self.tls.is_some()
             || self.allow_insecure_tls.is_some()
             || self.token.is_some()
+            || self.approvals.is_some()
     }
 }
 
@@ -375,6 +385,9 @@ pub struct ConnectionInfo {
     /// The gateway's own suspension phase as it reports it (`accepting`, `preparing`,
     /// `draining`, `prepared`), whoever suspended it; `None` where the release does not say.
     pub suspension: Option<&'static str>,
+    /// Its `connect` asked for `caps: ["approvals"]`: the gateway sends this daemon its
+    /// approvals and waits for its answer.
+    pub approval_client: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -77,6 +77,7 @@ mod tests {
             gateway_agent_id: None,
             suspension_id: None,
             cordoned: false,
+            approvals: None,
         }
     }
 

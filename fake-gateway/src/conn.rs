@@ -365,6 +365,7 @@ fn admit(shared: &Shared, params: &Value, nonce: &str) -> Result<(Value, Hello),
             (None, None) => return Err(auth::device_identity_required()),
         }
     }
+    *lock(&shared.connect_caps) = c.caps.clone();
     let mut scopes = c.scopes.clone();
     let mut device_token = None;
     match &c.device {

@@ -123,6 +123,8 @@ pub(crate) struct Shared {
     pub suspension: Mutex<Option<Suspension>>,
     /// The methods refused because a suspension was held, oldest first (the last 1,000).
     pub refused_suspended: Mutex<Vec<String>>,
+    /// The `caps` of the last connect it accepted.
+    pub connect_caps: Mutex<Vec<String>>,
     /// This "process"'s `server.bootId` (2026.9 releases send one; a restart makes a new one).
     pub boot_id: Mutex<String>,
     /// The gateway's file log, one raw line each (what `logs.tail` reads).
@@ -317,6 +319,7 @@ impl FakeGateway {
             last_auth: Mutex::new(None),
             suspension: Mutex::new(None),
             refused_suspended: Mutex::new(Vec::new()),
+            connect_caps: Mutex::new(Vec::new()),
             boot_id: Mutex::new(random_id()),
             log_file: Mutex::new(Vec::new()),
             usage: Mutex::new(BTreeMap::new()),
@@ -545,6 +548,11 @@ impl FakeGateway {
         *lock(&self.shared.suspension) = None;
         self.shared
             .broadcast("gateway.suspension", json!({"phase": "accepting"}));
+    }
+
+    /// The `caps` the last accepted `connect` asked for.
+    pub fn last_connect_caps(&self) -> Vec<String> {
+        lock(&self.shared.connect_caps).clone()
     }
 
     /// The methods refused because a suspension was held, oldest first (the last 1,000).

@@ -2,11 +2,13 @@
 //! environment → CLI flags. Unknown keys are errors naming the key.
 
 mod alerts;
+mod approvals;
 mod cluster;
 mod gateway_logs;
 mod usage;
 mod watchdog;
 pub use alerts::{AlertsConfig, shown_webhook_url};
+pub use approvals::ApprovalsConfig;
 pub use cluster::ClusterConfig;
 pub use gateway_logs::GatewayLogsConfig;
 pub use usage::{Budget, UsageConfig};
@@ -48,6 +50,7 @@ pub struct Config {
     pub watchdog: WatchdogConfig,
     pub gateway_logs: GatewayLogsConfig,
     pub usage: UsageConfig,
+    pub approvals: ApprovalsConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -298,6 +301,8 @@ impl GatewaysConfig {
             connect_timeout: self.connect_timeout,
             rpc_timeout: self.rpc_timeout,
             client_version: env!("CARGO_PKG_VERSION").to_owned(),
+            // Set from `[approvals]` where the links are made.
+            approvals: false,
         }
     }
 }

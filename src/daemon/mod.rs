@@ -21,7 +21,7 @@ use std::time::Duration;
 use actix::Actor;
 use gateway_supervisor_actors::RegistryActor;
 use gateway_supervisor_actors::events::EventBus;
-use gateway_supervisor_actors::link::LinkContext;
+use gateway_supervisor_actors::link::{LinkContext, LinkSettings};
 use gateway_supervisor_actors::messages::CreateGateway;
 use gateway_supervisor_actors::model::Caller;
 use tracing::info;
@@ -186,7 +186,10 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
         timeout: cfg.gateways.connect_timeout + cfg.gateways.handshake_timeout,
     };
     let link_ctx = LinkContext {
-        settings: Arc::new(cfg.gateways.link_settings()),
+        settings: Arc::new(LinkSettings {
+            approvals: cfg.approvals.enabled,
+            ..cfg.gateways.link_settings()
+        }),
         identity,
         metrics: metrics.links.clone(),
         events: events.clone(),

@@ -23,6 +23,7 @@ diesel::table! {
         gateway_agent_id -> Nullable<Text>,
         suspension_id -> Nullable<Text>,
         cordoned -> Bool,
+        approvals -> Nullable<Bool>,
     }
 }
 

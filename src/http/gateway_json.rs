@@ -42,6 +42,9 @@ pub struct ConnectionJson {
     /// gateway names neither the suspension nor its owner; it lapses 120 s after its client
     /// last renewed it). Null for releases that do not report it.
     pub suspension: Option<String>,
+    /// This link's `connect` asked for `caps: ["approvals"]`: the gateway sends this daemon
+    /// its exec and plugin approvals and waits for its answer (see the gateway's `approvals`).
+    pub approval_client: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -89,6 +92,9 @@ pub struct GatewayJson {
     /// Cordoned (`POST /api/gateways/{id}/cordon`): its work goes on, it takes no new spawns
     /// and does not act as primary, until uncordoned. Survives a restart of the daemon.
     pub cordoned: bool,
+    /// The gateway's own approvals setting: `true`/`false`, or `null` to follow the fleet's
+    /// `approvals.enabled`. What the live link does is `connection.approval_client`.
+    pub approvals: Option<bool>,
 }
 
 impl From<&GatewayView> for GatewayJson {
@@ -135,6 +141,7 @@ impl From<&GatewayView> for GatewayJson {
                 last_frame_at: last_frame.map(|ms| ms / 1000),
                 last_frame_age_s: last_frame.map(|ms| (now_ms - ms).max(0) / 1000),
                 suspension: v.connection.suspension.map(str::to_owned),
+                approval_client: v.connection.approval_client,
             },
             breaker: BreakerJson {
                 state: breaker_state,
@@ -142,6 +149,7 @@ impl From<&GatewayView> for GatewayJson {
             },
             suspended: r.suspension_id.is_some(),
             cordoned: r.cordoned,
+            approvals: r.approvals,
         }
     }
 }

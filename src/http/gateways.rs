@@ -87,6 +87,10 @@ pub struct CreateGatewayRequest {
     pub is_primary: Option<Flag>,
     #[schema(value_type = Option<bool>)]
     pub allow_insecure_tls: Option<Flag>,
+    /// Whether this daemon is the gateway's approval client (connects with
+    /// `caps: ["approvals"]`, so the gateway waits for its answers); absent or `null` follows
+    /// the fleet's `approvals.enabled`.
+    pub approvals: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -126,6 +130,11 @@ pub struct UpdateGatewayRequest {
     pub sessions_count: Option<i64>,
     #[schema(minimum = 0)]
     pub agents_count: Option<i64>,
+    /// As for create; `null` goes back to the fleet's `approvals.enabled`. A change reconnects
+    /// the link at once (the capability is asked at connect).
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<bool>)]
+    pub approvals: Option<Option<bool>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -198,6 +207,7 @@ impl CreateGatewayRequest {
             allow_insecure_tls: self.allow_insecure_tls.is_some_and(|f| f.0),
             token: token.map(SecretString::from),
             is_primary: self.is_primary.is_some_and(|f| f.0),
+            approvals: self.approvals,
             ..NewGateway::default()
         })
     }
@@ -245,6 +255,7 @@ impl UpdateGatewayRequest {
                 .agents_count
                 .map(|v| non_negative("agents_count", v))
                 .transpose()?,
+            approvals: self.approvals,
             ..GatewayPatch::default()
         };
         if patch.is_empty() {

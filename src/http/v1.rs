@@ -195,6 +195,7 @@ pub async fn create(
         .map(|t| SecretString::from(t.to_owned()));
     let (agent, warnings) = check(&state, &r.url, r.allow_insecure_tls, token.as_ref()).await?;
     let new = NewGateway {
+        approvals: None,
         name,
         host: url.host,
         port: url.port,

@@ -5,6 +5,7 @@ mod support;
 
 mod agents;
 mod alerts;
+mod approvals;
 mod auth;
 mod bad_input;
 mod browser;

@@ -269,6 +269,18 @@ fn the_readme_drain_recipe_drains_a_real_gateway_held_by_a_long_run() {
     wait_gateway(&d, id, "the gateway accepting again", |g| {
         g["connection"]["suspension"] == "accepting"
     });
+
+    // The real gateway takes this daemon as an approval client (`caps: ["approvals"]`).
+    let res = d.call(
+        "PUT",
+        &format!("/api/gateways/{id}"),
+        &d.admin_key,
+        &json!({"approvals": true}),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    wait_gateway(&d, id, "online as an approval client", |g| {
+        online(g) && g["connection"]["approval_client"] == true
+    });
     let g = wait_gateway(&d, id, "online and in service", online);
     assert_eq!(g["cordoned"], false, "{g:#}");
     gw.stop();

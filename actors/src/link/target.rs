@@ -26,6 +26,9 @@ pub struct LinkSettings {
     pub rpc_timeout: Duration,
     /// Reported as `client.version`.
     pub client_version: String,
+    /// The fleet's `approvals.enabled`: links are their gateways' approval clients unless the
+    /// gateway's own setting ([`LinkTarget::approvals`]) says otherwise.
+    pub approvals: bool,
 }
 
 /// Where and how to reach one gateway.
@@ -41,6 +44,8 @@ pub struct LinkTarget {
     pub device_token: Option<SecretString>,
     /// The shared token was just changed by an admin: prove it on the first connect.
     pub verify_shared_token: bool,
+    /// The gateway's own approvals setting; `None` follows [`LinkSettings::approvals`].
+    pub approvals: Option<bool>,
     /// In a cluster, until when this daemon may talk to the gateway (its lease, by this
     /// process's monotonic clock); `None` alone (no lease needed).
     pub lease: Option<LeaseGuard>,

@@ -174,6 +174,9 @@ pub struct ConnectParams {
     pub client: ClientInfo,
     pub role: &'static str,
     pub scopes: Vec<&'static str>,
+    /// `["approvals"]` makes the client an approval client; sent only when not empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub caps: Vec<&'static str>,
     pub auth: AuthParams,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<DeviceProof>,
@@ -356,6 +359,7 @@ mod tests {
             },
             role: "operator",
             scopes: vec!["operator.read"],
+            caps: Vec::new(),
             auth: AuthParams {
                 token: Some("sekrit".into()),
                 device_token: None,

@@ -26,6 +26,10 @@ pub const ROLE: &str = "operator";
 
 /// The scopes the supervisor asks for: read (health, sessions, agents), write (runs, abort),
 /// admin (suspend/restart, config), approvals and pairing.
+/// The `connect` capability that makes a client an approval client (2026.9.6: approval events
+/// reach it, and the gateway waits for an approval client's answer).
+pub const APPROVALS_CAP: &str = "approvals";
+
 pub const SCOPES: [&str; 5] = [
     "operator.read",
     "operator.write",

@@ -190,6 +190,7 @@ impl RegistryActor {
                 || old.port != record.port
                 || old.tls != record.tls
                 || old.allow_insecure_tls != record.allow_insecure_tls
+                || old.approvals != record.approvals
                 || token_changed(old, &record);
             let mut record = record;
             record.keep_live_facts(old);

@@ -460,6 +460,7 @@ impl RegistryActor {
             token: r.token.clone(),
             device_token: r.device_token.clone(),
             verify_shared_token,
+            approvals: r.approvals,
             lease: self.ownership.guard(id),
         };
         self.epoch += 1;

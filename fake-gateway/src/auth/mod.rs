@@ -148,6 +148,8 @@ pub struct Connect {
     pub display_name: Option<String>,
     pub role: String,
     pub scopes: Vec<String>,
+    /// What the client asks to be (`caps`, e.g. `approvals`).
+    pub caps: Vec<String>,
     pub token: Option<String>,
     pub device_token: Option<String>,
     pub device: Option<DeviceClaim>,
@@ -256,7 +258,18 @@ pub fn parse_connect(params: &Value) -> Result<Connect, Refusal> {
             })
         }
     };
+    let caps = root
+        .get("caps")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(Connect {
+        caps,
         min_protocol,
         max_protocol,
         client_id: client_id.to_owned(),

@@ -42,6 +42,7 @@ pub(crate) struct GatewayRow {
     gateway_agent_id: Option<String>,
     suspension_id: Option<String>,
     cordoned: bool,
+    approvals: Option<bool>,
 }
 
 #[derive(Insertable)]
@@ -58,6 +59,7 @@ struct NewGatewayRow<'a> {
     workspace_root: Option<&'a str>,
     disable_device_pairing: bool,
     gateway_agent_id: Option<&'a str>,
+    approvals: Option<bool>,
     created_at: i64,
     updated_at: i64,
 }
@@ -81,6 +83,7 @@ struct GatewayChanges {
     workspace_root: Option<Option<String>>,
     disable_device_pairing: Option<bool>,
     gateway_agent_id: Option<Option<String>>,
+    approvals: Option<Option<bool>>,
     updated_at: i64,
 }
 
@@ -117,6 +120,7 @@ impl Store {
             gateway_agent_id: row.gateway_agent_id,
             suspension_id: row.suspension_id,
             cordoned: row.cordoned,
+            approvals: row.approvals,
         })
     }
 
@@ -220,6 +224,7 @@ fn patch_details(patch: &GatewayPatch) -> serde_json::Value {
         workspace_root,
         disable_device_pairing,
         gateway_agent_id,
+        approvals,
     } = patch;
     let token = token
         .as_ref()
@@ -246,6 +251,7 @@ fn patch_details(patch: &GatewayPatch) -> serde_json::Value {
             "gateway_agent_id",
             gateway_agent_id.as_ref().map(|v| json!(v)),
         ),
+        ("approvals", approvals.map(|v| json!(v))),
     ];
     serde_json::Value::Object(
         fields
@@ -288,6 +294,7 @@ impl GatewayStore for Store {
                         workspace_root: new.workspace_root.as_deref(),
                         disable_device_pairing: new.disable_device_pairing,
                         gateway_agent_id: new.gateway_agent_id.as_deref(),
+                        approvals: new.approvals,
                         created_at: now,
                         updated_at: now,
                     })
@@ -355,6 +362,7 @@ impl GatewayStore for Store {
             workspace_root: patch.workspace_root.clone(),
             disable_device_pairing: patch.disable_device_pairing,
             gateway_agent_id: patch.gateway_agent_id.clone(),
+            approvals: patch.approvals,
             updated_at: now,
         };
         let mut conn = self.conn_or_err()?;

@@ -112,13 +112,14 @@ impl GatewayActor {
         ctx: LinkContext,
         up: Upward,
     ) -> Self {
-        let machine = LinkMachine::new(
+        let mut machine = LinkMachine::new(
             ctx.settings.machine.clone(),
             target.device_token.clone(),
             target.verify_shared_token,
             target.token.is_some(),
             Instant::now(),
         );
+        machine.answering_approvals(target.approvals.unwrap_or(ctx.settings.approvals));
         GatewayActor {
             target,
             epoch,

@@ -25,6 +25,7 @@ use crate::link::messages::CallError;
 use crate::link::messages::LinkState;
 pub use crate::model::LinkPhase;
 use crate::model::{ConnectionInfo, GatewayStatus, LinkError};
+use crate::protocol::APPROVALS_CAP;
 use crate::protocol::device::SignatureVersion;
 use crate::protocol::errors::LinkFailure;
 use crate::protocol::frames::{Challenge, HelloOk};
@@ -101,6 +102,9 @@ pub struct LinkMachine {
     connected_once: bool,
     /// The gateway's own suspension phase, as its hello and `gateway.suspension` events say.
     suspension: Option<SuspensionPhase>,
+    /// This daemon is the gateway's approval client: its `connect` asks for
+    /// `caps: ["approvals"]` (see [`LinkMachine::answering_approvals`]).
+    approval_client: bool,
     last_error: Option<LinkFailure>,
     pairing_request_id: Option<String>,
     last_probe_timed_out: bool,
@@ -177,6 +181,7 @@ impl LinkMachine {
             checked: false,
             connected_once: false,
             suspension: None,
+            approval_client: false,
             last_error: None,
             pairing_request_id: None,
             last_probe_timed_out: false,
@@ -334,6 +339,7 @@ impl LinkMachine {
                 pairing_request_id: self.pairing_request_id.clone(),
                 probe_error: self.probe_error.clone(),
                 suspension: self.suspension.map(SuspensionPhase::as_str),
+                approval_client: self.approval_client,
                 // The registry puts the link's own clock in each view.
                 last_frame: Default::default(),
             },
@@ -388,7 +394,19 @@ impl LinkMachine {
             challenge,
             auth: self.auth_choice,
             signature: self.signature_version,
+            caps: if self.approval_client {
+                vec![APPROVALS_CAP]
+            } else {
+                Vec::new()
+            },
         })
+    }
+
+    /// Makes this link the gateway's approval client (or not) from its next `connect` on: a
+    /// 2026.9 gateway then sends it every exec and plugin approval and waits for its answer
+    /// instead of denying at once when no approval client is there.
+    pub fn answering_approvals(&mut self, on: bool) {
+        self.approval_client = on;
     }
 
     /// `hello-ok` for our `connect`.

@@ -199,3 +199,30 @@ fn a_hostile_method_list_is_cut_to_plausible_names() {
     assert_eq!(state.methods.len(), 1024);
     assert!(!m.supports("bad\nname"));
 }
+
+#[test]
+fn a_link_answering_approvals_asks_for_the_approvals_cap_and_one_that_does_not_asks_for_none() {
+    let identity = crate::protocol::device::DeviceIdentity::from_seed([3; 32]);
+    let creds = crate::handshake::Credentials {
+        token: None,
+        device_token: None,
+    };
+    let connect = |answering: bool| -> Value {
+        let (mut m, now) = machine(None);
+        m.answering_approvals(answering);
+        m.begin_connect();
+        m.socket_opened(now);
+        let plan = m
+            .challenge(Some(real_challenge()))
+            .expect("a real challenge");
+        let text = plan.request(&identity, &creds, "0.1.0").unwrap();
+        let frame: Value = serde_json::from_str(&text).unwrap();
+        frame["params"].clone()
+    };
+    let asking = connect(true);
+    assert_eq!(asking["caps"], json!(["approvals"]), "{asking}");
+    let not = connect(false);
+    assert!(not.get("caps").is_none(), "no caps sent: {not}");
+    // The capability is not part of what the device signs: the same signature either way.
+    assert_eq!(asking["device"]["signature"], not["device"]["signature"]);
+}
