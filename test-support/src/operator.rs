@@ -1,0 +1,148 @@
+//! A plain operator client of a real gateway, for the tests that need a second client beside
+//! the daemon: one persistent WebSocket connection made as OpenClaw's own CLI makes it (`cli` /
+//! `cli`, the shared token, no device; 2026.9.6 keeps a device-less CLI's scopes), optionally
+//! with `caps` (`["approvals"]` makes it an approval client). What it asks is filtered as this
+//! one connection's (an approval it raised is visible to it, not to the next CLI call), and it
+//! hears the events sent to it. Every wait has a deadline.
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+const SCOPES: [&str; 5] = [
+    "operator.read",
+    "operator.write",
+    "operator.admin",
+    "operator.approvals",
+    "operator.pairing",
+];
+
+pub struct Operator {
+    ws: WebSocket<MaybeTlsStream<TcpStream>>,
+    next_id: u64,
+    /// The gateway's `hello-ok` payload.
+    pub hello: Value,
+    /// Frames read while waiting for something else (events, other answers), oldest first.
+    pending: Vec<Value>,
+}
+
+impl Operator {
+    /// Connects to the gateway on `127.0.0.1:port` with the shared `token` and `caps`; a
+    /// gateway still starting (a retryable refusal) is asked again when it says, until
+    /// `deadline`.
+    pub fn connect(port: u16, token: &str, caps: &[&str], deadline: Duration) -> Operator {
+        let started = Instant::now();
+        loop {
+            match Self::try_connect(port, token, caps, deadline) {
+                Ok(op) => return op,
+                Err(e) if e["retryable"] == true && started.elapsed() < deadline => {
+                    let after = e["retryAfterMs"].as_u64().unwrap_or(500).clamp(50, 2000);
+                    std::thread::sleep(Duration::from_millis(after));
+                }
+                Err(e) => panic!("the gateway refused the connect: {e}"),
+            }
+        }
+    }
+
+    fn try_connect(
+        port: u16,
+        token: &str,
+        caps: &[&str],
+        deadline: Duration,
+    ) -> Result<Operator, Value> {
+        let (ws, _) = tungstenite::connect(format!("ws://127.0.0.1:{port}"))
+            .unwrap_or_else(|e| panic!("connect to the gateway on {port}: {e}"));
+        if let MaybeTlsStream::Plain(s) = ws.get_ref() {
+            s.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+        }
+        let mut op = Operator {
+            ws,
+            next_id: 0,
+            hello: Value::Null,
+            pending: Vec::new(),
+        };
+        op.wait_event("connect.challenge", deadline);
+        let answer = op.call(
+            "connect",
+            json!({"minProtocol": 3, "maxProtocol": 4,
+                   "client": {"id": "cli", "mode": "cli", "platform": "linux", "version": "0.0.1"},
+                   "role": "operator", "scopes": SCOPES, "caps": caps, "auth": {"token": token}}),
+            deadline,
+        );
+        op.hello = answer?;
+        Ok(op)
+    }
+
+    /// Sends a request; its id.
+    pub fn send(&mut self, method: &str, params: Value) -> String {
+        self.next_id += 1;
+        let id = format!("t{}", self.next_id);
+        let frame = json!({"type": "req", "id": id, "method": method, "params": params});
+        self.ws
+            .send(Message::Text(frame.to_string().into()))
+            .unwrap_or_else(|e| panic!("send {method}: {e}"));
+        id
+    }
+
+    /// The answer to request `id`: its payload, or its error object.
+    pub fn answer(&mut self, id: &str, deadline: Duration) -> Result<Value, Value> {
+        let frame = self.wait_for(&format!("the answer to {id}"), deadline, |f| {
+            f["type"] == "res" && f["id"] == id
+        });
+        if frame["ok"] == true {
+            Ok(frame["payload"].clone())
+        } else {
+            Err(frame["error"].clone())
+        }
+    }
+
+    pub fn call(
+        &mut self,
+        method: &str,
+        params: Value,
+        deadline: Duration,
+    ) -> Result<Value, Value> {
+        let id = self.send(method, params);
+        self.answer(&id, deadline)
+    }
+
+    /// The next event named `name` (the whole frame).
+    pub fn wait_event(&mut self, name: &str, deadline: Duration) -> Value {
+        self.wait_for(&format!("the event {name}"), deadline, |f| {
+            f["type"] == "event" && f["event"] == name
+        })
+    }
+
+    fn wait_for(&mut self, what: &str, deadline: Duration, want: impl Fn(&Value) -> bool) -> Value {
+        if let Some(i) = self.pending.iter().position(&want) {
+            return self.pending.remove(i);
+        }
+        let started = Instant::now();
+        loop {
+            assert!(
+                started.elapsed() < deadline,
+                "{what}: not within {deadline:?}"
+            );
+            match self.ws.read() {
+                Ok(Message::Text(t)) => {
+                    let frame: Value = serde_json::from_str(&t).unwrap_or(Value::Null);
+                    if want(&frame) {
+                        return frame;
+                    }
+                    self.pending.push(frame);
+                }
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => panic!("{what}: the connection failed: {e}"),
+            }
+        }
+    }
+}
