@@ -8,6 +8,7 @@
 //! can show it (docs/design.md, *Fleet operations*). `model` is the data, `rule` and
 //! `upgrade` decide, `runner` carries out.
 
+mod drain;
 pub mod rule;
 pub mod upgrade;
 
