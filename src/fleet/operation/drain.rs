@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::model::{
     BlockingRun, DrainTimeoutPolicy, GatewayProgress, OperationKind, OperationParams, Step,
 };
-use super::rule::{DETAIL_MAX, secs};
+use super::{DETAIL_MAX, secs};
 use gateway_supervisor_actors::bounded;
 use gateway_supervisor_actors::protocol::suspend::SuspendStatus;
 

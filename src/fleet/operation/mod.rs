@@ -26,6 +26,14 @@ use gateway_supervisor_actors::events::EventKind;
 use gateway_supervisor_actors::model::{Caller, GatewayId};
 use model::{GatewayProgress, OperationKind, OperationParams};
 
+/// Longest detail kept for a gateway (it may quote the gateway).
+const DETAIL_MAX: usize = 300;
+
+/// Seconds as milliseconds, saturating (a deadline far off is as good as never).
+fn secs(s: u64) -> i64 {
+    i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
 /// A validated request for an operation.
 #[derive(Debug, Clone)]
 pub struct OperationOrder {

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::drain::{drain_deadline, wants_abort};
 use super::model::{GatewayProgress, OperationKind, OperationParams, OperationState, Step};
+use super::{DETAIL_MAX, secs};
 use gateway_supervisor_actors::bounded;
 use gateway_supervisor_actors::model::GatewayId;
 
@@ -79,9 +80,6 @@ pub enum Next {
         release: Option<String>,
     },
 }
-
-/// Longest detail kept for a gateway (it may quote the gateway).
-pub(super) const DETAIL_MAX: usize = 300;
 
 /// What to do next for gateway progress `p`, as `f` shows it at `now_ms`, in an operation
 /// that is `cancelling` or not.
@@ -295,10 +293,6 @@ pub fn next(
         Step::Baking { .. } => Next::Wait,
         Step::Pending | Step::Done | Step::Failed | Step::Skipped => Next::Wait,
     }
-}
-
-pub(super) fn secs(s: u64) -> i64 {
-    i64::try_from(s.saturating_mul(1000)).unwrap_or(i64::MAX)
 }
 
 /// Failed for lack of time: "`what` within `s`s: what it was waiting for".
