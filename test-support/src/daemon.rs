@@ -437,6 +437,26 @@ impl Daemon {
         res.json()["gateway"].clone()
     }
 
+    /// Starts a drain of gateway `id` as admin (`query`: `""` or `?timeout_seconds=…`); the
+    /// operation's id.
+    pub fn drain(&self, id: i64, query: &str) -> String {
+        let res = self.send(
+            Request::new("POST", &format!("/api/gateways/{id}/drain{query}")).key(&self.admin_key),
+        );
+        assert_eq!(res.status, 202, "drain {id}: {}", res.text());
+        res.json()["operation"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Brings a drained gateway back: resumed, then uncordoned (each 200).
+    pub fn back_in_service(&self, id: i64) {
+        for step in ["resume", "uncordon"] {
+            let res = self.send(
+                Request::new("POST", &format!("/api/gateways/{id}/{step}")).key(&self.admin_key),
+            );
+            assert_eq!(res.status, 200, "{step} {id}: {}", res.text());
+        }
+    }
+
     pub fn gateways(&self) -> Vec<Value> {
         let res = self.get("/api/gateways", &self.admin_key);
         assert_eq!(res.status, 200, "{}", res.text());

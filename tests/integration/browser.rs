@@ -290,14 +290,7 @@ fn the_console_spawns_runs_operations_and_shows_logs_usage_and_versions() {
 
     // A drain held by a run: named on the page, its runs aborted from it, it finishes.
     let key = crate::support::fleet::start_run(&d, bb, &fb, "SLOW");
-    let res = d.send(
-        crate::support::Request::new(
-            "POST",
-            &format!("/api/gateways/{bb}/drain?timeout_seconds=600"),
-        )
-        .key(&d.admin_key),
-    );
-    assert_eq!(res.status, 202, "{}", res.text());
+    d.drain(bb, "?timeout_seconds=600");
     let held = b.wait_text("#operations", DEADLINE, |t| t.contains(&key));
     assert!(held.contains("draining"), "{held}");
     b.click_css("[data-operation] .actions button.danger", DEADLINE);
@@ -308,22 +301,9 @@ fn the_console_spawns_runs_operations_and_shows_logs_usage_and_versions() {
     });
     b.wait_text("#operations", DEADLINE, |t| t.contains("drained"));
     // Another drain, cancelled from the page.
-    for step in ["resume", "uncordon"] {
-        let res = d.send(
-            crate::support::Request::new("POST", &format!("/api/gateways/{bb}/{step}"))
-                .key(&d.admin_key),
-        );
-        assert_eq!(res.status, 200, "{step}: {}", res.text());
-    }
+    d.back_in_service(bb);
     crate::support::fleet::start_run(&d, bb, &fb, "SLOW");
-    let res = d.send(
-        crate::support::Request::new(
-            "POST",
-            &format!("/api/gateways/{bb}/drain?timeout_seconds=600"),
-        )
-        .key(&d.admin_key),
-    );
-    let op = res.json()["operation"]["id"].as_str().unwrap().to_owned();
+    let op = d.drain(bb, "?timeout_seconds=600");
     let card = format!("[data-operation='{op}']");
     b.wait_text(&card, DEADLINE, |t| t.contains("draining"));
     b.script(&format!(

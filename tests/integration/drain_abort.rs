@@ -13,14 +13,6 @@ use crate::support::fleet::{
 };
 use crate::support::{Daemon, Request, online};
 
-fn drain(d: &Daemon, gateway: i64, query: &str) -> String {
-    let res = d.send(
-        Request::new("POST", &format!("/api/gateways/{gateway}/drain{query}")).key(&d.admin_key),
-    );
-    assert_eq!(res.status, 202, "{}", res.text());
-    res.json()["operation"]["id"].as_str().unwrap().to_owned()
-}
-
 fn abort_runs(d: &Daemon, op: &str) -> gs_test_support::http::Response {
     d.send(Request::new("POST", &format!("/api/operations/{op}/abort-runs")).key(&d.admin_key))
 }
@@ -32,7 +24,7 @@ fn a_drain_names_the_run_that_holds_it_and_aborting_its_runs_lets_it_finish() {
     let id = add(&d, "gw", &f, Some("fake-token"));
     wait_gateway(&d, id, "online", online);
     let key = start_run(&d, id, &f, "SLOW");
-    let op = drain(&d, id, "?timeout_seconds=600");
+    let op = d.drain(id, "?timeout_seconds=600");
     let held = wait_operation(&d, &op, "the run named in the progress", |o| {
         o["gateways"][0]["blocking_runs"][0]["session_key"] == key.as_str()
     });
@@ -95,7 +87,7 @@ fn a_drain_whose_timeout_policy_is_abort_runs_aborts_them_at_the_timeout_and_is_
     let id = add(&d, "gw", &f, Some("fake-token"));
     wait_gateway(&d, id, "online", online);
     let key = start_run(&d, id, &f, "SLOW");
-    let op = drain(&d, id, "?timeout_seconds=1&on_timeout=abort_runs");
+    let op = d.drain(id, "?timeout_seconds=1&on_timeout=abort_runs");
     let done = wait_operation(&d, &op, "the drain over", |o| o["state"] != "running");
     assert_eq!(done["state"], "succeeded", "{done:#}");
     assert_eq!(done["params"]["on_drain_timeout"], "abort_runs", "{done:#}");
@@ -162,7 +154,7 @@ fn another_client_s_suspension_is_said_to_be_another_client_s() {
         "{body:#}"
     );
     assert!(body["details"]["expires_at_ms"].is_i64(), "{body:#}");
-    let op = drain(&d, id, "?timeout_seconds=600");
+    let op = d.drain(id, "?timeout_seconds=600");
     let over = wait_operation(&d, &op, "the drain over", |o| o["state"] != "running");
     assert_eq!(over["state"], "failed", "{over:#}");
     let detail = over["gateways"][0]["detail"].as_str().unwrap();

@@ -18,14 +18,6 @@ use crate::support::sse::Sse;
 const DEADLINE: Duration = Duration::from_secs(40);
 use crate::support::{Daemon, Request, online};
 
-fn drain(d: &Daemon, gateway: i64, query: &str) -> String {
-    let res = d.send(
-        Request::new("POST", &format!("/api/gateways/{gateway}/drain{query}")).key(&d.admin_key),
-    );
-    assert_eq!(res.status, 202, "{}", res.text());
-    res.json()["operation"]["id"].as_str().unwrap().to_owned()
-}
-
 fn restarts(f: &FakeGateway) -> u64 {
     f.counters().restart_requests.load(Ordering::Relaxed)
 }
@@ -38,7 +30,7 @@ fn a_drain_waits_for_the_gateway_s_work_then_leaves_it_suspended_and_cordoned() 
     wait_gateway(&d, id, "online", online);
     start_run(&d, id, &f, "work");
     let mut events = Sse::open(d.addr, &d.admin_key, None, "?types=operation.progress");
-    let op = drain(&d, id, "");
+    let op = d.drain(id, "");
     // The gateway is held (no new work) while its run goes on; the blockers are reported.
     let waiting = events.until(DEADLINE, |e| {
         e.data["payload"]["gateway"]["detail"]
@@ -69,11 +61,7 @@ fn a_drain_waits_for_the_gateway_s_work_then_leaves_it_suspended_and_cordoned() 
     assert_eq!(g["cordoned"], true, "{g:#}");
     assert_eq!(g["suspended"], true, "resumable through this daemon: {g:#}");
     // Brought back the usual way.
-    for op in ["resume", "uncordon"] {
-        let res =
-            d.send(Request::new("POST", &format!("/api/gateways/{id}/{op}")).key(&d.admin_key));
-        assert_eq!(res.status, 200, "{op}: {}", res.text());
-    }
+    d.back_in_service(id);
     assert!(!f.suspended());
     assert_eq!(restarts(&f), 0, "a drain restarts nothing");
 }
@@ -85,7 +73,7 @@ fn a_drain_past_its_timeout_fails_releases_the_gateway_and_keeps_the_cordon() {
     let id = add(&d, "gw", &f, Some("fake-token"));
     wait_gateway(&d, id, "online", online);
     start_run(&d, id, &f, "SLOW");
-    let op = drain(&d, id, "?timeout_seconds=1");
+    let op = d.drain(id, "?timeout_seconds=1");
     let over = wait_operation(&d, &op, "the drain over", |o| o["state"] != "running");
     assert_eq!(over["state"], "failed", "{over:#}");
     let detail = over["gateways"][0]["detail"].as_str().unwrap();
@@ -419,7 +407,7 @@ fn operation_requests_are_checked() {
     );
     // One operation per gateway at a time.
     start_run(&d, ids[1], &fakes[1], "SLOW");
-    drain(&d, ids[1], "");
+    d.drain(ids[1], "");
     let res = post(json!({"gateway_ids": ids}));
     assert_eq!(res.status, 409, "{}", res.text());
     assert_eq!(res.json()["details"]["gateway_id"], ids[1]);
@@ -448,7 +436,7 @@ fn a_gateway_a_drain_holds_can_be_neither_uncordoned_nor_deleted_until_it_ends()
     let f = fake(|_| {});
     let (d, id) = online_beside_the_primary(&f);
     start_run(&d, id, &f, "SLOW");
-    let op = drain(&d, id, "?timeout_seconds=600");
+    let op = d.drain(id, "?timeout_seconds=600");
     wait_operation(&d, &op, "the drain waiting on the run", |o| {
         o["gateways"][0]["detail"]
             .as_str()

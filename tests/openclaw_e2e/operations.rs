@@ -35,12 +35,7 @@ fn drained_then_back(d: &Daemon, id: i64) {
         (Some(true), Some(true)),
         "{g:#}"
     );
-    for step in ["resume", "uncordon"] {
-        let res = d.send(
-            daemon::Request::new("POST", &format!("/api/gateways/{id}/{step}")).key(&d.admin_key),
-        );
-        assert_eq!(res.status, 200, "{step}: {}", res.text());
-    }
+    d.back_in_service(id);
 }
 
 #[test]
