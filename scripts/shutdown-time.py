@@ -61,7 +61,6 @@ def run(case):
         print("  online:", sum(x["status"] == "online" for x in g["gateways"]))
     if case == "collector":
         urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/api/gateways", headers={"x-api-key": key}), timeout=5).read()
-    time.sleep(0.5)
     t = time.monotonic(); p.terminate(); p.wait(30); took = time.monotonic() - t
     print(f"{case}: exit {p.returncode} after {took*1000:.0f} ms")
     if case == "gateways": fk.kill()

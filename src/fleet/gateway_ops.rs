@@ -10,7 +10,6 @@ use serde_json::{Value, json};
 
 use super::{Fleet, FleetError};
 use crate::secrets::random_hex;
-use gateway_supervisor_actors::messages::CallError;
 use gateway_supervisor_actors::messages::{GetGateway, SetCordon, SetSuspension};
 use gateway_supervisor_actors::model::GatewayView;
 use gateway_supervisor_actors::model::{Caller, GatewayId};
@@ -97,13 +96,13 @@ impl Fleet {
             )
             .await
         {
-            Err(FleetError::Call {
-                source: CallError::Gateway(refused),
-                ..
-            }) if SuspendStatus::of_refusal(&refused) == Some(SuspendStatus::Conflict) => {
-                return Err(another_suspension(id, &refused));
+            Ok(answer) => answer,
+            Err(e) => {
+                return Err(match e.suspension_conflict() {
+                    Some(refused) => another_suspension(id, refused),
+                    None => e,
+                });
             }
-            other => other?,
         };
         if SuspendStatus::of(&answer) == SuspendStatus::Busy {
             let reason = answer

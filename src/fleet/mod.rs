@@ -151,6 +151,23 @@ pub struct Owner {
 }
 
 impl FleetError {
+    /// The gateway's refusal when another suspension, not the caller's, holds it (2026.9.6
+    /// says so as an error, `gateway-suspension-conflict`, not as an answer).
+    pub fn suspension_conflict(
+        &self,
+    ) -> Option<&gateway_supervisor_actors::protocol::frames::ErrorShape> {
+        use gateway_supervisor_actors::protocol::suspend::SuspendStatus;
+        match self {
+            FleetError::Call {
+                source: CallError::Gateway(refused),
+                ..
+            } if SuspendStatus::of_refusal(refused) == Some(SuspendStatus::Conflict) => {
+                Some(refused)
+            }
+            _ => None,
+        }
+    }
+
     /// A process condition ([`fenced_process`]) gateway `id`'s release gives no way to check.
     fn unverifiable(id: GatewayId, name: &str, version: Option<&str>) -> Self {
         FleetError::ProcessUnverifiable {

@@ -31,20 +31,15 @@ pub struct Operator {
 
 impl Operator {
     /// Connects to the gateway on `127.0.0.1:port` with the shared `token` and `caps`; a
-    /// gateway still starting (a retryable refusal) is asked again when it says, until
-    /// `deadline`.
+    /// gateway still starting (a retryable refusal) is asked again until `deadline`.
     pub fn connect(port: u16, token: &str, caps: &[&str], deadline: Duration) -> Operator {
-        let started = Instant::now();
-        loop {
+        crate::daemon::wait_for("the gateway to take a connect", deadline, || {
             match Self::try_connect(port, token, caps, deadline) {
-                Ok(op) => return op,
-                Err(e) if e["retryable"] == true && started.elapsed() < deadline => {
-                    let after = e["retryAfterMs"].as_u64().unwrap_or(500).clamp(50, 2000);
-                    std::thread::sleep(Duration::from_millis(after));
-                }
+                Ok(op) => Ok(op),
+                Err(e) if e["retryable"] == true => Err(e.to_string()),
                 Err(e) => panic!("the gateway refused the connect: {e}"),
             }
-        }
+        })
     }
 
     fn try_connect(

@@ -68,6 +68,25 @@ fn status_of(entry: &Value) -> SessionStatus {
     }
 }
 
+/// What an answer to `sessions.abort` says was done (2026.9.6: `{ok, abortedRunId, status:
+/// "aborted"}`, or `status: "no-active-run"` when nothing ran; captured in `runs.json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AbortAnswer {
+    /// A run was aborted (or the answer does not say otherwise: the seed's `control`).
+    Aborted,
+    /// Nothing ran in the session any more.
+    NothingRunning,
+}
+
+impl AbortAnswer {
+    pub fn of(answer: &Value) -> AbortAnswer {
+        match answer.get("status").and_then(Value::as_str) {
+            Some(status) if status != "aborted" => AbortAnswer::NothingRunning,
+            _ => AbortAnswer::Aborted,
+        }
+    }
+}
+
 pub fn parse_entry(
     entry: &Value,
     gateway_id: GatewayId,
@@ -184,5 +203,17 @@ mod tests {
             12
         );
         assert!(parse_entry(&json!({"nokey": 1}), 1, None).is_none());
+    }
+
+    #[test]
+    fn an_abort_answer_says_whether_a_run_was_aborted() {
+        let capture: Value = serde_json::from_str(include_str!(
+            "../../../testdata/openclaw-captures/2026.9.6/suspension_drain_abort.json"
+        ))
+        .unwrap();
+        let aborted = &capture["sessions.abort after resume"]["ok"];
+        assert_eq!(AbortAnswer::of(aborted), AbortAnswer::Aborted, "{aborted}");
+        let nothing = json!({"ok": true, "abortedRunId": null, "status": "no-active-run"});
+        assert_eq!(AbortAnswer::of(&nothing), AbortAnswer::NothingRunning);
     }
 }

@@ -11,6 +11,9 @@ use serde_json::Value;
 
 use super::frames::ErrorShape;
 
+/// `details.reason` of 2026.9.6's refusal when another suspension holds the gateway.
+const CONFLICT_REASON: &str = "gateway-suspension-conflict";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SuspendStatus {
     /// Suspended and idle.
@@ -47,7 +50,7 @@ impl SuspendStatus {
             .as_ref()
             .and_then(|d| d.get("reason"))
             .and_then(Value::as_str);
-        (reason == Some("gateway-suspension-conflict")).then_some(SuspendStatus::Conflict)
+        (reason == Some(CONFLICT_REASON)).then_some(SuspendStatus::Conflict)
     }
 }
 

@@ -16,7 +16,7 @@ use crate::fleet::sessions::{SessionAction, control_method};
 use gateway_supervisor_actors::bounded;
 use gateway_supervisor_actors::messages::ListSessions;
 use gateway_supervisor_actors::model::GatewayId;
-use gateway_supervisor_actors::protocol::sessions::{SessionEntry, parse_list};
+use gateway_supervisor_actors::protocol::sessions::{AbortAnswer, SessionEntry, parse_list};
 
 /// At most this many runs are named in a progress, or aborted in one round.
 const MAX_RUNS: usize = 16;
@@ -148,11 +148,7 @@ impl Fleet {
             };
             match self.call(id, method, params).await {
                 // `no-active-run`: it had ended meanwhile (or its spawn's record was late).
-                Ok(answer)
-                    if answer
-                        .get("status")
-                        .and_then(Value::as_str)
-                        .is_some_and(|s| s != "aborted") => {}
+                Ok(answer) if AbortAnswer::of(&answer) == AbortAnswer::NothingRunning => {}
                 Ok(_) => done.aborted.push(key),
                 Err(e) => done
                     .refused

@@ -20,7 +20,6 @@ use crate::secrets::random_hex;
 use gateway_supervisor_actors::events::EventKind;
 use gateway_supervisor_actors::messages::CallError;
 use gateway_supervisor_actors::model::{Caller, GatewayId};
-use gateway_supervisor_actors::protocol::suspend::SuspendStatus;
 use gateway_supervisor_actors::unix_now_ms;
 
 /// How many decisions one operation may take in one round (each step that needs no waiting
@@ -136,10 +135,7 @@ impl Fleet {
                 match &asked {
                     Ok(answer) => p.after_prepare(op.kind, Ok(answer), unix_now_ms()),
                     // Another suspension holds it: 2026.9.6 says so as a refusal.
-                    Err(FleetError::Call {
-                        source: CallError::Gateway(refused),
-                        ..
-                    }) if SuspendStatus::of_refusal(refused) == Some(SuspendStatus::Conflict) => {
+                    Err(e) if e.suspension_conflict().is_some() => {
                         p.after_prepare(op.kind, Ok(&json!({"status": "conflict"})), unix_now_ms());
                     }
                     Err(e) => p.after_prepare(op.kind, Err(e.to_string()), unix_now_ms()),
