@@ -216,6 +216,18 @@ impl Store {
             .load(&mut conn)?)
     }
 
+    /// The `running` spawns on gateway `gateway_id`, oldest first, at most `limit`.
+    pub fn running_spawns_on(&self, gateway_id: i64, limit: i64) -> Result<Vec<SpawnRow>, DbError> {
+        let mut conn = self.conn()?;
+        Ok(spawns::table
+            .filter(spawns::status.eq(SpawnStatus::Running.as_str()))
+            .filter(spawns::gateway_id.eq(gateway_id))
+            .order((spawns::created_at.asc(), spawns::id.asc()))
+            .limit(limit)
+            .select(SpawnRow::as_select())
+            .load(&mut conn)?)
+    }
+
     /// Records a spawn's end only while it is still `running` (whoever records an end first
     /// wins); whether it did.
     pub fn end_if_running(

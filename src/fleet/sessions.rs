@@ -105,10 +105,10 @@ impl Fleet {
             return Ok(None);
         };
         let spawned = self
-            .stored(|store| store.running_spawns(500))
+            .stored(move |store| store.running_spawns_on(id, 500))
             .await?
             .iter()
-            .any(|s| s.gateway_id == Some(id) && s.session_key.as_deref() == Some(key));
+            .any(|s| s.session_key.as_deref() == Some(key));
         if !spawned {
             return Ok(None);
         }

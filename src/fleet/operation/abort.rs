@@ -84,11 +84,10 @@ impl Fleet {
             .map(|page| page.sessions)
             .unwrap_or_default();
         let spawns = self
-            .stored(|store| store.running_spawns(500))
+            .stored(move |store| store.running_spawns_on(id, 500))
             .await
             .unwrap_or_default()
             .into_iter()
-            .filter(|s| s.gateway_id == Some(id))
             .map(|s| (s.id, s.session_key, s.run_id))
             .collect::<Vec<_>>();
         blocking_runs(&page, &spawns)
