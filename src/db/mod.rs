@@ -394,6 +394,14 @@ pub(crate) mod test_support {
         migrate(&pool).unwrap();
         (pool, dir)
     }
+
+    /// A store over [`sqlite_pool`], with a fixed key.
+    pub fn sqlite_store() -> (Store, tempfile::TempDir) {
+        let (pool, dir) = sqlite_pool();
+        let key = secrecy::SecretBox::new(Box::new([7u8; 32]));
+        let cipher = std::sync::Arc::new(crate::secrets::Cipher::new(&key));
+        (Store { pool, cipher }, dir)
+    }
 }
 
 #[cfg(test)]

@@ -141,6 +141,7 @@ diesel::table! {
         updated_at -> BigInt,
         finished_at -> Nullable<BigInt>,
         version -> BigInt,
+        created_ms -> BigInt,
     }
 }
 

@@ -290,14 +290,14 @@ fn the_console_spawns_runs_operations_and_shows_logs_usage_and_versions() {
 
     // A drain held by a run: named on the page, its runs aborted from it, it finishes.
     let key = crate::support::fleet::start_run(&d, bb, &fb, "SLOW");
-    d.drain(bb, "?timeout_seconds=600");
+    let op = d.drain(bb, "?timeout_seconds=600");
     let held = b.wait_text("#operations", DEADLINE, |t| t.contains(&key));
     assert!(held.contains("draining"), "{held}");
     b.click_css("[data-operation] .actions button.danger", DEADLINE);
     assert!(b.accept_dialog(DEADLINE).starts_with("Abort the runs"));
     wait_until("the drain done", DEADLINE, || {
-        let ops = d.get("/api/operations", &d.admin_key).json();
-        (ops["operations"][0]["state"] == "succeeded").then_some(())
+        let drain = d.get(&format!("/api/operations/{op}"), &d.admin_key).json();
+        (drain["operation"]["state"] == "succeeded").then_some(())
     });
     b.wait_text("#operations", DEADLINE, |t| t.contains("drained"));
     // Another drain, cancelled from the page.

@@ -128,6 +128,14 @@ impl Store {
                 }
             }
             let now = unix_now();
+            // Strictly after the newest (under the write lock): the list's order is the order
+            // operations were started in, even two in one millisecond, on any instance.
+            let newest: Option<i64> = operations::table
+                .select(diesel::dsl::max(operations::created_ms))
+                .first(conn)
+                .map_err(DbError::from)?;
+            let created_ms = gateway_supervisor_actors::unix_now_ms()
+                .max(newest.map_or(0, |n| n.saturating_add(1)));
             diesel::insert_into(operations::table)
                 .values((
                     operations::id.eq(id),
@@ -138,6 +146,7 @@ impl Store {
                     operations::created_by.eq(&by.label),
                     operations::api_key_id.eq(by.api_key_id),
                     operations::created_at.eq(now),
+                    operations::created_ms.eq(created_ms),
                     operations::updated_at.eq(now),
                     operations::version.eq(1i64),
                 ))
@@ -211,11 +220,11 @@ impl Store {
             .transpose()
     }
 
-    /// The newest operations first, at most `limit`.
+    /// The newest operations first (in the order they were started), at most `limit`.
     pub fn operations(&self, limit: i64) -> Result<Vec<Operation>, DbError> {
         let mut conn = self.conn()?;
         operations::table
-            .order((operations::created_at.desc(), operations::id.desc()))
+            .order(operations::created_ms.desc())
             .limit(limit)
             .select(Row::as_select())
             .load(&mut conn)?
@@ -229,7 +238,7 @@ impl Store {
         let mut conn = self.conn()?;
         operations::table
             .filter(operations::state.eq_any(OperationState::LIVE))
-            .order(operations::created_at.asc())
+            .order(operations::created_ms.asc())
             .select(Row::as_select())
             .load(&mut conn)?
             .into_iter()
@@ -271,5 +280,53 @@ impl Store {
             }
             Ok(written == 1)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::test_support::sqlite_store;
+
+    #[test]
+    fn operations_started_in_the_same_second_are_listed_newest_first() {
+        let (store, _dir) = sqlite_store();
+        let params = OperationParams {
+            max_unavailable: 1,
+            wait_ready_s: 60,
+            drain_timeout_s: 60,
+            abort_on_failure: true,
+            canary: 0,
+            canary_bake_s: 0,
+            force_after_drain: false,
+            on_drain_timeout: Default::default(),
+        };
+        let by = Caller {
+            api_key_id: None,
+            label: "test".into(),
+        };
+        // Ids in descending order: listed by id, the newest would come last.
+        let started: Vec<String> = (0..12).map(|i| format!("op_{:02}", 20 - i)).collect();
+        for (gateway, id) in started.iter().enumerate() {
+            let progress = [GatewayProgress::pending(gateway as i64 + 1)];
+            store
+                .insert_operation(id, OperationKind::Drain, &params, &progress, &by)
+                .unwrap();
+        }
+        let listed: Vec<String> = store
+            .operations(100)
+            .unwrap()
+            .into_iter()
+            .map(|op| op.id)
+            .collect();
+        let newest_first: Vec<String> = started.iter().rev().cloned().collect();
+        assert_eq!(listed, newest_first);
+        let running: Vec<String> = store
+            .running_operations()
+            .unwrap()
+            .into_iter()
+            .map(|op| op.id)
+            .collect();
+        assert_eq!(running, started, "carried out oldest first");
     }
 }
