@@ -2,6 +2,7 @@
 //! live in the `gateway-supervisor-actors` crate.
 
 pub mod alerts;
+pub mod approvals;
 pub mod auth;
 pub mod backup;
 pub mod cli;

@@ -32,6 +32,9 @@ pub struct Metrics {
     pub watchdog: crate::fleet::watchdog::WatchdogMetrics,
     /// `usage_tokens_total{gateway_id, kind}`, `usage_cost_usd_total{gateway_id}`.
     pub usage: crate::fleet::usage::UsageMetrics,
+    /// `approvals_pending{kind}`, `approvals_resolved_total{kind, decision, by}`,
+    /// `approvals_oldest_pending_age_seconds`.
+    pub approvals: crate::approvals::metrics::ApprovalMetrics,
     gateway_up: IntGaugeVec,
     gateway_status: IntGaugeVec,
     gateway_breaker: IntGaugeVec,
@@ -116,6 +119,8 @@ impl Metrics {
         watchdog.register(&registry)?;
         let usage = crate::fleet::usage::UsageMetrics::new()?;
         usage.register(&registry)?;
+        let approvals = crate::approvals::metrics::ApprovalMetrics::new()?;
+        approvals.register(&registry)?;
         for m in [
             &gateway_up,
             &gateway_status,
@@ -195,6 +200,7 @@ impl Metrics {
             alerts,
             watchdog,
             usage,
+            approvals,
             gateway_up,
             gateway_status,
             gateway_breaker,

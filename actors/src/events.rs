@@ -50,10 +50,16 @@ pub enum EventKind {
     /// The stuck-session watchdog took a step on a session (stalled, a remedy, its
     /// verification, unrecovered, recovered).
     SessionWatchdog,
+    /// A gateway asked for an approval (recorded in the inbox before it is announced).
+    ApprovalRequested,
+    /// An approval waited past `approvals.escalate_after` unanswered (once each).
+    ApprovalEscalated,
+    /// An approval ended: answered here or elsewhere, denied by the daemon, expired, cancelled.
+    ApprovalResolved,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::GatewayChanged,
         EventKind::GatewayStatus,
         EventKind::GatewayPrimary,
@@ -65,6 +71,9 @@ impl EventKind {
         EventKind::Log,
         EventKind::OperationProgress,
         EventKind::SessionWatchdog,
+        EventKind::ApprovalRequested,
+        EventKind::ApprovalEscalated,
+        EventKind::ApprovalResolved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -80,6 +89,9 @@ impl EventKind {
             EventKind::Log => "log",
             EventKind::OperationProgress => "operation.progress",
             EventKind::SessionWatchdog => "session.watchdog",
+            EventKind::ApprovalRequested => "approval.requested",
+            EventKind::ApprovalEscalated => "approval.escalated",
+            EventKind::ApprovalResolved => "approval.resolved",
         }
     }
 }
@@ -374,6 +386,9 @@ mod tests {
                 "log",
                 "operation.progress",
                 "session.watchdog",
+                "approval.requested",
+                "approval.escalated",
+                "approval.resolved",
             ]
         );
         let bus = EventBus::new();

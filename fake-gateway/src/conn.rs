@@ -203,6 +203,8 @@ async fn refuse(shared: &Shared, ws: &mut Ws, id: &str, r: Refusal) {
 struct Hello {
     device_id: Option<String>,
     shared_token: bool,
+    approval_client: bool,
+    name: String,
 }
 
 async fn session(shared: &Arc<Shared>, mut ws: Ws) {
@@ -295,6 +297,8 @@ async fn handshake(shared: &Arc<Shared>, ws: &mut Ws, nonce: &str) -> Option<Reg
                     tx: tx.clone(),
                     device_id: hello.device_id,
                     shared_token: hello.shared_token,
+                    approval_client: hello.approval_client,
+                    name: hello.name,
                 },
             );
             let hostile = lock(&shared.faults).hostile.clone();
@@ -423,6 +427,11 @@ fn admit(shared: &Shared, params: &Value, nonce: &str) -> Result<(Value, Hello),
         Hello {
             device_id,
             shared_token: method == "token",
+            approval_client: c.caps.iter().any(|cap| cap == "approvals"),
+            name: c
+                .display_name
+                .clone()
+                .unwrap_or_else(|| c.client_id.clone()),
         },
     ))
 }
@@ -485,8 +494,9 @@ async fn run(shared: &Arc<Shared>, ws: Ws, conn: Registered) {
                         // Like the real gateway, requests run concurrently (a long
                         // `agent.wait` must not stall the socket); responses may come out of order.
                         let (shared, tx) = (shared.clone(), tx.clone());
+                        let name = lock(&shared.conns).get(&id).map(|c| c.name.clone()).unwrap_or_default();
                         tokio::spawn(async move {
-                            if let Some(reply) = methods::handle(&shared, &t, &tx).await {
+                            if let Some(reply) = methods::handle(&shared, &t, &tx, &name).await {
                                 let _ = tx.send(Ctl::Frame(reply));
                             }
                         });

@@ -12,6 +12,7 @@
 //! `testdata/openclaw-captures/<release>/`). Many fakes share one multi-threaded runtime, so one process can host
 //! thousands on distinct loopback ports.
 
+mod approvals;
 pub mod auth;
 mod config;
 mod conn;
@@ -77,6 +78,10 @@ pub(crate) struct ConnCtl {
     pub tx: mpsc::UnboundedSender<Ctl>,
     pub device_id: Option<String>,
     pub shared_token: bool,
+    /// It connected with `caps: ["approvals"]`: approval events reach it.
+    pub approval_client: bool,
+    /// Its `client.displayName` (or `client.id`): how an approval it answers names it.
+    pub name: String,
 }
 
 /// Counters a test can read.
@@ -139,6 +144,8 @@ pub(crate) struct Shared {
     /// The `traceparent` of each request that carried one, with its method (the last
     /// [`TRACEPARENTS_KEPT`]).
     pub traceparents: Mutex<Vec<(String, String)>>,
+    /// Every approval asked, oldest first (`approvals`).
+    pub approvals: Mutex<Vec<approvals::Approval>>,
 }
 
 /// Requests' trace contexts kept for a test to read.
@@ -320,6 +327,7 @@ impl FakeGateway {
             suspension: Mutex::new(None),
             refused_suspended: Mutex::new(Vec::new()),
             connect_caps: Mutex::new(Vec::new()),
+            approvals: Mutex::new(Vec::new()),
             boot_id: Mutex::new(random_id()),
             log_file: Mutex::new(Vec::new()),
             usage: Mutex::new(BTreeMap::new()),
@@ -548,6 +556,45 @@ impl FakeGateway {
         *lock(&self.shared.suspension) = None;
         self.shared
             .broadcast("gateway.suspension", json!({"phase": "accepting"}));
+    }
+
+    /// Asks for an approval as a run of this gateway would: `kind` `exec` (of command `text`)
+    /// or `plugin` (titled `text`), expiring after `timeout`. Sent to the approval clients
+    /// connected now; with none, denied at once (`no-route`), as 2026.9.6 does. Its id.
+    pub fn request_approval(&self, kind: &str, text: &str, timeout: Duration) -> String {
+        match kind {
+            "plugin" => approvals::request(
+                &self.shared,
+                "plugin",
+                approvals::plugin_request(text, "asked by a test", "warning"),
+                timeout,
+            ),
+            _ => approvals::request(
+                &self.shared,
+                "exec",
+                approvals::exec_request(text, None, Some("main")),
+                timeout,
+            ),
+        }
+    }
+
+    /// Asks for an exec approval with this request object as it is (a hostile gateway's).
+    pub fn request_raw_approval(&self, request: Value, timeout: Duration) -> String {
+        approvals::request(&self.shared, "exec", request, timeout)
+    }
+
+    /// Answers approval `id` as the client named `by` (the gateway's own UI, another operator):
+    /// `Some(applied)`, `None` for an unknown id.
+    pub fn resolve_approval(&self, id: &str, decision: &str, by: &str) -> Option<bool> {
+        approvals::resolve(&self.shared, id, decision, by).map(|(applied, _)| applied)
+    }
+
+    /// Approval `id` as `approval.get` shows it.
+    pub fn approval(&self, id: &str) -> Option<Value> {
+        let all = lock(&self.shared.approvals);
+        all.iter()
+            .find(|a| a.id == id)
+            .map(approvals::Approval::snapshot)
     }
 
     /// The `caps` the last accepted `connect` asked for.

@@ -244,6 +244,7 @@ impl Shared {
         }
         *lock(&self.boot_id) = random_id();
         *lock(&self.suspension) = None;
+        crate::approvals::cancel_pending(self);
         // The runs die with the process (wedged ones too: that is what a restart is for).
         let running: Vec<String> = lock(&self.runs)
             .iter()

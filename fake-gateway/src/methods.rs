@@ -35,7 +35,7 @@ const CORE_METHODS: [&str; 19] = [
     "gateway.identity.get",
 ];
 const SEED_METHODS: [&str; 2] = ["spawn", "control"];
-pub(crate) const EVENTS: [&str; 11] = [
+pub(crate) const EVENTS: [&str; 15] = [
     "connect.challenge",
     "tick",
     "health",
@@ -47,6 +47,10 @@ pub(crate) const EVENTS: [&str; 11] = [
     "agent.status",
     "log",
     "spawn_result",
+    "exec.approval.requested",
+    "exec.approval.resolved",
+    "plugin.approval.requested",
+    "plugin.approval.resolved",
 ];
 
 pub(crate) fn advertised(shared: &Shared) -> Vec<&'static str> {
@@ -60,6 +64,10 @@ pub(crate) fn advertised(shared: &Shared) -> Vec<&'static str> {
             "update.status",
             "update.runs.get",
             "update.runs.list",
+            "exec.approval.list",
+            "plugin.approval.list",
+            "approval.get",
+            "approval.resolve",
         ]);
     }
     if lock(&shared.cfg).seed_protocol {
@@ -112,6 +120,7 @@ pub(crate) async fn handle(
     shared: &Arc<Shared>,
     text: &str,
     tx: &mpsc::UnboundedSender<Ctl>,
+    client: &str,
 ) -> Option<Value> {
     let frame: Value = serde_json::from_str(text).ok()?;
     if frame.get("type").and_then(Value::as_str) != Some("req") {
@@ -175,6 +184,11 @@ pub(crate) async fn handle(
         "gateway.suspend.resume" => Some(suspend_resume(shared, params)),
         _ => None,
     };
+    let suspend = suspend.or_else(|| {
+        (lock(&shared.cfg).protocol >= 4)
+            .then(|| crate::approvals::method(shared, method, params, client))
+            .flatten()
+    });
     if let Some(answer) = suspend {
         return Some(match answer {
             Ok(payload) => ok(&id, payload),

@@ -8,7 +8,7 @@ mod gateway_logs;
 mod usage;
 mod watchdog;
 pub use alerts::{AlertsConfig, shown_webhook_url};
-pub use approvals::ApprovalsConfig;
+pub use approvals::{ApprovalsConfig, Timings};
 pub use cluster::ClusterConfig;
 pub use gateway_logs::GatewayLogsConfig;
 pub use usage::{Budget, UsageConfig};
@@ -384,6 +384,7 @@ impl Config {
         self.cluster.check()?;
         self.alerts.check()?;
         self.watchdog.check()?;
+        self.approvals.check()?;
         self.gateway_logs.check()?;
         self.usage.check()?;
         Ok(())
@@ -545,6 +546,24 @@ pub mod duration {
                 "`{text}` is not a duration ({e}); use e.g. `30s`, `5m`"
             ))
         })
+    }
+
+    /// An optional duration (absent: `None`).
+    pub mod option {
+        use std::time::Duration;
+
+        use serde::{Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => super::serialize(d, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+            super::deserialize(d).map(Some)
+        }
     }
 }
 

@@ -185,6 +185,10 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
         min_version: cfg.gateways.min_version.clone(),
         timeout: cfg.gateways.connect_timeout + cfg.gateways.handshake_timeout,
     };
+    // Bounded: a gateway flooding approval events fills it and no more (the inbox reconciles
+    // what was dropped from the gateway's own lists).
+    let (approval_sink, approval_news) =
+        gateway_supervisor_actors::link::messages::ApprovalSink::bounded(4096);
     let link_ctx = LinkContext {
         settings: Arc::new(LinkSettings {
             approvals: cfg.approvals.enabled,
@@ -193,6 +197,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
         identity,
         metrics: metrics.links.clone(),
         events: events.clone(),
+        approvals: Some(approval_sink),
     };
     let registry = RegistryActor::load(Arc::new(store.clone()), Some(link_ctx))
         .map_err(|e| DaemonError::Startup(e.to_string()))?
@@ -282,6 +287,13 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
                     .collect(),
             ),
         );
+        let approvals = Arc::new(crate::approvals::Inbox::new(
+            store.clone(),
+            fleet.clone(),
+            events.clone(),
+            cfg.approvals.clone(),
+            metrics.approvals.clone(),
+        ));
         let console_sessions = Arc::new(crate::console_session::SessionSigner::new(
             store.cipher.derived_secret(),
         ));
@@ -304,6 +316,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
             v1,
             events,
             fleet,
+            approvals,
             ready: Arc::new(AtomicBool::new(false)),
             shutdown: Arc::new(tokio::sync::watch::Sender::new(false)),
             cluster,
@@ -321,6 +334,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
             state,
             listeners,
             event_outbox,
+            approval_news: Some(approval_news),
         })
         .await
     })

@@ -31,6 +31,10 @@ pub(super) struct Running {
     /// In a cluster: the events this instance publishes, for the database.
     pub(super) event_outbox:
         Option<tokio::sync::mpsc::Receiver<gateway_supervisor_actors::events::Event>>,
+    /// What the links hear about approvals, for the inbox.
+    pub(super) approval_news: Option<
+        tokio::sync::mpsc::Receiver<gateway_supervisor_actors::link::messages::ApprovalReport>,
+    >,
 }
 
 /// Listening sockets bound before anything else starts.
@@ -146,6 +150,9 @@ pub(super) async fn run(mut rt: Running) -> Result<(), DaemonError> {
         rt.cfg.connections.timeout,
     ));
     actix::spawn(adopt_runs(rt.state.fleet.clone()));
+    if let Some(news) = rt.approval_news.take() {
+        actix::spawn(rt.state.approvals.clone().run(news));
+    }
     actix::spawn(rt.state.fleet.clone().operations_loop(OPERATIONS_ROUND));
     actix::spawn(
         rt.state

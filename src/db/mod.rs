@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod alerts;
 pub mod api_keys;
+pub mod approvals;
 pub mod audit;
 pub mod cluster;
 pub mod gateways;

@@ -185,7 +185,35 @@ diesel::joinable!(direct_connections -> agents (agent_id));
 diesel::joinable!(gateway_health_samples -> gateways (gateway_id));
 diesel::joinable!(spawns -> gateways (gateway_id));
 
+diesel::table! {
+    approvals (gateway_id, approval_id) {
+        gateway_id -> BigInt,
+        approval_id -> Text,
+        kind -> Text,
+        status -> Text,
+        reason -> Nullable<Text>,
+        decision -> Nullable<Text>,
+        command -> Text,
+        warning -> Nullable<Text>,
+        severity -> Nullable<Text>,
+        agent_id -> Nullable<Text>,
+        session_key -> Nullable<Text>,
+        run_id -> Nullable<Text>,
+        host -> Nullable<Text>,
+        boot_id -> Nullable<Text>,
+        created_at_ms -> BigInt,
+        expires_at_ms -> BigInt,
+        seen_at_ms -> BigInt,
+        resolved_at_ms -> Nullable<BigInt>,
+        resolved_by -> Nullable<Text>,
+        resolver_key_id -> Nullable<BigInt>,
+        resolver_label -> Nullable<Text>,
+        escalated_at_ms -> Nullable<BigInt>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    approvals,
     console_logouts,
     alert_deliveries,
     usage_daily,

@@ -151,6 +151,17 @@ pub struct Owner {
 }
 
 impl FleetError {
+    /// The gateway's own refusal of the call, if that is what this is.
+    pub fn refusal(&self) -> Option<&gateway_supervisor_actors::protocol::frames::ErrorShape> {
+        match self {
+            FleetError::Call {
+                source: CallError::Gateway(refused),
+                ..
+            } => Some(refused),
+            _ => None,
+        }
+    }
+
     /// The gateway's refusal when another suspension, not the caller's, holds it (2026.9.6
     /// says so as an error, `gateway-suspension-conflict`, not as an answer).
     pub fn suspension_conflict(
@@ -388,6 +399,18 @@ impl Fleet {
     ) -> Result<Value, FleetError> {
         let r = self.reach(id, method).await?;
         self.send(r, None, method, params).await
+    }
+
+    /// One call to gateway `id` for another part of the daemon (the approvals inbox): refused
+    /// as any call is when it is not connected here, does not offer `method`, or is linked by
+    /// another instance (`LinkedElsewhere`, for the caller to forward).
+    pub async fn call_gateway(
+        &self,
+        id: GatewayId,
+        method: &'static str,
+        params: Value,
+    ) -> Result<Value, FleetError> {
+        self.call(id, method, params).await
     }
 
     /// One destructive call, sent only to the gateway process it was decided on

@@ -95,6 +95,21 @@ pub enum ApiError {
     OperationOver(String),
     #[error("connection `{0}` not found")]
     ConnectionNotFound(String),
+    #[error("approval `{id}` of gateway {gateway_id} not found")]
+    ApprovalNotFound { gateway_id: i64, id: String },
+    /// Answered before this answer (here, through another instance, or in another client):
+    /// `details` has the recorded decision and who answered.
+    #[error("{message}")]
+    ApprovalAlreadyResolved {
+        message: String,
+        details: serde_json::Value,
+    },
+    /// Expired or cancelled before it was answered (`details`: its status and reason).
+    #[error("{message}")]
+    ApprovalNotPending {
+        message: String,
+        details: serde_json::Value,
+    },
     #[error("no healthy gateway can take this: {0}")]
     NoHealthyGateway(String),
     #[error("{message}")]
@@ -163,6 +178,9 @@ impl ApiError {
             ApiError::AgentNotFound(_) => ("agent_not_found", S::NOT_FOUND),
             ApiError::OperationNotFound(_) => ("operation_not_found", S::NOT_FOUND),
             ApiError::ConnectionNotFound(_) => ("connection_not_found", S::NOT_FOUND),
+            ApiError::ApprovalNotFound { .. } => ("approval_not_found", S::NOT_FOUND),
+            ApiError::ApprovalAlreadyResolved { .. } => ("approval_already_resolved", S::CONFLICT),
+            ApiError::ApprovalNotPending { .. } => ("approval_not_pending", S::CONFLICT),
             ApiError::MethodNotAllowed { .. } => ("method_not_allowed", S::METHOD_NOT_ALLOWED),
             ApiError::BodyTimeout(_) => ("request_timeout", S::REQUEST_TIMEOUT),
             ApiError::DuplicateName(_) => ("duplicate_name", S::CONFLICT),
@@ -228,6 +246,8 @@ impl ApiError {
             | ApiError::DuplicateAddress { details, .. }
             | ApiError::AmbiguousSession { details, .. }
             | ApiError::GatewayChanged { details, .. }
+            | ApiError::ApprovalAlreadyResolved { details, .. }
+            | ApiError::ApprovalNotPending { details, .. }
             | ApiError::BudgetExceeded { details, .. } => Some(details.clone()),
             ApiError::GatewayRefused { code, .. } => {
                 Some(serde_json::json!({ "gateway_code": code }))
@@ -363,6 +383,60 @@ pub fn call_error(err: CallError, gateway: &str) -> ApiError {
             message: format!("gateway `{gateway}`: {e}; nothing was sent"),
             details: serde_json::json!({"expected_boot_id": expected, "boot_id": now}),
         },
+    }
+}
+
+impl From<crate::approvals::ApprovalError> for ApiError {
+    fn from(err: crate::approvals::ApprovalError) -> Self {
+        use crate::approvals::ApprovalError as A;
+        use crate::approvals::model::ApprovalStatus;
+        match err {
+            A::NotFound { gateway_id, id } => ApiError::ApprovalNotFound { gateway_id, id },
+            A::Ended(a) => {
+                let details = serde_json::json!({
+                    "gateway_id": a.gateway_id, "id": a.id, "status": a.status,
+                    "reason": a.reason, "decision": a.decision, "resolved_by": a.resolved_by,
+                    "resolver_label": a.resolver_label, "resolved_at_ms": a.resolved_at_ms,
+                });
+                match a.status {
+                    ApprovalStatus::Allowed | ApprovalStatus::Denied => {
+                        let whom = match a.resolved_by {
+                            Some(crate::approvals::model::ResolvedBy::Elsewhere) => format!(
+                                "answered elsewhere ({})",
+                                a.resolver_label.as_deref().unwrap_or("another client")
+                            ),
+                            Some(crate::approvals::model::ResolvedBy::Auto) => {
+                                "denied by the daemon: nobody answered in time".to_owned()
+                            }
+                            _ => format!(
+                                "answered by {}",
+                                a.resolver_label.as_deref().unwrap_or("an operator")
+                            ),
+                        };
+                        ApiError::ApprovalAlreadyResolved {
+                            message: format!(
+                                "approval `{}` was already {}: {whom}",
+                                a.id,
+                                a.status.as_str()
+                            ),
+                            details,
+                        }
+                    }
+                    _ => ApiError::ApprovalNotPending {
+                        message: format!(
+                            "approval `{}` is {} ({}): there is nothing to answer",
+                            a.id,
+                            a.status.as_str(),
+                            a.reason.as_deref().unwrap_or("no reason given")
+                        ),
+                        details,
+                    },
+                }
+            }
+            A::Fleet(e) => e.into(),
+            A::Storage(e) => ApiError::Storage(e.to_string()),
+            A::Interrupted(e) => ApiError::Internal(e.to_string()),
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! and wrong methods).
 
 pub mod agents;
+pub mod approvals;
 pub mod cluster;
 pub mod console;
 pub mod error;
@@ -68,6 +69,8 @@ pub struct AppState {
     pub v1: v1::V1Settings,
     /// Use cases that reach gateways (gateway operations so far).
     pub fleet: Arc<crate::fleet::Fleet>,
+    /// The fleet's approvals inbox.
+    pub approvals: Arc<crate::approvals::Inbox>,
     pub ready: Arc<AtomicBool>,
     /// Set to `true` when the daemon stops: event streams end at once instead of holding the
     /// graceful stop for `server.shutdown_timeout`.
@@ -288,6 +291,19 @@ pub fn routes(
                         .service(resource(
                             "/{id}/abort-runs",
                             vec![post(Admin, operations::abort_runs)],
+                        ))
+                        .default_service(web::to(route_not_found)),
+                )
+                .service(
+                    web::scope("/approvals")
+                        .service(resource("", vec![get(Viewer, approvals::list)]))
+                        .service(resource(
+                            "/{gateway_id}/{id}",
+                            vec![get(Viewer, approvals::get)],
+                        ))
+                        .service(resource(
+                            "/{gateway_id}/{id}/resolve",
+                            vec![post(Operator, approvals::resolve)],
                         ))
                         .default_service(web::to(route_not_found)),
                 )

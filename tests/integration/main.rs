@@ -6,6 +6,7 @@ mod support;
 mod agents;
 mod alerts;
 mod approvals;
+mod approvals_inbox;
 mod auth;
 mod bad_input;
 mod browser;

@@ -36,6 +36,9 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/api/operations/999", "viewer"),
     ("POST", "/api/operations/999/cancel", "admin"),
     ("POST", "/api/operations/999/abort-runs", "admin"),
+    ("GET", "/api/approvals", "viewer"),
+    ("GET", "/api/approvals/999/999", "viewer"),
+    ("POST", "/api/approvals/999/999/resolve", "operator"),
     ("GET", "/api/v1/gateways", "viewer"),
     ("POST", "/api/v1/gateways", "admin"),
     ("GET", "/api/v1/gateways/999", "viewer"),
@@ -224,6 +227,7 @@ fn every_route_admits_by_its_declared_role_however_the_path_is_spelled() {
     let concrete = |templ: &str| {
         templ
             .replace("{id}", "999")
+            .replace("{gateway_id}", "999")
             .replace("{key}", "nokey")
             .replace("/api/spawn/999", "/api/spawn/nospawn")
     };

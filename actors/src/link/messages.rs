@@ -171,3 +171,41 @@ pub struct SessionsSnapshot {
     pub epoch: u64,
     pub sessions: Arc<Vec<crate::protocol::sessions::SessionEntry>>,
 }
+
+/// What one gateway's link heard about its approvals, for the daemon's inbox.
+#[derive(Debug, Clone)]
+pub struct ApprovalReport {
+    pub gateway_id: GatewayId,
+    pub news: crate::protocol::approvals::ApprovalNews,
+}
+
+/// Where links hand their approval news: a bounded queue, so a gateway flooding approval
+/// events fills it and no more (what does not fit is dropped and counted; the inbox's periodic
+/// reconcile reads every pending approval from the gateway again).
+#[derive(Clone)]
+pub struct ApprovalSink {
+    tx: tokio::sync::mpsc::Sender<ApprovalReport>,
+    dropped: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl ApprovalSink {
+    /// A sink holding at most `capacity` reports, and its receiving end.
+    pub fn bounded(capacity: usize) -> (Self, tokio::sync::mpsc::Receiver<ApprovalReport>) {
+        let (tx, rx) = tokio::sync::mpsc::channel(capacity.max(1));
+        let dropped = Arc::default();
+        (ApprovalSink { tx, dropped }, rx)
+    }
+
+    /// Hands `report` on, unless the queue is full (then it is dropped and counted).
+    pub fn tell(&self, report: ApprovalReport) {
+        if self.tx.try_send(report).is_err() {
+            self.dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Reports dropped so far (the queue was full, or the inbox gone).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}

@@ -129,4 +129,6 @@ pub struct LinkContext {
     pub identity: Arc<DeviceIdentity>,
     pub metrics: Arc<LinkMetrics>,
     pub events: crate::events::EventBus,
+    /// Where approval news goes (`None`: nobody keeps an inbox; news is dropped).
+    pub approvals: Option<crate::link::messages::ApprovalSink>,
 }

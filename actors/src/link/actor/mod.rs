@@ -21,8 +21,9 @@ use crate::handshake::Credentials;
 use crate::link::http::client;
 use crate::link::machine::{HttpHealth, ReportKey, RpcHealth};
 use crate::link::messages::{
-    ActivityNow, Call, CallError, DeviceTokenChanged, HealthSample, LinkReport, LinkUpdate,
-    LiveStats, ProbeNow, ProbeResult, ReadyNow, SessionsSnapshot, SessionsUnrecovered, StopLink,
+    ActivityNow, ApprovalReport, Call, CallError, DeviceTokenChanged, HealthSample, LinkReport,
+    LinkUpdate, LiveStats, ProbeNow, ProbeResult, ReadyNow, SessionsSnapshot, SessionsUnrecovered,
+    StopLink,
 };
 use crate::link::pending::{self, Answer, Pending};
 use crate::link::target::{LinkContext, LinkSettings, LinkTarget};
@@ -250,6 +251,14 @@ impl GatewayActor {
                 Action::PublishSessions(payload) => self.publish_sessions(&payload),
                 Action::Publish { kind, payload } => {
                     self.ctx.events.publish(kind, Some(self.target.id), payload);
+                }
+                Action::Approvals(news) => {
+                    if let Some(sink) = &self.ctx.approvals {
+                        sink.tell(ApprovalReport {
+                            gateway_id: self.target.id,
+                            news,
+                        });
+                    }
                 }
                 Action::Report => self.report(),
                 Action::Log(note) => self.log(note),

@@ -93,6 +93,13 @@ impl LinkMachine {
             kind,
             payload: payload.clone().unwrap_or(Value::Null),
         };
+        if let Some(news) = payload
+            .as_ref()
+            .filter(|_| self.approval_client && event.contains(".approval."))
+            .and_then(|p| crate::protocol::approvals::news(event, p))
+        {
+            return vec![Action::Approvals(news)];
+        }
         match event {
             "shutdown" => vec![Action::Log(self.shutting_down(payload.as_ref()))],
             "health" => match &payload {

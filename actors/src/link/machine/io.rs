@@ -112,6 +112,9 @@ pub enum Action {
         kind: crate::events::EventKind,
         payload: Value,
     },
+    /// Hand what the gateway said about its approvals to the inbox (only on a link that is
+    /// the gateway's approval client).
+    Approvals(crate::protocol::approvals::ApprovalNews),
     /// Tell the registry (it skips reports that change nothing it shows).
     Report,
     Log(Note),

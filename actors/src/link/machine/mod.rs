@@ -26,6 +26,7 @@ use crate::link::messages::LinkState;
 pub use crate::model::LinkPhase;
 use crate::model::{ConnectionInfo, GatewayStatus, LinkError};
 use crate::protocol::APPROVALS_CAP;
+use crate::protocol::approvals::ApprovalNews;
 use crate::protocol::device::SignatureVersion;
 use crate::protocol::errors::LinkFailure;
 use crate::protocol::frames::{Challenge, HelloOk};
@@ -512,6 +513,12 @@ impl LinkMachine {
             actions.push(Action::SubscribeSessions);
         }
         actions.push(Action::RefreshCounts);
+        // As its approval client, to this process: the inbox reads what is pending now.
+        if self.approval_client {
+            actions.push(Action::Approvals(ApprovalNews::Connected {
+                boot_id: self.boot_id.clone(),
+            }));
+        }
         actions
     }
 

@@ -481,3 +481,54 @@ fn the_gateway_s_own_suspension_phase_is_shown_from_its_hello_and_its_events() {
         "the list it refused while suspended is read again: {back:?}"
     );
 }
+
+fn approval_client(answering: bool) -> (LinkMachine, Vec<Action>) {
+    let (mut m, now) = machine(None);
+    m.answering_approvals(answering);
+    let actions = connect(&mut m, now);
+    (m, actions)
+}
+
+fn approval_news(actions: &[Action]) -> Vec<crate::protocol::approvals::ApprovalNews> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Approvals(news) => Some(news.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_approval_client_tells_the_inbox_which_process_it_reached() {
+    use crate::protocol::approvals::ApprovalNews;
+    let (_, actions) = approval_client(true);
+    let boot_id = real_hello()["server"]["bootId"].as_str().map(str::to_owned);
+    assert_eq!(
+        approval_news(&actions),
+        vec![ApprovalNews::Connected { boot_id }]
+    );
+    let (_, actions) = approval_client(false);
+    assert!(approval_news(&actions).is_empty());
+}
+
+#[test]
+fn approval_events_reach_the_inbox_only_on_a_link_that_answers_approvals() {
+    let events = capture("approvals_events.json");
+    for name in [
+        "exec.approval.requested",
+        "exec.approval.resolved",
+        "plugin.approval.requested",
+        "plugin.approval.resolved",
+    ] {
+        let frame = at(&events, &[&format!("{name} (approval client)")]);
+        let (mut m, _) = approval_client(true);
+        let heard = m.event(name, Some(frame["payload"].clone()));
+        assert_eq!(approval_news(&heard).len(), 1, "{name}: {heard:?}");
+        let (mut m, _) = approval_client(false);
+        assert!(
+            m.event(name, Some(frame["payload"].clone())).is_empty(),
+            "{name}"
+        );
+    }
+}

@@ -1,0 +1,229 @@
+//! The fleet's approvals inbox. A gateway that this daemon answers approvals for (the link
+//! connects with `caps: ["approvals"]`, `[approvals] enabled` or the gateway's own setting)
+//! waits for the daemon's answer instead of denying at once, so nothing it asks may sit unseen:
+//! every request is stored (one row per gateway and approval id, the same on every instance
+//! of a cluster and after a restart), reconciled with the gateway's own lists on every
+//! connect (events are dropped for slow clients; a restart cancels what was pending),
+//! escalated, and denied by the daemon when nobody answers (docs/design.md, *Approvals*).
+//!
+//! [`rule`] decides; [`sync`] carries the gateways' news into the store; [`Inbox::resolve`]
+//! answers through the gateway, which alone decides whose answer was first.
+
+pub mod metrics;
+pub mod model;
+pub mod rule;
+mod sync;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+
+use crate::config::ApprovalsConfig;
+use crate::db::{DbError, Store};
+use crate::fleet::{Fleet, FleetError};
+use gateway_supervisor_actors::events::{EventBus, EventKind};
+use gateway_supervisor_actors::model::{Caller, GatewayId};
+use gateway_supervisor_actors::protocol::approvals::{self as wire, Decision};
+use gateway_supervisor_actors::unix_now_ms;
+use metrics::ApprovalMetrics;
+use model::{Approval, ApprovalStatus, Ending, ResolvedBy};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovalError {
+    #[error("approval {id} of gateway {gateway_id} not found")]
+    NotFound { gateway_id: GatewayId, id: String },
+    /// It ended before this answer: answered (here or elsewhere), expired or cancelled.
+    #[error("approval {} is already {}", .0.id, .0.status.as_str())]
+    Ended(Box<Approval>),
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
+    #[error("storage failed: {0}")]
+    Storage(#[source] DbError),
+    #[error("a storage task was interrupted: {0}")]
+    Interrupted(#[source] tokio::task::JoinError),
+}
+
+pub struct Inbox {
+    store: Store,
+    fleet: Arc<Fleet>,
+    events: EventBus,
+    cfg: ApprovalsConfig,
+    metrics: ApprovalMetrics,
+    /// The process each gateway this instance answers for was last reached as (its
+    /// `bootId`), from the link's (re)connect.
+    boots: Mutex<HashMap<GatewayId, Option<String>>>,
+}
+
+impl Inbox {
+    pub fn new(
+        store: Store,
+        fleet: Arc<Fleet>,
+        events: EventBus,
+        cfg: ApprovalsConfig,
+        metrics: ApprovalMetrics,
+    ) -> Self {
+        Inbox {
+            store,
+            fleet,
+            events,
+            cfg,
+            metrics,
+            boots: Mutex::default(),
+        }
+    }
+
+    /// Answers approval `id` of gateway `gateway_id` with `decision` for `by`. The gateway
+    /// decides whose answer is first (`approval.resolve`'s `applied`), so two answers through
+    /// two instances, or one here and one in the gateway's own UI, end it once: the later gets
+    /// [`ApprovalError::Ended`] with the recorded answer. `LinkedElsewhere` is for the caller to
+    /// forward to the instance that links the gateway.
+    pub async fn resolve(
+        &self,
+        gateway_id: GatewayId,
+        id: String,
+        decision: Decision,
+        by: &Caller,
+    ) -> Result<Approval, ApprovalError> {
+        let known = {
+            let id = id.clone();
+            self.stored(move |s| s.approval(gateway_id, &id)).await?
+        };
+        let Some(known) = known else {
+            return Err(ApprovalError::NotFound { gateway_id, id });
+        };
+        if !known.is_pending() {
+            return Err(ApprovalError::Ended(Box::new(known)));
+        }
+        let params = json!({"id": id, "kind": known.kind, "decision": decision.as_str()});
+        let answer = match self
+            .fleet
+            .call_gateway(gateway_id, "approval.resolve", params)
+            .await
+        {
+            Ok(answer) => answer,
+            // Gone from the gateway meanwhile: how it ended is asked, and recorded.
+            Err(e) if e.refusal().is_some_and(wire::not_found) => {
+                self.settle(gateway_id, &id).await;
+                let now = self.stored(move |s| s.approval(gateway_id, &id)).await?;
+                return Err(match now {
+                    Some(a) => ApprovalError::Ended(Box::new(a)),
+                    None => ApprovalError::NotFound {
+                        gateway_id,
+                        id: known.id,
+                    },
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let now_ms = unix_now_ms();
+        let recorded = wire::outcome(&answer);
+        let ending = if wire::applied(&answer) {
+            Ending {
+                status: if decision == Decision::Deny {
+                    ApprovalStatus::Denied
+                } else {
+                    ApprovalStatus::Allowed
+                },
+                reason: recorded
+                    .as_ref()
+                    .and_then(|o| o.reason.clone())
+                    .or(Some("user".into())),
+                decision: Some(decision.as_str().into()),
+                by: ResolvedBy::Operator,
+                key_id: by.api_key_id,
+                label: Some(by.label.clone()),
+                at_ms: recorded
+                    .as_ref()
+                    .and_then(|o| o.resolved_at_ms)
+                    .unwrap_or(now_ms),
+            }
+        } else {
+            // Not the first: the gateway's record says whose answer was.
+            match recorded.as_ref().and_then(|o| rule::ending_of(o, now_ms)) {
+                Some(ending) => ending,
+                None => return Err(ApprovalError::Ended(Box::new(known))),
+            }
+        };
+        let applied = ending.by == ResolvedBy::Operator;
+        let ended = self.end(gateway_id, &id, ending).await?;
+        self.audit(
+            by,
+            "approval.resolve",
+            gateway_id,
+            &id,
+            json!({"decision": decision.as_str(), "applied": applied}),
+        )
+        .await;
+        match ended {
+            Some(a) if applied => Ok(a),
+            Some(a) => Err(ApprovalError::Ended(Box::new(a))),
+            // Recorded ended meanwhile (its event, or an expiry, came first).
+            None => {
+                let a = self.stored(move |s| s.approval(gateway_id, &id)).await?;
+                let a = a.ok_or(ApprovalError::NotFound {
+                    gateway_id,
+                    id: known.id,
+                })?;
+                if applied && a.decision.as_deref() == Some(decision.as_str()) {
+                    Ok(a)
+                } else {
+                    Err(ApprovalError::Ended(Box::new(a)))
+                }
+            }
+        }
+    }
+
+    /// Records `ending` over a pending approval; when it was pending, counts and announces it.
+    async fn end(
+        &self,
+        gateway_id: GatewayId,
+        id: &str,
+        ending: Ending,
+    ) -> Result<Option<Approval>, ApprovalError> {
+        let id = id.to_owned();
+        let ended = self
+            .stored(move |s| s.end_approval(gateway_id, &id, &ending))
+            .await?;
+        if let Some(a) = &ended {
+            self.metrics.ended(a);
+            self.announce(EventKind::ApprovalResolved, a);
+        }
+        Ok(ended)
+    }
+
+    fn announce(&self, kind: EventKind, a: &Approval) {
+        let payload = serde_json::to_value(a).unwrap_or(Value::Null);
+        self.events.publish(kind, Some(a.gateway_id), payload);
+    }
+
+    async fn audit(
+        &self,
+        by: &Caller,
+        action: &'static str,
+        gateway_id: GatewayId,
+        id: &str,
+        details: Value,
+    ) {
+        let by = by.clone();
+        let target = format!("{gateway_id}/{id}");
+        if let Err(e) = self
+            .stored(move |s| s.audit(&by, action, "approval", target, &details))
+            .await
+        {
+            tracing::error!(%e, action, "could not write the audit row of an approval");
+        }
+    }
+
+    async fn stored<T, F>(&self, call: F) -> Result<T, ApprovalError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, DbError> + Send + 'static,
+    {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || call(&store))
+            .await
+            .map_err(ApprovalError::Interrupted)?
+            .map_err(ApprovalError::Storage)
+    }
+}

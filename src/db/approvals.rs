@@ -1,0 +1,275 @@
+//! The approvals inbox as stored: one row per (gateway, approval id), written when the gateway
+//! asks and ended once — an end is written only over `pending`, so the first end recorded is
+//! the one kept, on every instance of a cluster (docs/design.md, *Approvals*).
+
+use diesel::prelude::*;
+
+use super::schema::approvals;
+use super::{DbError, Store, is_unique_violation};
+use crate::approvals::model::{Approval, ApprovalStatus, Ending, ResolvedBy};
+use gateway_supervisor_actors::model::GatewayId;
+use gateway_supervisor_actors::protocol::approvals::Requested;
+
+/// Pending approvals kept per gateway: a gateway asking for more (a hostile one, or a loop)
+/// has the rest refused here, and they end on the gateway by its own timeout.
+pub const PENDING_PER_GATEWAY: i64 = 1000;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = approvals)]
+struct Row {
+    gateway_id: i64,
+    approval_id: String,
+    kind: String,
+    status: String,
+    reason: Option<String>,
+    decision: Option<String>,
+    command: String,
+    warning: Option<String>,
+    severity: Option<String>,
+    agent_id: Option<String>,
+    session_key: Option<String>,
+    run_id: Option<String>,
+    host: Option<String>,
+    boot_id: Option<String>,
+    created_at_ms: i64,
+    expires_at_ms: i64,
+    resolved_at_ms: Option<i64>,
+    resolved_by: Option<String>,
+    resolver_key_id: Option<i64>,
+    resolver_label: Option<String>,
+    escalated_at_ms: Option<i64>,
+}
+
+impl TryFrom<Row> for Approval {
+    type Error = DbError;
+    fn try_from(r: Row) -> Result<Self, DbError> {
+        let damaged = || DbError::Damaged("an approval row");
+        Ok(Approval {
+            gateway_id: r.gateway_id,
+            id: r.approval_id,
+            kind: r.kind,
+            status: ApprovalStatus::parse(&r.status).ok_or_else(damaged)?,
+            reason: r.reason,
+            decision: r.decision,
+            command: r.command,
+            warning: r.warning,
+            severity: r.severity,
+            agent_id: r.agent_id,
+            session_key: r.session_key,
+            run_id: r.run_id,
+            host: r.host,
+            created_at_ms: r.created_at_ms,
+            expires_at_ms: r.expires_at_ms,
+            resolved_at_ms: r.resolved_at_ms,
+            resolved_by: match r.resolved_by {
+                Some(by) => Some(ResolvedBy::parse(&by).ok_or_else(damaged)?),
+                None => None,
+            },
+            resolver_key_id: r.resolver_key_id,
+            resolver_label: r.resolver_label,
+            escalated_at_ms: r.escalated_at_ms,
+            boot_id: r.boot_id,
+        })
+    }
+}
+
+/// What a listing asks for.
+#[derive(Debug, Clone, Default)]
+pub struct ApprovalFilter {
+    pub status: Option<ApprovalStatus>,
+    pub gateway_id: Option<GatewayId>,
+    pub kind: Option<String>,
+    pub agent: Option<String>,
+    /// After this (created_at_ms, gateway_id, approval_id), newest first.
+    pub after: Option<(i64, GatewayId, String)>,
+}
+
+/// What recording a request did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recorded {
+    New(Box<Approval>),
+    Known,
+    /// The gateway has [`PENDING_PER_GATEWAY`] pending already.
+    Full,
+}
+
+impl Store {
+    /// Records an approval gateway `gateway_id` asked for (process `boot_id`); known already:
+    /// nothing changes.
+    pub fn record_approval(
+        &self,
+        gateway_id: GatewayId,
+        r: &Requested,
+        boot_id: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Recorded, DbError> {
+        let mut conn = self.conn()?;
+        let key = (gateway_id, r.id.as_str());
+        let known = approvals::table
+            .find(key)
+            .count()
+            .get_result::<i64>(&mut conn)?;
+        if known > 0 {
+            return Ok(Recorded::Known);
+        }
+        let pending = approvals::table
+            .filter(approvals::gateway_id.eq(gateway_id))
+            .filter(approvals::status.eq(ApprovalStatus::Pending.as_str()))
+            .count()
+            .get_result::<i64>(&mut conn)?;
+        if pending >= PENDING_PER_GATEWAY {
+            return Ok(Recorded::Full);
+        }
+        let inserted = diesel::insert_into(approvals::table)
+            .values((
+                approvals::gateway_id.eq(gateway_id),
+                approvals::approval_id.eq(&r.id),
+                approvals::kind.eq(r.kind.as_str()),
+                approvals::status.eq(ApprovalStatus::Pending.as_str()),
+                approvals::command.eq(&r.command),
+                approvals::warning.eq(&r.warning),
+                approvals::severity.eq(&r.severity),
+                approvals::agent_id.eq(&r.agent_id),
+                approvals::session_key.eq(&r.session_key),
+                approvals::run_id.eq(&r.run_id),
+                approvals::host.eq(&r.host),
+                approvals::boot_id.eq(boot_id),
+                approvals::created_at_ms.eq(r.created_at_ms),
+                approvals::expires_at_ms.eq(r.expires_at_ms),
+                approvals::seen_at_ms.eq(now_ms),
+            ))
+            .execute(&mut conn);
+        match inserted {
+            Ok(_) => {}
+            // Another instance (or a reconcile racing an event) recorded it first.
+            Err(e) if is_unique_violation(&e) => return Ok(Recorded::Known),
+            Err(e) => return Err(e.into()),
+        }
+        drop(conn);
+        self.approval(gateway_id, &r.id)?
+            .map(|a| Recorded::New(Box::new(a)))
+            .ok_or(DbError::Damaged("an approval row just written"))
+    }
+
+    /// Ends approval `id` of gateway `gateway_id` as `ending` says, if it is still pending:
+    /// the approval as ended, or `None` when it was not pending (ended already, or unknown).
+    pub fn end_approval(
+        &self,
+        gateway_id: GatewayId,
+        id: &str,
+        ending: &Ending,
+    ) -> Result<Option<Approval>, DbError> {
+        let mut conn = self.conn()?;
+        let written = diesel::update(
+            approvals::table
+                .find((gateway_id, id))
+                .filter(approvals::status.eq(ApprovalStatus::Pending.as_str())),
+        )
+        .set((
+            approvals::status.eq(ending.status.as_str()),
+            approvals::reason.eq(&ending.reason),
+            approvals::decision.eq(&ending.decision),
+            approvals::resolved_by.eq(ending.by.as_str()),
+            approvals::resolver_key_id.eq(ending.key_id),
+            approvals::resolver_label.eq(&ending.label),
+            approvals::resolved_at_ms.eq(ending.at_ms),
+        ))
+        .execute(&mut conn)?;
+        drop(conn);
+        if written == 0 {
+            return Ok(None);
+        }
+        self.approval(gateway_id, id)
+    }
+
+    /// Notes that this pending approval is escalated; `false` when it was already (by another
+    /// instance), or is no longer pending: one escalation each, fleet-wide.
+    pub fn approval_escalated(
+        &self,
+        gateway_id: GatewayId,
+        id: &str,
+        at_ms: i64,
+    ) -> Result<bool, DbError> {
+        let mut conn = self.conn()?;
+        let written = diesel::update(
+            approvals::table
+                .find((gateway_id, id))
+                .filter(approvals::status.eq(ApprovalStatus::Pending.as_str()))
+                .filter(approvals::escalated_at_ms.is_null()),
+        )
+        .set(approvals::escalated_at_ms.eq(at_ms))
+        .execute(&mut conn)?;
+        Ok(written == 1)
+    }
+
+    pub fn approval(&self, gateway_id: GatewayId, id: &str) -> Result<Option<Approval>, DbError> {
+        let mut conn = self.conn()?;
+        approvals::table
+            .find((gateway_id, id))
+            .select(Row::as_select())
+            .first(&mut conn)
+            .optional()?
+            .map(Approval::try_from)
+            .transpose()
+    }
+
+    /// The approvals `filter` asks for, newest first, at most `limit`.
+    pub fn approvals(&self, filter: &ApprovalFilter, limit: i64) -> Result<Vec<Approval>, DbError> {
+        let mut conn = self.conn()?;
+        let mut q = approvals::table.into_boxed();
+        if let Some(status) = filter.status {
+            q = q.filter(approvals::status.eq(status.as_str()));
+        }
+        if let Some(g) = filter.gateway_id {
+            q = q.filter(approvals::gateway_id.eq(g));
+        }
+        if let Some(kind) = &filter.kind {
+            q = q.filter(approvals::kind.eq(kind.clone()));
+        }
+        if let Some(agent) = &filter.agent {
+            q = q.filter(approvals::agent_id.eq(agent.clone()));
+        }
+        if let Some((at, g, id)) = &filter.after {
+            q = q.filter(
+                approvals::created_at_ms
+                    .lt(*at)
+                    .or(approvals::created_at_ms.eq(*at).and(
+                        approvals::gateway_id.gt(*g).or(approvals::gateway_id
+                            .eq(*g)
+                            .and(approvals::approval_id.gt(id.clone()))),
+                    )),
+            );
+        }
+        q.order((
+            approvals::created_at_ms.desc(),
+            approvals::gateway_id.asc(),
+            approvals::approval_id.asc(),
+        ))
+        .limit(limit)
+        .select(Row::as_select())
+        .load(&mut conn)?
+        .into_iter()
+        .map(Approval::try_from)
+        .collect()
+    }
+
+    /// Every pending approval (of one gateway, or of all), oldest first.
+    pub fn pending_approvals(
+        &self,
+        gateway_id: Option<GatewayId>,
+    ) -> Result<Vec<Approval>, DbError> {
+        let mut conn = self.conn()?;
+        let mut q = approvals::table
+            .filter(approvals::status.eq(ApprovalStatus::Pending.as_str()))
+            .into_boxed();
+        if let Some(g) = gateway_id {
+            q = q.filter(approvals::gateway_id.eq(g));
+        }
+        q.order(approvals::created_at_ms.asc())
+            .select(Row::as_select())
+            .load(&mut conn)?
+            .into_iter()
+            .map(Approval::try_from)
+            .collect()
+    }
+}

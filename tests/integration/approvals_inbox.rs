@@ -1,0 +1,329 @@
+//! The fleet's approvals inbox against the fake gateway's approvals (2026.9.6's frames, as
+//! captured): what a gateway asks shows in the inbox, is answered once through the gateway,
+//! and ends truthfully however it ends — answered here or elsewhere, expired, cancelled by a
+//! restart, denied by the daemon when nobody answers — and survives a daemon restart.
+
+use std::time::Duration;
+
+use fake_gateway::FakeGateway;
+use serde_json::{Value, json};
+
+use crate::support::fleet::{add, audit_actions, fake, link_daemon, wait_gateway};
+use crate::support::{Daemon, online, wait_until};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// A daemon answering approvals for one fake gateway, linked as its approval client.
+fn inbox(extra: &[(&str, &str)]) -> (Daemon, FakeGateway, i64) {
+    let f = fake(|_| {});
+    let mut env = vec![("GATEWAY_SUPERVISOR__APPROVALS__ENABLED", "true")];
+    env.extend_from_slice(extra);
+    let d = link_daemon(&env);
+    let id = add(&d, "edge-oslo", &f, Some("fake-token"));
+    wait_gateway(&d, id, "an approval client", |g| {
+        online(g) && g["connection"]["approval_client"] == true
+    });
+    (d, f, id)
+}
+
+fn approval(d: &Daemon, gateway: i64, id: &str) -> Value {
+    let res = d.get(&format!("/api/approvals/{gateway}/{id}"), &d.admin_key);
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()["approval"].clone()
+}
+
+fn wait_approval(
+    d: &Daemon,
+    gateway: i64,
+    id: &str,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    wait_until(what, DEADLINE, || {
+        let res = d.get(&format!("/api/approvals/{gateway}/{id}"), &d.admin_key);
+        (res.status == 200)
+            .then(|| res.json()["approval"].clone())
+            .filter(|a| pred(a))
+    })
+}
+
+fn resolve(
+    d: &Daemon,
+    key: &str,
+    gateway: i64,
+    id: &str,
+    decision: &str,
+) -> crate::support::Response {
+    d.call(
+        "POST",
+        &format!("/api/approvals/{gateway}/{id}/resolve"),
+        key,
+        &json!({"decision": decision}),
+    )
+}
+
+#[test]
+fn an_approval_is_in_the_inbox_at_once_answered_once_and_a_second_answer_is_409() {
+    let (d, f, gw) = inbox(&[]);
+    let id = f.request_approval("exec", "printf smoke", MINUTE);
+    let shown = wait_approval(&d, gw, &id, "the approval in the inbox", |a| {
+        a["status"] == "pending"
+    });
+    assert_eq!(
+        (
+            &shown["command"],
+            &shown["kind"],
+            &shown["agent_id"],
+            &shown["host"]
+        ),
+        (
+            &json!("printf smoke"),
+            &json!("exec"),
+            &json!("main"),
+            &json!("gateway")
+        ),
+        "{shown:#}"
+    );
+    let listed = d.get("/api/approvals?status=pending", &d.admin_key).json();
+    assert_eq!(listed["approvals"][0]["id"], json!(id), "{listed:#}");
+
+    let operator = d.create_key("operator", "night-shift");
+    let res = resolve(&d, &operator, gw, &id, "deny");
+    assert_eq!(res.status, 200, "{}", res.text());
+    let answered = res.json()["approval"].clone();
+    assert_eq!(
+        (
+            &answered["status"],
+            &answered["decision"],
+            &answered["resolved_by"]
+        ),
+        (&json!("denied"), &json!("deny"), &json!("operator")),
+        "{answered:#}"
+    );
+    assert_eq!(answered["resolver_label"], "api_key:night-shift");
+    // The gateway has the answer, from the daemon.
+    let there = f.approval(&id).unwrap();
+    assert_eq!(
+        (&there["decision"], &there["resolver"]["id"]),
+        (&json!("deny"), &json!("gateway-supervisor"))
+    );
+
+    // A second answer, another decision: refused with the one that won.
+    let again = resolve(&d, &d.admin_key, gw, &id, "allow-once");
+    assert_eq!(again.status, 409, "{}", again.text());
+    let body = again.json();
+    assert_eq!(body["error"], "approval_already_resolved");
+    assert_eq!(
+        (
+            &body["details"]["decision"],
+            &body["details"]["resolver_label"]
+        ),
+        (&json!("deny"), &json!("api_key:night-shift"))
+    );
+    assert!(audit_actions(&d).iter().any(|a| a == "approval.resolve"));
+    assert_eq!(
+        f.approval(&id).unwrap()["decision"],
+        "deny",
+        "the gateway kept the first"
+    );
+}
+
+#[test]
+fn an_approval_answered_elsewhere_first_says_so_and_ours_is_refused() {
+    let (d, f, gw) = inbox(&[]);
+    let id = f.request_approval("plugin", "Send an email", MINUTE);
+    wait_approval(&d, gw, &id, "pending", |a| a["status"] == "pending");
+    assert_eq!(
+        f.resolve_approval(&id, "allow-once", "control-ui"),
+        Some(true)
+    );
+    let ended = wait_approval(&d, gw, &id, "answered elsewhere", |a| {
+        a["status"] == "allowed"
+    });
+    assert_eq!(
+        (
+            &ended["resolved_by"],
+            &ended["resolver_label"],
+            &ended["kind"]
+        ),
+        (&json!("elsewhere"), &json!("control-ui"), &json!("plugin")),
+        "{ended:#}"
+    );
+    let res = resolve(&d, &d.admin_key, gw, &id, "deny");
+    assert_eq!(res.status, 409, "{}", res.text());
+    assert!(
+        res.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("answered elsewhere (control-ui)"),
+        "{}",
+        res.text()
+    );
+}
+
+#[test]
+fn an_approval_that_runs_out_of_time_reads_expired_and_cannot_be_answered() {
+    let (d, f, gw) = inbox(&[]);
+    let id = f.request_approval("exec", "printf late", Duration::from_millis(1500));
+    wait_approval(&d, gw, &id, "pending", |a| a["status"] == "pending");
+    let ended = wait_approval(&d, gw, &id, "expired", |a| a["status"] == "expired");
+    assert_eq!(
+        (&ended["reason"], &ended["resolved_by"]),
+        (&json!("timeout"), &json!("expired"))
+    );
+    let res = resolve(&d, &d.admin_key, gw, &id, "allow-once");
+    assert_eq!(res.status, 409, "{}", res.text());
+    assert_eq!(res.json()["error"], "approval_not_pending");
+}
+
+#[test]
+fn a_gateway_restart_cancels_what_it_had_pending() {
+    let (d, f, gw) = inbox(&[]);
+    let id = f.request_approval("exec", "printf smoke", MINUTE);
+    wait_approval(&d, gw, &id, "pending", |a| a["status"] == "pending");
+    f.restart(Duration::from_millis(300));
+    let ended = wait_approval(&d, gw, &id, "cancelled by the restart", |a| {
+        a["status"] == "cancelled"
+    });
+    assert_eq!(
+        (&ended["reason"], &ended["resolved_by"]),
+        (&json!("gateway-restart"), &json!("gateway"))
+    );
+}
+
+#[test]
+fn nobody_answering_is_escalated_once_then_denied_by_the_daemon() {
+    let (d, f, gw) = inbox(&[
+        ("GATEWAY_SUPERVISOR__APPROVALS__ESCALATE_AFTER", "1s"),
+        ("GATEWAY_SUPERVISOR__APPROVALS__AUTO_DENY_AFTER", "3s"),
+    ]);
+    let mut events = crate::support::sse::Sse::open(
+        d.addr,
+        &d.admin_key,
+        None,
+        "?types=approval.requested,approval.escalated,approval.resolved",
+    );
+    let id = f.request_approval("exec", "rm -rf /tmp/x", MINUTE);
+    let escalated = wait_approval(&d, gw, &id, "escalated", |a| a["escalated_at_ms"].is_i64());
+    assert_eq!(escalated["status"], "pending");
+    let denied = wait_approval(&d, gw, &id, "denied by the daemon", |a| {
+        a["status"] == "denied"
+    });
+    assert_eq!(
+        (&denied["resolved_by"], &denied["reason"]),
+        (&json!("auto"), &json!("no operator answered within 3s")),
+        "{denied:#}"
+    );
+    assert_eq!(
+        f.approval(&id).unwrap()["decision"],
+        "deny",
+        "denied on the gateway"
+    );
+    assert!(audit_actions(&d).iter().any(|a| a == "approval.auto_deny"));
+    // Live, in order: asked, escalated once, ended.
+    let mut seen = Vec::new();
+    while seen.last().map(String::as_str) != Some("approval.resolved") {
+        let e = events.until(DEADLINE, |e| e.data["payload"]["id"] == json!(id));
+        seen.push(e.data["type"].as_str().unwrap_or_default().to_owned());
+    }
+    assert_eq!(
+        seen,
+        [
+            "approval.requested",
+            "approval.escalated",
+            "approval.resolved"
+        ]
+    );
+}
+
+#[test]
+fn the_inbox_survives_a_daemon_restart_and_the_approval_is_answered_after() {
+    let (mut d, f, gw) = inbox(&[]);
+    let id = f.request_approval("exec", "printf smoke", MINUTE);
+    wait_approval(&d, gw, &id, "pending", |a| a["status"] == "pending");
+    d.restart();
+    assert_eq!(
+        approval(&d, gw, &id)["status"],
+        "pending",
+        "still pending after the restart"
+    );
+    wait_gateway(&d, gw, "an approval client again", |g| {
+        online(g) && g["connection"]["approval_client"] == true
+    });
+    let res = resolve(&d, &d.admin_key, gw, &id, "allow-once");
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(f.approval(&id).unwrap()["decision"], "allow-once");
+}
+
+#[test]
+fn inbox_questions_are_checked() {
+    let (d, _f, gw) = inbox(&[]);
+    for (path, field) in [
+        ("/api/approvals?status=waiting", "status"),
+        ("/api/approvals?kind=shell", "kind"),
+        ("/api/approvals?cursor=nonsense", "cursor"),
+        ("/api/approvals?limit=0", "limit"),
+    ] {
+        let res = d.get(path, &d.admin_key);
+        assert_eq!(res.status, 400, "{path}: {}", res.text());
+        assert!(res.text().contains(field), "{path}: {}", res.text());
+    }
+    let res = resolve(&d, &d.admin_key, gw, "no-such-approval", "deny");
+    assert_eq!(
+        (res.status, res.json()["error"].clone()),
+        (404, json!("approval_not_found"))
+    );
+    let res = resolve(&d, &d.admin_key, gw, "x", "maybe");
+    assert_eq!(res.status, 400, "{}", res.text());
+    assert!(
+        res.text().contains("allow-once, allow-always or deny"),
+        "{}",
+        res.text()
+    );
+}
+
+#[test]
+fn a_hostile_gateway_s_approvals_are_bounded_and_the_daemon_stays_up() {
+    let (d, f, gw) = inbox(&[]);
+    let huge = "x".repeat(10 * 1024 * 1024);
+    let mut request = fake_gateway_exec_request(&huge);
+    request["warningText"] = json!("\u{1b}[31mred\n");
+    let id = f.request_raw_approval(request, MINUTE);
+    let shown = wait_approval(&d, gw, &id, "bounded", |a| a["status"] == "pending");
+    assert!(
+        shown["command"].as_str().unwrap().len() < 8 * 1024,
+        "bounded"
+    );
+    assert!(
+        !shown["warning"].as_str().unwrap().contains('\u{1b}'),
+        "escaped"
+    );
+    // More than the inbox keeps per gateway: the rest are not kept, the daemon goes on.
+    for i in 0..1_100 {
+        f.request_approval("exec", &format!("printf {i}"), MINUTE);
+    }
+    wait_until("a full inbox for the gateway", DEADLINE, || {
+        let page = d
+            .get(
+                &format!("/api/approvals?gateway_id={gw}&status=pending&limit=1000"),
+                &d.admin_key,
+            )
+            .json();
+        (page["approvals"].as_array().map(Vec::len) == Some(1000)).then_some(())
+    });
+    let next = d
+        .get(
+            &format!("/api/approvals?gateway_id={gw}&status=pending&limit=1000"),
+            &d.admin_key,
+        )
+        .json();
+    let cursor = next["next_cursor"].as_str();
+    assert!(cursor.is_none(), "nothing past what is kept: {cursor:?}");
+    assert_eq!(d.get("/healthz", &d.admin_key).status, 200);
+}
+
+fn fake_gateway_exec_request(command: &str) -> Value {
+    json!({"agentId": null, "allowedDecisions": ["allow-once", "allow-always", "deny"],
+           "command": command, "host": "gateway", "sessionKey": null, "runId": null})
+}
