@@ -5,8 +5,9 @@
 //! `approval.resolve` is first-answer-wins (a later answer gets `applied: false` and the
 //! recorded result) and is announced as `*.approval.resolved` naming the answering client; the
 //! lists (`exec.approval.list`, `plugin.approval.list`) hold the pending ones, `approval.get`
-//! the unified snapshot; an approval past its `expiresAtMs` is `expired/timeout` with no
-//! event; a restart cancels the pending ones (`gateway-restart`).
+//! the unified snapshot; an approval past its `expiresAtMs` is `expired/timeout`, announced as
+//! a `deny` by nobody (`resolvedBy: null`, captured: `approvals_expiry_restart.json`); a
+//! restart cancels the pending ones (`gateway-restart`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,24 @@ use crate::{Ctl, Shared, lock, now_ms, random_id};
 
 /// Approvals kept (the oldest ended ones go first).
 const KEPT: usize = 10_000;
+
+/// Who answers, as 2026.9.6 names them: `resolvedBy` (the display name, or the client id) in
+/// the event, and the recorded `resolver` (`{kind: "device", id}` for a client with a device
+/// identity, as the real gateway recorded the daemon; `{kind: "runtime", id}` otherwise).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Client {
+    pub name: String,
+    pub device_id: Option<String>,
+}
+
+impl Client {
+    fn resolver(&self) -> Value {
+        match &self.device_id {
+            Some(id) => json!({"id": id, "kind": "device"}),
+            None => json!({"id": self.name, "kind": "runtime"}),
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub(crate) struct Approval {
@@ -164,7 +183,7 @@ pub(crate) fn resolve(
     shared: &Shared,
     id: &str,
     decision: &str,
-    by: &str,
+    by: &Client,
 ) -> Option<(bool, Value)> {
     let (applied, snapshot, resolved) = {
         let mut all = lock(&shared.approvals);
@@ -180,9 +199,9 @@ pub(crate) fn resolve(
         a.reason = Some("user");
         a.decision = Some(decision.to_owned());
         a.resolved_at_ms = Some(now_ms());
-        a.resolver = json!({"id": by, "kind": "runtime"});
+        a.resolver = by.resolver();
         let resolved = json!({"decision": decision, "id": a.id, "request": a.request,
-                              "resolvedBy": by, "ts": a.resolved_at_ms});
+                              "resolvedBy": by.name, "ts": a.resolved_at_ms});
         (true, a.snapshot(), (a.kind, resolved))
     };
     to_approval_clients(
@@ -216,7 +235,7 @@ pub(crate) fn method(
     shared: &Shared,
     method: &str,
     params: &Map<String, Value>,
-    by: &str,
+    by: &Client,
 ) -> Option<Result<Value, Value>> {
     let id = params.get("id").and_then(Value::as_str);
     Some(match method {

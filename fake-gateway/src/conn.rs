@@ -204,7 +204,7 @@ struct Hello {
     device_id: Option<String>,
     shared_token: bool,
     approval_client: bool,
-    name: String,
+    client: crate::approvals::Client,
 }
 
 async fn session(shared: &Arc<Shared>, mut ws: Ws) {
@@ -298,7 +298,7 @@ async fn handshake(shared: &Arc<Shared>, ws: &mut Ws, nonce: &str) -> Option<Reg
                     device_id: hello.device_id,
                     shared_token: hello.shared_token,
                     approval_client: hello.approval_client,
-                    name: hello.name,
+                    client: hello.client,
                 },
             );
             let hostile = lock(&shared.faults).hostile.clone();
@@ -428,10 +428,13 @@ fn admit(shared: &Shared, params: &Value, nonce: &str) -> Result<(Value, Hello),
             device_id,
             shared_token: method == "token",
             approval_client: c.caps.iter().any(|cap| cap == "approvals"),
-            name: c
-                .display_name
-                .clone()
-                .unwrap_or_else(|| c.client_id.clone()),
+            client: crate::approvals::Client {
+                name: c
+                    .display_name
+                    .clone()
+                    .unwrap_or_else(|| c.client_id.clone()),
+                device_id: c.device.as_ref().map(|d| d.id.clone()),
+            },
         },
     ))
 }
@@ -494,9 +497,9 @@ async fn run(shared: &Arc<Shared>, ws: Ws, conn: Registered) {
                         // Like the real gateway, requests run concurrently (a long
                         // `agent.wait` must not stall the socket); responses may come out of order.
                         let (shared, tx) = (shared.clone(), tx.clone());
-                        let name = lock(&shared.conns).get(&id).map(|c| c.name.clone()).unwrap_or_default();
+                        let client = lock(&shared.conns).get(&id).map(|c| c.client.clone()).unwrap_or_default();
                         tokio::spawn(async move {
-                            if let Some(reply) = methods::handle(&shared, &t, &tx, &name).await {
+                            if let Some(reply) = methods::handle(&shared, &t, &tx, &client).await {
                                 let _ = tx.send(Ctl::Frame(reply));
                             }
                         });

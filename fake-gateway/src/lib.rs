@@ -80,8 +80,8 @@ pub(crate) struct ConnCtl {
     pub shared_token: bool,
     /// It connected with `caps: ["approvals"]`: approval events reach it.
     pub approval_client: bool,
-    /// Its `client.displayName` (or `client.id`): how an approval it answers names it.
-    pub name: String,
+    /// How an approval it answers names it.
+    pub client: approvals::Client,
 }
 
 /// Counters a test can read.
@@ -586,7 +586,11 @@ impl FakeGateway {
     /// Answers approval `id` as the client named `by` (the gateway's own UI, another operator):
     /// `Some(applied)`, `None` for an unknown id.
     pub fn resolve_approval(&self, id: &str, decision: &str, by: &str) -> Option<bool> {
-        approvals::resolve(&self.shared, id, decision, by).map(|(applied, _)| applied)
+        let by = approvals::Client {
+            name: by.to_owned(),
+            device_id: None,
+        };
+        approvals::resolve(&self.shared, id, decision, &by).map(|(applied, _)| applied)
     }
 
     /// Approval `id` as `approval.get` shows it.

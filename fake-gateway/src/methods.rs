@@ -120,7 +120,7 @@ pub(crate) async fn handle(
     shared: &Arc<Shared>,
     text: &str,
     tx: &mpsc::UnboundedSender<Ctl>,
-    client: &str,
+    client: &crate::approvals::Client,
 ) -> Option<Value> {
     let frame: Value = serde_json::from_str(text).ok()?;
     if frame.get("type").and_then(Value::as_str) != Some("req") {

@@ -53,6 +53,8 @@ pub struct Inbox {
     /// The process each gateway this instance answers for was last reached as (its
     /// `bootId`), from the link's (re)connect.
     boots: Mutex<HashMap<GatewayId, Option<String>>>,
+    /// The names a gateway may give this daemon as the one who answered (its device id).
+    ours: Vec<String>,
 }
 
 impl Inbox {
@@ -62,6 +64,7 @@ impl Inbox {
         events: EventBus,
         cfg: ApprovalsConfig,
         metrics: ApprovalMetrics,
+        device_id: String,
     ) -> Self {
         Inbox {
             store,
@@ -70,6 +73,7 @@ impl Inbox {
             cfg,
             metrics,
             boots: Mutex::default(),
+            ours: vec![device_id],
         }
     }
 
@@ -140,7 +144,10 @@ impl Inbox {
             }
         } else {
             // Not the first: the gateway's record says whose answer was.
-            match recorded.as_ref().and_then(|o| rule::ending_of(o, now_ms)) {
+            match recorded
+                .as_ref()
+                .and_then(|o| rule::ending_of(o, now_ms, &self.ours))
+            {
                 Some(ending) => ending,
                 None => return Err(ApprovalError::Ended(Box::new(known))),
             }

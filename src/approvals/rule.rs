@@ -9,18 +9,20 @@ use gateway_supervisor_actors::protocol::CLIENT_DISPLAY_NAME;
 use gateway_supervisor_actors::protocol::approvals::{Outcome, Requested};
 
 /// A pending approval is taken as expired this long after the gateway's `expiresAtMs` if no
-/// word of its end came (the gateway sends no event when an approval times out).
+/// word of its end came (2026.9.6 announces an expiry, as a deny by nobody, but events are
+/// dropped for slow clients and lost while the link is down).
 pub const EXPIRY_GRACE_MS: i64 = 2_000;
 
-/// Whether the gateway names this daemon as the one who answered (its display name is what
-/// 2026.9.6 puts in `resolvedBy` and `resolver.id`).
-pub fn answered_by_us(resolved_by: Option<&str>) -> bool {
-    resolved_by == Some(CLIENT_DISPLAY_NAME)
+/// Whether the gateway names this daemon as the one who answered: `ours` are the names it
+/// may use — the daemon's device id (2026.9.6 records `resolver: {kind: "device", id}` for a
+/// client with a device) and its display name (`resolvedBy` is a client's display name or id).
+pub fn answered_by_us(resolved_by: Option<&str>, ours: &[String]) -> bool {
+    resolved_by.is_some_and(|by| by == CLIENT_DISPLAY_NAME || ours.iter().any(|o| o == by))
 }
 
 /// How the gateway's record of an end reads in the inbox (`None`: the record says it is still
 /// pending, or names no end the inbox knows).
-pub fn ending_of(o: &Outcome, now_ms: i64) -> Option<Ending> {
+pub fn ending_of(o: &Outcome, now_ms: i64, ours: &[String]) -> Option<Ending> {
     let status = ApprovalStatus::parse(&o.status).filter(|s| *s != ApprovalStatus::Pending)?;
     let by = match status {
         ApprovalStatus::Expired => ResolvedBy::Expired,
@@ -34,7 +36,7 @@ pub fn ending_of(o: &Outcome, now_ms: i64) -> Option<Ending> {
         {
             ResolvedBy::Gateway
         }
-        _ if answered_by_us(o.resolved_by.as_deref()) => ResolvedBy::Operator,
+        _ if answered_by_us(o.resolved_by.as_deref(), ours) => ResolvedBy::Operator,
         _ => ResolvedBy::Elsewhere,
     };
     Some(Ending {

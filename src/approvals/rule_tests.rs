@@ -59,7 +59,7 @@ fn outcome(status: &str, reason: &str, by: Option<&str>) -> Outcome {
 
 #[test]
 fn an_answer_by_another_client_reads_answered_elsewhere_naming_it() {
-    let e = ending_of(&outcome("denied", "user", Some("cli")), 9).unwrap();
+    let e = ending_of(&outcome("denied", "user", Some("cli")), 9, &[]).unwrap();
     assert_eq!(
         (e.status, e.by),
         (ApprovalStatus::Denied, ResolvedBy::Elsewhere)
@@ -71,19 +71,32 @@ fn an_answer_by_another_client_reads_answered_elsewhere_naming_it() {
 
 #[test]
 fn an_answer_the_gateway_says_was_ours_reads_as_an_operator_s() {
-    let e = ending_of(&outcome("denied", "user", Some("gateway-supervisor")), 9).unwrap();
+    let e = ending_of(
+        &outcome("denied", "user", Some("gateway-supervisor")),
+        9,
+        &[],
+    )
+    .unwrap();
     assert_eq!(e.by, ResolvedBy::Operator);
+    let device = "068349e0305c8ebabf".to_owned();
+    let e = ending_of(
+        &outcome("denied", "user", Some(&device)),
+        9,
+        std::slice::from_ref(&device),
+    )
+    .unwrap();
+    assert_eq!(e.by, ResolvedBy::Operator, "named by its device id");
 }
 
 #[test]
 fn timeouts_restarts_and_missing_routes_are_the_gateway_s_own_ends() {
-    let by = |s, r| ending_of(&outcome(s, r, None), 9).unwrap().by;
+    let by = |s, r| ending_of(&outcome(s, r, None), 9, &[]).unwrap().by;
     assert_eq!(by("expired", "timeout"), ResolvedBy::Expired);
     assert_eq!(by("cancelled", "gateway-restart"), ResolvedBy::Gateway);
     assert_eq!(by("cancelled", "run-aborted"), ResolvedBy::Gateway);
     assert_eq!(by("denied", "no-route"), ResolvedBy::Gateway);
-    assert_eq!(ending_of(&outcome("pending", "", None), 9), None);
-    assert_eq!(ending_of(&outcome("exploded", "", None), 9), None);
+    assert_eq!(ending_of(&outcome("pending", "", None), 9, &[]), None);
+    assert_eq!(ending_of(&outcome("exploded", "", None), 9, &[]), None);
 }
 
 #[test]

@@ -74,15 +74,14 @@ impl Inbox {
             }
             ApprovalNews::Requested(r) => self.record(gateway_id, r).await,
             // Answered through this daemon: the answer's own path records it, with its key.
-            ApprovalNews::Resolved(o) if rule::answered_by_us(o.resolved_by.as_deref()) => {}
-            ApprovalNews::Resolved(o) => {
-                let ending = o.decision.and_then(|_| rule::ending_of(&o, unix_now_ms()));
-                match ending {
-                    Some(ending) => self.log_end(gateway_id, &o.id, ending).await,
-                    // No decision: how it ended is asked.
-                    None => self.settle(gateway_id, &o.id).await,
-                }
-            }
+            ApprovalNews::Resolved(o)
+                if rule::answered_by_us(o.resolved_by.as_deref(), &self.ours) => {}
+            ApprovalNews::Resolved(o) => match rule::ending_of(&o, unix_now_ms(), &self.ours) {
+                Some(ending) => self.log_end(gateway_id, &o.id, ending).await,
+                None => self.settle(gateway_id, &o.id).await,
+            },
+            // Over without saying how (an expiry reads like a deny by nobody): asked.
+            ApprovalNews::Ended { id } => self.settle(gateway_id, &id).await,
         }
     }
 
@@ -130,10 +129,12 @@ impl Inbox {
             .call_gateway(gateway_id, "approval.get", json!({"id": id}))
             .await;
         let ending = match got {
-            Ok(answer) => match wire::outcome(&answer).and_then(|o| rule::ending_of(&o, now)) {
-                Some(ending) => ending,
-                None => return, // still pending there
-            },
+            Ok(answer) => {
+                match wire::outcome(&answer).and_then(|o| rule::ending_of(&o, now, &self.ours)) {
+                    Some(ending) => ending,
+                    None => return, // still pending there
+                }
+            }
             Err(e) if e.refusal().is_some_and(wire::not_found) => Ending {
                 status: super::model::ApprovalStatus::Cancelled,
                 reason: Some("unknown-to-gateway".into()),
@@ -254,10 +255,12 @@ impl Inbox {
                 label: Some(by.label.clone()),
                 at_ms: now,
             },
-            Ok(answer) => match wire::outcome(&answer).and_then(|o| rule::ending_of(&o, now)) {
-                Some(ending) => ending,
-                None => return,
-            },
+            Ok(answer) => {
+                match wire::outcome(&answer).and_then(|o| rule::ending_of(&o, now, &self.ours)) {
+                    Some(ending) => ending,
+                    None => return,
+                }
+            }
             Err(e) if e.refusal().is_some_and(wire::not_found) => {
                 return self.settle(a.gateway_id, &a.id).await;
             }

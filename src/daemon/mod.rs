@@ -179,6 +179,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
             .map_err(|e| DaemonError::Startup(e.to_string()))?,
     );
     let events = EventBus::new();
+    let device_id = identity.device_id();
     let identity = Arc::new(identity);
     let v1 = http::v1::V1Settings {
         identity: identity.clone(),
@@ -293,6 +294,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
             events.clone(),
             cfg.approvals.clone(),
             metrics.approvals.clone(),
+            device_id,
         ));
         let console_sessions = Arc::new(crate::console_session::SessionSigner::new(
             store.cipher.derived_secret(),

@@ -204,6 +204,18 @@ impl RealGateway {
         }
     }
 
+    /// SIGKILL to the gateway's PID namespace (its PID 1, and so every process in it): a crash,
+    /// nothing drained or saved on the way out.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let gateway = namespace_init(child.id());
+            let _ = Command::new("kill")
+                .args(["-KILL", &gateway.to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+
     pub fn cli(&self, args: &[&str]) -> Output {
         let out = self.command().args(args).output().unwrap();
         assert!(

@@ -102,11 +102,11 @@ fn an_approval_is_in_the_inbox_at_once_answered_once_and_a_second_answer_is_409(
         "{answered:#}"
     );
     assert_eq!(answered["resolver_label"], "api_key:night-shift");
-    // The gateway has the answer, from the daemon.
+    // The gateway has the answer, from the daemon (named by its device, as 2026.9.6 does).
     let there = f.approval(&id).unwrap();
     assert_eq!(
-        (&there["decision"], &there["resolver"]["id"]),
-        (&json!("deny"), &json!("gateway-supervisor"))
+        (&there["decision"], &there["resolver"]["kind"]),
+        (&json!("deny"), &json!("device"))
     );
 
     // A second answer, another decision: refused with the one that won.

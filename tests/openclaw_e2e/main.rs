@@ -7,6 +7,7 @@
 //! this host (GS_E2E_REMOTE_IP) as well, and is reached through it: there the device must be
 //! paired (approved with the gateway's own CLI) and gets a device token.
 
+mod approvals;
 mod cluster;
 mod frame_counts;
 mod operations;

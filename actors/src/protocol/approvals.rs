@@ -125,7 +125,15 @@ pub enum ApprovalNews {
         boot_id: Option<String>,
     },
     Requested(Requested),
+    /// Answered, by the client the gateway names.
     Resolved(Outcome),
+    /// Over, without saying how: 2026.9.6 announces an expiry as `*.approval.resolved` with
+    /// `decision: "deny"` and `resolvedBy: null` (captured:
+    /// `approvals_expiry_restart.json`) while it records `expired/timeout`, so an event that
+    /// names nobody is only a sign to ask (`approval.get`).
+    Ended {
+        id: String,
+    },
 }
 
 /// An approval event (`None` for any other event, or one out of protocol).
@@ -139,17 +147,20 @@ pub fn news(event: &str, payload: &Value) -> Option<ApprovalNews> {
                 .get("decision")
                 .and_then(Value::as_str)
                 .and_then(Decision::parse);
+            let resolved_by = text_at(payload, "resolvedBy", bounded::SHORT);
+            let (Some(decision), Some(resolved_by)) = (decision, resolved_by) else {
+                return Some(ApprovalNews::Ended { id });
+            };
             Some(ApprovalNews::Resolved(Outcome {
                 id,
                 status: match decision {
-                    Some(Decision::Deny) => "denied",
-                    Some(_) => "allowed",
-                    None => "expired",
+                    Decision::Deny => "denied",
+                    Decision::AllowOnce | Decision::AllowAlways => "allowed",
                 }
                 .into(),
-                reason: None,
-                decision,
-                resolved_by: text_at(payload, "resolvedBy", bounded::SHORT),
+                reason: Some("user".into()),
+                decision: Some(decision),
+                resolved_by: Some(resolved_by),
                 resolved_at_ms: payload.get("ts").and_then(Value::as_i64),
             }))
         }

@@ -118,3 +118,31 @@ fn hostile_strings_are_bounded_and_an_unusable_id_is_not_taken() {
     assert_eq!(news("exec.approval.exploded", &payload), None);
     assert_eq!(news("tick", &payload), None);
 }
+
+#[test]
+fn an_expiry_announced_as_a_deny_by_nobody_is_only_a_sign_to_ask() {
+    let expiry = capture("approvals_expiry_restart.json");
+    for name in ["exec.approval.resolved", "plugin.approval.resolved"] {
+        let frame = at(&expiry, &[&format!("{name} on expiry (approval client)")]);
+        assert_eq!(frame["payload"]["decision"], "deny", "as captured");
+        let Some(ApprovalNews::Ended { id }) = news(name, &frame["payload"]) else {
+            panic!("{name}: {frame}");
+        };
+        assert_eq!(json!(id), frame["payload"]["id"]);
+    }
+    // What the gateway recorded: expired by timeout, and a crash cancels.
+    let expired = outcome(&at(&expiry, &["approval.get expired"])).unwrap();
+    assert_eq!(
+        (expired.status.as_str(), expired.reason.as_deref()),
+        ("expired", Some("timeout"))
+    );
+    let crashed = outcome(&at(
+        &expiry,
+        &["approval.get pending at a crash, after the restart"],
+    ))
+    .unwrap();
+    assert_eq!(
+        (crashed.status.as_str(), crashed.reason.as_deref()),
+        ("cancelled", Some("gateway-restart"))
+    );
+}

@@ -1,0 +1,241 @@
+//! The approvals inbox against a real OpenClaw 2026.9.6, with no model: a second operator
+//! connection (`Operator`, as OpenClaw's CLI connects) raises approvals as a run would, the
+//! daemon — the gateway's approval client — shows them, and the answers and ends the gateway
+//! records are the ones the inbox shows: answered from the API (the requester hears the
+//! decision), answered first by the requester (ours is 409), expired, a plugin approval,
+//! denied by the daemon when nobody answers, still pending across a daemon restart, and
+//! cancelled by a gateway crash.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use gs_test_support::daemon::{Daemon, online, wait_for};
+use gs_test_support::operator::Operator;
+use gs_test_support::real_gateway::RealGateway;
+
+use super::{DEADLINE, add, free_base_port, wait_gateway};
+
+const TOKEN: &str = "approvals-token-1";
+
+fn approval(d: &Daemon, gw: i64, id: &str) -> Option<Value> {
+    let res = d.get(&format!("/api/approvals/{gw}/{id}"), &d.admin_key);
+    (res.status == 200).then(|| res.json()["approval"].clone())
+}
+
+fn wait_approval(
+    d: &Daemon,
+    gw: i64,
+    id: &str,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    wait_for(what, DEADLINE, || match approval(d, gw, id) {
+        Some(a) if pred(&a) => Ok(a),
+        other => Err(format!("{other:?}")),
+    })
+}
+
+fn resolve(d: &Daemon, gw: i64, id: &str, decision: &str) -> gs_test_support::daemon::Response {
+    d.call(
+        "POST",
+        &format!("/api/approvals/{gw}/{id}/resolve"),
+        &d.admin_key,
+        &json!({"decision": decision}),
+    )
+}
+
+/// `exec.approval.request` as a run asks it (two-phase: accepted now, decided later): its id.
+fn ask_exec(t: &mut Operator, command: &str, timeout_ms: u64) -> String {
+    let accepted = t
+        .call(
+            "exec.approval.request",
+            json!({"command": command, "host": "gateway", "timeoutMs": timeout_ms, "twoPhase": true}),
+            DEADLINE,
+        )
+        .unwrap_or_else(|e| panic!("exec.approval.request: {e}"));
+    assert_eq!(
+        (&accepted["status"], &accepted["deliveryRoute"]),
+        (&json!("accepted"), &json!("approval-client")),
+        "the daemon is the approval client: {accepted:#}"
+    );
+    accepted["id"].as_str().unwrap().to_owned()
+}
+
+fn daemon(extra: &[(&str, &str)]) -> Daemon {
+    let mut env = vec![
+        ("GATEWAY_SUPERVISOR__GATEWAYS__HEARTBEAT_INTERVAL", "1s"),
+        ("GATEWAY_SUPERVISOR__GATEWAYS__BACKOFF_MAX", "2s"),
+        ("GATEWAY_SUPERVISOR__GATEWAYS__HEALTH_INTERVAL", "1h"),
+        ("GATEWAY_SUPERVISOR__APPROVALS__ENABLED", "true"),
+    ];
+    env.extend_from_slice(extra);
+    Daemon::start_with(&env)
+}
+
+fn approval_client(d: &Daemon, id: i64) {
+    wait_gateway(d, id, "online as the approval client", |g| {
+        online(g) && g["connection"]["approval_client"] == true
+    });
+}
+
+#[test]
+fn a_real_gateway_s_approvals_are_answered_once_from_the_inbox_and_end_as_the_gateway_records() {
+    let install = PathBuf::from(std::env::var("GS_OPENCLAW_DIR").expect("GS_OPENCLAW_DIR"));
+    let mut gw = RealGateway::new(&install, free_base_port(), TOKEN, None);
+    gw.start();
+    gw.wait_ready();
+    let mut d = daemon(&[]);
+    let id = add(&d, "real", "127.0.0.1", gw.port, TOKEN);
+    approval_client(&d, id);
+    let mut t = Operator::connect(gw.port, TOKEN, &[], DEADLINE);
+
+    // 1. Asked, shown at once, denied from the API: the requester hears `deny`.
+    let asked_at = Instant::now();
+    let a = ask_exec(&mut t, "printf smoke", 60_000);
+    let shown = wait_approval(&d, id, &a, "the approval in the inbox", |x| {
+        x["status"] == "pending"
+    });
+    let seen_after = asked_at.elapsed();
+    eprintln!("approval in the inbox {seen_after:?} after it was asked");
+    assert!(seen_after < Duration::from_secs(3), "{seen_after:?}");
+    assert_eq!(
+        (&shown["command"], &shown["kind"]),
+        (&json!("printf smoke"), &json!("exec"))
+    );
+    let res = resolve(&d, id, &a, "deny");
+    assert_eq!(res.status, 200, "{}", res.text());
+    let decided = t
+        .call("exec.approval.waitDecision", json!({"id": a}), DEADLINE)
+        .unwrap_or_else(|e| panic!("waitDecision: {e}"));
+    assert_eq!(decided["decision"], "deny", "{decided:#}");
+
+    // 2. The requester answers first: ours is refused with whose answer won.
+    let b = ask_exec(&mut t, "printf race", 60_000);
+    wait_approval(&d, id, &b, "pending", |x| x["status"] == "pending");
+    let first = t
+        .call(
+            "approval.resolve",
+            json!({"id": b, "kind": "exec", "decision": "allow-once"}),
+            DEADLINE,
+        )
+        .unwrap_or_else(|e| panic!("approval.resolve: {e}"));
+    assert_eq!(first["applied"], true, "{first:#}");
+    let res = resolve(&d, id, &b, "deny");
+    assert_eq!(res.status, 409, "{}", res.text());
+    let body = res.json();
+    assert_eq!(body["error"], "approval_already_resolved", "{body:#}");
+    assert_eq!(body["details"]["decision"], "allow-once", "{body:#}");
+    let ended = wait_approval(&d, id, &b, "answered elsewhere", |x| {
+        x["status"] == "allowed"
+    });
+    assert_eq!(ended["resolved_by"], "elsewhere", "{ended:#}");
+
+    // 3. Out of time: expired.
+    let c = ask_exec(&mut t, "printf late", 1_500);
+    let ended = wait_approval(&d, id, &c, "expired", |x| x["status"] == "expired");
+    assert_eq!(ended["reason"], "timeout", "{ended:#}");
+    assert_eq!(resolve(&d, id, &c, "allow-once").status, 409);
+
+    // 4. A plugin approval, allowed once.
+    let p = t
+        .call(
+            "plugin.approval.request",
+            json!({"title": "Send an email", "description": "to ops@example.com", "severity": "warning", "timeoutMs": 60_000, "twoPhase": true}),
+            DEADLINE,
+        )
+        .unwrap_or_else(|e| panic!("plugin.approval.request: {e}"));
+    let p = p["id"].as_str().unwrap().to_owned();
+    let shown = wait_approval(&d, id, &p, "the plugin approval", |x| {
+        x["status"] == "pending"
+    });
+    assert_eq!(
+        (&shown["kind"], &shown["command"]),
+        (&json!("plugin"), &json!("Send an email"))
+    );
+    assert_eq!(resolve(&d, id, &p, "allow-once").status, 200);
+    let decided = t
+        .call("plugin.approval.waitDecision", json!({"id": p}), DEADLINE)
+        .unwrap_or_else(|e| panic!("plugin waitDecision: {e}"));
+    assert_eq!(decided["decision"], "allow-once", "{decided:#}");
+
+    // The gateway's own record names the daemon — by its device id — as who answered the first.
+    let history = t
+        .call("approval.history", json!({"limit": 20}), DEADLINE)
+        .unwrap_or_else(|e| panic!("approval.history: {e}"));
+    let first = history["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == json!(a))
+        .unwrap_or_else(|| panic!("{a} in {history:#}"));
+    assert_eq!(first["resolver"]["kind"], "device", "{first:#}");
+    let device = first["resolver"]["id"].as_str().unwrap();
+    let log = String::from_utf8_lossy(&d.logs()).into_owned();
+    assert!(
+        log.contains(&format!("device_id={device}"))
+            || log.contains(&format!("\"device_id\":\"{device}\"")),
+        "the daemon's own device id ({device}) is in its log"
+    );
+
+    // 5. The daemon restarted with one pending: still pending after, then answered.
+    let e = ask_exec(&mut t, "printf after-restart", 120_000);
+    wait_approval(&d, id, &e, "pending", |x| x["status"] == "pending");
+    d.restart();
+    approval_client(&d, id);
+    let kept = wait_approval(&d, id, &e, "still pending", |_| true);
+    assert_eq!(kept["status"], "pending", "{kept:#}");
+    assert_eq!(resolve(&d, id, &e, "allow-once").status, 200);
+    let decided = t
+        .call("exec.approval.waitDecision", json!({"id": e}), DEADLINE)
+        .unwrap_or_else(|err| panic!("waitDecision: {err}"));
+    assert_eq!(decided["decision"], "allow-once", "{decided:#}");
+
+    // 6. The gateway crashes with one pending: cancelled by the restart.
+    let f = ask_exec(&mut t, "printf crash", 120_000);
+    wait_approval(&d, id, &f, "pending", |x| x["status"] == "pending");
+    drop(t);
+    gw.kill();
+    gw.start();
+    gw.wait_ready();
+    let ended = wait_approval(&d, id, &f, "cancelled by the restart", |x| {
+        x["status"] == "cancelled"
+    });
+    assert_eq!(ended["reason"], "gateway-restart", "{ended:#}");
+    gw.stop();
+}
+
+#[test]
+fn an_approval_nobody_answers_is_denied_by_the_daemon_and_the_run_hears_it() {
+    let install = PathBuf::from(std::env::var("GS_OPENCLAW_DIR").expect("GS_OPENCLAW_DIR"));
+    let mut gw = RealGateway::new(&install, free_base_port(), TOKEN, None);
+    gw.start();
+    gw.wait_ready();
+    let d = daemon(&[
+        ("GATEWAY_SUPERVISOR__APPROVALS__ESCALATE_AFTER", "1s"),
+        ("GATEWAY_SUPERVISOR__APPROVALS__AUTO_DENY_AFTER", "3s"),
+    ]);
+    let id = add(&d, "real", "127.0.0.1", gw.port, TOKEN);
+    approval_client(&d, id);
+    let mut t = Operator::connect(gw.port, TOKEN, &[], DEADLINE);
+    let a = ask_exec(&mut t, "printf unanswered", 60_000);
+    let denied = wait_approval(&d, id, &a, "denied by the daemon", |x| {
+        x["status"] == "denied"
+    });
+    assert_eq!(
+        (&denied["resolved_by"], &denied["reason"]),
+        (&json!("auto"), &json!("no operator answered within 3s")),
+        "{denied:#}"
+    );
+    assert!(
+        denied["escalated_at_ms"].is_i64(),
+        "escalated first: {denied:#}"
+    );
+    let decided = t
+        .call("exec.approval.waitDecision", json!({"id": a}), DEADLINE)
+        .unwrap_or_else(|e| panic!("waitDecision: {e}"));
+    assert_eq!(decided["decision"], "deny", "{decided:#}");
+    drop(t);
+    gw.stop();
+}
