@@ -1,5 +1,5 @@
 //! Alerts out, for operators without Alertmanager: the watch ([`rule::Watch`]) looks at the
-//! registry every second and at failed operations, and what it decides is POSTed to
+//! registry every second, at failed operations and at approvals nobody answers, and what it decides is POSTed to
 //! `alerts.webhook_url`, signed, retried with backoff, and logged (docs/design.md, *Alerts*).
 //! Only the instance that decides for the fleet (alone, or the cluster's coordinator) watches,
 //! so a cluster sends each alert once.
@@ -109,6 +109,12 @@ async fn watch(registry: Addr<RegistryActor>, events: EventBus, t: Thresholds, q
                         (watch.as_mut(), e.gateway_id, key, step)
                         && let Some(alert) = w.session(gateway, key, step == Some("unrecovered"), e.payload.clone())
                     {
+                        queue.send(alert);
+                    }
+                }
+                Ok(e) if matches!(e.kind, EventKind::ApprovalEscalated | EventKind::ApprovalResolved) => {
+                    let escalated = e.kind == EventKind::ApprovalEscalated;
+                    if watch.is_some() && let Some(alert) = Watch::approval(escalated, &e.payload) {
                         queue.send(alert);
                     }
                 }

@@ -27,16 +27,19 @@ pub enum AlertKind {
     OperationFailed,
     /// The watchdog could not recover a stalled session.
     SessionStalled,
+    /// An approval waited past `approvals.escalate_after` with nobody answering.
+    ApprovalUnanswered,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 6] = [
+    pub const ALL: [AlertKind; 7] = [
         AlertKind::GatewayOffline,
         AlertKind::BreakerOpen,
         AlertKind::AllGatewaysDown,
         AlertKind::PrimaryChanged,
         AlertKind::OperationFailed,
         AlertKind::SessionStalled,
+        AlertKind::ApprovalUnanswered,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +50,7 @@ impl AlertKind {
             AlertKind::PrimaryChanged => "primary_changed",
             AlertKind::OperationFailed => "operation_failed",
             AlertKind::SessionStalled => "session_stalled",
+            AlertKind::ApprovalUnanswered => "approval_unanswered",
         }
     }
 }
@@ -289,6 +293,50 @@ impl Watch {
             gateway_id: Some(gateway_id),
             summary,
             details,
+        })
+    }
+
+    /// An approval escalated (`firing`, from its `approval.escalated` event: once per approval
+    /// fleet-wide) or, once escalated, ended (`resolved`, from its `approval.resolved`): naming
+    /// the gateway, the agent, the command as the gateway presented it (a preview) and where
+    /// the console answers it. `None` for the end of one that was never escalated.
+    pub fn approval(escalated: bool, approval: &Value) -> Option<Alert> {
+        if !escalated && approval["escalated_at_ms"].is_null() {
+            return None;
+        }
+        let id = approval["id"].as_str().unwrap_or("?");
+        let gateway_id = approval["gateway_id"].as_i64();
+        let command = approval["command"].as_str().unwrap_or("");
+        let preview: String = command.chars().take(120).collect();
+        let (state, summary) = if escalated {
+            (
+                AlertState::Firing,
+                format!(
+                    "approval {id} on gateway {} is waiting for an answer: {preview}",
+                    gateway_id.unwrap_or(0)
+                ),
+            )
+        } else {
+            (
+                AlertState::Resolved,
+                format!(
+                    "approval {id} on gateway {} is no longer waiting ({})",
+                    gateway_id.unwrap_or(0),
+                    approval["status"].as_str().unwrap_or("ended")
+                ),
+            )
+        };
+        Some(Alert {
+            kind: AlertKind::ApprovalUnanswered,
+            state,
+            gateway_id,
+            summary,
+            details: json!({
+                "approval_id": id, "gateway_id": gateway_id, "kind": approval["kind"],
+                "agent_id": approval["agent_id"], "command_preview": preview,
+                "status": approval["status"], "created_at_ms": approval["created_at_ms"],
+                "console": format!("/console/#/approvals?gateway_id={}", gateway_id.unwrap_or(0)),
+            }),
         })
     }
 

@@ -199,3 +199,30 @@ fn an_unrecovered_session_alerts_once_and_its_recovery_resolves_it() {
         Some((SessionStalled, Resolved))
     );
 }
+
+#[test]
+fn an_escalated_approval_fires_once_with_what_to_answer_and_resolves_when_it_ends() {
+    let approval = json!({"id": "a1", "gateway_id": 3, "kind": "exec", "agent_id": "main",
+        "command": "rm -rf /srv/cache", "status": "pending", "escalated_at_ms": 5});
+    let fired = Watch::approval(true, &approval).unwrap();
+    assert_eq!(
+        (fired.kind, fired.state, fired.gateway_id),
+        (ApprovalUnanswered, Firing, Some(3))
+    );
+    assert!(
+        fired.summary.contains("rm -rf /srv/cache"),
+        "{}",
+        fired.summary
+    );
+    assert_eq!(
+        fired.details["console"],
+        "/console/#/approvals?gateway_id=3"
+    );
+    let mut ended = approval.clone();
+    ended["status"] = json!("denied");
+    let resolved = Watch::approval(false, &ended).unwrap();
+    assert_eq!(resolved.state, Resolved);
+    // One never escalated ends without an alert.
+    ended["escalated_at_ms"] = json!(null);
+    assert_eq!(Watch::approval(false, &ended), None);
+}

@@ -194,9 +194,15 @@ fn a_gateway_restart_cancels_what_it_had_pending() {
 
 #[test]
 fn nobody_answering_is_escalated_once_then_denied_by_the_daemon() {
+    let (url, got) = crate::support::webhook::receiver();
     let (d, f, gw) = inbox(&[
         ("GATEWAY_SUPERVISOR__APPROVALS__ESCALATE_AFTER", "1s"),
         ("GATEWAY_SUPERVISOR__APPROVALS__AUTO_DENY_AFTER", "3s"),
+        ("GATEWAY_SUPERVISOR__ALERTS__WEBHOOK_URL", url.as_str()),
+        (
+            "GATEWAY_SUPERVISOR__ALERTS__SECRET",
+            "approvals-alert-secret-0123456789",
+        ),
     ]);
     let mut events = crate::support::sse::Sse::open(
         d.addr,

@@ -169,11 +169,14 @@ fn every_metric_the_mixin_names_is_exported() {
     // Enough happens for every family to have a series: a linked gateway with a session
     // (latency, calls, the acting primary) that restarts at the end (a reconnect), one that
     // refuses our token (a handshake failure), a spawn, a session kill, a refused second one
-    // (rate limited), requests.
-    let d = link_daemon(&[(
-        "GATEWAY_SUPERVISOR__LIMITS__SESSION_CONTROL_PER_MINUTE",
-        "1",
-    )]);
+    // (rate limited), requests, an approval answered.
+    let d = link_daemon(&[
+        (
+            "GATEWAY_SUPERVISOR__LIMITS__SESSION_CONTROL_PER_MINUTE",
+            "1",
+        ),
+        ("GATEWAY_SUPERVISOR__APPROVALS__ENABLED", "true"),
+    ]);
     let (good, bad) = (fake(|c| c.sessions = 1), fake(|_| {}));
     let id = add(&d, "alpha", &good, Some("fake-token"));
     add(&d, "refuses", &bad, Some("not-the-token"));
@@ -194,6 +197,18 @@ fn every_metric_the_mixin_names_is_exported() {
     });
     assert_eq!(control(&d, &key, "kill").status, 200);
     assert_eq!(control(&d, &key, "kill").status, 429);
+    let approval = good.request_approval("exec", "printf metrics", Duration::from_secs(60));
+    let path = format!("/api/approvals/{id}/{approval}");
+    wait_until("the approval in the inbox", DEADLINE, || {
+        (d.get(&path, &d.admin_key).status == 200).then_some(())
+    });
+    let res = d.call(
+        "POST",
+        &format!("{path}/resolve"),
+        &d.admin_key,
+        &json!({"decision": "deny"}),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
     // The gateway restarts: its link dials again.
     good.close_all(1012, "service restart");
     wait_for("every family the mixin names", DEADLINE, || {
