@@ -55,6 +55,18 @@ pub fn query(pairs: &[(&str, String)]) -> String {
     serde_urlencoded::to_string(pairs).unwrap_or_default()
 }
 
+/// One path segment, percent-encoded (an approval id may hold `:`, and a typed one anything).
+pub fn segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
 impl Client {
     pub fn new(url: &str, key: String, timeout: Duration) -> Result<Client, CtlError> {
         let base = url.trim_end_matches('/').to_owned();

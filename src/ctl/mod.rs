@@ -1,5 +1,6 @@
 //! `gateway-supervisor ctl …`: a small client of a running daemon's API for operators — the
-//! gateways, the sessions, a spawn (followed to its result with `--wait`), the live events —
+//! gateways, the sessions, a spawn (followed to its result with `--wait`), the approvals inbox
+//! (list, show, allow, deny), the live events —
 //! as tables for people or, with `--json`, the API's own JSON for scripts.
 //!
 //! The key comes from `GATEWAY_SUPERVISOR_API_KEY` or a file (`--key-file`), never from a flag
@@ -81,6 +82,11 @@ pub enum CtlCommand {
         #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION", num_args = 0..=1, default_missing_value = "10m")]
         wait: Option<Duration>,
     },
+    /// The fleet's approvals inbox: list, show, answer.
+    Approvals {
+        #[command(subcommand)]
+        command: ApprovalsCommand,
+    },
     /// Live events as they happen (Server-Sent Events), until interrupted or --count.
     Events {
         /// Only these types (comma-separated, e.g. gateway.status,gateway.primary).
@@ -89,6 +95,53 @@ pub enum CtlCommand {
         /// Stop after this many events.
         #[arg(long, value_name = "N")]
         count: Option<usize>,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ApprovalsCommand {
+    /// Approvals, newest first (the pending ones by default).
+    List {
+        /// pending, allowed, denied, expired, cancelled, or all.
+        #[arg(long, default_value = "pending")]
+        status: String,
+        #[arg(long, value_name = "ID")]
+        gateway: Option<i64>,
+        /// exec, plugin or system-agent.
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        agent: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// One approval: what the gateway presented, and how it ended.
+    Show {
+        #[arg(value_name = "GATEWAY")]
+        gateway: i64,
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+    /// Allow it (once; --always for allow-always).
+    Allow {
+        #[arg(value_name = "GATEWAY")]
+        gateway: i64,
+        #[arg(value_name = "ID")]
+        id: String,
+        #[arg(long)]
+        always: bool,
+        /// Why (kept in the audit log).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Deny it.
+    Deny {
+        #[arg(value_name = "GATEWAY")]
+        gateway: i64,
+        #[arg(value_name = "ID")]
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
     },
 }
 
@@ -148,6 +201,7 @@ pub fn run(args: CtlArgs, out: &mut dyn FnMut(&str)) -> Result<(), CtlError> {
                     return Err(CtlError::RunFailed(status.as_str().into()));
                 }
             }
+            CtlCommand::Approvals { command } => approvals(&client, command, json, out).await?,
             CtlCommand::Events { types, count } => {
                 let path = match types {
                     Some(t) => format!("/api/events?{}", client::query(&[("types", t)])),
@@ -169,6 +223,67 @@ pub fn run(args: CtlArgs, out: &mut dyn FnMut(&str)) -> Result<(), CtlError> {
         }
         Ok(())
     })
+}
+
+async fn approvals(
+    client: &Client,
+    command: ApprovalsCommand,
+    json: bool,
+    out: &mut dyn FnMut(&str),
+) -> Result<(), CtlError> {
+    let one = |gateway: i64, id: &str| format!("/api/approvals/{gateway}/{}", client::segment(id));
+    let (path, body) = match command {
+        ApprovalsCommand::List {
+            status,
+            gateway,
+            kind,
+            agent,
+            limit,
+        } => {
+            let mut query = vec![("limit", limit.to_string())];
+            if status != "all" {
+                query.push(("status", status));
+            }
+            if let Some(g) = gateway {
+                query.push(("gateway_id", g.to_string()));
+            }
+            query.extend(kind.map(|k| ("kind", k)));
+            query.extend(agent.map(|a| ("agent", a)));
+            let v = client
+                .get(&format!("/api/approvals?{}", client::query(&query)))
+                .await?;
+            emit(out, json, &v, render::approvals);
+            return Ok(());
+        }
+        ApprovalsCommand::Show { gateway, id } => {
+            let v = client.get(&one(gateway, &id)).await?;
+            emit(out, json, &v, render::approval);
+            return Ok(());
+        }
+        ApprovalsCommand::Allow {
+            gateway,
+            id,
+            always,
+            reason,
+        } => {
+            let decision = if always { "allow-always" } else { "allow-once" };
+            (
+                one(gateway, &id),
+                json!({"decision": decision, "reason": reason}),
+            )
+        }
+        ApprovalsCommand::Deny {
+            gateway,
+            id,
+            reason,
+        } => (
+            one(gateway, &id),
+            json!({"decision": "deny", "reason": reason}),
+        ),
+    };
+    let v = client.post(&format!("{path}/resolve"), &body, None).await?;
+    emit(out, json, &v, render::approval);
+    Ok(())
 }
 
 fn emit(out: &mut dyn FnMut(&str), json: bool, v: &Value, table: fn(&Value) -> String) {

@@ -237,6 +237,67 @@ pub fn spawn(v: &Value) -> String {
     rows.iter().map(|(k, v)| format!("{k:<9}{v}\n")).collect()
 }
 
+pub fn approvals(v: &Value) -> String {
+    let list = v["approvals"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|a| {
+            vec![
+                text(&a["gateway_id"]),
+                text(&a["id"]),
+                text(&a["kind"]),
+                text(&a["agent_id"]),
+                text(&a["status"]),
+                time_ms(&a["created_at_ms"]),
+                text(&a["command"]),
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &[
+            "GATEWAY", "ID", "KIND", "AGENT", "STATUS", "ASKED", "COMMAND",
+        ],
+        &rows,
+    );
+    out.push_str(&format!(
+        "{} approval(s){}\n",
+        list.len(),
+        if v["next_cursor"].is_string() {
+            " (more: raise --limit)"
+        } else {
+            ""
+        }
+    ));
+    out
+}
+
+pub fn approval(v: &Value) -> String {
+    let a = &v["approval"];
+    let by = match (a["resolved_by"].as_str(), a["resolver_label"].as_str()) {
+        (Some(by), Some(label)) => format!("{by} ({})", clean(label)),
+        (Some(by), None) => by.to_owned(),
+        _ => "-".into(),
+    };
+    let rows = [
+        ("gateway", text(&a["gateway_id"])),
+        ("id", text(&a["id"])),
+        ("kind", text(&a["kind"])),
+        ("status", text(&a["status"])),
+        ("decision", text(&a["decision"])),
+        ("reason", text(&a["reason"])),
+        ("by", by),
+        ("agent", text(&a["agent_id"])),
+        ("session", text(&a["session_key"])),
+        ("host", text(&a["host"])),
+        ("command", message(a["command"].as_str().unwrap_or("-"))),
+        ("warning", text(&a["warning"])),
+        ("asked", time_ms(&a["created_at_ms"])),
+        ("expires", time_ms(&a["expires_at_ms"])),
+        ("ended", time_ms(&a["resolved_at_ms"])),
+    ];
+    rows.iter().map(|(k, v)| format!("{k:<10}{v}\n")).collect()
+}
+
 pub fn event(v: &Value) -> String {
     let payload = bounded::text(&v["payload"].to_string(), 200);
     format!(

@@ -253,6 +253,12 @@ fn bash_completion_completes_subcommands_and_flags() {
     assert_eq!(subcommands.trim(), "check-config", "{subcommands}");
     let flags = complete("gateway-supervisor check-config --fo");
     assert_eq!(flags.trim(), "--format", "{flags}");
+    for verb in ["list", "show", "allow", "deny"] {
+        let got = complete(&format!("gateway-supervisor ctl approvals {}", &verb[..2]));
+        assert_eq!(got.trim(), verb, "{got}");
+    }
+    let always = complete("gateway-supervisor ctl approvals allow --al");
+    assert_eq!(always.trim(), "--always", "{always}");
 
     let unknown = run(&["completions", "tcsh"], &[]);
     assert!(!unknown.status.success());

@@ -232,3 +232,57 @@ fn errors_name_the_problem_and_never_the_key() {
     ));
     assert!(err.contains("http:// or https://"), "{err}");
 }
+
+/// `ctl approvals`: the inbox as a table, one approval in detail, an answer — and a second
+/// answer refused naming the one that won.
+#[test]
+fn approvals_are_listed_shown_and_answered_once() {
+    let f = fake(|_| {});
+    let d = link_daemon(&[("GATEWAY_SUPERVISOR__APPROVALS__ENABLED", "true")]);
+    let gw = add(&d, "alpha", &f, Some("fake-token"));
+    wait_gateway(&d, gw, "an approval client", |g| {
+        online(g) && g["connection"]["approval_client"] == true
+    });
+    let id = f.request_approval("exec", "printf '\x1b[31mred'", Duration::from_secs(60));
+    let key = Some(d.admin_key.as_str());
+    let listed = wait_until("the approval listed", DEADLINE, || {
+        let out = stdout(&ctl(&d, key, &["approvals", "list"]));
+        out.contains(&id).then_some(out)
+    });
+    assert!(listed.starts_with("GATEWAY  ID"), "{listed}");
+    assert!(
+        listed.contains("exec") && listed.contains("pending"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains('\u{1b}'),
+        "escaped for the terminal: {listed:?}"
+    );
+    let shown = stdout(&ctl(&d, key, &["approvals", "show", &gw.to_string(), &id]));
+    assert!(shown.contains("status    pending"), "{shown}");
+    let denied = stdout(&ctl(
+        &d,
+        key,
+        &[
+            "approvals",
+            "deny",
+            &gw.to_string(),
+            &id,
+            "--reason",
+            "not today",
+        ],
+    ));
+    assert!(
+        denied.contains("status    denied") && denied.contains("by        operator"),
+        "{denied}"
+    );
+    let again = failure(&ctl(&d, key, &["approvals", "allow", &gw.to_string(), &id]));
+    assert!(again.contains("already denied"), "{again}");
+    let json: Value = serde_json::from_str(&stdout(&ctl(
+        &d,
+        key,
+        &["approvals", "list", "--status", "all", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(json["approvals"][0]["decision"], "deny", "{json:#}");
+}
