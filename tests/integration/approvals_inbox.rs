@@ -241,6 +241,26 @@ fn nobody_answering_is_escalated_once_then_denied_by_the_daemon() {
             "approval.resolved"
         ]
     );
+    // The webhook: one signed alert naming what waits and where to answer it, then its end.
+    use crate::support::webhook::{count, delivered};
+    let alerts = wait_until("the approval alert fired and resolved", DEADLINE, || {
+        let a = delivered(&got);
+        (count(&a, "approval_unanswered", "resolved") == 1).then_some(a)
+    });
+    assert_eq!(
+        count(&alerts, "approval_unanswered", "firing"),
+        1,
+        "{alerts:#?}"
+    );
+    let fired = alerts
+        .iter()
+        .find(|a| a["kind"] == "approval_unanswered" && a["state"] == "firing")
+        .unwrap();
+    assert_eq!(
+        fired["details"]["command_preview"], "rm -rf /tmp/x",
+        "{fired:#}"
+    );
+    assert_eq!(fired["details"]["agent_id"], "main", "{fired:#}");
 }
 
 #[test]
