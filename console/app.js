@@ -5,7 +5,7 @@
 
 const RANK = { viewer: 0, operator: 1, admin: 2 };
 const PAGE_SIZE = 100;
-const EVENT_TYPES = "gateway.status,gateway.changed,gateway.primary,connection.changed,operation.progress";
+const EVENT_TYPES = "gateway.status,gateway.changed,gateway.primary,connection.changed,operation.progress,approval.requested,approval.resolved";
 // Pages by their hash, beside those routed below (ops.js adds its own).
 const PAGES = {};
 const STATUSES = ["online", "degraded", "timeout", "offline", "unknown"];
@@ -72,6 +72,7 @@ async function start() {
   $("nav-audit").hidden = !can("admin");
   api("GET", "/api/cluster").then((c) => { $("nav-cluster").hidden = !c.clustered; }).catch(() => {});
   openStream();
+  refreshApprovalBadge();
   await route();
 }
 
@@ -89,6 +90,7 @@ function openStream() {
     state.events.unshift(ev);
     state.events.length = Math.min(state.events.length, 200);
     scheduleRefresh();
+    if (ev.type && ev.type.startsWith("approval.")) refreshApprovalBadge();
     if (state.view === "events") renderEvents();
   };
   for (const t of EVENT_TYPES.split(",")) state.stream.addEventListener(t, onEvent);
@@ -101,6 +103,7 @@ function scheduleRefresh() {
     state.refreshTimer = null;
     if (state.view === "fleet") await loadFleet();
     else if (state.view === "operations") await PAGES["#/operations"]();
+    else if (state.view === "approvals") await PAGES["#/approvals"]();
     else if (state.view && state.view.startsWith("gateway:")) await renderGateway(state.view.slice(8), true);
   }, 2000);
 }
@@ -111,7 +114,7 @@ async function route() {
   if (!state.me) return;
   const hash = location.hash || "#/";
   for (const a of document.querySelectorAll("nav a")) {
-    a.toggleAttribute("aria-current", a.getAttribute("href") === hash.split("/").slice(0, 2).join("/") || (hash === "#/" && a.getAttribute("href") === "#/"));
+    a.toggleAttribute("aria-current", a.getAttribute("href") === hash.split("?")[0].split("/").slice(0, 2).join("/") || (hash === "#/" && a.getAttribute("href") === "#/"));
     if (a.hasAttribute("aria-current")) a.setAttribute("aria-current", "page");
   }
   const m = hash.match(/^#\/gateway\/(\d+)$/);
@@ -121,7 +124,8 @@ async function route() {
   if (hash === "#/audit") return renderAudit();
   if (hash === "#/cluster") return renderCluster();
   if (hash === "#/events") { state.view = "events"; return renderEvents(); }
-  if (PAGES[hash]) return PAGES[hash]();
+  const page = PAGES[hash.split("?")[0]];
+  if (page) return page();
   state.view = "fleet";
   await loadFleet();
 }

@@ -14,13 +14,13 @@ use crate::support::{online, wait_until};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
-fn shots() -> PathBuf {
+pub(crate) fn shots() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/console")
 }
 
 /// No text under WCAG AA contrast on the page shown as `page` (`support/contrast.js` lists
 /// each one with its ratio).
-fn assert_contrast(b: &Browser, page: &str) {
+pub(crate) fn assert_contrast(b: &Browser, page: &str) {
     let low: Vec<String> = serde_json::from_value(b.script(include_str!("support/contrast.js")))
         .expect("a list of texts");
     assert!(low.is_empty(), "{page}: text under AA contrast: {low:#?}");

@@ -10,6 +10,7 @@ mod approvals_inbox;
 mod auth;
 mod bad_input;
 mod browser;
+mod browser_approvals;
 mod cli;
 mod console;
 mod cordon;
