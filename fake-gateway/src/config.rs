@@ -137,6 +137,9 @@ pub struct Faults {
     /// Requests for these methods are read and never answered (a handler that hangs); every
     /// other request, ping and event goes on.
     pub unanswered: Vec<String>,
+    /// Requests of this method are answered only after this long (the rest as usual): two
+    /// requests sent together are both in flight at the gateway.
+    pub slow_method: Option<(String, Duration)>,
 }
 
 /// How a wedged run resists being stopped.

@@ -593,6 +593,22 @@ impl FakeGateway {
         approvals::resolve(&self.shared, id, decision, &by).map(|(applied, _)| applied)
     }
 
+    /// Answers approval `id` as the client with device `device_id` would (recorded as
+    /// `resolver: {kind: "device", id}`): another answer of the daemon's own device — another
+    /// instance of its cluster, or a request of its own that came first.
+    pub fn resolve_approval_as_device(
+        &self,
+        id: &str,
+        decision: &str,
+        device_id: &str,
+    ) -> Option<bool> {
+        let by = approvals::Client {
+            name: "gateway-supervisor".into(),
+            device_id: Some(device_id.to_owned()),
+        };
+        approvals::resolve(&self.shared, id, decision, &by).map(|(applied, _)| applied)
+    }
+
     /// Approval `id` as `approval.get` shows it.
     pub fn approval(&self, id: &str) -> Option<Value> {
         let all = lock(&self.shared.approvals);

@@ -177,6 +177,13 @@ pub(crate) async fn handle(
     if lock(&shared.faults).unanswered.iter().any(|m| m == method) {
         return None;
     }
+    let slow = lock(&shared.faults)
+        .slow_method
+        .clone()
+        .filter(|(m, _)| m == method);
+    if let Some((_, delay)) = slow {
+        tokio::time::sleep(delay).await;
+    }
     // The suspension's methods answer with 2026.9.6's own error objects.
     let suspend = match method {
         "gateway.suspend.prepare" => Some(suspend_prepare(shared, params)),

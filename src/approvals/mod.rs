@@ -122,38 +122,7 @@ impl Inbox {
         };
         let now_ms = unix_now_ms();
         let recorded = wire::outcome(&answer);
-        let ending = if wire::applied(&answer) {
-            Ending {
-                status: if decision == Decision::Deny {
-                    ApprovalStatus::Denied
-                } else {
-                    ApprovalStatus::Allowed
-                },
-                reason: recorded
-                    .as_ref()
-                    .and_then(|o| o.reason.clone())
-                    .or(Some("user".into())),
-                decision: Some(decision.as_str().into()),
-                by: ResolvedBy::Operator,
-                key_id: by.api_key_id,
-                label: Some(by.label.clone()),
-                at_ms: recorded
-                    .as_ref()
-                    .and_then(|o| o.resolved_at_ms)
-                    .unwrap_or(now_ms),
-            }
-        } else {
-            // Not the first: the gateway's record says whose answer was.
-            match recorded
-                .as_ref()
-                .and_then(|o| rule::ending_of(o, now_ms, &self.ours))
-            {
-                Some(ending) => ending,
-                None => return Err(ApprovalError::Ended(Box::new(known))),
-            }
-        };
-        let applied = ending.by == ResolvedBy::Operator;
-        let ended = self.end(gateway_id, &id, ending).await?;
+        let applied = wire::applied(&answer);
         self.audit(
             by,
             "approval.resolve",
@@ -162,21 +131,67 @@ impl Inbox {
             json!({"decision": decision.as_str(), "applied": applied}),
         )
         .await;
-        match ended {
-            Some(a) if applied => Ok(a),
-            Some(a) => Err(ApprovalError::Ended(Box::new(a))),
-            // Recorded ended meanwhile (its event, or an expiry, came first).
-            None => {
-                let a = self.stored(move |s| s.approval(gateway_id, &id)).await?;
-                let a = a.ok_or(ApprovalError::NotFound {
+        if !applied {
+            // Not the first: the gateway's record says whose answer was.
+            let Some(ending) = recorded
+                .as_ref()
+                .and_then(|o| rule::ending_of(o, now_ms, &self.ours))
+            else {
+                return Err(ApprovalError::Ended(Box::new(known)));
+            };
+            // Another answer through this daemon won (two at once, forwarded here by two
+            // instances): its own path records it, with its key; this one is told.
+            if ending.by == ResolvedBy::Operator {
+                let mut won = known;
+                won.status = ending.status;
+                won.decision = ending.decision;
+                won.reason = ending.reason;
+                won.resolved_by = Some(ending.by);
+                won.resolved_at_ms = Some(ending.at_ms);
+                return Err(ApprovalError::Ended(Box::new(won)));
+            }
+            let ended = self.end(gateway_id, &id, ending).await?;
+            let now = match ended {
+                Some(a) => Some(a),
+                None => self.stored(move |s| s.approval(gateway_id, &id)).await?,
+            };
+            return Err(match now {
+                Some(a) => ApprovalError::Ended(Box::new(a)),
+                None => ApprovalError::NotFound {
                     gateway_id,
                     id: known.id,
-                })?;
-                if applied && a.decision.as_deref() == Some(decision.as_str()) {
-                    Ok(a)
-                } else {
-                    Err(ApprovalError::Ended(Box::new(a)))
-                }
+                },
+            });
+        }
+        let ending = Ending {
+            status: if decision == Decision::Deny {
+                ApprovalStatus::Denied
+            } else {
+                ApprovalStatus::Allowed
+            },
+            reason: recorded
+                .as_ref()
+                .and_then(|o| o.reason.clone())
+                .or(Some("user".into())),
+            decision: Some(decision.as_str().into()),
+            by: ResolvedBy::Operator,
+            key_id: by.api_key_id,
+            label: Some(by.label.clone()),
+            at_ms: recorded
+                .as_ref()
+                .and_then(|o| o.resolved_at_ms)
+                .unwrap_or(now_ms),
+        };
+        match self.end(gateway_id, &id, ending).await? {
+            Some(a) => Ok(a),
+            // Recorded ended meanwhile (an expiry the inbox assumed, an event read first):
+            // the gateway applied this answer, so it is what the row must say.
+            None => {
+                let a = self.stored(move |s| s.approval(gateway_id, &id)).await?;
+                a.ok_or(ApprovalError::NotFound {
+                    gateway_id,
+                    id: known.id,
+                })
             }
         }
     }

@@ -129,6 +129,66 @@ fn an_approval_is_in_the_inbox_at_once_answered_once_and_a_second_answer_is_409(
     );
 }
 
+/// Two answers through this daemon at once, both at the gateway together: the gateway applies
+/// one; the other is refused naming it, and the inbox keeps the winner's key.
+#[test]
+fn two_answers_at_once_through_one_daemon_end_it_once() {
+    let (d, f, gw) = inbox(&[]);
+    let id = f.request_approval("exec", "printf both", MINUTE);
+    wait_approval(&d, gw, &id, "pending", |a| a["status"] == "pending");
+    f.update_faults(|x| {
+        x.slow_method = Some(("approval.resolve".into(), Duration::from_millis(500)))
+    });
+    let d = std::sync::Arc::new(d);
+    let start = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let answers: Vec<(u16, Value)> = ["deny", "allow-once"]
+        .into_iter()
+        .map(|decision| {
+            let (d, start, id) = (d.clone(), start.clone(), id.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                let res = resolve(&d, &d.admin_key, gw, &id, decision);
+                (res.status, res.json())
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .collect();
+    let mut statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{answers:#?}");
+    let won = &answers.iter().find(|(s, _)| *s == 200).unwrap().1["approval"];
+    let lost = &answers.iter().find(|(s, _)| *s == 409).unwrap().1;
+    assert_eq!(lost["error"], "approval_already_resolved", "{lost:#}");
+    assert_eq!(lost["details"]["decision"], won["decision"], "{lost:#}");
+    assert_eq!(f.approval(&id).unwrap()["decision"], won["decision"]);
+    let stored = approval(&d, gw, &id);
+    assert_eq!(
+        (&stored["decision"], &stored["resolver_label"]),
+        (&won["decision"], &won["resolver_label"])
+    );
+}
+
+/// Answered first by this daemon's own device (another answer of its own — in a cluster, one
+/// forwarded by another instance): a later answer is refused, not taken for the one that won
+/// (it read the gateway's record, which names this daemon's device, as its own success).
+#[test]
+fn an_answer_that_lost_to_another_of_this_daemon_s_own_is_refused() {
+    let (d, f, gw) = inbox(&[]);
+    let id = f.request_approval("exec", "printf mine", MINUTE);
+    wait_approval(&d, gw, &id, "pending", |a| a["status"] == "pending");
+    let device = f.paired_devices().pop().expect("the daemon's device");
+    assert_eq!(
+        f.resolve_approval_as_device(&id, "deny", &device),
+        Some(true)
+    );
+    let res = resolve(&d, &d.admin_key, gw, &id, "allow-once");
+    assert_eq!(res.status, 409, "{}", res.text());
+    assert_eq!(res.json()["details"]["decision"], "deny", "{}", res.text());
+    assert_eq!(f.approval(&id).unwrap()["decision"], "deny");
+}
+
 #[test]
 fn an_approval_answered_elsewhere_first_says_so_and_ours_is_refused() {
     let (d, f, gw) = inbox(&[]);
