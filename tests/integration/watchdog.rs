@@ -381,3 +381,60 @@ fn a_dry_run_reports_and_changes_nothing() {
         .unwrap();
     assert_eq!(row["running"], true, "the run goes on: {row}");
 }
+
+/// A run waiting on an approval is waiting, not stalled: reported once with the approval's id,
+/// left alone however long nobody answers; once answered, its clock starts again.
+#[test]
+fn a_run_waiting_on_an_approval_is_reported_waiting_not_stalled() {
+    let Watched {
+        d,
+        f,
+        id,
+        mut events,
+        key,
+    } = watched(
+        Faults::default(),
+        &[("GATEWAY_SUPERVISOR__APPROVALS__ENABLED", "true")],
+        "SLOW",
+    );
+    let approval = f.request_raw_approval(
+        json!({"agentId": "main", "allowedDecisions": ["allow-once", "allow-always", "deny"],
+               "command": "printf smoke", "host": "gateway", "sessionKey": key, "runId": null}),
+        Duration::from_secs(120),
+    );
+    let seen = steps_until(&mut events, "reported waiting", |s| {
+        s.iter()
+            .any(|(st, _, k)| st == "waiting_on_approval" && *k == key)
+    });
+    let waiting = seen
+        .iter()
+        .find(|e| e["payload"]["step"] == "waiting_on_approval")
+        .unwrap();
+    assert_eq!(
+        waiting["payload"]["approval_id"],
+        json!(approval),
+        "{waiting:#}"
+    );
+    // For five stall thresholds (25 watchdog rounds) no other step comes for it.
+    let window = std::time::Instant::now() + Duration::from_secs(5);
+    while let Some(e) = events.next(window.saturating_duration_since(std::time::Instant::now())) {
+        let (step, _, k) = step_of(&e.data);
+        assert!(
+            k != key,
+            "nothing but waiting while it waits: {step} {:#}",
+            e.data
+        );
+    }
+    assert_eq!(aborts(&f), 0);
+    // Answered: no longer waiting; the run (still silent) is stalled a threshold later.
+    let res = d.call(
+        "POST",
+        &format!("/api/approvals/{id}/{approval}/resolve"),
+        &d.admin_key,
+        &json!({"decision": "deny"}),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    steps_until(&mut events, "stalled after the answer", |s| {
+        s.iter().any(|(st, _, k)| st == "stalled" && *k == key)
+    });
+}

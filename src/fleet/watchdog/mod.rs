@@ -125,6 +125,7 @@ fn rows(answer: &Value, cfg: &WatchdogConfig) -> HashMap<String, Row> {
                 last_event_ms: None,
                 in_tool_call: false,
                 stall_after: cfg.stall_after_for(agent.as_deref()),
+                waiting_on_approval: None,
             };
             Some((key.to_owned(), Row { agent, seen }))
         })
@@ -284,7 +285,17 @@ impl Fleet {
             tracing::warn!(gateway = %g.name, "watchdog: more than {PAGE} active sessions; the rest are not watched this round");
         }
         let mut rows = rows(&answer, cfg);
+        // The approvals this gateway's runs wait on, by session (the inbox's, stored).
+        let gateway_id = g.id;
+        let waiting: HashMap<String, String> = self
+            .stored(move |store| store.pending_approvals(Some(gateway_id)))
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|a| a.session_key.map(|key| (key, a.id)))
+            .collect();
         for (key, row) in rows.iter_mut() {
+            row.seen.waiting_on_approval = waiting.get(key).cloned();
             let a = activity
                 .get(key)
                 .cloned()
@@ -391,6 +402,11 @@ impl Fleet {
                 }
                 (Step::Unrecovered, Outcome::Reported, details)
             }
+            Decision::WaitingOnApproval { approval_id } => (
+                Step::WaitingOnApproval,
+                Outcome::Detected,
+                json!({"approval_id": approval_id}),
+            ),
             Decision::Recovered { after } => match after {
                 Some(r) => {
                     metrics.count(r.as_str(), "effective");
@@ -476,6 +492,7 @@ enum Step {
     Remedy(Remedy),
     Unrecovered,
     Recovered,
+    WaitingOnApproval,
 }
 
 impl Step {
@@ -485,6 +502,7 @@ impl Step {
             Step::Remedy(r) => r.as_str(),
             Step::Unrecovered => "unrecovered",
             Step::Recovered => "recovered",
+            Step::WaitingOnApproval => "waiting_on_approval",
         }
     }
 
@@ -495,6 +513,7 @@ impl Step {
             Step::Remedy(Remedy::Reset) => "watchdog.reset",
             Step::Unrecovered => "watchdog.unrecovered",
             Step::Recovered => "watchdog.recovered",
+            Step::WaitingOnApproval => "watchdog.waiting_on_approval",
         }
     }
 }

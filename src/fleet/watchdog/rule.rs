@@ -42,6 +42,9 @@ pub struct Seen {
     pub in_tool_call: bool,
     /// This session's stall threshold (its agent's, or the default).
     pub stall_after: Duration,
+    /// A pending approval in the fleet's inbox asked by this session's run (its id): the run
+    /// waits for a person, it is not stalled.
+    pub waiting_on_approval: Option<String>,
 }
 
 /// What is tried on a stalled session itself, in ladder order (the gateway restart at the
@@ -85,6 +88,8 @@ pub struct Watched {
     pub stage: Stage,
     /// The runs that were active when the session stalled.
     pub stalled_runs: Vec<String>,
+    /// The approval it was last seen waiting on.
+    pub waiting_on: Option<String>,
 }
 
 impl Watched {
@@ -148,6 +153,8 @@ pub enum Decision {
     /// Free or moving again; `after` is the remedy that freed it (`None`: it moved by itself,
     /// or after the ladder ended).
     Recovered { after: Option<Remedy> },
+    /// Its run waits on this approval (reported once per approval): not stalled.
+    WaitingOnApproval { approval_id: String },
 }
 
 /// One round for one session: `None` for a session first seen now, `seen` `None` for a session
@@ -174,21 +181,48 @@ pub fn step(
             progress_ms: s.last_event_ms.unwrap_or(now_ms).min(now_ms),
             stage: Stage::Watching,
             stalled_runs: Vec::new(),
+            waiting_on: s.waiting_on_approval.clone(),
         });
+        let mut decisions = decisions;
+        if let Some(approval_id) = watched.as_ref().and_then(|w| w.waiting_on.clone()) {
+            decisions.push(Decision::WaitingOnApproval { approval_id });
+        }
         return (watched, decisions);
     };
+    // Waiting on a person is not a stall: as a long tool call, it counts as life.
     let moved = seen.fingerprint != was.fingerprint
         || seen.last_event_ms.is_some_and(|e| e > was.progress_ms)
-        || seen.in_tool_call;
-    let mut next = Watched {
+        || seen.in_tool_call
+        || seen.waiting_on_approval.is_some();
+    let waiting = seen
+        .waiting_on_approval
+        .clone()
+        .filter(|id| was.waiting_on.as_ref() != Some(id))
+        .map(|approval_id| Decision::WaitingOnApproval { approval_id });
+    let next = Watched {
         fingerprint: seen.fingerprint.clone(),
         progress_ms: if moved {
             now_ms.max(was.progress_ms)
         } else {
             was.progress_ms
         },
+        waiting_on: seen.waiting_on_approval.clone(),
         ..was.clone()
     };
+    let (next, mut decisions) = ladder_step(was, seen, next, moved, ladder, now_ms);
+    decisions.splice(0..0, waiting);
+    (next, decisions)
+}
+
+/// The ladder's part of [`step`] for a session watched before and active now.
+fn ladder_step(
+    was: &Watched,
+    seen: &Seen,
+    mut next: Watched,
+    moved: bool,
+    ladder: &Ladder,
+    now_ms: i64,
+) -> (Option<Watched>, Vec<Decision>) {
     // The lane after a remedy: free only if none of the stalled runs is still active (a
     // gateway that names no runs proves nothing but `hasActiveRun`, which is true here).
     let lane_freed = !seen.fingerprint.run_ids.is_empty()

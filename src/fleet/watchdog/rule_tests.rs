@@ -30,6 +30,7 @@ fn seen(updated_at: i64, runs: &[&str]) -> Seen {
         last_event_ms: None,
         in_tool_call: false,
         stall_after: Duration::from_secs(600),
+        waiting_on_approval: None,
     }
 }
 
@@ -99,6 +100,36 @@ fn a_session_inside_an_open_tool_call_is_never_stalled() {
     s.in_tool_call = false;
     let (_, d) = rounds(w, &s, &ladder(), &[605 * MIN, 610 * MIN]);
     assert!(matches!(d[0], Decision::Stalled { idle_ms, .. } if idle_ms == 10 * MIN));
+}
+
+#[test]
+fn a_run_waiting_on_an_approval_is_reported_waiting_once_and_never_stalled() {
+    let mut s = seen(1, &["r1"]);
+    s.waiting_on_approval = Some("a-1".into());
+    let (w, d) = rounds(None, &s, &ladder(), &[0, 30 * MIN, 600 * MIN]);
+    assert_eq!(
+        d,
+        vec![Decision::WaitingOnApproval {
+            approval_id: "a-1".into()
+        }],
+        "reported once, with the approval's id; no stall however long"
+    );
+    // Another approval asked by the same run: reported too.
+    s.waiting_on_approval = Some("a-2".into());
+    let (w, d) = rounds(w, &s, &ladder(), &[601 * MIN]);
+    assert_eq!(
+        d,
+        vec![Decision::WaitingOnApproval {
+            approval_id: "a-2".into()
+        }]
+    );
+    // Answered: the clock starts then.
+    s.waiting_on_approval = None;
+    let (_, d) = rounds(w, &s, &ladder(), &[605 * MIN, 611 * MIN]);
+    assert!(
+        matches!(d[0], Decision::Stalled { idle_ms, .. } if idle_ms == 10 * MIN),
+        "{d:?}"
+    );
 }
 
 #[test]
