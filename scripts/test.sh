@@ -24,9 +24,10 @@ as_root() {
 # generator (its smoke run below). python3, python3-venv, curl: the API fuzz run (schemathesis
 # from PyPI in a venv, pinned in e2e/schemathesis/requirements.txt). dpkg-dev: dpkg-shlibdeps,
 # which computes the Debian package's library dependencies. chromium, chromium-driver: the web
-# console's browser test (a real headless Chromium over WebDriver).
+# console's browser test (a real headless Chromium over WebDriver). jq: the README's recipes,
+# which the real-gateway tests run as written.
 PACKAGES=(libssl-dev postgresql postgresql-client systemd pkg-config prometheus groff-base iproute2 wrk
-  util-linux python3 python3-venv curl dpkg-dev chromium chromium-driver)
+  util-linux python3 python3-venv curl dpkg-dev chromium chromium-driver jq)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -216,6 +216,37 @@ impl RealGateway {
         }
     }
 
+    /// Writes `dir/openclaw`: a script that runs this gateway's `openclaw` CLI (its own PID
+    /// namespace, its state and configuration), for a README recipe run as written.
+    pub fn cli_script(&self, dir: &Path) -> std::path::PathBuf {
+        let cmd = self.command();
+        let quote =
+            |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', "'\\''"));
+        let envs: Vec<String> = cmd
+            .get_envs()
+            .filter_map(|(k, v)| v.map(|v| format!("{}={}", k.to_string_lossy(), quote(v))))
+            .collect();
+        let args: Vec<String> = std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(quote)
+            .collect();
+        let cwd = cmd
+            .get_current_dir()
+            .map(|d| quote(d.as_os_str()))
+            .unwrap_or_default();
+        let script = format!(
+            "#!/bin/sh\ncd {cwd} && exec env -i {} {} \"$@\"\n",
+            envs.join(" "),
+            args.join(" ")
+        );
+        let path = dir.join("openclaw");
+        fs::write(&path, script).unwrap();
+        let mut perms = fs::metadata(&path).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        fs::set_permissions(&path, perms).unwrap();
+        path
+    }
+
     pub fn cli(&self, args: &[&str]) -> Output {
         let out = self.command().args(args).output().unwrap();
         assert!(

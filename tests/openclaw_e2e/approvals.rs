@@ -239,3 +239,73 @@ fn an_approval_nobody_answers_is_denied_by_the_daemon_and_the_run_hears_it() {
     drop(t);
     gw.stop();
 }
+
+/// The README's approvals recipe (*Operating a fleet*, **Approvals**) run as written — its
+/// shell block, with only the daemon's address put in — against a real 2026.9.6 registered as
+/// gateway 1: the request goes to the daemon, the inbox lists it, the deny is the operator's,
+/// and the second answer is refused.
+#[test]
+fn the_readme_approvals_recipe_runs_as_written() {
+    let install = PathBuf::from(std::env::var("GS_OPENCLAW_DIR").expect("GS_OPENCLAW_DIR"));
+    let mut gw = RealGateway::new(&install, free_base_port(), TOKEN, None);
+    gw.start();
+    gw.wait_ready();
+    let d = daemon(&[("GATEWAY_SUPERVISOR__APPROVALS__ENABLED", "false")]);
+    let id = add(&d, "real", "127.0.0.1", gw.port, TOKEN);
+    assert_eq!(id, 1, "the recipe names gateway 1");
+    wait_gateway(&d, id, "online", online);
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let from = readme
+        .find("Against a real gateway registered as gateway 1")
+        .expect("the recipe in the README");
+    let block = &readme[from..];
+    let start = block.find("```sh\n").unwrap() + "```sh\n".len();
+    let script = &block[start..start + block[start..].find("```").unwrap()];
+    let script = script.replace("localhost:3000", &d.addr.to_string());
+    let bin = tempfile::tempdir().unwrap();
+    gw.cli_script(bin.path());
+    let daemon_dir = gs_test_support::daemon::binary()
+        .parent()
+        .unwrap()
+        .to_owned();
+    let out = std::process::Command::new("bash")
+        .args(["-o", "pipefail", "-c", &script])
+        .env(
+            "PATH",
+            format!(
+                "{}:{}:/usr/bin:/bin",
+                bin.path().display(),
+                daemon_dir.display()
+            ),
+        )
+        .env("KEY", &d.admin_key)
+        .env("GATEWAY_SUPERVISOR_API_KEY", &d.admin_key)
+        .env("GATEWAY_SUPERVISOR_URL", format!("http://{}", d.addr))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    let said = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(!out.status.success(), "the last line is refused: {said}");
+    assert!(
+        stdout.contains("\"deliveryRoute\": \"approval-client\""),
+        "{said}"
+    );
+    assert!(
+        stdout.contains("printf smoke") && stdout.contains("pending"),
+        "{said}"
+    );
+    assert!(
+        stdout.contains(r#"{"status":"denied","decision":"deny","resolved_by":"operator"}"#),
+        "{said}"
+    );
+    assert!(
+        stderr.contains("was already denied: answered by api_key:"),
+        "{said}"
+    );
+    eprintln!("{said}");
+    gw.stop();
+}
