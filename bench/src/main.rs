@@ -2,7 +2,7 @@
 //! gateways (and one real OpenClaw gateway), prints a table with PASS/FAIL against the targets
 //! and writes it as JSON. Run it through `scripts/bench.sh` (builds, installs wrk, raises limits).
 //!
-//!   gs-bench [all|rest|probe|fleet|failover|storm|real|cluster]... [--json FILE] [--smoke]
+//!   gs-bench [all|rest|probe|fleet|failover|storm|real|cluster|approvals]... [--json FILE] [--smoke]
 //!            [--daemon PATH] [--openclaw DIR] [--fleet 100,1000,10000] [--steady SECONDS]
 //!            [--pg postgres://…]
 //!
@@ -11,6 +11,7 @@
 
 use gs_test_support::{fake_model, http, real_gateway, sse};
 
+mod approvals;
 mod cluster;
 mod daemon;
 mod failover;
@@ -46,8 +47,15 @@ pub fn wait_for(what: &str, deadline: Duration, mut ready: impl FnMut() -> bool)
     }
 }
 
-const SCENARIOS: [&str; 7] = [
-    "rest", "probe", "fleet", "failover", "storm", "real", "cluster",
+const SCENARIOS: [&str; 8] = [
+    "rest",
+    "probe",
+    "fleet",
+    "failover",
+    "storm",
+    "real",
+    "cluster",
+    "approvals",
 ];
 
 fn value_of(args: &[String], name: &str) -> Option<String> {
@@ -131,6 +139,7 @@ fn main() {
             "failover" => failover::run(&opts),
             "storm" => storm::run(&opts),
             "cluster" => cluster::run(&opts),
+            "approvals" => approvals::run(&opts),
             "real" => match &opts.openclaw {
                 Some(dir) if !opts.smoke => real::run(&opts, dir),
                 Some(_) => {

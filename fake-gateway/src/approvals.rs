@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 
 use crate::{Ctl, Shared, lock, now_ms, random_id};
 
-/// Approvals kept (the oldest ended ones go first).
+/// Approvals kept (the oldest go first: the fake's own memory bound).
 const KEPT: usize = 10_000;
 
 /// Who answers, as 2026.9.6 names them: `resolvedBy` (the display name, or the client id) in
@@ -150,12 +150,10 @@ pub(crate) fn request(
     let entry = a.entry();
     {
         let mut all = lock(&shared.approvals);
-        if all.len() >= KEPT
-            && let Some(i) = all.iter().position(|x| x.status != "pending")
-        {
-            all.remove(i);
+        if all.len() >= KEPT {
+            all.pop_front();
         }
-        all.push(a);
+        all.push_back(a);
     }
     if routed {
         to_approval_clients(shared, &format!("{kind}.approval.requested"), &entry);

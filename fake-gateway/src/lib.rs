@@ -145,7 +145,7 @@ pub(crate) struct Shared {
     /// [`TRACEPARENTS_KEPT`]).
     pub traceparents: Mutex<Vec<(String, String)>>,
     /// Every approval asked, oldest first (`approvals`).
-    pub approvals: Mutex<Vec<approvals::Approval>>,
+    pub approvals: Mutex<std::collections::VecDeque<approvals::Approval>>,
 }
 
 /// Requests' trace contexts kept for a test to read.
@@ -327,7 +327,7 @@ impl FakeGateway {
             suspension: Mutex::new(None),
             refused_suspended: Mutex::new(Vec::new()),
             connect_caps: Mutex::new(Vec::new()),
-            approvals: Mutex::new(Vec::new()),
+            approvals: Mutex::new(std::collections::VecDeque::new()),
             boot_id: Mutex::new(random_id()),
             log_file: Mutex::new(Vec::new()),
             usage: Mutex::new(BTreeMap::new()),
