@@ -3,7 +3,9 @@
 //! `SLOW` it streams slowly for ten minutes (so a run can be killed mid-way); when it contains
 //! `HANG` it answers the headers and then sends no data for ten minutes, only SSE comment lines
 //! (which carry nothing to the gateway's stream parser), so the run is active and silent: what a
-//! wedged provider looks like from the gateway.
+//! wedged provider looks like from the gateway. When it contains `EXEC:` it asks for the `exec`
+//! tool with the command after it (`EXEC: printf smoke` → `{"command": "printf smoke"}`), and
+//! the turn that carries the tool's result is answered `tool said: <result>`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -82,6 +84,19 @@ fn serve(stream: TcpStream, counter: &AtomicU64) {
         .filter(|m| m["role"] == "user")
         .map(|m| m["content"].to_string())
         .collect();
+    // The tool's result, if this request carries one (after the assistant's tool call).
+    let tool_result: Option<String> = messages[last_assistant..]
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .map(|m| match &m["content"] {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        });
+    let exec = turn
+        .find("EXEC:")
+        .and_then(|i| turn[i + 5..].split(['"', '\\']).next())
+        .map(|c| c.trim().to_owned())
+        .filter(|_| tool_result.is_none());
     let slow = turn.contains("SLOW");
     let hang = turn.contains("HANG");
     let _ = write!(
@@ -92,6 +107,30 @@ fn serve(stream: TcpStream, counter: &AtomicU64) {
         json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": "slow-model",
                "choices": [{"index": 0, "delta": {"role": "assistant", "content": content}, "finish_reason": finish}]})
     };
+    if let Some(command) = exec {
+        let args = json!({"command": command}).to_string();
+        let call = json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": "slow-model",
+            "choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                "function": {"name": "exec", "arguments": args}}]}, "finish_reason": null}]});
+        let _ = write!(out, "data: {call}\n\n");
+        let done = json!({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": "slow-model",
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]});
+        let _ = write!(out, "data: {done}\n\n");
+        let _ = write!(out, "data: [DONE]\n\n");
+        let _ = out.flush();
+        return;
+    }
+    if let Some(result) = tool_result {
+        let said = format!(
+            "tool said: {}",
+            result.chars().take(500).collect::<String>()
+        );
+        let _ = write!(out, "data: {}\n\n", chunk(&said, None));
+        let _ = write!(out, "data: {}\n\n", chunk("", Some("stop")));
+        let _ = write!(out, "data: [DONE]\n\n");
+        let _ = out.flush();
+        return;
+    }
     if hang {
         for _ in 0..600 {
             if out

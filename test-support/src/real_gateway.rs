@@ -68,6 +68,8 @@ pub struct RealGateway {
     child: Option<Child>,
     /// A fake OpenAI-compatible model for agent runs (`http://127.0.0.1:PORT/v1`).
     pub model_url: Option<String>,
+    /// Merged over the configuration the harness writes ([`RealGateway::with_config`]).
+    extra: Value,
 }
 
 impl RealGateway {
@@ -87,6 +89,7 @@ impl RealGateway {
             token: token.to_owned(),
             child: None,
             model_url: None,
+            extra: Value::Null,
         };
         fs::create_dir_all(g.dir.path().join("home")).unwrap();
         fs::create_dir_all(g.dir.path().join("state")).unwrap();
@@ -123,6 +126,7 @@ impl RealGateway {
                             "contextWindow": 128000, "maxTokens": 4096}],
             }});
         }
+        merge(&mut cfg, &self.extra);
         // Written whole and renamed, so the gateway's hot reload never sees half a file.
         let tmp = self.dir.path().join("openclaw.json.tmp");
         fs::write(&tmp, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
@@ -290,6 +294,13 @@ impl RealGateway {
         serde_json::from_slice(&self.cli(&["devices", "list", "--json"]).stdout).unwrap()
     }
 
+    /// Merges `patch` into the gateway's configuration (a JSON merge patch; rewrites the file:
+    /// call before `start`).
+    pub fn with_config(&mut self, patch: Value) {
+        merge(&mut self.extra, &patch);
+        self.write_config();
+    }
+
     /// Points agent runs at a fake model (rewrites the config; call before `start`).
     pub fn use_model(&mut self, url: &str) {
         self.model_url = Some(url.to_owned());
@@ -363,5 +374,26 @@ fn namespace_init(unshare: u32) -> u32 {
             "unshare {unshare} has no child"
         );
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// RFC 7396 merge of `patch` into `target`.
+fn merge(target: &mut Value, patch: &Value) {
+    let Value::Object(p) = patch else {
+        if !patch.is_null() {
+            *target = patch.clone();
+        }
+        return;
+    };
+    if !target.is_object() {
+        *target = json!({});
+    }
+    let t = target.as_object_mut().expect("an object");
+    for (k, v) in p {
+        if v.is_null() {
+            t.remove(k);
+        } else {
+            merge(t.entry(k.clone()).or_insert(Value::Null), v);
+        }
     }
 }

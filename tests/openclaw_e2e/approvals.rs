@@ -309,3 +309,83 @@ fn the_readme_approvals_recipe_runs_as_written() {
     eprintln!("{said}");
     gw.stop();
 }
+
+/// A real agent run (the fake model asks for the `exec` tool, in a session whose permission
+/// mode is `guarded`, with `tools.exec` asking on the gateway host) raises an exec approval;
+/// the inbox shows it with its session and run, allowed from the API, and the run completes
+/// with the command's output.
+#[test]
+fn a_real_run_s_exec_approval_allowed_from_the_inbox_lets_the_command_run() {
+    let install = PathBuf::from(std::env::var("GS_OPENCLAW_DIR").expect("GS_OPENCLAW_DIR"));
+    let model = gs_test_support::fake_model::FakeModel::start();
+    let mut gw = RealGateway::new(&install, free_base_port(), TOKEN, None);
+    gw.use_model(&model.base_url());
+    gw.with_config(json!({"tools": {"exec": {"host": "gateway", "mode": "ask"}}}));
+    gw.start();
+    gw.wait_ready();
+    let d = daemon(&[]);
+    let id = add(&d, "real", "127.0.0.1", gw.port, TOKEN);
+    approval_client(&d, id);
+    let mut t = Operator::connect(gw.port, TOKEN, &[], DEADLINE);
+    let created = t
+        .call(
+            "sessions.create",
+            json!({"permissionMode": "guarded"}),
+            DEADLINE,
+        )
+        .unwrap_or_else(|e| panic!("sessions.create: {e}"));
+    let key = created["key"].as_str().unwrap().to_owned();
+    let sent = t
+        .call(
+            "chat.send",
+            json!({"sessionKey": key, "message": "EXEC: printf approved-smoke", "idempotencyKey": "exec-approval-1"}),
+            DEADLINE,
+        )
+        .unwrap_or_else(|e| panic!("chat.send: {e}"));
+    let run = sent["runId"].as_str().unwrap_or_default().to_owned();
+    let asked = wait_for("the run's approval in the inbox", DEADLINE, || {
+        let page = d.get("/api/approvals?status=pending", &d.admin_key).json();
+        match page["approvals"]
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["session_key"] == json!(key)).cloned())
+        {
+            Some(a) => Ok(a),
+            None => Err(format!("{page:#}")),
+        }
+    });
+    eprintln!("{asked:#}");
+    assert!(
+        asked["command"]
+            .as_str()
+            .unwrap()
+            .contains("printf approved-smoke"),
+        "{asked:#}"
+    );
+    let aid = asked["id"].as_str().unwrap();
+    assert_eq!(resolve(&d, id, aid, "allow-once").status, 200);
+    let history = wait_for(
+        "the run's reply with the command's output",
+        DEADLINE,
+        || {
+            let h = t
+                .call(
+                    "chat.history",
+                    json!({"sessionKey": key, "limit": 50}),
+                    DEADLINE,
+                )
+                .unwrap_or_else(|e| panic!("chat.history: {e}"));
+            if h.to_string().contains("tool said:") {
+                Ok(h)
+            } else {
+                Err(format!("{h:#}"))
+            }
+        },
+    );
+    assert!(
+        history.to_string().contains("approved-smoke"),
+        "the command ran: {history:#}"
+    );
+    eprintln!("run {run}");
+    drop(t);
+    gw.stop();
+}
