@@ -27,8 +27,9 @@ const TICK: Duration = Duration::from_secs(1);
 /// Pending approvals read per list call (2026.9.6 keeps them all in memory; the inbox keeps at
 /// most [`crate::db::approvals::PENDING_PER_GATEWAY`] per gateway).
 const LIST_MAX: usize = 1000;
-/// How often every gateway answered for here is reconciled even without a reconnect: news
-/// dropped because the queue was full is found then.
+/// How often every gateway answered for here is reconciled even without a reconnect (news
+/// dropped because the queue was full is found then), and ended approvals older than 30 days
+/// are forgotten.
 const RECONCILE_EVERY: Duration = Duration::from_secs(60);
 
 impl Inbox {
@@ -47,6 +48,23 @@ impl Inbox {
                 },
                 _ = tick.tick() => self.tick().await,
                 _ = reconcile.tick() => {
+                    let before = unix_now_ms() - crate::db::approvals::KEPT_MS;
+                    match self.stored(move |s| s.prune_approvals(before)).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(approvals = n, "ended approvals older than 30 days forgotten"),
+                        Err(e) => tracing::warn!(%e, "could not prune old approvals"),
+                    }
+                    let now = unix_now_ms();
+                    match self.stored(move |s| s.cancel_approvals_of_deleted_gateways(now)).await {
+                        Ok(ended) => {
+                            for a in ended {
+                                tracing::info!(gateway_id = a.gateway_id, approval = %a.id, "approval of a deleted gateway cancelled");
+                                self.metrics.ended(&a);
+                                self.announce(EventKind::ApprovalResolved, &a);
+                            }
+                        }
+                        Err(e) => tracing::warn!(%e, "could not end the approvals of deleted gateways"),
+                    }
                     let known: Vec<(GatewayId, Option<String>)> = self
                         .boots
                         .lock()

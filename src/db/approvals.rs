@@ -10,6 +10,9 @@ use crate::approvals::model::{Approval, ApprovalStatus, Ending, ResolvedBy};
 use gateway_supervisor_actors::model::GatewayId;
 use gateway_supervisor_actors::protocol::approvals::Requested;
 
+/// Ended approvals are kept this long (the gateway's own history keeps 30 days too).
+pub const KEPT_MS: i64 = 30 * 86_400_000;
+
 /// Pending approvals kept per gateway: a gateway asking for more (a hostile one, or a loop)
 /// has the rest refused here, and they end on the gateway by its own timeout.
 pub const PENDING_PER_GATEWAY: i64 = 1000;
@@ -253,6 +256,49 @@ impl Store {
         .collect()
     }
 
+    /// Ends the pending approvals of gateways that are no longer registered (`cancelled`,
+    /// `gateway-deleted`): nobody can answer them here any more. The approvals so ended.
+    pub fn cancel_approvals_of_deleted_gateways(
+        &self,
+        now_ms: i64,
+    ) -> Result<Vec<Approval>, DbError> {
+        use super::schema::gateways;
+        let mut conn = self.conn()?;
+        let orphans: Vec<(i64, String)> = approvals::table
+            .filter(approvals::status.eq(ApprovalStatus::Pending.as_str()))
+            .filter(diesel::dsl::not(
+                approvals::gateway_id.eq_any(gateways::table.select(gateways::id)),
+            ))
+            .select((approvals::gateway_id, approvals::approval_id))
+            .load(&mut conn)?;
+        drop(conn);
+        let ending = Ending {
+            status: ApprovalStatus::Cancelled,
+            reason: Some("gateway-deleted".into()),
+            decision: None,
+            by: ResolvedBy::Gateway,
+            key_id: None,
+            label: None,
+            at_ms: now_ms,
+        };
+        let mut ended = Vec::new();
+        for (gateway_id, id) in orphans {
+            ended.extend(self.end_approval(gateway_id, &id, &ending)?);
+        }
+        Ok(ended)
+    }
+
+    /// Forgets approvals that ended before `before_ms`; how many.
+    pub fn prune_approvals(&self, before_ms: i64) -> Result<usize, DbError> {
+        let mut conn = self.conn()?;
+        Ok(diesel::delete(
+            approvals::table
+                .filter(approvals::status.ne(ApprovalStatus::Pending.as_str()))
+                .filter(approvals::resolved_at_ms.lt(before_ms)),
+        )
+        .execute(&mut conn)?)
+    }
+
     /// Every pending approval (of one gateway, or of all), oldest first.
     pub fn pending_approvals(
         &self,
@@ -271,5 +317,109 @@ impl Store {
             .into_iter()
             .map(Approval::try_from)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::test_support::sqlite_store;
+    use gateway_supervisor_actors::protocol::approvals::ApprovalKind;
+
+    fn asked(id: &str) -> Requested {
+        Requested {
+            id: id.into(),
+            kind: ApprovalKind::Exec,
+            command: "printf smoke".into(),
+            warning: None,
+            severity: None,
+            agent_id: None,
+            session_key: None,
+            run_id: None,
+            host: None,
+            created_at_ms: 1,
+            expires_at_ms: 2,
+        }
+    }
+
+    fn ended(at_ms: i64) -> Ending {
+        Ending {
+            status: ApprovalStatus::Denied,
+            reason: None,
+            decision: Some("deny".into()),
+            by: ResolvedBy::Elsewhere,
+            key_id: None,
+            label: None,
+            at_ms,
+        }
+    }
+
+    #[test]
+    fn an_end_is_written_once_over_pending_and_the_first_one_stays() {
+        let (store, _dir) = sqlite_store();
+        assert!(matches!(
+            store.record_approval(1, &asked("a"), None, 5).unwrap(),
+            Recorded::New(_)
+        ));
+        assert_eq!(
+            store.record_approval(1, &asked("a"), None, 6).unwrap(),
+            Recorded::Known
+        );
+        let first = store.end_approval(1, "a", &ended(10)).unwrap().unwrap();
+        assert_eq!(first.resolved_at_ms, Some(10));
+        let mut later = ended(20);
+        later.status = ApprovalStatus::Allowed;
+        assert_eq!(
+            store.end_approval(1, "a", &later).unwrap(),
+            None,
+            "not pending any more"
+        );
+        assert_eq!(
+            store.approval(1, "a").unwrap().unwrap().status,
+            ApprovalStatus::Denied
+        );
+        assert!(
+            !store.approval_escalated(1, "a", 30).unwrap(),
+            "an ended one is not escalated"
+        );
+    }
+
+    #[test]
+    fn the_pending_approvals_of_a_deleted_gateway_are_cancelled() {
+        let (store, _dir) = sqlite_store();
+        store
+            .record_approval(77, &asked("orphan"), None, 1)
+            .unwrap();
+        let ended = store.cancel_approvals_of_deleted_gateways(9).unwrap();
+        assert_eq!(ended.len(), 1);
+        assert_eq!(
+            (ended[0].status, ended[0].reason.as_deref()),
+            (ApprovalStatus::Cancelled, Some("gateway-deleted"))
+        );
+        assert!(
+            store
+                .cancel_approvals_of_deleted_gateways(10)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn ended_approvals_older_than_kept_are_forgotten_and_pending_ones_never() {
+        let (store, _dir) = sqlite_store();
+        for id in ["old", "new", "waiting"] {
+            store.record_approval(1, &asked(id), None, 1).unwrap();
+        }
+        store.end_approval(1, "old", &ended(100)).unwrap();
+        store.end_approval(1, "new", &ended(300)).unwrap();
+        assert_eq!(store.prune_approvals(200).unwrap(), 1);
+        let left: Vec<String> = store
+            .approvals(&ApprovalFilter::default(), 10)
+            .unwrap()
+            .into_iter()
+            .map(|a| a.id)
+            .collect();
+        assert_eq!(left.len(), 2);
+        assert!(left.contains(&"new".to_owned()) && left.contains(&"waiting".to_owned()));
     }
 }

@@ -19,18 +19,22 @@ use gateway_supervisor_actors::protocol::approvals::{ApprovalKind, Decision, ID_
 #[serde(deny_unknown_fields)]
 pub struct ApprovalsQuery {
     /// pending | allowed | denied | expired | cancelled
+    #[param(pattern = "^(pending|allowed|denied|expired|cancelled)$")]
     pub status: Option<String>,
     #[serde(default, deserialize_with = "super::query::integer")]
     pub gateway_id: Option<i64>,
     /// exec | plugin | system-agent
+    #[param(pattern = "^(exec|plugin|system-agent)$")]
     pub kind: Option<String>,
     /// An agent id, as the gateway presents it.
+    #[param(min_length = 1, max_length = 128)]
     pub agent: Option<String>,
     /// 1–1000, default 100.
     #[param(minimum = 1, maximum = 1000)]
     #[serde(default, deserialize_with = "super::query::integer")]
     pub limit: Option<i64>,
     /// The `next_cursor` of the page before.
+    #[param(pattern = "^-?[0-9]{1,18}_-?[0-9]{1,18}_[!-~]{1,128}$")]
     pub cursor: Option<String>,
 }
 
@@ -51,8 +55,10 @@ pub struct ApprovalEnvelope {
 #[serde(deny_unknown_fields)]
 pub struct ResolveRequest {
     /// allow-once | allow-always | deny
+    #[schema(pattern = "^(allow-once|allow-always|deny)$")]
     pub decision: String,
     /// Why, for the audit log (at most 500 characters).
+    #[schema(max_length = 500)]
     pub reason: Option<String>,
 }
 
@@ -90,7 +96,7 @@ pub async fn list(
         ));
     }
     if let Some(agent) = q.agent.as_deref()
-        && (agent.is_empty() || agent.len() > 128)
+        && (agent.is_empty() || agent.chars().count() > 128)
     {
         return Err(ApiError::field("agent", "agent must be 1–128 characters"));
     }
@@ -120,7 +126,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/api/approvals/{gateway_id}/{id}", tag = "approvals",
-    params(("gateway_id" = i64, Path), ("id" = String, Path)),
+    params(("gateway_id" = i64, Path, minimum = 1), ("id" = String, Path, min_length = 1, max_length = 128, pattern = "^[!-~]+$")),
     description = "One approval: what the gateway presented, and how it ended.",
     responses((status = 200, body = ApprovalEnvelope), (status = 404, body = ErrorBody)),
     security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
@@ -139,7 +145,7 @@ pub async fn get(
 }
 
 #[utoipa::path(post, path = "/api/approvals/{gateway_id}/{id}/resolve", tag = "approvals",
-    params(("gateway_id" = i64, Path), ("id" = String, Path)),
+    params(("gateway_id" = i64, Path, minimum = 1), ("id" = String, Path, min_length = 1, max_length = 128, pattern = "^[!-~]+$")),
     request_body = ResolveRequest,
     description = "Answers a pending approval through its gateway. The first answer wins, whoever gives it: a later one gets 409 with the answer that won. Needs the operator role (an answer lets a command run on a gateway host, as a spawn does).",
     responses((status = 200, body = ApprovalEnvelope), (status = 400, body = ErrorBody),
