@@ -10,8 +10,10 @@
 //! answers through the gateway, which alone decides whose answer was first.
 
 pub mod metrics;
-pub mod model;
 pub mod rule;
+
+/// The inbox's words (kept with the store, which reads and writes them).
+pub use crate::db::approvals::model;
 mod sync;
 
 use std::collections::HashMap;

@@ -4,11 +4,13 @@
 
 use diesel::prelude::*;
 
-use super::schema::approvals;
-use super::{DbError, Store, is_unique_violation};
-use crate::approvals::model::{Approval, ApprovalStatus, Ending, ResolvedBy};
+use crate::db::schema::approvals;
+use crate::db::{DbError, Store, is_unique_violation};
+pub mod model;
+
 use gateway_supervisor_actors::model::GatewayId;
 use gateway_supervisor_actors::protocol::approvals::Requested;
+use model::{Approval, ApprovalStatus, Ending, ResolvedBy};
 
 /// Ended approvals are kept this long (the gateway's own history keeps 30 days too).
 pub const KEPT_MS: i64 = 30 * 86_400_000;
@@ -262,7 +264,7 @@ impl Store {
         &self,
         now_ms: i64,
     ) -> Result<Vec<Approval>, DbError> {
-        use super::schema::gateways;
+        use crate::db::schema::gateways;
         let mut conn = self.conn()?;
         let orphans: Vec<(i64, String)> = approvals::table
             .filter(approvals::status.eq(ApprovalStatus::Pending.as_str()))

@@ -1,4 +1,5 @@
-//! The inbox's words: where an approval is, who ended it, and one approval as the API shows it.
+//! The approvals inbox's words: where an approval is, who ended it, and one approval as the API
+//! shows it (`crate::approvals::model`).
 
 use serde::{Deserialize, Serialize};
 
