@@ -37,7 +37,12 @@ async function api(method, path, body) {
   const text = await res.text();
   let json = null;
   try { json = text ? JSON.parse(text) : null; } catch (_) { json = null; }
-  if (res.status === 401 && path !== "/console/login") { showLogin("Your session ended; log in again."); throw new Error("unauthorized"); }
+  if (res.status === 401 && path !== "/console/login") {
+    // Only a session this page holds can end: a late answer to a request of the session just
+    // logged out must not redraw the login form under the key being typed.
+    if (state.me) showLogin("Your session ended; log in again.");
+    throw new Error("unauthorized");
+  }
   if (!res.ok) throw new Error((json && json.message) || `${res.status} ${res.statusText}`);
   return json;
 }
@@ -47,6 +52,7 @@ async function api(method, path, body) {
 function showLogin(message) {
   state.me = null;
   if (state.stream) { state.stream.close(); state.stream = null; }
+  if (state.refreshTimer) { clearTimeout(state.refreshTimer); state.refreshTimer = null; }
   $("nav").hidden = true; $("logout").hidden = true; $("who").textContent = "";
   const error = el("p", { class: "error", id: "login-error", role: "alert" }, message || "");
   const key = el("input", { id: "key", type: "password", autocomplete: "current-password", required: true, "aria-describedby": "login-error" });
