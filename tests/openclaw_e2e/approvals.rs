@@ -69,6 +69,9 @@ fn daemon(extra: &[(&str, &str)]) -> Daemon {
         ("GATEWAY_SUPERVISOR__GATEWAYS__BACKOFF_MAX", "2s"),
         ("GATEWAY_SUPERVISOR__GATEWAYS__HEALTH_INTERVAL", "1h"),
         ("GATEWAY_SUPERVISOR__APPROVALS__ENABLED", "true"),
+        // The tests poll gateways while real ones start (slowly, beside others, in CI): the
+        // per-key limit of 100/min on /api/gateways* answered the recipe's PUT 429.
+        ("GATEWAY_SUPERVISOR__LIMITS__GATEWAY_OPS_PER_MINUTE", "0"),
     ];
     env.extend_from_slice(extra);
     Daemon::start_with(&env)
