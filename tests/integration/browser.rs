@@ -20,6 +20,17 @@ pub(crate) fn shots() -> PathBuf {
 
 /// No text under WCAG AA contrast on the page shown as `page` (`support/contrast.js` lists
 /// each one with its ratio).
+/// Logs the console out (whoever it was) and in again with `key`; waits until the header
+/// names `who`.
+pub(crate) fn log_in_as(b: &Browser, base: &str, key: &str, who: &str) {
+    b.goto(&format!("{base}/console/#/"));
+    b.script("return fetch('/console/logout', {method: 'POST', credentials: 'same-origin'}).then(() => true)");
+    b.goto(&format!("{base}/console/#/"));
+    b.type_into(&b.find("#key", DEADLINE), key);
+    b.click_css("#login", DEADLINE);
+    b.wait_text(".who", DEADLINE, |t| t.contains(who));
+}
+
 pub(crate) fn assert_contrast(b: &Browser, page: &str) {
     let low: Vec<String> = serde_json::from_value(b.script(include_str!("support/contrast.js")))
         .expect("a list of texts");
@@ -242,14 +253,7 @@ fn the_console_spawns_runs_operations_and_shows_logs_usage_and_versions() {
     let viewer = d.create_key("viewer", "wall");
     let base = format!("http://{}", d.addr);
     let b = Browser::start(1280, 900);
-    let login = |key: &str, who: &str| {
-        b.goto(&format!("{base}/console/#/"));
-        b.script("return fetch('/console/logout', {method: 'POST', credentials: 'same-origin'}).then(() => true)");
-        b.goto(&format!("{base}/console/#/"));
-        b.type_into(&b.find("#key", DEADLINE), key);
-        b.click_css("#login", DEADLINE);
-        b.wait_text(".who", DEADLINE, |t| t.contains(who));
-    };
+    let login = |key: &str, who: &str| log_in_as(&b, &base, key, who);
 
     // The fleet: the gateway never reached says so, not figures.
     login(&operator, "(operator)");

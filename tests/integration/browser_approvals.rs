@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::browser::{assert_contrast, shots};
+use crate::browser::{assert_contrast, log_in_as, shots};
 use crate::support::fleet::{add, fake, link_daemon, wait_gateway};
 use crate::support::online;
 use crate::support::webdriver::Browser;
@@ -27,14 +27,7 @@ fn the_approvals_page_shows_what_waits_and_answers_it_once() {
     let viewer = d.create_key("viewer", "wall");
     let base = format!("http://{}", d.addr);
     let b = Browser::start(1280, 900);
-    let login = |key: &str, who: &str| {
-        b.goto(&format!("{base}/console/#/"));
-        b.script("return fetch('/console/logout', {method: 'POST', credentials: 'same-origin'}).then(() => true)");
-        b.goto(&format!("{base}/console/#/"));
-        b.type_into(&b.find("#key", DEADLINE), key);
-        b.click_css("#login", DEADLINE);
-        b.wait_text(".who", DEADLINE, |t| t.contains(who));
-    };
+    let login = |key: &str, who: &str| log_in_as(&b, &base, key, who);
 
     // The count on every page, from the fleet page on.
     login(&operator, "(operator)");
