@@ -37,6 +37,28 @@ impl Client {
     }
 }
 
+/// Where an approval is, in 2026.9.6's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    Pending,
+    Allowed,
+    Denied,
+    Expired,
+    Cancelled,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Allowed => "allowed",
+            Status::Denied => "denied",
+            Status::Expired => "expired",
+            Status::Cancelled => "cancelled",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Approval {
     pub id: String,
@@ -44,7 +66,7 @@ pub(crate) struct Approval {
     pub request: Value,
     pub created_at_ms: u64,
     pub expires_at_ms: u64,
-    pub status: &'static str,
+    pub status: Status,
     pub reason: Option<&'static str>,
     pub decision: Option<String>,
     pub resolved_at_ms: Option<u64>,
@@ -65,9 +87,9 @@ impl Approval {
                    "severity": r["severity"], "title": r["title"], "toolName": r["toolName"]})
         };
         let mut s = json!({"createdAtMs": self.created_at_ms, "expiresAtMs": self.expires_at_ms,
-            "id": self.id, "presentation": presentation, "status": self.status,
+            "id": self.id, "presentation": presentation, "status": self.status.as_str(),
             "urlPath": format!("/approve/{}", self.id.replace(':', "%3A"))});
-        if self.status != "pending" {
+        if self.status != Status::Pending {
             s["reason"] = json!(self.reason);
             s["resolvedAtMs"] = json!(self.resolved_at_ms);
             s["resolver"] = self.resolver.clone();
@@ -133,7 +155,7 @@ pub(crate) fn request(
         request,
         created_at_ms: now,
         expires_at_ms: now + timeout.as_millis() as u64,
-        status: "pending",
+        status: Status::Pending,
         reason: None,
         decision: None,
         resolved_at_ms: None,
@@ -141,7 +163,7 @@ pub(crate) fn request(
     };
     let routed = lock(&shared.conns).values().any(|c| c.approval_client);
     if !routed {
-        a.status = "denied";
+        a.status = Status::Denied;
         a.reason = Some("no-route");
         a.decision = Some("deny".into());
         a.resolved_at_ms = Some(now);
@@ -164,9 +186,9 @@ pub(crate) fn request(
             let mut all = lock(&shared.approvals);
             if let Some(a) = all
                 .iter_mut()
-                .find(|a| a.id == expiring && a.status == "pending")
+                .find(|a| a.id == expiring && a.status == Status::Pending)
             {
-                a.status = "expired";
+                a.status = Status::Expired;
                 a.reason = Some("timeout");
                 a.resolved_at_ms = Some(now_ms());
                 a.resolver = json!({"kind": "system"});
@@ -186,13 +208,13 @@ pub(crate) fn resolve(
     let (applied, snapshot, resolved) = {
         let mut all = lock(&shared.approvals);
         let a = all.iter_mut().find(|a| a.id == id)?;
-        if a.status != "pending" {
+        if a.status != Status::Pending {
             return Some((false, a.snapshot()));
         }
         a.status = if decision == "deny" {
-            "denied"
+            Status::Denied
         } else {
-            "allowed"
+            Status::Allowed
         };
         a.reason = Some("user");
         a.decision = Some(decision.to_owned());
@@ -214,9 +236,9 @@ pub(crate) fn resolve(
 pub(crate) fn cancel_pending(shared: &Shared) {
     for a in lock(&shared.approvals)
         .iter_mut()
-        .filter(|a| a.status == "pending")
+        .filter(|a| a.status == Status::Pending)
     {
-        a.status = "cancelled";
+        a.status = Status::Cancelled;
         a.reason = Some("gateway-restart");
         a.resolved_at_ms = Some(now_ms());
         a.resolver = json!({"kind": "system"});
@@ -242,7 +264,7 @@ pub(crate) fn method(
             Ok(Value::Array(
                 lock(&shared.approvals)
                     .iter()
-                    .filter(|a| a.kind == kind && a.status == "pending")
+                    .filter(|a| a.kind == kind && a.status == Status::Pending)
                     .map(Approval::entry)
                     .collect(),
             ))
