@@ -11,7 +11,7 @@ const PAGES = {};
 const STATUSES = ["online", "degraded", "timeout", "offline", "unknown"];
 // `fleet`: the page of the list on screen (the daemon pages it: a 10,000-gateway fleet is never
 // read whole). `names`: gateway names seen, for the sessions page.
-const state = { me: null, fleet: null, names: new Map(), page: 0, filter: "", events: [], stream: null, refreshTimer: null, view: null };
+const state = { me: null, fleet: null, names: new Map(), page: 0, filter: "", selector: "", selectorError: "", events: [], stream: null, refreshTimer: null, view: null };
 
 const $ = (id) => document.getElementById(id);
 function el(tag, attrs = {}, ...children) {
@@ -142,13 +142,25 @@ function fleetQuery() {
   const f = state.filter.trim().toLowerCase();
   if (STATUSES.includes(f)) params.set("status", f);
   else if (f) params.set("q", f);
+  if (state.selector.trim()) params.set("selector", state.selector.trim());
   return params.toString();
 }
 
 async function loadFleet() {
   try {
     state.fleet = await api("GET", `/api/gateways?${fleetQuery()}`);
-  } catch (e) { if (e.message !== "unauthorized") $("main").replaceChildren(el("p", { class: "error" }, e.message)); return; }
+    state.selectorError = "";
+  } catch (e) {
+    if (e.message === "unauthorized") return;
+    // A selector being typed is often not one yet: say why beside the box, keep the table.
+    if (state.selector.trim() && e.message.startsWith("selector:") && state.fleet) {
+      state.selectorError = e.message;
+      if (state.view === "fleet") renderFleet();
+      return;
+    }
+    $("main").replaceChildren(el("p", { class: "error" }, e.message));
+    return;
+  }
   for (const g of state.fleet.gateways) state.names.set(g.id, g.name);
   if (state.view === "fleet") renderFleet();
 }
@@ -173,12 +185,15 @@ function renderFleet() {
   const acting = fleet.acting_primary;
   const pages = Math.max(1, Math.ceil(fleet.total / PAGE_SIZE));
   const go = (page) => { state.page = page; loadFleet(); };
-  const filter = el("input", { id: "filter", type: "search", value: state.filter, placeholder: "name or status",
+  // Typing reloads the page a moment after the last key, and gives the box its focus back.
+  const box = (id, key, placeholder, extra) => el("input", { id, type: "search", value: state[key], placeholder, ...extra,
     oninput: (e) => {
-      state.filter = e.target.value; state.page = 0;
+      state[key] = e.target.value; state.page = 0;
       clearTimeout(filterTimer);
-      filterTimer = setTimeout(async () => { await loadFleet(); const f = $("filter"); if (f) { f.focus(); f.setSelectionRange(f.value.length, f.value.length); } }, 250);
+      filterTimer = setTimeout(async () => { await loadFleet(); const f = $(id); if (f) { f.focus(); f.setSelectionRange(f.value.length, f.value.length); } }, 250);
     } });
+  const filter = box("filter", "filter", "name or status", {});
+  const selector = box("selector", "selector", "region=eu,tier!=canary", { "aria-describedby": "selector-error", spellcheck: "false" });
   const rows = slice.map((g) => el("tr", { "data-gateway": g.id },
     el("td", {}, el("a", { href: `#/gateway/${g.id}` }, g.name)),
     el("td", {}, statusBadge(g.status)),
@@ -189,20 +204,23 @@ function renderFleet() {
       : el("td", { colspan: "3", class: "why wrap" }, whyDown(g)),
     el("td", {}, (g.connection && g.connection.server_version) || "–"),
     el("td", {}, g.breaker.state),
-    el("td", {}, [g.suspended ? "suspended" : "", g.cordoned ? "cordoned" : ""].filter(Boolean).join(", "))));
+    el("td", {}, [g.suspended ? "suspended" : "", g.cordoned ? "cordoned" : ""].filter(Boolean).join(", ")),
+    el("td", { class: "labels" }, Object.entries(g.labels || {}).map(([k, v]) => el("span", { class: "label" }, `${k}=${v}`)))));
   $("main").replaceChildren(
     el("h1", {}, "Fleet"),
     el("div", { class: "summary" },
       el("span", {}, el("b", { id: "online-count" }, `${online}/${all}`), " online"),
       el("span", {}, "Acting primary: ", el("b", {}, acting ? acting.name : "none"))),
     el("div", { class: "toolbar" }, el("label", { for: "filter" }, "Filter"), filter,
+      el("label", { for: "selector" }, "Labels"), selector,
       el("span", { class: "muted", id: "shown" }, `${fleet.total} match`),
       pages > 1 ? el("button", { type: "button", id: "prev", disabled: state.page === 0, onclick: () => go(state.page - 1) }, "Previous") : null,
       pages > 1 ? el("span", {}, `page ${state.page + 1} of ${pages}`) : null,
       pages > 1 ? el("button", { type: "button", id: "next", disabled: state.page >= pages - 1, onclick: () => go(state.page + 1) }, "Next") : null),
+    el("p", { class: "error", id: "selector-error", role: "alert" }, state.selectorError),
     el("div", { class: "scroll" }, el("table", { id: "gateways" },
       el("caption", { class: "sr-only" }, "Gateways"),
-      el("thead", {}, el("tr", {}, ["Name", "Status", "Primary", "Latency", "Sessions", "Agents", "Version", "Breaker", "Held"].map((h) => el("th", { scope: "col" }, h)))),
+      el("thead", {}, el("tr", {}, ["Name", "Status", "Primary", "Latency", "Sessions", "Agents", "Version", "Breaker", "Held", "Labels"].map((h) => el("th", { scope: "col" }, h)))),
       el("tbody", {}, rows))));
 }
 
@@ -238,6 +256,7 @@ async function renderGateway(id, refresh) {
       fact("Sessions", g.sessions_count), fact("Agents", g.agents_count),
       fact("Breaker", `${g.breaker.state} (${g.breaker.consecutive_failures} consecutive failures)`),
       fact("Held back", [g.suspended ? "suspended" : "", g.cordoned ? "cordoned" : ""].filter(Boolean).join(", ") || "no"),
+      fact("Labels", Object.entries(g.labels || {}).map(([k, v]) => `${k}=${v}`).join(", ") || "none"),
       fact("Approval client", c.approval_client ? "yes: the gateway waits for this daemon's answers" : "no"),
       fact("Gateway's suspension", c.suspension === "accepting" || !c.suspension ? c.suspension
         : `${c.suspension}${g.suspended ? "" : " (not made through this daemon unless a drain runs: it lapses 120 s after its maker last renewed it)"}`),

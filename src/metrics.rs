@@ -151,9 +151,16 @@ impl Metrics {
         let gateway_info = IntGaugeVec::new(
             Opts::new(
                 "gateway_info",
-                "1 per gateway with its name, and the release, build and protocol its last hello reported.",
+                "1 per gateway with its name, its labels (`region=eu,tier=canary`: match with `labels=~\".*region=eu.*\"`), and the release, build and protocol its last hello reported.",
             ),
-            &["gateway_id", "name", "version", "build", "protocol"],
+            &[
+                "gateway_id",
+                "name",
+                "labels",
+                "version",
+                "build",
+                "protocol",
+            ],
         )?;
         registry.register(Box::new(gateway_info.clone()))?;
         let event_subscribers = IntGauge::new(
@@ -250,12 +257,15 @@ impl Metrics {
             self.gateway_up.with_label_values(&[id]).set(i64::from(up));
             // The version and build are the gateway's own strings: already escaped and bounded
             // by the link; the name was validated when it was registered. Not the bootId: a
-            // new series at every restart.
+            // new series at every restart. The labels were checked when they were set (their
+            // alphabet has no quote, backslash or newline).
             let protocol = v.connection.protocol.map(|p| p.to_string());
+            let labels = v.record.labels.to_string();
             self.gateway_info
                 .with_label_values(&[
                     id,
                     v.record.name.as_str(),
+                    labels.as_str(),
                     v.connection.server_version.as_deref().unwrap_or(""),
                     v.connection.build_id.as_deref().unwrap_or(""),
                     protocol.as_deref().unwrap_or(""),

@@ -11,6 +11,7 @@ pub mod events;
 pub mod handshake;
 pub mod heartbeat;
 pub mod intern;
+pub mod labels;
 pub mod link;
 pub mod link_metrics;
 pub mod messages;

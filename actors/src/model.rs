@@ -96,6 +96,8 @@ pub struct GatewayRecord {
     /// Whether this daemon is the gateway's approval client (`caps: ["approvals"]` at connect);
     /// `None` follows the fleet's `approvals.enabled`.
     pub approvals: Option<bool>,
+    /// Its labels, which selectors pick it by.
+    pub labels: crate::labels::Labels,
 }
 
 /// Why a gateway takes no new spawns whatever its health: an operator's decision.
@@ -181,6 +183,7 @@ pub struct NewGateway {
     pub gateway_agent_id: Option<String>,
     /// `None`: the fleet's `approvals.enabled`.
     pub approvals: Option<bool>,
+    pub labels: crate::labels::Labels,
 }
 
 /// A validated partial update; `None` leaves a field as it is.
@@ -204,6 +207,8 @@ pub struct GatewayPatch {
     pub gateway_agent_id: Option<Option<String>>,
     /// `Some(None)`: back to the fleet's `approvals.enabled`.
     pub approvals: Option<Option<bool>>,
+    /// The whole new set of labels.
+    pub labels: Option<crate::labels::Labels>,
 }
 
 impl GatewayPatch {
@@ -224,6 +229,16 @@ impl GatewayPatch {
             && self.disable_device_pairing.is_none()
             && self.gateway_agent_id.is_none()
             && self.approvals.is_none()
+            && self.labels.is_none()
+    }
+
+    /// Whether the change sets what a live link reports (the seed API lets a client write them).
+    pub fn sets_live_facts(&self) -> bool {
+        self.status.is_some()
+            || self.last_seen.is_some()
+            || self.latency.is_some()
+            || self.sessions_count.is_some()
+            || self.agents_count.is_some()
     }
 
     /// Whether the change touches how the gateway is reached or what its link asks at connect

@@ -78,6 +78,7 @@ mod tests {
             suspension_id: None,
             cordoned: false,
             approvals: None,
+            labels: Default::default(),
         }
     }
 

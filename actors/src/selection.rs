@@ -3,9 +3,30 @@
 //! gateway with the fewest active sessions. Only gateways that can run the spawn's form (they
 //! advertise the method) and that an operator has not held back (cordoned, suspended) are
 //! considered; every refusal says why. Pure.
+//!
+//! Labels narrow it: a spawn's `selector` is required (only gateways it picks are considered,
+//! the explicit one included), its `prefer_selector` is a preference (the acting primary and
+//! the least loaded are looked for among the usable gateways it picks first, and among all
+//! the usable ones only when it picks none).
 
+use crate::labels::{Labels, Selector};
 use crate::model::GatewayId;
 pub use crate::model::HeldBack;
+
+/// What a spawn asks of the choice.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ask<'a> {
+    /// The gateway named in the request.
+    pub explicit: Option<GatewayId>,
+    /// The agent's `gateway_config.preferred_gateway`.
+    pub preferred: Option<GatewayId>,
+    /// The method the spawn calls (`agent`, `spawn`).
+    pub method: &'a str,
+    /// Only gateways whose labels this picks.
+    pub selector: Option<&'a Selector>,
+    /// Gateways whose labels this picks before the others.
+    pub prefer: Option<&'a Selector>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
@@ -19,6 +40,7 @@ pub struct Candidate {
     pub capable: bool,
     /// Held back by an operator: healthy, but takes nothing new.
     pub held_back: Option<HeldBack>,
+    pub labels: Labels,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,17 +75,23 @@ pub enum NoGateway {
     NoneHealthy { reason: String },
 }
 
-pub fn select(
-    candidates: &[Candidate],
-    explicit: Option<GatewayId>,
-    preferred: Option<GatewayId>,
-    method: &str,
-) -> Result<(GatewayId, Choice), NoGateway> {
-    if let Some(id) = explicit {
+pub fn select(candidates: &[Candidate], ask: Ask<'_>) -> Result<(GatewayId, Choice), NoGateway> {
+    let method = ask.method;
+    let picked = |c: &Candidate| ask.selector.is_none_or(|s| s.matches(&c.labels));
+    if let Some(id) = ask.explicit {
         let c = candidates
             .iter()
             .find(|c| c.id == id)
             .ok_or(NoGateway::Unknown(id))?;
+        if let Some(s) = ask.selector.filter(|_| !picked(c)) {
+            return Err(NoGateway::Unavailable {
+                id,
+                reason: format!(
+                    "gateway `{}` is not picked by the selector `{s}` (its labels: `{}`)",
+                    c.name, c.labels
+                ),
+            });
+        }
         if let Some(h) = c.held_back {
             return Err(NoGateway::Unavailable {
                 id,
@@ -90,30 +118,44 @@ pub fn select(
             }),
         };
     }
-    let usable = |c: &&Candidate| c.healthy && c.capable && c.held_back.is_none();
-    if let Some(p) = preferred
-        .and_then(|id| candidates.iter().find(|c| c.id == id))
+    let pool: Vec<&Candidate> = candidates.iter().filter(|c| picked(c)).collect();
+    let usable = |c: &&&Candidate| c.healthy && c.capable && c.held_back.is_none();
+    if let Some(p) = ask
+        .preferred
+        .and_then(|id| pool.iter().find(|c| c.id == id))
         .filter(usable)
     {
         return Ok((p.id, Choice::Preferred));
     }
-    if let Some(p) = candidates.iter().filter(usable).find(|c| c.acting_primary) {
+    let usable: Vec<&Candidate> = pool.iter().filter(usable).copied().collect();
+    let liked: Vec<&Candidate> = match ask.prefer {
+        Some(s) => usable
+            .iter()
+            .filter(|c| s.matches(&c.labels))
+            .copied()
+            .collect(),
+        None => Vec::new(),
+    };
+    let among = if liked.is_empty() { &usable } else { &liked };
+    if let Some(p) = among.iter().find(|c| c.acting_primary) {
         return Ok((p.id, Choice::ActingPrimary));
     }
-    match candidates
-        .iter()
-        .filter(usable)
-        .min_by_key(|c| (c.active_sessions, c.id))
-    {
+    match among.iter().min_by_key(|c| (c.active_sessions, c.id)) {
         Some(c) => Ok((c.id, Choice::LeastLoaded)),
         None => Err(NoGateway::NoneHealthy {
-            reason: none_usable(candidates, method),
+            reason: match ask.selector {
+                Some(s) if pool.is_empty() => format!(
+                    "no gateway's labels are picked by the selector `{s}` ({} registered)",
+                    candidates.len()
+                ),
+                _ => none_usable(&pool, method, ask.selector),
+            },
         }),
     }
 }
 
 /// Why no candidate can take a spawn, counted by reason.
-fn none_usable(candidates: &[Candidate], method: &str) -> String {
+fn none_usable(candidates: &[&Candidate], method: &str, picked_by: Option<&Selector>) -> String {
     if candidates.is_empty() {
         return "no gateway is registered".to_owned();
     }
@@ -134,8 +176,11 @@ fn none_usable(candidates: &[Candidate], method: &str) -> String {
     if incapable > 0 {
         why.push(format!("{incapable} not offering `{method}`"));
     }
+    let which = picked_by
+        .map(|s| format!(" the selector `{s}` picks"))
+        .unwrap_or_default();
     format!(
-        "none of the {} gateways can take it: {}",
+        "none of the {} gateways{which} can take it: {}",
         candidates.len(),
         why.join(", ")
     )
@@ -154,6 +199,16 @@ mod tests {
             active_sessions: sessions,
             capable,
             held_back: None,
+            labels: Labels::default(),
+        }
+    }
+
+    fn ask(explicit: Option<GatewayId>, preferred: Option<GatewayId>, method: &str) -> Ask<'_> {
+        Ask {
+            explicit,
+            preferred,
+            method,
+            ..Ask::default()
         }
     }
 
@@ -173,18 +228,18 @@ mod tests {
             c(4, true, false, 0, false),
         ];
         assert_eq!(
-            select(&fleet, Some(2), Some(1), "agent"),
+            select(&fleet, ask(Some(2), Some(1), "agent")),
             Ok((2, Choice::Explicit))
         );
         assert_eq!(
-            select(&fleet, Some(9), None, "agent"),
+            select(&fleet, ask(Some(9), None, "agent")),
             Err(NoGateway::Unknown(9))
         );
         assert!(matches!(
-            select(&fleet, Some(3), None, "agent"),
+            select(&fleet, ask(Some(3), None, "agent")),
             Err(NoGateway::Unavailable { id: 3, .. })
         ));
-        match select(&fleet, Some(4), None, "spawn") {
+        match select(&fleet, ask(Some(4), None, "spawn")) {
             Err(NoGateway::Unavailable { reason, .. }) => assert!(reason.contains("spawn")),
             other => panic!("{other:?}"),
         }
@@ -199,16 +254,16 @@ mod tests {
             c(4, false, false, 0, true),
         ];
         assert_eq!(
-            select(&fleet, None, Some(2), "agent"),
+            select(&fleet, ask(None, Some(2), "agent")),
             Ok((2, Choice::Preferred))
         );
         assert_eq!(
-            select(&fleet, None, Some(4), "agent"),
+            select(&fleet, ask(None, Some(4), "agent")),
             Ok((1, Choice::ActingPrimary)),
             "an unhealthy preference is skipped"
         );
         assert_eq!(
-            select(&fleet, None, None, "agent"),
+            select(&fleet, ask(None, None, "agent")),
             Ok((1, Choice::ActingPrimary))
         );
         let fleet = [
@@ -218,7 +273,7 @@ mod tests {
             c(5, true, false, 1, true),
         ];
         assert_eq!(
-            select(&fleet, None, None, "agent"),
+            select(&fleet, ask(None, None, "agent")),
             Ok((3, Choice::LeastLoaded)),
             "fewest sessions, then the older id"
         );
@@ -228,7 +283,7 @@ mod tests {
     fn capability_filters_every_branch() {
         let fleet = [c(1, true, true, 0, false), c(2, true, false, 7, true)];
         assert_eq!(
-            select(&fleet, None, Some(1), "spawn"),
+            select(&fleet, ask(None, Some(1), "spawn")),
             Ok((2, Choice::LeastLoaded))
         );
     }
@@ -239,13 +294,19 @@ mod tests {
             Err(NoGateway::NoneHealthy { reason }) => reason,
             other => panic!("{other:?}"),
         };
-        assert!(reason(select(&[], None, None, "agent")).contains("no gateway is registered"));
+        assert!(reason(select(&[], ask(None, None, "agent"))).contains("no gateway is registered"));
         assert_eq!(
-            reason(select(&[c(1, false, true, 0, true)], None, None, "agent")),
+            reason(select(
+                &[c(1, false, true, 0, true)],
+                ask(None, None, "agent")
+            )),
             "none of the 1 gateways can take it: 1 disconnected or breaker open"
         );
         assert_eq!(
-            reason(select(&[c(1, true, true, 0, false)], None, None, "spawn")),
+            reason(select(
+                &[c(1, true, true, 0, false)],
+                ask(None, None, "spawn")
+            )),
             "none of the 1 gateways can take it: 1 not offering `spawn`"
         );
         let fleet = [
@@ -255,7 +316,7 @@ mod tests {
             c(4, false, false, 0, true),
         ];
         assert_eq!(
-            reason(select(&fleet, None, None, "agent")),
+            reason(select(&fleet, ask(None, None, "agent"))),
             "none of the 4 gateways can take it: 2 cordoned, 1 suspended, 1 disconnected or breaker open"
         );
     }
@@ -268,7 +329,7 @@ mod tests {
             c(3, true, false, 1, true),
         ];
         assert_eq!(
-            select(&fleet, None, Some(1), "agent"),
+            select(&fleet, ask(None, Some(1), "agent")),
             Ok((3, Choice::LeastLoaded))
         );
     }
@@ -279,18 +340,144 @@ mod tests {
             held(1, false, HeldBack::Cordoned),
             held(2, false, HeldBack::Suspended),
         ];
-        match select(&fleet, Some(1), None, "agent") {
+        match select(&fleet, ask(Some(1), None, "agent")) {
             Err(NoGateway::Unavailable { id: 1, reason }) => assert_eq!(
                 reason,
                 "gateway `g1` is cordoned: it takes no new spawns until it is uncordoned"
             ),
             other => panic!("{other:?}"),
         }
-        match select(&fleet, Some(2), None, "agent") {
+        match select(&fleet, ask(Some(2), None, "agent")) {
             Err(NoGateway::Unavailable { reason, .. }) => {
                 assert!(reason.ends_with("until it is resumed"), "{reason}")
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    fn labelled(id: GatewayId, sessions: i64, acting: bool, labels: &[(&str, &str)]) -> Candidate {
+        Candidate {
+            labels: Labels::of(labels.iter().copied()).expect("valid labels"),
+            ..c(id, true, acting, sessions, true)
+        }
+    }
+
+    fn sel(text: &str) -> Selector {
+        Selector::parse(text).expect("valid selector")
+    }
+
+    #[test]
+    fn a_selector_keeps_a_spawn_on_the_gateways_it_picks_even_off_the_primary() {
+        let fleet = [
+            labelled(1, 0, true, &[("region", "us")]),
+            labelled(2, 5, false, &[("region", "eu")]),
+            labelled(3, 1, false, &[("region", "eu")]),
+        ];
+        let eu = sel("region=eu");
+        let pick = |preferred| {
+            select(
+                &fleet,
+                Ask {
+                    selector: Some(&eu),
+                    preferred,
+                    ..ask(None, None, "agent")
+                },
+            )
+        };
+        assert_eq!(pick(None), Ok((3, Choice::LeastLoaded)));
+        assert_eq!(
+            pick(Some(1)),
+            Ok((3, Choice::LeastLoaded)),
+            "the agent's preferred gateway outside the selector is passed over"
+        );
+        assert_eq!(pick(Some(2)), Ok((2, Choice::Preferred)));
+    }
+
+    #[test]
+    fn an_explicit_gateway_outside_the_selector_is_refused_naming_its_labels() {
+        let fleet = [labelled(1, 0, true, &[("region", "us")])];
+        let eu = sel("region=eu");
+        match select(
+            &fleet,
+            Ask {
+                selector: Some(&eu),
+                ..ask(Some(1), None, "agent")
+            },
+        ) {
+            Err(NoGateway::Unavailable { id: 1, reason }) => assert_eq!(
+                reason,
+                "gateway `g1` is not picked by the selector `region=eu` (its labels: `region=us`)"
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_selector_that_picks_nothing_or_nothing_usable_says_so() {
+        let reason = |r: Result<(GatewayId, Choice), NoGateway>| match r {
+            Err(NoGateway::NoneHealthy { reason }) => reason,
+            other => panic!("{other:?}"),
+        };
+        let fleet = [
+            labelled(1, 0, true, &[("region", "us")]),
+            Candidate {
+                held_back: Some(HeldBack::Cordoned),
+                ..labelled(2, 0, false, &[("region", "eu")])
+            },
+        ];
+        let ap = sel("region=ap");
+        assert_eq!(
+            reason(select(
+                &fleet,
+                Ask {
+                    selector: Some(&ap),
+                    ..ask(None, None, "agent")
+                }
+            )),
+            "no gateway's labels are picked by the selector `region=ap` (2 registered)"
+        );
+        let eu = sel("region=eu");
+        assert_eq!(
+            reason(select(
+                &fleet,
+                Ask {
+                    selector: Some(&eu),
+                    ..ask(None, None, "agent")
+                }
+            )),
+            "none of the 1 gateways the selector `region=eu` picks can take it: 1 cordoned"
+        );
+    }
+
+    #[test]
+    fn a_preference_is_followed_when_it_can_be_and_ignored_when_it_cannot() {
+        let fleet = [
+            labelled(1, 0, true, &[("tier", "stable")]),
+            labelled(2, 9, false, &[("tier", "canary")]),
+            labelled(3, 4, false, &[("tier", "canary")]),
+            Candidate {
+                healthy: false,
+                ..labelled(4, 0, false, &[("tier", "spot")])
+            },
+        ];
+        let with = |prefer: &Selector| {
+            select(
+                &fleet,
+                Ask {
+                    prefer: Some(prefer),
+                    ..ask(None, None, "agent")
+                },
+            )
+        };
+        assert_eq!(
+            with(&sel("tier=canary")),
+            Ok((3, Choice::LeastLoaded)),
+            "the preferred set wins over the acting primary"
+        );
+        assert_eq!(
+            with(&sel("tier=spot")),
+            Ok((1, Choice::ActingPrimary)),
+            "a preference only unhealthy gateways meet falls back to the whole fleet"
+        );
     }
 }

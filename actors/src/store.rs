@@ -39,6 +39,9 @@ pub enum StoreError {
     NotFound(GatewayId),
     #[error("a gateway named `{0}` already exists")]
     DuplicateName(String),
+    /// The labels a change would leave are not valid labels.
+    #[error(transparent)]
+    Labels(#[from] crate::labels::LabelError),
     /// The database (or the writer thread in front of it) failed; the cause is kept.
     #[error("storage failed: {0}")]
     Backend(#[source] BackendError),
@@ -87,6 +90,16 @@ pub trait GatewayStore: Send + Sync + 'static {
         &self,
         id: GatewayId,
         cordoned: bool,
+        by: &Caller,
+    ) -> Result<GatewayRecord, StoreError>;
+
+    /// Applies a merge patch to the gateway's labels as they are stored at that moment (a
+    /// concurrent change from another instance is not lost), with its audit row
+    /// (`gateway.labels`).
+    fn patch_labels(
+        &self,
+        id: GatewayId,
+        patch: &crate::labels::LabelPatch,
         by: &Caller,
     ) -> Result<GatewayRecord, StoreError>;
 

@@ -54,6 +54,9 @@ pub enum CtlCommand {
     Gateways {
         #[arg(value_name = "ID")]
         id: Option<i64>,
+        /// Only the gateways whose labels this selector picks (`region=eu,tier!=canary`).
+        #[arg(long, short = 'l', value_name = "SELECTOR", conflicts_with = "id")]
+        selector: Option<String>,
     },
     /// Sessions on the connected gateways (from their live caches).
     Sessions {
@@ -75,6 +78,9 @@ pub enum CtlCommand {
         /// On this gateway (else the daemon chooses).
         #[arg(long, value_name = "ID")]
         gateway: Option<i64>,
+        /// Only on a gateway whose labels this selector picks.
+        #[arg(long, short = 'l', value_name = "SELECTOR")]
+        selector: Option<String>,
         /// A retry with the same key never starts a second run.
         #[arg(long, value_name = "KEY")]
         idempotency_key: Option<String>,
@@ -107,6 +113,9 @@ pub enum ApprovalsCommand {
         status: String,
         #[arg(long, value_name = "ID")]
         gateway: Option<i64>,
+        /// Only the approvals of gateways whose labels this selector picks.
+        #[arg(long, short = 'l', value_name = "SELECTOR")]
+        selector: Option<String>,
         /// exec, plugin or system-agent.
         #[arg(long)]
         kind: Option<String>,
@@ -152,11 +161,18 @@ pub fn run(args: CtlArgs, out: &mut dyn FnMut(&str)) -> Result<(), CtlError> {
     let json = args.json;
     actix::System::new().block_on(async move {
         match args.command {
-            CtlCommand::Gateways { id: None } => {
-                let v = client.get("/api/gateways").await?;
+            CtlCommand::Gateways { id: None, selector } => {
+                let path = match selector {
+                    Some(s) => format!(
+                        "/api/gateways?{}",
+                        client::query(&[("selector", s), ("limit", "1000".into())])
+                    ),
+                    None => "/api/gateways".to_owned(),
+                };
+                let v = client.get(&path).await?;
                 emit(out, json, &v, render::gateways);
             }
-            CtlCommand::Gateways { id: Some(id) } => {
+            CtlCommand::Gateways { id: Some(id), .. } => {
                 let v = client.get(&format!("/api/gateways/{id}")).await?;
                 emit(out, json, &v, render::gateway);
             }
@@ -180,12 +196,16 @@ pub fn run(args: CtlArgs, out: &mut dyn FnMut(&str)) -> Result<(), CtlError> {
                 agent,
                 task,
                 gateway,
+                selector,
                 idempotency_key,
                 wait,
             } => {
                 let mut body = json!({"agent": agent, "task": task});
                 if let Some(g) = gateway {
                     body["gateway_id"] = json!(g);
+                }
+                if let Some(s) = selector {
+                    body["selector"] = json!(s);
                 }
                 let started = client
                     .post("/api/spawn", &body, idempotency_key.as_deref())
@@ -236,6 +256,7 @@ async fn approvals(
         ApprovalsCommand::List {
             status,
             gateway,
+            selector,
             kind,
             agent,
             limit,
@@ -247,6 +268,7 @@ async fn approvals(
             if let Some(g) = gateway {
                 query.push(("gateway_id", g.to_string()));
             }
+            query.extend(selector.map(|s| ("selector", s)));
             query.extend(kind.map(|k| ("kind", k)));
             query.extend(agent.map(|a| ("agent", a)));
             let v = client

@@ -103,6 +103,7 @@ pub fn gateways(v: &Value) -> String {
                 text(&g["connection"]["server_version"]),
                 text(&g["breaker"]["state"]),
                 held(g),
+                labels(g),
                 text(&g["url"]),
             ]
         })
@@ -111,13 +112,25 @@ pub fn gateways(v: &Value) -> String {
     let mut out = table(
         &[
             "ID", "NAME", "STATUS", "PRIMARY", "LATENCY", "SESSIONS", "VERSION", "BREAKER", "HELD",
-            "URL",
+            "LABELS", "URL",
         ],
         &rows,
     );
     let s = if list.len() == 1 { "" } else { "s" };
     out.push_str(&format!("{} gateway{s}, {online} online\n", list.len()));
     out
+}
+
+/// `region=eu,tier=canary`, or `-`. Labels were checked when they were set (a small alphabet).
+fn labels(g: &Value) -> String {
+    match g["labels"].as_object() {
+        Some(m) if !m.is_empty() => m
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join(","),
+        _ => "-".into(),
+    }
 }
 
 pub fn gateway(v: &Value) -> String {

@@ -24,6 +24,7 @@ diesel::table! {
         suspension_id -> Nullable<Text>,
         cordoned -> Bool,
         approvals -> Nullable<Bool>,
+        labels -> Text,
     }
 }
 

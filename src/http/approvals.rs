@@ -23,6 +23,8 @@ pub struct ApprovalsQuery {
     pub status: Option<String>,
     #[serde(default, deserialize_with = "super::query::integer")]
     pub gateway_id: Option<i64>,
+    /// Only the approvals of gateways whose labels this selector picks (`region=eu`).
+    pub selector: Option<String>,
     /// exec | plugin | system-agent
     #[param(pattern = "^(exec|plugin|system-agent)$")]
     pub kind: Option<String>,
@@ -101,9 +103,24 @@ pub async fn list(
         return Err(ApiError::field("agent", "agent must be 1–128 characters"));
     }
     let after = q.cursor.as_deref().map(cursor).transpose()?;
+    let gateways = match q.selector.as_deref() {
+        Some(text) => {
+            let selector = super::labels::selector("selector", text)?;
+            Some(
+                state
+                    .fleet
+                    .gateway_ids(&selector)
+                    .await?
+                    .into_iter()
+                    .collect(),
+            )
+        }
+        None => None,
+    };
     let filter = ApprovalFilter {
         status,
         gateway_id: q.gateway_id,
+        gateways,
         kind: q.kind,
         agent: q.agent,
         after,

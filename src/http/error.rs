@@ -357,6 +357,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::Primary(
                 rule @ (PrimaryRuleError::DeletePrimary | PrimaryRuleError::UnsetPrimary),
             ) => ApiError::PrimaryGateway(rule.to_string()),
+            RegistryError::Labels(e) => ApiError::field("labels", e.to_string()),
             e @ RegistryError::Store(_) => ApiError::Storage(e.to_string()),
             e @ RegistryError::Interrupted(_) => ApiError::Internal(e.to_string()),
         }

@@ -95,6 +95,9 @@ pub struct GatewayJson {
     /// The gateway's own approvals setting: `true`/`false`, or `null` to follow the fleet's
     /// `approvals.enabled`. What the live link does is `connection.approval_client`.
     pub approvals: Option<bool>,
+    /// Its labels (`{"region": "eu"}`), which selectors pick it by.
+    #[schema(value_type = Object)]
+    pub labels: gateway_supervisor_actors::labels::Labels,
 }
 
 impl From<&GatewayView> for GatewayJson {
@@ -150,6 +153,7 @@ impl From<&GatewayView> for GatewayJson {
             suspended: r.suspension_id.is_some(),
             cordoned: r.cordoned,
             approvals: r.approvals,
+            labels: r.labels.clone(),
         }
     }
 }

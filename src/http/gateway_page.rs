@@ -1,4 +1,4 @@
-//! `GET /api/gateways?limit=&offset=&q=&status=`: one page of the gateway list, for a client
+//! `GET /api/gateways?limit=&offset=&q=&status=&selector=`: one page of the gateway list, for a client
 //! that shows a large fleet a page at a time (the web console at 10,000 gateways) instead of
 //! reading all of it. Without any of these parameters the route answers the whole list as
 //! before (served from its cache). A page carries what a fleet overview needs beside its rows:
@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::gateway_json::GatewayJson;
+use gateway_supervisor_actors::labels::Selector;
 use gateway_supervisor_actors::model::{GatewayStatus, GatewayView};
 
 /// The largest page.
@@ -34,6 +35,9 @@ pub struct GatewayListQuery {
     pub q: Option<String>,
     /// Only gateways with this status.
     pub status: Option<String>,
+    /// Only gateways whose labels this selector picks (`region=eu,tier!=canary`,
+    /// `tier in (a,b)`, `!canary`; Kubernetes' syntax).
+    pub selector: Option<String>,
 }
 
 /// A validated page request.
@@ -44,6 +48,7 @@ pub struct PageQuery {
     /// Lower-cased.
     pub name_contains: Option<String>,
     pub status: Option<GatewayStatus>,
+    pub selector: Option<Selector>,
 }
 
 impl GatewayListQuery {
@@ -53,6 +58,7 @@ impl GatewayListQuery {
             && self.offset.is_none()
             && self.q.is_none()
             && self.status.is_none()
+            && self.selector.is_none()
         {
             return Ok(None);
         }
@@ -76,11 +82,17 @@ impl GatewayListQuery {
                 )
             })?),
         };
+        let selector = self
+            .selector
+            .as_deref()
+            .map(|s| super::labels::selector("selector", s))
+            .transpose()?;
         Ok(Some(PageQuery {
             limit,
             offset: self.offset.unwrap_or(0),
             name_contains,
             status,
+            selector,
         }))
     }
 }
@@ -97,7 +109,7 @@ pub struct PrimaryRef {
 pub struct GatewayPage {
     /// The page's gateways, primary first, then by name.
     pub gateways: Vec<GatewayJson>,
-    /// Gateways that match `q` and `status`.
+    /// Gateways that match `q`, `status` and `selector`.
     pub total: usize,
     pub limit: usize,
     pub offset: usize,
@@ -121,6 +133,11 @@ pub fn page(views: &[GatewayView], q: &PageQuery) -> GatewayPage {
     let matching: Vec<&GatewayView> = views
         .iter()
         .filter(|v| q.status.is_none_or(|s| v.record.status == s))
+        .filter(|v| {
+            q.selector
+                .as_ref()
+                .is_none_or(|s| s.matches(&v.record.labels))
+        })
         .filter(|v| {
             q.name_contains
                 .as_deref()

@@ -1,6 +1,8 @@
 //! `/api/gateways`: list, get, create, update, delete (docs/design.md, *Gateways API*). Handlers validate
 //! input and forward to the registry actor; they hold no gateway state.
 
+use std::collections::BTreeMap;
+
 use actix_web::{HttpResponse, web};
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -13,6 +15,7 @@ use super::gateway_page::GatewayListQuery;
 use super::json::JsonBody;
 use super::principal::Authenticated;
 use crate::validate::{self, FieldError};
+use gateway_supervisor_actors::labels::Labels;
 use gateway_supervisor_actors::messages::{
     CreateGateway, DeleteGateway, GetGateway, ListGateways, UpdateGateway,
 };
@@ -91,6 +94,11 @@ pub struct CreateGatewayRequest {
     /// `caps: ["approvals"]`, so the gateway waits for its answers); absent or `null` follows
     /// the fleet's `approvals.enabled`.
     pub approvals: Option<bool>,
+    /// Labels (`{"region": "eu", "tier": "canary"}`), Kubernetes' syntax and limits: a key is
+    /// an optional DNS-subdomain prefix and `/`, then 1–63 letters, digits, `-`, `_`, `.`
+    /// (a letter or digit at each end); a value is empty or the same; at most 64.
+    #[schema(value_type = Option<Object>)]
+    pub labels: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -135,6 +143,10 @@ pub struct UpdateGatewayRequest {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<bool>)]
     pub approvals: Option<Option<bool>>,
+    /// The whole new set of labels, as for create (`{}` removes them all; to change some, use
+    /// `PATCH /api/gateways/{id}/labels`).
+    #[schema(value_type = Option<Object>)]
+    pub labels: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -173,6 +185,13 @@ fn address(host: Option<&str>, port: Option<i64>, url: Option<&str>) -> Result<A
     }
 }
 
+fn labels(given: Option<BTreeMap<String, String>>) -> Result<Option<Labels>, ApiError> {
+    given
+        .map(Labels::new)
+        .transpose()
+        .map_err(|e| ApiError::field("labels", e.to_string()))
+}
+
 fn non_negative(field: &'static str, v: i64) -> Result<i64, ApiError> {
     if v < 0 {
         Err(ApiError::field(
@@ -208,6 +227,7 @@ impl CreateGatewayRequest {
             token: token.map(SecretString::from),
             is_primary: self.is_primary.is_some_and(|f| f.0),
             approvals: self.approvals,
+            labels: labels(self.labels)?.unwrap_or_default(),
             ..NewGateway::default()
         })
     }
@@ -256,6 +276,7 @@ impl UpdateGatewayRequest {
                 .map(|v| non_negative("agents_count", v))
                 .transpose()?,
             approvals: self.approvals,
+            labels: labels(self.labels)?,
             ..GatewayPatch::default()
         };
         if patch.is_empty() {
@@ -284,7 +305,7 @@ pub struct Deleted {
 }
 
 #[utoipa::path(get, path = "/api/gateways", tag = "gateways",
-    description = "All gateways, primary first, then by name — or, with any of `limit`, `offset`, `q`, `status`, one page of them with the matching total, the count per status and the acting primary (`GatewayPage`).",
+    description = "All gateways, primary first, then by name — or, with any of `limit`, `offset`, `q`, `status`, `selector` (labels), one page of them with the matching total, the count per status and the acting primary (`GatewayPage`).",
     params(GatewayListQuery),
     responses((status = 200, body = GatewayList, description = "the whole list, or a `GatewayPage` when paging parameters are given"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),

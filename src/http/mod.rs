@@ -15,6 +15,7 @@ pub mod gateway_page;
 pub mod gateways;
 pub mod health;
 pub mod json;
+pub mod labels;
 pub mod list_cache;
 pub mod middleware;
 pub mod openapi;
@@ -210,6 +211,10 @@ pub fn routes(
                                 put(Admin, gateways::update),
                                 delete(Admin, gateways::delete),
                             ],
+                        ))
+                        .service(resource(
+                            r"/{id:\d+}/labels",
+                            vec![patch(Admin, labels::patch)],
                         ))
                         .service(resource(
                             r"/{id:\d+}/cordon",

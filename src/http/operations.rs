@@ -17,6 +17,7 @@ use crate::fleet::operation::model::{
     DrainTimeoutPolicy, GatewayProgress, OperationKind, OperationParams, OperationState,
 };
 use crate::fleet::operation::{AbortAsked, OperationOrder};
+use gateway_supervisor_actors::labels::Selector as LabelSelector;
 use gateway_supervisor_actors::model::GatewayId;
 
 /// Bounds of the request's numbers.
@@ -29,12 +30,34 @@ const DEFAULT_DRAIN_TIMEOUT: u64 = 300;
 const DEFAULT_UPDATE_WAIT: u64 = 900;
 const DEFAULT_CANARY_BAKE: u64 = 60;
 
-/// Which gateways, when not listed by id.
+/// Which gateways, when not listed by id: a label selector (`"region=eu,tier!=canary"`,
+/// Kubernetes' syntax; `""` picks every gateway), or `{"all": true}` (every gateway). Either
+/// way in id order.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum Selector {
+    Labels(String),
+    All(AllGateways),
+}
+
+/// `{"all": true}`: every gateway.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct Selector {
-    /// Every gateway, in id order.
+pub struct AllGateways {
     pub all: bool,
+}
+
+impl Selector {
+    fn labels(&self) -> Result<LabelSelector, ApiError> {
+        match self {
+            Selector::Labels(text) => super::labels::selector("selector", text),
+            Selector::All(AllGateways { all: true }) => Ok(LabelSelector::everything()),
+            Selector::All(AllGateways { all: false }) => Err(ApiError::field(
+                "selector",
+                "a selector is a label selector (\"region=eu\") or {\"all\": true}",
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -87,22 +110,22 @@ fn max_unavailable(value: Option<u32>) -> Result<u32, ApiError> {
     }
 }
 
-/// The gateways a fleet request names: `gateway_ids` in order, or `selector: {all: true}`
-/// (every gateway in id order); 1–10,000 of them, no duplicates.
+/// The gateways a fleet request names: `gateway_ids` in order, or those its `selector` picks
+/// (`picked`, in id order); 1–10,000 of them, no duplicates.
 fn gateways_of(
     ids: &Option<Vec<i64>>,
     selector: &Option<Selector>,
-    all: impl FnOnce() -> Vec<GatewayId>,
+    picked: impl FnOnce() -> Picked,
 ) -> Result<Vec<GatewayId>, ApiError> {
     let gateways = match (ids, selector) {
         (Some(ids), None) => ids.clone(),
-        (None, Some(Selector { all: true })) => all(),
-        (None, Some(Selector { all: false })) => {
-            return Err(ApiError::field(
-                "selector",
-                "the only selector is {\"all\": true}",
-            ));
-        }
+        (None, Some(_)) => match picked() {
+            Picked::Some(ids) if ids.is_empty() => {
+                return Err(ApiError::field("selector", "the selector picks no gateway"));
+            }
+            Picked::Some(ids) => ids,
+            Picked::Invalid(e) => return Err(e),
+        },
         _ => {
             return Err(ApiError::field(
                 "gateway_ids",
@@ -133,7 +156,7 @@ fn gateways_of(
 }
 
 impl RollingRestartRequest {
-    fn validate(&self, all: impl FnOnce() -> Vec<GatewayId>) -> Result<OperationOrder, ApiError> {
+    fn validate(&self, all: impl FnOnce() -> Picked) -> Result<OperationOrder, ApiError> {
         let gateways = gateways_of(&self.gateway_ids, &self.selector, all)?;
         let max_unavailable = max_unavailable(self.max_unavailable)?;
         Ok(OperationOrder {
@@ -183,7 +206,7 @@ pub struct UpgradeRequest {
 }
 
 impl UpgradeRequest {
-    fn validate(&self, all: impl FnOnce() -> Vec<GatewayId>) -> Result<OperationOrder, ApiError> {
+    fn validate(&self, all: impl FnOnce() -> Picked) -> Result<OperationOrder, ApiError> {
         let gateways = gateways_of(&self.gateway_ids, &self.selector, all)?;
         let max_unavailable = max_unavailable(self.max_unavailable)?;
         let canary = self.canary.unwrap_or(1);
@@ -233,7 +256,7 @@ pub struct UpdateHoldRequest {
 }
 
 impl UpdateHoldRequest {
-    fn validate(&self, all: impl FnOnce() -> Vec<GatewayId>) -> Result<OperationOrder, ApiError> {
+    fn validate(&self, all: impl FnOnce() -> Picked) -> Result<OperationOrder, ApiError> {
         let gateways = gateways_of(&self.gateway_ids, &self.selector, all)?;
         Ok(OperationOrder {
             kind: OperationKind::UpdateHold,
@@ -357,13 +380,20 @@ fn accepted(op: Operation) -> HttpResponse {
         })
 }
 
-/// Every gateway's id, when the request selects them all (read before the request is checked,
-/// which is synchronous).
-async fn fleet_ids(state: &AppState, selected: bool) -> Result<Vec<GatewayId>, ApiError> {
-    Ok(if selected {
-        state.fleet.gateway_ids().await?
-    } else {
-        Vec::new()
+/// What a request's selector picks, read before the request is checked (which is synchronous).
+enum Picked {
+    Some(Vec<GatewayId>),
+    Invalid(ApiError),
+}
+
+/// The ids of the gateways the request's selector picks.
+async fn picked(state: &AppState, selector: Option<&Selector>) -> Result<Picked, ApiError> {
+    let Some(selector) = selector else {
+        return Ok(Picked::Some(Vec::new()));
+    };
+    Ok(match selector.labels() {
+        Ok(s) => Picked::Some(state.fleet.gateway_ids(&s).await?),
+        Err(e) => Picked::Invalid(e),
     })
 }
 
@@ -388,7 +418,7 @@ pub async fn update_hold(
     who: Authenticated,
     body: JsonBody<UpdateHoldRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let all = fleet_ids(&state, body.0.selector.is_some()).await?;
+    let all = picked(&state, body.0.selector.as_ref()).await?;
     let order = body.0.validate(|| all)?;
     start(&state, &who, order).await
 }
@@ -404,7 +434,7 @@ pub async fn rolling_restart(
     who: Authenticated,
     body: JsonBody<RollingRestartRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let all = fleet_ids(&state, body.0.selector.is_some()).await?;
+    let all = picked(&state, body.0.selector.as_ref()).await?;
     let order = body.0.validate(|| all)?;
     start(&state, &who, order).await
 }
@@ -420,7 +450,7 @@ pub async fn upgrade(
     who: Authenticated,
     body: JsonBody<UpgradeRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let all = fleet_ids(&state, body.0.selector.is_some()).await?;
+    let all = picked(&state, body.0.selector.as_ref()).await?;
     let order = body.0.validate(|| all)?;
     start(&state, &who, order).await
 }

@@ -27,6 +27,12 @@ pub struct SpawnRequest {
     pub label: Option<String>,
     pub model: Option<String>,
     pub gateway_id: Option<i64>,
+    /// Only a gateway whose labels this selector picks (`region=eu,tier!=canary`); with
+    /// `gateway_id`, that gateway must be one of them.
+    pub selector: Option<String>,
+    /// Gateways whose labels this selector picks are preferred (the acting primary and the
+    /// least loaded are looked for among them first).
+    pub prefer_selector: Option<String>,
     /// 10–3600, default 300.
     pub timeout_seconds: Option<u64>,
     /// Process form (seed protocol): the command to run on a gateway that offers `spawn`.
@@ -113,6 +119,16 @@ fn validate(
         form,
         agent: req.agent.clone(),
         gateway_id: req.gateway_id,
+        selector: req
+            .selector
+            .as_deref()
+            .map(|s| super::labels::selector("selector", s))
+            .transpose()?,
+        prefer: req
+            .prefer_selector
+            .as_deref()
+            .map(|s| super::labels::selector("prefer_selector", s))
+            .transpose()?,
         recorded: recorded.to_string(),
         idempotency_key: idempotency_key
             .map(|k| crate::fleet::spawn::scoped_idempotency_key(&by, &k)),

@@ -196,6 +196,7 @@ pub async fn create(
     let (agent, warnings) = check(&state, &r.url, r.allow_insecure_tls, token.as_ref()).await?;
     let new = NewGateway {
         approvals: None,
+        labels: Default::default(),
         name,
         host: url.host,
         port: url.port,

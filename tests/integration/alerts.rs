@@ -90,18 +90,26 @@ fn a_failing_gateway_is_announced_once_signed_retried_and_logged() {
         (refused, retried)
     };
     assert!(retried.is_some(), "the refused delivery was tried again");
-    let log = d.get("/api/alerts", &d.admin_key).json();
-    let row = log["deliveries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == refused["id"])
-        .unwrap_or_else(|| panic!("{log:#}"))
-        .clone();
-    assert_eq!(
-        (row["status"].as_str(), row["attempts"].as_i64()),
-        (Some("delivered"), Some(2)),
-        "{row}"
+    // The outcome is recorded once the receiver's answer is back: a moment after the receiver
+    // saw the body.
+    wait_for(
+        "the delivery logged as delivered on attempt 2",
+        Duration::from_secs(10),
+        || {
+            let log = d.get("/api/alerts", &d.admin_key).json();
+            let row = log["deliveries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["id"] == refused["id"])
+                .cloned()
+                .ok_or_else(|| format!("{log:#}"))?;
+            if (row["status"].as_str(), row["attempts"].as_i64()) == (Some("delivered"), Some(2)) {
+                Ok(())
+            } else {
+                Err(row.to_string())
+            }
+        },
     );
 
     // Back: resolved. Down and back again within the damping window: nothing more fires.

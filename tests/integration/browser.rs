@@ -87,6 +87,28 @@ fn an_operator_watches_the_fleet_live_and_acts_and_a_viewer_only_looks() {
     b.script("document.querySelectorAll('[data-palette]').forEach(e => e.remove())");
     b.screenshot(&shots().join("fleet.png"));
 
+    // Labels show in the table; the selector box narrows it, and a selector still being typed
+    // says what is wrong with it beside the box, the table kept.
+    let res = d.call(
+        "PATCH",
+        &format!("/api/gateways/{c}/labels"),
+        &d.admin_key,
+        &serde_json::json!({"region": "eu", "tier": "canary"}),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    b.wait_text("#gateways", DEADLINE, |t| t.contains("tier=canary"));
+    b.type_into(&b.find("#selector", DEADLINE), "region in (eu");
+    b.wait_text("#selector-error", DEADLINE, |t| {
+        t.contains("at character 13: expected `)`, found the end")
+    });
+    b.type_into(&b.find("#selector", DEADLINE), ")");
+    b.wait_text("#shown", DEADLINE, |t| t == "1 match");
+    let table = b.wait_text("#gateways", DEADLINE, |t| t.contains("edge-paris"));
+    assert!(!table.contains("edge-amsterdam"), "{table}");
+    assert_eq!(b.text(&b.find("#selector-error", DEADLINE)), "");
+    b.script("const s = document.getElementById('selector'); s.value = ''; s.dispatchEvent(new Event('input'));");
+    b.wait_text("#shown", DEADLINE, |t| t == "3 match");
+
     // A gateway's page: probe it twice, the 24-hour graph draws the samples.
     b.click_css(&format!("a[href='#/gateway/{a}']"), DEADLINE);
     b.wait_text("h1", DEADLINE, |t| t.contains("edge-amsterdam"));

@@ -82,7 +82,7 @@ fn the_fleet_is_grouped_by_release_and_an_upgrade_moves_a_gateway() {
     let metrics = d.get("/metrics", "").text();
     assert!(
         metrics.contains(&format!(
-            "gateway_supervisor_gateway_info{{build=\"2026.9.6-fake\",gateway_id=\"{a}\",name=\"a\",protocol=\"4\",version=\"2026.9.6\"}} 1"
+            "gateway_supervisor_gateway_info{{build=\"2026.9.6-fake\",gateway_id=\"{a}\",labels=\"\",name=\"a\",protocol=\"4\",version=\"2026.9.6\"}} 1"
         )),
         "{metrics}"
     );

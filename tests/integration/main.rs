@@ -24,6 +24,7 @@ mod gateway_ops;
 mod hostile;
 mod hostile_modes;
 mod inventory;
+mod labels;
 mod link;
 mod metrics;
 mod mixin;

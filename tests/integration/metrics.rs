@@ -68,7 +68,7 @@ fn gateway_series_follow_the_id_through_a_rename_and_go_with_the_gateway() {
             "gateway_supervisor_gateway_rpc_calls_total{{{ia},method=\"sessions.list\",outcome=\"ok\"}}"
         ),
         format!(
-            "gateway_supervisor_gateway_info{{build=\"2026.9.6-fake\",{ia},name=\"alpha\",protocol=\"4\",version=\"2026.9.6\"}} 1"
+            "gateway_supervisor_gateway_info{{build=\"2026.9.6-fake\",{ia},labels=\"\",name=\"alpha\",protocol=\"4\",version=\"2026.9.6\"}} 1"
         ),
         format!("gateway_supervisor_acting_primary{{{ib}}} 1"),
         "gateway_supervisor_gateways_connected 2".to_owned(),
@@ -119,7 +119,7 @@ fn gateway_series_follow_the_id_through_a_rename_and_go_with_the_gateway() {
         "a route label carries a regex\n{text}"
     );
     assert!(
-        text.contains(&format!(",{ia},name=\"alpha-renamed\"")),
+        text.contains(&format!(",{ia},labels=\"\",name=\"alpha-renamed\"")),
         "{text}"
     );
     assert!(!text.contains("name=\"alpha\""), "{text}");

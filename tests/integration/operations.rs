@@ -61,7 +61,10 @@ fn health_readiness_metrics_and_openapi() {
             && (acting[0].contains("gateway_id=\"1\"") || acting[0].contains("gateway_id=\"2\"")),
         "{text}"
     );
-    assert!(text.contains(",gateway_id=\"2\",name=\"b\""), "{text}");
+    assert!(
+        text.contains(",gateway_id=\"2\",labels=\"\",name=\"b\""),
+        "{text}"
+    );
     assert!(text.contains("gateway_supervisor_gateways{status=\"online\"} 0"));
     assert!(text.contains(r#"gateway_supervisor_http_requests_total{method="GET",route="/api/gateways",status="200"}"#), "{text}");
     assert!(text.contains("gateway_supervisor_http_request_duration_seconds_bucket"));

@@ -20,6 +20,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("DELETE", "/api/gateways/999", "admin"),
     ("POST", "/api/gateways/health", "operator"),
     ("GET", "/api/gateways/health/history", "viewer"),
+    ("PATCH", "/api/gateways/999/labels", "admin"),
     ("POST", "/api/gateways/999/cordon", "admin"),
     ("POST", "/api/gateways/999/uncordon", "admin"),
     ("POST", "/api/gateways/999/suspend", "admin"),

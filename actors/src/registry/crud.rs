@@ -7,7 +7,8 @@ use actix::prelude::*;
 use tracing::info;
 
 use super::messages::{
-    CreateGateway, DeleteGateway, RegistryError, SetCordon, SetSuspension, UpdateGateway,
+    CreateGateway, DeleteGateway, PatchLabels, RegistryError, SetCordon, SetSuspension,
+    UpdateGateway,
 };
 use super::{RegistryActor, WriteResult};
 use crate::model::GatewayView;
@@ -34,7 +35,7 @@ impl Handler<CreateGateway> for RegistryActor {
                 act.events.publish(
                     EventKind::GatewayChanged,
                     Some(id),
-                    serde_json::json!({"action": "created", "name": record.name}),
+                    serde_json::json!({"action": "created", "name": record.name, "labels": record.labels}),
                 );
                 let view = act.apply_stored(record);
                 act.start_link(id, ctx);
@@ -71,6 +72,11 @@ impl Handler<UpdateGateway> for RegistryActor {
         // A new address or credential (or a new name, the link's metric label) restarts the link.
         let restart = patch.changes_link() || patch.name.is_some();
         let token_changed = patch.token.is_some();
+        // The row read back carries the link's facts as the batched writer last saved them
+        // (often `unknown` just after connecting): a change that leaves the link running and
+        // sets none of them keeps the live ones, or the gateway would read `unknown` until
+        // its status next changed.
+        let keep_live = !restart && !patch.sets_live_facts();
         let store = self.store.clone();
         Self::write(
             move || store.update_gateway(id, &patch, &by),
@@ -79,14 +85,42 @@ impl Handler<UpdateGateway> for RegistryActor {
                 act.events.publish(
                     EventKind::GatewayChanged,
                     Some(id),
-                    serde_json::json!({"action": "updated", "name": record.name}),
+                    serde_json::json!({"action": "updated", "name": record.name, "labels": record.labels}),
                 );
-                let view = act.apply_stored(record);
+                let view = if keep_live {
+                    act.apply_setting(record)
+                } else {
+                    act.apply_stored(record)
+                };
                 if restart && act.links.contains_key(&id) {
                     act.stop_link(id);
                     act.start_link_with(id, token_changed, ctx);
                 }
                 Ok(view)
+            },
+        )
+    }
+}
+
+impl Handler<PatchLabels> for RegistryActor {
+    type Result = WriteResult<GatewayView>;
+
+    fn handle(&mut self, msg: PatchLabels, _ctx: &mut Self::Context) -> Self::Result {
+        let PatchLabels { id, patch, by } = msg;
+        if !self.gateways.contains_key(&id) {
+            return Self::refuse(RegistryError::NotFound(id));
+        }
+        let store = self.store.clone();
+        Self::write(
+            move || store.patch_labels(id, &patch, &by),
+            move |record, act, _ctx| {
+                info!(gateway_id = id, labels = %record.labels, "gateway labels changed");
+                act.events.publish(
+                    EventKind::GatewayChanged,
+                    Some(id),
+                    serde_json::json!({"action": "labels", "name": record.name, "labels": record.labels}),
+                );
+                Ok(act.apply_setting(record))
             },
         )
     }

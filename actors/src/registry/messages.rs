@@ -29,6 +29,8 @@ pub enum RegistryError {
     },
     #[error(transparent)]
     Primary(#[from] PrimaryRuleError),
+    #[error(transparent)]
+    Labels(#[from] crate::labels::LabelError),
     #[error("storage failed: {0}")]
     Store(#[source] StoreError),
     /// The blocking thread running a store call went away.
@@ -41,6 +43,7 @@ impl From<StoreError> for RegistryError {
         match err {
             StoreError::NotFound(id) => RegistryError::NotFound(id),
             StoreError::DuplicateName(name) => RegistryError::DuplicateName(name),
+            StoreError::Labels(e) => RegistryError::Labels(e),
             e @ StoreError::Backend(_) => RegistryError::Store(e),
         }
     }
@@ -100,6 +103,15 @@ pub struct UpdateGateway {
 pub struct SetCordon {
     pub id: GatewayId,
     pub cordoned: bool,
+    pub by: Caller,
+}
+
+/// Applies a merge patch to a gateway's labels.
+#[derive(Message)]
+#[rtype(result = "Result<GatewayView, RegistryError>")]
+pub struct PatchLabels {
+    pub id: GatewayId,
+    pub patch: crate::labels::LabelPatch,
     pub by: Caller,
 }
 

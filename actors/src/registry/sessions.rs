@@ -173,6 +173,7 @@ impl RegistryActor {
                 active_sessions: active,
                 capable: true,
                 held_back: v.record.held_back(),
+                labels: v.record.labels.clone(),
             },
             methods: self.methods.get(&id).cloned().unwrap_or_default(),
             link: self.links.get(&id).map(|l| l.handle.clone()),

@@ -83,11 +83,18 @@ impl TryFrom<Row> for Approval {
 pub struct ApprovalFilter {
     pub status: Option<ApprovalStatus>,
     pub gateway_id: Option<GatewayId>,
+    /// Only these gateways' (those a label selector picked).
+    pub gateways: Option<std::collections::BTreeSet<GatewayId>>,
     pub kind: Option<String>,
     pub agent: Option<String>,
     /// After this (created_at_ms, gateway_id, approval_id), newest first.
     pub after: Option<(i64, GatewayId, String)>,
 }
+
+/// The most gateway ids a list query names (beyond, the list is filtered as it is read).
+const IDS_IN_QUERY: usize = 500;
+/// Rows read at a time when the list is filtered as it is read.
+const SCAN_PAGE: i64 = 1000;
 
 /// What recording a request did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,8 +227,46 @@ impl Store {
 
     /// The approvals `filter` asks for, newest first, at most `limit`.
     pub fn approvals(&self, filter: &ApprovalFilter, limit: i64) -> Result<Vec<Approval>, DbError> {
+        match &filter.gateways {
+            // A few gateways: named in the query.
+            Some(set) if set.len() <= IDS_IN_QUERY => self.approvals_page(filter, Some(set), limit),
+            // Many (a selector over a large fleet): more than a query may name; pages of the
+            // rest of the filter are read in order and kept when their gateway is in the set.
+            Some(set) => {
+                let mut found = Vec::new();
+                let mut page = ApprovalFilter {
+                    gateways: None,
+                    ..filter.clone()
+                };
+                loop {
+                    let rows = self.approvals_page(&page, None, SCAN_PAGE)?;
+                    let last = rows
+                        .last()
+                        .map(|a| (a.created_at_ms, a.gateway_id, a.id.clone()));
+                    let full = rows.len() as i64 == SCAN_PAGE;
+                    found.extend(rows.into_iter().filter(|a| set.contains(&a.gateway_id)));
+                    if found.len() as i64 >= limit || !full {
+                        found.truncate(usize::try_from(limit).unwrap_or(0));
+                        return Ok(found);
+                    }
+                    page.after = last;
+                }
+            }
+            None => self.approvals_page(filter, None, limit),
+        }
+    }
+
+    fn approvals_page(
+        &self,
+        filter: &ApprovalFilter,
+        gateways: Option<&std::collections::BTreeSet<GatewayId>>,
+        limit: i64,
+    ) -> Result<Vec<Approval>, DbError> {
         let mut conn = self.conn()?;
         let mut q = approvals::table.into_boxed();
+        if let Some(set) = gateways {
+            q = q.filter(approvals::gateway_id.eq_any(set.iter().copied().collect::<Vec<_>>()));
+        }
         if let Some(status) = filter.status {
             q = q.filter(approvals::status.eq(status.as_str()));
         }

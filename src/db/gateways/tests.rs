@@ -191,3 +191,41 @@ fn tokens_stored_before_the_binding_are_sealed_to_their_gateway_once() {
     assert_eq!(store.bind_legacy_tokens().unwrap(), 0);
     assert_eq!(tokens_of(&store, a.id).0, None);
 }
+
+#[test]
+fn label_changes_made_at_once_are_all_kept() {
+    let (store, _dir) = store();
+    let by = Caller::system("test");
+    let g = store.insert_gateway(&new_gw("a", true, None), &by).unwrap();
+    let store = Arc::new(store);
+    let writers: Vec<_> = (0..8)
+        .map(|i| {
+            let (store, by) = (store.clone(), by.clone());
+            std::thread::spawn(move || {
+                let patch = LabelPatch::from([(format!("k{i}"), Some(format!("v{i}")))]);
+                store.patch_labels(g.id, &patch, &by).unwrap();
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let labels = store.load_gateways().unwrap()[0].labels.clone();
+    assert_eq!(labels.len(), 8, "{labels}");
+    // A merge that would leave invalid labels changes nothing.
+    let too_many: LabelPatch = (0..60)
+        .map(|i| (format!("x{i}"), Some("v".to_owned())))
+        .collect();
+    assert!(matches!(
+        store.patch_labels(g.id, &too_many, &by),
+        Err(StoreError::Labels(_))
+    ));
+    assert_eq!(store.load_gateways().unwrap()[0].labels, labels);
+    let removed = LabelPatch::from([("k0".to_owned(), None)]);
+    let after = store.patch_labels(g.id, &removed, &by).unwrap();
+    assert_eq!(after.labels.get("k0"), None);
+    assert!(matches!(
+        store.patch_labels(999, &removed, &by),
+        Err(StoreError::NotFound(999))
+    ));
+}

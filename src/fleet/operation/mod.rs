@@ -113,11 +113,15 @@ impl Fleet {
     }
 
     /// Every gateway's id, in order.
-    pub async fn gateway_ids(&self) -> Result<Vec<GatewayId>, FleetError> {
+    pub async fn gateway_ids(
+        &self,
+        picked_by: &gateway_supervisor_actors::labels::Selector,
+    ) -> Result<Vec<GatewayId>, FleetError> {
         let mut ids: Vec<GatewayId> = self
             .targets(None)
             .await?
             .iter()
+            .filter(|t| picked_by.matches(&t.candidate.labels))
             .map(|t| t.candidate.id)
             .collect();
         ids.sort_unstable();

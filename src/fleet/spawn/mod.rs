@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::{Fleet, FleetError};
 use crate::db::spawns::{NewSpawn, SpawnInsert, SpawnRow, SpawnStatus, SpawnUpdate};
 use crate::secrets::{SecretsError, random_hex};
+use gateway_supervisor_actors::labels::Selector;
 use gateway_supervisor_actors::messages::GatewayTarget;
 use gateway_supervisor_actors::model::{Caller, GatewayId};
 use gateway_supervisor_actors::selection::{self, Candidate, Choice};
@@ -50,6 +51,10 @@ pub struct SpawnOrder {
     pub agent: Option<String>,
     /// An explicit gateway.
     pub gateway_id: Option<GatewayId>,
+    /// Only gateways whose labels this picks.
+    pub selector: Option<Selector>,
+    /// Gateways whose labels this picks first.
+    pub prefer: Option<Selector>,
     /// The request as given, without environment values: recorded with the spawn.
     pub recorded: String,
     /// The client's `Idempotency-Key`, scoped to its API key ([`scoped_idempotency_key`]).
@@ -256,8 +261,14 @@ impl Fleet {
                 ..t.candidate.clone()
             })
             .collect();
-        let (id, choice) = selection::select(&candidates, order.gateway_id, preferred, method)
-            .map_err(FleetError::NoGateway)?;
+        let ask = selection::Ask {
+            explicit: order.gateway_id,
+            preferred,
+            method,
+            selector: order.selector.as_ref(),
+            prefer: order.prefer.as_ref(),
+        };
+        let (id, choice) = selection::select(&candidates, ask).map_err(FleetError::NoGateway)?;
         let at = targets
             .iter()
             .position(|t| t.candidate.id == id)
