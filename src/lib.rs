@@ -13,6 +13,7 @@ pub mod ctl;
 pub mod daemon;
 pub mod db;
 pub mod fleet;
+pub mod fleet_config;
 pub mod http;
 pub mod keys;
 pub mod logging;

@@ -35,6 +35,8 @@ pub struct Metrics {
     /// `approvals_pending{kind}`, `approvals_resolved_total{kind, decision, by}`,
     /// `approvals_oldest_pending_age_seconds`.
     pub approvals: crate::approvals::metrics::ApprovalMetrics,
+    /// `gateways_config_drifted`, `gateways_config{state}`.
+    pub drift: crate::fleet_config::metrics::DriftMetrics,
     gateway_up: IntGaugeVec,
     gateway_status: IntGaugeVec,
     gateway_breaker: IntGaugeVec,
@@ -121,6 +123,8 @@ impl Metrics {
         usage.register(&registry)?;
         let approvals = crate::approvals::metrics::ApprovalMetrics::new()?;
         approvals.register(&registry)?;
+        let drift = crate::fleet_config::metrics::DriftMetrics::new()?;
+        drift.register(&registry)?;
         for m in [
             &gateway_up,
             &gateway_status,
@@ -208,6 +212,7 @@ impl Metrics {
             watchdog,
             usage,
             approvals,
+            drift,
             gateway_up,
             gateway_status,
             gateway_breaker,

@@ -56,10 +56,13 @@ pub enum EventKind {
     ApprovalEscalated,
     /// An approval ended: answered here or elsewhere, denied by the daemon, expired, cancelled.
     ApprovalResolved,
+    /// A gateway's config drift changed: it drifted from its profiles, came back in sync,
+    /// saved a change it has not applied, or could not be read.
+    GatewayConfigDrift,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::GatewayChanged,
         EventKind::GatewayStatus,
         EventKind::GatewayPrimary,
@@ -74,6 +77,7 @@ impl EventKind {
         EventKind::ApprovalRequested,
         EventKind::ApprovalEscalated,
         EventKind::ApprovalResolved,
+        EventKind::GatewayConfigDrift,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -92,6 +96,7 @@ impl EventKind {
             EventKind::ApprovalRequested => "approval.requested",
             EventKind::ApprovalEscalated => "approval.escalated",
             EventKind::ApprovalResolved => "approval.resolved",
+            EventKind::GatewayConfigDrift => "gateway.config_drift",
         }
     }
 }
@@ -389,6 +394,7 @@ mod tests {
                 "approval.requested",
                 "approval.escalated",
                 "approval.resolved",
+                "gateway.config_drift",
             ]
         );
         let bus = EventBus::new();

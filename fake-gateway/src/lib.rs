@@ -17,6 +17,7 @@ pub mod auth;
 mod config;
 mod conn;
 mod fleet_methods;
+mod gateway_config;
 pub mod hostile;
 mod lifecycle;
 mod methods;
@@ -146,6 +147,8 @@ pub(crate) struct Shared {
     pub traceparents: Mutex<Vec<(String, String)>>,
     /// Every approval asked, oldest first (`approvals`).
     pub approvals: Mutex<std::collections::VecDeque<approvals::Approval>>,
+    /// The gateway's own configuration (`config.get`).
+    pub(crate) gateway_config: Mutex<Option<gateway_config::GatewayConfig>>,
 }
 
 /// Requests' trace contexts kept for a test to read.
@@ -177,6 +180,15 @@ pub(crate) fn random_id() -> String {
 }
 
 impl Shared {
+    pub(crate) fn with_config<T>(
+        &self,
+        f: impl FnOnce(&mut gateway_config::GatewayConfig) -> T,
+    ) -> T {
+        let mut held = lock(&self.gateway_config);
+        let config = held.get_or_insert_with(|| gateway_config::GatewayConfig::new(0, None));
+        f(config)
+    }
+
     pub fn next(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
@@ -328,6 +340,7 @@ impl FakeGateway {
             refused_suspended: Mutex::new(Vec::new()),
             connect_caps: Mutex::new(Vec::new()),
             approvals: Mutex::new(std::collections::VecDeque::new()),
+            gateway_config: Mutex::new(None),
             boot_id: Mutex::new(random_id()),
             log_file: Mutex::new(Vec::new()),
             usage: Mutex::new(BTreeMap::new()),
@@ -337,6 +350,10 @@ impl FakeGateway {
         });
         let listener = runtime().block_on(TcpListener::bind(addr))?;
         let addr = listener.local_addr()?;
+        *lock(&shared.gateway_config) = Some(gateway_config::GatewayConfig::new(
+            addr.port(),
+            lock(&shared.cfg).token.as_deref(),
+        ));
         let fake = FakeGateway {
             shared,
             addr,
@@ -610,6 +627,23 @@ impl FakeGateway {
     }
 
     /// Approval `id` as `approval.get` shows it.
+    /// Sets the dotted `path` of the gateway's config file to `value` (`null` removes it),
+    /// applied at once — an operator's edit on the gateway itself, hot-reloaded.
+    pub fn set_config(&self, path: &str, value: Value) {
+        self.shared.with_config(|c| c.set(path, value, true));
+    }
+
+    /// As [`Self::set_config`], saved to the file but not applied (a change that waits for a
+    /// restart: `configRevisionHash` is no longer `appliedConfigHash`).
+    pub fn save_config_only(&self, path: &str, value: Value) {
+        self.shared.with_config(|c| c.set(path, value, false));
+    }
+
+    /// The value at the dotted `path` of the config the gateway runs (defaults included).
+    pub fn config_value(&self, path: &str) -> Option<Value> {
+        self.shared.with_config(|c| c.value(path))
+    }
+
     pub fn approval(&self, id: &str) -> Option<Value> {
         let all = lock(&self.shared.approvals);
         all.iter()

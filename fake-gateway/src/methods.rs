@@ -68,6 +68,7 @@ pub(crate) fn advertised(shared: &Shared) -> Vec<&'static str> {
             "plugin.approval.list",
             "approval.get",
             "approval.resolve",
+            "config.get",
         ]);
     }
     if lock(&shared.cfg).seed_protocol {
@@ -205,6 +206,9 @@ pub(crate) async fn handle(
     let seed = lock(&shared.cfg).seed_protocol;
     let result: Result<Value, String> = match method {
         "health" => closed(method, params, &[]).map(|_| shared.health_payload()),
+        "config.get" if lock(&shared.cfg).protocol >= 4 => {
+            closed(method, params, &[]).map(|_| shared.with_config(|c| c.get()))
+        }
         "status" => Ok(json!({"runtimeVersion": lock(&shared.cfg).version, "sessions": {"count": lock(&shared.sessions).len()}})),
         "system-presence" => Ok(json!([])),
         "gateway.identity.get" => Ok(json!({"deviceId": "fake-gateway", "publicKey": ""})),

@@ -4,12 +4,14 @@
 mod alerts;
 mod approvals;
 mod cluster;
+mod fleet_config;
 mod gateway_logs;
 mod usage;
 mod watchdog;
 pub use alerts::{AlertsConfig, shown_webhook_url};
 pub use approvals::{ApprovalsConfig, Timings};
 pub use cluster::ClusterConfig;
+pub use fleet_config::FleetConfigConfig;
 pub use gateway_logs::GatewayLogsConfig;
 pub use usage::{Budget, UsageConfig};
 pub use watchdog::{AgentWatch, WatchdogConfig};
@@ -51,6 +53,8 @@ pub struct Config {
     pub gateway_logs: GatewayLogsConfig,
     pub usage: UsageConfig,
     pub approvals: ApprovalsConfig,
+    /// Desired configuration across the fleet (`[config]`).
+    pub config: FleetConfigConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -385,6 +389,7 @@ impl Config {
         self.alerts.check()?;
         self.watchdog.check()?;
         self.approvals.check()?;
+        self.config.check()?;
         self.gateway_logs.check()?;
         self.usage.check()?;
         Ok(())

@@ -88,6 +88,11 @@ pub enum CtlCommand {
         #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION", num_args = 0..=1, default_missing_value = "10m")]
         wait: Option<Duration>,
     },
+    /// Desired configuration: each gateway's drift from its profiles, the profiles.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// The fleet's approvals inbox: list, show, answer.
     Approvals {
         #[command(subcommand)]
@@ -102,6 +107,19 @@ pub enum CtlCommand {
         #[arg(long, value_name = "N")]
         count: Option<usize>,
     },
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ConfigCommand {
+    /// Each gateway against its profiles: in sync, drifted (the paths), saved but not applied,
+    /// unknown.
+    Drift {
+        /// Only the gateways whose labels this selector picks.
+        #[arg(long, short = 'l', value_name = "SELECTOR")]
+        selector: Option<String>,
+    },
+    /// The config profiles, in the order they apply.
+    Profiles,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -222,6 +240,22 @@ pub fn run(args: CtlArgs, out: &mut dyn FnMut(&str)) -> Result<(), CtlError> {
                 }
             }
             CtlCommand::Approvals { command } => approvals(&client, command, json, out).await?,
+            CtlCommand::Config {
+                command: ConfigCommand::Drift { selector },
+            } => {
+                let path = match selector {
+                    Some(s) => format!("/api/config/drift?{}", client::query(&[("selector", s)])),
+                    None => "/api/config/drift".to_owned(),
+                };
+                let v = client.get(&path).await?;
+                emit(out, json, &v, render::drift);
+            }
+            CtlCommand::Config {
+                command: ConfigCommand::Profiles,
+            } => {
+                let v = client.get("/api/config/profiles").await?;
+                emit(out, json, &v, render::profiles);
+            }
             CtlCommand::Events { types, count } => {
                 let path = match types {
                     Some(t) => format!("/api/events?{}", client::query(&[("types", t)])),

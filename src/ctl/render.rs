@@ -250,6 +250,68 @@ pub fn spawn(v: &Value) -> String {
     rows.iter().map(|(k, v)| format!("{k:<9}{v}\n")).collect()
 }
 
+/// `GET /api/config/drift`: one row per gateway, the paths that differ named.
+pub fn drift(v: &Value) -> String {
+    let list = v["gateways"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|g| {
+            let paths: Vec<String> = g["paths"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or(&[])
+                .iter()
+                .map(|p| text(&p["path"]))
+                .collect();
+            let why = if paths.is_empty() {
+                text(&g["reason"])
+            } else {
+                paths.join(",")
+            };
+            vec![
+                text(&g["gateway_id"]),
+                text(&g["name"]),
+                text(&g["state"]),
+                text(&Value::String(
+                    g["profiles"]
+                        .as_array()
+                        .map(|a| a.iter().map(text).collect::<Vec<_>>().join(","))
+                        .unwrap_or_default(),
+                )),
+                why,
+            ]
+        })
+        .collect();
+    let mut out = table(&["ID", "NAME", "STATE", "PROFILES", "DIFFERS"], &rows);
+    let count = |s: &str| v["counts"][s].as_u64().unwrap_or(0);
+    out.push_str(&format!(
+        "{} in sync, {} drifted, {} saved not applied, {} unknown\n",
+        count("in_sync"),
+        count("drifted"),
+        count("saved_not_applied"),
+        count("unknown")
+    ));
+    out
+}
+
+/// `GET /api/config/profiles`.
+pub fn profiles(v: &Value) -> String {
+    let list = v["profiles"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|p| {
+            vec![
+                text(&p["name"]),
+                text(&p["selector"]),
+                text(&Value::String(p["patch"].to_string())),
+                text(&p["note"]),
+                time_ms(&p["updated_at_ms"]),
+            ]
+        })
+        .collect();
+    table(&["NAME", "SELECTOR", "PATCH", "NOTE", "UPDATED"], &rows)
+}
+
 pub fn approvals(v: &Value) -> String {
     let list = v["approvals"].as_array().map(Vec::as_slice).unwrap_or(&[]);
     let rows: Vec<Vec<String>> = list

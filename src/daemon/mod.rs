@@ -296,6 +296,13 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
             metrics.approvals.clone(),
             device_id,
         ));
+        let fleet_config = Arc::new(crate::fleet_config::FleetConfig::new(
+            store.clone(),
+            fleet.clone(),
+            events.clone(),
+            cfg.config.clone(),
+            metrics.drift.clone(),
+        ));
         let console_sessions = Arc::new(crate::console_session::SessionSigner::new(
             store.cipher.derived_secret(),
         ));
@@ -319,6 +326,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
             events,
             fleet,
             approvals,
+            fleet_config,
             ready: Arc::new(AtomicBool::new(false)),
             shutdown: Arc::new(tokio::sync::watch::Sender::new(false)),
             cluster,

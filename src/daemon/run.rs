@@ -153,6 +153,7 @@ pub(super) async fn run(mut rt: Running) -> Result<(), DaemonError> {
     if let Some(news) = rt.approval_news.take() {
         actix::spawn(rt.state.approvals.clone().run(news));
     }
+    actix::spawn(rt.state.fleet_config.clone().run());
     actix::spawn(rt.state.fleet.clone().operations_loop(OPERATIONS_ROUND));
     actix::spawn(
         rt.state

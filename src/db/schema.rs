@@ -213,8 +213,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    config_profiles (name) {
+        name -> Text,
+        selector -> Text,
+        patch -> Text,
+        secrets_enc -> Nullable<Binary>,
+        replace_paths -> Text,
+        note -> Nullable<Text>,
+        updated_at_ms -> BigInt,
+        updated_by -> Text,
+    }
+}
+
+diesel::table! {
+    config_drift (gateway_id) {
+        gateway_id -> BigInt,
+        state -> Text,
+        detail -> Text,
+        checked_at_ms -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     approvals,
+    config_profiles,
+    config_drift,
     console_logouts,
     alert_deliveries,
     usage_daily,

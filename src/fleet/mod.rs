@@ -6,6 +6,7 @@
 //! *Architecture*).
 
 pub mod agents;
+pub mod budget;
 mod counters;
 mod gateway_ops;
 pub mod log_tail;

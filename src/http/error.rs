@@ -97,6 +97,9 @@ pub enum ApiError {
     ConnectionNotFound(String),
     #[error("approval `{id}` of gateway {gateway_id} not found")]
     ApprovalNotFound { gateway_id: i64, id: String },
+    /// No config profile of this name.
+    #[error("no config profile named `{0}`")]
+    ProfileNotFound(String),
     /// Answered before this answer (here, through another instance, or in another client):
     /// `details` has the recorded decision and who answered.
     #[error("{message}")]
@@ -179,6 +182,7 @@ impl ApiError {
             ApiError::OperationNotFound(_) => ("operation_not_found", S::NOT_FOUND),
             ApiError::ConnectionNotFound(_) => ("connection_not_found", S::NOT_FOUND),
             ApiError::ApprovalNotFound { .. } => ("approval_not_found", S::NOT_FOUND),
+            ApiError::ProfileNotFound(_) => ("config_profile_not_found", S::NOT_FOUND),
             ApiError::ApprovalAlreadyResolved { .. } => ("approval_already_resolved", S::CONFLICT),
             ApiError::ApprovalNotPending { .. } => ("approval_not_pending", S::CONFLICT),
             ApiError::MethodNotAllowed { .. } => ("method_not_allowed", S::METHOD_NOT_ALLOWED),
@@ -384,6 +388,19 @@ pub fn call_error(err: CallError, gateway: &str) -> ApiError {
             message: format!("gateway `{gateway}`: {e}; nothing was sent"),
             details: serde_json::json!({"expected_boot_id": expected, "boot_id": now}),
         },
+    }
+}
+
+impl From<crate::fleet_config::ConfigError> for ApiError {
+    fn from(err: crate::fleet_config::ConfigError) -> Self {
+        use crate::fleet_config::ConfigError as C;
+        match err {
+            C::Invalid(i) => ApiError::field(i.field, i.message),
+            C::NotFound(name) => ApiError::ProfileNotFound(name),
+            C::Storage(e) => ApiError::Storage(e.to_string()),
+            C::Fleet(e) => e.into(),
+            e @ C::Interrupted(_) => ApiError::Internal(e.to_string()),
+        }
     }
 }
 

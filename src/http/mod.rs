@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 mod fanout;
 pub mod fleet;
+pub mod fleet_config;
 pub mod gateway_json;
 pub mod gateway_ops;
 pub mod gateway_page;
@@ -72,6 +73,8 @@ pub struct AppState {
     pub fleet: Arc<crate::fleet::Fleet>,
     /// The fleet's approvals inbox.
     pub approvals: Arc<crate::approvals::Inbox>,
+    /// Config profiles and drift.
+    pub fleet_config: Arc<crate::fleet_config::FleetConfig>,
     pub ready: Arc<AtomicBool>,
     /// Set to `true` when the daemon stops: event streams end at once instead of holding the
     /// graceful stop for `server.shutdown_timeout`.
@@ -310,6 +313,20 @@ pub fn routes(
                             "/{gateway_id}/{id}/resolve",
                             vec![post(Operator, approvals::resolve)],
                         ))
+                        .default_service(web::to(route_not_found)),
+                )
+                .service(
+                    web::scope("/config")
+                        .service(resource("/profiles", vec![get(Viewer, fleet_config::list)]))
+                        .service(resource(
+                            "/profiles/{name}",
+                            vec![
+                                get(Viewer, fleet_config::get),
+                                put(Admin, fleet_config::put),
+                                delete(Admin, fleet_config::delete),
+                            ],
+                        ))
+                        .service(resource("/drift", vec![get(Viewer, fleet_config::drift)]))
                         .default_service(web::to(route_not_found)),
                 )
                 .service(resource("/audit", vec![get(Admin, ops::audit)]))

@@ -286,3 +286,55 @@ fn approvals_are_listed_shown_and_answered_once() {
     .unwrap();
     assert_eq!(json["approvals"][0]["decision"], "deny", "{json:#}");
 }
+
+/// `ctl gateways -l`, `ctl config drift -l`, `ctl config profiles`: labels and drift from a
+/// terminal.
+#[test]
+fn labels_and_drift_are_read_from_a_terminal() {
+    let (fa, fb) = (fake(|_| {}), fake(|_| {}));
+    let d = link_daemon(&[]);
+    let a = add(&d, "alpha", &fa, Some("fake-token"));
+    let b = add(&d, "beta", &fb, Some("fake-token"));
+    for id in [a, b] {
+        wait_gateway(&d, id, "online", online);
+    }
+    let label = d.call(
+        "PATCH",
+        &format!("/api/gateways/{a}/labels"),
+        &d.admin_key,
+        &serde_json::json!({"region": "eu"}),
+    );
+    assert_eq!(label.status, 200, "{}", label.text());
+    let key = Some(d.admin_key.as_str());
+    let out = stdout(&ctl(&d, key, &["gateways", "-l", "region=eu"]));
+    assert!(out.contains("alpha") && out.contains("region=eu"), "{out}");
+    assert!(!out.contains("beta"), "{out}");
+    let put = d.call(
+        "PUT",
+        "/api/config/profiles/eu",
+        &d.admin_key,
+        &serde_json::json!({"selector": "region=eu", "patch": {"gateway": {"bind": "lan"}}}),
+    );
+    assert_eq!(put.status, 201, "{}", put.text());
+    let drift = wait_until("alpha judged drifted", DEADLINE, || {
+        let out = stdout(&ctl(
+            &d,
+            key,
+            &["config", "drift", "--selector", "region=eu"],
+        ));
+        out.contains("drifted").then_some(out)
+    });
+    assert!(drift.starts_with("ID  NAME"), "{drift}");
+    assert!(
+        drift.contains("gateway.bind") && !drift.contains("beta"),
+        "{drift}"
+    );
+    assert!(drift.contains("0 in sync, 1 drifted"), "{drift}");
+    let profiles = stdout(&ctl(&d, key, &["config", "profiles"]));
+    assert!(
+        profiles.contains("region=eu") && profiles.contains("\"bind\":\"lan\""),
+        "{profiles}"
+    );
+    let bad = failure(&ctl(&d, key, &["config", "drift", "-l", "region in"]));
+    assert!(bad.contains("expected `(`"), "{bad}");
+}

@@ -40,6 +40,11 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/api/approvals", "viewer"),
     ("GET", "/api/approvals/999/999", "viewer"),
     ("POST", "/api/approvals/999/999/resolve", "operator"),
+    ("GET", "/api/config/profiles", "viewer"),
+    ("GET", "/api/config/profiles/edge", "viewer"),
+    ("PUT", "/api/config/profiles/edge", "admin"),
+    ("DELETE", "/api/config/profiles/edge", "admin"),
+    ("GET", "/api/config/drift", "viewer"),
     ("GET", "/api/v1/gateways", "viewer"),
     ("POST", "/api/v1/gateways", "admin"),
     ("GET", "/api/v1/gateways/999", "viewer"),
@@ -230,6 +235,7 @@ fn every_route_admits_by_its_declared_role_however_the_path_is_spelled() {
             .replace("{id}", "999")
             .replace("{gateway_id}", "999")
             .replace("{key}", "nokey")
+            .replace("{name}", "edge")
             .replace("/api/spawn/999", "/api/spawn/nospawn")
     };
     for (method, templ, declared) in &documented {

@@ -9,6 +9,7 @@
 
 mod approvals;
 mod cluster;
+mod config;
 mod frame_counts;
 mod operations;
 mod releases;

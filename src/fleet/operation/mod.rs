@@ -113,6 +113,21 @@ impl Fleet {
     }
 
     /// Every gateway's id, in order.
+    /// Every gateway's id, name and labels, in id order.
+    pub async fn gateway_labels(
+        &self,
+    ) -> Result<Vec<(GatewayId, String, gateway_supervisor_actors::labels::Labels)>, FleetError>
+    {
+        let mut all: Vec<_> = self
+            .targets(None)
+            .await?
+            .into_iter()
+            .map(|t| (t.candidate.id, t.candidate.name, t.candidate.labels))
+            .collect();
+        all.sort_unstable_by_key(|(id, _, _)| *id);
+        Ok(all)
+    }
+
     pub async fn gateway_ids(
         &self,
         picked_by: &gateway_supervisor_actors::labels::Selector,

@@ -1,0 +1,46 @@
+// gateway-supervisor console: desired configuration. The config profiles (what each sets, for
+// which gateways, in the order they apply; secrets as the gateway shows them) and every
+// gateway's drift from them: in sync, drifted (each path with what it runs and what the
+// profiles set), saved but not applied, unknown (and why). Values are set as text, never
+// interpreted. Loaded after app.js and uses its helpers.
+"use strict";
+
+const DRIFT_STATES = ["in_sync", "drifted", "saved_not_applied", "unknown"];
+
+function shownValue(v) { return v === undefined ? "(not set)" : JSON.stringify(v); }
+
+async function renderConfig() {
+  state.view = "config";
+  let profiles, drift;
+  try {
+    [profiles, drift] = await Promise.all([api("GET", "/api/config/profiles"), api("GET", "/api/config/drift")]);
+  } catch (e) { return failed(e); }
+  if (state.view !== "config") return;
+  const head = (cols) => el("thead", {}, el("tr", {}, cols.map((h) => el("th", { scope: "col" }, h))));
+  const profileRows = profiles.profiles.map((p) => el("tr", { "data-profile": p.name },
+    el("td", {}, p.name), el("td", {}, el("code", {}, p.selector || "(every gateway)")),
+    el("td", { class: "wrap" }, el("code", { class: "command" }, JSON.stringify(p.patch))),
+    el("td", { class: "wrap" }, p.note || "–"), el("td", {}, `${when(p.updated_at_ms)} by ${p.updated_by}`)));
+  const pathList = (g) => g.paths.length === 0 ? (g.reason || "–")
+    : el("ul", { class: "paths" }, g.paths.map((p) => el("li", {}, el("code", {}, p.path), p.secret
+      ? (p.present ? " (secret: differs)" : " (secret: not set)")
+      : ` runs ${shownValue(p.present ? p.live : undefined)}, profiles set ${shownValue(p.desired)}`)));
+  const driftRows = drift.gateways.map((g) => el("tr", { "data-gateway": g.gateway_id, "data-state": g.state },
+    el("td", {}, el("a", { href: `#/gateway/${g.gateway_id}` }, g.name)),
+    el("td", {}, el("span", { class: `badge d-${g.state}` }, g.state.replaceAll("_", " "))),
+    el("td", {}, g.profiles.join(", ") || "–"),
+    el("td", { class: "wrap" }, pathList(g)),
+    el("td", {}, g.checked_at_ms ? when(g.checked_at_ms) : "never")));
+  const counts = DRIFT_STATES.map((s) => `${drift.counts[s] || 0} ${s.replaceAll("_", " ")}`).join(" · ");
+  $("main").replaceChildren(el("h1", {}, "Config"),
+    el("p", { class: "summary", id: "drift-counts" }, counts),
+    el("h2", {}, "Drift"),
+    el("div", { class: "scroll" }, el("table", { id: "drift" },
+      head(["Gateway", "State", "Profiles", "Differs", "Read back"]), el("tbody", {}, driftRows))),
+    el("h2", {}, "Profiles"),
+    el("p", { class: "muted" }, "They apply in name order; a later one wins a path both set. Written with PUT /api/config/profiles/{name} (admin)."),
+    el("div", { class: "scroll" }, el("table", { id: "profiles" },
+      head(["Name", "Selector", "Patch", "Note", "Updated"]), el("tbody", {}, profileRows))));
+}
+
+PAGES["#/config"] = renderConfig;

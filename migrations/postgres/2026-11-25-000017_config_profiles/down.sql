@@ -1,0 +1,2 @@
+DROP TABLE config_drift;
+DROP TABLE config_profiles;

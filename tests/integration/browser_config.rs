@@ -1,0 +1,75 @@
+//! The console's Config page in a real headless Chromium: each gateway's drift with the path
+//! that differs and both values (a value from the gateway stays text), the profiles with their
+//! secrets as the gateway shows them, and a drift that comes while the page is open.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::browser::{assert_contrast, log_in_as, shots};
+use crate::support::fleet::{add, fake, link_daemon, wait_gateway};
+use crate::support::online;
+use crate::support::webdriver::Browser;
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+#[test]
+fn the_config_page_shows_each_gateway_s_drift_and_the_profiles() {
+    let f = fake(|_| {});
+    let d = link_daemon(&[]);
+    let gw = add(&d, "edge-porto", &f, Some("fake-token"));
+    wait_gateway(&d, gw, "online", online);
+    // A value the gateway holds that looks like markup.
+    f.set_config("tools.banner", json!("<img src=x onerror=alert(1)>"));
+    let res = d.call(
+        "PUT",
+        "/api/config/profiles/10-fleet",
+        &d.admin_key,
+        &json!({"selector": "", "patch": {"tools": {"banner": "hello"}, "models": {"providers": {"acme": {"apiKey": "sk-live-42"}}}}, "note": "the banner"}),
+    );
+    assert_eq!(res.status, 201, "{}", res.text());
+    let viewer = d.create_key("viewer", "wall");
+    let base = format!("http://{}", d.addr);
+    let b = Browser::start(1280, 900);
+    log_in_as(&b, &base, &viewer, "(viewer)");
+    b.click_css("a[href='#/config']", DEADLINE);
+    let row = format!("#drift tr[data-gateway='{gw}']");
+    let shown = b.wait_text(&row, DEADLINE, |t| t.contains("drifted"));
+    assert!(
+        shown.contains(r#"tools.banner runs "<img src=x onerror=alert(1)>", profiles set "hello""#),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("models.providers.acme.apiKey (secret: not set)"),
+        "{shown}"
+    );
+    assert!(
+        b.all(&format!("{row} img")).is_empty(),
+        "a gateway's value stays text"
+    );
+    let profiles = b.wait_text("#profiles", DEADLINE, |t| t.contains("10-fleet"));
+    assert!(
+        profiles.contains("__OPENCLAW_REDACTED__") && !profiles.contains("sk-live"),
+        "{profiles}"
+    );
+    // No approval waits: no count in the navigation (a `display` rule once showed a red 0).
+    assert_eq!(
+        b.script("return getComputedStyle(document.getElementById('approvals-badge')).display"),
+        json!("none")
+    );
+    assert_contrast(&b, "config");
+    b.screenshot(&shots().join("config.png"));
+
+    // Put right on the gateway itself: the page follows (the drift event refreshes it).
+    f.set_config("tools.banner", json!("hello"));
+    f.set_config("models.providers.acme.apiKey", json!("sk-other"));
+    let res = d.call(
+        "PUT",
+        "/api/config/profiles/10-fleet",
+        &d.admin_key,
+        &json!({"selector": "", "patch": {"tools": {"banner": "hello"}, "models": {"providers": {"acme": {"apiKey": "__OPENCLAW_REDACTED__"}}}}}),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    b.wait_text(&row, DEADLINE, |t| t.contains("in sync"));
+    b.wait_text("#drift-counts", DEADLINE, |t| t.starts_with("1 in sync"));
+}

@@ -1,0 +1,253 @@
+//! Desired configuration: profiles per label selector, written by admins and shown without
+//! their secrets, and each gateway's drift judged by reading its config back (the fake answers
+//! `config.get` as 2026.9.6 does) — in sync, drifted with both values, saved but not applied,
+//! unknown when it cannot be read — counted, announced and audited.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::fleet::{audit_actions, fake, link_daemon, wait_gateway};
+use crate::support::{Daemon, metric, online, wait_for};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+const CHAT: &str = "gateway.http.endpoints.chatCompletions.enabled";
+
+fn add_labelled(d: &Daemon, name: &str, port: u16, labels: Value) -> i64 {
+    let body = json!({"name": name, "host": "127.0.0.1", "port": port, "token": "fake-token", "labels": labels});
+    let res = d.call("POST", "/api/gateways", &d.admin_key, &body);
+    assert_eq!(res.status, 201, "{}", res.text());
+    res.json()["gateway"]["id"].as_i64().unwrap()
+}
+
+fn put_profile(d: &Daemon, name: &str, body: &Value) -> crate::support::Response {
+    d.call(
+        "PUT",
+        &format!("/api/config/profiles/{name}"),
+        &d.admin_key,
+        body,
+    )
+}
+
+/// The gateway's drift once `pred` holds of it.
+fn wait_drift(d: &Daemon, id: i64, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    wait_for(what, DEADLINE, || {
+        let res = d.get("/api/config/drift", &d.admin_key);
+        assert_eq!(res.status, 200, "{}", res.text());
+        let all = res.json();
+        let g = all["gateways"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["gateway_id"] == id)
+            .cloned()
+            .ok_or_else(|| format!("{all:#}"))?;
+        if pred(&g) {
+            Ok(g)
+        } else {
+            Err(format!("{g:#}"))
+        }
+    })
+}
+
+#[test]
+fn a_profile_is_judged_against_each_gateway_it_picks_value_by_value() {
+    let d = link_daemon(&[]);
+    let (fe, fu) = (fake(|_| {}), fake(|_| {}));
+    let eu = add_labelled(&d, "eu-1", fe.port(), json!({"region": "eu"}));
+    let us = add_labelled(&d, "us-1", fu.port(), json!({"region": "us"}));
+    for id in [eu, us] {
+        wait_gateway(&d, id, "online", online);
+    }
+    let profile = json!({"selector": "region=eu", "patch": {"gateway": {"http": {"endpoints": {"chatCompletions": {"enabled": true}}}, "bind": "loopback"}}, "note": "turn on chat completions"});
+    let res = put_profile(&d, "eu-chat", &profile);
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(
+        put_profile(&d, "eu-chat", &profile).status,
+        200,
+        "a replacement"
+    );
+
+    let g = wait_drift(&d, eu, "eu-1 drifted", |g| g["state"] == "drifted");
+    assert_eq!(g["profiles"], json!(["eu-chat"]));
+    assert_eq!(
+        g["paths"],
+        json!([{"path": CHAT, "secret": false, "desired": true, "present": false}]),
+        "the path that differs, not the one the gateway already runs: {g:#}"
+    );
+    let g = wait_drift(&d, us, "us-1 judged", |g| g["checked_at_ms"].is_i64());
+    assert_eq!(g["state"], "in_sync", "no profile picks it: {g:#}");
+    assert_eq!(g["profiles"], json!([]));
+    wait_for("the gauge", DEADLINE, || {
+        let n = metric(&d, "gateways_config_drifted");
+        if n == 1.0 { Ok(()) } else { Err(n.to_string()) }
+    });
+    let res = d.get("/api/config/drift?selector=region%3Dus", &d.admin_key);
+    assert_eq!(res.json()["gateways"].as_array().unwrap().len(), 1);
+    assert_eq!(res.json()["counts"]["in_sync"], 1);
+
+    // The gateway is changed on its own side: judged again (a profile change judges at once),
+    // in sync. Then a change saved but not applied.
+    fe.set_config(CHAT, json!(true));
+    assert_eq!(put_profile(&d, "eu-chat", &profile).status, 200);
+    wait_drift(&d, eu, "eu-1 in sync", |g| g["state"] == "in_sync");
+    fe.save_config_only("gateway.bind", json!("lan"));
+    assert_eq!(put_profile(&d, "eu-chat", &profile).status, 200);
+    let g = wait_drift(&d, eu, "saved, not applied", |g| {
+        g["state"] == "saved_not_applied"
+    });
+    assert_eq!(g["paths"], json!([]), "it still runs loopback: {g:#}");
+
+    // A gateway that cannot be read is unknown, with why.
+    fu.stop();
+    wait_gateway(&d, us, "us-1 offline", |g| {
+        g["connection"]["state"] != "connected"
+    });
+    assert_eq!(put_profile(&d, "eu-chat", &profile).status, 200);
+    let g = wait_drift(&d, us, "us-1 unknown", |g| g["state"] == "unknown");
+    assert!(
+        g["reason"].as_str().unwrap().contains("not connected"),
+        "{g:#}"
+    );
+
+    // Deleted: judged again without it.
+    let res = d.call(
+        "DELETE",
+        "/api/config/profiles/eu-chat",
+        &d.admin_key,
+        &json!({}),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    let g = wait_drift(&d, eu, "no profile left", |g| g["profiles"] == json!([]));
+    assert_eq!(
+        g["state"], "saved_not_applied",
+        "what the gateway says stays true: {g:#}"
+    );
+    let actions = audit_actions(&d);
+    assert!(
+        ["config.profile.put", "config.profile.delete"]
+            .iter()
+            .all(|a| actions.iter().any(|x| x == a)),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn a_profile_s_secrets_are_held_encrypted_never_shown_and_kept_by_the_marker() {
+    let d = link_daemon(&[]);
+    let f = fake(|_| {});
+    let id = add_labelled(&d, "edge", f.port(), json!({}));
+    wait_gateway(&d, id, "online", online);
+    let body = json!({"selector": "", "patch": {
+        "gateway": {"auth": {"token": "fake-token"}},
+        "models": {"providers": {"acme": {"apiKey": "sk-live-0123456789"}}}}});
+    let res = put_profile(&d, "secrets", &body);
+    assert_eq!(res.status, 201, "{}", res.text());
+    let shown = res.text();
+    assert!(
+        !shown.contains("sk-live") && !shown.contains("fake-token"),
+        "{shown}"
+    );
+    assert_eq!(
+        res.json()["profile"]["patch"]["models"]["providers"]["acme"]["apiKey"],
+        "__OPENCLAW_REDACTED__"
+    );
+    // The gateway's own token is set (redacted there): taken as set. The API key is missing:
+    // drift, named, without a value either way.
+    let g = wait_drift(&d, id, "judged", |g| g["state"] == "drifted");
+    assert_eq!(g["unverified"], json!(["gateway.auth.token"]));
+    assert_eq!(
+        g["paths"],
+        json!([{"path": "models.providers.acme.apiKey", "secret": true, "present": false}])
+    );
+    // Sent back as shown, the secret is kept (the drift stays); the marker where nothing is
+    // held is refused.
+    let mut again = body.clone();
+    again["patch"]["models"]["providers"]["acme"]["apiKey"] = json!("__OPENCLAW_REDACTED__");
+    again["note"] = json!("kept");
+    assert_eq!(put_profile(&d, "secrets", &again).status, 200);
+    let res = d.get("/api/config/profiles/secrets", &d.admin_key);
+    assert_eq!(res.json()["profile"]["note"], "kept");
+    let res = put_profile(&d, "other", &again);
+    assert_eq!(res.status, 400, "{}", res.text());
+    assert!(
+        res.text().contains("holds no secret there"),
+        "{}",
+        res.text()
+    );
+    for text in [
+        d.get("/api/config/profiles", &d.admin_key).text(),
+        d.get("/api/config/drift", &d.admin_key).text(),
+        d.get("/api/audit", &d.admin_key).text(),
+        d.get("/metrics", "").text(),
+    ] {
+        assert!(!text.contains("sk-live"), "{text}");
+    }
+}
+
+#[test]
+fn profiles_are_written_by_admins_and_every_bad_one_is_named() {
+    let d = link_daemon(&[]);
+    let operator = d.create_key("operator", "op");
+    let ok = json!({"selector": "", "patch": {"tools": {"exec": {"mode": "deny"}}}});
+    let res = d.call("PUT", "/api/config/profiles/a", &operator, &ok);
+    assert_eq!(res.status, 403, "{}", res.text());
+    assert_eq!(
+        d.get("/api/config/profiles", &operator).status,
+        200,
+        "read by viewers"
+    );
+    for (name, body, field, says) in [
+        ("Bad_Name", ok.clone(), "name", "lower-case"),
+        (
+            "a",
+            json!({"selector": "region in", "patch": {"a": 1}}),
+            "selector",
+            "expected `(`",
+        ),
+        (
+            "a",
+            json!({"selector": "", "patch": []}),
+            "patch",
+            "JSON object",
+        ),
+        (
+            "a",
+            json!({"selector": "", "patch": {}}),
+            "patch",
+            "sets nothing",
+        ),
+        (
+            "a",
+            json!({"selector": "", "patch": {"a": 1}, "replace_paths": ["x\u{1b}"]}),
+            "replace_paths",
+            "not a config path",
+        ),
+        (
+            "a",
+            json!({"selector": "", "patch": {"a": 1}, "note": "n".repeat(501)}),
+            "note",
+            "at most 500",
+        ),
+    ] {
+        let res = put_profile(&d, name, &body);
+        assert_eq!(res.status, 400, "{name} {body}: {}", res.text());
+        assert_eq!(res.json()["details"]["field"], field, "{}", res.text());
+        assert!(res.text().contains(says), "{}", res.text());
+    }
+    let res = d.get("/api/config/profiles/none", &d.admin_key);
+    assert_eq!(res.status, 404);
+    assert_eq!(res.json()["error"], "config_profile_not_found");
+    assert_eq!(
+        d.call(
+            "DELETE",
+            "/api/config/profiles/none",
+            &d.admin_key,
+            &json!({})
+        )
+        .status,
+        404
+    );
+    let res = d.get("/api/config/drift?selector=%2C", &d.admin_key);
+    assert_eq!(res.status, 400);
+}
