@@ -177,6 +177,13 @@ function whyDown(g) {
   return `${since}; ${why}`.slice(0, 300);
 }
 
+// "in maintenance until 14:00: disk replacement, cordoned": what holds a gateway back, and why.
+function heldBack(g) {
+  const m = g.maintenance;
+  return [m ? `in maintenance${m.until ? ` until ${when(m.until)}` : ""}: ${m.reason}` : "",
+    g.suspended ? "suspended" : "", g.cordoned ? "cordoned" : ""].filter(Boolean).join(", ");
+}
+
 let filterTimer = null;
 function renderFleet() {
   const fleet = state.fleet;
@@ -205,7 +212,7 @@ function renderFleet() {
       : el("td", { colspan: "3", class: "why wrap" }, whyDown(g)),
     el("td", {}, (g.connection && g.connection.server_version) || "–"),
     el("td", {}, g.breaker.state),
-    el("td", {}, [g.suspended ? "suspended" : "", g.cordoned ? "cordoned" : ""].filter(Boolean).join(", ")),
+    el("td", { class: "wrap" }, heldBack(g)),
     el("td", { class: "labels" }, Object.entries(g.labels || {}).map(([k, v]) => el("span", { class: "label" }, `${k}=${v}`)))));
   $("main").replaceChildren(
     el("h1", {}, "Fleet"),
@@ -256,7 +263,7 @@ async function renderGateway(id, refresh) {
       fact("Version", c.server_version), fact("Protocol", c.protocol), fact("Boot id", c.boot_id),
       fact("Sessions", g.sessions_count), fact("Agents", g.agents_count),
       fact("Breaker", `${g.breaker.state} (${g.breaker.consecutive_failures} consecutive failures)`),
-      fact("Held back", [g.suspended ? "suspended" : "", g.cordoned ? "cordoned" : ""].filter(Boolean).join(", ") || "no"),
+      fact("Held back", heldBack(g) || "no"),
       fact("Labels", Object.entries(g.labels || {}).map(([k, v]) => `${k}=${v}`).join(", ") || "none"),
       fact("Approval client", c.approval_client ? "yes: the gateway waits for this daemon's answers" : "no"),
       fact("Gateway's suspension", c.suspension === "accepting" || !c.suspension ? c.suspension

@@ -117,26 +117,46 @@ async function renderLogs() {
     if (level.value) params.set("level", level.value);
     return params;
   };
+  let timer = null;
+  let loads = 0;
+  // Following: the stream is opened first and the recent lines read after it is open, so a
+  // line written in between is in one or the other (a line in both, by id, is shown once).
   const load = async () => {
+    clearTimeout(timer);
+    const mine = ++loads;
     stopFollowing();
     delete list.dataset.following;
-    let data;
-    try { data = await api("GET", `/api/logs?${query()}`); } catch (e) { return failed(e); }
-    logs.lines = data.logs.slice().reverse();
-    list.replaceChildren(...logs.lines.map(logLine));
+    let seen = null;
+    const early = [];
+    const show = (ev) => {
+      list.prepend(logLine(ev));
+      while (list.childElementCount > 500) list.lastElementChild.remove();
+    };
     if (follow.checked && state.view === "logs") {
       const params = query(); params.set("follow", "true");
-      logs.follow = new EventSource(`/api/logs?${params}`);
-      logs.follow.addEventListener("open", () => { list.dataset.following = "true"; });
-      logs.follow.addEventListener("log", (msg) => {
+      const source = new EventSource(`/api/logs?${params}`);
+      logs.follow = source;
+      source.addEventListener("log", (msg) => {
         if (state.view !== "logs") return stopFollowing();
         let ev; try { ev = JSON.parse(msg.data); } catch (_) { return; }
-        list.prepend(logLine(ev));
-        while (list.childElementCount > 500) list.lastElementChild.remove();
+        if (seen === null) early.push(ev);
+        else if (!seen.has(ev.id)) show(ev);
       });
+      await new Promise((opened) => {
+        source.addEventListener("open", opened, { once: true });
+        setTimeout(opened, 5000);
+      });
+      if (mine !== loads) return;
     }
+    let data;
+    try { data = await api("GET", `/api/logs?${query()}`); } catch (e) { return failed(e); }
+    if (mine !== loads) return;
+    logs.lines = data.logs.slice().reverse();
+    list.replaceChildren(...logs.lines.map(logLine));
+    seen = new Set(data.logs.map((l) => l.id));
+    for (const ev of early) if (!seen.has(ev.id)) show(ev);
+    if (logs.follow) list.dataset.following = "true";
   };
-  let timer = null;
   q.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(load, 300); });
   level.addEventListener("change", load);
   follow.addEventListener("change", load);

@@ -44,6 +44,7 @@ pub struct Metrics {
     gateways_connected: IntGauge,
     gateways_suspended: IntGauge,
     gateways_cordoned: IntGauge,
+    gateways_in_maintenance: IntGauge,
     acting_primary: IntGaugeVec,
     gateway_info: IntGaugeVec,
     event_subscribers: IntGauge,
@@ -144,6 +145,11 @@ impl Metrics {
             "Gateways cordoned by an operator (their work goes on; they take no new spawns and do not act as primary).",
         )?;
         registry.register(Box::new(gateways_cordoned.clone()))?;
+        let gateways_in_maintenance = IntGauge::new(
+            "gateways_in_maintenance",
+            "Gateways in a maintenance window (held back like a cordon; their alerts are not sent).",
+        )?;
+        registry.register(Box::new(gateways_in_maintenance.clone()))?;
         let acting_primary = IntGaugeVec::new(
             Opts::new(
                 "acting_primary",
@@ -220,6 +226,7 @@ impl Metrics {
             gateways_connected,
             gateways_suspended,
             gateways_cordoned,
+            gateways_in_maintenance,
             acting_primary,
             gateway_info,
             event_subscribers,
@@ -241,7 +248,7 @@ impl Metrics {
             g.reset();
         }
         let detail = self.links.detail();
-        let (mut connected, mut suspended, mut cordoned) = (0, 0, 0);
+        let (mut connected, mut suspended, mut cordoned, mut in_maintenance) = (0, 0, 0, 0);
         // Every status is exported, zero included, so a status that empties reads 0.
         let mut counts: BTreeMap<GatewayStatus, i64> =
             GatewayStatus::ALL.into_iter().map(|s| (s, 0)).collect();
@@ -253,6 +260,7 @@ impl Metrics {
             connected += i64::from(up);
             suspended += i64::from(v.record.suspension_id.is_some());
             cordoned += i64::from(v.record.cordoned);
+            in_maintenance += i64::from(v.record.maintenance.is_some());
             if v.acting_primary {
                 self.acting_primary.with_label_values(&[id]).set(1);
             }
@@ -303,6 +311,7 @@ impl Metrics {
         self.gateways_connected.set(connected);
         self.gateways_suspended.set(suspended);
         self.gateways_cordoned.set(cordoned);
+        self.gateways_in_maintenance.set(in_maintenance);
         for (status, n) in counts {
             self.gateways.with_label_values(&[status.as_str()]).set(n);
         }

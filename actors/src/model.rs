@@ -98,11 +98,29 @@ pub struct GatewayRecord {
     pub approvals: Option<bool>,
     /// Its labels, which selectors pick it by.
     pub labels: crate::labels::Labels,
+    /// In maintenance: held back like a cordon, its alerts suppressed, until ended or expired.
+    pub maintenance: Option<Maintenance>,
+}
+
+/// An operator's maintenance window on a gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Maintenance {
+    /// Why (shown wherever the gateway is).
+    pub reason: String,
+    /// Who put it there (the API key's label).
+    pub by: String,
+    /// Since when (Unix seconds).
+    pub since: i64,
+    /// When it ends by itself (Unix seconds); `None`: when an operator ends it.
+    pub until: Option<i64>,
 }
 
 /// Why a gateway takes no new spawns whatever its health: an operator's decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeldBack {
+    /// `POST /api/gateways/{id}/maintenance`: as cordoned, with a reason, its alerts
+    /// suppressed.
+    Maintenance,
     /// `POST /api/gateways/{id}/cordon`: its work goes on, nothing new comes.
     Cordoned,
     /// Suspended through the daemon (`gateway.suspend.prepare`).
@@ -112,6 +130,7 @@ pub enum HeldBack {
 impl HeldBack {
     pub fn as_str(self) -> &'static str {
         match self {
+            HeldBack::Maintenance => "in maintenance",
             HeldBack::Cordoned => "cordoned",
             HeldBack::Suspended => "suspended",
         }
@@ -120,6 +139,7 @@ impl HeldBack {
     /// What lifts it.
     pub fn until(self) -> &'static str {
         match self {
+            HeldBack::Maintenance => "out of maintenance",
             HeldBack::Cordoned => "uncordoned",
             HeldBack::Suspended => "resumed",
         }
@@ -139,7 +159,9 @@ impl GatewayRecord {
     /// Whether an operator holds the gateway back (it takes nothing new whatever its health),
     /// and why: the one place routing and the election read it from.
     pub fn held_back(&self) -> Option<HeldBack> {
-        if self.cordoned {
+        if self.maintenance.is_some() {
+            Some(HeldBack::Maintenance)
+        } else if self.cordoned {
             Some(HeldBack::Cordoned)
         } else if self.suspension_id.is_some() {
             Some(HeldBack::Suspended)

@@ -79,6 +79,7 @@ mod tests {
             cordoned: false,
             approvals: None,
             labels: Default::default(),
+            maintenance: None,
         }
     }
 

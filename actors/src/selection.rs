@@ -162,7 +162,11 @@ fn none_usable(candidates: &[&Candidate], method: &str, picked_by: Option<&Selec
     let count = |f: &dyn Fn(&Candidate) -> bool| candidates.iter().filter(|c| f(c)).count();
     let held = |h| count(&|c: &Candidate| c.held_back == Some(h));
     let mut why = Vec::new();
-    for h in [HeldBack::Cordoned, HeldBack::Suspended] {
+    for h in [
+        HeldBack::Maintenance,
+        HeldBack::Cordoned,
+        HeldBack::Suspended,
+    ] {
         if held(h) > 0 {
             why.push(format!("{} {}", held(h), h.as_str()));
         }

@@ -93,6 +93,18 @@ pub trait GatewayStore: Send + Sync + 'static {
         by: &Caller,
     ) -> Result<GatewayRecord, StoreError>;
 
+    /// Puts the gateway in maintenance (`Some`) or ends it (`None`), with its audit row
+    /// (`gateway.maintenance` / `gateway.maintenance.end`). With `expired_by`, it is ended only
+    /// if its window ended by then (an operator may have extended it meanwhile): `Ok(None)`
+    /// when it had not.
+    fn set_maintenance(
+        &self,
+        id: GatewayId,
+        maintenance: Option<&crate::model::Maintenance>,
+        expired_by: Option<i64>,
+        by: &Caller,
+    ) -> Result<Option<GatewayRecord>, StoreError>;
+
     /// Applies a merge patch to the gateway's labels as they are stored at that moment (a
     /// concurrent change from another instance is not lost), with its audit row
     /// (`gateway.labels`).

@@ -144,6 +144,7 @@ fn gateway_facts(views: &[GatewayView]) -> Vec<GatewayFact> {
                 GatewayStatus::Online | GatewayStatus::Degraded
             ),
             breaker_open: v.breaker.state == BreakerState::Open,
+            maintenance: v.record.maintenance.is_some(),
         })
         .collect()
 }

@@ -90,6 +90,9 @@ pub struct GatewayFact {
     pub status: GatewayStatus,
     pub connected: bool,
     pub breaker_open: bool,
+    /// In a maintenance window: nothing fires about it (an alert already sent stays until it
+    /// resolves after the window), and it does not count towards "all gateways down".
+    pub maintenance: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -157,6 +160,11 @@ impl Watch {
             self.offline_since.retain(|id, _| present.contains(id));
         }
         for f in facts {
+            if f.maintenance {
+                // Its downtime starts counting when the window ends.
+                self.offline_since.remove(&f.id);
+                continue;
+            }
             let details = || json!({"gateway": f.name, "status": f.status});
             let offline = (AlertKind::GatewayOffline, Some(f.id));
             if f.status == GatewayStatus::Offline {
@@ -222,11 +230,12 @@ impl Watch {
             }
         }
         let all = (AlertKind::AllGatewaysDown, None);
-        if !facts.is_empty() && facts.iter().all(|f| !f.connected) {
+        let watched: Vec<&GatewayFact> = facts.iter().filter(|f| !f.maintenance).collect();
+        if !watched.is_empty() && watched.iter().all(|f| !f.connected) {
             let since = *self.all_down_since.get_or_insert(now);
             if now.saturating_duration_since(since) >= t.all_down_after {
-                let summary = format!("all {} gateways are down", facts.len());
-                let details = json!({"gateways": facts.len()});
+                let summary = format!("all {} gateways are down", watched.len());
+                let details = json!({"gateways": watched.len()});
                 self.fire(all, now, t, || (summary, details), &mut out);
             }
         } else {
@@ -234,8 +243,8 @@ impl Watch {
             self.resolve(
                 all,
                 || {
-                    let connected = facts.iter().filter(|f| f.connected).count();
-                    let back = format!("{connected} of {} gateways connected again", facts.len());
+                    let connected = watched.iter().filter(|f| f.connected).count();
+                    let back = format!("{connected} of {} gateways connected again", watched.len());
                     (back, json!({"connected": connected}))
                 },
                 &mut out,

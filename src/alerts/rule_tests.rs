@@ -13,6 +13,7 @@ fn gw(id: GatewayId, status: GatewayStatus) -> GatewayFact {
         status,
         connected: status == GatewayStatus::Online,
         breaker_open: false,
+        maintenance: false,
     }
 }
 
@@ -225,4 +226,72 @@ fn an_escalated_approval_fires_once_with_what_to_answer_and_resolves_when_it_end
     // One never escalated ends without an alert.
     ended["escalated_at_ms"] = json!(null);
     assert_eq!(Watch::approval(false, &ended), None);
+}
+
+#[test]
+fn a_gateway_in_maintenance_is_not_alerted_about_and_its_downtime_counts_from_the_window_s_end() {
+    let mut w = Watch::default();
+    let t0 = Instant::now();
+    let at = |s: u64| t0 + Duration::from_secs(s);
+    let resting = |status| GatewayFact {
+        maintenance: true,
+        ..gw(1, status)
+    };
+    assert!(
+        w.observe(at(0), &[resting(Offline), gw(2, Online)], Some(2), &T)
+            .is_empty()
+    );
+    assert!(
+        w.observe(at(600), &[resting(Offline), gw(2, Online)], Some(2), &T)
+            .is_empty(),
+        "offline for 10 minutes in maintenance: nothing"
+    );
+    let open = GatewayFact {
+        breaker_open: true,
+        ..resting(Offline)
+    };
+    assert!(
+        w.observe(at(601), &[open, gw(2, Online)], Some(2), &T)
+            .is_empty(),
+        "nor its breaker"
+    );
+    // The window ends with the gateway still down: offline_after counts from now.
+    assert!(
+        w.observe(at(602), &[gw(1, Offline), gw(2, Online)], Some(2), &T)
+            .is_empty()
+    );
+    let fired = w.observe(at(663), &[gw(1, Offline), gw(2, Online)], Some(2), &T);
+    assert_eq!(kinds(&fired), [(GatewayOffline, Firing, Some(1))]);
+}
+
+#[test]
+fn gateways_in_maintenance_do_not_make_all_gateways_down() {
+    let mut w = Watch::default();
+    let t0 = Instant::now();
+    let resting = GatewayFact {
+        maintenance: true,
+        ..gw(1, Online)
+    };
+    let fleet = [resting, gw(2, Offline)];
+    w.observe(t0, &fleet, None, &T);
+    let fired = w.observe(t0 + Duration::from_secs(600), &fleet, None, &T);
+    let all: Vec<_> = kinds(&fired)
+        .into_iter()
+        .filter(|k| k.0 == AllGatewaysDown)
+        .collect();
+    assert_eq!(
+        all,
+        [(AllGatewaysDown, Firing, None)],
+        "the one watched is down: {fired:?}"
+    );
+    let only_resting = [GatewayFact {
+        maintenance: true,
+        ..gw(1, Offline)
+    }];
+    let mut w = Watch::default();
+    w.observe(t0, &only_resting, None, &T);
+    assert!(
+        w.observe(t0 + Duration::from_secs(600), &only_resting, None, &T)
+            .is_empty()
+    );
 }

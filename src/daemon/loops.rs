@@ -81,3 +81,18 @@ pub(super) async fn reap_connections(state: AppState, timeout: Duration) {
         }
     }
 }
+
+/// How often ended maintenance windows are looked for.
+const MAINTENANCE_ROUND: Duration = Duration::from_secs(5);
+
+/// Ends maintenance windows whose `until` has passed (within [`MAINTENANCE_ROUND`]).
+pub(super) async fn expire_maintenance(fleet: std::sync::Arc<crate::fleet::Fleet>) {
+    let mut tick = tokio::time::interval(MAINTENANCE_ROUND);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        fleet
+            .expire_maintenance(gateway_supervisor_actors::unix_now())
+            .await;
+    }
+}

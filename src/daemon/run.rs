@@ -13,7 +13,9 @@ use gateway_supervisor_actors::messages::StopAllLinks;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::{info, warn};
 
-use super::loops::{OPERATIONS_ROUND, adopt_runs, reap_connections, refresh_keys, watchdog};
+use super::loops::{
+    OPERATIONS_ROUND, adopt_runs, expire_maintenance, reap_connections, refresh_keys, watchdog,
+};
 use super::reload::reload;
 use super::{DaemonError, HTTP_ADDR_FILE};
 use crate::config::{Config, FlagOverrides};
@@ -154,6 +156,7 @@ pub(super) async fn run(mut rt: Running) -> Result<(), DaemonError> {
         actix::spawn(rt.state.approvals.clone().run(news));
     }
     actix::spawn(rt.state.fleet_config.clone().run());
+    actix::spawn(expire_maintenance(rt.state.fleet.clone()));
     actix::spawn(rt.state.fleet.clone().operations_loop(OPERATIONS_ROUND));
     actix::spawn(
         rt.state

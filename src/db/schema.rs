@@ -25,6 +25,10 @@ diesel::table! {
         cordoned -> Bool,
         approvals -> Nullable<Bool>,
         labels -> Text,
+        maintenance_reason -> Nullable<Text>,
+        maintenance_by -> Nullable<Text>,
+        maintenance_since -> Nullable<BigInt>,
+        maintenance_until -> Nullable<BigInt>,
     }
 }
 

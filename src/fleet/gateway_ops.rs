@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::{Fleet, FleetError};
 use crate::secrets::random_hex;
-use gateway_supervisor_actors::messages::{GetGateway, SetCordon, SetSuspension};
+use gateway_supervisor_actors::messages::{GetGateway, SetCordon, SetMaintenance, SetSuspension};
 use gateway_supervisor_actors::model::GatewayView;
 use gateway_supervisor_actors::model::{Caller, GatewayId};
 use gateway_supervisor_actors::protocol::frames::ErrorShape;
@@ -234,5 +234,81 @@ impl Fleet {
         let operation = if cordoned { "cordon" } else { "uncordon" };
         self.counters.gateway_operation(operation, &result);
         result
+    }
+
+    /// Puts the gateway in maintenance (held back like a cordon, its alerts suppressed, the
+    /// reason shown) or ends it. A stored setting: any instance records it.
+    #[tracing::instrument(name = "gateway.maintenance", skip_all, fields(gateway_id = ?id))]
+    pub async fn maintenance(
+        &self,
+        id: GatewayId,
+        maintenance: Option<gateway_supervisor_actors::model::Maintenance>,
+        by: &Caller,
+    ) -> Result<GatewayView, FleetError> {
+        let operation = if maintenance.is_some() {
+            "maintenance"
+        } else {
+            "maintenance_end"
+        };
+        let sent = self
+            .registry
+            .send(SetMaintenance {
+                id,
+                maintenance,
+                expired_by: None,
+                by: by.clone(),
+            })
+            .await;
+        let result = match sent {
+            Ok(Ok(Some(view))) => Ok(view),
+            Ok(Ok(None)) => Err(FleetError::NotFound(id)),
+            Ok(Err(e)) => Err(FleetError::Record(e)),
+            Err(e) => Err(FleetError::Registry(e)),
+        };
+        self.counters.gateway_operation(operation, &result);
+        result
+    }
+
+    /// Ends every maintenance window that has run out (`until` passed), each once, audited as
+    /// the daemon's. Run every few seconds by the daemon.
+    pub async fn expire_maintenance(&self, now: i64) {
+        let Ok(snapshot) = self
+            .registry
+            .send(gateway_supervisor_actors::messages::ListGateways)
+            .await
+        else {
+            return;
+        };
+        let due: Vec<GatewayId> = snapshot
+            .views
+            .iter()
+            .filter(|v| {
+                v.record
+                    .maintenance
+                    .as_ref()
+                    .and_then(|m| m.until)
+                    .is_some_and(|until| until <= now)
+            })
+            .map(|v| v.record.id)
+            .collect();
+        for id in due {
+            let ended = self
+                .registry
+                .send(SetMaintenance {
+                    id,
+                    maintenance: None,
+                    expired_by: Some(now),
+                    by: Caller::system("maintenance window ended"),
+                })
+                .await;
+            match ended {
+                Ok(Ok(Some(_))) => tracing::info!(gateway_id = id, "maintenance window ended"),
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(gateway_id = id, %e, "could not end a maintenance window")
+                }
+                Err(e) => tracing::warn!(gateway_id = id, %e, "could not end a maintenance window"),
+            }
+        }
     }
 }

@@ -98,6 +98,10 @@ pub struct GatewayJson {
     /// Its labels (`{"region": "eu"}`), which selectors pick it by.
     #[schema(value_type = Object)]
     pub labels: gateway_supervisor_actors::labels::Labels,
+    /// In maintenance (`POST /api/gateways/{id}/maintenance`): `{reason, by, since, until}`
+    /// (Unix seconds; `until` null: until ended); `null` when not.
+    #[schema(value_type = Option<Object>)]
+    pub maintenance: Option<gateway_supervisor_actors::model::Maintenance>,
 }
 
 impl From<&GatewayView> for GatewayJson {
@@ -154,6 +158,7 @@ impl From<&GatewayView> for GatewayJson {
             cordoned: r.cordoned,
             approvals: r.approvals,
             labels: r.labels.clone(),
+            maintenance: r.maintenance.clone(),
         }
     }
 }

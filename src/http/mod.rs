@@ -18,6 +18,7 @@ pub mod health;
 pub mod json;
 pub mod labels;
 pub mod list_cache;
+pub mod maintenance;
 pub mod middleware;
 pub mod openapi;
 pub mod operations;
@@ -218,6 +219,13 @@ pub fn routes(
                         .service(resource(
                             r"/{id:\d+}/labels",
                             vec![patch(Admin, labels::patch)],
+                        ))
+                        .service(resource(
+                            r"/{id:\d+}/maintenance",
+                            vec![
+                                post(Admin, maintenance::start),
+                                delete(Admin, maintenance::end),
+                            ],
                         ))
                         .service(resource(
                             r"/{id:\d+}/cordon",

@@ -28,6 +28,7 @@ mod hostile_modes;
 mod inventory;
 mod labels;
 mod link;
+mod maintenance;
 mod metrics;
 mod mixin;
 mod operations;

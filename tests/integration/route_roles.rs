@@ -21,6 +21,8 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/api/gateways/health", "operator"),
     ("GET", "/api/gateways/health/history", "viewer"),
     ("PATCH", "/api/gateways/999/labels", "admin"),
+    ("POST", "/api/gateways/999/maintenance", "admin"),
+    ("DELETE", "/api/gateways/999/maintenance", "admin"),
     ("POST", "/api/gateways/999/cordon", "admin"),
     ("POST", "/api/gateways/999/uncordon", "admin"),
     ("POST", "/api/gateways/999/suspend", "admin"),

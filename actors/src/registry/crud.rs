@@ -7,8 +7,8 @@ use actix::prelude::*;
 use tracing::info;
 
 use super::messages::{
-    CreateGateway, DeleteGateway, PatchLabels, RegistryError, SetCordon, SetSuspension,
-    UpdateGateway,
+    CreateGateway, DeleteGateway, PatchLabels, RegistryError, SetCordon, SetMaintenance,
+    SetSuspension, UpdateGateway,
 };
 use super::{RegistryActor, WriteResult};
 use crate::model::GatewayView;
@@ -121,6 +121,45 @@ impl Handler<PatchLabels> for RegistryActor {
                     serde_json::json!({"action": "labels", "name": record.name, "labels": record.labels}),
                 );
                 Ok(act.apply_setting(record))
+            },
+        )
+    }
+}
+
+impl Handler<SetMaintenance> for RegistryActor {
+    type Result = WriteResult<Option<GatewayView>>;
+
+    fn handle(&mut self, msg: SetMaintenance, _ctx: &mut Self::Context) -> Self::Result {
+        let SetMaintenance {
+            id,
+            maintenance,
+            expired_by,
+            by,
+        } = msg;
+        if !self.gateways.contains_key(&id) {
+            return Self::refuse(RegistryError::NotFound(id));
+        }
+        let store = self.store.clone();
+        Self::write(
+            move || store.set_maintenance(id, maintenance.as_ref(), expired_by, &by),
+            move |record, act, _ctx| {
+                let Some(record) = record else {
+                    return Ok(None);
+                };
+                let reason = record.maintenance.as_ref().map(|m| m.reason.clone());
+                info!(
+                    gateway_id = id,
+                    in_maintenance = reason.is_some(),
+                    "gateway maintenance changed"
+                );
+                act.events.publish(
+                    EventKind::GatewayChanged,
+                    Some(id),
+                    serde_json::json!({"action": if reason.is_some() { "maintenance" } else { "maintenance_ended" },
+                        "name": record.name, "maintenance": record.maintenance}),
+                );
+                // Held back: it acts as primary no longer and takes no spawns.
+                Ok(Some(act.apply_setting(record)))
             },
         )
     }

@@ -106,6 +106,17 @@ pub struct SetCordon {
     pub by: Caller,
 }
 
+/// Puts a gateway in maintenance (`Some`) or ends it (`None`). With `expired_by`, ends it only
+/// if its window ended by then (`Ok(None)` when it had not).
+#[derive(Message)]
+#[rtype(result = "Result<Option<GatewayView>, RegistryError>")]
+pub struct SetMaintenance {
+    pub id: GatewayId,
+    pub maintenance: Option<crate::model::Maintenance>,
+    pub expired_by: Option<i64>,
+    pub by: Caller,
+}
+
 /// Applies a merge patch to a gateway's labels.
 #[derive(Message)]
 #[rtype(result = "Result<GatewayView, RegistryError>")]

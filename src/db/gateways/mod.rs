@@ -15,7 +15,7 @@ use super::{DbConn, Store, audit, is_unique_violation, unix_now};
 use gateway_supervisor_actors::labels::{LabelPatch, Labels};
 use gateway_supervisor_actors::messages::HealthSample;
 use gateway_supervisor_actors::model::{
-    Caller, GatewayId, GatewayPatch, GatewayRecord, GatewayStatus, NewGateway,
+    Caller, GatewayId, GatewayPatch, GatewayRecord, GatewayStatus, Maintenance, NewGateway,
 };
 use gateway_supervisor_actors::store::{GatewayStore, LinkRecord, StoreError};
 
@@ -45,6 +45,10 @@ pub(crate) struct GatewayRow {
     cordoned: bool,
     approvals: Option<bool>,
     labels: String,
+    maintenance_reason: Option<String>,
+    maintenance_by: Option<String>,
+    maintenance_since: Option<i64>,
+    maintenance_until: Option<i64>,
 }
 
 #[derive(Insertable)]
@@ -127,6 +131,12 @@ impl Store {
             approvals: row.approvals,
             // Written only by `labels_json`, from checked labels; a row edited by hand into
             // something else reads as no labels (and says so) rather than failing the fleet.
+            maintenance: row.maintenance_reason.map(|reason| Maintenance {
+                reason,
+                by: row.maintenance_by.unwrap_or_default(),
+                since: row.maintenance_since.unwrap_or_default(),
+                until: row.maintenance_until,
+            }),
             labels: serde_json::from_str(&row.labels).unwrap_or_else(|e| {
                 tracing::warn!(gateway = row.id, error = %e, "stored labels unreadable; read as none");
                 Labels::default()
@@ -509,6 +519,52 @@ impl GatewayStore for Store {
                 ))
                 .execute(c)
         })
+    }
+
+    fn set_maintenance(
+        &self,
+        id: GatewayId,
+        maintenance: Option<&Maintenance>,
+        expired_by: Option<i64>,
+        by: &Caller,
+    ) -> Result<Option<GatewayRecord>, StoreError> {
+        let (action, details) = match maintenance {
+            Some(m) => (
+                "gateway.maintenance",
+                json!({"reason": m.reason, "until": m.until}),
+            ),
+            None => (
+                if expired_by.is_some() {
+                    "gateway.maintenance.expired"
+                } else {
+                    "gateway.maintenance.end"
+                },
+                json!({}),
+            ),
+        };
+        let set = (
+            gateways::maintenance_reason.eq(maintenance.map(|m| m.reason.clone())),
+            gateways::maintenance_by.eq(maintenance.map(|m| m.by.clone())),
+            gateways::maintenance_since.eq(maintenance.map(|m| m.since)),
+            gateways::maintenance_until.eq(maintenance.and_then(|m| m.until)),
+            gateways::updated_at.eq(unix_now()),
+        );
+        let written = self.audited_update(id, by, action, &details, |c| match expired_by {
+            Some(now) => diesel::update(
+                gateways::table
+                    .find(id)
+                    .filter(gateways::maintenance_until.le(now)),
+            )
+            .set(set)
+            .execute(c),
+            None => diesel::update(gateways::table.find(id)).set(set).execute(c),
+        });
+        match written {
+            Ok(record) => Ok(Some(record)),
+            // Not expired (extended, or ended meanwhile): nothing to do.
+            Err(StoreError::NotFound(_)) if expired_by.is_some() => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     fn patch_labels(
