@@ -93,13 +93,12 @@ impl DriftState {
 pub struct PathDrift {
     pub path: String,
     pub secret: bool,
-    /// What the profiles set (`null`: removed); absent for a secret.
+    /// What the profiles set (`null`: removed); absent for a secret. Any JSON value.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
     pub desired: Option<Value>,
-    /// What the gateway runs; absent when the path is not set there, or is a secret.
+    /// What the gateway runs; absent when the path is not set there, or is a secret. Any JSON
+    /// value.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
     pub live: Option<Value>,
     /// Whether the gateway has the path at all.
     pub present: bool,
