@@ -199,6 +199,12 @@ impl Store {
             .load(&mut conn)?)
     }
 
+    /// Forgets one gateway's judgement (no profile picks it now); whether there was one.
+    pub fn forget_config_drift(&self, gateway_id: GatewayId) -> Result<bool, DbError> {
+        let mut conn = self.conn()?;
+        Ok(diesel::delete(config_drift::table.find(gateway_id)).execute(&mut conn)? > 0)
+    }
+
     /// Forgets the drift of gateways no longer registered.
     pub fn prune_config_drift(&self) -> Result<usize, DbError> {
         use super::schema::gateways;

@@ -29,7 +29,7 @@ impl DriftMetrics {
             by_state: IntGaugeVec::new(
                 Opts::new(
                     "gateways_config",
-                    "Gateways by config drift state: in_sync, drifted, saved_not_applied (waiting for a restart), unknown (not read: offline, not offered, failed).",
+                    "Gateways a config profile picks, by drift state: in_sync, drifted, saved_not_applied (waiting for a restart), unknown (not read: offline, not offered, failed).",
                 ),
                 &["state"],
             )?,

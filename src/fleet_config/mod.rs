@@ -32,6 +32,12 @@ use gateway_supervisor_actors::labels::{Labels, Selector};
 use gateway_supervisor_actors::model::{Caller, GatewayId};
 use profile::{Invalid, Profile};
 
+/// A gateway no profile picks is not read back (a fleet without profiles costs nothing): it is
+/// in sync with nothing, and says so.
+pub const UNMANAGED: &str = "no profile picks it";
+/// A gateway a profile picks, not read back yet (it is when its link connects).
+pub const NOT_JUDGED: &str = "not read back yet";
+
 /// How often an instance looks whether another changed a profile.
 pub const VERSION_POLL: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -195,7 +201,8 @@ impl FleetConfig {
 
     /// Each gateway the selector picks, with its drift as last judged.
     pub async fn drift(&self, selector: &Selector) -> Result<Vec<GatewayDrift>, ConfigError> {
-        let gateways = self.fleet.gateway_labels().await?;
+        let gateways = self.fleet.gateway_labels(None).await?;
+        let profiles = self.profiles().await?;
         let judged: std::collections::HashMap<GatewayId, crate::db::config_profiles::DriftRecord> =
             self.stored(|s| s.config_drift())
                 .await?
@@ -206,6 +213,20 @@ impl FleetConfig {
             .into_iter()
             .filter(|(_, _, labels)| selector.matches(labels))
             .map(|(id, name, labels)| {
+                let managed = !profile::desired_for(&profiles, &labels).1.is_empty();
+                if !managed {
+                    return GatewayDrift {
+                        gateway_id: id,
+                        name,
+                        labels,
+                        state: DriftState::InSync,
+                        profiles: Vec::new(),
+                        paths: Vec::new(),
+                        unverified: Vec::new(),
+                        reason: Some(UNMANAGED.to_owned()),
+                        checked_at_ms: None,
+                    };
+                }
                 let detail: Value = judged
                     .get(&id)
                     .and_then(|d| serde_json::from_str(&d.detail).ok())
@@ -238,7 +259,7 @@ impl FleetConfig {
                         .filter_map(|v| v.as_str().map(str::to_owned))
                         .collect(),
                     reason: match judged.get(&id) {
-                        None => Some("not judged yet".to_owned()),
+                        None => Some(NOT_JUDGED.to_owned()),
                         Some(_) => detail
                             .get("reason")
                             .and_then(Value::as_str)

@@ -30,6 +30,9 @@ impl FleetConfig {
         let mut poll = tokio::time::interval(VERSION_POLL);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut version = None;
+        // The first round is the links' connects (each judged as it connects), not a round of
+        // gateways not connected yet.
+        every.tick().await;
         loop {
             tokio::select! {
                 _ = every.tick() => self.judge_all().await,
@@ -58,7 +61,7 @@ impl FleetConfig {
     /// Every gateway linked here, then the gauges.
     async fn judge_all(&self) {
         let (Ok(profiles), Ok(gateways)) =
-            (self.profiles().await, self.fleet.gateway_labels().await)
+            (self.profiles().await, self.fleet.gateway_labels(None).await)
         else {
             tracing::warn!("config drift not judged: profiles or gateways not read");
             return;
@@ -76,13 +79,15 @@ impl FleetConfig {
     }
 
     async fn judge_one(&self, id: GatewayId) {
-        let (Ok(profiles), Ok(gateways)) =
-            (self.profiles().await, self.fleet.gateway_labels().await)
-        else {
+        let (Ok(profiles), Ok(gateways)) = (
+            self.profiles().await,
+            self.fleet.gateway_labels(Some(id)).await,
+        ) else {
             return;
         };
-        if let Some((_, _, labels)) = gateways.iter().find(|(g, _, _)| *g == id) {
-            self.judge(id, labels, &profiles).await;
+        if let Some((_, _, labels)) = gateways.iter().find(|(g, _, _)| *g == id)
+            && self.judge(id, labels, &profiles).await
+        {
             self.count().await;
         }
     }
@@ -99,12 +104,22 @@ impl FleetConfig {
         }
     }
 
-    /// Reads gateway `id` back and stores its judgement; announced when it changed. A gateway
+    /// Reads gateway `id` back and stores its judgement; announced when it changed (whether it
+    /// did). A gateway no profile picks is not read (its judgement, if any, is forgotten); one
     /// linked by another instance is that instance's to judge.
-    async fn judge(&self, id: GatewayId, labels: &Labels, profiles: &[Profile]) {
+    async fn judge(&self, id: GatewayId, labels: &Labels, profiles: &[Profile]) -> bool {
         let (desired, names) = profile::desired_for(profiles, labels);
+        if names.is_empty() {
+            return match self.stored(move |s| s.forget_config_drift(id)).await {
+                Ok(forgot) => forgot,
+                Err(e) => {
+                    tracing::warn!(gateway_id = id, %e, "could not forget config drift");
+                    false
+                }
+            };
+        }
         let (judged, reason) = match self.fleet.call_gateway(id, "config.get", json!({})).await {
-            Err(FleetError::LinkedElsewhere { .. }) => return,
+            Err(FleetError::LinkedElsewhere { .. }) => return false,
             Err(e) => (
                 unknown(),
                 Some(gateway_supervisor_actors::bounded::text(
@@ -137,7 +152,7 @@ impl FleetConfig {
             Ok(before) => before,
             Err(e) => {
                 tracing::warn!(gateway_id = id, %e, "could not store config drift");
-                return;
+                return false;
             }
         };
         let changed = before.is_none_or(|b| b.state != record.state || b.detail != record.detail);
@@ -155,6 +170,7 @@ impl FleetConfig {
                 json!({"state": judged.state, "profiles": names, "paths": paths, "reason": reason}),
             );
         }
+        changed
     }
 }
 

@@ -75,9 +75,13 @@ fn a_profile_is_judged_against_each_gateway_it_picks_value_by_value() {
         json!([{"path": CHAT, "secret": false, "desired": true, "present": false}]),
         "the path that differs, not the one the gateway already runs: {g:#}"
     );
-    let g = wait_drift(&d, us, "us-1 judged", |g| g["checked_at_ms"].is_i64());
-    assert_eq!(g["state"], "in_sync", "no profile picks it: {g:#}");
+    let g = wait_drift(&d, us, "us-1 reported", |g| g["state"] == "in_sync");
     assert_eq!(g["profiles"], json!([]));
+    assert_eq!(
+        g["reason"], "no profile picks it",
+        "and it is not read back: {g:#}"
+    );
+    assert!(g["checked_at_ms"].is_null(), "{g:#}");
     wait_for("the gauge", DEADLINE, || {
         let n = metric(&d, "gateways_config_drifted");
         if n == 1.0 { Ok(()) } else { Err(n.to_string()) }
@@ -99,6 +103,9 @@ fn a_profile_is_judged_against_each_gateway_it_picks_value_by_value() {
     assert_eq!(g["paths"], json!([]), "it still runs loopback: {g:#}");
 
     // A gateway that cannot be read is unknown, with why.
+    let everyone = json!({"selector": "", "patch": {"gateway": {"bind": "loopback"}}});
+    assert_eq!(put_profile(&d, "00-all", &everyone).status, 201);
+    wait_drift(&d, us, "us-1 read back", |g| g["checked_at_ms"].is_i64());
     fu.stop();
     wait_gateway(&d, us, "us-1 offline", |g| {
         g["connection"]["state"] != "connected"
@@ -110,7 +117,7 @@ fn a_profile_is_judged_against_each_gateway_it_picks_value_by_value() {
         "{g:#}"
     );
 
-    // Deleted: judged again without it.
+    // Deleted: judged again without it (the profile for every gateway still picks eu-1).
     let res = d.call(
         "DELETE",
         "/api/config/profiles/eu-chat",
@@ -118,7 +125,9 @@ fn a_profile_is_judged_against_each_gateway_it_picks_value_by_value() {
         &json!({}),
     );
     assert_eq!(res.status, 200, "{}", res.text());
-    let g = wait_drift(&d, eu, "no profile left", |g| g["profiles"] == json!([]));
+    let g = wait_drift(&d, eu, "only 00-all left", |g| {
+        g["profiles"] == json!(["00-all"])
+    });
     assert_eq!(
         g["state"], "saved_not_applied",
         "what the gateway says stays true: {g:#}"

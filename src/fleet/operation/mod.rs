@@ -113,13 +113,14 @@ impl Fleet {
     }
 
     /// Every gateway's id, in order.
-    /// Every gateway's id, name and labels, in id order.
+    /// Every gateway's id, name and labels (or only gateway `one`'s), in id order.
     pub async fn gateway_labels(
         &self,
+        one: Option<GatewayId>,
     ) -> Result<Vec<(GatewayId, String, gateway_supervisor_actors::labels::Labels)>, FleetError>
     {
         let mut all: Vec<_> = self
-            .targets(None)
+            .targets(one)
             .await?
             .into_iter()
             .map(|t| (t.candidate.id, t.candidate.name, t.candidate.labels))
