@@ -2,8 +2,12 @@
 //! on the way in, bound to their gateway and its address (`tokens.rs`), and decrypted on load;
 //! only ciphertext reaches the database.
 
+mod details;
+mod settings;
 mod tokens;
 
+use details::patch_details;
+use settings::labels_json;
 use tokens::{Address, Token};
 
 use diesel::prelude::*;
@@ -182,14 +186,6 @@ impl Store {
     }
 }
 
-/// How often a label change is merged again over a concurrent one before it gives up.
-const LABEL_ATTEMPTS: usize = 8;
-
-/// Labels as stored: a JSON object of strings.
-fn labels_json(labels: &Labels) -> String {
-    serde_json::to_string(labels).unwrap_or_else(|_| "{}".to_owned())
-}
-
 // RETURNING of a whole row does not pass through diesel's MultiBackend; writes return the id
 // and the row is read back inside the same transaction.
 fn select_row(conn: &mut DbConn, id: GatewayId) -> QueryResult<GatewayRow> {
@@ -230,65 +226,6 @@ fn retry_deadlocks<T>(
             other => return other,
         }
     }
-}
-
-/// Audit details for an update: the fields that changed, never a token's value.
-/// What an update changed, for its audit row (never a secret: a token is "changed" or
-/// "removed"). The patch is destructured whole, so a field added to it cannot be left out.
-fn patch_details(patch: &GatewayPatch) -> serde_json::Value {
-    let GatewayPatch {
-        name,
-        host,
-        port,
-        tls,
-        allow_insecure_tls,
-        token,
-        is_primary,
-        status,
-        last_seen,
-        latency,
-        sessions_count,
-        agents_count,
-        workspace_root,
-        disable_device_pairing,
-        gateway_agent_id,
-        approvals,
-        labels,
-    } = patch;
-    let token = token
-        .as_ref()
-        .map(|t| if t.is_some() { "changed" } else { "removed" });
-    let fields = [
-        ("name", name.as_ref().map(|v| json!(v))),
-        ("host", host.as_ref().map(|v| json!(v))),
-        ("port", port.map(|v| json!(v))),
-        ("tls", tls.map(|v| json!(v))),
-        ("allow_insecure_tls", allow_insecure_tls.map(|v| json!(v))),
-        ("token", token.map(|v| json!(v))),
-        ("is_primary", is_primary.map(|v| json!(v))),
-        ("status", status.map(|v| json!(v.as_str()))),
-        ("last_seen", last_seen.map(|v| json!(v))),
-        ("latency", latency.map(|v| json!(v))),
-        ("sessions_count", sessions_count.map(|v| json!(v))),
-        ("agents_count", agents_count.map(|v| json!(v))),
-        ("workspace_root", workspace_root.as_ref().map(|v| json!(v))),
-        (
-            "disable_device_pairing",
-            disable_device_pairing.map(|v| json!(v)),
-        ),
-        (
-            "gateway_agent_id",
-            gateway_agent_id.as_ref().map(|v| json!(v)),
-        ),
-        ("approvals", approvals.map(|v| json!(v))),
-        ("labels", labels.as_ref().map(|v| json!(v))),
-    ];
-    serde_json::Value::Object(
-        fields
-            .into_iter()
-            .filter_map(|(k, v)| Some((k.to_owned(), v?)))
-            .collect(),
-    )
 }
 
 impl GatewayStore for Store {
@@ -528,43 +465,7 @@ impl GatewayStore for Store {
         expired_by: Option<i64>,
         by: &Caller,
     ) -> Result<Option<GatewayRecord>, StoreError> {
-        let (action, details) = match maintenance {
-            Some(m) => (
-                "gateway.maintenance",
-                json!({"reason": m.reason, "until": m.until}),
-            ),
-            None => (
-                if expired_by.is_some() {
-                    "gateway.maintenance.expired"
-                } else {
-                    "gateway.maintenance.end"
-                },
-                json!({}),
-            ),
-        };
-        let set = (
-            gateways::maintenance_reason.eq(maintenance.map(|m| m.reason.clone())),
-            gateways::maintenance_by.eq(maintenance.map(|m| m.by.clone())),
-            gateways::maintenance_since.eq(maintenance.map(|m| m.since)),
-            gateways::maintenance_until.eq(maintenance.and_then(|m| m.until)),
-            gateways::updated_at.eq(unix_now()),
-        );
-        let written = self.audited_update(id, by, action, &details, |c| match expired_by {
-            Some(now) => diesel::update(
-                gateways::table
-                    .find(id)
-                    .filter(gateways::maintenance_until.le(now)),
-            )
-            .set(set)
-            .execute(c),
-            None => diesel::update(gateways::table.find(id)).set(set).execute(c),
-        });
-        match written {
-            Ok(record) => Ok(Some(record)),
-            // Not expired (extended, or ended meanwhile): nothing to do.
-            Err(StoreError::NotFound(_)) if expired_by.is_some() => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.write_maintenance(id, maintenance, expired_by, by)
     }
 
     fn patch_labels(
@@ -573,42 +474,7 @@ impl GatewayStore for Store {
         patch: &LabelPatch,
         by: &Caller,
     ) -> Result<GatewayRecord, StoreError> {
-        // A compare-and-set on the stored text: another instance's change between the read and
-        // the write makes the write match no row, and the merge is done again over it.
-        for _ in 0..LABEL_ATTEMPTS {
-            let stored: String = {
-                let mut conn = self.conn_or_err()?;
-                gateways::table
-                    .find(id)
-                    .select(gateways::labels)
-                    .first(&mut *conn)
-                    .optional()
-                    .map_err(StoreError::backend)?
-                    .ok_or(StoreError::NotFound(id))?
-            };
-            let current: Labels = serde_json::from_str(&stored).unwrap_or_default();
-            let labels = current.patched(patch)?;
-            let details = json!({"patch": patch, "labels": labels});
-            let written = labels_json(&labels);
-            match self.audited_update(id, by, "gateway.labels", &details, |c| {
-                diesel::update(
-                    gateways::table
-                        .find(id)
-                        .filter(gateways::labels.eq(&stored)),
-                )
-                .set((
-                    gateways::labels.eq(&written),
-                    gateways::updated_at.eq(unix_now()),
-                ))
-                .execute(c)
-            }) {
-                Err(StoreError::NotFound(_)) => continue,
-                other => return other,
-            }
-        }
-        Err(StoreError::backend(format!(
-            "the labels of gateway {id} changed under {LABEL_ATTEMPTS} attempts in a row"
-        )))
+        self.merge_labels(id, patch, by)
     }
 
     fn save_link_records(&self, batch: &[(GatewayId, LinkRecord)]) -> Result<(), StoreError> {
