@@ -215,13 +215,26 @@ fn a_receiver_hanging_on_one_alert_holds_up_no_other() {
         },
     );
     assert!(alerts >= 3);
-    let list = d.get("/api/alerts", &d.admin_key).json();
-    let in_flight: Vec<&serde_json::Value> = list["deliveries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["status"] == "pending")
-        .collect();
-    assert_eq!(in_flight.len(), 1, "{list:#}");
-    assert_eq!(in_flight[0]["attempts"], 1, "{list:#}");
+    // A delivery's outcome is recorded once the receiver's answer is back, a moment after the
+    // receiver saw it: wait until only the hanging one is in flight.
+    let in_flight = wait_for(
+        "only the hanging delivery in flight",
+        Duration::from_secs(10),
+        || {
+            let list = d.get("/api/alerts", &d.admin_key).json();
+            let pending: Vec<serde_json::Value> = list["deliveries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|a| a["status"] == "pending")
+                .cloned()
+                .collect();
+            if pending.len() == 1 {
+                Ok(pending)
+            } else {
+                Err(format!("{list:#}"))
+            }
+        },
+    );
+    assert_eq!(in_flight[0]["attempts"], 1, "{in_flight:#?}");
 }
