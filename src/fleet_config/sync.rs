@@ -15,7 +15,7 @@ use crate::db::config_profiles::DriftRecord;
 use crate::fleet::FleetError;
 use gateway_supervisor_actors::events::EventKind;
 use gateway_supervisor_actors::labels::Labels;
-use gateway_supervisor_actors::model::GatewayId;
+use gateway_supervisor_actors::model::{GatewayId, LinkPhase};
 use gateway_supervisor_actors::unix_now_ms;
 
 /// Gateways read at once in a full round (`config.get` took 785 ms on a real 2026.9.6).
@@ -45,7 +45,8 @@ impl FleetConfig {
                 }
                 event = events.recv() => match event {
                     Ok(e) if e.kind == EventKind::ConnectionChanged
-                        && e.payload.get("state").and_then(Value::as_str) == Some("connected") =>
+                        && e.payload.get("state").and_then(Value::as_str)
+                            == Some(LinkPhase::Connected.as_str()) =>
                     {
                         if let Some(id) = e.gateway_id {
                             self.judge_one(id).await;
