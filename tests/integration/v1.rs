@@ -122,9 +122,16 @@ fn v1_create_checks_the_gateway_first() {
     assert_eq!(res.status, 200, "{}", res.text());
     assert_eq!(res.json()["workspace_root"], "/srv/ws");
     // The audit row of a v1 PATCH names what it changed (it was recorded with no changes).
-    let audit = d.get("/api/audit?limit=1", &d.admin_key).json();
+    // Newest first; in a cluster the instance's adoption of the gateway may land after it.
+    let audit = d.get("/api/audit?limit=50", &d.admin_key).json();
+    let update = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["action"] == "gateway.update" && r["target_id"] == id.to_string())
+        .unwrap_or_else(|| panic!("no gateway.update row for {id}: {audit}"));
     let details: serde_json::Value =
-        serde_json::from_str(audit["entries"][0]["details"].as_str().unwrap()).unwrap();
+        serde_json::from_str(update["details"].as_str().unwrap()).unwrap();
     assert_eq!(details["workspace_root"], "/srv/ws", "{audit}");
     let res = d.call(
         "PATCH",
