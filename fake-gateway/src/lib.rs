@@ -627,23 +627,6 @@ impl FakeGateway {
     }
 
     /// Approval `id` as `approval.get` shows it.
-    /// Sets the dotted `path` of the gateway's config file to `value` (`null` removes it),
-    /// applied at once — an operator's edit on the gateway itself, hot-reloaded.
-    pub fn set_config(&self, path: &str, value: Value) {
-        self.shared.with_config(|c| c.set(path, value, true));
-    }
-
-    /// As [`Self::set_config`], saved to the file but not applied (a change that waits for a
-    /// restart: `configRevisionHash` is no longer `appliedConfigHash`).
-    pub fn save_config_only(&self, path: &str, value: Value) {
-        self.shared.with_config(|c| c.set(path, value, false));
-    }
-
-    /// The value at the dotted `path` of the config the gateway runs (defaults included).
-    pub fn config_value(&self, path: &str) -> Option<Value> {
-        self.shared.with_config(|c| c.value(path))
-    }
-
     pub fn approval(&self, id: &str) -> Option<Value> {
         let all = lock(&self.shared.approvals);
         all.iter()

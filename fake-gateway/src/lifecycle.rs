@@ -243,6 +243,10 @@ impl Shared {
             let _ = c.tx.send(Ctl::Close(1012, "service restart".into()));
         }
         *lock(&self.boot_id) = random_id();
+        // The new process loads the file (a change saved for a restart is running now).
+        if let Some(c) = lock(&self.gateway_config).as_mut() {
+            c.load();
+        }
         *lock(&self.suspension) = None;
         crate::approvals::cancel_pending(self);
         // The runs die with the process (wedged ones too: that is what a restart is for).

@@ -69,6 +69,7 @@ pub(crate) fn advertised(shared: &Shared) -> Vec<&'static str> {
             "approval.get",
             "approval.resolve",
             "config.get",
+            "config.patch",
         ]);
     }
     if lock(&shared.cfg).seed_protocol {
@@ -192,6 +193,10 @@ pub(crate) async fn handle(
         "gateway.suspend.resume" => Some(suspend_resume(shared, params)),
         _ => None,
     };
+    let suspend = suspend.or_else(|| {
+        (method == "config.patch" && lock(&shared.cfg).protocol >= 4)
+            .then(|| crate::gateway_config::config_patch(shared, params))
+    });
     let suspend = suspend.or_else(|| {
         (lock(&shared.cfg).protocol >= 4)
             .then(|| crate::approvals::method(shared, method, params, client))

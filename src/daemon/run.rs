@@ -156,6 +156,7 @@ pub(super) async fn run(mut rt: Running) -> Result<(), DaemonError> {
         actix::spawn(rt.state.approvals.clone().run(news));
     }
     actix::spawn(rt.state.fleet_config.clone().run());
+    actix::spawn(rt.state.fleet_config.clone().rollouts_loop());
     actix::spawn(expire_maintenance(rt.state.fleet.clone()));
     actix::spawn(rt.state.fleet.clone().operations_loop(OPERATIONS_ROUND));
     actix::spawn(

@@ -8,6 +8,7 @@ pub mod approvals;
 pub mod audit;
 pub mod cluster;
 pub mod config_profiles;
+pub mod config_rollouts;
 pub mod gateways;
 pub mod health;
 pub mod operations;

@@ -147,6 +147,7 @@ diesel::table! {
         finished_at -> Nullable<BigInt>,
         version -> BigInt,
         created_ms -> BigInt,
+        detail -> Nullable<Text>,
     }
 }
 
@@ -231,6 +232,27 @@ diesel::table! {
 }
 
 diesel::table! {
+    config_rollouts (operation_id) {
+        operation_id -> Text,
+        profile -> Nullable<Text>,
+        selector -> Text,
+        patch -> Text,
+        secrets_enc -> Nullable<Binary>,
+        replace_paths -> Text,
+        note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    config_rollout_saved (operation_id, gateway_id) {
+        operation_id -> Text,
+        gateway_id -> BigInt,
+        previous_enc -> Binary,
+        saved_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
     config_drift (gateway_id) {
         gateway_id -> BigInt,
         state -> Text,
@@ -242,6 +264,8 @@ diesel::table! {
 diesel::allow_tables_to_appear_in_same_query!(
     approvals,
     config_profiles,
+    config_rollouts,
+    config_rollout_saved,
     config_drift,
     console_logouts,
     alert_deliveries,

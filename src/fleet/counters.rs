@@ -77,7 +77,7 @@ impl FleetCounters {
         self.spawns.with_label_values(&[outcome(result)]).inc();
     }
 
-    pub(super) fn operation_finished(&self, kind: OperationKind, state: OperationState) {
+    pub(crate) fn operation_finished(&self, kind: OperationKind, state: OperationState) {
         self.operations_finished
             .with_label_values(&[kind.as_str(), state.as_str()])
             .inc();

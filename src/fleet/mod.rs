@@ -152,6 +152,16 @@ pub struct Owner {
 }
 
 impl FleetError {
+    /// Refused: a running operation already holds gateway `gateway_id`.
+    pub fn held(gateway_id: i64, operation_id: &str) -> Self {
+        FleetError::Busy {
+            message: format!(
+                "gateway {gateway_id} is already in running operation {operation_id}; wait for it to end"
+            ),
+            details: serde_json::json!({"gateway_id": gateway_id, "operation_id": operation_id}),
+        }
+    }
+
     /// The gateway's own refusal of the call, if that is what this is.
     pub fn refusal(&self) -> Option<&gateway_supervisor_actors::protocol::frames::ErrorShape> {
         match self {
@@ -338,6 +348,15 @@ impl Fleet {
 
     /// Writes the audit row of an action carried out on a gateway; a storage failure is logged,
     /// not returned (the action itself happened and must not be reported as failed).
+    /// Counts an operation carried out elsewhere (a config rollout) as over.
+    pub fn operation_finished(
+        &self,
+        kind: operation::model::OperationKind,
+        state: operation::model::OperationState,
+    ) {
+        self.counters.operation_finished(kind, state);
+    }
+
     async fn audited(
         &self,
         by: &Caller,

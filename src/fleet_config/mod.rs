@@ -13,6 +13,7 @@ mod drift_tests;
 pub mod metrics;
 pub mod patch;
 pub mod profile;
+pub mod rollout;
 mod sync;
 pub mod waves;
 
@@ -53,6 +54,11 @@ pub enum ConfigError {
     Fleet(#[from] FleetError),
     #[error("the storage call did not finish: {0}")]
     Interrupted(#[source] tokio::task::JoinError),
+    #[error("no config rollout `{0}`")]
+    OperationNotFound(String),
+    /// A pause, resume or promote that does not apply in the rollout's state.
+    #[error("{0}")]
+    NotSteerable(String),
 }
 
 /// A profile as asked for (`PUT /api/config/profiles/{name}`).
@@ -93,6 +99,10 @@ pub struct FleetConfig {
     metrics: metrics::DriftMetrics,
     /// A profile changed through this instance: judge again now.
     changed: tokio::sync::Notify,
+    /// A rollout started or was steered here: run a round now.
+    rollouts_wake: tokio::sync::Notify,
+    /// Config writes of the last minute, per gateway.
+    pacer: std::sync::Mutex<rollout::pace::Pacer>,
 }
 
 impl FleetConfig {
@@ -110,6 +120,8 @@ impl FleetConfig {
             cfg,
             metrics,
             changed: tokio::sync::Notify::new(),
+            rollouts_wake: tokio::sync::Notify::new(),
+            pacer: std::sync::Mutex::new(rollout::pace::Pacer::default()),
         }
     }
 

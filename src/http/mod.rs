@@ -27,6 +27,7 @@ pub mod principal;
 pub mod query;
 pub mod relay;
 pub mod roles;
+pub mod rollouts;
 pub mod sessions;
 pub mod spawn;
 pub mod usage;
@@ -335,6 +336,23 @@ pub fn routes(
                             ],
                         ))
                         .service(resource("/drift", vec![get(Viewer, fleet_config::drift)]))
+                        .service(resource(
+                            "/rollouts",
+                            vec![get(Viewer, rollouts::list), post(Admin, rollouts::start)],
+                        ))
+                        .service(resource("/rollouts/{id}", vec![get(Viewer, rollouts::get)]))
+                        .service(resource(
+                            "/rollouts/{id}/pause",
+                            vec![post(Admin, rollouts::pause)],
+                        ))
+                        .service(resource(
+                            "/rollouts/{id}/resume",
+                            vec![post(Admin, rollouts::resume)],
+                        ))
+                        .service(resource(
+                            "/rollouts/{id}/promote",
+                            vec![post(Admin, rollouts::promote)],
+                        ))
                         .default_service(web::to(route_not_found)),
                 )
                 .service(resource("/audit", vec![get(Admin, ops::audit)]))

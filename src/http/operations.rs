@@ -179,6 +179,7 @@ impl RollingRestartRequest {
                 canary_bake_s: 0,
                 force_after_drain: self.force_after_drain_timeout.unwrap_or(false),
                 on_drain_timeout: self.on_drain_timeout.unwrap_or_default(),
+                rollout: None,
             },
         })
     }
@@ -242,6 +243,7 @@ impl UpgradeRequest {
                 canary_bake_s,
                 force_after_drain: false,
                 on_drain_timeout: DrainTimeoutPolicy::Release,
+                rollout: None,
             },
         })
     }
@@ -270,6 +272,7 @@ impl UpdateHoldRequest {
                 canary_bake_s: 0,
                 force_after_drain: false,
                 on_drain_timeout: DrainTimeoutPolicy::Release,
+                rollout: None,
             },
             gateways,
         })
@@ -290,6 +293,10 @@ pub struct OperationJson {
     pub created_at: i64,
     pub updated_at: i64,
     pub finished_at: Option<i64>,
+    /// Why it stopped where it did (a config rollout that failed or was put back), when it
+    /// needs saying.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 impl From<Operation> for OperationJson {
@@ -304,6 +311,7 @@ impl From<Operation> for OperationJson {
             created_at: op.created_at,
             updated_at: op.updated_at,
             finished_at: op.finished_at,
+            detail: op.detail,
         }
     }
 }
@@ -329,6 +337,16 @@ pub struct GatewayProgressSchema {
     pub run_id: Option<String>,
     /// `baking`: when the canary's bake ends (Unix ms).
     pub until_ms: Option<i64>,
+    /// `writing`, `reverting`: writes that lost a race to another writer so far.
+    pub attempts: Option<u32>,
+    /// `writing`, `reverting`: not before then (Unix ms; paced under the gateway's limit).
+    pub not_before_ms: Option<i64>,
+    /// `settling`: healthy since then (Unix ms); absent while it is not.
+    pub healthy_since_ms: Option<i64>,
+    /// A config rollout wrote to it (a revert puts it back).
+    pub written: Option<bool>,
+    /// The paths the gateway said the rollout's write changed.
+    pub changed_paths: Option<Vec<String>>,
     pub boot_id_before: Option<String>,
     pub boot_id_after: Option<String>,
     pub canary: bool,
@@ -356,6 +374,11 @@ pub enum StepName {
     Returning,
     Updating,
     Baking,
+    Writing,
+    Applying,
+    Settling,
+    Reverting,
+    Reverted,
     Done,
     Failed,
     Skipped,
@@ -372,7 +395,7 @@ pub struct OperationList {
     pub operations: Vec<OperationJson>,
 }
 
-fn accepted(op: Operation) -> HttpResponse {
+pub(super) fn accepted(op: Operation) -> HttpResponse {
     HttpResponse::Accepted()
         .insert_header((LOCATION, format!("/api/operations/{}", op.id)))
         .json(OperationEnvelope {
@@ -457,7 +480,7 @@ pub async fn upgrade(
 
 /// An operation id from the path, and how it is shown in a "not found" (ids are 27
 /// characters; anything longer than 64 is no operation's).
-fn operation_id(id: String) -> Result<(String, String), ApiError> {
+pub(super) fn operation_id(id: String) -> Result<(String, String), ApiError> {
     let shown = gateway_supervisor_actors::bounded::text(&id, 64);
     if id.len() > 64 {
         return Err(ApiError::OperationNotFound(shown));
@@ -481,6 +504,7 @@ pub async fn cancel(
         .cancel_operation(id, &who.0.caller())
         .await?
         .ok_or(ApiError::OperationNotFound(shown))?;
+    state.fleet_config.wake_rollouts();
     match op.state {
         OperationState::Cancelling => Ok(accepted(op)),
         over => Err(ApiError::OperationOver(format!(
@@ -544,6 +568,7 @@ pub async fn drain(
                     )
                 })?,
             },
+            rollout: None,
         },
     };
     start(&state, &who, order).await

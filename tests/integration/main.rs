@@ -14,6 +14,7 @@ mod browser_approvals;
 mod browser_config;
 mod cli;
 mod config_drift;
+mod config_rollout;
 mod console;
 mod cordon;
 mod crash;

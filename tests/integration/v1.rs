@@ -128,7 +128,9 @@ fn v1_create_checks_the_gateway_first() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|r| r["action"] == "gateway.update" && r["target_id"] == id.to_string())
+        .find(|r| {
+            r["action"] == "gateway.update" && r["target_id"].as_str() == Some(&*id.to_string())
+        })
         .unwrap_or_else(|| panic!("no gateway.update row for {id}: {audit}"));
     let details: serde_json::Value =
         serde_json::from_str(update["details"].as_str().unwrap()).unwrap();

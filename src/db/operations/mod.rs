@@ -26,6 +26,7 @@ struct Row {
     updated_at: i64,
     finished_at: Option<i64>,
     version: i64,
+    detail: Option<String>,
 }
 
 /// An operation as read back.
@@ -42,6 +43,8 @@ pub struct Operation {
     pub updated_at: i64,
     pub finished_at: Option<i64>,
     pub version: i64,
+    /// Why it stopped where it did, when that needs saying (bounded).
+    pub detail: Option<String>,
 }
 
 impl TryFrom<Row> for Operation {
@@ -66,6 +69,7 @@ impl TryFrom<Row> for Operation {
             updated_at: r.updated_at,
             finished_at: r.finished_at,
             version: r.version,
+            detail: r.detail,
         })
     }
 }
@@ -94,6 +98,80 @@ fn json_text<T: serde::Serialize>(value: &T) -> Result<String, DbError> {
         .map_err(|_| DbError::Damaged("an operation that cannot be written"))
 }
 
+/// Records a new running operation (with its audit row) in transaction `conn`, unless a running
+/// one already holds one of its gateways.
+fn insert(
+    conn: &mut super::DbConn,
+    id: &str,
+    kind: OperationKind,
+    params: &OperationParams,
+    progress: &[GatewayProgress],
+    by: &Caller,
+) -> Result<Row, NewOperationError> {
+    let params_text = json_text(params)?;
+    let progress_text = json_text(&progress)?;
+    super::lock_for_write(conn).map_err(DbError::from)?;
+    let running: Vec<Row> = operations::table
+        .filter(operations::state.eq_any(OperationState::LIVE))
+        .select(Row::as_select())
+        .load(conn)
+        .map_err(DbError::from)?;
+    for other in running {
+        let held: Vec<GatewayProgress> = serde_json::from_str(&other.progress)
+            .map_err(|_| DbError::Damaged("an operation row"))?;
+        if let Some(g) = held
+            .iter()
+            .find(|h| !h.step.is_over() && progress.iter().any(|p| p.gateway_id == h.gateway_id))
+        {
+            return Err(NewOperationError::Busy {
+                gateway_id: g.gateway_id,
+                operation_id: other.id,
+            });
+        }
+    }
+    let now = unix_now();
+    // Strictly after the newest (under the write lock): the list's order is the order
+    // operations were started in, even two in one millisecond, on any instance.
+    let newest: Option<i64> = operations::table
+        .select(diesel::dsl::max(operations::created_ms))
+        .first(conn)
+        .map_err(DbError::from)?;
+    let created_ms =
+        gateway_supervisor_actors::unix_now_ms().max(newest.map_or(0, |n| n.saturating_add(1)));
+    diesel::insert_into(operations::table)
+        .values((
+            operations::id.eq(id),
+            operations::kind.eq(kind.as_str()),
+            operations::state.eq(OperationState::Running.as_str()),
+            operations::params.eq(&params_text),
+            operations::progress.eq(&progress_text),
+            operations::created_by.eq(&by.label),
+            operations::api_key_id.eq(by.api_key_id),
+            operations::created_at.eq(now),
+            operations::created_ms.eq(created_ms),
+            operations::updated_at.eq(now),
+            operations::version.eq(1i64),
+        ))
+        .execute(conn)
+        .map_err(DbError::from)?;
+    let row = operations::table
+        .find(id)
+        .select(Row::as_select())
+        .first(conn)
+        .map_err(DbError::from)?;
+    let ids: Vec<i64> = progress.iter().map(|p| p.gateway_id).collect();
+    super::audit::record(
+        conn,
+        by,
+        &format!("operation.{}", kind.as_str()),
+        "operation",
+        Some(id.to_owned()),
+        Some(&serde_json::json!({"gateways": ids, "params": params})),
+    )
+    .map_err(DbError::from)?;
+    Ok(row)
+}
+
 impl Store {
     /// Records a new running operation (with its audit row), unless a running one already
     /// holds one of its gateways.
@@ -106,70 +184,33 @@ impl Store {
         by: &Caller,
     ) -> Result<Operation, NewOperationError> {
         let mut conn = self.conn()?;
-        let params_text = json_text(params)?;
-        let progress_text = json_text(&progress)?;
         let row = conn.transaction::<Row, NewOperationError, _>(|conn| {
-            super::lock_for_write(conn).map_err(DbError::from)?;
-            let running: Vec<Row> = operations::table
-                .filter(operations::state.eq_any(OperationState::LIVE))
-                .select(Row::as_select())
-                .load(conn)
-                .map_err(DbError::from)?;
-            for other in running {
-                let held: Vec<GatewayProgress> = serde_json::from_str(&other.progress)
-                    .map_err(|_| DbError::Damaged("an operation row"))?;
-                if let Some(g) = held.iter().find(|h| {
-                    !h.step.is_over() && progress.iter().any(|p| p.gateway_id == h.gateway_id)
-                }) {
-                    return Err(NewOperationError::Busy {
-                        gateway_id: g.gateway_id,
-                        operation_id: other.id,
-                    });
-                }
-            }
-            let now = unix_now();
-            // Strictly after the newest (under the write lock): the list's order is the order
-            // operations were started in, even two in one millisecond, on any instance.
-            let newest: Option<i64> = operations::table
-                .select(diesel::dsl::max(operations::created_ms))
-                .first(conn)
-                .map_err(DbError::from)?;
-            let created_ms = gateway_supervisor_actors::unix_now_ms()
-                .max(newest.map_or(0, |n| n.saturating_add(1)));
-            diesel::insert_into(operations::table)
-                .values((
-                    operations::id.eq(id),
-                    operations::kind.eq(kind.as_str()),
-                    operations::state.eq(OperationState::Running.as_str()),
-                    operations::params.eq(&params_text),
-                    operations::progress.eq(&progress_text),
-                    operations::created_by.eq(&by.label),
-                    operations::api_key_id.eq(by.api_key_id),
-                    operations::created_at.eq(now),
-                    operations::created_ms.eq(created_ms),
-                    operations::updated_at.eq(now),
-                    operations::version.eq(1i64),
-                ))
-                .execute(conn)
-                .map_err(DbError::from)?;
-            let row = operations::table
-                .find(id)
-                .select(Row::as_select())
-                .first(conn)
-                .map_err(DbError::from)?;
-            let ids: Vec<i64> = progress.iter().map(|p| p.gateway_id).collect();
-            super::audit::record(
-                conn,
-                by,
-                &format!("operation.{}", kind.as_str()),
-                "operation",
-                Some(id.to_owned()),
-                Some(&serde_json::json!({"gateways": ids, "params": params})),
-            )
-            .map_err(DbError::from)?;
-            Ok(row)
+            insert(conn, id, kind, params, progress, by)
         })?;
         Ok(row.try_into()?)
+    }
+
+    /// Records a new config rollout: the operation and its patch (`rollout`, its secrets
+    /// encrypted) in one transaction.
+    pub fn insert_config_rollout(
+        &self,
+        id: &str,
+        params: &OperationParams,
+        progress: &[GatewayProgress],
+        by: &Caller,
+        rollout: &super::config_rollouts::RolloutRecord,
+    ) -> Result<Operation, NewOperationError> {
+        let row = super::config_rollouts::RolloutRow::sealed(&self.cipher, id, rollout)?;
+        let mut conn = self.conn()?;
+        let op = conn.transaction::<Row, NewOperationError, _>(|conn| {
+            let op = insert(conn, id, OperationKind::ConfigRollout, params, progress, by)?;
+            diesel::insert_into(super::schema::config_rollouts::table)
+                .values(&row)
+                .execute(conn)
+                .map_err(DbError::from)?;
+            Ok(op)
+        })?;
+        Ok(op.try_into()?)
     }
 
     /// An operator's cancel: a running operation becomes `cancelling` (the runner carries it
@@ -181,7 +222,7 @@ impl Store {
             let cancelled = diesel::update(
                 operations::table
                     .filter(operations::id.eq(id))
-                    .filter(operations::state.eq(OperationState::Running.as_str())),
+                    .filter(operations::state.eq_any(OperationState::CANCELLABLE)),
             )
             .set((
                 operations::state.eq(OperationState::Cancelling.as_str()),
@@ -266,6 +307,7 @@ impl Store {
                 operations::updated_at.eq(now),
                 operations::finished_at.eq(over.then_some(now)),
                 operations::version.eq(op.version + 1),
+                operations::detail.eq(&op.detail),
             ))
             .execute(conn)?;
             if written == 1 && over {
@@ -300,6 +342,7 @@ mod tests {
             canary_bake_s: 0,
             force_after_drain: false,
             on_drain_timeout: Default::default(),
+            rollout: None,
         };
         let by = Caller {
             api_key_id: None,

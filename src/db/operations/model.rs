@@ -22,14 +22,21 @@ pub enum OperationKind {
     /// the new process is back and healthy, uncordon; the rest only once the canaries are done
     /// and have stayed up through their bake.
     Upgrade,
+    /// Desired configuration, a few gateways at a time (canaries first): `config.get`, then
+    /// `config.patch` over its hash, through the restart where the gateway needs one, healthy
+    /// for `min_healthy_time` and read back; the first unhealthy gateway stops it, and with
+    /// `auto_revert` every changed gateway gets its previous values back. Carried out by the
+    /// `fleet_config` module.
+    ConfigRollout,
 }
 
 impl OperationKind {
-    pub const ALL: [OperationKind; 4] = [
+    pub const ALL: [OperationKind; 5] = [
         OperationKind::Drain,
         OperationKind::RollingRestart,
         OperationKind::UpdateHold,
         OperationKind::Upgrade,
+        OperationKind::ConfigRollout,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -38,6 +45,7 @@ impl OperationKind {
             OperationKind::RollingRestart => "rolling_restart",
             OperationKind::UpdateHold => "update_hold",
             OperationKind::Upgrade => "upgrade",
+            OperationKind::ConfigRollout => "config_rollout",
         }
     }
 }
@@ -56,22 +64,53 @@ pub enum OperationState {
     Failed,
     /// Cancelled, and every gateway over.
     Cancelled,
+    /// A config rollout an operator paused: no gateway is started until it is resumed; those
+    /// started go on.
+    Paused,
+    /// A config rollout's canaries are done and `auto_promote` is off: the rest wait for an
+    /// operator's promote.
+    AwaitingPromotion,
+    /// A config rollout stopped at an unhealthy gateway: the gateways it changed are being put
+    /// back (`auto_revert`).
+    Reverting,
+    /// Stopped and put back: every changed gateway has its previous values again.
+    Reverted,
 }
 
 impl OperationState {
-    pub const ALL: [OperationState; 5] = [
+    pub const ALL: [OperationState; 9] = [
         OperationState::Running,
         OperationState::Cancelling,
         OperationState::Succeeded,
         OperationState::Failed,
         OperationState::Cancelled,
+        OperationState::Paused,
+        OperationState::AwaitingPromotion,
+        OperationState::Reverting,
+        OperationState::Reverted,
     ];
 
-    /// Still carried out (running or cancelling).
-    pub const LIVE: [&'static str; 2] = ["running", "cancelling"];
+    /// Still carried out (not over).
+    pub const LIVE: [&'static str; 5] = [
+        "running",
+        "cancelling",
+        "paused",
+        "awaiting_promotion",
+        "reverting",
+    ];
+
+    /// An operator may cancel it in this state.
+    pub const CANCELLABLE: [&'static str; 3] = ["running", "paused", "awaiting_promotion"];
 
     pub fn is_live(self) -> bool {
-        matches!(self, OperationState::Running | OperationState::Cancelling)
+        matches!(
+            self,
+            OperationState::Running
+                | OperationState::Cancelling
+                | OperationState::Paused
+                | OperationState::AwaitingPromotion
+                | OperationState::Reverting
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -81,6 +120,10 @@ impl OperationState {
             OperationState::Succeeded => "succeeded",
             OperationState::Failed => "failed",
             OperationState::Cancelled => "cancelled",
+            OperationState::Paused => "paused",
+            OperationState::AwaitingPromotion => "awaiting_promotion",
+            OperationState::Reverting => "reverting",
+            OperationState::Reverted => "reverted",
         }
     }
 }
@@ -150,6 +193,29 @@ pub struct OperationParams {
     /// What a drain that times out does (unless `force_after_drain` restarts past it).
     #[serde(default)]
     pub on_drain_timeout: DrainTimeoutPolicy,
+    /// A config rollout's own knobs (`max_unavailable` is its `max_parallel`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutParams>,
+}
+
+/// How a config rollout judges and stops (Nomad's `update` stanza).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RolloutParams {
+    /// How long a changed gateway must stay healthy (connected, breaker closed, the same
+    /// process) before it is read back and done (seconds).
+    pub min_healthy_time_s: u64,
+    /// How long a gateway has, from its start, to be done; past it, it is unhealthy (seconds).
+    pub healthy_deadline_s: u64,
+    /// On the first unhealthy gateway, put every changed gateway back.
+    pub auto_revert: bool,
+    /// Go on past the canaries without an operator's promote.
+    pub auto_promote: bool,
+    /// An operator promoted it.
+    #[serde(default)]
+    pub promoted: bool,
+    /// How many times a gateway's write is tried when another write comes between its
+    /// `config.get` and its `config.patch`.
+    pub max_attempts: u32,
 }
 
 /// What a drain does when its timeout comes with work still running.
@@ -249,6 +315,31 @@ pub enum Step {
     Failed,
     /// Left untouched (an earlier gateway failed).
     Skipped,
+    /// A config rollout's write: `config.get`, then `config.patch` over its hash, not before
+    /// `not_before_ms` (paced under the gateway's write limit, or when it said to retry);
+    /// `attempts` writes lost a race so far.
+    Writing {
+        attempts: u32,
+        not_before_ms: i64,
+    },
+    /// Written; the gateway restarts to apply it: waiting for another process.
+    Applying {
+        since_ms: i64,
+    },
+    /// Written and applied: healthy since `healthy_since_ms` (absent while it is not); read
+    /// back once it has been for `min_healthy_time`.
+    Settling {
+        healthy_since_ms: Option<i64>,
+    },
+    /// A changed gateway being put back: its previous values written by the same
+    /// compare-and-set path.
+    Reverting {
+        attempts: u32,
+        not_before_ms: i64,
+        since_ms: i64,
+    },
+    /// Put back.
+    Reverted,
 }
 
 impl Step {
@@ -262,11 +353,18 @@ impl Step {
                 | Step::Returning { .. }
                 | Step::Updating { .. }
                 | Step::Baking { .. }
+                | Step::Writing { .. }
+                | Step::Applying { .. }
+                | Step::Settling { .. }
+                | Step::Reverting { .. }
         )
     }
 
     pub fn is_over(&self) -> bool {
-        matches!(self, Step::Done | Step::Failed | Step::Skipped)
+        matches!(
+            self,
+            Step::Done | Step::Failed | Step::Skipped | Step::Reverted
+        )
     }
 
     /// The step's name, as events and logs show it.
@@ -282,6 +380,11 @@ impl Step {
             Step::Done => "done",
             Step::Failed => "failed",
             Step::Skipped => "skipped",
+            Step::Writing { .. } => "writing",
+            Step::Applying { .. } => "applying",
+            Step::Settling { .. } => "settling",
+            Step::Reverting { .. } => "reverting",
+            Step::Reverted => "reverted",
         }
     }
 }
@@ -318,6 +421,16 @@ pub struct GatewayProgress {
     pub abort_runs_asked_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runs_aborted_at: Option<i64>,
+    /// A config rollout wrote its patch here: a revert puts it back.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub written: bool,
+    /// The paths the gateway said its write changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed_paths: Vec<String>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl GatewayProgress {
@@ -336,6 +449,8 @@ impl GatewayProgress {
             blocking_runs: Vec::new(),
             abort_runs_asked_at: None,
             runs_aborted_at: None,
+            written: false,
+            changed_paths: Vec::new(),
         }
     }
 }

@@ -91,8 +91,11 @@ impl GatewayProgress {
                     None => "drained".into(),
                 });
                 self.step = match kind {
-                    // (An update hold and an upgrade never drain.)
-                    OperationKind::Drain | OperationKind::UpdateHold | OperationKind::Upgrade => {
+                    // (An update hold, an upgrade and a config rollout never drain.)
+                    OperationKind::Drain
+                    | OperationKind::UpdateHold
+                    | OperationKind::Upgrade
+                    | OperationKind::ConfigRollout => {
                         self.finished_at = Some(now_ms);
                         Step::Done
                     }

@@ -142,6 +142,7 @@ fn drain_next(p: &GatewayProgress, params: &OperationParams, now: i64) -> Next {
 fn aborting() -> OperationParams {
     OperationParams {
         on_drain_timeout: DrainTimeoutPolicy::AbortRuns,
+        rollout: None,
         ..params(1, true)
     }
 }

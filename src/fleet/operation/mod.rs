@@ -93,14 +93,7 @@ impl Fleet {
             Err(NewOperationError::Busy {
                 gateway_id,
                 operation_id,
-            }) => {
-                return Err(FleetError::Busy {
-                    message: format!(
-                        "gateway {gateway_id} is already in running operation {operation_id}; wait for it to end"
-                    ),
-                    details: json!({"gateway_id": gateway_id, "operation_id": operation_id}),
-                });
-            }
+            }) => return Err(FleetError::held(gateway_id, &operation_id)),
             Err(NewOperationError::Db(e)) => return Err(FleetError::Storage(e)),
         };
         self.events.publish(

@@ -28,6 +28,8 @@ pub struct Facts {
     /// It advertises `update.status`, `update.run` and `update.runs.get` (whether one runs
     /// already can be read, and an update it starts can be followed).
     pub offers_update: bool,
+    /// It advertises `config.get` and `config.patch` (a config rollout's write).
+    pub offers_config: bool,
 }
 
 /// The next thing to do for one gateway.
@@ -291,6 +293,12 @@ pub fn next(
         ),
         Step::Baking { until_ms } if now_ms >= *until_ms => Next::CheckBack,
         Step::Baking { .. } => Next::Wait,
+        // A config rollout's steps are the `fleet_config` module's, which carries them out.
+        Step::Writing { .. }
+        | Step::Applying { .. }
+        | Step::Settling { .. }
+        | Step::Reverting { .. }
+        | Step::Reverted => Next::Wait,
         Step::Pending | Step::Done | Step::Failed | Step::Skipped => Next::Wait,
     }
 }

@@ -15,6 +15,7 @@ fn params(max_unavailable: u32, abort_on_failure: bool) -> OperationParams {
         canary_bake_s: 0,
         force_after_drain: false,
         on_drain_timeout: DrainTimeoutPolicy::Release,
+        rollout: None,
     }
 }
 
@@ -27,6 +28,7 @@ fn here(boot: &str) -> Facts {
         version: Some("2026.9.6".into()),
         offers_hold: true,
         offers_update: true,
+        offers_config: true,
     }
 }
 

@@ -36,7 +36,11 @@ impl Fleet {
                 return;
             }
         };
-        for op in running {
+        // A config rollout is the `fleet_config` module's to carry out.
+        for op in running
+            .into_iter()
+            .filter(|op| op.kind != OperationKind::ConfigRollout)
+        {
             let id = op.id.clone();
             if let Err(e) = self.advance(op).await {
                 tracing::warn!(operation = %id, %e, "an operation could not be advanced this round");
@@ -347,7 +351,7 @@ impl Fleet {
     }
 
     /// What this instance sees of gateway `id` now.
-    async fn facts(&self, id: GatewayId) -> Result<Facts, FleetError> {
+    pub async fn facts(&self, id: GatewayId) -> Result<Facts, FleetError> {
         Ok(match self.targets(Some(id)).await?.pop() {
             None => Facts::default(),
             Some(t) => Facts {
@@ -358,6 +362,7 @@ impl Fleet {
                 offers_update: ["update.status", "update.run", "update.runs.get"]
                     .iter()
                     .all(|m| t.offers(m)),
+                offers_config: t.offers("config.get") && t.offers("config.patch"),
                 boot_id: t.boot_id,
                 version: t.version,
             },

@@ -479,6 +479,7 @@ impl Fleet {
                 canary_bake_s: 0,
                 force_after_drain: true,
                 on_drain_timeout: crate::fleet::operation::model::DrainTimeoutPolicy::Release,
+                rollout: None,
             },
         };
         Ok(self.start_operation(order, by).await?.id)

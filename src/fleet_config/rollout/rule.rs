@@ -1,0 +1,587 @@
+//! A config rollout's rules, pure: what to do next for one gateway ([`next`]), what the
+//! gateway's answers mean for its progress ([`after_write`], [`after_check`],
+//! [`after_revert`]), and the rollout as a whole — canaries, waves, promotion, the stop at the
+//! first unhealthy gateway and the revert that follows ([`plan`]). The runner carries the
+//! decisions out and records each step before the next (docs/design.md, *Config rollouts*).
+
+use serde_json::Value;
+
+use crate::fleet::operation::model::{
+    GatewayProgress, OperationParams, OperationState, RolloutParams, Step,
+};
+use crate::fleet::operation::rule::Facts;
+use gateway_supervisor_actors::bounded;
+use gateway_supervisor_actors::protocol::frames::ErrorShape;
+
+/// Longest detail kept for a gateway (it may quote the gateway).
+const DETAIL_MAX: usize = 300;
+
+/// The next thing to do for one gateway of a rollout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// Nothing now: not started, over, waiting, or another instance's to do.
+    Wait,
+    /// Note its process and go on to the write.
+    Begin { boot_id: Option<String> },
+    /// `config.get`, save the values the patch replaces, `config.patch` over the hash read.
+    Write,
+    /// It came back from the restart its change needed, as `boot_id`.
+    Back { boot_id: Option<String> },
+    /// Healthy now (since `since_ms`), or not any more (`None`, with why).
+    Health {
+        since_ms: Option<i64>,
+        why: Option<String>,
+    },
+    /// Healthy for `min_healthy_time`: read the written paths back.
+    Check,
+    /// `config.get`, then `config.patch` the saved values back over the hash read.
+    Revert,
+    /// Over for this gateway without writing: why.
+    Skip { reason: String },
+    /// Over for this gateway: failed, why.
+    Fail { reason: String },
+}
+
+/// What stopped a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Another write came between the `config.get` and the `config.patch` ("config changed
+    /// since last load").
+    Stale,
+    /// The gateway's write limit (30 per 60 s per method): retry after this many ms.
+    Limited { retry_after_ms: u64 },
+    /// Refused for good: the gateway's words.
+    Refused(String),
+    /// The call did not come back (it may have been applied): why.
+    Lost(String),
+}
+
+impl Refusal {
+    /// What 2026.9.6's refusal of a `config.patch` means (captured:
+    /// `testdata/openclaw-captures/2026.9.6/config_patch.json`).
+    pub fn of(e: &ErrorShape) -> Refusal {
+        if e.message.starts_with("config changed since last load") {
+            Refusal::Stale
+        } else if let (Some(ms), Some(true)) = (e.retry_after_ms, e.retryable) {
+            Refusal::Limited { retry_after_ms: ms }
+        } else {
+            Refusal::Refused(format!("{}: {}", e.code, e.message))
+        }
+    }
+}
+
+/// When gateway `p` must be done by.
+fn deadline(p: &GatewayProgress, rp: &RolloutParams) -> i64 {
+    let ms = i64::try_from(rp.healthy_deadline_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+    p.started_at.unwrap_or(0).saturating_add(ms)
+}
+
+fn fail(reason: impl Into<String>) -> Next {
+    Next::Fail {
+        reason: reason.into(),
+    }
+}
+
+/// What to do next for gateway `p` of a rollout in `state`, as `f` shows it at `now_ms`.
+pub fn next(
+    p: &GatewayProgress,
+    f: &Facts,
+    rp: &RolloutParams,
+    state: OperationState,
+    now_ms: i64,
+) -> Next {
+    if !p.step.in_flight() {
+        return Next::Wait;
+    }
+    let cancelling = state == OperationState::Cancelling;
+    let unwritten = matches!(p.step, Step::Admitted | Step::Writing { .. }) && !p.written;
+    if cancelling && unwritten {
+        return Next::Skip {
+            reason: "cancelled before it was written".into(),
+        };
+    }
+    if !f.exists {
+        return fail("the gateway was deleted");
+    }
+    if f.elsewhere {
+        return Next::Wait;
+    }
+    let late = now_ms > deadline(p, rp);
+    let secs = rp.healthy_deadline_s;
+    match &p.step {
+        Step::Admitted | Step::Writing { .. } if !f.connected => {
+            if late {
+                fail(format!(
+                    "not connected within {secs}s: the write was not sent"
+                ))
+            } else {
+                Next::Wait
+            }
+        }
+        Step::Admitted if !f.offers_config => fail(format!(
+            "OpenClaw {} does not offer config.get and config.patch (2026.9 does)",
+            f.version.as_deref().unwrap_or("unknown")
+        )),
+        Step::Admitted => Next::Begin {
+            boot_id: f.boot_id.clone(),
+        },
+        Step::Writing { not_before_ms, .. } if now_ms < *not_before_ms => Next::Wait,
+        Step::Writing { .. } => Next::Write,
+        Step::Applying { .. } => {
+            let another = f.connected && f.boot_id.is_some() && f.boot_id != p.boot_id_before;
+            if another {
+                Next::Back {
+                    boot_id: f.boot_id.clone(),
+                }
+            } else if late {
+                fail(format!(
+                    "did not come back within {secs}s from the restart its change needs"
+                ))
+            } else {
+                Next::Wait
+            }
+        }
+        Step::Settling { healthy_since_ms } => {
+            let process = p.boot_id_after.as_ref().or(p.boot_id_before.as_ref());
+            let another = f.boot_id.as_ref().is_some_and(|b| Some(b) != process);
+            if f.connected && process.is_some() && another {
+                return fail("it restarted while it was to stay healthy (another process answers)");
+            }
+            let min = i64::try_from(rp.min_healthy_time_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+            match (f.connected, healthy_since_ms) {
+                (true, Some(since)) if now_ms >= since.saturating_add(min) => Next::Check,
+                _ if late => fail(format!(
+                    "not healthy for {}s within {secs}s of its start: {}",
+                    rp.min_healthy_time_s,
+                    if f.connected {
+                        "it did not stay healthy long enough"
+                    } else {
+                        "it is not connected (or its breaker is open)"
+                    }
+                )),
+                (true, None) => Next::Health {
+                    since_ms: Some(now_ms),
+                    why: None,
+                },
+                (false, Some(_)) => Next::Health {
+                    since_ms: None,
+                    why: Some("not healthy: not connected, or its breaker is open".into()),
+                },
+                _ => Next::Wait,
+            }
+        }
+        Step::Reverting { since_ms, .. } if !f.connected => {
+            let ms = i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+            if now_ms > since_ms.saturating_add(ms) {
+                fail(format!(
+                    "could not be put back: not connected within {secs}s of the revert"
+                ))
+            } else {
+                Next::Wait
+            }
+        }
+        Step::Reverting { not_before_ms, .. } if now_ms < *not_before_ms => Next::Wait,
+        Step::Reverting { .. } => Next::Revert,
+        _ => Next::Wait,
+    }
+}
+
+fn set_detail(p: &mut GatewayProgress, detail: impl AsRef<str>) {
+    p.detail = Some(bounded::text(detail.as_ref(), DETAIL_MAX));
+}
+
+/// Over: `step` (done, failed, skipped or reverted), why.
+pub fn finish(p: &mut GatewayProgress, step: Step, detail: impl AsRef<str>, now_ms: i64) {
+    p.step = step;
+    set_detail(p, detail);
+    p.finished_at = Some(now_ms);
+}
+
+/// Gateway `p`'s progress after decision `n` that needs no call (those that do are
+/// [`after_write`], [`after_check`] and [`after_revert`]).
+pub fn apply(p: &mut GatewayProgress, n: &Next, now_ms: i64) {
+    match n {
+        Next::Begin { boot_id } => {
+            p.boot_id_before = boot_id.clone();
+            p.step = Step::Writing {
+                attempts: 0,
+                not_before_ms: now_ms,
+            };
+            set_detail(p, "reading its config");
+        }
+        Next::Back { boot_id } => {
+            p.boot_id_after = boot_id.clone();
+            p.step = Step::Settling {
+                healthy_since_ms: Some(now_ms),
+            };
+            set_detail(p, "restarted with the change; staying healthy");
+        }
+        Next::Health { since_ms, why } => {
+            p.step = Step::Settling {
+                healthy_since_ms: *since_ms,
+            };
+            set_detail(p, why.as_deref().unwrap_or("healthy; staying healthy"));
+        }
+        Next::Skip { reason } => finish(p, Step::Skipped, reason, now_ms),
+        Next::Fail { reason } => finish(p, Step::Failed, reason, now_ms),
+        Next::Wait | Next::Write | Next::Check | Next::Revert => {}
+    }
+}
+
+/// Whether a `config.patch` answer says the gateway restarts to apply it: `restart` set (as
+/// the gateway documents it), or `sentinel.payload.stats.requiresRestart` (what 2026.9.6
+/// answers: captured, its reply has no `restart` field).
+pub fn restarts(answer: &Value) -> bool {
+    let documented = answer.get("restart").is_some_and(|r| !r.is_null());
+    let said = answer
+        .pointer("/sentinel/payload/stats/requiresRestart")
+        .and_then(Value::as_bool)
+        == Some(true);
+    documented || said
+}
+
+/// The paths a `config.patch` answer says changed (bounded).
+fn changed_paths(answer: &Value) -> Vec<String> {
+    answer
+        .get("changedPaths")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .take(64)
+                .map(|s| bounded::text(s, 200))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The answer to the rollout's `config.patch`, or what stopped it.
+pub fn after_write(
+    p: &mut GatewayProgress,
+    answer: Result<&Value, Refusal>,
+    rp: &RolloutParams,
+    now_ms: i64,
+) {
+    let Step::Writing { attempts, .. } = p.step else {
+        return;
+    };
+    match answer {
+        Ok(a) if a.get("noop").and_then(Value::as_bool) == Some(true) => {
+            finish(
+                p,
+                Step::Done,
+                "already as desired: the gateway changed nothing (noop)",
+                now_ms,
+            );
+        }
+        Ok(a) => {
+            p.written = true;
+            p.changed_paths = changed_paths(a);
+            if restarts(a) {
+                p.step = Step::Applying { since_ms: now_ms };
+                set_detail(p, "written; the gateway restarts to apply it");
+            } else {
+                p.step = Step::Settling {
+                    healthy_since_ms: Some(now_ms),
+                };
+                set_detail(p, "written and applied; staying healthy");
+            }
+        }
+        Err(Refusal::Stale) if attempts.saturating_add(1) >= rp.max_attempts => finish(
+            p,
+            Step::Failed,
+            format!(
+                "another write came between config.get and config.patch {} times; not written",
+                attempts.saturating_add(1)
+            ),
+            now_ms,
+        ),
+        Err(Refusal::Stale) => {
+            p.step = Step::Writing {
+                attempts: attempts.saturating_add(1),
+                not_before_ms: now_ms,
+            };
+            set_detail(
+                p,
+                format!(
+                    "another write came first (attempt {}): reading it again",
+                    attempts.saturating_add(1)
+                ),
+            );
+        }
+        Err(Refusal::Limited { retry_after_ms }) => {
+            p.step = Step::Writing {
+                attempts,
+                not_before_ms: now_ms
+                    .saturating_add(i64::try_from(retry_after_ms).unwrap_or(i64::MAX)),
+            };
+            set_detail(
+                p,
+                format!(
+                    "paced: the gateway's write limit (30 per 60s); next write in {}s",
+                    retry_after_ms.div_ceil(1000)
+                ),
+            );
+        }
+        Err(Refusal::Refused(why)) => {
+            finish(
+                p,
+                Step::Failed,
+                format!("config.patch refused: {why}"),
+                now_ms,
+            );
+        }
+        Err(Refusal::Lost(why)) => {
+            // It may have been applied: a revert must put it back.
+            p.written = true;
+            set_detail(
+                p,
+                format!("the write did not come back ({why}); trying again"),
+            );
+        }
+    }
+}
+
+/// The written paths read back after `min_healthy_time`: `Ok(())` when every one reads as
+/// written, else the first that does not, in words.
+pub fn after_check(
+    p: &mut GatewayProgress,
+    read: Result<(), String>,
+    rp: &RolloutParams,
+    now_ms: i64,
+) {
+    match read {
+        Ok(()) => finish(
+            p,
+            Step::Done,
+            format!(
+                "applied, healthy for {}s, read back as written",
+                rp.min_healthy_time_s
+            ),
+            now_ms,
+        ),
+        Err(why) => finish(p, Step::Failed, format!("read back: {why}"), now_ms),
+    }
+}
+
+/// The answer to a revert's `config.patch`, or what stopped it; `kept`: secret paths whose
+/// earlier values the gateway never showed (not put back).
+pub fn after_revert(
+    p: &mut GatewayProgress,
+    answer: Result<&Value, Refusal>,
+    kept: &[String],
+    rp: &RolloutParams,
+    now_ms: i64,
+) {
+    let Step::Reverting {
+        attempts, since_ms, ..
+    } = p.step
+    else {
+        return;
+    };
+    let kept = if kept.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; not put back (secrets the gateway never shows): {}",
+            kept.join(", ")
+        )
+    };
+    match answer {
+        Ok(a) => {
+            let how = if a.get("noop").and_then(Value::as_bool) == Some(true) {
+                "put back: it already had its earlier values"
+            } else if restarts(a) {
+                "put back; the gateway restarts to apply it"
+            } else {
+                "put back: its earlier values are written and applied"
+            };
+            finish(p, Step::Reverted, format!("{how}{kept}"), now_ms);
+        }
+        Err(Refusal::Stale) if attempts.saturating_add(1) >= rp.max_attempts => finish(
+            p,
+            Step::Failed,
+            format!(
+                "could not be put back: another write came first {} times",
+                attempts.saturating_add(1)
+            ),
+            now_ms,
+        ),
+        Err(Refusal::Stale) => {
+            p.step = Step::Reverting {
+                attempts: attempts.saturating_add(1),
+                not_before_ms: now_ms,
+                since_ms,
+            };
+            set_detail(
+                p,
+                "another write came first: reading it again to put it back",
+            );
+        }
+        Err(Refusal::Limited { retry_after_ms }) => {
+            p.step = Step::Reverting {
+                attempts,
+                not_before_ms: now_ms
+                    .saturating_add(i64::try_from(retry_after_ms).unwrap_or(i64::MAX)),
+                since_ms,
+            };
+            set_detail(
+                p,
+                format!(
+                    "paced: the gateway's write limit; put back in {}s",
+                    retry_after_ms.div_ceil(1000)
+                ),
+            );
+        }
+        Err(Refusal::Refused(why)) => finish(
+            p,
+            Step::Failed,
+            format!("could not be put back: config.patch refused: {why}"),
+            now_ms,
+        ),
+        Err(Refusal::Lost(why)) => {
+            set_detail(
+                p,
+                format!("the revert did not come back ({why}); trying again"),
+            );
+        }
+    }
+}
+
+/// The rollout as a whole at `now_ms`: the next state and, when it says why it stopped, the
+/// operation's detail. Admits pending gateways (canaries first; the rest once every canary is
+/// over, and promoted unless `auto_promote`) while fewer than `max_parallel` are in flight;
+/// at the first failed gateway, stops: the ones not written are left untouched and, with
+/// `auto_revert`, every written one is put back.
+pub fn plan(
+    progress: &mut [GatewayProgress],
+    params: &OperationParams,
+    rp: &RolloutParams,
+    state: OperationState,
+    now_ms: i64,
+) -> (OperationState, Option<String>) {
+    let all_over = |progress: &[GatewayProgress]| progress.iter().all(|p| p.step.is_over());
+    let skip_pending = |progress: &mut [GatewayProgress], why: &str| {
+        for p in progress.iter_mut().filter(|p| p.step == Step::Pending) {
+            finish(p, Step::Skipped, why, now_ms);
+        }
+    };
+    match state {
+        OperationState::Reverting => {
+            if !all_over(progress) {
+                return (state, None);
+            }
+            let kept: Vec<String> = progress
+                .iter()
+                .filter(|p| p.written && p.step != Step::Reverted)
+                .map(|p| p.gateway_id.to_string())
+                .collect();
+            return if kept.is_empty() {
+                (OperationState::Reverted, None)
+            } else {
+                (
+                    OperationState::Failed,
+                    Some(format!(
+                        "the revert did not put back gateway(s) {}",
+                        kept.join(", ")
+                    )),
+                )
+            };
+        }
+        OperationState::Cancelling => {
+            skip_pending(progress, "left untouched: the rollout was cancelled");
+            let over = all_over(progress);
+            return (
+                if over {
+                    OperationState::Cancelled
+                } else {
+                    state
+                },
+                None,
+            );
+        }
+        s if !s.is_live() => return (s, None),
+        _ => {}
+    }
+    if let Some(failed) = progress.iter().find(|p| p.step == Step::Failed) {
+        let why = format!(
+            "gateway {} failed: {}",
+            failed.gateway_id,
+            failed.detail.as_deref().unwrap_or("no detail")
+        );
+        let failed_id = failed.gateway_id;
+        let untouched = format!("left untouched: gateway {failed_id} failed");
+        for p in progress.iter_mut() {
+            let unwritten = matches!(p.step, Step::Admitted | Step::Writing { .. }) && !p.written;
+            if p.step == Step::Pending || unwritten {
+                finish(p, Step::Skipped, &untouched, now_ms);
+            }
+        }
+        let written: Vec<usize> = (0..progress.len())
+            .filter(|i| progress[*i].written && progress[*i].step != Step::Reverted)
+            .collect();
+        if rp.auto_revert && !written.is_empty() {
+            for i in &written {
+                let p = &mut progress[*i];
+                p.step = Step::Reverting {
+                    attempts: 0,
+                    not_before_ms: now_ms,
+                    since_ms: now_ms,
+                };
+                p.finished_at = None;
+                set_detail(p, format!("to be put back: {why}"));
+            }
+            return (
+                OperationState::Reverting,
+                Some(bounded::text(
+                    &format!("{why}; putting back {} changed gateway(s)", written.len()),
+                    DETAIL_MAX,
+                )),
+            );
+        }
+        let over = all_over(progress);
+        return (
+            if over { OperationState::Failed } else { state },
+            Some(bounded::text(&why, DETAIL_MAX)),
+        );
+    }
+    if all_over(progress) {
+        return (OperationState::Succeeded, None);
+    }
+    let canaries_over = progress
+        .iter()
+        .filter(|p| p.canary)
+        .all(|p| p.step.is_over());
+    let any_canary = progress.iter().any(|p| p.canary);
+    let rest_waiting = progress
+        .iter()
+        .any(|p| !p.canary && p.step == Step::Pending);
+    let promoted = rp.auto_promote || rp.promoted || !any_canary;
+    if state == OperationState::Paused {
+        return (state, None);
+    }
+    if canaries_over && rest_waiting && !promoted {
+        return (
+            OperationState::AwaitingPromotion,
+            Some("the canaries are done: promote it to go on".into()),
+        );
+    }
+    let in_flight = progress.iter().filter(|p| p.step.in_flight()).count();
+    let room = usize::try_from(params.max_unavailable)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(in_flight);
+    for p in progress
+        .iter_mut()
+        .filter(|p| p.step == Step::Pending && (p.canary || canaries_over))
+        .take(room)
+    {
+        p.step = Step::Admitted;
+        p.started_at = Some(now_ms);
+        set_detail(p, "started");
+    }
+    (OperationState::Running, None)
+}
+
+#[cfg(test)]
+#[path = "rule_tests.rs"]
+mod tests;

@@ -1,0 +1,296 @@
+//! Config rollouts on fake gateways (each answers `config.get` and `config.patch` as 2026.9.6
+//! does, captured): canaries first then waves, each write over the hash read and audited, a
+//! race read again, a dry run that touches nothing, and a rollout stopped by an unhealthy
+//! gateway that puts every changed gateway back.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::fleet::{fleet_of, link_daemon, steps_of, wait_operation};
+use crate::support::{Daemon, wait_for};
+
+const CHAT: &str = "gateway.http.endpoints.chatCompletions.enabled";
+const DEADLINE: Duration = Duration::from_secs(40);
+
+fn chat_on() -> Value {
+    json!({"gateway": {"http": {"endpoints": {"chatCompletions": {"enabled": true}}}}})
+}
+
+/// Starts a rollout; its id.
+fn roll_out(d: &Daemon, body: &Value) -> String {
+    let res = d.call("POST", "/api/config/rollouts", &d.admin_key, body);
+    assert_eq!(res.status, 202, "{}", res.text());
+    let id = res.json()["operation"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        res.header("location"),
+        Some(format!("/api/config/rollouts/{id}").as_str())
+    );
+    id
+}
+
+fn over(op: &Value) -> bool {
+    ![
+        "running",
+        "cancelling",
+        "paused",
+        "awaiting_promotion",
+        "reverting",
+    ]
+    .contains(&op["state"].as_str().unwrap_or(""))
+}
+
+fn audit(d: &Daemon) -> Vec<Value> {
+    let res = d.get("/api/audit?limit=200", &d.admin_key);
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()["entries"].as_array().unwrap().clone()
+}
+
+#[test]
+fn a_rollout_goes_canary_first_then_in_waves_and_every_write_is_audited() {
+    let d = link_daemon(&[]);
+    let (fakes, ids) = fleet_of(3, &d, |_, _| {});
+    let id = roll_out(
+        &d,
+        &json!({"selector": "", "patch": chat_on(), "canary": 1, "max_parallel": 2,
+                "min_healthy_time": "1s", "healthy_deadline": 20, "note": "chat on"}),
+    );
+    let shown = d
+        .get(&format!("/api/config/rollouts/{id}"), &d.admin_key)
+        .json();
+    assert_eq!(
+        shown["waves"],
+        json!([{"canary": true, "gateways": [ids[0]]}, {"canary": false, "gateways": [ids[1], ids[2]]}])
+    );
+    assert_eq!(shown["rollout"]["patch"], chat_on());
+    let op = wait_operation(&d, &id, "the rollout over", over);
+    assert_eq!(op["state"], "succeeded", "{op:#}");
+    assert_eq!(steps_of(&op), ["done", "done", "done"]);
+    for f in &fakes {
+        assert_eq!(
+            f.config_value(CHAT),
+            Some(json!(true)),
+            "written and applied"
+        );
+    }
+    // The canary was done before any other gateway started.
+    let g = op["gateways"].as_array().unwrap();
+    let canary_done = g[0]["finished_at"].as_i64().unwrap();
+    for other in &g[1..] {
+        assert!(
+            other["started_at"].as_i64().unwrap() >= canary_done,
+            "{op:#}"
+        );
+        assert_eq!(other["changed_paths"], json!(["gateway.http.endpoints"]));
+    }
+    let writes: Vec<Value> = audit(&d)
+        .into_iter()
+        .filter(|e| e["action"] == "config.rollout.write")
+        .collect();
+    assert_eq!(writes.len(), 3, "one audited write per gateway");
+    for w in &writes {
+        let details: Value = serde_json::from_str(w["details"].as_str().unwrap()).unwrap();
+        assert_eq!(details["operation_id"], id.as_str());
+        assert_eq!(details["paths"], json!([CHAT]));
+        assert!(w["actor"].as_str().unwrap().contains(&id), "{w}");
+    }
+
+    // The same patch again changes nothing: every gateway answers noop, nothing is written.
+    let again = roll_out(
+        &d,
+        &json!({"selector": "", "patch": chat_on(), "canary": 0, "max_parallel": 3, "min_healthy_time": 0, "healthy_deadline": 20}),
+    );
+    let op = wait_operation(&d, &again, "the identical rollout over", over);
+    assert_eq!(op["state"], "succeeded", "{op:#}");
+    for g in op["gateways"].as_array().unwrap() {
+        assert!(g["detail"].as_str().unwrap().contains("noop"), "{op:#}");
+        assert!(g.get("written").is_none(), "{op:#}");
+    }
+}
+
+#[test]
+fn a_dry_run_answers_each_gateway_s_diff_and_the_waves_and_touches_nothing() {
+    let d = link_daemon(&[]);
+    let (fakes, ids) = fleet_of(2, &d, |_, _| {});
+    fakes[1].set_config(CHAT, json!(true));
+    let res = d.call(
+        "POST",
+        "/api/config/rollouts",
+        &d.admin_key,
+        &json!({"selector": "", "patch": chat_on(), "dry_run": true}),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    let plan = res.json();
+    assert_eq!(
+        plan["gateways"][0]["changes"],
+        json!([{"path": CHAT, "secret": false, "desired": true, "present": false}])
+    );
+    assert_eq!(
+        plan["gateways"][1]["changes"],
+        json!([]),
+        "already as desired"
+    );
+    assert_eq!(
+        plan["waves"],
+        json!([{"canary": true, "gateways": [ids[0]]}, {"canary": false, "gateways": [ids[1]]}])
+    );
+    assert_eq!(fakes[0].config_writes(), 0, "nothing written");
+    assert_eq!(fakes[0].config_value(CHAT), None);
+    let listed = d.get("/api/config/rollouts", &d.admin_key).json();
+    assert_eq!(listed["rollouts"], json!([]), "no operation recorded");
+}
+
+#[test]
+fn a_write_that_loses_a_race_is_read_again_and_keeps_the_other_writer_s_change() {
+    let d = link_daemon(&[]);
+    let (fakes, _) = fleet_of(1, &d, |_, _| {});
+    fakes[0].race_next_config_patch("agents.defaults.maxConcurrent", json!(3));
+    let id = roll_out(
+        &d,
+        &json!({"selector": "", "patch": chat_on(), "min_healthy_time": 0, "healthy_deadline": 20}),
+    );
+    let op = wait_operation(&d, &id, "the rollout over", over);
+    assert_eq!(op["state"], "succeeded", "{op:#}");
+    assert_eq!(fakes[0].config_value(CHAT), Some(json!(true)));
+    assert_eq!(
+        fakes[0].config_value("agents.defaults.maxConcurrent"),
+        Some(json!(3)),
+        "the other writer's change stands"
+    );
+    assert_eq!(
+        fakes[0].config_writes(),
+        2,
+        "refused once as stale, then written"
+    );
+}
+
+#[test]
+fn an_unhealthy_gateway_stops_the_rollout_and_every_changed_gateway_is_put_back() {
+    let d = link_daemon(&[]);
+    let (fakes, ids) = fleet_of(2, &d, |_, _| {});
+    for f in &fakes {
+        f.set_config("agents.defaults.maxConcurrent", json!(4));
+    }
+    let patch = json!({"agents": {"defaults": {"maxConcurrent": 2}}, "gateway": {"http": {"endpoints": {"chatCompletions": {"enabled": true}}}}});
+    let id = roll_out(
+        &d,
+        &json!({"selector": "", "patch": patch, "canary": 1, "min_healthy_time": "3s", "healthy_deadline": "6s"}),
+    );
+    // The second gateway, written, goes down while it is to stay healthy (back in 9 s).
+    wait_operation(&d, &id, "the second gateway settling", |op| {
+        op["gateways"][1]["step"] == "settling"
+    });
+    assert_eq!(fakes[1].config_value(CHAT), Some(json!(true)));
+    fakes[1].restart(Duration::from_secs(9));
+    let op = wait_for("the rollout put back", DEADLINE, || {
+        let op = crate::support::fleet::operation(&d, &id);
+        if over(&op) {
+            Ok(op)
+        } else {
+            Err(format!("{op:#}"))
+        }
+    });
+    assert_eq!(op["state"], "reverted", "{op:#}");
+    let why = op["detail"].as_str().unwrap();
+    assert!(
+        why.starts_with(&format!(
+            "gateway {} failed: not healthy for 3s within 6s",
+            ids[1]
+        )),
+        "{why}"
+    );
+    assert_eq!(steps_of(&op), ["reverted", "reverted"]);
+    for f in &fakes {
+        assert_eq!(f.config_value(CHAT), None, "put back as not set");
+        assert_eq!(
+            f.config_value("agents.defaults.maxConcurrent"),
+            Some(json!(4)),
+            "its earlier value"
+        );
+    }
+    let reverts = audit(&d)
+        .into_iter()
+        .filter(|e| e["action"] == "config.rollout.revert")
+        .count();
+    assert_eq!(reverts, 2);
+}
+
+#[test]
+fn a_rollout_without_auto_promote_waits_after_its_canaries_and_can_be_paused() {
+    let d = link_daemon(&[]);
+    let (fakes, _) = fleet_of(3, &d, |_, _| {});
+    let id = roll_out(
+        &d,
+        &json!({"selector": "", "patch": chat_on(), "canary": 1, "max_parallel": 2, "auto_promote": false,
+                "min_healthy_time": 0, "healthy_deadline": 20}),
+    );
+    let op = wait_operation(&d, &id, "awaiting promotion", |op| {
+        op["state"] == "awaiting_promotion"
+    });
+    assert_eq!(steps_of(&op), ["done", "pending", "pending"]);
+    assert_eq!(fakes[1].config_value(CHAT), None);
+    let path = |what: &str| format!("/api/config/rollouts/{id}/{what}");
+    let call = |what: &str| d.call("POST", &path(what), &d.admin_key, &json!({}));
+    let paused = call("pause");
+    assert_eq!(paused.status, 202, "{}", paused.text());
+    assert_eq!(paused.json()["operation"]["state"], "paused");
+    let refused = call("pause");
+    assert_eq!(refused.status, 409, "{}", refused.text());
+    assert_eq!(refused.json()["error"], "operation_over");
+    assert_eq!(call("promote").status, 202);
+    let op = wait_operation(&d, &id, "the rollout over", over);
+    assert_eq!(op["state"], "succeeded", "{op:#}");
+    assert_eq!(fakes[2].config_value(CHAT), Some(json!(true)));
+    let actions: Vec<String> = audit(&d)
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(actions.contains(&"operation.pause".to_owned()));
+    assert!(actions.contains(&"operation.promote".to_owned()));
+}
+
+#[test]
+fn a_rollout_request_that_cannot_be_carried_out_is_refused_naming_the_field() {
+    let d = link_daemon(&[]);
+    fleet_of(1, &d, |_, _| {});
+    let cases = [
+        (json!({"patch": chat_on()}), "profile"),
+        (json!({"profile": "nope"}), ""),
+        (
+            json!({"selector": "region=mars", "patch": chat_on()}),
+            "selector",
+        ),
+        (
+            json!({"selector": "", "patch": chat_on(), "canary": 2}),
+            "canary",
+        ),
+        (
+            json!({"selector": "", "patch": chat_on(), "max_parallel": 0}),
+            "max_parallel",
+        ),
+        (
+            json!({"selector": "", "patch": chat_on(), "min_healthy_time": "30s", "healthy_deadline": "10s"}),
+            "healthy_deadline",
+        ),
+        (
+            json!({"selector": "", "patch": chat_on(), "min_healthy_time": "soon"}),
+            "min_healthy_time",
+        ),
+        (json!({"selector": "", "patch": {}}), "patch"),
+    ];
+    for (body, field) in cases {
+        let res = d.call("POST", "/api/config/rollouts", &d.admin_key, &body);
+        if field.is_empty() {
+            assert_eq!(res.status, 404, "{body}: {}", res.text());
+            assert_eq!(res.json()["error"], "config_profile_not_found");
+        } else {
+            assert_eq!(res.status, 400, "{body}: {}", res.text());
+            assert_eq!(
+                res.json()["details"]["field"],
+                field,
+                "{body}: {}",
+                res.text()
+            );
+        }
+    }
+}
