@@ -36,7 +36,13 @@ impl FleetConfig {
         loop {
             tokio::select! {
                 _ = every.tick() => self.judge_all().await,
-                _ = self.changed.notified() => self.judge_all().await,
+                _ = self.changed.notified() => {
+                    // Changed here: the poll need not judge the same change again.
+                    if let Ok(now) = self.stored(|s| s.config_profiles_version()).await {
+                        version = Some(now);
+                    }
+                    self.judge_all().await;
+                }
                 _ = poll.tick() => {
                     let Ok(now) = self.stored(|s| s.config_profiles_version()).await else { continue };
                     if version.replace(now).is_some_and(|before| before != now) {
@@ -79,7 +85,8 @@ impl FleetConfig {
         self.count().await;
     }
 
-    async fn judge_one(&self, id: GatewayId) {
+    /// Gateway `id` alone (its link connected, or a rollout wrote to it).
+    pub(super) async fn judge_one(&self, id: GatewayId) {
         let (Ok(profiles), Ok(gateways)) = (
             self.profiles().await,
             self.fleet.gateway_labels(Some(id)).await,

@@ -2,7 +2,8 @@
 //! server, byte for byte, both ways. The test can cut it (every relayed connection closed, new
 //! ones refused until restored: a database restarting, for the daemons behind it) and can tap
 //! it (each direction of each connection shows its bytes to the test as they pass: the
-//! WebSocket frames a real gateway and the daemon exchange).
+//! WebSocket frames a real gateway and the daemon exchange, before they go on: a tap that
+//! blocks holds them back).
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -91,10 +92,11 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, mut tap: Tap) {
             match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
+                    // The tap sees the bytes before they go on: it may hold them back.
+                    tap(&buf[..n]);
                     if to.write_all(&buf[..n]).is_err() {
                         break;
                     }
-                    tap(&buf[..n]);
                 }
             }
         }

@@ -17,7 +17,7 @@ use super::{DEADLINE, add, free_base_port, wait_gateway};
 const TOKEN: &str = "config-token-1";
 const CHAT: &str = "gateway.http.endpoints.chatCompletions.enabled";
 
-fn drift_of(d: &Daemon, id: i64, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+pub(super) fn drift_of(d: &Daemon, id: i64, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
     wait_for(what, DEADLINE, || {
         let all = d.get("/api/config/drift", &d.admin_key).json();
         let g = all["gateways"]
@@ -33,7 +33,7 @@ fn drift_of(d: &Daemon, id: i64, what: &str, pred: impl Fn(&Value) -> bool) -> V
 }
 
 /// `POST /v1/chat/completions` without a bearer: its status.
-fn chat_status(port: u16) -> u16 {
+pub(super) fn chat_status(port: u16) -> u16 {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
     stream
         .set_read_timeout(Some(std::time::Duration::from_secs(10)))

@@ -87,7 +87,7 @@ impl Frames {
 }
 
 /// The opcode and whole length of the frame at the start of `b`, when all of it is there.
-fn frame(b: &[u8]) -> Option<(u8, usize)> {
+pub(super) fn frame(b: &[u8]) -> Option<(u8, usize)> {
     let (&b0, &b1) = (b.first()?, b.get(1)?);
     let masked = b1 & 0x80 != 0;
     let (payload, mut header): (usize, usize) = match b1 & 0x7F {

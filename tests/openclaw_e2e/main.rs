@@ -13,6 +13,7 @@ mod config;
 mod frame_counts;
 mod operations;
 mod releases;
+mod rollout;
 mod watchdog;
 
 use std::path::PathBuf;

@@ -15,6 +15,9 @@ use gateway_supervisor_actors::protocol::frames::ErrorShape;
 
 /// Longest detail kept for a gateway (it may quote the gateway).
 const DETAIL_MAX: usize = 300;
+/// How long a changed gateway that is down is waited for to be put back, at the least (its
+/// `healthy_deadline` when longer): time for an operator to bring a crashed gateway back.
+pub const REVERT_WAIT_S: u64 = 300;
 
 /// The next thing to do for one gateway of a rollout.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,10 +174,11 @@ pub fn next(
             }
         }
         Step::Reverting { since_ms, .. } if !f.connected => {
-            let ms = i64::try_from(secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+            let wait = secs.max(REVERT_WAIT_S);
+            let ms = i64::try_from(wait.saturating_mul(1000)).unwrap_or(i64::MAX);
             if now_ms > since_ms.saturating_add(ms) {
                 fail(format!(
-                    "could not be put back: not connected within {secs}s of the revert"
+                    "could not be put back: not connected within {wait}s of the revert"
                 ))
             } else {
                 Next::Wait

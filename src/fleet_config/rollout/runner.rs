@@ -149,6 +149,12 @@ impl FleetConfig {
             }
             op.version += 1;
             self.announce(&op, &before, state_before);
+            // A gateway the rollout is over with is judged again: its drift is what it runs now.
+            for (now, was) in op.progress.iter().zip(&before) {
+                if now.step.is_over() && !was.step.is_over() && now.step != Step::Skipped {
+                    self.judge_one(now.gateway_id).await;
+                }
+            }
             if !op.state.is_live() {
                 return Ok(());
             }
