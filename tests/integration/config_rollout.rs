@@ -294,3 +294,43 @@ fn a_rollout_request_that_cannot_be_carried_out_is_refused_naming_the_field() {
         }
     }
 }
+
+/// A defect found against real gateways: the drift judged before a rollout stayed until the
+/// next `config.drift_interval` (5 minutes by default), so a rolled-out profile still read
+/// drifted; each gateway the rollout is over with is judged again at once.
+#[test]
+fn a_rolled_out_profile_reads_in_sync_as_soon_as_the_rollout_is_over() {
+    let d = link_daemon(&[]);
+    let (_fakes, ids) = fleet_of(2, &d, |_, _| {});
+    let res = d.call(
+        "PUT",
+        "/api/config/profiles/chat",
+        &d.admin_key,
+        &json!({"selector": "", "patch": chat_on()}),
+    );
+    assert_eq!(res.status, 201, "{}", res.text());
+    let drift = |want: &'static str| {
+        wait_for(want, DEADLINE, || {
+            let all = d.get("/api/config/drift", &d.admin_key).json();
+            let states: Vec<Value> = all["gateways"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|g| g["state"].clone())
+                .collect();
+            if states.len() == ids.len() && states.iter().all(|s| s == want) {
+                Ok(())
+            } else {
+                Err(format!("{all:#}"))
+            }
+        })
+    };
+    drift("drifted");
+    let id = roll_out(
+        &d,
+        &json!({"profile": "chat", "canary": 0, "max_parallel": 2, "min_healthy_time": 0, "healthy_deadline": 20}),
+    );
+    let op = wait_operation(&d, &id, "the rollout over", over);
+    assert_eq!(op["state"], "succeeded", "{op:#}");
+    drift("in_sync");
+}
