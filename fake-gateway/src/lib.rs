@@ -649,6 +649,11 @@ impl FakeGateway {
         crate::lifecycle::held(&self.shared).is_some()
     }
 
+    /// Out of service as a client sees it: suspended, or restarting (refusing connects).
+    pub fn out_of_service(&self) -> bool {
+        self.suspended() || lock(&self.shared.faults).starting
+    }
+
     pub fn sessions(&self) -> Vec<(String, String)> {
         lock(&self.shared.sessions)
             .values()

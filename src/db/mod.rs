@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod api_keys;
 pub mod approvals;
 pub mod audit;
+pub mod budgets;
 pub mod cluster;
 pub mod config_profiles;
 pub mod config_rollouts;

@@ -253,6 +253,29 @@ diesel::table! {
 }
 
 diesel::table! {
+    disruption_budgets (name) {
+        name -> Text,
+        selector -> Text,
+        max_unavailable -> Nullable<Integer>,
+        min_available -> Nullable<Integer>,
+        note -> Nullable<Text>,
+        updated_at_ms -> BigInt,
+        updated_by -> Text,
+    }
+}
+
+diesel::table! {
+    disruptions (gateway_id) {
+        gateway_id -> BigInt,
+        kind -> Text,
+        operation_id -> Nullable<Text>,
+        admitted_by -> Text,
+        since_ms -> BigInt,
+        expires_ms -> BigInt,
+    }
+}
+
+diesel::table! {
     config_drift (gateway_id) {
         gateway_id -> BigInt,
         state -> Text,
@@ -266,6 +289,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     config_profiles,
     config_rollouts,
     config_rollout_saved,
+    disruption_budgets,
+    disruptions,
     config_drift,
     console_logouts,
     alert_deliveries,

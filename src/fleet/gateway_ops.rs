@@ -8,6 +8,7 @@
 use gateway_supervisor_actors::events::EventKind;
 use serde_json::{Value, json};
 
+use super::budget::DisruptionKind;
 use super::{Fleet, FleetError};
 use crate::secrets::random_hex;
 use gateway_supervisor_actors::messages::{GetGateway, SetCordon, SetMaintenance, SetSuspension};
@@ -18,6 +19,13 @@ use gateway_supervisor_actors::protocol::suspend::SuspendStatus;
 
 /// Another client's suspension holds gateway `id` (the gateway does not say whose, nor its id,
 /// so this daemon cannot release it): it lapses at `expiresAtMs` unless its client renews it.
+/// How long a suspend asked through the API holds a budget's unit before its suspension is on
+/// record (and counts by itself).
+const SUSPEND_HOLD: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long a restart asked through the API counts as a disruption: a restart takes seconds
+/// (2026.9.6 expects 1.5 s), and the gateway's status counts it while it is down longer.
+const RESTART_HOLD: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn another_suspension(id: GatewayId, refused: &ErrorShape) -> FleetError {
     let lapses = refused
         .details
@@ -88,6 +96,9 @@ impl Fleet {
         }
         // The gateway deduplicates suspensions by this id.
         let request_id = random_hex::<16>().map_err(FleetError::Random)?;
+        // Recorded once it is suspended, it counts as out of service by its suspension.
+        self.admit_disruption(id, DisruptionKind::Suspend, None, by, SUSPEND_HOLD)
+            .await?;
         let answer = match self
             .call(
                 id,
@@ -98,6 +109,7 @@ impl Fleet {
         {
             Ok(answer) => answer,
             Err(e) => {
+                self.release_disruption(id, None).await;
                 return Err(match e.suspension_conflict() {
                     Some(refused) => another_suspension(id, refused),
                     None => e,
@@ -105,6 +117,7 @@ impl Fleet {
             }
         };
         if SuspendStatus::of(&answer) == SuspendStatus::Busy {
+            self.release_disruption(id, None).await;
             let reason = answer
                 .get("reason")
                 .and_then(Value::as_str)
@@ -118,6 +131,8 @@ impl Fleet {
             Some(sid) => {
                 let sid = gateway_supervisor_actors::bounded::text(sid, 128);
                 self.record_suspension(id, Some(sid), by).await?;
+                // On record, its suspension counts it out of service from now on.
+                self.release_disruption(id, None).await;
             }
             // Nothing to resume it by later; the action is still on record.
             None => {
@@ -156,6 +171,7 @@ impl Fleet {
             .call(id, "gateway.suspend.resume", json!({"suspensionId": sid}))
             .await?;
         self.record_suspension(id, None, by).await?;
+        self.release_disruption(id, None).await;
         self.events.publish(
             EventKind::GatewayStatus,
             Some(id),
@@ -185,14 +201,23 @@ impl Fleet {
         by: &Caller,
     ) -> Result<Value, FleetError> {
         let reason = format!("requested through gateway-supervisor by {}", by.label);
-        let answer = self
+        self.admit_disruption(id, DisruptionKind::Restart, None, by, RESTART_HOLD)
+            .await?;
+        let answer = match self
             .call_fenced(
                 id,
                 "gateway.restart.request",
                 json!({"reason": reason}),
                 expected_boot_id,
             )
-            .await?;
+            .await
+        {
+            Ok(answer) => answer,
+            Err(e) => {
+                self.release_disruption(id, None).await;
+                return Err(e);
+            }
+        };
         if answer.get("ok").and_then(Value::as_bool) == Some(false) {
             return Err(FleetError::Busy {
                 message: format!("gateway {id} refused to restart"),

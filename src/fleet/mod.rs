@@ -55,6 +55,14 @@ pub enum FleetError {
     /// The gateway refused for now (busy with work, nothing to resume); its answer is kept.
     #[error("{message}")]
     Busy { message: String, details: Value },
+    /// A disruption budget refuses taking the gateway out of service now (`details`: the
+    /// budget, the gateway, the kind).
+    #[error("{message}")]
+    Disruption {
+        message: String,
+        details: Value,
+        retry_after_secs: u64,
+    },
     #[error("the call to gateway `{name}` failed: {source}")]
     Call {
         name: String,
@@ -216,6 +224,7 @@ impl FleetError {
                 ..
             } => "another_process",
             FleetError::Busy { .. } => "busy",
+            FleetError::Disruption { .. } => "disruption_budget",
             FleetError::Call {
                 source: CallError::Timeout(_),
                 ..

@@ -61,14 +61,7 @@ fn invalid(field: &'static str, message: impl Into<String>) -> Invalid {
 
 /// A profile name: 1–63 lower-case letters, digits and `-`, a letter or digit at each end.
 pub fn check_name(name: &str) -> Result<(), Invalid> {
-    let b = name.as_bytes();
-    let ok = !b.is_empty()
-        && b.len() <= NAME_MAX
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b.first().is_some_and(|c| *c != b'-')
-        && b.last().is_some_and(|c| *c != b'-');
-    if ok {
+    if gateway_supervisor_actors::labels::is_dns_label(name) {
         Ok(())
     } else {
         Err(invalid(

@@ -77,6 +77,13 @@ pub enum ApiError {
         message: String,
         details: serde_json::Value,
     },
+    /// A disruption budget refuses the action now (`details`: which budget).
+    #[error("{message}")]
+    DisruptionBudget {
+        message: String,
+        details: serde_json::Value,
+        retry_after_secs: u64,
+    },
     #[error("rate limit exceeded for {limit}; retry in {retry_after_secs} s")]
     RateLimited {
         limit: &'static str,
@@ -97,6 +104,9 @@ pub enum ApiError {
     ConnectionNotFound(String),
     #[error("approval `{id}` of gateway {gateway_id} not found")]
     ApprovalNotFound { gateway_id: i64, id: String },
+    /// No disruption budget of this name.
+    #[error("no disruption budget named `{0}`")]
+    BudgetNotFound(String),
     /// No config profile of this name.
     #[error("no config profile named `{0}`")]
     ProfileNotFound(String),
@@ -183,6 +193,7 @@ impl ApiError {
             ApiError::ConnectionNotFound(_) => ("connection_not_found", S::NOT_FOUND),
             ApiError::ApprovalNotFound { .. } => ("approval_not_found", S::NOT_FOUND),
             ApiError::ProfileNotFound(_) => ("config_profile_not_found", S::NOT_FOUND),
+            ApiError::BudgetNotFound(_) => ("budget_not_found", S::NOT_FOUND),
             ApiError::ApprovalAlreadyResolved { .. } => ("approval_already_resolved", S::CONFLICT),
             ApiError::ApprovalNotPending { .. } => ("approval_not_pending", S::CONFLICT),
             ApiError::MethodNotAllowed { .. } => ("method_not_allowed", S::METHOD_NOT_ALLOWED),
@@ -205,6 +216,7 @@ impl ApiError {
             ApiError::UpgradeRequired(_) => ("upgrade_required", S::UPGRADE_REQUIRED),
             ApiError::RateLimited { .. } => ("rate_limited", S::TOO_MANY_REQUESTS),
             ApiError::BudgetExceeded { .. } => ("budget_exceeded", S::TOO_MANY_REQUESTS),
+            ApiError::DisruptionBudget { .. } => ("disruption_budget", S::TOO_MANY_REQUESTS),
             ApiError::Internal(_) => ("internal", S::INTERNAL_SERVER_ERROR),
             ApiError::BadGateway { code, .. } => (code, S::BAD_GATEWAY),
             ApiError::GatewayRefused { .. } => ("gateway_error", S::BAD_GATEWAY),
@@ -252,7 +264,8 @@ impl ApiError {
             | ApiError::GatewayChanged { details, .. }
             | ApiError::ApprovalAlreadyResolved { details, .. }
             | ApiError::ApprovalNotPending { details, .. }
-            | ApiError::BudgetExceeded { details, .. } => Some(details.clone()),
+            | ApiError::BudgetExceeded { details, .. }
+            | ApiError::DisruptionBudget { details, .. } => Some(details.clone()),
             ApiError::GatewayRefused { code, .. } => {
                 Some(serde_json::json!({ "gateway_code": code }))
             }
@@ -306,6 +319,9 @@ impl ResponseError for ApiError {
             retry_after_secs, ..
         }
         | ApiError::OwnerUnavailable {
+            retry_after_secs, ..
+        }
+        | ApiError::DisruptionBudget {
             retry_after_secs, ..
         } = self
         {
@@ -472,6 +488,15 @@ impl From<crate::fleet::FleetError> for ApiError {
                 details: serde_json::json!({"gateway_id": id, "gateway": name, "method": method}),
             },
             F::Busy { message, details } => ApiError::GatewayBusy { message, details },
+            F::Disruption {
+                message,
+                details,
+                retry_after_secs,
+            } => ApiError::DisruptionBudget {
+                message,
+                details,
+                retry_after_secs,
+            },
             F::SessionNotFound(key) => ApiError::SessionNotFound(key),
             ref e @ F::AmbiguousSession { ref gateways, .. } => ApiError::AmbiguousSession {
                 message: e.to_string(),

@@ -12,8 +12,9 @@ use super::principal::Authenticated;
 use super::relay::{Here, or_owner};
 
 #[utoipa::path(post, path = "/api/gateways/{id}/suspend", tag = "gateways", params(("id" = i64, Path, minimum = 1)),
-    description = "Suspends the whole gateway (`gateway.suspend.prepare`). A busy gateway refuses: 409 `gateway_busy` with its reason, active count and blockers.",
-    responses((status = 200, description = "the gateway's answer"), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)),
+    description = "Suspends the whole gateway (`gateway.suspend.prepare`). A busy gateway refuses: 409 `gateway_busy` with its reason, active count and blockers. A disruption budget that would be broken refuses first: 429 `disruption_budget` with `Retry-After` and the budget's name (`details.budget`).",
+    responses((status = 200, description = "the gateway's answer"), (status = 409, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "`disruption_budget`"), (status = 503, body = ErrorBody)),
     security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn suspend(
     state: web::Data<AppState>,
@@ -62,8 +63,9 @@ pub struct ProcessQuery {
 }
 
 #[utoipa::path(post, path = "/api/gateways/{id}/restart", tag = "gateways", params(("id" = i64, Path, minimum = 1), ProcessQuery),
-    description = "Asks the gateway to restart itself (`gateway.restart.request`); the link reconnects when it is back. Sent only to the gateway process the decision was made on: with `?expected_boot_id=` the one the caller saw (409 `gateway_changed` if the gateway restarted since; 409 `unsupported_action` if its release reports no bootId), otherwise the one the link reached when the request arrived.",
-    responses((status = 200, description = "the gateway's answer"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody)),
+    description = "Asks the gateway to restart itself (`gateway.restart.request`); the link reconnects when it is back. Sent only to the gateway process the decision was made on: with `?expected_boot_id=` the one the caller saw (409 `gateway_changed` if the gateway restarted since; 409 `unsupported_action` if its release reports no bootId), otherwise the one the link reached when the request arrived. A disruption budget that would be broken refuses: 429 `disruption_budget` with `Retry-After` and the budget's name.",
+    responses((status = 200, description = "the gateway's answer"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "`disruption_budget`"), (status = 503, body = ErrorBody)),
     security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn restart(
     state: web::Data<AppState>,

@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod approvals;
+pub mod budgets;
 pub mod cluster;
 pub mod console;
 pub mod error;
@@ -355,6 +356,15 @@ pub fn routes(
                         ))
                         .default_service(web::to(route_not_found)),
                 )
+                .service(resource("/budgets", vec![get(Viewer, budgets::list)]))
+                .service(resource(
+                    "/budgets/{name}",
+                    vec![
+                        get(Viewer, budgets::get),
+                        put(Admin, budgets::put),
+                        delete(Admin, budgets::delete),
+                    ],
+                ))
                 .service(resource("/audit", vec![get(Admin, ops::audit)]))
                 .service(resource("/cluster", vec![get(Viewer, cluster::status)]))
                 .service(resource("/logs", vec![get(Viewer, ops::logs)]))

@@ -14,8 +14,8 @@ use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    agents, approvals, cluster, error, events, fleet, fleet_config, gateway_ops, gateways, health,
-    labels, maintenance, operations, ops, rollouts, sessions, spawn, usage, v1,
+    agents, approvals, budgets, cluster, error, events, fleet, fleet_config, gateway_ops, gateways,
+    health, labels, maintenance, operations, ops, rollouts, sessions, spawn, usage, v1,
 };
 
 struct Security;
@@ -216,7 +216,7 @@ fn default_description(status: &str) -> String {
     paths(
         gateways::list, gateways::get, gateways::create, gateways::update, gateways::update_by_path,
         gateways::delete, gateways::delete_by_path, health::probe, health::history,
-        ops::healthz, ops::readyz, ops::metrics, ops::audit, cluster::status, ops::logs, events::sse, events::ws, sessions::list, sessions::control, spawn::create, spawn::list, spawn::get, agents::list, agents::get, agents::update, agents::sync, agents::connect, agents::connections, agents::disconnect, agents::heartbeat, labels::patch, maintenance::start, maintenance::end, gateway_ops::cordon, gateway_ops::uncordon, gateway_ops::suspend, gateway_ops::resume, gateway_ops::restart, operations::drain, operations::rolling_restart, operations::update_hold, operations::upgrade, fleet::versions, fleet::alerts, usage::report, operations::get, operations::cancel, operations::abort_runs, operations::list, approvals::list, approvals::get, approvals::resolve, fleet_config::list, fleet_config::get, fleet_config::put, fleet_config::delete, fleet_config::drift, rollouts::start, rollouts::list, rollouts::get, rollouts::pause, rollouts::resume, rollouts::promote, v1::create, v1::list, v1::get, v1::update, v1::delete,
+        ops::healthz, ops::readyz, ops::metrics, ops::audit, cluster::status, ops::logs, events::sse, events::ws, sessions::list, sessions::control, spawn::create, spawn::list, spawn::get, agents::list, agents::get, agents::update, agents::sync, agents::connect, agents::connections, agents::disconnect, agents::heartbeat, labels::patch, maintenance::start, maintenance::end, gateway_ops::cordon, gateway_ops::uncordon, gateway_ops::suspend, gateway_ops::resume, gateway_ops::restart, operations::drain, operations::rolling_restart, operations::update_hold, operations::upgrade, fleet::versions, fleet::alerts, usage::report, operations::get, operations::cancel, operations::abort_runs, operations::list, approvals::list, approvals::get, approvals::resolve, fleet_config::list, fleet_config::get, fleet_config::put, fleet_config::delete, fleet_config::drift, rollouts::start, rollouts::list, rollouts::get, rollouts::pause, rollouts::resume, rollouts::promote, budgets::list, budgets::get, budgets::put, budgets::delete, v1::create, v1::list, v1::get, v1::update, v1::delete,
     ),
     components(schemas(error::ErrorBody, health::ProbeOne)),
     modifiers(&Security, &CommonResponses),

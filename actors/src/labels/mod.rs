@@ -151,19 +151,22 @@ fn is_name(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
-/// A DNS subdomain (RFC 1123): lower-case labels of letters, digits and `-` joined by dots.
+/// A DNS label (RFC 1123): 1–63 lower-case letters, digits and `-`, a letter or digit at each
+/// end — the syntax of the names the daemon gives things an operator names in URLs (config
+/// profiles, disruption budgets).
+pub fn is_dns_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.first().is_some_and(|c| *c != b'-')
+        && b.last().is_some_and(|c| *c != b'-')
+}
+
+/// A DNS subdomain (RFC 1123): DNS labels joined by dots.
 fn is_prefix(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= MAX_PREFIX
-        && s.split('.').all(|part| {
-            let b = part.as_bytes();
-            !b.is_empty()
-                && b.len() <= 63
-                && b.iter()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-                && b.first().is_some_and(|c| *c != b'-')
-                && b.last().is_some_and(|c| *c != b'-')
-        })
+    !s.is_empty() && s.len() <= MAX_PREFIX && s.split('.').all(is_dns_label)
 }
 
 pub(crate) fn key_problem(key: &str) -> Option<&'static str> {

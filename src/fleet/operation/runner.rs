@@ -15,6 +15,7 @@ use super::model::{GatewayProgress, OperationState, Step};
 use super::rule::{Facts, Next, next, plan};
 use super::upgrade::{Before, before, proven};
 use crate::db::operations::Operation;
+use crate::fleet::budget::DisruptionKind;
 use crate::fleet::{Fleet, FleetError};
 use crate::secrets::random_hex;
 use gateway_supervisor_actors::events::EventKind;
@@ -25,6 +26,9 @@ use gateway_supervisor_actors::unix_now_ms;
 /// How many decisions one operation may take in one round (each step that needs no waiting
 /// leads straight to the next; this bounds a round whatever the rules say).
 const STEPS_PER_ROUND: usize = 16;
+/// How long an operation's disruption of a gateway holds a budget's unit at most (it is
+/// released when the gateway's step is over; this bounds one whose end was never recorded).
+const OPERATION_HOLD: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
 
 impl Fleet {
     /// One round over every running operation.
@@ -80,6 +84,12 @@ impl Fleet {
             }
             op.version += 1;
             self.announce(&op, &before);
+            // A gateway the operation is over with no longer spends a budget's unit.
+            for (now, was) in op.progress.iter().zip(&before) {
+                if now.step.is_over() && !was.step.is_over() {
+                    self.release_disruption(now.gateway_id, Some(&op.id)).await;
+                }
+            }
             if !op.state.is_live() {
                 return Ok(());
             }
@@ -103,10 +113,16 @@ impl Fleet {
             Next::Wait => {}
             Next::Advance(step) => p.step = step,
             Next::AdmitUpdate { boot_id } => {
+                if !self.within_budget(op, &mut p, by).await? {
+                    return Ok(p);
+                }
                 self.cordon(id, true, by).await?;
                 p.admitted_for_update(boot_id, facts.version.clone(), now);
             }
             Next::Admit { boot_id } => {
+                if !self.within_budget(op, &mut p, by).await? {
+                    return Ok(p);
+                }
                 self.cordon(id, true, by).await?;
                 let request_id = random_hex::<16>().map_err(FleetError::Random)?;
                 p.admitted(boot_id, request_id, now);
@@ -305,6 +321,35 @@ impl Fleet {
             }
         }
         Ok(p)
+    }
+
+    /// Whether gateway `p` may be taken out of service now by the disruption budgets; when it
+    /// may not, it waits (admitted, not begun), saying which budget holds it.
+    async fn within_budget(
+        &self,
+        op: &Operation,
+        p: &mut GatewayProgress,
+        by: &Caller,
+    ) -> Result<bool, FleetError> {
+        let kind = match op.kind {
+            OperationKind::Drain => DisruptionKind::Drain,
+            OperationKind::Upgrade => DisruptionKind::Upgrade,
+            _ => DisruptionKind::Restart,
+        };
+        match self
+            .admit_disruption(p.gateway_id, kind, Some(&op.id), by, OPERATION_HOLD)
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(FleetError::Disruption { message, .. }) => {
+                p.detail = Some(gateway_supervisor_actors::bounded::text(
+                    &format!("waiting: {message}"),
+                    300,
+                ));
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Asks the noted process to update itself — unless its `update.status` shows a run

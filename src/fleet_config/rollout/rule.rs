@@ -207,6 +207,8 @@ pub fn apply(p: &mut GatewayProgress, n: &Next, now_ms: i64) {
     match n {
         Next::Begin { boot_id } => {
             p.boot_id_before = boot_id.clone();
+            // Its deadline counts from here (it may have waited for a disruption budget).
+            p.started_at = Some(now_ms);
             p.step = Step::Writing {
                 attempts: 0,
                 not_before_ms: now_ms,
@@ -242,6 +244,34 @@ pub fn restarts(answer: &Value) -> bool {
         .and_then(Value::as_bool)
         == Some(true);
     documented || said
+}
+
+/// `gateway.*` paths 2026.9.6 applies without a restart (`config-reload-plan.ts`).
+const HOT_GATEWAY: [&str; 10] = [
+    "gateway.http",
+    "gateway.tools",
+    "gateway.controlUi.enabled",
+    "gateway.controlUi.allowedOrigins",
+    "gateway.nodes",
+    "gateway.auth.rateLimit",
+    "gateway.auth.token",
+    "gateway.roles",
+    "gateway.remote",
+    "gateway.reload",
+];
+/// Other paths whose change restarts it.
+const RESTART_PATHS: [&str; 3] = ["mcp.apps", "secrets.egressProxy", "gateway.portals"];
+
+/// Whether writing `patch` will restart a 2026.9.6 gateway (its reload plan): a voluntary
+/// disruption, which the disruption budgets must admit before the write.
+pub fn will_restart(patch: &serde_json::Map<String, Value>) -> bool {
+    let under =
+        |path: &str, prefix: &str| path == prefix || path.starts_with(&format!("{prefix}."));
+    super::super::patch::leaves(patch).iter().any(|(path, _)| {
+        let p = super::super::patch::dotted(path);
+        RESTART_PATHS.iter().any(|r| under(&p, r))
+            || (p.starts_with("gateway.") && !HOT_GATEWAY.iter().any(|h| under(&p, h)))
+    })
 }
 
 /// The paths a `config.patch` answer says changed (bounded).

@@ -574,3 +574,24 @@ fn a_gateway_to_put_back_that_stays_away_fails_its_revert_at_the_deadline() {
         Next::Revert
     );
 }
+
+#[test]
+fn a_write_that_will_restart_the_gateway_is_known_before_it_is_sent() {
+    let restarts = |v: serde_json::Value| will_restart(v.as_object().unwrap());
+    assert!(restarts(
+        json!({"gateway": {"controlUi": {"basePath": "/ui"}}})
+    ));
+    assert!(restarts(json!({"gateway": {"port": 19000}})));
+    assert!(restarts(
+        json!({"secrets": {"egressProxy": {"url": "http://p"}}})
+    ));
+    assert!(!restarts(
+        json!({"gateway": {"http": {"endpoints": {"chatCompletions": {"enabled": true}}}}})
+    ));
+    assert!(!restarts(
+        json!({"gateway": {"controlUi": {"enabled": false}}})
+    ));
+    assert!(!restarts(
+        json!({"agents": {"defaults": {"maxConcurrent": 2}}})
+    ));
+}

@@ -14,6 +14,7 @@ use super::rule::{self, Next, Refusal};
 use super::values::{self, Saved};
 use crate::db::operations::Operation;
 use crate::fleet::FleetError;
+use crate::fleet::budget::DisruptionKind;
 use crate::fleet::operation::model::{GatewayProgress, OperationKind, RolloutParams, Step};
 use crate::fleet_config::drift::{self, Live};
 use crate::fleet_config::patch;
@@ -149,10 +150,16 @@ impl FleetConfig {
             }
             op.version += 1;
             self.announce(&op, &before, state_before);
-            // A gateway the rollout is over with is judged again: its drift is what it runs now.
+            // A gateway the rollout is over with spends no budget's unit any more, and is judged
+            // again: its drift is what it runs now.
             for (now, was) in op.progress.iter().zip(&before) {
-                if now.step.is_over() && !was.step.is_over() && now.step != Step::Skipped {
-                    self.judge_one(now.gateway_id).await;
+                if now.step.is_over() && !was.step.is_over() {
+                    self.fleet
+                        .release_disruption(now.gateway_id, Some(&op.id))
+                        .await;
+                    if now.step != Step::Skipped {
+                        self.judge_one(now.gateway_id).await;
+                    }
                 }
             }
             if !op.state.is_live() {
@@ -184,9 +191,47 @@ impl FleetConfig {
                     .and_then(|(live, _)| values::read_back(&target.full, &live));
                 rule::after_check(&mut p, read, rp, unix_now_ms());
             }
+            begin @ Next::Begin { .. } => {
+                if rule::will_restart(&target.full)
+                    && !self.within_budget(op, &mut p, rp, by).await?
+                {
+                    return Ok(p);
+                }
+                rule::apply(&mut p, &begin, now);
+            }
             other => rule::apply(&mut p, &other, now),
         }
         Ok(p)
+    }
+
+    /// Whether the disruption budgets let gateway `p` restart for the write now; when they do
+    /// not, it waits (started, not written), saying which budget holds it.
+    async fn within_budget(
+        &self,
+        op: &Operation,
+        p: &mut GatewayProgress,
+        rp: &RolloutParams,
+        by: &Caller,
+    ) -> Result<bool, ConfigError> {
+        let hold = std::time::Duration::from_secs(rp.healthy_deadline_s.saturating_add(60));
+        match self
+            .fleet
+            .admit_disruption(
+                p.gateway_id,
+                DisruptionKind::ConfigRestart,
+                Some(&op.id),
+                by,
+                hold,
+            )
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(FleetError::Disruption { message, .. }) => {
+                p.detail = Some(bounded::text(&format!("waiting: {message}"), 300));
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// `config.get` of gateway `id`: its live config and the answer whole.

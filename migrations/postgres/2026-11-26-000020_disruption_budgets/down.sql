@@ -1,0 +1,2 @@
+DROP TABLE disruptions;
+DROP TABLE disruption_budgets;
