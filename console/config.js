@@ -1,19 +1,44 @@
 // gateway-supervisor console: desired configuration. The config profiles (what each sets, for
 // which gateways, in the order they apply; secrets as the gateway shows them) and every
 // gateway's drift from them: in sync, drifted (each path with what it runs and what the
-// profiles set), saved but not applied, unknown (and why). Values are set as text, never
-// interpreted. Loaded after app.js and uses its helpers.
+// profiles set), saved but not applied, unknown (and why); and the newest rollouts, each as its
+// waves with every gateway's step, live (an `operation.progress` event refreshes the page).
+// Values are set as text, never interpreted. Loaded after app.js and uses its helpers.
 "use strict";
 
 const DRIFT_STATES = ["in_sync", "drifted", "saved_not_applied", "unknown"];
 
 function shownValue(v) { return v === undefined ? "(not set)" : JSON.stringify(v); }
 
+const ROLLOUTS_SHOWN = 5;
+
+// One rollout: its state (and why it stopped), then its waves, each gateway with its step.
+function rolloutBlock(r) {
+  const op = r.operation;
+  const byId = new Map(op.gateways.map((g) => [g.gateway_id, g]));
+  const chip = (id) => {
+    const g = byId.get(id) || { step: "pending" };
+    return el("li", { "data-gateway": id, "data-step": g.step, title: g.detail || "" },
+      el("a", { href: `#/gateway/${id}` }, `#${id}`), " ", el("span", { class: `badge s-${g.step}` }, g.step));
+  };
+  const waves = r.waves.map((w, i) => el("li", { class: "wave", "data-wave": i },
+    el("span", { class: "muted" }, w.canary ? "canary" : `wave ${r.waves[0] && r.waves[0].canary ? i : i + 1}`),
+    el("ul", { class: "chips" }, w.gateways.map(chip))));
+  return el("section", { class: "rollout", "data-rollout": op.id, "data-state": op.state },
+    el("h3", {}, el("code", {}, op.id), " ", el("span", { class: `badge r-${op.state}` }, op.state.replaceAll("_", " ")),
+      " ", el("span", { class: "muted" }, `${r.rollout.profile ? `profile ${r.rollout.profile}` : `selector ${r.rollout.selector || "(every gateway)"}`} · by ${op.created_by} · ${when(op.created_at * 1000)}`)),
+    op.detail ? el("p", { class: "detail" }, op.detail) : null,
+    el("ol", { class: "waves" }, waves));
+}
+
 async function renderConfig() {
   state.view = "config";
-  let profiles, drift;
+  let profiles, drift, rollouts;
   try {
-    [profiles, drift] = await Promise.all([api("GET", "/api/config/profiles"), api("GET", "/api/config/drift")]);
+    [profiles, drift, rollouts] = await Promise.all([api("GET", "/api/config/profiles"), api("GET", "/api/config/drift"),
+      api("GET", "/api/config/rollouts")]);
+    rollouts = await Promise.all(rollouts.rollouts.slice(0, ROLLOUTS_SHOWN)
+      .map((op) => api("GET", `/api/config/rollouts/${encodeURIComponent(op.id)}`)));
   } catch (e) { return failed(e); }
   if (state.view !== "config") return;
   const head = (cols) => el("thead", {}, el("tr", {}, cols.map((h) => el("th", { scope: "col" }, h))));
@@ -34,6 +59,10 @@ async function renderConfig() {
   const counts = DRIFT_STATES.map((s) => `${drift.counts[s] || 0} ${s.replaceAll("_", " ")}`).join(" · ");
   $("main").replaceChildren(el("h1", {}, "Config"),
     el("p", { class: "summary", id: "drift-counts" }, counts),
+    el("h2", {}, "Rollouts"),
+    rollouts.length === 0
+      ? el("p", { class: "muted", id: "rollouts" }, "No rollout yet. Start one with POST /api/config/rollouts (admin) or ctl config rollout.")
+      : el("div", { id: "rollouts" }, rollouts.map(rolloutBlock)),
     el("h2", {}, "Drift"),
     el("div", { class: "scroll" }, el("table", { id: "drift" },
       head(["Gateway", "State", "Profiles", "Differs", "Read back"]), el("tbody", {}, driftRows))),

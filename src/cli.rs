@@ -82,7 +82,7 @@ pub enum Command {
     },
     /// Talk to a running daemon over its API: gateways, sessions, spawn, events (the key from
     /// GATEWAY_SUPERVISOR_API_KEY or --key-file).
-    Ctl(crate::ctl::CtlArgs),
+    Ctl(Box<crate::ctl::CtlArgs>),
     /// Print the manual page (roff, section 1) to stdout: `gateway-supervisor man | man -l -`.
     Man {
         /// Write every page instead (gateway-supervisor.1 and one per subcommand, as the main
@@ -192,7 +192,7 @@ pub fn run(cli: Cli) -> Result<(), DaemonError> {
     };
     let config = cli.config;
     match cli.command {
-        Command::Ctl(args) => crate::ctl::run(args, &mut |line| out(line))
+        Command::Ctl(args) => crate::ctl::run(*args, &mut |line| out(line))
             .map_err(|e| DaemonError::Startup(format!("ctl: {e}"))),
         Command::Backup { dir } => {
             let cfg = Config::load(config.as_deref(), &flags)?;

@@ -153,6 +153,26 @@ impl Client {
         }
     }
 
+    /// Follows config rollout `id` until it is over (at most `wait`); the rollout as it ended.
+    pub async fn wait_rollout(&self, id: &str, wait: Duration) -> Result<Value, CtlError> {
+        let deadline = Instant::now() + wait;
+        let path = format!("/api/config/rollouts/{}", path_segment(id));
+        loop {
+            let v = self.get(&path).await?;
+            let state = v["operation"]["state"].as_str().unwrap_or_default();
+            if ["succeeded", "failed", "cancelled", "reverted"].contains(&state) {
+                return Ok(v);
+            }
+            if Instant::now() >= deadline {
+                return Err(CtlError::Timeout {
+                    what: format!("rollout {} over", clean(id)),
+                    secs: wait.as_secs(),
+                });
+            }
+            tokio::time::sleep(WAIT_POLL).await;
+        }
+    }
+
     /// Reads the event stream at `path`, handing each event's JSON to `each` until it returns
     /// false or the stream ends.
     pub async fn events(

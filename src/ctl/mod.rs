@@ -120,6 +120,45 @@ pub enum ConfigCommand {
     },
     /// The config profiles, in the order they apply.
     Profiles,
+    /// Roll a profile's patch (or a patch given with --patch and -l) out: canaries first, then
+    /// waves; with --dry-run, each gateway's diff and the waves, touching nothing.
+    Rollout {
+        /// The profile to roll out.
+        #[arg(long, required_unless_present = "patch")]
+        profile: Option<String>,
+        /// The gateways (with --patch), or fewer of the profile's.
+        #[arg(long, short = 'l', value_name = "SELECTOR")]
+        selector: Option<String>,
+        /// A JSON merge patch (with -l; "" picks every gateway).
+        #[arg(long, value_name = "JSON", conflicts_with = "profile")]
+        patch: Option<String>,
+        #[arg(long, default_value_t = 1)]
+        canary: u32,
+        #[arg(long, default_value_t = 1)]
+        max_parallel: u32,
+        #[arg(long, default_value = "30s", value_name = "DURATION")]
+        min_healthy_time: String,
+        #[arg(long, default_value = "5m", value_name = "DURATION")]
+        healthy_deadline: String,
+        /// Leave changed gateways as they are when a gateway fails.
+        #[arg(long)]
+        no_auto_revert: bool,
+        /// Wait after the canaries for `POST /api/config/rollouts/{id}/promote`.
+        #[arg(long)]
+        manual_promote: bool,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        note: Option<String>,
+        /// Follow it until it is over (at most this long); fails unless it succeeded.
+        #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION", num_args = 0..=1, default_missing_value = "30m")]
+        wait: Option<Duration>,
+    },
+    /// The config rollouts, newest first; one with its ID: its waves and each gateway's step.
+    Status {
+        #[arg(value_name = "ID")]
+        id: Option<String>,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -256,6 +295,23 @@ pub fn run(args: CtlArgs, out: &mut dyn FnMut(&str)) -> Result<(), CtlError> {
                 let v = client.get("/api/config/profiles").await?;
                 emit(out, json, &v, render::profiles);
             }
+            CtlCommand::Config {
+                command: ConfigCommand::Status { id },
+            } => {
+                let v = match id {
+                    Some(id) => {
+                        let path = format!("/api/config/rollouts/{}", client::segment(&id));
+                        let v = client.get(&path).await?;
+                        emit(out, json, &v, render::rollout);
+                        return Ok(());
+                    }
+                    None => client.get("/api/config/rollouts").await?,
+                };
+                emit(out, json, &v, render::rollouts);
+            }
+            CtlCommand::Config {
+                command: rollout @ ConfigCommand::Rollout { .. },
+            } => start_rollout(&client, rollout, json, out).await?,
             CtlCommand::Events { types, count } => {
                 let path = match types {
                     Some(t) => format!("/api/events?{}", client::query(&[("types", t)])),
@@ -277,6 +333,67 @@ pub fn run(args: CtlArgs, out: &mut dyn FnMut(&str)) -> Result<(), CtlError> {
         }
         Ok(())
     })
+}
+
+async fn start_rollout(
+    client: &Client,
+    command: ConfigCommand,
+    json: bool,
+    out: &mut dyn FnMut(&str),
+) -> Result<(), CtlError> {
+    let ConfigCommand::Rollout {
+        profile,
+        selector,
+        patch,
+        canary,
+        max_parallel,
+        min_healthy_time,
+        healthy_deadline,
+        no_auto_revert,
+        manual_promote,
+        dry_run,
+        note,
+        wait,
+    } = command
+    else {
+        return Ok(());
+    };
+    let mut body = json!({
+        "canary": canary, "max_parallel": max_parallel,
+        "min_healthy_time": min_healthy_time, "healthy_deadline": healthy_deadline,
+        "auto_revert": !no_auto_revert, "auto_promote": !manual_promote, "dry_run": dry_run,
+    });
+    if let Some(p) = profile {
+        body["profile"] = json!(p);
+    }
+    if let Some(s) = selector {
+        body["selector"] = json!(s);
+    }
+    if let Some(p) = patch {
+        body["patch"] = serde_json::from_str(&p)
+            .map_err(|e| CtlError::Answer(format!("--patch is not JSON: {e}")))?;
+    }
+    if let Some(n) = note {
+        body["note"] = json!(n);
+    }
+    let v = client.post("/api/config/rollouts", &body, None).await?;
+    if dry_run {
+        emit(out, json, &v, render::dry_run);
+        return Ok(());
+    }
+    let Some(wait) = wait else {
+        emit(out, json, &v, render::rollout);
+        return Ok(());
+    };
+    let id = v["operation"]["id"].as_str().unwrap_or_default().to_owned();
+    let done = client.wait_rollout(&id, wait).await?;
+    emit(out, json, &done, render::rollout);
+    match done["operation"]["state"].as_str() {
+        Some("succeeded") => Ok(()),
+        other => Err(CtlError::RunFailed(render::clean(
+            other.unwrap_or("unknown"),
+        ))),
+    }
 }
 
 async fn approvals(

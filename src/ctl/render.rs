@@ -294,6 +294,122 @@ pub fn drift(v: &Value) -> String {
     out
 }
 
+/// One gateway of a rollout: its id, step and what it waits for or why it ended.
+fn rollout_rows(op: &Value) -> Vec<Vec<String>> {
+    op["gateways"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+        .iter()
+        .map(|g| {
+            vec![
+                text(&g["gateway_id"]),
+                if g["canary"] == true { "canary" } else { "" }.to_owned(),
+                text(&g["step"]),
+                text(&g["detail"]),
+            ]
+        })
+        .collect()
+}
+
+/// `GET /api/config/rollouts/{id}` (and a started rollout).
+pub fn rollout(v: &Value) -> String {
+    let op = &v["operation"];
+    let mut out = format!(
+        "rollout {} {}{}\n",
+        text(&op["id"]),
+        text(&op["state"]),
+        match op["detail"].as_str() {
+            Some(d) => format!(": {}", message(d)),
+            None => String::new(),
+        }
+    );
+    let waves: Vec<String> = v["waves"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+        .iter()
+        .map(|w| {
+            let ids: Vec<String> = w["gateways"]
+                .as_array()
+                .map(|a| a.iter().map(text).collect())
+                .unwrap_or_default();
+            format!(
+                "{}[{}]",
+                if w["canary"] == true { "canary " } else { "" },
+                ids.join(",")
+            )
+        })
+        .collect();
+    out.push_str(&format!("waves: {}\n", waves.join(" → ")));
+    out.push_str(&table(&["ID", "", "STEP", "DETAIL"], &rollout_rows(op)));
+    out
+}
+
+/// `GET /api/config/rollouts`.
+pub fn rollouts(v: &Value) -> String {
+    let list = v["rollouts"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|op| {
+            let steps = op["gateways"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+            let done = steps.iter().filter(|g| g["step"] == "done").count();
+            vec![
+                text(&op["id"]),
+                text(&op["state"]),
+                format!("{done}/{}", steps.len()),
+                time_ms(&Value::from(op["created_at"].as_i64().unwrap_or(0) * 1000)),
+                text(&op["detail"]),
+            ]
+        })
+        .collect();
+    table(&["ID", "STATE", "DONE", "STARTED", "DETAIL"], &rows)
+}
+
+/// A rollout's dry run: each gateway's diff and the waves.
+pub fn dry_run(v: &Value) -> String {
+    let rows: Vec<Vec<String>> = v["gateways"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+        .iter()
+        .map(|g| {
+            let changes: Vec<String> = g["changes"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or(&[])
+                .iter()
+                .map(|c| {
+                    if c["secret"] == true {
+                        format!("{} (secret)", text(&c["path"]))
+                    } else {
+                        format!(
+                            "{}: {} → {}",
+                            text(&c["path"]),
+                            c.get("live")
+                                .map_or("unset".to_owned(), |l| message(&l.to_string())),
+                            message(&c["desired"].to_string())
+                        )
+                    }
+                })
+                .collect();
+            vec![
+                text(&g["gateway_id"]),
+                text(&g["name"]),
+                if g["canary"] == true { "canary" } else { "" }.to_owned(),
+                if changes.is_empty() {
+                    g["reason"]
+                        .as_str()
+                        .map_or_else(|| "no change".to_owned(), message)
+                } else {
+                    changes.join("; ")
+                },
+            ]
+        })
+        .collect();
+    table(&["ID", "NAME", "", "CHANGES"], &rows)
+}
+
 /// `GET /api/config/profiles`.
 pub fn profiles(v: &Value) -> String {
     let list = v["profiles"].as_array().map(Vec::as_slice).unwrap_or(&[]);

@@ -52,7 +52,7 @@ pub struct BudgetDeleted {
     description = "Every disruption budget, in name order, with how it stands: the gateways it covers, how many are in service, how many more may be taken out now, and which are out (offline, suspended, in maintenance or being disrupted).",
     responses((status = 200, body = BudgetList)),
     security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
-pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list_budgets(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let budgets = state.fleet.budgets().await?;
     Ok(HttpResponse::Ok().json(BudgetList { budgets }))
 }
@@ -61,7 +61,7 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
     params(("name" = String, Path, min_length = 1, max_length = 63, pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")),
     responses((status = 200, body = BudgetEnvelope), (status = 404, body = ErrorBody)),
     security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
-pub async fn get(
+pub async fn get_budget(
     state: web::Data<AppState>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -86,7 +86,7 @@ fn bounded(name: &str) -> String {
     responses((status = 200, body = BudgetEnvelope, description = "replaced"), (status = 201, body = BudgetEnvelope, description = "created"),
         (status = 400, body = ErrorBody, description = "`invalid_field`: the name, selector, limit or note")),
     security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
-pub async fn put(
+pub async fn put_budget(
     state: web::Data<AppState>,
     who: Authenticated,
     name: web::Path<String>,
@@ -152,7 +152,7 @@ pub async fn put(
     params(("name" = String, Path, min_length = 1, max_length = 63)),
     responses((status = 200, body = BudgetDeleted), (status = 404, body = ErrorBody)),
     security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
-pub async fn delete(
+pub async fn delete_budget(
     state: web::Data<AppState>,
     who: Authenticated,
     name: web::Path<String>,

@@ -339,30 +339,39 @@ pub fn routes(
                         .service(resource("/drift", vec![get(Viewer, fleet_config::drift)]))
                         .service(resource(
                             "/rollouts",
-                            vec![get(Viewer, rollouts::list), post(Admin, rollouts::start)],
+                            vec![
+                                get(Viewer, rollouts::list_rollouts),
+                                post(Admin, rollouts::start_rollout),
+                            ],
                         ))
-                        .service(resource("/rollouts/{id}", vec![get(Viewer, rollouts::get)]))
+                        .service(resource(
+                            "/rollouts/{id}",
+                            vec![get(Viewer, rollouts::get_rollout)],
+                        ))
                         .service(resource(
                             "/rollouts/{id}/pause",
-                            vec![post(Admin, rollouts::pause)],
+                            vec![post(Admin, rollouts::pause_rollout)],
                         ))
                         .service(resource(
                             "/rollouts/{id}/resume",
-                            vec![post(Admin, rollouts::resume)],
+                            vec![post(Admin, rollouts::resume_rollout)],
                         ))
                         .service(resource(
                             "/rollouts/{id}/promote",
-                            vec![post(Admin, rollouts::promote)],
+                            vec![post(Admin, rollouts::promote_rollout)],
                         ))
                         .default_service(web::to(route_not_found)),
                 )
-                .service(resource("/budgets", vec![get(Viewer, budgets::list)]))
+                .service(resource(
+                    "/budgets",
+                    vec![get(Viewer, budgets::list_budgets)],
+                ))
                 .service(resource(
                     "/budgets/{name}",
                     vec![
-                        get(Viewer, budgets::get),
-                        put(Admin, budgets::put),
-                        delete(Admin, budgets::delete),
+                        get(Viewer, budgets::get_budget),
+                        put(Admin, budgets::put_budget),
+                        delete(Admin, budgets::delete_budget),
                     ],
                 ))
                 .service(resource("/audit", vec![get(Admin, ops::audit)]))

@@ -187,7 +187,7 @@ fn shown(op: Operation, rollout: RolloutPatch) -> RolloutJson {
         (status = 404, body = ErrorBody, description = "`config_profile_not_found`"),
         (status = 409, body = ErrorBody, description = "`gateway_busy`: a gateway is already in a running operation")),
     security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
-pub async fn start(
+pub async fn start_rollout(
     state: web::Data<AppState>,
     who: Authenticated,
     body: JsonBody<RolloutRequest>,
@@ -212,7 +212,7 @@ pub async fn start(
     description = "The newest config rollouts first (at most 100).",
     responses((status = 200, body = RolloutList)),
     security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
-pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list_rollouts(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let ops = state.fleet_config.rollouts(100).await?;
     Ok(HttpResponse::Ok().json(RolloutList {
         rollouts: ops.into_iter().map(OperationJson::from).collect(),
@@ -223,7 +223,7 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
     description = "A config rollout: its operation (each gateway's step), its patch (secrets as `__OPENCLAW_REDACTED__`) and its waves.",
     responses((status = 200, body = RolloutJson), (status = 404, body = ErrorBody)),
     security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
-pub async fn get(
+pub async fn get_rollout(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
@@ -251,7 +251,7 @@ async fn steer(
     responses((status = 202, body = OperationEnvelope), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "`operation_over`: not running or awaiting promotion")),
     security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
-pub async fn pause(
+pub async fn pause_rollout(
     state: web::Data<AppState>,
     who: Authenticated,
     id: web::Path<String>,
@@ -264,7 +264,7 @@ pub async fn pause(
     responses((status = 202, body = OperationEnvelope), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "`operation_over`: not paused")),
     security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
-pub async fn resume(
+pub async fn resume_rollout(
     state: web::Data<AppState>,
     who: Authenticated,
     id: web::Path<String>,
@@ -277,7 +277,7 @@ pub async fn resume(
     responses((status = 202, body = OperationEnvelope), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "`operation_over`: not awaiting promotion (or paused)")),
     security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
-pub async fn promote(
+pub async fn promote_rollout(
     state: web::Data<AppState>,
     who: Authenticated,
     id: web::Path<String>,

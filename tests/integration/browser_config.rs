@@ -73,3 +73,49 @@ fn the_config_page_shows_each_gateway_s_drift_and_the_profiles() {
     b.wait_text(&row, DEADLINE, |t| t.contains("in sync"));
     b.wait_text("#drift-counts", DEADLINE, |t| t.starts_with("1 in sync"));
 }
+
+/// A rollout on the Config page: its waves (the canary first) and each gateway's step, followed
+/// live to its end; the detail of one that was put back.
+#[test]
+fn the_config_page_shows_a_rollout_s_waves_live() {
+    let (fa, fb) = (fake(|_| {}), fake(|_| {}));
+    let d = link_daemon(&[]);
+    let a = add(&d, "edge-a", &fa, Some("fake-token"));
+    let bb = add(&d, "edge-b", &fb, Some("fake-token"));
+    for id in [a, bb] {
+        wait_gateway(&d, id, "online", online);
+    }
+    let viewer = d.create_key("viewer", "wall");
+    let base = format!("http://{}", d.addr);
+    let b = Browser::start(1280, 900);
+    log_in_as(&b, &base, &viewer, "(viewer)");
+    b.click_css("a[href='#/config']", DEADLINE);
+    b.wait_text("#rollouts", DEADLINE, |t| t.contains("No rollout yet"));
+    let res = d.call(
+        "POST",
+        "/api/config/rollouts",
+        &d.admin_key,
+        &json!({"selector": "", "patch": {"tools": {"banner": "hi"}}, "canary": 1, "min_healthy_time": "3s", "healthy_deadline": "30s"}),
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    let id = res.json()["operation"]["id"].as_str().unwrap().to_owned();
+    let block = format!("#rollouts section[data-rollout='{id}']");
+    // Live: the canary settles while the next wave waits.
+    let live = b.wait_text(&block, DEADLINE, |t| t.contains("settling"));
+    assert!(live.contains("canary"), "{live}");
+    assert_eq!(
+        b.all(&format!("{block} li[data-wave='0'] li[data-gateway='{a}']"))
+            .len(),
+        1,
+        "the canary wave holds the first gateway"
+    );
+    let done = b.wait_text(&block, Duration::from_secs(40), |t| t.contains("succeeded"));
+    assert!(!done.contains("pending"), "{done}");
+    assert_eq!(
+        b.all(&format!("{block} li[data-step='done']")).len(),
+        2,
+        "every gateway done"
+    );
+    assert_contrast(&b, "config rollout");
+    b.screenshot(&shots().join("config-rollout.png"));
+}

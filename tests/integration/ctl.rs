@@ -338,3 +338,62 @@ fn labels_and_drift_are_read_from_a_terminal() {
     let bad = failure(&ctl(&d, key, &["config", "drift", "-l", "region in"]));
     assert!(bad.contains("expected `(`"), "{bad}");
 }
+
+/// `ctl config rollout` (a dry run, then followed with --wait) and `ctl config status`.
+#[test]
+fn a_rollout_is_planned_started_and_followed_from_a_terminal() {
+    let (fa, fb) = (fake(|_| {}), fake(|_| {}));
+    let d = link_daemon(&[]);
+    let a = add(&d, "alpha", &fa, Some("fake-token"));
+    let b = add(&d, "beta", &fb, Some("fake-token"));
+    for id in [a, b] {
+        wait_gateway(&d, id, "online", online);
+    }
+    let key = Some(d.admin_key.as_str());
+    let patch = r#"{"gateway":{"http":{"endpoints":{"chatCompletions":{"enabled":true}}}}}"#;
+    let plan = stdout(&ctl(
+        &d,
+        key,
+        &["config", "rollout", "-l", "", "--patch", patch, "--dry-run"],
+    ));
+    assert!(plan.starts_with("ID  NAME"), "{plan}");
+    assert!(
+        plan.contains("gateway.http.endpoints.chatCompletions.enabled: unset → true"),
+        "{plan}"
+    );
+    assert_eq!(fa.config_writes(), 0, "a dry run writes nothing");
+    let done = stdout(&ctl(
+        &d,
+        key,
+        &[
+            "config",
+            "rollout",
+            "-l",
+            "",
+            "--patch",
+            patch,
+            "--min-healthy-time",
+            "0s",
+            "--healthy-deadline",
+            "20s",
+            "--wait",
+            "40s",
+        ],
+    ));
+    assert!(done.contains("succeeded"), "{done}");
+    assert!(
+        done.contains(&format!("waves: canary [{a}] → [{b}]")),
+        "{done}"
+    );
+    assert_eq!(
+        fb.config_value("gateway.http.endpoints.chatCompletions.enabled"),
+        Some(serde_json::json!(true))
+    );
+    let listed = stdout(&ctl(&d, key, &["config", "status"]));
+    assert!(
+        listed.contains("succeeded") && listed.contains("2/2"),
+        "{listed}"
+    );
+    let bad = failure(&ctl(&d, key, &["config", "rollout", "--profile", "nope"]));
+    assert!(bad.contains("config_profile_not_found"), "{bad}");
+}
