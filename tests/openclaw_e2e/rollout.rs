@@ -393,3 +393,77 @@ fn a_rollout_whose_gateway_goes_down_halts_and_puts_the_changed_gateways_back() 
     assert_eq!(file["agents"]["defaults"]["maxConcurrent"], 4, "{file:#}");
     assert!(file["gateway"].get("http").is_none(), "{file:#}");
 }
+
+/// The shell block after `marker` in the README.
+fn readme_block(marker: &str) -> String {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let from = readme.find(marker).expect("the recipe in the README");
+    let block = &readme[from..];
+    let start = block.find("```sh\n").unwrap() + "```sh\n".len();
+    block[start..start + block[start..].find("```").unwrap()].to_owned()
+}
+
+/// Runs `script` with `bash -o pipefail` against daemon `d` (its address put in for
+/// `localhost:3000`, its admin key as `$ADMIN`): stdout, or a panic with both outputs.
+fn run_recipe(d: &Daemon, script: &str) -> String {
+    let script = script.replace("localhost:3000", &d.addr.to_string());
+    let daemon_dir = gs_test_support::daemon::binary()
+        .parent()
+        .unwrap()
+        .to_owned();
+    let out = std::process::Command::new("bash")
+        .args(["-e", "-o", "pipefail", "-c", &script])
+        .env("PATH", format!("{}:/usr/bin:/bin", daemon_dir.display()))
+        .env("ADMIN", &d.admin_key)
+        .env("GATEWAY_SUPERVISOR_API_KEY", &d.admin_key)
+        .env("GATEWAY_SUPERVISOR_URL", format!("http://{}", d.addr))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    stdout
+}
+
+/// The README's rollout and budget recipes (*Configuration across the fleet*) run as written
+/// against two real 2026.9.6 gateways labelled `region=eu`.
+#[test]
+fn the_readme_rollout_and_budget_recipes_run_as_written() {
+    let gs = started(&[Value::Null, Value::Null]);
+    let d = daemon();
+    for (i, g) in gs.iter().enumerate() {
+        let res = d.call(
+            "POST",
+            "/api/gateways",
+            &d.admin_key,
+            &json!({"name": format!("eu-{i}"), "host": "127.0.0.1", "port": g.port, "token": TOKEN,
+                    "labels": {"region": "eu"}}),
+        );
+        assert_eq!(res.status, 201, "{}", res.text());
+        let id = res.json()["gateway"]["id"].as_i64().unwrap();
+        wait_gateway(&d, id, "online", online);
+    }
+    let out = run_recipe(
+        &d,
+        &readme_block("Against real gateways registered with the label `region=eu`"),
+    );
+    assert!(
+        out.contains(r#"{"name":"eu-0","canary":true,"changes":["gateway.http.endpoints.chatCompletions.enabled"]}"#),
+        "{out}"
+    );
+    assert!(out.contains("succeeded"), "{out}");
+    assert!(out.contains("2 in sync, 0 drifted"), "{out}");
+    for g in &gs {
+        assert_eq!(chat_status(g.port), 401, "on at each gateway");
+    }
+    let out = run_recipe(&d, &readme_block("**Disruption budgets**"));
+    assert!(
+        out.contains(
+            r#"{"name":"eu-one-at-a-time","covered":2,"available":2,"disruptions_allowed":1}"#
+        ),
+        "{out}"
+    );
+}
