@@ -16,6 +16,7 @@ mod budgets;
 mod cli;
 mod config_drift;
 mod config_rollout;
+mod config_rollout_scale;
 mod console;
 mod cordon;
 mod crash;

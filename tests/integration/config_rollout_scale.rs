@@ -1,0 +1,120 @@
+//! A config rollout at fleet scale: 1,000 fake gateways given a change that restarts each
+//! (`gateway.controlUi.basePath`, as 2026.9.6 restarts for it), 50 at a time, under a
+//! disruption budget of 40 — the fakes, sampled every 50 ms, are never more out of service at
+//! once than the budget allows, and every gateway ends with the change.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use fake_gateway::{FakeConfig, FakeGateway};
+use serde_json::json;
+
+use crate::support::{Daemon, wait_for};
+
+const GATEWAYS: usize = 1_000;
+const BUDGET: usize = 40;
+
+#[test]
+fn a_thousand_gateways_roll_out_fifty_at_a_time_within_the_budget() {
+    let d = Daemon::start_with(&[
+        ("GATEWAY_SUPERVISOR__GATEWAYS__HEARTBEAT_INTERVAL", "5s"),
+        ("GATEWAY_SUPERVISOR__GATEWAYS__HEALTH_INTERVAL", "1h"),
+        ("GATEWAY_SUPERVISOR__GATEWAYS__BACKOFF_MAX", "1s"),
+        ("GATEWAY_SUPERVISOR__GATEWAYS__CONNECT_TIMEOUT", "5s"),
+        ("GATEWAY_SUPERVISOR__GATEWAYS__HANDSHAKE_TIMEOUT", "5s"),
+        ("GATEWAY_SUPERVISOR__GATEWAYS__RPC_TIMEOUT", "10s"),
+        ("GATEWAY_SUPERVISOR__LIMITS__GATEWAY_OPS_PER_MINUTE", "0"),
+    ]);
+    let cfg = FakeConfig {
+        token: Some("fake-token".into()),
+        ping_interval: None,
+        restart_down: Some(Duration::from_millis(200)),
+        ..FakeConfig::default()
+    };
+    let fakes: Vec<FakeGateway> = (0..GATEWAYS)
+        .map(|_| FakeGateway::start(cfg.clone()).expect("a fake gateway"))
+        .collect();
+    for (i, f) in fakes.iter().enumerate() {
+        let res = d.call(
+            "POST",
+            "/api/gateways",
+            &d.admin_key,
+            &json!({"name": format!("gw{i:04}"), "host": "127.0.0.1", "port": f.port(), "token": "fake-token"}),
+        );
+        assert_eq!(res.status, 201, "{}", res.text());
+    }
+    let budget = d.call(
+        "PUT",
+        "/api/budgets/fleet",
+        &d.admin_key,
+        &json!({"selector": "", "max_unavailable": BUDGET}),
+    );
+    assert_eq!(budget.status, 201, "{}", budget.text());
+    wait_for(
+        "every gateway counted in service",
+        Duration::from_secs(120),
+        || {
+            let b = d.get("/api/budgets/fleet", &d.admin_key).json();
+            if b["budget"]["available"] == GATEWAYS {
+                Ok(())
+            } else {
+                Err(format!("{}", b["budget"]["available"]))
+            }
+        },
+    );
+
+    let fakes = Arc::new(fakes);
+    let (stop, most) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let sampler = {
+        let (f, s, m) = (fakes.clone(), stop.clone(), most.clone());
+        std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                m.fetch_max(
+                    f.iter().filter(|g| g.out_of_service()).count(),
+                    Ordering::SeqCst,
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    let res = d.call(
+        "POST",
+        "/api/config/rollouts",
+        &d.admin_key,
+        &json!({"selector": "", "patch": {"gateway": {"controlUi": {"basePath": "/ui"}}},
+                "canary": 1, "max_parallel": 50, "min_healthy_time": 0, "healthy_deadline": "5m"}),
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    let id = res.json()["operation"]["id"].as_str().unwrap().to_owned();
+    let op = wait_for("the rollout over", Duration::from_secs(600), || {
+        let op = d.get(&format!("/api/operations/{id}"), &d.admin_key).json()["operation"].clone();
+        let state = op["state"].as_str().unwrap_or("").to_owned();
+        if ["succeeded", "failed", "reverted", "cancelled"].contains(&state.as_str()) {
+            Ok(op)
+        } else {
+            let done = op["gateways"]
+                .as_array()
+                .map_or(0, |g| g.iter().filter(|g| g["step"] == "done").count());
+            Err(format!("{state}: {done} done"))
+        }
+    });
+    stop.store(true, Ordering::SeqCst);
+    sampler.join().unwrap();
+    assert_eq!(op["state"], "succeeded", "{}", op["detail"]);
+    let most = most.load(Ordering::SeqCst);
+    assert!(
+        most <= BUDGET,
+        "{most} gateways out of service at once; the budget is {BUDGET}"
+    );
+    assert!(most > 1, "the rollout went on in parallel ({most} at most)");
+    for f in fakes.iter() {
+        assert_eq!(
+            f.config_value("gateway.controlUi.basePath"),
+            Some(json!("/ui"))
+        );
+    }
+}
