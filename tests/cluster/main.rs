@@ -5,6 +5,7 @@
 //! throwaway server and runs `cargo test --test cluster`).
 
 mod approvals;
+mod budgets;
 mod cold_start;
 mod notify;
 mod pg_restart;
