@@ -59,10 +59,13 @@ pub enum EventKind {
     /// A gateway's config drift changed: it drifted from its profiles, came back in sync,
     /// saved a change it has not applied, or could not be read.
     GatewayConfigDrift,
+    /// A gateway said its config changed (2026.9.6's `config.changed`, passed on: the file's
+    /// new hash and when); the daemon reads it back.
+    GatewayConfigChanged,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 15] = [
+    pub const ALL: [EventKind; 16] = [
         EventKind::GatewayChanged,
         EventKind::GatewayStatus,
         EventKind::GatewayPrimary,
@@ -78,6 +81,7 @@ impl EventKind {
         EventKind::ApprovalEscalated,
         EventKind::ApprovalResolved,
         EventKind::GatewayConfigDrift,
+        EventKind::GatewayConfigChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -97,6 +101,7 @@ impl EventKind {
             EventKind::ApprovalEscalated => "approval.escalated",
             EventKind::ApprovalResolved => "approval.resolved",
             EventKind::GatewayConfigDrift => "gateway.config_drift",
+            EventKind::GatewayConfigChanged => "gateway.config_changed",
         }
     }
 }
@@ -395,6 +400,7 @@ mod tests {
                 "approval.escalated",
                 "approval.resolved",
                 "gateway.config_drift",
+                "gateway.config_changed",
             ]
         );
         let bus = EventBus::new();

@@ -345,6 +345,14 @@ pub(crate) fn config_patch(
     let params = &Value::Object(params.clone());
     let now = crate::now_ms() as i64;
     let (payload, restarts) = shared.with_config(|c| c.patch(params, now))?;
+    // Every operator connection hears of a write (captured), though `features.events` does not
+    // list the event.
+    if payload.get("noop").and_then(Value::as_bool) != Some(true) {
+        shared.broadcast(
+            "config.changed",
+            json!({"hash": payload["hash"], "path": payload["path"], "ts": now}),
+        );
+    }
     if restarts {
         let down = lock(&shared.cfg).restart_down;
         let restarting = shared.clone();

@@ -58,6 +58,12 @@ impl FleetConfig {
                             self.judge_one(id).await;
                         }
                     }
+                    // The gateway said its config changed (a write through it, by anyone).
+                    Ok(e) if e.kind == EventKind::GatewayConfigChanged => {
+                        if let Some(id) = e.gateway_id {
+                            self.judge_one(id).await;
+                        }
+                    }
                     Ok(_) | Err(RecvError::Lagged(_)) => {}
                     Err(RecvError::Closed) => return,
                 },

@@ -260,3 +260,26 @@ fn profiles_are_written_by_admins_and_every_bad_one_is_named() {
     let res = d.get("/api/config/drift?selector=%2C", &d.admin_key);
     assert_eq!(res.status, 400);
 }
+
+/// 2026.9.6 tells every operator connection `config.changed` after a write (captured, though
+/// its `features.events` does not list it): the gateway is read back at once, not at the next
+/// `config.drift_interval` (5 minutes here).
+#[test]
+fn a_config_change_the_gateway_announces_is_judged_at_once() {
+    let d = link_daemon(&[]);
+    let f = fake(|_| {});
+    let id = add_labelled(&d, "eu-1", f.port(), json!({"region": "eu"}));
+    wait_gateway(&d, id, "online", online);
+    f.set_config(CHAT, json!(true));
+    let profile = json!({"selector": "region=eu", "patch": {"gateway": {"http": {"endpoints": {"chatCompletions": {"enabled": true}}}}}});
+    assert_eq!(put_profile(&d, "eu-chat", &profile).status, 201);
+    wait_drift(&d, id, "in sync", |g| g["state"] == "in_sync");
+    // Changed on the gateway behind the daemon's back, and announced as 2026.9.6 announces it.
+    f.set_config(CHAT, json!(false));
+    f.emit(
+        "config.changed",
+        json!({"hash": "hmac-sha256:v1:changed", "path": "/srv/openclaw.json", "ts": 1}),
+    );
+    let g = wait_drift(&d, id, "drifted at once", |g| g["state"] == "drifted");
+    assert_eq!(g["paths"][0]["live"], false, "{g:#}");
+}

@@ -127,6 +127,13 @@ impl LinkMachine {
                 .collect(),
             "spawn_result" => vec![passed_on(EventKind::GatewaySpawnResult)],
             "log" => vec![passed_on(EventKind::Log)],
+            // Sent by 2026.9.6 to every operator connection after a write, though its
+            // `features.events` does not list it: a hint to read the config back. Only the hash
+            // and the time go on (the payload also names the file's path on the gateway host).
+            "config.changed" => vec![Action::Publish {
+                kind: EventKind::GatewayConfigChanged,
+                payload: config_changed(payload.as_ref()),
+            }],
             // Seed-protocol gateways carry a session snapshot in their ticks.
             "tick" => payload
                 .filter(|p| p.get("sessions").is_some())
@@ -272,4 +279,14 @@ impl LinkMachine {
         self.last_seen = Some(unix_now);
         Some(rtt)
     }
+}
+
+/// What is passed on of a `config.changed` event: its hash (bounded) and its time.
+fn config_changed(payload: Option<&Value>) -> Value {
+    let hash = payload
+        .and_then(|p| p.get("hash"))
+        .and_then(Value::as_str)
+        .map(|h| crate::bounded::text(h, 128));
+    let ts = payload.and_then(|p| p.get("ts")).and_then(Value::as_i64);
+    serde_json::json!({"hash": hash, "ts": ts})
 }

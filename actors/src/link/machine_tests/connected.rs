@@ -532,3 +532,27 @@ fn approval_events_reach_the_inbox_only_on_a_link_that_answers_approvals() {
         );
     }
 }
+
+#[test]
+fn a_config_change_the_gateway_announces_is_passed_on_without_the_file_s_path() {
+    let text = include_str!("../../../../testdata/openclaw-captures/2026.9.6/config_patch.json");
+    let capture: Value = serde_json::from_str(text).unwrap();
+    let frame = capture["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|r| r.get("event").filter(|e| e["event"] == "config.changed"))
+        .expect("a captured config.changed")
+        .clone();
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    let actions = m.event("config.changed", Some(frame["payload"].clone()));
+    let [Action::Publish { kind, payload }] = &actions[..] else {
+        panic!("{actions:?}");
+    };
+    assert_eq!(*kind, EventKind::GatewayConfigChanged);
+    assert_eq!(
+        *payload,
+        json!({"hash": frame["payload"]["hash"], "ts": frame["payload"]["ts"]})
+    );
+}
