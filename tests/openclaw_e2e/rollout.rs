@@ -5,8 +5,8 @@
 //! restart (a new bootId) before the next; a write that loses a race to another writer (the
 //! test writes between the daemon's `config.get` and its `config.patch`, held back at a relay)
 //! is read again and ends in sync; 31 changes in a minute are paced under the gateway's limit,
-//! not refused; and a rollout whose gateway goes down halts and puts the changed gateways back,
-//! read back with `config.get`.
+//! not refused; and a rollout whose canary goes down halts before the next wave and puts the
+//! changed gateways back, read back with `config.get`.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -345,12 +345,13 @@ fn a_write_that_loses_a_race_is_read_again_and_thirty_one_changes_in_a_minute_ar
     );
 }
 
+/// Two canaries and a third gateway: one canary stopped while it is to stay healthy halts
+/// the rollout before the third is touched, and both canaries are put back — the one still up
+/// at once, the stopped one once it is back — each read back with `config.get`.
 #[test]
-fn a_rollout_whose_gateway_goes_down_halts_and_puts_the_changed_gateways_back() {
-    let mut gs = started(&[
-        json!({"agents": {"defaults": {"maxConcurrent": 4}}}),
-        json!({"agents": {"defaults": {"maxConcurrent": 4}}}),
-    ]);
+fn a_rollout_whose_canary_goes_down_halts_and_puts_the_changed_gateways_back() {
+    let before = json!({"agents": {"defaults": {"maxConcurrent": 4}}});
+    let mut gs = started(&[before.clone(), before.clone(), before]);
     let d = daemon();
     let ids: Vec<i64> = gs
         .iter()
@@ -362,15 +363,15 @@ fn a_rollout_whose_gateway_goes_down_halts_and_puts_the_changed_gateways_back() 
     }
     let id = roll_out(
         &d,
-        &json!({"selector": "", "canary": 1, "min_healthy_time": "5s", "healthy_deadline": "30s",
+        &json!({"selector": "", "canary": 2, "max_parallel": 2, "min_healthy_time": "20s", "healthy_deadline": "30s",
                 "patch": {"agents": {"defaults": {"maxConcurrent": 2}}, "gateway": {"http": {"endpoints": {"chatCompletions": {"enabled": true}}}}}}),
     );
-    wait_rollout(&d, &id, "the second gateway written", |op| {
-        op["gateways"][1]["step"] == "settling"
+    wait_rollout(&d, &id, "both canaries written", |op| {
+        op["gateways"][0]["step"] == "settling" && op["gateways"][1]["step"] == "settling"
     });
     assert_eq!(file_of(&gs[1])["agents"]["defaults"]["maxConcurrent"], 2);
     gs[1].stop();
-    let op = wait_rollout(&d, &id, "the canary put back", |op| {
+    let op = wait_rollout(&d, &id, "the canary still up put back", |op| {
         op["gateways"][0]["step"] == "reverted"
     });
     assert_eq!(op["state"], "reverting", "{op:#}");
@@ -379,12 +380,18 @@ fn a_rollout_whose_gateway_goes_down_halts_and_puts_the_changed_gateways_back() 
         why.starts_with(&format!("gateway {} failed", ids[1])),
         "{why}"
     );
-    let file = file_of(&gs[0]);
-    assert_eq!(file["agents"]["defaults"]["maxConcurrent"], 4, "{file:#}");
-    assert!(file["gateway"].get("http").is_none(), "{file:#}");
-    assert_eq!(chat_status(gs[0].port), 404, "off again");
+    assert_eq!(
+        op["gateways"][2]["step"], "skipped",
+        "the third is left untouched: {op:#}"
+    );
+    for g in [&gs[0], &gs[2]] {
+        let file = file_of(g);
+        assert_eq!(file["agents"]["defaults"]["maxConcurrent"], 4, "{file:#}");
+        assert!(file["gateway"].get("http").is_none(), "{file:#}");
+        assert_eq!(chat_status(g.port), 404, "off");
+    }
 
-    // The stopped gateway, back, is put back too.
+    // The stopped canary, back, is put back too.
     gs[1].start();
     gs[1].wait_ready();
     let op = wait_rollout(&d, &id, "the rollout over", over);
