@@ -4,7 +4,6 @@
 //! and two rolling restarts carried out by both at once never take more than one gateway out
 //! (the fakes sampled every 50 ms).
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Duration;
@@ -14,6 +13,7 @@ use serde_json::json;
 use super::{TTL, env_refs, fakes, instance_env, register, wait_one_socket_each};
 use gs_test_support::daemon::{Daemon, Database, wait_for};
 use gs_test_support::http::Request;
+use gs_test_support::outages::OutageSampler;
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -78,22 +78,10 @@ fn two_instances_never_spend_a_budget_of_one_twice() {
     });
 
     // Two rolling restarts, started through both instances, carried out by both at once.
-    let (stop, most) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicUsize::new(0)),
-    );
-    let sampler = {
-        let (f, s, m) = (fakes.clone(), stop.clone(), most.clone());
-        thread::spawn(move || {
-            while !s.load(Ordering::SeqCst) {
-                m.fetch_max(
-                    f.iter().filter(|g| g.out_of_service()).count(),
-                    Ordering::SeqCst,
-                );
-                thread::sleep(Duration::from_millis(50));
-            }
-        })
-    };
+    let f = fakes.clone();
+    let mut sampler = OutageSampler::start(f.len(), Duration::from_millis(50), move |i| {
+        f[i].out_of_service()
+    });
     let ops: Vec<(usize, String)> = (0..2)
         .map(|i| {
             let d = &nodes[i];
@@ -120,10 +108,8 @@ fn two_instances_never_spend_a_budget_of_one_twice() {
         });
         assert_eq!(done["state"], "succeeded", "{done:#}");
     }
-    stop.store(true, Ordering::SeqCst);
-    sampler.join().unwrap();
     assert_eq!(
-        most.load(Ordering::SeqCst),
+        sampler.most_at_once(),
         1,
         "never more than one gateway out of service at once"
     );

@@ -4,8 +4,9 @@
 //! `Retry-After` and the budget's name — and a gateway out for any reason counts against it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
+
+use gs_test_support::outages::OutageSampler;
 
 use serde_json::{Value, json};
 
@@ -14,49 +15,6 @@ use crate::support::{Daemon, wait_for};
 
 fn put_budget(d: &Daemon, name: &str, body: &Value) -> crate::support::Response {
     d.call("PUT", &format!("/api/budgets/{name}"), &d.admin_key, body)
-}
-
-/// Samples the fakes every 50 ms until dropped: the most out of service at once.
-struct Sampler {
-    stop: Arc<AtomicBool>,
-    most: Arc<AtomicUsize>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Sampler {
-    fn start(
-        fakes: Vec<fake_gateway::FakeGateway>,
-    ) -> (Sampler, Arc<Vec<fake_gateway::FakeGateway>>) {
-        let fakes = Arc::new(fakes);
-        let (stop, most) = (
-            Arc::new(AtomicBool::new(false)),
-            Arc::new(AtomicUsize::new(0)),
-        );
-        let (f, s, m) = (fakes.clone(), stop.clone(), most.clone());
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::SeqCst) {
-                let out = f.iter().filter(|g| g.out_of_service()).count();
-                m.fetch_max(out, Ordering::SeqCst);
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        });
-        (
-            Sampler {
-                stop,
-                most,
-                thread: Some(thread),
-            },
-            fakes,
-        )
-    }
-
-    fn most(&mut self) -> usize {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            t.join().unwrap();
-        }
-        self.most.load(Ordering::SeqCst)
-    }
 }
 
 #[test]
@@ -71,7 +29,11 @@ fn a_rolling_restart_takes_out_no_more_gateways_than_the_budget_allows() {
         &json!({"selector": "", "max_unavailable": 1}),
     );
     assert_eq!(res.status, 201, "{}", res.text());
-    let (mut sampler, _fakes) = Sampler::start(fakes);
+    let fakes = Arc::new(fakes);
+    let f = fakes.clone();
+    let mut sampler = OutageSampler::start(f.len(), Duration::from_millis(50), move |i| {
+        f[i].out_of_service()
+    });
     let op = start(
         &d,
         "/api/fleet/restart",
@@ -87,7 +49,11 @@ fn a_rolling_restart_takes_out_no_more_gateways_than_the_budget_allows() {
     assert!(steps_of(&waited).contains(&"admitted"), "{waited:#}");
     let done = wait_operation(&d, &op, "the restart over", |op| op["state"] != "running");
     assert_eq!(done["state"], "succeeded", "{done:#}");
-    assert_eq!(sampler.most(), 1, "never more than one gateway out at once");
+    assert_eq!(
+        sampler.most_at_once(),
+        1,
+        "never more than one gateway out at once"
+    );
     let budgets = d.get("/api/budgets", &d.admin_key).json();
     assert_eq!(budgets["budgets"][0]["covered"], 3, "{budgets:#}");
 }

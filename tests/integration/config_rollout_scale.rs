@@ -4,10 +4,10 @@
 //! once than the budget allows, and every gateway ends with the change.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use fake_gateway::{FakeConfig, FakeGateway};
+use gs_test_support::outages::OutageSampler;
 use serde_json::json;
 
 use crate::support::{Daemon, wait_for};
@@ -65,22 +65,10 @@ fn a_thousand_gateways_roll_out_fifty_at_a_time_within_the_budget() {
     );
 
     let fakes = Arc::new(fakes);
-    let (stop, most) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicUsize::new(0)),
-    );
-    let sampler = {
-        let (f, s, m) = (fakes.clone(), stop.clone(), most.clone());
-        std::thread::spawn(move || {
-            while !s.load(Ordering::SeqCst) {
-                m.fetch_max(
-                    f.iter().filter(|g| g.out_of_service()).count(),
-                    Ordering::SeqCst,
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        })
-    };
+    let f = fakes.clone();
+    let mut sampler = OutageSampler::start(f.len(), Duration::from_millis(50), move |i| {
+        f[i].out_of_service()
+    });
     let res = d.call(
         "POST",
         "/api/config/rollouts",
@@ -102,10 +90,8 @@ fn a_thousand_gateways_roll_out_fifty_at_a_time_within_the_budget() {
             Err(format!("{state}: {done} done"))
         }
     });
-    stop.store(true, Ordering::SeqCst);
-    sampler.join().unwrap();
+    let most = sampler.most_at_once();
     assert_eq!(op["state"], "succeeded", "{}", op["detail"]);
-    let most = most.load(Ordering::SeqCst);
     assert!(
         most <= BUDGET,
         "{most} gateways out of service at once; the budget is {BUDGET}"
