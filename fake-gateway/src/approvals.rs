@@ -287,3 +287,63 @@ pub(crate) fn method(
         _ => return None,
     })
 }
+
+/// Approvals as a test raises, answers and reads them.
+impl crate::FakeGateway {
+    /// Asks for an approval as a run of this gateway would: `kind` `exec` (of command `text`)
+    /// or `plugin` (titled `text`), expiring after `timeout`. Sent to the approval clients
+    /// connected now; with none, denied at once (`no-route`), as 2026.9.6 does. Its id.
+    pub fn request_approval(&self, kind: &str, text: &str, timeout: Duration) -> String {
+        match kind {
+            "plugin" => request(
+                &self.shared,
+                "plugin",
+                plugin_request(text, "asked by a test", "warning"),
+                timeout,
+            ),
+            _ => request(
+                &self.shared,
+                "exec",
+                exec_request(text, None, Some("main")),
+                timeout,
+            ),
+        }
+    }
+
+    /// Asks for an exec approval with this request object as it is (a hostile gateway's).
+    pub fn request_raw_approval(&self, request: Value, timeout: Duration) -> String {
+        self::request(&self.shared, "exec", request, timeout)
+    }
+
+    /// Answers approval `id` as the client named `by` (the gateway's own UI, another operator):
+    /// `Some(applied)`, `None` for an unknown id.
+    pub fn resolve_approval(&self, id: &str, decision: &str, by: &str) -> Option<bool> {
+        let by = Client {
+            name: by.to_owned(),
+            device_id: None,
+        };
+        resolve(&self.shared, id, decision, &by).map(|(applied, _)| applied)
+    }
+
+    /// Answers approval `id` as the client with device `device_id` would (recorded as
+    /// `resolver: {kind: "device", id}`): another answer of the daemon's own device — another
+    /// instance of its cluster, or a request of its own that came first.
+    pub fn resolve_approval_as_device(
+        &self,
+        id: &str,
+        decision: &str,
+        device_id: &str,
+    ) -> Option<bool> {
+        let by = Client {
+            name: "gateway-supervisor".into(),
+            device_id: Some(device_id.to_owned()),
+        };
+        resolve(&self.shared, id, decision, &by).map(|(applied, _)| applied)
+    }
+
+    /// Approval `id` as `approval.get` shows it.
+    pub fn approval(&self, id: &str) -> Option<Value> {
+        let all = lock(&self.shared.approvals);
+        all.iter().find(|a| a.id == id).map(Approval::snapshot)
+    }
+}

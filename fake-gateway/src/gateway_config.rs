@@ -357,7 +357,8 @@ pub(crate) fn config_patch(
         let down = lock(&shared.cfg).restart_down;
         let restarting = shared.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            // Answered first, then the restart, as `gateway.restart.request` does.
+            tokio::time::sleep(crate::lifecycle::RESTART_SIGNAL_DELAY).await;
             restarting.restart(down);
         });
     }

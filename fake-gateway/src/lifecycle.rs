@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
+use crate::config::Suspension;
 use crate::methods::{closed, finish_run, str_param};
-use crate::{Ctl, Shared, lock, now_ms, random_id};
+use crate::{Ctl, FakeGateway, Shared, lock, now_ms, random_id};
 
 /// The methods a gateway runs while suspended (2026.9.6's `SUSPEND_CONTROL_METHODS`).
 pub(crate) const SUSPEND_CONTROL_METHODS: [&str; 4] = [
@@ -20,7 +21,7 @@ pub(crate) const SUSPEND_CONTROL_METHODS: [&str; 4] = [
 ];
 
 /// How long after answering a restart request the fake restarts (its answer goes out first).
-const RESTART_SIGNAL_DELAY: Duration = Duration::from_millis(50);
+pub(crate) const RESTART_SIGNAL_DELAY: Duration = Duration::from_millis(50);
 /// 2026.9.6 forces a deferred restart after this long.
 const RESTART_DEFERRAL_BUDGET: Duration = Duration::from_secs(300);
 
@@ -270,5 +271,47 @@ impl Shared {
                 lock(&shared.faults).starting = false;
             });
         }
+    }
+}
+
+/// The suspension as a test drives and reads it.
+impl FakeGateway {
+    /// Suspends the gateway as another operator client of it would (`gateway.suspend.prepare
+    /// {drain: true}` under a request of its own): from now on it runs only the suspension's
+    /// own methods, as a held 2026.9.6 suspension does, until [`FakeGateway::release_suspension`].
+    pub fn hold_suspension(&self) {
+        let s = Suspension {
+            id: random_id(),
+            request_id: "another-client".into(),
+            drain: true,
+            // Renewed by its client for as long as a test holds it.
+            expires_at_ms: now_ms() + 86_400_000,
+        };
+        let phase = s.phase(crate::lifecycle::active_runs(&self.shared));
+        *lock(&self.shared.suspension) = Some(s);
+        self.shared
+            .broadcast("gateway.suspension", json!({"phase": phase}));
+    }
+
+    /// Ends the suspension [`FakeGateway::hold_suspension`] held (its client resumed it).
+    pub fn release_suspension(&self) {
+        *lock(&self.shared.suspension) = None;
+        self.shared
+            .broadcast("gateway.suspension", json!({"phase": "accepting"}));
+    }
+
+    /// The methods refused because a suspension was held, oldest first (the last 1,000).
+    pub fn refused_while_suspended(&self) -> Vec<String> {
+        lock(&self.shared.refused_suspended).clone()
+    }
+
+    /// Whether the gateway is suspended (prepared and not resumed).
+    pub fn suspended(&self) -> bool {
+        crate::lifecycle::held(&self.shared).is_some()
+    }
+
+    /// Out of service as a client sees it: suspended, or restarting (refusing connects).
+    pub fn out_of_service(&self) -> bool {
+        self.suspended() || lock(&self.shared.faults).starting
     }
 }

@@ -9,6 +9,7 @@ use futures_util::StreamExt;
 use serde_json::Value;
 
 use super::render::clean;
+use crate::db::operations::model::OperationState;
 use crate::db::spawns::SpawnStatus;
 
 /// Largest answer read (the gateway list of a 10,000-gateway fleet is ~6 MB).
@@ -159,8 +160,9 @@ impl Client {
         let path = format!("/api/config/rollouts/{}", path_segment(id));
         loop {
             let v = self.get(&path).await?;
-            let state = v["operation"]["state"].as_str().unwrap_or_default();
-            if ["succeeded", "failed", "cancelled", "reverted"].contains(&state) {
+            let state: OperationState = serde_json::from_value(v["operation"]["state"].clone())
+                .map_err(|e| CtlError::Answer(format!("{path}: state: {e}")))?;
+            if !state.is_live() {
                 return Ok(v);
             }
             if Instant::now() >= deadline {

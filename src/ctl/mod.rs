@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::db::operations::model::OperationState;
 use crate::db::spawns::SpawnStatus;
 use client::Client;
 pub use client::CtlError;
@@ -388,11 +389,11 @@ async fn start_rollout(
     let id = v["operation"]["id"].as_str().unwrap_or_default().to_owned();
     let done = client.wait_rollout(&id, wait).await?;
     emit(out, json, &done, render::rollout);
-    match done["operation"]["state"].as_str() {
-        Some("succeeded") => Ok(()),
-        other => Err(CtlError::RunFailed(render::clean(
-            other.unwrap_or("unknown"),
-        ))),
+    // `wait_rollout` read the state already: it is one of the words.
+    match serde_json::from_value::<OperationState>(done["operation"]["state"].clone()) {
+        Ok(OperationState::Succeeded) => Ok(()),
+        Ok(other) => Err(CtlError::RunFailed(other.as_str().into())),
+        Err(e) => Err(CtlError::Answer(format!("the rollout's state: {e}"))),
     }
 }
 

@@ -79,11 +79,12 @@ pub enum Steer {
 
 impl Steer {
     /// The states it applies in, and the state it leaves.
-    fn moves(self) -> (&'static [&'static str], OperationState) {
+    fn moves(self) -> (&'static [OperationState], OperationState) {
+        use OperationState::{AwaitingPromotion, Paused, Running};
         match self {
-            Steer::Pause => (&["running", "awaiting_promotion"], OperationState::Paused),
-            Steer::Resume => (&["paused"], OperationState::Running),
-            Steer::Promote => (&["awaiting_promotion", "paused"], OperationState::Running),
+            Steer::Pause => (&[Running, AwaitingPromotion], Paused),
+            Steer::Resume => (&[Paused], Running),
+            Steer::Promote => (&[AwaitingPromotion, Paused], Running),
         }
     }
 
@@ -194,6 +195,7 @@ impl Store {
         by: &Caller,
     ) -> Result<Option<Operation>, DbError> {
         let (from, to) = steer.moves();
+        let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
         let params_text = serde_json::to_string(params)
             .map_err(|_| DbError::Damaged("an operation that cannot be written"))?;
         let mut conn = self.conn()?;
@@ -201,7 +203,7 @@ impl Store {
             let moved = diesel::update(
                 operations::table
                     .filter(operations::id.eq(id))
-                    .filter(operations::state.eq_any(from)),
+                    .filter(operations::state.eq_any(&from)),
             )
             .set((
                 operations::state.eq(to.as_str()),

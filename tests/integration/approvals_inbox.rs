@@ -286,7 +286,13 @@ fn nobody_answering_is_escalated_once_then_denied_by_the_daemon() {
         "deny",
         "denied on the gateway"
     );
-    assert!(audit_actions(&d).iter().any(|a| a == "approval.auto_deny"));
+    // Audited beside the decision; read once it is written.
+    wait_until("the auto-deny audited", DEADLINE, || {
+        audit_actions(&d)
+            .iter()
+            .any(|a| a == "approval.auto_deny")
+            .then_some(())
+    });
     // Live, in order: asked, escalated once, ended.
     let mut seen = Vec::new();
     while seen.last().map(String::as_str) != Some("approval.resolved") {
