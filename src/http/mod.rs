@@ -22,6 +22,7 @@ pub mod list_cache;
 pub mod maintenance;
 pub mod middleware;
 pub mod openapi;
+pub mod operation_json;
 pub mod operations;
 pub mod ops;
 pub mod principal;
