@@ -272,6 +272,22 @@ impl FleetConfig {
         ));
     }
 
+    /// A write's turn under the gateway's limit, then `config.get`: what it read, or `None` with
+    /// gateway `p` held back (paced) or saying why it could not read.
+    async fn paced_read(&self, p: &mut GatewayProgress) -> Option<(Live, Value)> {
+        if let Err(wait) = self.paced(p.gateway_id) {
+            Self::hold_back(p, wait);
+            return None;
+        }
+        match self.read(p.gateway_id).await {
+            Ok(read) => Some(read),
+            Err(why) => {
+                p.detail = Some(why);
+                None
+            }
+        }
+    }
+
     /// `config.get`, the values the patch replaces saved, `config.patch` over the hash read.
     async fn write(
         &self,
@@ -282,16 +298,8 @@ impl FleetConfig {
         by: &Caller,
     ) -> Result<(), ConfigError> {
         let id = p.gateway_id;
-        if let Err(wait) = self.paced(id) {
-            Self::hold_back(p, wait);
+        let Some((live, answer)) = self.paced_read(p).await else {
             return Ok(());
-        }
-        let (live, answer) = match self.read(id).await {
-            Ok(read) => read,
-            Err(why) => {
-                p.detail = Some(why);
-                return Ok(());
-            }
         };
         // Already as desired (an earlier write of this rollout may have landed): what was saved
         // before it stays saved.
@@ -368,16 +376,8 @@ impl FleetConfig {
             );
             return Ok(());
         }
-        if let Err(wait) = self.paced(id) {
-            Self::hold_back(p, wait);
+        let Some((live, _)) = self.paced_read(p).await else {
             return Ok(());
-        }
-        let live = match self.read(id).await {
-            Ok((live, _)) => live,
-            Err(why) => {
-                p.detail = Some(why);
-                return Ok(());
-            }
         };
         let mut replace: Vec<String> = saved.replace_paths.clone();
         replace.extend(target.replace_paths.iter().cloned());
