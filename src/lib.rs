@@ -18,6 +18,7 @@ pub mod http;
 pub mod keys;
 pub mod logging;
 pub mod logs;
+pub mod managed;
 pub mod metrics;
 pub mod otel;
 pub mod ratelimit;
