@@ -75,6 +75,10 @@ pub enum Command {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+    /// Internal: the process between the daemon and one managed gateway (started by the
+    /// daemon; see docs/design.md, *Managed gateways*).
+    #[command(hide = true)]
+    Keep(crate::managed::keeper::KeepArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
     Completions {
         #[arg(value_enum)]
@@ -192,6 +196,7 @@ pub fn run(cli: Cli) -> Result<(), DaemonError> {
     };
     let config = cli.config;
     match cli.command {
+        Command::Keep(args) => crate::managed::keeper::run(&args).map_err(DaemonError::Startup),
         Command::Ctl(args) => crate::ctl::run(*args, &mut |line| out(line))
             .map_err(|e| DaemonError::Startup(format!("ctl: {e}"))),
         Command::Backup { dir } => {

@@ -19,6 +19,9 @@ pub struct ClusterConfig {
     /// gateways it links are forwarded there. Unset: the address it listens on (the host name
     /// for `0.0.0.0`).
     pub advertise_url: Option<String>,
+    /// The host this daemon runs on (1–64 of `A-Z a-z 0-9 . _ -`): the managed gateways it
+    /// runs belong to it, and are never moved to another host's daemon. Unset: the host name.
+    pub host_id: Option<String>,
     /// How long a gateway lease lasts without renewal: how long a dead instance's gateways
     /// wait before another instance adopts them.
     #[serde(with = "duration")]
@@ -38,6 +41,7 @@ impl Default for ClusterConfig {
         ClusterConfig {
             instance_id: None,
             advertise_url: None,
+            host_id: None,
             lease_ttl: Duration::from_secs(15),
             renew_interval: Duration::from_secs(3),
             poll_interval: Duration::from_secs(1),
@@ -80,6 +84,14 @@ impl ClusterConfig {
                 id.escape_default()
             )));
         }
+        if let Some(id) = &self.host_id
+            && !valid_instance_id(id)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "cluster.host_id must be 1-64 characters of A-Z a-z 0-9 . _ - (got `{}`)",
+                id.escape_default()
+            )));
+        }
         if let Some(url) = &self.advertise_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
@@ -107,6 +119,22 @@ impl ClusterConfig {
         let digest = sha2::Sha256::digest(dir.as_os_str().as_encoded_bytes());
         let hash: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
         format!("{host}-{hash}")
+    }
+}
+
+impl ClusterConfig {
+    /// The configured host id, or the host name (its characters outside the id's set dropped).
+    pub fn host_id(&self) -> String {
+        if let Some(id) = &self.host_id {
+            return id.clone();
+        }
+        let host: String = hostname()
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            .take(64)
+            .collect();
+        if host.is_empty() { "host".into() } else { host }
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod alerts;
 mod approvals;
+mod managed_runtime;
 mod cluster;
 mod fleet_config;
 mod gateway_logs;
@@ -10,6 +11,7 @@ mod usage;
 mod watchdog;
 pub use alerts::{AlertsConfig, shown_webhook_url};
 pub use approvals::{ApprovalsConfig, Timings};
+pub use managed_runtime::ManagedRuntimeConfig;
 pub use cluster::ClusterConfig;
 pub use fleet_config::FleetConfigConfig;
 pub use gateway_logs::GatewayLogsConfig;
@@ -55,6 +57,8 @@ pub struct Config {
     pub approvals: ApprovalsConfig,
     /// Desired configuration across the fleet (`[config]`).
     pub config: FleetConfigConfig,
+    /// How managed gateways are run (`[managed_runtime]`).
+    pub managed_runtime: ManagedRuntimeConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -390,6 +394,7 @@ impl Config {
         self.watchdog.check()?;
         self.approvals.check()?;
         self.config.check()?;
+        self.managed_runtime.check()?;
         self.gateway_logs.check()?;
         self.usage.check()?;
         Ok(())

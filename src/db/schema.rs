@@ -284,7 +284,29 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    managed_gateways (gateway_id) {
+        gateway_id -> BigInt,
+        host_id -> Text,
+        version -> Text,
+        source -> Text,
+        config -> Text,
+        port -> Integer,
+        desired -> Text,
+        state -> Text,
+        pid -> Nullable<BigInt>,
+        restarts -> Integer,
+        crashes -> Integer,
+        last_exit -> Nullable<Text>,
+        detail -> Nullable<Text>,
+        started_at_ms -> Nullable<BigInt>,
+        created_at_ms -> BigInt,
+        updated_at_ms -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    managed_gateways,
     approvals,
     config_profiles,
     config_rollouts,
