@@ -62,10 +62,13 @@ pub enum EventKind {
     /// A gateway said its config changed (2026.9.6's `config.changed`, passed on: the file's
     /// new hash and when); the daemon reads it back.
     GatewayConfigChanged,
+    /// A managed gateway's process moved (installing, starting, running, backoff, exited,
+    /// failed, stopping, stopped), with why, its pid, restarts, crashes and last exit.
+    ManagedGateway,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 16] = [
+    pub const ALL: [EventKind; 17] = [
         EventKind::GatewayChanged,
         EventKind::GatewayStatus,
         EventKind::GatewayPrimary,
@@ -82,6 +85,7 @@ impl EventKind {
         EventKind::ApprovalResolved,
         EventKind::GatewayConfigDrift,
         EventKind::GatewayConfigChanged,
+        EventKind::ManagedGateway,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -102,6 +106,7 @@ impl EventKind {
             EventKind::ApprovalResolved => "approval.resolved",
             EventKind::GatewayConfigDrift => "gateway.config_drift",
             EventKind::GatewayConfigChanged => "gateway.config_changed",
+            EventKind::ManagedGateway => "gateway.managed",
         }
     }
 }

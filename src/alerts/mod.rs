@@ -118,6 +118,11 @@ async fn watch(registry: Addr<RegistryActor>, events: EventBus, t: Thresholds, q
                         queue.send(alert);
                     }
                 }
+                Ok(e) if e.kind == EventKind::ManagedGateway => {
+                    if let Some(w) = watch.as_mut() && let Some(alert) = w.managed_gateway(e.gateway_id, &e.payload) {
+                        queue.send(alert);
+                    }
+                }
                 Ok(e) if e.kind == EventKind::OperationProgress && e.gateway_id.is_none() => {
                     let state = serde_json::from_value::<OperationState>(e.payload["state"].clone());
                     if watch.is_some() && matches!(state, Ok(OperationState::Failed)) {

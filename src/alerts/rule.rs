@@ -29,10 +29,12 @@ pub enum AlertKind {
     SessionStalled,
     /// An approval waited past `approvals.escalate_after` with nobody answering.
     ApprovalUnanswered,
+    /// A managed gateway is not started again: its start limit, or a refusal (exit 78).
+    ManagedGatewayFailed,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 7] = [
+    pub const ALL: [AlertKind; 8] = [
         AlertKind::GatewayOffline,
         AlertKind::BreakerOpen,
         AlertKind::AllGatewaysDown,
@@ -40,6 +42,7 @@ impl AlertKind {
         AlertKind::OperationFailed,
         AlertKind::SessionStalled,
         AlertKind::ApprovalUnanswered,
+        AlertKind::ManagedGatewayFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +54,7 @@ impl AlertKind {
             AlertKind::OperationFailed => "operation_failed",
             AlertKind::SessionStalled => "session_stalled",
             AlertKind::ApprovalUnanswered => "approval_unanswered",
+            AlertKind::ManagedGatewayFailed => "managed_gateway_failed",
         }
     }
 }
@@ -118,6 +122,8 @@ pub struct Watch {
     acting: Option<Option<GatewayId>>,
     /// Firings held back by damping, for the metric.
     pub suppressed: u64,
+    /// Managed gateways given up, alerted until they run again.
+    managed_failed: HashSet<GatewayId>,
     /// Stalled sessions alerted (gateway, session key), until they recover.
     stalled: HashSet<(GatewayId, String)>,
 }
@@ -346,6 +352,34 @@ impl Watch {
                 "status": approval["status"], "created_at_ms": approval["created_at_ms"],
                 "console": format!("/console/#/approvals?gateway_id={}", gateway_id.unwrap_or(0)),
             }),
+        })
+    }
+
+    /// A managed gateway given up (firing, once) or running again after it (resolved), from
+    /// its `gateway.managed` event; `None` for its other moves.
+    pub fn managed_gateway(
+        &mut self,
+        gateway_id: Option<GatewayId>,
+        event: &Value,
+    ) -> Option<Alert> {
+        let id = gateway_id?;
+        let state = match event["state"].as_str()? {
+            "failed" if self.managed_failed.insert(id) => AlertState::Firing,
+            "running" if self.managed_failed.remove(&id) => AlertState::Resolved,
+            _ => return None,
+        };
+        let detail = event["detail"].as_str().unwrap_or("");
+        Some(Alert {
+            kind: AlertKind::ManagedGatewayFailed,
+            state,
+            gateway_id: Some(id),
+            summary: match state {
+                AlertState::Firing => {
+                    format!("managed gateway {id} is not started again: {detail}")
+                }
+                AlertState::Resolved => format!("managed gateway {id} runs again"),
+            },
+            details: event.clone(),
         })
     }
 

@@ -295,3 +295,33 @@ fn gateways_in_maintenance_do_not_make_all_gateways_down() {
             .is_empty()
     );
 }
+
+#[test]
+fn a_managed_gateway_given_up_fires_once_and_resolves_when_it_runs_again() {
+    let mut w = Watch::default();
+    let failed =
+        serde_json::json!({"state": "failed", "detail": "gave up after 5 crashes within 10m"});
+    let running = serde_json::json!({"state": "running", "detail": null});
+    assert_eq!(
+        w.managed_gateway(Some(7), &running),
+        None,
+        "running before failing is no news"
+    );
+    let fired = w.managed_gateway(Some(7), &failed).expect("fired");
+    assert_eq!(fired.kind, AlertKind::ManagedGatewayFailed);
+    assert_eq!(fired.state, AlertState::Firing);
+    assert_eq!(
+        fired.summary,
+        "managed gateway 7 is not started again: gave up after 5 crashes within 10m"
+    );
+    assert_eq!(w.managed_gateway(Some(7), &failed), None, "once");
+    for other in ["starting", "backoff", "installing"] {
+        assert_eq!(
+            w.managed_gateway(Some(7), &serde_json::json!({"state": other})),
+            None
+        );
+    }
+    let resolved = w.managed_gateway(Some(7), &running).expect("resolved");
+    assert_eq!(resolved.state, AlertState::Resolved);
+    assert_eq!(w.managed_gateway(Some(7), &running), None);
+}

@@ -22,8 +22,9 @@ pub struct ManagedRuntimeConfig {
     /// Where releases are installed, one folder per version; unset: `<state.dir>/managed/releases`.
     /// Daemons on one host may share it.
     pub releases_dir: Option<PathBuf>,
-    /// Ports handed to managed gateways that do not ask for one (`openclaw fleet` uses 19100
-    /// up).
+    /// Ports handed to managed gateways that do not ask for one, 200 apart (a gateway also
+    /// listens on ports derived from its own, up to its own + 110; `openclaw fleet` starts at
+    /// 19100).
     pub port_range_start: u16,
     pub port_range_end: u16,
     /// How long a new process has to own its listener and report `/startupz` `started`.
@@ -64,7 +65,7 @@ impl Default for ManagedRuntimeConfig {
             npm: None,
             releases_dir: None,
             port_range_start: 19100,
-            port_range_end: 19999,
+            port_range_end: 29099,
             start_timeout: Duration::from_secs(240),
             stop_timeout: Duration::from_secs(330),
             cli_timeout: Duration::from_secs(60),
@@ -89,14 +90,54 @@ impl ManagedRuntimeConfig {
 
     pub fn check(&self) -> Result<(), ConfigError> {
         let (s, h) = (Duration::from_secs, |n: u64| Duration::from_secs(n * 3600));
-        duration_in("managed_runtime.start_timeout", self.start_timeout, s(5), h(1))?;
-        duration_in("managed_runtime.stop_timeout", self.stop_timeout, s(1), h(1))?;
-        duration_in("managed_runtime.cli_timeout", self.cli_timeout, s(5), s(600))?;
-        duration_in("managed_runtime.install_timeout", self.install_timeout, s(30), h(2))?;
-        duration_in("managed_runtime.restart_interval", self.restart_interval, s(1), h(24))?;
-        duration_in("managed_runtime.restart_delay", self.restart_delay, Duration::from_millis(100), h(1))?;
-        duration_in("managed_runtime.restart_max_delay", self.restart_max_delay, self.restart_delay, h(1))?;
-        duration_in("managed_runtime.stable_after", self.stable_after, s(1), h(24))?;
+        duration_in(
+            "managed_runtime.start_timeout",
+            self.start_timeout,
+            s(5),
+            h(1),
+        )?;
+        duration_in(
+            "managed_runtime.stop_timeout",
+            self.stop_timeout,
+            s(1),
+            h(1),
+        )?;
+        duration_in(
+            "managed_runtime.cli_timeout",
+            self.cli_timeout,
+            s(5),
+            s(600),
+        )?;
+        duration_in(
+            "managed_runtime.install_timeout",
+            self.install_timeout,
+            s(30),
+            h(2),
+        )?;
+        duration_in(
+            "managed_runtime.restart_interval",
+            self.restart_interval,
+            s(1),
+            h(24),
+        )?;
+        duration_in(
+            "managed_runtime.restart_delay",
+            self.restart_delay,
+            Duration::from_millis(100),
+            h(1),
+        )?;
+        duration_in(
+            "managed_runtime.restart_max_delay",
+            self.restart_max_delay,
+            self.restart_delay,
+            h(1),
+        )?;
+        duration_in(
+            "managed_runtime.stable_after",
+            self.stable_after,
+            s(1),
+            h(24),
+        )?;
         let invalid = |m: String| Err(ConfigError::Invalid(m));
         if self.port_range_start < 1024 || self.port_range_end < self.port_range_start {
             return invalid(format!(
@@ -117,7 +158,10 @@ impl ManagedRuntimeConfig {
             ));
         }
         if let Some(k) = self.env.keys().find(|k| {
-            k.is_empty() || k.contains('=') || k.starts_with("OPENCLAW_SUPERVISOR") || *k == "OPENCLAW_NO_RESPAWN"
+            k.is_empty()
+                || k.contains('=')
+                || k.starts_with("OPENCLAW_SUPERVISOR")
+                || *k == "OPENCLAW_NO_RESPAWN"
         }) {
             return invalid(format!(
                 "managed_runtime.env cannot set `{}` (the daemon sets the supervisor contract's variables, and OPENCLAW_NO_RESPAWN breaks its restarts)",

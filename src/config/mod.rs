@@ -3,18 +3,18 @@
 
 mod alerts;
 mod approvals;
-mod managed_runtime;
 mod cluster;
 mod fleet_config;
 mod gateway_logs;
+mod managed_runtime;
 mod usage;
 mod watchdog;
 pub use alerts::{AlertsConfig, shown_webhook_url};
 pub use approvals::{ApprovalsConfig, Timings};
-pub use managed_runtime::ManagedRuntimeConfig;
 pub use cluster::ClusterConfig;
 pub use fleet_config::FleetConfigConfig;
 pub use gateway_logs::GatewayLogsConfig;
+pub use managed_runtime::ManagedRuntimeConfig;
 pub use usage::{Budget, UsageConfig};
 pub use watchdog::{AgentWatch, WatchdogConfig};
 

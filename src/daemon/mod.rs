@@ -303,6 +303,19 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
             cfg.config.clone(),
             metrics.drift.clone(),
         ));
+        let managed = Arc::new(crate::managed::Managed::new(
+            store.clone(),
+            events.clone(),
+            registry.clone(),
+            cfg.managed_runtime.clone(),
+            &cfg.state.dir,
+            cfg.cluster.host_id(),
+        ));
+        match managed.resume().await {
+            Ok(0) => {}
+            Ok(n) => info!(count = n, "supervising this host's managed gateways"),
+            Err(e) => tracing::warn!(error = %e, "cannot read this host's managed gateways"),
+        }
         let console_sessions = Arc::new(crate::console_session::SessionSigner::new(
             store.cipher.derived_secret(),
         ));
@@ -327,6 +340,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
             fleet,
             approvals,
             fleet_config,
+            managed,
             ready: Arc::new(AtomicBool::new(false)),
             shutdown: Arc::new(tokio::sync::watch::Sender::new(false)),
             cluster,

@@ -102,7 +102,11 @@ impl Store {
         Ok(())
     }
 
-    pub fn set_managed_desired(&self, gateway_id: GatewayId, desired: &str) -> Result<bool, DbError> {
+    pub fn set_managed_desired(
+        &self,
+        gateway_id: GatewayId,
+        desired: &str,
+    ) -> Result<bool, DbError> {
         let mut conn = self.conn()?;
         let now = gateway_supervisor_actors::unix_now_ms();
         Ok(diesel::update(managed_gateways::table.find(gateway_id))
@@ -117,5 +121,18 @@ impl Store {
     pub fn delete_managed(&self, gateway_id: GatewayId) -> Result<bool, DbError> {
         let mut conn = self.conn()?;
         Ok(diesel::delete(managed_gateways::table.find(gateway_id)).execute(&mut conn)? == 1)
+    }
+}
+
+impl Store {
+    /// The names of the managed gateways' gateways, by id.
+    pub fn gateway_names(&self) -> Result<std::collections::HashMap<GatewayId, String>, DbError> {
+        use super::schema::gateways;
+        let mut conn = self.conn()?;
+        let rows: Vec<(GatewayId, String)> = gateways::table
+            .inner_join(managed_gateways::table.on(managed_gateways::gateway_id.eq(gateways::id)))
+            .select((gateways::id, gateways::name))
+            .load(&mut conn)?;
+        Ok(rows.into_iter().collect())
     }
 }

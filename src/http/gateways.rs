@@ -433,6 +433,12 @@ async fn apply_delete(
     id: i64,
 ) -> Result<HttpResponse, ApiError> {
     state.fleet.may_delete(id).await?;
+    let store = state.store.clone();
+    if super::blocking(move || store.managed(id)).await?.is_some() {
+        return Err(ApiError::ManagedGateway(format!(
+            "gateway {id} is a managed gateway: delete it with DELETE /api/managed/{id}, which stops its process too"
+        )));
+    }
     state
         .registry
         .send(DeleteGateway {
@@ -447,7 +453,7 @@ async fn apply_delete(
     request_body = DeleteGatewayRequest,
     responses((status = 200, body = Deleted), (status = 400, body = ErrorBody, description = "primary_gateway: the primary cannot be deleted"),
         (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`gateway_busy`: a running operation holds the gateway (`details.operation_id`), or it is suspended through this daemon (resume it first)")),
+        (status = 409, body = ErrorBody, description = "`gateway_busy`: a running operation holds the gateway (`details.operation_id`), or it is suspended through this daemon (resume it first); `managed_gateway`: delete it through `DELETE /api/managed/{id}`")),
     security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn delete(
     state: web::Data<AppState>,
@@ -460,7 +466,7 @@ pub async fn delete(
 #[utoipa::path(delete, path = "/api/gateways/{id}", tag = "gateways",
     params(("id" = i64, Path, minimum = 1, description = "Gateway id")),
     responses((status = 200, body = Deleted), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`gateway_busy`: a running operation holds the gateway (`details.operation_id`), or it is suspended through this daemon (resume it first)")),
+        (status = 409, body = ErrorBody, description = "`gateway_busy`: a running operation holds the gateway (`details.operation_id`), or it is suspended through this daemon (resume it first); `managed_gateway`: delete it through `DELETE /api/managed/{id}`")),
     security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn delete_by_path(
     state: web::Data<AppState>,

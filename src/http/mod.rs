@@ -20,6 +20,7 @@ pub mod json;
 pub mod labels;
 pub mod list_cache;
 pub mod maintenance;
+pub mod managed;
 pub mod middleware;
 pub mod openapi;
 pub mod operation_json;
@@ -79,6 +80,8 @@ pub struct AppState {
     pub approvals: Arc<crate::approvals::Inbox>,
     /// Config profiles and drift.
     pub fleet_config: Arc<crate::fleet_config::FleetConfig>,
+    /// The gateways this daemon runs on its host.
+    pub managed: Arc<crate::managed::Managed>,
     pub ready: Arc<AtomicBool>,
     /// Set to `true` when the daemon stops: event streams end at once instead of holding the
     /// graceful stop for `server.shutdown_timeout`.
@@ -374,6 +377,24 @@ pub fn routes(
                         put(Admin, budgets::put_budget),
                         delete(Admin, budgets::delete_budget),
                     ],
+                ))
+                .service(resource(
+                    "/managed",
+                    vec![
+                        get(Viewer, managed::list_managed),
+                        post(Admin, managed::declare_managed),
+                    ],
+                ))
+                .service(resource(
+                    "/managed/{id}",
+                    vec![
+                        get(Viewer, managed::get_managed),
+                        delete(Admin, managed::delete_managed),
+                    ],
+                ))
+                .service(resource(
+                    "/managed/{id}/restart",
+                    vec![post(Admin, managed::restart_managed)],
                 ))
                 .service(resource("/audit", vec![get(Admin, ops::audit)]))
                 .service(resource("/cluster", vec![get(Viewer, cluster::status)]))

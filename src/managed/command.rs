@@ -25,7 +25,11 @@ impl Finished {
             &self.stdout
         };
         let text = String::from_utf8_lossy(text);
-        let line = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+        let line = text
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
         gateway_supervisor_actors::bounded::text(line.trim(), 400)
     }
 }
@@ -72,8 +76,14 @@ pub fn run(mut cmd: Command, timeout: Duration) -> Result<Finished, RunError> {
             program: program.clone(),
             source,
         })?;
-    let out = child.stdout.take().map(|o| std::thread::spawn(move || drain(o)));
-    let err = child.stderr.take().map(|e| std::thread::spawn(move || drain(e)));
+    let out = child
+        .stdout
+        .take()
+        .map(|o| std::thread::spawn(move || drain(o)));
+    let err = child
+        .stderr
+        .take()
+        .map(|e| std::thread::spawn(move || drain(e)));
     let started = Instant::now();
     let status = loop {
         match child.try_wait() {

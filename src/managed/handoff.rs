@@ -37,9 +37,11 @@ pub fn consume_answer(exit_code: Option<i32>, stdout: &[u8]) -> Handoff {
         },
         (code, _) => Handoff::Failed {
             reason: match code {
-                Some(c) => format!("consume exited {c}: {}", status.unwrap_or_default())
-                    + if reason.is_empty() { "" } else { ": " }
-                    + &reason,
+                Some(c) => {
+                    format!("consume exited {c}: {}", status.unwrap_or_default())
+                        + if reason.is_empty() { "" } else { ": " }
+                        + &reason
+                }
                 None => "consume did not finish".into(),
             },
         },
@@ -51,7 +53,11 @@ pub fn consume_answer(exit_code: Option<i32>, stdout: &[u8]) -> Handoff {
 pub fn ownership_manager(stdout: &[u8]) -> Option<String> {
     let doc: Value = serde_json::from_slice(stdout).ok()?;
     (doc["status"] == "external")
-        .then(|| doc.pointer("/ownership/managerId")?.as_str().map(str::to_owned))
+        .then(|| {
+            doc.pointer("/ownership/managerId")?
+                .as_str()
+                .map(str::to_owned)
+        })
         .flatten()
 }
 
@@ -101,7 +107,10 @@ mod tests {
     #[test]
     fn an_invalid_pid_or_a_failed_cli_is_a_failure_not_an_answer() {
         assert_eq!(
-            consume_answer(Some(2), &capture("restart-handoff-consume-invalid-pid.json")),
+            consume_answer(
+                Some(2),
+                &capture("restart-handoff-consume-invalid-pid.json")
+            ),
             Handoff::Failed {
                 reason: "consume exited 2: error: invalid-expected-pid".into()
             }

@@ -73,7 +73,9 @@ pub enum InstallError {
     },
     #[error("`{path} --version` printed no version")]
     NodeUnreadable { path: String },
-    #[error("openclaw {version} needs Node.js {engines}; {path} is {node}: set managed_runtime.node")]
+    #[error(
+        "openclaw {version} needs Node.js {engines}; {path} is {node}: set managed_runtime.node"
+    )]
     NodeTooOld {
         version: String,
         engines: String,
@@ -114,7 +116,10 @@ fn release_at(dir: PathBuf) -> Option<Release> {
     let pkg = package_json(&dir)?;
     Some(Release {
         version: pkg["version"].as_str()?.to_owned(),
-        engines: pkg.pointer("/engines/node").and_then(|v| v.as_str()).map(str::to_owned),
+        engines: pkg
+            .pointer("/engines/node")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned),
         dir,
     })
 }
@@ -142,8 +147,8 @@ impl Tools {
         found
     }
 
-    /// The Node version, checked against `release`'s engines.
-    pub fn check_node(&self, release: &Release) -> Result<String, InstallError> {
+    /// The Node version `node --version` prints; a clear error when there is no Node there.
+    pub fn node_version(&self) -> Result<(String, semver::Version), InstallError> {
         let path = self.node.display().to_string();
         let mut cmd = Command::new(&self.node);
         cmd.arg("--version");
@@ -156,6 +161,13 @@ impl Tools {
         let printed = String::from_utf8_lossy(&out.stdout).trim().to_owned();
         let node = engines::parse_node_version(&printed)
             .ok_or_else(|| InstallError::NodeUnreadable { path: path.clone() })?;
+        Ok((printed, node))
+    }
+
+    /// The Node version, checked against `release`'s engines.
+    pub fn check_node(&self, release: &Release) -> Result<String, InstallError> {
+        let path = self.node.display().to_string();
+        let (printed, node) = self.node_version()?;
         if let Some(range) = &release.engines
             && !engines::satisfies(&node, range).unwrap_or(false)
         {
@@ -180,6 +192,8 @@ impl Tools {
             self.check_node(&r)?;
             return Ok(r);
         }
+        // No Node, no install: said before npm spends minutes.
+        self.node_version()?;
         std::fs::create_dir_all(&self.releases).map_err(io(&self.releases))?;
         let tmp = self.releases.join(format!(
             ".{version}.{}.{}",
@@ -234,15 +248,22 @@ impl Tools {
         let node_dir = self.node.parent().map(Path::to_owned).unwrap_or_default();
         let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
         let mut cmd = Command::new(&self.npm);
-        cmd.args(["install", "--no-audit", "--no-fund", "--loglevel=error", "--omit=dev"])
-            .arg(&spec)
-            .current_dir(into)
-            .envs(env)
-            .env("PATH", format!("{}:{path}", node_dir.display()));
-        let out = command::run(cmd, self.install_timeout).map_err(|source| InstallError::NpmRun {
-            version: version.to_owned(),
-            source,
-        })?;
+        cmd.args([
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            "--omit=dev",
+        ])
+        .arg(&spec)
+        .current_dir(into)
+        .envs(env)
+        .env("PATH", format!("{}:{path}", node_dir.display()));
+        let out =
+            command::run(cmd, self.install_timeout).map_err(|source| InstallError::NpmRun {
+                version: version.to_owned(),
+                source,
+            })?;
         if out.code != Some(0) {
             return Err(InstallError::Npm {
                 version: version.to_owned(),

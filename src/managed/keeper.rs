@@ -102,8 +102,14 @@ pub fn run(args: &KeepArgs) -> Result<(), String> {
         .spawn()
         .map_err(|e| format!("start {}: {e}", Path::new(program).display()))?;
     let copiers: Vec<_> = [
-        child.stdout.take().map(|o| Box::new(o) as Box<dyn Read + Send>),
-        child.stderr.take().map(|e| Box::new(e) as Box<dyn Read + Send>),
+        child
+            .stdout
+            .take()
+            .map(|o| Box::new(o) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|e| Box::new(e) as Box<dyn Read + Send>),
     ]
     .into_iter()
     .flatten()
@@ -161,4 +167,32 @@ fn namespace_init(unshare: u32, within: Duration) -> Option<u32> {
         std::thread::sleep(Duration::from_millis(5));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_is_rotated_at_its_size_and_one_old_file_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("output.log");
+        let mut log = Rotating::open(path.clone(), 10).unwrap();
+        log.write(b"12345678").unwrap();
+        log.write(b"abcdef").unwrap(); // would pass 10: the first goes to .1
+        log.write(b"XYZW").unwrap(); // 10 exactly: stays
+        log.write(b"!").unwrap(); // past 10 again: .1 is replaced
+        assert_eq!(std::fs::read(&path).unwrap(), b"!");
+        assert_eq!(
+            std::fs::read(dir.path().join("output.log.1")).unwrap(),
+            b"abcdefXYZW"
+        );
+        // Reopened (a keeper after a restart), it counts what is there.
+        let mut again = Rotating::open(path.clone(), 10).unwrap();
+        again.write(b"123456789A").unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("output.log.1")).unwrap(),
+            b"!"
+        );
+    }
 }

@@ -135,7 +135,14 @@ impl Launch {
     /// `openclaw database ownership claim --manager gateway-supervisor --json`.
     pub fn claim(&self, timeout: Duration) -> Result<(), String> {
         let out = self.cli(
-            &["database", "ownership", "claim", "--manager", MANAGER_ID, "--json"],
+            &[
+                "database",
+                "ownership",
+                "claim",
+                "--manager",
+                MANAGER_ID,
+                "--json",
+            ],
             timeout,
         )?;
         match handoff::ownership_manager(&out.stdout) {

@@ -100,7 +100,10 @@ pub enum AfterExit {
     /// The gateway asked for it (an accepted handoff): start at once, not a crash.
     RestartNow,
     /// A crash: start again after `delay`.
-    RestartAfter { delay: Duration, crashes_in_a_row: u32 },
+    RestartAfter {
+        delay: Duration,
+        crashes_in_a_row: u32,
+    },
     /// Stay down.
     GiveUp(GiveUp),
 }

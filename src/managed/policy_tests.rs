@@ -50,7 +50,12 @@ fn a_clean_exit_without_a_handoff_stays_down() {
 #[test]
 fn only_a_clean_exit_asks_the_handoff() {
     assert!(asks_handoff(Exit::Code(0)));
-    for exit in [Exit::Code(1), Exit::Code(78), Exit::Signal(9), Exit::Unknown] {
+    for exit in [
+        Exit::Code(1),
+        Exit::Code(78),
+        Exit::Signal(9),
+        Exit::Unknown,
+    ] {
         assert!(!asks_handoff(exit), "{exit:?}");
     }
 }
@@ -81,16 +86,21 @@ fn exit_78_is_a_refusal_and_never_retried() {
 fn a_kill_or_a_failing_exit_restarts_after_a_delay_that_doubles() {
     let policy = CrashPolicy::default();
     let mut h = CrashHistory::default();
-    let delays: Vec<Duration> = [Exit::Signal(9), Exit::Code(1), Exit::Unknown, Exit::Signal(6)]
-        .into_iter()
-        .enumerate()
-        .map(
-            |(i, exit)| match after_exit(&policy, &mut h, exit, None, i as i64 * MIN) {
-                AfterExit::RestartAfter { delay, .. } => delay,
-                other => panic!("{exit:?}: {other:?}"),
-            },
-        )
-        .collect();
+    let delays: Vec<Duration> = [
+        Exit::Signal(9),
+        Exit::Code(1),
+        Exit::Unknown,
+        Exit::Signal(6),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(
+        |(i, exit)| match after_exit(&policy, &mut h, exit, None, i as i64 * MIN) {
+            AfterExit::RestartAfter { delay, .. } => delay,
+            other => panic!("{exit:?}: {other:?}"),
+        },
+    )
+    .collect();
     assert_eq!(
         delays,
         [1, 2, 4, 8].map(Duration::from_secs),
@@ -124,7 +134,10 @@ fn five_crashes_within_the_interval_give_up() {
     let mut h = CrashHistory::default();
     for i in 0..4 {
         let d = after_exit(&policy, &mut h, Exit::Signal(9), None, i * MIN);
-        assert!(matches!(d, AfterExit::RestartAfter { .. }), "crash {i}: {d:?}");
+        assert!(
+            matches!(d, AfterExit::RestartAfter { .. }),
+            "crash {i}: {d:?}"
+        );
     }
     let d = after_exit(&policy, &mut h, Exit::Signal(9), None, 4 * MIN);
     assert_eq!(
@@ -151,7 +164,10 @@ fn crashes_older_than_the_interval_do_not_count_toward_the_limit() {
     // One crash every three minutes: never five within ten minutes.
     for i in 0..20 {
         let d = after_exit(&policy, &mut h, Exit::Code(1), None, i * 3 * MIN);
-        assert!(matches!(d, AfterExit::RestartAfter { .. }), "crash {i}: {d:?}");
+        assert!(
+            matches!(d, AfterExit::RestartAfter { .. }),
+            "crash {i}: {d:?}"
+        );
     }
     assert!(h.recent_ms.len() <= 4);
 }

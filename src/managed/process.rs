@@ -178,8 +178,9 @@ pub fn spawn(
     }
     let keeper_log = dir.join("keeper.log");
     let stderr = fs::File::create(&keeper_log).map_err(|e| prepare(&keeper_log, e))?;
-    let exe = std::env::current_exe().map_err(ProcessError::Spawn)?;
-    let mut child = Command::new(exe)
+    // This very binary, even after a package upgrade replaced the file (the kernel keeps the
+    // running one; `current_exe` would name a path that is gone).
+    let mut child = Command::new("/proc/self/exe")
         .arg("keep")
         .arg("--dir")
         .arg(dir)
@@ -234,7 +235,10 @@ mod tests {
         let me = std::process::id();
         let start = start_ticks(me).unwrap();
         assert!(alive(me, start));
-        assert!(!alive(me, start + 1), "the same pid with another start time");
+        assert!(
+            !alive(me, start + 1),
+            "the same pid with another start time"
+        );
         assert!(!alive(u32::MAX - 1, start));
     }
 

@@ -32,6 +32,7 @@ mod inventory;
 mod labels;
 mod link;
 mod maintenance;
+mod managed;
 mod metrics;
 mod mixin;
 mod operations;

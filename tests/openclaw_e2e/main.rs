@@ -11,6 +11,7 @@ mod approvals;
 mod cluster;
 mod config;
 mod frame_counts;
+mod managed;
 mod operations;
 mod releases;
 mod rollout;

@@ -1,0 +1,149 @@
+//! The approvals inbox's and the fleet's errors as the API's (the catalogue is `super`'s).
+
+use super::{ApiError, call_error};
+
+impl From<crate::approvals::ApprovalError> for ApiError {
+    fn from(err: crate::approvals::ApprovalError) -> Self {
+        use crate::approvals::ApprovalError as A;
+        use crate::approvals::model::ApprovalStatus;
+        match err {
+            A::NotFound { gateway_id, id } => ApiError::ApprovalNotFound { gateway_id, id },
+            A::Ended(a) => {
+                let details = serde_json::json!({
+                    "gateway_id": a.gateway_id, "id": a.id, "status": a.status,
+                    "reason": a.reason, "decision": a.decision, "resolved_by": a.resolved_by,
+                    "resolver_label": a.resolver_label, "resolved_at_ms": a.resolved_at_ms,
+                });
+                match a.status {
+                    ApprovalStatus::Allowed | ApprovalStatus::Denied => {
+                        let whom = match a.resolved_by {
+                            Some(crate::approvals::model::ResolvedBy::Elsewhere) => format!(
+                                "answered elsewhere ({})",
+                                a.resolver_label.as_deref().unwrap_or("another client")
+                            ),
+                            Some(crate::approvals::model::ResolvedBy::Auto) => {
+                                "denied by the daemon: nobody answered in time".to_owned()
+                            }
+                            _ => format!(
+                                "answered by {}",
+                                a.resolver_label.as_deref().unwrap_or("an operator")
+                            ),
+                        };
+                        ApiError::ApprovalAlreadyResolved {
+                            message: format!(
+                                "approval `{}` was already {}: {whom}",
+                                a.id,
+                                a.status.as_str()
+                            ),
+                            details,
+                        }
+                    }
+                    _ => ApiError::ApprovalNotPending {
+                        message: format!(
+                            "approval `{}` is {} ({}): there is nothing to answer",
+                            a.id,
+                            a.status.as_str(),
+                            a.reason.as_deref().unwrap_or("no reason given")
+                        ),
+                        details,
+                    },
+                }
+            }
+            A::Fleet(e) => e.into(),
+            A::Storage(e) => ApiError::Storage(e.to_string()),
+            A::Interrupted(e) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<crate::fleet::FleetError> for ApiError {
+    fn from(err: crate::fleet::FleetError) -> Self {
+        use crate::fleet::FleetError as F;
+        use gateway_supervisor_actors::selection::NoGateway;
+        match err {
+            F::NotFound(id) => ApiError::GatewayNotFound(id),
+            e @ F::NotConnected { .. } => ApiError::GatewayUnavailable(e.to_string()),
+            F::Unsupported { id, name, method } => ApiError::UnsupportedAction {
+                message: format!("gateway `{name}` does not offer `{method}`"),
+                details: serde_json::json!({"gateway_id": id, "gateway": name, "method": method}),
+            },
+            F::Busy { message, details } => ApiError::GatewayBusy { message, details },
+            F::Disruption {
+                message,
+                details,
+                retry_after_secs,
+            } => ApiError::DisruptionBudget {
+                message,
+                details,
+                retry_after_secs,
+            },
+            F::SessionNotFound(key) => ApiError::SessionNotFound(key),
+            ref e @ F::AmbiguousSession { ref gateways, .. } => ApiError::AmbiguousSession {
+                message: e.to_string(),
+                details: serde_json::json!({"candidates": gateways
+                    .iter()
+                    .map(|(id, name)| serde_json::json!({"gateway_id": id, "gateway": name}))
+                    .collect::<Vec<_>>()}),
+            },
+            e @ F::NoPrimary { .. } => ApiError::NoHealthyGateway(e.to_string()),
+            e @ F::PrimaryNotConnected { .. } => ApiError::GatewayUnavailable(e.to_string()),
+            F::Storage(e) => ApiError::Storage(e.to_string()),
+            F::Interrupted(e) => ApiError::Internal(e.to_string()),
+            e @ F::SessionOwnerNotConnected { .. } => ApiError::GatewayUnavailable(e.to_string()),
+            F::ProcessUnverifiable {
+                id,
+                ref name,
+                ref version,
+            } => ApiError::UnsupportedAction {
+                message: err.to_string(),
+                details: serde_json::json!({"gateway_id": id, "gateway": name, "version": version}),
+            },
+            F::NoSessionControl {
+                id,
+                ref name,
+                ref version,
+                ..
+            } => ApiError::UnsupportedAction {
+                message: err.to_string(),
+                details: serde_json::json!({
+                    "gateway_id": id, "gateway": name, "version": version,
+                    "alternatives": ["kill", format!("POST /api/gateways/{id}/suspend")],
+                }),
+            },
+            F::Call { name, source } => call_error(source, &name),
+            F::Registry(e) => e.into(),
+            F::Record(e) => e.into(),
+            F::Random(e) => e.into(),
+            ref e @ F::IdempotencyKeyReused { ref spawn_id } => ApiError::IdempotencyKeyReused {
+                message: e.to_string(),
+                spawn_id: spawn_id.clone(),
+            },
+            ref e @ F::OverBudget(ref over) => ApiError::BudgetExceeded {
+                message: e.to_string(),
+                details: serde_json::json!({"agent": over.agent, "day": over.day,
+                    "budget": format!("usage.budgets.{}.daily_usd", over.agent),
+                    "budget_usd": over.budget_usd, "spent_usd": over.spent_usd}),
+            },
+            F::NoGateway(NoGateway::Unknown(id)) => ApiError::GatewayNotFound(id),
+            F::NoGateway(NoGateway::Unavailable { reason, .. }) => {
+                ApiError::GatewayUnavailable(reason)
+            }
+            F::NoGateway(NoGateway::NoneHealthy { reason }) => ApiError::NoHealthyGateway(reason),
+            ref e @ F::SessionUnheard { ref instances, .. } => ApiError::OwnerUnavailable {
+                message: e.to_string(),
+                instance: instances.first().cloned().unwrap_or_default(),
+                retry_after_secs: 1,
+            },
+            // A handler that cannot forward (none today) says where to go.
+            F::LinkedElsewhere { id, owner } => ApiError::OwnerUnavailable {
+                message: format!(
+                    "gateway {id} is linked by instance `{}`{}; send the request there",
+                    owner.instance,
+                    owner.url.map(|u| format!(" ({u})")).unwrap_or_default()
+                ),
+                instance: owner.instance,
+                retry_after_secs: 1,
+            },
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! The words of a managed gateway's process, as shown and stored.
+
+use serde::{Deserialize, Serialize};
+
+/// What an operator asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Desired {
+    Running,
+    Stopped,
+}
+
+/// Where its process is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessState {
+    /// Its release is being installed.
+    Installing,
+    /// Started; not yet owning its listener with `/startupz` `started`.
+    Starting,
+    Running,
+    /// Crashed; started again after a delay.
+    Backoff,
+    /// Ended cleanly without asking to be restarted.
+    Exited,
+    /// Not started again: the start limit, a refusal (exit 78), or a failed install or start.
+    Failed,
+    /// SIGTERM sent; draining.
+    Stopping,
+    Stopped,
+}
+
+impl Desired {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Desired::Running => "running",
+            Desired::Stopped => "stopped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Desired> {
+        [Desired::Running, Desired::Stopped]
+            .into_iter()
+            .find(|d| d.as_str() == s)
+    }
+}
+
+impl ProcessState {
+    pub const ALL: [ProcessState; 8] = [
+        ProcessState::Installing,
+        ProcessState::Starting,
+        ProcessState::Running,
+        ProcessState::Backoff,
+        ProcessState::Exited,
+        ProcessState::Failed,
+        ProcessState::Stopping,
+        ProcessState::Stopped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProcessState::Installing => "installing",
+            ProcessState::Starting => "starting",
+            ProcessState::Running => "running",
+            ProcessState::Backoff => "backoff",
+            ProcessState::Exited => "exited",
+            ProcessState::Failed => "failed",
+            ProcessState::Stopping => "stopping",
+            ProcessState::Stopped => "stopped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ProcessState> {
+        ProcessState::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}

@@ -1,0 +1,136 @@
+//! Managed gateways through the API, without a real release (those are the OpenClaw
+//! end-to-end's): what a declaration refuses and why, a host without the Node it needs (the
+//! gateway is registered, its process `failed` with the reason), a port taken twice, and a
+//! managed gateway removed only through its own route.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::fleet::{add, fake, link_daemon};
+use crate::support::wait_for;
+
+fn declare(d: &gs_test_support::daemon::Daemon, body: &Value) -> gs_test_support::http::Response {
+    d.call("POST", "/api/managed", &d.admin_key, body)
+}
+
+#[test]
+fn a_declaration_that_cannot_be_met_is_refused_naming_the_field() {
+    let d = link_daemon(&[]);
+    let cases = [
+        (json!({"name": "a b", "version": "2026.9.6"}), "name"),
+        (json!({"name": "edge", "version": "latest"}), "version"),
+        (
+            json!({"name": "edge", "version": "2026.9.6", "config": [1]}),
+            "config",
+        ),
+        (
+            json!({"name": "edge", "version": "2026.9.6", "config": {"gateway": {"auth": {"token": "x"}}}}),
+            "config",
+        ),
+        (
+            json!({"name": "edge", "version": "2026.9.6", "port": 80}),
+            "port",
+        ),
+        (
+            json!({"name": "edge", "version": "2026.9.6", "source": "relative.tgz"}),
+            "source",
+        ),
+        (
+            json!({"name": "edge", "version": "2026.9.6", "labels": {"-bad": "x"}}),
+            "labels",
+        ),
+    ];
+    for (body, field) in cases {
+        let res = declare(&d, &body);
+        assert_eq!(res.status, 400, "{body}: {}", res.text());
+        assert_eq!(
+            res.json()["details"]["field"],
+            field,
+            "{body}: {}",
+            res.text()
+        );
+    }
+    let res = declare(
+        &d,
+        &json!({"name": "edge", "version": "2026.9.6", "colour": "red"}),
+    );
+    assert_eq!(res.status, 400, "{}", res.text());
+    assert!(res.text().contains("colour"), "{}", res.text());
+    assert_eq!(
+        d.get("/api/managed", &d.admin_key).json()["managed"],
+        json!([])
+    );
+    assert_eq!(
+        d.get("/api/managed/7", &d.admin_key).json()["error"],
+        "managed_gateway_not_found"
+    );
+}
+
+#[test]
+fn without_its_node_a_managed_gateway_is_registered_failed_with_the_reason_and_removed_through_its_route()
+ {
+    let d = link_daemon(&[(
+        "GATEWAY_SUPERVISOR__MANAGED_RUNTIME__NODE",
+        "/nonexistent/node",
+    )]);
+    // Another gateway is primary, so the managed one may be removed.
+    let other = fake(|_| {});
+    add(&d, "primary", &other, Some("fake-token"));
+    let res = declare(
+        &d,
+        &json!({"name": "edge-1", "version": "2026.9.6", "port": 39100, "labels": {"tier": "edge"}}),
+    );
+    assert_eq!(res.status, 201, "{}", res.text());
+    let id = res.json()["managed"]["gateway_id"].as_i64().unwrap();
+    let failed = wait_for("the install to fail", Duration::from_secs(30), || {
+        let m = d.get(&format!("/api/managed/{id}"), &d.admin_key).json()["managed"].clone();
+        if m["state"] == "failed" {
+            Ok(m)
+        } else {
+            Err(m.to_string())
+        }
+    });
+    let detail = failed["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("/nonexistent/node") && detail.contains("managed_runtime.node"),
+        "{detail}"
+    );
+    assert_eq!(failed["port"], 39100);
+    // A gateway like any other: listed, labelled.
+    let g = d.get(&format!("/api/gateways/{id}"), &d.admin_key).json()["gateway"].clone();
+    assert_eq!(g["name"], "edge-1");
+    assert_eq!(g["labels"]["tier"], "edge");
+    // Its port is its own on this host.
+    let res = declare(
+        &d,
+        &json!({"name": "edge-2", "version": "2026.9.6", "port": 39100}),
+    );
+    assert_eq!(res.status, 409, "{}", res.text());
+    assert_eq!(res.json()["error"], "port_unavailable");
+    // Removed through its own route only.
+    let res = d.call(
+        "DELETE",
+        &format!("/api/gateways/{id}"),
+        &d.admin_key,
+        &json!(null),
+    );
+    assert_eq!(res.status, 409, "{}", res.text());
+    assert_eq!(res.json()["error"], "managed_gateway");
+    let res = d.call(
+        "DELETE",
+        &format!("/api/managed/{id}?purge=true"),
+        &d.admin_key,
+        &json!(null),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(
+        d.get(&format!("/api/gateways/{id}"), &d.admin_key).status,
+        404
+    );
+    assert!(!d.state_dir().join("managed/gateways/edge-1").exists());
+    assert_eq!(
+        d.get("/api/managed", &d.admin_key).json()["managed"],
+        json!([])
+    );
+}
