@@ -129,6 +129,15 @@ impl Client {
         self.answer(path, res).await
     }
 
+    pub async fn delete(&self, path: &str) -> Result<Value, CtlError> {
+        let req = self
+            .http
+            .delete(self.url(path))
+            .insert_header(("x-api-key", self.key.as_str()));
+        let res = req.send().await.map_err(|e| self.send_error(path, &e))?;
+        self.answer(path, res).await
+    }
+
     /// The spawn `id` and its status once final, asked every [`WAIT_POLL`] for at most `wait`.
     pub async fn wait_spawn(
         &self,

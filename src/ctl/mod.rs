@@ -10,6 +10,7 @@
 //! bytes and every request in time ([`client`]).
 
 mod client;
+mod managed;
 mod render;
 
 use std::path::PathBuf;
@@ -93,6 +94,11 @@ pub enum CtlCommand {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Gateways this daemon runs on its host: list, show, add, restart, delete.
+    Managed {
+        #[command(subcommand)]
+        command: managed::ManagedCommand,
     },
     /// The fleet's approvals inbox: list, show, answer.
     Approvals {
@@ -280,6 +286,7 @@ pub fn run(args: CtlArgs, out: &mut dyn FnMut(&str)) -> Result<(), CtlError> {
                 }
             }
             CtlCommand::Approvals { command } => approvals(&client, command, json, out).await?,
+            CtlCommand::Managed { command } => managed_command(&client, command, json, out).await?,
             CtlCommand::Config {
                 command: ConfigCommand::Drift { selector },
             } => {
@@ -395,6 +402,47 @@ async fn start_rollout(
         Ok(other) => Err(CtlError::RunFailed(other.as_str().into())),
         Err(e) => Err(CtlError::Answer(format!("the rollout's state: {e}"))),
     }
+}
+
+async fn managed_command(
+    client: &Client,
+    command: managed::ManagedCommand,
+    json: bool,
+    out: &mut dyn FnMut(&str),
+) -> Result<(), CtlError> {
+    use managed::ManagedCommand as M;
+    match command {
+        M::List => emit(out, json, &client.get("/api/managed").await?, managed::list),
+        M::Show { id } => {
+            let v = client.get(&format!("/api/managed/{id}")).await?;
+            emit(out, json, &v, managed::one);
+        }
+        M::Restart { id } => {
+            let path = format!("/api/managed/{id}/restart");
+            let v = client.post(&path, &json!({}), None).await?;
+            emit(out, json, &v, managed::one);
+        }
+        M::Delete { id, purge } => {
+            let v = client
+                .delete(&format!("/api/managed/{id}?purge={purge}"))
+                .await?;
+            if json {
+                out(&v.to_string());
+            } else {
+                out(&format!("deleted managed gateway {id}"));
+            }
+        }
+        ref add @ M::Add { wait, .. } => {
+            let body = managed::declaration(add)?;
+            let v = client.post("/api/managed", &body, None).await?;
+            let v = match (wait, v["managed"]["gateway_id"].as_i64()) {
+                (Some(wait), Some(id)) => managed::wait_running(client, id, wait).await?,
+                _ => v,
+            };
+            emit(out, json, &v, managed::one);
+        }
+    }
+    Ok(())
 }
 
 async fn approvals(

@@ -16,7 +16,7 @@ fn message(s: &str) -> String {
     bounded::text(s, bounded::MESSAGE)
 }
 
-fn text(v: &Value) -> String {
+pub(super) fn text(v: &Value) -> String {
     match v {
         Value::Null => "-".into(),
         Value::String(s) if s.is_empty() => "-".into(),
@@ -26,7 +26,7 @@ fn text(v: &Value) -> String {
 }
 
 /// Unix milliseconds as UTC, to the second.
-fn time_ms(v: &Value) -> String {
+pub(super) fn time_ms(v: &Value) -> String {
     v.as_i64()
         .and_then(|ms| u64::try_from(ms).ok())
         .map(|ms| {
@@ -37,7 +37,7 @@ fn time_ms(v: &Value) -> String {
 }
 
 /// Columns padded to their widest cell.
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+pub(super) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

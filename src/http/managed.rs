@@ -42,6 +42,8 @@ pub struct DeclareRequest {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ManagedView {
     pub gateway_id: i64,
+    /// Its gateway's name.
+    pub name: String,
     /// The host whose daemon runs it.
     pub host_id: String,
     pub version: String,
@@ -63,10 +65,11 @@ pub struct ManagedView {
     pub updated_at_ms: i64,
 }
 
-impl From<ManagedRecord> for ManagedView {
-    fn from(r: ManagedRecord) -> Self {
+impl ManagedView {
+    fn of(r: ManagedRecord, name: String) -> Self {
         ManagedView {
             gateway_id: r.gateway_id,
+            name,
             host_id: r.host_id,
             version: r.version,
             source: r.source,
@@ -83,6 +86,30 @@ impl From<ManagedRecord> for ManagedView {
             updated_at_ms: r.updated_at_ms,
         }
     }
+}
+
+/// `records` with their gateways' names.
+async fn named(
+    state: &AppState,
+    records: Vec<ManagedRecord>,
+) -> Result<Vec<ManagedView>, ApiError> {
+    let store = state.store.clone();
+    let mut names = super::blocking(move || store.gateway_names()).await?;
+    Ok(records
+        .into_iter()
+        .map(|r| {
+            let name = names.remove(&r.gateway_id).unwrap_or_default();
+            ManagedView::of(r, name)
+        })
+        .collect())
+}
+
+async fn envelope(state: &AppState, record: ManagedRecord) -> Result<ManagedEnvelope, ApiError> {
+    let managed = named(state, vec![record])
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::Internal("a managed gateway went missing".into()))?;
+    Ok(ManagedEnvelope { managed })
 }
 
 #[derive(Serialize, ToSchema)]
@@ -207,9 +234,10 @@ pub async fn declare_managed(
     body: JsonBody<DeclareRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let decl = body.0.validate()?;
+    let name = decl.name.clone();
     let record = state.managed.declare(decl, who.0.caller()).await?;
     Ok(HttpResponse::Created().json(ManagedEnvelope {
-        managed: record.into(),
+        managed: ManagedView::of(record, name),
     }))
 }
 
@@ -218,13 +246,7 @@ pub async fn declare_managed(
     responses((status = 200, body = ManagedList)),
     security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
 pub async fn list_managed(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let managed = state
-        .managed
-        .list()
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
+    let managed = named(&state, state.managed.list().await?).await?;
     Ok(HttpResponse::Ok().json(ManagedList { managed }))
 }
 
@@ -237,9 +259,7 @@ pub async fn get_managed(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let record = state.managed.get(id.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(ManagedEnvelope {
-        managed: record.into(),
-    }))
+    Ok(HttpResponse::Ok().json(envelope(&state, record).await?))
 }
 
 #[utoipa::path(post, path = "/api/managed/{id}/restart", tag = "managed",
@@ -252,9 +272,7 @@ pub async fn restart_managed(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let record = state.managed.restart(id.into_inner()).await?;
-    Ok(HttpResponse::Accepted().json(ManagedEnvelope {
-        managed: record.into(),
-    }))
+    Ok(HttpResponse::Accepted().json(envelope(&state, record).await?))
 }
 
 #[utoipa::path(delete, path = "/api/managed/{id}", tag = "managed",

@@ -108,6 +108,53 @@ fn without_its_node_a_managed_gateway_is_registered_failed_with_the_reason_and_r
     );
     assert_eq!(res.status, 409, "{}", res.text());
     assert_eq!(res.json()["error"], "port_unavailable");
+    // `ctl managed` shows it, and `add --wait` fails with the reason.
+    let ctl = |args: &[&str]| {
+        std::process::Command::new(gs_test_support::daemon::binary())
+            .env_clear()
+            .env("GATEWAY_SUPERVISOR_URL", format!("http://{}", d.addr))
+            .env("GATEWAY_SUPERVISOR_API_KEY", &d.admin_key)
+            .arg("ctl")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let list = ctl(&["managed", "list"]);
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(list.status.success(), "{text}");
+    let row = text.lines().find(|l| l.contains("edge-1")).expect(&text);
+    assert!(row.contains("failed") && row.contains("39100"), "{text}");
+    let add = ctl(&[
+        "managed",
+        "add",
+        "edge-3",
+        "--version",
+        "2026.9.6",
+        "--port",
+        "39500",
+        "--wait",
+        "30s",
+    ]);
+    assert!(!add.status.success());
+    let err = String::from_utf8_lossy(&add.stderr);
+    assert!(
+        err.contains("failed") && err.contains("managed_runtime.node"),
+        "{err}"
+    );
+    let id3 = d.get("/api/managed", &d.admin_key).json()["managed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "edge-3")
+        .unwrap()["gateway_id"]
+        .as_i64()
+        .unwrap();
+    let del = ctl(&["managed", "delete", &id3.to_string(), "--purge"]);
+    assert!(
+        del.status.success(),
+        "{}",
+        String::from_utf8_lossy(&del.stderr)
+    );
     // Removed through its own route only.
     let res = d.call(
         "DELETE",

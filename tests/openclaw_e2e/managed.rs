@@ -301,3 +301,29 @@ fn a_crash_loop_is_given_up_after_five_and_a_refusal_is_never_retried() {
     assert_eq!(later["restarts"], 4);
     assert!(!String::from_utf8_lossy(&d.logs()).contains("panicked"));
 }
+
+/// The README's *Managed gateways* recipe, run as written: `ctl managed add … --wait` returns
+/// once the gateway runs, and `ctl managed list` shows it.
+#[test]
+fn the_readme_managed_recipe_runs_as_written() {
+    let (d, _config, _reaper) = managed_daemon();
+    let out = super::rollout::run_recipe(&d, &super::rollout::readme_block("### Managed gateways"));
+    let lines: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("edge-1") || l.contains("2026.9.6"))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .filter(|l| l.contains("running") && l.contains("2026.9.6"))
+            .count()
+            >= 2,
+        "add --wait and list both show it running:\n{out}"
+    );
+    let id = d.get("/api/managed", &d.admin_key).json()["managed"][0]["gateway_id"]
+        .as_i64()
+        .unwrap();
+    let g = gateway_online(&d, id);
+    assert_eq!(g["name"], "edge-1");
+    assert_eq!(g["labels"]["tier"], "edge");
+}

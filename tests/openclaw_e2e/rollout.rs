@@ -402,7 +402,7 @@ fn a_rollout_whose_canary_goes_down_halts_and_puts_the_changed_gateways_back() {
 }
 
 /// The shell block after `marker` in the README.
-fn readme_block(marker: &str) -> String {
+pub(super) fn readme_block(marker: &str) -> String {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
     let from = readme.find(marker).expect("the recipe in the README");
@@ -413,7 +413,7 @@ fn readme_block(marker: &str) -> String {
 
 /// Runs `script` with `bash -o pipefail` against daemon `d` (its address put in for
 /// `localhost:3000`, its admin key as `$ADMIN`): stdout, or a panic with both outputs.
-fn run_recipe(d: &Daemon, script: &str) -> String {
+pub(super) fn run_recipe(d: &Daemon, script: &str) -> String {
     let script = script.replace("localhost:3000", &d.addr.to_string());
     let daemon_dir = gs_test_support::daemon::binary()
         .parent()
