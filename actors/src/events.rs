@@ -406,6 +406,7 @@ mod tests {
                 "approval.resolved",
                 "gateway.config_drift",
                 "gateway.config_changed",
+                "gateway.managed",
             ]
         );
         let bus = EventBus::new();

@@ -41,6 +41,8 @@ struct RoundResult {
 /// The runner's memory between rounds.
 struct Member {
     me: String,
+    /// The host this instance runs on: the managed gateways of this host are its to link.
+    host_id: String,
     advertise_url: Option<String>,
     ttl: Duration,
     renew_interval: Duration,
@@ -83,6 +85,7 @@ pub async fn run(
 ) {
     let mut m = Member {
         me: cluster.instance_id.to_string(),
+        host_id: cfg.host_id(),
         advertise_url: cfg.advertise_url.clone(),
         ttl: cfg.lease_ttl,
         renew_interval: cfg.renew_interval,
@@ -181,6 +184,7 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
     m.last_round = Some(started);
     let gateways: Vec<GatewayId> = m.gateways.iter().copied().collect();
     let (s, me, url, ttl) = (store.clone(), m.me.clone(), m.advertise_url.clone(), m.ttl);
+    let host = m.host_id.clone();
     // Only leases whose links are gone: a link still closing keeps its lease one more round
     // (its guard stops it touching the gateway in any case).
     let still_open = registry
@@ -202,10 +206,24 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
     let result = blocking(m.renew_interval, move || {
         let instances = s.cluster_heartbeat(&me, url.as_deref(), ttl)?;
         let ids: Vec<String> = instances.iter().map(|i| i.instance_id.clone()).collect();
+        // A managed gateway listens on its host's loopback: only an instance on that host can
+        // link it, so it is never placed, and its host's instances ask for it.
+        let pinned: HashMap<GatewayId, String> = s.managed_hosts()?.into_iter().collect();
         let wanted = if joining {
             Vec::new()
         } else {
-            placement::mine(&me, &gateways, &ids)
+            let placeable: Vec<GatewayId> = gateways
+                .iter()
+                .copied()
+                .filter(|g| !pinned.contains_key(g))
+                .collect();
+            let mut wanted = placement::mine(&me, &placeable, &ids);
+            wanted.extend(
+                gateways
+                    .iter()
+                    .filter(|g| pinned.get(g).is_some_and(|h| *h == host)),
+            );
+            wanted
         };
         let held = s.cluster_renew(&me, &wanted, ttl)?;
         if !release.is_empty() {

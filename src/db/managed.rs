@@ -81,6 +81,14 @@ impl Store {
         Ok(query.load(&mut conn)?)
     }
 
+    /// Every managed gateway with its host.
+    pub fn managed_hosts(&self) -> Result<Vec<(GatewayId, String)>, DbError> {
+        let mut conn = self.conn()?;
+        Ok(managed_gateways::table
+            .select((managed_gateways::gateway_id, managed_gateways::host_id))
+            .load(&mut conn)?)
+    }
+
     /// The ports managed gateways of `host_id` hold.
     pub fn managed_ports(&self, host_id: &str) -> Result<Vec<i32>, DbError> {
         let mut conn = self.conn()?;

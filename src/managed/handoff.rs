@@ -61,6 +61,42 @@ pub fn ownership_manager(stdout: &[u8]) -> Option<String> {
         .flatten()
 }
 
+/// What `openclaw database preflight <copy> --json` (run by the *target* release) says of a
+/// copy of the state: `Ok(true)` when it would migrate it (`migration-required`), `Ok(false)`
+/// when it reads it as it is (`exact`), `Err` with the status and issues when it cannot
+/// (`incompatible`: exit 1) or did not answer.
+pub fn preflight_answer(exit_code: Option<i32>, stdout: &[u8]) -> Result<bool, String> {
+    let doc: Option<Value> = serde_json::from_slice(stdout).ok();
+    let status = doc
+        .as_ref()
+        .and_then(|d| d["status"].as_str())
+        .map(|s| gateway_supervisor_actors::bounded::text(s, 64));
+    match (exit_code, status.as_deref()) {
+        (Some(0), Some("exact")) => Ok(false),
+        (Some(0), Some("migration-required")) => Ok(true),
+        (code, status) => {
+            let d = doc.as_ref();
+            let found = d.and_then(|d| d["foundVersion"].as_i64());
+            let target = d.and_then(|d| d["targetVersion"].as_i64());
+            let issues = d
+                .map(|d| gateway_supervisor_actors::bounded::text(&d["issues"].to_string(), 400))
+                .unwrap_or_default();
+            Err(match (status, found, target) {
+                (Some(s), Some(f), Some(t)) => {
+                    format!(
+                        "preflight: {s} (the state's schema is {f}, the release reads {t}); issues: {issues}"
+                    )
+                }
+                (Some(s), _, _) => format!("preflight: {s}; issues: {issues}"),
+                (None, _, _) => format!(
+                    "preflight did not answer ({})",
+                    code.map_or("killed".to_owned(), |c| format!("exit {c}"))
+                ),
+            })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,5 +169,31 @@ mod tests {
             ownership_manager(br#"{"databasePath":"/x/openclaw.sqlite","status":"unowned"}"#),
             None
         );
+    }
+
+    #[test]
+    fn preflight_reads_exact_as_no_migration_and_a_migration_as_one() {
+        assert_eq!(
+            preflight_answer(Some(0), &capture("preflight-2026.9.6-exact.json")),
+            Ok(false)
+        );
+        assert_eq!(
+            preflight_answer(
+                Some(0),
+                &capture("preflight-2026.9.6-on-2026.9.5-state.json")
+            ),
+            Ok(true)
+        );
+    }
+
+    #[test]
+    fn preflight_refusing_a_newer_state_says_both_schemas() {
+        assert_eq!(
+            preflight_answer(Some(1), &capture("preflight-2026.9.5-incompatible.json")),
+            Err("preflight: incompatible (the state's schema is 18, the release reads 17); issues: []".into())
+        );
+        assert!(preflight_answer(None, b"").is_err());
+        // "exact" printed by a failing process is not believed.
+        assert!(preflight_answer(Some(1), &capture("preflight-2026.9.6-exact.json")).is_err());
     }
 }

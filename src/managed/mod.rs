@@ -17,6 +17,8 @@ pub mod policy;
 pub mod process;
 pub mod runner;
 pub mod state;
+pub mod state_copy;
+pub mod swap;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -174,6 +174,16 @@ impl Launch {
     }
 }
 
+impl Launch {
+    /// `openclaw database preflight <copy> --json` by this launch's release: whether it would
+    /// migrate the copied state (`Ok(true)`), read it as it is (`Ok(false)`), or refuses it.
+    pub fn preflight(&self, copy: &Path, timeout: Duration) -> Result<bool, String> {
+        let copy = copy.display().to_string();
+        let out = self.cli(&["database", "preflight", &copy, "--json"], timeout)?;
+        handoff::preflight_answer(out.code, &out.stdout)
+    }
+}
+
 /// `name` found on PATH, or `name` itself.
 pub fn which(name: &str) -> PathBuf {
     std::env::var_os("PATH")
