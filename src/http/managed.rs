@@ -143,6 +143,12 @@ impl From<ManagedError> for ApiError {
             e @ (ManagedError::PortTaken(_) | ManagedError::NoFreePort) => {
                 ApiError::PortUnavailable(e.to_string())
             }
+            ManagedError::OtherHost { id, host } => ApiError::UnsupportedAction {
+                message: format!(
+                    "managed gateway {id} runs on host `{host}`: ask a daemon on that host"
+                ),
+                details: serde_json::json!({"host_id": host}),
+            },
             ManagedError::Storage(e) => ApiError::Storage(e.to_string()),
             ManagedError::Registry(e) => e.into(),
             ManagedError::Internal(e) => ApiError::Internal(e),
@@ -265,7 +271,8 @@ pub async fn get_managed(
 #[utoipa::path(post, path = "/api/managed/{id}/restart", tag = "managed",
     description = "Restarts the gateway: SIGUSR2, so it restarts through OpenClaw's handoff (not counted as a crash); one that is down (exited, failed, given up) is started again with its crash count reset.",
     params(("id" = i64, Path, minimum = 1, description = "Gateway id")),
-    responses((status = 202, body = ManagedEnvelope), (status = 404, body = ErrorBody)),
+    responses((status = 202, body = ManagedEnvelope), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`unsupported_action`: its process runs on another host (ask a daemon there)")),
     security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn restart_managed(
     state: web::Data<AppState>,
@@ -279,7 +286,7 @@ pub async fn restart_managed(
     description = "Stops the gateway (SIGTERM, its own drain, SIGKILL after `managed_runtime.stop_timeout`) and removes it and its gateway. Its folder (state, config, output) is kept unless `purge=true`.",
     params(("id" = i64, Path, minimum = 1, description = "Gateway id"), DeleteQuery),
     responses((status = 200, body = ManagedDeleted), (status = 400, body = ErrorBody, description = "`primary_gateway`: the primary cannot be deleted (make another gateway primary first)"), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`gateway_busy`: a running operation holds the gateway, or it is suspended through this daemon")),
+        (status = 409, body = ErrorBody, description = "`gateway_busy`: a running operation holds the gateway, or it is suspended through this daemon; `unsupported_action`: its process runs on another host (ask a daemon there)")),
     security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn delete_managed(
     state: web::Data<AppState>,

@@ -53,6 +53,9 @@ pub enum ManagedError {
     PortTaken(u16),
     #[error("no free port in managed_runtime.port_range_start..port_range_end")]
     NoFreePort,
+    /// Its process runs on another host: only a daemon there can act on it.
+    #[error("managed gateway {id} runs on host `{host}`: ask a daemon on that host")]
+    OtherHost { id: GatewayId, host: String },
     #[error("storage: {0}")]
     Storage(#[from] DbError),
     #[error("registering the gateway: {0}")]
@@ -368,13 +371,25 @@ impl Managed {
             .ok_or(ManagedError::NotFound(id))
     }
 
+    /// `id`'s record, when its process is this host's to act on.
+    async fn here(&self, id: GatewayId) -> Result<ManagedRecord, ManagedError> {
+        let record = self.get(id).await?;
+        if record.host_id != self.host_id {
+            return Err(ManagedError::OtherHost {
+                id,
+                host: record.host_id,
+            });
+        }
+        Ok(record)
+    }
+
     fn runner(&self, id: GatewayId) -> Option<mpsc::Sender<Cmd>> {
         self.runners.lock().ok()?.get(&id).cloned()
     }
 
     /// SIGUSR2 (the gateway restarts through the handoff), or a start of one that is down.
     pub async fn restart(&self, id: GatewayId) -> Result<ManagedRecord, ManagedError> {
-        let record = self.get(id).await?;
+        let record = self.here(id).await?;
         match self.runner(id) {
             Some(tx) => {
                 let _ = tx.send(Cmd::Restart).await;
@@ -394,7 +409,7 @@ impl Managed {
     /// stops its process (SIGTERM, its drain, SIGKILL at `stop_timeout`) and forgets it; with
     /// `purge` its folder (state, config, output) goes too.
     pub async fn delete(&self, id: GatewayId, purge: bool, by: Caller) -> Result<(), ManagedError> {
-        self.get(id).await?;
+        self.here(id).await?;
         let name = self.store(|s| s.gateway_names()).await?.remove(&id);
         self.registry
             .send(DeleteGateway { id, by })

@@ -75,6 +75,17 @@ fn a_managed_gateway_is_linked_only_by_an_instance_on_its_host() {
         }
     });
 
+    // Process actions belong to its host: b (another host) refuses them and starts nothing.
+    for (method, path) in [
+        ("POST", format!("/api/managed/{managed}/restart")),
+        ("DELETE", format!("/api/managed/{managed}")),
+    ] {
+        let res = b.call(method, &path, &b.admin_key, &json!({}));
+        assert_eq!(res.status, 409, "{method} {path}: {}", res.text());
+        assert!(res.text().contains("host-a"), "{}", res.text());
+    }
+    assert!(!b.state_dir().join("managed/gateways/edge-1").exists());
+
     // Its instance dies: b adopts the plain gateways a held, never the managed one.
     a.kill9();
     wait_for("b to adopt every plain gateway", DEADLINE, || {
