@@ -70,11 +70,13 @@ fn free_base_port() -> u16 {
     static CLAIMED: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     let mut claimed = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());
     let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
-    let start = 10_000 + (std::process::id() % 20) as u16 * 1_000;
-    let base = (0..44)
-        .map(|i| 10_000 + (start - 10_000 + i * 1_000) % 22_000)
+    // 30 slots 750 apart (a slot's three gateways use base..base+710), 10000 to 32460.
+    const SLOTS: u16 = 30;
+    let start = (std::process::id() % u32::from(SLOTS)) as u16;
+    let base = (0..SLOTS)
+        .map(|i| 10_000 + ((start + i) % SLOTS) * 750)
         .find(|&b| !claimed.contains(&b) && free(b) && free(b + 300) && free(b + 600))
-        .expect("no free set of port ranges between 10000 and 32000");
+        .expect("no free set of port ranges between 10000 and 32460");
     claimed.push(base);
     base
 }

@@ -134,15 +134,17 @@ fn managed_daemon() -> (Daemon, PathBuf, Reaper) {
 #[test]
 fn managed_gateways_start_restart_through_the_handoff_crash_and_survive_the_daemon() {
     let (mut d, config, _reaper) = managed_daemon();
-    let ids: Vec<i64> = ["m1", "m2"]
+    // One range of ports for both (a gateway uses its port to +110; the two are 300 apart).
+    let base = free_base_port();
+    let ids: Vec<i64> = [("m1", base), ("m2", base + 300)]
         .iter()
-        .map(|name| {
+        .map(|(name, port)| {
             let res = d.call(
                 "POST",
                 "/api/managed",
                 &d.admin_key,
                 &json!({
-                    "name": name, "version": "2026.9.6", "port": free_base_port(),
+                    "name": name, "version": "2026.9.6", "port": port,
                     "labels": {"tier": "managed"},
                     "config": {"models": {"catalogRefresh": {"enabled": false}},
                                "agents": {"defaults": {"heartbeat": {"every": "0m"}}}},
@@ -273,14 +275,15 @@ fn declare(d: &Daemon, name: &str, port: u16, config: Value) -> i64 {
 fn a_crash_loop_is_given_up_after_five_and_a_refusal_is_never_retried() {
     let (d, _config, _reaper) = managed_daemon();
     // Its port held: 2026.9.6 exits 1 ("another gateway instance is already listening").
-    let port = free_base_port();
+    let base = free_base_port();
+    let port = base;
     let _holder = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
     let looping = declare(&d, "looping", port, json!({}));
     // An unknown gateway.mode: 2026.9.6 exits 78 ("Gateway start blocked").
     let refused = declare(
         &d,
         "refused",
-        free_base_port(),
+        base + 300,
         json!({"gateway": {"mode": "bogus"}}),
     );
 
