@@ -169,8 +169,9 @@ impl Runner {
         }
         let mut claimed = false;
         loop {
-            let record = match current.take() {
-                Some(r) => r,
+            // A process started here is waited for; an adopted one runs already.
+            let (record, started_here) = match current.take() {
+                Some(r) => (r, false),
                 None => {
                     if !claimed {
                         let (l, t) = (launch.clone(), self.ctx.cfg.cli_timeout);
@@ -181,14 +182,14 @@ impl Runner {
                         }
                     }
                     match self.start(&launch).await {
-                        Ok(r) => r,
+                        Ok(r) => (r, true),
                         Err(e) => return self.down(ProcessState::Failed, e).await,
                     }
                 }
             };
             // The pid the gateway sees itself as: what its handoff row records.
             let own_pid = process::namespace_pid(record.gateway_pid).unwrap_or(1);
-            let exit = if self.status.state == ProcessState::Starting.as_str() {
+            let exit = if started_here {
                 match self.await_startup(&record).await {
                     Startup::Started => {
                         self.status.started_at_ms = Some(process::now_ms());
