@@ -322,7 +322,8 @@ fn labels_and_drift_are_read_from_a_terminal() {
             key,
             &["config", "drift", "--selector", "region=eu"],
         ));
-        out.contains("drifted").then_some(out)
+        // The summary line always names "drifted" ("0 drifted" while unread): wait for the count.
+        out.contains(", 1 drifted").then_some(out)
     });
     assert!(drift.starts_with("ID  NAME"), "{drift}");
     assert!(
