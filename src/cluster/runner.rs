@@ -204,7 +204,7 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
     // What this instance elected, recorded if it is (still) the coordinator.
     let elected = registry.send(ActingPrimary).await.ok().flatten();
     let result = blocking(m.renew_interval, move || {
-        let instances = s.cluster_heartbeat(&me, url.as_deref(), ttl)?;
+        let instances = s.cluster_heartbeat(&me, url.as_deref(), &host, ttl)?;
         let ids: Vec<String> = instances.iter().map(|i| i.instance_id.clone()).collect();
         // A managed gateway listens on its host's loopback: only an instance on that host can
         // link it, so it is never placed, and its host's instances ask for it.

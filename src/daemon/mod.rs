@@ -66,6 +66,8 @@ pub enum DaemonError {
 
 /// The longest wait between two tries to reach the database (from 1 s, doubling).
 const DATABASE_RETRY_MAX: Duration = Duration::from_secs(30);
+/// How often this host's releases, CPUs, memory and load are stored for `GET /api/hosts`.
+const HOST_REPORT_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Opens the store; a PostgreSQL server that cannot be reached yet (or whose database does not
 /// exist yet) is tried again with backoff, one log line per try, while [`standby::Standby`]
@@ -253,6 +255,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
         registry.sessions_version(),
     ));
     let cluster_id = cluster.as_ref().map(|c| c.instance_id.to_string());
+    let clustered = cluster_id.is_some();
     let system = actix::System::new();
     system.block_on(async move {
         let registry = registry.start();
@@ -303,14 +306,28 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
             cfg.config.clone(),
             metrics.drift.clone(),
         ));
-        let managed = Arc::new(crate::managed::Managed::new(
-            store.clone(),
-            events.clone(),
-            registry.clone(),
-            cfg.managed_runtime.clone(),
-            &cfg.state.dir,
-            cfg.cluster.host_id(),
-        ));
+        let managed = Arc::new(
+            crate::managed::Managed::new(
+                store.clone(),
+                events.clone(),
+                registry.clone(),
+                cfg.managed_runtime.clone(),
+                &cfg.state.dir,
+                cfg.cluster.host_id(),
+            )
+            .in_cluster(clustered.then_some(cfg.cluster.lease_ttl)),
+        );
+        fleet.run_processes_with(managed.clone());
+        // What this host is (`GET /api/hosts`), stored every 30 s.
+        let reporter = managed.clone();
+        actix::spawn(async move {
+            loop {
+                if let Err(e) = reporter.report_host().await {
+                    tracing::debug!(error = %e, "cannot record this host");
+                }
+                tokio::time::sleep(HOST_REPORT_INTERVAL).await;
+            }
+        });
         match managed.resume().await {
             Ok(0) => {}
             Ok(n) => info!(count = n, "supervising this host's managed gateways"),

@@ -164,16 +164,20 @@ impl Store {
         &self,
         instance: &str,
         advertise_url: Option<&str>,
+        host_id: &str,
         ttl: Duration,
     ) -> Result<Vec<InstanceRow>, DbError> {
         self.with_pg(|c| {
             diesel::sql_query(
-                "INSERT INTO cluster_instances (instance_id, advertise_url) VALUES ($1, $2) \
+                "INSERT INTO cluster_instances (instance_id, advertise_url, host_id) \
+                 VALUES ($1, $2, $3) \
                  ON CONFLICT (instance_id) DO UPDATE SET heartbeat_at = now(), \
-                 advertise_url = EXCLUDED.advertise_url, stopping = FALSE",
+                 advertise_url = EXCLUDED.advertise_url, host_id = EXCLUDED.host_id, \
+                 stopping = FALSE",
             )
             .bind::<Text, _>(instance)
             .bind::<Nullable<Text>, _>(advertise_url)
+            .bind::<Text, _>(host_id)
             .execute(c)?;
             let live: Vec<InstanceRow> = diesel::sql_query(
                 "SELECT instance_id, advertise_url, \

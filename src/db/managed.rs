@@ -126,6 +126,26 @@ impl Store {
             == 1)
     }
 
+    /// The release the gateway runs (a swap records its target before starting it, and the
+    /// previous one again when it puts it back).
+    pub fn set_managed_release(
+        &self,
+        gateway_id: GatewayId,
+        version: &str,
+        source: &str,
+    ) -> Result<(), DbError> {
+        let mut conn = self.conn()?;
+        let now = gateway_supervisor_actors::unix_now_ms();
+        diesel::update(managed_gateways::table.find(gateway_id))
+            .set((
+                managed_gateways::version.eq(version),
+                managed_gateways::source.eq(source),
+                managed_gateways::updated_at_ms.eq(now),
+            ))
+            .execute(&mut conn)?;
+        Ok(())
+    }
+
     pub fn delete_managed(&self, gateway_id: GatewayId) -> Result<bool, DbError> {
         let mut conn = self.conn()?;
         Ok(diesel::delete(managed_gateways::table.find(gateway_id)).execute(&mut conn)? == 1)

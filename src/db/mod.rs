@@ -12,6 +12,7 @@ pub mod config_profiles;
 pub mod config_rollouts;
 pub mod gateways;
 pub mod health;
+pub mod hosts;
 pub mod managed;
 pub mod operations;
 pub mod schema;

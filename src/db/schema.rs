@@ -285,6 +285,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    hosts (host_id) {
+        host_id -> Text,
+        info -> Text,
+        updated_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
     managed_gateways (gateway_id) {
         gateway_id -> BigInt,
         host_id -> Text,
@@ -306,6 +314,7 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(
+    hosts,
     managed_gateways,
     approvals,
     config_profiles,

@@ -11,6 +11,7 @@ mod counters;
 mod gateway_ops;
 pub mod log_tail;
 pub mod operation;
+pub mod processes;
 pub mod sessions;
 pub mod spawn;
 pub mod usage;
@@ -290,6 +291,8 @@ pub struct Fleet {
     operations_wake: tokio::sync::Notify,
     /// Per-agent daily budgets (US dollars), from `usage.budgets`.
     budgets: std::collections::BTreeMap<String, f64>,
+    /// The gateway processes this daemon runs (managed gateways), once they are handed over.
+    processes: std::sync::OnceLock<std::sync::Arc<dyn processes::Processes>>,
 }
 
 impl Fleet {
@@ -310,7 +313,18 @@ impl Fleet {
             tracking: std::sync::Mutex::default(),
             operations_wake: tokio::sync::Notify::new(),
             budgets: std::collections::BTreeMap::new(),
+            processes: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Hands over the gateway processes this daemon runs (at start, once).
+    pub fn run_processes_with(&self, processes: std::sync::Arc<dyn processes::Processes>) {
+        let _ = self.processes.set(processes);
+    }
+
+    /// The gateway processes this daemon runs, when there are any to run.
+    fn processes(&self) -> Option<&dyn processes::Processes> {
+        self.processes.get().map(|p| &**p)
     }
 
     /// Per-agent daily budgets: an agent's spawns are refused once it spent this today.

@@ -39,7 +39,7 @@ pub struct DeclareRequest {
 }
 
 /// A managed gateway: what it was asked for and what its host's daemon last saw.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ManagedView {
     pub gateway_id: i64,
     /// Its gateway's name.
@@ -65,8 +65,28 @@ pub struct ManagedView {
     pub updated_at_ms: i64,
 }
 
+/// The live instances of each host, in a cluster (`None`: this daemon alone).
+pub(super) type LiveHosts = Option<std::collections::BTreeMap<String, Vec<String>>>;
+
 impl ManagedView {
-    fn of(r: ManagedRecord, name: String) -> Self {
+    /// As stored — unless, in a cluster, no instance of its host is up: then nobody watches
+    /// its process (left running) and it is `unsupervised`, its last state in `detail`.
+    pub(super) fn of(r: ManagedRecord, name: String, live: &LiveHosts) -> Self {
+        let unsupervised = live.as_ref().is_some_and(|l| !l.contains_key(&r.host_id));
+        let (state, detail) = if unsupervised {
+            (
+                ProcessState::Unsupervised,
+                Some(format!(
+                    "no daemon of host `{}` is up: its process was left {} and is adopted when one returns",
+                    r.host_id, r.state
+                )),
+            )
+        } else {
+            (
+                ProcessState::parse(&r.state).unwrap_or(ProcessState::Failed),
+                r.detail,
+            )
+        };
         ManagedView {
             gateway_id: r.gateway_id,
             name,
@@ -75,12 +95,12 @@ impl ManagedView {
             source: r.source,
             port: u16::try_from(r.port).unwrap_or_default(),
             desired: Desired::parse(&r.desired).unwrap_or(Desired::Running),
-            state: ProcessState::parse(&r.state).unwrap_or(ProcessState::Failed),
+            state,
             pid: r.pid,
             restarts: r.restarts,
             crashes: r.crashes,
             last_exit: r.last_exit,
-            detail: r.detail,
+            detail,
             started_at_ms: r.started_at_ms,
             created_at_ms: r.created_at_ms,
             updated_at_ms: r.updated_at_ms,
@@ -89,17 +109,18 @@ impl ManagedView {
 }
 
 /// `records` with their gateways' names.
-async fn named(
+pub(super) async fn named(
     state: &AppState,
     records: Vec<ManagedRecord>,
 ) -> Result<Vec<ManagedView>, ApiError> {
     let store = state.store.clone();
     let mut names = super::blocking(move || store.gateway_names()).await?;
+    let live = state.managed.live_hosts().await?;
     Ok(records
         .into_iter()
         .map(|r| {
             let name = names.remove(&r.gateway_id).unwrap_or_default();
-            ManagedView::of(r, name)
+            ManagedView::of(r, name, &live)
         })
         .collect())
 }
@@ -156,7 +177,7 @@ impl From<ManagedError> for ApiError {
     }
 }
 
-fn version(raw: &str) -> Result<String, ApiError> {
+pub(super) fn version(raw: &str) -> Result<String, ApiError> {
     let ok = (1..=64).contains(&raw.len())
         && raw.starts_with(|c: char| c.is_ascii_digit())
         && raw
@@ -168,6 +189,18 @@ fn version(raw: &str) -> Result<String, ApiError> {
             "a release version such as `2026.9.6` (1-64 of 0-9 A-Z a-z . - +)",
         )
     })
+}
+
+/// Where a release comes from: `npm` (the default) or a tarball's absolute path.
+pub(super) fn source(raw: Option<&str>) -> Result<Source, ApiError> {
+    match raw {
+        None | Some("npm") => Ok(Source::Registry),
+        Some(path) if path.starts_with('/') && path.len() <= 4096 => Ok(Source::parse(path)),
+        Some(_) => Err(ApiError::field(
+            "source",
+            "`npm`, or the absolute path of a package tarball",
+        )),
+    }
 }
 
 impl DeclareRequest {
@@ -200,16 +233,7 @@ impl DeclareRequest {
                     .ok_or_else(|| ApiError::field("port", "between 1024 and 65535"))
             })
             .transpose()?;
-        let source = match self.source.as_deref() {
-            None | Some("npm") => Source::Registry,
-            Some(path) if path.starts_with('/') && path.len() <= 4096 => Source::parse(path),
-            Some(_) => {
-                return Err(ApiError::field(
-                    "source",
-                    "`npm`, or the absolute path of a package tarball",
-                ));
-            }
-        };
+        let source = source(self.source.as_deref())?;
         let labels = self
             .labels
             .map(Labels::new)
@@ -243,7 +267,7 @@ pub async fn declare_managed(
     let name = decl.name.clone();
     let record = state.managed.declare(decl, who.0.caller()).await?;
     Ok(HttpResponse::Created().json(ManagedEnvelope {
-        managed: ManagedView::of(record, name),
+        managed: ManagedView::of(record, name, &None),
     }))
 }
 

@@ -16,6 +16,7 @@ pub mod gateway_ops;
 pub mod gateway_page;
 pub mod gateways;
 pub mod health;
+pub mod hosts;
 pub mod json;
 pub mod labels;
 pub mod list_cache;
@@ -396,6 +397,7 @@ pub fn routes(
                     "/managed/{id}/restart",
                     vec![post(Admin, managed::restart_managed)],
                 ))
+                .service(resource("/hosts", vec![get(Viewer, hosts::list_hosts)]))
                 .service(resource("/audit", vec![get(Admin, ops::audit)]))
                 .service(resource("/cluster", vec![get(Viewer, cluster::status)]))
                 .service(resource("/logs", vec![get(Viewer, ops::logs)]))

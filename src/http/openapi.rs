@@ -15,7 +15,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::{
     agents, approvals, budgets, cluster, error, events, fleet, fleet_config, gateway_ops, gateways,
-    health, labels, maintenance, managed, operations, ops, rollouts, sessions, spawn, usage, v1,
+    health, hosts, labels, maintenance, managed, operations, ops, rollouts, sessions, spawn, usage,
+    v1,
 };
 
 struct Security;
@@ -216,7 +217,7 @@ fn default_description(status: &str) -> String {
     paths(
         gateways::list, gateways::get, gateways::create, gateways::update, gateways::update_by_path,
         gateways::delete, gateways::delete_by_path, health::probe, health::history,
-        ops::healthz, ops::readyz, ops::metrics, ops::audit, cluster::status, ops::logs, events::sse, events::ws, sessions::list, sessions::control, spawn::create, spawn::list, spawn::get, agents::list, agents::get, agents::update, agents::sync, agents::connect, agents::connections, agents::disconnect, agents::heartbeat, labels::patch, maintenance::start, maintenance::end, gateway_ops::cordon, gateway_ops::uncordon, gateway_ops::suspend, gateway_ops::resume, gateway_ops::restart, operations::drain, operations::rolling_restart, operations::update_hold, operations::upgrade, fleet::versions, fleet::alerts, usage::report, operations::get, operations::cancel, operations::abort_runs, operations::list, approvals::list, approvals::get, approvals::resolve, fleet_config::list, fleet_config::get, fleet_config::put, fleet_config::delete, fleet_config::drift, rollouts::start_rollout, rollouts::list_rollouts, rollouts::get_rollout, rollouts::pause_rollout, rollouts::resume_rollout, rollouts::promote_rollout, budgets::list_budgets, budgets::get_budget, budgets::put_budget, budgets::delete_budget, managed::declare_managed, managed::list_managed, managed::get_managed, managed::restart_managed, managed::delete_managed, v1::create, v1::list, v1::get, v1::update, v1::delete,
+        ops::healthz, ops::readyz, ops::metrics, ops::audit, cluster::status, ops::logs, events::sse, events::ws, sessions::list, sessions::control, spawn::create, spawn::list, spawn::get, agents::list, agents::get, agents::update, agents::sync, agents::connect, agents::connections, agents::disconnect, agents::heartbeat, labels::patch, maintenance::start, maintenance::end, gateway_ops::cordon, gateway_ops::uncordon, gateway_ops::suspend, gateway_ops::resume, gateway_ops::restart, operations::drain, operations::rolling_restart, operations::update_hold, operations::upgrade, fleet::versions, fleet::alerts, usage::report, operations::get, operations::cancel, operations::abort_runs, operations::list, approvals::list, approvals::get, approvals::resolve, fleet_config::list, fleet_config::get, fleet_config::put, fleet_config::delete, fleet_config::drift, rollouts::start_rollout, rollouts::list_rollouts, rollouts::get_rollout, rollouts::pause_rollout, rollouts::resume_rollout, rollouts::promote_rollout, budgets::list_budgets, budgets::get_budget, budgets::put_budget, budgets::delete_budget, managed::declare_managed, managed::list_managed, managed::get_managed, managed::restart_managed, managed::delete_managed, hosts::list_hosts, v1::create, v1::list, v1::get, v1::update, v1::delete,
     ),
     components(schemas(error::ErrorBody, health::ProbeOne)),
     modifiers(&Security, &CommonResponses),

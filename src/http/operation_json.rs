@@ -61,7 +61,8 @@ pub struct GatewayProgressSchema {
     pub request_id: Option<String>,
     /// `draining`, `restarting`: the suspension, once the gateway gave one.
     pub suspension_id: Option<String>,
-    /// `draining`, `restarting`, `returning`, `updating`: when the step began (Unix ms).
+    /// `draining`, `restarting`, `returning`, `updating`, `swapping`: when the step began
+    /// (Unix ms).
     pub since_ms: Option<i64>,
     /// `restarting`: asked past the gateway's active-work deferral.
     pub forced: Option<bool>,
@@ -79,6 +80,9 @@ pub struct GatewayProgressSchema {
     pub written: Option<bool>,
     /// The paths the gateway said the rollout's write changed.
     pub changed_paths: Option<Vec<String>>,
+    /// A managed gateway's swap failed and its previous release runs again on its restored
+    /// state (the operation ends `reverted`).
+    pub rolled_back: Option<bool>,
     pub boot_id_before: Option<String>,
     pub boot_id_after: Option<String>,
     pub canary: bool,
@@ -105,6 +109,7 @@ pub enum StepName {
     Restarting,
     Returning,
     Updating,
+    Swapping,
     Baking,
     Writing,
     Applying,

@@ -15,7 +15,7 @@ pub use super::operation_json::{
 };
 use super::principal::Authenticated;
 use crate::fleet::operation::model::{
-    DrainTimeoutPolicy, OperationKind, OperationParams, OperationState,
+    DrainTimeoutPolicy, ManagedRelease, OperationKind, OperationParams, OperationState,
 };
 use crate::fleet::operation::{AbortAsked, OperationOrder};
 use gateway_supervisor_actors::labels::Selector as LabelSelector;
@@ -181,6 +181,7 @@ impl RollingRestartRequest {
                 force_after_drain: self.force_after_drain_timeout.unwrap_or(false),
                 on_drain_timeout: self.on_drain_timeout.unwrap_or_default(),
                 rollout: None,
+                release: None,
             },
         })
     }
@@ -205,9 +206,43 @@ pub struct UpgradeRequest {
     pub wait_ready_seconds: Option<u64>,
     /// Stop at the first gateway that fails, leaving the rest untouched (default true).
     pub abort_on_failure: Option<bool>,
+    /// The release managed gateways are swapped to (required when the gateways include
+    /// managed ones; observer-mode gateways update to their channel's newest).
+    pub version: Option<String>,
+    /// Where the managed gateways' target comes from: `npm` (default) or the absolute path of
+    /// a package tarball on their host.
+    pub source: Option<String>,
+    /// How long a managed gateway's target must keep running once started before its swap is
+    /// done; an exit before then puts the previous release back: 0–3600 s, default 10.
+    pub min_healthy_seconds: Option<u64>,
 }
 
+/// Default `min_healthy_seconds` of a managed gateway's swap.
+const DEFAULT_MIN_HEALTHY: u64 = 10;
+
 impl UpgradeRequest {
+    /// The managed gateways' target, when a version is given.
+    fn release(&self) -> Result<Option<ManagedRelease>, ApiError> {
+        let min_healthy_s = self.min_healthy_seconds.unwrap_or(DEFAULT_MIN_HEALTHY);
+        if min_healthy_s > *SECONDS.end() {
+            return Err(ApiError::field(
+                "min_healthy_seconds",
+                "min_healthy_seconds must be between 0 and 3600",
+            ));
+        }
+        let Some(version) = self.version.as_deref() else {
+            if self.source.is_some() {
+                return Err(ApiError::field("source", "`source` goes with a `version`"));
+            }
+            return Ok(None);
+        };
+        Ok(Some(ManagedRelease {
+            version: super::managed::version(version)?,
+            source: super::managed::source(self.source.as_deref())?.as_stored(),
+            min_healthy_s,
+        }))
+    }
+
     fn validate(&self, all: impl FnOnce() -> Picked) -> Result<OperationOrder, ApiError> {
         let gateways = gateways_of(&self.gateway_ids, &self.selector, all)?;
         let max_unavailable = max_unavailable(self.max_unavailable)?;
@@ -221,6 +256,7 @@ impl UpgradeRequest {
                 ),
             ));
         }
+        let release = self.release()?;
         let canary_bake_s = self.canary_bake_seconds.unwrap_or(DEFAULT_CANARY_BAKE);
         if canary_bake_s > *SECONDS.end() {
             return Err(ApiError::field(
@@ -245,6 +281,7 @@ impl UpgradeRequest {
                 force_after_drain: false,
                 on_drain_timeout: DrainTimeoutPolicy::Release,
                 rollout: None,
+                release,
             },
         })
     }
@@ -274,6 +311,7 @@ impl UpdateHoldRequest {
                 force_after_drain: false,
                 on_drain_timeout: DrainTimeoutPolicy::Release,
                 rollout: None,
+                release: None,
             },
             gateways,
         })
@@ -340,7 +378,7 @@ pub async fn rolling_restart(
 }
 
 #[utoipa::path(post, path = "/api/fleet/upgrade", tag = "operations",
-    description = "Starts a canary-first upgrade to each gateway's newest release on its update channel (`update.run`, OpenClaw 2026.9 and later): for each gateway in turn, canaries first, cordon, note its process (bootId) and release, read its `update.status` (a run already active there is followed, not doubled; once the canaries are done, a gateway that would go to another release than theirs is failed untouched), ask that process and only it to update, follow the gateway's own run record (`update.runs.get`) until it is over — `succeeded` (or installed but unconfirmed) then another process, its `health` RPC and `/readyz` 2xx; `failed`, `rolled-back` or a refusal (`ok: false`, the gateway's reason shown) fail the gateway, which stays cordoned — then uncordon. A canary then bakes for `canary_bake_seconds` (it must stay the same process, connected and healthy); the others start only when every canary is done, never after a failed canary, and must come back on the canaries' release. A gateway whose release has no `update.run` is `skipped`. The whole by `wait_ready_seconds` per gateway. Answered at once; follow it with `GET /api/operations/{id}`. A daemon restart resumes it.",
+    description = "Starts a canary-first upgrade to each gateway's newest release on its update channel (`update.run`, OpenClaw 2026.9 and later): for each gateway in turn, canaries first, cordon, note its process (bootId) and release, read its `update.status` (a run already active there is followed, not doubled; once the canaries are done, a gateway that would go to another release than theirs is failed untouched), ask that process and only it to update, follow the gateway's own run record (`update.runs.get`) until it is over — `succeeded` (or installed but unconfirmed) then another process, its `health` RPC and `/readyz` 2xx; `failed`, `rolled-back` or a refusal (`ok: false`, the gateway's reason shown) fail the gateway, which stays cordoned — then uncordon. A canary then bakes for `canary_bake_seconds` (it must stay the same process, connected and healthy); the others start only when every canary is done, never after a failed canary, and must come back on the canaries' release. A gateway whose release has no `update.run` is `skipped`. The whole by `wait_ready_seconds` per gateway. Managed gateways (`POST /api/managed`) are not asked to update themselves: the daemon on their host swaps them to `version` (from `source`) — installs it beside the current release, has it preflight a consistent copy of the state (`openclaw database preflight`; a refusal, e.g. a downgrade, leaves the gateway running untouched), stops the gateway (its drain), snapshots its state, starts the target on it, which must keep running for `min_healthy_seconds`; a target that exits (exit 78 included) or does not start in time is stopped, the snapshot put back and the previous release started again: the gateway is `failed` with `rolled_back: true` and uncordoned, and the operation ends `reverted`. Then the new process is checked back like any upgraded gateway (another bootId, `health`, `/readyz`, the canary's bake). Answered at once; follow it with `GET /api/operations/{id}`. A daemon restart resumes it.",
     request_body = UpgradeRequest,
     responses((status = 202, body = OperationEnvelope), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "`gateway_busy`: a gateway is already in a running operation")),
@@ -446,6 +484,7 @@ pub async fn drain(
                 })?,
             },
             rollout: None,
+            release: None,
         },
     };
     start(&state, &who, order).await

@@ -10,6 +10,7 @@
 pub mod command;
 pub mod engines;
 pub mod handoff;
+pub mod host;
 pub mod install;
 pub mod keeper;
 pub mod openclaw;
@@ -19,6 +20,7 @@ pub mod runner;
 pub mod state;
 pub mod state_copy;
 pub mod swap;
+mod swap_run;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -27,6 +29,8 @@ use std::sync::{Arc, Mutex};
 use actix::Addr;
 use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::fleet::processes::{SwapOrder, SwapReport};
 use tracing::warn;
 
 use crate::config::ManagedRuntimeConfig;
@@ -88,6 +92,9 @@ pub struct Managed {
     host_id: String,
     gateways_dir: PathBuf,
     runners: Mutex<HashMap<GatewayId, mpsc::Sender<Cmd>>>,
+    /// In a cluster, how long an instance lives without a heartbeat: a host with no live
+    /// instance leaves its managed gateways unsupervised.
+    cluster_ttl: Option<std::time::Duration>,
 }
 
 /// RFC 7396: `patch` applied to `target` (a `null` removes the key).
@@ -148,12 +155,46 @@ impl Managed {
                 events,
                 tools,
                 cfg,
+                swaps: Mutex::default(),
+                versions: Mutex::default(),
             }),
             registry,
             host_id,
             gateways_dir: state_dir.join("managed/gateways"),
             runners: Mutex::new(HashMap::new()),
+            cluster_ttl: None,
         }
+    }
+
+    /// One instance of a cluster whose instances live `ttl` without a heartbeat.
+    pub fn in_cluster(mut self, ttl: Option<std::time::Duration>) -> Self {
+        self.cluster_ttl = ttl;
+        self
+    }
+
+    /// Stores what this host is now (`GET /api/hosts`): its releases, CPUs, memory, load.
+    pub async fn report_host(&self) -> Result<(), ManagedError> {
+        let (tools, host) = (self.ctx.tools.clone(), self.host_id.clone());
+        self.store(move |s| {
+            let info = host::HostInfo::read(tools.versions());
+            s.put_host(&crate::db::hosts::HostRecord {
+                host_id: host,
+                info: serde_json::to_string(&info).unwrap_or_else(|_| "{}".into()),
+                updated_at_ms: process::now_ms(),
+            })
+        })
+        .await
+    }
+
+    /// In a cluster, the live instances of each host; `None` for a daemon on its own (every
+    /// managed gateway is this host's, supervised while it answers).
+    pub async fn live_hosts(
+        &self,
+    ) -> Result<Option<std::collections::BTreeMap<String, Vec<String>>>, ManagedError> {
+        let Some(ttl) = self.cluster_ttl else {
+            return Ok(None);
+        };
+        self.store(move |s| s.live_hosts(ttl)).await
     }
 
     pub fn host_id(&self) -> &str {
@@ -433,5 +474,51 @@ impl Managed {
             }
         }
         Ok(())
+    }
+}
+
+impl crate::fleet::processes::Processes for Managed {
+    fn runs(&self, id: GatewayId) -> bool {
+        self.runner(id).is_some()
+    }
+
+    fn swap(&self, id: GatewayId, order: &SwapOrder) -> SwapReport {
+        let slot = self.ctx.swaps.lock().ok().and_then(|s| s.get(&id).cloned());
+        if let Some(slot) = slot.filter(|s| s.operation == order.operation) {
+            return slot.report;
+        }
+        let current = self
+            .ctx
+            .versions
+            .lock()
+            .ok()
+            .and_then(|v| v.get(&id).cloned());
+        if current.as_deref() == Some(order.version.as_str()) {
+            return SwapReport::Current;
+        }
+        let Some(tx) = self.runner(id) else {
+            return SwapReport::Failed("no process of it runs on this host".into());
+        };
+        match tx.try_send(Cmd::Swap(order.clone())) {
+            Ok(()) => {
+                let report = SwapReport::Working("asked".into());
+                if let Ok(mut swaps) = self.ctx.swaps.lock() {
+                    swaps.insert(
+                        id,
+                        swap_run::SwapSlot {
+                            operation: order.operation.clone(),
+                            report: report.clone(),
+                        },
+                    );
+                }
+                report
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                SwapReport::Working("its runner is busy: asked again next round".into())
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                SwapReport::Failed("its runner has stopped".into())
+            }
+        }
     }
 }

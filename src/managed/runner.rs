@@ -5,8 +5,9 @@
 //! the next one adopts them by the keeper's record (pid and start time), never starting a
 //! second process.
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
@@ -18,9 +19,11 @@ use super::openclaw::{GatewayDir, Launch};
 use super::policy::{self, AfterExit, CrashHistory, CrashPolicy, Exit, GiveUp};
 use super::process::{self, KeeperRecord};
 use super::state::ProcessState;
+use super::swap_run::SwapSlot;
 use crate::config::ManagedRuntimeConfig;
 use crate::db::Store;
 use crate::db::managed::ManagedStatus;
+use crate::fleet::processes::SwapOrder;
 use gateway_supervisor_actors::model::GatewayId;
 
 /// What the service asks of a runner.
@@ -31,6 +34,8 @@ pub enum Cmd {
     Restart,
     /// SIGTERM, the drain, SIGKILL at `stop_timeout`; answered when it is down.
     Stop(oneshot::Sender<()>),
+    /// Swap a running gateway's release (an upgrade); where it is goes to `Context::swaps`.
+    Swap(SwapOrder),
 }
 
 /// What every runner of this daemon shares.
@@ -41,6 +46,10 @@ pub struct Context {
     pub events: gateway_supervisor_actors::events::EventBus,
     pub tools: Tools,
     pub cfg: ManagedRuntimeConfig,
+    /// The last report of each gateway's swap, for the operation that asked.
+    pub swaps: Mutex<HashMap<GatewayId, SwapSlot>>,
+    /// The release each runner runs now.
+    pub versions: Mutex<HashMap<GatewayId, String>>,
 }
 
 impl Context {
@@ -67,7 +76,7 @@ pub struct Runner {
 }
 
 /// How waiting for a started process ended.
-enum Startup {
+pub(super) enum Startup {
     Started,
     Ended(Exit),
     TimedOut,
@@ -77,11 +86,14 @@ enum Startup {
 enum Wake {
     Exited(Exit),
     Stop(oneshot::Sender<()>),
+    Swap(SwapOrder),
     /// The service is gone (the daemon stops): the gateway is left running.
     Detach,
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+pub(super) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
     tokio::task::spawn_blocking(f).await.ok()
 }
 
@@ -106,7 +118,7 @@ fn startup_reports_started(port: u16) -> bool {
 }
 
 impl Runner {
-    async fn set(&mut self, state: ProcessState, detail: Option<String>) {
+    pub(super) async fn set(&mut self, state: ProcessState, detail: Option<String>) {
         self.status.state = state.as_str().to_owned();
         self.status.detail = detail.map(|d| gateway_supervisor_actors::bounded::text(&d, 1024));
         self.status.updated_at_ms = process::now_ms();
@@ -125,7 +137,7 @@ impl Runner {
         );
     }
 
-    fn launch(&self, release: Release) -> Launch {
+    pub(super) fn launch(&self, release: Release) -> Launch {
         Launch {
             node: self.ctx.tools.node.clone(),
             release,
@@ -135,6 +147,9 @@ impl Runner {
     }
 
     pub async fn run(mut self) {
+        if let Ok(mut versions) = self.ctx.versions.lock() {
+            versions.insert(self.id, self.version.clone());
+        }
         self.set(ProcessState::Installing, None).await;
         let (tools, version, source, env) = (
             self.ctx.tools.clone(),
@@ -147,7 +162,7 @@ impl Runner {
             Some(Err(e)) => return self.down(ProcessState::Failed, e.to_string()).await,
             None => return,
         };
-        let launch = self.launch(release);
+        let mut launch = self.launch(release);
         let run_dir = self.dir.run();
         let adopted = blocking(move || process::record(&run_dir).filter(process::running))
             .await
@@ -214,6 +229,18 @@ impl Runner {
                         let _ = done.send(());
                         return;
                     }
+                    Wake::Swap(order) => {
+                        let swapped = self.swap(order, record, launch.clone()).await;
+                        launch = swapped.launch;
+                        match swapped.running {
+                            Some(r) => current = Some(r),
+                            None => {
+                                let why = swapped.why.unwrap_or_default();
+                                return self.down(ProcessState::Failed, why).await;
+                            }
+                        }
+                        continue;
+                    }
                     Wake::Detach => return,
                 },
             };
@@ -249,17 +276,17 @@ impl Runner {
                         )),
                     )
                     .await;
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        cmd = self.cmds.recv() => match cmd {
-                            Some(Cmd::Restart) => {}
-                            Some(Cmd::Stop(done)) => {
-                                self.set(ProcessState::Stopped, None).await;
-                                let _ = done.send(());
-                                return;
-                            }
-                            None => return,
-                        },
+                    let wake = tokio::time::sleep(delay);
+                    tokio::pin!(wake);
+                    loop {
+                        tokio::select! {
+                            () = &mut wake => break,
+                            cmd = self.cmds.recv() => match self.while_down(cmd).await {
+                                None => return,
+                                Some(true) => break,
+                                Some(false) => {}
+                            },
+                        }
                     }
                 }
                 AfterExit::GiveUp(why) => {
@@ -272,15 +299,15 @@ impl Runner {
                     };
                     warn!(gateway_id = self.id, name = %self.name, reason = %why.describe(), "a managed gateway is not started again");
                     self.set(state, Some(why.describe())).await;
-                    match self.cmds.recv().await {
-                        Some(Cmd::Restart) => history = CrashHistory::default(),
-                        Some(Cmd::Stop(done)) => {
-                            self.set(ProcessState::Stopped, None).await;
-                            let _ = done.send(());
-                            return;
+                    loop {
+                        let cmd = self.cmds.recv().await;
+                        match self.while_down(cmd).await {
+                            None => return,
+                            Some(true) => break,
+                            Some(false) => {}
                         }
-                        None => return,
                     }
+                    history = CrashHistory::default();
                 }
             }
         }
@@ -290,16 +317,33 @@ impl Runner {
     async fn down(mut self, state: ProcessState, detail: String) {
         warn!(gateway_id = self.id, name = %self.name, detail = %detail, "a managed gateway cannot run");
         self.set(state, Some(detail)).await;
-        while let Some(cmd) = self.cmds.recv().await {
-            if let Cmd::Stop(done) = cmd {
-                self.set(ProcessState::Stopped, None).await;
-                let _ = done.send(());
+        loop {
+            let cmd = self.cmds.recv().await;
+            // A restart cannot help a failed install, claim or start: it waits for a delete.
+            if self.while_down(cmd).await.is_none() {
                 return;
             }
         }
     }
 
-    async fn start(&mut self, launch: &Launch) -> Result<KeeperRecord, String> {
+    /// A command while no process runs: `Some(true)` start one, `Some(false)` keep waiting,
+    /// `None` the runner ends (stopped, or the service is gone).
+    async fn while_down(&mut self, cmd: Option<Cmd>) -> Option<bool> {
+        match cmd? {
+            Cmd::Restart => Some(true),
+            Cmd::Swap(order) => {
+                self.refuse_swap(&order);
+                Some(false)
+            }
+            Cmd::Stop(done) => {
+                self.set(ProcessState::Stopped, None).await;
+                let _ = done.send(());
+                None
+            }
+        }
+    }
+
+    pub(super) async fn start(&mut self, launch: &Launch) -> Result<KeeperRecord, String> {
         self.set(ProcessState::Starting, None).await;
         let argv = launch.gateway_argv(self.port)?;
         let env = launch.env();
@@ -318,7 +362,7 @@ impl Runner {
         Ok(record)
     }
 
-    async fn await_startup(&mut self, record: &KeeperRecord) -> Startup {
+    pub(super) async fn await_startup(&mut self, record: &KeeperRecord) -> Startup {
         let deadline = tokio::time::Instant::now() + self.ctx.cfg.start_timeout;
         loop {
             let (dir, r, port) = (self.dir.run(), *record, self.port);
@@ -345,7 +389,7 @@ impl Runner {
         }
     }
 
-    async fn wait_exit(&self, record: &KeeperRecord) -> Exit {
+    pub(super) async fn wait_exit(&self, record: &KeeperRecord) -> Exit {
         wait_exit(self.dir.run(), *record).await
     }
 
@@ -369,13 +413,14 @@ impl Runner {
                         }
                     }
                     Some(Cmd::Stop(done)) => return Wake::Stop(done),
+                    Some(Cmd::Swap(order)) => return Wake::Swap(order),
                     None => return Wake::Detach,
                 },
             }
         }
     }
 
-    async fn stop(&mut self, record: &KeeperRecord) {
+    pub(super) async fn stop(&mut self, record: &KeeperRecord) {
         self.set(ProcessState::Stopping, None).await;
         let _ = process::signal(record, Signal::SIGTERM);
         let drained = tokio::time::timeout(self.ctx.cfg.stop_timeout, self.wait_exit(record)).await;
@@ -393,7 +438,7 @@ impl Runner {
 }
 
 /// How the process ended: the keeper's record, or unknown when the keeper is gone too.
-async fn wait_exit(dir: std::path::PathBuf, record: KeeperRecord) -> Exit {
+pub(super) async fn wait_exit(dir: std::path::PathBuf, record: KeeperRecord) -> Exit {
     let mut gone_for = 0u32;
     loop {
         let (dir, r) = (dir.clone(), record);

@@ -28,6 +28,9 @@ pub enum ProcessState {
     /// SIGTERM sent; draining.
     Stopping,
     Stopped,
+    /// Shown, never stored: no daemon of its host is up (in a cluster), so nobody watches the
+    /// process — it was left running and is adopted when one returns.
+    Unsupervised,
 }
 
 impl Desired {
@@ -46,7 +49,7 @@ impl Desired {
 }
 
 impl ProcessState {
-    pub const ALL: [ProcessState; 8] = [
+    pub const ALL: [ProcessState; 9] = [
         ProcessState::Installing,
         ProcessState::Starting,
         ProcessState::Running,
@@ -55,6 +58,7 @@ impl ProcessState {
         ProcessState::Failed,
         ProcessState::Stopping,
         ProcessState::Stopped,
+        ProcessState::Unsupervised,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -67,6 +71,7 @@ impl ProcessState {
             ProcessState::Failed => "failed",
             ProcessState::Stopping => "stopping",
             ProcessState::Stopped => "stopped",
+            ProcessState::Unsupervised => "unsupervised",
         }
     }
 

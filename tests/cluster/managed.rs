@@ -105,6 +105,42 @@ fn a_managed_gateway_is_linked_only_by_an_instance_on_its_host() {
         g["name"], "edge-1",
         "any instance serves it through the API"
     );
+    // Nobody watches its process now: shown as such, not as its last state.
+    let m = wait_for("edge-1 unsupervised", DEADLINE, || {
+        let m = b
+            .get(&format!("/api/managed/{managed}"), &b.admin_key)
+            .json()["managed"]
+            .clone();
+        if m["state"] == "unsupervised" {
+            Ok(m)
+        } else {
+            Err(m.to_string())
+        }
+    });
+    assert!(
+        m["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no daemon of host `host-a` is up"),
+        "{m:#}"
+    );
+    let hosts = b.get("/api/hosts", &b.admin_key).json();
+    let host = |id: &str| {
+        hosts["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["host_id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} in {hosts:#}"))
+    };
+    let (host_a, host_b) = (host("host-a"), host("host-b"));
+    assert_eq!(host_a["supervised"], false, "{hosts:#}");
+    assert_eq!(host_a["instances"], json!([]), "{hosts:#}");
+    assert_eq!(host_a["managed"][0]["gateway_id"], managed, "{hosts:#}");
+    assert_eq!(host_b["supervised"], true, "{hosts:#}");
+    assert_eq!(host_b["instances"], json!(["b"]), "{hosts:#}");
+    assert!(host_b["info"]["cpus"].as_u64() >= Some(1), "{hosts:#}");
 
     // Its instance returns and takes it back.
     a.launch();
@@ -116,4 +152,9 @@ fn a_managed_gateway_is_linked_only_by_an_instance_on_its_host() {
             other => Err(format!("{other:?}")),
         },
     );
+    let m = b
+        .get(&format!("/api/managed/{managed}"), &b.admin_key)
+        .json()["managed"]
+        .clone();
+    assert_ne!(m["state"], "unsupervised", "its daemon is back: {m:#}");
 }

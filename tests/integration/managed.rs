@@ -97,6 +97,28 @@ fn without_its_node_a_managed_gateway_is_registered_failed_with_the_reason_and_r
         "{detail}"
     );
     assert_eq!(failed["port"], 39100);
+    // Its host: this daemon's, supervised (a daemon on its own), with what it says of itself.
+    let hosts = wait_for("this host's report", Duration::from_secs(30), || {
+        let h = d.get("/api/hosts", &d.admin_key).json();
+        if h["hosts"][0]["info"].is_object() {
+            Ok(h)
+        } else {
+            Err(h.to_string())
+        }
+    });
+    let host = &hosts["hosts"][0];
+    assert_eq!(hosts["hosts"].as_array().unwrap().len(), 1, "{hosts:#}");
+    assert_eq!(host["host_id"], failed["host_id"], "{hosts:#}");
+    assert_eq!(host["supervised"], true, "{hosts:#}");
+    assert_eq!(host["instances"], Value::Null, "not a cluster: {hosts:#}");
+    assert!(host["info"]["cpus"].as_u64() >= Some(1), "{hosts:#}");
+    assert_eq!(
+        host["info"]["releases"],
+        json!([]),
+        "nothing installed: {hosts:#}"
+    );
+    assert_eq!(host["managed"][0]["gateway_id"], id, "{hosts:#}");
+    assert_eq!(host["managed"][0]["state"], "failed", "{hosts:#}");
     // A gateway like any other: listed, labelled.
     let g = d.get(&format!("/api/gateways/{id}"), &d.admin_key).json()["gateway"].clone();
     assert_eq!(g["name"], "edge-1");

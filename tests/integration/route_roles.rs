@@ -56,6 +56,7 @@ const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/api/managed/999", "viewer"),
     ("DELETE", "/api/managed/999", "admin"),
     ("POST", "/api/managed/999/restart", "admin"),
+    ("GET", "/api/hosts", "viewer"),
     ("GET", "/api/config/rollouts", "viewer"),
     ("POST", "/api/config/rollouts", "admin"),
     ("GET", "/api/config/rollouts/999", "viewer"),

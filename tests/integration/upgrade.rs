@@ -200,6 +200,19 @@ fn upgrade_requests_are_checked() {
             "max_unavailable",
         ),
         (json!({"gateway_ids": [ids[0], ids[0]]}), "gateway_ids"),
+        (json!({"gateway_ids": ids, "version": "latest"}), "version"),
+        (
+            json!({"gateway_ids": ids, "version": "2026.9.6", "source": "openclaw.tgz"}),
+            "source",
+        ),
+        (
+            json!({"gateway_ids": ids, "source": "/srv/openclaw.tgz"}),
+            "source",
+        ),
+        (
+            json!({"gateway_ids": ids, "version": "2026.9.6", "min_healthy_seconds": 3601}),
+            "min_healthy_seconds",
+        ),
     ] {
         let res = d.call("POST", "/api/fleet/upgrade", &d.admin_key, &body);
         assert_eq!(res.status, 400, "{body}: {}", res.text());
@@ -213,4 +226,31 @@ fn upgrade_requests_are_checked() {
         &json!({"gateway_ids": ids}),
     );
     assert_eq!(res.status, 403, "an upgrade is an admin's: {}", res.text());
+}
+
+/// A version given to an upgrade of gateways this daemon does not run changes nothing for
+/// them: they are asked to update themselves (`update.run`), as before.
+#[test]
+fn a_version_is_recorded_and_observer_gateways_still_update_themselves() {
+    let d = link_daemon(&[]);
+    let (_fakes, ids) = fleet_of(1, &d, |_, _| {});
+    let res = d.call(
+        "POST",
+        "/api/fleet/upgrade",
+        &d.admin_key,
+        &json!({"gateway_ids": ids, "version": "2026.9.6", "canary": 0}),
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    let op = res.json()["operation"].clone();
+    assert_eq!(op["params"]["release"]["version"], "2026.9.6", "{op:#}");
+    assert_eq!(op["params"]["release"]["source"], "npm", "{op:#}");
+    assert_eq!(op["params"]["release"]["min_healthy_s"], 10, "{op:#}");
+    let id = op["id"].as_str().unwrap().to_owned();
+    let over = wait_operation(&d, &id, "the upgrade over", |op| op["state"] != "running");
+    let step = &over["gateways"][0];
+    assert_ne!(step["step"], "swapping", "{over:#}");
+    assert!(
+        step["detail"].as_str().unwrap_or("").contains("update"),
+        "asked to update itself: {over:#}"
+    );
 }

@@ -36,7 +36,7 @@ fn releases_dir() -> PathBuf {
 
 /// SIGKILLs whatever managed gateways are still running under a daemon's state folder when the
 /// test ends (they outlive the daemon by design).
-struct Reaper(PathBuf);
+pub(super) struct Reaper(PathBuf);
 
 impl Drop for Reaper {
     fn drop(&mut self) {
@@ -59,7 +59,7 @@ fn keeper_pids(state: &Path) -> Vec<u32> {
         .collect()
 }
 
-fn alive(pid: i64) -> bool {
+pub(super) fn alive(pid: i64) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
         !s.rsplit(')')
             .next()
@@ -69,18 +69,23 @@ fn alive(pid: i64) -> bool {
     })
 }
 
-fn managed(d: &Daemon, id: i64) -> Value {
+pub(super) fn managed(d: &Daemon, id: i64) -> Value {
     d.get(&format!("/api/managed/{id}"), &d.admin_key).json()["managed"].clone()
 }
 
-fn wait_managed(d: &Daemon, id: i64, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+pub(super) fn wait_managed(
+    d: &Daemon,
+    id: i64,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
     wait_for(what, UP, || {
         let m = managed(d, id);
         if pred(&m) { Ok(m) } else { Err(m.to_string()) }
     })
 }
 
-fn gateway_online(d: &Daemon, id: i64) -> Value {
+pub(super) fn gateway_online(d: &Daemon, id: i64) -> Value {
     wait_for("the managed gateway online", UP, || {
         let g = d.get(&format!("/api/gateways/{id}"), &d.admin_key).json()["gateway"].clone();
         if online(&g) {
@@ -93,7 +98,7 @@ fn gateway_online(d: &Daemon, id: i64) -> Value {
 
 /// A daemon that runs managed gateways with the e2e's Node and the shared releases folder; its
 /// configuration file; and the reaper of its gateways.
-fn managed_daemon() -> (Daemon, PathBuf, Reaper) {
+pub(super) fn managed_daemon() -> (Daemon, PathBuf, Reaper) {
     // npm reaches the registry as this machine does (a proxy's CA, npm's cache in HOME).
     let passed: Vec<(&str, String)> = [
         "HOME",
@@ -261,11 +266,21 @@ fn managed_gateways_start_restart_through_the_handoff_crash_and_survive_the_daem
 }
 
 fn declare(d: &Daemon, name: &str, port: u16, config: Value) -> i64 {
+    declare_version(d, name, "2026.9.6", port, config)
+}
+
+pub(super) fn declare_version(
+    d: &Daemon,
+    name: &str,
+    version: &str,
+    port: u16,
+    config: Value,
+) -> i64 {
     let res = d.call(
         "POST",
         "/api/managed",
         &d.admin_key,
-        &json!({"name": name, "version": "2026.9.6", "port": port, "config": config}),
+        &json!({"name": name, "version": version, "port": port, "config": config}),
     );
     assert_eq!(res.status, 201, "{}", res.text());
     res.json()["managed"]["gateway_id"].as_i64().unwrap()
@@ -329,4 +344,22 @@ fn the_readme_managed_recipe_runs_as_written() {
     let g = gateway_online(&d, id);
     assert_eq!(g["name"], "edge-1");
     assert_eq!(g["labels"]["tier"], "edge");
+
+    // The upgrade recipe: edge-1 runs 2026.9.6 already, so its swap has nothing to do.
+    let out = super::rollout::run_recipe(
+        &d,
+        &super::rollout::readme_block("**Upgrading managed gateways**"),
+    );
+    let shown: Value = serde_json::from_str(out.trim()).expect("the recipe prints one object");
+    assert_eq!(shown["gateways"][0]["gateway_id"], id, "{out}");
+    let op = d.get("/api/operations", &d.admin_key).json()["operations"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let done = super::operations::wait_operation(&d, &op, UP);
+    assert_eq!(done["state"], "succeeded", "{done:#}");
+    assert_eq!(
+        done["gateways"][0]["detail"], "already on 2026.9.6: nothing to swap",
+        "{done:#}"
+    );
 }

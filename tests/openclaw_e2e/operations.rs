@@ -15,7 +15,7 @@ use gs_test_support::real_gateway::RealGateway;
 
 use super::{DEADLINE, add, free_base_port, gateway, wait_gateway};
 
-fn wait_operation(d: &Daemon, id: &str, budget: Duration) -> Value {
+pub(super) fn wait_operation(d: &Daemon, id: &str, budget: Duration) -> Value {
     wait_for(&format!("operation {id} over"), budget, || {
         let op = d.get(&format!("/api/operations/{id}"), &d.admin_key).json()["operation"].clone();
         if op["state"] != "running" {

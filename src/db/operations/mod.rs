@@ -343,6 +343,7 @@ mod tests {
             force_after_drain: false,
             on_drain_timeout: Default::default(),
             rollout: None,
+            release: None,
         };
         let by = Caller {
             api_key_id: None,

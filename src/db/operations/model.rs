@@ -196,6 +196,21 @@ pub struct OperationParams {
     /// A config rollout's own knobs (`max_unavailable` is its `max_parallel`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<RolloutParams>,
+    /// An upgrade's target for managed gateways (this daemon swaps their release itself).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<ManagedRelease>,
+}
+
+/// The release an upgrade swaps managed gateways to (observer-mode gateways update
+/// themselves to their channel's newest, `update.run`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ManagedRelease {
+    pub version: String,
+    /// `npm`, or the absolute path of a package tarball on the gateway's host.
+    pub source: String,
+    /// How long the target must run (owning its listener, `/startupz` `started`) before the
+    /// swap is done; an exit before then puts the previous release back (seconds).
+    pub min_healthy_s: u64,
 }
 
 /// How a config rollout judges and stops (Nomad's `update` stanza).
@@ -306,6 +321,12 @@ pub enum Step {
         run_id: Option<String>,
         since_ms: i64,
     },
+    /// A managed gateway's release being swapped by the daemon on its host (install, preflight
+    /// a copy of its state, stop, snapshot, start the target, settle; a target that fails is
+    /// stopped, the snapshot put back and the previous release started again).
+    Swapping {
+        since_ms: i64,
+    },
     /// An upgraded canary, back and healthy: it must stay the same process and healthy until
     /// `until_ms`, then it is checked once more.
     Baking {
@@ -352,6 +373,7 @@ impl Step {
                 | Step::Restarting { .. }
                 | Step::Returning { .. }
                 | Step::Updating { .. }
+                | Step::Swapping { .. }
                 | Step::Baking { .. }
                 | Step::Writing { .. }
                 | Step::Applying { .. }
@@ -376,6 +398,7 @@ impl Step {
             Step::Restarting { .. } => "restarting",
             Step::Returning { .. } => "returning",
             Step::Updating { .. } => "updating",
+            Step::Swapping { .. } => "swapping",
             Step::Baking { .. } => "baking",
             Step::Done => "done",
             Step::Failed => "failed",
@@ -427,6 +450,10 @@ pub struct GatewayProgress {
     /// The paths the gateway said its write changed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub changed_paths: Vec<String>,
+    /// A managed gateway's swap failed and its previous release runs again on its restored
+    /// state: the operation ends `reverted`.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub rolled_back: bool,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -451,6 +478,7 @@ impl GatewayProgress {
             runs_aborted_at: None,
             written: false,
             changed_paths: Vec::new(),
+            rolled_back: false,
         }
     }
 }

@@ -143,6 +143,7 @@ fn aborting() -> OperationParams {
     OperationParams {
         on_drain_timeout: DrainTimeoutPolicy::AbortRuns,
         rollout: None,
+        release: None,
         ..params(1, true)
     }
 }

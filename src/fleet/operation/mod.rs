@@ -16,6 +16,7 @@ pub mod upgrade;
 pub use crate::db::operations::model;
 mod abort;
 mod runner;
+mod swap;
 
 use serde_json::json;
 

@@ -30,6 +30,9 @@ pub struct Facts {
     pub offers_update: bool,
     /// It advertises `config.get` and `config.patch` (a config rollout's write).
     pub offers_config: bool,
+    /// This daemon runs its process (a managed gateway of this host): an upgrade swaps its
+    /// release here instead of asking it to update itself.
+    pub managed: bool,
 }
 
 /// The next thing to do for one gateway.
@@ -71,6 +74,12 @@ pub enum Next {
     /// Read the gateway's record of the run (`update.runs.get`), from the process that answers
     /// now (`another` than the one asked, or not).
     FollowRun { run_id: String, another: bool },
+    /// Cordon it and note its process and release, for a swap of its release by this daemon
+    /// (then [`GatewayProgress::admitted_for_swap`]).
+    AdmitSwap { boot_id: Option<String> },
+    /// Ask this daemon's process runner to swap its release (begun at the first ask), and
+    /// read where the swap is ([`GatewayProgress::after_swap`]).
+    Swap,
     /// Over for this gateway without acting: why.
     Skip { reason: String },
     /// Cancelled mid-way: release the operation's suspension (if it holds one), uncordon, and
@@ -130,6 +139,24 @@ pub fn next(
             ),
         },
         Step::Admitted if kind == OperationKind::UpdateHold => Next::Hold,
+        Step::Admitted if kind == OperationKind::Upgrade && f.managed => {
+            match (&params.release, &f.boot_id) {
+                (None, _) => fail(
+                    "a managed gateway is upgraded to a named release: give `version`",
+                    None,
+                ),
+                (Some(_), None) => fail(
+                    &format!(
+                        "OpenClaw {} does not report which process it is (no bootId): a swap could not be verified",
+                        f.version.as_deref().unwrap_or("unknown")
+                    ),
+                    None,
+                ),
+                (Some(_), Some(boot_id)) => Next::AdmitSwap {
+                    boot_id: Some(boot_id.clone()),
+                },
+            }
+        }
         Step::Admitted if kind == OperationKind::Upgrade && !f.offers_update => Next::Skip {
             reason: format!(
                 "OpenClaw {} does not offer update.run (2026.9 and later do): upgrade it by hand",
@@ -279,6 +306,17 @@ pub fn next(
             run_id: run_id.clone(),
             another,
         },
+        Step::Swapping { since_ms }
+            if now_ms > since_ms.saturating_add(secs(params.wait_ready_s)) =>
+        {
+            overdue("the swap was not over", params.wait_ready_s, p, "no answer")
+        }
+        Step::Swapping { .. } if f.elsewhere => Next::Wait,
+        Step::Swapping { .. } if !f.managed => fail(
+            "no longer a managed gateway of this daemon's host: the swap cannot be followed",
+            None,
+        ),
+        Step::Swapping { .. } => Next::Swap,
         Step::Baking { .. } if f.elsewhere => Next::Wait,
         Step::Baking { .. } if !f.connected || f.boot_id != p.boot_id_after => fail(
             &format!(
@@ -471,6 +509,9 @@ pub fn plan(
     let verdict = over.then(|| {
         if cancelling {
             OperationState::Cancelled
+        } else if progress.iter().any(|p| p.rolled_back) {
+            // A managed gateway's swap failed and was put back: the operation stopped there.
+            OperationState::Reverted
         } else if progress.iter().any(|p| p.step == Step::Failed) {
             OperationState::Failed
         } else {

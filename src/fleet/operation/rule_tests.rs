@@ -16,6 +16,7 @@ fn params(max_unavailable: u32, abort_on_failure: bool) -> OperationParams {
         force_after_drain: false,
         on_drain_timeout: DrainTimeoutPolicy::Release,
         rollout: None,
+        release: None,
     }
 }
 
@@ -29,6 +30,7 @@ fn here(boot: &str) -> Facts {
         offers_hold: true,
         offers_update: true,
         offers_config: true,
+        managed: false,
     }
 }
 

@@ -16,6 +16,7 @@ use super::rule::{Facts, Next, next, plan};
 use super::upgrade::{Before, before, proven};
 use crate::db::operations::Operation;
 use crate::fleet::budget::DisruptionKind;
+use crate::fleet::processes::{SwapOrder, SwapReport};
 use crate::fleet::{Fleet, FleetError};
 use crate::secrets::random_hex;
 use gateway_supervisor_actors::events::EventKind;
@@ -118,6 +119,40 @@ impl Fleet {
                 }
                 self.cordon(id, true, by).await?;
                 p.admitted_for_update(boot_id, facts.version.clone(), now);
+            }
+            Next::AdmitSwap { boot_id } => {
+                if !self.within_budget(op, &mut p, by).await? {
+                    return Ok(p);
+                }
+                self.cordon(id, true, by).await?;
+                let target = op
+                    .params
+                    .release
+                    .as_ref()
+                    .map_or("", |r| r.version.as_str());
+                p.admitted_for_swap(boot_id, facts.version.clone(), target, now);
+            }
+            Next::Swap => {
+                let report = match (self.processes(), op.params.release.as_ref()) {
+                    (Some(processes), Some(release)) => processes.swap(
+                        id,
+                        &SwapOrder {
+                            operation: op.id.clone(),
+                            version: release.version.clone(),
+                            source: release.source.clone(),
+                            min_healthy: std::time::Duration::from_secs(release.min_healthy_s),
+                            healthy_deadline: std::time::Duration::from_secs(
+                                op.params.wait_ready_s,
+                            ),
+                        },
+                    ),
+                    _ => SwapReport::Failed("this daemon runs no managed gateways".into()),
+                };
+                p.after_swap(report, unix_now_ms());
+                // Put back as it was and running, or nothing to swap: back in service.
+                if p.rolled_back || p.step == Step::Done {
+                    self.cordon(id, false, by).await?;
+                }
             }
             Next::Admit { boot_id } => {
                 if !self.within_budget(op, &mut p, by).await? {
@@ -408,6 +443,7 @@ impl Fleet {
                     .iter()
                     .all(|m| t.offers(m)),
                 offers_config: t.offers("config.get") && t.offers("config.patch"),
+                managed: self.processes().is_some_and(|p| p.runs(id)),
                 boot_id: t.boot_id,
                 version: t.version,
             },

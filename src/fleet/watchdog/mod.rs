@@ -480,6 +480,7 @@ impl Fleet {
                 force_after_drain: true,
                 on_drain_timeout: crate::fleet::operation::model::DrainTimeoutPolicy::Release,
                 rollout: None,
+                release: None,
             },
         };
         Ok(self.start_operation(order, by).await?.id)

@@ -241,6 +241,7 @@ impl FleetConfig {
                 promoted: false,
                 max_attempts: MAX_ATTEMPTS,
             }),
+            release: None,
         };
         let ids: Vec<GatewayId> = picked.iter().map(|(id, _)| *id).collect();
         if dry_run {

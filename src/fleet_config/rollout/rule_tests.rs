@@ -27,6 +27,7 @@ fn params(max_parallel: u32, canary: u32) -> OperationParams {
         force_after_drain: false,
         on_drain_timeout: Default::default(),
         rollout: Some(rp()),
+        release: None,
     }
 }
 
@@ -40,6 +41,7 @@ fn here(boot: &str) -> Facts {
         offers_hold: true,
         offers_update: true,
         offers_config: true,
+        managed: false,
     }
 }
 

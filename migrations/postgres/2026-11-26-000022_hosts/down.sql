@@ -1,0 +1,2 @@
+ALTER TABLE cluster_instances DROP COLUMN host_id;
+DROP TABLE hosts;
