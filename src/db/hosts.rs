@@ -20,6 +20,14 @@ pub struct HostRecord {
 }
 
 #[derive(QueryableByName)]
+struct HostInstance {
+    #[diesel(sql_type = Text)]
+    instance_id: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    advertise_url: Option<String>,
+}
+
+#[derive(QueryableByName)]
 struct LiveInstance {
     #[diesel(sql_type = Text)]
     host_id: String,
@@ -73,5 +81,29 @@ impl Store {
             hosts.entry(r.host_id).or_default().push(r.instance_id);
         }
         Ok(Some(hosts))
+    }
+
+    /// A live instance of host `host_id` (the first by id) and where it listens; `None` when
+    /// none is up, or on SQLite.
+    pub fn host_instance(
+        &self,
+        host_id: &str,
+        ttl: Duration,
+    ) -> Result<Option<(String, Option<String>)>, DbError> {
+        let mut conn = self.conn()?;
+        let DbConn::Postgres(c) = &mut *conn else {
+            return Ok(None);
+        };
+        let row: Option<HostInstance> = diesel::sql_query(
+            "SELECT instance_id, advertise_url FROM cluster_instances \
+             WHERE host_id = $1 AND NOT stopping \
+             AND heartbeat_at > now() - $2 * interval '1 millisecond' \
+             ORDER BY instance_id LIMIT 1",
+        )
+        .bind::<Text, _>(host_id)
+        .bind::<BigInt, _>(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
+        .get_result(c)
+        .optional()?;
+        Ok(row.map(|r| (r.instance_id, r.advertise_url)))
     }
 }

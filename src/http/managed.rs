@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -12,6 +12,7 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::json::JsonBody;
 use super::principal::Authenticated;
+use super::relay::{Here, or_host};
 use crate::db::managed::ManagedRecord;
 use crate::managed::install::Source;
 use crate::managed::state::{Desired, ProcessState};
@@ -296,33 +297,43 @@ pub async fn get_managed(
     description = "Restarts the gateway: SIGUSR2, so it restarts through OpenClaw's handoff (not counted as a crash); one that is down (exited, failed, given up) is started again with its crash count reset.",
     params(("id" = i64, Path, minimum = 1, description = "Gateway id")),
     responses((status = 202, body = ManagedEnvelope), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`unsupported_action`: its process runs on another host (ask a daemon there)")),
+        (status = 409, body = ErrorBody, description = "`unsupported_action`: its process runs on another host and this daemon is not in a cluster"),
+        (status = 503, body = ErrorBody, description = "`owner_unavailable`: its process runs on another host where no daemon is up (in a cluster the request goes to a daemon of that host)")),
     security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn restart_managed(
     state: web::Data<AppState>,
+    req: HttpRequest,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
-    let record = state.managed.restart(id.into_inner()).await?;
-    Ok(HttpResponse::Accepted().json(envelope(&state, record).await?))
+    let result = state.managed.restart(id.into_inner()).await;
+    match or_host(&state, &req, None, result).await? {
+        Here::Done(record) => Ok(HttpResponse::Accepted().json(envelope(&state, record).await?)),
+        Here::Relayed(res) => Ok(res),
+    }
 }
 
 #[utoipa::path(delete, path = "/api/managed/{id}", tag = "managed",
     description = "Stops the gateway (SIGTERM, its own drain, SIGKILL after `managed_runtime.stop_timeout`) and removes it and its gateway. Its folder (state, config, output) is kept unless `purge=true`.",
     params(("id" = i64, Path, minimum = 1, description = "Gateway id"), DeleteQuery),
     responses((status = 200, body = ManagedDeleted), (status = 400, body = ErrorBody, description = "`primary_gateway`: the primary cannot be deleted (make another gateway primary first)"), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`gateway_busy`: a running operation holds the gateway, or it is suspended through this daemon; `unsupported_action`: its process runs on another host (ask a daemon there)")),
+        (status = 409, body = ErrorBody, description = "`gateway_busy`: a running operation holds the gateway, or it is suspended through this daemon; `unsupported_action`: its process runs on another host and this daemon is not in a cluster"),
+        (status = 503, body = ErrorBody, description = "`owner_unavailable`: its process runs on another host where no daemon is up (in a cluster the request goes to a daemon of that host)")),
     security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn delete_managed(
     state: web::Data<AppState>,
     who: Authenticated,
+    req: HttpRequest,
     id: web::Path<i64>,
     query: web::Query<DeleteQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     state.fleet.may_delete(id).await?;
-    state
+    let result = state
         .managed
         .delete(id, query.purge.unwrap_or(false), who.0.caller())
-        .await?;
-    Ok(HttpResponse::Ok().json(ManagedDeleted { deleted: true }))
+        .await;
+    match or_host(&state, &req, None, result).await? {
+        Here::Done(()) => Ok(HttpResponse::Ok().json(ManagedDeleted { deleted: true })),
+        Here::Relayed(res) => Ok(res),
+    }
 }

@@ -99,6 +99,38 @@ pub async fn or_owner<T>(
     }
 }
 
+/// `result` as is, unless the managed gateway's process runs on another host: then `req`
+/// (with `body`) goes to a live instance of that host, which alone can act on it.
+pub async fn or_host<T>(
+    state: &AppState,
+    req: &HttpRequest,
+    body: Option<Vec<u8>>,
+    result: Result<T, crate::managed::ManagedError>,
+) -> Result<Here<T>, ApiError> {
+    let (id, host) = match result {
+        Err(crate::managed::ManagedError::OtherHost { id, host }) => (id, host),
+        other => return other.map(Here::Done).map_err(Into::into),
+    };
+    let Some(cluster) = &state.cluster else {
+        return Err(crate::managed::ManagedError::OtherHost { id, host }.into());
+    };
+    let (store, ttl, wanted) = (state.store.clone(), cluster.ttl, host.clone());
+    let found = super::blocking(move || store.host_instance(&wanted, ttl)).await?;
+    let Some((instance, url)) = found else {
+        return Err(unavailable(
+            &host,
+            ttl.as_secs().max(1),
+            format!(
+                "managed gateway {id} runs on host `{}`, where no daemon is up: its process keeps running, unsupervised, until one returns",
+                gateway_supervisor_actors::bounded::text(&host, 64)
+            ),
+        ));
+    };
+    relay(state, req, body, id, Owner { instance, url })
+        .await
+        .map(Here::Relayed)
+}
+
 fn unavailable(instance: &str, retry_after_secs: u64, message: String) -> ApiError {
     ApiError::OwnerUnavailable {
         message,

@@ -75,15 +75,13 @@ fn a_managed_gateway_is_linked_only_by_an_instance_on_its_host() {
         }
     });
 
-    // Process actions belong to its host: b (another host) refuses them and starts nothing.
-    for (method, path) in [
-        ("POST", format!("/api/managed/{managed}/restart")),
-        ("DELETE", format!("/api/managed/{managed}")),
-    ] {
-        let res = b.call(method, &path, &b.admin_key, &json!({}));
-        assert_eq!(res.status, 409, "{method} {path}: {}", res.text());
-        assert!(res.text().contains("host-a"), "{}", res.text());
-    }
+    // Process actions belong to its host: asked of b (another host), they go to a, and b
+    // starts nothing.
+    let restart = format!("/api/managed/{managed}/restart");
+    let res = b.call("POST", &restart, &b.admin_key, &json!({}));
+    assert_eq!(res.status, 202, "{}", res.text());
+    assert_eq!(res.header("x-gs-answered-by"), Some("a"));
+    assert_eq!(res.json()["managed"]["host_id"], "host-a", "{}", res.text());
     assert!(!b.state_dir().join("managed/gateways/edge-1").exists());
 
     // Its instance dies: b adopts the plain gateways a held, never the managed one.
@@ -141,6 +139,12 @@ fn a_managed_gateway_is_linked_only_by_an_instance_on_its_host() {
     assert_eq!(host_b["supervised"], true, "{hosts:#}");
     assert_eq!(host_b["instances"], json!(["b"]), "{hosts:#}");
     assert!(host_b["info"]["cpus"].as_u64() >= Some(1), "{hosts:#}");
+    // No daemon of its host to act on its process: said, not attempted here.
+    let res = b.call("POST", &restart, &b.admin_key, &json!({}));
+    assert_eq!(res.status, 503, "{}", res.text());
+    assert_eq!(res.json()["error"], "owner_unavailable", "{}", res.text());
+    assert!(res.text().contains("host-a"), "{}", res.text());
+    assert!(!b.state_dir().join("managed/gateways/edge-1").exists());
 
     // Its instance returns and takes it back.
     a.launch();
@@ -157,4 +161,20 @@ fn a_managed_gateway_is_linked_only_by_an_instance_on_its_host() {
         .json()["managed"]
         .clone();
     assert_ne!(m["state"], "unsupervised", "its daemon is back: {m:#}");
+
+    // Deleted through b: done by a, on host-a.
+    let res = b.call(
+        "DELETE",
+        &format!("/api/managed/{managed}?purge=true"),
+        &b.admin_key,
+        &json!(null),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.header("x-gs-answered-by"), Some("a"));
+    assert!(!a.state_dir().join("managed/gateways/edge-1").exists());
+    assert_eq!(
+        b.get(&format!("/api/managed/{managed}"), &b.admin_key)
+            .status,
+        404
+    );
 }
