@@ -5,7 +5,7 @@
 
 const RANK = { viewer: 0, operator: 1, admin: 2 };
 const PAGE_SIZE = 100;
-const EVENT_TYPES = "gateway.status,gateway.changed,gateway.primary,connection.changed,operation.progress,approval.requested,approval.resolved,gateway.config_drift";
+const EVENT_TYPES = "gateway.status,gateway.changed,gateway.primary,connection.changed,operation.progress,approval.requested,approval.resolved,gateway.config_drift,gateway.managed";
 // Pages by their hash, beside those routed below (ops.js adds its own).
 const PAGES = {};
 const STATUSES = ["online", "degraded", "timeout", "offline", "unknown"];
@@ -111,6 +111,7 @@ function scheduleRefresh() {
     else if (state.view === "operations") await PAGES["#/operations"]();
     else if (state.view === "approvals") await PAGES["#/approvals"]();
     else if (state.view === "config") await PAGES["#/config"]();
+    else if (state.view === "hosts") await PAGES["#/hosts"]();
     else if (state.view && state.view.startsWith("gateway:")) await renderGateway(state.view.slice(8), true);
   }, 2000);
 }

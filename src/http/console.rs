@@ -48,6 +48,7 @@ const ASSETS: &[Asset] = &[
     asset!("ops.js", "text/javascript; charset=utf-8"),
     asset!("approvals.js", "text/javascript; charset=utf-8"),
     asset!("config.js", "text/javascript; charset=utf-8"),
+    asset!("hosts.js", "text/javascript; charset=utf-8"),
     asset!("app.css", "text/css; charset=utf-8"),
     asset!(
         "vendor/uplot/uPlot.iife.min.js",

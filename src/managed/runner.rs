@@ -319,9 +319,11 @@ impl Runner {
         self.set(state, Some(detail)).await;
         loop {
             let cmd = self.cmds.recv().await;
-            // A restart cannot help a failed install, claim or start: it waits for a delete.
-            if self.while_down(cmd).await.is_none() {
-                return;
+            match self.while_down(cmd).await {
+                None => return,
+                // Asked again (the operator fixed Node, the registry, the port): from the top.
+                Some(true) => return Box::pin(self.run()).await,
+                Some(false) => {}
             }
         }
     }

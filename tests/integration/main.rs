@@ -12,6 +12,7 @@ mod bad_input;
 mod browser;
 mod browser_approvals;
 mod browser_config;
+mod browser_hosts;
 mod budgets;
 mod cli;
 mod config_drift;

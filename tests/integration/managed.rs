@@ -119,6 +119,24 @@ fn without_its_node_a_managed_gateway_is_registered_failed_with_the_reason_and_r
     );
     assert_eq!(host["managed"][0]["gateway_id"], id, "{hosts:#}");
     assert_eq!(host["managed"][0]["state"], "failed", "{hosts:#}");
+    // A restart tries again from the install (and fails again, for the same reason).
+    let res = d.call(
+        "POST",
+        &format!("/api/managed/{id}/restart"),
+        &d.admin_key,
+        &json!(null),
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    let again = wait_for("the install tried again", Duration::from_secs(30), || {
+        let m = d.get(&format!("/api/managed/{id}"), &d.admin_key).json()["managed"].clone();
+        if m["state"] == "failed" && m["updated_at_ms"].as_i64() > failed["updated_at_ms"].as_i64()
+        {
+            Ok(m)
+        } else {
+            Err(m.to_string())
+        }
+    });
+    assert_eq!(again["detail"], failed["detail"], "{again:#}");
     // A gateway like any other: listed, labelled.
     let g = d.get(&format!("/api/gateways/{id}"), &d.admin_key).json()["gateway"].clone();
     assert_eq!(g["name"], "edge-1");
