@@ -59,6 +59,10 @@ pub struct Config {
     pub config: FleetConfigConfig,
     /// How managed gateways are run (`[managed_runtime]`).
     pub managed_runtime: ManagedRuntimeConfig,
+    /// Managed gateways declared by the file (`[[managed]]`, the fields of `POST
+    /// /api/managed`): each one not managed yet is declared at start on this daemon's host.
+    /// Checked at start (a wrong table stops it, named).
+    pub managed: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

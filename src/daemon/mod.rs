@@ -257,6 +257,8 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
     let cluster_id = cluster.as_ref().map(|c| c.instance_id.to_string());
     let clustered = cluster_id.is_some();
     let system = actix::System::new();
+    let configured =
+        crate::managed::declare::parse_configured(&cfg.managed).map_err(DaemonError::Startup)?;
     system.block_on(async move {
         let registry = registry.start();
         if let Some(new) = seed {
@@ -332,6 +334,10 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
             Ok(0) => {}
             Ok(n) => info!(count = n, "supervising this host's managed gateways"),
             Err(e) => tracing::warn!(error = %e, "cannot read this host's managed gateways"),
+        }
+        let declared = crate::managed::declare::apply_configured(&managed, configured).await;
+        if !declared.is_empty() {
+            info!(names = ?declared, "declared the configuration file's managed gateways");
         }
         let console_sessions = Arc::new(crate::console_session::SessionSigner::new(
             store.cipher.derived_secret(),

@@ -2,8 +2,6 @@
 //! Admins declare, restart and delete them; viewers read them. A declared gateway is also a
 //! gateway like any other (`/api/gateways/{id}`, same id).
 
-use std::collections::BTreeMap;
-
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -14,30 +12,9 @@ use super::json::JsonBody;
 use super::principal::Authenticated;
 use super::relay::{Here, or_host};
 use crate::db::managed::ManagedRecord;
-use crate::managed::install::Source;
+use crate::managed::ManagedError;
+use crate::managed::declare::DeclareRequest;
 use crate::managed::state::{Desired, ProcessState};
-use crate::managed::{Declaration, ManagedError};
-use gateway_supervisor_actors::labels::Labels;
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DeclareRequest {
-    /// The gateway's name, also its folder under the state directory: 1-63 of
-    /// `A-Z a-z 0-9 . _ -`, starting with a letter or digit.
-    pub name: String,
-    /// The OpenClaw release, e.g. `2026.9.6`.
-    pub version: String,
-    /// `npm` (the registry, the default) or the path of a package tarball on this host.
-    pub source: Option<String>,
-    /// A JSON merge patch over the safe default (`gateway.mode: local`, loopback, a generated
-    /// token, no update check on start). `gateway.port`, `.bind` and `.auth` are the daemon's.
-    #[schema(value_type = Option<Object>)]
-    pub config: Option<serde_json::Value>,
-    pub labels: Option<BTreeMap<String, String>>,
-    /// Unset: the first free port of `managed_runtime.port_range_start..port_range_end`.
-    #[schema(minimum = 1024, maximum = 65535)]
-    pub port: Option<i64>,
-}
 
 /// A managed gateway: what it was asked for and what its host's daemon last saw.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -175,80 +152,6 @@ impl From<ManagedError> for ApiError {
             ManagedError::Registry(e) => e.into(),
             ManagedError::Internal(e) => ApiError::Internal(e),
         }
-    }
-}
-
-pub(super) fn version(raw: &str) -> Result<String, ApiError> {
-    let ok = (1..=64).contains(&raw.len())
-        && raw.starts_with(|c: char| c.is_ascii_digit())
-        && raw
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'));
-    ok.then(|| raw.to_owned()).ok_or_else(|| {
-        ApiError::field(
-            "version",
-            "a release version such as `2026.9.6` (1-64 of 0-9 A-Z a-z . - +)",
-        )
-    })
-}
-
-/// Where a release comes from: `npm` (the default) or a tarball's absolute path.
-pub(super) fn source(raw: Option<&str>) -> Result<Source, ApiError> {
-    match raw {
-        None | Some("npm") => Ok(Source::Registry),
-        Some(path) if path.starts_with('/') && path.len() <= 4096 => Ok(Source::parse(path)),
-        Some(_) => Err(ApiError::field(
-            "source",
-            "`npm`, or the absolute path of a package tarball",
-        )),
-    }
-}
-
-impl DeclareRequest {
-    fn validate(self) -> Result<Declaration, ApiError> {
-        let name =
-            crate::validate::name(&self.name).map_err(|e| ApiError::field("name", e.message))?;
-        // Also its folder's name on the host.
-        let folder_safe = name.len() <= 63
-            && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-        if !folder_safe {
-            return Err(ApiError::field(
-                "name",
-                "a managed gateway's name is also its folder: 1-63 of A-Z a-z 0-9 . _ -, starting with a letter or digit",
-            ));
-        }
-        let config = match self.config {
-            None => serde_json::Map::new(),
-            Some(serde_json::Value::Object(m)) => m,
-            Some(_) => return Err(ApiError::field("config", "a JSON object (a merge patch)")),
-        };
-        let port = self
-            .port
-            .map(|p| {
-                u16::try_from(p)
-                    .ok()
-                    .filter(|p| *p >= 1024)
-                    .ok_or_else(|| ApiError::field("port", "between 1024 and 65535"))
-            })
-            .transpose()?;
-        let source = source(self.source.as_deref())?;
-        let labels = self
-            .labels
-            .map(Labels::new)
-            .transpose()
-            .map_err(|e| ApiError::field("labels", e.to_string()))?
-            .unwrap_or_default();
-        Ok(Declaration {
-            name,
-            version: version(&self.version)?,
-            source,
-            config,
-            labels,
-            port,
-        })
     }
 }
 

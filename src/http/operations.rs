@@ -237,8 +237,8 @@ impl UpgradeRequest {
             return Ok(None);
         };
         Ok(Some(ManagedRelease {
-            version: super::managed::version(version)?,
-            source: super::managed::source(self.source.as_deref())?.as_stored(),
+            version: crate::managed::declare::version(version)?,
+            source: crate::managed::declare::source(self.source.as_deref())?.as_stored(),
             min_healthy_s,
         }))
     }

@@ -8,6 +8,7 @@
 //! [`runner::Runner`]'s, and what follows an exit is the pure [`policy`]'s.
 
 pub mod command;
+pub mod declare;
 pub mod engines;
 pub mod handoff;
 pub mod host;
@@ -404,6 +405,16 @@ impl Managed {
 
     pub async fn list(&self) -> Result<Vec<ManagedRecord>, ManagedError> {
         self.store(|s| s.managed_list(None)).await
+    }
+
+    /// Every managed gateway with its gateway's name.
+    pub async fn list_named(&self) -> Result<Vec<(String, ManagedRecord)>, ManagedError> {
+        let records = self.list().await?;
+        let names = self.store(|s| s.gateway_names()).await?;
+        Ok(records
+            .into_iter()
+            .map(|r| (names.get(&r.gateway_id).cloned().unwrap_or_default(), r))
+            .collect())
     }
 
     pub async fn get(&self, id: GatewayId) -> Result<ManagedRecord, ManagedError> {

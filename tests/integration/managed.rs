@@ -221,3 +221,71 @@ fn without_its_node_a_managed_gateway_is_registered_failed_with_the_reason_and_r
         json!([])
     );
 }
+
+/// `[[managed]]` in the configuration file: a wrong table stops the daemon naming it; a good
+/// one is declared at start on this host (once: a restart finds it declared).
+#[test]
+fn configured_managed_gateways_are_declared_once_and_a_wrong_table_stops_the_start() {
+    let mut d = gs_test_support::daemon::Daemon::start_with(&[(
+        "GATEWAY_SUPERVISOR__MANAGED_RUNTIME__NODE",
+        "/nonexistent/node",
+    )]);
+    d.kill9();
+    let config = d.state_dir().join("daemon.toml");
+    std::fs::write(
+        &config,
+        "[[managed]]\nname = \"edge-1\"\nversion = \"2026.9.6\"\nport = 39700\n\
+         [managed.labels]\ntier = \"edge\"\n[[managed]]\nname = \"edge-2\"\nversion = \"latest\"\n",
+    )
+    .unwrap();
+    let out = d
+        .command()
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a wrong table stops the start");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("[[managed]] #2: version: a release version"),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        &config,
+        "[[managed]]\nname = \"edge-1\"\nversion = \"2026.9.6\"\nport = 39700\n\
+         [managed.labels]\ntier = \"edge\"\n",
+    )
+    .unwrap();
+    let cfg = config.clone();
+    d.launch_with(|c| {
+        c.arg("--config").arg(&cfg);
+    });
+    let listed = wait_for(
+        "edge-1 declared from the file",
+        Duration::from_secs(30),
+        || {
+            let l = d.get("/api/managed", &d.admin_key).json()["managed"].clone();
+            if l.as_array().is_some_and(|a| a.len() == 1) {
+                Ok(l)
+            } else {
+                Err(l.to_string())
+            }
+        },
+    );
+    assert_eq!(listed[0]["name"], "edge-1", "{listed:#}");
+    assert_eq!(listed[0]["port"], 39700, "{listed:#}");
+    let id = listed[0]["gateway_id"].as_i64().unwrap();
+    let g = d.get(&format!("/api/gateways/{id}"), &d.admin_key).json()["gateway"].clone();
+    assert_eq!(g["labels"]["tier"], "edge", "{g:#}");
+    // Started again with the same file: still one.
+    d.kill9();
+    d.launch_with(|c| {
+        c.arg("--config").arg(&config);
+    });
+    let again = d.get("/api/managed", &d.admin_key).json()["managed"].clone();
+    assert_eq!(again.as_array().map(Vec::len), Some(1), "{again:#}");
+    assert_eq!(again[0]["gateway_id"], id, "{again:#}");
+}
