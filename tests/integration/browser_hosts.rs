@@ -25,13 +25,14 @@ fn the_hosts_page_installs_shows_restarts_and_upgrades_managed_gateways() {
     log_in_as(&b, &base, &d.admin_key, "(admin)");
     b.click_css("a[href='#/hosts']", DEADLINE);
     b.type_into(&b.find("#managed-name", DEADLINE), "edge-<b>1</b>");
+    // The page is drawn again after the alert: the form shown now is marked, to wait for the next.
+    b.script("document.getElementById('managed-install').dataset.before = 'yes'; return true");
     b.click_css("#managed-install-submit", DEADLINE);
     // A name the API refuses: its words in the page's alert.
     let said = b.accept_dialog(DEADLINE);
     assert!(said.contains("name contains '<'"), "{said}");
-    let name = b.find("#managed-name", DEADLINE);
-    b.script("document.getElementById('managed-name').value = ''; return true");
-    b.type_into(&name, "edge-1");
+    b.find("#managed-install:not([data-before])", DEADLINE);
+    b.type_into(&b.find("#managed-name", DEADLINE), "edge-1");
     b.click_css("#managed-install-submit", DEADLINE);
 
     let row = "tr[data-managed]";
@@ -64,11 +65,12 @@ fn the_hosts_page_installs_shows_restarts_and_upgrades_managed_gateways() {
         }
     });
     // Upgrade the host's gateways: an operation with the version asked.
-    b.type_into(
-        &b.find("section.host input.upgrade-version", DEADLINE),
-        "2026.9.7",
+    // Filled and sent in one turn of the page: the restart's events redraw it meanwhile.
+    b.find("section.host form.upgrade", DEADLINE);
+    b.script(
+        "const f = document.querySelector('section.host form.upgrade'); \
+         f.querySelector('input').value = '2026.9.7'; f.requestSubmit(); return true",
     );
-    b.click_css("section.host form.upgrade button", DEADLINE);
     b.wait_text("main h1", DEADLINE, |t| t.contains("Operations"));
     let ops = d.get("/api/operations", &d.admin_key).json();
     let op = &ops["operations"][0];
