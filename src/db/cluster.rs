@@ -139,7 +139,7 @@ pub struct GatewayChanges {
     pub next: i64,
 }
 
-fn millis(d: Duration) -> i64 {
+pub(super) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 

@@ -74,7 +74,7 @@ impl Store {
              WHERE host_id IS NOT NULL AND NOT stopping \
              AND heartbeat_at > now() - $1 * interval '1 millisecond' ORDER BY instance_id",
         )
-        .bind::<BigInt, _>(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
+        .bind::<BigInt, _>(super::cluster::millis(ttl))
         .load(c)?;
         let mut hosts: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for r in rows {
@@ -101,7 +101,7 @@ impl Store {
              ORDER BY instance_id LIMIT 1",
         )
         .bind::<Text, _>(host_id)
-        .bind::<BigInt, _>(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX))
+        .bind::<BigInt, _>(super::cluster::millis(ttl))
         .get_result(c)
         .optional()?;
         Ok(row.map(|r| (r.instance_id, r.advertise_url)))

@@ -43,7 +43,7 @@ pub async fn list_hosts(state: web::Data<AppState>) -> Result<HttpResponse, ApiE
     let store = state.store.clone();
     let stored = super::blocking(move || store.hosts()).await?;
     let live = state.managed.live_hosts().await?;
-    let managed = named(&state, state.managed.list().await?).await?;
+    let managed = named(&state, state.managed.list().await?, &live).await?;
     let mut ids: BTreeSet<String> = stored.iter().map(|h| h.host_id.clone()).collect();
     ids.extend(managed.iter().map(|m| m.host_id.clone()));
     ids.insert(state.managed.host_id().to_owned());

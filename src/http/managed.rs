@@ -86,25 +86,27 @@ impl ManagedView {
     }
 }
 
-/// `records` with their gateways' names.
+/// `records` with their gateways' names, judged against `live` (the hosts' live instances,
+/// read once by the caller).
 pub(super) async fn named(
     state: &AppState,
     records: Vec<ManagedRecord>,
+    live: &LiveHosts,
 ) -> Result<Vec<ManagedView>, ApiError> {
     let store = state.store.clone();
     let mut names = super::blocking(move || store.gateway_names()).await?;
-    let live = state.managed.live_hosts().await?;
     Ok(records
         .into_iter()
         .map(|r| {
             let name = names.remove(&r.gateway_id).unwrap_or_default();
-            ManagedView::of(r, name, &live)
+            ManagedView::of(r, name, live)
         })
         .collect())
 }
 
 async fn envelope(state: &AppState, record: ManagedRecord) -> Result<ManagedEnvelope, ApiError> {
-    let managed = named(state, vec![record])
+    let live = state.managed.live_hosts().await?;
+    let managed = named(state, vec![record], &live)
         .await?
         .pop()
         .ok_or_else(|| ApiError::Internal("a managed gateway went missing".into()))?;
@@ -180,7 +182,8 @@ pub async fn declare_managed(
     responses((status = 200, body = ManagedList)),
     security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
 pub async fn list_managed(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let managed = named(&state, state.managed.list().await?).await?;
+    let live = state.managed.live_hosts().await?;
+    let managed = named(&state, state.managed.list().await?, &live).await?;
     Ok(HttpResponse::Ok().json(ManagedList { managed }))
 }
 

@@ -513,15 +513,7 @@ impl crate::fleet::processes::Processes for Managed {
         match tx.try_send(Cmd::Swap(order.clone())) {
             Ok(()) => {
                 let report = SwapReport::Working("asked".into());
-                if let Ok(mut swaps) = self.ctx.swaps.lock() {
-                    swaps.insert(
-                        id,
-                        swap_run::SwapSlot {
-                            operation: order.operation.clone(),
-                            report: report.clone(),
-                        },
-                    );
-                }
+                self.ctx.report_swap(id, order, report.clone());
                 report
             }
             Err(mpsc::error::TrySendError::Full(_)) => {

@@ -24,6 +24,7 @@ use super::state::ProcessState;
 use super::state_copy;
 use super::swap::{Action, Gates, Input, Step, Swap};
 use crate::fleet::processes::{SwapOrder, SwapReport};
+use gateway_supervisor_actors::model::GatewayId;
 
 /// The last report of the swap an operation asked for.
 #[derive(Debug, Clone)]
@@ -57,6 +58,21 @@ fn describe(step: &Step, version: &str) -> String {
     }
 }
 
+impl super::runner::Context {
+    /// Where gateway `id`'s swap for `order`'s operation is, for the operation to read.
+    pub fn report_swap(&self, id: GatewayId, order: &SwapOrder, report: SwapReport) {
+        if let Ok(mut swaps) = self.swaps.lock() {
+            swaps.insert(
+                id,
+                SwapSlot {
+                    operation: order.operation.clone(),
+                    report,
+                },
+            );
+        }
+    }
+}
+
 /// What the swap ended with, and whether a process runs: the target's or the previous one's.
 pub struct Swapped {
     pub running: Option<KeeperRecord>,
@@ -67,15 +83,7 @@ pub struct Swapped {
 
 impl Runner {
     fn report_swap(&self, order: &SwapOrder, report: SwapReport) {
-        if let Ok(mut swaps) = self.ctx.swaps.lock() {
-            swaps.insert(
-                self.id,
-                SwapSlot {
-                    operation: order.operation.clone(),
-                    report,
-                },
-            );
-        }
+        self.ctx.report_swap(self.id, order, report);
     }
 
     /// A swap asked while the gateway is not running: refused, the gateway left as it is.
