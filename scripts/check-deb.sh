@@ -37,6 +37,10 @@ perms=$(stat -c '%a %U %G' "$conf")
 [ "$perms" = "640 root gateway-supervisor" ] || fail "$conf is $perms"
 ok "conffile $conf ($perms)"
 
+rules=/usr/share/polkit-1/rules.d/gateway-supervisor.rules
+[ "$(stat -c '%a %U' "$rules" 2>/dev/null)" = "644 root" ] || fail "no polkit rule at $rules"
+ok "polkit rule $rules (managed gateways' units)"
+
 verify=$(systemd-analyze verify --man=no "$unit" 2>&1) || fail "systemd-analyze verify: $verify"
 # Lines about the host (no running systemd in a container) are not about the unit.
 if grep -q "gateway-supervisor" <<<"$verify"; then fail "systemd-analyze verify: $verify"; fi

@@ -48,6 +48,9 @@ fi
 . scripts/throwaway-pg.sh
 throwaway_pg
 
+# A clean clone builds once: incremental caches would only double the target directory.
+export CARGO_INCREMENTAL=0
+
 # --- checks and tests -------------------------------------------------------------------------
 log "cargo fmt --check"
 cargo fmt --all -- --check

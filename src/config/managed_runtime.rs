@@ -56,6 +56,29 @@ pub struct ManagedRuntimeConfig {
     pub stable_after: Duration,
     /// Extra environment for every gateway and CLI process (e.g. `OPENCLAW_SKIP_CHANNELS`).
     pub env: BTreeMap<String, String>,
+    /// Where each gateway's keeper runs: `systemd`, a transient unit per gateway
+    /// (`openclaw-gateway-<name>.service`, through `systemd-run`), which `systemctl restart
+    /// gateway-supervisor` leaves running; `process`, a session of its own (containers, tests);
+    /// `auto`, systemd when this daemon itself runs under systemd.
+    pub backend: ManagedBackend,
+    /// The `systemd-run` the systemd backend calls; unset: on PATH.
+    pub systemd_run: Option<PathBuf>,
+    /// Per gateway (its unit's `MemoryMax=`), in bytes; systemd backend only.
+    pub memory_max: Option<u64>,
+    /// Per gateway (`CPUQuota=`), in percent of one CPU; systemd backend only.
+    pub cpu_quota_percent: Option<u32>,
+    /// Per gateway (`TasksMax=`); systemd backend only.
+    pub tasks_max: Option<u32>,
+}
+
+/// `[managed_runtime] backend`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ManagedBackend {
+    #[default]
+    Auto,
+    Systemd,
+    Process,
 }
 
 impl Default for ManagedRuntimeConfig {
@@ -77,6 +100,11 @@ impl Default for ManagedRuntimeConfig {
             restart_max_delay: Duration::from_secs(60),
             stable_after: Duration::from_secs(60),
             env: BTreeMap::new(),
+            backend: ManagedBackend::Auto,
+            systemd_run: None,
+            memory_max: None,
+            cpu_quota_percent: None,
+            tasks_max: None,
         }
     }
 }
@@ -155,6 +183,24 @@ impl ManagedRuntimeConfig {
             return invalid(format!(
                 "managed_runtime.log_max_bytes must be between 64 KiB and 1 GiB (got {})",
                 self.log_max_bytes
+            ));
+        }
+        if let Some(m) = self.memory_max.filter(|m| *m < 64 << 20) {
+            return invalid(format!(
+                "managed_runtime.memory_max must be at least 64 MiB (got {m} bytes; a gateway needs ~300 MB)"
+            ));
+        }
+        if let Some(c) = self
+            .cpu_quota_percent
+            .filter(|c| !(1..=100_000).contains(c))
+        {
+            return invalid(format!(
+                "managed_runtime.cpu_quota_percent must be between 1 and 100000 (got {c})"
+            ));
+        }
+        if let Some(t) = self.tasks_max.filter(|t| !(16..=4_194_304).contains(t)) {
+            return invalid(format!(
+                "managed_runtime.tasks_max must be between 16 and 4194304 (got {t})"
             ));
         }
         if let Some(k) = self.env.keys().find(|k| {

@@ -14,7 +14,7 @@ pub use approvals::{ApprovalsConfig, Timings};
 pub use cluster::ClusterConfig;
 pub use fleet_config::FleetConfigConfig;
 pub use gateway_logs::GatewayLogsConfig;
-pub use managed_runtime::ManagedRuntimeConfig;
+pub use managed_runtime::{ManagedBackend, ManagedRuntimeConfig};
 pub use usage::{Budget, UsageConfig};
 pub use watchdog::{AgentWatch, WatchdogConfig};
 

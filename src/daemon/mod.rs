@@ -330,6 +330,14 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
                 tokio::time::sleep(HOST_REPORT_INTERVAL).await;
             }
         });
+        // Managed gateways' own output into the log tail, every 2 s.
+        let tail = managed.clone();
+        actix::spawn(async move {
+            loop {
+                tail.tail_outputs().await;
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+        });
         match managed.resume().await {
             Ok(0) => {}
             Ok(n) => info!(count = n, "supervising this host's managed gateways"),

@@ -16,6 +16,10 @@ pub struct HostInfo {
     pub memory_available_bytes: Option<u64>,
     /// The one-minute load average.
     pub load_1m: Option<f64>,
+    /// Where its managed gateways run: `systemd` (a unit each, `openclaw-gateway-<name>`) or
+    /// `process` (children of the daemon in sessions of their own).
+    #[serde(default)]
+    pub backend: String,
 }
 
 /// A `/proc/meminfo` line's value in bytes (`MemTotal:  16318412 kB`).
@@ -27,7 +31,7 @@ fn meminfo(text: &str, key: &str) -> Option<u64> {
 
 impl HostInfo {
     /// Reads this host now (blocking: two small files).
-    pub fn read(releases: Vec<String>) -> HostInfo {
+    pub fn read(releases: Vec<String>, backend: &str) -> HostInfo {
         let mem = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
         let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
         HostInfo {
@@ -37,6 +41,7 @@ impl HostInfo {
             memory_total_bytes: meminfo(&mem, "MemTotal:"),
             memory_available_bytes: meminfo(&mem, "MemAvailable:"),
             load_1m: load.split_whitespace().next().and_then(|l| l.parse().ok()),
+            backend: backend.to_owned(),
         }
     }
 }
@@ -55,7 +60,7 @@ mod tests {
 
     #[test]
     fn this_host_reports_its_cpus_and_memory() {
-        let info = HostInfo::read(vec!["2026.9.6".into()]);
+        let info = HostInfo::read(vec!["2026.9.6".into()], "process");
         assert!(info.cpus >= 1);
         assert!(info.memory_total_bytes.is_some_and(|m| m > 0));
         assert_eq!(info.releases, ["2026.9.6"]);

@@ -30,6 +30,10 @@ pub struct KeepArgs {
     /// `output.log` is rotated to `output.log.1` when it reaches this size.
     #[arg(long, default_value_t = 16 * 1024 * 1024)]
     pub log_max_bytes: u64,
+    /// The gateway's environment (a JSON object, 0600), read and removed at start; the gateway
+    /// gets exactly this environment.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
     /// The gateway's command line.
     #[arg(last = true, required = true)]
     pub command: Vec<OsString>,
@@ -93,9 +97,15 @@ pub fn run(args: &KeepArgs) -> Result<(), String> {
     let log = Rotating::open(args.dir.join("output.log"), args.log_max_bytes)
         .map_err(|e| format!("output.log: {e}"))?;
     let log = Arc::new(Mutex::new(log));
+    let env = match &args.env_file {
+        Some(path) => read_env(path)?,
+        None => std::env::vars_os().collect(),
+    };
     let (program, rest) = args.command.split_first().ok_or("no command")?;
     let mut child = Command::new(program)
         .args(rest)
+        .env_clear()
+        .envs(env)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -128,6 +138,7 @@ pub fn run(args: &KeepArgs) -> Result<(), String> {
         started_at_ms: process::now_ms(),
     };
     process::write_json(&args.dir.join(process::KEEPER_FILE), &record)?;
+    forward_sigterm(gateway);
     let status = child.wait().map_err(|e| format!("wait: {e}"))?;
     for c in copiers {
         let _ = c.join();
@@ -148,6 +159,39 @@ pub fn run(args: &KeepArgs) -> Result<(), String> {
             at_ms: process::now_ms(),
         },
     )
+}
+
+/// The environment file's variables; the file is removed (it may hold the gateway's token).
+fn read_env(path: &Path) -> Result<Vec<(OsString, OsString)>, String> {
+    let bytes = fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let _ = fs::remove_file(path);
+    let map: std::collections::BTreeMap<String, String> =
+        serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(map.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+}
+
+/// A SIGTERM to the keeper goes to the gateway, which drains and exits; the keeper then records
+/// the exit as always. Under systemd that is how `systemctl stop openclaw-gateway-<name>` (and
+/// a host's shutdown) stops a gateway: `KillMode=mixed` signals the keeper alone.
+fn forward_sigterm(gateway: u32) {
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async {
+            use tokio::signal::unix::{SignalKind, signal};
+            let Ok(mut term) = signal(SignalKind::terminate()) else {
+                return;
+            };
+            let pid = nix::unistd::Pid::from_raw(i32::try_from(gateway).unwrap_or(i32::MAX));
+            while term.recv().await.is_some() {
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            }
+        });
+    });
 }
 
 /// The process `unshare --fork` started: PID 1 of the new namespace, as seen from here; `None`

@@ -15,6 +15,7 @@ pub mod host;
 pub mod install;
 pub mod keeper;
 pub mod openclaw;
+pub mod output_tail;
 pub mod policy;
 pub mod process;
 pub mod runner;
@@ -22,6 +23,7 @@ pub mod state;
 pub mod state_copy;
 pub mod swap;
 mod swap_run;
+pub mod unit;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -93,6 +95,8 @@ pub struct Managed {
     host_id: String,
     gateways_dir: PathBuf,
     runners: Mutex<HashMap<GatewayId, mpsc::Sender<Cmd>>>,
+    /// Each runner's output file, as far as the log tail read it.
+    outputs: Arc<Mutex<HashMap<GatewayId, output_tail::Output>>>,
     /// In a cluster, how long an instance lives without a heartbeat: a host with no live
     /// instance leaves its managed gateways unsupervised.
     cluster_ttl: Option<std::time::Duration>,
@@ -150,12 +154,23 @@ impl Managed {
             releases: cfg.releases_dir(state_dir),
             install_timeout: cfg.install_timeout,
         };
+        let spawner = unit::Spawner::choose(&cfg, unit::under_systemd());
+        if matches!(spawner, unit::Spawner::Process)
+            && (cfg.memory_max.is_some()
+                || cfg.cpu_quota_percent.is_some()
+                || cfg.tasks_max.is_some())
+        {
+            tracing::warn!(
+                "[managed_runtime] memory_max, cpu_quota_percent and tasks_max apply to the systemd backend only; managed gateways run without them"
+            );
+        }
         Managed {
             ctx: Arc::new(Context {
                 store,
                 events,
                 tools,
                 cfg,
+                spawner,
                 swaps: Mutex::default(),
                 versions: Mutex::default(),
             }),
@@ -163,6 +178,7 @@ impl Managed {
             host_id,
             gateways_dir: state_dir.join("managed/gateways"),
             runners: Mutex::new(HashMap::new()),
+            outputs: Arc::default(),
             cluster_ttl: None,
         }
     }
@@ -173,11 +189,40 @@ impl Managed {
         self
     }
 
+    /// One round of the output tail ([`output_tail`]): each managed gateway's new output lines
+    /// published as `log` events (source `output`), redacted and bounded as every log line is.
+    pub async fn tail_outputs(&self) {
+        let outputs = self.outputs.clone();
+        let read = runner::blocking(move || {
+            let Ok(mut outputs) = outputs.lock() else {
+                return Vec::new();
+            };
+            outputs
+                .iter_mut()
+                .map(|(id, o)| (*id, o.read_new()))
+                .filter(|(_, lines)| !lines.is_empty())
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default();
+        for (id, lines) in read {
+            for raw in lines {
+                let line = crate::fleet::log_tail::line::parse(&raw);
+                self.ctx.events.publish(
+                    gateway_supervisor_actors::events::EventKind::Log,
+                    Some(id),
+                    line.payload_from("output"),
+                );
+            }
+        }
+    }
+
     /// Stores what this host is now (`GET /api/hosts`): its releases, CPUs, memory, load.
     pub async fn report_host(&self) -> Result<(), ManagedError> {
         let (tools, host) = (self.ctx.tools.clone(), self.host_id.clone());
+        let backend = self.ctx.spawner.name();
         self.store(move |s| {
-            let info = host::HostInfo::read(tools.versions());
+            let info = host::HostInfo::read(tools.versions(), backend);
             s.put_host(&crate::db::hosts::HostRecord {
                 host_id: host,
                 info: serde_json::to_string(&info).unwrap_or_else(|_| "{}".into()),
@@ -267,6 +312,10 @@ impl Managed {
         };
         if let Ok(mut runners) = self.runners.lock() {
             runners.insert(record.gateway_id, tx);
+        }
+        if let Ok(mut outputs) = self.outputs.lock() {
+            let path = runner.dir.run().join("output.log");
+            outputs.insert(record.gateway_id, output_tail::Output::new(path));
         }
         actix::spawn(runner.run());
     }
@@ -471,6 +520,9 @@ impl Managed {
         self.store(move |s| s.set_managed_desired(id, Desired::Stopped.as_str()))
             .await?;
         let tx = self.runners.lock().ok().and_then(|mut r| r.remove(&id));
+        if let Ok(mut outputs) = self.outputs.lock() {
+            outputs.remove(&id);
+        }
         if let Some(tx) = tx {
             let (done, stopped) = oneshot::channel();
             if tx.send(Cmd::Stop(done)).await.is_ok() {

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::command;
 use super::policy::Exit;
+use super::unit::{self, Spawner, SystemdRun};
 
 pub const KEEPER_FILE: &str = "keeper.json";
 pub const EXIT_FILE: &str = "exit.json";
@@ -48,6 +50,8 @@ pub enum ProcessError {
     Spawn(#[source] std::io::Error),
     #[error("the keeper did not start the gateway within {0:?} (see keeper.log)")]
     NoRecord(Duration),
+    #[error("cannot start the gateway's unit: {0}")]
+    Unit(String),
     #[error("cannot signal the gateway: {0}")]
     Signal(#[source] nix::Error),
 }
@@ -155,14 +159,18 @@ pub fn running(record: &KeeperRecord) -> bool {
     alive(record.gateway_pid, record.gateway_start)
 }
 
-/// Starts a keeper for `command` with exactly `env`, and waits for its record. The keeper is
-/// this binary (`keep`); its stderr goes to `dir/keeper.log`.
+/// The file a keeper reads its gateway's environment from (0600; removed once read).
+pub const ENV_FILE: &str = "env.json";
+
+/// Starts a keeper for `command` with exactly `env`, as `spawner` says, and waits for its
+/// record. The keeper is this binary (`keep`); its output goes to `dir/keeper.log`.
 pub fn spawn(
     dir: &Path,
     command: &[OsString],
     env: &[(String, OsString)],
     log_max_bytes: u64,
     within: Duration,
+    (spawner, gateway): (&Spawner, &str),
 ) -> Result<KeeperRecord, ProcessError> {
     let prepare = |path: &Path, e| ProcessError::Prepare {
         path: path.to_owned(),
@@ -176,40 +184,120 @@ pub fn spawn(
             Err(e) => return Err(prepare(&dir.join(stale), e)),
         }
     }
+    let env_file = dir.join(ENV_FILE);
+    write_env(&env_file, env).map_err(|e| prepare(&env_file, e))?;
     let keeper_log = dir.join("keeper.log");
     let stderr = fs::File::create(&keeper_log).map_err(|e| prepare(&keeper_log, e))?;
-    // This very binary, even after a package upgrade replaced the file (the kernel keeps the
-    // running one; `current_exe` would name a path that is gone).
-    let mut child = Command::new("/proc/self/exe")
-        .arg("keep")
-        .arg("--dir")
-        .arg(dir)
-        .arg("--log-max-bytes")
-        .arg(log_max_bytes.to_string())
-        .arg("--")
-        .args(command)
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .map_err(ProcessError::Spawn)?;
+    let mut keep: Vec<OsString> = vec!["keep".into(), "--dir".into(), dir.into()];
+    keep.extend([
+        "--log-max-bytes".into(),
+        log_max_bytes.to_string().into(),
+        "--env-file".into(),
+        env_file.clone().into(),
+        "--".into(),
+    ]);
+    keep.extend(command.iter().cloned());
+    let mut child = match spawner {
+        Spawner::Process => Some(
+            // This very binary, even after a package upgrade replaced the file (the kernel
+            // keeps the running one; `current_exe` would name a path that is gone).
+            Command::new("/proc/self/exe")
+                .args(&keep)
+                .env_clear()
+                .current_dir(dir)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(stderr)
+                .spawn()
+                .map_err(ProcessError::Spawn)?,
+        ),
+        Spawner::Systemd(run) => {
+            drop(stderr);
+            start_unit(run, gateway, dir, &keeper_log, keep)?;
+            None
+        }
+    };
     let started = Instant::now();
     let found = loop {
         if let Some(r) = record(dir) {
             break Some(r);
         }
-        if started.elapsed() > within || matches!(child.try_wait(), Ok(Some(_))) {
+        let ended = child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))));
+        if started.elapsed() > within || ended {
             break record(dir);
         }
         std::thread::sleep(Duration::from_millis(10));
     };
+    if found.is_none() {
+        // Never leave the environment behind a keeper that did not start.
+        let _ = fs::remove_file(&env_file);
+    }
     // The keeper is this daemon's child until it ends: reap it then (a later daemon is not its
     // parent, and init reaps it).
-    std::thread::spawn(move || child.wait());
+    if let Some(mut child) = child {
+        std::thread::spawn(move || child.wait());
+    }
     found.ok_or(ProcessError::NoRecord(within))
+}
+
+/// The gateway's environment, readable by this user alone.
+fn write_env(path: &Path, env: &[(String, OsString)]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let map: std::collections::BTreeMap<&str, String> = env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.to_string_lossy().into_owned()))
+        .collect();
+    let _ = fs::remove_file(path);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    std::io::Write::write_all(&mut file, &serde_json::to_vec(&map)?)
+}
+
+/// `systemd-run` for the keeper. A unit of the same name that is still going away (its last
+/// keeper has just written its exit) is waited for, a few seconds at most.
+fn start_unit(
+    run: &SystemdRun,
+    gateway: &str,
+    dir: &Path,
+    log: &Path,
+    keep: Vec<OsString>,
+) -> Result<(), ProcessError> {
+    let mut keeper = vec![
+        unit::this_binary()
+            .map_err(ProcessError::Spawn)?
+            .into_os_string(),
+    ];
+    keeper.extend(keep);
+    let ids = (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    );
+    let args = unit::systemd_run_args(run, gateway, ids, dir, log, &keeper);
+    let started = Instant::now();
+    loop {
+        let mut cmd = Command::new(&run.program);
+        cmd.args(&args);
+        let done = command::run(cmd, Duration::from_secs(30))
+            .map_err(|e| ProcessError::Unit(e.to_string()))?;
+        if done.code == Some(0) {
+            return Ok(());
+        }
+        let words = done.last_words();
+        if !words.contains("already") || started.elapsed() > Duration::from_secs(10) {
+            return Err(ProcessError::Unit(format!(
+                "{} failed ({}): {words}",
+                run.program.display(),
+                done.code
+                    .map_or("a signal".to_owned(), |c| format!("exit {c}"))
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 /// Sends `signal` to the gateway of `record`, if it is still that process.

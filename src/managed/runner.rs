@@ -20,6 +20,7 @@ use super::policy::{self, AfterExit, CrashHistory, CrashPolicy, Exit, GiveUp};
 use super::process::{self, KeeperRecord};
 use super::state::ProcessState;
 use super::swap_run::SwapSlot;
+use super::unit::Spawner;
 use crate::config::ManagedRuntimeConfig;
 use crate::db::Store;
 use crate::db::managed::ManagedStatus;
@@ -46,6 +47,8 @@ pub struct Context {
     pub events: gateway_supervisor_actors::events::EventBus,
     pub tools: Tools,
     pub cfg: ManagedRuntimeConfig,
+    /// Where keepers run (a unit each under systemd).
+    pub spawner: Spawner,
     /// The last report of each gateway's swap, for the operation that asked.
     pub swaps: Mutex<HashMap<GatewayId, SwapSlot>>,
     /// The release each runner runs now.
@@ -350,8 +353,10 @@ impl Runner {
         let argv = launch.gateway_argv(self.port)?;
         let env = launch.env();
         let (dir, max) = (self.dir.run(), self.ctx.cfg.log_max_bytes);
+        let (ctx, name) = (self.ctx.clone(), self.name.clone());
+        let within = Duration::from_secs(15);
         let record =
-            blocking(move || process::spawn(&dir, &argv, &env, max, Duration::from_secs(15)))
+            blocking(move || process::spawn(&dir, &argv, &env, max, within, (&ctx.spawner, &name)))
                 .await
                 .ok_or("the start was interrupted")?
                 .map_err(|e| e.to_string())?;

@@ -99,3 +99,47 @@ fn sd_notify_ready_watchdog_reload_stopping() {
     wait_for(&sock, "STOPPING=1", &mut seen);
     assert!(status.success(), "clean exit after SIGTERM: {status}");
 }
+
+/// The package's polkit rule, evaluated as polkit evaluates it (a JavaScript function given the
+/// action and the subject): the daemon's user may manage its gateways' units and nothing else.
+#[test]
+fn the_polkit_rule_lets_the_daemon_manage_its_gateway_units_and_nothing_else() {
+    let rules =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging/polkit/gateway-supervisor.rules");
+    let script = format!(
+        r#"
+const rules = [];
+globalThis.polkit = {{ Result: {{ YES: "yes", NOT_HANDLED: null }}, addRule: (f) => rules.push(f) }};
+require({rules:?});
+const ask = (id, user, unit, verb) => rules[0](
+  {{ id, lookup: (k) => ({{ unit, verb }})[k] }}, {{ user }});
+const m = "org.freedesktop.systemd1.manage-units";
+console.log(JSON.stringify([
+  ask(m, "gateway-supervisor", "openclaw-gateway-alpha.service", "start"),
+  ask(m, "gateway-supervisor", "openclaw-gateway-a.b_c-1.service", "stop"),
+  ask(m, "gateway-supervisor", "sshd.service", "start"),
+  ask(m, "gateway-supervisor", "openclaw-gateway-x.service; sshd.service", "start"),
+  ask(m, "gateway-supervisor", "openclaw-gateway-alpha.service", "enable"),
+  ask(m, "nobody", "openclaw-gateway-alpha.service", "start"),
+  ask("org.freedesktop.systemd1.manage-unit-files", "gateway-supervisor", "openclaw-gateway-alpha.service", "start"),
+]));
+"#,
+        rules = rules.display().to_string()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("rule.js");
+    std::fs::write(&copy, script).unwrap();
+    let out = Command::new("node")
+        .arg(&copy)
+        .output()
+        .expect("node must be installed (scripts/test.sh installs npm, which brings it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        r#"["yes","yes",null,null,null,null,null]"#
+    );
+}

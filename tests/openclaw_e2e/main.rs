@@ -12,6 +12,7 @@ mod cluster;
 mod config;
 mod frame_counts;
 mod managed;
+mod managed_systemd;
 mod managed_upgrade;
 mod operations;
 mod releases;

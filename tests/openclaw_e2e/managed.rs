@@ -99,6 +99,16 @@ pub(super) fn gateway_online(d: &Daemon, id: i64) -> Value {
 /// A daemon that runs managed gateways with the e2e's Node and the shared releases folder; its
 /// configuration file; and the reaper of its gateways.
 pub(super) fn managed_daemon() -> (Daemon, PathBuf, Reaper) {
+    managed_daemon_with(&[], "", "")
+}
+
+/// [`managed_daemon`] with more environment, more `[managed_runtime]` lines (`runtime`) and
+/// more `[managed_runtime.env]` lines (`gateway_env`).
+pub(super) fn managed_daemon_with(
+    more_env: &[(&str, &str)],
+    runtime: &str,
+    gateway_env: &str,
+) -> (Daemon, PathBuf, Reaper) {
     // npm reaches the registry as this machine does (a proxy's CA, npm's cache in HOME).
     let passed: Vec<(&str, String)> = [
         "HOME",
@@ -114,6 +124,7 @@ pub(super) fn managed_daemon() -> (Daemon, PathBuf, Reaper) {
     let mut env: Vec<(&str, &str)> = passed.iter().map(|(k, v)| (*k, v.as_str())).collect();
     env.push(("GATEWAY_SUPERVISOR__GATEWAYS__BACKOFF_MAX", "1s"));
     env.push(("GATEWAY_SUPERVISOR__LIMITS__GATEWAY_OPS_PER_MINUTE", "0"));
+    env.extend_from_slice(more_env);
     // Started once for its admin key, then with the configuration file.
     let mut d = Daemon::start_with(&env);
     d.kill9();
@@ -121,8 +132,8 @@ pub(super) fn managed_daemon() -> (Daemon, PathBuf, Reaper) {
     std::fs::write(
         &config,
         format!(
-            "[managed_runtime]\nnode = {:?}\nreleases_dir = {:?}\nrestart_delay = \"1s\"\n\
-             [managed_runtime.env]\nOPENCLAW_SKIP_CHANNELS = \"1\"\nOPENCLAW_DISABLE_BONJOUR = \"1\"\n",
+            "[managed_runtime]\nnode = {:?}\nreleases_dir = {:?}\nrestart_delay = \"1s\"\n{runtime}\n\
+             [managed_runtime.env]\nOPENCLAW_SKIP_CHANNELS = \"1\"\nOPENCLAW_DISABLE_BONJOUR = \"1\"\n{gateway_env}\n",
             install().join("node/node_modules/.bin/node").display().to_string(),
             releases_dir().display().to_string(),
         ),

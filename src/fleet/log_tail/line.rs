@@ -51,7 +51,12 @@ pub struct GatewayLogLine {
 impl GatewayLogLine {
     /// The `log` event payload it becomes (what the log buffer and streams read).
     pub fn payload(&self) -> Value {
-        json!({"source": "logs.tail", "level": self.level, "subsystem": self.subsystem,
+        self.payload_from("logs.tail")
+    }
+
+    /// The payload with another source: `output`, a managed gateway's own output.
+    pub fn payload_from(&self, source: &'static str) -> Value {
+        json!({"source": source, "level": self.level, "subsystem": self.subsystem,
                "time": self.time, "message": self.message})
     }
 }
