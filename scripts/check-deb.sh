@@ -40,6 +40,9 @@ ok "conffile $conf ($perms)"
 rules=/usr/share/polkit-1/rules.d/gateway-supervisor.rules
 [ "$(stat -c '%a %U' "$rules" 2>/dev/null)" = "644 root" ] || fail "no polkit rule at $rules"
 ok "polkit rule $rules (managed gateways' units)"
+template=/usr/lib/systemd/system/openclaw-gateway@.service
+grep -q '^ExecStart=/usr/bin/gateway-supervisor keep ' "$template" || fail "no packaged $template"
+ok "template $template"
 
 verify=$(systemd-analyze verify --man=no "$unit" 2>&1) || fail "systemd-analyze verify: $verify"
 # Lines about the host (no running systemd in a container) are not about the unit.

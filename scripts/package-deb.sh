@@ -20,7 +20,7 @@ cargo build --release --locked --bin gateway-supervisor >&2
 bin=${CARGO_TARGET_DIR:-target}/release/gateway-supervisor
 out=target/package
 rm -rf "$out"
-mkdir -p "$out/completions" "$out/man" "$out/systemd"
+mkdir -p "$out/completions" "$out/man" "$out/systemd" "$out/units"
 "$bin" completions bash >"$out/completions/gateway-supervisor"
 "$bin" completions zsh >"$out/completions/_gateway-supervisor"
 "$bin" completions fish >"$out/completions/gateway-supervisor.fish"
@@ -30,6 +30,9 @@ gzip -9n "$out"/man/*.1
 # that open the repository's copy.
 sed -e 's#/usr/local/bin/gateway-supervisor#/usr/bin/gateway-supervisor#' \
   -e '1,/^\[Unit\]/{/^#/d}' systemd/gateway-supervisor.service >"$out/systemd/gateway-supervisor.service"
+# The managed gateways' template, installed, never enabled (the daemon starts its instances).
+sed -e 's#/usr/local/bin/gateway-supervisor#/usr/bin/gateway-supervisor#' \
+  systemd/openclaw-gateway@.service >"$out/units/openclaw-gateway@.service"
 
 rm -rf target/debian
 cargo deb --no-build --locked -p gateway-supervisor --output target/debian/ >&2

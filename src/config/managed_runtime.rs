@@ -56,13 +56,13 @@ pub struct ManagedRuntimeConfig {
     pub stable_after: Duration,
     /// Extra environment for every gateway and CLI process (e.g. `OPENCLAW_SKIP_CHANNELS`).
     pub env: BTreeMap<String, String>,
-    /// Where each gateway's keeper runs: `systemd`, a transient unit per gateway
-    /// (`openclaw-gateway-<name>.service`, through `systemd-run`), which `systemctl restart
-    /// gateway-supervisor` leaves running; `process`, a session of its own (containers, tests);
-    /// `auto`, systemd when this daemon itself runs under systemd.
+    /// Where each gateway's keeper runs: `systemd`, an instance of the packaged
+    /// `openclaw-gateway@.service` per gateway, which `systemctl restart gateway-supervisor`
+    /// leaves running; `process`, a session of its own (containers, tests); `auto`, systemd
+    /// when this daemon itself runs under systemd.
     pub backend: ManagedBackend,
-    /// The `systemd-run` the systemd backend calls; unset: on PATH.
-    pub systemd_run: Option<PathBuf>,
+    /// The `systemctl` the systemd backend calls; unset: on PATH.
+    pub systemctl: Option<PathBuf>,
     /// Per gateway (its unit's `MemoryMax=`), in bytes; systemd backend only.
     pub memory_max: Option<u64>,
     /// Per gateway (`CPUQuota=`), in percent of one CPU; systemd backend only.
@@ -101,7 +101,7 @@ impl Default for ManagedRuntimeConfig {
             stable_after: Duration::from_secs(60),
             env: BTreeMap::new(),
             backend: ManagedBackend::Auto,
-            systemd_run: None,
+            systemctl: None,
             memory_max: None,
             cpu_quota_percent: None,
             tasks_max: None,

@@ -16,7 +16,7 @@ pub struct HostInfo {
     pub memory_available_bytes: Option<u64>,
     /// The one-minute load average.
     pub load_1m: Option<f64>,
-    /// Where its managed gateways run: `systemd` (a unit each, `openclaw-gateway-<name>`) or
+    /// Where its managed gateways run: `systemd` (a unit each, `openclaw-gateway@<name>`) or
     /// `process` (children of the daemon in sessions of their own).
     #[serde(default)]
     pub backend: String,

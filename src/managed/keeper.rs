@@ -10,7 +10,6 @@
 //! one old file kept), and when the gateway ends writes `exit.json` and exits. A daemon —
 //! this one or the next — reads those files; the keeper never decides anything.
 
-use std::ffi::OsString;
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -24,19 +23,21 @@ use super::process::{self, ExitRecord, KeeperRecord};
 /// The arguments of `gateway-supervisor keep`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct KeepArgs {
-    /// The gateway's run folder (keeper.json, exit.json, output.log).
+    /// The gateway's run folder: `launch.json` (read and removed at start), then keeper.json,
+    /// exit.json, output.log.
     #[arg(long, value_name = "DIR")]
     pub dir: PathBuf,
-    /// `output.log` is rotated to `output.log.1` when it reaches this size.
-    #[arg(long, default_value_t = 16 * 1024 * 1024)]
-    pub log_max_bytes: u64,
-    /// The gateway's environment (a JSON object, 0600), read and removed at start; the gateway
-    /// gets exactly this environment.
-    #[arg(long, value_name = "FILE")]
-    pub env_file: Option<PathBuf>,
+}
+
+/// What the daemon writes for a keeper to start (0600: the environment may hold secrets).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LaunchFile {
     /// The gateway's command line.
-    #[arg(last = true, required = true)]
-    pub command: Vec<OsString>,
+    pub command: Vec<String>,
+    /// Its whole environment.
+    pub env: std::collections::BTreeMap<String, String>,
+    /// `output.log` is rotated to `output.log.1` at this size.
+    pub log_max_bytes: u64,
 }
 
 /// Output copied into `output.log`, rotated at `max` bytes.
@@ -94,18 +95,15 @@ fn copy_into(mut from: impl Read, to: Arc<Mutex<Rotating>>) {
 pub fn run(args: &KeepArgs) -> Result<(), String> {
     // A session of its own: no hangup or group signal aimed at the daemon reaches it.
     nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
-    let log = Rotating::open(args.dir.join("output.log"), args.log_max_bytes)
+    let launch = read_launch(&args.dir.join(process::LAUNCH_FILE))?;
+    let log = Rotating::open(args.dir.join("output.log"), launch.log_max_bytes)
         .map_err(|e| format!("output.log: {e}"))?;
     let log = Arc::new(Mutex::new(log));
-    let env = match &args.env_file {
-        Some(path) => read_env(path)?,
-        None => std::env::vars_os().collect(),
-    };
-    let (program, rest) = args.command.split_first().ok_or("no command")?;
+    let (program, rest) = launch.command.split_first().ok_or("no command")?;
     let mut child = Command::new(program)
         .args(rest)
         .env_clear()
-        .envs(env)
+        .envs(&launch.env)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -138,7 +136,7 @@ pub fn run(args: &KeepArgs) -> Result<(), String> {
         started_at_ms: process::now_ms(),
     };
     process::write_json(&args.dir.join(process::KEEPER_FILE), &record)?;
-    forward_sigterm(gateway);
+    forward_sigterm(record);
     let status = child.wait().map_err(|e| format!("wait: {e}"))?;
     for c in copiers {
         let _ = c.join();
@@ -161,19 +159,18 @@ pub fn run(args: &KeepArgs) -> Result<(), String> {
     )
 }
 
-/// The environment file's variables; the file is removed (it may hold the gateway's token).
-fn read_env(path: &Path) -> Result<Vec<(OsString, OsString)>, String> {
+/// The launch file; removed once read (its environment may hold secrets).
+fn read_launch(path: &Path) -> Result<LaunchFile, String> {
     let bytes = fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let _ = fs::remove_file(path);
-    let map: std::collections::BTreeMap<String, String> =
-        serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(map.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+    serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// A SIGTERM to the keeper goes to the gateway, which drains and exits; the keeper then records
-/// the exit as always. Under systemd that is how `systemctl stop openclaw-gateway-<name>` (and
-/// a host's shutdown) stops a gateway: `KillMode=mixed` signals the keeper alone.
-fn forward_sigterm(gateway: u32) {
+/// the exit as always. Under systemd that is how `systemctl stop openclaw-gateway@<name>` (and
+/// a host's shutdown) stops a gateway: `KillMode=mixed` signals the keeper alone. A gateway
+/// that has ended is not signalled (its pid may be another process's by then).
+fn forward_sigterm(record: KeeperRecord) {
     std::thread::spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread()
             .enable_io()
@@ -186,9 +183,8 @@ fn forward_sigterm(gateway: u32) {
             let Ok(mut term) = signal(SignalKind::terminate()) else {
                 return;
             };
-            let pid = nix::unistd::Pid::from_raw(i32::try_from(gateway).unwrap_or(i32::MAX));
             while term.recv().await.is_some() {
-                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+                let _ = process::signal(&record, nix::sys::signal::Signal::SIGTERM);
             }
         });
     });

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::command;
+use super::keeper::LaunchFile;
 use super::policy::Exit;
-use super::unit::{self, Spawner, SystemdRun};
+use super::unit::{self, Spawner, Systemctl};
 
 pub const KEEPER_FILE: &str = "keeper.json";
 pub const EXIT_FILE: &str = "exit.json";
@@ -159,8 +160,8 @@ pub fn running(record: &KeeperRecord) -> bool {
     alive(record.gateway_pid, record.gateway_start)
 }
 
-/// The file a keeper reads its gateway's environment from (0600; removed once read).
-pub const ENV_FILE: &str = "env.json";
+/// What a keeper reads to start its gateway (0600; removed once read).
+pub const LAUNCH_FILE: &str = "launch.json";
 
 /// Starts a keeper for `command` with exactly `env`, as `spawner` says, and waits for its
 /// record. The keeper is this binary (`keep`); its output goes to `dir/keeper.log`.
@@ -184,25 +185,29 @@ pub fn spawn(
             Err(e) => return Err(prepare(&dir.join(stale), e)),
         }
     }
-    let env_file = dir.join(ENV_FILE);
-    write_env(&env_file, env).map_err(|e| prepare(&env_file, e))?;
+    let launch_file = dir.join(LAUNCH_FILE);
+    let launch = LaunchFile {
+        command: command
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        env: env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string_lossy().into_owned()))
+            .collect(),
+        log_max_bytes,
+    };
+    write_private(&launch_file, &launch).map_err(|e| prepare(&launch_file, e))?;
     let keeper_log = dir.join("keeper.log");
     let stderr = fs::File::create(&keeper_log).map_err(|e| prepare(&keeper_log, e))?;
-    let mut keep: Vec<OsString> = vec!["keep".into(), "--dir".into(), dir.into()];
-    keep.extend([
-        "--log-max-bytes".into(),
-        log_max_bytes.to_string().into(),
-        "--env-file".into(),
-        env_file.clone().into(),
-        "--".into(),
-    ]);
-    keep.extend(command.iter().cloned());
     let mut child = match spawner {
         Spawner::Process => Some(
             // This very binary, even after a package upgrade replaced the file (the kernel
             // keeps the running one; `current_exe` would name a path that is gone).
             Command::new("/proc/self/exe")
-                .args(&keep)
+                .arg("keep")
+                .arg("--dir")
+                .arg(dir)
                 .env_clear()
                 .current_dir(dir)
                 .stdin(Stdio::null())
@@ -211,9 +216,9 @@ pub fn spawn(
                 .spawn()
                 .map_err(ProcessError::Spawn)?,
         ),
-        Spawner::Systemd(run) => {
+        Spawner::Systemd(ctl) => {
             drop(stderr);
-            start_unit(run, gateway, dir, &keeper_log, keep)?;
+            start_unit(ctl, gateway)?;
             None
         }
     };
@@ -232,7 +237,7 @@ pub fn spawn(
     };
     if found.is_none() {
         // Never leave the environment behind a keeper that did not start.
-        let _ = fs::remove_file(&env_file);
+        let _ = fs::remove_file(&launch_file);
     }
     // The keeper is this daemon's child until it ends: reap it then (a later daemon is not its
     // parent, and init reaps it).
@@ -242,62 +247,45 @@ pub fn spawn(
     found.ok_or(ProcessError::NoRecord(within))
 }
 
-/// The gateway's environment, readable by this user alone.
-fn write_env(path: &Path, env: &[(String, OsString)]) -> std::io::Result<()> {
+/// Written readable by this user alone.
+fn write_private<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
-    let map: std::collections::BTreeMap<&str, String> = env
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.to_string_lossy().into_owned()))
-        .collect();
     let _ = fs::remove_file(path);
     let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)?;
-    std::io::Write::write_all(&mut file, &serde_json::to_vec(&map)?)
+    std::io::Write::write_all(&mut file, &serde_json::to_vec(value)?)
 }
 
-/// `systemd-run` for the keeper. A unit of the same name that is still going away (its last
-/// keeper has just written its exit) is waited for, a few seconds at most.
-fn start_unit(
-    run: &SystemdRun,
-    gateway: &str,
-    dir: &Path,
-    log: &Path,
-    keep: Vec<OsString>,
-) -> Result<(), ProcessError> {
-    let mut keeper = vec![
-        unit::this_binary()
-            .map_err(ProcessError::Spawn)?
-            .into_os_string(),
-    ];
-    keeper.extend(keep);
-    let ids = (
-        nix::unistd::geteuid().as_raw(),
-        nix::unistd::getegid().as_raw(),
-    );
-    let args = unit::systemd_run_args(run, gateway, ids, dir, log, &keeper);
-    let started = Instant::now();
-    loop {
-        let mut cmd = Command::new(&run.program);
+/// The gateway's unit: its limits set for this run, then `restart` (a fresh keeper even where
+/// the last one's unit has not finished going away).
+fn start_unit(ctl: &Systemctl, gateway: &str) -> Result<(), ProcessError> {
+    let unit = unit::unit_name(gateway);
+    for args in [
+        unit::set_property_args(&unit, &ctl.limits),
+        Some(unit::start_args(&unit)),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let mut cmd = Command::new(&ctl.program);
         cmd.args(&args);
-        let done = command::run(cmd, Duration::from_secs(30))
+        let done = command::run(cmd, Duration::from_secs(60))
             .map_err(|e| ProcessError::Unit(e.to_string()))?;
-        if done.code == Some(0) {
-            return Ok(());
-        }
-        let words = done.last_words();
-        if !words.contains("already") || started.elapsed() > Duration::from_secs(10) {
+        if done.code != Some(0) {
             return Err(ProcessError::Unit(format!(
-                "{} failed ({}): {words}",
-                run.program.display(),
+                "{} {} failed ({}): {}",
+                ctl.program.display(),
+                args.join(" "),
                 done.code
-                    .map_or("a signal".to_owned(), |c| format!("exit {c}"))
+                    .map_or("a signal".to_owned(), |c| format!("exit {c}")),
+                done.last_words()
             )));
         }
-        std::thread::sleep(Duration::from_millis(250));
     }
+    Ok(())
 }
 
 /// Sends `signal` to the gateway of `record`, if it is still that process.

@@ -1,20 +1,20 @@
-//! Where a managed gateway's keeper runs (docs/design.md, *Managed gateways*, "What survives
-//! what").
+//! Where a managed gateway's keeper runs (docs/design.md, *Managed gateways*, "Under systemd").
 //!
 //! Under systemd a daemon's processes live in its unit's cgroup, and `systemctl stop` or
 //! `restart gateway-supervisor` kills the whole cgroup (`KillMode=control-group`): a keeper in
-//! a session of its own would die with the daemon. So under systemd each keeper is started in a
-//! transient unit of its own, `openclaw-gateway-<name>.service` (`systemd-run --collect`), which
-//! outlives the daemon, carries the gateway's resource limits (`MemoryMax=`, `CPUQuota=`,
-//! `TasksMax=` on the cgroup of keeper and gateway together), and shows in `systemctl status`.
-//! Without systemd (containers, tests) a keeper is this daemon's child in a session of its own.
-//! Either way the keeper, its files and the gateway's environment are the same: the environment
-//! goes through a 0600 file the keeper reads and removes, never through the unit's properties,
-//! which any local user can read (`systemctl show -p Environment`).
+//! a session of its own would die with the daemon. So under systemd each keeper runs as an
+//! instance of the packaged template, `openclaw-gateway@<name>.service`, which outlives the
+//! daemon, carries the gateway's resource limits (`MemoryMax=`, `CPUQuota=`, `TasksMax=` on the
+//! cgroup of keeper and gateway together, set per run with `systemctl set-property --runtime`)
+//! and shows in `systemctl status`. A template, not `systemd-run`: systemd up to 255 asks polkit
+//! about a transient unit without naming it, so allowing the daemon's user to create one would
+//! allow it any unit, as root; an instance's start, stop and properties are asked about by name,
+//! and the package's rule allows `openclaw-gateway@*` only. Without systemd (containers,
+//! tests) a keeper is this daemon's child in a session of its own. Either way the keeper reads
+//! the same launch file (0600, removed once read): the environment never goes through a unit's
+//! properties, which any local user can read.
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use crate::config::{ManagedBackend, ManagedRuntimeConfig};
 
@@ -34,11 +34,9 @@ impl Limits {
 
 /// The systemd backend's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SystemdRun {
+pub struct Systemctl {
     pub program: PathBuf,
     pub limits: Limits,
-    /// The unit's `TimeoutStopSec=`: systemd's SIGKILL comes after the gateway's drain.
-    pub stop_timeout: Duration,
 }
 
 /// How keepers are started on this host.
@@ -46,8 +44,8 @@ pub struct SystemdRun {
 pub enum Spawner {
     /// This daemon's child, in a session of its own.
     Process,
-    /// A transient systemd unit per gateway.
-    Systemd(SystemdRun),
+    /// An instance of `openclaw-gateway@.service` per gateway.
+    Systemd(Systemctl),
 }
 
 /// Whether this daemon runs as a systemd service: systemd sets `INVOCATION_ID` in every unit it
@@ -66,17 +64,16 @@ impl Spawner {
         if !systemd {
             return Spawner::Process;
         }
-        Spawner::Systemd(SystemdRun {
+        Spawner::Systemd(Systemctl {
             program: cfg
-                .systemd_run
+                .systemctl
                 .clone()
-                .unwrap_or_else(|| PathBuf::from("systemd-run")),
+                .unwrap_or_else(|| PathBuf::from("systemctl")),
             limits: Limits {
                 memory_max: cfg.memory_max,
                 cpu_quota_percent: cfg.cpu_quota_percent,
                 tasks_max: cfg.tasks_max,
             },
-            stop_timeout: cfg.stop_timeout,
         })
     }
 
@@ -89,77 +86,33 @@ impl Spawner {
     }
 }
 
-/// The unit of the gateway named `gateway` (names are `A-Z a-z 0-9 . _ -`, all valid in a unit
-/// name).
+/// The unit of the gateway named `gateway` (names are `A-Z a-z 0-9 . _ -`, all valid in an
+/// instance name as they are).
 pub fn unit_name(gateway: &str) -> String {
-    format!("openclaw-gateway-{gateway}.service")
+    format!("openclaw-gateway@{gateway}.service")
 }
 
-/// `systemd-run`'s arguments that start `keeper` (this binary and its `keep` arguments) as the
-/// unit of `gateway`, running as `uid`:`gid` (this daemon's user: it signals the gateway, and
-/// the gateway's files are its) in `dir`, its output appended to `log`.
-pub fn systemd_run_args(
-    run: &SystemdRun,
-    gateway: &str,
-    (uid, gid): (u32, u32),
-    dir: &Path,
-    log: &Path,
-    keeper: &[OsString],
-) -> Vec<OsString> {
-    let mut args: Vec<OsString> = vec![
-        format!("--unit={}", unit_name(gateway)).into(),
-        format!("--description=OpenClaw gateway {gateway} (gateway-supervisor)").into(),
-        "--collect".into(),
-        "--quiet".into(),
-        format!("--uid={uid}").into(),
-        format!("--gid={gid}").into(),
+/// `systemctl set-property --runtime` with the limits (none: nothing to run). Runtime: they
+/// last until the host reboots, and each start sets them again from the configuration.
+pub fn set_property_args(unit: &str, limits: &Limits) -> Option<Vec<String>> {
+    if !limits.any() {
+        return None;
+    }
+    let mut args = vec![
+        "set-property".to_owned(),
+        "--runtime".into(),
+        unit.to_owned(),
     ];
-    let mut property = |p: OsString| {
-        args.push("--property".into());
-        args.push(p);
-    };
-    // `exec`: systemd-run answers once the keeper runs, and fails when it cannot.
-    property("Type=exec".into());
-    // SIGTERM to the keeper alone, which passes it to the gateway (its drain); SIGKILL to all
-    // that is left once the drain's time is up.
-    property("KillMode=mixed".into());
-    property(format!("TimeoutStopSec={}s", run.stop_timeout.as_secs().max(1)).into());
-    let path_property = |key: &str, value: &Path| {
-        let mut p = OsString::from(key);
-        p.push(value);
-        p
-    };
-    let (wd, out, err) = (
-        path_property("WorkingDirectory=", dir),
-        path_property("StandardOutput=append:", log),
-        path_property("StandardError=append:", log),
-    );
-    for p in [wd, out, err] {
-        property(p);
-    }
-    if let Some(m) = run.limits.memory_max {
-        property(format!("MemoryMax={m}").into());
-    }
-    if let Some(c) = run.limits.cpu_quota_percent {
-        property(format!("CPUQuota={c}%").into());
-    }
-    if let Some(t) = run.limits.tasks_max {
-        property(format!("TasksMax={t}").into());
-    }
-    args.push("--".into());
-    args.extend(keeper.iter().cloned());
-    args
+    args.extend(limits.memory_max.map(|m| format!("MemoryMax={m}")));
+    args.extend(limits.cpu_quota_percent.map(|c| format!("CPUQuota={c}%")));
+    args.extend(limits.tasks_max.map(|t| format!("TasksMax={t}")));
+    Some(args)
 }
 
-/// This binary's path as systemd must exec it: `/proc/self/exe` would name systemd itself
-/// there. After a package upgrade replaced the file, its new version is what a keeper runs.
-pub fn this_binary() -> std::io::Result<PathBuf> {
-    let exe = std::fs::read_link("/proc/self/exe")?;
-    let text = exe.to_string_lossy();
-    Ok(match text.strip_suffix(" (deleted)") {
-        Some(path) => PathBuf::from(path),
-        None => exe,
-    })
+/// `systemctl restart`: a fresh keeper, also where the last one's unit is still going away
+/// (`start` would merge into the running unit and start nothing).
+pub fn start_args(unit: &str) -> Vec<String> {
+    vec!["restart".to_owned(), unit.to_owned()]
 }
 
 #[cfg(test)]
@@ -197,68 +150,42 @@ mod tests {
     }
 
     #[test]
-    fn a_unit_carries_the_limits_the_drain_and_no_environment() {
-        let Spawner::Systemd(run) = Spawner::choose(&cfg(ManagedBackend::Systemd), false) else {
+    fn a_gateway_is_an_instance_of_the_template_with_its_limits_set_for_the_run() {
+        let Spawner::Systemd(ctl) = Spawner::choose(&cfg(ManagedBackend::Systemd), false) else {
             panic!("systemd")
         };
-        let args = systemd_run_args(
-            &run,
-            "alpha",
-            (998, 997),
-            Path::new("/var/lib/gs/managed/alpha/run"),
-            Path::new("/var/lib/gs/managed/alpha/run/keeper.log"),
-            &["/usr/bin/gateway-supervisor".into(), "keep".into()],
+        assert_eq!(ctl.program, Path::new("systemctl"));
+        let unit = unit_name("edge-1.a_b");
+        assert_eq!(unit, "openclaw-gateway@edge-1.a_b.service");
+        assert_eq!(
+            set_property_args(&unit, &ctl.limits).unwrap(),
+            [
+                "set-property",
+                "--runtime",
+                "openclaw-gateway@edge-1.a_b.service",
+                "MemoryMax=1073741824",
+                "CPUQuota=150%",
+                "TasksMax=512"
+            ]
         );
-        let args: Vec<String> = args
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        let props: Vec<&str> = args
-            .windows(2)
-            .filter(|w| w[0] == "--property")
-            .map(|w| w[1].as_str())
-            .collect();
-        assert!(args.contains(&"--unit=openclaw-gateway-alpha.service".to_owned()));
-        assert!(args.contains(&"--collect".to_owned()));
-        assert!(args.contains(&"--uid=998".to_owned()) && args.contains(&"--gid=997".to_owned()));
-        for p in [
-            "Type=exec",
-            "KillMode=mixed",
-            "TimeoutStopSec=330s",
-            "MemoryMax=1073741824",
-            "CPUQuota=150%",
-            "TasksMax=512",
-            "WorkingDirectory=/var/lib/gs/managed/alpha/run",
-            "StandardError=append:/var/lib/gs/managed/alpha/run/keeper.log",
-        ] {
-            assert!(props.contains(&p), "{p} in {props:?}");
-        }
-        assert!(
-            !args.iter().any(|a| a.starts_with("--setenv")
-                || a.starts_with("-E")
-                || a.contains("Environment")),
-            "the environment never goes through the unit: {args:?}"
+        assert_eq!(
+            start_args(&unit),
+            ["restart", "openclaw-gateway@edge-1.a_b.service"]
         );
-        let tail = args.iter().skip_while(|a| *a != "--").collect::<Vec<_>>();
-        assert_eq!(tail, ["--", "/usr/bin/gateway-supervisor", "keep"]);
     }
 
     #[test]
-    fn without_limits_a_unit_sets_none() {
-        let Spawner::Systemd(run) = Spawner::choose(
-            &ManagedRuntimeConfig {
-                backend: ManagedBackend::Systemd,
-                ..ManagedRuntimeConfig::default()
-            },
-            false,
-        ) else {
-            panic!("systemd")
+    fn without_limits_nothing_is_set() {
+        let limits = Limits::default();
+        assert!(!limits.any());
+        assert_eq!(set_property_args("u", &limits), None);
+        let one = Limits {
+            tasks_max: Some(64),
+            ..Limits::default()
         };
-        assert!(!run.limits.any());
-        let args = systemd_run_args(&run, "a", (0, 0), Path::new("/d"), Path::new("/l"), &[]);
-        assert!(!args.iter().any(|a| {
-            let a = a.to_string_lossy();
-            a.starts_with("MemoryMax") || a.starts_with("CPUQuota") || a.starts_with("TasksMax")
-        }));
+        assert_eq!(
+            set_property_args("u", &one).unwrap(),
+            ["set-property", "--runtime", "u", "TasksMax=64"]
+        );
     }
 }

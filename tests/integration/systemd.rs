@@ -47,6 +47,53 @@ fn unit_file_passes_systemd_analyze_verify() {
     );
 }
 
+/// The managed gateways' template as packaged passes `systemd-analyze verify` as an instance.
+#[test]
+fn the_managed_gateway_template_passes_systemd_analyze_verify() {
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/openclaw-gateway@.service"),
+    )
+    .unwrap();
+    for must in [
+        "Type=exec",
+        "KillMode=mixed",
+        "Restart=no",
+        "keep --dir %S/gateway-supervisor/managed/gateways/%i/run",
+    ] {
+        assert!(unit.contains(must), "{must}");
+    }
+    assert!(
+        !unit
+            .lines()
+            .any(|l| l.starts_with("PartOf=") || l.starts_with("BindsTo=")),
+        "a daemon restart must not reach it"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("openclaw-gateway@edge-1.service");
+    std::fs::write(
+        &path,
+        unit.replace(
+            "/usr/local/bin/gateway-supervisor",
+            binary().to_str().unwrap(),
+        ),
+    )
+    .unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let ours: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("openclaw-gateway@"))
+        .collect();
+    assert!(
+        out.status.success() && ours.is_empty(),
+        "systemd-analyze verify:\n{stderr}"
+    );
+}
+
 fn wait_for(sock: &UnixDatagram, want: &str, seen: &mut Vec<String>) {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut buf = [0u8; 4096];
@@ -115,13 +162,16 @@ const ask = (id, user, unit, verb) => rules[0](
   {{ id, lookup: (k) => ({{ unit, verb }})[k] }}, {{ user }});
 const m = "org.freedesktop.systemd1.manage-units";
 console.log(JSON.stringify([
-  ask(m, "gateway-supervisor", "openclaw-gateway-alpha.service", "start"),
-  ask(m, "gateway-supervisor", "openclaw-gateway-a.b_c-1.service", "stop"),
+  ask(m, "gateway-supervisor", "openclaw-gateway@alpha.service", "restart"),
+  ask(m, "gateway-supervisor", "openclaw-gateway@a.b_c-1.service", "stop"),
+  ask(m, "gateway-supervisor", "openclaw-gateway@alpha.service", "set-property"),
   ask(m, "gateway-supervisor", "sshd.service", "start"),
-  ask(m, "gateway-supervisor", "openclaw-gateway-x.service; sshd.service", "start"),
-  ask(m, "gateway-supervisor", "openclaw-gateway-alpha.service", "enable"),
-  ask(m, "nobody", "openclaw-gateway-alpha.service", "start"),
-  ask("org.freedesktop.systemd1.manage-unit-files", "gateway-supervisor", "openclaw-gateway-alpha.service", "start"),
+  ask(m, "gateway-supervisor", "openclaw-gateway@x.service sshd.service", "start"),
+  ask(m, "gateway-supervisor", "openclaw-gateway@alpha.service", "enable"),
+  // A transient unit's start, which systemd 252 asks about without naming it.
+  ask(m, "gateway-supervisor", undefined, undefined),
+  ask(m, "nobody", "openclaw-gateway@alpha.service", "start"),
+  ask("org.freedesktop.systemd1.manage-unit-files", "gateway-supervisor", "openclaw-gateway@alpha.service", "start"),
 ]));
 "#,
         rules = rules.display().to_string()
@@ -140,6 +190,6 @@ console.log(JSON.stringify([
     );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        r#"["yes","yes",null,null,null,null,null]"#
+        r#"["yes","yes","yes",null,null,null,null,null,null]"#
     );
 }

@@ -1,9 +1,10 @@
-//! The systemd backend with a real OpenClaw 2026.9.6: each managed gateway's keeper is started
-//! as a transient unit of its own through `systemd-run`, with the limits of `[managed_runtime]`
-//! and without any of the gateway's environment in the unit. No systemd runs as PID 1 here, so
-//! `systemd-run` is `tests/fixtures/systemd-run`, which does what systemd 252 does for these
-//! options (a session of its own, `Type=exec`, output appended, its "already loaded" refusal)
-//! and writes the unit as a file that the real `systemd-analyze verify` checks.
+//! The systemd backend with a real OpenClaw 2026.9.6: each managed gateway's keeper runs as an
+//! instance of the packaged `openclaw-gateway@.service`, with the limits of `[managed_runtime]`
+//! set on it and none of the gateway's environment in the unit. No systemd runs as PID 1 here,
+//! so `systemctl` is `tests/fixtures/systemctl`, which does what systemd 252 does for these
+//! calls with the repository's template (`Type=exec`, a session of its own, output appended,
+//! `KillMode=mixed`) and writes each instance as a file that the real `systemd-analyze verify`
+//! checks.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -17,11 +18,11 @@ use gs_test_support::daemon::wait_for;
 use super::free_base_port;
 use super::managed::{alive, gateway_online, managed_daemon_with, wait_managed};
 
-const UNIT: &str = "openclaw-gateway-sd1.service";
+const UNIT: &str = "openclaw-gateway@sd1.service";
 const SECRET: &str = "only-in-the-gateway-environment-7f3a";
 
-fn fake_systemd_run() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/systemd-run")
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
 fn calls(dir: &Path) -> Vec<Vec<String>> {
@@ -63,15 +64,31 @@ fn parent_of(pid: u32) -> u32 {
 fn under_systemd_each_gateway_runs_in_a_unit_of_its_own_with_its_limits_and_outlives_the_daemon() {
     let units = tempfile::tempdir().unwrap();
     let units_dir = units.path().display().to_string();
+    // systemd's %S: the template's %S/gateway-supervisor is the daemon's state folder.
+    let state_root = tempfile::tempdir().unwrap();
+    let bin_dir = gs_test_support::daemon::binary()
+        .parent()
+        .unwrap()
+        .to_owned();
     let (mut d, config, _reaper) = managed_daemon_with(
-        &[("FAKE_SYSTEMD_DIR", &units_dir)],
+        &[
+            ("FAKE_SYSTEMD_DIR", &units_dir),
+            ("FAKE_SYSTEMD_UNIT_PATH", repo("systemd").to_str().unwrap()),
+            (
+                "FAKE_SYSTEMD_STATE_ROOT",
+                state_root.path().to_str().unwrap(),
+            ),
+            ("FAKE_SYSTEMD_BIN_DIR", bin_dir.to_str().unwrap()),
+        ],
         &format!(
-            "backend = \"systemd\"\nsystemd_run = {:?}\nmemory_max = 2147483648\n\
-             cpu_quota_percent = 150\ntasks_max = 4096\nstop_timeout = \"60s\"",
-            fake_systemd_run().display().to_string()
+            "backend = \"systemd\"\nsystemctl = {:?}\nmemory_max = 2147483648\n\
+             cpu_quota_percent = 150\ntasks_max = 4096",
+            repo("tests/fixtures/systemctl").display().to_string()
         ),
         &format!("GS_TEST_MARKER = \"{SECRET}\""),
     );
+    std::os::unix::fs::symlink(d.state_dir(), state_root.path().join("gateway-supervisor"))
+        .unwrap();
     let res = d.call(
         "POST",
         "/api/managed",
@@ -110,28 +127,29 @@ fn under_systemd_each_gateway_runs_in_a_unit_of_its_own_with_its_limits_and_outl
         "{printed}"
     );
 
-    // One unit, named for the gateway, with the limits, the drain and no environment.
+    // The limits set on the gateway's instance, then the instance (re)started; no environment.
     let called = calls(units.path());
-    assert_eq!(called.len(), 1, "{called:?}");
-    let argv = &called[0];
-    for expected in [
-        "--unit=openclaw-gateway-sd1.service",
-        "--collect",
-        "MemoryMax=2147483648",
-        "CPUQuota=150%",
-        "TasksMax=4096",
-        "KillMode=mixed",
-        "TimeoutStopSec=60s",
-        "Type=exec",
-    ] {
-        assert!(argv.iter().any(|a| a == expected), "{expected} in {argv:?}");
-    }
+    assert_eq!(
+        called,
+        [
+            vec![
+                "set-property",
+                "--runtime",
+                UNIT,
+                "MemoryMax=2147483648",
+                "CPUQuota=150%",
+                "TasksMax=4096"
+            ],
+            vec!["restart", UNIT],
+        ],
+    );
     let unit_file = std::fs::read_to_string(units.path().join(UNIT)).unwrap();
-    assert!(!unit_file.contains(SECRET) && !argv.iter().any(|a| a.contains(SECRET)));
+    assert!(unit_file.contains("MemoryMax=2147483648") && unit_file.contains("KillMode=mixed"));
+    assert!(!unit_file.contains(SECRET));
     let run_dir = d.state_dir().join("managed/gateways/sd1/run");
     assert!(
-        !run_dir.join("env.json").exists(),
-        "the keeper removed the environment file once read"
+        !run_dir.join("launch.json").exists(),
+        "the keeper removed the launch file once read"
     );
     let gateway = first["pid"].as_i64().unwrap();
     let environ = std::fs::read(format!("/proc/{gateway}/environ")).unwrap();
@@ -166,9 +184,9 @@ fn under_systemd_each_gateway_runs_in_a_unit_of_its_own_with_its_limits_and_outl
         m["detail"] == "re-adopted after a daemon restart"
     });
     assert_eq!(m["pid"], first["pid"], "the same process: {m}");
-    assert_eq!(calls(units.path()).len(), 1, "never started twice");
+    assert_eq!(calls(units.path()).len(), 2, "never started twice");
 
-    // `systemctl stop openclaw-gateway-sd1` (KillMode=mixed: SIGTERM to the keeper alone): the
+    // `systemctl stop openclaw-gateway@sd1` (KillMode=mixed: SIGTERM to the keeper alone): the
     // keeper passes it on, the gateway drains and exits 0, the exit is recorded, and — a clean
     // exit, as with systemd's Restart=on-failure — it stays down until asked.
     let status = Command::new("kill")
@@ -192,7 +210,11 @@ fn under_systemd_each_gateway_runs_in_a_unit_of_its_own_with_its_limits_and_outl
     wait_managed(&d, id, "started again in a new unit", |m| {
         m["state"] == "running" && m["pid"] != first["pid"]
     });
-    assert_eq!(calls(units.path()).len(), 2);
+    assert_eq!(
+        calls(units.path()).len(),
+        4,
+        "its limits set again, and restarted"
+    );
     assert_ne!(main_pid(units.path()), keeper);
     gateway_online(&d, id);
 
