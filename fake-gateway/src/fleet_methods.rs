@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Map, Value, json};
 
-use crate::methods::str_param;
+use crate::params::str_param;
 use crate::{FakeGateway, Shared, lock, now_ms, random_id};
 
 /// `logs.tail` as 2026.9.6 reads its file log: a byte cursor; from the tail (`maxBytes`, 250 kB

@@ -21,6 +21,7 @@ mod gateway_config;
 pub mod hostile;
 mod lifecycle;
 mod methods;
+mod params;
 mod release;
 mod update;
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use crate::config::Suspension;
-use crate::methods::{closed, finish_run, str_param};
+use crate::params::{closed, str_param};
 use crate::{Ctl, FakeGateway, Shared, lock, now_ms, random_id};
 
 /// The methods a gateway runs while suspended (2026.9.6's `SUSPEND_CONTROL_METHODS`).
@@ -314,4 +314,47 @@ impl FakeGateway {
     pub fn out_of_service(&self) -> bool {
         self.suspended() || lock(&self.shared.faults).starting
     }
+}
+
+/// Ends a run (once); returns whether it was still running.
+pub(crate) fn finish_run(shared: &Shared, run_id: &str, outcome: Value) -> bool {
+    let runs = lock(&shared.runs);
+    let Some(run) = runs.get(run_id) else {
+        return false;
+    };
+    if run.done.borrow().is_some() {
+        return false;
+    }
+    let _ = run.done.send(Some(outcome.clone()));
+    let session_key = run.session_key.clone();
+    drop(runs);
+    // Read before the sessions are locked (elsewhere the configuration is locked first).
+    let cost = lock(&shared.cfg).run_cost_usd;
+    if let Some(s) = lock(&shared.sessions).get_mut(&session_key) {
+        if let Some(reply) = outcome.get("reply").and_then(Value::as_str) {
+            s.messages.push(json!({"role": "assistant", "content": [{"type": "text", "text": reply}], "timestamp": now_ms()}));
+        }
+        s.active_run = None;
+        s.total_tokens += 10;
+        s.updated_at = now_ms();
+        let day = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()[..10]
+            .to_owned();
+        let mut usage = lock(&shared.usage);
+        let u = usage.entry((s.agent.clone(), day)).or_default();
+        *u = (u.0 + 100, u.1 + 20, u.2 + cost);
+    }
+    let aborted = outcome["error"] == "aborted";
+    shared.broadcast(
+        "agent",
+        json!({"runId": run_id, "sessionKey": session_key, "stream": "lifecycle", "data": {"phase": if outcome["status"] == "error" { "error" } else { "end" }, "aborted": aborted}}),
+    );
+    shared.broadcast(
+        "chat",
+        json!({"runId": run_id, "sessionKey": session_key, "state": if aborted { "aborted" } else { "final" }}),
+    );
+    shared.broadcast(
+        "sessions.changed",
+        json!({"sessionKey": session_key, "reason": "agent.run.ended", "runId": run_id}),
+    );
+    true
 }

@@ -9,8 +9,10 @@ use tokio::sync::mpsc;
 
 use crate::fleet_methods::{logs_tail, long_tool_call, usage_cost};
 use crate::lifecycle::{
-    SUSPEND_CONTROL_METHODS, restart_request, suspend_prepare, suspend_resume, suspend_status,
+    SUSPEND_CONTROL_METHODS, finish_run, restart_request, suspend_prepare, suspend_resume,
+    suspend_status,
 };
+use crate::params::{closed, str_param};
 use crate::{Ctl, Run, Session, Shared, lock, now_ms, random_id};
 
 const CORE_METHODS: [&str; 19] = [
@@ -84,24 +86,6 @@ fn error(id: &str, code: &str, message: &str) -> Value {
 
 fn ok(id: &str, payload: Value) -> Value {
     json!({"type": "res", "id": id, "ok": true, "payload": payload})
-}
-
-/// Rejects keys outside `allowed`, with the real gateway's message.
-pub(crate) fn closed(
-    method: &str,
-    params: &Map<String, Value>,
-    allowed: &[&str],
-) -> Result<(), String> {
-    match params.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(extra) => Err(format!(
-            "invalid {method} params: at root: unexpected property '{extra}'"
-        )),
-        None => Ok(()),
-    }
-}
-
-pub(crate) fn str_param<'a>(p: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
-    p.get(key).and_then(Value::as_str)
 }
 
 /// A session row as 2026.9.6 projects it during an `agent` run (seen live): `hasActiveRun` is
@@ -404,49 +388,6 @@ fn agent(shared: &Arc<Shared>, p: &Map<String, Value>) -> Result<Value, String> 
     Ok(
         json!({"runId": run_id, "sessionKey": session_key, "agentId": agent_id, "status": "accepted", "acceptedAt": now_ms()}),
     )
-}
-
-/// Ends a run (once); returns whether it was still running.
-pub(crate) fn finish_run(shared: &Shared, run_id: &str, outcome: Value) -> bool {
-    let runs = lock(&shared.runs);
-    let Some(run) = runs.get(run_id) else {
-        return false;
-    };
-    if run.done.borrow().is_some() {
-        return false;
-    }
-    let _ = run.done.send(Some(outcome.clone()));
-    let session_key = run.session_key.clone();
-    drop(runs);
-    // Read before the sessions are locked (elsewhere the configuration is locked first).
-    let cost = lock(&shared.cfg).run_cost_usd;
-    if let Some(s) = lock(&shared.sessions).get_mut(&session_key) {
-        if let Some(reply) = outcome.get("reply").and_then(Value::as_str) {
-            s.messages.push(json!({"role": "assistant", "content": [{"type": "text", "text": reply}], "timestamp": now_ms()}));
-        }
-        s.active_run = None;
-        s.total_tokens += 10;
-        s.updated_at = now_ms();
-        let day = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()[..10]
-            .to_owned();
-        let mut usage = lock(&shared.usage);
-        let u = usage.entry((s.agent.clone(), day)).or_default();
-        *u = (u.0 + 100, u.1 + 20, u.2 + cost);
-    }
-    let aborted = outcome["error"] == "aborted";
-    shared.broadcast(
-        "agent",
-        json!({"runId": run_id, "sessionKey": session_key, "stream": "lifecycle", "data": {"phase": if outcome["status"] == "error" { "error" } else { "end" }, "aborted": aborted}}),
-    );
-    shared.broadcast(
-        "chat",
-        json!({"runId": run_id, "sessionKey": session_key, "state": if aborted { "aborted" } else { "final" }}),
-    );
-    shared.broadcast(
-        "sessions.changed",
-        json!({"sessionKey": session_key, "reason": "agent.run.ended", "runId": run_id}),
-    );
-    true
 }
 
 async fn agent_wait(shared: &Shared, id: &str, p: &Map<String, Value>) -> Value {

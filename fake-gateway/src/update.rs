@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use crate::methods::closed;
+use crate::params::closed;
 use crate::{Shared, lock, now_ms, random_id};
 
 /// What `update.run` does.

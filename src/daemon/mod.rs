@@ -8,6 +8,7 @@
 mod loops;
 mod reload;
 mod run;
+mod running;
 mod standby;
 mod storage;
 
@@ -35,7 +36,8 @@ use crate::metrics::Metrics;
 use crate::ratelimit::KeyedLimiter;
 use crate::secrets::SecretsError;
 use crate::seed;
-use run::{Listeners, Running, bind_listener, run};
+use run::{bind_listener, run};
+use running::{Listeners, Running};
 use storage::first_start_admin_key;
 
 pub const ADMIN_KEY_FILE: &str = "admin.key";

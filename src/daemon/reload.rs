@@ -3,7 +3,7 @@
 
 use tracing::{error, info, warn};
 
-use super::run::Running;
+use super::running::Running;
 use crate::config::Config;
 use crate::systemd;
 

@@ -3,7 +3,6 @@
 //! socket closed with 1000, the last events and key usage stored, the database checkpointed.
 
 use std::fs;
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -17,34 +16,10 @@ use super::loops::{
     OPERATIONS_ROUND, adopt_runs, expire_maintenance, reap_connections, refresh_keys, watchdog,
 };
 use super::reload::reload;
+use super::running::Running;
 use super::{DaemonError, HTTP_ADDR_FILE};
-use crate::config::{Config, FlagOverrides};
-use crate::http::{self, AppState, middleware};
-use crate::logging::LogHandle;
+use crate::http::{self, middleware};
 use crate::{db, systemd};
-
-pub(super) struct Running {
-    pub(super) config_file: Option<PathBuf>,
-    pub(super) flags: FlagOverrides,
-    pub(super) cfg: Config,
-    pub(super) log: LogHandle,
-    pub(super) state: AppState,
-    pub(super) listeners: Listeners,
-    /// In a cluster: the events this instance publishes, for the database.
-    pub(super) event_outbox:
-        Option<tokio::sync::mpsc::Receiver<gateway_supervisor_actors::events::Event>>,
-    /// What the links hear about approvals, for the inbox.
-    pub(super) approval_news: Option<
-        tokio::sync::mpsc::Receiver<gateway_supervisor_actors::link::messages::ApprovalReport>,
-    >,
-}
-
-/// Listening sockets bound before anything else starts.
-pub(super) struct Listeners {
-    /// Taken when the server starts.
-    pub(super) http: Option<std::net::TcpListener>,
-    pub(super) metrics: Option<std::net::TcpListener>,
-}
 
 pub(super) fn bind_listener(
     addr: std::net::SocketAddr,

@@ -6,8 +6,8 @@
 
 use diesel::prelude::*;
 
-use super::operations::Operation;
-use super::operations::model::{OperationParams, OperationState};
+use super::operations::model::{GatewayProgress, OperationKind, OperationParams, OperationState};
+use super::operations::{NewOperationError, Operation};
 use super::schema::{config_rollout_saved, config_rollouts, operations};
 use super::{DbError, Store, audit};
 use crate::secrets::Cipher;
@@ -98,6 +98,31 @@ impl Steer {
 }
 
 impl Store {
+    /// Records a new config rollout: the operation and its patch (`rollout`, its secrets
+    /// encrypted) in one transaction.
+    pub fn insert_config_rollout(
+        &self,
+        id: &str,
+        params: &OperationParams,
+        progress: &[GatewayProgress],
+        by: &Caller,
+        rollout: &RolloutRecord,
+    ) -> Result<Operation, NewOperationError> {
+        let row = RolloutRow::sealed(&self.cipher, id, rollout)?;
+        self.insert_operation_with(
+            id,
+            OperationKind::ConfigRollout,
+            (params, progress),
+            by,
+            |conn| {
+                diesel::insert_into(config_rollouts::table)
+                    .values(&row)
+                    .execute(conn)?;
+                Ok(())
+            },
+        )
+    }
+
     /// Rollout `operation_id`'s patch, `None` when there is none.
     pub fn config_rollout(&self, operation_id: &str) -> Result<Option<RolloutRecord>, DbError> {
         let mut conn = self.conn()?;

@@ -162,3 +162,9 @@ impl From<&GatewayView> for GatewayJson {
         }
     }
 }
+
+/// One gateway, as `GET /api/gateways/{id}` and every action on one answer.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct GatewayEnvelope {
+    pub gateway: GatewayJson,
+}

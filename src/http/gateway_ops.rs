@@ -89,7 +89,7 @@ pub async fn restart(
 
 #[utoipa::path(post, path = "/api/gateways/{id}/cordon", tag = "gateways", params(("id" = i64, Path, minimum = 1)),
     description = "Cordons the gateway: its sessions and runs go on, but no new spawn is routed to it (a spawn naming it is refused with the reason) and it does not act as primary, until uncordoned. Stored with the gateway (`cordoned: true`, the `gateways_cordoned` metric, a `gateway.changed` event, an audit row); survives a daemon restart; any instance of a cluster records it.",
-    responses((status = 200, body = super::gateways::GatewayEnvelope), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = super::gateway_json::GatewayEnvelope), (status = 404, body = ErrorBody)),
     security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn cordon(
     state: web::Data<AppState>,
@@ -101,7 +101,7 @@ pub async fn cordon(
 
 #[utoipa::path(post, path = "/api/gateways/{id}/uncordon", tag = "gateways", params(("id" = i64, Path, minimum = 1)),
     description = "Lifts a cordon: the gateway takes spawns again and may act as primary. Refused while a running operation (a drain, a rolling restart, an upgrade) holds the gateway.",
-    responses((status = 200, body = super::gateways::GatewayEnvelope), (status = 404, body = ErrorBody),
+    responses((status = 200, body = super::gateway_json::GatewayEnvelope), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "`gateway_busy`: a running operation holds the gateway (`details.operation_id`)")),
     security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
 pub async fn uncordon(
@@ -122,7 +122,9 @@ async fn set_cordon(
     cordoned: bool,
 ) -> Result<HttpResponse, ApiError> {
     let view = state.fleet.cordon(id, cordoned, &who.0.caller()).await?;
-    Ok(HttpResponse::Ok().json(super::gateways::GatewayEnvelope {
-        gateway: (&view).into(),
-    }))
+    Ok(
+        HttpResponse::Ok().json(super::gateway_json::GatewayEnvelope {
+            gateway: (&view).into(),
+        }),
+    )
 }

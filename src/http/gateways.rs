@@ -10,7 +10,9 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-pub use super::gateway_json::{BreakerJson, ConnectionJson, GatewayJson, LinkErrorJson};
+pub use super::gateway_json::{
+    BreakerJson, ConnectionJson, GatewayEnvelope, GatewayJson, LinkErrorJson,
+};
 use super::gateway_page::GatewayListQuery;
 use super::json::JsonBody;
 use super::principal::Authenticated;
@@ -292,11 +294,6 @@ impl UpdateGatewayRequest {
 #[derive(Serialize, ToSchema)]
 pub struct GatewayList {
     pub gateways: Vec<GatewayJson>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct GatewayEnvelope {
-    pub gateway: GatewayJson,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
-use super::gateways::GatewayEnvelope;
+use super::gateway_json::GatewayEnvelope;
 use super::json::JsonBody;
 use super::principal::Authenticated;
 use gateway_supervisor_actors::labels::{LabelPatch, MAX_LABELS, Selector};

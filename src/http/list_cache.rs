@@ -21,7 +21,7 @@ use gateway_supervisor_actors::registry::RegistryActor;
 
 use super::error::ApiError;
 use super::gateways::{GatewayJson, GatewayList};
-use super::sessions::{SessionJson, SessionList};
+use super::session_json::{SessionJson, SessionList};
 
 pub struct GatewayListCache {
     /// The registry's change counter.

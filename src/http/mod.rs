@@ -32,6 +32,7 @@ pub mod query;
 pub mod relay;
 pub mod roles;
 pub mod rollouts;
+pub mod session_json;
 pub mod sessions;
 pub mod spawn;
 pub mod usage;
@@ -187,7 +188,7 @@ pub fn routes(
             // Without the slash the viewer's relative links break: send the client to it.
             .service(resource(
                 "/api/openapi.json",
-                vec![public_get(ops::openapi)],
+                vec![public_get(openapi::serve)],
             ))
             // A scope, matched by its prefix: the viewer's pattern (a regex) is tried only for
             // its own paths, not for every /api request that follows it.

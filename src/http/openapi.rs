@@ -239,6 +239,13 @@ pub fn document() -> web::Bytes {
         .clone()
 }
 
+/// `/api/openapi.json`: this API's description, for clients and the viewer at `/api/docs/`.
+pub async fn serve() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(document())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

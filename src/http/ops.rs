@@ -41,13 +41,6 @@ pub async fn docs() -> HttpResponse {
         .finish()
 }
 
-/// `/api/openapi.json`: this API's description, for clients and the viewer at `/api/docs/`.
-pub async fn openapi() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(actix_web::http::header::ContentType::json())
-        .body(super::openapi::document())
-}
-
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     description = "Startup finished, the database takes a write and the registry actor answers.",
     responses((status = 200, body = Readiness), (status = 503, body = ErrorBody)))]

@@ -11,8 +11,8 @@ use super::error::{ApiError, ErrorBody};
 use super::json::JsonBody;
 use super::list_cache::SessionQueryKey;
 use super::principal::Authenticated;
+pub use super::session_json::{SessionJson, SessionList};
 use crate::fleet::sessions::{Elsewhere, SessionAction, SessionTarget};
-use gateway_supervisor_actors::protocol::sessions::SessionEntry;
 
 #[derive(Debug, Deserialize, Serialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -37,36 +37,6 @@ pub struct SessionQuery {
         skip_serializing_if = "Option::is_none"
     )]
     pub limit: Option<usize>,
-}
-
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct SessionJson {
-    pub key: String,
-    pub agent: Option<String>,
-    pub model: Option<String>,
-    /// active | paused | completed
-    pub status: String,
-    /// A run is in progress.
-    pub running: bool,
-    #[serde(rename = "totalTokens")]
-    pub total_tokens: i64,
-    /// Milliseconds, as the gateway reports it.
-    #[serde(rename = "updatedAt")]
-    pub updated_at: Option<i64>,
-    pub gateway_id: i64,
-}
-
-#[derive(Serialize, Deserialize, ToSchema)]
-pub struct SessionList {
-    pub sessions: Vec<SessionJson>,
-    /// Sessions that matched the filter, listed or not.
-    pub total: usize,
-    /// More matched than `limit` allowed: `sessions` is the newest `limit` of `total`.
-    pub truncated: bool,
-    /// In a cluster: instances that did not give their part in time (their gateways' sessions
-    /// are missing from this answer). Empty when the listing is complete.
-    #[serde(default)]
-    pub unreachable_instances: Vec<String>,
 }
 
 /// Several instances' parts as one listing: newest first (ties by key, then gateway, as each
@@ -135,21 +105,6 @@ fn query_key(query: &SessionQuery, limit: usize) -> SessionQueryKey {
         key: query.key.clone(),
         gateway_id: query.gateway_id,
         limit,
-    }
-}
-
-impl From<SessionEntry> for SessionJson {
-    fn from(s: SessionEntry) -> Self {
-        SessionJson {
-            key: s.key,
-            agent: s.agent,
-            model: s.model,
-            status: s.status.as_str().to_owned(),
-            running: s.running,
-            total_tokens: s.total_tokens,
-            updated_at: s.updated_at,
-            gateway_id: s.gateway_id,
-        }
     }
 }
 

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::policy::Exit;
-use super::process::{self, ExitRecord, KeeperRecord};
+use super::process::{self, ExitRecord, KeeperRecord, LaunchFile};
 
 /// The arguments of `gateway-supervisor keep`.
 #[derive(Debug, Clone, clap::Args)]
@@ -27,17 +27,6 @@ pub struct KeepArgs {
     /// exit.json, output.log.
     #[arg(long, value_name = "DIR")]
     pub dir: PathBuf,
-}
-
-/// What the daemon writes for a keeper to start (0600: the environment may hold secrets).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct LaunchFile {
-    /// The gateway's command line.
-    pub command: Vec<String>,
-    /// Its whole environment.
-    pub env: std::collections::BTreeMap<String, String>,
-    /// `output.log` is rotated to `output.log.1` at this size.
-    pub log_max_bytes: u64,
 }
 
 /// Output copied into `output.log`, rotated at `max` bytes.

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::command;
-use super::keeper::LaunchFile;
 use super::policy::Exit;
 use super::unit::{self, Spawner, Systemctl};
 
@@ -37,6 +36,17 @@ pub struct ExitRecord {
     pub keeper_pid: u32,
     pub exit: Exit,
     pub at_ms: i64,
+}
+
+/// What the daemon writes for a keeper to start (0600: the environment may hold secrets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchFile {
+    /// The gateway's command line.
+    pub command: Vec<String>,
+    /// Its whole environment.
+    pub env: std::collections::BTreeMap<String, String>,
+    /// `output.log` is rotated to `output.log.1` at this size.
+    pub log_max_bytes: u64,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -19,12 +19,11 @@ use super::openclaw::{GatewayDir, Launch};
 use super::policy::{self, AfterExit, CrashHistory, CrashPolicy, Exit, GiveUp};
 use super::process::{self, KeeperRecord};
 use super::state::ProcessState;
-use super::swap_run::SwapSlot;
 use super::unit::Spawner;
 use crate::config::ManagedRuntimeConfig;
 use crate::db::Store;
 use crate::db::managed::ManagedStatus;
-use crate::fleet::processes::SwapOrder;
+use crate::fleet::processes::{SwapOrder, SwapReport};
 use gateway_supervisor_actors::model::GatewayId;
 
 /// What the service asks of a runner.
@@ -37,6 +36,13 @@ pub enum Cmd {
     Stop(oneshot::Sender<()>),
     /// Swap a running gateway's release (an upgrade); where it is goes to `Context::swaps`.
     Swap(SwapOrder),
+}
+
+/// The last report of the swap an operation asked for.
+#[derive(Debug, Clone)]
+pub struct SwapSlot {
+    pub operation: String,
+    pub report: SwapReport,
 }
 
 /// What every runner of this daemon shares.

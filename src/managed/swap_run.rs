@@ -19,19 +19,12 @@ use super::install::Source;
 use super::openclaw::Launch;
 use super::policy::Exit;
 use super::process::{self, KeeperRecord};
-use super::runner::{Runner, Startup, blocking, wait_exit};
+use super::runner::{Runner, Startup, SwapSlot, blocking, wait_exit};
 use super::state::ProcessState;
 use super::state_copy;
 use super::swap::{Action, Gates, Input, Step, Swap};
 use crate::fleet::processes::{SwapOrder, SwapReport};
 use gateway_supervisor_actors::model::GatewayId;
-
-/// The last report of the swap an operation asked for.
-#[derive(Debug, Clone)]
-pub struct SwapSlot {
-    pub operation: String,
-    pub report: SwapReport,
-}
 
 /// How often a settling target is looked at.
 const SETTLE_TICK: Duration = Duration::from_millis(500);

@@ -190,24 +190,20 @@ impl Store {
         Ok(row.try_into()?)
     }
 
-    /// Records a new config rollout: the operation and its patch (`rollout`, its secrets
-    /// encrypted) in one transaction.
-    pub fn insert_config_rollout(
+    /// Records a new operation together with what `with` writes (its own rows) in one
+    /// transaction: a config rollout's patch (`config_rollouts.rs`).
+    pub fn insert_operation_with(
         &self,
         id: &str,
-        params: &OperationParams,
-        progress: &[GatewayProgress],
+        kind: OperationKind,
+        (params, progress): (&OperationParams, &[GatewayProgress]),
         by: &Caller,
-        rollout: &super::config_rollouts::RolloutRecord,
+        with: impl FnOnce(&mut super::DbConn) -> Result<(), DbError>,
     ) -> Result<Operation, NewOperationError> {
-        let row = super::config_rollouts::RolloutRow::sealed(&self.cipher, id, rollout)?;
         let mut conn = self.conn()?;
         let op = conn.transaction::<Row, NewOperationError, _>(|conn| {
-            let op = insert(conn, id, OperationKind::ConfigRollout, params, progress, by)?;
-            diesel::insert_into(super::schema::config_rollouts::table)
-                .values(&row)
-                .execute(conn)
-                .map_err(DbError::from)?;
+            let op = insert(conn, id, kind, params, progress, by)?;
+            with(conn)?;
             Ok(op)
         })?;
         Ok(op.try_into()?)
