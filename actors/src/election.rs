@@ -43,12 +43,12 @@ impl Reason {
 
 /// Lower is healthier: online before degraded, then lower latency, fewer sessions, older id.
 fn rank(c: &Candidate) -> (u8, i64, i64, GatewayId) {
-    let status = match c.status {
-        GatewayStatus::Online => 0,
-        GatewayStatus::Degraded => 1,
-        _ => 2,
-    };
-    (status, c.latency_ms.unwrap_or(i64::MAX), c.sessions, c.id)
+    (
+        c.status.rank(),
+        c.latency_ms.unwrap_or(i64::MAX),
+        c.sessions,
+        c.id,
+    )
 }
 
 /// Whether [`elect`] would keep `current` whatever the other gateways look like, judged from

@@ -34,6 +34,35 @@ impl GatewayStatus {
         GatewayStatus::Offline,
     ];
 
+    /// Election order, lower is healthier: online, then degraded, then everything that cannot
+    /// serve (docs/design.md, *Election*).
+    pub fn rank(self) -> u8 {
+        match self {
+            GatewayStatus::Online => 0,
+            GatewayStatus::Degraded => 1,
+            GatewayStatus::Unknown | GatewayStatus::Timeout | GatewayStatus::Offline => 2,
+        }
+    }
+
+    /// The last measurement reached it: it answers (a degraded gateway answers slowly). What
+    /// counts as connected for alerts and in service for budgets.
+    pub fn reachable(self) -> bool {
+        match self {
+            GatewayStatus::Online | GatewayStatus::Degraded => true,
+            GatewayStatus::Unknown | GatewayStatus::Timeout | GatewayStatus::Offline => false,
+        }
+    }
+
+    /// Whether a gateway another instance links may act as primary, judged by the status its
+    /// owner wrote: `Unknown` (not reported yet: a cluster starting, a gateway just adopted) is
+    /// no reason to move the role; a measured `timeout` or `offline` is.
+    pub fn eligible_elsewhere(self) -> bool {
+        match self {
+            GatewayStatus::Online | GatewayStatus::Degraded | GatewayStatus::Unknown => true,
+            GatewayStatus::Timeout | GatewayStatus::Offline => false,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             GatewayStatus::Unknown => "unknown",
@@ -496,5 +525,40 @@ mod live_stats_tests {
         live.frame_heard(1_000);
         live.frame_heard(2_000);
         assert_eq!(clock.last_ms(), Some(2_000));
+    }
+}
+
+#[cfg(test)]
+mod status_tests {
+    use super::GatewayStatus::{self, *};
+
+    #[test]
+    fn only_online_and_degraded_gateways_are_reachable_and_online_ranks_first() {
+        let reachable: Vec<GatewayStatus> = GatewayStatus::ALL
+            .into_iter()
+            .filter(|s| s.reachable())
+            .collect();
+        assert_eq!(reachable, [Online, Degraded]);
+        assert!(Online.rank() < Degraded.rank());
+        for down in [Unknown, Timeout, Offline] {
+            assert!(Degraded.rank() < down.rank(), "{down}");
+        }
+    }
+
+    #[test]
+    fn a_gateway_linked_elsewhere_keeps_the_role_until_measured_down() {
+        let eligible: Vec<GatewayStatus> = GatewayStatus::ALL
+            .into_iter()
+            .filter(|s| s.eligible_elsewhere())
+            .collect();
+        assert_eq!(eligible, [Unknown, Online, Degraded]);
+    }
+
+    #[test]
+    fn every_status_reads_back_from_its_word() {
+        for s in GatewayStatus::ALL {
+            assert_eq!(s.as_str().parse::<GatewayStatus>(), Ok(s));
+        }
+        assert!("draining".parse::<GatewayStatus>().is_err());
     }
 }

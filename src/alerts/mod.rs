@@ -19,7 +19,7 @@ use crate::db::operations::model::OperationState;
 use gateway_supervisor_actors::RegistryActor;
 use gateway_supervisor_actors::events::{EventBus, EventKind};
 use gateway_supervisor_actors::messages::{ChangedGateways, GatewaysChangedSince};
-use gateway_supervisor_actors::model::{BreakerState, GatewayId, GatewayStatus, GatewayView};
+use gateway_supervisor_actors::model::{BreakerState, GatewayId, GatewayView};
 use gateway_supervisor_actors::registry::Decides;
 use rule::{Alert, GatewayFact, Thresholds, Watch};
 
@@ -144,10 +144,7 @@ fn gateway_facts(views: &[GatewayView]) -> Vec<GatewayFact> {
             name: v.record.name.clone(),
             status: v.record.status,
             // In a cluster a gateway linked elsewhere is known by the status its owner wrote.
-            connected: matches!(
-                v.record.status,
-                GatewayStatus::Online | GatewayStatus::Degraded
-            ),
+            connected: v.record.status.reachable(),
             breaker_open: v.breaker.state == BreakerState::Open,
             maintenance: v.record.maintenance.is_some(),
         })

@@ -377,8 +377,5 @@ impl Handler<ApplyStoreChanges> for RegistryActor {
 /// reason to move the role — as a daemon alone keeps its designated primary until its links
 /// report — so it counts as eligible; a measured `offline` or `timeout` does not.
 pub(super) fn eligible_elsewhere(status: GatewayStatus) -> bool {
-    matches!(
-        status,
-        GatewayStatus::Online | GatewayStatus::Degraded | GatewayStatus::Unknown
-    )
+    status.eligible_elsewhere()
 }

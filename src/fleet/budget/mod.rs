@@ -83,7 +83,7 @@ pub struct Invalid {
 
 fn in_service(g: &crate::db::budgets::GatewayState, view: &BudgetView) -> bool {
     let status: GatewayStatus = g.status.parse().unwrap_or_default();
-    matches!(status, GatewayStatus::Online | GatewayStatus::Degraded)
+    status.reachable()
         && !g.suspended
         && !g.in_maintenance
         && !view.disruptions.iter().any(|d| d.gateway_id == g.id)
