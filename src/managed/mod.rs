@@ -192,6 +192,9 @@ impl Managed {
     /// One round of the output tail ([`output_tail`]): each managed gateway's new output lines
     /// published as `log` events (source `output`), redacted and bounded as every log line is.
     pub async fn tail_outputs(&self) {
+        if self.outputs.lock().map_or(true, |o| o.is_empty()) {
+            return; // nothing managed here: no thread to wake
+        }
         let outputs = self.outputs.clone();
         let read = runner::blocking(move || {
             let Ok(mut outputs) = outputs.lock() else {
