@@ -155,11 +155,7 @@ impl Managed {
             install_timeout: cfg.install_timeout,
         };
         let spawner = unit::Spawner::choose(&cfg, unit::under_systemd());
-        if matches!(spawner, unit::Spawner::Process)
-            && (cfg.memory_max.is_some()
-                || cfg.cpu_quota_percent.is_some()
-                || cfg.tasks_max.is_some())
-        {
+        if spawner == unit::Spawner::Process && unit::Limits::of(&cfg).any() {
             tracing::warn!(
                 "[managed_runtime] memory_max, cpu_quota_percent and tasks_max apply to the systemd backend only; managed gateways run without them"
             );

@@ -61,6 +61,8 @@ pub enum ProcessError {
     Spawn(#[source] std::io::Error),
     #[error("the keeper did not start the gateway within {0:?} (see keeper.log)")]
     NoRecord(Duration),
+    #[error("cannot write the launch file: {0}")]
+    Launch(#[source] crate::secrets::SecretsError),
     #[error("cannot start the gateway's unit: {0}")]
     Unit(String),
     #[error("cannot signal the gateway: {0}")]
@@ -207,7 +209,13 @@ pub fn spawn(
             .collect(),
         log_max_bytes,
     };
-    write_private(&launch_file, &launch).map_err(|e| prepare(&launch_file, e))?;
+    match fs::remove_file(&launch_file) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(prepare(&launch_file, e)),
+    }
+    let bytes = serde_json::to_vec(&launch).map_err(|e| prepare(&launch_file, e.into()))?;
+    crate::secrets::write_private_file(&launch_file, &bytes).map_err(ProcessError::Launch)?;
     let keeper_log = dir.join("keeper.log");
     let stderr = fs::File::create(&keeper_log).map_err(|e| prepare(&keeper_log, e))?;
     let mut child = match spawner {
@@ -255,18 +263,6 @@ pub fn spawn(
         std::thread::spawn(move || child.wait());
     }
     found.ok_or(ProcessError::NoRecord(within))
-}
-
-/// Written readable by this user alone.
-fn write_private<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let _ = fs::remove_file(path);
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    std::io::Write::write_all(&mut file, &serde_json::to_vec(value)?)
 }
 
 /// The gateway's unit: its limits set for this run, then `restart` (a fresh keeper even where

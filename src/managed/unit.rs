@@ -27,6 +27,15 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// The limits `[managed_runtime]` sets.
+    pub fn of(cfg: &ManagedRuntimeConfig) -> Limits {
+        Limits {
+            memory_max: cfg.memory_max,
+            cpu_quota_percent: cfg.cpu_quota_percent,
+            tasks_max: cfg.tasks_max,
+        }
+    }
+
     pub fn any(&self) -> bool {
         *self != Limits::default()
     }
@@ -69,11 +78,7 @@ impl Spawner {
                 .systemctl
                 .clone()
                 .unwrap_or_else(|| PathBuf::from("systemctl")),
-            limits: Limits {
-                memory_max: cfg.memory_max,
-                cpu_quota_percent: cfg.cpu_quota_percent,
-                tasks_max: cfg.tasks_max,
-            },
+            limits: Limits::of(cfg),
         })
     }
 
