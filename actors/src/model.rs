@@ -210,12 +210,57 @@ impl GatewayRecord {
         self.agents_count = live.agents_count;
     }
 
+    /// Whether `other` reaches the gateway differently (address, TLS, credential, approvals):
+    /// a link opened with these settings is to be restarted with the new ones.
+    pub fn link_settings_differ(&self, other: &GatewayRecord) -> bool {
+        use secrecy::ExposeSecret;
+        let token = |r: &GatewayRecord| r.token.as_ref().map(|t| t.expose_secret().to_owned());
+        self.host != other.host
+            || self.port != other.port
+            || self.tls != other.tls
+            || self.allow_insecure_tls != other.allow_insecure_tls
+            || self.approvals != other.approvals
+            || token(self) != token(other)
+    }
+
     pub fn url(&self) -> String {
         format!(
             "{}://{}",
             if self.tls { "wss" } else { "ws" },
             authority(&self.host, self.port)
         )
+    }
+}
+
+/// A gateway as the store returns it, for tests: named `gw<id>`, at a port of its own
+/// (`18000 + id`), everything else at its default.
+#[cfg(test)]
+pub(crate) fn test_record(id: GatewayId, is_primary: bool) -> GatewayRecord {
+    GatewayRecord {
+        id,
+        name: format!("gw{id}"),
+        host: "127.0.0.1".into(),
+        port: 18_000 + id as u16,
+        tls: false,
+        allow_insecure_tls: false,
+        token: None,
+        device_token: None,
+        is_primary,
+        status: GatewayStatus::Unknown,
+        last_seen: None,
+        latency: None,
+        sessions_count: 0,
+        agents_count: 0,
+        created_at: 0,
+        updated_at: 0,
+        workspace_root: None,
+        disable_device_pairing: false,
+        gateway_agent_id: None,
+        suspension_id: None,
+        cordoned: false,
+        approvals: None,
+        labels: Default::default(),
+        maintenance: None,
     }
 }
 

@@ -52,36 +52,8 @@ pub fn repair_candidate(gateways: &[GatewayRecord]) -> Option<GatewayId> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::GatewayStatus;
 
-    fn gw(id: GatewayId, is_primary: bool) -> GatewayRecord {
-        GatewayRecord {
-            id,
-            name: format!("gw{id}"),
-            host: "127.0.0.1".into(),
-            port: 18789,
-            tls: false,
-            allow_insecure_tls: false,
-            token: None,
-            device_token: None,
-            is_primary,
-            status: GatewayStatus::Unknown,
-            last_seen: None,
-            latency: None,
-            sessions_count: 0,
-            agents_count: 0,
-            created_at: 0,
-            updated_at: 0,
-            workspace_root: None,
-            disable_device_pairing: false,
-            gateway_agent_id: None,
-            suspension_id: None,
-            cordoned: false,
-            approvals: None,
-            labels: Default::default(),
-            maintenance: None,
-        }
-    }
+    use crate::model::test_record as gw;
 
     #[test]
     fn first_gateway_is_primary_even_when_not_requested() {

@@ -41,7 +41,7 @@ pub struct LinkState {
 
 pub use crate::model::LiveStats;
 
-#[derive(Message)]
+#[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct LinkUpdate {
     pub id: GatewayId,
@@ -51,7 +51,7 @@ pub struct LinkUpdate {
 }
 
 /// A new device token from `hello-ok` (or `None`: the cached one is no longer valid).
-#[derive(Message)]
+#[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct DeviceTokenChanged {
     pub id: GatewayId,

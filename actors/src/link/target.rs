@@ -31,8 +31,8 @@ pub struct LinkSettings {
     pub approvals: bool,
 }
 
-/// Where and how to reach one gateway.
-#[derive(Clone)]
+/// Where and how to reach one gateway (its secrets print as `[REDACTED]`).
+#[derive(Debug, Clone)]
 pub struct LinkTarget {
     pub id: GatewayId,
     pub name: String,

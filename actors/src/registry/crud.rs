@@ -2,7 +2,7 @@
 //! written through the store while the registry holds its mailbox, then applied to memory and
 //! announced; a new address or credential restarts the gateway's link.
 
-use crate::events::EventKind;
+use actix::fut::{ActorFutureExt, ready};
 use actix::prelude::*;
 use tracing::info;
 
@@ -10,36 +10,29 @@ use super::messages::{
     CreateGateway, DeleteGateway, PatchLabels, RegistryError, SetCordon, SetMaintenance,
     SetSuspension, UpdateGateway,
 };
-use super::{RegistryActor, WriteResult};
-use crate::model::GatewayView;
+use super::{Input, RegistryActor, Write, WriteResult};
+use crate::model::{GatewayRecord, GatewayView};
 use crate::primary;
+use crate::store::StoreError;
 
 impl Handler<CreateGateway> for RegistryActor {
     type Result = WriteResult<GatewayView>;
 
     fn handle(&mut self, msg: CreateGateway, _ctx: &mut Self::Context) -> Self::Result {
         let CreateGateway { mut new, by } = msg;
-        if self.name_taken(&new.name, None) {
+        if self.state.name_taken(&new.name, None) {
             return Self::refuse(RegistryError::DuplicateName(new.name));
         }
         if let Err(taken) = self.address_taken(&new.host, new.port, None) {
             return Self::refuse(taken);
         }
-        new.is_primary = primary::primary_on_create(self.gateways.is_empty(), new.is_primary);
+        new.is_primary = primary::primary_on_create(self.state.is_empty(), new.is_primary);
         let store = self.store.clone();
         Self::write(
             move || store.insert_gateway(&new, &by),
             |record, act, ctx| {
                 info!(gateway_id = record.id, name = %record.name, primary = record.is_primary, "gateway created");
-                let id = record.id;
-                act.events.publish(
-                    EventKind::GatewayChanged,
-                    Some(id),
-                    serde_json::json!({"action": "created", "name": record.name, "labels": record.labels}),
-                );
-                let view = act.apply_stored(record);
-                act.start_link(id, ctx);
-                Ok(view)
+                act.written(record, Write::Created, ctx)
             },
         )
     }
@@ -50,53 +43,44 @@ impl Handler<UpdateGateway> for RegistryActor {
 
     fn handle(&mut self, msg: UpdateGateway, _ctx: &mut Self::Context) -> Self::Result {
         let UpdateGateway { id, mut patch, by } = msg;
-        let Some(current) = self.gateways.get(&id) else {
+        let Some(current) = self.state.record(id) else {
             return Self::refuse(RegistryError::NotFound(id));
         };
         if let Some(name) = &patch.name
-            && self.name_taken(name, Some(id))
+            && self.state.name_taken(name, Some(id))
         {
             return Self::refuse(RegistryError::DuplicateName(name.clone()));
         }
         if patch.host.is_some() || patch.port.is_some() {
-            let host = patch.host.as_deref().unwrap_or(&current.record.host);
-            let port = patch.port.unwrap_or(current.record.port);
+            let host = patch.host.as_deref().unwrap_or(&current.host);
+            let port = patch.port.unwrap_or(current.port);
             if let Err(taken) = self.address_taken(host, port, Some(id)) {
                 return Self::refuse(taken);
             }
         }
-        patch.is_primary = match primary::primary_on_update(&current.record, patch.is_primary) {
+        patch.is_primary = match primary::primary_on_update(current, patch.is_primary) {
             Ok(change) => change,
             Err(rule) => return Self::refuse(rule.into()),
         };
         // A new address or credential (or a new name, the link's metric label) restarts the link.
-        let restart = patch.changes_link() || patch.name.is_some();
-        let token_changed = patch.token.is_some();
+        let relink = patch.changes_link() || patch.name.is_some();
+        let verify_shared_token = patch.token.is_some();
         // The row read back carries the link's facts as the batched writer last saved them
         // (often `unknown` just after connecting): a change that leaves the link running and
         // sets none of them keeps the live ones, or the gateway would read `unknown` until
         // its status next changed.
-        let keep_live = !restart && !patch.sets_live_facts();
+        let keep_live = !relink && !patch.sets_live_facts();
         let store = self.store.clone();
         Self::write(
             move || store.update_gateway(id, &patch, &by),
             move |record, act, ctx| {
-                info!(gateway_id = record.id, name = %record.name, restart_link = restart, "gateway updated");
-                act.events.publish(
-                    EventKind::GatewayChanged,
-                    Some(id),
-                    serde_json::json!({"action": "updated", "name": record.name, "labels": record.labels}),
-                );
-                let view = if keep_live {
-                    act.apply_setting(record)
-                } else {
-                    act.apply_stored(record)
+                info!(gateway_id = record.id, name = %record.name, restart_link = relink, "gateway updated");
+                let write = Write::Updated {
+                    relink,
+                    verify_shared_token,
+                    keep_live,
                 };
-                if restart && act.links.contains_key(&id) {
-                    act.stop_link(id);
-                    act.start_link_with(id, token_changed, ctx);
-                }
-                Ok(view)
+                act.written(record, write, ctx)
             },
         )
     }
@@ -107,20 +91,15 @@ impl Handler<PatchLabels> for RegistryActor {
 
     fn handle(&mut self, msg: PatchLabels, _ctx: &mut Self::Context) -> Self::Result {
         let PatchLabels { id, patch, by } = msg;
-        if !self.gateways.contains_key(&id) {
+        if !self.state.contains(id) {
             return Self::refuse(RegistryError::NotFound(id));
         }
         let store = self.store.clone();
         Self::write(
             move || store.patch_labels(id, &patch, &by),
-            move |record, act, _ctx| {
+            move |record, act, ctx| {
                 info!(gateway_id = id, labels = %record.labels, "gateway labels changed");
-                act.events.publish(
-                    EventKind::GatewayChanged,
-                    Some(id),
-                    serde_json::json!({"action": "labels", "name": record.name, "labels": record.labels}),
-                );
-                Ok(act.apply_setting(record))
+                act.written(record, Write::Labels, ctx)
             },
         )
     }
@@ -136,30 +115,24 @@ impl Handler<SetMaintenance> for RegistryActor {
             expired_by,
             by,
         } = msg;
-        if !self.gateways.contains_key(&id) {
+        if !self.state.contains(id) {
             return Self::refuse(RegistryError::NotFound(id));
         }
         let store = self.store.clone();
         Self::write(
             move || store.set_maintenance(id, maintenance.as_ref(), expired_by, &by),
-            move |record, act, _ctx| {
+            move |record, act, ctx| {
                 let Some(record) = record else {
                     return Ok(None);
                 };
-                let reason = record.maintenance.as_ref().map(|m| m.reason.clone());
+                let set = record.maintenance.is_some();
                 info!(
                     gateway_id = id,
-                    in_maintenance = reason.is_some(),
+                    in_maintenance = set,
                     "gateway maintenance changed"
                 );
-                act.events.publish(
-                    EventKind::GatewayChanged,
-                    Some(id),
-                    serde_json::json!({"action": if reason.is_some() { "maintenance" } else { "maintenance_ended" },
-                        "name": record.name, "maintenance": record.maintenance}),
-                );
                 // Held back: it acts as primary no longer and takes no spawns.
-                Ok(Some(act.apply_setting(record)))
+                act.written(record, Write::Maintenance(set), ctx).map(Some)
             },
         )
     }
@@ -174,20 +147,20 @@ impl Handler<SetSuspension> for RegistryActor {
             suspension_id,
             by,
         } = msg;
-        if !self.gateways.contains_key(&id) {
+        if !self.state.contains(id) {
             return Self::refuse(RegistryError::NotFound(id));
         }
         let store = self.store.clone();
         Self::write(
             move || store.set_suspension(id, suspension_id.as_deref(), &by),
-            move |record, act, _ctx| {
+            move |record, act, ctx| {
                 info!(
                     gateway_id = id,
                     suspended = record.suspension_id.is_some(),
                     "gateway suspension recorded"
                 );
                 // A suspended gateway acts as primary no longer (and takes no spawns).
-                Ok(act.apply_setting(record))
+                act.written(record, Write::Suspension, ctx)
             },
         )
     }
@@ -198,21 +171,16 @@ impl Handler<SetCordon> for RegistryActor {
 
     fn handle(&mut self, msg: SetCordon, _ctx: &mut Self::Context) -> Self::Result {
         let SetCordon { id, cordoned, by } = msg;
-        if !self.gateways.contains_key(&id) {
+        if !self.state.contains(id) {
             return Self::refuse(RegistryError::NotFound(id));
         }
         let store = self.store.clone();
         Self::write(
             move || store.set_cordon(id, cordoned, &by),
-            move |record, act, _ctx| {
+            move |record, act, ctx| {
                 info!(gateway_id = id, cordoned, "gateway cordon changed");
-                act.events.publish(
-                    EventKind::GatewayChanged,
-                    Some(id),
-                    serde_json::json!({"action": if cordoned { "cordoned" } else { "uncordoned" }, "name": record.name}),
-                );
                 // A cordoned gateway acts as primary no longer (and takes no spawns).
-                Ok(act.apply_setting(record))
+                act.written(record, Write::Cordon(cordoned), ctx)
             },
         )
     }
@@ -223,31 +191,66 @@ impl Handler<DeleteGateway> for RegistryActor {
 
     fn handle(&mut self, msg: DeleteGateway, _ctx: &mut Self::Context) -> Self::Result {
         let DeleteGateway { id, by } = msg;
-        let Some(current) = self.gateways.get(&id) else {
+        let Some(current) = self.state.record(id) else {
             return Self::refuse(RegistryError::NotFound(id));
         };
-        if let Err(rule) = primary::check_delete(&current.record) {
+        if let Err(rule) = primary::check_delete(current) {
             return Self::refuse(rule.into());
         }
         let store = self.store.clone();
         Self::write(
             move || store.delete_gateway(id, &by),
-            move |(), act, _ctx| {
+            move |(), act, ctx| {
                 info!(gateway_id = id, "gateway deleted");
-                act.events.publish(
-                    EventKind::GatewayChanged,
-                    Some(id),
-                    serde_json::json!({"action": "deleted"}),
-                );
-                act.stop_link(id);
-                if let Some(links) = &act.link_ctx {
-                    links.metrics.forget(id);
-                }
-                act.gateways.remove(&id);
-                act.records_changed();
-                act.refresh_roles();
+                act.apply(Input::Deleted(id), ctx);
                 Ok(())
             },
         )
+    }
+}
+
+impl RegistryActor {
+    /// Runs a store call on a blocking thread while the actor holds its mailbox (atomic), then
+    /// applies the result to memory with `apply`.
+    fn write<T, R, F, A>(call: F, apply: A) -> WriteResult<T>
+    where
+        T: 'static,
+        R: Send + 'static,
+        F: FnOnce() -> Result<R, StoreError> + Send + 'static,
+        A: FnOnce(R, &mut RegistryActor, &mut Context<RegistryActor>) -> Result<T, RegistryError>
+            + 'static,
+    {
+        let fut = async move {
+            match tokio::task::spawn_blocking(call).await {
+                Ok(result) => result.map_err(RegistryError::from),
+                Err(join) => Err(RegistryError::Interrupted(join)),
+            }
+        };
+        AtomicResponse::new(Box::pin(
+            actix::fut::wrap_future::<_, RegistryActor>(fut).map(
+                |result, act: &mut RegistryActor, ctx| {
+                    // Counted whatever the outcome: the feed's rows read before it may be older
+                    // than memory now (`ApplyStoreChanges`).
+                    act.writes += 1;
+                    result.and_then(|value| apply(value, act, ctx))
+                },
+            ),
+        ))
+    }
+
+    /// Applies a record written here and answers with its view.
+    fn written(
+        &mut self,
+        record: GatewayRecord,
+        write: Write,
+        ctx: &mut Context<Self>,
+    ) -> Result<GatewayView, RegistryError> {
+        let id = record.id;
+        self.apply(Input::Written(record, write), ctx);
+        self.state.view(id).ok_or(RegistryError::NotFound(id))
+    }
+
+    fn refuse<T: 'static>(err: RegistryError) -> WriteResult<T> {
+        AtomicResponse::new(Box::pin(ready(Err(err))))
     }
 }

@@ -2,25 +2,22 @@
 //! them (handles, stop). Reports from a link that has since been restarted carry an old epoch
 //! and are ignored.
 
-use crate::events::EventKind;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tracing::info;
 
 use actix::prelude::*;
 
-use super::RegistryActor;
 use super::messages::{
     LinkHandle, LinkedHere, LinkedHereOffering, Links, LinksOf, Offering, StopAllLinks,
 };
 use super::writer::WriteOp;
+use super::{Input, RegistryActor};
 use crate::link::GatewayActor;
 use crate::link::messages::{
     DeviceTokenChanged, HealthSample, LinkReport, LinkUpdate, SessionsSnapshot, StopLink,
 };
 use crate::model::GatewayId;
-use crate::store::LinkRecord;
 
 impl Handler<LinkReport> for RegistryActor {
     type Result = ();
@@ -38,102 +35,16 @@ impl Handler<LinkReport> for RegistryActor {
 impl Handler<LinkUpdate> for RegistryActor {
     type Result = ();
 
-    fn handle(&mut self, msg: LinkUpdate, _ctx: &mut Self::Context) {
-        if self.current_epoch(msg.id) != Some(msg.epoch) {
-            return; // from a link that has since been restarted or stopped
-        }
-        let Some(was_eligible) = self
-            .gateways
-            .get(&msg.id)
-            .map(|v| self.candidate(v).eligible)
-        else {
-            return;
-        };
-        let Some(view) = self.gateways.get_mut(&msg.id) else {
-            return;
-        };
-        let s = msg.state;
-        let state_changed = view.connection.state != s.connection.state;
-        let status_changed = view.record.status != s.status;
-        let previous_status = view.record.status;
-        if state_changed {
-            self.events.publish(
-                EventKind::ConnectionChanged,
-                Some(msg.id),
-                serde_json::json!({"state": s.connection.state, "last_error": s.connection.last_error, "pairing_request_id": s.connection.pairing_request_id}),
-            );
-        }
-        if status_changed {
-            self.events.publish(
-                EventKind::GatewayStatus,
-                Some(msg.id),
-                serde_json::json!({"status": s.status, "previous": previous_status}),
-            );
-        }
-        // Back as another process or release: worth knowing (a restart nobody asked for, an
-        // upgrade done by hand).
-        if let Some(change) = crate::process::change(&view.connection, &s.connection) {
-            info!(
-                gateway_id = msg.id,
-                ?change,
-                "gateway came back as another process"
-            );
-            self.events
-                .publish(EventKind::GatewayChanged, Some(msg.id), change.payload());
-        }
-        view.connection = s.connection;
-        view.breaker = s.breaker;
-        self.methods.insert(msg.id, s.methods);
-        let r = &mut view.record;
-        r.status = s.status;
-        r.last_seen = s.last_seen.or(r.last_seen);
-        r.latency = s.latency.or(r.latency);
-        if let Some(n) = s.sessions_count {
-            r.sessions_count = n;
-        }
-        if let Some(n) = s.agents_count {
-            r.agents_count = n;
-        }
-        let record = LinkRecord {
-            status: r.status,
-            last_seen: r.last_seen,
-            latency: r.latency,
-            sessions_count: r.sessions_count,
-            agents_count: r.agents_count,
-        };
-        self.views_changed();
-        if state_changed {
-            self.sessions_changed();
-        }
-        if record.worth_saving_over(self.persisted.get(&msg.id)) {
-            self.persisted.insert(msg.id, record.clone());
-            self.writer.send(WriteOp::Link(msg.id, record));
-        }
-        // Who acts changes only when someone can act who could not, or the other way round
-        // (`election::elect` ranks only at the moment it chooses): connecting and handshaking
-        // reports of a starting fleet run no election.
-        let eligible = self
-            .gateways
-            .get(&msg.id)
-            .is_some_and(|v| self.candidate(v).eligible);
-        if eligible != was_eligible {
-            self.refresh_roles();
-        }
+    fn handle(&mut self, msg: LinkUpdate, ctx: &mut Self::Context) {
+        self.apply(Input::Link(msg), ctx);
     }
 }
 
 impl Handler<DeviceTokenChanged> for RegistryActor {
     type Result = ();
 
-    fn handle(&mut self, msg: DeviceTokenChanged, _ctx: &mut Self::Context) {
-        if self.current_epoch(msg.id) != Some(msg.epoch) {
-            return;
-        }
-        if let Some(view) = self.gateways.get_mut(&msg.id) {
-            view.record.device_token = msg.token.clone();
-            self.writer.send(WriteOp::DeviceToken(msg.id, msg.token));
-            self.views_changed();
-        }
+    fn handle(&mut self, msg: DeviceTokenChanged, ctx: &mut Self::Context) {
+        self.apply(Input::DeviceToken(msg), ctx);
     }
 }
 
@@ -141,7 +52,7 @@ impl Handler<HealthSample> for RegistryActor {
     type Result = ();
 
     fn handle(&mut self, msg: HealthSample, _ctx: &mut Self::Context) {
-        if self.gateways.contains_key(&msg.gateway_id) {
+        if self.state.contains(msg.gateway_id) {
             self.writer.send(WriteOp::Sample(msg));
         }
     }
@@ -151,10 +62,10 @@ impl RegistryActor {
     /// What a caller gets to ask of gateway `id`'s link, if it has one.
     fn link_handle(&self, id: GatewayId) -> Option<LinkHandle> {
         let link = self.links.get(&id)?;
-        let view = self.gateways.get(&id)?;
+        let record = self.state.record(id)?;
         Some(LinkHandle {
             id,
-            name: view.record.name.clone(),
+            name: record.name.clone(),
             link: link.handle.clone(),
         })
     }
@@ -227,12 +138,12 @@ impl RegistryActor {
         self.links
             .keys()
             .copied()
-            .filter(|id| !self.ownership.elsewhere(*id))
+            .filter(|id| !self.state.ownership().elsewhere(*id))
     }
 
     /// Whether gateway `id`'s handshake advertised every one of `methods`.
     fn offers_all(&self, id: GatewayId, methods: &[&str], known: &mut OffersByRelease) -> bool {
-        let Some(list) = self.methods.get(&id) else {
+        let Some(list) = self.state.methods(id) else {
             return false;
         };
         *known
@@ -244,8 +155,8 @@ impl RegistryActor {
 impl Handler<StopAllLinks> for RegistryActor {
     type Result = ResponseFuture<()>;
 
-    fn handle(&mut self, _msg: StopAllLinks, _ctx: &mut Self::Context) -> Self::Result {
-        self.persist_live();
+    fn handle(&mut self, _msg: StopAllLinks, ctx: &mut Self::Context) -> Self::Result {
+        self.apply(Input::PersistLive, ctx);
         let addrs: Vec<Addr<GatewayActor>> = self.links.drain().map(|(_, l)| l.addr).collect();
         let writer = self.writer.clone();
         Box::pin(async move {

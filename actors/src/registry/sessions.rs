@@ -19,7 +19,7 @@ impl Handler<SessionsSnapshot> for RegistryActor {
     type Result = ();
 
     fn handle(&mut self, msg: SessionsSnapshot, _ctx: &mut Self::Context) {
-        if self.current_epoch(msg.id) != Some(msg.epoch) {
+        if self.state.epoch_of(msg.id) != Some(msg.epoch) {
             return;
         }
         let changed = self
@@ -40,8 +40,8 @@ impl Handler<SessionsSnapshot> for RegistryActor {
 
 impl RegistryActor {
     fn connected(&self, id: GatewayId) -> bool {
-        self.gateways
-            .get(&id)
+        self.state
+            .raw_view(id)
             .is_some_and(|v| v.connection.state == Some(LinkPhase::Connected))
     }
 }
@@ -114,14 +114,14 @@ impl Handler<FindSession> for RegistryActor {
             owners
                 .into_iter()
                 .filter_map(|id| {
-                    let view = self.gateways.get(&id)?;
+                    let view = self.state.raw_view(id)?;
                     let link = self.links.get(&id)?;
                     Some(SessionOwner {
                         gateway_id: id,
                         name: view.record.name.clone(),
                         version: view.connection.server_version.clone(),
                         connected: self.connected(id),
-                        methods: self.methods.get(&id).cloned().unwrap_or_default(),
+                        methods: self.state.methods(id).cloned().unwrap_or_default(),
                         link: link.handle.clone(),
                         boot_id: view.connection.boot_id.clone(),
                     })
@@ -148,7 +148,7 @@ impl RegistryActor {
     /// These gateways (those still registered) as call targets.
     fn targets_of(&self, ids: &[GatewayId]) -> Vec<GatewayTarget> {
         ids.iter()
-            .filter_map(|id| self.gateways.get(id))
+            .filter_map(|id| self.state.raw_view(*id))
             .map(|v| self.target(v))
             .collect()
     }
@@ -159,7 +159,7 @@ impl RegistryActor {
         let cached = self.cached_session_counts(id);
         let active = cached.map_or(v.record.sessions_count, |(active, _)| active);
         let running_sessions = cached.map(|(_, running)| running);
-        let elsewhere = self.ownership.elsewhere(id);
+        let elsewhere = self.state.ownership().elsewhere(id);
         GatewayTarget {
             candidate: crate::selection::Candidate {
                 id,
@@ -175,7 +175,7 @@ impl RegistryActor {
                 held_back: v.record.held_back(),
                 labels: v.record.labels.clone(),
             },
-            methods: self.methods.get(&id).cloned().unwrap_or_default(),
+            methods: self.state.methods(id).cloned().unwrap_or_default(),
             link: self.links.get(&id).map(|l| l.handle.clone()),
             elsewhere,
             boot_id: v.connection.boot_id.clone(),
@@ -191,7 +191,7 @@ impl Handler<Targets> for RegistryActor {
     fn handle(&mut self, msg: Targets, _ctx: &mut Self::Context) -> Self::Result {
         let targets = match msg.0 {
             Some(id) => self.targets_of(&[id]),
-            None => self.gateways.values().map(|v| self.target(v)).collect(),
+            None => self.state.views().map(|v| self.target(v)).collect(),
         };
         MessageResult(targets)
     }

@@ -3,7 +3,18 @@
 //! off every hot path. Registry mutations do not come here: they are written in the registry's
 //! own turn (docs/design.md, *Consistency model*).
 
-use super::*;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use tokio::sync::oneshot;
+use tracing::{debug, warn};
+
+use crate::link::messages::HealthSample;
+use crate::model::{Caller, GatewayId};
+use crate::store::{GatewayStore, LinkRecord, StoreError};
 
 pub(super) enum WriteOp {
     Audit(&'static str, Option<GatewayId>, serde_json::Value),

@@ -1,0 +1,177 @@
+//! Which gateways this instance links: all of them alone, its leases in a cluster
+//! (docs/design.md, *Cluster*). The cluster runner decides the leases; this keeps them, with the
+//! guard each link carries, and answers from them — time is an input (`now`), so the lease
+//! rules are tested without a clock.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use crate::link::LeaseGuard;
+use crate::model::GatewayId;
+
+/// Which gateways this instance links.
+pub(super) enum Ownership {
+    /// All of them: the only daemon on its database.
+    All,
+    /// Those it holds a lease on, until `valid_until`. Only the coordinator elects the acting
+    /// primary (and announces, audits and counts a change); the others follow `acting`, the
+    /// coordinator's choice as recorded in the database.
+    Leased {
+        held: HashMap<GatewayId, Held>,
+        valid_until: Instant,
+        coordinator: bool,
+        acting: Option<GatewayId>,
+    },
+}
+
+/// One lease held: its epoch, and the guard its link carries. Each link has its own guard,
+/// moved forward only while its lease is renewed: a lease lost stays lost for its link even
+/// when the next round renews the others (a stale socket gets no close frame).
+pub(super) struct Held {
+    epoch: u64,
+    guard: LeaseGuard,
+}
+
+/// What one renewal round changed: leases gone (with whether each was still valid when it
+/// went) and leases new to this instance.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct LeaseChanges {
+    pub gone: Vec<(GatewayId, bool)>,
+    pub new: Vec<GatewayId>,
+    /// The coordinator's role or its recorded choice moved.
+    pub roles_moved: bool,
+}
+
+impl Ownership {
+    /// A cluster member that holds nothing yet, until `now`.
+    pub(super) fn leased(now: Instant) -> Self {
+        Ownership::Leased {
+            held: HashMap::new(),
+            valid_until: now,
+            coordinator: false,
+            acting: None,
+        }
+    }
+
+    pub(super) fn is_leased(&self) -> bool {
+        matches!(self, Ownership::Leased { .. })
+    }
+
+    pub(super) fn may_link(&self, id: GatewayId) -> bool {
+        match self {
+            Ownership::All => true,
+            Ownership::Leased { held, .. } => held.contains_key(&id),
+        }
+    }
+
+    /// The guard gateway `id`'s link carries (`None`: alone, no lease needed).
+    pub(super) fn guard(&self, id: GatewayId) -> Option<LeaseGuard> {
+        match self {
+            Ownership::All => None,
+            Ownership::Leased { held, .. } => held.get(&id).map(|h| h.guard.clone()),
+        }
+    }
+
+    /// Whether another instance links this gateway (its facts come from the database).
+    pub(super) fn elsewhere(&self, id: GatewayId) -> bool {
+        !self.may_link(id)
+    }
+
+    /// Whether this instance decides for the fleet: alone, or as the cluster's coordinator.
+    pub(super) fn decides(&self) -> bool {
+        matches!(
+            self,
+            Ownership::All
+                | Ownership::Leased {
+                    coordinator: true,
+                    ..
+                }
+        )
+    }
+
+    /// A member, not the coordinator: the acting primary the coordinator recorded.
+    pub(super) fn following(&self) -> Option<Option<GatewayId>> {
+        match self {
+            Ownership::Leased {
+                coordinator: false,
+                acting,
+                ..
+            } => Some(*acting),
+            _ => None,
+        }
+    }
+
+    /// Takes one renewal round: `leases` (gateway → epoch) valid until `valid_until`. A lease
+    /// renewed moves its guard forward; one lost or retaken under a new epoch leaves its guard
+    /// where it was (its link stops by it) and is reported gone.
+    pub(super) fn renew(
+        &mut self,
+        leases: &HashMap<GatewayId, u64>,
+        until: Instant,
+        is_coordinator: bool,
+        recorded_acting: Option<GatewayId>,
+        now: Instant,
+    ) -> LeaseChanges {
+        let Ownership::Leased {
+            held,
+            valid_until,
+            coordinator,
+            acting,
+        } = self
+        else {
+            return LeaseChanges::default();
+        };
+        *valid_until = until;
+        let roles_moved = *coordinator != is_coordinator || *acting != recorded_acting;
+        *coordinator = is_coordinator;
+        *acting = recorded_acting;
+        let mut gone: Vec<(GatewayId, bool)> = held
+            .iter()
+            .filter(|(id, h)| leases.get(id) != Some(&h.epoch))
+            .map(|(id, h)| (*id, h.guard.valid_at(now)))
+            .collect();
+        gone.sort_unstable();
+        for (id, _) in &gone {
+            held.remove(id);
+        }
+        let mut new = Vec::new();
+        for (id, epoch) in leases {
+            match held.get(id) {
+                Some(h) => h.guard.extend(until),
+                None => {
+                    held.insert(
+                        *id,
+                        Held {
+                            epoch: *epoch,
+                            guard: LeaseGuard::until(until),
+                        },
+                    );
+                    new.push(*id);
+                }
+            }
+        }
+        new.sort_unstable();
+        LeaseChanges {
+            gone,
+            new,
+            roles_moved,
+        }
+    }
+
+    /// The last successful round's deadline has passed at `now`: every lease of that round has
+    /// ended, so every one is dropped (returned, to stop their links).
+    pub(super) fn lapse(&mut self, now: Instant) -> Vec<GatewayId> {
+        let Ownership::Leased {
+            held, valid_until, ..
+        } = self
+        else {
+            return Vec::new();
+        };
+        if held.is_empty() || now < *valid_until {
+            return Vec::new();
+        }
+        let mut ids: Vec<GatewayId> = held.drain().map(|(id, _)| id).collect();
+        ids.sort_unstable();
+        ids
+    }
+}

@@ -1,0 +1,194 @@
+//! Who acts as primary, as the registry keeps it: the election's choice (`crate::election`,
+//! pure) over the registry's views, the acting flags on those views, and the change it makes —
+//! returned, never announced here (the actor publishes, counts and audits it).
+//!
+//! The common case costs two lookups: `election::settled` looks at the acting and designated
+//! gateways only, and the designated one is found once per change of the stored records. A
+//! fleet of 10,000 connecting around a stand-in sends ~40,000 link reports; a pass over the
+//! fleet on each of them was most of the daemon's start-up work (docs/design.md, *Election
+//! and routing*).
+
+use std::collections::HashMap;
+
+use super::ownership::Ownership;
+use crate::election::{self, Candidate, Reason};
+use crate::model::{BreakerState, GatewayId, GatewayRecord, GatewayView, LinkPhase};
+
+/// The acting primary changed: what the event, the audit row and the metric say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrimaryChange {
+    pub acting: Option<GatewayId>,
+    pub previous: Option<GatewayId>,
+    pub designated: Option<GatewayId>,
+    pub reason: Reason,
+}
+
+impl PrimaryChange {
+    /// The event's and the audit row's details.
+    pub fn details(&self) -> serde_json::Value {
+        serde_json::json!({
+            "acting_primary": self.acting, "previous": self.previous,
+            "designated": self.designated, "reason": self.reason.as_str(),
+        })
+    }
+}
+
+/// What a refresh did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Refreshed {
+    /// Some view's `acting_primary` flag was rewritten (readers' copies are stale).
+    pub flags: bool,
+    /// The acting primary moved (this instance elects, so it announces).
+    pub change: Option<PrimaryChange>,
+}
+
+pub(super) struct Roles {
+    acting: Option<GatewayId>,
+    /// The designated primary (`None`: to be looked up again).
+    designated: Option<Option<GatewayId>>,
+    failback: bool,
+}
+
+impl Roles {
+    pub(super) fn new(failback: bool) -> Self {
+        Roles {
+            acting: None,
+            designated: None,
+            failback,
+        }
+    }
+
+    pub(super) fn set_failback(&mut self, failback: bool) {
+        self.failback = failback;
+    }
+
+    pub(super) fn acting(&self) -> Option<GatewayId> {
+        self.acting
+    }
+
+    /// At start: the designated primary acts until the links report (no change to announce),
+    /// unless an operator holds it back.
+    pub(super) fn start(&mut self, gateways: &HashMap<GatewayId, GatewayView>) {
+        self.acting = gateways
+            .values()
+            .find(|v| v.record.is_primary && v.record.held_back().is_none())
+            .map(|v| v.record.id);
+    }
+
+    /// A stored record was put, replaced or removed: who is designated is looked up again.
+    pub(super) fn records_changed(&mut self) {
+        self.designated = None;
+    }
+
+    /// Re-runs the election over `gateways`, rewriting their flags when the choice moves. In a
+    /// cluster only the coordinator elects; a member takes the coordinator's recorded choice
+    /// silently (the coordinator announced it).
+    pub(super) fn refresh(
+        &mut self,
+        gateways: &mut HashMap<GatewayId, GatewayView>,
+        ownership: &Ownership,
+        latency: &dyn Fn(GatewayId) -> Option<i64>,
+    ) -> Refreshed {
+        if let Some(recorded) = ownership.following() {
+            return self.follow(gateways, recorded);
+        }
+        let judge = |v: &GatewayView| candidate(v, ownership, latency);
+        let current = self.acting.and_then(|id| gateways.get(&id)).map(judge);
+        let designated = self
+            .designated(gateways)
+            .and_then(|id| gateways.get(&id))
+            .map(judge);
+        let flags_right = self
+            .acting
+            .is_none_or(|id| gateways.get(&id).is_some_and(|v| v.acting_primary));
+        if flags_right && election::settled(current.as_ref(), designated.as_ref(), self.failback) {
+            return Refreshed::default();
+        }
+        let candidates: Vec<Candidate> = gateways.values().map(judge).collect();
+        let (acting, reason) = election::elect(&candidates, self.acting, self.failback);
+        for view in gateways.values_mut() {
+            view.acting_primary = Some(view.record.id) == acting;
+        }
+        let change = (acting != self.acting).then(|| PrimaryChange {
+            acting,
+            previous: self.acting,
+            designated: candidates.iter().find(|c| c.designated).map(|c| c.id),
+            reason,
+        });
+        self.acting = acting;
+        Refreshed {
+            flags: true,
+            change,
+        }
+    }
+
+    /// A member: the coordinator's choice (if that gateway is known here), flags rewritten only
+    /// when it moves (new views take theirs from [`Roles::flag_for`]).
+    fn follow(
+        &mut self,
+        gateways: &mut HashMap<GatewayId, GatewayView>,
+        recorded: Option<GatewayId>,
+    ) -> Refreshed {
+        let acting = recorded.filter(|id| gateways.contains_key(id));
+        if acting == self.acting {
+            return Refreshed::default();
+        }
+        self.acting = acting;
+        for view in gateways.values_mut() {
+            view.acting_primary = Some(view.record.id) == acting;
+        }
+        Refreshed {
+            flags: true,
+            change: None,
+        }
+    }
+
+    /// The acting flag of a view just put into memory.
+    /// Alone, the designated primary unless held back (the election corrects it on the next
+    /// change); in a cluster, whoever this instance last knew to act.
+    pub(super) fn flag_for(&self, record: &GatewayRecord, leased: bool) -> bool {
+        if leased {
+            Some(record.id) == self.acting
+        } else {
+            record.is_primary && record.held_back().is_none()
+        }
+    }
+
+    /// The designated primary's id, found once per change of the stored records.
+    fn designated(&mut self, gateways: &HashMap<GatewayId, GatewayView>) -> Option<GatewayId> {
+        if let Some(known) = self.designated {
+            return known;
+        }
+        let found = gateways
+            .values()
+            .find(|v| v.record.is_primary)
+            .map(|v| v.record.id);
+        self.designated = Some(found);
+        found
+    }
+}
+
+/// What the election looks at for one gateway. One linked elsewhere is judged by what its
+/// owner wrote; one linked here by its socket and breaker; an operator's hold rules either out.
+pub(super) fn candidate(
+    v: &GatewayView,
+    ownership: &Ownership,
+    latency: &dyn Fn(GatewayId) -> Option<i64>,
+) -> Candidate {
+    let id = v.record.id;
+    let reachable = if ownership.elsewhere(id) {
+        v.record.status.eligible_elsewhere()
+    } else {
+        v.connection.state == Some(LinkPhase::Connected) && v.breaker.state == BreakerState::Closed
+    };
+    let held_back = v.record.held_back().is_some();
+    Candidate {
+        id,
+        designated: v.record.is_primary,
+        eligible: reachable && !held_back,
+        held_back,
+        status: v.record.status,
+        latency_ms: latency(id).or(v.record.latency),
+        sessions: v.record.sessions_count,
+    }
+}

@@ -1,0 +1,601 @@
+//! The registry's decisions, pure: what it knows of every gateway, and `apply(input)` that
+//! changes it and says what is to be done ([`RegistryAction`]: publish, persist, start or stop
+//! a link, announce a new acting primary). The actor (`registry/mod.rs`) carries actions out:
+//! it owns the sockets' actors, the store writer and the event bus; this owns no thread, no
+//! socket, no clock — time comes in with the input — so every rule below is a unit test
+//! (`state_tests/`), as the link's machine is (relay's service / state split).
+//!
+//! The rules, in the order a link report meets them: a report from a link since restarted
+//! carries an old epoch and is dropped (fencing); a change of connection or status is an
+//! event; a gateway back as another process is an event; a record worth saving is persisted
+//! (`LinkRecord::worth_saving_over`: a status change at once, last-seen every 60 s); and the
+//! election runs only when the gateway's eligibility flipped (docs/design.md, *Election and
+//! routing*).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Instant;
+
+use super::actions::{Input, RegistryAction, Write};
+use super::ownership::Ownership;
+use super::roles::{self, Roles};
+use crate::events::EventKind;
+use crate::link::LinkTarget;
+use crate::link::messages::{LinkUpdate, LiveStats};
+use crate::model::{
+    BreakerInfo, ConnectionInfo, FrameClock, GatewayId, GatewayRecord, GatewayView,
+};
+use crate::store::LinkRecord;
+
+/// A link started here: the epoch its reports must carry, and the numbers it shares.
+struct Linked {
+    epoch: u64,
+    live: Arc<LiveStats>,
+}
+
+pub struct RegistryState {
+    gateways: HashMap<GatewayId, GatewayView>,
+    linked: HashMap<GatewayId, Linked>,
+    epoch: u64,
+    /// What was last sent to the store per linked gateway.
+    persisted: HashMap<GatewayId, LinkRecord>,
+    /// `features.methods` of each connected gateway.
+    methods: HashMap<GatewayId, Arc<Vec<String>>>,
+    roles: Roles,
+    ownership: Ownership,
+    /// Whether links are started at all (not in tools that only read and write the registry).
+    links: bool,
+    /// Handed to each link's live numbers: a pong moves it (readers' lists are stale).
+    live_changes: Arc<AtomicU64>,
+    /// Bumped by every change of the views (not by the live numbers).
+    changes: u64,
+}
+
+impl RegistryState {
+    pub fn new(records: Vec<GatewayRecord>, links: bool, live_changes: Arc<AtomicU64>) -> Self {
+        let mut state = RegistryState {
+            gateways: HashMap::with_capacity(records.len()),
+            linked: HashMap::new(),
+            epoch: 0,
+            persisted: HashMap::new(),
+            methods: HashMap::new(),
+            roles: Roles::new(true),
+            ownership: Ownership::All,
+            links,
+            live_changes,
+            changes: 0,
+        };
+        for record in records {
+            state.put(record);
+        }
+        state
+    }
+
+    pub fn set_failback(&mut self, failback: bool) {
+        self.roles.set_failback(failback);
+    }
+
+    /// A cluster member: nothing is linked, and nobody acts, until the runner says.
+    pub fn leased(&mut self, now: Instant) {
+        self.ownership = Ownership::leased(now);
+        for view in self.gateways.values_mut() {
+            view.acting_primary = false;
+        }
+        self.views_changed();
+    }
+
+    pub fn apply(&mut self, input: Input) -> Vec<RegistryAction> {
+        let mut out = Vec::new();
+        match input {
+            Input::Started => {
+                self.roles.start(&self.gateways);
+                let mut ids: Vec<GatewayId> = self.gateways.keys().copied().collect();
+                ids.sort_unstable();
+                for id in ids {
+                    self.start_link(id, false, &mut out);
+                }
+            }
+            Input::Link(update) => self.link_update(update, &mut out),
+            Input::DeviceToken(m) => {
+                if self.epoch_of(m.id) == Some(m.epoch)
+                    && let Some(view) = self.gateways.get_mut(&m.id)
+                {
+                    view.record.device_token = m.token.clone();
+                    out.push(RegistryAction::PersistDeviceToken(m.id, m.token));
+                    self.views_changed();
+                }
+            }
+            Input::Written(record, write) => self.written(record, write, &mut out),
+            Input::Deleted(id) => {
+                out.push(publish_change(id, serde_json::json!({"action": "deleted"})));
+                self.remove(id, &mut out);
+                self.refresh_roles(&mut out);
+            }
+            Input::Leases {
+                held,
+                valid_until,
+                coordinator,
+                acting,
+                now,
+            } => {
+                let was_coordinator = self.ownership.decides();
+                let moved = self
+                    .ownership
+                    .renew(&held, valid_until, coordinator, acting, now);
+                if was_coordinator != coordinator {
+                    tracing::info!(coordinator, "coordinator role changed");
+                }
+                let lapsed = moved.gone.iter().filter(|(_, valid)| !valid).count();
+                if lapsed > 0 {
+                    tracing::warn!(
+                        gateways = lapsed,
+                        "lease ended before it could be renewed: leaving those gateways to their new owners"
+                    );
+                }
+                if !moved.gone.is_empty() || !moved.new.is_empty() {
+                    tracing::info!(
+                        adopted = moved.new.len(),
+                        released = moved.gone.len(),
+                        held = held.len(),
+                        "gateway leases changed"
+                    );
+                }
+                for (id, _) in &moved.gone {
+                    self.stop_link(*id, &mut out);
+                }
+                for id in &moved.new {
+                    if self.gateways.contains_key(id) {
+                        self.start_link(*id, false, &mut out);
+                    }
+                }
+                if moved.roles_moved || !moved.gone.is_empty() || !moved.new.is_empty() {
+                    self.refresh_roles(&mut out);
+                }
+            }
+            Input::FenceCheck(now) => {
+                let lapsed = self.ownership.lapse(now);
+                if !lapsed.is_empty() {
+                    tracing::warn!(
+                        gateways = lapsed.len(),
+                        "lease ended (not renewed in time): stopping every link"
+                    );
+                    for id in lapsed {
+                        self.stop_link(id, &mut out);
+                    }
+                    self.refresh_roles(&mut out);
+                }
+            }
+            Input::StoreChanges { changed, deleted } => {
+                if changed.is_empty() && deleted.is_empty() {
+                    return out;
+                }
+                for id in deleted {
+                    if self.gateways.contains_key(&id) {
+                        self.remove(id, &mut out);
+                    }
+                }
+                for record in changed {
+                    self.merge_stored(record, &mut out);
+                }
+                self.views_changed();
+                self.refresh_roles(&mut out);
+            }
+            Input::PersistLive => self.persist_live(&mut out),
+        }
+        out
+    }
+
+    // ---- link reports -----------------------------------------------------------------------
+
+    fn link_update(&mut self, msg: LinkUpdate, out: &mut Vec<RegistryAction>) {
+        if self.epoch_of(msg.id) != Some(msg.epoch) {
+            return; // from a link that has since been restarted or stopped
+        }
+        let Some(was_eligible) = self.eligible(msg.id) else {
+            return;
+        };
+        let Some(view) = self.gateways.get_mut(&msg.id) else {
+            return;
+        };
+        let (id, s) = (msg.id, msg.state);
+        let connection_changed = view.connection.state != s.connection.state;
+        if connection_changed {
+            out.push(RegistryAction::Publish {
+                kind: EventKind::ConnectionChanged,
+                gateway: Some(id),
+                payload: serde_json::json!({"state": s.connection.state, "last_error": s.connection.last_error, "pairing_request_id": s.connection.pairing_request_id}),
+            });
+        }
+        if view.record.status != s.status {
+            out.push(RegistryAction::Publish {
+                kind: EventKind::GatewayStatus,
+                gateway: Some(id),
+                payload: serde_json::json!({"status": s.status, "previous": view.record.status}),
+            });
+        }
+        // Back as another process or release: worth knowing (a restart nobody asked for, an
+        // upgrade done by hand).
+        if let Some(change) = crate::process::change(&view.connection, &s.connection) {
+            tracing::info!(
+                gateway_id = id,
+                ?change,
+                "gateway came back as another process"
+            );
+            out.push(RegistryAction::Publish {
+                kind: EventKind::GatewayChanged,
+                gateway: Some(id),
+                payload: change.payload(),
+            });
+        }
+        view.connection = s.connection;
+        view.breaker = s.breaker;
+        self.methods.insert(id, s.methods);
+        let r = &mut view.record;
+        r.status = s.status;
+        r.last_seen = s.last_seen.or(r.last_seen);
+        r.latency = s.latency.or(r.latency);
+        if let Some(n) = s.sessions_count {
+            r.sessions_count = n;
+        }
+        if let Some(n) = s.agents_count {
+            r.agents_count = n;
+        }
+        let record = LinkRecord {
+            status: r.status,
+            last_seen: r.last_seen,
+            latency: r.latency,
+            sessions_count: r.sessions_count,
+            agents_count: r.agents_count,
+        };
+        self.views_changed();
+        if connection_changed {
+            out.push(RegistryAction::SessionsStale);
+        }
+        if record.worth_saving_over(self.persisted.get(&id)) {
+            self.persisted.insert(id, record.clone());
+            out.push(RegistryAction::Persist(id, record));
+        }
+        // Who acts changes only when someone can act who could not, or the other way round
+        // (`election::elect` ranks only at the moment it chooses): connecting and handshaking
+        // reports of a starting fleet run no election.
+        if self.eligible(id) != Some(was_eligible) {
+            self.refresh_roles(out);
+        }
+    }
+
+    /// The live numbers that moved on since they were last stored, by the same rule as link
+    /// reports ([`LinkRecord::worth_saving_over`]).
+    fn persist_live(&mut self, out: &mut Vec<RegistryAction>) {
+        let mut ids: Vec<GatewayId> = self.linked.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let (Some(view), Some(old), Some(link)) = (
+                self.gateways.get(&id),
+                self.persisted.get_mut(&id),
+                self.linked.get(&id),
+            ) else {
+                continue;
+            };
+            let record = LinkRecord {
+                last_seen: link.live.last_seen().max(old.last_seen),
+                latency: link.live.latency().or(view.record.latency),
+                ..old.clone()
+            };
+            if record.worth_saving_over(Some(old)) {
+                *old = record.clone();
+                out.push(RegistryAction::Persist(id, record));
+            }
+        }
+    }
+
+    // ---- writes made here -------------------------------------------------------------------
+
+    fn written(&mut self, mut record: GatewayRecord, write: Write, out: &mut Vec<RegistryAction>) {
+        let id = record.id;
+        let announce = |action: &str, r: &GatewayRecord| match action {
+            "maintenance" | "maintenance_ended" => serde_json::json!({
+                "action": action, "name": r.name, "maintenance": r.maintenance}),
+            "cordoned" | "uncordoned" => serde_json::json!({"action": action, "name": r.name}),
+            _ => serde_json::json!({"action": action, "name": r.name, "labels": r.labels}),
+        };
+        let action = match write {
+            Write::Created => Some("created"),
+            Write::Updated { .. } => Some("updated"),
+            Write::Labels => Some("labels"),
+            Write::Maintenance(true) => Some("maintenance"),
+            Write::Maintenance(false) => Some("maintenance_ended"),
+            Write::Cordon(true) => Some("cordoned"),
+            Write::Cordon(false) => Some("uncordoned"),
+            Write::Suspension => None,
+        };
+        if let Some(action) = action {
+            out.push(publish_change(id, announce(action, &record)));
+        }
+        // A setting written (a cordon, a suspension): the link's facts in the row are as the
+        // batched writer last saved them, and the link reports only changes, so a stale status
+        // taken from the row would stay: the live ones are kept.
+        let keep_live = match write {
+            Write::Created => false,
+            Write::Updated { keep_live, .. } => keep_live,
+            _ => true,
+        };
+        if keep_live
+            && self.linked.contains_key(&id)
+            && let Some(current) = self.gateways.get(&id)
+        {
+            record.keep_live_facts(&current.record);
+        }
+        let is_primary = record.is_primary;
+        self.put(record);
+        if is_primary {
+            // The store unset the previous one in the same transaction.
+            for (other, view) in self.gateways.iter_mut() {
+                view.record.is_primary = *other == id;
+            }
+            self.roles.records_changed();
+        }
+        self.refresh_roles(out);
+        match write {
+            Write::Created => self.start_link(id, false, out),
+            Write::Updated {
+                relink: true,
+                verify_shared_token,
+                ..
+            } if self.linked.contains_key(&id) => {
+                self.stop_link(id, out);
+                self.start_link(id, verify_shared_token, out);
+            }
+            _ => {}
+        }
+    }
+
+    /// A gateway row from the database. Ours: its settings (a new address or credential
+    /// restarts the link), our live facts kept. Another instance's: the row as its owner wrote
+    /// it.
+    fn merge_stored(&mut self, mut record: GatewayRecord, out: &mut Vec<RegistryAction>) {
+        self.roles.records_changed();
+        let id = record.id;
+        let Some(current) = self.gateways.get_mut(&id) else {
+            self.put(record);
+            if self.ownership.may_link(id) {
+                self.start_link(id, false, out);
+            }
+            return;
+        };
+        if !self.linked.contains_key(&id) {
+            current.record = record;
+            return;
+        }
+        let relink = current.record.link_settings_differ(&record);
+        record.keep_live_facts(&current.record);
+        current.record = record;
+        if relink {
+            self.stop_link(id, out);
+            self.start_link(id, false, out);
+        }
+    }
+
+    fn put(&mut self, record: GatewayRecord) {
+        self.roles.records_changed();
+        let id = record.id;
+        match self.gateways.get_mut(&id) {
+            Some(existing) => existing.record = record,
+            None => {
+                let acting_primary = self.roles.flag_for(&record, self.ownership.is_leased());
+                self.gateways.insert(
+                    id,
+                    GatewayView {
+                        acting_primary,
+                        record,
+                        connection: ConnectionInfo::default(),
+                        breaker: BreakerInfo::default(),
+                    },
+                );
+            }
+        }
+        self.views_changed();
+    }
+
+    fn remove(&mut self, id: GatewayId, out: &mut Vec<RegistryAction>) {
+        self.stop_link(id, out);
+        out.push(RegistryAction::Forget(id));
+        self.gateways.remove(&id);
+        self.methods.remove(&id);
+        self.roles.records_changed();
+        self.views_changed();
+    }
+
+    // ---- links ------------------------------------------------------------------------------
+
+    fn start_link(
+        &mut self,
+        id: GatewayId,
+        verify_shared_token: bool,
+        out: &mut Vec<RegistryAction>,
+    ) {
+        let Some(view) = self.gateways.get(&id) else {
+            return;
+        };
+        if !self.links || !self.ownership.may_link(id) {
+            return;
+        }
+        let r = &view.record;
+        let target = LinkTarget {
+            id,
+            name: r.name.clone(),
+            host: r.host.clone(),
+            port: r.port,
+            tls: r.tls,
+            allow_insecure_tls: r.allow_insecure_tls,
+            token: r.token.clone(),
+            device_token: r.device_token.clone(),
+            verify_shared_token,
+            approvals: r.approvals,
+            lease: self.ownership.guard(id),
+        };
+        self.epoch += 1;
+        let live = Arc::new(LiveStats::new(self.live_changes.clone()));
+        self.linked.insert(
+            id,
+            Linked {
+                epoch: self.epoch,
+                live: live.clone(),
+            },
+        );
+        out.push(RegistryAction::StartLink {
+            target: Box::new(target),
+            epoch: self.epoch,
+            live,
+        });
+    }
+
+    fn stop_link(&mut self, id: GatewayId, out: &mut Vec<RegistryAction>) {
+        if self.linked.remove(&id).is_some() {
+            out.push(RegistryAction::StopLink(id));
+        }
+        self.persisted.remove(&id);
+        out.push(RegistryAction::SessionsStale);
+        if let Some(view) = self.gateways.get_mut(&id) {
+            view.connection = ConnectionInfo::default();
+            view.breaker = BreakerInfo::default();
+        }
+        self.views_changed();
+    }
+
+    // ---- roles ------------------------------------------------------------------------------
+
+    fn refresh_roles(&mut self, out: &mut Vec<RegistryAction>) {
+        let linked = &self.linked;
+        let latency = |id: GatewayId| linked.get(&id).and_then(|l| l.live.latency());
+        let refreshed = self
+            .roles
+            .refresh(&mut self.gateways, &self.ownership, &latency);
+        if refreshed.flags {
+            self.views_changed();
+        }
+        if let Some(change) = refreshed.change {
+            out.push(RegistryAction::PrimaryChanged(change));
+        }
+    }
+
+    fn eligible(&self, id: GatewayId) -> Option<bool> {
+        let view = self.gateways.get(&id)?;
+        let latency = |_: GatewayId| None;
+        Some(roles::candidate(view, &self.ownership, &latency).eligible)
+    }
+
+    fn views_changed(&mut self) {
+        self.changes += 1;
+    }
+}
+
+fn publish_change(id: GatewayId, payload: serde_json::Value) -> RegistryAction {
+    RegistryAction::Publish {
+        kind: EventKind::GatewayChanged,
+        gateway: Some(id),
+        payload,
+    }
+}
+
+/// What readers ask; nothing here changes the state.
+impl RegistryState {
+    /// Bumped by every change of the views (records, status, connection, breaker, roles).
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
+    pub fn len(&self) -> usize {
+        self.gateways.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.gateways.is_empty()
+    }
+
+    pub fn acting(&self) -> Option<GatewayId> {
+        self.roles.acting()
+    }
+
+    pub(super) fn ownership(&self) -> &Ownership {
+        &self.ownership
+    }
+
+    pub fn contains(&self, id: GatewayId) -> bool {
+        self.gateways.contains_key(&id)
+    }
+
+    pub fn record(&self, id: GatewayId) -> Option<&GatewayRecord> {
+        self.gateways.get(&id).map(|v| &v.record)
+    }
+
+    /// The epoch of gateway `id`'s link here (`None`: not linked here).
+    pub fn epoch_of(&self, id: GatewayId) -> Option<u64> {
+        self.linked.get(&id).map(|l| l.epoch)
+    }
+
+    pub fn linked_ids(&self) -> impl Iterator<Item = GatewayId> + '_ {
+        self.linked.keys().copied()
+    }
+
+    pub fn methods(&self, id: GatewayId) -> Option<&Arc<Vec<String>>> {
+        self.methods.get(&id)
+    }
+
+    /// The views as stored in memory (without the live numbers: see [`RegistryState::view`]).
+    pub fn views(&self) -> impl Iterator<Item = &GatewayView> + '_ {
+        self.gateways.values()
+    }
+
+    pub fn raw_view(&self, id: GatewayId) -> Option<&GatewayView> {
+        self.gateways.get(&id)
+    }
+
+    /// A gateway as readers see it: the record with its link's live numbers.
+    pub fn view(&self, id: GatewayId) -> Option<GatewayView> {
+        let mut view = self.gateways.get(&id)?.clone();
+        if let Some(link) = self.linked.get(&id) {
+            let r = &mut view.record;
+            r.latency = link.live.latency().or(r.latency);
+            r.last_seen = link.live.last_seen().max(r.last_seen);
+            view.connection.last_frame = FrameClock::of(&link.live);
+        }
+        Some(view)
+    }
+
+    /// Every gateway as readers see it, primary first, then by name and id.
+    pub fn sorted_views(&self) -> Vec<GatewayView> {
+        let mut list: Vec<GatewayView> = self
+            .gateways
+            .keys()
+            .filter_map(|id| self.view(*id))
+            .collect();
+        list.sort_by(|a, b| {
+            b.record
+                .is_primary
+                .cmp(&a.record.is_primary)
+                .then_with(|| a.record.name.cmp(&b.record.name))
+                .then_with(|| a.record.id.cmp(&b.record.id))
+        });
+        list
+    }
+
+    pub fn name_taken(&self, name: &str, except: Option<GatewayId>) -> bool {
+        self.gateways
+            .values()
+            .any(|v| v.record.name == name && Some(v.record.id) != except)
+    }
+
+    /// The other gateway that already has `host:port` (host compared without case).
+    pub fn address_owner(
+        &self,
+        host: &str,
+        port: u16,
+        except: Option<GatewayId>,
+    ) -> Option<&GatewayRecord> {
+        self.gateways
+            .values()
+            .map(|v| &v.record)
+            .find(|r| r.port == port && r.host.eq_ignore_ascii_case(host) && Some(r.id) != except)
+    }
+}

@@ -1,0 +1,196 @@
+//! The registry's rules, one behaviour per test: a [`RegistryState`] fed inputs as the actor
+//! feeds them (link reports, writes read back from the store, lease rounds with a clock the
+//! test moves), judged by the actions it returns and the views readers would see.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use serde_json::Value;
+
+use super::actions::{Input, RegistryAction, Write};
+use super::roles::PrimaryChange;
+use super::state::RegistryState;
+use crate::events::EventKind;
+use crate::link::LinkTarget;
+use crate::link::messages::{LinkState, LinkUpdate, LiveStats};
+use crate::model::{
+    BreakerInfo, BreakerState, ConnectionInfo, GatewayId, GatewayRecord, GatewayStatus, LinkPhase,
+};
+use crate::store::LinkRecord;
+
+mod cluster;
+mod election;
+mod links;
+mod settings;
+
+pub(super) const UNIX: i64 = 1_795_238_987;
+
+pub(super) use crate::model::test_record as gw;
+
+/// A link's state as it reports it.
+pub(super) fn link(phase: LinkPhase, status: GatewayStatus) -> LinkState {
+    LinkState {
+        connected: phase == LinkPhase::Connected,
+        connection: ConnectionInfo {
+            state: Some(phase),
+            server_version: Some("2026.9.6".into()),
+            boot_id: Some("boot-1".into()),
+            ..ConnectionInfo::default()
+        },
+        breaker: BreakerInfo::default(),
+        status,
+        last_seen: Some(UNIX),
+        latency: Some(20),
+        sessions_count: Some(0),
+        agents_count: Some(1),
+        methods: Arc::new(vec!["health".into(), "sessions.list".into()]),
+    }
+}
+
+pub(super) fn online() -> LinkState {
+    link(LinkPhase::Connected, GatewayStatus::Online)
+}
+
+pub(super) fn offline() -> LinkState {
+    link(LinkPhase::Backoff, GatewayStatus::Offline)
+}
+
+/// Connected, but its breaker open (calls failing).
+pub(super) fn breaker_open() -> LinkState {
+    LinkState {
+        breaker: BreakerInfo {
+            state: BreakerState::Open,
+            consecutive_failures: 3,
+        },
+        ..link(LinkPhase::Connected, GatewayStatus::Degraded)
+    }
+}
+
+/// A registry state with its links' shared numbers and targets kept as the actor would.
+pub(super) struct Harness {
+    pub state: RegistryState,
+    pub live: HashMap<GatewayId, Arc<LiveStats>>,
+    pub targets: HashMap<GatewayId, LinkTarget>,
+}
+
+impl Harness {
+    /// Loaded from `records`, links on, not started.
+    pub fn loaded(records: Vec<GatewayRecord>) -> Self {
+        Harness {
+            state: RegistryState::new(records, true, Arc::new(AtomicU64::new(0))),
+            live: HashMap::new(),
+            targets: HashMap::new(),
+        }
+    }
+
+    /// Loaded and started (every link started, the designated primary acting).
+    pub fn started(records: Vec<GatewayRecord>) -> Self {
+        let mut h = Self::loaded(records);
+        h.apply(Input::Started);
+        h
+    }
+
+    pub fn apply(&mut self, input: Input) -> Vec<RegistryAction> {
+        let actions = self.state.apply(input);
+        for action in &actions {
+            if let RegistryAction::StartLink { target, live, .. } = action {
+                self.live.insert(target.id, live.clone());
+                self.targets.insert(target.id, (**target).clone());
+            }
+        }
+        actions
+    }
+
+    /// A report from gateway `id`'s current link.
+    pub fn report(&mut self, id: GatewayId, state: LinkState) -> Vec<RegistryAction> {
+        let epoch = self.state.epoch_of(id).expect("linked here");
+        self.apply(Input::Link(LinkUpdate { id, epoch, state }))
+    }
+
+    /// Every gateway in `ids` connects and reads online.
+    pub fn connect_all(&mut self, ids: &[GatewayId]) {
+        for id in ids {
+            self.report(*id, online());
+        }
+    }
+
+    pub fn acting(&self) -> Option<GatewayId> {
+        self.state.acting()
+    }
+
+    /// The gateways whose views say they act as primary.
+    pub fn flagged(&self) -> Vec<GatewayId> {
+        let mut ids: Vec<GatewayId> = self
+            .state
+            .views()
+            .filter(|v| v.acting_primary)
+            .map(|v| v.record.id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    pub fn status(&self, id: GatewayId) -> GatewayStatus {
+        self.state.record(id).expect("registered").status
+    }
+}
+
+pub(super) fn primary_changes(actions: &[RegistryAction]) -> Vec<PrimaryChange> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            RegistryAction::PrimaryChanged(c) => Some(c.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The payloads of the events of `kind` published, in order.
+pub(super) fn published(actions: &[RegistryAction], kind: EventKind) -> Vec<Value> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            RegistryAction::Publish {
+                kind: k, payload, ..
+            } if *k == kind => Some(payload.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+pub(super) fn starts(actions: &[RegistryAction]) -> Vec<GatewayId> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            RegistryAction::StartLink { target, .. } => Some(target.id),
+            _ => None,
+        })
+        .collect()
+}
+
+pub(super) fn stops(actions: &[RegistryAction]) -> Vec<GatewayId> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            RegistryAction::StopLink(id) => Some(*id),
+            _ => None,
+        })
+        .collect()
+}
+
+pub(super) fn persisted(actions: &[RegistryAction]) -> Vec<(GatewayId, LinkRecord)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            RegistryAction::Persist(id, r) => Some((*id, r.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+pub(super) fn sessions_stale(actions: &[RegistryAction]) -> bool {
+    actions
+        .iter()
+        .any(|a| matches!(a, RegistryAction::SessionsStale))
+}

@@ -1,0 +1,213 @@
+//! Writes made here, read back from the store: what each announces, what it does to the role
+//! and to the link, and that a setting never undoes what the link reported.
+
+use serde_json::json;
+
+use super::*;
+use crate::election::Reason;
+use crate::model::Maintenance;
+
+fn cordoned(id: GatewayId, is_primary: bool) -> GatewayRecord {
+    GatewayRecord {
+        cordoned: true,
+        ..gw(id, is_primary)
+    }
+}
+
+#[test]
+fn cordoning_the_acting_primary_moves_the_role_and_is_announced() {
+    let mut h = Harness::started(vec![gw(1, true), gw(2, false)]);
+    h.connect_all(&[1, 2]);
+    let actions = h.apply(Input::Written(cordoned(1, true), Write::Cordon(true)));
+    assert_eq!(
+        published(&actions, EventKind::GatewayChanged),
+        vec![json!({"action": "cordoned", "name": "gw1"})]
+    );
+    let changes = primary_changes(&actions);
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].acting, Some(2));
+    assert!(stops(&actions).is_empty(), "a cordon leaves the link up");
+}
+
+#[test]
+fn uncordoning_the_designated_primary_takes_the_role_back() {
+    let mut h = Harness::started(vec![gw(1, true), gw(2, false)]);
+    h.connect_all(&[1, 2]);
+    h.apply(Input::Written(cordoned(1, true), Write::Cordon(true)));
+    let actions = h.apply(Input::Written(gw(1, true), Write::Cordon(false)));
+    assert_eq!(
+        published(&actions, EventKind::GatewayChanged),
+        vec![json!({"action": "uncordoned", "name": "gw1"})]
+    );
+    assert_eq!(h.acting(), Some(1));
+}
+
+#[test]
+fn a_cordoned_gateway_is_never_given_the_role_even_when_nobody_else_can_act() {
+    let mut h = Harness::started(vec![gw(1, true), gw(2, false)]);
+    h.connect_all(&[1]);
+    let actions = h.apply(Input::Written(cordoned(1, true), Write::Cordon(true)));
+    assert_eq!(
+        primary_changes(&actions)[0],
+        PrimaryChange {
+            acting: None,
+            previous: Some(1),
+            designated: Some(1),
+            reason: Reason::NoEligibleGateway,
+        }
+    );
+    assert!(h.flagged().is_empty());
+}
+
+#[test]
+fn maintenance_holds_the_primary_back_and_its_end_is_announced() {
+    let mut h = Harness::started(vec![gw(1, true), gw(2, false)]);
+    h.connect_all(&[1, 2]);
+    let window = Maintenance {
+        reason: "kernel".into(),
+        by: "ops".into(),
+        since: UNIX,
+        until: Some(UNIX + 3600),
+    };
+    let in_maintenance = GatewayRecord {
+        maintenance: Some(window),
+        ..gw(1, true)
+    };
+    let actions = h.apply(Input::Written(in_maintenance, Write::Maintenance(true)));
+    let events = published(&actions, EventKind::GatewayChanged);
+    assert_eq!(events[0]["action"], json!("maintenance"));
+    assert_eq!(events[0]["maintenance"]["reason"], json!("kernel"));
+    assert_eq!(h.acting(), Some(2));
+    let ended = h.apply(Input::Written(gw(1, true), Write::Maintenance(false)));
+    assert_eq!(
+        published(&ended, EventKind::GatewayChanged),
+        vec![json!({"action": "maintenance_ended", "name": "gw1", "maintenance": null})]
+    );
+    assert_eq!(h.acting(), Some(1));
+}
+
+#[test]
+fn a_suspension_moves_the_role_without_a_changed_event() {
+    let mut h = Harness::started(vec![gw(1, true), gw(2, false)]);
+    h.connect_all(&[1, 2]);
+    let suspended = GatewayRecord {
+        suspension_id: Some("susp-1".into()),
+        ..gw(1, true)
+    };
+    let actions = h.apply(Input::Written(suspended, Write::Suspension));
+    assert!(published(&actions, EventKind::GatewayChanged).is_empty());
+    assert_eq!(h.acting(), Some(2));
+}
+
+#[test]
+fn a_setting_keeps_the_status_the_link_reported() {
+    let mut h = Harness::started(vec![gw(1, true)]);
+    h.report(1, online());
+    // The row as the batched writer last saved it: still `unknown`.
+    h.apply(Input::Written(cordoned(1, true), Write::Cordon(true)));
+    assert_eq!(h.status(1), GatewayStatus::Online);
+    assert_eq!(h.state.record(1).unwrap().latency, Some(20));
+}
+
+#[test]
+fn labels_are_announced_with_the_new_set() {
+    let mut h = Harness::started(vec![gw(1, true)]);
+    let mut labelled = gw(1, true);
+    labelled.labels = crate::labels::Labels::of([("zone", "eu")]).unwrap();
+    let actions = h.apply(Input::Written(labelled, Write::Labels));
+    assert_eq!(
+        published(&actions, EventKind::GatewayChanged),
+        vec![json!({"action": "labels", "name": "gw1", "labels": {"zone": "eu"}})]
+    );
+}
+
+#[test]
+fn an_update_that_relinks_stops_the_link_and_starts_one_under_a_new_epoch() {
+    let mut h = Harness::started(vec![gw(1, true)]);
+    let before = h.state.epoch_of(1).unwrap();
+    let mut moved = gw(1, true);
+    moved.host = "10.0.0.9".into();
+    let write = Write::Updated {
+        relink: true,
+        verify_shared_token: true,
+        keep_live: false,
+    };
+    let actions = h.apply(Input::Written(moved, write));
+    assert_eq!((stops(&actions), starts(&actions)), (vec![1], vec![1]));
+    assert!(h.state.epoch_of(1).unwrap() > before);
+    assert_eq!(h.targets[&1].host, "10.0.0.9");
+    assert!(h.targets[&1].verify_shared_token);
+    assert_eq!(
+        published(&actions, EventKind::GatewayChanged)[0]["action"],
+        json!("updated")
+    );
+}
+
+#[test]
+fn an_update_that_does_not_relink_keeps_the_link_and_its_status() {
+    let mut h = Harness::started(vec![gw(1, true)]);
+    h.report(1, online());
+    let epoch = h.state.epoch_of(1);
+    let write = Write::Updated {
+        relink: false,
+        verify_shared_token: false,
+        keep_live: true,
+    };
+    let actions = h.apply(Input::Written(gw(1, true), write));
+    assert!(stops(&actions).is_empty() && starts(&actions).is_empty());
+    assert_eq!(h.state.epoch_of(1), epoch);
+    assert_eq!(h.status(1), GatewayStatus::Online);
+}
+
+#[test]
+fn designating_another_primary_unsets_the_previous_and_moves_the_role() {
+    let mut h = Harness::started(vec![gw(1, true), gw(2, false)]);
+    h.connect_all(&[1, 2]);
+    let write = Write::Updated {
+        relink: false,
+        verify_shared_token: false,
+        keep_live: true,
+    };
+    let actions = h.apply(Input::Written(gw(2, true), write));
+    assert!(!h.state.record(1).unwrap().is_primary);
+    let changes = primary_changes(&actions);
+    assert_eq!(
+        (changes[0].acting, changes[0].designated, changes[0].reason),
+        (Some(2), Some(2), Reason::Designated)
+    );
+}
+
+#[test]
+fn a_created_gateway_is_announced_and_linked() {
+    let mut h = Harness::started(vec![gw(1, true)]);
+    let actions = h.apply(Input::Written(gw(2, false), Write::Created));
+    assert_eq!(
+        published(&actions, EventKind::GatewayChanged),
+        vec![json!({"action": "created", "name": "gw2", "labels": {}})]
+    );
+    assert_eq!(starts(&actions), vec![2]);
+    assert!(!h.state.view(2).unwrap().acting_primary);
+}
+
+#[test]
+fn deleting_the_acting_stand_in_stops_its_link_forgets_it_and_re_elects() {
+    let mut h = Harness::started(vec![gw(1, true), gw(2, false), gw(3, false)]);
+    h.connect_all(&[1, 2, 3]);
+    h.report(1, offline());
+    let gone = h.acting().unwrap();
+    let actions = h.apply(Input::Deleted(gone));
+    assert!(matches!(
+        actions.first(),
+        Some(RegistryAction::Publish { kind: EventKind::GatewayChanged, payload, .. })
+            if payload == &json!({"action": "deleted"})
+    ));
+    assert_eq!(stops(&actions), vec![gone]);
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, RegistryAction::Forget(id) if *id == gone))
+    );
+    assert!(!h.state.contains(gone));
+    let other = if gone == 2 { 3 } else { 2 };
+    assert_eq!(h.acting(), Some(other));
+}
