@@ -8,7 +8,9 @@ const PAGE_SIZE = 100;
 const EVENT_TYPES = "gateway.status,gateway.changed,gateway.primary,connection.changed,operation.progress,approval.requested,approval.resolved,gateway.config_drift,gateway.managed";
 // Pages by their hash, beside those routed below (ops.js adds its own).
 const PAGES = {};
-const STATUSES = ["online", "degraded", "timeout", "offline", "unknown"];
+// The statuses a gateway can have, as the daemon names them: every page's `counts` has one key
+// per status (the daemon's enum), so a new status needs no change here.
+const statuses = () => Object.keys(state.fleet?.counts || {});
 // `fleet`: the page of the list on screen (the daemon pages it: a 10,000-gateway fleet is never
 // read whole). `names`: gateway names seen, for the sessions page.
 const state = { me: null, fleet: null, names: new Map(), page: 0, filter: "", selector: "", selectorError: "", events: [], stream: null, refreshTimer: null, view: null };
@@ -142,7 +144,7 @@ window.addEventListener("hashchange", route);
 function fleetQuery() {
   const params = new URLSearchParams({ limit: String(PAGE_SIZE), offset: String(state.page * PAGE_SIZE) });
   const f = state.filter.trim().toLowerCase();
-  if (STATUSES.includes(f)) params.set("status", f);
+  if (statuses().includes(f)) params.set("status", f);
   else if (f) params.set("q", f);
   if (state.selector.trim()) params.set("selector", state.selector.trim());
   return params.toString();

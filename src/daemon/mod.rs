@@ -253,6 +253,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
     let gateway_list = Arc::new(crate::http::list_cache::GatewayListCache::new(
         registry.version(),
     ));
+    let gateway_tags = Arc::new(crate::http::etag::Validator::new(registry.changes()));
     let session_list = Arc::new(crate::http::list_cache::SessionListCache::new(
         registry.sessions_version(),
     ));
@@ -261,6 +262,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
     let system = actix::System::new();
     let configured =
         crate::managed::declare::parse_configured(&cfg.managed).map_err(DaemonError::Startup)?;
+    let targets = registry.targets();
     system.block_on(async move {
         let registry = registry.start();
         if let Some(new) = seed {
@@ -278,6 +280,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
         let fleet = Arc::new(
             crate::fleet::Fleet::new(
                 registry.clone(),
+                targets,
                 store.clone(),
                 events.clone(),
                 crate::fleet::Deadlines {
@@ -355,6 +358,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
         let state = AppState {
             registry,
             gateway_list,
+            gateway_tags,
             session_list,
             store,
             keys,

@@ -35,14 +35,14 @@ impl Fleet {
     /// Reads the acting primary's agents and upserts them; `by` is audited.
     #[tracing::instrument(name = "agents.sync", skip_all)]
     pub async fn sync_agents(&self, by: Caller) -> Result<SyncReport, FleetError> {
-        let targets = self.targets(None).await?;
+        let targets = self.targets();
         let registered = targets.len();
         let primary = targets
             .into_iter()
             .find(|t| t.candidate.acting_primary)
             .ok_or(FleetError::NoPrimary { registered })?;
         let name = primary.candidate.name.clone();
-        let Some(link) = primary.link.filter(|_| primary.candidate.healthy) else {
+        let Some(link) = primary.link.clone().filter(|_| primary.candidate.healthy) else {
             // Linked by another instance: the sync is that instance's to run.
             if let Some(owner) = self.linked_elsewhere(primary.candidate.id).await? {
                 return Err(FleetError::LinkedElsewhere {

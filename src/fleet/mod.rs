@@ -25,8 +25,9 @@ use serde_json::Value;
 
 use gateway_supervisor_actors::RegistryActor;
 use gateway_supervisor_actors::events::EventBus;
-use gateway_supervisor_actors::messages::{CallError, GatewayLink, GatewayTarget, Targets};
+use gateway_supervisor_actors::messages::{CallError, GatewayLink, GatewayTarget};
 use gateway_supervisor_actors::model::{Caller, GatewayId};
+use gateway_supervisor_actors::registry::SharedTargets;
 use gateway_supervisor_actors::selection::NoGateway;
 
 pub use counters::FleetCounters;
@@ -279,6 +280,8 @@ pub fn fenced_process(
 
 pub struct Fleet {
     registry: Addr<RegistryActor>,
+    /// Every gateway as a call target, read without a trip through the registry's mailbox.
+    targets: SharedTargets,
     store: crate::db::Store,
     events: EventBus,
     deadlines: Deadlines,
@@ -298,6 +301,7 @@ pub struct Fleet {
 impl Fleet {
     pub fn new(
         registry: Addr<RegistryActor>,
+        targets: SharedTargets,
         store: crate::db::Store,
         events: EventBus,
         deadlines: Deadlines,
@@ -305,6 +309,7 @@ impl Fleet {
     ) -> Self {
         Fleet {
             registry,
+            targets,
             store,
             events,
             deadlines,
@@ -361,12 +366,14 @@ impl Fleet {
         }
     }
 
-    /// Every gateway (or only `one`) as a target, with its link and what it can do.
-    async fn targets(&self, one: Option<GatewayId>) -> Result<Vec<GatewayTarget>, FleetError> {
-        self.registry
-            .send(Targets(one))
-            .await
-            .map_err(FleetError::Registry)
+    /// Every gateway as a target, with its link and what it can do (shared, not copied).
+    fn targets(&self) -> Vec<std::sync::Arc<GatewayTarget>> {
+        self.targets.all()
+    }
+
+    /// Gateway `id` as a target, if registered.
+    fn target(&self, id: GatewayId) -> Option<std::sync::Arc<GatewayTarget>> {
+        self.targets.get(id)
     }
 
     /// Writes the audit row of an action carried out on a gateway; a storage failure is logged,
@@ -412,14 +419,10 @@ impl Fleet {
 
     /// Gateway `id`, if it is connected and healthy and offers `method`.
     async fn reach(&self, id: GatewayId, method: &'static str) -> Result<Reached, FleetError> {
-        let t = self
-            .targets(Some(id))
-            .await?
-            .pop()
-            .ok_or(FleetError::NotFound(id))?;
+        let t = self.target(id).ok_or(FleetError::NotFound(id))?;
         let name = t.candidate.name.clone();
         let offers = t.offers(method);
-        let Some(link) = t.link.filter(|_| t.candidate.healthy) else {
+        let Some(link) = t.link.clone().filter(|_| t.candidate.healthy) else {
             return Err(self.not_here(id, name).await);
         };
         if !offers {
@@ -427,9 +430,9 @@ impl Fleet {
         }
         Ok(Reached {
             name,
-            version: t.version,
+            version: t.version.clone(),
             link,
-            boot_id: t.boot_id,
+            boot_id: t.boot_id.clone(),
         })
     }
 

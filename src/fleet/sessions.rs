@@ -112,15 +112,15 @@ impl Fleet {
         if !spawned {
             return Ok(None);
         }
-        Ok(self.targets(Some(id)).await?.pop().and_then(|t| {
+        Ok(self.target(id).and_then(|t| {
             Some(SessionOwner {
                 gateway_id: t.candidate.id,
-                name: t.candidate.name,
-                version: t.version,
+                name: t.candidate.name.clone(),
+                version: t.version.clone(),
                 connected: t.candidate.healthy,
-                methods: t.methods,
-                link: t.link?,
-                boot_id: t.boot_id,
+                methods: t.methods.clone(),
+                link: t.link.clone()?,
+                boot_id: t.boot_id.clone(),
             })
         }))
     }
@@ -170,9 +170,9 @@ impl Fleet {
                 .iter()
                 .map(|o| (o.gateway_id, o.name.clone()))
                 .collect();
-            for t in self.targets(None).await? {
+            for t in self.targets() {
                 if remote.contains(&t.candidate.id) {
-                    gateways.push((t.candidate.id, t.candidate.name));
+                    gateways.push((t.candidate.id, t.candidate.name.clone()));
                 }
             }
             return Err(FleetError::AmbiguousSession {

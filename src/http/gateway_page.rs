@@ -1,11 +1,19 @@
-//! `GET /api/gateways?limit=&offset=&q=&status=&selector=`: one page of the gateway list, for a client
-//! that shows a large fleet a page at a time (the web console at 10,000 gateways) instead of
-//! reading all of it. Without any of these parameters the route answers the whole list as
-//! before (served from its cache). A page carries what a fleet overview needs beside its rows:
-//! how many gateways match, how many there are per status, and the acting primary.
+//! `GET /api/gateways?limit=&cursor=&q=&status=&version=&selector=`: one page of the gateway
+//! list, for a client that shows a large fleet a page at a time (the web console at 10,000
+//! gateways, a script walking 100,000) instead of reading all of it. Without any of these
+//! parameters the route answers the whole list as before (served from its cache). A page
+//! carries what a fleet overview needs beside its rows: how many gateways match, how many there
+//! are per status, and the acting primary.
+//!
+//! Pages follow one stable order — the designated primary first, then by name, then by id —
+//! and `next_cursor` names the last row's place in it: the next page starts after that place,
+//! so a gateway added or removed meanwhile neither repeats a row nor skips one, as an `offset`
+//! would (kept for the console's page numbers).
 
 use std::collections::BTreeMap;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -27,17 +35,63 @@ pub struct GatewayListQuery {
     #[serde(default, deserialize_with = "super::query::integer")]
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<usize>,
-    /// Matching gateways skipped before the page.
+    /// Matching gateways skipped before the page (not with `cursor`).
     #[serde(default, deserialize_with = "super::query::integer")]
     #[param(minimum = 0)]
     pub offset: Option<usize>,
+    /// The page after the one that gave this `next_cursor` (opaque; not with `offset`).
+    #[param(max_length = 512)]
+    pub cursor: Option<String>,
     /// Only gateways whose name contains this text (case-insensitive; up to 128 characters).
     pub q: Option<String>,
     /// Only gateways with this status.
     pub status: Option<String>,
+    /// Only gateways whose handshake reported this release (`2026.9.6`).
+    #[param(max_length = 64)]
+    pub version: Option<String>,
     /// Only gateways whose labels this selector picks (`region=eu,tier!=canary`,
     /// `tier in (a,b)`, `!canary`; Kubernetes' syntax).
     pub selector: Option<String>,
+}
+
+/// A place in the list's order: the designated primary first, then by name, then by id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Place {
+    not_primary: bool,
+    name: String,
+    id: i64,
+}
+
+impl Place {
+    pub fn of(v: &GatewayView) -> Place {
+        Place {
+            not_primary: !v.record.is_primary,
+            name: v.record.name.clone(),
+            id: v.record.id,
+        }
+    }
+
+    /// As a cursor: opaque to clients, base64url of `p:id:name`.
+    pub fn cursor(&self) -> String {
+        let p = u8::from(!self.not_primary);
+        URL_SAFE_NO_PAD.encode(format!("{p}:{}:{}", self.id, self.name))
+    }
+
+    fn parse(cursor: &str) -> Option<Place> {
+        let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
+        let mut parts = text.splitn(3, ':');
+        let primary = match parts.next()? {
+            "1" => true,
+            "0" => false,
+            _ => return None,
+        };
+        let id = parts.next()?.parse().ok()?;
+        Some(Place {
+            not_primary: !primary,
+            id,
+            name: parts.next()?.to_owned(),
+        })
+    }
 }
 
 /// A validated page request.
@@ -45,6 +99,10 @@ pub struct GatewayListQuery {
 pub struct PageQuery {
     pub limit: usize,
     pub offset: usize,
+    /// Only rows after this place (a cursor).
+    pub after: Option<Place>,
+    /// Only gateways on this release.
+    pub version: Option<String>,
     /// Lower-cased.
     pub name_contains: Option<String>,
     pub status: Option<GatewayStatus>,
@@ -56,12 +114,45 @@ impl GatewayListQuery {
     pub fn validate(&self) -> Result<Option<PageQuery>, ApiError> {
         if self.limit.is_none()
             && self.offset.is_none()
+            && self.cursor.is_none()
             && self.q.is_none()
             && self.status.is_none()
+            && self.version.is_none()
             && self.selector.is_none()
         {
             return Ok(None);
         }
+        if self.offset.is_some() && self.cursor.is_some() {
+            return Err(ApiError::field(
+                "cursor",
+                "give either cursor or offset, not both",
+            ));
+        }
+        let after = match self.cursor.as_deref() {
+            None => None,
+            Some(c) if c.len() > 512 => {
+                return Err(ApiError::field(
+                    "cursor",
+                    "cursor is at most 512 characters",
+                ));
+            }
+            Some(c) => Some(Place::parse(c).ok_or_else(|| {
+                ApiError::field(
+                    "cursor",
+                    "cursor is not one this daemon gave (use a page's next_cursor as it is)",
+                )
+            })?),
+        };
+        let version = match self.version.as_deref().map(str::trim) {
+            Some(v) if v.chars().count() > 64 => {
+                return Err(ApiError::field(
+                    "version",
+                    "version is at most 64 characters",
+                ));
+            }
+            Some(v) if !v.is_empty() => Some(v.to_owned()),
+            _ => None,
+        };
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(ApiError::field("limit", "limit must be between 1 and 1000"));
@@ -90,6 +181,8 @@ impl GatewayListQuery {
         Ok(Some(PageQuery {
             limit,
             offset: self.offset.unwrap_or(0),
+            after,
+            version,
             name_contains,
             status,
             selector,
@@ -109,10 +202,13 @@ pub struct PrimaryRef {
 pub struct GatewayPage {
     /// The page's gateways, primary first, then by name.
     pub gateways: Vec<GatewayJson>,
-    /// Gateways that match `q`, `status` and `selector`.
+    /// Gateways that match `q`, `status`, `version` and `selector` (on every page, not only
+    /// after the cursor).
     pub total: usize,
     pub limit: usize,
     pub offset: usize,
+    /// Where the next page starts (`cursor=`); `null` on the last page.
+    pub next_cursor: Option<String>,
     /// Every gateway (not only the matching ones) per status, each status present.
     #[schema(value_type = Object)]
     pub counts: BTreeMap<&'static str, usize>,
@@ -134,6 +230,11 @@ pub fn page(views: &[GatewayView], q: &PageQuery) -> GatewayPage {
         .iter()
         .filter(|v| q.status.is_none_or(|s| v.record.status == s))
         .filter(|v| {
+            q.version
+                .as_deref()
+                .is_none_or(|want| v.connection.server_version.as_deref() == Some(want))
+        })
+        .filter(|v| {
             q.selector
                 .as_ref()
                 .is_none_or(|s| s.matches(&v.record.labels))
@@ -144,16 +245,21 @@ pub fn page(views: &[GatewayView], q: &PageQuery) -> GatewayPage {
                 .is_none_or(|n| v.record.name.to_lowercase().contains(n))
         })
         .collect();
+    // `views` is in the list's order, so the rows after a place start where it would be.
+    let start = match &q.after {
+        Some(after) => matching.partition_point(|v| Place::of(v) <= *after),
+        None => q.offset.min(matching.len()),
+    };
+    let rows = &matching[start..matching.len().min(start.saturating_add(q.limit))];
+    let next_cursor = (start + rows.len() < matching.len())
+        .then(|| rows.last().map(|v| Place::of(v).cursor()))
+        .flatten();
     GatewayPage {
-        gateways: matching
-            .iter()
-            .skip(q.offset)
-            .take(q.limit)
-            .map(|v| GatewayJson::from(*v))
-            .collect(),
+        gateways: rows.iter().map(|v| GatewayJson::from(*v)).collect(),
         total: matching.len(),
         limit: q.limit,
-        offset: q.offset,
+        offset: start,
+        next_cursor,
         counts,
         acting_primary,
     }

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::{HttpResponse, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
@@ -302,39 +303,67 @@ pub struct Deleted {
 }
 
 #[utoipa::path(get, path = "/api/gateways", tag = "gateways",
-    description = "All gateways, primary first, then by name — or, with any of `limit`, `offset`, `q`, `status`, `selector` (labels), one page of them with the matching total, the count per status and the acting primary (`GatewayPage`).",
-    params(GatewayListQuery),
-    responses((status = 200, body = GatewayList, description = "the whole list, or a `GatewayPage` when paging parameters are given"),
+    description = "All gateways, primary first, then by name — or, with any of `limit`, `cursor`, `offset`, `q`, `status`, `version`, `selector` (labels), one page of them with the matching total, the count per status, the acting primary and `next_cursor` (`GatewayPage`). Answers carry a weak `ETag` that moves with the registry's own changes (records, status, connection, breaker, role), not with latency or last-seen; `If-None-Match` with it answers 304.",
+    params(GatewayListQuery,
+        ("If-None-Match" = Option<String>, Header, description = "an `ETag` this route gave: 304 while nothing it shows (but the live numbers) changed")),
+    responses((status = 200, body = GatewayList, description = "the whole list, or a `GatewayPage` when paging parameters are given",
+            headers(("ETag" = String, description = "weak validator of this answer"))),
+        (status = 304, description = "not modified since the `ETag` in `If-None-Match`"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
     security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
 pub async fn list(
+    req: HttpRequest,
     state: web::Data<AppState>,
     query: web::Query<GatewayListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(q) = query.validate()? {
+    let page = query.validate()?;
+    let tag = state.gateway_tags.tag(&match &page {
+        Some(q) => format!("page {q:?}"),
+        None => "list".to_owned(),
+    });
+    if super::etag::matches(&req, &tag) {
+        return Ok(super::etag::not_modified(&tag));
+    }
+    if let Some(q) = page {
         let snapshot = state.registry.send(ListGateways).await?;
-        return Ok(HttpResponse::Ok().json(super::gateway_page::page(&snapshot.views, &q)));
+        return Ok(HttpResponse::Ok()
+            .insert_header((header::ETAG, tag))
+            .json(super::gateway_page::page(&snapshot.views, &q)));
     }
     let body = state.gateway_list.body(&state.registry).await?;
     Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, tag))
         .content_type(actix_web::http::header::ContentType::json())
         .body(body))
 }
 
 #[utoipa::path(get, path = "/api/gateways/{id}", tag = "gateways",
-    params(("id" = i64, Path, minimum = 1, description = "Gateway id")),
-    responses((status = 200, body = GatewayEnvelope), (status = 404, body = ErrorBody)),
+    params(("id" = i64, Path, minimum = 1, description = "Gateway id"),
+        ("If-None-Match" = Option<String>, Header, description = "an `ETag` this route gave: 304 while nothing it shows (but the live numbers) changed")),
+    responses((status = 200, body = GatewayEnvelope, headers(("ETag" = String, description = "weak validator of this answer"))),
+        (status = 304, description = "not modified since the `ETag` in `If-None-Match`"),
+        (status = 404, body = ErrorBody)),
     security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
-pub async fn get(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
+    let tag = state.gateway_tags.tag(&format!("gateway {id}"));
     let view = state
         .registry
         .send(GetGateway(id))
         .await?
         .ok_or(ApiError::GatewayNotFound(id))?;
-    Ok(HttpResponse::Ok().json(GatewayEnvelope {
-        gateway: (&view).into(),
-    }))
+    if super::etag::matches(&req, &tag) {
+        return Ok(super::etag::not_modified(&tag));
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, tag))
+        .json(GatewayEnvelope {
+            gateway: (&view).into(),
+        }))
 }
 
 #[utoipa::path(post, path = "/api/gateways", tag = "gateways",

@@ -7,6 +7,7 @@ pub mod budgets;
 pub mod cluster;
 pub mod console;
 pub mod error;
+pub mod etag;
 pub mod events;
 mod fanout;
 pub mod fleet;
@@ -63,6 +64,8 @@ pub struct AppState {
     pub registry: Addr<RegistryActor>,
     /// The serialized `GET /api/gateways` body, rebuilt after the registry changes.
     pub gateway_list: Arc<list_cache::GatewayListCache>,
+    /// The `ETag`s of the gateway reads.
+    pub gateway_tags: Arc<etag::Validator>,
     pub session_list: Arc<list_cache::SessionListCache>,
     pub store: Store,
     pub keys: Arc<KeyCache>,

@@ -108,6 +108,14 @@ fn an_operator_watches_the_fleet_live_and_acts_and_a_viewer_only_looks() {
     assert_eq!(b.text(&b.find("#selector-error", DEADLINE)), "");
     b.script("const s = document.getElementById('selector'); s.value = ''; s.dispatchEvent(new Event('input'));");
     b.wait_text("#shown", DEADLINE, |t| t == "3 match");
+    // A status typed in the filter filters by status (the statuses are the daemon's, read from
+    // the page's counts), not by names containing it: no gateway is named "online".
+    b.type_into(&b.find("#filter", DEADLINE), "timeout");
+    b.wait_text("#shown", DEADLINE, |t| t == "0 match");
+    b.script("const s = document.getElementById('filter'); s.value = 'online'; s.dispatchEvent(new Event('input'));");
+    b.wait_text("#shown", DEADLINE, |t| t == "3 match");
+    b.script("const s = document.getElementById('filter'); s.value = ''; s.dispatchEvent(new Event('input'));");
+    b.wait_text("#shown", DEADLINE, |t| t == "3 match");
 
     // A gateway's page: probe it twice, the 24-hour graph draws the samples.
     b.click_css(&format!("a[href='#/gateway/{a}']"), DEADLINE);

@@ -27,6 +27,7 @@ mod election;
 mod events;
 mod gateway_logs;
 mod gateway_ops;
+mod gateway_pages;
 mod hostile;
 mod hostile_modes;
 mod inventory;

@@ -166,7 +166,7 @@ pub struct Offering(pub &'static str);
 
 /// Every gateway linked here, in brief: whether its handshake advertised all of these methods,
 /// and what its cached session list says is running. What a loop over the fleet decides on
-/// before it asks for the full [`GatewayTarget`]s of the few it acts on ([`TargetsOf`]).
+/// before it asks for the full [`GatewayTarget`]s of the few it acts on (`SharedTargets::of`).
 #[derive(Message)]
 #[rtype(result = "Vec<LinkedHere>")]
 pub struct LinkedHereOffering(pub &'static [&'static str]);
@@ -239,17 +239,6 @@ pub struct SessionOwner {
 }
 
 // ---- spawn -------------------------------------------------------------------------------
-
-/// Every gateway (or only the one named) as a call target: what `selection::select` weighs,
-/// what the gateway offers, and its link.
-#[derive(Message)]
-#[rtype(result = "Vec<GatewayTarget>")]
-pub struct Targets(pub Option<GatewayId>);
-
-/// These gateways (those still registered) as call targets, as [`Targets`] gives them.
-#[derive(Message)]
-#[rtype(result = "Vec<GatewayTarget>")]
-pub struct TargetsOf(pub Vec<GatewayId>);
 
 #[derive(Clone)]
 pub struct GatewayTarget {

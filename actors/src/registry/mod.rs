@@ -28,6 +28,8 @@ use messages::{
     RegistryError,
 };
 pub use roles::PrimaryChange;
+pub use shared::SharedTargets;
+use shared::TargetsWriter;
 pub use state::RegistryState;
 
 /// Health samples older than this are pruned.
@@ -42,6 +44,7 @@ pub mod messages;
 mod ownership;
 mod roles;
 mod sessions;
+mod shared;
 mod state;
 #[cfg(test)]
 mod state_tests;
@@ -69,6 +72,11 @@ pub struct RegistryActor {
     version: Arc<AtomicU64>,
     /// The state's change count as of the last bump of `version`.
     seen_changes: u64,
+    /// The same count, for readers on other threads (the HTTP layer's validators): the
+    /// registry's own changes, not the live numbers.
+    changes: Arc<AtomicU64>,
+    /// Every gateway as a call target, for the fleet to read without a mailbox trip.
+    targets: TargetsWriter,
     /// Sessions of the connected gateways, newest first; rebuilt on the first read after a
     /// change, so a listing costs `limit` entries, not a merge of every gateway's cache.
     merged_sessions: Option<Arc<Vec<crate::protocol::sessions::SessionEntry>>>,
@@ -114,8 +122,10 @@ impl RegistryActor {
         }
         let version = Arc::new(AtomicU64::new(1));
         let state = RegistryState::new(records, link_ctx.is_some(), version.clone());
-        Ok(RegistryActor {
+        let mut actor = RegistryActor {
             seen_changes: state.changes(),
+            changes: Arc::new(AtomicU64::new(state.changes())),
+            targets: TargetsWriter::default(),
             state,
             writer: StoreWriter::spawn(store.clone())?,
             store,
@@ -131,7 +141,9 @@ impl RegistryActor {
             events: EventBus::new(),
             closing: HashMap::new(),
             writes: 0,
-        })
+        };
+        actor.publish_targets();
+        Ok(actor)
     }
 
     /// Events go to `events`; `failback` = `election.failback`.
@@ -145,6 +157,7 @@ impl RegistryActor {
     pub fn leased(mut self) -> Self {
         self.state.leased(Instant::now());
         self.sync_version();
+        self.publish_targets();
         self
     }
 
@@ -164,6 +177,17 @@ impl RegistryActor {
     /// A handle on the change counter of the gateway list (see [`ListGateways`]).
     pub fn version(&self) -> Arc<AtomicU64> {
         self.version.clone()
+    }
+
+    /// A handle on the count of the registry's own changes (records, status, connection,
+    /// breaker, roles; not the live numbers a pong refreshes).
+    pub fn changes(&self) -> Arc<AtomicU64> {
+        self.changes.clone()
+    }
+
+    /// Every gateway as a call target, read without asking the registry.
+    pub fn targets(&self) -> SharedTargets {
+        self.targets.reader()
     }
 
     /// Hands `input` to the state and carries out what it decides, in order.
@@ -198,12 +222,41 @@ impl RegistryActor {
             }
         }
         self.sync_version();
+        self.publish_targets();
+    }
+
+    /// Rebuilds the shared targets of the gateways the state changed (every one after loading).
+    fn publish_targets(&mut self) {
+        let touched = match self.state.take_touched() {
+            Some(ids) => ids,
+            None => {
+                let mut all: Vec<GatewayId> = self.state.views().map(|v| v.record.id).collect();
+                all.extend(self.targets.ids());
+                all
+            }
+        };
+        if touched.is_empty() {
+            return;
+        }
+        let mut gone = Vec::new();
+        let targets: Vec<_> = touched
+            .into_iter()
+            .filter_map(|id| {
+                let target = self.target(id);
+                if target.is_none() {
+                    gone.push(id);
+                }
+                target
+            })
+            .collect();
+        self.targets.update(targets, gone);
     }
 
     /// Readers' copies of the gateway list are stale if the state changed.
     fn sync_version(&mut self) {
         if self.state.changes() != self.seen_changes {
             self.seen_changes = self.state.changes();
+            self.changes.store(self.seen_changes, Ordering::Release);
             self.snapshot = None;
             self.version.fetch_add(1, Ordering::Release);
         }

@@ -36,8 +36,8 @@ impl PrimaryChange {
 /// What a refresh did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(super) struct Refreshed {
-    /// Some view's `acting_primary` flag was rewritten (readers' copies are stale).
-    pub flags: bool,
+    /// The views whose `acting_primary` flag was rewritten (readers' copies are stale).
+    pub flagged: Vec<GatewayId>,
     /// The acting primary moved (this instance elects, so it announces).
     pub change: Option<PrimaryChange>,
 }
@@ -106,9 +106,7 @@ impl Roles {
         }
         let candidates: Vec<Candidate> = gateways.values().map(judge).collect();
         let (acting, reason) = election::elect(&candidates, self.acting, self.failback);
-        for view in gateways.values_mut() {
-            view.acting_primary = Some(view.record.id) == acting;
-        }
+        let flagged = flag(gateways, acting);
         let change = (acting != self.acting).then(|| PrimaryChange {
             acting,
             previous: self.acting,
@@ -116,10 +114,7 @@ impl Roles {
             reason,
         });
         self.acting = acting;
-        Refreshed {
-            flags: true,
-            change,
-        }
+        Refreshed { flagged, change }
     }
 
     /// A member: the coordinator's choice (if that gateway is known here), flags rewritten only
@@ -130,15 +125,16 @@ impl Roles {
         recorded: Option<GatewayId>,
     ) -> Refreshed {
         let acting = recorded.filter(|id| gateways.contains_key(id));
-        if acting == self.acting {
+        // The flags too: a member starts with none set (and the designated primary as its own
+        // guess), so the coordinator recording that same gateway is no move, yet it must show.
+        let flags_right =
+            acting.is_none_or(|id| gateways.get(&id).is_some_and(|v| v.acting_primary));
+        if acting == self.acting && flags_right {
             return Refreshed::default();
         }
         self.acting = acting;
-        for view in gateways.values_mut() {
-            view.acting_primary = Some(view.record.id) == acting;
-        }
         Refreshed {
-            flags: true,
+            flagged: flag(gateways, acting),
             change: None,
         }
     }
@@ -166,6 +162,22 @@ impl Roles {
         self.designated = Some(found);
         found
     }
+}
+
+/// Sets each view's flag to whether it is `acting`; returns the views whose flag moved.
+fn flag(
+    gateways: &mut HashMap<GatewayId, GatewayView>,
+    acting: Option<GatewayId>,
+) -> Vec<GatewayId> {
+    let mut moved = Vec::new();
+    for (id, view) in gateways.iter_mut() {
+        let acts = Some(*id) == acting;
+        if view.acting_primary != acts {
+            view.acting_primary = acts;
+            moved.push(*id);
+        }
+    }
+    moved
 }
 
 /// What the election looks at for one gateway. One linked elsewhere is judged by what its

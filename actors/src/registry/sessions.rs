@@ -8,9 +8,7 @@ use std::sync::atomic::Ordering;
 use actix::prelude::*;
 
 use super::RegistryActor;
-use super::messages::{
-    FindSession, GatewayTarget, ListSessions, SessionOwner, SessionPage, Targets, TargetsOf,
-};
+use super::messages::{FindSession, GatewayTarget, ListSessions, SessionOwner, SessionPage};
 use crate::link::messages::SessionsSnapshot;
 use crate::model::{GatewayId, LinkPhase};
 use crate::protocol::sessions::SessionStatus;
@@ -35,6 +33,10 @@ impl Handler<SessionsSnapshot> for RegistryActor {
             self.sessions_changed();
         }
         self.sessions.insert(msg.id, msg.sessions);
+        // Its active and running counts are part of its target.
+        if changed && let Some(target) = self.target(msg.id) {
+            self.targets.update([target], []);
+        }
     }
 }
 
@@ -145,22 +147,14 @@ impl RegistryActor {
         })
     }
 
-    /// These gateways (those still registered) as call targets.
-    fn targets_of(&self, ids: &[GatewayId]) -> Vec<GatewayTarget> {
-        ids.iter()
-            .filter_map(|id| self.state.raw_view(*id))
-            .map(|v| self.target(v))
-            .collect()
-    }
-
-    /// One gateway as a call target.
-    fn target(&self, v: &crate::model::GatewayView) -> GatewayTarget {
-        let id = v.record.id;
+    /// One gateway as a call target (`None`: not registered).
+    pub(super) fn target(&self, id: GatewayId) -> Option<GatewayTarget> {
+        let v = self.state.raw_view(id)?;
         let cached = self.cached_session_counts(id);
         let active = cached.map_or(v.record.sessions_count, |(active, _)| active);
         let running_sessions = cached.map(|(_, running)| running);
         let elsewhere = self.state.ownership().elsewhere(id);
-        GatewayTarget {
+        Some(GatewayTarget {
             candidate: crate::selection::Candidate {
                 id,
                 name: v.record.name.clone(),
@@ -181,26 +175,6 @@ impl RegistryActor {
             boot_id: v.connection.boot_id.clone(),
             version: v.connection.server_version.clone(),
             running_sessions,
-        }
-    }
-}
-
-impl Handler<Targets> for RegistryActor {
-    type Result = MessageResult<Targets>;
-
-    fn handle(&mut self, msg: Targets, _ctx: &mut Self::Context) -> Self::Result {
-        let targets = match msg.0 {
-            Some(id) => self.targets_of(&[id]),
-            None => self.state.views().map(|v| self.target(v)).collect(),
-        };
-        MessageResult(targets)
-    }
-}
-
-impl Handler<TargetsOf> for RegistryActor {
-    type Result = MessageResult<TargetsOf>;
-
-    fn handle(&mut self, msg: TargetsOf, _ctx: &mut Self::Context) -> Self::Result {
-        MessageResult(self.targets_of(&msg.0))
+        })
     }
 }

@@ -12,7 +12,7 @@
 //! election runs only when the gateway's eligibility flipped (docs/design.md, *Election and
 //! routing*).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
@@ -50,6 +50,10 @@ pub struct RegistryState {
     live_changes: Arc<AtomicU64>,
     /// Bumped by every change of the views (not by the live numbers).
     changes: u64,
+    /// The gateways whose view, link or owner changed since the actor last asked (`touched_all`:
+    /// every one).
+    touched: HashSet<GatewayId>,
+    touched_all: bool,
 }
 
 impl RegistryState {
@@ -65,6 +69,8 @@ impl RegistryState {
             links,
             live_changes,
             changes: 0,
+            touched: HashSet::new(),
+            touched_all: true,
         };
         for record in records {
             state.put(record);
@@ -82,6 +88,7 @@ impl RegistryState {
         for view in self.gateways.values_mut() {
             view.acting_primary = false;
         }
+        self.touched_all = true;
         self.views_changed();
     }
 
@@ -103,7 +110,7 @@ impl RegistryState {
                 {
                     view.record.device_token = m.token.clone();
                     out.push(RegistryAction::PersistDeviceToken(m.id, m.token));
-                    self.views_changed();
+                    self.touch(m.id);
                 }
             }
             Input::Written(record, write) => self.written(record, write, &mut out),
@@ -248,7 +255,7 @@ impl RegistryState {
             sessions_count: r.sessions_count,
             agents_count: r.agents_count,
         };
-        self.views_changed();
+        self.touch(id);
         if connection_changed {
             out.push(RegistryAction::SessionsStale);
         }
@@ -365,11 +372,13 @@ impl RegistryState {
         };
         if !self.linked.contains_key(&id) {
             current.record = record;
+            self.touch(id);
             return;
         }
         let relink = current.record.link_settings_differ(&record);
         record.keep_live_facts(&current.record);
         current.record = record;
+        self.touch(id);
         if relink {
             self.stop_link(id, out);
             self.start_link(id, false, out);
@@ -394,7 +403,7 @@ impl RegistryState {
                 );
             }
         }
-        self.views_changed();
+        self.touch(id);
     }
 
     fn remove(&mut self, id: GatewayId, out: &mut Vec<RegistryAction>) {
@@ -403,7 +412,7 @@ impl RegistryState {
         self.gateways.remove(&id);
         self.methods.remove(&id);
         self.roles.records_changed();
-        self.views_changed();
+        self.touch(id);
     }
 
     // ---- links ------------------------------------------------------------------------------
@@ -448,6 +457,7 @@ impl RegistryState {
             epoch: self.epoch,
             live,
         });
+        self.touch(id);
     }
 
     fn stop_link(&mut self, id: GatewayId, out: &mut Vec<RegistryAction>) {
@@ -460,7 +470,7 @@ impl RegistryState {
             view.connection = ConnectionInfo::default();
             view.breaker = BreakerInfo::default();
         }
-        self.views_changed();
+        self.touch(id);
     }
 
     // ---- roles ------------------------------------------------------------------------------
@@ -471,8 +481,8 @@ impl RegistryState {
         let refreshed = self
             .roles
             .refresh(&mut self.gateways, &self.ownership, &latency);
-        if refreshed.flags {
-            self.views_changed();
+        for id in refreshed.flagged {
+            self.touch(id);
         }
         if let Some(change) = refreshed.change {
             out.push(RegistryAction::PrimaryChanged(change));
@@ -487,6 +497,24 @@ impl RegistryState {
 
     fn views_changed(&mut self) {
         self.changes += 1;
+    }
+
+    /// The gateways changed since the last call (`None`: every one, as after loading), for the
+    /// shared read view to rebuild theirs only.
+    pub fn take_touched(&mut self) -> Option<Vec<GatewayId>> {
+        let touched = std::mem::take(&mut self.touched);
+        if std::mem::take(&mut self.touched_all) {
+            return None;
+        }
+        let mut ids: Vec<GatewayId> = touched.into_iter().collect();
+        ids.sort_unstable();
+        Some(ids)
+    }
+
+    /// Gateway `id`'s view (or its link, or its owner) changed: readers' copies are stale.
+    fn touch(&mut self, id: GatewayId) {
+        self.touched.insert(id);
+        self.views_changed();
     }
 }
 

@@ -129,12 +129,7 @@ impl Fleet {
                 runs.push(known);
             }
         }
-        let target = self
-            .targets(Some(id))
-            .await
-            .map_err(|e| e.to_string())?
-            .pop()
-            .ok_or("the gateway was deleted")?;
+        let target = self.target(id).ok_or("the gateway was deleted")?;
         let mut done = Aborted::default();
         for run in runs.into_iter().take(MAX_RUNS) {
             let key = run.session_key;

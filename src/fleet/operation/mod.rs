@@ -62,7 +62,7 @@ impl Fleet {
         order: OperationOrder,
         by: &Caller,
     ) -> Result<Operation, FleetError> {
-        let known = self.targets(None).await?;
+        let known = self.targets();
         if let Some(missing) = order
             .gateways
             .iter()
@@ -113,11 +113,19 @@ impl Fleet {
         one: Option<GatewayId>,
     ) -> Result<Vec<(GatewayId, String, gateway_supervisor_actors::labels::Labels)>, FleetError>
     {
-        let mut all: Vec<_> = self
-            .targets(one)
-            .await?
-            .into_iter()
-            .map(|t| (t.candidate.id, t.candidate.name, t.candidate.labels))
+        let targets = match one {
+            Some(id) => self.target(id).into_iter().collect(),
+            None => self.targets(),
+        };
+        let mut all: Vec<_> = targets
+            .iter()
+            .map(|t| {
+                (
+                    t.candidate.id,
+                    t.candidate.name.clone(),
+                    t.candidate.labels.clone(),
+                )
+            })
             .collect();
         all.sort_unstable_by_key(|(id, _, _)| *id);
         Ok(all)
@@ -128,8 +136,7 @@ impl Fleet {
         picked_by: &gateway_supervisor_actors::labels::Selector,
     ) -> Result<Vec<GatewayId>, FleetError> {
         let mut ids: Vec<GatewayId> = self
-            .targets(None)
-            .await?
+            .targets()
             .iter()
             .filter(|t| picked_by.matches(&t.candidate.labels))
             .map(|t| t.candidate.id)

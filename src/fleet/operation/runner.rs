@@ -432,7 +432,7 @@ impl Fleet {
 
     /// What this instance sees of gateway `id` now.
     pub async fn facts(&self, id: GatewayId) -> Result<Facts, FleetError> {
-        Ok(match self.targets(Some(id)).await?.pop() {
+        Ok(match self.target(id) {
             None => Facts::default(),
             Some(t) => Facts {
                 exists: true,
@@ -444,8 +444,8 @@ impl Fleet {
                     .all(|m| t.offers(m)),
                 offers_config: t.offers("config.get") && t.offers("config.patch"),
                 managed: self.processes().is_some_and(|p| p.runs(id)),
-                boot_id: t.boot_id,
-                version: t.version,
+                boot_id: t.boot_id.clone(),
+                version: t.version.clone(),
             },
         })
     }
@@ -457,11 +457,8 @@ impl Fleet {
             .await
             .map_err(|e| format!("the `health` call failed: {e}"))?;
         let link = self
-            .targets(Some(id))
-            .await
-            .map_err(|e| e.to_string())?
-            .pop()
-            .and_then(|t| t.link)
+            .target(id)
+            .and_then(|t| t.link.clone())
             .ok_or("not connected")?;
         if link.ready().await {
             Ok(())

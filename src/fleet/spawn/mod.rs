@@ -87,7 +87,7 @@ fn spawn_id() -> Result<String, SecretsError> {
 }
 
 /// The gateway an agent's `preferred_gateway` names (by id or by name), if it is registered.
-fn preferred_id(preferred: Option<Value>, targets: &[GatewayTarget]) -> Option<GatewayId> {
+fn preferred_id(preferred: Option<Value>, targets: &[Arc<GatewayTarget>]) -> Option<GatewayId> {
     match preferred? {
         Value::Number(n) => n.as_i64(),
         Value::String(name) => targets
@@ -136,7 +136,7 @@ impl Fleet {
         let gateway_id = target.candidate.id;
         let name = target.candidate.name.clone();
         // Chosen here, linked by another instance: the spawn is that instance's to start.
-        let Some(link) = target.link else {
+        let Some(link) = target.link.clone() else {
             return Err(self.not_here(gateway_id, name).await);
         };
 
@@ -228,7 +228,7 @@ impl Fleet {
     }
 
     /// The gateway that takes the spawn, and why it was chosen.
-    async fn choose(&self, order: &SpawnOrder) -> Result<(GatewayTarget, Choice), FleetError> {
+    async fn choose(&self, order: &SpawnOrder) -> Result<(Arc<GatewayTarget>, Choice), FleetError> {
         let method = order.form.method();
         let preferred = match order.agent.clone() {
             Some(agent) => self
@@ -237,7 +237,7 @@ impl Fleet {
                 .and_then(|c| c.pointer("/gateway_config/preferred_gateway").cloned()),
             None => None,
         };
-        let mut targets = self.targets(None).await?;
+        let mut targets = self.targets();
         // An explicit gateway linked by another instance: the spawn is that instance's.
         if let Some(id) = order.gateway_id
             && targets

@@ -127,15 +127,13 @@ impl Fleet {
         if running.is_empty() {
             return;
         }
-        let Ok(targets) = self.targets(None).await else {
-            return;
-        };
+        let targets = self.targets();
         let registered: std::collections::HashSet<GatewayId> =
             targets.iter().map(|t| t.candidate.id).collect();
         let linked: std::collections::HashMap<GatewayId, GatewayLink> = targets
             .into_iter()
             .filter(|t| t.candidate.healthy)
-            .filter_map(|t| t.link.map(|l| (t.candidate.id, l)))
+            .filter_map(|t| t.link.clone().map(|l| (t.candidate.id, l)))
             .collect();
         let now = crate::db::unix_now();
         for row in running {

@@ -138,8 +138,7 @@ impl Fleet {
         backfilled: &mut HashSet<GatewayId>,
     ) -> Result<(), FleetError> {
         let reads: Vec<_> = self
-            .targets(None)
-            .await?
+            .targets()
             .into_iter()
             .filter(|t| !t.elsewhere && t.offers("usage.cost"))
             .filter_map(|t| {

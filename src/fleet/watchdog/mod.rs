@@ -28,7 +28,7 @@ use crate::config::WatchdogConfig;
 use gateway_supervisor_actors::bounded;
 use gateway_supervisor_actors::events::EventKind;
 use gateway_supervisor_actors::link::activity::SessionActivity;
-use gateway_supervisor_actors::messages::{GatewayLink, LinkedHereOffering, TargetsOf};
+use gateway_supervisor_actors::messages::{GatewayLink, LinkedHereOffering};
 use gateway_supervisor_actors::model::{Caller, GatewayId};
 use gateway_supervisor_actors::unix_now_ms;
 use rule::{Decision, Fingerprint, Ladder, Remedy, Seen, Watched};
@@ -204,11 +204,7 @@ impl Fleet {
         if due.is_empty() {
             return Ok(());
         }
-        let targets = self
-            .registry
-            .send(TargetsOf(due))
-            .await
-            .map_err(FleetError::Registry)?;
+        let targets = self.targets.of(&due);
         let mut looks = Vec::new();
         for t in targets {
             // Unlinked, or linked elsewhere, since the brief: next round.

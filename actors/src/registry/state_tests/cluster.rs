@@ -216,3 +216,10 @@ fn an_empty_change_feed_changes_nothing() {
     assert!(actions.is_empty());
     assert_eq!(h.state.changes(), before);
 }
+
+#[test]
+fn a_member_flags_the_recorded_primary_when_it_is_the_designated_one() {
+    let (mut h, t0) = member(vec![gw(1, true), gw(2, false)]);
+    h.apply(round(&[(2, 1)], false, Some(1), t0));
+    assert_eq!((h.acting(), h.flagged()), (Some(1), vec![1]));
+}

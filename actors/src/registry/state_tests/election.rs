@@ -168,3 +168,12 @@ fn exactly_one_view_is_flagged_through_every_move() {
         assert_eq!(h.flagged(), h.acting().into_iter().collect::<Vec<_>>());
     }
 }
+
+#[test]
+fn a_move_of_the_role_touches_only_the_two_gateways_whose_flag_moved() {
+    let mut h = Harness::started(vec![gw(1, true), gw(2, false), gw(3, false), gw(4, false)]);
+    h.connect_all(&[1, 2]);
+    h.state.take_touched();
+    h.report(1, offline());
+    assert_eq!(h.state.take_touched(), Some(vec![1, 2]));
+}

@@ -260,3 +260,12 @@ fn a_view_carries_the_links_live_numbers() {
     h.report(1, link(Backoff, GatewayStatus::Offline));
     assert_eq!(h.state.raw_view(1).unwrap().record.latency, Some(20));
 }
+
+#[test]
+fn readers_rebuild_every_gateway_after_loading_and_only_the_reporting_one_after_a_report() {
+    let mut h = Harness::started(vec![gw(1, true), gw(2, false), gw(3, false)]);
+    assert_eq!(h.state.take_touched(), None, "after loading: every one");
+    h.report(3, link(Connecting, GatewayStatus::Unknown));
+    assert_eq!(h.state.take_touched(), Some(vec![3]));
+    assert_eq!(h.state.take_touched(), Some(vec![]));
+}
