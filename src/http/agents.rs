@@ -49,7 +49,7 @@ impl From<AgentRow> for AgentJson {
     }
 }
 
-#[utoipa::path(get, path = "/api/agents", tag = "agents", responses((status = 200, description = "`{agents: [...]}`")), security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+#[utoipa::path(get, path = "/api/agents", tag = "agents", responses((status = 200, description = "`{agents: [...]}`")))]
 pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     let agents = blocking(move || store.agents()).await?;
@@ -58,7 +58,7 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
 }
 
 #[utoipa::path(get, path = "/api/agents/{id}", tag = "agents", params(("id" = i64, Path, minimum = 1)),
-    responses((status = 200, description = "`{agent}`"), (status = 404, body = ErrorBody)), security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+    responses((status = 200, description = "`{agent}`"), (status = 404, body = ErrorBody)))]
 pub async fn get(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let store = state.store.clone();
@@ -80,8 +80,7 @@ pub struct AgentUpdate {
 
 #[utoipa::path(put, path = "/api/agents/{id}", tag = "agents", params(("id" = i64, Path, minimum = 1)), request_body = AgentUpdate,
     responses((status = 200, description = "`{agent}`"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody, description = "`unprocessable`: neither `config` nor `role` given")),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+        (status = 422, body = ErrorBody, description = "`unprocessable`: neither `config` nor `role` given")))]
 pub async fn update(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -134,8 +133,7 @@ pub async fn update(
 
 #[utoipa::path(post, path = "/api/agents/sync", tag = "agents",
     description = "Reads the acting primary's `agents.list` and upserts the agents by name → `{synced, created, updated, agents}`. Unchanged agents count as neither, so a repeated sync reports 0 created and 0 updated.",
-    responses((status = 200, description = "`{synced, created, updated, agents}`"), (status = 503, body = ErrorBody)),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+    responses((status = 200, description = "`{synced, created, updated, agents}`"), (status = 503, body = ErrorBody)))]
 pub async fn sync(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -227,8 +225,7 @@ fn short_text(field: &'static str, v: &str, max: usize) -> Result<(), ApiError> 
 
 #[utoipa::path(post, path = "/api/connect", tag = "connections", request_body = ConnectRequest,
     description = "Registers a CLI tool for an agent (created if new); older connections of that agent are retired.",
-    responses((status = 201, description = "`{connection_id, agent_id, agent_name, status, heartbeat_url}`"), (status = 400, body = ErrorBody)),
-    security(("api_key" = ["operator"]), ("bearer" = ["operator"])))]
+    responses((status = 201, description = "`{connection_id, agent_id, agent_name, status, heartbeat_url}`"), (status = 400, body = ErrorBody)))]
 pub async fn connect(
     state: web::Data<AppState>,
     body: JsonBody<ConnectRequest>,
@@ -273,7 +270,7 @@ pub async fn connect(
     })))
 }
 
-#[utoipa::path(get, path = "/api/connect", tag = "connections", responses((status = 200, description = "`{connections: [DirectConnection]}`")), security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+#[utoipa::path(get, path = "/api/connect", tag = "connections", responses((status = 200, description = "`{connections: [DirectConnection]}`")))]
 pub async fn connections(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
     let rows = blocking(move || store.connections()).await?;
@@ -288,7 +285,7 @@ pub struct DisconnectRequest {
 }
 
 #[utoipa::path(delete, path = "/api/connect", tag = "connections", request_body = DisconnectRequest,
-    responses((status = 200, description = "`{disconnected: true}`"), (status = 404, body = ErrorBody)), security(("api_key" = ["operator"]), ("bearer" = ["operator"])))]
+    responses((status = 200, description = "`{disconnected: true}`"), (status = 404, body = ErrorBody)))]
 pub async fn disconnect(
     state: web::Data<AppState>,
     body: JsonBody<DisconnectRequest>,
@@ -324,7 +321,7 @@ pub struct HeartbeatRequest {
 
 #[utoipa::path(post, path = "/api/agents/{id}/heartbeat", tag = "connections", params(("id" = i64, Path, minimum = 1)), request_body = HeartbeatRequest,
     description = "Liveness and token usage of a CLI connection; a connection without a heartbeat for `connections.timeout` (60 s) becomes disconnected.",
-    responses((status = 200, description = "`{ok, status: HEARTBEAT_OK, …}`"), (status = 404, body = ErrorBody)), security(("api_key" = ["operator"]), ("bearer" = ["operator"])))]
+    responses((status = 200, description = "`{ok, status: HEARTBEAT_OK, …}`"), (status = 404, body = ErrorBody)))]
 pub async fn heartbeat(
     state: web::Data<AppState>,
     id: web::Path<i64>,

@@ -66,8 +66,7 @@ pub struct ResolveRequest {
 
 #[utoipa::path(get, path = "/api/approvals", tag = "approvals", params(ApprovalsQuery),
     description = "Every gateway's approvals, newest first: pending ones wait for an answer (`POST …/resolve`).",
-    responses((status = 200, body = ApprovalList), (status = 400, body = ErrorBody)),
-    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+    responses((status = 200, body = ApprovalList), (status = 400, body = ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<ApprovalsQuery>,
@@ -145,8 +144,7 @@ pub async fn list(
 #[utoipa::path(get, path = "/api/approvals/{gateway_id}/{id}", tag = "approvals",
     params(("gateway_id" = i64, Path, minimum = 1), ("id" = String, Path, min_length = 1, max_length = 128, pattern = "^[!-~]+$")),
     description = "One approval: what the gateway presented, and how it ended.",
-    responses((status = 200, body = ApprovalEnvelope), (status = 404, body = ErrorBody)),
-    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+    responses((status = 200, body = ApprovalEnvelope), (status = 404, body = ErrorBody)))]
 pub async fn get(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -167,8 +165,7 @@ pub async fn get(
     description = "Answers a pending approval through its gateway. The first answer wins, whoever gives it: a later one gets 409 with the answer that won. Needs the operator role (an answer lets a command run on a gateway host, as a spawn does).",
     responses((status = 200, body = ApprovalEnvelope), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody, description = "`approval_not_found`"),
-        (status = 409, body = ErrorBody, description = "`approval_already_resolved`: answered first by someone else (details: decision, resolved_by, resolver_label); `approval_not_pending`: expired or cancelled")),
-    security(("api_key" = ["operator"]), ("bearer" = ["operator"])))]
+        (status = 409, body = ErrorBody, description = "`approval_already_resolved`: answered first by someone else (details: decision, resolved_by, resolver_label); `approval_not_pending`: expired or cancelled")))]
 pub async fn resolve(
     req: HttpRequest,
     state: web::Data<AppState>,

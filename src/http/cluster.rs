@@ -44,8 +44,7 @@ pub struct ClusterJson {
     description = "The instances sharing the database and the gateway leases (which instance links which gateway).",
     params(NoQuery),
     responses((status = 200, body = ClusterJson), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)),
-    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+        (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn status(
     state: web::Data<AppState>,
     _query: web::Query<NoQuery>,

@@ -65,8 +65,7 @@ pub struct SseEvent {
     description = "Server-Sent Events: `{id, type, gateway_id?, ts, payload}` for gateway.status, gateway.primary, connection.changed, and later session/spawn/log events. Send `Last-Event-ID` to resume (the last 1,024 events are kept); a client that missed events it cannot be given (too far behind, or an id from before a restart) first gets an `event: reset` frame saying why. In a cluster every instance's stream carries every instance's events under the same ids. A comment line every 15 s keeps proxies from closing the stream.",
     params(EventQuery),
     responses((status = 200, content_type = "text/event-stream", body = SseEvent,
-        description = "a stream of events, each `id`, `event` (its type) and `data` (the event as JSON)")),
-    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+        description = "a stream of events, each `id`, `event` (its type) and `data` (the event as JSON)")))]
 pub async fn sse(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -171,8 +170,7 @@ fn tokio_stream_from(
     description = "The same events over a WebSocket (text frames, one JSON event each); `?types=` filters.",
     params(EventQuery),
     responses((status = 101, description = "switching to WebSocket"),
-        (status = 426, body = ErrorBody, description = "`upgrade_required`: not a WebSocket handshake (`Connection: Upgrade`, `Upgrade: websocket`, `Sec-WebSocket-Version: 13`, `Sec-WebSocket-Key`); `GET /api/events` serves the same events over plain HTTP")),
-    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+        (status = 426, body = ErrorBody, description = "`upgrade_required`: not a WebSocket handshake (`Connection: Upgrade`, `Upgrade: websocket`, `Sec-WebSocket-Version: 13`, `Sec-WebSocket-Key`); `GET /api/events` serves the same events over plain HTTP")))]
 pub async fn ws(
     state: web::Data<AppState>,
     req: HttpRequest,

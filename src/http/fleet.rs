@@ -24,8 +24,7 @@ pub struct VersionInventory {
 
 #[utoipa::path(get, path = "/api/fleet/versions", tag = "gateways",
     description = "The fleet grouped by the release, build and protocol each gateway's last handshake reported (`hello-ok.server.version`/`buildId`), largest group first; gateways that never completed a handshake are the `version: null` group. Each gateway's own object also shows its bootId and capabilities; a gateway coming back as another release or process is a `gateway.changed` event.",
-    responses((status = 200, body = VersionInventory), (status = 503, body = ErrorBody)),
-    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+    responses((status = 200, body = VersionInventory), (status = 503, body = ErrorBody)))]
 pub async fn versions(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -71,8 +70,7 @@ pub struct DeliveryLog {
 
 #[utoipa::path(get, path = "/api/alerts", tag = "operations", params(AlertsQuery),
     description = "The webhook delivery log (`alerts.webhook_url`): each alert sent, newest first, with its delivery status (pending, delivered, failed), attempts and last error. Empty when no webhook is configured.",
-    responses((status = 200, body = DeliveryLog), (status = 400, body = ErrorBody)),
-    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+    responses((status = 200, body = DeliveryLog), (status = 400, body = ErrorBody)))]
 pub async fn alerts(
     state: web::Data<AppState>,
     query: web::Query<AlertsQuery>,

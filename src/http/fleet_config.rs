@@ -96,8 +96,7 @@ pub struct DriftReport {
 
 #[utoipa::path(get, path = "/api/config/profiles", tag = "config",
     description = "Every config profile, in the order they apply (by name).",
-    responses((status = 200, body = ProfileList)),
-    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+    responses((status = 200, body = ProfileList)))]
 pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let profiles = state.fleet_config.profiles().await?;
     Ok(HttpResponse::Ok().json(ProfileList {
@@ -107,8 +106,7 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
 
 #[utoipa::path(get, path = "/api/config/profiles/{name}", tag = "config",
     params(("name" = String, Path, min_length = 1, max_length = 63, pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")),
-    responses((status = 200, body = ProfileEnvelope), (status = 404, body = ErrorBody)),
-    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+    responses((status = 200, body = ProfileEnvelope), (status = 404, body = ErrorBody)))]
 pub async fn get(
     state: web::Data<AppState>,
     name: web::Path<String>,
@@ -122,8 +120,7 @@ pub async fn get(
     params(("name" = String, Path, min_length = 1, max_length = 63, pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")),
     request_body = ProfileRequest,
     responses((status = 200, body = ProfileEnvelope, description = "replaced"), (status = 201, body = ProfileEnvelope, description = "created"),
-        (status = 400, body = ErrorBody, description = "`invalid_field`: the name, selector, patch, replace_paths or note")),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+        (status = 400, body = ErrorBody, description = "`invalid_field`: the name, selector, patch, replace_paths or note")))]
 pub async fn put(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -152,8 +149,7 @@ pub async fn put(
 #[utoipa::path(delete, path = "/api/config/profiles/{name}", tag = "config",
     description = "Deletes a config profile. The gateways keep their config; they are judged again without it.",
     params(("name" = String, Path, min_length = 1, max_length = 63)),
-    responses((status = 200, body = ProfileDeleted), (status = 404, body = ErrorBody)),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+    responses((status = 200, body = ProfileDeleted), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -168,8 +164,7 @@ pub async fn delete(
 
 #[utoipa::path(get, path = "/api/config/drift", tag = "config", params(DriftQuery),
     description = "Each gateway's config against its profiles, as last read back (`config.get`, compared value by value): `in_sync`; `drifted` (the paths, with live and desired values for those that are not secrets); `saved_not_applied` (the gateway saved a change it has not applied: it waits for a restart); `unknown` (offline, `config.get` not offered or failed, or not judged yet — the reason given). Judged on connect, when a profile changes and every `config.drift_interval`.",
-    responses((status = 200, body = DriftReport), (status = 400, body = ErrorBody)),
-    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+    responses((status = 200, body = DriftReport), (status = 400, body = ErrorBody)))]
 pub async fn drift(
     state: web::Data<AppState>,
     query: web::Query<DriftQuery>,

@@ -14,8 +14,7 @@ use super::relay::{Here, or_owner};
 #[utoipa::path(post, path = "/api/gateways/{id}/suspend", tag = "gateways", params(("id" = i64, Path, minimum = 1)),
     description = "Suspends the whole gateway (`gateway.suspend.prepare`). A busy gateway refuses: 409 `gateway_busy` with its reason, active count and blockers. A disruption budget that would be broken refuses first: 429 `disruption_budget` with `Retry-After` and the budget's name (`details.budget`).",
     responses((status = 200, description = "the gateway's answer"), (status = 409, body = ErrorBody),
-        (status = 429, body = ErrorBody, description = "`disruption_budget`"), (status = 503, body = ErrorBody)),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+        (status = 429, body = ErrorBody, description = "`disruption_budget`"), (status = 503, body = ErrorBody)))]
 pub async fn suspend(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -35,8 +34,7 @@ pub async fn suspend(
     description = "Resumes a gateway this daemon suspended (`gateway.suspend.resume`).",
     responses((status = 200, description = "the gateway's answer"), (status = 409, body = ErrorBody),
         (status = 502, body = ErrorBody, description = "the gateway refused or answered out of protocol"),
-        (status = 503, body = ErrorBody, description = "`gateway_unavailable`: the gateway is not connected")),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+        (status = 503, body = ErrorBody, description = "`gateway_unavailable`: the gateway is not connected")))]
 pub async fn resume(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -65,8 +63,7 @@ pub struct ProcessQuery {
 #[utoipa::path(post, path = "/api/gateways/{id}/restart", tag = "gateways", params(("id" = i64, Path, minimum = 1), ProcessQuery),
     description = "Asks the gateway to restart itself (`gateway.restart.request`); the link reconnects when it is back. Sent only to the gateway process the decision was made on: with `?expected_boot_id=` the one the caller saw (409 `gateway_changed` if the gateway restarted since; 409 `unsupported_action` if its release reports no bootId), otherwise the one the link reached when the request arrived. A disruption budget that would be broken refuses: 429 `disruption_budget` with `Retry-After` and the budget's name.",
     responses((status = 200, description = "the gateway's answer"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 429, body = ErrorBody, description = "`disruption_budget`"), (status = 503, body = ErrorBody)),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+        (status = 429, body = ErrorBody, description = "`disruption_budget`"), (status = 503, body = ErrorBody)))]
 pub async fn restart(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -89,8 +86,7 @@ pub async fn restart(
 
 #[utoipa::path(post, path = "/api/gateways/{id}/cordon", tag = "gateways", params(("id" = i64, Path, minimum = 1)),
     description = "Cordons the gateway: its sessions and runs go on, but no new spawn is routed to it (a spawn naming it is refused with the reason) and it does not act as primary, until uncordoned. Stored with the gateway (`cordoned: true`, the `gateways_cordoned` metric, a `gateway.changed` event, an audit row); survives a daemon restart; any instance of a cluster records it.",
-    responses((status = 200, body = super::gateway_json::GatewayEnvelope), (status = 404, body = ErrorBody)),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+    responses((status = 200, body = super::gateway_json::GatewayEnvelope), (status = 404, body = ErrorBody)))]
 pub async fn cordon(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -102,8 +98,7 @@ pub async fn cordon(
 #[utoipa::path(post, path = "/api/gateways/{id}/uncordon", tag = "gateways", params(("id" = i64, Path, minimum = 1)),
     description = "Lifts a cordon: the gateway takes spawns again and may act as primary. Refused while a running operation (a drain, a rolling restart, an upgrade) holds the gateway.",
     responses((status = 200, body = super::gateway_json::GatewayEnvelope), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`gateway_busy`: a running operation holds the gateway (`details.operation_id`)")),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+        (status = 409, body = ErrorBody, description = "`gateway_busy`: a running operation holds the gateway (`details.operation_id`)")))]
 pub async fn uncordon(
     state: web::Data<AppState>,
     who: Authenticated,

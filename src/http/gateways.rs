@@ -309,8 +309,7 @@ pub struct Deleted {
     responses((status = 200, body = GatewayList, description = "the whole list, or a `GatewayPage` when paging parameters are given",
             headers(("ETag" = String, description = "weak validator of this answer"))),
         (status = 304, description = "not modified since the `ETag` in `If-None-Match`"),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
-    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -342,8 +341,7 @@ pub async fn list(
         ("If-None-Match" = Option<String>, Header, description = "an `ETag` this route gave: 304 while nothing it shows (but the live numbers) changed")),
     responses((status = 200, body = GatewayEnvelope, headers(("ETag" = String, description = "weak validator of this answer"))),
         (status = 304, description = "not modified since the `ETag` in `If-None-Match`"),
-        (status = 404, body = ErrorBody)),
-    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+        (status = 404, body = ErrorBody)))]
 pub async fn get(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -371,8 +369,7 @@ pub async fn get(
     request_body = CreateGatewayRequest,
     responses((status = 201, body = GatewayEnvelope), (status = 400, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "`duplicate_name`, or `duplicate_address`: another gateway has this host:port"), (status = 403, body = ErrorBody),
-        (status = 422, body = ErrorBody, description = "`unprocessable`: `url` given with `host` or `port`")),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+        (status = 422, body = ErrorBody, description = "`unprocessable`: `url` given with `host` or `port`")))]
 pub async fn create(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -415,8 +412,7 @@ async fn apply_update(
     description = "Updates the gateway named by `id` in the body. Changing host/port/token reconnects it.",
     request_body = UpdateGatewayRequest,
     responses((status = 200, body = GatewayEnvelope), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`duplicate_name`, or `duplicate_address`: another gateway has this host:port"), (status = 422, body = ErrorBody, description = "`unprocessable`: `url` given with `host` or `port`")),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+        (status = 409, body = ErrorBody, description = "`duplicate_name`, or `duplicate_address`: another gateway has this host:port"), (status = 422, body = ErrorBody, description = "`unprocessable`: `url` given with `host` or `port`")))]
 pub async fn update(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -434,8 +430,7 @@ pub async fn update(
     params(("id" = i64, Path, minimum = 1, description = "Gateway id")),
     request_body = UpdateGatewayRequest,
     responses((status = 200, body = GatewayEnvelope), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`duplicate_name`, or `duplicate_address`: another gateway has this host:port"), (status = 422, body = ErrorBody, description = "`unprocessable`: `url` given with `host` or `port`")),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+        (status = 409, body = ErrorBody, description = "`duplicate_name`, or `duplicate_address`: another gateway has this host:port"), (status = 422, body = ErrorBody, description = "`unprocessable`: `url` given with `host` or `port`")))]
 pub async fn update_by_path(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -479,8 +474,7 @@ async fn apply_delete(
     request_body = DeleteGatewayRequest,
     responses((status = 200, body = Deleted), (status = 400, body = ErrorBody, description = "primary_gateway: the primary cannot be deleted"),
         (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`gateway_busy`: a running operation holds the gateway (`details.operation_id`), or it is suspended through this daemon (resume it first); `managed_gateway`: delete it through `DELETE /api/managed/{id}`")),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+        (status = 409, body = ErrorBody, description = "`gateway_busy`: a running operation holds the gateway (`details.operation_id`), or it is suspended through this daemon (resume it first); `managed_gateway`: delete it through `DELETE /api/managed/{id}`")))]
 pub async fn delete(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -492,8 +486,7 @@ pub async fn delete(
 #[utoipa::path(delete, path = "/api/gateways/{id}", tag = "gateways",
     params(("id" = i64, Path, minimum = 1, description = "Gateway id")),
     responses((status = 200, body = Deleted), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`gateway_busy`: a running operation holds the gateway (`details.operation_id`), or it is suspended through this daemon (resume it first); `managed_gateway`: delete it through `DELETE /api/managed/{id}`")),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+        (status = 409, body = ErrorBody, description = "`gateway_busy`: a running operation holds the gateway (`details.operation_id`), or it is suspended through this daemon (resume it first); `managed_gateway`: delete it through `DELETE /api/managed/{id}`")))]
 pub async fn delete_by_path(
     state: web::Data<AppState>,
     who: Authenticated,

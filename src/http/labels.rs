@@ -33,8 +33,7 @@ pub struct LabelsPatchRequest(pub BTreeMap<String, Option<String>>);
     params(("id" = i64, Path, minimum = 1, description = "Gateway id")),
     request_body(content = LabelsPatchRequest, content_type = "application/merge-patch+json"),
     responses((status = 200, body = GatewayEnvelope), (status = 400, body = ErrorBody, description = "`invalid_field` (`labels`): a key or value that is not a label, or more than 64"),
-        (status = 404, body = ErrorBody)),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+        (status = 404, body = ErrorBody)))]
 pub async fn patch(
     state: web::Data<AppState>,
     who: Authenticated,

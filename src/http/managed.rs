@@ -162,8 +162,7 @@ impl From<ManagedError> for ApiError {
     request_body = DeclareRequest,
     responses((status = 201, body = ManagedEnvelope), (status = 400, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "`duplicate_name`, `duplicate_address`, or `port_unavailable`: the port is taken on this host (or none is free)"),
-        (status = 403, body = ErrorBody)),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+        (status = 403, body = ErrorBody)))]
 pub async fn declare_managed(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -179,8 +178,7 @@ pub async fn declare_managed(
 
 #[utoipa::path(get, path = "/api/managed", tag = "managed",
     description = "Every managed gateway, by id, with its host, release, process state, pid, restarts and last exit.",
-    responses((status = 200, body = ManagedList)),
-    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+    responses((status = 200, body = ManagedList)))]
 pub async fn list_managed(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let live = state.managed.live_hosts().await?;
     let managed = named(&state, state.managed.list().await?, &live).await?;
@@ -189,8 +187,7 @@ pub async fn list_managed(state: web::Data<AppState>) -> Result<HttpResponse, Ap
 
 #[utoipa::path(get, path = "/api/managed/{id}", tag = "managed",
     params(("id" = i64, Path, minimum = 1, description = "Gateway id")),
-    responses((status = 200, body = ManagedEnvelope), (status = 404, body = ErrorBody)),
-    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+    responses((status = 200, body = ManagedEnvelope), (status = 404, body = ErrorBody)))]
 pub async fn get_managed(
     state: web::Data<AppState>,
     id: web::Path<i64>,
@@ -204,8 +201,7 @@ pub async fn get_managed(
     params(("id" = i64, Path, minimum = 1, description = "Gateway id")),
     responses((status = 202, body = ManagedEnvelope), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "`unsupported_action`: its process runs on another host and this daemon is not in a cluster"),
-        (status = 503, body = ErrorBody, description = "`owner_unavailable`: its process runs on another host where no daemon is up (in a cluster the request goes to a daemon of that host)")),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+        (status = 503, body = ErrorBody, description = "`owner_unavailable`: its process runs on another host where no daemon is up (in a cluster the request goes to a daemon of that host)")))]
 pub async fn restart_managed(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -223,8 +219,7 @@ pub async fn restart_managed(
     params(("id" = i64, Path, minimum = 1, description = "Gateway id"), DeleteQuery),
     responses((status = 200, body = ManagedDeleted), (status = 400, body = ErrorBody, description = "`primary_gateway`: the primary cannot be deleted (make another gateway primary first)"), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "`gateway_busy`: a running operation holds the gateway, or it is suspended through this daemon; `unsupported_action`: its process runs on another host and this daemon is not in a cluster"),
-        (status = 503, body = ErrorBody, description = "`owner_unavailable`: its process runs on another host where no daemon is up (in a cluster the request goes to a daemon of that host)")),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+        (status = 503, body = ErrorBody, description = "`owner_unavailable`: its process runs on another host where no daemon is up (in a cluster the request goes to a daemon of that host)")))]
 pub async fn delete_managed(
     state: web::Data<AppState>,
     who: Authenticated,

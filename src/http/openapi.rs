@@ -9,15 +9,43 @@ use std::sync::OnceLock;
 
 use actix_web::web;
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{
-    agents, approvals, budgets, cluster, error, events, fleet, fleet_config, gateway_ops, gateways,
-    health, hosts, labels, maintenance, managed, operations, ops, rollouts, sessions, spawn, usage,
-    v1,
-};
+use super::{api_routes, error, health, ops};
+
+/// The `/api` routes as declared: each handler's operation, with its route's role as its
+/// security scope (first, so the rules below see every operation and its role).
+struct Declared;
+
+impl Modify for Declared {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        openapi.merge(api_routes::ApiPaths::openapi());
+        for route in api_routes::ROUTES {
+            let Some(item) = openapi.paths.paths.get_mut(&route.documented_path()) else {
+                continue; // the unit test in api_routes.rs names it
+            };
+            let op = match route.method {
+                "get" => item.get.as_mut(),
+                "post" => item.post.as_mut(),
+                "put" => item.put.as_mut(),
+                "patch" => item.patch.as_mut(),
+                "delete" => item.delete.as_mut(),
+                _ => None,
+            };
+            if let Some(op) = op {
+                let role = [route.role.as_str()];
+                op.security = Some(vec![
+                    SecurityRequirement::new("api_key", role),
+                    SecurityRequirement::new("bearer", role),
+                ]);
+            }
+        }
+    }
+}
 
 struct Security;
 
@@ -214,13 +242,11 @@ fn default_description(status: &str) -> String {
         title = "gateway-supervisor",
         description = "Supervises fleets of OpenClaw gateways. Every /api route needs `x-api-key` or `Authorization: Bearer`; errors are `{error, message, details?}`."
     ),
-    paths(
-        gateways::list, gateways::get, gateways::create, gateways::update, gateways::update_by_path,
-        gateways::delete, gateways::delete_by_path, health::probe, health::history,
-        ops::healthz, ops::readyz, ops::metrics, ops::audit, cluster::status, ops::logs, events::sse, events::ws, sessions::list, sessions::control, spawn::create, spawn::list, spawn::get, agents::list, agents::get, agents::update, agents::sync, agents::connect, agents::connections, agents::disconnect, agents::heartbeat, labels::patch, maintenance::start, maintenance::end, gateway_ops::cordon, gateway_ops::uncordon, gateway_ops::suspend, gateway_ops::resume, gateway_ops::restart, operations::drain, operations::rolling_restart, operations::update_hold, operations::upgrade, fleet::versions, fleet::alerts, usage::report, operations::get, operations::cancel, operations::abort_runs, operations::list, approvals::list, approvals::get, approvals::resolve, fleet_config::list, fleet_config::get, fleet_config::put, fleet_config::delete, fleet_config::drift, rollouts::start_rollout, rollouts::list_rollouts, rollouts::get_rollout, rollouts::pause_rollout, rollouts::resume_rollout, rollouts::promote_rollout, budgets::list_budgets, budgets::get_budget, budgets::put_budget, budgets::delete_budget, managed::declare_managed, managed::list_managed, managed::get_managed, managed::restart_managed, managed::delete_managed, hosts::list_hosts, v1::create, v1::list, v1::get, v1::update, v1::delete,
-    ),
+    // The `/api` routes come from their one declaration (`api_routes.rs`, the `Declared`
+    // modifier); these three are served outside it, with no key.
+    paths(ops::healthz, ops::readyz, ops::metrics    ),
     components(schemas(error::ErrorBody, health::ProbeOne)),
-    modifiers(&Security, &CommonResponses),
+    modifiers(&Declared, &Security, &CommonResponses),
     tags((name = "gateways", description = "The gateway registry"), (name = "operations", description = "Health, readiness, metrics, audit; fleet operations (drain, rolling restart)"), (name = "events", description = "Live events"), (name = "sessions", description = "Sessions across the fleet"), (name = "spawn", description = "Agent runs and processes"), (name = "agents", description = "Agents"), (name = "connections", description = "Direct CLI connections"), (name = "v1", description = "The v1 gateway API (same registry)"), (name = "usage", description = "Tokens and cost the gateways report, per gateway, agent and day"), (name = "cluster", description = "The instances sharing a PostgreSQL database and who links which gateway"), (name = "approvals", description = "The fleet's approvals inbox: every gateway's exec and plugin approvals, answered once"), (name = "config", description = "Desired configuration across the fleet: profiles per label selector, and each gateway's drift from them"), (name = "managed", description = "Gateways this daemon runs on its host: installed, started, restarted through OpenClaw's handoff and re-adopted across daemon restarts"))
 )]
 pub struct ApiDoc;

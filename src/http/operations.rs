@@ -349,8 +349,7 @@ async fn start(
     description = "Holds the pending automatic update of every gateway named (`update.hold`, OpenClaw 2026.8 and later), all at once, as an operation: each gateway is `done` (`update held`, or nothing to hold: no campaign, already held or applying — the gateway does not say which), `skipped` (its release has no `update.hold`) or `failed` (not connected, or the call failed). Answered at once; follow it with `GET /api/operations/{id}`.",
     request_body = UpdateHoldRequest,
     responses((status = 202, body = OperationEnvelope), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`gateway_busy`: a gateway is already in a running operation")),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+        (status = 409, body = ErrorBody, description = "`gateway_busy`: a gateway is already in a running operation")))]
 pub async fn update_hold(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -365,8 +364,7 @@ pub async fn update_hold(
     description = "Starts a rolling restart: for each gateway in turn (`max_unavailable` at once), cordon, drain (`gateway.suspend.prepare {drain: true}`, asked again until the gateway is idle or `drain_timeout_seconds`), restart the process noted at the start and only it (its bootId), wait until another process answers, its `health` RPC succeeds and its `/readyz` answers 2xx (`wait_ready_seconds`), uncordon, next. A drain that times out fails the gateway — or, with `force_after_drain_timeout`, the restart is asked anyway, past the work still running (`skipDeferral`). The first gateway that does not come back healthy fails the operation and, with `abort_on_failure`, the rest are left untouched (the failed one stays cordoned). Every gateway must report a bootId (OpenClaw 2026.9 or later). Answered at once with the operation; follow it with `GET /api/operations/{id}` or `operation.progress` events. A daemon restart resumes it.",
     request_body = RollingRestartRequest,
     responses((status = 202, body = OperationEnvelope), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`gateway_busy`: a gateway is already in a running operation")),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+        (status = 409, body = ErrorBody, description = "`gateway_busy`: a gateway is already in a running operation")))]
 pub async fn rolling_restart(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -381,8 +379,7 @@ pub async fn rolling_restart(
     description = "Starts a canary-first upgrade to each gateway's newest release on its update channel (`update.run`, OpenClaw 2026.9 and later): for each gateway in turn, canaries first, cordon, note its process (bootId) and release, read its `update.status` (a run already active there is followed, not doubled; once the canaries are done, a gateway that would go to another release than theirs is failed untouched), ask that process and only it to update, follow the gateway's own run record (`update.runs.get`) until it is over — `succeeded` (or installed but unconfirmed) then another process, its `health` RPC and `/readyz` 2xx; `failed`, `rolled-back` or a refusal (`ok: false`, the gateway's reason shown) fail the gateway, which stays cordoned — then uncordon. A canary then bakes for `canary_bake_seconds` (it must stay the same process, connected and healthy); the others start only when every canary is done, never after a failed canary, and must come back on the canaries' release. A gateway whose release has no `update.run` is `skipped`. The whole by `wait_ready_seconds` per gateway. Managed gateways (`POST /api/managed`) are not asked to update themselves: the daemon on their host swaps them to `version` (from `source`) — installs it beside the current release, has it preflight a consistent copy of the state (`openclaw database preflight`; a refusal, e.g. a downgrade, leaves the gateway running untouched), stops the gateway (its drain), snapshots its state, starts the target on it, which must keep running for `min_healthy_seconds`; a target that exits (exit 78 included) or does not start in time is stopped, the snapshot put back and the previous release started again: the gateway is `failed` with `rolled_back: true` and uncordoned, and the operation ends `reverted`. Then the new process is checked back like any upgraded gateway (another bootId, `health`, `/readyz`, the canary's bake). Answered at once; follow it with `GET /api/operations/{id}`. A daemon restart resumes it.",
     request_body = UpgradeRequest,
     responses((status = 202, body = OperationEnvelope), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`gateway_busy`: a gateway is already in a running operation")),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+        (status = 409, body = ErrorBody, description = "`gateway_busy`: a gateway is already in a running operation")))]
 pub async fn upgrade(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -406,8 +403,7 @@ pub(super) fn operation_id(id: String) -> Result<(String, String), ApiError> {
 #[utoipa::path(post, path = "/api/operations/{id}/cancel", tag = "operations", params(("id" = String, Path)),
     description = "Cancels a running operation: no gateway is started any more (those not begun are `skipped`), a gateway being drained has its suspension released and is uncordoned (`skipped`), a restart already sent is seen through; the operation is `cancelling`, then `cancelled`. Answered at once with the operation.",
     responses((status = 202, body = OperationEnvelope), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`operation_over`: the operation is not running (its state says how it ended)")),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+        (status = 409, body = ErrorBody, description = "`operation_over`: the operation is not running (its state says how it ended)")))]
 pub async fn cancel(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -448,8 +444,7 @@ pub struct DrainQuery {
 #[utoipa::path(post, path = "/api/gateways/{id}/drain", tag = "operations", params(("id" = i64, Path, minimum = 1), DrainQuery),
     description = "Drains the gateway: cordons it (no new spawn), suspends it with `drain` (work in progress goes on, nothing new starts) and asks again, reporting the blockers as `operation.progress` events, until it is idle (then it is suspended through this daemon: `POST …/resume` and `…/uncordon` bring it back) or the timeout (`on_timeout`: released and failed, or its runs aborted). While it waits, each gateway's progress names the runs holding it (`blocking_runs`), and `POST /api/operations/{id}/abort-runs` aborts them at once. Answered at once with the operation.",
     responses((status = 202, body = OperationEnvelope), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`gateway_busy`: the gateway is already in a running operation")),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+        (status = 409, body = ErrorBody, description = "`gateway_busy`: the gateway is already in a running operation")))]
 pub async fn drain(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -493,8 +488,7 @@ pub async fn drain(
 #[utoipa::path(post, path = "/api/operations/{id}/abort-runs", tag = "operations", params(("id" = String, Path)),
     description = "Aborts the runs that hold the operation's drains now, on every gateway of it that is draining. A 2026.9 gateway refuses `sessions.abort` while suspended, so each is done in the order it accepts: the suspension released, each active run aborted (`sessions.abort`), the gateway suspended again (it stays cordoned throughout). The progress says which runs were aborted; the drain then waits up to `wait_ready` more for the gateway to be idle. Answered at once with the operation.",
     responses((status = 202, body = OperationEnvelope), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`operation_over`: the operation is not running; `gateway_busy`: none of its gateways is draining")),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+        (status = 409, body = ErrorBody, description = "`operation_over`: the operation is not running; `gateway_busy`: none of its gateways is draining")))]
 pub async fn abort_runs(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -526,8 +520,7 @@ pub async fn abort_runs(
 
 #[utoipa::path(get, path = "/api/operations/{id}", tag = "operations", params(("id" = String, Path)),
     description = "One operation with each gateway's step.",
-    responses((status = 200, body = OperationEnvelope), (status = 404, body = ErrorBody)),
-    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+    responses((status = 200, body = OperationEnvelope), (status = 404, body = ErrorBody)))]
 pub async fn get(
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -554,8 +547,7 @@ pub struct OperationsQuery {
 
 #[utoipa::path(get, path = "/api/operations", tag = "operations", params(OperationsQuery),
     description = "Operations, newest first.",
-    responses((status = 200, body = OperationList), (status = 400, body = ErrorBody)),
-    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+    responses((status = 200, body = OperationList), (status = 400, body = ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<OperationsQuery>,

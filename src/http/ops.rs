@@ -107,8 +107,7 @@ pub struct AuditList {
 #[utoipa::path(get, path = "/api/audit", tag = "operations",
     description = "The audit log (admin): every gateway and API-key mutation, newest first.",
     params(AuditQuery),
-    responses((status = 200, body = AuditList), (status = 403, body = ErrorBody)),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+    responses((status = 200, body = AuditList), (status = 403, body = ErrorBody)))]
 pub async fn audit(
     state: web::Data<AppState>,
     query: web::Query<AuditQuery>,
@@ -142,8 +141,7 @@ pub struct LogQuery {
 #[utoipa::path(get, path = "/api/logs", tag = "operations",
     description = "The gateways' recent log lines, oldest first: their `log` events and, from every gateway that offers `logs.tail` (OpenClaw 2026.9), its file log read every `gateway_logs.interval` (`payload.source: \"logs.tail\"`, with `level`, `subsystem`, the gateway's `time`; credentials redacted by the gateway and again here). A buffer of the last 5,000 lines or 8 MiB; an answer carries at most 2 MiB (`truncated: true` says older matching lines were left out). Filters: `gateway_id`, `session`, `level`, `q` (text). With `follow=true` the answer is a Server-Sent Events stream of the matching lines as they come (each a `log` event as `GET /api/events` frames it).",
     params(LogQuery),
-    responses((status = 200, description = "`{logs: [...]}`"), (status = 400, body = ErrorBody)),
-    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+    responses((status = 200, description = "`{logs: [...]}`"), (status = 400, body = ErrorBody)))]
 pub async fn logs(
     state: web::Data<AppState>,
     req: actix_web::HttpRequest,

@@ -185,8 +185,7 @@ fn shown(op: Operation, rollout: RolloutPatch) -> RolloutJson {
     responses((status = 202, body = RolloutJson), (status = 200, body = DryRun, description = "the dry run"),
         (status = 400, body = ErrorBody, description = "`invalid_field`: the source, selector (or it picks no gateway), patch, canary, max_parallel, times or note"),
         (status = 404, body = ErrorBody, description = "`config_profile_not_found`"),
-        (status = 409, body = ErrorBody, description = "`gateway_busy`: a gateway is already in a running operation")),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+        (status = 409, body = ErrorBody, description = "`gateway_busy`: a gateway is already in a running operation")))]
 pub async fn start_rollout(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -210,8 +209,7 @@ pub async fn start_rollout(
 
 #[utoipa::path(get, path = "/api/config/rollouts", tag = "config",
     description = "The newest config rollouts first (at most 100).",
-    responses((status = 200, body = RolloutList)),
-    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+    responses((status = 200, body = RolloutList)))]
 pub async fn list_rollouts(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let ops = state.fleet_config.rollouts(100).await?;
     Ok(HttpResponse::Ok().json(RolloutList {
@@ -221,8 +219,7 @@ pub async fn list_rollouts(state: web::Data<AppState>) -> Result<HttpResponse, A
 
 #[utoipa::path(get, path = "/api/config/rollouts/{id}", tag = "config", params(("id" = String, Path)),
     description = "A config rollout: its operation (each gateway's step), its patch (secrets as `__OPENCLAW_REDACTED__`) and its waves.",
-    responses((status = 200, body = RolloutJson), (status = 404, body = ErrorBody)),
-    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+    responses((status = 200, body = RolloutJson), (status = 404, body = ErrorBody)))]
 pub async fn get_rollout(
     state: web::Data<AppState>,
     id: web::Path<String>,
@@ -249,8 +246,7 @@ async fn steer(
 #[utoipa::path(post, path = "/api/config/rollouts/{id}/pause", tag = "config", params(("id" = String, Path)),
     description = "Pauses a rollout: no gateway is started until it is resumed; those started go on to their end.",
     responses((status = 202, body = OperationEnvelope), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`operation_over`: not running or awaiting promotion")),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+        (status = 409, body = ErrorBody, description = "`operation_over`: not running or awaiting promotion")))]
 pub async fn pause_rollout(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -262,8 +258,7 @@ pub async fn pause_rollout(
 #[utoipa::path(post, path = "/api/config/rollouts/{id}/resume", tag = "config", params(("id" = String, Path)),
     description = "Resumes a paused rollout.",
     responses((status = 202, body = OperationEnvelope), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`operation_over`: not paused")),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+        (status = 409, body = ErrorBody, description = "`operation_over`: not paused")))]
 pub async fn resume_rollout(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -275,8 +270,7 @@ pub async fn resume_rollout(
 #[utoipa::path(post, path = "/api/config/rollouts/{id}/promote", tag = "config", params(("id" = String, Path)),
     description = "Lets a rollout go on past its canaries (`auto_promote: false`): the rest follow, `max_parallel` at a time.",
     responses((status = 202, body = OperationEnvelope), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`operation_over`: not awaiting promotion (or paused)")),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+        (status = 409, body = ErrorBody, description = "`operation_over`: not awaiting promotion (or paused)")))]
 pub async fn promote_rollout(
     state: web::Data<AppState>,
     who: Authenticated,

@@ -62,8 +62,7 @@ fn merge(parts: Vec<SessionList>, limit: usize, unreachable: Vec<String>) -> Ses
 #[utoipa::path(get, path = "/api/sessions", tag = "sessions",
     description = "Sessions of every connected gateway, newest first, from the gateways' live caches (kept fresh by sessions.list on connect and sessions.changed / tick events). Status: a gateway's own status where it has one; otherwise archived sessions are `completed` and others `active`; `running` is true while a run is in progress. In a cluster every instance's part is gathered (each instance caches the gateways it links); `unreachable_instances` names those that did not answer.",
     params(SessionQuery),
-    responses((status = 200, body = SessionList), (status = 400, body = ErrorBody)),
-    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+    responses((status = 200, body = SessionList), (status = 400, body = ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -146,8 +145,7 @@ pub struct ControlResult {
     params(("key" = String, Path, description = "Session key, e.g. agent:main:main"), ControlQuery),
     request_body = ControlRequest,
     responses((status = 200, body = ControlResult), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)),
-    security(("api_key" = ["operator"]), ("bearer" = ["operator"])))]
+        (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn control(
     state: web::Data<AppState>,
     who: Authenticated,

@@ -224,8 +224,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
         pattern = r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$",
         description = "1–200 visible characters; a retry with the same key (and the same API key) gets the first spawn and starts nothing; the same key with a different request is 422")),
     responses((status = 202, body = SpawnAccepted), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody, description = "`unprocessable`: both `task` and `command`; `idempotency_key_reused`: the `Idempotency-Key` was used for a different request"), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody, description = "no healthy gateway (the reason is given)")),
-    security(("api_key" = ["operator"]), ("bearer" = ["operator"])))]
+        (status = 422, body = ErrorBody, description = "`unprocessable`: both `task` and `command`; `idempotency_key_reused`: the `Idempotency-Key` was used for a different request"), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody, description = "no healthy gateway (the reason is given)")))]
 pub async fn create(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -272,8 +271,7 @@ pub struct SpawnList {
 #[utoipa::path(get, path = "/api/spawn", tag = "spawn",
     description = "Spawns newest first, optionally only those in one status or on one gateway.",
     params(SpawnQuery),
-    responses((status = 200, body = SpawnList), (status = 400, body = ErrorBody)),
-    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+    responses((status = 200, body = SpawnList), (status = 400, body = ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<SpawnQuery>,
@@ -295,8 +293,7 @@ pub async fn list(
 
 #[utoipa::path(get, path = "/api/spawn/{id}", tag = "spawn",
     params(("id" = String, Path, description = "spawn_id")),
-    responses((status = 200, body = SpawnJson), (status = 404, body = ErrorBody)),
-    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+    responses((status = 200, body = SpawnJson), (status = 404, body = ErrorBody)))]
 pub async fn get(
     state: web::Data<AppState>,
     id: web::Path<String>,

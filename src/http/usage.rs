@@ -102,8 +102,7 @@ pub struct UsageReport {
 #[utoipa::path(get, path = "/api/usage", tag = "usage", params(UsageQuery),
     description = "Tokens and cost the gateways reported through `usage.cost` (OpenClaw 2026.9; read every `usage.interval`), per gateway, agent and day as each gateway counts its days, summed over `since..=until` (at most 366 days) and grouped by `group_by`. 2026.9.6 reports no per-model breakdown, so there is none.",
     responses((status = 200, body = UsageReport), (status = 400, body = ErrorBody),
-        (status = 422, body = ErrorBody, description = "`unprocessable`: `since` after `until`, or more than 366 days apart")),
-    security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+        (status = 422, body = ErrorBody, description = "`unprocessable`: `since` after `until`, or more than 366 days apart")))]
 pub async fn report(
     state: web::Data<AppState>,
     query: web::Query<UsageQuery>,

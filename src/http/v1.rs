@@ -172,8 +172,7 @@ fn validated_url(url: &str) -> Result<validate::GatewayUrl, ApiError> {
 
 #[utoipa::path(post, path = "/api/v1/gateways", tag = "v1", request_body = GatewayCreate,
     responses((status = 201, body = GatewayRead), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+        (status = 422, body = ErrorBody), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn create(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -228,7 +227,7 @@ pub struct Page {
 }
 
 #[utoipa::path(get, path = "/api/v1/gateways", tag = "v1", params(Page),
-    responses((status = 200, description = "`{items: [GatewayRead], total, limit, offset}`")), security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+    responses((status = 200, description = "`{items: [GatewayRead], total, limit, offset}`")))]
 pub async fn list(
     state: web::Data<AppState>,
     page: web::Query<Page>,
@@ -249,7 +248,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/api/v1/gateways/{id}", tag = "v1", params(("id" = i64, Path, minimum = 1)),
-    responses((status = 200, body = GatewayRead), (status = 404, body = ErrorBody)), security(("api_key" = ["viewer"]), ("bearer" = ["viewer"])))]
+    responses((status = 200, body = GatewayRead), (status = 404, body = ErrorBody)))]
 pub async fn get(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let view = state
@@ -263,8 +262,7 @@ pub async fn get(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpR
 #[utoipa::path(patch, path = "/api/v1/gateways/{id}", tag = "v1", params(("id" = i64, Path, minimum = 1)), request_body = GatewayUpdate,
     description = "Partial update; a new url, token or TLS setting is checked (connect + version) before it is stored.",
     responses((status = 200, body = GatewayRead), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "`duplicate_name`, or `duplicate_address`: another gateway has this host:port"),
-        (status = 422, body = ErrorBody, description = "`unprocessable`: an empty `workspace_root`"), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+        (status = 422, body = ErrorBody, description = "`unprocessable`: an empty `workspace_root`"), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn update(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -340,8 +338,7 @@ pub async fn update(
 
 #[utoipa::path(delete, path = "/api/v1/gateways/{id}", tag = "v1", params(("id" = i64, Path, minimum = 1)),
     responses((status = 200, description = "`{deleted: true}`"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`gateway_busy`: a running operation holds the gateway, or it is suspended through this daemon (resume it first)")),
-    security(("api_key" = ["admin"]), ("bearer" = ["admin"])))]
+        (status = 409, body = ErrorBody, description = "`gateway_busy`: a running operation holds the gateway, or it is suspended through this daemon (resume it first)")))]
 pub async fn delete(
     state: web::Data<AppState>,
     who: Authenticated,

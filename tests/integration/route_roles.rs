@@ -1,5 +1,5 @@
-//! Every registered `/api` route, every role, every spelling of the path: the role decision is
-//! the one the route declares. A spelling the router does not match is a 404; one it does
+//! Every declared `/api` route (read from the declaration the daemon registers), every role,
+//! every spelling of the path: the role decision is the one the route declares. A spelling the router does not match is a 404; one it does
 //! match (percent-encoded letters, say) gets exactly the plain path's decision.
 
 use std::io::{Read, Write};
@@ -8,85 +8,32 @@ use std::time::Duration;
 
 use crate::support::Daemon;
 
-/// (method, path with concrete ids, the least role admitted). Ids name nothing that exists,
-/// so an admitted request ends in a 4xx of the handler's own, never in a change.
-const ROUTES: &[(&str, &str, &str)] = &[
-    ("GET", "/api/gateways", "viewer"),
-    ("POST", "/api/gateways", "admin"),
-    ("PUT", "/api/gateways", "admin"),
-    ("DELETE", "/api/gateways", "admin"),
-    ("GET", "/api/gateways/999", "viewer"),
-    ("PUT", "/api/gateways/999", "admin"),
-    ("DELETE", "/api/gateways/999", "admin"),
-    ("POST", "/api/gateways/health", "operator"),
-    ("GET", "/api/gateways/health/history", "viewer"),
-    ("PATCH", "/api/gateways/999/labels", "admin"),
-    ("POST", "/api/gateways/999/maintenance", "admin"),
-    ("DELETE", "/api/gateways/999/maintenance", "admin"),
-    ("POST", "/api/gateways/999/cordon", "admin"),
-    ("POST", "/api/gateways/999/uncordon", "admin"),
-    ("POST", "/api/gateways/999/suspend", "admin"),
-    ("POST", "/api/gateways/999/resume", "admin"),
-    ("POST", "/api/gateways/999/restart", "admin"),
-    ("POST", "/api/gateways/999/drain", "admin"),
-    ("POST", "/api/fleet/restart", "admin"),
-    ("GET", "/api/fleet/versions", "viewer"),
-    ("GET", "/api/alerts", "viewer"),
-    ("GET", "/api/usage", "viewer"),
-    ("POST", "/api/fleet/update-hold", "admin"),
-    ("POST", "/api/fleet/upgrade", "admin"),
-    ("GET", "/api/operations", "viewer"),
-    ("GET", "/api/operations/999", "viewer"),
-    ("POST", "/api/operations/999/cancel", "admin"),
-    ("POST", "/api/operations/999/abort-runs", "admin"),
-    ("GET", "/api/approvals", "viewer"),
-    ("GET", "/api/approvals/999/999", "viewer"),
-    ("POST", "/api/approvals/999/999/resolve", "operator"),
-    ("GET", "/api/config/profiles", "viewer"),
-    ("GET", "/api/config/profiles/edge", "viewer"),
-    ("PUT", "/api/config/profiles/edge", "admin"),
-    ("DELETE", "/api/config/profiles/edge", "admin"),
-    ("GET", "/api/config/drift", "viewer"),
-    ("GET", "/api/budgets", "viewer"),
-    ("GET", "/api/budgets/edge", "viewer"),
-    ("PUT", "/api/budgets/edge", "admin"),
-    ("DELETE", "/api/budgets/edge", "admin"),
-    ("GET", "/api/managed", "viewer"),
-    ("POST", "/api/managed", "admin"),
-    ("GET", "/api/managed/999", "viewer"),
-    ("DELETE", "/api/managed/999", "admin"),
-    ("POST", "/api/managed/999/restart", "admin"),
-    ("GET", "/api/hosts", "viewer"),
-    ("GET", "/api/config/rollouts", "viewer"),
-    ("POST", "/api/config/rollouts", "admin"),
-    ("GET", "/api/config/rollouts/999", "viewer"),
-    ("POST", "/api/config/rollouts/999/pause", "admin"),
-    ("POST", "/api/config/rollouts/999/resume", "admin"),
-    ("POST", "/api/config/rollouts/999/promote", "admin"),
-    ("GET", "/api/v1/gateways", "viewer"),
-    ("POST", "/api/v1/gateways", "admin"),
-    ("GET", "/api/v1/gateways/999", "viewer"),
-    ("PATCH", "/api/v1/gateways/999", "admin"),
-    ("DELETE", "/api/v1/gateways/999", "admin"),
-    ("GET", "/api/audit", "admin"),
-    ("GET", "/api/logs", "viewer"),
-    ("GET", "/api/cluster", "viewer"),
-    ("GET", "/api/events", "viewer"),
-    ("GET", "/api/ws", "viewer"),
-    ("GET", "/api/sessions", "viewer"),
-    ("POST", "/api/sessions/nokey/control", "operator"),
-    ("POST", "/api/spawn", "operator"),
-    ("GET", "/api/spawn", "viewer"),
-    ("GET", "/api/spawn/nospawn", "viewer"),
-    ("GET", "/api/agents", "viewer"),
-    ("POST", "/api/agents/sync", "admin"),
-    ("GET", "/api/agents/999", "viewer"),
-    ("PUT", "/api/agents/999", "admin"),
-    ("POST", "/api/agents/999/heartbeat", "operator"),
-    ("GET", "/api/connect", "viewer"),
-    ("POST", "/api/connect", "operator"),
-    ("DELETE", "/api/connect", "operator"),
-];
+/// (method, path with concrete ids, the least role admitted), for every route the daemon
+/// declares (`src/http/api_routes.rs`: the table it registers, documents and is tested by).
+/// Ids name nothing that exists, so an admitted request ends in a 4xx of the handler's own,
+/// never in a change.
+fn routes() -> Vec<(String, String, &'static str)> {
+    gateway_supervisor::http::api_routes::ROUTES
+        .iter()
+        .map(|r| {
+            (
+                r.method.to_uppercase(),
+                concrete(&r.documented_path()),
+                r.role.as_str(),
+            )
+        })
+        .collect()
+}
+
+/// A documented path with its parameters filled in with values naming nothing.
+fn concrete(templ: &str) -> String {
+    templ
+        .replace("{id}", "999")
+        .replace("{gateway_id}", "999")
+        .replace("{key}", "nokey")
+        .replace("{name}", "edge")
+        .replace("/api/spawn/999", "/api/spawn/nospawn")
+}
 
 const ROLES: [&str; 3] = ["viewer", "operator", "admin"];
 
@@ -248,17 +195,11 @@ fn every_route_admits_by_its_declared_role_however_the_path_is_spelled() {
             documented.push((method.to_uppercase(), path.clone(), role[0].clone()));
         }
     }
-    let concrete = |templ: &str| {
-        templ
-            .replace("{id}", "999")
-            .replace("{gateway_id}", "999")
-            .replace("{key}", "nokey")
-            .replace("{name}", "edge")
-            .replace("/api/spawn/999", "/api/spawn/nospawn")
-    };
+    let routes = routes();
+    assert!(routes.len() >= 75, "only {} routes declared", routes.len());
     for (method, templ, declared) in &documented {
         let path = concrete(templ);
-        let Some((_, _, least)) = ROUTES.iter().find(|(m, p, _)| m == method && *p == path) else {
+        let Some((_, _, least)) = routes.iter().find(|(m, p, _)| m == method && *p == path) else {
             panic!("{method} {templ} is documented but not in the role matrix");
         };
         // The document states each operation's least role as its security scope (OpenAPI 3.1
@@ -270,13 +211,13 @@ fn every_route_admits_by_its_declared_role_however_the_path_is_spelled() {
     }
     assert_eq!(
         documented.len(),
-        ROUTES.len(),
+        routes.len(),
         "the role matrix lists a route the API does not document"
     );
 
     let mut checked = 0;
     let mut admitted_by_spelling = 0;
-    for (method, path, least) in ROUTES {
+    for (method, path, least) in &routes {
         for (role, key) in ROLES.iter().zip(&keys) {
             let expected = if rank(role) >= rank(least) {
                 Decision::Admitted

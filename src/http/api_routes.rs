@@ -1,0 +1,238 @@
+//! Every `/api` route, declared once: its path, its method, the least role it admits and its
+//! handler. The one declaration below registers the actix route with its role check
+//! (`roles.rs`), puts the handler's operation in the OpenAPI document with that role as its
+//! security scope (`openapi.rs`), and is what the role test walks
+//! (`tests/integration/route_roles.rs`, every spelling of every path) — a route added here is
+//! served, documented and tested; a route nowhere else is none of these.
+//!
+//! It used to be written four times (the router, the handler's `security(...)`, the document's
+//! path list, the test's table), and the copies could drift: a route registered but missing from
+//! the document passes the fuzzer unseen; one in the test's table but registered with another
+//! role is caught only if both were edited. The handler's `#[utoipa::path]` still spells the
+//! path for the document; `the_document_and_the_routes_name_the_same_operations` holds the two
+//! spellings together.
+
+use actix_web::middleware::from_fn;
+use actix_web::web;
+
+use super::resource;
+use super::roles::{delete, get, patch, post, put};
+use super::{
+    agents, approvals, budgets, cluster, events, fleet, fleet_config, gateway_ops, gateways,
+    health, hosts, labels, maintenance, managed, middleware, operations, ops, rollouts, sessions,
+    spawn, usage, v1,
+};
+use crate::auth::Role::{self, Admin, Operator, Viewer};
+
+/// One declared `/api` route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiRoute {
+    /// Lower-case, as OpenAPI names it (`get`).
+    pub method: &'static str,
+    /// The actix pattern, from the root (`/api/gateways/{id:\d+}`).
+    pub pattern: &'static str,
+    pub role: Role,
+}
+
+impl ApiRoute {
+    /// The path as the OpenAPI document writes it: `{id:\d+}` → `{id}`.
+    pub fn documented_path(&self) -> String {
+        let mut out = String::new();
+        let mut rest = self.pattern;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..=open]);
+            let close = rest[open..].find('}').map_or(rest.len(), |c| open + c);
+            let name = &rest[open + 1..close];
+            out.push_str(name.split(':').next().unwrap_or(name));
+            rest = &rest[close..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+/// Declares the routes: scopes (each with its middleware, matched by prefix) and routes at the
+/// top of `/api`; each line `path => method Role module::handler, …;`.
+macro_rules! api {
+    (
+        scopes {
+            $( $scope:literal [ $($wrap:path),* ] {
+                $( $spath:literal => $( $smethod:ident $srole:ident $smod:ident :: $sfn:ident ),+ ; )*
+            } )*
+        }
+        top {
+            $( $path:literal => $( $method:ident $role:ident $mod:ident :: $fn:ident ),+ ; )*
+        }
+    ) => {
+        /// Every `/api` route, in the order registered.
+        pub const ROUTES: &[ApiRoute] = &[
+            $( $( $( ApiRoute {
+                method: stringify!($smethod),
+                pattern: concat!("/api", $scope, $spath),
+                role: $srole,
+            }, )+ )* )*
+            $( $( ApiRoute {
+                method: stringify!($method),
+                pattern: concat!("/api", $path),
+                role: $role,
+            }, )+ )*
+        ];
+
+        /// The operations of every route, for the document.
+        #[derive(utoipa::OpenApi)]
+        #[openapi(paths( $( $( $( $smod::$sfn, )+ )* )* $( $( $mod::$fn, )+ )* ))]
+        pub struct ApiPaths;
+
+        /// Registers every route in the `/api` scope.
+        pub fn register(api: &mut web::ServiceConfig) {
+            $(
+                api.service(
+                    web::scope($scope)
+                        $( .wrap(from_fn($wrap)) )*
+                        $( .service(resource($spath, vec![ $( $smethod($srole, $smod::$sfn) ),+ ])) )*
+                        .default_service(web::to(super::route_not_found)),
+                );
+            )*
+            $( api.service(resource($path, vec![ $( $method($role, $mod::$fn) ),+ ])); )*
+        }
+    };
+}
+
+api! {
+    scopes {
+        "/gateways" [middleware::limit_gateway_ops] {
+            "/health" => post Operator health::probe;
+            "/health/history" => get Viewer health::history;
+            "" => get Viewer gateways::list, post Admin gateways::create,
+                put Admin gateways::update, delete Admin gateways::delete;
+            r"/{id:\d+}/labels" => patch Admin labels::patch;
+            r"/{id:\d+}/maintenance" => post Admin maintenance::start, delete Admin maintenance::end;
+            r"/{id:\d+}/cordon" => post Admin gateway_ops::cordon;
+            r"/{id:\d+}/uncordon" => post Admin gateway_ops::uncordon;
+            r"/{id:\d+}/drain" => post Admin operations::drain;
+            r"/{id:\d+}/suspend" => post Admin gateway_ops::suspend;
+            r"/{id:\d+}/resume" => post Admin gateway_ops::resume;
+            r"/{id:\d+}/restart" => post Admin gateway_ops::restart;
+            r"/{id:\d+}" => get Viewer gateways::get, put Admin gateways::update_by_path,
+                delete Admin gateways::delete_by_path;
+        }
+        "/v1/gateways" [middleware::limit_gateway_ops] {
+            "" => get Viewer v1::list, post Admin v1::create;
+            r"/{id:\d+}" => get Viewer v1::get, patch Admin v1::update, delete Admin v1::delete;
+        }
+        "/operations" [] {
+            "" => get Viewer operations::list;
+            "/{id}" => get Viewer operations::get;
+            "/{id}/cancel" => post Admin operations::cancel;
+            "/{id}/abort-runs" => post Admin operations::abort_runs;
+        }
+        "/approvals" [] {
+            "" => get Viewer approvals::list;
+            "/{gateway_id}/{id}" => get Viewer approvals::get;
+            "/{gateway_id}/{id}/resolve" => post Operator approvals::resolve;
+        }
+        "/config" [] {
+            "/profiles" => get Viewer fleet_config::list;
+            "/profiles/{name}" => get Viewer fleet_config::get, put Admin fleet_config::put,
+                delete Admin fleet_config::delete;
+            "/drift" => get Viewer fleet_config::drift;
+            "/rollouts" => get Viewer rollouts::list_rollouts, post Admin rollouts::start_rollout;
+            "/rollouts/{id}" => get Viewer rollouts::get_rollout;
+            "/rollouts/{id}/pause" => post Admin rollouts::pause_rollout;
+            "/rollouts/{id}/resume" => post Admin rollouts::resume_rollout;
+            "/rollouts/{id}/promote" => post Admin rollouts::promote_rollout;
+        }
+    }
+    top {
+        "/fleet/versions" => get Viewer fleet::versions;
+        "/alerts" => get Viewer fleet::alerts;
+        "/usage" => get Viewer usage::report;
+        "/fleet/restart" => post Admin operations::rolling_restart;
+        "/fleet/upgrade" => post Admin operations::upgrade;
+        "/fleet/update-hold" => post Admin operations::update_hold;
+        "/budgets" => get Viewer budgets::list_budgets;
+        "/budgets/{name}" => get Viewer budgets::get_budget, put Admin budgets::put_budget,
+            delete Admin budgets::delete_budget;
+        "/managed" => get Viewer managed::list_managed, post Admin managed::declare_managed;
+        "/managed/{id}" => get Viewer managed::get_managed, delete Admin managed::delete_managed;
+        "/managed/{id}/restart" => post Admin managed::restart_managed;
+        "/hosts" => get Viewer hosts::list_hosts;
+        "/audit" => get Admin ops::audit;
+        "/cluster" => get Viewer cluster::status;
+        "/logs" => get Viewer ops::logs;
+        "/events" => get Viewer events::sse;
+        "/sessions" => get Viewer sessions::list;
+        "/spawn" => get Viewer spawn::list, post Operator spawn::create;
+        "/agents" => get Viewer agents::list;
+        "/agents/sync" => post Admin agents::sync;
+        r"/agents/{id:\d+}" => get Viewer agents::get, put Admin agents::update;
+        r"/agents/{id:\d+}/heartbeat" => post Operator agents::heartbeat;
+        "/connect" => get Viewer agents::connections, post Operator agents::connect,
+            delete Operator agents::disconnect;
+        "/spawn/{id}" => get Viewer spawn::get;
+        "/sessions/{key}/control" => post Operator sessions::control;
+        "/ws" => get Viewer events::ws;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+    use utoipa::OpenApi;
+
+    #[test]
+    fn a_pattern_is_documented_with_its_parameters_named_plainly() {
+        let route = ApiRoute {
+            method: "get",
+            pattern: r"/api/gateways/{id:\d+}/labels",
+            role: Viewer,
+        };
+        assert_eq!(route.documented_path(), "/api/gateways/{id}/labels");
+    }
+
+    #[test]
+    fn the_document_and_the_routes_name_the_same_operations() {
+        let doc = super::super::openapi::ApiDoc::openapi();
+        let documented: BTreeSet<(String, String)> = doc
+            .paths
+            .paths
+            .iter()
+            .filter(|(path, _)| path.starts_with("/api/"))
+            .flat_map(|(path, item)| {
+                let json = serde_json::to_value(item).unwrap_or_default();
+                let methods: Vec<String> = json
+                    .as_object()
+                    .map(|o| o.keys().cloned().collect())
+                    .unwrap_or_default();
+                methods
+                    .into_iter()
+                    .filter(|m| ["get", "post", "put", "patch", "delete"].contains(&m.as_str()))
+                    .map(move |m| (m, path.clone()))
+            })
+            .collect();
+        let routed: BTreeSet<(String, String)> = ROUTES
+            .iter()
+            .map(|r| (r.method.to_owned(), r.documented_path()))
+            .collect();
+        assert_eq!(documented, routed);
+        assert_eq!(routed.len(), ROUTES.len(), "a route declared twice");
+    }
+
+    #[test]
+    fn every_operation_s_security_scope_is_its_routes_role() {
+        let doc =
+            serde_json::to_value(super::super::openapi::ApiDoc::openapi()).unwrap_or_default();
+        for r in ROUTES {
+            let op = &doc["paths"][r.documented_path()][r.method];
+            let scopes = &op["security"][0]["api_key"];
+            assert_eq!(
+                scopes,
+                &serde_json::json!([r.role.as_str()]),
+                "{} {}: {op}",
+                r.method,
+                r.pattern
+            );
+        }
+    }
+}
