@@ -4,7 +4,7 @@
 # and prints the table; the JSON goes to target/bench/results.json (or --json FILE).
 #
 #   scripts/bench.sh                      every scenario, PASS/FAIL against the targets
-#   scripts/bench.sh rest probe           some scenarios (rest probe fleet failover storm real cluster)
+#   scripts/bench.sh rest probe           some scenarios (rest probe fleet failover storm real cluster approvals registry)
 #   scripts/bench.sh fleet --fleet 1000 --steady 30
 #   scripts/bench.sh --smoke              CI: all small and short, debug build, no verdicts
 set -euo pipefail
@@ -32,7 +32,7 @@ for a in "$@"; do [ "$a" = "--smoke" ] && smoke=1; done
 # statement's own numbers.
 wants_cluster=1
 for a in "$@"; do
-  case "$a" in rest | probe | fleet | failover | storm | real) wants_cluster=0 ;; esac
+  case "$a" in rest | probe | fleet | failover | storm | real | registry) wants_cluster=0 ;; esac
 done
 for a in "$@"; do case "$a" in cluster | all) wants_cluster=1 ;; esac; done
 if [ "$wants_cluster" = 1 ] && [ -z "${GS_TEST_PG_URL:-}" ]; then

@@ -91,7 +91,7 @@ impl FromStr for GatewayStatus {
 }
 
 /// A registered gateway as stored. `token` is the plaintext, only ever in memory.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct GatewayRecord {
     pub id: GatewayId,
     pub name: String,
@@ -241,26 +241,8 @@ pub(crate) fn test_record(id: GatewayId, is_primary: bool) -> GatewayRecord {
         name: format!("gw{id}"),
         host: "127.0.0.1".into(),
         port: 18_000 + id as u16,
-        tls: false,
-        allow_insecure_tls: false,
-        token: None,
-        device_token: None,
         is_primary,
-        status: GatewayStatus::Unknown,
-        last_seen: None,
-        latency: None,
-        sessions_count: 0,
-        agents_count: 0,
-        created_at: 0,
-        updated_at: 0,
-        workspace_root: None,
-        disable_device_pairing: false,
-        gateway_agent_id: None,
-        suspension_id: None,
-        cordoned: false,
-        approvals: None,
-        labels: Default::default(),
-        maintenance: None,
+        ..GatewayRecord::default()
     }
 }
 

@@ -2,7 +2,7 @@
 //! gateways (and one real OpenClaw gateway), prints a table with PASS/FAIL against the targets
 //! and writes it as JSON. Run it through `scripts/bench.sh` (builds, installs wrk, raises limits).
 //!
-//!   gs-bench [all|rest|probe|fleet|failover|storm|real|cluster|approvals]... [--json FILE] [--smoke]
+//!   gs-bench [all|rest|probe|fleet|failover|storm|real|cluster|approvals|registry]... [--json FILE] [--smoke]
 //!            [--daemon PATH] [--openclaw DIR] [--fleet 100,1000,10000] [--steady SECONDS]
 //!            [--pg postgres://…]
 //!
@@ -19,6 +19,7 @@ mod fleet;
 mod host;
 mod probe;
 mod real;
+mod registry;
 mod report;
 mod rest;
 mod storm;
@@ -47,7 +48,7 @@ pub fn wait_for(what: &str, deadline: Duration, mut ready: impl FnMut() -> bool)
     }
 }
 
-const SCENARIOS: [&str; 8] = [
+const SCENARIOS: [&str; 9] = [
     "rest",
     "probe",
     "fleet",
@@ -56,6 +57,7 @@ const SCENARIOS: [&str; 8] = [
     "real",
     "cluster",
     "approvals",
+    "registry",
 ];
 
 fn value_of(args: &[String], name: &str) -> Option<String> {
@@ -69,6 +71,10 @@ fn main() {
         Some("static-server") => {
             let sizes: Vec<usize> = args[1..].iter().filter_map(|a| a.parse().ok()).collect();
             return rest::static_server(&sizes);
+        }
+        Some("registry-round") => {
+            let n = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(0);
+            return registry::round_main(n);
         }
         Some("fake-host") => {
             let n = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(0);
@@ -140,6 +146,7 @@ fn main() {
             "storm" => storm::run(&opts),
             "cluster" => cluster::run(&opts),
             "approvals" => approvals::run(&opts),
+            "registry" => registry::run(&opts),
             "real" => match &opts.openclaw {
                 Some(dir) if !opts.smoke => real::run(&opts, dir),
                 Some(_) => {

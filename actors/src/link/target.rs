@@ -11,7 +11,7 @@ use secrecy::SecretString;
 
 use super::machine::MachineSettings;
 use crate::link_metrics::LinkMetrics;
-use crate::model::GatewayId;
+use crate::model::{GatewayId, GatewayRecord};
 use crate::protocol::device::DeviceIdentity;
 
 /// Timing and thresholds, from the `gateways.*` configuration.
@@ -49,6 +49,26 @@ pub struct LinkTarget {
     /// In a cluster, until when this daemon may talk to the gateway (its lease, by this
     /// process's monotonic clock); `None` alone (no lease needed).
     pub lease: Option<LeaseGuard>,
+}
+
+impl LinkTarget {
+    /// The link to gateway `r` (`verify_shared_token`: prove a shared token an admin just
+    /// changed; `lease`: this instance's guard on it, in a cluster).
+    pub fn of(r: &GatewayRecord, verify_shared_token: bool, lease: Option<LeaseGuard>) -> Self {
+        LinkTarget {
+            id: r.id,
+            name: r.name.clone(),
+            host: r.host.clone(),
+            port: r.port,
+            tls: r.tls,
+            allow_insecure_tls: r.allow_insecure_tls,
+            token: r.token.clone(),
+            device_token: r.device_token.clone(),
+            verify_shared_token,
+            approvals: r.approvals,
+            lease,
+        }
+    }
 }
 
 /// Until when a link may touch its gateway: the end of the lease this instance holds on it,

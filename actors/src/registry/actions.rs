@@ -67,6 +67,41 @@ pub enum Write {
     Cordon(bool),
 }
 
+impl Write {
+    /// The `gateway.changed` event's payload for this write (`None`: a suspension, which the
+    /// gateway's own status event tells).
+    pub fn announcement(self, r: &GatewayRecord) -> Option<serde_json::Value> {
+        let action = match self {
+            Write::Created => "created",
+            Write::Updated { .. } => "updated",
+            Write::Labels => "labels",
+            Write::Maintenance(true) => "maintenance",
+            Write::Maintenance(false) => "maintenance_ended",
+            Write::Cordon(true) => "cordoned",
+            Write::Cordon(false) => "uncordoned",
+            Write::Suspension => return None,
+        };
+        Some(match self {
+            Write::Maintenance(_) => {
+                serde_json::json!({"action": action, "name": r.name, "maintenance": r.maintenance})
+            }
+            Write::Cordon(_) => serde_json::json!({"action": action, "name": r.name}),
+            _ => serde_json::json!({"action": action, "name": r.name, "labels": r.labels}),
+        })
+    }
+
+    /// Whether the row's link facts give way to the live ones: a setting's row carries them as
+    /// the batched writer last saved them, and the link reports only changes, so a stale status
+    /// taken from the row would stay.
+    pub fn keeps_live_facts(self) -> bool {
+        match self {
+            Write::Created => false,
+            Write::Updated { keep_live, .. } => keep_live,
+            _ => true,
+        }
+    }
+}
+
 /// What the actor is to do, in order.
 #[derive(Debug)]
 pub enum RegistryAction {

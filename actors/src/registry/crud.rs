@@ -11,7 +11,7 @@ use super::messages::{
     SetSuspension, UpdateGateway,
 };
 use super::{Input, RegistryActor, Write, WriteResult};
-use crate::model::{GatewayRecord, GatewayView};
+use crate::model::{GatewayId, GatewayRecord, GatewayView};
 use crate::primary;
 use crate::store::StoreError;
 
@@ -210,6 +210,24 @@ impl Handler<DeleteGateway> for RegistryActor {
 }
 
 impl RegistryActor {
+    /// Refuses `host:port` when another gateway has it ([`RegistryError::DuplicateAddress`]).
+    fn address_taken(
+        &self,
+        host: &str,
+        port: u16,
+        except: Option<GatewayId>,
+    ) -> Result<(), RegistryError> {
+        match self.state.address_owner(host, port, except) {
+            Some(r) => Err(RegistryError::DuplicateAddress {
+                id: r.id,
+                name: r.name.clone(),
+                host: r.host.clone(),
+                port,
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Runs a store call on a blocking thread while the actor holds its mailbox (atomic), then
     /// applies the result to memory with `apply`.
     fn write<T, R, F, A>(call: F, apply: A) -> WriteResult<T>

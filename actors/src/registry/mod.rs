@@ -39,6 +39,7 @@ const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
 mod actions;
 mod cluster;
 mod crud;
+mod index;
 mod links;
 pub mod messages;
 mod ownership;
@@ -225,33 +226,6 @@ impl RegistryActor {
         self.publish_targets();
     }
 
-    /// Rebuilds the shared targets of the gateways the state changed (every one after loading).
-    fn publish_targets(&mut self) {
-        let touched = match self.state.take_touched() {
-            Some(ids) => ids,
-            None => {
-                let mut all: Vec<GatewayId> = self.state.views().map(|v| v.record.id).collect();
-                all.extend(self.targets.ids());
-                all
-            }
-        };
-        if touched.is_empty() {
-            return;
-        }
-        let mut gone = Vec::new();
-        let targets: Vec<_> = touched
-            .into_iter()
-            .filter_map(|id| {
-                let target = self.target(id);
-                if target.is_none() {
-                    gone.push(id);
-                }
-                target
-            })
-            .collect();
-        self.targets.update(targets, gone);
-    }
-
     /// Readers' copies of the gateway list are stale if the state changed.
     fn sync_version(&mut self) {
         if self.state.changes() != self.seen_changes {
@@ -298,24 +272,6 @@ impl RegistryActor {
         GatewaySnapshot {
             version,
             views: list,
-        }
-    }
-
-    /// Refuses `host:port` when another gateway has it ([`RegistryError::DuplicateAddress`]).
-    fn address_taken(
-        &self,
-        host: &str,
-        port: u16,
-        except: Option<GatewayId>,
-    ) -> Result<(), RegistryError> {
-        match self.state.address_owner(host, port, except) {
-            Some(r) => Err(RegistryError::DuplicateAddress {
-                id: r.id,
-                name: r.name.clone(),
-                host: r.host.clone(),
-                port,
-            }),
-            None => Ok(()),
         }
     }
 

@@ -40,6 +40,32 @@ pub(super) struct LeaseChanges {
     pub new: Vec<GatewayId>,
     /// The coordinator's role or its recorded choice moved.
     pub roles_moved: bool,
+    /// This instance became the coordinator (`Some(true)`) or stopped being it.
+    pub coordinator: Option<bool>,
+}
+
+impl LeaseChanges {
+    /// What an operator reads of a round that changed something (`held`: leases held now).
+    pub(super) fn log(&self, held: usize) {
+        if let Some(coordinator) = self.coordinator {
+            tracing::info!(coordinator, "coordinator role changed");
+        }
+        let lapsed = self.gone.iter().filter(|(_, valid)| !valid).count();
+        if lapsed > 0 {
+            tracing::warn!(
+                gateways = lapsed,
+                "lease ended before it could be renewed: leaving those gateways to their new owners"
+            );
+        }
+        if !self.gone.is_empty() || !self.new.is_empty() {
+            tracing::info!(
+                adopted = self.new.len(),
+                released = self.gone.len(),
+                held,
+                "gateway leases changed"
+            );
+        }
+    }
 }
 
 impl Ownership {
@@ -123,6 +149,7 @@ impl Ownership {
         };
         *valid_until = until;
         let roles_moved = *coordinator != is_coordinator || *acting != recorded_acting;
+        let coordinator_moved = (*coordinator != is_coordinator).then_some(is_coordinator);
         *coordinator = is_coordinator;
         *acting = recorded_acting;
         let mut gone: Vec<(GatewayId, bool)> = held
@@ -155,6 +182,7 @@ impl Ownership {
             gone,
             new,
             roles_moved,
+            coordinator: coordinator_moved,
         }
     }
 

@@ -147,6 +147,33 @@ impl RegistryActor {
         })
     }
 
+    /// Rebuilds the shared targets of the gateways the state changed (every one after loading).
+    pub(super) fn publish_targets(&mut self) {
+        let touched = match self.state.take_touched() {
+            Some(ids) => ids,
+            None => {
+                let mut all: Vec<GatewayId> = self.state.views().map(|v| v.record.id).collect();
+                all.extend(self.targets.ids());
+                all
+            }
+        };
+        if touched.is_empty() {
+            return;
+        }
+        let mut gone = Vec::new();
+        let targets: Vec<_> = touched
+            .into_iter()
+            .filter_map(|id| {
+                let target = self.target(id);
+                if target.is_none() {
+                    gone.push(id);
+                }
+                target
+            })
+            .collect();
+        self.targets.update(targets, gone);
+    }
+
     /// One gateway as a call target (`None`: not registered).
     pub(super) fn target(&self, id: GatewayId) -> Option<GatewayTarget> {
         let v = self.state.raw_view(id)?;

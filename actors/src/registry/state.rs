@@ -18,6 +18,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use super::actions::{Input, RegistryAction, Write};
+use super::index::Index;
 use super::ownership::Ownership;
 use super::roles::{self, Roles};
 use crate::events::EventKind;
@@ -44,6 +45,8 @@ pub struct RegistryState {
     methods: HashMap<GatewayId, Arc<Vec<String>>>,
     roles: Roles,
     ownership: Ownership,
+    /// Names and addresses, for the uniqueness checks of writes.
+    index: Index,
     /// Whether links are started at all (not in tools that only read and write the registry).
     links: bool,
     /// Handed to each link's live numbers: a pong moves it (readers' lists are stale).
@@ -66,6 +69,7 @@ impl RegistryState {
             methods: HashMap::new(),
             roles: Roles::new(true),
             ownership: Ownership::All,
+            index: Index::default(),
             links,
             live_changes,
             changes: 0,
@@ -126,28 +130,10 @@ impl RegistryState {
                 acting,
                 now,
             } => {
-                let was_coordinator = self.ownership.decides();
                 let moved = self
                     .ownership
                     .renew(&held, valid_until, coordinator, acting, now);
-                if was_coordinator != coordinator {
-                    tracing::info!(coordinator, "coordinator role changed");
-                }
-                let lapsed = moved.gone.iter().filter(|(_, valid)| !valid).count();
-                if lapsed > 0 {
-                    tracing::warn!(
-                        gateways = lapsed,
-                        "lease ended before it could be renewed: leaving those gateways to their new owners"
-                    );
-                }
-                if !moved.gone.is_empty() || !moved.new.is_empty() {
-                    tracing::info!(
-                        adopted = moved.new.len(),
-                        released = moved.gone.len(),
-                        held = held.len(),
-                        "gateway leases changed"
-                    );
-                }
+                moved.log(held.len());
                 for (id, _) in &moved.gone {
                     self.stop_link(*id, &mut out);
                 }
@@ -300,33 +286,13 @@ impl RegistryState {
 
     fn written(&mut self, mut record: GatewayRecord, write: Write, out: &mut Vec<RegistryAction>) {
         let id = record.id;
-        let announce = |action: &str, r: &GatewayRecord| match action {
-            "maintenance" | "maintenance_ended" => serde_json::json!({
-                "action": action, "name": r.name, "maintenance": r.maintenance}),
-            "cordoned" | "uncordoned" => serde_json::json!({"action": action, "name": r.name}),
-            _ => serde_json::json!({"action": action, "name": r.name, "labels": r.labels}),
-        };
-        let action = match write {
-            Write::Created => Some("created"),
-            Write::Updated { .. } => Some("updated"),
-            Write::Labels => Some("labels"),
-            Write::Maintenance(true) => Some("maintenance"),
-            Write::Maintenance(false) => Some("maintenance_ended"),
-            Write::Cordon(true) => Some("cordoned"),
-            Write::Cordon(false) => Some("uncordoned"),
-            Write::Suspension => None,
-        };
-        if let Some(action) = action {
-            out.push(publish_change(id, announce(action, &record)));
+        if let Some(payload) = write.announcement(&record) {
+            out.push(publish_change(id, payload));
         }
         // A setting written (a cordon, a suspension): the link's facts in the row are as the
         // batched writer last saved them, and the link reports only changes, so a stale status
         // taken from the row would stay: the live ones are kept.
-        let keep_live = match write {
-            Write::Created => false,
-            Write::Updated { keep_live, .. } => keep_live,
-            _ => true,
-        };
+        let keep_live = write.keeps_live_facts();
         if keep_live
             && self.linked.contains_key(&id)
             && let Some(current) = self.gateways.get(&id)
@@ -371,45 +337,53 @@ impl RegistryState {
             return;
         };
         if !self.linked.contains_key(&id) {
-            current.record = record;
-            self.touch(id);
+            self.replace_record(record);
             return;
         }
         let relink = current.record.link_settings_differ(&record);
         record.keep_live_facts(&current.record);
-        current.record = record;
-        self.touch(id);
+        self.replace_record(record);
         if relink {
             self.stop_link(id, out);
             self.start_link(id, false, out);
         }
     }
 
+    /// A known gateway's record replaced (its indexes with it).
+    fn replace_record(&mut self, record: GatewayRecord) {
+        let id = record.id;
+        if let Some(view) = self.gateways.get_mut(&id) {
+            self.index.remove(&view.record);
+            self.index.add(&record);
+            view.record = record;
+        }
+        self.touch(id);
+    }
+
     fn put(&mut self, record: GatewayRecord) {
         self.roles.records_changed();
         let id = record.id;
-        match self.gateways.get_mut(&id) {
-            Some(existing) => existing.record = record,
-            None => {
-                let acting_primary = self.roles.flag_for(&record, self.ownership.is_leased());
-                self.gateways.insert(
-                    id,
-                    GatewayView {
-                        acting_primary,
-                        record,
-                        connection: ConnectionInfo::default(),
-                        breaker: BreakerInfo::default(),
-                    },
-                );
-            }
+        if self.gateways.contains_key(&id) {
+            return self.replace_record(record);
         }
+        self.index.add(&record);
+        let acting_primary = self.roles.flag_for(&record, self.ownership.is_leased());
+        let view = GatewayView {
+            acting_primary,
+            record,
+            connection: ConnectionInfo::default(),
+            breaker: BreakerInfo::default(),
+        };
+        self.gateways.insert(id, view);
         self.touch(id);
     }
 
     fn remove(&mut self, id: GatewayId, out: &mut Vec<RegistryAction>) {
         self.stop_link(id, out);
         out.push(RegistryAction::Forget(id));
-        self.gateways.remove(&id);
+        if let Some(view) = self.gateways.remove(&id) {
+            self.index.remove(&view.record);
+        }
         self.methods.remove(&id);
         self.roles.records_changed();
         self.touch(id);
@@ -429,20 +403,7 @@ impl RegistryState {
         if !self.links || !self.ownership.may_link(id) {
             return;
         }
-        let r = &view.record;
-        let target = LinkTarget {
-            id,
-            name: r.name.clone(),
-            host: r.host.clone(),
-            port: r.port,
-            tls: r.tls,
-            allow_insecure_tls: r.allow_insecure_tls,
-            token: r.token.clone(),
-            device_token: r.device_token.clone(),
-            verify_shared_token,
-            approvals: r.approvals,
-            lease: self.ownership.guard(id),
-        };
+        let target = LinkTarget::of(&view.record, verify_shared_token, self.ownership.guard(id));
         self.epoch += 1;
         let live = Arc::new(LiveStats::new(self.live_changes.clone()));
         self.linked.insert(
@@ -609,9 +570,7 @@ impl RegistryState {
     }
 
     pub fn name_taken(&self, name: &str, except: Option<GatewayId>) -> bool {
-        self.gateways
-            .values()
-            .any(|v| v.record.name == name && Some(v.record.id) != except)
+        self.index.name_holder(name, except).is_some()
     }
 
     /// The other gateway that already has `host:port` (host compared without case).
@@ -621,9 +580,7 @@ impl RegistryState {
         port: u16,
         except: Option<GatewayId>,
     ) -> Option<&GatewayRecord> {
-        self.gateways
-            .values()
-            .map(|v| &v.record)
-            .find(|r| r.port == port && r.host.eq_ignore_ascii_case(host) && Some(r.id) != except)
+        let id = self.index.address_holder(host, port, except)?;
+        self.record(id)
     }
 }

@@ -211,3 +211,54 @@ fn deleting_the_acting_stand_in_stops_its_link_forgets_it_and_re_elects() {
     let other = if gone == 2 { 3 } else { 2 };
     assert_eq!(h.acting(), Some(other));
 }
+
+#[test]
+fn a_renamed_gateway_frees_its_old_name_and_takes_the_new_one() {
+    let mut h = Harness::started(vec![gw(1, true), gw(2, false)]);
+    assert!(h.state.name_taken("gw1", None));
+    assert!(
+        !h.state.name_taken("gw1", Some(1)),
+        "its own name is no clash"
+    );
+    let renamed = GatewayRecord {
+        name: "edge".into(),
+        ..gw(1, true)
+    };
+    let write = Write::Updated {
+        relink: true,
+        verify_shared_token: false,
+        keep_live: false,
+    };
+    h.apply(Input::Written(renamed, write));
+    assert!(!h.state.name_taken("gw1", None));
+    assert!(h.state.name_taken("edge", Some(2)));
+    h.apply(Input::Deleted(2));
+    assert!(
+        !h.state.name_taken("gw2", None),
+        "a deleted gateway's name is free"
+    );
+}
+
+#[test]
+fn an_address_is_taken_whatever_the_case_of_its_host() {
+    let mut named = gw(1, true);
+    named.host = "Edge.Example".into();
+    let h = Harness::started(vec![named, gw(2, false)]);
+    let port = 18_001;
+    assert_eq!(
+        h.state
+            .address_owner("edge.example", port, None)
+            .map(|r| r.id),
+        Some(1)
+    );
+    assert_eq!(
+        h.state
+            .address_owner("edge.example", port, Some(1))
+            .map(|r| r.id),
+        None
+    );
+    assert_eq!(
+        h.state.address_owner("edge.example", 1, None).map(|r| r.id),
+        None
+    );
+}
