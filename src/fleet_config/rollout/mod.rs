@@ -8,6 +8,7 @@
 //! decides, `runner` carries out, `pace` keeps writes under the gateway's limit.
 
 pub mod pace;
+pub mod reload_plan;
 pub mod rule;
 mod runner;
 pub mod values;
