@@ -243,23 +243,15 @@ fn round(count: usize) -> Round {
     let t = Instant::now();
     let step = (count / 5_000).max(1);
     for (i, id) in ids.iter().step_by(step).take(5_000).enumerate() {
-        let flip = if i == 0 {
-            LinkPhase::Backoff
+        // The first is the designated primary: it drops (a failover) and comes back; the
+        // others degrade and recover.
+        let down = if i == 0 {
+            (LinkPhase::Backoff, GatewayStatus::Offline)
         } else {
-            LinkPhase::Connected
+            (LinkPhase::Connected, GatewayStatus::Degraded)
         };
-        for status in [GatewayStatus::Degraded, GatewayStatus::Online] {
+        for (phase, status) in [down, (LinkPhase::Connected, GatewayStatus::Online)] {
             let epoch = state.epoch_of(*id).expect("linked");
-            let status = if flip == LinkPhase::Backoff && status == GatewayStatus::Degraded {
-                GatewayStatus::Offline
-            } else {
-                status
-            };
-            let phase = if status == GatewayStatus::Offline {
-                flip
-            } else {
-                LinkPhase::Connected
-            };
             actions += state
                 .apply(Input::Link(LinkUpdate {
                     id: *id,

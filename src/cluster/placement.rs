@@ -61,8 +61,9 @@ pub fn assign(gateways: &[GatewayId], instances: &[String]) -> Vec<(GatewayId, u
         .collect()
 }
 
-/// FNV-1a: a stable hash of an instance id (the same in every build and process).
-fn fnv1a(bytes: &[u8]) -> u64 {
+/// FNV-1a: a stable hash (the same in every build and process) — of an instance id here, of
+/// a query in the gateway reads' `ETag`s (`http/etag.rs`).
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })

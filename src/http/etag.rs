@@ -37,14 +37,20 @@ impl Validator {
     /// never claims more than its body shows.
     pub fn tag(&self, scope: &str) -> String {
         let changes = self.changes.load(Ordering::Acquire);
-        format!("W/\"{:x}-{changes:x}-{:016x}\"", self.boot, fnv1a(scope))
+        format!(
+            "W/\"{:x}-{changes:x}-{:016x}\"",
+            self.boot,
+            crate::cluster::placement::fnv1a(scope.as_bytes())
+        )
     }
 }
 
 /// Whether the request's `If-None-Match` names `tag` (weak comparison, as RFC 9110 §13.1.2
 /// asks of `If-None-Match`; `*` matches any current representation).
 pub fn matches(req: &HttpRequest, tag: &str) -> bool {
-    let opaque = |t: &str| t.trim().trim_start_matches("W/").to_owned();
+    fn opaque(t: &str) -> &str {
+        t.trim().trim_start_matches("W/")
+    }
     let want = opaque(tag);
     req.headers()
         .get_all(header::IF_NONE_MATCH)
@@ -58,13 +64,6 @@ pub fn not_modified(tag: &str) -> HttpResponse {
     HttpResponse::NotModified()
         .insert_header((header::ETAG, tag.to_owned()))
         .finish()
-}
-
-/// 64-bit FNV-1a: the query folded into the tag, the same in every process.
-fn fnv1a(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
 }
 
 #[cfg(test)]

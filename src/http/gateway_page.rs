@@ -55,7 +55,7 @@ pub struct GatewayListQuery {
 }
 
 /// A place in the list's order: the designated primary first, then by name, then by id.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Place {
     not_primary: bool,
     name: String,
@@ -69,6 +69,13 @@ impl Place {
             name: v.record.name.clone(),
             id: v.record.id,
         }
+    }
+
+    /// Whether `v` comes after this place in the list's order (compared in place: no copy of
+    /// its name per step of the search).
+    fn precedes(&self, v: &GatewayView) -> bool {
+        let r = &v.record;
+        (self.not_primary, self.name.as_str(), self.id) < (!r.is_primary, r.name.as_str(), r.id)
     }
 
     /// As a cursor: opaque to clients, base64url of `p:id:name`.
@@ -247,7 +254,7 @@ pub fn page(views: &[GatewayView], q: &PageQuery) -> GatewayPage {
         .collect();
     // `views` is in the list's order, so the rows after a place start where it would be.
     let start = match &q.after {
-        Some(after) => matching.partition_point(|v| Place::of(v) <= *after),
+        Some(after) => matching.partition_point(|v| !after.precedes(v)),
         None => q.offset.min(matching.len()),
     };
     let rows = &matching[start..matching.len().min(start.saturating_add(q.limit))];

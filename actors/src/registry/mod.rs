@@ -71,10 +71,9 @@ pub struct RegistryActor {
     /// snapshot (the HTTP layer keeps the serialized list) until it moves: by the state's
     /// changes, and by the live numbers a pong refreshes.
     version: Arc<AtomicU64>,
-    /// The state's change count as of the last bump of `version`.
-    seen_changes: u64,
-    /// The same count, for readers on other threads (the HTTP layer's validators): the
-    /// registry's own changes, not the live numbers.
+    /// The state's change count as of the last bump of `version`, for readers on other
+    /// threads too (the HTTP layer's validators): the registry's own changes, not the live
+    /// numbers.
     changes: Arc<AtomicU64>,
     /// Every gateway as a call target, for the fleet to read without a mailbox trip.
     targets: TargetsWriter,
@@ -124,7 +123,6 @@ impl RegistryActor {
         let version = Arc::new(AtomicU64::new(1));
         let state = RegistryState::new(records, link_ctx.is_some(), version.clone());
         let mut actor = RegistryActor {
-            seen_changes: state.changes(),
             changes: Arc::new(AtomicU64::new(state.changes())),
             targets: TargetsWriter::default(),
             state,
@@ -157,8 +155,7 @@ impl RegistryActor {
     /// In a cluster: no link starts until the runner says which gateways are this instance's.
     pub fn leased(mut self) -> Self {
         self.state.leased(Instant::now());
-        self.sync_version();
-        self.publish_targets();
+        self.changed();
         self
     }
 
@@ -222,18 +219,18 @@ impl RegistryActor {
                 RegistryAction::SessionsStale => self.sessions_changed(),
             }
         }
-        self.sync_version();
-        self.publish_targets();
+        self.changed();
     }
 
-    /// Readers' copies of the gateway list are stale if the state changed.
-    fn sync_version(&mut self) {
-        if self.state.changes() != self.seen_changes {
-            self.seen_changes = self.state.changes();
-            self.changes.store(self.seen_changes, Ordering::Release);
+    /// After the state changed: readers' copies of the gateway list are stale, and the shared
+    /// targets of the gateways it touched are rebuilt.
+    fn changed(&mut self) {
+        let changes = self.state.changes();
+        if self.changes.swap(changes, Ordering::AcqRel) != changes {
             self.snapshot = None;
             self.version.fetch_add(1, Ordering::Release);
         }
+        self.publish_targets();
     }
 
     /// The merged session list is stale (a cache changed, or a gateway connected or left).

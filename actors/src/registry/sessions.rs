@@ -152,8 +152,11 @@ impl RegistryActor {
         let touched = match self.state.take_touched() {
             Some(ids) => ids,
             None => {
+                // Every gateway the state has, and the slots of any it no longer has (each
+                // once: a registered one is not rebuilt twice).
                 let mut all: Vec<GatewayId> = self.state.views().map(|v| v.record.id).collect();
-                all.extend(self.targets.ids());
+                let gone = self.targets.ids().into_iter();
+                all.extend(gone.filter(|id| !self.state.contains(*id)));
                 all
             }
         };

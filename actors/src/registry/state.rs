@@ -306,7 +306,6 @@ impl RegistryState {
             for (other, view) in self.gateways.iter_mut() {
                 view.record.is_primary = *other == id;
             }
-            self.roles.records_changed();
         }
         self.refresh_roles(out);
         match write {
@@ -474,7 +473,10 @@ impl RegistryState {
 
     /// Gateway `id`'s view (or its link, or its owner) changed: readers' copies are stale.
     fn touch(&mut self, id: GatewayId) {
-        self.touched.insert(id);
+        // Every one is to be rebuilt anyway (after loading): no set of 100,000 ids to build.
+        if !self.touched_all {
+            self.touched.insert(id);
+        }
         self.views_changed();
     }
 }
