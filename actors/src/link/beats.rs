@@ -6,12 +6,12 @@
 //! streams, timers) in memory that had gone cold since the last one — 15 % of the daemon's
 //! steady CPU, measured with the heartbeat off. Yet nearly every heartbeat finds the gateway
 //! pinged since the last one (a 2026.9 gateway pings every 25 s) and only counts down to the
-//! next round-trip ping (`LinkMachine::heartbeat`). So the machine says how many heartbeats
-//! may pass without it (`LinkMachine::quiet_heartbeats`), the link's [`Pulse`] keeps that
-//! allowance, and the rounds here take a heartbeat quietly while the gateway has pinged since
-//! the last one and the allowance lasts ([`Pulse::beat`]); any other heartbeat wakes the
-//! actor, which takes it as before and hears of the quiet ones first
-//! (`LinkMachine::heartbeats_passed`). docs/design.md, *Heartbeat rounds*.
+//! next round-trip ping (the machine's keepalive, `link/machine/keepalive.rs`). So the machine
+//! says how many heartbeats may pass without it (`LinkMachine::pump_orders`), the link's
+//! [`Pulse`] keeps that allowance, and the rounds here take a heartbeat quietly while the
+//! gateway has pinged since the last one and the allowance lasts ([`Pulse::beat`]); any other
+//! heartbeat wakes the actor, which takes it as before and hears of the quiet ones first (in
+//! the one value the pulse hands over, `Input::Heard`). docs/design.md, *Heartbeat rounds*.
 //!
 //! Heartbeats are due on the process-wide grid (`crate::heartbeat`), so the links of one slot
 //! share one instant and one wake-up. The rounds hold their links weakly: a connection that

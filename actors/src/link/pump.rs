@@ -11,9 +11,10 @@
 //! and passes the actor only the frames that need it: responses, events, pongs, failures.
 //! docs/design.md, *Link threads*.
 //!
-//! The actor stays the one that decides: it reads the pulse before every decision
-//! ([`Pulse::take_heard`], [`Pulse::take_pinged`]), asks for the gateway's next ping when its
-//! round-trip ping is due to ride the pong ([`Pulse::want_ping`]), and the pump writes only
+//! The actor stays the one that decides: it takes what the pump heard, in one value, before
+//! every decision ([`Pulse::take`]), gives it orders in one value after ([`Pulse::order`]:
+//! pass on the gateway's next ping when its round-trip ping is due to ride the pong, and how
+//! many heartbeats the pump may take quietly), and the pump writes only
 //! what the actor queued and the pongs the protocol owes, and none past the lease. Every
 //! buffer is bounded: the actor is at most [`TO_ACTOR`] frames behind the pump, and the pump
 //! stops reading a gateway whose unsent writes pass [`WRITE_HIGH`] (it would only owe it more
@@ -40,7 +41,7 @@ use futures_util::{Sink, Stream};
 use tokio_util::codec::Framed;
 
 use crate::link::LeaseGuard;
-use crate::link::machine::is_pulse_only;
+use crate::link::machine::{Heard, PumpOrders, is_pulse_only};
 use crate::link::messages::LiveStats;
 use crate::ws_io::{Received, SHRINK_AFTER};
 
@@ -75,7 +76,7 @@ pub struct Pulse {
     pump_gone: Cell<bool>,
     /// The gateway pinged since the last heartbeat (taken quietly or by the actor).
     vouched: Cell<bool>,
-    /// Heartbeats the machine lets pass without it (see `LinkMachine::quiet_heartbeats`),
+    /// Heartbeats the machine lets pass without it (see `LinkMachine::pump_orders`),
     /// less those taken since it last looked.
     quiet_left: Cell<u32>,
     /// Heartbeats taken quietly since the actor last looked.
@@ -113,36 +114,29 @@ impl Pulse {
         }
     }
 
-    /// When a frame was last heard, if one was since the last call.
-    pub fn take_heard(&self) -> Option<Instant> {
-        self.heard.take()
+    /// What the pump noticed since the machine last looked, in one piece (the machine's
+    /// `Input::Heard`): the last frame heard, the gateway's last ping, the heartbeats taken
+    /// quietly, and whether the gateway pinged after the last of them.
+    pub fn take(&self) -> Heard {
+        Heard {
+            frame_at: self.heard.take(),
+            pinged_at: self.pinged.take(),
+            quiet: self.quiet_taken.take(),
+            pinged_since: self.vouched.get(),
+        }
     }
 
-    /// When the gateway last pinged, if it did since the last call.
-    pub fn take_pinged(&self) -> Option<i64> {
-        self.pinged.take()
-    }
-
-    /// Whether the gateway's next ping goes to the actor (answered there) or is answered here.
-    pub fn want_ping(&self, want: bool) {
-        self.want_ping.set(want);
+    /// What the machine asks of the pump until it next looks (`LinkMachine::pump_orders`):
+    /// whether the gateway's next ping goes to the actor, and how many heartbeats may pass
+    /// without it (less those taken since it last looked).
+    pub fn order(&self, orders: PumpOrders) {
+        self.want_ping.set(orders.want_ping);
+        self.quiet_left
+            .set(orders.quiet.saturating_sub(self.quiet_taken.get()));
     }
 
     pub fn set_cap(&self, limit: usize) {
         self.cap.set(limit);
-    }
-
-    /// The machine lets the next `allowed` heartbeats pass without it, each vouched for by a
-    /// gateway ping (`LinkMachine::quiet_heartbeats`); those taken since it last looked count.
-    pub fn allow_quiet(&self, allowed: u32) {
-        self.quiet_left
-            .set(allowed.saturating_sub(self.quiet_taken.get()));
-    }
-
-    /// The heartbeats taken quietly since the last call, and whether the gateway pinged after
-    /// the last of them (`LinkMachine::heartbeats_passed`).
-    pub fn take_quiet(&self) -> (u32, bool) {
-        (self.quiet_taken.take(), self.vouched.get())
     }
 
     /// The actor took a heartbeat itself: the next one needs a ping of its own.
@@ -319,7 +313,7 @@ struct Pump {
 }
 
 /// What the pump does with one frame read.
-enum Heard {
+enum Hearing {
     /// Answered or noted here; the actor hears of it through the pulse.
     Kept,
     /// For the actor.
@@ -332,7 +326,7 @@ struct Ended;
 impl Pump {
     /// The pump's side of one frame: pings are answered, bare ticks noted, the rest passed on.
     /// Past the lease nothing is answered: every frame goes to the actor, which stops.
-    fn hear(&mut self, item: Result<Frame, WsProtocolError>) -> Result<Heard, Ended> {
+    fn hear(&mut self, item: Result<Frame, WsProtocolError>) -> Result<Hearing, Ended> {
         let (now, unix_ms) = (Instant::now(), crate::unix_now_ms());
         self.shared.heard.set(Some(now));
         self.shared.live.frame_heard(unix_ms);
@@ -340,7 +334,7 @@ impl Pump {
             Ok(frame) => frame,
             Err(err) => {
                 let failure = crate::ws_io::read_failure(&err, self.applied);
-                return Ok(Heard::Pass(Received::Failed(failure)));
+                return Ok(Hearing::Pass(Received::Failed(failure)));
             }
         };
         if frame_len(&frame) > SHRINK_AFTER {
@@ -351,7 +345,7 @@ impl Pump {
             self.shared.vouched.set(true);
         }
         if !LeaseGuard::permits(self.lease.as_ref(), now) {
-            return Ok(Heard::Pass(received));
+            return Ok(Hearing::Pass(received));
         }
         match received {
             Received::Ping(payload) if !self.shared.want_ping.replace(false) => {
@@ -359,10 +353,10 @@ impl Pump {
                     .start_send(Message::Pong(payload))
                     .map_err(|_| Ended)?;
                 self.shared.pinged.set(Some(unix_ms.div_euclid(1000)));
-                Ok(Heard::Kept)
+                Ok(Hearing::Kept)
             }
-            Received::Frame(frame) if is_pulse_only(&frame) => Ok(Heard::Kept),
-            other => Ok(Heard::Pass(other)),
+            Received::Frame(frame) if is_pulse_only(&frame) => Ok(Hearing::Kept),
+            other => Ok(Hearing::Pass(other)),
         }
     }
 
@@ -423,7 +417,7 @@ impl Pump {
                     Poll::Pending => return Ok(()),
                 },
             };
-            if let Heard::Pass(received) = self.hear(item)? {
+            if let Hearing::Pass(received) = self.hear(item)? {
                 self.reading = !matches!(received, Received::Failed(_));
                 self.shared.to_actor.borrow_mut().push_back(received);
                 self.shared.wake_actor();

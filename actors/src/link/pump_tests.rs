@@ -13,6 +13,7 @@ use tokio_util::codec::Framed;
 
 use super::pump::{self, FromPump, PumpContext, PumpHandle};
 use crate::link::LeaseGuard;
+use crate::link::machine::PumpOrders;
 use crate::link::messages::LiveStats;
 use crate::ws_io::Received;
 
@@ -95,10 +96,13 @@ fn pings_are_answered_here_and_only_noted_for_the_actor() {
             }
             other => panic!("the actor got {other:?} first"),
         }
-        assert!(pulse.take_pinged().is_some());
-        assert!(pulse.take_heard().is_some());
-        // Read once each.
-        assert_eq!((pulse.take_pinged(), pulse.take_heard()), (None, None));
+        let heard = pulse.take();
+        assert!(
+            heard.pinged_at.is_some() && heard.frame_at.is_some(),
+            "{heard:?}"
+        );
+        // Read once.
+        assert!(pulse.take().is_empty());
     });
 }
 
@@ -109,7 +113,10 @@ fn pings_are_answered_here_and_only_noted_for_the_actor() {
 fn the_ping_the_actor_asked_for_is_passed_on_unanswered() {
     run(async {
         let (handle, mut frames, mut peer) = pair(None);
-        handle.pulse().want_ping(true);
+        handle.pulse().order(PumpOrders {
+            want_ping: true,
+            quiet: 0,
+        });
         peer.send(Message::Ping("first".into())).await.unwrap();
         peer.send(Message::Ping("second".into())).await.unwrap();
         match frame(&mut frames, "the first ping").await {
@@ -270,7 +277,10 @@ fn arm(handle: &PumpHandle) -> tokio::time::Instant {
 /// A pump whose machine allows `quiet` heartbeats, armed: when the first is due.
 fn armed(quiet: u32) -> (PumpHandle, FromPump, Peer, tokio::time::Instant) {
     let (handle, frames, peer) = pair(None);
-    handle.pulse().allow_quiet(quiet);
+    handle.pulse().order(PumpOrders {
+        want_ping: false,
+        quiet,
+    });
     let first = arm(&handle);
     (handle, frames, peer, first)
 }
@@ -289,8 +299,10 @@ fn heartbeats_the_gateway_vouched_for_pass_quietly_while_the_machine_allows() {
         heartbeat(&mut frames, "the third heartbeat").await;
         assert_now(first + 2 * EVERY, "the third heartbeat");
         // Two quiet; the gateway's third ping is still unspent (the actor's heartbeat uses it).
-        assert_eq!(handle.pulse().take_quiet(), (2, true));
-        assert_eq!(handle.pulse().take_quiet(), (0, true), "counted once");
+        let heard = handle.pulse().take();
+        assert_eq!((heard.quiet, heard.pinged_since), (2, true));
+        let heard = handle.pulse().take();
+        assert_eq!((heard.quiet, heard.pinged_since), (0, true), "counted once");
     });
 }
 
@@ -304,7 +316,8 @@ fn a_heartbeat_with_no_gateway_ping_since_the_last_wakes_the_actor() {
         // The first heartbeat spends that ping; none comes before the second.
         heartbeat(&mut frames, "the second heartbeat").await;
         assert_now(first + EVERY, "the second heartbeat");
-        assert_eq!(handle.pulse().take_quiet(), (1, false));
+        let heard = handle.pulse().take();
+        assert_eq!((heard.quiet, heard.pinged_since), (1, false));
     });
 }
 
@@ -314,7 +327,10 @@ fn a_quiet_heartbeat_publishes_the_gateway_last_ping() {
     run_paused(async {
         let live = Arc::new(LiveStats::new(Arc::new(AtomicU64::new(0))));
         let (handle, mut frames, mut peer) = pair_with(None, live.clone());
-        handle.pulse().allow_quiet(1);
+        handle.pulse().order(PumpOrders {
+            want_ping: false,
+            quiet: 1,
+        });
         arm(&handle);
         gateway_pings(&mut peer).await;
         assert_eq!(
@@ -324,11 +340,9 @@ fn a_quiet_heartbeat_publishes_the_gateway_last_ping() {
         );
         // The first heartbeat is quiet; the second, not vouched for, is the actor's.
         heartbeat(&mut frames, "the second heartbeat").await;
-        assert_eq!(handle.pulse().take_quiet().0, 1);
-        let unix = handle
-            .pulse()
-            .take_pinged()
-            .expect("the ping is the actor's to absorb");
+        let heard = handle.pulse().take();
+        assert_eq!(heard.quiet, 1);
+        let unix = heard.pinged_at.expect("the ping is the actor's to absorb");
         assert_eq!(live.last_seen(), Some(unix));
     });
 }

@@ -11,11 +11,11 @@ use futures_util::{SinkExt, StreamExt};
 use secrecy::SecretString;
 use serde_json::Value;
 
-use super::machine::{LinkMachine, MachineSettings};
+use super::machine::{Action, Input, LinkMachine, MachineSettings, Now};
 use crate::handshake::Credentials;
 use crate::protocol::device::DeviceIdentity;
-use crate::protocol::errors::{LinkFailure, classify_close, classify_error};
-use crate::protocol::frames::{ErrorShape, Frame};
+use crate::protocol::errors::{LinkFailure, classify_close};
+use crate::protocol::frames::Frame;
 use crate::ws_io::{Received, receive};
 
 /// What a successful handshake told us.
@@ -84,8 +84,9 @@ async fn attempt(
         .await
         .map_err(|e| crate::ws_io::connect_failure(&e, target.url))?;
     let mut machine = one_shot_machine(target.token.is_some(), timeout);
-    machine.begin_connect();
-    machine.socket_opened(Instant::now());
+    let at = |machine: &mut LinkMachine, input| machine.handle(input, Now::system(), 0.5);
+    at(&mut machine, Input::Dial { generation: None });
+    at(&mut machine, Input::SocketOpened);
     loop {
         let frame = framed
             .next()
@@ -101,53 +102,44 @@ async fn attempt(
             Received::Pong(_) => continue,
             Received::Failed(failure) => return Err(failure),
         };
-        match frame {
-            Frame::Event { event, payload, .. } if event == "connect.challenge" => {
-                let plan = machine.challenge(payload)?;
-                let creds = Credentials {
-                    token: target.token,
-                    device_token: None,
-                };
-                let text = plan.request(identity, &creds, client_version)?;
-                framed
-                    .send(WsMessage::Text(text.into()))
-                    .await
-                    .map_err(|e| LinkFailure::network(format!("write failed: {e}")))?;
-            }
-            Frame::Res {
-                id,
-                ok,
-                payload,
-                error,
-            } if machine.is_connect_response(&id) => {
-                let result = if ok {
-                    let agent = default_agent(payload.as_ref());
-                    machine.hello(payload, Instant::now(), crate::unix_now(), 0.5);
-                    match (
-                        machine.protocol(),
-                        machine.server_version(),
-                        machine.last_failure(),
-                    ) {
-                        (Some(protocol), Some(version), None) => Ok(Reached {
+        // The hello snapshot is the machine's to read, but its default agent is this check's.
+        let agent = match &frame {
+            Frame::Res { payload, .. } => default_agent(payload.as_ref()),
+            _ => None,
+        };
+        for action in at(&mut machine, Input::Frame(frame)) {
+            match action {
+                Action::SendConnect(plan) => {
+                    let creds = Credentials {
+                        token: target.token,
+                        device_token: None,
+                    };
+                    let text = plan.request(identity, &creds, client_version)?;
+                    framed
+                        .send(WsMessage::Text(text.into()))
+                        .await
+                        .map_err(|e| LinkFailure::network(format!("write failed: {e}")))?;
+                }
+                // The handshake went through, or failed (the machine tears the socket down).
+                Action::HandshakeDone | Action::Teardown => {
+                    let result = match (machine.protocol(), machine.server_version()) {
+                        (Some(protocol), Some(version)) if machine.connected() => Ok(Reached {
                             protocol,
                             version: version.to_owned(),
                             default_agent: agent,
                         }),
-                        (_, _, failure) => Err(failure
+                        _ => Err(machine
+                            .last_failure()
                             .cloned()
                             .unwrap_or_else(|| LinkFailure::protocol("unreadable hello-ok"))),
-                    }
-                } else {
-                    Err(classify_error(&error.unwrap_or_else(|| {
-                        ErrorShape::unknown("connect refused without an error")
-                    })))
-                };
-                let _ = framed
-                    .send(WsMessage::Close(Some(CloseCode::Normal.into())))
-                    .await;
-                return result;
+                    };
+                    let _ = framed
+                        .send(WsMessage::Close(Some(CloseCode::Normal.into())))
+                        .await;
+                    return result;
+                }
+                _ => {}
             }
-            _ => {}
         }
     }
 }

@@ -10,12 +10,9 @@ impl GatewayActor {
         if self.supports("agents.list") {
             let timeout = self.settings().rpc_timeout;
             let rx = self.call(ctx, "agents.list", Some(serde_json::json!({})), timeout);
-            ctx.spawn(rx.into_actor(self).map(|res, act, _| {
-                if let Ok(payload) = res
-                    && let Some(n) = counts::agents_from_list(&payload)
-                {
-                    act.machine.set_agents_count(n);
-                    act.report();
+            ctx.spawn(rx.into_actor(self).map(|res, act, ctx| {
+                if let Ok(payload) = res {
+                    act.feed(ctx, Input::AgentsListed(payload));
                 }
             }));
         }
@@ -34,22 +31,12 @@ impl GatewayActor {
             timeout,
         );
         ctx.spawn(rx.into_actor(self).map(|res, act, ctx| match res {
-            Ok(payload) => {
-                act.machine.sessions_listed();
-                if let Some(n) = counts::sessions_from_list(&payload) {
-                    act.machine.set_sessions_count(n);
-                    act.report();
-                }
-                act.publish_sessions(&payload);
-            }
+            Ok(payload) => act.feed(ctx, Input::SessionsListed(payload)),
             // The next connection lists its sessions anyway.
             Err(CallError::NotConnected) => {}
             Err(e) => {
-                if let Some(after) = act.machine.sessions_list_failed() {
-                    debug!(gateway = %act.target.name, error = %e, retry_in_ms = after.as_millis() as u64,
-                        "sessions.list failed; the session cache is asked again");
-                    act.schedule_sessions_refresh_after(ctx, after);
-                }
+                debug!(gateway = %act.target.name, error = %e, "sessions.list failed");
+                act.feed(ctx, Input::SessionsListFailed);
             }
         }));
     }
@@ -132,33 +119,22 @@ impl GatewayActor {
         })
     }
 
-    pub(super) fn on_response(
+    /// The machine's [`Action::Resolve`]: the caller waiting under `id` gets its answer, and
+    /// the machine hears that a request was answered (an answer under an id never asked for
+    /// counts for nothing).
+    pub(super) fn resolve(
         &mut self,
+        ctx: &mut Context<Self>,
         id: String,
         ok: bool,
         payload: Option<Value>,
         error: Option<ErrorShape>,
     ) {
         if self.pending.answer(&id, ok, payload, error) {
-            self.machine.answered();
+            self.feed(ctx, Input::Answered);
         } else {
-            // (an answer under an id never asked for counts for nothing)
             debug!(gateway = %self.target.name, %id, "response to an unknown or expired request");
         }
-    }
-
-    // ---- events and keepalive -------------------------------------------------------------
-
-    pub(super) fn on_event(
-        &mut self,
-        ctx: &mut Context<Self>,
-        event: &str,
-        payload: Option<Value>,
-    ) {
-        self.machine
-            .note_activity(event, payload.as_ref(), crate::unix_now_ms());
-        let actions = self.machine.event(event, payload);
-        self.perform(ctx, actions);
     }
 
     pub(super) fn schedule_sessions_refresh(&mut self, ctx: &mut Context<Self>) {
@@ -208,31 +184,36 @@ impl GatewayActor {
         let fut = futures_util::future::join(http, rpc);
         Box::pin(
             fut.into_actor(self)
-                .map(|(http, rpc), act, _ctx| act.on_probe(http, rpc)),
+                .map(|(http, rpc), act, ctx| act.on_probe(ctx, http, rpc)),
         )
     }
 
-    pub(super) fn on_probe(&mut self, http: HttpHealth, rpc: Option<Answer>) -> ProbeResult {
+    pub(super) fn on_probe(
+        &mut self,
+        ctx: &mut Context<Self>,
+        http: HttpHealth,
+        rpc: Option<Answer>,
+    ) -> ProbeResult {
         let rpc = match rpc {
             None => RpcHealth::NotAsked,
             Some(Ok(health)) => RpcHealth::Answered(health),
             Some(Err(CallError::Timeout(_))) => RpcHealth::TimedOut,
             Some(Err(e)) => RpcHealth::Failed(e.to_string()),
         };
-        let now = unix_now();
-        let verdict = self.machine.probed(http, rpc, Instant::now(), now);
-        if verdict.breaker_opened {
-            self.log(Note::BreakerOpenedByProbes);
-        }
-        self.ctx.metrics.probe(self.target.id, verdict.outcome);
-        self.report();
-        self.up.health(HealthSample {
-            gateway_id: self.target.id,
-            ts: now,
-            status: verdict.status,
-            latency: verdict.latency_ms.map(|l| l as i64),
-            error: verdict.error.clone(),
+        let actions = self.machine.handle(
+            Input::Probed { http, rpc },
+            Now::system(),
+            self.jitter.sample(),
+        );
+        let verdict = actions.iter().find_map(|a| match a {
+            Action::Probed(verdict) => Some(verdict.clone()),
+            _ => None,
         });
+        self.carry_out(ctx, actions);
+        self.tell_pump();
+        let Some(verdict) = verdict else {
+            return ProbeResult::fenced();
+        };
         ProbeResult {
             healthy: verdict.healthy,
             latency_ms: verdict.latency_ms,
@@ -243,5 +224,17 @@ impl GatewayActor {
             connected: verdict.connected,
             error: verdict.error,
         }
+    }
+
+    /// The machine's [`Action::Probed`]: counted, and a health sample for the registry.
+    pub(super) fn probed(&mut self, verdict: &ProbeVerdict) {
+        self.ctx.metrics.probe(self.target.id, verdict.outcome);
+        self.up.health(HealthSample {
+            gateway_id: self.target.id,
+            ts: unix_now(),
+            status: verdict.status,
+            latency: verdict.latency_ms.map(|l| l as i64),
+            error: verdict.error.clone(),
+        });
     }
 }

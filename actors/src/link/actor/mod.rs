@@ -16,10 +16,9 @@ use serde_json::Value;
 use tracing::{debug, info, warn};
 
 use crate::backoff::Jitter;
-use crate::bounded;
 use crate::handshake::Credentials;
 use crate::link::http::client;
-use crate::link::machine::{HttpHealth, ReportKey, RpcHealth};
+use crate::link::machine::{HttpHealth, Input, Now, ProbeVerdict, ReportKey, RpcHealth};
 use crate::link::messages::{
     ActivityNow, ApprovalReport, Call, CallError, DeviceTokenChanged, HealthSample, LinkReport,
     LinkUpdate, LiveStats, ProbeNow, ProbeResult, ReadyNow, SessionsSnapshot, SessionsUnrecovered,
@@ -28,8 +27,7 @@ use crate::link::messages::{
 use crate::link::pending::{self, Answer, Pending};
 use crate::link::target::{LinkContext, LinkSettings, LinkTarget};
 use crate::link::{Action, LinkMachine, LinkPhase, Note};
-use crate::protocol::counts;
-use crate::protocol::errors::{LinkFailure, classify_close, classify_error};
+use crate::protocol::errors::{LinkFailure, classify_close};
 use crate::protocol::frames::{ErrorShape, Frame};
 use crate::unix_now;
 
@@ -120,7 +118,10 @@ impl GatewayActor {
             target.token.is_some(),
             Instant::now(),
         );
-        machine.answering_approvals(target.approvals.unwrap_or(ctx.settings.approvals));
+        let approvals = target.approvals.unwrap_or(ctx.settings.approvals);
+        // Decides nothing to carry out: it shapes the first `connect`.
+        let none = machine.handle(Input::AnswerApprovals(approvals), Now::system(), 0.5);
+        debug_assert!(none.is_empty());
         GatewayActor {
             target,
             epoch,
@@ -170,28 +171,40 @@ impl GatewayActor {
         });
     }
 
-    /// Carries out what the machine decided, in order; then tells the pump.
-    fn perform(&mut self, ctx: &mut Context<Self>, actions: Vec<Action>) {
+    /// The one door: tells the machine what happened, now, and carries out what it decided,
+    /// in order; then gives the pump its orders.
+    fn feed(&mut self, ctx: &mut Context<Self>, input: Input) {
+        let actions = self
+            .machine
+            .handle(input, Now::system(), self.jitter.sample());
         self.carry_out(ctx, actions);
         self.tell_pump();
     }
 
-    /// What the pump and the heartbeat rounds act on for the machine: whether it wants the
-    /// gateway's next ping, and how many heartbeats may pass without it.
+    /// What the pump and the heartbeat rounds act on for the machine, in one value: whether
+    /// it wants the gateway's next ping, and how many heartbeats may pass without it.
     fn tell_pump(&self) {
         if let Some(conn) = &self.conn {
-            let pulse = conn.pump.pulse();
-            pulse.want_ping(self.machine.wants_next_ping());
-            pulse.allow_quiet(
-                self.machine
-                    .quiet_heartbeats(self.ctx.settings.heartbeat_interval),
-            );
+            let orders = self
+                .machine
+                .pump_orders(self.ctx.settings.heartbeat_interval);
+            conn.pump.pulse().order(orders);
         }
     }
 
     fn carry_out(&mut self, ctx: &mut Context<Self>, actions: Vec<Action>) {
         for action in actions {
             match action {
+                Action::Dial {
+                    generation,
+                    reconnect,
+                } => {
+                    if reconnect {
+                        self.ctx.metrics.reconnect(self.target.id);
+                    }
+                    self.open_socket(ctx, generation);
+                }
+                Action::SendConnect(plan) => self.send_connect(ctx, &plan),
                 Action::Teardown => self.teardown(ctx, Some(CloseCode::Normal)),
                 Action::CountHandshakeFailure(code) => {
                     self.ctx.metrics.handshake_failure(self.target.id, code)
@@ -201,11 +214,7 @@ impl GatewayActor {
                     poll_readiness,
                 } => {
                     let generation = self.machine.generation();
-                    ctx.run_later(delay, move |act, ctx| {
-                        if act.machine.is_current(generation, LinkPhase::Backoff) {
-                            act.connect(ctx);
-                        }
-                    });
+                    ctx.run_later(delay, move |act, ctx| act.dial(ctx, Some(generation)));
                     if poll_readiness {
                         self.schedule_readiness_poll(ctx, generation, delay);
                     }
@@ -213,9 +222,7 @@ impl GatewayActor {
                 Action::ArmHandshakeTimeout(timeout) => {
                     let generation = self.machine.generation();
                     self.handshake_timer = Some(ctx.run_later(timeout, move |act, ctx| {
-                        if act.machine.is_current(generation, LinkPhase::Handshaking) {
-                            act.fail(ctx, LinkFailure::timeout("handshake"));
-                        }
+                        act.feed(ctx, Input::HandshakeDeadline { generation });
                     }));
                 }
                 Action::HandshakeDone => {
@@ -226,15 +233,24 @@ impl GatewayActor {
                         conn.pump.pulse().set_cap(crate::ws_io::LINK_MAX_FRAME);
                     }
                 }
-                Action::StartHeartbeat => self.schedule_heartbeat(true),
+                Action::ArmHeartbeat { first } => self.schedule_heartbeat(first),
                 Action::SendPing(payload) => {
                     if !self.target.may_touch() {
                         return self.fenced(ctx);
                     }
-                    if self.write(WsMessage::Ping(payload.into())) {
-                        self.machine.ping_sent(Instant::now());
+                    self.write(WsMessage::Ping(payload.into()));
+                }
+                Action::RoundTrip(rtt) => {
+                    if let Some(series) = &self.latency_series {
+                        series.observe(rtt.as_secs_f64());
                     }
                 }
+                Action::Resolve {
+                    id,
+                    ok,
+                    payload,
+                    error,
+                } => self.resolve(ctx, id, ok, payload, error),
                 Action::PersistDeviceToken(token) => {
                     self.target.device_token = token.clone();
                     self.up.device_token(DeviceTokenChanged {
@@ -248,6 +264,11 @@ impl GatewayActor {
                 }
                 Action::RefreshCounts => self.refresh_counts(ctx),
                 Action::RefreshSessionsSoon => self.schedule_sessions_refresh(ctx),
+                Action::RefreshSessionsAfter(after) => {
+                    debug!(gateway = %self.target.name, retry_in_ms = after.as_millis() as u64,
+                        "sessions.list failed; the session cache is asked again");
+                    self.schedule_sessions_refresh_after(ctx, after);
+                }
                 Action::PublishSessions(payload) => self.publish_sessions(&payload),
                 Action::Publish { kind, payload } => {
                     self.ctx.events.publish(kind, Some(self.target.id), payload);
@@ -261,6 +282,8 @@ impl GatewayActor {
                     }
                 }
                 Action::Report => self.report(),
+                Action::Live => self.publish_live(),
+                Action::Probed(verdict) => self.probed(&verdict),
                 Action::Log(note) => self.log(note),
             }
         }
@@ -318,6 +341,12 @@ impl GatewayActor {
             } => {
                 info!(%gateway, protocol, %version, auth = auth.as_str(), "gateway connected");
             }
+            Note::IgnoredRequest { method } => {
+                debug!(%gateway, %method, "ignoring a request from the gateway");
+            }
+            Note::UnexpectedFrame { phase, frame } => {
+                debug!(%gateway, phase = phase.as_str(), %frame, "ignoring an unexpected frame");
+            }
         }
     }
 
@@ -336,7 +365,7 @@ impl Actor for GatewayActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         self.latency_series = self.ctx.metrics.latency_series(self.target.id);
-        self.connect(ctx);
+        self.dial(ctx, None);
         self.schedule_probe(ctx, true);
     }
 
@@ -351,10 +380,7 @@ impl Handler<ForgetRequest> for GatewayActor {
     fn handle(&mut self, msg: ForgetRequest, ctx: &mut Self::Context) {
         // Still pending: the gateway never answered it (a response under a wrong id, say).
         if self.pending.expire(&msg.0) {
-            let actions = self
-                .machine
-                .unanswered(Instant::now(), self.jitter.sample());
-            self.perform(ctx, actions);
+            self.feed(ctx, Input::Unanswered);
         }
     }
 }
@@ -385,10 +411,8 @@ impl Handler<ActivityNow> for GatewayActor {
 
 impl Handler<SessionsUnrecovered> for GatewayActor {
     type Result = ();
-    fn handle(&mut self, msg: SessionsUnrecovered, _ctx: &mut Self::Context) {
-        if self.machine.set_sessions_unrecovered(msg.0) {
-            self.report();
-        }
+    fn handle(&mut self, msg: SessionsUnrecovered, ctx: &mut Self::Context) {
+        self.feed(ctx, Input::SessionsUnrecovered(msg.0));
     }
 }
 
@@ -416,8 +440,7 @@ impl Handler<StopLink> for GatewayActor {
     type Result = ResponseActFuture<Self, ()>;
     fn handle(&mut self, _msg: StopLink, ctx: &mut Self::Context) -> Self::Result {
         // Close with 1000 now; stop once the close frame had its chance to go out.
-        let actions = self.machine.stop();
-        self.perform(ctx, actions);
+        self.feed(ctx, Input::Stop);
         Box::pin(
             tokio::time::sleep(CLOSE_FLUSH)
                 .into_actor(self)

@@ -2,6 +2,8 @@
 //! keepalive, and reading the stream. Decisions are the machine's; this carries them out.
 
 use super::*;
+use crate::handshake::ConnectPlan;
+use crate::link::machine::Heard;
 use crate::link::pump::{self, PumpContext, Up};
 use crate::ws_io::Received;
 
@@ -16,15 +18,17 @@ static UPGRADES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1024
 impl GatewayActor {
     // ---- connecting ---------------------------------------------------------------------
 
-    pub(super) fn connect(&mut self, ctx: &mut Context<Self>) {
+    /// A dial, if the machine decides one: at the start (`None`), or when the reconnect of
+    /// `due` falls due. Never past the lease.
+    pub(super) fn dial(&mut self, ctx: &mut Context<Self>, due: Option<u64>) {
         if !self.target.may_touch() {
             return self.fenced(ctx);
         }
-        let (generation, reconnect) = self.machine.begin_connect();
-        if reconnect {
-            self.ctx.metrics.reconnect(self.target.id);
-        }
-        self.report();
+        self.feed(ctx, Input::Dial { generation: due });
+    }
+
+    /// The machine's dial for connection `generation`: the upgrade, in a turn of its own.
+    pub(super) fn open_socket(&mut self, ctx: &mut Context<Self>, generation: u64) {
         let s = self.settings();
         let client = client(
             self.target.allow_insecure_tls,
@@ -47,14 +51,12 @@ impl GatewayActor {
                 if !act.machine.is_current(generation, LinkPhase::Connecting) {
                     return;
                 }
-                match result {
-                    Err(_) => act.fail(ctx, LinkFailure::timeout("connect")),
-                    Ok(Err(err)) => {
-                        let failure = crate::ws_io::connect_failure(&err, &act.target.ws_url());
-                        act.fail(ctx, failure);
-                    }
-                    Ok(Ok((_response, framed))) => act.on_socket(ctx, framed, generation),
-                }
+                let failure = match result {
+                    Err(_) => LinkFailure::timeout("connect"),
+                    Ok(Err(err)) => crate::ws_io::connect_failure(&err, &act.target.ws_url()),
+                    Ok(Ok((_response, framed))) => return act.on_socket(ctx, framed, generation),
+                };
+                act.feed(ctx, Input::Failed(failure));
             }),
         );
     }
@@ -88,28 +90,16 @@ impl GatewayActor {
             }));
         let stream = ctx.add_stream(tagged);
         self.conn = Some(Conn { pump, stream });
-        let actions = self.machine.socket_opened(Instant::now());
-        self.perform(ctx, actions);
+        self.feed(ctx, Input::SocketOpened);
     }
 
-    /// What the pump heard since the machine last looked: it decides on the latest.
+    /// What the pump heard since the machine last looked, in one value: the machine decides
+    /// on the latest.
     pub(super) fn absorb_pulse(&mut self, ctx: &mut Context<Self>) {
         let Some(conn) = &self.conn else { return };
-        let pulse = conn.pump.pulse();
-        let (heard, pinged) = (pulse.take_heard(), pulse.take_pinged());
-        let (quiet, pinged_since) = pulse.take_quiet();
-        if let Some(at) = heard {
-            self.machine.frame_seen(at);
-        }
-        let mut actions = Vec::new();
-        if let Some(unix) = pinged {
-            actions = self.machine.gateway_pinged(unix);
-            self.publish_live();
-        }
-        // After the ping: one the quiet heartbeats already counted does not vouch again.
-        self.machine.heartbeats_passed(quiet, pinged_since);
-        if pinged.is_some() || quiet > 0 {
-            self.perform(ctx, actions);
+        let heard = conn.pump.pulse().take();
+        if !heard.is_empty() {
+            self.feed(ctx, Input::Heard(heard));
         }
     }
 
@@ -139,36 +129,26 @@ impl GatewayActor {
         ctx.stop();
     }
 
-    pub(super) fn on_challenge(&mut self, ctx: &mut Context<Self>, payload: Option<Value>) {
-        let plan = match self.machine.challenge(payload) {
-            Ok(plan) => plan,
-            Err(failure) => return self.fail(ctx, failure),
-        };
+    /// The machine's answer to the challenge: signed here, where the keys are.
+    pub(super) fn send_connect(&mut self, ctx: &mut Context<Self>, plan: &ConnectPlan) {
         let creds = Credentials {
             token: self.target.token.as_ref(),
             device_token: self.machine.device_token(),
         };
-        let text = match plan.request(
+        let failure = match plan.request(
             &self.ctx.identity,
             &creds,
             &self.ctx.settings.client_version,
         ) {
-            Ok(text) => text,
-            Err(failure) => return self.fail(ctx, failure),
+            Err(failure) => failure,
+            Ok(text) => {
+                if self.write(WsMessage::Text(text.into())) {
+                    return;
+                }
+                LinkFailure::network("socket closed during the handshake")
+            }
         };
-        if !self.write(WsMessage::Text(text.into())) {
-            self.fail(
-                ctx,
-                LinkFailure::network("socket closed during the handshake"),
-            );
-        }
-    }
-
-    pub(super) fn on_hello(&mut self, ctx: &mut Context<Self>, payload: Option<Value>) {
-        let actions = self
-            .machine
-            .hello(payload, Instant::now(), unix_now(), self.jitter.sample());
-        self.perform(ctx, actions);
+        self.feed(ctx, Input::Failed(failure));
     }
 
     /// How long until this gateway's slot, by `when`, on the shared grid at `interval`.
@@ -199,17 +179,10 @@ impl GatewayActor {
     /// A heartbeat the rounds did not take: the machine hears of the quiet ones first.
     fn on_heartbeat(&mut self, ctx: &mut Context<Self>, generation: u64) {
         self.absorb_pulse(ctx);
-        if !self.machine.is_current(generation, LinkPhase::Connected) {
-            return;
-        }
         if let Some(conn) = &self.conn {
             conn.pump.pulse().heartbeat_taken();
         }
-        let actions = self.machine.heartbeat(Instant::now(), self.jitter.sample());
-        self.perform(ctx, actions);
-        if self.machine.is_current(generation, LinkPhase::Connected) {
-            self.schedule_heartbeat(false);
-        }
+        self.feed(ctx, Input::Heartbeat { generation });
     }
 
     /// The next periodic health probe, on the shared grid at `health_interval` (see
@@ -226,17 +199,6 @@ impl GatewayActor {
             ctx.spawn(probe.map(|_, _, _| ()));
             act.schedule_probe(ctx, false);
         });
-    }
-
-    pub(super) fn on_pong(&mut self, payload: &[u8]) {
-        let Some(rtt) = self.machine.pong(payload, Instant::now(), unix_now()) else {
-            return;
-        };
-        if let Some(series) = &self.latency_series {
-            series.observe(rtt.as_secs_f64());
-        }
-        self.report();
-        self.tell_pump(); // no ping of ours waits now: heartbeats may pass quietly again
     }
 
     // ---- failure handling ------------------------------------------------------------------
@@ -262,14 +224,6 @@ impl GatewayActor {
             ctx.cancel_future(handle);
         }
         self.pending.fail_all();
-    }
-
-    /// Every failure ends here; the machine decides what next.
-    pub(super) fn fail(&mut self, ctx: &mut Context<Self>, failure: LinkFailure) {
-        let actions = self
-            .machine
-            .fail(failure, Instant::now(), self.jitter.sample());
-        self.perform(ctx, actions);
     }
 
     /// While backing off, asks the gateway's unauthenticated `/readyz` about once a second
@@ -305,7 +259,7 @@ impl GatewayActor {
                 }
                 if ready {
                     debug!(gateway = %act.target.name, "gateway ready again; reconnecting now");
-                    act.connect(ctx);
+                    act.dial(ctx, Some(generation));
                 } else {
                     act.schedule_readiness_poll(ctx, generation, remaining);
                 }
@@ -335,7 +289,8 @@ impl StreamHandler<Inbound> for GatewayActor {
             Inbound::Ended(generation) => {
                 // The stream ended without a close frame (TCP reset, process killed).
                 if generation == self.machine.generation() && self.conn.is_some() {
-                    self.fail(ctx, classify_close(1006, "connection lost"));
+                    let failure = classify_close(1006, "connection lost");
+                    self.feed(ctx, Input::Failed(failure));
                 }
                 return;
             }
@@ -350,68 +305,22 @@ impl StreamHandler<Inbound> for GatewayActor {
         if generation != self.machine.generation() || self.conn.is_none() {
             return;
         }
-        match item {
-            Received::Frame(frame) => self.on_frame(ctx, frame),
+        let input = match item {
+            Received::Frame(frame) => Input::Frame(frame),
+            // Passed on by the pump because a round-trip ping of ours is due to ride its pong.
             Received::Ping(payload) => {
                 self.write(WsMessage::Pong(payload));
-                let actions = self.machine.gateway_pinged(unix_now());
-                self.publish_live();
-                self.perform(ctx, actions);
+                Input::Heard(Heard {
+                    pinged_at: Some(unix_now()),
+                    ..Heard::default()
+                })
             }
-            Received::Pong(payload) => self.on_pong(&payload),
-            Received::Failed(failure) => self.fail(ctx, failure),
-        }
+            Received::Pong(payload) => Input::Pong(payload.to_vec()),
+            Received::Failed(failure) => Input::Failed(failure),
+        };
+        self.feed(ctx, input);
     }
 
     // Stream ends arrive as `Inbound::Ended`; the actor outlives every connection.
     fn finished(&mut self, _ctx: &mut Self::Context) {}
-}
-
-impl GatewayActor {
-    pub(super) fn on_frame(&mut self, ctx: &mut Context<Self>, frame: Frame) {
-        match (self.machine.phase(), frame) {
-            (LinkPhase::Handshaking, Frame::Event { event, payload, .. })
-                if event == "connect.challenge" =>
-            {
-                self.on_challenge(ctx, payload);
-            }
-            (
-                LinkPhase::Handshaking,
-                Frame::Res {
-                    id,
-                    ok,
-                    payload,
-                    error,
-                },
-            ) if self.machine.is_connect_response(&id) => {
-                if ok {
-                    self.on_hello(ctx, payload);
-                } else {
-                    let error = error
-                        .unwrap_or_else(|| ErrorShape::unknown("connect refused without an error"));
-                    self.fail(ctx, classify_error(&error));
-                }
-            }
-            (
-                LinkPhase::Connected,
-                Frame::Res {
-                    id,
-                    ok,
-                    payload,
-                    error,
-                },
-            ) => self.on_response(id, ok, payload, error),
-            (LinkPhase::Connected, Frame::Event { event, payload, .. }) => {
-                self.on_event(ctx, &event, payload)
-            }
-            (_, Frame::Req { method, .. }) => {
-                let method = bounded::text(&method, bounded::SHORT);
-                debug!(gateway = %self.target.name, %method, "ignoring a request from the gateway");
-            }
-            (phase, other) => {
-                let frame = bounded::text(&format!("{other:?}"), bounded::SHORT);
-                debug!(gateway = %self.target.name, phase = phase.as_str(), %frame, "ignoring an unexpected frame");
-            }
-        }
-    }
 }

@@ -1,22 +1,24 @@
 //! What a connected link hears and does between handshakes: the gateway's events and health
-//! payloads, answered and unanswered requests, and the keepalive (pings, pongs, silence).
+//! payloads, its lists, unanswered requests, and the keepalive's inputs (the rules are
+//! `keepalive.rs`).
 
-use crate::events::EventKind;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{Action, LinkMachine, LinkPhase, MAX_UNANSWERED, Note, RTT_EVERY_HEARTBEATS};
+use super::keepalive::Beat;
+use super::{Action, Heard, LinkMachine, LinkPhase, MAX_UNANSWERED, Note, Now};
 use crate::backoff::Backoff;
+use crate::events::EventKind;
 use crate::protocol::counts;
 use crate::protocol::errors::LinkFailure;
 use crate::protocol::frames::Frame;
 use crate::protocol::suspend::SuspensionPhase;
 
 /// A frame that tells a connected link nothing but that its socket lives: a tick without a
-/// session snapshot (seed-protocol gateways carry one in theirs). [`LinkMachine::event`] does
-/// nothing with it, so the socket's pump keeps it (`crate::link::pump`), and the machine only
-/// hears that a frame came ([`LinkMachine::frame_seen`]).
+/// session snapshot (seed-protocol gateways carry one in theirs). The machine's event handling
+/// does nothing with it, so the socket's pump keeps it (`crate::link::pump`), and the machine
+/// only hears that a frame came ([`Heard::frame_at`]).
 pub fn is_pulse_only(frame: &Frame) -> bool {
     match frame {
         Frame::Event { event, payload, .. } => {
@@ -37,22 +39,16 @@ pub(super) fn sessions_retry() -> Backoff {
 impl LinkMachine {
     // ---- what a connected link hears ------------------------------------------------------
 
-    /// A `health` payload (an event or a probe's RPC answer): counts and the gateway's own
-    /// verdict.
-    pub fn apply_health(&mut self, health: &Value) {
-        let (sessions, agents) = counts::from_health(health);
-        self.sessions_count = sessions.or(self.sessions_count);
-        self.agents_count = agents.or(self.agents_count);
-        self.reports_unhealthy = counts::health_not_ok(health);
-    }
-
-    pub fn set_sessions_count(&mut self, n: i64) {
-        self.sessions_count = Some(n);
-    }
-
-    /// The session list arrived: the cache is the gateway's again.
-    pub fn sessions_listed(&mut self) {
+    /// The session list arrived: the cache is the gateway's again, with its count.
+    pub(super) fn sessions_listed(&mut self, list: Value) -> Vec<Action> {
         self.sessions_retry.reset();
+        let mut actions = Vec::new();
+        if let Some(n) = counts::sessions_from_list(&list) {
+            self.health.sessions_count = Some(n);
+            actions.push(Action::Report);
+        }
+        actions.push(Action::PublishSessions(list));
+        actions
     }
 
     /// A `sessions.list` failed on a connected link (refused during a suspension — a held
@@ -60,31 +56,28 @@ impl LinkMachine {
     /// session cache is stale, and the runs the gateway started meanwhile would be missing
     /// from it — unlisted, uncontrollable — until a `sessions.changed` that may never come.
     /// Asked again after 1 s, doubling to 30 s, until a list arrives or the link ends.
-    pub fn sessions_list_failed(&mut self) -> Option<Duration> {
-        if !self.supports("sessions.list") {
-            return None;
+    pub(super) fn sessions_list_failed(&mut self) -> Vec<Action> {
+        if !self.connected() || !self.supports("sessions.list") {
+            return Vec::new();
         }
-        Some(self.sessions_retry.next_base_delay())
+        vec![Action::RefreshSessionsAfter(
+            self.sessions_retry.next_base_delay(),
+        )]
     }
 
-    pub fn set_agents_count(&mut self, n: i64) {
-        self.agents_count = Some(n);
-    }
-
-    /// The `shutdown` event: how soon the gateway expects to be back (a floor for the next
-    /// reconnect's delay).
-    pub fn shutting_down(&mut self, payload: Option<&Value>) -> Note {
-        self.restart_hint = payload
-            .and_then(|p| p.get("restartExpectedMs"))
-            .and_then(Value::as_u64)
-            .map(Duration::from_millis);
-        Note::ShuttingDown {
-            restart_expected: self.restart_hint,
+    /// The agent list arrived: its count.
+    pub(super) fn agents_listed(&mut self, list: &Value) -> Vec<Action> {
+        match counts::agents_from_list(list) {
+            Some(n) => {
+                self.health.agents_count = Some(n);
+                vec![Action::Report]
+            }
+            None => Vec::new(),
         }
     }
 
     /// An event from a connected gateway: what it changes and what is passed on.
-    pub fn event(&mut self, event: &str, payload: Option<Value>) -> Vec<Action> {
+    pub(super) fn event(&mut self, event: &str, payload: Option<Value>) -> Vec<Action> {
         // Only a gateway with `sessions.list` can be asked again.
         let refresh = self
             .supports("sessions.list")
@@ -101,10 +94,19 @@ impl LinkMachine {
             return vec![Action::Approvals(news)];
         }
         match event {
-            "shutdown" => vec![Action::Log(self.shutting_down(payload.as_ref()))],
+            // How soon the gateway expects to be back: a floor for the next reconnect's delay.
+            "shutdown" => {
+                let restart_expected = payload
+                    .as_ref()
+                    .and_then(|p| p.get("restartExpectedMs"))
+                    .and_then(Value::as_u64)
+                    .map(Duration::from_millis);
+                self.retry.restart_expected(restart_expected);
+                vec![Action::Log(Note::ShuttingDown { restart_expected })]
+            }
             "health" => match &payload {
                 Some(p) => {
-                    self.apply_health(p);
+                    self.health.apply(p);
                     vec![Action::Report]
                 }
                 None => Vec::new(),
@@ -112,10 +114,10 @@ impl LinkMachine {
             "sessions.changed" => refresh.into_iter().collect(),
             "gateway.suspension" => {
                 let phase = payload.as_ref().and_then(SuspensionPhase::in_payload);
-                if phase.is_none() || phase == self.suspension {
+                if phase.is_none() || phase == self.server.suspension {
                     return Vec::new();
                 }
-                self.suspension = phase;
+                self.server.suspension = phase;
                 // Back to accepting: the list it refused meanwhile can be read again.
                 let relist = (phase == Some(SuspensionPhase::Accepting))
                     .then_some(refresh)
@@ -144,14 +146,9 @@ impl LinkMachine {
         }
     }
 
-    /// A request was answered (under its own id).
-    pub fn answered(&mut self) {
-        self.unanswered = 0;
-    }
-
     /// A request ran out of time with no answer at all.
-    pub fn unanswered(&mut self, now: Instant, jitter: f64) -> Vec<Action> {
-        if self.phase != LinkPhase::Connected {
+    pub(super) fn unanswered(&mut self, now: Instant, jitter: f64) -> Vec<Action> {
+        if !self.connected() {
             return Vec::new();
         }
         self.unanswered += 1;
@@ -161,123 +158,62 @@ impl LinkMachine {
         Vec::new()
     }
 
-    // ---- keepalive --------------------------------------------------------------------------
+    // ---- keepalive (the rules: `keepalive.rs`) ----------------------------------------------
 
-    /// The heartbeat timer fired: fail a socket that missed its pongs or fell silent; else
-    /// ping, unless the gateway pinged since the last heartbeat. A gateway that pings has the
-    /// socket checked both ways already — it closes one whose pong is late, and a socket that
-    /// stops delivering its frames falls silent here — so a second ping each way would double
-    /// the fleet's keepalive traffic for nothing (as gRPC's keepalive pings only an idle
-    /// connection). Then only the handshake and every [`RTT_EVERY_HEARTBEATS`]-th heartbeat
-    /// make a ping due, for the round trip, and it leaves with the pong to the gateway's
-    /// next ping ([`LinkMachine::gateway_pinged`]): one write instead of two.
-    pub fn heartbeat(&mut self, now: Instant, jitter: f64) -> Vec<Action> {
-        if self.phase != LinkPhase::Connected {
+    /// What the pump noticed by itself: frames heard, a gateway ping it answered, heartbeats it
+    /// took quietly. A round-trip ping that is due goes out behind the pong.
+    pub(super) fn heard(&mut self, heard: Heard, now: Now) -> Vec<Action> {
+        if let Some(at) = heard.frame_at {
+            self.keepalive.frame_heard(at);
+        }
+        if !self.connected() {
             return Vec::new();
         }
-        if self.ping_outstanding.is_some() {
-            self.missed_pongs += 1;
-            if self.missed_pongs >= self.settings.missed_pongs {
-                let mut actions = vec![Action::Log(Note::NoPong {
-                    missed: self.missed_pongs,
-                })];
+        let mut actions = Vec::new();
+        if let Some(unix) = heard.pinged_at {
+            self.health.last_seen = Some(unix);
+            actions.push(Action::Live);
+            actions.extend(self.keepalive.gateway_pinged(now.at).map(Action::SendPing));
+        }
+        // After the ping: one the quiet heartbeats already counted does not vouch again.
+        self.keepalive.passed(&heard);
+        actions
+    }
+
+    /// The heartbeat of `generation`: the socket is dead (missed pongs, silence), or a ping, or
+    /// nothing (the gateway vouched for it); then the next one, while connected.
+    pub(super) fn heartbeat(&mut self, generation: u64, now: Instant, jitter: f64) -> Vec<Action> {
+        if !self.is_current(generation, LinkPhase::Connected) {
+            return Vec::new();
+        }
+        let mut actions = match self.keepalive.heartbeat(now, self.settings.missed_pongs) {
+            Beat::Quiet => Vec::new(),
+            Beat::Ping(payload) => vec![Action::SendPing(payload)],
+            Beat::NoPong(missed) => {
+                let mut actions = vec![Action::Log(Note::NoPong { missed })];
                 actions.extend(self.fail(LinkFailure::heartbeat(), now, jitter));
-                return actions;
+                actions
             }
+            Beat::Silent(silence) => {
+                let mut actions = vec![Action::Log(Note::Silent { silence })];
+                actions.extend(self.fail(LinkFailure::heartbeat(), now, jitter));
+                actions
+            }
+        };
+        if self.connected() {
+            actions.push(Action::ArmHeartbeat { first: false });
         }
-        let silence = now.saturating_duration_since(self.last_frame_at);
-        if silence > self.tick_interval * 2 {
-            let mut actions = vec![Action::Log(Note::Silent { silence })];
-            actions.extend(self.fail(LinkFailure::heartbeat(), now, jitter));
-            return actions;
-        }
-        let vouched = std::mem::take(&mut self.gateway_pinged);
-        if vouched && self.ping_outstanding.is_none() {
-            self.heartbeats_to_rtt = self.heartbeats_to_rtt.saturating_sub(1);
+        actions
+    }
+
+    /// A pong: the round trip, when it answers our outstanding ping.
+    pub(super) fn pong(&mut self, payload: &[u8], now: Now) -> Vec<Action> {
+        let Some(rtt) = self.keepalive.pong(payload, now.at) else {
             return Vec::new();
-        }
-        vec![self.ping()]
-    }
-
-    /// How many heartbeats from now may pass without the machine, each one vouched for by a
-    /// ping of the gateway's since the one before (the link thread's heartbeat rounds take
-    /// them, `link/beats.rs`): such a heartbeat would only count down to the round trip. None
-    /// while anything else could come of one: the link is not connected, a ping of ours waits
-    /// for its pong, or the heartbeat interval (`every`) is longer than the silence a
-    /// heartbeat fails on, so a ping since the last one would not prove the socket lively.
-    /// The last heartbeat before the round trip is always the machine's own (it asks for the
-    /// gateway's next ping).
-    pub fn quiet_heartbeats(&self, every: Duration) -> u32 {
-        if self.phase != LinkPhase::Connected
-            || self.ping_outstanding.is_some()
-            || every > self.tick_interval * 2
-        {
-            return 0;
-        }
-        self.heartbeats_to_rtt.saturating_sub(1)
-    }
-
-    /// `passed` heartbeats went by without the machine (at most what
-    /// [`LinkMachine::quiet_heartbeats`] allowed), each vouched for by a ping of the gateway's;
-    /// `pinged_since`: whether the gateway pinged again after the last of them. The same as
-    /// each of those heartbeats having reached [`LinkMachine::heartbeat`].
-    pub fn heartbeats_passed(&mut self, passed: u32, pinged_since: bool) {
-        if passed == 0 || self.phase != LinkPhase::Connected {
-            return;
-        }
-        self.heartbeats_to_rtt = self.heartbeats_to_rtt.saturating_sub(passed);
-        self.gateway_pinged = pinged_since;
-    }
-
-    /// The gateway pinged (the shell has queued the pong): it is alive and checking the
-    /// socket. A round-trip ping that is due goes out behind the pong.
-    pub fn gateway_pinged(&mut self, unix_now: i64) -> Vec<Action> {
-        if self.phase != LinkPhase::Connected {
-            return Vec::new();
-        }
-        self.gateway_pinged = true;
-        self.last_seen = Some(unix_now);
-        if self.wants_next_ping() {
-            return vec![self.ping()];
-        }
-        Vec::new()
-    }
-
-    /// Whether the gateway's next ping should reach the machine at once: a round-trip ping is
-    /// due to leave with its pong ([`LinkMachine::gateway_pinged`]). Other pings the socket's
-    /// pump answers by itself, and the machine hears of them before its next heartbeat.
-    pub fn wants_next_ping(&self) -> bool {
-        self.phase == LinkPhase::Connected
-            && self.heartbeats_to_rtt == 0
-            && self.ping_outstanding.is_none()
-    }
-
-    /// The next ping; the round trip is then not due for [`RTT_EVERY_HEARTBEATS`] heartbeats.
-    fn ping(&mut self) -> Action {
-        self.heartbeats_to_rtt = RTT_EVERY_HEARTBEATS;
-        self.ping_counter += 1;
-        Action::SendPing(self.ping_counter.to_be_bytes().to_vec())
-    }
-
-    /// The ping of [`Action::SendPing`] went out.
-    pub fn ping_sent(&mut self, now: Instant) {
-        if self.ping_outstanding.is_none() {
-            self.ping_outstanding = Some((self.ping_counter, now));
-        }
-    }
-
-    /// A pong; returns the round trip when it answers our outstanding ping.
-    pub fn pong(&mut self, payload: &[u8], now: Instant, unix_now: i64) -> Option<Duration> {
-        let (_, sent_at) = self.ping_outstanding?;
-        if payload.len() != 8 {
-            return None;
-        }
-        let rtt = now.saturating_duration_since(sent_at);
-        self.ping_outstanding = None;
-        self.missed_pongs = 0;
-        self.latency_ms = Some(rtt.as_millis() as u64);
-        self.last_seen = Some(unix_now);
-        Some(rtt)
+        };
+        self.health.latency_ms = Some(rtt.as_millis() as u64);
+        self.health.last_seen = Some(now.unix());
+        vec![Action::RoundTrip(rtt), Action::Report]
     }
 }
 

@@ -73,11 +73,28 @@ pub enum Note {
         version: String,
         auth: String,
     },
+    /// The gateway sent a request (it has none to make of us); its method, bounded.
+    IgnoredRequest {
+        method: String,
+    },
+    /// A frame that means nothing in this phase, bounded.
+    UnexpectedFrame {
+        phase: crate::model::LinkPhase,
+        frame: String,
+    },
 }
 
 /// What the shell does, in order.
 #[derive(Debug, Clone)]
 pub enum Action {
+    /// Dial the gateway for connection `generation` (`reconnect`: not the link's first, it is
+    /// counted); report back with [`super::Input::SocketOpened`] or a failure.
+    Dial {
+        generation: u64,
+        reconnect: bool,
+    },
+    /// Answer the challenge with this `connect` (signed by the shell, which holds the keys).
+    SendConnect(crate::handshake::ConnectPlan),
     /// Close the socket with 1000, cancel its timers, answer its pending calls "not connected".
     Teardown,
     /// Count a failed handshake under this code (`gateway_handshake_failures_total`; a code
@@ -93,10 +110,22 @@ pub enum Action {
     ArmHandshakeTimeout(Duration),
     /// The handshake is done: stop its timeout, lift the frame cap to the link's.
     HandshakeDone,
-    /// Start the keepalive (the first ping on the shared grid).
-    StartHeartbeat,
-    /// Send a WebSocket ping with this payload; report back with [`LinkMachine::ping_sent`].
+    /// Arm the next heartbeat on the shared grid (`first`: the connection's first).
+    ArmHeartbeat {
+        first: bool,
+    },
+    /// Send a WebSocket ping with this payload (the machine counts it sent).
     SendPing(Vec<u8>),
+    /// Our ping was answered after this long (the latency histogram).
+    RoundTrip(Duration),
+    /// A response for a request of ours: the shell resolves its caller, and tells the machine
+    /// [`super::Input::Answered`] when the id was one it asked under.
+    Resolve {
+        id: String,
+        ok: bool,
+        payload: Option<Value>,
+        error: Option<crate::protocol::frames::ErrorShape>,
+    },
     /// Store this device token for the gateway (`None`: forget it).
     PersistDeviceToken(Option<SecretString>),
     /// Subscribe to session changes (the gateway offers it).
@@ -105,6 +134,8 @@ pub enum Action {
     RefreshCounts,
     /// Refresh the session cache soon (bursts of changes coalesce into one `sessions.list`).
     RefreshSessionsSoon,
+    /// Ask for the session list again after this long (the last one failed).
+    RefreshSessionsAfter(Duration),
     /// Hand this session list (a `sessions.list` answer or a seed tick) to the registry.
     PublishSessions(Value),
     /// Publish an event on the daemon's bus under this type, tagged with the gateway.
@@ -117,6 +148,10 @@ pub enum Action {
     Approvals(crate::protocol::approvals::ApprovalNews),
     /// Tell the registry (it skips reports that change nothing it shows).
     Report,
+    /// Only the live numbers changed (latency, last seen): into the shared ones, no message.
+    Live,
+    /// A probe's verdict: counted, and a health sample for the registry.
+    Probed(ProbeVerdict),
     Log(Note),
 }
 
@@ -152,7 +187,6 @@ pub struct ProbeVerdict {
     pub error: Option<String>,
     pub connected: bool,
     pub uptime_ms: Option<u64>,
-    pub breaker_opened: bool,
 }
 
 /// What the registry shows of a link, to skip reports that change none of it.

@@ -4,33 +4,24 @@
 //! answers every path with 500) degrades the gateway and is shown as `probe_error`, but is
 //! not a failure the breaker counts (docs/design.md, *Health semantics*).
 
-use std::time::Instant;
-
-use super::{HttpHealth, LinkMachine, LinkPhase, ProbeVerdict, RpcHealth};
+use super::{Action, HttpHealth, LinkMachine, Note, Now, ProbeVerdict, RpcHealth};
 
 impl LinkMachine {
-    // ---- probing ----------------------------------------------------------------------------
-
-    /// A probe's outcome: HTTP `/health` and, when connected, the `health` RPC.
-    pub fn probed(
-        &mut self,
-        http: HttpHealth,
-        rpc: RpcHealth,
-        now: Instant,
-        unix_now: i64,
-    ) -> ProbeVerdict {
-        let connected = self.phase == LinkPhase::Connected;
+    /// A probe's outcome: HTTP `/health` and, when connected, the `health` RPC. The verdict
+    /// goes out as [`Action::Probed`], after what it changed is reported.
+    pub(super) fn probed(&mut self, http: HttpHealth, rpc: RpcHealth, now: Now) -> Vec<Action> {
+        let connected = self.connected();
         let mut error = None;
         let mut timed_out = false;
         let mut latency = None;
         let rpc_answered = matches!(rpc, RpcHealth::Answered(_));
-        self.probe_error = None;
+        self.health.probe_error = None;
         match http {
             HttpHealth::Answered(rtt) => latency = Some(rtt.as_millis() as u64),
             HttpHealth::NoEndpoint => {}
             // A secondary signal while the socket and the RPC answer.
             HttpHealth::Failed { message, .. } if connected && rpc_answered => {
-                self.probe_error = Some(message);
+                self.health.probe_error = Some(message);
             }
             HttpHealth::Failed {
                 timed_out: t,
@@ -41,7 +32,7 @@ impl LinkMachine {
             }
         }
         match rpc {
-            RpcHealth::Answered(health) => self.apply_health(&health),
+            RpcHealth::Answered(health) => self.health.apply(&health),
             RpcHealth::TimedOut => {
                 timed_out = true;
                 error.get_or_insert_with(|| "health RPC timed out".into());
@@ -59,30 +50,34 @@ impl LinkMachine {
             }
             RpcHealth::NotAsked => {}
         }
-        let healthy = error.is_none() && connected && !self.reports_unhealthy;
-        self.checked = true;
-        self.last_probe_timed_out = timed_out;
+        let healthy = error.is_none() && connected && self.health.reports_ok();
+        self.health.checked = true;
+        self.health.last_probe_timed_out = timed_out;
         let mut breaker_opened = false;
         let outcome = if healthy {
-            self.breaker.record_success();
-            self.last_seen = Some(unix_now);
+            self.retry.breaker.record_success();
+            self.health.last_seen = Some(now.unix());
             "healthy"
         } else {
-            breaker_opened = self.breaker.record_failure(now) == crate::breaker::Opening::Opened;
+            breaker_opened =
+                self.retry.breaker.record_failure(now.at) == crate::breaker::Opening::Opened;
             if timed_out { "timeout" } else { "unhealthy" }
         };
-        ProbeVerdict {
+        let verdict = ProbeVerdict {
             healthy,
             outcome,
             status: self.status(),
-            latency_ms: latency.or(self.latency_ms),
-            error: error.or_else(|| self.probe_error.clone()),
+            latency_ms: latency.or(self.health.latency_ms),
+            error: error.or_else(|| self.health.probe_error.clone()),
             connected,
-            uptime_ms: self
-                .uptime_at_connect_ms
-                .zip(self.connected_at)
-                .map(|(up, at)| up + now.saturating_duration_since(at).as_millis() as u64),
-            breaker_opened,
+            uptime_ms: self.server.uptime_ms(now.at),
+        };
+        let mut actions = Vec::new();
+        if breaker_opened {
+            actions.push(Action::Log(Note::BreakerOpenedByProbes));
         }
+        actions.push(Action::Report);
+        actions.push(Action::Probed(verdict));
+        actions
     }
 }

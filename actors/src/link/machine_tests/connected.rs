@@ -22,21 +22,21 @@ fn a_heartbeat_sends_a_numbered_eight_byte_ping() {
 fn a_gateway_that_pings_gets_our_ping_only_for_the_round_trip() {
     let (mut m, now) = machine(None);
     connect(&mut m, now);
-    // One cycle: the gateway pings (the shell answers), then our heartbeat. Where our ping
-    // went out, if it did; it is answered at once.
+    // One cycle: the gateway pings (the shell answers), and our ping goes out behind the
+    // pong if it is due, answered at once; then our heartbeat, which sends nothing.
     let cycle = |m: &mut LinkMachine| {
-        let with_pong = m.gateway_pinged(UNIX + 5);
-        let heartbeat = m.heartbeat(now, MID);
-        assert!(heartbeat.is_empty(), "{heartbeat:?}");
-        match &with_pong[..] {
+        let with_pong = m.gateway_pinged(now, UNIX + 5);
+        let ours = match &with_pong[..] {
             [] => None,
             [Action::SendPing(_)] => {
-                m.ping_sent(now);
                 m.pong(&1u64.to_be_bytes(), now, UNIX + 6);
                 Some(())
             }
             other => panic!("{other:?}"),
-        }
+        };
+        let heartbeat = m.heartbeat(now, MID);
+        assert!(heartbeat.is_empty(), "{heartbeat:?}");
+        ours
     };
     let pinged: Vec<usize> = (0..25).filter(|_| cycle(&mut m).is_some()).collect();
     // The gateway's first ping carries it; then every tenth.
@@ -57,7 +57,7 @@ fn a_new_link_measures_the_round_trip_at_the_first_chance() {
         let (mut m, now) = machine(None);
         connect(&mut m, now);
         let actions = if gateway_first {
-            m.gateway_pinged(UNIX)
+            m.gateway_pinged(now, UNIX)
         } else {
             m.heartbeat(now, MID)
         };
@@ -72,8 +72,10 @@ fn a_new_link_measures_the_round_trip_at_the_first_chance() {
 fn with_round_trip_measured() -> (LinkMachine, Instant) {
     let (mut m, now) = machine(None);
     connect(&mut m, now);
-    assert!(matches!(m.gateway_pinged(UNIX)[..], [Action::SendPing(_)]));
-    m.ping_sent(now);
+    assert!(matches!(
+        m.gateway_pinged(now, UNIX)[..],
+        [Action::SendPing(_)]
+    ));
     m.pong(&1u64.to_be_bytes(), now, UNIX);
     (m, now)
 }
@@ -84,7 +86,7 @@ fn with_round_trip_measured() -> (LinkMachine, Instant) {
 fn a_due_round_trip_goes_out_at_the_next_heartbeat_if_the_gateway_stops_pinging() {
     let (mut m, now) = with_round_trip_measured();
     for _ in 0..RTT_EVERY_HEARTBEATS {
-        assert!(m.gateway_pinged(UNIX).is_empty());
+        assert!(m.gateway_pinged(now, UNIX).is_empty());
         assert!(m.heartbeat(now, MID).is_empty());
     }
     // Due now, waiting for a pong to ride; the gateway does not ping again.
@@ -95,7 +97,7 @@ fn a_due_round_trip_goes_out_at_the_next_heartbeat_if_the_gateway_stops_pinging(
 fn a_gateway_ping_counts_as_being_seen() {
     let (mut m, now) = machine(None);
     connect(&mut m, now);
-    m.gateway_pinged(UNIX + 30);
+    m.gateway_pinged(now, UNIX + 30);
     assert_eq!(m.last_seen(), Some(UNIX + 30));
 }
 
@@ -106,12 +108,11 @@ fn an_outstanding_ping_is_repeated_and_counted_though_the_gateway_pings() {
     let (mut m, now) = machine(None);
     connect(&mut m, now);
     m.heartbeat(now, MID);
-    m.ping_sent(now);
     for _ in 0..2 {
-        m.gateway_pinged(UNIX);
+        m.gateway_pinged(now, UNIX);
         assert!(matches!(m.heartbeat(now, MID)[..], [Action::SendPing(_)]));
     }
-    m.gateway_pinged(UNIX);
+    m.gateway_pinged(now, UNIX);
     let actions = m.heartbeat(now, MID);
     assert!(noted(&actions, |n| *n == Note::NoPong { missed: 3 }));
 }
@@ -121,7 +122,6 @@ fn three_missed_pongs_take_the_link_down() {
     let (mut m, now) = machine(None);
     connect(&mut m, now);
     m.heartbeat(now, MID);
-    m.ping_sent(now);
     assert!(matches!(m.heartbeat(now, MID)[..], [Action::SendPing(_)]));
     assert!(matches!(m.heartbeat(now, MID)[..], [Action::SendPing(_)]));
     let actions = m.heartbeat(now, MID);
@@ -137,7 +137,6 @@ fn a_pong_measures_the_round_trip_and_clears_the_misses() {
     let (mut m, now) = machine(None);
     connect(&mut m, now);
     m.heartbeat(now, MID);
-    m.ping_sent(now);
     m.heartbeat(now, MID);
     let rtt = m.pong(
         &1u64.to_be_bytes(),
@@ -149,7 +148,6 @@ fn a_pong_measures_the_round_trip_and_clears_the_misses() {
     assert_eq!(m.last_seen(), Some(UNIX + 1));
     // Two more misses are not three.
     m.heartbeat(now, MID);
-    m.ping_sent(now);
     m.heartbeat(now, MID);
     assert_eq!(m.phase(), LinkPhase::Connected);
 }
@@ -160,7 +158,6 @@ fn a_pong_that_is_not_ours_is_ignored() {
     connect(&mut m, now);
     assert_eq!(m.pong(&1u64.to_be_bytes(), now, UNIX), None);
     m.heartbeat(now, MID);
-    m.ping_sent(now);
     assert_eq!(m.pong(b"short", now, UNIX), None);
 }
 
@@ -169,7 +166,6 @@ fn a_slow_pong_makes_the_gateway_degraded() {
     let (mut m, now) = machine(None);
     connect(&mut m, now);
     m.heartbeat(now, MID);
-    m.ping_sent(now);
     m.pong(&1u64.to_be_bytes(), now + Duration::from_millis(600), UNIX);
     assert_eq!(m.status(), GatewayStatus::Degraded);
 }
@@ -245,10 +241,9 @@ fn the_report_key_changes_with_what_the_registry_shows_and_not_with_latency() {
     connect(&mut m, now);
     let before = m.report_key();
     m.heartbeat(now, MID);
-    m.ping_sent(now);
     m.pong(&1u64.to_be_bytes(), now + Duration::from_millis(5), UNIX);
     assert_eq!(m.report_key(), before);
-    m.set_sessions_count(3);
+    m.sessions_listed(json!({"sessions": [], "totalCount": 3}));
     assert_ne!(m.report_key(), before);
 }
 
@@ -256,7 +251,10 @@ fn the_report_key_changes_with_what_the_registry_shows_and_not_with_latency() {
 fn health_events_update_the_counts() {
     let (mut m, now) = machine(None);
     connect(&mut m, now);
-    m.apply_health(&json!({"ok": true, "sessions": {"count": 4}, "agents": [{"id": "main"}]}));
+    m.event(
+        "health",
+        Some(json!({"ok": true, "sessions": {"count": 4}, "agents": [{"id": "main"}]})),
+    );
     let state = m.state(now);
     assert_eq!(
         (state.sessions_count, state.agents_count),
@@ -376,8 +374,10 @@ const S30: Duration = Duration::from_secs(30);
 fn quiet_heartbeats_keep_the_round_trip_on_every_tenth() {
     let (mut m, now) = machine(None);
     connect(&mut m, now);
-    assert!(matches!(m.gateway_pinged(UNIX)[..], [Action::SendPing(_)]));
-    m.ping_sent(now);
+    assert!(matches!(
+        m.gateway_pinged(now, UNIX)[..],
+        [Action::SendPing(_)]
+    ));
     assert_eq!(
         m.quiet_heartbeats(S30),
         0,
@@ -393,7 +393,7 @@ fn quiet_heartbeats_keep_the_round_trip_on_every_tenth() {
         "vouched for by the ping after them"
     );
     assert!(
-        matches!(m.gateway_pinged(UNIX + 300)[..], [Action::SendPing(_)]),
+        matches!(m.gateway_pinged(now, UNIX + 300)[..], [Action::SendPing(_)]),
         "the round trip rides the next gateway ping, as without quiet heartbeats"
     );
 }
@@ -404,7 +404,7 @@ fn quiet_heartbeats_keep_the_round_trip_on_every_tenth() {
 fn a_ping_spent_on_a_quiet_heartbeat_does_not_vouch_again() {
     let (mut m, now) = with_round_trip_measured();
     // The shell's order: the latest ping, then the heartbeats that passed.
-    m.gateway_pinged(UNIX + 25);
+    m.gateway_pinged(now, UNIX + 25);
     m.heartbeats_passed(1, false);
     assert_eq!(m.last_seen(), Some(UNIX + 25));
     assert!(matches!(m.heartbeat(now, MID)[..], [Action::SendPing(_)]));
@@ -420,8 +420,14 @@ fn no_quiet_heartbeats_where_one_could_decide_something() {
     let (mut m, now) = with_round_trip_measured();
     assert_eq!(m.quiet_heartbeats(Duration::from_secs(60)), 9);
     assert_eq!(m.quiet_heartbeats(Duration::from_secs(61)), 0);
-    m.heartbeat(now, MID); // not vouched: pings
-    m.ping_sent(now);
+    assert!(
+        m.heartbeat(now, MID).is_empty(),
+        "vouched for by the gateway's ping"
+    );
+    assert!(
+        matches!(m.heartbeat(now, MID)[..], [Action::SendPing(_)]),
+        "not vouched: pings"
+    );
     assert_eq!(m.quiet_heartbeats(S30), 0, "our ping waits for its pong");
     m.stop();
     assert_eq!(m.quiet_heartbeats(S30), 0, "stopped");
@@ -438,7 +444,7 @@ fn a_failed_session_list_is_asked_again_with_backoff_until_one_arrives() {
         .map(|_| m.sessions_list_failed().unwrap().as_secs())
         .collect();
     assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30, 30]);
-    m.sessions_listed();
+    m.sessions_listed(json!({"sessions": []}));
     assert_eq!(m.sessions_list_failed(), Some(Duration::from_secs(1)));
     m.sessions_list_failed();
     m.stop();

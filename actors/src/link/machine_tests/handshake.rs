@@ -35,8 +35,20 @@ fn a_real_challenge_is_answered_with_a_v3_signature_and_the_preferred_credential
     assert_eq!(plan.signature, SignatureVersion::V3);
     assert_eq!(plan.auth, AuthChoice::Preferred);
     assert_eq!(plan.challenge.nonce, "f87e67c5-26bd-4532-ae91-d9db022cf665");
-    assert!(m.is_connect_response(&plan.request_id));
-    assert!(!m.is_connect_response("r1"));
+    assert_eq!(plan.request_id, "connect-1");
+    // A response under another id is not the answer to it.
+    let other = Frame::Res {
+        id: "r1".into(),
+        ok: true,
+        payload: Some(real_hello()),
+        error: None,
+    };
+    let actions = m.input(Input::Frame(other), now, UNIX, MID);
+    assert!(
+        matches!(&actions[..], [Action::Log(Note::UnexpectedFrame { .. })]),
+        "{actions:?}"
+    );
+    assert_eq!(m.phase(), LinkPhase::Handshaking);
 }
 
 #[test]
@@ -49,11 +61,14 @@ fn a_changed_shared_token_is_proved_on_the_first_handshake() {
 
 #[test]
 fn a_challenge_without_a_nonce_is_a_protocol_error() {
-    let (mut m, _) = machine(None);
-    m.begin_connect();
-    let err = m.challenge(Some(json!({"ts": 1}))).unwrap_err();
-    assert_eq!(err.code, "PROTOCOL_ERROR");
-    assert!(m.challenge(None).is_err());
+    for payload in [Some(json!({"ts": 1})), None] {
+        let (mut m, now) = machine(None);
+        m.begin_connect();
+        m.socket_opened(now);
+        let err = m.challenge(payload).unwrap_err();
+        assert_eq!(err.code, "PROTOCOL_ERROR");
+        assert_eq!(m.phase(), LinkPhase::Backoff);
+    }
 }
 
 #[test]
@@ -116,7 +131,7 @@ fn hello_ends_the_handshake_then_starts_the_keepalive_subscribes_and_counts() {
             Action::HandshakeDone => "done",
             Action::PersistDeviceToken(_) => "token",
             Action::Log(_) => "log",
-            Action::StartHeartbeat => "heartbeat",
+            Action::ArmHeartbeat { first: true } => "heartbeat",
             Action::Report => "report",
             Action::SubscribeSessions => "subscribe",
             Action::RefreshCounts => "counts",

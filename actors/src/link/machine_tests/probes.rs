@@ -89,8 +89,12 @@ fn failed_probes_open_the_breaker() {
     };
     let opened: Vec<bool> = (0..3)
         .map(|_| {
-            m.probed(failed(), RpcHealth::NotAsked, now, UNIX)
-                .breaker_opened
+            let probe = Input::Probed {
+                http: failed(),
+                rpc: RpcHealth::NotAsked,
+            };
+            let actions = m.input(probe, now, UNIX, MID);
+            noted(&actions, |n| *n == Note::BreakerOpenedByProbes)
         })
         .collect();
     assert_eq!(opened, [false, false, true]);
