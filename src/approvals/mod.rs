@@ -104,6 +104,7 @@ impl Inbox {
         let params = json!({"id": id, "kind": known.kind, "decision": decision.as_str()});
         let answer = match self
             .fleet
+            .ctx
             .call_gateway(gateway_id, "approval.resolve", params)
             .await
         {

@@ -144,6 +144,7 @@ impl Inbox {
         let now = unix_now_ms();
         let got = self
             .fleet
+            .ctx
             .call_gateway(gateway_id, "approval.get", json!({"id": id}))
             .await;
         let ending = match got {
@@ -177,7 +178,12 @@ impl Inbox {
             ("exec.approval.list", ApprovalKind::Exec),
             ("plugin.approval.list", ApprovalKind::Plugin),
         ] {
-            match self.fleet.call_gateway(gateway_id, method, json!({})).await {
+            match self
+                .fleet
+                .ctx
+                .call_gateway(gateway_id, method, json!({}))
+                .await
+            {
                 Ok(answer) => listed.extend(wire::list(&answer, kind, LIST_MAX)),
                 Err(e) => {
                     tracing::debug!(gateway_id, method, %e, "approvals not listed");
@@ -256,6 +262,7 @@ impl Inbox {
         };
         let answered = self
             .fleet
+            .ctx
             .call_gateway(
                 a.gateway_id,
                 "approval.resolve",

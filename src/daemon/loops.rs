@@ -51,7 +51,7 @@ pub(super) async fn adopt_runs(fleet: Arc<crate::fleet::Fleet>) {
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     loop {
         tick.tick().await;
-        fleet.clone().adopt_runs().await;
+        fleet.spawns.clone().adopt_runs().await;
     }
 }
 
@@ -92,6 +92,7 @@ pub(super) async fn expire_maintenance(fleet: std::sync::Arc<crate::fleet::Fleet
     loop {
         tick.tick().await;
         fleet
+            .gateway_ops
             .expire_maintenance(gateway_supervisor_actors::unix_now())
             .await;
     }

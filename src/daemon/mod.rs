@@ -277,27 +277,24 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
                 .map_err(|e| DaemonError::Seed(e.to_string()))?;
             info!(name = %name, "seeded the default gateway from the environment");
         }
-        let fleet = Arc::new(
-            crate::fleet::Fleet::new(
-                registry.clone(),
-                targets,
-                store.clone(),
-                events.clone(),
-                crate::fleet::Deadlines {
-                    call: cfg.gateways.rpc_timeout,
-                    operation: cfg.gateways.operation_timeout,
-                },
-                metrics.fleet.clone(),
-            )
-            .in_cluster(cluster_id)
-            .with_budgets(
-                cfg.usage
-                    .budgets
-                    .iter()
-                    .map(|(agent, b)| (agent.clone(), b.daily_usd))
-                    .collect(),
-            ),
-        );
+        let fleet = Arc::new(crate::fleet::Fleet::new(crate::fleet::FleetParts {
+            registry: registry.clone(),
+            targets,
+            store: store.clone(),
+            events: events.clone(),
+            deadlines: crate::fleet::Deadlines {
+                call: cfg.gateways.rpc_timeout,
+                operation: cfg.gateways.operation_timeout,
+            },
+            counters: metrics.fleet.clone(),
+            instance: cluster_id,
+            agent_budgets: cfg
+                .usage
+                .budgets
+                .iter()
+                .map(|(agent, b)| (agent.clone(), b.daily_usd))
+                .collect(),
+        }));
         let approvals = Arc::new(crate::approvals::Inbox::new(
             store.clone(),
             fleet.clone(),
@@ -324,7 +321,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
             )
             .in_cluster(clustered.then_some(cfg.cluster.lease_ttl)),
         );
-        fleet.run_processes_with(managed.clone());
+        fleet.operations.run_processes_with(managed.clone());
         // What this host is (`GET /api/hosts`), stored every 30 s.
         let reporter = managed.clone();
         actix::spawn(async move {

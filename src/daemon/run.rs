@@ -133,22 +133,31 @@ pub(super) async fn run(mut rt: Running) -> Result<(), DaemonError> {
     actix::spawn(rt.state.fleet_config.clone().run());
     actix::spawn(rt.state.fleet_config.clone().rollouts_loop());
     actix::spawn(expire_maintenance(rt.state.fleet.clone()));
-    actix::spawn(rt.state.fleet.clone().operations_loop(OPERATIONS_ROUND));
     actix::spawn(
         rt.state
             .fleet
+            .operations
+            .clone()
+            .operations_loop(OPERATIONS_ROUND),
+    );
+    actix::spawn(
+        rt.state
+            .fleet
+            .watchdog
             .clone()
             .watchdog_loop(rt.cfg.watchdog.clone(), rt.state.metrics.watchdog.clone()),
     );
     actix::spawn(
         rt.state
             .fleet
+            .log_tail
             .clone()
             .log_tail_loop(rt.cfg.gateway_logs.clone()),
     );
     actix::spawn(
         rt.state
             .fleet
+            .usage
             .clone()
             .usage_loop(rt.cfg.usage.clone(), rt.state.metrics.usage.clone()),
     );

@@ -3,9 +3,13 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{Fleet, FleetError};
+use super::FleetError;
 use crate::db::agents::{GatewayAgent, SyncReport};
 use gateway_supervisor_actors::model::Caller;
+use gateway_supervisor_actors::model::GatewayId;
+use std::sync::Arc;
+
+use super::context::FleetContext;
 
 /// The fields of an `agents.list` entry worth keeping beside its id.
 const KEPT: [&str; 4] = ["workspace", "model", "agentRuntime", "name"];
@@ -31,35 +35,77 @@ pub fn agents_from_list(payload: &Value) -> Vec<GatewayAgent> {
         .collect()
 }
 
-impl Fleet {
+/// Why the agents could not be synced.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentsError {
+    /// No gateway is the acting primary in this instance's view: none is registered, or none of
+    /// the `registered` ones has been elected (none healthy, or the election's word has not
+    /// reached this instance yet).
+    #[error("{}", super::no_primary(*registered))]
+    NoPrimary { registered: usize },
+    #[error("the primary gateway `{name}` is not connected")]
+    PrimaryNotConnected { name: String },
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
+}
+
+impl super::ServiceError for AgentsError {
+    fn outcome(&self) -> &'static str {
+        match self {
+            AgentsError::NoPrimary { .. } | AgentsError::PrimaryNotConnected { .. } => {
+                "not_connected"
+            }
+            AgentsError::Fleet(e) => e.outcome(),
+        }
+    }
+
+    fn elsewhere(self) -> Result<(GatewayId, super::Owner), Self> {
+        match self {
+            AgentsError::Fleet(e) => e.elsewhere().map_err(AgentsError::Fleet),
+            other => Err(other),
+        }
+    }
+}
+
+/// The agents the gateways run, synced into the store.
+#[derive(Clone)]
+pub struct Agents {
+    ctx: Arc<FleetContext>,
+}
+
+impl Agents {
+    pub fn new(ctx: Arc<FleetContext>) -> Self {
+        Agents { ctx }
+    }
     /// Reads the acting primary's agents and upserts them; `by` is audited.
     #[tracing::instrument(name = "agents.sync", skip_all)]
-    pub async fn sync_agents(&self, by: Caller) -> Result<SyncReport, FleetError> {
-        let targets = self.targets();
+    pub async fn sync_agents(&self, by: Caller) -> Result<SyncReport, AgentsError> {
+        let targets = self.ctx.targets();
         let registered = targets.len();
         let primary = targets
             .into_iter()
             .find(|t| t.candidate.acting_primary)
-            .ok_or(FleetError::NoPrimary { registered })?;
+            .ok_or(AgentsError::NoPrimary { registered })?;
         let name = primary.candidate.name.clone();
         let Some(link) = primary.link.clone().filter(|_| primary.candidate.healthy) else {
             // Linked by another instance: the sync is that instance's to run.
-            if let Some(owner) = self.linked_elsewhere(primary.candidate.id).await? {
-                return Err(FleetError::LinkedElsewhere {
-                    id: primary.candidate.id,
-                    owner,
-                });
+            if let Some(owner) = self.ctx.linked_elsewhere(primary.candidate.id).await? {
+                let id = primary.candidate.id;
+                return Err(FleetError::LinkedElsewhere { id, owner }.into());
             }
-            return Err(FleetError::PrimaryNotConnected { name });
+            return Err(AgentsError::PrimaryNotConnected { name });
         };
         let payload = link
-            .call("agents.list", Some(json!({})), self.deadlines.call)
+            .call("agents.list", Some(json!({})), self.ctx.deadlines.call)
             .await
             .map_err(|source| FleetError::Call { name, source })?;
         let list = agents_from_list(&payload);
         let gateway_id = primary.candidate.id;
-        self.stored(move |store| store.sync_agents(gateway_id, &list, &by))
-            .await
+        let report = self
+            .ctx
+            .stored(move |store| store.sync_agents(gateway_id, &list, &by))
+            .await?;
+        Ok(report)
     }
 }
 

@@ -1,11 +1,11 @@
 //! What the fleet's use cases did, counted for `/metrics`: every spawn request and how each
 //! spawn ended, every session action and every gateway operation, by outcome. Every label
 //! value comes from a fixed set: the use case's own names, [`SpawnStatus`], and
-//! [`FleetError::outcome`].
+//! each service error's outcome ([`ServiceError::outcome`]).
 
 use prometheus::{IntCounterVec, Opts, Registry};
 
-use super::FleetError;
+use super::ServiceError;
 use super::operation::model::{OperationKind, OperationState};
 use crate::db::spawns::SpawnStatus;
 
@@ -19,7 +19,7 @@ pub struct FleetCounters {
 }
 
 /// The outcome label of a use case's result.
-fn outcome<T>(result: &Result<T, FleetError>) -> &'static str {
+fn outcome<T, E: ServiceError>(result: &Result<T, E>) -> &'static str {
     match result {
         Ok(_) => "ok",
         Err(e) => e.outcome(),
@@ -73,7 +73,7 @@ impl FleetCounters {
         Ok(())
     }
 
-    pub(super) fn spawn<T>(&self, result: &Result<T, FleetError>) {
+    pub(super) fn spawn<T, E: ServiceError>(&self, result: &Result<T, E>) {
         self.spawns.with_label_values(&[outcome(result)]).inc();
     }
 
@@ -89,16 +89,20 @@ impl FleetCounters {
             .inc();
     }
 
-    pub(super) fn session_control<T>(&self, action: &'static str, result: &Result<T, FleetError>) {
+    pub(super) fn session_control<T, E: ServiceError>(
+        &self,
+        action: &'static str,
+        result: &Result<T, E>,
+    ) {
         self.session_controls
             .with_label_values(&[action, outcome(result)])
             .inc();
     }
 
-    pub(super) fn gateway_operation<T>(
+    pub(super) fn gateway_operation<T, E: ServiceError>(
         &self,
         operation: &'static str,
-        result: &Result<T, FleetError>,
+        result: &Result<T, E>,
     ) {
         self.gateway_operations
             .with_label_values(&[operation, outcome(result)])

@@ -8,14 +8,18 @@
 use gateway_supervisor_actors::events::EventKind;
 use serde_json::{Value, json};
 
+use super::FleetError;
 use super::budget::DisruptionKind;
-use super::{Fleet, FleetError};
 use crate::secrets::random_hex;
 use gateway_supervisor_actors::messages::{GetGateway, SetCordon, SetMaintenance, SetSuspension};
 use gateway_supervisor_actors::model::GatewayView;
 use gateway_supervisor_actors::model::{Caller, GatewayId};
 use gateway_supervisor_actors::protocol::frames::ErrorShape;
 use gateway_supervisor_actors::protocol::suspend::SuspendStatus;
+use std::sync::Arc;
+
+use super::budget::Budgets;
+use super::context::FleetContext;
 
 /// Another client's suspension holds gateway `id` (the gateway does not say whose, nor its id,
 /// so this daemon cannot release it): it lapses at `expiresAtMs` unless its client renews it.
@@ -46,10 +50,22 @@ fn another_suspension(id: GatewayId, refused: &ErrorShape) -> FleetError {
     }
 }
 
-impl Fleet {
+/// One gateway taken out of service and back: suspend, resume, restart (each through the
+/// disruption budgets), cordon and maintenance.
+#[derive(Clone)]
+pub struct GatewayOps {
+    ctx: Arc<FleetContext>,
+    budgets: Budgets,
+}
+
+impl GatewayOps {
+    pub fn new(ctx: Arc<FleetContext>, budgets: Budgets) -> Self {
+        GatewayOps { ctx, budgets }
+    }
     /// The suspension this daemon recorded on gateway `id`, if any.
     async fn suspension_of(&self, id: GatewayId) -> Result<Option<String>, FleetError> {
         let view = self
+            .ctx
             .registry
             .send(GetGateway(id))
             .await
@@ -65,7 +81,8 @@ impl Fleet {
         suspension_id: Option<String>,
         by: &Caller,
     ) -> Result<(), FleetError> {
-        self.registry
+        self.ctx
+            .registry
             .send(SetSuspension {
                 id,
                 suspension_id,
@@ -81,7 +98,7 @@ impl Fleet {
     #[tracing::instrument(name = "gateway.suspend", skip_all, fields(gateway_id = ?id))]
     pub async fn suspend(&self, id: GatewayId, by: &Caller) -> Result<Value, FleetError> {
         let result = self.suspend_now(id, by).await;
-        self.counters.gateway_operation("suspend", &result);
+        self.ctx.counters.gateway_operation("suspend", &result);
         result
     }
 
@@ -97,9 +114,11 @@ impl Fleet {
         // The gateway deduplicates suspensions by this id.
         let request_id = random_hex::<16>().map_err(FleetError::Random)?;
         // Recorded once it is suspended, it counts as out of service by its suspension.
-        self.admit_disruption(id, DisruptionKind::Suspend, None, by, SUSPEND_HOLD)
+        self.budgets
+            .admit_disruption(id, DisruptionKind::Suspend, None, by, SUSPEND_HOLD)
             .await?;
         let answer = match self
+            .ctx
             .call(
                 id,
                 "gateway.suspend.prepare",
@@ -109,7 +128,7 @@ impl Fleet {
         {
             Ok(answer) => answer,
             Err(e) => {
-                self.release_disruption(id, None).await;
+                self.budgets.release_disruption(id, None).await;
                 return Err(match e.suspension_conflict() {
                     Some(refused) => another_suspension(id, refused),
                     None => e,
@@ -117,7 +136,7 @@ impl Fleet {
             }
         };
         if SuspendStatus::of(&answer) == SuspendStatus::Busy {
-            self.release_disruption(id, None).await;
+            self.budgets.release_disruption(id, None).await;
             let reason = answer
                 .get("reason")
                 .and_then(Value::as_str)
@@ -132,20 +151,21 @@ impl Fleet {
                 let sid = gateway_supervisor_actors::bounded::text(sid, 128);
                 self.record_suspension(id, Some(sid), by).await?;
                 // On record, its suspension counts it out of service from now on.
-                self.release_disruption(id, None).await;
+                self.budgets.release_disruption(id, None).await;
             }
             // Nothing to resume it by later; the action is still on record.
             None => {
-                self.audited(
-                    by,
-                    "gateway.suspend",
-                    ("gateway", id.to_string()),
-                    json!({"request_id": request_id, "suspension_id": null}),
-                )
-                .await;
+                self.ctx
+                    .audited(
+                        by,
+                        "gateway.suspend",
+                        ("gateway", id.to_string()),
+                        json!({"request_id": request_id, "suspension_id": null}),
+                    )
+                    .await;
             }
         }
-        self.events.publish(
+        self.ctx.events.publish(
             EventKind::GatewayStatus,
             Some(id),
             json!({"suspension": "prepared"}),
@@ -157,7 +177,7 @@ impl Fleet {
     #[tracing::instrument(name = "gateway.resume", skip_all, fields(gateway_id = ?id))]
     pub async fn resume(&self, id: GatewayId, by: &Caller) -> Result<Value, FleetError> {
         let result = self.resume_now(id, by).await;
-        self.counters.gateway_operation("resume", &result);
+        self.ctx.counters.gateway_operation("resume", &result);
         result
     }
 
@@ -168,11 +188,12 @@ impl Fleet {
             details: json!({"gateway_id": id}),
         })?;
         let answer = self
+            .ctx
             .call(id, "gateway.suspend.resume", json!({"suspensionId": sid}))
             .await?;
         self.record_suspension(id, None, by).await?;
-        self.release_disruption(id, None).await;
-        self.events.publish(
+        self.budgets.release_disruption(id, None).await;
+        self.ctx.events.publish(
             EventKind::GatewayStatus,
             Some(id),
             json!({"suspension": "resumed"}),
@@ -190,7 +211,7 @@ impl Fleet {
         by: &Caller,
     ) -> Result<Value, FleetError> {
         let result = self.restart_now(id, expected_boot_id, by).await;
-        self.counters.gateway_operation("restart", &result);
+        self.ctx.counters.gateway_operation("restart", &result);
         result
     }
 
@@ -201,9 +222,11 @@ impl Fleet {
         by: &Caller,
     ) -> Result<Value, FleetError> {
         let reason = format!("requested through gateway-supervisor by {}", by.label);
-        self.admit_disruption(id, DisruptionKind::Restart, None, by, RESTART_HOLD)
+        self.budgets
+            .admit_disruption(id, DisruptionKind::Restart, None, by, RESTART_HOLD)
             .await?;
         let answer = match self
+            .ctx
             .call_fenced(
                 id,
                 "gateway.restart.request",
@@ -214,7 +237,7 @@ impl Fleet {
         {
             Ok(answer) => answer,
             Err(e) => {
-                self.release_disruption(id, None).await;
+                self.budgets.release_disruption(id, None).await;
                 return Err(e);
             }
         };
@@ -224,13 +247,14 @@ impl Fleet {
                 details: answer,
             });
         }
-        self.audited(
-            by,
-            "gateway.restart",
-            ("gateway", id.to_string()),
-            json!({}),
-        )
-        .await;
+        self.ctx
+            .audited(
+                by,
+                "gateway.restart",
+                ("gateway", id.to_string()),
+                json!({}),
+            )
+            .await;
         Ok(answer)
     }
 
@@ -245,6 +269,7 @@ impl Fleet {
         by: &Caller,
     ) -> Result<GatewayView, FleetError> {
         let sent = self
+            .ctx
             .registry
             .send(SetCordon {
                 id,
@@ -257,7 +282,7 @@ impl Fleet {
             Err(e) => Err(FleetError::Registry(e)),
         };
         let operation = if cordoned { "cordon" } else { "uncordon" };
-        self.counters.gateway_operation(operation, &result);
+        self.ctx.counters.gateway_operation(operation, &result);
         result
     }
 
@@ -276,6 +301,7 @@ impl Fleet {
             "maintenance_end"
         };
         let sent = self
+            .ctx
             .registry
             .send(SetMaintenance {
                 id,
@@ -290,7 +316,7 @@ impl Fleet {
             Ok(Err(e)) => Err(FleetError::Record(e)),
             Err(e) => Err(FleetError::Registry(e)),
         };
-        self.counters.gateway_operation(operation, &result);
+        self.ctx.counters.gateway_operation(operation, &result);
         result
     }
 
@@ -298,6 +324,7 @@ impl Fleet {
     /// the daemon's. Run every few seconds by the daemon.
     pub async fn expire_maintenance(&self, now: i64) {
         let Ok(snapshot) = self
+            .ctx
             .registry
             .send(gateway_supervisor_actors::messages::ListGateways)
             .await
@@ -318,6 +345,7 @@ impl Fleet {
             .collect();
         for id in due {
             let ended = self
+                .ctx
                 .registry
                 .send(SetMaintenance {
                     id,

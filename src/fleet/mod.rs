@@ -7,6 +7,7 @@
 
 pub mod agents;
 pub mod budget;
+mod context;
 mod counters;
 mod gateway_ops;
 pub mod log_tail;
@@ -18,6 +19,7 @@ pub mod usage;
 pub mod versions;
 pub mod watchdog;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::Addr;
@@ -25,12 +27,21 @@ use serde_json::Value;
 
 use gateway_supervisor_actors::RegistryActor;
 use gateway_supervisor_actors::events::EventBus;
-use gateway_supervisor_actors::messages::{CallError, GatewayLink, GatewayTarget};
-use gateway_supervisor_actors::model::{Caller, GatewayId};
+use gateway_supervisor_actors::messages::CallError;
+use gateway_supervisor_actors::model::GatewayId;
 use gateway_supervisor_actors::registry::SharedTargets;
-use gateway_supervisor_actors::selection::NoGateway;
 
+pub use agents::Agents;
+pub use budget::Budgets;
+pub use context::{FleetContext, Unverifiable, fenced_process};
 pub use counters::FleetCounters;
+pub use gateway_ops::GatewayOps;
+pub use log_tail::LogTail;
+pub use operation::Operations;
+pub use sessions::SessionControl;
+pub use spawn::Spawns;
+pub use usage::Usage;
+pub use watchdog::Watchdog;
 
 /// How long a gateway may take to answer (`gateways.rpc_timeout`, `gateways.operation_timeout`).
 #[derive(Debug, Clone, Copy)]
@@ -71,26 +82,6 @@ pub enum FleetError {
         #[source]
         source: CallError,
     },
-    #[error("session `{0}` not found on any connected gateway")]
-    SessionNotFound(String),
-    /// The key is on several gateways; the request must say which (`?gateway_id=`).
-    #[error("session `{key}` exists on {} gateways; say which with ?gateway_id=", gateways.len())]
-    AmbiguousSession {
-        key: String,
-        gateways: Vec<(GatewayId, String)>,
-    },
-    #[error("gateway `{name}` that owns session `{key}` is not connected")]
-    SessionOwnerNotConnected { name: String, key: String },
-    /// The gateway owning the session has no way to carry out the action.
-    #[error(
-        "gateway `{name}` (OpenClaw {version}) has no per-session {action}; alternatives: kill the session, or suspend the whole gateway with POST /api/gateways/{id}/suspend"
-    )]
-    NoSessionControl {
-        id: GatewayId,
-        name: String,
-        version: String,
-        action: &'static str,
-    },
     /// The request named a gateway process (`expected_boot_id`) and the gateway's release does
     /// not report one.
     #[error(
@@ -101,13 +92,6 @@ pub enum FleetError {
         name: String,
         version: String,
     },
-    /// No gateway is the acting primary in this instance's view: none is registered, or none of
-    /// the `registered` ones has been elected (none healthy, or the election's word has not
-    /// reached this instance yet).
-    #[error("{}", no_primary(*registered))]
-    NoPrimary { registered: usize },
-    #[error("the primary gateway `{name}` is not connected")]
-    PrimaryNotConnected { name: String },
     #[error("storage failed: {0}")]
     Storage(#[source] crate::db::DbError),
     #[error("the storage call did not finish: {0}")]
@@ -119,33 +103,35 @@ pub enum FleetError {
     Record(#[source] gateway_supervisor_actors::messages::RegistryError),
     #[error("no randomness for a request id: {0}")]
     Random(#[source] crate::secrets::SecretsError),
-    /// A client idempotency key already used for a different request.
-    #[error(
-        "this Idempotency-Key was already used for spawn {spawn_id} with a different request; send a new key for a new request"
-    )]
-    IdempotencyKeyReused { spawn_id: String },
-    /// No gateway can take the spawn (`selection::select`'s reason).
-    #[error("{0}")]
-    NoGateway(#[source] NoGateway),
-    /// The key was not found here and some instances of the cluster did not say whether they
-    /// have it: acting on a guess could hit the wrong session.
-    #[error(
-        "instance(s) {} did not answer whether their gateways have session `{key}`; retry, or name the gateway with ?gateway_id=", instances.join(", ")
-    )]
-    SessionUnheard { key: String, instances: Vec<String> },
-    /// The agent spent its daily budget.
-    #[error(
-        "agent `{}` spent its daily budget: ${:.2} of ${:.2} on {} (UTC); new spawns are refused until the day is over or usage.budgets.{}.daily_usd is raised",
-        .0.agent, .0.spent_usd, .0.budget_usd, .0.day, .0.agent
-    )]
-    OverBudget(usage::rollup::OverBudget),
     /// Another instance of the cluster links the gateway: the action is its to carry out.
     #[error("gateway {id} is linked by instance `{}`", .owner.instance)]
     LinkedElsewhere { id: GatewayId, owner: Owner },
 }
 
+/// What every service's error can say: a fixed word for what went wrong (the `outcome` label
+/// of the fleet's counters), and whether the gateway is another instance's to act on (the
+/// request is forwarded there, `http/relay.rs`).
+pub trait ServiceError: Sized {
+    fn outcome(&self) -> &'static str;
+    /// `Ok`: another instance links gateway `id`; else the error, back.
+    fn elsewhere(self) -> Result<(GatewayId, Owner), Self>;
+}
+
+impl ServiceError for FleetError {
+    fn outcome(&self) -> &'static str {
+        FleetError::outcome(self)
+    }
+
+    fn elsewhere(self) -> Result<(GatewayId, Owner), Self> {
+        match self {
+            FleetError::LinkedElsewhere { id, owner } => Ok((id, owner)),
+            other => Err(other),
+        }
+    }
+}
+
 /// Why there is no acting primary, by how many gateways are registered.
-fn no_primary(registered: usize) -> String {
+pub(crate) fn no_primary(registered: usize) -> String {
     match registered {
         0 => "no gateway is registered".to_owned(),
         n => format!(
@@ -212,15 +198,11 @@ impl FleetError {
     /// A fixed word for what went wrong (the `outcome` label of the fleet's counters).
     pub fn outcome(&self) -> &'static str {
         match self {
-            FleetError::NotFound(_) | FleetError::SessionNotFound(_) => "not_found",
-            FleetError::AmbiguousSession { .. } => "ambiguous",
-            FleetError::NotConnected { .. }
-            | FleetError::SessionOwnerNotConnected { .. }
-            | FleetError::NoPrimary { .. }
-            | FleetError::PrimaryNotConnected { .. } => "not_connected",
-            FleetError::Unsupported { .. }
-            | FleetError::NoSessionControl { .. }
-            | FleetError::ProcessUnverifiable { .. } => "unsupported",
+            FleetError::NotFound(_) => "not_found",
+            FleetError::NotConnected { .. } => "not_connected",
+            FleetError::Unsupported { .. } | FleetError::ProcessUnverifiable { .. } => {
+                "unsupported"
+            }
             FleetError::Call {
                 source: CallError::AnotherProcess { .. },
                 ..
@@ -236,11 +218,7 @@ impl FleetError {
                 ..
             } => "not_connected",
             FleetError::Call { .. } => "gateway_error",
-            FleetError::IdempotencyKeyReused { .. } => "idempotency_key_reused",
-            FleetError::OverBudget(_) => "over_budget",
-            FleetError::NoGateway(_) => "no_gateway",
             FleetError::LinkedElsewhere { .. } => "forwarded",
-            FleetError::SessionUnheard { .. } => "owner_unavailable",
             FleetError::Storage(_)
             | FleetError::Interrupted(_)
             | FleetError::Registry(_)
@@ -250,245 +228,64 @@ impl FleetError {
     }
 }
 
-/// A connected gateway able to take one method.
-struct Reached {
-    name: String,
-    version: Option<String>,
-    link: GatewayLink,
-    /// The gateway process the link reaches, where the release names it.
-    boot_id: Option<String>,
-}
-
-/// A process condition the gateway's release gives no way to check.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Unverifiable;
-
-/// The gateway process a destructive action may go to (docs/design.md, *Generation fence*):
-/// the one the caller saw, when it names one, else the one the decision was made on — the
-/// link sends nothing to another. `Err`: the caller named a process and the gateway's release
-/// does not say which process it is, so the condition cannot be checked.
-pub fn fenced_process(
-    expected: Option<&str>,
-    reported: Option<&str>,
-) -> Result<Option<String>, Unverifiable> {
-    match (expected, reported) {
-        (Some(_), None) => Err(Unverifiable),
-        (Some(e), Some(_)) => Ok(Some(e.to_owned())),
-        (None, r) => Ok(r.map(str::to_owned)),
-    }
-}
-
+/// The fleet's services on their one shared context (docs/design.md, *Architecture*). Each
+/// service owns its state and is cheap to clone (its parts are shared); a service that needs
+/// another holds it (operations take gateways out of service through `GatewayOps`, the
+/// watchdog starts operations, a spawn is checked against `Usage`'s budgets).
 pub struct Fleet {
-    registry: Addr<RegistryActor>,
-    /// Every gateway as a call target, read without a trip through the registry's mailbox.
-    targets: SharedTargets,
-    store: crate::db::Store,
-    events: EventBus,
-    deadlines: Deadlines,
-    counters: FleetCounters,
-    /// This instance's id, in a cluster.
-    instance: Option<String>,
-    /// Spawns this process follows now.
-    tracking: std::sync::Mutex<std::collections::HashSet<String>>,
-    /// Wakes the operations runner (an operation started here).
-    operations_wake: tokio::sync::Notify,
+    pub ctx: Arc<FleetContext>,
+    pub spawns: Spawns,
+    pub sessions: SessionControl,
+    pub gateway_ops: GatewayOps,
+    pub budgets: Budgets,
+    pub operations: Operations,
+    pub watchdog: Watchdog,
+    pub log_tail: LogTail,
+    pub usage: Usage,
+    pub agents: Agents,
+}
+
+/// What the fleet is built from.
+pub struct FleetParts {
+    pub registry: Addr<RegistryActor>,
+    pub targets: SharedTargets,
+    pub store: crate::db::Store,
+    pub events: EventBus,
+    pub deadlines: Deadlines,
+    pub counters: FleetCounters,
+    /// This instance's id, in a cluster (gateways linked by others are theirs to act on).
+    pub instance: Option<String>,
     /// Per-agent daily budgets (US dollars), from `usage.budgets`.
-    budgets: std::collections::BTreeMap<String, f64>,
-    /// The gateway processes this daemon runs (managed gateways), once they are handed over.
-    processes: std::sync::OnceLock<std::sync::Arc<dyn processes::Processes>>,
+    pub agent_budgets: std::collections::BTreeMap<String, f64>,
 }
 
 impl Fleet {
-    pub fn new(
-        registry: Addr<RegistryActor>,
-        targets: SharedTargets,
-        store: crate::db::Store,
-        events: EventBus,
-        deadlines: Deadlines,
-        counters: FleetCounters,
-    ) -> Self {
+    pub fn new(parts: FleetParts) -> Self {
+        let ctx = FleetContext::new(
+            parts.registry,
+            parts.targets,
+            parts.store,
+            parts.events,
+            parts.deadlines,
+            parts.counters,
+            parts.instance,
+        );
+        let usage = Usage::new(ctx.clone(), parts.agent_budgets);
+        let budgets = Budgets::new(ctx.clone());
+        let gateway_ops = GatewayOps::new(ctx.clone(), budgets.clone());
+        let operations = Operations::new(ctx.clone(), gateway_ops.clone(), budgets.clone());
         Fleet {
-            registry,
-            targets,
-            store,
-            events,
-            deadlines,
-            counters,
-            instance: None,
-            tracking: std::sync::Mutex::default(),
-            operations_wake: tokio::sync::Notify::new(),
-            budgets: std::collections::BTreeMap::new(),
-            processes: std::sync::OnceLock::new(),
+            spawns: Spawns::new(ctx.clone(), usage.clone()),
+            sessions: SessionControl::new(ctx.clone()),
+            watchdog: Watchdog::new(ctx.clone(), operations.clone()),
+            log_tail: LogTail::new(ctx.clone()),
+            agents: Agents::new(ctx.clone()),
+            gateway_ops,
+            budgets,
+            operations,
+            usage,
+            ctx,
         }
-    }
-
-    /// Hands over the gateway processes this daemon runs (at start, once).
-    pub fn run_processes_with(&self, processes: std::sync::Arc<dyn processes::Processes>) {
-        let _ = self.processes.set(processes);
-    }
-
-    /// The gateway processes this daemon runs, when there are any to run.
-    fn processes(&self) -> Option<&dyn processes::Processes> {
-        self.processes.get().map(|p| &**p)
-    }
-
-    /// Per-agent daily budgets: an agent's spawns are refused once it spent this today.
-    pub fn with_budgets(mut self, budgets: std::collections::BTreeMap<String, f64>) -> Self {
-        self.budgets = budgets;
-        self
-    }
-
-    /// In a cluster: this instance's id (gateways linked by others are theirs to act on).
-    pub fn in_cluster(mut self, instance: Option<String>) -> Self {
-        self.instance = instance;
-        self
-    }
-
-    /// When another instance links gateway `id`: that instance. `None` alone, or when no
-    /// other instance holds its lease (it is this one's, or nobody's for the moment).
-    async fn linked_elsewhere(&self, id: GatewayId) -> Result<Option<Owner>, FleetError> {
-        let Some(me) = self.instance.clone() else {
-            return Ok(None);
-        };
-        let holder = self.stored(move |store| store.lease_holder(id)).await?;
-        Ok(holder.filter(|h| h.owner != me).map(|h| Owner {
-            instance: h.owner,
-            url: h.advertise_url,
-        }))
-    }
-
-    /// `NotConnected`, unless another instance links the gateway (then it is theirs).
-    async fn not_here(&self, id: GatewayId, name: String) -> FleetError {
-        match self.linked_elsewhere(id).await {
-            Ok(Some(owner)) => FleetError::LinkedElsewhere { id, owner },
-            Ok(None) => FleetError::NotConnected { name },
-            Err(e) => e,
-        }
-    }
-
-    /// Every gateway as a target, with its link and what it can do (shared, not copied).
-    fn targets(&self) -> Vec<std::sync::Arc<GatewayTarget>> {
-        self.targets.all()
-    }
-
-    /// Gateway `id` as a target, if registered.
-    fn target(&self, id: GatewayId) -> Option<std::sync::Arc<GatewayTarget>> {
-        self.targets.get(id)
-    }
-
-    /// Writes the audit row of an action carried out on a gateway; a storage failure is logged,
-    /// not returned (the action itself happened and must not be reported as failed).
-    /// Counts an operation carried out elsewhere (a config rollout) as over.
-    pub fn operation_finished(
-        &self,
-        kind: operation::model::OperationKind,
-        state: operation::model::OperationState,
-    ) {
-        self.counters.operation_finished(kind, state);
-    }
-
-    async fn audited(
-        &self,
-        by: &Caller,
-        action: &'static str,
-        target: (&'static str, String),
-        details: Value,
-    ) {
-        let by = by.clone();
-        let (target_type, target_id) = target;
-        let written = self
-            .stored(move |store| store.audit(&by, action, target_type, target_id, &details))
-            .await;
-        if let Err(e) = written {
-            tracing::error!(%e, action, "could not write the audit row of an action");
-        }
-    }
-
-    /// Runs a storage call on a blocking thread.
-    async fn stored<T, F>(&self, call: F) -> Result<T, FleetError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&crate::db::Store) -> Result<T, crate::db::DbError> + Send + 'static,
-    {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || call(&store))
-            .await
-            .map_err(FleetError::Interrupted)?
-            .map_err(FleetError::Storage)
-    }
-
-    /// Gateway `id`, if it is connected and healthy and offers `method`.
-    async fn reach(&self, id: GatewayId, method: &'static str) -> Result<Reached, FleetError> {
-        let t = self.target(id).ok_or(FleetError::NotFound(id))?;
-        let name = t.candidate.name.clone();
-        let offers = t.offers(method);
-        let Some(link) = t.link.clone().filter(|_| t.candidate.healthy) else {
-            return Err(self.not_here(id, name).await);
-        };
-        if !offers {
-            return Err(FleetError::Unsupported { id, name, method });
-        }
-        Ok(Reached {
-            name,
-            version: t.version.clone(),
-            link,
-            boot_id: t.boot_id.clone(),
-        })
-    }
-
-    /// One call to a reached gateway.
-    async fn call(
-        &self,
-        id: GatewayId,
-        method: &'static str,
-        params: Value,
-    ) -> Result<Value, FleetError> {
-        let r = self.reach(id, method).await?;
-        self.send(r, None, method, params).await
-    }
-
-    /// One call to gateway `id` for another part of the daemon (the approvals inbox): refused
-    /// as any call is when it is not connected here, does not offer `method`, or is linked by
-    /// another instance (`LinkedElsewhere`, for the caller to forward).
-    pub async fn call_gateway(
-        &self,
-        id: GatewayId,
-        method: &'static str,
-        params: Value,
-    ) -> Result<Value, FleetError> {
-        self.call(id, method, params).await
-    }
-
-    /// One destructive call, sent only to the gateway process it was decided on
-    /// ([`fenced_process`]).
-    async fn call_fenced(
-        &self,
-        id: GatewayId,
-        method: &'static str,
-        params: Value,
-        expected_boot_id: Option<&str>,
-    ) -> Result<Value, FleetError> {
-        let r = self.reach(id, method).await?;
-        let process = fenced_process(expected_boot_id, r.boot_id.as_deref())
-            .map_err(|_| FleetError::unverifiable(id, &r.name, r.version.as_deref()))?;
-        self.send(r, process, method, params).await
-    }
-
-    /// The call itself, on the reached gateway's link (only to `process`, when given).
-    async fn send(
-        &self,
-        r: Reached,
-        process: Option<String>,
-        method: &'static str,
-        params: Value,
-    ) -> Result<Value, FleetError> {
-        r.link
-            .call_on(process, method, Some(params), self.deadlines.operation)
-            .await
-            .map_err(|source| FleetError::Call {
-                name: r.name,
-                source,
-            })
     }
 }
 
@@ -512,13 +309,72 @@ mod tests {
         assert_eq!(fenced_process(None, None), Ok(None));
     }
 
+    /// A request for a gateway another instance links is forwarded whichever service refused
+    /// it; a service's own refusal is not.
+    #[test]
+    fn every_service_error_hands_on_a_gateway_linked_elsewhere_and_only_that() {
+        use super::agents::AgentsError;
+        use super::sessions::SessionError;
+        use super::spawn::SpawnError;
+        use super::{FleetError, Owner, ServiceError};
+        let linked = || FleetError::LinkedElsewhere {
+            id: 7,
+            owner: Owner {
+                instance: "b".into(),
+                url: None,
+            },
+        };
+        assert!(matches!(linked().elsewhere(), Ok((7, o)) if o.instance == "b"));
+        assert!(matches!(
+            SessionError::from(linked()).elsewhere(),
+            Ok((7, _))
+        ));
+        assert!(matches!(SpawnError::from(linked()).elsewhere(), Ok((7, _))));
+        assert!(matches!(
+            AgentsError::from(linked()).elsewhere(),
+            Ok((7, _))
+        ));
+        assert!(SessionError::NotFound("k".into()).elsewhere().is_err());
+        assert!(FleetError::NotFound(7).elsewhere().is_err());
+    }
+
+    /// The counters' outcome label: a service's own word for its refusals, the shared one for
+    /// what it carries.
+    #[test]
+    fn a_service_error_counts_under_its_own_outcome_or_the_shared_one() {
+        use super::agents::AgentsError;
+        use super::sessions::SessionError;
+        use super::spawn::SpawnError;
+        use super::{FleetError, ServiceError};
+        let ambiguous = SessionError::Ambiguous {
+            key: "k".into(),
+            gateways: vec![],
+        };
+        assert_eq!(ambiguous.outcome(), "ambiguous");
+        let reused = SpawnError::IdempotencyKeyReused {
+            spawn_id: "s".into(),
+        };
+        assert_eq!(reused.outcome(), "idempotency_key_reused");
+        assert_eq!(
+            SpawnError::from(FleetError::NotFound(3)).outcome(),
+            "not_found"
+        );
+        assert_eq!(
+            AgentsError::NoPrimary { registered: 0 }.outcome(),
+            "not_connected"
+        );
+        let busy = SessionError::from(FleetError::held(3, "op_1"));
+        assert_eq!(busy.outcome(), "busy");
+    }
+
     /// An instance of a cluster hears who was elected a moment after the gateways exist: its
     /// refusal then must not claim that none is registered (it did, in CI).
     #[test]
     fn no_primary_says_none_is_registered_only_when_none_is() {
-        let none = super::FleetError::NoPrimary { registered: 0 }.to_string();
+        use super::agents::AgentsError;
+        let none = AgentsError::NoPrimary { registered: 0 }.to_string();
         assert_eq!(none, "no gateway is registered");
-        let unelected = super::FleetError::NoPrimary { registered: 6 }.to_string();
+        let unelected = AgentsError::NoPrimary { registered: 6 }.to_string();
         assert!(
             unelected.starts_with("none of the 6 registered gateway(s) is the acting primary yet"),
             "{unelected}"

@@ -8,9 +8,66 @@ use std::str::FromStr;
 
 use serde_json::{Value, json};
 
-use super::{Fleet, FleetError, fenced_process};
+use super::{FleetError, fenced_process};
 use gateway_supervisor_actors::messages::{FindSession, SessionOwner};
 use gateway_supervisor_actors::model::{Caller, GatewayId};
+use std::sync::Arc;
+
+use super::context::FleetContext;
+
+/// Why a session action could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("session `{0}` not found on any connected gateway")]
+    NotFound(String),
+    /// The key is on several gateways; the request must say which (`?gateway_id=`).
+    #[error("session `{key}` exists on {} gateways; say which with ?gateway_id=", gateways.len())]
+    Ambiguous {
+        key: String,
+        gateways: Vec<(GatewayId, String)>,
+    },
+    #[error("gateway `{name}` that owns session `{key}` is not connected")]
+    OwnerNotConnected { name: String, key: String },
+    /// The gateway owning the session has no way to carry out the action.
+    #[error(
+        "gateway `{name}` (OpenClaw {version}) has no per-session {action}; alternatives: kill the session, or suspend the whole gateway with POST /api/gateways/{id}/suspend"
+    )]
+    NoControl {
+        id: GatewayId,
+        name: String,
+        version: String,
+        action: &'static str,
+    },
+    /// The key was not found here and some instances of the cluster did not say whether they
+    /// have it: acting on a guess could hit the wrong session.
+    #[error(
+        "instance(s) {} did not answer whether their gateways have session `{key}`; retry, or name the gateway with ?gateway_id=", instances.join(", ")
+    )]
+    Unheard { key: String, instances: Vec<String> },
+    /// Reaching the owning gateway failed (or another instance links it).
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
+}
+
+impl super::ServiceError for SessionError {
+    fn elsewhere(self) -> Result<(GatewayId, super::Owner), Self> {
+        match self {
+            SessionError::Fleet(e) => e.elsewhere().map_err(SessionError::Fleet),
+            other => Err(other),
+        }
+    }
+
+    fn outcome(&self) -> &'static str {
+        match self {
+            SessionError::NotFound(_) => "not_found",
+            SessionError::Ambiguous { .. } => "ambiguous",
+            SessionError::OwnerNotConnected { .. } => "not_connected",
+            SessionError::NoControl { .. } => "unsupported",
+            SessionError::Unheard { .. } => "owner_unavailable",
+            SessionError::Fleet(e) => e.outcome(),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionAction {
@@ -91,7 +148,16 @@ pub struct SessionTarget {
     pub elsewhere: Elsewhere,
 }
 
-impl Fleet {
+/// A session's actions (kill, pause, resume, reply, …), sent to the gateway that owns it.
+#[derive(Clone)]
+pub struct SessionControl {
+    ctx: Arc<FleetContext>,
+}
+
+impl SessionControl {
+    pub fn new(ctx: Arc<FleetContext>) -> Self {
+        SessionControl { ctx }
+    }
     /// Gateway `gateway_id` as the owner of session `key` when the session cache does not
     /// have it but a spawn this daemon started there runs in it: a run started just before a
     /// suspension is not listed until the gateway lists again (it refuses `sessions.list`
@@ -105,6 +171,7 @@ impl Fleet {
             return Ok(None);
         };
         let spawned = self
+            .ctx
             .stored(move |store| store.running_spawns_on(id, 500))
             .await?
             .iter()
@@ -112,7 +179,7 @@ impl Fleet {
         if !spawned {
             return Ok(None);
         }
-        Ok(self.target(id).and_then(|t| {
+        Ok(self.ctx.target(id).and_then(|t| {
             Some(SessionOwner {
                 gateway_id: t.candidate.id,
                 name: t.candidate.name.clone(),
@@ -131,9 +198,9 @@ impl Fleet {
         target: SessionTarget,
         action: SessionAction,
         by: &Caller,
-    ) -> Result<SessionControlled, FleetError> {
+    ) -> Result<SessionControlled, SessionError> {
         let result = self.control_session_now(target, action, by).await;
-        self.counters.session_control(action.as_str(), &result);
+        self.ctx.counters.session_control(action.as_str(), &result);
         result
     }
 
@@ -142,7 +209,7 @@ impl Fleet {
         target: SessionTarget,
         action: SessionAction,
         by: &Caller,
-    ) -> Result<SessionControlled, FleetError> {
+    ) -> Result<SessionControlled, SessionError> {
         let SessionTarget {
             key,
             gateway_id,
@@ -151,6 +218,7 @@ impl Fleet {
         } = target;
         let key = key.as_str();
         let mut owners = self
+            .ctx
             .registry
             .send(FindSession {
                 key: key.to_owned(),
@@ -170,28 +238,28 @@ impl Fleet {
                 .iter()
                 .map(|o| (o.gateway_id, o.name.clone()))
                 .collect();
-            for t in self.targets() {
+            for t in self.ctx.targets() {
                 if remote.contains(&t.candidate.id) {
                     gateways.push((t.candidate.id, t.candidate.name.clone()));
                 }
             }
-            return Err(FleetError::AmbiguousSession {
+            return Err(SessionError::Ambiguous {
                 key: key.to_owned(),
                 gateways,
             });
         }
         // Not a guess either: an instance that did not answer may have it too.
         if !elsewhere.unheard.is_empty() {
-            return Err(FleetError::SessionUnheard {
+            return Err(SessionError::Unheard {
                 key: key.to_owned(),
                 instances: elsewhere.unheard,
             });
         }
         if let Some(&id) = remote.first() {
-            return match self.linked_elsewhere(id).await? {
-                Some(owner) => Err(FleetError::LinkedElsewhere { id, owner }),
+            return match self.ctx.linked_elsewhere(id).await? {
+                Some(owner) => Err(FleetError::LinkedElsewhere { id, owner }.into()),
                 // Its instance let go of it since it answered.
-                None => Err(FleetError::SessionNotFound(key.to_owned())),
+                None => Err(SessionError::NotFound(key.to_owned())),
             };
         }
         let owner = match owners.pop() {
@@ -201,14 +269,14 @@ impl Fleet {
         let Some(owner) = owner else {
             // Named on a gateway another instance links: that instance has its sessions.
             if let Some(id) = gateway_id
-                && let Some(owner) = self.linked_elsewhere(id).await?
+                && let Some(owner) = self.ctx.linked_elsewhere(id).await?
             {
-                return Err(FleetError::LinkedElsewhere { id, owner });
+                return Err(FleetError::LinkedElsewhere { id, owner }.into());
             }
-            return Err(FleetError::SessionNotFound(key.to_owned()));
+            return Err(SessionError::NotFound(key.to_owned()));
         };
         if !owner.connected {
-            return Err(FleetError::SessionOwnerNotConnected {
+            return Err(SessionError::OwnerNotConnected {
                 name: owner.name,
                 key: key.to_owned(),
             });
@@ -216,7 +284,7 @@ impl Fleet {
         let Some((method, params)) =
             control_method(action, key, |m| owner.methods.iter().any(|x| x == m))
         else {
-            return Err(FleetError::NoSessionControl {
+            return Err(SessionError::NoControl {
                 id: owner.gateway_id,
                 name: owner.name,
                 version: owner.version.unwrap_or_else(|| "unknown".into()),
@@ -229,20 +297,20 @@ impl Fleet {
             })?;
         let result = owner
             .link
-            .call_on(process, method, Some(params), self.deadlines.call)
+            .call_on(process, method, Some(params), self.ctx.deadlines.call)
             .await
             .map_err(|source| FleetError::Call {
                 name: owner.name.clone(),
                 source,
             })?;
-        self.audited(
+        self.ctx.audited(
             by,
             "session.control",
             ("session", key.to_owned()),
             json!({"action": action.as_str(), "gateway_id": owner.gateway_id, "method": method}),
         )
         .await;
-        self.events.publish(
+        self.ctx.events.publish(
             EventKind::SessionChanged,
             Some(owner.gateway_id),
             json!({"session": key, "action": action.as_str()}),

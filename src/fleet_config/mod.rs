@@ -213,7 +213,7 @@ impl FleetConfig {
 
     /// Each gateway the selector picks, with its drift as last judged.
     pub async fn drift(&self, selector: &Selector) -> Result<Vec<GatewayDrift>, ConfigError> {
-        let gateways = self.fleet.gateway_labels(None).await?;
+        let gateways = self.fleet.operations.gateway_labels(None).await?;
         let profiles = self.profiles().await?;
         let judged: std::collections::HashMap<GatewayId, crate::db::config_profiles::DriftRecord> =
             self.stored(|s| s.config_drift())

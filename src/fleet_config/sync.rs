@@ -73,9 +73,10 @@ impl FleetConfig {
 
     /// Every gateway linked here, then the gauges.
     async fn judge_all(&self) {
-        let (Ok(profiles), Ok(gateways)) =
-            (self.profiles().await, self.fleet.gateway_labels(None).await)
-        else {
+        let (Ok(profiles), Ok(gateways)) = (
+            self.profiles().await,
+            self.fleet.operations.gateway_labels(None).await,
+        ) else {
             tracing::warn!("config drift not judged: profiles or gateways not read");
             return;
         };
@@ -95,7 +96,7 @@ impl FleetConfig {
     pub(super) async fn judge_one(&self, id: GatewayId) {
         let (Ok(profiles), Ok(gateways)) = (
             self.profiles().await,
-            self.fleet.gateway_labels(Some(id)).await,
+            self.fleet.operations.gateway_labels(Some(id)).await,
         ) else {
             return;
         };
@@ -132,7 +133,12 @@ impl FleetConfig {
                 }
             };
         }
-        let (judged, reason) = match self.fleet.call_gateway(id, "config.get", json!({})).await {
+        let (judged, reason) = match self
+            .fleet
+            .ctx
+            .call_gateway(id, "config.get", json!({}))
+            .await
+        {
             Err(FleetError::LinkedElsewhere { .. }) => return false,
             Err(e) => (
                 unknown(),

@@ -139,7 +139,7 @@ pub async fn sync(
     who: Authenticated,
     req: actix_web::HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let result = state.fleet.sync_agents(who.0.caller()).await;
+    let result = state.fleet.agents.sync_agents(who.0.caller()).await;
     match super::relay::or_owner(&state, &req, None, result).await? {
         super::relay::Here::Done(report) => Ok(HttpResponse::Ok().json(report)),
         super::relay::Here::Relayed(res) => Ok(res),

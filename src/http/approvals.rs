@@ -108,6 +108,7 @@ pub async fn list(
             Some(
                 state
                     .fleet
+                    .operations
                     .gateway_ids(&selector)
                     .await?
                     .into_iter()

@@ -52,7 +52,7 @@ pub struct BudgetDeleted {
     description = "Every disruption budget, in name order, with how it stands: the gateways it covers, how many are in service, how many more may be taken out now, and which are out (offline, suspended, in maintenance or being disrupted).",
     responses((status = 200, body = BudgetList)))]
 pub async fn list_budgets(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let budgets = state.fleet.budgets().await?;
+    let budgets = state.fleet.budgets.budgets().await?;
     Ok(HttpResponse::Ok().json(BudgetList { budgets }))
 }
 
@@ -65,6 +65,7 @@ pub async fn get_budget(
 ) -> Result<HttpResponse, ApiError> {
     let budget = state
         .fleet
+        .budgets
         .budgets()
         .await?
         .into_iter()
@@ -134,6 +135,7 @@ pub async fn put_budget(
     };
     let (budget, created) = state
         .fleet
+        .budgets
         .put_budget(&name, spec, &who.0.caller())
         .await?
         .map_err(|e| ApiError::field(e.field, e.message))?;
@@ -153,7 +155,12 @@ pub async fn delete_budget(
     who: Authenticated,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    if !state.fleet.delete_budget(&name, &who.0.caller()).await? {
+    if !state
+        .fleet
+        .budgets
+        .delete_budget(&name, &who.0.caller())
+        .await?
+    {
         return Err(ApiError::BudgetNotFound(bounded(&name)));
     }
     Ok(HttpResponse::Ok().json(BudgetDeleted { deleted: true }))

@@ -22,7 +22,7 @@ pub async fn suspend(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let result = state.fleet.suspend(id, &who.0.caller()).await;
+    let result = state.fleet.gateway_ops.suspend(id, &who.0.caller()).await;
     let answer = match or_owner(&state, &req, None, result).await? {
         Here::Done(answer) => answer,
         Here::Relayed(res) => return Ok(res),
@@ -42,7 +42,7 @@ pub async fn resume(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let result = state.fleet.resume(id, &who.0.caller()).await;
+    let result = state.fleet.gateway_ops.resume(id, &who.0.caller()).await;
     let answer = match or_owner(&state, &req, None, result).await? {
         Here::Done(answer) => answer,
         Here::Relayed(res) => return Ok(res),
@@ -75,6 +75,7 @@ pub async fn restart(
     let expected = super::query::boot_id(query.expected_boot_id.as_deref())?;
     let result = state
         .fleet
+        .gateway_ops
         .restart(id, expected.as_deref(), &who.0.caller())
         .await;
     let answer = match or_owner(&state, &req, None, result).await? {
@@ -106,7 +107,11 @@ pub async fn uncordon(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     // An operator's uncordon, not an operation's own: refused while one holds the gateway.
-    state.fleet.refuse_while_held(id, "uncordon").await?;
+    state
+        .fleet
+        .operations
+        .refuse_while_held(id, "uncordon")
+        .await?;
     set_cordon(&state, &who, id, false).await
 }
 
@@ -116,7 +121,11 @@ async fn set_cordon(
     id: i64,
     cordoned: bool,
 ) -> Result<HttpResponse, ApiError> {
-    let view = state.fleet.cordon(id, cordoned, &who.0.caller()).await?;
+    let view = state
+        .fleet
+        .gateway_ops
+        .cordon(id, cordoned, &who.0.caller())
+        .await?;
     Ok(
         HttpResponse::Ok().json(super::gateway_json::GatewayEnvelope {
             gateway: (&view).into(),

@@ -453,7 +453,7 @@ async fn apply_delete(
     who: &Authenticated,
     id: i64,
 ) -> Result<HttpResponse, ApiError> {
-    state.fleet.may_delete(id).await?;
+    state.fleet.operations.may_delete(id).await?;
     let store = state.store.clone();
     if super::blocking(move || store.managed(id)).await?.is_some() {
         return Err(ApiError::ManagedGateway(format!(

@@ -89,6 +89,7 @@ pub async fn start(
         .validate(gateway_supervisor_actors::unix_now(), caller.label.clone())?;
     let view = state
         .fleet
+        .gateway_ops
         .maintenance(id.into_inner(), Some(window), &caller)
         .await?;
     Ok(HttpResponse::Ok().json(GatewayEnvelope {
@@ -106,6 +107,7 @@ pub async fn end(
 ) -> Result<HttpResponse, ApiError> {
     let view = state
         .fleet
+        .gateway_ops
         .maintenance(id.into_inner(), None, &who.0.caller())
         .await?;
     Ok(HttpResponse::Ok().json(GatewayEnvelope {

@@ -228,7 +228,7 @@ pub async fn delete_managed(
     query: web::Query<DeleteQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    state.fleet.may_delete(id).await?;
+    state.fleet.operations.may_delete(id).await?;
     let result = state
         .managed
         .delete(id, query.purge.unwrap_or(false), who.0.caller())

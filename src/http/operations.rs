@@ -330,7 +330,7 @@ async fn picked(state: &AppState, selector: Option<&Selector>) -> Result<Picked,
         return Ok(Picked::Some(Vec::new()));
     };
     Ok(match selector.labels() {
-        Ok(s) => Picked::Some(state.fleet.gateway_ids(&s).await?),
+        Ok(s) => Picked::Some(state.fleet.operations.gateway_ids(&s).await?),
         Err(e) => Picked::Invalid(e),
     })
 }
@@ -341,7 +341,11 @@ async fn start(
     who: &Authenticated,
     order: OperationOrder,
 ) -> Result<HttpResponse, ApiError> {
-    let op = state.fleet.start_operation(order, &who.0.caller()).await?;
+    let op = state
+        .fleet
+        .operations
+        .start_operation(order, &who.0.caller())
+        .await?;
     Ok(accepted(op))
 }
 
@@ -412,6 +416,7 @@ pub async fn cancel(
     let (id, shown) = operation_id(id.into_inner())?;
     let op = state
         .fleet
+        .operations
         .cancel_operation(id, &who.0.caller())
         .await?
         .ok_or(ApiError::OperationNotFound(shown))?;
@@ -497,6 +502,7 @@ pub async fn abort_runs(
     let (id, shown) = operation_id(id.into_inner())?;
     let asked = state
         .fleet
+        .operations
         .abort_operation_runs(id, &who.0.caller())
         .await?
         .ok_or(ApiError::OperationNotFound(shown))?;
@@ -528,6 +534,7 @@ pub async fn get(
     let (id, shown) = operation_id(id.into_inner())?;
     let op = state
         .fleet
+        .operations
         .operation(id)
         .await?
         .ok_or(ApiError::OperationNotFound(shown))?;
@@ -553,7 +560,7 @@ pub async fn list(
     query: web::Query<OperationsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = super::query::limit(query.limit, 50)?;
-    let ops = state.fleet.operations(limit).await?;
+    let ops = state.fleet.operations.operations(limit).await?;
     Ok(HttpResponse::Ok().json(OperationList {
         operations: ops.into_iter().map(OperationJson::from).collect(),
     }))

@@ -10,7 +10,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::middleware::RequestId;
 use crate::cluster::forward::{FORWARD_SIG, FORWARD_TS, FORWARDED_BY, Hop};
-use crate::fleet::{FleetError, Owner};
+use crate::fleet::{FleetError, Owner, ServiceError};
 use gateway_supervisor_actors::model::GatewayId;
 
 /// The most an owner's answer may weigh (answers are envelopes, not listings).
@@ -84,18 +84,19 @@ pub enum Here<T> {
 
 /// `result` as is, unless its gateway is linked by another instance: then `req` (with
 /// `body`) goes there.
-pub async fn or_owner<T>(
+pub async fn or_owner<T, E>(
     state: &AppState,
     req: &HttpRequest,
     body: Option<Vec<u8>>,
-    result: Result<T, FleetError>,
-) -> Result<Here<T>, ApiError> {
-    match result {
+    result: Result<T, E>,
+) -> Result<Here<T>, ApiError>
+where
+    E: ServiceError + Into<ApiError>,
+{
+    match result.map_err(ServiceError::elsewhere) {
         Ok(done) => Ok(Here::Done(done)),
-        Err(FleetError::LinkedElsewhere { id, owner }) => {
-            relay(state, req, body, id, owner).await.map(Here::Relayed)
-        }
-        Err(e) => Err(e.into()),
+        Err(Ok((id, owner))) => relay(state, req, body, id, owner).await.map(Here::Relayed),
+        Err(Err(e)) => Err(e.into()),
     }
 }
 

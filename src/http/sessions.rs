@@ -195,6 +195,7 @@ pub async fn control(
     };
     let result = state
         .fleet
+        .sessions
         .control_session(target, action, &who.0.caller())
         .await;
     let body = serde_json::to_vec(&body.0).ok();

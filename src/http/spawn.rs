@@ -235,7 +235,7 @@ pub async fn create(
     // A hop comes with the gateway the forwarding instance chose (the request is recorded as
     // the client sent it).
     order.gateway_id = order.gateway_id.or_else(|| super::relay::hop_gateway(&req));
-    let result = state.fleet.spawn(order).await;
+    let result = state.fleet.spawns.spawn(order).await;
     let body = serde_json::to_vec(&body.0).ok();
     let spawn = match super::relay::or_owner(&state, &req, body, result).await? {
         super::relay::Here::Done(spawn) => spawn,

@@ -345,7 +345,7 @@ pub async fn delete(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    state.fleet.may_delete(id).await?;
+    state.fleet.operations.may_delete(id).await?;
     state
         .registry
         .send(DeleteGateway {

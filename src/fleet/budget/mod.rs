@@ -11,11 +11,14 @@ use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::{Fleet, FleetError};
+use super::FleetError;
 use crate::db::budgets::{AdmitError, BudgetRecord, BudgetView, DisruptionRecord};
 use gateway_supervisor_actors::labels::{Labels, Selector};
 use gateway_supervisor_actors::model::{Caller, GatewayId, GatewayStatus};
 use rule::{Budget, Limit, Member, Refusal};
+use std::sync::Arc;
+
+use super::context::FleetContext;
 
 /// The longest budget name (a label value's syntax: it names the budget in URLs and errors).
 pub const NAME_MAX: usize = 63;
@@ -207,10 +210,19 @@ pub fn check_name(name: &str) -> Result<(), Invalid> {
     }
 }
 
-impl Fleet {
+/// The stored disruption budgets, and the check every voluntary disruption passes.
+#[derive(Clone)]
+pub struct Budgets {
+    ctx: Arc<FleetContext>,
+}
+
+impl Budgets {
+    pub fn new(ctx: Arc<FleetContext>) -> Self {
+        Budgets { ctx }
+    }
     /// Every budget, in name order, with how it stands.
     pub async fn budgets(&self) -> Result<Vec<BudgetStatus>, FleetError> {
-        let view = self.stored(|s| s.budget_view()).await?;
+        let view = self.ctx.stored(|s| s.budget_view()).await?;
         Ok(view.budgets.iter().map(|b| status_of(b, &view)).collect())
     }
 
@@ -248,15 +260,18 @@ impl Fleet {
             updated_by: by.label.clone(),
         };
         let (written, by) = (record.clone(), by.clone());
-        let created = self.stored(move |s| s.put_budget(&written, &by)).await?;
-        let view = self.stored(|s| s.budget_view()).await?;
+        let created = self
+            .ctx
+            .stored(move |s| s.put_budget(&written, &by))
+            .await?;
+        let view = self.ctx.stored(|s| s.budget_view()).await?;
         Ok(Ok((status_of(&record, &view), created)))
     }
 
     /// Deletes budget `name`; whether there was one.
     pub async fn delete_budget(&self, name: &str, by: &Caller) -> Result<bool, FleetError> {
         let (key, by) = (name.to_owned(), by.clone());
-        self.stored(move |s| s.delete_budget(&key, &by)).await
+        self.ctx.stored(move |s| s.delete_budget(&key, &by)).await
     }
 
     /// Admits taking gateway `id` out of service (`kind`, for `operation` when one does it)
@@ -279,7 +294,7 @@ impl Fleet {
             expires_ms: now.saturating_add(i64::try_from(hold.as_millis()).unwrap_or(i64::MAX)),
         };
         let admitted = tokio::task::spawn_blocking({
-            let store = self.store.clone();
+            let store = self.ctx.store.clone();
             move || store.admit_disruption(&d, |view| check(view, id))
         })
         .await
@@ -302,6 +317,7 @@ impl Fleet {
     pub async fn release_disruption(&self, id: GatewayId, operation: Option<&str>) {
         let op = operation.map(str::to_owned);
         let released = self
+            .ctx
             .stored(move |s| s.release_disruption(id, op.as_deref()))
             .await;
         if let Err(e) = released {

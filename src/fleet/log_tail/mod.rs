@@ -20,7 +20,8 @@ use std::time::Instant;
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
-use super::{Fleet, FleetError};
+use super::FleetError;
+use super::context::FleetContext;
 use crate::config::GatewayLogsConfig;
 use gateway_supervisor_actors::events::EventKind;
 use gateway_supervisor_actors::messages::{GatewayLink, LinksOf, Offering};
@@ -36,10 +37,19 @@ fn lock(schedule: &Shared) -> std::sync::MutexGuard<'_, Schedule> {
     schedule.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-impl Fleet {
+/// The gateways' logs, tailed into the event bus.
+#[derive(Clone)]
+pub struct LogTail {
+    ctx: Arc<FleetContext>,
+}
+
+impl LogTail {
+    pub fn new(ctx: Arc<FleetContext>) -> Self {
+        LogTail { ctx }
+    }
     /// Tails every linked gateway's log while the daemon runs. Each gateway's read is its own
     /// task: one that does not answer (until its deadline) holds up only its own next read.
-    pub async fn log_tail_loop(self: Arc<Self>, cfg: GatewayLogsConfig) {
+    pub async fn log_tail_loop(self, cfg: GatewayLogsConfig) {
         if !cfg.enabled {
             return;
         }
@@ -57,12 +67,13 @@ impl Fleet {
 
     /// Starts the reads the schedule says are due.
     async fn tail_round(
-        self: Arc<Self>,
+        self,
         cfg: &GatewayLogsConfig,
         schedule: &Shared,
         permits: &Arc<Semaphore>,
     ) -> Result<(), FleetError> {
         let readable = self
+            .ctx
             .registry
             .send(Offering("logs.tail"))
             .await
@@ -73,7 +84,7 @@ impl Fleet {
             return Ok(());
         }
         let ids = due.iter().map(|d| d.id).collect();
-        let links = match self.registry.send(LinksOf(ids)).await {
+        let links = match self.ctx.registry.send(LinksOf(ids)).await {
             Ok(links) => links,
             Err(e) => {
                 // Not read this time: due again next round.
@@ -112,7 +123,7 @@ impl Fleet {
     }
 
     /// One read: its lines published, its cursor kept, its next read scheduled.
-    async fn read_tail(self: Arc<Self>, r: Read, schedule: Shared, permits: Arc<Semaphore>) {
+    async fn read_tail(self, r: Read, schedule: Shared, permits: Arc<Semaphore>) {
         let answer = {
             // The semaphore is never closed; without a permit there is nothing to read with.
             let Ok(_permit) = permits.acquire().await else {
@@ -120,7 +131,7 @@ impl Fleet {
                 return;
             };
             r.link
-                .call("logs.tail", Some(r.params), self.deadlines.operation)
+                .call("logs.tail", Some(r.params), self.ctx.deadlines.operation)
                 .await
         };
         let answer = match answer {
@@ -151,7 +162,8 @@ impl Fleet {
             Instant::now(),
         );
         for raw in lines {
-            self.events
+            self.ctx
+                .events
                 .publish(EventKind::Log, Some(r.id), line::parse(raw).payload());
         }
     }

@@ -8,10 +8,10 @@
 //! new suspension only other clients could start work on it (docs/design.md, *Fleet
 //! operations*).
 
+use super::Operations;
 use serde_json::{Value, json};
 
 use super::model::BlockingRun;
-use crate::fleet::Fleet;
 use crate::fleet::sessions::{SessionAction, control_method};
 use gateway_supervisor_actors::bounded;
 use gateway_supervisor_actors::messages::ListSessions;
@@ -68,11 +68,12 @@ pub fn blocking_runs(
     runs
 }
 
-impl Fleet {
+impl Operations {
     /// The runs this daemon knows of on gateway `id`: its session cache (as the gateway last
     /// listed them) and the spawns it started there that have not ended.
     pub(super) async fn known_runs(&self, id: GatewayId) -> Vec<BlockingRun> {
         let page = self
+            .ctx
             .registry
             .send(ListSessions {
                 agent: None,
@@ -84,6 +85,7 @@ impl Fleet {
             .map(|page| page.sessions)
             .unwrap_or_default();
         let spawns = self
+            .ctx
             .stored(move |store| store.running_spawns_on(id, 500))
             .await
             .unwrap_or_default()
@@ -103,6 +105,7 @@ impl Fleet {
     ) -> Result<Aborted, String> {
         if let Some(sid) = release {
             let resumed = self
+                .ctx
                 .call(id, "gateway.suspend.resume", json!({"suspensionId": sid}))
                 .await
                 .map_err(|e| format!("releasing the suspension: {e}"))?;
@@ -113,6 +116,7 @@ impl Fleet {
         // Only the sessions with a run (2026.9.6's `activeOnly`): a gateway with thousands of
         // idle sessions lists the few that matter.
         let listed = self
+            .ctx
             .call(
                 id,
                 "sessions.list",
@@ -129,7 +133,7 @@ impl Fleet {
                 runs.push(known);
             }
         }
-        let target = self.target(id).ok_or("the gateway was deleted")?;
+        let target = self.ctx.target(id).ok_or("the gateway was deleted")?;
         let mut done = Aborted::default();
         for run in runs.into_iter().take(MAX_RUNS) {
             let key = run.session_key;
@@ -140,7 +144,7 @@ impl Fleet {
                     .push(format!("{key}: the gateway offers no way to abort a run"));
                 continue;
             };
-            match self.call(id, method, params).await {
+            match self.ctx.call(id, method, params).await {
                 // `no-active-run`: it had ended meanwhile (or its spawn's record was late).
                 Ok(answer) if AbortAnswer::of(&answer) == AbortAnswer::NothingRunning => {}
                 Ok(_) => done.aborted.push(key),

@@ -20,12 +20,18 @@ mod swap;
 
 use serde_json::json;
 
-use super::{Fleet, FleetError};
+use super::FleetError;
 use crate::db::operations::{NewOperationError, Operation};
 use crate::secrets::random_hex;
 use gateway_supervisor_actors::events::EventKind;
 use gateway_supervisor_actors::model::{Caller, GatewayId};
 use model::{GatewayProgress, OperationKind, OperationParams};
+use std::sync::Arc;
+
+use super::budget::Budgets;
+use super::context::FleetContext;
+use super::gateway_ops::GatewayOps;
+use super::processes::Processes;
 
 /// Longest detail kept for a gateway (it may quote the gateway).
 const DETAIL_MAX: usize = 300;
@@ -55,14 +61,51 @@ pub enum AbortAsked {
     NothingDraining(Operation),
 }
 
-impl Fleet {
+/// Fleet operations (drain, rolling restart, upgrade, update hold), stored with their progress
+/// and advanced by the runner; owns the runner's wake-up and the processes this daemon runs.
+#[derive(Clone)]
+pub struct Operations {
+    ctx: Arc<FleetContext>,
+    gateway_ops: GatewayOps,
+    budgets: Budgets,
+    /// Wakes the runner (an operation started here).
+    wake: Arc<tokio::sync::Notify>,
+    /// The gateway processes this daemon runs (managed gateways), once they are handed over.
+    processes: Arc<std::sync::OnceLock<Arc<dyn Processes>>>,
+}
+
+impl Operations {
+    pub fn new(ctx: Arc<FleetContext>, gateway_ops: GatewayOps, budgets: Budgets) -> Self {
+        Operations {
+            ctx,
+            gateway_ops,
+            budgets,
+            wake: Arc::default(),
+            processes: Arc::default(),
+        }
+    }
+
+    /// Hands over the gateway processes this daemon runs (at start, once).
+    pub fn run_processes_with(&self, processes: Arc<dyn Processes>) {
+        let _ = self.processes.set(processes);
+    }
+
+    /// The gateway processes this daemon runs, when there are any to run.
+    fn processes(&self) -> Option<&dyn Processes> {
+        self.processes.get().map(|p| &**p)
+    }
+
+    /// Counts an operation carried out elsewhere (a config rollout) as over.
+    pub fn finished(&self, kind: model::OperationKind, state: model::OperationState) {
+        self.ctx.counters.operation_finished(kind, state);
+    }
     /// Records a new operation and wakes the runner; it goes on in the background.
     pub async fn start_operation(
         &self,
         order: OperationOrder,
         by: &Caller,
     ) -> Result<Operation, FleetError> {
-        let known = self.targets();
+        let known = self.ctx.targets();
         if let Some(missing) = order
             .gateways
             .iter()
@@ -83,7 +126,7 @@ impl Fleet {
             .collect();
         let by = by.clone();
         let (kind, params) = (order.kind, order.params);
-        let store = self.store.clone();
+        let store = self.ctx.store.clone();
         let inserted = tokio::task::spawn_blocking(move || {
             store.insert_operation(&id, kind, &params, &progress, &by)
         })
@@ -97,12 +140,12 @@ impl Fleet {
             }) => return Err(FleetError::held(gateway_id, &operation_id)),
             Err(NewOperationError::Db(e)) => return Err(FleetError::Storage(e)),
         };
-        self.events.publish(
+        self.ctx.events.publish(
             EventKind::OperationProgress,
             None,
             json!({"operation_id": op.id, "kind": op.kind, "state": op.state}),
         );
-        self.operations_wake.notify_one();
+        self.wake.notify_one();
         Ok(op)
     }
 
@@ -114,8 +157,8 @@ impl Fleet {
     ) -> Result<Vec<(GatewayId, String, gateway_supervisor_actors::labels::Labels)>, FleetError>
     {
         let targets = match one {
-            Some(id) => self.target(id).into_iter().collect(),
-            None => self.targets(),
+            Some(id) => self.ctx.target(id).into_iter().collect(),
+            None => self.ctx.targets(),
         };
         let mut all: Vec<_> = targets
             .iter()
@@ -136,6 +179,7 @@ impl Fleet {
         picked_by: &gateway_supervisor_actors::labels::Selector,
     ) -> Result<Vec<GatewayId>, FleetError> {
         let mut ids: Vec<GatewayId> = self
+            .ctx
             .targets()
             .iter()
             .filter(|t| picked_by.matches(&t.candidate.labels))
@@ -154,9 +198,10 @@ impl Fleet {
     ) -> Result<Option<Operation>, FleetError> {
         let by = by.clone();
         let op = self
+            .ctx
             .stored(move |store| store.cancel_operation(&id, &by))
             .await?;
-        self.operations_wake.notify_one();
+        self.wake.notify_one();
         Ok(op)
     }
 
@@ -171,7 +216,7 @@ impl Fleet {
     ) -> Result<Option<AbortAsked>, FleetError> {
         for _ in 0..8 {
             let read = id.clone();
-            let Some(mut op) = self.stored(move |store| store.operation(&read)).await? else {
+            let Some(mut op) = self.ctx.stored(move |store| store.operation(&read)).await? else {
                 return Ok(None);
             };
             if op.state != model::OperationState::Running {
@@ -192,19 +237,21 @@ impl Fleet {
             }
             let written = {
                 let snapshot = op.clone();
-                self.stored(move |store| store.advance_operation(&snapshot))
+                self.ctx
+                    .stored(move |store| store.advance_operation(&snapshot))
                     .await?
             };
             if written {
                 op.version += 1;
-                self.audited(
-                    by,
-                    "operation.abort_runs",
-                    ("operation", op.id.clone()),
-                    json!({"gateways": marked}),
-                )
-                .await;
-                self.operations_wake.notify_one();
+                self.ctx
+                    .audited(
+                        by,
+                        "operation.abort_runs",
+                        ("operation", op.id.clone()),
+                        json!({"gateways": marked}),
+                    )
+                    .await;
+                self.wake.notify_one();
                 return Ok(Some(AbortAsked::Asked(op)));
             }
         }
@@ -221,7 +268,7 @@ impl Fleet {
     /// the middle of a drain, a delete that left the drain's suspension on the gateway with
     /// no one to release it (every spawn to it failed while the daemon showed it fine).
     pub async fn refuse_while_held(&self, id: GatewayId, action: &str) -> Result<(), FleetError> {
-        let running = self.stored(|store| store.running_operations()).await?;
+        let running = self.ctx.stored(|store| store.running_operations()).await?;
         let Some(op) = running.iter().find(|op| {
             op.progress
                 .iter()
@@ -247,6 +294,7 @@ impl Fleet {
     pub async fn may_delete(&self, id: GatewayId) -> Result<(), FleetError> {
         self.refuse_while_held(id, "delete").await?;
         let view = self
+            .ctx
             .registry
             .send(gateway_supervisor_actors::messages::GetGateway(id))
             .await
@@ -267,21 +315,21 @@ impl Fleet {
     }
 
     pub async fn operation(&self, id: String) -> Result<Option<Operation>, FleetError> {
-        self.stored(move |store| store.operation(&id)).await
+        self.ctx.stored(move |store| store.operation(&id)).await
     }
 
     pub async fn operations(&self, limit: i64) -> Result<Vec<Operation>, FleetError> {
-        self.stored(move |store| store.operations(limit)).await
+        self.ctx.stored(move |store| store.operations(limit)).await
     }
 
     /// Runs operations: a round every `every`, and at once when one starts here.
-    pub async fn operations_loop(self: std::sync::Arc<Self>, every: std::time::Duration) {
+    pub async fn operations_loop(self, every: std::time::Duration) {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
-                () = self.operations_wake.notified() => {}
+                () = self.wake.notified() => {}
             }
             self.run_operations().await;
         }

@@ -8,6 +8,7 @@
 //! fence: once that process is gone, nothing is sent). A restarted daemon finds its
 //! operations still `running` and goes on (docs/design.md, *Fleet operations*).
 
+use super::Operations;
 use serde_json::{Value, json};
 
 use super::model::OperationKind;
@@ -15,9 +16,9 @@ use super::model::{GatewayProgress, OperationState, Step};
 use super::rule::{Facts, Next, next, plan};
 use super::upgrade::{Before, before, proven};
 use crate::db::operations::Operation;
+use crate::fleet::FleetError;
 use crate::fleet::budget::DisruptionKind;
 use crate::fleet::processes::{SwapOrder, SwapReport};
-use crate::fleet::{Fleet, FleetError};
 use crate::secrets::random_hex;
 use gateway_supervisor_actors::events::EventKind;
 use gateway_supervisor_actors::messages::CallError;
@@ -31,10 +32,10 @@ const STEPS_PER_ROUND: usize = 16;
 /// released when the gateway's step is over; this bounds one whose end was never recorded).
 const OPERATION_HOLD: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
 
-impl Fleet {
+impl Operations {
     /// One round over every running operation.
     pub async fn run_operations(&self) {
-        let running = match self.stored(|store| store.running_operations()).await {
+        let running = match self.ctx.stored(|store| store.running_operations()).await {
             Ok(running) => running,
             Err(e) => {
                 tracing::warn!(%e, "could not read the running operations");
@@ -77,7 +78,8 @@ impl Fleet {
             }
             let written = {
                 let snapshot = op.clone();
-                self.stored(move |store| store.advance_operation(&snapshot))
+                self.ctx
+                    .stored(move |store| store.advance_operation(&snapshot))
                     .await?
             };
             if !written {
@@ -88,7 +90,9 @@ impl Fleet {
             // A gateway the operation is over with no longer spends a budget's unit.
             for (now, was) in op.progress.iter().zip(&before) {
                 if now.step.is_over() && !was.step.is_over() {
-                    self.release_disruption(now.gateway_id, Some(&op.id)).await;
+                    self.budgets
+                        .release_disruption(now.gateway_id, Some(&op.id))
+                        .await;
                 }
             }
             if !op.state.is_live() {
@@ -117,14 +121,14 @@ impl Fleet {
                 if !self.within_budget(op, &mut p, by).await? {
                     return Ok(p);
                 }
-                self.cordon(id, true, by).await?;
+                self.gateway_ops.cordon(id, true, by).await?;
                 p.admitted_for_update(boot_id, facts.version.clone(), now);
             }
             Next::AdmitSwap { boot_id } => {
                 if !self.within_budget(op, &mut p, by).await? {
                     return Ok(p);
                 }
-                self.cordon(id, true, by).await?;
+                self.gateway_ops.cordon(id, true, by).await?;
                 let target = op
                     .params
                     .release
@@ -151,14 +155,14 @@ impl Fleet {
                 p.after_swap(report, unix_now_ms());
                 // Put back as it was and running, or nothing to swap: back in service.
                 if p.rolled_back || p.step == Step::Done {
-                    self.cordon(id, false, by).await?;
+                    self.gateway_ops.cordon(id, false, by).await?;
                 }
             }
             Next::Admit { boot_id } => {
                 if !self.within_budget(op, &mut p, by).await? {
                     return Ok(p);
                 }
-                self.cordon(id, true, by).await?;
+                self.gateway_ops.cordon(id, true, by).await?;
                 let request_id = random_hex::<16>().map_err(FleetError::Random)?;
                 p.admitted(boot_id, request_id, now);
             }
@@ -167,6 +171,7 @@ impl Fleet {
             }
             Next::FollowRun { run_id, another } => {
                 let read = self
+                    .ctx
                     .call(id, "update.runs.get", json!({"runId": run_id}))
                     .await;
                 p.after_run_record(
@@ -176,11 +181,12 @@ impl Fleet {
                 );
                 // Already current: nothing changed, back in service.
                 if p.step == Step::Done {
-                    self.cordon(id, false, by).await?;
+                    self.gateway_ops.cordon(id, false, by).await?;
                 }
             }
             Next::Prepare { request_id } => {
                 let asked = self
+                    .ctx
                     .call(
                         id,
                         "gateway.suspend.prepare",
@@ -204,14 +210,16 @@ impl Fleet {
                     && let Some(sid) = answer.get("suspensionId").and_then(Value::as_str)
                 {
                     let sid = gateway_supervisor_actors::bounded::text(sid, 128);
-                    self.record_suspension(id, Some(sid), by).await?;
+                    self.gateway_ops
+                        .record_suspension(id, Some(sid), by)
+                        .await?;
                 }
             }
             Next::AbortRuns { release } => match self.abort_runs(id, release.as_deref()).await {
                 Ok(done) => {
                     let request_id = random_hex::<16>().map_err(FleetError::Random)?;
                     p.runs_aborted(request_id, &done.aborted, &done.refused, unix_now_ms());
-                    self.audited(
+                    self.ctx.audited(
                         by,
                         "gateway.abort_runs",
                         ("gateway", id.to_string()),
@@ -231,6 +239,7 @@ impl Fleet {
             } => {
                 if let Some(sid) = release {
                     let resumed = self
+                        .ctx
                         .call(id, "gateway.suspend.resume", json!({"suspensionId": sid}))
                         .await;
                     match resumed {
@@ -257,6 +266,7 @@ impl Fleet {
                     params["skipDeferral"] = json!(true);
                 }
                 let asked = self
+                    .ctx
                     .call_fenced(id, "gateway.restart.request", params, Some(&boot_id))
                     .await;
                 match asked {
@@ -268,39 +278,42 @@ impl Fleet {
                     Err(e) => p.after_restart(Err(Some(e.to_string())), unix_now_ms()),
                 }
                 if matches!(p.step, Step::Returning { .. }) {
-                    self.audited(
-                        by,
-                        "gateway.restart",
-                        ("gateway", id.to_string()),
-                        json!({"operation": op.id, "boot_id": boot_id, "forced": forced}),
-                    )
-                    .await;
+                    self.ctx
+                        .audited(
+                            by,
+                            "gateway.restart",
+                            ("gateway", id.to_string()),
+                            json!({"operation": op.id, "boot_id": boot_id, "forced": forced}),
+                        )
+                        .await;
                 }
             }
             Next::Hold => {
-                let held = self.call(id, "update.hold", json!({})).await;
+                let held = self.ctx.call(id, "update.hold", json!({})).await;
                 p.after_hold(held.as_ref().map_err(ToString::to_string), unix_now_ms());
                 if p.step == Step::Done {
-                    self.audited(
-                        by,
-                        "gateway.update_hold",
-                        ("gateway", id.to_string()),
-                        json!({"operation_id": op.id, "detail": p.detail}),
-                    )
-                    .await;
+                    self.ctx
+                        .audited(
+                            by,
+                            "gateway.update_hold",
+                            ("gateway", id.to_string()),
+                            json!({"operation_id": op.id, "detail": p.detail}),
+                        )
+                        .await;
                 }
             }
             Next::Skip { reason } => p.skip(&reason, unix_now_ms()),
             Next::Abandon { release } => {
                 if let Some(sid) = &release {
                     let resumed = self
+                        .ctx
                         .call(id, "gateway.suspend.resume", json!({"suspensionId": sid}))
                         .await;
                     if let Err(e) = resumed {
                         tracing::warn!(gateway = id, %e, "could not resume a cancelled drain's suspension");
                     }
                 }
-                self.cordon(id, false, by).await?;
+                self.gateway_ops.cordon(id, false, by).await?;
                 p.skip(
                     "cancelled: its drain was released and it is back in service",
                     unix_now_ms(),
@@ -322,10 +335,10 @@ impl Fleet {
                     // Back in service (a canary takes work while it bakes) unless it came back
                     // wrong (on another release than the canaries').
                     if returning && p.step != Step::Failed {
-                        self.cordon(id, false, by).await?;
+                        self.gateway_ops.cordon(id, false, by).await?;
                     }
                     if returning && op.kind == OperationKind::Upgrade {
-                        self.audited(
+                        self.ctx.audited(
                             by,
                             "gateway.upgrade",
                             ("gateway", id.to_string()),
@@ -339,13 +352,14 @@ impl Fleet {
             },
             // A canary that fell over in its bake goes back out of service.
             Next::Fail { reason, .. } if matches!(p.step, Step::Baking { .. }) => {
-                self.cordon(id, true, by).await?;
+                self.gateway_ops.cordon(id, true, by).await?;
                 p.fail(&reason, unix_now_ms());
             }
             Next::Fail { reason, release } => {
                 if let Some(sid) = release {
                     // The gateway would release it itself when it lapses; sooner is better.
                     let resumed = self
+                        .ctx
                         .call(id, "gateway.suspend.resume", json!({"suspensionId": sid}))
                         .await;
                     if let Err(e) = resumed {
@@ -372,6 +386,7 @@ impl Fleet {
             _ => DisruptionKind::Restart,
         };
         match self
+            .budgets
             .admit_disruption(p.gateway_id, kind, Some(&op.id), by, OPERATION_HOLD)
             .await
         {
@@ -399,6 +414,7 @@ impl Fleet {
     ) {
         let id = p.gateway_id;
         let status = self
+            .ctx
             .call_fenced(id, "update.status", json!({}), Some(boot_id))
             .await;
         let status = match status {
@@ -414,11 +430,12 @@ impl Fleet {
         }
         let note = format!("upgrade {} by {}", op.id, op.created_by);
         let asked = self
+            .ctx
             .call_fenced(id, "update.run", json!({"note": note}), Some(boot_id))
             .await;
         p.after_update_run(asked.as_ref().map_err(ToString::to_string), unix_now_ms());
         if let Ok(answer) = &asked {
-            self.audited(
+            self.ctx.audited(
                 by,
                 "gateway.update_run",
                 ("gateway", id.to_string()),
@@ -432,7 +449,7 @@ impl Fleet {
 
     /// What this instance sees of gateway `id` now.
     pub async fn facts(&self, id: GatewayId) -> Result<Facts, FleetError> {
-        Ok(match self.target(id) {
+        Ok(match self.ctx.target(id) {
             None => Facts::default(),
             Some(t) => Facts {
                 exists: true,
@@ -453,10 +470,12 @@ impl Fleet {
     /// Whether a restarted gateway is back: its `health` RPC answers and its `/readyz` 2xx.
     /// `Err`: what is missing, in words.
     async fn check_back(&self, id: GatewayId) -> Result<(), String> {
-        self.call(id, "health", json!({}))
+        self.ctx
+            .call(id, "health", json!({}))
             .await
             .map_err(|e| format!("the `health` call failed: {e}"))?;
         let link = self
+            .ctx
             .target(id)
             .and_then(|t| t.link.clone())
             .ok_or("not connected")?;
@@ -471,7 +490,7 @@ impl Fleet {
     fn announce(&self, op: &Operation, before: &[GatewayProgress]) {
         for (now, was) in op.progress.iter().zip(before) {
             if now.step.name() != was.step.name() || now.detail != was.detail {
-                self.events.publish(
+                self.ctx.events.publish(
                     EventKind::OperationProgress,
                     Some(now.gateway_id),
                     json!({"operation_id": op.id, "kind": op.kind, "state": op.state, "gateway": now}),
@@ -479,8 +498,8 @@ impl Fleet {
             }
         }
         if !op.state.is_live() {
-            self.counters.operation_finished(op.kind, op.state);
-            self.events.publish(
+            self.ctx.counters.operation_finished(op.kind, op.state);
+            self.ctx.events.publish(
                 EventKind::OperationProgress,
                 None,
                 json!({"operation_id": op.id, "kind": op.kind, "state": op.state, "gateways": op.progress}),

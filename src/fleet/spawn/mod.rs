@@ -13,12 +13,15 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{Fleet, FleetError};
+use super::FleetError;
 use crate::db::spawns::{NewSpawn, SpawnInsert, SpawnRow, SpawnStatus, SpawnUpdate};
+use crate::fleet::context::FleetContext;
+use crate::fleet::usage::{Usage, UsageError};
 use crate::secrets::{SecretsError, random_hex};
 use gateway_supervisor_actors::labels::Selector;
 use gateway_supervisor_actors::messages::GatewayTarget;
 use gateway_supervisor_actors::model::{Caller, GatewayId};
+use gateway_supervisor_actors::selection::NoGateway;
 use gateway_supervisor_actors::selection::{self, Candidate, Choice};
 use outcome::Finished;
 pub use outcome::run_outcome;
@@ -101,43 +104,97 @@ fn preferred_id(preferred: Option<Value>, targets: &[Arc<GatewayTarget>]) -> Opt
 /// The answer to a request whose idempotency key recorded `first`: the same request gets the
 /// first spawn (nothing new started); another request under the same key is a client bug, not
 /// a retry (IETF draft-ietf-httpapi-idempotency-key-header: 422, naming the first spawn).
-#[allow(clippy::result_large_err)] // FleetError is the fleet's one error; this path is rare
-fn retried(first: SpawnRow, asked: &str) -> Result<SpawnRow, FleetError> {
+#[allow(clippy::result_large_err)] // as large as the FleetError it carries; this path is rare
+fn retried(first: SpawnRow, asked: &str) -> Result<SpawnRow, SpawnError> {
     if first.request == asked {
         return Ok(first);
     }
-    Err(FleetError::IdempotencyKeyReused { spawn_id: first.id })
+    Err(SpawnError::IdempotencyKeyReused { spawn_id: first.id })
 }
 
-impl Fleet {
+/// Why a spawn was not started.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// A client idempotency key already used for a different request.
+    #[error(
+        "this Idempotency-Key was already used for spawn {spawn_id} with a different request; send a new key for a new request"
+    )]
+    IdempotencyKeyReused { spawn_id: String },
+    /// No gateway can take the spawn (`selection::select`'s reason).
+    #[error("{0}")]
+    NoGateway(#[source] NoGateway),
+    /// The agent's budget refuses it (or usage could not be read).
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+    /// Reaching, calling or recording failed (or another instance links the gateway).
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
+}
+
+impl super::ServiceError for SpawnError {
+    fn outcome(&self) -> &'static str {
+        match self {
+            SpawnError::IdempotencyKeyReused { .. } => "idempotency_key_reused",
+            SpawnError::NoGateway(_) => "no_gateway",
+            SpawnError::Usage(e) => e.outcome(),
+            SpawnError::Fleet(e) => e.outcome(),
+        }
+    }
+
+    fn elsewhere(self) -> Result<(GatewayId, super::Owner), Self> {
+        match self {
+            SpawnError::Fleet(e) => e.elsewhere().map_err(SpawnError::Fleet),
+            other => Err(other),
+        }
+    }
+}
+
+/// Agent spawns: the gateway chosen, the run started and followed to its end, the runs still
+/// running adopted after a restart. Owns which spawns this process follows now.
+#[derive(Clone)]
+pub struct Spawns {
+    ctx: Arc<FleetContext>,
+    usage: Usage,
+    tracking: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+}
+
+impl Spawns {
+    pub fn new(ctx: Arc<FleetContext>, usage: Usage) -> Self {
+        Spawns {
+            ctx,
+            usage,
+            tracking: Arc::default(),
+        }
+    }
     /// Starts a spawn and returns it as recorded (`running`, with the gateway's run id), or the
     /// first spawn made with the same idempotency key (nothing new is started).
     #[tracing::instrument(name = "spawn", skip_all, fields(gateway_id = ?order.gateway_id))]
-    pub async fn spawn(self: &Arc<Self>, order: SpawnOrder) -> Result<SpawnRow, FleetError> {
+    pub async fn spawn(&self, order: SpawnOrder) -> Result<SpawnRow, SpawnError> {
         let result = self.spawn_now(order).await;
-        self.counters.spawn(&result);
+        self.ctx.counters.spawn(&result);
         result
     }
 
-    async fn spawn_now(self: &Arc<Self>, order: SpawnOrder) -> Result<SpawnRow, FleetError> {
+    async fn spawn_now(&self, order: SpawnOrder) -> Result<SpawnRow, SpawnError> {
         // A retry is answered from the record before anything else is asked: right after a
         // restart, before any gateway is linked again, a retry of an acknowledged spawn got 503.
         if let Some(key) = order.idempotency_key.clone() {
             let first = self
+                .ctx
                 .stored(move |store| store.spawn_by_idempotency_key(&key))
                 .await?;
             if let Some(first) = first {
                 return retried(first, &order.recorded);
             }
         }
-        self.check_budget(order.agent.as_deref()).await?;
+        self.usage.check_budget(order.agent.as_deref()).await?;
         let method = order.form.method();
         let (target, choice) = self.choose(&order).await?;
         let gateway_id = target.candidate.id;
         let name = target.candidate.name.clone();
         // Chosen here, linked by another instance: the spawn is that instance's to start.
         let Some(link) = target.link.clone() else {
-            return Err(self.not_here(gateway_id, name).await);
+            return Err(self.ctx.not_here(gateway_id, name).await.into());
         };
 
         let id = spawn_id().map_err(FleetError::Random)?;
@@ -152,6 +209,7 @@ impl Fleet {
         let audited_agent = agent.clone();
         let asked = recorded.clone();
         let inserted = self
+            .ctx
             .stored(move |store| {
                 store.insert_spawn(&NewSpawn {
                     id: &id,
@@ -180,13 +238,16 @@ impl Fleet {
             SpawnForm::Process { params } => (params, None),
         };
         // Subscribed before the call: a process's `spawn_result` may come back at once.
-        let results = self.events.subscribe_after(None).1;
-        let payload = match link.call(method, Some(params), self.deadlines.call).await {
+        let results = self.ctx.events.subscribe_after(None).1;
+        let payload = match link
+            .call(method, Some(params), self.ctx.deadlines.call)
+            .await
+        {
             Ok(payload) => payload,
             Err(source) => {
                 self.record_end(&row.id, Finished::failed(source.to_string()))
                     .await;
-                return Err(FleetError::Call { name, source });
+                return Err(FleetError::Call { name, source }.into());
             }
         };
         let (run_id, session_key) = outcome::started(&payload);
@@ -199,17 +260,19 @@ impl Fleet {
                 ..SpawnUpdate::default()
             },
         );
-        self.stored(move |store| store.update_spawn(&sid, update))
+        self.ctx
+            .stored(move |store| store.update_spawn(&sid, update))
             .await?;
         tracing::info!(spawn_id = %row.id, gateway = %name, selected_by = choice.as_str(), method, "spawn started");
-        self.audited(
-            &by,
-            "spawn.create",
-            ("spawn", row.id.clone()),
-            json!({"gateway_id": gateway_id, "method": method, "agent": audited_agent,
+        self.ctx
+            .audited(
+                &by,
+                "spawn.create",
+                ("spawn", row.id.clone()),
+                json!({"gateway_id": gateway_id, "method": method, "agent": audited_agent,
                    "selected_by": choice.as_str(), "run_id": run_id}),
-        )
-        .await;
+            )
+            .await;
         let tracked = track::Tracked {
             spawn_id: row.id.clone(),
             gateway_id,
@@ -228,24 +291,25 @@ impl Fleet {
     }
 
     /// The gateway that takes the spawn, and why it was chosen.
-    async fn choose(&self, order: &SpawnOrder) -> Result<(Arc<GatewayTarget>, Choice), FleetError> {
+    async fn choose(&self, order: &SpawnOrder) -> Result<(Arc<GatewayTarget>, Choice), SpawnError> {
         let method = order.form.method();
         let preferred = match order.agent.clone() {
             Some(agent) => self
+                .ctx
                 .stored(move |store| store.agent_config(&agent))
                 .await?
                 .and_then(|c| c.pointer("/gateway_config/preferred_gateway").cloned()),
             None => None,
         };
-        let mut targets = self.targets();
+        let mut targets = self.ctx.targets();
         // An explicit gateway linked by another instance: the spawn is that instance's.
         if let Some(id) = order.gateway_id
             && targets
                 .iter()
                 .any(|t| t.candidate.id == id && t.link.is_none())
-            && let Some(owner) = self.linked_elsewhere(id).await?
+            && let Some(owner) = self.ctx.linked_elsewhere(id).await?
         {
-            return Err(FleetError::LinkedElsewhere { id, owner });
+            return Err(FleetError::LinkedElsewhere { id, owner }.into());
         }
         let preferred = preferred_id(preferred, &targets);
         let candidates: Vec<Candidate> = targets
@@ -268,7 +332,7 @@ impl Fleet {
             selector: order.selector.as_ref(),
             prefer: order.prefer.as_ref(),
         };
-        let (id, choice) = selection::select(&candidates, ask).map_err(FleetError::NoGateway)?;
+        let (id, choice) = selection::select(&candidates, ask).map_err(SpawnError::NoGateway)?;
         let at = targets
             .iter()
             .position(|t| t.candidate.id == id)

@@ -2,6 +2,7 @@
 //! its reply read from `chat.history`); a seed process reports through a `spawn_result` event,
 //! within [`PROCESS_TIMEOUT`]. The end is recorded and announced as `spawn.result`.
 
+use super::Spawns;
 use gateway_supervisor_actors::events::EventKind;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +13,6 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use super::orphan;
 use super::outcome::{self, Finished};
 use crate::db::spawns::{SpawnStatus, SpawnUpdate};
-use crate::fleet::Fleet;
 use gateway_supervisor_actors::events::Event;
 use gateway_supervisor_actors::messages::GatewayLink;
 use gateway_supervisor_actors::model::GatewayId;
@@ -37,13 +37,9 @@ pub(super) struct Tracked {
     pub wait: Option<Duration>,
 }
 
-impl Fleet {
+impl Spawns {
     /// Follows one spawn to its end and records it.
-    pub(super) async fn track(
-        self: Arc<Self>,
-        t: Tracked,
-        results: broadcast::Receiver<Arc<Event>>,
-    ) {
+    pub(super) async fn track(self, t: Tracked, results: broadcast::Receiver<Arc<Event>>) {
         self.tracking_mut().insert(t.spawn_id.clone());
         let end = match (t.wait, t.run_id.as_deref()) {
             (Some(timeout), Some(run_id)) => self.wait_for_run(&t, run_id, timeout).await,
@@ -59,7 +55,8 @@ impl Fleet {
         let announced = json!({"spawn_id": t.spawn_id, "status": end.status, "error": end.error});
         // Recorded first: whoever hears `spawn.result` finds the spawn finished.
         self.record_end(&t.spawn_id, end).await;
-        self.events
+        self.ctx
+            .events
             .publish(EventKind::SpawnResult, Some(t.gateway_id), announced);
     }
 
@@ -72,7 +69,7 @@ impl Fleet {
             let left = until.saturating_duration_since(tokio::time::Instant::now());
             let params = json!({"runId": run_id, "timeoutMs": left.as_millis() as u64});
             // The gateway answers once the run ends or its own timeout passes.
-            let deadline = left + self.deadlines.call;
+            let deadline = left + self.ctx.deadlines.call;
             match t.link.call("agent.wait", Some(params), deadline).await {
                 Ok(answer) => break answer,
                 Err(CallError::NotConnected) => return None,
@@ -117,17 +114,17 @@ impl Fleet {
     /// gateway from an instance that died or handed it over. `agent.wait` on a run that
     /// already ended answers at once. A `running` spawn nobody can follow any more (its gateway
     /// deleted, or its deadline long past) is recorded as over ([`orphan::orphaned`]).
-    pub async fn adopt_runs(self: Arc<Self>) {
+    pub async fn adopt_runs(self) {
         // Most sweeps find nothing running that nobody follows: the fleet (10,000 targets
         // built every 2 s) is read only when there is something to place.
-        let Ok(mut running) = self.stored(|store| store.running_spawns(200)).await else {
+        let Ok(mut running) = self.ctx.stored(|store| store.running_spawns(200)).await else {
             return;
         };
         running.retain(|row| !self.tracking_mut().contains(&row.id));
         if running.is_empty() {
             return;
         }
-        let targets = self.targets();
+        let targets = self.ctx.targets();
         let registered: std::collections::HashSet<GatewayId> =
             targets.iter().map(|t| t.candidate.id).collect();
         let linked: std::collections::HashMap<GatewayId, GatewayLink> = targets
@@ -154,7 +151,7 @@ impl Fleet {
                     session_key: row.session_key,
                     wait: Some(PROCESS_TIMEOUT),
                 };
-                let results = self.events.subscribe_after(None).1;
+                let results = self.ctx.events.subscribe_after(None).1;
                 actix::spawn(self.clone().track(tracked, results));
                 continue;
             }
@@ -169,7 +166,7 @@ impl Fleet {
                 &row,
                 still_registered,
                 now,
-                self.deadlines.call,
+                self.ctx.deadlines.call,
                 default_timeout,
             ) else {
                 continue;
@@ -182,13 +179,14 @@ impl Fleet {
     async fn end_orphan(&self, spawn_id: String, gateway_id: Option<GatewayId>, end: Finished) {
         let (id, status, error) = (spawn_id.clone(), end.status, end.error.clone());
         let ended = self
+            .ctx
             .stored(move |store| store.end_if_running(&id, status, error.as_deref()))
             .await;
         match ended {
             Ok(true) => {
                 tracing::warn!(%spawn_id, ?gateway_id, status = end.status.as_str(), error = end.error.as_deref().unwrap_or(""), "a spawn nobody could follow to its end is over");
-                self.counters.spawn_finished(end.status);
-                self.events.publish(
+                self.ctx.counters.spawn_finished(end.status);
+                self.ctx.events.publish(
                     EventKind::SpawnResult,
                     gateway_id,
                     json!({"spawn_id": spawn_id, "status": end.status, "error": end.error}),
@@ -203,7 +201,7 @@ impl Fleet {
     async fn reply(&self, link: &GatewayLink, session_key: Option<&str>) -> Option<String> {
         let params = json!({"sessionKey": session_key?, "limit": 20});
         let history = link
-            .call("chat.history", Some(params), self.deadlines.call)
+            .call("chat.history", Some(params), self.ctx.deadlines.call)
             .await
             .ok()?;
         outcome::last_reply(&history)
@@ -211,7 +209,7 @@ impl Fleet {
 
     /// Records how a spawn ended; a storage failure is logged (the run itself is over).
     pub(super) async fn record_end(&self, spawn_id: &str, end: Finished) {
-        self.counters.spawn_finished(end.status);
+        self.ctx.counters.spawn_finished(end.status);
         let sid = spawn_id.to_owned();
         let update = SpawnUpdate {
             status: Some(end.status),
@@ -221,6 +219,7 @@ impl Fleet {
             ..SpawnUpdate::default()
         };
         if let Err(e) = self
+            .ctx
             .stored(move |store| store.update_spawn(&sid, update))
             .await
         {

@@ -17,7 +17,8 @@ use futures_util::StreamExt;
 use prometheus::{CounterVec, IntCounterVec, Opts, Registry};
 use serde_json::{Value, json};
 
-use super::{Fleet, FleetError};
+use super::FleetError;
+use super::context::FleetContext;
 use crate::config::UsageConfig;
 use crate::db::usage::UsageRow;
 use gateway_supervisor_actors::bounded;
@@ -114,9 +115,52 @@ impl UsageMetrics {
     }
 }
 
-impl Fleet {
+/// Why usage refuses, or could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    /// The agent spent its daily budget.
+    #[error(
+        "agent `{}` spent its daily budget: ${:.2} of ${:.2} on {} (UTC); new spawns are refused until the day is over or usage.budgets.{}.daily_usd is raised",
+        .0.agent, .0.spent_usd, .0.budget_usd, .0.day, .0.agent
+    )]
+    OverBudget(rollup::OverBudget),
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
+}
+
+impl super::ServiceError for UsageError {
+    fn outcome(&self) -> &'static str {
+        match self {
+            UsageError::OverBudget(_) => "over_budget",
+            UsageError::Fleet(e) => e.outcome(),
+        }
+    }
+
+    fn elsewhere(self) -> Result<(GatewayId, super::Owner), Self> {
+        match self {
+            UsageError::Fleet(e) => e.elsewhere().map_err(UsageError::Fleet),
+            other => Err(other),
+        }
+    }
+}
+
+/// Usage and cost read from the gateways and rolled up; the per-agent daily budgets
+/// (`usage.budgets`, US dollars) a spawn is checked against.
+#[derive(Clone)]
+pub struct Usage {
+    ctx: Arc<FleetContext>,
+    budgets: Arc<std::collections::BTreeMap<String, f64>>,
+}
+
+impl Usage {
+    pub fn new(ctx: Arc<FleetContext>, budgets: std::collections::BTreeMap<String, f64>) -> Self {
+        Usage {
+            ctx,
+            budgets: Arc::new(budgets),
+        }
+    }
     /// Rolls usage up while the daemon runs.
-    pub async fn usage_loop(self: Arc<Self>, cfg: UsageConfig, metrics: UsageMetrics) {
+    pub async fn usage_loop(self, cfg: UsageConfig, metrics: UsageMetrics) {
         if !cfg.enabled {
             return;
         }
@@ -138,6 +182,7 @@ impl Fleet {
         backfilled: &mut HashSet<GatewayId>,
     ) -> Result<(), FleetError> {
         let reads: Vec<_> = self
+            .ctx
             .targets()
             .into_iter()
             .filter(|t| !t.elsewhere && t.offers("usage.cost"))
@@ -155,7 +200,10 @@ impl Fleet {
         let mut reports = futures_util::stream::iter(reads).buffer_unordered(CONCURRENCY);
         while let Some((id, (rows, complete, refused))) = reports.next().await {
             metrics.refused(id, refused);
-            let grown = self.stored(move |store| store.record_usage(&rows)).await?;
+            let grown = self
+                .ctx
+                .stored(move |store| store.record_usage(&rows))
+                .await?;
             for g in &grown {
                 metrics.add(g);
             }
@@ -176,7 +224,7 @@ impl Fleet {
         let id = t.candidate.id;
         let agents = if t.offers("agents.list") {
             match link
-                .call("agents.list", Some(json!({})), self.deadlines.call)
+                .call("agents.list", Some(json!({})), self.ctx.deadlines.call)
                 .await
             {
                 Ok(answer) => agent_ids(&answer),
@@ -194,7 +242,7 @@ impl Fleet {
         for agent in &agents {
             let params = json!({"agentId": agent, "days": days});
             match link
-                .call("usage.cost", Some(params), self.deadlines.operation)
+                .call("usage.cost", Some(params), self.ctx.deadlines.operation)
                 .await
             {
                 Ok(answer) => {
@@ -218,7 +266,7 @@ impl Fleet {
     }
 
     /// Refuses a spawn for `agent` once its daily budget is spent (today, UTC, every gateway).
-    pub(super) async fn check_budget(&self, agent: Option<&str>) -> Result<(), FleetError> {
+    pub(super) async fn check_budget(&self, agent: Option<&str>) -> Result<(), UsageError> {
         let Some(agent) = agent else {
             return Ok(());
         };
@@ -228,10 +276,11 @@ impl Fleet {
         let day = today();
         let (a, d) = (agent.to_owned(), day.clone());
         let spent = self
+            .ctx
             .stored(move |store| store.agent_cost_on(&a, &d))
             .await?;
         match rollup::over_budget(agent, &day, spent, Some(budget)) {
-            Some(over) => Err(FleetError::OverBudget(over)),
+            Some(over) => Err(UsageError::OverBudget(over)),
             None => Ok(()),
         }
     }

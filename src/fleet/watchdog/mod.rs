@@ -21,9 +21,11 @@ use futures_util::StreamExt;
 use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
 use serde_json::{Value, json};
 
+use super::FleetError;
+use super::context::FleetContext;
 use super::operation::OperationOrder;
+use super::operation::Operations;
 use super::operation::model::{OperationKind, OperationParams};
-use super::{Fleet, FleetError};
 use crate::config::WatchdogConfig;
 use gateway_supervisor_actors::bounded;
 use gateway_supervisor_actors::events::EventKind;
@@ -142,9 +144,19 @@ struct Memory {
     looked: HashMap<GatewayId, std::time::Instant>,
 }
 
-impl Fleet {
+/// The stuck-session watchdog: stalled sessions found and recovered, step by step.
+#[derive(Clone)]
+pub struct Watchdog {
+    ctx: Arc<FleetContext>,
+    operations: Operations,
+}
+
+impl Watchdog {
+    pub fn new(ctx: Arc<FleetContext>, operations: Operations) -> Self {
+        Watchdog { ctx, operations }
+    }
     /// Watches stalled sessions every `cfg.interval`, while the daemon runs.
-    pub async fn watchdog_loop(self: Arc<Self>, cfg: WatchdogConfig, metrics: WatchdogMetrics) {
+    pub async fn watchdog_loop(self, cfg: WatchdogConfig, metrics: WatchdogMetrics) {
         if !cfg.enabled {
             return;
         }
@@ -176,6 +188,7 @@ impl Fleet {
     ) -> Result<(), FleetError> {
         // The fleet in brief first; full targets only for the few worth a look this round.
         let here = self
+            .ctx
             .registry
             .send(LinkedHereOffering(RUN_ACTIVITY_METHODS))
             .await
@@ -204,7 +217,7 @@ impl Fleet {
         if due.is_empty() {
             return Ok(());
         }
-        let targets = self.targets.of(&due);
+        let targets = self.ctx.targets_of(&due);
         let mut looks = Vec::new();
         for t in targets {
             // Unlinked, or linked elsewhere, since the brief: next round.
@@ -253,7 +266,7 @@ impl Fleet {
             .call(
                 "sessions.list",
                 Some(json!({"activeOnly": true, "limit": PAGE})),
-                self.deadlines.operation,
+                self.ctx.deadlines.operation,
             )
             .await;
         match asked {
@@ -284,6 +297,7 @@ impl Fleet {
         // The approvals this gateway's runs wait on, by session (the inbox's, stored).
         let gateway_id = g.id;
         let waiting: HashMap<String, String> = self
+            .ctx
             .stored(move |store| store.pending_approvals(Some(gateway_id)))
             .await
             .unwrap_or_default()
@@ -433,14 +447,16 @@ impl Fleet {
         } else {
             tracing::info!(gateway = %g.name, %session, step = step_name, outcome = outcome_name, "watchdog");
         }
-        self.audited(
-            &by,
-            step.audit_action(),
-            ("session", s.key.to_owned()),
-            json!({"gateway_id": g.id, "details": details.clone()}),
-        )
-        .await;
-        self.events
+        self.ctx
+            .audited(
+                &by,
+                step.audit_action(),
+                ("session", s.key.to_owned()),
+                json!({"gateway_id": g.id, "details": details.clone()}),
+            )
+            .await;
+        self.ctx
+            .events
             .publish(EventKind::SessionWatchdog, Some(g.id), details);
     }
 
@@ -450,7 +466,8 @@ impl Fleet {
             Remedy::Abort => ("sessions.abort", json!({"key": key})),
             Remedy::Reset => ("sessions.reset", json!({"key": key, "reason": "reset"})),
         };
-        self.call_fenced(g.id, method, params, g.boot_id.as_deref())
+        self.ctx
+            .call_fenced(g.id, method, params, g.boot_id.as_deref())
             .await
     }
 
@@ -479,7 +496,7 @@ impl Fleet {
                 release: None,
             },
         };
-        Ok(self.start_operation(order, by).await?.id)
+        Ok(self.operations.start_operation(order, by).await?.id)
     }
 }
 

@@ -201,7 +201,7 @@ impl FleetConfig {
     ) -> Result<Result<Operation, DryRun>, ConfigError> {
         profile::check_note(spec.note.as_deref())?;
         let resolved = self.resolve(&spec).await?;
-        let gateways = self.fleet.gateway_labels(None).await?;
+        let gateways = self.fleet.operations.gateway_labels(None).await?;
         let picked: Vec<(GatewayId, String)> = gateways
             .into_iter()
             .filter(|(_, _, labels)| resolved.selector.matches(labels))
@@ -297,6 +297,7 @@ impl FleetConfig {
             .map(|(i, (id, name))| async move {
                 let read = self
                     .fleet
+                    .ctx
                     .call_gateway(*id, "config.get", json!({}))
                     .await
                     .map_err(|e| e.to_string())

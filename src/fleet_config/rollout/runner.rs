@@ -155,6 +155,7 @@ impl FleetConfig {
             for (now, was) in op.progress.iter().zip(&before) {
                 if now.step.is_over() && !was.step.is_over() {
                     self.fleet
+                        .budgets
                         .release_disruption(now.gateway_id, Some(&op.id))
                         .await;
                     if now.step != Step::Skipped {
@@ -179,7 +180,7 @@ impl FleetConfig {
         by: &Caller,
     ) -> Result<GatewayProgress, ConfigError> {
         let mut p = op.progress[i].clone();
-        let facts = self.fleet.facts(p.gateway_id).await?;
+        let facts = self.fleet.operations.facts(p.gateway_id).await?;
         let now = unix_now_ms();
         match rule::next(&p, &facts, rp, op.state, now) {
             Next::Write => self.write(op, &mut p, rp, target, by).await?,
@@ -216,6 +217,7 @@ impl FleetConfig {
         let hold = std::time::Duration::from_secs(rp.healthy_deadline_s.saturating_add(60));
         match self
             .fleet
+            .budgets
             .admit_disruption(
                 p.gateway_id,
                 DisruptionKind::ConfigRestart,
@@ -238,6 +240,7 @@ impl FleetConfig {
     async fn read(&self, id: GatewayId) -> Result<(Live, Value), String> {
         let answer = self
             .fleet
+            .ctx
             .call_gateway(id, "config.get", json!({}))
             .await
             .map_err(|e| format!("config.get failed: {}", bounded::text(&e.to_string(), 200)))?;
@@ -427,7 +430,12 @@ impl FleetConfig {
         if !replace_paths.is_empty() {
             params["replacePaths"] = json!(replace_paths);
         }
-        match self.fleet.call_gateway(id, "config.patch", params).await {
+        match self
+            .fleet
+            .ctx
+            .call_gateway(id, "config.patch", params)
+            .await
+        {
             Ok(answer) => Ok(Ok(answer)),
             Err(e) => refusal(&e).map(Err),
         }
@@ -466,7 +474,7 @@ impl FleetConfig {
                 json!({"operation_id": op.id, "kind": op.kind, "state": op.state, "detail": op.detail}),
             );
             if !op.state.is_live() {
-                self.fleet.operation_finished(op.kind, op.state);
+                self.fleet.operations.finished(op.kind, op.state);
                 tracing::info!(operation = %op.id, state = op.state.as_str(), "config rollout over");
             }
         }

@@ -56,10 +56,90 @@ impl From<crate::approvals::ApprovalError> for ApiError {
     }
 }
 
+impl From<crate::fleet::sessions::SessionError> for ApiError {
+    fn from(err: crate::fleet::sessions::SessionError) -> Self {
+        use crate::fleet::sessions::SessionError as S;
+        match err {
+            S::NotFound(key) => ApiError::SessionNotFound(key),
+            ref e @ S::Ambiguous { ref gateways, .. } => ApiError::AmbiguousSession {
+                message: e.to_string(),
+                details: serde_json::json!({"candidates": gateways
+                    .iter()
+                    .map(|(id, name)| serde_json::json!({"gateway_id": id, "gateway": name}))
+                    .collect::<Vec<_>>()}),
+            },
+            e @ S::OwnerNotConnected { .. } => ApiError::GatewayUnavailable(e.to_string()),
+            S::NoControl {
+                id,
+                ref name,
+                ref version,
+                ..
+            } => ApiError::UnsupportedAction {
+                message: err.to_string(),
+                details: serde_json::json!({
+                    "gateway_id": id, "gateway": name, "version": version,
+                    "alternatives": ["kill", format!("POST /api/gateways/{id}/suspend")],
+                }),
+            },
+            ref e @ S::Unheard { ref instances, .. } => ApiError::OwnerUnavailable {
+                message: e.to_string(),
+                instance: instances.first().cloned().unwrap_or_default(),
+                retry_after_secs: 1,
+            },
+            S::Fleet(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::fleet::agents::AgentsError> for ApiError {
+    fn from(err: crate::fleet::agents::AgentsError) -> Self {
+        use crate::fleet::agents::AgentsError as A;
+        match err {
+            e @ A::NoPrimary { .. } => ApiError::NoHealthyGateway(e.to_string()),
+            e @ A::PrimaryNotConnected { .. } => ApiError::GatewayUnavailable(e.to_string()),
+            A::Fleet(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::fleet::usage::UsageError> for ApiError {
+    fn from(err: crate::fleet::usage::UsageError) -> Self {
+        use crate::fleet::usage::UsageError as U;
+        match err {
+            ref e @ U::OverBudget(ref over) => ApiError::BudgetExceeded {
+                message: e.to_string(),
+                details: serde_json::json!({"agent": over.agent, "day": over.day,
+                    "budget": format!("usage.budgets.{}.daily_usd", over.agent),
+                    "budget_usd": over.budget_usd, "spent_usd": over.spent_usd}),
+            },
+            U::Fleet(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::fleet::spawn::SpawnError> for ApiError {
+    fn from(err: crate::fleet::spawn::SpawnError) -> Self {
+        use crate::fleet::spawn::SpawnError as S;
+        use gateway_supervisor_actors::selection::NoGateway;
+        match err {
+            ref e @ S::IdempotencyKeyReused { ref spawn_id } => ApiError::IdempotencyKeyReused {
+                message: e.to_string(),
+                spawn_id: spawn_id.clone(),
+            },
+            S::NoGateway(NoGateway::Unknown(id)) => ApiError::GatewayNotFound(id),
+            S::NoGateway(NoGateway::Unavailable { reason, .. }) => {
+                ApiError::GatewayUnavailable(reason)
+            }
+            S::NoGateway(NoGateway::NoneHealthy { reason }) => ApiError::NoHealthyGateway(reason),
+            S::Usage(e) => e.into(),
+            S::Fleet(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::fleet::FleetError> for ApiError {
     fn from(err: crate::fleet::FleetError) -> Self {
         use crate::fleet::FleetError as F;
-        use gateway_supervisor_actors::selection::NoGateway;
         match err {
             F::NotFound(id) => ApiError::GatewayNotFound(id),
             e @ F::NotConnected { .. } => ApiError::GatewayUnavailable(e.to_string()),
@@ -77,19 +157,8 @@ impl From<crate::fleet::FleetError> for ApiError {
                 details,
                 retry_after_secs,
             },
-            F::SessionNotFound(key) => ApiError::SessionNotFound(key),
-            ref e @ F::AmbiguousSession { ref gateways, .. } => ApiError::AmbiguousSession {
-                message: e.to_string(),
-                details: serde_json::json!({"candidates": gateways
-                    .iter()
-                    .map(|(id, name)| serde_json::json!({"gateway_id": id, "gateway": name}))
-                    .collect::<Vec<_>>()}),
-            },
-            e @ F::NoPrimary { .. } => ApiError::NoHealthyGateway(e.to_string()),
-            e @ F::PrimaryNotConnected { .. } => ApiError::GatewayUnavailable(e.to_string()),
             F::Storage(e) => ApiError::Storage(e.to_string()),
             F::Interrupted(e) => ApiError::Internal(e.to_string()),
-            e @ F::SessionOwnerNotConnected { .. } => ApiError::GatewayUnavailable(e.to_string()),
             F::ProcessUnverifiable {
                 id,
                 ref name,
@@ -98,42 +167,10 @@ impl From<crate::fleet::FleetError> for ApiError {
                 message: err.to_string(),
                 details: serde_json::json!({"gateway_id": id, "gateway": name, "version": version}),
             },
-            F::NoSessionControl {
-                id,
-                ref name,
-                ref version,
-                ..
-            } => ApiError::UnsupportedAction {
-                message: err.to_string(),
-                details: serde_json::json!({
-                    "gateway_id": id, "gateway": name, "version": version,
-                    "alternatives": ["kill", format!("POST /api/gateways/{id}/suspend")],
-                }),
-            },
             F::Call { name, source } => call_error(source, &name),
             F::Registry(e) => e.into(),
             F::Record(e) => e.into(),
             F::Random(e) => e.into(),
-            ref e @ F::IdempotencyKeyReused { ref spawn_id } => ApiError::IdempotencyKeyReused {
-                message: e.to_string(),
-                spawn_id: spawn_id.clone(),
-            },
-            ref e @ F::OverBudget(ref over) => ApiError::BudgetExceeded {
-                message: e.to_string(),
-                details: serde_json::json!({"agent": over.agent, "day": over.day,
-                    "budget": format!("usage.budgets.{}.daily_usd", over.agent),
-                    "budget_usd": over.budget_usd, "spent_usd": over.spent_usd}),
-            },
-            F::NoGateway(NoGateway::Unknown(id)) => ApiError::GatewayNotFound(id),
-            F::NoGateway(NoGateway::Unavailable { reason, .. }) => {
-                ApiError::GatewayUnavailable(reason)
-            }
-            F::NoGateway(NoGateway::NoneHealthy { reason }) => ApiError::NoHealthyGateway(reason),
-            ref e @ F::SessionUnheard { ref instances, .. } => ApiError::OwnerUnavailable {
-                message: e.to_string(),
-                instance: instances.first().cloned().unwrap_or_default(),
-                retry_after_secs: 1,
-            },
             // A handler that cannot forward (none today) says where to go.
             F::LinkedElsewhere { id, owner } => ApiError::OwnerUnavailable {
                 message: format!(
