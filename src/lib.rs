@@ -12,6 +12,7 @@ pub mod console_session;
 pub mod ctl;
 pub mod daemon;
 pub mod db;
+pub mod domain;
 pub mod fleet;
 pub mod fleet_config;
 pub mod http;

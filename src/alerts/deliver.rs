@@ -4,6 +4,7 @@
 //! time and id, so a receiver can refuse replays). A 2xx is delivered; anything else is tried
 //! again after 1 s, 2 s, 4 s … (at most 60 s), `alerts.retries` times.
 
+use crate::domain::DeliveryStatus;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
@@ -143,7 +144,14 @@ async fn deliver(
     let delivered = loop {
         attempts += 1;
         // Recorded as the attempt starts: an alert in flight shows it is being tried.
-        record_outcome(store, &id, "pending", attempts, last_error.clone()).await;
+        record_outcome(
+            store,
+            &id,
+            DeliveryStatus::Pending,
+            attempts,
+            last_error.clone(),
+        )
+        .await;
         let sent = client
             .post(&hook.url)
             .insert_header(("content-type", "application/json"))
@@ -162,9 +170,13 @@ async fn deliver(
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(60));
     };
-    let status = if delivered { "delivered" } else { "failed" };
+    let status = if delivered {
+        DeliveryStatus::Delivered
+    } else {
+        DeliveryStatus::Failed
+    };
     counter
-        .with_label_values(&[alert.kind.as_str(), status])
+        .with_label_values(&[alert.kind.as_str(), status.as_str()])
         .inc();
     if !delivered {
         tracing::warn!(kind = alert.kind.as_str(), attempts, error = ?last_error, "alert not delivered");
@@ -175,7 +187,7 @@ async fn deliver(
 async fn record_outcome(
     store: &Store,
     id: &str,
-    status: &'static str,
+    status: DeliveryStatus,
     attempts: i64,
     last_error: Option<String>,
 ) {

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::render::clean;
 use crate::db::operations::model::OperationState;
-use crate::db::spawns::SpawnStatus;
+use crate::domain::SpawnStatus;
 
 /// Largest answer read (the gateway list of a 10,000-gateway fleet is ~6 MB).
 const MAX_ANSWER: usize = 64 * 1024 * 1024;

@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::db::operations::model::OperationState;
-use crate::db::spawns::SpawnStatus;
+use crate::domain::SpawnStatus;
 use client::Client;
 pub use client::CtlError;
 

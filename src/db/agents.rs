@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::schema::{agents, direct_connections};
 use super::{DbError, Store, audit, unix_now};
+use crate::domain::{AgentStatus, ConnectionStatus};
 use gateway_supervisor_actors::model::Caller;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
@@ -14,7 +15,8 @@ pub struct AgentRow {
     pub id: i64,
     pub name: String,
     pub role: Option<String>,
-    pub status: String,
+    #[diesel(deserialize_as = String)]
+    pub status: AgentStatus,
     pub gateway_id: Option<i64>,
     #[serde(skip)]
     pub config: String,
@@ -53,7 +55,8 @@ pub struct ConnectionRow {
     pub tool_name: String,
     pub tool_version: Option<String>,
     pub connection_id: String,
-    pub status: String,
+    #[diesel(deserialize_as = String)]
+    pub status: ConnectionStatus,
     pub last_heartbeat: Option<i64>,
     pub metadata: Option<String>,
     pub input_tokens: i64,
@@ -159,7 +162,7 @@ impl Store {
                         diesel::insert_into(agents::table)
                             .values((
                                 agents::name.eq(&agent.name),
-                                agents::status.eq("offline"),
+                                agents::status.eq(AgentStatus::Offline.as_str()),
                                 agents::gateway_id.eq(gateway_id),
                                 agents::config.eq(config.to_string()),
                                 agents::source.eq("gateway"),
@@ -213,7 +216,7 @@ impl Store {
             // Write first so SQLite takes the write lock at once.
             let touched = diesel::update(agents::table.filter(agents::name.eq(agent_name)))
                 .set((
-                    agents::status.eq("online"),
+                    agents::status.eq(AgentStatus::Online.as_str()),
                     agents::last_seen.eq(now),
                     agents::updated_at.eq(now),
                 ))
@@ -222,7 +225,7 @@ impl Store {
                 diesel::insert_into(agents::table)
                     .values((
                         agents::name.eq(agent_name),
-                        agents::status.eq("online"),
+                        agents::status.eq(AgentStatus::Online.as_str()),
                         agents::config.eq("{}"),
                         agents::source.eq("cli"),
                         agents::last_seen.eq(now),
@@ -238,10 +241,10 @@ impl Store {
             diesel::update(
                 direct_connections::table
                     .filter(direct_connections::agent_id.eq(agent.id))
-                    .filter(direct_connections::status.eq("connected")),
+                    .filter(direct_connections::status.eq(ConnectionStatus::Connected.as_str())),
             )
             .set((
-                direct_connections::status.eq("disconnected"),
+                direct_connections::status.eq(ConnectionStatus::Disconnected.as_str()),
                 direct_connections::updated_at.eq(now),
             ))
             .execute(c)?;
@@ -251,7 +254,7 @@ impl Store {
                     direct_connections::tool_name.eq(tool_name),
                     direct_connections::tool_version.eq(tool_version),
                     direct_connections::connection_id.eq(connection_id),
-                    direct_connections::status.eq("connected"),
+                    direct_connections::status.eq(ConnectionStatus::Connected.as_str()),
                     direct_connections::last_heartbeat.eq(now),
                     direct_connections::metadata.eq(metadata.map(Value::to_string)),
                     direct_connections::created_at.eq(now),
@@ -287,7 +290,7 @@ impl Store {
                     .filter(direct_connections::connection_id.eq(connection_id)),
             )
             .set((
-                direct_connections::status.eq("disconnected"),
+                direct_connections::status.eq(ConnectionStatus::Disconnected.as_str()),
                 direct_connections::updated_at.eq(now),
             ))
             .execute(c)?;
@@ -317,7 +320,7 @@ impl Store {
             let (input, output, model) = tokens.unwrap_or((0, 0, None));
             let n = diesel::update(target)
                 .set((
-                    direct_connections::status.eq("connected"),
+                    direct_connections::status.eq(ConnectionStatus::Connected.as_str()),
                     direct_connections::last_heartbeat.eq(now),
                     direct_connections::input_tokens.eq(direct_connections::input_tokens + input),
                     direct_connections::output_tokens
@@ -337,7 +340,10 @@ impl Store {
                 .execute(c)?;
             }
             diesel::update(agents::table.find(agent_id))
-                .set((agents::status.eq("online"), agents::last_seen.eq(now)))
+                .set((
+                    agents::status.eq(AgentStatus::Online.as_str()),
+                    agents::last_seen.eq(now),
+                ))
                 .execute(c)?;
             Ok(Some(
                 direct_connections::table
@@ -357,11 +363,11 @@ impl Store {
             super::lock_for_write(c)?;
             let n = diesel::update(
                 direct_connections::table
-                    .filter(direct_connections::status.eq("connected"))
+                    .filter(direct_connections::status.eq(ConnectionStatus::Connected.as_str()))
                     .filter(direct_connections::last_heartbeat.lt(now - timeout_secs)),
             )
             .set((
-                direct_connections::status.eq("disconnected"),
+                direct_connections::status.eq(ConnectionStatus::Disconnected.as_str()),
                 direct_connections::updated_at.eq(now),
             ))
             .execute(c)?;
@@ -375,16 +381,19 @@ impl Store {
 
 fn offline_if_no_live_connection(c: &mut super::DbConn, now: i64) -> Result<(), DbError> {
     let live = direct_connections::table
-        .filter(direct_connections::status.eq("connected"))
+        .filter(direct_connections::status.eq(ConnectionStatus::Connected.as_str()))
         .select(direct_connections::agent_id);
     let with_connections = direct_connections::table.select(direct_connections::agent_id);
     diesel::update(
         agents::table
-            .filter(agents::status.eq("online"))
+            .filter(agents::status.eq(AgentStatus::Online.as_str()))
             .filter(agents::id.eq_any(with_connections))
             .filter(diesel::dsl::not(agents::id.eq_any(live))),
     )
-    .set((agents::status.eq("offline"), agents::updated_at.eq(now)))
+    .set((
+        agents::status.eq(AgentStatus::Offline.as_str()),
+        agents::updated_at.eq(now),
+    ))
     .execute(c)?;
     Ok(())
 }

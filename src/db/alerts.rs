@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::schema::alert_deliveries;
 use super::{DbError, Store, unix_now};
+use crate::domain::DeliveryStatus;
 
 /// Rows kept (older ones are pruned as new ones come).
 const KEPT: i64 = 10_000;
@@ -20,8 +21,8 @@ pub struct DeliveryRow {
     pub state: String,
     pub gateway_id: Option<i64>,
     pub summary: String,
-    /// pending | delivered | failed
-    pub status: String,
+    #[diesel(deserialize_as = String)]
+    pub status: DeliveryStatus,
     pub attempts: i64,
     pub last_error: Option<String>,
     pub created_at: i64,
@@ -49,7 +50,7 @@ impl Store {
                 alert_deliveries::state.eq(new.state),
                 alert_deliveries::gateway_id.eq(new.gateway_id),
                 alert_deliveries::summary.eq(new.summary),
-                alert_deliveries::status.eq("pending"),
+                alert_deliveries::status.eq(DeliveryStatus::Pending.as_str()),
                 alert_deliveries::attempts.eq(0i64),
                 alert_deliveries::created_at.eq(now),
                 alert_deliveries::updated_at.eq(now),
@@ -72,14 +73,14 @@ impl Store {
     pub fn update_delivery(
         &self,
         id: &str,
-        status: &str,
+        status: DeliveryStatus,
         attempts: i64,
         last_error: Option<&str>,
     ) -> Result<(), DbError> {
         let mut conn = self.conn()?;
         diesel::update(alert_deliveries::table.find(id))
             .set((
-                alert_deliveries::status.eq(status),
+                alert_deliveries::status.eq(status.as_str()),
                 alert_deliveries::attempts.eq(attempts),
                 alert_deliveries::last_error.eq(last_error),
                 alert_deliveries::updated_at.eq(unix_now()),

@@ -1,75 +1,12 @@
 //! Spawns: every one recorded before the gateway is asked, updated as it runs. The status
 //! column holds one of [`SpawnStatus`]'s names; anything else read back is damage, not a status.
 
-use std::str::FromStr;
-
 use diesel::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::schema::spawns;
 use super::{DbError, Store, is_unique_violation, unix_now};
-
-/// Where a spawn is: `pending` (recorded, the gateway not yet asked) → `running` → one of
-/// `ok | error | aborted | timeout`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum SpawnStatus {
-    Pending,
-    Running,
-    Ok,
-    Error,
-    Aborted,
-    Timeout,
-}
-
-impl SpawnStatus {
-    pub const ALL: [SpawnStatus; 6] = [
-        SpawnStatus::Pending,
-        SpawnStatus::Running,
-        SpawnStatus::Ok,
-        SpawnStatus::Error,
-        SpawnStatus::Aborted,
-        SpawnStatus::Timeout,
-    ];
-
-    /// Whether the run is over (it will not change again).
-    pub fn is_final(self) -> bool {
-        !matches!(self, SpawnStatus::Pending | SpawnStatus::Running)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SpawnStatus::Pending => "pending",
-            SpawnStatus::Running => "running",
-            SpawnStatus::Ok => "ok",
-            SpawnStatus::Error => "error",
-            SpawnStatus::Aborted => "aborted",
-            SpawnStatus::Timeout => "timeout",
-        }
-    }
-}
-
-/// A stored status that is none of [`SpawnStatus`]'s names.
-#[derive(Debug, thiserror::Error)]
-#[error("unknown spawn status `{0}` in the database")]
-pub struct UnknownSpawnStatus(String);
-
-impl FromStr for SpawnStatus {
-    type Err = UnknownSpawnStatus;
-    fn from_str(s: &str) -> Result<Self, UnknownSpawnStatus> {
-        SpawnStatus::ALL
-            .into_iter()
-            .find(|status| status.as_str() == s)
-            .ok_or_else(|| UnknownSpawnStatus(s.chars().take(32).collect()))
-    }
-}
-
-impl TryFrom<String> for SpawnStatus {
-    type Error = UnknownSpawnStatus;
-    fn try_from(s: String) -> Result<Self, UnknownSpawnStatus> {
-        s.parse()
-    }
-}
+use crate::domain::SpawnStatus;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = spawns)]

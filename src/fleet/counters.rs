@@ -7,7 +7,7 @@ use prometheus::{IntCounterVec, Opts, Registry};
 
 use super::ServiceError;
 use super::operation::model::{OperationKind, OperationState};
-use crate::db::spawns::SpawnStatus;
+use crate::domain::SpawnStatus;
 
 #[derive(Clone)]
 pub struct FleetCounters {

@@ -1,6 +1,7 @@
 //! Agents (`/api/agents`, sync from the acting primary's `agents.list`) and direct CLI
 //! connections (`/api/connect`, heartbeats).
 
+use crate::domain::{AgentStatus, ConnectionStatus};
 use actix_web::{HttpResponse, web};
 use gateway_supervisor_actors::events::EventKind;
 use serde::{Deserialize, Serialize};
@@ -21,7 +22,7 @@ pub struct AgentJson {
     pub name: String,
     pub role: Option<String>,
     /// online | offline | …
-    pub status: String,
+    pub status: AgentStatus,
     pub gateway_id: Option<i64>,
     #[schema(value_type = Object)]
     pub config: Value,
@@ -180,7 +181,7 @@ pub struct DirectConnection {
     pub tool_version: Option<String>,
     pub connection_id: String,
     /// connected | disconnected
-    pub status: String,
+    pub status: ConnectionStatus,
     pub last_heartbeat: Option<i64>,
     /// The tool's metadata, as a JSON string (the seed's shape).
     pub metadata: Option<String>,
@@ -189,7 +190,7 @@ pub struct DirectConnection {
     pub last_model: Option<String>,
     pub created_at: i64,
     pub agent_name: String,
-    pub agent_status: String,
+    pub agent_status: AgentStatus,
     pub agent_role: Option<String>,
 }
 
@@ -208,7 +209,7 @@ fn direct(c: ConnectionRow, a: &AgentRow) -> DirectConnection {
         last_model: c.last_model,
         created_at: c.created_at,
         agent_name: a.name.clone(),
-        agent_status: a.status.clone(),
+        agent_status: a.status,
         agent_role: a.role.clone(),
     }
 }
@@ -259,13 +260,13 @@ pub async fn connect(
     state.events.publish(
         EventKind::AgentStatus,
         None,
-        json!({"agent_id": agent.id, "name": agent.name, "status": "online"}),
+        json!({"agent_id": agent.id, "name": agent.name, "status": AgentStatus::Online}),
     );
     Ok(HttpResponse::Created().json(json!({
         "connection_id": connection_id,
         "agent_id": agent.id,
         "agent_name": agent.name,
-        "status": "connected",
+        "status": ConnectionStatus::Connected,
         "heartbeat_url": format!("/api/agents/{}/heartbeat", agent.id),
     })))
 }
@@ -299,7 +300,7 @@ pub async fn disconnect(
     state.events.publish(
         EventKind::AgentStatus,
         None,
-        json!({"connection_id": cid, "status": "disconnected"}),
+        json!({"connection_id": cid, "status": ConnectionStatus::Disconnected}),
     );
     Ok(HttpResponse::Ok().json(json!({"disconnected": true})))
 }

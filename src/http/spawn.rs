@@ -13,7 +13,8 @@ use super::error::{ApiError, ErrorBody};
 use super::json::JsonBody;
 use super::principal::Authenticated;
 use super::{AppState, blocking};
-use crate::db::spawns::{SpawnRow, SpawnStatus};
+use crate::db::spawns::SpawnRow;
+use crate::domain::SpawnStatus;
 use crate::fleet::spawn::{SpawnForm, SpawnOrder};
 use gateway_supervisor_actors::model::Caller;
 

@@ -14,7 +14,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::FleetError;
-use crate::db::spawns::{NewSpawn, SpawnInsert, SpawnRow, SpawnStatus, SpawnUpdate};
+use crate::db::spawns::{NewSpawn, SpawnInsert, SpawnRow, SpawnUpdate};
+use crate::domain::SpawnStatus;
 use crate::fleet::context::FleetContext;
 use crate::fleet::usage::{Usage, UsageError};
 use crate::secrets::{SecretsError, random_hex};

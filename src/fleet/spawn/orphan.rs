@@ -11,7 +11,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::outcome::Finished;
-use crate::db::spawns::{SpawnRow, SpawnStatus};
+use crate::db::spawns::SpawnRow;
+use crate::domain::SpawnStatus;
 
 /// How long past a run's own deadline (its timeout plus the wait for the gateway's answer) a
 /// spawn nobody follows is given up on.

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::db::spawns::SpawnStatus;
+use crate::domain::SpawnStatus;
 
 /// How a spawn ended: its status, what the gateway reported, and the error text if it failed.
 #[derive(Debug, Clone, PartialEq)]

@@ -12,7 +12,8 @@ use tokio::sync::broadcast::{self, error::RecvError};
 
 use super::orphan;
 use super::outcome::{self, Finished};
-use crate::db::spawns::{SpawnStatus, SpawnUpdate};
+use crate::db::spawns::SpawnUpdate;
+use crate::domain::SpawnStatus;
 use gateway_supervisor_actors::events::Event;
 use gateway_supervisor_actors::messages::GatewayLink;
 use gateway_supervisor_actors::model::GatewayId;

@@ -1,0 +1,144 @@
+//! The daemon's own vocabulary, apart from how it is stored: the statuses of spawns, agents,
+//! direct CLI connections and alert deliveries. Each is a closed set of words ([`words!`]):
+//! stored as its word (`db/` reads a row's text into it and refuses a word outside the set —
+//! that is damage, not a status), shown as that word in the API (the OpenAPI document lists
+//! them), and matched exhaustively in code, so a new word is a compile error wherever it
+//! matters instead of a string compared in five places.
+
+/// A word read back that is none of its set's.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown {set} `{word}` in the database")]
+pub struct UnknownWord {
+    pub set: &'static str,
+    /// The word, bounded.
+    pub word: String,
+}
+
+/// A closed set of words: the enum, `ALL`, `as_str`, `Display`, and parsing from the stored
+/// text (`FromStr`, `TryFrom<String>` for diesel's `deserialize_as`), with serde and the
+/// OpenAPI schema using the same words.
+macro_rules! words {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $($(#[$vmeta:meta])* $variant:ident => $word:literal),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash,
+            serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+        )]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $word)] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: [$name; <[&str]>::len(&[$($word),+])] = [$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $word),+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = $crate::domain::UnknownWord;
+            fn from_str(s: &str) -> Result<Self, $crate::domain::UnknownWord> {
+                $name::ALL
+                    .into_iter()
+                    .find(|w| w.as_str() == s)
+                    .ok_or_else(|| $crate::domain::UnknownWord {
+                        set: stringify!($name),
+                        word: s.chars().take(32).collect(),
+                    })
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = $crate::domain::UnknownWord;
+            fn try_from(s: String) -> Result<Self, $crate::domain::UnknownWord> {
+                s.parse()
+            }
+        }
+    };
+}
+
+words! {
+    /// Where a spawn is: `pending` (recorded, the gateway not yet asked) → `running` → one of
+    /// `ok | error | aborted | timeout`.
+    pub enum SpawnStatus {
+        Pending => "pending",
+        Running => "running",
+        Ok => "ok",
+        Error => "error",
+        Aborted => "aborted",
+        Timeout => "timeout",
+    }
+}
+
+impl SpawnStatus {
+    /// Whether the run is over (it will not change again).
+    pub fn is_final(self) -> bool {
+        !matches!(self, SpawnStatus::Pending | SpawnStatus::Running)
+    }
+}
+
+words! {
+    /// An agent as its gateway (or its CLI connection) last showed it.
+    pub enum AgentStatus {
+        Online => "online",
+        Offline => "offline",
+    }
+}
+
+words! {
+    /// A direct CLI connection: live until it disconnects, times out or is replaced.
+    pub enum ConnectionStatus {
+        Connected => "connected",
+        Disconnected => "disconnected",
+    }
+}
+
+words! {
+    /// An alert's webhook delivery: on record before the first attempt, then delivered, or
+    /// failed after the last.
+    pub enum DeliveryStatus {
+        Pending => "pending",
+        Delivered => "delivered",
+        Failed => "failed",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_word_reads_back_as_itself_and_serializes_as_stored() {
+        for s in SpawnStatus::ALL {
+            assert_eq!(s.as_str().parse::<SpawnStatus>().unwrap(), s);
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        for s in DeliveryStatus::ALL {
+            assert_eq!(DeliveryStatus::try_from(s.as_str().to_owned()).unwrap(), s);
+        }
+        assert_eq!(AgentStatus::ALL.len(), 2);
+        assert_eq!(ConnectionStatus::Disconnected.to_string(), "disconnected");
+    }
+
+    #[test]
+    fn a_stored_word_outside_the_set_is_refused_and_bounded() {
+        let err = "x".repeat(500).parse::<AgentStatus>().unwrap_err();
+        assert_eq!(err.set, "AgentStatus");
+        assert_eq!(err.word.len(), 32);
+        assert!("Online".parse::<AgentStatus>().is_err(), "words are exact");
+    }
+}
