@@ -103,6 +103,10 @@ impl GatewayOps {
     }
 
     async fn suspend_now(&self, id: GatewayId, by: &Caller) -> Result<Value, FleetError> {
+        // Forwarded before anything here: the instance that links the gateway records its
+        // suspension (this one's view of the record may lag the cluster's change feed), and a
+        // budget unit held here for a forwarded request would be spent twice meanwhile.
+        let reached = self.ctx.reach(id, "gateway.suspend.prepare").await?;
         if let Some(sid) = self.suspension_of(id).await? {
             return Err(FleetError::Busy {
                 message: format!(
@@ -117,13 +121,10 @@ impl GatewayOps {
         self.budgets
             .admit_disruption(id, DisruptionKind::Suspend, None, by, SUSPEND_HOLD)
             .await?;
+        let params = json!({"requestId": request_id});
         let answer = match self
             .ctx
-            .call(
-                id,
-                "gateway.suspend.prepare",
-                json!({"requestId": request_id}),
-            )
+            .send(reached, None, "gateway.suspend.prepare", params)
             .await
         {
             Ok(answer) => answer,
@@ -182,14 +183,19 @@ impl GatewayOps {
     }
 
     async fn resume_now(&self, id: GatewayId, by: &Caller) -> Result<Value, FleetError> {
+        // Forwarded first: the suspension is on record at the instance that made it, which
+        // links the gateway; this one may not have heard of it yet (it answered "nothing to
+        // resume" to a resume sent right after the suspend, in the cluster suite).
+        let reached = self.ctx.reach(id, "gateway.suspend.resume").await?;
         let sid = self.suspension_of(id).await?;
         let sid = sid.ok_or_else(|| FleetError::Busy {
             message: format!("gateway {id} has no suspension made through this daemon to resume"),
             details: json!({"gateway_id": id}),
         })?;
+        let params = json!({"suspensionId": sid});
         let answer = self
             .ctx
-            .call(id, "gateway.suspend.resume", json!({"suspensionId": sid}))
+            .send(reached, None, "gateway.suspend.resume", params)
             .await?;
         self.record_suspension(id, None, by).await?;
         self.budgets.release_disruption(id, None).await;
