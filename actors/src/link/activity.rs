@@ -61,14 +61,13 @@ impl Activity {
         )
     }
 
-    /// Records what `event` says, heard at `now_ms`.
-    pub fn note(&mut self, event: &str, payload: &Value, now_ms: i64) {
+    /// Records what `event` says, heard at `now_ms`. The session whose run it ends, if it
+    /// says a run ended (an `agent` lifecycle `end`/`error`, a `chat` `final`/`aborted`/`error`).
+    pub fn note(&mut self, event: &str, payload: &Value, now_ms: i64) -> Option<String> {
         if !Self::listens_to(event) {
-            return;
+            return None;
         }
-        let Some(key) = session_of(payload) else {
-            return;
-        };
+        let key = session_of(payload)?;
         if !self.sessions.contains_key(key) && self.sessions.len() >= MAX_SESSIONS {
             self.forget_oldest();
         }
@@ -86,8 +85,9 @@ impl Activity {
                 || matches!(state, Some("final" | "aborted" | "error"))
             {
                 entry.open_tools.clear();
+                return Some(key.to_owned());
             }
-            return;
+            return None;
         }
         let data = payload.get("data");
         let call = data
@@ -96,9 +96,7 @@ impl Activity {
             .and_then(bounded::identifier)
             .map(|c| bounded::text(c, bounded::SHORT));
         let phase = data.and_then(|d| d.get("phase")).and_then(Value::as_str);
-        let Some(call) = call else {
-            return;
-        };
+        let call = call?;
         match phase {
             Some("start") if !entry.open_tools.contains(&call) => {
                 if entry.open_tools.len() >= MAX_OPEN_TOOLS {
@@ -109,6 +107,7 @@ impl Activity {
             Some("result") => entry.open_tools.retain(|c| *c != call),
             _ => {}
         }
+        None
     }
 
     /// What is known about `key`.

@@ -22,6 +22,7 @@ pub enum LinkReport {
     DeviceToken(DeviceTokenChanged),
     Health(HealthSample),
     Sessions(SessionsSnapshot),
+    RunEnded(RunEnded),
 }
 
 /// Everything a gateway actor knows about its link, sent to the registry on each change.
@@ -170,6 +171,15 @@ pub struct SessionsSnapshot {
     pub id: GatewayId,
     pub epoch: u64,
     pub sessions: Arc<Vec<crate::protocol::sessions::SessionEntry>>,
+}
+
+/// A gateway said a run of session `key` ended.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RunEnded {
+    pub id: GatewayId,
+    pub epoch: u64,
+    pub key: String,
 }
 
 /// What one gateway's link heard about its approvals, for the daemon's inbox.

@@ -28,6 +28,7 @@ impl Handler<LinkReport> for RegistryActor {
             LinkReport::DeviceToken(m) => Handler::<DeviceTokenChanged>::handle(self, m, ctx),
             LinkReport::Health(m) => Handler::<HealthSample>::handle(self, m, ctx),
             LinkReport::Sessions(m) => Handler::<SessionsSnapshot>::handle(self, m, ctx),
+            LinkReport::RunEnded(m) => self.run_ended(m),
         }
     }
 }

@@ -9,7 +9,7 @@ use actix::prelude::*;
 
 use super::RegistryActor;
 use super::messages::{FindSession, GatewayTarget, ListSessions, SessionOwner, SessionPage};
-use crate::link::messages::SessionsSnapshot;
+use crate::link::messages::{RunEnded, SessionsSnapshot};
 use crate::model::{GatewayId, LinkPhase};
 use crate::protocol::sessions::SessionStatus;
 
@@ -41,6 +41,25 @@ impl Handler<SessionsSnapshot> for RegistryActor {
 }
 
 impl RegistryActor {
+    /// A gateway said a run of a cached session ended: the cache shows it not running until
+    /// the gateway lists its sessions again (copied on write; readers keep the old list).
+    pub(super) fn run_ended(&mut self, msg: RunEnded) {
+        if self.state.epoch_of(msg.id) != Some(msg.epoch) {
+            return;
+        }
+        let Some(list) = self.sessions.get_mut(&msg.id) else {
+            return;
+        };
+        let Some(at) = list.iter().position(|s| s.key == msg.key && s.running) else {
+            return;
+        };
+        Arc::make_mut(list)[at].running = false;
+        self.sessions_changed();
+        if let Some(target) = self.target(msg.id) {
+            self.targets.update([target], []);
+        }
+    }
+
     fn connected(&self, id: GatewayId) -> bool {
         self.state
             .raw_view(id)

@@ -21,8 +21,8 @@ use crate::link::http::client;
 use crate::link::machine::{HttpHealth, Input, Now, ProbeVerdict, ReportKey, RpcHealth};
 use crate::link::messages::{
     ActivityNow, ApprovalReport, Call, CallError, DeviceTokenChanged, HealthSample, LinkReport,
-    LinkUpdate, LiveStats, ProbeNow, ProbeResult, ReadyNow, SessionsSnapshot, SessionsUnrecovered,
-    StopLink,
+    LinkUpdate, LiveStats, ProbeNow, ProbeResult, ReadyNow, RunEnded, SessionsSnapshot,
+    SessionsUnrecovered, StopLink,
 };
 use crate::link::pending::{self, Answer, Pending};
 use crate::link::target::{LinkContext, LinkSettings, LinkTarget};
@@ -67,6 +67,10 @@ impl Upward {
 
     pub fn sessions(&self, snapshot: SessionsSnapshot) {
         self.report.do_send(LinkReport::Sessions(snapshot));
+    }
+
+    pub fn run_ended(&self, ended: RunEnded) {
+        self.report.do_send(LinkReport::RunEnded(ended));
     }
 }
 
@@ -270,6 +274,11 @@ impl GatewayActor {
                     self.schedule_sessions_refresh_after(ctx, after);
                 }
                 Action::PublishSessions(payload) => self.publish_sessions(&payload),
+                Action::RunEnded(key) => self.up.run_ended(RunEnded {
+                    id: self.target.id,
+                    epoch: self.epoch,
+                    key,
+                }),
                 Action::Publish { kind, payload } => {
                     self.ctx.events.publish(kind, Some(self.target.id), payload);
                 }

@@ -79,10 +79,12 @@ impl LinkMachine {
                 error,
             }],
             (LinkPhase::Connected, Frame::Event { event, payload, .. }) => {
-                if let Some(payload) = &payload {
-                    self.activity.note(&event, payload, now.unix_ms);
-                }
-                self.event(&event, payload)
+                let ended = payload
+                    .as_ref()
+                    .and_then(|p| self.activity.note(&event, p, now.unix_ms));
+                let mut actions = self.event(&event, payload);
+                actions.extend(ended.map(Action::RunEnded));
+                actions
             }
             (_, Frame::Req { method, .. }) => vec![Action::Log(Note::IgnoredRequest {
                 method: bounded::text(&method, bounded::SHORT),

@@ -138,6 +138,10 @@ pub enum Action {
     RefreshSessionsAfter(Duration),
     /// Hand this session list (a `sessions.list` answer or a seed tick) to the registry.
     PublishSessions(Value),
+    /// The gateway said a run of this session ended: the session cache shows it not running
+    /// from now (a gateway holding a suspension refuses `sessions.list`, so the next list may
+    /// be minutes away).
+    RunEnded(String),
     /// Publish an event on the daemon's bus under this type, tagged with the gateway.
     Publish {
         kind: crate::events::EventKind,

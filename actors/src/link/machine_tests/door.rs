@@ -138,3 +138,28 @@ fn what_the_pump_heard_on_a_link_not_connected_changes_nothing() {
     assert_eq!(m.last_seen(), None);
     assert_eq!(m.pump_orders(secs(30)), PumpOrders::default());
 }
+
+/// 2026.9.6 says a run ended in its `agent` lifecycle and `chat` events (captured from a real
+/// run): the session cache hears it at once, since a gateway holding a suspension refuses the
+/// `sessions.list` that would tell it later.
+#[test]
+fn a_run_the_gateway_says_ended_is_passed_on_for_its_session() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    let events = at(&capture("run_lifecycle.json"), &["events"]);
+    let mut ended = Vec::new();
+    for e in events.as_array().expect("the captured events") {
+        // The capture notes when each frame came (`at`); the frame is the rest.
+        let mut e = e.clone();
+        e.as_object_mut().expect("a frame").remove("at");
+        let frame: Frame = serde_json::from_value(e).expect("a captured frame");
+        for a in m.input(Input::Frame(frame), now, UNIX, MID) {
+            if let Action::RunEnded(key) = a {
+                ended.push(key);
+            }
+        }
+    }
+    let key = "agent:main:dashboard:cd2f2b93-b07a-44a7-9aff-9ab2bfe66498";
+    assert!(!ended.is_empty(), "no run end heard");
+    assert!(ended.iter().all(|k| k == key), "{ended:?}");
+}
