@@ -29,8 +29,11 @@ macro_rules! words {
             Debug, Clone, Copy, PartialEq, Eq, Hash,
             serde::Serialize, serde::Deserialize, utoipa::ToSchema,
         )]
+        // The words are the variants' names in lower case (utoipa does not read a rename
+        // given through a macro's literal; the tests hold each word to `as_str`).
+        #[serde(rename_all = "lowercase")]
         pub enum $name {
-            $($(#[$vmeta])* #[serde(rename = $word)] $variant),+
+            $($(#[$vmeta])* $variant),+
         }
 
         impl $name {
@@ -129,6 +132,13 @@ mod tests {
         }
         for s in DeliveryStatus::ALL {
             assert_eq!(DeliveryStatus::try_from(s.as_str().to_owned()).unwrap(), s);
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        for s in AgentStatus::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        for s in ConnectionStatus::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
         assert_eq!(AgentStatus::ALL.len(), 2);
         assert_eq!(ConnectionStatus::Disconnected.to_string(), "disconnected");

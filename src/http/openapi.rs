@@ -357,3 +357,20 @@ mod tests {
         );
     }
 }
+#[cfg(test)]
+mod words {
+    use crate::domain::{DeliveryStatus, SpawnStatus};
+
+    /// Generated clients check a status against the document's list of words: the list must be
+    /// the words the API sends (it once named the variants, `Running`, and a generated Python
+    /// client refused the `running` of a real spawn).
+    #[test]
+    fn the_document_lists_each_status_by_the_word_the_api_sends() {
+        let doc: serde_json::Value = serde_json::from_slice(&super::document()).unwrap();
+        let words = |name: &str| doc["components"]["schemas"][name]["enum"].clone();
+        let spawn: Vec<&str> = SpawnStatus::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(words("SpawnStatus"), serde_json::json!(spawn));
+        let delivery: Vec<&str> = DeliveryStatus::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(words("DeliveryStatus"), serde_json::json!(delivery));
+    }
+}
