@@ -27,3 +27,21 @@ pub fn at(v: &Value, path: &[&str]) -> Value {
             Err(_) => v[*k].clone(),
         })
 }
+
+/// The failure a captured `ok: false` response of 2026.9.6 means: the `error` at `path` in
+/// capture `file`, classified.
+pub fn captured_failure(file: &str, path: &[&str]) -> crate::protocol::errors::LinkFailure {
+    let error = at(&capture(file), path)["error"].clone();
+    let shape: crate::protocol::frames::ErrorShape =
+        serde_json::from_value(error).unwrap_or_else(|e| panic!("{file}: {e}"));
+    crate::protocol::errors::classify_error(&shape)
+}
+
+/// A captured frame as the gateway sent it: the recorder's `at` timestamp taken off.
+pub fn frame_of(captured: &Value) -> Result<crate::protocol::frames::Frame, serde_json::Error> {
+    let mut frame = captured.clone();
+    if let Some(o) = frame.as_object_mut() {
+        o.remove("at");
+    }
+    serde_json::from_value(frame)
+}

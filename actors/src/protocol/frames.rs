@@ -271,14 +271,7 @@ impl Default for Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn capture(name: &str) -> Value {
-        let path = format!(
-            "{}/../testdata/openclaw-captures/2026.9.6/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-    }
+    use crate::protocol::captures::{capture, frame_of};
 
     #[test]
     fn parses_a_real_hello_ok() {
@@ -319,12 +312,7 @@ mod tests {
                     .is_some_and(|t| ["req", "res", "event"].contains(&t))
                     && f.get("payload") != Some(&Value::String("(omitted)".into()))
                 {
-                    let mut f = f.clone();
-                    if let Some(o) = f.as_object_mut() {
-                        o.remove("at"); // capture timestamp added by the recorder
-                    }
-                    serde_json::from_value::<Frame>(f.clone())
-                        .unwrap_or_else(|e| panic!("{name}: {e}: {f}"));
+                    frame_of(f).unwrap_or_else(|e| panic!("{name}: {e}: {f}"));
                     n += 1;
                 }
             });

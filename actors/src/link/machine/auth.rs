@@ -138,16 +138,7 @@ impl Auth {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::captures::{at, capture};
-    use crate::protocol::errors::classify_error;
-    use crate::protocol::frames::ErrorShape;
-
-    /// The failure a captured `ok: false` connect response of 2026.9.6 means.
-    fn captured(file: &str, path: &[&str]) -> LinkFailure {
-        let shape: ErrorShape = serde_json::from_value(at(&capture(file), path)["error"].clone())
-            .unwrap_or_else(|e| panic!("{file}: {e}"));
-        classify_error(&shape)
-    }
+    use crate::protocol::captures::captured_failure;
 
     fn challenge() -> Challenge {
         serde_json::from_value(serde_json::json!({"nonce": "n", "ts": 1})).unwrap()
@@ -183,7 +174,7 @@ mod tests {
     #[test]
     fn a_refused_v3_signature_falls_back_to_v2_once() {
         let mut auth = Auth::new(None, false);
-        let refused = captured("bad_signature.json", &["connectResponse"]);
+        let refused = captured_failure("bad_signature.json", &["connectResponse"]);
         assert_eq!(auth.recover(&refused), Some(Step::SignV2));
         assert_eq!(
             auth.plan(challenge(), 1, false).signature,
@@ -195,7 +186,7 @@ mod tests {
     #[test]
     fn a_refused_device_token_is_dropped_to_pair_again() {
         let mut auth = Auth::new(Some(SecretString::from("d".to_owned())), false);
-        let refused = captured(
+        let refused = captured_failure(
             "device_token_reconnect.json",
             &["withBogusDeviceToken", "connectResponse"],
         );
@@ -214,7 +205,7 @@ mod tests {
     #[test]
     fn recovery_steps_run_out_until_a_handshake_succeeds() {
         let mut auth = Auth::new(Some(SecretString::from("d".to_owned())), false);
-        let mismatch = captured("wrong_token.json", &["connectResponse"]);
+        let mismatch = captured_failure("wrong_token.json", &["connectResponse"]);
         assert_eq!(
             auth.recover(&mismatch),
             Some(Step::Recover {

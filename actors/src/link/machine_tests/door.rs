@@ -149,10 +149,7 @@ fn a_run_the_gateway_says_ended_is_passed_on_for_its_session() {
     let events = at(&capture("run_lifecycle.json"), &["events"]);
     let mut ended = Vec::new();
     for e in events.as_array().expect("the captured events") {
-        // The capture notes when each frame came (`at`); the frame is the rest.
-        let mut e = e.clone();
-        e.as_object_mut().expect("a frame").remove("at");
-        let frame: Frame = serde_json::from_value(e).expect("a captured frame");
+        let frame = frame_of(e).expect("a captured frame");
         for a in m.input(Input::Frame(frame), now, UNIX, MID) {
             if let Action::RunEnded(key) = a {
                 ended.push(key);

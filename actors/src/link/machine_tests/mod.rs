@@ -12,7 +12,7 @@ use super::machine::*;
 use crate::handshake::AuthChoice;
 use crate::link::messages::CallError;
 use crate::model::{BreakerState, GatewayStatus};
-use crate::protocol::captures::{at, capture, capture_of};
+use crate::protocol::captures::{at, capture, capture_of, captured_failure, frame_of};
 use crate::protocol::device::SignatureVersion;
 use crate::protocol::errors::{LinkFailure, classify_close, classify_error};
 use crate::protocol::frames::ErrorShape;
@@ -21,13 +21,6 @@ use crate::protocol::frames::Frame;
 const UNIX: i64 = 1_795_238_987;
 /// The middle of the jitter range: every backoff delay is exactly its base.
 const MID: f64 = 0.5;
-
-/// The failure a captured `ok: false` connect response means.
-fn captured_failure(file: &str, path: &[&str]) -> LinkFailure {
-    let shape: ErrorShape = serde_json::from_value(at(&capture(file), path)["error"].clone())
-        .unwrap_or_else(|e| panic!("{file}: {e}"));
-    classify_error(&shape)
-}
 
 fn real_hello() -> Value {
     at(&capture("ok_v3.json"), &["connectResponse", "payload"])
