@@ -73,7 +73,7 @@ pub(super) async fn reap_connections(state: AppState, timeout: Duration) {
                 state.events.publish(
                     EventKind::AgentStatus,
                     None,
-                    serde_json::json!({"reaped_connections": n, "status": "disconnected"}),
+                    serde_json::json!({"reaped_connections": n, "status": crate::domain::ConnectionStatus::Disconnected}),
                 );
             }
             Ok(Err(e)) => warn!(%e, "connection reaper failed"),

@@ -207,30 +207,3 @@ impl Store {
         Ok(())
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn statuses_are_stored_and_read_back_by_the_names_the_api_shows() {
-        for status in SpawnStatus::ALL {
-            assert_eq!(status.as_str().parse::<SpawnStatus>().unwrap(), status);
-            assert_eq!(
-                serde_json::to_value(status).unwrap(),
-                serde_json::json!(status.as_str())
-            );
-        }
-        let damaged = "finished".parse::<SpawnStatus>().unwrap_err();
-        assert!(damaged.to_string().contains("`finished`"));
-    }
-
-    #[test]
-    fn only_a_pending_or_running_spawn_can_still_change() {
-        let open: Vec<SpawnStatus> = SpawnStatus::ALL
-            .into_iter()
-            .filter(|s| !s.is_final())
-            .collect();
-        assert_eq!(open, [SpawnStatus::Pending, SpawnStatus::Running]);
-    }
-}

@@ -14,6 +14,22 @@ pub struct UnknownWord {
     pub word: String,
 }
 
+/// The member of `all` whose word (`word`) is `s`; `set` names the set in the error.
+pub fn parse_word<T: Copy>(
+    all: &[T],
+    word: fn(T) -> &'static str,
+    set: &'static str,
+    s: &str,
+) -> Result<T, UnknownWord> {
+    all.iter()
+        .copied()
+        .find(|w| word(*w) == s)
+        .ok_or_else(|| UnknownWord {
+            set,
+            word: s.chars().take(32).collect(),
+        })
+}
+
 /// A closed set of words: the enum, `ALL`, `as_str`, `Display`, and parsing from the stored
 /// text (`FromStr`, `TryFrom<String>` for diesel's `deserialize_as`), with serde and the
 /// OpenAPI schema using the same words.
@@ -55,13 +71,7 @@ macro_rules! words {
         impl std::str::FromStr for $name {
             type Err = $crate::domain::UnknownWord;
             fn from_str(s: &str) -> Result<Self, $crate::domain::UnknownWord> {
-                $name::ALL
-                    .into_iter()
-                    .find(|w| w.as_str() == s)
-                    .ok_or_else(|| $crate::domain::UnknownWord {
-                        set: stringify!($name),
-                        word: s.chars().take(32).collect(),
-                    })
+                $crate::domain::parse_word(&$name::ALL, $name::as_str, stringify!($name), s)
             }
         }
 
@@ -125,11 +135,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_word_reads_back_as_itself_and_serializes_as_stored() {
-        for s in SpawnStatus::ALL {
-            assert_eq!(s.as_str().parse::<SpawnStatus>().unwrap(), s);
-            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+    fn statuses_are_stored_and_read_back_by_the_names_the_api_shows() {
+        for status in SpawnStatus::ALL {
+            assert_eq!(status.as_str().parse::<SpawnStatus>().unwrap(), status);
+            assert_eq!(
+                serde_json::to_value(status).unwrap(),
+                serde_json::json!(status.as_str())
+            );
         }
+        let damaged = "finished".parse::<SpawnStatus>().unwrap_err();
+        assert!(damaged.to_string().contains("`finished`"));
+    }
+
+    #[test]
+    fn only_a_pending_or_running_spawn_can_still_change() {
+        let open: Vec<SpawnStatus> = SpawnStatus::ALL
+            .into_iter()
+            .filter(|s| !s.is_final())
+            .collect();
+        assert_eq!(open, [SpawnStatus::Pending, SpawnStatus::Running]);
+    }
+
+    #[test]
+    fn every_word_reads_back_as_itself_and_serializes_as_stored() {
         for s in DeliveryStatus::ALL {
             assert_eq!(DeliveryStatus::try_from(s.as_str().to_owned()).unwrap(), s);
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());

@@ -128,41 +128,29 @@ impl OperationState {
     }
 }
 
-/// A stored word that is none of a vocabulary's: damage, not a value.
-#[derive(Debug, thiserror::Error)]
-#[error("unknown operation {what} `{word}` in the database")]
-pub struct UnknownWord {
-    what: &'static str,
-    word: String,
-}
-
-/// The member of `all` whose name is `s`.
-fn word<T: Copy>(
-    all: &[T],
-    name: fn(T) -> &'static str,
-    what: &'static str,
-    s: &str,
-) -> Result<T, UnknownWord> {
-    all.iter()
-        .copied()
-        .find(|k| name(*k) == s)
-        .ok_or_else(|| UnknownWord {
-            what,
-            word: s.chars().take(32).collect(),
-        })
-}
+use crate::domain::{UnknownWord, parse_word};
 
 impl std::str::FromStr for OperationKind {
     type Err = UnknownWord;
     fn from_str(s: &str) -> Result<Self, UnknownWord> {
-        word(&OperationKind::ALL, OperationKind::as_str, "kind", s)
+        parse_word(
+            &OperationKind::ALL,
+            OperationKind::as_str,
+            "operation kind",
+            s,
+        )
     }
 }
 
 impl std::str::FromStr for OperationState {
     type Err = UnknownWord;
     fn from_str(s: &str) -> Result<Self, UnknownWord> {
-        word(&OperationState::ALL, OperationState::as_str, "state", s)
+        parse_word(
+            &OperationState::ALL,
+            OperationState::as_str,
+            "operation state",
+            s,
+        )
     }
 }
 
@@ -261,10 +249,10 @@ impl DrainTimeoutPolicy {
 impl std::str::FromStr for DrainTimeoutPolicy {
     type Err = UnknownWord;
     fn from_str(s: &str) -> Result<Self, UnknownWord> {
-        word(
+        parse_word(
             &DrainTimeoutPolicy::ALL,
             DrainTimeoutPolicy::as_str,
-            "drain timeout policy",
+            "operation drain timeout policy",
             s,
         )
     }
