@@ -6,7 +6,6 @@ use serde_json::{Map, Value, json};
 use super::FleetError;
 use crate::db::agents::{GatewayAgent, SyncReport};
 use gateway_supervisor_actors::model::Caller;
-use gateway_supervisor_actors::model::GatewayId;
 use std::sync::Arc;
 
 use super::context::FleetContext;
@@ -59,10 +58,10 @@ impl super::ServiceError for AgentsError {
         }
     }
 
-    fn elsewhere(self) -> Result<(GatewayId, super::Owner), Self> {
+    fn shared(&self) -> Option<&FleetError> {
         match self {
-            AgentsError::Fleet(e) => e.elsewhere().map_err(AgentsError::Fleet),
-            other => Err(other),
+            AgentsError::Fleet(e) => Some(e),
+            _ => None,
         }
     }
 }

@@ -110,11 +110,18 @@ pub enum FleetError {
 
 /// What every service's error can say: a fixed word for what went wrong (the `outcome` label
 /// of the fleet's counters), and whether the gateway is another instance's to act on (the
-/// request is forwarded there, `http/relay.rs`).
-pub trait ServiceError: Sized {
+/// request is forwarded there, `http/relay.rs`) — which only the shared error it carries says.
+pub trait ServiceError {
     fn outcome(&self) -> &'static str;
-    /// `Ok`: another instance links gateway `id`; else the error, back.
-    fn elsewhere(self) -> Result<(GatewayId, Owner), Self>;
+    /// The shared error it carries, if that is what it is.
+    fn shared(&self) -> Option<&FleetError>;
+    /// Another instance links gateway `id`: the request goes to `owner`.
+    fn elsewhere(&self) -> Option<(GatewayId, &Owner)> {
+        match self.shared()? {
+            FleetError::LinkedElsewhere { id, owner } => Some((*id, owner)),
+            _ => None,
+        }
+    }
 }
 
 impl ServiceError for FleetError {
@@ -122,11 +129,8 @@ impl ServiceError for FleetError {
         FleetError::outcome(self)
     }
 
-    fn elsewhere(self) -> Result<(GatewayId, Owner), Self> {
-        match self {
-            FleetError::LinkedElsewhere { id, owner } => Ok((id, owner)),
-            other => Err(other),
-        }
+    fn shared(&self) -> Option<&FleetError> {
+        Some(self)
     }
 }
 
@@ -324,18 +328,21 @@ mod tests {
                 url: None,
             },
         };
-        assert!(matches!(linked().elsewhere(), Ok((7, o)) if o.instance == "b"));
+        assert!(matches!(linked().elsewhere(), Some((7, o)) if o.instance == "b"));
         assert!(matches!(
             SessionError::from(linked()).elsewhere(),
-            Ok((7, _))
+            Some((7, _))
         ));
-        assert!(matches!(SpawnError::from(linked()).elsewhere(), Ok((7, _))));
+        assert!(matches!(
+            SpawnError::from(linked()).elsewhere(),
+            Some((7, _))
+        ));
         assert!(matches!(
             AgentsError::from(linked()).elsewhere(),
-            Ok((7, _))
+            Some((7, _))
         ));
-        assert!(SessionError::NotFound("k".into()).elsewhere().is_err());
-        assert!(FleetError::NotFound(7).elsewhere().is_err());
+        assert!(SessionError::NotFound("k".into()).elsewhere().is_none());
+        assert!(FleetError::NotFound(7).elsewhere().is_none());
     }
 
     /// The counters' outcome label: a service's own word for its refusals, the shared one for

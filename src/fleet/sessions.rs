@@ -50,10 +50,10 @@ pub enum SessionError {
 }
 
 impl super::ServiceError for SessionError {
-    fn elsewhere(self) -> Result<(GatewayId, super::Owner), Self> {
+    fn shared(&self) -> Option<&FleetError> {
         match self {
-            SessionError::Fleet(e) => e.elsewhere().map_err(SessionError::Fleet),
-            other => Err(other),
+            SessionError::Fleet(e) => Some(e),
+            _ => None,
         }
     }
 

@@ -93,10 +93,13 @@ pub async fn or_owner<T, E>(
 where
     E: ServiceError + Into<ApiError>,
 {
-    match result.map_err(ServiceError::elsewhere) {
-        Ok(done) => Ok(Here::Done(done)),
-        Err(Ok((id, owner))) => relay(state, req, body, id, owner).await.map(Here::Relayed),
-        Err(Err(e)) => Err(e.into()),
+    let e = match result {
+        Ok(done) => return Ok(Here::Done(done)),
+        Err(e) => e,
+    };
+    match e.elsewhere().map(|(id, owner)| (id, owner.clone())) {
+        Some((id, owner)) => relay(state, req, body, id, owner).await.map(Here::Relayed),
+        None => Err(e.into()),
     }
 }
 

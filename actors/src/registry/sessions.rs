@@ -30,12 +30,10 @@ impl Handler<SessionsSnapshot> for RegistryActor {
                 Some(msg.id),
                 serde_json::json!({"sessions": msg.sessions.len()}),
             );
-            self.sessions_changed();
         }
         self.sessions.insert(msg.id, msg.sessions);
-        // Its active and running counts are part of its target.
-        if changed && let Some(target) = self.target(msg.id) {
-            self.targets.update([target], []);
+        if changed {
+            self.sessions_of_changed(msg.id);
         }
     }
 }
@@ -54,8 +52,14 @@ impl RegistryActor {
             return;
         };
         Arc::make_mut(list)[at].running = false;
+        self.sessions_of_changed(msg.id);
+    }
+
+    /// Gateway `id`'s cached sessions changed: the merged list is stale, and its active and
+    /// running counts, part of its target, are published again.
+    fn sessions_of_changed(&mut self, id: GatewayId) {
         self.sessions_changed();
-        if let Some(target) = self.target(msg.id) {
+        if let Some(target) = self.target(id) {
             self.targets.update([target], []);
         }
     }

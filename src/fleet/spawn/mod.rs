@@ -142,10 +142,10 @@ impl super::ServiceError for SpawnError {
         }
     }
 
-    fn elsewhere(self) -> Result<(GatewayId, super::Owner), Self> {
+    fn shared(&self) -> Option<&FleetError> {
         match self {
-            SpawnError::Fleet(e) => e.elsewhere().map_err(SpawnError::Fleet),
-            other => Err(other),
+            SpawnError::Fleet(e) => Some(e),
+            _ => None,
         }
     }
 }

@@ -136,10 +136,10 @@ impl super::ServiceError for UsageError {
         }
     }
 
-    fn elsewhere(self) -> Result<(GatewayId, super::Owner), Self> {
+    fn shared(&self) -> Option<&FleetError> {
         match self {
-            UsageError::Fleet(e) => e.elsewhere().map_err(UsageError::Fleet),
-            other => Err(other),
+            UsageError::Fleet(e) => Some(e),
+            _ => None,
         }
     }
 }
