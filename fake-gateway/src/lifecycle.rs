@@ -325,7 +325,9 @@ pub(crate) fn finish_run(shared: &Shared, run_id: &str, outcome: Value) -> bool 
     if run.done.borrow().is_some() {
         return false;
     }
-    let _ = run.done.send(Some(outcome.clone()));
+    // Kept whether or not anyone waits now: `send` drops the value when nobody is subscribed,
+    // and an `agent.wait` sent after the end then waited for ever (2026.9.6 answers at once).
+    run.done.send_replace(Some(outcome.clone()));
     let session_key = run.session_key.clone();
     drop(runs);
     // Read before the sessions are locked (elsewhere the configuration is locked first).

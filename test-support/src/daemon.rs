@@ -74,11 +74,15 @@ pub fn online(g: &Value) -> bool {
 
 /// Waits for a spawn to leave `pending`/`running`; returns its final record.
 pub fn spawn_finished(d: &Daemon, spawn_id: &str, deadline: Duration) -> Value {
-    wait_until("the spawn to finish", deadline, || {
+    wait_for("the spawn to finish", deadline, || {
         let s = d
             .get(&format!("/api/spawn/{spawn_id}"), &d.admin_key)
             .json();
-        (!["pending", "running"].contains(&s["status"].as_str().unwrap_or("pending"))).then_some(s)
+        if ["pending", "running"].contains(&s["status"].as_str().unwrap_or("pending")) {
+            Err(s.to_string())
+        } else {
+            Ok(s)
+        }
     })
 }
 

@@ -236,6 +236,49 @@ fn a_long_run_killed_through_session_control_reads_aborted() {
 
 /// A run whose gateway is deleted mid-run can never be followed to its end: it is recorded as
 /// over (its outcome unknown) and announced, instead of reading `running` forever.
+/// A run that ends while nobody waits on it — the daemon's `agent.wait` never reached the
+/// gateway (read by a gateway that is going away, or lost with a connection) — is `ok` once it
+/// is followed again from the next link: the gateway answers `agent.wait` on an ended run at
+/// once. The fake kept such a run unended for ever (a rolling restart in the cluster suite left
+/// its spawn `running`).
+#[test]
+fn a_run_that_ended_while_nobody_waited_on_it_is_recorded_when_followed_again() {
+    let f = fake(|_| {});
+    f.update_faults(|x| x.unanswered = vec!["agent.wait".into()]);
+    let d = link_daemon(&[]);
+    let id = add(&d, "gw", &f, Some("fake-token"));
+    wait_gateway(&d, id, "online", online);
+    let res = spawn(&d, json!({"agent": "main", "task": "say pong"}), None);
+    assert_eq!(res.status, 202, "{}", res.text());
+    let s = res.json();
+    let (spawn_id, key) = (
+        s["spawn_id"].as_str().unwrap(),
+        s["session_key"].as_str().unwrap(),
+    );
+    // The run ends at the gateway (its lifecycle end reaches the session list) while the
+    // daemon's wait for it is still unanswered.
+    wait_until("the run over at the gateway", DEADLINE, || {
+        let list = d.get("/api/sessions?limit=1000", &d.admin_key).json();
+        list["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["key"] == key && x["running"] == false)
+            .then_some(())
+    });
+    assert_eq!(
+        d.get(&format!("/api/spawn/{spawn_id}"), &d.admin_key)
+            .json()["status"],
+        "running"
+    );
+    // The connection goes (the wait with it); the next link follows the run again.
+    f.clear_faults();
+    f.close_all(1012, "service restart");
+    let done = finished(&d, spawn_id);
+    assert_eq!(done["status"], "ok", "{done}");
+    assert_eq!(done["result"]["reply"], "echo: say pong", "{done}");
+}
+
 #[test]
 fn a_run_whose_gateway_is_deleted_is_over_not_running_forever() {
     let (fa, fb) = (fake(|_| {}), fake(|_| {}));
