@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -370,41 +370,39 @@ impl LinkPhase {
     }
 }
 
-/// The numbers a link refreshes on every pong (latency, last seen), shared with the registry
-/// through atomics: at 10,000 gateways a message per pong would be hundreds of cross-thread
-/// wake-ups a second for values nobody is waiting on. Readers overlay them on the views.
+/// The numbers a link refreshes on every pong and frame (latency, last seen, last frame),
+/// shared with the registry through atomics: at 10,000 gateways a message per pong would be
+/// hundreds of cross-thread wake-ups a second for values nobody is waiting on. They are not a
+/// change of the registry's: a view holds them ([`LiveReadings`]) and is read through them
+/// when shown, so the registry's sorted list survives every pong (docs/design.md, *Reading the
+/// fleet*).
 #[derive(Debug)]
 pub struct LiveStats {
     latency_ms: AtomicI64,
     last_seen: AtomicI64,
-    /// When the last frame came (Unix ms), written with every frame; never bumps `changes`.
+    /// When the last frame came (Unix ms), written with every frame.
     /// Beside the other numbers, so a frame touches one allocation of the link's, not two.
     last_frame_ms: AtomicI64,
-    /// The registry's change counter (see [`crate::messages::GatewaySnapshot`]).
-    changes: Arc<AtomicU64>,
+}
+
+impl Default for LiveStats {
+    fn default() -> Self {
+        LiveStats {
+            latency_ms: AtomicI64::new(Self::NONE),
+            last_seen: AtomicI64::new(Self::NONE),
+            last_frame_ms: AtomicI64::new(Self::NONE),
+        }
+    }
 }
 
 impl LiveStats {
     const NONE: i64 = i64::MIN;
 
-    pub fn new(changes: Arc<AtomicU64>) -> Self {
-        LiveStats {
-            latency_ms: AtomicI64::new(Self::NONE),
-            last_seen: AtomicI64::new(Self::NONE),
-            last_frame_ms: AtomicI64::new(Self::NONE),
-            changes,
-        }
-    }
-
     pub fn set(&self, latency_ms: Option<i64>, last_seen: Option<i64>) {
-        let old = (self.latency(), self.last_seen());
         self.latency_ms
             .store(latency_ms.unwrap_or(Self::NONE), Ordering::Relaxed);
         self.last_seen
             .store(last_seen.unwrap_or(Self::NONE), Ordering::Relaxed);
-        if old != (latency_ms, last_seen) {
-            self.changes.fetch_add(1, Ordering::Release);
-        }
     }
 
     pub fn latency(&self) -> Option<i64> {
@@ -417,9 +415,7 @@ impl LiveStats {
 
     /// The gateway was last seen at `unix` (seconds), latency as it was.
     pub fn seen(&self, unix: i64) {
-        if self.last_seen.swap(unix, Ordering::Relaxed) != unix {
-            self.changes.fetch_add(1, Ordering::Release);
-        }
+        self.last_seen.store(unix, Ordering::Relaxed);
     }
 
     /// A frame came, at `unix_ms`.
@@ -433,21 +429,20 @@ impl LiveStats {
     }
 }
 
-/// When a link last heard anything from its gateway, in Unix milliseconds: written by the link
-/// on every frame, read when a gateway is shown. It moves with every frame, so it is not a
-/// change the registry tells readers about; a view holds the link's live numbers
-/// ([`LiveStats`]) themselves, not a copy.
+/// A view's hold on its link's live numbers ([`LiveStats`]): the link writes them with every
+/// pong and frame, and a view kept in the registry's sorted list reads them as they are when
+/// it is shown — not a copy taken when the list was built. Empty for a gateway not linked
+/// here.
 #[derive(Debug, Clone, Default)]
-pub struct FrameClock(Option<Arc<LiveStats>>);
+pub struct LiveReadings(Option<Arc<LiveStats>>);
 
-impl FrameClock {
+impl LiveReadings {
     pub fn of(live: &Arc<LiveStats>) -> Self {
-        FrameClock(Some(live.clone()))
+        LiveReadings(Some(live.clone()))
     }
 
-    /// `None` until the first frame.
-    pub fn last_ms(&self) -> Option<i64> {
-        self.0.as_ref()?.last_frame_ms()
+    fn get(&self) -> Option<&LiveStats> {
+        self.0.as_deref()
     }
 }
 
@@ -455,10 +450,6 @@ impl FrameClock {
 /// empty: nothing has been measured, so nothing is claimed.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ConnectionInfo {
-    /// The link's clock of its gateway's last frame (see [`FrameClock`]); the registry puts
-    /// it in every view it hands out.
-    #[serde(skip)]
-    pub last_frame: FrameClock,
     pub state: Option<LinkPhase>,
     pub protocol: Option<u32>,
     pub server_version: Option<String>,
@@ -520,38 +511,76 @@ pub struct GatewayView {
     pub acting_primary: bool,
     pub connection: ConnectionInfo,
     pub breaker: BreakerInfo,
+    /// The link's live numbers, read when the view is shown (see [`LiveReadings`]).
+    pub live: LiveReadings,
+}
+
+impl GatewayView {
+    /// The last measured round trip: the link's, else the record's (as last saved).
+    pub fn latency(&self) -> Option<i64> {
+        self.live
+            .get()
+            .and_then(LiveStats::latency)
+            .or(self.record.latency)
+    }
+
+    /// When the gateway was last seen: the later of the link's and the record's.
+    pub fn last_seen(&self) -> Option<i64> {
+        let live = self.live.get().and_then(LiveStats::last_seen);
+        live.max(self.record.last_seen)
+    }
+
+    /// When the link last heard a frame (Unix ms); `None` before the first, or not linked here.
+    pub fn last_frame_ms(&self) -> Option<i64> {
+        self.live.get()?.last_frame_ms()
+    }
 }
 
 #[cfg(test)]
 mod live_stats_tests {
     use super::*;
 
-    #[test]
-    fn live_stats_count_a_change_only_when_a_number_moves() {
-        let changes = Arc::new(AtomicU64::new(0));
-        let live = LiveStats::new(changes.clone());
-        assert_eq!((live.latency(), live.last_seen()), (None, None));
-        live.set(Some(3), Some(100));
-        live.set(Some(3), Some(100));
-        assert_eq!((live.latency(), live.last_seen()), (Some(3), Some(100)));
-        assert_eq!(changes.load(Ordering::Relaxed), 1);
-        live.set(None, Some(101));
-        assert_eq!(live.latency(), None);
-        assert_eq!(changes.load(Ordering::Relaxed), 2);
+    fn view(latency: Option<i64>, last_seen: Option<i64>, live: LiveReadings) -> GatewayView {
+        let mut record = test_record(1, false);
+        (record.latency, record.last_seen) = (latency, last_seen);
+        GatewayView {
+            record,
+            acting_primary: false,
+            connection: ConnectionInfo::default(),
+            breaker: BreakerInfo::default(),
+            live,
+        }
     }
 
-    /// A view holds the link's live numbers, not a copy: it reads the last frame as it moves.
+    /// A view kept in a list reads the link's numbers as they move, not as they were when the
+    /// list was built: the registry's list is not rebuilt for a pong.
     #[test]
-    fn a_frame_clock_reads_the_links_last_frame_as_it_moves() {
-        let live = Arc::new(LiveStats::new(Arc::new(AtomicU64::new(0))));
-        let clock = FrameClock::of(&live);
+    fn a_kept_view_reads_the_links_numbers_as_they_move() {
+        let live = Arc::new(LiveStats::default());
+        let kept = view(Some(50), Some(100), LiveReadings::of(&live));
+        // Nothing measured yet by this link: the record's numbers, as last saved.
         assert_eq!(
-            (clock.last_ms(), FrameClock::default().last_ms()),
-            (None, None)
+            (kept.latency(), kept.last_seen(), kept.last_frame_ms()),
+            (Some(50), Some(100), None)
         );
-        live.frame_heard(1_000);
-        live.frame_heard(2_000);
-        assert_eq!(clock.last_ms(), Some(2_000));
+        live.set(Some(3), Some(200));
+        live.frame_heard(200_500);
+        assert_eq!(
+            (kept.latency(), kept.last_seen(), kept.last_frame_ms()),
+            (Some(3), Some(200), Some(200_500))
+        );
+        live.set(None, Some(201));
+        live.seen(202);
+        assert_eq!((kept.latency(), kept.last_seen()), (Some(50), Some(202)));
+    }
+
+    #[test]
+    fn a_view_of_a_gateway_not_linked_here_shows_its_record() {
+        let v = view(Some(7), Some(300), LiveReadings::default());
+        assert_eq!(
+            (v.latency(), v.last_seen(), v.last_frame_ms()),
+            (Some(7), Some(300), None)
+        );
     }
 }
 

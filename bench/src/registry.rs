@@ -18,7 +18,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use gateway_supervisor_actors::link::messages::{LinkState, LinkUpdate};
@@ -81,6 +80,12 @@ pub fn run(opts: &Options) -> Outcome {
         ),
         runs_row(
             "registry",
+            format!("{count}: the sorted list, built after a change"),
+            of(|r| r.list_s * 1e3),
+            "ms",
+        ),
+        runs_row(
+            "registry",
             format!("{count}: memory per gateway"),
             Runs::of(
                 rounds
@@ -98,7 +103,7 @@ pub fn run(opts: &Options) -> Outcome {
             "gateways": count,
             "runs": rounds.iter().map(|r| json!({
                 "load_s": r.load_s, "start_s": r.start_s, "connect_s": r.connect_s,
-                "limit_s": r.limit_s, "steady_s": r.steady_s,
+                "limit_s": r.limit_s, "steady_s": r.steady_s, "list_s": r.list_s,
                 "rss_growth_kib": r.rss_growth_kib, "actions": r.actions,
             })).collect::<Vec<Value>>(),
         }),
@@ -125,6 +130,7 @@ fn in_child(count: usize) -> Round {
         connect_s: f("connect_s"),
         limit_s: f("limit_s"),
         steady_s: f("steady_s"),
+        list_s: f("list_s"),
         rss_growth_kib: v["rss_growth_kib"].as_u64().unwrap_or(0),
         actions: v["actions"].as_u64().unwrap_or(0) as usize,
     }
@@ -138,7 +144,7 @@ pub fn round_main(count: usize) {
         "{}",
         json!({
             "load_s": r.load_s, "start_s": r.start_s, "connect_s": r.connect_s,
-            "limit_s": r.limit_s, "steady_s": r.steady_s,
+            "limit_s": r.limit_s, "steady_s": r.steady_s, "list_s": r.list_s,
             "rss_growth_kib": r.rss_growth_kib, "actions": r.actions,
         })
     );
@@ -150,6 +156,7 @@ struct Round {
     connect_s: f64,
     limit_s: f64,
     steady_s: f64,
+    list_s: f64,
     rss_growth_kib: u64,
     actions: usize,
 }
@@ -199,11 +206,7 @@ fn round(count: usize) -> Round {
     drop(map);
 
     let t = Instant::now();
-    let mut state = RegistryState::new(
-        ids.iter().map(|id| record(*id)).collect(),
-        true,
-        Arc::new(AtomicU64::new(0)),
-    );
+    let mut state = RegistryState::new(ids.iter().map(|id| record(*id)).collect(), true);
     let load_s = t.elapsed().as_secs_f64();
 
     let t = Instant::now();
@@ -262,6 +265,15 @@ fn round(count: usize) -> Round {
         }
     }
     let steady_s = t.elapsed().as_secs_f64();
+
+    // The sorted list readers get (the whole-list and paged routes, /metrics, the alert
+    // watch): built once after each change of the registry's own, then shared; a pong is no
+    // such change (the views read their link's numbers when shown).
+    let t = Instant::now();
+    let list = state.sorted_views();
+    let list_s = t.elapsed().as_secs_f64();
+    assert_eq!(list.len(), count);
+    drop(list);
     eprintln!(
         "    {count}: start-up {:.0} ms (limit {:.0} ms), +{} MiB",
         (load_s + start_s + connect_s) * 1e3,
@@ -274,6 +286,7 @@ fn round(count: usize) -> Round {
         connect_s,
         limit_s,
         steady_s,
+        list_s,
         rss_growth_kib,
         actions,
     }

@@ -18,7 +18,7 @@ use crate::db::Store;
 use crate::db::operations::model::OperationState;
 use gateway_supervisor_actors::RegistryActor;
 use gateway_supervisor_actors::events::{EventBus, EventKind};
-use gateway_supervisor_actors::messages::{ChangedGateways, GatewaysChangedSince};
+use gateway_supervisor_actors::messages::{GatewaySnapshot, GatewaysChangedSince};
 use gateway_supervisor_actors::model::{BreakerState, GatewayId, GatewayView};
 use gateway_supervisor_actors::registry::Decides;
 use rule::{Alert, GatewayFact, Thresholds, Watch};
@@ -88,8 +88,8 @@ async fn watch(registry: Addr<RegistryActor>, events: EventBus, t: Thresholds, q
                 // at 10,000 gateways the list would otherwise be rebuilt and copied every second.
                 let since = facts.as_ref().map(|(changes, _, _)| *changes);
                 let Ok(changed) = registry.send(GatewaysChangedSince(since)).await else { continue };
-                if let Some(ChangedGateways { changes, snapshot }) = changed {
-                    facts = Some((changes, gateway_facts(&snapshot.views), acting_primary(&snapshot.views)));
+                if let Some(GatewaySnapshot { changes, views }) = changed {
+                    facts = Some((changes, gateway_facts(&views), acting_primary(&views)));
                 }
                 let Some((_, facts, acting)) = &facts else { continue };
                 let w = watch.get_or_insert_with(Watch::default);

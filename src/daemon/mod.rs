@@ -251,7 +251,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
     ));
 
     let gateway_list = Arc::new(crate::http::list_cache::GatewayListCache::new(
-        registry.version(),
+        registry.changes(),
     ));
     let gateway_tags = Arc::new(crate::http::etag::Validator::new(registry.changes()));
     let session_list = Arc::new(crate::http::list_cache::SessionListCache::new(

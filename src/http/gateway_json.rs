@@ -107,7 +107,7 @@ pub struct GatewayJson {
 impl From<&GatewayView> for GatewayJson {
     fn from(v: &GatewayView) -> Self {
         let r = &v.record;
-        let last_frame = v.connection.last_frame.last_ms();
+        let last_frame = v.last_frame_ms();
         let now_ms = gateway_supervisor_actors::unix_now_ms();
         let breaker_state = serde_json::to_value(v.breaker.state)
             .ok()
@@ -124,8 +124,8 @@ impl From<&GatewayView> for GatewayJson {
             is_primary: r.is_primary,
             acting_primary: v.acting_primary,
             status: r.status.as_str().to_owned(),
-            last_seen: r.last_seen,
-            latency: r.latency,
+            last_seen: v.last_seen(),
+            latency: v.latency(),
             sessions_count: r.sessions_count,
             agents_count: r.agents_count,
             allow_insecure_tls: r.allow_insecure_tls,

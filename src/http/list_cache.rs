@@ -49,7 +49,7 @@ impl GatewayListCache {
                 gateways: snapshot.views.iter().map(GatewayJson::from).collect(),
             })
             .map_err(|e| ApiError::Internal(format!("gateway list encoding: {e}")))?;
-            Ok((snapshot.version, Bytes::from(body)))
+            Ok((snapshot.changes, Bytes::from(body)))
         })
         .await
     }

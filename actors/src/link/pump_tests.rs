@@ -2,7 +2,6 @@
 //! socket: what it answers itself, what it passes to the actor, what it never writes.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use awc::BoxedSocket;
@@ -23,7 +22,7 @@ type Peer = Framed<DuplexStream, Codec>;
 
 /// A pump on one end of an in-memory socket; the gateway's end, server-side framing.
 fn pair(lease: Option<LeaseGuard>) -> (PumpHandle, FromPump, Peer) {
-    pair_with(lease, Arc::new(LiveStats::new(Arc::new(AtomicU64::new(0)))))
+    pair_with(lease, Arc::new(LiveStats::default()))
 }
 
 fn pair_with(lease: Option<LeaseGuard>, live: Arc<LiveStats>) -> (PumpHandle, FromPump, Peer) {
@@ -325,7 +324,7 @@ fn a_heartbeat_with_no_gateway_ping_since_the_last_wakes_the_actor() {
 #[test]
 fn a_quiet_heartbeat_publishes_the_gateway_last_ping() {
     run_paused(async {
-        let live = Arc::new(LiveStats::new(Arc::new(AtomicU64::new(0))));
+        let live = Arc::new(LiveStats::default());
         let (handle, mut frames, mut peer) = pair_with(None, live.clone());
         handle.pulse().order(PumpOrders {
             want_ping: false,

@@ -55,11 +55,13 @@ impl From<StoreError> for RegistryError {
 pub struct ListGateways;
 
 /// The gateway list as of one value of the registry's change counter
-/// ([`RegistryActor::version`](crate::registry::RegistryActor::version)): whatever a reader
-/// derives from `views` stays current while the counter still reads `version`.
+/// ([`RegistryActor::changes`](crate::registry::RegistryActor::changes)): whatever a reader
+/// derives from `views` stays current while the counter still reads `changes`, but for the
+/// live numbers (latency, last seen, last frame), which each view reads from its link when
+/// asked ([`GatewayView::latency`](crate::model::GatewayView::latency)).
 #[derive(Clone, MessageResponse)]
 pub struct GatewaySnapshot {
-    pub version: u64,
+    pub changes: u64,
     pub views: Arc<Vec<GatewayView>>,
 }
 
@@ -69,14 +71,8 @@ pub struct GatewaySnapshot {
 /// reader that looks every second and needs only what the registry decides (the alert
 /// watch): at 10,000 gateways a list rebuilt for every pong would be copied every time.
 #[derive(Message)]
-#[rtype(result = "Option<ChangedGateways>")]
+#[rtype(result = "Option<GatewaySnapshot>")]
 pub struct GatewaysChangedSince(pub Option<u64>);
-
-/// The answer to [`GatewaysChangedSince`]: the list, and the count of changes it is as of.
-pub struct ChangedGateways {
-    pub changes: u64,
-    pub snapshot: GatewaySnapshot,
-}
 
 #[derive(Message)]
 #[rtype(result = "Option<GatewayView>")]

@@ -24,8 +24,7 @@ use crate::store::{GatewayStore, LinkRecord, StoreError};
 pub use actions::{Input, RegistryAction, Write};
 pub use cluster::{ActingPrimary, ApplyStoreChanges, Decides, SetLeases, StillOpen, WritesSoFar};
 use messages::{
-    ChangedGateways, GatewaySnapshot, GatewaysChangedSince, GetGateway, ListGateways, Ping,
-    RegistryError,
+    GatewaySnapshot, GatewaysChangedSince, GetGateway, ListGateways, Ping, RegistryError,
 };
 pub use roles::PrimaryChange;
 pub use shared::SharedTargets;
@@ -64,15 +63,13 @@ pub struct RegistryActor {
     state: RegistryState,
     store: Arc<dyn GatewayStore>,
     writer: StoreWriter,
-    /// The sorted list handed to readers, as of a value of `version`; rebuilt on the first
-    /// read after a change.
+    /// The sorted list handed to readers, as of a value of `changes`; rebuilt on the first
+    /// read after a change. A pong is not a change: the views read their link's live numbers
+    /// when shown.
     snapshot: Option<(u64, Arc<Vec<GatewayView>>)>,
-    /// Bumped on every change readers could see, so they can keep what they built from a
-    /// snapshot (the HTTP layer keeps the serialized list) until it moves: by the state's
-    /// changes, and by the live numbers a pong refreshes.
-    version: Arc<AtomicU64>,
-    /// The state's change count as of the last bump of `version`, for readers on other
-    /// threads too (the HTTP layer's validators): the registry's own changes, not the live
+    /// The state's change count, for readers on other threads (the HTTP layer's caches and
+    /// validators), so they can keep what they built from a snapshot until it moves: the
+    /// registry's own changes (records, status, connection, breaker, roles), not the live
     /// numbers.
     changes: Arc<AtomicU64>,
     /// Every gateway as a call target, for the fleet to read without a mailbox trip.
@@ -120,8 +117,7 @@ impl RegistryActor {
             records.retain(|r| r.id != id);
             records.push(promoted);
         }
-        let version = Arc::new(AtomicU64::new(1));
-        let state = RegistryState::new(records, link_ctx.is_some(), version.clone());
+        let state = RegistryState::new(records, link_ctx.is_some());
         let mut actor = RegistryActor {
             changes: Arc::new(AtomicU64::new(state.changes())),
             targets: TargetsWriter::default(),
@@ -129,7 +125,6 @@ impl RegistryActor {
             writer: StoreWriter::spawn(store.clone())?,
             store,
             snapshot: None,
-            version,
             merged_sessions: None,
             sessions_version: Arc::new(AtomicU64::new(0)),
             sessions: HashMap::new(),
@@ -170,11 +165,6 @@ impl RegistryActor {
     /// A handle on the change counter of the session list.
     pub fn sessions_version(&self) -> Arc<AtomicU64> {
         self.sessions_version.clone()
-    }
-
-    /// A handle on the change counter of the gateway list (see [`ListGateways`]).
-    pub fn version(&self) -> Arc<AtomicU64> {
-        self.version.clone()
     }
 
     /// A handle on the count of the registry's own changes (records, status, connection,
@@ -228,7 +218,6 @@ impl RegistryActor {
         let changes = self.state.changes();
         if self.changes.swap(changes, Ordering::AcqRel) != changes {
             self.snapshot = None;
-            self.version.fetch_add(1, Ordering::Release);
         }
         self.publish_targets();
     }
@@ -255,19 +244,19 @@ impl RegistryActor {
     }
 
     fn snapshot(&mut self) -> GatewaySnapshot {
-        let version = self.version.load(Ordering::Acquire);
-        if let Some((v, views)) = &self.snapshot
-            && *v == version
+        let changes = self.changes.load(Ordering::Acquire);
+        if let Some((c, views)) = &self.snapshot
+            && *c == changes
         {
             return GatewaySnapshot {
-                version,
+                changes,
                 views: views.clone(),
             };
         }
         let list = Arc::new(self.state.sorted_views());
-        self.snapshot = Some((version, list.clone()));
+        self.snapshot = Some((changes, list.clone()));
         GatewaySnapshot {
-            version,
+            changes,
             views: list,
         }
     }
@@ -353,13 +342,10 @@ impl Handler<ListGateways> for RegistryActor {
 }
 
 impl Handler<GatewaysChangedSince> for RegistryActor {
-    type Result = Option<ChangedGateways>;
+    type Result = Option<GatewaySnapshot>;
     fn handle(&mut self, msg: GatewaysChangedSince, _ctx: &mut Self::Context) -> Self::Result {
-        let changes = self.state.changes();
-        (msg.0 != Some(changes)).then(|| ChangedGateways {
-            changes,
-            snapshot: self.snapshot(),
-        })
+        let snapshot = self.snapshot();
+        (msg.0 != Some(snapshot.changes)).then_some(snapshot)
     }
 }
 

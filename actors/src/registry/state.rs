@@ -14,7 +14,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 use super::actions::{Input, RegistryAction, Write};
@@ -25,7 +24,7 @@ use crate::events::EventKind;
 use crate::link::LinkTarget;
 use crate::link::messages::{LinkUpdate, LiveStats};
 use crate::model::{
-    BreakerInfo, ConnectionInfo, FrameClock, GatewayId, GatewayRecord, GatewayView,
+    BreakerInfo, ConnectionInfo, GatewayId, GatewayRecord, GatewayView, LiveReadings,
 };
 use crate::store::LinkRecord;
 
@@ -49,8 +48,6 @@ pub struct RegistryState {
     index: Index,
     /// Whether links are started at all (not in tools that only read and write the registry).
     links: bool,
-    /// Handed to each link's live numbers: a pong moves it (readers' lists are stale).
-    live_changes: Arc<AtomicU64>,
     /// Bumped by every change of the views (not by the live numbers).
     changes: u64,
     /// The gateways whose view, link or owner changed since the actor last asked (`touched_all`:
@@ -60,7 +57,7 @@ pub struct RegistryState {
 }
 
 impl RegistryState {
-    pub fn new(records: Vec<GatewayRecord>, links: bool, live_changes: Arc<AtomicU64>) -> Self {
+    pub fn new(records: Vec<GatewayRecord>, links: bool) -> Self {
         let mut state = RegistryState {
             gateways: HashMap::with_capacity(records.len()),
             linked: HashMap::new(),
@@ -71,7 +68,6 @@ impl RegistryState {
             ownership: Ownership::All,
             index: Index::default(),
             links,
-            live_changes,
             changes: 0,
             touched: HashSet::new(),
             touched_all: true,
@@ -372,6 +368,7 @@ impl RegistryState {
             record,
             connection: ConnectionInfo::default(),
             breaker: BreakerInfo::default(),
+            live: LiveReadings::default(),
         };
         self.gateways.insert(id, view);
         self.touch(id);
@@ -404,7 +401,7 @@ impl RegistryState {
         }
         let target = LinkTarget::of(&view.record, verify_shared_token, self.ownership.guard(id));
         self.epoch += 1;
-        let live = Arc::new(LiveStats::new(self.live_changes.clone()));
+        let live = Arc::new(LiveStats::default());
         self.linked.insert(
             id,
             Linked {
@@ -546,10 +543,7 @@ impl RegistryState {
     pub fn view(&self, id: GatewayId) -> Option<GatewayView> {
         let mut view = self.gateways.get(&id)?.clone();
         if let Some(link) = self.linked.get(&id) {
-            let r = &mut view.record;
-            r.latency = link.live.latency().or(r.latency);
-            r.last_seen = link.live.last_seen().max(r.last_seen);
-            view.connection.last_frame = FrameClock::of(&link.live);
+            view.live = LiveReadings::of(&link.live);
         }
         Some(view)
     }

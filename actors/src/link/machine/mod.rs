@@ -262,8 +262,6 @@ impl LinkMachine {
                 probe_error: self.health.probe_error.clone(),
                 suspension: server.suspension.map(SuspensionPhase::as_str),
                 approval_client: self.approval_client,
-                // The registry puts the link's own clock in each view.
-                last_frame: Default::default(),
             },
             breaker: self.retry.breaker.info(now),
             status: self.status(),

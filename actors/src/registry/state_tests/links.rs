@@ -21,7 +21,7 @@ fn starting_starts_one_link_per_gateway_each_under_its_own_epoch() {
 #[test]
 fn no_link_starts_where_links_are_off() {
     let mut h = Harness {
-        state: RegistryState::new(vec![gw(1, true)], false, Arc::new(AtomicU64::new(0))),
+        state: RegistryState::new(vec![gw(1, true)], false),
         ..Harness::loaded(vec![])
     };
     assert!(starts(&h.apply(Input::Started)).is_empty());
@@ -248,14 +248,21 @@ fn a_device_token_from_the_current_link_is_kept_and_saved_and_an_old_ones_is_not
 }
 
 #[test]
-fn a_view_carries_the_links_live_numbers() {
+fn a_view_carries_the_links_live_numbers_and_a_pong_is_no_change() {
     let mut h = Harness::started(vec![gw(1, true)]);
     h.report(1, online());
-    h.live[&1].set(Some(7), Some(UNIX + 5));
     let view = h.state.view(1).unwrap();
+    let changes = h.state.changes();
+    h.live[&1].set(Some(7), Some(UNIX + 5));
+    // Taken before the pong, read after it: the link's numbers, not a copy.
     assert_eq!(
-        (view.record.latency, view.record.last_seen),
+        (view.latency(), view.last_seen()),
         (Some(7), Some(UNIX + 5))
+    );
+    assert_eq!(
+        h.state.changes(),
+        changes,
+        "a pong is not a change of the list"
     );
     h.report(1, link(Backoff, GatewayStatus::Offline));
     assert_eq!(h.state.raw_view(1).unwrap().record.latency, Some(20));

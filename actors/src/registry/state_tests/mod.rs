@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 
 use serde_json::Value;
 
@@ -78,7 +77,7 @@ impl Harness {
     /// Loaded from `records`, links on, not started.
     pub fn loaded(records: Vec<GatewayRecord>) -> Self {
         Harness {
-            state: RegistryState::new(records, true, Arc::new(AtomicU64::new(0))),
+            state: RegistryState::new(records, true),
             live: HashMap::new(),
             targets: HashMap::new(),
         }
