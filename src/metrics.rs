@@ -236,7 +236,7 @@ impl Metrics {
     }
 
     /// Per-gateway gauges from the registry's snapshot (so deleted gateways disappear).
-    pub fn set_gateways(&self, views: &[GatewayView]) {
+    pub fn set_gateways(&self, views: &[std::sync::Arc<GatewayView>]) {
         for g in [
             &self.gateway_up,
             &self.gateway_status,

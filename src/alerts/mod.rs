@@ -136,7 +136,7 @@ async fn watch(registry: Addr<RegistryActor>, events: EventBus, t: Thresholds, q
     }
 }
 
-fn gateway_facts(views: &[GatewayView]) -> Vec<GatewayFact> {
+fn gateway_facts(views: &[std::sync::Arc<GatewayView>]) -> Vec<GatewayFact> {
     views
         .iter()
         .map(|v| GatewayFact {
@@ -151,7 +151,7 @@ fn gateway_facts(views: &[GatewayView]) -> Vec<GatewayFact> {
         .collect()
 }
 
-fn acting_primary(views: &[GatewayView]) -> Option<GatewayId> {
+fn acting_primary(views: &[std::sync::Arc<GatewayView>]) -> Option<GatewayId> {
     views.iter().find(|v| v.acting_primary).map(|v| v.record.id)
 }
 

@@ -25,7 +25,7 @@ type Key = (Option<String>, Option<String>, Option<u32>);
 
 /// Groups the gateways this instance links by what their last handshake said, the largest
 /// group first (then by version). A gateway another instance links is not this part's.
-pub fn inventory(views: &[GatewayView]) -> Vec<VersionGroup> {
+pub fn inventory(views: &[std::sync::Arc<GatewayView>]) -> Vec<VersionGroup> {
     let mut groups: BTreeMap<Key, BTreeSet<GatewayId>> = BTreeMap::new();
     for v in views.iter().filter(|v| v.connection.state.is_some()) {
         let c = &v.connection;

@@ -223,7 +223,7 @@ pub struct GatewayPage {
 }
 
 /// The page `q` asks of `views` (in the list's order).
-pub fn page(views: &[GatewayView], q: &PageQuery) -> GatewayPage {
+pub fn page(views: &[std::sync::Arc<GatewayView>], q: &PageQuery) -> GatewayPage {
     let mut counts: BTreeMap<&'static str, usize> =
         GatewayStatus::ALL.iter().map(|s| (s.as_str(), 0)).collect();
     for v in views {
@@ -235,6 +235,7 @@ pub fn page(views: &[GatewayView], q: &PageQuery) -> GatewayPage {
     });
     let matching: Vec<&GatewayView> = views
         .iter()
+        .map(|v| &**v)
         .filter(|v| q.status.is_none_or(|s| v.record.status == s))
         .filter(|v| {
             q.version

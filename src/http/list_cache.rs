@@ -46,7 +46,11 @@ impl GatewayListCache {
         self.body_or_build(|| async {
             let snapshot = registry.send(ListGateways).await?;
             let body = serde_json::to_vec(&GatewayList {
-                gateways: snapshot.views.iter().map(GatewayJson::from).collect(),
+                gateways: snapshot
+                    .views
+                    .iter()
+                    .map(|v| GatewayJson::from(&**v))
+                    .collect(),
             })
             .map_err(|e| ApiError::Internal(format!("gateway list encoding: {e}")))?;
             Ok((snapshot.changes, Bytes::from(body)))

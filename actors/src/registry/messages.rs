@@ -62,7 +62,7 @@ pub struct ListGateways;
 #[derive(Clone, MessageResponse)]
 pub struct GatewaySnapshot {
     pub changes: u64,
-    pub views: Arc<Vec<GatewayView>>,
+    pub views: Arc<Vec<Arc<GatewayView>>>,
 }
 
 /// The gateway list, only when the registry's own view of it (records, status, connection,

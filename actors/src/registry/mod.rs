@@ -48,6 +48,7 @@ mod shared;
 mod state;
 #[cfg(test)]
 mod state_tests;
+mod views;
 mod writer;
 use writer::{StoreWriter, WriteOp};
 
@@ -66,7 +67,7 @@ pub struct RegistryActor {
     /// The sorted list handed to readers, as of a value of `changes`; rebuilt on the first
     /// read after a change. A pong is not a change: the views read their link's live numbers
     /// when shown.
-    snapshot: Option<(u64, Arc<Vec<GatewayView>>)>,
+    snapshot: Option<(u64, Arc<Vec<Arc<GatewayView>>>)>,
     /// The state's change count, for readers on other threads (the HTTP layer's caches and
     /// validators), so they can keep what they built from a snapshot until it moves: the
     /// registry's own changes (records, status, connection, breaker, roles), not the live

@@ -8,8 +8,6 @@
 //! fleet on each of them was most of the daemon's start-up work (docs/design.md, *Election
 //! and routing*).
 
-use std::collections::HashMap;
-
 use super::ownership::Ownership;
 use crate::election::{self, Candidate, Reason};
 use crate::model::{BreakerState, GatewayId, GatewayRecord, GatewayView, LinkPhase};
@@ -68,7 +66,7 @@ impl Roles {
 
     /// At start: the designated primary acts until the links report (no change to announce),
     /// unless an operator holds it back.
-    pub(super) fn start(&mut self, gateways: &HashMap<GatewayId, GatewayView>) {
+    pub(super) fn start(&mut self, gateways: &super::views::Views) {
         self.acting = gateways
             .values()
             .find(|v| v.record.is_primary && v.record.held_back().is_none())
@@ -85,14 +83,14 @@ impl Roles {
     /// silently (the coordinator announced it).
     pub(super) fn refresh(
         &mut self,
-        gateways: &mut HashMap<GatewayId, GatewayView>,
+        gateways: &mut super::views::Views,
         ownership: &Ownership,
         latency: &dyn Fn(GatewayId) -> Option<i64>,
     ) -> Refreshed {
         if let Some(recorded) = ownership.following() {
             return self.follow(gateways, recorded);
         }
-        let judge = |v: &GatewayView| candidate(v, ownership, latency);
+        let judge = |v: &std::sync::Arc<GatewayView>| candidate(v, ownership, latency);
         let current = self.acting.and_then(|id| gateways.get(&id)).map(judge);
         let designated = self
             .designated(gateways)
@@ -121,7 +119,7 @@ impl Roles {
     /// when it moves (new views take theirs from [`Roles::flag_for`]).
     fn follow(
         &mut self,
-        gateways: &mut HashMap<GatewayId, GatewayView>,
+        gateways: &mut super::views::Views,
         recorded: Option<GatewayId>,
     ) -> Refreshed {
         let acting = recorded.filter(|id| gateways.contains_key(id));
@@ -151,7 +149,7 @@ impl Roles {
     }
 
     /// The designated primary's id, found once per change of the stored records.
-    fn designated(&mut self, gateways: &HashMap<GatewayId, GatewayView>) -> Option<GatewayId> {
+    fn designated(&mut self, gateways: &super::views::Views) -> Option<GatewayId> {
         if let Some(known) = self.designated {
             return known;
         }
@@ -165,15 +163,12 @@ impl Roles {
 }
 
 /// Sets each view's flag to whether it is `acting`; returns the views whose flag moved.
-fn flag(
-    gateways: &mut HashMap<GatewayId, GatewayView>,
-    acting: Option<GatewayId>,
-) -> Vec<GatewayId> {
+fn flag(gateways: &mut super::views::Views, acting: Option<GatewayId>) -> Vec<GatewayId> {
     let mut moved = Vec::new();
     for (id, view) in gateways.iter_mut() {
         let acts = Some(*id) == acting;
         if view.acting_primary != acts {
-            view.acting_primary = acts;
+            std::sync::Arc::make_mut(view).acting_primary = acts;
             moved.push(*id);
         }
     }

@@ -20,6 +20,7 @@ use super::actions::{Input, RegistryAction, Write};
 use super::index::Index;
 use super::ownership::Ownership;
 use super::roles::{self, Roles};
+use super::views::Views;
 use crate::events::EventKind;
 use crate::link::LinkTarget;
 use crate::link::messages::{LinkUpdate, LiveStats};
@@ -35,7 +36,7 @@ struct Linked {
 }
 
 pub struct RegistryState {
-    gateways: HashMap<GatewayId, GatewayView>,
+    gateways: Views,
     linked: HashMap<GatewayId, Linked>,
     epoch: u64,
     /// What was last sent to the store per linked gateway.
@@ -86,7 +87,9 @@ impl RegistryState {
     pub fn leased(&mut self, now: Instant) {
         self.ownership = Ownership::leased(now);
         for view in self.gateways.values_mut() {
-            view.acting_primary = false;
+            if view.acting_primary {
+                Arc::make_mut(view).acting_primary = false;
+            }
         }
         self.touched_all = true;
         self.views_changed();
@@ -106,7 +109,7 @@ impl RegistryState {
             Input::Link(update) => self.link_update(update, &mut out),
             Input::DeviceToken(m) => {
                 if self.epoch_of(m.id) == Some(m.epoch)
-                    && let Some(view) = self.gateways.get_mut(&m.id)
+                    && let Some(view) = self.gateways.get_mut(&m.id).map(Arc::make_mut)
                 {
                     view.record.device_token = m.token.clone();
                     out.push(RegistryAction::PersistDeviceToken(m.id, m.token));
@@ -184,7 +187,7 @@ impl RegistryState {
         let Some(was_eligible) = self.eligible(msg.id) else {
             return;
         };
-        let Some(view) = self.gateways.get_mut(&msg.id) else {
+        let Some(view) = self.gateways.get_mut(&msg.id).map(Arc::make_mut) else {
             return;
         };
         let (id, s) = (msg.id, msg.state);
@@ -300,7 +303,12 @@ impl RegistryState {
         if is_primary {
             // The store unset the previous one in the same transaction.
             for (other, view) in self.gateways.iter_mut() {
-                view.record.is_primary = *other == id;
+                if view.record.is_primary != (*other == id) {
+                    let view = Arc::make_mut(view);
+                    self.index.remove(&view.record);
+                    view.record.is_primary = *other == id;
+                    self.index.add(&view.record);
+                }
             }
         }
         self.refresh_roles(out);
@@ -324,7 +332,7 @@ impl RegistryState {
     fn merge_stored(&mut self, mut record: GatewayRecord, out: &mut Vec<RegistryAction>) {
         self.roles.records_changed();
         let id = record.id;
-        let Some(current) = self.gateways.get_mut(&id) else {
+        let Some(current) = self.gateways.get(&id) else {
             self.put(record);
             if self.ownership.may_link(id) {
                 self.start_link(id, false, out);
@@ -347,7 +355,7 @@ impl RegistryState {
     /// A known gateway's record replaced (its indexes with it).
     fn replace_record(&mut self, record: GatewayRecord) {
         let id = record.id;
-        if let Some(view) = self.gateways.get_mut(&id) {
+        if let Some(view) = self.gateways.get_mut(&id).map(Arc::make_mut) {
             self.index.remove(&view.record);
             self.index.add(&record);
             view.record = record;
@@ -370,7 +378,7 @@ impl RegistryState {
             breaker: BreakerInfo::default(),
             live: LiveReadings::default(),
         };
-        self.gateways.insert(id, view);
+        self.gateways.insert(id, Arc::new(view));
         self.touch(id);
     }
 
@@ -402,6 +410,9 @@ impl RegistryState {
         let target = LinkTarget::of(&view.record, verify_shared_token, self.ownership.guard(id));
         self.epoch += 1;
         let live = Arc::new(LiveStats::default());
+        if let Some(view) = self.gateways.get_mut(&id) {
+            Arc::make_mut(view).live = LiveReadings::of(&live);
+        }
         self.linked.insert(
             id,
             Linked {
@@ -423,9 +434,10 @@ impl RegistryState {
         }
         self.persisted.remove(&id);
         out.push(RegistryAction::SessionsStale);
-        if let Some(view) = self.gateways.get_mut(&id) {
+        if let Some(view) = self.gateways.get_mut(&id).map(Arc::make_mut) {
             view.connection = ConnectionInfo::default();
             view.breaker = BreakerInfo::default();
+            view.live = LiveReadings::default();
         }
         self.touch(id);
     }
@@ -530,39 +542,27 @@ impl RegistryState {
         self.methods.get(&id)
     }
 
-    /// The views as stored in memory (without the live numbers: see [`RegistryState::view`]).
+    /// The views, in no order.
     pub fn views(&self) -> impl Iterator<Item = &GatewayView> + '_ {
-        self.gateways.values()
+        self.gateways.values().map(|v| &**v)
     }
 
     pub fn raw_view(&self, id: GatewayId) -> Option<&GatewayView> {
-        self.gateways.get(&id)
+        self.gateways.get(&id).map(|v| &**v)
     }
 
-    /// A gateway as readers see it: the record with its link's live numbers.
+    /// A gateway as readers see it: the record, and its link's live numbers to read.
     pub fn view(&self, id: GatewayId) -> Option<GatewayView> {
-        let mut view = self.gateways.get(&id)?.clone();
-        if let Some(link) = self.linked.get(&id) {
-            view.live = LiveReadings::of(&link.live);
-        }
-        Some(view)
+        self.gateways.get(&id).map(|v| (**v).clone())
     }
 
-    /// Every gateway as readers see it, primary first, then by name and id.
-    pub fn sorted_views(&self) -> Vec<GatewayView> {
-        let mut list: Vec<GatewayView> = self
-            .gateways
-            .keys()
-            .filter_map(|id| self.view(*id))
-            .collect();
-        list.sort_by(|a, b| {
-            b.record
-                .is_primary
-                .cmp(&a.record.is_primary)
-                .then_with(|| a.record.name.cmp(&b.record.name))
-                .then_with(|| a.record.id.cmp(&b.record.id))
-        });
-        list
+    /// Every gateway as readers see it, primary first, then by name and id: shared with the
+    /// state, not copied (see [`Views`]).
+    pub fn sorted_views(&self) -> Vec<Arc<GatewayView>> {
+        self.index
+            .in_order()
+            .filter_map(|id| self.gateways.get(&id).cloned())
+            .collect()
     }
 
     pub fn name_taken(&self, name: &str, except: Option<GatewayId>) -> bool {

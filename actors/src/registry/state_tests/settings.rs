@@ -262,3 +262,38 @@ fn an_address_is_taken_whatever_the_case_of_its_host() {
         None
     );
 }
+
+/// The list readers get is in its order after every kind of write: the designated primary
+/// first, then by name, then by id — kept as the writes come, not sorted per read.
+#[test]
+fn the_sorted_list_follows_renames_primary_moves_creates_and_deletes() {
+    let named = |id: GatewayId, name: &str, is_primary: bool| GatewayRecord {
+        name: name.into(),
+        ..gw(id, is_primary)
+    };
+    let mut h = Harness::started(vec![
+        named(1, "mango", true),
+        named(2, "apple", false),
+        named(3, "kiwi", false),
+    ]);
+    let order = |h: &Harness| -> Vec<GatewayId> {
+        h.state.sorted_views().iter().map(|v| v.record.id).collect()
+    };
+    assert_eq!(order(&h), vec![1, 2, 3]);
+    let renamed = Write::Updated {
+        relink: true,
+        verify_shared_token: false,
+        keep_live: false,
+    };
+    h.apply(Input::Written(named(3, "aardvark", false), renamed));
+    assert_eq!(order(&h), vec![1, 3, 2]);
+    h.apply(Input::Written(named(2, "apple", true), renamed));
+    assert_eq!(
+        order(&h),
+        vec![2, 3, 1],
+        "the new primary first, the old one by name"
+    );
+    h.apply(Input::Written(named(4, "banana", false), Write::Created));
+    h.apply(Input::Deleted(3));
+    assert_eq!(order(&h), vec![2, 4, 1]);
+}
