@@ -206,9 +206,20 @@ impl FleetContext {
         expected_boot_id: Option<&str>,
     ) -> Result<Value, FleetError> {
         let r = self.reach(id, method).await?;
-        let process = fenced_process(expected_boot_id, r.boot_id.as_deref())
-            .map_err(|_| FleetError::unverifiable(id, &r.name, r.version.as_deref()))?;
+        let process = Self::fence(id, &r, expected_boot_id)?;
         self.send(r, process, method, params).await
+    }
+
+    /// The process a destructive call to the reached gateway `id` goes to
+    /// ([`fenced_process`]), or why its release cannot be held to one.
+    #[allow(clippy::result_large_err)] // the FleetError every call returns; checked once a call
+    pub(super) fn fence(
+        id: GatewayId,
+        r: &Reached,
+        expected_boot_id: Option<&str>,
+    ) -> Result<Option<String>, FleetError> {
+        fenced_process(expected_boot_id, r.boot_id.as_deref())
+            .map_err(|_| FleetError::unverifiable(id, &r.name, r.version.as_deref()))
     }
 
     /// The call itself, on the reached gateway's link (only to `process`, when given).

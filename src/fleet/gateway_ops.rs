@@ -228,19 +228,16 @@ impl GatewayOps {
         by: &Caller,
     ) -> Result<Value, FleetError> {
         let reason = format!("requested through gateway-supervisor by {}", by.label);
+        // Forwarded before anything here, as a suspend is: a budget unit held here for a
+        // restart the linking instance carries out would count twice meanwhile.
+        let method = "gateway.restart.request";
+        let reached = self.ctx.reach(id, method).await?;
+        let process = FleetContext::fence(id, &reached, expected_boot_id)?;
         self.budgets
             .admit_disruption(id, DisruptionKind::Restart, None, by, RESTART_HOLD)
             .await?;
-        let answer = match self
-            .ctx
-            .call_fenced(
-                id,
-                "gateway.restart.request",
-                json!({"reason": reason}),
-                expected_boot_id,
-            )
-            .await
-        {
+        let params = json!({"reason": reason});
+        let answer = match self.ctx.send(reached, process, method, params).await {
             Ok(answer) => answer,
             Err(e) => {
                 self.budgets.release_disruption(id, None).await;
