@@ -115,13 +115,24 @@ pub fn sessions(d: &Daemon, query: &str) -> Vec<serde_json::Value> {
 
 /// Waits until `GET /api/sessions` lists the session `key`.
 pub fn wait_session_listed(d: &Daemon, key: &str, deadline: Duration) {
-    wait_until("the session in the cache", deadline, || {
+    wait_session_where(d, "the session in the cache", key, deadline, |_| true);
+}
+
+/// Waits until `GET /api/sessions` lists the session `key` as `holds` says (`what` names it).
+pub fn wait_session_where(
+    d: &Daemon,
+    what: &str,
+    key: &str,
+    deadline: Duration,
+    holds: impl Fn(&Value) -> bool,
+) {
+    wait_until(what, deadline, || {
         let list = d.get("/api/sessions?limit=1000", &d.admin_key).json();
         list["sessions"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|x| x["key"] == key)
+            .any(|x| x["key"] == key && holds(x))
             .then_some(())
     });
 }

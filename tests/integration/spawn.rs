@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 
 use crate::support::fleet::{add, fake, link_daemon, wait_gateway};
 use crate::support::{
-    Daemon, Request, control, online, spawn_finished, wait_session_listed, wait_until,
+    Daemon, Request, control, online, spawn_finished, wait_session_listed, wait_session_where,
+    wait_until,
 };
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -257,14 +258,8 @@ fn a_run_that_ended_while_nobody_waited_on_it_is_recorded_when_followed_again() 
     );
     // The run ends at the gateway (its lifecycle end reaches the session list) while the
     // daemon's wait for it is still unanswered.
-    wait_until("the run over at the gateway", DEADLINE, || {
-        let list = d.get("/api/sessions?limit=1000", &d.admin_key).json();
-        list["sessions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|x| x["key"] == key && x["running"] == false)
-            .then_some(())
+    wait_session_where(&d, "the run over at the gateway", key, DEADLINE, |s| {
+        s["running"] == false
     });
     assert_eq!(
         d.get(&format!("/api/spawn/{spawn_id}"), &d.admin_key)
