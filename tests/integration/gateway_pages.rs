@@ -175,8 +175,12 @@ fn an_unchanged_list_answers_304_to_its_etag_and_a_change_moves_the_tag() {
         .header("etag")
         .unwrap()
         .to_owned();
+    // `*` matches any current representation (RFC 9110 §13.1.2): 304 for a gateway that is
+    // there, 404 for one that is not.
+    assert_eq!(conditional(paths[2], "*").status, 304);
     d.send(Request::new("DELETE", &gone).key(&d.admin_key));
     assert_eq!(conditional(&gone, &tag).status, 404);
+    assert_eq!(conditional(&gone, "*").status, 404);
 }
 
 #[test]
