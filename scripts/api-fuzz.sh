@@ -86,6 +86,8 @@ wait_for 30 both_online || { echo "the fake gateways did not come online" >&2; t
 log "the OpenAPI document is valid OpenAPI 3.1 (openapi-spec-validator)"
 curl -sf "http://$API/api/openapi.json" >"$WORK/openapi.json"
 "$VENV/bin/openapi-spec-validator" "$WORK/openapi.json"
+log "each rule of schemathesis.toml applies to the operations it names, one rule each"
+"$VENV/bin/python" e2e/schemathesis/check_rules.py e2e/schemathesis/schemathesis.toml "$WORK/openapi.json"
 
 log "schemathesis $("$VENV/bin/st" --version 2>&1 | awk '{print $NF}'): all checks, all phases"
 # The key in both headers the document declares: the daemon refuses credentials that disagree

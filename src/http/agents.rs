@@ -76,6 +76,8 @@ pub struct AgentUpdate {
     /// spawns.
     #[schema(value_type = Option<Object>)]
     pub config: Option<Value>,
+    /// 1–100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     pub role: Option<String>,
 }
 
@@ -308,7 +310,9 @@ pub async fn disconnect(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenUsage {
+    #[schema(minimum = 0)]
     pub input: Option<i64>,
+    #[schema(minimum = 0)]
     pub output: Option<i64>,
     pub model: Option<String>,
 }

@@ -37,7 +37,7 @@ pub struct GatewayListQuery {
     pub limit: Option<usize>,
     /// Matching gateways skipped before the page (not with `cursor`).
     #[serde(default, deserialize_with = "super::query::integer")]
-    #[param(minimum = 0)]
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
     pub offset: Option<usize>,
     /// The page after the one that gave this `next_cursor` (opaque; not with `offset`).
     #[param(max_length = 512)]

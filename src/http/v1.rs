@@ -220,8 +220,12 @@ pub async fn create(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
+    /// Rows in the page: any count, clamped to 1–1000 (default 50).
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
     #[serde(default, deserialize_with = "super::query::integer")]
     pub limit: Option<usize>,
+    /// Gateways skipped before the page.
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
     #[serde(default, deserialize_with = "super::query::integer")]
     pub offset: Option<usize>,
 }
