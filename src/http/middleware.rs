@@ -378,7 +378,16 @@ fn new_request_id() -> String {
         crate::secrets::random_hex::<8>().unwrap_or_else(|_| format!("{:016x}", std::process::id()))
     });
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("{prefix}{n:016x}")
+    // By hand: `format!("{n:016x}")` padded through the formatter cost 1.6 % of the daemon's
+    // CPU serving a cached `GET /api/sessions` (perf, 64 connections).
+    let mut id = String::with_capacity(32);
+    id.push_str(prefix);
+    id.extend(
+        (0..16)
+            .rev()
+            .map(|i| char::from_digit(((n >> (i * 4)) & 0xf) as u32, 16).unwrap_or('0')),
+    );
+    id
 }
 
 /// A route pattern as a label: its parameters' names without their regexes
@@ -510,6 +519,21 @@ mod tests {
             "/api/sessions/{key}/control"
         );
         assert_eq!(route_label("/metrics"), "/metrics");
+    }
+
+    #[test]
+    fn a_new_request_id_is_32_hex_digits_ending_in_its_count() {
+        let (a, b) = (new_request_id(), new_request_id());
+        for id in [&a, &b] {
+            assert_eq!(id.len(), 32, "{id}");
+            assert!(
+                id.chars()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+            );
+        }
+        assert_eq!(a[..16], b[..16], "one prefix per process");
+        let count = |id: &str| u64::from_str_radix(&id[16..], 16).unwrap();
+        assert!(count(&b) > count(&a), "{a} then {b}");
     }
 
     #[test]
