@@ -6,12 +6,13 @@ use serde::Serialize;
 
 use super::schema::spawns;
 use super::{DbError, Store, is_unique_violation, unix_now};
-use crate::domain::SpawnStatus;
+use crate::domain::{SpawnId, SpawnStatus};
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = spawns)]
 pub struct SpawnRow {
-    pub id: String,
+    #[diesel(deserialize_as = String)]
+    pub id: SpawnId,
     pub gateway_id: Option<i64>,
     pub agent: Option<String>,
     pub method: String,
@@ -31,7 +32,7 @@ pub struct SpawnRow {
 }
 
 pub struct NewSpawn<'a> {
-    pub id: &'a str,
+    pub id: &'a SpawnId,
     pub gateway_id: i64,
     pub agent: Option<&'a str>,
     pub method: &'a str,
@@ -68,7 +69,7 @@ impl Store {
         let now = unix_now();
         let inserted = diesel::insert_into(spawns::table)
             .values((
-                spawns::id.eq(new.id),
+                spawns::id.eq(new.id.as_str()),
                 spawns::gateway_id.eq(new.gateway_id),
                 spawns::agent.eq(new.agent),
                 spawns::method.eq(new.method),
@@ -105,10 +106,10 @@ impl Store {
             .optional()?)
     }
 
-    pub fn spawn(&self, id: &str) -> Result<Option<SpawnRow>, DbError> {
+    pub fn spawn(&self, id: &SpawnId) -> Result<Option<SpawnRow>, DbError> {
         let mut conn = self.conn()?;
         Ok(spawns::table
-            .find(id)
+            .find(id.as_str())
             .select(SpawnRow::as_select())
             .first(&mut conn)
             .optional()?)
@@ -169,7 +170,7 @@ impl Store {
     /// wins); whether it did.
     pub fn end_if_running(
         &self,
-        id: &str,
+        id: &SpawnId,
         status: SpawnStatus,
         error: Option<&str>,
     ) -> Result<bool, DbError> {
@@ -177,7 +178,7 @@ impl Store {
         let now = unix_now();
         let n = diesel::update(
             spawns::table
-                .find(id)
+                .find(id.as_str())
                 .filter(spawns::status.eq(SpawnStatus::Running.as_str())),
         )
         .set((
@@ -190,10 +191,10 @@ impl Store {
         Ok(n == 1)
     }
 
-    pub fn update_spawn(&self, id: &str, u: SpawnUpdate) -> Result<(), DbError> {
+    pub fn update_spawn(&self, id: &SpawnId, u: SpawnUpdate) -> Result<(), DbError> {
         let mut conn = self.conn()?;
         let now = unix_now();
-        diesel::update(spawns::table.find(id))
+        diesel::update(spawns::table.find(id.as_str()))
             .set((
                 u.run_id.map(|v| spawns::run_id.eq(v)),
                 u.session_key.map(|v| spawns::session_key.eq(v)),

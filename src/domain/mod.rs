@@ -5,6 +5,9 @@
 //! them), and matched exhaustively in code, so a new word is a compile error wherever it
 //! matters instead of a string compared in five places.
 
+mod ids;
+pub use ids::SpawnId;
+
 /// A word read back that is none of its set's.
 #[derive(Debug, thiserror::Error)]
 #[error("unknown {set} `{word}` in the database")]

@@ -28,7 +28,10 @@ pub enum ApiError {
     Unprocessable(String),
     /// An `Idempotency-Key` reused for a different request.
     #[error("{message}")]
-    IdempotencyKeyReused { message: String, spawn_id: String },
+    IdempotencyKeyReused {
+        message: String,
+        spawn_id: crate::domain::SpawnId,
+    },
     #[error("{0}")]
     UnsupportedMediaType(String),
     /// A WebSocket route asked without a (valid) upgrade handshake.

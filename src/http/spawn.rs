@@ -14,7 +14,7 @@ use super::json::JsonBody;
 use super::principal::Authenticated;
 use super::{AppState, blocking};
 use crate::db::spawns::SpawnRow;
-use crate::domain::SpawnStatus;
+use crate::domain::{SpawnId, SpawnStatus};
 use crate::fleet::spawn::{SpawnForm, SpawnOrder};
 use gateway_supervisor_actors::model::Caller;
 
@@ -46,7 +46,8 @@ pub struct SpawnRequest {
 
 #[derive(Serialize, ToSchema)]
 pub struct SpawnAccepted {
-    pub spawn_id: String,
+    #[schema(value_type = String)]
+    pub spawn_id: SpawnId,
     pub gateway_id: Option<i64>,
     /// `agent` (OpenClaw) or `spawn` (seed process form).
     pub method: String,
@@ -57,7 +58,8 @@ pub struct SpawnAccepted {
 
 #[derive(Serialize, ToSchema)]
 pub struct SpawnJson {
-    pub spawn_id: String,
+    #[schema(value_type = String)]
+    pub spawn_id: SpawnId,
     pub gateway_id: Option<i64>,
     pub agent: Option<String>,
     pub method: String,
@@ -301,7 +303,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let store = state.store.clone();
-    let lookup = id.clone();
+    let lookup = SpawnId::from(id.as_str());
     let row = blocking(move || store.spawn(&lookup))
         .await?
         .ok_or(ApiError::SpawnNotFound(id))?;

@@ -266,7 +266,8 @@ pub struct BlockingRun {
     pub run_id: Option<String>,
     /// The spawn that started it, when it came through this daemon.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub spawn_id: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub spawn_id: Option<crate::domain::SpawnId>,
 }
 
 /// One gateway's step. Stored and shown as `step` with the step's own fields beside it.

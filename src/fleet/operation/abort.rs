@@ -12,6 +12,7 @@ use super::Operations;
 use serde_json::{Value, json};
 
 use super::model::BlockingRun;
+use crate::domain::SpawnId;
 use crate::fleet::sessions::{SessionAction, control_method};
 use gateway_supervisor_actors::bounded;
 use gateway_supervisor_actors::messages::ListSessions;
@@ -34,7 +35,7 @@ pub struct Aborted {
 /// [`MAX_RUNS`].
 pub fn blocking_runs(
     sessions: &[SessionEntry],
-    spawns: &[(String, Option<String>, Option<String>)],
+    spawns: &[(SpawnId, Option<String>, Option<String>)],
 ) -> Vec<BlockingRun> {
     let mut runs: Vec<BlockingRun> = sessions
         .iter()
@@ -204,7 +205,7 @@ mod tests {
         let runs = blocking_runs(&[], &[("sp_2".into(), Some("agent:main:x".into()), None)]);
         assert_eq!(runs.len(), 1);
         assert_eq!(runs[0].session_key, "agent:main:x");
-        assert_eq!(runs[0].spawn_id.as_deref(), Some("sp_2"));
+        assert_eq!(runs[0].spawn_id.as_ref().map(SpawnId::as_str), Some("sp_2"));
     }
 
     #[test]

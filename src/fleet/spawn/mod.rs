@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::FleetError;
 use crate::db::spawns::{NewSpawn, SpawnInsert, SpawnRow, SpawnUpdate};
-use crate::domain::SpawnStatus;
+use crate::domain::{SpawnId, SpawnStatus};
 use crate::fleet::context::FleetContext;
 use crate::fleet::usage::{Usage, UsageError};
 use crate::secrets::{SecretsError, random_hex};
@@ -78,16 +78,16 @@ pub fn scoped_idempotency_key(by: &Caller, key: &str) -> String {
 }
 
 /// A spawn id: 128 random bits as a UUID-shaped string.
-fn spawn_id() -> Result<String, SecretsError> {
+fn spawn_id() -> Result<SpawnId, SecretsError> {
     let h = random_hex::<16>()?;
-    Ok(format!(
+    Ok(SpawnId::from(format!(
         "{}-{}-{}-{}-{}",
         &h[..8],
         &h[8..12],
         &h[12..16],
         &h[16..20],
         &h[20..]
-    ))
+    )))
 }
 
 /// The gateway an agent's `preferred_gateway` names (by id or by name), if it is registered.
@@ -120,7 +120,7 @@ pub enum SpawnError {
     #[error(
         "this Idempotency-Key was already used for spawn {spawn_id} with a different request; send a new key for a new request"
     )]
-    IdempotencyKeyReused { spawn_id: String },
+    IdempotencyKeyReused { spawn_id: SpawnId },
     /// No gateway can take the spawn (`selection::select`'s reason).
     #[error("{0}")]
     NoGateway(#[source] NoGateway),
@@ -156,7 +156,7 @@ impl super::ServiceError for SpawnError {
 pub struct Spawns {
     ctx: Arc<FleetContext>,
     usage: Usage,
-    tracking: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    tracking: Arc<std::sync::Mutex<std::collections::HashSet<SpawnId>>>,
 }
 
 impl Spawns {
@@ -269,7 +269,7 @@ impl Spawns {
             .audited(
                 &by,
                 "spawn.create",
-                ("spawn", row.id.clone()),
+                ("spawn", row.id.to_string()),
                 json!({"gateway_id": gateway_id, "method": method, "agent": audited_agent,
                    "selected_by": choice.as_str(), "run_id": run_id}),
             )

@@ -13,7 +13,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use super::orphan;
 use super::outcome::{self, Finished};
 use crate::db::spawns::SpawnUpdate;
-use crate::domain::SpawnStatus;
+use crate::domain::{SpawnId, SpawnStatus};
 use gateway_supervisor_actors::events::Event;
 use gateway_supervisor_actors::messages::GatewayLink;
 use gateway_supervisor_actors::model::GatewayId;
@@ -28,7 +28,7 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// What the tracker needs to follow one spawn.
 pub(super) struct Tracked {
-    pub spawn_id: String,
+    pub spawn_id: SpawnId,
     pub gateway_id: GatewayId,
     pub link: GatewayLink,
     /// The gateway's run id (`agent`) or spawn id (`spawn`).
@@ -106,7 +106,7 @@ impl Spawns {
     /// The spawns this process follows now (so a sweep does not follow one twice).
     pub(super) fn tracking_mut(
         &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+    ) -> std::sync::MutexGuard<'_, std::collections::HashSet<SpawnId>> {
         self.tracking.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -177,7 +177,7 @@ impl Spawns {
     }
 
     /// Records an orphaned spawn's end (unless someone recorded one first) and announces it.
-    async fn end_orphan(&self, spawn_id: String, gateway_id: Option<GatewayId>, end: Finished) {
+    async fn end_orphan(&self, spawn_id: SpawnId, gateway_id: Option<GatewayId>, end: Finished) {
         let (id, status, error) = (spawn_id.clone(), end.status, end.error.clone());
         let ended = self
             .ctx
@@ -209,9 +209,9 @@ impl Spawns {
     }
 
     /// Records how a spawn ended; a storage failure is logged (the run itself is over).
-    pub(super) async fn record_end(&self, spawn_id: &str, end: Finished) {
+    pub(super) async fn record_end(&self, spawn_id: &SpawnId, end: Finished) {
         self.ctx.counters.spawn_finished(end.status);
-        let sid = spawn_id.to_owned();
+        let sid = spawn_id.clone();
         let update = SpawnUpdate {
             status: Some(end.status),
             result: end.result.as_ref().map(serde_json::Value::to_string),
@@ -224,7 +224,7 @@ impl Spawns {
             .stored(move |store| store.update_spawn(&sid, update))
             .await
         {
-            tracing::warn!(%e, spawn_id, "could not record the spawn's end");
+            tracing::warn!(%e, %spawn_id, "could not record the spawn's end");
         }
     }
 }
