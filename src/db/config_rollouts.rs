@@ -10,6 +10,7 @@ use super::operations::model::{GatewayProgress, OperationKind, OperationParams, 
 use super::operations::{NewOperationError, Operation};
 use super::schema::{config_rollout_saved, config_rollouts, operations};
 use super::{DbError, Store, audit};
+use crate::domain::OperationId;
 use crate::secrets::Cipher;
 use gateway_supervisor_actors::model::{Caller, GatewayId};
 
@@ -102,13 +103,13 @@ impl Store {
     /// encrypted) in one transaction.
     pub fn insert_config_rollout(
         &self,
-        id: &str,
+        id: &OperationId,
         params: &OperationParams,
         progress: &[GatewayProgress],
         by: &Caller,
         rollout: &RolloutRecord,
     ) -> Result<Operation, NewOperationError> {
-        let row = RolloutRow::sealed(&self.cipher, id, rollout)?;
+        let row = RolloutRow::sealed(&self.cipher, id.as_str(), rollout)?;
         self.insert_operation_with(
             id,
             OperationKind::ConfigRollout,
@@ -124,7 +125,11 @@ impl Store {
     }
 
     /// Rollout `operation_id`'s patch, `None` when there is none.
-    pub fn config_rollout(&self, operation_id: &str) -> Result<Option<RolloutRecord>, DbError> {
+    pub fn config_rollout(
+        &self,
+        operation_id: &OperationId,
+    ) -> Result<Option<RolloutRecord>, DbError> {
+        let operation_id = operation_id.as_str();
         let mut conn = self.conn()?;
         let Some(row) = config_rollouts::table
             .find(operation_id)
@@ -155,10 +160,11 @@ impl Store {
     /// (`previous`: JSON, encrypted here), over any saved before.
     pub fn save_rollout_previous(
         &self,
-        operation_id: &str,
+        operation_id: &OperationId,
         gateway_id: GatewayId,
         previous: &str,
     ) -> Result<(), DbError> {
+        let operation_id = operation_id.as_str();
         let blob = self
             .cipher
             .encrypt(previous.as_bytes(), &saved_aad(operation_id, gateway_id))?;
@@ -190,9 +196,10 @@ impl Store {
     /// Gateway `gateway_id`'s values from before rollout `operation_id` wrote to it (JSON).
     pub fn rollout_previous(
         &self,
-        operation_id: &str,
+        operation_id: &OperationId,
         gateway_id: GatewayId,
     ) -> Result<Option<String>, DbError> {
+        let operation_id = operation_id.as_str();
         let mut conn = self.conn()?;
         let blob: Option<Vec<u8>> = config_rollout_saved::table
             .find((operation_id, gateway_id))
@@ -214,7 +221,7 @@ impl Store {
     /// none; unchanged when it was not in a state the move applies in.
     pub fn steer_operation(
         &self,
-        id: &str,
+        id: &OperationId,
         steer: Steer,
         params: &OperationParams,
         by: &Caller,
@@ -227,7 +234,7 @@ impl Store {
         let moved = conn.transaction::<bool, DbError, _>(|c| {
             let moved = diesel::update(
                 operations::table
-                    .filter(operations::id.eq(id))
+                    .filter(operations::id.eq(id.as_str()))
                     .filter(operations::state.eq_any(&from)),
             )
             .set((
@@ -243,14 +250,14 @@ impl Store {
                     by,
                     &format!("operation.{}", steer.as_str()),
                     "operation",
-                    Some(id.to_owned()),
+                    Some(id.to_string()),
                     None,
                 )?;
             }
             Ok(moved == 1)
         })?;
         tracing::debug!(
-            operation = id,
+            operation = %id,
             steer = steer.as_str(),
             moved,
             "rollout steered"

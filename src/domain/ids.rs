@@ -1,4 +1,5 @@
-//! Ids the daemon mints as text: a spawn's (a random UUID's shape). A typed id is not a `String`: a spawn's id
+//! Ids the daemon mints as text: a spawn's (a random UUID's shape) and an operation's
+//! (`op_` and 24 random hex digits). A typed id is not a `String`: a spawn's id
 //! cannot be handed where a session key, a run id or an idempotency key is wanted, which the
 //! bare strings allowed (`spawn_id`, `run_id` and `session_key` sat side by side in the same
 //! tuples). Stored and shown as its text: diesel reads the column as a `String` into it
@@ -42,6 +43,13 @@ macro_rules! text_id {
             }
         }
     };
+}
+
+text_id! {
+    /// A fleet operation (a drain, a rolling restart, an upgrade, a config rollout): `op_` and
+    /// 24 random hex digits, minted when it is recorded; a config rollout's secrets are bound
+    /// to it.
+    OperationId
 }
 
 text_id! {

@@ -6,7 +6,7 @@
 //! matters instead of a string compared in five places.
 
 mod ids;
-pub use ids::SpawnId;
+pub use ids::{OperationId, SpawnId};
 
 /// A word read back that is none of its set's.
 #[derive(Debug, thiserror::Error)]

@@ -7,6 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::db::operations::Operation;
+use crate::domain::OperationId;
 use crate::fleet::operation::model::{
     GatewayProgress, OperationKind, OperationParams, OperationState,
 };
@@ -14,7 +15,8 @@ use crate::fleet::operation::model::{
 #[derive(Serialize, ToSchema)]
 pub struct OperationJson {
     /// `op_` and 24 hex digits.
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: OperationId,
     pub kind: OperationKind,
     pub state: OperationState,
     pub params: OperationParams,

@@ -14,6 +14,7 @@ pub use super::operation_json::{
     GatewayProgressSchema, OperationEnvelope, OperationJson, OperationList, StepName, accepted,
 };
 use super::principal::Authenticated;
+use crate::domain::OperationId;
 use crate::fleet::operation::model::{
     DrainTimeoutPolicy, ManagedRelease, OperationKind, OperationParams, OperationState,
 };
@@ -396,12 +397,12 @@ pub async fn upgrade(
 
 /// An operation id from the path, and how it is shown in a "not found" (ids are 27
 /// characters; anything longer than 64 is no operation's).
-pub(super) fn operation_id(id: String) -> Result<(String, String), ApiError> {
+pub(super) fn operation_id(id: String) -> Result<(OperationId, String), ApiError> {
     let shown = gateway_supervisor_actors::bounded::text(&id, 64);
     if id.len() > 64 {
         return Err(ApiError::OperationNotFound(shown));
     }
-    Ok((id, shown))
+    Ok((OperationId::from(id), shown))
 }
 
 #[utoipa::path(post, path = "/api/operations/{id}/cancel", tag = "operations", params(("id" = String, Path)),

@@ -9,6 +9,7 @@ use super::schema::operations;
 use super::{DbError, Store, unix_now};
 pub mod model;
 
+use crate::domain::OperationId;
 use gateway_supervisor_actors::model::Caller;
 use model::{GatewayProgress, OperationKind, OperationParams, OperationState};
 
@@ -32,7 +33,7 @@ struct Row {
 /// An operation as read back.
 #[derive(Debug, Clone)]
 pub struct Operation {
-    pub id: String,
+    pub id: OperationId,
     pub kind: OperationKind,
     pub state: OperationState,
     pub params: OperationParams,
@@ -62,7 +63,7 @@ impl TryFrom<Row> for Operation {
                 .map_err(|_| DbError::Damaged("an operation's state"))?,
             params: serde_json::from_str(&r.params).map_err(damaged)?,
             progress: serde_json::from_str(&r.progress).map_err(damaged)?,
-            id: r.id,
+            id: r.id.into(),
             created_by: r.created_by,
             api_key_id: r.api_key_id,
             created_at: r.created_at,
@@ -81,7 +82,7 @@ pub enum NewOperationError {
     #[error("gateway {gateway_id} is already in running operation {operation_id}")]
     Busy {
         gateway_id: i64,
-        operation_id: String,
+        operation_id: OperationId,
     },
     #[error(transparent)]
     Db(#[from] DbError),
@@ -102,7 +103,7 @@ fn json_text<T: serde::Serialize>(value: &T) -> Result<String, DbError> {
 /// one already holds one of its gateways.
 fn insert(
     conn: &mut super::DbConn,
-    id: &str,
+    id: &OperationId,
     kind: OperationKind,
     params: &OperationParams,
     progress: &[GatewayProgress],
@@ -125,7 +126,7 @@ fn insert(
         {
             return Err(NewOperationError::Busy {
                 gateway_id: g.gateway_id,
-                operation_id: other.id,
+                operation_id: other.id.into(),
             });
         }
     }
@@ -140,7 +141,7 @@ fn insert(
         gateway_supervisor_actors::unix_now_ms().max(newest.map_or(0, |n| n.saturating_add(1)));
     diesel::insert_into(operations::table)
         .values((
-            operations::id.eq(id),
+            operations::id.eq(id.as_str()),
             operations::kind.eq(kind.as_str()),
             operations::state.eq(OperationState::Running.as_str()),
             operations::params.eq(&params_text),
@@ -155,7 +156,7 @@ fn insert(
         .execute(conn)
         .map_err(DbError::from)?;
     let row = operations::table
-        .find(id)
+        .find(id.as_str())
         .select(Row::as_select())
         .first(conn)
         .map_err(DbError::from)?;
@@ -165,7 +166,7 @@ fn insert(
         by,
         &format!("operation.{}", kind.as_str()),
         "operation",
-        Some(id.to_owned()),
+        Some(id.to_string()),
         Some(&serde_json::json!({"gateways": ids, "params": params})),
     )
     .map_err(DbError::from)?;
@@ -177,7 +178,7 @@ impl Store {
     /// holds one of its gateways.
     pub fn insert_operation(
         &self,
-        id: &str,
+        id: &OperationId,
         kind: OperationKind,
         params: &OperationParams,
         progress: &[GatewayProgress],
@@ -194,7 +195,7 @@ impl Store {
     /// transaction: a config rollout's patch (`config_rollouts.rs`).
     pub fn insert_operation_with(
         &self,
-        id: &str,
+        id: &OperationId,
         kind: OperationKind,
         (params, progress): (&OperationParams, &[GatewayProgress]),
         by: &Caller,
@@ -212,12 +213,16 @@ impl Store {
     /// An operator's cancel: a running operation becomes `cancelling` (the runner carries it
     /// out), audited. Returns the operation as it is after (unchanged when it was not running),
     /// `None` when there is none.
-    pub fn cancel_operation(&self, id: &str, by: &Caller) -> Result<Option<Operation>, DbError> {
+    pub fn cancel_operation(
+        &self,
+        id: &OperationId,
+        by: &Caller,
+    ) -> Result<Option<Operation>, DbError> {
         let mut conn = self.conn()?;
         conn.transaction::<Option<Operation>, DbError, _>(|conn| {
             let cancelled = diesel::update(
                 operations::table
-                    .filter(operations::id.eq(id))
+                    .filter(operations::id.eq(id.as_str()))
                     .filter(operations::state.eq_any(OperationState::CANCELLABLE)),
             )
             .set((
@@ -232,12 +237,12 @@ impl Store {
                     by,
                     "operation.cancel",
                     "operation",
-                    Some(id.to_owned()),
+                    Some(id.to_string()),
                     None,
                 )?;
             }
             operations::table
-                .find(id)
+                .find(id.as_str())
                 .select(Row::as_select())
                 .first(conn)
                 .optional()?
@@ -246,10 +251,10 @@ impl Store {
         })
     }
 
-    pub fn operation(&self, id: &str) -> Result<Option<Operation>, DbError> {
+    pub fn operation(&self, id: &OperationId) -> Result<Option<Operation>, DbError> {
         let mut conn = self.conn()?;
         operations::table
-            .find(id)
+            .find(id.as_str())
             .select(Row::as_select())
             .first(&mut conn)
             .optional()?
@@ -293,7 +298,7 @@ impl Store {
         conn.transaction::<bool, DbError, _>(|conn| {
             let written = diesel::update(
                 operations::table
-                    .filter(operations::id.eq(&op.id))
+                    .filter(operations::id.eq(op.id.as_str()))
                     .filter(operations::version.eq(op.version))
                     .filter(operations::state.eq_any(OperationState::LIVE)),
             )
@@ -312,7 +317,7 @@ impl Store {
                     &Caller::system("operations"),
                     &format!("operation.{}", op.state.as_str()),
                     "operation",
-                    Some(op.id.clone()),
+                    Some(op.id.to_string()),
                     Some(&serde_json::json!({"kind": op.kind.as_str(), "gateways": op.progress})),
                 )?;
             }
@@ -346,22 +351,24 @@ mod tests {
             label: "test".into(),
         };
         // Ids in descending order: listed by id, the newest would come last.
-        let started: Vec<String> = (0..12).map(|i| format!("op_{:02}", 20 - i)).collect();
+        let started: Vec<OperationId> = (0..12)
+            .map(|i| OperationId::from(format!("op_{:02}", 20 - i)))
+            .collect();
         for (gateway, id) in started.iter().enumerate() {
             let progress = [GatewayProgress::pending(gateway as i64 + 1)];
             store
                 .insert_operation(id, OperationKind::Drain, &params, &progress, &by)
                 .unwrap();
         }
-        let listed: Vec<String> = store
+        let listed: Vec<OperationId> = store
             .operations(100)
             .unwrap()
             .into_iter()
             .map(|op| op.id)
             .collect();
-        let newest_first: Vec<String> = started.iter().rev().cloned().collect();
+        let newest_first: Vec<OperationId> = started.iter().rev().cloned().collect();
         assert_eq!(listed, newest_first);
-        let running: Vec<String> = store
+        let running: Vec<OperationId> = store
             .running_operations()
             .unwrap()
             .into_iter()

@@ -22,6 +22,7 @@ use serde_json::json;
 
 use super::FleetError;
 use crate::db::operations::{NewOperationError, Operation};
+use crate::domain::OperationId;
 use crate::secrets::random_hex;
 use gateway_supervisor_actors::events::EventKind;
 use gateway_supervisor_actors::model::{Caller, GatewayId};
@@ -113,7 +114,10 @@ impl Operations {
         {
             return Err(FleetError::NotFound(*missing));
         }
-        let id = format!("op_{}", random_hex::<12>().map_err(FleetError::Random)?);
+        let id = OperationId::from(format!(
+            "op_{}",
+            random_hex::<12>().map_err(FleetError::Random)?
+        ));
         let canaries = usize::try_from(order.params.canary).unwrap_or(usize::MAX);
         let progress: Vec<GatewayProgress> = order
             .gateways
@@ -137,7 +141,7 @@ impl Operations {
             Err(NewOperationError::Busy {
                 gateway_id,
                 operation_id,
-            }) => return Err(FleetError::held(gateway_id, &operation_id)),
+            }) => return Err(FleetError::held(gateway_id, operation_id.as_str())),
             Err(NewOperationError::Db(e)) => return Err(FleetError::Storage(e)),
         };
         self.ctx.events.publish(
@@ -193,7 +197,7 @@ impl Operations {
     /// to carry it out. The operation as it is after, `None` when there is none.
     pub async fn cancel_operation(
         &self,
-        id: String,
+        id: OperationId,
         by: &Caller,
     ) -> Result<Option<Operation>, FleetError> {
         let by = by.clone();
@@ -211,7 +215,7 @@ impl Operations {
     /// `None` when there is no such operation.
     pub async fn abort_operation_runs(
         &self,
-        id: String,
+        id: OperationId,
         by: &Caller,
     ) -> Result<Option<AbortAsked>, FleetError> {
         for _ in 0..8 {
@@ -247,7 +251,7 @@ impl Operations {
                     .audited(
                         by,
                         "operation.abort_runs",
-                        ("operation", op.id.clone()),
+                        ("operation", op.id.to_string()),
                         json!({"gateways": marked}),
                     )
                     .await;
@@ -314,7 +318,7 @@ impl Operations {
         Ok(())
     }
 
-    pub async fn operation(&self, id: String) -> Result<Option<Operation>, FleetError> {
+    pub async fn operation(&self, id: OperationId) -> Result<Option<Operation>, FleetError> {
         self.ctx.stored(move |store| store.operation(&id)).await
     }
 

@@ -91,7 +91,7 @@ impl Operations {
             for (now, was) in op.progress.iter().zip(&before) {
                 if now.step.is_over() && !was.step.is_over() {
                     self.budgets
-                        .release_disruption(now.gateway_id, Some(&op.id))
+                        .release_disruption(now.gateway_id, Some(op.id.as_str()))
                         .await;
                 }
             }
@@ -141,7 +141,7 @@ impl Operations {
                     (Some(processes), Some(release)) => processes.swap(
                         id,
                         &SwapOrder {
-                            operation: op.id.clone(),
+                            operation: op.id.to_string(),
                             version: release.version.clone(),
                             source: release.source.clone(),
                             min_healthy: std::time::Duration::from_secs(release.min_healthy_s),
@@ -387,7 +387,7 @@ impl Operations {
         };
         match self
             .budgets
-            .admit_disruption(p.gateway_id, kind, Some(&op.id), by, OPERATION_HOLD)
+            .admit_disruption(p.gateway_id, kind, Some(op.id.as_str()), by, OPERATION_HOLD)
             .await
         {
             Ok(()) => Ok(true),

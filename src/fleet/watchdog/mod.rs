@@ -479,7 +479,7 @@ impl Watchdog {
         id: GatewayId,
         drain_timeout: std::time::Duration,
         by: &Caller,
-    ) -> Result<String, FleetError> {
+    ) -> Result<crate::domain::OperationId, FleetError> {
         let order = OperationOrder {
             kind: OperationKind::RollingRestart,
             gateways: vec![id],

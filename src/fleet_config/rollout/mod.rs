@@ -24,6 +24,7 @@ use super::waves;
 use super::{ConfigError, FleetConfig};
 use crate::db::config_rollouts::{RolloutRecord, Steer};
 use crate::db::operations::{NewOperationError, Operation};
+use crate::domain::OperationId;
 use crate::fleet::FleetError;
 use crate::fleet::operation::model::{
     GatewayProgress, OperationKind, OperationParams, RolloutParams,
@@ -248,10 +249,10 @@ impl FleetConfig {
         if dry_run {
             return Ok(Err(self.dry_run(&picked, &resolved.full, &params).await));
         }
-        let id = format!(
+        let id = OperationId::from(format!(
             "op_{}",
             random_hex::<12>().map_err(|e| ConfigError::Fleet(FleetError::Random(e)))?
-        );
+        ));
         let canaries = usize::try_from(spec.canary).unwrap_or(usize::MAX);
         let progress: Vec<GatewayProgress> = ids
             .iter()
@@ -270,7 +271,7 @@ impl FleetConfig {
             Err(NewOperationError::Busy {
                 gateway_id,
                 operation_id,
-            }) => return Err(FleetError::held(gateway_id, &operation_id).into()),
+            }) => return Err(FleetError::held(gateway_id, operation_id.as_str()).into()),
             Err(NewOperationError::Db(e)) => return Err(ConfigError::Storage(e)),
         };
         tracing::info!(operation = %op.id, gateways = ids.len(), "config rollout started");
@@ -338,18 +339,21 @@ impl FleetConfig {
     }
 
     /// Rollout `id` and its patch as shown.
-    pub async fn rollout(&self, id: &str) -> Result<(Operation, RolloutPatch), ConfigError> {
-        let key = id.to_owned();
+    pub async fn rollout(
+        &self,
+        id: &OperationId,
+    ) -> Result<(Operation, RolloutPatch), ConfigError> {
+        let key = id.clone();
         let op = self
             .stored(move |s| s.operation(&key))
             .await?
             .filter(|op| op.kind == OperationKind::ConfigRollout)
-            .ok_or_else(|| ConfigError::OperationNotFound(id.to_owned()))?;
-        let key = id.to_owned();
+            .ok_or_else(|| ConfigError::OperationNotFound(id.to_string()))?;
+        let key = id.clone();
         let record = self
             .stored(move |s| s.config_rollout(&key))
             .await?
-            .ok_or_else(|| ConfigError::OperationNotFound(id.to_owned()))?;
+            .ok_or_else(|| ConfigError::OperationNotFound(id.to_string()))?;
         Ok((op, shown(&record)))
     }
 
@@ -368,7 +372,7 @@ impl FleetConfig {
     /// An operator's pause, resume or promote.
     pub async fn steer_rollout(
         &self,
-        id: &str,
+        id: &OperationId,
         steer: Steer,
         by: &Caller,
     ) -> Result<Operation, ConfigError> {
@@ -379,11 +383,11 @@ impl FleetConfig {
         {
             rp.promoted = true;
         }
-        let (key, by) = (id.to_owned(), by.clone());
+        let (key, by) = (id.clone(), by.clone());
         let after = self
             .stored(move |s| s.steer_operation(&key, steer, &params, &by))
             .await?
-            .ok_or_else(|| ConfigError::OperationNotFound(id.to_owned()))?;
+            .ok_or_else(|| ConfigError::OperationNotFound(id.to_string()))?;
         if after.version == op.version {
             return Err(ConfigError::NotSteerable(format!(
                 "rollout {id} is {}: there is nothing to {}",

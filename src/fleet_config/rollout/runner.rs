@@ -156,7 +156,7 @@ impl FleetConfig {
                 if now.step.is_over() && !was.step.is_over() {
                     self.fleet
                         .budgets
-                        .release_disruption(now.gateway_id, Some(&op.id))
+                        .release_disruption(now.gateway_id, Some(op.id.as_str()))
                         .await;
                     if now.step != Step::Skipped {
                         self.judge_one(now.gateway_id).await;
@@ -221,7 +221,7 @@ impl FleetConfig {
             .admit_disruption(
                 p.gateway_id,
                 DisruptionKind::ConfigRestart,
-                Some(&op.id),
+                Some(op.id.as_str()),
                 by,
                 hold,
             )
