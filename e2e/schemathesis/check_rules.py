@@ -5,7 +5,7 @@ by two rules.
 Schemathesis ORs a rule's `include-*` keys (each key is its own filter of the rule's set), so
 `include-path = "/api/connect"` beside `include-method = "POST"` applied that rule to every POST
 of the API — and so every operation was allowed a 400. A rule names method and path together in
-one `include-name-regex` ("POST /api/connect"), and this check keeps it so.
+one `include-name` ("POST /api/connect") or `include-name-regex`, and this check keeps it so.
 
 usage: python check_rules.py schemathesis.toml openapi.json
 """
