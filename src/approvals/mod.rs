@@ -55,6 +55,9 @@ pub struct Inbox {
     /// The process each gateway this instance answers for was last reached as (its
     /// `bootId`), from the link's (re)connect.
     boots: Mutex<HashMap<GatewayId, Option<String>>>,
+    /// Gateways whose reconcile after a (re)connect could not list their approvals (the call
+    /// failed): tried again at the next tick, not at the next full round a minute later.
+    unreconciled: Mutex<std::collections::HashSet<GatewayId>>,
     /// The names a gateway may give this daemon as the one who answered (its device id).
     ours: Vec<String>,
 }
@@ -75,6 +78,7 @@ impl Inbox {
             cfg,
             metrics,
             boots: Mutex::default(),
+            unreconciled: Mutex::default(),
             ours: vec![device_id],
         }
     }

@@ -46,7 +46,10 @@ impl Inbox {
                     Some(report) => self.heard(report).await,
                     None => return,
                 },
-                _ = tick.tick() => self.tick().await,
+                _ = tick.tick() => {
+                    self.reconcile_again().await;
+                    self.tick().await;
+                }
                 _ = reconcile.tick() => {
                     let before = unix_now_ms() - crate::db::approvals::KEPT_MS;
                     match self.stored(move |s| s.prune_approvals(before)).await {
@@ -171,7 +174,21 @@ impl Inbox {
         self.log_end(gateway_id, id, ending).await;
     }
 
-    /// Compares what is stored as pending for gateway `gateway_id` with what it lists.
+    /// The reconciles that could not list, tried again (with the process last connected).
+    async fn reconcile_again(&self) {
+        let due: Vec<GatewayId> =
+            std::mem::take(&mut *self.unreconciled.lock().unwrap_or_else(|p| p.into_inner()))
+                .into_iter()
+                .filter(|g| self.boots_has(*g))
+                .collect();
+        for gateway_id in due {
+            let boot_id = self.boot_of(gateway_id);
+            self.reconcile(gateway_id, boot_id.as_deref()).await;
+        }
+    }
+
+    /// Compares what is stored as pending for gateway `gateway_id` with what it lists; when it
+    /// cannot list, the gateway is reconciled again at the next tick.
     async fn reconcile(&self, gateway_id: GatewayId, boot_id: Option<&str>) {
         let mut listed = Vec::new();
         for (method, kind) in [
@@ -187,6 +204,10 @@ impl Inbox {
                 Ok(answer) => listed.extend(wire::list(&answer, kind, LIST_MAX)),
                 Err(e) => {
                     tracing::debug!(gateway_id, method, %e, "approvals not listed");
+                    self.unreconciled
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(gateway_id);
                     return;
                 }
             }
