@@ -6,6 +6,7 @@
 //! [`RESPONSE_BYTES`], newest lines first, saying so when lines were left out.
 
 use gateway_supervisor_actors::events::EventKind;
+use gateway_supervisor_actors::model::GatewayId;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
@@ -26,7 +27,7 @@ const LINE_OVERHEAD: usize = 128;
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LogLine {
     pub id: u64,
-    pub gateway_id: Option<i64>,
+    pub gateway_id: Option<GatewayId>,
     /// Unix milliseconds.
     pub ts: i64,
     pub level: Option<String>,
@@ -79,7 +80,7 @@ pub struct LogBuffer {
 /// Which lines a reader wants; every filter given must match.
 #[derive(Debug, Clone, Default)]
 pub struct LogFilter {
-    pub gateway_id: Option<i64>,
+    pub gateway_id: Option<GatewayId>,
     pub session: Option<String>,
     pub level: Option<String>,
     /// Lower-case text the message must contain (case-insensitively).
@@ -178,7 +179,7 @@ mod tests {
     fn line(id: u64, gw: i64, level: &str) -> LogLine {
         LogLine {
             id,
-            gateway_id: Some(gw),
+            gateway_id: Some(GatewayId(gw)),
             ts: 0,
             level: Some(level.into()),
             session: None,
@@ -201,7 +202,7 @@ mod tests {
         assert_eq!(all.len(), CAPACITY);
         assert_eq!(all[0].id, 10);
         let errors = LogFilter {
-            gateway_id: Some(1),
+            gateway_id: Some(GatewayId(1)),
             level: Some("error".into()),
             ..LogFilter::default()
         };
@@ -209,7 +210,7 @@ mod tests {
         assert_eq!(last.len(), 2);
         assert!(
             last.iter()
-                .all(|l| l.gateway_id == Some(1) && l.level.as_deref() == Some("error"))
+                .all(|l| l.gateway_id == Some(GatewayId(1)) && l.level.as_deref() == Some("error"))
         );
         assert!(last[0].id < last[1].id);
     }

@@ -109,7 +109,7 @@ mod tests {
     use GatewayStatus::*;
 
     fn c(
-        id: GatewayId,
+        id: i64,
         designated: bool,
         eligible: bool,
         status: GatewayStatus,
@@ -117,7 +117,7 @@ mod tests {
         sessions: i64,
     ) -> Candidate {
         Candidate {
-            id,
+            id: GatewayId(id),
             designated,
             eligible,
             held_back: false,
@@ -136,7 +136,7 @@ mod tests {
         let fleet = [cordoned, c(2, false, false, Offline, 1, 0)];
         assert_eq!(elect(&fleet, None, true), (None, Reason::NoEligibleGateway));
         assert_eq!(
-            elect(&fleet, Some(1), true),
+            elect(&fleet, Some(GatewayId(1)), true),
             (None, Reason::NoEligibleGateway)
         );
         // Merely unreachable, it keeps the role as before.
@@ -146,7 +146,7 @@ mod tests {
         ];
         assert_eq!(
             elect(&fleet, None, true),
-            (Some(1), Reason::NoEligibleGateway)
+            (Some(GatewayId(1)), Reason::NoEligibleGateway)
         );
     }
 
@@ -163,8 +163,8 @@ mod tests {
                     ];
                     assert!(settled(Some(&fleet[0]), Some(&fleet[0]), failback));
                     assert_eq!(
-                        elect(&fleet, Some(1), failback),
-                        (Some(1), Reason::Designated)
+                        elect(&fleet, Some(GatewayId(1)), failback),
+                        (Some(GatewayId(1)), Reason::Designated)
                     );
                 }
             }
@@ -220,7 +220,7 @@ mod tests {
                 })
                 .collect();
             let designated = fleet.iter().find(|c| c.designated);
-            for current in [None, Some(1), Some(2), Some(3)] {
+            for current in [None, Some(1), Some(2), Some(3)].map(|n| n.map(GatewayId)) {
                 for failback in [true, false] {
                     let cur = current.and_then(|id| fleet.iter().find(|c| c.id == id));
                     if settled(cur, designated, failback) {
@@ -243,8 +243,14 @@ mod tests {
             c(1, true, true, Online, 50, 9),
             c(2, false, true, Online, 1, 0),
         ];
-        assert_eq!(elect(&fleet, Some(1), true), (Some(1), Reason::Designated));
-        assert_eq!(elect(&fleet, None, true), (Some(1), Reason::Designated));
+        assert_eq!(
+            elect(&fleet, Some(GatewayId(1)), true),
+            (Some(GatewayId(1)), Reason::Designated)
+        );
+        assert_eq!(
+            elect(&fleet, None, true),
+            (Some(GatewayId(1)), Reason::Designated)
+        );
     }
 
     #[test]
@@ -257,8 +263,8 @@ mod tests {
             c(5, false, false, Online, 1, 0),
         ];
         assert_eq!(
-            elect(&fleet, Some(1), true),
-            (Some(4), Reason::DesignatedUnavailable)
+            elect(&fleet, Some(GatewayId(1)), true),
+            (Some(GatewayId(4)), Reason::DesignatedUnavailable)
         );
         // Ties on status and latency: fewer sessions, then the older gateway.
         let fleet = [
@@ -267,13 +273,19 @@ mod tests {
             c(2, false, true, Online, 10, 2),
             c(4, false, true, Online, 10, 1),
         ];
-        assert_eq!(elect(&fleet, Some(1), true).0, Some(4));
+        assert_eq!(
+            elect(&fleet, Some(GatewayId(1)), true).0,
+            Some(GatewayId(4))
+        );
         let fleet = [
             c(1, true, false, Offline, 0, 0),
             c(3, false, true, Online, 10, 2),
             c(2, false, true, Online, 10, 2),
         ];
-        assert_eq!(elect(&fleet, Some(1), true).0, Some(2));
+        assert_eq!(
+            elect(&fleet, Some(GatewayId(1)), true).0,
+            Some(GatewayId(2))
+        );
     }
 
     #[test]
@@ -285,8 +297,8 @@ mod tests {
             c(4, false, true, Online, 2, 0),
         ];
         assert_eq!(
-            elect(&fleet, Some(3), true),
-            (Some(3), Reason::DesignatedUnavailable)
+            elect(&fleet, Some(GatewayId(3)), true),
+            (Some(GatewayId(3)), Reason::DesignatedUnavailable)
         );
         // It loses the role only by becoming ineligible...
         let fleet = [
@@ -295,21 +307,24 @@ mod tests {
             c(4, false, true, Online, 2, 0),
         ];
         assert_eq!(
-            elect(&fleet, Some(3), true),
-            (Some(4), Reason::DesignatedUnavailable)
+            elect(&fleet, Some(GatewayId(3)), true),
+            (Some(GatewayId(4)), Reason::DesignatedUnavailable)
         );
         // ...or to the designated primary coming back (failback).
         let fleet = [
             c(1, true, true, Online, 5, 0),
             c(3, false, true, Online, 1, 0),
         ];
-        assert_eq!(elect(&fleet, Some(3), true), (Some(1), Reason::Designated));
+        assert_eq!(
+            elect(&fleet, Some(GatewayId(3)), true),
+            (Some(GatewayId(1)), Reason::Designated)
+        );
     }
 
     /// A fleet whose latencies change on every report: the acting primary does not move.
     #[test]
     fn latency_noise_never_moves_a_stand_in() {
-        let mut acting = Some(1);
+        let mut acting = Some(GatewayId(1));
         let mut moves = 0;
         for round in 0..100i64 {
             let fleet: Vec<Candidate> = std::iter::once(c(1, true, false, Offline, 0, 0))
@@ -328,17 +343,23 @@ mod tests {
             c(1, true, true, Online, 5, 0),
             c(2, false, true, Online, 5, 0),
         ];
-        assert_eq!(elect(&fleet, Some(2), true), (Some(1), Reason::Designated));
         assert_eq!(
-            elect(&fleet, Some(2), false),
-            (Some(2), Reason::KeptWithoutFailback)
+            elect(&fleet, Some(GatewayId(2)), true),
+            (Some(GatewayId(1)), Reason::Designated)
+        );
+        assert_eq!(
+            elect(&fleet, Some(GatewayId(2)), false),
+            (Some(GatewayId(2)), Reason::KeptWithoutFailback)
         );
         // Without failback the stand-in keeps the role only while it is eligible itself.
         let fleet = [
             c(1, true, true, Online, 5, 0),
             c(2, false, false, Offline, 5, 0),
         ];
-        assert_eq!(elect(&fleet, Some(2), false), (Some(1), Reason::Designated));
+        assert_eq!(
+            elect(&fleet, Some(GatewayId(2)), false),
+            (Some(GatewayId(1)), Reason::Designated)
+        );
     }
 
     #[test]
@@ -348,8 +369,8 @@ mod tests {
             c(2, false, false, Timeout, 5, 0),
         ];
         assert_eq!(
-            elect(&fleet, Some(2), true),
-            (Some(1), Reason::NoEligibleGateway)
+            elect(&fleet, Some(GatewayId(2)), true),
+            (Some(GatewayId(1)), Reason::NoEligibleGateway)
         );
         assert_eq!(elect(&[], None, true), (None, Reason::NoEligibleGateway));
     }
@@ -373,7 +394,7 @@ mod tests {
                     )
                 })
                 .collect();
-            for current in [None, Some(1), Some(2), Some(3)] {
+            for current in [None, Some(1), Some(2), Some(3)].map(|n| n.map(GatewayId)) {
                 for failback in [true, false] {
                     let (acting, _) = elect(&fleet, current, failback);
                     let any = fleet.iter().any(|x| x.eligible);
@@ -384,7 +405,7 @@ mod tests {
                         assert!(acting_c.designated);
                     }
                     if fleet[0].eligible && failback {
-                        assert_eq!(acting, Some(1));
+                        assert_eq!(acting, Some(GatewayId(1)));
                     }
                 }
             }

@@ -334,7 +334,7 @@ mod tests {
     fn a_resumption_that_lost_events_is_told_so() {
         let bus = EventBus::new();
         for _ in 0..(REPLAY + 10) {
-            bus.publish(EventKind::GatewayStatus, Some(1), json!({}));
+            bus.publish(EventKind::GatewayStatus, Some(GatewayId(1)), json!({}));
         }
         // Kept: 11 ..= REPLAY + 10.
         assert_eq!(bus.resume_gap(REPLAY as u64 + 5), None);
@@ -358,7 +358,11 @@ mod tests {
         let mut outbox = bus.through_outbox(8);
         let (_, mut rx) = bus.subscribe_after(None);
         assert_eq!(
-            bus.publish(EventKind::GatewayStatus, Some(1), json!({"a": 1})),
+            bus.publish(
+                EventKind::GatewayStatus,
+                Some(GatewayId(1)),
+                json!({"a": 1})
+            ),
             0
         );
         // Queued for the database, not delivered yet.
@@ -410,7 +414,7 @@ mod tests {
             ]
         );
         let bus = EventBus::new();
-        bus.publish(EventKind::SpawnResult, Some(3), json!({}));
+        bus.publish(EventKind::SpawnResult, Some(GatewayId(3)), json!({}));
         let event = serde_json::to_value(&*bus.recent(1)[0]).unwrap();
         assert_eq!(event["type"], "spawn.result");
     }
@@ -419,7 +423,11 @@ mod tests {
     fn ids_increase_and_resumption_replays_what_was_missed() {
         let bus = EventBus::new();
         for i in 0..5 {
-            bus.publish(EventKind::GatewayStatus, Some(i), json!({"i": i}));
+            bus.publish(
+                EventKind::GatewayStatus,
+                Some(GatewayId(i)),
+                json!({"i": i}),
+            );
         }
         let (backlog, mut rx) = bus.subscribe_after(Some(3));
         assert_eq!(backlog.iter().map(|e| e.id).collect::<Vec<_>>(), vec![4, 5]);
@@ -444,7 +452,7 @@ mod tests {
         for _ in 0..400 {
             bus.publish(
                 EventKind::Log,
-                Some(1),
+                Some(GatewayId(1)),
                 json!({"message": "x".repeat(1 << 20)}),
             );
         }

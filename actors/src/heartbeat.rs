@@ -7,6 +7,7 @@
 //! of 10,000 probes ~33 gateways a second, each an RPC and an HTTP request on a new
 //! connection, and one wake-up for the 33 costs less than 33.
 
+use crate::model::GatewayId;
 use std::time::{Duration, Instant};
 
 /// Width of a slot; shorter intervals use one slot of the interval's length.
@@ -26,9 +27,9 @@ pub fn on_grid() -> Duration {
 /// When gateway `id`'s slot next comes by `when` (one of the rules below), as an instant: the
 /// same instant for every gateway of a slot, so their timers can be one.
 pub fn grid_instant(
-    when: fn(Duration, Duration, i64) -> Duration,
+    when: fn(Duration, Duration, GatewayId) -> Duration,
     interval: Duration,
-    id: i64,
+    id: GatewayId,
 ) -> Instant {
     let now = on_grid();
     origin() + now + when(now, interval, id)
@@ -36,11 +37,14 @@ pub fn grid_instant(
 
 /// Time from `now` (measured from the shared grid origin) to gateway `id`'s next ping.
 /// Always in `(0, interval]`.
-pub fn next_ping_in(now: Duration, interval: Duration, id: i64) -> Duration {
+pub fn next_ping_in(now: Duration, interval: Duration, id: GatewayId) -> Duration {
     let cycle = interval.as_nanos().max(1);
     let slot = SLOT.min(interval).as_nanos().max(1);
     let slots = (cycle / slot).max(1);
-    let offset = (id.rem_euclid(i64::try_from(slots).unwrap_or(i64::MAX)) as u128) * slot;
+    let offset = (id
+        .get()
+        .rem_euclid(i64::try_from(slots).unwrap_or(i64::MAX)) as u128)
+        * slot;
     let now = now.as_nanos();
     let mut next = now / cycle * cycle + offset;
     if next <= now {
@@ -53,14 +57,14 @@ pub fn next_ping_in(now: Duration, interval: Duration, id: i64) -> Duration {
 /// link had always been on the grid. Not sooner: a fleet connects in a burst, and a round trip
 /// measured inside that burst is the daemon's own queueing, which would read as "degraded".
 /// In `(interval, 2 × interval]`.
-pub fn first_ping_in(now: Duration, interval: Duration, id: i64) -> Duration {
+pub fn first_ping_in(now: Duration, interval: Duration, id: GatewayId) -> Duration {
     interval + next_ping_in(now + interval, interval, id)
 }
 
 /// The first periodic probe of a link started at `now`: the first slot at least half an
 /// interval away, so in `(interval / 2, 1.5 × interval]` — one interval on average, as a plain
 /// timer started with the link would be, but on the grid.
-pub fn first_probe_in(now: Duration, interval: Duration, id: i64) -> Duration {
+pub fn first_probe_in(now: Duration, interval: Duration, id: GatewayId) -> Duration {
     let half = interval / 2;
     half + next_ping_in(now + half, interval, id)
 }
@@ -78,15 +82,19 @@ mod tests {
     #[test]
     fn each_gateway_pings_in_its_own_second_of_the_interval() {
         // id 7 owns second 7 of every 30 s cycle.
-        assert_eq!(next_ping_in(at(0.0), S30, 7), at(7.0));
-        assert_eq!(next_ping_in(at(6.5), S30, 7), at(0.5));
+        assert_eq!(next_ping_in(at(0.0), S30, GatewayId(7)), at(7.0));
+        assert_eq!(next_ping_in(at(6.5), S30, GatewayId(7)), at(0.5));
         assert_eq!(
-            next_ping_in(at(7.0), S30, 7),
+            next_ping_in(at(7.0), S30, GatewayId(7)),
             S30,
             "never zero: the next cycle"
         );
-        assert_eq!(next_ping_in(at(7.25), S30, 7), at(29.75));
-        assert_eq!(next_ping_in(at(65.0), S30, 37), at(2.0), "37 shares slot 7");
+        assert_eq!(next_ping_in(at(7.25), S30, GatewayId(7)), at(29.75));
+        assert_eq!(
+            next_ping_in(at(65.0), S30, GatewayId(37)),
+            at(2.0),
+            "37 shares slot 7"
+        );
     }
 
     #[test]
@@ -94,7 +102,7 @@ mod tests {
         let mut now = at(123.456);
         let mut fires = Vec::new();
         for _ in 0..5 {
-            now += next_ping_in(now, S30, 3);
+            now += next_ping_in(now, S30, GatewayId(3));
             fires.push(now);
         }
         for w in fires.windows(2) {
@@ -105,15 +113,15 @@ mod tests {
 
     #[test]
     fn the_first_ping_waits_a_whole_interval_then_joins_the_grid() {
-        let first = next_ping_in(at(10.2), S30, 7);
+        let first = next_ping_in(at(10.2), S30, GatewayId(7));
         assert_eq!(first, at(26.8));
-        let first = first_ping_in(at(10.2), S30, 7);
+        let first = first_ping_in(at(10.2), S30, GatewayId(7));
         assert_eq!(first, at(56.8));
         assert_eq!(
             (at(10.2) + first).as_nanos() % S30.as_nanos(),
             at(7.0).as_nanos()
         );
-        assert!(first_ping_in(at(6.9), S30, 7) > S30);
+        assert!(first_ping_in(at(6.9), S30, GatewayId(7)) > S30);
     }
 
     #[test]
@@ -125,7 +133,7 @@ mod tests {
             (at(149.9), 299),
             (at(1000.0), 12_345),
         ] {
-            let first = first_probe_in(now, s300, id);
+            let first = first_probe_in(now, s300, GatewayId(id));
             assert!(first > s300 / 2 && first <= s300 * 3 / 2, "{first:?}");
             assert_eq!(
                 (now + first).as_nanos() % s300.as_nanos(),
@@ -143,7 +151,7 @@ mod tests {
         let now = at(42.0);
         let mut per_second = std::collections::HashMap::<u128, usize>::new();
         for id in 1..=10_000 {
-            let fires = now + first_probe_in(now, s300, id);
+            let fires = now + first_probe_in(now, s300, GatewayId(id));
             *per_second
                 .entry(fires.as_nanos() / 1_000_000_000)
                 .or_default() += 1;
@@ -155,9 +163,9 @@ mod tests {
     #[test]
     fn short_intervals_and_odd_ids() {
         let i = Duration::from_millis(200);
-        let d = next_ping_in(at(1.05), i, 42);
+        let d = next_ping_in(at(1.05), i, GatewayId(42));
         assert_eq!(d, Duration::from_millis(150));
-        assert!(next_ping_in(at(0.0), S30, -1) <= S30);
-        assert!(next_ping_in(at(5.0), Duration::ZERO, 1) > Duration::ZERO);
+        assert!(next_ping_in(at(0.0), S30, GatewayId(-1)) <= S30);
+        assert!(next_ping_in(at(5.0), Duration::ZERO, GatewayId(1)) > Duration::ZERO);
     }
 }

@@ -7,6 +7,7 @@ pub mod bounded;
 pub mod breaker;
 pub mod election;
 pub mod events;
+pub mod gateway_id;
 
 pub mod handshake;
 pub mod heartbeat;

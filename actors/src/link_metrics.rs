@@ -276,10 +276,10 @@ mod tests {
     #[test]
     fn full_detail_labels_by_id_and_a_forgotten_gateway_leaves_no_series() {
         let m = LinkMetrics::new(GatewayDetail::Full).unwrap();
-        m.track(1);
-        m.track(2);
-        record_all(&m, 1);
-        record_all(&m, 2);
+        m.track(GatewayId(1));
+        m.track(GatewayId(2));
+        record_all(&m, GatewayId(1));
+        record_all(&m, GatewayId(2));
         let text = series(&m);
         assert!(
             text.contains(
@@ -288,7 +288,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains(r#"gateway_latency_seconds_count{gateway_id="2"} 1"#));
-        m.forget(1);
+        m.forget(GatewayId(1));
         let text = series(&m);
         assert!(!text.contains(r#"gateway_id="1""#), "{text}");
         assert!(
@@ -302,20 +302,20 @@ mod tests {
     #[test]
     fn a_late_write_for_a_forgotten_gateway_is_dropped() {
         let m = LinkMetrics::new(GatewayDetail::Full).unwrap();
-        m.track(7);
-        m.forget(7);
-        record_all(&m, 7);
+        m.track(GatewayId(7));
+        m.forget(GatewayId(7));
+        record_all(&m, GatewayId(7));
         assert!(!series(&m).contains(r#"gateway_id="7""#));
         // An untracked gateway (its link never started) writes nothing either.
-        record_all(&m, 8);
+        record_all(&m, GatewayId(8));
         assert!(!series(&m).contains("gateway_id"));
     }
 
     #[test]
     fn basic_detail_keeps_fleet_wide_counters_without_gateway_labels() {
         let m = LinkMetrics::new(GatewayDetail::Basic).unwrap();
-        record_all(&m, 1);
-        record_all(&m, 2);
+        record_all(&m, GatewayId(1));
+        record_all(&m, GatewayId(2));
         let text = series(&m);
         assert!(!text.contains("gateway_id"), "{text}");
         assert!(

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-pub type GatewayId = i64;
+pub use crate::gateway_id::GatewayId;
 
 /// Health status as docs/design.md, *Health semantics*, defines it. `Unknown` until something measured it.
 #[derive(
@@ -240,7 +240,7 @@ pub(crate) fn test_record(id: GatewayId, is_primary: bool) -> GatewayRecord {
         id,
         name: format!("gw{id}"),
         host: "127.0.0.1".into(),
-        port: 18_000 + id as u16,
+        port: 18_000 + id.0 as u16,
         is_primary,
         ..GatewayRecord::default()
     }
@@ -541,7 +541,7 @@ mod live_stats_tests {
     use super::*;
 
     fn view(latency: Option<i64>, last_seen: Option<i64>, live: LiveReadings) -> GatewayView {
-        let mut record = test_record(1, false);
+        let mut record = test_record(GatewayId(1), false);
         (record.latency, record.last_seen) = (latency, last_seen);
         GatewayView {
             record,

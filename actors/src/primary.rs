@@ -64,8 +64,8 @@ mod tests {
 
     #[test]
     fn update_rules() {
-        let primary = gw(1, true);
-        let other = gw(2, false);
+        let primary = gw(GatewayId(1), true);
+        let other = gw(GatewayId(2), false);
         assert_eq!(primary_on_update(&other, None), Ok(None));
         assert_eq!(primary_on_update(&other, Some(true)), Ok(Some(true)));
         assert_eq!(primary_on_update(&primary, Some(true)), Ok(None));
@@ -79,16 +79,22 @@ mod tests {
     #[test]
     fn primary_cannot_be_deleted() {
         assert_eq!(
-            check_delete(&gw(1, true)),
+            check_delete(&gw(GatewayId(1), true)),
             Err(PrimaryRuleError::DeletePrimary)
         );
-        assert_eq!(check_delete(&gw(2, false)), Ok(()));
+        assert_eq!(check_delete(&gw(GatewayId(2), false)), Ok(()));
     }
 
     #[test]
     fn repair_promotes_oldest_only_when_needed() {
         assert_eq!(repair_candidate(&[]), None);
-        assert_eq!(repair_candidate(&[gw(3, false), gw(2, false)]), Some(2));
-        assert_eq!(repair_candidate(&[gw(3, false), gw(2, true)]), None);
+        assert_eq!(
+            repair_candidate(&[gw(GatewayId(3), false), gw(GatewayId(2), false)]),
+            Some(GatewayId(2))
+        );
+        assert_eq!(
+            repair_candidate(&[gw(GatewayId(3), false), gw(GatewayId(2), true)]),
+            None
+        );
     }
 }

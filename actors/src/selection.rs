@@ -226,24 +226,27 @@ mod tests {
     #[test]
     fn explicit_wins_when_usable_and_is_refused_clearly_otherwise() {
         let fleet = [
-            c(1, true, true, 0, true),
-            c(2, true, false, 9, true),
-            c(3, false, false, 0, true),
-            c(4, true, false, 0, false),
+            c(GatewayId(1), true, true, 0, true),
+            c(GatewayId(2), true, false, 9, true),
+            c(GatewayId(3), false, false, 0, true),
+            c(GatewayId(4), true, false, 0, false),
         ];
         assert_eq!(
-            select(&fleet, ask(Some(2), Some(1), "agent")),
-            Ok((2, Choice::Explicit))
+            select(&fleet, ask(Some(GatewayId(2)), Some(GatewayId(1)), "agent")),
+            Ok((GatewayId(2), Choice::Explicit))
         );
         assert_eq!(
-            select(&fleet, ask(Some(9), None, "agent")),
-            Err(NoGateway::Unknown(9))
+            select(&fleet, ask(Some(GatewayId(9)), None, "agent")),
+            Err(NoGateway::Unknown(GatewayId(9)))
         );
         assert!(matches!(
-            select(&fleet, ask(Some(3), None, "agent")),
-            Err(NoGateway::Unavailable { id: 3, .. })
+            select(&fleet, ask(Some(GatewayId(3)), None, "agent")),
+            Err(NoGateway::Unavailable {
+                id: GatewayId(3),
+                ..
+            })
         ));
-        match select(&fleet, ask(Some(4), None, "spawn")) {
+        match select(&fleet, ask(Some(GatewayId(4)), None, "spawn")) {
             Err(NoGateway::Unavailable { reason, .. }) => assert!(reason.contains("spawn")),
             other => panic!("{other:?}"),
         }
@@ -252,43 +255,46 @@ mod tests {
     #[test]
     fn preferred_if_healthy_then_acting_primary_then_least_loaded() {
         let fleet = [
-            c(1, true, true, 5, true),
-            c(2, true, false, 3, true),
-            c(3, true, false, 1, true),
-            c(4, false, false, 0, true),
+            c(GatewayId(1), true, true, 5, true),
+            c(GatewayId(2), true, false, 3, true),
+            c(GatewayId(3), true, false, 1, true),
+            c(GatewayId(4), false, false, 0, true),
         ];
         assert_eq!(
-            select(&fleet, ask(None, Some(2), "agent")),
-            Ok((2, Choice::Preferred))
+            select(&fleet, ask(None, Some(GatewayId(2)), "agent")),
+            Ok((GatewayId(2), Choice::Preferred))
         );
         assert_eq!(
-            select(&fleet, ask(None, Some(4), "agent")),
-            Ok((1, Choice::ActingPrimary)),
+            select(&fleet, ask(None, Some(GatewayId(4)), "agent")),
+            Ok((GatewayId(1), Choice::ActingPrimary)),
             "an unhealthy preference is skipped"
         );
         assert_eq!(
             select(&fleet, ask(None, None, "agent")),
-            Ok((1, Choice::ActingPrimary))
+            Ok((GatewayId(1), Choice::ActingPrimary))
         );
         let fleet = [
-            c(1, false, true, 0, true),
-            c(2, true, false, 3, true),
-            c(3, true, false, 1, true),
-            c(5, true, false, 1, true),
+            c(GatewayId(1), false, true, 0, true),
+            c(GatewayId(2), true, false, 3, true),
+            c(GatewayId(3), true, false, 1, true),
+            c(GatewayId(5), true, false, 1, true),
         ];
         assert_eq!(
             select(&fleet, ask(None, None, "agent")),
-            Ok((3, Choice::LeastLoaded)),
+            Ok((GatewayId(3), Choice::LeastLoaded)),
             "fewest sessions, then the older id"
         );
     }
 
     #[test]
     fn capability_filters_every_branch() {
-        let fleet = [c(1, true, true, 0, false), c(2, true, false, 7, true)];
+        let fleet = [
+            c(GatewayId(1), true, true, 0, false),
+            c(GatewayId(2), true, false, 7, true),
+        ];
         assert_eq!(
-            select(&fleet, ask(None, Some(1), "spawn")),
-            Ok((2, Choice::LeastLoaded))
+            select(&fleet, ask(None, Some(GatewayId(1)), "spawn")),
+            Ok((GatewayId(2), Choice::LeastLoaded))
         );
     }
 
@@ -301,23 +307,23 @@ mod tests {
         assert!(reason(select(&[], ask(None, None, "agent"))).contains("no gateway is registered"));
         assert_eq!(
             reason(select(
-                &[c(1, false, true, 0, true)],
+                &[c(GatewayId(1), false, true, 0, true)],
                 ask(None, None, "agent")
             )),
             "none of the 1 gateways can take it: 1 disconnected or breaker open"
         );
         assert_eq!(
             reason(select(
-                &[c(1, true, true, 0, false)],
+                &[c(GatewayId(1), true, true, 0, false)],
                 ask(None, None, "spawn")
             )),
             "none of the 1 gateways can take it: 1 not offering `spawn`"
         );
         let fleet = [
-            held(1, true, HeldBack::Cordoned),
-            held(2, false, HeldBack::Cordoned),
-            held(3, false, HeldBack::Suspended),
-            c(4, false, false, 0, true),
+            held(GatewayId(1), true, HeldBack::Cordoned),
+            held(GatewayId(2), false, HeldBack::Cordoned),
+            held(GatewayId(3), false, HeldBack::Suspended),
+            c(GatewayId(4), false, false, 0, true),
         ];
         assert_eq!(
             reason(select(&fleet, ask(None, None, "agent"))),
@@ -328,30 +334,33 @@ mod tests {
     #[test]
     fn a_held_back_gateway_is_never_chosen_even_as_primary_or_preference() {
         let fleet = [
-            held(1, true, HeldBack::Cordoned),
-            c(2, true, false, 9, true),
-            c(3, true, false, 1, true),
+            held(GatewayId(1), true, HeldBack::Cordoned),
+            c(GatewayId(2), true, false, 9, true),
+            c(GatewayId(3), true, false, 1, true),
         ];
         assert_eq!(
-            select(&fleet, ask(None, Some(1), "agent")),
-            Ok((3, Choice::LeastLoaded))
+            select(&fleet, ask(None, Some(GatewayId(1)), "agent")),
+            Ok((GatewayId(3), Choice::LeastLoaded))
         );
     }
 
     #[test]
     fn a_held_back_gateway_named_explicitly_is_refused_with_what_lifts_it() {
         let fleet = [
-            held(1, false, HeldBack::Cordoned),
-            held(2, false, HeldBack::Suspended),
+            held(GatewayId(1), false, HeldBack::Cordoned),
+            held(GatewayId(2), false, HeldBack::Suspended),
         ];
-        match select(&fleet, ask(Some(1), None, "agent")) {
-            Err(NoGateway::Unavailable { id: 1, reason }) => assert_eq!(
+        match select(&fleet, ask(Some(GatewayId(1)), None, "agent")) {
+            Err(NoGateway::Unavailable {
+                id: GatewayId(1),
+                reason,
+            }) => assert_eq!(
                 reason,
                 "gateway `g1` is cordoned: it takes no new spawns until it is uncordoned"
             ),
             other => panic!("{other:?}"),
         }
-        match select(&fleet, ask(Some(2), None, "agent")) {
+        match select(&fleet, ask(Some(GatewayId(2)), None, "agent")) {
             Err(NoGateway::Unavailable { reason, .. }) => {
                 assert!(reason.ends_with("until it is resumed"), "{reason}")
             }
@@ -373,9 +382,9 @@ mod tests {
     #[test]
     fn a_selector_keeps_a_spawn_on_the_gateways_it_picks_even_off_the_primary() {
         let fleet = [
-            labelled(1, 0, true, &[("region", "us")]),
-            labelled(2, 5, false, &[("region", "eu")]),
-            labelled(3, 1, false, &[("region", "eu")]),
+            labelled(GatewayId(1), 0, true, &[("region", "us")]),
+            labelled(GatewayId(2), 5, false, &[("region", "eu")]),
+            labelled(GatewayId(3), 1, false, &[("region", "eu")]),
         ];
         let eu = sel("region=eu");
         let pick = |preferred| {
@@ -388,27 +397,33 @@ mod tests {
                 },
             )
         };
-        assert_eq!(pick(None), Ok((3, Choice::LeastLoaded)));
+        assert_eq!(pick(None), Ok((GatewayId(3), Choice::LeastLoaded)));
         assert_eq!(
-            pick(Some(1)),
-            Ok((3, Choice::LeastLoaded)),
+            pick(Some(GatewayId(1))),
+            Ok((GatewayId(3), Choice::LeastLoaded)),
             "the agent's preferred gateway outside the selector is passed over"
         );
-        assert_eq!(pick(Some(2)), Ok((2, Choice::Preferred)));
+        assert_eq!(
+            pick(Some(GatewayId(2))),
+            Ok((GatewayId(2), Choice::Preferred))
+        );
     }
 
     #[test]
     fn an_explicit_gateway_outside_the_selector_is_refused_naming_its_labels() {
-        let fleet = [labelled(1, 0, true, &[("region", "us")])];
+        let fleet = [labelled(GatewayId(1), 0, true, &[("region", "us")])];
         let eu = sel("region=eu");
         match select(
             &fleet,
             Ask {
                 selector: Some(&eu),
-                ..ask(Some(1), None, "agent")
+                ..ask(Some(GatewayId(1)), None, "agent")
             },
         ) {
-            Err(NoGateway::Unavailable { id: 1, reason }) => assert_eq!(
+            Err(NoGateway::Unavailable {
+                id: GatewayId(1),
+                reason,
+            }) => assert_eq!(
                 reason,
                 "gateway `g1` is not picked by the selector `region=eu` (its labels: `region=us`)"
             ),
@@ -423,10 +438,10 @@ mod tests {
             other => panic!("{other:?}"),
         };
         let fleet = [
-            labelled(1, 0, true, &[("region", "us")]),
+            labelled(GatewayId(1), 0, true, &[("region", "us")]),
             Candidate {
                 held_back: Some(HeldBack::Cordoned),
-                ..labelled(2, 0, false, &[("region", "eu")])
+                ..labelled(GatewayId(2), 0, false, &[("region", "eu")])
             },
         ];
         let ap = sel("region=ap");
@@ -456,12 +471,12 @@ mod tests {
     #[test]
     fn a_preference_is_followed_when_it_can_be_and_ignored_when_it_cannot() {
         let fleet = [
-            labelled(1, 0, true, &[("tier", "stable")]),
-            labelled(2, 9, false, &[("tier", "canary")]),
-            labelled(3, 4, false, &[("tier", "canary")]),
+            labelled(GatewayId(1), 0, true, &[("tier", "stable")]),
+            labelled(GatewayId(2), 9, false, &[("tier", "canary")]),
+            labelled(GatewayId(3), 4, false, &[("tier", "canary")]),
             Candidate {
                 healthy: false,
-                ..labelled(4, 0, false, &[("tier", "spot")])
+                ..labelled(GatewayId(4), 0, false, &[("tier", "spot")])
             },
         ];
         let with = |prefer: &Selector| {
@@ -475,12 +490,12 @@ mod tests {
         };
         assert_eq!(
             with(&sel("tier=canary")),
-            Ok((3, Choice::LeastLoaded)),
+            Ok((GatewayId(3), Choice::LeastLoaded)),
             "the preferred set wins over the acting primary"
         );
         assert_eq!(
             with(&sel("tier=spot")),
-            Ok((1, Choice::ActingPrimary)),
+            Ok((GatewayId(1), Choice::ActingPrimary)),
             "a preference only unhealthy gateways meet falls back to the whole fleet"
         );
     }

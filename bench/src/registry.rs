@@ -21,7 +21,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use gateway_supervisor_actors::link::messages::{LinkState, LinkUpdate};
-use gateway_supervisor_actors::model::{ConnectionInfo, GatewayRecord, GatewayStatus, LinkPhase};
+use gateway_supervisor_actors::model::{
+    ConnectionInfo, GatewayId, GatewayRecord, GatewayStatus, LinkPhase,
+};
 use gateway_supervisor_actors::registry::{Input, RegistryState};
 use serde_json::{Value, json};
 
@@ -171,7 +173,7 @@ struct Round {
 
 fn record(id: i64) -> GatewayRecord {
     GatewayRecord {
-        id,
+        id: GatewayId(id),
         name: format!("gw{id:06}"),
         host: format!("10.{}.{}.{}", (id >> 16) & 255, (id >> 8) & 255, id & 255),
         port: 18_789,
@@ -231,11 +233,11 @@ fn round(count: usize) -> Round {
         (LinkPhase::Connected, GatewayStatus::Online),
     ] {
         for id in &ids {
-            let epoch = state.epoch_of(*id).expect("linked");
+            let epoch = state.epoch_of(GatewayId(*id)).expect("linked");
             let state_now = report(phase, status, &methods);
             actions += state
                 .apply(Input::Link(LinkUpdate {
-                    id: *id,
+                    id: GatewayId(*id),
                     epoch,
                     state: state_now,
                 }))
@@ -262,10 +264,10 @@ fn round(count: usize) -> Round {
             (LinkPhase::Connected, GatewayStatus::Degraded)
         };
         for (phase, status) in [down, (LinkPhase::Connected, GatewayStatus::Online)] {
-            let epoch = state.epoch_of(*id).expect("linked");
+            let epoch = state.epoch_of(GatewayId(*id)).expect("linked");
             actions += state
                 .apply(Input::Link(LinkUpdate {
-                    id: *id,
+                    id: GatewayId(*id),
                     epoch,
                     state: report(phase, status, &methods),
                 }))

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use crate::config::AlertsConfig;
 use crate::db::Store;
-use crate::db::operations::model::OperationState;
+use crate::domain::operation::OperationState;
 use gateway_supervisor_actors::RegistryActor;
 use gateway_supervisor_actors::events::{EventBus, EventKind};
 use gateway_supervisor_actors::messages::{GatewaySnapshot, GatewaysChangedSince};

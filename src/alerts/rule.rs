@@ -320,7 +320,7 @@ impl Watch {
             return None;
         }
         let id = approval["id"].as_str().unwrap_or("?");
-        let gateway_id = approval["gateway_id"].as_i64();
+        let gateway_id = approval["gateway_id"].as_i64().map(GatewayId);
         let command = approval["command"].as_str().unwrap_or("");
         let preview: String = command.chars().take(120).collect();
         let (state, summary) = if escalated {
@@ -328,7 +328,7 @@ impl Watch {
                 AlertState::Firing,
                 format!(
                     "approval {id} on gateway {} is waiting for an answer: {preview}",
-                    gateway_id.unwrap_or(0)
+                    gateway_id.map_or(0, GatewayId::get)
                 ),
             )
         } else {
@@ -336,7 +336,7 @@ impl Watch {
                 AlertState::Resolved,
                 format!(
                     "approval {id} on gateway {} is no longer waiting ({})",
-                    gateway_id.unwrap_or(0),
+                    gateway_id.map_or(0, GatewayId::get),
                     approval["status"].as_str().unwrap_or("ended")
                 ),
             )
@@ -350,7 +350,7 @@ impl Watch {
                 "approval_id": id, "gateway_id": gateway_id, "kind": approval["kind"],
                 "agent_id": approval["agent_id"], "command_preview": preview,
                 "status": approval["status"], "created_at_ms": approval["created_at_ms"],
-                "console": format!("/console/#/approvals?gateway_id={}", gateway_id.unwrap_or(0)),
+                "console": format!("/console/#/approvals?gateway_id={}", gateway_id.map_or(0, GatewayId::get)),
             }),
         })
     }

@@ -32,31 +32,65 @@ use GatewayStatus::{Offline, Online};
 fn a_gateway_offline_longer_than_offline_after_fires_once_then_resolves() {
     let mut w = Watch::default();
     let t0 = Instant::now();
-    let fleet = |s| vec![gw(1, s), gw(2, Online)];
-    assert!(w.observe(t0, &fleet(Online), Some(2), &T).is_empty());
+    let fleet = |s| vec![gw(GatewayId(1), s), gw(GatewayId(2), Online)];
     assert!(
-        w.observe(t0 + Duration::from_secs(1), &fleet(Offline), Some(2), &T)
+        w.observe(t0, &fleet(Online), Some(GatewayId(2)), &T)
             .is_empty()
     );
     assert!(
-        w.observe(t0 + Duration::from_secs(50), &fleet(Offline), Some(2), &T)
-            .is_empty(),
+        w.observe(
+            t0 + Duration::from_secs(1),
+            &fleet(Offline),
+            Some(GatewayId(2)),
+            &T
+        )
+        .is_empty()
+    );
+    assert!(
+        w.observe(
+            t0 + Duration::from_secs(50),
+            &fleet(Offline),
+            Some(GatewayId(2)),
+            &T
+        )
+        .is_empty(),
         "not yet offline_after"
     );
-    let fired = w.observe(t0 + Duration::from_secs(62), &fleet(Offline), Some(2), &T);
-    assert_eq!(kinds(&fired), [(GatewayOffline, Firing, Some(1))]);
+    let fired = w.observe(
+        t0 + Duration::from_secs(62),
+        &fleet(Offline),
+        Some(GatewayId(2)),
+        &T,
+    );
+    assert_eq!(
+        kinds(&fired),
+        [(GatewayOffline, Firing, Some(GatewayId(1)))]
+    );
     assert!(
         fired[0].summary.contains("offline for 1m"),
         "{}",
         fired[0].summary
     );
     assert!(
-        w.observe(t0 + Duration::from_secs(90), &fleet(Offline), Some(2), &T)
-            .is_empty(),
+        w.observe(
+            t0 + Duration::from_secs(90),
+            &fleet(Offline),
+            Some(GatewayId(2)),
+            &T
+        )
+        .is_empty(),
         "once"
     );
-    let back = w.observe(t0 + Duration::from_secs(100), &fleet(Online), Some(2), &T);
-    assert_eq!(kinds(&back), [(GatewayOffline, Resolved, Some(1))]);
+    let back = w.observe(
+        t0 + Duration::from_secs(100),
+        &fleet(Online),
+        Some(GatewayId(2)),
+        &T,
+    );
+    assert_eq!(
+        kinds(&back),
+        [(GatewayOffline, Resolved, Some(GatewayId(1)))]
+    );
 }
 
 #[test]
@@ -64,7 +98,7 @@ fn a_bouncing_gateway_sends_one_alert_until_it_stays_down_past_the_window() {
     let mut w = Watch::default();
     let t0 = Instant::now();
     let at = |s: u64| t0 + Duration::from_secs(s);
-    let fleet = |s| vec![gw(1, s), gw(2, Online)];
+    let fleet = |s| vec![gw(GatewayId(1), s), gw(GatewayId(2), Online)];
     let mut sent = Vec::new();
     // Down 2 min, up, down 2 min, up, ... within the damping window.
     for (start, status) in [
@@ -76,17 +110,17 @@ fn a_bouncing_gateway_sends_one_alert_until_it_stays_down_past_the_window() {
         (380, Online),
     ] {
         for s in (start..start + 10).step_by(5) {
-            sent.extend(w.observe(at(s), &fleet(status), Some(2), &T));
+            sent.extend(w.observe(at(s), &fleet(status), Some(GatewayId(2)), &T));
         }
         if status == Offline {
-            sent.extend(w.observe(at(start + 70), &fleet(status), Some(2), &T));
+            sent.extend(w.observe(at(start + 70), &fleet(status), Some(GatewayId(2)), &T));
         }
     }
     assert_eq!(
         kinds(&sent),
         [
-            (GatewayOffline, Firing, Some(1)),
-            (GatewayOffline, Resolved, Some(1))
+            (GatewayOffline, Firing, Some(GatewayId(1))),
+            (GatewayOffline, Resolved, Some(GatewayId(1)))
         ],
         "one alert (and its resolve) for the whole bouncing"
     );
@@ -94,25 +128,25 @@ fn a_bouncing_gateway_sends_one_alert_until_it_stays_down_past_the_window() {
     // Down for good: once the window has passed, it fires again.
     sent.clear();
     for s in (700..800).step_by(10) {
-        sent.extend(w.observe(at(s), &fleet(Offline), Some(2), &T));
+        sent.extend(w.observe(at(s), &fleet(Offline), Some(GatewayId(2)), &T));
     }
-    assert_eq!(kinds(&sent), [(GatewayOffline, Firing, Some(1))]);
+    assert_eq!(kinds(&sent), [(GatewayOffline, Firing, Some(GatewayId(1)))]);
 }
 
 #[test]
 fn a_breaker_open_fires_at_once_and_resolves_when_it_closes() {
     let mut w = Watch::default();
     let t0 = Instant::now();
-    let mut g = gw(1, Offline);
+    let mut g = gw(GatewayId(1), Offline);
     g.breaker_open = true;
-    let fired = w.observe(t0, &[g.clone()], Some(1), &T);
-    assert_eq!(kinds(&fired), [(BreakerOpen, Firing, Some(1))]);
+    let fired = w.observe(t0, &[g.clone()], Some(GatewayId(1)), &T);
+    assert_eq!(kinds(&fired), [(BreakerOpen, Firing, Some(GatewayId(1)))]);
     g.breaker_open = false;
     g.status = Online;
     g.connected = true;
     assert_eq!(
-        kinds(&w.observe(t0 + Duration::from_secs(5), &[g], Some(1), &T)),
-        [(BreakerOpen, Resolved, Some(1))]
+        kinds(&w.observe(t0 + Duration::from_secs(5), &[g], Some(GatewayId(1)), &T)),
+        [(BreakerOpen, Resolved, Some(GatewayId(1)))]
     );
 }
 
@@ -121,7 +155,10 @@ fn all_gateways_down_fires_after_its_grace_and_not_for_an_empty_fleet() {
     let mut w = Watch::default();
     let t0 = Instant::now();
     assert!(w.observe(t0, &[], None, &T).is_empty());
-    let down = [gw(1, Offline), gw(2, GatewayStatus::Unknown)];
+    let down = [
+        gw(GatewayId(1), Offline),
+        gw(GatewayId(2), GatewayStatus::Unknown),
+    ];
     assert!(
         w.observe(t0, &down, None, &T).is_empty(),
         "a starting daemon: not yet"
@@ -130,8 +167,8 @@ fn all_gateways_down_fires_after_its_grace_and_not_for_an_empty_fleet() {
     assert_eq!(kinds(&fired), [(AllGatewaysDown, Firing, None)]);
     let back = w.observe(
         t0 + Duration::from_secs(40),
-        &[gw(1, Online), gw(2, Offline)],
-        Some(1),
+        &[gw(GatewayId(1), Online), gw(GatewayId(2), Offline)],
+        Some(GatewayId(1)),
         &T,
     );
     assert!(
@@ -144,12 +181,12 @@ fn all_gateways_down_fires_after_its_grace_and_not_for_an_empty_fleet() {
 fn a_new_acting_primary_is_announced_and_a_flapping_role_once() {
     let mut w = Watch::default();
     let t0 = Instant::now();
-    let fleet = [gw(1, Online), gw(2, Online)];
+    let fleet = [gw(GatewayId(1), Online), gw(GatewayId(2), Online)];
     assert!(
-        w.observe(t0, &fleet, Some(1), &T).is_empty(),
+        w.observe(t0, &fleet, Some(GatewayId(1)), &T).is_empty(),
         "the first look is the baseline"
     );
-    let moved = w.observe(t0 + Duration::from_secs(1), &fleet, Some(2), &T);
+    let moved = w.observe(t0 + Duration::from_secs(1), &fleet, Some(GatewayId(2)), &T);
     assert_eq!(kinds(&moved), [(PrimaryChanged, Firing, None)]);
     assert!(
         moved[0].summary.contains("`g1` → `g2`"),
@@ -157,11 +194,16 @@ fn a_new_acting_primary_is_announced_and_a_flapping_role_once() {
         moved[0].summary
     );
     assert!(
-        w.observe(t0 + Duration::from_secs(2), &fleet, Some(1), &T)
+        w.observe(t0 + Duration::from_secs(2), &fleet, Some(GatewayId(1)), &T)
             .is_empty(),
         "damped"
     );
-    let later = w.observe(t0 + Duration::from_secs(700), &fleet, Some(2), &T);
+    let later = w.observe(
+        t0 + Duration::from_secs(700),
+        &fleet,
+        Some(GatewayId(2)),
+        &T,
+    );
     assert_eq!(kinds(&later), [(PrimaryChanged, Firing, None)]);
 }
 
@@ -169,22 +211,35 @@ fn a_new_acting_primary_is_announced_and_a_flapping_role_once() {
 fn a_deleted_gateway_s_alert_is_resolved() {
     let mut w = Watch::default();
     let t0 = Instant::now();
-    w.observe(t0, &[gw(1, Offline), gw(2, Online)], Some(2), &T);
+    w.observe(
+        t0,
+        &[gw(GatewayId(1), Offline), gw(GatewayId(2), Online)],
+        Some(GatewayId(2)),
+        &T,
+    );
     let fired = w.observe(
         t0 + Duration::from_secs(61),
-        &[gw(1, Offline), gw(2, Online)],
-        Some(2),
+        &[gw(GatewayId(1), Offline), gw(GatewayId(2), Online)],
+        Some(GatewayId(2)),
         &T,
     );
     assert_eq!(fired.len(), 1);
-    let gone = w.observe(t0 + Duration::from_secs(62), &[gw(2, Online)], Some(2), &T);
-    assert_eq!(kinds(&gone), [(GatewayOffline, Resolved, Some(1))]);
+    let gone = w.observe(
+        t0 + Duration::from_secs(62),
+        &[gw(GatewayId(2), Online)],
+        Some(GatewayId(2)),
+        &T,
+    );
+    assert_eq!(
+        kinds(&gone),
+        [(GatewayOffline, Resolved, Some(GatewayId(1)))]
+    );
 }
 
 #[test]
 fn an_unrecovered_session_alerts_once_and_its_recovery_resolves_it() {
     let mut w = Watch::default();
-    let g: GatewayId = 7;
+    let g: GatewayId = GatewayId(7);
     let fired = w.session(g, "agent:main:main", true, json!({}));
     assert_eq!(
         fired.map(|a| (a.kind, a.state)),
@@ -208,7 +263,7 @@ fn an_escalated_approval_fires_once_with_what_to_answer_and_resolves_when_it_end
     let fired = Watch::approval(true, &approval).unwrap();
     assert_eq!(
         (fired.kind, fired.state, fired.gateway_id),
-        (ApprovalUnanswered, Firing, Some(3))
+        (ApprovalUnanswered, Firing, Some(GatewayId(3)))
     );
     assert!(
         fired.summary.contains("rm -rf /srv/cache"),
@@ -235,15 +290,25 @@ fn a_gateway_in_maintenance_is_not_alerted_about_and_its_downtime_counts_from_th
     let at = |s: u64| t0 + Duration::from_secs(s);
     let resting = |status| GatewayFact {
         maintenance: true,
-        ..gw(1, status)
+        ..gw(GatewayId(1), status)
     };
     assert!(
-        w.observe(at(0), &[resting(Offline), gw(2, Online)], Some(2), &T)
-            .is_empty()
+        w.observe(
+            at(0),
+            &[resting(Offline), gw(GatewayId(2), Online)],
+            Some(GatewayId(2)),
+            &T
+        )
+        .is_empty()
     );
     assert!(
-        w.observe(at(600), &[resting(Offline), gw(2, Online)], Some(2), &T)
-            .is_empty(),
+        w.observe(
+            at(600),
+            &[resting(Offline), gw(GatewayId(2), Online)],
+            Some(GatewayId(2)),
+            &T
+        )
+        .is_empty(),
         "offline for 10 minutes in maintenance: nothing"
     );
     let open = GatewayFact {
@@ -251,17 +316,35 @@ fn a_gateway_in_maintenance_is_not_alerted_about_and_its_downtime_counts_from_th
         ..resting(Offline)
     };
     assert!(
-        w.observe(at(601), &[open, gw(2, Online)], Some(2), &T)
-            .is_empty(),
+        w.observe(
+            at(601),
+            &[open, gw(GatewayId(2), Online)],
+            Some(GatewayId(2)),
+            &T
+        )
+        .is_empty(),
         "nor its breaker"
     );
     // The window ends with the gateway still down: offline_after counts from now.
     assert!(
-        w.observe(at(602), &[gw(1, Offline), gw(2, Online)], Some(2), &T)
-            .is_empty()
+        w.observe(
+            at(602),
+            &[gw(GatewayId(1), Offline), gw(GatewayId(2), Online)],
+            Some(GatewayId(2)),
+            &T
+        )
+        .is_empty()
     );
-    let fired = w.observe(at(663), &[gw(1, Offline), gw(2, Online)], Some(2), &T);
-    assert_eq!(kinds(&fired), [(GatewayOffline, Firing, Some(1))]);
+    let fired = w.observe(
+        at(663),
+        &[gw(GatewayId(1), Offline), gw(GatewayId(2), Online)],
+        Some(GatewayId(2)),
+        &T,
+    );
+    assert_eq!(
+        kinds(&fired),
+        [(GatewayOffline, Firing, Some(GatewayId(1)))]
+    );
 }
 
 #[test]
@@ -270,9 +353,9 @@ fn gateways_in_maintenance_do_not_make_all_gateways_down() {
     let t0 = Instant::now();
     let resting = GatewayFact {
         maintenance: true,
-        ..gw(1, Online)
+        ..gw(GatewayId(1), Online)
     };
-    let fleet = [resting, gw(2, Offline)];
+    let fleet = [resting, gw(GatewayId(2), Offline)];
     w.observe(t0, &fleet, None, &T);
     let fired = w.observe(t0 + Duration::from_secs(600), &fleet, None, &T);
     let all: Vec<_> = kinds(&fired)
@@ -286,7 +369,7 @@ fn gateways_in_maintenance_do_not_make_all_gateways_down() {
     );
     let only_resting = [GatewayFact {
         maintenance: true,
-        ..gw(1, Offline)
+        ..gw(GatewayId(1), Offline)
     }];
     let mut w = Watch::default();
     w.observe(t0, &only_resting, None, &T);
@@ -303,25 +386,29 @@ fn a_managed_gateway_given_up_fires_once_and_resolves_when_it_runs_again() {
         serde_json::json!({"state": "failed", "detail": "gave up after 5 crashes within 10m"});
     let running = serde_json::json!({"state": "running", "detail": null});
     assert_eq!(
-        w.managed_gateway(Some(7), &running),
+        w.managed_gateway(Some(GatewayId(7)), &running),
         None,
         "running before failing is no news"
     );
-    let fired = w.managed_gateway(Some(7), &failed).expect("fired");
+    let fired = w
+        .managed_gateway(Some(GatewayId(7)), &failed)
+        .expect("fired");
     assert_eq!(fired.kind, AlertKind::ManagedGatewayFailed);
     assert_eq!(fired.state, AlertState::Firing);
     assert_eq!(
         fired.summary,
         "managed gateway 7 is not started again: gave up after 5 crashes within 10m"
     );
-    assert_eq!(w.managed_gateway(Some(7), &failed), None, "once");
+    assert_eq!(w.managed_gateway(Some(GatewayId(7)), &failed), None, "once");
     for other in ["starting", "backoff", "installing"] {
         assert_eq!(
-            w.managed_gateway(Some(7), &serde_json::json!({"state": other})),
+            w.managed_gateway(Some(GatewayId(7)), &serde_json::json!({"state": other})),
             None
         );
     }
-    let resolved = w.managed_gateway(Some(7), &running).expect("resolved");
+    let resolved = w
+        .managed_gateway(Some(GatewayId(7)), &running)
+        .expect("resolved");
     assert_eq!(resolved.state, AlertState::Resolved);
-    assert_eq!(w.managed_gateway(Some(7), &running), None);
+    assert_eq!(w.managed_gateway(Some(GatewayId(7)), &running), None);
 }

@@ -13,7 +13,7 @@ pub mod metrics;
 pub mod rule;
 
 /// The inbox's words (kept with the store, which reads and writes them).
-pub use crate::db::approvals::model;
+pub use crate::domain::approval as model;
 mod sync;
 
 use std::collections::HashMap;
@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 
 use crate::config::ApprovalsConfig;
 use crate::db::{DbError, Store};
+use crate::domain::ApprovalId;
 use crate::fleet::{Fleet, FleetError};
 use gateway_supervisor_actors::events::{EventBus, EventKind};
 use gateway_supervisor_actors::model::{Caller, GatewayId};
@@ -34,7 +35,10 @@ use model::{Approval, ApprovalStatus, Ending, ResolvedBy};
 #[derive(Debug, thiserror::Error)]
 pub enum ApprovalError {
     #[error("approval {id} of gateway {gateway_id} not found")]
-    NotFound { gateway_id: GatewayId, id: String },
+    NotFound {
+        gateway_id: GatewayId,
+        id: ApprovalId,
+    },
     /// It ended before this answer: answered (here or elsewhere), expired or cancelled.
     #[error("approval {} is already {}", .0.id, .0.status.as_str())]
     Ended(Box<Approval>),
@@ -91,7 +95,7 @@ impl Inbox {
     pub async fn resolve(
         &self,
         gateway_id: GatewayId,
-        id: String,
+        id: ApprovalId,
         decision: Decision,
         by: &Caller,
     ) -> Result<Approval, ApprovalError> {
@@ -207,10 +211,10 @@ impl Inbox {
     async fn end(
         &self,
         gateway_id: GatewayId,
-        id: &str,
+        id: &ApprovalId,
         ending: Ending,
     ) -> Result<Option<Approval>, ApprovalError> {
-        let id = id.to_owned();
+        let id = id.clone();
         let ended = self
             .stored(move |s| s.end_approval(gateway_id, &id, &ending))
             .await?;
@@ -231,7 +235,7 @@ impl Inbox {
         by: &Caller,
         action: &'static str,
         gateway_id: GatewayId,
-        id: &str,
+        id: &ApprovalId,
         details: Value,
     ) {
         let by = by.clone();

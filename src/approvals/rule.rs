@@ -5,6 +5,7 @@
 
 use super::model::{Approval, ApprovalStatus, Ending, ResolvedBy};
 use crate::config::ApprovalsConfig;
+use crate::domain::ApprovalId;
 use gateway_supervisor_actors::protocol::CLIENT_DISPLAY_NAME;
 use gateway_supervisor_actors::protocol::approvals::{Outcome, Requested};
 
@@ -60,10 +61,10 @@ pub struct Reconciled {
     pub record: Vec<Requested>,
     /// Pending here, not listed any more by the same process: how they ended is asked
     /// (`approval.get`).
-    pub ask: Vec<String>,
+    pub ask: Vec<ApprovalId>,
     /// Pending here, asked by a process that is gone (a new `bootId`): a gateway restart
     /// cancels every pending approval.
-    pub restarted: Vec<String>,
+    pub restarted: Vec<ApprovalId>,
 }
 
 /// Compares what is stored as pending for a gateway with what it lists as pending now, from
@@ -72,13 +73,13 @@ pub fn reconcile(stored: &[Approval], listed: &[Requested], boot_id: Option<&str
     let mut out = Reconciled {
         record: listed
             .iter()
-            .filter(|r| !stored.iter().any(|a| a.id == r.id))
+            .filter(|r| !stored.iter().any(|a| a.id.as_str() == r.id))
             .cloned()
             .collect(),
         ..Reconciled::default()
     };
     for a in stored.iter().filter(|a| a.is_pending()) {
-        if listed.iter().any(|r| r.id == a.id) {
+        if listed.iter().any(|r| r.id == a.id.as_str()) {
             continue;
         }
         let restarted =

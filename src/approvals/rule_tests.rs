@@ -1,6 +1,8 @@
 use std::time::Duration;
 
 use super::*;
+use crate::domain::ApprovalId;
+use gateway_supervisor_actors::model::GatewayId;
 use gateway_supervisor_actors::protocol::approvals::{ApprovalKind, Decision};
 
 fn requested(id: &str) -> Requested {
@@ -22,8 +24,8 @@ fn requested(id: &str) -> Requested {
 fn pending(id: &str, boot: &str) -> Approval {
     let r = requested(id);
     Approval {
-        gateway_id: 1,
-        id: r.id,
+        gateway_id: GatewayId(1),
+        id: ApprovalId::from(r.id),
         kind: "exec".into(),
         status: ApprovalStatus::Pending,
         reason: None,
@@ -105,12 +107,12 @@ fn a_reconnect_records_the_new_asks_after_the_old_and_cancels_those_of_a_restart
     let listed = [requested("kept"), requested("new")];
     let same = reconcile(&stored, &listed, Some("boot-1"));
     assert_eq!(same.record, vec![requested("new")]);
-    assert_eq!(same.ask, vec!["gone".to_owned()]);
+    assert_eq!(same.ask, vec![ApprovalId::from("gone")]);
     assert!(same.restarted.is_empty());
     let after_restart = reconcile(&stored, &[], Some("boot-2"));
     assert_eq!(
         after_restart.restarted,
-        vec!["kept".to_owned(), "gone".to_owned()]
+        vec![ApprovalId::from("kept"), ApprovalId::from("gone")]
     );
     assert!(after_restart.ask.is_empty());
     // A release that reports no boot id: asked, never assumed restarted.

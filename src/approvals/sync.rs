@@ -13,6 +13,7 @@ use super::Inbox;
 use super::model::{Approval, Ending, ResolvedBy};
 use super::rule::{self, Due};
 use crate::db::approvals::Recorded;
+use crate::domain::ApprovalId;
 use crate::fleet::FleetError;
 use gateway_supervisor_actors::events::EventKind;
 use gateway_supervisor_actors::link::messages::ApprovalReport;
@@ -61,7 +62,7 @@ impl Inbox {
                     match self.stored(move |s| s.cancel_approvals_of_deleted_gateways(now)).await {
                         Ok(ended) => {
                             for a in ended {
-                                tracing::info!(gateway_id = a.gateway_id, approval = %a.id, "approval of a deleted gateway cancelled");
+                                tracing::info!(gateway_id = a.gateway_id.get(), approval = %a.id, "approval of a deleted gateway cancelled");
                                 self.metrics.ended(&a);
                                 self.announce(EventKind::ApprovalResolved, &a);
                             }
@@ -97,12 +98,15 @@ impl Inbox {
             // Answered through this daemon: the answer's own path records it, with its key.
             ApprovalNews::Resolved(o)
                 if rule::answered_by_us(o.resolved_by.as_deref(), &self.ours) => {}
-            ApprovalNews::Resolved(o) => match rule::ending_of(&o, unix_now_ms(), &self.ours) {
-                Some(ending) => self.log_end(gateway_id, &o.id, ending).await,
-                None => self.settle(gateway_id, &o.id).await,
-            },
+            ApprovalNews::Resolved(o) => {
+                let id = ApprovalId::from(o.id.as_str());
+                match rule::ending_of(&o, unix_now_ms(), &self.ours) {
+                    Some(ending) => self.log_end(gateway_id, &id, ending).await,
+                    None => self.settle(gateway_id, &id).await,
+                }
+            }
             // Over without saying how (an expiry reads like a deny by nobody): asked.
-            ApprovalNews::Ended { id } => self.settle(gateway_id, &id).await,
+            ApprovalNews::Ended { id } => self.settle(gateway_id, &ApprovalId::from(id)).await,
         }
     }
 
@@ -114,36 +118,36 @@ impl Inbox {
             .await;
         match recorded {
             Ok(Recorded::New(a)) => {
-                tracing::info!(gateway_id, approval = %a.id, kind = %a.kind, "approval requested");
+                tracing::info!(gateway_id = gateway_id.get(), approval = %a.id, kind = %a.kind, "approval requested");
                 self.announce(EventKind::ApprovalRequested, &a);
             }
             Ok(Recorded::Known) => {}
             Ok(Recorded::Full) => {
-                tracing::warn!(gateway_id, approval = %id, "approval not kept: the gateway has too many pending");
+                tracing::warn!(gateway_id = gateway_id.get(), approval = %id, "approval not kept: the gateway has too many pending");
             }
             Err(e) => {
-                tracing::warn!(gateway_id, approval = %id, %e, "could not record an approval")
+                tracing::warn!(gateway_id = gateway_id.get(), approval = %id, %e, "could not record an approval")
             }
         }
     }
 
     /// Records `ending` and says so in the log (the storage failure too).
-    async fn log_end(&self, gateway_id: GatewayId, id: &str, ending: Ending) {
+    async fn log_end(&self, gateway_id: GatewayId, id: &ApprovalId, ending: Ending) {
         let by = ending.by;
         match self.end(gateway_id, id, ending).await {
             Ok(Some(a)) => {
-                tracing::info!(gateway_id, approval = %a.id, status = a.status.as_str(), by = by.as_str(), "approval ended");
+                tracing::info!(gateway_id = gateway_id.get(), approval = %a.id, status = a.status.as_str(), by = by.as_str(), "approval ended");
             }
             Ok(None) => {}
             Err(e) => {
-                tracing::warn!(gateway_id, approval = %id, %e, "could not record an approval's end")
+                tracing::warn!(gateway_id = gateway_id.get(), approval = %id, %e, "could not record an approval's end")
             }
         }
     }
 
     /// Asks the gateway how approval `id` ended (`approval.get`) and records it; an approval
     /// the gateway no longer knows is recorded cancelled.
-    pub(super) async fn settle(&self, gateway_id: GatewayId, id: &str) {
+    pub(super) async fn settle(&self, gateway_id: GatewayId, id: &ApprovalId) {
         let now = unix_now_ms();
         let got = self
             .fleet
@@ -167,7 +171,7 @@ impl Inbox {
                 at_ms: now,
             },
             Err(e) => {
-                tracing::debug!(gateway_id, approval = %id, %e, "an approval's end could not be asked");
+                tracing::debug!(gateway_id = gateway_id.get(), approval = %id, %e, "an approval's end could not be asked");
                 return;
             }
         };
@@ -203,7 +207,7 @@ impl Inbox {
             {
                 Ok(answer) => listed.extend(wire::list(&answer, kind, LIST_MAX)),
                 Err(e) => {
-                    tracing::debug!(gateway_id, method, %e, "approvals not listed");
+                    tracing::debug!(gateway_id = gateway_id.get(), method, %e, "approvals not listed");
                     self.unreconciled
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
@@ -218,7 +222,7 @@ impl Inbox {
         {
             Ok(stored) => stored,
             Err(e) => {
-                tracing::warn!(gateway_id, %e, "could not read the pending approvals");
+                tracing::warn!(gateway_id = gateway_id.get(), %e, "could not read the pending approvals");
                 return;
             }
         };
@@ -267,11 +271,13 @@ impl Inbox {
             Ok(true) => {
                 let mut a = a.clone();
                 a.escalated_at_ms = Some(now);
-                tracing::warn!(gateway_id, approval = %a.id, "approval unanswered: escalated");
+                tracing::warn!(gateway_id = gateway_id.get(), approval = %a.id, "approval unanswered: escalated");
                 self.announce(EventKind::ApprovalEscalated, &a);
             }
             Ok(false) => {}
-            Err(e) => tracing::warn!(gateway_id, %e, "could not escalate an approval"),
+            Err(e) => {
+                tracing::warn!(gateway_id = gateway_id.get(), %e, "could not escalate an approval")
+            }
         }
     }
 
@@ -320,7 +326,7 @@ impl Inbox {
                 return;
             }
             Err(e) => {
-                tracing::warn!(gateway_id = a.gateway_id, approval = %a.id, %e, "could not deny an unanswered approval");
+                tracing::warn!(gateway_id = a.gateway_id.get(), approval = %a.id, %e, "could not deny an unanswered approval");
                 return;
             }
         };

@@ -46,7 +46,7 @@ pub fn assign(gateways: &[GatewayId], instances: &[String]) -> Vec<(GatewayId, u
                 seeds
                     .iter()
                     .enumerate()
-                    .map(|(i, seed)| (mix(seed ^ (g as u64)), i)),
+                    .map(|(i, seed)| (mix(seed ^ (g.get() as u64)), i)),
             );
             // Highest score first; ties (practically never) by instance order.
             ranking.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -94,7 +94,7 @@ mod tests {
 
     #[test]
     fn every_gateway_has_exactly_one_instance_and_all_agree() {
-        let gateways: Vec<GatewayId> = (1..=500).collect();
+        let gateways: Vec<GatewayId> = (1..=500).map(GatewayId).collect();
         let instances = names(3);
         let mut seen = Vec::new();
         for me in &instances {
@@ -114,7 +114,7 @@ mod tests {
     #[test]
     fn loads_stay_within_twenty_percent_of_even() {
         for (n, k) in [(300, 3), (10_000, 3), (301, 2), (1000, 3), (30, 3)] {
-            let gateways: Vec<GatewayId> = (1..=n).collect();
+            let gateways: Vec<GatewayId> = (1..=n).map(GatewayId).collect();
             let instances = names(k);
             let even = n as f64 / k as f64;
             for load in loads(&gateways, &instances) {
@@ -126,7 +126,7 @@ mod tests {
 
     #[test]
     fn an_instance_leaving_moves_little_else() {
-        let gateways: Vec<GatewayId> = (1..=3000).collect();
+        let gateways: Vec<GatewayId> = (1..=3000).map(GatewayId).collect();
         let three = names(3);
         let two = names(2);
         let before = assign(&gateways, &three);
@@ -146,8 +146,17 @@ mod tests {
 
     #[test]
     fn nobody_live_means_nobody_places() {
-        assert_eq!(mine("a", &[1, 2], &[]), Vec::<GatewayId>::new());
-        assert_eq!(mine("a", &[1, 2], &["b".into()]), Vec::<GatewayId>::new());
-        assert_eq!(mine("a", &[1, 2], &["a".into()]), vec![1, 2]);
+        assert_eq!(
+            mine("a", &[GatewayId(1), GatewayId(2)], &[]),
+            Vec::<GatewayId>::new()
+        );
+        assert_eq!(
+            mine("a", &[GatewayId(1), GatewayId(2)], &["b".into()]),
+            Vec::<GatewayId>::new()
+        );
+        assert_eq!(
+            mine("a", &[GatewayId(1), GatewayId(2)], &["a".into()]),
+            vec![GatewayId(1), GatewayId(2)]
+        );
     }
 }

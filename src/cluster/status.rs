@@ -47,6 +47,7 @@ pub fn unowned(leases: &[LeaseRow], gateways: i64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gateway_supervisor_actors::model::GatewayId;
 
     fn instance(id: &str, age: i64, stopping: bool) -> InstanceRow {
         InstanceRow {
@@ -59,7 +60,7 @@ mod tests {
 
     fn lease(gateway: i64, owner: &str, left: i64) -> LeaseRow {
         LeaseRow {
-            gateway_id: gateway,
+            gateway_id: GatewayId(gateway),
             owner: owner.into(),
             epoch: 1,
             expires_in_ms: left,

@@ -9,8 +9,8 @@ use futures_util::StreamExt;
 use serde_json::Value;
 
 use super::render::clean;
-use crate::db::operations::model::OperationState;
 use crate::domain::SpawnStatus;
+use crate::domain::operation::OperationState;
 
 /// Largest answer read (the gateway list of a 10,000-gateway fleet is ~6 MB).
 const MAX_ANSWER: usize = 64 * 1024 * 1024;

@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::db::operations::model::OperationState;
 use crate::domain::SpawnStatus;
+use crate::domain::operation::OperationState;
 use client::Client;
 pub use client::CtlError;
 

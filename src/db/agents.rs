@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::schema::{agents, direct_connections};
 use super::{DbError, Store, audit, unix_now};
 use crate::domain::{AgentStatus, ConnectionStatus};
-use gateway_supervisor_actors::model::Caller;
+use gateway_supervisor_actors::model::{Caller, GatewayId};
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
 #[diesel(table_name = agents)]
@@ -17,7 +17,7 @@ pub struct AgentRow {
     pub role: Option<String>,
     #[diesel(deserialize_as = String)]
     pub status: AgentStatus,
-    pub gateway_id: Option<i64>,
+    pub gateway_id: Option<GatewayId>,
     #[serde(skip)]
     pub config: String,
     pub source: String,
@@ -141,7 +141,7 @@ impl Store {
     /// neither created nor updated, so a repeated sync reports zeros.
     pub fn sync_agents(
         &self,
-        gateway_id: i64,
+        gateway_id: GatewayId,
         list: &[GatewayAgent],
         by: &Caller,
     ) -> Result<SyncReport, DbError> {

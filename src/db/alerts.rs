@@ -2,6 +2,7 @@
 //! after the last, so an alert the daemon could not deliver is on record with its error.
 
 use diesel::prelude::*;
+use gateway_supervisor_actors::model::GatewayId;
 use serde::Serialize;
 
 use super::schema::alert_deliveries;
@@ -19,7 +20,7 @@ pub struct DeliveryRow {
     pub kind: String,
     /// firing | resolved
     pub state: String,
-    pub gateway_id: Option<i64>,
+    pub gateway_id: Option<GatewayId>,
     pub summary: String,
     #[diesel(deserialize_as = String)]
     pub status: DeliveryStatus,
@@ -34,7 +35,7 @@ pub struct NewDelivery<'a> {
     pub id: &'a str,
     pub kind: &'a str,
     pub state: &'a str,
-    pub gateway_id: Option<i64>,
+    pub gateway_id: Option<GatewayId>,
     pub summary: &'a str,
 }
 

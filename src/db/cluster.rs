@@ -17,7 +17,7 @@ use gateway_supervisor_actors::model::{GatewayId, GatewayRecord};
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
 pub struct LeaseRow {
     #[diesel(sql_type = BigInt)]
-    pub gateway_id: i64,
+    pub gateway_id: GatewayId,
     #[diesel(sql_type = Text)]
     pub owner: String,
     #[diesel(sql_type = BigInt)]
@@ -63,13 +63,13 @@ pub struct EventRow {
     #[diesel(sql_type = Text)]
     pub kind: String,
     #[diesel(sql_type = Nullable<BigInt>)]
-    pub gateway_id: Option<i64>,
+    pub gateway_id: Option<GatewayId>,
     #[diesel(sql_type = Text)]
     pub payload: String,
 }
 
 /// An event to store: (ts, kind, gateway, payload as JSON text).
-pub type NewEvent = (i64, &'static str, Option<i64>, String);
+pub type NewEvent = (i64, &'static str, Option<GatewayId>, String);
 
 #[derive(QueryableByName)]
 struct MaxId {
@@ -107,13 +107,13 @@ struct Epoch {
 #[derive(QueryableByName)]
 struct Acting {
     #[diesel(sql_type = Nullable<BigInt>)]
-    gateway_id: Option<i64>,
+    gateway_id: Option<GatewayId>,
 }
 
 #[derive(QueryableByName)]
 struct Held {
     #[diesel(sql_type = BigInt)]
-    gateway_id: i64,
+    gateway_id: GatewayId,
     #[diesel(sql_type = BigInt)]
     epoch: i64,
 }
@@ -127,7 +127,7 @@ struct Xmin {
 #[derive(QueryableByName)]
 struct Tombstone {
     #[diesel(sql_type = BigInt)]
-    gateway_id: i64,
+    gateway_id: GatewayId,
 }
 
 /// What changed in the gateways table since a reader's last look.
@@ -351,7 +351,7 @@ impl Store {
         }
         let ts: Vec<i64> = batch.iter().map(|e| e.0).collect();
         let kinds: Vec<&str> = batch.iter().map(|e| e.1).collect();
-        let gateways: Vec<Option<i64>> = batch.iter().map(|e| e.2).collect();
+        let gateways: Vec<Option<GatewayId>> = batch.iter().map(|e| e.2).collect();
         let payloads: Vec<&str> = batch.iter().map(|e| e.3.as_str()).collect();
         self.with_pg(|c| {
             c.transaction(|c| {

@@ -6,11 +6,11 @@
 
 use diesel::prelude::*;
 
-use super::operations::model::{GatewayProgress, OperationKind, OperationParams, OperationState};
 use super::operations::{NewOperationError, Operation};
 use super::schema::{config_rollout_saved, config_rollouts, operations};
 use super::{DbError, Store, audit};
 use crate::domain::OperationId;
+use crate::domain::operation::{GatewayProgress, OperationKind, OperationParams, OperationState};
 use crate::secrets::Cipher;
 use gateway_supervisor_actors::model::{Caller, GatewayId};
 

@@ -2,6 +2,7 @@
 //! background writer and pruned after 24 h.
 
 use diesel::prelude::*;
+use gateway_supervisor_actors::model::GatewayId;
 use serde::Serialize;
 
 use super::schema::gateway_health_samples;
@@ -12,7 +13,7 @@ use super::{DbError, Store};
 pub struct HealthSampleRow {
     #[serde(skip)]
     pub id: i64,
-    pub gateway_id: i64,
+    pub gateway_id: GatewayId,
     /// Unix seconds.
     pub ts: i64,
     pub status: String,
@@ -28,7 +29,7 @@ impl Store {
     /// Oldest first, since `since` (Unix seconds), optionally for one gateway.
     pub fn health_history(
         &self,
-        gateway_id: Option<i64>,
+        gateway_id: Option<GatewayId>,
         since: i64,
     ) -> Result<Vec<HealthSampleRow>, DbError> {
         let mut conn = self.conn()?;

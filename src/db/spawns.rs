@@ -2,6 +2,7 @@
 //! column holds one of [`SpawnStatus`]'s names; anything else read back is damage, not a status.
 
 use diesel::prelude::*;
+use gateway_supervisor_actors::model::GatewayId;
 use serde::Serialize;
 
 use super::schema::spawns;
@@ -13,7 +14,7 @@ use crate::domain::{SpawnId, SpawnStatus};
 pub struct SpawnRow {
     #[diesel(deserialize_as = String)]
     pub id: SpawnId,
-    pub gateway_id: Option<i64>,
+    pub gateway_id: Option<GatewayId>,
     pub agent: Option<String>,
     pub method: String,
     /// The request as given, without environment values.
@@ -33,7 +34,7 @@ pub struct SpawnRow {
 
 pub struct NewSpawn<'a> {
     pub id: &'a SpawnId,
-    pub gateway_id: i64,
+    pub gateway_id: GatewayId,
     pub agent: Option<&'a str>,
     pub method: &'a str,
     pub request: &'a str,
@@ -120,7 +121,7 @@ impl Store {
     pub fn list_spawns(
         &self,
         status: Option<SpawnStatus>,
-        gateway_id: Option<i64>,
+        gateway_id: Option<GatewayId>,
         limit: i64,
     ) -> Result<(Vec<SpawnRow>, i64), DbError> {
         let mut conn = self.conn()?;
@@ -155,7 +156,11 @@ impl Store {
     }
 
     /// The `running` spawns on gateway `gateway_id`, oldest first, at most `limit`.
-    pub fn running_spawns_on(&self, gateway_id: i64, limit: i64) -> Result<Vec<SpawnRow>, DbError> {
+    pub fn running_spawns_on(
+        &self,
+        gateway_id: GatewayId,
+        limit: i64,
+    ) -> Result<Vec<SpawnRow>, DbError> {
         let mut conn = self.conn()?;
         Ok(spawns::table
             .filter(spawns::status.eq(SpawnStatus::Running.as_str()))

@@ -3,6 +3,7 @@
 //! row grew, which is what the counters add (a report never makes them go back).
 
 use diesel::prelude::*;
+use gateway_supervisor_actors::model::GatewayId;
 
 use super::schema::usage_daily;
 use super::{DbError, Store, unix_now};
@@ -11,7 +12,7 @@ use super::{DbError, Store, unix_now};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Queryable, Selectable)]
 #[diesel(table_name = usage_daily)]
 pub struct UsageRow {
-    pub gateway_id: i64,
+    pub gateway_id: GatewayId,
     pub agent_id: String,
     /// `YYYY-MM-DD`, the gateway's day.
     pub day: String,

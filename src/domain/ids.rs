@@ -1,5 +1,5 @@
-//! Ids the daemon mints as text: a spawn's (a random UUID's shape) and an operation's
-//! (`op_` and 24 random hex digits). A typed id is not a `String`: a spawn's id
+//! Ids as text: the daemon's own, a spawn's (a random UUID's shape) and an operation's
+//! (`op_` and 24 random hex digits), and a gateway's for an approval. A typed id is not a `String`: a spawn's id
 //! cannot be handed where a session key, a run id or an idempotency key is wanted, which the
 //! bare strings allowed (`spawn_id`, `run_id` and `session_key` sat side by side in the same
 //! tuples). Stored and shown as its text: diesel reads the column as a `String` into it
@@ -43,6 +43,14 @@ macro_rules! text_id {
             }
         }
     };
+}
+
+text_id! {
+    /// An approval, as its gateway names it (a UUID, `plugin:` and a UUID for a plugin's): the
+    /// gateway's id, not one this daemon mints, so unique only with the gateway's
+    /// ([`GatewayId`](gateway_supervisor_actors::model::GatewayId)) beside it. Bounded and
+    /// escaped where it is read (the gateway's frames, `protocol::approvals`; the API's path).
+    ApprovalId
 }
 
 text_id! {

@@ -3,10 +3,15 @@
 //! stored as its word (`db/` reads a row's text into it and refuses a word outside the set —
 //! that is damage, not a status), shown as that word in the API (the OpenAPI document lists
 //! them), and matched exhaustively in code, so a new word is a compile error wherever it
-//! matters instead of a string compared in five places.
+//! matters instead of a string compared in five places. Beside them the typed ids the daemon
+//! mints ([`SpawnId`], [`OperationId`]) and the records the store, the services and the API
+//! share: a fleet operation ([`operation`]) and an approval ([`approval`]) — the store reads
+//! and writes them, it does not define them.
 
+pub mod approval;
 mod ids;
-pub use ids::{OperationId, SpawnId};
+pub mod operation;
+pub use ids::{ApprovalId, OperationId, SpawnId};
 
 /// A word read back that is none of its set's.
 #[derive(Debug, thiserror::Error)]

@@ -358,12 +358,16 @@ impl GatewayOps {
                 })
                 .await;
             match ended {
-                Ok(Ok(Some(_))) => tracing::info!(gateway_id = id, "maintenance window ended"),
+                Ok(Ok(Some(_))) => {
+                    tracing::info!(gateway_id = id.get(), "maintenance window ended")
+                }
                 Ok(Ok(None)) => {}
                 Ok(Err(e)) => {
-                    tracing::warn!(gateway_id = id, %e, "could not end a maintenance window")
+                    tracing::warn!(gateway_id = id.get(), %e, "could not end a maintenance window")
                 }
-                Err(e) => tracing::warn!(gateway_id = id, %e, "could not end a maintenance window"),
+                Err(e) => {
+                    tracing::warn!(gateway_id = id.get(), %e, "could not end a maintenance window")
+                }
             }
         }
     }

@@ -153,7 +153,7 @@ pub struct Owner {
 
 impl FleetError {
     /// Refused: a running operation already holds gateway `gateway_id`.
-    pub fn held(gateway_id: i64, operation_id: &str) -> Self {
+    pub fn held(gateway_id: GatewayId, operation_id: &str) -> Self {
         FleetError::Busy {
             message: format!(
                 "gateway {gateway_id} is already in running operation {operation_id}; wait for it to end"
@@ -296,6 +296,7 @@ impl Fleet {
 #[cfg(test)]
 mod tests {
     use super::fenced_process;
+    use gateway_supervisor_actors::model::GatewayId;
 
     #[test]
     fn the_caller_s_process_wins_over_the_one_the_link_reaches() {
@@ -322,27 +323,27 @@ mod tests {
         use super::spawn::SpawnError;
         use super::{FleetError, Owner, ServiceError};
         let linked = || FleetError::LinkedElsewhere {
-            id: 7,
+            id: GatewayId(7),
             owner: Owner {
                 instance: "b".into(),
                 url: None,
             },
         };
-        assert!(matches!(linked().elsewhere(), Some((7, o)) if o.instance == "b"));
+        assert!(matches!(linked().elsewhere(), Some((GatewayId(7), o)) if o.instance == "b"));
         assert!(matches!(
             SessionError::from(linked()).elsewhere(),
-            Some((7, _))
+            Some((GatewayId(7), _))
         ));
         assert!(matches!(
             SpawnError::from(linked()).elsewhere(),
-            Some((7, _))
+            Some((GatewayId(7), _))
         ));
         assert!(matches!(
             AgentsError::from(linked()).elsewhere(),
-            Some((7, _))
+            Some((GatewayId(7), _))
         ));
         assert!(SessionError::NotFound("k".into()).elsewhere().is_none());
-        assert!(FleetError::NotFound(7).elsewhere().is_none());
+        assert!(FleetError::NotFound(GatewayId(7)).elsewhere().is_none());
     }
 
     /// The counters' outcome label: a service's own word for its refusals, the shared one for
@@ -363,14 +364,14 @@ mod tests {
         };
         assert_eq!(reused.outcome(), "idempotency_key_reused");
         assert_eq!(
-            SpawnError::from(FleetError::NotFound(3)).outcome(),
+            SpawnError::from(FleetError::NotFound(GatewayId(3))).outcome(),
             "not_found"
         );
         assert_eq!(
             AgentsError::NoPrimary { registered: 0 }.outcome(),
             "not_connected"
         );
-        let busy = SessionError::from(FleetError::held(3, "op_1"));
+        let busy = SessionError::from(FleetError::held(GatewayId(3), "op_1"));
         assert_eq!(busy.outcome(), "busy");
     }
 

@@ -97,13 +97,22 @@ mod tests {
     #[test]
     fn parts_merge_into_one_group_per_release_largest_first() {
         let a = vec![
-            group(Some("2026.9.6"), &[1, 2]),
-            group(Some("2026.3.31"), &[3]),
+            group(Some("2026.9.6"), &[GatewayId(1), GatewayId(2)]),
+            group(Some("2026.3.31"), &[GatewayId(3)]),
         ];
-        let b = vec![group(Some("2026.9.6"), &[4])];
-        let merged = merge(vec![a, b], &[1, 2, 3, 4]);
-        assert_eq!(merged[0], group(Some("2026.9.6"), &[1, 2, 4]));
-        assert_eq!(merged[1], group(Some("2026.3.31"), &[3]));
+        let b = vec![group(Some("2026.9.6"), &[GatewayId(4)])];
+        let merged = merge(
+            vec![a, b],
+            &[GatewayId(1), GatewayId(2), GatewayId(3), GatewayId(4)],
+        );
+        assert_eq!(
+            merged[0],
+            group(
+                Some("2026.9.6"),
+                &[GatewayId(1), GatewayId(2), GatewayId(4)]
+            )
+        );
+        assert_eq!(merged[1], group(Some("2026.3.31"), &[GatewayId(3)]));
         assert_eq!(merged.len(), 2);
     }
 
@@ -111,11 +120,17 @@ mod tests {
     fn a_gateway_in_no_part_is_unknown_and_a_known_one_is_not_counted_twice() {
         // 5 is linked by nobody; 2 is unknown on one instance (its link just started) and
         // known on another; 9 was deleted since a part was taken.
-        let a = vec![group(Some("2026.9.6"), &[1, 2, 9])];
-        let b = vec![group(None, &[2])];
-        let merged = merge(vec![b, a], &[1, 2, 5]);
-        assert_eq!(merged[0], group(Some("2026.9.6"), &[1, 2]));
-        assert_eq!(merged[1], group(None, &[5]));
+        let a = vec![group(
+            Some("2026.9.6"),
+            &[GatewayId(1), GatewayId(2), GatewayId(9)],
+        )];
+        let b = vec![group(None, &[GatewayId(2)])];
+        let merged = merge(vec![b, a], &[GatewayId(1), GatewayId(2), GatewayId(5)]);
+        assert_eq!(
+            merged[0],
+            group(Some("2026.9.6"), &[GatewayId(1), GatewayId(2)])
+        );
+        assert_eq!(merged[1], group(None, &[GatewayId(5)]));
         let total: usize = merged.iter().map(|g| g.count).sum();
         assert_eq!(total, 3, "each gateway once");
     }

@@ -128,7 +128,7 @@ impl FleetConfig {
             return match self.stored(move |s| s.forget_config_drift(id)).await {
                 Ok(forgot) => forgot,
                 Err(e) => {
-                    tracing::warn!(gateway_id = id, %e, "could not forget config drift");
+                    tracing::warn!(gateway_id = id.get(), %e, "could not forget config drift");
                     false
                 }
             };
@@ -171,7 +171,7 @@ impl FleetConfig {
         let before = match self.stored(move |s| s.save_config_drift(&saved)).await {
             Ok(before) => before,
             Err(e) => {
-                tracing::warn!(gateway_id = id, %e, "could not store config drift");
+                tracing::warn!(gateway_id = id.get(), %e, "could not store config drift");
                 return false;
             }
         };
@@ -179,7 +179,7 @@ impl FleetConfig {
         if changed {
             let paths: Vec<&str> = judged.paths.iter().map(|p| p.path.as_str()).collect();
             tracing::info!(
-                gateway_id = id,
+                gateway_id = id.get(),
                 state = judged.state.as_str(),
                 ?paths,
                 "config drift judged"

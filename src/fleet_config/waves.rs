@@ -56,9 +56,12 @@ mod tests {
 
     #[test]
     fn canaries_go_first_then_the_rest_max_parallel_at_a_time() {
-        let waves = plan(&[1, 2, 3, 4, 5, 6], 1, 2).unwrap();
-        let shape: Vec<(bool, Vec<i64>)> =
-            waves.into_iter().map(|w| (w.canary, w.gateways)).collect();
+        let ids: Vec<GatewayId> = (1..=6).map(GatewayId).collect();
+        let waves = plan(&ids, 1, 2).unwrap();
+        let shape: Vec<(bool, Vec<i64>)> = waves
+            .into_iter()
+            .map(|w| (w.canary, w.gateways.iter().map(|g| g.get()).collect()))
+            .collect();
         assert_eq!(
             shape,
             [
@@ -73,10 +76,13 @@ mod tests {
     #[test]
     fn every_refusal_says_why() {
         assert_eq!(plan(&[], 0, 1), Err(PlanError::Empty));
-        assert_eq!(plan(&[1], 0, 0), Err(PlanError::NoParallelism));
-        assert_eq!(plan(&[1, 2], 3, 1), Err(PlanError::TooManyCanaries(2)));
+        assert_eq!(plan(&[GatewayId(1)], 0, 0), Err(PlanError::NoParallelism));
         assert_eq!(
-            plan(&[1, 2], 2, 1).unwrap().len(),
+            plan(&[GatewayId(1), GatewayId(2)], 3, 1),
+            Err(PlanError::TooManyCanaries(2))
+        );
+        assert_eq!(
+            plan(&[GatewayId(1), GatewayId(2)], 2, 1).unwrap().len(),
             1,
             "all canaries: one wave"
         );
@@ -85,10 +91,10 @@ mod tests {
     proptest! {
         #[test]
         fn every_gateway_is_in_exactly_one_wave_in_order(n in 1usize..200, canary in 0usize..10, par in 1usize..60) {
-            let ids: Vec<i64> = (1..=n as i64).collect();
+            let ids: Vec<GatewayId> = (1..=n as i64).map(GatewayId).collect();
             let canary = canary.min(n);
             let waves = plan(&ids, canary, par).unwrap();
-            let flat: Vec<i64> = waves.iter().flat_map(|w| w.gateways.clone()).collect();
+            let flat: Vec<GatewayId> = waves.iter().flat_map(|w| w.gateways.clone()).collect();
             prop_assert_eq!(flat, ids);
             prop_assert!(waves.iter().filter(|w| !w.canary).all(|w| !w.gateways.is_empty() && w.gateways.len() <= par));
             prop_assert_eq!(waves.iter().filter(|w| w.canary).map(|w| w.gateways.len()).sum::<usize>(), canary);

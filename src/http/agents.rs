@@ -4,6 +4,7 @@
 use crate::domain::{AgentStatus, ConnectionStatus};
 use actix_web::{HttpResponse, web};
 use gateway_supervisor_actors::events::EventKind;
+use gateway_supervisor_actors::model::GatewayId;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;
@@ -23,7 +24,7 @@ pub struct AgentJson {
     pub role: Option<String>,
     /// online | offline | …
     pub status: AgentStatus,
-    pub gateway_id: Option<i64>,
+    pub gateway_id: Option<GatewayId>,
     #[schema(value_type = Object)]
     pub config: Value,
     /// manual | gateway | cli
@@ -108,7 +109,9 @@ pub async fn update(
                 .await?
                 .views;
             let known = match p {
-                Value::Number(n) => views.iter().any(|v| Some(v.record.id) == n.as_i64()),
+                Value::Number(n) => views
+                    .iter()
+                    .any(|v| Some(v.record.id) == n.as_i64().map(GatewayId)),
                 Value::String(name) => views.iter().any(|v| &v.record.name == name),
                 Value::Null => true,
                 _ => false,

@@ -4,6 +4,7 @@
 //! 409 `approval_already_resolved` with the answer that won (docs/design.md, *Approvals*).
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use gateway_supervisor_actors::model::GatewayId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -13,6 +14,7 @@ use super::json::JsonBody;
 use super::principal::Authenticated;
 use crate::approvals::model::{Approval, ApprovalStatus};
 use crate::db::approvals::ApprovalFilter;
+use crate::domain::ApprovalId;
 use gateway_supervisor_actors::protocol::approvals::{ApprovalKind, Decision, ID_MAX};
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -21,8 +23,8 @@ pub struct ApprovalsQuery {
     /// pending | allowed | denied | expired | cancelled
     #[param(pattern = "^(pending|allowed|denied|expired|cancelled)$")]
     pub status: Option<String>,
-    #[serde(default, deserialize_with = "super::query::integer")]
-    pub gateway_id: Option<i64>,
+    #[serde(default, deserialize_with = "super::query::id")]
+    pub gateway_id: Option<GatewayId>,
     /// Only the approvals of gateways whose labels this selector picks (`region=eu`).
     pub selector: Option<String>,
     /// exec | plugin | system-agent
@@ -214,7 +216,7 @@ pub async fn resolve(
 }
 
 /// The path's gateway id and approval id, checked.
-fn ids((gateway_id, id): (String, String)) -> Result<(i64, String), ApiError> {
+fn ids((gateway_id, id): (String, String)) -> Result<(GatewayId, ApprovalId), ApiError> {
     let gateway_id = gateway_id
         .parse::<i64>()
         .ok()
@@ -226,11 +228,11 @@ fn ids((gateway_id, id): (String, String)) -> Result<(i64, String), ApiError> {
             format!("id must be 1–{ID_MAX} characters without control characters"),
         ));
     }
-    Ok((gateway_id, id))
+    Ok((GatewayId(gateway_id), ApprovalId::from(id)))
 }
 
 /// A `next_cursor`: `<created_at_ms>_<gateway_id>_<id>`.
-fn cursor(c: &str) -> Result<(i64, i64, String), ApiError> {
+fn cursor(c: &str) -> Result<(i64, GatewayId, ApprovalId), ApiError> {
     let bad = || ApiError::field("cursor", "cursor must be a next_cursor this API returned");
     let mut parts = c.splitn(3, '_');
     let at = parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad)?;
@@ -239,7 +241,7 @@ fn cursor(c: &str) -> Result<(i64, i64, String), ApiError> {
         .next()
         .filter(|id| !id.is_empty() && id.len() <= ID_MAX)
         .ok_or_else(bad)?;
-    Ok((at, g, id.to_owned()))
+    Ok((at, g, ApprovalId::from(id)))
 }
 
 fn bounded(s: &str) -> String {

@@ -3,6 +3,7 @@
 //! `clustered: false` and empty lists.
 
 use actix_web::{HttpResponse, web};
+use gateway_supervisor_actors::model::GatewayId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -17,7 +18,7 @@ pub struct NoQuery {}
 
 #[derive(Serialize, ToSchema)]
 pub struct LeaseJson {
-    pub gateway_id: i64,
+    pub gateway_id: GatewayId,
     pub owner: String,
     /// Grows with every change of owner (or a lease taken back after it expired); never
     /// goes back.

@@ -3,9 +3,11 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
+use gateway_supervisor_actors::model::GatewayId;
 use serde::Serialize;
 
 use crate::auth::{AuthError, Role};
+use crate::domain::ApprovalId;
 use crate::secrets::SecretsError;
 use gateway_supervisor_actors::messages::{CallError, RegistryError};
 use gateway_supervisor_actors::primary::PrimaryRuleError;
@@ -51,7 +53,7 @@ pub enum ApiError {
     #[error("no route for {0}")]
     RouteNotFound(String),
     #[error("gateway {0} not found")]
-    GatewayNotFound(i64),
+    GatewayNotFound(GatewayId),
     #[error("method {method} is not allowed on this route (allowed: {allow})")]
     MethodNotAllowed { method: String, allow: String },
     #[error("a gateway named `{0}` already exists")]
@@ -109,12 +111,15 @@ pub enum ApiError {
     #[error("connection `{0}` not found")]
     ConnectionNotFound(String),
     #[error("approval `{id}` of gateway {gateway_id} not found")]
-    ApprovalNotFound { gateway_id: i64, id: String },
+    ApprovalNotFound {
+        gateway_id: GatewayId,
+        id: ApprovalId,
+    },
     /// No disruption budget of this name.
     #[error("no disruption budget named `{0}`")]
     BudgetNotFound(String),
     #[error("no managed gateway with id {0}")]
-    ManagedNotFound(i64),
+    ManagedNotFound(GatewayId),
     /// The gateway is a managed one: removed through `DELETE /api/managed/{id}`, which stops
     /// its process too.
     #[error("{0}")]

@@ -4,6 +4,7 @@
 //! /api/alerts`, the webhook delivery log.
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use gateway_supervisor_actors::model::GatewayId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -44,7 +45,7 @@ pub async fn versions(
     let mut parts: Vec<Vec<VersionGroup>> =
         gathered.parts.into_iter().map(|p| p.versions).collect();
     parts.push(here);
-    let all: Vec<i64> = snapshot.views.iter().map(|v| v.record.id).collect();
+    let all: Vec<GatewayId> = snapshot.views.iter().map(|v| v.record.id).collect();
     let versions = merge(parts, &all);
     Ok(HttpResponse::Ok().json(VersionInventory {
         total: versions.iter().map(|g| g.count).sum(),

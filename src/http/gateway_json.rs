@@ -4,7 +4,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use gateway_supervisor_actors::model::GatewayView;
+use gateway_supervisor_actors::model::{GatewayId, GatewayView};
 
 const REDACTED: &str = "--------";
 
@@ -65,7 +65,7 @@ pub struct BreakerJson {
 /// when not.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct GatewayJson {
-    pub id: i64,
+    pub id: GatewayId,
     pub name: String,
     pub host: String,
     pub port: u16,

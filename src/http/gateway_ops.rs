@@ -3,6 +3,7 @@
 //! refusal (e.g. busy with active work) comes back as 409 with its reasons.
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use gateway_supervisor_actors::model::GatewayId;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -19,7 +20,7 @@ pub async fn suspend(
     state: web::Data<AppState>,
     who: Authenticated,
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<GatewayId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let result = state.fleet.gateway_ops.suspend(id, &who.0.caller()).await;
@@ -39,7 +40,7 @@ pub async fn resume(
     state: web::Data<AppState>,
     who: Authenticated,
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<GatewayId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let result = state.fleet.gateway_ops.resume(id, &who.0.caller()).await;
@@ -68,7 +69,7 @@ pub async fn restart(
     state: web::Data<AppState>,
     who: Authenticated,
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<GatewayId>,
     query: web::Query<ProcessQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -91,7 +92,7 @@ pub async fn restart(
 pub async fn cordon(
     state: web::Data<AppState>,
     who: Authenticated,
-    id: web::Path<i64>,
+    id: web::Path<GatewayId>,
 ) -> Result<HttpResponse, ApiError> {
     set_cordon(&state, &who, id.into_inner(), true).await
 }
@@ -103,7 +104,7 @@ pub async fn cordon(
 pub async fn uncordon(
     state: web::Data<AppState>,
     who: Authenticated,
-    id: web::Path<i64>,
+    id: web::Path<GatewayId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     // An operator's uncordon, not an operation's own: refused while one holds the gateway.
@@ -118,7 +119,7 @@ pub async fn uncordon(
 async fn set_cordon(
     state: &AppState,
     who: &Authenticated,
-    id: i64,
+    id: GatewayId,
     cordoned: bool,
 ) -> Result<HttpResponse, ApiError> {
     let view = state

@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 use super::error::ApiError;
 use super::gateway_json::GatewayJson;
 use gateway_supervisor_actors::labels::Selector;
-use gateway_supervisor_actors::model::{GatewayStatus, GatewayView};
+use gateway_supervisor_actors::model::{GatewayId, GatewayStatus, GatewayView};
 
 /// The largest page.
 pub const MAX_LIMIT: usize = 1000;
@@ -59,7 +59,7 @@ pub struct GatewayListQuery {
 pub struct Place {
     not_primary: bool,
     name: String,
-    id: i64,
+    id: GatewayId,
 }
 
 impl Place {
@@ -200,7 +200,7 @@ impl GatewayListQuery {
 /// The acting primary, named.
 #[derive(Debug, Serialize, ToSchema, PartialEq, Eq)]
 pub struct PrimaryRef {
-    pub id: i64,
+    pub id: GatewayId,
     pub name: String,
 }
 

@@ -22,7 +22,7 @@ use gateway_supervisor_actors::labels::Labels;
 use gateway_supervisor_actors::messages::{
     CreateGateway, DeleteGateway, GetGateway, ListGateways, UpdateGateway,
 };
-use gateway_supervisor_actors::model::{GatewayPatch, GatewayStatus, NewGateway};
+use gateway_supervisor_actors::model::{GatewayId, GatewayPatch, GatewayStatus, NewGateway};
 
 impl From<FieldError> for ApiError {
     fn from(e: FieldError) -> Self {
@@ -109,8 +109,7 @@ pub struct CreateGatewayRequest {
 pub struct UpdateGatewayRequest {
     /// Required with `PUT /api/gateways`; with `PUT /api/gateways/{id}` it may be omitted and
     /// must match when given.
-    #[schema(minimum = 1)]
-    pub id: Option<i64>,
+    pub id: Option<GatewayId>,
     /// As for create.
     #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: Option<String>,
@@ -155,8 +154,7 @@ pub struct UpdateGatewayRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteGatewayRequest {
-    #[schema(minimum = 1)]
-    pub id: i64,
+    pub id: GatewayId,
 }
 
 /// Where a gateway is, from either `url` or `host`/`port`; `None` fields were not given.
@@ -345,7 +343,7 @@ pub async fn list(
 pub async fn get(
     req: HttpRequest,
     state: web::Data<AppState>,
-    id: web::Path<i64>,
+    id: web::Path<GatewayId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let tag = state.gateway_tags.tag(&format!("gateway {id}"));
@@ -391,7 +389,7 @@ pub async fn create(
 async fn apply_update(
     state: &AppState,
     who: &Authenticated,
-    id: i64,
+    id: GatewayId,
     req: UpdateGatewayRequest,
 ) -> Result<HttpResponse, ApiError> {
     let patch = req.validate()?;
@@ -434,7 +432,7 @@ pub async fn update(
 pub async fn update_by_path(
     state: web::Data<AppState>,
     who: Authenticated,
-    id: web::Path<i64>,
+    id: web::Path<GatewayId>,
     body: JsonBody<UpdateGatewayRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -451,7 +449,7 @@ pub async fn update_by_path(
 async fn apply_delete(
     state: &AppState,
     who: &Authenticated,
-    id: i64,
+    id: GatewayId,
 ) -> Result<HttpResponse, ApiError> {
     state.fleet.operations.may_delete(id).await?;
     let store = state.store.clone();
@@ -490,7 +488,7 @@ pub async fn delete(
 pub async fn delete_by_path(
     state: web::Data<AppState>,
     who: Authenticated,
-    id: web::Path<i64>,
+    id: web::Path<GatewayId>,
 ) -> Result<HttpResponse, ApiError> {
     apply_delete(&state, &who, id.into_inner()).await
 }

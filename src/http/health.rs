@@ -16,7 +16,7 @@ use super::principal::Authenticated;
 use crate::db::health::HealthSampleRow;
 use crate::db::unix_now;
 use gateway_supervisor_actors::messages::{LinkHandle, Links, ListGateways, ProbeResult};
-use gateway_supervisor_actors::model::GatewayStatus;
+use gateway_supervisor_actors::model::{GatewayId, GatewayStatus};
 
 /// Extra time a probe gets beyond `probe_timeout` before it is reported as timed out here.
 const PROBE_GRACE: Duration = Duration::from_secs(1);
@@ -25,7 +25,7 @@ const PROBE_GRACE: Duration = Duration::from_secs(1);
 #[serde(deny_unknown_fields)]
 pub struct ProbeRequest {
     /// Probe only this gateway; omit to probe all.
-    pub gateway_id: Option<i64>,
+    pub gateway_id: Option<GatewayId>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -51,7 +51,7 @@ pub struct ProbeOne {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProbeEntry {
-    pub gateway_id: i64,
+    pub gateway_id: GatewayId,
     pub name: String,
     pub healthy: bool,
     pub status: String,
@@ -161,8 +161,8 @@ pub async fn probe(
 #[serde(deny_unknown_fields)]
 pub struct HistoryQuery {
     /// Only this gateway.
-    #[serde(default, deserialize_with = "super::query::integer")]
-    pub gateway_id: Option<i64>,
+    #[serde(default, deserialize_with = "super::query::id")]
+    pub gateway_id: Option<GatewayId>,
     /// Unix seconds; default 24 h ago (older samples are pruned).
     #[serde(default, deserialize_with = "super::query::integer")]
     pub since: Option<i64>,
@@ -179,7 +179,7 @@ pub struct HistoryPoint {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HistorySeries {
-    pub gateway_id: i64,
+    pub gateway_id: GatewayId,
     pub name: String,
     pub points: Vec<HistoryPoint>,
 }
@@ -209,11 +209,11 @@ pub async fn history(
     let gateway_id = query.gateway_id;
     let rows: Vec<HealthSampleRow> =
         super::blocking(move || store.health_history(gateway_id, since)).await?;
-    let names: BTreeMap<i64, String> = views
+    let names: BTreeMap<GatewayId, String> = views
         .iter()
         .map(|v| (v.record.id, v.record.name.clone()))
         .collect();
-    let mut series: BTreeMap<i64, HistorySeries> = BTreeMap::new();
+    let mut series: BTreeMap<GatewayId, HistorySeries> = BTreeMap::new();
     for row in rows {
         let Some(name) = names.get(&row.gateway_id) else {
             continue;

@@ -17,6 +17,7 @@ use super::json::JsonBody;
 use super::principal::Authenticated;
 use gateway_supervisor_actors::labels::{LabelPatch, MAX_LABELS, Selector};
 use gateway_supervisor_actors::messages::PatchLabels;
+use gateway_supervisor_actors::model::GatewayId;
 
 /// The most keys one patch names (every label removed and as many set).
 const MAX_PATCH_KEYS: usize = 2 * MAX_LABELS;
@@ -37,7 +38,7 @@ pub struct LabelsPatchRequest(pub BTreeMap<String, Option<String>>);
 pub async fn patch(
     state: web::Data<AppState>,
     who: Authenticated,
-    id: web::Path<i64>,
+    id: web::Path<GatewayId>,
     body: JsonBody<LabelsPatchRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let patch: LabelPatch = body.0.0;

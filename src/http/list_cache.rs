@@ -17,6 +17,7 @@ use std::sync::{Arc, RwLock};
 use actix::Addr;
 use actix_web::web::Bytes;
 use gateway_supervisor_actors::messages::{ListGateways, ListSessions};
+use gateway_supervisor_actors::model::GatewayId;
 use gateway_supervisor_actors::registry::RegistryActor;
 
 use super::error::ApiError;
@@ -101,7 +102,7 @@ const SESSION_QUERIES: usize = 16;
 pub struct SessionQueryKey {
     pub agent: Option<String>,
     pub key: Option<String>,
-    pub gateway_id: Option<i64>,
+    pub gateway_id: Option<GatewayId>,
     pub limit: usize,
 }
 

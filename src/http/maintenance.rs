@@ -12,7 +12,7 @@ use super::error::{ApiError, ErrorBody};
 use super::gateway_json::GatewayEnvelope;
 use super::json::JsonBody;
 use super::principal::Authenticated;
-use gateway_supervisor_actors::model::Maintenance;
+use gateway_supervisor_actors::model::{GatewayId, Maintenance};
 
 /// The longest window (30 days).
 const LONGEST_S: i64 = 30 * 86_400;
@@ -80,7 +80,7 @@ impl MaintenanceRequest {
 pub async fn start(
     state: web::Data<AppState>,
     who: Authenticated,
-    id: web::Path<i64>,
+    id: web::Path<GatewayId>,
     body: JsonBody<MaintenanceRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let caller = who.0.caller();
@@ -103,7 +103,7 @@ pub async fn start(
 pub async fn end(
     state: web::Data<AppState>,
     who: Authenticated,
-    id: web::Path<i64>,
+    id: web::Path<GatewayId>,
 ) -> Result<HttpResponse, ApiError> {
     let view = state
         .fleet

@@ -3,6 +3,7 @@
 //! gateway like any other (`/api/gateways/{id}`, same id).
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use gateway_supervisor_actors::model::GatewayId;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -19,7 +20,7 @@ use crate::managed::state::{Desired, ProcessState};
 /// A managed gateway: what it was asked for and what its host's daemon last saw.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ManagedView {
-    pub gateway_id: i64,
+    pub gateway_id: GatewayId,
     /// Its gateway's name.
     pub name: String,
     /// The host whose daemon runs it.
@@ -190,7 +191,7 @@ pub async fn list_managed(state: web::Data<AppState>) -> Result<HttpResponse, Ap
     responses((status = 200, body = ManagedEnvelope), (status = 404, body = ErrorBody)))]
 pub async fn get_managed(
     state: web::Data<AppState>,
-    id: web::Path<i64>,
+    id: web::Path<GatewayId>,
 ) -> Result<HttpResponse, ApiError> {
     let record = state.managed.get(id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(envelope(&state, record).await?))
@@ -205,7 +206,7 @@ pub async fn get_managed(
 pub async fn restart_managed(
     state: web::Data<AppState>,
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<GatewayId>,
 ) -> Result<HttpResponse, ApiError> {
     let result = state.managed.restart(id.into_inner()).await;
     match or_host(&state, &req, None, result).await? {
@@ -224,7 +225,7 @@ pub async fn delete_managed(
     state: web::Data<AppState>,
     who: Authenticated,
     req: HttpRequest,
-    id: web::Path<i64>,
+    id: web::Path<GatewayId>,
     query: web::Query<DeleteQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();

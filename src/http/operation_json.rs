@@ -3,6 +3,7 @@
 
 use actix_web::HttpResponse;
 use actix_web::http::header::LOCATION;
+use gateway_supervisor_actors::model::GatewayId;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -57,7 +58,7 @@ impl From<Operation> for OperationJson {
 #[derive(ToSchema)]
 #[allow(dead_code)] // read by the OpenAPI document only
 pub struct GatewayProgressSchema {
-    pub gateway_id: i64,
+    pub gateway_id: GatewayId,
     pub step: StepName,
     /// `draining`: the request the gateway deduplicates the drain by.
     pub request_id: Option<String>,

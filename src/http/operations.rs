@@ -66,7 +66,7 @@ impl Selector {
 #[serde(deny_unknown_fields)]
 pub struct RollingRestartRequest {
     /// The gateways, restarted in this order (or give `selector`, not both).
-    pub gateway_ids: Option<Vec<i64>>,
+    pub gateway_ids: Option<Vec<GatewayId>>,
     pub selector: Option<Selector>,
     /// How many gateways may be out of service at once: 1–1000, default 1.
     pub max_unavailable: Option<u32>,
@@ -115,7 +115,7 @@ fn max_unavailable(value: Option<u32>) -> Result<u32, ApiError> {
 /// The gateways a fleet request names: `gateway_ids` in order, or those its `selector` picks
 /// (`picked`, in id order); 1–10,000 of them, no duplicates.
 fn gateways_of(
-    ids: &Option<Vec<i64>>,
+    ids: &Option<Vec<GatewayId>>,
     selector: &Option<Selector>,
     picked: impl FnOnce() -> Picked,
 ) -> Result<Vec<GatewayId>, ApiError> {
@@ -139,12 +139,6 @@ fn gateways_of(
         return Err(ApiError::field(
             "gateway_ids",
             format!("between 1 and {MAX_GATEWAYS} gateways"),
-        ));
-    }
-    if let Some(bad) = gateways.iter().find(|id| **id < 1) {
-        return Err(ApiError::field(
-            "gateway_ids",
-            format!("{bad} is not an id"),
         ));
     }
     let mut seen = std::collections::HashSet::new();
@@ -192,7 +186,7 @@ impl RollingRestartRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpgradeRequest {
     /// The gateways, upgraded in this order, canaries first (or give `selector`, not both).
-    pub gateway_ids: Option<Vec<i64>>,
+    pub gateway_ids: Option<Vec<GatewayId>>,
     pub selector: Option<Selector>,
     /// How many of the first gateways are canaries: 0 to the number of gateways, default 1.
     /// The others wait until every canary is done and has baked; a failed canary stops them.
@@ -292,7 +286,7 @@ impl UpgradeRequest {
 #[serde(deny_unknown_fields)]
 pub struct UpdateHoldRequest {
     /// The gateways to hold (or give `selector`, not both).
-    pub gateway_ids: Option<Vec<i64>>,
+    pub gateway_ids: Option<Vec<GatewayId>>,
     pub selector: Option<Selector>,
 }
 
@@ -454,7 +448,7 @@ pub struct DrainQuery {
 pub async fn drain(
     state: web::Data<AppState>,
     who: Authenticated,
-    id: web::Path<i64>,
+    id: web::Path<GatewayId>,
     query: web::Query<DrainQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let order = OperationOrder {

@@ -12,6 +12,7 @@ use super::error::{ApiError, ErrorBody};
 use crate::db;
 use crate::db::audit::AuditRow;
 use gateway_supervisor_actors::messages::{ListGateways, Ping};
+use gateway_supervisor_actors::model::GatewayId;
 
 const REGISTRY_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -121,8 +122,8 @@ pub async fn audit(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct LogQuery {
-    #[serde(default, deserialize_with = "super::query::integer")]
-    pub gateway_id: Option<i64>,
+    #[serde(default, deserialize_with = "super::query::id")]
+    pub gateway_id: Option<GatewayId>,
     pub session: Option<String>,
     /// `info`, `warn`, `error`, … as the line says it.
     pub level: Option<String>,

@@ -2,6 +2,7 @@
 //! parameters are JSON Schema integers, which `1.0` and `1e3` are; serde's integer parse
 //! refuses them. Every integer query parameter reads through [`integer`].
 
+use gateway_supervisor_actors::model::GatewayId;
 use serde::de::Error;
 use serde::{Deserialize, Deserializer};
 
@@ -27,7 +28,7 @@ where
 }
 
 /// [`integer`] for an id: 1 or more (ids start at 1), as the documents' `minimum: 1` says.
-pub fn id<'de, D>(d: D) -> Result<Option<i64>, D::Error>
+pub fn id<'de, D>(d: D) -> Result<Option<GatewayId>, D::Error>
 where
     D: Deserializer<'de>,
 {
@@ -35,7 +36,7 @@ where
         Some(n) if n < 1 => Err(D::Error::custom(format!(
             "{n} is not an id (ids are 1 or more)"
         ))),
-        id => Ok(id),
+        id => Ok(id.map(GatewayId)),
     }
 }
 

@@ -7,6 +7,7 @@
 
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpResponse, web};
+use gateway_supervisor_actors::model::GatewayId;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -170,7 +171,7 @@ impl RolloutRequest {
 }
 
 fn shown(op: Operation, rollout: RolloutPatch) -> RolloutJson {
-    let ids: Vec<i64> = op.progress.iter().map(|p| p.gateway_id).collect();
+    let ids: Vec<GatewayId> = op.progress.iter().map(|p| p.gateway_id).collect();
     let waves = waves_of(&ids, &op.params);
     RolloutJson {
         operation: op.into(),

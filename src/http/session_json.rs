@@ -1,6 +1,7 @@
 //! A session as the API shows it, and a listing of them (`GET /api/sessions`): the bodies the
 //! handler answers and the list cache keeps.
 
+use gateway_supervisor_actors::model::GatewayId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -20,7 +21,7 @@ pub struct SessionJson {
     /// Milliseconds, as the gateway reports it.
     #[serde(rename = "updatedAt")]
     pub updated_at: Option<i64>,
-    pub gateway_id: i64,
+    pub gateway_id: GatewayId,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]

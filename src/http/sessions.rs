@@ -2,6 +2,7 @@
 //! round trip per request) and `POST /api/sessions/{key}/control` (routed to the owning gateway).
 
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
+use gateway_supervisor_actors::model::GatewayId;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -28,7 +29,7 @@ pub struct SessionQuery {
         deserialize_with = "super::query::integer",
         skip_serializing_if = "Option::is_none"
     )]
-    pub gateway_id: Option<i64>,
+    pub gateway_id: Option<GatewayId>,
     /// 1–1000, default 50.
     #[param(minimum = 1, maximum = 1000)]
     #[serde(
@@ -113,7 +114,7 @@ fn query_key(query: &SessionQuery, limit: usize) -> SessionQueryKey {
 pub struct ControlQuery {
     #[param(minimum = 1)]
     #[serde(default, deserialize_with = "super::query::id")]
-    pub gateway_id: Option<i64>,
+    pub gateway_id: Option<GatewayId>,
     /// Only if the gateway is still this process (`connection.boot_id` as the caller saw it):
     /// 409 `gateway_changed` otherwise, and nothing is sent.
     #[param(min_length = 1, max_length = 128, pattern = "^[!-~]+$")]
@@ -133,7 +134,7 @@ pub struct ControlResult {
     pub ok: bool,
     pub action: String,
     pub session: String,
-    pub gateway_id: i64,
+    pub gateway_id: GatewayId,
     /// The gateway method used (`sessions.abort`, or the seed protocol's `control`).
     pub method: String,
     #[schema(value_type = Object)]
@@ -239,7 +240,7 @@ async fn elsewhere(state: &AppState, req: &HttpRequest, key: &str) -> Elsewhere 
 mod tests {
     use super::*;
 
-    fn session(key: &str, gateway_id: i64, updated_at: i64) -> SessionJson {
+    fn session(key: &str, gateway_id: GatewayId, updated_at: i64) -> SessionJson {
         SessionJson {
             key: key.into(),
             agent: None,
@@ -263,22 +264,45 @@ mod tests {
 
     #[test]
     fn parts_merge_newest_first_within_the_limit_with_their_totals_summed() {
-        let a = part(vec![session("k1", 1, 30), session("k2", 1, 10)], 5);
-        let b = part(vec![session("k3", 2, 20), session("k1", 2, 30)], 2);
+        let a = part(
+            vec![
+                session("k1", GatewayId(1), 30),
+                session("k2", GatewayId(1), 10),
+            ],
+            5,
+        );
+        let b = part(
+            vec![
+                session("k3", GatewayId(2), 20),
+                session("k1", GatewayId(2), 30),
+            ],
+            2,
+        );
         let merged = merge(vec![a, b], 3, vec!["c".into()]);
-        let order: Vec<(&str, i64)> = merged
+        let order: Vec<(&str, GatewayId)> = merged
             .sessions
             .iter()
             .map(|s| (s.key.as_str(), s.gateway_id))
             .collect();
-        assert_eq!(order, [("k1", 1), ("k1", 2), ("k3", 2)]);
+        assert_eq!(
+            order,
+            [
+                ("k1", GatewayId(1)),
+                ("k1", GatewayId(2)),
+                ("k3", GatewayId(2))
+            ]
+        );
         assert_eq!((merged.total, merged.truncated), (7, true));
         assert_eq!(merged.unreachable_instances, ["c"]);
     }
 
     #[test]
     fn a_single_complete_part_is_not_truncated() {
-        let merged = merge(vec![part(vec![session("k", 1, 1)], 1)], 50, vec![]);
+        let merged = merge(
+            vec![part(vec![session("k", GatewayId(1), 1)], 1)],
+            50,
+            vec![],
+        );
         assert_eq!((merged.total, merged.truncated), (1, false));
     }
 }

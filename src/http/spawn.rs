@@ -16,7 +16,7 @@ use super::{AppState, blocking};
 use crate::db::spawns::SpawnRow;
 use crate::domain::{SpawnId, SpawnStatus};
 use crate::fleet::spawn::{SpawnForm, SpawnOrder};
-use gateway_supervisor_actors::model::Caller;
+use gateway_supervisor_actors::model::{Caller, GatewayId};
 
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -27,7 +27,7 @@ pub struct SpawnRequest {
     pub task: Option<String>,
     pub label: Option<String>,
     pub model: Option<String>,
-    pub gateway_id: Option<i64>,
+    pub gateway_id: Option<GatewayId>,
     /// Only a gateway whose labels this selector picks (`region=eu,tier!=canary`); with
     /// `gateway_id`, that gateway must be one of them.
     pub selector: Option<String>,
@@ -48,7 +48,7 @@ pub struct SpawnRequest {
 pub struct SpawnAccepted {
     #[schema(value_type = String)]
     pub spawn_id: SpawnId,
-    pub gateway_id: Option<i64>,
+    pub gateway_id: Option<GatewayId>,
     /// `agent` (OpenClaw) or `spawn` (seed process form).
     pub method: String,
     pub run_id: Option<String>,
@@ -60,7 +60,7 @@ pub struct SpawnAccepted {
 pub struct SpawnJson {
     #[schema(value_type = String)]
     pub spawn_id: SpawnId,
-    pub gateway_id: Option<i64>,
+    pub gateway_id: Option<GatewayId>,
     pub agent: Option<String>,
     pub method: String,
     pub run_id: Option<String>,
@@ -254,7 +254,7 @@ pub struct SpawnQuery {
     pub status: Option<SpawnStatus>,
     #[param(minimum = 1)]
     #[serde(default, deserialize_with = "super::query::id")]
-    pub gateway_id: Option<i64>,
+    pub gateway_id: Option<GatewayId>,
     /// 1–1000, default 50.
     #[param(minimum = 1, maximum = 1000)]
     #[serde(default, deserialize_with = "super::query::integer")]

@@ -23,7 +23,7 @@ use gateway_supervisor_actors::link::verify::{self, Target};
 use gateway_supervisor_actors::messages::{
     CreateGateway, DeleteGateway, GetGateway, ListGateways, UpdateGateway,
 };
-use gateway_supervisor_actors::model::{GatewayPatch, GatewayView, NewGateway};
+use gateway_supervisor_actors::model::{GatewayId, GatewayPatch, GatewayView, NewGateway};
 use gateway_supervisor_actors::protocol::device::DeviceIdentity;
 use gateway_supervisor_actors::protocol::errors::Disposition;
 use gateway_supervisor_actors::protocol::version;
@@ -60,7 +60,7 @@ pub fn rfc3339(secs: i64) -> String {
 
 #[derive(Serialize, ToSchema)]
 pub struct GatewayRead {
-    pub id: i64,
+    pub id: GatewayId,
     pub name: String,
     pub url: String,
     pub workspace_root: Option<String>,
@@ -253,7 +253,10 @@ pub async fn list(
 
 #[utoipa::path(get, path = "/api/v1/gateways/{id}", tag = "v1", params(("id" = i64, Path, minimum = 1)),
     responses((status = 200, body = GatewayRead), (status = 404, body = ErrorBody)))]
-pub async fn get(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+pub async fn get(
+    state: web::Data<AppState>,
+    id: web::Path<GatewayId>,
+) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let view = state
         .registry
@@ -270,7 +273,7 @@ pub async fn get(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpR
 pub async fn update(
     state: web::Data<AppState>,
     who: Authenticated,
-    id: web::Path<i64>,
+    id: web::Path<GatewayId>,
     body: JsonBody<GatewayUpdate>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -346,7 +349,7 @@ pub async fn update(
 pub async fn delete(
     state: web::Data<AppState>,
     who: Authenticated,
-    id: web::Path<i64>,
+    id: web::Path<GatewayId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     state.fleet.operations.may_delete(id).await?;

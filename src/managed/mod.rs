@@ -447,7 +447,7 @@ impl Managed {
     /// Takes back a registration whose declaration could not be completed.
     async fn unregister(&self, id: GatewayId, by: Caller) {
         if let Ok(Err(e)) = self.registry.send(DeleteGateway { id, by }).await {
-            warn!(gateway_id = id, error = %e, "a half-declared managed gateway stays registered");
+            warn!(gateway_id = id.get(), error = %e, "a half-declared managed gateway stays registered");
         }
     }
 
@@ -532,7 +532,7 @@ impl Managed {
         if purge && let Some(name) = name {
             let dir = self.dir(&name);
             if let Err(e) = std::fs::remove_dir_all(&dir.0) {
-                warn!(gateway_id = id, error = %e, "cannot purge a managed gateway's folder");
+                warn!(gateway_id = id.get(), error = %e, "cannot purge a managed gateway's folder");
             }
         }
         Ok(())

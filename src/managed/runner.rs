@@ -133,7 +133,7 @@ impl Runner {
         self.status.updated_at_ms = process::now_ms();
         let (store, id, status) = (self.ctx.store.clone(), self.id, self.status.clone());
         if let Some(Err(e)) = blocking(move || store.set_managed_status(id, &status)).await {
-            warn!(gateway_id = id, error = %e, "cannot record a managed gateway's state");
+            warn!(gateway_id = id.get(), error = %e, "cannot record a managed gateway's state");
         }
         let s = &self.status;
         self.ctx.events.publish(
@@ -180,7 +180,7 @@ impl Runner {
         let mut current = adopted;
         if let Some(r) = &current {
             info!(
-                gateway_id = self.id,
+                gateway_id = self.id.get(),
                 pid = r.gateway_pid,
                 "re-adopted a running managed gateway"
             );
@@ -268,7 +268,7 @@ impl Runner {
                 handoff.as_ref(),
                 process::now_ms(),
             );
-            info!(gateway_id = self.id, exit = %exit.describe(), ?handoff, ?decision, "a managed gateway ended");
+            info!(gateway_id = self.id.get(), exit = %exit.describe(), ?handoff, ?decision, "a managed gateway ended");
             match decision {
                 AfterExit::RestartNow => {
                     self.status.restarts += 1;
@@ -306,7 +306,7 @@ impl Runner {
                         GiveUp::Clean => ProcessState::Exited,
                         GiveUp::Refused | GiveUp::StartLimit { .. } => ProcessState::Failed,
                     };
-                    warn!(gateway_id = self.id, name = %self.name, reason = %why.describe(), "a managed gateway is not started again");
+                    warn!(gateway_id = self.id.get(), name = %self.name, reason = %why.describe(), "a managed gateway is not started again");
                     self.set(state, Some(why.describe())).await;
                     loop {
                         let cmd = self.cmds.recv().await;
@@ -324,7 +324,7 @@ impl Runner {
 
     /// Down for good until asked again (a failed install, claim or start).
     async fn down(mut self, state: ProcessState, detail: String) {
-        warn!(gateway_id = self.id, name = %self.name, detail = %detail, "a managed gateway cannot run");
+        warn!(gateway_id = self.id.get(), name = %self.name, detail = %detail, "a managed gateway cannot run");
         self.set(state, Some(detail)).await;
         loop {
             let cmd = self.cmds.recv().await;
@@ -368,7 +368,7 @@ impl Runner {
                 .map_err(|e| e.to_string())?;
         self.status.pid = Some(i64::from(record.gateway_pid));
         info!(
-            gateway_id = self.id,
+            gateway_id = self.id.get(),
             pid = record.gateway_pid,
             "started a managed gateway"
         );
@@ -422,7 +422,7 @@ impl Runner {
                 cmd = self.cmds.recv() => match cmd {
                     Some(Cmd::Restart) => {
                         if let Err(e) = process::signal(record, Signal::SIGUSR2) {
-                            warn!(gateway_id = self.id, error = %e, "cannot signal a managed gateway");
+                            warn!(gateway_id = self.id.get(), error = %e, "cannot signal a managed gateway");
                         }
                     }
                     Some(Cmd::Stop(done)) => return Wake::Stop(done),

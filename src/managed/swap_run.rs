@@ -95,7 +95,7 @@ impl Runner {
         if let Some(Err(e)) =
             blocking(move || store.set_managed_release(id, &version, &source)).await
         {
-            warn!(gateway_id = id, error = %e, "cannot record a managed gateway's release");
+            warn!(gateway_id = id.get(), error = %e, "cannot record a managed gateway's release");
         }
         if let Ok(mut versions) = self.ctx.versions.lock() {
             versions.insert(self.id, self.version.clone());
@@ -107,7 +107,7 @@ impl Runner {
         let record = match self.start(launch).await {
             Ok(r) => r,
             Err(e) => {
-                warn!(gateway_id = self.id, error = %e, "a swap could not start a release");
+                warn!(gateway_id = self.id.get(), error = %e, "a swap could not start a release");
                 return Err(Exit::Unknown);
             }
         };
@@ -142,7 +142,7 @@ impl Runner {
         let mut running = Some(record);
         let mut target: Option<Launch> = None;
         let mut snapshotted = false;
-        info!(gateway_id = self.id, from = %previous.0, to = %order.version, "swapping a managed gateway's release");
+        info!(gateway_id = self.id.get(), from = %previous.0, to = %order.version, "swapping a managed gateway's release");
         loop {
             let words = describe(&swap.step, &order.version);
             self.report_swap(&order, SwapReport::Working(words.clone()));
@@ -280,7 +280,7 @@ impl Runner {
                 (SwapReport::Failed(why.clone()), ProcessState::Failed, why)
             }
         };
-        info!(gateway_id = self.id, outcome = %detail, "a managed gateway's swap is over");
+        info!(gateway_id = self.id.get(), outcome = %detail, "a managed gateway's swap is over");
         self.set(state, Some(detail.clone())).await;
         self.report_swap(&order, report);
         let launch = match (&swap.step, target) {

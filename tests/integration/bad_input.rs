@@ -356,6 +356,34 @@ fn malformed_requests_get_clear_json_errors() {
         content_type: None,
         ..case("non-numeric path id", "", 404, "not_found", None)
     });
+    // Gateway ids start at 1: 0 is refused where it is read, not looked up and not found.
+    cases.push(Case {
+        method: "GET",
+        path: "/api/gateways/0".into(),
+        content_type: None,
+        ..case("path id 0", "", 400, "invalid_request", Some("id"))
+    });
+    cases.push(Case {
+        method: "DELETE",
+        ..case(
+            "delete id 0",
+            r#"{"id":0}"#,
+            400,
+            "invalid_request",
+            Some("id"),
+        )
+    });
+    cases.push(Case {
+        method: "POST",
+        path: "/api/gateways/health".into(),
+        ..case(
+            "probe of gateway -1",
+            r#"{"gateway_id":-1}"#,
+            400,
+            "invalid_request",
+            Some("gateway_id"),
+        )
+    });
     cases.push(Case {
         method: "PATCH",
         ..case("unsupported method", "{}", 405, "method_not_allowed", None)

@@ -165,7 +165,7 @@ mod tests {
             .find(|c| c["method"] == "sessions.list")
             .unwrap()["response"]["payload"]
             .clone();
-        let sessions = parse_list(&payload, 7).unwrap();
+        let sessions = parse_list(&payload, GatewayId(7)).unwrap();
         assert!(!sessions.is_empty());
         let s = &sessions[0];
         assert!(s.key.starts_with("agent:main:"));
@@ -173,13 +173,13 @@ mod tests {
         assert_eq!(s.model.as_deref(), Some("gpt-6-astra"));
         assert_eq!(s.status, SessionStatus::Active);
         assert!(!s.running);
-        assert_eq!(s.gateway_id, 7);
+        assert_eq!(s.gateway_id, GatewayId(7));
         assert!(s.updated_at.unwrap() > 1_700_000_000_000);
     }
 
     #[test]
     fn status_mapping() {
-        let e = |v: Value| parse_entry(&v, 1, None).unwrap();
+        let e = |v: Value| parse_entry(&v, GatewayId(1), None).unwrap();
         assert_eq!(
             e(json!({"key": "k", "status": "paused"})).status,
             SessionStatus::Paused
@@ -202,7 +202,7 @@ mod tests {
             e(json!({"sessionKey": "k2", "usage": {"totalTokens": 12}})).total_tokens,
             12
         );
-        assert!(parse_entry(&json!({"nokey": 1}), 1, None).is_none());
+        assert!(parse_entry(&json!({"nokey": 1}), GatewayId(1), None).is_none());
     }
 
     #[test]

@@ -31,7 +31,7 @@ impl Handler<CreateGateway> for RegistryActor {
         Self::write(
             move || store.insert_gateway(&new, &by),
             |record, act, ctx| {
-                info!(gateway_id = record.id, name = %record.name, primary = record.is_primary, "gateway created");
+                info!(gateway_id = record.id.get(), name = %record.name, primary = record.is_primary, "gateway created");
                 act.written(record, Write::Created, ctx)
             },
         )
@@ -74,7 +74,7 @@ impl Handler<UpdateGateway> for RegistryActor {
         Self::write(
             move || store.update_gateway(id, &patch, &by),
             move |record, act, ctx| {
-                info!(gateway_id = record.id, name = %record.name, restart_link = relink, "gateway updated");
+                info!(gateway_id = record.id.get(), name = %record.name, restart_link = relink, "gateway updated");
                 let write = Write::Updated {
                     relink,
                     verify_shared_token,
@@ -98,7 +98,7 @@ impl Handler<PatchLabels> for RegistryActor {
         Self::write(
             move || store.patch_labels(id, &patch, &by),
             move |record, act, ctx| {
-                info!(gateway_id = id, labels = %record.labels, "gateway labels changed");
+                info!(gateway_id = id.get(), labels = %record.labels, "gateway labels changed");
                 act.written(record, Write::Labels, ctx)
             },
         )
@@ -127,7 +127,7 @@ impl Handler<SetMaintenance> for RegistryActor {
                 };
                 let set = record.maintenance.is_some();
                 info!(
-                    gateway_id = id,
+                    gateway_id = id.get(),
                     in_maintenance = set,
                     "gateway maintenance changed"
                 );
@@ -155,7 +155,7 @@ impl Handler<SetSuspension> for RegistryActor {
             move || store.set_suspension(id, suspension_id.as_deref(), &by),
             move |record, act, ctx| {
                 info!(
-                    gateway_id = id,
+                    gateway_id = id.get(),
                     suspended = record.suspension_id.is_some(),
                     "gateway suspension recorded"
                 );
@@ -178,7 +178,7 @@ impl Handler<SetCordon> for RegistryActor {
         Self::write(
             move || store.set_cordon(id, cordoned, &by),
             move |record, act, ctx| {
-                info!(gateway_id = id, cordoned, "gateway cordon changed");
+                info!(gateway_id = id.get(), cordoned, "gateway cordon changed");
                 // A cordoned gateway acts as primary no longer (and takes no spawns).
                 act.written(record, Write::Cordon(cordoned), ctx)
             },
@@ -201,7 +201,7 @@ impl Handler<DeleteGateway> for RegistryActor {
         Self::write(
             move || store.delete_gateway(id, &by),
             move |(), act, ctx| {
-                info!(gateway_id = id, "gateway deleted");
+                info!(gateway_id = id.get(), "gateway deleted");
                 act.apply(Input::Deleted(id), ctx);
                 Ok(())
             },

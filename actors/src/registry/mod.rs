@@ -107,7 +107,7 @@ impl RegistryActor {
         let mut records = store.load_gateways()?;
         if let Some(id) = primary::repair_candidate(&records) {
             warn!(
-                gateway_id = id,
+                gateway_id = id.get(),
                 "no primary gateway in the database; promoting the oldest"
             );
             let patch = GatewayPatch {

@@ -31,7 +31,7 @@ type Shard = HashMap<GatewayId, Slot>;
 const SHARDS: usize = 64;
 
 fn shard_of(id: GatewayId) -> usize {
-    id.rem_euclid(SHARDS as GatewayId) as usize
+    id.get().rem_euclid(SHARDS as i64) as usize
 }
 
 /// The fleet's read handle: cheap to clone, every read wait-free.
@@ -159,11 +159,14 @@ mod tests {
     fn a_reader_sees_a_gateway_change_without_asking_again() {
         let mut writer = TargetsWriter::default();
         let read = writer.reader();
-        writer.update([target(1, false), target(2, false)], []);
+        writer.update(
+            [target(GatewayId(1), false), target(GatewayId(2), false)],
+            [],
+        );
         assert_eq!(read.len(), 2);
-        writer.update([target(2, true)], []);
+        writer.update([target(GatewayId(2), true)], []);
         assert_eq!(
-            (healthy(&read, 1), healthy(&read, 2)),
+            (healthy(&read, GatewayId(1)), healthy(&read, GatewayId(2))),
             (Some(false), Some(true))
         );
     }
@@ -172,21 +175,21 @@ mod tests {
     fn a_change_of_one_gateway_leaves_the_map_of_slots_in_place() {
         let mut writer = TargetsWriter::default();
         let read = writer.reader();
-        writer.update([target(1, false)], []);
-        let map = read.0[shard_of(1)].load_full();
-        writer.update([target(1, true)], []);
+        writer.update([target(GatewayId(1), false)], []);
+        let map = read.0[shard_of(GatewayId(1))].load_full();
+        writer.update([target(GatewayId(1), true)], []);
         assert!(
-            Arc::ptr_eq(&map, &read.0[shard_of(1)].load_full()),
+            Arc::ptr_eq(&map, &read.0[shard_of(GatewayId(1))].load_full()),
             "no copy of the map"
         );
-        let other = read.0[shard_of(2)].load_full();
-        writer.update([target(1 + SHARDS as GatewayId, true)], []);
+        let other = read.0[shard_of(GatewayId(2))].load_full();
+        writer.update([target(GatewayId(1 + SHARDS as i64), true)], []);
         assert!(
-            !Arc::ptr_eq(&map, &read.0[shard_of(1)].load_full()),
+            !Arc::ptr_eq(&map, &read.0[shard_of(GatewayId(1))].load_full()),
             "a new gateway is a new map of its shard"
         );
         assert!(
-            Arc::ptr_eq(&other, &read.0[shard_of(2)].load_full()),
+            Arc::ptr_eq(&other, &read.0[shard_of(GatewayId(2))].load_full()),
             "and of no other"
         );
     }
@@ -195,16 +198,16 @@ mod tests {
     fn a_gateway_removed_is_gone_for_readers_and_a_target_already_read_stays_whole() {
         let mut writer = TargetsWriter::default();
         let read = writer.reader();
-        writer.update([target(1, true), target(2, true)], []);
-        let held = read.get(2).unwrap();
-        writer.update([], [2]);
-        assert_eq!(read.get(2).map(|t| t.candidate.id), None);
+        writer.update([target(GatewayId(1), true), target(GatewayId(2), true)], []);
+        let held = read.get(GatewayId(2)).unwrap();
+        writer.update([], [GatewayId(2)]);
+        assert_eq!(read.get(GatewayId(2)).map(|t| t.candidate.id), None);
         assert_eq!(
-            read.of(&[2, 1])
+            read.of(&[GatewayId(2), GatewayId(1)])
                 .iter()
                 .map(|t| t.candidate.id)
                 .collect::<Vec<_>>(),
-            vec![1]
+            vec![GatewayId(1)]
         );
         assert_eq!(held.candidate.name, "gw2");
     }

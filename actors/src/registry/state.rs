@@ -210,7 +210,7 @@ impl RegistryState {
         // upgrade done by hand).
         if let Some(change) = crate::process::change(&view.connection, &s.connection) {
             tracing::info!(
-                gateway_id = id,
+                gateway_id = id.get(),
                 ?change,
                 "gateway came back as another process"
             );

@@ -173,16 +173,23 @@ mod tests {
     fn a_batch_keeps_the_latest_link_record_per_gateway_and_every_sample() {
         let (tx, rx) = mpsc::channel();
         for (id, seen) in [(1, 10), (2, 20), (1, 30)] {
-            tx.send(WriteOp::Link(id, link(seen))).unwrap();
+            tx.send(WriteOp::Link(GatewayId(id), link(seen))).unwrap();
         }
         tx.send(WriteOp::Prune(5)).unwrap();
-        let batch = WriteBatch::collect(WriteOp::Link(3, link(40)), &rx);
+        let batch = WriteBatch::collect(WriteOp::Link(GatewayId(3), link(40)), &rx);
         let seen: Vec<(GatewayId, Option<i64>)> = batch
             .links
             .iter()
             .map(|(id, r)| (*id, r.last_seen))
             .collect();
-        assert_eq!(seen, vec![(3, Some(40)), (1, Some(30)), (2, Some(20))]);
+        assert_eq!(
+            seen,
+            vec![
+                (GatewayId(3), Some(40)),
+                (GatewayId(1), Some(30)),
+                (GatewayId(2), Some(20))
+            ]
+        );
         assert_eq!(batch.others.len(), 1, "the prune ends the batch");
     }
 
@@ -201,7 +208,7 @@ mod tests {
         // Link reports alone wait for company, up to the window.
         let (tx, rx) = mpsc::channel();
         let started = std::time::Instant::now();
-        let batch = WriteBatch::collect(WriteOp::Link(1, link(1)), &rx);
+        let batch = WriteBatch::collect(WriteOp::Link(GatewayId(1), link(1)), &rx);
         assert!(started.elapsed() >= WriteBatch::WINDOW);
         assert_eq!(batch.links.len(), 1);
         drop(tx);

@@ -6,11 +6,11 @@ use diesel::prelude::*;
 
 use crate::db::schema::approvals;
 use crate::db::{DbError, Store, is_unique_violation};
-pub mod model;
 
+use crate::domain::ApprovalId;
+use crate::domain::approval::{Approval, ApprovalStatus, Ending, ResolvedBy};
 use gateway_supervisor_actors::model::GatewayId;
 use gateway_supervisor_actors::protocol::approvals::Requested;
-use model::{Approval, ApprovalStatus, Ending, ResolvedBy};
 
 /// Ended approvals are kept this long (the gateway's own history keeps 30 days too).
 pub const KEPT_MS: i64 = 30 * 86_400_000;
@@ -22,8 +22,9 @@ pub const PENDING_PER_GATEWAY: i64 = 1000;
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = approvals)]
 struct Row {
-    gateway_id: i64,
-    approval_id: String,
+    gateway_id: GatewayId,
+    #[diesel(deserialize_as = String)]
+    approval_id: ApprovalId,
     kind: String,
     status: String,
     reason: Option<String>,
@@ -88,7 +89,7 @@ pub struct ApprovalFilter {
     pub kind: Option<String>,
     pub agent: Option<String>,
     /// After this (created_at_ms, gateway_id, approval_id), newest first.
-    pub after: Option<(i64, GatewayId, String)>,
+    pub after: Option<(i64, GatewayId, ApprovalId)>,
 }
 
 /// The most gateway ids a list query names (beyond, the list is filtered as it is read).
@@ -158,7 +159,7 @@ impl Store {
             Err(e) => return Err(e.into()),
         }
         drop(conn);
-        self.approval(gateway_id, &r.id)?
+        self.approval(gateway_id, &ApprovalId::from(r.id.as_str()))?
             .map(|a| Recorded::New(Box::new(a)))
             .ok_or(DbError::Damaged("an approval row just written"))
     }
@@ -168,13 +169,13 @@ impl Store {
     pub fn end_approval(
         &self,
         gateway_id: GatewayId,
-        id: &str,
+        id: &ApprovalId,
         ending: &Ending,
     ) -> Result<Option<Approval>, DbError> {
         let mut conn = self.conn()?;
         let written = diesel::update(
             approvals::table
-                .find((gateway_id, id))
+                .find((gateway_id, id.as_str()))
                 .filter(approvals::status.eq(ApprovalStatus::Pending.as_str())),
         )
         .set((
@@ -199,13 +200,13 @@ impl Store {
     pub fn approval_escalated(
         &self,
         gateway_id: GatewayId,
-        id: &str,
+        id: &ApprovalId,
         at_ms: i64,
     ) -> Result<bool, DbError> {
         let mut conn = self.conn()?;
         let written = diesel::update(
             approvals::table
-                .find((gateway_id, id))
+                .find((gateway_id, id.as_str()))
                 .filter(approvals::status.eq(ApprovalStatus::Pending.as_str()))
                 .filter(approvals::escalated_at_ms.is_null()),
         )
@@ -214,10 +215,14 @@ impl Store {
         Ok(written == 1)
     }
 
-    pub fn approval(&self, gateway_id: GatewayId, id: &str) -> Result<Option<Approval>, DbError> {
+    pub fn approval(
+        &self,
+        gateway_id: GatewayId,
+        id: &ApprovalId,
+    ) -> Result<Option<Approval>, DbError> {
         let mut conn = self.conn()?;
         approvals::table
-            .find((gateway_id, id))
+            .find((gateway_id, id.as_str()))
             .select(Row::as_select())
             .first(&mut conn)
             .optional()?
@@ -286,7 +291,7 @@ impl Store {
                     .or(approvals::created_at_ms.eq(*at).and(
                         approvals::gateway_id.gt(*g).or(approvals::gateway_id
                             .eq(*g)
-                            .and(approvals::approval_id.gt(id.clone()))),
+                            .and(approvals::approval_id.gt(id.as_str()))),
                     )),
             );
         }
@@ -311,7 +316,7 @@ impl Store {
     ) -> Result<Vec<Approval>, DbError> {
         use crate::db::schema::gateways;
         let mut conn = self.conn()?;
-        let orphans: Vec<(i64, String)> = approvals::table
+        let orphans: Vec<(GatewayId, String)> = approvals::table
             .filter(approvals::status.eq(ApprovalStatus::Pending.as_str()))
             .filter(diesel::dsl::not(
                 approvals::gateway_id.eq_any(gateways::table.select(gateways::id)),
@@ -330,7 +335,7 @@ impl Store {
         };
         let mut ended = Vec::new();
         for (gateway_id, id) in orphans {
-            ended.extend(self.end_approval(gateway_id, &id, &ending)?);
+            ended.extend(self.end_approval(gateway_id, &ApprovalId::from(id), &ending)?);
         }
         Ok(ended)
     }
@@ -405,28 +410,43 @@ mod tests {
     fn an_end_is_written_once_over_pending_and_the_first_one_stays() {
         let (store, _dir) = sqlite_store();
         assert!(matches!(
-            store.record_approval(1, &asked("a"), None, 5).unwrap(),
+            store
+                .record_approval(GatewayId(1), &asked("a"), None, 5)
+                .unwrap(),
             Recorded::New(_)
         ));
         assert_eq!(
-            store.record_approval(1, &asked("a"), None, 6).unwrap(),
+            store
+                .record_approval(GatewayId(1), &asked("a"), None, 6)
+                .unwrap(),
             Recorded::Known
         );
-        let first = store.end_approval(1, "a", &ended(10)).unwrap().unwrap();
+        let first = store
+            .end_approval(GatewayId(1), &ApprovalId::from("a"), &ended(10))
+            .unwrap()
+            .unwrap();
         assert_eq!(first.resolved_at_ms, Some(10));
         let mut later = ended(20);
         later.status = ApprovalStatus::Allowed;
         assert_eq!(
-            store.end_approval(1, "a", &later).unwrap(),
+            store
+                .end_approval(GatewayId(1), &ApprovalId::from("a"), &later)
+                .unwrap(),
             None,
             "not pending any more"
         );
         assert_eq!(
-            store.approval(1, "a").unwrap().unwrap().status,
+            store
+                .approval(GatewayId(1), &ApprovalId::from("a"))
+                .unwrap()
+                .unwrap()
+                .status,
             ApprovalStatus::Denied
         );
         assert!(
-            !store.approval_escalated(1, "a", 30).unwrap(),
+            !store
+                .approval_escalated(GatewayId(1), &ApprovalId::from("a"), 30)
+                .unwrap(),
             "an ended one is not escalated"
         );
     }
@@ -435,7 +455,7 @@ mod tests {
     fn the_pending_approvals_of_a_deleted_gateway_are_cancelled() {
         let (store, _dir) = sqlite_store();
         store
-            .record_approval(77, &asked("orphan"), None, 1)
+            .record_approval(GatewayId(77), &asked("orphan"), None, 1)
             .unwrap();
         let ended = store.cancel_approvals_of_deleted_gateways(9).unwrap();
         assert_eq!(ended.len(), 1);
@@ -455,16 +475,22 @@ mod tests {
     fn ended_approvals_older_than_kept_are_forgotten_and_pending_ones_never() {
         let (store, _dir) = sqlite_store();
         for id in ["old", "new", "waiting"] {
-            store.record_approval(1, &asked(id), None, 1).unwrap();
+            store
+                .record_approval(GatewayId(1), &asked(id), None, 1)
+                .unwrap();
         }
-        store.end_approval(1, "old", &ended(100)).unwrap();
-        store.end_approval(1, "new", &ended(300)).unwrap();
+        store
+            .end_approval(GatewayId(1), &ApprovalId::from("old"), &ended(100))
+            .unwrap();
+        store
+            .end_approval(GatewayId(1), &ApprovalId::from("new"), &ended(300))
+            .unwrap();
         assert_eq!(store.prune_approvals(200).unwrap(), 1);
         let left: Vec<String> = store
             .approvals(&ApprovalFilter::default(), 10)
             .unwrap()
             .into_iter()
-            .map(|a| a.id)
+            .map(|a| a.id.to_string())
             .collect();
         assert_eq!(left.len(), 2);
         assert!(left.contains(&"new".to_owned()) && left.contains(&"waiting".to_owned()));

@@ -26,7 +26,7 @@ use gateway_supervisor_actors::store::{GatewayStore, LinkRecord, StoreError};
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = gateways)]
 pub(crate) struct GatewayRow {
-    id: i64,
+    id: GatewayId,
     name: String,
     host: String,
     port: i32,
@@ -142,7 +142,7 @@ impl Store {
                 until: row.maintenance_until,
             }),
             labels: serde_json::from_str(&row.labels).unwrap_or_else(|e| {
-                tracing::warn!(gateway = row.id, error = %e, "stored labels unreadable; read as none");
+                tracing::warn!(gateway = row.id.get(), error = %e, "stored labels unreadable; read as none");
                 Labels::default()
             }),
         })
@@ -267,7 +267,7 @@ impl GatewayStore for Store {
                         updated_at: now,
                     })
                     .returning(gateways::id)
-                    .get_result::<i64>(c)?;
+                    .get_result::<GatewayId>(c)?;
                 let mut row = select_row(c, row)?;
                 // Sealed to the gateway once it has its id, in the same transaction.
                 if let Some(token) = &new.token {

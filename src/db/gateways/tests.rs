@@ -78,12 +78,14 @@ fn duplicate_names_and_missing_rows_are_typed() {
         ..Default::default()
     };
     assert!(matches!(
-        store.update_gateway(99, &patch, &by).unwrap_err(),
-        StoreError::NotFound(99)
+        store
+            .update_gateway(GatewayId(99), &patch, &by)
+            .unwrap_err(),
+        StoreError::NotFound(GatewayId(99))
     ));
     assert!(matches!(
-        store.delete_gateway(99, &by).unwrap_err(),
-        StoreError::NotFound(99)
+        store.delete_gateway(GatewayId(99), &by).unwrap_err(),
+        StoreError::NotFound(GatewayId(99))
     ));
 }
 
@@ -96,7 +98,7 @@ fn the_primary_is_never_deleted_by_the_store() {
     assert_eq!(store.load_gateways().unwrap().len(), 1);
 }
 
-fn tokens_of(store: &Store, id: i64) -> (Option<String>, Option<String>) {
+fn tokens_of(store: &Store, id: GatewayId) -> (Option<String>, Option<String>) {
     let g = store
         .load_gateways()
         .unwrap()
@@ -225,7 +227,7 @@ fn label_changes_made_at_once_are_all_kept() {
     let after = store.patch_labels(g.id, &removed, &by).unwrap();
     assert_eq!(after.labels.get("k0"), None);
     assert!(matches!(
-        store.patch_labels(999, &removed, &by),
-        Err(StoreError::NotFound(999))
+        store.patch_labels(GatewayId(999), &removed, &by),
+        Err(StoreError::NotFound(GatewayId(999)))
     ));
 }

@@ -19,6 +19,7 @@ use super::super::schema::{gateways, secrets};
 use super::super::{DbConn, DbError, Store, unix_now};
 use super::GatewayRow;
 use crate::secrets::{Cipher, purpose};
+use gateway_supervisor_actors::model::GatewayId;
 
 /// Which of a gateway's two tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +56,7 @@ impl Token {
 /// Where a token is sent: the row's identity and address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Address<'a> {
-    pub id: i64,
+    pub id: GatewayId,
     pub host: &'a str,
     pub port: i32,
     pub tls: bool,
@@ -115,7 +116,7 @@ pub(super) fn open(
         Some(plain) => Some(SecretString::from(plain)),
         None => {
             tracing::warn!(
-                gateway_id = to.id,
+                gateway_id = to.id.get(),
                 "the gateway's stored {} does not belong to its address (its host, port or TLS \
                  was changed outside the daemon, or the value is damaged): it is not used; set \
                  it again through the API",
@@ -202,7 +203,7 @@ fn legacy(
 
 fn write(
     c: &mut DbConn,
-    id: i64,
+    id: GatewayId,
     token: Option<Vec<u8>>,
     device: Option<Vec<u8>>,
 ) -> QueryResult<usize> {
@@ -224,7 +225,7 @@ mod tests {
 
     fn at(id: i64, host: &str, port: i32, tls: bool) -> Address<'_> {
         Address {
-            id,
+            id: GatewayId(id),
             host,
             port,
             tls,

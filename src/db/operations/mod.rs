@@ -7,11 +7,10 @@ use diesel::prelude::*;
 
 use super::schema::operations;
 use super::{DbError, Store, unix_now};
-pub mod model;
 
 use crate::domain::OperationId;
-use gateway_supervisor_actors::model::Caller;
-use model::{GatewayProgress, OperationKind, OperationParams, OperationState};
+use crate::domain::operation::{GatewayProgress, OperationKind, OperationParams, OperationState};
+use gateway_supervisor_actors::model::{Caller, GatewayId};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = operations)]
@@ -81,7 +80,7 @@ pub enum NewOperationError {
     /// A running operation already holds one of its gateways.
     #[error("gateway {gateway_id} is already in running operation {operation_id}")]
     Busy {
-        gateway_id: i64,
+        gateway_id: GatewayId,
         operation_id: OperationId,
     },
     #[error(transparent)]
@@ -160,7 +159,7 @@ fn insert(
         .select(Row::as_select())
         .first(conn)
         .map_err(DbError::from)?;
-    let ids: Vec<i64> = progress.iter().map(|p| p.gateway_id).collect();
+    let ids: Vec<GatewayId> = progress.iter().map(|p| p.gateway_id).collect();
     super::audit::record(
         conn,
         by,
@@ -355,7 +354,7 @@ mod tests {
             .map(|i| OperationId::from(format!("op_{:02}", 20 - i)))
             .collect();
         for (gateway, id) in started.iter().enumerate() {
-            let progress = [GatewayProgress::pending(gateway as i64 + 1)];
+            let progress = [GatewayProgress::pending(GatewayId(gateway as i64 + 1))];
             store
                 .insert_operation(id, OperationKind::Drain, &params, &progress, &by)
                 .unwrap();

@@ -321,7 +321,7 @@ impl Budgets {
             .stored(move |s| s.release_disruption(id, op.as_deref()))
             .await;
         if let Err(e) = released {
-            tracing::warn!(gateway_id = id, %e, "could not end a disruption; it lapses by itself");
+            tracing::warn!(gateway_id = id.get(), %e, "could not end a disruption; it lapses by itself");
         }
     }
 }
@@ -373,29 +373,41 @@ mod tests {
     fn a_target_whose_stored_status_lags_is_not_disrupted_for_free() {
         let v = view(
             vec![
-                gateway(1, "online"),
-                gateway(2, "unknown"),
-                gateway(3, "online"),
+                gateway(GatewayId(1), "online"),
+                gateway(GatewayId(2), "unknown"),
+                gateway(GatewayId(3), "online"),
             ],
-            &[1],
+            &[GatewayId(1)],
         );
-        let (refusal, _) = check(&v, 2).expect_err("gateway 1 is out already");
+        let (refusal, _) = check(&v, GatewayId(2)).expect_err("gateway 1 is out already");
         assert_eq!(refusal.budget, "one");
     }
 
     #[test]
     fn a_target_in_maintenance_is_out_already_and_costs_nothing_more() {
-        let mut g = gateway(2, "online");
+        let mut g = gateway(GatewayId(2), "online");
         g.in_maintenance = true;
-        let v = view(vec![gateway(1, "online"), g], &[1]);
-        assert!(check(&v, 2).is_ok());
+        let v = view(vec![gateway(GatewayId(1), "online"), g], &[GatewayId(1)]);
+        assert!(check(&v, GatewayId(2)).is_ok());
     }
 
     #[test]
     fn another_gateway_offline_counts_against_the_budget() {
-        let v = view(vec![gateway(1, "offline"), gateway(2, "online")], &[]);
-        assert!(check(&v, 2).is_err());
-        let v = view(vec![gateway(1, "online"), gateway(2, "online")], &[]);
-        assert!(check(&v, 2).is_ok());
+        let v = view(
+            vec![
+                gateway(GatewayId(1), "offline"),
+                gateway(GatewayId(2), "online"),
+            ],
+            &[],
+        );
+        assert!(check(&v, GatewayId(2)).is_err());
+        let v = view(
+            vec![
+                gateway(GatewayId(1), "online"),
+                gateway(GatewayId(2), "online"),
+            ],
+            &[],
+        );
+        assert!(check(&v, GatewayId(2)).is_ok());
     }
 }

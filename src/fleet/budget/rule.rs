@@ -99,13 +99,13 @@ mod tests {
         let l = eu();
         let fleet: Vec<Member> = (1..=3)
             .map(|id| Member {
-                id,
+                id: GatewayId(id),
                 labels: &l,
                 available: true,
             })
             .collect();
         let b = [budget("eu", "region=eu", Limit::MaxUnavailable(1))];
-        assert_eq!(admit(&b, &fleet, 1), Ok(()));
+        assert_eq!(admit(&b, &fleet, GatewayId(1)), Ok(()));
     }
 
     #[test]
@@ -113,21 +113,21 @@ mod tests {
         let l = eu();
         let mut fleet: Vec<Member> = (1..=3)
             .map(|id| Member {
-                id,
+                id: GatewayId(id),
                 labels: &l,
                 available: true,
             })
             .collect();
         fleet[1].available = false; // crashed: an unplanned outage
         let b = [budget("eu", "region=eu", Limit::MaxUnavailable(1))];
-        let r = admit(&b, &fleet, 1).unwrap_err();
+        let r = admit(&b, &fleet, GatewayId(1)).unwrap_err();
         assert_eq!(r.budget, "eu");
         assert_eq!(
             r.why,
             "1 of its 3 gateways are out of service and at most 1 may be; taking gateway 1 out would make 2"
         );
         assert_eq!(
-            admit(&b, &fleet, 2),
+            admit(&b, &fleet, GatewayId(2)),
             Ok(()),
             "already out: it costs nothing more"
         );
@@ -138,13 +138,13 @@ mod tests {
         let l = eu();
         let fleet: Vec<Member> = (1..=3)
             .map(|id| Member {
-                id,
+                id: GatewayId(id),
                 labels: &l,
                 available: id != 3,
             })
             .collect();
         let b = [budget("eu-floor", "region=eu", Limit::MinAvailable(2))];
-        let r = admit(&b, &fleet, 1).unwrap_err();
+        let r = admit(&b, &fleet, GatewayId(1)).unwrap_err();
         assert!(
             r.why
                 .starts_with("2 of its 3 gateways are in service and at least 2 must be"),
@@ -157,18 +157,18 @@ mod tests {
         let (l, other) = (eu(), Labels::of([("region", "us")]).unwrap());
         let fleet = [
             Member {
-                id: 1,
+                id: GatewayId(1),
                 labels: &other,
                 available: true,
             },
             Member {
-                id: 2,
+                id: GatewayId(2),
                 labels: &l,
                 available: false,
             },
         ];
         let b = [budget("eu", "region=eu", Limit::MaxUnavailable(0))];
-        assert_eq!(admit(&b, &fleet, 1), Ok(()));
+        assert_eq!(admit(&b, &fleet, GatewayId(1)), Ok(()));
     }
 
     #[test]
@@ -176,7 +176,7 @@ mod tests {
         let l = eu();
         let fleet: Vec<Member> = (1..=4)
             .map(|id| Member {
-                id,
+                id: GatewayId(id),
                 labels: &l,
                 available: true,
             })
@@ -185,6 +185,6 @@ mod tests {
             budget("loose", "", Limit::MaxUnavailable(3)),
             budget("tight", "region=eu", Limit::MinAvailable(4)),
         ];
-        assert_eq!(admit(&b, &fleet, 1).unwrap_err().budget, "tight");
+        assert_eq!(admit(&b, &fleet, GatewayId(1)).unwrap_err().budget, "tight");
     }
 }

@@ -142,12 +142,12 @@ mod tests {
     fn a_new_gateway_is_read_at_once_from_its_tail() {
         let mut s = Schedule::new(S5, M1);
         let t0 = Instant::now();
-        let due = s.due(&[1, 2], t0);
-        assert_eq!(ids(&due), vec![1, 2]);
+        let due = s.due(&[GatewayId(1), GatewayId(2)], t0);
+        assert_eq!(ids(&due), vec![GatewayId(1), GatewayId(2)]);
         assert!(due.iter().all(|d| d.cursor.is_none()));
         assert_eq!(s.reading(), 2);
         assert!(
-            s.due(&[1, 2], t0).is_empty(),
+            s.due(&[GatewayId(1), GatewayId(2)], t0).is_empty(),
             "never two reads of one gateway"
         );
     }
@@ -156,17 +156,20 @@ mod tests {
     fn a_gateway_that_writes_is_read_every_interval_from_its_cursor() {
         let mut s = Schedule::new(S5, M1);
         let t0 = Instant::now();
-        s.due(&[1], t0);
+        s.due(&[GatewayId(1)], t0);
         let end = ReadEnd::Answered {
             lines: 3,
             cursor: Some(120),
         };
-        s.finished(1, end, t0);
-        assert!(s.due(&[1], t0 + S5 - Duration::from_millis(1)).is_empty());
+        s.finished(GatewayId(1), end, t0);
+        assert!(
+            s.due(&[GatewayId(1)], t0 + S5 - Duration::from_millis(1))
+                .is_empty()
+        );
         assert_eq!(
-            s.due(&[1], t0 + S5),
+            s.due(&[GatewayId(1)], t0 + S5),
             vec![Due {
-                id: 1,
+                id: GatewayId(1),
                 cursor: Some(120)
             }]
         );
@@ -176,16 +179,16 @@ mod tests {
     fn a_quiet_gateway_is_read_every_idle_interval_until_it_writes() {
         let mut s = Schedule::new(S5, Duration::from_secs(30));
         let mut now = Instant::now();
-        s.due(&[1], now);
+        s.due(&[GatewayId(1)], now);
         let mut waits = Vec::new();
         for _ in 0..3 {
             let quiet = ReadEnd::Answered {
                 lines: 0,
                 cursor: Some(7),
             };
-            s.finished(1, quiet, now);
+            s.finished(GatewayId(1), quiet, now);
             let mut wait = Duration::ZERO;
-            while s.due(&[1], now + wait).is_empty() {
+            while s.due(&[GatewayId(1)], now + wait).is_empty() {
                 wait += Duration::from_secs(1);
             }
             waits.push(wait.as_secs());
@@ -197,41 +200,44 @@ mod tests {
             lines: 1,
             cursor: Some(9),
         };
-        s.finished(1, lines, now);
-        assert_eq!(s.due(&[1], now + S5).len(), 1);
+        s.finished(GatewayId(1), lines, now);
+        assert_eq!(s.due(&[GatewayId(1)], now + S5).len(), 1);
     }
 
     #[test]
     fn the_idle_wait_is_never_shorter_than_the_interval() {
         let mut s = Schedule::new(S5, Duration::from_secs(1));
         let t0 = Instant::now();
-        s.due(&[1], t0);
-        s.finished(1, ReadEnd::Failed, t0);
-        assert!(s.due(&[1], t0 + Duration::from_secs(4)).is_empty());
-        assert_eq!(s.due(&[1], t0 + S5).len(), 1);
+        s.due(&[GatewayId(1)], t0);
+        s.finished(GatewayId(1), ReadEnd::Failed, t0);
+        assert!(
+            s.due(&[GatewayId(1)], t0 + Duration::from_secs(4))
+                .is_empty()
+        );
+        assert_eq!(s.due(&[GatewayId(1)], t0 + S5).len(), 1);
     }
 
     #[test]
     fn a_failed_read_backs_off_and_keeps_the_cursor() {
         let mut s = Schedule::new(S5, M1);
         let t0 = Instant::now();
-        s.due(&[1], t0);
+        s.due(&[GatewayId(1)], t0);
         let end = ReadEnd::Answered {
             lines: 2,
             cursor: Some(50),
         };
-        s.finished(1, end, t0);
-        s.due(&[1], t0 + S5);
-        s.finished(1, ReadEnd::Failed, t0 + S5);
-        assert!(s.due(&[1], t0 + S5 * 2).is_empty());
-        let due = s.due(&[1], t0 + S5 + M1);
+        s.finished(GatewayId(1), end, t0);
+        s.due(&[GatewayId(1)], t0 + S5);
+        s.finished(GatewayId(1), ReadEnd::Failed, t0 + S5);
+        assert!(s.due(&[GatewayId(1)], t0 + S5 * 2).is_empty());
+        let due = s.due(&[GatewayId(1)], t0 + S5 + M1);
         assert_eq!(due[0].cursor, Some(50));
     }
 
     #[test]
     fn every_gateway_gets_its_turn_however_large_the_fleet() {
         let mut s = Schedule::new(S5, M1);
-        let fleet: Vec<GatewayId> = (1..=1000).collect();
+        let fleet: Vec<GatewayId> = (1..=1000).map(GatewayId).collect();
         let mut now = Instant::now();
         let mut read: HashSet<GatewayId> = HashSet::new();
         for _ in 0..20 {
@@ -249,37 +255,49 @@ mod tests {
     fn the_most_overdue_go_first() {
         let mut s = Schedule::new(S5, M1);
         let t0 = Instant::now();
-        s.due(&[1, 2, 3], t0);
+        s.due(&[GatewayId(1), GatewayId(2), GatewayId(3)], t0);
         let quiet = ReadEnd::Answered {
             lines: 1,
             cursor: None,
         };
-        s.finished(3, quiet, t0);
-        s.finished(1, quiet, t0 + Duration::from_secs(1));
-        s.finished(2, quiet, t0 + Duration::from_secs(2));
-        let due = s.due(&[1, 2, 3], t0 + Duration::from_secs(10));
-        assert_eq!(due.iter().map(|d| d.id).collect::<Vec<_>>(), vec![3, 1, 2]);
+        s.finished(GatewayId(3), quiet, t0);
+        s.finished(GatewayId(1), quiet, t0 + Duration::from_secs(1));
+        s.finished(GatewayId(2), quiet, t0 + Duration::from_secs(2));
+        let due = s.due(
+            &[GatewayId(1), GatewayId(2), GatewayId(3)],
+            t0 + Duration::from_secs(10),
+        );
+        assert_eq!(
+            due.iter().map(|d| d.id).collect::<Vec<_>>(),
+            vec![GatewayId(3), GatewayId(1), GatewayId(2)]
+        );
         // All three out: none is started twice.
-        assert!(s.due(&[1, 2, 3], t0 + Duration::from_secs(10)).is_empty());
+        assert!(
+            s.due(
+                &[GatewayId(1), GatewayId(2), GatewayId(3)],
+                t0 + Duration::from_secs(10)
+            )
+            .is_empty()
+        );
     }
 
     #[test]
     fn a_gateway_no_longer_readable_is_forgotten_with_its_cursor() {
         let mut s = Schedule::new(S5, M1);
         let t0 = Instant::now();
-        s.due(&[1], t0);
+        s.due(&[GatewayId(1)], t0);
         let end = ReadEnd::Answered {
             lines: 1,
             cursor: Some(99),
         };
-        s.finished(1, end, t0);
+        s.finished(GatewayId(1), end, t0);
         assert!(s.due(&[], t0 + S5).is_empty());
         assert_eq!(s.reading(), 0);
-        let again = s.due(&[1], t0 + S5);
+        let again = s.due(&[GatewayId(1)], t0 + S5);
         assert_eq!(again[0].cursor, None, "read from its tail again");
         // A read that ends after its gateway was forgotten changes nothing.
         s.due(&[], t0 + S5);
-        s.finished(1, ReadEnd::Failed, t0 + S5);
+        s.finished(GatewayId(1), ReadEnd::Failed, t0 + S5);
         assert_eq!(s.reading(), 0);
     }
 
@@ -289,28 +307,28 @@ mod tests {
         // its length, and must still forget the one gone and start the one new.
         let mut s = Schedule::new(S5, M1);
         let t0 = Instant::now();
-        s.due(&[1, 2], t0);
+        s.due(&[GatewayId(1), GatewayId(2)], t0);
         for id in [1, 2] {
             let end = ReadEnd::Answered {
                 lines: 0,
                 cursor: Some(7),
             };
-            s.finished(id, end, t0);
+            s.finished(GatewayId(id), end, t0);
         }
-        let due = s.due(&[1, 3], t0 + S5);
+        let due = s.due(&[GatewayId(1), GatewayId(3)], t0 + S5);
         assert_eq!(
             due,
             vec![Due {
-                id: 3,
+                id: GatewayId(3),
                 cursor: None
             }],
             "3 is new, 1 is idle"
         );
-        let again = s.due(&[1, 2], t0 + S5);
+        let again = s.due(&[GatewayId(1), GatewayId(2)], t0 + S5);
         assert_eq!(
             again,
             vec![Due {
-                id: 2,
+                id: GatewayId(2),
                 cursor: None
             }],
             "2 was forgotten with its cursor"

@@ -172,7 +172,7 @@ mod tests {
             running,
             total_tokens: 0,
             updated_at: None,
-            gateway_id: 1,
+            gateway_id: GatewayId(1),
         }
     }
 

@@ -13,7 +13,7 @@ pub mod rule;
 pub mod upgrade;
 
 /// The operation's data is stored as it is shown; it lives with its storage.
-pub use crate::db::operations::model;
+pub use crate::domain::operation as model;
 mod abort;
 mod runner;
 mod swap;

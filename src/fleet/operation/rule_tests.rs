@@ -38,7 +38,7 @@ fn at(step: Step) -> GatewayProgress {
     GatewayProgress {
         step,
         boot_id_before: Some("boot-a".into()),
-        ..GatewayProgress::pending(1)
+        ..GatewayProgress::pending(GatewayId(1))
     }
 }
 
@@ -62,19 +62,28 @@ const RR: OperationKind = OperationKind::RollingRestart;
 
 #[test]
 fn gateways_are_admitted_in_order_up_to_max_unavailable() {
-    let mut p: Vec<_> = (1..=5).map(GatewayProgress::pending).collect();
+    let mut p: Vec<_> = (1..=5)
+        .map(GatewayId)
+        .map(GatewayProgress::pending)
+        .collect();
     let (admitted, verdict) = plan(&mut p, &params(2, true), false, NOW);
-    assert_eq!(admitted, vec![1, 2]);
+    assert_eq!(admitted, vec![GatewayId(1), GatewayId(2)]);
     assert_eq!(verdict, None);
     let (admitted, _) = plan(&mut p, &params(2, true), false, NOW);
     assert!(admitted.is_empty(), "two in flight already");
     p[0].step = Step::Done;
-    assert_eq!(plan(&mut p, &params(2, true), false, NOW).0, vec![3]);
+    assert_eq!(
+        plan(&mut p, &params(2, true), false, NOW).0,
+        vec![GatewayId(3)]
+    );
 }
 
 #[test]
 fn a_failure_with_abort_on_failure_leaves_the_rest_untouched() {
-    let mut p: Vec<_> = (1..=5).map(GatewayProgress::pending).collect();
+    let mut p: Vec<_> = (1..=5)
+        .map(GatewayId)
+        .map(GatewayProgress::pending)
+        .collect();
     plan(&mut p, &params(1, true), false, NOW);
     p[0].step = Step::Done;
     plan(&mut p, &params(1, true), false, NOW);
@@ -91,10 +100,16 @@ fn a_failure_with_abort_on_failure_leaves_the_rest_untouched() {
 
 #[test]
 fn without_abort_on_failure_the_others_go_on() {
-    let mut p: Vec<_> = (1..=3).map(GatewayProgress::pending).collect();
+    let mut p: Vec<_> = (1..=3)
+        .map(GatewayId)
+        .map(GatewayProgress::pending)
+        .collect();
     plan(&mut p, &params(1, false), false, NOW);
     p[0].fail("x", NOW);
-    assert_eq!(plan(&mut p, &params(1, false), false, NOW).0, vec![2]);
+    assert_eq!(
+        plan(&mut p, &params(1, false), false, NOW).0,
+        vec![GatewayId(2)]
+    );
     p[1].step = Step::Done;
     plan(&mut p, &params(1, false), false, NOW);
     p[2].step = Step::Done;
@@ -107,7 +122,7 @@ fn without_abort_on_failure_the_others_go_on() {
 
 #[test]
 fn every_gateway_done_is_success() {
-    let mut ok: Vec<_> = vec![GatewayProgress::pending(1)];
+    let mut ok: Vec<_> = vec![GatewayProgress::pending(GatewayId(1))];
     plan(&mut ok, &params(1, true), false, NOW);
     assert_eq!(ok[0].step, Step::Admitted);
     ok[0].step = Step::Done;
@@ -291,7 +306,7 @@ fn a_cancel_stops_what_has_not_begun_releases_a_drain_and_sees_a_sent_restart_th
         at(Step::Returning { since_ms: NOW }),
         at(draining(NOW)),
         at(Step::Admitted),
-        GatewayProgress::pending(4),
+        GatewayProgress::pending(GatewayId(4)),
     ];
     let (admitted, verdict) = plan(&mut p, &params(4, true), true, NOW);
     assert!(admitted.is_empty());
@@ -327,7 +342,7 @@ fn canary_plan(canary: usize, n: i64) -> Vec<GatewayProgress> {
     (1..=n)
         .map(|g| GatewayProgress {
             canary: usize::try_from(g).unwrap() <= canary,
-            ..GatewayProgress::pending(g)
+            ..GatewayProgress::pending(GatewayId(g))
         })
         .collect()
 }
@@ -336,7 +351,7 @@ fn canary_plan(canary: usize, n: i64) -> Vec<GatewayProgress> {
 fn an_upgrade_admits_only_its_canaries_until_they_are_over() {
     let params = params(3, true);
     let mut p = canary_plan(1, 4);
-    assert_eq!(plan(&mut p, &params, false, NOW).0, vec![1]);
+    assert_eq!(plan(&mut p, &params, false, NOW).0, vec![GatewayId(1)]);
     assert!(
         plan(&mut p, &params, false, NOW).0.is_empty(),
         "room for three, but the canary is not over"
@@ -347,7 +362,10 @@ fn an_upgrade_admits_only_its_canaries_until_they_are_over() {
         "baking is not over"
     );
     p[0].step = Step::Done;
-    assert_eq!(plan(&mut p, &params, false, NOW).0, vec![2, 3, 4]);
+    assert_eq!(
+        plan(&mut p, &params, false, NOW).0,
+        vec![GatewayId(2), GatewayId(3), GatewayId(4)]
+    );
 }
 
 #[test]

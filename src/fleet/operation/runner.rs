@@ -310,7 +310,7 @@ impl Operations {
                         .call(id, "gateway.suspend.resume", json!({"suspensionId": sid}))
                         .await;
                     if let Err(e) = resumed {
-                        tracing::warn!(gateway = id, %e, "could not resume a cancelled drain's suspension");
+                        tracing::warn!(gateway = id.get(), %e, "could not resume a cancelled drain's suspension");
                     }
                 }
                 self.gateway_ops.cordon(id, false, by).await?;
@@ -363,7 +363,7 @@ impl Operations {
                         .call(id, "gateway.suspend.resume", json!({"suspensionId": sid}))
                         .await;
                     if let Err(e) = resumed {
-                        tracing::warn!(gateway = id, %e, "could not resume a failed drain's suspension");
+                        tracing::warn!(gateway = id.get(), %e, "could not resume a failed drain's suspension");
                     }
                 }
                 p.fail(&reason, unix_now_ms());

@@ -75,6 +75,7 @@ mod tests {
         DrainTimeoutPolicy, ManagedRelease, OperationKind, OperationParams, OperationState,
     };
     use crate::fleet::operation::rule::{Facts, Next, next, plan};
+    use gateway_supervisor_actors::model::GatewayId;
 
     const NOW: i64 = 1_000_000;
 
@@ -111,7 +112,7 @@ mod tests {
     fn admitted() -> GatewayProgress {
         GatewayProgress {
             step: Step::Admitted,
-            ..GatewayProgress::pending(7)
+            ..GatewayProgress::pending(GatewayId(7))
         }
     }
 
@@ -187,7 +188,7 @@ mod tests {
             SwapReport::RolledBack("the target ended (exit 1)".into()),
             5_000,
         );
-        let mut progress = vec![canary, GatewayProgress::pending(8)];
+        let mut progress = vec![canary, GatewayProgress::pending(GatewayId(8))];
         let (admitted, verdict) = plan(&mut progress, &params(true), false, 6_000);
         assert!(admitted.is_empty());
         assert_eq!(progress[1].step, Step::Skipped);
@@ -195,7 +196,7 @@ mod tests {
     }
 
     fn swapping() -> GatewayProgress {
-        let mut p = GatewayProgress::pending(7);
+        let mut p = GatewayProgress::pending(GatewayId(7));
         p.admitted_for_swap(
             Some("boot-a".into()),
             Some("2026.9.5".into()),

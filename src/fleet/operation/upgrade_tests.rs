@@ -1,6 +1,7 @@
 use serde_json::{Value, json};
 
 use super::*;
+use gateway_supervisor_actors::model::GatewayId;
 
 const NOW: i64 = 1_000_000;
 
@@ -21,7 +22,7 @@ fn updating(run_id: Option<&str>) -> GatewayProgress {
         },
         boot_id_before: Some("boot-a".into()),
         version_before: Some("2026.9.6".into()),
-        ..GatewayProgress::pending(1)
+        ..GatewayProgress::pending(GatewayId(1))
     }
 }
 

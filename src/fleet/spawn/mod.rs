@@ -93,7 +93,7 @@ fn spawn_id() -> Result<SpawnId, SecretsError> {
 /// The gateway an agent's `preferred_gateway` names (by id or by name), if it is registered.
 fn preferred_id(preferred: Option<Value>, targets: &[Arc<GatewayTarget>]) -> Option<GatewayId> {
     match preferred? {
-        Value::Number(n) => n.as_i64(),
+        Value::Number(n) => n.as_i64().map(GatewayId),
         Value::String(name) => targets
             .iter()
             .find(|t| t.candidate.name == name)

@@ -59,11 +59,12 @@ pub fn orphaned(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gateway_supervisor_actors::model::GatewayId;
 
     fn row(request: &str, created_at: i64) -> SpawnRow {
         SpawnRow {
             id: "s".into(),
-            gateway_id: Some(1),
+            gateway_id: Some(GatewayId(1)),
             agent: Some("main".into()),
             method: "agent".into(),
             request: request.into(),

@@ -143,7 +143,7 @@ impl Spawns {
                 && row.method == "agent"
                 && row.run_id.is_some()
             {
-                tracing::info!(spawn_id = %row.id, gateway_id, "following a run started before this link");
+                tracing::info!(spawn_id = %row.id, gateway_id = gateway_id.get(), "following a run started before this link");
                 let tracked = Tracked {
                     spawn_id: row.id,
                     gateway_id,

@@ -10,6 +10,8 @@ use std::str::FromStr;
 use serde::Serialize;
 use serde_json::Value;
 
+use gateway_supervisor_actors::model::GatewayId;
+
 use crate::db::usage::UsageRow;
 
 /// Tokens beyond this in one day are not believed (no agent uses 10¹⁵ a day).
@@ -91,7 +93,7 @@ pub struct DayRows {
 }
 
 /// The day rows of one agent's `usage.cost` answer.
-pub fn day_rows(answer: &Value, gateway_id: i64, agent: &str) -> DayRows {
+pub fn day_rows(answer: &Value, gateway_id: GatewayId, agent: &str) -> DayRows {
     let Some(daily) = answer.get("daily").and_then(Value::as_array) else {
         return DayRows::default();
     };
@@ -111,7 +113,7 @@ pub fn day_rows(answer: &Value, gateway_id: i64, agent: &str) -> DayRows {
 }
 
 /// One day entry, if every figure in it is believable.
-fn day_row(d: &Value, gateway_id: i64, agent: &str) -> Option<UsageRow> {
+fn day_row(d: &Value, gateway_id: GatewayId, agent: &str) -> Option<UsageRow> {
     let day = d
         .get("date")
         .and_then(Value::as_str)
@@ -183,7 +185,7 @@ impl Totals {
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Group {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub gateway_id: Option<i64>,
+    pub gateway_id: Option<GatewayId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -193,7 +195,7 @@ pub struct Group {
 }
 
 /// A group's gateway, agent and day (each `None` when not grouped by).
-type GroupKey = (Option<i64>, Option<String>, Option<String>);
+type GroupKey = (Option<GatewayId>, Option<String>, Option<String>);
 
 /// `rows` summed per distinct value of `by` (all of them together when `by` is empty), in key
 /// order, and the grand total.
@@ -265,12 +267,12 @@ mod tests {
 
     #[test]
     fn a_real_answer_gives_the_days_with_use() {
-        let rows = day_rows(&answer(), 3, "main").rows;
+        let rows = day_rows(&answer(), GatewayId(3), "main").rows;
         assert_eq!(rows.len(), 1);
         let r = &rows[0];
         assert_eq!(
             (r.gateway_id, r.agent_id.as_str(), r.day.as_str()),
-            (3, "main", "2026-11-23")
+            (GatewayId(3), "main", "2026-11-23")
         );
         assert_eq!(
             (
@@ -292,12 +294,16 @@ mod tests {
             {"date": "2026-11-23", "totalTokens": 1e20},
             {"date": "2026-11-23", "totalTokens": 5, "totalCost": "lots"},
             {"date": "2026-11-24", "totalTokens": 7, "totalCost": 0.5}]});
-        let found = day_rows(&bad, 1, "a");
+        let found = day_rows(&bad, GatewayId(1), "a");
         let rows = &found.rows;
         assert_eq!(rows.len(), 1, "{rows:?}");
         assert_eq!(rows[0].day, "2026-11-24");
         assert_eq!(found.refused, 4, "each refused entry is counted");
-        assert!(day_rows(&json!({"daily": "no"}), 1, "a").rows.is_empty());
+        assert!(
+            day_rows(&json!({"daily": "no"}), GatewayId(1), "a")
+                .rows
+                .is_empty()
+        );
         assert!(is_day("2024-02-29") && !is_day("2026-02-29") && !is_day("2026-13-01"));
         assert!(is_day("0039-11-23") && is_day("2000-02-29") && !is_day("1900-02-29"));
         assert_eq!(day_number("1970-01-01"), Some(0));
@@ -316,10 +322,10 @@ mod tests {
             ..UsageRow::default()
         };
         let rows = [
-            row(1, "main", "2026-11-22", 10, 1_000_000),
-            row(1, "main", "2026-11-23", 20, 500_000),
-            row(2, "main", "2026-11-23", 5, 250_000),
-            row(2, "ops", "2026-11-23", 1, 0),
+            row(GatewayId(1), "main", "2026-11-22", 10, 1_000_000),
+            row(GatewayId(1), "main", "2026-11-23", 20, 500_000),
+            row(GatewayId(2), "main", "2026-11-23", 5, 250_000),
+            row(GatewayId(2), "ops", "2026-11-23", 1, 0),
         ];
         let (by_agent, all) = group(&rows, &[GroupBy::Agent]);
         assert_eq!(by_agent.len(), 2);

@@ -27,6 +27,7 @@ use super::operation::OperationOrder;
 use super::operation::Operations;
 use super::operation::model::{OperationKind, OperationParams};
 use crate::config::WatchdogConfig;
+use crate::domain::ApprovalId;
 use gateway_supervisor_actors::bounded;
 use gateway_supervisor_actors::events::EventKind;
 use gateway_supervisor_actors::link::activity::SessionActivity;
@@ -296,7 +297,7 @@ impl Watchdog {
         let mut rows = rows(&answer, cfg);
         // The approvals this gateway's runs wait on, by session (the inbox's, stored).
         let gateway_id = g.id;
-        let waiting: HashMap<String, String> = self
+        let waiting: HashMap<String, ApprovalId> = self
             .ctx
             .stored(move |store| store.pending_approvals(Some(gateway_id)))
             .await

@@ -21,6 +21,8 @@
 
 use std::time::Duration;
 
+use crate::domain::ApprovalId;
+
 /// What a session's row says, compared round to round: any change is progress.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Fingerprint {
@@ -44,7 +46,7 @@ pub struct Seen {
     pub stall_after: Duration,
     /// A pending approval in the fleet's inbox asked by this session's run (its id): the run
     /// waits for a person, it is not stalled.
-    pub waiting_on_approval: Option<String>,
+    pub waiting_on_approval: Option<ApprovalId>,
 }
 
 /// What is tried on a stalled session itself, in ladder order (the gateway restart at the
@@ -89,7 +91,7 @@ pub struct Watched {
     /// The runs that were active when the session stalled.
     pub stalled_runs: Vec<String>,
     /// The approval it was last seen waiting on.
-    pub waiting_on: Option<String>,
+    pub waiting_on: Option<ApprovalId>,
 }
 
 impl Watched {
@@ -154,7 +156,7 @@ pub enum Decision {
     /// or after the ladder ended).
     Recovered { after: Option<Remedy> },
     /// Its run waits on this approval (reported once per approval): not stalled.
-    WaitingOnApproval { approval_id: String },
+    WaitingOnApproval { approval_id: ApprovalId },
 }
 
 /// One round for one session: `None` for a session first seen now, `seen` `None` for a session

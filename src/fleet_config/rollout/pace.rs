@@ -50,30 +50,34 @@ mod tests {
     fn thirty_writes_in_a_minute_go_and_the_thirty_first_waits_for_the_first_to_leave() {
         let mut p = Pacer::default();
         for i in 0..30 {
-            assert_eq!(p.take(7, 1_000 + i * 100), Ok(()), "write {i}");
+            assert_eq!(p.take(GatewayId(7), 1_000 + i * 100), Ok(()), "write {i}");
         }
-        assert_eq!(p.take(7, 5_000), Err(56_000));
-        assert_eq!(p.take(7, 60_999), Err(1));
-        assert_eq!(p.take(7, 61_000), Ok(()), "the first left the window");
+        assert_eq!(p.take(GatewayId(7), 5_000), Err(56_000));
+        assert_eq!(p.take(GatewayId(7), 60_999), Err(1));
+        assert_eq!(
+            p.take(GatewayId(7), 61_000),
+            Ok(()),
+            "the first left the window"
+        );
     }
 
     #[test]
     fn each_gateway_has_its_own_window() {
         let mut p = Pacer::default();
         for i in 0..30 {
-            p.take(1, i).unwrap();
+            p.take(GatewayId(1), i).unwrap();
         }
-        assert!(p.take(1, 100).is_err());
-        assert_eq!(p.take(2, 100), Ok(()));
+        assert!(p.take(GatewayId(1), 100).is_err());
+        assert_eq!(p.take(GatewayId(2), 100), Ok(()));
     }
 
     #[test]
     fn a_quiet_gateway_is_forgotten() {
         let mut p = Pacer::default();
-        p.take(1, 0).unwrap();
-        p.take(2, 50_000).unwrap();
+        p.take(GatewayId(1), 0).unwrap();
+        p.take(GatewayId(2), 50_000).unwrap();
         p.prune(60_000);
         assert_eq!(p.writes.len(), 1);
-        assert!(p.writes.contains_key(&2));
+        assert!(p.writes.contains_key(&GatewayId(2)));
     }
 }

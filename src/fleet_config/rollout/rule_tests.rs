@@ -2,6 +2,7 @@ use serde_json::json;
 
 use super::*;
 use crate::fleet::operation::model::OperationState as S;
+use gateway_supervisor_actors::model::GatewayId;
 
 const NOW: i64 = 1_000_000;
 
@@ -50,7 +51,7 @@ fn at(step: Step) -> GatewayProgress {
         step,
         boot_id_before: Some("boot-a".into()),
         started_at: Some(NOW),
-        ..GatewayProgress::pending(1)
+        ..GatewayProgress::pending(GatewayId(1))
     }
 }
 
@@ -65,7 +66,7 @@ fn fleet(n: i64, canary: usize) -> Vec<GatewayProgress> {
     (1..=n)
         .map(|id| GatewayProgress {
             canary: usize::try_from(id).unwrap() <= canary,
-            ..GatewayProgress::pending(id)
+            ..GatewayProgress::pending(GatewayId(id))
         })
         .collect()
 }

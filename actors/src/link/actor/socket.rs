@@ -5,6 +5,7 @@ use super::*;
 use crate::handshake::ConnectPlan;
 use crate::link::machine::Heard;
 use crate::link::pump::{self, PumpContext, Up};
+use crate::model::GatewayId;
 use crate::ws_io::Received;
 
 /// WebSocket upgrades under way at once, process-wide. Until its socket is split (`ws_io`),
@@ -154,7 +155,7 @@ impl GatewayActor {
     /// How long until this gateway's slot, by `when`, on the shared grid at `interval`.
     fn on_grid(
         &self,
-        when: fn(Duration, Duration, i64) -> Duration,
+        when: fn(Duration, Duration, GatewayId) -> Duration,
         interval: Duration,
     ) -> Duration {
         when(crate::heartbeat::on_grid(), interval, self.target.id)

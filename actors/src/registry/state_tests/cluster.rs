@@ -33,17 +33,17 @@ fn round(
 
 #[test]
 fn a_member_links_nothing_and_nobody_acts_until_it_holds_a_lease() {
-    let (h, _) = member(vec![gw(1, true), gw(2, false)]);
+    let (h, _) = member(vec![gw(GatewayId(1), true), gw(GatewayId(2), false)]);
     assert_eq!(h.state.linked_ids().count(), 0);
     assert!(h.flagged().is_empty());
 }
 
 #[test]
 fn a_lease_starts_a_link_carrying_a_guard_valid_until_the_rounds_end() {
-    let (mut h, t0) = member(vec![gw(1, true), gw(2, false)]);
-    let actions = h.apply(round(&[(2, 1)], false, None, t0));
-    assert_eq!(starts(&actions), vec![2]);
-    let guard = h.targets[&2]
+    let (mut h, t0) = member(vec![gw(GatewayId(1), true), gw(GatewayId(2), false)]);
+    let actions = h.apply(round(&[(GatewayId(2), 1)], false, None, t0));
+    assert_eq!(starts(&actions), vec![GatewayId(2)]);
+    let guard = h.targets[&GatewayId(2)]
         .lease
         .clone()
         .expect("a leased link carries its guard");
@@ -53,51 +53,84 @@ fn a_lease_starts_a_link_carrying_a_guard_valid_until_the_rounds_end() {
 
 #[test]
 fn a_lease_renewed_moves_its_guard_and_one_lost_leaves_it_where_it_was() {
-    let (mut h, t0) = member(vec![gw(1, true), gw(2, false)]);
-    h.apply(round(&[(1, 1), (2, 1)], false, None, t0));
+    let (mut h, t0) = member(vec![gw(GatewayId(1), true), gw(GatewayId(2), false)]);
+    h.apply(round(
+        &[(GatewayId(1), 1), (GatewayId(2), 1)],
+        false,
+        None,
+        t0,
+    ));
     let t1 = t0 + Duration::from_secs(10);
-    let actions = h.apply(round(&[(1, 1)], false, None, t1));
-    assert_eq!(stops(&actions), vec![2]);
+    let actions = h.apply(round(&[(GatewayId(1), 1)], false, None, t1));
+    assert_eq!(stops(&actions), vec![GatewayId(2)]);
     let later = t0 + Duration::from_secs(20);
-    assert!(h.targets[&1].lease.as_ref().unwrap().valid_at(later));
-    assert!(!h.targets[&2].lease.as_ref().unwrap().valid_at(later));
+    assert!(
+        h.targets[&GatewayId(1)]
+            .lease
+            .as_ref()
+            .unwrap()
+            .valid_at(later)
+    );
+    assert!(
+        !h.targets[&GatewayId(2)]
+            .lease
+            .as_ref()
+            .unwrap()
+            .valid_at(later)
+    );
 }
 
 #[test]
 fn a_lease_retaken_under_a_new_epoch_restarts_its_link() {
-    let (mut h, t0) = member(vec![gw(1, true)]);
-    h.apply(round(&[(1, 1)], false, None, t0));
-    let first = h.state.epoch_of(1);
-    let actions = h.apply(round(&[(1, 2)], false, None, t0 + Duration::from_secs(5)));
-    assert_eq!((stops(&actions), starts(&actions)), (vec![1], vec![1]));
-    assert_ne!(h.state.epoch_of(1), first);
+    let (mut h, t0) = member(vec![gw(GatewayId(1), true)]);
+    h.apply(round(&[(GatewayId(1), 1)], false, None, t0));
+    let first = h.state.epoch_of(GatewayId(1));
+    let actions = h.apply(round(
+        &[(GatewayId(1), 2)],
+        false,
+        None,
+        t0 + Duration::from_secs(5),
+    ));
+    assert_eq!(
+        (stops(&actions), starts(&actions)),
+        (vec![GatewayId(1)], vec![GatewayId(1)])
+    );
+    assert_ne!(h.state.epoch_of(GatewayId(1)), first);
 }
 
 #[test]
 fn the_fence_stops_every_link_once_the_rounds_deadline_passes_and_not_before() {
-    let (mut h, t0) = member(vec![gw(1, true), gw(2, false)]);
-    h.apply(round(&[(1, 1), (2, 1)], true, None, t0));
+    let (mut h, t0) = member(vec![gw(GatewayId(1), true), gw(GatewayId(2), false)]);
+    h.apply(round(
+        &[(GatewayId(1), 1), (GatewayId(2), 1)],
+        true,
+        None,
+        t0,
+    ));
     assert!(stops(&h.apply(Input::FenceCheck(t0 + Duration::from_secs(14)))).is_empty());
     let actions = h.apply(Input::FenceCheck(t0 + Duration::from_secs(15)));
-    assert_eq!(stops(&actions), vec![1, 2]);
+    assert_eq!(stops(&actions), vec![GatewayId(1), GatewayId(2)]);
     assert_eq!(h.state.linked_ids().count(), 0);
     assert!(stops(&h.apply(Input::FenceCheck(t0 + Duration::from_secs(16)))).is_empty());
 }
 
 #[test]
 fn a_member_follows_the_coordinators_choice_without_announcing_it() {
-    let (mut h, t0) = member(vec![gw(1, true), gw(2, false)]);
-    let actions = h.apply(round(&[(1, 1)], false, Some(2), t0));
+    let (mut h, t0) = member(vec![gw(GatewayId(1), true), gw(GatewayId(2), false)]);
+    let actions = h.apply(round(&[(GatewayId(1), 1)], false, Some(GatewayId(2)), t0));
     assert!(primary_changes(&actions).is_empty());
-    assert_eq!((h.acting(), h.flagged()), (Some(2), vec![2]));
-    h.report(1, online());
-    assert_eq!(h.acting(), Some(2), "a member does not elect");
+    assert_eq!(
+        (h.acting(), h.flagged()),
+        (Some(GatewayId(2)), vec![GatewayId(2)])
+    );
+    h.report(GatewayId(1), online());
+    assert_eq!(h.acting(), Some(GatewayId(2)), "a member does not elect");
 }
 
 #[test]
 fn a_member_ignores_a_recorded_primary_it_does_not_know() {
-    let (mut h, t0) = member(vec![gw(1, true)]);
-    h.apply(round(&[(1, 1)], false, Some(99), t0));
+    let (mut h, t0) = member(vec![gw(GatewayId(1), true)]);
+    h.apply(round(&[(GatewayId(1), 1)], false, Some(GatewayId(99)), t0));
     assert_eq!(h.acting(), None);
 }
 
@@ -105,31 +138,47 @@ fn a_member_ignores_a_recorded_primary_it_does_not_know() {
 fn the_coordinator_flags_the_designated_primary_without_announcing_a_change() {
     // The designated primary acts from the start, as it does for a daemon alone: naming it
     // once the coordinator's role arrives is no change to announce.
-    let (mut h, t0) = member(vec![gw(1, true), gw(2, false)]);
-    let actions = h.apply(round(&[(1, 1), (2, 1)], true, None, t0));
+    let (mut h, t0) = member(vec![gw(GatewayId(1), true), gw(GatewayId(2), false)]);
+    let actions = h.apply(round(
+        &[(GatewayId(1), 1), (GatewayId(2), 1)],
+        true,
+        None,
+        t0,
+    ));
     assert!(primary_changes(&actions).is_empty());
-    assert_eq!((h.acting(), h.flagged()), (Some(1), vec![1]));
+    assert_eq!(
+        (h.acting(), h.flagged()),
+        (Some(GatewayId(1)), vec![GatewayId(1)])
+    );
 }
 
 #[test]
 fn the_coordinator_announces_a_stand_in() {
-    let (mut h, t0) = member(vec![gw(1, true), gw(2, false)]);
-    h.apply(round(&[(1, 1), (2, 1)], true, None, t0));
-    h.connect_all(&[1, 2]);
-    let changes = primary_changes(&h.report(1, offline()));
-    assert_eq!((changes[0].acting, changes[0].previous), (Some(2), Some(1)));
+    let (mut h, t0) = member(vec![gw(GatewayId(1), true), gw(GatewayId(2), false)]);
+    h.apply(round(
+        &[(GatewayId(1), 1), (GatewayId(2), 1)],
+        true,
+        None,
+        t0,
+    ));
+    h.connect_all(&[GatewayId(1), GatewayId(2)]);
+    let changes = primary_changes(&h.report(GatewayId(1), offline()));
+    assert_eq!(
+        (changes[0].acting, changes[0].previous),
+        (Some(GatewayId(2)), Some(GatewayId(1)))
+    );
 }
 
 #[test]
 fn a_gateway_linked_elsewhere_is_judged_by_the_status_its_owner_wrote() {
-    let (mut h, t0) = member(vec![gw(1, true), gw(2, false)]);
+    let (mut h, t0) = member(vec![gw(GatewayId(1), true), gw(GatewayId(2), false)]);
     // 1 is another instance's; its owner has not reported yet: no reason to move the role.
-    h.apply(round(&[(2, 1)], true, None, t0));
-    h.report(2, online());
-    assert_eq!(h.acting(), Some(1));
+    h.apply(round(&[(GatewayId(2), 1)], true, None, t0));
+    h.report(GatewayId(2), online());
+    assert_eq!(h.acting(), Some(GatewayId(1)));
     let written_elsewhere = GatewayRecord {
         status: GatewayStatus::Offline,
-        ..gw(1, true)
+        ..gw(GatewayId(1), true)
     };
     let actions = h.apply(Input::StoreChanges {
         changed: vec![written_elsewhere],
@@ -139,75 +188,91 @@ fn a_gateway_linked_elsewhere_is_judged_by_the_status_its_owner_wrote() {
     let changes = primary_changes(&actions);
     assert_eq!(
         (changes[0].acting, changes[0].reason),
-        (Some(2), Reason::DesignatedUnavailable)
+        (Some(GatewayId(2)), Reason::DesignatedUnavailable)
     );
 }
 
 #[test]
 fn a_row_from_elsewhere_with_a_new_address_restarts_our_link() {
-    let (mut h, t0) = member(vec![gw(1, true)]);
-    h.apply(round(&[(1, 1)], true, None, t0));
-    let mut moved = gw(1, true);
+    let (mut h, t0) = member(vec![gw(GatewayId(1), true)]);
+    h.apply(round(&[(GatewayId(1), 1)], true, None, t0));
+    let mut moved = gw(GatewayId(1), true);
     moved.port = 19_001;
     let actions = h.apply(Input::StoreChanges {
         changed: vec![moved],
         deleted: vec![],
     });
-    assert_eq!((stops(&actions), starts(&actions)), (vec![1], vec![1]));
-    assert_eq!(h.targets[&1].port, 19_001);
+    assert_eq!(
+        (stops(&actions), starts(&actions)),
+        (vec![GatewayId(1)], vec![GatewayId(1)])
+    );
+    assert_eq!(h.targets[&GatewayId(1)].port, 19_001);
 }
 
 #[test]
 fn a_row_from_elsewhere_keeps_the_facts_our_link_reported() {
-    let (mut h, t0) = member(vec![gw(1, true)]);
-    h.apply(round(&[(1, 1)], true, None, t0));
-    h.report(1, online());
+    let (mut h, t0) = member(vec![gw(GatewayId(1), true)]);
+    h.apply(round(&[(GatewayId(1), 1)], true, None, t0));
+    h.report(GatewayId(1), online());
     let renamed = GatewayRecord {
         name: "edge".into(),
-        ..gw(1, true)
+        ..gw(GatewayId(1), true)
     };
     let actions = h.apply(Input::StoreChanges {
         changed: vec![renamed],
         deleted: vec![],
     });
     assert!(stops(&actions).is_empty());
-    let r = h.state.record(1).unwrap();
+    let r = h.state.record(GatewayId(1)).unwrap();
     assert_eq!((r.name.as_str(), r.status), ("edge", GatewayStatus::Online));
 }
 
 #[test]
 fn a_gateway_leased_before_its_row_arrived_is_linked_when_it_does() {
-    let (mut h, t0) = member(vec![gw(1, true)]);
-    assert!(starts(&h.apply(round(&[(1, 1), (5, 1)], true, None, t0))).contains(&1));
+    let (mut h, t0) = member(vec![gw(GatewayId(1), true)]);
+    assert!(
+        starts(&h.apply(round(
+            &[(GatewayId(1), 1), (GatewayId(5), 1)],
+            true,
+            None,
+            t0
+        )))
+        .contains(&GatewayId(1))
+    );
     let actions = h.apply(Input::StoreChanges {
-        changed: vec![gw(5, false)],
+        changed: vec![gw(GatewayId(5), false)],
         deleted: vec![],
     });
-    assert_eq!(starts(&actions), vec![5]);
+    assert_eq!(starts(&actions), vec![GatewayId(5)]);
 }
 
 #[test]
 fn a_gateway_deleted_elsewhere_is_stopped_and_forgotten() {
-    let (mut h, t0) = member(vec![gw(1, true), gw(2, false)]);
-    h.apply(round(&[(1, 1), (2, 1)], true, None, t0));
+    let (mut h, t0) = member(vec![gw(GatewayId(1), true), gw(GatewayId(2), false)]);
+    h.apply(round(
+        &[(GatewayId(1), 1), (GatewayId(2), 1)],
+        true,
+        None,
+        t0,
+    ));
     let actions = h.apply(Input::StoreChanges {
         changed: vec![],
-        deleted: vec![2, 77],
+        deleted: vec![GatewayId(2), GatewayId(77)],
     });
-    assert_eq!(stops(&actions), vec![2]);
+    assert_eq!(stops(&actions), vec![GatewayId(2)]);
     assert!(matches!(
         actions
             .iter()
             .find(|a| matches!(a, RegistryAction::Forget(_))),
-        Some(RegistryAction::Forget(2))
+        Some(RegistryAction::Forget(GatewayId(2)))
     ));
-    assert!(!h.state.contains(2));
+    assert!(!h.state.contains(GatewayId(2)));
 }
 
 #[test]
 fn an_empty_change_feed_changes_nothing() {
-    let (mut h, t0) = member(vec![gw(1, true)]);
-    h.apply(round(&[(1, 1)], true, None, t0));
+    let (mut h, t0) = member(vec![gw(GatewayId(1), true)]);
+    h.apply(round(&[(GatewayId(1), 1)], true, None, t0));
     let before = h.state.changes();
     let actions = h.apply(Input::StoreChanges {
         changed: vec![],
@@ -219,7 +284,10 @@ fn an_empty_change_feed_changes_nothing() {
 
 #[test]
 fn a_member_flags_the_recorded_primary_when_it_is_the_designated_one() {
-    let (mut h, t0) = member(vec![gw(1, true), gw(2, false)]);
-    h.apply(round(&[(2, 1)], false, Some(1), t0));
-    assert_eq!((h.acting(), h.flagged()), (Some(1), vec![1]));
+    let (mut h, t0) = member(vec![gw(GatewayId(1), true), gw(GatewayId(2), false)]);
+    h.apply(round(&[(GatewayId(2), 1)], false, Some(GatewayId(1)), t0));
+    assert_eq!(
+        (h.acting(), h.flagged()),
+        (Some(GatewayId(1)), vec![GatewayId(1)])
+    );
 }

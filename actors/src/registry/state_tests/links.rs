@@ -9,30 +9,42 @@ use crate::model::LinkPhase::{Backoff, Connecting, Handshaking};
 
 #[test]
 fn starting_starts_one_link_per_gateway_each_under_its_own_epoch() {
-    let mut h = Harness::loaded(vec![gw(1, true), gw(2, false), gw(3, false)]);
+    let mut h = Harness::loaded(vec![
+        gw(GatewayId(1), true),
+        gw(GatewayId(2), false),
+        gw(GatewayId(3), false),
+    ]);
     let actions = h.apply(Input::Started);
-    assert_eq!(starts(&actions), vec![1, 2, 3]);
-    let epochs: Vec<u64> = [1, 2, 3].map(|id| h.state.epoch_of(id).unwrap()).to_vec();
+    assert_eq!(
+        starts(&actions),
+        vec![GatewayId(1), GatewayId(2), GatewayId(3)]
+    );
+    let epochs: Vec<u64> = [1, 2, 3]
+        .map(|id| h.state.epoch_of(GatewayId(id)).unwrap())
+        .to_vec();
     assert_eq!(epochs, vec![1, 2, 3]);
-    assert_eq!(h.targets[&2].port, 18_002);
-    assert!(h.targets[&2].lease.is_none(), "alone, no lease is needed");
+    assert_eq!(h.targets[&GatewayId(2)].port, 18_002);
+    assert!(
+        h.targets[&GatewayId(2)].lease.is_none(),
+        "alone, no lease is needed"
+    );
 }
 
 #[test]
 fn no_link_starts_where_links_are_off() {
     let mut h = Harness {
-        state: RegistryState::new(vec![gw(1, true)], false),
+        state: RegistryState::new(vec![gw(GatewayId(1), true)], false),
         ..Harness::loaded(vec![])
     };
     assert!(starts(&h.apply(Input::Started)).is_empty());
-    assert_eq!(h.state.epoch_of(1), None);
+    assert_eq!(h.state.epoch_of(GatewayId(1)), None);
 }
 
 #[test]
 fn a_report_from_a_restarted_link_is_dropped() {
-    let mut h = Harness::started(vec![gw(1, true)]);
-    let old = h.state.epoch_of(1).unwrap();
-    let mut moved = gw(1, true);
+    let mut h = Harness::started(vec![gw(GatewayId(1), true)]);
+    let old = h.state.epoch_of(GatewayId(1)).unwrap();
+    let mut moved = gw(GatewayId(1), true);
     moved.port = 19_000;
     let relink = Write::Updated {
         relink: true,
@@ -40,34 +52,34 @@ fn a_report_from_a_restarted_link_is_dropped() {
         keep_live: false,
     };
     h.apply(Input::Written(moved, relink));
-    assert_ne!(h.state.epoch_of(1), Some(old));
+    assert_ne!(h.state.epoch_of(GatewayId(1)), Some(old));
     let actions = h.apply(Input::Link(LinkUpdate {
-        id: 1,
+        id: GatewayId(1),
         epoch: old,
         state: online(),
     }));
     assert!(actions.is_empty(), "{actions:?}");
-    assert_eq!(h.status(1), GatewayStatus::Unknown);
+    assert_eq!(h.status(GatewayId(1)), GatewayStatus::Unknown);
 }
 
 #[test]
 fn a_report_for_a_gateway_deleted_since_is_dropped() {
-    let mut h = Harness::started(vec![gw(1, true), gw(2, false)]);
-    let epoch = h.state.epoch_of(2).unwrap();
-    h.apply(Input::Deleted(2));
+    let mut h = Harness::started(vec![gw(GatewayId(1), true), gw(GatewayId(2), false)]);
+    let epoch = h.state.epoch_of(GatewayId(2)).unwrap();
+    h.apply(Input::Deleted(GatewayId(2)));
     let actions = h.apply(Input::Link(LinkUpdate {
-        id: 2,
+        id: GatewayId(2),
         epoch,
         state: online(),
     }));
     assert!(actions.is_empty());
-    assert!(!h.state.contains(2));
+    assert!(!h.state.contains(GatewayId(2)));
 }
 
 #[test]
 fn connecting_is_a_connection_event_and_no_status_event() {
-    let mut h = Harness::started(vec![gw(1, true)]);
-    let actions = h.report(1, link(Connecting, GatewayStatus::Unknown));
+    let mut h = Harness::started(vec![gw(GatewayId(1), true)]);
+    let actions = h.report(GatewayId(1), link(Connecting, GatewayStatus::Unknown));
     let events = published(&actions, EventKind::ConnectionChanged);
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["state"], json!("connecting"));
@@ -76,13 +88,13 @@ fn connecting_is_a_connection_event_and_no_status_event() {
 
 #[test]
 fn a_status_change_is_one_event_naming_the_previous_status() {
-    let mut h = Harness::started(vec![gw(1, true)]);
-    let actions = h.report(1, online());
+    let mut h = Harness::started(vec![gw(GatewayId(1), true)]);
+    let actions = h.report(GatewayId(1), online());
     assert_eq!(
         published(&actions, EventKind::GatewayStatus),
         vec![json!({"status": "online", "previous": "unknown"})]
     );
-    let actions = h.report(1, offline());
+    let actions = h.report(GatewayId(1), offline());
     assert_eq!(
         published(&actions, EventKind::GatewayStatus),
         vec![json!({"status": "offline", "previous": "online"})]
@@ -91,9 +103,9 @@ fn a_status_change_is_one_event_naming_the_previous_status() {
 
 #[test]
 fn a_report_repeating_the_last_state_publishes_nothing() {
-    let mut h = Harness::started(vec![gw(1, true)]);
-    h.report(1, online());
-    let actions = h.report(1, online());
+    let mut h = Harness::started(vec![gw(GatewayId(1), true)]);
+    h.report(GatewayId(1), online());
+    let actions = h.report(GatewayId(1), online());
     assert!(
         !actions
             .iter()
@@ -104,11 +116,11 @@ fn a_report_repeating_the_last_state_publishes_nothing() {
 
 #[test]
 fn a_gateway_back_as_another_process_is_announced() {
-    let mut h = Harness::started(vec![gw(1, true)]);
-    h.report(1, online());
+    let mut h = Harness::started(vec![gw(GatewayId(1), true)]);
+    h.report(GatewayId(1), online());
     let mut again = online();
     again.connection.boot_id = Some("boot-2".into());
-    let changed = published(&h.report(1, again), EventKind::GatewayChanged);
+    let changed = published(&h.report(GatewayId(1), again), EventKind::GatewayChanged);
     assert_eq!(changed.len(), 1, "{changed:?}");
     assert_eq!(
         changed[0],
@@ -118,11 +130,11 @@ fn a_gateway_back_as_another_process_is_announced() {
 
 #[test]
 fn an_upgrade_is_announced_with_both_releases() {
-    let mut h = Harness::started(vec![gw(1, true)]);
-    h.report(1, online());
+    let mut h = Harness::started(vec![gw(GatewayId(1), true)]);
+    h.report(GatewayId(1), online());
     let mut upgraded = online();
     upgraded.connection.server_version = Some("2026.10.1".into());
-    let changed = published(&h.report(1, upgraded), EventKind::GatewayChanged);
+    let changed = published(&h.report(GatewayId(1), upgraded), EventKind::GatewayChanged);
     assert_eq!(changed.len(), 1);
     assert_eq!(
         changed[0],
@@ -132,44 +144,44 @@ fn an_upgrade_is_announced_with_both_releases() {
 
 #[test]
 fn the_first_report_is_persisted_and_a_repeat_is_not() {
-    let mut h = Harness::started(vec![gw(1, true)]);
-    let first = persisted(&h.report(1, online()));
+    let mut h = Harness::started(vec![gw(GatewayId(1), true)]);
+    let first = persisted(&h.report(GatewayId(1), online()));
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].1.status, GatewayStatus::Online);
     assert_eq!(first[0].1.latency, Some(20));
-    assert!(persisted(&h.report(1, online())).is_empty());
+    assert!(persisted(&h.report(GatewayId(1), online())).is_empty());
 }
 
 #[test]
 fn a_status_change_is_persisted_at_once() {
-    let mut h = Harness::started(vec![gw(1, true)]);
-    h.report(1, online());
-    let saved = persisted(&h.report(1, offline()));
+    let mut h = Harness::started(vec![gw(GatewayId(1), true)]);
+    h.report(GatewayId(1), online());
+    let saved = persisted(&h.report(GatewayId(1), offline()));
     assert_eq!(saved.len(), 1);
     assert_eq!(saved[0].1.status, GatewayStatus::Offline);
 }
 
 #[test]
 fn last_seen_alone_is_persisted_once_a_minute() {
-    let mut h = Harness::started(vec![gw(1, true)]);
-    h.report(1, online());
+    let mut h = Harness::started(vec![gw(GatewayId(1), true)]);
+    h.report(GatewayId(1), online());
     let mut later = online();
     later.last_seen = Some(UNIX + 59);
-    assert!(persisted(&h.report(1, later.clone())).is_empty());
+    assert!(persisted(&h.report(GatewayId(1), later.clone())).is_empty());
     later.last_seen = Some(UNIX + 60);
-    let saved = persisted(&h.report(1, later));
+    let saved = persisted(&h.report(GatewayId(1), later));
     assert_eq!(saved[0].1.last_seen, Some(UNIX + 60));
 }
 
 #[test]
 fn the_periodic_save_writes_live_numbers_that_moved_on() {
-    let mut h = Harness::started(vec![gw(1, true), gw(2, false)]);
-    h.connect_all(&[1, 2]);
+    let mut h = Harness::started(vec![gw(GatewayId(1), true), gw(GatewayId(2), false)]);
+    h.connect_all(&[GatewayId(1), GatewayId(2)]);
     assert!(persisted(&h.apply(Input::PersistLive)).is_empty());
-    h.live[&2].set(Some(35), Some(UNIX + 61));
+    h.live[&GatewayId(2)].set(Some(35), Some(UNIX + 61));
     let saved = persisted(&h.apply(Input::PersistLive));
     assert_eq!(saved.len(), 1);
-    assert_eq!(saved[0].0, 2);
+    assert_eq!(saved[0].0, GatewayId(2));
     assert_eq!(
         (saved[0].1.latency, saved[0].1.last_seen),
         (Some(35), Some(UNIX + 61))
@@ -179,25 +191,25 @@ fn the_periodic_save_writes_live_numbers_that_moved_on() {
 
 #[test]
 fn connecting_and_leaving_make_the_sessions_stale_and_a_ping_does_not() {
-    let mut h = Harness::started(vec![gw(1, true)]);
-    assert!(sessions_stale(&h.report(1, online())));
-    assert!(!sessions_stale(&h.report(1, online())));
-    assert!(sessions_stale(&h.report(1, offline())));
+    let mut h = Harness::started(vec![gw(GatewayId(1), true)]);
+    assert!(sessions_stale(&h.report(GatewayId(1), online())));
+    assert!(!sessions_stale(&h.report(GatewayId(1), online())));
+    assert!(sessions_stale(&h.report(GatewayId(1), offline())));
 }
 
 #[test]
 fn counts_in_a_report_replace_the_records_and_missing_ones_keep_them() {
-    let mut h = Harness::started(vec![gw(1, true)]);
+    let mut h = Harness::started(vec![gw(GatewayId(1), true)]);
     let mut busy = online();
     busy.sessions_count = Some(7);
     busy.agents_count = Some(3);
-    h.report(1, busy);
+    h.report(GatewayId(1), busy);
     let mut silent = online();
     silent.sessions_count = None;
     silent.agents_count = None;
     silent.latency = None;
-    h.report(1, silent);
-    let r = h.state.record(1).unwrap();
+    h.report(GatewayId(1), silent);
+    let r = h.state.record(GatewayId(1)).unwrap();
     assert_eq!(
         (r.sessions_count, r.agents_count, r.latency),
         (7, 3, Some(20))
@@ -206,54 +218,60 @@ fn counts_in_a_report_replace_the_records_and_missing_ones_keep_them() {
 
 #[test]
 fn every_report_that_changes_a_view_moves_the_change_count() {
-    let mut h = Harness::started(vec![gw(1, true)]);
+    let mut h = Harness::started(vec![gw(GatewayId(1), true)]);
     let before = h.state.changes();
-    h.report(1, link(Handshaking, GatewayStatus::Unknown));
+    h.report(GatewayId(1), link(Handshaking, GatewayStatus::Unknown));
     assert!(h.state.changes() > before);
 }
 
 #[test]
 fn the_methods_of_the_last_hello_are_kept() {
-    let mut h = Harness::started(vec![gw(1, true)]);
-    assert!(h.state.methods(1).is_none());
-    h.report(1, online());
+    let mut h = Harness::started(vec![gw(GatewayId(1), true)]);
+    assert!(h.state.methods(GatewayId(1)).is_none());
+    h.report(GatewayId(1), online());
     assert_eq!(
-        h.state.methods(1).map(|m| m.as_slice().to_vec()),
+        h.state.methods(GatewayId(1)).map(|m| m.as_slice().to_vec()),
         Some(vec!["health".to_owned(), "sessions.list".to_owned()])
     );
 }
 
 #[test]
 fn a_device_token_from_the_current_link_is_kept_and_saved_and_an_old_ones_is_not() {
-    let mut h = Harness::started(vec![gw(1, true)]);
-    let epoch = h.state.epoch_of(1).unwrap();
+    let mut h = Harness::started(vec![gw(GatewayId(1), true)]);
+    let epoch = h.state.epoch_of(GatewayId(1)).unwrap();
     let token = |t: &str| Some(SecretString::from(t.to_owned()));
     let stale = h.apply(Input::DeviceToken(DeviceTokenChanged {
-        id: 1,
+        id: GatewayId(1),
         epoch: epoch + 7,
         token: token("stale"),
     }));
     assert!(stale.is_empty());
     let actions = h.apply(Input::DeviceToken(DeviceTokenChanged {
-        id: 1,
+        id: GatewayId(1),
         epoch,
         token: token("fresh"),
     }));
     assert!(matches!(
         actions.as_slice(),
-        [RegistryAction::PersistDeviceToken(1, Some(t))] if t.expose_secret() == "fresh"
+        [RegistryAction::PersistDeviceToken(GatewayId(1), Some(t))] if t.expose_secret() == "fresh"
     ));
-    let kept = h.state.record(1).unwrap().device_token.as_ref().unwrap();
+    let kept = h
+        .state
+        .record(GatewayId(1))
+        .unwrap()
+        .device_token
+        .as_ref()
+        .unwrap();
     assert_eq!(kept.expose_secret(), "fresh");
 }
 
 #[test]
 fn a_view_carries_the_links_live_numbers_and_a_pong_is_no_change() {
-    let mut h = Harness::started(vec![gw(1, true)]);
-    h.report(1, online());
-    let view = h.state.view(1).unwrap();
+    let mut h = Harness::started(vec![gw(GatewayId(1), true)]);
+    h.report(GatewayId(1), online());
+    let view = h.state.view(GatewayId(1)).unwrap();
     let changes = h.state.changes();
-    h.live[&1].set(Some(7), Some(UNIX + 5));
+    h.live[&GatewayId(1)].set(Some(7), Some(UNIX + 5));
     // Taken before the pong, read after it: the link's numbers, not a copy.
     assert_eq!(
         (view.latency(), view.last_seen()),
@@ -264,15 +282,22 @@ fn a_view_carries_the_links_live_numbers_and_a_pong_is_no_change() {
         changes,
         "a pong is not a change of the list"
     );
-    h.report(1, link(Backoff, GatewayStatus::Offline));
-    assert_eq!(h.state.raw_view(1).unwrap().record.latency, Some(20));
+    h.report(GatewayId(1), link(Backoff, GatewayStatus::Offline));
+    assert_eq!(
+        h.state.raw_view(GatewayId(1)).unwrap().record.latency,
+        Some(20)
+    );
 }
 
 #[test]
 fn readers_rebuild_every_gateway_after_loading_and_only_the_reporting_one_after_a_report() {
-    let mut h = Harness::started(vec![gw(1, true), gw(2, false), gw(3, false)]);
+    let mut h = Harness::started(vec![
+        gw(GatewayId(1), true),
+        gw(GatewayId(2), false),
+        gw(GatewayId(3), false),
+    ]);
     assert_eq!(h.state.take_touched(), None, "after loading: every one");
-    h.report(3, link(Connecting, GatewayStatus::Unknown));
-    assert_eq!(h.state.take_touched(), Some(vec![3]));
+    h.report(GatewayId(3), link(Connecting, GatewayStatus::Unknown));
+    assert_eq!(h.state.take_touched(), Some(vec![GatewayId(3)]));
     assert_eq!(h.state.take_touched(), Some(vec![]));
 }

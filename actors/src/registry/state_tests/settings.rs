@@ -16,43 +16,52 @@ fn cordoned(id: GatewayId, is_primary: bool) -> GatewayRecord {
 
 #[test]
 fn cordoning_the_acting_primary_moves_the_role_and_is_announced() {
-    let mut h = Harness::started(vec![gw(1, true), gw(2, false)]);
-    h.connect_all(&[1, 2]);
-    let actions = h.apply(Input::Written(cordoned(1, true), Write::Cordon(true)));
+    let mut h = Harness::started(vec![gw(GatewayId(1), true), gw(GatewayId(2), false)]);
+    h.connect_all(&[GatewayId(1), GatewayId(2)]);
+    let actions = h.apply(Input::Written(
+        cordoned(GatewayId(1), true),
+        Write::Cordon(true),
+    ));
     assert_eq!(
         published(&actions, EventKind::GatewayChanged),
         vec![json!({"action": "cordoned", "name": "gw1"})]
     );
     let changes = primary_changes(&actions);
     assert_eq!(changes.len(), 1);
-    assert_eq!(changes[0].acting, Some(2));
+    assert_eq!(changes[0].acting, Some(GatewayId(2)));
     assert!(stops(&actions).is_empty(), "a cordon leaves the link up");
 }
 
 #[test]
 fn uncordoning_the_designated_primary_takes_the_role_back() {
-    let mut h = Harness::started(vec![gw(1, true), gw(2, false)]);
-    h.connect_all(&[1, 2]);
-    h.apply(Input::Written(cordoned(1, true), Write::Cordon(true)));
-    let actions = h.apply(Input::Written(gw(1, true), Write::Cordon(false)));
+    let mut h = Harness::started(vec![gw(GatewayId(1), true), gw(GatewayId(2), false)]);
+    h.connect_all(&[GatewayId(1), GatewayId(2)]);
+    h.apply(Input::Written(
+        cordoned(GatewayId(1), true),
+        Write::Cordon(true),
+    ));
+    let actions = h.apply(Input::Written(gw(GatewayId(1), true), Write::Cordon(false)));
     assert_eq!(
         published(&actions, EventKind::GatewayChanged),
         vec![json!({"action": "uncordoned", "name": "gw1"})]
     );
-    assert_eq!(h.acting(), Some(1));
+    assert_eq!(h.acting(), Some(GatewayId(1)));
 }
 
 #[test]
 fn a_cordoned_gateway_is_never_given_the_role_even_when_nobody_else_can_act() {
-    let mut h = Harness::started(vec![gw(1, true), gw(2, false)]);
-    h.connect_all(&[1]);
-    let actions = h.apply(Input::Written(cordoned(1, true), Write::Cordon(true)));
+    let mut h = Harness::started(vec![gw(GatewayId(1), true), gw(GatewayId(2), false)]);
+    h.connect_all(&[GatewayId(1)]);
+    let actions = h.apply(Input::Written(
+        cordoned(GatewayId(1), true),
+        Write::Cordon(true),
+    ));
     assert_eq!(
         primary_changes(&actions)[0],
         PrimaryChange {
             acting: None,
-            previous: Some(1),
-            designated: Some(1),
+            previous: Some(GatewayId(1)),
+            designated: Some(GatewayId(1)),
             reason: Reason::NoEligibleGateway,
         }
     );
@@ -61,8 +70,8 @@ fn a_cordoned_gateway_is_never_given_the_role_even_when_nobody_else_can_act() {
 
 #[test]
 fn maintenance_holds_the_primary_back_and_its_end_is_announced() {
-    let mut h = Harness::started(vec![gw(1, true), gw(2, false)]);
-    h.connect_all(&[1, 2]);
+    let mut h = Harness::started(vec![gw(GatewayId(1), true), gw(GatewayId(2), false)]);
+    h.connect_all(&[GatewayId(1), GatewayId(2)]);
     let window = Maintenance {
         reason: "kernel".into(),
         by: "ops".into(),
@@ -71,48 +80,54 @@ fn maintenance_holds_the_primary_back_and_its_end_is_announced() {
     };
     let in_maintenance = GatewayRecord {
         maintenance: Some(window),
-        ..gw(1, true)
+        ..gw(GatewayId(1), true)
     };
     let actions = h.apply(Input::Written(in_maintenance, Write::Maintenance(true)));
     let events = published(&actions, EventKind::GatewayChanged);
     assert_eq!(events[0]["action"], json!("maintenance"));
     assert_eq!(events[0]["maintenance"]["reason"], json!("kernel"));
-    assert_eq!(h.acting(), Some(2));
-    let ended = h.apply(Input::Written(gw(1, true), Write::Maintenance(false)));
+    assert_eq!(h.acting(), Some(GatewayId(2)));
+    let ended = h.apply(Input::Written(
+        gw(GatewayId(1), true),
+        Write::Maintenance(false),
+    ));
     assert_eq!(
         published(&ended, EventKind::GatewayChanged),
         vec![json!({"action": "maintenance_ended", "name": "gw1", "maintenance": null})]
     );
-    assert_eq!(h.acting(), Some(1));
+    assert_eq!(h.acting(), Some(GatewayId(1)));
 }
 
 #[test]
 fn a_suspension_moves_the_role_without_a_changed_event() {
-    let mut h = Harness::started(vec![gw(1, true), gw(2, false)]);
-    h.connect_all(&[1, 2]);
+    let mut h = Harness::started(vec![gw(GatewayId(1), true), gw(GatewayId(2), false)]);
+    h.connect_all(&[GatewayId(1), GatewayId(2)]);
     let suspended = GatewayRecord {
         suspension_id: Some("susp-1".into()),
-        ..gw(1, true)
+        ..gw(GatewayId(1), true)
     };
     let actions = h.apply(Input::Written(suspended, Write::Suspension));
     assert!(published(&actions, EventKind::GatewayChanged).is_empty());
-    assert_eq!(h.acting(), Some(2));
+    assert_eq!(h.acting(), Some(GatewayId(2)));
 }
 
 #[test]
 fn a_setting_keeps_the_status_the_link_reported() {
-    let mut h = Harness::started(vec![gw(1, true)]);
-    h.report(1, online());
+    let mut h = Harness::started(vec![gw(GatewayId(1), true)]);
+    h.report(GatewayId(1), online());
     // The row as the batched writer last saved it: still `unknown`.
-    h.apply(Input::Written(cordoned(1, true), Write::Cordon(true)));
-    assert_eq!(h.status(1), GatewayStatus::Online);
-    assert_eq!(h.state.record(1).unwrap().latency, Some(20));
+    h.apply(Input::Written(
+        cordoned(GatewayId(1), true),
+        Write::Cordon(true),
+    ));
+    assert_eq!(h.status(GatewayId(1)), GatewayStatus::Online);
+    assert_eq!(h.state.record(GatewayId(1)).unwrap().latency, Some(20));
 }
 
 #[test]
 fn labels_are_announced_with_the_new_set() {
-    let mut h = Harness::started(vec![gw(1, true)]);
-    let mut labelled = gw(1, true);
+    let mut h = Harness::started(vec![gw(GatewayId(1), true)]);
+    let mut labelled = gw(GatewayId(1), true);
     labelled.labels = crate::labels::Labels::of([("zone", "eu")]).unwrap();
     let actions = h.apply(Input::Written(labelled, Write::Labels));
     assert_eq!(
@@ -123,9 +138,9 @@ fn labels_are_announced_with_the_new_set() {
 
 #[test]
 fn an_update_that_relinks_stops_the_link_and_starts_one_under_a_new_epoch() {
-    let mut h = Harness::started(vec![gw(1, true)]);
-    let before = h.state.epoch_of(1).unwrap();
-    let mut moved = gw(1, true);
+    let mut h = Harness::started(vec![gw(GatewayId(1), true)]);
+    let before = h.state.epoch_of(GatewayId(1)).unwrap();
+    let mut moved = gw(GatewayId(1), true);
     moved.host = "10.0.0.9".into();
     let write = Write::Updated {
         relink: true,
@@ -133,10 +148,13 @@ fn an_update_that_relinks_stops_the_link_and_starts_one_under_a_new_epoch() {
         keep_live: false,
     };
     let actions = h.apply(Input::Written(moved, write));
-    assert_eq!((stops(&actions), starts(&actions)), (vec![1], vec![1]));
-    assert!(h.state.epoch_of(1).unwrap() > before);
-    assert_eq!(h.targets[&1].host, "10.0.0.9");
-    assert!(h.targets[&1].verify_shared_token);
+    assert_eq!(
+        (stops(&actions), starts(&actions)),
+        (vec![GatewayId(1)], vec![GatewayId(1)])
+    );
+    assert!(h.state.epoch_of(GatewayId(1)).unwrap() > before);
+    assert_eq!(h.targets[&GatewayId(1)].host, "10.0.0.9");
+    assert!(h.targets[&GatewayId(1)].verify_shared_token);
     assert_eq!(
         published(&actions, EventKind::GatewayChanged)[0]["action"],
         json!("updated")
@@ -145,55 +163,59 @@ fn an_update_that_relinks_stops_the_link_and_starts_one_under_a_new_epoch() {
 
 #[test]
 fn an_update_that_does_not_relink_keeps_the_link_and_its_status() {
-    let mut h = Harness::started(vec![gw(1, true)]);
-    h.report(1, online());
-    let epoch = h.state.epoch_of(1);
+    let mut h = Harness::started(vec![gw(GatewayId(1), true)]);
+    h.report(GatewayId(1), online());
+    let epoch = h.state.epoch_of(GatewayId(1));
     let write = Write::Updated {
         relink: false,
         verify_shared_token: false,
         keep_live: true,
     };
-    let actions = h.apply(Input::Written(gw(1, true), write));
+    let actions = h.apply(Input::Written(gw(GatewayId(1), true), write));
     assert!(stops(&actions).is_empty() && starts(&actions).is_empty());
-    assert_eq!(h.state.epoch_of(1), epoch);
-    assert_eq!(h.status(1), GatewayStatus::Online);
+    assert_eq!(h.state.epoch_of(GatewayId(1)), epoch);
+    assert_eq!(h.status(GatewayId(1)), GatewayStatus::Online);
 }
 
 #[test]
 fn designating_another_primary_unsets_the_previous_and_moves_the_role() {
-    let mut h = Harness::started(vec![gw(1, true), gw(2, false)]);
-    h.connect_all(&[1, 2]);
+    let mut h = Harness::started(vec![gw(GatewayId(1), true), gw(GatewayId(2), false)]);
+    h.connect_all(&[GatewayId(1), GatewayId(2)]);
     let write = Write::Updated {
         relink: false,
         verify_shared_token: false,
         keep_live: true,
     };
-    let actions = h.apply(Input::Written(gw(2, true), write));
-    assert!(!h.state.record(1).unwrap().is_primary);
+    let actions = h.apply(Input::Written(gw(GatewayId(2), true), write));
+    assert!(!h.state.record(GatewayId(1)).unwrap().is_primary);
     let changes = primary_changes(&actions);
     assert_eq!(
         (changes[0].acting, changes[0].designated, changes[0].reason),
-        (Some(2), Some(2), Reason::Designated)
+        (Some(GatewayId(2)), Some(GatewayId(2)), Reason::Designated)
     );
 }
 
 #[test]
 fn a_created_gateway_is_announced_and_linked() {
-    let mut h = Harness::started(vec![gw(1, true)]);
-    let actions = h.apply(Input::Written(gw(2, false), Write::Created));
+    let mut h = Harness::started(vec![gw(GatewayId(1), true)]);
+    let actions = h.apply(Input::Written(gw(GatewayId(2), false), Write::Created));
     assert_eq!(
         published(&actions, EventKind::GatewayChanged),
         vec![json!({"action": "created", "name": "gw2", "labels": {}})]
     );
-    assert_eq!(starts(&actions), vec![2]);
-    assert!(!h.state.view(2).unwrap().acting_primary);
+    assert_eq!(starts(&actions), vec![GatewayId(2)]);
+    assert!(!h.state.view(GatewayId(2)).unwrap().acting_primary);
 }
 
 #[test]
 fn deleting_the_acting_stand_in_stops_its_link_forgets_it_and_re_elects() {
-    let mut h = Harness::started(vec![gw(1, true), gw(2, false), gw(3, false)]);
-    h.connect_all(&[1, 2, 3]);
-    h.report(1, offline());
+    let mut h = Harness::started(vec![
+        gw(GatewayId(1), true),
+        gw(GatewayId(2), false),
+        gw(GatewayId(3), false),
+    ]);
+    h.connect_all(&[GatewayId(1), GatewayId(2), GatewayId(3)]);
+    h.report(GatewayId(1), offline());
     let gone = h.acting().unwrap();
     let actions = h.apply(Input::Deleted(gone));
     assert!(matches!(
@@ -208,21 +230,21 @@ fn deleting_the_acting_stand_in_stops_its_link_forgets_it_and_re_elects() {
             .any(|a| matches!(a, RegistryAction::Forget(id) if *id == gone))
     );
     assert!(!h.state.contains(gone));
-    let other = if gone == 2 { 3 } else { 2 };
+    let other = GatewayId(if gone == GatewayId(2) { 3 } else { 2 });
     assert_eq!(h.acting(), Some(other));
 }
 
 #[test]
 fn a_renamed_gateway_frees_its_old_name_and_takes_the_new_one() {
-    let mut h = Harness::started(vec![gw(1, true), gw(2, false)]);
+    let mut h = Harness::started(vec![gw(GatewayId(1), true), gw(GatewayId(2), false)]);
     assert!(h.state.name_taken("gw1", None));
     assert!(
-        !h.state.name_taken("gw1", Some(1)),
+        !h.state.name_taken("gw1", Some(GatewayId(1))),
         "its own name is no clash"
     );
     let renamed = GatewayRecord {
         name: "edge".into(),
-        ..gw(1, true)
+        ..gw(GatewayId(1), true)
     };
     let write = Write::Updated {
         relink: true,
@@ -231,8 +253,8 @@ fn a_renamed_gateway_frees_its_old_name_and_takes_the_new_one() {
     };
     h.apply(Input::Written(renamed, write));
     assert!(!h.state.name_taken("gw1", None));
-    assert!(h.state.name_taken("edge", Some(2)));
-    h.apply(Input::Deleted(2));
+    assert!(h.state.name_taken("edge", Some(GatewayId(2))));
+    h.apply(Input::Deleted(GatewayId(2)));
     assert!(
         !h.state.name_taken("gw2", None),
         "a deleted gateway's name is free"
@@ -241,19 +263,19 @@ fn a_renamed_gateway_frees_its_old_name_and_takes_the_new_one() {
 
 #[test]
 fn an_address_is_taken_whatever_the_case_of_its_host() {
-    let mut named = gw(1, true);
+    let mut named = gw(GatewayId(1), true);
     named.host = "Edge.Example".into();
-    let h = Harness::started(vec![named, gw(2, false)]);
+    let h = Harness::started(vec![named, gw(GatewayId(2), false)]);
     let port = 18_001;
     assert_eq!(
         h.state
             .address_owner("edge.example", port, None)
             .map(|r| r.id),
-        Some(1)
+        Some(GatewayId(1))
     );
     assert_eq!(
         h.state
-            .address_owner("edge.example", port, Some(1))
+            .address_owner("edge.example", port, Some(GatewayId(1)))
             .map(|r| r.id),
         None
     );
@@ -272,28 +294,34 @@ fn the_sorted_list_follows_renames_primary_moves_creates_and_deletes() {
         ..gw(id, is_primary)
     };
     let mut h = Harness::started(vec![
-        named(1, "mango", true),
-        named(2, "apple", false),
-        named(3, "kiwi", false),
+        named(GatewayId(1), "mango", true),
+        named(GatewayId(2), "apple", false),
+        named(GatewayId(3), "kiwi", false),
     ]);
     let order = |h: &Harness| -> Vec<GatewayId> {
         h.state.sorted_views().iter().map(|v| v.record.id).collect()
     };
-    assert_eq!(order(&h), vec![1, 2, 3]);
+    assert_eq!(order(&h), vec![GatewayId(1), GatewayId(2), GatewayId(3)]);
     let renamed = Write::Updated {
         relink: true,
         verify_shared_token: false,
         keep_live: false,
     };
-    h.apply(Input::Written(named(3, "aardvark", false), renamed));
-    assert_eq!(order(&h), vec![1, 3, 2]);
-    h.apply(Input::Written(named(2, "apple", true), renamed));
+    h.apply(Input::Written(
+        named(GatewayId(3), "aardvark", false),
+        renamed,
+    ));
+    assert_eq!(order(&h), vec![GatewayId(1), GatewayId(3), GatewayId(2)]);
+    h.apply(Input::Written(named(GatewayId(2), "apple", true), renamed));
     assert_eq!(
         order(&h),
-        vec![2, 3, 1],
+        vec![GatewayId(2), GatewayId(3), GatewayId(1)],
         "the new primary first, the old one by name"
     );
-    h.apply(Input::Written(named(4, "banana", false), Write::Created));
-    h.apply(Input::Deleted(3));
-    assert_eq!(order(&h), vec![2, 4, 1]);
+    h.apply(Input::Written(
+        named(GatewayId(4), "banana", false),
+        Write::Created,
+    ));
+    h.apply(Input::Deleted(GatewayId(3)));
+    assert_eq!(order(&h), vec![GatewayId(2), GatewayId(4), GatewayId(1)]);
 }

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::ApprovalId;
 use gateway_supervisor_actors::model::GatewayId;
 
 /// Where an approval is: `pending` until the gateway records an end.
@@ -85,7 +86,8 @@ impl ResolvedBy {
 pub struct Approval {
     pub gateway_id: GatewayId,
     /// The gateway's id for it (a UUID; `plugin:` and a UUID for plugin approvals).
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: ApprovalId,
     /// exec | plugin | system-agent
     pub kind: String,
     pub status: ApprovalStatus,
