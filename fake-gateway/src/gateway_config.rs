@@ -41,20 +41,6 @@ pub(crate) struct GatewayConfig {
 const WRITES_PER_WINDOW: usize = 30;
 const WINDOW_MS: i64 = 60_000;
 
-/// `gateway.*` paths 2026.9.6 applies hot (`config-reload-plan.ts`); any other under `gateway.`
-/// restarts it.
-const HOT_GATEWAY: [&str; 9] = [
-    "gateway.http",
-    "gateway.tools",
-    "gateway.controlUi.enabled",
-    "gateway.controlUi.allowedOrigins",
-    "gateway.nodes",
-    "gateway.auth.rateLimit",
-    "gateway.auth.token",
-    "gateway.roles",
-    "gateway.reload",
-];
-
 /// What 2026.9.6 adds to a fresh file at load (captured).
 fn defaults() -> Value {
     json!({
@@ -230,7 +216,12 @@ impl GatewayConfig {
         let mut next = self.file.clone();
         merge(&mut next, &kept_secrets(&patch, &self.file, ""));
         let path = "/srv/fake-gateway/openclaw.json";
-        let mut changed: Vec<String> = changed_leaves(&self.file, &next, "")
+        let leaves = changed_leaves(&self.file, &next, "");
+        // Decided on the whole path: a rule may name four segments.
+        let restarts = leaves
+            .iter()
+            .any(|p| crate::reload_plan::reload_of(p) == crate::reload_plan::Reload::Restart);
+        let mut changed: Vec<String> = leaves
             .into_iter()
             .map(|p| p.split('.').take(3).collect::<Vec<_>>().join("."))
             .collect();
@@ -242,9 +233,6 @@ impl GatewayConfig {
                 false,
             ));
         }
-        let restarts = changed.iter().any(|p| {
-            p.starts_with("gateway.") && !HOT_GATEWAY.iter().any(|hot| p.starts_with(hot))
-        });
         self.file = next;
         if !restarts {
             self.applied = self.file.clone();

@@ -23,6 +23,7 @@ mod lifecycle;
 mod methods;
 mod params;
 mod release;
+mod reload_plan;
 mod update;
 
 use std::collections::{BTreeMap, HashMap};

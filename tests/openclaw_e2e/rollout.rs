@@ -2,7 +2,8 @@
 //! `gateway.http.endpoints.chatCompletions.enabled` is drift, is rolled out canary first, and
 //! `POST /v1/chat/completions` stops answering 404 on each; the same profile again is a noop;
 //! a key that needs a restart (`gateway.controlUi.basePath`) goes through each gateway's
-//! restart (a new bootId) before the next; a write that loses a race to another writer (the
+//! restart (a new bootId) before the next, and one that needs neither (`gateway.remote`) keeps
+//! the process; a write that loses a race to another writer (the
 //! test writes between the daemon's `config.get` and its `config.patch`, held back at a relay)
 //! is read again and ends in sync; 31 changes in a minute are paced under the gateway's limit,
 //! not refused; and a rollout whose canary goes down halts before the next wave and puts the
@@ -197,6 +198,35 @@ fn a_profile_rolls_out_canary_first_then_a_restart_key_goes_through_each_gateway
     assert!(g[1]["started_at"].as_i64() >= g[0]["finished_at"].as_i64());
     for g in &gs {
         assert_eq!(file_of(g)["gateway"]["controlUi"]["basePath"], "/ui");
+    }
+
+    // A key 2026.9.6 neither applies nor restarts for (`gateway.remote`, read when the CLI
+    // uses it; the fake's reload_plan.rs follows this): written, and the same process goes on.
+    let restarted: Vec<String> = g
+        .iter()
+        .map(|p| p["boot_id_after"].as_str().unwrap().to_owned())
+        .collect();
+    let id = roll_out(
+        &d,
+        &json!({"selector": "region=eu", "patch": {"gateway": {"remote": {"url": "ws://10.0.0.1:18789"}}},
+                "canary": 0, "max_parallel": 2, "min_healthy_time": 0, "healthy_deadline": "60s"}),
+    );
+    let op = wait_rollout(&d, &id, "the no-restart rollout over", over);
+    assert_eq!(op["state"], "succeeded", "{op:#}");
+    for (i, p) in op["gateways"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(p["boot_id_before"], restarted[i].as_str(), "{op:#}");
+        assert!(p["boot_id_after"].is_null(), "no restart seen: {op:#}");
+        assert_eq!(
+            gateway(&d, ids[i])["connection"]["boot_id"],
+            restarted[i].as_str(),
+            "the same process"
+        );
+    }
+    for g in &gs {
+        assert_eq!(
+            file_of(g)["gateway"]["remote"]["url"],
+            "ws://10.0.0.1:18789"
+        );
     }
 }
 
