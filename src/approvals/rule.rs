@@ -6,6 +6,7 @@
 use super::model::{Approval, ApprovalStatus, Ending, ResolvedBy};
 use crate::config::ApprovalsConfig;
 use crate::domain::ApprovalId;
+use crate::fleet::FleetError;
 use gateway_supervisor_actors::protocol::CLIENT_DISPLAY_NAME;
 use gateway_supervisor_actors::protocol::approvals::{Outcome, Requested};
 
@@ -151,6 +152,30 @@ pub fn expired(now_ms: i64) -> Ending {
         key_id: None,
         label: None,
         at_ms: now_ms,
+    }
+}
+
+/// What to do about a gateway whose pending approvals could not be listed (`reconcile`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unlisted {
+    /// It is gone from the fleet: nothing to reconcile, its process is forgotten (its pending
+    /// approvals are cancelled by the round that ends a deleted gateway's).
+    Forget,
+    /// Its release lists no approvals: a new release connecting reconciles it. Asked again
+    /// every second, a fleet of 10,000 such gateways was 10,000 calls a second refused before
+    /// they were sent.
+    AtNextConnect,
+    /// Asked again at the next tick: a timeout, a refusal, or not connected — the link says
+    /// it is connected a moment before the fleet's shared view does, and a list asked in that
+    /// moment fails so.
+    NextTick,
+}
+
+pub fn unlisted(err: &FleetError) -> Unlisted {
+    match err {
+        FleetError::NotFound(_) => Unlisted::Forget,
+        FleetError::Unsupported { .. } => Unlisted::AtNextConnect,
+        _ => Unlisted::NextTick,
     }
 }
 

@@ -153,3 +153,26 @@ fn an_approval_past_its_expiry_is_expired_and_an_ended_one_is_left_alone() {
     a.status = ApprovalStatus::Denied;
     assert_eq!(due(&a, &cfg, a.expires_at_ms + 60_000), None);
 }
+
+#[test]
+fn a_gateway_that_cannot_list_is_asked_again_only_when_asking_can_succeed() {
+    use crate::fleet::FleetError as F;
+    use gateway_supervisor_actors::link::messages::CallError;
+    let name = || "gw".to_owned();
+    assert_eq!(unlisted(&F::NotFound(GatewayId(3))), Unlisted::Forget);
+    let old = F::Unsupported {
+        id: GatewayId(3),
+        name: name(),
+        method: "exec.approval.list",
+    };
+    assert_eq!(unlisted(&old), Unlisted::AtNextConnect);
+    for err in [
+        F::NotConnected { name: name() },
+        F::Call {
+            name: name(),
+            source: CallError::Timeout(Duration::from_secs(5)),
+        },
+    ] {
+        assert_eq!(unlisted(&err), Unlisted::NextTick, "{err}");
+    }
+}

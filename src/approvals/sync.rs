@@ -192,7 +192,7 @@ impl Inbox {
     }
 
     /// Compares what is stored as pending for gateway `gateway_id` with what it lists; when it
-    /// cannot list, the gateway is reconciled again at the next tick.
+    /// cannot list, [`rule::unlisted`] says when to try again.
     async fn reconcile(&self, gateway_id: GatewayId, boot_id: Option<&str>) {
         let mut listed = Vec::new();
         for (method, kind) in [
@@ -208,10 +208,21 @@ impl Inbox {
                 Ok(answer) => listed.extend(wire::list(&answer, kind, LIST_MAX)),
                 Err(e) => {
                     tracing::debug!(gateway_id = gateway_id.get(), method, %e, "approvals not listed");
-                    self.unreconciled
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(gateway_id);
+                    match rule::unlisted(&e) {
+                        rule::Unlisted::Forget => {
+                            self.boots
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .remove(&gateway_id);
+                        }
+                        rule::Unlisted::AtNextConnect => {}
+                        rule::Unlisted::NextTick => {
+                            self.unreconciled
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .insert(gateway_id);
+                        }
+                    }
                     return;
                 }
             }
