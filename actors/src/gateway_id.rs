@@ -42,11 +42,9 @@ impl GatewayId {
     }
 }
 
-impl From<i64> for GatewayId {
-    fn from(id: i64) -> Self {
-        GatewayId(id)
-    }
-}
+// No `From<i64>`: it would make `TryFrom<i64>` infallible, and a reader generic over it (the
+// API's `query::integer`) would take 0 or -1 for an id; `GatewayId(n)` is spelled out where an
+// integer is known to be one.
 
 impl From<GatewayId> for i64 {
     fn from(id: GatewayId) -> Self {

@@ -26,7 +26,7 @@ pub struct SessionQuery {
     pub key: Option<String>,
     #[serde(
         default,
-        deserialize_with = "super::query::integer",
+        deserialize_with = "super::query::id",
         skip_serializing_if = "Option::is_none"
     )]
     pub gateway_id: Option<GatewayId>,

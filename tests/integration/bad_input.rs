@@ -373,6 +373,26 @@ fn malformed_requests_get_clear_json_errors() {
             Some("id"),
         )
     });
+    for path in [
+        "/api/sessions?gateway_id=-162468028",
+        "/api/logs?gateway_id=0",
+        "/api/approvals?gateway_id=0",
+        "/api/gateways/health/history?gateway_id=-1",
+        "/api/spawn?gateway_id=0",
+    ] {
+        cases.push(Case {
+            method: "GET",
+            path: path.into(),
+            content_type: None,
+            ..case(
+                "a filter's gateway id below 1",
+                "",
+                400,
+                "invalid_request",
+                None,
+            )
+        });
+    }
     cases.push(Case {
         method: "POST",
         path: "/api/gateways/health".into(),
