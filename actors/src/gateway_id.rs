@@ -42,9 +42,9 @@ impl GatewayId {
     }
 }
 
-// No `From<i64>`: it would make `TryFrom<i64>` infallible, and a reader generic over it (the
-// API's `query::integer`) would take 0 or -1 for an id; `GatewayId(n)` is spelled out where an
-// integer is known to be one.
+// No `From<i64>`: an integer is an id only if it is 1 or more, which `TryFrom` checks (the API's
+// generic `query::integer` reads through it); `GatewayId(n)` is spelled out where an integer is
+// known to be one (read back from the store).
 
 impl From<GatewayId> for i64 {
     fn from(id: GatewayId) -> Self {
@@ -66,31 +66,37 @@ impl fmt::Display for GatewayId {
     }
 }
 
-/// Text that is not a gateway id (a cursor's, a header's); shown bounded.
+/// What is not a gateway id (a number below 1, or text that is no number), shown bounded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a gateway id (ids are 1 or more)")]
+#[error("{0} is not a gateway id (ids are 1 or more)")]
 pub struct NotAGatewayId(String);
 
-impl FromStr for GatewayId {
-    type Err = NotAGatewayId;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.parse::<i64>() {
-            Ok(n) if n >= 1 => Ok(GatewayId(n)),
-            _ => Err(NotAGatewayId(crate::bounded::text(s, 32))),
+/// Ids start at 1: an id a client sends (a path, a query, a body) that is 0 or negative is
+/// refused where it is read, naming the value, rather than looked up and not found. The one
+/// place the rule is written; text and serde read through it.
+impl TryFrom<i64> for GatewayId {
+    type Error = NotAGatewayId;
+    fn try_from(n: i64) -> Result<Self, Self::Error> {
+        if n >= 1 {
+            Ok(GatewayId(n))
+        } else {
+            Err(NotAGatewayId(n.to_string()))
         }
     }
 }
 
-/// Ids start at 1: an id a client sends (a path, a query, a body) that is 0 or negative is
-/// refused where it is read, naming the value, rather than looked up and not found.
+impl FromStr for GatewayId {
+    type Err = NotAGatewayId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.parse::<i64>()
+            .map_err(|_| NotAGatewayId(crate::bounded::text(s, 32)))
+            .and_then(GatewayId::try_from)
+    }
+}
+
 impl<'de> Deserialize<'de> for GatewayId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match i64::deserialize(d)? {
-            n if n < 1 => Err(serde::de::Error::custom(format!(
-                "{n} is not a gateway id (ids are 1 or more)"
-            ))),
-            n => Ok(GatewayId(n)),
-        }
+        GatewayId::try_from(i64::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 

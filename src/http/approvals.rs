@@ -218,17 +218,15 @@ pub async fn resolve(
 /// The path's gateway id and approval id, checked.
 fn ids((gateway_id, id): (String, String)) -> Result<(GatewayId, ApprovalId), ApiError> {
     let gateway_id = gateway_id
-        .parse::<i64>()
-        .ok()
-        .filter(|g| *g > 0)
-        .ok_or_else(|| ApiError::field("gateway_id", "gateway_id must be a positive integer"))?;
+        .parse::<GatewayId>()
+        .map_err(|_| ApiError::field("gateway_id", "gateway_id must be a positive integer"))?;
     if id.is_empty() || id.len() > ID_MAX || id.chars().any(char::is_control) {
         return Err(ApiError::field(
             "id",
             format!("id must be 1–{ID_MAX} characters without control characters"),
         ));
     }
-    Ok((GatewayId(gateway_id), ApprovalId::from(id)))
+    Ok((gateway_id, ApprovalId::from(id)))
 }
 
 /// A `next_cursor`: `<created_at_ms>_<gateway_id>_<id>`.

@@ -27,17 +27,16 @@ where
         .map_err(|_| D::Error::custom(format!("{n} is out of range")))
 }
 
-/// [`integer`] for an id: 1 or more (ids start at 1), as the documents' `minimum: 1` says.
+/// [`integer`] for a gateway id: 1 or more (ids start at 1), as the document's `GatewayId`
+/// says, refused naming the value ([`GatewayId`]'s `TryFrom`).
 pub fn id<'de, D>(d: D) -> Result<Option<GatewayId>, D::Error>
 where
     D: Deserializer<'de>,
 {
-    match integer::<D, i64>(d)? {
-        Some(n) if n < 1 => Err(D::Error::custom(format!(
-            "{n} is not an id (ids are 1 or more)"
-        ))),
-        id => Ok(id.map(GatewayId)),
-    }
+    integer::<D, i64>(d)?
+        .map(GatewayId::try_from)
+        .transpose()
+        .map_err(D::Error::custom)
 }
 
 /// An `expected_boot_id` condition: 1–128 visible ASCII characters (a gateway's bootId is a
