@@ -180,6 +180,18 @@ pub fn run(opts: &Options) -> Outcome {
     let paths = ["/api/gateways", "/api/sessions"];
     let sizes: Vec<usize> = paths.iter().map(|p| d.get_bytes(p).len()).collect();
     let limit = StaticServer::start(&sizes);
+    // GS_BENCH_HOLD=1: keep the loaded daemon and the limit up for an hour instead of measuring,
+    // to profile them by hand (docs/design.md "Serving reads" was measured so).
+    if std::env::var_os("GS_BENCH_HOLD").is_some() {
+        eprintln!(
+            "HOLD daemon http://{} key {} pid {} static port {}",
+            d.addr,
+            d.key,
+            d.child.id(),
+            limit.port
+        );
+        std::thread::sleep(Duration::from_secs(3600));
+    }
 
     let rss_before_load_kib = d.rss_kib();
     let mut runs: Vec<[Vec<Wrk>; 2]> = vec![[Vec::new(), Vec::new()], [Vec::new(), Vec::new()]];
@@ -226,12 +238,19 @@ pub fn run(opts: &Options) -> Outcome {
             p99_ratio,
             "ratio",
         );
+        // At least 0.9 of the limit in every round (the 100,000-gateway issue's bar; the lowest
+        // round is its own row), and round 2's latency bound on the list.
+        let lowest = ratio.min;
+        r_ratio = r_ratio.target(Target::AtLeast(0.9));
+        let r_lowest = row(
+            "rest",
+            format!("{what} / static limit, lowest round"),
+            lowest,
+            "ratio",
+        )
+        .target(Target::AtLeast(0.9));
         if i == 0 {
-            // Wave 1's throughput floor; round 2's latency bound, judged against the limit.
-            r_ratio = r_ratio.target(Target::AtLeast(0.6));
             r_p99_ratio = r_p99_ratio.target(Target::AtMost(1.5));
-        } else {
-            r_ratio = r_ratio.target(Target::AtLeast(0.8));
         }
         rows.extend([
             runs_row(
@@ -247,6 +266,7 @@ pub fn run(opts: &Options) -> Outcome {
                 "req/s",
             ),
             r_ratio,
+            r_lowest,
             runs_row("rest", format!("{what} p50"), of(ours, |w| w.p50_ms), "ms"),
             runs_row(
                 "rest",
