@@ -18,7 +18,6 @@ use serde::{Deserialize, Deserializer, Serialize};
 #[derive(
     Clone,
     Copy,
-    Default,
     PartialEq,
     Eq,
     Hash,

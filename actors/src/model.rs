@@ -90,8 +90,10 @@ impl FromStr for GatewayStatus {
     }
 }
 
-/// A registered gateway as stored. `token` is the plaintext, only ever in memory.
-#[derive(Debug, Clone, Default)]
+/// A registered gateway as stored. `token` is the plaintext, only ever in memory. There is no
+/// `Default`: a record without its id (a `GatewayId` of 0) is no gateway; [`GatewayRecord::new`]
+/// takes the id and the address and leaves the rest as a new registration has it.
+#[derive(Debug, Clone)]
 pub struct GatewayRecord {
     pub id: GatewayId,
     pub name: String,
@@ -185,6 +187,37 @@ pub fn authority(host: &str, port: u16) -> String {
 }
 
 impl GatewayRecord {
+    /// Gateway `id` at `host:port`, as a registration without options makes it: no token, not
+    /// primary, unknown, never seen, no labels.
+    pub fn new(id: GatewayId, name: String, host: String, port: u16) -> GatewayRecord {
+        GatewayRecord {
+            id,
+            name,
+            host,
+            port,
+            tls: false,
+            allow_insecure_tls: false,
+            token: None,
+            device_token: None,
+            is_primary: false,
+            status: GatewayStatus::default(),
+            last_seen: None,
+            latency: None,
+            sessions_count: 0,
+            agents_count: 0,
+            created_at: 0,
+            updated_at: 0,
+            workspace_root: None,
+            disable_device_pairing: false,
+            gateway_agent_id: None,
+            suspension_id: None,
+            cordoned: false,
+            approvals: None,
+            labels: crate::labels::Labels::default(),
+            maintenance: None,
+        }
+    }
+
     /// Whether an operator holds the gateway back (it takes nothing new whatever its health),
     /// and why: the one place routing and the election read it from.
     pub fn held_back(&self) -> Option<HeldBack> {
@@ -237,12 +270,13 @@ impl GatewayRecord {
 #[cfg(test)]
 pub(crate) fn test_record(id: GatewayId, is_primary: bool) -> GatewayRecord {
     GatewayRecord {
-        id,
-        name: format!("gw{id}"),
-        host: "127.0.0.1".into(),
-        port: 18_000 + id.0 as u16,
         is_primary,
-        ..GatewayRecord::default()
+        ..GatewayRecord::new(
+            id,
+            format!("gw{id}"),
+            "127.0.0.1".into(),
+            18_000 + id.0 as u16,
+        )
     }
 }
 

@@ -173,12 +173,13 @@ struct Round {
 
 fn record(id: i64) -> GatewayRecord {
     GatewayRecord {
-        id: GatewayId(id),
-        name: format!("gw{id:06}"),
-        host: format!("10.{}.{}.{}", (id >> 16) & 255, (id >> 8) & 255, id & 255),
-        port: 18_789,
         is_primary: id == 1,
-        ..GatewayRecord::default()
+        ..GatewayRecord::new(
+            GatewayId(id),
+            format!("gw{id:06}"),
+            format!("10.{}.{}.{}", (id >> 16) & 255, (id >> 8) & 255, id & 255),
+            18_789,
+        )
     }
 }
 

@@ -9,7 +9,7 @@ use super::schema::usage_daily;
 use super::{DbError, Store, unix_now};
 
 /// One day of one agent on one gateway.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Queryable, Selectable)]
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
 #[diesel(table_name = usage_daily)]
 pub struct UsageRow {
     pub gateway_id: GatewayId,
@@ -30,15 +30,14 @@ impl UsageRow {
     /// What `self` adds over `before` (negative parts are 0: a smaller report is the gateway's
     /// correction, not negative use).
     pub fn growth_over(&self, before: Option<&UsageRow>) -> UsageRow {
-        let b = before.cloned().unwrap_or_default();
-        let d = |now: i64, was: i64| (now - was).max(0);
+        let d = |now: i64, was: fn(&UsageRow) -> i64| (now - before.map_or(0, was)).max(0);
         UsageRow {
-            input_tokens: d(self.input_tokens, b.input_tokens),
-            output_tokens: d(self.output_tokens, b.output_tokens),
-            cache_read_tokens: d(self.cache_read_tokens, b.cache_read_tokens),
-            cache_write_tokens: d(self.cache_write_tokens, b.cache_write_tokens),
-            total_tokens: d(self.total_tokens, b.total_tokens),
-            cost_micros: d(self.cost_micros, b.cost_micros),
+            input_tokens: d(self.input_tokens, |b| b.input_tokens),
+            output_tokens: d(self.output_tokens, |b| b.output_tokens),
+            cache_read_tokens: d(self.cache_read_tokens, |b| b.cache_read_tokens),
+            cache_write_tokens: d(self.cache_write_tokens, |b| b.cache_write_tokens),
+            total_tokens: d(self.total_tokens, |b| b.total_tokens),
+            cost_micros: d(self.cost_micros, |b| b.cost_micros),
             ..self.clone()
         }
     }

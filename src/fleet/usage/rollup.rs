@@ -317,9 +317,13 @@ mod tests {
             gateway_id: g,
             agent_id: a.into(),
             day: d.into(),
+            input_tokens: 0,
+            output_tokens: 0,
+            cache_read_tokens: 0,
+            cache_write_tokens: 0,
             total_tokens: t,
             cost_micros: c,
-            ..UsageRow::default()
+            updated_at: 0,
         };
         let rows = [
             row(GatewayId(1), "main", "2026-11-22", 10, 1_000_000),
