@@ -14,7 +14,7 @@ pub struct Daemon {
     bin: PathBuf,
     env: Vec<(String, String)>,
     pub state: tempfile::TempDir,
-    pub child: Child,
+    child: Child,
     pub addr: SocketAddr,
     pub key: String,
 }

@@ -180,17 +180,18 @@ pub fn run(opts: &Options) -> Outcome {
     let paths = ["/api/gateways", "/api/sessions"];
     let sizes: Vec<usize> = paths.iter().map(|p| d.get_bytes(p).len()).collect();
     let limit = StaticServer::start(&sizes);
-    // GS_BENCH_HOLD=1: keep the loaded daemon and the limit up for an hour instead of measuring,
-    // to profile them by hand (docs/design.md "Serving reads" was measured so).
+    // GS_BENCH_HOLD=1: hold the loaded daemon and the limit up until Enter (or the end of stdin),
+    // to profile them by hand (docs/design.md "Serving reads" was measured so); then measure as
+    // usual, and every process this scenario started ends with it.
     if std::env::var_os("GS_BENCH_HOLD").is_some() {
         eprintln!(
-            "HOLD daemon http://{} key {} pid {} static port {}",
+            "HOLD daemon http://{} key {} pid {} static port {} (Enter to go on)",
             d.addr,
             d.key,
-            d.child.id(),
+            d.pid(),
             limit.port
         );
-        std::thread::sleep(Duration::from_secs(3600));
+        let _ = std::io::stdin().read_line(&mut String::new());
     }
 
     let rss_before_load_kib = d.rss_kib();
@@ -231,24 +232,23 @@ pub fn run(opts: &Options) -> Outcome {
         let p99_ratio = Runs::of(ours.iter().zip(lim).map(|(o, l)| o.p99_ms / l.p99_ms));
         let what = format!("GET {path} ({} B)", sizes[i]);
         let limit_what = format!("static {} B limit", sizes[i]);
-        let mut r_ratio = runs_row("rest", format!("{what} / static limit"), ratio, "ratio");
+        // At least 0.9 of the limit in every round (the 100,000-gateway issue's bar; the lowest
+        // round is its own row), and round 2's latency bound on the list.
+        let r_ratio = runs_row("rest", format!("{what} / static limit"), ratio, "ratio")
+            .target(Target::AtLeast(0.9));
+        let r_lowest = row(
+            "rest",
+            format!("{what} / static limit, lowest round"),
+            ratio.min,
+            "ratio",
+        )
+        .target(Target::AtLeast(0.9));
         let mut r_p99_ratio = runs_row(
             "rest",
             format!("{what} p99 / limit's p99"),
             p99_ratio,
             "ratio",
         );
-        // At least 0.9 of the limit in every round (the 100,000-gateway issue's bar; the lowest
-        // round is its own row), and round 2's latency bound on the list.
-        let lowest = ratio.min;
-        r_ratio = r_ratio.target(Target::AtLeast(0.9));
-        let r_lowest = row(
-            "rest",
-            format!("{what} / static limit, lowest round"),
-            lowest,
-            "ratio",
-        )
-        .target(Target::AtLeast(0.9));
         if i == 0 {
             r_p99_ratio = r_p99_ratio.target(Target::AtMost(1.5));
         }
