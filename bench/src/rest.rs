@@ -2,7 +2,7 @@
 //! (100 gateways × 50 sessions) under `wrk -t2 -c64`, each next to "the limit": a trivial
 //! actix-web route answering a static body of the same size (`gs-bench static-server`, its own
 //! process, actix's default worker count like the daemon's). Each figure is the median of the
-//! rounds with their min–max; ratios are taken per round (daemon and limit back to back) before
+//! rounds with their min–max; ratios are taken per round (daemon, limit, limit, daemon) before
 //! the median. Then the daemon's memory: before the load, right after, 10 s and 60 s after.
 
 use std::io::{BufRead, BufReader};
@@ -38,6 +38,37 @@ pub fn wrk(url: &str, key: &str, seconds: u64) -> Wrk {
         .expect("wrk (Debian package `wrk`; scripts/bench.sh installs it)");
     let text = String::from_utf8_lossy(&out.stdout);
     parse_wrk(&text).unwrap_or_else(|| panic!("unreadable wrk output:\n{text}"))
+}
+
+impl Wrk {
+    /// Two runs of the same length as one: the mean rate, the worse of each percentile (a
+    /// pooled percentile needs the histograms, which wrk does not print), the errors summed.
+    fn pooled(a: &Wrk, b: &Wrk) -> Wrk {
+        Wrk {
+            rps: (a.rps + b.rps) / 2.0,
+            p50_ms: a.p50_ms.max(b.p50_ms),
+            p99_ms: a.p99_ms.max(b.p99_ms),
+            non_2xx: a.non_2xx + b.non_2xx,
+            socket_errors: a.socket_errors + b.socket_errors,
+        }
+    }
+}
+
+/// One round of a read against the limit, as daemon, limit, limit, daemon, each for half the
+/// round's seconds. The host's load drifts over seconds (the limit alone moved between 94,000
+/// and 115,000 requests a second from one 5 s run to the next, 2026-11-27): run daemon then
+/// limit, and a drift over the round fell on one side only; run so, a steady drift weighs on
+/// both alike.
+fn round(ours: &str, limit: &str, key: &str, seconds: u64) -> (Wrk, Wrk) {
+    let half = (seconds / 2).max(1);
+    let first = wrk(ours, key, half);
+    let limit_first = wrk(limit, "unused", half);
+    let limit_second = wrk(limit, "unused", half);
+    let second = wrk(ours, key, half);
+    (
+        Wrk::pooled(&first, &second),
+        Wrk::pooled(&limit_first, &limit_second),
+    )
 }
 
 fn duration_ms(s: &str) -> Option<f64> {
@@ -198,10 +229,10 @@ pub fn run(opts: &Options) -> Outcome {
     let mut runs: Vec<[Vec<Wrk>; 2]> = vec![[Vec::new(), Vec::new()], [Vec::new(), Vec::new()]];
     for _ in 0..rounds {
         for (i, path) in paths.iter().enumerate() {
-            let ours = wrk(&format!("http://{}{path}", d.addr), &d.key, seconds);
-            let lim = wrk(
+            let (ours, lim) = round(
+                &format!("http://{}{path}", d.addr),
                 &format!("http://127.0.0.1:{}/{i}", limit.port),
-                "unused",
+                &d.key,
                 seconds,
             );
             assert_eq!(ours.non_2xx, 0, "{path}: non-2xx answers under load");
@@ -220,14 +251,14 @@ pub fn run(opts: &Options) -> Outcome {
 
     let mut rows = Vec::new();
     let mut raw = json!({"gateways": GATEWAYS, "sessions_per_gateway": SESSIONS_PER_GATEWAY,
-        "wrk": format!("wrk -t2 -c64 -d{seconds}s --latency, {rounds} rounds, interleaved with the limit"),
+        "wrk": format!("wrk -t2 -c64 --latency, {rounds} rounds, each daemon, limit, limit, daemon for {} s", (seconds / 2).max(1)),
         "daemon_rss_kib": {"before_load": rss_before_load_kib, "right_after_load": rss_right_after_kib,
                            format!("{settle}s_after_load"): rss_settled_kib, format!("{idle}s_after_load"): rss_idle_kib},
         "limit_rss_kib": limit_rss_kib});
     for (i, path) in paths.iter().enumerate() {
         let (ours, lim) = (&runs[i][0], &runs[i][1]);
         let of = |w: &[Wrk], f: fn(&Wrk) -> f64| Runs::of(w.iter().map(f));
-        // Ratios per round: each round's daemon and limit ran back to back on the same noise.
+        // Ratios per round: each round's daemon and limit ran around each other (`round`).
         let ratio = Runs::of(ours.iter().zip(lim).map(|(o, l)| o.rps / l.rps));
         let p99_ratio = Runs::of(ours.iter().zip(lim).map(|(o, l)| o.p99_ms / l.p99_ms));
         let what = format!("GET {path} ({} B)", sizes[i]);

@@ -6,7 +6,6 @@ use std::fs;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use gateway_supervisor_actors::messages::StopAllLinks;
 use tokio::signal::unix::{SignalKind, signal};
@@ -18,7 +17,7 @@ use super::loops::{
 use super::reload::reload;
 use super::running::Running;
 use super::{DaemonError, HTTP_ADDR_FILE};
-use crate::http::{self, middleware};
+use crate::http::{self, observe::Observe};
 use crate::{db, systemd};
 
 pub(super) fn bind_listener(
@@ -57,8 +56,10 @@ pub(super) async fn run(mut rt: Running) -> Result<(), DaemonError> {
     let app_state = rt.state.clone();
     let mut server = HttpServer::new(move || {
         App::new()
-            .wrap(from_fn(middleware::close_unread_bodies))
-            .wrap(from_fn(middleware::observe))
+            .wrap(Observe::new(
+                app_state.metrics.clone(),
+                app_state.access_log,
+            ))
             .configure(http::routes(
                 app_state.clone(),
                 max_body,
@@ -94,7 +95,7 @@ pub(super) async fn run(mut rt: Running) -> Result<(), DaemonError> {
             let state = rt.state.clone();
             let metrics_server = HttpServer::new(move || {
                 App::new()
-                    .wrap(from_fn(middleware::observe))
+                    .wrap(Observe::new(state.metrics.clone(), state.access_log))
                     .configure(http::metrics_routes(state.clone()))
             })
             .disable_signals()

@@ -98,6 +98,9 @@ macro_rules! api {
     };
 }
 
+// The most read first (a dashboard polls the gateways and the sessions): actix tries a router's
+// patterns in order, each at the cost of a capture buffer made and dropped.
+//
 // A route with a parameter sits in the scope of its first segment. actix tries a scope's
 // patterns in order, a scope's by its prefix (a string compare) and a parameter's by a regex
 // (regex-lite's PikeVM): parametrised routes at the top were regexes run for every `/api`
@@ -107,10 +110,10 @@ macro_rules! api {
 api! {
     scopes {
         "/gateways" [middleware::limit_gateway_ops] {
-            "/health" => post Operator health::probe;
-            "/health/history" => get Viewer health::history;
             "" => get Viewer gateways::list, post Admin gateways::create,
                 put Admin gateways::update, delete Admin gateways::delete;
+            "/health" => post Operator health::probe;
+            "/health/history" => get Viewer health::history;
             r"/{id:\d+}/labels" => patch Admin labels::patch;
             r"/{id:\d+}/maintenance" => post Admin maintenance::start, delete Admin maintenance::end;
             r"/{id:\d+}/cordon" => post Admin gateway_ops::cordon;
@@ -121,6 +124,10 @@ api! {
             r"/{id:\d+}/restart" => post Admin gateway_ops::restart;
             r"/{id:\d+}" => get Viewer gateways::get, put Admin gateways::update_by_path,
                 delete Admin gateways::delete_by_path;
+        }
+        "/sessions" [] {
+            "" => get Viewer sessions::list;
+            "/{key}/control" => post Operator sessions::control;
         }
         "/v1/gateways" [middleware::limit_gateway_ops] {
             "" => get Viewer v1::list, post Admin v1::create;
@@ -157,10 +164,6 @@ api! {
             "" => get Viewer managed::list_managed, post Admin managed::declare_managed;
             "/{id}" => get Viewer managed::get_managed, delete Admin managed::delete_managed;
             "/{id}/restart" => post Admin managed::restart_managed;
-        }
-        "/sessions" [] {
-            "" => get Viewer sessions::list;
-            "/{key}/control" => post Operator sessions::control;
         }
         "/spawn" [] {
             "" => get Viewer spawn::list, post Operator spawn::create;

@@ -328,10 +328,9 @@ pub async fn list(
             .json(super::gateway_page::page(&snapshot.views, &q)));
     }
     let body = state.gateway_list.body(&state.registry).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::ETAG, tag))
-        .content_type(actix_web::http::header::ContentType::json())
-        .body(body))
+    let mut res = HttpResponse::Ok();
+    res.insert_header((header::ETAG, tag));
+    Ok(super::json::json_bytes(res, body))
 }
 
 #[utoipa::path(get, path = "/api/gateways/{id}", tag = "gateways",

@@ -13,6 +13,18 @@ use super::error::ApiError;
 
 /// How long a whole request body may take to arrive (a client that stops sending mid-body
 /// would otherwise hold its connection and a worker's attention forever).
+/// A body already serialised as JSON (a cached list) as the response `builder` makes.
+/// `ContentType::json()` formats its `mime` into a new header value on every request; this
+/// one is a constant.
+pub fn json_bytes(
+    mut builder: actix_web::HttpResponseBuilder,
+    body: actix_web::web::Bytes,
+) -> actix_web::HttpResponse {
+    use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
+    const JSON: HeaderValue = HeaderValue::from_static("application/json");
+    builder.insert_header((CONTENT_TYPE, JSON)).body(body)
+}
+
 pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The body size limit, from `limits.max_body_bytes`.

@@ -25,6 +25,7 @@ pub mod list_cache;
 pub mod maintenance;
 pub mod managed;
 pub mod middleware;
+pub mod observe;
 pub mod openapi;
 pub mod operation_json;
 pub mod operations;
@@ -45,7 +46,6 @@ use std::sync::atomic::AtomicBool;
 
 use actix::Addr;
 use actix_web::http::Method;
-use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, Resource, web};
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -128,9 +128,10 @@ fn resource(path: &str, routes: Vec<roles::MethodRoute>) -> Resource {
         })
         .collect::<Vec<_>>()
         .join(", ");
-    let resource = routes
-        .into_iter()
-        .fold(web::resource(path), |r, (_, route)| r.route(route));
+    let resource = routes.into_iter().fold(
+        web::resource(path).app_data(observe::RouteSeries::default()),
+        |r, (_, route)| r.route(route),
+    );
     resource.default_service(web::to(move |req: HttpRequest| {
         let allow = allow.clone();
         async move {
@@ -169,7 +170,36 @@ pub fn routes(
             .app_data(web::Data::new(BodyLimit(max_body)))
             .app_data(web::PathConfig::default().error_handler(path_error))
             .app_data(web::QueryConfig::default().error_handler(query_error))
+            // The API first: actix tries a router's patterns in order, each at the cost of a
+            // capture buffer made and dropped, and the API is nearly every request
+            // (docs/design.md "Serving reads"). Its own description (and its vendored viewer)
+            // is public, it holds no data: it goes before the /api scope, which would take
+            // its paths.
+            .service(resource(
+                "/api/openapi.json",
+                vec![public_get(openapi::serve)],
+            ))
+            // A scope, matched by its prefix: the viewer's pattern (a regex) is tried only for
+            // its own paths, not for every /api request that follows it.
+            .service(
+                web::scope("/api/docs")
+                    // Without the slash the viewer's relative links break: send the client to
+                    // it.
+                    .service(resource("", vec![public_get(ops::docs)]))
+                    .service(
+                        SwaggerUi::new("/{_:.*}")
+                            .config(utoipa_swagger_ui::Config::from("/api/openapi.json")),
+                    )
+                    .default_service(web::to(route_not_found)),
+            )
+            .service(
+                web::scope("/api")
+                    .wrap(middleware::Authenticate)
+                    .configure(api_routes::register)
+                    .default_service(web::to(route_not_found)),
+            )
             .service(resource("/healthz", vec![public_get(ops::healthz)]))
+            .service(resource("/readyz", vec![public_get(ops::readyz)]))
             // The web console: public files; its session routes check what they need.
             .service(resource("/", vec![public_get(console::root)]))
             .service(
@@ -185,35 +215,11 @@ pub fn routes(
                     .service(resource("/session", vec![public_get(console::session)]))
                     .service(resource("/{file:.*}", vec![public_get(console::asset)]))
                     .default_service(web::to(route_not_found)),
-            )
-            .service(resource("/readyz", vec![public_get(ops::readyz)]))
-            // The API's own description (and its vendored viewer) is public: it holds no data.
-            // Without the slash the viewer's relative links break: send the client to it.
-            .service(resource(
-                "/api/openapi.json",
-                vec![public_get(openapi::serve)],
-            ))
-            // A scope, matched by its prefix: the viewer's pattern (a regex) is tried only for
-            // its own paths, not for every /api request that follows it.
-            .service(
-                web::scope("/api/docs")
-                    .service(resource("", vec![public_get(ops::docs)]))
-                    .service(
-                        SwaggerUi::new("/{_:.*}")
-                            .config(utoipa_swagger_ui::Config::from("/api/openapi.json")),
-                    )
-                    .default_service(web::to(route_not_found)),
             );
         if metrics_here {
             cfg.service(resource("/metrics", vec![public_get(ops::metrics)]));
         }
-        cfg.service(
-            web::scope("/api")
-                .wrap(from_fn(middleware::authenticate))
-                .configure(api_routes::register)
-                .default_service(web::to(route_not_found)),
-        )
-        .default_service(web::to(route_not_found));
+        cfg.default_service(web::to(route_not_found));
     }
 }
 

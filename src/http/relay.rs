@@ -8,7 +8,6 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 
 use super::AppState;
 use super::error::ApiError;
-use super::middleware::RequestId;
 use crate::cluster::forward::{FORWARD_SIG, FORWARD_TS, FORWARDED_BY, Hop};
 use crate::fleet::{FleetError, Owner, ServiceError};
 use gateway_supervisor_actors::model::GatewayId;
@@ -61,8 +60,9 @@ pub(super) fn hop(
             out = out.insert_header((name, value.clone()));
         }
     }
-    if let Some(rid) = req.extensions().get::<RequestId>() {
-        out = out.insert_header((super::middleware::REQUEST_ID, rid.0.clone()));
+    // The request's id, the client's or the one made for it (`observe::request_id`).
+    if let Some(rid) = req.headers().get(super::observe::REQUEST_ID_HEADER) {
+        out = out.insert_header((super::observe::REQUEST_ID, rid.clone()));
     }
     if let Some(id) = gateway {
         out = out.insert_header((HOP_GATEWAY, id.to_string()));

@@ -7,15 +7,16 @@
 //! parse: whatever spelling reached a handler passed that handler's own check.
 
 use std::future::{Ready, ready};
-use std::rc::Rc;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::Method;
 use actix_web::{Error, FromRequest, Handler, HttpMessage, Responder, Route, guard, web};
-use futures_util::future::LocalBoxFuture;
+use futures_util::TryFutureExt;
+use futures_util::future::{Either, MapOk};
 
 use super::error::ApiError;
+use super::middleware::PassOn;
 use crate::auth::{Principal, Role};
 
 /// Middleware for one route: the authenticated caller must have `role` or above.
@@ -35,14 +36,14 @@ where
 
     fn new_transform(&self, service: S) -> Self::Future {
         ready(Ok(RequireRoleService {
-            service: Rc::new(service),
+            service,
             role: self.0,
         }))
     }
 }
 
 pub struct RequireRoleService<S> {
-    service: Rc<S>,
+    service: S,
     role: Role,
 }
 
@@ -65,19 +66,21 @@ where
 {
     type Response = ServiceResponse<EitherBody<B>>;
     type Error = Error;
-    type Future = LocalBoxFuture<'static, Result<Self::Response, Error>>;
+    /// The route's own future when the role admits the caller (nothing boxed per request).
+    type Future = Either<MapOk<S::Future, PassOn<B>>, Ready<Result<Self::Response, Error>>>;
 
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let decision = admit(req.extensions().get::<Principal>(), self.role);
-        let service = Rc::clone(&self.service);
-        Box::pin(async move {
-            match decision {
-                Ok(()) => Ok(service.call(req).await?.map_into_left_body()),
-                Err(e) => Ok(super::middleware::refuse(req, e)),
-            }
-        })
+        match decision {
+            Ok(()) => Either::Left(
+                self.service
+                    .call(req)
+                    .map_ok(ServiceResponse::map_into_left_body as PassOn<B>),
+            ),
+            Err(e) => Either::Right(ready(Ok(super::middleware::refuse(req, e)))),
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::support::fleet::{add, fake, link_daemon, wait_gateway};
-use crate::support::{Daemon, control, online, sessions, wait_until};
+use crate::support::{Daemon, Request, control, online, sessions, wait_until};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -184,4 +184,38 @@ fn the_detail_knob_bounds_the_series_per_gateway() {
         text.contains("gateway_supervisor_gateways_connected 1"),
         "{text}"
     );
+}
+
+#[test]
+fn every_request_is_counted_under_its_route_s_documented_path_or_one_label_for_strays() {
+    let d = Daemon::start();
+    let key = d.admin_key.clone();
+    // Each twice: a route's label is worked out on its first request and kept after.
+    for _ in 0..2 {
+        for (method, path, key, status) in [
+            ("DELETE", "/healthz", "", 405),
+            ("PATCH", "/api/sessions", key.as_str(), 405),
+            ("GET", "/api/gateways/99999", key.as_str(), 404),
+            ("GET", "/api/gateways/99998", key.as_str(), 404),
+            ("GET", "/api/docs/index.css", "", 200),
+            ("GET", "/api/nope", key.as_str(), 404),
+            ("GET", "/api/nope", "", 401),
+            ("GET", "/nope", "", 404),
+        ] {
+            let res = d.send(Request::new(method, path).key(key));
+            assert_eq!(res.status, status, "{method} {path}: {}", res.text());
+        }
+    }
+    let text = scrape(&d);
+    for (labels, count) in [
+        (r#"method="DELETE",route="/healthz",status="405""#, 2),
+        (r#"method="PATCH",route="/api/sessions",status="405""#, 2),
+        (r#"method="GET",route="/api/gateways/{id}",status="404""#, 4),
+        (r#"method="GET",route="/api/docs/{_}",status="200""#, 2),
+        (r#"method="GET",route="unmatched",status="404""#, 4),
+        (r#"method="GET",route="unmatched",status="401""#, 2),
+    ] {
+        let line = format!("gateway_supervisor_http_requests_total{{{labels}}} {count}");
+        assert!(text.contains(&line), "missing {line}\n{text}");
+    }
 }
