@@ -11,8 +11,6 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 
-/// How long a whole request body may take to arrive (a client that stops sending mid-body
-/// would otherwise hold its connection and a worker's attention forever).
 /// A body already serialised as JSON (a cached list) as the response `builder` makes.
 /// `ContentType::json()` formats its `mime` into a new header value on every request; this
 /// one is a constant.
@@ -25,6 +23,8 @@ pub fn json_bytes(
     builder.insert_header((CONTENT_TYPE, JSON)).body(body)
 }
 
+/// How long a whole request body may take to arrive (a client that stops sending mid-body
+/// would otherwise hold its connection and a worker's attention forever).
 pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The body size limit, from `limits.max_body_bytes`.

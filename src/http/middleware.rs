@@ -313,8 +313,8 @@ fn verify_hop(
     })
 }
 
-/// A refusal as a response (not an `Err`), so that it passes [`close_unread_bodies`] like any
-/// other response and the connection of a refused body is closed.
+/// A refusal as a response (not an `Err`), so that it passes the unread-body guard
+/// (`observe.rs`) like any other response and the connection of a refused body is closed.
 pub fn refuse<B>(req: ServiceRequest, err: ApiError) -> ServiceResponse<EitherBody<B>> {
     req.error_response(err).map_into_right_body()
 }
