@@ -196,11 +196,19 @@ impl KeyCache {
 
     /// Authenticates a presented key. May do one blocking lookup on a cache miss.
     pub async fn authenticate(&self, presented: Option<&str>) -> Result<Principal, AuthError> {
-        if let Some(p) = self.cached(presented)? {
-            return Ok(p);
+        match self.cached(presented)? {
+            Some(p) => Ok(p),
+            // `cached` let it through: present and well formed.
+            None => {
+                self.from_store(presented.map(str::trim).unwrap_or_default())
+                    .await
+            }
         }
-        // `cached` let it through: present and well formed.
-        let presented = presented.map(str::trim).unwrap_or_default();
+    }
+
+    /// A key [`KeyCache::cached`] did not know, looked up in the store (one blocking query)
+    /// and cached when it is active.
+    pub async fn from_store(&self, presented: &str) -> Result<Principal, AuthError> {
         let prefix = lookup_prefix(presented).ok_or(AuthError::Invalid)?;
         let hash = hash_key(presented);
         let store = self.store.clone();

@@ -120,7 +120,7 @@ where
                         let err = ApiError::Internal("application state missing".into());
                         return Ok(refuse(req, err));
                     };
-                    let admitted = match state.keys.authenticate(Some(&key)).await {
+                    let admitted = match state.keys.from_store(&key).await {
                         Ok(principal) => enter(&state, &req, principal),
                         Err(e) => Err(ApiError::from(e)),
                     };

@@ -161,46 +161,33 @@ impl Pending {
         mut result: Result<ServiceResponse<B>, Error>,
     ) -> Result<ServiceResponse<EitherBody<B, HoldPayload>>, Error> {
         let shared = &self.shared;
-        let (status, key_id) = match &mut result {
+        let elapsed = self.started.elapsed();
+        let (status, key_id, series, label) = match &mut result {
             Ok(res) => {
                 res.headers_mut().insert(REQUEST_ID_HEADER, self.id.clone());
+                let req = res.request();
                 // The key only matters to the access line.
                 let key_id = shared
                     .access_log
-                    .then(|| {
-                        res.request()
-                            .extensions()
-                            .get::<Principal>()
-                            .map(|p| p.key_id)
-                    })
+                    .then(|| req.extensions().get::<Principal>().map(|p| p.key_id))
                     .flatten();
-                (res.status(), key_id)
+                let series = req.app_data::<RouteSeries>();
+                let label = series.map_or_else(|| pattern_label(req).into(), |s| s.label(req));
+                (res.status(), key_id, series, label)
             }
-            Err(err) => (err.as_response_error().status_code(), None),
-        };
-        let elapsed = self.started.elapsed();
-        let (series, label) = match &result {
-            Ok(res) => match res.request().app_data::<RouteSeries>() {
-                Some(series) => (Some(series), series.label(res.request())),
-                None => (None, pattern_label(res.request()).into()),
-            },
-            Err(_) => (None, Rc::from("rejected")),
+            Err(err) => (
+                err.as_response_error().status_code(),
+                None,
+                None,
+                Rc::from("rejected"),
+            ),
         };
         let route: &str = &label;
-        match series {
-            Some(series) => series.record(&shared.metrics, self.method, status, route, elapsed),
-            None => {
-                let metrics = &shared.metrics;
-                metrics
-                    .http_requests
-                    .with_label_values(&[self.method, route, status.as_str()])
-                    .inc();
-                metrics
-                    .http_duration
-                    .with_label_values(&[self.method, route])
-                    .observe(elapsed.as_secs_f64());
-            }
-        }
+        // A request no resource of ours answered has its series looked up each time.
+        let stray = RouteSeries::default();
+        series
+            .unwrap_or(&stray)
+            .record(&shared.metrics, self.method, status, route, elapsed);
         if shared.access_log {
             // The route pattern, never the raw path (ids and keys in paths stay out of the log).
             let key = key_id.map_or_else(|| "-".to_owned(), |k| k.to_string());

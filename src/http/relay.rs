@@ -16,12 +16,14 @@ use gateway_supervisor_actors::model::GatewayId;
 const ANSWER_LIMIT: usize = 4 * 1024 * 1024;
 
 /// The caller's headers the owner needs: who, which request, what body.
-const RELAYED: [&str; 5] = [
+const RELAYED: [&str; 6] = [
     "x-api-key",
     "authorization",
     "idempotency-key",
     "content-type",
     "accept",
+    // The request's id, the client's or the one made for it (`observe::request_id`).
+    super::observe::REQUEST_ID,
 ];
 
 /// On a hop: the gateway the forwarding instance resolved the request to (a spawn it chose
@@ -59,10 +61,6 @@ pub(super) fn hop(
         if let Some(value) = req.headers().get(name) {
             out = out.insert_header((name, value.clone()));
         }
-    }
-    // The request's id, the client's or the one made for it (`observe::request_id`).
-    if let Some(rid) = req.headers().get(super::observe::REQUEST_ID_HEADER) {
-        out = out.insert_header((super::observe::REQUEST_ID, rid.clone()));
     }
     if let Some(id) = gateway {
         out = out.insert_header((HOP_GATEWAY, id.to_string()));
