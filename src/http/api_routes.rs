@@ -12,11 +12,10 @@
 //! path for the document; `the_document_and_the_routes_name_the_same_operations` holds the two
 //! spellings together.
 
-use actix_web::middleware::from_fn;
 use actix_web::web;
 
 use super::resource;
-use super::roles::{delete, get, patch, post, put};
+use super::roles::{Check, delete, get, patch, post, put};
 use super::{
     agents, approvals, budgets, cluster, events, fleet, fleet_config, gateway_ops, gateways,
     health, hosts, labels, maintenance, managed, middleware, operations, ops, rollouts, sessions,
@@ -51,12 +50,13 @@ impl ApiRoute {
     }
 }
 
-/// Declares the routes: scopes (each with its middleware, matched by prefix) and routes at the
-/// top of `/api`; each line `path => method Role module::handler, …;`.
+/// Declares the routes: scopes (matched by prefix, each with the checks its routes run after
+/// their role's) and routes at the top of `/api`; each line `path => method Role
+/// module::handler, …;`.
 macro_rules! api {
     (
         scopes {
-            $( $scope:literal [ $($wrap:path),* ] {
+            $( $scope:literal [ $($check:path),* ] {
                 $( $spath:literal => $( $smethod:ident $srole:ident $smod:ident :: $sfn:ident ),+ ; )*
             } )*
         }
@@ -86,16 +86,29 @@ macro_rules! api {
         /// Registers every route in the `/api` scope.
         pub fn register(api: &mut web::ServiceConfig) {
             $(
-                api.service(
-                    web::scope($scope)
-                        $( .wrap(from_fn($wrap)) )*
-                        $( .service(resource($spath, vec![ $( $smethod($srole, $smod::$sfn) ),+ ])) )*
-                        .default_service(web::to(super::route_not_found)),
-                );
+                let checks: &'static [Check] = &[ $( $check ),* ];
+                let mut scope = web::scope($scope);
+                $(
+                    let routes = vec![ $( $smethod($srole, checks, $smod::$sfn) ),+ ];
+                    // A scope's own path (its list, the most read) is a resource of `/api`
+                    // registered before the scope: one router, one boxed service and one mapped
+                    // future less per request.
+                    if is_scope_root($spath) {
+                        api.service(resource($scope, routes));
+                    } else {
+                        scope = scope.service(resource($spath, routes));
+                    }
+                )*
+                api.service(scope.default_service(web::to(super::route_not_found)));
             )*
-            $( api.service(resource($path, vec![ $( $method($role, $mod::$fn) ),+ ])); )*
+            $( api.service(resource($path, vec![ $( $method($role, &[], $mod::$fn) ),+ ])); )*
         }
     };
+}
+
+/// `""`, a scope's own path.
+fn is_scope_root(path: &str) -> bool {
+    path.is_empty()
 }
 
 // The most read first (a dashboard polls the gateways and the sessions): actix tries a router's

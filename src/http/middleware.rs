@@ -9,7 +9,6 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::Method;
 use actix_web::http::header::{self, AUTHORIZATION, HeaderMap, HeaderName};
-use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, web};
 use futures_util::TryFutureExt;
 use futures_util::future::{Either, LocalBoxFuture, MapOk};
@@ -17,12 +16,6 @@ use futures_util::future::{Either, LocalBoxFuture, MapOk};
 use super::AppState;
 use super::error::ApiError;
 use crate::auth::{AuthError, Principal};
-
-fn app_state(req: &ServiceRequest) -> Result<web::Data<AppState>, Error> {
-    req.app_data::<web::Data<AppState>>()
-        .cloned()
-        .ok_or_else(|| ApiError::Internal("application state missing".into()).into())
-}
 
 /// Header names as constants: looked up by `&str`, a name is parsed again on every request.
 const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
@@ -319,32 +312,35 @@ pub fn refuse<B>(req: ServiceRequest, err: ApiError) -> ServiceResponse<EitherBo
     req.error_response(err).map_into_right_body()
 }
 
-pub async fn limit_gateway_ops(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let state = app_state(&req)?;
-    let key_id = req.extensions().get::<Principal>().map(|p| p.key_id);
+/// The per-key limit on gateway operations (`limits.gateway_ops_per_minute`), a check of the
+/// `/gateways` routes (`api_routes.rs`) run after their role's: a refused role spends none of
+/// the caller's budget, and neither does a path no route answers.
+pub fn limit_gateway_ops(req: &ServiceRequest) -> Result<(), ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+    let extensions = req.extensions();
     // A hop was counted where it entered the cluster.
-    let hop = req
-        .extensions()
-        .get::<crate::cluster::forward::Hop>()
-        .is_some();
-    if let Some(key_id) = key_id.filter(|_| !hop)
-        && let Err(retry_after_secs) = state.gateway_ops_limiter.check(key_id)
-    {
-        state
-            .metrics
-            .rate_limited
-            .with_label_values(&[state.gateway_ops_limiter.name])
-            .inc();
-        let err = ApiError::RateLimited {
-            limit: "gateway operations",
-            retry_after_secs,
-        };
-        return Ok(refuse(req, err));
+    if extensions.get::<crate::cluster::forward::Hop>().is_some() {
+        return Ok(());
     }
-    Ok(next.call(req).await?.map_into_left_body())
+    let Some(key_id) = extensions.get::<Principal>().map(|p| p.key_id) else {
+        return Ok(());
+    };
+    state
+        .gateway_ops_limiter
+        .check(key_id)
+        .map_err(|retry_after_secs| {
+            state
+                .metrics
+                .rate_limited
+                .with_label_values(&[state.gateway_ops_limiter.name])
+                .inc();
+            ApiError::RateLimited {
+                limit: "gateway operations",
+                retry_after_secs,
+            }
+        })
 }
 
 /// The method as a metric label or in a message: one of the standard methods, else `OTHER`.

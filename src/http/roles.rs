@@ -6,46 +6,14 @@
 //! log while the check saw no `/api/audit` and asked for a viewer. Here there is no second
 //! parse: whatever spelling reached a handler passed that handler's own check.
 
-use std::future::{Ready, ready};
-
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::dev::{ServiceRequest, ServiceResponse, fn_service};
 use actix_web::http::Method;
-use actix_web::{Error, FromRequest, Handler, HttpMessage, Responder, Route, guard, web};
-use futures_util::TryFutureExt;
-use futures_util::future::{Either, MapOk};
+use actix_web::{
+    Error, FromRequest, Handler, HttpMessage, HttpResponse, Responder, Route, guard, web,
+};
 
 use super::error::ApiError;
-use super::middleware::PassOn;
 use crate::auth::{Principal, Role};
-
-/// Middleware for one route: the authenticated caller must have `role` or above.
-#[derive(Clone, Copy)]
-pub struct RequireRole(pub Role);
-
-impl<S, B> Transform<S, ServiceRequest> for RequireRole
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-    B: MessageBody + 'static,
-{
-    type Response = ServiceResponse<EitherBody<B>>;
-    type Error = Error;
-    type Transform = RequireRoleService<S>;
-    type InitError = ();
-    type Future = Ready<Result<Self::Transform, ()>>;
-
-    fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(RequireRoleService {
-            service,
-            role: self.0,
-        }))
-    }
-}
-
-pub struct RequireRoleService<S> {
-    service: S,
-    role: Role,
-}
 
 /// The decision, apart from the plumbing: no principal is 401, too small a role 403.
 pub fn admit(principal: Option<&Principal>, required: Role) -> Result<(), ApiError> {
@@ -59,45 +27,51 @@ pub fn admit(principal: Option<&Principal>, required: Role) -> Result<(), ApiErr
     }
 }
 
-impl<S, B> Service<ServiceRequest> for RequireRoleService<S>
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-    B: MessageBody + 'static,
-{
-    type Response = ServiceResponse<EitherBody<B>>;
-    type Error = Error;
-    /// The route's own future when the role admits the caller (nothing boxed per request).
-    type Future = Either<MapOk<S::Future, PassOn<B>>, Ready<Result<Self::Response, Error>>>;
-
-    forward_ready!(service);
-
-    fn call(&self, req: ServiceRequest) -> Self::Future {
-        let decision = admit(req.extensions().get::<Principal>(), self.role);
-        match decision {
-            Ok(()) => Either::Left(
-                self.service
-                    .call(req)
-                    .map_ok(ServiceResponse::map_into_left_body as PassOn<B>),
-            ),
-            Err(e) => Either::Right(ready(Ok(super::middleware::refuse(req, e)))),
-        }
-    }
-}
+/// A check a route runs after its role's (a rate limit, `middleware::limit_gateway_ops`): an
+/// error is the response.
+pub type Check = fn(&ServiceRequest) -> Result<(), ApiError>;
 
 /// A route and its method, for [`super::resource`] (which answers other methods with 405 and
 /// an `Allow` header naming these).
 pub type MethodRoute = (Method, Route);
 
-fn with_role<F, Args>(method: Method, role: Role, handler: F) -> MethodRoute
+/// The route for `method` and `role`: the role is checked first, inside the route's own service,
+/// then `checks` in order, then the handler's arguments are extracted and it runs (what actix's `Route::to` does, with
+/// the check before it). A middleware on the route (`Route::wrap`) costs a second boxed
+/// service, a compatibility layer and two mapped futures on every request
+/// (docs/design.md "Serving reads").
+fn with_role<F, Args>(
+    method: Method,
+    role: Role,
+    checks: &'static [Check],
+    handler: F,
+) -> MethodRoute
 where
     F: Handler<Args>,
     Args: FromRequest + 'static,
     F::Output: Responder + 'static,
 {
-    (
-        method.clone(),
-        route_for(method).to(handler).wrap(RequireRole(role)),
-    )
+    let service = fn_service(move |req: ServiceRequest| {
+        let admitted = admit(req.extensions().get::<Principal>(), role)
+            .and_then(|()| checks.iter().try_for_each(|check| check(&req)));
+        let handler = handler.clone();
+        async move {
+            let (req, mut payload) = req.into_parts();
+            let response = match admitted {
+                Err(refused) => HttpResponse::from_error(refused),
+                Ok(()) => match Args::from_request(&req, &mut payload).await {
+                    Err(err) => HttpResponse::from_error(err),
+                    Ok(args) => handler
+                        .call(args)
+                        .await
+                        .respond_to(&req)
+                        .map_into_boxed_body(),
+                },
+            };
+            Ok::<_, Error>(ServiceResponse::new(req, response))
+        }
+    });
+    (method.clone(), route_for(method).service(service))
 }
 
 /// The route for `method`; a `GET` route answers `HEAD` too (RFC 9110 §9.3.2: the same
@@ -122,14 +96,14 @@ where
 
 macro_rules! method_routes {
     ($($name:ident => $method:ident),* $(,)?) => {$(
-        #[doc = concat!("`", stringify!($method), "` for `role` and above.")]
-        pub fn $name<F, Args>(role: Role, handler: F) -> MethodRoute
+        #[doc = concat!("`", stringify!($method), "` for `role` and above, then `checks`.")]
+        pub fn $name<F, Args>(role: Role, checks: &'static [Check], handler: F) -> MethodRoute
         where
             F: Handler<Args>,
             Args: FromRequest + 'static,
             F::Output: Responder + 'static,
         {
-            with_role(Method::$method, role, handler)
+            with_role(Method::$method, role, checks, handler)
         }
     )*};
 }

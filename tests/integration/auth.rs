@@ -137,6 +137,30 @@ fn gateway_operations_are_rate_limited_per_key() {
     assert_eq!(d.get("/api/audit", &d.admin_key).status, 200);
 }
 
+/// The limit counts gateway operations a key was let do: a request its role refuses (403) or a
+/// path no route answers (404) spends none of its budget. Both used to be counted, the limit
+/// wrapping the whole `/api/gateways` scope outside the role check: a viewer's refused writes
+/// ran its dashboard's reads into 429s.
+#[test]
+fn a_request_refused_for_its_role_spends_none_of_the_key_s_gateway_operation_budget() {
+    let d = Daemon::start_with(&[("GATEWAY_SUPERVISOR__LIMITS__GATEWAY_OPS_PER_MINUTE", "2")]);
+    let viewer = d.create_key("viewer", "dashboard");
+    for _ in 0..4 {
+        let refused = d.call(
+            "POST",
+            "/api/gateways",
+            &viewer,
+            &serde_json::json!({"name": "x"}),
+        );
+        assert_eq!(refused.status, 403, "{}", refused.text());
+        assert_eq!(d.get("/api/gateways/nowhere", &viewer).status, 404);
+    }
+    assert_eq!(d.get("/api/gateways", &viewer).status, 200);
+    assert_eq!(d.get("/api/gateways", &viewer).status, 200);
+    // The budget is two: the third read is the one refused.
+    assert_eq!(d.get("/api/gateways", &viewer).status, 429);
+}
+
 /// Credentials that do not say one thing are refused, not guessed at (the API fuzz run found a
 /// good `x-api-key` beside a malformed `Authorization` answered 200): a malformed
 /// `Authorization`, or two headers naming different keys, is 401 whatever the other says.
