@@ -199,6 +199,14 @@ impl Store {
             .load(&mut conn)?)
     }
 
+    /// The gateways a judgement is stored for.
+    pub fn config_drift_gateways(&self) -> Result<Vec<GatewayId>, DbError> {
+        let mut conn = self.conn()?;
+        Ok(config_drift::table
+            .select(config_drift::gateway_id)
+            .load(&mut conn)?)
+    }
+
     /// Forgets one gateway's judgement (no profile picks it now); whether there was one.
     pub fn forget_config_drift(&self, gateway_id: GatewayId) -> Result<bool, DbError> {
         let mut conn = self.conn()?;

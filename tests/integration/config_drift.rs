@@ -132,6 +132,18 @@ fn a_profile_is_judged_against_each_gateway_it_picks_value_by_value() {
         g["state"], "saved_not_applied",
         "what the gateway says stays true: {g:#}"
     );
+    // The last one deleted: no profile picks either, and their judgements are forgotten.
+    let res = d.call(
+        "DELETE",
+        "/api/config/profiles/00-all",
+        &d.admin_key,
+        &json!({}),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    for id in [eu, us] {
+        let g = wait_drift(&d, id, "forgotten", |g| g["checked_at_ms"].is_null());
+        assert_eq!(g["reason"], "no profile picks it", "{g:#}");
+    }
     let actions = audit_actions(&d);
     assert!(
         ["config.profile.put", "config.profile.delete"]
