@@ -29,6 +29,12 @@ fn put_profile(d: &Daemon, name: &str, body: &Value) -> crate::support::Response
     )
 }
 
+fn delete_profile(d: &Daemon, name: &str) {
+    let path = format!("/api/config/profiles/{name}");
+    let res = d.call("DELETE", &path, &d.admin_key, &json!({}));
+    assert_eq!(res.status, 200, "{}", res.text());
+}
+
 /// The gateway's drift once `pred` holds of it.
 fn wait_drift(d: &Daemon, id: i64, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
     wait_for(what, DEADLINE, || {
@@ -118,13 +124,7 @@ fn a_profile_is_judged_against_each_gateway_it_picks_value_by_value() {
     );
 
     // Deleted: judged again without it (the profile for every gateway still picks eu-1).
-    let res = d.call(
-        "DELETE",
-        "/api/config/profiles/eu-chat",
-        &d.admin_key,
-        &json!({}),
-    );
-    assert_eq!(res.status, 200, "{}", res.text());
+    delete_profile(&d, "eu-chat");
     let g = wait_drift(&d, eu, "only 00-all left", |g| {
         g["profiles"] == json!(["00-all"])
     });
@@ -133,13 +133,7 @@ fn a_profile_is_judged_against_each_gateway_it_picks_value_by_value() {
         "what the gateway says stays true: {g:#}"
     );
     // The last one deleted: no profile picks either, and their judgements are forgotten.
-    let res = d.call(
-        "DELETE",
-        "/api/config/profiles/00-all",
-        &d.admin_key,
-        &json!({}),
-    );
-    assert_eq!(res.status, 200, "{}", res.text());
+    delete_profile(&d, "00-all");
     for id in [eu, us] {
         let g = wait_drift(&d, id, "forgotten", |g| g["checked_at_ms"].is_null());
         assert_eq!(g["reason"], "no profile picks it", "{g:#}");
