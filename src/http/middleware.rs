@@ -315,21 +315,21 @@ pub fn refuse<B>(req: ServiceRequest, err: ApiError) -> ServiceResponse<EitherBo
 /// The per-key limit on gateway operations (`limits.gateway_ops_per_minute`), a check of the
 /// `/gateways` routes (`api_routes.rs`) run after their role's: a refused role spends none of
 /// the caller's budget, and neither does a path no route answers.
-pub fn limit_gateway_ops(req: &ServiceRequest) -> Result<(), ApiError> {
+pub fn limit_gateway_ops(req: &ServiceRequest, caller: &Principal) -> Result<(), ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
-    let extensions = req.extensions();
     // A hop was counted where it entered the cluster.
-    if extensions.get::<crate::cluster::forward::Hop>().is_some() {
+    if req
+        .extensions()
+        .get::<crate::cluster::forward::Hop>()
+        .is_some()
+    {
         return Ok(());
     }
-    let Some(key_id) = extensions.get::<Principal>().map(|p| p.key_id) else {
-        return Ok(());
-    };
     state
         .gateway_ops_limiter
-        .check(key_id)
+        .check(caller.key_id)
         .map_err(|retry_after_secs| {
             state
                 .metrics

@@ -183,11 +183,13 @@ impl Pending {
             ),
         };
         let route: &str = &label;
-        // A request no resource of ours answered has its series looked up each time.
-        let stray = RouteSeries::default();
-        series
-            .unwrap_or(&stray)
-            .record(&shared.metrics, self.method, status, route, elapsed);
+        match series {
+            Some(series) => series.record(&shared.metrics, self.method, status, route, elapsed),
+            // A request no resource of ours answered has its series looked up each time.
+            None => {
+                RouteSeries::default().record(&shared.metrics, self.method, status, route, elapsed)
+            }
+        }
         if shared.access_log {
             // The route pattern, never the raw path (ids and keys in paths stay out of the log).
             let key = key_id.map_or_else(|| "-".to_owned(), |k| k.to_string());

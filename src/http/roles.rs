@@ -16,29 +16,29 @@ use super::error::ApiError;
 use crate::auth::{Principal, Role};
 
 /// The decision, apart from the plumbing: no principal is 401, too small a role 403.
-pub fn admit(principal: Option<&Principal>, required: Role) -> Result<(), ApiError> {
+pub fn admit(principal: Option<&Principal>, required: Role) -> Result<&Principal, ApiError> {
     match principal {
         None => Err(ApiError::Unauthorized("missing API key".into())),
         Some(p) if p.role < required => Err(ApiError::Forbidden {
             required,
             actual: p.role,
         }),
-        Some(_) => Ok(()),
+        Some(p) => Ok(p),
     }
 }
 
-/// A check a route runs after its role's (a rate limit, `middleware::limit_gateway_ops`): an
-/// error is the response.
-pub type Check = fn(&ServiceRequest) -> Result<(), ApiError>;
+/// A check a route runs after its role's, given the caller the role admitted (a rate limit,
+/// `middleware::limit_gateway_ops`): an error is the response.
+pub type Check = fn(&ServiceRequest, &Principal) -> Result<(), ApiError>;
 
 /// A route and its method, for [`super::resource`] (which answers other methods with 405 and
 /// an `Allow` header naming these).
 pub type MethodRoute = (Method, Route);
 
 /// The route for `method` and `role`: the role is checked first, inside the route's own service,
-/// then `checks` in order, then the handler's arguments are extracted and it runs (what actix's `Route::to` does, with
-/// the check before it). A middleware on the route (`Route::wrap`) costs a second boxed
-/// service, a compatibility layer and two mapped futures on every request
+/// then `checks` in order, then the handler's arguments are extracted and it runs (what actix's
+/// `Route::to` does, with the checks before it). A middleware on the route (`Route::wrap`)
+/// costs a second boxed service, a compatibility layer and two mapped futures on every request
 /// (docs/design.md "Serving reads").
 fn with_role<F, Args>(
     method: Method,
@@ -53,7 +53,7 @@ where
 {
     let service = fn_service(move |req: ServiceRequest| {
         let admitted = admit(req.extensions().get::<Principal>(), role)
-            .and_then(|()| checks.iter().try_for_each(|check| check(&req)));
+            .and_then(|caller| checks.iter().try_for_each(|check| check(&req, caller)));
         let handler = handler.clone();
         async move {
             let (req, mut payload) = req.into_parts();
