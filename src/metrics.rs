@@ -6,10 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
-};
+use prometheus::{Encoder, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+
+pub mod http;
 
 use gateway_supervisor_actors::link_metrics::{GatewayDetail, LinkMetrics};
 use gateway_supervisor_actors::model::{BreakerState, GatewayStatus, GatewayView, LinkPhase};
@@ -18,8 +17,9 @@ pub struct Metrics {
     registry: Registry,
     /// `process_*` (RSS, CPU, open and max fds, start time), unprefixed as everyone names them.
     process: Registry,
-    pub http_requests: IntCounterVec,
-    pub http_duration: HistogramVec,
+    /// `http_requests_total` and `http_request_duration_seconds`, per worker
+    /// ([`http::HttpSeries`]).
+    pub http: http::HttpSeries,
     pub gateways: IntGaugeVec,
     pub rate_limited: IntCounterVec,
     pub build_info: IntGaugeVec,
@@ -55,23 +55,7 @@ pub struct Metrics {
 impl Metrics {
     pub fn new(detail: GatewayDetail) -> Result<Self, prometheus::Error> {
         let registry = Registry::new_custom(Some("gateway_supervisor".into()), None)?;
-        let http_requests = IntCounterVec::new(
-            Opts::new(
-                "http_requests_total",
-                "HTTP requests by method, route pattern and status.",
-            ),
-            &["method", "route", "status"],
-        )?;
-        let http_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "http_request_duration_seconds",
-                "HTTP request latency by method and route pattern.",
-            )
-            .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-            ]),
-            &["method", "route"],
-        )?;
+        let http = http::HttpSeries::new()?;
         let gateways = IntGaugeVec::new(
             Opts::new("gateways", "Registered gateways by status."),
             &["status"],
@@ -193,8 +177,7 @@ impl Metrics {
         process.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
         ))?;
-        registry.register(Box::new(http_requests.clone()))?;
-        registry.register(Box::new(http_duration.clone()))?;
+        registry.register(Box::new(http.clone()))?;
         registry.register(Box::new(gateways.clone()))?;
         registry.register(Box::new(rate_limited.clone()))?;
         registry.register(Box::new(build_info.clone()))?;
@@ -206,8 +189,7 @@ impl Metrics {
         Ok(Metrics {
             registry,
             process,
-            http_requests,
-            http_duration,
+            http,
             gateways,
             rate_limited,
             build_info,

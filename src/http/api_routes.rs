@@ -64,7 +64,7 @@ macro_rules! api {
             $( $path:literal => $( $method:ident $role:ident $mod:ident :: $fn:ident ),+ ; )*
         }
     ) => {
-        /// Every `/api` route, in the order registered.
+        /// Every `/api` route: each scope's, then those at the top.
         pub const ROUTES: &[ApiRoute] = &[
             $( $( $( ApiRoute {
                 method: stringify!($smethod),
@@ -85,17 +85,24 @@ macro_rules! api {
 
         /// Registers every route in the `/api` scope.
         pub fn register(api: &mut web::ServiceConfig) {
+            // A scope's own path (its list, the most read) is a resource of `/api`, and the
+            // lists come before every scope: one router, one boxed service and one mapped
+            // future less per request, and no scope's prefix tried before a list.
+            $(
+                let checks: &'static [Check] = &[ $( $check ),* ];
+                $(
+                    if is_scope_root($spath) {
+                        let routes = vec![ $( $smethod($srole, checks, $smod::$sfn) ),+ ];
+                        api.service(resource($scope, routes));
+                    }
+                )*
+            )*
             $(
                 let checks: &'static [Check] = &[ $( $check ),* ];
                 let mut scope = web::scope($scope);
                 $(
-                    let routes = vec![ $( $smethod($srole, checks, $smod::$sfn) ),+ ];
-                    // A scope's own path (its list, the most read) is a resource of `/api`
-                    // registered before the scope: one router, one boxed service and one mapped
-                    // future less per request.
-                    if is_scope_root($spath) {
-                        api.service(resource($scope, routes));
-                    } else {
+                    if !is_scope_root($spath) {
+                        let routes = vec![ $( $smethod($srole, checks, $smod::$sfn) ),+ ];
                         scope = scope.service(resource($spath, routes));
                     }
                 )*

@@ -11,8 +11,10 @@
 //! of each asking the registry and serializing the fleet again (under load, dozens at once, all
 //! competing for the same cores, on every change).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+
+use arc_swap::{ArcSwap, ArcSwapOption};
 
 use actix::Addr;
 use actix_web::web::Bytes;
@@ -27,8 +29,10 @@ use super::session_json::{SessionJson, SessionList};
 pub struct GatewayListCache {
     /// The registry's change counter.
     version: Arc<AtomicU64>,
-    /// The body as of (a value of the counter, the Unix second it was built in).
-    body: RwLock<Option<((u64, i64), Bytes)>>,
+    /// The body as of (a value of the counter, the Unix second it was built in). Swapped, not
+    /// locked: a lock's reader count is a write to one cache line from every worker on every
+    /// read (docs/design.md "Serving reads").
+    body: ArcSwapOption<((u64, i64), Bytes)>,
     /// Held while a body is built: one rebuild at a time.
     building: tokio::sync::Mutex<()>,
 }
@@ -37,7 +41,7 @@ impl GatewayListCache {
     pub fn new(version: Arc<AtomicU64>) -> Self {
         GatewayListCache {
             version,
-            body: RwLock::new(None),
+            body: ArcSwapOption::empty(),
             building: tokio::sync::Mutex::new(()),
         }
     }
@@ -76,8 +80,8 @@ impl GatewayListCache {
         }
         let second = gateway_supervisor_actors::unix_now();
         let (version, body) = build().await?;
-        *self.body.write().unwrap_or_else(|p| p.into_inner()) =
-            Some(((version, second), body.clone()));
+        self.body
+            .store(Some(Arc::new(((version, second), body.clone()))));
         Ok(body)
     }
 
@@ -87,8 +91,8 @@ impl GatewayListCache {
             self.version.load(Ordering::Acquire),
             gateway_supervisor_actors::unix_now(),
         );
-        match &*self.body.read().unwrap_or_else(|p| p.into_inner()) {
-            Some((built, body)) if *built == current => Some(body.clone()),
+        match &*self.body.load() {
+            Some(kept) if kept.0 == current => Some(kept.1.clone()),
             _ => None,
         }
     }
@@ -109,15 +113,16 @@ pub struct SessionQueryKey {
 pub struct SessionListCache {
     /// The registry's session counter.
     version: Arc<AtomicU64>,
-    /// Bodies by query, each as of a value of the counter; the oldest built goes first.
-    bodies: RwLock<Vec<(SessionQueryKey, u64, Bytes)>>,
+    /// Bodies by query, each as of a value of the counter; the oldest built goes first. Swapped,
+    /// not locked, like the gateway list's.
+    bodies: ArcSwap<Vec<(SessionQueryKey, u64, Bytes)>>,
 }
 
 impl SessionListCache {
     pub fn new(version: Arc<AtomicU64>) -> Self {
         SessionListCache {
             version,
-            bodies: RwLock::new(Vec::new()),
+            bodies: ArcSwap::from_pointee(Vec::new()),
         }
     }
 
@@ -130,8 +135,7 @@ impl SessionListCache {
         let current = self.version.load(Ordering::Acquire);
         if let Some((_, _, body)) = self
             .bodies
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
+            .load()
             .iter()
             .find(|(k, v, _)| *v == current && k == q)
         {
@@ -142,18 +146,21 @@ impl SessionListCache {
             serde_json::to_vec(&list.1)
                 .map_err(|e| ApiError::Internal(format!("session list encoding: {e}")))?,
         );
-        let mut bodies = self.bodies.write().unwrap_or_else(|p| p.into_inner());
-        match bodies.iter_mut().find(|(k, _, _)| k == q) {
-            // Never replace a newer body with an older one built concurrently.
-            Some(entry) if entry.1 < list.0 => *entry = (q.clone(), list.0, body.clone()),
-            Some(_) => {}
-            None => {
-                if bodies.len() >= SESSION_QUERIES {
-                    bodies.remove(0);
+        self.bodies.rcu(|bodies| {
+            let mut bodies = Vec::clone(bodies);
+            match bodies.iter_mut().find(|(k, _, _)| k == q) {
+                // Never replace a newer body with an older one built concurrently.
+                Some(entry) if entry.1 < list.0 => *entry = (q.clone(), list.0, body.clone()),
+                Some(_) => {}
+                None => {
+                    if bodies.len() >= SESSION_QUERIES {
+                        bodies.remove(0);
+                    }
+                    bodies.push((q.clone(), list.0, body.clone()));
                 }
-                bodies.push((q.clone(), list.0, body.clone()));
             }
-        }
+            bodies
+        });
         Ok(body)
     }
 }
