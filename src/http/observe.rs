@@ -164,12 +164,13 @@ impl Pending {
     ) -> Result<ServiceResponse<EitherBody<B, HoldPayload>>, Error> {
         let shared = &self.shared;
         let elapsed = self.started.elapsed();
+        let access = access_line(shared);
         let (status, key_id, series, label) = match &mut result {
             Ok(res) => {
                 res.headers_mut().insert(REQUEST_ID_HEADER, self.id.clone());
                 let req = res.request();
                 // The key only matters to the access line, when it is written.
-                let key_id = access_line(shared)
+                let key_id = access
                     .then(|| req.extensions().get::<Principal>().map(|p| p.key_id))
                     .flatten();
                 let series = req.app_data::<RouteSeries>();
@@ -191,7 +192,7 @@ impl Pending {
                 RouteSeries::default().record(&shared.series, self.method, status, route, elapsed)
             }
         }
-        if access_line(shared) {
+        if access {
             // The route pattern, never the raw path (ids and keys in paths stay out of the log).
             let key = key_id.map_or_else(|| "-".to_owned(), |k| k.to_string());
             tracing::info!(target: "access", request_id = %text(&self.id), trace_id = %self.trace.trace_id(), method = %self.method, route = %route, status = status.as_u16(), elapsed_ms = (elapsed.as_secs_f64() * 1e4).round() / 10.0, key_id = %key, "request");
