@@ -14,8 +14,8 @@
 
 use actix_web::web;
 
-use super::resource;
 use super::roles::{Check, delete, get, patch, post, put};
+use super::{Gate, api_resource, not_found};
 use super::{
     agents, approvals, budgets, cluster, events, fleet, fleet_config, gateway_ops, gateways,
     health, hosts, labels, maintenance, managed, middleware, operations, ops, rollouts, sessions,
@@ -83,32 +83,38 @@ macro_rules! api {
         #[openapi(paths( $( $( $( $smod::$sfn, )+ )* )* $( $( $mod::$fn, )+ )* ))]
         pub struct ApiPaths;
 
-        /// Registers every route in the `/api` scope.
-        pub fn register(api: &mut web::ServiceConfig) {
-            // A scope's own path (its list, the most read) is a resource of `/api`, and the
-            // lists come before every scope: one router, one boxed service and one mapped
-            // future less per request, and no scope's prefix tried before a list.
+        /// Registers the lists, each a scope's own path (`/api/gateways`): the most read, before
+        /// any other pattern of the root (the API's description and viewer come next, then
+        /// [`register`]). One router: a request for a list is matched in a few string
+        /// compares, with no scope's prefix tried before it.
+        pub fn register_lists(root: &mut web::ServiceConfig) {
             $(
                 let checks: &'static [Check] = &[ $( $check ),* ];
                 $(
                     if is_scope_root($spath) {
                         let routes = vec![ $( $smethod($srole, checks, $smod::$sfn) ),+ ];
-                        api.service(resource($scope, routes));
+                        root.service(api_resource(concat!("/api", $scope), routes));
                     }
                 )*
             )*
+        }
+
+        /// Registers every other route: each scope (matched by its prefix) with its routes,
+        /// then the routes at the top of `/api`. What none of them answers is the root's `/api`
+        /// fallback's (401 before 404).
+        pub fn register(root: &mut web::ServiceConfig) {
             $(
                 let checks: &'static [Check] = &[ $( $check ),* ];
-                let mut scope = web::scope($scope);
+                let mut scope = web::scope(concat!("/api", $scope));
                 $(
                     if !is_scope_root($spath) {
                         let routes = vec![ $( $smethod($srole, checks, $smod::$sfn) ),+ ];
-                        scope = scope.service(resource($spath, routes));
+                        scope = scope.service(api_resource($spath, routes));
                     }
                 )*
-                api.service(scope.default_service(web::to(super::route_not_found)));
+                root.service(scope.default_service(not_found(Gate::Api)));
             )*
-            $( api.service(resource($path, vec![ $( $method($role, &[], $mod::$fn) ),+ ])); )*
+            $( root.service(api_resource(concat!("/api", $path), vec![ $( $method($role, &[], $mod::$fn) ),+ ])); )*
         }
     };
 }

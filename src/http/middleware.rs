@@ -1,17 +1,11 @@
-//! Request middleware: authentication (`/api`; the role is checked by the matched route, see
-//! `roles.rs`) and the per-key rate limit on gateway operations. The outermost layer (ids,
-//! traces, metrics, the access line) is `observe.rs`.
+//! Who the caller is (every `/api` request, worked out in the matched route's own service, then
+//! its role checked: `roles.rs`) and the per-key rate limit on gateway operations. The outermost
+//! layer (ids, traces, metrics, the access line) is `observe.rs`.
 
-use std::future::{Ready, ready};
-use std::rc::Rc;
-
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::dev::ServiceRequest;
 use actix_web::http::Method;
 use actix_web::http::header::{self, AUTHORIZATION, HeaderMap, HeaderName};
-use actix_web::{Error, HttpMessage, web};
-use futures_util::TryFutureExt;
-use futures_util::future::{Either, LocalBoxFuture, MapOk};
+use actix_web::{HttpMessage, web};
 
 use super::AppState;
 use super::error::ApiError;
@@ -48,92 +42,47 @@ pub fn presented_key(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
     }
 }
 
-/// The `/api` scope's layer: who the caller is (a key, or a console session's cookie; a hop
-/// from another instance proves the cluster's credential too). The role is the matched
-/// route's to check (`roles.rs`); a refusal is a response (see [`refuse`]).
+/// Who the caller of an `/api` route is, worked out in the route's own service (`roles.rs`)
+/// before its role is checked, and by the `/api` answers that no route gives (404 and 405 come
+/// only after 401: a caller without a key learns nothing about which paths exist).
 ///
-/// The common case, a key the cache knows, adds no future of its own: the route's is passed
-/// on. As a `from_fn` layer every request boxed a future and its `Next` here.
-pub struct Authenticate;
-
-impl<S, B> Transform<S, ServiceRequest> for Authenticate
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-    B: MessageBody + 'static,
-{
-    type Response = ServiceResponse<EitherBody<B>>;
-    type Error = Error;
-    type Transform = AuthenticateService<S>;
-    type InitError = ();
-    type Future = Ready<Result<Self::Transform, ()>>;
-
-    fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(AuthenticateService {
-            service: Rc::new(service),
-        }))
+/// Not a layer on an `/api` scope: a scope is one more router, a boxed service and a mapped
+/// future on every request, and its middleware another service and future. Serving a cached
+/// `GET /api/sessions` they were about a tenth of the daemon's user CPU (docs/design.md
+/// "Serving reads"). The common case, a key the cache knows, is decided here without a
+/// future; only a key the cache has not seen waits on the store ([`Admission::settle`]).
+pub fn admission(req: &ServiceRequest) -> Admission {
+    match req.app_data::<web::Data<AppState>>() {
+        Some(state) => admit(state, req),
+        None => Admission::Refused(ApiError::Internal("application state missing".into())),
     }
 }
 
-pub struct AuthenticateService<S> {
-    service: Rc<S>,
-}
-
-/// A response passed on as it is.
-pub type PassOn<B> = fn(ServiceResponse<B>) -> ServiceResponse<EitherBody<B>>;
-
-impl<S, B> Service<ServiceRequest> for AuthenticateService<S>
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-    B: MessageBody + 'static,
-{
-    type Response = ServiceResponse<EitherBody<B>>;
-    type Error = Error;
-    type Future =
-        Either<MapOk<S::Future, PassOn<B>>, LocalBoxFuture<'static, Result<Self::Response, Error>>>;
-
-    forward_ready!(service);
-
-    fn call(&self, req: ServiceRequest) -> Self::Future {
-        let admission = match req.app_data::<web::Data<AppState>>() {
-            Some(state) => admit(state, &req),
-            None => Admission::Refused(ApiError::Internal("application state missing".into())),
-        };
-        match admission {
-            Admission::Admitted => Either::Left(
-                self.service
-                    .call(req)
-                    .map_ok(ServiceResponse::map_into_left_body as PassOn<B>),
-            ),
-            Admission::Refused(err) => Either::Right(Box::pin(ready(Ok(refuse(req, err))))),
-            Admission::AskStore(key) => {
-                let service = Rc::clone(&self.service);
-                let state = req.app_data::<web::Data<AppState>>().cloned();
-                Either::Right(Box::pin(async move {
-                    let Some(state) = state else {
-                        let err = ApiError::Internal("application state missing".into());
-                        return Ok(refuse(req, err));
-                    };
-                    let admitted = match state.keys.from_store(&key).await {
-                        Ok(principal) => enter(&state, &req, principal),
-                        Err(e) => Err(ApiError::from(e)),
-                    };
-                    match admitted {
-                        Ok(()) => Ok(service.call(req).await?.map_into_left_body()),
-                        Err(err) => Ok(refuse(req, err)),
-                    }
-                }))
-            }
-        }
-    }
-}
-
-/// What [`admit`] made of a request's credentials.
-enum Admission {
+/// What [`admission`] made of a request's credentials.
+pub enum Admission {
     /// The caller (and a hop's credential) is on the request.
     Admitted,
     Refused(ApiError),
     /// A well-formed key the cache does not know: the store decides.
     AskStore(String),
+}
+
+impl Admission {
+    /// The caller is on the request, or the refusal: a key the cache did not know is looked up
+    /// in the store first.
+    pub async fn settle(self, req: &ServiceRequest) -> Result<(), ApiError> {
+        match self {
+            Admission::Admitted => Ok(()),
+            Admission::Refused(err) => Err(err),
+            Admission::AskStore(key) => {
+                let state = req
+                    .app_data::<web::Data<AppState>>()
+                    .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+                let principal = state.keys.from_store(&key).await?;
+                enter(state, req, principal)
+            }
+        }
+    }
 }
 
 fn admit(state: &AppState, req: &ServiceRequest) -> Admission {
@@ -304,12 +253,6 @@ fn verify_hop(
     Ok(Hop {
         from: gateway_supervisor_actors::bounded::text(from, 64),
     })
-}
-
-/// A refusal as a response (not an `Err`), so that it passes the unread-body guard
-/// (`observe.rs`) like any other response and the connection of a refused body is closed.
-pub fn refuse<B>(req: ServiceRequest, err: ApiError) -> ServiceResponse<EitherBody<B>> {
-    req.error_response(err).map_into_right_body()
 }
 
 /// The per-key limit on gateway operations (`limits.gateway_ops_per_minute`), a check of the

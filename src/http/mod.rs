@@ -45,8 +45,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use actix::Addr;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse, fn_service};
 use actix_web::http::Method;
-use actix_web::{HttpRequest, HttpResponse, Resource, web};
+use actix_web::{HttpRequest, Resource, web};
 use utoipa_swagger_ui::SwaggerUi;
 
 use self::error::ApiError;
@@ -109,17 +110,60 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::Storage(e.to_string()))
 }
 
-async fn route_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::RouteNotFound(format!(
-        "{} {}",
-        middleware::method_label(req.method()),
-        gateway_supervisor_actors::bounded::text(req.path(), 256)
-    )))
+/// Who may learn what a path holds: anyone, or (the API's) only a caller with a valid key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    Public,
+    /// 401 comes before 404 and 405: a caller without a key learns nothing about which paths
+    /// exist or what they answer.
+    Api,
 }
 
-/// A resource with its routes (a `GET` answers `HEAD` too); any other method answers 405 in JSON with an `Allow` header
-/// naming the methods the resource has (RFC 9110 §15.5.6).
+/// The answer to a request no route of ours took: 404 in JSON (after the gate's check).
+fn not_found(
+    gate: Gate,
+) -> impl ServiceFactory<
+    ServiceRequest,
+    Config = (),
+    Response = ServiceResponse,
+    Error = actix_web::Error,
+    InitError = (),
+> {
+    fn_service(move |req: ServiceRequest| {
+        let err = ApiError::RouteNotFound(format!(
+            "{} {}",
+            middleware::method_label(req.method()),
+            gateway_supervisor_actors::bounded::text(req.path(), 256)
+        ));
+        unrouted(req, gate, err)
+    })
+}
+
+/// `otherwise`, unless the gate refuses the caller first.
+async fn unrouted(
+    req: ServiceRequest,
+    gate: Gate,
+    otherwise: ApiError,
+) -> Result<ServiceResponse, actix_web::Error> {
+    let refused = match gate {
+        Gate::Public => None,
+        Gate::Api => middleware::admission(&req).settle(&req).await.err(),
+    };
+    Ok(req.error_response(refused.unwrap_or(otherwise)))
+}
+
+/// A public resource with its routes (a `GET` answers `HEAD` too); any other method answers 405
+/// in JSON with an `Allow` header naming the methods the resource has (RFC 9110 §15.5.6).
 fn resource(path: &str, routes: Vec<roles::MethodRoute>) -> Resource {
+    gated_resource(path, routes, Gate::Public)
+}
+
+/// An `/api` resource: as [`resource`], with 405 only for a caller with a valid key.
+fn api_resource(path: &str, routes: Vec<roles::MethodRoute>) -> Resource {
+    gated_resource(path, routes, Gate::Api)
+}
+
+fn gated_resource(path: &str, routes: Vec<roles::MethodRoute>, gate: Gate) -> Resource {
     let allow = routes
         .iter()
         .flat_map(|(method, _)| match *method {
@@ -132,14 +176,12 @@ fn resource(path: &str, routes: Vec<roles::MethodRoute>) -> Resource {
         web::resource(path).app_data(observe::RouteSeries::default()),
         |r, (_, route)| r.route(route),
     );
-    resource.default_service(web::to(move |req: HttpRequest| {
-        let allow = allow.clone();
-        async move {
-            Err::<HttpResponse, _>(ApiError::MethodNotAllowed {
-                method: middleware::method_label(req.method()).to_owned(),
-                allow,
-            })
-        }
+    resource.default_service(fn_service(move |req: ServiceRequest| {
+        let err = ApiError::MethodNotAllowed {
+            method: middleware::method_label(req.method()).to_owned(),
+            allow: allow.clone(),
+        };
+        unrouted(req, gate, err)
     }))
 }
 
@@ -171,10 +213,10 @@ pub fn routes(
             .app_data(web::PathConfig::default().error_handler(path_error))
             .app_data(web::QueryConfig::default().error_handler(query_error))
             // The API first: actix tries a router's patterns in order, each at the cost of a
-            // capture buffer made and dropped, and the API is nearly every request
-            // (docs/design.md "Serving reads"). Its own description (and its vendored viewer)
-            // is public, it holds no data: it goes before the /api scope, which would take
-            // its paths.
+            // capture buffer made and dropped, and the API is nearly every request; the lists,
+            // the most read, before all (docs/design.md "Serving reads").
+            .configure(api_routes::register_lists)
+            // Its own description (and its vendored viewer) is public, it holds no data.
             .service(resource(
                 "/api/openapi.json",
                 vec![public_get(openapi::serve)],
@@ -190,14 +232,9 @@ pub fn routes(
                         SwaggerUi::new("/{_:.*}")
                             .config(utoipa_swagger_ui::Config::from("/api/openapi.json")),
                     )
-                    .default_service(web::to(route_not_found)),
+                    .default_service(not_found(Gate::Public)),
             )
-            .service(
-                web::scope("/api")
-                    .wrap(middleware::Authenticate)
-                    .configure(api_routes::register)
-                    .default_service(web::to(route_not_found)),
-            )
+            .configure(api_routes::register)
             .service(resource("/healthz", vec![public_get(ops::healthz)]))
             .service(resource("/readyz", vec![public_get(ops::readyz)]))
             // The web console: public files; its session routes check what they need.
@@ -214,12 +251,14 @@ pub fn routes(
                     ))
                     .service(resource("/session", vec![public_get(console::session)]))
                     .service(resource("/{file:.*}", vec![public_get(console::asset)]))
-                    .default_service(web::to(route_not_found)),
-            );
+                    .default_service(not_found(Gate::Public)),
+            )
+            // An /api path no route took: 401 before 404, as in every /api scope.
+            .service(web::scope("/api").default_service(not_found(Gate::Api)));
         if metrics_here {
             cfg.service(resource("/metrics", vec![public_get(ops::metrics)]));
         }
-        cfg.default_service(web::to(route_not_found));
+        cfg.default_service(not_found(Gate::Public));
     }
 }
 
@@ -228,6 +267,6 @@ pub fn metrics_routes(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(web::Data::new(state))
             .service(resource("/metrics", vec![public_get(ops::metrics)]))
-            .default_service(web::to(route_not_found));
+            .default_service(not_found(Gate::Public));
     }
 }

@@ -1,4 +1,5 @@
-//! The authenticated caller, put into the request by the auth middleware.
+//! The authenticated caller, put into the request by the route's own service before its role
+//! is checked (`middleware::admission`, `roles.rs`).
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};

@@ -1,5 +1,6 @@
 //! Roles declared at the route. Every `/api` route is registered with the role it needs
-//! (`get(Role::Admin, ops::audit)`), and the check runs inside the route the router matched.
+//! (`get(Role::Admin, ops::audit)`), and the check runs inside the route the router matched,
+//! after the caller has been worked out there (`middleware::admission`).
 //!
 //! The role used to be derived from `req.path()` in the scope middleware, a second parse of a
 //! path the router had already decoded differently: `GET /api/%61udit` routed to the audit
@@ -35,11 +36,11 @@ pub type Check = fn(&ServiceRequest, &Principal) -> Result<(), ApiError>;
 /// an `Allow` header naming these).
 pub type MethodRoute = (Method, Route);
 
-/// The route for `method` and `role`: the role is checked first, inside the route's own service,
-/// then `checks` in order, then the handler's arguments are extracted and it runs (what actix's
-/// `Route::to` does, with the checks before it). A middleware on the route (`Route::wrap`)
-/// costs a second boxed service, a compatibility layer and two mapped futures on every request
-/// (docs/design.md "Serving reads").
+/// The route for `method` and `role`: the caller is worked out first
+/// ([`super::middleware::admission`]), then the role is checked, then `checks` in order, then the
+/// handler's arguments are extracted and it runs (what actix's `Route::to` does, with the checks
+/// before it). A middleware on the route (`Route::wrap`) costs a second boxed service, a
+/// compatibility layer and two mapped futures on every request (docs/design.md "Serving reads").
 fn with_role<F, Args>(
     method: Method,
     role: Role,
@@ -52,10 +53,14 @@ where
     F::Output: Responder + 'static,
 {
     let service = fn_service(move |req: ServiceRequest| {
-        let admitted = admit(req.extensions().get::<Principal>(), role)
-            .and_then(|caller| checks.iter().try_for_each(|check| check(&req, caller)));
+        let admission = super::middleware::admission(&req);
         let handler = handler.clone();
         async move {
+            let admitted = match admission.settle(&req).await {
+                Ok(()) => admit(req.extensions().get::<Principal>(), role)
+                    .and_then(|caller| checks.iter().try_for_each(|check| check(&req, caller))),
+                Err(refused) => Err(refused),
+            };
             let (req, mut payload) = req.into_parts();
             let response = match admitted {
                 Err(refused) => HttpResponse::from_error(refused),

@@ -5,6 +5,41 @@ use serde_json::json;
 use crate::support::{Daemon, Request, wait_until};
 use std::time::Duration;
 
+/// 404 and 405 only for a caller with a valid key: without one, every `/api` path answers 401,
+/// whether a route takes it (a list, a route at the top), its method is not one the route has,
+/// or no route takes it (in a scope, at the top, `/api` itself).
+#[test]
+fn without_a_key_the_api_does_not_say_which_paths_exist_or_what_they_answer() {
+    let d = Daemon::start();
+    for (method, path, with_key) in [
+        ("PATCH", "/api/sessions", 405),
+        ("DELETE", "/api/gateways/health/history", 405),
+        ("DELETE", "/api/fleet/versions", 405),
+        ("GET", "/api/gateways/nope", 404),
+        ("GET", "/api/config/nope", 404),
+        ("GET", "/api/nope/deeper", 404),
+        ("GET", "/api", 404),
+    ] {
+        let res = d.send(Request::new(method, path));
+        assert_eq!(
+            res.status,
+            401,
+            "{method} {path} without a key: {}",
+            res.text()
+        );
+        assert_eq!(res.json()["error"], "unauthorized", "{method} {path}");
+        let res = d.send(Request::new(method, path).key("gsk_not-a-real-key"));
+        assert_eq!(res.status, 401, "{method} {path} with a garbage key");
+        let res = d.send(Request::new(method, path).key(&d.admin_key));
+        assert_eq!(
+            res.status,
+            with_key,
+            "{method} {path} with a key: {}",
+            res.text()
+        );
+    }
+}
+
 #[test]
 fn role_matrix() {
     let d = Daemon::start();
