@@ -96,8 +96,9 @@ where
     fn call(&self, mut req: ServiceRequest) -> Self::Future {
         let started = Instant::now();
         let method = method_label(req.method());
-        let id = request_id(req.headers_mut());
-        let trace = trace_context(req.headers());
+        let given = Given::of(req.headers());
+        let trace = given.trace_context();
+        let id = request_id(req.headers_mut(), given.request_id);
         let payload = hold_unread_body(&mut req);
         let span = tracing::info_span!("request", request_id = %text(&id), trace_id = %trace.trace_id(), %method);
         if crate::otel::enabled() {
@@ -282,7 +283,11 @@ fn pattern_label(req: &HttpRequest) -> String {
 /// `middleware::refuse`), so they carry the payload too.
 fn hold_unread_body(req: &mut ServiceRequest) -> Option<Rc<RefCell<Payload>>> {
     // Most requests (every GET) have no body: nothing to hold, and their responses keep
-    // actix's whole-body fast path.
+    // actix's whole-body fast path. actix gives a request without one no payload at all, which
+    // says so without a lookup of a header by name.
+    if matches!(req.parts_mut().1, Payload::None) {
+        return None;
+    }
     let headers = req.headers();
     let has_body = headers.contains_key(actix_web::http::header::TRANSFER_ENCODING)
         || headers
@@ -327,23 +332,58 @@ pub const REQUEST_ID: &str = "x-request-id";
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static(REQUEST_ID);
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
+/// What a client may have said about its request's identity, found in one pass over its
+/// headers: a lookup by name hashes the name (SipHash) each time, and most requests carry
+/// neither. The first value of each, as a lookup finds.
+struct Given {
+    request_id: Option<HeaderValue>,
+    traceparent: Option<HeaderValue>,
+}
+
+impl Given {
+    fn of(headers: &HeaderMap) -> Self {
+        let mut given = Given {
+            request_id: None,
+            traceparent: None,
+        };
+        for (name, value) in headers {
+            if *name == REQUEST_ID_HEADER {
+                given.request_id.get_or_insert_with(|| value.clone());
+            } else if *name == TRACEPARENT {
+                given.traceparent.get_or_insert_with(|| value.clone());
+            }
+        }
+        given
+    }
+
+    /// The request's trace: the caller's `traceparent` when it is well formed, else a new one.
+    fn trace_context(&self) -> TraceContext {
+        self.traceparent
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .and_then(TraceContext::parse)
+            .unwrap_or_else(TraceContext::root)
+    }
+}
+
 /// A request's id: the client's `X-Request-Id` when it is a plain token (1–128 of
 /// `A-Z a-z 0-9 . _ -`), else a new random one, which takes the place of the client's in the
 /// request's headers. Whatever else records the request reads it there (a hop to another
 /// instance passes it on); it is echoed in the response and logged in the access line.
-fn request_id(headers: &mut HeaderMap) -> HeaderValue {
-    if let Some(given) = headers.get(REQUEST_ID_HEADER).filter(|v| {
+fn request_id(headers: &mut HeaderMap, given: Option<HeaderValue>) -> HeaderValue {
+    if let Some(given) = given.filter(|v| {
         let id = v.as_bytes();
         (1..=128).contains(&id.len())
             && id
                 .iter()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
     }) {
-        return given.clone();
+        return given;
     }
-    // Hex digits are always a valid value.
-    let made =
-        HeaderValue::try_from(new_request_id()).unwrap_or_else(|_| HeaderValue::from_static("0"));
+    // Its own allocation, shared by the request's header and the response's (a `String` made
+    // into a header and cloned was two).
+    let made = HeaderValue::from_maybe_shared(Bytes::from_owner(new_request_id()))
+        .unwrap_or_else(|_| HeaderValue::from_static("0"));
     headers.insert(REQUEST_ID_HEADER, made.clone());
     made
 }
@@ -357,7 +397,7 @@ fn text(id: &HeaderValue) -> &str {
 /// to the kernel's randomness on every request. Each thread counts in a block of its own (its
 /// number in the top 24 bits, 2^40 ids a block, reused after that): one counter for the process
 /// was a cache line every worker wrote on every request.
-fn new_request_id() -> String {
+fn new_request_id() -> [u8; 32] {
     use std::sync::atomic::{AtomicU64, Ordering};
     const BLOCK_BITS: u32 = 40;
     static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -377,11 +417,12 @@ fn new_request_id() -> String {
     // Not `format!("{n:016x}")`: padded through the formatter it cost 1.6 % of the daemon's CPU
     // serving a cached `GET /api/sessions` (perf, 64 connections).
     // Nor `hex::encode`: it collects its digits one `char` at a time.
-    let mut id = String::with_capacity(32);
-    id.push_str(prefix);
+    let mut id = [b'0'; 32];
+    let prefix = prefix.as_bytes();
+    id[..prefix.len().min(16)].copy_from_slice(&prefix[..prefix.len().min(16)]);
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for shift in (0..16).rev() {
-        id.push(char::from(DIGITS[(n >> (shift * 4)) as usize & 0xf]));
+    for (i, shift) in (0..16).rev().enumerate() {
+        id[16 + i] = DIGITS[(n >> (shift * 4)) as usize & 0xf];
     }
     id
 }
@@ -416,15 +457,6 @@ fn route_label(pattern: &str) -> String {
     out
 }
 
-/// The request's trace: the caller's `traceparent` when it is well formed, else a new one.
-fn trace_context(headers: &HeaderMap) -> TraceContext {
-    headers
-        .get(TRACEPARENT)
-        .and_then(|v| v.to_str().ok())
-        .and_then(TraceContext::parse)
-        .unwrap_or_else(TraceContext::root)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,17 +477,69 @@ mod tests {
     }
 
     #[test]
+    fn a_client_s_plain_request_id_is_kept_and_any_other_is_replaced_in_the_request() {
+        let headers = |id: Option<&'static str>| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                HeaderName::from_static("host"),
+                HeaderValue::from_static("x"),
+            );
+            if let Some(id) = id {
+                h.append(REQUEST_ID_HEADER, HeaderValue::from_static(id));
+                h.append(REQUEST_ID_HEADER, HeaderValue::from_static("second"));
+            }
+            h
+        };
+        let mut kept = headers(Some("client-id.1"));
+        let given = Given::of(&kept).request_id;
+        assert_eq!(
+            request_id(&mut kept, given),
+            "client-id.1",
+            "the first value"
+        );
+        for bad in [None, Some("has space"), Some("")] {
+            let mut h = headers(bad);
+            let given = Given::of(&h).request_id;
+            let id = request_id(&mut h, given);
+            assert_eq!(id.len(), 32, "{bad:?}: {id:?}");
+            let in_request: Vec<_> = h.get_all(REQUEST_ID_HEADER).collect();
+            assert_eq!(
+                in_request,
+                [&id],
+                "{bad:?}: the request carries the made id alone"
+            );
+        }
+    }
+
+    #[test]
+    fn a_well_formed_traceparent_is_continued_and_any_other_starts_a_trace() {
+        let parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let mut h = HeaderMap::new();
+        h.insert(TRACEPARENT, HeaderValue::from_static(parent));
+        assert_eq!(
+            Given::of(&h).trace_context().trace_id().to_string(),
+            "0af7651916cd43dd8448eb211c80319c"
+        );
+        h.insert(TRACEPARENT, HeaderValue::from_static("00-zz-01"));
+        assert_ne!(
+            Given::of(&h).trace_context().trace_id().to_string(),
+            "0af7651916cd43dd8448eb211c80319c"
+        );
+    }
+
+    #[test]
     fn request_ids_made_on_different_threads_never_collide() {
         let ids = || (0..100).map(|_| new_request_id()).collect::<Vec<_>>();
         let there = std::thread::spawn(ids).join().unwrap();
         let here = ids();
-        let all: std::collections::HashSet<&String> = here.iter().chain(&there).collect();
+        let all: std::collections::HashSet<&[u8; 32]> = here.iter().chain(&there).collect();
         assert_eq!(all.len(), 200);
     }
 
     #[test]
     fn a_new_request_id_is_32_hex_digits_ending_in_its_count() {
-        let (a, b) = (new_request_id(), new_request_id());
+        let text = |id: [u8; 32]| String::from_utf8(id.to_vec()).unwrap();
+        let (a, b) = (text(new_request_id()), text(new_request_id()));
         for id in [&a, &b] {
             assert_eq!(id.len(), 32, "{id}");
             assert!(
