@@ -9,7 +9,7 @@ use fake_gateway::FakeGateway;
 use serde_json::{Value, json};
 
 use crate::support::fleet::{add, fake, gateway, link_daemon, wait_gateway};
-use crate::support::{Daemon, Request, contains, online, wait_until};
+use crate::support::{Daemon, Request, contains, online, wait_for, wait_until};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -540,6 +540,32 @@ fn threads(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
+/// What a process holds, for a failure's message: its descriptors by kind (`socket`, a file's
+/// path, an anonymous inode's name) and its threads by name.
+fn holdings(pid: u32) -> String {
+    let mut kinds = std::collections::BTreeMap::<String, usize>::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let target = std::fs::read_link(entry.path())
+            .map(|t| t.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| "?".into());
+        let kind = target.split(":[").next().unwrap_or("?").to_owned();
+        *kinds.entry(format!("fd {kind}")).or_default() += 1;
+    }
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        *kinds.entry(format!("thread {}", name.trim())).or_default() += 1;
+    }
+    format!("{kinds:?}")
+}
+
 #[test]
 fn no_socket_or_task_leak_after_100_cycles() {
     let f = fake(|_| {});
@@ -548,6 +574,7 @@ fn no_socket_or_task_leak_after_100_cycles() {
     wait_gateway(&d, id, "online", online);
     let pid = d.pid();
     let (fd0, th0) = (fds(pid), threads(pid));
+    let before = holdings(pid);
     // 100 link restarts (each a full connect + close) ...
     for i in 0..100 {
         let hellos = f.counters().hellos.load(Relaxed);
@@ -575,9 +602,16 @@ fn no_socket_or_task_leak_after_100_cycles() {
     });
     // Idle blocking-pool threads (a database call's, a file read's) end after 10 s: a leak is
     // what does not settle within the deadline.
-    let (fd1, th1) = wait_until("descriptors and threads settle", DEADLINE, || {
+    let (fd1, th1) = wait_for("descriptors and threads settle", DEADLINE, || {
         let (f1, t1) = (fds(pid), threads(pid));
-        (f1 <= fd0 + 3 && t1 <= th0 + 2).then_some((f1, t1))
+        if f1 <= fd0 + 3 && t1 <= th0 + 2 {
+            Ok((f1, t1))
+        } else {
+            Err(format!(
+                "fds {fd0} → {f1}, threads {th0} → {t1}; before {before}, now {}",
+                holdings(pid)
+            ))
+        }
     });
     assert!(fd1 <= fd0 + 3, "fds {fd0} → {fd1}");
     assert!(th1 <= th0 + 2, "threads {th0} → {th1}");
