@@ -41,7 +41,10 @@ impl<'a> Credentials<'a> {
         found
     }
 
-    /// See [`presented_key`].
+    /// The key a request presents: `x-api-key: KEY` or `Authorization: Bearer KEY`.
+    /// Credentials that do not say one thing are refused, not guessed at: an `Authorization`
+    /// header that is not `Bearer KEY` (even beside a good `x-api-key`), or the two headers
+    /// naming different keys.
     fn key(&self) -> Result<Option<&'a str>, AuthError> {
         let api_key = self.api_key.map(|v| v.to_str().unwrap_or("invalid"));
         let bearer = match self.authorization {
@@ -65,13 +68,6 @@ impl<'a> Credentials<'a> {
     }
 }
 
-/// The key a request presents: `x-api-key: KEY` or `Authorization: Bearer KEY`. Credentials
-/// that do not say one thing are refused, not guessed at: an `Authorization` header that is not
-/// `Bearer KEY` (even beside a good `x-api-key`), or the two headers naming different keys.
-pub fn presented_key(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
-    Credentials::of(headers).key()
-}
-
 /// Who the caller of an `/api` route is, worked out in the route's own service (`roles.rs`)
 /// before its role is checked, and by the `/api` answers that no route gives (404 and 405 come
 /// only after 401: a caller without a key learns nothing about which paths exist).
@@ -93,8 +89,12 @@ pub enum Admission {
     /// The caller (and a hop's credential) is on the request.
     Admitted,
     Refused(ApiError),
-    /// A well-formed key the cache does not know: the store decides.
-    AskStore(String),
+    /// A well-formed key the cache does not know: the store decides. `forwarded`: the request
+    /// is a hop from another instance, whose credential is checked once the key is known.
+    AskStore {
+        key: String,
+        forwarded: bool,
+    },
 }
 
 impl Admission {
@@ -104,12 +104,11 @@ impl Admission {
         match self {
             Admission::Admitted => Ok(()),
             Admission::Refused(err) => Err(err),
-            Admission::AskStore(key) => {
+            Admission::AskStore { key, forwarded } => {
                 let state = req
                     .app_data::<web::Data<AppState>>()
                     .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
                 let principal = state.keys.from_store(&key).await?;
-                let forwarded = Credentials::of(req.headers()).forwarded;
                 enter(state, req, principal, forwarded)
             }
         }
@@ -132,7 +131,12 @@ fn admit(state: &AppState, req: &ServiceRequest) -> Admission {
         Some(cookie) => console_principal(state, req.request(), &cookie),
         None => match state.keys.cached(presented) {
             Ok(Some(principal)) => Ok(principal),
-            Ok(None) => return Admission::AskStore(presented.unwrap_or_default().to_owned()),
+            Ok(None) => {
+                return Admission::AskStore {
+                    key: presented.unwrap_or_default().to_owned(),
+                    forwarded: credentials.forwarded,
+                };
+            }
             Err(e) => Err(e.into()),
         },
     };
@@ -357,7 +361,8 @@ mod tests {
     }
 
     fn key(h: &HeaderMap) -> Result<Option<String>, &'static str> {
-        presented_key(h)
+        Credentials::of(h)
+            .key()
             .map(|k| k.map(str::to_owned))
             .map_err(|e| match e {
                 AuthError::MalformedAuthorization => "malformed",

@@ -279,8 +279,9 @@ fn pattern_label(req: &HttpRequest) -> String {
 /// client whose body never ends (401 before the body is read, say) then holds its socket for
 /// as long as it likes. With its payload kept alive until the response has been written, actix
 /// answers with `Connection: close` and drops the socket (after `client_disconnect_timeout`)
-/// instead of draining. A fully read body changes nothing. Refusals arrive as responses (see
-/// `middleware::refuse`), so they carry the payload too.
+/// instead of draining. A fully read body changes nothing. Refusals arrive as responses (the
+/// route's own, `roles.rs`; the gated 404 and 405, `http::unrouted`), so they carry the payload
+/// too.
 fn hold_unread_body(req: &mut ServiceRequest) -> Option<Rc<RefCell<Payload>>> {
     // Most requests (every GET) have no body: nothing to hold, and their responses keep
     // actix's whole-body fast path. actix gives a request without one no payload at all, which
@@ -400,14 +401,16 @@ fn text(id: &HeaderValue) -> &str {
 fn new_request_id() -> [u8; 32] {
     use std::sync::atomic::{AtomicU64, Ordering};
     const BLOCK_BITS: u32 = 40;
-    static PREFIX: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static PREFIX: std::sync::OnceLock<[u8; 16]> = std::sync::OnceLock::new();
     static THREADS: AtomicU64 = AtomicU64::new(0);
     thread_local! {
         static COUNT: std::cell::Cell<(u64, u64)> =
             std::cell::Cell::new((THREADS.fetch_add(1, Ordering::Relaxed) << BLOCK_BITS, 0));
     }
     let prefix = PREFIX.get_or_init(|| {
-        crate::secrets::random_hex::<8>().unwrap_or_else(|_| format!("{:016x}", std::process::id()))
+        let hex = crate::secrets::random_hex::<8>()
+            .unwrap_or_else(|_| format!("{:016x}", std::process::id()));
+        std::array::from_fn(|i| hex.as_bytes().get(i).copied().unwrap_or(b'0'))
     });
     let n = COUNT.with(|count| {
         let (block, next) = count.get();
@@ -417,9 +420,8 @@ fn new_request_id() -> [u8; 32] {
     // Not `format!("{n:016x}")`: padded through the formatter it cost 1.6 % of the daemon's CPU
     // serving a cached `GET /api/sessions` (perf, 64 connections).
     // Nor `hex::encode`: it collects its digits one `char` at a time.
-    let mut id = [b'0'; 32];
-    let prefix = prefix.as_bytes();
-    id[..prefix.len().min(16)].copy_from_slice(&prefix[..prefix.len().min(16)]);
+    let mut id = [0; 32];
+    id[..16].copy_from_slice(prefix);
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     for (i, shift) in (0..16).rev().enumerate() {
         id[16 + i] = DIGITS[(n >> (shift * 4)) as usize & 0xf];
