@@ -11,16 +11,18 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 
-/// A body already serialised as JSON (a cached list) as the response `builder` makes.
-/// `ContentType::json()` formats its `mime` into a new header value on every request; this
-/// one is a constant.
-pub fn json_bytes(
-    mut builder: actix_web::HttpResponseBuilder,
-    body: actix_web::web::Bytes,
-) -> actix_web::HttpResponse {
+/// `200 OK` with a body already serialised as JSON (a cached list). Made as a response, not
+/// through `HttpResponse::Ok()`'s builder (which carries a possible error and converts the body
+/// again: 500 instructions a request with the header's insert), and `ContentType::json()`
+/// formats its `mime` into a new header value on every request; this one is a constant.
+pub fn json_bytes(body: actix_web::web::Bytes) -> actix_web::HttpResponse {
+    use actix_web::body::BoxBody;
+    use actix_web::http::StatusCode;
     use actix_web::http::header::{CONTENT_TYPE, HeaderValue};
     const JSON: HeaderValue = HeaderValue::from_static("application/json");
-    builder.insert_header((CONTENT_TYPE, JSON)).body(body)
+    let mut res = actix_web::HttpResponse::with_body(StatusCode::OK, BoxBody::new(body));
+    res.headers_mut().insert(CONTENT_TYPE, JSON);
+    res
 }
 
 /// How long a whole request body may take to arrive (a client that stops sending mid-body

@@ -76,7 +76,7 @@ pub async fn list(
     let q = query_key(&query, limit);
     if !super::fanout::gathers(&state, &req) {
         let body = state.session_list.page(&state.registry, &q).await?;
-        return Ok(super::json::json_bytes(HttpResponse::Ok(), body));
+        return Ok(super::json::json_bytes(body));
     }
     let (_, here) = super::list_cache::list(&state.registry, &q).await?;
     let mut gathered = gather_parts(&state, &req, &query).await;

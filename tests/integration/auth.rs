@@ -227,3 +227,32 @@ fn a_good_key_beside_a_bad_or_different_one_is_refused() {
     // The same key twice is one key.
     assert_eq!(with(&format!("Bearer {}", d.admin_key)).status, 200);
 }
+
+/// A presented key is read as text without a check of each character; one with characters no
+/// issued key has — a tab, a letter outside ASCII, before, inside or after
+/// a good key — is still refused as an invalid key, and the good key beside them still works.
+#[test]
+fn a_key_with_characters_no_key_has_is_refused() {
+    let d = Daemon::start();
+    let key = &d.admin_key;
+    let (head, tail) = key.split_at(10);
+    for bad in [
+        format!("{head}\t{tail}"),
+        format!("{key}é"),
+        format!("é{key}"),
+        format!("{head}é{}", &tail[1..]),
+        "gsk_é".to_owned(),
+    ] {
+        let res = d.send(Request::new("GET", "/api/gateways").key(&bad));
+        assert_eq!(res.status, 401, "{bad:?}: {}", res.text());
+        assert!(
+            res.text().contains("invalid or revoked API key"),
+            "{bad:?}: {}",
+            res.text()
+        );
+    }
+    assert_eq!(
+        d.send(Request::new("GET", "/api/gateways").key(key)).status,
+        200
+    );
+}
