@@ -12,9 +12,9 @@ use serde::de::DeserializeOwned;
 use super::error::ApiError;
 
 /// `200 OK` with a body already serialised as JSON (a cached list). Made as a response, not
-/// through `HttpResponse::Ok()`'s builder (which carries a possible error and converts the body
-/// again: 500 instructions a request with the header's insert), and `ContentType::json()`
-/// formats its `mime` into a new header value on every request; this one is a constant.
+/// through `HttpResponse::Ok()`'s builder, which carries a possible error and converts the body
+/// again (622 instructions a request with the header's insert, 439 made so: callgrind). Its
+/// content type is a constant: `ContentType::json()` formats its `mime` on every request.
 pub fn json_bytes(body: actix_web::web::Bytes) -> actix_web::HttpResponse {
     use actix_web::body::BoxBody;
     use actix_web::http::StatusCode;

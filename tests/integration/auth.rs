@@ -229,8 +229,8 @@ fn a_good_key_beside_a_bad_or_different_one_is_refused() {
 }
 
 /// A presented key is read as text without a check of each character; one with characters no
-/// issued key has — a tab, a letter outside ASCII, before, inside or after
-/// a good key — is still refused as an invalid key, and the good key beside them still works.
+/// issued key has — a tab, a letter outside ASCII, before, inside or after a good key — is still
+/// refused as an invalid key, and the good key beside them still works.
 #[test]
 fn a_key_with_characters_no_key_has_is_refused() {
     let d = Daemon::start();
