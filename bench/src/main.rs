@@ -3,7 +3,7 @@
 //! and writes it as JSON. Run it through `scripts/bench.sh` (builds, installs wrk, raises limits).
 //!
 //!   gs-bench [all|rest|probe|fleet|failover|storm|real|cluster|approvals|registry]... [--json FILE] [--smoke]
-//!            [--daemon PATH] [--openclaw DIR] [--fleet 100,1000,10000] [--steady SECONDS]
+//!            [--daemon PATH] [--openclaw DIR] [--fleet 100,1000,10000,100000] [--steady SECONDS]
 //!            [--pg postgres://…]
 //!
 //! `--smoke` runs every scenario small and short (seconds) and gives no verdict on timing: CI
@@ -94,7 +94,7 @@ fn main() {
             .map(PathBuf::from),
         fleet: value_of(&args, "--fleet")
             .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
-            .unwrap_or_else(|| vec![100, 1_000, 10_000]),
+            .unwrap_or_else(|| vec![100, 1_000, 10_000, 100_000]),
         steady_secs: value_of(&args, "--steady")
             .and_then(|v| v.parse().ok())
             .unwrap_or(60),

@@ -36,14 +36,13 @@ use std::time::{Duration, Instant};
 use awc::BoxedSocket;
 use awc::error::WsProtocolError;
 use awc::ws::{Codec, Frame, Message};
-use bytes::BytesMut;
 use futures_util::{Sink, Stream};
 use tokio_util::codec::Framed;
 
 use crate::link::LeaseGuard;
 use crate::link::machine::{Heard, PumpOrders, is_pulse_only};
 use crate::link::messages::LiveStats;
-use crate::ws_io::{Received, SHRINK_AFTER};
+use crate::ws_io::{READ_BUFFER_START, Received, WRITE_BUFFER_START, settle};
 
 /// Frames the pump may hand the actor before the actor takes them.
 pub const TO_ACTOR: usize = 64;
@@ -285,6 +284,7 @@ pub fn start(
         reading: true,
         closed: false,
         ending: None,
+        largest_unsent: 0,
     };
     actix::spawn(pump);
     (
@@ -310,6 +310,8 @@ struct Pump {
     closed: bool,
     /// Once the actor let go (or queued a close): until when the pump may flush.
     ending: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The largest message written since the last flush that emptied the buffer.
+    largest_unsent: usize,
 }
 
 /// What the pump does with one frame read.
@@ -337,9 +339,11 @@ impl Pump {
                 return Ok(Hearing::Pass(Received::Failed(failure)));
             }
         };
-        if frame_len(&frame) > SHRINK_AFTER {
-            self.shrink_read_buffer();
-        }
+        settle(
+            self.framed.read_buffer_mut(),
+            frame_len(&frame),
+            READ_BUFFER_START,
+        );
         let received = crate::ws_io::receive(frame);
         if matches!(received, Received::Ping(_)) {
             self.shared.vouched.set(true);
@@ -358,15 +362,6 @@ impl Pump {
             Received::Frame(frame) if is_pulse_only(&frame) => Ok(Hearing::Kept),
             other => Ok(Hearing::Pass(other)),
         }
-    }
-
-    /// One large frame does not pin its buffer for the life of the connection.
-    fn shrink_read_buffer(&mut self) {
-        let buf = self.framed.read_buffer_mut();
-        let rest = buf.split();
-        let mut fresh = BytesMut::with_capacity(crate::ws_io::READ_BUFFER_START.max(rest.len()));
-        fresh.extend_from_slice(&rest);
-        *buf = fresh;
     }
 
     fn apply_cap(&mut self) {
@@ -389,6 +384,7 @@ impl Pump {
                 break;
             };
             self.closed = matches!(message, Message::Close(_));
+            self.largest_unsent = self.largest_unsent.max(message_len(&message));
             Pin::new(&mut self.framed)
                 .start_send(message)
                 .map_err(|_| Ended)?;
@@ -442,6 +438,11 @@ impl Pump {
             Poll::Ready(Err(_)) => return Err(Ended),
             Poll::Pending => false,
         };
+        if flushed {
+            // All sent: a large message (the signed `connect`, a patch) gives its room back.
+            let largest = std::mem::take(&mut self.largest_unsent);
+            settle(self.framed.write_buffer_mut(), largest, WRITE_BUFFER_START);
+        }
         if let Some(grace) = &mut self.ending
             && (flushed || grace.as_mut().poll(task).is_ready())
         {
@@ -466,6 +467,15 @@ impl Drop for Pump {
     fn drop(&mut self) {
         self.shared.pump_gone.set(true);
         self.shared.wake_actor();
+    }
+}
+
+/// A message's payload: what it takes in the write buffer, give or take its header.
+fn message_len(message: &Message) -> usize {
+    match message {
+        Message::Text(t) => t.len(),
+        Message::Binary(b) | Message::Ping(b) | Message::Pong(b) => b.len(),
+        Message::Continuation(_) | Message::Close(_) | Message::Nop => 0,
     }
 }
 
