@@ -2,9 +2,10 @@
 //! processes, pinging every 25 s like the real gateway) registered in one daemon with default
 //! settings (30 s heartbeat; past 10,000, 3 metric series a gateway, [`detail`]). A fleet
 //! larger than the machine's hard open-file limit lets one daemon link is measured at the
-//! largest that fits, and the limit is named ([`fitting`]): 19,000 under this kind's 20,000. Measured from a cold start of the daemon with the fleet registered: time
-//! until every gateway reads online, RSS (total and per gateway), and the daemon's CPU share
-//! over a steady-state window — three cold starts of the same registered fleet, each figure
+//! largest that fits, and the limit is named ([`fitting`]): 19,000 under this kind's 20,000.
+//! Measured from a cold start of the daemon with the fleet registered: time until every
+//! gateway reads online, RSS (total and per gateway), and the daemon's CPU share over a
+//! steady-state window — three cold starts of the same registered fleet, each figure
 //! their median with min–max. Beside the daemon's CPU, the fake fleet's over the same window:
 //! the other end of the same sockets (every ping, pong and tick crosses loopback, and the
 //! kernel charges both ends' TCP work to the writer), a reference for what the frames alone
