@@ -29,12 +29,12 @@ pub fn run(opts: &Options) -> Outcome {
     let mut rows = Vec::new();
     let mut raw = serde_json::Map::new();
     for asked in counts {
-        let count = fitting(asked);
+        let (count, limited_by) = fitting(asked);
         let (r, mut v) = measure(opts, count, steady);
         rows.extend(r);
-        if count != asked {
+        if let Some(limit) = limited_by {
             v["asked"] = json!(asked);
-            v["limited_by"] = json!(format!("RLIMIT_NOFILE {}", hard_open_files().unwrap_or(0)));
+            v["limited_by"] = json!(format!("RLIMIT_NOFILE {limit}"));
         }
         raw.insert(count.to_string(), v);
     }
@@ -50,12 +50,12 @@ pub fn run(opts: &Options) -> Outcome {
 const DAEMON_OWN_FILES: usize = 500;
 
 /// `asked`, or the most gateways one daemon can link under this machine's hard open-file
-/// limit (a socket each), said on stderr. The limit is the hard one: `scripts/bench.sh`
-/// raises the soft limit to it, and only `CAP_SYS_RESOURCE` raises the hard one.
+/// limit (a socket each) and that limit, said on stderr. The limit is the hard one:
+/// `scripts/bench.sh` raises the soft limit to it, and only `CAP_SYS_RESOURCE` raises the hard one.
 #[allow(clippy::print_stderr)]
-fn fitting(asked: usize) -> usize {
+fn fitting(asked: usize) -> (usize, Option<u64>) {
     let Some(limit) = hard_open_files() else {
-        return asked;
+        return (asked, None);
     };
     let most = usize::try_from(limit)
         .unwrap_or(usize::MAX)
@@ -63,13 +63,13 @@ fn fitting(asked: usize) -> usize {
         / 1000
         * 1000;
     if asked <= most {
-        return asked;
+        return (asked, None);
     }
     eprintln!(
         "    {asked} gateways need as many descriptors in one daemon; this machine's hard \
          RLIMIT_NOFILE is {limit}: measuring {most} instead"
     );
-    most
+    (most, Some(limit))
 }
 
 /// The hard `RLIMIT_NOFILE` of this process (its children inherit it), from `/proc`.
