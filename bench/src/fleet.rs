@@ -198,7 +198,12 @@ fn measure(opts: &Options, count: usize, steady: u64) -> (Vec<Row>, Value) {
     let mut cpu_ratio = runs_row(
         "fleet",
         format!("{tag}: CPU, daemon / fake fleet"),
-        of(|r| r.cpu_share / r.peer_cpu_share.max(f64::MIN_POSITIVE)),
+        // A window too short for the fake fleet to read a clock tick (a smoke run's 2 s) has
+        // no ratio, not a 300-digit one.
+        of(|r| match r.peer_cpu_share {
+            p if p > 0.0 => r.cpu_share / p,
+            _ => f64::NAN,
+        }),
         "x",
     );
     match count {

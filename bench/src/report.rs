@@ -52,7 +52,9 @@ pub fn row(
     }
 }
 
-/// The median of runs, with their lowest and highest.
+/// The median of runs, with their lowest and highest. A run without a reading (`NaN`: a
+/// ratio over a zero denominator, say) is left out; with none, every figure is `NaN`, which
+/// prints as "no reading" and fails any target.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Runs {
     pub median: f64,
@@ -62,7 +64,7 @@ pub struct Runs {
 
 impl Runs {
     pub fn of(values: impl IntoIterator<Item = f64>) -> Runs {
-        let mut v: Vec<f64> = values.into_iter().collect();
+        let mut v: Vec<f64> = values.into_iter().filter(|x| !x.is_nan()).collect();
         v.sort_by(|a, b| a.total_cmp(b));
         Runs {
             median: percentile(&v, 0.5),
@@ -110,7 +112,9 @@ pub struct Outcome {
 }
 
 fn num(v: f64) -> String {
-    if v == 0.0 || (v.abs() >= 100.0 && v.fract() == 0.0) {
+    if v.is_nan() {
+        "no reading".to_owned()
+    } else if v == 0.0 || (v.abs() >= 100.0 && v.fract() == 0.0) {
         format!("{v:.0}")
     } else if v.abs() >= 100.0 {
         format!("{v:.1}")
@@ -268,6 +272,16 @@ mod tests {
         );
         let row = runs_row("x", "m", r, "ms");
         assert_eq!((row.value, row.spread), (2.0, Some((1.0, 3.0))));
+    }
+
+    #[test]
+    fn a_run_without_a_reading_is_left_out_and_none_prints_as_no_reading() {
+        let r = Runs::of([0.3, f64::NAN, 0.2]);
+        assert_eq!((r.min, r.max), (0.2, 0.3));
+        let none = runs_row("x", "m", Runs::of([f64::NAN]), "x").target(Target::AtMost(0.2));
+        assert_eq!(num(none.value), "no reading");
+        assert_eq!(none.verdict(false), "FAIL");
+        assert_eq!(none.verdict(true), "(smoke)");
     }
 
     #[test]
