@@ -195,16 +195,11 @@ pub struct Hex<const N: usize>(pub [u8; N]);
 
 impl<const N: usize> std::fmt::Display for Hex<N> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut buf = [0u8; 64];
-        for chunk in self.0.chunks(32) {
-            let out = &mut buf[..2 * chunk.len()];
-            for (pair, byte) in out.chunks_exact_mut(2).zip(chunk) {
-                pair.copy_from_slice(&hex_digits(*byte));
-            }
-            // Only ASCII digits were written.
-            f.write_str(std::str::from_utf8(out).map_err(|_| std::fmt::Error)?)?;
+        if self.pieces(|digits| f.write_str(digits).is_ok()) {
+            Ok(())
+        } else {
+            Err(std::fmt::Error)
         }
-        Ok(())
     }
 }
 
@@ -216,21 +211,28 @@ impl<const N: usize> std::fmt::Debug for Hex<N> {
 
 impl<const N: usize> PartialEq<&str> for Hex<N> {
     fn eq(&self, other: &&str) -> bool {
-        other.len() == 2 * N
-            && other
-                .as_bytes()
-                .chunks_exact(2)
-                .zip(&self.0)
-                .all(|(pair, byte)| pair == hex_digits(*byte))
+        let mut rest = *other;
+        self.pieces(|digits| match rest.strip_prefix(digits) {
+            Some(after) => {
+                rest = after;
+                true
+            }
+            None => false,
+        }) && rest.is_empty()
     }
 }
 
-fn hex_digits(byte: u8) -> [u8; 2] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    [
-        DIGITS[usize::from(byte >> 4)],
-        DIGITS[usize::from(byte & 0x0f)],
-    ]
+impl<const N: usize> Hex<N> {
+    /// Hands `each` the digits a stack buffer's worth at a time (`hex::encode_to_slice`, no
+    /// allocation), while it returns true; true when every piece was taken.
+    fn pieces(&self, mut each: impl FnMut(&str) -> bool) -> bool {
+        let mut buf = [0u8; 64];
+        self.0.chunks(buf.len() / 2).all(|chunk| {
+            let out = &mut buf[..2 * chunk.len()];
+            hex::encode_to_slice(chunk, out).is_ok()
+                && std::str::from_utf8(out).is_ok_and(&mut each)
+        })
+    }
 }
 
 #[cfg(test)]
