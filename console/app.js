@@ -102,6 +102,13 @@ function openStream() {
     if (state.view === "events") renderEvents();
   };
   for (const t of EVENT_TYPES.split(",")) state.stream.addEventListener(t, onEvent);
+  // The daemon ends the stream of a session logged out elsewhere (another tab) or of a revoked
+  // key; the browser's reconnect is then refused and the stream stays closed: ask who we are
+  // (a 401 draws the login form).
+  const stream = state.stream;
+  stream.onerror = () => {
+    if (stream === state.stream && stream.readyState === EventSource.CLOSED) api("GET", "/console/session").catch(() => {});
+  };
 }
 
 // At most one list refresh per 2 s however many events arrive.

@@ -78,6 +78,12 @@ pub enum AuthError {
     Store(#[from] DbError),
 }
 
+/// A presented key's cache prefix and digest ([`KeyCache::digest`]).
+pub struct KeyDigest {
+    prefix: String,
+    hash: [u8; 32],
+}
+
 /// Active keys in memory, reloaded from the database every `auth.key_refresh_interval` (so a
 /// key revoked from the CLI stops working within that interval). Unknown prefixes are looked
 /// up once in the database, so a key created from the CLI works at once.
@@ -188,6 +194,22 @@ impl KeyCache {
             .unwrap_or_else(|p| p.into_inner())
             .insert(mac, expires);
         Ok(())
+    }
+
+    /// A presented key as the cache compares it, to ask again later (a live stream, see
+    /// [`KeyCache::still_active`]) without keeping the key itself.
+    pub fn digest(presented: &str) -> Option<KeyDigest> {
+        let presented = presented.trim();
+        Some(KeyDigest {
+            prefix: cache_prefix(presented)?.to_owned(),
+            hash: hash_key(presented),
+        })
+    }
+
+    /// Whether the key of `digest` is still active here: one revoked leaves the cache at its
+    /// next refresh (`auth.key_refresh_interval`).
+    pub fn still_active(&self, digest: &KeyDigest) -> bool {
+        self.check(&digest.prefix, &digest.hash).is_some()
     }
 
     /// Who a presented key stands for, from the cache alone: `Ok(None)` when the key is well

@@ -14,9 +14,41 @@ use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
+use super::middleware::Credential;
 use gateway_supervisor_actors::events::{Event, ResumeGap};
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// Why a stream ended under its caller: said in the SSE stream's last comment and the
+/// WebSocket's close reason.
+const CREDENTIAL_ENDED: &str =
+    "the key that opened this stream was revoked, or its console session ended";
+
+/// The credential that opened a stream, asked again before each frame it sends: a stream is
+/// one request that lasts for hours, and a key revoked or a console session logged out must
+/// not go on receiving the fleet's events. Asked from memory (a digest, or a cookie's MAC and
+/// the logged-out set), a few microseconds against a frame's serialization.
+struct Recheck {
+    credential: Option<Credential>,
+    app: web::Data<AppState>,
+}
+
+impl Recheck {
+    fn new(app: &web::Data<AppState>, req: &HttpRequest) -> Recheck {
+        Recheck {
+            credential: Credential::of(req),
+            app: app.clone(),
+        }
+    }
+
+    /// Whether the stream may go on. A request let in without a credential it presented (none
+    /// reaches `/api` today) has nothing to ask again.
+    fn admits(&self) -> bool {
+        self.credential
+            .as_ref()
+            .is_none_or(|c| c.still_admits(&self.app))
+    }
+}
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -62,7 +94,7 @@ pub struct SseEvent {
 }
 
 #[utoipa::path(get, path = "/api/events", tag = "events",
-    description = "Server-Sent Events: `{id, type, gateway_id?, ts, payload}` for gateway.status, gateway.primary, connection.changed, and later session/spawn/log events. Send `Last-Event-ID` to resume (the last 1,024 events are kept); a client that missed events it cannot be given (too far behind, or an id from before a restart) first gets an `event: reset` frame saying why. In a cluster every instance's stream carries every instance's events under the same ids. A comment line every 15 s keeps proxies from closing the stream.",
+    description = "Server-Sent Events: `{id, type, gateway_id?, ts, payload}` for gateway.status, gateway.primary, connection.changed, and later session/spawn/log events. Send `Last-Event-ID` to resume (the last 1,024 events are kept); a client that missed events it cannot be given (too far behind, or an id from before a restart) first gets an `event: reset` frame saying why. In a cluster every instance's stream carries every instance's events under the same ids. A comment line every 15 s keeps proxies from closing the stream. The stream ends, after a last comment saying why, once the key that opened it is revoked or its console session ends.",
     params(EventQuery),
     responses((status = 200, content_type = "text/event-stream", body = SseEvent,
         description = "a stream of events, each `id`, `event` (its type) and `data` (the event as JSON)")))]
@@ -84,7 +116,7 @@ pub async fn sse(
 /// replay) or from now. To `HEAD`, the stream's headers alone: a stream has no end, and one
 /// whose body the server drops would be held open for nothing.
 pub(super) fn stream(
-    state: &AppState,
+    state: &web::Data<AppState>,
     req: &HttpRequest,
     last_id: Option<u64>,
     wanted: impl Fn(&Event) -> bool + Send + 'static,
@@ -100,6 +132,7 @@ pub(super) fn stream(
     let (backlog, mut rx) = state.events.subscribe_after(last_id);
     let events = state.events.clone();
     let mut shutdown = state.shutdown.subscribe();
+    let recheck = Recheck::new(state, req);
     let (tx, out) = tokio::sync::mpsc::channel::<Result<Bytes, actix_web::Error>>(16);
     actix_web::rt::spawn(async move {
         // Opening comment: clients see the stream is live before the first event.
@@ -147,6 +180,10 @@ pub(super) fn stream(
                 }
                 Ok(Err(RecvError::Closed)) => return,
             };
+            if !recheck.admits() {
+                let _ = tx.try_send(Ok(Bytes::from(format!(": {CREDENTIAL_ENDED}\n\n"))));
+                return;
+            }
             // A full pipe means the client is not reading: drop it rather than wait.
             if tx.try_send(Ok(frame)).is_err() {
                 return;
@@ -167,7 +204,7 @@ fn tokio_stream_from(
 }
 
 #[utoipa::path(get, path = "/api/ws", tag = "events",
-    description = "The same events over a WebSocket (text frames, one JSON event each); `?types=` filters.",
+    description = "The same events over a WebSocket (text frames, one JSON event each); `?types=` filters. Closed with code 1008 once the key that opened it is revoked or its console session ends.",
     params(EventQuery),
     responses((status = 101, description = "switching to WebSocket"),
         (status = 426, body = ErrorBody, description = "`upgrade_required`: not a WebSocket handshake (`Connection: Upgrade`, `Upgrade: websocket`, `Sec-WebSocket-Version: 13`, `Sec-WebSocket-Key`); `GET /api/events` serves the same events over plain HTTP")))]
@@ -183,6 +220,7 @@ pub async fn ws(
     let (_, mut rx) = state.events.subscribe_after(None);
     let events = state.events.clone();
     let mut shutdown = state.shutdown.subscribe();
+    let recheck = Recheck::new(&state, &req);
     actix_web::rt::spawn(async move {
         loop {
             tokio::select! {
@@ -199,6 +237,10 @@ pub async fn ws(
                 },
                 event = rx.recv() => match event {
                     Ok(e) if wanted(&filter, &e) => {
+                        if !recheck.admits() {
+                            let _ = session.close(Some(actix_ws::CloseReason { code: actix_ws::CloseCode::Policy, description: Some(CREDENTIAL_ENDED.into()) })).await;
+                            return;
+                        }
                         let text = serde_json::to_string(&*e).unwrap_or_default();
                         // A client that cannot take it within a second is too slow.
                         match tokio::time::timeout(Duration::from_secs(1), session.text(text)).await {

@@ -9,7 +9,7 @@ use actix_web::{HttpMessage, web};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::auth::{AuthError, Principal};
+use crate::auth::{AuthError, KeyCache, KeyDigest, Principal};
 
 /// Header names as constants: looked up by `&str`, a name is parsed again on every request.
 const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
@@ -166,6 +166,45 @@ fn enter(
     }
     req.extensions_mut().insert(principal);
     Ok(())
+}
+
+/// The credential a request was let in with, kept by a live event stream (`events.rs`) to ask
+/// again while it runs: a stream is one request that lasts for hours, and a key revoked or a
+/// console session logged out must not go on receiving the fleet's events.
+pub enum Credential {
+    /// A key in a header, as its digest: the stream does not keep the key.
+    Key(KeyDigest),
+    /// A console session's cookie.
+    Session(String),
+}
+
+impl Credential {
+    /// What the request presented: a key in a header, or else its console cookie.
+    pub fn of(req: &actix_web::HttpRequest) -> Option<Credential> {
+        match Credentials::of(req.headers()).key() {
+            Ok(Some(key)) => KeyCache::digest(key).map(Credential::Key),
+            Ok(None) => session_cookie(req).map(Credential::Session),
+            Err(_) => None,
+        }
+    }
+
+    /// Whether it would still let its caller in, from memory alone: a key still active (a
+    /// revoked one leaves the cache at its next refresh); a session not logged out, not
+    /// expired, for a key still active.
+    pub fn still_admits(&self, state: &AppState) -> bool {
+        match self {
+            Credential::Key(digest) => state.keys.still_active(digest),
+            Credential::Session(cookie) => {
+                !state.keys.session_ended(cookie)
+                    && state
+                        .console_sessions
+                        .verify(cookie, crate::db::unix_now(), |id| {
+                            state.keys.by_id(id).map(|(_, hash)| hash)
+                        })
+                        .is_ok()
+            }
+        }
+    }
 }
 
 /// The console session cookie a request carries, if any: `__Host-gs_session` (set over

@@ -23,9 +23,19 @@ impl Sse {
 
     /// A stream at another path (`/api/logs?follow=true`).
     pub fn open_path(addr: SocketAddr, key: &str, last_event_id: Option<u64>, path: &str) -> Sse {
+        Self::open_as(addr, &format!("x-api-key: {key}"), last_event_id, path)
+    }
+
+    /// A stream opened with the credential header `credential` (`cookie: gs_session=…`).
+    pub fn open_as(
+        addr: SocketAddr,
+        credential: &str,
+        last_event_id: Option<u64>,
+        path: &str,
+    ) -> Sse {
         let mut s = TcpStream::connect(addr).expect("connect");
         let mut head = format!(
-            "GET {path} HTTP/1.1\r\nhost: {addr}\r\nx-api-key: {key}\r\naccept: text/event-stream\r\n"
+            "GET {path} HTTP/1.1\r\nhost: {addr}\r\n{credential}\r\naccept: text/event-stream\r\n"
         );
         if let Some(id) = last_event_id {
             head.push_str(&format!("last-event-id: {id}\r\n"));
@@ -98,6 +108,34 @@ impl Sse {
             }
         }
         None
+    }
+
+    /// How the stream ended within `deadline`: its last comment (`: …`, or empty when it had
+    /// none). Panics on an event, or when the stream is still open at the deadline.
+    pub fn ends(&mut self, deadline: Duration) -> String {
+        let until = Instant::now() + deadline;
+        let mut last_comment = String::new();
+        loop {
+            self.reader
+                .get_ref()
+                .set_read_timeout(Some(
+                    until
+                        .saturating_duration_since(Instant::now())
+                        .max(Duration::from_millis(1)),
+                ))
+                .expect("read timeout");
+            let mut line = String::new();
+            match self.reader.read_line(&mut line) {
+                Ok(0) => return last_comment,
+                Ok(_) => {}
+                Err(e) => panic!("the stream was still open after {deadline:?} ({e})"),
+            }
+            let l = line.trim_end_matches(['\r', '\n']);
+            assert!(!l.starts_with("data: "), "an event after the end: {l}");
+            if let Some(c) = l.strip_prefix(": ") {
+                last_comment = c.to_owned();
+            }
+        }
     }
 
     /// Reads until an event satisfies `pred`.

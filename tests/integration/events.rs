@@ -156,3 +156,83 @@ fn a_resumption_that_missed_events_starts_with_a_reset() {
     );
     assert_eq!(current.reset(std::time::Duration::from_millis(300)), None);
 }
+
+/// A stream is one request that lasts for hours: a key revoked, or a console session logged out
+/// (in another tab, say), ends the streams it opened, and no event after that reaches them.
+#[test]
+fn a_revoked_key_or_a_logged_out_console_session_ends_its_event_streams() {
+    let d = link_daemon(&[]);
+    let viewer = d.create_key("viewer", "wall");
+    let origin = format!("http://{}", d.addr);
+    let res = d.send(
+        Request::new("POST", "/console/login")
+            .header("origin", &origin)
+            .json(&json!({"key": d.admin_key})),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    let cookie = res.header("set-cookie").expect("a cookie").to_owned();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+
+    let path = "/api/events?types=gateway.changed";
+    let mut by_key = Sse::open(d.addr, &viewer, None, "?types=gateway.changed");
+    let mut by_session = Sse::open_as(d.addr, &format!("cookie: {cookie}"), None, path);
+    let mut by_admin = Sse::open(d.addr, &d.admin_key, None, "?types=gateway.changed");
+    let mut ws = crate::support::open_ws(d.addr, &viewer, "?types=gateway.changed", DEADLINE);
+    let create = |name: &str, port: u16| {
+        let res = d.call(
+            "POST",
+            "/api/gateways",
+            &d.admin_key,
+            &json!({"name": name, "host": "127.0.0.1", "port": port}),
+        );
+        assert_eq!(res.status, 201, "{}", res.text());
+    };
+    create("before", 1);
+    for s in [&mut by_key, &mut by_session, &mut by_admin] {
+        s.until(DEADLINE, |e| e.data["payload"]["name"] == "before");
+    }
+    match ws.read() {
+        Ok(tungstenite::Message::Text(t)) => assert!(t.contains("\"before\""), "{t}"),
+        other => panic!("the WebSocket's first event: {other:?}"),
+    }
+
+    let out = d.cli(&["keys", "revoke", &viewer[..12]]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let res = d.send(
+        Request::new("POST", "/console/logout")
+            .header("cookie", &cookie)
+            .header("origin", &origin),
+    );
+    assert_eq!(res.status, 204, "{}", res.text());
+    // The revocation reaches the key cache at its next refresh.
+    wait_until("the revoked key to be refused", DEADLINE, || {
+        (d.get("/api/gateways", &viewer).status == 401).then_some(())
+    });
+
+    create("after", 2);
+    for s in [&mut by_key, &mut by_session] {
+        assert_eq!(
+            s.ends(DEADLINE),
+            "the key that opened this stream was revoked, or its console session ended"
+        );
+    }
+    match ws.read() {
+        Ok(tungstenite::Message::Close(Some(frame))) => {
+            assert_eq!(
+                frame.code,
+                tungstenite::protocol::frame::coding::CloseCode::Policy
+            );
+            assert_eq!(
+                frame.reason.as_str(),
+                "the key that opened this stream was revoked, or its console session ended"
+            );
+        }
+        other => panic!("the WebSocket after the revocation: {other:?}"),
+    }
+    // Every other stream goes on.
+    by_admin.until(DEADLINE, |e| e.data["payload"]["name"] == "after");
+}
