@@ -91,6 +91,7 @@ impl Daemon {
             .args(["-TERM", &self.child.id().to_string()])
             .status();
         let _ = self.child.wait();
+        crate::reaper::reaped(&self.child);
     }
 
     /// Starts again on the same state after [`stop`](Self::stop): a cold start with the
@@ -190,6 +191,7 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        crate::reaper::reaped(&self.child);
     }
 }
 
@@ -201,14 +203,15 @@ fn launch(bin: &Path, state: &Path, env: &[(String, String)]) -> (Child, SocketA
         .append(true)
         .open(state.join("daemon.log"))
         .expect("daemon log");
-    let child = Command::new(bin)
-        .args(["serve", "--bind", "127.0.0.1:0", "--state-dir"])
-        .arg(state)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+    let child = crate::reaper::spawn(
+        Command::new(bin)
+            .args(["serve", "--bind", "127.0.0.1:0", "--state-dir"])
+            .arg(state)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::null())
+            .stderr(log),
+    )
+    .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
     let started = Instant::now();
     let addr = loop {
         if let Some(a) = std::fs::read_to_string(&addr_file)

@@ -48,17 +48,18 @@ impl FakeHost {
     }
 
     fn start(count: usize, first_port: usize, ping: Option<Duration>) -> FakeHost {
-        let mut child = Command::new(std::env::current_exe().expect("own path"))
-            .args([
-                "fake-host",
-                &count.to_string(),
-                &ping.map(|p| p.as_millis()).unwrap_or(0).to_string(),
-                &first_port.to_string(),
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("fake host");
+        let mut child = crate::reaper::spawn(
+            Command::new(std::env::current_exe().expect("own path"))
+                .args([
+                    "fake-host",
+                    &count.to_string(),
+                    &ping.map(|p| p.as_millis()).unwrap_or(0).to_string(),
+                    &first_port.to_string(),
+                ])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped()),
+        )
+        .expect("fake host");
         let stdin = child.stdin.take().expect("stdin");
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let mut line = String::new();
@@ -94,6 +95,7 @@ impl Drop for FakeHost {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        crate::reaper::reaped(&self.child);
     }
 }
 

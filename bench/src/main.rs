@@ -19,6 +19,7 @@ mod fleet;
 mod host;
 mod probe;
 mod real;
+mod reaper;
 mod registry;
 mod report;
 mod rest;
@@ -84,6 +85,7 @@ fn main() {
         }
         _ => {}
     }
+    reaper::take_signals();
     let opts = Options {
         daemon: value_of(&args, "--daemon")
             .map(PathBuf::from)

@@ -154,12 +154,13 @@ pub struct StaticServer {
 
 impl StaticServer {
     pub fn start(sizes: &[usize]) -> StaticServer {
-        let mut child = Command::new(std::env::current_exe().expect("own path"))
-            .arg("static-server")
-            .args(sizes.iter().map(usize::to_string))
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("static server");
+        let mut child = crate::reaper::spawn(
+            Command::new(std::env::current_exe().expect("own path"))
+                .arg("static-server")
+                .args(sizes.iter().map(usize::to_string))
+                .stdout(Stdio::piped()),
+        )
+        .expect("static server");
         let mut line = String::new();
         BufReader::new(child.stdout.take().expect("stdout"))
             .read_line(&mut line)
@@ -175,6 +176,7 @@ impl Drop for StaticServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        crate::reaper::reaped(&self.child);
     }
 }
 
