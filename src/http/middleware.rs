@@ -194,15 +194,7 @@ impl Credential {
     pub fn still_admits(&self, state: &AppState) -> bool {
         match self {
             Credential::Key(digest) => state.keys.still_active(digest),
-            Credential::Session(cookie) => {
-                !state.keys.session_ended(cookie)
-                    && state
-                        .console_sessions
-                        .verify(cookie, crate::db::unix_now(), |id| {
-                            state.keys.by_id(id).map(|(_, hash)| hash)
-                        })
-                        .is_ok()
-            }
+            Credential::Session(cookie) => session_principal(state, cookie).is_ok(),
         }
     }
 }
@@ -225,6 +217,12 @@ pub fn console_principal(
     cookie: &str,
 ) -> Result<Principal, ApiError> {
     cookie_request_allowed(req.method(), req.headers(), &own_origin(req))?;
+    session_principal(state, cookie)
+}
+
+/// Who a console session's cookie stands for, wherever the request came from: a cookie this
+/// cluster issued, not logged out, not expired, for an active key.
+fn session_principal(state: &AppState, cookie: &str) -> Result<Principal, ApiError> {
     let mut found = None;
     let id = state
         .console_sessions
