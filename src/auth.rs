@@ -138,6 +138,20 @@ impl KeyCache {
     }
 
     fn check(&self, prefix: &str, hash: &[u8; 32]) -> Option<Principal> {
+        self.matching(prefix, hash, |cached| Principal {
+            key_id: cached.id,
+            name: cached.name.clone(),
+            role: cached.role,
+        })
+    }
+
+    /// `seen` of the active key with this prefix and digest, which is marked used.
+    fn matching<T>(
+        &self,
+        prefix: &str,
+        hash: &[u8; 32],
+        seen: impl FnOnce(&CachedKey) -> T,
+    ) -> Option<T> {
         let keys = self.keys.load();
         let cached = keys.get(prefix)?;
         if !same_digest(&cached.hash, hash) {
@@ -148,11 +162,7 @@ impl KeyCache {
         if !cached.used.load(Ordering::Relaxed) {
             cached.used.store(true, Ordering::Relaxed);
         }
-        Some(Principal {
-            key_id: cached.id,
-            name: cached.name.clone(),
-            role: cached.role,
-        })
+        Some(seen(cached))
     }
 
     /// The active key with id `id`: who it is and its stored hash (console sessions, see
@@ -207,9 +217,11 @@ impl KeyCache {
     }
 
     /// Whether the key of `digest` is still active here: one revoked leaves the cache at its
-    /// next refresh (`auth.key_refresh_interval`).
+    /// next refresh (`auth.key_refresh_interval`). Asked before every frame of a stream, so
+    /// it builds no [`Principal`].
     pub fn still_active(&self, digest: &KeyDigest) -> bool {
-        self.check(&digest.prefix, &digest.hash).is_some()
+        self.matching(&digest.prefix, &digest.hash, |_| ())
+            .is_some()
     }
 
     /// Who a presented key stands for, from the cache alone: `Ok(None)` when the key is well

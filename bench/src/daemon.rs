@@ -189,9 +189,7 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        crate::reaper::reaped(&self.child);
+        crate::reaper::stop(&mut self.child);
     }
 }
 

@@ -93,9 +93,7 @@ impl FakeHost {
 
 impl Drop for FakeHost {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        crate::reaper::reaped(&self.child);
+        crate::reaper::stop(&mut self.child);
     }
 }
 

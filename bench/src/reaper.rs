@@ -72,3 +72,10 @@ pub fn spawn(cmd: &mut Command) -> std::io::Result<Child> {
 pub fn reaped(child: &Child) {
     children().remove(&child.id());
 }
+
+/// Kills `child` (`SIGKILL`) and waits for it: what the bench's handles do when dropped.
+pub fn stop(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+    reaped(child);
+}

@@ -174,9 +174,7 @@ impl StaticServer {
 
 impl Drop for StaticServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        crate::reaper::reaped(&self.child);
+        crate::reaper::stop(&mut self.child);
     }
 }
 

@@ -56,18 +56,21 @@ impl Sse {
         Sse { reader }
     }
 
-    /// The next line, without its end, read before `until`; `None` at the end of the stream
-    /// or the deadline.
-    fn line(&mut self, until: Instant) -> Option<String> {
+    /// The next line, without its end, read before `until`: `Ok(None)` at the end of the
+    /// stream, an error at the deadline.
+    fn read_line(&mut self, until: Instant) -> std::io::Result<Option<String>> {
         let left = until
             .saturating_duration_since(Instant::now())
             .max(Duration::from_millis(1));
-        self.reader.get_ref().set_read_timeout(Some(left)).ok()?;
+        self.reader.get_ref().set_read_timeout(Some(left))?;
         let mut line = String::new();
-        match self.reader.read_line(&mut line) {
-            Ok(0) | Err(_) => None,
-            Ok(_) => Some(line.trim_end_matches(['\r', '\n']).to_owned()),
-        }
+        Ok((self.reader.read_line(&mut line)? > 0)
+            .then(|| line.trim_end_matches(['\r', '\n']).to_owned()))
+    }
+
+    /// [`Sse::read_line`], `None` at the end of the stream or the deadline.
+    fn line(&mut self, until: Instant) -> Option<String> {
+        self.read_line(until).ok().flatten()
     }
 
     /// The next event (skipping comments and chunk framing) within `deadline`.
@@ -116,23 +119,16 @@ impl Sse {
         let until = Instant::now() + deadline;
         let mut last_comment = String::new();
         loop {
-            self.reader
-                .get_ref()
-                .set_read_timeout(Some(
-                    until
-                        .saturating_duration_since(Instant::now())
-                        .max(Duration::from_millis(1)),
-                ))
-                .expect("read timeout");
-            let mut line = String::new();
-            match self.reader.read_line(&mut line) {
-                Ok(0) => return last_comment,
-                Ok(_) => {}
+            let line = match self.read_line(until) {
+                Ok(Some(line)) => line,
+                Ok(None) => return last_comment,
                 Err(e) => panic!("the stream was still open after {deadline:?} ({e})"),
-            }
-            let l = line.trim_end_matches(['\r', '\n']);
-            assert!(!l.starts_with("data: "), "an event after the end: {l}");
-            if let Some(c) = l.strip_prefix(": ") {
+            };
+            assert!(
+                !line.starts_with("data: "),
+                "an event after the end: {line}"
+            );
+            if let Some(c) = line.strip_prefix(": ") {
                 last_comment = c.to_owned();
             }
         }

@@ -27,18 +27,18 @@ pub(crate) fn shots() -> PathBuf {
 pub(crate) fn log_in_as(b: &Browser, base: &str, key: &str, who: &str) {
     b.goto(&format!("{base}/console/#/"));
     // The page has decided once it shows the form or its Log out button.
+    #[derive(serde::Deserialize, PartialEq)]
+    #[serde(rename_all = "snake_case")]
+    enum Shows {
+        Form,
+        LoggedIn,
+    }
     const SHOWS: &str = "const out = document.getElementById('logout'); \
-        return document.getElementById('key') ? 'form' : (out && !out.hidden ? 'in' : '')";
-    let logged_in = wait_until(
-        "the console to show the form or Log out",
-        DEADLINE,
-        || match b.script(SHOWS).as_str() {
-            Some("form") => Some(false),
-            Some("in") => Some(true),
-            _ => None,
-        },
-    );
-    if logged_in {
+        return document.getElementById('key') ? 'form' : (out && !out.hidden ? 'logged_in' : null)";
+    let shows = wait_until("the console to show the form or Log out", DEADLINE, || {
+        serde_json::from_value::<Shows>(b.script(SHOWS)).ok()
+    });
+    if shows == Shows::LoggedIn {
         b.click_css("#logout", DEADLINE);
     }
     b.type_into(&b.find("#key", DEADLINE), key);
