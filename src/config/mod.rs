@@ -73,6 +73,11 @@ pub struct ServerConfig {
     pub workers: usize,
     #[serde(with = "duration")]
     pub shutdown_timeout: Duration,
+    /// How long an event stream stays silent before the daemon sends a keep-alive (an SSE
+    /// comment, a WebSocket ping) and asks the stream's credential again. A WebSocket that
+    /// answers nothing for three of these is closed.
+    #[serde(with = "duration")]
+    pub stream_keepalive: Duration,
 }
 
 impl Default for ServerConfig {
@@ -81,6 +86,7 @@ impl Default for ServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 3000)),
             workers: 0,
             shutdown_timeout: Duration::from_secs(10),
+            stream_keepalive: Duration::from_secs(15),
         }
     }
 }
@@ -420,6 +426,14 @@ impl Config {
                 s(0),
                 s(3600),
             ),
+            // Under `ctl events`' 60 s of silence, and under the 60 s idle timeouts of common
+            // proxies and load balancers, which the keep-alive is for.
+            (
+                "server.stream_keepalive",
+                self.server.stream_keepalive,
+                s(1),
+                s(50),
+            ),
             (
                 "gateways.heartbeat_interval",
                 g.heartbeat_interval,
@@ -715,6 +729,7 @@ mod tests {
                 "server.shutdown_timeout",
             ),
             ("GATEWAYS__RPC_TIMEOUT", "0s", "gateways.rpc_timeout"),
+            ("SERVER__STREAM_KEEPALIVE", "2m", "server.stream_keepalive"),
             ("DATABASE__POOL_SIZE", "100000", "database.pool_size"),
             ("LIMITS__MAX_BODY_BYTES", "10GiB", "limits.max_body_bytes"),
         ] {

@@ -368,6 +368,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
             )),
             probe_timeout: cfg.gateways.probe_timeout,
             access_log: cfg.log.access,
+            stream_keepalive: cfg.server.stream_keepalive,
             logs: crate::logs::LogBuffer::default(),
             v1,
             events,

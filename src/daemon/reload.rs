@@ -35,6 +35,10 @@ pub(super) fn reload(rt: &mut Running) {
                     new.limits.max_body_bytes != rt.cfg.limits.max_body_bytes,
                 ),
                 ("metrics.bind", new.metrics.bind != rt.cfg.metrics.bind),
+                (
+                    "server.stream_keepalive",
+                    new.server.stream_keepalive != rt.cfg.server.stream_keepalive,
+                ),
             ];
             for (key, changed) in restart_needed {
                 if changed {

@@ -1,6 +1,14 @@
 //! Live events: `GET /api/events` (Server-Sent Events, `Last-Event-ID` resumption, keep-alive
-//! comments) and `GET /api/ws` (WebSocket, optional `?types=a,b`). A consumer that falls more
-//! than the bus's buffer behind is disconnected; it never slows the bus or other consumers.
+//! comments) and `GET /api/ws` (WebSocket, optional `?types=a,b`, pings). A consumer that falls
+//! more than the bus's buffer behind is disconnected; it never slows the bus or other consumers.
+//!
+//! Every stream is paced by `server.stream_keepalive` (15 s): after that much silence it sends
+//! a keep-alive (so a proxy's idle timeout, 60 s in nginx and most load balancers, never cuts
+//! it) and asks its credential again (so a revoked key's stream ends even when no event comes).
+//! The silence is counted from the last frame *sent*, not received: a filtered stream on a busy
+//! bus sends nothing for its unwanted events, and must still keep its proxy awake. A WebSocket
+//! whose client answers nothing — not a pong, not a frame — for three keep-alives is a dead peer
+//! and is closed.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -17,7 +25,53 @@ use super::error::{ApiError, ErrorBody};
 use super::middleware::Credential;
 use gateway_supervisor_actors::events::{Event, ResumeGap};
 
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Keep-alives a WebSocket client may leave unanswered before it is taken for gone.
+const UNANSWERED_PINGS: u32 = 3;
+
+/// Why the daemon closes a WebSocket, said in its close frame.
+enum Ending {
+    /// The daemon is stopping (1001).
+    Stopping,
+    /// The key or console session that opened it no longer admits its caller (1008).
+    CredentialEnded,
+    /// The client answered nothing, not even a pong, for this long: three keep-alives (1008).
+    Silent(Duration),
+    /// The client fell more than the bus's buffer behind (1008).
+    TooSlow,
+}
+
+impl Ending {
+    fn reason(self) -> actix_ws::CloseReason {
+        let (code, why) = match self {
+            Ending::Stopping => (
+                actix_ws::CloseCode::Away,
+                "the supervisor is stopping".into(),
+            ),
+            Ending::CredentialEnded => (actix_ws::CloseCode::Policy, CREDENTIAL_ENDED.into()),
+            Ending::Silent(d) => (
+                actix_ws::CloseCode::Policy,
+                format!("no answer to pings for {} s", d.as_secs()),
+            ),
+            Ending::TooSlow => (
+                actix_ws::CloseCode::Policy,
+                "too slow; events were dropped".into(),
+            ),
+        };
+        actix_ws::CloseReason {
+            code,
+            description: Some(why),
+        }
+    }
+}
+
+/// Whether a frame was handed to the socket within a second: a client that cannot take one
+/// that fast is too slow, and its socket is dropped.
+async fn sent(write: impl std::future::Future<Output = Result<(), actix_ws::Closed>>) -> bool {
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), write).await,
+        Ok(Ok(()))
+    )
+}
 
 /// Why a stream ended under its caller: said in the SSE stream's last comment and the
 /// WebSocket's close reason.
@@ -94,7 +148,7 @@ pub struct SseEvent {
 }
 
 #[utoipa::path(get, path = "/api/events", tag = "events",
-    description = "Server-Sent Events: `{id, type, gateway_id?, ts, payload}` for gateway.status, gateway.primary, connection.changed, and later session/spawn/log events. Send `Last-Event-ID` to resume (the last 1,024 events are kept); a client that missed events it cannot be given (too far behind, or an id from before a restart) first gets an `event: reset` frame saying why. In a cluster every instance's stream carries every instance's events under the same ids. A comment line every 15 s keeps proxies from closing the stream. The stream ends, after a last comment saying why, once the key that opened it is revoked or its console session ends.",
+    description = "Server-Sent Events: `{id, type, gateway_id?, ts, payload}` for gateway.status, gateway.primary, connection.changed, and later session/spawn/log events. Send `Last-Event-ID` to resume (the last 1,024 events are kept); a client that missed events it cannot be given (too far behind, or an id from before a restart) first gets an `event: reset` frame saying why. In a cluster every instance's stream carries every instance's events under the same ids. A comment line after 15 s without a frame (`server.stream_keepalive`) keeps proxies from closing the stream. The stream ends, after a last comment saying why, once the key that opened it is revoked or its console session ends.",
     params(EventQuery),
     responses((status = 200, content_type = "text/event-stream", body = SseEvent,
         description = "a stream of events, each `id`, `event` (its type) and `data` (the event as JSON)")))]
@@ -133,6 +187,7 @@ pub(super) fn stream(
     let events = state.events.clone();
     let mut shutdown = state.shutdown.subscribe();
     let recheck = Recheck::new(state, req);
+    let keepalive = state.stream_keepalive;
     let (tx, out) = tokio::sync::mpsc::channel::<Result<Bytes, actix_web::Error>>(16);
     actix_web::rt::spawn(async move {
         // Opening comment: clients see the stream is live before the first event.
@@ -162,23 +217,25 @@ pub(super) fn stream(
                 return;
             }
         }
+        let mut quiet_until = tokio::time::Instant::now() + keepalive;
         loop {
             let next = tokio::select! {
-                next = tokio::time::timeout(KEEP_ALIVE, rx.recv()) => next,
+                next = rx.recv() => Some(next),
+                _ = tokio::time::sleep_until(quiet_until) => None,
                 _ = shutdown.wait_for(|stopping| *stopping) => return,
             };
             let frame = match next {
-                Err(_) => Bytes::from_static(b": keep-alive\n\n"),
-                Ok(Ok(e)) if wanted(&e) => sse_frame(&e),
-                Ok(Ok(_)) => continue,
-                Ok(Err(RecvError::Lagged(n))) => {
+                None => Bytes::from_static(b": keep-alive\n\n"),
+                Some(Ok(e)) if wanted(&e) => sse_frame(&e),
+                Some(Ok(_)) => continue,
+                Some(Err(RecvError::Lagged(n))) => {
                     events.note_dropped();
                     let _ = tx.try_send(Ok(Bytes::from(format!(
                         ": dropped: {n} events behind; reconnect with Last-Event-ID\n\n"
                     ))));
                     return;
                 }
-                Ok(Err(RecvError::Closed)) => return,
+                Some(Err(RecvError::Closed)) => return,
             };
             if !recheck.admits() {
                 let _ = tx.try_send(Ok(Bytes::from(format!(": {CREDENTIAL_ENDED}\n\n"))));
@@ -188,6 +245,7 @@ pub(super) fn stream(
             if tx.try_send(Ok(frame)).is_err() {
                 return;
             }
+            quiet_until = tokio::time::Instant::now() + keepalive;
         }
     });
     HttpResponse::Ok()
@@ -204,7 +262,7 @@ fn tokio_stream_from(
 }
 
 #[utoipa::path(get, path = "/api/ws", tag = "events",
-    description = "The same events over a WebSocket (text frames, one JSON event each); `?types=` filters. Closed with code 1008 once the key that opened it is revoked or its console session ends.",
+    description = "The same events over a WebSocket (text frames, one JSON event each); `?types=` filters. The daemon pings after 15 s (`server.stream_keepalive`) and closes a client that answers nothing for three of them. Closed with code 1008 once the key that opened it is revoked or its console session ends (asked before every event and every ping).",
     params(EventQuery),
     responses((status = 101, description = "switching to WebSocket"),
         (status = 426, body = ErrorBody, description = "`upgrade_required`: not a WebSocket handshake (`Connection: Upgrade`, `Upgrade: websocket`, `Sec-WebSocket-Version: 13`, `Sec-WebSocket-Key`); `GET /api/events` serves the same events over plain HTTP")))]
@@ -221,44 +279,59 @@ pub async fn ws(
     let events = state.events.clone();
     let mut shutdown = state.shutdown.subscribe();
     let recheck = Recheck::new(&state, &req);
+    let keepalive = state.stream_keepalive;
     actix_web::rt::spawn(async move {
-        loop {
+        let mut pings =
+            tokio::time::interval_at(tokio::time::Instant::now() + keepalive, keepalive);
+        pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut heard = tokio::time::Instant::now();
+        let ending = loop {
             tokio::select! {
-                _ = shutdown.wait_for(|stopping| *stopping) => {
-                    let _ = session.close(Some(actix_ws::CloseReason { code: actix_ws::CloseCode::Away, description: Some("the supervisor is stopping".into()) })).await;
-                    return;
-                }
-                msg = incoming.next() => match msg {
-                    Some(Ok(actix_ws::Message::Ping(p))) => {
-                        if session.pong(&p).await.is_err() { return; }
+                _ = shutdown.wait_for(|stopping| *stopping) => break Some(Ending::Stopping),
+                _ = pings.tick() => {
+                    if !recheck.admits() {
+                        break Some(Ending::CredentialEnded);
                     }
-                    Some(Ok(actix_ws::Message::Close(_))) | None | Some(Err(_)) => break,
-                    Some(Ok(_)) => {}
+                    let limit = keepalive * UNANSWERED_PINGS;
+                    if heard.elapsed() >= limit {
+                        break Some(Ending::Silent(limit));
+                    }
+                    if !sent(session.ping(b"")).await {
+                        return;
+                    }
+                }
+                msg = incoming.next() => {
+                    heard = tokio::time::Instant::now();
+                    match msg {
+                        Some(Ok(actix_ws::Message::Ping(p))) => {
+                            if !sent(session.pong(&p)).await {
+                                return;
+                            }
+                        }
+                        Some(Ok(actix_ws::Message::Close(_))) | None | Some(Err(_)) => break None,
+                        Some(Ok(_)) => {}
+                    }
                 },
                 event = rx.recv() => match event {
                     Ok(e) if wanted(&filter, &e) => {
                         if !recheck.admits() {
-                            let _ = session.close(Some(actix_ws::CloseReason { code: actix_ws::CloseCode::Policy, description: Some(CREDENTIAL_ENDED.into()) })).await;
-                            return;
+                            break Some(Ending::CredentialEnded);
                         }
                         let text = serde_json::to_string(&*e).unwrap_or_default();
-                        // A client that cannot take it within a second is too slow.
-                        match tokio::time::timeout(Duration::from_secs(1), session.text(text)).await {
-                            Ok(Ok(())) => {}
-                            _ => return,
+                        if !sent(session.text(text)).await {
+                            return;
                         }
                     }
                     Ok(_) => {}
                     Err(RecvError::Lagged(_)) => {
                         events.note_dropped();
-                        let _ = session.close(Some(actix_ws::CloseReason { code: actix_ws::CloseCode::Policy, description: Some("too slow; events were dropped".into()) })).await;
-                        return;
+                        break Some(Ending::TooSlow);
                     }
-                    Err(RecvError::Closed) => break,
+                    Err(RecvError::Closed) => break None,
                 },
             }
-        }
-        let _ = session.close(None).await;
+        };
+        let _ = session.close(ending.map(Ending::reason)).await;
     });
     Ok(response)
 }

@@ -77,6 +77,8 @@ pub struct AppState {
     pub probe_timeout: std::time::Duration,
     /// `log.access`: one log line per request.
     pub access_log: bool,
+    /// `server.stream_keepalive`: an event stream's longest silence.
+    pub stream_keepalive: std::time::Duration,
     pub events: gateway_supervisor_actors::events::EventBus,
     pub logs: crate::logs::LogBuffer,
     pub v1: v1::V1Settings,

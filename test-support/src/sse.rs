@@ -113,6 +113,18 @@ impl Sse {
         None
     }
 
+    /// The next comment line's text (`: keep-alive` gives `keep-alive`), skipping events, within
+    /// `deadline`; `None` at the end of the stream or the deadline.
+    pub fn comment(&mut self, deadline: Duration) -> Option<String> {
+        let until = Instant::now() + deadline;
+        while Instant::now() < until {
+            if let Some(c) = self.line(until)?.strip_prefix(": ") {
+                return Some(c.to_owned());
+            }
+        }
+        None
+    }
+
     /// How the stream ended within `deadline`: its last comment (`: …`, or empty when it had
     /// none). Panics on an event, or when the stream is still open at the deadline.
     pub fn ends(&mut self, deadline: Duration) -> String {

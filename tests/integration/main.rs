@@ -24,6 +24,7 @@ mod crash;
 mod ctl;
 mod drain_abort;
 mod election;
+mod event_keepalive;
 mod events;
 mod gateway_logs;
 mod gateway_ops;

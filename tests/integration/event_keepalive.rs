@@ -1,0 +1,139 @@
+//! Event streams paced by `server.stream_keepalive`: a quiet stream still asks its credential
+//! again, a WebSocket peer that answers nothing is let go, and a filtered stream on a busy bus
+//! still gets its keep-alive.
+
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::support::fleet::link_daemon;
+use crate::support::open_ws;
+use crate::support::sse::Sse;
+
+const DEADLINE: Duration = Duration::from_secs(20);
+const CREDENTIAL_ENDED: &str =
+    "the key that opened this stream was revoked, or its console session ended";
+
+fn daemon(keepalive: &str) -> crate::support::Daemon {
+    link_daemon(&[
+        ("GATEWAY_SUPERVISOR__SERVER__STREAM_KEEPALIVE", keepalive),
+        ("GATEWAY_SUPERVISOR__AUTH__KEY_REFRESH_INTERVAL", "100ms"),
+    ])
+}
+
+#[test]
+fn a_quiet_websocket_is_closed_once_its_key_is_revoked_though_no_event_comes() {
+    let d = daemon("2s");
+    let viewer = d.create_key("viewer", "wall");
+    // A type nothing here raises: the socket carries no event at all.
+    let mut ws = open_ws(d.addr, &viewer, "?types=spawn.result", DEADLINE);
+    let out = d.cli(&["keys", "revoke", &viewer[..12]]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let close = loop {
+        match ws.read() {
+            Ok(tungstenite::Message::Ping(_)) => continue,
+            Ok(tungstenite::Message::Close(Some(frame))) => break frame,
+            other => panic!("the quiet WebSocket after the revocation: {other:?}"),
+        }
+    };
+    assert_eq!(close.code, CloseCode::Policy);
+    assert_eq!(close.reason.as_str(), CREDENTIAL_ENDED);
+}
+
+#[test]
+fn a_websocket_client_that_answers_no_ping_is_closed_after_three_keep_alives() {
+    let d = daemon("1s");
+    let mut s = std::net::TcpStream::connect(d.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    write!(
+        s,
+        "GET /api/ws HTTP/1.1\r\nhost: {}\r\nconnection: Upgrade\r\nupgrade: websocket\r\n\
+         sec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         x-api-key: {}\r\n\r\n",
+        d.addr, d.admin_key
+    )
+    .unwrap();
+    // Everything the daemon sends, read but never answered (no pong, no frame).
+    let reason = b"no answer to pings for 3 s";
+    let mut got = Vec::new();
+    let until = Instant::now() + DEADLINE;
+    while !got.windows(reason.len()).any(|w| w == reason) {
+        assert!(
+            Instant::now() < until,
+            "still open after {DEADLINE:?}: {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        let mut buf = [0u8; 512];
+        match s.read(&mut buf) {
+            Ok(0) => panic!(
+                "closed without a reason: {:?}",
+                String::from_utf8_lossy(&got)
+            ),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let head_end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(
+        got.starts_with(b"HTTP/1.1 101"),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
+    let frames = &got[head_end..];
+    // Server frames are unmasked: a ping is 0x89 0x00, the close 0x88, its code 1008.
+    let ping = frames.windows(2).position(|w| w == [0x89, 0x00]);
+    let close = frames
+        .windows(4)
+        .position(|w| w[0] == 0x88 && w[2..] == [0x03, 0xf0]);
+    assert!(
+        matches!((ping, close), (Some(p), Some(c)) if p < c),
+        "pings, then a close frame with code 1008: {frames:?}"
+    );
+}
+
+#[test]
+fn a_filtered_event_stream_gets_its_keep_alive_while_other_events_stream_past() {
+    let d = daemon("1s");
+    let busy = AtomicBool::new(true);
+    std::thread::scope(|scope| {
+        // Events the stream below does not want, several a second.
+        scope.spawn(|| {
+            let mut n = 0;
+            while busy.load(Ordering::Relaxed) && n < 200 {
+                let res = d.call(
+                    "POST",
+                    "/api/gateways",
+                    &d.admin_key,
+                    &json!({"name": format!("busy-{n}"), "host": "127.0.0.1", "port": 1 + n}),
+                );
+                assert_eq!(res.status, 201, "{}", res.text());
+                n += 1;
+                std::thread::sleep(Duration::from_millis(100)); // pacing the load, not a wait
+            }
+        });
+        let mut all = Sse::open(d.addr, &d.admin_key, None, "");
+        all.next(DEADLINE).expect("the bus is busy");
+        let mut filtered = Sse::open(d.addr, &d.admin_key, None, "?types=spawn.result");
+        assert_eq!(filtered.comment(DEADLINE).as_deref(), Some("connected"));
+        let keep_alive = filtered.comment(Duration::from_secs(5));
+        busy.store(false, Ordering::Relaxed);
+        assert_eq!(
+            keep_alive.as_deref(),
+            Some("keep-alive"),
+            "no keep-alive within 5 s of a 1 s keep-alive while other events flowed"
+        );
+    });
+}
