@@ -557,6 +557,7 @@ impl Config {
     }
 }
 
+pub mod changes;
 pub mod duration;
 
 pub mod byte_size;

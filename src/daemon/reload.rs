@@ -5,7 +5,17 @@ use tracing::{error, info, warn};
 
 use super::running::Running;
 use crate::config::Config;
+use crate::config::changes::changed_keys;
 use crate::systemd;
+
+/// The settings a reload applies at once. Every other changed setting keeps its running value
+/// until a restart, and each reload names it again while the file still differs.
+const APPLIED: [&str; 4] = [
+    "log.level",
+    "limits.gateway_ops_per_minute",
+    "limits.manual_health_interval",
+    "limits.session_control_per_minute",
+];
 
 /// SIGHUP: re-reads every config layer and applies what can change at run time (log level,
 /// rate limits). Keys that need a restart are reported, not half-applied.
@@ -13,40 +23,30 @@ pub(super) fn reload(rt: &mut Running) {
     systemd::reloading();
     match Config::load(rt.config_file.as_deref(), &rt.flags) {
         Ok(new) => {
-            if let Err(e) = rt.log.set_level(&new.log.level) {
-                error!(%e, "reload: keeping the old log level");
-            }
-            rt.state
-                .gateway_ops_limiter
-                .reconfigure(new.limits.gateway_ops_per_minute);
-            rt.state
-                .manual_health_limiter
-                .reconfigure_period(new.limits.manual_health_interval);
-            rt.state
-                .session_control_limiter
-                .reconfigure(new.limits.session_control_per_minute);
-            let restart_needed = [
-                ("server.bind", new.server.bind != rt.cfg.server.bind),
-                ("state.dir", new.state.dir != rt.cfg.state.dir),
-                ("database.url", new.database.url != rt.cfg.database.url),
-                ("log.format", new.log.format != rt.cfg.log.format),
-                (
-                    "limits.max_body_bytes",
-                    new.limits.max_body_bytes != rt.cfg.limits.max_body_bytes,
-                ),
-                ("metrics.bind", new.metrics.bind != rt.cfg.metrics.bind),
-                (
-                    "server.stream_keepalive",
-                    new.server.stream_keepalive != rt.cfg.server.stream_keepalive,
-                ),
-            ];
-            for (key, changed) in restart_needed {
-                if changed {
+            for key in changed_keys(&rt.cfg, &new) {
+                if !APPLIED.contains(&key.as_str()) {
                     warn!(key, "reload: this setting changes only on restart");
                 }
             }
-            info!(log_level = %new.log.level, gateway_ops_per_minute = new.limits.gateway_ops_per_minute, "configuration reloaded");
-            rt.cfg = new;
+            if let Err(e) = rt.log.set_level(&new.log.level) {
+                error!(%e, "reload: keeping the old log level");
+            } else {
+                rt.cfg.log.level = new.log.level;
+            }
+            let limits = &mut rt.cfg.limits;
+            limits.gateway_ops_per_minute = new.limits.gateway_ops_per_minute;
+            limits.manual_health_interval = new.limits.manual_health_interval;
+            limits.session_control_per_minute = new.limits.session_control_per_minute;
+            rt.state
+                .gateway_ops_limiter
+                .reconfigure(limits.gateway_ops_per_minute);
+            rt.state
+                .manual_health_limiter
+                .reconfigure_period(limits.manual_health_interval);
+            rt.state
+                .session_control_limiter
+                .reconfigure(limits.session_control_per_minute);
+            info!(log_level = %rt.cfg.log.level, gateway_ops_per_minute = limits.gateway_ops_per_minute, "configuration reloaded");
         }
         Err(e) => error!(%e, "reload failed; the running configuration is unchanged"),
     }

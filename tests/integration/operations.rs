@@ -188,16 +188,23 @@ fn every_gateway_mutation_is_audited() {
     assert_eq!(update["is_primary"], true);
 }
 
-#[test]
-fn sighup_reloads_limits_and_sigterm_stops_cleanly() {
+/// A daemon started again on its state directory with `--config` a file holding `toml`, and
+/// that file's path (to rewrite before a SIGHUP).
+fn on_config_file(toml: &str) -> (Daemon, std::path::PathBuf) {
     let mut d = Daemon::start();
     d.kill9();
     let config = d.state_dir().join("config.toml");
-    std::fs::write(&config, "[limits]\ngateway_ops_per_minute = 100\n").unwrap();
+    std::fs::write(&config, toml).unwrap();
     let path = config.clone();
     d.launch_with(|cmd| {
         cmd.arg("--config").arg(&path);
     });
+    (d, config)
+}
+
+#[test]
+fn sighup_reloads_limits_and_sigterm_stops_cleanly() {
+    let (mut d, config) = on_config_file("[limits]\ngateway_ops_per_minute = 100\n");
     for _ in 0..3 {
         assert_eq!(d.get("/api/gateways", &d.admin_key).status, 200);
     }
@@ -230,6 +237,38 @@ fn sighup_reloads_limits_and_sigterm_stops_cleanly() {
     assert!(status.success(), "{status}");
     let _ = inflight.join();
     assert!(String::from_utf8_lossy(&d.logs()).contains("stopped"));
+}
+
+#[test]
+fn a_reload_names_every_setting_that_waits_for_a_restart_at_every_reload() {
+    let (d, config) = on_config_file("[gateways]\nheartbeat_interval = \"30s\"\n");
+    std::fs::write(
+        &config,
+        "[gateways]\nheartbeat_interval = \"10s\"\n[server]\nstream_keepalive = \"5s\"\n\
+         [limits]\ngateway_ops_per_minute = 100\n",
+    )
+    .unwrap();
+    let named = |d: &Daemon, key: &str| {
+        String::from_utf8_lossy(&d.logs())
+            .lines()
+            .filter(|l| l.contains("changes only on restart") && l.contains(key))
+            .count()
+    };
+    for reload in 1..=2 {
+        d.signal("HUP");
+        wait_until(
+            "the reload to name what waits for a restart",
+            Duration::from_secs(10),
+            || {
+                (named(&d, "gateways.heartbeat_interval") == reload
+                    && named(&d, "server.stream_keepalive") == reload)
+                    .then_some(())
+            },
+        );
+    }
+    // What a reload applies is not said to wait.
+    assert_eq!(named(&d, "limits.gateway_ops_per_minute"), 0);
+    assert_eq!(d.get("/healthz", "").status, 200);
 }
 
 #[test]
