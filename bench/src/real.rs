@@ -23,14 +23,30 @@ fn wait_online(d: &Daemon, id: i64) -> Duration {
     t0.elapsed()
 }
 
+/// Starts `gw`, and has a signal to `gs-bench` stop it too.
+fn start(gw: &mut RealGateway) {
+    gw.start();
+    if let Some(pid) = gw.pid() {
+        crate::reaper::kill_on_signal(pid);
+    }
+    gw.wait_ready();
+}
+
+/// Stops `gw` (`SIGTERM`, then waits for it).
+fn stop(gw: &mut RealGateway) {
+    if let Some(pid) = gw.pid() {
+        crate::reaper::forget(pid);
+    }
+    gw.stop();
+}
+
 pub fn run(opts: &Options, install: &Path) -> Outcome {
     let restarts = 3;
     let port = 23_500;
     let mut gw = RealGateway::new(install, port, "bench-token", None);
     let model = FakeModel::start();
     gw.use_model(&model.base_url());
-    gw.start();
-    gw.wait_ready();
+    start(&mut gw);
     let d = Daemon::start(&opts.daemon, &[]);
     let t0 = Instant::now();
     let id = d.add_gateway_with_token("real", gw.port, "bench-token");
@@ -49,13 +65,12 @@ pub fn run(opts: &Options, install: &Path) -> Outcome {
     }
     let mut after_restart = Vec::new();
     for _ in 0..restarts {
-        gw.stop();
-        gw.start();
-        gw.wait_ready();
+        stop(&mut gw);
+        start(&mut gw);
         after_restart.push(wait_online(&d, id).as_secs_f64());
     }
     drop(d);
-    gw.stop();
+    stop(&mut gw);
     let first_spawn = spawns[0];
     let (s50, s99, s_raw) = summary(spawns[1..].to_vec());
     let worst_restart = after_restart.iter().copied().fold(0.0, f64::max);

@@ -170,6 +170,12 @@ impl RealGateway {
         self.child = Some(cmd.spawn().expect("start openclaw"));
     }
 
+    /// The running gateway's `unshare` (as seen from here), whose death kills the gateway:
+    /// `None` when it is not running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn wait_ready(&mut self) {
         let port = self.port;
         let child = self.child.as_mut().expect("started");
