@@ -70,6 +70,13 @@ pub enum AuthError {
     Missing,
     #[error("invalid or revoked API key")]
     Invalid,
+    /// A key the cache does not hold, past the store lookups' budget: the same answer as an
+    /// invalid key, and why a key made seconds ago may get it.
+    #[error(
+        "invalid or revoked API key (or one made in the last seconds, while too many unknown keys \
+         were presented: it works from the next refresh)"
+    )]
+    NotLookedUp,
     #[error("the Authorization header is not `Bearer KEY`")]
     MalformedAuthorization,
     #[error("x-api-key and Authorization: Bearer name different keys; send one")]
@@ -84,11 +91,25 @@ pub struct KeyDigest {
     hash: [u8; 32],
 }
 
+/// Keys the cache does not hold looked up in the store, at most this many a second (and in a
+/// burst). Without a bound, every request with a made-up key of the right shape cost a database
+/// query — in a cluster, one on the shared PostgreSQL — for anyone who can reach the port. A
+/// real miss is rare (a key made since the last refresh, first used here), so 20 a second is
+/// far above need; past it, an unknown key is refused without asking, and a key made meanwhile
+/// works from the next refresh.
+const STORE_LOOKUPS_PER_SECOND: u32 = 20;
+
 /// Active keys in memory, reloaded from the database every `auth.key_refresh_interval` (so a
 /// key revoked from the CLI stops working within that interval). Unknown prefixes are looked
-/// up once in the database, so a key created from the CLI works at once.
+/// up in the database (at most [`STORE_LOOKUPS_PER_SECOND`]), so a key created from the CLI
+/// works at once.
 pub struct KeyCache {
     store: Store,
+    /// The store lookups' budget ([`STORE_LOOKUPS_PER_SECOND`]).
+    lookups: governor::DefaultDirectRateLimiter,
+    /// Counts the unknown keys refused without a lookup (`rate_limited_total{limit=
+    /// "unknown_key_lookups"}`).
+    lookups_refused: prometheus::IntCounter,
     /// Read on every request by every worker: swapped whole, never locked. A lock's reader
     /// count is a write to one cache line from both workers on every request (`KeyCache::check`
     /// was 0.87 % of the daemon's CPU serving a cached read, perf; docs/design.md "Serving
@@ -100,9 +121,14 @@ pub struct KeyCache {
 }
 
 impl KeyCache {
-    pub fn new(store: Store) -> Self {
+    /// `lookups_refused` counts the unknown keys refused without a store lookup.
+    pub fn new(store: Store, lookups_refused: prometheus::IntCounter) -> Self {
+        let per_second = std::num::NonZeroU32::new(STORE_LOOKUPS_PER_SECOND)
+            .unwrap_or(std::num::NonZeroU32::MIN);
         KeyCache {
             store,
+            lookups: governor::RateLimiter::direct(governor::Quota::per_second(per_second)),
+            lookups_refused,
             keys: ArcSwap::from_pointee(KeysByPrefix::default()),
             ended_sessions: RwLock::new(HashMap::new()),
         }
@@ -257,6 +283,10 @@ impl KeyCache {
     /// and cached when it is active.
     pub async fn from_store(&self, presented: &str) -> Result<Principal, AuthError> {
         let prefix = lookup_prefix(presented).ok_or(AuthError::Invalid)?;
+        if self.lookups.check().is_err() {
+            self.lookups_refused.inc();
+            return Err(AuthError::NotLookedUp);
+        }
         let hash = hash_key(presented);
         let store = self.store.clone();
         let owned = prefix.to_owned();

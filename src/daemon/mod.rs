@@ -176,12 +176,17 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
     let (identity, created) = store.device_identity()?;
     drop(setup);
     info!(device_id = %identity.device_id(), created, "device identity ready");
-    let keys = Arc::new(KeyCache::new(store.clone()));
-    keys.refresh()?;
     let metrics = Arc::new(
         Metrics::new(cfg.metrics.gateway_detail)
             .map_err(|e| DaemonError::Startup(e.to_string()))?,
     );
+    let keys = Arc::new(KeyCache::new(
+        store.clone(),
+        metrics
+            .rate_limited
+            .with_label_values(&["unknown_key_lookups"]),
+    ));
+    keys.refresh()?;
     let events = EventBus::new();
     let device_id = identity.device_id();
     let identity = Arc::new(identity);

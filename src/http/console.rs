@@ -120,6 +120,11 @@ pub async fn login(
         .peer_addr()
         .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
     if let Err(retry_after_secs) = state.console_logins.check(peer) {
+        state
+            .metrics
+            .rate_limited
+            .with_label_values(&[state.console_logins.name])
+            .inc();
         return Err(ApiError::RateLimited {
             limit: state.console_logins.name,
             retry_after_secs,

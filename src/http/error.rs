@@ -376,6 +376,7 @@ impl From<AuthError> for ApiError {
         match err {
             AuthError::Missing
             | AuthError::Invalid
+            | AuthError::NotLookedUp
             | AuthError::MalformedAuthorization
             | AuthError::TwoKeys => ApiError::Unauthorized(err.to_string()),
             AuthError::Store(e) => ApiError::Storage(e.to_string()),

@@ -2,8 +2,8 @@
 
 use serde_json::json;
 
-use crate::support::{Daemon, Request, wait_until};
-use std::time::Duration;
+use crate::support::{Daemon, Request, metric, wait_until};
+use std::time::{Duration, Instant};
 
 /// 404 and 405 only for a caller with a valid key: without one, every `/api` path answers 401,
 /// whether a route takes it (a list, a route at the top), its method is not one the route has,
@@ -255,4 +255,31 @@ fn a_key_with_characters_no_key_has_is_refused() {
         d.send(Request::new("GET", "/api/gateways").key(key)).status,
         200
     );
+}
+
+#[test]
+fn a_flood_of_made_up_keys_is_refused_without_a_database_lookup_for_each() {
+    let d = Daemon::start();
+    let made_up = |i: usize| format!("gsk_{i:0>40}");
+    assert_eq!(made_up(0).len(), d.admin_key.len());
+    let sent = 200;
+    let started = Instant::now();
+    for i in 0..sent {
+        let res = d.get("/api/gateways", &made_up(i));
+        assert_eq!(res.status, 401, "{}", res.text());
+        assert_eq!(res.json()["error"], "unauthorized");
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    // 20 lookups a second, in bursts of 20: the rest were refused without one.
+    let looked_up_at_most = 20.0 + (20.0 * elapsed).ceil();
+    let refused = metric(&d, "rate_limited_total{limit=\"unknown_key_lookups\"}");
+    assert!(
+        refused >= sent as f64 - looked_up_at_most,
+        "{refused} of {sent} made-up keys refused without a lookup in {elapsed:.2} s"
+    );
+    // A key made now works: at once, or from the next refresh.
+    let key = d.create_key("viewer", "fresh");
+    wait_until("the new key to work", Duration::from_secs(10), || {
+        (d.get("/api/gateways", &key).status == 200).then_some(())
+    });
 }
