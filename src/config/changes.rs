@@ -1,9 +1,9 @@
-//! Which settings differ between two configurations, by their dotted names (`gateways.heartbeat_interval`):
-//! what a SIGHUP reload reports as waiting for a restart. The two are compared through their
-//! serialized form, so a key added to any section is compared without being listed here. The
-//! hand-written list this replaced named 6 of the ~90 keys: a changed
-//! `gateways.heartbeat_interval` was reloaded with "configuration reloaded" and nothing else,
-//! and never applied.
+//! Which settings differ between two configurations, by their dotted names
+//! (`gateways.heartbeat_interval`): what a SIGHUP reload reports as waiting for a restart. The
+//! two are compared through their serialized form, so a key added to any section is compared
+//! without being listed here. The hand-written list this replaced named 6 of the 92 keys: a
+//! changed `gateways.heartbeat_interval` was reloaded with "configuration reloaded" and nothing
+//! else, and never applied.
 
 use serde_json::Value;
 

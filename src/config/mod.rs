@@ -73,9 +73,9 @@ pub struct ServerConfig {
     pub workers: usize,
     #[serde(with = "duration")]
     pub shutdown_timeout: Duration,
-    /// How long an event stream stays silent before the daemon sends a keep-alive (an SSE
-    /// comment, a WebSocket ping) and asks the stream's credential again. A WebSocket that
-    /// answers nothing for three of these is closed.
+    /// An event stream's longest silence: an SSE stream silent this long gets a comment, a
+    /// WebSocket a ping this often, and the stream's credential is asked again then. A
+    /// WebSocket that answers nothing for three of these is closed.
     #[serde(with = "duration")]
     pub stream_keepalive: Duration,
 }

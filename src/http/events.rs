@@ -2,13 +2,13 @@
 //! comments) and `GET /api/ws` (WebSocket, optional `?types=a,b`, pings). A consumer that falls
 //! more than the bus's buffer behind is disconnected; it never slows the bus or other consumers.
 //!
-//! Every stream is paced by `server.stream_keepalive` (15 s): after that much silence it sends
-//! a keep-alive (so a proxy's idle timeout, 60 s in nginx and most load balancers, never cuts
-//! it) and asks its credential again (so a revoked key's stream ends even when no event comes).
-//! The silence is counted from the last frame *sent*, not received: a filtered stream on a busy
-//! bus sends nothing for its unwanted events, and must still keep its proxy awake. A WebSocket
-//! whose client answers nothing — not a pong, not a frame — for three keep-alives is a dead peer
-//! and is closed.
+//! Every stream is paced by `server.stream_keepalive` (15 s): an SSE stream silent that long
+//! sends a comment, and a WebSocket is pinged that often (so a proxy's idle timeout, 60 s in
+//! nginx and most load balancers, never cuts it), and each asks its credential again then (so a
+//! revoked key's stream ends even when no event comes). An SSE stream's silence is counted from
+//! the last frame *sent*, not received: a filtered stream on a busy bus sends nothing for its
+//! unwanted events, and must still keep its proxy awake. A WebSocket whose client answers
+//! nothing — not a pong, not a frame — for three keep-alives is a dead peer and is closed.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -262,7 +262,7 @@ fn tokio_stream_from(
 }
 
 #[utoipa::path(get, path = "/api/ws", tag = "events",
-    description = "The same events over a WebSocket (text frames, one JSON event each); `?types=` filters. The daemon pings after 15 s (`server.stream_keepalive`) and closes a client that answers nothing for three of them. Closed with code 1008 once the key that opened it is revoked or its console session ends (asked before every event and every ping).",
+    description = "The same events over a WebSocket (text frames, one JSON event each); `?types=` filters. The daemon pings every 15 s (`server.stream_keepalive`) and closes a client that answers nothing for three of them. Closed with code 1008 once the key that opened it is revoked or its console session ends (asked before every event and every ping).",
     params(EventQuery),
     responses((status = 101, description = "switching to WebSocket"),
         (status = 426, body = ErrorBody, description = "`upgrade_required`: not a WebSocket handshake (`Connection: Upgrade`, `Upgrade: websocket`, `Sec-WebSocket-Version: 13`, `Sec-WebSocket-Key`); `GET /api/events` serves the same events over plain HTTP")))]
