@@ -25,8 +25,34 @@ fn daemon(keepalive: &str) -> crate::support::Daemon {
 }
 
 #[test]
+fn a_websocket_client_that_answers_its_pings_stays_open_past_three_keep_alives() {
+    let d = daemon("1s");
+    let mut ws = open_ws(d.addr, &d.admin_key, "?types=gateway.changed", DEADLINE);
+    // Five pings read, each answered by tungstenite at the next read: more than the three
+    // keep-alives an unanswering client gets.
+    for ping in 1..=5 {
+        match ws.read() {
+            Ok(tungstenite::Message::Ping(_)) => {}
+            other => panic!("ping {ping}: {other:?}"),
+        }
+    }
+    d.create_gateway("after-the-pings", 1, None);
+    loop {
+        match ws.read() {
+            Ok(tungstenite::Message::Ping(_)) => continue,
+            Ok(tungstenite::Message::Text(t)) => {
+                assert!(t.contains("after-the-pings"), "{t}");
+                break;
+            }
+            other => panic!("the event after the pings: {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn a_quiet_websocket_is_closed_once_its_key_is_revoked_though_no_event_comes() {
-    let d = daemon("2s");
+    // Three keep-alives (9 s) leave the unread socket room for a slow `keys revoke`.
+    let d = daemon("3s");
     let viewer = d.create_key("viewer", "wall");
     // A type nothing here raises: the socket carries no event at all.
     let mut ws = open_ws(d.addr, &viewer, "?types=spawn.result", DEADLINE);
