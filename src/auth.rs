@@ -97,7 +97,7 @@ pub struct KeyDigest {
 /// real miss is rare (a key made since the last refresh, first used here), so 20 a second is
 /// far above need; past it, an unknown key is refused without asking, and a key made meanwhile
 /// works from the next refresh.
-const STORE_LOOKUPS_PER_SECOND: u32 = 20;
+const STORE_LOOKUPS_PER_SECOND: std::num::NonZeroU32 = std::num::NonZeroU32::new(20).unwrap();
 
 /// Active keys in memory, reloaded from the database every `auth.key_refresh_interval` (so a
 /// key revoked from the CLI stops working within that interval). Unknown prefixes are looked
@@ -123,11 +123,11 @@ pub struct KeyCache {
 impl KeyCache {
     /// `lookups_refused` counts the unknown keys refused without a store lookup.
     pub fn new(store: Store, lookups_refused: prometheus::IntCounter) -> Self {
-        let per_second = std::num::NonZeroU32::new(STORE_LOOKUPS_PER_SECOND)
-            .unwrap_or(std::num::NonZeroU32::MIN);
         KeyCache {
             store,
-            lookups: governor::RateLimiter::direct(governor::Quota::per_second(per_second)),
+            lookups: governor::RateLimiter::direct(governor::Quota::per_second(
+                STORE_LOOKUPS_PER_SECOND,
+            )),
             lookups_refused,
             keys: ArcSwap::from_pointee(KeysByPrefix::default()),
             ended_sessions: RwLock::new(HashMap::new()),

@@ -119,17 +119,7 @@ pub async fn login(
     let peer = req
         .peer_addr()
         .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
-    if let Err(retry_after_secs) = state.console_logins.check(peer) {
-        state
-            .metrics
-            .rate_limited
-            .with_label_values(&[state.console_logins.name])
-            .inc();
-        return Err(ApiError::RateLimited {
-            limit: state.console_logins.name,
-            retry_after_secs,
-        });
-    }
+    state.within(&state.console_logins, peer, state.console_logins.name)?;
     let principal = match state.keys.authenticate(Some(&body.0.key)).await {
         Ok(p) => p,
         Err(e) => {

@@ -113,17 +113,11 @@ pub async fn probe(
     body: OptionalJsonBody<ProbeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let gateway_id = body.0.and_then(|b| b.gateway_id);
-    if let Err(retry_after_secs) = state.manual_health_limiter.check(who.0.key_id) {
-        state
-            .metrics
-            .rate_limited
-            .with_label_values(&[state.manual_health_limiter.name])
-            .inc();
-        return Err(ApiError::RateLimited {
-            limit: "manual health checks",
-            retry_after_secs,
-        });
-    }
+    state.within(
+        &state.manual_health_limiter,
+        who.0.key_id,
+        "manual health checks",
+    )?;
     let links = state.registry.send(Links(gateway_id)).await?;
     let deadline = state.probe_timeout + PROBE_GRACE;
     if let Some(id) = gateway_id {

@@ -354,20 +354,11 @@ pub fn limit_gateway_ops(req: &ServiceRequest, caller: &Principal) -> Result<(),
     {
         return Ok(());
     }
-    state
-        .gateway_ops_limiter
-        .check(caller.key_id)
-        .map_err(|retry_after_secs| {
-            state
-                .metrics
-                .rate_limited
-                .with_label_values(&[state.gateway_ops_limiter.name])
-                .inc();
-            ApiError::RateLimited {
-                limit: "gateway operations",
-                retry_after_secs,
-            }
-        })
+    state.within(
+        &state.gateway_ops_limiter,
+        caller.key_id,
+        "gateway operations",
+    )
 }
 
 /// The method as a metric label or in a message: one of the standard methods, else `OTHER`.

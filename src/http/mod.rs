@@ -102,6 +102,28 @@ pub struct AppState {
     pub console_logins: Arc<KeyedLimiter<std::net::IpAddr>>,
 }
 
+impl AppState {
+    /// `limiter`'s verdict on `key`: a refusal is counted (`rate_limited_total{limit}`, by the
+    /// limiter's name) and answered 429 naming `what`, with when to retry.
+    pub fn within<K: std::hash::Hash + Eq + Clone>(
+        &self,
+        limiter: &KeyedLimiter<K>,
+        key: K,
+        what: &'static str,
+    ) -> Result<(), ApiError> {
+        limiter.check(key).map_err(|retry_after_secs| {
+            self.metrics
+                .rate_limited
+                .with_label_values(&[limiter.name])
+                .inc();
+            ApiError::RateLimited {
+                limit: what,
+                retry_after_secs,
+            }
+        })
+    }
+}
+
 /// Runs a storage call on the blocking pool; a pool failure or a database error is 503.
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, crate::db::DbError> + Send + 'static,

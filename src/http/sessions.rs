@@ -168,16 +168,12 @@ pub async fn control(
         .extensions()
         .get::<crate::cluster::forward::Hop>()
         .is_some();
-    if !hop && let Err(retry_after_secs) = state.session_control_limiter.check(key.clone()) {
-        state
-            .metrics
-            .rate_limited
-            .with_label_values(&[state.session_control_limiter.name])
-            .inc();
-        return Err(ApiError::RateLimited {
-            limit: "session control",
-            retry_after_secs,
-        });
+    if !hop {
+        state.within(
+            &state.session_control_limiter,
+            key.clone(),
+            "session control",
+        )?;
     }
     // A hop comes with the gateway the forwarding instance found the session on.
     let gateway_id = query.gateway_id.or_else(|| super::relay::hop_gateway(&req));

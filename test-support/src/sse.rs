@@ -10,6 +10,27 @@ pub struct Sse {
     reader: BufReader<TcpStream>,
 }
 
+/// A comment line the daemon sends on a stream.
+#[derive(Debug, PartialEq)]
+pub enum Comment {
+    /// `: connected`, first on every stream.
+    Connected,
+    /// `: keep-alive`, after `server.stream_keepalive` without a frame.
+    KeepAlive,
+    /// Any other (why the stream ended, say).
+    Other(String),
+}
+
+impl Comment {
+    fn of(text: &str) -> Comment {
+        match text {
+            "connected" => Comment::Connected,
+            "keep-alive" => Comment::KeepAlive,
+            other => Comment::Other(other.to_owned()),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SseEvent {
     pub id: u64,
@@ -113,13 +134,13 @@ impl Sse {
         None
     }
 
-    /// The next comment line's text (`: keep-alive` gives `keep-alive`), skipping events, within
-    /// `deadline`; `None` at the end of the stream or the deadline.
-    pub fn comment(&mut self, deadline: Duration) -> Option<String> {
+    /// The next comment line, skipping events, within `deadline`; `None` at the end of the
+    /// stream or the deadline.
+    pub fn comment(&mut self, deadline: Duration) -> Option<Comment> {
         let until = Instant::now() + deadline;
         while Instant::now() < until {
             if let Some(c) = self.line(until)?.strip_prefix(": ") {
-                return Some(c.to_owned());
+                return Some(Comment::of(c));
             }
         }
         None

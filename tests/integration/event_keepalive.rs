@@ -3,15 +3,15 @@
 //! still gets its keep-alive.
 
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::support::fleet::link_daemon;
-use crate::support::open_ws;
-use crate::support::sse::Sse;
+use crate::support::sse::{Comment, Sse};
+use crate::support::{open_ws, wait_until};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 const CREDENTIAL_ENDED: &str =
@@ -133,32 +133,30 @@ fn a_websocket_client_that_answers_no_ping_is_closed_after_three_keep_alives() {
 #[test]
 fn a_filtered_event_stream_gets_its_keep_alive_while_other_events_stream_past() {
     let d = daemon("1s");
+    let id = d.create_gateway("busy", 1, None)["id"].clone();
+    let labels = format!("/api/gateways/{id}/labels");
     let busy = AtomicBool::new(true);
+    let changes = AtomicUsize::new(0);
     std::thread::scope(|scope| {
-        // Events the stream below does not want, several a second.
+        // Events the stream below does not want, back to back: one gateway relabelled again
+        // and again (`gateway.changed`), until the stream has had its say.
         scope.spawn(|| {
-            let mut n = 0;
-            while busy.load(Ordering::Relaxed) && n < 200 {
-                let res = d.call(
-                    "POST",
-                    "/api/gateways",
-                    &d.admin_key,
-                    &json!({"name": format!("busy-{n}"), "host": "127.0.0.1", "port": 1 + n}),
-                );
-                assert_eq!(res.status, 201, "{}", res.text());
-                n += 1;
-                std::thread::sleep(Duration::from_millis(100)); // pacing the load, not a wait
+            while busy.load(Ordering::Relaxed) {
+                let n = changes.fetch_add(1, Ordering::Relaxed);
+                let res = d.call("PATCH", &labels, &d.admin_key, &json!({"n": n.to_string()}));
+                assert_eq!(res.status, 200, "{}", res.text());
             }
         });
-        let mut all = Sse::open(d.addr, &d.admin_key, None, "");
-        all.next(DEADLINE).expect("the bus is busy");
+        wait_until("the bus to be busy", DEADLINE, || {
+            (changes.load(Ordering::Relaxed) > 0).then_some(())
+        });
         let mut filtered = Sse::open(d.addr, &d.admin_key, None, "?types=spawn.result");
-        assert_eq!(filtered.comment(DEADLINE).as_deref(), Some("connected"));
+        assert_eq!(filtered.comment(DEADLINE), Some(Comment::Connected));
         let keep_alive = filtered.comment(Duration::from_secs(5));
         busy.store(false, Ordering::Relaxed);
         assert_eq!(
-            keep_alive.as_deref(),
-            Some("keep-alive"),
+            keep_alive,
+            Some(Comment::KeepAlive),
             "no keep-alive within 5 s of a 1 s keep-alive while other events flowed"
         );
     });
