@@ -99,8 +99,10 @@ impl OperationState {
         "reverting",
     ];
 
-    /// An operator may cancel it in this state.
-    pub const CANCELLABLE: [&'static str; 3] = ["running", "paused", "awaiting_promotion"];
+    /// An operator may cancel it in this state: every live one but `cancelling` itself (a
+    /// cancel while reverting stops the revert where it is).
+    pub const CANCELLABLE: [&'static str; 4] =
+        ["running", "paused", "awaiting_promotion", "reverting"];
 
     pub fn is_live(self) -> bool {
         matches!(

@@ -135,13 +135,16 @@ pub fn judge(desired: &Map<String, Value>, live: &Live) -> Judged {
         }
         let have = patch::get(&live.config, &path);
         let redacted = have.and_then(Value::as_str) == Some(REDACTED);
-        let secret = patch::is_secret(&path) || redacted;
+        // Hidden when either side is a secret; compared whenever the gateway shows its value.
+        let secret = redacted
+            || patch::is_secret_leaf(&path, want)
+            || have.is_some_and(|h| patch::is_secret_leaf(&path, h));
         let name = patch::dotted(&path);
         let differs = match (want, have) {
             (Value::Null, None) => false,
             (Value::Null, Some(_)) => true,
             (_, None) => true,
-            (_, Some(_)) if secret => {
+            (_, Some(_)) if redacted || patch::is_secret(&path) => {
                 unverified.push(name.clone());
                 false
             }

@@ -1,6 +1,6 @@
 //! A config profile: a merge patch for the gateways a selector picks. Profiles apply in name
 //! order (a later name wins a path both set); a gateway's desired config is the merge of the
-//! profiles that pick it. A value at a secret path (one OpenClaw redacts, [`patch::is_secret`])
+//! profiles that pick it. A secret (one OpenClaw redacts, and more: [`patch::is_secret_leaf`])
 //! is split off the patch as it comes in and held encrypted; the profile shows
 //! [`patch::REDACTED`] in its place, and the same marker sent back keeps the secret held (as
 //! OpenClaw's own `config.patch` restores redacted values).
@@ -117,6 +117,17 @@ pub fn split(patch: &Value, held: Option<&Map<String, Value>>) -> Result<Split, 
             return Err(invalid("patch", "a key of the patch is empty"));
         }
         let name = bounded_path(&path);
+        if patch::cuts_the_link(&path) {
+            return Err(invalid(
+                "patch",
+                format!(
+                    "`{name}` is what this daemon's link to the gateway depends on (its auth, \
+                     where it listens, its TLS, its roles): rolled out, it would cut the daemon \
+                     off and no revert could reach the gateway. Change it on the gateway's host \
+                     and the daemon's record of it (PATCH /api/gateways/{{id}}) together"
+                ),
+            ));
+        }
         if value.as_str() == Some(REDACTED) {
             let kept = held.and_then(|h| patch::get_in(h, &path)).ok_or_else(|| {
                 invalid(
@@ -128,7 +139,7 @@ pub fn split(patch: &Value, held: Option<&Map<String, Value>>) -> Result<Split, 
             })?;
             patch::set(&mut secrets, &path, kept.clone());
             patch::set(&mut shown, &path, Value::String(REDACTED.into()));
-        } else if patch::is_secret(&path) && !value.is_null() {
+        } else if patch::is_secret_leaf(&path, value) && !value.is_null() {
             patch::set(&mut secrets, &path, value.clone());
             patch::set(&mut shown, &path, Value::String(REDACTED.into()));
         } else {
@@ -224,31 +235,50 @@ mod tests {
     #[test]
     fn secrets_are_split_off_and_shown_as_the_gateway_shows_them() {
         let Split { shown, secrets } = split(
-            &json!({"gateway": {"auth": {"token": "t0ken"}, "port": 1}, "models": {"x": {"apiKey": null}}}),
+            &json!({"hooks": {"token": "t0ken", "enabled": true}, "models": {"x": {"apiKey": null}}}),
             None,
         )
         .unwrap();
         assert_eq!(
             Value::Object(shown),
-            json!({"gateway": {"auth": {"token": REDACTED}, "port": 1}, "models": {"x": {"apiKey": null}}})
+            json!({"hooks": {"token": REDACTED, "enabled": true}, "models": {"x": {"apiKey": null}}})
         );
-        assert_eq!(
-            Value::Object(secrets),
-            json!({"gateway": {"auth": {"token": "t0ken"}}})
-        );
+        assert_eq!(Value::Object(secrets), json!({"hooks": {"token": "t0ken"}}));
     }
 
     #[test]
     fn the_marker_sent_back_keeps_the_secret_held_and_is_refused_when_none_is() {
-        let held = json!({"gateway": {"auth": {"token": "t0ken"}}});
-        let Split { secrets, .. } = split(
-            &json!({"gateway": {"auth": {"token": REDACTED}}}),
-            held.as_object(),
-        )
-        .unwrap();
+        let held = json!({"hooks": {"token": "t0ken"}});
+        let Split { secrets, .. } =
+            split(&json!({"hooks": {"token": REDACTED}}), held.as_object()).unwrap();
         assert_eq!(Value::Object(secrets), held);
-        let e = split(&json!({"gateway": {"auth": {"token": REDACTED}}}), None).unwrap_err();
+        let e = split(&json!({"hooks": {"token": REDACTED}}), None).unwrap_err();
         assert!(e.message.contains("holds no secret there"), "{e}");
+    }
+
+    #[test]
+    fn a_change_the_daemon_s_link_depends_on_is_refused_naming_the_path() {
+        for cutting in [
+            json!({"gateway": {"auth": {"token": "new"}}}),
+            json!({"gateway": {"auth": {"mode": "password"}}}),
+            json!({"gateway": {"bind": "lan"}}),
+            json!({"gateway": {"port": 19001}}),
+            json!({"gateway": {"tls": {"enabled": true}}}),
+            json!({"gateway": null}),
+        ] {
+            let e = split(&cutting, None).unwrap_err();
+            assert_eq!(e.field, "patch");
+            assert!(e.message.contains("cut the daemon off"), "{e}");
+        }
+        let e = split(&json!({"gateway": {"auth": {"token": "x"}}}), None).unwrap_err();
+        assert!(e.message.starts_with("`gateway.auth.token` is what"), "{e}");
+        assert!(
+            split(
+                &json!({"gateway": {"auth": {"rateLimit": {"maxAttempts": 20}}}}),
+                None
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -275,12 +305,12 @@ mod tests {
             profile(
                 "20-eu",
                 "region=eu",
-                json!({"gateway": {"bind": "lan"}, "tools": {"a": 1}}),
+                json!({"hooks": {"path": "/eu"}, "tools": {"a": 1}}),
             ),
             profile(
                 "10-all",
                 "",
-                json!({"gateway": {"bind": "loopback", "port": 1}}),
+                json!({"hooks": {"path": "/all", "maxBodyBytes": 1}}),
             ),
             profile("30-us", "region=us", json!({"tools": {"a": 2}})),
         ];
@@ -289,20 +319,20 @@ mod tests {
         assert_eq!(names, ["10-all", "20-eu"]);
         assert_eq!(
             Value::Object(desired),
-            json!({"gateway": {"bind": "lan", "port": 1}, "tools": {"a": 1}})
+            json!({"hooks": {"path": "/eu", "maxBodyBytes": 1}, "tools": {"a": 1}})
         );
         let (desired, names) = desired_for(&profiles, &Labels::default());
         assert_eq!(names, ["10-all"]);
         assert_eq!(
             Value::Object(desired),
-            json!({"gateway": {"bind": "loopback", "port": 1}})
+            json!({"hooks": {"path": "/all", "maxBodyBytes": 1}})
         );
     }
 
     #[test]
     fn the_full_patch_carries_the_secret_and_the_shown_one_never_does() {
-        let p = profile("a", "", json!({"gateway": {"auth": {"token": "t0ken"}}}));
-        assert_eq!(p.full_patch()["gateway"]["auth"]["token"], "t0ken");
+        let p = profile("a", "", json!({"hooks": {"token": "t0ken"}}));
+        assert_eq!(p.full_patch()["hooks"]["token"], "t0ken");
         assert!(!serde_json::to_string(&p.patch).unwrap().contains("t0ken"));
     }
 }

@@ -400,9 +400,9 @@ pub(super) fn operation_id(id: String) -> Result<(OperationId, String), ApiError
 }
 
 #[utoipa::path(post, path = "/api/operations/{id}/cancel", tag = "operations", params(("id" = String, Path)),
-    description = "Cancels a running operation: no gateway is started any more (those not begun are `skipped`), a gateway being drained has its suspension released and is uncordoned (`skipped`), a restart already sent is seen through; the operation is `cancelling`, then `cancelled`. Answered at once with the operation.",
+    description = "Cancels an operation in any state that is not over (`running`, `paused`, `awaiting_promotion`, `reverting`): no gateway is started any more (those not begun are `skipped`), a gateway being drained has its suspension released and is uncordoned (`skipped`), a restart already sent is seen through, and a config rollout's revert stops where it is (each gateway not put back yet is `failed`, and the operation's `detail` names them); the operation is `cancelling`, then `cancelled`. Answered at once with the operation.",
     responses((status = 202, body = OperationEnvelope), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`operation_over`: the operation is not running (its state says how it ended)")))]
+        (status = 409, body = ErrorBody, description = "`operation_over`: the operation is over, or already cancelling (its state says which)")))]
 pub async fn cancel(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -419,7 +419,7 @@ pub async fn cancel(
     match op.state {
         OperationState::Cancelling => Ok(accepted(op)),
         over => Err(ApiError::OperationOver(format!(
-            "operation {} is {}, not running: there is nothing to cancel",
+            "operation {} is {}: there is nothing to cancel",
             op.id,
             over.as_str()
         ))),

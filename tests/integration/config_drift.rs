@@ -65,7 +65,7 @@ fn a_profile_is_judged_against_each_gateway_it_picks_value_by_value() {
     for id in [eu, us] {
         wait_gateway(&d, id, "online", online);
     }
-    let profile = json!({"selector": "region=eu", "patch": {"gateway": {"http": {"endpoints": {"chatCompletions": {"enabled": true}}}, "bind": "loopback"}}, "note": "turn on chat completions"});
+    let profile = json!({"selector": "region=eu", "patch": {"gateway": {"http": {"endpoints": {"chatCompletions": {"enabled": true}}}}, "update": {"checkOnStart": false}}, "note": "turn on chat completions"});
     let res = put_profile(&d, "eu-chat", &profile);
     assert_eq!(res.status, 201, "{}", res.text());
     assert_eq!(
@@ -109,7 +109,7 @@ fn a_profile_is_judged_against_each_gateway_it_picks_value_by_value() {
     assert_eq!(g["paths"], json!([]), "it still runs loopback: {g:#}");
 
     // A gateway that cannot be read is unknown, with why.
-    let everyone = json!({"selector": "", "patch": {"gateway": {"bind": "loopback"}}});
+    let everyone = json!({"selector": "", "patch": {"update": {"checkOnStart": false}}});
     assert_eq!(put_profile(&d, "00-all", &everyone).status, 201);
     wait_drift(&d, us, "us-1 read back", |g| g["checked_at_ms"].is_i64());
     fu.stop();
@@ -153,27 +153,31 @@ fn a_profile_s_secrets_are_held_encrypted_never_shown_and_kept_by_the_marker() {
     let f = fake(|_| {});
     let id = add_labelled(&d, "edge", f.port(), json!({}));
     wait_gateway(&d, id, "online", online);
+    // A header the gateway's schema marks sensitive (2026.9.6 shows it redacted), a proxy URL
+    // carrying a password, and an API key: all three are secrets.
     let body = json!({"selector": "", "patch": {
-        "gateway": {"auth": {"token": "fake-token"}},
-        "models": {"providers": {"acme": {"apiKey": "sk-live-0123456789"}}}}});
+        "models": {"providers": {"acme": {"apiKey": "sk-live-0123456789",
+            "headers": {"Authorization": "Bearer sk-hdr-0123456789"},
+            "request": {"proxy": {"url": "http://ops:pw-0123456789@proxy.internal:3128"}}}}}}});
     let res = put_profile(&d, "secrets", &body);
     assert_eq!(res.status, 201, "{}", res.text());
     let shown = res.text();
     assert!(
-        !shown.contains("sk-live") && !shown.contains("fake-token"),
+        !shown.contains("sk-live") && !shown.contains("sk-hdr") && !shown.contains("pw-0123"),
         "{shown}"
     );
-    assert_eq!(
-        res.json()["profile"]["patch"]["models"]["providers"]["acme"]["apiKey"],
-        "__OPENCLAW_REDACTED__"
-    );
-    // The gateway's own token is set (redacted there): taken as set. The API key is missing:
-    // drift, named, without a value either way.
+    let acme = &res.json()["profile"]["patch"]["models"]["providers"]["acme"];
+    assert_eq!(acme["apiKey"], "__OPENCLAW_REDACTED__");
+    assert_eq!(acme["headers"]["Authorization"], "__OPENCLAW_REDACTED__");
+    assert_eq!(acme["request"]["proxy"]["url"], "__OPENCLAW_REDACTED__");
+    // Missing on the gateway: drift, named, without a value either way.
     let g = wait_drift(&d, id, "judged", |g| g["state"] == "drifted");
-    assert_eq!(g["unverified"], json!(["gateway.auth.token"]));
+    assert_eq!(g["unverified"], json!([]));
     assert_eq!(
         g["paths"],
-        json!([{"path": "models.providers.acme.apiKey", "secret": true, "present": false}])
+        json!([{"path": "models.providers.acme.apiKey", "secret": true, "present": false},
+               {"path": "models.providers.acme.headers.Authorization", "secret": true, "present": false},
+               {"path": "models.providers.acme.request.proxy.url", "secret": true, "present": false}])
     );
     // Sent back as shown, the secret is kept (the drift stays); the marker where nothing is
     // held is refused.
@@ -196,8 +200,65 @@ fn a_profile_s_secrets_are_held_encrypted_never_shown_and_kept_by_the_marker() {
         d.get("/api/audit", &d.admin_key).text(),
         d.get("/metrics", "").text(),
     ] {
-        assert!(!text.contains("sk-live"), "{text}");
+        assert!(
+            !text.contains("sk-live") && !text.contains("sk-hdr") && !text.contains("pw-0123"),
+            "{text}"
+        );
     }
+}
+
+#[test]
+fn a_profile_that_would_cut_the_daemon_s_link_is_refused_naming_the_path() {
+    let d = link_daemon(&[]);
+    let f = fake(|_| {});
+    let id = add_labelled(&d, "edge", f.port(), json!({}));
+    wait_gateway(&d, id, "online", online);
+    for (patch, path) in [
+        (
+            json!({"gateway": {"auth": {"token": "new-token"}}}),
+            "gateway.auth.token",
+        ),
+        (
+            json!({"gateway": {"auth": {"mode": "password"}}}),
+            "gateway.auth.mode",
+        ),
+        (json!({"gateway": {"bind": "lan"}}), "gateway.bind"),
+        (json!({"gateway": {"port": 19999}}), "gateway.port"),
+        (
+            json!({"gateway": {"tls": {"enabled": true}}}),
+            "gateway.tls.enabled",
+        ),
+    ] {
+        let res = put_profile(&d, "cutting", &json!({"selector": "", "patch": patch}));
+        assert_eq!(res.status, 400, "{patch}: {}", res.text());
+        let e = res.json();
+        assert_eq!(e["error"], "invalid_field", "{e}");
+        assert_eq!(e["details"]["field"], "patch", "{e}");
+        let says = e["message"].as_str().unwrap();
+        assert!(
+            says.contains(&format!("`{path}`")) && says.contains("cut the daemon off"),
+            "{says}"
+        );
+        // Nor as a rollout's own patch.
+        let res = d.call(
+            "POST",
+            "/api/config/rollouts",
+            &d.admin_key,
+            &json!({"selector": "", "patch": patch}),
+        );
+        assert_eq!(res.status, 400, "{patch}: {}", res.text());
+        assert!(res.text().contains("cut the daemon off"), "{}", res.text());
+    }
+    assert!(!res_text_has_token(&d));
+    let g = d.get(&format!("/api/gateways/{id}"), &d.admin_key).json();
+    assert!(online(&g["gateway"]), "untouched: {g}");
+}
+
+/// Whether a refused token reached the audit log.
+fn res_text_has_token(d: &Daemon) -> bool {
+    d.get("/api/audit", &d.admin_key)
+        .text()
+        .contains("new-token")
 }
 
 #[test]

@@ -313,7 +313,7 @@ fn labels_and_drift_are_read_from_a_terminal() {
         "PUT",
         "/api/config/profiles/eu",
         &d.admin_key,
-        &serde_json::json!({"selector": "region=eu", "patch": {"gateway": {"bind": "lan"}}}),
+        &serde_json::json!({"selector": "region=eu", "patch": {"update": {"checkOnStart": true}}}),
     );
     assert_eq!(put.status, 201, "{}", put.text());
     let drift = wait_until("alpha judged drifted", DEADLINE, || {
@@ -327,7 +327,7 @@ fn labels_and_drift_are_read_from_a_terminal() {
     });
     assert!(drift.starts_with("ID  NAME"), "{drift}");
     assert!(
-        drift.contains("gateway.bind") && !drift.contains("beta"),
+        drift.contains("update.checkOnStart") && !drift.contains("beta"),
         "{drift}"
     );
     assert!(drift.contains("0 in sync, 1 drifted"), "{drift}");

@@ -17,9 +17,6 @@ pub use super::reload_plan::{restarts, will_restart};
 
 /// Longest detail kept for a gateway (it may quote the gateway).
 const DETAIL_MAX: usize = 300;
-/// How long a changed gateway that is down is waited for to be put back, at the least (its
-/// `healthy_deadline` when longer): time for an operator to bring a crashed gateway back.
-pub const REVERT_WAIT_S: u64 = 300;
 
 /// The next thing to do for one gateway of a rollout.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,10 +72,14 @@ impl Refusal {
     }
 }
 
+/// `healthy_deadline` in milliseconds.
+fn deadline_ms(rp: &RolloutParams) -> i64 {
+    i64::try_from(rp.healthy_deadline_s.saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
 /// When gateway `p` must be done by.
 fn deadline(p: &GatewayProgress, rp: &RolloutParams) -> i64 {
-    let ms = i64::try_from(rp.healthy_deadline_s.saturating_mul(1000)).unwrap_or(i64::MAX);
-    p.started_at.unwrap_or(0).saturating_add(ms)
+    p.started_at.unwrap_or(0).saturating_add(deadline_ms(rp))
 }
 
 fn fail(reason: impl Into<String>) -> Next {
@@ -105,6 +106,11 @@ pub fn next(
             reason: "cancelled before it was written".into(),
         };
     }
+    // An operator's cancel stops a revert where it is: what is not put back yet stays as the
+    // rollout left it, and says so (decided here, by whichever instance reads it first).
+    if cancelling && matches!(p.step, Step::Reverting { .. }) {
+        return fail("not put back: the rollout was cancelled while it was putting gateways back");
+    }
     if !f.exists {
         return fail("the gateway was deleted");
     }
@@ -114,15 +120,22 @@ pub fn next(
     let late = now_ms > deadline(p, rp);
     let secs = rp.healthy_deadline_s;
     match &p.step {
-        Step::Admitted | Step::Writing { .. } if !f.connected => {
-            if late {
-                fail(format!(
-                    "not connected within {secs}s: the write was not sent"
-                ))
+        // Late, whatever the link says: a gateway that looks connected while every call to
+        // it fails must not hold the rollout for ever either.
+        Step::Admitted | Step::Writing { .. } if late => fail(format!(
+            "{} within {secs}s of its start{}",
+            if p.written {
+                "its write was not confirmed"
             } else {
-                Next::Wait
+                "not written"
+            },
+            match (&p.detail, f.connected) {
+                (_, false) => ": not connected".to_owned(),
+                (Some(last), true) => format!(": {last}"),
+                (None, true) => String::new(),
             }
-        }
+        )),
+        Step::Admitted | Step::Writing { .. } if !f.connected => Next::Wait,
         Step::Admitted if !f.offers_config => fail(format!(
             "OpenClaw {} does not offer config.get and config.patch (2026.9 does)",
             f.version.as_deref().unwrap_or("unknown")
@@ -175,17 +188,19 @@ pub fn next(
                 _ => Next::Wait,
             }
         }
-        Step::Reverting { since_ms, .. } if !f.connected => {
-            let wait = secs.max(REVERT_WAIT_S);
-            let ms = i64::try_from(wait.saturating_mul(1000)).unwrap_or(i64::MAX);
-            if now_ms > since_ms.saturating_add(ms) {
-                fail(format!(
-                    "could not be put back: not connected within {wait}s of the revert"
-                ))
-            } else {
-                Next::Wait
-            }
+        // A revert ends by `healthy_deadline` too: a gateway down for good (or one whose every
+        // call fails) is named as not put back, and the rollout ends.
+        Step::Reverting { since_ms, .. } if now_ms > since_ms.saturating_add(deadline_ms(rp)) => {
+            fail(format!(
+                "could not be put back within {secs}s of the revert: {}",
+                if f.connected {
+                    p.detail.as_deref().unwrap_or("its calls failed")
+                } else {
+                    "not connected"
+                }
+            ))
         }
+        Step::Reverting { .. } if !f.connected => Next::Wait,
         Step::Reverting { not_before_ms, .. } if now_ms < *not_before_ms => Next::Wait,
         Step::Reverting { .. } => Next::Revert,
         _ => Next::Wait,
@@ -486,15 +501,25 @@ pub fn plan(
         }
         OperationState::Cancelling => {
             skip_pending(progress, "left untouched: the rollout was cancelled");
-            let over = all_over(progress);
-            return (
-                if over {
-                    OperationState::Cancelled
-                } else {
-                    state
-                },
-                None,
-            );
+            if !all_over(progress) {
+                return (state, None);
+            }
+            // A cancel that stopped a revert leaves changed gateways: the record names them.
+            let left: Vec<String> = progress
+                .iter()
+                .filter(|p| p.written && p.step == Step::Failed)
+                .map(|p| p.gateway_id.to_string())
+                .collect();
+            let detail = (!left.is_empty()).then(|| {
+                bounded::text(
+                    &format!(
+                        "cancelled; gateway(s) {} keep the rollout's values (not put back)",
+                        left.join(", ")
+                    ),
+                    DETAIL_MAX,
+                )
+            });
+            return (OperationState::Cancelled, detail);
         }
         s if !s.is_live() => return (s, None),
         _ => {}

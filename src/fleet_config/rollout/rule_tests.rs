@@ -62,6 +62,15 @@ fn writing() -> Step {
     }
 }
 
+/// Being put back since `NOW`.
+fn reverting() -> Step {
+    Step::Reverting {
+        attempts: 0,
+        not_before_ms: NOW,
+        since_ms: NOW,
+    }
+}
+
 fn fleet(n: i64, canary: usize) -> Vec<GatewayProgress> {
     (1..=n)
         .map(|id| GatewayProgress {
@@ -114,7 +123,9 @@ fn a_gateway_not_connected_is_waited_for_until_its_deadline_then_failed_unwritte
         Next::Wait
     );
     let late = next(&at(writing()), &down, &rp(), S::Running, NOW + 301_000);
-    assert!(matches!(late, Next::Fail { reason } if reason.contains("not connected within 300s")));
+    assert!(
+        matches!(late, Next::Fail { reason } if reason == "not written within 300s of its start: not connected")
+    );
 }
 
 #[test]
@@ -597,4 +608,111 @@ fn a_write_that_will_restart_the_gateway_is_known_before_it_is_sent() {
     assert!(!restarts(
         json!({"agents": {"defaults": {"maxConcurrent": 2}}})
     ));
+}
+
+#[test]
+fn a_revert_whose_calls_keep_failing_ends_at_the_deadline_though_the_link_looks_up() {
+    // The link says connected, yet every `config.get` fails (a gateway stopped under a link
+    // that has not noticed yet): the revert must still end by `healthy_deadline`.
+    let mut p = at(reverting());
+    p.written = true;
+    p.detail = Some("config.get failed: the call timed out".into());
+    let looks_up = here("boot-a");
+    assert_eq!(
+        next(&p, &looks_up, &rp(), S::Reverting, NOW + 299_000),
+        Next::Revert
+    );
+    match next(&p, &looks_up, &rp(), S::Reverting, NOW + 301_000) {
+        Next::Fail { reason } => assert!(
+            reason.contains("could not be put back within 300s")
+                && reason.contains("the call timed out"),
+            "{reason}"
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_down_gateway_is_waited_for_at_most_healthy_deadline_to_be_put_back() {
+    let short = RolloutParams {
+        healthy_deadline_s: 20,
+        ..rp()
+    };
+    let p = at(reverting());
+    let down = Facts {
+        connected: false,
+        ..here("boot-a")
+    };
+    assert_eq!(
+        next(&p, &down, &short, S::Reverting, NOW + 19_000),
+        Next::Wait
+    );
+    assert!(matches!(
+        next(&p, &down, &short, S::Reverting, NOW + 21_000),
+        Next::Fail { .. }
+    ));
+}
+
+#[test]
+fn a_write_that_keeps_failing_on_a_connected_gateway_fails_at_the_deadline() {
+    let mut p = at(writing());
+    p.detail = Some("config.get failed: the call timed out".into());
+    assert_eq!(
+        next(&p, &here("boot-a"), &rp(), S::Running, NOW + 1_000),
+        Next::Write
+    );
+    match next(&p, &here("boot-a"), &rp(), S::Running, NOW + 301_000) {
+        Next::Fail { reason } => assert!(reason.starts_with("not written within 300s"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_cancel_while_reverting_stops_the_revert_and_names_what_was_not_put_back() {
+    let mut progress = fleet(3, 0);
+    for p in &mut progress {
+        p.written = true;
+    }
+    progress[0].step = Step::Reverted;
+    progress[1].step = reverting();
+    progress[2].step = reverting();
+    // Down or not, in a cluster's other instance or here: the cancel decides without it.
+    let away = Facts {
+        connected: false,
+        elsewhere: true,
+        ..here("boot-a")
+    };
+    for p in progress.iter_mut().skip(1) {
+        let n = next(p, &away, &rp(), S::Cancelling, NOW + 1_000);
+        assert!(
+            matches!(&n, Next::Fail { reason } if reason.contains("cancelled")),
+            "{n:?}"
+        );
+        apply(p, &n, NOW + 1_000);
+    }
+    let (state, detail) = plan(
+        &mut progress,
+        &params(3, 0),
+        &rp(),
+        S::Cancelling,
+        NOW + 1_000,
+    );
+    assert_eq!(state, S::Cancelled);
+    assert_eq!(
+        detail.as_deref(),
+        Some("cancelled; gateway(s) 2, 3 keep the rollout's values (not put back)")
+    );
+}
+
+#[test]
+fn every_live_state_but_cancelling_can_be_cancelled() {
+    for s in S::ALL {
+        let cancellable = S::CANCELLABLE.contains(&s.as_str());
+        assert_eq!(
+            cancellable,
+            s.is_live() && s != S::Cancelling,
+            "{}",
+            s.as_str()
+        );
+    }
 }
