@@ -1,7 +1,10 @@
 // gateway-supervisor console: the fleet's approvals inbox. Every pending exec and plugin approval
 // of every gateway, newest first, with its gateway, agent, the command exactly as the gateway
 // presents it (monospace, set as text: never interpreted), the time left, and — for an operator
-// — Allow once / Allow always / Deny, which show the result or who answered first. The pending
+// — the answers the gateway offers (Allow once / Allow always / Deny), which show the result or
+// who answered first; an approval whose text was cut can only be denied, and an offline
+// gateway's take no answer (its buttons are disabled, saying why). The whole command is shown,
+// in a box that scrolls: an operator is never shown less than what they approve. The pending
 // count is a badge on every page. Loaded after app.js and uses its helpers.
 "use strict";
 
@@ -44,8 +47,14 @@ async function renderApprovals() {
     ]);
   } catch (e) { return failed(e); }
   if (state.view !== "approvals") return;
-  const answer = (a, outcome) => can("operator") ? el("div", { class: "actions" }, APPROVAL_ANSWERS.map(([decision, label]) =>
-    el("button", { type: "button", class: decision === "deny" ? "danger" : "", "data-decision": decision, onclick: async (e) => {
+  // Only what the gateway offers; an allow of what was cut, or any answer to a gateway that
+  // cannot be reached, is shown disabled with why (the daemon refuses them too).
+  const answer = (a, outcome) => can("operator") ? el("div", { class: "actions" }, APPROVAL_ANSWERS
+    .filter(([decision]) => (a.offered_decisions || []).includes(decision)).map(([decision, label]) =>
+    el("button", { type: "button", class: decision === "deny" ? "danger" : "", "data-decision": decision,
+      disabled: a.gateway_reachable === false || (decision !== "deny" && a.presented_whole === false),
+      title: a.gateway_reachable === false ? "gateway offline" : decision !== "deny" && a.presented_whole === false ? "not shown whole: it can only be denied" : null,
+      onclick: async (e) => {
       for (const b of e.target.parentNode.querySelectorAll("button")) b.disabled = true;
       try {
         const done = await api("POST", `/api/approvals/${a.gateway_id}/${encodeURIComponent(a.id)}/resolve`, { decision });
@@ -59,10 +68,12 @@ async function renderApprovals() {
     return el("tr", { "data-approval": a.id },
       el("td", {}, state.names.get(a.gateway_id) || a.gateway_id),
       el("td", {}, a.agent_id || "–"), el("td", {}, a.kind),
-      el("td", { class: "wrap" }, el("code", { class: "command" }, a.command),
+      el("td", { class: "wrap" }, el("code", { class: "command", tabindex: "0" }, a.command),
+        a.presented_whole === false ? el("p", { class: "error cut" }, "Cut: the gateway presented more than the inbox keeps. It can only be denied.") : null,
         a.warning ? el("p", { class: "muted" }, a.warning) : null),
       el("td", {}, `${when(a.created_at_ms)}, ${timeLeft(a)}`),
-      el("td", {}, answer(a, outcome), outcome));
+      el("td", {}, a.gateway_reachable === false ? el("p", { class: "error offline" }, "gateway offline") : null,
+        answer(a, outcome), outcome));
   };
   const ended = recent.approvals.filter((a) => a.status !== "pending");
   const head = (cols) => el("thead", {}, el("tr", {}, cols.map((h) => el("th", { scope: "col" }, h))));

@@ -42,6 +42,13 @@ pub enum ApprovalError {
     /// It ended before this answer: answered (here or elsewhere), expired or cancelled.
     #[error("approval {} is already {}", .0.id, .0.status.as_str())]
     Ended(Box<Approval>),
+    /// The decision cannot be sent: not offered, or an allow of what was not shown whole.
+    #[error("approval {} cannot be answered {}: {why:?}", .approval.id, .decision.as_str())]
+    Unanswerable {
+        approval: Box<Approval>,
+        decision: Decision,
+        why: rule::Unanswerable,
+    },
     #[error(transparent)]
     Fleet(#[from] FleetError),
     #[error("storage failed: {0}")]
@@ -108,6 +115,13 @@ impl Inbox {
         };
         if !known.is_pending() {
             return Err(ApprovalError::Ended(Box::new(known)));
+        }
+        if let Err(why) = rule::answerable(&known, decision) {
+            return Err(ApprovalError::Unanswerable {
+                approval: Box::new(known),
+                decision,
+                why,
+            });
         }
         let params = json!({"id": id, "kind": known.kind, "decision": decision.as_str()});
         let answer = match self
@@ -205,6 +219,15 @@ impl Inbox {
                 })
             }
         }
+    }
+
+    /// `approvals` as the inbox shows them: each pending one says whether its gateway can
+    /// take an answer now (read live, never stored).
+    pub fn shown(&self, mut approvals: Vec<Approval>) -> Vec<Approval> {
+        for a in approvals.iter_mut().filter(|a| a.is_pending()) {
+            a.gateway_reachable = Some(self.fleet.ctx.reachable(a.gateway_id));
+        }
+        approvals
     }
 
     /// Records `ending` over a pending approval; when it was pending, counts and announces it.

@@ -8,7 +8,7 @@ use crate::config::ApprovalsConfig;
 use crate::domain::ApprovalId;
 use crate::fleet::FleetError;
 use gateway_supervisor_actors::protocol::CLIENT_DISPLAY_NAME;
-use gateway_supervisor_actors::protocol::approvals::{Outcome, Requested};
+use gateway_supervisor_actors::protocol::approvals::{Decision, Outcome, Requested};
 
 /// A pending approval is taken as expired this long after the gateway's `expiresAtMs` if no
 /// word of its end came (2026.9.6 announces an expiry, as a deny by nobody, but events are
@@ -52,6 +52,30 @@ pub fn ending_of(o: &Outcome, now_ms: i64, ours: &[String]) -> Option<Ending> {
             .flatten(),
         at_ms: o.resolved_at_ms.unwrap_or(now_ms),
     })
+}
+
+/// Why an operator's decision is not sent to the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unanswerable {
+    /// The gateway did not offer this decision (2026.9.6's `allowedDecisions`).
+    NotOffered { offered: Vec<Decision> },
+    /// An allow of an approval whose presentation the inbox had to cut: nobody may allow what
+    /// nobody was shown. A deny is still taken.
+    NotShownWhole,
+}
+
+/// Whether `decision` may be sent for pending approval `a`. Checked by the inbox before the
+/// gateway is called, on whichever instance the answer reaches (the row is the same on all).
+pub fn answerable(a: &Approval, decision: Decision) -> Result<(), Unanswerable> {
+    if !a.offered_decisions.contains(&decision) {
+        return Err(Unanswerable::NotOffered {
+            offered: a.offered_decisions.clone(),
+        });
+    }
+    if decision != Decision::Deny && !a.presented_whole {
+        return Err(Unanswerable::NotShownWhole);
+    }
+    Ok(())
 }
 
 /// What a (re)connect found: the approvals to record, those to ask the gateway about, and those

@@ -11,6 +11,8 @@ fn requested(id: &str) -> Requested {
         kind: ApprovalKind::Exec,
         command: "printf smoke".into(),
         warning: None,
+        whole: true,
+        offered: None,
         severity: None,
         agent_id: Some("main".into()),
         session_key: None,
@@ -45,6 +47,9 @@ fn pending(id: &str, boot: &str) -> Approval {
         resolver_label: None,
         escalated_at_ms: None,
         boot_id: Some(boot.into()),
+        offered_decisions: Decision::ALL.to_vec(),
+        presented_whole: true,
+        gateway_reachable: None,
     }
 }
 
@@ -175,4 +180,34 @@ fn a_gateway_that_cannot_list_is_asked_again_only_when_asking_can_succeed() {
     ] {
         assert_eq!(unlisted(&err), Unlisted::NextTick, "{err}");
     }
+}
+
+#[test]
+fn a_decision_the_gateway_did_not_offer_is_not_sent() {
+    let mut a = pending("a", "boot-1");
+    a.offered_decisions = vec![Decision::Deny];
+    assert_eq!(
+        answerable(&a, Decision::AllowAlways),
+        Err(Unanswerable::NotOffered {
+            offered: vec![Decision::Deny]
+        })
+    );
+    assert_eq!(answerable(&a, Decision::Deny), Ok(()));
+}
+
+#[test]
+fn what_was_not_shown_whole_can_be_denied_but_never_allowed() {
+    let mut a = pending("a", "boot-1");
+    a.presented_whole = false;
+    assert_eq!(
+        answerable(&a, Decision::AllowOnce),
+        Err(Unanswerable::NotShownWhole)
+    );
+    assert_eq!(
+        answerable(&a, Decision::AllowAlways),
+        Err(Unanswerable::NotShownWhole)
+    );
+    assert_eq!(answerable(&a, Decision::Deny), Ok(()));
+    a.presented_whole = true;
+    assert_eq!(answerable(&a, Decision::AllowOnce), Ok(()));
 }

@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use gateway_supervisor_actors::bounded;
+use gateway_supervisor_actors::protocol::approval_text;
 
 /// A string from the daemon, safe for a terminal.
 pub fn clean(s: &str) -> String {
@@ -438,9 +439,9 @@ pub fn approvals(v: &Value) -> String {
                 text(&a["id"]),
                 text(&a["kind"]),
                 text(&a["agent_id"]),
-                text(&a["status"]),
+                format!("{}{}", text(&a["status"]), answerable(a)),
                 time_ms(&a["created_at_ms"]),
-                text(&a["command"]),
+                shown(&a["command"], bounded::SHORT),
             ]
         })
         .collect();
@@ -462,6 +463,31 @@ pub fn approvals(v: &Value) -> String {
     out
 }
 
+/// A presented text as the gateway shows it: invisible characters escaped (`\u{200B}`),
+/// at most `max` bytes (the cut marked).
+fn shown(v: &Value, max: usize) -> String {
+    match v.as_str() {
+        None | Some("") => "-".into(),
+        Some(s) => approval_text::shown(s, max).text,
+    }
+}
+
+/// What keeps a pending approval from taking an answer, said after its status.
+fn answerable(a: &Value) -> String {
+    let mut why = Vec::new();
+    if a["presented_whole"] == false {
+        why.push("cut: deny only");
+    }
+    if a["gateway_reachable"] == false {
+        why.push("gateway offline");
+    }
+    if why.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", why.join(", "))
+    }
+}
+
 pub fn approval(v: &Value) -> String {
     let a = &v["approval"];
     let by = match (a["resolved_by"].as_str(), a["resolver_label"].as_str()) {
@@ -473,15 +499,48 @@ pub fn approval(v: &Value) -> String {
         ("gateway", text(&a["gateway_id"])),
         ("id", text(&a["id"])),
         ("kind", text(&a["kind"])),
-        ("status", text(&a["status"])),
+        (
+            "status",
+            format!(
+                "{}{}",
+                text(&a["status"]),
+                if a["gateway_reachable"] == false {
+                    " (gateway offline: no answer can reach it now)"
+                } else {
+                    ""
+                }
+            ),
+        ),
         ("decision", text(&a["decision"])),
         ("reason", text(&a["reason"])),
         ("by", by),
         ("agent", text(&a["agent_id"])),
         ("session", text(&a["session_key"])),
         ("host", text(&a["host"])),
-        ("command", message(a["command"].as_str().unwrap_or("-"))),
-        ("warning", text(&a["warning"])),
+        // Whole, as the inbox keeps it: an operator is never shown less than they approve.
+        (
+            "command",
+            shown(&a["command"], approval_text::DISPLAY_MAX + 64),
+        ),
+        (
+            "warning",
+            shown(&a["warning"], approval_text::DISPLAY_MAX + 64),
+        ),
+        (
+            "offers",
+            a["offered_decisions"]
+                .as_array()
+                .map(|d| d.iter().map(text).collect::<Vec<_>>().join(", "))
+                .unwrap_or_else(|| "-".into()),
+        ),
+        (
+            "shown",
+            if a["presented_whole"] == false {
+                "cut: the gateway presented more than the inbox keeps; it can only be denied".into()
+            } else {
+                "whole".to_owned()
+            },
+        ),
         ("asked", time_ms(&a["created_at_ms"])),
         ("expires", time_ms(&a["expires_at_ms"])),
         ("ended", time_ms(&a["resolved_at_ms"])),
@@ -511,6 +570,29 @@ mod tests {
         let out = gateways(&v);
         assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out}");
         assert_eq!(out.lines().count(), 3, "{out}");
+    }
+
+    #[test]
+    fn an_approval_is_shown_whole_escaped_and_says_what_keeps_it_from_an_answer() {
+        let long = format!("echo start {} end", "y".repeat(12 * 1024));
+        let v = json!({"approval": {"gateway_id": 1, "id": "a1", "kind": "exec",
+            "status": "pending", "command": long, "warning": "zero\u{200B}width",
+            "offered_decisions": ["deny"], "presented_whole": false, "gateway_reachable": false}});
+        let out = approval(&v);
+        assert!(out.contains(&long), "the whole command");
+        assert!(out.contains("zero\\u{200B}width"), "{out}");
+        assert!(out.contains("offers    deny"), "{out}");
+        assert!(out.contains("it can only be denied"), "{out}");
+        assert!(out.contains("gateway offline"), "{out}");
+        let list = approvals(&json!({"approvals": [v["approval"]]}));
+        assert!(
+            list.contains("pending (cut: deny only, gateway offline)"),
+            "{list}"
+        );
+        assert!(
+            list.lines().nth(1).unwrap().len() < 400,
+            "the list cuts: {list}"
+        );
     }
 
     #[test]

@@ -215,6 +215,8 @@ diesel::table! {
         resolver_key_id -> Nullable<BigInt>,
         resolver_label -> Nullable<Text>,
         escalated_at_ms -> Nullable<BigInt>,
+        offered -> Nullable<Text>,
+        whole -> Bool,
     }
 }
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ApprovalId;
 use gateway_supervisor_actors::model::GatewayId;
+use gateway_supervisor_actors::protocol::approvals::Decision;
 
 /// Where an approval is: `pending` until the gateway records an end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -119,6 +120,22 @@ pub struct Approval {
     /// The gateway process it was asked by.
     #[serde(skip)]
     pub boot_id: Option<String>,
+    /// The decisions the gateway offers for it (all three unless it said fewer): any other
+    /// is refused before it is sent.
+    #[schema(value_type = Vec<String>, example = json!(["allow-once", "allow-always", "deny"]))]
+    #[serde(serialize_with = "decision_words")]
+    pub offered_decisions: Vec<Decision>,
+    /// Whether `command` and `warning` are all the gateway presented. When not (a hostile
+    /// gateway's megabytes, cut), it can only be denied: nobody may allow what was not shown.
+    pub presented_whole: bool,
+    /// Pending ones, read live when shown (never stored): whether the gateway can take an
+    /// answer now. An offline gateway's approvals wait for it (or for their expiry).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway_reachable: Option<bool>,
+}
+
+fn decision_words<S: serde::Serializer>(d: &[Decision], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(d.iter().map(|d| d.as_str()))
 }
 
 impl Approval {

@@ -113,6 +113,12 @@ impl FleetContext {
         self.targets.of(ids)
     }
 
+    /// Whether gateway `id` can take a call now: connected with its breaker closed (in a
+    /// cluster, as its owner last stored it). From the shared view: no lock, no store.
+    pub fn reachable(&self, id: GatewayId) -> bool {
+        self.targets.get(id).is_some_and(|t| t.candidate.healthy)
+    }
+
     /// Gateway `id` as a target, if registered.
     pub(super) fn target(&self, id: GatewayId) -> Option<Arc<GatewayTarget>> {
         self.targets.get(id)

@@ -134,6 +134,7 @@ pub async fn list(
     .await?;
     let more = approvals.len() as i64 > limit;
     approvals.truncate(limit as usize);
+    let approvals = state.approvals.shown(approvals);
     let next_cursor = more
         .then(|| approvals.last())
         .flatten()
@@ -159,16 +160,17 @@ pub async fn get(
         super::blocking(move || store.approval(gateway_id, &id)).await?
     };
     let approval = found.ok_or(ApiError::ApprovalNotFound { gateway_id, id })?;
+    let approval = state.approvals.shown(vec![approval]).remove(0);
     Ok(HttpResponse::Ok().json(ApprovalEnvelope { approval }))
 }
 
 #[utoipa::path(post, path = "/api/approvals/{gateway_id}/{id}/resolve", tag = "approvals",
     params(("gateway_id" = i64, Path, minimum = 1), ("id" = String, Path, min_length = 1, max_length = 128, pattern = "^[!-~]+$")),
     request_body = ResolveRequest,
-    description = "Answers a pending approval through its gateway. The first answer wins, whoever gives it: a later one gets 409 with the answer that won. Needs the operator role (an answer lets a command run on a gateway host, as a spawn does).",
+    description = "Answers a pending approval through its gateway. The first answer wins, whoever gives it: a later one gets 409 with the answer that won. Only a decision the gateway offers (`offered_decisions`) is sent, and an approval not `presented_whole` can only be denied: nobody may allow what nobody was shown. Needs the operator role (an answer lets a command run on a gateway host, as a spawn does).",
     responses((status = 200, body = ApprovalEnvelope), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody, description = "`approval_not_found`"),
-        (status = 409, body = ErrorBody, description = "`approval_already_resolved`: answered first by someone else (details: decision, resolved_by, resolver_label); `approval_not_pending`: expired or cancelled")))]
+        (status = 409, body = ErrorBody, description = "`approval_already_resolved`: answered first by someone else (details: decision, resolved_by, resolver_label); `approval_not_pending`: expired or cancelled; `decision_not_offered`: the gateway does not offer this decision (details: offered); `approval_not_shown_whole`: an allow of an approval whose presentation was cut (it can only be denied)")))]
 pub async fn resolve(
     req: HttpRequest,
     state: web::Data<AppState>,

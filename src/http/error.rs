@@ -143,6 +143,18 @@ pub enum ApiError {
         message: String,
         details: serde_json::Value,
     },
+    /// A decision the gateway did not offer for this approval (`details.offered`).
+    #[error("{message}")]
+    DecisionNotOffered {
+        message: String,
+        details: serde_json::Value,
+    },
+    /// An allow of an approval whose presentation was cut: it can only be denied.
+    #[error("{message}")]
+    ApprovalNotShownWhole {
+        message: String,
+        details: serde_json::Value,
+    },
     #[error("no healthy gateway can take this: {0}")]
     NoHealthyGateway(String),
     #[error("{message}")]
@@ -219,6 +231,8 @@ impl ApiError {
             ApiError::ManagedGateway(_) => ("managed_gateway", S::CONFLICT),
             ApiError::ApprovalAlreadyResolved { .. } => ("approval_already_resolved", S::CONFLICT),
             ApiError::ApprovalNotPending { .. } => ("approval_not_pending", S::CONFLICT),
+            ApiError::DecisionNotOffered { .. } => ("decision_not_offered", S::CONFLICT),
+            ApiError::ApprovalNotShownWhole { .. } => ("approval_not_shown_whole", S::CONFLICT),
             ApiError::MethodNotAllowed { .. } => ("method_not_allowed", S::METHOD_NOT_ALLOWED),
             ApiError::BodyTimeout(_) => ("request_timeout", S::REQUEST_TIMEOUT),
             ApiError::DuplicateName(_) => ("duplicate_name", S::CONFLICT),
@@ -287,6 +301,8 @@ impl ApiError {
             | ApiError::GatewayChanged { details, .. }
             | ApiError::ApprovalAlreadyResolved { details, .. }
             | ApiError::ApprovalNotPending { details, .. }
+            | ApiError::DecisionNotOffered { details, .. }
+            | ApiError::ApprovalNotShownWhole { details, .. }
             | ApiError::BudgetExceeded { details, .. }
             | ApiError::DisruptionBudget { details, .. } => Some(details.clone()),
             ApiError::GatewayRefused { code, .. } => {

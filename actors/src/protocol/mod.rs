@@ -3,6 +3,7 @@
 //! readers of what gateways report (counts, sessions, release versions). No I/O here; the
 //! link drives it.
 
+pub mod approval_text;
 pub mod approvals;
 pub mod counts;
 pub mod device;

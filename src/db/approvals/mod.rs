@@ -10,7 +10,7 @@ use crate::db::{DbError, Store, is_unique_violation};
 use crate::domain::ApprovalId;
 use crate::domain::approval::{Approval, ApprovalStatus, Ending, ResolvedBy};
 use gateway_supervisor_actors::model::GatewayId;
-use gateway_supervisor_actors::protocol::approvals::Requested;
+use gateway_supervisor_actors::protocol::approvals::{Decision, Requested};
 
 /// Ended approvals are kept this long (the gateway's own history keeps 30 days too).
 pub const KEPT_MS: i64 = 30 * 86_400_000;
@@ -44,6 +44,8 @@ struct Row {
     resolver_key_id: Option<i64>,
     resolver_label: Option<String>,
     escalated_at_ms: Option<i64>,
+    offered: Option<String>,
+    whole: bool,
 }
 
 impl TryFrom<Row> for Approval {
@@ -75,6 +77,13 @@ impl TryFrom<Row> for Approval {
             resolver_label: r.resolver_label,
             escalated_at_ms: r.escalated_at_ms,
             boot_id: r.boot_id,
+            offered_decisions: match r.offered {
+                // Words this program wrote; an unknown one is left out, never offered.
+                Some(words) => words.split(',').filter_map(Decision::parse).collect(),
+                None => Decision::ALL.to_vec(),
+            },
+            presented_whole: r.whole,
+            gateway_reachable: None,
         })
     }
 }
@@ -150,6 +159,11 @@ impl Store {
                 approvals::created_at_ms.eq(r.created_at_ms),
                 approvals::expires_at_ms.eq(r.expires_at_ms),
                 approvals::seen_at_ms.eq(now_ms),
+                approvals::offered.eq(r
+                    .offered
+                    .as_ref()
+                    .map(|o| o.iter().map(|d| d.as_str()).collect::<Vec<_>>().join(","))),
+                approvals::whole.eq(r.whole),
             ))
             .execute(&mut conn);
         match inserted {
@@ -384,6 +398,8 @@ mod tests {
             kind: ApprovalKind::Exec,
             command: "printf smoke".into(),
             warning: None,
+            whole: true,
+            offered: None,
             severity: None,
             agent_id: None,
             session_key: None,

@@ -49,6 +49,50 @@ impl From<crate::approvals::ApprovalError> for ApiError {
                     },
                 }
             }
+            A::Unanswerable {
+                approval,
+                decision,
+                why,
+            } => {
+                let offered: Vec<&str> = approval
+                    .offered_decisions
+                    .iter()
+                    .map(|d| d.as_str())
+                    .collect();
+                let details = serde_json::json!({
+                    "gateway_id": approval.gateway_id, "id": approval.id,
+                    "decision": decision.as_str(), "offered": offered,
+                    "presented_whole": approval.presented_whole,
+                });
+                match why {
+                    crate::approvals::rule::Unanswerable::NotOffered { .. } => {
+                        ApiError::DecisionNotOffered {
+                            message: format!(
+                                "the gateway does not offer `{}` for approval `{}`: it offers {}",
+                                decision.as_str(),
+                                approval.id,
+                                if offered.is_empty() {
+                                    "no decision".to_owned()
+                                } else {
+                                    offered.join(", ")
+                                }
+                            ),
+                            details,
+                        }
+                    }
+                    crate::approvals::rule::Unanswerable::NotShownWhole => {
+                        ApiError::ApprovalNotShownWhole {
+                            message: format!(
+                                "approval `{}` presented more than the inbox keeps ({} bytes), \
+                                 so not all of it was shown: it can only be denied",
+                                approval.id,
+                                gateway_supervisor_actors::protocol::approvals::COMMAND_MAX
+                            ),
+                            details,
+                        }
+                    }
+                }
+            }
             A::Fleet(e) => e.into(),
             A::Storage(e) => ApiError::Storage(e.to_string()),
             A::Interrupted(e) => ApiError::Internal(e.to_string()),

@@ -1,0 +1,2 @@
+ALTER TABLE approvals DROP COLUMN whole;
+ALTER TABLE approvals DROP COLUMN offered;
