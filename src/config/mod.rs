@@ -78,6 +78,11 @@ pub struct ServerConfig {
     /// WebSocket that answers nothing for three of these is closed.
     #[serde(with = "duration")]
     pub stream_keepalive: Duration,
+    /// Event streams (SSE and WebSocket) one API key may hold open at once; one more is
+    /// refused 429.
+    pub streams_per_key: usize,
+    /// Event streams the daemon holds open at once, whoever opened them.
+    pub streams_max: usize,
 }
 
 impl Default for ServerConfig {
@@ -87,6 +92,8 @@ impl Default for ServerConfig {
             workers: 0,
             shutdown_timeout: Duration::from_secs(10),
             stream_keepalive: Duration::from_secs(15),
+            streams_per_key: 64,
+            streams_max: 2000,
         }
     }
 }
@@ -501,12 +508,25 @@ impl Config {
         for (key, value, min, max) in durations {
             duration_in(key, value, min, max)?;
         }
-        let numbers: [(&str, u64, u64, u64); 8] = [
+        let numbers: [(&str, u64, u64, u64); 10] = [
             (
                 "server.workers (0 = one per core)",
                 self.server.workers as u64,
                 0,
                 1024,
+            ),
+            (
+                "server.streams_per_key",
+                self.server.streams_per_key as u64,
+                1,
+                100_000,
+            ),
+            // Each stream is an open file: past 100,000 the daemon's gateways would have none.
+            (
+                "server.streams_max",
+                self.server.streams_max as u64,
+                1,
+                100_000,
             ),
             (
                 "database.pool_size (0 = the backend's default)",
@@ -731,6 +751,8 @@ mod tests {
             ),
             ("GATEWAYS__RPC_TIMEOUT", "0s", "gateways.rpc_timeout"),
             ("SERVER__STREAM_KEEPALIVE", "2m", "server.stream_keepalive"),
+            ("SERVER__STREAMS_PER_KEY", "0", "server.streams_per_key"),
+            ("SERVER__STREAMS_MAX", "1000000", "server.streams_max"),
             ("DATABASE__POOL_SIZE", "100000", "database.pool_size"),
             ("LIMITS__MAX_BODY_BYTES", "10GiB", "limits.max_body_bytes"),
         ] {

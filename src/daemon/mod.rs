@@ -374,6 +374,10 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
             probe_timeout: cfg.gateways.probe_timeout,
             access_log: cfg.log.access,
             stream_keepalive: cfg.server.stream_keepalive,
+            streams: http::stream_slots::StreamSlots::new(
+                cfg.server.streams_per_key,
+                cfg.server.streams_max,
+            ),
             logs: crate::logs::LogBuffer::default(),
             v1,
             events,

@@ -222,6 +222,22 @@ pub(super) async fn run(mut rt: Running) -> Result<(), DaemonError> {
     // Event streams never finish on their own: end them, then stop accepting and let
     // in-flight requests finish (up to server.shutdown_timeout).
     rt.state.shutdown.send_replace(true);
+    // Let them go before the server stops: a connection still open when it does costs a whole
+    // second (the server's workers look again once a second), and a WebSocket client that
+    // never answers our close frame used to hold the stop for two.
+    let streams = rt.state.streams.clone();
+    let ended = tokio::time::timeout(Duration::from_millis(250), async move {
+        while streams.open() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    if ended.is_err() {
+        warn!(
+            open = rt.state.streams.open(),
+            "event streams still open at the stop"
+        );
+    }
     handle.stop(true).await;
     if let Some(h) = metrics_handle {
         h.stop(true).await;

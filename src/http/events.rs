@@ -9,6 +9,9 @@
 //! the last frame *sent*, not received: a filtered stream on a busy bus sends nothing for its
 //! unwanted events, and must still keep its proxy awake. A WebSocket whose client answers
 //! nothing — not a pong, not a frame — for three keep-alives is a dead peer and is closed.
+//!
+//! Each stream holds a slot ([`super::stream_slots`]) while it is open: one more than
+//! `server.streams_per_key` for its key, or `server.streams_max` in all, is refused 429.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -151,7 +154,8 @@ pub struct SseEvent {
     description = "Server-Sent Events: `{id, type, gateway_id?, ts, payload}` for gateway.status, gateway.primary, connection.changed, and later session/spawn/log events. Send `Last-Event-ID` to resume (the last 1,024 events are kept); a client that missed events it cannot be given (too far behind, or an id from before a restart) first gets an `event: reset` frame saying why. In a cluster every instance's stream carries every instance's events under the same ids. A comment line after 15 s without a frame (`server.stream_keepalive`) keeps proxies from closing the stream. The stream ends, after a last comment saying why, once the key that opened it is revoked or its console session ends.",
     params(EventQuery),
     responses((status = 200, content_type = "text/event-stream", body = SseEvent,
-        description = "a stream of events, each `id`, `event` (its type) and `data` (the event as JSON)")))]
+        description = "a stream of events, each `id`, `event` (its type) and `data` (the event as JSON)"),
+        (status = 429, body = ErrorBody, description = "`rate_limited`: the key holds `server.streams_per_key` streams open already, or the daemon `server.streams_max`; close one (`Retry-After`)")))]
 pub async fn sse(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -163,7 +167,7 @@ pub async fn sse(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     let filter = type_filter(&query);
-    Ok(stream(&state, &req, last_id, move |e| wanted(&filter, e)))
+    stream(&state, &req, last_id, move |e| wanted(&filter, e))
 }
 
 /// A Server-Sent Events stream of the events `wanted` lets through, from after `last_id` (the
@@ -174,13 +178,14 @@ pub(super) fn stream(
     req: &HttpRequest,
     last_id: Option<u64>,
     wanted: impl Fn(&Event) -> bool + Send + 'static,
-) -> HttpResponse {
+) -> Result<HttpResponse, ApiError> {
     if req.method() == actix_web::http::Method::HEAD {
-        return HttpResponse::Ok()
+        return Ok(HttpResponse::Ok()
             .insert_header((header::CONTENT_TYPE, "text/event-stream"))
             .insert_header((header::CACHE_CONTROL, "no-cache"))
-            .finish();
+            .finish());
     }
+    let slot = state.stream_slot(req)?;
     // Missed events it cannot be given: said first, never silence.
     let reset = last_id.and_then(|last| state.events.resume_gap(last).map(|gap| (last, gap)));
     let (backlog, mut rx) = state.events.subscribe_after(last_id);
@@ -190,6 +195,8 @@ pub(super) fn stream(
     let keepalive = state.stream_keepalive;
     let (tx, out) = tokio::sync::mpsc::channel::<Result<Bytes, actix_web::Error>>(16);
     actix_web::rt::spawn(async move {
+        // Held while the stream is open: given back when this task ends.
+        let _slot = slot;
         // Opening comment: clients see the stream is live before the first event.
         if tx
             .send(Ok(Bytes::from_static(b": connected\n\n")))
@@ -248,11 +255,11 @@ pub(super) fn stream(
             quiet_until = tokio::time::Instant::now() + keepalive;
         }
     });
-    HttpResponse::Ok()
+    Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/event-stream"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("x-accel-buffering", "no"))
-        .streaming(tokio_stream_from(out))
+        .streaming(tokio_stream_from(out)))
 }
 
 fn tokio_stream_from(
@@ -265,6 +272,7 @@ fn tokio_stream_from(
     description = "The same events over a WebSocket (text frames, one JSON event each); `?types=` filters. The daemon pings every 15 s (`server.stream_keepalive`) and closes a client that answers nothing for three of them. Closed with code 1008 once the key that opened it is revoked or its console session ends (asked before every event and every ping).",
     params(EventQuery),
     responses((status = 101, description = "switching to WebSocket"),
+        (status = 429, body = ErrorBody, description = "`rate_limited`: the key holds `server.streams_per_key` streams open already, or the daemon `server.streams_max`"),
         (status = 426, body = ErrorBody, description = "`upgrade_required`: not a WebSocket handshake (`Connection: Upgrade`, `Upgrade: websocket`, `Sec-WebSocket-Version: 13`, `Sec-WebSocket-Key`); `GET /api/events` serves the same events over plain HTTP")))]
 pub async fn ws(
     state: web::Data<AppState>,
@@ -272,6 +280,7 @@ pub async fn ws(
     body: web::Payload,
     query: web::Query<EventQuery>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    let slot = state.stream_slot(&req)?;
     let (response, mut session, mut incoming) =
         actix_ws::handle(&req, body).map_err(|e| ApiError::UpgradeRequired(e.to_string()))?;
     let filter = type_filter(&query);
@@ -281,6 +290,8 @@ pub async fn ws(
     let recheck = Recheck::new(&state, &req);
     let keepalive = state.stream_keepalive;
     actix_web::rt::spawn(async move {
+        // Held while the socket is open: given back when this task ends.
+        let _slot = slot;
         let mut pings =
             tokio::time::interval_at(tokio::time::Instant::now() + keepalive, keepalive);
         pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -38,6 +38,7 @@ pub mod rollouts;
 pub mod session_json;
 pub mod sessions;
 pub mod spawn;
+pub mod stream_slots;
 pub mod usage;
 pub mod v1;
 
@@ -79,6 +80,8 @@ pub struct AppState {
     pub access_log: bool,
     /// `server.stream_keepalive`: an event stream's longest silence.
     pub stream_keepalive: std::time::Duration,
+    /// The open event streams, bounded per key and in all.
+    pub streams: Arc<stream_slots::StreamSlots>,
     pub events: gateway_supervisor_actors::events::EventBus,
     pub logs: crate::logs::LogBuffer,
     pub v1: v1::V1Settings,
@@ -119,6 +122,27 @@ impl AppState {
             ApiError::RateLimited {
                 limit: what,
                 retry_after_secs,
+            }
+        })
+    }
+
+    /// A slot for one more event stream of the caller's key (`server.streams_per_key`,
+    /// `server.streams_max`); a refusal is counted (`rate_limited_total{limit="event_streams"}`)
+    /// and answered 429, to be tried again once a stream of the key has closed.
+    pub fn stream_slot(&self, req: &HttpRequest) -> Result<stream_slots::Slot, ApiError> {
+        use actix_web::HttpMessage;
+        let key_id = req
+            .extensions()
+            .get::<crate::auth::Principal>()
+            .map_or(0, |p| p.key_id);
+        self.streams.take(key_id).map_err(|full| {
+            self.metrics
+                .rate_limited
+                .with_label_values(&["event_streams"])
+                .inc();
+            ApiError::RateLimited {
+                limit: full.what(),
+                retry_after_secs: 5,
             }
         })
     }

@@ -142,7 +142,8 @@ pub struct LogQuery {
 #[utoipa::path(get, path = "/api/logs", tag = "operations",
     description = "The gateways' recent log lines, oldest first: their `log` events and, from every gateway that offers `logs.tail` (OpenClaw 2026.9), its file log read every `gateway_logs.interval` (`payload.source: \"logs.tail\"`, with `level`, `subsystem`, the gateway's `time`; credentials redacted by the gateway and again here). A buffer of the last 5,000 lines or 8 MiB; an answer carries at most 2 MiB (`truncated: true` says older matching lines were left out). Filters: `gateway_id`, `session`, `level`, `q` (text). With `follow=true` the answer is a Server-Sent Events stream of the matching lines as they come (each a `log` event as `GET /api/events` frames it).",
     params(LogQuery),
-    responses((status = 200, description = "`{logs: [...]}`"), (status = 400, body = ErrorBody)))]
+    responses((status = 200, description = "`{logs: [...]}`"), (status = 400, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "`rate_limited` (`follow=true`): the key holds `server.streams_per_key` streams open already, or the daemon `server.streams_max`")))]
 pub async fn logs(
     state: web::Data<AppState>,
     req: actix_web::HttpRequest,
@@ -163,10 +164,10 @@ pub async fn logs(
         text: query.q.map(|q| q.to_lowercase()),
     };
     if query.follow == Some(true) {
-        return Ok(super::events::stream(&state, &req, None, move |e| {
+        return super::events::stream(&state, &req, None, move |e| {
             e.kind == gateway_supervisor_actors::events::EventKind::Log
                 && filter.matches(&crate::logs::LogLine::of(e))
-        }));
+        });
     }
     let answer = state.logs.query(&filter, limit);
     Ok(HttpResponse::Ok().json(serde_json::json!({

@@ -25,6 +25,7 @@ mod ctl;
 mod drain_abort;
 mod election;
 mod event_keepalive;
+mod event_limits;
 mod events;
 mod gateway_logs;
 mod gateway_ops;
