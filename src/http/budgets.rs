@@ -79,7 +79,7 @@ fn bounded(name: &str) -> String {
 }
 
 #[utoipa::path(put, path = "/api/budgets/{name}", tag = "operations",
-    description = "Creates or replaces a disruption budget: `max_unavailable` (at most this many of the covered gateways out of service at once) or `min_available` (at least this many in service), not both. Checked by every voluntary disruption as it begins, in the transaction that records it, so two instances cannot both spend the last unit; gateways out for any reason count. Audited.",
+    description = "Creates or replaces a disruption budget: `max_unavailable` (at most this many of the covered gateways out of service at once) or `min_available` (at least this many in service), not both. Checked by every voluntary disruption as it begins, in the transaction that records it, so two instances cannot both spend the last unit; gateways out for any reason count. A `min_available` larger than the gateways the selector picks now is refused (400 naming it: it would block every disruption for ever); `disruptions_allowed` never counts more than are in service (a `max_unavailable` of 10 over 2 gateways allows 2). Audited.",
     params(("name" = String, Path, min_length = 1, max_length = 63, pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")),
     request_body = BudgetRequest,
     responses((status = 200, body = BudgetEnvelope, description = "replaced"), (status = 201, body = BudgetEnvelope, description = "created"),

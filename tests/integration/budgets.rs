@@ -192,3 +192,41 @@ fn a_budget_is_one_limit_over_a_selector_and_a_missing_one_is_named() {
         actions.contains(&"budget.put".to_owned()) && actions.contains(&"budget.delete".to_owned())
     );
 }
+
+#[test]
+fn a_budget_that_can_never_be_met_is_refused_and_a_loose_one_allows_only_what_is_in_service() {
+    let d = link_daemon(&[]);
+    let (_fakes, _ids) = crate::support::fleet::fleet_of(2, &d, |_, _| {});
+    let res = put_budget(&d, "floor", &json!({"selector": "", "min_available": 3}));
+    assert_eq!(res.status, 400, "{}", res.text());
+    let e = res.json();
+    assert_eq!(e["details"]["field"], "min_available", "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("min_available 3 is more than the 2 gateway(s) the selector picks"),
+        "{e}"
+    );
+    assert_eq!(
+        d.get("/api/budgets", &d.admin_key).json()["budgets"],
+        json!([])
+    );
+    let res = put_budget(&d, "loose", &json!({"selector": "", "max_unavailable": 10}));
+    assert_eq!(res.status, 201, "{}", res.text());
+    // Both in service as stored (a link's status is written a moment after it connects).
+    let b = wait_for("both in service", Duration::from_secs(20), || {
+        let b = d.get("/api/budgets/loose", &d.admin_key).json()["budget"].clone();
+        if b["available"] == 2 {
+            Ok(b)
+        } else {
+            Err(b.to_string())
+        }
+    });
+    assert_eq!(b["covered"], 2, "{b}");
+    assert_eq!(b["max_unavailable"], 10, "as given: {b}");
+    assert_eq!(
+        b["disruptions_allowed"], 2,
+        "no more than are in service: {b}"
+    );
+}

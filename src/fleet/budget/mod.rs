@@ -173,12 +173,9 @@ fn status_of(r: &BudgetRecord, view: &BudgetView) -> BudgetStatus {
         .filter(|(_, labels, _)| selector.as_ref().is_some_and(|s| s.matches(labels)))
         .collect();
     let available = covered.iter().filter(|(_, _, a)| *a).count();
-    let out = covered.len() - available;
-    let allowed = match budget_of(r).map(|b| b.limit) {
-        Some(Limit::MaxUnavailable(n)) => (n as usize).saturating_sub(out),
-        Some(Limit::MinAvailable(n)) => available.saturating_sub(n as usize),
-        None => 0,
-    };
+    let allowed = budget_of(r).map_or(0, |b| {
+        rule::disruptions_allowed(b.limit, covered.len(), available)
+    });
     BudgetStatus {
         name: r.name.clone(),
         selector: r.selector.clone(),
@@ -245,6 +242,17 @@ impl Budgets {
                 }));
             }
         };
+        let view = self.ctx.stored(|s| s.budget_view()).await?;
+        let covered = fleet_of(&view, None)
+            .iter()
+            .filter(|(_, labels, _)| selector.matches(labels))
+            .count();
+        if let Err(message) = rule::can_be_met(spec.limit, covered) {
+            return Ok(Err(Invalid {
+                field: "min_available",
+                message,
+            }));
+        }
         let count = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
         let (max_unavailable, min_available) = match spec.limit {
             Limit::MaxUnavailable(n) => (Some(count(n)), None),

@@ -78,6 +78,31 @@ pub fn admit(budgets: &[Budget], fleet: &[Member<'_>], target: GatewayId) -> Res
     Ok(())
 }
 
+/// Whether `limit` can ever be met by the `covered` gateways its selector picks now: a
+/// `min_available` larger than them refuses every voluntary disruption for ever (a drain, a
+/// restart, an upgrade), so it is refused when the budget is saved. Checked by
+/// `Budgets::put_budget` against the fleet as stored.
+pub fn can_be_met(limit: Limit, covered: usize) -> Result<(), String> {
+    match limit {
+        Limit::MinAvailable(n) if n as usize > covered => Err(format!(
+            "min_available {n} is more than the {covered} gateway(s) the selector picks: every \
+             restart, drain and upgrade of them would be refused for ever"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// How many more of the covered gateways may be taken out now, `available` of `covered` in
+/// service: never more than are in service (a `max_unavailable` of 10 over 2 gateways allows 2
+/// disruptions, not 9).
+pub fn disruptions_allowed(limit: Limit, covered: usize, available: usize) -> usize {
+    let out = covered.saturating_sub(available);
+    match limit {
+        Limit::MaxUnavailable(n) => (n as usize).saturating_sub(out).min(available),
+        Limit::MinAvailable(n) => available.saturating_sub(n as usize),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +194,23 @@ mod tests {
         ];
         let b = [budget("eu", "region=eu", Limit::MaxUnavailable(0))];
         assert_eq!(admit(&b, &fleet, GatewayId(1)), Ok(()));
+    }
+
+    #[test]
+    fn a_budget_that_can_never_be_met_is_named_and_one_too_loose_allows_what_is_in_service() {
+        assert!(can_be_met(Limit::MinAvailable(2), 2).is_ok());
+        let e = can_be_met(Limit::MinAvailable(3), 2).unwrap_err();
+        assert!(
+            e.starts_with("min_available 3 is more than the 2 gateway(s)"),
+            "{e}"
+        );
+        assert!(can_be_met(Limit::MaxUnavailable(10), 2).is_ok());
+        assert_eq!(disruptions_allowed(Limit::MaxUnavailable(10), 2, 2), 2);
+        assert_eq!(disruptions_allowed(Limit::MaxUnavailable(10), 2, 1), 1);
+        assert_eq!(disruptions_allowed(Limit::MaxUnavailable(1), 3, 3), 1);
+        assert_eq!(disruptions_allowed(Limit::MaxUnavailable(1), 3, 2), 0);
+        assert_eq!(disruptions_allowed(Limit::MinAvailable(2), 3, 3), 1);
+        assert_eq!(disruptions_allowed(Limit::MinAvailable(5), 3, 3), 0);
     }
 
     #[test]
