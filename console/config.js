@@ -2,7 +2,8 @@
 // which gateways, in the order they apply; secrets as the gateway shows them) and every
 // gateway's drift from them: in sync, drifted (each path with what it runs and what the
 // profiles set), saved but not applied, unknown (and why); and the newest rollouts, each as its
-// waves with every gateway's step, live (an `operation.progress` event refreshes the page).
+// waves with every gateway's step, live (an `operation.progress` event refreshes the page), and
+// for an admin the buttons that steer it (promote, pause, resume, cancel).
 // Values are set as text, never interpreted. Loaded after app.js and uses its helpers.
 "use strict";
 
@@ -11,6 +12,28 @@ const DRIFT_STATES = ["in_sync", "drifted", "saved_not_applied", "unknown"];
 function shownValue(v) { return v === undefined ? "(not set)" : JSON.stringify(v); }
 
 const ROLLOUTS_SHOWN = 5;
+
+// The buttons that steer a rollout in its state (admin keys only): promote after the canaries,
+// pause and resume, cancel in every state that is not over (a revert stops where it is).
+function rolloutSteering(op) {
+  if (!can("admin")) return null;
+  const steer = (label, path, question, danger) => el("button", { type: "button", class: danger ? "danger" : "",
+    "data-steer": label.toLowerCase(), onclick: async (e) => {
+      if (question && !window.confirm(question)) return;
+      e.target.disabled = true;
+      try { await api("POST", path); announce(`${label}: asked`); } catch (x) { window.alert(x.message); }
+      await renderConfig();
+    } }, label);
+  const id = encodeURIComponent(op.id);
+  const buttons = [
+    op.state === "awaiting_promotion" ? steer("Promote", `/api/config/rollouts/${id}/promote`, null) : null,
+    op.state === "running" || op.state === "awaiting_promotion" ? steer("Pause", `/api/config/rollouts/${id}/pause`, null) : null,
+    op.state === "paused" ? steer("Resume", `/api/config/rollouts/${id}/resume`, null) : null,
+    ["running", "paused", "awaiting_promotion", "reverting"].includes(op.state)
+      ? steer("Cancel", `/api/operations/${id}/cancel`, `Cancel rollout ${op.id}? What was written is seen through; a revert stops where it is.`, true) : null,
+  ].filter(Boolean);
+  return buttons.length ? el("div", { class: "actions" }, buttons) : null;
+}
 
 // One rollout: its state (and why it stopped), then its waves, each gateway with its step.
 function rolloutBlock(r) {
@@ -28,6 +51,7 @@ function rolloutBlock(r) {
     el("h3", {}, el("code", {}, op.id), " ", el("span", { class: `badge r-${op.state}` }, op.state.replaceAll("_", " ")),
       " ", el("span", { class: "muted" }, `${r.rollout.profile ? `profile ${r.rollout.profile}` : `selector ${r.rollout.selector || "(every gateway)"}`} · by ${op.created_by} · ${when(op.created_at * 1000)}`)),
     op.detail ? el("p", { class: "detail" }, op.detail) : null,
+    rolloutSteering(op),
     el("ol", { class: "waves" }, waves));
 }
 

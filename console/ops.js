@@ -61,8 +61,19 @@ async function renderOperations() {
         try { await run(); announce(`${label}: asked`); } catch (x) { window.alert(x.message); }
         await renderOperations();
       } }, label) : null;
-  const start = (path, body, what) => act(what, () => api("POST", path, body),
-    `${what} of every gateway? It goes on in the background.`, true);
+  // Fleet actions take the gateways a label selector picks (empty: every gateway).
+  const picker = el("input", { id: "operation-selector", type: "text", placeholder: "selector, e.g. region=eu (empty: every gateway)",
+    maxlength: "500", "aria-label": "Gateways (label selector)", value: state.operationSelector || "",
+    oninput: (e) => { state.operationSelector = e.target.value; } });
+  const picked = () => (picker.value.trim() ? picker.value.trim() : { all: true });
+  const start = (path, body, what) => can("admin") ? el("button", { type: "button", class: "danger", onclick: async (e) => {
+    const sel = picked();
+    const whom = typeof sel === "string" ? `the gateways ${sel} picks` : "every gateway";
+    if (!window.confirm(`${what} of ${whom}? It goes on in the background.`)) return;
+    e.target.disabled = true;
+    try { await api("POST", path, { ...body, selector: sel }); announce(`${what}: asked`); } catch (x) { window.alert(x.message); }
+    await renderOperations();
+  } }, what) : null;
   const gatewayRows = (op) => op.gateways.map((p) => el("tr", {},
     el("td", {}, state.names.get(p.gateway_id) || p.gateway_id), el("td", {}, p.step),
     el("td", { class: "wrap" }, p.detail || ""),
@@ -82,10 +93,10 @@ async function renderOperations() {
         el("tbody", {}, gatewayRows(op)))));
   };
   $("main").replaceChildren(el("h1", {}, "Operations"),
-    can("admin") ? el("div", { class: "actions", id: "start-operation" },
-      start("/api/fleet/restart", { selector: { all: true } }, "Rolling restart"),
-      start("/api/fleet/upgrade", { selector: { all: true }, canary: 1 }, "Upgrade (one canary first)"),
-      start("/api/fleet/update-hold", { selector: { all: true } }, "Hold updates")) : null,
+    can("admin") ? el("div", { class: "actions", id: "start-operation" }, picker,
+      start("/api/fleet/restart", {}, "Rolling restart"),
+      start("/api/fleet/upgrade", { canary: 1 }, "Upgrade (one canary first)"),
+      start("/api/fleet/update-hold", {}, "Hold updates")) : null,
     el("p", { class: "muted" }, data.operations.length ? "Newest first; drain one gateway from its page." : "No operation yet; drain one gateway from its page."),
     el("div", { id: "operations" }, data.operations.map(card)));
 }

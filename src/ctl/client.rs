@@ -42,6 +42,14 @@ pub enum CtlError {
     Answer(String),
     #[error("the run ended {0}")]
     RunFailed(String),
+    /// `--wait` ran out while the thing waited for goes on (the daemon answered throughout).
+    #[error("{what} is still {state} after {secs} s; it goes on without this wait ({next})")]
+    StillGoing {
+        what: String,
+        state: String,
+        secs: u64,
+        next: String,
+    },
 }
 
 pub struct Client {
@@ -175,9 +183,14 @@ impl Client {
                 return Ok(v);
             }
             if Instant::now() >= deadline {
-                return Err(CtlError::Timeout {
-                    what: format!("rollout {} over", clean(id)),
+                let id = clean(id);
+                return Err(CtlError::StillGoing {
+                    what: format!("rollout {id}"),
+                    state: state.as_str().into(),
                     secs: wait.as_secs(),
+                    next: format!(
+                        "follow it: ctl config status {id}; stop it: ctl config rollout cancel {id}"
+                    ),
                 });
             }
             tokio::time::sleep(WAIT_POLL).await;

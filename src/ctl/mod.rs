@@ -128,8 +128,12 @@ pub enum ConfigCommand {
     /// The config profiles, in the order they apply.
     Profiles,
     /// Roll a profile's patch (or a patch given with --patch and -l) out: canaries first, then
-    /// waves; with --dry-run, each gateway's diff and the waves, touching nothing.
+    /// waves; with --dry-run, each gateway's diff and the waves, touching nothing. Or steer one
+    /// going: promote, pause, resume, cancel.
+    #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
     Rollout {
+        #[command(subcommand)]
+        steer: Option<Steer>,
         /// The profile to roll out.
         #[arg(long, required_unless_present = "patch")]
         profile: Option<String>,
@@ -166,6 +170,47 @@ pub enum ConfigCommand {
         #[arg(value_name = "ID")]
         id: Option<String>,
     },
+}
+
+/// Steering a rollout that is going.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Steer {
+    /// Let it go on past its canaries (started with --manual-promote).
+    Promote {
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+    /// Start no more gateways until it is resumed (those started go on to their end).
+    Pause {
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+    /// Go on after a pause.
+    Resume {
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+    /// Stop it, in any state that is not over: nothing more is started, what was written is
+    /// seen through, a revert stops where it is (the rollout names what it left).
+    Cancel {
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+}
+
+impl Steer {
+    /// The request that steers it.
+    fn path(&self) -> String {
+        let (verb, id) = match self {
+            Steer::Promote { id } => ("promote", id),
+            Steer::Pause { id } => ("pause", id),
+            Steer::Resume { id } => ("resume", id),
+            Steer::Cancel { id } => {
+                return format!("/api/operations/{}/cancel", client::segment(id));
+            }
+        };
+        format!("/api/config/rollouts/{}/{verb}", client::segment(id))
+    }
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -350,6 +395,7 @@ async fn start_rollout(
     out: &mut dyn FnMut(&str),
 ) -> Result<(), CtlError> {
     let ConfigCommand::Rollout {
+        steer,
         profile,
         selector,
         patch,
@@ -366,6 +412,11 @@ async fn start_rollout(
     else {
         return Ok(());
     };
+    if let Some(steer) = steer {
+        let v = client.post(&steer.path(), &json!({}), None).await?;
+        emit(out, json, &v, render::steered);
+        return Ok(());
+    }
     let mut body = json!({
         "canary": canary, "max_parallel": max_parallel,
         "min_healthy_time": min_healthy_time, "healthy_deadline": healthy_deadline,

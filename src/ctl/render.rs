@@ -488,6 +488,16 @@ fn answerable(a: &Value) -> String {
     }
 }
 
+/// A steered rollout's operation: its id, its state now, and why when it says.
+pub fn steered(v: &Value) -> String {
+    let op = &v["operation"];
+    let mut out = format!("rollout {}: {}\n", text(&op["id"]), text(&op["state"]));
+    if let Some(detail) = op["detail"].as_str() {
+        out.push_str(&format!("{}\n", message(detail)));
+    }
+    out
+}
+
 pub fn approval(v: &Value) -> String {
     let a = &v["approval"];
     let by = match (a["resolved_by"].as_str(), a["resolver_label"].as_str()) {

@@ -119,3 +119,67 @@ fn the_config_page_shows_a_rollout_s_waves_live() {
     assert_contrast(&b, "config rollout");
     b.screenshot(&shots().join("config-rollout.png"));
 }
+
+#[test]
+fn an_admin_steers_a_rollout_and_picks_the_gateways_of_a_fleet_action_from_the_console() {
+    let (fa, fb) = (fake(|_| {}), fake(|_| {}));
+    let d = link_daemon(&[]);
+    let a = add(&d, "edge-eu", &fa, Some("fake-token"));
+    let bb = add(&d, "edge-us", &fb, Some("fake-token"));
+    for (id, region) in [(a, "eu"), (bb, "us")] {
+        wait_gateway(&d, id, "online", online);
+        let res = d.call(
+            "PATCH",
+            &format!("/api/gateways/{id}/labels"),
+            &d.admin_key,
+            &json!({"region": region}),
+        );
+        assert_eq!(res.status, 200, "{}", res.text());
+    }
+    let res = d.call(
+        "POST",
+        "/api/config/rollouts",
+        &d.admin_key,
+        &json!({"selector": "", "patch": {"tools": {"banner": "hi"}}, "canary": 1,
+                "min_healthy_time": "1s", "auto_promote": false}),
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    let id = res.json()["operation"]["id"].as_str().unwrap().to_owned();
+    let base = format!("http://{}", d.addr);
+    let b = Browser::start(1280, 900);
+    log_in_as(&b, &base, &d.admin_key, "(admin)");
+    b.click_css("a[href='#/config']", DEADLINE);
+    let block = format!("#rollouts section[data-rollout='{id}']");
+    b.wait_text(&block, DEADLINE, |t| t.contains("awaiting promotion"));
+    b.click_css(&format!("{block} button[data-steer='pause']"), DEADLINE);
+    b.wait_text(&block, DEADLINE, |t| t.contains("paused"));
+    b.click_css(&format!("{block} button[data-steer='resume']"), DEADLINE);
+    b.wait_text(&block, DEADLINE, |t| t.contains("awaiting promotion"));
+    b.click_css(&format!("{block} button[data-steer='promote']"), DEADLINE);
+    b.wait_text(&block, Duration::from_secs(40), |t| t.contains("succeeded"));
+    assert!(
+        b.all(&format!("{block} button")).is_empty(),
+        "nothing to steer once it is over"
+    );
+
+    // A fleet action on the gateways a selector picks, not the whole fleet.
+    b.click_css("a[href='#/operations']", DEADLINE);
+    let picker = b.find("#operation-selector", DEADLINE);
+    b.type_into(&picker, "region=eu");
+    b.script("[...document.querySelectorAll('#start-operation button')].find(x => x.textContent === 'Hold updates').click()");
+    let asked = b.accept_dialog(DEADLINE);
+    assert!(asked.contains("the gateways region=eu picks"), "{asked}");
+    let ops = wait_until_op(&d);
+    assert_eq!(ops["gateways"].as_array().unwrap().len(), 1, "{ops}");
+    assert_eq!(ops["gateways"][0]["gateway_id"], a, "{ops}");
+}
+
+/// The newest fleet operation, once there is one.
+fn wait_until_op(d: &crate::support::Daemon) -> serde_json::Value {
+    crate::support::wait_until("a fleet operation", DEADLINE, || {
+        let all = d.get("/api/operations?limit=5", &d.admin_key).json();
+        all["operations"]
+            .as_array()
+            .and_then(|ops| ops.iter().find(|o| o["kind"] == "update_hold").cloned())
+    })
+}

@@ -398,3 +398,83 @@ fn a_rollout_is_planned_started_and_followed_from_a_terminal() {
     let bad = failure(&ctl(&d, key, &["config", "rollout", "--profile", "nope"]));
     assert!(bad.contains("config_profile_not_found"), "{bad}");
 }
+
+#[test]
+fn a_rollout_is_steered_from_a_terminal() {
+    let d = link_daemon(&[]);
+    let (fa, fb) = (fake(|_| {}), fake(|_| {}));
+    for (name, f) in [("alpha", &fa), ("bravo", &fb)] {
+        let id = add(&d, name, f, Some("fake-token"));
+        wait_gateway(&d, id, "online", online);
+    }
+    let key = Some(d.admin_key.as_str());
+    let start = |patch: &str| -> String {
+        let started = stdout(&ctl(
+            &d,
+            key,
+            &[
+                "--json",
+                "config",
+                "rollout",
+                "--patch",
+                patch,
+                "-l",
+                "",
+                "--canary",
+                "1",
+                "--manual-promote",
+                "--min-healthy-time",
+                "1s",
+            ],
+        ));
+        let started: Value = serde_json::from_str(&started).unwrap();
+        started["operation"]["id"].as_str().unwrap().to_owned()
+    };
+    // Waits until rollout `id` is in `state`.
+    let reaches = |id: &str, state: &str| {
+        wait_until(state, DEADLINE, || {
+            let op = d
+                .get(&format!("/api/config/rollouts/{id}"), &d.admin_key)
+                .json();
+            (op["operation"]["state"] == state).then_some(())
+        })
+    };
+    let id =
+        start(r#"{"gateway": {"http": {"endpoints": {"chatCompletions": {"enabled": true}}}}}"#);
+    reaches(&id, "awaiting_promotion");
+    let paused = stdout(&ctl(&d, key, &["config", "rollout", "pause", &id]));
+    assert!(
+        paused.starts_with(&format!("rollout {id}: paused\n")),
+        "{paused}"
+    );
+    let resumed = stdout(&ctl(&d, key, &["config", "rollout", "resume", &id]));
+    assert!(resumed.starts_with(&format!("rollout {id}: ")), "{resumed}");
+    reaches(&id, "awaiting_promotion");
+    let promoted = stdout(&ctl(&d, key, &["config", "rollout", "promote", &id]));
+    assert!(
+        promoted.starts_with(&format!("rollout {id}: ")),
+        "{promoted}"
+    );
+    reaches(&id, "succeeded");
+    for f in [&fa, &fb] {
+        assert_eq!(
+            f.config_value("gateway.http.endpoints.chatCompletions.enabled"),
+            Some(serde_json::json!(true))
+        );
+    }
+    // Over: a cancel is refused, saying why.
+    let refused = failure(&ctl(&d, key, &["config", "rollout", "cancel", &id]));
+    assert!(refused.contains("operation_over"), "{refused}");
+
+    // Another, cancelled while it waits after its canary.
+    let id = start(r#"{"agents": {"defaults": {"maxConcurrent": 3}}}"#);
+    reaches(&id, "awaiting_promotion");
+    let cancelled = stdout(&ctl(&d, key, &["config", "rollout", "cancel", &id]));
+    assert!(
+        cancelled.starts_with(&format!("rollout {id}: cancel")),
+        "{cancelled}"
+    );
+    reaches(&id, "cancelled");
+    let usage = failure(&ctl(&d, key, &["config", "rollout", "cancel"]));
+    assert!(usage.contains("<ID>"), "{usage}");
+}
