@@ -431,6 +431,55 @@ fn a_rollout_whose_canary_goes_down_halts_and_puts_the_changed_gateways_back() {
     assert!(file["gateway"].get("http").is_none(), "{file:#}");
 }
 
+/// A changed gateway that is gone for good does not hold a rollout for ever: the revert waits
+/// for it `healthy_deadline` and no longer, names it as not put back, and the rollout ends
+/// `failed` — while the other changed gateway, back within that time, is put back. On main
+/// before, the revert waited at least 5 minutes, and for ever where every call failed.
+#[test]
+fn a_rollout_whose_changed_gateway_is_gone_for_good_ends_by_its_deadline() {
+    let before = json!({"agents": {"defaults": {"maxConcurrent": 4}}});
+    let mut gs = started(&[before.clone(), before]);
+    let d = daemon();
+    let ids: Vec<i64> = gs
+        .iter()
+        .enumerate()
+        .map(|(i, g)| add(&d, &format!("gw{i}"), "127.0.0.1", g.port, TOKEN))
+        .collect();
+    for id in &ids {
+        wait_gateway(&d, *id, "online", online);
+    }
+    let id = roll_out(
+        &d,
+        &json!({"selector": "", "canary": 1, "max_parallel": 1, "min_healthy_time": "3s", "healthy_deadline": "30s",
+                "patch": {"agents": {"defaults": {"maxConcurrent": 2}}}}),
+    );
+    wait_rollout(&d, &id, "the canary done, the second settling", |op| {
+        op["gateways"][0]["step"] == "done" && op["gateways"][1]["step"] == "settling"
+    });
+    // Both go down: the second for good, the canary back in a moment.
+    gs[1].stop();
+    gs[0].stop();
+    gs[0].start();
+    gs[0].wait_ready();
+    let op = wait_rollout(&d, &id, "the rollout over", over);
+    assert_eq!(op["state"], "failed", "{op:#}");
+    let why = op["detail"].as_str().unwrap();
+    assert_eq!(
+        why,
+        format!("the revert did not put back gateway(s) {}", ids[1]),
+        "{op:#}"
+    );
+    assert_eq!(op["gateways"][0]["step"], "reverted", "{op:#}");
+    assert!(
+        op["gateways"][1]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("could not be put back within 30s of the revert: not connected"),
+        "{op:#}"
+    );
+    assert_eq!(file_of(&gs[0])["agents"]["defaults"]["maxConcurrent"], 4);
+}
+
 /// The shell block after `marker` in the README.
 pub(super) fn readme_block(marker: &str) -> String {
     let readme =
