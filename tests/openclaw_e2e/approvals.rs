@@ -392,3 +392,83 @@ fn a_real_run_s_exec_approval_allowed_from_the_inbox_lets_the_command_run() {
     drop(t);
     gw.stop();
 }
+
+/// An operator is never shown less than they approve, against a real 2026.9.6: a 12 KiB
+/// command (the inbox cut at 4 KiB) is shown whole, as the gateway presents it; one past the
+/// gateway's own display bound (16,384 UTF-16 units) is refused by the gateway itself;
+/// invisible characters read as the gateway writes them; and a decision the gateway does not
+/// offer (`unavailableDecisions`) is refused by the inbox before it reaches the gateway.
+#[test]
+fn a_real_gateway_s_long_command_is_shown_whole_and_only_what_it_offers_is_sent() {
+    let install = PathBuf::from(std::env::var("GS_OPENCLAW_DIR").expect("GS_OPENCLAW_DIR"));
+    let mut gw = RealGateway::new(&install, free_base_port(), TOKEN, None);
+    gw.start();
+    gw.wait_ready();
+    let d = daemon(&[]);
+    let id = add(&d, "real", "127.0.0.1", gw.port, TOKEN);
+    approval_client(&d, id);
+    let mut t = Operator::connect(gw.port, TOKEN, &[], DEADLINE);
+
+    let long = format!("echo start {} ; rm -rf /srv/the-end", "y".repeat(12 * 1024));
+    let a = ask_exec(&mut t, &long, 60_000);
+    let shown = wait_approval(&d, id, &a, "the long one", |x| x["status"] == "pending");
+    assert_eq!(shown["command"], json!(long), "whole");
+    assert_eq!(shown["presented_whole"], true);
+    assert_eq!(resolve(&d, id, &a, "deny").status, 200);
+
+    // The gateway's own bound: it refuses to present more.
+    let refused = t
+        .call(
+            "exec.approval.request",
+            json!({"command": "z".repeat(17_000), "host": "gateway", "timeoutMs": 60_000, "twoPhase": true}),
+            DEADLINE,
+        )
+        .expect_err("2026.9.6 refuses a command past its display bound")
+        .to_string();
+    assert!(
+        refused.contains("EXEC_APPROVAL_COMMAND_DISPLAY_LIMIT")
+            || refused.contains("exceeds exec approval display limit"),
+        "{refused}"
+    );
+
+    // Invisible characters: the inbox shows what the gateway's own presentation shows.
+    let sneaky = "ls /tmp\u{200B}\u{E0072}; true";
+    let b = ask_exec(&mut t, sneaky, 60_000);
+    let shown = wait_approval(&d, id, &b, "the sneaky one", |x| x["status"] == "pending");
+    let own = t
+        .call("approval.get", json!({"id": b}), DEADLINE)
+        .unwrap_or_else(|e| panic!("approval.get: {e}"));
+    assert_eq!(
+        shown["command"], own["approval"]["presentation"]["commandText"],
+        "{own:#}"
+    );
+    assert_eq!(shown["command"], "ls /tmp\\u{200B}\\u{E0072}; true");
+    assert_eq!(resolve(&d, id, &b, "deny").status, 200);
+
+    // Only what the gateway offers.
+    let accepted = t
+        .call(
+            "exec.approval.request",
+            json!({"command": "printf limited", "host": "gateway", "timeoutMs": 60_000, "twoPhase": true,
+                   "unavailableDecisions": ["allow-always"]}),
+            DEADLINE,
+        )
+        .unwrap_or_else(|e| panic!("exec.approval.request: {e}"));
+    let c = accepted["id"].as_str().unwrap().to_owned();
+    let shown = wait_approval(&d, id, &c, "the limited one", |x| x["status"] == "pending");
+    assert_eq!(
+        shown["offered_decisions"],
+        json!(["allow-once", "deny"]),
+        "{shown:#}"
+    );
+    let res = resolve(&d, id, &c, "allow-always");
+    assert_eq!(res.status, 409, "{}", res.text());
+    assert_eq!(res.json()["error"], "decision_not_offered");
+    assert_eq!(resolve(&d, id, &c, "allow-once").status, 200);
+    let decided = t
+        .call("exec.approval.waitDecision", json!({"id": c}), DEADLINE)
+        .unwrap_or_else(|e| panic!("waitDecision: {e}"));
+    assert_eq!(decided["decision"], "allow-once", "{decided:#}");
+    drop(t);
+    gw.stop();
+}

@@ -163,3 +163,82 @@ fn a_real_gateway_s_config_is_judged_against_its_profile_value_by_value() {
     assert_eq!(res.status, 200, "{}", res.text());
     drift_of(&d, p, "plain in sync", |g| g["state"] == "in_sync");
 }
+
+/// A value at a path the gateway's own schema marks sensitive, whatever its name
+/// (`models.providers.*.headers.*`), is held as the gateway holds it: rolled out to a real
+/// 2026.9.6, which shows it as `__OPENCLAW_REDACTED__`; never in the daemon's profiles,
+/// rollouts, drift or audit. (The name rule alone stored and showed it in clear.)
+#[test]
+fn a_header_the_gateway_treats_as_secret_is_never_shown_by_the_daemon() {
+    let install = PathBuf::from(std::env::var("GS_OPENCLAW_DIR").expect("GS_OPENCLAW_DIR"));
+    let mut g = RealGateway::new(&install, free_base_port(), TOKEN, None);
+    g.start();
+    g.wait_ready();
+    let d = Daemon::start_with(&[
+        ("GATEWAY_SUPERVISOR__GATEWAYS__HEARTBEAT_INTERVAL", "1s"),
+        ("GATEWAY_SUPERVISOR__LIMITS__GATEWAY_OPS_PER_MINUTE", "0"),
+    ]);
+    let id = add(&d, "real", "127.0.0.1", g.port, TOKEN);
+    wait_gateway(&d, id, "online", online);
+    const SECRET: &str = "Bearer hdr-secret-0123456789";
+    let patch = json!({"models": {"providers": {"acme": {
+        "baseUrl": "https://llm.example/v1", "models": [],
+        "headers": {"Authorization": SECRET}}}}});
+    let res = d.call(
+        "PUT",
+        "/api/config/profiles/acme",
+        &d.admin_key,
+        &json!({"selector": "", "patch": patch}),
+    );
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(
+        res.json()["profile"]["patch"]["models"]["providers"]["acme"]["headers"]["Authorization"],
+        "__OPENCLAW_REDACTED__"
+    );
+    let res = d.call(
+        "POST",
+        "/api/config/rollouts",
+        &d.admin_key,
+        &json!({"profile": "acme", "min_healthy_time": "1s"}),
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    let op = res.json()["operation"]["id"].as_str().unwrap().to_owned();
+    let done = wait_for("the rollout over", DEADLINE, || {
+        let r = d
+            .get(&format!("/api/config/rollouts/{op}"), &d.admin_key)
+            .json();
+        let state = r["operation"]["state"].as_str().unwrap_or("").to_owned();
+        if ["succeeded", "failed", "reverted", "cancelled"].contains(&state.as_str()) {
+            Ok(r)
+        } else {
+            Err(format!("{r:#}"))
+        }
+    });
+    assert_eq!(done["operation"]["state"], "succeeded", "{done:#}");
+    // The gateway holds it, and shows it redacted, as the daemon does.
+    let got = g.call("config.get", json!({}));
+    assert_eq!(
+        got["config"]["models"]["providers"]["acme"]["headers"]["Authorization"],
+        "__OPENCLAW_REDACTED__",
+        "2026.9.6 treats it as a secret"
+    );
+    let drift = drift_of(&d, id, "judged after the rollout", |g| {
+        g["state"] != "unknown"
+    });
+    assert_eq!(
+        drift["unverified"],
+        json!(["models.providers.acme.headers.Authorization"]),
+        "{drift:#}"
+    );
+    for text in [
+        d.get("/api/config/profiles", &d.admin_key).text(),
+        d.get(&format!("/api/config/rollouts/{op}"), &d.admin_key)
+            .text(),
+        d.get("/api/config/drift", &d.admin_key).text(),
+        d.get("/api/audit?limit=200", &d.admin_key).text(),
+        String::from_utf8_lossy(&d.logs()).into_owned(),
+    ] {
+        assert!(!text.contains("hdr-secret"), "{text}");
+    }
+    g.stop();
+}
