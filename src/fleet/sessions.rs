@@ -44,6 +44,17 @@ pub enum SessionError {
         "instance(s) {} did not answer whether their gateways have session `{key}`; retry, or name the gateway with ?gateway_id=", instances.join(", ")
     )]
     Unheard { key: String, instances: Vec<String> },
+    /// The gateway refused because a drain holds it suspended (2026.9.6 refuses
+    /// `sessions.abort` then): the drain's own "abort the runs" does it in the order the
+    /// gateway accepts.
+    #[error(
+        "gateway `{name}` is being drained by operation {operation_id} and refuses to abort a run while it is suspended: abort the runs holding the drain with POST /api/operations/{operation_id}/abort-runs, or cancel the drain"
+    )]
+    Draining {
+        name: String,
+        gateway_id: GatewayId,
+        operation_id: String,
+    },
     /// Reaching the owning gateway failed (or another instance links it).
     #[error(transparent)]
     Fleet(#[from] FleetError),
@@ -64,6 +75,7 @@ impl super::ServiceError for SessionError {
             SessionError::OwnerNotConnected { .. } => "not_connected",
             SessionError::NoControl { .. } => "unsupported",
             SessionError::Unheard { .. } => "owner_unavailable",
+            SessionError::Draining { .. } => "draining",
             SessionError::Fleet(e) => e.outcome(),
         }
     }
@@ -192,6 +204,33 @@ impl SessionControl {
         }))
     }
 
+    /// The running drain that holds gateway `id` suspended, when `refused` is the gateway's
+    /// refusal for its suspension (2026.9.6: `UNAVAILABLE … unavailable during gateway
+    /// suspension`, captured in `suspension_drain_abort.json`). Asked only after such a
+    /// refusal: a kill costs no store read otherwise.
+    async fn drain_holding(&self, refused: &FleetError, id: GatewayId) -> Option<String> {
+        let suspended = refused
+            .refusal()
+            .is_some_and(|e| e.message.contains("during gateway suspension"));
+        if !suspended {
+            return None;
+        }
+        let running = self
+            .ctx
+            .stored(|store| store.running_operations())
+            .await
+            .ok()?;
+        running
+            .into_iter()
+            .find(|op| {
+                op.progress.iter().any(|p| {
+                    p.gateway_id == id
+                        && matches!(p.step, super::operation::model::Step::Draining { .. })
+                })
+            })
+            .map(|op| op.id.to_string())
+    }
+
     #[tracing::instrument(name = "session.control", skip_all, fields(action = action.as_str()))]
     pub async fn control_session(
         &self,
@@ -295,14 +334,27 @@ impl SessionControl {
             .map_err(|_| {
                 FleetError::unverifiable(owner.gateway_id, &owner.name, owner.version.as_deref())
             })?;
-        let result = owner
+        let called = owner
             .link
             .call_on(process, method, Some(params), self.ctx.deadlines.call)
-            .await
-            .map_err(|source| FleetError::Call {
-                name: owner.name.clone(),
-                source,
-            })?;
+            .await;
+        let result = match called {
+            Ok(result) => result,
+            Err(source) => {
+                let refused = FleetError::Call {
+                    name: owner.name.clone(),
+                    source,
+                };
+                return Err(match self.drain_holding(&refused, owner.gateway_id).await {
+                    Some(operation_id) => SessionError::Draining {
+                        name: owner.name,
+                        gateway_id: owner.gateway_id,
+                        operation_id,
+                    },
+                    None => refused.into(),
+                });
+            }
+        };
         self.ctx.audited(
             by,
             "session.control",

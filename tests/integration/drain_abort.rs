@@ -5,6 +5,7 @@
 //! another client's suspension is said to be another client's.
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -17,8 +18,18 @@ fn abort_runs(d: &Daemon, op: &str) -> gs_test_support::http::Response {
     d.send(Request::new("POST", &format!("/api/operations/{op}/abort-runs")).key(&d.admin_key))
 }
 
-#[test]
-fn a_drain_names_the_run_that_holds_it_and_aborting_its_runs_lets_it_finish() {
+/// A drain of one gateway held by a run started just before it: the daemon, the gateway, its
+/// id, the run's session key, the drain's id and the drain as it names the run.
+struct HeldDrain {
+    d: Daemon,
+    f: fake_gateway::FakeGateway,
+    id: i64,
+    key: String,
+    op: String,
+    held: Value,
+}
+
+fn held_drain() -> HeldDrain {
     let f = fake(|_| {});
     let d = link_daemon(&[]);
     let id = add(&d, "gw", &f, Some("fake-token"));
@@ -28,6 +39,26 @@ fn a_drain_names_the_run_that_holds_it_and_aborting_its_runs_lets_it_finish() {
     let held = wait_operation(&d, &op, "the run named in the progress", |o| {
         o["gateways"][0]["blocking_runs"][0]["session_key"] == key.as_str()
     });
+    HeldDrain {
+        d,
+        f,
+        id,
+        key,
+        op,
+        held,
+    }
+}
+
+#[test]
+fn a_drain_names_the_run_that_holds_it_and_aborting_its_runs_lets_it_finish() {
+    let HeldDrain {
+        d,
+        f,
+        id,
+        key,
+        op,
+        held,
+    } = held_drain();
     let run = &held["gateways"][0]["blocking_runs"][0];
     assert!(
         run["spawn_id"].as_str().is_some_and(|s| !s.is_empty()),
@@ -163,4 +194,48 @@ fn another_client_s_suspension_is_said_to_be_another_client_s() {
     wait_gateway(&d, id, "accepting again", |g| {
         g["connection"]["suspension"] == "accepting"
     });
+}
+
+#[test]
+fn a_run_holding_a_drain_is_listed_and_its_kill_names_the_drain_and_its_abort() {
+    // Started just before the drain: the gateway's suspension refuses the sessions.list that
+    // would have put it in the daemon's sessions.
+    let HeldDrain {
+        d,
+        f: _gateway,
+        id,
+        key,
+        op,
+        ..
+    } = held_drain();
+    let listed = crate::support::wait_until("the run listed", Duration::from_secs(20), || {
+        let sessions = d.get("/api/sessions", &d.admin_key).json();
+        sessions["sessions"]
+            .as_array()
+            .and_then(|all| all.iter().find(|s| s["key"] == key.as_str()).cloned())
+    });
+    assert_eq!(listed["running"], true, "{listed}");
+    assert_eq!(listed["gateway_id"], id, "{listed}");
+    // A kill the suspended gateway would refuse: 409 naming the drain and how to abort its
+    // runs, not the gateway's 502.
+    let res = d.send(
+        Request::new("POST", &format!("/api/sessions/{key}/control"))
+            .key(&d.admin_key)
+            .json(&serde_json::json!({"action": "kill"})),
+    );
+    assert_eq!(res.status, 409, "{}", res.text());
+    let e = res.json();
+    assert_eq!(e["error"], "gateway_busy", "{e}");
+    assert_eq!(e["details"]["operation_id"], op.as_str(), "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("POST /api/operations/{op}/abort-runs")),
+        "{e}"
+    );
+    // As it says: the drain's abort-runs ends the run, and the drain is done.
+    assert_eq!(abort_runs(&d, &op).status, 202);
+    let done = wait_operation(&d, &op, "the drain over", |o| o["state"] != "running");
+    assert_eq!(done["state"], "succeeded", "{done:#}");
 }

@@ -47,6 +47,31 @@ pub struct SessionEntry {
     pub gateway_id: GatewayId,
 }
 
+/// The most runs kept for a gateway that cannot list them ([`SessionEntry::running`]).
+pub const HELD_RUNS_MAX: usize = 64;
+
+impl SessionEntry {
+    /// A session this daemon knows has a run going (it started it) though the gateway has not
+    /// listed it: its agent read from the key (`agent:<id>:…`, as OpenClaw names sessions).
+    pub fn running(key: String, gateway_id: GatewayId, now_ms: i64) -> SessionEntry {
+        let agent = key
+            .strip_prefix("agent:")
+            .and_then(|rest| rest.split(':').next())
+            .filter(|a| !a.is_empty())
+            .map(|a| crate::bounded::text(a, crate::bounded::SHORT));
+        SessionEntry {
+            key,
+            agent,
+            model: None,
+            status: SessionStatus::Active,
+            running: true,
+            total_tokens: 0,
+            updated_at: Some(now_ms),
+            gateway_id,
+        }
+    }
+}
+
 /// Token totals beyond this are shown as this (no session has used 10¹⁵ tokens).
 const MAX_TOKENS: i64 = 1_000_000_000_000_000;
 
@@ -150,6 +175,18 @@ pub fn parse_list(payload: &Value, gateway_id: GatewayId) -> Option<Vec<SessionE
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_run_the_gateway_has_not_listed_reads_as_running_with_the_agent_of_its_key() {
+        let e = SessionEntry::running("agent:main:dashboard:1f2e".into(), GatewayId(3), 7);
+        assert_eq!(e.agent.as_deref(), Some("main"));
+        assert!(e.running && e.status == SessionStatus::Active);
+        assert_eq!((e.gateway_id, e.updated_at), (GatewayId(3), Some(7)));
+        assert_eq!(
+            SessionEntry::running("odd-key".into(), GatewayId(3), 7).agent,
+            None
+        );
+    }
 
     #[test]
     fn real_entries_from_the_capture() {

@@ -212,6 +212,18 @@ pub struct SessionPage {
     pub sessions: Vec<crate::protocol::sessions::SessionEntry>,
 }
 
+/// Runs this daemon knows are going on gateway `id` (spawns it started there) while the
+/// gateway cannot list them: a drain's suspension refuses `sessions.list` (2026.9.6), so a run
+/// begun just before it never reached the session cache and could be neither listed nor
+/// killed. Each key the cache lacks is kept there as a running session until the gateway
+/// lists its sessions again.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RunsGoing {
+    pub id: GatewayId,
+    pub keys: Vec<String>,
+}
+
 /// Where a session lives: every gateway whose cache has this key (or only `gateway_id`'s),
 /// connected owners first. Real gateways all have `agent:main:main`: a key alone names a
 /// session only when one gateway has it.

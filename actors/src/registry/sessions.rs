@@ -8,7 +8,9 @@ use std::sync::atomic::Ordering;
 use actix::prelude::*;
 
 use super::RegistryActor;
-use super::messages::{FindSession, GatewayTarget, ListSessions, SessionOwner, SessionPage};
+use super::messages::{
+    FindSession, GatewayTarget, ListSessions, RunsGoing, SessionOwner, SessionPage,
+};
 use crate::link::messages::{RunEnded, SessionsSnapshot};
 use crate::model::{GatewayId, LinkPhase};
 use crate::protocol::sessions::SessionStatus;
@@ -35,6 +37,34 @@ impl Handler<SessionsSnapshot> for RegistryActor {
         if changed {
             self.sessions_of_changed(msg.id);
         }
+    }
+}
+
+impl Handler<RunsGoing> for RegistryActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: RunsGoing, _ctx: &mut Self::Context) {
+        if !self.state.contains(msg.id) {
+            return;
+        }
+        let list = self.sessions.entry(msg.id).or_default();
+        let missing: Vec<String> = msg
+            .keys
+            .into_iter()
+            .filter(|k| !list.iter().any(|s| &s.key == k))
+            .take(crate::protocol::sessions::HELD_RUNS_MAX)
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        let now = crate::unix_now_ms();
+        let entries = Arc::make_mut(list);
+        for key in missing {
+            entries.push(crate::protocol::sessions::SessionEntry::running(
+                key, msg.id, now,
+            ));
+        }
+        self.sessions_of_changed(msg.id);
     }
 }
 

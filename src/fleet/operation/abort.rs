@@ -15,7 +15,7 @@ use super::model::BlockingRun;
 use crate::domain::SpawnId;
 use crate::fleet::sessions::{SessionAction, control_method};
 use gateway_supervisor_actors::bounded;
-use gateway_supervisor_actors::messages::ListSessions;
+use gateway_supervisor_actors::messages::{ListSessions, RunsGoing};
 use gateway_supervisor_actors::model::GatewayId;
 use gateway_supervisor_actors::protocol::sessions::{AbortAnswer, SessionEntry, parse_list};
 
@@ -93,6 +93,16 @@ impl Operations {
             .into_iter()
             .map(|s| (s.id, s.session_key, s.run_id))
             .collect::<Vec<_>>();
+        // Runs the gateway's list lacks (begun just before its suspension, which refuses
+        // `sessions.list`): kept in the session cache, so they are listed and can be killed.
+        let unlisted: Vec<String> = spawns
+            .iter()
+            .filter_map(|(_, key, _)| key.clone())
+            .filter(|k| !page.iter().any(|s| &s.key == k))
+            .collect();
+        if !unlisted.is_empty() {
+            self.ctx.registry.do_send(RunsGoing { id, keys: unlisted });
+        }
         blocking_runs(&page, &spawns)
     }
 

@@ -130,6 +130,17 @@ impl From<crate::fleet::sessions::SessionError> for ApiError {
                 instance: instances.first().cloned().unwrap_or_default(),
                 retry_after_secs: 1,
             },
+            S::Draining {
+                gateway_id,
+                ref operation_id,
+                ..
+            } => ApiError::GatewayBusy {
+                message: err.to_string(),
+                details: serde_json::json!({
+                    "gateway_id": gateway_id, "operation_id": operation_id,
+                    "abort_runs": format!("POST /api/operations/{operation_id}/abort-runs"),
+                }),
+            },
             S::Fleet(e) => e.into(),
         }
     }
