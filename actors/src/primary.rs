@@ -32,8 +32,17 @@ pub fn primary_on_update(
     }
 }
 
-pub fn check_delete(target: &GatewayRecord) -> Result<(), PrimaryRuleError> {
-    if target.is_primary {
+/// Whether `target` may be deleted, `others` gateways besides it. The primary stays (make
+/// another primary first: the seed contract's "Assign another gateway as primary first"),
+/// except a `lost` one — a managed gateway whose process failed, which its caller moves the
+/// role off first — when it is the last gateway: a registry with no gateway has no primary,
+/// and a lost gateway must be able to leave (it blocked its own name's reuse for ever).
+pub fn check_delete(
+    target: &GatewayRecord,
+    others: usize,
+    lost: bool,
+) -> Result<(), PrimaryRuleError> {
+    if target.is_primary && (others > 0 || !lost) {
         Err(PrimaryRuleError::DeletePrimary)
     } else {
         Ok(())
@@ -77,12 +86,23 @@ mod tests {
     }
 
     #[test]
-    fn primary_cannot_be_deleted() {
+    fn primary_cannot_be_deleted_but_a_lost_last_gateway_can() {
         assert_eq!(
-            check_delete(&gw(GatewayId(1), true)),
+            check_delete(&gw(GatewayId(1), true), 1, false),
             Err(PrimaryRuleError::DeletePrimary)
         );
-        assert_eq!(check_delete(&gw(GatewayId(2), false)), Ok(()));
+        assert_eq!(
+            check_delete(&gw(GatewayId(1), true), 0, false),
+            Err(PrimaryRuleError::DeletePrimary),
+            "the seed contract: assign another first"
+        );
+        assert_eq!(
+            check_delete(&gw(GatewayId(1), true), 1, true),
+            Err(PrimaryRuleError::DeletePrimary),
+            "the caller moves the role off first"
+        );
+        assert_eq!(check_delete(&gw(GatewayId(1), true), 0, true), Ok(()));
+        assert_eq!(check_delete(&gw(GatewayId(2), false), 1, false), Ok(()));
     }
 
     #[test]

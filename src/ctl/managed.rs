@@ -61,6 +61,7 @@ pub fn list(v: &Value) -> String {
     table(
         &[
             "ID",
+            "NAME",
             "HOST",
             "VERSION",
             "PORT",
@@ -167,5 +168,28 @@ pub async fn wait_running(client: &Client, id: i64, wait: Duration) -> Result<Va
             });
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_column_has_its_header_and_a_failure_says_why() {
+        let v = json!({"managed": [{"gateway_id": 3, "name": "edge-1", "host_id": "h1",
+            "version": "2026.9.6", "port": 39100, "state": "failed", "pid": null, "restarts": 0,
+            "crashes": 0, "last_exit": "exit 78",
+            "detail": "node /nonexistent/node: not found (managed_runtime.node)"}]});
+        let out = list(&v);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0].find("NAME"), lines[1].find("edge-1"), "{out}");
+        assert_eq!(
+            lines[0].find("DETAIL"),
+            lines[1].find("node /nonexistent"),
+            "{out}"
+        );
+        assert!(lines[1].ends_with("(managed_runtime.node)"), "{out}");
     }
 }

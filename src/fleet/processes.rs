@@ -33,7 +33,11 @@ pub enum SwapReport {
     Current,
     /// The target failed; the previous release runs again on the state as it was: why.
     RolledBack(String),
-    /// Over without a change (nothing was stopped), or a rollback that could not finish: why.
+    /// Over without a change: nothing was stopped, and the gateway is as it was (the target
+    /// refused to preflight its state, it was not running to begin with, …): why. It goes back
+    /// in service as it was.
+    Refused(String),
+    /// A rollback that could not finish: the gateway may be down. Why.
     Failed(String),
 }
 

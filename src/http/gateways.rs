@@ -465,6 +465,7 @@ async fn apply_delete(
         .send(DeleteGateway {
             id,
             by: who.0.caller(),
+            lost: false,
         })
         .await??;
     Ok(HttpResponse::Ok().json(Deleted { deleted: true }))

@@ -358,6 +358,7 @@ pub async fn delete(
         .send(DeleteGateway {
             id,
             by: who.0.caller(),
+            lost: false,
         })
         .await??;
     Ok(HttpResponse::Ok().json(json!({"deleted": true})))

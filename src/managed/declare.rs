@@ -38,18 +38,57 @@ pub struct DeclareRequest {
     pub port: Option<i64>,
 }
 
+/// The first release with OpenClaw's external-supervisor contract: `OPENCLAW_SUPERVISOR_MODE
+/// =external`, `openclaw database ownership claim` and `database preflight`, which a managed
+/// gateway's start and upgrade use. Read from the packages: 2026.8.1's `dist` has
+/// `register.database` with the ownership operations, 2026.7.35's has neither it nor the
+/// mode (2026.6.35, managed before, failed its claim with the CLI's help text).
+pub const MIN_MANAGED: (u32, u32, u32) = (2026, 8, 1);
+
+/// A release's `year.month.patch` and whether it is a prerelease (`-beta.N`); a numeric
+/// suffix (`2026.7.1-2`) is a rebuild of the release. `None`: not such a version.
+fn release_of(version: &str) -> Option<((u32, u32, u32), bool)> {
+    let version = version.split('+').next()?;
+    let (main, suffix) = match version.split_once('-') {
+        Some((m, s)) => (m, Some(s)),
+        None => (version, None),
+    };
+    let mut parts = main.split('.').map(|p| p.parse::<u32>().ok());
+    let parsed = (parts.next()??, parts.next()??, parts.next()??);
+    if parts.next().is_some() {
+        return None;
+    }
+    let prerelease = suffix.is_some_and(|s| s.parse::<u32>().is_err());
+    Some((parsed, prerelease))
+}
+
 pub fn version(raw: &str) -> Result<String, ManagedError> {
     let ok = (1..=64).contains(&raw.len())
         && raw.starts_with(|c: char| c.is_ascii_digit())
         && raw
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'));
-    ok.then(|| raw.to_owned()).ok_or_else(|| {
-        invalid(
+    if !ok {
+        return Err(invalid(
             "version",
             "a release version such as `2026.9.6` (1-64 of 0-9 A-Z a-z . - +)",
-        )
-    })
+        ));
+    }
+    if let Some((release, prerelease)) = release_of(raw)
+        && (release < MIN_MANAGED || (release == MIN_MANAGED && prerelease))
+    {
+        let (y, m, p) = MIN_MANAGED;
+        return Err(invalid(
+            "version",
+            format!(
+                "OpenClaw {raw} cannot be managed: releases before {y}.{m}.{p} have no \
+                 external-supervisor contract (OPENCLAW_SUPERVISOR_MODE=external, `openclaw \
+                 database ownership claim`, `database preflight`); use {y}.{m}.{p} or later, or \
+                 run it yourself and register it with POST /api/gateways"
+            ),
+        ));
+    }
+    Ok(raw.to_owned())
 }
 
 /// Where a release comes from: `npm` (the default) or a tarball's absolute path.
@@ -179,6 +218,28 @@ pub async fn apply_configured(managed: &super::Managed, decls: Vec<Declaration>)
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn releases_without_the_external_supervisor_contract_are_refused_naming_the_minimum() {
+        for old in ["2026.6.35", "2026.7.35", "2026.2.25", "2026.8.1-beta.3"] {
+            let e = version(old).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("OpenClaw {old} cannot be managed"))
+                    && e.contains("before 2026.8.1"),
+                "{old}: {e}"
+            );
+        }
+        for ok in [
+            "2026.8.1",
+            "2026.8.2",
+            "2026.9.6",
+            "2026.9.6-1",
+            "2027.1.1",
+            "1",
+        ] {
+            assert_eq!(version(ok).unwrap(), ok);
+        }
+    }
 
     #[test]
     fn configured_tables_are_checked_naming_the_table_and_the_field() {

@@ -40,8 +40,10 @@ use crate::config::ManagedRuntimeConfig;
 use crate::db::managed::{ManagedRecord, ManagedStatus};
 use crate::db::{DbError, Store};
 use gateway_supervisor_actors::RegistryActor;
-use gateway_supervisor_actors::messages::{CreateGateway, DeleteGateway};
-use gateway_supervisor_actors::model::{Caller, GatewayId, NewGateway};
+use gateway_supervisor_actors::messages::{
+    CreateGateway, DeleteGateway, ListGateways, UpdateGateway,
+};
+use gateway_supervisor_actors::model::{Caller, GatewayId, GatewayPatch, NewGateway};
 use install::{Source, Tools};
 use openclaw::GatewayDir;
 use runner::{Cmd, Context, Runner};
@@ -446,7 +448,8 @@ impl Managed {
 
     /// Takes back a registration whose declaration could not be completed.
     async fn unregister(&self, id: GatewayId, by: Caller) {
-        if let Ok(Err(e)) = self.registry.send(DeleteGateway { id, by }).await {
+        let gone = DeleteGateway { id, by, lost: true };
+        if let Ok(Err(e)) = self.registry.send(gone).await {
             warn!(gateway_id = id.get(), error = %e, "a half-declared managed gateway stays registered");
         }
     }
@@ -469,6 +472,50 @@ impl Managed {
         self.store(move |s| s.managed(id))
             .await?
             .ok_or(ManagedError::NotFound(id))
+    }
+
+    /// Makes the oldest other gateway primary when gateway `id` is (nothing when it is not, or
+    /// is the only gateway).
+    async fn move_primary_off(&self, id: GatewayId, by: &Caller) -> Result<(), ManagedError> {
+        let snapshot = self
+            .registry
+            .send(ListGateways)
+            .await
+            .map_err(|e| ManagedError::Internal(e.to_string()))?;
+        let views = snapshot.views;
+        let primary = views
+            .iter()
+            .any(|v| v.record.id == id && v.record.is_primary);
+        let Some(next) = views
+            .iter()
+            .map(|v| v.record.id)
+            .filter(|other| *other != id)
+            .min()
+        else {
+            return Ok(());
+        };
+        if !primary {
+            return Ok(());
+        }
+        let patch = GatewayPatch {
+            is_primary: Some(true),
+            ..GatewayPatch::default()
+        };
+        self.registry
+            .send(UpdateGateway {
+                id: next,
+                patch,
+                by: by.clone(),
+            })
+            .await
+            .map_err(|e| ManagedError::Internal(e.to_string()))?
+            .map_err(ManagedError::Registry)?;
+        tracing::info!(
+            from = id.get(),
+            to = next.get(),
+            "the primary moved off a failed managed gateway being deleted"
+        );
+        Ok(())
     }
 
     /// `id`'s record, when its process is this host's to act on.
@@ -509,10 +556,16 @@ impl Managed {
     /// stops its process (SIGTERM, its drain, SIGKILL at `stop_timeout`) and forgets it; with
     /// `purge` its folder (state, config, output) goes too.
     pub async fn delete(&self, id: GatewayId, purge: bool, by: Caller) -> Result<(), ManagedError> {
-        self.here(id).await?;
+        let record = self.here(id).await?;
         let name = self.store(|s| s.gateway_names()).await?.remove(&id);
+        // A gateway whose process failed is lost: the primary role, if it has it, moves to
+        // the oldest other gateway, or goes with it when it is the last one.
+        let lost = record.state == ProcessState::Failed.as_str();
+        if lost {
+            self.move_primary_off(id, &by).await?;
+        }
         self.registry
-            .send(DeleteGateway { id, by })
+            .send(DeleteGateway { id, by, lost })
             .await
             .map_err(|e| ManagedError::Internal(e.to_string()))?
             .map_err(ManagedError::Registry)?;
@@ -559,7 +612,7 @@ impl crate::fleet::processes::Processes for Managed {
             return SwapReport::Current;
         }
         let Some(tx) = self.runner(id) else {
-            return SwapReport::Failed("no process of it runs on this host".into());
+            return SwapReport::Refused("no process of it runs on this host".into());
         };
         match tx.try_send(Cmd::Swap(order.clone())) {
             Ok(()) => {
@@ -571,7 +624,7 @@ impl crate::fleet::processes::Processes for Managed {
                 SwapReport::Working("its runner is busy: asked again next round".into())
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
-                SwapReport::Failed("its runner has stopped".into())
+                SwapReport::Refused("its runner has stopped".into())
             }
         }
     }

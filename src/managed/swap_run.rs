@@ -83,7 +83,7 @@ impl Runner {
     pub(super) fn refuse_swap(&self, order: &SwapOrder) {
         self.report_swap(
             order,
-            SwapReport::Failed(format!(
+            SwapReport::Refused(format!(
                 "the gateway is {}: a swap starts from a running gateway",
                 self.status.state
             )),
@@ -270,8 +270,9 @@ impl Runner {
                 ProcessState::Running,
                 format!("the swap to {} was rolled back: {why}", order.version),
             ),
+            // Refused before anything was stopped (a preflight, a downgrade): as it was.
             Step::Failed { why } if running.is_some() => (
-                SwapReport::Failed(why.clone()),
+                SwapReport::Refused(why.clone()),
                 ProcessState::Running,
                 format!("the swap to {} failed: {why}", order.version),
             ),

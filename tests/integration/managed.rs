@@ -293,3 +293,78 @@ fn configured_managed_gateways_are_declared_once_and_a_wrong_table_stops_the_sta
     assert_eq!(again.as_array().map(Vec::len), Some(1), "{again:#}");
     assert_eq!(again[0]["gateway_id"], id, "{again:#}");
 }
+
+/// A managed gateway whose process failed is lost, not stuck: the only gateway, and so the
+/// primary, it can still be deleted (the registry has none after) and its name used again;
+/// among others, the primary role moves to the oldest of them. A release without the
+/// external-supervisor contract is refused up front, naming the first release that has it.
+#[test]
+fn a_failed_managed_gateway_can_always_be_deleted_and_its_name_used_again() {
+    let d = link_daemon(&[(
+        "GATEWAY_SUPERVISOR__MANAGED_RUNTIME__NODE",
+        "/nonexistent/node",
+    )]);
+    let failed = |name: &str, port: u16| -> i64 {
+        let res = declare(
+            &d,
+            &json!({"name": name, "version": "2026.9.6", "port": port}),
+        );
+        assert_eq!(res.status, 201, "{}", res.text());
+        let id = res.json()["managed"]["gateway_id"].as_i64().unwrap();
+        wait_for("the install to fail", Duration::from_secs(30), || {
+            let m = d.get(&format!("/api/managed/{id}"), &d.admin_key).json()["managed"].clone();
+            if m["state"] == "failed" {
+                Ok(())
+            } else {
+                Err(m.to_string())
+            }
+        });
+        id
+    };
+    let delete = |id: i64| {
+        d.call(
+            "DELETE",
+            &format!("/api/managed/{id}?purge=true"),
+            &d.admin_key,
+            &json!(null),
+        )
+    };
+    let only = failed("lone", 39200);
+    let g = d.get(&format!("/api/gateways/{only}"), &d.admin_key).json()["gateway"].clone();
+    assert_eq!(g["is_primary"], true, "the first gateway is primary: {g}");
+    let res = delete(only);
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(d.gateways().len(), 0);
+    // The name is free again.
+    let again = failed("lone", 39200);
+    // Among others: the role moves to the oldest other gateway.
+    let other = fake(|_| {});
+    let kept = add(&d, "kept", &other, Some("fake-token"));
+    let res = delete(again);
+    assert_eq!(res.status, 200, "{}", res.text());
+    let g = d.get(&format!("/api/gateways/{kept}"), &d.admin_key).json()["gateway"].clone();
+    assert_eq!(g["is_primary"], true, "{g}");
+    // An unmanaged primary still stays, as the seed contract says.
+    let res = d.call(
+        "DELETE",
+        &format!("/api/gateways/{kept}"),
+        &d.admin_key,
+        &json!(null),
+    );
+    assert_eq!(res.status, 400, "{}", res.text());
+    // Too old to be managed: refused before anything is installed.
+    let res = declare(
+        &d,
+        &json!({"name": "old", "version": "2026.6.35", "port": 39400}),
+    );
+    assert_eq!(res.status, 400, "{}", res.text());
+    let e = res.json();
+    assert_eq!(e["details"]["field"], "version", "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("releases before 2026.8.1"),
+        "{e}"
+    );
+}

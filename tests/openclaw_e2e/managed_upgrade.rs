@@ -169,5 +169,9 @@ fn an_upgrade_swaps_managed_releases_canary_first_and_a_target_that_cannot_start
     );
     assert_eq!(other["version"], "2026.9.6", "{other:#}");
     assert_eq!(other["restarts"], 0, "{other:#}");
+    // Left as it was: back in service (it stayed cordoned, and with one gateway on the host
+    // every spawn failed `no_healthy_gateway`).
+    let g = gateway_online(&d, ids[1]);
+    assert_eq!(g["cordoned"], false, "{g:#}");
     assert!(!String::from_utf8_lossy(&d.logs()).contains("panicked"));
 }

@@ -190,11 +190,12 @@ impl Handler<DeleteGateway> for RegistryActor {
     type Result = WriteResult<()>;
 
     fn handle(&mut self, msg: DeleteGateway, _ctx: &mut Self::Context) -> Self::Result {
-        let DeleteGateway { id, by } = msg;
+        let DeleteGateway { id, by, lost } = msg;
         let Some(current) = self.state.record(id) else {
             return Self::refuse(RegistryError::NotFound(id));
         };
-        if let Err(rule) = primary::check_delete(current) {
+        let others = self.state.len().saturating_sub(1);
+        if let Err(rule) = primary::check_delete(current, others, lost) {
             return Self::refuse(rule.into());
         }
         let store = self.store.clone();

@@ -136,6 +136,9 @@ pub struct SetSuspension {
 pub struct DeleteGateway {
     pub id: GatewayId,
     pub by: Caller,
+    /// The gateway is gone for good (a managed gateway whose process failed): the last
+    /// gateway may then be deleted though it is the primary (`primary::check_delete`).
+    pub lost: bool,
 }
 
 /// Answered as soon as the actor runs its mailbox: the watchdog's proof of life.

@@ -392,13 +392,23 @@ impl GatewayStore for Store {
     fn delete_gateway(&self, id: GatewayId, by: &Caller) -> Result<(), StoreError> {
         let mut conn = self.conn_or_err()?;
         conn.transaction::<_, diesel::result::Error, _>(|c| {
-            // The primary is never deleted, whatever the caller checked before.
-            let deleted = diesel::delete(
-                gateways::table
-                    .find(id)
-                    .filter(gateways::is_primary.eq(false)),
-            )
-            .execute(c)?;
+            // The primary is never deleted while other gateways remain, whatever the caller
+            // checked before (they would be left without one); the last gateway may go (the
+            // registry refuses that but for a lost managed gateway, `primary::check_delete`).
+            let others: i64 = gateways::table
+                .filter(gateways::id.ne(id))
+                .count()
+                .get_result(c)?;
+            let deleted = if others == 0 {
+                diesel::delete(gateways::table.find(id)).execute(c)?
+            } else {
+                diesel::delete(
+                    gateways::table
+                        .find(id)
+                        .filter(gateways::is_primary.eq(false)),
+                )
+                .execute(c)?
+            };
             if deleted == 0 {
                 return Err(diesel::result::Error::NotFound);
             }

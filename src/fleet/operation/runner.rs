@@ -150,11 +150,13 @@ impl Operations {
                             ),
                         },
                     ),
-                    _ => SwapReport::Failed("this daemon runs no managed gateways".into()),
+                    _ => SwapReport::Refused("this daemon runs no managed gateways".into()),
                 };
+                let untouched = matches!(report, SwapReport::Refused(_));
                 p.after_swap(report, unix_now_ms());
-                // Put back as it was and running, or nothing to swap: back in service.
-                if p.rolled_back || p.step == Step::Done {
+                // Put back as it was and running, left as it was, or nothing to swap: back in
+                // service as before the upgrade.
+                if p.rolled_back || untouched || p.step == Step::Done {
                     self.gateway_ops.cordon(id, false, by).await?;
                 }
             }

@@ -63,6 +63,13 @@ impl GatewayProgress {
                 );
                 self.rolled_back = true;
             }
+            SwapReport::Refused(why) => {
+                let was = self.version_before.as_deref().unwrap_or("its release");
+                self.fail(
+                    &format!("the swap was refused: {why}; it runs {was} as before"),
+                    now_ms,
+                );
+            }
             SwapReport::Failed(why) => self.fail(&format!("the swap failed: {why}"), now_ms),
         }
     }
@@ -240,14 +247,21 @@ mod tests {
     }
 
     #[test]
-    fn a_swap_that_changed_nothing_fails_without_a_rollback() {
+    fn a_swap_refused_before_anything_stopped_fails_as_it_was_without_a_rollback() {
         let mut p = swapping();
         p.after_swap(
-            SwapReport::Failed("the target refused a copy of the state".into()),
+            SwapReport::Refused("the target refused a copy of the state".into()),
             5_000,
         );
         assert_eq!(p.step, Step::Failed);
         assert!(!p.rolled_back);
+        assert!(
+            p.detail.as_deref().unwrap().starts_with(
+                "the swap was refused: the target refused a copy of the state; it runs"
+            ),
+            "{:?}",
+            p.detail
+        );
     }
 
     #[test]
