@@ -386,10 +386,16 @@ async function renderSpawns() {
 async function loadSpawns(list) {
   let data;
   try { data = await api("GET", "/api/spawn?limit=200"); } catch (e) { return failed(e); }
+  // What the run said (its reply), or how it ended; the whole record is one click away in
+  // the API (GET /api/spawn/{id}), not dumped here as JSON.
   const result = (s) => {
     if (s.error) return s.error;
-    if (s.result === null || s.result === undefined) return "";
-    const text = typeof s.result === "string" ? s.result : JSON.stringify(s.result);
+    const r = s.result;
+    if (r === null || r === undefined) return s.status === "running" || s.status === "pending" ? "running…" : "";
+    const text = typeof r === "string" ? r
+      : typeof r.reply === "string" ? r.reply
+      : r.status ? `run ${r.status}${r.runId ? ` (${r.runId})` : ""}`
+      : "done (no reply)";
     return text.length > 160 ? `${text.slice(0, 160)}…` : text;
   };
   const rows = data.spawns.map((s) => el("tr", {},

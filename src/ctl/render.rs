@@ -80,7 +80,27 @@ fn held(g: &Value) -> String {
     if g["cordoned"] == true {
         held.push("cordoned");
     }
+    if g["maintenance"].is_object() {
+        held.push("maintenance");
+    }
     held.join(",")
+}
+
+/// A gateway's maintenance window: why, by whom, until when.
+fn maintenance(g: &Value) -> String {
+    let m = &g["maintenance"];
+    if !m.is_object() {
+        return "-".into();
+    }
+    format!(
+        "{} (by {}, until {})",
+        message(m["reason"].as_str().unwrap_or("no reason given")),
+        text(&m["by"]),
+        match m["until"].as_i64() {
+            Some(s) => time_ms(&(s * 1000).into()),
+            None => "an operator ends it".into(),
+        }
+    )
 }
 
 fn latency(g: &Value) -> String {
@@ -152,6 +172,7 @@ pub fn gateway(v: &Value) -> String {
         ("status", text(&g["status"])),
         ("primary", primary(g).into()),
         ("held back", held(g)),
+        ("maintenance", maintenance(g)),
         ("latency", latency(g)),
         (
             "last seen",
@@ -602,6 +623,22 @@ mod tests {
         assert!(
             list.lines().nth(1).unwrap().len() < 400,
             "the list cuts: {list}"
+        );
+    }
+
+    #[test]
+    fn a_gateway_in_maintenance_says_so_with_why() {
+        let g = json!({"id": 1, "name": "a", "status": "online", "cordoned": false,
+            "maintenance": {"reason": "disk swap", "by": "api_key:ops", "since": 1, "until": null}});
+        let list = gateways(&json!({"gateways": [g.clone()]}));
+        assert!(
+            list.lines().nth(1).unwrap().contains("maintenance"),
+            "{list}"
+        );
+        let one = gateway(&json!({"gateway": g}));
+        assert!(
+            one.contains("disk swap (by api_key:ops, until an operator ends it)"),
+            "{one}"
         );
     }
 

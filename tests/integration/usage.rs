@@ -155,3 +155,17 @@ fn usage_questions_are_checked() {
     assert_eq!(empty["groups"], json!([]));
     assert_eq!(empty["totals"]["total_tokens"], 0);
 }
+
+/// A finished run's tokens and cost show up within seconds, not at the next
+/// `usage.interval` (the Usage page stayed empty after two completed runs at the default 5 m).
+#[test]
+fn a_finished_run_is_read_soon_whatever_the_interval() {
+    let f = fake(|c| c.run_cost_usd = 0.25);
+    let d = link_daemon(&[("GATEWAY_SUPERVISOR__USAGE__INTERVAL", "1h")]);
+    let id = add(&d, "gw", &f, Some("fake-token"));
+    wait_gateway(&d, id, "online", online);
+    run(&d, id);
+    run(&d, id);
+    let g = wait_tokens(&d, id, 240);
+    assert_eq!(g["cost_usd"], 0.5, "{g}");
+}

@@ -56,6 +56,7 @@ impl Spawns {
         let announced = json!({"spawn_id": t.spawn_id, "status": end.status, "error": end.error});
         // Recorded first: whoever hears `spawn.result` finds the spawn finished.
         self.record_end(&t.spawn_id, end).await;
+        self.usage.run_ended();
         self.ctx
             .events
             .publish(EventKind::SpawnResult, Some(t.gateway_id), announced);

@@ -150,16 +150,32 @@ impl super::ServiceError for UsageError {
 pub struct Usage {
     ctx: Arc<FleetContext>,
     budgets: Arc<std::collections::BTreeMap<String, f64>>,
+    /// A run ended: read the fleet's usage soon rather than at the next `usage.interval`
+    /// (5 minutes: the Usage page stayed empty after two completed runs).
+    ran: Arc<tokio::sync::Notify>,
 }
+
+/// The soonest a run's end brings the next read after the last one: a fleet finishing
+/// hundreds of runs a minute is read at most this often (a read is `agents.list` and one
+/// `usage.cost` per agent, per gateway).
+const AFTER_A_RUN: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Usage {
     pub fn new(ctx: Arc<FleetContext>, budgets: std::collections::BTreeMap<String, f64>) -> Self {
         Usage {
             ctx,
             budgets: Arc::new(budgets),
+            ran: Arc::default(),
         }
     }
-    /// Rolls usage up while the daemon runs.
+
+    /// A run ended (a spawn was recorded over): its tokens and cost are read soon.
+    pub fn run_ended(&self) {
+        self.ran.notify_one();
+    }
+
+    /// Rolls usage up while the daemon runs: every `usage.interval`, and within
+    /// [`AFTER_A_RUN`] of a run's end.
     pub async fn usage_loop(self, cfg: UsageConfig, metrics: UsageMetrics) {
         if !cfg.enabled {
             return;
@@ -167,8 +183,15 @@ impl Usage {
         let mut tick = tokio::time::interval(cfg.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut backfilled: HashSet<GatewayId> = HashSet::new();
+        let mut last = tokio::time::Instant::now();
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = self.ran.notified() => {
+                    tokio::time::sleep_until(last + AFTER_A_RUN.min(cfg.interval)).await;
+                }
+            }
+            last = tokio::time::Instant::now();
             if let Err(e) = self.usage_round(&cfg, &metrics, &mut backfilled).await {
                 tracing::warn!(%e, "the usage roll-up could not look at the fleet this round");
             }
