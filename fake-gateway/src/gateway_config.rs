@@ -341,6 +341,36 @@ pub(crate) fn config_patch(
             json!({"hash": payload["hash"], "path": payload["path"], "ts": now}),
         );
     }
+    // `gateway.auth.token` is hot in 2026.9.6 when the mode is unchanged: the new token is in
+    // force at once and every socket on the old one is closed with 4001 `gateway auth
+    // changed` (captured: `token_rotation_watch.json`).
+    if payload.get("noop").and_then(Value::as_bool) != Some(true) {
+        let token = shared.with_config(|c| c.value("gateway.auth.token"));
+        if let Some(Value::String(token)) = token {
+            let changed = lock(&shared.cfg).token.as_deref() != Some(token.as_str());
+            if changed {
+                lock(&shared.cfg).token = Some(token);
+                // Answered first, then the sockets on the old token closed (those open now:
+                // one opened on the new token meanwhile stays).
+                let old: Vec<u64> = lock(&shared.conns)
+                    .iter()
+                    .filter(|(_, c)| c.shared_token)
+                    .map(|(id, _)| *id)
+                    .collect();
+                let closing = shared.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(crate::lifecycle::RESTART_SIGNAL_DELAY).await;
+                    for (_, c) in lock(&closing.conns)
+                        .iter()
+                        .filter(|(id, _)| old.contains(id))
+                    {
+                        let _ =
+                            c.tx.send(crate::Ctl::Close(4001, "gateway auth changed".into()));
+                    }
+                });
+            }
+        }
+    }
     if restarts {
         let down = lock(&shared.cfg).restart_down;
         let restarting = shared.clone();

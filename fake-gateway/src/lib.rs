@@ -114,6 +114,8 @@ pub struct Counters {
     pub update_holds: AtomicU64,
     /// Updates started by `update.run` (handoffs).
     pub update_runs: AtomicU64,
+    /// `config.patch` requests received (counted as they arrive, before any delay).
+    pub config_patches_received: AtomicU64,
 }
 
 pub(crate) struct Shared {

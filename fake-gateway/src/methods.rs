@@ -163,6 +163,12 @@ pub(crate) async fn handle(
     if lock(&shared.faults).unanswered.iter().any(|m| m == method) {
         return None;
     }
+    if method == "config.patch" {
+        shared
+            .counters
+            .config_patches_received
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     let slow = lock(&shared.faults)
         .slow_method
         .clone()

@@ -134,6 +134,9 @@ pub(super) async fn run(mut rt: Running) -> Result<(), DaemonError> {
     actix::spawn(rt.state.fleet_config.clone().run());
     actix::spawn(rt.state.fleet_config.clone().rollouts_loop());
     actix::spawn(expire_maintenance(rt.state.fleet.clone()));
+    // A token rotation a stopped daemon left on record: settled once the links are up.
+    let fleet = rt.state.fleet.clone();
+    actix::spawn(async move { fleet.gateway_ops.settle_rotations().await });
     actix::spawn(
         rt.state
             .fleet

@@ -15,6 +15,7 @@ pub mod health;
 pub mod hosts;
 pub mod managed;
 pub mod operations;
+pub mod rotations;
 pub mod schema;
 pub mod schema_check;
 pub mod secrets;

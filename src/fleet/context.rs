@@ -13,8 +13,8 @@ use serde_json::Value;
 use super::{Deadlines, FleetCounters, FleetError, Owner};
 use gateway_supervisor_actors::RegistryActor;
 use gateway_supervisor_actors::events::EventBus;
-use gateway_supervisor_actors::messages::{GatewayLink, GatewayTarget};
-use gateway_supervisor_actors::model::{Caller, GatewayId};
+use gateway_supervisor_actors::messages::{GatewayLink, GatewayTarget, RegistryError};
+use gateway_supervisor_actors::model::{Caller, GatewayId, GatewayView};
 use gateway_supervisor_actors::registry::SharedTargets;
 
 /// A connected gateway able to take one method.
@@ -117,6 +117,20 @@ impl FleetContext {
     /// cluster, as its owner last stored it). From the shared view: no lock, no store.
     pub fn reachable(&self, id: GatewayId) -> bool {
         self.targets.get(id).is_some_and(|t| t.candidate.healthy)
+    }
+
+    /// A registry write, waited for: the mailbox's failure and the registry's refusal as the
+    /// fleet's errors.
+    pub(super) async fn record<M>(&self, msg: M) -> Result<GatewayView, FleetError>
+    where
+        M: actix::Message<Result = Result<GatewayView, RegistryError>> + Send + 'static,
+        RegistryActor: actix::Handler<M>,
+    {
+        self.registry
+            .send(msg)
+            .await
+            .map_err(FleetError::Registry)?
+            .map_err(FleetError::Record)
     }
 
     /// Gateway `id` as a target, if registered.

@@ -21,6 +21,9 @@ use std::sync::Arc;
 use super::budget::Budgets;
 use super::context::FleetContext;
 
+mod rotate;
+pub use rotate::Rotated;
+
 /// Another client's suspension holds gateway `id` (the gateway does not say whose, nor its id,
 /// so this daemon cannot release it): it lapses at `expiresAtMs` unless its client renews it.
 /// How long a suspend asked through the API holds a budget's unit before its suspension is on
@@ -62,16 +65,19 @@ impl GatewayOps {
     pub fn new(ctx: Arc<FleetContext>, budgets: Budgets) -> Self {
         GatewayOps { ctx, budgets }
     }
-    /// The suspension this daemon recorded on gateway `id`, if any.
-    async fn suspension_of(&self, id: GatewayId) -> Result<Option<String>, FleetError> {
-        let view = self
-            .ctx
+    /// Gateway `id` as the registry holds it.
+    async fn view(&self, id: GatewayId) -> Result<GatewayView, FleetError> {
+        self.ctx
             .registry
             .send(GetGateway(id))
             .await
             .map_err(FleetError::Registry)?
-            .ok_or(FleetError::NotFound(id))?;
-        Ok(view.record.suspension_id)
+            .ok_or(FleetError::NotFound(id))
+    }
+
+    /// The suspension this daemon recorded on gateway `id`, if any.
+    async fn suspension_of(&self, id: GatewayId) -> Result<Option<String>, FleetError> {
+        Ok(self.view(id).await?.record.suspension_id)
     }
 
     /// Stores (or clears) the suspension, with its audit row.
@@ -82,16 +88,13 @@ impl GatewayOps {
         by: &Caller,
     ) -> Result<(), FleetError> {
         self.ctx
-            .registry
-            .send(SetSuspension {
+            .record(SetSuspension {
                 id,
                 suspension_id,
                 by: by.clone(),
             })
             .await
-            .map_err(FleetError::Registry)?
             .map(|_| ())
-            .map_err(FleetError::Record)
     }
 
     /// Suspends the gateway and stores its suspension id for [`Fleet::resume`].
@@ -271,19 +274,14 @@ impl GatewayOps {
         cordoned: bool,
         by: &Caller,
     ) -> Result<GatewayView, FleetError> {
-        let sent = self
+        let result = self
             .ctx
-            .registry
-            .send(SetCordon {
+            .record(SetCordon {
                 id,
                 cordoned,
                 by: by.clone(),
             })
             .await;
-        let result = match sent {
-            Ok(recorded) => recorded.map_err(FleetError::Record),
-            Err(e) => Err(FleetError::Registry(e)),
-        };
         let operation = if cordoned { "cordon" } else { "uncordon" };
         self.ctx.counters.gateway_operation(operation, &result);
         result

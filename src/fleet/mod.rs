@@ -10,6 +10,7 @@ pub mod budget;
 mod context;
 mod counters;
 mod gateway_ops;
+pub use gateway_ops::Rotated;
 pub mod log_tail;
 pub mod operation;
 pub mod processes;

@@ -148,6 +148,7 @@ api! {
             r"/{id:\d+}/suspend" => post Admin gateway_ops::suspend;
             r"/{id:\d+}/resume" => post Admin gateway_ops::resume;
             r"/{id:\d+}/restart" => post Admin gateway_ops::restart;
+            r"/{id:\d+}/rotate-token" => post Admin gateway_ops::rotate_token;
             r"/{id:\d+}" => get Viewer gateways::get, put Admin gateways::update_by_path,
                 delete Admin gateways::delete_by_path;
         }

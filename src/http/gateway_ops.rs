@@ -86,6 +86,30 @@ pub async fn restart(
     Ok(HttpResponse::Ok().json(json!({"gateway_id": id, "restart": answer})))
 }
 
+#[utoipa::path(post, path = "/api/gateways/{id}/rotate-token", tag = "gateways", params(("id" = i64, Path, minimum = 1)),
+    description = "Rotates the gateway's shared token, coordinated with the daemon's own link: the gateway must be linked, offer `config.get`/`config.patch` and run in `token` auth mode; the old and a new random token (32 bytes) are put on record, encrypted; the new one is written with `config.patch` over the hash read (the gateway applies it at once and drops every connection on the old one); the daemon stores it and waits up to 30 s for its link to be back with it — not back, it goes back to the old token and answers 409. A daemon stopped in between settles the rotation at its next start. Neither token is ever shown. Audited (`gateway.rotate_token`).",
+    responses((status = 200, body = crate::fleet::Rotated), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`gateway_busy`: not in `token` auth mode, or the gateway did not take the new token (the old one is back in use); `unsupported_action`: no `config.patch`"),
+        (status = 502, body = ErrorBody, description = "`gateway_error`: the gateway refused the write (nothing changed)"),
+        (status = 503, body = ErrorBody, description = "`gateway_unavailable`: not connected")))]
+pub async fn rotate_token(
+    state: web::Data<AppState>,
+    who: Authenticated,
+    req: HttpRequest,
+    id: web::Path<GatewayId>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let result = state
+        .fleet
+        .gateway_ops
+        .rotate_token(id, &who.0.caller())
+        .await;
+    match or_owner(&state, &req, None, result).await? {
+        Here::Done(rotated) => Ok(HttpResponse::Ok().json(rotated)),
+        Here::Relayed(res) => Ok(res),
+    }
+}
+
 #[utoipa::path(post, path = "/api/gateways/{id}/cordon", tag = "gateways", params(("id" = i64, Path, minimum = 1)),
     description = "Cordons the gateway: its sessions and runs go on, but no new spawn is routed to it (a spawn naming it is refused with the reason) and it does not act as primary, until uncordoned. Stored with the gateway (`cordoned: true`, the `gateways_cordoned` metric, a `gateway.changed` event, an audit row); survives a daemon restart; any instance of a cluster records it.",
     responses((status = 200, body = super::gateway_json::GatewayEnvelope), (status = 404, body = ErrorBody)))]

@@ -42,7 +42,8 @@ impl Operator {
         })
     }
 
-    fn try_connect(
+    /// One connect: the operator, or the gateway's refusal.
+    pub fn try_connect(
         port: u16,
         token: &str,
         caps: &[&str],

@@ -44,6 +44,7 @@ mod otel;
 mod primary;
 mod releases;
 mod rolling;
+mod rotation;
 mod route_roles;
 mod secrets;
 mod seed_examples;

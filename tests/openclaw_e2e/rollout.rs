@@ -514,24 +514,33 @@ pub(super) fn run_recipe(d: &Daemon, script: &str) -> String {
     stdout
 }
 
+/// Registers `gs` as `eu-0`, `eu-1`, … labelled `region=eu`, and waits for each online: their ids.
+fn eu_gateways(d: &Daemon, gs: &[RealGateway]) -> Vec<i64> {
+    gs.iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let res = d.call(
+                "POST",
+                "/api/gateways",
+                &d.admin_key,
+                &json!({"name": format!("eu-{i}"), "host": "127.0.0.1", "port": g.port, "token": TOKEN,
+                        "labels": {"region": "eu"}}),
+            );
+            assert_eq!(res.status, 201, "{}", res.text());
+            let id = res.json()["gateway"]["id"].as_i64().unwrap();
+            wait_gateway(d, id, "online", online);
+            id
+        })
+        .collect()
+}
+
 /// The README's rollout and budget recipes (*Configuration across the fleet*) run as written
 /// against two real 2026.9.6 gateways labelled `region=eu`.
 #[test]
 fn the_readme_rollout_and_budget_recipes_run_as_written() {
     let gs = started(&[Value::Null, Value::Null]);
     let d = daemon();
-    for (i, g) in gs.iter().enumerate() {
-        let res = d.call(
-            "POST",
-            "/api/gateways",
-            &d.admin_key,
-            &json!({"name": format!("eu-{i}"), "host": "127.0.0.1", "port": g.port, "token": TOKEN,
-                    "labels": {"region": "eu"}}),
-        );
-        assert_eq!(res.status, 201, "{}", res.text());
-        let id = res.json()["gateway"]["id"].as_i64().unwrap();
-        wait_gateway(&d, id, "online", online);
-    }
+    eu_gateways(&d, &gs);
     let out = run_recipe(
         &d,
         &readme_block("Against real gateways registered with the label `region=eu`"),
@@ -552,4 +561,40 @@ fn the_readme_rollout_and_budget_recipes_run_as_written() {
         ),
         "{out}"
     );
+}
+
+/// The README's token rotation recipe (*Configuration across the fleet*, **Rotating gateway
+/// tokens**) run as written against two real 2026.9.6 gateways labelled `region=eu`: each
+/// gets a new token, the old one is refused, and the daemon's links are back on the new ones.
+#[test]
+fn the_readme_token_rotation_recipe_runs_as_written() {
+    let gs = started(&[Value::Null, Value::Null]);
+    let d = daemon();
+    let ids = eu_gateways(&d, &gs);
+    let out = run_recipe(&d, &readme_block("`region=eu`, one at a time:"));
+    for id in &ids {
+        assert!(
+            out.contains(&format!(r#"{{"gateway_id":{id},"rotated":true}}"#)),
+            "{out}"
+        );
+    }
+    assert_eq!(
+        out.matches(r#""status":"online""#).count(),
+        2,
+        "both back on their new tokens: {out}"
+    );
+    for g in &gs {
+        let old = gs_test_support::operator::Operator::try_connect(
+            g.port,
+            TOKEN,
+            &[],
+            Duration::from_secs(10),
+        );
+        assert!(old.is_err(), "the old token is refused");
+        // The gateway's own CLI reads the token the gateway wrote to its config file.
+        assert!(g.try_call("health", json!({})).is_ok());
+    }
+    let text = String::from_utf8_lossy(&d.logs()).into_owned()
+        + &d.get("/api/audit?limit=100", &d.admin_key).text();
+    assert!(text.contains("gateway.rotate_token"), "audited");
 }

@@ -90,12 +90,20 @@ fn duplicate_names_and_missing_rows_are_typed() {
 }
 
 #[test]
-fn the_primary_is_never_deleted_by_the_store() {
+fn the_primary_is_never_deleted_by_the_store_while_others_remain() {
     let (store, _dir) = store();
     let by = Caller::system("test");
     let a = store.insert_gateway(&new_gw("a", true, None), &by).unwrap();
+    let b = store
+        .insert_gateway(&new_gw("b", false, None), &by)
+        .unwrap();
     assert!(store.delete_gateway(a.id, &by).is_err());
-    assert_eq!(store.load_gateways().unwrap().len(), 1);
+    assert_eq!(store.load_gateways().unwrap().len(), 2);
+    // The last one may go (the registry allows it only for a lost managed gateway): no
+    // gateway, no primary.
+    store.delete_gateway(b.id, &by).unwrap();
+    store.delete_gateway(a.id, &by).unwrap();
+    assert_eq!(store.load_gateways().unwrap().len(), 0);
 }
 
 fn tokens_of(store: &Store, id: GatewayId) -> (Option<String>, Option<String>) {
