@@ -14,6 +14,8 @@ pub mod metrics;
 pub mod patch;
 pub mod profile;
 pub mod rollout;
+mod schema_ask;
+pub mod schema_check;
 mod sync;
 pub mod waves;
 
@@ -32,6 +34,7 @@ use gateway_supervisor_actors::events::EventBus;
 use gateway_supervisor_actors::labels::{Labels, Selector};
 use gateway_supervisor_actors::model::{Caller, GatewayId};
 use profile::{Invalid, Profile};
+pub use schema_ask::SchemaChecked;
 
 /// A gateway no profile picks is not read back (a fleet without profiles costs nothing): it is
 /// in sync with nothing, and says so.
@@ -157,7 +160,7 @@ impl FleetConfig {
         name: &str,
         spec: ProfileSpec,
         by: &Caller,
-    ) -> Result<(Profile, bool), ConfigError> {
+    ) -> Result<(Profile, bool, SchemaChecked), ConfigError> {
         profile::check_name(name)?;
         let selector = Selector::parse(&spec.selector).map_err(|e| Invalid {
             field: "selector",
@@ -182,12 +185,15 @@ impl FleetConfig {
             updated_at_ms: now,
             updated_by: by.label.clone(),
         };
+        // Against the config schema of a gateway it picks, before anything is stored.
+        let checked = self.check_schema(&p.selector, &p.full_patch()).await?;
         let record = write_profile(&p);
         let details = json!({
             "selector": p.selector.to_string(),
             "paths": patch::leaves(&p.patch).iter().map(|(path, _)| patch::dotted(path)).collect::<Vec<_>>(),
             "secrets": patch::leaves(&p.secrets).len(),
             "note": p.note,
+            "schema_checked": checked.checked,
         });
         let by = by.clone();
         let created = self
@@ -195,7 +201,7 @@ impl FleetConfig {
             .await?;
         tracing::info!(profile = %p.name, selector = %p.selector, created, "config profile saved");
         self.changed.notify_one();
-        Ok((p, created))
+        Ok((p, created, checked))
     }
 
     pub async fn delete_profile(&self, name: &str, by: &Caller) -> Result<(), ConfigError> {

@@ -67,6 +67,13 @@ pub struct ProfileEnvelope {
     pub profile: ProfileJson,
 }
 
+/// A profile as saved, and how its paths and values were checked.
+#[derive(Serialize, ToSchema)]
+pub struct ProfileSaved {
+    pub profile: ProfileJson,
+    pub schema_check: crate::fleet_config::SchemaChecked,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct ProfileList {
     /// In the order they apply (by name).
@@ -116,11 +123,11 @@ pub async fn get(
 }
 
 #[utoipa::path(put, path = "/api/config/profiles/{name}", tag = "config",
-    description = "Creates or replaces a config profile: a merge patch for the gateways its selector picks. Profiles apply in name order; a gateway's desired config is the merge of those that pick it. Every gateway is judged against its profiles again at once (`GET /api/config/drift`). Audited with the paths it sets, never their values.",
+    description = "Creates or replaces a config profile: a merge patch for the gateways its selector picks. Profiles apply in name order; a gateway's desired config is the merge of those that pick it. Checked first against the config schema of a connected gateway it picks (`config.schema.lookup`, OpenClaw 2026.9): a path the gateway does not know, or a value of another type than it takes there, is refused naming the path; with no gateway to ask, it is saved and `schema_check.checked` is `false`, saying why. Every gateway is judged against its profiles again at once (`GET /api/config/drift`). Audited with the paths it sets, never their values.",
     params(("name" = String, Path, min_length = 1, max_length = 63, pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")),
     request_body = ProfileRequest,
-    responses((status = 200, body = ProfileEnvelope, description = "replaced"), (status = 201, body = ProfileEnvelope, description = "created"),
-        (status = 400, body = ErrorBody, description = "`invalid_field`: the name, selector, patch, replace_paths or note")))]
+    responses((status = 200, body = ProfileSaved, description = "replaced"), (status = 201, body = ProfileSaved, description = "created"),
+        (status = 400, body = ErrorBody, description = "`invalid_field`: the name, selector, patch (a path the gateway's schema does not have, a value of the wrong type, a path the daemon's link depends on), replace_paths or note")))]
 pub async fn put(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -134,11 +141,14 @@ pub async fn put(
         replace_paths: r.replace_paths,
         note: r.note,
     };
-    let (p, created) = state
+    let (p, created, schema_check) = state
         .fleet_config
         .put_profile(&name, spec, &who.0.caller())
         .await?;
-    let envelope = ProfileEnvelope { profile: p.into() };
+    let envelope = ProfileSaved {
+        profile: p.into(),
+        schema_check,
+    };
     Ok(if created {
         HttpResponse::Created().json(envelope)
     } else {

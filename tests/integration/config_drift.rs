@@ -68,6 +68,16 @@ fn a_profile_is_judged_against_each_gateway_it_picks_value_by_value() {
     let profile = json!({"selector": "region=eu", "patch": {"gateway": {"http": {"endpoints": {"chatCompletions": {"enabled": true}}}}, "update": {"checkOnStart": false}}, "note": "turn on chat completions"});
     let res = put_profile(&d, "eu-chat", &profile);
     assert_eq!(res.status, 201, "{}", res.text());
+    // The fake offers no config.schema.lookup: saved, and said to be unchecked.
+    let check = &res.json()["schema_check"];
+    assert_eq!(check["checked"], false, "{check}");
+    assert!(
+        check["why"]
+            .as_str()
+            .unwrap()
+            .contains("config.schema.lookup"),
+        "{check}"
+    );
     assert_eq!(
         put_profile(&d, "eu-chat", &profile).status,
         200,

@@ -242,3 +242,53 @@ fn a_header_the_gateway_treats_as_secret_is_never_shown_by_the_daemon() {
     }
     g.stop();
 }
+
+/// A profile is checked against the real gateway's own config schema when it is saved
+/// (`config.schema.lookup`): a path 2026.9.6 does not know, or a value of another type than it
+/// takes, is refused naming the path; a good one is saved as checked, against that gateway.
+#[test]
+fn a_profile_is_checked_against_the_real_gateway_s_config_schema() {
+    let install = PathBuf::from(std::env::var("GS_OPENCLAW_DIR").expect("GS_OPENCLAW_DIR"));
+    let mut g = RealGateway::new(&install, free_base_port(), TOKEN, None);
+    g.start();
+    g.wait_ready();
+    let d = Daemon::start_with(&[("GATEWAY_SUPERVISOR__LIMITS__GATEWAY_OPS_PER_MINUTE", "0")]);
+    let id = add(&d, "real", "127.0.0.1", g.port, TOKEN);
+    wait_gateway(&d, id, "online", online);
+    let put = |patch: Value| {
+        d.call(
+            "PUT",
+            "/api/config/profiles/checked",
+            &d.admin_key,
+            &json!({"selector": "", "patch": patch}),
+        )
+    };
+    let res = put(json!({"tools": {"banner": "hi"}}));
+    assert_eq!(res.status, 400, "{}", res.text());
+    assert!(
+        res.text()
+            .contains("`tools.banner` is not in the config schema of gateway `real`"),
+        "{}",
+        res.text()
+    );
+    let res = put(json!({"agents": {"defaults": {"maxConcurrent": "two"}}}));
+    assert_eq!(res.status, 400, "{}", res.text());
+    assert!(
+        res.text()
+            .contains("`agents.defaults.maxConcurrent` takes an integer above 0"),
+        "{}",
+        res.text()
+    );
+    let res = put(
+        json!({"gateway": {"http": {"endpoints": {"chatCompletions": {"enabled": true}}}},
+                         "agents": {"defaults": {"maxConcurrent": 2}}}),
+    );
+    assert_eq!(res.status, 201, "{}", res.text());
+    assert_eq!(
+        res.json()["schema_check"],
+        json!({"checked": true, "gateway_id": id}),
+        "{}",
+        res.text()
+    );
+    g.stop();
+}
