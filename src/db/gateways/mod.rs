@@ -395,20 +395,23 @@ impl GatewayStore for Store {
             // The primary is never deleted while other gateways remain, whatever the caller
             // checked before (they would be left without one); the last gateway may go (the
             // registry refuses that but for a lost managed gateway, `primary::check_delete`).
-            let others: i64 = gateways::table
-                .filter(gateways::id.ne(id))
-                .count()
-                .get_result(c)?;
-            let deleted = if others == 0 {
-                diesel::delete(gateways::table.find(id)).execute(c)?
-            } else {
-                diesel::delete(
-                    gateways::table
-                        .find(id)
-                        .filter(gateways::is_primary.eq(false)),
-                )
-                .execute(c)?
-            };
+            // The write first: it takes the write lock (SQLite), where a read first would have
+            // to upgrade its lock and fail as "database is locked" beside another writer.
+            let mut deleted = diesel::delete(
+                gateways::table
+                    .find(id)
+                    .filter(gateways::is_primary.eq(false)),
+            )
+            .execute(c)?;
+            if deleted == 0 {
+                let others: i64 = gateways::table
+                    .filter(gateways::id.ne(id))
+                    .count()
+                    .get_result(c)?;
+                if others == 0 {
+                    deleted = diesel::delete(gateways::table.find(id)).execute(c)?;
+                }
+            }
             if deleted == 0 {
                 return Err(diesel::result::Error::NotFound);
             }
