@@ -449,3 +449,48 @@ fn a_rollout_can_be_cancelled_while_it_reverts_and_names_what_it_did_not_put_bac
     let res = delete_lost(&d, ids[0], ids[1]);
     assert_eq!(res.status, 200, "{}", res.text());
 }
+
+/// `kill -9` of the daemon while a rollout's write is at the gateway (applied 2 s after it
+/// arrives, after the daemon died): the restarted daemon takes the same rollout up from its
+/// record — the write it did not see answered is read back, found applied, and the rollout
+/// ends; nothing written is left without a record. Runs on SQLite and, in the PostgreSQL
+/// pass of the suite, on PostgreSQL.
+#[test]
+fn a_rollout_interrupted_by_a_daemon_kill_is_taken_up_after_the_restart() {
+    let mut d = link_daemon(&[]);
+    let (fakes, ids) = fleet_of(2, &d, |_, _| {});
+    fakes[0]
+        .update_faults(|x| x.slow_method = Some(("config.patch".into(), Duration::from_secs(2))));
+    let id = roll_out(
+        &d,
+        &json!({"selector": "", "patch": chat_on(), "canary": 1, "max_parallel": 1,
+                "min_healthy_time": "1s", "healthy_deadline": "30s"}),
+    );
+    crate::support::wait_until("the first write at the gateway", DEADLINE, || {
+        (fakes[0]
+            .counters()
+            .config_patches_received
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 0)
+        .then_some(())
+    });
+    d.kill9();
+    crate::support::wait_until("the write applied with nobody to answer", DEADLINE, || {
+        (fakes[0].config_value(CHAT) == Some(json!(true))).then_some(())
+    });
+    fakes[0].update_faults(|x| x.slow_method = None);
+    d.launch();
+    let op = wait_operation(&d, &id, "the rollout over after the restart", over);
+    assert_eq!(op["state"], "succeeded", "{op:#}");
+    assert_eq!(steps_of(&op), ["done", "done"], "{op:#}");
+    for f in &fakes {
+        assert_eq!(f.config_value(CHAT), Some(json!(true)));
+    }
+    // Each gateway written once or, for the one whose answer was lost, seen as already done.
+    let writes = audit(&d)
+        .into_iter()
+        .filter(|e| e["action"] == "config.rollout.write")
+        .count();
+    assert!((1..=2).contains(&writes), "{writes} writes audited");
+    crate::support::fleet::wait_gateway(&d, ids[1], "online", crate::support::online);
+}
