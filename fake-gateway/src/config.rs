@@ -140,6 +140,9 @@ pub struct Faults {
     /// Requests of this method are answered only after this long (the rest as usual): two
     /// requests sent together are both in flight at the gateway.
     pub slow_method: Option<(String, Duration)>,
+    /// `config.get` answered with this instead of the config (a hostile or broken gateway:
+    /// no hash, no config, a config that is not an object, megabytes).
+    pub config_get_answer: Option<serde_json::Value>,
 }
 
 /// How a wedged run resists being stopped.

@@ -202,7 +202,9 @@ pub(crate) async fn handle(
     let result: Result<Value, String> = match method {
         "health" => closed(method, params, &[]).map(|_| shared.health_payload()),
         "config.get" if lock(&shared.cfg).protocol >= 4 => {
-            closed(method, params, &[]).map(|_| shared.with_config(|c| c.get()))
+            let forced = lock(&shared.faults).config_get_answer.clone();
+            closed(method, params, &[])
+                .map(|_| forced.unwrap_or_else(|| shared.with_config(|c| c.get())))
         }
         "status" => Ok(json!({"runtimeVersion": lock(&shared.cfg).version, "sessions": {"count": lock(&shared.sessions).len()}})),
         "system-presence" => Ok(json!([])),

@@ -360,3 +360,71 @@ fn a_config_change_the_gateway_announces_is_judged_at_once() {
     let g = wait_drift(&d, id, "drifted at once", |g| g["state"] == "drifted");
     assert_eq!(g["paths"][0]["live"], false, "{g:#}");
 }
+
+/// A gateway that answers `config.get` with something no release sends — no config, no hash,
+/// a config that is not an object, megabytes — is judged unknown saying why, a rollout fails it
+/// without writing, and the daemon goes on for the others.
+#[test]
+fn a_gateway_answering_config_get_out_of_protocol_is_unknown_and_never_written() {
+    let d = link_daemon(&[]);
+    let (good, bad) = (fake(|_| {}), fake(|_| {}));
+    let g = add_labelled(&d, "good", good.port(), json!({}));
+    let b = add_labelled(&d, "bad", bad.port(), json!({}));
+    for id in [g, b] {
+        wait_gateway(&d, id, "online", online);
+    }
+    let huge = "x".repeat(4 * 1024 * 1024);
+    for (answer, says) in [
+        (
+            json!({"config": "not an object"}),
+            "config.get carried no config",
+        ),
+        (json!({"hash": "h"}), "config.get carried no config"),
+        (json!([1, 2, 3]), "config.get carried no config"),
+        (
+            json!({"config": {"tools": {"pad": huge}}}),
+            "carried no hash",
+        ),
+    ] {
+        bad.update_faults(|x| x.config_get_answer = Some(answer.clone()));
+        let profile =
+            json!({"selector": "", "patch": {"update": {"checkOnStart": false}}, "note": says});
+        assert!(put_profile(&d, "all", &profile).status < 300);
+        let judged = wait_drift(&d, b, "the bad one judged", |x| {
+            x["state"] == "unknown" && x["reason"].as_str().is_some_and(|r| r.contains("config"))
+        });
+        assert!(judged.to_string().len() < 4096, "bounded: {judged}");
+        wait_drift(&d, g, "the good one in sync", |x| x["state"] == "in_sync");
+    }
+    // A rollout fails it before any write; the good one is written.
+    let res = d.call(
+        "POST",
+        "/api/config/rollouts",
+        &d.admin_key,
+        &json!({"selector": "", "patch": {"update": {"checkOnStart": true}}, "canary": 0,
+                "max_parallel": 2, "min_healthy_time": "1s", "healthy_deadline": "10s", "auto_revert": false}),
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    let id = res.json()["operation"]["id"].as_str().unwrap().to_owned();
+    let op = crate::support::fleet::wait_operation(&d, &id, "over", |o| {
+        !["running", "cancelling"].contains(&o["state"].as_str().unwrap_or(""))
+    });
+    let bad_step = op["gateways"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["gateway_id"] == b)
+        .unwrap()
+        .clone();
+    assert_eq!(bad_step["step"], "failed", "{op:#}");
+    assert_ne!(bad_step["written"], true, "never written: {op:#}");
+    assert!(
+        bad_step["detail"]
+            .as_str()
+            .unwrap()
+            .contains("config.get carried no hash"),
+        "{op:#}"
+    );
+    assert_eq!(bad.config_writes(), 0);
+    assert_eq!(d.get("/healthz", "").status, 200);
+}
