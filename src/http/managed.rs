@@ -197,18 +197,56 @@ pub async fn get_managed(
     Ok(HttpResponse::Ok().json(envelope(&state, record).await?))
 }
 
+/// How long a managed gateway's restart or stop through the API counts as a disruption (a
+/// restart through the handoff takes seconds; a stopped one counts by its own status after).
+const MANAGED_HOLD: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A running managed gateway is taken out of service (restarted, or stopped to be deleted)
+/// only within the disruption budgets that cover it, as every other voluntary disruption is:
+/// 429 `disruption_budget` naming the budget otherwise. One that is not running is not
+/// disrupted by it.
+async fn within_budgets(
+    state: &AppState,
+    who: &Authenticated,
+    id: GatewayId,
+) -> Result<(), ApiError> {
+    let running = state
+        .managed
+        .get(id)
+        .await
+        .is_ok_and(|m| m.state == ProcessState::Running.as_str());
+    if running {
+        state
+            .fleet
+            .budgets
+            .admit_disruption(
+                id,
+                crate::fleet::budget::DisruptionKind::Restart,
+                None,
+                &who.0.caller(),
+                MANAGED_HOLD,
+            )
+            .await?;
+    }
+    Ok(())
+}
+
 #[utoipa::path(post, path = "/api/managed/{id}/restart", tag = "managed",
-    description = "Restarts the gateway: SIGUSR2, so it restarts through OpenClaw's handoff (not counted as a crash); one that is down (exited, failed, given up) is started again with its crash count reset.",
+    description = "Restarts the gateway: SIGUSR2, so it restarts through OpenClaw's handoff (not counted as a crash); one that is down (exited, failed, given up) is started again with its crash count reset. A running one is restarted only within the disruption budgets that cover it (429 `disruption_budget` otherwise).",
     params(("id" = i64, Path, minimum = 1, description = "Gateway id")),
     responses((status = 202, body = ManagedEnvelope), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "`unsupported_action`: its process runs on another host and this daemon is not in a cluster"),
+        (status = 429, body = ErrorBody, description = "`disruption_budget`: restarting it would break a budget"),
         (status = 503, body = ErrorBody, description = "`owner_unavailable`: its process runs on another host where no daemon is up (in a cluster the request goes to a daemon of that host)")))]
 pub async fn restart_managed(
     state: web::Data<AppState>,
+    who: Authenticated,
     req: HttpRequest,
     id: web::Path<GatewayId>,
 ) -> Result<HttpResponse, ApiError> {
-    let result = state.managed.restart(id.into_inner()).await;
+    let id = id.into_inner();
+    within_budgets(&state, &who, id).await?;
+    let result = state.managed.restart(id).await;
     match or_host(&state, &req, None, result).await? {
         Here::Done(record) => Ok(HttpResponse::Accepted().json(envelope(&state, record).await?)),
         Here::Relayed(res) => Ok(res),
@@ -216,10 +254,11 @@ pub async fn restart_managed(
 }
 
 #[utoipa::path(delete, path = "/api/managed/{id}", tag = "managed",
-    description = "Stops the gateway (SIGTERM, its own drain, SIGKILL after `managed_runtime.stop_timeout`) and removes it and its gateway. Its folder (state, config, output) is kept unless `purge=true`.",
+    description = "Stops the gateway (SIGTERM, its own drain, SIGKILL after `managed_runtime.stop_timeout`) and removes it and its gateway. Its folder (state, config, output) is kept unless `purge=true`. A running one is stopped only within the disruption budgets that cover it (429 `disruption_budget` otherwise); one whose process failed can always go, and the primary role moves off it (or goes with the last gateway).",
     params(("id" = i64, Path, minimum = 1, description = "Gateway id"), DeleteQuery),
     responses((status = 200, body = ManagedDeleted), (status = 400, body = ErrorBody, description = "`primary_gateway`: the primary cannot be deleted (make another gateway primary first)"), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "`gateway_busy`: a running operation holds the gateway, or it is suspended through this daemon; `unsupported_action`: its process runs on another host and this daemon is not in a cluster"),
+        (status = 429, body = ErrorBody, description = "`disruption_budget`: stopping it would break a budget"),
         (status = 503, body = ErrorBody, description = "`owner_unavailable`: its process runs on another host where no daemon is up (in a cluster the request goes to a daemon of that host)")))]
 pub async fn delete_managed(
     state: web::Data<AppState>,
@@ -230,6 +269,7 @@ pub async fn delete_managed(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     state.fleet.operations.may_delete(id).await?;
+    within_budgets(&state, &who, id).await?;
     let result = state
         .managed
         .delete(id, query.purge.unwrap_or(false), who.0.caller())

@@ -239,6 +239,32 @@ fn managed_gateways_start_restart_through_the_handoff_crash_and_survive_the_daem
     }
     assert_eq!(managed(&d, ids[0])["restarts"], 1, "never started twice");
 
+    // A budget that keeps both in service: neither a managed restart nor a delete of a running
+    // one gets past it (before, both went straight through).
+    let res = d.call(
+        "PUT",
+        "/api/budgets/keep-both",
+        &d.admin_key,
+        &json!({"selector": "", "min_available": 2}),
+    );
+    assert_eq!(res.status, 201, "{}", res.text());
+    for (method, path) in [
+        ("POST", format!("/api/managed/{}/restart", ids[1])),
+        ("DELETE", format!("/api/managed/{}", ids[1])),
+    ] {
+        let res = d.call(method, &path, &d.admin_key, &json!(null));
+        assert_eq!(res.status, 429, "{method} {path}: {}", res.text());
+        assert_eq!(res.json()["error"], "disruption_budget");
+    }
+    assert!(alive(pids[1].as_i64().unwrap()), "untouched");
+    let res = d.call(
+        "DELETE",
+        "/api/budgets/keep-both",
+        &d.admin_key,
+        &json!(null),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+
     // Delete stops one; the primary is refused as any gateway's removal is, and keeps running.
     let res = d.call(
         "DELETE",
