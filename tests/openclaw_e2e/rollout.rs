@@ -554,6 +554,21 @@ fn the_readme_rollout_and_budget_recipes_run_as_written() {
     for g in &gs {
         assert_eq!(chat_status(g.port), 401, "on at each gateway");
     }
+    // Steering, as written: the same profile again, held after its canary, then stopped.
+    let out = run_recipe(&d, &readme_block("Steering a rollout that is going"));
+    let id = out
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("rollout ")
+                .and_then(|r| r.split([':', ' ']).next())
+        })
+        .unwrap_or_else(|| panic!("{out}"))
+        .to_owned();
+    for said in ["paused", "cancelling"] {
+        assert!(out.contains(&format!("rollout {id}: {said}")), "{out}");
+    }
+    let op = wait_rollout(&d, &id, "the steered rollout over", over);
+    assert_eq!(op["state"], "cancelled", "{op:#}");
     let out = run_recipe(&d, &readme_block("**Disruption budgets**"));
     assert!(
         out.contains(
