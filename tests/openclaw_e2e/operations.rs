@@ -216,17 +216,20 @@ fn the_readme_drain_recipe_drains_a_real_gateway_held_by_a_long_run() {
         "the gateway's own blockers: {held:#}"
     );
 
-    // 3. Killing the session while the gateway is suspended: the gateway refuses.
+    // 3. Killing the session while the gateway is suspended: the gateway refuses, and the
+    // daemon says which drain holds it and how to abort its runs.
     let res = d.call(
         "POST",
         &format!("/api/sessions/{session}/control?gateway_id={id}"),
         &d.admin_key,
         &json!({"action": "kill"}),
     );
+    assert_eq!(res.status, 409, "{}", res.text());
+    assert_eq!(res.json()["error"], "gateway_busy", "{}", res.text());
     assert!(
-        res.status >= 400 && res.text().contains("unavailable during gateway suspension"),
-        "{} {}",
-        res.status,
+        res.text()
+            .contains(&format!("POST /api/operations/{op}/abort-runs")),
+        "{}",
         res.text()
     );
 
