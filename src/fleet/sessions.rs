@@ -205,13 +205,12 @@ impl SessionControl {
     }
 
     /// The running drain that holds gateway `id` suspended, when `refused` is the gateway's
-    /// refusal for its suspension (2026.9.6: `UNAVAILABLE … unavailable during gateway
-    /// suspension`, captured in `suspension_drain_abort.json`). Asked only after such a
-    /// refusal: a kill costs no store read otherwise.
+    /// refusal for its suspension (`protocol::suspend::refused_while_suspended`). Asked only
+    /// after such a refusal: a kill costs no store read otherwise.
     async fn drain_holding(&self, refused: &FleetError, id: GatewayId) -> Option<String> {
         let suspended = refused
             .refusal()
-            .is_some_and(|e| e.message.contains("during gateway suspension"));
+            .is_some_and(gateway_supervisor_actors::protocol::suspend::refused_while_suspended);
         if !suspended {
             return None;
         }

@@ -13,6 +13,23 @@ use super::frames::ErrorShape;
 
 /// `details.reason` of 2026.9.6's refusal when another suspension holds the gateway.
 const CONFLICT_REASON: &str = "gateway-suspension-conflict";
+/// `details.reason` of 2026.9.6's refusal of any other method while a suspension is held
+/// (`UNAVAILABLE "<method> unavailable during gateway suspension"`, captured in the same file).
+const SUSPENDING_REASON: &str = "gateway-suspending";
+
+fn reason(refused: &ErrorShape) -> Option<&str> {
+    refused
+        .details
+        .as_ref()
+        .and_then(|d| d.get("reason"))
+        .and_then(Value::as_str)
+}
+
+/// Whether the gateway refused a call because a suspension is held: it runs only the
+/// suspension's own methods then (`sessions.abort`, `sessions.list` and the rest are refused).
+pub fn refused_while_suspended(refused: &ErrorShape) -> bool {
+    reason(refused) == Some(SUSPENDING_REASON)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SuspendStatus {
@@ -45,12 +62,7 @@ impl SuspendStatus {
     /// [`SuspendStatus::Conflict`] for the refusal 2026.9.6 sends when another suspension holds
     /// the gateway; `None` for any other refusal.
     pub fn of_refusal(refused: &ErrorShape) -> Option<SuspendStatus> {
-        let reason = refused
-            .details
-            .as_ref()
-            .and_then(|d| d.get("reason"))
-            .and_then(Value::as_str);
-        (reason == Some(CONFLICT_REASON)).then_some(SuspendStatus::Conflict)
+        (reason(refused) == Some(CONFLICT_REASON)).then_some(SuspendStatus::Conflict)
     }
 }
 
@@ -131,5 +143,10 @@ mod tests {
         let other: ErrorShape =
             serde_json::from_value(capture["sessions.abort during"]["error"].clone()).unwrap();
         assert_eq!(SuspendStatus::of_refusal(&other), None);
+        // That one is the refusal of a method while the suspension is held.
+        assert!(refused_while_suspended(&other));
+        let conflict: ErrorShape =
+            serde_json::from_value(capture["prepare other request"]["error"].clone()).unwrap();
+        assert!(!refused_while_suspended(&conflict));
     }
 }
