@@ -183,11 +183,10 @@ impl GatewayOps {
     /// token: a halted link waits for an operator, not for time).
     async fn back(&self, id: GatewayId) -> bool {
         let until = tokio::time::Instant::now() + BACK_WITHIN;
-        // The link restarts with the token just stored: give it the moment to drop the old
-        // socket before its health counts.
-        tokio::time::sleep(Duration::from_millis(200)).await;
         while tokio::time::Instant::now() < until {
-            // Linked, and a call answered on that link: the gateway took the token it holds.
+            // Linked, and a call answered on that link: the gateway took the token it holds
+            // (the registry stopped the old link before it answered the token's store, so a
+            // call answered now went over the new one).
             if self.ctx.reachable(id) && self.ctx.call(id, "health", json!({})).await.is_ok() {
                 return true;
             }
