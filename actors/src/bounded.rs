@@ -33,12 +33,35 @@ pub fn text(s: &str, max: usize) -> String {
     if s.len() <= max && !s.chars().any(needs_escaping) {
         return s.to_owned();
     }
+    let (mut out, consumed) = escaped_within(s, max, needs_escaping, |c, out| {
+        out.extend(c.escape_default())
+    });
+    if consumed < s.len() {
+        // A string cut before (a payload's string, then the message kept of it) says what the
+        // first cut took too: the marker counts the original's bytes, not the copy's.
+        let (body, cut_before) = earlier_cut(s);
+        let left = body.len().saturating_sub(consumed) + cut_before;
+        out.push_str(&format!("…[+{left} bytes]"));
+    }
+    out
+}
+
+/// `s` with each character `escapes` picks written by `escape`, cut before the character that
+/// would take it past `max` bytes (an escape is never split); and how many bytes of `s` made
+/// it in. The walk [`text`] and an approval's text (`protocol::approval_text`) share; each
+/// adds its own marker to a cut.
+pub fn escaped_within(
+    s: &str,
+    max: usize,
+    escapes: impl Fn(char) -> bool,
+    escape: impl Fn(char, &mut String),
+) -> (String, usize) {
     let mut out = String::with_capacity(s.len().min(max) + 24);
     let mut consumed = 0;
     for c in s.chars() {
         let before = out.len();
-        if needs_escaping(c) {
-            out.extend(c.escape_default());
+        if escapes(c) {
+            escape(c, &mut out);
         } else {
             out.push(c);
         }
@@ -48,14 +71,7 @@ pub fn text(s: &str, max: usize) -> String {
         }
         consumed += c.len_utf8();
     }
-    if consumed < s.len() {
-        // A string cut before (a payload's string, then the message kept of it) says what the
-        // first cut took too: the marker counts the original's bytes, not the copy's.
-        let (body, cut_before) = earlier_cut(s);
-        let left = body.len().saturating_sub(consumed) + cut_before;
-        out.push_str(&format!("…[+{left} bytes]"));
-    }
-    out
+    (out, consumed)
 }
 
 /// `s` without the marker an earlier [`text`] left at its end, and how many bytes that cut

@@ -85,21 +85,9 @@ pub fn shown(s: &str, max: usize) -> Shown {
             whole: true,
         };
     }
-    let mut text = String::with_capacity(s.len().min(max) + 24);
-    let mut consumed = 0;
-    for c in s.chars() {
-        let before = text.len();
-        if is_invisible(c) {
-            text.push_str(&format!("\\u{{{:X}}}", u32::from(c)));
-        } else {
-            text.push(c);
-        }
-        if text.len() > max {
-            text.truncate(before);
-            break;
-        }
-        consumed += c.len_utf8();
-    }
+    let (mut text, consumed) = crate::bounded::escaped_within(s, max, is_invisible, |c, out| {
+        out.push_str(&format!("\\u{{{:X}}}", u32::from(c)));
+    });
     let whole = consumed == s.len();
     if !whole {
         text.push_str(&format!("…[+{} bytes]", s.len() - consumed));
