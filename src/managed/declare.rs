@@ -45,23 +45,6 @@ pub struct DeclareRequest {
 /// mode (2026.6.35, managed before, failed its claim with the CLI's help text).
 pub const MIN_MANAGED: (u32, u32, u32) = (2026, 8, 1);
 
-/// A release's `year.month.patch` and whether it is a prerelease (`-beta.N`); a numeric
-/// suffix (`2026.7.1-2`) is a rebuild of the release. `None`: not such a version.
-fn release_of(version: &str) -> Option<((u32, u32, u32), bool)> {
-    let version = version.split('+').next()?;
-    let (main, suffix) = match version.split_once('-') {
-        Some((m, s)) => (m, Some(s)),
-        None => (version, None),
-    };
-    let mut parts = main.split('.').map(|p| p.parse::<u32>().ok());
-    let parsed = (parts.next()??, parts.next()??, parts.next()??);
-    if parts.next().is_some() {
-        return None;
-    }
-    let prerelease = suffix.is_some_and(|s| s.parse::<u32>().is_err());
-    Some((parsed, prerelease))
-}
-
 pub fn version(raw: &str) -> Result<String, ManagedError> {
     let ok = (1..=64).contains(&raw.len())
         && raw.starts_with(|c: char| c.is_ascii_digit())
@@ -74,7 +57,7 @@ pub fn version(raw: &str) -> Result<String, ManagedError> {
             "a release version such as `2026.9.6` (1-64 of 0-9 A-Z a-z . - +)",
         ));
     }
-    if let Some((release, prerelease)) = release_of(raw)
+    if let Some((release, prerelease)) = gateway_supervisor_actors::protocol::version::release(raw)
         && (release < MIN_MANAGED || (release == MIN_MANAGED && prerelease))
     {
         let (y, m, p) = MIN_MANAGED;
