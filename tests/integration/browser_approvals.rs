@@ -148,9 +148,7 @@ fn the_page_offers_only_what_may_be_answered_and_shows_a_long_command_whole() {
 
     // The gateway gone: its approvals say so, and take no answer.
     f.stop();
-    wait_gateway(&d, gw, "offline", |g| {
-        g["connection"]["state"] != "connected"
-    });
+    wait_gateway(&d, gw, "offline", |g| !online(g));
     b.goto(&format!("{base}/#/fleet"));
     b.click_css("a[href='#/approvals']", DEADLINE);
     b.wait_text(&long_row, DEADLINE, |t| t.contains("gateway offline"));

@@ -354,7 +354,7 @@ fn a_rollout_about_to_revert(
     });
     fakes[0].stop();
     crate::support::fleet::wait_gateway(d, ids[0], "the canary gone", |g| {
-        g["connection"]["state"] != "connected"
+        !crate::support::online(g)
     });
     wait_operation(d, &id, "the second settling", |op| {
         op["gateways"][1]["step"] == "settling"

@@ -83,16 +83,23 @@ fn approval_client(d: &Daemon, id: i64) {
     });
 }
 
-#[test]
-fn a_real_gateway_s_approvals_are_answered_once_from_the_inbox_and_end_as_the_gateway_records() {
+/// A real gateway, a daemon (with `extra`) that is its approval client, the gateway's id, and a
+/// second operator connection to raise approvals as a run would.
+fn inbox(extra: &[(&str, &str)]) -> (RealGateway, Daemon, i64, Operator) {
     let install = PathBuf::from(std::env::var("GS_OPENCLAW_DIR").expect("GS_OPENCLAW_DIR"));
     let mut gw = RealGateway::new(&install, free_base_port(), TOKEN, None);
     gw.start();
     gw.wait_ready();
-    let mut d = daemon(&[]);
+    let d = daemon(extra);
     let id = add(&d, "real", "127.0.0.1", gw.port, TOKEN);
     approval_client(&d, id);
-    let mut t = Operator::connect(gw.port, TOKEN, &[], DEADLINE);
+    let t = Operator::connect(gw.port, TOKEN, &[], DEADLINE);
+    (gw, d, id, t)
+}
+
+#[test]
+fn a_real_gateway_s_approvals_are_answered_once_from_the_inbox_and_end_as_the_gateway_records() {
+    let (mut gw, mut d, id, mut t) = inbox(&[]);
 
     // 1. Asked, shown at once, denied from the API: the requester hears `deny`.
     let asked_at = Instant::now();
@@ -211,17 +218,10 @@ fn a_real_gateway_s_approvals_are_answered_once_from_the_inbox_and_end_as_the_ga
 
 #[test]
 fn an_approval_nobody_answers_is_denied_by_the_daemon_and_the_run_hears_it() {
-    let install = PathBuf::from(std::env::var("GS_OPENCLAW_DIR").expect("GS_OPENCLAW_DIR"));
-    let mut gw = RealGateway::new(&install, free_base_port(), TOKEN, None);
-    gw.start();
-    gw.wait_ready();
-    let d = daemon(&[
+    let (mut gw, d, id, mut t) = inbox(&[
         ("GATEWAY_SUPERVISOR__APPROVALS__ESCALATE_AFTER", "1s"),
         ("GATEWAY_SUPERVISOR__APPROVALS__AUTO_DENY_AFTER", "3s"),
     ]);
-    let id = add(&d, "real", "127.0.0.1", gw.port, TOKEN);
-    approval_client(&d, id);
-    let mut t = Operator::connect(gw.port, TOKEN, &[], DEADLINE);
     let a = ask_exec(&mut t, "printf unanswered", 60_000);
     let denied = wait_approval(&d, id, &a, "denied by the daemon", |x| {
         x["status"] == "denied"
@@ -400,14 +400,7 @@ fn a_real_run_s_exec_approval_allowed_from_the_inbox_lets_the_command_run() {
 /// offer (`unavailableDecisions`) is refused by the inbox before it reaches the gateway.
 #[test]
 fn a_real_gateway_s_long_command_is_shown_whole_and_only_what_it_offers_is_sent() {
-    let install = PathBuf::from(std::env::var("GS_OPENCLAW_DIR").expect("GS_OPENCLAW_DIR"));
-    let mut gw = RealGateway::new(&install, free_base_port(), TOKEN, None);
-    gw.start();
-    gw.wait_ready();
-    let d = daemon(&[]);
-    let id = add(&d, "real", "127.0.0.1", gw.port, TOKEN);
-    approval_client(&d, id);
-    let mut t = Operator::connect(gw.port, TOKEN, &[], DEADLINE);
+    let (mut gw, d, id, mut t) = inbox(&[]);
 
     let long = format!("echo start {} ; rm -rf /srv/the-end", "y".repeat(12 * 1024));
     let a = ask_exec(&mut t, &long, 60_000);

@@ -375,13 +375,11 @@ fn a_write_that_loses_a_race_is_read_again_and_thirty_one_changes_in_a_minute_ar
     );
 }
 
-/// Two canaries and a third gateway: one canary stopped while it is to stay healthy halts
-/// the rollout before the third is touched, and both canaries are put back — the one still up
-/// at once, the stopped one once it is back — each read back with `config.get`.
-#[test]
-fn a_rollout_whose_canary_goes_down_halts_and_puts_the_changed_gateways_back() {
+/// `n` real gateways started with `agents.defaults.maxConcurrent: 4`, added to a daemon as
+/// `gw0`, `gw1`, … and online: the gateways, the daemon, their ids.
+fn at_four(n: usize) -> (Vec<RealGateway>, Daemon, Vec<i64>) {
     let before = json!({"agents": {"defaults": {"maxConcurrent": 4}}});
-    let mut gs = started(&[before.clone(), before.clone(), before]);
+    let gs = started(&vec![before; n]);
     let d = daemon();
     let ids: Vec<i64> = gs
         .iter()
@@ -391,6 +389,15 @@ fn a_rollout_whose_canary_goes_down_halts_and_puts_the_changed_gateways_back() {
     for id in &ids {
         wait_gateway(&d, *id, "online", online);
     }
+    (gs, d, ids)
+}
+
+/// Two canaries and a third gateway: one canary stopped while it is to stay healthy halts
+/// the rollout before the third is touched, and both canaries are put back — the one still up
+/// at once, the stopped one once it is back — each read back with `config.get`.
+#[test]
+fn a_rollout_whose_canary_goes_down_halts_and_puts_the_changed_gateways_back() {
+    let (mut gs, d, ids) = at_four(3);
     let id = roll_out(
         &d,
         &json!({"selector": "", "canary": 2, "max_parallel": 2, "min_healthy_time": "20s", "healthy_deadline": "30s",
@@ -437,17 +444,7 @@ fn a_rollout_whose_canary_goes_down_halts_and_puts_the_changed_gateways_back() {
 /// before, the revert waited at least 5 minutes, and for ever where every call failed.
 #[test]
 fn a_rollout_whose_changed_gateway_is_gone_for_good_ends_by_its_deadline() {
-    let before = json!({"agents": {"defaults": {"maxConcurrent": 4}}});
-    let mut gs = started(&[before.clone(), before]);
-    let d = daemon();
-    let ids: Vec<i64> = gs
-        .iter()
-        .enumerate()
-        .map(|(i, g)| add(&d, &format!("gw{i}"), "127.0.0.1", g.port, TOKEN))
-        .collect();
-    for id in &ids {
-        wait_gateway(&d, *id, "online", online);
-    }
+    let (mut gs, d, ids) = at_four(2);
     let id = roll_out(
         &d,
         &json!({"selector": "", "canary": 1, "max_parallel": 1, "min_healthy_time": "3s", "healthy_deadline": "30s",
