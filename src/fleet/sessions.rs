@@ -224,7 +224,7 @@ impl SessionControl {
             .find(|op| {
                 op.progress.iter().any(|p| {
                     p.gateway_id == id
-                        && matches!(p.step, super::operation::model::Step::Draining { .. })
+                        && matches!(p.step, crate::domain::operation::Step::Draining { .. })
                 })
             })
             .map(|op| op.id.to_string())
