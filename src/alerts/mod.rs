@@ -10,12 +10,12 @@ pub mod rule;
 use std::time::{Duration, Instant};
 
 use actix::Addr;
-use serde_json::{Value, json};
+
 use tokio::sync::mpsc;
 
 use crate::config::AlertsConfig;
 use crate::db::Store;
-use crate::domain::operation::OperationState;
+use crate::domain::operation::{OperationState, ProgressEvent};
 use gateway_supervisor_actors::RegistryActor;
 use gateway_supervisor_actors::events::{EventBus, EventKind};
 use gateway_supervisor_actors::messages::{GatewaySnapshot, GatewaysChangedSince};
@@ -124,9 +124,11 @@ async fn watch(registry: Addr<RegistryActor>, events: EventBus, t: Thresholds, q
                     }
                 }
                 Ok(e) if e.kind == EventKind::OperationProgress && e.gateway_id.is_none() => {
-                    let state = serde_json::from_value::<OperationState>(e.payload["state"].clone());
-                    if watch.is_some() && matches!(state, Ok(OperationState::Failed)) {
-                        queue.send(failed_operation(&e.payload));
+                    if watch.is_some()
+                        && let Some(ended) = ProgressEvent::read(&e.payload)
+                        && ended.state == OperationState::Failed
+                    {
+                        queue.send(Watch::operation_failed(&ended));
                     }
                 }
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
@@ -153,16 +155,6 @@ fn gateway_facts(views: &[std::sync::Arc<GatewayView>]) -> Vec<GatewayFact> {
 
 fn acting_primary(views: &[std::sync::Arc<GatewayView>]) -> Option<GatewayId> {
     views.iter().find(|v| v.acting_primary).map(|v| v.record.id)
-}
-
-fn failed_operation(payload: &Value) -> Alert {
-    let id = payload["operation_id"].as_str().unwrap_or("?");
-    let kind = payload["kind"].as_str().unwrap_or("operation");
-    Watch::operation_failed(
-        id,
-        kind,
-        payload.get("gateways").cloned().unwrap_or(json!(null)),
-    )
 }
 
 /// The metric of what became of alerts: `alerts_total{kind, outcome}` (outcome: delivered,

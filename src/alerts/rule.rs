@@ -384,13 +384,15 @@ impl Watch {
     }
 
     /// A failed operation: one alert each (every operation is its own subject).
-    pub fn operation_failed(operation_id: &str, kind: &str, detail: Value) -> Alert {
+    pub fn operation_failed(ended: &crate::domain::operation::ProgressEvent) -> Alert {
+        let (id, kind) = (&ended.operation_id, ended.kind.as_str());
         Alert {
             kind: AlertKind::OperationFailed,
             state: AlertState::Firing,
             gateway_id: None,
-            summary: format!("operation {operation_id} ({kind}) failed"),
-            details: json!({"operation_id": operation_id, "kind": kind, "gateways": detail}),
+            summary: format!("operation {id} ({kind}) failed"),
+            details: json!({"operation_id": id, "kind": kind, "detail": ended.detail,
+                            "gateways": ended.gateways}),
         }
     }
 

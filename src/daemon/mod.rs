@@ -310,11 +310,14 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
         ));
         let fleet_config = Arc::new(crate::fleet_config::FleetConfig::new(
             store.clone(),
-            fleet.clone(),
+            fleet.operations.clone(),
             events.clone(),
             cfg.config.clone(),
             metrics.drift.clone(),
         ));
+        fleet
+            .operations
+            .add_playbook(crate::fleet_config::rollout::playbook(fleet_config.clone()));
         let managed = Arc::new(
             crate::managed::Managed::new(
                 store.clone(),

@@ -132,7 +132,6 @@ pub(super) async fn run(mut rt: Running) -> Result<(), DaemonError> {
         actix::spawn(rt.state.approvals.clone().run(news));
     }
     actix::spawn(rt.state.fleet_config.clone().run());
-    actix::spawn(rt.state.fleet_config.clone().rollouts_loop());
     actix::spawn(expire_maintenance(rt.state.fleet.clone()));
     // A token rotation a stopped daemon left on record: settled once the links are up.
     let fleet = rt.state.fleet.clone();

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use gateway_supervisor_actors::model::GatewayId;
 
 /// What an operation does to each of its gateways.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OperationKind {
     /// Cordon, then suspend with `drain` and watch the blockers until the gateway is idle.
@@ -471,5 +471,31 @@ impl GatewayProgress {
             changed_paths: Vec::new(),
             rolled_back: false,
         }
+    }
+}
+
+/// An `operation.progress` event's payload, whatever the kind (made by
+/// `fleet/operation/progress.rs`, read typed by the alerts): an operation's start or a change of
+/// its state (with its `detail`, and every gateway once it is over), or one gateway's step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgressEvent {
+    pub operation_id: crate::domain::OperationId,
+    pub kind: OperationKind,
+    pub state: OperationState,
+    /// Why it stopped where it did, when that needs saying (a change of state only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The gateway whose step moved (the event's `gateway_id` names it too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<GatewayProgress>,
+    /// Every gateway, once the operation is over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateways: Option<Vec<GatewayProgress>>,
+}
+
+impl ProgressEvent {
+    /// An `operation.progress` event's payload read back (`None`: not one).
+    pub fn read(payload: &serde_json::Value) -> Option<Self> {
+        serde_json::from_value(payload.clone()).ok()
     }
 }

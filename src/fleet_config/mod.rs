@@ -19,8 +19,6 @@ pub mod schema_check;
 mod sync;
 pub mod waves;
 
-use std::sync::Arc;
-
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use utoipa::ToSchema;
@@ -28,7 +26,8 @@ use utoipa::ToSchema;
 use crate::config::FleetConfigConfig;
 use crate::db::config_profiles::ProfileRecord;
 use crate::db::{DbError, Store};
-use crate::fleet::{Fleet, FleetError};
+use crate::fleet::FleetError;
+use crate::fleet::operation::{Hands, Operations};
 use drift::{DriftState, PathDrift};
 use gateway_supervisor_actors::events::EventBus;
 use gateway_supervisor_actors::labels::{Labels, Selector};
@@ -96,14 +95,15 @@ pub struct GatewayDrift {
 
 pub struct FleetConfig {
     store: Store,
-    fleet: Arc<Fleet>,
+    /// What it reads and calls gateways with.
+    hands: Hands,
+    /// Where its rollouts are started and woken.
+    operations: Operations,
     events: EventBus,
     cfg: FleetConfigConfig,
     metrics: metrics::DriftMetrics,
     /// A profile changed through this instance: judge again now.
     changed: tokio::sync::Notify,
-    /// A rollout started or was steered here: run a round now.
-    rollouts_wake: tokio::sync::Notify,
     /// Config writes of the last minute, per gateway.
     pacer: std::sync::Mutex<rollout::pace::Pacer>,
 }
@@ -111,19 +111,19 @@ pub struct FleetConfig {
 impl FleetConfig {
     pub fn new(
         store: Store,
-        fleet: Arc<Fleet>,
+        operations: Operations,
         events: EventBus,
         cfg: FleetConfigConfig,
         metrics: metrics::DriftMetrics,
     ) -> Self {
         FleetConfig {
             store,
-            fleet,
+            hands: operations.hands(),
+            operations,
             events,
             cfg,
             metrics,
             changed: tokio::sync::Notify::new(),
-            rollouts_wake: tokio::sync::Notify::new(),
             pacer: std::sync::Mutex::new(rollout::pace::Pacer::default()),
         }
     }
@@ -219,7 +219,7 @@ impl FleetConfig {
 
     /// Each gateway the selector picks, with its drift as last judged.
     pub async fn drift(&self, selector: &Selector) -> Result<Vec<GatewayDrift>, ConfigError> {
-        let gateways = self.fleet.operations.gateway_labels(None).await?;
+        let gateways = self.hands.gateway_labels(None);
         let profiles = self.profiles().await?;
         let judged: std::collections::HashMap<GatewayId, crate::db::config_profiles::DriftRecord> =
             self.stored(|s| s.config_drift())

@@ -68,12 +68,10 @@ impl FleetConfig {
         full: &Map<String, Value>,
     ) -> Result<SchemaChecked, ConfigError> {
         let picked: Vec<(GatewayId, String)> = self
-            .fleet
-            .operations
+            .hands
             .gateway_labels(None)
-            .await?
             .into_iter()
-            .filter(|(id, _, labels)| selector.matches(labels) && self.fleet.ctx.reachable(*id))
+            .filter(|(id, _, labels)| selector.matches(labels) && self.hands.reachable(*id))
             .map(|(id, name, _)| (id, name))
             .take(ASKED_MAX)
             .collect();
@@ -148,9 +146,8 @@ impl FleetConfig {
     async fn look(&self, id: GatewayId, path: &str, value: &Value) -> Looked {
         let shown = gateway_supervisor_actors::bounded::text(path, 200);
         let asked = self
-            .fleet
-            .ctx
-            .call_gateway(id, "config.schema.lookup", json!({"path": path}))
+            .hands
+            .call(id, "config.schema.lookup", json!({"path": path}))
             .await;
         match asked {
             Ok(answer) => {

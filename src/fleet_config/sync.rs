@@ -75,7 +75,7 @@ impl FleetConfig {
     async fn judge_all(&self) {
         let (Ok(profiles), Ok(gateways)) = (
             self.profiles().await,
-            self.fleet.operations.gateway_labels(None).await,
+            Ok::<_, FleetError>(self.hands.gateway_labels(None)),
         ) else {
             tracing::warn!("config drift not judged: profiles or gateways not read");
             return;
@@ -135,7 +135,7 @@ impl FleetConfig {
     pub(super) async fn judge_one(&self, id: GatewayId) {
         let (Ok(profiles), Ok(gateways)) = (
             self.profiles().await,
-            self.fleet.operations.gateway_labels(Some(id)).await,
+            Ok::<_, FleetError>(self.hands.gateway_labels(Some(id))),
         ) else {
             return;
         };
@@ -172,12 +172,7 @@ impl FleetConfig {
                 }
             };
         }
-        let (judged, reason) = match self
-            .fleet
-            .ctx
-            .call_gateway(id, "config.get", json!({}))
-            .await
-        {
+        let (judged, reason) = match self.hands.call(id, "config.get", json!({})).await {
             Err(FleetError::LinkedElsewhere { .. }) => return false,
             Err(e) => (
                 unknown(),

@@ -415,7 +415,6 @@ pub async fn cancel(
         .cancel_operation(id, &who.0.caller())
         .await?
         .ok_or(ApiError::OperationNotFound(shown))?;
-    state.fleet_config.wake_rollouts();
     match op.state {
         OperationState::Cancelling => Ok(accepted(op)),
         over => Err(ApiError::OperationOver(format!(

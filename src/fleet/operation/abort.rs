@@ -8,7 +8,7 @@
 //! new suspension only other clients could start work on it (docs/design.md, *Fleet
 //! operations*).
 
-use super::Operations;
+use super::hands::Hands;
 use serde_json::{Value, json};
 
 use super::model::BlockingRun;
@@ -69,7 +69,7 @@ pub fn blocking_runs(
     runs
 }
 
-impl Operations {
+impl Hands {
     /// The runs this daemon knows of on gateway `id`: its session cache (as the gateway last
     /// listed them) and the spawns it started there that have not ended.
     pub(super) async fn known_runs(&self, id: GatewayId) -> Vec<BlockingRun> {

@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::model::{
     BlockingRun, DrainTimeoutPolicy, GatewayProgress, OperationKind, OperationParams, Step,
 };
+use super::rule::{Facts, Next, another, fail, overdue};
 use super::{DETAIL_MAX, secs};
 use gateway_supervisor_actors::bounded;
 use gateway_supervisor_actors::protocol::suspend::SuspendStatus;
@@ -29,6 +30,72 @@ pub(super) fn wants_abort(
         && p.runs_aborted_at.is_none()
         && now_ms > since_ms.saturating_add(secs(params.drain_timeout_s));
     asked || timed_out
+}
+
+/// A draining gateway's next step (a drain's and a rolling restart's alike): asked again to
+/// suspend until it says `ready`; past its timeout, forced on to the restart
+/// (`force_after_drain`), its runs aborted (asked, or [`DrainTimeoutPolicy::AbortRuns`]), or
+/// failed with its suspension released.
+pub fn draining(p: &GatewayProgress, f: &Facts, params: &OperationParams, now_ms: i64) -> Next {
+    let Step::Draining {
+        request_id,
+        suspension_id,
+        since_ms,
+    } = &p.step
+    else {
+        return Next::Wait;
+    };
+    let here = !f.elsewhere && f.connected;
+    if params.force_after_drain && now_ms > since_ms.saturating_add(secs(params.drain_timeout_s)) {
+        let grace = secs(params.drain_timeout_s).saturating_add(secs(params.wait_ready_s));
+        return if here {
+            Next::Force {
+                suspension_id: suspension_id.clone(),
+            }
+        } else if now_ms > since_ms.saturating_add(grace) {
+            overdue(
+                "still busy and not reachable to force a restart",
+                params.wait_ready_s,
+                p,
+                "no answer",
+            )
+        } else {
+            Next::Wait
+        };
+    }
+    if wants_abort(p, params, *since_ms, now_ms) && here {
+        return Next::AbortRuns {
+            release: suspension_id.clone(),
+        };
+    }
+    if now_ms > drain_deadline(p, params, *since_ms) {
+        let waited = p.detail.as_deref().unwrap_or("no answer");
+        return fail(
+            &match p.runs_aborted_at {
+                Some(_) => format!(
+                    "still busy {}s after its runs were aborted: {waited}",
+                    params.wait_ready_s
+                ),
+                None => format!(
+                    "still busy after the drain timeout ({}s): {waited}",
+                    params.drain_timeout_s
+                ),
+            },
+            suspension_id.clone().filter(|_| !f.elsewhere),
+        );
+    }
+    if !here {
+        Next::Wait
+    } else if another(p, f) {
+        fail(
+            "the gateway restarted on its own during the drain (another process answers)",
+            None,
+        )
+    } else {
+        Next::Prepare {
+            request_id: request_id.clone(),
+        }
+    }
 }
 
 /// When `p`'s drain gives up: its timeout, or `wait_ready` after its runs were last aborted

@@ -8,15 +8,20 @@
 //! can show it (docs/design.md, *Fleet operations*). `model` is the data, `rule` and
 //! `upgrade` decide, `runner` carries out.
 
+mod abort;
 mod drain;
+pub mod engine;
+mod hands;
+mod kinds;
+pub mod progress;
 pub mod rule;
+mod swap;
 pub mod upgrade;
 
 /// The operation's data is stored as it is shown; it lives with its storage.
 pub use crate::domain::operation as model;
-mod abort;
-mod runner;
-mod swap;
+pub use engine::{Playbook, Round, Stepped};
+pub use hands::Hands;
 
 use serde_json::json;
 
@@ -24,7 +29,6 @@ use super::FleetError;
 use crate::db::operations::{NewOperationError, Operation};
 use crate::domain::OperationId;
 use crate::secrets::random_hex;
-use gateway_supervisor_actors::events::EventKind;
 use gateway_supervisor_actors::model::{Caller, GatewayId};
 use model::{GatewayProgress, OperationKind, OperationParams};
 use std::sync::Arc;
@@ -33,6 +37,7 @@ use super::budget::Budgets;
 use super::context::FleetContext;
 use super::gateway_ops::GatewayOps;
 use super::processes::Processes;
+use engine::Playbooks;
 
 /// Longest detail kept for a gateway (it may quote the gateway).
 const DETAIL_MAX: usize = 300;
@@ -62,50 +67,83 @@ pub enum AbortAsked {
     NothingDraining(Operation),
 }
 
-/// Fleet operations (drain, rolling restart, upgrade, update hold), stored with their progress
-/// and advanced by the runner; owns the runner's wake-up and the processes this daemon runs.
+/// Fleet operations of every kind, stored with their progress and advanced by the one engine
+/// (`engine.rs`) through each kind's playbook; owns the engine's wake-up.
 #[derive(Clone)]
 pub struct Operations {
     ctx: Arc<FleetContext>,
-    gateway_ops: GatewayOps,
-    budgets: Budgets,
-    /// Wakes the runner (an operation started here).
+    hands: Hands,
+    playbooks: Playbooks,
+    /// Wakes the engine (an operation started or steered here).
     wake: Arc<tokio::sync::Notify>,
-    /// The gateway processes this daemon runs (managed gateways), once they are handed over.
-    processes: Arc<std::sync::OnceLock<Arc<dyn Processes>>>,
 }
 
 impl Operations {
     pub fn new(ctx: Arc<FleetContext>, gateway_ops: GatewayOps, budgets: Budgets) -> Self {
+        let playbooks = Playbooks::default();
+        for playbook in kinds::builtin() {
+            playbooks.add(playbook);
+        }
         Operations {
+            hands: Hands::new(ctx.clone(), gateway_ops, budgets),
             ctx,
-            gateway_ops,
-            budgets,
+            playbooks,
             wake: Arc::default(),
-            processes: Arc::default(),
         }
     }
 
     /// Hands over the gateway processes this daemon runs (at start, once).
     pub fn run_processes_with(&self, processes: Arc<dyn Processes>) {
-        let _ = self.processes.set(processes);
+        self.hands.run_processes_with(processes);
     }
 
-    /// The gateway processes this daemon runs, when there are any to run.
-    fn processes(&self) -> Option<&dyn Processes> {
-        self.processes.get().map(|p| &**p)
+    /// Adds the playbook of a kind carried out elsewhere in the daemon (a config rollout's).
+    pub fn add_playbook(&self, playbook: Arc<dyn Playbook>) {
+        self.playbooks.add(playbook);
     }
 
-    /// Counts an operation carried out elsewhere (a config rollout) as over.
-    pub fn finished(&self, kind: model::OperationKind, state: model::OperationState) {
-        self.ctx.counters.operation_finished(kind, state);
+    /// The fleet powers a playbook acts with.
+    pub fn hands(&self) -> Hands {
+        self.hands.clone()
     }
-    /// Records a new operation and wakes the runner; it goes on in the background.
+
+    /// Wakes the engine: an operation was steered (paused, resumed, promoted, cancelled).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Records a new operation and wakes the engine; it goes on in the background.
     pub async fn start_operation(
         &self,
         order: OperationOrder,
         by: &Caller,
     ) -> Result<Operation, FleetError> {
+        self.start_with(order, by, |store, id, order, progress, by| {
+            store.insert_operation(id, order.kind, &order.params, progress, by)
+        })
+        .await
+    }
+
+    /// Records a new operation through `insert` (a kind that keeps more beside it stores it in
+    /// the same transaction), announces it and wakes the engine. The id is minted, every
+    /// gateway checked to exist and the canaries marked here, once for every kind.
+    pub async fn start_with<F>(
+        &self,
+        order: OperationOrder,
+        by: &Caller,
+        insert: F,
+    ) -> Result<Operation, FleetError>
+    where
+        F: FnOnce(
+                &crate::db::Store,
+                &OperationId,
+                &OperationOrder,
+                &[GatewayProgress],
+                &Caller,
+            ) -> Result<Operation, NewOperationError>
+            + Send
+            + 'static,
+    {
         let known = self.ctx.targets();
         if let Some(missing) = order
             .gateways
@@ -129,13 +167,10 @@ impl Operations {
             })
             .collect();
         let by = by.clone();
-        let (kind, params) = (order.kind, order.params);
-        let store = self.ctx.store.clone();
-        let inserted = tokio::task::spawn_blocking(move || {
-            store.insert_operation(&id, kind, &params, &progress, &by)
-        })
-        .await
-        .map_err(FleetError::Interrupted)?;
+        let inserted = self
+            .ctx
+            .stored(move |store| Ok(insert(store, &id, &order, &progress, &by)))
+            .await?;
         let op = match inserted {
             Ok(op) => op,
             Err(NewOperationError::Busy {
@@ -144,38 +179,18 @@ impl Operations {
             }) => return Err(FleetError::held(gateway_id, operation_id.as_str())),
             Err(NewOperationError::Db(e)) => return Err(FleetError::Storage(e)),
         };
-        self.ctx.events.publish(
-            EventKind::OperationProgress,
-            None,
-            json!({"operation_id": op.id, "kind": op.kind, "state": op.state}),
-        );
+        model::ProgressEvent::state(&op).publish(&self.ctx.events);
         self.wake.notify_one();
         Ok(op)
     }
 
-    /// Every gateway's id, in order.
     /// Every gateway's id, name and labels (or only gateway `one`'s), in id order.
     pub async fn gateway_labels(
         &self,
         one: Option<GatewayId>,
     ) -> Result<Vec<(GatewayId, String, gateway_supervisor_actors::labels::Labels)>, FleetError>
     {
-        let targets = match one {
-            Some(id) => self.ctx.target(id).into_iter().collect(),
-            None => self.ctx.targets(),
-        };
-        let mut all: Vec<_> = targets
-            .iter()
-            .map(|t| {
-                (
-                    t.candidate.id,
-                    t.candidate.name.clone(),
-                    t.candidate.labels.clone(),
-                )
-            })
-            .collect();
-        all.sort_unstable_by_key(|(id, _, _)| *id);
-        Ok(all)
+        Ok(self.hands.gateway_labels(one))
     }
 
     pub async fn gateway_ids(

@@ -6,7 +6,6 @@
 
 use serde_json::Value;
 
-use super::drain::{drain_deadline, wants_abort};
 use super::model::{GatewayProgress, OperationKind, OperationParams, OperationState, Step};
 use super::{DETAIL_MAX, secs};
 use gateway_supervisor_actors::bounded;
@@ -92,262 +91,96 @@ pub enum Next {
     },
 }
 
-/// What to do next for gateway progress `p`, as `f` shows it at `now_ms`, in an operation
-/// that is `cancelling` or not.
-pub fn next(
-    kind: OperationKind,
-    p: &GatewayProgress,
-    f: &Facts,
-    params: &OperationParams,
-    cancelling: bool,
-    now_ms: i64,
-) -> Next {
+/// A kind's rule: what to do next for gateway progress `p`, as `f` shows it at `now_ms`, in
+/// an operation that is `cancelling` or not (`kinds/<kind>.rs`; `kinds::next` by kind).
+pub type Rule = fn(&GatewayProgress, &Facts, &OperationParams, bool, i64) -> Next;
+
+/// What every kind decides before its own steps: nothing for a gateway not in flight; under a
+/// cancel, a drain let go and the gateway put back in service (a restart already sent is seen
+/// through: half a restart is worse than a whole one), an update not yet asked not asked; a
+/// deleted gateway failed. `None`: the kind's own step decides.
+pub fn opening(p: &GatewayProgress, f: &Facts, cancelling: bool) -> Option<Next> {
     if !p.step.in_flight() {
-        return Next::Wait;
+        return Some(Next::Wait);
     }
     if cancelling {
-        // A drain is let go and the gateway put back in service; a restart already sent is
-        // seen through (half a restart is worse than a whole one).
         match &p.step {
-            Step::Draining { .. } | Step::Restarting { .. } if f.elsewhere => return Next::Wait,
-            Step::Draining { suspension_id, .. } | Step::Restarting { suspension_id, .. } => {
-                return Next::Abandon {
-                    release: suspension_id.clone(),
-                };
+            Step::Draining { .. } | Step::Restarting { .. } if f.elsewhere => {
+                return Some(Next::Wait);
             }
-            // An update not yet asked is not asked; one asked is seen through.
+            Step::Draining { suspension_id, .. } | Step::Restarting { suspension_id, .. } => {
+                return Some(Next::Abandon {
+                    release: suspension_id.clone(),
+                });
+            }
             Step::Updating { run_id: None, .. } if !f.elsewhere => {
-                return Next::Abandon { release: None };
+                return Some(Next::Abandon { release: None });
             }
             _ => {}
         }
     }
-    if !f.exists {
-        return fail("the gateway was deleted", None);
-    }
-    let another = f.connected && f.boot_id.is_some() && f.boot_id != p.boot_id_before;
-    match &p.step {
-        Step::Admitted if f.elsewhere => Next::Wait,
-        Step::Admitted if !f.connected => fail(
+    (!f.exists).then(|| fail("the gateway was deleted", None))
+}
+
+/// An admitted gateway every kind waits on or fails the same way: another instance's to
+/// start, or not connected (the process to act on cannot be verified).
+pub fn admitted(f: &Facts) -> Option<Next> {
+    if f.elsewhere {
+        Some(Next::Wait)
+    } else if !f.connected {
+        Some(fail(
             "not connected: the process to act on cannot be verified",
             None,
-        ),
-        Step::Admitted if kind == OperationKind::UpdateHold && !f.offers_hold => Next::Skip {
-            reason: format!(
-                "OpenClaw {} does not offer update.hold (2026.8 and later do)",
-                f.version.as_deref().unwrap_or("unknown")
-            ),
-        },
-        Step::Admitted if kind == OperationKind::UpdateHold => Next::Hold,
-        Step::Admitted if kind == OperationKind::Upgrade && f.managed => {
-            match (&params.release, &f.boot_id) {
-                (None, _) => fail(
-                    "a managed gateway is upgraded to a named release: give `version`",
-                    None,
-                ),
-                (Some(_), None) => fail(
-                    &format!(
-                        "OpenClaw {} does not report which process it is (no bootId): a swap could not be verified",
-                        f.version.as_deref().unwrap_or("unknown")
-                    ),
-                    None,
-                ),
-                (Some(_), Some(boot_id)) => Next::AdmitSwap {
-                    boot_id: Some(boot_id.clone()),
-                },
-            }
-        }
-        Step::Admitted if kind == OperationKind::Upgrade && !f.offers_update => Next::Skip {
-            reason: format!(
-                "OpenClaw {} does not offer update.run (2026.9 and later do): upgrade it by hand",
-                f.version.as_deref().unwrap_or("unknown")
-            ),
-        },
-        Step::Admitted
-            if matches!(kind, OperationKind::RollingRestart | OperationKind::Upgrade)
-                && f.boot_id.is_none() =>
-        {
-            fail(
-                &format!(
-                    "OpenClaw {} does not report which process it is (no bootId): a restart could not be verified",
-                    f.version.as_deref().unwrap_or("unknown")
-                ),
-                None,
-            )
-        }
-        Step::Admitted if kind == OperationKind::Upgrade => Next::AdmitUpdate {
-            boot_id: f.boot_id.clone(),
-        },
-        Step::Admitted => Next::Admit {
-            boot_id: f.boot_id.clone(),
-        },
-        Step::Draining {
-            suspension_id,
-            since_ms,
-            ..
-        } if params.force_after_drain
-            && now_ms > since_ms.saturating_add(secs(params.drain_timeout_s)) =>
-        {
-            let grace = secs(params.drain_timeout_s).saturating_add(secs(params.wait_ready_s));
-            if !f.elsewhere && f.connected {
-                Next::Force {
-                    suspension_id: suspension_id.clone(),
-                }
-            } else if now_ms > since_ms.saturating_add(grace) {
-                overdue(
-                    "still busy and not reachable to force a restart",
-                    params.wait_ready_s,
-                    p,
-                    "no answer",
-                )
-            } else {
-                Next::Wait
-            }
-        }
-        Step::Draining {
-            suspension_id,
-            since_ms,
-            ..
-        } if wants_abort(p, params, *since_ms, now_ms) && !f.elsewhere && f.connected => {
-            Next::AbortRuns {
-                release: suspension_id.clone(),
-            }
-        }
-        Step::Draining {
-            suspension_id,
-            since_ms,
-            ..
-        } if now_ms > drain_deadline(p, params, *since_ms) => fail(
-            &match p.runs_aborted_at {
-                Some(_) => format!(
-                    "still busy {}s after its runs were aborted: {}",
-                    params.wait_ready_s,
-                    p.detail.as_deref().unwrap_or("no answer")
-                ),
-                None => format!(
-                    "still busy after the drain timeout ({}s): {}",
-                    params.drain_timeout_s,
-                    p.detail.as_deref().unwrap_or("no answer")
-                ),
-            },
-            suspension_id.clone().filter(|_| !f.elsewhere),
-        ),
-        Step::Draining { .. } if f.elsewhere || !f.connected => Next::Wait,
-        Step::Draining { .. } if another => fail(
-            "the gateway restarted on its own during the drain (another process answers)",
-            None,
-        ),
-        Step::Draining { request_id, .. } => Next::Prepare {
-            request_id: request_id.clone(),
-        },
-        Step::Restarting {
-            suspension_id,
-            since_ms,
-            ..
-        } if now_ms > since_ms.saturating_add(secs(params.wait_ready_s)) => fail(
-            &format!(
-                "the restart was not accepted within {}s: {}",
-                params.wait_ready_s,
-                p.detail.as_deref().unwrap_or("no answer")
-            ),
-            suspension_id.clone().filter(|_| !f.elsewhere),
-        ),
-        Step::Restarting { .. } if f.elsewhere || !f.connected => Next::Wait,
-        Step::Restarting { .. } if another => Next::Advance(Step::Returning { since_ms: now_ms }),
-        Step::Restarting {
-            suspension_id,
-            forced,
-            ..
-        } => match &p.boot_id_before {
-            Some(boot_id) => Next::Restart {
-                boot_id: boot_id.clone(),
-                release: suspension_id.clone(),
-                forced: *forced,
-            },
-            None => fail("no process was noted to restart", None),
-        },
-        Step::Returning { since_ms }
-            if now_ms > since_ms.saturating_add(secs(params.wait_ready_s)) =>
-        {
-            overdue(
-                "did not come back healthy",
-                params.wait_ready_s,
-                p,
-                "not reconnected",
-            )
-        }
-        Step::Returning { .. } if f.elsewhere || !another => Next::Wait,
-        Step::Returning { .. } => Next::CheckBack,
-        Step::Updating { since_ms, .. }
-            if now_ms > since_ms.saturating_add(secs(params.wait_ready_s)) =>
-        {
-            overdue(
-                "the update was not over",
-                params.wait_ready_s,
-                p,
-                "no answer",
-            )
-        }
-        Step::Updating { .. } if f.elsewhere || !f.connected => Next::Wait,
-        Step::Updating { run_id: None, .. } if another => fail(
-            "the gateway restarted before the update was asked (another process answers)",
-            None,
-        ),
-        Step::Updating { run_id: None, .. } => match &p.boot_id_before {
-            Some(boot_id) => Next::RequestUpdate {
-                boot_id: boot_id.clone(),
-            },
-            None => fail("no process was noted to update", None),
-        },
-        Step::Updating {
-            run_id: Some(run_id),
-            ..
-        } => Next::FollowRun {
-            run_id: run_id.clone(),
-            another,
-        },
-        Step::Swapping { since_ms }
-            if now_ms > since_ms.saturating_add(secs(params.wait_ready_s)) =>
-        {
-            overdue("the swap was not over", params.wait_ready_s, p, "no answer")
-        }
-        Step::Swapping { .. } if f.elsewhere => Next::Wait,
-        Step::Swapping { .. } if !f.managed => fail(
-            "no longer a managed gateway of this daemon's host: the swap cannot be followed",
-            None,
-        ),
-        Step::Swapping { .. } => Next::Swap,
-        Step::Baking { .. } if f.elsewhere => Next::Wait,
-        Step::Baking { .. } if !f.connected || f.boot_id != p.boot_id_after => fail(
-            &format!(
-                "the canary did not stay up through its bake: {}",
-                if f.connected {
-                    "it restarted (another process answers)"
-                } else {
-                    "it is not connected"
-                }
-            ),
-            None,
-        ),
-        Step::Baking { until_ms } if now_ms >= *until_ms => Next::CheckBack,
-        Step::Baking { .. } => Next::Wait,
-        // A config rollout's steps are the `fleet_config` module's, which carries them out.
-        Step::Writing { .. }
-        | Step::Applying { .. }
-        | Step::Settling { .. }
-        | Step::Reverting { .. }
-        | Step::Reverted => Next::Wait,
-        Step::Pending | Step::Done | Step::Failed | Step::Skipped => Next::Wait,
+        ))
+    } else {
+        None
     }
 }
 
+/// Whether another process than the one noted at the start answers now.
+pub fn another(p: &GatewayProgress, f: &Facts) -> bool {
+    f.connected && f.boot_id.is_some() && f.boot_id != p.boot_id_before
+}
+
+/// A gateway that restarted (or updated), waiting to be back: checked once another process
+/// answers, failed past `wait_ready`.
+pub fn returning(p: &GatewayProgress, f: &Facts, params: &OperationParams, now_ms: i64) -> Next {
+    let Step::Returning { since_ms } = &p.step else {
+        return Next::Wait;
+    };
+    if now_ms > since_ms.saturating_add(secs(params.wait_ready_s)) {
+        overdue(
+            "did not come back healthy",
+            params.wait_ready_s,
+            p,
+            "not reconnected",
+        )
+    } else if f.elsewhere || !another(p, f) {
+        Next::Wait
+    } else {
+        Next::CheckBack
+    }
+}
+
+/// A process that must not restart without its step failing: "the release does not report
+/// which process it is" for `what` (a restart, a swap) that could then not be verified.
+pub fn unverifiable(what: &str, f: &Facts) -> Next {
+    fail(
+        &format!(
+            "OpenClaw {} does not report which process it is (no bootId): {what} could not be verified",
+            f.version.as_deref().unwrap_or("unknown")
+        ),
+        None,
+    )
+}
+
 /// Failed for lack of time: "`what` within `s`s: what it was waiting for".
-fn overdue(what: &str, s: u64, p: &GatewayProgress, waiting: &str) -> Next {
+pub fn overdue(what: &str, s: u64, p: &GatewayProgress, waiting: &str) -> Next {
     let detail = p.detail.as_deref().unwrap_or(waiting);
     fail(&format!("{what} within {s}s: {detail}"), None)
 }
 
-fn fail(reason: &str, release: Option<String>) -> Next {
+pub fn fail(reason: &str, release: Option<String>) -> Next {
     Next::Fail {
         reason: reason.to_owned(),
         release,

@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::fleet::operation::kinds::next;
 use crate::fleet::operation::model::DrainTimeoutPolicy;
 
 const NOW: i64 = 1_000_000;

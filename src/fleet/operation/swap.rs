@@ -78,10 +78,11 @@ impl GatewayProgress {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fleet::operation::kinds::next;
     use crate::fleet::operation::model::{
         DrainTimeoutPolicy, ManagedRelease, OperationKind, OperationParams, OperationState,
     };
-    use crate::fleet::operation::rule::{Facts, Next, next, plan};
+    use crate::fleet::operation::rule::{Facts, Next, plan};
     use gateway_supervisor_actors::model::GatewayId;
 
     const NOW: i64 = 1_000_000;

@@ -8,9 +8,10 @@
 //! decides, `runner` carries out, `pace` keeps writes under the gateway's limit.
 
 pub mod pace;
+mod playbook;
 pub mod reload_plan;
 pub mod rule;
-mod runner;
+pub use playbook::playbook;
 pub mod values;
 
 use serde::Serialize;
@@ -23,14 +24,10 @@ use super::profile::{self, Invalid};
 use super::waves;
 use super::{ConfigError, FleetConfig};
 use crate::db::config_rollouts::{RolloutRecord, Steer};
-use crate::db::operations::{NewOperationError, Operation};
+use crate::db::operations::Operation;
 use crate::domain::OperationId;
-use crate::fleet::FleetError;
-use crate::fleet::operation::model::{
-    GatewayProgress, OperationKind, OperationParams, RolloutParams,
-};
-use crate::secrets::random_hex;
-use gateway_supervisor_actors::events::EventKind;
+use crate::fleet::operation::OperationOrder;
+use crate::fleet::operation::model::{OperationKind, OperationParams, RolloutParams};
 use gateway_supervisor_actors::labels::Selector;
 use gateway_supervisor_actors::model::{Caller, GatewayId};
 
@@ -202,7 +199,7 @@ impl FleetConfig {
     ) -> Result<Result<Operation, DryRun>, ConfigError> {
         profile::check_note(spec.note.as_deref())?;
         let resolved = self.resolve(&spec).await?;
-        let gateways = self.fleet.operations.gateway_labels(None).await?;
+        let gateways = self.hands.gateway_labels(None);
         let picked: Vec<(GatewayId, String)> = gateways
             .into_iter()
             .filter(|(_, _, labels)| resolved.selector.matches(labels))
@@ -249,38 +246,19 @@ impl FleetConfig {
         if dry_run {
             return Ok(Err(self.dry_run(&picked, &resolved.full, &params).await));
         }
-        let id = OperationId::from(format!(
-            "op_{}",
-            random_hex::<12>().map_err(|e| ConfigError::Fleet(FleetError::Random(e)))?
-        ));
-        let canaries = usize::try_from(spec.canary).unwrap_or(usize::MAX);
-        let progress: Vec<GatewayProgress> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, g)| GatewayProgress {
-                canary: i < canaries,
-                ..GatewayProgress::pending(*g)
-            })
-            .collect();
-        let (record, by) = (resolved.record, by.clone());
-        let inserted = self
-            .stored(move |s| Ok(s.insert_config_rollout(&id, &params, &progress, &by, &record)))
-            .await?;
-        let op = match inserted {
-            Ok(op) => op,
-            Err(NewOperationError::Busy {
-                gateway_id,
-                operation_id,
-            }) => return Err(FleetError::held(gateway_id, operation_id.as_str()).into()),
-            Err(NewOperationError::Db(e)) => return Err(ConfigError::Storage(e)),
+        let order = OperationOrder {
+            kind: OperationKind::ConfigRollout,
+            gateways: ids,
+            params,
         };
-        tracing::info!(operation = %op.id, gateways = ids.len(), "config rollout started");
-        self.events.publish(
-            EventKind::OperationProgress,
-            None,
-            json!({"operation_id": op.id, "kind": op.kind, "state": op.state}),
-        );
-        self.rollouts_wake.notify_one();
+        let record = resolved.record;
+        let op = self
+            .operations
+            .start_with(order, by, move |s, id, order, progress, by| {
+                s.insert_config_rollout(id, &order.params, progress, by, &record)
+            })
+            .await?;
+        tracing::info!(operation = %op.id, gateways = op.progress.len(), "config rollout started");
         Ok(Ok(op))
     }
 
@@ -297,9 +275,8 @@ impl FleetConfig {
         let gateways: Vec<PlannedGateway> = futures_util::stream::iter(picked.iter().enumerate())
             .map(|(i, (id, name))| async move {
                 let read = self
-                    .fleet
-                    .ctx
-                    .call_gateway(*id, "config.get", json!({}))
+                    .hands
+                    .call(*id, "config.get", json!({}))
                     .await
                     .map_err(|e| e.to_string())
                     .and_then(|a| {
@@ -395,13 +372,8 @@ impl FleetConfig {
                 steer.as_str()
             )));
         }
-        self.rollouts_wake.notify_one();
+        self.operations.wake();
         Ok(after)
-    }
-
-    /// Wakes the rollout runner (a cancel through the operations API).
-    pub fn wake_rollouts(&self) {
-        self.rollouts_wake.notify_one();
     }
 }
 
