@@ -288,11 +288,12 @@ impl KeyCache {
             return Err(AuthError::NotLookedUp);
         }
         let hash = hash_key(presented);
-        let store = self.store.clone();
         let owned = prefix.to_owned();
-        let row = actix_web::web::block(move || store.find_active_api_key(&owned))
+        let row = self
+            .store
+            .call(move |store| store.find_active_api_key(&owned))
             .await
-            .map_err(|e| AuthError::Store(DbError::Cancelled(e)))??;
+            .map_err(AuthError::Store)?;
         let (prefix, cached) = row
             .as_ref()
             .and_then(CachedKey::from_row)

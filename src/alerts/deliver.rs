@@ -112,25 +112,26 @@ async fn deliver(
         return;
     };
     let record = {
-        let (store, id) = (store.clone(), id.clone());
+        let id = id.clone();
         let (kind, state, gateway_id, summary) = (
             alert.kind.as_str(),
             alert.state.as_str(),
             alert.gateway_id,
             alert.summary.clone(),
         );
-        tokio::task::spawn_blocking(move || {
-            store.insert_delivery(&NewDelivery {
-                id: &id,
-                kind,
-                state,
-                gateway_id,
-                summary: &summary,
+        store
+            .call(move |store| {
+                store.insert_delivery(&NewDelivery {
+                    id: &id,
+                    kind,
+                    state,
+                    gateway_id,
+                    summary: &summary,
+                })
             })
-        })
-        .await
+            .await
     };
-    if !matches!(record, Ok(Ok(()))) {
+    if record.is_err() {
         tracing::warn!(
             kind = alert.kind.as_str(),
             "could not record an alert delivery"
@@ -191,12 +192,11 @@ async fn record_outcome(
     attempts: i64,
     last_error: Option<String>,
 ) {
-    let (store, id) = (store.clone(), id.to_owned());
-    let written = tokio::task::spawn_blocking(move || {
-        store.update_delivery(&id, status, attempts, last_error.as_deref())
-    })
-    .await;
-    if !matches!(written, Ok(Ok(()))) {
+    let id = id.to_owned();
+    let written = store
+        .call(move |store| store.update_delivery(&id, status, attempts, last_error.as_deref()))
+        .await;
+    if written.is_err() {
         tracing::warn!("could not record an alert delivery's outcome");
     }
 }

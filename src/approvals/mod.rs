@@ -53,8 +53,6 @@ pub enum ApprovalError {
     Fleet(#[from] FleetError),
     #[error("storage failed: {0}")]
     Storage(#[source] DbError),
-    #[error("a storage task was interrupted: {0}")]
-    Interrupted(#[source] tokio::task::JoinError),
 }
 
 pub struct Inbox {
@@ -276,10 +274,6 @@ impl Inbox {
         T: Send + 'static,
         F: FnOnce(&Store) -> Result<T, DbError> + Send + 'static,
     {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || call(&store))
-            .await
-            .map_err(ApprovalError::Interrupted)?
-            .map_err(ApprovalError::Storage)
+        self.store.call(call).await.map_err(ApprovalError::Storage)
     }
 }

@@ -61,11 +61,10 @@ pub(super) async fn reap_connections(state: AppState, timeout: Duration) {
     let mut tick = tokio::time::interval((timeout / 4).max(Duration::from_millis(250)));
     loop {
         tick.tick().await;
-        let store = state.store.clone();
         let secs = timeout.as_secs().max(1) as i64;
-        match web::block(move || store.reap_connections(secs)).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => {
+        match state.store.call(move |s| s.reap_connections(secs)).await {
+            Ok(0) => {}
+            Ok(n) => {
                 info!(
                     connections = n,
                     "CLI connections without a heartbeat marked disconnected"
@@ -76,8 +75,7 @@ pub(super) async fn reap_connections(state: AppState, timeout: Duration) {
                     serde_json::json!({"reaped_connections": n, "status": crate::domain::ConnectionStatus::Disconnected}),
                 );
             }
-            Ok(Err(e)) => warn!(%e, "connection reaper failed"),
-            Err(e) => warn!(%e, "connection reaper task failed"),
+            Err(e) => warn!(%e, "connection reaper failed"),
         }
     }
 }

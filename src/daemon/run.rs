@@ -269,11 +269,8 @@ pub(super) async fn run(mut rt: Running) -> Result<(), DaemonError> {
     {
         warn!(%e, "final key usage flush failed");
     }
-    let pool = rt.state.store.pool.clone();
-    match web::block(move || db::checkpoint(&pool)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => warn!(%e, "final database checkpoint failed"),
-        Err(e) => warn!(%e, "final database checkpoint task failed"),
+    if let Err(e) = rt.state.store.call(|s| db::checkpoint(&s.pool)).await {
+        warn!(%e, "final database checkpoint failed");
     }
     info!("stopped");
     actix::System::current().stop();

@@ -67,6 +67,9 @@ pub enum DbError {
     /// The blocking pool running a storage call went away.
     #[error("the storage call was cancelled: {0}")]
     Cancelled(#[source] actix_web::error::BlockingError),
+    /// A storage call ([`Store::call`]) did not finish.
+    #[error("the storage call did not finish: {0}")]
+    Interrupted(#[source] tokio::task::JoinError),
     #[error("{0}")]
     Conflict(String),
     #[error("not found")]
@@ -559,5 +562,21 @@ pub struct Store {
 impl Store {
     pub fn conn(&self) -> Result<PooledConn, DbError> {
         Ok(self.pool.get()?)
+    }
+
+    /// The one async hop into the store: `f` runs on the blocking pool (a connection's
+    /// checkout and its queries block) and its result comes back; a call that did not finish
+    /// (its thread panicked, or the runtime is stopping) is [`DbError::Interrupted`]. Every
+    /// layer calls this and maps [`DbError`] into its own error once.
+    pub async fn call<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&Store) -> Result<T, E> + Send + 'static,
+    {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| E::from(DbError::Interrupted(e)))?
     }
 }

@@ -163,11 +163,7 @@ impl FleetContext {
         T: Send + 'static,
         F: FnOnce(&crate::db::Store) -> Result<T, crate::db::DbError> + Send + 'static,
     {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || call(&store))
-            .await
-            .map_err(FleetError::Interrupted)?
-            .map_err(FleetError::Storage)
+        self.store.call(call).await.map_err(FleetError::Storage)
     }
 
     /// Gateway `id`, if it is connected and healthy and offers `method`.

@@ -95,8 +95,6 @@ pub enum FleetError {
     },
     #[error("storage failed: {0}")]
     Storage(#[source] crate::db::DbError),
-    #[error("the storage call did not finish: {0}")]
-    Interrupted(#[source] tokio::task::JoinError),
     #[error("the registry is unavailable: {0}")]
     Registry(#[source] actix::MailboxError),
     /// The registry refused or failed to record what the gateway did.
@@ -225,7 +223,6 @@ impl FleetError {
             FleetError::Call { .. } => "gateway_error",
             FleetError::LinkedElsewhere { .. } => "forwarded",
             FleetError::Storage(_)
-            | FleetError::Interrupted(_)
             | FleetError::Registry(_)
             | FleetError::Record(_)
             | FleetError::Random(_) => "internal",

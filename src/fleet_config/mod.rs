@@ -54,8 +54,6 @@ pub enum ConfigError {
     Storage(#[from] DbError),
     #[error(transparent)]
     Fleet(#[from] FleetError),
-    #[error("the storage call did not finish: {0}")]
-    Interrupted(#[source] tokio::task::JoinError),
     #[error("no config rollout `{0}`")]
     OperationNotFound(String),
     /// A pause, resume or promote that does not apply in the rollout's state.
@@ -133,11 +131,7 @@ impl FleetConfig {
         T: Send + 'static,
         F: FnOnce(&Store) -> Result<T, DbError> + Send + 'static,
     {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || call(&store))
-            .await
-            .map_err(ConfigError::Interrupted)?
-            .map_err(ConfigError::Storage)
+        self.store.call(call).await.map_err(ConfigError::Storage)
     }
 
     pub async fn profiles(&self) -> Result<Vec<Profile>, ConfigError> {

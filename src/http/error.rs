@@ -455,7 +455,6 @@ impl From<crate::fleet_config::ConfigError> for ApiError {
             C::NotFound(name) => ApiError::ProfileNotFound(name),
             C::Storage(e) => ApiError::Storage(e.to_string()),
             C::Fleet(e) => e.into(),
-            e @ C::Interrupted(_) => ApiError::Internal(e.to_string()),
             C::OperationNotFound(id) => ApiError::OperationNotFound(id),
             C::NotSteerable(message) => ApiError::OperationOver(message),
         }

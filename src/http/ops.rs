@@ -49,10 +49,10 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     if !state.ready.load(Ordering::Acquire) {
         return Err(ApiError::NotReady("starting up".into()));
     }
-    let pool = state.store.pool.clone();
-    web::block(move || db::check_writable(&pool))
+    state
+        .store
+        .call(|s| db::check_writable(&s.pool))
         .await
-        .map_err(|e| ApiError::NotReady(format!("database check failed: {e}")))?
         .map_err(|e| ApiError::NotReady(format!("database unreachable: {e}")))?;
     state
         .registry

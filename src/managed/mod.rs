@@ -261,11 +261,7 @@ impl Managed {
         &self,
         f: impl FnOnce(&Store) -> Result<T, DbError> + Send + 'static,
     ) -> Result<T, ManagedError> {
-        let store = self.ctx.store.clone();
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(|e| ManagedError::Internal(e.to_string()))?
-            .map_err(ManagedError::Storage)
+        self.ctx.store.call(f).await.map_err(ManagedError::Storage)
     }
 
     /// Starts the runners of this host's managed gateways (at daemon start): running ones are

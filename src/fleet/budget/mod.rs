@@ -301,12 +301,12 @@ impl Budgets {
             since_ms: now,
             expires_ms: now.saturating_add(i64::try_from(hold.as_millis()).unwrap_or(i64::MAX)),
         };
-        let admitted = tokio::task::spawn_blocking({
-            let store = self.ctx.store.clone();
-            move || store.admit_disruption(&d, |view| check(view, id))
-        })
-        .await
-        .map_err(FleetError::Interrupted)?;
+        let admitted = self
+            .ctx
+            .store
+            .call(move |store| Ok(store.admit_disruption(&d, |view| check(view, id))))
+            .await
+            .map_err(FleetError::Storage)?;
         match admitted {
             Ok(()) => Ok(()),
             Err(AdmitError::Db(e)) => Err(FleetError::Storage(e)),

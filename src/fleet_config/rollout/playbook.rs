@@ -52,7 +52,6 @@ fn shared(e: ConfigError) -> FleetError {
     match e {
         ConfigError::Fleet(e) => e,
         ConfigError::Storage(e) => FleetError::Storage(e),
-        ConfigError::Interrupted(e) => FleetError::Interrupted(e),
         other => FleetError::Busy {
             message: other.to_string(),
             details: Value::Null,

@@ -95,7 +95,6 @@ impl From<crate::approvals::ApprovalError> for ApiError {
             }
             A::Fleet(e) => e.into(),
             A::Storage(e) => ApiError::Storage(e.to_string()),
-            A::Interrupted(e) => ApiError::Internal(e.to_string()),
         }
     }
 }
@@ -213,7 +212,6 @@ impl From<crate::fleet::FleetError> for ApiError {
                 retry_after_secs,
             },
             F::Storage(e) => ApiError::Storage(e.to_string()),
-            F::Interrupted(e) => ApiError::Internal(e.to_string()),
             F::ProcessUnverifiable {
                 id,
                 ref name,
