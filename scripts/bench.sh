@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The performance suite (README "Performance"): builds release binaries, installs wrk and the
+# The performance suite (docs/performance.md "Performance"): builds release binaries, installs wrk and the
 # pinned real OpenClaw gateway when missing, raises the open-file limit, runs every scenario
 # and prints the table; the JSON goes to target/bench/results.json (or --json FILE).
 #

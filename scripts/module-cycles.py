@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Lists import cycles between modules, at every level of each crate (README "Layout").
+"""Lists import cycles between modules, at every level of each crate (README "The map of the code").
 
 A module is a file or a folder. Within each folder (the crate's `src/` included) the modules
 side by side form one graph: an edge A -> B is any path in A's files (`use` trees expanded,

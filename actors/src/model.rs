@@ -35,7 +35,7 @@ impl GatewayStatus {
     ];
 
     /// Election order, lower is healthier: online, then degraded, then everything that cannot
-    /// serve (docs/design.md, *Election*).
+    /// serve (docs/design.md, *Election and routing*).
     pub fn rank(self) -> u8 {
         match self {
             GatewayStatus::Online => 0,

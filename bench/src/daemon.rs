@@ -26,7 +26,7 @@ impl Daemon {
         let state = tempfile::tempdir().expect("tempdir");
         // At `warn` by default: the scenarios measure the daemon's work, not its logging. At
         // the daemon's own default (`info`, with an access line a request) a cached read costs
-        // well over twice the instructions (README, *Performance*): `GS_BENCH_LOG_LEVEL=info`
+        // well over twice the instructions (docs/performance.md, *Performance*): `GS_BENCH_LOG_LEVEL=info`
         // measures that.
         let level = std::env::var("GS_BENCH_LOG_LEVEL").unwrap_or_else(|_| "warn".to_owned());
         let mut all = vec![

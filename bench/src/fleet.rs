@@ -140,7 +140,7 @@ fn round(d: &mut Daemon, hosts: &mut [FakeHost], count: usize, steady: u64) -> R
 }
 
 /// The daemon's settings beside its defaults: past 10,000 gateways, 3 series a gateway
-/// (`metrics.gateway_detail = "basic"`), as the README tells an operator of such a fleet —
+/// (`metrics.gateway_detail = "basic"`), as docs/operations.md tells an operator of such a fleet —
 /// the default's 30–40 would be millions of series in one scrape at 100,000.
 fn detail(count: usize) -> &'static [(&'static str, &'static str)] {
     if count > 10_000 {

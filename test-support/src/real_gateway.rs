@@ -227,7 +227,7 @@ impl RealGateway {
     }
 
     /// Writes `dir/openclaw`: a script that runs this gateway's `openclaw` CLI (its own PID
-    /// namespace, its state and configuration), for a README recipe run as written.
+    /// namespace, its state and configuration), for a recipe of docs/operations.md run as written.
     pub fn cli_script(&self, dir: &Path) -> std::path::PathBuf {
         let cmd = self.command();
         let quote =

@@ -243,7 +243,7 @@ fn an_approval_nobody_answers_is_denied_by_the_daemon_and_the_run_hears_it() {
     gw.stop();
 }
 
-/// The README's approvals recipe (*Operating a fleet*, **Approvals**) run as written — its
+/// The runbook's approvals recipe (docs/operations.md, *Operating a fleet*, **Approvals**) run as written — its
 /// shell block, with only the daemon's address put in — against a real 2026.9.6 registered as
 /// gateway 1: the request goes to the daemon, the inbox lists it, the deny is the operator's,
 /// and the second answer is refused.
@@ -257,12 +257,13 @@ fn the_readme_approvals_recipe_runs_as_written() {
     let id = add(&d, "real", "127.0.0.1", gw.port, TOKEN);
     assert_eq!(id, 1, "the recipe names gateway 1");
     wait_gateway(&d, id, "online", online);
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let from = readme
+    let runbook =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/operations.md"))
+            .unwrap();
+    let from = runbook
         .find("Against a real gateway registered as gateway 1")
-        .expect("the recipe in the README");
-    let block = &readme[from..];
+        .expect("the recipe in docs/operations.md");
+    let block = &runbook[from..];
     let start = block.find("```sh\n").unwrap() + "```sh\n".len();
     let script = &block[start..start + block[start..].find("```").unwrap()];
     let script = script.replace("localhost:3000", &d.addr.to_string());

@@ -357,12 +357,13 @@ fn a_crash_loop_is_given_up_after_five_and_a_refusal_is_never_retried() {
     assert!(!String::from_utf8_lossy(&d.logs()).contains("panicked"));
 }
 
-/// The README's *Managed gateways* recipe, run as written: `ctl managed add … --wait` returns
+/// The runbook's *Managed gateways* recipe (docs/operations.md), run as written: `ctl managed add … --wait` returns
 /// once the gateway runs, and `ctl managed list` shows it.
 #[test]
 fn the_readme_managed_recipe_runs_as_written() {
     let (d, _config, _reaper) = managed_daemon();
-    let out = super::rollout::run_recipe(&d, &super::rollout::readme_block("### Managed gateways"));
+    let out =
+        super::rollout::run_recipe(&d, &super::rollout::runbook_block("### Managed gateways"));
     let lines: Vec<&str> = out
         .lines()
         .filter(|l| l.contains("edge-1") || l.contains("2026.9.6"))
@@ -385,7 +386,7 @@ fn the_readme_managed_recipe_runs_as_written() {
     // The upgrade recipe: edge-1 runs 2026.9.6 already, so its swap has nothing to do.
     let out = super::rollout::run_recipe(
         &d,
-        &super::rollout::readme_block("**Upgrading managed gateways**"),
+        &super::rollout::runbook_block("**Upgrading managed gateways**"),
     );
     let shown: Value = serde_json::from_str(out.trim()).expect("the recipe prints one object");
     assert_eq!(shown["gateways"][0]["gateway_id"], id, "{out}");

@@ -138,7 +138,7 @@ fn a_real_gateway_is_drained_then_restarted_as_a_new_process_and_uncordoned() {
     assert_eq!(g["cordoned"], true, "left for the operator: {g:#}");
 }
 
-/// The README's drain recipe (*Operating a fleet*, **Drain**), step for step, against a real
+/// The runbook's drain recipe (docs/operations.md, *Operating a fleet*, **Drain**), step for step, against a real
 /// 2026.9.6 whose agent run streams for ten minutes (the fake model's `SLOW`): the drain waits
 /// on the run and names it; killing the session meanwhile is refused by the gateway (it runs
 /// only its suspension's methods while one is held — the reason the old recipe could not

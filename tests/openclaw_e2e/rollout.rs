@@ -477,12 +477,15 @@ fn a_rollout_whose_changed_gateway_is_gone_for_good_ends_by_its_deadline() {
     assert_eq!(file_of(&gs[0])["agents"]["defaults"]["maxConcurrent"], 4);
 }
 
-/// The shell block after `marker` in the README.
-pub(super) fn readme_block(marker: &str) -> String {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let from = readme.find(marker).expect("the recipe in the README");
-    let block = &readme[from..];
+/// The shell block after `marker` in the runbook (docs/operations.md).
+pub(super) fn runbook_block(marker: &str) -> String {
+    let runbook =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/operations.md"))
+            .unwrap();
+    let from = runbook
+        .find(marker)
+        .expect("the recipe in docs/operations.md");
+    let block = &runbook[from..];
     let start = block.find("```sh\n").unwrap() + "```sh\n".len();
     block[start..start + block[start..].find("```").unwrap()].to_owned()
 }
@@ -531,7 +534,7 @@ fn eu_gateways(d: &Daemon, gs: &[RealGateway]) -> Vec<i64> {
         .collect()
 }
 
-/// The README's rollout and budget recipes (*Configuration across the fleet*) run as written
+/// The runbook's rollout and budget recipes (docs/operations.md, *Configuration across the fleet*) run as written
 /// against two real 2026.9.6 gateways labelled `region=eu`.
 #[test]
 fn the_readme_rollout_and_budget_recipes_run_as_written() {
@@ -540,7 +543,7 @@ fn the_readme_rollout_and_budget_recipes_run_as_written() {
     eu_gateways(&d, &gs);
     let out = run_recipe(
         &d,
-        &readme_block("Against real gateways registered with the label `region=eu`"),
+        &runbook_block("Against real gateways registered with the label `region=eu`"),
     );
     assert!(
         out.contains(r#"{"name":"eu-0","canary":true,"changes":["gateway.http.endpoints.chatCompletions.enabled"]}"#),
@@ -552,7 +555,7 @@ fn the_readme_rollout_and_budget_recipes_run_as_written() {
         assert_eq!(chat_status(g.port), 401, "on at each gateway");
     }
     // Steering, as written: the same profile again, held after its canary, then stopped.
-    let out = run_recipe(&d, &readme_block("Steering a rollout that is going"));
+    let out = run_recipe(&d, &runbook_block("Steering a rollout that is going"));
     let id = out
         .lines()
         .find_map(|l| {
@@ -566,7 +569,7 @@ fn the_readme_rollout_and_budget_recipes_run_as_written() {
     }
     let op = wait_rollout(&d, &id, "the steered rollout over", over);
     assert_eq!(op["state"], "cancelled", "{op:#}");
-    let out = run_recipe(&d, &readme_block("**Disruption budgets**"));
+    let out = run_recipe(&d, &runbook_block("**Disruption budgets**"));
     assert!(
         out.contains(
             r#"{"name":"eu-one-at-a-time","covered":2,"available":2,"disruptions_allowed":1}"#
@@ -575,7 +578,7 @@ fn the_readme_rollout_and_budget_recipes_run_as_written() {
     );
 }
 
-/// The README's token rotation recipe (*Configuration across the fleet*, **Rotating gateway
+/// The runbook's token rotation recipe (docs/operations.md, *Configuration across the fleet*, **Rotating gateway
 /// tokens**) run as written against two real 2026.9.6 gateways labelled `region=eu`: each
 /// gets a new token, the old one is refused, and the daemon's links are back on the new ones.
 #[test]
@@ -583,7 +586,7 @@ fn the_readme_token_rotation_recipe_runs_as_written() {
     let gs = started(&[Value::Null, Value::Null]);
     let d = daemon();
     let ids = eu_gateways(&d, &gs);
-    let out = run_recipe(&d, &readme_block("`region=eu`, one at a time:"));
+    let out = run_recipe(&d, &runbook_block("`region=eu`, one at a time:"));
     for id in &ids {
         assert!(
             out.contains(&format!(r#"{{"gateway_id":{id},"rotated":true}}"#)),

@@ -4,7 +4,7 @@
 //! (`config`, which has the defaults in): a path the file did not set is put back as not set
 //! (`null` at the shallowest key the file lacked), so a revert leaves no default written out
 //! and no empty object behind. A secret the file holds is shown redacted and cannot be saved:
-//! it is left out of the revert and named (docs/design.md, *what a revert cannot put back*).
+//! it is left out of the revert and named (docs/design.md, *Config rollouts*: its revert, and what it cannot put back).
 
 use serde_json::{Map, Value};
 
