@@ -224,6 +224,24 @@ impl Daemon {
         d
     }
 
+    /// A daemon on a SQLite state directory another daemon left (`from` holds its
+    /// `supervisor.db`, `master.key` and `admin.key`: a fixture written by an older binary),
+    /// copied, then started with extra environment.
+    pub fn start_from(from: &Path, env: &[(&str, &str)]) -> Daemon {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for name in ["supervisor.db", "master.key", "admin.key"] {
+            fs::copy(from.join(name), dir.path().join(name))
+                .unwrap_or_else(|e| panic!("copy {name} from {}: {e}", from.display()));
+        }
+        let admin_key = fs::read_to_string(dir.path().join("admin.key"))
+            .expect("admin.key")
+            .trim()
+            .to_owned();
+        let mut d = Self::unstarted(dir, Database::Sqlite, env, admin_key);
+        d.launch();
+        d
+    }
+
     /// Another daemon on `first`'s database (a cluster, on PostgreSQL): its own state
     /// directory, `first`'s master key (every instance must have the key the database was
     /// encrypted with) and admin key, and extra environment.

@@ -22,6 +22,7 @@ mod console;
 mod cordon;
 mod crash;
 mod ctl;
+mod daemon_upgrade;
 mod drain_abort;
 mod election;
 mod event_keepalive;
