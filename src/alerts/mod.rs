@@ -29,27 +29,33 @@ const QUEUE: usize = 1024;
 /// How often the watch looks.
 const EVERY: Duration = Duration::from_secs(1);
 
-/// Starts the watch and the delivery worker (on the current arbiter), when a webhook is set.
-pub fn start(
+/// The watch and the delivery worker, to be run in the background, when a webhook is set.
+pub fn loops(
     cfg: &AlertsConfig,
     registry: Addr<RegistryActor>,
     events: EventBus,
     store: Store,
     counter: prometheus::IntCounterVec,
-) {
+) -> Option<(
+    impl Future<Output = ()> + use<>,
+    impl Future<Output = ()> + use<>,
+)> {
     let (Some(url), Some(secret)) = (cfg.webhook_url.clone(), cfg.secret.clone()) else {
-        return;
+        return None;
     };
     let (tx, rx) = mpsc::channel(QUEUE);
     let hook = deliver::Webhook::new(url, secret.as_bytes(), cfg.timeout, cfg.retries);
     tracing::info!(target = %hook.describe(), "alerts go to the webhook");
-    actix::spawn(deliver::worker(hook, rx, store, counter.clone()));
+    let worker = deliver::worker(hook, rx, store, counter.clone());
     let thresholds = Thresholds {
         offline_after: cfg.offline_after,
         all_down_after: cfg.all_down_after,
         damping: cfg.damping,
     };
-    actix::spawn(watch(registry, events, thresholds, Queue { tx, counter }));
+    Some((
+        worker,
+        watch(registry, events, thresholds, Queue { tx, counter }),
+    ))
 }
 
 /// The delivery queue, with its drop counter.

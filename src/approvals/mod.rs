@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use crate::config::ApprovalsConfig;
 use crate::db::{DbError, Store};
 use crate::domain::ApprovalId;
-use crate::fleet::{Fleet, FleetError};
+use crate::fleet::{FleetContext, FleetError};
 use gateway_supervisor_actors::events::{EventBus, EventKind};
 use gateway_supervisor_actors::model::{Caller, GatewayId};
 use gateway_supervisor_actors::protocol::approvals::{self as wire, Decision};
@@ -57,7 +57,8 @@ pub enum ApprovalError {
 
 pub struct Inbox {
     store: Store,
-    fleet: Arc<Fleet>,
+    /// The fleet's calls to gateways (and whether one can take a call now).
+    gateways: Arc<FleetContext>,
     events: EventBus,
     cfg: ApprovalsConfig,
     metrics: ApprovalMetrics,
@@ -74,7 +75,7 @@ pub struct Inbox {
 impl Inbox {
     pub fn new(
         store: Store,
-        fleet: Arc<Fleet>,
+        gateways: Arc<FleetContext>,
         events: EventBus,
         cfg: ApprovalsConfig,
         metrics: ApprovalMetrics,
@@ -82,7 +83,7 @@ impl Inbox {
     ) -> Self {
         Inbox {
             store,
-            fleet,
+            gateways,
             events,
             cfg,
             metrics,
@@ -123,8 +124,7 @@ impl Inbox {
         }
         let params = json!({"id": id, "kind": known.kind, "decision": decision.as_str()});
         let answer = match self
-            .fleet
-            .ctx
+            .gateways
             .call_gateway(gateway_id, "approval.resolve", params)
             .await
         {
@@ -223,7 +223,7 @@ impl Inbox {
     /// take an answer now (read live, never stored).
     pub fn shown(&self, mut approvals: Vec<Approval>) -> Vec<Approval> {
         for a in approvals.iter_mut().filter(|a| a.is_pending()) {
-            a.gateway_reachable = Some(self.fleet.ctx.reachable(a.gateway_id));
+            a.gateway_reachable = Some(self.gateways.reachable(a.gateway_id));
         }
         approvals
     }

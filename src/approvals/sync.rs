@@ -150,8 +150,7 @@ impl Inbox {
     pub(super) async fn settle(&self, gateway_id: GatewayId, id: &ApprovalId) {
         let now = unix_now_ms();
         let got = self
-            .fleet
-            .ctx
+            .gateways
             .call_gateway(gateway_id, "approval.get", json!({"id": id}))
             .await;
         let ending = match got {
@@ -200,8 +199,7 @@ impl Inbox {
             ("plugin.approval.list", ApprovalKind::Plugin),
         ] {
             match self
-                .fleet
-                .ctx
+                .gateways
                 .call_gateway(gateway_id, method, json!({}))
                 .await
             {
@@ -299,8 +297,7 @@ impl Inbox {
             label: "gateway-supervisor (approvals.auto_deny_after)".into(),
         };
         let answered = self
-            .fleet
-            .ctx
+            .gateways
             .call_gateway(
                 a.gateway_id,
                 "approval.resolve",

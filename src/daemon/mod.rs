@@ -5,6 +5,7 @@
 //! commands that read the daemon's data), `run` (the HTTP servers, the background tasks, the
 //! signals and the orderly stop), `reload` (SIGHUP) and `loops` (the small periodic tasks).
 
+mod background;
 mod loops;
 mod reload;
 mod run;
@@ -302,7 +303,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
         }));
         let approvals = Arc::new(crate::approvals::Inbox::new(
             store.clone(),
-            fleet.clone(),
+            fleet.ctx.clone(),
             events.clone(),
             cfg.approvals.clone(),
             metrics.approvals.clone(),
@@ -330,9 +331,10 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
             .in_cluster(clustered.then_some(cfg.cluster.lease_ttl)),
         );
         fleet.operations.run_processes_with(managed.clone());
+        let mut background = background::Background::default();
         // What this host is (`GET /api/hosts`), stored every 30 s.
         let reporter = managed.clone();
-        actix::spawn(async move {
+        background.start("host report", async move {
             loop {
                 if let Err(e) = reporter.report_host().await {
                     tracing::debug!(error = %e, "cannot record this host");
@@ -342,7 +344,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
         });
         // Managed gateways' own output into the log tail, every 2 s.
         let tail = managed.clone();
-        actix::spawn(async move {
+        background.start("managed output tail", async move {
             loop {
                 tail.tail_outputs().await;
                 tokio::time::sleep(std::time::Duration::from_secs(2)).await;
@@ -405,6 +407,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
             state,
             listeners,
             event_outbox,
+            background,
             approval_news: Some(approval_news),
         })
         .await

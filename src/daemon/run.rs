@@ -115,62 +115,62 @@ pub(super) async fn run(mut rt: Running) -> Result<(), DaemonError> {
     info!(addr = %listening.join(" "), "listening");
     systemd::ready(&format!("serving on {}", listening.join(" ")));
 
+    let mut background = std::mem::take(&mut rt.background);
+    let (state, cfg) = (&rt.state, &rt.cfg);
     if let Some(interval) = systemd::watchdog_interval() {
-        actix::spawn(watchdog(rt.state.registry.clone(), interval));
+        background.start(
+            "systemd watchdog",
+            watchdog(state.registry.clone(), interval),
+        );
     }
-    actix::spawn(refresh_keys(
-        rt.state.keys.clone(),
-        rt.cfg.auth.key_refresh_interval,
-    ));
-    actix::spawn(rt.state.logs.clone().follow(rt.state.events.clone()));
-    actix::spawn(reap_connections(
-        rt.state.clone(),
-        rt.cfg.connections.timeout,
-    ));
-    actix::spawn(adopt_runs(rt.state.fleet.clone()));
+    let keys = refresh_keys(state.keys.clone(), cfg.auth.key_refresh_interval);
+    background.start("API key refresh", keys);
+    background.start(
+        "log follow",
+        state.logs.clone().follow(state.events.clone()),
+    );
+    let timeout = cfg.connections.timeout;
+    background.start(
+        "connection reaper",
+        reap_connections(state.clone(), timeout),
+    );
+    background.start("run adoption", adopt_runs(state.fleet.clone()));
     if let Some(news) = rt.approval_news.take() {
-        actix::spawn(rt.state.approvals.clone().run(news));
+        background.start("approvals inbox", state.approvals.clone().run(news));
     }
-    actix::spawn(rt.state.fleet_config.clone().run());
-    actix::spawn(expire_maintenance(rt.state.fleet.clone()));
+    background.start("config drift", state.fleet_config.clone().run());
+    background.start(
+        "maintenance expiry",
+        expire_maintenance(state.fleet.clone()),
+    );
     // A token rotation a stopped daemon left on record: settled once the links are up.
-    let fleet = rt.state.fleet.clone();
-    actix::spawn(async move { fleet.gateway_ops.settle_rotations().await });
-    actix::spawn(
-        rt.state
-            .fleet
-            .operations
-            .clone()
-            .operations_loop(OPERATIONS_ROUND),
+    let gateway_ops = state.fleet.gateway_ops.clone();
+    background.start("rotation settle", async move {
+        gateway_ops.settle_rotations().await
+    });
+    let operations = state.fleet.operations.clone();
+    background.start(
+        "operations engine",
+        operations.operations_loop(OPERATIONS_ROUND),
     );
-    actix::spawn(
-        rt.state
-            .fleet
-            .watchdog
-            .clone()
-            .watchdog_loop(rt.cfg.watchdog.clone(), rt.state.metrics.watchdog.clone()),
-    );
-    actix::spawn(
-        rt.state
-            .fleet
-            .log_tail
-            .clone()
-            .log_tail_loop(rt.cfg.gateway_logs.clone()),
-    );
-    actix::spawn(
-        rt.state
-            .fleet
-            .usage
-            .clone()
-            .usage_loop(rt.cfg.usage.clone(), rt.state.metrics.usage.clone()),
-    );
-    crate::alerts::start(
-        &rt.cfg.alerts,
-        rt.state.registry.clone(),
-        rt.state.events.clone(),
-        rt.state.store.clone(),
-        rt.state.metrics.alerts.clone(),
-    );
+    let watchdog = state.fleet.watchdog.clone();
+    let (wcfg, wmetrics) = (cfg.watchdog.clone(), state.metrics.watchdog.clone());
+    background.start("session watchdog", watchdog.watchdog_loop(wcfg, wmetrics));
+    let log_tail = state.fleet.log_tail.clone();
+    background.start("log tail", log_tail.log_tail_loop(cfg.gateway_logs.clone()));
+    let usage = state.fleet.usage.clone();
+    let (ucfg, umetrics) = (cfg.usage.clone(), state.metrics.usage.clone());
+    background.start("usage roll-up", usage.usage_loop(ucfg, umetrics));
+    if let Some((deliver, watch)) = crate::alerts::loops(
+        &cfg.alerts,
+        state.registry.clone(),
+        state.events.clone(),
+        state.store.clone(),
+        state.metrics.alerts.clone(),
+    ) {
+        background.start("alert delivery", deliver);
+        background.start("alert watch", watch);
+    }
     let cluster_stop = tokio::sync::watch::Sender::new(false);
     let events_stop = tokio::sync::watch::Sender::new(false);
     let events_task = match (rt.state.cluster.clone(), rt.event_outbox.take()) {
@@ -245,6 +245,8 @@ pub(super) async fn run(mut rt: Running) -> Result<(), DaemonError> {
         h.stop(true).await;
     }
     let _ = server_task.await;
+    // The loops stop before the links close: none acts on a gateway whose socket goes away.
+    background.stop().await;
     // No more leases taken; then every gateway socket closed with 1000; then the leases
     // released, so peers adopt the gateways at once.
     cluster_stop.send_replace(true);

@@ -17,6 +17,9 @@ pub(super) struct Running {
     /// In a cluster: the events this instance publishes, for the database.
     pub(super) event_outbox:
         Option<tokio::sync::mpsc::Receiver<gateway_supervisor_actors::events::Event>>,
+    /// The background loops: some started while building (the managed gateways'), the rest
+    /// when serving begins; stopped together.
+    pub(super) background: super::background::Background,
     /// What the links hear about approvals, for the inbox.
     pub(super) approval_news: Option<
         tokio::sync::mpsc::Receiver<gateway_supervisor_actors::link::messages::ApprovalReport>,
