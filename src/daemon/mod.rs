@@ -6,6 +6,7 @@
 //! signals and the orderly stop), `reload` (SIGHUP) and `loops` (the small periodic tasks).
 
 mod background;
+mod compose;
 mod loops;
 mod reload;
 mod run;
@@ -17,7 +18,6 @@ pub use storage::{ensure_state_dir, master_key, open_store};
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use actix::Actor;
@@ -31,10 +31,9 @@ use tracing::info;
 use crate::auth::KeyCache;
 use crate::config::{Config, ConfigError, FlagOverrides};
 use crate::db::{Backend, DbError};
-use crate::http::{self, AppState};
+use crate::http;
 use crate::logging::{self, LogError};
 use crate::metrics::Metrics;
-use crate::ratelimit::KeyedLimiter;
 use crate::secrets::SecretsError;
 use crate::seed;
 use run::{bind_listener, run};
@@ -69,8 +68,6 @@ pub enum DaemonError {
 
 /// The longest wait between two tries to reach the database (from 1 s, doubling).
 const DATABASE_RETRY_MAX: Duration = Duration::from_secs(30);
-/// How often this host's releases, CPUs, memory and load are stored for `GET /api/hosts`.
-const HOST_REPORT_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Opens the store; a PostgreSQL server that cannot be reached yet (or whose database does not
 /// exist yet) is tried again with backoff, one log line per try, while [`standby::Standby`]
@@ -213,27 +210,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
     let registry = RegistryActor::load(Arc::new(store.clone()), Some(link_ctx))
         .map_err(|e| DaemonError::Startup(e.to_string()))?
         .with_events(events.clone(), cfg.election.failback);
-    // On PostgreSQL this daemon is one instance of a cluster: it links the gateways it holds
-    // leases on, and nothing until its first renewal round.
-    let cluster = match backend {
-        Backend::Postgres(_) => {
-            let cluster_metrics = crate::cluster::ClusterMetrics::new()
-                .map_err(|e| DaemonError::Startup(e.to_string()))?;
-            metrics
-                .register_cluster(&cluster_metrics)
-                .map_err(|e| DaemonError::Startup(e.to_string()))?;
-            let id = cfg.cluster.instance_id(&cfg.state.dir);
-            info!(instance = %id, "clustered on PostgreSQL");
-            Some(crate::cluster::Cluster::new(
-                id,
-                cfg.cluster.lease_ttl,
-                crate::cluster::forward::ForwardKey::derive(store.cipher.derived_secret()),
-                cfg.gateways.operation_timeout + Duration::from_secs(5),
-                cluster_metrics,
-            ))
-        }
-        Backend::Sqlite(_) => None,
-    };
+    let cluster = compose::cluster_of(&cfg, &backend, &store, &metrics)?;
     let registry = if cluster.is_some() {
         registry.leased()
     } else {
@@ -247,24 +224,8 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
     } else {
         None
     };
-    let limiter = Arc::new(KeyedLimiter::per_minute(
-        "gateway_ops",
-        cfg.limits.gateway_ops_per_minute,
-    ));
-    let manual_health_limiter = Arc::new(KeyedLimiter::per_period(
-        "manual_health",
-        cfg.limits.manual_health_interval,
-    ));
-
-    let gateway_list = Arc::new(crate::http::list_cache::GatewayListCache::new(
-        registry.changes(),
-    ));
-    let gateway_tags = Arc::new(crate::http::etag::Validator::new(registry.changes()));
-    let session_list = Arc::new(crate::http::list_cache::SessionListCache::new(
-        registry.sessions_version(),
-    ));
+    let front = compose::front(&cfg, &registry);
     let cluster_id = cluster.as_ref().map(|c| c.instance_id.to_string());
-    let clustered = cluster_id.is_some();
     let system = actix::System::new();
     let configured =
         crate::managed::declare::parse_configured(&cfg.managed).map_err(DaemonError::Startup)?;
@@ -283,122 +244,34 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
                 .map_err(|e| DaemonError::Seed(e.to_string()))?;
             info!(name = %name, "seeded the default gateway from the environment");
         }
-        let fleet = Arc::new(crate::fleet::Fleet::new(crate::fleet::FleetParts {
-            registry: registry.clone(),
-            targets,
-            store: store.clone(),
-            events: events.clone(),
-            deadlines: crate::fleet::Deadlines {
-                call: cfg.gateways.rpc_timeout,
-                operation: cfg.gateways.operation_timeout,
+        let (services, background) = compose::services(
+            &cfg,
+            compose::Base {
+                registry: registry.clone(),
+                targets,
+                store: store.clone(),
+                events: events.clone(),
+                metrics: metrics.clone(),
+                instance: cluster_id,
+                device_id,
             },
-            counters: metrics.fleet.clone(),
-            instance: cluster_id,
-            agent_budgets: cfg
-                .usage
-                .budgets
-                .iter()
-                .map(|(agent, b)| (agent.clone(), b.daily_usd))
-                .collect(),
-        }));
-        let approvals = Arc::new(crate::approvals::Inbox::new(
-            store.clone(),
-            fleet.ctx.clone(),
-            events.clone(),
-            cfg.approvals.clone(),
-            metrics.approvals.clone(),
-            device_id,
-        ));
-        let fleet_config = Arc::new(crate::fleet_config::FleetConfig::new(
-            store.clone(),
-            fleet.operations.clone(),
-            events.clone(),
-            cfg.config.clone(),
-            metrics.drift.clone(),
-        ));
-        fleet
-            .operations
-            .add_playbook(crate::fleet_config::rollout::playbook(fleet_config.clone()));
-        let managed = Arc::new(
-            crate::managed::Managed::new(
-                store.clone(),
-                events.clone(),
-                registry.clone(),
-                cfg.managed_runtime.clone(),
-                &cfg.state.dir,
-                cfg.cluster.host_id(),
-            )
-            .in_cluster(clustered.then_some(cfg.cluster.lease_ttl)),
+            configured,
+        )
+        .await;
+        let state = compose::app_state(
+            &cfg,
+            front,
+            compose::Served {
+                registry,
+                store,
+                keys,
+                metrics,
+                events,
+                v1,
+                cluster,
+            },
+            services,
         );
-        fleet.operations.run_processes_with(managed.clone());
-        let mut background = background::Background::default();
-        // What this host is (`GET /api/hosts`), stored every 30 s.
-        let reporter = managed.clone();
-        background.start("host report", async move {
-            loop {
-                if let Err(e) = reporter.report_host().await {
-                    tracing::debug!(error = %e, "cannot record this host");
-                }
-                tokio::time::sleep(HOST_REPORT_INTERVAL).await;
-            }
-        });
-        // Managed gateways' own output into the log tail, every 2 s.
-        let tail = managed.clone();
-        background.start("managed output tail", async move {
-            loop {
-                tail.tail_outputs().await;
-                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-            }
-        });
-        match managed.resume().await {
-            Ok(0) => {}
-            Ok(n) => info!(count = n, "supervising this host's managed gateways"),
-            Err(e) => tracing::warn!(error = %e, "cannot read this host's managed gateways"),
-        }
-        let declared = crate::managed::declare::apply_configured(&managed, configured).await;
-        if !declared.is_empty() {
-            info!(names = ?declared, "declared the configuration file's managed gateways");
-        }
-        let console_sessions = Arc::new(crate::console_session::SessionSigner::new(
-            store.cipher.derived_secret(),
-        ));
-        let state = AppState {
-            registry,
-            gateway_list,
-            gateway_tags,
-            session_list,
-            store,
-            keys,
-            metrics,
-            gateway_ops_limiter: limiter,
-            manual_health_limiter,
-            session_control_limiter: Arc::new(KeyedLimiter::per_minute(
-                "session_control",
-                cfg.limits.session_control_per_minute,
-            )),
-            probe_timeout: cfg.gateways.probe_timeout,
-            access_log: cfg.log.access,
-            stream_keepalive: cfg.server.stream_keepalive,
-            streams: http::stream_slots::StreamSlots::new(
-                cfg.server.streams_per_key,
-                cfg.server.streams_max,
-            ),
-            logs: crate::logs::LogBuffer::default(),
-            v1,
-            events,
-            fleet,
-            approvals,
-            fleet_config,
-            managed,
-            ready: Arc::new(AtomicBool::new(false)),
-            shutdown: Arc::new(tokio::sync::watch::Sender::new(false)),
-            cluster,
-            console_sessions,
-            console_logins: Arc::new(KeyedLimiter::per_minute(
-                "console_login",
-                http::console::LOGINS_PER_MINUTE,
-            )),
-        };
         run(Running {
             config_file,
             flags,
