@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use crate::config::AlertsConfig;
 use crate::db::Store;
 use crate::domain::operation::{OperationState, ProgressEvent};
+use crate::fleet::watchdog::{WatchdogEvent, WatchdogStep};
 use gateway_supervisor_actors::RegistryActor;
 use gateway_supervisor_actors::events::{EventBus, EventKind};
 use gateway_supervisor_actors::messages::{GatewaySnapshot, GatewaysChangedSince};
@@ -109,23 +110,28 @@ async fn watch(registry: Addr<RegistryActor>, events: EventBus, t: Thresholds, q
             }
             event = operations.recv() => match event {
                 Ok(e) if e.kind == EventKind::SessionWatchdog => {
-                    let step = e.payload["step"].as_str();
-                    let key = e.payload["session_key"].as_str();
-                    if let (Some(w), Some(gateway), Some(key), Some("unrecovered" | "recovered")) =
-                        (watch.as_mut(), e.gateway_id, key, step)
-                        && let Some(alert) = w.session(gateway, key, step == Some("unrecovered"), e.payload.clone())
+                    let stalled = serde_json::from_value::<WatchdogEvent>(e.payload.clone());
+                    if let (Some(w), Some(gateway), Ok(ev)) = (watch.as_mut(), e.gateway_id, stalled)
+                        && matches!(ev.step, WatchdogStep::Unrecovered | WatchdogStep::Recovered)
+                        && let Some(alert) = w.session(gateway, &ev.session_key, ev.step == WatchdogStep::Unrecovered, e.payload.clone())
                     {
                         queue.send(alert);
                     }
                 }
                 Ok(e) if matches!(e.kind, EventKind::ApprovalEscalated | EventKind::ApprovalResolved) => {
                     let escalated = e.kind == EventKind::ApprovalEscalated;
-                    if watch.is_some() && let Some(alert) = Watch::approval(escalated, &e.payload) {
+                    if watch.is_some()
+                        && let Ok(approval) = serde_json::from_value(e.payload.clone())
+                        && let Some(alert) = Watch::approval(escalated, &approval)
+                    {
                         queue.send(alert);
                     }
                 }
                 Ok(e) if e.kind == EventKind::ManagedGateway => {
-                    if let Some(w) = watch.as_mut() && let Some(alert) = w.managed_gateway(e.gateway_id, &e.payload) {
+                    if let Some(w) = watch.as_mut()
+                        && let Ok(event) = serde_json::from_value(e.payload.clone())
+                        && let Some(alert) = w.managed_gateway(e.gateway_id, &event)
+                    {
                         queue.send(alert);
                     }
                 }

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::domain::approval::Approval;
+use crate::managed::state::{ManagedEvent, ProcessState};
 use gateway_supervisor_actors::model::{GatewayId, GatewayStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
@@ -315,42 +317,38 @@ impl Watch {
     /// fleet-wide) or, once escalated, ended (`resolved`, from its `approval.resolved`): naming
     /// the gateway, the agent, the command as the gateway presented it (a preview) and where
     /// the console answers it. `None` for the end of one that was never escalated.
-    pub fn approval(escalated: bool, approval: &Value) -> Option<Alert> {
-        if !escalated && approval["escalated_at_ms"].is_null() {
+    pub fn approval(escalated: bool, approval: &Approval) -> Option<Alert> {
+        if !escalated && approval.escalated_at_ms.is_none() {
             return None;
         }
-        let id = approval["id"].as_str().unwrap_or("?");
-        let gateway_id = approval["gateway_id"].as_i64().map(GatewayId);
-        let command = approval["command"].as_str().unwrap_or("");
-        let preview: String = command.chars().take(120).collect();
+        let (id, gateway_id) = (&approval.id, approval.gateway_id);
+        let preview: String = approval.command.chars().take(120).collect();
         let (state, summary) = if escalated {
             (
                 AlertState::Firing,
                 format!(
-                    "approval {id} on gateway {} is waiting for an answer: {preview}",
-                    gateway_id.map_or(0, GatewayId::get)
+                    "approval {id} on gateway {gateway_id} is waiting for an answer: {preview}"
                 ),
             )
         } else {
             (
                 AlertState::Resolved,
                 format!(
-                    "approval {id} on gateway {} is no longer waiting ({})",
-                    gateway_id.map_or(0, GatewayId::get),
-                    approval["status"].as_str().unwrap_or("ended")
+                    "approval {id} on gateway {gateway_id} is no longer waiting ({})",
+                    approval.status.as_str()
                 ),
             )
         };
         Some(Alert {
             kind: AlertKind::ApprovalUnanswered,
             state,
-            gateway_id,
+            gateway_id: Some(gateway_id),
             summary,
             details: json!({
-                "approval_id": id, "gateway_id": gateway_id, "kind": approval["kind"],
-                "agent_id": approval["agent_id"], "command_preview": preview,
-                "status": approval["status"], "created_at_ms": approval["created_at_ms"],
-                "console": format!("/console/#/approvals?gateway_id={}", gateway_id.map_or(0, GatewayId::get)),
+                "approval_id": id, "gateway_id": gateway_id, "kind": approval.kind,
+                "agent_id": approval.agent_id, "command_preview": preview,
+                "status": approval.status, "created_at_ms": approval.created_at_ms,
+                "console": format!("/console/#/approvals?gateway_id={gateway_id}"),
             }),
         })
     }
@@ -360,15 +358,15 @@ impl Watch {
     pub fn managed_gateway(
         &mut self,
         gateway_id: Option<GatewayId>,
-        event: &Value,
+        event: &ManagedEvent,
     ) -> Option<Alert> {
         let id = gateway_id?;
-        let state = match event["state"].as_str()? {
-            "failed" if self.managed_failed.insert(id) => AlertState::Firing,
-            "running" if self.managed_failed.remove(&id) => AlertState::Resolved,
+        let state = match event.state {
+            ProcessState::Failed if self.managed_failed.insert(id) => AlertState::Firing,
+            ProcessState::Running if self.managed_failed.remove(&id) => AlertState::Resolved,
             _ => return None,
         };
-        let detail = event["detail"].as_str().unwrap_or("");
+        let detail = event.detail.as_deref().unwrap_or("");
         Some(Alert {
             kind: AlertKind::ManagedGatewayFailed,
             state,
@@ -379,7 +377,7 @@ impl Watch {
                 }
                 AlertState::Resolved => format!("managed gateway {id} runs again"),
             },
-            details: event.clone(),
+            details: serde_json::to_value(event).unwrap_or(Value::Null),
         })
     }
 

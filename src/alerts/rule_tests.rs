@@ -258,8 +258,9 @@ fn an_unrecovered_session_alerts_once_and_its_recovery_resolves_it() {
 
 #[test]
 fn an_escalated_approval_fires_once_with_what_to_answer_and_resolves_when_it_ends() {
-    let approval = json!({"id": "a1", "gateway_id": 3, "kind": "exec", "agent_id": "main",
-        "command": "rm -rf /srv/cache", "status": "pending", "escalated_at_ms": 5});
+    let approval = approval_event(json!({"id": "a1", "gateway_id": 3, "kind": "exec",
+        "agent_id": "main", "command": "rm -rf /srv/cache", "status": "pending",
+        "escalated_at_ms": 5}));
     let fired = Watch::approval(true, &approval).unwrap();
     assert_eq!(
         (fired.kind, fired.state, fired.gateway_id),
@@ -275,11 +276,11 @@ fn an_escalated_approval_fires_once_with_what_to_answer_and_resolves_when_it_end
         "/console/#/approvals?gateway_id=3"
     );
     let mut ended = approval.clone();
-    ended["status"] = json!("denied");
+    ended.status = crate::domain::approval::ApprovalStatus::Denied;
     let resolved = Watch::approval(false, &ended).unwrap();
     assert_eq!(resolved.state, Resolved);
     // One never escalated ends without an alert.
-    ended["escalated_at_ms"] = json!(null);
+    ended.escalated_at_ms = None;
     assert_eq!(Watch::approval(false, &ended), None);
 }
 
@@ -383,8 +384,8 @@ fn gateways_in_maintenance_do_not_make_all_gateways_down() {
 fn a_managed_gateway_given_up_fires_once_and_resolves_when_it_runs_again() {
     let mut w = Watch::default();
     let failed =
-        serde_json::json!({"state": "failed", "detail": "gave up after 5 crashes within 10m"});
-    let running = serde_json::json!({"state": "running", "detail": null});
+        managed_event(json!({"state": "failed", "detail": "gave up after 5 crashes within 10m"}));
+    let running = managed_event(json!({"state": "running", "detail": null}));
     assert_eq!(
         w.managed_gateway(Some(GatewayId(7)), &running),
         None,
@@ -402,7 +403,7 @@ fn a_managed_gateway_given_up_fires_once_and_resolves_when_it_runs_again() {
     assert_eq!(w.managed_gateway(Some(GatewayId(7)), &failed), None, "once");
     for other in ["starting", "backoff", "installing"] {
         assert_eq!(
-            w.managed_gateway(Some(GatewayId(7)), &serde_json::json!({"state": other})),
+            w.managed_gateway(Some(GatewayId(7)), &managed_event(json!({"state": other}))),
             None
         );
     }
@@ -411,4 +412,61 @@ fn a_managed_gateway_given_up_fires_once_and_resolves_when_it_runs_again() {
         .expect("resolved");
     assert_eq!(resolved.state, AlertState::Resolved);
     assert_eq!(w.managed_gateway(Some(GatewayId(7)), &running), None);
+}
+
+/// An `approval.*` event's payload as the inbox publishes it (the approval as the API shows
+/// it), with `fields` over a pending exec approval, read back as the alerts read it.
+fn approval_event(fields: serde_json::Value) -> crate::domain::approval::Approval {
+    let mut payload = json!({"gateway_id": 1, "id": "a0", "kind": "exec", "status": "pending",
+        "reason": null, "decision": null, "command": "", "warning": null, "severity": null,
+        "agent_id": null, "session_key": null, "run_id": null, "host": null,
+        "created_at_ms": 1, "expires_at_ms": 2, "resolved_at_ms": null, "resolved_by": null,
+        "resolver_key_id": null, "resolver_label": null, "escalated_at_ms": null,
+        "offered_decisions": ["allow-once", "allow-always", "deny"], "presented_whole": true});
+    for (k, v) in fields.as_object().unwrap() {
+        payload[k] = v.clone();
+    }
+    serde_json::from_value(payload).expect("an approval event reads back")
+}
+
+/// A `gateway.managed` event's payload with `fields` over a fresh process's.
+fn managed_event(fields: serde_json::Value) -> crate::managed::state::ManagedEvent {
+    let mut payload = json!({"state": "running", "detail": null, "pid": 42, "restarts": 0,
+        "crashes": 0, "last_exit": null});
+    for (k, v) in fields.as_object().unwrap() {
+        payload[k] = v.clone();
+    }
+    serde_json::from_value(payload).expect("a managed event reads back")
+}
+
+/// What a publisher writes is what the alerts read: an approval, a managed gateway's move and
+/// a watchdog step each serialize and read back the same (the in-process contract the
+/// compiler now checks on both sides).
+#[test]
+fn every_event_the_alerts_read_reads_back_as_it_was_published() {
+    let approval = approval_event(json!({"command": "ls", "escalated_at_ms": 9}));
+    let published = serde_json::to_value(&approval).unwrap();
+    assert_eq!(
+        serde_json::from_value::<crate::domain::approval::Approval>(published).unwrap(),
+        approval
+    );
+    let managed = managed_event(json!({"state": "failed", "detail": "gave up"}));
+    let published = serde_json::to_value(&managed).unwrap();
+    assert_eq!(published["state"], "failed");
+    assert_eq!(
+        serde_json::from_value::<crate::managed::state::ManagedEvent>(published).unwrap(),
+        managed
+    );
+    let step = crate::fleet::watchdog::WatchdogEvent {
+        step: crate::fleet::watchdog::WatchdogStep::Unrecovered,
+        session_key: "agent:main:main".into(),
+        details: json!({"outcome": "reported"}).as_object().unwrap().clone(),
+    };
+    let published = serde_json::to_value(&step).unwrap();
+    assert_eq!(published["step"], "unrecovered");
+    assert_eq!(published["outcome"], "reported");
+    assert_eq!(
+        serde_json::from_value::<crate::fleet::watchdog::WatchdogEvent>(published).unwrap(),
+        step
+    );
 }

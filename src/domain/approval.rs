@@ -83,7 +83,7 @@ impl ResolvedBy {
 }
 
 /// One approval of the inbox.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Approval {
     pub gateway_id: GatewayId,
     /// The gateway's id for it (a UUID; `plugin:` and a UUID for plugin approvals).
@@ -123,19 +123,34 @@ pub struct Approval {
     /// The decisions the gateway offers for it (all three unless it said fewer): any other
     /// is refused before it is sent.
     #[schema(value_type = Vec<String>, example = json!(["allow-once", "allow-always", "deny"]))]
-    #[serde(serialize_with = "decision_words")]
+    #[serde(
+        serialize_with = "decision_words",
+        deserialize_with = "read_decision_words"
+    )]
     pub offered_decisions: Vec<Decision>,
     /// Whether `command` and `warning` are all the gateway presented. When not (a hostile
     /// gateway's megabytes, cut), it can only be denied: nobody may allow what was not shown.
     pub presented_whole: bool,
     /// Pending ones, read live when shown (never stored): whether the gateway can take an
     /// answer now. An offline gateway's approvals wait for it (or for their expiry).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway_reachable: Option<bool>,
 }
 
 fn decision_words<S: serde::Serializer>(d: &[Decision], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(d.iter().map(|d| d.as_str()))
+}
+
+/// The decisions as [`decision_words`] wrote them (an `approval.*` event read back).
+fn read_decision_words<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Decision>, D::Error> {
+    let words = Vec::<String>::deserialize(d)?;
+    words
+        .iter()
+        .map(|w| {
+            Decision::parse(w)
+                .ok_or_else(|| serde::de::Error::custom(format!("unknown decision `{w}`")))
+        })
+        .collect()
 }
 
 impl Approval {

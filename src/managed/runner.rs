@@ -136,13 +136,18 @@ impl Runner {
             warn!(gateway_id = id.get(), error = %e, "cannot record a managed gateway's state");
         }
         let s = &self.status;
+        let event = super::state::ManagedEvent {
+            state,
+            detail: s.detail.clone(),
+            pid: s.pid,
+            restarts: s.restarts,
+            crashes: s.crashes,
+            last_exit: s.last_exit.clone(),
+        };
         self.ctx.events.publish(
             gateway_supervisor_actors::events::EventKind::ManagedGateway,
             Some(self.id),
-            serde_json::json!({
-                "state": s.state, "detail": s.detail, "pid": s.pid, "restarts": s.restarts,
-                "crashes": s.crashes, "last_exit": s.last_exit,
-            }),
+            serde_json::to_value(&event).unwrap_or(serde_json::Value::Null),
         );
     }
 

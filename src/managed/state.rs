@@ -79,3 +79,15 @@ impl ProcessState {
         ProcessState::ALL.into_iter().find(|p| p.as_str() == s)
     }
 }
+
+/// A `gateway.managed` event's payload: where a managed gateway's process is now (published by
+/// its runner, read typed by the alerts).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManagedEvent {
+    pub state: ProcessState,
+    pub detail: Option<String>,
+    pub pid: Option<i64>,
+    pub restarts: i32,
+    pub crashes: i32,
+    pub last_exit: Option<String>,
+}

@@ -238,3 +238,74 @@ fn a_receiver_hanging_on_one_alert_holds_up_no_other() {
     );
     assert_eq!(in_flight[0]["attempts"], 1, "{in_flight:#?}");
 }
+
+/// A failed operation of any kind is alerted with what an operator needs to act: a config
+/// rollout's `operation_failed` names every gateway with its step and why, and the rollout's
+/// own `detail` (before the one engine, a rollout's end carried no gateways: the alert named
+/// none).
+#[test]
+fn a_failed_rollout_is_alerted_naming_its_gateways_and_why() {
+    let (url, got) = receiver();
+    let d = link_daemon(&[
+        ("GATEWAY_SUPERVISOR__ALERTS__WEBHOOK_URL", url.as_str()),
+        ("GATEWAY_SUPERVISOR__ALERTS__SECRET", SECRET),
+        ("GATEWAY_SUPERVISOR__ALERTS__OFFLINE_AFTER", "1h"),
+    ]);
+    let (fakes, ids) = crate::support::fleet::fleet_of(2, &d, |_, _| {});
+    // The second is down past the rollout's deadline: not written, failed.
+    fakes[1].stop();
+    wait_gateway(&d, ids[1], "offline", |g| !online(g));
+    let patch = serde_json::json!({"gateway": {"http": {"endpoints": {"chatCompletions": {"enabled": true}}}}});
+    let res = d.call(
+        "POST",
+        "/api/config/rollouts",
+        &d.admin_key,
+        &serde_json::json!({"selector": "", "patch": patch, "canary": 0, "max_parallel": 2,
+            "min_healthy_time": 0, "healthy_deadline": "2s", "auto_revert": false}),
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    let id = res.json()["operation"]["id"].as_str().unwrap().to_owned();
+    let alerts = wait_for(
+        "the operation_failed alert",
+        Duration::from_secs(30),
+        || {
+            let a = delivered(&got);
+            if count(&a, "operation_failed", "firing") == 1 {
+                Ok(a)
+            } else {
+                Err(format!("{a:#?}"))
+            }
+        },
+    );
+    let fired = alerts
+        .iter()
+        .find(|a| a["kind"] == "operation_failed")
+        .unwrap();
+    let details = &fired["details"];
+    assert_eq!(details["operation_id"], id.as_str(), "{fired:#}");
+    assert_eq!(details["kind"], "config_rollout", "{fired:#}");
+    let gateways = details["gateways"].as_array().expect("the gateways named");
+    let steps: Vec<(i64, &str)> = gateways
+        .iter()
+        .map(|g| {
+            (
+                g["gateway_id"].as_i64().unwrap(),
+                g["step"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(steps, [(ids[0], "done"), (ids[1], "failed")], "{fired:#}");
+    assert!(
+        gateways[1]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not written"),
+        "{fired:#}"
+    );
+    assert!(
+        details["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with(&format!("gateway {} failed", ids[1]))),
+        "{fired:#}"
+    );
+}

@@ -456,9 +456,19 @@ impl Watchdog {
                 json!({"gateway_id": g.id, "details": details.clone()}),
             )
             .await;
-        self.ctx
-            .events
-            .publish(EventKind::SessionWatchdog, Some(g.id), details);
+        let mut rest = details.as_object().cloned().unwrap_or_default();
+        rest.remove("step");
+        rest.remove("session_key");
+        let event = WatchdogEvent {
+            step: step.word(),
+            session_key: s.key.to_owned(),
+            details: rest,
+        };
+        self.ctx.events.publish(
+            EventKind::SessionWatchdog,
+            Some(g.id),
+            serde_json::to_value(&event).unwrap_or(Value::Null),
+        );
     }
 
     /// The remedy's call, fenced to the gateway process the session list came from.
@@ -501,6 +511,29 @@ impl Watchdog {
     }
 }
 
+/// A `session.watchdog` event's payload: the step taken on a session, with what it found and
+/// did (published here, read typed by the alerts).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WatchdogEvent {
+    pub step: WatchdogStep,
+    pub session_key: String,
+    /// The step's own findings: `outcome`, `agent_id`, `run_ids`, `gateway_name`, …
+    #[serde(flatten)]
+    pub details: serde_json::Map<String, Value>,
+}
+
+/// A watchdog step as its event names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WatchdogStep {
+    Stalled,
+    Abort,
+    Reset,
+    Unrecovered,
+    Recovered,
+    WaitingOnApproval,
+}
+
 /// A watchdog step, as its event, metric and audit row name it.
 #[derive(Debug, Clone, Copy)]
 enum Step {
@@ -512,6 +545,17 @@ enum Step {
 }
 
 impl Step {
+    fn word(self) -> WatchdogStep {
+        match self {
+            Step::Stalled => WatchdogStep::Stalled,
+            Step::Remedy(Remedy::Abort) => WatchdogStep::Abort,
+            Step::Remedy(Remedy::Reset) => WatchdogStep::Reset,
+            Step::Unrecovered => WatchdogStep::Unrecovered,
+            Step::Recovered => WatchdogStep::Recovered,
+            Step::WaitingOnApproval => WatchdogStep::WaitingOnApproval,
+        }
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             Step::Stalled => "stalled",
