@@ -99,29 +99,24 @@ impl Steer {
 }
 
 impl Store {
-    /// Records a new config rollout: the operation and its patch (`rollout`, its secrets
-    /// encrypted) in one transaction.
+    /// Records a new config rollout: the operation (of `kind`) and its patch (`rollout`, its
+    /// secrets encrypted) in one transaction.
     pub fn insert_config_rollout(
         &self,
         id: &OperationId,
+        kind: OperationKind,
         params: &OperationParams,
         progress: &[GatewayProgress],
         by: &Caller,
         rollout: &RolloutRecord,
     ) -> Result<Operation, NewOperationError> {
         let row = RolloutRow::sealed(&self.cipher, id.as_str(), rollout)?;
-        self.insert_operation_with(
-            id,
-            OperationKind::ConfigRollout,
-            (params, progress),
-            by,
-            |conn| {
-                diesel::insert_into(config_rollouts::table)
-                    .values(&row)
-                    .execute(conn)?;
-                Ok(())
-            },
-        )
+        self.insert_operation_with(id, kind, (params, progress), by, |conn| {
+            diesel::insert_into(config_rollouts::table)
+                .values(&row)
+                .execute(conn)?;
+            Ok(())
+        })
     }
 
     /// Rollout `operation_id`'s patch, `None` when there is none.

@@ -214,12 +214,12 @@ impl SessionControl {
         if !suspended {
             return None;
         }
-        let running = self
+        let holding = self
             .ctx
-            .stored(|store| store.running_operations())
+            .stored(move |store| store.operations_holding(id))
             .await
             .ok()?;
-        running
+        holding
             .into_iter()
             .find(|op| {
                 op.progress.iter().any(|p| {

@@ -287,6 +287,20 @@ impl Store {
             .collect()
     }
 
+    /// The live operations that hold gateway `id` (its step there is not over), oldest first:
+    /// what refuses an action on it, or names the drain that suspends it.
+    pub fn operations_holding(&self, id: GatewayId) -> Result<Vec<Operation>, DbError> {
+        Ok(self
+            .running_operations()?
+            .into_iter()
+            .filter(|op| {
+                op.progress
+                    .iter()
+                    .any(|p| p.gateway_id == id && !p.step.is_over())
+            })
+            .collect())
+    }
+
     /// Records `op`'s progress and state over `op.version` (bumping it); `false` when someone
     /// wrote it since (nothing written: read it again). An audit row goes with a final state.
     pub fn advance_operation(&self, op: &Operation) -> Result<bool, DbError> {

@@ -7,13 +7,19 @@
 
 use serde_json::Value;
 
-use super::model::{
-    BlockingRun, DrainTimeoutPolicy, GatewayProgress, OperationKind, OperationParams, Step,
-};
+use super::model::{BlockingRun, DrainTimeoutPolicy, GatewayProgress, OperationParams, Step};
 use super::rule::{Facts, Next, another, fail, overdue};
 use super::{DETAIL_MAX, secs};
 use gateway_supervisor_actors::bounded;
 use gateway_supervisor_actors::protocol::suspend::SuspendStatus;
+
+/// What follows a drain once the gateway is idle: nothing (a drain alone leaves it suspended
+/// and cordoned), or its restart (a rolling restart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterDrain {
+    Stop,
+    Restart,
+}
 
 /// Whether the runs holding `p`'s drain are to be aborted now: an operator asked (since they
 /// last were), or the drain timed out under [`DrainTimeoutPolicy::AbortRuns`] (once).
@@ -120,13 +126,9 @@ impl GatewayProgress {
         self.detail = Some("draining".into());
     }
 
-    /// The gateway's answer to `gateway.suspend.prepare {drain: true}` (or why there was none).
-    pub fn after_prepare(
-        &mut self,
-        kind: OperationKind,
-        answer: Result<&Value, String>,
-        now_ms: i64,
-    ) {
+    /// The gateway's answer to `gateway.suspend.prepare {drain: true}` (or why there was none);
+    /// drained, it is done or goes on to its restart as `then` says.
+    pub fn after_prepare(&mut self, then: AfterDrain, answer: Result<&Value, String>, now_ms: i64) {
         let Step::Draining {
             request_id,
             suspension_id,
@@ -157,16 +159,12 @@ impl GatewayProgress {
                     Some(sid) => format!("drained (suspension {sid})"),
                     None => "drained".into(),
                 });
-                self.step = match kind {
-                    // (An update hold, an upgrade and a config rollout never drain.)
-                    OperationKind::Drain
-                    | OperationKind::UpdateHold
-                    | OperationKind::Upgrade
-                    | OperationKind::ConfigRollout => {
+                self.step = match then {
+                    AfterDrain::Stop => {
                         self.finished_at = Some(now_ms);
                         Step::Done
                     }
-                    OperationKind::RollingRestart => Step::Restarting {
+                    AfterDrain::Restart => Step::Restarting {
                         suspension_id: sid,
                         since_ms: now_ms,
                         forced: false,

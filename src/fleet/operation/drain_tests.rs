@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::fleet::operation::drain::AfterDrain;
 use crate::fleet::operation::model::BlockingRun;
 
 #[test]
@@ -17,14 +18,14 @@ fn draining_asks_again_until_ready_then_restarts_the_noted_process() {
     );
     let busy = json!({"status": "draining", "suspensionId": "s", "activeCount": 2,
         "blockers": [{"kind": "embedded-run", "count": 1}, {"kind": "queue", "count": 1}]});
-    p.after_prepare(RR, Ok(&busy), NOW);
+    p.after_prepare(AfterDrain::Restart, Ok(&busy), NOW);
     assert_eq!(
         p.detail.as_deref(),
         Some("waiting for 2 active: embedded-run ×1, queue ×1")
     );
     assert!(matches!(p.step, Step::Draining { .. }));
     p.after_prepare(
-        RR,
+        AfterDrain::Restart,
         Ok(&json!({"status": "ready", "suspensionId": "s"})),
         NOW,
     );
@@ -44,7 +45,7 @@ fn draining_asks_again_until_ready_then_restarts_the_noted_process() {
 fn a_drain_alone_is_done_when_ready() {
     let mut p = at(draining(NOW));
     p.after_prepare(
-        OperationKind::Drain,
+        AfterDrain::Stop,
         Ok(&json!({"status": "ready", "suspensionId": "s"})),
         NOW,
     );
@@ -125,7 +126,7 @@ fn a_drain_past_its_timeout_forces_the_restart_where_the_operation_says_so() {
 fn a_conflicting_suspension_fails_the_gateway() {
     let mut p = at(draining(NOW));
     p.after_prepare(
-        RR,
+        AfterDrain::Restart,
         Ok(&json!({"status": "conflict", "expiresAtMs": 1})),
         NOW,
     );
@@ -280,7 +281,7 @@ fn a_drained_gateway_names_no_blocking_run() {
         spawn_id: None,
     }]);
     p.after_prepare(
-        DRAIN,
+        AfterDrain::Stop,
         Ok(&json!({"status": "ready", "suspensionId": "s"})),
         NOW + 1_000,
     );

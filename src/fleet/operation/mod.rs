@@ -16,6 +16,8 @@ mod kinds;
 pub mod progress;
 pub mod rule;
 mod swap;
+#[cfg(test)]
+pub(crate) mod test_builder;
 pub mod upgrade;
 
 /// The operation's data is stored as it is shown; it lives with its storage.
@@ -287,12 +289,11 @@ impl Operations {
     /// the middle of a drain, a delete that left the drain's suspension on the gateway with
     /// no one to release it (every spawn to it failed while the daemon showed it fine).
     pub async fn refuse_while_held(&self, id: GatewayId, action: &str) -> Result<(), FleetError> {
-        let running = self.ctx.stored(|store| store.running_operations()).await?;
-        let Some(op) = running.iter().find(|op| {
-            op.progress
-                .iter()
-                .any(|p| p.gateway_id == id && !p.step.is_over())
-        }) else {
+        let holding = self
+            .ctx
+            .stored(move |store| store.operations_holding(id))
+            .await?;
+        let Some(op) = holding.first() else {
             return Ok(());
         };
         Err(FleetError::Busy {

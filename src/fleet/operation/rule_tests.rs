@@ -4,42 +4,13 @@ use super::*;
 use crate::fleet::operation::kinds::next;
 use crate::fleet::operation::model::DrainTimeoutPolicy;
 
-const NOW: i64 = 1_000_000;
+use crate::fleet::operation::test_builder::{NOW, at, here};
 
 fn params(max_unavailable: u32, abort_on_failure: bool) -> OperationParams {
     OperationParams {
         max_unavailable,
-        wait_ready_s: 60,
-        drain_timeout_s: 300,
         abort_on_failure,
-        canary: 0,
-        canary_bake_s: 0,
-        force_after_drain: false,
-        on_drain_timeout: DrainTimeoutPolicy::Release,
-        rollout: None,
-        release: None,
-    }
-}
-
-fn here(boot: &str) -> Facts {
-    Facts {
-        exists: true,
-        elsewhere: false,
-        connected: true,
-        boot_id: Some(boot.into()),
-        version: Some("2026.9.6".into()),
-        offers_hold: true,
-        offers_update: true,
-        offers_config: true,
-        managed: false,
-    }
-}
-
-fn at(step: Step) -> GatewayProgress {
-    GatewayProgress {
-        step,
-        boot_id_before: Some("boot-a".into()),
-        ..GatewayProgress::pending(GatewayId(1))
+        ..crate::fleet::operation::test_builder::params()
     }
 }
 

@@ -80,29 +80,23 @@ mod tests {
     use super::*;
     use crate::fleet::operation::kinds::next;
     use crate::fleet::operation::model::{
-        DrainTimeoutPolicy, ManagedRelease, OperationKind, OperationParams, OperationState,
+        ManagedRelease, OperationKind, OperationParams, OperationState,
     };
     use crate::fleet::operation::rule::{Facts, Next, plan};
     use gateway_supervisor_actors::model::GatewayId;
 
-    const NOW: i64 = 1_000_000;
+    use crate::fleet::operation::test_builder::{self as builder, NOW};
 
     fn params(release: bool) -> OperationParams {
         OperationParams {
-            max_unavailable: 1,
             wait_ready_s: 600,
-            drain_timeout_s: 300,
-            abort_on_failure: true,
             canary: 1,
-            canary_bake_s: 0,
-            force_after_drain: false,
-            on_drain_timeout: DrainTimeoutPolicy::Release,
-            rollout: None,
             release: release.then(|| ManagedRelease {
                 version: "2026.9.6".into(),
                 source: "npm".into(),
                 min_healthy_s: 10,
             }),
+            ..builder::params()
         }
     }
 

@@ -3,7 +3,7 @@ use serde_json::{Value, json};
 use super::*;
 use gateway_supervisor_actors::model::GatewayId;
 
-const NOW: i64 = 1_000_000;
+use crate::fleet::operation::test_builder::NOW;
 
 /// What a real 2026.9.6 answered in the test harness (foreground, npm-installed, in its own
 /// PID namespace): `update.run` refused, the run's record, an unknown run.

@@ -27,7 +27,7 @@ use crate::db::config_rollouts::{RolloutRecord, Steer};
 use crate::db::operations::Operation;
 use crate::domain::OperationId;
 use crate::fleet::operation::OperationOrder;
-use crate::fleet::operation::model::{OperationKind, OperationParams, RolloutParams};
+use crate::fleet::operation::model::{OperationParams, RolloutParams};
 use gateway_supervisor_actors::labels::Selector;
 use gateway_supervisor_actors::model::{Caller, GatewayId};
 
@@ -247,7 +247,7 @@ impl FleetConfig {
             return Ok(Err(self.dry_run(&picked, &resolved.full, &params).await));
         }
         let order = OperationOrder {
-            kind: OperationKind::ConfigRollout,
+            kind: playbook::KIND,
             gateways: ids,
             params,
         };
@@ -255,7 +255,7 @@ impl FleetConfig {
         let op = self
             .operations
             .start_with(order, by, move |s, id, order, progress, by| {
-                s.insert_config_rollout(id, &order.params, progress, by, &record)
+                s.insert_config_rollout(id, order.kind, &order.params, progress, by, &record)
             })
             .await?;
         tracing::info!(operation = %op.id, gateways = op.progress.len(), "config rollout started");
@@ -324,7 +324,7 @@ impl FleetConfig {
         let op = self
             .stored(move |s| s.operation(&key))
             .await?
-            .filter(|op| op.kind == OperationKind::ConfigRollout)
+            .filter(|op| op.kind == playbook::KIND)
             .ok_or_else(|| ConfigError::OperationNotFound(id.to_string()))?;
         let key = id.clone();
         let record = self
@@ -341,7 +341,7 @@ impl FleetConfig {
             .await?;
         Ok(ops
             .into_iter()
-            .filter(|op| op.kind == OperationKind::ConfigRollout)
+            .filter(|op| op.kind == playbook::KIND)
             .take(usize::try_from(limit).unwrap_or(usize::MAX))
             .collect())
     }

@@ -59,6 +59,9 @@ fn shared(e: ConfigError) -> FleetError {
     }
 }
 
+/// The kind this playbook carries out (the one place outside `domain/` that names it).
+pub const KIND: OperationKind = OperationKind::ConfigRollout;
+
 /// The config rollout's playbook.
 pub fn playbook(config: Arc<FleetConfig>) -> Arc<dyn Playbook> {
     Arc::new(Rollouts(config))
@@ -68,7 +71,7 @@ struct Rollouts(Arc<FleetConfig>);
 
 impl Playbook for Rollouts {
     fn kind(&self) -> OperationKind {
-        OperationKind::ConfigRollout
+        KIND
     }
 
     fn plan(&self, op: &mut Operation, now_ms: i64) {

@@ -4,7 +4,7 @@ use super::*;
 use crate::fleet::operation::model::OperationState as S;
 use gateway_supervisor_actors::model::GatewayId;
 
-const NOW: i64 = 1_000_000;
+use crate::fleet::operation::test_builder::{self as builder, NOW, here};
 
 fn rp() -> RolloutParams {
     RolloutParams {
@@ -22,36 +22,17 @@ fn params(max_parallel: u32, canary: u32) -> OperationParams {
         max_unavailable: max_parallel,
         wait_ready_s: 300,
         drain_timeout_s: 0,
-        abort_on_failure: true,
         canary,
-        canary_bake_s: 0,
-        force_after_drain: false,
-        on_drain_timeout: Default::default(),
         rollout: Some(rp()),
-        release: None,
+        ..builder::params()
     }
 }
 
-fn here(boot: &str) -> Facts {
-    Facts {
-        exists: true,
-        elsewhere: false,
-        connected: true,
-        boot_id: Some(boot.into()),
-        version: Some("2026.9.6".into()),
-        offers_hold: true,
-        offers_update: true,
-        offers_config: true,
-        managed: false,
-    }
-}
-
+/// Started at `NOW`.
 fn at(step: Step) -> GatewayProgress {
     GatewayProgress {
-        step,
-        boot_id_before: Some("boot-a".into()),
         started_at: Some(NOW),
-        ..GatewayProgress::pending(GatewayId(1))
+        ..builder::at(step)
     }
 }
 

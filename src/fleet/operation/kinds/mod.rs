@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use super::drain::AfterDrain;
 use super::engine::{Playbook, Round, Stepped, acting};
 use super::hands::Hands;
 use super::model::{GatewayProgress, OperationKind, OperationParams, OperationState, Step};
@@ -37,6 +38,8 @@ const OPERATION_HOLD: std::time::Duration = std::time::Duration::from_secs(6 * 3
 trait Kind: Send + Sync + 'static {
     const KIND: OperationKind;
     const DISRUPTION: DisruptionKind;
+    /// What its drain (if it drains) leads to.
+    const AFTER_DRAIN: AfterDrain = AfterDrain::Stop;
     /// The kind's rule: what [`rule::opening`] leaves to the kind's own steps.
     const RULE: Rule = decided::<Self>;
     /// What to do next for gateway `p` in flight, of this instance or another, that was not
@@ -137,6 +140,7 @@ impl<K: Kind> Playbook for Builtin<K> {
                 rule: K::RULE,
                 carry: K::carry,
                 disruption: K::DISRUPTION,
+                after_drain: K::AFTER_DRAIN,
             });
             Ok(round)
         })
@@ -154,6 +158,7 @@ struct Steps<'a> {
     rule: Rule,
     carry: Carry,
     disruption: DisruptionKind,
+    after_drain: AfterDrain,
 }
 
 impl Round for Steps<'_> {
@@ -263,16 +268,16 @@ impl Steps<'_> {
             )
             .await;
         match &asked {
-            Ok(answer) => p.after_prepare(self.op.kind, Ok(answer), unix_now_ms()),
+            Ok(answer) => p.after_prepare(self.after_drain, Ok(answer), unix_now_ms()),
             // Another suspension holds it: 2026.9.6 says so as a refusal.
             Err(e) if e.suspension_conflict().is_some() => {
                 p.after_prepare(
-                    self.op.kind,
+                    self.after_drain,
                     Ok(&json!({"status": "conflict"})),
                     unix_now_ms(),
                 );
             }
-            Err(e) => p.after_prepare(self.op.kind, Err(e.to_string()), unix_now_ms()),
+            Err(e) => p.after_prepare(self.after_drain, Err(e.to_string()), unix_now_ms()),
         }
         if matches!(p.step, Step::Draining { .. }) {
             p.blocked_by(self.hands.known_runs(id).await);

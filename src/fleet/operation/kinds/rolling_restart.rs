@@ -9,7 +9,7 @@ use serde_json::json;
 use super::{Kind, Steps};
 use crate::fleet::FleetError;
 use crate::fleet::budget::DisruptionKind;
-use crate::fleet::operation::drain::draining;
+use crate::fleet::operation::drain::{AfterDrain, draining};
 use crate::fleet::operation::engine::Stepped;
 use crate::fleet::operation::model::{GatewayProgress, OperationKind, OperationParams, Step};
 use crate::fleet::operation::rule::{self, Facts, Next, fail};
@@ -26,6 +26,7 @@ impl Kind for RollingRestart {
     }
 
     const DISRUPTION: DisruptionKind = DisruptionKind::Restart;
+    const AFTER_DRAIN: AfterDrain = AfterDrain::Restart;
 
     fn carry<'a>(s: &'a Steps<'a>, p: GatewayProgress, f: Facts, next: Next) -> Stepped<'a> {
         Box::pin(async move {
