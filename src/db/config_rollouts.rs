@@ -223,7 +223,7 @@ impl Store {
     ) -> Result<Option<Operation>, DbError> {
         let (from, to) = steer.moves();
         let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
-        let params_text = serde_json::to_string(params)
+        let params_text = serde_json::to_string(&params.record())
             .map_err(|_| DbError::Damaged("an operation that cannot be written"))?;
         let mut conn = self.conn()?;
         let moved = conn.transaction::<bool, DbError, _>(|c| {

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use crate::db::operations::Operation;
 use crate::domain::OperationId;
 use crate::fleet::operation::model::{
-    GatewayProgress, OperationKind, OperationParams, OperationState,
+    GatewayProgress, OperationKind, OperationState, ParamsRecord,
 };
 
 #[derive(Serialize, ToSchema)]
@@ -20,7 +20,7 @@ pub struct OperationJson {
     pub id: OperationId,
     pub kind: OperationKind,
     pub state: OperationState,
-    pub params: OperationParams,
+    pub params: ParamsRecord,
     /// Each gateway's step, in the order they are taken.
     #[schema(value_type = Vec<GatewayProgressSchema>)]
     pub gateways: Vec<GatewayProgress>,
@@ -40,7 +40,7 @@ impl From<Operation> for OperationJson {
             id: op.id,
             kind: op.kind,
             state: op.state,
-            params: op.params,
+            params: op.params.record(),
             gateways: op.progress,
             created_by: op.created_by,
             created_at: op.created_at,

@@ -16,7 +16,8 @@ pub use super::operation_json::{
 use super::principal::Authenticated;
 use crate::domain::OperationId;
 use crate::fleet::operation::model::{
-    DrainTimeoutPolicy, ManagedRelease, OperationKind, OperationParams, OperationState,
+    DrainParams, DrainTimeoutPolicy, KindParams, ManagedRelease, OperationKind, OperationParams,
+    OperationState, UpgradeParams,
 };
 use crate::fleet::operation::{AbortAsked, OperationOrder};
 use gateway_supervisor_actors::labels::Selector as LabelSelector;
@@ -165,18 +166,17 @@ impl RollingRestartRequest {
                     self.wait_ready_seconds,
                     DEFAULT_WAIT_READY,
                 )?,
-                drain_timeout_s: seconds(
-                    "drain_timeout_seconds",
-                    self.drain_timeout_seconds,
-                    DEFAULT_DRAIN_TIMEOUT,
-                )?,
                 abort_on_failure: self.abort_on_failure.unwrap_or(true),
                 canary: 0,
-                canary_bake_s: 0,
-                force_after_drain: self.force_after_drain_timeout.unwrap_or(false),
-                on_drain_timeout: self.on_drain_timeout.unwrap_or_default(),
-                rollout: None,
-                release: None,
+                of: KindParams::Drain(DrainParams {
+                    drain_timeout_s: seconds(
+                        "drain_timeout_seconds",
+                        self.drain_timeout_seconds,
+                        DEFAULT_DRAIN_TIMEOUT,
+                    )?,
+                    force_after_drain: self.force_after_drain_timeout.unwrap_or(false),
+                    on_drain_timeout: self.on_drain_timeout.unwrap_or_default(),
+                }),
             },
         })
     }
@@ -269,14 +269,12 @@ impl UpgradeRequest {
                     self.wait_ready_seconds,
                     DEFAULT_UPDATE_WAIT,
                 )?,
-                drain_timeout_s: DEFAULT_DRAIN_TIMEOUT,
                 abort_on_failure: self.abort_on_failure.unwrap_or(true),
                 canary,
-                canary_bake_s,
-                force_after_drain: false,
-                on_drain_timeout: DrainTimeoutPolicy::Release,
-                rollout: None,
-                release,
+                of: KindParams::Upgrade(UpgradeParams {
+                    canary_bake_s,
+                    release,
+                }),
             },
         })
     }
@@ -299,14 +297,9 @@ impl UpdateHoldRequest {
                 // All at once: a hold takes nothing out of service.
                 max_unavailable: u32::try_from(gateways.len()).unwrap_or(u32::MAX),
                 wait_ready_s: DEFAULT_WAIT_READY,
-                drain_timeout_s: DEFAULT_DRAIN_TIMEOUT,
                 abort_on_failure: false,
                 canary: 0,
-                canary_bake_s: 0,
-                force_after_drain: false,
-                on_drain_timeout: DrainTimeoutPolicy::Release,
-                rollout: None,
-                release: None,
+                of: KindParams::Hold,
             },
             gateways,
         })
@@ -456,29 +449,28 @@ pub async fn drain(
         params: OperationParams {
             max_unavailable: 1,
             wait_ready_s: DEFAULT_WAIT_READY,
-            drain_timeout_s: seconds(
-                "timeout_seconds",
-                query.timeout_seconds,
-                DEFAULT_DRAIN_TIMEOUT,
-            )?,
             abort_on_failure: true,
             canary: 0,
-            canary_bake_s: 0,
-            force_after_drain: false,
-            on_drain_timeout: match query.on_timeout.as_deref() {
-                None => DrainTimeoutPolicy::Release,
-                Some(word) => word.parse().map_err(|_| {
-                    ApiError::field(
-                        "on_timeout",
-                        format!(
-                            "`{}` is not a drain timeout policy: use `release` or `abort_runs`",
-                            gateway_supervisor_actors::bounded::text(word, 40)
-                        ),
-                    )
-                })?,
-            },
-            rollout: None,
-            release: None,
+            of: KindParams::Drain(DrainParams {
+                drain_timeout_s: seconds(
+                    "timeout_seconds",
+                    query.timeout_seconds,
+                    DEFAULT_DRAIN_TIMEOUT,
+                )?,
+                force_after_drain: false,
+                on_drain_timeout: match query.on_timeout.as_deref() {
+                    None => DrainTimeoutPolicy::Release,
+                    Some(word) => word.parse().map_err(|_| {
+                        ApiError::field(
+                            "on_timeout",
+                            format!(
+                                "`{}` is not a drain timeout policy: use `release` or `abort_runs`",
+                                gateway_supervisor_actors::bounded::text(word, 40)
+                            ),
+                        )
+                    })?,
+                },
+            }),
         },
     };
     start(&state, &who, order).await

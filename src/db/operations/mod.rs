@@ -51,16 +51,21 @@ impl TryFrom<Row> for Operation {
     type Error = DbError;
     fn try_from(r: Row) -> Result<Self, DbError> {
         let damaged = |_| DbError::Damaged("an operation row");
+        let kind: OperationKind = r
+            .kind
+            .parse()
+            .map_err(|_| DbError::Damaged("an operation's kind"))?;
         Ok(Operation {
-            kind: r
-                .kind
-                .parse()
-                .map_err(|_| DbError::Damaged("an operation's kind"))?,
+            kind,
             state: r
                 .state
                 .parse()
                 .map_err(|_| DbError::Damaged("an operation's state"))?,
-            params: serde_json::from_str(&r.params).map_err(damaged)?,
+            // Stored flat, every kind's fields side by side (as every daemon stored them).
+            params: OperationParams::from_record(
+                kind,
+                serde_json::from_str(&r.params).map_err(damaged)?,
+            ),
             progress: serde_json::from_str(&r.progress).map_err(damaged)?,
             id: r.id.into(),
             created_by: r.created_by,
@@ -108,7 +113,7 @@ fn insert(
     progress: &[GatewayProgress],
     by: &Caller,
 ) -> Result<Row, NewOperationError> {
-    let params_text = json_text(params)?;
+    let params_text = json_text(&params.record())?;
     let progress_text = json_text(&progress)?;
     super::lock_for_write(conn).map_err(DbError::from)?;
     let running: Vec<Row> = operations::table
@@ -166,7 +171,7 @@ fn insert(
         &format!("operation.{}", kind.as_str()),
         "operation",
         Some(id.to_string()),
-        Some(&serde_json::json!({"gateways": ids, "params": params})),
+        Some(&serde_json::json!({"gateways": ids, "params": params.record()})),
     )
     .map_err(DbError::from)?;
     Ok(row)
@@ -347,18 +352,7 @@ mod tests {
     #[test]
     fn operations_started_in_the_same_second_are_listed_newest_first() {
         let (store, _dir) = sqlite_store();
-        let params = OperationParams {
-            max_unavailable: 1,
-            wait_ready_s: 60,
-            drain_timeout_s: 60,
-            abort_on_failure: true,
-            canary: 0,
-            canary_bake_s: 0,
-            force_after_drain: false,
-            on_drain_timeout: Default::default(),
-            rollout: None,
-            release: None,
-        };
+        let params = crate::fleet::operation::test_builder::params();
         let by = Caller {
             api_key_id: None,
             label: "test".into(),

@@ -32,9 +32,9 @@ pub(super) fn wants_abort(
     let asked = p
         .abort_runs_asked_at
         .is_some_and(|asked| p.runs_aborted_at.is_none_or(|done| asked > done));
-    let timed_out = params.on_drain_timeout == DrainTimeoutPolicy::AbortRuns
+    let timed_out = params.drain().on_drain_timeout == DrainTimeoutPolicy::AbortRuns
         && p.runs_aborted_at.is_none()
-        && now_ms > since_ms.saturating_add(secs(params.drain_timeout_s));
+        && now_ms > since_ms.saturating_add(secs(params.drain().drain_timeout_s));
     asked || timed_out
 }
 
@@ -52,8 +52,10 @@ pub fn draining(p: &GatewayProgress, f: &Facts, params: &OperationParams, now_ms
         return Next::Wait;
     };
     let here = !f.elsewhere && f.connected;
-    if params.force_after_drain && now_ms > since_ms.saturating_add(secs(params.drain_timeout_s)) {
-        let grace = secs(params.drain_timeout_s).saturating_add(secs(params.wait_ready_s));
+    if params.drain().force_after_drain
+        && now_ms > since_ms.saturating_add(secs(params.drain().drain_timeout_s))
+    {
+        let grace = secs(params.drain().drain_timeout_s).saturating_add(secs(params.wait_ready_s));
         return if here {
             Next::Force {
                 suspension_id: suspension_id.clone(),
@@ -84,7 +86,7 @@ pub fn draining(p: &GatewayProgress, f: &Facts, params: &OperationParams, now_ms
                 ),
                 None => format!(
                     "still busy after the drain timeout ({}s): {waited}",
-                    params.drain_timeout_s
+                    params.drain().drain_timeout_s
                 ),
             },
             suspension_id.clone().filter(|_| !f.elsewhere),
@@ -107,7 +109,7 @@ pub fn draining(p: &GatewayProgress, f: &Facts, params: &OperationParams, now_ms
 /// When `p`'s drain gives up: its timeout, or `wait_ready` after its runs were last aborted
 /// if that is later.
 pub(super) fn drain_deadline(p: &GatewayProgress, params: &OperationParams, since_ms: i64) -> i64 {
-    let timeout = since_ms.saturating_add(secs(params.drain_timeout_s));
+    let timeout = since_ms.saturating_add(secs(params.drain().drain_timeout_s));
     p.runs_aborted_at.map_or(timeout, |at| {
         timeout.max(at.saturating_add(secs(params.wait_ready_s)))
     })

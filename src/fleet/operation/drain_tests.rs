@@ -5,7 +5,8 @@ use serde_json::json;
 
 use super::*;
 use crate::fleet::operation::drain::AfterDrain;
-use crate::fleet::operation::model::BlockingRun;
+use crate::fleet::operation::model::{BlockingRun, DrainParams, KindParams};
+use crate::fleet::operation::test_builder as builder;
 
 #[test]
 fn draining_asks_again_until_ready_then_restarts_the_noted_process() {
@@ -69,7 +70,10 @@ fn a_drain_past_its_timeout_fails_and_releases_its_suspension() {
 #[test]
 fn a_drain_past_its_timeout_forces_the_restart_where_the_operation_says_so() {
     let forcing = OperationParams {
-        force_after_drain: true,
+        of: KindParams::Drain(DrainParams {
+            force_after_drain: true,
+            ..builder::drain()
+        }),
         ..params(1, true)
     };
     let mut p = at(draining(NOW));
@@ -142,9 +146,10 @@ fn drain_next(p: &GatewayProgress, params: &OperationParams, now: i64) -> Next {
 
 fn aborting() -> OperationParams {
     OperationParams {
-        on_drain_timeout: DrainTimeoutPolicy::AbortRuns,
-        rollout: None,
-        release: None,
+        of: KindParams::Drain(DrainParams {
+            on_drain_timeout: DrainTimeoutPolicy::AbortRuns,
+            ..builder::drain()
+        }),
         ..params(1, true)
     }
 }

@@ -223,7 +223,8 @@ impl GatewayProgress {
         match (&self.step, kind) {
             (Step::Baking { .. }, _) => self.baked(now_ms),
             (_, OperationKind::Upgrade) => {
-                self.back_upgraded(boot_id, version, proven, params.canary_bake_s, now_ms);
+                let bake_s = params.upgrade().map_or(0, |u| u.canary_bake_s);
+                self.back_upgraded(boot_id, version, proven, bake_s, now_ms);
             }
             _ => self.back(boot_id, now_ms),
         }

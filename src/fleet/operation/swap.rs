@@ -80,7 +80,7 @@ mod tests {
     use super::*;
     use crate::fleet::operation::kinds::next;
     use crate::fleet::operation::model::{
-        ManagedRelease, OperationKind, OperationParams, OperationState,
+        KindParams, ManagedRelease, OperationKind, OperationParams, OperationState, UpgradeParams,
     };
     use crate::fleet::operation::rule::{Facts, Next, plan};
     use gateway_supervisor_actors::model::GatewayId;
@@ -91,10 +91,13 @@ mod tests {
         OperationParams {
             wait_ready_s: 600,
             canary: 1,
-            release: release.then(|| ManagedRelease {
-                version: "2026.9.6".into(),
-                source: "npm".into(),
-                min_healthy_s: 10,
+            of: KindParams::Upgrade(UpgradeParams {
+                canary_bake_s: 0,
+                release: release.then(|| ManagedRelease {
+                    version: "2026.9.6".into(),
+                    source: "npm".into(),
+                    min_healthy_s: 10,
+                }),
             }),
             ..builder::params()
         }

@@ -4,27 +4,33 @@
 //! step. Each test file narrows these with struct update (`..params()`), so a field added to
 //! the parameters or the facts is given its default here, once.
 
-use super::model::{DrainTimeoutPolicy, GatewayProgress, OperationParams, Step};
+use super::model::{
+    DrainParams, DrainTimeoutPolicy, GatewayProgress, KindParams, OperationParams, Step,
+};
 use super::rule::Facts;
 use gateway_supervisor_actors::model::GatewayId;
 
 /// The tests' clock.
 pub const NOW: i64 = 1_000_000;
 
-/// One gateway at a time, `wait_ready` 60 s, a 300 s drain that releases at its timeout,
-/// stopping at the first failure; no canary, no rollout, no managed release.
+/// One gateway at a time, `wait_ready` 60 s, stopping at the first failure, no canary; a
+/// drain's own: 300 s that release at the timeout (another kind's replace `of`).
 pub fn params() -> OperationParams {
     OperationParams {
         max_unavailable: 1,
         wait_ready_s: 60,
-        drain_timeout_s: 300,
         abort_on_failure: true,
         canary: 0,
-        canary_bake_s: 0,
+        of: KindParams::Drain(drain()),
+    }
+}
+
+/// A drain's own parameters: 300 s, released at the timeout, no force.
+pub fn drain() -> DrainParams {
+    DrainParams {
+        drain_timeout_s: 300,
         force_after_drain: false,
         on_drain_timeout: DrainTimeoutPolicy::Release,
-        rollout: None,
-        release: None,
     }
 }
 

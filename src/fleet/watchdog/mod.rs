@@ -25,7 +25,9 @@ use super::FleetError;
 use super::context::FleetContext;
 use super::operation::OperationOrder;
 use super::operation::Operations;
-use super::operation::model::{OperationKind, OperationParams};
+use super::operation::model::{
+    DrainParams, DrainTimeoutPolicy, KindParams, OperationKind, OperationParams,
+};
 use crate::config::WatchdogConfig;
 use crate::domain::ApprovalId;
 use gateway_supervisor_actors::bounded;
@@ -497,14 +499,13 @@ impl Watchdog {
             params: OperationParams {
                 max_unavailable: 1,
                 wait_ready_s: 120,
-                drain_timeout_s: drain_timeout.as_secs().max(1),
                 abort_on_failure: true,
                 canary: 0,
-                canary_bake_s: 0,
-                force_after_drain: true,
-                on_drain_timeout: crate::fleet::operation::model::DrainTimeoutPolicy::Release,
-                rollout: None,
-                release: None,
+                of: KindParams::Drain(DrainParams {
+                    drain_timeout_s: drain_timeout.as_secs().max(1),
+                    force_after_drain: true,
+                    on_drain_timeout: DrainTimeoutPolicy::Release,
+                }),
             },
         };
         Ok(self.operations.start_operation(order, by).await?.id)

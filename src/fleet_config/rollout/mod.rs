@@ -27,7 +27,7 @@ use crate::db::config_rollouts::{RolloutRecord, Steer};
 use crate::db::operations::Operation;
 use crate::domain::OperationId;
 use crate::fleet::operation::OperationOrder;
-use crate::fleet::operation::model::{OperationParams, RolloutParams};
+use crate::fleet::operation::model::{KindParams, OperationParams, RolloutParams};
 use gateway_supervisor_actors::labels::Selector;
 use gateway_supervisor_actors::model::{Caller, GatewayId};
 
@@ -226,13 +226,9 @@ impl FleetConfig {
         let params = OperationParams {
             max_unavailable: spec.max_parallel,
             wait_ready_s: spec.healthy_deadline_s,
-            drain_timeout_s: 0,
             abort_on_failure: true,
             canary: spec.canary,
-            canary_bake_s: 0,
-            force_after_drain: false,
-            on_drain_timeout: Default::default(),
-            rollout: Some(RolloutParams {
+            of: KindParams::Rollout(RolloutParams {
                 min_healthy_time_s: spec.min_healthy_time_s,
                 healthy_deadline_s: spec.healthy_deadline_s,
                 auto_revert: spec.auto_revert,
@@ -240,7 +236,6 @@ impl FleetConfig {
                 promoted: false,
                 max_attempts: MAX_ATTEMPTS,
             }),
-            release: None,
         };
         let ids: Vec<GatewayId> = picked.iter().map(|(id, _)| *id).collect();
         if dry_run {
@@ -356,7 +351,7 @@ impl FleetConfig {
         let (op, _) = self.rollout(id).await?;
         let mut params = op.params.clone();
         if steer == Steer::Promote
-            && let Some(rp) = params.rollout.as_mut()
+            && let KindParams::Rollout(rp) = &mut params.of
         {
             rp.promoted = true;
         }

@@ -75,7 +75,7 @@ impl Playbook for Rollouts {
     }
 
     fn plan(&self, op: &mut Operation, now_ms: i64) {
-        let Some(rp) = op.params.rollout.clone() else {
+        let Some(rp) = op.params.rollout().cloned() else {
             return;
         };
         let (state, detail) = rule::plan(&mut op.progress, &op.params, &rp, op.state, now_ms);
@@ -121,7 +121,7 @@ impl Playbook for Rollouts {
                 config,
                 hands,
                 op,
-                rp: op.params.rollout.clone(),
+                rp: op.params.rollout().cloned(),
                 target,
                 by: acting(op),
             });

@@ -1,7 +1,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::fleet::operation::model::OperationState as S;
+use crate::fleet::operation::model::{KindParams, OperationState as S};
 use gateway_supervisor_actors::model::GatewayId;
 
 use crate::fleet::operation::test_builder::{self as builder, NOW, here};
@@ -21,9 +21,8 @@ fn params(max_parallel: u32, canary: u32) -> OperationParams {
     OperationParams {
         max_unavailable: max_parallel,
         wait_ready_s: 300,
-        drain_timeout_s: 0,
         canary,
-        rollout: Some(rp()),
+        of: KindParams::Rollout(rp()),
         ..builder::params()
     }
 }

@@ -203,7 +203,7 @@ impl Steps<'_> {
                 }
             }
             Next::Force { suspension_id } => {
-                p.forced(suspension_id, op.params.drain_timeout_s, now);
+                p.forced(suspension_id, op.params.drain().drain_timeout_s, now);
             }
             Next::Skip { reason } => p.skip(&reason, now),
             Next::Abandon { release } => {

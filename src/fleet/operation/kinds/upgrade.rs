@@ -51,7 +51,7 @@ async fn carry(
         }
         Next::AdmitSwap { boot_id } => {
             if s.admit(&mut p).await? {
-                let target = s.op.params.release.as_ref();
+                let target = s.op.params.upgrade().and_then(|u| u.release.as_ref());
                 let target = target.map_or("", |r| r.version.as_str());
                 p.admitted_for_swap(boot_id, f.version.clone(), target, now);
             }
@@ -90,7 +90,10 @@ async fn carry(
 /// else asked to update itself where its release can.
 fn admitted(f: &Facts, params: &OperationParams) -> Next {
     if f.managed {
-        return match (&params.release, &f.boot_id) {
+        return match (
+            params.upgrade().and_then(|u| u.release.as_ref()),
+            &f.boot_id,
+        ) {
             (None, _) => fail(
                 "a managed gateway is upgraded to a named release: give `version`",
                 None,
@@ -145,7 +148,8 @@ fn baking(p: &GatewayProgress, f: &Facts, until_ms: i64, now_ms: i64) -> Next {
 /// service as before the upgrade.
 async fn swap(s: &Steps<'_>, p: &mut GatewayProgress) -> Result<(), FleetError> {
     let (id, op) = (p.gateway_id, s.op);
-    let report = match (s.hands.processes(), op.params.release.as_ref()) {
+    let release = op.params.upgrade().and_then(|u| u.release.as_ref());
+    let report = match (s.hands.processes(), release) {
         (Some(processes), Some(release)) => processes.swap(
             id,
             &SwapOrder {
