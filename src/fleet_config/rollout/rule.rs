@@ -471,104 +471,141 @@ pub fn plan(
     state: OperationState,
     now_ms: i64,
 ) -> (OperationState, Option<String>) {
-    let all_over = |progress: &[GatewayProgress]| progress.iter().all(|p| p.step.is_over());
-    let skip_pending = |progress: &mut [GatewayProgress], why: &str| {
-        for p in progress.iter_mut().filter(|p| p.step == Step::Pending) {
-            finish(p, Step::Skipped, why, now_ms);
-        }
-    };
     match state {
-        OperationState::Reverting => {
-            if !all_over(progress) {
-                return (state, None);
-            }
-            let kept: Vec<String> = progress
-                .iter()
-                .filter(|p| p.written && p.step != Step::Reverted)
-                .map(|p| p.gateway_id.to_string())
-                .collect();
-            return if kept.is_empty() {
-                (OperationState::Reverted, None)
-            } else {
-                (
-                    OperationState::Failed,
-                    Some(format!(
-                        "the revert did not put back gateway(s) {}",
-                        kept.join(", ")
-                    )),
-                )
-            };
-        }
-        OperationState::Cancelling => {
-            skip_pending(progress, "left untouched: the rollout was cancelled");
-            if !all_over(progress) {
-                return (state, None);
-            }
-            // A cancel that stopped a revert leaves changed gateways: the record names them.
-            let left: Vec<String> = progress
-                .iter()
-                .filter(|p| p.written && p.step == Step::Failed)
-                .map(|p| p.gateway_id.to_string())
-                .collect();
-            let detail = (!left.is_empty()).then(|| {
-                bounded::text(
-                    &format!(
-                        "cancelled; gateway(s) {} keep the rollout's values (not put back)",
-                        left.join(", ")
-                    ),
-                    DETAIL_MAX,
-                )
-            });
-            return (OperationState::Cancelled, detail);
-        }
+        OperationState::Reverting => return reverted(progress, state),
+        OperationState::Cancelling => return cancelled(progress, now_ms),
         s if !s.is_live() => return (s, None),
         _ => {}
     }
-    if let Some(failed) = progress.iter().find(|p| p.step == Step::Failed) {
-        let why = format!(
-            "gateway {} failed: {}",
-            failed.gateway_id,
-            failed.detail.as_deref().unwrap_or("no detail")
-        );
-        let failed_id = failed.gateway_id;
-        let untouched = format!("left untouched: gateway {failed_id} failed");
-        for p in progress.iter_mut() {
-            let unwritten = matches!(p.step, Step::Admitted | Step::Writing { .. }) && !p.written;
-            if p.step == Step::Pending || unwritten {
-                finish(p, Step::Skipped, &untouched, now_ms);
-            }
-        }
-        let written: Vec<usize> = (0..progress.len())
-            .filter(|i| progress[*i].written && progress[*i].step != Step::Reverted)
-            .collect();
-        if rp.auto_revert && !written.is_empty() {
-            for i in &written {
-                let p = &mut progress[*i];
-                p.step = Step::Reverting {
-                    attempts: 0,
-                    not_before_ms: now_ms,
-                    since_ms: now_ms,
-                };
-                p.finished_at = None;
-                set_detail(p, format!("to be put back: {why}"));
-            }
-            return (
-                OperationState::Reverting,
-                Some(bounded::text(
-                    &format!("{why}; putting back {} changed gateway(s)", written.len()),
-                    DETAIL_MAX,
-                )),
-            );
-        }
-        let over = all_over(progress);
-        return (
-            if over { OperationState::Failed } else { state },
-            Some(bounded::text(&why, DETAIL_MAX)),
-        );
+    if let Some(stopped) = stop_at_failure(progress, rp, state, now_ms) {
+        return stopped;
     }
     if all_over(progress) {
         return (OperationState::Succeeded, None);
     }
+    admit(progress, params, rp, state, now_ms)
+}
+
+fn all_over(progress: &[GatewayProgress]) -> bool {
+    progress.iter().all(|p| p.step.is_over())
+}
+
+/// A revert under way: over once every gateway is — `reverted`, or `failed` naming the
+/// gateways it did not put back.
+fn reverted(
+    progress: &[GatewayProgress],
+    state: OperationState,
+) -> (OperationState, Option<String>) {
+    if !all_over(progress) {
+        return (state, None);
+    }
+    let kept: Vec<String> = progress
+        .iter()
+        .filter(|p| p.written && p.step != Step::Reverted)
+        .map(|p| p.gateway_id.to_string())
+        .collect();
+    if kept.is_empty() {
+        (OperationState::Reverted, None)
+    } else {
+        (
+            OperationState::Failed,
+            Some(format!(
+                "the revert did not put back gateway(s) {}",
+                kept.join(", ")
+            )),
+        )
+    }
+}
+
+/// A cancel: what was not started is left untouched; over once every gateway is, naming the
+/// changed gateways a cancelled revert left as the rollout made them.
+fn cancelled(progress: &mut [GatewayProgress], now_ms: i64) -> (OperationState, Option<String>) {
+    for p in progress.iter_mut().filter(|p| p.step == Step::Pending) {
+        finish(
+            p,
+            Step::Skipped,
+            "left untouched: the rollout was cancelled",
+            now_ms,
+        );
+    }
+    if !all_over(progress) {
+        return (OperationState::Cancelling, None);
+    }
+    let left: Vec<String> = progress
+        .iter()
+        .filter(|p| p.written && p.step == Step::Failed)
+        .map(|p| p.gateway_id.to_string())
+        .collect();
+    let detail = (!left.is_empty()).then(|| {
+        bounded::text(
+            &format!(
+                "cancelled; gateway(s) {} keep the rollout's values (not put back)",
+                left.join(", ")
+            ),
+            DETAIL_MAX,
+        )
+    });
+    (OperationState::Cancelled, detail)
+}
+
+/// The stop at the first failed gateway, if there is one: those not written are left
+/// untouched and, with `auto_revert`, every written one is to be put back.
+fn stop_at_failure(
+    progress: &mut [GatewayProgress],
+    rp: &RolloutParams,
+    state: OperationState,
+    now_ms: i64,
+) -> Option<(OperationState, Option<String>)> {
+    let failed = progress.iter().find(|p| p.step == Step::Failed)?;
+    let why = format!(
+        "gateway {} failed: {}",
+        failed.gateway_id,
+        failed.detail.as_deref().unwrap_or("no detail")
+    );
+    let untouched = format!("left untouched: gateway {} failed", failed.gateway_id);
+    for p in progress.iter_mut() {
+        let unwritten = matches!(p.step, Step::Admitted | Step::Writing { .. }) && !p.written;
+        if p.step == Step::Pending || unwritten {
+            finish(p, Step::Skipped, &untouched, now_ms);
+        }
+    }
+    let written: Vec<usize> = (0..progress.len())
+        .filter(|i| progress[*i].written && progress[*i].step != Step::Reverted)
+        .collect();
+    if rp.auto_revert && !written.is_empty() {
+        for i in &written {
+            let p = &mut progress[*i];
+            p.step = Step::Reverting {
+                attempts: 0,
+                not_before_ms: now_ms,
+                since_ms: now_ms,
+            };
+            p.finished_at = None;
+            set_detail(p, format!("to be put back: {why}"));
+        }
+        let detail = format!("{why}; putting back {} changed gateway(s)", written.len());
+        return Some((
+            OperationState::Reverting,
+            Some(bounded::text(&detail, DETAIL_MAX)),
+        ));
+    }
+    let over = all_over(progress);
+    Some((
+        if over { OperationState::Failed } else { state },
+        Some(bounded::text(&why, DETAIL_MAX)),
+    ))
+}
+
+/// Admits pending gateways: canaries first, the rest once every canary is over and the
+/// rollout promoted (or `auto_promote`), while fewer than `max_parallel` are in flight; a
+/// paused rollout admits none.
+fn admit(
+    progress: &mut [GatewayProgress],
+    params: &OperationParams,
+    rp: &RolloutParams,
+    state: OperationState,
+    now_ms: i64,
+) -> (OperationState, Option<String>) {
     let canaries_over = progress
         .iter()
         .filter(|p| p.canary)
