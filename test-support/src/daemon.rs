@@ -230,8 +230,12 @@ impl Daemon {
     pub fn start_from(from: &Path, env: &[(&str, &str)]) -> Daemon {
         let dir = tempfile::tempdir().expect("tempdir");
         for name in ["supervisor.db", "master.key", "admin.key"] {
-            fs::copy(from.join(name), dir.path().join(name))
+            let to = dir.path().join(name);
+            fs::copy(from.join(name), &to)
                 .unwrap_or_else(|e| panic!("copy {name} from {}: {e}", from.display()));
+            // A checkout does not keep a file's mode: the daemon refuses a key others can read.
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&to, fs::Permissions::from_mode(0o600)).expect("chmod 600");
         }
         let admin_key = fs::read_to_string(dir.path().join("admin.key"))
             .expect("admin.key")
