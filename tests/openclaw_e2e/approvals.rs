@@ -15,7 +15,7 @@ use gs_test_support::daemon::{Daemon, online, wait_for};
 use gs_test_support::operator::Operator;
 use gs_test_support::real_gateway::RealGateway;
 
-use super::{DEADLINE, add, free_base_port, wait_gateway};
+use super::{DEADLINE, add, free_gateway_port, wait_gateway};
 
 const TOKEN: &str = "approvals-token-1";
 
@@ -87,7 +87,7 @@ fn approval_client(d: &Daemon, id: i64) {
 /// second operator connection to raise approvals as a run would.
 fn inbox(extra: &[(&str, &str)]) -> (RealGateway, Daemon, i64, Operator) {
     let install = PathBuf::from(std::env::var("GS_OPENCLAW_DIR").expect("GS_OPENCLAW_DIR"));
-    let mut gw = RealGateway::new(&install, free_base_port(), TOKEN, None);
+    let mut gw = RealGateway::new(&install, free_gateway_port(), TOKEN, None);
     gw.start();
     gw.wait_ready();
     let d = daemon(extra);
@@ -250,7 +250,7 @@ fn an_approval_nobody_answers_is_denied_by_the_daemon_and_the_run_hears_it() {
 #[test]
 fn the_readme_approvals_recipe_runs_as_written() {
     let install = PathBuf::from(std::env::var("GS_OPENCLAW_DIR").expect("GS_OPENCLAW_DIR"));
-    let mut gw = RealGateway::new(&install, free_base_port(), TOKEN, None);
+    let mut gw = RealGateway::new(&install, free_gateway_port(), TOKEN, None);
     gw.start();
     gw.wait_ready();
     let d = daemon(&[("GATEWAY_SUPERVISOR__APPROVALS__ENABLED", "false")]);
@@ -322,7 +322,7 @@ fn the_readme_approvals_recipe_runs_as_written() {
 fn a_real_run_s_exec_approval_allowed_from_the_inbox_lets_the_command_run() {
     let install = PathBuf::from(std::env::var("GS_OPENCLAW_DIR").expect("GS_OPENCLAW_DIR"));
     let model = gs_test_support::fake_model::FakeModel::start();
-    let mut gw = RealGateway::new(&install, free_base_port(), TOKEN, None);
+    let mut gw = RealGateway::new(&install, free_gateway_port(), TOKEN, None);
     gw.use_model(&model.base_url());
     gw.with_config(json!({"tools": {"exec": {"host": "gateway", "mode": "ask"}}}));
     gw.start();

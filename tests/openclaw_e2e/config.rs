@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use gs_test_support::daemon::{Daemon, online, wait_for};
 use gs_test_support::real_gateway::RealGateway;
 
-use super::{DEADLINE, add, free_base_port, wait_gateway};
+use super::{DEADLINE, add, free_gateway_port, wait_gateway};
 
 const TOKEN: &str = "config-token-1";
 const CHAT: &str = "gateway.http.endpoints.chatCompletions.enabled";
@@ -56,8 +56,8 @@ pub(super) fn chat_status(port: u16) -> u16 {
 #[test]
 fn a_real_gateway_s_config_is_judged_against_its_profile_value_by_value() {
     let install = PathBuf::from(std::env::var("GS_OPENCLAW_DIR").expect("GS_OPENCLAW_DIR"));
-    let mut plain = RealGateway::new(&install, free_base_port(), TOKEN, None);
-    let mut already = RealGateway::new(&install, free_base_port(), TOKEN, None);
+    let mut plain = RealGateway::new(&install, free_gateway_port(), TOKEN, None);
+    let mut already = RealGateway::new(&install, free_gateway_port(), TOKEN, None);
     already.with_config(
         json!({"gateway": {"http": {"endpoints": {"chatCompletions": {"enabled": true}}}}}),
     );
@@ -171,7 +171,7 @@ fn a_real_gateway_s_config_is_judged_against_its_profile_value_by_value() {
 #[test]
 fn a_header_the_gateway_treats_as_secret_is_never_shown_by_the_daemon() {
     let install = PathBuf::from(std::env::var("GS_OPENCLAW_DIR").expect("GS_OPENCLAW_DIR"));
-    let mut g = RealGateway::new(&install, free_base_port(), TOKEN, None);
+    let mut g = RealGateway::new(&install, free_gateway_port(), TOKEN, None);
     g.start();
     g.wait_ready();
     let d = Daemon::start_with(&[
@@ -249,7 +249,7 @@ fn a_header_the_gateway_treats_as_secret_is_never_shown_by_the_daemon() {
 #[test]
 fn a_profile_is_checked_against_the_real_gateway_s_config_schema() {
     let install = PathBuf::from(std::env::var("GS_OPENCLAW_DIR").expect("GS_OPENCLAW_DIR"));
-    let mut g = RealGateway::new(&install, free_base_port(), TOKEN, None);
+    let mut g = RealGateway::new(&install, free_gateway_port(), TOKEN, None);
     g.start();
     g.wait_ready();
     let d = Daemon::start_with(&[("GATEWAY_SUPERVISOR__LIMITS__GATEWAY_OPS_PER_MINUTE", "0")]);

@@ -64,22 +64,40 @@ fn log_count(d: &Daemon, needle: &str) -> usize {
     String::from_utf8_lossy(&d.logs()).matches(needle).count()
 }
 
+/// Where three gateways may listen: `base`, `base + 300` and `base + 600` (each gateway also
+/// uses its port + 2 to + 110).
 fn free_base_port() -> u16 {
-    // Each gateway also uses base+2..base+110; the two are 300 apart; all below the ephemeral
-    // range (32768+) the tests' client sockets draw from. The tests run in parallel in this
-    // process: a range handed out is never handed out again (a port free now may be one another
-    // test is about to bind).
-    static CLAIMED: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    claim_ports(711, &[0, 300, 600])
+}
+
+/// Where one gateway may listen (it also uses its port + 2 to + 110).
+fn free_gateway_port() -> u16 {
+    claim_ports(111, &[0])
+}
+
+/// A range of `width` ports with nothing listening at `base + offset` for each of `offsets`,
+/// below the ephemeral range (32768+) the tests' client sockets draw from. The tests run in
+/// parallel in this process: a range handed out is never handed out again (a port free now may
+/// be one another test is about to bind). Ranges start on a 120-port grid, so a test that runs
+/// one gateway takes 120 ports, not a three-gateway slot of 750 (with 30 such slots the suite
+/// ran out once it had more than 30 gateways).
+fn claim_ports(width: u16, offsets: &[u16]) -> u16 {
+    static CLAIMED: std::sync::Mutex<Vec<(u16, u16)>> = std::sync::Mutex::new(Vec::new());
+    const LOW: u16 = 10_000;
+    const HIGH: u16 = 32_460;
+    const GRID: u16 = 120;
     let mut claimed = CLAIMED.lock().unwrap_or_else(|e| e.into_inner());
     let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
-    // 30 slots 750 apart (a slot's three gateways use base..base+710), 10000 to 32460.
-    const SLOTS: u16 = 30;
-    let start = (std::process::id() % u32::from(SLOTS)) as u16;
-    let base = (0..SLOTS)
-        .map(|i| 10_000 + ((start + i) % SLOTS) * 750)
-        .find(|&b| !claimed.contains(&b) && free(b) && free(b + 300) && free(b + 600))
-        .expect("no free set of port ranges between 10000 and 32460");
-    claimed.push(base);
+    let starts = (HIGH - LOW - width) / GRID;
+    let first = (std::process::id() % u32::from(starts)) as u16;
+    let base = (0..starts)
+        .map(|i| LOW + ((first + i) % starts) * GRID)
+        .find(|&b| {
+            let end = b + width;
+            !claimed.iter().any(|&(s, e)| b < e && s < end) && offsets.iter().all(|&o| free(b + o))
+        })
+        .expect("no free range of ports between 10000 and 32460");
+    claimed.push((base, base + width));
     base
 }
 

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use gs_test_support::daemon::wait_for;
 
-use super::free_base_port;
+use super::free_gateway_port;
 use super::managed::{alive, gateway_online, managed_daemon_with, wait_managed};
 
 const UNIT: &str = "openclaw-gateway@sd1.service";
@@ -94,7 +94,7 @@ fn under_systemd_each_gateway_runs_in_a_unit_of_its_own_with_its_limits_and_outl
         "/api/managed",
         &d.admin_key,
         &json!({
-            "name": "sd1", "version": "2026.9.6", "port": free_base_port(),
+            "name": "sd1", "version": "2026.9.6", "port": free_gateway_port(),
             "config": {"models": {"catalogRefresh": {"enabled": false}},
                        "agents": {"defaults": {"heartbeat": {"every": "0m"}}}},
         }),

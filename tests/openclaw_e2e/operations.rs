@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use gs_test_support::daemon::{self, Daemon, online, wait_for};
 use gs_test_support::real_gateway::RealGateway;
 
-use super::{DEADLINE, add, free_base_port, gateway, wait_gateway};
+use super::{DEADLINE, add, free_gateway_port, gateway, wait_gateway};
 
 pub(super) fn wait_operation(d: &Daemon, id: &str, budget: Duration) -> Value {
     wait_for(&format!("operation {id} over"), budget, || {
@@ -43,7 +43,7 @@ fn a_real_gateway_is_drained_then_restarted_as_a_new_process_and_uncordoned() {
     let install = PathBuf::from(std::env::var("GS_OPENCLAW_DIR").expect(
         "GS_OPENCLAW_DIR must point at the openclaw install (run scripts/test.sh, or e2e/openclaw/install.sh)",
     ));
-    let mut gw = RealGateway::new(&install, free_base_port(), "ops-token-1", None);
+    let mut gw = RealGateway::new(&install, free_gateway_port(), "ops-token-1", None);
     gw.start();
     gw.wait_ready();
     let d = Daemon::start_with(&[
@@ -150,7 +150,7 @@ fn the_readme_drain_recipe_drains_a_real_gateway_held_by_a_long_run() {
         "GS_OPENCLAW_DIR must point at the openclaw install (run scripts/test.sh, or e2e/openclaw/install.sh)",
     ));
     let model = gs_test_support::fake_model::FakeModel::start();
-    let mut gw = RealGateway::new(&install, free_base_port(), "drain-token-1", None);
+    let mut gw = RealGateway::new(&install, free_gateway_port(), "drain-token-1", None);
     gw.use_model(&model.base_url());
     gw.start();
     gw.wait_ready();

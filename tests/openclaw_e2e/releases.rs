@@ -10,7 +10,7 @@ use gs_test_support::daemon::{Daemon, online, wait_for};
 use gs_test_support::real_gateway::{RealGateway, calver};
 use serde_json::json;
 
-use super::{DEADLINE, add, free_base_port, gateway, log_count, wait_gateway};
+use super::{DEADLINE, add, free_gateway_port, gateway, log_count, wait_gateway};
 
 #[test]
 fn older_releases_are_supervised() {
@@ -24,7 +24,7 @@ fn older_releases_are_supervised() {
         "GS_OPENCLAW_RELEASES names no release"
     );
     for install in installs {
-        let base = free_base_port();
+        let base = free_gateway_port();
         let mut gw = RealGateway::new(&install, base, "older-token-1", None);
         let version = gw.version.clone();
         gw.start();

@@ -22,7 +22,7 @@ use gs_test_support::real_gateway::RealGateway;
 use gs_test_support::relay::{Direction, Relay, Tap};
 
 use super::config::{chat_status, drift_of};
-use super::{add, free_base_port, gateway, wait_gateway};
+use super::{add, free_gateway_port, gateway, wait_gateway};
 
 const TOKEN: &str = "rollout-token-1";
 /// A rollout of a few real gateways (a hot write takes a second; a restart several).
@@ -45,7 +45,7 @@ fn started(configs: &[Value]) -> Vec<RealGateway> {
     let mut gs: Vec<RealGateway> = configs
         .iter()
         .map(|c| {
-            let mut g = RealGateway::new(&install(), free_base_port(), TOKEN, None);
+            let mut g = RealGateway::new(&install(), free_gateway_port(), TOKEN, None);
             if !c.is_null() {
                 g.with_config(c.clone());
             }

@@ -14,7 +14,7 @@ use gs_test_support::fake_model::FakeModel;
 use gs_test_support::real_gateway::RealGateway;
 use gs_test_support::sse::Sse;
 
-use super::{DEADLINE, add, free_base_port, spawn, wait_gateway};
+use super::{DEADLINE, add, free_gateway_port, spawn, wait_gateway};
 
 #[test]
 fn a_silent_run_on_a_real_gateway_is_found_stalled_and_aborted_and_its_log_is_tailed() {
@@ -22,7 +22,7 @@ fn a_silent_run_on_a_real_gateway_is_found_stalled_and_aborted_and_its_log_is_ta
         "GS_OPENCLAW_DIR must point at the openclaw install (run scripts/test.sh, or e2e/openclaw/install.sh)",
     ));
     let model = FakeModel::start();
-    let mut gw = RealGateway::new(&install, free_base_port(), "watch-token-1", None);
+    let mut gw = RealGateway::new(&install, free_gateway_port(), "watch-token-1", None);
     gw.use_model(&model.base_url());
     gw.start();
     gw.wait_ready();
