@@ -184,7 +184,7 @@ impl FleetConfig {
         let record = write_profile(&p);
         let details = json!({
             "selector": p.selector.to_string(),
-            "paths": patch::leaves(&p.patch).iter().map(|(path, _)| patch::dotted(path)).collect::<Vec<_>>(),
+            "paths": patch::leaf_paths(&p.patch),
             "secrets": patch::leaves(&p.secrets).len(),
             "note": p.note,
             "schema_checked": checked.checked,

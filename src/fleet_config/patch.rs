@@ -34,6 +34,12 @@ pub fn leaves(patch: &Map<String, Value>) -> Vec<(Path, &Value)> {
     out
 }
 
+/// The dotted paths a merge patch sets, in key order (what an audit row names, never the
+/// values).
+pub fn leaf_paths(patch: &Map<String, Value>) -> Vec<String> {
+    leaves(patch).iter().map(|(path, _)| dotted(path)).collect()
+}
+
 fn walk<'a>(obj: &'a Map<String, Value>, at: &mut Path, out: &mut Vec<(Path, &'a Value)>) {
     for (k, v) in obj {
         at.push(k.clone());

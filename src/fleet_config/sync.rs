@@ -73,13 +73,11 @@ impl FleetConfig {
 
     /// Every gateway linked here, then the gauges.
     async fn judge_all(&self) {
-        let (Ok(profiles), Ok(gateways)) = (
-            self.profiles().await,
-            Ok::<_, FleetError>(self.hands.gateway_labels(None)),
-        ) else {
-            tracing::warn!("config drift not judged: profiles or gateways not read");
+        let Ok(profiles) = self.profiles().await else {
+            tracing::warn!("config drift not judged: profiles not read");
             return;
         };
+        let gateways = self.hands.gateway_labels(None);
         let profiles = &profiles;
         let (picked, unpicked): (Vec<_>, Vec<_>) = gateways
             .into_iter()
@@ -133,12 +131,10 @@ impl FleetConfig {
 
     /// Gateway `id` alone (its link connected, or a rollout wrote to it).
     pub(super) async fn judge_one(&self, id: GatewayId) {
-        let (Ok(profiles), Ok(gateways)) = (
-            self.profiles().await,
-            Ok::<_, FleetError>(self.hands.gateway_labels(Some(id))),
-        ) else {
+        let Ok(profiles) = self.profiles().await else {
             return;
         };
+        let gateways = self.hands.gateway_labels(Some(id));
         if let Some((_, _, labels)) = gateways.iter().find(|(g, _, _)| *g == id)
             && self.judge(id, labels, &profiles).await
         {

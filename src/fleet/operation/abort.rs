@@ -9,7 +9,7 @@
 //! operations*).
 
 use super::hands::Hands;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::model::BlockingRun;
 use crate::domain::SpawnId;
@@ -115,14 +115,9 @@ impl Hands {
         release: Option<&str>,
     ) -> Result<Aborted, String> {
         if let Some(sid) = release {
-            let resumed = self
-                .ctx
-                .call(id, "gateway.suspend.resume", json!({"suspensionId": sid}))
+            self.release(id, sid)
                 .await
                 .map_err(|e| format!("releasing the suspension: {e}"))?;
-            if resumed.get("ok").and_then(Value::as_bool) == Some(false) {
-                return Err("the gateway refused to release the suspension".into());
-            }
         }
         // Only the sessions with a run (2026.9.6's `activeOnly`): a gateway with thousands of
         // idle sessions lists the few that matter.

@@ -39,8 +39,9 @@ pub const AT_ONCE: usize = 16;
 pub type Stepped<'a> = BoxFuture<'a, Result<GatewayProgress, FleetError>>;
 
 /// What a kind of operation does. `plan` is pure; `round` loads once per advance what the
-/// steps need beyond the record; its [`Round::step`] decides with the kind's pure rule and
-/// carries the decision out with [`Hands`].
+/// steps need beyond the record (it owns what it takes from `op`: the operation changes as the
+/// advance goes); its [`Round::step`] decides with the kind's pure rule, on the operation as it
+/// is at that step, and carries the decision out with [`Hands`].
 pub trait Playbook: Send + Sync {
     /// The kind it carries out.
     fn kind(&self) -> OperationKind;
@@ -52,7 +53,7 @@ pub trait Playbook: Send + Sync {
     /// What this advance of `op` steps its gateways with.
     fn round<'a>(
         &'a self,
-        op: &'a Operation,
+        op: &Operation,
         hands: &'a Hands,
     ) -> BoxFuture<'a, Result<Box<dyn Round + 'a>, FleetError>>;
 
@@ -65,9 +66,9 @@ pub trait Playbook: Send + Sync {
 
 /// One advance of one operation.
 pub trait Round: Send + Sync {
-    /// Gateway `p`'s progress after its next step, as `facts` show it (unchanged when there is
-    /// nothing to do).
-    fn step<'a>(&'a self, p: GatewayProgress, facts: Facts) -> Stepped<'a>;
+    /// Gateway `p`'s progress after its next step in `op`, as `facts` show it (unchanged when
+    /// there is nothing to do).
+    fn step<'a>(&'a self, op: &'a Operation, p: GatewayProgress, facts: Facts) -> Stepped<'a>;
 }
 
 /// The playbooks, by the kind each carries out.
@@ -119,22 +120,23 @@ impl Operations {
 
     /// Takes every step of `op` that can be taken now and records them.
     async fn advance(&self, playbook: &dyn Playbook, mut op: Operation) -> Result<(), FleetError> {
+        // Once per advance: a rollout's patch is read from the store here, not at every step.
+        let round = playbook.round(&op, &self.hands).await?;
         for _ in 0..STEPS_PER_ROUND {
             let (before, state_before, detail_before) =
                 (op.progress.clone(), op.state, op.detail.clone());
             playbook.plan(&mut op, unix_now_ms());
             if op.state.is_live() {
                 let stepped = {
-                    let round = playbook.round(&op, &self.hands).await?;
                     let in_flight: Vec<usize> = (0..op.progress.len())
                         .filter(|i| op.progress[*i].step.in_flight())
                         .collect();
-                    let (round, hands, progress) = (&round, &self.hands, &op.progress);
+                    let (round, hands, now) = (&round, &self.hands, &op);
                     futures_util::stream::iter(in_flight)
                         .map(|i| async move {
-                            let p = progress[i].clone();
+                            let p = now.progress[i].clone();
                             let facts = hands.facts(p.gateway_id);
-                            (i, round.step(p, facts).await)
+                            (i, round.step(now, p, facts).await)
                         })
                         .buffer_unordered(AT_ONCE)
                         .collect::<Vec<_>>()

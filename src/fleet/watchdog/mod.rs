@@ -12,6 +12,7 @@
 //! clock again (it can only wait longer, never act sooner). In a cluster each instance
 //! watches the gateways it links, so a session has one watcher.
 
+mod event;
 pub mod rule;
 
 use std::collections::{HashMap, HashSet};
@@ -30,6 +31,8 @@ use super::operation::model::{
 };
 use crate::config::WatchdogConfig;
 use crate::domain::ApprovalId;
+use event::{Outcome, Step};
+pub use event::{WatchdogEvent, WatchdogStep};
 use gateway_supervisor_actors::bounded;
 use gateway_supervisor_actors::events::EventKind;
 use gateway_supervisor_actors::link::activity::SessionActivity;
@@ -509,107 +512,6 @@ impl Watchdog {
             },
         };
         Ok(self.operations.start_operation(order, by).await?.id)
-    }
-}
-
-/// A `session.watchdog` event's payload: the step taken on a session, with what it found and
-/// did (published here, read typed by the alerts).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct WatchdogEvent {
-    pub step: WatchdogStep,
-    pub session_key: String,
-    /// The step's own findings: `outcome`, `agent_id`, `run_ids`, `gateway_name`, …
-    #[serde(flatten)]
-    pub details: serde_json::Map<String, Value>,
-}
-
-/// A watchdog step as its event names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WatchdogStep {
-    Stalled,
-    Abort,
-    Reset,
-    Unrecovered,
-    Recovered,
-    WaitingOnApproval,
-}
-
-/// A watchdog step, as its event, metric and audit row name it.
-#[derive(Debug, Clone, Copy)]
-enum Step {
-    Stalled,
-    Remedy(Remedy),
-    Unrecovered,
-    Recovered,
-    WaitingOnApproval,
-}
-
-impl Step {
-    fn word(self) -> WatchdogStep {
-        match self {
-            Step::Stalled => WatchdogStep::Stalled,
-            Step::Remedy(Remedy::Abort) => WatchdogStep::Abort,
-            Step::Remedy(Remedy::Reset) => WatchdogStep::Reset,
-            Step::Unrecovered => WatchdogStep::Unrecovered,
-            Step::Recovered => WatchdogStep::Recovered,
-            Step::WaitingOnApproval => WatchdogStep::WaitingOnApproval,
-        }
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Step::Stalled => "stalled",
-            Step::Remedy(r) => r.as_str(),
-            Step::Unrecovered => "unrecovered",
-            Step::Recovered => "recovered",
-            Step::WaitingOnApproval => "waiting_on_approval",
-        }
-    }
-
-    fn audit_action(self) -> &'static str {
-        match self {
-            Step::Stalled => "watchdog.stalled",
-            Step::Remedy(Remedy::Abort) => "watchdog.abort",
-            Step::Remedy(Remedy::Reset) => "watchdog.reset",
-            Step::Unrecovered => "watchdog.unrecovered",
-            Step::Recovered => "watchdog.recovered",
-            Step::WaitingOnApproval => "watchdog.waiting_on_approval",
-        }
-    }
-}
-
-/// How a step went (the metric's `outcome` label: a known set).
-#[derive(Debug, Clone, Copy)]
-enum Outcome {
-    Detected,
-    Taken,
-    Failed,
-    Ineffective,
-    Reported,
-    Effective,
-    ByItself,
-}
-
-impl Outcome {
-    fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Detected => "detected",
-            Outcome::Taken => "taken",
-            Outcome::Failed => "failed",
-            Outcome::Ineffective => "ineffective",
-            Outcome::Reported => "reported",
-            Outcome::Effective => "effective",
-            Outcome::ByItself => "by_itself",
-        }
-    }
-
-    /// Logged as a warning: something did not work, or nothing more can be tried.
-    fn worth_a_warning(self) -> bool {
-        matches!(
-            self,
-            Outcome::Failed | Outcome::Ineffective | Outcome::Reported
-        )
     }
 }
 

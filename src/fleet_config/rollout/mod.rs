@@ -7,6 +7,7 @@
 //! `auto_revert` every changed gateway gets its saved values back by the same path. `rule`
 //! decides, `runner` carries out, `pace` keeps writes under the gateway's limit.
 
+pub mod answers;
 pub mod pace;
 mod playbook;
 pub mod reload_plan;

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
-use super::rule::{self, Next, Refusal};
+use super::answers::{self, Refusal};
+use super::rule::{self, Next};
 use super::values::{self, Saved};
 use crate::db::operations::Operation;
 use crate::fleet::FleetError;
@@ -87,15 +88,15 @@ impl Playbook for Rollouts {
 
     fn round<'a>(
         &'a self,
-        op: &'a Operation,
+        op: &Operation,
         hands: &'a Hands,
     ) -> BoxFuture<'a, Result<Box<dyn Round + 'a>, FleetError>> {
+        let (key, rp, by) = (op.id.clone(), op.params.rollout().cloned(), acting(op));
         Box::pin(async move {
             let config = &*self.0;
             if let Ok(mut pacer) = config.pacer.lock() {
                 pacer.prune(unix_now_ms());
             }
-            let key = op.id.clone();
             let record = config
                 .stored(move |s| s.config_rollout(&key))
                 .await
@@ -120,10 +121,9 @@ impl Playbook for Rollouts {
             let round: Box<dyn Round + 'a> = Box::new(RolloutRound {
                 config,
                 hands,
-                op,
-                rp: op.params.rollout().cloned(),
+                rp,
                 target,
-                by: acting(op),
+                by,
             });
             Ok(round)
         })
@@ -143,7 +143,6 @@ impl Playbook for Rollouts {
 struct RolloutRound<'a> {
     config: &'a FleetConfig,
     hands: &'a Hands,
-    op: &'a Operation,
     rp: Option<RolloutParams>,
     /// `None`: its record is gone (nothing is written).
     target: Option<Patch>,
@@ -151,10 +150,12 @@ struct RolloutRound<'a> {
 }
 
 impl Round for RolloutRound<'_> {
-    fn step<'b>(&'b self, p: GatewayProgress, facts: Facts) -> Stepped<'b> {
+    fn step<'b>(&'b self, op: &'b Operation, p: GatewayProgress, facts: Facts) -> Stepped<'b> {
         Box::pin(async move {
             match (&self.rp, &self.target) {
-                (Some(rp), Some(target)) => self.step(p, &facts, rp, target).await.map_err(shared),
+                (Some(rp), Some(target)) => {
+                    self.step(op, p, &facts, rp, target).await.map_err(shared)
+                }
                 _ => Ok(p),
             }
         })
@@ -162,24 +163,26 @@ impl Round for RolloutRound<'_> {
 }
 
 impl RolloutRound<'_> {
-    /// Gateway `p`'s progress after its next step (unchanged when there is nothing to do).
+    /// Gateway `p`'s progress after its next step in `op` (unchanged when there is nothing to
+    /// do).
     async fn step(
         &self,
+        op: &Operation,
         mut p: GatewayProgress,
         facts: &Facts,
         rp: &RolloutParams,
         target: &Patch,
     ) -> Result<GatewayProgress, ConfigError> {
         let now = unix_now_ms();
-        match rule::next(&p, facts, rp, self.op.state, now) {
-            Next::Write => self.write(&mut p, rp, target).await?,
-            Next::Revert => self.revert(&mut p, rp, target).await?,
+        match rule::next(&p, facts, rp, op.state, now) {
+            Next::Write => self.write(op, &mut p, rp, target).await?,
+            Next::Revert => self.revert(op, &mut p, rp, target).await?,
             Next::Check => {
                 let read = self
                     .read(p.gateway_id)
                     .await
                     .and_then(|(live, _)| values::read_back(&target.full, &live));
-                rule::after_check(&mut p, read, rp, unix_now_ms());
+                answers::after_check(&mut p, read, rp, unix_now_ms());
             }
             begin @ Next::Begin { .. } => {
                 let hold = std::time::Duration::from_secs(rp.healthy_deadline_s.saturating_add(60));
@@ -187,7 +190,7 @@ impl RolloutRound<'_> {
                 if rule::will_restart(&target.full)
                     && !self
                         .hands
-                        .within_budget(self.op, &mut p, kind, hold, &self.by)
+                        .within_budget(op, &mut p, kind, hold, &self.by)
                         .await?
                 {
                     return Ok(p);
@@ -256,11 +259,11 @@ impl RolloutRound<'_> {
     /// `config.get`, the values the patch replaces saved, `config.patch` over the hash read.
     async fn write(
         &self,
+        op: &Operation,
         p: &mut GatewayProgress,
         rp: &RolloutParams,
         target: &Patch,
     ) -> Result<(), ConfigError> {
-        let op = self.op;
         let id = p.gateway_id;
         let Some((live, answer)) = self.paced_read(p).await else {
             return Ok(());
@@ -287,14 +290,11 @@ impl RolloutRound<'_> {
                 return Ok(());
             }
         };
-        rule::after_write(p, answer.as_ref().map_err(Clone::clone), rp, unix_now_ms());
+        answers::after_write(p, answer.as_ref().map_err(Clone::clone), rp, unix_now_ms());
         if let Ok(a) = &answer
             && a.get("noop").and_then(Value::as_bool) != Some(true)
         {
-            let paths: Vec<String> = patch::leaves(&target.full)
-                .iter()
-                .map(|(path, _)| patch::dotted(path))
-                .collect();
+            let paths = patch::leaf_paths(&target.full);
             self.hands
                 .audited(
                     &self.by,
@@ -311,11 +311,11 @@ impl RolloutRound<'_> {
     /// Puts gateway `p` back: its saved values written over the hash read now.
     async fn revert(
         &self,
+        op: &Operation,
         p: &mut GatewayProgress,
         rp: &RolloutParams,
         target: &Patch,
     ) -> Result<(), ConfigError> {
-        let op = self.op;
         let id = p.gateway_id;
         let op_id = op.id.clone();
         let saved = self
@@ -333,7 +333,7 @@ impl RolloutRound<'_> {
             return Ok(());
         };
         if saved.patch.is_empty() {
-            rule::after_revert(
+            answers::after_revert(
                 p,
                 Ok(&json!({"noop": true})),
                 &saved.kept,
@@ -358,12 +358,9 @@ impl RolloutRound<'_> {
             }
         };
         let outcome = answer.as_ref().map_err(Clone::clone);
-        rule::after_revert(p, outcome, &saved.kept, rp, unix_now_ms());
+        answers::after_revert(p, outcome, &saved.kept, rp, unix_now_ms());
         if p.step == Step::Reverted {
-            let paths: Vec<String> = patch::leaves(&saved.patch)
-                .iter()
-                .map(|(path, _)| patch::dotted(path))
-                .collect();
+            let paths = patch::leaf_paths(&saved.patch);
             self.hands
                 .audited(
                     &self.by,

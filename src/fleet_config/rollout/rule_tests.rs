@@ -2,7 +2,9 @@ use serde_json::json;
 
 use super::*;
 use crate::fleet::operation::model::{KindParams, OperationState as S};
+use crate::fleet_config::rollout::answers::*;
 use gateway_supervisor_actors::model::GatewayId;
+use gateway_supervisor_actors::protocol::frames::ErrorShape;
 
 use crate::fleet::operation::test_builder::{self as builder, NOW, here};
 

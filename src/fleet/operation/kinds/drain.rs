@@ -19,8 +19,8 @@ impl Kind for Drain {
 
     const DISRUPTION: DisruptionKind = DisruptionKind::Drain;
 
-    fn carry<'a>(s: &'a Steps<'a>, p: GatewayProgress, f: Facts, next: Next) -> Stepped<'a> {
-        Box::pin(s.shared(p, f, next))
+    fn carry<'a>(s: Steps<'a>, p: GatewayProgress, f: Facts, next: Next) -> Stepped<'a> {
+        Box::pin(async move { s.shared(p, f, next).await })
     }
 }
 

@@ -45,7 +45,7 @@ trait Kind: Send + Sync + 'static {
     /// What to do next for gateway `p` in flight, of this instance or another, that was not
     /// deleted (the shared opening is decided before).
     fn decide(p: &GatewayProgress, f: &Facts, params: &OperationParams, now_ms: i64) -> Next;
-    fn carry<'a>(s: &'a Steps<'a>, p: GatewayProgress, f: Facts, next: Next) -> Stepped<'a>;
+    fn carry<'a>(s: Steps<'a>, p: GatewayProgress, f: Facts, next: Next) -> Stepped<'a>;
 }
 
 /// Kind `K`'s rule: the shared opening, then its own steps.
@@ -129,30 +129,26 @@ impl<K: Kind> Playbook for Builtin<K> {
 
     fn round<'a>(
         &'a self,
-        op: &'a Operation,
+        op: &Operation,
         hands: &'a Hands,
     ) -> BoxFuture<'a, Result<Box<dyn Round + 'a>, FleetError>> {
-        Box::pin(async move {
-            let round: Box<dyn Round + 'a> = Box::new(Steps {
-                op,
-                hands,
-                by: acting(op),
-                rule: K::RULE,
-                carry: K::carry,
-                disruption: K::DISRUPTION,
-                after_drain: K::AFTER_DRAIN,
-            });
-            Ok(round)
-        })
+        let round: Box<dyn Round + 'a> = Box::new(Kit {
+            hands,
+            by: acting(op),
+            rule: K::RULE,
+            carry: K::carry,
+            disruption: K::DISRUPTION,
+            after_drain: K::AFTER_DRAIN,
+        });
+        Box::pin(std::future::ready(Ok(round)))
     }
 }
 
 /// How a kind carries out its own decisions.
-type Carry = for<'b> fn(&'b Steps<'b>, GatewayProgress, Facts, Next) -> Stepped<'b>;
+type Carry = for<'b> fn(Steps<'b>, GatewayProgress, Facts, Next) -> Stepped<'b>;
 
-/// One advance of a built-in kind's operation.
-struct Steps<'a> {
-    op: &'a Operation,
+/// One advance of a built-in kind's operation: its kind's rule and steps, who it acts as.
+struct Kit<'a> {
     hands: &'a Hands,
     by: Caller,
     rule: Rule,
@@ -161,12 +157,30 @@ struct Steps<'a> {
     after_drain: AfterDrain,
 }
 
-impl Round for Steps<'_> {
-    fn step<'b>(&'b self, p: GatewayProgress, f: Facts) -> Stepped<'b> {
-        let cancelling = self.op.state == OperationState::Cancelling;
-        let next = (self.rule)(&p, &f, &self.op.params, cancelling, unix_now_ms());
-        (self.carry)(self, p, f, next)
+impl Round for Kit<'_> {
+    fn step<'b>(&'b self, op: &'b Operation, p: GatewayProgress, f: Facts) -> Stepped<'b> {
+        let cancelling = op.state == OperationState::Cancelling;
+        let next = (self.rule)(&p, &f, &op.params, cancelling, unix_now_ms());
+        let steps = Steps {
+            op,
+            hands: self.hands,
+            by: &self.by,
+            disruption: self.disruption,
+            after_drain: self.after_drain,
+        };
+        (self.carry)(steps, p, f, next)
     }
+}
+
+/// One step of a built-in kind's operation: the operation as it is now, and what the step
+/// acts with.
+#[derive(Clone, Copy)]
+struct Steps<'a> {
+    op: &'a Operation,
+    hands: &'a Hands,
+    by: &'a Caller,
+    disruption: DisruptionKind,
+    after_drain: AfterDrain,
 }
 
 impl Steps<'_> {
@@ -177,7 +191,7 @@ impl Steps<'_> {
         f: Facts,
         next: Next,
     ) -> Result<GatewayProgress, FleetError> {
-        let (id, op, by) = (p.gateway_id, self.op, &self.by);
+        let (id, op, by) = (p.gateway_id, self.op, self.by);
         let now = unix_now_ms();
         match next {
             Next::Wait => {}
@@ -243,7 +257,7 @@ impl Steps<'_> {
     /// Whether the disruption budgets let gateway `p` out of service now; if they do, it is
     /// cordoned. When they do not, it waits (admitted, not begun), saying which holds it.
     async fn admit(&self, p: &mut GatewayProgress) -> Result<bool, FleetError> {
-        let (op, by) = (self.op, &self.by);
+        let (op, by) = (self.op, self.by);
         if !self
             .hands
             .within_budget(op, p, self.disruption, OPERATION_HOLD, by)
@@ -287,7 +301,7 @@ impl Steps<'_> {
             && let Some(sid) = answer.get("suspensionId").and_then(Value::as_str)
         {
             let sid = bounded::text(sid, 128);
-            self.hands.record_suspension(id, sid, &self.by).await?;
+            self.hands.record_suspension(id, sid, self.by).await?;
         }
         Ok(())
     }
@@ -309,7 +323,7 @@ impl Steps<'_> {
                     unix_now_ms(),
                 );
                 if returning && p.step != Step::Failed {
-                    self.hands.cordon(id, false, &self.by).await?;
+                    self.hands.cordon(id, false, self.by).await?;
                 }
             }
             Err(missing) => {

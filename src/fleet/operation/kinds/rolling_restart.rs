@@ -28,14 +28,14 @@ impl Kind for RollingRestart {
     const DISRUPTION: DisruptionKind = DisruptionKind::Restart;
     const AFTER_DRAIN: AfterDrain = AfterDrain::Restart;
 
-    fn carry<'a>(s: &'a Steps<'a>, p: GatewayProgress, f: Facts, next: Next) -> Stepped<'a> {
+    fn carry<'a>(s: Steps<'a>, p: GatewayProgress, f: Facts, next: Next) -> Stepped<'a> {
         Box::pin(async move {
             match next {
                 Next::Restart {
                     boot_id,
                     release,
                     forced,
-                } => restart(s, p, &boot_id, release, forced).await,
+                } => restart(&s, p, &boot_id, release, forced).await,
                 other => s.shared(p, f, other).await,
             }
         })
@@ -77,7 +77,7 @@ async fn restart(
     }
     if matches!(p.step, Step::Returning { .. }) {
         let details = json!({"operation": op.id, "boot_id": boot_id, "forced": forced});
-        s.hands.audited(&s.by, "gateway.restart", id, details).await;
+        s.hands.audited(s.by, "gateway.restart", id, details).await;
     }
     Ok(p)
 }

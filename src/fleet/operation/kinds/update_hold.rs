@@ -21,7 +21,7 @@ impl Kind for UpdateHold {
         decide(p, f, params, now_ms)
     }
 
-    fn carry<'a>(s: &'a Steps<'a>, mut p: GatewayProgress, f: Facts, next: Next) -> Stepped<'a> {
+    fn carry<'a>(s: Steps<'a>, mut p: GatewayProgress, f: Facts, next: Next) -> Stepped<'a> {
         Box::pin(async move {
             let Next::Hold = next else {
                 return s.shared(p, f, next).await;
@@ -32,7 +32,7 @@ impl Kind for UpdateHold {
             if p.step == Step::Done {
                 let details = json!({"operation_id": s.op.id, "detail": p.detail});
                 s.hands
-                    .audited(&s.by, "gateway.update_hold", id, details)
+                    .audited(s.by, "gateway.update_hold", id, details)
                     .await;
             }
             Ok(p)

@@ -30,8 +30,8 @@ impl Kind for Upgrade {
 
     const DISRUPTION: DisruptionKind = DisruptionKind::Upgrade;
 
-    fn carry<'a>(s: &'a Steps<'a>, p: GatewayProgress, f: Facts, next: Next) -> Stepped<'a> {
-        Box::pin(carry(s, p, f, next))
+    fn carry<'a>(s: Steps<'a>, p: GatewayProgress, f: Facts, next: Next) -> Stepped<'a> {
+        Box::pin(async move { carry(&s, p, f, next).await })
     }
 }
 
@@ -41,7 +41,7 @@ async fn carry(
     f: Facts,
     next: Next,
 ) -> Result<GatewayProgress, FleetError> {
-    let (id, by) = (p.gateway_id, &s.by);
+    let (id, by) = (p.gateway_id, s.by);
     let now = unix_now_ms();
     match next {
         Next::AdmitUpdate { boot_id } => {
@@ -165,7 +165,7 @@ async fn swap(s: &Steps<'_>, p: &mut GatewayProgress) -> Result<(), FleetError> 
     let untouched = matches!(report, SwapReport::Refused(_));
     p.after_swap(report, unix_now_ms());
     if p.rolled_back || untouched || p.step == Step::Done {
-        s.hands.cordon(id, false, &s.by).await?;
+        s.hands.cordon(id, false, s.by).await?;
     }
     Ok(())
 }
@@ -199,7 +199,7 @@ async fn request_update(s: &Steps<'_>, p: &mut GatewayProgress, boot_id: &str) {
         let details = json!({"operation_id": op.id, "boot_id": boot_id,
             "run_id": run_id.map(|r| bounded::text(r, 80)), "detail": p.detail});
         s.hands
-            .audited(&s.by, "gateway.update_run", id, details)
+            .audited(s.by, "gateway.update_run", id, details)
             .await;
     }
 }
