@@ -182,7 +182,7 @@ fn an_operator_watches_the_fleet_live_and_acts_and_a_viewer_only_looks() {
             if samples() >= n {
                 return Some(());
             }
-            b.script("location.reload()");
+            b.refresh();
             None
         });
     }

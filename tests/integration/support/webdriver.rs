@@ -120,6 +120,13 @@ impl Browser {
         });
     }
 
+    /// Reloads the page and returns once it has loaded (WebDriver's Refresh waits for the load;
+    /// a `location.reload()` script returns at once and the next command can meet the page
+    /// half torn down — a CI failure of the browser test).
+    pub fn refresh(&self) {
+        self.cmd("POST", "/refresh", Some(&json!({})));
+    }
+
     pub fn goto(&self, url: &str) {
         self.cmd("POST", "/url", Some(&json!({"url": url})));
     }
