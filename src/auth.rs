@@ -11,6 +11,7 @@ use arc_swap::ArcSwap;
 use subtle::ConstantTimeEq;
 
 use crate::db::{DbError, Store, api_keys::ApiKeyRow, unix_now};
+use crate::tenancy::{Reserved, Scope};
 use gateway_supervisor_actors::model::Caller;
 
 pub use crate::keys::{GeneratedKey, KEY_PREFIX, Role, hash_key};
@@ -22,6 +23,8 @@ pub struct Principal {
     pub key_id: i64,
     pub name: String,
     pub role: Role,
+    /// What the key reaches (docs/design.md, *Tenancy*): shared with the cache's entry.
+    pub scope: Arc<Scope>,
 }
 
 impl Principal {
@@ -43,24 +46,51 @@ struct CachedKey {
     id: i64,
     name: String,
     role: Role,
+    scope: Arc<Scope>,
     hash: [u8; 32],
     /// Set on use, cleared when `last_used_at` is flushed (no lock on the request path).
     used: AtomicBool,
 }
 
 impl CachedKey {
-    fn from_row(row: &ApiKeyRow) -> Option<(String, Arc<CachedKey>)> {
+    /// The key of a stored row; `None` for a row that does not read back whole — a key whose
+    /// scope no longer holds (a selector over a label `labels.reserved` no longer reserves) is
+    /// refused, not widened, and the log says why.
+    fn from_row(row: &ApiKeyRow, reserved: &Reserved) -> Option<(String, Arc<CachedKey>)> {
         let hash: [u8; 32] = hex::decode(&row.key_hash).ok()?.try_into().ok()?;
+        let scope = Scope::new(
+            row.tenant.as_deref(),
+            row.selector.as_deref(),
+            row.verbs.as_deref(),
+            row.agents.as_deref(),
+            reserved,
+        )
+        .inspect_err(|e| {
+            tracing::warn!(key = row.id, prefix = %row.prefix, "API key refused: its scope: {e}");
+        })
+        .ok()?;
         Some((
             row.prefix.clone(),
             Arc::new(CachedKey {
                 id: row.id,
                 name: row.name.clone(),
                 role: row.role.parse().ok()?,
+                scope: Arc::new(scope),
                 hash,
                 used: AtomicBool::new(false),
             }),
         ))
+    }
+}
+
+impl CachedKey {
+    fn principal(&self) -> Principal {
+        Principal {
+            key_id: self.id,
+            name: self.name.clone(),
+            role: self.role,
+            scope: Arc::clone(&self.scope),
+        }
     }
 }
 
@@ -105,6 +135,8 @@ const STORE_LOOKUPS_PER_SECOND: std::num::NonZeroU32 = std::num::NonZeroU32::new
 /// works at once.
 pub struct KeyCache {
     store: Store,
+    /// The labels only a platform key sets: a stored scope is checked against them.
+    reserved: Reserved,
     /// The store lookups' budget ([`STORE_LOOKUPS_PER_SECOND`]).
     lookups: governor::DefaultDirectRateLimiter,
     /// Counts the unknown keys refused without a lookup (`rate_limited_total{limit=
@@ -122,9 +154,10 @@ pub struct KeyCache {
 
 impl KeyCache {
     /// `lookups_refused` counts the unknown keys refused without a store lookup.
-    pub fn new(store: Store, lookups_refused: prometheus::IntCounter) -> Self {
+    pub fn new(store: Store, reserved: Reserved, lookups_refused: prometheus::IntCounter) -> Self {
         KeyCache {
             store,
+            reserved,
             lookups: governor::RateLimiter::direct(governor::Quota::per_second(
                 STORE_LOOKUPS_PER_SECOND,
             )),
@@ -153,7 +186,10 @@ impl KeyCache {
             *ended = fresh;
         }
         let rows = self.store.active_api_keys()?;
-        let fresh: KeysByPrefix = rows.iter().filter_map(CachedKey::from_row).collect();
+        let fresh: KeysByPrefix = rows
+            .iter()
+            .filter_map(|r| CachedKey::from_row(r, &self.reserved))
+            .collect();
         let old = self.keys.swap(Arc::new(fresh));
         let used: Vec<i64> = old
             .values()
@@ -164,11 +200,7 @@ impl KeyCache {
     }
 
     fn check(&self, prefix: &str, hash: &[u8; 32]) -> Option<Principal> {
-        self.matching(prefix, hash, |cached| Principal {
-            key_id: cached.id,
-            name: cached.name.clone(),
-            role: cached.role,
-        })
+        self.matching(prefix, hash, CachedKey::principal)
     }
 
     /// `seen` of the active key with this prefix and digest, which is marked used.
@@ -198,14 +230,7 @@ impl KeyCache {
         let keys = self.keys.load();
         let cached = keys.values().find(|k| k.id == id)?;
         cached.used.store(true, Ordering::Relaxed);
-        Some((
-            Principal {
-                key_id: cached.id,
-                name: cached.name.clone(),
-                role: cached.role,
-            },
-            cached.hash,
-        ))
+        Some((cached.principal(), cached.hash))
     }
 
     /// Whether the console session of this cookie was logged out.
@@ -296,7 +321,7 @@ impl KeyCache {
             .map_err(AuthError::Store)?;
         let (prefix, cached) = row
             .as_ref()
-            .and_then(CachedKey::from_row)
+            .and_then(|r| CachedKey::from_row(r, &self.reserved))
             .ok_or(AuthError::Invalid)?;
         // A copy of the map with the key added (a miss is rare: a key made since the last
         // refresh, on another instance or from the command line).

@@ -134,11 +134,45 @@ pub enum KeysCommand {
         role: Role,
         #[arg(long)]
         name: String,
+        /// Scope the key to one tenant (its gateways' `tenant` label; `default` for those
+        /// without one). Without it the key reaches every tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Narrow it further to the gateways this selector picks, over reserved labels only
+        /// (`tenant` and the prefixes in `labels.reserved`). Needs --tenant.
+        #[arg(long)]
+        selector: Option<String>,
+        /// The verbs it may use, comma-separated (read, spawn, session_control, approve,
+        /// config, operate, admin); every verb its role allows by default.
+        #[arg(long)]
+        verbs: Option<String>,
+        /// The agents it may start and steer runs of, comma-separated; every agent by default.
+        #[arg(long)]
+        agents: Option<String>,
     },
     /// List keys (prefix, name, role, state; never the key).
     List,
     /// Revoke a key by id or prefix.
     Revoke { key: String },
+}
+
+/// A key's scope in one word group: `*` for the whole fleet, else `tenant=…`, then any
+/// `selector=…`, `verbs=…`, `agents=…` (as stored, already checked).
+fn scope_summary(k: &crate::db::api_keys::ApiKeyRow) -> String {
+    let parts: Vec<String> = [
+        ("tenant", &k.tenant),
+        ("selector", &k.selector),
+        ("verbs", &k.verbs),
+        ("agents", &k.agents),
+    ]
+    .into_iter()
+    .filter_map(|(name, v)| v.as_deref().map(|v| format!("{name}={v}")))
+    .collect();
+    if parts.is_empty() {
+        "*".into()
+    } else {
+        parts.join(" ")
+    }
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -304,10 +338,25 @@ pub fn run(cli: Cli) -> Result<(), DaemonError> {
             let (store, _, _) = daemon::open_store(&cfg)?;
             let by = Caller::system("cli");
             match command {
-                KeysCommand::Create { role, name } => {
+                KeysCommand::Create {
+                    role,
+                    name,
+                    tenant,
+                    selector,
+                    verbs,
+                    agents,
+                } => {
                     let name = crate::validate::name(&name)
                         .map_err(|e| DaemonError::Startup(e.message))?;
-                    let (row, key) = store.create_api_key(&name, role, &by)?;
+                    let scope = crate::tenancy::Scope::new(
+                        tenant.as_deref(),
+                        selector.as_deref(),
+                        verbs.as_deref(),
+                        agents.as_deref(),
+                        &cfg.labels.reserved(),
+                    )
+                    .map_err(|e| DaemonError::Startup(format!("the key's scope: {e}")))?;
+                    let (row, key) = store.create_api_key(&name, role, &scope.to_columns(), &by)?;
                     out(key.reveal());
                     eprintln_info(&format!(
                         "created key #{} `{}` ({}), prefix {}; it is shown only once",
@@ -316,8 +365,8 @@ pub fn run(cli: Cli) -> Result<(), DaemonError> {
                 }
                 KeysCommand::List => {
                     out(&format!(
-                        "{:<5} {:<14} {:<9} {:<8} {:<21} {:<21} NAME",
-                        "ID", "PREFIX", "ROLE", "STATE", "CREATED", "LAST USED"
+                        "{:<5} {:<14} {:<9} {:<8} {:<21} {:<21} {:<24} NAME",
+                        "ID", "PREFIX", "ROLE", "STATE", "CREATED", "LAST USED", "SCOPE"
                     ));
                     for k in store.list_api_keys()? {
                         let state = if k.revoked_at.is_some() {
@@ -327,13 +376,14 @@ pub fn run(cli: Cli) -> Result<(), DaemonError> {
                         };
                         let last = k.last_used_at.map_or_else(|| "never".into(), date_time);
                         out(&format!(
-                            "{:<5} {:<14} {:<9} {:<8} {:<21} {:<21} {}",
+                            "{:<5} {:<14} {:<9} {:<8} {:<21} {:<21} {:<24} {}",
                             k.id,
                             k.prefix,
                             k.role,
                             state,
                             date_time(k.created_at),
                             last,
+                            scope_summary(&k),
                             k.name
                         ));
                     }

@@ -27,4 +27,5 @@ pub mod secrets;
 pub mod seed;
 pub mod state_lock;
 pub mod systemd;
+pub mod tenancy;
 pub mod validate;

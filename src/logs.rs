@@ -85,11 +85,18 @@ pub struct LogFilter {
     pub level: Option<String>,
     /// Lower-case text the message must contain (case-insensitively).
     pub text: Option<String>,
+    /// Only lines of these gateways (a scoped key's; `None`: every line, the daemon's own
+    /// included).
+    pub within: Option<gateway_supervisor_actors::messages::Within>,
 }
 
 impl LogFilter {
     pub fn matches(&self, l: &LogLine) -> bool {
         self.gateway_id.is_none_or(|g| l.gateway_id == Some(g))
+            && self
+                .within
+                .as_ref()
+                .is_none_or(|w| l.gateway_id.is_some_and(|g| w.holds(g)))
             && self
                 .session
                 .as_deref()

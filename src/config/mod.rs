@@ -6,6 +6,7 @@ mod approvals;
 mod cluster;
 mod fleet_config;
 mod gateway_logs;
+mod labels;
 mod managed_runtime;
 mod usage;
 mod watchdog;
@@ -14,6 +15,7 @@ pub use approvals::{ApprovalsConfig, Timings};
 pub use cluster::ClusterConfig;
 pub use fleet_config::FleetConfigConfig;
 pub use gateway_logs::GatewayLogsConfig;
+pub use labels::LabelsConfig;
 pub use managed_runtime::{ManagedBackend, ManagedRuntimeConfig};
 pub use usage::{Budget, UsageConfig};
 pub use watchdog::{AgentWatch, WatchdogConfig};
@@ -59,6 +61,8 @@ pub struct Config {
     pub config: FleetConfigConfig,
     /// How managed gateways are run (`[managed_runtime]`).
     pub managed_runtime: ManagedRuntimeConfig,
+    /// Labels only a platform key sets (`[labels]`).
+    pub labels: LabelsConfig,
     /// Managed gateways declared by the file (`[[managed]]`, the fields of `POST
     /// /api/managed`): each one not managed yet is declared at start on this daemon's host.
     /// Checked at start (a wrong table stops it, named).
@@ -414,6 +418,7 @@ impl Config {
         self.managed_runtime.check()?;
         self.gateway_logs.check()?;
         self.usage.check()?;
+        self.labels.check()?;
         Ok(())
     }
 }

@@ -231,6 +231,7 @@ pub(super) fn front(cfg: &Config, registry: &RegistryActor) -> Front {
 /// What the API serves from, besides the services.
 pub(super) struct Served {
     pub(super) registry: Addr<RegistryActor>,
+    pub(super) scopes: http::visible::Scopes,
     pub(super) store: Store,
     pub(super) keys: Arc<KeyCache>,
     pub(super) metrics: Arc<Metrics>,
@@ -251,6 +252,7 @@ pub(super) fn app_state(
     ));
     AppState {
         registry: served.registry,
+        scopes: served.scopes,
         gateway_list: front.gateway_list,
         gateway_tags: front.gateway_tags,
         session_list: front.session_list,

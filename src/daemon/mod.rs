@@ -180,6 +180,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
     );
     let keys = Arc::new(KeyCache::new(
         store.clone(),
+        cfg.labels.reserved(),
         metrics
             .rate_limited
             .with_label_values(&["unknown_key_lookups"]),
@@ -230,6 +231,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
     let configured =
         crate::managed::declare::parse_configured(&cfg.managed).map_err(DaemonError::Startup)?;
     let targets = registry.targets();
+    let scopes = crate::http::visible::Scopes::new(targets.clone(), cfg.labels.reserved());
     system.block_on(async move {
         let registry = registry.start();
         if let Some(new) = seed {
@@ -263,6 +265,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
             front,
             compose::Served {
                 registry,
+                scopes,
                 store,
                 keys,
                 metrics,

@@ -100,8 +100,12 @@ pub(super) fn first_start_admin_key(
             reason: e.to_string(),
         })?;
     }
-    let (_row, key) =
-        store.create_api_key("initial-admin", Role::Admin, &Caller::system("first-start"))?;
+    let (_row, key) = store.create_api_key(
+        "initial-admin",
+        Role::Admin,
+        &crate::tenancy::KeyScope::default(),
+        &Caller::system("first-start"),
+    )?;
     secrets::write_private_file(&path, format!("{}\n", key.reveal()).as_bytes())?;
     Ok(Some(path))
 }

@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::schema::{api_keys, console_logouts};
 use super::{DbError, Store, audit, unix_now};
 use crate::keys::{GeneratedKey, Role};
+use crate::tenancy::KeyScope;
 use gateway_supervisor_actors::model::Caller;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize)]
@@ -20,6 +21,11 @@ pub struct ApiKeyRow {
     pub created_at: i64,
     pub revoked_at: Option<i64>,
     pub last_used_at: Option<i64>,
+    /// The key's scope as stored (`tenancy::KeyScope`): `None` for "all".
+    pub tenant: Option<String>,
+    pub selector: Option<String>,
+    pub verbs: Option<String>,
+    pub agents: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -30,13 +36,19 @@ struct NewKeyRow<'a> {
     prefix: &'a str,
     key_hash: &'a str,
     created_at: i64,
+    tenant: Option<&'a str>,
+    selector: Option<&'a str>,
+    verbs: Option<&'a str>,
+    agents: Option<&'a str>,
 }
 
 impl Store {
+    /// A new key of `role` reaching `scope` (checked by the caller, `tenancy::Scope`).
     pub fn create_api_key(
         &self,
         name: &str,
         role: Role,
+        scope: &KeyScope,
         by: &Caller,
     ) -> Result<(ApiKeyRow, GeneratedKey), DbError> {
         let key = GeneratedKey::generate()?;
@@ -49,6 +61,10 @@ impl Store {
                     prefix: key.prefix(),
                     key_hash: &key.hash_hex(),
                     created_at: unix_now(),
+                    tenant: scope.tenant.as_deref(),
+                    selector: scope.selector.as_deref(),
+                    verbs: scope.verbs.as_deref(),
+                    agents: scope.agents.as_deref(),
                 })
                 .returning(api_keys::id)
                 .get_result::<i64>(c)?;
@@ -56,8 +72,11 @@ impl Store {
                 .find(row)
                 .select(ApiKeyRow::as_select())
                 .first(c)?;
-            let details =
-                serde_json::json!({"name": name, "role": role.as_str(), "prefix": key.prefix()});
+            let details = serde_json::json!({
+                "name": name, "role": role.as_str(), "prefix": key.prefix(),
+                "tenant": scope.tenant, "selector": scope.selector,
+                "verbs": scope.verbs, "agents": scope.agents,
+            });
             audit::record(
                 c,
                 by,

@@ -42,6 +42,10 @@ diesel::table! {
         created_at -> BigInt,
         revoked_at -> Nullable<BigInt>,
         last_used_at -> Nullable<BigInt>,
+        tenant -> Nullable<Text>,
+        selector -> Nullable<Text>,
+        verbs -> Nullable<Text>,
+        agents -> Nullable<Text>,
     }
 }
 

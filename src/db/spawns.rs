@@ -118,10 +118,13 @@ impl Store {
 
     /// Spawns newest first, filtered by status and gateway, at most `limit`; and how many
     /// matched in all.
+    /// Spawns, newest first, with how many matched: of `status`, on `gateway_id`, and on one of
+    /// `within` (a scoped key's gateways; `None`: any).
     pub fn list_spawns(
         &self,
         status: Option<SpawnStatus>,
         gateway_id: Option<GatewayId>,
+        within: Option<&[GatewayId]>,
         limit: i64,
     ) -> Result<(Vec<SpawnRow>, i64), DbError> {
         let mut conn = self.conn()?;
@@ -132,6 +135,9 @@ impl Store {
             }
             if let Some(g) = gateway_id {
                 q = q.filter(spawns::gateway_id.eq(g));
+            }
+            if let Some(ids) = within {
+                q = q.filter(spawns::gateway_id.eq_any(ids.to_vec()));
             }
             q
         };

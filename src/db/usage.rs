@@ -83,24 +83,30 @@ impl Store {
     }
 
     /// Every row of the days `since..=until` (`YYYY-MM-DD`), at most `limit`.
+    /// The daily rows from `since` to `until`, of the gateways `within` names (`None`: all).
     pub fn usage_between(
         &self,
         since: &str,
         until: &str,
+        within: Option<&[GatewayId]>,
         limit: i64,
     ) -> Result<Vec<UsageRow>, DbError> {
         let mut conn = self.conn()?;
-        Ok(usage_daily::table
+        let mut q = usage_daily::table
             .filter(usage_daily::day.ge(since))
             .filter(usage_daily::day.le(until))
-            .order((
-                usage_daily::day,
-                usage_daily::gateway_id,
-                usage_daily::agent_id,
-            ))
-            .limit(limit)
-            .select(UsageRow::as_select())
-            .load(&mut conn)?)
+            .into_boxed();
+        if let Some(ids) = within {
+            q = q.filter(usage_daily::gateway_id.eq_any(ids.to_vec()));
+        }
+        Ok(q.order((
+            usage_daily::day,
+            usage_daily::gateway_id,
+            usage_daily::agent_id,
+        ))
+        .limit(limit)
+        .select(UsageRow::as_select())
+        .load(&mut conn)?)
     }
 
     /// What `agent` cost on `day`, across every gateway (micro-dollars).

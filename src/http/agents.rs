@@ -52,22 +52,39 @@ impl From<AgentRow> for AgentJson {
 }
 
 #[utoipa::path(get, path = "/api/agents", tag = "agents", responses((status = 200, description = "`{agents: [...]}`")))]
-pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list(
+    state: web::Data<AppState>,
+    visible: super::visible::Visible,
+) -> Result<HttpResponse, ApiError> {
     let store = state.store.clone();
-    let agents = blocking(move || store.agents()).await?;
+    let mut agents = blocking(move || store.agents()).await?;
+    visible.retain(&mut agents, |a| a.gateway_id);
     Ok(HttpResponse::Ok()
         .json(json!({"agents": agents.into_iter().map(AgentJson::from).collect::<Vec<_>>()})))
 }
 
 #[utoipa::path(get, path = "/api/agents/{id}", tag = "agents", params(("id" = i64, Path, minimum = 1)),
     responses((status = 200, description = "`{agent}`"), (status = 404, body = ErrorBody)))]
-pub async fn get(state: web::Data<AppState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
-    let id = id.into_inner();
-    let store = state.store.clone();
-    let agent = blocking(move || store.agent(id))
-        .await?
-        .ok_or(ApiError::AgentNotFound(id))?;
+pub async fn get(
+    state: web::Data<AppState>,
+    visible: super::visible::Visible,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    let agent = seen(&state, &visible, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(json!({"agent": AgentJson::from(agent)})))
+}
+
+/// Agent `id` if the caller sees it — on a gateway in its scope — else its not-found.
+async fn seen(
+    state: &AppState,
+    visible: &super::visible::Visible,
+    id: i64,
+) -> Result<crate::db::agents::AgentRow, ApiError> {
+    let store = state.store.clone();
+    blocking(move || store.agent(id))
+        .await?
+        .filter(|a| visible.sees_all() || a.gateway_id.is_some_and(|g| visible.gateway(g)))
+        .ok_or(ApiError::AgentNotFound(id))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -88,10 +105,12 @@ pub struct AgentUpdate {
 pub async fn update(
     state: web::Data<AppState>,
     who: Authenticated,
+    visible: super::visible::Visible,
     id: web::Path<i64>,
     body: JsonBody<AgentUpdate>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
+    seen(&state, &visible, id).await?;
     let AgentUpdate { config, role } = body.0;
     if config.is_none() && role.is_none() {
         return Err(ApiError::Unprocessable(
@@ -108,6 +127,10 @@ pub async fn update(
                 .send(gateway_supervisor_actors::messages::ListGateways)
                 .await?
                 .views;
+            let views: Vec<_> = views
+                .iter()
+                .filter(|v| visible.labels(&v.record.labels))
+                .collect();
             let known = match p {
                 Value::Number(n) => views
                     .iter()

@@ -14,14 +14,15 @@
 
 use actix_web::web;
 
-use super::roles::{Check, delete, get, patch, post, put};
+use super::roles::{Check, Need, Reach, delete, get, patch, post, put};
 use super::{Gate, api_resource, not_found};
 use super::{
     agents, approvals, budgets, cluster, events, fleet, fleet_config, gateway_ops, gateways,
     health, hosts, labels, maintenance, managed, middleware, operations, ops, rollouts, sessions,
-    spawn, usage, v1,
+    spawn, usage, v1, visible,
 };
 use crate::auth::Role::{self, Admin, Operator, Viewer};
+use crate::tenancy::Verb;
 
 /// One declared `/api` route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +31,10 @@ pub struct ApiRoute {
     pub method: &'static str,
     /// The actix pattern, from the root (`/api/gateways/{id:\d+}`).
     pub pattern: &'static str,
+    /// The least role, the verb and the reach it needs (`roles::Need`).
     pub role: Role,
+    pub verb: Verb,
+    pub reach: Reach,
 }
 
 impl ApiRoute {
@@ -50,18 +54,33 @@ impl ApiRoute {
     }
 }
 
+/// A route's reach: its handler checks each object against the key's scope (`Tenant`), or it
+/// is the platform's alone (`@platform`: refused to a scoped key before the handler runs).
+macro_rules! reach {
+    () => {
+        Reach::Tenant
+    };
+    (platform) => {
+        Reach::Platform
+    };
+}
+
 /// Declares the routes: scopes (matched by prefix, each with the checks its routes run after
-/// their role's) and routes at the top of `/api`; each line `path => method Role
-/// module::handler, …;`.
+/// their role's) and routes at the top of `/api`; each line `path => method Role Verb
+/// [@platform] module::handler, …;`.
 macro_rules! api {
     (
         scopes {
             $( $scope:literal [ $($check:path),* ] {
-                $( $spath:literal => $( $smethod:ident $srole:ident $smod:ident :: $sfn:ident ),+ ; )*
+                $( $spath:literal => $(
+                    $smethod:ident $srole:ident $sverb:ident $(@ $sreach:ident)? $smod:ident :: $sfn:ident
+                ),+ ; )*
             } )*
         }
         top {
-            $( $path:literal => $( $method:ident $role:ident $mod:ident :: $fn:ident ),+ ; )*
+            $( $path:literal => $(
+                $method:ident $role:ident $verb:ident $(@ $reach:ident)? $mod:ident :: $fn:ident
+            ),+ ; )*
         }
     ) => {
         /// Every `/api` route: each scope's, then those at the top.
@@ -70,11 +89,15 @@ macro_rules! api {
                 method: stringify!($smethod),
                 pattern: concat!("/api", $scope, $spath),
                 role: $srole,
+                verb: Verb::$sverb,
+                reach: reach!($($sreach)?),
             }, )+ )* )*
             $( $( ApiRoute {
                 method: stringify!($method),
                 pattern: concat!("/api", $path),
                 role: $role,
+                verb: Verb::$verb,
+                reach: reach!($($reach)?),
             }, )+ )*
         ];
 
@@ -92,7 +115,11 @@ macro_rules! api {
                 let checks: &'static [Check] = &[ $( $check ),* ];
                 $(
                     if is_scope_root($spath) {
-                        let routes = vec![ $( $smethod($srole, checks, $smod::$sfn) ),+ ];
+                        let routes = vec![ $( $smethod(
+                            Need { role: $srole, verb: Verb::$sverb, reach: reach!($($sreach)?) },
+                            checks,
+                            $smod::$sfn,
+                        ) ),+ ];
                         root.service(api_resource(concat!("/api", $scope), routes));
                     }
                 )*
@@ -108,13 +135,21 @@ macro_rules! api {
                 let mut scope = web::scope(concat!("/api", $scope));
                 $(
                     if !is_scope_root($spath) {
-                        let routes = vec![ $( $smethod($srole, checks, $smod::$sfn) ),+ ];
+                        let routes = vec![ $( $smethod(
+                            Need { role: $srole, verb: Verb::$sverb, reach: reach!($($sreach)?) },
+                            checks,
+                            $smod::$sfn,
+                        ) ),+ ];
                         scope = scope.service(api_resource($spath, routes));
                     }
                 )*
                 root.service(scope.default_service(not_found(Gate::Api)));
             )*
-            $( root.service(api_resource(concat!("/api", $path), vec![ $( $method($role, &[], $mod::$fn) ),+ ])); )*
+            $( root.service(api_resource(concat!("/api", $path), vec![ $( $method(
+                Need { role: $role, verb: Verb::$verb, reach: reach!($($reach)?) },
+                &[],
+                $mod::$fn,
+            ) ),+ ])); )*
         }
     };
 }
@@ -135,89 +170,98 @@ fn is_scope_root(path: &str) -> bool {
 // (perf, wrk -c64; docs/design.md "Serving reads").
 api! {
     scopes {
-        "/gateways" [middleware::limit_gateway_ops] {
-            "" => get Viewer gateways::list, post Admin gateways::create,
-                put Admin gateways::update, delete Admin gateways::delete;
-            "/health" => post Operator health::probe;
-            "/health/history" => get Viewer health::history;
-            r"/{id:\d+}/labels" => patch Admin labels::patch;
-            r"/{id:\d+}/maintenance" => post Admin maintenance::start, delete Admin maintenance::end;
-            r"/{id:\d+}/cordon" => post Admin gateway_ops::cordon;
-            r"/{id:\d+}/uncordon" => post Admin gateway_ops::uncordon;
-            r"/{id:\d+}/drain" => post Admin operations::drain;
-            r"/{id:\d+}/suspend" => post Admin gateway_ops::suspend;
-            r"/{id:\d+}/resume" => post Admin gateway_ops::resume;
-            r"/{id:\d+}/restart" => post Admin gateway_ops::restart;
-            r"/{id:\d+}/rotate-token" => post Admin gateway_ops::rotate_token;
-            r"/{id:\d+}" => get Viewer gateways::get, put Admin gateways::update_by_path,
-                delete Admin gateways::delete_by_path;
+        "/gateways" [middleware::limit_gateway_ops, visible::gateway_in_path] {
+            "" => get Viewer Read gateways::list, post Admin Admin gateways::create,
+                put Admin Admin gateways::update, delete Admin Admin gateways::delete;
+            "/health" => post Operator Operate health::probe;
+            "/health/history" => get Viewer Read health::history;
+            r"/{id:\d+}/labels" => patch Admin Admin labels::patch;
+            r"/{id:\d+}/maintenance" => post Admin Operate maintenance::start,
+                delete Admin Operate maintenance::end;
+            r"/{id:\d+}/cordon" => post Admin Operate gateway_ops::cordon;
+            r"/{id:\d+}/uncordon" => post Admin Operate gateway_ops::uncordon;
+            r"/{id:\d+}/drain" => post Admin Operate operations::drain;
+            r"/{id:\d+}/suspend" => post Admin Operate gateway_ops::suspend;
+            r"/{id:\d+}/resume" => post Admin Operate gateway_ops::resume;
+            r"/{id:\d+}/restart" => post Admin Operate gateway_ops::restart;
+            r"/{id:\d+}/rotate-token" => post Admin Admin gateway_ops::rotate_token;
+            r"/{id:\d+}" => get Viewer Read gateways::get, put Admin Admin gateways::update_by_path,
+                delete Admin Admin gateways::delete_by_path;
         }
         "/sessions" [] {
-            "" => get Viewer sessions::list;
-            "/{key}/control" => post Operator sessions::control;
+            "" => get Viewer Read sessions::list;
+            "/{key}/control" => post Operator SessionControl sessions::control;
         }
-        "/v1/gateways" [middleware::limit_gateway_ops] {
-            "" => get Viewer v1::list, post Admin v1::create;
-            r"/{id:\d+}" => get Viewer v1::get, patch Admin v1::update, delete Admin v1::delete;
+        "/v1/gateways" [middleware::limit_gateway_ops, visible::gateway_in_path] {
+            "" => get Viewer Read v1::list, post Admin Admin v1::create;
+            r"/{id:\d+}" => get Viewer Read v1::get, patch Admin Admin v1::update,
+                delete Admin Admin v1::delete;
         }
         "/operations" [] {
-            "" => get Viewer operations::list;
-            "/{id}" => get Viewer operations::get;
-            "/{id}/cancel" => post Admin operations::cancel;
-            "/{id}/abort-runs" => post Admin operations::abort_runs;
+            "" => get Viewer Read operations::list;
+            "/{id}" => get Viewer Read operations::get;
+            "/{id}/cancel" => post Admin Operate operations::cancel;
+            "/{id}/abort-runs" => post Admin Operate operations::abort_runs;
         }
-        "/approvals" [] {
-            "" => get Viewer approvals::list;
-            "/{gateway_id}/{id}" => get Viewer approvals::get;
-            "/{gateway_id}/{id}/resolve" => post Operator approvals::resolve;
+        "/approvals" [visible::gateway_in_path] {
+            "" => get Viewer Read approvals::list;
+            "/{gateway_id}/{id}" => get Viewer Read approvals::get;
+            "/{gateway_id}/{id}/resolve" => post Operator Approve approvals::resolve;
         }
         "/config" [] {
-            "/profiles" => get Viewer fleet_config::list;
-            "/profiles/{name}" => get Viewer fleet_config::get, put Admin fleet_config::put,
-                delete Admin fleet_config::delete;
-            "/drift" => get Viewer fleet_config::drift;
-            "/rollouts" => get Viewer rollouts::list_rollouts, post Admin rollouts::start_rollout;
-            "/rollouts/{id}" => get Viewer rollouts::get_rollout;
-            "/rollouts/{id}/pause" => post Admin rollouts::pause_rollout;
-            "/rollouts/{id}/resume" => post Admin rollouts::resume_rollout;
-            "/rollouts/{id}/promote" => post Admin rollouts::promote_rollout;
+            "/profiles" => get Viewer Read @platform fleet_config::list;
+            "/profiles/{name}" => get Viewer Read @platform fleet_config::get,
+                put Admin Config @platform fleet_config::put,
+                delete Admin Config @platform fleet_config::delete;
+            "/drift" => get Viewer Read @platform fleet_config::drift;
+            "/rollouts" => get Viewer Read rollouts::list_rollouts,
+                post Admin Config @platform rollouts::start_rollout;
+            "/rollouts/{id}" => get Viewer Read rollouts::get_rollout;
+            "/rollouts/{id}/pause" => post Admin Config @platform rollouts::pause_rollout;
+            "/rollouts/{id}/resume" => post Admin Config @platform rollouts::resume_rollout;
+            "/rollouts/{id}/promote" => post Admin Config @platform rollouts::promote_rollout;
         }
         "/budgets" [] {
-            "" => get Viewer budgets::list_budgets;
-            "/{name}" => get Viewer budgets::get_budget, put Admin budgets::put_budget,
-                delete Admin budgets::delete_budget;
+            "" => get Viewer Read @platform budgets::list_budgets;
+            "/{name}" => get Viewer Read @platform budgets::get_budget,
+                put Admin Admin @platform budgets::put_budget,
+                delete Admin Admin @platform budgets::delete_budget;
         }
         "/managed" [] {
-            "" => get Viewer managed::list_managed, post Admin managed::declare_managed;
-            "/{id}" => get Viewer managed::get_managed, delete Admin managed::delete_managed;
-            "/{id}/restart" => post Admin managed::restart_managed;
+            "" => get Viewer Read @platform managed::list_managed,
+                post Admin Admin @platform managed::declare_managed;
+            "/{id}" => get Viewer Read @platform managed::get_managed,
+                delete Admin Admin @platform managed::delete_managed;
+            "/{id}/restart" => post Admin Operate @platform managed::restart_managed;
         }
         "/spawn" [] {
-            "" => get Viewer spawn::list, post Operator spawn::create;
-            "/{id}" => get Viewer spawn::get;
+            "" => get Viewer Read spawn::list, post Operator Spawn spawn::create;
+            "/{id}" => get Viewer Read spawn::get;
         }
         "/agents" [] {
-            "" => get Viewer agents::list;
-            "/sync" => post Admin agents::sync;
-            r"/{id:\d+}" => get Viewer agents::get, put Admin agents::update;
-            r"/{id:\d+}/heartbeat" => post Operator agents::heartbeat;
+            "" => get Viewer Read agents::list;
+            "/sync" => post Admin Admin @platform agents::sync;
+            r"/{id:\d+}" => get Viewer Read agents::get, put Admin Admin agents::update;
+            r"/{id:\d+}/heartbeat" => post Operator Spawn @platform agents::heartbeat;
         }
     }
     top {
-        "/fleet/versions" => get Viewer fleet::versions;
-        "/alerts" => get Viewer fleet::alerts;
-        "/usage" => get Viewer usage::report;
-        "/fleet/restart" => post Admin operations::rolling_restart;
-        "/fleet/upgrade" => post Admin operations::upgrade;
-        "/fleet/update-hold" => post Admin operations::update_hold;
-        "/hosts" => get Viewer hosts::list_hosts;
-        "/audit" => get Admin ops::audit;
-        "/cluster" => get Viewer cluster::status;
-        "/logs" => get Viewer ops::logs;
-        "/events" => get Viewer events::sse;
-        "/connect" => get Viewer agents::connections, post Operator agents::connect,
-            delete Operator agents::disconnect;
-        "/ws" => get Viewer events::ws;
+        "/fleet/versions" => get Viewer Read fleet::versions;
+        "/alerts" => get Viewer Read @platform fleet::alerts;
+        "/usage" => get Viewer Read usage::report;
+        "/fleet/restart" => post Admin Operate operations::rolling_restart;
+        "/fleet/upgrade" => post Admin Operate operations::upgrade;
+        "/fleet/update-hold" => post Admin Operate operations::update_hold;
+        "/hosts" => get Viewer Read @platform hosts::list_hosts;
+        "/audit" => get Admin Admin @platform ops::audit;
+        "/cluster" => get Viewer Read @platform cluster::status;
+        "/logs" => get Viewer Read ops::logs;
+        "/events" => get Viewer Read events::sse;
+        // Direct CLI connections belong to no gateway, so to no tenant.
+        "/connect" => get Viewer Read @platform agents::connections,
+            post Operator Spawn @platform agents::connect,
+            delete Operator Spawn @platform agents::disconnect;
+        "/ws" => get Viewer Read events::ws;
     }
 }
 
@@ -233,6 +277,8 @@ mod tests {
             method: "get",
             pattern: r"/api/gateways/{id:\d+}/labels",
             role: Viewer,
+            verb: Verb::Read,
+            reach: Reach::Tenant,
         };
         assert_eq!(route.documented_path(), "/api/gateways/{id}/labels");
     }

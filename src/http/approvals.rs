@@ -71,9 +71,13 @@ pub struct ResolveRequest {
     responses((status = 200, body = ApprovalList), (status = 400, body = ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
+    visible: super::visible::Visible,
     query: web::Query<ApprovalsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
+    if let Some(id) = q.gateway_id {
+        visible.one(id)?;
+    }
     let limit = super::query::limit(q.limit, 100)?;
     let status = match q.status.as_deref() {
         None => None,
@@ -119,6 +123,7 @@ pub async fn list(
         }
         None => None,
     };
+    let gateways = visible.narrow(gateways);
     let filter = ApprovalFilter {
         status,
         gateway_id: q.gateway_id,

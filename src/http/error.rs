@@ -47,6 +47,13 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("this action requires the {required} role; this key has the {actual} role")]
     Forbidden { required: Role, actual: Role },
+    /// The key's scope does not give it the route's verb (docs/design.md, *Tenancy*).
+    #[error("this action needs the `{0}` verb, which this key was not given")]
+    VerbNotGranted(crate::tenancy::Verb),
+    /// An action on gateways, or a route, outside the key's scope (a read of one object out
+    /// of scope is its not-found instead: it does not reveal the object exists).
+    #[error("{0}")]
+    OutOfScope(String),
     /// A cookie-authenticated unsafe request from another origin (or saying none).
     #[error("{0}")]
     CrossOrigin(String),
@@ -215,6 +222,8 @@ impl ApiError {
             ApiError::PrimaryGateway(_) => ("primary_gateway", S::BAD_REQUEST),
             ApiError::Unauthorized(_) => ("unauthorized", S::UNAUTHORIZED),
             ApiError::Forbidden { .. } => ("forbidden", S::FORBIDDEN),
+            ApiError::VerbNotGranted(_) => ("forbidden", S::FORBIDDEN),
+            ApiError::OutOfScope(_) => ("out_of_scope", S::FORBIDDEN),
             ApiError::CrossOrigin(_) => ("cross_origin", S::FORBIDDEN),
             ApiError::RouteNotFound(_) => ("not_found", S::NOT_FOUND),
             ApiError::GatewayNotFound(_) => ("gateway_not_found", S::NOT_FOUND),
@@ -280,6 +289,7 @@ impl ApiError {
             ApiError::Forbidden { required, .. } => {
                 Some(serde_json::json!({ "required_role": required }))
             }
+            ApiError::VerbNotGranted(verb) => Some(serde_json::json!({ "required_verb": verb })),
             ApiError::RateLimited {
                 limit,
                 retry_after_secs,
@@ -321,6 +331,8 @@ impl ApiError {
             self,
             ApiError::Unauthorized(_)
                 | ApiError::Forbidden { .. }
+                | ApiError::VerbNotGranted(_)
+                | ApiError::OutOfScope(_)
                 | ApiError::CrossOrigin(_)
                 | ApiError::PayloadTooLarge { .. }
                 | ApiError::BodyTimeout(_)

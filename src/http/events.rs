@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use actix_web::http::header;
 use actix_web::web::Bytes;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
@@ -85,17 +85,36 @@ const CREDENTIAL_ENDED: &str =
 /// one request that lasts for hours, and a key revoked or a console session logged out must
 /// not go on receiving the fleet's events. Asked from memory (a digest, or a cookie's MAC and
 /// the logged-out set), a few microseconds against a frame's serialization.
+///
+/// It also holds what the key sees (docs/design.md, *Tenancy*): a scoped key's stream carries
+/// the events of gateways in its scope as they are when each event is sent, and no event of
+/// none (the fleet's own), so every stream — SSE, WebSocket, `logs?follow` — is filtered here.
 struct Recheck {
     credential: Option<Credential>,
     app: web::Data<AppState>,
+    /// `None`: a platform key, which sees every event.
+    visible: Option<super::visible::Visible>,
 }
 
 impl Recheck {
     fn new(app: &web::Data<AppState>, req: &HttpRequest) -> Recheck {
+        let visible = req
+            .extensions()
+            .get::<crate::auth::Principal>()
+            .map(|p| app.scopes.of(p))
+            .filter(|v| !v.sees_all());
         Recheck {
             credential: Credential::of(req),
             app: app.clone(),
+            visible,
         }
+    }
+
+    /// Whether the key sees event `e`.
+    fn shows(&self, e: &Event) -> bool {
+        self.visible
+            .as_ref()
+            .is_none_or(|v| e.gateway_id.is_some_and(|g| v.gateway(g)))
     }
 
     /// Whether the stream may go on. A request let in without a credential it presented (none
@@ -219,7 +238,7 @@ pub(super) fn stream(
                 return;
             }
         }
-        for e in backlog.iter().filter(|e| wanted(e)) {
+        for e in backlog.iter().filter(|e| wanted(e) && recheck.shows(e)) {
             if tx.send(Ok(sse_frame(e))).await.is_err() {
                 return;
             }
@@ -233,7 +252,7 @@ pub(super) fn stream(
             };
             let frame = match next {
                 None => Bytes::from_static(b": keep-alive\n\n"),
-                Some(Ok(e)) if wanted(&e) => sse_frame(&e),
+                Some(Ok(e)) if wanted(&e) && recheck.shows(&e) => sse_frame(&e),
                 Some(Ok(_)) => continue,
                 Some(Err(RecvError::Lagged(n))) => {
                     events.note_dropped();
@@ -324,7 +343,7 @@ pub async fn ws(
                     }
                 },
                 event = rx.recv() => match event {
-                    Ok(e) if wanted(&filter, &e) => {
+                    Ok(e) if wanted(&filter, &e) && recheck.shows(&e) => {
                         if !recheck.admits() {
                             break Some(Ending::CredentialEnded);
                         }

@@ -28,10 +28,17 @@ pub struct VersionInventory {
     responses((status = 200, body = VersionInventory), (status = 503, body = ErrorBody)))]
 pub async fn versions(
     state: web::Data<AppState>,
+    visible: super::visible::Visible,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let snapshot = state.registry.send(ListGateways).await?;
-    let here = inventory(&snapshot.views);
+    let views: Vec<_> = snapshot
+        .views
+        .iter()
+        .filter(|v| visible.labels(&v.record.labels))
+        .cloned()
+        .collect();
+    let here = inventory(&views);
     if !super::fanout::gathers(&state, &req) {
         let total = here.iter().map(|g| g.count).sum();
         return Ok(HttpResponse::Ok().json(VersionInventory {
@@ -45,7 +52,7 @@ pub async fn versions(
     let mut parts: Vec<Vec<VersionGroup>> =
         gathered.parts.into_iter().map(|p| p.versions).collect();
     parts.push(here);
-    let all: Vec<GatewayId> = snapshot.views.iter().map(|v| v.record.id).collect();
+    let all: Vec<GatewayId> = views.iter().map(|v| v.record.id).collect();
     let versions = merge(parts, &all);
     Ok(HttpResponse::Ok().json(VersionInventory {
         total: versions.iter().map(|g| g.count).sum(),

@@ -17,6 +17,7 @@ pub use super::gateway_json::{
 use super::gateway_page::GatewayListQuery;
 use super::json::JsonBody;
 use super::principal::Authenticated;
+use super::visible::Visible;
 use crate::validate::{self, FieldError};
 use gateway_supervisor_actors::labels::Labels;
 use gateway_supervisor_actors::messages::{
@@ -311,21 +312,41 @@ pub struct Deleted {
 pub async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
+    visible: Visible,
     query: web::Query<GatewayListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = query.validate()?;
+    // A scoped key's answer is its own: the tag names the scope it was made for.
+    let scope = match visible.sees_all() {
+        true => String::new(),
+        false => format!("{:?} ", visible.scope()),
+    };
     let tag = state.gateway_tags.tag(&match &page {
-        Some(q) => format!("page {q:?}"),
-        None => "list".to_owned(),
+        Some(q) => format!("{scope}page {q:?}"),
+        None => format!("{scope}list"),
     });
     if super::etag::matches(&req, &tag) {
         return Ok(super::etag::not_modified(&tag));
     }
-    if let Some(q) = page {
+    if page.is_some() || !visible.sees_all() {
         let snapshot = state.registry.send(ListGateways).await?;
-        return Ok(HttpResponse::Ok()
-            .insert_header((header::ETAG, tag))
-            .json(super::gateway_page::page(&snapshot.views, &q)));
+        let views: std::borrow::Cow<[_]> = match visible.sees_all() {
+            true => std::borrow::Cow::Borrowed(&snapshot.views[..]),
+            false => snapshot
+                .views
+                .iter()
+                .filter(|v| visible.labels(&v.record.labels))
+                .cloned()
+                .collect(),
+        };
+        let mut res = HttpResponse::Ok();
+        res.insert_header((header::ETAG, tag));
+        return Ok(match page {
+            Some(q) => res.json(super::gateway_page::page(&views, &q)),
+            None => res.json(GatewayList {
+                gateways: views.iter().map(|v| GatewayJson::from(&**v)).collect(),
+            }),
+        });
     }
     let body = state.gateway_list.body(&state.registry).await?;
     let mut res = super::json::json_bytes(body);
@@ -373,9 +394,11 @@ pub async fn get(
 pub async fn create(
     state: web::Data<AppState>,
     who: Authenticated,
+    visible: Visible,
     body: JsonBody<CreateGatewayRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = body.0.validate()?;
+    let mut new = body.0.validate()?;
+    new.labels = visible.labels_for_new(&new.labels)?;
     let view = state
         .registry
         .send(CreateGateway {
@@ -391,10 +414,15 @@ pub async fn create(
 async fn apply_update(
     state: &AppState,
     who: &Authenticated,
+    visible: &Visible,
     id: GatewayId,
     req: UpdateGatewayRequest,
 ) -> Result<HttpResponse, ApiError> {
+    visible.one(id)?;
     let patch = req.validate()?;
+    if let Some(labels) = &patch.labels {
+        visible.relabel(id, labels)?;
+    }
     let view = state
         .registry
         .send(UpdateGateway {
@@ -416,6 +444,7 @@ async fn apply_update(
 pub async fn update(
     state: web::Data<AppState>,
     who: Authenticated,
+    visible: Visible,
     body: JsonBody<UpdateGatewayRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let req = body.0;
@@ -423,7 +452,7 @@ pub async fn update(
         message: "missing field `id`".into(),
         field: Some("id".into()),
     })?;
-    apply_update(&state, &who, id, req).await
+    apply_update(&state, &who, &visible, id, req).await
 }
 
 #[utoipa::path(put, path = "/api/gateways/{id}", tag = "gateways",
@@ -434,6 +463,7 @@ pub async fn update(
 pub async fn update_by_path(
     state: web::Data<AppState>,
     who: Authenticated,
+    visible: Visible,
     id: web::Path<GatewayId>,
     body: JsonBody<UpdateGatewayRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -445,14 +475,16 @@ pub async fn update_by_path(
             format!("body id {body_id} does not match the path id {id}"),
         ));
     }
-    apply_update(&state, &who, id, req).await
+    apply_update(&state, &who, &visible, id, req).await
 }
 
 async fn apply_delete(
     state: &AppState,
     who: &Authenticated,
+    visible: &Visible,
     id: GatewayId,
 ) -> Result<HttpResponse, ApiError> {
+    visible.one(id)?;
     state.fleet.operations.may_delete(id).await?;
     let store = state.store.clone();
     if super::blocking(move || store.managed(id)).await?.is_some() {
@@ -479,9 +511,10 @@ async fn apply_delete(
 pub async fn delete(
     state: web::Data<AppState>,
     who: Authenticated,
+    visible: Visible,
     body: JsonBody<DeleteGatewayRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    apply_delete(&state, &who, body.0.id).await
+    apply_delete(&state, &who, &visible, body.0.id).await
 }
 
 #[utoipa::path(delete, path = "/api/gateways/{id}", tag = "gateways",
@@ -491,9 +524,10 @@ pub async fn delete(
 pub async fn delete_by_path(
     state: web::Data<AppState>,
     who: Authenticated,
+    visible: Visible,
     id: web::Path<GatewayId>,
 ) -> Result<HttpResponse, ApiError> {
-    apply_delete(&state, &who, id.into_inner()).await
+    apply_delete(&state, &who, &visible, id.into_inner()).await
 }
 
 #[cfg(test)]

@@ -110,15 +110,20 @@ fn unanswered(error: &str) -> ProbeResult {
 pub async fn probe(
     state: web::Data<AppState>,
     who: Authenticated,
+    visible: super::visible::Visible,
     body: OptionalJsonBody<ProbeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let gateway_id = body.0.and_then(|b| b.gateway_id);
+    if let Some(id) = gateway_id {
+        visible.one(id)?;
+    }
     state.within(
         &state.manual_health_limiter,
         who.0.key_id,
         "manual health checks",
     )?;
-    let links = state.registry.send(Links(gateway_id)).await?;
+    let mut links = state.registry.send(Links(gateway_id)).await?;
+    visible.retain(&mut links, |l| Some(l.id));
     let deadline = state.probe_timeout + PROBE_GRACE;
     if let Some(id) = gateway_id {
         let link = links.first().ok_or(ApiError::GatewayNotFound(id))?;
@@ -190,10 +195,15 @@ pub struct History {
     responses((status = 200, body = History), (status = 404, body = ErrorBody)))]
 pub async fn history(
     state: web::Data<AppState>,
+    visible: super::visible::Visible,
     query: web::Query<HistoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let since = query.since.unwrap_or_else(|| unix_now() - 24 * 3600);
     let views = state.registry.send(ListGateways).await?.views;
+    let views: Vec<_> = views
+        .iter()
+        .filter(|v| visible.labels(&v.record.labels))
+        .collect();
     if let Some(id) = query.gateway_id
         && !views.iter().any(|v| v.record.id == id)
     {

@@ -34,14 +34,17 @@ pub struct LabelsPatchRequest(pub BTreeMap<String, Option<String>>);
     params(("id" = i64, Path, minimum = 1, description = "Gateway id")),
     request_body(content = LabelsPatchRequest, content_type = "application/merge-patch+json"),
     responses((status = 200, body = GatewayEnvelope), (status = 400, body = ErrorBody, description = "`invalid_field` (`labels`): a key or value that is not a label, or more than 64"),
+        (status = 403, body = ErrorBody, description = "`out_of_scope`: a reserved label (`tenant`, `labels.reserved`) named by a key scoped to a tenant"),
         (status = 404, body = ErrorBody)))]
 pub async fn patch(
     state: web::Data<AppState>,
     who: Authenticated,
+    visible: super::visible::Visible,
     id: web::Path<GatewayId>,
     body: JsonBody<LabelsPatchRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let patch: LabelPatch = body.0.0;
+    visible.may_set_labels(patch.keys().map(String::as_str))?;
     if patch.is_empty() {
         return Err(ApiError::field(
             "labels",

@@ -178,12 +178,22 @@ pub async fn list(
     registry: &Addr<RegistryActor>,
     q: &SessionQueryKey,
 ) -> Result<(u64, SessionList), ApiError> {
+    list_within(registry, q, None).await
+}
+
+/// [`list`] of the sessions on the gateways `within` holds (a scoped key's; not cached).
+pub async fn list_within(
+    registry: &Addr<RegistryActor>,
+    q: &SessionQueryKey,
+    within: Option<gateway_supervisor_actors::messages::Within>,
+) -> Result<(u64, SessionList), ApiError> {
     let page = registry
         .send(ListSessions {
             agent: q.agent.clone(),
             key: q.key.clone(),
             gateway_id: q.gateway_id,
             limit: q.limit,
+            within,
         })
         .await?;
     Ok((

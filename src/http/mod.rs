@@ -41,6 +41,7 @@ pub mod spawn;
 pub mod stream_slots;
 pub mod usage;
 pub mod v1;
+pub mod visible;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -64,6 +65,8 @@ use gateway_supervisor_actors::RegistryActor;
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Addr<RegistryActor>,
+    /// What each key sees of the fleet (`visible.rs`).
+    pub scopes: visible::Scopes,
     /// The serialized `GET /api/gateways` body, rebuilt after the registry changes.
     pub gateway_list: Arc<list_cache::GatewayListCache>,
     /// The `ETag`s of the gateway reads.

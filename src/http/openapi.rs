@@ -86,8 +86,8 @@ const COMMON: &[Rule] = &[
     ),
     (
         "403",
-        "`forbidden`: the key's role is below the one this operation needs (its security scope); `cross_origin`: a console session's change request from another origin",
-        |_, _, _, role| role.is_some_and(|r| r != "viewer"),
+        "`forbidden`: the key's role is below the one this operation needs (its security scope), or the key was not given the verb it needs (`details.required_verb`); `out_of_scope`: a key scoped to a tenant asked for the platform's own objects, set a reserved label, or picked gateways outside its tenant; `cross_origin`: a console session's change request from another origin",
+        |_, _, _, role| role.is_some(),
     ),
     (
         "404",

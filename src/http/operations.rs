@@ -14,6 +14,7 @@ pub use super::operation_json::{
     GatewayProgressSchema, OperationEnvelope, OperationJson, OperationList, StepName, accepted,
 };
 use super::principal::Authenticated;
+use super::visible::Visible;
 use crate::domain::OperationId;
 use crate::fleet::operation::model::{
     DrainParams, DrainTimeoutPolicy, KindParams, ManagedRelease, OperationKind, OperationParams,
@@ -327,8 +328,10 @@ async fn picked(state: &AppState, selector: Option<&Selector>) -> Result<Picked,
 async fn start(
     state: &AppState,
     who: &Authenticated,
+    visible: &Visible,
     order: OperationOrder,
 ) -> Result<HttpResponse, ApiError> {
+    visible.reach(&order.gateways)?;
     let op = state
         .fleet
         .operations
@@ -345,11 +348,12 @@ async fn start(
 pub async fn update_hold(
     state: web::Data<AppState>,
     who: Authenticated,
+    visible: Visible,
     body: JsonBody<UpdateHoldRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let all = picked(&state, body.0.selector.as_ref()).await?;
     let order = body.0.validate(|| all)?;
-    start(&state, &who, order).await
+    start(&state, &who, &visible, order).await
 }
 
 #[utoipa::path(post, path = "/api/fleet/restart", tag = "operations",
@@ -360,11 +364,12 @@ pub async fn update_hold(
 pub async fn rolling_restart(
     state: web::Data<AppState>,
     who: Authenticated,
+    visible: Visible,
     body: JsonBody<RollingRestartRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let all = picked(&state, body.0.selector.as_ref()).await?;
     let order = body.0.validate(|| all)?;
-    start(&state, &who, order).await
+    start(&state, &who, &visible, order).await
 }
 
 #[utoipa::path(post, path = "/api/fleet/upgrade", tag = "operations",
@@ -375,11 +380,12 @@ pub async fn rolling_restart(
 pub async fn upgrade(
     state: web::Data<AppState>,
     who: Authenticated,
+    visible: Visible,
     body: JsonBody<UpgradeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let all = picked(&state, body.0.selector.as_ref()).await?;
     let order = body.0.validate(|| all)?;
-    start(&state, &who, order).await
+    start(&state, &who, &visible, order).await
 }
 
 /// An operation id from the path, and how it is shown in a "not found" (ids are 27
@@ -399,9 +405,11 @@ pub(super) fn operation_id(id: String) -> Result<(OperationId, String), ApiError
 pub async fn cancel(
     state: web::Data<AppState>,
     who: Authenticated,
+    visible: Visible,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, shown) = operation_id(id.into_inner())?;
+    seen(&state, &visible, &id, &shown).await?;
     let op = state
         .fleet
         .operations
@@ -440,6 +448,7 @@ pub struct DrainQuery {
 pub async fn drain(
     state: web::Data<AppState>,
     who: Authenticated,
+    visible: Visible,
     id: web::Path<GatewayId>,
     query: web::Query<DrainQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -473,7 +482,7 @@ pub async fn drain(
             }),
         },
     };
-    start(&state, &who, order).await
+    start(&state, &who, &visible, order).await
 }
 
 #[utoipa::path(post, path = "/api/operations/{id}/abort-runs", tag = "operations", params(("id" = String, Path)),
@@ -483,9 +492,11 @@ pub async fn drain(
 pub async fn abort_runs(
     state: web::Data<AppState>,
     who: Authenticated,
+    visible: Visible,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, shown) = operation_id(id.into_inner())?;
+    seen(&state, &visible, &id, &shown).await?;
     let asked = state
         .fleet
         .operations
@@ -515,18 +526,30 @@ pub async fn abort_runs(
     responses((status = 200, body = OperationEnvelope), (status = 404, body = ErrorBody)))]
 pub async fn get(
     state: web::Data<AppState>,
+    visible: Visible,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, shown) = operation_id(id.into_inner())?;
-    let op = state
-        .fleet
-        .operations
-        .operation(id)
-        .await?
-        .ok_or(ApiError::OperationNotFound(shown))?;
+    let op = seen(&state, &visible, &id, &shown).await?;
     Ok(HttpResponse::Ok().json(OperationEnvelope {
         operation: op.into(),
     }))
+}
+
+/// Operation `id` if the caller sees it — all its gateways in scope — else its not-found.
+pub(super) async fn seen(
+    state: &AppState,
+    visible: &Visible,
+    id: &OperationId,
+    shown: &str,
+) -> Result<crate::db::operations::Operation, ApiError> {
+    state
+        .fleet
+        .operations
+        .operation(id.clone())
+        .await?
+        .filter(|op| visible.all(op.progress.iter().map(|p| p.gateway_id)))
+        .ok_or_else(|| ApiError::OperationNotFound(shown.to_owned()))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -543,11 +566,24 @@ pub struct OperationsQuery {
     responses((status = 200, body = OperationList), (status = 400, body = ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
+    visible: Visible,
     query: web::Query<OperationsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = super::query::limit(query.limit, 50)?;
-    let ops = state.fleet.operations.operations(limit).await?;
+    // A scoped key's are among the newest 1,000 (the store keeps no tenant per operation: an
+    // operation is seen when all its gateways are).
+    let read = if visible.sees_all() {
+        limit
+    } else {
+        MAX_SCOPED_READ
+    };
+    let mut ops = state.fleet.operations.operations(read).await?;
+    ops.retain(|op| visible.all(op.progress.iter().map(|p| p.gateway_id)));
+    ops.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     Ok(HttpResponse::Ok().json(OperationList {
         operations: ops.into_iter().map(OperationJson::from).collect(),
     }))
 }
+
+/// The most operations read to find a scoped key's page.
+const MAX_SCOPED_READ: i64 = 1000;

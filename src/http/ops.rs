@@ -147,8 +147,12 @@ pub struct LogQuery {
 pub async fn logs(
     state: web::Data<AppState>,
     req: actix_web::HttpRequest,
+    visible: super::visible::Visible,
     query: web::Query<LogQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    if let Some(id) = query.gateway_id {
+        visible.one(id)?;
+    }
     let limit = query.limit.unwrap_or(100);
     if !(1..=crate::logs::CAPACITY).contains(&limit) {
         return Err(ApiError::field("limit", "limit must be between 1 and 5000"));
@@ -162,6 +166,7 @@ pub async fn logs(
         session: query.session,
         level: query.level,
         text: query.q.map(|q| q.to_lowercase()),
+        within: visible.within(),
     };
     if query.follow == Some(true) {
         return super::events::stream(&state, &req, None, move |e| {

@@ -15,15 +15,47 @@ use actix_web::{
 
 use super::error::ApiError;
 use crate::auth::{Principal, Role};
+use crate::tenancy::Verb;
 
-/// The decision, apart from the plumbing: no principal is 401, too small a role 403.
-pub fn admit(principal: Option<&Principal>, required: Role) -> Result<&Principal, ApiError> {
+/// What a route needs of its caller, declared with it (`api_routes.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Need {
+    /// The least role.
+    pub role: Role,
+    /// The verb the key must hold (docs/design.md, *Tenancy*).
+    pub verb: Verb,
+    pub reach: Reach,
+}
+
+/// Whose objects a route serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// A tenant's: its handler checks every object against the key's scope
+    /// (`visible::Visible`): out of scope is 404 for one object, left out of a list, 403
+    /// `out_of_scope` for an action on a selector that reaches outside.
+    Tenant,
+    /// The platform's alone (profiles, disruption budgets, managed processes, hosts, the
+    /// cluster, the audit log): a scoped key is refused here, before the handler.
+    Platform,
+}
+
+/// The decision, apart from the plumbing: no principal is 401, too small a role or a verb the
+/// key was not given 403 `forbidden`, a platform route to a scoped key 403 `out_of_scope`.
+pub fn admit(principal: Option<&Principal>, need: Need) -> Result<&Principal, ApiError> {
     match principal {
         None => Err(ApiError::Unauthorized("missing API key".into())),
-        Some(p) if p.role < required => Err(ApiError::Forbidden {
-            required,
+        Some(p) if p.role < need.role => Err(ApiError::Forbidden {
+            required: need.role,
             actual: p.role,
         }),
+        Some(p) if !p.scope.allows(need.verb) => Err(ApiError::VerbNotGranted(need.verb)),
+        Some(p) if need.reach == Reach::Platform && !p.scope.is_platform() => {
+            Err(ApiError::OutOfScope(
+                "this route serves the platform's own objects; a key scoped to a tenant does not \
+                 reach it"
+                    .into(),
+            ))
+        }
         Some(p) => Ok(p),
     }
 }
@@ -43,7 +75,7 @@ pub type MethodRoute = (Method, Route);
 /// compatibility layer and two mapped futures on every request (docs/design.md "Serving reads").
 fn with_role<F, Args>(
     method: Method,
-    role: Role,
+    need: Need,
     checks: &'static [Check],
     handler: F,
 ) -> MethodRoute
@@ -57,7 +89,7 @@ where
         let handler = handler.clone();
         async move {
             let admitted = match admission.settle(&req).await {
-                Ok(()) => admit(req.extensions().get::<Principal>(), role)
+                Ok(()) => admit(req.extensions().get::<Principal>(), need)
                     .and_then(|caller| checks.iter().try_for_each(|check| check(&req, caller))),
                 Err(refused) => Err(refused),
             };
@@ -105,14 +137,14 @@ where
 
 macro_rules! method_routes {
     ($($name:ident => $method:ident),* $(,)?) => {$(
-        #[doc = concat!("`", stringify!($method), "` for `role` and above, then `checks`.")]
-        pub fn $name<F, Args>(role: Role, checks: &'static [Check], handler: F) -> MethodRoute
+        #[doc = concat!("`", stringify!($method), "` for what `need` says, then `checks`.")]
+        pub fn $name<F, Args>(need: Need, checks: &'static [Check], handler: F) -> MethodRoute
         where
             F: Handler<Args>,
             Args: FromRequest + 'static,
             F::Output: Responder + 'static,
         {
-            with_role(Method::$method, role, checks, handler)
+            with_role(Method::$method, need, checks, handler)
         }
     )*};
 }
@@ -123,18 +155,29 @@ method_routes!(get => GET, post => POST, put => PUT, patch => PATCH, delete => D
 mod tests {
     use super::*;
     use crate::auth::Role::*;
+    use crate::tenancy::{Reserved, Scope};
+    use std::sync::Arc;
 
     fn principal(role: Role) -> Principal {
         Principal {
             key_id: 1,
             role,
             name: "t".into(),
+            scope: Default::default(),
+        }
+    }
+
+    fn need(role: Role) -> Need {
+        Need {
+            role,
+            verb: Verb::Read,
+            reach: Reach::Tenant,
         }
     }
 
     #[test]
     fn a_role_admits_itself_and_above_only() {
-        for (have, need, ok) in [
+        for (have, want, ok) in [
             (Viewer, Viewer, true),
             (Viewer, Operator, false),
             (Viewer, Admin, false),
@@ -144,21 +187,55 @@ mod tests {
             (Admin, Viewer, true),
         ] {
             assert_eq!(
-                admit(Some(&principal(have)), need).is_ok(),
+                admit(Some(&principal(have)), need(want)).is_ok(),
                 ok,
-                "{have} → {need}"
+                "{have} → {want}"
             );
         }
         assert!(matches!(
-            admit(None, Viewer),
+            admit(None, need(Viewer)),
             Err(ApiError::Unauthorized(_))
         ));
         assert!(matches!(
-            admit(Some(&principal(Viewer)), Admin),
+            admit(Some(&principal(Viewer)), need(Admin)),
             Err(ApiError::Forbidden {
                 required: Admin,
                 actual: Viewer
             })
+        ));
+    }
+
+    #[test]
+    fn a_verb_narrows_a_role_and_a_scoped_key_never_reaches_a_platform_route() {
+        let scoped = |verbs: Option<&str>| Principal {
+            scope: Arc::new(
+                Scope::new(Some("blue"), None, verbs, None, &Reserved::default()).unwrap(),
+            ),
+            ..principal(Admin)
+        };
+        let spawn = Need {
+            role: Operator,
+            verb: Verb::Spawn,
+            reach: Reach::Tenant,
+        };
+        assert!(admit(Some(&scoped(None)), spawn).is_ok());
+        assert!(matches!(
+            admit(Some(&scoped(Some("read"))), spawn),
+            Err(ApiError::VerbNotGranted(Verb::Spawn))
+        ));
+        let platform = Need {
+            reach: Reach::Platform,
+            ..need(Viewer)
+        };
+        assert!(matches!(
+            admit(Some(&scoped(None)), platform),
+            Err(ApiError::OutOfScope(_))
+        ));
+        assert!(admit(Some(&principal(Viewer)), platform).is_ok());
+        // A verb never widens a role: the role refuses first.
+        assert!(matches!(
+            admit(Some(&principal(Viewer)), spawn),
+            Err(ApiError::Forbidden { .. })
         ));
     }
 }

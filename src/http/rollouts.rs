@@ -211,8 +211,12 @@ pub async fn start_rollout(
 #[utoipa::path(get, path = "/api/config/rollouts", tag = "config",
     description = "The newest config rollouts first (at most 100).",
     responses((status = 200, body = RolloutList)))]
-pub async fn list_rollouts(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let ops = state.fleet_config.rollouts(100).await?;
+pub async fn list_rollouts(
+    state: web::Data<AppState>,
+    visible: super::visible::Visible,
+) -> Result<HttpResponse, ApiError> {
+    let mut ops = state.fleet_config.rollouts(100).await?;
+    ops.retain(|op| visible.all(op.progress.iter().map(|p| p.gateway_id)));
     Ok(HttpResponse::Ok().json(RolloutList {
         rollouts: ops.into_iter().map(OperationJson::from).collect(),
     }))
@@ -223,10 +227,14 @@ pub async fn list_rollouts(state: web::Data<AppState>) -> Result<HttpResponse, A
     responses((status = 200, body = RolloutJson), (status = 404, body = ErrorBody)))]
 pub async fn get_rollout(
     state: web::Data<AppState>,
+    visible: super::visible::Visible,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let (id, _) = operation_id(id.into_inner())?;
+    let (id, shown_id) = operation_id(id.into_inner())?;
     let (op, rollout) = state.fleet_config.rollout(&id).await?;
+    if !visible.all(op.progress.iter().map(|p| p.gateway_id)) {
+        return Err(ApiError::OperationNotFound(shown_id));
+    }
     Ok(HttpResponse::Ok().json(shown(op, rollout)))
 }
 

@@ -13,6 +13,7 @@ use super::json::JsonBody;
 use super::list_cache::SessionQueryKey;
 use super::principal::Authenticated;
 pub use super::session_json::{SessionJson, SessionList};
+use super::visible::Visible;
 use crate::fleet::sessions::{Elsewhere, SessionAction, SessionTarget};
 
 #[derive(Debug, Deserialize, Serialize, utoipa::IntoParams)]
@@ -67,6 +68,7 @@ fn merge(parts: Vec<SessionList>, limit: usize, unreachable: Vec<String>) -> Ses
 pub async fn list(
     state: web::Data<AppState>,
     req: HttpRequest,
+    visible: Visible,
     query: web::Query<SessionQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(50);
@@ -74,11 +76,14 @@ pub async fn list(
         return Err(ApiError::field("limit", "limit must be between 1 and 1000"));
     }
     let q = query_key(&query, limit);
-    if !super::fanout::gathers(&state, &req) {
+    if !super::fanout::gathers(&state, &req) && visible.sees_all() {
         let body = state.session_list.page(&state.registry, &q).await?;
         return Ok(super::json::json_bytes(body));
     }
-    let (_, here) = super::list_cache::list(&state.registry, &q).await?;
+    let (_, here) = super::list_cache::list_within(&state.registry, &q, visible.within()).await?;
+    if !super::fanout::gathers(&state, &req) {
+        return Ok(HttpResponse::Ok().json(here));
+    }
     let mut gathered = gather_parts(&state, &req, &query).await;
     gathered.parts.push(here);
     Ok(HttpResponse::Ok().json(merge(gathered.parts, limit, gathered.unreachable)))
@@ -148,6 +153,7 @@ pub struct ControlResult {
 pub async fn control(
     state: web::Data<AppState>,
     who: Authenticated,
+    visible: Visible,
     req: HttpRequest,
     key: web::Path<String>,
     query: web::Query<ControlQuery>,
@@ -177,6 +183,7 @@ pub async fn control(
     }
     // A hop comes with the gateway the forwarding instance found the session on.
     let gateway_id = query.gateway_id.or_else(|| super::relay::hop_gateway(&req));
+    let gateway_id = in_scope(&state, &visible, &key, gateway_id).await?;
     let expected_boot_id = super::query::boot_id(query.expected_boot_id.as_deref())?;
     let elsewhere = match gateway_id {
         Some(_) => Elsewhere::default(),
@@ -206,6 +213,48 @@ pub async fn control(
         method: done.method.to_owned(),
         result: done.result,
     }))
+}
+
+/// For a key narrowed to a tenant or to agents: the gateway of session `key` among those it
+/// sees, its agent one the key may steer — found here, so that the fleet neither resolves the
+/// key over gateways the caller cannot see nor names them as candidates. A platform key's
+/// `gateway_id` is passed on as given.
+async fn in_scope(
+    state: &AppState,
+    visible: &Visible,
+    key: &str,
+    gateway_id: Option<GatewayId>,
+) -> Result<Option<GatewayId>, ApiError> {
+    if visible.sees_all() && visible.scope().agents().is_none() {
+        return Ok(gateway_id);
+    }
+    if let Some(id) = gateway_id {
+        visible.one(id)?;
+    }
+    let q = super::list_cache::SessionQueryKey {
+        agent: None,
+        key: Some(key.to_owned()),
+        gateway_id,
+        limit: 16,
+    };
+    let (_, found) = super::list_cache::list_within(&state.registry, &q, visible.within()).await?;
+    match found.sessions.as_slice() {
+        [] => Err(ApiError::SessionNotFound(key.to_owned())),
+        [one] => {
+            visible.agent(one.agent.as_deref())?;
+            Ok(Some(one.gateway_id))
+        }
+        several => Err(ApiError::AmbiguousSession {
+            message: format!(
+                "session `{key}` exists on {} gateways; say which with ?gateway_id=",
+                several.len()
+            ),
+            details: serde_json::json!({"candidates": several
+                .iter()
+                .map(|s| serde_json::json!({"gateway_id": s.gateway_id}))
+                .collect::<Vec<_>>()}),
+        }),
+    }
 }
 
 /// In a cluster: the other instances' gateways that have session `key`.

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use super::error::{ApiError, ErrorBody};
 use super::json::JsonBody;
 use super::principal::Authenticated;
+use super::visible::Visible;
 use super::{AppState, blocking};
 use crate::db::spawns::SpawnRow;
 use crate::domain::{SpawnId, SpawnStatus};
@@ -136,6 +137,7 @@ fn validate(
         idempotency_key: idempotency_key
             .map(|k| crate::fleet::spawn::scoped_idempotency_key(&by, &k)),
         by,
+        within: None,
     })
 }
 
@@ -231,6 +233,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 pub async fn create(
     state: web::Data<AppState>,
     who: Authenticated,
+    visible: Visible,
     req: HttpRequest,
     body: JsonBody<SpawnRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -238,6 +241,11 @@ pub async fn create(
     // A hop comes with the gateway the forwarding instance chose (the request is recorded as
     // the client sent it).
     order.gateway_id = order.gateway_id.or_else(|| super::relay::hop_gateway(&req));
+    visible.agent(order.agent.as_deref())?;
+    if let Some(id) = order.gateway_id {
+        visible.one(id)?;
+    }
+    order.within = visible.within();
     let result = state.fleet.spawns.spawn(order).await;
     let body = serde_json::to_vec(&body.0).ok();
     let spawn = match super::relay::or_owner(&state, &req, body, result).await? {
@@ -277,6 +285,7 @@ pub struct SpawnList {
     responses((status = 200, body = SpawnList), (status = 400, body = ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
+    visible: Visible,
     query: web::Query<SpawnQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let SpawnQuery {
@@ -285,8 +294,13 @@ pub async fn list(
         limit,
     } = query.into_inner();
     let limit = super::query::limit(limit, 50)?;
+    if let Some(id) = gateway_id {
+        visible.one(id)?;
+    }
+    let within: Option<Vec<GatewayId>> = visible.ids().map(|ids| ids.into_iter().collect());
     let store = state.store.clone();
-    let (rows, total) = blocking(move || store.list_spawns(status, gateway_id, limit)).await?;
+    let (rows, total) =
+        blocking(move || store.list_spawns(status, gateway_id, within.as_deref(), limit)).await?;
     Ok(HttpResponse::Ok().json(SpawnList {
         truncated: total > rows.len() as i64,
         total,
@@ -299,6 +313,7 @@ pub async fn list(
     responses((status = 200, body = SpawnJson), (status = 404, body = ErrorBody)))]
 pub async fn get(
     state: web::Data<AppState>,
+    visible: Visible,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
@@ -306,6 +321,7 @@ pub async fn get(
     let lookup = SpawnId::from(id.as_str());
     let row = blocking(move || store.spawn(&lookup))
         .await?
+        .filter(|row| visible.sees_all() || row.gateway_id.is_some_and(|g| visible.gateway(g)))
         .ok_or(ApiError::SpawnNotFound(id))?;
     Ok(HttpResponse::Ok().json(SpawnJson::from(row)))
 }

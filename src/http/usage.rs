@@ -10,6 +10,7 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use crate::fleet::usage::rollup::{self, Group, GroupBy, Totals};
 use crate::fleet::usage::{days_ago, today};
+use gateway_supervisor_actors::model::GatewayId;
 
 /// Rows read for one answer; past it the answer says `truncated`.
 const MAX_ROWS: i64 = 200_000;
@@ -105,12 +106,17 @@ pub struct UsageReport {
         (status = 422, body = ErrorBody, description = "`unprocessable`: `since` after `until`, or more than 366 days apart")))]
 pub async fn report(
     state: web::Data<AppState>,
+    visible: super::visible::Visible,
     query: web::Query<UsageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let req = query.into_inner().validate()?;
     let (since, until) = (req.since.clone(), req.until.clone());
+    let within: Option<Vec<GatewayId>> = visible.ids().map(|ids| ids.into_iter().collect());
     let store = state.store.clone();
-    let rows = super::blocking(move || store.usage_between(&since, &until, MAX_ROWS + 1)).await?;
+    let rows = super::blocking(move || {
+        store.usage_between(&since, &until, within.as_deref(), MAX_ROWS + 1)
+    })
+    .await?;
     let truncated = rows.len() as i64 > MAX_ROWS;
     let (groups, totals) = rollup::group(&rows[..rows.len().min(MAX_ROWS as usize)], &req.group_by);
     Ok(HttpResponse::Ok().json(UsageReport {

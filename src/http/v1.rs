@@ -176,9 +176,11 @@ fn validated_url(url: &str) -> Result<validate::GatewayUrl, ApiError> {
 pub async fn create(
     state: web::Data<AppState>,
     who: Authenticated,
+    visible: super::visible::Visible,
     body: JsonBody<GatewayCreate>,
 ) -> Result<HttpResponse, ApiError> {
     let r = body.0;
+    let labels = visible.labels_for_new(&Default::default())?;
     let name = validate::name(&r.name).map_err(|e| ApiError::field("name", e.message))?;
     let url = validated_url(&r.url)?;
     if r.workspace_root.trim().is_empty() {
@@ -195,7 +197,7 @@ pub async fn create(
     let (agent, warnings) = check(&state, &r.url, r.allow_insecure_tls, token.as_ref()).await?;
     let new = NewGateway {
         approvals: None,
-        labels: Default::default(),
+        labels,
         name,
         host: url.host,
         port: url.port,
@@ -234,6 +236,7 @@ pub struct Page {
     responses((status = 200, description = "`{items: [GatewayRead], total, limit, offset}`")))]
 pub async fn list(
     state: web::Data<AppState>,
+    visible: super::visible::Visible,
     page: web::Query<Page>,
 ) -> Result<HttpResponse, ApiError> {
     let (limit, offset) = (
@@ -241,6 +244,10 @@ pub async fn list(
         page.offset.unwrap_or(0),
     );
     let views = state.registry.send(ListGateways).await?.views;
+    let views: Vec<_> = views
+        .iter()
+        .filter(|v| visible.labels(&v.record.labels))
+        .collect();
     let items: Vec<GatewayRead> = views
         .iter()
         .skip(offset)

@@ -451,7 +451,15 @@ impl Daemon {
 
     /// Creates an API key through the CLI and returns it.
     pub fn create_key(&self, role: &str, name: &str) -> String {
-        let out = self.cli(&["keys", "create", "--role", role, "--name", name]);
+        self.create_scoped_key(role, name, &[])
+    }
+
+    /// Creates an API key through the CLI with scope flags (`--tenant blue`, `--verbs read`…)
+    /// and returns it.
+    pub fn create_scoped_key(&self, role: &str, name: &str, scope: &[&str]) -> String {
+        let mut args = vec!["keys", "create", "--role", role, "--name", name];
+        args.extend_from_slice(scope);
+        let out = self.cli(&args);
         assert!(
             out.status.success(),
             "keys create: {}",

@@ -52,6 +52,7 @@ mod seed_examples;
 mod sessions;
 mod spawn;
 mod systemd;
+mod tenancy;
 mod traces;
 mod upgrade;
 mod usage;

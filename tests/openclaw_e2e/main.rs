@@ -17,6 +17,7 @@ mod managed_upgrade;
 mod operations;
 mod releases;
 mod rollout;
+mod tenancy;
 mod watchdog;
 
 use std::path::PathBuf;

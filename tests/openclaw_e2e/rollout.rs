@@ -32,7 +32,7 @@ fn install() -> PathBuf {
     PathBuf::from(std::env::var("GS_OPENCLAW_DIR").expect("GS_OPENCLAW_DIR"))
 }
 
-fn daemon() -> Daemon {
+pub(super) fn daemon() -> Daemon {
     Daemon::start_with(&[
         ("GATEWAY_SUPERVISOR__GATEWAYS__HEARTBEAT_INTERVAL", "1s"),
         ("GATEWAY_SUPERVISOR__GATEWAYS__HEALTH_INTERVAL", "1h"),
@@ -41,7 +41,7 @@ fn daemon() -> Daemon {
     ])
 }
 
-fn started(configs: &[Value]) -> Vec<RealGateway> {
+pub(super) fn started(configs: &[Value]) -> Vec<RealGateway> {
     let mut gs: Vec<RealGateway> = configs
         .iter()
         .map(|c| {
@@ -491,7 +491,8 @@ pub(super) fn runbook_block(marker: &str) -> String {
 }
 
 /// Runs `script` with `bash -o pipefail` against daemon `d` (its address put in for
-/// `localhost:3000`, its admin key as `$ADMIN`): stdout, or a panic with both outputs.
+/// `localhost:3000`, its admin key as `$ADMIN`, its state and database for the command line,
+/// as on the daemon's host): stdout, or a panic with both outputs.
 pub(super) fn run_recipe(d: &Daemon, script: &str) -> String {
     let script = script.replace("localhost:3000", &d.addr.to_string());
     let daemon_dir = gs_test_support::daemon::binary()
@@ -504,6 +505,8 @@ pub(super) fn run_recipe(d: &Daemon, script: &str) -> String {
         .env("ADMIN", &d.admin_key)
         .env("GATEWAY_SUPERVISOR_API_KEY", &d.admin_key)
         .env("GATEWAY_SUPERVISOR_URL", format!("http://{}", d.addr))
+        .env("GATEWAY_SUPERVISOR__STATE__DIR", d.state_dir())
+        .env("GATEWAY_SUPERVISOR__DATABASE__URL", d.database_url())
         .output()
         .unwrap();
     let (stdout, stderr) = (
@@ -515,7 +518,7 @@ pub(super) fn run_recipe(d: &Daemon, script: &str) -> String {
 }
 
 /// Registers `gs` as `eu-0`, `eu-1`, … labelled `region=eu`, and waits for each online: their ids.
-fn eu_gateways(d: &Daemon, gs: &[RealGateway]) -> Vec<i64> {
+pub(super) fn eu_gateways(d: &Daemon, gs: &[RealGateway]) -> Vec<i64> {
     gs.iter()
         .enumerate()
         .map(|(i, g)| {

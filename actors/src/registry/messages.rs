@@ -203,6 +203,25 @@ pub struct ListSessions {
     pub key: Option<String>,
     pub gateway_id: Option<GatewayId>,
     pub limit: usize,
+    /// Only sessions of the gateways the reader may see (`None`: every gateway).
+    pub within: Option<Within>,
+}
+
+/// The gateways a reader may see — its key's scope, decided by the daemon: a listing leaves
+/// the others out before it counts and pages.
+#[derive(Clone)]
+pub struct Within(pub Arc<dyn Fn(GatewayId) -> bool + Send + Sync>);
+
+impl Within {
+    pub fn holds(&self, id: GatewayId) -> bool {
+        (self.0)(id)
+    }
+}
+
+impl std::fmt::Debug for Within {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Within(..)")
+    }
 }
 
 #[derive(Debug, MessageResponse)]

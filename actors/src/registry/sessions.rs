@@ -129,9 +129,13 @@ impl Handler<ListSessions> for RegistryActor {
 
     fn handle(&mut self, msg: ListSessions, _ctx: &mut Self::Context) -> Self::Result {
         let merged = self.merged_sessions();
-        let unfiltered = msg.gateway_id.is_none() && msg.agent.is_none() && msg.key.is_none();
+        let unfiltered = msg.gateway_id.is_none()
+            && msg.agent.is_none()
+            && msg.key.is_none()
+            && msg.within.is_none();
         let mut matching = merged.iter().filter(|s| {
             msg.gateway_id.is_none_or(|want| want == s.gateway_id)
+                && msg.within.as_ref().is_none_or(|w| w.holds(s.gateway_id))
                 && msg.key.as_deref().is_none_or(|k| s.key == k)
                 && msg
                     .agent

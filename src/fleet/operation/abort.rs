@@ -81,6 +81,7 @@ impl Hands {
                 key: None,
                 gateway_id: Some(id),
                 limit: 200,
+                within: None,
             })
             .await
             .map(|page| page.sessions)

@@ -65,6 +65,8 @@ pub struct SpawnOrder {
     pub idempotency_key: Option<String>,
     /// Who asked (audited).
     pub by: Caller,
+    /// Only the gateways the caller's key sees (`None`: any; docs/design.md, *Tenancy*).
+    pub within: Option<gateway_supervisor_actors::messages::Within>,
 }
 
 /// An `Idempotency-Key` as it is stored: the caller's API key id before it, so that two keys
@@ -303,6 +305,9 @@ impl Spawns {
             None => None,
         };
         let mut targets = self.ctx.targets();
+        if let Some(within) = &order.within {
+            targets.retain(|t| within.holds(t.candidate.id));
+        }
         // An explicit gateway linked by another instance: the spawn is that instance's.
         if let Some(id) = order.gateway_id
             && targets
