@@ -25,6 +25,7 @@ pub mod otel;
 pub mod ratelimit;
 pub mod secrets;
 pub mod seed;
+pub mod spend;
 pub mod state_lock;
 pub mod systemd;
 pub mod tenancy;

@@ -65,10 +65,12 @@ pub enum EventKind {
     /// A managed gateway's process moved (installing, starting, running, backoff, exited,
     /// failed, stopping, stopped), with why, its pid, restarts, crashes and last exit.
     ManagedGateway,
+    /// A spawn's reservation took a spend budget across its soft limit (once a window).
+    SpendSoftLimit,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 17] = [
+    pub const ALL: [EventKind; 18] = [
         EventKind::GatewayChanged,
         EventKind::GatewayStatus,
         EventKind::GatewayPrimary,
@@ -86,6 +88,7 @@ impl EventKind {
         EventKind::GatewayConfigDrift,
         EventKind::GatewayConfigChanged,
         EventKind::ManagedGateway,
+        EventKind::SpendSoftLimit,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -107,6 +110,7 @@ impl EventKind {
             EventKind::GatewayConfigDrift => "gateway.config_drift",
             EventKind::GatewayConfigChanged => "gateway.config_changed",
             EventKind::ManagedGateway => "gateway.managed",
+            EventKind::SpendSoftLimit => "spend.soft_limit",
         }
     }
 }

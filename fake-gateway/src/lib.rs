@@ -60,6 +60,9 @@ pub(crate) struct Session {
     pub model: String,
     pub active_run: Option<String>,
     pub messages: Vec<Value>,
+    /// One point per finished run (`sessions.usage.timeseries`, as 2026.9.6 writes one per
+    /// model call: `testdata/openclaw-captures/2026.9.6/sessions_usage_timeseries.json`).
+    pub usage_points: Vec<Value>,
 }
 
 #[derive(Debug)]
@@ -324,6 +327,7 @@ impl FakeGateway {
                         model: "fake/model".into(),
                         active_run: None,
                         messages: Vec::new(),
+                        usage_points: Vec::new(),
                     },
                 )
             })

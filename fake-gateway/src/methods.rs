@@ -233,6 +233,9 @@ pub(crate) async fn handle(
             json!({"defaultId": cfg.agents.first(), "agents": cfg.agents.iter().map(|a| json!({"id": a, "workspace": format!("/fake/{a}")})).collect::<Vec<_>>()})
         }),
         "agent" => agent(shared, params),
+        // Answered, not advertised: as 2026.9.6.
+        "sessions.usage.timeseries" => closed(method, params, &["key", "agentId"])
+            .and_then(|_| usage_timeseries(shared, params)),
         "chat.history" => closed(method, params, &["sessionKey", "limit", "cursor"]).and_then(|_| {
             let key = str_param(params, "sessionKey").ok_or("invalid chat.history params: at root: must have required property 'sessionKey'")?;
             let limit = params.get("limit").and_then(Value::as_u64).unwrap_or(200) as usize;
@@ -359,6 +362,7 @@ fn agent(shared: &Arc<Shared>, p: &Map<String, Value>) -> Result<Value, String> 
                 model: str_param(p, "model").unwrap_or("fake/model").to_owned(),
                 active_run: None,
                 messages: Vec::new(),
+                usage_points: Vec::new(),
             });
         s.messages.push(json!({"role": "user", "content": [{"type": "text", "text": message}], "timestamp": now_ms()}));
         s.active_run = Some(run_id.clone());
@@ -396,6 +400,18 @@ fn agent(shared: &Arc<Shared>, p: &Map<String, Value>) -> Result<Value, String> 
     Ok(
         json!({"runId": run_id, "sessionKey": session_key, "agentId": agent_id, "status": "accepted", "acceptedAt": now_ms()}),
     )
+}
+
+/// The session's usage points, as 2026.9.6 answers them (`{points, sessionId}`).
+fn usage_timeseries(shared: &Shared, p: &Map<String, Value>) -> Result<Value, String> {
+    let key = str_param(p, "key").ok_or(
+        "invalid sessions.usage.timeseries params: at root: must have required property 'key'",
+    )?;
+    let sessions = lock(&shared.sessions);
+    let s = sessions
+        .get(key)
+        .ok_or_else(|| format!("session not found: {key}"))?;
+    Ok(json!({"points": s.usage_points, "sessionId": format!("fake-{}", s.key)}))
 }
 
 async fn agent_wait(shared: &Shared, id: &str, p: &Map<String, Value>) -> Value {

@@ -20,6 +20,7 @@ pub mod schema;
 pub mod schema_check;
 pub mod secrets;
 pub mod spawns;
+pub mod spend;
 pub mod usage;
 
 use std::path::PathBuf;

@@ -319,7 +319,44 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    spend_budgets (subject) {
+        subject -> Text,
+        time_window -> Text,
+        time_zone -> Text,
+        anchor_day -> Text,
+        max_spend_micros -> Nullable<BigInt>,
+        soft_spend_micros -> Nullable<BigInt>,
+        max_runs -> Nullable<BigInt>,
+        max_parallel_runs -> Nullable<BigInt>,
+        estimate_micros -> BigInt,
+        agent_estimates -> Text,
+        fail_closed -> Bool,
+        updated_at -> BigInt,
+        updated_by -> Text,
+    }
+}
+
+diesel::table! {
+    spend_entries (id) {
+        id -> BigInt,
+        spawn_id -> Text,
+        key_id -> Nullable<BigInt>,
+        tenant -> Text,
+        agent -> Nullable<Text>,
+        gateway_id -> BigInt,
+        state -> Text,
+        estimate_micros -> BigInt,
+        cost_micros -> Nullable<BigInt>,
+        estimated -> Bool,
+        created_at -> BigInt,
+        settled_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    spend_budgets,
+    spend_entries,
     hosts,
     managed_gateways,
     approvals,

@@ -11,6 +11,7 @@
 pub mod approval;
 mod ids;
 pub mod operation;
+pub mod spend;
 pub use ids::{ApprovalId, OperationId, SpawnId};
 
 /// A word read back that is none of its set's.

@@ -263,6 +263,7 @@ pub struct FleetParts {
 
 impl Fleet {
     pub fn new(parts: FleetParts) -> Self {
+        let ledger = crate::spend::Ledger::new(parts.store.clone());
         let ctx = FleetContext::new(
             parts.registry,
             parts.targets,
@@ -277,7 +278,7 @@ impl Fleet {
         let gateway_ops = GatewayOps::new(ctx.clone(), budgets.clone());
         let operations = Operations::new(ctx.clone(), gateway_ops.clone(), budgets.clone());
         Fleet {
-            spawns: Spawns::new(ctx.clone(), usage.clone()),
+            spawns: Spawns::new(ctx.clone(), usage.clone(), ledger),
             sessions: SessionControl::new(ctx.clone()),
             watchdog: Watchdog::new(ctx.clone(), operations.clone()),
             log_tail: LogTail::new(ctx.clone()),

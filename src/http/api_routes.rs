@@ -19,7 +19,7 @@ use super::{Gate, api_resource, not_found};
 use super::{
     agents, approvals, budgets, cluster, events, fleet, fleet_config, gateway_ops, gateways,
     health, hosts, labels, maintenance, managed, middleware, operations, ops, rollouts, sessions,
-    spawn, usage, v1, visible,
+    spawn, spend, usage, v1, visible,
 };
 use crate::auth::Role::{self, Admin, Operator, Viewer};
 use crate::tenancy::Verb;
@@ -226,6 +226,12 @@ api! {
             "/{name}" => get Viewer Read @platform budgets::get_budget,
                 put Admin Admin @platform budgets::put_budget,
                 delete Admin Admin @platform budgets::delete_budget;
+        }
+        "/spend" [] {
+            "/budgets" => get Viewer Read @platform spend::list;
+            "/budgets/{subject}" => get Viewer Read @platform spend::get,
+                put Admin Admin @platform spend::put,
+                delete Admin Admin @platform spend::delete;
         }
         "/managed" [] {
             "" => get Viewer Read @platform managed::list_managed,

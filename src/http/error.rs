@@ -92,6 +92,14 @@ pub enum ApiError {
         message: String,
         details: serde_json::Value,
     },
+    /// A spend budget of the key or its tenant refuses the run until its window resets
+    /// (`details`: which budget, which limit, the ledger; `Retry-After`: the reset).
+    #[error("{message}")]
+    SpendBudgetExceeded {
+        message: String,
+        details: serde_json::Value,
+        retry_after_secs: u64,
+    },
     /// A disruption budget refuses the action now (`details`: which budget).
     #[error("{message}")]
     DisruptionBudget {
@@ -122,6 +130,9 @@ pub enum ApiError {
         gateway_id: GatewayId,
         id: ApprovalId,
     },
+    /// No spend budget for this key or tenant.
+    #[error("no spend budget for `{0}`")]
+    SpendBudgetNotFound(String),
     /// No disruption budget of this name.
     #[error("no disruption budget named `{0}`")]
     BudgetNotFound(String),
@@ -235,6 +246,7 @@ impl ApiError {
             ApiError::ApprovalNotFound { .. } => ("approval_not_found", S::NOT_FOUND),
             ApiError::ProfileNotFound(_) => ("config_profile_not_found", S::NOT_FOUND),
             ApiError::BudgetNotFound(_) => ("budget_not_found", S::NOT_FOUND),
+            ApiError::SpendBudgetNotFound(_) => ("spend_budget_not_found", S::NOT_FOUND),
             ApiError::ManagedNotFound(_) => ("managed_gateway_not_found", S::NOT_FOUND),
             ApiError::PortUnavailable(_) => ("port_unavailable", S::CONFLICT),
             ApiError::ManagedGateway(_) => ("managed_gateway", S::CONFLICT),
@@ -261,7 +273,9 @@ impl ApiError {
             }
             ApiError::UpgradeRequired(_) => ("upgrade_required", S::UPGRADE_REQUIRED),
             ApiError::RateLimited { .. } => ("rate_limited", S::TOO_MANY_REQUESTS),
-            ApiError::BudgetExceeded { .. } => ("budget_exceeded", S::TOO_MANY_REQUESTS),
+            ApiError::BudgetExceeded { .. } | ApiError::SpendBudgetExceeded { .. } => {
+                ("budget_exceeded", S::TOO_MANY_REQUESTS)
+            }
             ApiError::DisruptionBudget { .. } => ("disruption_budget", S::TOO_MANY_REQUESTS),
             ApiError::Internal(_) => ("internal", S::INTERNAL_SERVER_ERROR),
             ApiError::BadGateway { code, .. } => (code, S::BAD_GATEWAY),
@@ -314,6 +328,7 @@ impl ApiError {
             | ApiError::DecisionNotOffered { details, .. }
             | ApiError::ApprovalNotShownWhole { details, .. }
             | ApiError::BudgetExceeded { details, .. }
+            | ApiError::SpendBudgetExceeded { details, .. }
             | ApiError::DisruptionBudget { details, .. } => Some(details.clone()),
             ApiError::GatewayRefused { code, .. } => {
                 Some(serde_json::json!({ "gateway_code": code }))
@@ -373,6 +388,9 @@ impl ResponseError for ApiError {
             retry_after_secs, ..
         }
         | ApiError::DisruptionBudget {
+            retry_after_secs, ..
+        }
+        | ApiError::SpendBudgetExceeded {
             retry_after_secs, ..
         } = self
         {

@@ -38,6 +38,7 @@ pub mod rollouts;
 pub mod session_json;
 pub mod sessions;
 pub mod spawn;
+pub mod spend;
 pub mod stream_slots;
 pub mod usage;
 pub mod v1;

@@ -223,13 +223,13 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 }
 
 #[utoipa::path(post, path = "/api/spawn", tag = "spawn",
-    description = "Starts an agent run (`{agent, task, …}`, OpenClaw `agent` method, tracked with `agent.wait`) or a process (`{command, args, env, cwd}`, on gateways offering the seed's `spawn`). Gateway: explicit `gateway_id` → the agent's `gateway_config.preferred_gateway` if healthy → the acting primary → the healthy gateway with the fewest active sessions. A repeated `Idempotency-Key` returns the first spawn and starts nothing.",
+    description = "Starts an agent run (`{agent, task, …}`, OpenClaw `agent` method, tracked with `agent.wait`) or a process (`{command, args, env, cwd}`, on gateways offering the seed's `spawn`). Gateway: explicit `gateway_id` → the agent's `gateway_config.preferred_gateway` if healthy → the acting primary → the healthy gateway with the fewest active sessions. A repeated `Idempotency-Key` returns the first spawn and starts nothing. A key scoped to a tenant spawns on its tenant's gateways only. Every run is admitted against its key's and its gateway's tenant's spend budgets (`/api/spend/budgets`) by reserving an estimate, and settled when it ends at what its gateway says it cost.",
     request_body = SpawnRequest,
     params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 200,
         pattern = r"^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$",
         description = "1–200 visible characters; a retry with the same key (and the same API key) gets the first spawn and starts nothing; the same key with a different request is 422")),
     responses((status = 202, body = SpawnAccepted), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody, description = "`unprocessable`: both `task` and `command`; `idempotency_key_reused`: the `Idempotency-Key` was used for a different request"), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody, description = "no healthy gateway (the reason is given)")))]
+        (status = 422, body = ErrorBody, description = "`unprocessable`: both `task` and `command`; `idempotency_key_reused`: the `Idempotency-Key` was used for a different request"), (status = 429, body = ErrorBody, description = "`budget_exceeded`: a spend budget of the key or the tenant (`details.budget`, `details.limit`), until `Retry-After`; or an agent's daily `usage.budgets`"), (status = 502, body = ErrorBody), (status = 503, body = ErrorBody, description = "no healthy gateway (the reason is given); `storage_unavailable`: the spend ledger cannot be read (budgets fail closed)")))]
 pub async fn create(
     state: web::Data<AppState>,
     who: Authenticated,

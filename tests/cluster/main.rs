@@ -11,6 +11,7 @@ mod managed;
 mod notify;
 mod pg_restart;
 mod private_pg;
+mod spend;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};

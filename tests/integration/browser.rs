@@ -41,7 +41,7 @@ pub(crate) fn log_in_as(b: &Browser, base: &str, key: &str, who: &str) {
     if shows == Shows::LoggedIn {
         b.click_css("#logout", DEADLINE);
     }
-    b.type_into(&b.find("#key", DEADLINE), key);
+    b.type_css("#key", key, DEADLINE);
     b.click_css("#login", DEADLINE);
     b.wait_text(".who", DEADLINE, |t| t.contains(who));
 }
@@ -169,7 +169,8 @@ fn an_operator_watches_the_fleet_live_and_acts_and_a_viewer_only_looks() {
     b.click_css(&format!("a[href='#/gateway/{a}']"), DEADLINE);
     b.wait_text("h1", DEADLINE, |t| t.contains("edge-amsterdam"));
     let samples = || {
-        b.script("const c = document.getElementById('latency-chart'); return c ? c.getAttribute('aria-label') : ''")
+        b.try_script("const c = document.getElementById('latency-chart'); return c ? c.getAttribute('aria-label') : ''")
+            .unwrap_or_default()
             .as_str()
             .and_then(|l| l.split(": ").nth(1)?.split(' ').next()?.parse::<u32>().ok())
             .unwrap_or(0)
@@ -177,12 +178,17 @@ fn an_operator_watches_the_fleet_live_and_acts_and_a_viewer_only_looks() {
     for n in 1..=2 {
         b.wait_text("main button", DEADLINE, |t| t == "Probe");
         b.click_css("main button", DEADLINE);
-        // Samples are stored in batches: the page shows them once stored (reload to look).
+        // Samples are stored in batches: the page shows them once stored (reload to look —
+        // every 2 s at most, so that a page loading slowly is let finish drawing).
+        let mut reloaded = std::time::Instant::now();
         wait_until("a probe sample on the page", DEADLINE, || {
             if samples() >= n {
                 return Some(());
             }
-            b.refresh();
+            if reloaded.elapsed() >= Duration::from_secs(2) {
+                b.refresh();
+                reloaded = std::time::Instant::now();
+            }
             None
         });
     }

@@ -51,6 +51,7 @@ mod secrets;
 mod seed_examples;
 mod sessions;
 mod spawn;
+mod spend;
 mod systemd;
 mod tenancy;
 mod traces;

@@ -32,6 +32,7 @@ fn concrete(templ: &str) -> String {
         .replace("{gateway_id}", "999")
         .replace("{key}", "nokey")
         .replace("{name}", "edge")
+        .replace("{subject}", "key:999")
         .replace("/api/spawn/999", "/api/spawn/nospawn")
 }
 

@@ -203,7 +203,8 @@ fn a_tenant_key_reaches_its_tenant_only_through_every_route() {
                 .pattern
                 .replace(r"{id:\d+}", "1")
                 .replace("{id}", "x")
-                .replace("{name}", "n");
+                .replace("{name}", "n")
+                .replace("{subject}", "tenant:red");
             let res = send(&d, &blue, &method, &(path.clone(), json!({})));
             assert_eq!(
                 decision(&res),

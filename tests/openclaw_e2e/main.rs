@@ -17,6 +17,7 @@ mod managed_upgrade;
 mod operations;
 mod releases;
 mod rollout;
+mod spend;
 mod tenancy;
 mod watchdog;
 

@@ -4,6 +4,7 @@
 //! runs (and is refused for a different request); the run's own idempotency key is the spawn
 //! id, so a retried call never runs twice.
 
+mod cost;
 mod orphan;
 mod outcome;
 mod track;
@@ -15,10 +16,13 @@ use serde_json::{Value, json};
 
 use super::FleetError;
 use crate::db::spawns::{NewSpawn, SpawnInsert, SpawnRow, SpawnUpdate};
+use crate::db::spend::SpendAsk;
 use crate::domain::{SpawnId, SpawnStatus};
 use crate::fleet::context::FleetContext;
 use crate::fleet::usage::{Usage, UsageError};
 use crate::secrets::{SecretsError, random_hex};
+use crate::spend::{Ledger, SpendError};
+use gateway_supervisor_actors::events::EventKind;
 use gateway_supervisor_actors::labels::Selector;
 use gateway_supervisor_actors::messages::GatewayTarget;
 use gateway_supervisor_actors::model::{Caller, GatewayId};
@@ -129,6 +133,9 @@ pub enum SpawnError {
     /// The agent's budget refuses it (or usage could not be read).
     #[error(transparent)]
     Usage(#[from] UsageError),
+    /// A spend budget of the key or the tenant refuses it (or its ledger cannot be read).
+    #[error(transparent)]
+    Spend(#[from] SpendError),
     /// Reaching, calling or recording failed (or another instance links the gateway).
     #[error(transparent)]
     Fleet(#[from] FleetError),
@@ -140,6 +147,8 @@ impl super::ServiceError for SpawnError {
             SpawnError::IdempotencyKeyReused { .. } => "idempotency_key_reused",
             SpawnError::NoGateway(_) => "no_gateway",
             SpawnError::Usage(e) => e.outcome(),
+            SpawnError::Spend(SpendError::OverBudget(_)) => "over_budget",
+            SpawnError::Spend(SpendError::Unavailable(_)) => "storage",
             SpawnError::Fleet(e) => e.outcome(),
         }
     }
@@ -158,14 +167,17 @@ impl super::ServiceError for SpawnError {
 pub struct Spawns {
     ctx: Arc<FleetContext>,
     usage: Usage,
+    /// Spend budgets: each spawn reserved before it starts, settled when it ends.
+    ledger: Ledger,
     tracking: Arc<std::sync::Mutex<std::collections::HashSet<SpawnId>>>,
 }
 
 impl Spawns {
-    pub fn new(ctx: Arc<FleetContext>, usage: Usage) -> Self {
+    pub fn new(ctx: Arc<FleetContext>, usage: Usage, ledger: Ledger) -> Self {
         Spawns {
             ctx,
             usage,
+            ledger,
             tracking: Arc::default(),
         }
     }
@@ -201,6 +213,32 @@ impl Spawns {
         };
 
         let id = spawn_id().map_err(FleetError::Random)?;
+        let priced = cost::answers_timeseries(
+            target.version.as_deref(),
+            target.offers("sessions.usage.timeseries"),
+        );
+        // Admitted against the key's and the tenant's budgets before anything is recorded or
+        // sent: the reservation and the check are one transaction (docs/design.md, *Spend*).
+        let soft = self
+            .ledger
+            .admit(SpendAsk {
+                spawn_id: id.to_string(),
+                key_id: order.by.api_key_id,
+                tenant: crate::tenancy::tenant_of(&target.candidate.labels).to_owned(),
+                agent: order.agent.clone(),
+                gateway_id,
+                now: crate::db::unix_now(),
+            })
+            .await?;
+        for subject in soft {
+            self.ctx.events.publish(
+                EventKind::SpendSoftLimit,
+                Some(gateway_id),
+                json!({"budget": subject, "spawn_id": id}),
+            );
+        }
+        let dispatched_ms = crate::db::unix_now().saturating_mul(1000);
+        let spawn_key = id.to_string();
         let SpawnOrder {
             form,
             agent,
@@ -227,7 +265,10 @@ impl Spawns {
         let mut row = match inserted {
             SpawnInsert::Created(row) => row,
             // A concurrent request with the same key recorded its spawn first.
-            SpawnInsert::Existing(first) => return retried(first, &asked),
+            SpawnInsert::Existing(first) => {
+                self.ledger.release(spawn_key).await;
+                return retried(first, &asked);
+            }
         };
 
         let (params, wait) = match form {
@@ -250,6 +291,7 @@ impl Spawns {
             Err(source) => {
                 self.record_end(&row.id, Finished::failed(source.to_string()))
                     .await;
+                self.ledger.release(row.id.to_string()).await;
                 return Err(FleetError::Call { name, source }.into());
             }
         };
@@ -283,6 +325,8 @@ impl Spawns {
             run_id: run_id.clone(),
             session_key: session_key.clone(),
             wait,
+            priced,
+            dispatched_ms,
         };
         // Followed from now on (before a sweep could pick it up as nobody's).
         self.tracking_mut().insert(row.id.clone());

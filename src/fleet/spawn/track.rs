@@ -36,6 +36,10 @@ pub(super) struct Tracked {
     pub session_key: Option<String>,
     /// `Some(timeout)` for an agent run (waited with `agent.wait`); `None` for a process.
     pub wait: Option<Duration>,
+    /// Whether its gateway says what a run cost (`cost::answers_timeseries`).
+    pub priced: bool,
+    /// When the run was asked for (Unix ms): its cost is counted from here.
+    pub dispatched_ms: i64,
 }
 
 impl Spawns {
@@ -54,12 +58,32 @@ impl Spawns {
             return;
         };
         let announced = json!({"spawn_id": t.spawn_id, "status": end.status, "error": end.error});
+        let ended_ms = end
+            .result
+            .as_ref()
+            .and_then(|r| r.get("endedAt"))
+            .and_then(serde_json::Value::as_i64)
+            .unwrap_or_else(|| crate::db::unix_now().saturating_mul(1000));
         // Recorded first: whoever hears `spawn.result` finds the spawn finished.
         self.record_end(&t.spawn_id, end).await;
         self.usage.run_ended();
         self.ctx
             .events
             .publish(EventKind::SpawnResult, Some(t.gateway_id), announced);
+        let cost = match (&t.session_key, t.priced) {
+            (Some(key), true) => {
+                super::cost::run_cost(
+                    &t.link,
+                    key,
+                    t.dispatched_ms,
+                    ended_ms,
+                    self.ctx.deadlines.call,
+                )
+                .await
+            }
+            _ => None,
+        };
+        self.ledger.settle(t.spawn_id.to_string(), cost).await;
     }
 
     /// An agent run's end, with its reply when it succeeded; `None` when the link went away
@@ -152,6 +176,9 @@ impl Spawns {
                     run_id: row.run_id,
                     session_key: row.session_key,
                     wait: Some(PROCESS_TIMEOUT),
+                    // Its gateway's release is not known here: settled at its estimate.
+                    priced: false,
+                    dispatched_ms: row.created_at.saturating_mul(1000),
                 };
                 let results = self.ctx.events.subscribe_after(None).1;
                 actix::spawn(self.clone().track(tracked, results));
@@ -184,6 +211,7 @@ impl Spawns {
             .ctx
             .stored(move |store| store.end_if_running(&id, status, error.as_deref()))
             .await;
+        self.ledger.settle(spawn_id.to_string(), None).await;
         match ended {
             Ok(true) => {
                 tracing::warn!(%spawn_id, ?gateway_id, status = end.status.as_str(), error = end.error.as_deref().unwrap_or(""), "a spawn nobody could follow to its end is over");

@@ -186,7 +186,40 @@ impl From<crate::fleet::spawn::SpawnError> for ApiError {
             }
             S::NoGateway(NoGateway::NoneHealthy { reason }) => ApiError::NoHealthyGateway(reason),
             S::Usage(e) => e.into(),
+            S::Spend(e) => e.into(),
             S::Fleet(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::spend::SpendError> for ApiError {
+    fn from(err: crate::spend::SpendError) -> Self {
+        use crate::spend::SpendError as E;
+        match err {
+            E::OverBudget(r) => {
+                let usd = |m: i64| m as f64 / 1e6;
+                let now = crate::db::unix_now();
+                ApiError::SpendBudgetExceeded {
+                    message: format!(
+                        "spend budget `{}` refuses this run ({}) until its window resets",
+                        r.subject,
+                        r.breach.as_str()
+                    ),
+                    details: serde_json::json!({
+                        "budget": r.subject, "limit": r.breach.as_str(),
+                        "max_spend_usd": r.max_spend_micros.map(usd),
+                        "spent_usd": usd(r.tally.spent_micros),
+                        "reserved_usd": usd(r.tally.reserved_micros),
+                        "estimate_usd": usd(r.estimate),
+                        "runs": r.tally.runs, "running": r.tally.running,
+                        "resets_at": r.reset_at,
+                    }),
+                    retry_after_secs: u64::try_from(r.reset_at.saturating_sub(now))
+                        .unwrap_or(0)
+                        .max(1),
+                }
+            }
+            e @ E::Unavailable(_) => ApiError::Storage(e.to_string()),
         }
     }
 }

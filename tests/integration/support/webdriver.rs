@@ -90,7 +90,9 @@ impl Browser {
         self.raw(method, &format!("/session/{}{path}", self.session), body)
     }
 
-    /// A command that may meet an element the page has just replaced: `None` then.
+    /// A command that may meet an element the page has just replaced, or a page that is
+    /// navigating (the console settles its route after the load WebDriver waited for): `None`
+    /// then.
     fn try_cmd(&self, method: &str, path: &str, body: Option<&Value>) -> Option<Value> {
         let path = format!("/session/{}{path}", self.session);
         let (status, v) = request(self.addr, method, &path, body).expect("chromedriver answers");
@@ -102,6 +104,7 @@ impl Browser {
             matches!(
                 error,
                 "stale element reference"
+                    | "aborted by navigation"
                     | "no such element"
                     | "element not interactable"
                     | "element click intercepted"
@@ -122,9 +125,11 @@ impl Browser {
 
     /// Reloads the page and returns once it has loaded (WebDriver's Refresh waits for the load;
     /// a `location.reload()` script returns at once and the next command can meet the page
-    /// half torn down — a CI failure of the browser test).
+    /// half torn down — a CI failure of the browser test). A refresh the page's own navigation
+    /// overtakes ("aborted by navigation", seen under load) is left to the caller's wait, which
+    /// asks again.
     pub fn refresh(&self) {
-        self.cmd("POST", "/refresh", Some(&json!({})));
+        let _ = self.try_cmd("POST", "/refresh", Some(&json!({})));
     }
 
     pub fn goto(&self, url: &str) {
@@ -172,6 +177,20 @@ impl Browser {
         })
     }
 
+    /// Types `text` into the first element matching `css`, finding it again while the page
+    /// re-renders it (a login form drawn twice met a stale element under load).
+    pub fn type_css(&self, css: &str, text: &str, deadline: Duration) {
+        crate::support::wait_until(&format!("typing into {css}"), deadline, || {
+            let e = self.all(css).into_iter().next()?;
+            self.try_cmd(
+                "POST",
+                &format!("/element/{e}/value"),
+                Some(&json!({"text": text})),
+            )
+            .map(|_| ())
+        });
+    }
+
     pub fn type_into(&self, element: &str, text: &str) {
         self.cmd(
             "POST",
@@ -189,6 +208,15 @@ impl Browser {
         });
         self.cmd("POST", "/alert/accept", Some(&json!({})));
         text
+    }
+
+    /// [`Browser::script`] on a page that may be navigating: `None` then (ask again).
+    pub fn try_script(&self, js: &str) -> Option<Value> {
+        self.try_cmd(
+            "POST",
+            "/execute/sync",
+            Some(&json!({"script": js, "args": []})),
+        )
     }
 
     pub fn script(&self, js: &str) -> Value {

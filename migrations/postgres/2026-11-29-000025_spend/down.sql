@@ -1,0 +1,2 @@
+DROP TABLE spend_entries;
+DROP TABLE spend_budgets;

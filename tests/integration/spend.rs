@@ -1,0 +1,241 @@
+//! Spend budgets (docs/design.md, *Spend*): a key's budget admits exactly as many concurrent
+//! runs as its estimates fit — the check and the reservation are one transaction — refusing
+//! the rest with 429 `budget_exceeded`, `Retry-After` at the reset and the budget's name; a run
+//! is settled at what its gateway says it cost; a tenant's budget counts every key's runs on
+//! its gateways.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::fleet::{add, fake, link_daemon, wait_gateway};
+use crate::support::{Daemon, Response, online, spawn_finished, wait_for};
+
+/// The id `keys list` shows for the key named `name`.
+pub fn key_id(d: &Daemon, name: &str) -> i64 {
+    let out = d.cli(&["keys", "list"]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.split_whitespace().last() == Some(name))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no key `{name}`"))
+}
+
+fn put_budget(d: &Daemon, subject: &str, body: Value) -> Response {
+    d.call(
+        "PUT",
+        &format!("/api/spend/budgets/{subject}"),
+        &d.admin_key,
+        &body,
+    )
+}
+
+fn budget(d: &Daemon, subject: &str) -> Value {
+    let res = d.get(&format!("/api/spend/budgets/{subject}"), &d.admin_key);
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()["budget"].clone()
+}
+
+/// `n` spawns of `task` sent at once with `key`: the answers. The key is used once first, so
+/// that it is in the daemon's key cache (a burst of a key the cache does not know yet meets
+/// the store lookups' rate limit, by design).
+pub fn burst(d: &Daemon, key: &str, n: usize, task: &str) -> Vec<Response> {
+    assert_eq!(d.get("/api/spawn?limit=1", key).status, 200);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                s.spawn(|| {
+                    d.call(
+                        "POST",
+                        "/api/spawn",
+                        key,
+                        &json!({"agent": "main", "task": task}),
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+/// Checks a burst's answers: `admitted` 202s, the rest 429 `budget_exceeded` naming `subject`
+/// with a `Retry-After` at most a window (a month) away.
+pub fn exactly(answers: &[Response], admitted: usize, subject: &str) {
+    let ok = answers.iter().filter(|r| r.status == 202).count();
+    assert_eq!(
+        ok,
+        admitted,
+        "{:?}",
+        answers.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    for r in answers.iter().filter(|r| r.status != 202) {
+        assert_eq!(r.status, 429, "{}", r.text());
+        let body = r.json();
+        assert_eq!(body["error"], "budget_exceeded", "{body}");
+        assert_eq!(body["details"]["budget"], subject, "{body}");
+        assert_eq!(body["details"]["limit"], "max_spend_usd", "{body}");
+        let after: u64 = r.header("retry-after").unwrap().parse().unwrap();
+        assert!((1..=31 * 86_400).contains(&after), "{after}");
+        assert_eq!(
+            body["details"]["resets_at"]
+                .as_u64()
+                .unwrap()
+                .abs_diff(now() + after),
+            0,
+            "Retry-After is the reset: {body}"
+        );
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[test]
+fn fifty_concurrent_spawns_on_a_budget_of_three_estimates_admit_exactly_three() {
+    let d = link_daemon(&[]);
+    let f = fake(|_| {});
+    let id = add(&d, "edge", &f, Some("fake-token"));
+    wait_gateway(&d, id, "online", online);
+    let key = d.create_key("operator", "spender");
+    let subject = format!("key:{}", key_id(&d, "spender"));
+    let res = put_budget(
+        &d,
+        &subject,
+        json!({"window": "1d", "max_spend_usd": 3.0, "estimate_usd": 1.0}),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+
+    // Runs that last an hour: every reservation is still held when the last request comes.
+    let answers = burst(&d, &key, 50, "SLOW work");
+    exactly(&answers, 3, &subject);
+    let b = budget(&d, &subject);
+    assert_eq!(
+        (
+            b["reserved_usd"].as_f64(),
+            b["running"].as_i64(),
+            b["runs"].as_i64()
+        ),
+        (Some(3.0), Some(3), Some(3)),
+        "{b:#}"
+    );
+    // Another key, no budget: not held back by this one.
+    let other = d.create_key("operator", "free");
+    assert_eq!(
+        burst(&d, &other, 2, "SLOW other")
+            .iter()
+            .filter(|r| r.status == 202)
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn a_run_is_settled_at_what_its_gateway_says_it_cost_and_a_tenant_counts_every_key() {
+    let d = link_daemon(&[]);
+    let f = fake(|c| {
+        c.run_cost_usd = 0.25;
+        c.run_duration = Duration::from_millis(100);
+    });
+    let id = add(&d, "edge", &f, Some("fake-token"));
+    wait_gateway(&d, id, "online", online);
+    let key = d.create_key("operator", "settler");
+    let subject = format!("key:{}", key_id(&d, "settler"));
+    assert_eq!(
+        put_budget(
+            &d,
+            &subject,
+            json!({"window": "month", "time_zone": "Europe/Paris", "max_spend_usd": 1.0,
+                   "estimate_usd": 0.5, "max_parallel_runs": 2}),
+        )
+        .status,
+        200
+    );
+    let res = d.call(
+        "POST",
+        "/api/spawn",
+        &key,
+        &json!({"agent": "main", "task": "quick"}),
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    spawn_finished(
+        &d,
+        res.json()["spawn_id"].as_str().unwrap(),
+        Duration::from_secs(20),
+    );
+    // The gateway's own number, not the estimate.
+    let b = wait_for("the run settled", Duration::from_secs(20), || {
+        let b = budget(&d, &subject);
+        if b["running"] == 0 && b["spent_usd"].as_f64() == Some(0.25) {
+            Ok(b)
+        } else {
+            Err(format!("{b}"))
+        }
+    });
+    assert_eq!(b["reserved_usd"].as_f64(), Some(0.0), "{b:#}");
+    // 0.25 spent leaves room for one more estimate of 0.5, not two.
+    let answers = burst(&d, &key, 4, "SLOW more");
+    exactly(&answers, 1, &subject);
+
+    // A tenant's budget counts every key's runs on its gateways: the platform's own too.
+    assert_eq!(
+        put_budget(
+            &d,
+            "tenant:default",
+            json!({"window": "1d", "max_spend_usd": 0.3, "estimate_usd": 0.3}),
+        )
+        .status,
+        200
+    );
+    let res = d.call(
+        "POST",
+        "/api/spawn",
+        &d.admin_key,
+        &json!({"agent": "main", "task": "SLOW admin"}),
+    );
+    assert_eq!(res.status, 429, "{}", res.text());
+    assert_eq!(
+        res.json()["details"]["budget"],
+        "tenant:default",
+        "{}",
+        res.text()
+    );
+
+    // Bad budgets are named.
+    for (subject, body, field) in [
+        (
+            "key:999",
+            json!({"window": "1d", "estimate_usd": 1.0}),
+            "subject",
+        ),
+        (
+            "team:x",
+            json!({"window": "1d", "estimate_usd": 1.0}),
+            "subject",
+        ),
+        (
+            &subject[..],
+            json!({"window": "1d", "max_spend_usd": 1.0, "estimate_usd": 0.0}),
+            "estimate_usd",
+        ),
+        (
+            &subject[..],
+            json!({"window": "1d", "estimate_usd": 1.0, "time_zone": "Mars/Base"}),
+            "time_zone",
+        ),
+    ] {
+        let res = put_budget(&d, subject, body);
+        assert_eq!(res.status, 400, "{subject}: {}", res.text());
+        assert_eq!(res.json()["details"]["field"], field, "{}", res.text());
+    }
+    let res = d.call(
+        "PUT",
+        "/api/spend/budgets/key:1",
+        &d.admin_key,
+        &json!({"window": "2d", "estimate_usd": 1.0}),
+    );
+    assert_eq!(res.status, 400, "{}", res.text());
+}
