@@ -77,6 +77,21 @@ impl SpendBudgetRecord {
     }
 }
 
+/// A spawn's ledger row, as the cost report reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = spend_entries)]
+pub struct SpendEntry {
+    pub key_id: Option<i64>,
+    pub tenant: String,
+    pub agent: Option<String>,
+    pub gateway_id: i64,
+    pub state: String,
+    pub estimate_micros: i64,
+    pub cost_micros: Option<i64>,
+    pub estimated: bool,
+    pub created_at: i64,
+}
+
 /// A budget, its ledger in the window holding now, and that window (start, reset).
 pub type BudgetNow = (SpendBudgetRecord, Tally, (i64, i64));
 
@@ -307,6 +322,32 @@ impl Store {
         ))
         .execute(&mut conn)?;
         Ok(())
+    }
+
+    /// The ledger rows of spawns made in `[from, to)` (Unix seconds), on the gateways `within`
+    /// names (`None`: all), at most `limit`, oldest first.
+    pub fn spend_entries(
+        &self,
+        from: i64,
+        to: i64,
+        within: Option<&[GatewayId]>,
+        limit: i64,
+    ) -> Result<Vec<SpendEntry>, DbError> {
+        let mut conn = self.conn()?;
+        let mut q = spend_entries::table
+            .filter(spend_entries::created_at.ge(from))
+            .filter(spend_entries::created_at.lt(to))
+            .filter(spend_entries::state.ne("released"))
+            .into_boxed();
+        if let Some(ids) = within {
+            q = q.filter(
+                spend_entries::gateway_id.eq_any(ids.iter().map(|g| g.get()).collect::<Vec<_>>()),
+            );
+        }
+        Ok(q.order(spend_entries::id.asc())
+            .limit(limit)
+            .select(SpendEntry::as_select())
+            .load(&mut conn)?)
     }
 
     /// Every budget with its ledger in the window holding `now` (and that window).

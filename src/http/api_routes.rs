@@ -255,6 +255,7 @@ api! {
         "/fleet/versions" => get Viewer Read fleet::versions;
         "/alerts" => get Viewer Read @platform fleet::alerts;
         "/usage" => get Viewer Read usage::report;
+        "/usage/spend" => get Viewer Read usage::spend;
         "/fleet/restart" => post Admin Operate operations::rolling_restart;
         "/fleet/upgrade" => post Admin Operate operations::upgrade;
         "/fleet/update-hold" => post Admin Operate operations::update_hold;

@@ -8,5 +8,6 @@
 
 pub mod budget;
 mod ledger;
+pub mod report;
 
 pub use ledger::{Ledger, SpendError};

@@ -176,6 +176,18 @@ fn a_run_is_settled_at_what_its_gateway_says_it_cost_and_a_tenant_counts_every_k
         }
     });
     assert_eq!(b["reserved_usd"].as_f64(), Some(0.0), "{b:#}");
+    // Cost per key: the run's cost is the key's, in its tenant.
+    let report = d
+        .get("/api/usage/spend?group_by=key,tenant", &d.admin_key)
+        .json();
+    let key_id: i64 = subject["key:".len()..].parse().unwrap();
+    assert_eq!(
+        report["groups"],
+        json!([{"key_id": key_id, "tenant": "default", "cost_usd": 0.25, "runs": 1, "estimated_runs": 0}]),
+        "{report:#}"
+    );
+    let res = d.get("/api/usage/spend?group_by=team", &d.admin_key);
+    assert_eq!(res.status, 400, "{}", res.text());
     // 0.25 spent leaves room for one more estimate of 0.5, not two.
     let answers = burst(&d, &key, 4, "SLOW more");
     exactly(&answers, 1, &subject);

@@ -141,7 +141,7 @@ fn case(method: &str, pattern: &str, red: i64, op: &str, spawn: &str) -> Option<
             fleet_op(json!({}))
         }
         ("get", "/api/fleet/versions") => Case::List(pattern.into()),
-        ("get", "/api/usage") => Case::List(pattern.into()),
+        ("get", "/api/usage" | "/api/usage/spend") => Case::List(pattern.into()),
         ("get", "/api/logs") => same(
             format!("{pattern}?gateway_id={red}"),
             format!("{pattern}?gateway_id={GHOST}"),
