@@ -48,42 +48,68 @@ struct CachedKey {
     role: Role,
     scope: Arc<Scope>,
     hash: [u8; 32],
+    /// When this secret stops working (Unix seconds): the key's expiry, or the end of a rotated
+    /// secret's grace. `None`: never — such a key pays no clock read per request.
+    expires_at: Option<i64>,
+    /// The secret a key was rotated from (still in its grace), not the key's current one.
+    previous: bool,
     /// Set on use, cleared when `last_used_at` is flushed (no lock on the request path).
     used: AtomicBool,
 }
 
 impl CachedKey {
-    /// The key of a stored row; `None` for a row that does not read back whole — a key whose
-    /// scope no longer holds (a selector over a label `labels.reserved` no longer reserves) is
-    /// refused, not widened, and the log says why.
-    fn from_row(row: &ApiKeyRow, reserved: &Reserved) -> Option<(String, Arc<CachedKey>)> {
-        let hash: [u8; 32] = hex::decode(&row.key_hash).ok()?.try_into().ok()?;
-        let scope = Scope::new(
+    /// The secrets of a stored row that work at `now`: its own, and the one it was rotated from
+    /// while in its grace. None for a row that does not read back whole — a key whose scope no
+    /// longer holds (a selector over a label `labels.reserved` no longer reserves) is refused,
+    /// not widened, and the log says why.
+    fn from_row(row: &ApiKeyRow, reserved: &Reserved, now: i64) -> Vec<(String, Arc<CachedKey>)> {
+        let scope = match Scope::new(
             row.tenant.as_deref(),
             row.selector.as_deref(),
             row.verbs.as_deref(),
             row.agents.as_deref(),
             reserved,
-        )
-        .inspect_err(|e| {
-            tracing::warn!(key = row.id, prefix = %row.prefix, "API key refused: its scope: {e}");
-        })
-        .ok()?;
-        Some((
-            row.prefix.clone(),
-            Arc::new(CachedKey {
-                id: row.id,
-                name: row.name.clone(),
-                role: row.role.parse().ok()?,
-                scope: Arc::new(scope),
-                hash,
-                used: AtomicBool::new(false),
-            }),
-        ))
+        ) {
+            Ok(scope) => Arc::new(scope),
+            Err(e) => {
+                tracing::warn!(key = row.id, prefix = %row.prefix, "API key refused: its scope: {e}");
+                return Vec::new();
+            }
+        };
+        let Ok(role) = row.role.parse::<Role>() else {
+            return Vec::new();
+        };
+        let entry = |prefix: &str, hash: &str, expires_at: Option<i64>, previous: bool| {
+            let hash: [u8; 32] = hex::decode(hash).ok()?.try_into().ok()?;
+            if expires_at.is_some_and(|e| e <= now) {
+                return None;
+            }
+            Some((
+                prefix.to_owned(),
+                Arc::new(CachedKey {
+                    id: row.id,
+                    name: row.name.clone(),
+                    role,
+                    scope: Arc::clone(&scope),
+                    hash,
+                    expires_at,
+                    previous,
+                    used: AtomicBool::new(false),
+                }),
+            ))
+        };
+        let mut out: Vec<_> = entry(&row.prefix, &row.key_hash, row.expires_at, false)
+            .into_iter()
+            .collect();
+        if let (Some(prefix), Some(hash), Some(until)) =
+            (&row.previous_prefix, &row.previous_hash, row.previous_until)
+        {
+            let ends = row.expires_at.map_or(until, |e| e.min(until));
+            out.extend(entry(prefix, hash, Some(ends), true));
+        }
+        out
     }
-}
 
-impl CachedKey {
     fn principal(&self) -> Principal {
         Principal {
             key_id: self.id,
@@ -188,7 +214,7 @@ impl KeyCache {
         let rows = self.store.active_api_keys()?;
         let fresh: KeysByPrefix = rows
             .iter()
-            .filter_map(|r| CachedKey::from_row(r, &self.reserved))
+            .flat_map(|r| CachedKey::from_row(r, &self.reserved, now))
             .collect();
         let old = self.keys.swap(Arc::new(fresh));
         let used: Vec<i64> = old
@@ -215,6 +241,9 @@ impl KeyCache {
         if !same_digest(&cached.hash, hash) {
             return None;
         }
+        if cached.expires_at.is_some_and(|e| unix_now() >= e) {
+            return None;
+        }
         // Written once between refreshes: a store on every request made both workers fight
         // over the cache line (1.3 % of the daemon's CPU serving a cached read).
         if !cached.used.load(Ordering::Relaxed) {
@@ -228,7 +257,7 @@ impl KeyCache {
     /// last refresh); a revoked key leaves it at the next refresh.
     pub fn by_id(&self, id: i64) -> Option<(Principal, [u8; 32])> {
         let keys = self.keys.load();
-        let cached = keys.values().find(|k| k.id == id)?;
+        let cached = keys.values().find(|k| k.id == id && !k.previous)?;
         cached.used.store(true, Ordering::Relaxed);
         Some((cached.principal(), cached.hash))
     }
@@ -319,18 +348,21 @@ impl KeyCache {
             .call(move |store| store.find_active_api_key(&owned))
             .await
             .map_err(AuthError::Store)?;
-        let (prefix, cached) = row
+        let entries = row
             .as_ref()
-            .and_then(|r| CachedKey::from_row(r, &self.reserved))
-            .ok_or(AuthError::Invalid)?;
+            .map(|r| CachedKey::from_row(r, &self.reserved, unix_now()))
+            .unwrap_or_default();
+        if entries.is_empty() {
+            return Err(AuthError::Invalid);
+        }
         // A copy of the map with the key added (a miss is rare: a key made since the last
         // refresh, on another instance or from the command line).
         self.keys.rcu(|keys| {
             let mut keys = KeysByPrefix::clone(keys);
-            keys.insert(prefix.clone(), Arc::clone(&cached));
+            keys.extend(entries.iter().map(|(p, k)| (p.clone(), Arc::clone(k))));
             keys
         });
-        self.check(&prefix, &hash).ok_or(AuthError::Invalid)
+        self.check(prefix, &hash).ok_or(AuthError::Invalid)
     }
 }
 

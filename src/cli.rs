@@ -149,6 +149,17 @@ pub enum KeysCommand {
         /// The agents it may start and steer runs of, comma-separated; every agent by default.
         #[arg(long)]
         agents: Option<String>,
+        /// It stops working this long from now (`90d`, `12h`); never by default.
+        #[arg(long, value_parser = parse_lifetime)]
+        expires_in: Option<std::time::Duration>,
+    },
+    /// Rotate a key (by id or prefix): a new secret is printed once; the old one keeps working
+    /// for the grace period, then is refused.
+    Rotate {
+        key: String,
+        /// How long the old secret keeps working (`1h` by default; `0s`: not at all).
+        #[arg(long, value_parser = parse_lifetime, default_value = "1h")]
+        grace: std::time::Duration,
     },
     /// List keys (prefix, name, role, state; never the key).
     List,
@@ -173,6 +184,15 @@ fn scope_summary(k: &crate::db::api_keys::ApiKeyRow) -> String {
     } else {
         parts.join(" ")
     }
+}
+
+/// A key's lifetime or grace: `90d`, `12h`, `0s`; at most ten years.
+fn parse_lifetime(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("`{s}`: {e}"))?;
+    if d > std::time::Duration::from_secs(10 * 366 * 86_400) {
+        return Err(format!("`{s}`: at most ten years"));
+    }
+    Ok(d)
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -345,6 +365,7 @@ pub fn run(cli: Cli) -> Result<(), DaemonError> {
                     selector,
                     verbs,
                     agents,
+                    expires_in,
                 } => {
                     let name = crate::validate::name(&name)
                         .map_err(|e| DaemonError::Startup(e.message))?;
@@ -356,7 +377,12 @@ pub fn run(cli: Cli) -> Result<(), DaemonError> {
                         &cfg.labels.reserved(),
                     )
                     .map_err(|e| DaemonError::Startup(format!("the key's scope: {e}")))?;
-                    let (row, key) = store.create_api_key(&name, role, &scope.to_columns(), &by)?;
+                    let expires_at = expires_in.map(|d| {
+                        crate::db::unix_now()
+                            .saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+                    });
+                    let (row, key) =
+                        store.create_api_key(&name, role, &scope.to_columns(), expires_at, &by)?;
                     out(key.reveal());
                     eprintln_info(&format!(
                         "created key #{} `{}` ({}), prefix {}; it is shown only once",
@@ -387,6 +413,34 @@ pub fn run(cli: Cli) -> Result<(), DaemonError> {
                             k.name
                         ));
                     }
+                }
+                KeysCommand::Rotate { key, grace } => {
+                    let id = store
+                        .list_api_keys()?
+                        .into_iter()
+                        .find(|k| k.id.to_string() == key || k.prefix == key)
+                        .map(|k| k.id)
+                        .ok_or_else(|| {
+                            DaemonError::Startup(format!("no key with id or prefix `{key}`"))
+                        })?;
+                    let grace_s = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX);
+                    let (row, secret) =
+                        store
+                            .rotate_api_key(id, grace_s, &by)
+                            .map_err(|e| match e {
+                                crate::db::DbError::NotFound => {
+                                    DaemonError::Startup(format!("key `{key}` is revoked"))
+                                }
+                                other => other.into(),
+                            })?;
+                    out(secret.reveal());
+                    eprintln_info(&format!(
+                        "rotated key #{} `{}`: new prefix {}; the old secret works for {} more",
+                        row.id,
+                        row.name,
+                        row.prefix,
+                        humantime::format_duration(grace)
+                    ));
                 }
                 KeysCommand::Revoke { key } => {
                     let row = store.revoke_api_key(&key, &by).map_err(|e| match e {

@@ -104,6 +104,7 @@ pub(super) fn first_start_admin_key(
         "initial-admin",
         Role::Admin,
         &crate::tenancy::KeyScope::default(),
+        None,
         &Caller::system("first-start"),
     )?;
     secrets::write_private_file(&path, format!("{}\n", key.reveal()).as_bytes())?;

@@ -26,6 +26,13 @@ pub struct ApiKeyRow {
     pub selector: Option<String>,
     pub verbs: Option<String>,
     pub agents: Option<String>,
+    /// When it stops working (`None`: never).
+    pub expires_at: Option<i64>,
+    /// The secret it was rotated from: its prefix and hash, valid until `previous_until`.
+    pub previous_prefix: Option<String>,
+    #[serde(skip)]
+    pub previous_hash: Option<String>,
+    pub previous_until: Option<i64>,
 }
 
 #[derive(Insertable)]
@@ -40,15 +47,18 @@ struct NewKeyRow<'a> {
     selector: Option<&'a str>,
     verbs: Option<&'a str>,
     agents: Option<&'a str>,
+    expires_at: Option<i64>,
 }
 
 impl Store {
-    /// A new key of `role` reaching `scope` (checked by the caller, `tenancy::Scope`).
+    /// A new key of `role` reaching `scope` (checked by the caller, `tenancy::Scope`), working
+    /// until `expires_at` (`None`: until revoked).
     pub fn create_api_key(
         &self,
         name: &str,
         role: Role,
         scope: &KeyScope,
+        expires_at: Option<i64>,
         by: &Caller,
     ) -> Result<(ApiKeyRow, GeneratedKey), DbError> {
         let key = GeneratedKey::generate()?;
@@ -65,6 +75,7 @@ impl Store {
                     selector: scope.selector.as_deref(),
                     verbs: scope.verbs.as_deref(),
                     agents: scope.agents.as_deref(),
+                    expires_at,
                 })
                 .returning(api_keys::id)
                 .get_result::<i64>(c)?;
@@ -75,7 +86,7 @@ impl Store {
             let details = serde_json::json!({
                 "name": name, "role": role.as_str(), "prefix": key.prefix(),
                 "tenant": scope.tenant, "selector": scope.selector,
-                "verbs": scope.verbs, "agents": scope.agents,
+                "verbs": scope.verbs, "agents": scope.agents, "expires_at": expires_at,
             });
             audit::record(
                 c,
@@ -139,14 +150,65 @@ impl Store {
             .load(&mut conn)?)
     }
 
+    /// The active key with this prefix, or whose previous secret (still in its grace) has it.
     pub fn find_active_api_key(&self, prefix: &str) -> Result<Option<ApiKeyRow>, DbError> {
         let mut conn = self.conn()?;
         Ok(api_keys::table
-            .filter(api_keys::prefix.eq(prefix))
+            .filter(
+                api_keys::prefix
+                    .eq(prefix)
+                    .or(api_keys::previous_prefix.eq(prefix)),
+            )
             .filter(api_keys::revoked_at.is_null())
             .select(ApiKeyRow::as_select())
             .first(&mut conn)
             .optional()?)
+    }
+
+    /// Rotates key `id`: a new secret, the old one valid `grace_s` more seconds (then refused).
+    /// Audited (the prefixes, never a secret).
+    pub fn rotate_api_key(
+        &self,
+        id: i64,
+        grace_s: i64,
+        by: &Caller,
+    ) -> Result<(ApiKeyRow, GeneratedKey), DbError> {
+        let key = GeneratedKey::generate()?;
+        let now = unix_now();
+        let mut conn = self.conn()?;
+        let row = conn.transaction::<_, DbError, _>(|c| {
+            let old = api_keys::table
+                .find(id)
+                .filter(api_keys::revoked_at.is_null())
+                .select(ApiKeyRow::as_select())
+                .first(c)
+                .optional()?
+                .ok_or(DbError::NotFound)?;
+            diesel::update(api_keys::table.find(id))
+                .set((
+                    api_keys::previous_prefix.eq(&old.prefix),
+                    api_keys::previous_hash.eq(&old.key_hash),
+                    api_keys::previous_until.eq(now.saturating_add(grace_s)),
+                    api_keys::prefix.eq(key.prefix()),
+                    api_keys::key_hash.eq(key.hash_hex()),
+                ))
+                .execute(c)?;
+            let details = serde_json::json!({"old_prefix": old.prefix, "prefix": key.prefix(),
+                "old_valid_until": now.saturating_add(grace_s)});
+            audit::record(
+                c,
+                by,
+                "api_key.rotate",
+                "api_key",
+                Some(id.to_string()),
+                Some(&details),
+            )?;
+            Ok(api_keys::table
+                .find(id)
+                .select(ApiKeyRow::as_select())
+                .first(c)?)
+        })?;
+        Ok((row, key))
     }
 
     /// Revokes by id or by prefix. Returns the revoked row.

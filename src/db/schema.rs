@@ -46,6 +46,10 @@ diesel::table! {
         selector -> Nullable<Text>,
         verbs -> Nullable<Text>,
         agents -> Nullable<Text>,
+        expires_at -> Nullable<BigInt>,
+        previous_prefix -> Nullable<Text>,
+        previous_hash -> Nullable<Text>,
+        previous_until -> Nullable<BigInt>,
     }
 }
 

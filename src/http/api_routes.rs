@@ -18,8 +18,8 @@ use super::roles::{Check, Need, Reach, delete, get, patch, post, put};
 use super::{Gate, api_resource, not_found};
 use super::{
     agents, approvals, budgets, cluster, events, fleet, fleet_config, gateway_ops, gateways,
-    health, hosts, labels, maintenance, managed, middleware, operations, ops, rollouts, sessions,
-    spawn, spend, usage, v1, visible,
+    health, hosts, keys, labels, maintenance, managed, middleware, operations, ops, rollouts,
+    sessions, spawn, spend, usage, v1, visible,
 };
 use crate::auth::Role::{self, Admin, Operator, Viewer};
 use crate::tenancy::Verb;
@@ -226,6 +226,11 @@ api! {
             "/{name}" => get Viewer Read @platform budgets::get_budget,
                 put Admin Admin @platform budgets::put_budget,
                 delete Admin Admin @platform budgets::delete_budget;
+        }
+        "/keys" [] {
+            "" => get Admin Admin @platform keys::list;
+            r"/{id:\d+}" => delete Admin Admin @platform keys::revoke;
+            r"/{id:\d+}/rotate" => post Admin Admin @platform keys::rotate;
         }
         "/spend" [] {
             "/budgets" => get Viewer Read @platform spend::list;

@@ -130,6 +130,8 @@ pub enum ApiError {
         gateway_id: GatewayId,
         id: ApprovalId,
     },
+    #[error("no active API key {0}")]
+    KeyNotFound(i64),
     /// No spend budget for this key or tenant.
     #[error("no spend budget for `{0}`")]
     SpendBudgetNotFound(String),
@@ -247,6 +249,7 @@ impl ApiError {
             ApiError::ProfileNotFound(_) => ("config_profile_not_found", S::NOT_FOUND),
             ApiError::BudgetNotFound(_) => ("budget_not_found", S::NOT_FOUND),
             ApiError::SpendBudgetNotFound(_) => ("spend_budget_not_found", S::NOT_FOUND),
+            ApiError::KeyNotFound(_) => ("key_not_found", S::NOT_FOUND),
             ApiError::ManagedNotFound(_) => ("managed_gateway_not_found", S::NOT_FOUND),
             ApiError::PortUnavailable(_) => ("port_unavailable", S::CONFLICT),
             ApiError::ManagedGateway(_) => ("managed_gateway", S::CONFLICT),

@@ -20,6 +20,7 @@ pub mod gateways;
 pub mod health;
 pub mod hosts;
 pub mod json;
+pub mod keys;
 pub mod labels;
 pub mod list_cache;
 pub mod maintenance;

@@ -34,6 +34,7 @@ mod gateway_pages;
 mod hostile;
 mod hostile_modes;
 mod inventory;
+mod key_lifecycle;
 mod labels;
 mod link;
 mod maintenance;

@@ -1,0 +1,117 @@
+//! A key's lifecycle: it expires when it was made to, is rotated with an overlap (a new secret
+//! shown once, the old one working for the grace asked, then refused), is revoked from the API,
+//! and shows when it was last used — each change audited, no secret in any answer but the one
+//! that hands it over.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::{Daemon, wait_until};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn works(d: &Daemon, key: &str) -> bool {
+    d.get("/api/gateways", key).status == 200
+}
+
+fn listed(d: &Daemon, name: &str) -> Value {
+    let keys = d.get("/api/keys", &d.admin_key).json();
+    keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no key {name}: {keys}"))
+}
+
+#[test]
+fn a_key_expires_is_rotated_with_an_overlap_and_is_revoked() {
+    let d = Daemon::start();
+    // Made to last two seconds: it works, then it does not.
+    let brief = d.create_scoped_key("viewer", "brief", &["--expires-in", "2s"]);
+    assert!(works(&d, &brief));
+    assert!(listed(&d, "brief")["expires_at"].is_i64());
+    wait_until("the key to expire", DEADLINE, || {
+        (!works(&d, &brief)).then_some(())
+    });
+
+    // Rotated with a grace: both secrets work, then only the new one.
+    let ci = d.create_key("operator", "ci");
+    assert!(works(&d, &ci));
+    let id = listed(&d, "ci")["id"].as_i64().unwrap();
+    wait_until("its use on record", DEADLINE, || {
+        listed(&d, "ci")["last_used_at"].as_i64()
+    });
+    let res = d.call(
+        "POST",
+        &format!("/api/keys/{id}/rotate"),
+        &d.admin_key,
+        &json!({"grace_seconds": 2}),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    let new = res.json()["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new, ci);
+    assert_eq!(res.json()["key"]["previous_prefix"], &ci[..12]);
+    assert!(works(&d, &new), "the new secret at once");
+    assert!(works(&d, &ci), "the old one in its grace");
+    wait_until("the old secret refused", DEADLINE, || {
+        (!works(&d, &ci)).then_some(())
+    });
+    assert!(works(&d, &new));
+
+    // No secret in the list or the audit; the rotation is on record with both prefixes.
+    let list = d.get("/api/keys", &d.admin_key).text();
+    let audit = d.get("/api/audit?limit=50", &d.admin_key).text();
+    for text in [&list, &audit] {
+        assert!(!text.contains(&new) && !text.contains(&ci[12..]), "{text}");
+    }
+    assert!(
+        audit.contains("api_key.rotate") && audit.contains(&new[..12]),
+        "{audit}"
+    );
+
+    // Rotated from the command line, with no grace: the API's secret is refused at once.
+    let out = d.cli(&["keys", "rotate", &id.to_string(), "--grace", "0s"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let third = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    wait_until("the CLI's secret working", DEADLINE, || {
+        works(&d, &third).then_some(())
+    });
+    wait_until("the API's secret refused", DEADLINE, || {
+        (!works(&d, &new)).then_some(())
+    });
+
+    // Revoked from the API.
+    let res = d.call(
+        "DELETE",
+        &format!("/api/keys/{id}"),
+        &d.admin_key,
+        &json!({}),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert!(res.json()["revoked_at"].is_i64());
+    wait_until("the revoked key refused", DEADLINE, || {
+        (!works(&d, &third)).then_some(())
+    });
+    let res = d.call(
+        "POST",
+        &format!("/api/keys/{id}/rotate"),
+        &d.admin_key,
+        &json!({}),
+    );
+    assert_eq!(res.status, 404, "{}", res.text());
+    assert_eq!(res.json()["error"], "key_not_found");
+    let res = d.call(
+        "POST",
+        "/api/keys/1/rotate",
+        &d.admin_key,
+        &json!({"grace_seconds": -1}),
+    );
+    assert_eq!(res.status, 400, "{}", res.text());
+}
