@@ -84,19 +84,11 @@ pub struct Rotated {
     pub secret: String,
 }
 
-async fn stored<T: Send + 'static>(
-    state: &AppState,
-    f: impl FnOnce(&crate::db::Store) -> Result<T, crate::db::DbError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let store = state.store.clone();
-    super::blocking(move || f(&store)).await
-}
-
 #[utoipa::path(get, path = "/api/keys", tag = "keys",
     description = "Every API key, by id: role, scope, last use, expiry, rotation and revocation — never a secret.",
     responses((status = 200, body = KeyList)))]
 pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let keys = stored(&state, |s| s.list_api_keys()).await?;
+    let keys = super::stored(&state, |s| s.list_api_keys()).await?;
     Ok(HttpResponse::Ok().json(KeyList {
         keys: keys.into_iter().map(KeyJson::from).collect(),
     }))
@@ -126,11 +118,12 @@ pub async fn rotate(
         ));
     }
     let by = who.0.caller();
-    let (row, secret) = match stored(&state, move |s| Ok(s.rotate_api_key(id, grace, &by))).await? {
-        Ok(done) => done,
-        Err(crate::db::DbError::NotFound) => return Err(ApiError::KeyNotFound(id)),
-        Err(e) => return Err(ApiError::Storage(e.to_string())),
-    };
+    let (row, secret) =
+        match super::stored(&state, move |s| Ok(s.rotate_api_key(id, grace, &by))).await? {
+            Ok(done) => done,
+            Err(crate::db::DbError::NotFound) => return Err(ApiError::KeyNotFound(id)),
+            Err(e) => return Err(ApiError::Storage(e.to_string())),
+        };
     Ok(HttpResponse::Ok().json(Rotated {
         key: row.into(),
         secret: secret.reveal().to_owned(),
@@ -148,7 +141,7 @@ pub async fn revoke(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let by = who.0.caller();
-    match stored(&state, move |s| Ok(s.revoke_api_key(&id.to_string(), &by))).await? {
+    match super::stored(&state, move |s| Ok(s.revoke_api_key(&id.to_string(), &by))).await? {
         Ok(row) => Ok(HttpResponse::Ok().json(KeyJson::from(row))),
         Err(crate::db::DbError::NotFound) => Err(ApiError::KeyNotFound(id)),
         Err(crate::db::DbError::Conflict(why)) => Err(ApiError::Unprocessable(why)),

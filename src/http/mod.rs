@@ -163,6 +163,15 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|e| ApiError::Storage(e.to_string()))
 }
 
+/// A store call from a handler on `state`'s store, its error the API's ([`blocking`]).
+pub(crate) async fn stored<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&crate::db::Store) -> Result<T, crate::db::DbError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = state.store.clone();
+    blocking(move || f(&store)).await
+}
+
 /// Who may learn what a path holds: anyone, or (the API's) only a caller with a valid key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Gate {

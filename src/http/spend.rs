@@ -32,15 +32,6 @@ pub struct SpendBudgetDeleted {
     pub deleted: bool,
 }
 
-/// A store call from a handler, its error the API's.
-async fn stored<T: Send + 'static>(
-    state: &AppState,
-    f: impl FnOnce(&crate::db::Store) -> Result<T, crate::db::DbError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let store = state.store.clone();
-    super::blocking(move || f(&store)).await
-}
-
 fn subject(text: &str) -> Result<crate::db::spend::Subject, ApiError> {
     budget::subject(text).map_err(|e| ApiError::field("subject", e))
 }
@@ -56,7 +47,7 @@ async fn one(state: &AppState, wanted: String) -> Result<SpendBudgetView, ApiErr
 
 async fn all(state: &AppState) -> Result<Vec<SpendBudgetView>, ApiError> {
     let now = unix_now();
-    let rows = stored(state, move |s| s.spend_budgets(now)).await?;
+    let rows = super::stored(state, move |s| s.spend_budgets(now)).await?;
     Ok(rows
         .into_iter()
         .map(|(b, t, w)| budget::view(b, t, w))
@@ -96,7 +87,7 @@ pub async fn put(
 ) -> Result<HttpResponse, ApiError> {
     let subject = subject(&path)?;
     if let crate::db::spend::Subject::Key(id) = subject {
-        let known = stored(&state, move |s| s.list_api_keys()).await?;
+        let known = super::stored(&state, move |s| s.list_api_keys()).await?;
         if !known.iter().any(|k| k.id == id) {
             return Err(ApiError::field("subject", format!("there is no key {id}")));
         }
@@ -107,7 +98,7 @@ pub async fn put(
         .record(&subject, unix_now(), &caller.label)
         .map_err(|(field, why)| ApiError::field(field, why))?;
     let wanted = record.subject.clone();
-    stored(&state, move |s| s.put_spend_budget(&record, &caller)).await?;
+    super::stored(&state, move |s| s.put_spend_budget(&record, &caller)).await?;
     let budget = one(&state, wanted).await?;
     Ok(HttpResponse::Ok().json(SpendBudgetEnvelope { budget }))
 }
@@ -123,7 +114,7 @@ pub async fn delete(
     let wanted = subject(&path)?.stored();
     let caller = who.0.caller();
     let name = wanted.clone();
-    if !stored(&state, move |s| s.delete_spend_budget(&name, &caller)).await? {
+    if !super::stored(&state, move |s| s.delete_spend_budget(&name, &caller)).await? {
         return Err(ApiError::SpendBudgetNotFound(wanted));
     }
     Ok(HttpResponse::Ok().json(SpendBudgetDeleted { deleted: true }))
