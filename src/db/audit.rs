@@ -34,6 +34,14 @@ pub struct AuditRow {
     pub details: Option<String>,
 }
 
+/// A tenant's part of the audit log: what its keys did, and what was done to its gateways.
+#[derive(Debug, Clone, Default)]
+pub struct AuditScope {
+    pub key_ids: Vec<i64>,
+    /// As the log names them (text).
+    pub gateway_ids: Vec<String>,
+}
+
 pub fn record(
     conn: &mut DbConn,
     by: &Caller,
@@ -76,6 +84,37 @@ impl Store {
             Some(target_id),
             Some(details),
         )?)
+    }
+
+    /// One page of an export, oldest first: rows after id `after` made in `[since, until)`
+    /// (Unix seconds), of `only` if given, at most `limit`.
+    pub fn audit_page(
+        &self,
+        after: i64,
+        since: i64,
+        until: i64,
+        only: Option<&AuditScope>,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, DbError> {
+        let mut conn = self.conn()?;
+        let mut q = audit_log::table
+            .filter(audit_log::id.gt(after))
+            .filter(audit_log::ts.ge(since))
+            .filter(audit_log::ts.lt(until))
+            .into_boxed();
+        if let Some(only) = only {
+            q = q.filter(
+                audit_log::api_key_id
+                    .eq_any(only.key_ids.clone())
+                    .or(audit_log::target_type
+                        .eq("gateway")
+                        .and(audit_log::target_id.eq_any(only.gateway_ids.clone()))),
+            );
+        }
+        Ok(q.order(audit_log::id.asc())
+            .limit(limit)
+            .select(AuditRow::as_select())
+            .load(&mut conn)?)
     }
 
     /// Newest first.

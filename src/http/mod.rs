@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod api_routes;
 pub mod approvals;
+pub mod audit_export;
 pub mod budgets;
 pub mod cluster;
 pub mod console;

@@ -94,10 +94,40 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
-    /// At most this many entries, newest first (1–1000, default 100).
+    /// At most this many entries, newest first (1–1000, default 100; `format=json` only).
     #[param(minimum = 1, maximum = 1000)]
     #[serde(default, deserialize_with = "super::query::integer")]
     pub limit: Option<i64>,
+    /// `json` (default: the newest `limit`), or an export of the whole range, oldest first,
+    /// streamed: `ndjson` (one object a line) or `csv` (RFC 4180, a header line first).
+    #[param(pattern = "^(json|ndjson|csv)$")]
+    pub format: Option<String>,
+    /// An export's first moment: RFC 3339 (`2026-11-01T00:00:00Z`) or a UTC day
+    /// (`2026-11-01`); default: the beginning.
+    pub since: Option<String>,
+    /// An export's end (not included), as `since`; default: now.
+    pub until: Option<String>,
+    /// An export of what tenant's keys did and what was done to its gateways.
+    pub tenant: Option<String>,
+}
+
+/// A moment of an export's range: RFC 3339 or a UTC day, as Unix seconds.
+fn moment(field: &str, text: &str) -> Result<i64, ApiError> {
+    text.parse::<jiff::Timestamp>()
+        .map(|t| t.as_second())
+        .or_else(|_| {
+            text.parse::<jiff::civil::Date>()
+                .ok()
+                .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+                .map(|z| z.timestamp().as_second())
+                .ok_or(())
+        })
+        .map_err(|()| {
+            ApiError::field(
+                field,
+                format!("{field} is a moment (2026-11-01T00:00:00Z) or a day (2026-11-01)"),
+            )
+        })
 }
 
 #[derive(Serialize, ToSchema)]
@@ -106,13 +136,58 @@ pub struct AuditList {
 }
 
 #[utoipa::path(get, path = "/api/audit", tag = "operations",
-    description = "The audit log (admin): every gateway and API-key mutation, newest first.",
+    description = "The audit log (admin): every gateway and API-key mutation, newest first — or, with `format=ndjson|csv`, exported: every row of `since..until` (of one `tenant` if given: what its keys did and what was done to its gateways), oldest first, streamed in constant memory however long the range.",
     params(AuditQuery),
-    responses((status = 200, body = AuditList), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = AuditList, description = "`json`; `ndjson` and `csv` stream `application/x-ndjson` and `text/csv`"),
+        (status = 403, body = ErrorBody)))]
 pub async fn audit(
     state: web::Data<AppState>,
     query: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let format = match query.format.as_deref() {
+        None => None,
+        Some(f) => super::audit_export::Format::parse(f)
+            .ok_or_else(|| ApiError::field("format", "format is json, ndjson or csv"))?,
+    };
+    if let Some(format) = format {
+        let since = query
+            .since
+            .as_deref()
+            .map(|s| moment("since", s))
+            .transpose()?;
+        let until = query
+            .until
+            .as_deref()
+            .map(|s| moment("until", s))
+            .transpose()?;
+        let only = match query.tenant.as_deref() {
+            None => None,
+            Some(t) if gateway_supervisor_actors::labels::is_dns_label(t) => {
+                let keys = super::stored(&state, |s| s.list_api_keys()).await?;
+                Some(crate::db::audit::AuditScope {
+                    key_ids: keys
+                        .into_iter()
+                        .filter(|k| k.tenant.as_deref() == Some(t))
+                        .map(|k| k.id)
+                        .collect(),
+                    gateway_ids: state
+                        .scopes
+                        .tenant_gateways(t)
+                        .into_iter()
+                        .map(|g| g.get().to_string())
+                        .collect(),
+                })
+            }
+            Some(_) => return Err(ApiError::field("tenant", "a tenant is a DNS label")),
+        };
+        return Ok(super::audit_export::export(
+            &state,
+            format,
+            since.unwrap_or(i64::MIN),
+            until.unwrap_or(i64::MAX),
+            only,
+        ));
+    }
     let limit = super::query::limit(query.limit, 100)?;
     let store = state.store.clone();
     let entries = super::blocking(move || store.audit_entries(limit)).await?;

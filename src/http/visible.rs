@@ -47,6 +47,16 @@ impl Scopes {
         &self.reserved
     }
 
+    /// The registered gateways of `tenant`.
+    pub fn tenant_gateways(&self, tenant: &str) -> Vec<GatewayId> {
+        self.targets
+            .all()
+            .iter()
+            .filter(|t| crate::tenancy::tenant_of(&t.candidate.labels) == tenant)
+            .map(|t| t.candidate.id)
+            .collect()
+    }
+
     /// What `principal` sees.
     pub fn of(&self, principal: &Principal) -> Visible {
         Visible::new(Arc::clone(&principal.scope), self)

@@ -7,6 +7,7 @@ mod agents;
 mod alerts;
 mod approvals;
 mod approvals_inbox;
+mod audit_export;
 mod auth;
 mod bad_input;
 mod browser;
