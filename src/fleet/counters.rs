@@ -3,7 +3,10 @@
 //! value comes from a fixed set: the use case's own names, [`SpawnStatus`], and
 //! each service error's outcome ([`ServiceError::outcome`]).
 
-use prometheus::{IntCounterVec, Opts, Registry};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use prometheus::{CounterVec, IntCounterVec, Opts, Registry};
 
 use super::ServiceError;
 use super::operation::model::{OperationKind, OperationState};
@@ -16,7 +19,16 @@ pub struct FleetCounters {
     session_controls: IntCounterVec,
     gateway_operations: IntCounterVec,
     operations_finished: IntCounterVec,
+    spend_admissions: IntCounterVec,
+    spend_settled: CounterVec,
+    /// The tenants that have a series (`tenant` label values), at most [`MAX_TENANT_SERIES`].
+    tenants: Arc<Mutex<HashSet<String>>>,
 }
+
+/// Tenants given their own series; the rest are counted as `other`. A tenant is an admin's
+/// label value (a DNS label), not a peer's: bounded so that a fleet of many tenants cannot
+/// grow `/metrics` without end.
+pub const MAX_TENANT_SERIES: usize = 100;
 
 /// The outcome label of a use case's result.
 fn outcome<T, E: ServiceError>(result: &Result<T, E>) -> &'static str {
@@ -57,6 +69,19 @@ impl FleetCounters {
                 "Fleet operations (drain, rolling_restart) that ended, by final state.",
                 &["kind", "state"],
             )?,
+            spend_admissions: counter(
+                "spend_admissions_total",
+                "Spawns checked against their key's and tenant's spend budgets, by tenant (the first 100 seen; then `other`) and outcome (admitted, over_budget).",
+                &["tenant", "outcome"],
+            )?,
+            spend_settled: CounterVec::new(
+                Opts::new(
+                    "spend_settled_cost_usd_total",
+                    "US dollars of runs settled at their gateway's own number, by tenant (the first 100 seen; then `other`).",
+                ),
+                &["tenant"],
+            )?,
+            tenants: Arc::default(),
         })
     }
 
@@ -67,10 +92,37 @@ impl FleetCounters {
             &self.session_controls,
             &self.gateway_operations,
             &self.operations_finished,
+            &self.spend_admissions,
         ] {
             registry.register(Box::new(vec.clone()))?;
         }
-        Ok(())
+        registry.register(Box::new(self.spend_settled.clone()))
+    }
+
+    /// `tenant` as a label value: itself while fewer than [`MAX_TENANT_SERIES`] have series.
+    fn tenant_label(&self, tenant: &str) -> String {
+        let mut seen = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.contains(tenant) || seen.len() < MAX_TENANT_SERIES {
+            seen.insert(tenant.to_owned());
+            tenant.to_owned()
+        } else {
+            "other".to_owned()
+        }
+    }
+
+    /// A spawn checked against its budgets: admitted or not.
+    pub(super) fn spend_admission(&self, tenant: &str, admitted: bool) {
+        let outcome = if admitted { "admitted" } else { "over_budget" };
+        self.spend_admissions
+            .with_label_values(&[self.tenant_label(tenant).as_str(), outcome])
+            .inc();
+    }
+
+    /// A run settled at `usd`, its gateway's number.
+    pub(super) fn spend_settled(&self, tenant: &str, usd: f64) {
+        self.spend_settled
+            .with_label_values(&[self.tenant_label(tenant).as_str()])
+            .inc_by(usd);
     }
 
     pub(super) fn spawn<T, E: ServiceError>(&self, result: &Result<T, E>) {

@@ -186,6 +186,19 @@ fn a_run_is_settled_at_what_its_gateway_says_it_cost_and_a_tenant_counts_every_k
         json!([{"key_id": key_id, "tenant": "default", "cost_usd": 0.25, "runs": 1, "estimated_runs": 0}]),
         "{report:#}"
     );
+    // By tenant on /metrics: the settled dollars and the admissions.
+    let metrics = d.get("/metrics", "").text();
+    assert!(
+        metrics
+            .contains("gateway_supervisor_spend_settled_cost_usd_total{tenant=\"default\"} 0.25"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "gateway_supervisor_spend_admissions_total{outcome=\"admitted\",tenant=\"default\"} 1"
+        ),
+        "{metrics}"
+    );
     let res = d.get("/api/usage/spend?group_by=team", &d.admin_key);
     assert_eq!(res.status, 400, "{}", res.text());
     // 0.25 spent leaves room for one more estimate of 0.5, not two.

@@ -219,17 +219,22 @@ impl Spawns {
         );
         // Admitted against the key's and the tenant's budgets before anything is recorded or
         // sent: the reservation and the check are one transaction (docs/design.md, *Spend*).
-        let soft = self
+        let tenant = crate::tenancy::tenant_of(&target.candidate.labels).to_owned();
+        let admitted = self
             .ledger
             .admit(SpendAsk {
                 spawn_id: id.to_string(),
                 key_id: order.by.api_key_id,
-                tenant: crate::tenancy::tenant_of(&target.candidate.labels).to_owned(),
+                tenant: tenant.clone(),
                 agent: order.agent.clone(),
                 gateway_id,
                 now: crate::db::unix_now(),
             })
-            .await?;
+            .await;
+        if !matches!(admitted, Err(SpendError::Unavailable(_))) {
+            self.ctx.counters.spend_admission(&tenant, admitted.is_ok());
+        }
+        let soft = admitted?;
         for subject in soft {
             self.ctx.events.publish(
                 EventKind::SpendSoftLimit,
@@ -327,6 +332,7 @@ impl Spawns {
             wait,
             priced,
             dispatched_ms,
+            tenant,
         };
         // Followed from now on (before a sweep could pick it up as nobody's).
         self.tracking_mut().insert(row.id.clone());

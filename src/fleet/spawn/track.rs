@@ -40,6 +40,8 @@ pub(super) struct Tracked {
     pub priced: bool,
     /// When the run was asked for (Unix ms): its cost is counted from here.
     pub dispatched_ms: i64,
+    /// Its gateway's tenant when it was admitted (the metrics' label).
+    pub tenant: String,
 }
 
 impl Spawns {
@@ -83,6 +85,11 @@ impl Spawns {
             }
             _ => None,
         };
+        if let Some(micros) = cost {
+            self.ctx
+                .counters
+                .spend_settled(&t.tenant, micros as f64 / 1e6);
+        }
         self.ledger.settle(t.spawn_id.to_string(), cost).await;
     }
 
@@ -179,6 +186,7 @@ impl Spawns {
                     // Its gateway's release is not known here: settled at its estimate.
                     priced: false,
                     dispatched_ms: row.created_at.saturating_mul(1000),
+                    tenant: String::new(),
                 };
                 let results = self.ctx.events.subscribe_after(None).1;
                 actix::spawn(self.clone().track(tracked, results));
