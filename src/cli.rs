@@ -431,6 +431,7 @@ pub fn run(cli: Cli) -> Result<(), DaemonError> {
                                 crate::db::DbError::NotFound => {
                                     DaemonError::Startup(format!("key `{key}` is revoked"))
                                 }
+                                crate::db::DbError::Conflict(why) => DaemonError::Startup(why),
                                 other => other.into(),
                             })?;
                     out(secret.reveal());

@@ -184,6 +184,14 @@ impl Store {
                 .first(c)
                 .optional()?
                 .ok_or(DbError::NotFound)?;
+            // Rotating again within a grace would drop the secret still in it, and cut off the
+            // clients that have not moved over yet.
+            if let Some(until) = old.previous_until.filter(|u| *u > now) {
+                return Err(DbError::Conflict(format!(
+                    "key {} was rotated and its previous secret works until {until} (Unix time): rotate again after that, or revoke the key",
+                    old.id
+                )));
+            }
             diesel::update(api_keys::table.find(id))
                 .set((
                     api_keys::previous_prefix.eq(&old.prefix),

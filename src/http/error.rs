@@ -132,6 +132,12 @@ pub enum ApiError {
     },
     #[error("no active API key {0}")]
     KeyNotFound(i64),
+    /// A key rotated again while its previous secret is still in its grace.
+    #[error("{0}")]
+    RotationInGrace(String),
+    /// An action on the key that makes the request that would cut it off.
+    #[error("{0}")]
+    OwnKey(String),
     /// No spend budget for this key or tenant.
     #[error("no spend budget for `{0}`")]
     SpendBudgetNotFound(String),
@@ -250,6 +256,8 @@ impl ApiError {
             ApiError::BudgetNotFound(_) => ("budget_not_found", S::NOT_FOUND),
             ApiError::SpendBudgetNotFound(_) => ("spend_budget_not_found", S::NOT_FOUND),
             ApiError::KeyNotFound(_) => ("key_not_found", S::NOT_FOUND),
+            ApiError::OwnKey(_) => ("own_key", S::CONFLICT),
+            ApiError::RotationInGrace(_) => ("rotation_in_grace", S::CONFLICT),
             ApiError::ManagedNotFound(_) => ("managed_gateway_not_found", S::NOT_FOUND),
             ApiError::PortUnavailable(_) => ("port_unavailable", S::CONFLICT),
             ApiError::ManagedGateway(_) => ("managed_gateway", S::CONFLICT),

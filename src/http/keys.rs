@@ -17,6 +17,8 @@ use crate::db::api_keys::ApiKeyRow;
 const MAX_GRACE_S: i64 = 7 * 86_400;
 /// Without one asked for: an hour.
 const DEFAULT_GRACE_S: i64 = 3600;
+/// The least grace for rotating the key that asks.
+const OWN_KEY_GRACE_S: i64 = 60;
 
 /// A key as listed: everything but its secret.
 #[derive(Serialize, ToSchema)]
@@ -78,7 +80,7 @@ pub struct RotateRequest {
 
 /// A rotated key: its new secret, shown this once.
 #[derive(Serialize, ToSchema)]
-pub struct Rotated {
+pub struct RotatedKey {
     pub key: KeyJson,
     /// The new secret. It is not stored (only its hash): keep it now.
     pub secret: String,
@@ -97,9 +99,10 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
 #[utoipa::path(post, path = "/api/keys/{id}/rotate", tag = "keys",
     description = "Gives the key a new secret (answered once) and keeps the old one working for `grace_seconds` (default an hour), so that its clients can move over; then the old one is refused. Audited with both prefixes.",
     params(("id" = i64, Path, minimum = 1)),
-    request_body(content = RotateRequest, description = "optional"),
-    responses((status = 200, body = Rotated), (status = 400, body = ErrorBody),
-        (status = 404, body = ErrorBody, description = "`key_not_found`: no such key, or it is revoked")))]
+    request_body(content = Option<RotateRequest>, description = "optional: `{grace_seconds}`"),
+    responses((status = 200, body = RotatedKey), (status = 400, body = ErrorBody, description = "`invalid_field` (`grace_seconds`): out of range, or under 60 s for the key making the request"),
+        (status = 404, body = ErrorBody, description = "`key_not_found`: no such key, or it is revoked"),
+        (status = 409, body = ErrorBody, description = "`rotation_in_grace`: its previous secret still works (rotating again would cut off the clients still on it)")))]
 pub async fn rotate(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -117,14 +120,26 @@ pub async fn rotate(
             format!("grace_seconds must be between 0 and {MAX_GRACE_S}"),
         ));
     }
+    // The key asking would be cut off before it could read the answer's secret.
+    if who.0.key_id == id && grace < OWN_KEY_GRACE_S {
+        return Err(ApiError::field(
+            "grace_seconds",
+            format!(
+                "this is the key making the request: rotating it needs at least {OWN_KEY_GRACE_S} s of grace, so that it can take the new secret up"
+            ),
+        ));
+    }
     let by = who.0.caller();
     let (row, secret) =
         match super::stored(&state, move |s| Ok(s.rotate_api_key(id, grace, &by))).await? {
             Ok(done) => done,
             Err(crate::db::DbError::NotFound) => return Err(ApiError::KeyNotFound(id)),
+            Err(crate::db::DbError::Conflict(why)) => {
+                return Err(ApiError::RotationInGrace(why));
+            }
             Err(e) => return Err(ApiError::Storage(e.to_string())),
         };
-    Ok(HttpResponse::Ok().json(Rotated {
+    Ok(HttpResponse::Ok().json(RotatedKey {
         key: row.into(),
         secret: secret.reveal().to_owned(),
     }))
@@ -133,13 +148,21 @@ pub async fn rotate(
 #[utoipa::path(delete, path = "/api/keys/{id}", tag = "keys",
     description = "Revokes the key: refused everywhere within `auth.key_refresh_interval`, its open event streams ended. Audited.",
     params(("id" = i64, Path, minimum = 1)),
-    responses((status = 200, body = KeyJson), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = KeyJson), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`own_key`: the key making the request (it would lock itself out)"),
+        (status = 422, body = ErrorBody, description = "`unprocessable`: revoked already")))]
 pub async fn revoke(
     state: web::Data<AppState>,
     who: Authenticated,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
+    if who.0.key_id == id {
+        return Err(ApiError::OwnKey(
+            "this is the key making the request: revoke it with another admin key, or `gateway-supervisor keys revoke` on the daemon's host"
+                .into(),
+        ));
+    }
     let by = who.0.caller();
     match super::stored(&state, move |s| Ok(s.revoke_api_key(&id.to_string(), &by))).await? {
         Ok(row) => Ok(HttpResponse::Ok().json(KeyJson::from(row))),

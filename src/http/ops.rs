@@ -108,6 +108,7 @@ pub struct AuditQuery {
     /// An export's end (not included), as `since`; default: now.
     pub until: Option<String>,
     /// An export of what tenant's keys did and what was done to its gateways.
+    #[param(pattern = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")]
     pub tenant: Option<String>,
 }
 
@@ -138,7 +139,9 @@ pub struct AuditList {
 #[utoipa::path(get, path = "/api/audit", tag = "operations",
     description = "The audit log (admin): every gateway and API-key mutation, newest first — or, with `format=ndjson|csv`, exported: every row of `since..until` (of one `tenant` if given: what its keys did and what was done to its gateways), oldest first, streamed in constant memory however long the range.",
     params(AuditQuery),
-    responses((status = 200, body = AuditList, description = "`json`; `ndjson` and `csv` stream `application/x-ndjson` and `text/csv`"),
+    responses((status = 200, description = "`json`: the newest entries; `ndjson` and `csv`: the export, streamed",
+            content((AuditList = "application/json"), (String = "application/x-ndjson"), (String = "text/csv"))),
+        (status = 400, body = ErrorBody, description = "`invalid_field`: `format`, `since`, `until` or `tenant` (a moment or a day; a DNS label)"),
         (status = 403, body = ErrorBody)))]
 pub async fn audit(
     state: web::Data<AppState>,
@@ -149,6 +152,20 @@ pub async fn audit(
         Some(f) => super::audit_export::Format::parse(f)
             .ok_or_else(|| ApiError::field("format", "format is json, ndjson or csv"))?,
     };
+    // Checked whatever the format (ignored by `json`, never silently wrong).
+    if let Some(t) = query.tenant.as_deref()
+        && !gateway_supervisor_actors::labels::is_dns_label(t)
+    {
+        return Err(ApiError::field("tenant", "a tenant is a DNS label"));
+    }
+    if format.is_none()
+        && (query.since.is_some() || query.until.is_some() || query.tenant.is_some())
+    {
+        return Err(ApiError::field(
+            "format",
+            "since, until and tenant choose the rows of an export: add format=ndjson or format=csv",
+        ));
+    }
     if let Some(format) = format {
         let since = query
             .since

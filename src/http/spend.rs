@@ -64,7 +64,7 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
 }
 
 #[utoipa::path(get, path = "/api/spend/budgets/{subject}", tag = "spend",
-    params(("subject" = String, Path, description = "`key:<id>` or `tenant:<name>`")),
+    params(("subject" = String, Path, description = "`key:<id>` or `tenant:<name>`", pattern = r"^(key:[1-9][0-9]{0,17}|tenant:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)$")),
     responses((status = 200, body = SpendBudgetEnvelope), (status = 404, body = ErrorBody)))]
 pub async fn get(
     state: web::Data<AppState>,
@@ -76,9 +76,11 @@ pub async fn get(
 
 #[utoipa::path(put, path = "/api/spend/budgets/{subject}", tag = "spend",
     description = "Sets the budget of a key (`key:<id>`) or a tenant (`tenant:<name>`), whole. Its `7d` and `30d` windows count from today in its time zone. Audited.",
-    params(("subject" = String, Path, description = "`key:<id>` or `tenant:<name>`")),
+    params(("subject" = String, Path, description = "`key:<id>` or `tenant:<name>`", pattern = r"^(key:[1-9][0-9]{0,17}|tenant:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)$")),
     request_body = SpendBudgetSpec,
-    responses((status = 200, body = SpendBudgetEnvelope), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = SpendBudgetEnvelope),
+        (status = 400, body = ErrorBody, description = "`invalid_field`: a time zone the daemon does not know, an amount out of range, a spend cap with no estimate"),
+        (status = 404, body = ErrorBody, description = "`key_not_found`: no such key")))]
 pub async fn put(
     state: web::Data<AppState>,
     who: Authenticated,
@@ -89,7 +91,7 @@ pub async fn put(
     if let crate::db::spend::Subject::Key(id) = subject {
         let known = super::stored(&state, move |s| s.list_api_keys()).await?;
         if !known.iter().any(|k| k.id == id) {
-            return Err(ApiError::field("subject", format!("there is no key {id}")));
+            return Err(ApiError::KeyNotFound(id));
         }
     }
     let caller = who.0.caller();
@@ -104,7 +106,7 @@ pub async fn put(
 }
 
 #[utoipa::path(delete, path = "/api/spend/budgets/{subject}", tag = "spend",
-    params(("subject" = String, Path, description = "`key:<id>` or `tenant:<name>`")),
+    params(("subject" = String, Path, description = "`key:<id>` or `tenant:<name>`", pattern = r"^(key:[1-9][0-9]{0,17}|tenant:[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)$")),
     responses((status = 200, body = SpendBudgetDeleted), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     state: web::Data<AppState>,

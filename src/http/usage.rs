@@ -70,7 +70,7 @@ impl UsageQuery {
             Some(list) => {
                 let mut by = list
                     .split(',')
-                    .filter(|s| !s.trim().is_empty())
+                    .filter(|s| !s.is_empty())
                     .map(str::parse)
                     .collect::<Result<Vec<GroupBy>, String>>()
                     .map_err(|e| ApiError::field("group_by", e))?;
@@ -184,7 +184,7 @@ pub async fn spend(
         Some(list) => {
             let mut by = list
                 .split(',')
-                .filter(|s| !s.trim().is_empty())
+                .filter(|s| !s.is_empty())
                 .map(str::parse)
                 .collect::<Result<Vec<_>, String>>()
                 .map_err(|e| ApiError::field("group_by", e))?;

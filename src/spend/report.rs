@@ -22,7 +22,7 @@ pub enum SpendBy {
 impl FromStr for SpendBy {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim() {
+        match s {
             "key" => Ok(SpendBy::Key),
             "tenant" => Ok(SpendBy::Tenant),
             "agent" => Ok(SpendBy::Agent),

@@ -178,6 +178,13 @@ fn a_tenant_s_export_holds_its_keys_work_and_its_gateways_only() {
         ]),
         "{out}"
     );
+    let res = d.get("/api/audit?tenant=blue", &d.admin_key);
+    assert_eq!(
+        res.status,
+        400,
+        "json takes no export filter: {}",
+        res.text()
+    );
     let res = d.get("/api/audit?format=xml", &d.admin_key);
     assert_eq!(res.status, 400, "{}", res.text());
     let res = d.get("/api/audit?format=csv&since=yesterday", &d.admin_key);

@@ -56,6 +56,15 @@ fn a_key_expires_is_rotated_with_an_overlap_and_is_revoked() {
     assert_eq!(res.json()["key"]["previous_prefix"], &ci[..12]);
     assert!(works(&d, &new), "the new secret at once");
     assert!(works(&d, &ci), "the old one in its grace");
+    // Rotating again now would drop the secret still in its grace: refused.
+    let res = d.call(
+        "POST",
+        &format!("/api/keys/{id}/rotate"),
+        &d.admin_key,
+        &json!({}),
+    );
+    assert_eq!(res.status, 409, "{}", res.text());
+    assert_eq!(res.json()["error"], "rotation_in_grace");
     wait_until("the old secret refused", DEADLINE, || {
         (!works(&d, &ci)).then_some(())
     });

@@ -232,11 +232,6 @@ fn a_run_is_settled_at_what_its_gateway_says_it_cost_and_a_tenant_counts_every_k
     // Bad budgets are named.
     for (subject, body, field) in [
         (
-            "key:999",
-            json!({"window": "1d", "estimate_usd": 1.0}),
-            "subject",
-        ),
-        (
             "team:x",
             json!({"window": "1d", "estimate_usd": 1.0}),
             "subject",
@@ -256,6 +251,9 @@ fn a_run_is_settled_at_what_its_gateway_says_it_cost_and_a_tenant_counts_every_k
         assert_eq!(res.status, 400, "{subject}: {}", res.text());
         assert_eq!(res.json()["details"]["field"], field, "{}", res.text());
     }
+    let res = put_budget(&d, "key:999", json!({"window": "1d", "estimate_usd": 1.0}));
+    assert_eq!(res.status, 404, "{}", res.text());
+    assert_eq!(res.json()["error"], "key_not_found");
     let res = d.call(
         "PUT",
         "/api/spend/budgets/key:1",

@@ -144,7 +144,7 @@ pub enum GroupBy {
 impl FromStr for GroupBy {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s.trim() {
+        match s {
             "gateway" => Ok(GroupBy::Gateway),
             "agent" => Ok(GroupBy::Agent),
             "day" => Ok(GroupBy::Day),
