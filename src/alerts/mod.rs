@@ -135,6 +135,13 @@ async fn watch(registry: Addr<RegistryActor>, events: EventBus, t: Thresholds, q
                         queue.send(alert);
                     }
                 }
+                Ok(e) if e.kind == EventKind::SpendSoftLimit => {
+                    if watch.is_some()
+                        && let Ok(said) = serde_json::from_value(e.payload.clone())
+                    {
+                        queue.send(Watch::spend_soft_limit(e.gateway_id, &said));
+                    }
+                }
                 Ok(e) if e.kind == EventKind::OperationProgress && e.gateway_id.is_none() => {
                     if watch.is_some()
                         && let Some(ended) = ProgressEvent::read(&e.payload)

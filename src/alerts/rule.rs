@@ -33,10 +33,12 @@ pub enum AlertKind {
     ApprovalUnanswered,
     /// A managed gateway is not started again: its start limit, or a refusal (exit 78).
     ManagedGatewayFailed,
+    /// A spend budget's committed spend crossed its `soft_spend_usd` (once a window).
+    SpendSoftLimit,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 8] = [
+    pub const ALL: [AlertKind; 9] = [
         AlertKind::GatewayOffline,
         AlertKind::BreakerOpen,
         AlertKind::AllGatewaysDown,
@@ -45,6 +47,7 @@ impl AlertKind {
         AlertKind::SessionStalled,
         AlertKind::ApprovalUnanswered,
         AlertKind::ManagedGatewayFailed,
+        AlertKind::SpendSoftLimit,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -57,6 +60,7 @@ impl AlertKind {
             AlertKind::SessionStalled => "session_stalled",
             AlertKind::ApprovalUnanswered => "approval_unanswered",
             AlertKind::ManagedGatewayFailed => "managed_gateway_failed",
+            AlertKind::SpendSoftLimit => "spend_soft_limit",
         }
     }
 }
@@ -382,6 +386,23 @@ impl Watch {
     }
 
     /// A failed operation: one alert each (every operation is its own subject).
+    /// A spend budget crossed its soft limit: said once (the ledger crosses it once a window).
+    pub fn spend_soft_limit(
+        gateway: Option<GatewayId>,
+        e: &crate::domain::spend::SoftLimitEvent,
+    ) -> Alert {
+        Alert {
+            kind: AlertKind::SpendSoftLimit,
+            state: AlertState::Firing,
+            gateway_id: gateway,
+            summary: format!(
+                "spend budget {} crossed its soft limit (spawn {})",
+                e.budget, e.spawn_id
+            ),
+            details: json!({"budget": e.budget, "spawn_id": e.spawn_id}),
+        }
+    }
+
     pub fn operation_failed(ended: &crate::domain::operation::ProgressEvent) -> Alert {
         let (id, kind) = (&ended.operation_id, ended.kind.as_str());
         Alert {

@@ -4,3 +4,12 @@
 
 pub mod rule;
 pub mod window;
+
+/// The `spend.soft_limit` event's payload: a spawn's reservation took `budget` across its
+/// soft limit. Published by the spawn (`fleet/spawn`), read typed by the alerts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SoftLimitEvent {
+    /// `key:<id>` or `tenant:<name>`.
+    pub budget: String,
+    pub spawn_id: String,
+}

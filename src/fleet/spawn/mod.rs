@@ -235,11 +235,15 @@ impl Spawns {
             self.ctx.counters.spend_admission(&tenant, admitted.is_ok());
         }
         let soft = admitted?;
-        for subject in soft {
+        for budget in soft {
+            let said = crate::domain::spend::SoftLimitEvent {
+                budget,
+                spawn_id: id.to_string(),
+            };
             self.ctx.events.publish(
                 EventKind::SpendSoftLimit,
                 Some(gateway_id),
-                json!({"budget": subject, "spawn_id": id}),
+                serde_json::to_value(said).unwrap_or_default(),
             );
         }
         let dispatched_ms = crate::db::unix_now().saturating_mul(1000);
