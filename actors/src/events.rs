@@ -415,6 +415,7 @@ mod tests {
                 "gateway.config_drift",
                 "gateway.config_changed",
                 "gateway.managed",
+                "spend.soft_limit",
             ]
         );
         let bus = EventBus::new();
