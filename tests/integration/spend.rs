@@ -270,10 +270,24 @@ fn crossing_a_soft_limit_is_an_event_and_one_signed_alert() {
             "GATEWAY_SUPERVISOR__ALERTS__SECRET",
             "webhook-secret-0123456789",
         ),
+        ("GATEWAY_SUPERVISOR__ALERTS__OFFLINE_AFTER", "1s"),
     ]);
     let f = fake(|_| {});
     let id = add(&d, "edge", &f, Some("fake-token"));
     wait_gateway(&d, id, "online", online);
+    // The alerts are sent by the instance that decides (in a cluster, on PostgreSQL, once it
+    // holds the coordinator's lease): a gateway that never answers is alerted once it does.
+    let res = d.call(
+        "POST",
+        "/api/gateways",
+        &d.admin_key,
+        &json!({"name": "nobody", "host": "127.0.0.1", "port": 9}),
+    );
+    assert_eq!(res.status, 201, "{}", res.text());
+    crate::support::wait_until("the alerts sent", Duration::from_secs(30), || {
+        let a = crate::support::webhook::delivered(&got);
+        (crate::support::webhook::count(&a, "gateway_offline", "firing") > 0).then_some(())
+    });
     let mut events = crate::support::open_ws(
         d.addr,
         &d.admin_key,
