@@ -17,7 +17,8 @@ use gateway_supervisor_actors::messages::GatewayLink;
 
 /// A model call's point may be written a moment after the run's end is reported.
 const AFTER_END_MS: i64 = 5_000;
-/// Asked this many times, a second apart, while the run's points are not there yet.
+/// Asked this many times, a second apart, while the run's points are not there yet (or the
+/// gateway refuses for now).
 const TRIES: usize = 3;
 /// The most one run is believed to cost (US dollars): a larger sum is a peer's nonsense.
 const MAX_RUN_USD: f64 = 1_000_000.0;
@@ -39,22 +40,30 @@ pub(super) async fn run_cost(
     to_ms: i64,
     deadline: Duration,
 ) -> Option<Micros> {
+    let mut last = None;
     for attempt in 0..TRIES {
-        let answer = link
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        // A refusal (the session's transcript not written yet) is asked again, as is an
+        // answer without the run's points.
+        let Ok(answer) = link
             .call(
                 "sessions.usage.timeseries",
                 Some(json!({"key": key})),
                 deadline,
             )
             .await
-            .ok()?;
+        else {
+            continue;
+        };
         let sum = in_window(&answer, from_ms, to_ms.saturating_add(AFTER_END_MS))?;
-        if sum.1 > 0 || attempt + 1 == TRIES {
+        if sum.1 > 0 {
             return Some(sum.0);
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        last = Some(sum.0);
     }
-    None
+    last
 }
 
 /// The cost of the points in `[from, to]` (micros) and how many there were; `None` for an
