@@ -10,6 +10,7 @@ use diesel::sql_types::{BigInt, Text};
 
 use super::schema::{spend_budgets, spend_entries};
 use super::{DbConn, DbError, Store, audit};
+use crate::domain::LedgerState;
 use crate::domain::spend::rule::{self, Breach, Limits, Micros, Tally};
 use crate::domain::spend::window::{self, Window};
 use gateway_supervisor_actors::model::{Caller, GatewayId};
@@ -85,7 +86,8 @@ pub struct SpendEntry {
     pub tenant: String,
     pub agent: Option<String>,
     pub gateway_id: i64,
-    pub state: String,
+    #[diesel(deserialize_as = String)]
+    pub state: LedgerState,
     pub estimate_micros: i64,
     pub cost_micros: Option<i64>,
     pub estimated: bool,
@@ -103,6 +105,15 @@ pub enum Subject {
 }
 
 impl Subject {
+    /// A subject as stored (`key:<id>`, `tenant:<name>`); `None` for text that is neither.
+    pub fn read(stored: &str) -> Option<Subject> {
+        match stored.split_once(':')? {
+            ("key", id) => id.parse().ok().map(Subject::Key),
+            ("tenant", t) => Some(Subject::Tenant(t.to_owned())),
+            _ => None,
+        }
+    }
+
     pub fn stored(&self) -> String {
         match self {
             Subject::Key(id) => format!("key:{id}"),
@@ -182,18 +193,27 @@ struct TallyRow {
 /// The ledger of `subject` in `[start, end)`; `running` counts every run not settled, whenever
 /// it started.
 fn tally(conn: &mut DbConn, subject: &str, start: i64, end: i64) -> QueryResult<Tally> {
-    let (column, value) = subject.split_once(':').unwrap_or(("tenant", subject));
-    let column = if column == "key" { "key_id" } else { "tenant" };
+    // A key's rows by its id (a number on PostgreSQL), a tenant's by its name.
+    let (column, value, cast) = match Subject::read(subject) {
+        Some(Subject::Key(id)) => ("key_id", id.to_string(), "::bigint"),
+        Some(Subject::Tenant(t)) => ("tenant", t, ""),
+        None => return Err(diesel::result::Error::NotFound),
+    };
+    let (reserved, settled, released) = (
+        LedgerState::Reserved.as_str(),
+        LedgerState::Settled.as_str(),
+        LedgerState::Released.as_str(),
+    );
     let text = |p: [&str; 3]| {
         format!(
             "SELECT \
-             CAST(COALESCE(SUM(CASE WHEN state = 'settled' AND created_at >= {s} AND created_at < {e} \
+             CAST(COALESCE(SUM(CASE WHEN state = '{settled}' AND created_at >= {s} AND created_at < {e} \
                   THEN COALESCE(cost_micros, estimate_micros) ELSE 0 END), 0) AS BIGINT) AS spent, \
-             CAST(COALESCE(SUM(CASE WHEN state = 'reserved' AND created_at >= {s} AND created_at < {e} \
+             CAST(COALESCE(SUM(CASE WHEN state = '{reserved}' AND created_at >= {s} AND created_at < {e} \
                   THEN estimate_micros ELSE 0 END), 0) AS BIGINT) AS reserved, \
-             CAST(COUNT(CASE WHEN state <> 'released' AND created_at >= {s} AND created_at < {e} \
+             CAST(COUNT(CASE WHEN state <> '{released}' AND created_at >= {s} AND created_at < {e} \
                   THEN 1 END) AS BIGINT) AS runs, \
-             CAST(COUNT(CASE WHEN state = 'reserved' THEN 1 END) AS BIGINT) AS running \
+             CAST(COUNT(CASE WHEN state = '{reserved}' THEN 1 END) AS BIGINT) AS running \
              FROM spend_entries WHERE {column} = {v}",
             s = p[1],
             e = p[2],
@@ -202,22 +222,15 @@ fn tally(conn: &mut DbConn, subject: &str, start: i64, end: i64) -> QueryResult<
     };
     let row: TallyRow = match conn {
         DbConn::Postgres(c) => {
-            let q = diesel::sql_query(text([
-                if column == "key_id" {
-                    "$1::bigint"
-                } else {
-                    "$1"
-                },
-                "$2",
-                "$3",
-            ]));
-            q.bind::<Text, _>(value)
+            let first = format!("$1{cast}");
+            diesel::sql_query(text([&first, "$2", "$3"]))
+                .bind::<Text, _>(&value)
                 .bind::<BigInt, _>(start)
                 .bind::<BigInt, _>(end)
                 .get_result(c)?
         }
         DbConn::Sqlite(c) => diesel::sql_query(text(["?1", "?2", "?3"]))
-            .bind::<Text, _>(value)
+            .bind::<Text, _>(&value)
             .bind::<BigInt, _>(start)
             .bind::<BigInt, _>(end)
             .get_result(c)?,
@@ -271,7 +284,7 @@ impl Store {
                     spend_entries::tenant.eq(&ask.tenant),
                     spend_entries::agent.eq(ask.agent.as_deref()),
                     spend_entries::gateway_id.eq(ask.gateway_id.get()),
-                    spend_entries::state.eq("reserved"),
+                    spend_entries::state.eq(LedgerState::Reserved.as_str()),
                     spend_entries::estimate_micros.eq(estimate),
                     spend_entries::estimated.eq(true),
                     spend_entries::created_at.eq(ask.now),
@@ -292,19 +305,19 @@ impl Store {
         cost: Option<Micros>,
         now: i64,
     ) -> Result<(), DbError> {
-        self.end_reservation(spawn_id, "settled", cost, now)
+        self.end_reservation(spawn_id, LedgerState::Settled, cost, now)
     }
 
     /// Gives a reservation back: the run never started.
     pub fn release_spend(&self, spawn_id: &str, now: i64) -> Result<(), DbError> {
-        self.end_reservation(spawn_id, "released", None, now)
+        self.end_reservation(spawn_id, LedgerState::Released, None, now)
     }
 
     /// Moves a spawn's row from `reserved` to `state` (once: a row already ended is left).
     fn end_reservation(
         &self,
         spawn_id: &str,
-        state: &str,
+        state: LedgerState,
         cost: Option<Micros>,
         now: i64,
     ) -> Result<(), DbError> {
@@ -312,10 +325,10 @@ impl Store {
         diesel::update(
             spend_entries::table
                 .filter(spend_entries::spawn_id.eq(spawn_id))
-                .filter(spend_entries::state.eq("reserved")),
+                .filter(spend_entries::state.eq(LedgerState::Reserved.as_str())),
         )
         .set((
-            spend_entries::state.eq(state),
+            spend_entries::state.eq(state.as_str()),
             spend_entries::cost_micros.eq(cost),
             spend_entries::estimated.eq(cost.is_none()),
             spend_entries::settled_at.eq(now),
@@ -337,7 +350,7 @@ impl Store {
         let mut q = spend_entries::table
             .filter(spend_entries::created_at.ge(from))
             .filter(spend_entries::created_at.lt(to))
-            .filter(spend_entries::state.ne("released"))
+            .filter(spend_entries::state.ne(LedgerState::Released.as_str()))
             .into_boxed();
         if let Some(ids) = within {
             q = q.filter(

@@ -122,6 +122,17 @@ words! {
 }
 
 words! {
+    /// A spawn's row in the spend ledger (docs/design.md, *Spend*): `reserved` at admission
+    /// (its estimate held), then `settled` when its run ends or `released` when it never
+    /// started.
+    pub enum LedgerState {
+        Reserved => "reserved",
+        Settled => "settled",
+        Released => "released",
+    }
+}
+
+words! {
     /// A direct CLI connection: live until it disconnects, times out or is replaced.
     pub enum ConnectionStatus {
         Connected => "connected",

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use crate::db::spend::SpendEntry;
+use crate::domain::LedgerState;
 
 /// What a report groups by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -68,8 +69,8 @@ pub struct SpendTotals {
 
 impl SpendTotals {
     fn add(&mut self, e: &SpendEntry) {
-        let (micros, estimated) = match (e.state.as_str(), e.cost_micros) {
-            ("settled", Some(c)) => (c, false),
+        let (micros, estimated) = match (e.state, e.cost_micros) {
+            (LedgerState::Settled, Some(c)) => (c, false),
             _ => (e.estimate_micros, true),
         };
         self.cost_micros = self.cost_micros.saturating_add(micros);
@@ -142,13 +143,13 @@ pub fn group(entries: &[SpendEntry], by: &[SpendBy]) -> (Vec<SpendGroup>, SpendT
 mod tests {
     use super::*;
 
-    fn entry(key: i64, tenant: &str, state: &str, cost: Option<i64>) -> SpendEntry {
+    fn entry(key: i64, tenant: &str, state: LedgerState, cost: Option<i64>) -> SpendEntry {
         SpendEntry {
             key_id: Some(key),
             tenant: tenant.into(),
             agent: Some("main".into()),
             gateway_id: 1,
-            state: state.into(),
+            state,
             estimate_micros: 500_000,
             cost_micros: cost,
             estimated: cost.is_none(),
@@ -159,10 +160,10 @@ mod tests {
     #[test]
     fn spend_is_attributed_to_the_key_and_tenant_that_made_it() {
         let entries = [
-            entry(1, "blue", "settled", Some(250_000)),
-            entry(1, "blue", "reserved", None),
-            entry(2, "red", "settled", Some(100_000)),
-            entry(2, "red", "settled", None),
+            entry(1, "blue", LedgerState::Settled, Some(250_000)),
+            entry(1, "blue", LedgerState::Reserved, None),
+            entry(2, "red", LedgerState::Settled, Some(100_000)),
+            entry(2, "red", LedgerState::Settled, None),
         ];
         let (groups, all) = group(&entries, &[SpendBy::Key]);
         assert_eq!(groups.len(), 2);
