@@ -72,6 +72,13 @@ function showLogin(message) {
     el("button", { type: "submit", id: "login" }, "Log in"), error);
   $("main").replaceChildren(form);
   key.focus();
+  // The company's sign-in, when the daemon has one ([sso]): a plain link, the browser goes
+  // to the provider and comes back with the session cookie.
+  api("GET", "/console/sso").then((sso) => {
+    if (!sso || !sso.enabled || form.querySelector("#sso-login")) return;
+    form.insertBefore(el("a", { id: "sso-login", class: "sso", href: "/console/sso/login" }, sso.button),
+      form.querySelector("label"));
+  }).catch(() => {});
 }
 
 async function start() {

@@ -25,13 +25,29 @@ pub struct Principal {
     pub role: Role,
     /// What the key reaches (docs/design.md, *Tenancy*): shared with the cache's entry.
     pub scope: Arc<Scope>,
+    /// An API key's, or a console user's signed in through the provider (then `key_id` is
+    /// only their slot in the per-caller limits, negative, never a stored key's id).
+    pub kind: PrincipalKind,
+}
+
+/// How a caller proved who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrincipalKind {
+    ApiKey,
+    Sso,
 }
 
 impl Principal {
     pub fn caller(&self) -> Caller {
-        Caller {
-            api_key_id: Some(self.key_id),
-            label: format!("api_key:{}", self.name),
+        match self.kind {
+            PrincipalKind::ApiKey => Caller {
+                api_key_id: Some(self.key_id),
+                label: format!("api_key:{}", self.name),
+            },
+            PrincipalKind::Sso => Caller {
+                api_key_id: None,
+                label: format!("sso:{}", self.name),
+            },
         }
     }
 }
@@ -116,6 +132,7 @@ impl CachedKey {
             name: self.name.clone(),
             role: self.role,
             scope: Arc::clone(&self.scope),
+            kind: PrincipalKind::ApiKey,
         }
     }
 }
@@ -191,6 +208,11 @@ impl KeyCache {
             keys: ArcSwap::from_pointee(KeysByPrefix::default()),
             ended_sessions: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// The labels only a platform key sets, as the keys' scopes are read under.
+    pub fn reserved(&self) -> &Reserved {
+        &self.reserved
     }
 
     /// Blocking: reloads active keys and flushes `last_used_at`.

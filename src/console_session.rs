@@ -19,9 +19,9 @@
 
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
+
+use crate::secrets::hmac_sha256;
 
 /// The cookie's name over plain HTTP.
 pub const COOKIE: &str = "gs_session";
@@ -50,18 +50,14 @@ pub struct SessionSigner {
 impl SessionSigner {
     /// `derived` is the master key's derived secret (shared by a cluster's instances).
     pub fn new(derived: &[u8]) -> Self {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(derived).expect("any key length");
-        mac.update(b"gateway-supervisor console session v1");
         SessionSigner {
-            key: mac.finalize().into_bytes().into(),
+            key: hmac_sha256(derived, &[b"gateway-supervisor console session v1"]),
         }
     }
 
     fn mac(&self, key_id: i64, expires: i64, key_hash: &[u8; 32]) -> [u8; 32] {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("any key length");
-        mac.update(format!("v1.{key_id}.{expires}.").as_bytes());
-        mac.update(key_hash);
-        mac.finalize().into_bytes().into()
+        let head = format!("v1.{key_id}.{expires}.");
+        hmac_sha256(&self.key, &[head.as_bytes(), key_hash])
     }
 
     /// The cookie value for key `key_id` (whose stored hash is `key_hash`), issued at `now`.
@@ -96,10 +92,98 @@ impl SessionSigner {
     }
 }
 
+/// Who a single sign-on session stands for (docs/design.md, *Single sign-on*): the user as the
+/// provider names them, and the `[[sso.groups]]` entry that admitted them — read again from the
+/// configuration at every request, so a mapping changed or removed applies to sessions already
+/// open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SsoUser {
+    /// The provider's `sub` (with its issuer, unique and stable).
+    pub subject: String,
+    /// What the console shows: the e-mail or name the provider gave, else the subject.
+    pub name: String,
+    /// The group whose mapping admitted them.
+    pub group: String,
+}
+
+impl SessionSigner {
+    fn sso_mac(&self, expires: i64, parts: &str) -> [u8; 32] {
+        hmac_sha256(&self.key, &[format!("s1.{expires}.{parts}").as_bytes()])
+    }
+
+    /// The cookie value for a single sign-on user, issued at `now`:
+    /// `s1.<expires>.<subject>.<name>.<group>.<MAC>`, the three texts base64url.
+    pub fn issue_sso(&self, user: &SsoUser, now: i64) -> String {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let expires = now + LIFETIME.as_secs() as i64;
+        let parts = format!(
+            "{}.{}.{}",
+            b64.encode(&user.subject),
+            b64.encode(&user.name),
+            b64.encode(&user.group)
+        );
+        let mac = self.sso_mac(expires, &parts);
+        format!("s1.{expires}.{parts}.{}", hex::encode(mac))
+    }
+
+    /// The user a single sign-on cookie stands for, checked at `now`.
+    pub fn verify_sso(&self, value: &str, now: i64) -> Result<SsoUser, SessionError> {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let rest = value.strip_prefix("s1.").ok_or(SessionError::Malformed)?;
+        let (expires, rest) = rest.split_once('.').ok_or(SessionError::Malformed)?;
+        let expires: i64 = expires.parse().map_err(|_| SessionError::Malformed)?;
+        let (parts, mac) = rest.rsplit_once('.').ok_or(SessionError::Malformed)?;
+        let mac: [u8; 32] = hex::decode(mac)
+            .ok()
+            .and_then(|m| m.try_into().ok())
+            .ok_or(SessionError::Malformed)?;
+        let text = |p: Option<&str>| {
+            p.and_then(|p| b64.decode(p).ok())
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or(SessionError::Malformed)
+        };
+        let mut split = parts.split('.');
+        let (subject, name, group) = (
+            text(split.next())?,
+            text(split.next())?,
+            text(split.next())?,
+        );
+        if split.next().is_some() {
+            return Err(SessionError::Malformed);
+        }
+        if now >= expires {
+            return Err(SessionError::Expired);
+        }
+        if expires - now > LIFETIME.as_secs() as i64
+            || !bool::from(self.sso_mac(expires, parts).ct_eq(&mac))
+        {
+            return Err(SessionError::Invalid);
+        }
+        Ok(SsoUser {
+            subject,
+            name,
+            group,
+        })
+    }
+}
+
+/// Whether a cookie value is a single sign-on session's (else an API key's).
+pub fn is_sso(value: &str) -> bool {
+    value.starts_with("s1.")
+}
+
 /// What a logout keeps of a cookie: its MAC (it names the session; alone it authenticates
 /// nothing) and when the cookie expires (nothing needs keeping after). `None` for a value that
 /// is not a cookie's shape.
 pub fn ended_session(value: &str) -> Option<(String, i64)> {
+    if let Some(rest) = value.strip_prefix("s1.") {
+        let (expires, rest) = rest.split_once('.')?;
+        let mac = rest.rsplit_once('.')?.1;
+        let mac: [u8; 32] = hex::decode(mac).ok()?.try_into().ok()?;
+        return Some((hex::encode(mac), expires.parse().ok()?));
+    }
     Parsed::of(value).map(|p| (hex::encode(p.mac), p.expires))
 }
 
@@ -201,6 +285,58 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_single_sign_on_cookie_stands_for_its_user_and_group_only() {
+        let s = signer();
+        let user = SsoUser {
+            subject: "248289761001".into(),
+            name: "ana@team-a.example".into(),
+            group: "team-a-operators".into(),
+        };
+        let cookie = s.issue_sso(&user, NOW);
+        assert!(is_sso(&cookie) && !is_sso(&s.issue(42, &HASH, NOW)));
+        assert_eq!(s.verify_sso(&cookie, NOW + 60), Ok(user.clone()));
+        let later = NOW + LIFETIME.as_secs() as i64;
+        assert_eq!(s.verify_sso(&cookie, later), Err(SessionError::Expired));
+        // Another group, another subject, a longer life, another master: refused.
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let admins = cookie.replace(
+            &b64.encode("team-a-operators"),
+            &b64.encode("platform-admins"),
+        );
+        assert_eq!(s.verify_sso(&admins, NOW), Err(SessionError::Invalid));
+        let other = cookie.replace(&b64.encode("248289761001"), &b64.encode("1"));
+        assert_eq!(s.verify_sso(&other, NOW), Err(SessionError::Invalid));
+        let exp = (NOW + LIFETIME.as_secs() as i64).to_string();
+        let extended = cookie.replacen(&exp, &(NOW + 2 * LIFETIME.as_secs() as i64).to_string(), 1);
+        assert_eq!(s.verify_sso(&extended, NOW), Err(SessionError::Invalid));
+        assert_eq!(
+            SessionSigner::new(&[2; 32]).verify_sso(&cookie, NOW),
+            Err(SessionError::Invalid)
+        );
+        for bad in [
+            "s1.",
+            "s1.5.a.b.c",
+            "s1.x.YQ.YQ.YQ.00",
+            "s1.1.YQ.YQ.YQ.YQ.00",
+        ] {
+            assert_eq!(
+                s.verify_sso(bad, NOW),
+                Err(SessionError::Malformed),
+                "{bad}"
+            );
+        }
+        // A key's session check refuses it, and a logout keeps its MAC.
+        assert_eq!(
+            s.verify(&cookie, NOW, |_| Some(HASH)),
+            Err(SessionError::Malformed)
+        );
+        let (mac, expires) = ended_session(&cookie).unwrap();
+        assert_eq!(cookie.rsplit('.').next(), Some(mac.as_str()));
+        assert_eq!(expires, NOW + LIFETIME.as_secs() as i64);
     }
 
     #[test]

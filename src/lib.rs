@@ -26,6 +26,7 @@ pub mod ratelimit;
 pub mod secrets;
 pub mod seed;
 pub mod spend;
+pub mod sso;
 pub mod state_lock;
 pub mod systemd;
 pub mod tenancy;

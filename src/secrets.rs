@@ -104,15 +104,27 @@ impl std::fmt::Debug for Cipher {
     }
 }
 
+/// HMAC-SHA256 of `parts`, one after the other, under `key`: what the daemon's derived keys
+/// (one per purpose, from the master key) and signed cookies are made with.
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    use hmac::Mac;
+    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(key)
+        .expect("HMAC takes a key of any length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
 impl Cipher {
     pub fn new(key: &SecretBox<[u8; KEY_LEN]>) -> Self {
-        use hmac::Mac;
-        let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(key.expose_secret())
-            .expect("HMAC takes a key of any length");
-        mac.update(b"gateway-supervisor derived secret v1");
+        let derived = hmac_sha256(
+            key.expose_secret(),
+            &[b"gateway-supervisor derived secret v1"],
+        );
         Cipher {
             aead: XChaCha20Poly1305::new(key.expose_secret().into()),
-            derived: SecretBox::new(Box::new(mac.finalize().into_bytes().into())),
+            derived: SecretBox::new(Box::new(derived)),
         }
     }
 

@@ -53,10 +53,10 @@ pub enum HopRefused {
 
 impl ForwardKey {
     pub fn derive(master_key: &[u8]) -> Self {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(master_key)
-            .expect("HMAC takes a key of any length");
-        mac.update(b"gateway-supervisor cluster forward v1");
-        ForwardKey(std::sync::Arc::new(mac.finalize().into_bytes().into()))
+        ForwardKey(std::sync::Arc::new(crate::secrets::hmac_sha256(
+            master_key,
+            &[b"gateway-supervisor cluster forward v1"],
+        )))
     }
 
     fn mac(&self, from: &str, method: &str, path: &str, ts: i64) -> Hmac<Sha256> {

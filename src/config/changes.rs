@@ -26,6 +26,10 @@ pub fn changed_keys(running: &Config, new: &Config) -> Vec<String> {
             "secrets.master_key",
             running.secrets.master_key != new.secrets.master_key,
         ),
+        (
+            "sso.client_secret",
+            running.sso.client_secret != new.sso.client_secret,
+        ),
     ];
     out.extend(
         secrets

@@ -8,6 +8,7 @@ mod fleet_config;
 mod gateway_logs;
 mod labels;
 mod managed_runtime;
+mod sso;
 mod usage;
 mod watchdog;
 pub use alerts::{AlertsConfig, shown_webhook_url};
@@ -17,6 +18,7 @@ pub use fleet_config::FleetConfigConfig;
 pub use gateway_logs::GatewayLogsConfig;
 pub use labels::LabelsConfig;
 pub use managed_runtime::{ManagedBackend, ManagedRuntimeConfig};
+pub use sso::{GroupMapping, SsoConfig};
 pub use usage::{Budget, UsageConfig};
 pub use watchdog::{AgentWatch, WatchdogConfig};
 
@@ -63,6 +65,8 @@ pub struct Config {
     pub managed_runtime: ManagedRuntimeConfig,
     /// Labels only a platform key sets (`[labels]`).
     pub labels: LabelsConfig,
+    /// The console's single sign-on (`[sso]`): off unless `issuer` is set.
+    pub sso: SsoConfig,
     /// Managed gateways declared by the file (`[[managed]]`, the fields of `POST
     /// /api/managed`): each one not managed yet is declared at start on this daemon's host.
     /// Checked at start (a wrong table stops it, named).
@@ -419,6 +423,7 @@ impl Config {
         self.gateway_logs.check()?;
         self.usage.check()?;
         self.labels.check()?;
+        self.sso.check(&self.labels.reserved())?;
         Ok(())
     }
 }

@@ -246,11 +246,19 @@ pub(super) fn app_state(
     front: Front,
     served: Served,
     services: Services,
-) -> AppState {
-    let console_sessions = Arc::new(crate::console_session::SessionSigner::new(
-        served.store.cipher.derived_secret(),
-    ));
-    AppState {
+) -> Result<AppState, crate::sso::SsoError> {
+    let derived = served.store.cipher.derived_secret();
+    let sso = crate::sso::Sso::new(&cfg.sso, derived)?;
+    let console = Arc::new(http::console::ConsoleAuth {
+        sessions: crate::console_session::SessionSigner::new(derived),
+        logins: front.console_logins,
+        sso,
+        sign_ins: crate::ratelimit::KeyedLimiter::per_minute(
+            "console_sign_in",
+            http::console::SIGN_INS_PER_MINUTE,
+        ),
+    });
+    Ok(AppState {
         registry: served.registry,
         scopes: served.scopes,
         gateway_list: front.gateway_list,
@@ -279,7 +287,6 @@ pub(super) fn app_state(
         ready: Arc::new(AtomicBool::new(false)),
         shutdown: Arc::new(tokio::sync::watch::Sender::new(false)),
         cluster: served.cluster,
-        console_sessions,
-        console_logins: front.console_logins,
-    }
+        console,
+    })
 }

@@ -58,6 +58,8 @@ pub enum DaemonError {
     StateDir { path: PathBuf, reason: String },
     #[error("default gateway from the environment: {0}")]
     Seed(String),
+    #[error("single sign-on ([sso]): {0}")]
+    Sso(#[from] crate::sso::SsoError),
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: String, reason: String },
     #[error(transparent)]
@@ -142,6 +144,7 @@ impl DaemonError {
             DaemonError::Secrets(_) => "secrets",
             DaemonError::StateDir { .. } => "state_directory",
             DaemonError::Seed(_) => "seed",
+            DaemonError::Sso(_) => "invalid_configuration",
             DaemonError::Listen { .. } => "listen",
             DaemonError::Lock(_) => "state_locked",
             DaemonError::Startup(_) => "failed",
@@ -274,7 +277,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
                 cluster,
             },
             services,
-        );
+        )?;
         run(Running {
             config_file,
             flags,

@@ -14,11 +14,32 @@ use super::error::ApiError;
 use super::json::JsonBody;
 use super::middleware::{console_principal, same_origin, session_cookie};
 use crate::console_session::{COOKIE, HOST_COOKIE, LIFETIME};
+use crate::ratelimit::KeyedLimiter;
+use std::sync::Arc;
 
 /// Login attempts a client address may make per minute (in a burst, then one every 6 s): an
 /// operator mistyping a key is not slowed; guessing keys from one address is. Each refused
 /// key is logged with the address.
 pub const LOGINS_PER_MINUTE: u32 = 10;
+
+/// How the console's users sign in.
+pub struct ConsoleAuth {
+    /// Issues and checks the session cookies.
+    pub sessions: crate::console_session::SessionSigner,
+    /// Logins and sign-ins per client address ([`LOGINS_PER_MINUTE`]).
+    pub logins: Arc<KeyedLimiter<std::net::IpAddr>>,
+    /// Single sign-on through the company's provider, when `[sso]` is on.
+    pub sso: Option<crate::sso::Sso>,
+    /// Single sign-on starts and callbacks per client address ([`SIGN_INS_PER_MINUTE`]).
+    pub sign_ins: KeyedLimiter<std::net::IpAddr>,
+}
+
+/// Single sign-on doors a client address may pass per minute, starts and callbacks together:
+/// more than key logins, as a company's users sign in from behind one address (a NAT, a
+/// proxy) and nothing is guessed there (a callback needs the provider's one-time code and the
+/// sign-in's own cookie); enough to keep one client from turning the daemon into a load on the
+/// provider.
+pub const SIGN_INS_PER_MINUTE: u32 = 120;
 
 /// One file of the console.
 struct Asset {
@@ -98,7 +119,7 @@ pub struct Login {
 /// The session cookie: the browser keeps it no longer than the session lasts, sends it to
 /// this site only, never shows it to scripts; over HTTPS it is `Secure` and `__Host-`
 /// prefixed (no `Domain`: a sibling subdomain can neither set nor shadow it).
-fn cookie(req: &HttpRequest, value: String, max_age: i64) -> Cookie<'static> {
+pub fn session_cookie_for(req: &HttpRequest, value: String, max_age: i64) -> Cookie<'static> {
     let https = req.connection_info().scheme() == "https";
     let mut c = Cookie::new(if https { HOST_COOKIE } else { COOKIE }, value);
     c.set_path("/");
@@ -119,7 +140,8 @@ pub async fn login(
     let peer = req
         .peer_addr()
         .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
-    state.within(&state.console_logins, peer, state.console_logins.name)?;
+    let logins = &state.console.logins;
+    state.within(logins, peer, logins.name)?;
     let principal = match state.keys.authenticate(Some(&body.0.key)).await {
         Ok(p) => p,
         Err(e) => {
@@ -133,10 +155,11 @@ pub async fn login(
         .by_id(principal.key_id)
         .ok_or_else(|| ApiError::Unauthorized("the key was revoked meanwhile".into()))?;
     let value = state
-        .console_sessions
+        .console
+        .sessions
         .issue(principal.key_id, &hash, crate::db::unix_now());
     Ok(HttpResponse::Ok()
-        .cookie(cookie(&req, value, LIFETIME.as_secs() as i64))
+        .cookie(session_cookie_for(&req, value, LIFETIME.as_secs() as i64))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(serde_json::json!({"name": principal.name, "role": principal.role})))
 }
@@ -153,7 +176,7 @@ pub async fn logout(
         super::blocking(move || keys.end_session(&cookie)).await?;
     }
     Ok(HttpResponse::NoContent()
-        .cookie(cookie(&req, String::new(), 0))
+        .cookie(session_cookie_for(&req, String::new(), 0))
         .finish())
 }
 

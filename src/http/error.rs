@@ -195,6 +195,9 @@ pub enum ApiError {
     },
     #[error("{message}")]
     BadGateway { code: &'static str, message: String },
+    /// The console's single sign-on cannot reach its provider (the log says why).
+    #[error("{0}")]
+    IdentityProviderUnavailable(String),
     #[error("{0}")]
     VersionTooOld(String),
     #[error("{0}")]
@@ -291,6 +294,9 @@ impl ApiError {
             ApiError::Internal(_) => ("internal", S::INTERNAL_SERVER_ERROR),
             ApiError::BadGateway { code, .. } => (code, S::BAD_GATEWAY),
             ApiError::GatewayRefused { .. } => ("gateway_error", S::BAD_GATEWAY),
+            ApiError::IdentityProviderUnavailable(_) => {
+                ("identity_provider_unavailable", S::BAD_GATEWAY)
+            }
             ApiError::VersionTooOld(_) => ("gateway_version_too_old", S::SERVICE_UNAVAILABLE),
             ApiError::GatewayUnavailable(_) => ("gateway_unavailable", S::SERVICE_UNAVAILABLE),
             ApiError::NoHealthyGateway(_) => ("no_healthy_gateway", S::SERVICE_UNAVAILABLE),

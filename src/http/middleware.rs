@@ -223,9 +223,13 @@ pub fn console_principal(
 /// Who a console session's cookie stands for, wherever the request came from: a cookie this
 /// cluster issued, not logged out, not expired, for an active key.
 fn session_principal(state: &AppState, cookie: &str) -> Result<Principal, ApiError> {
+    if crate::console_session::is_sso(cookie) {
+        return sso_principal(state, cookie);
+    }
     let mut found = None;
     let id = state
-        .console_sessions
+        .console
+        .sessions
         .verify(cookie, crate::db::unix_now(), |id| {
             found = state.keys.by_id(id);
             found.as_ref().map(|(_, hash)| *hash)
@@ -240,6 +244,29 @@ fn session_principal(state: &AppState, cookie: &str) -> Result<Principal, ApiErr
         .map(|(principal, _)| principal)
         .filter(|p| p.key_id == id)
         .ok_or_else(|| ApiError::Unauthorized("the console session's key is not active".into()))
+}
+
+/// Who a single sign-on session's cookie stands for: a user the provider signed in, whose
+/// group is still mapped (as the configuration says now), not logged out, not expired.
+fn sso_principal(state: &AppState, cookie: &str) -> Result<Principal, ApiError> {
+    let sso = state.console.sso.as_ref().ok_or_else(|| {
+        ApiError::Unauthorized("single sign-on is off on this daemon; log in again".into())
+    })?;
+    let user = state
+        .console
+        .sessions
+        .verify_sso(cookie, crate::db::unix_now())
+        .map_err(|e| ApiError::Unauthorized(e.to_string()))?;
+    if state.keys.session_ended(cookie) {
+        return Err(ApiError::Unauthorized(
+            "the console session was logged out; log in again".into(),
+        ));
+    }
+    sso.principal(&user, state.keys.reserved()).ok_or_else(|| {
+        ApiError::Unauthorized(
+            "the console session's group is no longer mapped ([[sso.groups]]); log in again".into(),
+        )
+    })
 }
 
 /// This daemon as the browser reached it: `scheme://host[:port]`.

@@ -8,6 +8,7 @@ pub mod audit_export;
 pub mod budgets;
 pub mod cluster;
 pub mod console;
+pub mod console_sso;
 pub mod error;
 pub mod etag;
 pub mod events;
@@ -105,10 +106,8 @@ pub struct AppState {
     pub shutdown: Arc<tokio::sync::watch::Sender<bool>>,
     /// This instance, when the daemon runs as one of a cluster (PostgreSQL).
     pub cluster: Option<crate::cluster::Cluster>,
-    /// Issues and checks the web console's session cookies.
-    pub console_sessions: Arc<crate::console_session::SessionSigner>,
-    /// Console logins per client address ([`console::LOGINS_PER_MINUTE`]).
-    pub console_logins: Arc<KeyedLimiter<std::net::IpAddr>>,
+    /// How the web console's users sign in: sessions, login limits, single sign-on.
+    pub console: Arc<console::ConsoleAuth>,
 }
 
 impl AppState {
@@ -313,6 +312,12 @@ pub fn routes(
                         vec![(Method::POST, web::post().to(console::logout))],
                     ))
                     .service(resource("/session", vec![public_get(console::session)]))
+                    .service(resource("/sso", vec![public_get(console_sso::info)]))
+                    .service(resource("/sso/login", vec![public_get(console_sso::login)]))
+                    .service(resource(
+                        "/sso/callback",
+                        vec![public_get(console_sso::callback)],
+                    ))
                     .service(resource("/{file:.*}", vec![public_get(console::asset)]))
                     .default_service(not_found(Gate::Public)),
             )

@@ -164,6 +164,7 @@ mod tests {
             role,
             name: "t".into(),
             scope: Default::default(),
+            kind: crate::auth::PrincipalKind::ApiKey,
         }
     }
 

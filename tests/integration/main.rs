@@ -54,6 +54,7 @@ mod seed_examples;
 mod sessions;
 mod spawn;
 mod spend;
+mod sso;
 mod systemd;
 mod tenancy;
 mod traces;

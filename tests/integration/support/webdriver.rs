@@ -35,7 +35,7 @@ fn request(
     Ok((res.status, json))
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -189,6 +189,19 @@ impl Browser {
             )
             .map(|_| ())
         });
+    }
+
+    /// Forgets every cookie of the page's origin.
+    pub fn delete_cookies(&self) {
+        self.cmd("DELETE", "/cookie", None);
+    }
+
+    /// Where the page is.
+    pub fn url(&self) -> String {
+        self.cmd("GET", "/url", None)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     pub fn type_into(&self, element: &str, text: &str) {
