@@ -43,10 +43,12 @@ impl Principal {
             PrincipalKind::ApiKey => Caller {
                 api_key_id: Some(self.key_id),
                 label: format!("api_key:{}", self.name),
+                tenant: self.scope.tenant().map(str::to_owned),
             },
             PrincipalKind::Sso => Caller {
                 api_key_id: None,
                 label: format!("sso:{}", self.name),
+                tenant: self.scope.tenant().map(str::to_owned),
             },
         }
     }

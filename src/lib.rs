@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod approvals;
+pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod cli;

@@ -35,6 +35,8 @@ pub struct Metrics {
     /// `approvals_pending{kind}`, `approvals_resolved_total{kind, decision, by}`,
     /// `approvals_oldest_pending_age_seconds`.
     pub approvals: crate::approvals::metrics::ApprovalMetrics,
+    /// `audit_sink_rows_total{outcome}`, `audit_sink_pending_rows`, `audit_pruned_rows_total`.
+    pub audit: crate::audit::AuditMetrics,
     /// `gateways_config_drifted`, `gateways_config{state}`.
     pub drift: crate::fleet_config::metrics::DriftMetrics,
     gateway_up: IntGaugeVec,
@@ -108,6 +110,8 @@ impl Metrics {
         usage.register(&registry)?;
         let approvals = crate::approvals::metrics::ApprovalMetrics::new()?;
         approvals.register(&registry)?;
+        let audit = crate::audit::AuditMetrics::new()?;
+        audit.register(&registry)?;
         let drift = crate::fleet_config::metrics::DriftMetrics::new()?;
         drift.register(&registry)?;
         for m in [
@@ -200,6 +204,7 @@ impl Metrics {
             watchdog,
             usage,
             approvals,
+            audit,
             drift,
             gateway_up,
             gateway_status,

@@ -370,6 +370,9 @@ impl GatewayPatch {
 pub struct Caller {
     pub api_key_id: Option<i64>,
     pub label: String,
+    /// The tenant a scoped caller acts in (`None`: the platform's reach, or the daemon itself);
+    /// the audit row's tenant when the row is about no gateway of its own.
+    pub tenant: Option<String>,
 }
 
 impl Caller {
@@ -377,6 +380,7 @@ impl Caller {
         Caller {
             api_key_id: None,
             label: format!("system:{what}"),
+            tenant: None,
         }
     }
 }

@@ -295,6 +295,7 @@ impl Inbox {
         let by = Caller {
             api_key_id: None,
             label: "gateway-supervisor (approvals.auto_deny_after)".into(),
+            tenant: None,
         };
         let answered = self
             .gateways

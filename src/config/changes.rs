@@ -30,6 +30,10 @@ pub fn changed_keys(running: &Config, new: &Config) -> Vec<String> {
             "sso.client_secret",
             running.sso.client_secret != new.sso.client_secret,
         ),
+        (
+            "audit.sink_secret",
+            running.audit.sink_secret != new.audit.sink_secret,
+        ),
     ];
     out.extend(
         secrets

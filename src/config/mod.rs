@@ -3,6 +3,7 @@
 
 mod alerts;
 mod approvals;
+mod audit;
 mod cluster;
 mod fleet_config;
 mod gateway_logs;
@@ -13,6 +14,7 @@ mod usage;
 mod watchdog;
 pub use alerts::{AlertsConfig, shown_webhook_url};
 pub use approvals::{ApprovalsConfig, Timings};
+pub use audit::{AuditConfig, Retention};
 pub use cluster::ClusterConfig;
 pub use fleet_config::FleetConfigConfig;
 pub use gateway_logs::GatewayLogsConfig;
@@ -67,6 +69,8 @@ pub struct Config {
     pub labels: LabelsConfig,
     /// The console's single sign-on (`[sso]`): off unless `issuer` is set.
     pub sso: SsoConfig,
+    /// The audit log's sink and retention (`[audit]`).
+    pub audit: AuditConfig,
     /// Managed gateways declared by the file (`[[managed]]`, the fields of `POST
     /// /api/managed`): each one not managed yet is declared at start on this daemon's host.
     /// Checked at start (a wrong table stops it, named).
@@ -424,6 +428,7 @@ impl Config {
         self.usage.check()?;
         self.labels.check()?;
         self.sso.check(&self.labels.reserved())?;
+        self.audit.check()?;
         Ok(())
     }
 }
@@ -611,6 +616,31 @@ pub(crate) fn agent_ids_ok<'a>(
         }
     }
     Ok(())
+}
+
+/// Whether `url` is `https://`, or `http://` to a loopback address (a collector or test
+/// beside the daemon): where the daemon sends what an eavesdropper must not read.
+pub(crate) fn secure_or_loopback(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return url.len() > "https://".len();
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `value` within `min..=max`, or the error naming `key` and the range.

@@ -108,7 +108,7 @@ impl SsoConfig {
         };
         let bad = |what: String| Err(ConfigError::Invalid(format!("sso.{what}")));
         for (name, url) in [("issuer", issuer), ("redirect_url", &self.redirect_url)] {
-            if !secure_or_loopback(url) {
+            if !super::secure_or_loopback(url) {
                 return bad(format!(
                     "{name}: an https:// URL (or http:// to a loopback address), not `{}`",
                     gateway_supervisor_actors::bounded::text(url, 200)
@@ -148,29 +148,6 @@ impl SsoConfig {
         }
         Ok(())
     }
-}
-
-fn secure_or_loopback(url: &str) -> bool {
-    if url.starts_with("https://") {
-        return url.len() > "https://".len();
-    }
-    let Some(rest) = url.strip_prefix("http://") else {
-        return false;
-    };
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
-        if port.bytes().all(|b| b.is_ascii_digit()) {
-            h
-        } else {
-            host
-        }
-    });
-    host == "localhost"
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn is_token(s: &str) -> bool {

@@ -171,6 +171,25 @@ pub(super) async fn run(mut rt: Running) -> Result<(), DaemonError> {
         background.start("alert delivery", deliver);
         background.start("alert watch", watch);
     }
+    let (audit, audit_metrics) = (cfg.audit.clone(), state.metrics.audit.clone());
+    if audit.sink_url.is_some() {
+        let sink = crate::audit::sink::run(
+            audit.clone(),
+            state.registry.clone(),
+            state.store.clone(),
+            audit_metrics.clone(),
+        );
+        background.start("audit sink", sink);
+    }
+    if audit.retention.is_some() || !audit.retention_by_tenant.is_empty() {
+        let sweep = crate::audit::sweep::run(
+            audit,
+            state.registry.clone(),
+            state.store.clone(),
+            audit_metrics,
+        );
+        background.start("audit retention", sweep);
+    }
     let cluster_stop = tokio::sync::watch::Sender::new(false);
     let events_stop = tokio::sync::watch::Sender::new(false);
     let events_task = match (rt.state.cluster.clone(), rt.event_outbox.take()) {

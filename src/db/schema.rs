@@ -169,6 +169,15 @@ diesel::table! {
         target_type -> Text,
         target_id -> Nullable<Text>,
         details -> Nullable<Text>,
+        tenant -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_sink_cursor (name) {
+        name -> Text,
+        last_id -> BigInt,
+        updated_at -> BigInt,
     }
 }
 
@@ -382,4 +391,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     gateway_health_samples,
     secrets,
     audit_log,
+    audit_sink_cursor,
 );

@@ -149,7 +149,7 @@ pub async fn audit(
 ) -> Result<HttpResponse, ApiError> {
     let format = match query.format.as_deref() {
         None => None,
-        Some(f) => super::audit_export::Format::parse(f)
+        Some(f) => crate::audit::encode::Format::parse(f)
             .ok_or_else(|| ApiError::field("format", "format is json, ndjson or csv"))?,
     };
     // Checked whatever the format (ignored by `json`, never silently wrong).

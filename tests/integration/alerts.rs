@@ -3,9 +3,6 @@
 
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-
 use crate::support::fleet::{add, fake, link_daemon, wait_gateway};
 use crate::support::webhook::{count, delivered, receiver};
 use crate::support::{online, wait_for};
@@ -66,9 +63,7 @@ fn a_failing_gateway_is_announced_once_signed_retried_and_logged() {
     );
     // Every body is signed with the secret, and names its delivery.
     for r in got.lock().unwrap().iter() {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(SECRET.as_bytes()).unwrap();
-        mac.update(&r.body);
-        let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        let expected = crate::support::webhook::signature(SECRET, &r.body);
         assert_eq!(
             r.header("x-gateway-supervisor-signature"),
             Some(expected.as_str())

@@ -8,6 +8,7 @@ mod alerts;
 mod approvals;
 mod approvals_inbox;
 mod audit_export;
+mod audit_sink;
 mod auth;
 mod bad_input;
 mod browser;

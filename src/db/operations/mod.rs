@@ -356,6 +356,7 @@ mod tests {
         let by = Caller {
             api_key_id: None,
             label: "test".into(),
+            tenant: None,
         };
         // Ids in descending order: listed by id, the newest would come last.
         let started: Vec<OperationId> = (0..12)

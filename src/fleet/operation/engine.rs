@@ -93,6 +93,7 @@ pub fn acting(op: &Operation) -> Caller {
     Caller {
         api_key_id: op.api_key_id,
         label: format!("{} (operation {})", op.created_by, op.id),
+        tenant: None,
     }
 }
 

@@ -376,6 +376,7 @@ impl Watchdog {
         let by = Caller {
             api_key_id: None,
             label: "watchdog".into(),
+            tenant: None,
         };
         let (step, outcome, mut details): (Step, Outcome, Value) = match d {
             Decision::Stalled { idle_ms, would } => (

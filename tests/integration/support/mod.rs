@@ -40,3 +40,30 @@ pub fn metric(d: &Daemon, series: &str) -> f64 {
         .find_map(|l| l.strip_prefix(&series).and_then(|v| v.trim().parse().ok()))
         .unwrap_or(0.0)
 }
+
+/// Now, in Unix seconds.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Runs one SQL statement on the daemon's database, as an older daemon or an operator would
+/// (SQLite through Python's `sqlite3`, PostgreSQL through `psql`).
+pub fn sql(d: &Daemon, statement: &str) {
+    let url = d.database_url();
+    let status = if let Some(path) = url.strip_prefix("sqlite://") {
+        let script = format!(
+            "import sqlite3, sys\nc = sqlite3.connect({path:?})\nc.execute(sys.argv[1])\nc.commit()\n"
+        );
+        std::process::Command::new("python3")
+            .args(["-c", &script, statement])
+            .status()
+    } else {
+        std::process::Command::new("psql")
+            .args([url.as_str(), "-q", "-v", "ON_ERROR_STOP=1", "-c", statement])
+            .status()
+    };
+    assert!(status.unwrap().success(), "SQL failed: {statement}");
+}

@@ -123,3 +123,12 @@ pub fn receiver_hanging_first() -> (String, Arc<Mutex<Vec<Received>>>) {
     });
     (url, got)
 }
+
+/// `sha256=<hex>`: the signature header a body signed with `secret` carries (HMAC-SHA256, worked
+/// out here with the `hmac` crate, not the daemon's code).
+pub fn signature(secret: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
