@@ -51,6 +51,8 @@ pub enum Pruned {
 /// A tenant's part of the audit log: what its keys did, and what was done to its gateways.
 #[derive(Debug, Clone, Default)]
 pub struct AuditScope {
+    /// The rows that name this tenant as theirs.
+    pub tenant: Option<String>,
     pub key_ids: Vec<i64>,
     /// As the log names them (text).
     pub gateway_ids: Vec<String>,
@@ -102,6 +104,22 @@ fn row_tenant(
         }
     }
     Ok(by.tenant.clone())
+}
+
+/// `q` kept to a tenant's part of the log.
+fn of_scope<'a>(
+    q: audit_log::BoxedQuery<'a, super::MultiBackend>,
+    only: &AuditScope,
+) -> audit_log::BoxedQuery<'a, super::MultiBackend> {
+    let theirs = audit_log::api_key_id
+        .eq_any(only.key_ids.clone())
+        .or(audit_log::target_type
+            .eq("gateway")
+            .and(audit_log::target_id.eq_any(only.gateway_ids.clone())));
+    match &only.tenant {
+        Some(t) => q.filter(theirs.or(audit_log::tenant.eq(t.clone()))),
+        None => q.filter(theirs),
+    }
 }
 
 /// The audit sink's row in `audit_sink_cursor`.
@@ -254,13 +272,7 @@ impl Store {
             .filter(audit_log::ts.lt(until))
             .into_boxed();
         if let Some(only) = only {
-            q = q.filter(
-                audit_log::api_key_id
-                    .eq_any(only.key_ids.clone())
-                    .or(audit_log::target_type
-                        .eq("gateway")
-                        .and(audit_log::target_id.eq_any(only.gateway_ids.clone()))),
-            );
+            q = of_scope(q, only);
         }
         Ok(q.order(audit_log::id.asc())
             .limit(limit)
@@ -268,11 +280,18 @@ impl Store {
             .load(&mut conn)?)
     }
 
-    /// Newest first.
-    pub fn audit_entries(&self, limit: i64) -> Result<Vec<AuditRow>, DbError> {
+    /// Newest first (of `only` if given).
+    pub fn audit_entries(
+        &self,
+        limit: i64,
+        only: Option<&AuditScope>,
+    ) -> Result<Vec<AuditRow>, DbError> {
         let mut conn = self.conn()?;
-        Ok(audit_log::table
-            .order(audit_log::id.desc())
+        let mut q = audit_log::table.into_boxed();
+        if let Some(only) = only {
+            q = of_scope(q, only);
+        }
+        Ok(q.order(audit_log::id.desc())
             .limit(limit)
             .select(AuditRow::as_select())
             .load(&mut conn)?)

@@ -265,7 +265,7 @@ api! {
         "/fleet/upgrade" => post Admin Operate operations::upgrade;
         "/fleet/update-hold" => post Admin Operate operations::update_hold;
         "/hosts" => get Viewer Read @platform hosts::list_hosts;
-        "/audit" => get Admin Admin @platform ops::audit;
+        "/audit" => get Admin Admin ops::audit;
         "/cluster" => get Viewer Read @platform cluster::status;
         "/logs" => get Viewer Read ops::logs;
         "/events" => get Viewer Read events::sse;

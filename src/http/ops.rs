@@ -137,16 +137,36 @@ pub struct AuditList {
 }
 
 #[utoipa::path(get, path = "/api/audit", tag = "operations",
-    description = "The audit log (admin): every gateway and API-key mutation, newest first — or, with `format=ndjson|csv`, exported: every row of `since..until` (of one `tenant` if given: what its keys did and what was done to its gateways), oldest first, streamed in constant memory however long the range.",
+    description = "The audit log (admin): every gateway and API-key mutation, newest first — or, with `format=ndjson|csv`, exported: every row of `since..until` (of one `tenant` if given: the rows written as its own, what its keys did and what was done to its gateways), oldest first, streamed in constant memory however long the range. A key scoped to a tenant reads that tenant's part only (403 `out_of_scope` for another `tenant`, and for a key narrowed by a selector).",
     params(AuditQuery),
     responses((status = 200, description = "`json`: the newest entries; `ndjson` and `csv`: the export, streamed",
             content((AuditList = "application/json"), (String = "application/x-ndjson"), (String = "text/csv"))),
         (status = 400, body = ErrorBody, description = "`invalid_field`: `format`, `since`, `until` or `tenant` (a moment or a day; a DNS label)"),
-        (status = 403, body = ErrorBody)))]
+        (status = 403, body = ErrorBody, description = "`forbidden`: not an admin key; `out_of_scope`: another tenant's part, or a key narrowed by a selector")))]
 pub async fn audit(
     state: web::Data<AppState>,
     query: web::Query<AuditQuery>,
+    visible: super::visible::Visible,
 ) -> Result<HttpResponse, ApiError> {
+    // A key scoped to a tenant reads its tenant's part, and only that (docs/design.md,
+    // *Tenancy*); one narrowed by a selector reads none: the log is kept per tenant.
+    let scoped = match visible.scope().tenant() {
+        None => None,
+        Some(_) if visible.scope().selector().is_some() => {
+            return Err(ApiError::OutOfScope(
+                "the audit log is read per tenant; a key narrowed by a selector reads none of it"
+                    .into(),
+            ));
+        }
+        Some(t) => {
+            if query.tenant.as_deref().is_some_and(|asked| asked != t) {
+                return Err(ApiError::OutOfScope(format!(
+                    "this key reads the audit log of tenant `{t}` only"
+                )));
+            }
+            Some(t.to_owned())
+        }
+    };
     let format = match query.format.as_deref() {
         None => None,
         Some(f) => crate::audit::encode::Format::parse(f)
@@ -177,25 +197,9 @@ pub async fn audit(
             .as_deref()
             .map(|s| moment("until", s))
             .transpose()?;
-        let only = match query.tenant.as_deref() {
+        let only = match query.tenant.as_deref().or(scoped.as_deref()) {
             None => None,
-            Some(t) if gateway_supervisor_actors::labels::is_dns_label(t) => {
-                let keys = super::stored(&state, |s| s.list_api_keys()).await?;
-                Some(crate::db::audit::AuditScope {
-                    key_ids: keys
-                        .into_iter()
-                        .filter(|k| k.tenant.as_deref() == Some(t))
-                        .map(|k| k.id)
-                        .collect(),
-                    gateway_ids: state
-                        .scopes
-                        .tenant_gateways(t)
-                        .into_iter()
-                        .map(|g| g.get().to_string())
-                        .collect(),
-                })
-            }
-            Some(_) => return Err(ApiError::field("tenant", "a tenant is a DNS label")),
+            Some(t) => Some(tenant_part(&state, t).await?),
         };
         return Ok(super::audit_export::export(
             &state,
@@ -206,9 +210,33 @@ pub async fn audit(
         ));
     }
     let limit = super::query::limit(query.limit, 100)?;
+    let only = match scoped.as_deref() {
+        None => None,
+        Some(t) => Some(tenant_part(&state, t).await?),
+    };
     let store = state.store.clone();
-    let entries = super::blocking(move || store.audit_entries(limit)).await?;
+    let entries = super::blocking(move || store.audit_entries(limit, only.as_ref())).await?;
     Ok(HttpResponse::Ok().json(AuditList { entries }))
+}
+
+/// Tenant `t`'s part of the log: the rows written as its own, what its keys did, and what was
+/// done to its gateways (rows written before rows named their tenant).
+async fn tenant_part(state: &AppState, t: &str) -> Result<crate::db::audit::AuditScope, ApiError> {
+    let keys = super::stored(state, |s| s.list_api_keys()).await?;
+    Ok(crate::db::audit::AuditScope {
+        tenant: Some(t.to_owned()),
+        key_ids: keys
+            .into_iter()
+            .filter(|k| k.tenant.as_deref() == Some(t))
+            .map(|k| k.id)
+            .collect(),
+        gateway_ids: state
+            .scopes
+            .tenant_gateways(t)
+            .into_iter()
+            .map(|g| g.get().to_string())
+            .collect(),
+    })
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -142,6 +142,8 @@ fn case(method: &str, pattern: &str, red: i64, op: &str, spawn: &str) -> Option<
         }
         ("get", "/api/fleet/versions") => Case::List(pattern.into()),
         ("get", "/api/usage" | "/api/usage/spend") => Case::List(pattern.into()),
+        // Its tenant's part of the log only: the export, which holds every gateway's details.
+        ("get", "/api/audit") => Case::List("/api/audit?format=ndjson".into()),
         ("get", "/api/logs") => same(
             format!("{pattern}?gateway_id={red}"),
             format!("{pattern}?gateway_id={GHOST}"),
@@ -273,6 +275,20 @@ fn a_tenant_key_reaches_its_tenant_only_through_every_route() {
             "blue acted on red: {row}"
         );
     }
+    // Blue's admin reads its tenant's part of the log: its gateway's rows, none of red's; and
+    // not red's part by asking for it.
+    let part = d.get("/api/audit?limit=200", &blue).json();
+    let targets: Vec<&Value> = part["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["target_type"] == "gateway")
+        .map(|r| &r["target_id"])
+        .collect();
+    assert!(targets.contains(&&json!(blue_gw.to_string())), "{part}");
+    assert!(!targets.contains(&&json!(red.to_string())), "{part}");
+    let other = d.get("/api/audit?format=ndjson&tenant=red", &blue);
+    assert_eq!(decision(&other), (403, "out_of_scope".into()));
 }
 
 #[test]

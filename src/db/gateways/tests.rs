@@ -53,7 +53,7 @@ fn primary_switch_is_one_transaction_and_tokens_round_trip() {
         vec![a.id]
     );
     // 2 creates + 1 update, each audited.
-    let audit = store.audit_entries(10).unwrap();
+    let audit = store.audit_entries(10, None).unwrap();
     assert_eq!(audit.len(), 3);
     assert!(
         audit
