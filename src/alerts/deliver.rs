@@ -7,9 +7,7 @@
 use crate::domain::DeliveryStatus;
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
 use serde_json::json;
-use sha2::Sha256;
 use tokio::sync::mpsc;
 
 use super::rule::Alert;
@@ -44,11 +42,17 @@ impl Webhook {
 
     /// `sha256=<hex>` of `body`.
     pub fn sign(&self, body: &[u8]) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
-            .expect("HMAC takes a key of any length");
-        mac.update(body);
-        format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+        signature(&self.key, body)
     }
+}
+
+/// `sha256=<hex>`: HMAC-SHA256 of `body` under `key`, as the signature header carries it (an
+/// alert's, an audit batch's).
+pub fn signature(key: &[u8], body: &[u8]) -> String {
+    format!(
+        "sha256={}",
+        hex::encode(crate::secrets::hmac_sha256(key, &[body]))
+    )
 }
 
 /// The body of one alert.

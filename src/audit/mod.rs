@@ -37,7 +37,7 @@ impl AuditMetrics {
             )?,
             pending: IntGauge::new(
                 "audit_sink_pending_rows",
-                "Audit rows written and not yet delivered to audit.sink_url (0 when caught up or no sink).",
+                "Audit rows written and not yet delivered to audit.sink_url (0 when caught up or no sink; ids after the delivered one, so a write rolled back may count until the next row).",
             )?,
             pruned: IntCounter::new(
                 "audit_pruned_rows_total",

@@ -188,15 +188,6 @@ impl Store {
             .unwrap_or(0))
     }
 
-    /// How many audit rows are after id `after`.
-    pub fn audit_count_after(&self, after: i64) -> Result<i64, DbError> {
-        let mut conn = self.conn()?;
-        Ok(audit_log::table
-            .filter(audit_log::id.gt(after))
-            .count()
-            .get_result(&mut conn)?)
-    }
-
     /// Deletes up to `batch` rows made before `before` (Unix seconds) of `which` tenants, none
     /// after id `keep_after` (rows the sink has not delivered yet); how many went.
     pub fn audit_prune(

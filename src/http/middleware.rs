@@ -134,6 +134,9 @@ fn admit(state: &AppState, req: &ServiceRequest) -> Admission {
         .then(|| session_cookie(req.request()))
         .flatten();
     let principal = match cookie {
+        // On a hop the browser's origin was checked by the instance that forwarded it; the
+        // hop's own credential is checked in `enter`, before anything is let in.
+        Some(cookie) if credentials.forwarded => session_principal(state, &cookie),
         Some(cookie) => console_principal(state, req.request(), &cookie),
         None => match state.keys.cached(presented) {
             Ok(Some(principal)) => Ok(principal),

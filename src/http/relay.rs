@@ -62,6 +62,18 @@ pub(super) fn hop(
             out = out.insert_header((name, value.clone()));
         }
     }
+    // A console session (a key's or a signed-in user's) travels as its cookie alone, no other
+    // cookie: the owner checks it as this instance did, without the browser's origin checks,
+    // which this instance made and the hop's signature vouches for.
+    if req.headers().get("x-api-key").is_none()
+        && req.headers().get("authorization").is_none()
+        && let Some(cookie) = super::middleware::session_cookie(req)
+    {
+        out = out.insert_header((
+            actix_web::http::header::COOKIE,
+            format!("{}={cookie}", crate::console_session::COOKIE),
+        ));
+    }
     if let Some(id) = gateway {
         out = out.insert_header((HOP_GATEWAY, id.to_string()));
     }

@@ -716,6 +716,62 @@ fn an_action_on_a_gateway_linked_elsewhere_is_carried_out_by_its_owner() {
 
 /// Every instance's event streams carry every instance's events, under the same ids: a client
 /// follows a gateway linked by `a` on `b`, and resumes on `c` with `Last-Event-ID`.
+/// A console session (the browser's cookie, no key in a header) acts on a gateway another
+/// instance links: the hop carries the session, and the owner carries the action out. Before,
+/// the hop carried no credential and the owner answered 401 — a console behind a load balancer,
+/// or single sign-on (whose users have no key), could act only on its own instance's gateways.
+#[test]
+fn a_console_session_acts_on_a_gateway_linked_elsewhere() {
+    let nodes = cluster();
+    let fakes = Arc::new(fakes(3));
+    let ids = register(&nodes[0], &fakes);
+    wait_one_socket_each(&fakes, Duration::from_secs(30));
+    let view = cluster_view(&nodes[0]);
+    let b = &nodes[1];
+    let (gid, owner) = ids
+        .iter()
+        .filter_map(|id| {
+            view["leases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["gateway_id"] == *id)
+                .map(|l| (*id, l["owner"].as_str().unwrap().to_owned()))
+        })
+        .find(|(_, o)| o != "b")
+        .expect("some gateway is not b's");
+    let origin = format!("http://{}", b.addr);
+    let login = b.send(
+        gs_test_support::daemon::Request::new("POST", "/console/login")
+            .header("origin", origin.clone())
+            .json(&json!({"key": b.admin_key})),
+    );
+    assert_eq!(login.status, 200, "{}", login.text());
+    let cookie = login
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_owned();
+    let res = b.send(
+        gs_test_support::daemon::Request::new("POST", "/api/spawn")
+            .header("cookie", cookie.clone())
+            .header("origin", origin.clone())
+            .header("Idempotency-Key", "console-fwd-1")
+            .json(&json!({"agent": "main", "task": "say pong", "gateway_id": gid})),
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    assert_eq!(res.header("x-gs-answered-by"), Some(owner.as_str()));
+    // The browser's origin checks still hold at the instance it reached.
+    let elsewhere = b.send(
+        gs_test_support::daemon::Request::new("POST", "/api/spawn")
+            .header("cookie", cookie)
+            .header("origin", "http://evil.example")
+            .json(&json!({"agent": "main", "task": "say pong", "gateway_id": gid})),
+    );
+    assert_eq!(elsewhere.status, 403, "{}", elsewhere.text());
+    assert_eq!(elsewhere.json()["error"], "cross_origin");
+}
+
 #[test]
 fn events_are_cluster_wide_and_resume_on_any_instance() {
     use gs_test_support::sse::Sse;
