@@ -10,6 +10,7 @@
 mod approvals;
 mod cluster;
 mod config;
+mod cron;
 mod frame_counts;
 mod managed;
 mod managed_systemd;

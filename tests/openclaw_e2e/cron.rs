@@ -1,0 +1,234 @@
+//! Cron on a real 2026.9.6 gateway, as the fleet's cron view is to rely on it (the first step of
+//! cron across the fleet): what a fresh gateway carries, what makes `cron.list`'s
+//! `snapshotRevision` move, `cron.add {declarationKey}` converging on one job, `cron.update`'s
+//! compare-and-set, `cron.run`'s process fence, and a forced run's entry in `cron.runs` (tokens
+//! and model, no cost). Every answer is written to `target/captures/cron-2026.9.6.json`;
+//! `testdata/openclaw-captures/2026.9.6/cron_rpc.json` is one such run, for the fake gateway to
+//! answer as the real one does.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use gs_test_support::daemon::wait_until;
+use gs_test_support::fake_model::FakeModel;
+use gs_test_support::real_gateway::RealGateway;
+
+use super::free_gateway_port;
+
+/// The answers, in the order asked, as `{method, params, answer | error}`.
+#[derive(Default)]
+struct Capture(Vec<Value>);
+
+impl Capture {
+    fn call(&mut self, g: &RealGateway, method: &str, params: Value) -> Result<Value, Value> {
+        let answer = g.try_call(method, params.clone());
+        let entry = match &answer {
+            Ok(v) => json!({"method": method, "params": params, "answer": v}),
+            Err(e) => json!({"method": method, "params": params, "error": refusal(e)}),
+        };
+        self.0.push(entry);
+        answer.map_err(|e| refusal(&e))
+    }
+
+    fn ok(&mut self, g: &RealGateway, method: &str, params: Value) -> Value {
+        self.call(g, method, params.clone())
+            .unwrap_or_else(|e| panic!("{method} {params}: {e}"))
+    }
+}
+
+/// The gateway's refusal as `openclaw gateway call --json` prints it (its `error` object).
+fn refusal(printed: &str) -> Value {
+    let start = printed.find('{').unwrap_or(0);
+    serde_json::from_str::<Value>(&printed[start..])
+        .map(|v| v["error"].clone())
+        .unwrap_or_else(|_| json!(printed))
+}
+
+/// A job the fleet would declare: every minute, its own session, no delivery (a gateway with
+/// no channel fails a run whose delivery is the default `announce`).
+fn declared(expr: &str) -> Value {
+    json!({
+        "name": "gs-probe", "declarationKey": "gs:probe",
+        "schedule": {"kind": "cron", "expr": expr, "tz": "UTC"},
+        "sessionTarget": "isolated", "wakeMode": "now",
+        "payload": {"kind": "agentTurn", "message": "say pong"},
+        "delivery": {"mode": "none"},
+    })
+}
+
+#[test]
+fn a_real_gateway_s_cron_as_the_fleet_view_relies_on_it() {
+    let model = FakeModel::start();
+    let install = PathBuf::from(std::env::var("GS_OPENCLAW_DIR").expect("GS_OPENCLAW_DIR"));
+    let mut g = RealGateway::new(&install, free_gateway_port(), "cron-token-1", None);
+    g.use_model(&model.base_url());
+    g.start();
+    g.wait_ready();
+    let mut c = Capture::default();
+
+    // A fresh gateway carries its own jobs: three, each with a declaration key of its own
+    // subsystem's, the heartbeat's disabled.
+    c.ok(&g, "cron.status", json!({}));
+    let fresh = c.ok(
+        &g,
+        "cron.list",
+        json!({"limit": 200, "includeDisabled": true}),
+    );
+    let keys: Vec<(&str, bool)> = fresh["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| (j["declarationKey"].as_str().unwrap(), j["enabled"] == true))
+        .collect();
+    assert_eq!(fresh["total"], 3, "{keys:?}");
+    for (key, enabled) in [
+        ("heartbeat:main", false),
+        ("memory-core:memory-dreaming-promotion", true),
+        ("skill-collection-review:main", true),
+    ] {
+        assert!(keys.contains(&(key, enabled)), "{key}: {keys:?}");
+    }
+    let revision = fresh["snapshotRevision"].as_str().unwrap().to_owned();
+    assert!(revision.starts_with("sha256:"), "{revision}");
+    // Read again, nothing changed: the same revision (a re-read can be skipped).
+    let again = c.ok(
+        &g,
+        "cron.list",
+        json!({"limit": 200, "includeDisabled": true}),
+    );
+    assert_eq!(again["snapshotRevision"], revision.as_str());
+    // Paged: `limit` caps the page, `hasMore` and `nextOffset` say what follows.
+    let page = c.ok(
+        &g,
+        "cron.list",
+        json!({"limit": 1, "includeDisabled": true, "compact": true}),
+    );
+    assert_eq!(page["jobs"].as_array().unwrap().len(), 1);
+    assert_eq!(page["hasMore"], true);
+    assert_eq!(page["nextOffset"], 1);
+
+    // Declared once: created. The same declaration again converges on the same job — reported
+    // as `updated` though nothing changed (its revision did not move). A changed schedule is
+    // the same job, a new revision.
+    let first = c.ok(&g, "cron.add", declared("* * * * *"));
+    assert_eq!(first["created"], true);
+    let id = first["job"]["id"].as_str().unwrap().to_owned();
+    let rev1 = first["job"]["configRevision"].as_str().unwrap().to_owned();
+    let same = c.ok(&g, "cron.add", declared("* * * * *"));
+    assert_eq!(
+        (&same["created"], &same["updated"]),
+        (&json!(false), &json!(true))
+    );
+    assert_eq!(same["job"]["id"], id.as_str());
+    assert_eq!(same["job"]["configRevision"], rev1.as_str());
+    let changed = c.ok(&g, "cron.add", declared("*/5 * * * *"));
+    assert_eq!(changed["job"]["id"], id.as_str());
+    assert_ne!(changed["job"]["configRevision"], rev1.as_str());
+    let rev2 = changed["job"]["configRevision"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let listed = c.ok(
+        &g,
+        "cron.list",
+        json!({"limit": 200, "includeDisabled": true}),
+    );
+    assert_ne!(listed["snapshotRevision"], revision.as_str());
+    assert_eq!(listed["total"], 4);
+
+    // An expression the gateway cannot read: refused with no message at all — the daemon must
+    // check expressions itself to name the problem.
+    let bad = c
+        .call(&g, "cron.add", {
+            let mut j = declared("61 * * * *");
+            j["declarationKey"] = json!("gs:bad");
+            j
+        })
+        .expect_err("a minute of 61 is refused");
+    assert_eq!(bad["code"], "INVALID_REQUEST", "{bad}");
+
+    // Compare-and-set: a stale revision is refused, naming the current one.
+    let stale = c
+        .call(
+            &g,
+            "cron.update",
+            json!({"id": id, "patch": {"enabled": false}, "expectedConfigRevision": rev1}),
+        )
+        .expect_err("a stale revision is refused");
+    assert_eq!(stale["details"]["code"], "CRON_JOB_CHANGED", "{stale}");
+    assert_eq!(stale["details"]["actualConfigRevision"], rev2.as_str());
+
+    // The process fence: `due` says not-due (and which process answered); `force` fenced to
+    // another process is refused; fenced to this one, it runs.
+    let due = c.ok(&g, "cron.run", json!({"id": id, "mode": "due"}));
+    assert_eq!(
+        (&due["ran"], &due["reason"]),
+        (&json!(false), &json!("not-due"))
+    );
+    let process = due["processInstanceId"].as_str().unwrap().to_owned();
+    let fenced = c
+        .call(
+            &g,
+            "cron.run",
+            json!({"id": id, "mode": "force", "expectedProcessInstanceId": "another-process"}),
+        )
+        .expect_err("another process's fence is refused");
+    assert!(
+        fenced["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Gateway process changed after preflight")),
+        "{fenced}"
+    );
+    let ran = c.ok(
+        &g,
+        "cron.run",
+        json!({"id": id, "mode": "force", "expectedProcessInstanceId": process}),
+    );
+    assert_eq!(ran["enqueued"], true, "{ran}");
+    let run_id = ran["runId"].as_str().unwrap().to_owned();
+    assert!(run_id.starts_with(&format!("manual:{id}:")), "{run_id}");
+
+    // Its entry: the run's model, provider and tokens, its start, no cost.
+    let entry = wait_until("the forced run's entry", Duration::from_secs(60), || {
+        let runs = g
+            .try_call("cron.runs", json!({"scope": "job", "id": id, "limit": 10}))
+            .ok()?;
+        runs["entries"]
+            .as_array()?
+            .iter()
+            .find(|e| e["runId"] == run_id.as_str())
+            .cloned()
+    });
+    c.0.push(
+        json!({"method": "cron.runs", "params": {"scope": "job", "id": id, "limit": 10},
+        "answer": {"entries": [entry.clone()]}}),
+    );
+    assert_eq!(entry["status"], "ok", "{entry}");
+    assert_eq!(entry["model"], "slow-model");
+    assert_eq!(entry["provider"], "fake");
+    assert_eq!(entry["usage"]["input_tokens"], 10);
+    assert!(entry["runAtMs"].is_i64() && entry["durationMs"].is_i64());
+    assert!(entry.get("cost").is_none() && entry["usage"].get("cost").is_none());
+    let job = c.ok(&g, "cron.get", json!({"id": id}));
+    assert_eq!(job["state"]["lastRunAtMs"], entry["runAtMs"]);
+    assert_eq!(job["state"]["lastRunStatus"], "ok");
+
+    let removed = c.ok(&g, "cron.remove", json!({"id": id}));
+    assert_eq!(removed["removed"], true);
+    let after = c.ok(
+        &g,
+        "cron.list",
+        json!({"limit": 200, "includeDisabled": true}),
+    );
+    assert_eq!(after["total"], 3);
+
+    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/captures");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(
+        out.join("cron-2026.9.6.json"),
+        serde_json::to_string_pretty(&json!({"release": "2026.9.6", "calls": c.0})).unwrap(),
+    )
+    .unwrap();
+}
