@@ -10,6 +10,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod console_session;
+pub mod cron;
 pub mod ctl;
 pub mod daemon;
 pub mod db;
