@@ -5,5 +5,6 @@
 //! `cron` event (what a real 2026.9.6 gateway answers is in
 //! `testdata/openclaw-captures/2026.9.6/cron_rpc.json`).
 
+pub mod duplicates;
 pub mod missed;
 pub mod schedule;
