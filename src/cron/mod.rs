@@ -6,5 +6,6 @@
 //! `testdata/openclaw-captures/2026.9.6/cron_rpc.json`).
 
 pub mod duplicates;
+pub mod job;
 pub mod missed;
 pub mod schedule;
