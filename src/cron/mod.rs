@@ -9,3 +9,4 @@ pub mod duplicates;
 pub mod job;
 pub mod missed;
 pub mod schedule;
+pub mod sweep;
