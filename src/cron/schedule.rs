@@ -72,8 +72,8 @@ impl Schedule {
         }
     }
 
-    /// A cron schedule from its parts, each checked (the gateway refuses a bad expression
-    /// with no message: this names it).
+    /// A cron schedule from its parts, each checked here, before anything is written to a
+    /// gateway (a gateway's refusal names the problem only sometimes: see docs/design.md, *Cron*).
     pub fn cron(expr: &str, tz: Option<&str>, stagger_ms: i64) -> Result<Schedule, ScheduleError> {
         if expr.len() > 256 {
             return Err(ScheduleError::Expr {

@@ -138,8 +138,10 @@ fn a_real_gateway_s_cron_as_the_fleet_view_relies_on_it() {
     assert_ne!(listed["snapshotRevision"], revision.as_str());
     assert_eq!(listed["total"], 4);
 
-    // An expression the gateway cannot read: refused with no message at all — the daemon must
-    // check expressions itself to name the problem.
+    // An expression the gateway cannot read: refused INVALID_REQUEST. Its message named the
+    // field here ("CronPattern: Invalid value for minute: 61"); in an exploratory call without
+    // `tz` and `delivery` the refusal came with no message at all — so the daemon checks
+    // expressions itself, to name the problem every time.
     let bad = c
         .call(&g, "cron.add", {
             let mut j = declared("61 * * * *");
