@@ -16,6 +16,7 @@ mod approvals;
 pub mod auth;
 mod config;
 mod conn;
+mod cron;
 mod fleet_methods;
 mod gateway_config;
 pub mod hostile;
@@ -156,6 +157,8 @@ pub(crate) struct Shared {
     pub approvals: Mutex<std::collections::VecDeque<approvals::Approval>>,
     /// The gateway's own configuration (`config.get`).
     pub(crate) gateway_config: Mutex<Option<gateway_config::GatewayConfig>>,
+    /// Its cron jobs and their runs (`cron.*`, as 2026.9.6).
+    pub(crate) cron: Mutex<cron::CronState>,
 }
 
 /// Requests' trace contexts kept for a test to read.
@@ -349,6 +352,7 @@ impl FakeGateway {
             connect_caps: Mutex::new(Vec::new()),
             approvals: Mutex::new(std::collections::VecDeque::new()),
             gateway_config: Mutex::new(None),
+            cron: Mutex::new(cron::CronState::fresh()),
             boot_id: Mutex::new(random_id()),
             log_file: Mutex::new(Vec::new()),
             usage: Mutex::new(BTreeMap::new()),

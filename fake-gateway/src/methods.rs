@@ -72,6 +72,14 @@ pub(crate) fn advertised(shared: &Shared) -> Vec<&'static str> {
             "approval.resolve",
             "config.get",
             "config.patch",
+            "cron.status",
+            "cron.list",
+            "cron.get",
+            "cron.runs",
+            "cron.add",
+            "cron.update",
+            "cron.remove",
+            "cron.run",
         ]);
     }
     if lock(&shared.cfg).seed_protocol {
@@ -190,6 +198,13 @@ pub(crate) async fn handle(
     let suspend = suspend.or_else(|| {
         (lock(&shared.cfg).protocol >= 4)
             .then(|| crate::approvals::method(shared, method, params, client))
+            .flatten()
+    });
+    // Cron, as 2026.9.6 (its guard taken after the configuration's is let go).
+    let protocol4 = lock(&shared.cfg).protocol >= 4;
+    let suspend = suspend.or_else(|| {
+        protocol4
+            .then(|| crate::cron::call(shared, method, params))
             .flatten()
     });
     if let Some(answer) = suspend {

@@ -113,10 +113,7 @@ mod tests {
 
     #[test]
     fn a_fresh_gateway_has_none() {
-        let capture: Value = serde_json::from_str(include_str!(
-            "../../testdata/openclaw-captures/2026.9.6/cron_rpc.json"
-        ))
-        .unwrap();
+        let capture = crate::cron::capture();
         let fresh = &capture["calls"][1]["answer"]["jobs"];
         assert_eq!(fresh.as_array().unwrap().len(), 3);
         assert!(find(fresh.as_array().unwrap()).is_empty());

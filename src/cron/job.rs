@@ -113,14 +113,8 @@ impl Page {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cron::capture;
     use serde_json::json;
-
-    fn capture() -> Value {
-        serde_json::from_str(include_str!(
-            "../../testdata/openclaw-captures/2026.9.6/cron_rpc.json"
-        ))
-        .unwrap()
-    }
 
     /// The answer of the capture's call number `n`.
     fn answer(n: usize) -> Value {

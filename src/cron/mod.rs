@@ -10,3 +10,12 @@ pub mod job;
 pub mod missed;
 pub mod schedule;
 pub mod sweep;
+
+/// The captured answers of a real 2026.9.6 gateway (`tests/openclaw_e2e/cron.rs` wrote them).
+#[cfg(test)]
+pub(crate) fn capture() -> serde_json::Value {
+    serde_json::from_str(include_str!(
+        "../../testdata/openclaw-captures/2026.9.6/cron_rpc.json"
+    ))
+    .expect("the capture is JSON")
+}

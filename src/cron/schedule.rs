@@ -151,8 +151,24 @@ mod tests {
     }
 
     #[test]
+    fn the_captured_gateways_jobs_fire_where_it_said_they_would() {
+        let capture = crate::cron::capture();
+        let jobs = capture["calls"][1]["answer"]["jobs"].as_array().unwrap();
+        let mut checked = 0;
+        for job in jobs.iter().filter(|j| j["nextRunAtMs"].is_i64()) {
+            let next = job["nextRunAtMs"].as_i64().unwrap();
+            let made = job["createdAtMs"].as_i64().unwrap();
+            let s = Schedule::read(&job["schedule"]).unwrap();
+            assert_eq!(s.slots(made, next).last(), Some(&next), "{}", job["name"]);
+            checked += 1;
+        }
+        assert_eq!(checked, 2, "the promotion and the weekly review");
+    }
+
+    #[test]
     fn a_fresh_gateways_jobs_fire_where_the_gateway_says_they_do() {
-        // From the capture: the weekly review's next run, the nightly promotion's.
+        // From an exploratory run's gateway: the weekly review's next run, the nightly
+        // promotion's.
         let weekly =
             Schedule::read(&json!({"kind": "every", "everyMs": 604800000, "anchorMs": 245613017}))
                 .unwrap();
