@@ -234,8 +234,26 @@ impl Store {
                     .select(ApiKeyRow::as_select())
                     .first(c),
             }
-            .optional()?
-            .ok_or(DbError::NotFound)?;
+            .optional()?;
+            let Some(target) = target else {
+                // The prefix of a secret a rotation replaced: say whose it was, and revoke
+                // nothing — the key itself, under its new secret, may be what keeps a service up.
+                let previous: Option<ApiKeyRow> = api_keys::table
+                    .filter(api_keys::previous_prefix.eq(id_or_prefix))
+                    .filter(api_keys::revoked_at.is_null())
+                    .select(ApiKeyRow::as_select())
+                    .first(c)
+                    .optional()?;
+                return Err(match previous {
+                    Some(k) => DbError::Conflict(format!(
+                        "`{id_or_prefix}` is the previous secret of key #{} `{}`, replaced by a rotation \
+                         (its prefix is now {}); revoke the key by its id ({}) or its current prefix, \
+                         or let the old secret's grace run out",
+                        k.id, k.name, k.prefix, k.id
+                    )),
+                    None => DbError::NotFound,
+                });
+            };
             if target.revoked_at.is_some() {
                 return Err(DbError::Conflict(format!(
                     "key {} is already revoked",

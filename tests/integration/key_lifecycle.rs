@@ -124,3 +124,36 @@ fn a_key_expires_is_rotated_with_an_overlap_and_is_revoked() {
     );
     assert_eq!(res.status, 400, "{}", res.text());
 }
+
+/// `keys revoke <old prefix>` after a rotation named no key at all ("no key with id or prefix"),
+/// as if the key did not exist; it names the key the prefix was rotated away from, and revokes
+/// nothing: the key under its new secret may be what keeps a service up.
+#[test]
+fn revoking_a_rotated_away_prefix_names_its_key_and_revokes_nothing() {
+    let d = Daemon::start();
+    let old = d.create_key("operator", "deployer");
+    let id = listed(&d, "deployer")["id"].as_i64().unwrap();
+    let out = d.cli(&["keys", "rotate", &id.to_string(), "--grace", "1h"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let out = d.cli(&["keys", "revoke", &old[..12]]);
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        said.contains(&format!("previous secret of key #{id} `deployer`"))
+            && said.contains(&new[..12]),
+        "{said}"
+    );
+    assert!(listed(&d, "deployer")["revoked_at"].is_null());
+    assert!(
+        works(&d, &new) && works(&d, &old),
+        "both secrets still work in the grace"
+    );
+    // Unknown prefixes are still unknown.
+    let out = d.cli(&["keys", "revoke", "gsk_nonesuch0"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no key with id or prefix"));
+}
