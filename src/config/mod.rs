@@ -10,6 +10,7 @@ mod gateway_logs;
 mod labels;
 mod managed_runtime;
 mod sso;
+mod url;
 mod usage;
 mod watchdog;
 pub use alerts::{AlertsConfig, shown_webhook_url};
@@ -21,6 +22,7 @@ pub use gateway_logs::GatewayLogsConfig;
 pub use labels::LabelsConfig;
 pub use managed_runtime::{ManagedBackend, ManagedRuntimeConfig};
 pub use sso::{GroupMapping, SsoConfig};
+pub(crate) use url::secure_or_loopback;
 pub use usage::{Budget, UsageConfig};
 pub use watchdog::{AgentWatch, WatchdogConfig};
 
@@ -616,31 +618,6 @@ pub(crate) fn agent_ids_ok<'a>(
         }
     }
     Ok(())
-}
-
-/// Whether `url` is `https://`, or `http://` to a loopback address (a collector or test
-/// beside the daemon): where the daemon sends what an eavesdropper must not read.
-pub(crate) fn secure_or_loopback(url: &str) -> bool {
-    if url.starts_with("https://") {
-        return url.len() > "https://".len();
-    }
-    let Some(rest) = url.strip_prefix("http://") else {
-        return false;
-    };
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
-        if port.bytes().all(|b| b.is_ascii_digit()) {
-            h
-        } else {
-            host
-        }
-    });
-    host == "localhost"
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `value` within `min..=max`, or the error naming `key` and the range.

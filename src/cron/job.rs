@@ -53,10 +53,8 @@ impl Job {
         let text = |k: &str, max: usize| bounded::opt_text(v[k].as_str(), max);
         let id = v["id"].as_str().and_then(bounded::identifier)?.to_owned();
         let declaration_key = text("declarationKey", 256);
-        let gateway_own = declaration_key
-            .as_deref()
-            .and_then(|k| k.split_once(':'))
-            .is_some_and(|(owner, _)| GATEWAY_OWNERS.contains(&owner));
+        let gateway_own =
+            owner(declaration_key.as_deref()).is_some_and(|o| GATEWAY_OWNERS.contains(&o));
         // Compact pages carry `lastRunAtMs` and `lastRunStatus` on the job; full ones in `state`.
         let state = &v["state"];
         let last_run_at_ms = v["lastRunAtMs"].as_i64().or(state["lastRunAtMs"].as_i64());
@@ -81,16 +79,18 @@ impl Job {
 
     /// Whether this daemon declared it.
     pub fn fleet_declared(&self) -> bool {
-        self.declaration_key
-            .as_deref()
-            .and_then(|k| k.split_once(':'))
-            .is_some_and(|(owner, _)| owner == FLEET_OWNER)
+        owner(self.declaration_key.as_deref()) == Some(FLEET_OWNER)
     }
 
     /// Its schedule, as the daemon computes fires for it.
     pub fn schedule(&self) -> Result<Schedule, super::schedule::ScheduleError> {
         Schedule::read(&self.schedule)
     }
+}
+
+/// Who declared a job: the part of its `declarationKey` before the first `:`.
+fn owner(declaration_key: Option<&str>) -> Option<&str> {
+    declaration_key?.split_once(':').map(|(owner, _)| owner)
 }
 
 impl Page {

@@ -120,12 +120,31 @@ pub struct Login {
 /// this site only, never shows it to scripts; over HTTPS it is `Secure` and `__Host-`
 /// prefixed (no `Domain`: a sibling subdomain can neither set nor shadow it).
 pub fn session_cookie_for(req: &HttpRequest, value: String, max_age: i64) -> Cookie<'static> {
-    let https = req.connection_info().scheme() == "https";
-    let mut c = Cookie::new(if https { HOST_COOKIE } else { COOKIE }, value);
-    c.set_path("/");
+    let https = over_https(req);
+    let name = if https { HOST_COOKIE } else { COOKIE };
+    console_cookie(req, name, value, "/", SameSite::Strict, max_age)
+}
+
+/// Whether the browser reached this daemon over HTTPS.
+fn over_https(req: &HttpRequest) -> bool {
+    req.connection_info().scheme() == "https"
+}
+
+/// A cookie of the console's: never shown to scripts, `Secure` over HTTPS, for `path`, kept
+/// `max_age` seconds (0: forgotten).
+pub fn console_cookie(
+    req: &HttpRequest,
+    name: &'static str,
+    value: String,
+    path: &'static str,
+    same_site: SameSite,
+    max_age: i64,
+) -> Cookie<'static> {
+    let mut c = Cookie::new(name, value);
+    c.set_path(path);
     c.set_http_only(true);
-    c.set_same_site(SameSite::Strict);
-    c.set_secure(https);
+    c.set_same_site(same_site);
+    c.set_secure(over_https(req));
     c.set_max_age(actix_web::cookie::time::Duration::seconds(max_age));
     c
 }

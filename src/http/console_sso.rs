@@ -10,7 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::AppState;
-use super::console::session_cookie_for;
+use super::console::{console_cookie, session_cookie_for};
 use super::error::ApiError;
 use crate::console_session::LIFETIME;
 use crate::sso::{Callback, pending};
@@ -29,19 +29,20 @@ fn peer(req: &HttpRequest) -> std::net::IpAddr {
 
 /// The sign-in in progress's cookie, set (`value`) or cleared (`None`).
 fn pending_cookie(req: &HttpRequest, value: Option<String>) -> Cookie<'static> {
-    let https = req.connection_info().scheme() == "https";
-    let clear = value.is_none();
-    let mut c = Cookie::new(pending::COOKIE, value.unwrap_or_default());
-    c.set_path(pending::PATH);
-    c.set_http_only(true);
-    c.set_same_site(SameSite::Lax);
-    c.set_secure(https);
-    c.set_max_age(actix_web::cookie::time::Duration::seconds(if clear {
-        0
-    } else {
+    let max_age = if value.is_some() {
         pending::LIFETIME_S
-    }));
-    c
+    } else {
+        0
+    };
+    let value = value.unwrap_or_default();
+    console_cookie(
+        req,
+        pending::COOKIE,
+        value,
+        pending::PATH,
+        SameSite::Lax,
+        max_age,
+    )
 }
 
 /// `GET /console/sso` → `{enabled, button}`.
