@@ -107,8 +107,7 @@ impl Store {
     ) -> Result<Option<AgentRow>, DbError> {
         let mut conn = self.conn()?;
         let now = unix_now();
-        conn.transaction::<_, DbError, _>(|c| {
-            super::lock_for_write(c)?;
+        crate::db::write_tx::<_, DbError, _>(&mut conn, |c| {
             let n = diesel::update(agents::table.find(id))
                 .set((
                     config.map(|v| agents::config.eq(v.to_string())),
@@ -147,9 +146,11 @@ impl Store {
     ) -> Result<SyncReport, DbError> {
         let mut conn = self.conn()?;
         let now = unix_now();
-        conn.transaction::<_, DbError, _>(|c| {
-            super::lock_for_write(c)?;
-            let mut report = SyncReport { synced: list.len(), ..SyncReport::default() };
+        crate::db::write_tx::<_, DbError, _>(&mut conn, |c| {
+            let mut report = SyncReport {
+                synced: list.len(),
+                ..SyncReport::default()
+            };
             for agent in list {
                 let existing: Option<AgentRow> = agents::table
                     .filter(agents::name.eq(&agent.name))
@@ -175,7 +176,8 @@ impl Store {
                     }
                     Some(row) => {
                         let mut config = row.config_json();
-                        let same = config.get("gateway_agent") == Some(&agent.details) && row.gateway_id == Some(gateway_id);
+                        let same = config.get("gateway_agent") == Some(&agent.details)
+                            && row.gateway_id == Some(gateway_id);
                         if same {
                             "unchanged"
                         } else {
@@ -192,7 +194,9 @@ impl Store {
                         }
                     }
                 };
-                report.agents.push(serde_json::json!({"name": agent.name, "action": action}));
+                report
+                    .agents
+                    .push(serde_json::json!({"name": agent.name, "action": action}));
             }
             let details = serde_json::json!({"gateway_id": gateway_id, "synced": report.synced, "created": report.created, "updated": report.updated});
             audit::record(c, by, "agent.sync", "agent", None, Some(&details))?;
@@ -211,8 +215,7 @@ impl Store {
     ) -> Result<(AgentRow, ConnectionRow), DbError> {
         let mut conn = self.conn()?;
         let now = unix_now();
-        conn.transaction::<_, DbError, _>(|c| {
-            super::lock_for_write(c)?;
+        crate::db::write_tx::<_, DbError, _>(&mut conn, |c| {
             // Write first so SQLite takes the write lock at once.
             let touched = diesel::update(agents::table.filter(agents::name.eq(agent_name)))
                 .set((
@@ -283,8 +286,7 @@ impl Store {
     pub fn disconnect_cli(&self, connection_id: &str) -> Result<bool, DbError> {
         let mut conn = self.conn()?;
         let now = unix_now();
-        conn.transaction::<_, DbError, _>(|c| {
-            super::lock_for_write(c)?;
+        crate::db::write_tx::<_, DbError, _>(&mut conn, |c| {
             let n = diesel::update(
                 direct_connections::table
                     .filter(direct_connections::connection_id.eq(connection_id)),
@@ -312,8 +314,7 @@ impl Store {
     ) -> Result<Option<ConnectionRow>, DbError> {
         let mut conn = self.conn()?;
         let now = unix_now();
-        conn.transaction::<_, DbError, _>(|c| {
-            super::lock_for_write(c)?;
+        crate::db::write_tx::<_, DbError, _>(&mut conn, |c| {
             let target = direct_connections::table
                 .filter(direct_connections::connection_id.eq(connection_id))
                 .filter(direct_connections::agent_id.eq(agent_id));
@@ -359,8 +360,7 @@ impl Store {
     pub fn reap_connections(&self, timeout_secs: i64) -> Result<usize, DbError> {
         let mut conn = self.conn()?;
         let now = unix_now();
-        conn.transaction::<_, DbError, _>(|c| {
-            super::lock_for_write(c)?;
+        crate::db::write_tx::<_, DbError, _>(&mut conn, |c| {
             let n = diesel::update(
                 direct_connections::table
                     .filter(direct_connections::status.eq(ConnectionStatus::Connected.as_str()))

@@ -63,7 +63,7 @@ impl Store {
     ) -> Result<(ApiKeyRow, GeneratedKey), DbError> {
         let key = GeneratedKey::generate()?;
         let mut conn = self.conn()?;
-        let row = conn.transaction::<_, diesel::result::Error, _>(|c| {
+        let row = crate::db::write_tx::<_, diesel::result::Error, _>(&mut conn, |c| {
             let row = diesel::insert_into(api_keys::table)
                 .values(NewKeyRow {
                     name,
@@ -176,7 +176,7 @@ impl Store {
         let key = GeneratedKey::generate()?;
         let now = unix_now();
         let mut conn = self.conn()?;
-        let row = conn.transaction::<_, DbError, _>(|c| {
+        let row = crate::db::write_tx::<_, DbError, _>(&mut conn, |c| {
             let old = api_keys::table
                 .find(id)
                 .filter(api_keys::revoked_at.is_null())
@@ -223,7 +223,7 @@ impl Store {
     pub fn revoke_api_key(&self, id_or_prefix: &str, by: &Caller) -> Result<ApiKeyRow, DbError> {
         let mut conn = self.conn()?;
         let now = unix_now();
-        conn.transaction::<_, DbError, _>(|c| {
+        crate::db::write_tx::<_, DbError, _>(&mut conn, |c| {
             let target = match id_or_prefix.parse::<i64>() {
                 Ok(id) => api_keys::table
                     .find(id)
@@ -288,5 +288,54 @@ impl Store {
             .set(api_keys::last_used_at.eq(at))
             .execute(&mut conn)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::connection::SimpleConnection;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// `keys rotate` and `keys revoke` run beside a daemon whose writer thread commits all the
+    /// time. Each reads the key before it writes; a read snapshot made stale by such a commit
+    /// cannot write on SQLite and was "database is locked" (seen in CI).
+    #[test]
+    fn rotating_and_revoking_beside_a_busy_writer_is_never_locked_out() {
+        let (store, _dir) = crate::db::test_support::sqlite_store();
+        let by = Caller::system("test");
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let mut other = store.conn().unwrap();
+            let stop = &stop;
+            s.spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    other
+                        .batch_execute(&format!(
+                            "INSERT INTO cluster_instances (instance_id) VALUES ('w{n}')"
+                        ))
+                        .unwrap();
+                }
+            });
+            let outcome = (|| -> Result<(), DbError> {
+                for i in 0..200 {
+                    let name = format!("k{i}");
+                    let (row, _) = store.create_api_key(
+                        &name,
+                        Role::Viewer,
+                        &KeyScope::default(),
+                        None,
+                        &by,
+                    )?;
+                    store.rotate_api_key(row.id, 0, &by)?;
+                    store.revoke_api_key(&row.id.to_string(), &by)?;
+                }
+                Ok(())
+            })();
+            stop.store(true, Ordering::Relaxed);
+            outcome.unwrap();
+        });
     }
 }

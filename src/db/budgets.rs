@@ -137,52 +137,62 @@ impl Store {
     pub fn budget_view(&self) -> Result<BudgetView, DbError> {
         let mut conn = self.conn()?;
         let now = gateway_supervisor_actors::unix_now_ms();
-        Ok(conn.transaction::<_, diesel::result::Error, _>(|c| view(c, now))?)
+        Ok(crate::db::write_tx::<_, diesel::result::Error, _>(
+            &mut conn,
+            |c| view(c, now),
+        )?)
     }
 
     /// Creates or replaces a budget, audited; whether it was created.
     pub fn put_budget(&self, b: &BudgetRecord, by: &Caller) -> Result<bool, DbError> {
         let mut conn = self.conn()?;
-        Ok(conn.transaction::<_, diesel::result::Error, _>(|c| {
-            super::lock_for_write(c)?;
-            let updated = diesel::update(disruption_budgets::table.find(&b.name))
-                .set(b)
-                .execute(c)?;
-            if updated == 0 {
-                diesel::insert_into(disruption_budgets::table)
-                    .values(b)
+        Ok(crate::db::write_tx::<_, diesel::result::Error, _>(
+            &mut conn,
+            |c| {
+                let updated = diesel::update(disruption_budgets::table.find(&b.name))
+                    .set(b)
                     .execute(c)?;
-            }
-            audit::record(
-                c,
-                by,
-                "budget.put",
-                "budget",
-                Some(b.name.clone()),
-                Some(&serde_json::json!({"selector": b.selector, "max_unavailable": b.max_unavailable,
-                                         "min_available": b.min_available})),
-            )?;
-            Ok(updated == 0)
-        })?)
+                if updated == 0 {
+                    diesel::insert_into(disruption_budgets::table)
+                        .values(b)
+                        .execute(c)?;
+                }
+                audit::record(
+                    c,
+                    by,
+                    "budget.put",
+                    "budget",
+                    Some(b.name.clone()),
+                    Some(
+                        &serde_json::json!({"selector": b.selector, "max_unavailable": b.max_unavailable,
+                                         "min_available": b.min_available}),
+                    ),
+                )?;
+                Ok(updated == 0)
+            },
+        )?)
     }
 
     /// Deletes a budget, audited; whether there was one.
     pub fn delete_budget(&self, name: &str, by: &Caller) -> Result<bool, DbError> {
         let mut conn = self.conn()?;
-        Ok(conn.transaction::<_, diesel::result::Error, _>(|c| {
-            let n = diesel::delete(disruption_budgets::table.find(name)).execute(c)?;
-            if n == 1 {
-                audit::record(
-                    c,
-                    by,
-                    "budget.delete",
-                    "budget",
-                    Some(name.to_owned()),
-                    None,
-                )?;
-            }
-            Ok(n == 1)
-        })?)
+        Ok(crate::db::write_tx::<_, diesel::result::Error, _>(
+            &mut conn,
+            |c| {
+                let n = diesel::delete(disruption_budgets::table.find(name)).execute(c)?;
+                if n == 1 {
+                    audit::record(
+                        c,
+                        by,
+                        "budget.delete",
+                        "budget",
+                        Some(name.to_owned()),
+                        None,
+                    )?;
+                }
+                Ok(n == 1)
+            },
+        )?)
     }
 
     /// Records disruption `d` if `check` admits it against what is stored now, in one
@@ -195,7 +205,7 @@ impl Store {
     ) -> Result<(), AdmitError<R>> {
         let mut conn = self.conn()?;
         let mut check = Some(check);
-        conn.transaction::<_, AdmitError<R>, _>(|c| {
+        crate::db::write_tx::<_, AdmitError<R>, _>(&mut conn, |c| {
             serialize(c).map_err(DbError::from)?;
             let v = view(c, d.since_ms).map_err(DbError::from)?;
             let held = v.disruptions.iter().any(|x| x.gateway_id == d.gateway_id);

@@ -116,45 +116,50 @@ impl Store {
             updated_by: p.updated_by.clone(),
         };
         let mut conn = self.conn()?;
-        Ok(conn.transaction::<_, diesel::result::Error, _>(|c| {
-            super::lock_for_write(c)?;
-            let updated = diesel::update(config_profiles::table.find(&p.name))
-                .set(&row)
-                .execute(c)?;
-            if updated == 0 {
-                diesel::insert_into(config_profiles::table)
-                    .values(&row)
+        Ok(crate::db::write_tx::<_, diesel::result::Error, _>(
+            &mut conn,
+            |c| {
+                let updated = diesel::update(config_profiles::table.find(&p.name))
+                    .set(&row)
                     .execute(c)?;
-            }
-            audit::record(
-                c,
-                by,
-                "config.profile.put",
-                "config_profile",
-                Some(p.name.clone()),
-                Some(details),
-            )?;
-            Ok(updated == 0)
-        })?)
+                if updated == 0 {
+                    diesel::insert_into(config_profiles::table)
+                        .values(&row)
+                        .execute(c)?;
+                }
+                audit::record(
+                    c,
+                    by,
+                    "config.profile.put",
+                    "config_profile",
+                    Some(p.name.clone()),
+                    Some(details),
+                )?;
+                Ok(updated == 0)
+            },
+        )?)
     }
 
     /// Deletes the profile, with its audit row; whether there was one.
     pub fn delete_config_profile(&self, name: &str, by: &Caller) -> Result<bool, DbError> {
         let mut conn = self.conn()?;
-        Ok(conn.transaction::<_, diesel::result::Error, _>(|c| {
-            let n = diesel::delete(config_profiles::table.find(name)).execute(c)?;
-            if n > 0 {
-                audit::record(
-                    c,
-                    by,
-                    "config.profile.delete",
-                    "config_profile",
-                    Some(name.to_owned()),
-                    None,
-                )?;
-            }
-            Ok(n > 0)
-        })?)
+        Ok(crate::db::write_tx::<_, diesel::result::Error, _>(
+            &mut conn,
+            |c| {
+                let n = diesel::delete(config_profiles::table.find(name)).execute(c)?;
+                if n > 0 {
+                    audit::record(
+                        c,
+                        by,
+                        "config.profile.delete",
+                        "config_profile",
+                        Some(name.to_owned()),
+                        None,
+                    )?;
+                }
+                Ok(n > 0)
+            },
+        )?)
     }
 
     /// What changes when any profile changes (their count and the newest change): read
@@ -171,24 +176,26 @@ impl Store {
     /// Records a gateway's judged drift (replacing the one before); the one before, if any.
     pub fn save_config_drift(&self, d: &DriftRecord) -> Result<Option<DriftRecord>, DbError> {
         let mut conn = self.conn()?;
-        Ok(conn.transaction::<_, diesel::result::Error, _>(|c| {
-            super::lock_for_write(c)?;
-            let before = config_drift::table
-                .find(d.gateway_id)
-                .select(DriftRecord::as_select())
-                .first(c)
-                .optional()?;
-            if before.is_some() {
-                diesel::update(config_drift::table.find(d.gateway_id))
-                    .set(d)
-                    .execute(c)?;
-            } else {
-                diesel::insert_into(config_drift::table)
-                    .values(d)
-                    .execute(c)?;
-            }
-            Ok(before)
-        })?)
+        Ok(crate::db::write_tx::<_, diesel::result::Error, _>(
+            &mut conn,
+            |c| {
+                let before = config_drift::table
+                    .find(d.gateway_id)
+                    .select(DriftRecord::as_select())
+                    .first(c)
+                    .optional()?;
+                if before.is_some() {
+                    diesel::update(config_drift::table.find(d.gateway_id))
+                        .set(d)
+                        .execute(c)?;
+                } else {
+                    diesel::insert_into(config_drift::table)
+                        .values(d)
+                        .execute(c)?;
+                }
+                Ok(before)
+            },
+        )?)
     }
 
     pub fn config_drift(&self) -> Result<Vec<DriftRecord>, DbError> {

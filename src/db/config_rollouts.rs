@@ -165,7 +165,7 @@ impl Store {
             .encrypt(previous.as_bytes(), &saved_aad(operation_id, gateway_id))?;
         let now = gateway_supervisor_actors::unix_now_ms();
         let mut conn = self.conn()?;
-        conn.transaction::<_, diesel::result::Error, _>(|c| {
+        crate::db::write_tx::<_, diesel::result::Error, _>(&mut conn, |c| {
             let key = (operation_id, gateway_id);
             let updated = diesel::update(config_rollout_saved::table.find(key))
                 .set((
@@ -226,7 +226,7 @@ impl Store {
         let params_text = serde_json::to_string(&params.record())
             .map_err(|_| DbError::Damaged("an operation that cannot be written"))?;
         let mut conn = self.conn()?;
-        let moved = conn.transaction::<bool, DbError, _>(|c| {
+        let moved = crate::db::write_tx::<bool, DbError, _>(&mut conn, |c| {
             let moved = diesel::update(
                 operations::table
                     .filter(operations::id.eq(id.as_str()))

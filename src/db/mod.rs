@@ -376,6 +376,20 @@ pub fn lock_for_write(conn: &mut DbConn) -> QueryResult<()> {
     }
 }
 
+/// A transaction that writes: [`lock_for_write`] first, then `f`. Every write transaction in
+/// `db/` goes through here, so none can read a snapshot another connection (the writer
+/// thread, the `keys` command beside a running daemon) makes stale before it writes.
+pub fn write_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    conn.transaction(|c| {
+        lock_for_write(c)?;
+        f(c)
+    })
+}
+
 /// Cheap liveness query for `/readyz`.
 pub fn ping(pool: &Pool) -> Result<(), DbError> {
     let mut conn = pool.get()?;

@@ -55,7 +55,7 @@ impl Store {
     pub fn put_secret(&self, name: &str, value: &[u8]) -> Result<(), DbError> {
         let mut conn = self.conn()?;
         let now = unix_now();
-        conn.transaction::<_, diesel::result::Error, _>(|c| {
+        crate::db::write_tx::<_, diesel::result::Error, _>(&mut conn, |c| {
             let updated = diesel::update(secrets::table.find(name))
                 .set((secrets::value.eq(value), secrets::updated_at.eq(now)))
                 .execute(c)?;

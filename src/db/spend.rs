@@ -252,7 +252,7 @@ impl Store {
             subjects.push(Subject::Key(k).stored());
         }
         let mut conn = self.conn()?;
-        conn.transaction::<_, DbError, _>(|c| {
+        crate::db::write_tx::<_, DbError, _>(&mut conn, |c| {
             let budgets = locked(c, &subjects)?;
             let estimate = budgets
                 .iter()
@@ -383,7 +383,7 @@ impl Store {
     /// Sets a budget (whole), audited.
     pub fn put_spend_budget(&self, b: &SpendBudgetRecord, by: &Caller) -> Result<(), DbError> {
         let mut conn = self.conn()?;
-        conn.transaction::<_, DbError, _>(|c| {
+        crate::db::write_tx::<_, DbError, _>(&mut conn, |c| {
             let updated = diesel::update(spend_budgets::table.find(&b.subject))
                 .set(b)
                 .execute(c)?;
@@ -413,7 +413,7 @@ impl Store {
     /// Removes a budget, audited; whether there was one.
     pub fn delete_spend_budget(&self, subject: &str, by: &Caller) -> Result<bool, DbError> {
         let mut conn = self.conn()?;
-        conn.transaction::<_, DbError, _>(|c| {
+        crate::db::write_tx::<_, DbError, _>(&mut conn, |c| {
             let n = diesel::delete(spend_budgets::table.find(subject)).execute(c)?;
             if n > 0 {
                 audit::record(

@@ -48,7 +48,7 @@ impl Store {
     pub fn record_usage(&self, rows: &[UsageRow]) -> Result<Vec<UsageRow>, DbError> {
         let mut conn = self.conn()?;
         let now = unix_now();
-        conn.transaction::<_, DbError, _>(|c| {
+        crate::db::write_tx::<_, DbError, _>(&mut conn, |c| {
             let mut grown = Vec::with_capacity(rows.len());
             for r in rows {
                 let key =

@@ -159,25 +159,24 @@ impl Store {
         set: impl FnOnce(&mut DbConn) -> QueryResult<usize>,
     ) -> Result<GatewayRecord, StoreError> {
         let mut conn = self.conn_or_err()?;
-        let row = conn
-            .transaction::<_, diesel::result::Error, _>(|c| {
-                if set(c)? == 0 {
-                    return Err(diesel::result::Error::NotFound);
-                }
-                audit::record(
-                    c,
-                    by,
-                    action,
-                    "gateway",
-                    Some(id.to_string()),
-                    Some(details),
-                )?;
-                select_row(c, id)
-            })
-            .map_err(|e| match e {
-                diesel::result::Error::NotFound => StoreError::NotFound(id),
-                e => StoreError::backend(e),
-            })?;
+        let row = crate::db::write_tx::<_, diesel::result::Error, _>(&mut conn, |c| {
+            if set(c)? == 0 {
+                return Err(diesel::result::Error::NotFound);
+            }
+            audit::record(
+                c,
+                by,
+                action,
+                "gateway",
+                Some(id.to_string()),
+                Some(details),
+            )?;
+            select_row(c, id)
+        })
+        .map_err(|e| match e {
+            diesel::result::Error::NotFound => StoreError::NotFound(id),
+            e => StoreError::backend(e),
+        })?;
         self.to_record(row)
     }
 
@@ -243,63 +242,62 @@ impl GatewayStore for Store {
         let cipher = self.cipher.clone();
         let mut conn = self.conn_or_err()?;
         let now = unix_now();
-        let row = conn
-            .transaction::<_, diesel::result::Error, _>(|c| {
-                if new.is_primary {
-                    demote_primary(c, None, now)?;
-                }
-                let row = diesel::insert_into(gateways::table)
-                    .values(NewGatewayRow {
-                        name: &new.name,
-                        host: &new.host,
-                        port: i32::from(new.port),
-                        tls: new.tls,
-                        allow_insecure_tls: new.allow_insecure_tls,
-                        token_enc: None,
-                        is_primary: new.is_primary,
-                        status: GatewayStatus::Unknown.as_str(),
-                        workspace_root: new.workspace_root.as_deref(),
-                        disable_device_pairing: new.disable_device_pairing,
-                        gateway_agent_id: new.gateway_agent_id.as_deref(),
-                        approvals: new.approvals,
-                        labels: labels_json(&new.labels),
-                        created_at: now,
-                        updated_at: now,
-                    })
-                    .returning(gateways::id)
-                    .get_result::<GatewayId>(c)?;
-                let mut row = select_row(c, row)?;
-                // Sealed to the gateway once it has its id, in the same transaction.
-                if let Some(token) = &new.token {
-                    let blob = tokens::seal(&cipher, Token::Gateway, &Address::of(&row), token)
-                        .map_err(|e| diesel::result::Error::QueryBuilderError(Box::new(e)))?;
-                    diesel::update(gateways::table.find(row.id))
-                        .set(gateways::token_enc.eq(&blob))
-                        .execute(c)?;
-                    row.token_enc = Some(blob);
-                }
-                let details = json!({
-                    "name": new.name, "host": new.host, "port": new.port, "tls": new.tls,
-                    "is_primary": new.is_primary, "token_set": new.token.is_some(),
-                    "labels": new.labels,
-                });
-                audit::record(
-                    c,
-                    by,
-                    "gateway.create",
-                    "gateway",
-                    Some(row.id.to_string()),
-                    Some(&details),
-                )?;
-                Ok(row)
-            })
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::DuplicateName(new.name.clone())
-                } else {
-                    StoreError::backend(e)
-                }
-            })?;
+        let row = crate::db::write_tx::<_, diesel::result::Error, _>(&mut conn, |c| {
+            if new.is_primary {
+                demote_primary(c, None, now)?;
+            }
+            let row = diesel::insert_into(gateways::table)
+                .values(NewGatewayRow {
+                    name: &new.name,
+                    host: &new.host,
+                    port: i32::from(new.port),
+                    tls: new.tls,
+                    allow_insecure_tls: new.allow_insecure_tls,
+                    token_enc: None,
+                    is_primary: new.is_primary,
+                    status: GatewayStatus::Unknown.as_str(),
+                    workspace_root: new.workspace_root.as_deref(),
+                    disable_device_pairing: new.disable_device_pairing,
+                    gateway_agent_id: new.gateway_agent_id.as_deref(),
+                    approvals: new.approvals,
+                    labels: labels_json(&new.labels),
+                    created_at: now,
+                    updated_at: now,
+                })
+                .returning(gateways::id)
+                .get_result::<GatewayId>(c)?;
+            let mut row = select_row(c, row)?;
+            // Sealed to the gateway once it has its id, in the same transaction.
+            if let Some(token) = &new.token {
+                let blob = tokens::seal(&cipher, Token::Gateway, &Address::of(&row), token)
+                    .map_err(|e| diesel::result::Error::QueryBuilderError(Box::new(e)))?;
+                diesel::update(gateways::table.find(row.id))
+                    .set(gateways::token_enc.eq(&blob))
+                    .execute(c)?;
+                row.token_enc = Some(blob);
+            }
+            let details = json!({
+                "name": new.name, "host": new.host, "port": new.port, "tls": new.tls,
+                "is_primary": new.is_primary, "token_set": new.token.is_some(),
+                "labels": new.labels,
+            });
+            audit::record(
+                c,
+                by,
+                "gateway.create",
+                "gateway",
+                Some(row.id.to_string()),
+                Some(&details),
+            )?;
+            Ok(row)
+        })
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::DuplicateName(new.name.clone())
+            } else {
+                StoreError::backend(e)
+            }
+        })?;
         self.to_record(row)
     }
 
@@ -337,7 +335,7 @@ impl GatewayStore for Store {
         };
         let mut conn = self.conn_or_err()?;
         let row = retry_deadlocks(|| {
-            conn.transaction::<_, diesel::result::Error, _>(|c| {
+            crate::db::write_tx::<_, diesel::result::Error, _>(&mut conn, |c| {
                 if patch.is_primary == Some(true) {
                     demote_primary(c, Some(id), now)?;
                 }
@@ -391,7 +389,7 @@ impl GatewayStore for Store {
 
     fn delete_gateway(&self, id: GatewayId, by: &Caller) -> Result<(), StoreError> {
         let mut conn = self.conn_or_err()?;
-        conn.transaction::<_, diesel::result::Error, _>(|c| {
+        crate::db::write_tx::<_, diesel::result::Error, _>(&mut conn, |c| {
             // The primary is never deleted while other gateways remain, whatever the caller
             // checked before (they would be left without one); the last gateway may go (the
             // registry refuses that but for a lost managed gateway, `primary::check_delete`).
@@ -492,7 +490,7 @@ impl GatewayStore for Store {
 
     fn save_link_records(&self, batch: &[(GatewayId, LinkRecord)]) -> Result<(), StoreError> {
         let mut conn = self.conn_or_err()?;
-        conn.transaction::<_, diesel::result::Error, _>(|c| {
+        crate::db::write_tx::<_, diesel::result::Error, _>(&mut conn, |c| {
             for (id, rec) in batch {
                 diesel::update(gateways::table.find(*id))
                     .set((
@@ -531,7 +529,7 @@ impl GatewayStore for Store {
 
     fn add_health_samples(&self, batch: &[HealthSample]) -> Result<(), StoreError> {
         let mut conn = self.conn_or_err()?;
-        conn.transaction::<_, diesel::result::Error, _>(|c| {
+        crate::db::write_tx::<_, diesel::result::Error, _>(&mut conn, |c| {
             for s in batch {
                 diesel::insert_into(gateway_health_samples::table)
                     .values((

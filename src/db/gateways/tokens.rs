@@ -149,8 +149,7 @@ impl Store {
     pub fn bind_legacy_tokens(&self) -> Result<usize, DbError> {
         let mut conn = self.conn()?;
         let cipher = &self.cipher;
-        conn.transaction::<_, DbError, _>(|c| {
-            super::super::lock_for_write(c)?;
+        crate::db::write_tx::<_, DbError, _>(&mut conn, |c| {
             let marked = secrets::table
                 .find(BOUND_MARK)
                 .select(secrets::name)

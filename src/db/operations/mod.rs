@@ -189,7 +189,7 @@ impl Store {
         by: &Caller,
     ) -> Result<Operation, NewOperationError> {
         let mut conn = self.conn()?;
-        let row = conn.transaction::<Row, NewOperationError, _>(|conn| {
+        let row = crate::db::write_tx::<Row, NewOperationError, _>(&mut conn, |conn| {
             insert(conn, id, kind, params, progress, by)
         })?;
         Ok(row.try_into()?)
@@ -206,7 +206,7 @@ impl Store {
         with: impl FnOnce(&mut super::DbConn) -> Result<(), DbError>,
     ) -> Result<Operation, NewOperationError> {
         let mut conn = self.conn()?;
-        let op = conn.transaction::<Row, NewOperationError, _>(|conn| {
+        let op = crate::db::write_tx::<Row, NewOperationError, _>(&mut conn, |conn| {
             let op = insert(conn, id, kind, params, progress, by)?;
             with(conn)?;
             Ok(op)
@@ -223,7 +223,7 @@ impl Store {
         by: &Caller,
     ) -> Result<Option<Operation>, DbError> {
         let mut conn = self.conn()?;
-        conn.transaction::<Option<Operation>, DbError, _>(|conn| {
+        crate::db::write_tx::<Option<Operation>, DbError, _>(&mut conn, |conn| {
             let cancelled = diesel::update(
                 operations::table
                     .filter(operations::id.eq(id.as_str()))
@@ -313,7 +313,7 @@ impl Store {
         let progress = json_text(&op.progress)?;
         let now = unix_now();
         let over = !op.state.is_live();
-        conn.transaction::<bool, DbError, _>(|conn| {
+        crate::db::write_tx::<bool, DbError, _>(&mut conn, |conn| {
             let written = diesel::update(
                 operations::table
                     .filter(operations::id.eq(op.id.as_str()))
