@@ -39,6 +39,8 @@ pub struct Metrics {
     pub audit: crate::audit::AuditMetrics,
     /// `gateways_config_drifted`, `gateways_config{state}`.
     pub drift: crate::fleet_config::metrics::DriftMetrics,
+    /// `cron_jobs`, `cron_missed_fires_total`, … (the fleet's cron).
+    pub cron: crate::cron::metrics::CronMetrics,
     gateway_up: IntGaugeVec,
     gateway_status: IntGaugeVec,
     gateway_breaker: IntGaugeVec,
@@ -114,6 +116,8 @@ impl Metrics {
         audit.register(&registry)?;
         let drift = crate::fleet_config::metrics::DriftMetrics::new()?;
         drift.register(&registry)?;
+        let cron = crate::cron::metrics::CronMetrics::new()?;
+        cron.register(&registry)?;
         for m in [
             &gateway_up,
             &gateway_status,
@@ -206,6 +210,7 @@ impl Metrics {
             approvals,
             audit,
             drift,
+            cron,
             gateway_up,
             gateway_status,
             gateway_breaker,

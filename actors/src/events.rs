@@ -67,10 +67,16 @@ pub enum EventKind {
     ManagedGateway,
     /// A spawn's reservation took a spend budget across its soft limit (once a window).
     SpendSoftLimit,
+    /// A gateway's cron changed: a job added, updated or removed, a run started or finished
+    /// (2026.9.6's `cron` event, passed on: the job's id, what happened, the run's status and
+    /// times; its definition is read back with `cron.list`).
+    GatewayCron,
+    /// The cron watchdog found an expected fire with no run (once per slot), or ran it.
+    CronMissed,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 18] = [
+    pub const ALL: [EventKind; 20] = [
         EventKind::GatewayChanged,
         EventKind::GatewayStatus,
         EventKind::GatewayPrimary,
@@ -89,6 +95,8 @@ impl EventKind {
         EventKind::GatewayConfigChanged,
         EventKind::ManagedGateway,
         EventKind::SpendSoftLimit,
+        EventKind::GatewayCron,
+        EventKind::CronMissed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -111,6 +119,8 @@ impl EventKind {
             EventKind::GatewayConfigChanged => "gateway.config_changed",
             EventKind::ManagedGateway => "gateway.managed",
             EventKind::SpendSoftLimit => "spend.soft_limit",
+            EventKind::GatewayCron => "gateway.cron",
+            EventKind::CronMissed => "cron.missed",
         }
     }
 }
@@ -416,6 +426,8 @@ mod tests {
                 "gateway.config_changed",
                 "gateway.managed",
                 "spend.soft_limit",
+                "gateway.cron",
+                "cron.missed",
             ]
         );
         let bus = EventBus::new();

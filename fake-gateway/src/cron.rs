@@ -4,7 +4,7 @@
 //! moves only on a change; `cron.add {declarationKey}` converging on one job (`created: false,
 //! updated: true` even when nothing changed, a new `configRevision` only when the definition
 //! did); `cron.update`'s compare-and-set refusal; `cron.run`'s `due`, `force` and process
-//! fence (this "process" is the gateway's `bootId`); a forced run's `cron.runs` entry (model,
+//! fence (to the `processInstanceId` `system.info` reports); a forced run's `cron.runs` entry (model,
 //! provider, tokens, no cost); `cron.remove`. A bad minute is refused as the capture shows.
 //! What the capture does not show — `cron` events, an unknown id — is answered plainly and
 //! said so where it is.
@@ -435,7 +435,7 @@ fn run(
         &["id", "jobId", "mode", "expectedProcessInstanceId"],
     )
     .map_err(refuse)?;
-    let process = lock(&shared.boot_id).clone();
+    let process = lock(&shared.process_instance_id).clone();
     if str_param(params, "expectedProcessInstanceId").is_some_and(|p| p != process) {
         return Err(refuse(
             "invalid cron.run params: Gateway process changed after preflight".into(),

@@ -141,6 +141,9 @@ pub(crate) struct Shared {
     pub connect_caps: Mutex<Vec<String>>,
     /// This "process"'s `server.bootId` (2026.9 releases send one; a restart makes a new one).
     pub boot_id: Mutex<String>,
+    /// This "process"'s `processInstanceId` (`system.info`, `cron.run`'s fence): like 2026.9.6's,
+    /// a UUID of its own, not the `bootId` (`src/gateway/process-instance.ts`), new on a restart.
+    pub process_instance_id: Mutex<String>,
     /// The gateway's file log, one raw line each (what `logs.tail` reads).
     pub log_file: Mutex<Vec<String>>,
     /// Usage per (agent, UTC day).
@@ -354,6 +357,7 @@ impl FakeGateway {
             gateway_config: Mutex::new(None),
             cron: Mutex::new(cron::CronState::fresh()),
             boot_id: Mutex::new(random_id()),
+            process_instance_id: Mutex::new(random_id()),
             log_file: Mutex::new(Vec::new()),
             usage: Mutex::new(BTreeMap::new()),
             update_campaign: Mutex::new(None),
@@ -546,6 +550,15 @@ impl FakeGateway {
         };
         self.serve(listener);
         Ok(())
+    }
+
+    /// A `cron.*` request as an operator's own CLI sends it (a job made by hand, beside the
+    /// daemon), answered as a connection's would be.
+    pub fn cron(&self, method: &str, params: Value) -> Result<Value, Value> {
+        let params = params.as_object().cloned().unwrap_or_default();
+        crate::cron::call(&self.shared, method, &params).unwrap_or_else(|| {
+            Err(serde_json::json!({"code": "INVALID_REQUEST", "message": format!("unknown method {method}")}))
+        })
     }
 
     /// The `server.bootId` its `hello-ok` carries now.

@@ -244,6 +244,7 @@ impl Shared {
             let _ = c.tx.send(Ctl::Close(1012, "service restart".into()));
         }
         *lock(&self.boot_id) = random_id();
+        *lock(&self.process_instance_id) = random_id();
         // The new process loads the file (a change saved for a restart is running now).
         if let Some(c) = lock(&self.gateway_config).as_mut() {
             c.load();

@@ -80,6 +80,7 @@ pub(crate) fn advertised(shared: &Shared) -> Vec<&'static str> {
             "cron.update",
             "cron.remove",
             "cron.run",
+            "system.info",
         ]);
     }
     if lock(&shared.cfg).seed_protocol {
@@ -221,6 +222,13 @@ pub(crate) async fn handle(
             closed(method, params, &[])
                 .map(|_| forced.unwrap_or_else(|| shared.with_config(|c| c.get())))
         }
+        // As captured (`rpc.json`), the host's figures made up and fixed.
+        "system.info" if lock(&shared.cfg).protocol >= 4 => closed(method, params, &[]).map(|_| {
+            json!({"machineName": "fake", "hostname": "fake", "platform": "linux", "arch": "x64",
+                "nodeVersion": "v24.21.0", "pid": std::process::id(),
+                "processInstanceId": *lock(&shared.process_instance_id), "uptimeMs": 1000,
+                "cpuCount": 2, "memoryTotalBytes": 8_589_934_592u64})
+        }),
         "status" => Ok(json!({"runtimeVersion": lock(&shared.cfg).version, "sessions": {"count": lock(&shared.sessions).len()}})),
         "system-presence" => Ok(json!([])),
         "gateway.identity.get" => Ok(json!({"deviceId": "fake-gateway", "publicKey": ""})),

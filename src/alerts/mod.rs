@@ -142,6 +142,14 @@ async fn watch(registry: Addr<RegistryActor>, events: EventBus, t: Thresholds, q
                         queue.send(Watch::spend_soft_limit(e.gateway_id, &said));
                     }
                 }
+                Ok(e) if e.kind == EventKind::CronMissed => {
+                    if watch.is_some()
+                        && let Ok(missed) = serde_json::from_value(e.payload.clone())
+                        && let Some(alert) = Watch::cron_missed(&missed)
+                    {
+                        queue.send(alert);
+                    }
+                }
                 Ok(e) if e.kind == EventKind::OperationProgress && e.gateway_id.is_none() => {
                     if watch.is_some()
                         && let Some(ended) = ProgressEvent::read(&e.payload)

@@ -35,10 +35,12 @@ pub enum AlertKind {
     ManagedGatewayFailed,
     /// A spend budget's committed spend crossed its `soft_spend_usd` (once a window).
     SpendSoftLimit,
+    /// A gateway skipped a cron job's expected fire (once per slot).
+    CronMissed,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 9] = [
+    pub const ALL: [AlertKind; 10] = [
         AlertKind::GatewayOffline,
         AlertKind::BreakerOpen,
         AlertKind::AllGatewaysDown,
@@ -48,6 +50,7 @@ impl AlertKind {
         AlertKind::ApprovalUnanswered,
         AlertKind::ManagedGatewayFailed,
         AlertKind::SpendSoftLimit,
+        AlertKind::CronMissed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -61,6 +64,7 @@ impl AlertKind {
             AlertKind::ApprovalUnanswered => "approval_unanswered",
             AlertKind::ManagedGatewayFailed => "managed_gateway_failed",
             AlertKind::SpendSoftLimit => "spend_soft_limit",
+            AlertKind::CronMissed => "cron_missed",
         }
     }
 }
@@ -401,6 +405,24 @@ impl Watch {
             ),
             details: json!({"budget": e.budget, "spawn_id": e.spawn_id}),
         }
+    }
+
+    /// A cron fire a gateway skipped, when it is found (once per slot; its forced run, if
+    /// any, is the `cron.missed` event after, not a second alert).
+    pub fn cron_missed(e: &crate::domain::CronMissedEvent) -> Option<Alert> {
+        if e.cause != crate::domain::CronMissCause::Missed || e.recovery.is_some() {
+            return None;
+        }
+        Some(Alert {
+            kind: AlertKind::CronMissed,
+            state: AlertState::Firing,
+            gateway_id: Some(e.gateway_id),
+            summary: format!(
+                "gateway {} skipped cron job {} ({}) due at {} (Unix ms)",
+                e.gateway_id, e.job_name, e.job_id, e.slot_ms
+            ),
+            details: serde_json::to_value(e).unwrap_or(Value::Null),
+        })
     }
 
     pub fn operation_failed(ended: &crate::domain::operation::ProgressEvent) -> Alert {

@@ -5,6 +5,7 @@ mod alerts;
 mod approvals;
 mod audit;
 mod cluster;
+mod cron;
 mod fleet_config;
 mod gateway_logs;
 mod labels;
@@ -18,6 +19,7 @@ pub use alerts::{AlertsConfig, shown_webhook_url};
 pub use approvals::{ApprovalsConfig, Timings};
 pub use audit::{AuditConfig, Retention};
 pub use cluster::ClusterConfig;
+pub use cron::{CronConfig, Recover};
 pub use fleet_config::FleetConfigConfig;
 pub use gateway_logs::GatewayLogsConfig;
 pub use labels::LabelsConfig;
@@ -75,6 +77,8 @@ pub struct Config {
     pub sso: SsoConfig,
     /// The audit log's sink and retention (`[audit]`).
     pub audit: AuditConfig,
+    /// The fleet's cron inventory and missed-fire watchdog (`[cron]`).
+    pub cron: CronConfig,
     /// Managed gateways declared by the file (`[[managed]]`, the fields of `POST
     /// /api/managed`): each one not managed yet is declared at start on this daemon's host.
     /// Checked at start (a wrong table stops it, named).
@@ -433,6 +437,7 @@ impl Config {
         self.labels.check()?;
         self.sso.check(&self.labels.reserved())?;
         self.audit.check()?;
+        self.cron.check()?;
         Ok(())
     }
 }

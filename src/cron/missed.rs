@@ -2,9 +2,9 @@
 //! 2026.9.1, 20–30 % of daily fires are silently skipped — no run entry for the slot, and the
 //! job's `lastRunAtMs` did not move — while the swallowed tick still advances `nextRunAtMs`, so
 //! the gateway itself never notices. The daemon computes the slots itself ([`Schedule`]) and
-//! judges each once it is decidable: `slot + stagger + GRACE_MS` in the past.
+//! judges each once it is decidable: `slot + stagger + grace` in the past.
 //!
-//! A slot *ran* when the gateway reports a run starting in `[slot, slot + stagger + GRACE_MS]`
+//! A slot *ran* when the gateway reports a run starting in `[slot, slot + stagger + grace]`
 //! (`cron.runs`' `runAtMs`), or when `lastRunAtMs` now lies there (the run list read may be
 //! shorter than the window) — a run counting for the latest slot at or before it only, so a
 //! minutely job's run is never taken for the previous minute's late one. With neither, it was *missed* — unless the daemon could not reach
@@ -15,13 +15,15 @@
 
 use super::schedule::Schedule;
 
-/// How late after its slot (and stagger) a fire may start and still count: the gateway's timer
-/// wakes late under load, and its `wakeMode: next-heartbeat` jobs wait for the next heartbeat.
+/// How late after its slot (and stagger) a fire may start and still count, by default
+/// (`[cron] grace`): the gateway's timer wakes late under load.
 pub const GRACE_MS: i64 = 120_000;
 
 /// What the watchdog knows of one job at one look.
 pub struct Look<'a> {
     pub schedule: &'a Schedule,
+    /// How late after its slot and stagger a fire may start and still count.
+    pub grace_ms: i64,
     pub enabled: bool,
     /// Slots after this were not judged yet (the previous look's `decided_until`).
     pub from: i64,
@@ -58,7 +60,7 @@ pub struct Verdict {
 }
 
 pub fn judge(look: &Look) -> Verdict {
-    let late = look.schedule.stagger_ms() + GRACE_MS;
+    let late = look.schedule.stagger_ms() + look.grace_ms;
     let horizon = (look.now - late).max(look.from);
     if !look.enabled {
         return Verdict {
@@ -116,6 +118,7 @@ mod tests {
     fn look<'a>(s: &'a Schedule, runs: &'a [i64], down: &'a [(i64, i64)]) -> Look<'a> {
         Look {
             schedule: s,
+            grace_ms: GRACE_MS,
             enabled: true,
             from: T0,
             now: T0 + 10 * MIN,

@@ -1,15 +1,104 @@
-//! Cron across the fleet (docs/design.md, *Cron*). What is here so far is the daemon's own
-//! reading of a gateway's schedules ([`schedule`]) and the rule that tells a missed fire from a
-//! run and from a gateway that was down ([`missed`]): pure, checked by their unit tests, for
-//! the inventory and the watchdog that will feed them from `cron.list`, `cron.runs` and the
-//! `cron` event (what a real 2026.9.6 gateway answers is in
-//! `testdata/openclaw-captures/2026.9.6/cron_rpc.json`).
+//! Cron across the fleet (docs/design.md, *Cron*): every linked gateway's jobs kept in the
+//! store ([`inventory`]: read at link, on the gateway's `cron` event and by a sweep spread over
+//! the fleet), and the watchdog that judges each expected fire ([`watchdog`]). The rules they
+//! carry out are pure and beside them: the daemon's own reading of a schedule ([`schedule`]),
+//! what tells a missed fire from a run and from a gateway that was down ([`missed`]), a job as
+//! the inventory keeps it ([`job`]), copies of one job ([`duplicates`]), when each gateway is
+//! swept ([`sweep`]). What a real 2026.9.6 gateway answers is in
+//! `testdata/openclaw-captures/2026.9.6/cron_rpc.json`.
 
 pub mod duplicates;
+pub mod inventory;
 pub mod job;
+pub mod metrics;
 pub mod missed;
+pub mod runs;
 pub mod schedule;
 pub mod sweep;
+pub mod watchdog;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::config::CronConfig;
+use crate::db::{DbError, Store};
+use crate::fleet::FleetError;
+use crate::fleet::operation::Hands;
+use gateway_supervisor_actors::events::EventBus;
+use gateway_supervisor_actors::labels::Selector;
+use gateway_supervisor_actors::model::GatewayId;
+
+/// Why a gateway's cron could not be read or acted on.
+#[derive(Debug, thiserror::Error)]
+pub enum CronError {
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
+    #[error("storage: {0}")]
+    Storage(#[from] DbError),
+}
+
+/// What the watchdog knows of one gateway linked here.
+#[derive(Debug, Clone, Default)]
+struct Linked {
+    /// The process its link reaches.
+    boot_id: Option<String>,
+    labels: gateway_supervisor_actors::labels::Labels,
+    /// Since when (Unix ms) this instance has seen it linked without a break: a slot before
+    /// that may have passed while the gateway was down.
+    since_ms: i64,
+}
+
+/// The fleet's cron inventory and watchdog.
+pub struct Cron {
+    store: Store,
+    hands: Hands,
+    events: EventBus,
+    cfg: CronConfig,
+    metrics: metrics::CronMetrics,
+    recover_on: Option<Selector>,
+    /// The `snapshotRevision` of each gateway's list as last stored (a sweep that finds it
+    /// unchanged writes nothing).
+    revisions: Mutex<HashMap<GatewayId, String>>,
+    linked: Mutex<HashMap<GatewayId, Linked>>,
+    /// Whether each gateway's scheduler is on (`cron.status`), asked once per link: a gateway
+    /// started with `cron.enabled: false` fires nothing on its own, by its operator's choice,
+    /// and the watchdog calls none of its slots missed.
+    schedulers: Mutex<HashMap<GatewayId, bool>>,
+    /// The jobs the watchdog looks at, per gateway linked here.
+    watched: Mutex<HashMap<GatewayId, Vec<watchdog::Watched>>>,
+}
+
+impl Cron {
+    pub fn new(
+        store: Store,
+        hands: Hands,
+        events: EventBus,
+        cfg: CronConfig,
+        metrics: metrics::CronMetrics,
+    ) -> Self {
+        Cron {
+            recover_on: cfg.recover_selector(),
+            store,
+            hands,
+            events,
+            cfg,
+            metrics,
+            revisions: Mutex::default(),
+            linked: Mutex::default(),
+            watched: Mutex::default(),
+            schedulers: Mutex::default(),
+        }
+    }
+
+    /// Runs a storage call on a blocking thread.
+    async fn stored<T, F>(&self, call: F) -> Result<T, CronError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, DbError> + Send + 'static,
+    {
+        Ok(self.store.call(call).await?)
+    }
+}
 
 /// The captured answers of a real 2026.9.6 gateway (`tests/openclaw_e2e/cron.rs` wrote them).
 #[cfg(test)]

@@ -10,6 +10,7 @@
 //! bytes and every request in time ([`client`]).
 
 mod client;
+mod cron;
 mod managed;
 mod render;
 
@@ -99,6 +100,11 @@ pub enum CtlCommand {
     Managed {
         #[command(subcommand)]
         command: managed::ManagedCommand,
+    },
+    /// Every gateway's cron jobs: list, show one with its runs and missed fires.
+    Cron {
+        #[command(subcommand)]
+        command: cron::CronCommand,
     },
     /// The fleet's approvals inbox: list, show, answer.
     Approvals {
@@ -331,6 +337,7 @@ pub fn run(args: CtlArgs, out: &mut dyn FnMut(&str)) -> Result<(), CtlError> {
                 }
             }
             CtlCommand::Approvals { command } => approvals(&client, command, json, out).await?,
+            CtlCommand::Cron { command } => cron::run(&client, command, json, out).await?,
             CtlCommand::Managed { command } => managed_command(&client, command, json, out).await?,
             CtlCommand::Config {
                 command: ConfigCommand::Drift { selector },

@@ -77,6 +77,7 @@ pub(super) struct Services {
     fleet: Arc<crate::fleet::Fleet>,
     approvals: Arc<crate::approvals::Inbox>,
     fleet_config: Arc<crate::fleet_config::FleetConfig>,
+    cron: Arc<crate::cron::Cron>,
     managed: Arc<crate::managed::Managed>,
 }
 
@@ -139,6 +140,13 @@ pub(super) async fn services(
     fleet
         .operations
         .add_playbook(crate::fleet_config::rollout::playbook(fleet_config.clone()));
+    let cron = Arc::new(crate::cron::Cron::new(
+        store.clone(),
+        fleet.operations.hands(),
+        events.clone(),
+        cfg.cron.clone(),
+        metrics.cron.clone(),
+    ));
     let managed = Arc::new(
         crate::managed::Managed::new(
             store.clone(),
@@ -183,6 +191,7 @@ pub(super) async fn services(
         fleet,
         approvals,
         fleet_config,
+        cron,
         managed,
     };
     (services, background)
@@ -283,6 +292,7 @@ pub(super) fn app_state(
         fleet: services.fleet,
         approvals: services.approvals,
         fleet_config: services.fleet_config,
+        cron: services.cron,
         managed: services.managed,
         ready: Arc::new(AtomicBool::new(false)),
         shutdown: Arc::new(tokio::sync::watch::Sender::new(false)),

@@ -139,6 +139,7 @@ pub(super) async fn run(mut rt: Running) -> Result<(), DaemonError> {
         background.start("approvals inbox", state.approvals.clone().run(news));
     }
     background.start("config drift", state.fleet_config.clone().run());
+    background.start("cron", state.cron.clone().run());
     background.start(
         "maintenance expiry",
         expire_maintenance(state.fleet.clone()),

@@ -10,6 +10,7 @@ pub mod budgets;
 pub mod cluster;
 pub mod config_profiles;
 pub mod config_rollouts;
+pub mod cron;
 pub mod gateways;
 pub mod health;
 pub mod hosts;

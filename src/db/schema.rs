@@ -367,7 +367,55 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    cron_lists (gateway_id) {
+        gateway_id -> BigInt,
+        snapshot_revision -> Nullable<Text>,
+        scheduler_enabled -> Nullable<Bool>,
+        jobs -> BigInt,
+        unreadable -> BigInt,
+        read_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    cron_jobs (gateway_id, job_id) {
+        gateway_id -> BigInt,
+        job_id -> Text,
+        name -> Text,
+        declaration_key -> Nullable<Text>,
+        agent -> Nullable<Text>,
+        enabled -> Bool,
+        gateway_own -> Bool,
+        schedule -> Text,
+        next_run_at_ms -> Nullable<BigInt>,
+        last_run_at_ms -> Nullable<BigInt>,
+        last_run_status -> Nullable<Text>,
+        config_revision -> Nullable<Text>,
+        duplicate_of -> Nullable<Text>,
+        seen_at_ms -> BigInt,
+        judged_until_ms -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    cron_misses (gateway_id, job_id, slot_ms) {
+        gateway_id -> BigInt,
+        job_id -> Text,
+        slot_ms -> BigInt,
+        job_name -> Text,
+        cause -> Text,
+        found_at_ms -> BigInt,
+        recovery -> Nullable<Text>,
+        recovery_detail -> Nullable<Text>,
+        recovered_at_ms -> Nullable<BigInt>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    cron_lists,
+    cron_jobs,
+    cron_misses,
     spend_budgets,
     spend_entries,
     hosts,

@@ -114,6 +114,59 @@ impl SpawnStatus {
 }
 
 words! {
+    /// A cron job's state, as the fleet's job list filters on it.
+    pub enum CronJobStatus {
+        Enabled => "enabled",
+        Disabled => "disabled",
+        /// Its last run failed.
+        Failing => "failing",
+        /// An enabled extra copy of another job on its gateway.
+        Duplicate => "duplicate",
+        /// A fire of it was missed and not recovered.
+        Missed => "missed",
+    }
+}
+
+words! {
+    /// Why an expected fire has no run: the gateway was up and skipped it (openclaw#139215),
+    /// or the daemon could not reach it over the slot (it may have been down).
+    pub enum CronMissCause {
+        Missed => "missed",
+        Unreachable => "unreachable",
+    }
+}
+
+words! {
+    /// A missed fire's forced run: claimed (`forcing`, before it is sent: never sent twice),
+    /// taken by the gateway (`forced`), or refused (`failed`); or none needed, the gateway
+    /// having fired it after all, later than the grace (`late`).
+    pub enum CronRecovery {
+        Forcing => "forcing",
+        Forced => "forced",
+        Failed => "failed",
+        Late => "late",
+    }
+}
+
+/// The `cron.missed` event's payload: an expected fire of a gateway's job with no run, found
+/// once per slot by the cron watchdog (`cron/watchdog.rs`), and what its recovery did. Read
+/// typed by the alerts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct CronMissedEvent {
+    #[schema(value_type = i64)]
+    pub gateway_id: gateway_supervisor_actors::model::GatewayId,
+    pub job_id: String,
+    pub job_name: String,
+    /// The expected fire (Unix ms).
+    pub slot_ms: i64,
+    pub cause: CronMissCause,
+    /// Absent: found, nothing done (`[cron] recover = "off"`, or the gateway unreachable).
+    pub recovery: Option<CronRecovery>,
+    /// The forced run's id, or why it was refused.
+    pub detail: Option<String>,
+}
+
+words! {
     /// An agent as its gateway (or its CLI connection) last showed it.
     pub enum AgentStatus {
         Online => "online",

@@ -17,7 +17,7 @@ use actix_web::web;
 use super::roles::{Check, Need, Reach, delete, get, patch, post, put};
 use super::{Gate, api_resource, not_found};
 use super::{
-    agents, approvals, budgets, cluster, events, fleet, fleet_config, gateway_ops, gateways,
+    agents, approvals, budgets, cluster, cron, events, fleet, fleet_config, gateway_ops, gateways,
     health, hosts, keys, labels, maintenance, managed, middleware, operations, ops, rollouts,
     sessions, spawn, spend, usage, v1, visible,
 };
@@ -207,6 +207,10 @@ api! {
             "" => get Viewer Read approvals::list;
             "/{gateway_id}/{id}" => get Viewer Read approvals::get;
             "/{gateway_id}/{id}/resolve" => post Operator Approve approvals::resolve;
+        }
+        "/cron" [visible::gateway_in_path] {
+            "/jobs" => get Viewer Read cron::list;
+            "/jobs/{gateway_id}/{job_id}" => get Viewer Read cron::get;
         }
         "/config" [] {
             "/profiles" => get Viewer Read @platform fleet_config::list;

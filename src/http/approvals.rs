@@ -108,22 +108,7 @@ pub async fn list(
         return Err(ApiError::field("agent", "agent must be 1–128 characters"));
     }
     let after = q.cursor.as_deref().map(cursor).transpose()?;
-    let gateways = match q.selector.as_deref() {
-        Some(text) => {
-            let selector = super::labels::selector("selector", text)?;
-            Some(
-                state
-                    .fleet
-                    .operations
-                    .gateway_ids(&selector)
-                    .await?
-                    .into_iter()
-                    .collect(),
-            )
-        }
-        None => None,
-    };
-    let gateways = visible.narrow(gateways);
+    let gateways = visible.narrow(super::labels::picked(&state, q.selector.as_deref()).await?);
     let filter = ApprovalFilter {
         status,
         gateway_id: q.gateway_id,

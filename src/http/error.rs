@@ -130,6 +130,11 @@ pub enum ApiError {
         gateway_id: GatewayId,
         id: ApprovalId,
     },
+    #[error("cron job `{job_id}` of gateway {gateway_id} not found (as its last cron.list said)")]
+    CronJobNotFound {
+        gateway_id: GatewayId,
+        job_id: String,
+    },
     #[error("no active API key {0}")]
     KeyNotFound(i64),
     /// A key rotated again while its previous secret is still in its grace.
@@ -255,6 +260,7 @@ impl ApiError {
             ApiError::OperationNotFound(_) => ("operation_not_found", S::NOT_FOUND),
             ApiError::ConnectionNotFound(_) => ("connection_not_found", S::NOT_FOUND),
             ApiError::ApprovalNotFound { .. } => ("approval_not_found", S::NOT_FOUND),
+            ApiError::CronJobNotFound { .. } => ("cron_job_not_found", S::NOT_FOUND),
             ApiError::ProfileNotFound(_) => ("config_profile_not_found", S::NOT_FOUND),
             ApiError::BudgetNotFound(_) => ("budget_not_found", S::NOT_FOUND),
             ApiError::SpendBudgetNotFound(_) => ("spend_budget_not_found", S::NOT_FOUND),

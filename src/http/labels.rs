@@ -74,3 +74,17 @@ pub async fn patch(
 pub fn selector(field: &str, text: &str) -> Result<Selector, ApiError> {
     Selector::parse(text).map_err(|e| ApiError::field(field, e.to_string()))
 }
+
+/// The gateways a listing's `selector` query parameter picks (`None`: it has none), refused
+/// naming `selector` when it does not parse.
+pub async fn picked(
+    state: &AppState,
+    text: Option<&str>,
+) -> Result<Option<std::collections::BTreeSet<GatewayId>>, ApiError> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let selector = selector("selector", text)?;
+    let ids = state.fleet.operations.gateway_ids(&selector).await?;
+    Ok(Some(ids.into_iter().collect()))
+}

@@ -9,6 +9,7 @@ pub mod budgets;
 pub mod cluster;
 pub mod console;
 pub mod console_sso;
+pub mod cron;
 pub mod error;
 pub mod etag;
 pub mod events;
@@ -98,6 +99,8 @@ pub struct AppState {
     pub approvals: Arc<crate::approvals::Inbox>,
     /// Config profiles and drift.
     pub fleet_config: Arc<crate::fleet_config::FleetConfig>,
+    /// The fleet's cron inventory and watchdog.
+    pub cron: Arc<crate::cron::Cron>,
     /// The gateways this daemon runs on its host.
     pub managed: Arc<crate::managed::Managed>,
     pub ready: Arc<AtomicBool>,

@@ -23,6 +23,7 @@ mod config_rollout_scale;
 mod console;
 mod cordon;
 mod crash;
+mod cron;
 mod ctl;
 mod daemon_upgrade;
 mod drain_abort;

@@ -111,6 +111,18 @@ fn case(method: &str, pattern: &str, red: i64, op: &str, spawn: &str) -> Option<
             format!("{pattern}?gateway_id={GHOST}"),
             Value::Null,
         ),
+        ("get", "/api/cron/jobs") => same(
+            format!("{pattern}?system=true&gateway_id={red}"),
+            format!("{pattern}?system=true&gateway_id={GHOST}"),
+            Value::Null,
+        ),
+        ("get", p) if p.starts_with("/api/cron/jobs/") => same(
+            p.replace("{gateway_id}", &red.to_string())
+                .replace("{job_id}", "j1"),
+            p.replace("{gateway_id}", &GHOST.to_string())
+                .replace("{job_id}", "j1"),
+            Value::Null,
+        ),
         (_, p) if p.starts_with("/api/approvals/") => same(
             p.replace("{gateway_id}", &red.to_string())
                 .replace("{id}", "a1"),

@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use gs_test_support::daemon::wait_until;
+use gs_test_support::daemon::{Daemon, online, wait_until};
 use gs_test_support::fake_model::FakeModel;
 use gs_test_support::real_gateway::RealGateway;
 
-use super::free_gateway_port;
+use super::{add, free_gateway_port, wait_gateway};
 
 /// The answers, in the order asked, as `{method, params, answer | error}`.
 #[derive(Default)]
@@ -233,4 +233,154 @@ fn a_real_gateway_s_cron_as_the_fleet_view_relies_on_it() {
         serde_json::to_string_pretty(&json!({"release": "2026.9.6", "calls": c.0})).unwrap(),
     )
     .unwrap();
+}
+
+/// The daemon's cron view of a real 2026.9.6 gateway: a job made by hand shows without waiting
+/// for a sweep (the gateway's `cron` event reaches the link), its runs fire every minute on the
+/// fake model and show with model and tokens; then one slot is swallowed as openclaw#139215
+/// swallows them — the job's `nextRunAtMs` moved past it through the gateway's own
+/// `cron.update`, the job enabled and `lastRunAtMs` unmoved — and the daemon flags it within
+/// the grace and a few seconds of the slot, and with `recover = "force"` runs it exactly once.
+#[test]
+fn the_fleet_view_shows_a_real_gateway_s_jobs_runs_and_a_swallowed_fire_run_once() {
+    let model = FakeModel::start();
+    let install = PathBuf::from(std::env::var("GS_OPENCLAW_DIR").expect("GS_OPENCLAW_DIR"));
+    let mut g = RealGateway::new(&install, free_gateway_port(), "cron-token-2", None);
+    g.use_model(&model.base_url());
+    g.start();
+    g.wait_ready();
+    let d = Daemon::start_with(&[
+        ("GATEWAY_SUPERVISOR__GATEWAYS__HEALTH_INTERVAL", "1h"),
+        // No sweep within the test: what shows came at link or by the `cron` event.
+        ("GATEWAY_SUPERVISOR__CRON__SWEEP_INTERVAL", "24h"),
+        ("GATEWAY_SUPERVISOR__CRON__WATCH_INTERVAL", "1s"),
+        ("GATEWAY_SUPERVISOR__CRON__GRACE", "15s"),
+        ("GATEWAY_SUPERVISOR__CRON__RECOVER", "force"),
+    ]);
+    let gw = add(&d, "cron-real", "127.0.0.1", g.port, "cron-token-2");
+    wait_gateway(&d, gw, "online", online);
+    let jobs = |query: &str| {
+        let res = d.get(&format!("/api/cron/jobs{query}"), &d.admin_key);
+        assert_eq!(res.status, 200, "{}", res.text());
+        res.json()["jobs"].as_array().unwrap().clone()
+    };
+    wait_until("the gateway's own jobs", Duration::from_secs(30), || {
+        (jobs("?system=true").len() == 3).then_some(())
+    });
+    assert!(jobs("").is_empty());
+
+    // Made by hand, as `openclaw cron add` makes one: shown without a sweep.
+    let made = g.call(
+        "cron.add",
+        json!({"name": "minutely-report", "schedule": {"kind": "cron", "expr": "* * * * *", "tz": "UTC"},
+               "sessionTarget": "isolated", "wakeMode": "now",
+               "payload": {"kind": "agentTurn", "message": "say pong"}, "delivery": {"mode": "none"}}),
+    );
+    let id = made["id"].as_str().unwrap().to_owned();
+    let listed = wait_until(
+        "the job, by the gateway's cron event",
+        Duration::from_secs(30),
+        || jobs("").into_iter().find(|j| j["job_id"] == id.as_str()),
+    );
+    assert_eq!(listed["name"], "minutely-report");
+    assert_eq!(listed["schedule"]["expr"], "* * * * *");
+    assert_eq!(listed["system"], false);
+
+    // Its runs, fired by the gateway every minute, read with model and tokens.
+    let path = format!("/api/cron/jobs/{gw}/{id}");
+    let detail = || {
+        let res = d.get(&path, &d.admin_key);
+        assert_eq!(res.status, 200, "{}", res.text());
+        res.json()
+    };
+    let fired = wait_until("a scheduled run", Duration::from_secs(150), || {
+        let j = detail();
+        j["runs"].as_array()?.first().cloned()
+    });
+    assert_eq!(fired["status"], "ok", "{fired}");
+    assert_eq!(fired["model"], "slow-model");
+    assert!(
+        fired["total_tokens"].as_i64().is_some_and(|t| t > 0),
+        "{fired}"
+    );
+    // A scheduled run has no run id (a forced one has `manual:…`).
+    assert!(fired["run_id"].is_null(), "{fired}");
+
+    // One slot swallowed: the gateway's next fire moved a minute on, as #139215's lost tick
+    // moves it, through the gateway's own API.
+    let job = g.call("cron.get", json!({"id": id}));
+    let next = job["state"]["nextRunAtMs"].as_i64().unwrap();
+    let swallowed = g.call(
+        "cron.update",
+        json!({"id": id, "patch": {"state": {"nextRunAtMs": next + 60_000}}}),
+    );
+    assert_eq!(
+        swallowed["state"]["nextRunAtMs"],
+        next + 60_000,
+        "{swallowed}"
+    );
+    let found = wait_until(
+        "the swallowed slot flagged and run once",
+        Duration::from_secs(150),
+        || {
+            let j = detail();
+            let miss = j["misses"]
+                .as_array()?
+                .iter()
+                .find(|m| m["slot_ms"] == next)?
+                .clone();
+            (miss["recovery"] == "forced").then_some((miss, j))
+        },
+    );
+    let (miss, shown) = found;
+    assert_eq!(miss["cause"], "missed", "{shown:#}");
+    assert!(
+        miss["found_at_ms"].as_i64().unwrap() - next < 60_000,
+        "flagged within a minute of the slot: {miss}"
+    );
+    let run_id = miss["recovery_detail"].as_str().unwrap().to_owned();
+    assert!(run_id.starts_with(&format!("manual:{id}:")), "{miss}");
+    // Exactly once: by the next slot after, still one forced run and one miss.
+    wait_until(
+        "the slot after, fired as scheduled",
+        Duration::from_secs(150),
+        || {
+            let runs = g.call("cron.runs", json!({"scope": "job", "id": id, "limit": 50}));
+            let entries = runs["entries"].as_array()?.clone();
+            entries
+                .iter()
+                .any(|e| {
+                    e["runAtMs"].as_i64().is_some_and(|t| t >= next + 60_000)
+                        && e["runId"]
+                            .as_str()
+                            .is_none_or(|r| !r.starts_with("manual:"))
+                })
+                .then_some(())
+        },
+    );
+    let runs = g.call("cron.runs", json!({"scope": "job", "id": id, "limit": 50}));
+    let manual: Vec<&Value> = runs["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["runId"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("manual:"))
+        })
+        .collect();
+    assert_eq!(manual.len(), 1, "{runs:#}");
+    let shown = detail();
+    let missed: Vec<&Value> = shown["misses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["cause"] == "missed")
+        .collect();
+    assert_eq!(missed.len(), 1, "{shown:#}");
+    let audit = d.get("/api/audit?limit=50", &d.admin_key).text();
+    assert!(
+        audit.contains("cron.missed") && audit.contains("cron.recover"),
+        "{audit}"
+    );
 }

@@ -90,6 +90,23 @@ impl Hands {
         all
     }
 
+    /// The gateways this instance links, connected and healthy, that offer `method`: each id,
+    /// its labels and the process its link reaches (from the shared view: no lock, no store).
+    pub fn linked_offering(&self, method: &str) -> Vec<(GatewayId, Labels, Option<String>)> {
+        self.ctx
+            .targets()
+            .iter()
+            .filter(|t| !t.elsewhere && t.link.is_some() && t.candidate.healthy && t.offers(method))
+            .map(|t| {
+                (
+                    t.candidate.id,
+                    t.candidate.labels.clone(),
+                    t.boot_id.clone(),
+                )
+            })
+            .collect()
+    }
+
     /// Whether gateway `id` can take a call now.
     pub fn reachable(&self, id: GatewayId) -> bool {
         self.ctx.reachable(id)

@@ -136,6 +136,13 @@ impl LinkMachine {
                 kind: EventKind::GatewayConfigChanged,
                 payload: config_changed(payload.as_ref()),
             }],
+            // 2026.9.6 sends it to admin connections on every job change and run (`dropIfSlow`):
+            // a hint to read the jobs back. Only the run's facts go on (the job's definition
+            // carries its prompt).
+            "cron" => vec![Action::Publish {
+                kind: EventKind::GatewayCron,
+                payload: cron_changed(payload.as_ref()),
+            }],
             // Seed-protocol gateways carry a session snapshot in their ticks.
             "tick" => payload
                 .filter(|p| p.get("sessions").is_some())
@@ -218,6 +225,29 @@ impl LinkMachine {
 }
 
 /// What is passed on of a `config.changed` event: its hash (bounded) and its time.
+/// What `cron` says happened: the job, one of its five actions (else `other`), a run's
+/// status and times; ids and words bounded.
+fn cron_changed(payload: Option<&Value>) -> Value {
+    let p = payload.unwrap_or(&Value::Null);
+    let action = p
+        .get("action")
+        .and_then(Value::as_str)
+        .filter(|a| ["added", "updated", "removed", "started", "finished"].contains(a))
+        .unwrap_or("other");
+    let job_id = p
+        .get("jobId")
+        .and_then(Value::as_str)
+        .and_then(crate::bounded::identifier)
+        .filter(|id| id.len() <= crate::bounded::SHORT);
+    let status = p
+        .get("status")
+        .and_then(Value::as_str)
+        .map(|s| crate::bounded::text(s, 32));
+    let ms = |k: &str| p.get(k).and_then(Value::as_i64);
+    serde_json::json!({"job_id": job_id, "action": action, "status": status,
+        "run_at_ms": ms("runAtMs"), "duration_ms": ms("durationMs"), "next_run_at_ms": ms("nextRunAtMs")})
+}
+
 fn config_changed(payload: Option<&Value>) -> Value {
     let hash = payload
         .and_then(|p| p.get("hash"))

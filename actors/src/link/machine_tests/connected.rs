@@ -562,3 +562,33 @@ fn a_config_change_the_gateway_announces_is_passed_on_without_the_file_s_path() 
         json!({"hash": frame["payload"]["hash"], "ts": frame["payload"]["ts"]})
     );
 }
+
+#[test]
+fn a_cron_change_is_passed_on_as_its_job_action_and_times_only() {
+    let (mut m, now) = machine(None);
+    connect(&mut m, now);
+    // The shape 2026.9.6's `cron` event has (src/cron/service: `{jobId, action, job?, status?,
+    // runAtMs?, durationMs?, nextRunAtMs?}`), with a job definition and hostile strings.
+    let payload = json!({"jobId": "149c7a53-6285-4c72-9d12-e3dabcf55ba2", "action": "finished",
+        "status": format!("ok\u{1b}[2J{}", "x".repeat(5000)), "runAtMs": 1_795_938_515_147i64,
+        "durationMs": 3522, "nextRunAtMs": 1_795_938_560_000i64,
+        "job": {"payload": {"kind": "agentTurn", "message": "the prompt"}}});
+    let actions = m.event("cron", Some(payload));
+    let [Action::Publish { kind, payload }] = &actions[..] else {
+        panic!("{actions:?}");
+    };
+    assert_eq!(*kind, EventKind::GatewayCron);
+    assert_eq!(payload["job_id"], "149c7a53-6285-4c72-9d12-e3dabcf55ba2");
+    assert_eq!(payload["action"], "finished");
+    assert_eq!(payload["run_at_ms"], 1_795_938_515_147i64);
+    let status = payload["status"].as_str().unwrap();
+    assert!(status.len() < 100 && !status.contains('\u{1b}'), "{status}");
+    assert!(!payload.to_string().contains("the prompt"), "{payload}");
+    // An action it does not know, an id that is no id: said as such.
+    let actions = m.event("cron", Some(json!({"jobId": "a\nb", "action": "exploded"})));
+    let [Action::Publish { payload, .. }] = &actions[..] else {
+        panic!("{actions:?}");
+    };
+    assert_eq!(payload["action"], "other");
+    assert!(payload["job_id"].is_null());
+}

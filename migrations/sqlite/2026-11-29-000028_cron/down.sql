@@ -1,0 +1,3 @@
+DROP TABLE cron_misses;
+DROP TABLE cron_jobs;
+DROP TABLE cron_lists;

@@ -1,0 +1,288 @@
+//! Keeping every linked gateway's jobs in the store: read when its link connects, when it says
+//! its cron changed (the `gateway.cron` event), and by the sweep — each gateway once per
+//! `[cron] sweep_interval` at a phase of its own ([`super::sweep`]). Reads wait for the next
+//! second's tick, so a burst of events for one gateway is one read, and at most
+//! [`AT_ONCE`] gateways are read at a time. A read is `cron.list`'s first page; when its
+//! `snapshotRevision` is the one stored, that is all (nothing is written), else every page is
+//! read and the list replaced in one transaction.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::job::{Job, Page};
+use super::watchdog::Watched;
+use super::{Cron, CronError, Linked, duplicates, sweep};
+use crate::db::cron::{CronJobRow, CronListRead};
+use gateway_supervisor_actors::events::EventKind;
+use gateway_supervisor_actors::model::{GatewayId, LinkPhase};
+use gateway_supervisor_actors::unix_now_ms;
+
+/// Gateways read at once.
+const AT_ONCE: usize = 8;
+/// Jobs asked for per page (2026.9.6's most).
+const PAGE: i64 = 200;
+/// Pages read of one gateway at most (10,000 jobs); a list longer is kept cut, and counted.
+const MAX_PAGES: usize = 50;
+
+/// How a list read went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    /// Its revision was the one stored: nothing written.
+    Unchanged,
+    /// Stored anew.
+    Stored,
+    /// The gateway was deleted meanwhile.
+    Gone,
+}
+
+impl Cron {
+    /// Keeps the inventory and judges fires until the daemon stops.
+    pub async fn run(self: Arc<Self>) {
+        if !self.cfg.enabled {
+            return;
+        }
+        let (_, mut events) = self.events.subscribe_after(None);
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut watch = tokio::time::interval(self.cfg.watch_interval);
+        watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let interval_ms = self.cfg.sweep_interval.as_millis() as i64;
+        let mut asked: BTreeSet<GatewayId> = BTreeSet::new();
+        let mut last_tick = unix_now_ms();
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    let now = unix_now_ms();
+                    let linked = self.hands.linked_offering("cron.list");
+                    self.note_linked(&linked, now);
+                    let due: Vec<GatewayId> = linked
+                        .iter()
+                        .map(|(id, _, _)| *id)
+                        .filter(|id| asked.remove(id) || sweep::due(*id, last_tick, now, interval_ms))
+                        .collect();
+                    // Asked for, not linked here (any more): another instance reads it.
+                    asked.clear();
+                    last_tick = now;
+                    self.read_all(due).await;
+                }
+                _ = watch.tick() => {
+                    self.watch_all().await;
+                    self.count().await;
+                }
+                event = events.recv() => match event {
+                    Ok(e) if e.kind == EventKind::ConnectionChanged
+                        && e.payload.get("state").and_then(Value::as_str)
+                            == Some(LinkPhase::Connected.as_str()) =>
+                    {
+                        asked.extend(e.gateway_id);
+                    }
+                    Ok(e) if e.kind == EventKind::GatewayCron => asked.extend(e.gateway_id),
+                    Ok(_) => {}
+                    // Events missed: every gateway is read at its sweep anyway.
+                    Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return,
+                },
+            }
+        }
+    }
+
+    /// Notes which gateways are linked here and since when (a new process, or a link that was
+    /// not there at the last tick, starts again).
+    fn note_linked(
+        &self,
+        linked: &[(
+            GatewayId,
+            gateway_supervisor_actors::labels::Labels,
+            Option<String>,
+        )],
+        now: i64,
+    ) {
+        let mut known = self.linked.lock().unwrap_or_else(|p| p.into_inner());
+        let here: std::collections::HashSet<GatewayId> =
+            linked.iter().map(|(id, _, _)| *id).collect();
+        let gone: Vec<GatewayId> = known
+            .keys()
+            .filter(|id| !here.contains(id))
+            .copied()
+            .collect();
+        known.retain(|id, _| here.contains(id));
+        // Linked again later (here or by another instance first): read whole, judged from
+        // what the store says, not from this instance's memory.
+        if !gone.is_empty() {
+            let mut revisions = self.revisions.lock().unwrap_or_else(|p| p.into_inner());
+            let mut watched = self.watched.lock().unwrap_or_else(|p| p.into_inner());
+            let mut schedulers = self.schedulers.lock().unwrap_or_else(|p| p.into_inner());
+            for id in &gone {
+                revisions.remove(id);
+                watched.remove(id);
+                schedulers.remove(id);
+            }
+        }
+        for (id, labels, boot) in linked {
+            let fresh = || Linked {
+                boot_id: boot.clone(),
+                labels: labels.clone(),
+                since_ms: now,
+            };
+            let entry = known.entry(*id).or_insert_with(fresh);
+            if entry.boot_id != *boot {
+                *entry = fresh();
+            }
+            entry.labels = labels.clone();
+        }
+    }
+
+    async fn read_all(&self, due: Vec<GatewayId>) {
+        futures_util::stream::iter(due)
+            .for_each_concurrent(AT_ONCE, |id| async move {
+                match self.read(id).await {
+                    Ok(read) => self.metrics.read(read),
+                    Err(e) => {
+                        self.metrics.read_failed();
+                        tracing::debug!(gateway_id = id.get(), %e, "cron.list not read; at the next sweep");
+                    }
+                }
+            })
+            .await;
+    }
+
+    /// Reads gateway `id`'s jobs; stores them when they changed.
+    pub async fn read(&self, id: GatewayId) -> Result<Read, CronError> {
+        let scheduler_enabled = self.scheduler(id).await?;
+        let first = self.list_page(id, 0).await?;
+        let page = Page::read(&first);
+        let known = self
+            .revisions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned();
+        if page.snapshot_revision.is_some() && page.snapshot_revision == known {
+            return Ok(Read::Unchanged);
+        }
+        let mut raw: Vec<Value> = first["jobs"].as_array().cloned().unwrap_or_default();
+        let mut jobs = page.jobs;
+        let mut unreadable = page.unreadable;
+        let mut next = page.next_offset;
+        let mut pages = 1;
+        while let Some(offset) = next.filter(|_| pages < MAX_PAGES) {
+            let answer = self.list_page(id, offset).await?;
+            let page = Page::read(&answer);
+            raw.extend(answer["jobs"].as_array().cloned().unwrap_or_default());
+            jobs.extend(page.jobs);
+            unreadable += page.unreadable;
+            // A gateway that says the next page starts where this one did is not followed.
+            next = page.next_offset.filter(|n| *n > offset);
+            pages += 1;
+        }
+        if next.is_some() {
+            tracing::warn!(
+                gateway_id = id.get(),
+                pages,
+                "cron.list has more than 10,000 jobs: the rest are not kept"
+            );
+        }
+        let now = unix_now_ms();
+        let copies = duplicates::find(&raw);
+        let extra_of = |job: &str| {
+            copies
+                .iter()
+                .find(|d| d.extras.iter().any(|e| e == job))
+                .map(|d| d.keep.clone())
+        };
+        let rows: Vec<CronJobRow> = jobs
+            .iter()
+            .map(|j| row(id, j, extra_of(&j.id), now))
+            .collect();
+        let read = CronListRead {
+            gateway_id: id,
+            snapshot_revision: page.snapshot_revision.clone(),
+            scheduler_enabled: Some(scheduler_enabled),
+            jobs: rows,
+            unreadable: unreadable as i64,
+            read_at_ms: now,
+        };
+        let stored = self
+            .stored(move |s| {
+                if !s.record_cron_list(&read)? {
+                    return Ok(None);
+                }
+                s.cron_jobs_of(id).map(Some)
+            })
+            .await?;
+        let Some(rows) = stored else {
+            return Ok(Read::Gone);
+        };
+        if let Some(rev) = page.snapshot_revision {
+            self.revisions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(id, rev);
+        }
+        self.watching(id, rows.iter().filter_map(Watched::of).collect());
+        Ok(Read::Stored)
+    }
+
+    /// Whether gateway `id`'s scheduler is on, asked once per link.
+    async fn scheduler(&self, id: GatewayId) -> Result<bool, CronError> {
+        let known = self
+            .schedulers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .copied();
+        if let Some(on) = known {
+            return Ok(on);
+        }
+        let status = self.hands.call(id, "cron.status", json!({})).await?;
+        let on = status["enabled"] != false;
+        if !on {
+            tracing::info!(
+                gateway_id = id.get(),
+                "the gateway's cron scheduler is off (cron.enabled: false or OPENCLAW_SKIP_CRON=1): its jobs fire only when run, and no slot of theirs is called missed"
+            );
+        }
+        self.schedulers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, on);
+        Ok(on)
+    }
+
+    async fn list_page(&self, id: GatewayId, offset: i64) -> Result<Value, CronError> {
+        Ok(self
+            .hands
+            .call(
+                id,
+                "cron.list",
+                json!({"includeDisabled": true, "limit": PAGE, "offset": offset}),
+            )
+            .await?)
+    }
+}
+
+/// A job as stored.
+fn row(gateway: GatewayId, j: &Job, duplicate_of: Option<String>, now: i64) -> CronJobRow {
+    CronJobRow {
+        gateway_id: gateway,
+        job_id: j.id.clone(),
+        name: j.name.clone(),
+        declaration_key: j.declaration_key.clone(),
+        agent: j.agent.clone(),
+        enabled: j.enabled,
+        gateway_own: j.gateway_own,
+        schedule: j.schedule.to_string(),
+        next_run_at_ms: j.next_run_at_ms,
+        last_run_at_ms: j.last_run_at_ms,
+        last_run_status: j.last_run_status.clone(),
+        config_revision: j.config_revision.clone(),
+        duplicate_of,
+        seen_at_ms: now,
+        judged_until_ms: None,
+    }
+}
