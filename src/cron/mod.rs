@@ -7,6 +7,7 @@
 //! swept ([`sweep`]). What a real 2026.9.6 gateway answers is in
 //! `testdata/openclaw-captures/2026.9.6/cron_rpc.json`.
 
+pub mod cleanup;
 pub mod duplicates;
 pub mod inventory;
 pub mod job;
@@ -35,6 +36,17 @@ pub enum CronError {
     Fleet(#[from] FleetError),
     #[error("storage: {0}")]
     Storage(#[from] DbError),
+}
+
+impl CronError {
+    /// As the fleet's errors, which the API answers (and forwards when another instance links
+    /// the gateway).
+    pub fn into_fleet(self) -> FleetError {
+        match self {
+            CronError::Fleet(e) => e,
+            CronError::Storage(e) => FleetError::Storage(e),
+        }
+    }
 }
 
 /// What the watchdog knows of one gateway linked here.

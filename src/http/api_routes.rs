@@ -211,6 +211,7 @@ api! {
         "/cron" [visible::gateway_in_path] {
             "/jobs" => get Viewer Read cron::list;
             "/jobs/{gateway_id}/{job_id}" => get Viewer Read cron::get;
+            r"/gateways/{gateway_id:\d+}/remove-duplicates" => post Admin Config cron::remove_duplicates;
         }
         "/config" [] {
             "/profiles" => get Viewer Read @platform fleet_config::list;

@@ -263,6 +263,28 @@ pub async fn get(
     }))
 }
 
+#[utoipa::path(post, path = "/api/cron/gateways/{gateway_id}/remove-duplicates", tag = "cron",
+    params(("gateway_id" = i64, Path, minimum = 1)),
+    description = "Removes the gateway's enabled extra copies of its jobs (same name, schedule and payload as an older job: `GET /api/cron/jobs?status=duplicate`) with `cron.remove`, keeping the oldest of each set, in one audited action. The gateway's list is read first, so only copies it has now are removed.",
+    responses((status = 200, body = crate::cron::cleanup::Removed), (status = 404, body = ErrorBody)))]
+pub async fn remove_duplicates(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    who: super::principal::Authenticated,
+    path: web::Path<GatewayId>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let result = state
+        .cron
+        .remove_duplicates(id, &who.0.caller())
+        .await
+        .map_err(crate::cron::CronError::into_fleet);
+    match super::relay::or_owner(&state, &req, None, result).await? {
+        super::relay::Here::Done(done) => Ok(HttpResponse::Ok().json(done)),
+        super::relay::Here::Relayed(res) => Ok(res),
+    }
+}
+
 /// The path's gateway id and job id, checked.
 fn ids((gateway_id, job_id): (String, String)) -> Result<(GatewayId, String), ApiError> {
     let gateway_id = gateway_id

@@ -6,44 +6,27 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use fake_gateway::{FakeConfig, FakeGateway};
+use fake_gateway::FakeConfig;
 use gs_test_support::outages::OutageSampler;
 use serde_json::json;
 
-use crate::support::{Daemon, wait_for};
+use crate::support::fleet::{fleet_daemon, register_fakes};
+use crate::support::wait_for;
 
 const GATEWAYS: usize = 1_000;
 const BUDGET: usize = 40;
 
 #[test]
 fn a_thousand_gateways_roll_out_fifty_at_a_time_within_the_budget() {
-    let d = Daemon::start_with(&[
-        ("GATEWAY_SUPERVISOR__GATEWAYS__HEARTBEAT_INTERVAL", "5s"),
-        ("GATEWAY_SUPERVISOR__GATEWAYS__HEALTH_INTERVAL", "1h"),
-        ("GATEWAY_SUPERVISOR__GATEWAYS__BACKOFF_MAX", "1s"),
-        ("GATEWAY_SUPERVISOR__GATEWAYS__CONNECT_TIMEOUT", "5s"),
-        ("GATEWAY_SUPERVISOR__GATEWAYS__HANDSHAKE_TIMEOUT", "5s"),
-        ("GATEWAY_SUPERVISOR__GATEWAYS__RPC_TIMEOUT", "10s"),
-        ("GATEWAY_SUPERVISOR__LIMITS__GATEWAY_OPS_PER_MINUTE", "0"),
-    ]);
-    let cfg = FakeConfig {
-        token: Some("fake-token".into()),
-        ping_interval: None,
-        restart_down: Some(Duration::from_millis(200)),
-        ..FakeConfig::default()
-    };
-    let fakes: Vec<FakeGateway> = (0..GATEWAYS)
-        .map(|_| FakeGateway::start(cfg.clone()).expect("a fake gateway"))
-        .collect();
-    for (i, f) in fakes.iter().enumerate() {
-        let res = d.call(
-            "POST",
-            "/api/gateways",
-            &d.admin_key,
-            &json!({"name": format!("gw{i:04}"), "host": "127.0.0.1", "port": f.port(), "token": "fake-token"}),
-        );
-        assert_eq!(res.status, 201, "{}", res.text());
-    }
+    let d = fleet_daemon(&[("GATEWAY_SUPERVISOR__GATEWAYS__RPC_TIMEOUT", "10s")]);
+    let fakes = register_fakes(
+        &d,
+        GATEWAYS,
+        FakeConfig {
+            restart_down: Some(Duration::from_millis(200)),
+            ..FakeConfig::default()
+        },
+    );
     let budget = d.call(
         "PUT",
         "/api/budgets/fleet",

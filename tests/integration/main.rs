@@ -24,6 +24,7 @@ mod console;
 mod cordon;
 mod crash;
 mod cron;
+mod cron_scale;
 mod ctl;
 mod daemon_upgrade;
 mod drain_abort;

@@ -116,6 +116,11 @@ fn case(method: &str, pattern: &str, red: i64, op: &str, spawn: &str) -> Option<
             format!("{pattern}?system=true&gateway_id={GHOST}"),
             Value::Null,
         ),
+        ("post", p) if p.starts_with("/api/cron/gateways/") => same(
+            p.replace(r"{gateway_id:\d+}", &red.to_string()),
+            p.replace(r"{gateway_id:\d+}", &GHOST.to_string()),
+            json!({}),
+        ),
         ("get", p) if p.starts_with("/api/cron/jobs/") => same(
             p.replace("{gateway_id}", &red.to_string())
                 .replace("{job_id}", "j1"),

@@ -15,6 +15,7 @@ use gs_test_support::daemon::{Daemon, online, wait_until};
 use gs_test_support::fake_model::FakeModel;
 use gs_test_support::real_gateway::RealGateway;
 
+use super::rollout::{doc_block, run_recipe};
 use super::{add, free_gateway_port, wait_gateway};
 
 /// The answers, in the order asked, as `{method, params, answer | error}`.
@@ -305,6 +306,15 @@ fn the_fleet_view_shows_a_real_gateway_s_jobs_runs_and_a_swallowed_fire_run_once
     );
     // A scheduled run has no run id (a forced one has `manual:…`).
     assert!(fired["run_id"].is_null(), "{fired}");
+
+    // The README's cron recipe, as written, against this gateway.
+    let out = run_recipe(&d, &doc_block("README.md", "## Cron across the fleet"));
+    assert!(
+        out.contains(&format!("{gw} {id} minutely-report * * * * *")),
+        "{out}"
+    );
+    assert!(out.contains("ok slow-model"), "{out}");
+    assert!(out.contains("0 job(s)"), "{out}");
 
     // One slot swallowed: the gateway's next fire moved a minute on, as #139215's lost tick
     // moves it, through the gateway's own API.

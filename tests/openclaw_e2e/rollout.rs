@@ -479,12 +479,17 @@ fn a_rollout_whose_changed_gateway_is_gone_for_good_ends_by_its_deadline() {
 
 /// The shell block after `marker` in the runbook (docs/operations.md).
 pub(super) fn runbook_block(marker: &str) -> String {
+    doc_block("docs/operations.md", marker)
+}
+
+/// The shell block after `marker` in `file` (from the repository's root).
+pub(super) fn doc_block(file: &str, marker: &str) -> String {
     let runbook =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/operations.md"))
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file))
             .unwrap();
     let from = runbook
         .find(marker)
-        .expect("the recipe in docs/operations.md");
+        .unwrap_or_else(|| panic!("the recipe in {file}"));
     let block = &runbook[from..];
     let start = block.find("```sh\n").unwrap() + "```sh\n".len();
     block[start..start + block[start..].find("```").unwrap()].to_owned()

@@ -176,3 +176,40 @@ pub fn fleet_of(
     }
     (fakes, ids)
 }
+
+/// A daemon's settings for a fleet of a thousand fakes on one machine, with `extra`.
+pub fn fleet_daemon(extra: &[(&str, &str)]) -> Daemon {
+    let mut env = vec![
+        ("GATEWAY_SUPERVISOR__GATEWAYS__HEARTBEAT_INTERVAL", "5s"),
+        ("GATEWAY_SUPERVISOR__GATEWAYS__HEALTH_INTERVAL", "1h"),
+        ("GATEWAY_SUPERVISOR__GATEWAYS__BACKOFF_MAX", "1s"),
+        ("GATEWAY_SUPERVISOR__GATEWAYS__CONNECT_TIMEOUT", "5s"),
+        ("GATEWAY_SUPERVISOR__GATEWAYS__HANDSHAKE_TIMEOUT", "5s"),
+        ("GATEWAY_SUPERVISOR__LIMITS__GATEWAY_OPS_PER_MINUTE", "0"),
+    ];
+    env.extend_from_slice(extra);
+    Daemon::start_with(&env)
+}
+
+/// `n` fake gateways started with `cfg` (its token `fake-token`, no pings of its own), each
+/// registered with `d` as `gw0000`, `gw0001`, ….
+pub fn register_fakes(d: &Daemon, n: usize, cfg: FakeConfig) -> Vec<FakeGateway> {
+    let cfg = FakeConfig {
+        token: Some("fake-token".into()),
+        ping_interval: None,
+        ..cfg
+    };
+    let fakes: Vec<FakeGateway> = (0..n)
+        .map(|_| FakeGateway::start(cfg.clone()).expect("a fake gateway"))
+        .collect();
+    for (i, f) in fakes.iter().enumerate() {
+        let res = d.call(
+            "POST",
+            "/api/gateways",
+            &d.admin_key,
+            &json!({"name": format!("gw{i:04}"), "host": "127.0.0.1", "port": f.port(), "token": "fake-token"}),
+        );
+        assert_eq!(res.status, 201, "{}", res.text());
+    }
+    fakes
+}

@@ -1,0 +1,85 @@
+//! The cron inventory at fleet scale: 1,000 fake gateways with a fresh gateway's three jobs
+//! each (as captured from 2026.9.6). Every job is in the inventory, and the sweep reads each
+//! gateway once per `sweep_interval`, spread over it — sampled every second, the reads of the
+//! busiest second stay within a few times the average (printed: the sweep's rate, shown).
+
+use std::time::{Duration, Instant};
+
+use fake_gateway::FakeConfig;
+
+use crate::support::fleet::{fleet_daemon, register_fakes};
+use crate::support::{Daemon, metric, wait_for};
+
+const GATEWAYS: usize = 1_000;
+const SWEEP: Duration = Duration::from_secs(10);
+
+#[test]
+fn a_thousand_gateways_jobs_are_all_kept_and_swept_evenly() {
+    let d = fleet_daemon(&[("GATEWAY_SUPERVISOR__CRON__SWEEP_INTERVAL", "10s")]);
+    let _fakes = register_fakes(&d, GATEWAYS, FakeConfig::default());
+    // Every gateway's own three jobs: 2,000 enabled, 1,000 disabled (the heartbeat).
+    wait_for("every gateway's jobs", Duration::from_secs(180), || {
+        let on = metric(&d, "cron_jobs{enabled=\"true\",owner=\"gateway\"}");
+        let off = metric(&d, "cron_jobs{enabled=\"false\",owner=\"gateway\"}");
+        if (on, off) == (2_000.0, 1_000.0) {
+            Ok(())
+        } else {
+            Err(format!("{on} enabled, {off} disabled"))
+        }
+    });
+    let res = d.get(
+        "/api/cron/jobs?system=true&q=heartbeat&limit=1000",
+        &d.admin_key,
+    );
+    assert_eq!(res.status, 200);
+    let page = res.json();
+    assert_eq!(page["jobs"].as_array().unwrap().len(), 1_000);
+    assert!(
+        page.get("next_cursor").is_none(),
+        "one heartbeat per gateway"
+    );
+    assert!(
+        page["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|j| j["enabled"] == false && j["system"] == true),
+        "the heartbeat is the gateway's own, disabled"
+    );
+
+    // Two sweep intervals, sampled each second: every gateway read about twice, evenly.
+    let reads = |d: &Daemon| {
+        ["unchanged", "stored", "gone", "failed"]
+            .iter()
+            .map(|o| metric(d, &format!("cron_list_reads_total{{outcome=\"{o}\"}}")))
+            .sum::<f64>()
+    };
+    let start = Instant::now();
+    let mut last = reads(&d);
+    let first = last;
+    let mut per_second = Vec::new();
+    let mut tick = start;
+    while start.elapsed() < 2 * SWEEP {
+        tick += Duration::from_secs(1);
+        std::thread::sleep(tick.saturating_duration_since(Instant::now()));
+        let now = reads(&d);
+        per_second.push(now - last);
+        last = now;
+    }
+    let total = last - first;
+    let busiest = per_second.iter().copied().fold(0.0, f64::max);
+    let average = total / per_second.len() as f64;
+    eprintln!(
+        "cron sweep of {GATEWAYS} gateways every {SWEEP:?}: {total} reads in {}s, {average:.0}/s on average, {busiest}/s in the busiest second: {per_second:?}",
+        per_second.len()
+    );
+    assert!(
+        (1_600.0..=2_600.0).contains(&total),
+        "each gateway about twice: {total}"
+    );
+    assert!(
+        busiest <= 4.0 * average,
+        "the sweep is spread out: {busiest} in one second, {average:.0} on average"
+    );
+    assert_eq!(metric(&d, "cron_list_reads_total{outcome=\"failed\"}"), 0.0);
+}
