@@ -5,7 +5,7 @@
 
 const RANK = { viewer: 0, operator: 1, admin: 2 };
 const PAGE_SIZE = 100;
-const EVENT_TYPES = "gateway.status,gateway.changed,gateway.primary,connection.changed,operation.progress,approval.requested,approval.resolved,gateway.config_drift,gateway.managed";
+const EVENT_TYPES = "gateway.status,gateway.changed,gateway.primary,connection.changed,operation.progress,approval.requested,approval.resolved,gateway.config_drift,gateway.managed,cron.missed";
 // Pages by their hash, beside those routed below (ops.js adds its own).
 const PAGES = {};
 // The statuses a gateway can have, as the daemon names them: every page's `counts` has one key
@@ -29,6 +29,9 @@ function el(tag, attrs = {}, ...children) {
   }
   return e;
 }
+// The page's content: what a role does not get (a form, a button row: null) left out —
+// replaceChildren itself would write a null as the word "null".
+const show = (...children) => $("main").replaceChildren(...children.filter((c) => c !== null && c !== undefined && c !== false));
 const can = (role) => state.me && RANK[state.me.role] >= RANK[role];
 const announce = (text) => { $("announce").textContent = text; };
 
@@ -128,6 +131,7 @@ function scheduleRefresh() {
     else if (state.view === "approvals") await PAGES["#/approvals"]();
     else if (state.view === "config") await PAGES["#/config"]();
     else if (state.view === "hosts") await PAGES["#/hosts"]();
+    else if (state.view === "cron") await PAGES["#/cron"]();
     else if (state.view && state.view.startsWith("gateway:")) await renderGateway(state.view.slice(8), true);
   }, 2000);
 }
@@ -386,7 +390,7 @@ function failed(e) {
 async function renderSpawns() {
   state.view = "spawns";
   const list = el("div", { id: "spawn-list" });
-  $("main").replaceChildren(el("h1", {}, "Spawns"), spawnForm(() => loadSpawns(list)), list);
+  show(el("h1", {}, "Spawns"), spawnForm(() => loadSpawns(list)), list);
   await loadSpawns(list);
 }
 

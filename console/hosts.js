@@ -71,7 +71,7 @@ async function renderHosts() {
     h.managed.length === 0 ? el("p", { class: "muted" }, "No managed gateway.")
       : el("div", { class: "scroll" }, el("table", { class: "managed" }, head, el("tbody", {}, h.managed.map(row)))),
     upgradeForm(h)));
-  $("main").replaceChildren(el("h1", {}, "Hosts"), installForm(), ...blocks);
+  show(el("h1", {}, "Hosts"), installForm(), ...blocks);
 }
 
 PAGES["#/hosts"] = renderHosts;

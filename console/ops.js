@@ -92,7 +92,7 @@ async function renderOperations() {
         el("thead", {}, el("tr", {}, ["Gateway", "Step", "Detail", "Blocking runs"].map((h) => el("th", { scope: "col" }, h)))),
         el("tbody", {}, gatewayRows(op)))));
   };
-  $("main").replaceChildren(el("h1", {}, "Operations"),
+  show(el("h1", {}, "Operations"),
     can("admin") ? el("div", { class: "actions", id: "start-operation" }, picker,
       start("/api/fleet/restart", {}, "Rolling restart"),
       start("/api/fleet/upgrade", { canary: 1 }, "Upgrade (one canary first)"),

@@ -70,6 +70,7 @@ const ASSETS: &[Asset] = &[
     asset!("approvals.js", "text/javascript; charset=utf-8"),
     asset!("config.js", "text/javascript; charset=utf-8"),
     asset!("hosts.js", "text/javascript; charset=utf-8"),
+    asset!("cron.js", "text/javascript; charset=utf-8"),
     asset!("app.css", "text/css; charset=utf-8"),
     asset!(
         "vendor/uplot/uPlot.iife.min.js",

@@ -280,6 +280,12 @@ fn an_operator_watches_the_fleet_live_and_acts_and_a_viewer_only_looks() {
     b.wait_text("h1", DEADLINE, |t| t.contains("edge-amsterdam"));
     let buttons: Vec<String> = b.all("main button").iter().map(|e| b.text(e)).collect();
     assert_eq!(buttons, Vec::<String>::new(), "a viewer sees no actions");
+    // Where an operator's form or an admin's buttons are, nothing: not the word "null".
+    for (page, title) in [("spawns", "Spawns"), ("operations", "Operations")] {
+        b.goto(&format!("{base}/console/#/{page}"));
+        let main = b.wait_text("main", DEADLINE, |t| t.starts_with(title));
+        assert!(!main.contains("null"), "{page}: {main}");
+    }
 
     // An admin reads the audit log: the daemon's own choice of the acting primary is in it.
     b.click_css("#logout", DEADLINE);

@@ -85,4 +85,7 @@ fn the_hosts_page_installs_shows_restarts_and_upgrades_managed_gateways() {
     b.wait_text(row, DEADLINE, |t| t.contains("edge-1"));
     assert!(b.all("main button").is_empty(), "a viewer gets no button");
     assert!(b.all("#managed-install").is_empty());
+    // Where the admin's form was, nothing: not the word "null".
+    let main = b.wait_text("main", DEADLINE, |_| true);
+    assert!(!main.contains("null"), "{main}");
 }

@@ -14,6 +14,7 @@ mod bad_input;
 mod browser;
 mod browser_approvals;
 mod browser_config;
+mod browser_cron;
 mod browser_hosts;
 mod budgets;
 mod cli;
