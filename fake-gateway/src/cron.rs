@@ -6,8 +6,10 @@
 //! did); `cron.update`'s compare-and-set refusal; `cron.run`'s `due`, `force` and process
 //! fence (to the `processInstanceId` `system.info` reports); a forced run's `cron.runs` entry (model,
 //! provider, tokens, no cost); `cron.remove`. A bad minute is refused as the capture shows.
-//! What the capture does not show — `cron` events, an unknown id — is answered plainly and
-//! said so where it is.
+//! Each change and forced run is announced with a `cron` event as captured
+//! (`cron_events.json`). What the capture does not show — an unknown id — is answered plainly
+//! and said so where it is. It never fires a job on its schedule: a gateway that skips every
+//! slot, as openclaw#139215 skips some.
 
 use std::collections::BTreeMap;
 
@@ -271,6 +273,8 @@ pub(crate) fn call(
     let now = now_ms() as i64;
     let mut guard = lock(&shared.cron);
     let state = &mut *guard;
+    let asked = str_param(params, "id").or_else(|| str_param(params, "jobId"));
+    let before = asked.and_then(|id| state.jobs.get(id)).cloned();
     let answer = match method {
         "cron.status" => plain(closed(method, params, &[]).map(|_| {
             let enabled = state.jobs.values().filter(|j| j["enabled"] != false).count();
@@ -329,7 +333,61 @@ pub(crate) fn call(
         })),
         _ => return None,
     };
+    let events = answer
+        .as_ref()
+        .map(|a| announced(state, method, a, before))
+        .unwrap_or_default();
+    drop(guard);
+    for payload in events {
+        shared.broadcast("cron", payload);
+    }
     Some(answer)
+}
+
+/// The `cron` events a change or a run sends, as captured (`cron_events.json`): each with the
+/// job whole, `added`/`updated` with its next run, a run `started` then `finished` with its
+/// entry's facts, `removed` with the job as it was.
+fn announced(state: &CronState, method: &str, answer: &Value, before: Option<Value>) -> Vec<Value> {
+    let job = |id: &str| state.jobs.get(id).cloned().unwrap_or(Value::Null);
+    let changed = |action: &str, id: &str| {
+        let j = job(id);
+        json!({"action": action, "jobId": id, "job": j, "nextRunAtMs": j["state"]["nextRunAtMs"]})
+    };
+    match method {
+        "cron.add" => {
+            let id = answer["job"]["id"].as_str().unwrap_or_default();
+            let action = if answer["created"] == true {
+                "added"
+            } else {
+                "updated"
+            };
+            vec![changed(action, id)]
+        }
+        "cron.update" => vec![changed(
+            "updated",
+            answer["id"].as_str().unwrap_or_default(),
+        )],
+        "cron.remove" => before
+            .map(|b| vec![json!({"action": "removed", "jobId": b["id"], "job": b})])
+            .unwrap_or_default(),
+        "cron.run" if answer["enqueued"] == true => {
+            let Some(run) = state.runs.last() else {
+                return Vec::new();
+            };
+            let id = run["jobId"].as_str().unwrap_or_default();
+            let mut finished = run.clone();
+            finished["job"] = job(id);
+            finished["nextRunAtMs"] = finished["job"]["state"]["nextRunAtMs"].clone();
+            if let Some(f) = finished.as_object_mut() {
+                f.remove("ts");
+            }
+            vec![
+                json!({"action": "started", "jobId": id, "job": job(id), "runAtMs": run["runAtMs"]}),
+                finished,
+            ]
+        }
+        _ => Vec::new(),
+    }
 }
 
 fn add(state: &mut CronState, params: &Map<String, Value>, now: i64) -> Result<Value, Value> {
@@ -496,6 +554,48 @@ mod tests {
             .unwrap_or_default();
         k.sort();
         k
+    }
+
+    #[test]
+    fn changes_are_announced_with_the_captured_keys() {
+        let events: Value = serde_json::from_str(include_str!(
+            "../../testdata/openclaw-captures/2026.9.6/cron_events.json"
+        ))
+        .unwrap();
+        let real = |action: &str| {
+            let e = events["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .rfind(|e| e["payload"]["action"] == action)
+                .unwrap()
+                .clone();
+            keys(&e["payload"])
+        };
+        let mut state = CronState::fresh();
+        let def = capture()["calls"][4]["params"].clone();
+        let params = def.as_object().unwrap().clone();
+        let added = add(&mut state, &params, 1_000).unwrap();
+        let said = announced(&state, "cron.add", &added, None);
+        assert_eq!(keys(&said[0]), real("added"));
+        assert_eq!(said[0]["action"], "added");
+        let again = add(&mut state, &params, 2_000).unwrap();
+        let said = announced(&state, "cron.add", &again, None);
+        assert_eq!(
+            (keys(&said[0]), &said[0]["action"]),
+            (real("updated"), &json!("updated"))
+        );
+        let id = added["job"]["id"].as_str().unwrap().to_owned();
+        let before = state.jobs.remove(&id);
+        let said = announced(
+            &state,
+            "cron.remove",
+            &json!({"ok": true, "removed": true}),
+            before,
+        );
+        assert_eq!(keys(&said[0]), real("removed"));
+        // The job whole, its prompt too, as the real event carries it.
+        assert_eq!(said[0]["job"]["payload"]["message"], "say pong");
     }
 
     #[test]

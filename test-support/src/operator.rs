@@ -113,6 +113,24 @@ impl Operator {
         })
     }
 
+    /// Every event named `name` heard so far and until the connection has been quiet for
+    /// `quiet` (at most `deadline`), oldest first (whole frames).
+    pub fn events(&mut self, name: &str, quiet: Duration, deadline: Duration) -> Vec<Value> {
+        let started = Instant::now();
+        let mut last = Instant::now();
+        while last.elapsed() < quiet && started.elapsed() < deadline {
+            if let Some(frame) = self.read_frame(&format!("events {name}")) {
+                self.pending.push(frame);
+                last = Instant::now();
+            }
+        }
+        let (matched, rest): (Vec<Value>, Vec<Value>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|f| f["type"] == "event" && f["event"] == name);
+        self.pending = rest;
+        matched
+    }
+
     fn wait_for(&mut self, what: &str, deadline: Duration, want: impl Fn(&Value) -> bool) -> Value {
         if let Some(i) = self.pending.iter().position(&want) {
             return self.pending.remove(i);
@@ -123,22 +141,30 @@ impl Operator {
                 started.elapsed() < deadline,
                 "{what}: not within {deadline:?}"
             );
-            match self.ws.read() {
-                Ok(Message::Text(t)) => {
-                    let frame: Value = serde_json::from_str(&t).unwrap_or(Value::Null);
-                    if want(&frame) {
-                        return frame;
-                    }
-                    self.pending.push(frame);
+            if let Some(frame) = self.read_frame(what) {
+                if want(&frame) {
+                    return frame;
                 }
-                Ok(_) => {}
-                Err(tungstenite::Error::Io(e))
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(e) => panic!("{what}: the connection failed: {e}"),
+                self.pending.push(frame);
             }
+        }
+    }
+
+    /// The next text frame, or `None` when none came within the read timeout (200 ms) or it
+    /// was not text; a broken connection panics naming `what` was awaited.
+    fn read_frame(&mut self, what: &str) -> Option<Value> {
+        match self.ws.read() {
+            Ok(Message::Text(t)) => Some(serde_json::from_str(&t).unwrap_or(Value::Null)),
+            Ok(_) => None,
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                None
+            }
+            Err(e) => panic!("{what}: the connection failed: {e}"),
         }
     }
 }

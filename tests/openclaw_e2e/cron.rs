@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use gs_test_support::daemon::{Daemon, online, wait_until};
 use gs_test_support::fake_model::FakeModel;
+use gs_test_support::operator::Operator;
 use gs_test_support::real_gateway::RealGateway;
 
 use super::rollout::{doc_block, run_recipe};
@@ -68,6 +69,8 @@ fn a_real_gateway_s_cron_as_the_fleet_view_relies_on_it() {
     g.start();
     g.wait_ready();
     let mut c = Capture::default();
+    // An admin connection beside the CLI's calls, hearing the `cron` events they cause.
+    let mut watcher = Operator::connect(g.port, "cron-token-1", &[], Duration::from_secs(30));
 
     // A fresh gateway carries its own jobs: three, each with a declaration key of its own
     // subsystem's, the heartbeat's disabled.
@@ -227,8 +230,24 @@ fn a_real_gateway_s_cron_as_the_fleet_view_relies_on_it() {
     );
     assert_eq!(after["total"], 3);
 
+    // Each change and run was announced: added, updated, started, finished, removed.
+    let events = watcher.events("cron", Duration::from_secs(2), Duration::from_secs(30));
+    let actions: Vec<&str> = events
+        .iter()
+        .filter(|e| e["payload"]["jobId"] == id.as_str())
+        .filter_map(|e| e["payload"]["action"].as_str())
+        .collect();
+    for action in ["added", "updated", "started", "finished", "removed"] {
+        assert!(actions.contains(&action), "{action}: {events:#?}");
+    }
+
     let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/captures");
     std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(
+        out.join("cron-events-2026.9.6.json"),
+        serde_json::to_string_pretty(&json!({"release": "2026.9.6", "events": events})).unwrap(),
+    )
+    .unwrap();
     std::fs::write(
         out.join("cron-2026.9.6.json"),
         serde_json::to_string_pretty(&json!({"release": "2026.9.6", "calls": c.0})).unwrap(),

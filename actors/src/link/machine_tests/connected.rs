@@ -565,25 +565,47 @@ fn a_config_change_the_gateway_announces_is_passed_on_without_the_file_s_path() 
 
 #[test]
 fn a_cron_change_is_passed_on_as_its_job_action_and_times_only() {
+    let text = include_str!("../../../../testdata/openclaw-captures/2026.9.6/cron_events.json");
+    let capture: Value = serde_json::from_str(text).unwrap();
+    let events = capture["events"].as_array().unwrap();
+    let finished = events
+        .iter()
+        .find(|e| e["payload"]["action"] == "finished")
+        .expect("a captured finished run");
     let (mut m, now) = machine(None);
     connect(&mut m, now);
-    // The shape 2026.9.6's `cron` event has (src/cron/service: `{jobId, action, job?, status?,
-    // runAtMs?, durationMs?, nextRunAtMs?}`), with a job definition and hostile strings.
-    let payload = json!({"jobId": "149c7a53-6285-4c72-9d12-e3dabcf55ba2", "action": "finished",
-        "status": format!("ok\u{1b}[2J{}", "x".repeat(5000)), "runAtMs": 1_795_938_515_147i64,
-        "durationMs": 3522, "nextRunAtMs": 1_795_938_560_000i64,
-        "job": {"payload": {"kind": "agentTurn", "message": "the prompt"}}});
-    let actions = m.event("cron", Some(payload));
+    let actions = m.event("cron", Some(finished["payload"].clone()));
     let [Action::Publish { kind, payload }] = &actions[..] else {
         panic!("{actions:?}");
     };
     assert_eq!(*kind, EventKind::GatewayCron);
-    assert_eq!(payload["job_id"], "149c7a53-6285-4c72-9d12-e3dabcf55ba2");
-    assert_eq!(payload["action"], "finished");
-    assert_eq!(payload["run_at_ms"], 1_795_938_515_147i64);
+    let p = &finished["payload"];
+    assert_eq!(
+        *payload,
+        json!({"job_id": p["jobId"], "action": "finished", "status": p["status"],
+               "run_at_ms": p["runAtMs"], "duration_ms": p["durationMs"],
+               "next_run_at_ms": p["nextRunAtMs"]})
+    );
+    // Every captured event: its job's definition (its prompt) never passed on.
+    for e in events {
+        let actions = m.event("cron", Some(e["payload"].clone()));
+        let [Action::Publish { payload, .. }] = &actions[..] else {
+            panic!("{actions:?}");
+        };
+        assert!(!payload.to_string().contains("say pong"), "{payload}");
+        assert_eq!(payload["job_id"], e["payload"]["jobId"]);
+    }
+    // A hostile status is bounded and escaped.
+    let actions = m.event(
+        "cron",
+        Some(json!({"jobId": "j1", "action": "finished",
+                    "status": format!("ok\u{1b}[2J{}", "x".repeat(5000))})),
+    );
+    let [Action::Publish { payload, .. }] = &actions[..] else {
+        panic!("{actions:?}");
+    };
     let status = payload["status"].as_str().unwrap();
     assert!(status.len() < 100 && !status.contains('\u{1b}'), "{status}");
-    assert!(!payload.to_string().contains("the prompt"), "{payload}");
     // An action it does not know, an id that is no id: said as such.
     let actions = m.event("cron", Some(json!({"jobId": "a\nb", "action": "exploded"})));
     let [Action::Publish { payload, .. }] = &actions[..] else {
