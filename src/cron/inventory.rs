@@ -81,7 +81,17 @@ impl Cron {
                     {
                         asked.extend(e.gateway_id);
                     }
-                    Ok(e) if e.kind == EventKind::GatewayCron => asked.extend(e.gateway_id),
+                    // A run's start or end changes no definition: its facts are stored as they
+                    // are (one row), not read back with the whole list — a fleet of minutely
+                    // jobs would otherwise read every list twice a minute.
+                    Ok(e) if e.kind == EventKind::GatewayCron => match (e.gateway_id, ran(&e.payload)) {
+                        (Some(id), Some(run)) => self.ran(id, run).await,
+                        (Some(_), None) if e.payload["action"] == "started" => {}
+                        (Some(id), None) => {
+                            asked.insert(id);
+                        }
+                        (None, _) => {}
+                    },
                     Ok(_) => {}
                     // Events missed: every gateway is read at its sweep anyway.
                     Err(RecvError::Lagged(_)) => {}
@@ -266,6 +276,60 @@ impl Cron {
     }
 }
 
+/// A run's end as a `gateway.cron` event passes it on: the job, its status, its start and the
+/// job's next run. `None` for anything else (a change, a start: the list is read back, or
+/// nothing needs storing).
+fn ran(payload: &Value) -> Option<Ran> {
+    if payload["action"] != "finished" {
+        return None;
+    }
+    Some(Ran {
+        job_id: payload["job_id"].as_str()?.to_owned(),
+        status: payload["status"].as_str().map(str::to_owned),
+        run_at_ms: payload["run_at_ms"].as_i64()?,
+        next_run_at_ms: payload["next_run_at_ms"].as_i64(),
+    })
+}
+
+/// A run that ended, as stored on its job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ran {
+    pub job_id: String,
+    pub status: Option<String>,
+    pub run_at_ms: i64,
+    pub next_run_at_ms: Option<i64>,
+}
+
+impl Cron {
+    /// Job `run.job_id` of gateway `id` ran: its last run and next run stored (the watchdog's
+    /// copy too), without reading the list.
+    async fn ran(&self, id: GatewayId, run: Ran) {
+        {
+            let mut watched = self.watched.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(job) = watched
+                .get_mut(&id)
+                .and_then(|jobs| jobs.iter_mut().find(|j| j.job_id == run.job_id))
+            {
+                job.last_run_at_ms = Some(run.run_at_ms);
+            }
+        }
+        let stored = self
+            .stored(move |s| {
+                s.record_cron_run(
+                    id,
+                    &run.job_id,
+                    run.run_at_ms,
+                    run.status.as_deref(),
+                    run.next_run_at_ms,
+                )
+            })
+            .await;
+        if let Err(e) = stored {
+            tracing::debug!(gateway_id = id.get(), %e, "a cron run's end not stored; at the next read");
+        }
+    }
+}
+
 /// A job as stored.
 fn row(gateway: GatewayId, j: &Job, duplicate_of: Option<String>, now: i64) -> CronJobRow {
     CronJobRow {
@@ -284,5 +348,36 @@ fn row(gateway: GatewayId, j: &Job, duplicate_of: Option<String>, now: i64) -> C
         duplicate_of,
         seen_at_ms: now,
         judged_until_ms: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_run_s_end_is_stored_without_a_read() {
+        let finished = json!({"job_id": "j1", "action": "finished", "status": "ok",
+            "run_at_ms": 1_000, "duration_ms": 5, "next_run_at_ms": 61_000});
+        assert_eq!(
+            ran(&finished),
+            Some(Ran {
+                job_id: "j1".into(),
+                status: Some("ok".into()),
+                run_at_ms: 1_000,
+                next_run_at_ms: Some(61_000),
+            })
+        );
+        for action in ["added", "updated", "removed", "started", "other"] {
+            assert_eq!(
+                ran(&json!({"job_id": "j1", "action": action, "run_at_ms": 1})),
+                None
+            );
+        }
+        // A job the link could not name: the list is read instead.
+        assert_eq!(
+            ran(&json!({"job_id": null, "action": "finished", "run_at_ms": 1})),
+            None
+        );
     }
 }

@@ -262,7 +262,35 @@ impl Store {
             .optional()?)
     }
 
-    /// The enabled jobs of gateway `gateway` that are not the gateway's own.
+    /// Job `job_id` of gateway `gateway` ran at `run_at_ms` (a later run already stored is
+    /// kept): its last run, its status and its next run. `false`: no such job stored.
+    pub fn record_cron_run(
+        &self,
+        gateway: GatewayId,
+        job_id: &str,
+        run_at_ms: i64,
+        status: Option<&str>,
+        next_run_at_ms: Option<i64>,
+    ) -> Result<bool, DbError> {
+        let mut conn = self.conn()?;
+        let status = status.map(|s| gateway_supervisor_actors::bounded::text(s, 32));
+        let n = diesel::update(
+            cron_jobs::table.find((gateway, job_id)).filter(
+                cron_jobs::last_run_at_ms
+                    .is_null()
+                    .or(cron_jobs::last_run_at_ms.le(run_at_ms)),
+            ),
+        )
+        .set((
+            cron_jobs::last_run_at_ms.eq(run_at_ms),
+            cron_jobs::last_run_status.eq(status),
+            cron_jobs::next_run_at_ms.eq(next_run_at_ms),
+        ))
+        .execute(&mut conn)?;
+        Ok(n == 1)
+    }
+
+    /// Every job of gateway `gateway`, by id.
     pub fn cron_jobs_of(&self, gateway: GatewayId) -> Result<Vec<CronJobRow>, DbError> {
         let mut conn = self.conn()?;
         Ok(cron_jobs::table
@@ -546,6 +574,39 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(store.cron_jobs(&system, 100).unwrap().len(), 9);
+    }
+
+    #[test]
+    fn a_run_s_end_is_stored_on_its_job_and_an_older_one_does_not_undo_a_newer() {
+        let (store, _dir) = sqlite_store();
+        let g = gateway(&store, "a");
+        store
+            .record_cron_list(&list(g, "r", vec![job(g, "j", "nightly")]))
+            .unwrap();
+        assert!(
+            store
+                .record_cron_run(g, "j", 2_000, Some("ok"), Some(62_000))
+                .unwrap()
+        );
+        assert!(
+            !store
+                .record_cron_run(g, "j", 1_000, Some("error"), None)
+                .unwrap()
+        );
+        assert!(
+            !store
+                .record_cron_run(g, "other", 3_000, Some("ok"), None)
+                .unwrap()
+        );
+        let j = store.cron_job(g, "j").unwrap().unwrap();
+        assert_eq!(
+            (
+                j.last_run_at_ms,
+                j.last_run_status.as_deref(),
+                j.next_run_at_ms
+            ),
+            (Some(2_000), Some("ok"), Some(62_000))
+        );
     }
 
     #[test]
