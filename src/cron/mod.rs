@@ -4,10 +4,12 @@
 //! carry out are pure and beside them: the daemon's own reading of a schedule ([`schedule`]),
 //! what tells a missed fire from a run and from a gateway that was down ([`missed`]), a job as
 //! the inventory keeps it ([`job`]), copies of one job ([`duplicates`]), when each gateway is
-//! swept ([`sweep`]). What a real 2026.9.6 gateway answers is in
+//! swept ([`sweep`]), a declared job checked, its drift and its single gateway
+//! ([`declaration`]; its rollout on the fleet engine is to come). What a real 2026.9.6 gateway answers is in
 //! `testdata/openclaw-captures/2026.9.6/cron_rpc.json`.
 
 pub mod cleanup;
+pub mod declaration;
 pub mod duplicates;
 pub mod inventory;
 pub mod job;
