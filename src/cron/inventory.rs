@@ -24,6 +24,9 @@ use gateway_supervisor_actors::unix_now_ms;
 
 /// Gateways read at once.
 const AT_ONCE: usize = 8;
+/// How long missed fires are kept on record, and how often older ones are forgotten.
+const MISSES_KEPT_MS: i64 = 30 * 86_400_000;
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// Jobs asked for per page (2026.9.6's most).
 const PAGE: i64 = 200;
 /// Pages read of one gateway at most (10,000 jobs); a list longer is kept cut, and counted.
@@ -51,6 +54,8 @@ impl Cron {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut watch = tokio::time::interval(self.cfg.watch_interval);
         watch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut prune = tokio::time::interval(PRUNE_EVERY);
+        prune.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let interval_ms = self.cfg.sweep_interval.as_millis() as i64;
         let mut asked: BTreeSet<GatewayId> = BTreeSet::new();
         let mut last_tick = unix_now_ms();
@@ -73,6 +78,14 @@ impl Cron {
                 _ = watch.tick() => {
                     self.watch_all().await;
                     self.count().await;
+                }
+                _ = prune.tick() => {
+                    let before = unix_now_ms() - MISSES_KEPT_MS;
+                    match self.stored(move |s| s.prune_cron_misses(before)).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(misses = n, "missed cron fires older than 30 days forgotten"),
+                        Err(e) => tracing::warn!(%e, "could not prune old missed cron fires"),
+                    }
                 }
                 event = events.recv() => match event {
                     Ok(e) if e.kind == EventKind::ConnectionChanged

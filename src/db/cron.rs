@@ -652,6 +652,10 @@ mod tests {
             .end_cron_recovery(g, "j", 60_000, CronRecovery::Forced, "manual:j:1")
             .unwrap();
         assert!(store.cron_jobs(&missed, 10).unwrap().is_empty());
+        // Kept 30 days: one found before the cut is forgotten, and only it.
+        assert_eq!(store.prune_cron_misses(200_000).unwrap(), 0);
+        assert_eq!(store.prune_cron_misses(200_001).unwrap(), 1);
+        assert!(store.cron_misses(g, None, 10).unwrap().is_empty());
         // A deleted gateway takes its list and misses with it.
         store.delete_gateway(g, &Caller::system("test")).unwrap();
         assert!(store.cron_misses(g, None, 10).unwrap().is_empty());
