@@ -27,6 +27,9 @@ const AT_ONCE: usize = 8;
 /// How long missed fires are kept on record, and how often older ones are forgotten.
 const MISSES_KEPT_MS: i64 = 30 * 86_400_000;
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+/// A linked gateway not read yet is read within this (its phase in it), and again this often
+/// while its reads fail.
+const UNREAD_MS: i64 = 30_000;
 /// Jobs asked for per page (2026.9.6's most).
 const PAGE: i64 = 200;
 /// Pages read of one gateway at most (10,000 jobs); a list longer is kept cut, and counted.
@@ -65,10 +68,21 @@ impl Cron {
                     let now = unix_now_ms();
                     let linked = self.hands.linked_offering("cron.list");
                     self.note_linked(&linked, now);
+                    let unread: std::collections::HashSet<GatewayId> = {
+                        let known = self.revisions.lock().unwrap_or_else(|p| p.into_inner());
+                        linked.iter().map(|(id, _, _)| *id).filter(|id| !known.contains_key(id)).collect()
+                    };
+                    // Besides the sweep and what was asked: a gateway this instance has not read
+                    // since it linked it (its connect missed: the daemon started with it linked,
+                    // or the events lagged; or its read failed), within UNREAD_MS, spread out.
                     let due: Vec<GatewayId> = linked
                         .iter()
                         .map(|(id, _, _)| *id)
-                        .filter(|id| asked.remove(id) || sweep::due(*id, last_tick, now, interval_ms))
+                        .filter(|id| {
+                            asked.remove(id)
+                                || sweep::due(*id, last_tick, now, interval_ms)
+                                || (unread.contains(id) && sweep::due(*id, last_tick, now, UNREAD_MS))
+                        })
                         .collect();
                     // Asked for, not linked here (any more): another instance reads it.
                     asked.clear();

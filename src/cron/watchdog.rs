@@ -11,6 +11,7 @@
 //! `nextRunAtMs` (openclaw#139215) — fenced to the process that skipped it, whatever happens to
 //! the answer: a slot is never forced twice.
 
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use super::missed::{self, Look, Slot};
@@ -24,6 +25,8 @@ use gateway_supervisor_actors::events::EventKind;
 use gateway_supervisor_actors::model::{Caller, GatewayId};
 use gateway_supervisor_actors::unix_now_ms;
 
+/// Gateways looked at at once.
+const LOOKS_AT_ONCE: usize = 8;
 /// Runs read per job and look (newest first): more than a look's slots.
 const RUNS: i64 = 50;
 /// How far back a look starts at most: after a long outage (the daemon's, or its link's) the
@@ -89,11 +92,14 @@ impl Cron {
             .iter()
             .map(|(id, l)| (*id, l.clone()))
             .collect();
-        for (id, link) in linked {
-            if let Err(e) = self.watch(id, &link, now).await {
-                tracing::debug!(gateway_id = id.get(), %e, "cron fires not judged this look");
-            }
-        }
+        // A few gateways at a time: one that does not answer holds up only its own look.
+        futures_util::stream::iter(linked)
+            .for_each_concurrent(LOOKS_AT_ONCE, |(id, link)| async move {
+                if let Err(e) = self.watch(id, &link, now).await {
+                    tracing::debug!(gateway_id = id.get(), %e, "cron fires not judged this look");
+                }
+            })
+            .await;
     }
 
     async fn watch(&self, id: GatewayId, link: &Linked, now: i64) -> Result<(), CronError> {

@@ -270,6 +270,30 @@ fn slots_passed_while_the_gateway_was_away_are_not_called_skips() {
 }
 
 #[test]
+fn a_job_made_while_the_daemon_was_down_shows_after_its_restart_without_a_sweep() {
+    let mut d = cron_daemon(&[("GATEWAY_SUPERVISOR__CRON__SWEEP_INTERVAL", "24h")]);
+    let f = fake(|_| {});
+    let gw = linked(&d, "cron-restart", &f);
+    wait_until("the gateway's own jobs", DEADLINE, || {
+        (count(&d, "?system=true") == 3).then_some(())
+    });
+    d.kill9();
+    add_job(
+        &f,
+        "made-while-down",
+        json!({"kind": "every", "everyMs": 60_000}),
+    );
+    d.restart();
+    wait_gateway(&d, gw, "online again", online);
+    let found = wait_until("the job made meanwhile", DEADLINE, || {
+        jobs(&d, "?q=made-while-down")["jobs"]
+            .as_array()
+            .and_then(|j| j.first().cloned())
+    });
+    assert_eq!(found["gateway_id"], gw);
+}
+
+#[test]
 fn cron_questions_are_checked_by_field() {
     let d = cron_daemon(&[]);
     for (query, field) in [
