@@ -112,7 +112,9 @@ impl Cron {
                     // are (one row), not read back with the whole list — a fleet of minutely
                     // jobs would otherwise read every list twice a minute.
                     Ok(e) if e.kind == EventKind::GatewayCron => match (e.gateway_id, ran(&e.payload)) {
-                        (Some(id), Some(run)) => self.ran(id, run).await,
+                        // In a cluster every instance hears it: the one linking the gateway stores it.
+                        (Some(id), Some(run)) if self.links(id) => self.ran(id, run).await,
+                        (Some(_), Some(_)) => {}
                         (Some(_), None) if e.payload["action"] == "started" => {}
                         (Some(id), None) => {
                             asked.insert(id);
@@ -120,7 +122,8 @@ impl Cron {
                         (None, _) => {}
                     },
                     Ok(_) => {}
-                    // Events missed: every gateway is read at its sweep anyway.
+                    // Events missed: a gateway not read since it linked is read within 30 s, every
+                    // gateway at its sweep.
                     Err(RecvError::Lagged(_)) => {}
                     Err(RecvError::Closed) => return,
                 },
@@ -172,6 +175,14 @@ impl Cron {
             }
             entry.labels = labels.clone();
         }
+    }
+
+    /// Whether this instance links gateway `id` (as of the last tick).
+    fn links(&self, id: GatewayId) -> bool {
+        self.linked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&id)
     }
 
     async fn read_all(&self, due: Vec<GatewayId>) {

@@ -7,6 +7,7 @@
 mod approvals;
 mod budgets;
 mod cold_start;
+mod cron;
 mod managed;
 mod notify;
 mod pg_restart;
