@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{cluster, cluster_view, fakes, register, wait_one_socket_each};
+use super::{cluster, cluster_view, fakes, owner, register, wait_one_socket_each};
 use gs_test_support::daemon::wait_until;
 
 #[test]
@@ -34,15 +34,7 @@ fn any_instance_shows_every_gateway_s_jobs_and_the_owner_reads_and_removes() {
 
     // A gateway b does not link: its job's runs come from its owner.
     let view = cluster_view(b);
-    let owner_of = |id: i64| -> String {
-        view["leases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["gateway_id"] == id)
-            .map(|l| l["owner"].as_str().unwrap().to_owned())
-            .unwrap()
-    };
+    let owner_of = |id: i64| owner(&view, id);
     let elsewhere: Vec<i64> = ids
         .iter()
         .copied()

@@ -189,6 +189,17 @@ fn wait_every_gateway_owned(d: &Daemon, count: usize) {
 }
 
 /// Unexpired leases by owner.
+/// The instance that links gateway `id`, as `cluster_view` says.
+fn owner(view: &Value, id: i64) -> String {
+    view["leases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["gateway_id"] == id)
+        .map(|l| l["owner"].as_str().unwrap().to_owned())
+        .unwrap()
+}
+
 fn owners(view: &Value) -> std::collections::BTreeMap<String, usize> {
     let mut by = std::collections::BTreeMap::new();
     for l in view["leases"].as_array().unwrap() {
@@ -479,15 +490,7 @@ fn an_action_on_a_gateway_linked_elsewhere_is_carried_out_by_its_owner() {
     let ids = register(&nodes[0], &fakes);
     wait_one_socket_each(&fakes, Duration::from_secs(30));
     let view = cluster_view(&nodes[0]);
-    let owner_of = |id: i64| -> String {
-        view["leases"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["gateway_id"] == id)
-            .map(|l| l["owner"].as_str().unwrap().to_owned())
-            .unwrap()
-    };
+    let owner_of = |id: i64| owner(&view, id);
     // A gateway b does not link, asked through b.
     let (gid, owner) = ids
         .iter()
