@@ -14,7 +14,6 @@ use super::error::{ApiError, ErrorBody};
 use crate::cron::runs::CronRun;
 use crate::db::cron::{CronJobFilter, CronJobRow, CronMissRow};
 use crate::domain::{CronJobStatus, CronMissCause};
-use crate::fleet::ServiceError;
 use gateway_supervisor_actors::bounded;
 use gateway_supervisor_actors::model::GatewayId;
 
@@ -247,13 +246,11 @@ pub async fn get(
     })?;
     let (runs, runs_unavailable) = match state.cron.runs(gateway_id, &job_id).await {
         Ok(runs) => (Some(runs), None),
-        Err(e) if e.elsewhere().is_some() => {
-            return match super::relay::or_owner(&state, &req, None, Err::<(), _>(e)).await? {
-                super::relay::Here::Relayed(res) => Ok(res),
-                super::relay::Here::Done(()) => Err(ApiError::Internal("relay".into())),
-            };
-        }
-        Err(e) => (None, Some(bounded::text(&e.to_string(), 300))),
+        Err(e) => match super::relay::if_elsewhere(&state, &req, None, &e).await {
+            Some(relayed) => return relayed,
+            // Not reachable here for another reason: the job as stored, and why no runs.
+            None => (None, Some(bounded::text(&e.to_string(), 300))),
+        },
     };
     Ok(HttpResponse::Ok().json(CronJobEnvelope {
         job: row.into(),

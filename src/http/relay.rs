@@ -153,6 +153,19 @@ fn unavailable(instance: &str, retry_after_secs: u64, message: String) -> ApiErr
     }
 }
 
+/// `req` (with `body`) sent to the instance that links the gateway of `e`, when another one
+/// does; `None` when `e` is not that (the caller answers it its own way: a part of an answer it
+/// can give without the gateway).
+pub async fn if_elsewhere<E: ServiceError>(
+    state: &AppState,
+    req: &HttpRequest,
+    body: Option<Vec<u8>>,
+    e: &E,
+) -> Option<Result<HttpResponse, ApiError>> {
+    let (id, owner) = e.elsewhere().map(|(id, owner)| (id, owner.clone()))?;
+    Some(relay(state, req, body, id, owner).await)
+}
+
 async fn relay(
     state: &AppState,
     req: &HttpRequest,
