@@ -1,7 +1,7 @@
 //! The cron inventory at fleet scale: 1,000 fake gateways with a fresh gateway's three jobs
 //! each (as captured from 2026.9.6). Every job is in the inventory, and the sweep reads each
-//! gateway once per `sweep_interval`, spread over it — sampled every second, the reads of the
-//! busiest second stay within a few times the average (printed: the sweep's rate, shown).
+//! gateway once per `sweep_interval`, spread over it — sampled every second, the busiest
+//! second reads far fewer than the fleet (the rate is printed).
 
 use std::time::{Duration, Instant};
 
@@ -74,11 +74,13 @@ fn a_thousand_gateways_jobs_are_all_kept_and_swept_evenly() {
         per_second.len()
     );
     assert!(
-        (1_600.0..=2_600.0).contains(&total),
+        (1_400.0..=2_800.0).contains(&total),
         "each gateway about twice: {total}"
     );
+    // Spread out: never a quarter of the fleet in one second (about a tenth on average; a
+    // loaded machine delays a tick now and then, and its second takes two seconds' share).
     assert!(
-        busiest <= 4.0 * average,
+        busiest <= GATEWAYS as f64 / 4.0,
         "the sweep is spread out: {busiest} in one second, {average:.0} on average"
     );
     assert_eq!(metric(&d, "cron_list_reads_total{outcome=\"failed\"}"), 0.0);
