@@ -78,11 +78,17 @@ fn cluster() -> Vec<Daemon> {
 }
 
 fn fakes(n: usize) -> Vec<FakeGateway> {
+    fakes_ticking(n, Duration::from_secs(1))
+}
+
+/// `n` fake gateways sending a tick every `tick` (the link reads a gateway silent for two as
+/// gone).
+fn fakes_ticking(n: usize, tick: Duration) -> Vec<FakeGateway> {
     (0..n)
         .map(|_| {
             FakeGateway::start(FakeConfig {
                 token: Some("fake-token".into()),
-                tick_interval: Duration::from_secs(1),
+                tick_interval: tick,
                 ping_interval: None,
                 sessions: 1,
                 ..FakeConfig::default()

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{TTL, cluster_view, env_refs, instance_env, register, wait_one_socket_each};
-use fake_gateway::{FakeConfig, FakeGateway};
+use super::{
+    TTL, cluster_view, env_refs, fakes_ticking, instance_env, register, wait_one_socket_each,
+};
 use gs_test_support::daemon::{Daemon, Database};
 
 #[test]
@@ -28,18 +29,7 @@ fn fifty_spawns_through_two_instances_on_a_budget_of_three_admit_exactly_three()
     };
     let a = Daemon::start_on(Database::postgres(), &env_refs(&env("a")));
     let b = Daemon::join(&a, &env_refs(&env("b")));
-    let fakes: Vec<FakeGateway> = (0..4)
-        .map(|_| {
-            FakeGateway::start(FakeConfig {
-                token: Some("fake-token".into()),
-                tick_interval: Duration::from_secs(5),
-                ping_interval: None,
-                sessions: 1,
-                ..FakeConfig::default()
-            })
-            .expect("start a fake gateway")
-        })
-        .collect();
+    let fakes = fakes_ticking(4, Duration::from_secs(5));
     register(&a, &fakes);
     wait_one_socket_each(&fakes, Duration::from_secs(30));
     let key = a.create_key("operator", "spender");
