@@ -263,7 +263,11 @@ pub async fn get(
 #[utoipa::path(post, path = "/api/cron/gateways/{gateway_id}/remove-duplicates", tag = "cron",
     params(("gateway_id" = i64, Path, minimum = 1)),
     description = "Removes the gateway's enabled extra copies of its jobs (same name, schedule and payload as an older job: `GET /api/cron/jobs?status=duplicate`) with `cron.remove`, keeping the oldest of each set, in one audited action. The gateway's list is read first, so only copies it has now are removed.",
-    responses((status = 200, body = crate::cron::cleanup::Removed), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = crate::cron::cleanup::Removed), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`unsupported_action`: the gateway's release has no cron"),
+        (status = 502, body = ErrorBody, description = "the gateway refused or answered out of protocol"),
+        (status = 503, body = ErrorBody, description = "`gateway_unavailable`: the gateway is not connected; `owner_unavailable`: the instance linking it does not answer"),
+        (status = 504, body = ErrorBody, description = "`gateway_timeout`: the gateway did not answer in time")))]
 pub async fn remove_duplicates(
     req: HttpRequest,
     state: web::Data<AppState>,
