@@ -18,6 +18,7 @@ use super::job::{Job, Page};
 use super::watchdog::Watched;
 use super::{Cron, CronError, Linked, duplicates, sweep};
 use crate::db::cron::{CronJobRow, CronListRead};
+use crate::domain::CronAction;
 use gateway_supervisor_actors::events::EventKind;
 use gateway_supervisor_actors::model::{GatewayId, LinkPhase};
 use gateway_supervisor_actors::unix_now_ms;
@@ -115,7 +116,7 @@ impl Cron {
                         // In a cluster every instance hears it: the one linking the gateway stores it.
                         (Some(id), Some(run)) if self.links(id) => self.ran(id, run).await,
                         (Some(_), Some(_)) => {}
-                        (Some(_), None) if e.payload["action"] == "started" => {}
+                        (Some(_), None) if action(&e.payload) == CronAction::Started => {}
                         (Some(id), None) => {
                             asked.insert(id);
                         }
@@ -318,7 +319,7 @@ impl Cron {
 /// job's next run. `None` for anything else (a change, a start: the list is read back, or
 /// nothing needs storing).
 fn ran(payload: &Value) -> Option<Ran> {
-    if payload["action"] != "finished" {
+    if action(payload) != CronAction::Finished {
         return None;
     }
     Some(Ran {
@@ -327,6 +328,14 @@ fn ran(payload: &Value) -> Option<Ran> {
         run_at_ms: payload["run_at_ms"].as_i64()?,
         next_run_at_ms: payload["next_run_at_ms"].as_i64(),
     })
+}
+
+/// The action a `gateway.cron` event names (`other` for a word outside the set).
+fn action(payload: &Value) -> CronAction {
+    payload["action"]
+        .as_str()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(CronAction::Other)
 }
 
 /// A run that ended, as stored on its job.

@@ -128,6 +128,18 @@ words! {
 }
 
 words! {
+    /// What a gateway's `cron` event says happened (`gateway.cron`'s `action`).
+    pub enum CronAction {
+        Added => "added",
+        Updated => "updated",
+        Removed => "removed",
+        Started => "started",
+        Finished => "finished",
+        Other => "other",
+    }
+}
+
+words! {
     /// Why an expected fire has no run: the gateway was up and skipped it (openclaw#139215),
     /// or the daemon could not reach it over the slot (it may have been down).
     pub enum CronMissCause {

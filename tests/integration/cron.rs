@@ -256,8 +256,11 @@ fn slots_passed_while_the_gateway_was_away_are_not_called_skips() {
     });
     f.stop();
     wait_gateway(&d, gw, "offline", |g| !online(g));
-    // The outage itself: two slots pass while the gateway is away.
-    std::thread::sleep(Duration::from_secs(12));
+    // The outage itself: two slots (5 s apart) pass while the gateway is away.
+    let away_since = std::time::Instant::now();
+    wait_until("two slots passed while away", DEADLINE, || {
+        (away_since.elapsed() >= Duration::from_secs(12)).then_some(())
+    });
     f.resume().unwrap();
     wait_gateway(&d, gw, "online again", online);
     let seen = wait_until("the slots passed away said so", DEADLINE, || {
