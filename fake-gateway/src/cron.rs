@@ -393,6 +393,15 @@ fn announced(state: &CronState, method: &str, answer: &Value, before: Option<Val
 fn add(state: &mut CronState, params: &Map<String, Value>, now: i64) -> Result<Value, Value> {
     let refuse = |m: String| json!({"code": "INVALID_REQUEST", "message": m});
     closed("cron.add", params, &ADD_PARAMS).map_err(refuse)?;
+    // 2026.9.6's `assertCronDeliveryInputNonBlankFields`, before anything else is read.
+    for field in ["channel", "to"] {
+        let value = &params.get("delivery").unwrap_or(&Value::Null)[field];
+        if !value.is_null() && value.as_str().is_none_or(|v| v.trim().is_empty()) {
+            return Err(refuse(format!(
+                "invalid cron.add params: delivery.{field} must be a non-empty string"
+            )));
+        }
+    }
     let schedule = params.get("schedule").cloned().unwrap_or(Value::Null);
     if schedule["kind"] == "cron"
         && let Some(why) = bad_expression(schedule["expr"].as_str().unwrap_or_default())

@@ -2,7 +2,7 @@
 //! updates multiplied a fleet's jobs from 28 to 74). The gateway's list is read first, so the
 //! copies removed are the ones it has now — never the kept copy, never a job that only looked
 //! like a copy in an older read — then each extra copy is removed with `cron.remove`, and the
-//! list read again.
+//! list read again. The removals are paced under the gateway's write limit (`fleet/operation/pace.rs`).
 
 use serde::Serialize;
 use serde_json::json;
@@ -50,8 +50,16 @@ impl Cron {
             kept,
             failed: Vec::new(),
         };
+        // One wait for the whole removal: what the gateway's write limit leaves for later is
+        // named as not removed (busy), and a second removal takes it.
+        let deadline = tokio::time::Instant::now() + super::WRITE_WAIT;
         for (job, _) in extras {
-            match self.hands.call(id, "cron.remove", json!({"id": job})).await {
+            let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let removed = self
+                .hands
+                .write(id, "cron.remove", json!({"id": job}), wait)
+                .await;
+            match removed {
                 Ok(_) => done.removed.push(job),
                 Err(e) => done.failed.push(NotRemoved {
                     job_id: job,

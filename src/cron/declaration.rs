@@ -55,13 +55,7 @@ fn refused(field: &str, message: impl Into<String>) -> Refused {
 }
 
 /// Which risk moving a single-firing job takes when its gateway changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Move {
-    /// Enable it on the new gateway before disabling it on the old: one fire may happen twice.
-    Overlap,
-    /// Disable it on the old gateway before enabling it on the new: one fire may be missed.
-    Gap,
-}
+pub use crate::domain::CronMove as Move;
 
 /// A declared job, checked.
 #[derive(Debug, Clone)]
@@ -180,6 +174,20 @@ impl Declaration {
             selector,
             job,
             single,
+        })
+    }
+
+    /// A stored declaration read back (`None`: its job is not a JSON object, or its selector
+    /// no longer parses: it is not written anywhere until it is put again).
+    pub fn from_row(row: &crate::db::cron_declarations::DeclarationRow) -> Option<Declaration> {
+        Some(Declaration {
+            name: row.name.clone(),
+            selector: Selector::parse(&row.selector).ok()?,
+            job: serde_json::from_str::<Value>(&row.job)
+                .ok()?
+                .as_object()?
+                .clone(),
+            single: row.single,
         })
     }
 

@@ -63,6 +63,9 @@ impl Cron {
         let interval_ms = self.cfg.sweep_interval.as_millis() as i64;
         let mut asked: BTreeSet<GatewayId> = BTreeSet::new();
         let mut last_tick = unix_now_ms();
+        // A gateway linked or lost: the declarations are kept at the next tick, not the next
+        // watch (a single-firing job moves off a gateway that went down within seconds).
+        let mut keep_soon = false;
         loop {
             tokio::select! {
                 _ = tick.tick() => {
@@ -89,9 +92,13 @@ impl Cron {
                     asked.clear();
                     last_tick = now;
                     self.read_all(due).await;
+                    if std::mem::take(&mut keep_soon) {
+                        self.keep_declarations().await;
+                    }
                 }
                 _ = watch.tick() => {
                     self.watch_all().await;
+                    self.keep_declarations().await;
                     self.count().await;
                 }
                 _ = prune.tick() => {
@@ -103,11 +110,13 @@ impl Cron {
                     }
                 }
                 event = events.recv() => match event {
-                    Ok(e) if e.kind == EventKind::ConnectionChanged
-                        && e.payload.get("state").and_then(Value::as_str)
-                            == Some(LinkPhase::Connected.as_str()) =>
-                    {
-                        asked.extend(e.gateway_id);
+                    Ok(e) if e.kind == EventKind::ConnectionChanged => {
+                        keep_soon = true;
+                        if e.payload.get("state").and_then(Value::as_str)
+                            == Some(LinkPhase::Connected.as_str())
+                        {
+                            asked.extend(e.gateway_id);
+                        }
                     }
                     // A run's start or end changes no definition: its facts are stored as they
                     // are (one row), not read back with the whole list — a fleet of minutely

@@ -10,6 +10,7 @@
 
 pub mod cleanup;
 pub mod declaration;
+pub mod declared;
 pub mod duplicates;
 pub mod inventory;
 pub mod job;
@@ -26,10 +27,14 @@ use std::sync::Mutex;
 use crate::config::CronConfig;
 use crate::db::{DbError, Store};
 use crate::fleet::FleetError;
-use crate::fleet::operation::Hands;
+use crate::fleet::operation::{Hands, Operations};
 use gateway_supervisor_actors::events::EventBus;
 use gateway_supervisor_actors::labels::Selector;
 use gateway_supervisor_actors::model::GatewayId;
+
+/// How long a write waits for its turn under the gateway's write limit (30 a minute, 2 s
+/// apart) before it is refused as busy: a removal of ten extra copies takes 20 s.
+pub const WRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(25);
 
 /// Why a gateway's cron could not be read or acted on.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +71,8 @@ struct Linked {
 pub struct Cron {
     store: Store,
     hands: Hands,
+    /// Where declarations' rollouts start.
+    operations: Operations,
     events: EventBus,
     cfg: CronConfig,
     metrics: metrics::CronMetrics,
@@ -85,7 +92,7 @@ pub struct Cron {
 impl Cron {
     pub fn new(
         store: Store,
-        hands: Hands,
+        operations: Operations,
         events: EventBus,
         cfg: CronConfig,
         metrics: metrics::CronMetrics,
@@ -93,7 +100,8 @@ impl Cron {
         Cron {
             recover_on: cfg.recover_selector(),
             store,
-            hands,
+            hands: operations.hands(),
+            operations,
             events,
             cfg,
             metrics,

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::missed::{self, Look, Slot};
 use super::schedule::Schedule;
-use super::{Cron, CronError, Linked};
+use super::{Cron, CronError, Linked, WRITE_WAIT};
 use crate::config::Recover;
 use crate::db::cron::{CronJobRow, CronMissRow};
 use crate::domain::{CronMissCause, CronMissedEvent, CronRecovery};
@@ -284,10 +284,11 @@ impl Cron {
             .to_owned();
         let answer = self
             .hands
-            .call(
+            .write(
                 id,
                 "cron.run",
                 json!({"id": job_id, "mode": "force", "expectedProcessInstanceId": process}),
+                WRITE_WAIT,
             )
             .await
             .map_err(|e| bounded::text(&e.to_string(), 300))?;

@@ -142,11 +142,14 @@ pub(super) async fn services(
         .add_playbook(crate::fleet_config::rollout::playbook(fleet_config.clone()));
     let cron = Arc::new(crate::cron::Cron::new(
         store.clone(),
-        fleet.operations.hands(),
+        fleet.operations.clone(),
         events.clone(),
         cfg.cron.clone(),
         metrics.cron.clone(),
     ));
+    fleet
+        .operations
+        .add_playbook(crate::cron::declared::playbook(cron.clone()));
     let managed = Arc::new(
         crate::managed::Managed::new(
             store.clone(),

@@ -87,6 +87,16 @@ pub struct CronMissRow {
     pub recovered_at_ms: Option<i64>,
 }
 
+/// A job this daemon declared, as its gateway's last list holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeclaredListed {
+    pub gateway_id: GatewayId,
+    /// `gs:<declaration>`.
+    pub key: String,
+    pub job_id: String,
+    pub config_revision: Option<String>,
+}
+
 /// Counts for the gauges.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CronCounts {
@@ -291,6 +301,43 @@ impl Store {
     }
 
     /// Every job of gateway `gateway`, by id.
+    /// Every job whose declaration key starts with `owner:` (this daemon's: `gs:`), as the
+    /// last lists hold them.
+    pub fn cron_jobs_declared_by(&self, owner: &str) -> Result<Vec<DeclaredListed>, DbError> {
+        let mut conn = self.conn()?;
+        let rows: Vec<(GatewayId, Option<String>, String, Option<String>)> = cron_jobs::table
+            .filter(cron_jobs::declaration_key.like(format!("{owner}:%")))
+            .select((
+                cron_jobs::gateway_id,
+                cron_jobs::declaration_key,
+                cron_jobs::job_id,
+                cron_jobs::config_revision,
+            ))
+            .load(&mut conn)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(gateway_id, key, job_id, config_revision)| {
+                Some(DeclaredListed {
+                    gateway_id,
+                    key: key?,
+                    job_id,
+                    config_revision,
+                })
+            })
+            .collect())
+    }
+
+    /// The gateways whose last list holds a job with declaration key `key`.
+    pub fn cron_jobs_declared(&self, key: &str) -> Result<Vec<GatewayId>, DbError> {
+        let mut conn = self.conn()?;
+        Ok(cron_jobs::table
+            .filter(cron_jobs::declaration_key.eq(key))
+            .select(cron_jobs::gateway_id)
+            .distinct()
+            .order(cron_jobs::gateway_id.asc())
+            .load(&mut conn)?)
+    }
+
     pub fn cron_jobs_of(&self, gateway: GatewayId) -> Result<Vec<CronJobRow>, DbError> {
         let mut conn = self.conn()?;
         Ok(cron_jobs::table

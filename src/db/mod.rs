@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod config_profiles;
 pub mod config_rollouts;
 pub mod cron;
+pub mod cron_declarations;
 pub mod gateways;
 pub mod health;
 pub mod hosts;

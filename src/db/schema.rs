@@ -412,7 +412,38 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    cron_declarations (name) {
+        name -> Text,
+        selector -> Text,
+        job -> Text,
+        single -> Nullable<Text>,
+        owner_gateway_id -> Nullable<BigInt>,
+        revision -> BigInt,
+        deleted -> Bool,
+        operation_id -> Nullable<Text>,
+        updated_by -> Text,
+        updated_at_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    cron_declared (name, gateway_id) {
+        name -> Text,
+        gateway_id -> BigInt,
+        revision -> BigInt,
+        job_id -> Nullable<Text>,
+        enabled -> Bool,
+        config_revision -> Nullable<Text>,
+        drift -> Text,
+        error -> Nullable<Text>,
+        checked_at_ms -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    cron_declarations,
+    cron_declared,
     cron_lists,
     cron_jobs,
     cron_misses,

@@ -160,6 +160,16 @@ words! {
     }
 }
 
+words! {
+    /// How a single-firing declared job moves when the gateway firing it changes: enable the
+    /// new one before disabling the old (`overlap`: one fire may happen twice) or disable the
+    /// old one first (`gap`: one fire may be missed).
+    pub enum CronMove {
+        Overlap => "overlap",
+        Gap => "gap",
+    }
+}
+
 /// The `cron.missed` event's payload: an expected fire of a gateway's job with no run, found
 /// once per slot by the cron watchdog (`cron/watchdog.rs`), and what its recovery did. Read
 /// typed by the alerts.

@@ -28,15 +28,21 @@ pub enum OperationKind {
     /// `auto_revert` every changed gateway gets its previous values back. Carried out by the
     /// `fleet_config` module.
     ConfigRollout,
+    /// A declared cron job, a few gateways at a time (canaries first): `cron.add` with the
+    /// declaration's key on each gateway it picks (enabled on one only when it fires once per
+    /// group), `cron.remove` on each that carries it and should not, each write read back.
+    /// Carried out by the `cron` module.
+    CronDeclaration,
 }
 
 impl OperationKind {
-    pub const ALL: [OperationKind; 5] = [
+    pub const ALL: [OperationKind; 6] = [
         OperationKind::Drain,
         OperationKind::RollingRestart,
         OperationKind::UpdateHold,
         OperationKind::Upgrade,
         OperationKind::ConfigRollout,
+        OperationKind::CronDeclaration,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -46,6 +52,7 @@ impl OperationKind {
             OperationKind::UpdateHold => "update_hold",
             OperationKind::Upgrade => "upgrade",
             OperationKind::ConfigRollout => "config_rollout",
+            OperationKind::CronDeclaration => "cron_declaration",
         }
     }
 }
@@ -185,6 +192,11 @@ pub enum KindParams {
     Hold,
     Upgrade(UpgradeParams),
     Rollout(RolloutParams),
+    /// A cron declaration's rollout: the declaration it writes (read from the store at each
+    /// round, as it is then).
+    Cron {
+        declaration: String,
+    },
 }
 
 /// A drain's own parameters.
@@ -236,6 +248,14 @@ impl OperationParams {
         }
     }
 
+    /// A cron declaration's name, when it is one's rollout.
+    pub fn declaration(&self) -> Option<&str> {
+        match &self.of {
+            KindParams::Cron { declaration } => Some(declaration),
+            _ => None,
+        }
+    }
+
     /// The flat form stored and shown: a field that is not the kind's reads as nothing
     /// (0, false, `release`, absent).
     pub fn record(&self) -> ParamsRecord {
@@ -252,6 +272,7 @@ impl OperationParams {
             on_drain_timeout: drain.on_drain_timeout,
             rollout: self.rollout().cloned(),
             release: upgrade.release,
+            declaration: self.declaration().map(str::to_owned),
         }
     }
 
@@ -274,6 +295,10 @@ impl OperationParams {
             OperationKind::ConfigRollout => match r.rollout {
                 Some(rp) => KindParams::Rollout(rp),
                 // Never stored so; read as a rollout that cannot go on rather than refused.
+                None => KindParams::Hold,
+            },
+            OperationKind::CronDeclaration => match r.declaration {
+                Some(declaration) => KindParams::Cron { declaration },
                 None => KindParams::Hold,
             },
         };
@@ -322,6 +347,9 @@ pub struct ParamsRecord {
     /// An upgrade's target for managed gateways (this daemon swaps their release itself).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub release: Option<ManagedRelease>,
+    /// A cron declaration's rollout: the declaration it writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declaration: Option<String>,
 }
 
 /// The release an upgrade swaps managed gateways to (observer-mode gateways update

@@ -102,8 +102,6 @@ pub struct FleetConfig {
     metrics: metrics::DriftMetrics,
     /// A profile changed through this instance: judge again now.
     changed: tokio::sync::Notify,
-    /// Config writes of the last minute, per gateway.
-    pacer: std::sync::Mutex<rollout::pace::Pacer>,
 }
 
 impl FleetConfig {
@@ -122,7 +120,6 @@ impl FleetConfig {
             cfg,
             metrics,
             changed: tokio::sync::Notify::new(),
-            pacer: std::sync::Mutex::new(rollout::pace::Pacer::default()),
         }
     }
 

@@ -17,9 +17,9 @@ use actix_web::web;
 use super::roles::{Check, Need, Reach, delete, get, patch, post, put};
 use super::{Gate, api_resource, not_found};
 use super::{
-    agents, approvals, budgets, cluster, cron, events, fleet, fleet_config, gateway_ops, gateways,
-    health, hosts, keys, labels, maintenance, managed, middleware, operations, ops, rollouts,
-    sessions, spawn, spend, usage, v1, visible,
+    agents, approvals, budgets, cluster, cron, cron_declarations, events, fleet, fleet_config,
+    gateway_ops, gateways, health, hosts, keys, labels, maintenance, managed, middleware,
+    operations, ops, rollouts, sessions, spawn, spend, usage, v1, visible,
 };
 use crate::auth::Role::{self, Admin, Operator, Viewer};
 use crate::tenancy::Verb;
@@ -212,6 +212,10 @@ api! {
             "/jobs" => get Viewer Read cron::list;
             "/jobs/{gateway_id}/{job_id}" => get Viewer Read cron::get;
             r"/gateways/{gateway_id:\d+}/remove-duplicates" => post Admin Config cron::remove_duplicates;
+            "/declarations" => get Viewer Read @platform cron_declarations::list;
+            "/declarations/{name}" => get Viewer Read @platform cron_declarations::get,
+                put Admin Config @platform cron_declarations::put,
+                delete Admin Config @platform cron_declarations::delete;
         }
         "/config" [] {
             "/profiles" => get Viewer Read @platform fleet_config::list;

@@ -161,6 +161,12 @@ pub enum ApiError {
     /// No config profile of this name.
     #[error("no config profile named `{0}`")]
     ProfileNotFound(String),
+    /// No cron declaration of this name.
+    #[error("no cron declaration named `{0}`")]
+    CronDeclarationNotFound(String),
+    /// As many cron declarations as are kept.
+    #[error("{0}")]
+    CronDeclarationsFull(String),
     /// Answered before this answer (here, through another instance, or in another client):
     /// `details` has the recorded decision and who answered.
     #[error("{message}")]
@@ -262,6 +268,8 @@ impl ApiError {
             ApiError::ApprovalNotFound { .. } => ("approval_not_found", S::NOT_FOUND),
             ApiError::CronJobNotFound { .. } => ("cron_job_not_found", S::NOT_FOUND),
             ApiError::ProfileNotFound(_) => ("config_profile_not_found", S::NOT_FOUND),
+            ApiError::CronDeclarationNotFound(_) => ("cron_declaration_not_found", S::NOT_FOUND),
+            ApiError::CronDeclarationsFull(_) => ("cron_declarations_full", S::CONFLICT),
             ApiError::BudgetNotFound(_) => ("budget_not_found", S::NOT_FOUND),
             ApiError::SpendBudgetNotFound(_) => ("spend_budget_not_found", S::NOT_FOUND),
             ApiError::KeyNotFound(_) => ("key_not_found", S::NOT_FOUND),

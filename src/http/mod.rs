@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod console;
 pub mod console_sso;
 pub mod cron;
+pub mod cron_declarations;
 pub mod error;
 pub mod etag;
 pub mod events;

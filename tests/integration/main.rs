@@ -25,6 +25,7 @@ mod console;
 mod cordon;
 mod crash;
 mod cron;
+mod cron_declarations;
 mod cron_scale;
 mod ctl;
 mod daemon_upgrade;

@@ -88,6 +88,18 @@ impl Playbooks {
     }
 }
 
+/// The plan of a kind with no plan of its own (every built-in kind, a cron declaration's
+/// rollout): what an earlier failure leaves untouched is skipped, gateways are admitted in
+/// order within `max_unavailable` (canaries first), and it ends once every gateway is over
+/// ([`super::rule::plan`]).
+pub fn plan_in_order(op: &mut Operation, now_ms: i64) {
+    let cancelling = op.state == OperationState::Cancelling;
+    let (_, verdict) = super::rule::plan(&mut op.progress, &op.params, cancelling, now_ms);
+    if let Some(state) = verdict {
+        op.state = state;
+    }
+}
+
 /// Who an operation's steps act as: its creator, through it.
 pub fn acting(op: &Operation) -> Caller {
     Caller {

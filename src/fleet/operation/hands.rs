@@ -20,6 +20,17 @@ use gateway_supervisor_actors::bounded;
 use gateway_supervisor_actors::labels::Labels;
 use gateway_supervisor_actors::model::{Caller, GatewayId};
 
+/// A gateway as the fleet sees it now.
+#[derive(Debug, Clone)]
+pub struct GatewayState {
+    pub id: GatewayId,
+    pub labels: Labels,
+    /// Connected and healthy (where it is linked).
+    pub up: bool,
+    /// Its group's acting primary.
+    pub acting_primary: bool,
+}
+
 /// The fleet powers a playbook's steps use.
 #[derive(Clone)]
 pub struct Hands {
@@ -28,6 +39,9 @@ pub struct Hands {
     budgets: Budgets,
     /// The gateway processes this daemon runs (managed gateways), once they are handed over.
     processes: Arc<std::sync::OnceLock<Arc<dyn Processes>>>,
+    /// Every write to a gateway of the last minute, whoever made it (its limit is the
+    /// gateway's, not a playbook's).
+    pacer: Arc<std::sync::Mutex<super::pace::Pacer>>,
 }
 
 impl Hands {
@@ -37,6 +51,20 @@ impl Hands {
             gateway_ops,
             budgets,
             processes: Arc::default(),
+            pacer: Arc::default(),
+        }
+    }
+
+    /// A write's turn under gateway `id`'s write limit (`pace.rs`): `Ok` (counted), or
+    /// `Err(ms)` to wait before asking again.
+    pub fn write_turn(&self, id: GatewayId) -> Result<(), i64> {
+        let now = gateway_supervisor_actors::unix_now_ms();
+        match self.pacer.lock() {
+            Ok(mut pacer) => {
+                pacer.prune(now);
+                pacer.take(id, now)
+            }
+            Err(_) => Ok(()),
         }
     }
 
@@ -68,6 +96,24 @@ impl Hands {
                 version: t.version.clone(),
             },
         }
+    }
+
+    /// Every gateway as the fleet sees it now (any instance's word for one linked elsewhere),
+    /// in id order.
+    pub fn gateway_states(&self) -> Vec<GatewayState> {
+        let mut all: Vec<GatewayState> = self
+            .ctx
+            .targets()
+            .iter()
+            .map(|t| GatewayState {
+                id: t.candidate.id,
+                labels: t.candidate.labels.clone(),
+                up: t.candidate.healthy,
+                acting_primary: t.candidate.acting_primary,
+            })
+            .collect();
+        all.sort_unstable_by_key(|g| g.id);
+        all
     }
 
     /// Every gateway's id, name and labels (or only gateway `one`'s), in id order.
@@ -120,6 +166,36 @@ impl Hands {
         method: &'static str,
         params: Value,
     ) -> Result<Value, FleetError> {
+        self.ctx.call(id, method, params).await
+    }
+
+    /// One write to gateway `id` (`cron.remove`, `cron.run`: a call the gateway counts against
+    /// its write limit), sent once its turn comes (`pace.rs`); refused as busy when the turn
+    /// does not come within `wait` (a step that can come back later asks [`Hands::write_turn`]
+    /// instead).
+    pub async fn write(
+        &self,
+        id: GatewayId,
+        method: &'static str,
+        params: Value,
+        wait: std::time::Duration,
+    ) -> Result<Value, FleetError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        while let Err(ms) = self.write_turn(id) {
+            let at = tokio::time::Instant::now()
+                + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(1));
+            if at > deadline {
+                return Err(FleetError::Busy {
+                    message: format!(
+                        "gateway {id} has had its {} writes of the minute; try again in {}s",
+                        super::pace::LIMIT,
+                        (ms + 999) / 1000
+                    ),
+                    details: json!({"gateway_id": id, "retry_after_ms": ms}),
+                });
+            }
+            tokio::time::sleep_until(at).await;
+        }
         self.ctx.call(id, method, params).await
     }
 

@@ -13,6 +13,7 @@ mod drain;
 pub mod engine;
 mod hands;
 mod kinds;
+pub mod pace;
 pub mod progress;
 pub mod rule;
 mod swap;
@@ -23,7 +24,7 @@ pub mod upgrade;
 /// The operation's data is stored as it is shown; it lives with its storage.
 pub use crate::domain::operation as model;
 pub use engine::{Playbook, Round, Stepped};
-pub use hands::Hands;
+pub use hands::{GatewayState, Hands};
 
 use serde_json::json;
 

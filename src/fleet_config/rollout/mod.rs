@@ -5,10 +5,10 @@
 //! read (again on a lost race), through the restart the gateway says it needs, healthy for
 //! `min_healthy_time`, the written paths read back. The first unhealthy gateway stops it; with
 //! `auto_revert` every changed gateway gets its saved values back by the same path. `rule`
-//! decides, `runner` carries out, `pace` keeps writes under the gateway's limit.
+//! decides, the playbook carries out (its writes paced under the gateway's limit by the
+//! engine's `Hands`).
 
 pub mod answers;
-pub mod pace;
 mod playbook;
 pub mod reload_plan;
 pub mod rule;

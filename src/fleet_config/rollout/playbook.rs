@@ -94,9 +94,6 @@ impl Playbook for Rollouts {
         let (key, rp, by) = (op.id.clone(), op.params.rollout().cloned(), acting(op));
         Box::pin(async move {
             let config = &*self.0;
-            if let Ok(mut pacer) = config.pacer.lock() {
-                pacer.prune(unix_now_ms());
-            }
             let record = config
                 .stored(move |s| s.config_rollout(&key))
                 .await
@@ -218,10 +215,7 @@ impl RolloutRound<'_> {
 
     /// A write's turn under gateway `id`'s limit; `Err(ms)`: wait that long.
     fn paced(&self, id: GatewayId) -> Result<(), i64> {
-        match self.config.pacer.lock() {
-            Ok(mut pacer) => pacer.take(id, unix_now_ms()),
-            Err(_) => Ok(()),
-        }
+        self.hands.write_turn(id)
     }
 
     /// Holds step `p` back `wait_ms` for the gateway's write limit.
@@ -235,7 +229,7 @@ impl RolloutRound<'_> {
         }
         p.detail = Some(format!(
             "paced: at most {} writes a minute to a gateway; next in {}s",
-            super::pace::LIMIT,
+            crate::fleet::operation::pace::LIMIT,
             (wait_ms + 999) / 1000
         ));
     }

@@ -270,3 +270,15 @@ impl From<crate::fleet::FleetError> for ApiError {
         }
     }
 }
+
+impl From<crate::cron::declared::DeclareError> for ApiError {
+    fn from(err: crate::cron::declared::DeclareError) -> Self {
+        use crate::cron::declared::DeclareError as D;
+        match err {
+            D::Invalid(r) => ApiError::field(&r.field, r.message),
+            D::NotFound(name) => ApiError::CronDeclarationNotFound(name),
+            D::Full => ApiError::CronDeclarationsFull(err.to_string()),
+            D::Cron(e) => e.into_fleet().into(),
+        }
+    }
+}

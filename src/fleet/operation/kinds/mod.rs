@@ -120,11 +120,7 @@ impl<K: Kind> Playbook for Builtin<K> {
     /// Skips what an earlier failure leaves untouched, admits in order within
     /// `max_unavailable` (canaries first), and ends it once every gateway is over.
     fn plan(&self, op: &mut Operation, now_ms: i64) {
-        let cancelling = op.state == OperationState::Cancelling;
-        let (_, verdict) = rule::plan(&mut op.progress, &op.params, cancelling, now_ms);
-        if let Some(state) = verdict {
-            op.state = state;
-        }
+        super::engine::plan_in_order(op, now_ms);
     }
 
     fn round<'a>(

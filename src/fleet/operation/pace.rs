@@ -1,8 +1,11 @@
-//! Pacing config writes under a gateway's own limit: 2026.9.6 takes at most 30 `config.patch`
-//! per 60 s from one client (failed writes included) and refuses the 31st with `retryAfterMs`
-//! (captured). The daemon is one client per gateway, so it keeps each gateway's writes of the
-//! last minute and holds a write back until the oldest leaves the window, rather than spend
-//! one on a refusal. Pure: time is an input.
+//! Pacing writes under a gateway's own limit: 2026.9.6 takes at most 30 control-plane writes
+//! (`config.patch`, `cron.add`, `cron.update`, `cron.remove`, `cron.run`) per 60 s from one
+//! client, failed writes included, and refuses the 31st with `retryAfterMs` (captured). The
+//! daemon is one client per gateway, so every playbook and service that writes takes its turn
+//! here: each gateway's writes of the last minute are kept, a write is held back until the
+//! oldest leaves the window rather than spend one on a refusal, and writes to one gateway are
+//! at least [`GAP_MS`] apart (the limit's own average: a burst of thirty in a second would
+//! leave the gateway's operator no write of their own for a minute). Pure: time is an input.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -12,6 +15,8 @@ use gateway_supervisor_actors::model::GatewayId;
 pub const LIMIT: usize = 30;
 /// Its window.
 pub const WINDOW_MS: i64 = 60_000;
+/// The least time between two writes to one gateway.
+pub const GAP_MS: i64 = 2_000;
 
 #[derive(Debug, Default)]
 pub struct Pacer {
@@ -30,6 +35,11 @@ impl Pacer {
             let oldest = q.front().copied().unwrap_or(now_ms);
             return Err((oldest + WINDOW_MS - now_ms).max(1));
         }
+        if let Some(last) = q.back()
+            && now_ms - last < GAP_MS
+        {
+            return Err((last + GAP_MS - now_ms).max(1));
+        }
         q.push_back(now_ms);
         Ok(())
     }
@@ -47,13 +57,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn writes_to_a_gateway_are_two_seconds_apart() {
+        let mut p = Pacer::default();
+        assert_eq!(p.take(GatewayId(7), 1_000), Ok(()));
+        assert_eq!(p.take(GatewayId(7), 1_500), Err(1_500));
+        assert_eq!(p.take(GatewayId(7), 2_999), Err(1));
+        assert_eq!(p.take(GatewayId(7), 3_000), Ok(()));
+    }
+
+    #[test]
     fn thirty_writes_in_a_minute_go_and_the_thirty_first_waits_for_the_first_to_leave() {
         let mut p = Pacer::default();
         for i in 0..30 {
-            assert_eq!(p.take(GatewayId(7), 1_000 + i * 100), Ok(()), "write {i}");
+            assert_eq!(p.take(GatewayId(7), 1_000 + i * 2_000), Ok(()), "write {i}");
         }
-        assert_eq!(p.take(GatewayId(7), 5_000), Err(56_000));
-        assert_eq!(p.take(GatewayId(7), 60_999), Err(1));
+        // The window is full until the first write (at 1 s) leaves it at 61 s.
+        assert_eq!(p.take(GatewayId(7), 60_000), Err(1_000));
         assert_eq!(
             p.take(GatewayId(7), 61_000),
             Ok(()),
@@ -64,9 +83,7 @@ mod tests {
     #[test]
     fn each_gateway_has_its_own_window() {
         let mut p = Pacer::default();
-        for i in 0..30 {
-            p.take(GatewayId(1), i).unwrap();
-        }
+        p.take(GatewayId(1), 0).unwrap();
         assert!(p.take(GatewayId(1), 100).is_err());
         assert_eq!(p.take(GatewayId(2), 100), Ok(()));
     }
