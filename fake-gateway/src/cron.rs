@@ -608,6 +608,19 @@ mod tests {
     }
 
     #[test]
+    fn a_blank_delivery_channel_is_refused_in_the_captured_words() {
+        let calls = capture()["calls"].as_array().unwrap().clone();
+        let real = calls
+            .iter()
+            .find(|c| c["params"]["declarationKey"] == "gs:blank")
+            .expect("captured");
+        let params = real["params"].as_object().unwrap().clone();
+        let refused = add(&mut CronState::fresh(), &params, 1_000).unwrap_err();
+        assert_eq!(refused["message"], real["error"]["message"]);
+        assert_eq!(refused["code"], real["error"]["code"]);
+    }
+
+    #[test]
     fn expressions_are_refused_as_croner_refuses_them() {
         assert_eq!(
             bad_expression("61 * * * *").as_deref(),

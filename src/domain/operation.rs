@@ -256,6 +256,17 @@ impl OperationParams {
         }
     }
 
+    /// Whether an operation of these parameters may hold a gateway while one of `other`'s
+    /// does: only the rollouts of two different cron declarations may (each writes its own
+    /// job, and writes to a gateway are paced per gateway whoever makes them); every other
+    /// pair is refused, so no two operations undo each other's steps.
+    pub fn may_share_gateways_with(&self, other: &OperationParams) -> bool {
+        matches!(
+            (self.declaration(), other.declaration()),
+            (Some(a), Some(b)) if a != b
+        )
+    }
+
     /// The flat form stored and shown: a field that is not the kind's reads as nothing
     /// (0, false, `release`, absent).
     pub fn record(&self) -> ParamsRecord {
@@ -730,6 +741,26 @@ mod tests {
             ),
             (2, 600, 1)
         );
+    }
+
+    #[test]
+    fn only_two_declarations_rollouts_share_a_gateway() {
+        let of = |of: KindParams| OperationParams {
+            max_unavailable: 1,
+            wait_ready_s: 60,
+            abort_on_failure: true,
+            canary: 0,
+            of,
+        };
+        let cron = |name: &str| {
+            of(KindParams::Cron {
+                declaration: name.into(),
+            })
+        };
+        assert!(cron("a").may_share_gateways_with(&cron("b")));
+        assert!(!cron("a").may_share_gateways_with(&cron("a")));
+        assert!(!cron("a").may_share_gateways_with(&of(KindParams::Hold)));
+        assert!(!of(KindParams::Hold).may_share_gateways_with(&cron("a")));
     }
 
     /// Stored again, a kind's parameters read back the same, and a field that is not its

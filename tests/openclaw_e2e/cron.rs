@@ -154,6 +154,20 @@ fn a_real_gateway_s_cron_as_the_fleet_view_relies_on_it() {
         })
         .expect_err("a minute of 61 is refused");
     assert_eq!(bad["code"], "INVALID_REQUEST", "{bad}");
+    // A field no schedule check catches, refused by the gateway alone (a declaration's rollout
+    // then fails with these words): a blank delivery channel.
+    let blank = c
+        .call(&g, "cron.add", {
+            let mut j = declared("0 3 * * *");
+            j["declarationKey"] = json!("gs:blank");
+            j["delivery"] = json!({"mode": "announce", "channel": " "});
+            j
+        })
+        .expect_err("a blank channel is refused");
+    assert_eq!(
+        blank["message"], "invalid cron.add params: delivery.channel must be a non-empty string",
+        "{blank}"
+    );
 
     // Compare-and-set: a stale revision is refused, naming the current one.
     let stale = c
@@ -412,4 +426,205 @@ fn the_fleet_view_shows_a_real_gateway_s_jobs_runs_and_a_swallowed_fire_run_once
         audit.contains("cron.missed") && audit.contains("cron.recover"),
         "{audit}"
     );
+}
+
+/// The jobs of real gateway `g` that carry declaration key `key`, as its own `cron.list` says.
+fn carried(g: &RealGateway, key: &str) -> Vec<Value> {
+    let list = g.call("cron.list", json!({"includeDisabled": true, "limit": 200}));
+    list["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["declarationKey"] == key)
+        .cloned()
+        .collect()
+}
+
+/// Runs of job `id` on `g` that the gateway's scheduler fired (no `manual:` run id), at or after
+/// `since_ms`.
+fn fired_since(g: &RealGateway, id: &str, since_ms: i64) -> Vec<Value> {
+    let runs = g.call("cron.runs", json!({"scope": "job", "id": id, "limit": 50}));
+    runs["entries"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| {
+            e["action"] == "finished"
+                && e["runAtMs"].as_i64().is_some_and(|t| t >= since_ms)
+                && e["runId"]
+                    .as_str()
+                    .is_none_or(|r| !r.starts_with("manual:"))
+        })
+        .collect()
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[test]
+fn a_job_declared_by_selector_fires_on_two_real_gateways_and_a_single_firing_one_moves() {
+    let model = FakeModel::start();
+    let install = PathBuf::from(std::env::var("GS_OPENCLAW_DIR").expect("GS_OPENCLAW_DIR"));
+    let mut gs: Vec<RealGateway> = (0..2)
+        .map(|i| {
+            let mut g = RealGateway::new(
+                &install,
+                free_gateway_port(),
+                &format!("decl-token-{i}"),
+                None,
+            );
+            g.use_model(&model.base_url());
+            g.start();
+            g
+        })
+        .collect();
+    for g in &mut gs {
+        g.wait_ready();
+    }
+    let d = Daemon::start_with(&[
+        ("GATEWAY_SUPERVISOR__GATEWAYS__HEALTH_INTERVAL", "1h"),
+        ("GATEWAY_SUPERVISOR__CRON__WATCH_INTERVAL", "2s"),
+    ]);
+    let ids: Vec<i64> = gs
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let res = d.call(
+                "POST",
+                "/api/gateways",
+                &d.admin_key,
+                &json!({"name": format!("reports-{i}"), "host": "127.0.0.1", "port": g.port,
+                    "token": format!("decl-token-{i}"), "labels": {"team": "reports"}}),
+            );
+            assert_eq!(res.status, 201, "{}", res.text());
+            let id = res.json()["gateway"]["id"].as_i64().unwrap();
+            wait_gateway(&d, id, "online", online);
+            id
+        })
+        .collect();
+
+    // The README's recipe, as written: the job on both gateways, as declared.
+    let declared_at = now_ms();
+    let out = run_recipe(&d, &doc_block("README.md", "is *declared*"));
+    assert!(out.starts_with("succeeded\n"), "{out}");
+    for id in &ids {
+        assert!(out.contains(&format!("{id} enabled=true drift=0")), "{out}");
+    }
+    let job_ids: Vec<String> = gs
+        .iter()
+        .map(|g| {
+            let jobs = carried(g, "gs:minutely-report");
+            assert_eq!(jobs.len(), 1, "{jobs:?}");
+            assert_eq!(jobs[0]["payload"]["message"], "say pong");
+            jobs[0]["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    // Both fire it every minute, and the runs show in the fleet's view with model and tokens.
+    for (gw, job) in ids.iter().zip(&job_ids) {
+        let run = wait_until("a declared job's run", Duration::from_secs(150), || {
+            let res = d.get(&format!("/api/cron/jobs/{gw}/{job}"), &d.admin_key);
+            let runs = res.json()["runs"].as_array().cloned()?;
+            runs.into_iter()
+                .find(|r| r["run_at_ms"].as_i64().is_some_and(|t| t >= declared_at))
+        });
+        assert_eq!(run["status"], "ok", "{run}");
+        assert_eq!(run["model"], "slow-model");
+        assert!(run["total_tokens"].as_i64().is_some_and(|t| t > 0), "{run}");
+    }
+
+    // A field this daemon passes and 2026.9.6 refuses (a blank delivery channel): the canary
+    // fails with the gateway's words and nothing is written anywhere.
+    let mut job = json!({"name": "refused", "schedule": {"kind": "cron", "expr": "0 3 * * *", "tz": "UTC"},
+        "sessionTarget": "isolated", "payload": {"kind": "agentTurn", "message": "x"},
+        "delivery": {"mode": "announce", "channel": " "}});
+    let res = d.call(
+        "PUT",
+        "/api/cron/declarations/refused",
+        &d.admin_key,
+        &json!({"selector": "team=reports", "job": job.take(), "max_parallel": 2}),
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    let op = res.json()["operation"]["id"].as_str().unwrap().to_owned();
+    let over = wait_until("the refused rollout over", Duration::from_secs(60), || {
+        let op = d.get(&format!("/api/operations/{op}"), &d.admin_key).json()["operation"].clone();
+        (op["state"] != "running").then_some(op)
+    });
+    assert_eq!(over["state"], "failed", "{over:#}");
+    let canary = &over["gateways"][0];
+    assert_eq!(canary["step"], "failed");
+    assert!(
+        canary["detail"]
+            .as_str()
+            .unwrap()
+            .contains("invalid cron.add params: delivery.channel must be a non-empty string"),
+        "{over:#}"
+    );
+    assert_eq!(over["gateways"][1]["step"], "skipped", "{over:#}");
+    assert!(gs.iter().all(|g| carried(g, "gs:refused").is_empty()));
+
+    // Deleted: gone from both.
+    let res = d.call(
+        "DELETE",
+        "/api/cron/declarations/minutely-report",
+        &d.admin_key,
+        &json!(null),
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    wait_until("the declared job removed", Duration::from_secs(60), || {
+        gs.iter()
+            .all(|g| carried(g, "gs:minutely-report").is_empty())
+            .then_some(())
+    });
+
+    // One firing for the group: enabled on one gateway, disabled on the other.
+    let res = d.call(
+        "PUT",
+        "/api/cron/declarations/once",
+        &d.admin_key,
+        &json!({"selector": "team=reports", "single": true, "job": {"name": "once",
+            "schedule": {"kind": "cron", "expr": "* * * * *", "tz": "UTC"}, "sessionTarget": "isolated",
+            "payload": {"kind": "agentTurn", "message": "say pong"}, "delivery": {"mode": "none"}}}),
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    let view = || d.get("/api/cron/declarations/once", &d.admin_key).json();
+    let owner = wait_until("the single job written", Duration::from_secs(60), || {
+        let v = view();
+        let written = v["gateways"].as_array()?.len() == 2;
+        written.then(|| v["owner_gateway_id"].as_i64()).flatten()
+    });
+    let (on, off) = if owner == ids[0] { (0, 1) } else { (1, 0) };
+    let single_at = now_ms();
+    let on_job = carried(&gs[on], "gs:once")[0].clone();
+    let off_job = carried(&gs[off], "gs:once")[0].clone();
+    assert_eq!(
+        (on_job["enabled"].clone(), off_job["enabled"].clone()),
+        (json!(true), json!(false))
+    );
+    let on_id = on_job["id"].as_str().unwrap().to_owned();
+    let off_id = off_job["id"].as_str().unwrap().to_owned();
+    wait_until(
+        "the single job fired once",
+        Duration::from_secs(150),
+        || (!fired_since(&gs[on], &on_id, single_at).is_empty()).then_some(()),
+    );
+    assert!(
+        fired_since(&gs[off], &off_id, single_at).is_empty(),
+        "the other gateway fired it too"
+    );
+
+    // The gateway firing it stops: the job moves to the other, which fires it.
+    gs[on].stop();
+    wait_until("the single job moved", Duration::from_secs(60), || {
+        (carried(&gs[off], "gs:once").first()?["enabled"] == true).then_some(())
+    });
+    assert_eq!(view()["owner_gateway_id"], ids[off]);
+    let moved_at = now_ms();
+    wait_until("the moved job fired", Duration::from_secs(150), || {
+        (!fired_since(&gs[off], &off_id, moved_at).is_empty()).then_some(())
+    });
 }

@@ -48,10 +48,19 @@ impl Cron {
         if let Err(e) = self.judge_drift(&declared).await {
             tracing::debug!(%e, "declared cron jobs not all judged this round");
         }
-        let held_by_op: BTreeSet<GatewayId> = running
+        // The gateways each running operation holds, with the declaration it writes (if any):
+        // another declaration's rollout shares a gateway, any other operation does not.
+        let holding: Vec<(Option<&str>, BTreeSet<GatewayId>)> = running
             .iter()
-            .flat_map(|op| op.progress.iter().filter(|p| !p.step.is_over()))
-            .map(|p| p.gateway_id)
+            .map(|op| {
+                let held = op
+                    .progress
+                    .iter()
+                    .filter(|p| !p.step.is_over())
+                    .map(|p| p.gateway_id)
+                    .collect();
+                (op.params.declaration(), held)
+            })
             .collect();
         let targets = self.hands.gateway_states();
         for row in rows {
@@ -65,6 +74,11 @@ impl Cron {
             let Some(d) = Declaration::from_row(&row) else {
                 continue;
             };
+            let held_by_op: BTreeSet<GatewayId> = holding
+                .iter()
+                .filter(|(d, _)| d.is_none_or(|d| d == row.name))
+                .flat_map(|(_, held)| held.iter().copied())
+                .collect();
             let carrying = self.carrying(&row.name).await?;
             let written: HashMap<GatewayId, &DeclaredRow> = declared
                 .iter()

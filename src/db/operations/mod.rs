@@ -122,6 +122,15 @@ fn insert(
         .load(conn)
         .map_err(DbError::from)?;
     for other in running {
+        let other_params = other
+            .kind
+            .parse::<OperationKind>()
+            .ok()
+            .zip(serde_json::from_str(&other.params).ok())
+            .map(|(k, r)| OperationParams::from_record(k, r));
+        if other_params.is_some_and(|o| params.may_share_gateways_with(&o)) {
+            continue;
+        }
         let held: Vec<GatewayProgress> = serde_json::from_str(&other.progress)
             .map_err(|_| DbError::Damaged("an operation row"))?;
         if let Some(g) = held

@@ -234,20 +234,23 @@ impl RolloutRound<'_> {
         ));
     }
 
-    /// A write's turn under the gateway's limit, then `config.get`: what it read, or `None` with
-    /// gateway `p` held back (paced) or saying why it could not read.
+    /// `config.get`, then a write's turn under the gateway's limit: what it read, or `None`
+    /// with gateway `p` saying why it could not read, or held back (paced). The turn is taken
+    /// only once there is something to write over: a read that fails spends none, and keeps
+    /// saying why it failed.
     async fn paced_read(&self, p: &mut GatewayProgress) -> Option<(Live, Value)> {
+        let read = match self.read(p.gateway_id).await {
+            Ok(read) => read,
+            Err(why) => {
+                p.detail = Some(why);
+                return None;
+            }
+        };
         if let Err(wait) = self.paced(p.gateway_id) {
             Self::hold_back(p, wait);
             return None;
         }
-        match self.read(p.gateway_id).await {
-            Ok(read) => Some(read),
-            Err(why) => {
-                p.detail = Some(why);
-                None
-            }
-        }
+        Some(read)
     }
 
     /// `config.get`, the values the patch replaces saved, `config.patch` over the hash read.
