@@ -1,7 +1,7 @@
 // gateway-supervisor console: every gateway's cron jobs (GET /api/cron/jobs) — schedule, next
 // and last run, the extra copies of a job and the fires a gateway skipped flagged; a job's row
 // opens its last runs (read from its gateway) and its missed fires. An admin removes a
-// gateway's extra copies in one action. Loaded after app.js and uses its helpers; every value
+// gateway's extra copies in one action. The declared jobs follow, with their drift. Loaded after app.js and uses its helpers; every value
 // is set as text.
 "use strict";
 
@@ -52,6 +52,31 @@ async function removeDuplicates(gatewayId) {
   await renderCron();
 }
 
+// The declared jobs (GET /api/cron/declarations): where each fires, its revision, the
+// gateways written and those whose job differs from it, by field; its last rollout. The
+// platform's: a key scoped to a tenant is not shown them.
+async function cronDeclarations() {
+  let data;
+  try { data = await api("GET", "/api/cron/declarations"); } catch (_) { return null; }
+  const title = el("h2", {}, "Declared jobs");
+  if (data.declarations.length === 0) return el("section", { class: "cron-declarations" }, title, el("p", { class: "muted" }, "No job is declared."));
+  const head = el("thead", {}, el("tr", {}, ["Declaration", "Selector", "Schedule", "Fires on", "Revision", "Gateways", "Drift", "Rollout"]
+    .map((h) => el("th", { scope: "col" }, h))));
+  const rows = data.declarations.map((d) => {
+    const fires = d.single ? `one (${state.names.get(d.owner_gateway_id) || `gateway ${d.owner_gateway_id ?? "–"}`}; moves: ${d.single})` : "every one picked";
+    const drifted = d.gateways.filter((g) => g.drift.length || g.error)
+      .map((g) => `${state.names.get(g.gateway_id) || `gateway ${g.gateway_id}`}: ${g.error || g.drift.join(", ")}`);
+    return el("tr", { "data-declaration": d.name, "data-drifted": String(d.drifted) },
+      el("td", {}, d.name), el("td", {}, d.selector || "every gateway"), el("td", {}, cronSchedule(d.job && d.job.schedule)),
+      el("td", {}, fires), el("td", {}, String(d.revision)), el("td", {}, String(d.gateways.length)),
+      el("td", { class: "wrap" }, drifted.length ? el("span", { class: "badge s-degraded" }, `${d.drifted} drifted`) : "in sync",
+        drifted.length ? el("div", { class: "muted" }, drifted.join("; ")) : null),
+      el("td", {}, d.operation_id ? el("a", { href: "#/operations", title: "on the operations page" }, d.operation_id) : "–"));
+  });
+  return el("section", { class: "cron-declarations" }, title,
+    el("div", { class: "scroll" }, el("table", { class: "cron-declared" }, head, el("tbody", {}, rows))));
+}
+
 async function renderCron() {
   state.view = "cron";
   let data, missed;
@@ -100,10 +125,13 @@ async function renderCron() {
   }
   const table = data.jobs.length === 0 ? el("p", { class: "muted" }, "No job matches.")
     : el("div", { class: "scroll" }, el("table", { class: "cron" }, head, el("tbody", {}, rows)));
+  const declared = await cronDeclarations();
+  if (state.view !== "cron") return;
   show(el("h1", {}, "Cron"),
     el("div", { class: "toolbar" }, status, search, system),
     table,
-    data.next_cursor ? el("p", { class: "muted" }, "More jobs than shown: narrow the filter.") : null);
+    data.next_cursor ? el("p", { class: "muted" }, "More jobs than shown: narrow the filter.") : null,
+    declared);
 }
 
 PAGES["#/cron"] = renderCron;

@@ -3,6 +3,9 @@
 //! links a gateway), missed fires by cause, forced runs by outcome, list reads by outcome.
 //! Every label value comes from a closed set.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 use super::Cron;
@@ -16,6 +19,10 @@ pub struct CronMetrics {
     missed: IntCounterVec,
     recovered: IntCounterVec,
     reads: IntCounterVec,
+    last_success_age: IntGaugeVec,
+    /// The newest successful run seen of each declaration (a job whose last run failed no
+    /// longer shows the one before in the inventory).
+    last_ok: Arc<Mutex<HashMap<String, i64>>>,
 }
 
 impl CronMetrics {
@@ -53,6 +60,14 @@ impl CronMetrics {
                 ),
                 &["outcome"],
             )?,
+            last_success_age: IntGaugeVec::new(
+                Opts::new(
+                    "cron_last_success_age_seconds",
+                    "Seconds since a run of a declared cron job last succeeded on any gateway (since it was declared, when none has), by declaration (at most 100, each an operator's PUT /api/cron/declarations/{name}).",
+                ),
+                &["declaration"],
+            )?,
+            last_ok: Arc::default(),
         })
     }
 
@@ -74,7 +89,8 @@ impl CronMetrics {
         registry.register(Box::new(self.duplicates.clone()))?;
         registry.register(Box::new(self.missed.clone()))?;
         registry.register(Box::new(self.recovered.clone()))?;
-        registry.register(Box::new(self.reads.clone()))
+        registry.register(Box::new(self.reads.clone()))?;
+        registry.register(Box::new(self.last_success_age.clone()))
     }
 
     pub(super) fn missed(&self, cause: CronMissCause) {
@@ -123,5 +139,34 @@ impl Cron {
             }
         }
         self.metrics.duplicates.set(counts.duplicates);
+        self.count_declared().await;
+    }
+
+    /// `cron_last_success_age_seconds`: one series per declaration there is now.
+    async fn count_declared(&self) {
+        let owner = super::job::FLEET_OWNER;
+        let read = self
+            .stored(move |s| Ok((s.cron_declarations(false)?, s.cron_declared_last_ok(owner)?)))
+            .await;
+        let Ok((declared, last_ok)) = read else {
+            return;
+        };
+        let now = gateway_supervisor_actors::unix_now_ms();
+        let m = &self.metrics;
+        let mut seen = m.last_ok.lock().unwrap_or_else(|p| p.into_inner());
+        seen.retain(|name, _| declared.iter().any(|d| d.name == *name));
+        m.last_success_age.reset();
+        for d in &declared {
+            let key = format!("{owner}:{}", d.name);
+            let ok = last_ok.iter().find(|(k, _)| *k == key).map(|(_, t)| *t);
+            let newest = seen.get(&d.name).copied().into_iter().chain(ok).max();
+            if let Some(t) = newest {
+                seen.insert(d.name.clone(), t);
+            }
+            let since = newest.unwrap_or(d.updated_at_ms);
+            m.last_success_age
+                .with_label_values(&[d.name.as_str()])
+                .set((now - since).max(0) / 1000);
+        }
     }
 }

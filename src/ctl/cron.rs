@@ -1,5 +1,5 @@
-//! `ctl cron …`: every gateway's cron jobs — listed (filtered like `GET /api/cron/jobs`), and
-//! one job with its last runs and its missed fires.
+//! `ctl cron …`: every gateway's cron jobs — listed (filtered like `GET /api/cron/jobs`), one
+//! job with its last runs and its missed fires, and the declared jobs with their drift.
 
 use serde_json::Value;
 
@@ -29,6 +29,8 @@ pub enum CronCommand {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
+    /// The declared jobs: where each fires, its revision, the gateways written, its drift.
+    Declarations,
     /// One job: its schedule, its last runs (read from its gateway) and its missed fires.
     Show {
         #[arg(value_name = "GATEWAY")]
@@ -67,6 +69,7 @@ pub async fn run(
             let path = format!("/api/cron/jobs?{}", client::query(&query));
             (client.get(&path).await?, jobs)
         }
+        CronCommand::Declarations => (client.get("/api/cron/declarations").await?, declared),
         CronCommand::Show { gateway, job } => {
             let path = format!("/api/cron/jobs/{gateway}/{}", client::segment(&job));
             (client.get(&path).await?, one)
@@ -202,5 +205,61 @@ fn one(v: &Value) -> String {
             .collect();
         out.push_str(&table(&["SLOT", "CAUSE", "RECOVERY", "DETAIL"], &rows));
     }
+    out
+}
+
+fn declared(v: &Value) -> String {
+    let list = v["declarations"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|d| {
+            let fires = match d["single"].as_str() {
+                Some(how) => format!("gateway {} ({how})", text(&d["owner_gateway_id"])),
+                None => "every one".into(),
+            };
+            let drift: Vec<String> = d["gateways"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or(&[])
+                .iter()
+                .filter(|g| {
+                    g["error"].is_string() || g["drift"].as_array().is_some_and(|a| !a.is_empty())
+                })
+                .map(|g| {
+                    let what = match g["error"].as_str() {
+                        Some(e) => text(&Value::from(e)),
+                        None => g["drift"]
+                            .as_array()
+                            .map(|a| a.iter().map(text).collect::<Vec<_>>().join(","))
+                            .unwrap_or_default(),
+                    };
+                    format!("{}: {what}", text(&g["gateway_id"]))
+                })
+                .collect();
+            vec![
+                text(&d["name"]),
+                text(&d["selector"]),
+                schedule(&d["job"]["schedule"]),
+                fires,
+                text(&d["revision"]),
+                d["gateways"].as_array().map_or(0, Vec::len).to_string(),
+                if drift.is_empty() {
+                    "in sync".into()
+                } else {
+                    drift.join("; ")
+                },
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &[
+            "NAME", "SELECTOR", "SCHEDULE", "FIRES ON", "REV", "GATEWAYS", "DRIFT",
+        ],
+        &rows,
+    );
+    out.push_str(&format!("{} declaration(s)\n", list.len()));
     out
 }

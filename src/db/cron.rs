@@ -327,6 +327,26 @@ impl Store {
             .collect())
     }
 
+    /// For each declaration key starting with `owner:`, the newest start of a run that
+    /// succeeded, as the gateways' last lists say (a job whose last run failed says nothing of
+    /// the one before).
+    pub fn cron_declared_last_ok(&self, owner: &str) -> Result<Vec<(String, i64)>, DbError> {
+        let mut conn = self.conn()?;
+        let rows: Vec<(Option<String>, Option<i64>)> = cron_jobs::table
+            .filter(cron_jobs::declaration_key.like(format!("{owner}:%")))
+            .filter(cron_jobs::last_run_status.eq("ok"))
+            .group_by(cron_jobs::declaration_key)
+            .select((
+                cron_jobs::declaration_key,
+                diesel::dsl::max(cron_jobs::last_run_at_ms),
+            ))
+            .load(&mut conn)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(k, t)| Some((k?, t?)))
+            .collect())
+    }
+
     /// The gateways whose last list holds a job with declaration key `key`.
     pub fn cron_jobs_declared(&self, key: &str) -> Result<Vec<GatewayId>, DbError> {
         let mut conn = self.conn()?;

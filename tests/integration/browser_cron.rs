@@ -47,6 +47,23 @@ fn the_cron_page_shows_jobs_flags_copies_and_skips_and_removes_copies() {
             .then_some(())
     });
 
+    // A declared job, written to the gateway (its rollout over).
+    let res = d.call(
+        "PUT",
+        "/api/cron/declarations/weekly-digest",
+        &d.admin_key,
+        &json!({"selector": "", "job": {"name": "weekly-digest",
+            "schedule": {"kind": "cron", "expr": "0 8 * * 1", "tz": "UTC"},
+            "payload": {"kind": "agentTurn", "message": "digest"}, "delivery": {"mode": "none"}}}),
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
+    crate::support::wait_until("the declaration written", DEADLINE, || {
+        let v = d
+            .get("/api/cron/declarations/weekly-digest", &d.admin_key)
+            .json();
+        (v["gateways"].as_array()?.len() == 1).then_some(())
+    });
+
     let base = format!("http://{}", d.addr);
     let b = Browser::start(1280, 900);
     log_in_as(&b, &base, &d.admin_key, "(admin)");
@@ -55,6 +72,15 @@ fn the_cron_page_shows_jobs_flags_copies_and_skips_and_removes_copies() {
         t.contains("every-ten") && t.contains("duplicate")
     });
     assert!(table.contains("cron-edge"), "{table}");
+    let declared = b.wait_text("table.cron-declared", DEADLINE, |t| {
+        t.contains("weekly-digest")
+    });
+    assert!(
+        declared.contains("0 8 * * 1 (UTC)")
+            && declared.contains("every one picked")
+            && declared.contains("in sync"),
+        "{declared}"
+    );
     assert!(table.contains("0 9 * * * (Europe/Oslo)"), "{table}");
     assert!(table.contains("every 10s"), "{table}");
     assert!(

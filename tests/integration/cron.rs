@@ -10,7 +10,7 @@ use fake_gateway::FakeGateway;
 use serde_json::{Value, json};
 
 use crate::support::fleet::{add, audit_actions, fake, link_daemon, wait_gateway};
-use crate::support::{Daemon, binary, metric, online, wait_until};
+use crate::support::{Daemon, metric, online, wait_until};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -118,23 +118,7 @@ fn every_gateways_jobs_are_in_one_view_and_copies_of_one_job_are_found() {
     assert_eq!(res.json()["runs"], json!([]));
 
     // The same from a terminal: `ctl cron jobs` and `ctl cron show`.
-    let ctl = |args: &[&str]| {
-        let out = std::process::Command::new(binary())
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("GATEWAY_SUPERVISOR_URL", format!("http://{}", d.addr))
-            .env("GATEWAY_SUPERVISOR_API_KEY", &d.admin_key)
-            .arg("ctl")
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let ctl = |args: &[&str]| crate::support::admin_ctl(&d, args);
     let table = ctl(&["cron", "jobs", "--status", "duplicate"]);
     assert!(
         table.starts_with("GATEWAY") && table.contains(&extra) && table.contains("duplicate of"),

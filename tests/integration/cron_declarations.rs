@@ -110,6 +110,21 @@ fn a_declared_job_lands_on_every_picked_gateway_once_shows_drift_and_follows_the
     let v = view(&d, "nightly");
     assert_eq!(v["revision"], 2);
     assert_eq!(v["drifted"], 0, "{v:#}");
+    // The same from a terminal.
+    let table = crate::support::admin_ctl(&d, &["cron", "declarations"]);
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("nightly"))
+        .unwrap_or_default();
+    for part in [
+        "team=payments",
+        "cron 0 4 * * * Europe/Oslo",
+        "every one",
+        " 2 ",
+        "in sync",
+    ] {
+        assert!(row.contains(part), "{part}: {table}");
+    }
 
     // Edited on gateway b by hand: drift by value, on the field that differs.
     let id = jobs_of(&b)[0]["id"].as_str().unwrap().to_owned();

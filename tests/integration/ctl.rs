@@ -13,19 +13,6 @@ use crate::support::{Daemon, binary, online, sessions, wait_until};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
-fn ctl_command(d: &Daemon, key: Option<&str>, args: &[&str]) -> Command {
-    let mut cmd = Command::new(binary());
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("GATEWAY_SUPERVISOR_URL", format!("http://{}", d.addr))
-        .arg("ctl")
-        .args(args);
-    if let Some(k) = key {
-        cmd.env("GATEWAY_SUPERVISOR_API_KEY", k);
-    }
-    cmd
-}
-
 /// A child process stopped when the test ends, however it ends.
 struct Running(Child);
 
@@ -35,6 +22,8 @@ impl Drop for Running {
         let _ = self.0.wait();
     }
 }
+
+use crate::support::ctl_command;
 
 fn ctl(d: &Daemon, key: Option<&str>, args: &[&str]) -> Output {
     ctl_command(d, key, args).output().expect("run ctl")

@@ -113,6 +113,9 @@ fn the_dashboard_is_well_formed_and_its_queries_are_promql() {
             "{title} leaves the grid"
         );
         if p["type"] == "row" {
+            // A row draws nothing: a graph typed as one is never seen (the Cron row's three
+            // panels were, until 2026-11-29).
+            assert!(p.get("targets").is_none(), "{title} is a row with a query");
             continue;
         }
         assert!(
@@ -169,13 +172,14 @@ fn every_metric_the_mixin_names_is_exported() {
     // Enough happens for every family to have a series: a linked gateway with a session
     // (latency, calls, the acting primary) that restarts at the end (a reconnect), one that
     // refuses our token (a handshake failure), a spawn, a session kill, a refused second one
-    // (rate limited), requests, an approval answered.
+    // (rate limited), requests, an approval answered, a declared cron job.
     let d = link_daemon(&[
         (
             "GATEWAY_SUPERVISOR__LIMITS__SESSION_CONTROL_PER_MINUTE",
             "1",
         ),
         ("GATEWAY_SUPERVISOR__APPROVALS__ENABLED", "true"),
+        ("GATEWAY_SUPERVISOR__CRON__WATCH_INTERVAL", "1s"),
     ]);
     let (good, bad) = (fake(|c| c.sessions = 1), fake(|_| {}));
     let id = add(&d, "alpha", &good, Some("fake-token"));
@@ -209,6 +213,15 @@ fn every_metric_the_mixin_names_is_exported() {
         &json!({"decision": "deny"}),
     );
     assert_eq!(res.status, 200, "{}", res.text());
+    // A declared cron job (its age since the last success is a series per declaration).
+    let res = d.call(
+        "PUT",
+        "/api/cron/declarations/metrics",
+        &d.admin_key,
+        &json!({"selector": "", "job": {"name": "metrics", "schedule": {"kind": "every", "everyMs": 3_600_000},
+            "payload": {"kind": "agentTurn", "message": "m"}, "delivery": {"mode": "none"}}}),
+    );
+    assert_eq!(res.status, 202, "{}", res.text());
     // The gateway restarts: its link dials again.
     good.close_all(1012, "service restart");
     wait_for("every family the mixin names", DEADLINE, || {

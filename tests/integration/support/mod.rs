@@ -67,3 +67,30 @@ pub fn sql(d: &Daemon, statement: &str) {
     };
     assert!(status.unwrap().success(), "SQL failed: {statement}");
 }
+
+/// `gateway-supervisor ctl <args>` against daemon `d`, as key `key` (none: no key).
+pub fn ctl_command(d: &Daemon, key: Option<&str>, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(binary());
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("GATEWAY_SUPERVISOR_URL", format!("http://{}", d.addr))
+        .arg("ctl")
+        .args(args);
+    if let Some(k) = key {
+        cmd.env("GATEWAY_SUPERVISOR_API_KEY", k);
+    }
+    cmd
+}
+
+/// What `ctl <args>` prints as the admin; a panic with its error when it fails.
+pub fn admin_ctl(d: &Daemon, args: &[&str]) -> String {
+    let out = ctl_command(d, Some(&d.admin_key), args)
+        .output()
+        .expect("run ctl");
+    assert!(
+        out.status.success(),
+        "ctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
