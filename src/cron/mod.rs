@@ -5,8 +5,9 @@
 //! what tells a missed fire from a run and from a gateway that was down ([`missed`]), a job as
 //! the inventory keeps it ([`job`]), copies of one job ([`duplicates`]), when each gateway is
 //! swept ([`sweep`]), a declared job checked, its drift and its single gateway
-//! ([`declaration`]; its rollout on the fleet engine is to come). What a real 2026.9.6 gateway answers is in
-//! `testdata/openclaw-captures/2026.9.6/cron_rpc.json`.
+//! ([`declaration`]), written by its rollout on the fleet engine and kept by the keeper
+//! ([`declared`]). Every write to a gateway is paced by the engine's `Hands`. What a real
+//! 2026.9.6 gateway answers is in `testdata/openclaw-captures/2026.9.6/cron_rpc.json`.
 
 pub mod cleanup;
 pub mod declaration;

@@ -212,10 +212,10 @@ api! {
             "/jobs" => get Viewer Read cron::list;
             "/jobs/{gateway_id}/{job_id}" => get Viewer Read cron::get;
             r"/gateways/{gateway_id:\d+}/remove-duplicates" => post Admin Config cron::remove_duplicates;
-            "/declarations" => get Viewer Read @platform cron_declarations::list;
-            "/declarations/{name}" => get Viewer Read @platform cron_declarations::get,
-                put Admin Config @platform cron_declarations::put,
-                delete Admin Config @platform cron_declarations::delete;
+            "/declarations" => get Viewer Read @platform cron_declarations::list_declarations;
+            "/declarations/{name}" => get Viewer Read @platform cron_declarations::get_declaration,
+                put Admin Config @platform cron_declarations::put_declaration,
+                delete Admin Config @platform cron_declarations::delete_declaration;
         }
         "/config" [] {
             "/profiles" => get Viewer Read @platform fleet_config::list;

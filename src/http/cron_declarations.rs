@@ -78,7 +78,7 @@ fn pace(canary: Option<u32>, max_parallel: Option<u32>) -> Result<Pace, ApiError
     responses((status = 202, body = OperationEnvelope),
         (status = 400, body = ErrorBody, description = "`invalid_field` naming the field: name, selector, job.* (schedule.expr, schedule.tz, payload.kind, …), single, move, canary, max_parallel"),
         (status = 409, body = ErrorBody, description = "`gateway_busy`: a gateway is already in a running operation (the declaration's earlier rollout, say); `cron_declarations_full`: 100 are kept at most")))]
-pub async fn put(
+pub async fn put_declaration(
     state: web::Data<AppState>,
     who: Authenticated,
     path: web::Path<String>,
@@ -100,7 +100,7 @@ pub async fn put(
     description = "Deletes a declaration: its job is removed (`cron.remove`) from every gateway that carries it, as an operation on the fleet engine, paced like its writes; a gateway down now has it removed when it links again.",
     responses((status = 202, body = OperationEnvelope), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "`gateway_busy`: a gateway is already in a running operation")))]
-pub async fn delete(
+pub async fn delete_declaration(
     state: web::Data<AppState>,
     who: Authenticated,
     path: web::Path<String>,
@@ -115,7 +115,7 @@ pub async fn delete(
 #[utoipa::path(get, path = "/api/cron/declarations", tag = "cron",
     description = "Every declaration (at most 100), with each gateway it was written to: the revision written, whether it is enabled there, and its drift — the fields where the gateway's job differs from the declaration by value (`job` when the job is gone), or the gateway's refusal.",
     responses((status = 200, body = DeclarationList)))]
-pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list_declarations(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let declarations = state
         .cron
         .declarations()
@@ -129,7 +129,7 @@ pub async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
     params(("name" = String, Path)),
     description = "One declaration with each gateway's drift.",
     responses((status = 200, body = DeclarationView), (status = 404, body = ErrorBody)))]
-pub async fn get(
+pub async fn get_declaration(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {

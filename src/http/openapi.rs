@@ -316,6 +316,26 @@ mod tests {
     /// An `allOf` with a `oneOf` inside is what openapi-python-client cannot model: it dropped
     /// the responses of every operation endpoint (the gateway progress was one). No schema of
     /// the document has one.
+    /// Two handlers of one tag with one name (`cron::list`, `cron_declarations::list`) made two
+    /// operations `cron_list`: openapi-spec-validator refuses the document, and a generated
+    /// client gets one method for both.
+    #[test]
+    fn every_operation_id_is_unique() {
+        let doc: serde_json::Value = serde_json::from_slice(&document()).unwrap();
+        let mut seen = std::collections::BTreeMap::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                if let Some(id) = op["operationId"].as_str() {
+                    let at = format!("{method} {path}");
+                    if let Some(first) = seen.insert(id.to_owned(), at.clone()) {
+                        panic!("operation id {id} names both {first} and {at}");
+                    }
+                }
+            }
+        }
+        assert!(seen.len() > 50, "{} operations", seen.len());
+    }
+
     #[test]
     fn no_schema_is_an_all_of_over_a_one_of() {
         fn walk(v: &serde_json::Value, doc: &serde_json::Value, at: &str, found: &mut Vec<String>) {

@@ -428,6 +428,11 @@ fn the_fleet_view_shows_a_real_gateway_s_jobs_runs_and_a_swallowed_fire_run_once
     );
 }
 
+/// Job `job` added on real gateway `g` by hand, as `openclaw cron add` adds one.
+fn g_add(g: &RealGateway, job: &Value) {
+    g.call("cron.add", job.clone());
+}
+
 /// The jobs of real gateway `g` that carry declaration key `key`, as its own `cron.list` says.
 fn carried(g: &RealGateway, key: &str) -> Vec<Value> {
     let list = g.call("cron.list", json!({"includeDisabled": true, "limit": 200}));
@@ -566,6 +571,42 @@ fn a_job_declared_by_selector_fires_on_two_real_gateways_and_a_single_firing_one
     );
     assert_eq!(over["gateways"][1]["step"], "skipped", "{over:#}");
     assert!(gs.iter().all(|g| carried(g, "gs:refused").is_empty()));
+
+    // Two copies of one job made by hand on a gateway (#86451): found, and the extra removed.
+    let copy = json!({"name": "hand-made", "schedule": {"kind": "cron", "expr": "0 9 * * *", "tz": "UTC"},
+        "sessionTarget": "isolated", "payload": {"kind": "agentTurn", "message": "report"},
+        "delivery": {"mode": "none"}});
+    g_add(&gs[0], &copy);
+    g_add(&gs[0], &copy);
+    let dup = wait_until("the copy found", Duration::from_secs(60), || {
+        let res = d.get("/api/cron/jobs?status=duplicate", &d.admin_key);
+        res.json()["jobs"].as_array()?.first().cloned()
+    });
+    assert_eq!(
+        (dup["gateway_id"].as_i64(), dup["name"].as_str()),
+        (Some(ids[0]), Some("hand-made"))
+    );
+    let res = d.call(
+        "POST",
+        &format!("/api/cron/gateways/{}/remove-duplicates", ids[0]),
+        &d.admin_key,
+        &json!(null),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(
+        res.json()["removed"],
+        json!([dup["job_id"]]),
+        "{}",
+        res.text()
+    );
+    let left = gs[0].call("cron.list", json!({"includeDisabled": true, "limit": 200}));
+    let hand_made = left["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|j| j["name"] == "hand-made")
+        .count();
+    assert_eq!(hand_made, 1, "{left:#}");
 
     // Deleted: gone from both.
     let res = d.call(
