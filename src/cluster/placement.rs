@@ -3,7 +3,10 @@
 //! in its ranking that is not full; full is `ceil(1.1 × gateways / instances)`. The result is
 //! deterministic (every instance computes the same answer from the same lists), balanced
 //! (no instance above 110 % of even, so with three instances none below 80 %), and moves few
-//! gateways when an instance joins or leaves (mostly the ones it gains or held). Pure: no
+//! gateways when an instance joins or leaves (mostly the ones it gains or held). With
+//! capacities ([`assign_within`]) no instance is given more than it can hold: its room is the
+//! smaller of its capacity and 110 % of its fair share, and what no instance has room for is
+//! `unplaced`, named, never dropped (issue 60; the runner does not pass capacities yet). Pure: no
 //! clock, no database. Safety never rests on it — two instances that disagree for a moment
 //! both ask for a lease and the database grants one (docs/design.md, *Cluster*).
 
@@ -25,40 +28,111 @@ pub fn mine(me: &str, gateways: &[GatewayId], instances: &[String]) -> Vec<Gatew
         .collect()
 }
 
-/// Each gateway (in id order) with the index of its instance in `instances`.
+/// Each gateway (in id order) with the index of its instance in `instances` (of unbounded
+/// capacity).
 pub fn assign(gateways: &[GatewayId], instances: &[String]) -> Vec<(GatewayId, usize)> {
-    if instances.is_empty() {
-        return Vec::new();
+    let seats: Vec<Seat<'_>> = instances
+        .iter()
+        .map(|id| Seat {
+            id,
+            capacity: usize::MAX,
+        })
+        .collect();
+    assign_within(gateways, &seats).placed
+}
+
+/// An instance as placement sees it: its id and how many gateways it can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seat<'a> {
+    pub id: &'a str,
+    pub capacity: usize,
+}
+
+/// Gateways placed over instances of bounded capacity.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Placement {
+    /// Each placed gateway (in id order) with the index of its instance.
+    pub placed: Vec<(GatewayId, usize)>,
+    /// The gateways no instance has room for (the highest ids: the fleet beyond the cluster's
+    /// capacity, in a stable order).
+    pub unplaced: Vec<GatewayId>,
+}
+
+/// Each instance's fair share of `n` gateways, as water fills vessels: an instance that can
+/// hold less than an even share holds what it can, the others share the rest evenly.
+fn shares(n: usize, capacities: &[usize]) -> Vec<f64> {
+    let total = capacities
+        .iter()
+        .fold(0usize, |a, c| a.saturating_add(*c))
+        .min(n);
+    let mut order: Vec<usize> = (0..capacities.len()).collect();
+    order.sort_unstable_by_key(|i| capacities[*i]);
+    let mut share = vec![0.0; capacities.len()];
+    let (mut left, mut remaining) = (capacities.len(), total as f64);
+    for i in order {
+        let level = remaining / left as f64;
+        share[i] = (capacities[i] as f64).min(level);
+        remaining -= share[i];
+        left -= 1;
     }
+    share
+}
+
+/// Rendezvous with bounded loads over instances of bounded capacity: each gateway goes to the
+/// first instance of its ranking with room, room being the smaller of its capacity and 110 %
+/// of its fair share ([`shares`]). The bounds add up to at least the gateways the cluster can
+/// hold, so a gateway is unplaced only when every instance is at its capacity.
+pub fn assign_within(gateways: &[GatewayId], instances: &[Seat<'_>]) -> Placement {
     let mut sorted = gateways.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
-    let capacity = ((sorted.len() as f64 / instances.len() as f64) * (1.0 + SLACK)).ceil();
-    let capacity = (capacity as usize).max(1);
-    let seeds: Vec<u64> = instances.iter().map(|i| fnv1a(i.as_bytes())).collect();
+    if instances.is_empty() {
+        return Placement {
+            placed: Vec::new(),
+            unplaced: sorted,
+        };
+    }
+    let capacities: Vec<usize> = instances.iter().map(|s| s.capacity).collect();
+    let bound: Vec<usize> = shares(sorted.len(), &capacities)
+        .iter()
+        .zip(&capacities)
+        .map(|(share, cap)| {
+            let room = (share * (1.0 + SLACK)).ceil();
+            let room = if room >= usize::MAX as f64 {
+                usize::MAX
+            } else {
+                room as usize
+            };
+            room.max(1).min(*cap)
+        })
+        .collect();
+    let seeds: Vec<u64> = instances.iter().map(|i| fnv1a(i.id.as_bytes())).collect();
     let mut load = vec![0usize; instances.len()];
     let mut ranking: Vec<(u64, usize)> = Vec::with_capacity(instances.len());
-    sorted
-        .into_iter()
-        .map(|g| {
-            ranking.clear();
-            ranking.extend(
-                seeds
-                    .iter()
-                    .enumerate()
-                    .map(|(i, seed)| (mix(seed ^ (g.get() as u64)), i)),
-            );
-            // Highest score first; ties (practically never) by instance order.
-            ranking.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-            let chosen = ranking
+    let mut out = Placement::default();
+    for g in sorted {
+        ranking.clear();
+        ranking.extend(
+            seeds
                 .iter()
-                .map(|(_, i)| *i)
-                .find(|i| load[*i] < capacity)
-                .unwrap_or(ranking[0].1);
-            load[chosen] += 1;
-            (g, chosen)
-        })
-        .collect()
+                .enumerate()
+                .map(|(i, seed)| (mix(seed ^ (g.get() as u64)), i)),
+        );
+        // Highest score first; ties (practically never) by instance order.
+        ranking.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        match ranking
+            .iter()
+            .map(|(_, i)| *i)
+            .find(|i| load[*i] < bound[*i])
+        {
+            Some(chosen) => {
+                load[chosen] += 1;
+                out.placed.push((g, chosen));
+            }
+            None => out.unplaced.push(g),
+        }
+    }
+    out
 }
 
 /// FNV-1a: a stable hash (the same in every build and process) — of an instance id here, of
@@ -142,6 +216,56 @@ mod tests {
             stayed as f64 >= 0.8 * were_on_survivors as f64,
             "{stayed} of {were_on_survivors} stayed"
         );
+    }
+
+    fn seats(names: &[String], capacities: &[usize]) -> Vec<(String, usize)> {
+        names
+            .iter()
+            .cloned()
+            .zip(capacities.iter().copied())
+            .collect()
+    }
+
+    fn within(gateways: usize, seats: &[(String, usize)]) -> (Vec<usize>, usize) {
+        let gateways: Vec<GatewayId> = (1..=gateways as i64).map(GatewayId).collect();
+        let seats: Vec<Seat<'_>> = seats
+            .iter()
+            .map(|(id, capacity)| Seat {
+                id,
+                capacity: *capacity,
+            })
+            .collect();
+        let p = assign_within(&gateways, &seats);
+        let mut load = vec![0; seats.len()];
+        for (_, i) in &p.placed {
+            load[*i] += 1;
+        }
+        assert_eq!(p.placed.len() + p.unplaced.len(), gateways.len());
+        (load, p.unplaced.len())
+    }
+
+    #[test]
+    fn no_instance_is_given_more_than_it_can_hold_and_the_rest_is_unplaced() {
+        // The issue's case: 25,000 gateways on two instances of 10,000.
+        let (load, unplaced) = within(25_000, &seats(&names(2), &[10_000, 10_000]));
+        assert_eq!((load, unplaced), (vec![10_000, 10_000], 5_000));
+        // A third joins: everything placed, none above its capacity or 110 % of even.
+        let (load, unplaced) = within(25_000, &seats(&names(3), &[10_000, 10_000, 10_000]));
+        assert_eq!(unplaced, 0);
+        assert!(load.iter().all(|l| *l <= 9_167), "{load:?}");
+    }
+
+    #[test]
+    fn a_small_instance_holds_what_it_can_and_the_others_share_the_rest_evenly() {
+        let (load, unplaced) = within(1_500, &seats(&names(3), &[100, 1_000, 1_000]));
+        assert_eq!(unplaced, 0);
+        assert_eq!(load[0], 100, "{load:?}");
+        for l in &load[1..] {
+            assert!((560..=770).contains(l), "{load:?}: even is 700");
+        }
+        // Exactly the cluster's capacity: every seat full, nothing left over.
+        let (load, unplaced) = within(2_100, &seats(&names(3), &[100, 1_000, 1_000]));
+        assert_eq!((load, unplaced), (vec![100, 1_000, 1_000], 0));
     }
 
     #[test]
