@@ -9,6 +9,7 @@
 //! - `wake`: LISTEN/NOTIFY wake-ups for the runner and the event pump (the tables stay the
 //!   source of truth, polled as a fallback).
 
+pub mod brake;
 pub mod events;
 pub mod forward;
 pub mod placement;
