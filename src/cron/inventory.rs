@@ -66,22 +66,23 @@ impl Cron {
         // A gateway linked or lost: the declarations are kept at the next tick, not the next
         // watch (a single-firing job moves off a gateway that went down within seconds).
         let mut keep_soon = false;
+        let mut ticks: u64 = 0;
         loop {
             tokio::select! {
                 _ = tick.tick() => {
                     let now = unix_now_ms();
-                    let linked = self.hands.linked_offering("cron.list");
-                    self.note_linked(&linked, now);
+                    ticks += 1;
+                    let linked = self.note_linked(self.hands.linked_here(), now, ticks);
                     let unread: std::collections::HashSet<GatewayId> = {
                         let known = self.revisions.lock().unwrap_or_else(|p| p.into_inner());
-                        linked.iter().map(|(id, _, _)| *id).filter(|id| !known.contains_key(id)).collect()
+                        linked.iter().copied().filter(|id| !known.contains_key(id)).collect()
                     };
                     // Besides the sweep and what was asked: a gateway this instance has not read
                     // since it linked it (its connect missed: the daemon started with it linked,
                     // or the events lagged; or its read failed), within UNREAD_MS, spread out.
                     let due: Vec<GatewayId> = linked
                         .iter()
-                        .map(|(id, _, _)| *id)
+                        .copied()
                         .filter(|id| {
                             asked.remove(id)
                                 || sweep::due(*id, last_tick, now, interval_ms)
@@ -142,28 +143,58 @@ impl Cron {
     }
 
     /// Notes which gateways are linked here and since when (a new process, or a link that was
-    /// not there at the last tick, starts again).
+    /// not there at the last tick, starts again); the ids of those that offer `cron.list`. A
+    /// gateway whose target is the one of the last tick costs a pointer compare: at 10,000
+    /// gateways a tick copies nothing (it cloned every gateway's labels twice a second).
     fn note_linked(
         &self,
-        linked: &[(
-            GatewayId,
-            gateway_supervisor_actors::labels::Labels,
-            Option<String>,
-        )],
+        linked: Vec<std::sync::Arc<gateway_supervisor_actors::messages::GatewayTarget>>,
         now: i64,
-    ) {
+        tick: u64,
+    ) -> Vec<GatewayId> {
         let mut known = self.linked.lock().unwrap_or_else(|p| p.into_inner());
-        let here: std::collections::HashSet<GatewayId> =
-            linked.iter().map(|(id, _, _)| *id).collect();
+        let mut offering = Vec::with_capacity(linked.len());
+        for target in linked {
+            let id = target.candidate.id;
+            match known.get_mut(&id) {
+                Some(entry) if std::sync::Arc::ptr_eq(&entry.target, &target) => {
+                    entry.seen = tick;
+                }
+                Some(entry) => {
+                    // Changed: another process starts its history again.
+                    if entry.target.boot_id != target.boot_id {
+                        entry.since_ms = now;
+                    }
+                    entry.offers_cron = target.offers("cron.list");
+                    entry.target = target;
+                    entry.seen = tick;
+                }
+                None => {
+                    let offers_cron = target.offers("cron.list");
+                    known.insert(
+                        id,
+                        Linked {
+                            target,
+                            offers_cron,
+                            since_ms: now,
+                            seen: tick,
+                        },
+                    );
+                }
+            }
+            if known.get(&id).is_some_and(|l| l.offers_cron) {
+                offering.push(id);
+            }
+        }
         let gone: Vec<GatewayId> = known
-            .keys()
-            .filter(|id| !here.contains(id))
-            .copied()
+            .iter()
+            .filter(|(_, l)| l.seen != tick)
+            .map(|(id, _)| *id)
             .collect();
-        known.retain(|id, _| here.contains(id));
         // Linked again later (here or by another instance first): read whole, judged from
         // what the store says, not from this instance's memory.
         if !gone.is_empty() {
+            known.retain(|_, l| l.seen == tick);
             let mut revisions = self.revisions.lock().unwrap_or_else(|p| p.into_inner());
             let mut watched = self.watched.lock().unwrap_or_else(|p| p.into_inner());
             let mut schedulers = self.schedulers.lock().unwrap_or_else(|p| p.into_inner());
@@ -173,18 +204,7 @@ impl Cron {
                 schedulers.remove(id);
             }
         }
-        for (id, labels, boot) in linked {
-            let fresh = || Linked {
-                boot_id: boot.clone(),
-                labels: labels.clone(),
-                since_ms: now,
-            };
-            let entry = known.entry(*id).or_insert_with(fresh);
-            if entry.boot_id != *boot {
-                *entry = fresh();
-            }
-            entry.labels = labels.clone();
-        }
+        offering
     }
 
     /// Whether this instance links gateway `id` (as of the last tick).

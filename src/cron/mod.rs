@@ -58,14 +58,25 @@ impl CronError {
 }
 
 /// What the watchdog knows of one gateway linked here.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone)]
 struct Linked {
-    /// The process its link reaches.
-    boot_id: Option<String>,
-    labels: gateway_supervisor_actors::labels::Labels,
+    /// The gateway as the shared view showed it at the last tick (its labels, the process its
+    /// link reaches). The view replaces a gateway's target when anything of it changes, so the
+    /// same pointer at the next tick means nothing changed and nothing is copied.
+    target: std::sync::Arc<gateway_supervisor_actors::messages::GatewayTarget>,
+    /// It advertises `cron.list` (asked once per target, not every tick).
+    offers_cron: bool,
     /// Since when (Unix ms) this instance has seen it linked without a break: a slot before
     /// that may have passed while the gateway was down.
     since_ms: i64,
+    /// The tick that last saw it linked (those not seen at a tick are forgotten).
+    seen: u64,
+}
+
+impl Linked {
+    fn labels(&self) -> &gateway_supervisor_actors::labels::Labels {
+        &self.target.candidate.labels
+    }
 }
 
 /// The fleet's cron inventory and watchdog.

@@ -90,6 +90,7 @@ impl Cron {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
+            .filter(|(_, l)| l.offers_cron)
             .map(|(id, l)| (*id, l.clone()))
             .collect();
         // A few gateways at a time: one that does not answer holds up only its own look.
@@ -229,7 +230,7 @@ impl Cron {
             && self
                 .recover_on
                 .as_ref()
-                .is_none_or(|s| s.matches(&link.labels));
+                .is_none_or(|s| s.matches(link.labels()));
         if !force {
             return;
         }

@@ -136,21 +136,13 @@ impl Hands {
         all
     }
 
-    /// The gateways this instance links, connected and healthy, that offer `method`: each id,
-    /// its labels and the process its link reaches (from the shared view: no lock, no store).
-    pub fn linked_offering(&self, method: &str) -> Vec<(GatewayId, Labels, Option<String>)> {
-        self.ctx
-            .targets()
-            .iter()
-            .filter(|t| !t.elsewhere && t.link.is_some() && t.candidate.healthy && t.offers(method))
-            .map(|t| {
-                (
-                    t.candidate.id,
-                    t.candidate.labels.clone(),
-                    t.boot_id.clone(),
-                )
-            })
-            .collect()
+    /// The gateways this instance links, connected and healthy, as the shared view shows them
+    /// now (no lock, no store, nothing copied: a target is shared, and replaced in the view
+    /// when anything of its gateway changes).
+    pub fn linked_here(&self) -> Vec<Arc<gateway_supervisor_actors::messages::GatewayTarget>> {
+        let mut all = self.ctx.targets();
+        all.retain(|t| !t.elsewhere && t.link.is_some() && t.candidate.healthy);
+        all
     }
 
     /// Whether gateway `id` can take a call now.
