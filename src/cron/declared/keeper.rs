@@ -6,8 +6,10 @@
 //! drift of the declared jobs of gateways linked here, judged again when their
 //! `configRevision` moves. A gateway a running operation holds waits for the next round; two
 //! instances that decide the same thing start it once (the second finds the gateways held),
-//! and a move is recorded by compare-and-set first. Cost per round: three reads of the store
-//! and one per declaration; a `cron.get` only for a job whose revision moved.
+//! and a move is recorded by compare-and-set first. Cost per round: one read of the store for
+//! the declarations, what was written, the running operations and the declared jobs the lists
+//! hold, then one per declaration (its rollout's state); a `cron.get` only for a job whose
+//! revision moved.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -15,7 +17,8 @@ use super::rule::{self, Seen};
 use super::{DEADLINE_S, DeclareError, KEEPER_PARALLEL, MISSING_AFTER_MS, held, playbook};
 use crate::cron::declaration::{Candidate, Declaration};
 use crate::cron::{Cron, CronError};
-use crate::db::cron_declarations::DeclaredRow;
+use crate::db::cron::DeclaredListed;
+use crate::db::cron_declarations::{DeclarationRow, DeclaredRow};
 use crate::domain::operation::{KindParams, OperationParams, OperationState};
 use crate::fleet::FleetError;
 use crate::fleet::operation::OperationOrder;
@@ -33,35 +36,28 @@ impl Cron {
     }
 
     async fn keep_all(&self) -> Result<(), DeclareError> {
-        let (rows, declared, running) = self
-            .stored(|s| {
+        let owner = crate::cron::job::FLEET_OWNER;
+        let (rows, declared, running, listed) = self
+            .stored(move |s| {
                 Ok((
                     s.cron_declarations(true)?,
                     s.cron_declared(None)?,
                     s.running_operations()?,
+                    s.cron_jobs_declared_by(owner)?,
                 ))
             })
             .await?;
         if rows.is_empty() {
             return Ok(());
         }
-        if let Err(e) = self.judge_drift(&declared).await {
+        // Each declared job the gateways' lists hold, by gateway and key.
+        let listed: HashMap<(GatewayId, &str), &DeclaredListed> = listed
+            .iter()
+            .map(|l| ((l.gateway_id, l.key.as_str()), l))
+            .collect();
+        if let Err(e) = self.judge_drift(&rows, &declared, &listed).await {
             tracing::debug!(%e, "declared cron jobs not all judged this round");
         }
-        // The gateways each running operation holds, with the declaration it writes (if any):
-        // another declaration's rollout shares a gateway, any other operation does not.
-        let holding: Vec<(Option<&str>, BTreeSet<GatewayId>)> = running
-            .iter()
-            .map(|op| {
-                let held = op
-                    .progress
-                    .iter()
-                    .filter(|p| !p.step.is_over())
-                    .map(|p| p.gateway_id)
-                    .collect();
-                (op.params.declaration(), held)
-            })
-            .collect();
         let targets = self.hands.gateway_states();
         for row in rows {
             let settled = match &row.operation_id {
@@ -74,16 +70,38 @@ impl Cron {
             let Some(d) = Declaration::from_row(&row) else {
                 continue;
             };
-            let held_by_op: BTreeSet<GatewayId> = holding
+            let params = OperationParams {
+                // A move goes one gateway at a time, in its policy's order.
+                max_unavailable: if row.single.is_some() {
+                    1
+                } else {
+                    KEEPER_PARALLEL
+                },
+                wait_ready_s: DEADLINE_S,
+                abort_on_failure: false,
+                canary: 0,
+                of: KindParams::Cron {
+                    declaration: row.name.clone(),
+                },
+            };
+            // What a running operation holds, unless it may share the gateway with this one.
+            let held_by_op: BTreeSet<GatewayId> = running
                 .iter()
-                .filter(|(d, _)| d.is_none_or(|d| d == row.name))
-                .flat_map(|(_, held)| held.iter().copied())
+                .filter(|op| !params.may_share_gateways_with(&op.params))
+                .flat_map(|op| op.progress.iter().filter(|p| !p.step.is_over()))
+                .map(|p| p.gateway_id)
                 .collect();
-            let carrying = self.carrying(&row.name).await?;
+            let key = d.key();
             let written: HashMap<GatewayId, &DeclaredRow> = declared
                 .iter()
                 .filter(|r| r.name == row.name)
                 .map(|r| (r.gateway_id, r))
+                .collect();
+            let carrying: BTreeSet<GatewayId> = listed
+                .keys()
+                .filter(|(_, k)| *k == key)
+                .map(|(g, _)| *g)
+                .chain(written.keys().copied())
                 .collect();
             let seen: Vec<Seen> = targets
                 .iter()
@@ -122,20 +140,7 @@ impl Cron {
             let order = OperationOrder {
                 kind: playbook::KIND,
                 gateways: kept.write,
-                params: OperationParams {
-                    // A move goes one gateway at a time, in its policy's order.
-                    max_unavailable: if row.single.is_some() {
-                        1
-                    } else {
-                        KEEPER_PARALLEL
-                    },
-                    wait_ready_s: DEADLINE_S,
-                    abort_on_failure: false,
-                    canary: 0,
-                    of: KindParams::Cron {
-                        declaration: row.name.clone(),
-                    },
-                },
+                params,
             };
             let by = Caller::system("cron-declarations");
             match self.operations.start_operation(order, &by).await {
@@ -153,10 +158,12 @@ impl Cron {
     /// Judges again the declared jobs of gateways linked here whose job changed since it was
     /// written (another `configRevision` in the inventory: `cron.get`, compared by value) or is
     /// gone from the gateway's list (drift `job`).
-    async fn judge_drift(&self, declared: &[DeclaredRow]) -> Result<(), CronError> {
-        let listed = self
-            .stored(|s| s.cron_jobs_declared_by(crate::cron::job::FLEET_OWNER))
-            .await?;
+    async fn judge_drift(
+        &self,
+        rows: &[DeclarationRow],
+        declared: &[DeclaredRow],
+        listed: &HashMap<(GatewayId, &str), &DeclaredListed>,
+    ) -> Result<(), CronError> {
         let now = unix_now_ms();
         for row in declared {
             let Some(job_id) = &row.job_id else { continue };
@@ -165,17 +172,18 @@ impl Cron {
                 continue;
             }
             let key = format!("{}:{}", crate::cron::job::FLEET_OWNER, row.name);
-            let live = listed
-                .iter()
-                .find(|l| l.gateway_id == row.gateway_id && l.key == key);
-            let judged = match live {
+            let judged = match listed.get(&(row.gateway_id, key.as_str())) {
                 None if now - row.checked_at_ms < MISSING_AFTER_MS => continue,
                 None if row.drift_paths() == ["job"] => continue,
                 None => vec!["job".to_owned()],
                 Some(l) if l.config_revision == row.config_revision => continue,
                 Some(l) => {
                     let id = &l.job_id;
-                    let Some(d) = self.stored_declaration(&row.name).await? else {
+                    let Some(d) = rows
+                        .iter()
+                        .find(|r| r.name == row.name)
+                        .and_then(Declaration::from_row)
+                    else {
                         continue;
                     };
                     let got = match self
@@ -208,12 +216,6 @@ impl Cron {
             self.stored(move |s| s.record_cron_declared(&next)).await?;
         }
         Ok(())
-    }
-
-    async fn stored_declaration(&self, name: &str) -> Result<Option<Declaration>, CronError> {
-        let name = name.to_owned();
-        let row = self.stored(move |s| s.cron_declaration(&name)).await?;
-        Ok(row.as_ref().and_then(Declaration::from_row))
     }
 
     /// Whether operation `id` succeeded.
