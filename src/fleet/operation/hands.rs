@@ -60,10 +60,7 @@ impl Hands {
     pub fn write_turn(&self, id: GatewayId) -> Result<(), i64> {
         let now = gateway_supervisor_actors::unix_now_ms();
         match self.pacer.lock() {
-            Ok(mut pacer) => {
-                pacer.prune(now);
-                pacer.take(id, now)
-            }
+            Ok(mut pacer) => pacer.take(id, now),
             Err(_) => Ok(()),
         }
     }

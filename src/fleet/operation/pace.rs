@@ -21,12 +21,18 @@ pub const GAP_MS: i64 = 2_000;
 #[derive(Debug, Default)]
 pub struct Pacer {
     writes: HashMap<GatewayId, VecDeque<i64>>,
+    /// When the map was last pruned: at most once a second, not at every write (a rollout to
+    /// 1,000 gateways would walk the map 1,000 times).
+    pruned_at_ms: i64,
 }
 
 impl Pacer {
     /// Takes a write to gateway `id` at `now_ms`: `Ok(())` (counted), or `Err(ms)` to wait
     /// before the window has room.
     pub fn take(&mut self, id: GatewayId, now_ms: i64) -> Result<(), i64> {
+        if now_ms - self.pruned_at_ms >= 1_000 {
+            self.prune(now_ms);
+        }
         let q = self.writes.entry(id).or_default();
         while q.front().is_some_and(|t| now_ms - t >= WINDOW_MS) {
             q.pop_front();
@@ -46,7 +52,8 @@ impl Pacer {
 
     /// Forgets gateways with no write in the window (bounds the map by the gateways written
     /// to in the last minute).
-    pub fn prune(&mut self, now_ms: i64) {
+    fn prune(&mut self, now_ms: i64) {
+        self.pruned_at_ms = now_ms;
         self.writes
             .retain(|_, q| q.back().is_some_and(|t| now_ms - t < WINDOW_MS));
     }
