@@ -24,8 +24,8 @@ use crate::fleet::operation::model::{GatewayProgress, OperationKind, OperationSt
 use crate::fleet::operation::rule::Facts;
 use crate::fleet::operation::{Hands, Playbook, Round, Stepped};
 use gateway_supervisor_actors::bounded;
-use gateway_supervisor_actors::messages::CallError;
 use gateway_supervisor_actors::model::{Caller, GatewayId};
+use gateway_supervisor_actors::protocol::frames::ErrorShape;
 use gateway_supervisor_actors::unix_now_ms;
 
 /// The kind this playbook carries out.
@@ -118,23 +118,22 @@ impl Round for DeclarationRound<'_> {
 /// What stopped a call: the gateway's refusal (its words), its write limit (retry after), or
 /// a call that did not go or did not come back (it is idempotent: tried again).
 fn failed(e: &FleetError) -> Outcome {
-    match e {
-        FleetError::Call {
-            source: CallError::Gateway(shape),
+    match e.refusal() {
+        Some(ErrorShape {
+            retryable: Some(true),
+            retry_after_ms: Some(ms),
             ..
-        } => match (shape.retry_after_ms, shape.retryable) {
-            (Some(ms), Some(true)) => Outcome::Again {
-                after_ms: i64::try_from(ms).unwrap_or(60_000),
-                why: "the gateway's write limit: again when it says".into(),
-            },
-            _ => Outcome::Refused(bounded::text(
-                &format!("{}: {}", shape.code, shape.message),
-                240,
-            )),
+        }) => Outcome::Again {
+            after_ms: i64::try_from(*ms).unwrap_or(60_000),
+            why: "the gateway's write limit: again when it says".into(),
         },
-        other => Outcome::Again {
+        Some(shape) => Outcome::Refused(bounded::text(
+            &format!("{}: {}", shape.code, shape.message),
+            240,
+        )),
+        None => Outcome::Again {
             after_ms: AGAIN_MS,
-            why: bounded::text(&format!("not written yet: {other}"), 240),
+            why: bounded::text(&format!("not written yet: {e}"), 240),
         },
     }
 }
