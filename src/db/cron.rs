@@ -9,7 +9,7 @@ use diesel::prelude::*;
 
 use super::schema::{cron_jobs, cron_lists, cron_misses};
 use super::{DbError, Store, write_tx};
-use crate::domain::{CronJobStatus, CronMissCause, CronRecovery};
+use crate::domain::{CronJobStatus, CronMissCause, CronRecovery, CronRunStatus};
 use gateway_supervisor_actors::model::GatewayId;
 
 /// Gateways named in one query; a larger set is asked in chunks of this many.
@@ -229,7 +229,9 @@ impl Store {
             None => q,
             Some(CronJobStatus::Enabled) => q.filter(cron_jobs::enabled.eq(true)),
             Some(CronJobStatus::Disabled) => q.filter(cron_jobs::enabled.eq(false)),
-            Some(CronJobStatus::Failing) => q.filter(cron_jobs::last_run_status.eq("error")),
+            Some(CronJobStatus::Failing) => {
+                q.filter(cron_jobs::last_run_status.eq(CronRunStatus::Error.as_str()))
+            }
             Some(CronJobStatus::Duplicate) => q.filter(cron_jobs::duplicate_of.is_not_null()),
             Some(CronJobStatus::Missed) => q.filter(diesel::dsl::exists(
                 cron_misses::table
@@ -334,7 +336,7 @@ impl Store {
         let mut conn = self.conn()?;
         let rows: Vec<(Option<String>, Option<i64>)> = cron_jobs::table
             .filter(cron_jobs::declaration_key.like(format!("{owner}:%")))
-            .filter(cron_jobs::last_run_status.eq("ok"))
+            .filter(cron_jobs::last_run_status.eq(CronRunStatus::Ok.as_str()))
             .group_by(cron_jobs::declaration_key)
             .select((
                 cron_jobs::declaration_key,

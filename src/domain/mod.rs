@@ -128,6 +128,17 @@ words! {
 }
 
 words! {
+    /// How a gateway says a job's last run ended (`lastRunStatus`: 2026.9.6's
+    /// `CronRunStatusSchema`). The inventory keeps the gateway's word as text (bounded); these
+    /// are the words it is asked about.
+    pub enum CronRunStatus {
+        Ok => "ok",
+        Error => "error",
+        Skipped => "skipped",
+    }
+}
+
+words! {
     /// What a gateway's `cron` event says happened (`gateway.cron`'s `action`).
     pub enum CronAction {
         Added => "added",
