@@ -16,7 +16,7 @@ use gs_test_support::fake_model::FakeModel;
 use gs_test_support::operator::Operator;
 use gs_test_support::real_gateway::RealGateway;
 
-use super::rollout::{doc_block, run_recipe};
+use super::rollout::{doc_block, labelled_gateways, run_recipe};
 use super::{add, free_gateway_port, wait_gateway};
 
 /// The answers, in the order asked, as `{method, params, answer | error}`.
@@ -476,13 +476,8 @@ fn a_job_declared_by_selector_fires_on_two_real_gateways_and_a_single_firing_one
     let model = FakeModel::start();
     let install = PathBuf::from(std::env::var("GS_OPENCLAW_DIR").expect("GS_OPENCLAW_DIR"));
     let mut gs: Vec<RealGateway> = (0..2)
-        .map(|i| {
-            let mut g = RealGateway::new(
-                &install,
-                free_gateway_port(),
-                &format!("decl-token-{i}"),
-                None,
-            );
+        .map(|_| {
+            let mut g = RealGateway::new(&install, free_gateway_port(), "decl-token", None);
             g.use_model(&model.base_url());
             g.start();
             g
@@ -494,24 +489,16 @@ fn a_job_declared_by_selector_fires_on_two_real_gateways_and_a_single_firing_one
     let d = Daemon::start_with(&[
         ("GATEWAY_SUPERVISOR__GATEWAYS__HEALTH_INTERVAL", "1h"),
         ("GATEWAY_SUPERVISOR__CRON__WATCH_INTERVAL", "2s"),
+        // The test's own polling of /api/gateways counts as gateway operations (100 a minute).
+        ("GATEWAY_SUPERVISOR__LIMITS__GATEWAY_OPS_PER_MINUTE", "0"),
     ]);
-    let ids: Vec<i64> = gs
-        .iter()
-        .enumerate()
-        .map(|(i, g)| {
-            let res = d.call(
-                "POST",
-                "/api/gateways",
-                &d.admin_key,
-                &json!({"name": format!("reports-{i}"), "host": "127.0.0.1", "port": g.port,
-                    "token": format!("decl-token-{i}"), "labels": {"team": "reports"}}),
-            );
-            assert_eq!(res.status, 201, "{}", res.text());
-            let id = res.json()["gateway"]["id"].as_i64().unwrap();
-            wait_gateway(&d, id, "online", online);
-            id
-        })
-        .collect();
+    let ids = labelled_gateways(
+        &d,
+        &gs,
+        "decl-token",
+        "reports",
+        &json!({"team": "reports"}),
+    );
 
     // The README's recipe, as written: the job on both gateways, as declared.
     let declared_at = now_ms();

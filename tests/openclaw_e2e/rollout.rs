@@ -524,6 +524,18 @@ pub(super) fn run_recipe(d: &Daemon, script: &str) -> String {
 
 /// Registers `gs` as `eu-0`, `eu-1`, … labelled `region=eu`, and waits for each online: their ids.
 pub(super) fn eu_gateways(d: &Daemon, gs: &[RealGateway]) -> Vec<i64> {
+    labelled_gateways(d, gs, TOKEN, "eu", &json!({"region": "eu"}))
+}
+
+/// Registers `gs` (each answering `token`) as `<prefix>-0`, `<prefix>-1`, … with `labels`,
+/// and waits for each online: their ids.
+pub(super) fn labelled_gateways(
+    d: &Daemon,
+    gs: &[RealGateway],
+    token: &str,
+    prefix: &str,
+    labels: &Value,
+) -> Vec<i64> {
     gs.iter()
         .enumerate()
         .map(|(i, g)| {
@@ -531,8 +543,8 @@ pub(super) fn eu_gateways(d: &Daemon, gs: &[RealGateway]) -> Vec<i64> {
                 "POST",
                 "/api/gateways",
                 &d.admin_key,
-                &json!({"name": format!("eu-{i}"), "host": "127.0.0.1", "port": g.port, "token": TOKEN,
-                        "labels": {"region": "eu"}}),
+                &json!({"name": format!("{prefix}-{i}"), "host": "127.0.0.1", "port": g.port,
+                        "token": token, "labels": labels}),
             );
             assert_eq!(res.status, 201, "{}", res.text());
             let id = res.json()["gateway"]["id"].as_i64().unwrap();
