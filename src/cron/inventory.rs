@@ -156,9 +156,10 @@ impl Cron {
         let mut offering = Vec::with_capacity(linked.len());
         for target in linked {
             let id = target.candidate.id;
-            match known.get_mut(&id) {
+            let offers = match known.get_mut(&id) {
                 Some(entry) if std::sync::Arc::ptr_eq(&entry.target, &target) => {
                     entry.seen = tick;
+                    entry.offers_cron
                 }
                 Some(entry) => {
                     // Changed: another process starts its history again.
@@ -168,6 +169,7 @@ impl Cron {
                     entry.offers_cron = target.offers("cron.list");
                     entry.target = target;
                     entry.seen = tick;
+                    entry.offers_cron
                 }
                 None => {
                     let offers_cron = target.offers("cron.list");
@@ -180,9 +182,10 @@ impl Cron {
                             seen: tick,
                         },
                     );
+                    offers_cron
                 }
-            }
-            if known.get(&id).is_some_and(|l| l.offers_cron) {
+            };
+            if offers {
                 offering.push(id);
             }
         }
