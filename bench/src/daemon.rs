@@ -113,6 +113,19 @@ impl Daemon {
         serde_json::from_slice(&res.body).ok()
     }
 
+    /// The sum of a metric family's samples in `/metrics` (0 when absent).
+    pub fn metric_sum(&self, family: &str) -> f64 {
+        let text = self.get_bytes("/metrics");
+        String::from_utf8_lossy(&text)
+            .lines()
+            .filter(|l| {
+                l.strip_prefix(family)
+                    .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
     pub fn get_bytes(&self, path: &str) -> Vec<u8> {
         Request::new("GET", path)
             .key(&self.key)

@@ -88,6 +88,8 @@ fn hard_open_files() -> Option<u64> {
 struct Round {
     handshakes: Duration,
     all_online: Duration,
+    /// Until the cron inventory had read every gateway once (start-up work, before the window).
+    inventory: Duration,
     rss_online_kib: u64,
     rss_steady_kib: u64,
     cpu_share: f64,
@@ -113,12 +115,18 @@ fn round(d: &mut Daemon, hosts: &mut [FakeHost], count: usize, steady: u64) -> R
     d.wait_online(count, deadline, Duration::from_millis(100));
     let all_online = t0.elapsed();
 
-    // Let start-up work (first probes, session lists) finish before the idle readings.
+    // Let start-up work (first probes, session lists) finish before the idle readings; the
+    // cron inventory's first read of each gateway is spread over up to 30 s after its link.
     std::thread::sleep(Duration::from_secs(5));
+    crate::wait_for("every gateway's cron list read", deadline, || {
+        d.metric_sum("gateway_supervisor_cron_list_reads_total") >= count as f64
+    });
+    let inventory = t0.elapsed();
     let rss_online_kib = d.rss_kib();
     eprintln!(
-        "    {count}: all online in {:.2} s; steady window of {steady} s (daemon pid {})",
+        "    {count}: all online in {:.2} s, cron inventory read in {:.2} s; steady window of {steady} s (daemon pid {})",
         all_online.as_secs_f64(),
+        inventory.as_secs_f64(),
         d.pid()
     );
     let peers = |hosts: &[FakeHost]| hosts.iter().map(FakeHost::cpu_ticks).sum::<u64>();
@@ -131,6 +139,7 @@ fn round(d: &mut Daemon, hosts: &mut [FakeHost], count: usize, steady: u64) -> R
     Round {
         handshakes,
         all_online,
+        inventory,
         rss_online_kib,
         rss_steady_kib: d.rss_kib(),
         cpu_share,
@@ -252,6 +261,7 @@ fn measure(opts: &Options, count: usize, steady: u64) -> (Vec<Row>, Value) {
         "runs": rounds.iter().map(|r| json!({
             "start_to_handshakes_s": r.handshakes.as_secs_f64(),
             "start_to_all_online_s": r.all_online.as_secs_f64(),
+            "start_to_cron_inventory_read_s": r.inventory.as_secs_f64(),
             "rss_kib_all_online": r.rss_online_kib,
             "rss_kib_after_steady": r.rss_steady_kib,
             "fake_fleet_cpu_share_of_one_core": r.peer_cpu_share,

@@ -106,15 +106,30 @@ pub struct CronCounts {
 }
 
 impl Store {
-    /// The `snapshotRevision` of gateway `id`'s list as last stored.
-    pub fn cron_list_revision(&self, id: GatewayId) -> Result<Option<String>, DbError> {
-        let mut conn = self.conn()?;
-        Ok(cron_lists::table
-            .find(id)
-            .select(cron_lists::snapshot_revision)
-            .first::<Option<String>>(&mut conn)
-            .optional()?
-            .flatten())
+    /// Gateway `id`'s jobs as last stored, when its list was stored at `revision` with its
+    /// scheduler `scheduler_enabled` (`None`: stored otherwise, or never): a daemon that
+    /// restarts, or links a gateway again, reads one page and this instead of writing the list
+    /// again.
+    pub fn cron_jobs_if_kept(
+        &self,
+        id: GatewayId,
+        revision: &str,
+        scheduler_enabled: bool,
+    ) -> Result<Option<Vec<CronJobRow>>, DbError> {
+        let kept = {
+            let mut conn = self.conn()?;
+            cron_lists::table
+                .find(id)
+                .select((cron_lists::snapshot_revision, cron_lists::scheduler_enabled))
+                .first::<(Option<String>, Option<bool>)>(&mut conn)
+                .optional()?
+        };
+        match kept {
+            Some((Some(r), Some(on))) if r == revision && on == scheduler_enabled => {
+                self.cron_jobs_of(id).map(Some)
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Replaces gateway `read.gateway_id`'s list with `read`. `false`: the gateway is gone.
