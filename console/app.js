@@ -446,11 +446,20 @@ async function renderCluster() {
     el("td", {}, i.instance_id, i.instance_id === c.instance_id ? " (this one)" : ""),
     el("td", {}, i.live ? "live" : i.stopping ? "stopped" : "missing"),
     el("td", {}, `${i.heartbeat_age_ms} ms`), el("td", {}, i.gateways),
+    el("td", {}, i.capacity ?? "unbounded"),
     el("td", {}, i.instance_id === c.coordinator ? "coordinator" : "")));
+  const adoption = c.adoption && c.adoption.state === "held"
+    ? `Adoption held until ${new Date(c.adoption.until_ms).toISOString().slice(11, 19)}: ${c.adoption.why}`
+    : "Adoption paced";
+  const unplaced = c.gateways_unplaced > 0
+    ? el("p", { class: "error", id: "unplaced" }, `${c.gateways_unplaced} gateways no instance has room for (linked by none): ${c.unplaced.join(", ")}${c.gateways_unplaced > c.unplaced.length ? " …" : ""}`)
+    : el("p", { id: "unplaced" }, "Every gateway has room on an instance.");
   $("main").replaceChildren(el("h1", {}, "Cluster"),
     el("p", {}, `Gateways linked by nobody right now: ${c.gateways_unowned}`),
+    unplaced,
+    el("p", { id: "adoption" }, adoption),
     el("div", { class: "scroll" }, el("table", { id: "instances" },
-      el("thead", {}, el("tr", {}, ["Instance", "State", "Heartbeat", "Gateways", "Role"].map((h) => el("th", { scope: "col" }, h)))),
+      el("thead", {}, el("tr", {}, ["Instance", "State", "Heartbeat", "Gateways", "Capacity", "Role"].map((h) => el("th", { scope: "col" }, h)))),
       el("tbody", {}, rows))));
 }
 

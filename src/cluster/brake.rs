@@ -1,8 +1,9 @@
 //! The adoption brake (issue 60; Kubernetes' node-eviction brake is the model): when most of
 //! the cluster looks dead at once, the likelier truth is that the database or the network
 //! hiccupped, not that the instances died — adopting everything then would move the whole
-//! fleet twice. So adoption is held for one lease TTL when more than half of the instances live
-//! at the last round are gone at this one, or right after this instance's own database calls
+//! fleet twice. So adoption is held for one lease TTL when more than half of the instances seen
+//! live within the last TTL are gone (at once, or a round apart), or right after this
+//! instance's own database calls
 //! came back from failing; and outside a hold it is paced, at most [`PER_SECOND`] new gateways
 //! a second (100,000 gateways adopted in under two minutes, never all in one round). Pure:
 //! time and what each round saw are inputs; the runner asks [`Brake::judge`] once a round.
@@ -22,8 +23,8 @@ pub enum Adopt {
 /// The brake's memory between rounds.
 #[derive(Debug, Clone, Default)]
 pub struct Brake {
-    /// The instances live at the last round that reached the database.
-    live: Vec<String>,
+    /// Each instance seen live within the last TTL, and when it was last.
+    seen: std::collections::HashMap<String, i64>,
     held_until_ms: Option<i64>,
     why: String,
 }
@@ -46,18 +47,26 @@ impl Brake {
                 why: "the database cannot be reached".into(),
             };
         };
-        let gone = self.live.iter().filter(|i| !live.contains(i)).count();
+        // Instances that vanish a round apart vanished "at once" too: what counts is every
+        // instance seen live within the last TTL, against those live now.
+        self.seen
+            .retain(|_, at| now_ms.saturating_sub(*at) <= ttl_ms);
+        let recent = self.seen.len();
+        let gone = self.seen.keys().filter(|i| !live.contains(i)).count();
+        let holding = self.held_until_ms.is_some_and(|until| now_ms < until);
         let hold = if database_was_down {
             Some("the database just came back".to_owned())
-        } else if self.live.len() >= 2 && gone * 2 > self.live.len() {
+        } else if !holding && recent >= 2 && gone * 2 > recent {
+            // (While a hold runs, the same vanished instances do not extend it.)
             Some(format!(
-                "{gone} of {} instances vanished at once",
-                self.live.len()
+                "{gone} of the {recent} instances live within one lease TTL vanished"
             ))
         } else {
             None
         };
-        self.live = live.to_vec();
+        for i in live {
+            self.seen.insert(i.clone(), now_ms);
+        }
         if let Some(why) = hold {
             self.held_until_ms = Some(now_ms.saturating_add(ttl_ms));
             self.why = why;
@@ -69,11 +78,16 @@ impl Brake {
             },
             _ => {
                 self.held_until_ms = None;
-                let per_ms = PER_SECOND as f64 / 1000.0;
-                Adopt::Up(((round_ms.max(1) as f64) * per_ms).ceil() as usize)
+                Adopt::Up(per_round(round_ms))
             }
         }
     }
+}
+
+/// The gateways a round `round_ms` after the last may take, at [`PER_SECOND`].
+pub fn per_round(round_ms: i64) -> usize {
+    let per_ms = PER_SECOND as f64 / 1000.0;
+    ((round_ms.max(1) as f64) * per_ms).ceil() as usize
 }
 
 #[cfg(test)]
@@ -107,7 +121,7 @@ mod tests {
         let two = names(&["a", "b"]);
         let held = b.judge(3_000, Some(&two), false, TTL, 3_000);
         assert!(
-            matches!(&held, Adopt::Held { until_ms: 18_000, why } if why.contains("3 of 5")),
+            matches!(&held, Adopt::Held { until_ms: 18_000, why } if why.contains("3 of the 5")),
             "{held:?}"
         );
         // Still held while the TTL runs, even as the view settles.
@@ -126,6 +140,31 @@ mod tests {
         b.judge(0, Some(&four), false, TTL, 3_000);
         assert_eq!(
             b.judge(3_000, Some(&two), false, TTL, 3_000),
+            Adopt::Up(3_000)
+        );
+    }
+
+    #[test]
+    fn instances_vanishing_a_round_apart_hold_adoption_too() {
+        let mut b = Brake::default();
+        b.judge(0, Some(&names(&["a", "b", "c"])), false, TTL, 3_000);
+        // b's row lapses one round, c's the next: one of three, then "one of two".
+        assert_eq!(
+            b.judge(3_000, Some(&names(&["a", "c"])), false, TTL, 3_000),
+            Adopt::Up(3_000)
+        );
+        let held = b.judge(6_000, Some(&names(&["a"])), false, TTL, 3_000);
+        assert!(
+            matches!(&held, Adopt::Held { until_ms: 21_000, why } if why.contains("2 of the 3")),
+            "{held:?}"
+        );
+        // A TTL on, the two are forgotten: the brake does not hold again for them.
+        assert_eq!(
+            b.judge(21_000, Some(&names(&["a"])), false, TTL, 3_000),
+            Adopt::Up(3_000)
+        );
+        assert_eq!(
+            b.judge(24_000, Some(&names(&["a"])), false, TTL, 3_000),
             Adopt::Up(3_000)
         );
     }

@@ -10,6 +10,7 @@
 //!   source of truth, polled as a fallback).
 
 pub mod brake;
+pub mod capacity;
 pub mod events;
 pub mod forward;
 pub mod placement;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use gateway_supervisor_actors::link::LeaseGuard;
+use gateway_supervisor_actors::model::GatewayId;
 
 use prometheus::{IntCounter, IntGauge, Registry};
 
@@ -41,9 +43,42 @@ pub struct Cluster {
     pub(crate) view: LeaseGuard,
     /// Set by the database's notifications (`wake::listen`).
     pub wake: wake::Wakeups,
+    /// How many gateways this instance can link (`capacity::of`; `None`: unbounded).
+    pub capacity: Option<u64>,
     /// The other live instances, as of the last renewal round.
     peers: Arc<std::sync::RwLock<Arc<Vec<Peer>>>>,
+    /// What the last round decided.
+    standing: Arc<std::sync::RwLock<Arc<Standing>>>,
     pub metrics: ClusterMetrics,
+}
+
+/// The unplaced gateways named in `GET /api/cluster` (all are counted).
+pub const UNPLACED_LISTED: usize = 100;
+
+/// What this instance's last round decided, as `GET /api/cluster` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    /// Its epoch (0: no heartbeat yet).
+    pub epoch: u64,
+    pub capacity: Option<u64>,
+    /// Gateways no live instance has room for.
+    pub unplaced_count: usize,
+    /// The first [`UNPLACED_LISTED`] of them, by id.
+    pub unplaced: Vec<GatewayId>,
+    /// What it may adopt (the brake).
+    pub adoption: brake::Adopt,
+}
+
+impl Default for Standing {
+    fn default() -> Self {
+        Standing {
+            epoch: 0,
+            capacity: None,
+            unplaced_count: 0,
+            unplaced: Vec::new(),
+            adoption: brake::Adopt::Up(0),
+        }
+    }
 }
 
 /// Another live instance and where it listens.
@@ -59,6 +94,7 @@ impl Cluster {
         ttl: std::time::Duration,
         forward_key: forward::ForwardKey,
         forward_timeout: std::time::Duration,
+        capacity: Option<u64>,
         metrics: ClusterMetrics,
     ) -> Self {
         Cluster {
@@ -68,8 +104,28 @@ impl Cluster {
             forward_timeout,
             view: LeaseGuard::until(Instant::now()),
             wake: wake::Wakeups::default(),
+            capacity,
             peers: Arc::default(),
+            standing: Arc::default(),
             metrics,
+        }
+    }
+
+    /// What the last round decided.
+    pub fn standing(&self) -> Arc<Standing> {
+        self.standing.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    fn set_standing(&self, standing: Standing) {
+        self.metrics
+            .unplaced
+            .set(i64::try_from(standing.unplaced_count).unwrap_or(i64::MAX));
+        self.metrics.adoption_held.set(i64::from(matches!(
+            standing.adoption,
+            brake::Adopt::Held { .. }
+        )));
+        if let Ok(mut s) = self.standing.write() {
+            *s = Arc::new(standing);
         }
     }
 
@@ -111,6 +167,8 @@ pub struct ClusterMetrics {
     pub gateways_owned: IntGauge,
     pub renew_failures: IntCounter,
     pub adoptions: IntCounter,
+    pub unplaced: IntGauge,
+    pub adoption_held: IntGauge,
 }
 
 impl ClusterMetrics {
@@ -132,6 +190,14 @@ impl ClusterMetrics {
                 "adoptions_total",
                 "Gateway leases this instance took (first placement, or from an instance that left or died).",
             )?,
+            unplaced: IntGauge::new(
+                "gateways_unplaced",
+                "Gateways no live instance has room for (every instance at its capacity): linked by none.",
+            )?,
+            adoption_held: IntGauge::new(
+                "adoption_held",
+                "1 while the adoption brake holds (most instances vanished at once, or the database just came back): only gateways never leased or last held here are taken.",
+            )?,
         })
     }
 
@@ -139,6 +205,8 @@ impl ClusterMetrics {
         registry.register(Box::new(self.instances.clone()))?;
         registry.register(Box::new(self.gateways_owned.clone()))?;
         registry.register(Box::new(self.renew_failures.clone()))?;
+        registry.register(Box::new(self.unplaced.clone()))?;
+        registry.register(Box::new(self.adoption_held.clone()))?;
         registry.register(Box::new(self.adoptions.clone()))
     }
 }

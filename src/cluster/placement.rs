@@ -6,7 +6,7 @@
 //! gateways when an instance joins or leaves (mostly the ones it gains or held). With
 //! capacities ([`assign_within`]) no instance is given more than it can hold: its room is the
 //! smaller of its capacity and 110 % of its fair share, and what no instance has room for is
-//! `unplaced`, named, never dropped (issue 60; the runner does not pass capacities yet). Pure: no
+//! `unplaced`, named, never dropped (the runner passes each live instance's advertised capacity). Pure: no
 //! clock, no database. Safety never rests on it — two instances that disagree for a moment
 //! both ask for a lease and the database grants one (docs/design.md, *Cluster*).
 

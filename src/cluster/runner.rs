@@ -1,11 +1,13 @@
 //! The cluster loop of one instance. Whenever the database says a gateway row changed
 //! (`wake`), and every `cluster.poll_interval` in case a notification was lost, it reads the gateways table's
 //! change feed and hands it to the registry; every `renew_interval` (or at once when a gateway appeared) it
-//! runs a round: heartbeat, the live instances, placement, one statement that renews and takes
-//! leases, and the release of leases whose links it stopped the round before. The registry
+//! runs a round: the heartbeat (one row: this instance's liveness and epoch), placement over the
+//! live instances and their capacities, the adoption brake, then — only when something changes
+//! — the leases it takes and those it releases. A lease taken under the instance's epoch holds
+//! while its heartbeat does, so a steady round writes one row whatever the fleet. The registry
 //! runs the links of the leases held, each carrying a guard that ends `ttl − margin` after the
-//! round started — before the lease can expire in the database — so an instance whose rounds
-//! fail or that was paused stops touching its gateways before anyone else may take them.
+//! round started — before the instance's row can lapse in the database — so an instance whose
+//! rounds fail or that was paused stops touching its gateways before anyone else may take them.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -14,8 +16,10 @@ use actix::Addr;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::placement;
-use super::{Cluster, ClusterConfig, Peer};
+use super::brake::{Adopt, Brake};
+use super::placement::{self, Seat};
+use super::{Cluster, ClusterConfig, Peer, Standing};
+use crate::db::cluster::{Heartbeat, Member as Announced, Round};
 use crate::db::{DbError, Store};
 use gateway_supervisor_actors::RegistryActor;
 use gateway_supervisor_actors::model::GatewayId;
@@ -28,10 +32,9 @@ const FEED_TIMEOUT: Duration = Duration::from_secs(2);
 /// The shortest time between two reads of the feed on wake-ups.
 const WOKEN_GAP: Duration = Duration::from_millis(100);
 
-/// What a round asks of the database and what it got.
-struct RoundResult {
-    instances: Vec<crate::db::cluster::InstanceRow>,
-    held: HashMap<GatewayId, u64>,
+/// What the second half of a round got from the database.
+struct Taken {
+    taken: HashMap<GatewayId, u64>,
     /// The coordinator's lease epoch, when this instance holds it.
     coordinator: Option<u64>,
     /// The acting primary the coordinator recorded (read when this instance is not it).
@@ -60,6 +63,16 @@ struct Member {
     announced: bool,
     /// Whether this instance held the coordinator's lease at the last round.
     coordinator: bool,
+    /// This instance's epoch (0: no heartbeat yet): every lease in `held` was taken under it.
+    epoch: u64,
+    /// The sequence number of its last heartbeat: the wall clock's microseconds, strictly
+    /// growing (a restarted process under the same id goes on above its predecessor).
+    beat: i64,
+    /// How many gateways it can link (`None`: unbounded).
+    capacity: Option<u64>,
+    brake: Brake,
+    /// Whether the last round could not reach the database.
+    database_failed: bool,
 }
 
 impl Member {
@@ -96,6 +109,11 @@ pub async fn run(
         last_round: None,
         announced: false,
         coordinator: false,
+        epoch: 0,
+        beat: 0,
+        capacity: cluster.capacity,
+        brake: Brake::default(),
+        database_failed: false,
     };
     info!(instance = %m.me, ttl = ?m.ttl, renew = ?m.renew_interval, "joining the cluster");
     // Without a wake-up (a notification lost), changes are read at this pace.
@@ -181,55 +199,89 @@ async fn follow_feed(m: &mut Member, store: &Store, registry: &Addr<RegistryActo
 
 async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr<RegistryActor>) {
     let started = Instant::now();
+    let round_ms = m
+        .last_round
+        .map_or(m.renew_interval, |t| started.duration_since(t))
+        .as_millis() as i64;
     m.last_round = Some(started);
-    let gateways: Vec<GatewayId> = m.gateways.iter().copied().collect();
-    let (s, me, url, ttl) = (store.clone(), m.me.clone(), m.advertise_url.clone(), m.ttl);
-    let host = m.host_id.clone();
+    m.beat = (m.beat + 1).max(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX)),
+    );
+    let Some((beat, pinned)) = heartbeat(m, store).await else {
+        cluster.metrics.renew_failures.inc();
+        m.database_failed = true;
+        let adoption = m.brake.judge(now_ms(), None, true, 0, 0);
+        cluster.set_standing(Standing {
+            adoption,
+            ..(*cluster.standing()).clone()
+        });
+        return;
+    };
+    if beat.epoch != m.epoch && m.epoch != 0 {
+        warn!(
+            from = m.epoch,
+            to = beat.epoch,
+            "this instance's lease lapsed: every gateway it held is given up"
+        );
+    }
+    // A new epoch: every lease of the old one ended (the guard stopped their links already).
+    let mut held = if beat.epoch == m.epoch {
+        m.held.clone()
+    } else {
+        HashMap::new()
+    };
+    m.epoch = beat.epoch;
+    let placed = place(m, &beat, &pinned);
+    let ids: Vec<String> = beat.live.iter().map(|i| i.instance_id.clone()).collect();
+    let ttl_ms = m.ttl.as_millis() as i64;
+    let adopt = m
+        .brake
+        .judge(now_ms(), Some(&ids), m.database_failed, ttl_ms, round_ms);
+    m.database_failed = false;
+    held.retain(|id, _| placed.wanted.contains(id));
+    let missing = placed.wanted.iter().filter(|g| !held.contains_key(g));
+    let (to_take, own_only): (Vec<GatewayId>, bool) = match &adopt {
+        Adopt::Up(n) => (missing.take(*n).copied().collect(), false),
+        // Held: only gateways never leased, or last held by this instance.
+        Adopt::Held { .. } => (
+            missing
+                .take(super::brake::per_round(round_ms))
+                .copied()
+                .collect(),
+            true,
+        ),
+    };
+    cluster.set_standing(standing(m, placed.unplaced_count, placed.unplaced, adopt));
     // Only leases whose links are gone: a link still closing keeps its lease one more round
     // (its guard stops it touching the gateway in any case).
     let still_open = registry
         .send(StillOpen(m.to_release.clone()))
         .await
         .unwrap_or_else(|_| m.to_release.clone());
+    // Never one placed here again: this round takes it (or holds it) — released in the same
+    // round, it would be linked here with its lease free for anyone.
     let release: Vec<GatewayId> = m
         .to_release
         .iter()
-        .filter(|id| !still_open.contains(id))
+        .filter(|id| !still_open.contains(id) && !placed.wanted.contains(id))
         .copied()
         .collect();
-    // A joining instance's first round only announces it (its heartbeat): instances started
-    // together then see each other before any takes a lease, and the fleet is placed once over
-    // all of them — not taken whole by the first and two thirds handed over.
-    let joining = !m.announced;
     // What this instance elected, recorded if it is (still) the coordinator.
     let elected = registry.send(ActingPrimary).await.ok().flatten();
+    let (s, me, epoch, seq) = (store.clone(), m.me.clone(), m.epoch, m.beat);
     let result = blocking(m.renew_interval, move || {
-        let instances = s.cluster_heartbeat(&me, url.as_deref(), &host, ttl)?;
-        let ids: Vec<String> = instances.iter().map(|i| i.instance_id.clone()).collect();
-        // A managed gateway listens on its host's loopback: only an instance on that host can
-        // link it, so it is never placed, and its host's instances ask for it.
-        let pinned: HashMap<GatewayId, String> = s.managed_hosts()?.into_iter().collect();
-        let wanted = if joining {
-            Vec::new()
-        } else {
-            let placeable: Vec<GatewayId> = gateways
-                .iter()
-                .copied()
-                .filter(|g| !pinned.contains_key(g))
-                .collect();
-            let mut wanted = placement::mine(&me, &placeable, &ids);
-            wanted.extend(
-                gateways
-                    .iter()
-                    .filter(|g| pinned.get(g).is_some_and(|h| *h == host)),
-            );
-            wanted
+        let round = Round {
+            instance: &me,
+            epoch,
+            beat: seq,
         };
-        let held = s.cluster_renew(&me, &wanted, ttl)?;
+        let taken = s.cluster_take(round, &to_take, own_only)?;
         if !release.is_empty() {
-            s.cluster_release(&me, &release)?;
+            s.cluster_release(round, &release)?;
         }
-        let coordinator = s.cluster_coordinate(&me, ttl)?;
+        let coordinator = s.cluster_coordinate(round)?;
         let acting = match coordinator {
             Some(epoch) => {
                 // Fenced by the coordinator's lease in the same statement.
@@ -238,9 +290,8 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
             }
             None => s.acting_primary()?,
         };
-        Ok(RoundResult {
-            instances,
-            held,
+        Ok(Taken {
+            taken,
             coordinator,
             acting,
         })
@@ -250,24 +301,30 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
         Ok(r) => r,
         Err(e) => {
             cluster.metrics.renew_failures.inc();
-            // The guard keeps the links until the margin before expiry; nothing else to do.
-            warn!(%e, "lease renewal failed");
-            return;
+            m.database_failed = true;
+            // The heartbeat went through: what is held stays held until its guard ends.
+            warn!(%e, "taking or releasing leases failed");
+            Taken {
+                taken: HashMap::new(),
+                coordinator: None,
+                acting: None,
+            }
         }
     };
     m.announced = true;
+    held.extend(result.taken.iter().map(|(id, epoch)| (*id, *epoch)));
     // Dropped this round, and those still closing last round (unless held again).
     m.to_release = m
         .held
         .keys()
-        .filter(|id| !result.held.contains_key(id))
-        .chain(still_open.iter().filter(|id| !result.held.contains_key(id)))
+        .filter(|id| !held.contains_key(id))
+        .chain(still_open.iter().filter(|id| !held.contains_key(id)))
         .copied()
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
     let mut adopted: Vec<(GatewayId, u64)> = result
-        .held
+        .taken
         .iter()
         .filter(|(id, epoch)| m.held.get(id) != Some(epoch))
         .map(|(id, epoch)| (*id, *epoch))
@@ -276,10 +333,9 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
     cluster.metrics.adoptions.inc_by(adopted.len() as u64);
     let became_coordinator = result.coordinator.filter(|_| !m.coordinator);
     audit_round(store, &m.me, &adopted, became_coordinator);
-    cluster.metrics.instances.set(result.instances.len() as i64);
+    cluster.metrics.instances.set(beat.live.len() as i64);
     cluster.set_peers(
-        result
-            .instances
+        beat.live
             .iter()
             .filter(|i| i.instance_id != m.me)
             .map(|i| Peer {
@@ -288,11 +344,11 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
             })
             .collect(),
     );
-    cluster.metrics.gateways_owned.set(result.held.len() as i64);
-    m.held = result.held.clone();
+    cluster.metrics.gateways_owned.set(held.len() as i64);
+    m.held = held.clone();
     let valid_until = started + m.ttl.saturating_sub(m.margin());
     registry.do_send(SetLeases {
-        held: result.held,
+        held,
         valid_until,
         coordinator: result.coordinator.is_some(),
         acting: result.acting,
@@ -302,6 +358,111 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
         info!(coordinator = m.coordinator, "coordinator lease");
     }
     cluster.view.extend(valid_until);
+}
+
+/// The first half of a round: the heartbeat, and the managed gateways' hosts.
+async fn heartbeat(m: &Member, store: &Store) -> Option<(Heartbeat, HashMap<GatewayId, String>)> {
+    let (s, me, url, host) = (
+        store.clone(),
+        m.me.clone(),
+        m.advertise_url.clone(),
+        m.host_id.clone(),
+    );
+    let (epoch, seq, ttl, capacity) = (m.epoch, m.beat, m.ttl, m.capacity);
+    let beat = blocking(m.renew_interval, move || {
+        let announced = Announced {
+            instance: &me,
+            advertise_url: url.as_deref(),
+            host_id: &host,
+            capacity,
+        };
+        let beat = s.cluster_heartbeat(&announced, epoch, seq, ttl)?;
+        let pinned: HashMap<GatewayId, String> = s.managed_hosts()?.into_iter().collect();
+        Ok((beat, pinned))
+    })
+    .await;
+    match beat {
+        Ok(b) => Some(b),
+        Err(e) => {
+            // The guard keeps the links until the margin before expiry; nothing else to do.
+            warn!(%e, "heartbeat failed");
+            None
+        }
+    }
+}
+
+/// Where this round puts the fleet.
+struct Placed {
+    /// The gateways this instance should link.
+    wanted: BTreeSet<GatewayId>,
+    unplaced_count: usize,
+    /// The first of the gateways no instance has room for.
+    unplaced: Vec<GatewayId>,
+}
+
+/// Placement over the live instances' capacities. A managed gateway listens on its host's
+/// loopback: only an instance on that host can link it, so it is never placed, and its host's
+/// instances ask for it. A joining instance's first round only announces it (its heartbeat):
+/// instances started together then see each other before any takes a lease, and the fleet is
+/// placed once over all of them — not taken whole by the first and two thirds handed over.
+fn place(m: &Member, beat: &Heartbeat, pinned: &HashMap<GatewayId, String>) -> Placed {
+    let seats: Vec<Seat<'_>> = beat
+        .live
+        .iter()
+        .map(|i| Seat {
+            id: &i.instance_id,
+            capacity: i
+                .capacity
+                .and_then(|c| usize::try_from(c).ok())
+                .unwrap_or(usize::MAX),
+        })
+        .collect();
+    let placeable: Vec<GatewayId> = m
+        .gateways
+        .iter()
+        .copied()
+        .filter(|g| !pinned.contains_key(g))
+        .collect();
+    let placement = placement::assign_within(&placeable, &seats);
+    let me_index = beat.live.iter().position(|i| i.instance_id == m.me);
+    let mut wanted: BTreeSet<GatewayId> = BTreeSet::new();
+    if m.announced {
+        wanted.extend(
+            placement
+                .placed
+                .iter()
+                .filter(|(_, i)| Some(*i) == me_index)
+                .map(|(g, _)| *g),
+        );
+        wanted.extend(
+            m.gateways
+                .iter()
+                .filter(|g| pinned.get(g).is_some_and(|h| *h == m.host_id)),
+        );
+    }
+    Placed {
+        wanted,
+        unplaced_count: placement.unplaced.len(),
+        unplaced: placement
+            .unplaced
+            .into_iter()
+            .take(super::UNPLACED_LISTED)
+            .collect(),
+    }
+}
+
+fn standing(m: &Member, unplaced_count: usize, unplaced: Vec<GatewayId>, adopt: Adopt) -> Standing {
+    Standing {
+        epoch: m.epoch,
+        capacity: m.capacity,
+        unplaced_count,
+        unplaced,
+        adoption: adopt,
+    }
+}
+
+fn now_ms() -> i64 {
+    gateway_supervisor_actors::unix_now_ms()
 }
 
 /// The audit rows of a round: the leases it took (one row per round, not per gateway: a

@@ -19,6 +19,8 @@ pub struct InstanceSummary {
     pub stopping: bool,
     /// Gateways whose unexpired lease it holds.
     pub gateways: usize,
+    /// How many gateways it can link (absent: a previous version, placed as unbounded).
+    pub capacity: Option<i64>,
 }
 
 /// Each instance, as of the rows read.
@@ -34,6 +36,7 @@ pub fn instances(rows: Vec<InstanceRow>, leases: &[LeaseRow], ttl_ms: i64) -> Ve
             advertise_url: i.advertise_url,
             heartbeat_age_ms: i.heartbeat_age_ms,
             stopping: i.stopping,
+            capacity: i.capacity,
         })
         .collect()
 }
@@ -55,6 +58,7 @@ mod tests {
             advertise_url: None,
             heartbeat_age_ms: age,
             stopping,
+            capacity: None,
         }
     }
 

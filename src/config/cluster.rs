@@ -34,6 +34,10 @@ pub struct ClusterConfig {
     /// lost, e.g. while the listener reconnects, and this bounds how late it is seen then).
     #[serde(with = "duration")]
     pub poll_interval: Duration,
+    /// The most gateways this instance links (1–10,000,000); unset: what its open-file limit
+    /// allows, less a reserve (`cluster::capacity`). Gateways no instance has room for are
+    /// `unplaced`, shown and alerted, never silently dropped.
+    pub max_gateways: Option<u64>,
 }
 
 impl Default for ClusterConfig {
@@ -45,6 +49,7 @@ impl Default for ClusterConfig {
             lease_ttl: Duration::from_secs(15),
             renew_interval: Duration::from_secs(3),
             poll_interval: Duration::from_secs(1),
+            max_gateways: None,
         }
     }
 }
@@ -74,6 +79,13 @@ impl ClusterConfig {
             return Err(ConfigError::Invalid(format!(
                 "cluster.poll_interval must be between 100ms and 1h (got {})",
                 humantime::format_duration(self.poll_interval)
+            )));
+        }
+        if let Some(n) = self.max_gateways
+            && !(1..=10_000_000).contains(&n)
+        {
+            return Err(ConfigError::Invalid(format!(
+                "cluster.max_gateways must be between 1 and 10000000 (got {n})"
             )));
         }
         if let Some(id) = &self.instance_id

@@ -601,6 +601,7 @@ mod tests {
             ("SERVER__STREAMS_PER_KEY", "0", "server.streams_per_key"),
             ("SERVER__STREAMS_MAX", "1000000", "server.streams_max"),
             ("DATABASE__POOL_SIZE", "100000", "database.pool_size"),
+            ("CLUSTER__MAX_GATEWAYS", "0", "cluster.max_gateways"),
             ("LIMITS__MAX_BODY_BYTES", "10GiB", "limits.max_body_bytes"),
         ] {
             let err = Config::load_with_env(

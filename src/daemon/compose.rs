@@ -46,12 +46,23 @@ pub(super) fn cluster_of(
                     .register_cluster(&cluster_metrics)
                     .map_err(|e| DaemonError::Startup(e.to_string()))?;
                 let id = cfg.cluster.instance_id(&cfg.state.dir);
-                info!(instance = %id, "clustered on PostgreSQL");
+                // The pool's connections are files too (8 when unset on PostgreSQL).
+                let pool = match cfg.database.pool_size {
+                    0 => 8,
+                    n => n,
+                };
+                let capacity = crate::cluster::capacity::raise_open_files()
+                    .map(|files| {
+                        crate::cluster::capacity::of(files, pool, cfg.cluster.max_gateways)
+                    })
+                    .or(cfg.cluster.max_gateways);
+                info!(instance = %id, capacity = ?capacity, "clustered on PostgreSQL");
                 Some(crate::cluster::Cluster::new(
                     id,
                     cfg.cluster.lease_ttl,
                     crate::cluster::forward::ForwardKey::derive(store.cipher.derived_secret()),
                     cfg.gateways.operation_timeout + Duration::from_secs(5),
+                    capacity,
                     cluster_metrics,
                 ))
             }

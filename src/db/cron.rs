@@ -606,7 +606,12 @@ mod tests {
         assert_eq!(all[0].judged_until_ms, Some(700));
         // Disabled: judged up to the read (a slot while off is no skip once it is on again).
         assert_eq!(all[1].judged_until_ms, Some(5));
-        assert_eq!(store.cron_list_revision(g).unwrap().as_deref(), Some("r2"));
+        // Kept at r2 with its scheduler on: read again at r2, nothing is written; at another
+        // revision, or with the scheduler now off, the list is read whole.
+        let kept = store.cron_jobs_if_kept(g, "r2", true).unwrap().unwrap();
+        assert_eq!(kept.len(), 2);
+        assert_eq!(store.cron_jobs_if_kept(g, "r1", true).unwrap(), None);
+        assert_eq!(store.cron_jobs_if_kept(g, "r2", false).unwrap(), None);
     }
 
     #[test]

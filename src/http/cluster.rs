@@ -27,6 +27,41 @@ pub struct LeaseJson {
     pub expires_in_ms: i64,
 }
 
+/// What this instance may adopt (docs/design.md, *Cluster*: the adoption brake).
+#[derive(Serialize, ToSchema)]
+pub struct AdoptionJson {
+    /// `paced`: up to `per_round` gateways a round (1,000 a second); `held`: only gateways
+    /// never leased or last held by this instance, until `until_ms`.
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_round: Option<usize>,
+    /// Unix ms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
+}
+
+impl From<&crate::cluster::brake::Adopt> for AdoptionJson {
+    fn from(a: &crate::cluster::brake::Adopt) -> Self {
+        use crate::cluster::brake::Adopt;
+        match a {
+            Adopt::Up(n) => AdoptionJson {
+                state: "paced",
+                per_round: Some(*n),
+                until_ms: None,
+                why: None,
+            },
+            Adopt::Held { until_ms, why } => AdoptionJson {
+                state: "held",
+                per_round: None,
+                until_ms: Some(*until_ms),
+                why: Some(why.clone()),
+            },
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct ClusterJson {
     pub clustered: bool,
@@ -35,8 +70,17 @@ pub struct ClusterJson {
     pub coordinator: Option<String>,
     /// Gateways no instance links right now (no unexpired lease): adoption pending.
     pub gateways_unowned: usize,
+    /// Gateways no live instance has room for (each is at its capacity): linked by none
+    /// until an instance joins or `cluster.max_gateways` is raised.
+    pub gateways_unplaced: usize,
+    /// The first 100 of them, by id.
+    pub unplaced: Vec<GatewayId>,
     /// This instance (the one that answered).
     pub instance_id: Option<String>,
+    /// Its epoch: grows each time its heartbeat lapsed (every lease it held then ended).
+    pub epoch: Option<u64>,
+    /// What it may adopt now.
+    pub adoption: Option<AdoptionJson>,
     pub instances: Vec<InstanceSummary>,
     pub leases: Vec<LeaseJson>,
 }
@@ -55,7 +99,11 @@ pub async fn status(
             clustered: false,
             coordinator: None,
             gateways_unowned: 0,
+            gateways_unplaced: 0,
+            unplaced: Vec::new(),
             instance_id: None,
+            epoch: None,
+            adoption: None,
             instances: Vec::new(),
             leases: Vec::new(),
         }));
@@ -70,11 +118,16 @@ pub async fn status(
     let ttl_ms = i64::try_from(cluster.ttl.as_millis()).unwrap_or(i64::MAX);
     let instances = crate::cluster::status::instances(instances, &leases, ttl_ms);
     let gateways_unowned = crate::cluster::status::unowned(&leases, gateways);
+    let standing = cluster.standing();
     Ok(HttpResponse::Ok().json(ClusterJson {
         clustered: true,
         coordinator,
         gateways_unowned,
+        gateways_unplaced: standing.unplaced_count,
+        unplaced: standing.unplaced.clone(),
         instance_id: Some(cluster.instance_id.to_string()),
+        epoch: Some(standing.epoch),
+        adoption: Some(AdoptionJson::from(&standing.adoption)),
         instances,
         leases: leases
             .into_iter()

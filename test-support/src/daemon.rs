@@ -38,6 +38,21 @@ pub fn binary() -> PathBuf {
 }
 
 /// Waits for `cond` to hold, polling, until the deadline; panics with `what` otherwise.
+/// Runs one statement with psql on `url`; its rows, one a line, unaligned. Panics with psql's
+/// words when it fails.
+pub fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
+        .output()
+        .expect("psql must be installed for the PostgreSQL suite");
+    assert!(
+        out.status.success(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 pub fn wait_until<T>(what: &str, deadline: Duration, mut cond: impl FnMut() -> Option<T>) -> T {
     wait_for(what, deadline, || cond().ok_or(String::new()))
 }
@@ -169,20 +184,9 @@ impl Database {
                     DB_COUNTER.fetch_add(1, Ordering::SeqCst),
                     Instant::now().elapsed().subsec_nanos()
                 );
-                let out = Command::new("psql")
-                    .args([
-                        &format!("{base}/postgres"),
-                        "-v",
-                        "ON_ERROR_STOP=1",
-                        "-qc",
-                        &format!("CREATE DATABASE {name}"),
-                    ])
-                    .output()
-                    .expect("psql must be installed for the PostgreSQL suite");
-                assert!(
-                    out.status.success(),
-                    "CREATE DATABASE failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
+                psql(
+                    &format!("{base}/postgres"),
+                    &format!("CREATE DATABASE {name}"),
                 );
                 Database::Postgres {
                     url: format!("{base}/{name}"),

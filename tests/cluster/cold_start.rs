@@ -2,10 +2,11 @@
 //! all come up (one sets the database up, the others find it done), and an instance whose
 //! database is not there yet waits for it, answering 503, instead of exiting.
 
-use std::process::Command;
 use std::time::Duration;
 
 use gs_test_support::daemon::{Daemon, Database, Request, wait_for};
+
+use super::psql;
 
 /// Every instance of a cluster has the same master key.
 const MASTER_KEY: &str = "Y29sZC1zdGFydC1tYXN0ZXIta2V5LTMyLWJ5dGVzISE=";
@@ -18,19 +19,6 @@ fn instance(db: &Database, id: &str) -> Daemon {
             ("GATEWAY_SUPERVISOR__CLUSTER__INSTANCE_ID", id),
         ],
     )
-}
-
-fn psql(url: &str, sql: &str) -> String {
-    let out = Command::new("psql")
-        .args([url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
-        .output()
-        .expect("psql");
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 #[test]

@@ -12,6 +12,7 @@ mod managed;
 mod notify;
 mod pg_restart;
 mod private_pg;
+mod scale;
 mod spend;
 
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use fake_gateway::{FakeConfig, FakeGateway};
-use gs_test_support::daemon::{Daemon, Database, wait_for};
+use gs_test_support::daemon::{Daemon, Database, psql, wait_for};
 use serde_json::{Value, json};
 
 /// Short leases so that the tests take seconds: a 3 s lease renewed every second.
@@ -184,11 +185,22 @@ fn wait_every_gateway_owned(d: &Daemon, count: usize) {
         "every gateway owned again",
         TTL + Duration::from_secs(15),
         || {
-            let by = owners(&cluster_view(d));
+            let view = cluster_view(d);
+            let by = owners(&view);
             if by.values().sum::<usize>() == count {
                 Ok(())
             } else {
-                Err(format!("{by:?}"))
+                let lapsed: Vec<String> = view["leases"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|l| l["expires_in_ms"].as_i64().unwrap() <= 0)
+                    .map(|l| l.to_string())
+                    .collect();
+                Err(format!(
+                    "{by:?}; lapsed: {lapsed:?}; {} {}",
+                    view["adoption"], view["gateways_unplaced"]
+                ))
             }
         },
     );

@@ -1,0 +1,304 @@
+//! The cluster at scale (issue 60): epoch leases cost one row a round per instance, not one per
+//! gateway; placement respects each instance's capacity and names what no instance can take;
+//! the adoption brake holds when most instances vanish at once; and the previous version's
+//! timed leases and this version's epoch leases, side by side in a rolling upgrade, never give
+//! one gateway two owners.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use gs_test_support::daemon::{Daemon, Database, wait_for};
+
+use super::{
+    Sampler, TTL, active, cluster, cluster_view, env_refs, fakes, instance_env, owners, psql,
+    register, wait_one_socket_each,
+};
+
+/// Rows written per table (inserts, updates, deletes), from PostgreSQL's own statistics.
+fn writes(url: &str) -> BTreeMap<String, i64> {
+    // Counters a backend has not flushed yet are flushed when it is idle (within a second).
+    psql(
+        url,
+        "SELECT relname || '=' || (n_tup_ins + n_tup_upd + n_tup_del) FROM pg_stat_user_tables",
+    )
+    .lines()
+    .filter_map(|l| {
+        let (t, n) = l.split_once('=')?;
+        Some((t.to_owned(), n.parse().ok()?))
+    })
+    .collect()
+}
+
+fn delta(before: &BTreeMap<String, i64>, after: &BTreeMap<String, i64>) -> BTreeMap<String, i64> {
+    after
+        .iter()
+        .map(|(t, n)| (t.clone(), n - before.get(t).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n != 0)
+        .collect()
+}
+
+#[test]
+fn a_steady_cluster_writes_one_row_per_instance_a_round_and_no_lease() {
+    let nodes = cluster();
+    let fakes = Arc::new(fakes(60));
+    register(&nodes[0], &fakes);
+    wait_one_socket_each(&fakes, Duration::from_secs(30));
+    let url = nodes[0].database_url();
+    // Settled: start-up's writes are done (placement's leases, the cron inventory's first
+    // read of each gateway, the first health rows) — over 3 s only heartbeats moved.
+    let mut last = writes(&url);
+    wait_for("start-up writes to end", Duration::from_secs(90), || {
+        thread::sleep(Duration::from_secs(3));
+        let now = writes(&url);
+        let moved = delta(&last, &now);
+        last = now;
+        if moved.keys().all(|t| t == "cluster_instances") {
+            Ok(())
+        } else {
+            Err(format!("{moved:?}"))
+        }
+    });
+    let epochs = || {
+        psql(
+            &url,
+            "SELECT string_agg(instance_id || ':' || epoch, ',' ORDER BY instance_id) FROM cluster_instances",
+        )
+    };
+    // A window in which no instance's heartbeat lapsed (on a loaded machine a late round of
+    // 1 s against a 3 s lease can: it then takes its leases again, rightly).
+    let mut tries = 0;
+    let (moved, secs) = loop {
+        let (e0, before, t0) = (epochs(), writes(&url), Instant::now());
+        // A measuring window, not a wait for anything: 10 rounds of each instance.
+        thread::sleep(Duration::from_secs(10));
+        let after = writes(&url);
+        let secs = t0.elapsed().as_secs_f64();
+        if epochs() == e0 {
+            break (delta(&before, &after), secs);
+        }
+        tries += 1;
+        assert!(
+            tries < 3,
+            "an instance's heartbeat lapsed in each of 3 windows"
+        );
+    };
+    eprintln!("rows written in {secs:.1} s: {moved:?}");
+    assert_eq!(
+        moved.get("gateway_leases"),
+        None,
+        "lease rows written: {moved:?}"
+    );
+    assert_eq!(moved.get("cluster_roles"), None, "{moved:?}");
+    assert_eq!(moved.get("cluster_acting_primary"), None, "{moved:?}");
+    // One heartbeat a second per instance (renew_interval 1 s), and a round's slack.
+    let beats = moved.get("cluster_instances").copied().unwrap_or(0);
+    assert!(
+        beats as f64 <= 3.0 * (secs + 2.0),
+        "{beats} heartbeat rows in {secs:.1} s: {moved:?}"
+    );
+    assert!(beats >= 3 * 5, "the instances stopped beating? {moved:?}");
+    wait_one_socket_each(&fakes, Duration::from_secs(5));
+}
+
+fn with_capacity(id: &str, max: usize) -> Vec<(String, String)> {
+    let mut env = instance_env(id, TTL);
+    env.push((
+        "GATEWAY_SUPERVISOR__CLUSTER__MAX_GATEWAYS".into(),
+        max.to_string(),
+    ));
+    env
+}
+
+#[test]
+fn no_instance_links_beyond_its_capacity_and_the_rest_is_unplaced_until_one_joins() {
+    let a = Daemon::start_on(Database::postgres(), &env_refs(&with_capacity("a", 10)));
+    let b = Daemon::join(&a, &env_refs(&with_capacity("b", 10)));
+    let fakes = Arc::new(fakes(25));
+    register(&a, &fakes);
+    wait_for("20 linked, 5 unplaced", Duration::from_secs(30), || {
+        let linked = fakes.iter().filter(|f| active(f) == 1).count();
+        let view = cluster_view(&b);
+        let unplaced = view["gateways_unplaced"].as_u64().unwrap_or(0);
+        if linked == 20 && unplaced == 5 && view["unplaced"].as_array().unwrap().len() == 5 {
+            Ok(())
+        } else {
+            Err(format!("{linked} linked, {view}"))
+        }
+    });
+    let by = owners(&cluster_view(&a));
+    assert_eq!(by.values().copied().collect::<Vec<_>>(), [10, 10], "{by:?}");
+    wait_for("a to count 5 unplaced", Duration::from_secs(10), || {
+        let metrics = a.get("/metrics", &a.admin_key).text();
+        if metrics.contains("gateway_supervisor_gateways_unplaced 5") {
+            Ok(())
+        } else {
+            Err(metrics)
+        }
+    });
+    let view = cluster_view(&a);
+    for i in view["instances"].as_array().unwrap() {
+        assert_eq!(i["capacity"], 10, "{view}");
+    }
+    // A third instance joins: every gateway is linked, none unplaced.
+    let sampler = Sampler::start(&fakes);
+    let _c = Daemon::join(&a, &env_refs(&with_capacity("c", 10)));
+    wait_one_socket_each(&fakes, Duration::from_secs(30));
+    wait_for("nothing unplaced", Duration::from_secs(10), || {
+        let view = cluster_view(&a);
+        if view["gateways_unplaced"] == 0 {
+            Ok(())
+        } else {
+            Err(view.to_string())
+        }
+    });
+    assert_eq!(sampler.finish(), 1, "a gateway had two sockets at once");
+}
+
+#[test]
+fn most_instances_vanishing_at_once_hold_adoption_for_a_lease() {
+    let mut nodes = cluster();
+    let fakes = Arc::new(fakes(30));
+    register(&nodes[0], &fakes);
+    wait_one_socket_each(&fakes, Duration::from_secs(30));
+    nodes[2].kill9();
+    nodes[1].kill9();
+    // a sees two of three vanish: it holds, linking no more than its own.
+    let held = wait_for("the brake to hold", TTL * 3, || {
+        let view = cluster_view(&nodes[0]);
+        if view["adoption"]["state"] == "held" {
+            Ok(view)
+        } else {
+            Err(view.to_string())
+        }
+    });
+    let why = held["adoption"]["why"].as_str().unwrap_or_default();
+    assert!(why.contains("2 of the 3"), "{held}");
+    // While it holds, a takes nothing more. (What it took the round before — the gateways of
+    // the instance whose row lapsed first, one of three — is not undone.)
+    let mine = owners(&held).get("a").copied().unwrap_or(0);
+    wait_for("the hold to end", TTL * 3, || {
+        let view = cluster_view(&nodes[0]);
+        if view["adoption"]["state"] != "held" {
+            return Ok(());
+        }
+        let now = owners(&view).get("a").copied().unwrap_or(0);
+        assert_eq!(now, mine, "a took leases while held: {view}");
+        Err(view["adoption"].to_string())
+    });
+    // A lease on, the two are taken to be dead: a links the whole fleet.
+    wait_one_socket_each(&fakes, TTL * 3 + Duration::from_secs(10));
+    assert_eq!(cluster_view(&nodes[0])["adoption"]["state"], "paced");
+}
+
+/// The previous version's statements, verbatim (`src/db/cluster.rs` before epoch leases): its
+/// heartbeat, and its renewal that takes a timed lease only once the last one expired.
+fn old_heartbeat(url: &str, id: &str) {
+    psql(
+        url,
+        &format!(
+            "INSERT INTO cluster_instances (instance_id, advertise_url, host_id) \
+             VALUES ('{id}', NULL, 'old-host') \
+             ON CONFLICT (instance_id) DO UPDATE SET heartbeat_at = now(), \
+             advertise_url = EXCLUDED.advertise_url, host_id = EXCLUDED.host_id, \
+             stopping = FALSE"
+        ),
+    );
+}
+
+fn old_renew(url: &str, id: &str, wanted: &[i64], ttl: Duration) -> BTreeSet<i64> {
+    let list = wanted
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    psql(
+        url,
+        &format!(
+            "INSERT INTO gateway_leases AS l (gateway_id, owner, epoch, expires_at) \
+             SELECT g, '{id}', 1, now() + {ms} * interval '1 millisecond' \
+             FROM unnest('{{{list}}}'::bigint[]) AS g \
+             ON CONFLICT (gateway_id) DO UPDATE SET \
+               epoch = CASE WHEN l.owner = EXCLUDED.owner AND l.expires_at > now() \
+                       THEN l.epoch ELSE l.epoch + 1 END, \
+               owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at \
+             WHERE (l.owner = EXCLUDED.owner AND l.expires_at > now()) OR l.expires_at <= now() \
+             RETURNING gateway_id",
+            ms = ttl.as_millis()
+        ),
+    )
+    .lines()
+    .filter_map(|l| l.parse().ok())
+    .collect()
+}
+
+#[test]
+fn a_previous_version_beside_this_one_never_shares_a_gateway() {
+    let a = Daemon::start_on(Database::postgres(), &env_refs(&instance_env("a", TTL)));
+    let fakes = Arc::new(fakes(20));
+    let ids = register(&a, &fakes);
+    wait_one_socket_each(&fakes, Duration::from_secs(30));
+    let url = a.database_url();
+    // An instance of the previous version joins, asking every round for every gateway (it
+    // places over the live instances as this one does; asking for all is the worst case).
+    let stop = Arc::new(AtomicBool::new(false));
+    let old = {
+        let (url, ids, stop) = (url.clone(), ids.clone(), stop.clone());
+        thread::spawn(move || {
+            let mut held = BTreeSet::new();
+            while !stop.load(Ordering::Relaxed) {
+                old_heartbeat(&url, "old");
+                held = old_renew(&url, "old", &ids, TTL);
+                thread::sleep(Duration::from_millis(500));
+            }
+            held
+        })
+    };
+    let sampler = Sampler::start(&fakes);
+    // a places half the fleet on the old instance and gives it up; the old one takes what a
+    // released, and nothing a holds.
+    let split = wait_for(
+        "the fleet split with the old instance",
+        Duration::from_secs(30),
+        || {
+            let by = owners(&cluster_view(&a));
+            let linked = fakes.iter().filter(|f| active(f) == 1).count();
+            match (by.get("a"), by.get("old")) {
+                (Some(mine), Some(theirs))
+                    if *theirs >= 5 && mine + theirs == 20 && linked == *mine =>
+                {
+                    Ok(*theirs)
+                }
+                _ => Err(format!("{by:?}, {linked} linked")),
+            }
+        },
+    );
+    // For three leases: nobody takes the old instance's gateways, and a never links them.
+    let until = Instant::now() + TTL * 3;
+    while Instant::now() < until {
+        let view = cluster_view(&a);
+        let by = owners(&view);
+        assert_eq!(by.get("old"), Some(&split), "{by:?}");
+        for (id, f) in ids.iter().zip(fakes.iter()) {
+            if super::owner(&view, *id) == "old" {
+                assert_eq!(
+                    active(f),
+                    0,
+                    "gateway {id} linked while the old instance holds it"
+                );
+            }
+        }
+        thread::sleep(Duration::from_millis(300));
+    }
+    // The old instance stops (upgraded): its leases expire and a adopts them.
+    stop.store(true, Ordering::Relaxed);
+    let last = old.join().unwrap();
+    assert_eq!(last.len(), split, "{last:?}");
+    wait_one_socket_each(&fakes, TTL * 2 + Duration::from_secs(10));
+    assert_eq!(sampler.finish(), 1, "a gateway had two sockets at once");
+    // And the previous version, asked again, takes nothing this one holds.
+    old_heartbeat(&url, "old2");
+    assert_eq!(old_renew(&url, "old2", &ids, TTL), BTreeSet::new());
+}
