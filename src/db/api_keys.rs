@@ -317,6 +317,12 @@ mod tests {
                             "INSERT INTO cluster_instances (instance_id) VALUES ('w{n}')"
                         ))
                         .unwrap();
+                    // About 500 commits a second, as busy as the daemon's batching writer
+                    // gets. Back to back with no gap, the lock is free only for microseconds
+                    // between commits and SQLite's busy handler, which sleeps 1–100 ms between
+                    // tries, can miss every window for its whole 5 s: starved, not stale
+                    // (failed 2 of 15 runs on a loaded machine, both "database is locked").
+                    std::thread::sleep(std::time::Duration::from_millis(2));
                 }
             });
             let outcome = (|| -> Result<(), DbError> {
