@@ -69,6 +69,8 @@ impl ConnectPlan {
 pub struct Credentials<'a> {
     pub token: Option<&'a SecretString>,
     pub device_token: Option<&'a SecretString>,
+    /// Who dials, in a cluster (`instance:epoch`, sent as `client.instanceId`).
+    pub dialer: Option<&'a str>,
 }
 
 pub fn connect_params(
@@ -119,6 +121,7 @@ pub fn connect_params(
             version: client_version.to_owned(),
             platform: CLIENT_PLATFORM,
             display_name: CLIENT_DISPLAY_NAME,
+            instance_id: creds.dialer.map(str::to_owned),
         },
         role: ROLE,
         scopes: SCOPES.to_vec(),
@@ -192,6 +195,7 @@ mod tests {
         let creds = Credentials {
             token: token.as_ref(),
             device_token: device_token.as_ref(),
+            dialer: None,
         };
         connect_params(
             id,

@@ -377,6 +377,13 @@ fn admit(shared: &Shared, params: &Value, nonce: &str) -> Result<(Value, Hello),
         }
     }
     *lock(&shared.connect_caps) = c.caps.clone();
+    {
+        let mut dialers = lock(&shared.dialers);
+        if dialers.len() >= crate::DIALERS_KEPT {
+            dialers.pop_front();
+        }
+        dialers.push_back(c.instance_id.clone().unwrap_or_default());
+    }
     let mut scopes = c.scopes.clone();
     let mut device_token = None;
     match &c.device {

@@ -139,6 +139,9 @@ pub(crate) struct Shared {
     pub refused_suspended: Mutex<Vec<String>>,
     /// The `caps` of the last connect it accepted.
     pub connect_caps: Mutex<Vec<String>>,
+    /// The `client.instanceId` of each connect that passed its token check, oldest first (the
+    /// last [`DIALERS_KEPT`]; a connect without one is `""`).
+    pub dialers: Mutex<std::collections::VecDeque<String>>,
     /// This "process"'s `server.bootId` (2026.9 releases send one; a restart makes a new one).
     pub boot_id: Mutex<String>,
     /// This "process"'s `processInstanceId` (`system.info`, `cron.run`'s fence): like 2026.9.6's,
@@ -163,6 +166,9 @@ pub(crate) struct Shared {
     /// Its cron jobs and their runs (`cron.*`, as 2026.9.6).
     pub(crate) cron: Mutex<cron::CronState>,
 }
+
+/// Connects' `client.instanceId`s kept for a test to read.
+pub(crate) const DIALERS_KEPT: usize = 1_000;
 
 /// Requests' trace contexts kept for a test to read.
 pub(crate) const TRACEPARENTS_KEPT: usize = 256;
@@ -353,6 +359,7 @@ impl FakeGateway {
             suspension: Mutex::new(None),
             refused_suspended: Mutex::new(Vec::new()),
             connect_caps: Mutex::new(Vec::new()),
+            dialers: Mutex::new(std::collections::VecDeque::new()),
             approvals: Mutex::new(std::collections::VecDeque::new()),
             gateway_config: Mutex::new(None),
             cron: Mutex::new(cron::CronState::fresh()),
@@ -577,6 +584,12 @@ impl FakeGateway {
     }
 
     /// The `caps` the last accepted `connect` asked for.
+    /// The `client.instanceId` of each connect that passed its token check, oldest first
+    /// (`""`: none sent).
+    pub fn dialers(&self) -> Vec<String> {
+        lock(&self.shared.dialers).iter().cloned().collect()
+    }
+
     pub fn last_connect_caps(&self) -> Vec<String> {
         lock(&self.shared.connect_caps).clone()
     }

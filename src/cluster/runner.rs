@@ -35,6 +35,8 @@ const WOKEN_GAP: Duration = Duration::from_millis(100);
 /// What the second half of a round got from the database.
 struct Taken {
     taken: HashMap<GatewayId, u64>,
+    /// What the database says this instance holds, when the round compared.
+    recorded: Option<HashMap<GatewayId, u64>>,
     /// The coordinator's lease epoch, when this instance holds it.
     coordinator: Option<u64>,
     /// The acting primary the coordinator recorded (read when this instance is not it).
@@ -73,7 +75,15 @@ struct Member {
     brake: Brake,
     /// Whether the last round could not reach the database.
     database_failed: bool,
+    /// Rounds run, and whether the next compares its memory with the database (after a
+    /// failed round, and every [`COMPARE_EVERY`]).
+    rounds: u64,
+    compare: bool,
 }
+
+/// Rounds between two comparisons of what an instance holds with what the database says
+/// (a minute at the default 3 s; one indexed read of this instance's leases).
+const COMPARE_EVERY: u64 = 20;
 
 impl Member {
     /// How long before the lease's end in the database the links stop: time for the stop
@@ -114,6 +124,8 @@ pub async fn run(
         capacity: cluster.capacity,
         brake: Brake::default(),
         database_failed: false,
+        rounds: 0,
+        compare: false,
     };
     info!(instance = %m.me, ttl = ?m.ttl, renew = ?m.renew_interval, "joining the cluster");
     // Without a wake-up (a notification lost), changes are read at this pace.
@@ -271,6 +283,8 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
     // What this instance elected, recorded if it is (still) the coordinator.
     let elected = registry.send(ActingPrimary).await.ok().flatten();
     let (s, me, epoch, seq) = (store.clone(), m.me.clone(), m.epoch, m.beat);
+    m.rounds += 1;
+    let compare = std::mem::take(&mut m.compare) || m.rounds.is_multiple_of(COMPARE_EVERY);
     let result = blocking(m.renew_interval, move || {
         let round = Round {
             instance: &me,
@@ -290,8 +304,14 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
             }
             None => s.acting_primary()?,
         };
+        let recorded = if compare {
+            Some(s.cluster_held(round)?)
+        } else {
+            None
+        };
         Ok(Taken {
             taken,
+            recorded,
             coordinator,
             acting,
         })
@@ -302,10 +322,13 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
         Err(e) => {
             cluster.metrics.renew_failures.inc();
             m.database_failed = true;
+            // What it did may have been done: the next round compares.
+            m.compare = true;
             // The heartbeat went through: what is held stays held until its guard ends.
             warn!(%e, "taking or releasing leases failed");
             Taken {
                 taken: HashMap::new(),
+                recorded: None,
                 coordinator: None,
                 acting: None,
             }
@@ -313,12 +336,18 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
     };
     m.announced = true;
     held.extend(result.taken.iter().map(|(id, epoch)| (*id, *epoch)));
-    // Dropped this round, and those still closing last round (unless held again).
+    let strays = match &result.recorded {
+        Some(recorded) => compare_held(&mut held, recorded, &placed.wanted),
+        None => Vec::new(),
+    };
+    // Dropped this round, and those still closing last round (unless held again); and leases
+    // held without being known, not placed here.
     m.to_release = m
         .held
         .keys()
         .filter(|id| !held.contains_key(id))
         .chain(still_open.iter().filter(|id| !held.contains_key(id)))
+        .chain(strays.iter())
         .copied()
         .collect::<BTreeSet<_>>()
         .into_iter()
@@ -358,6 +387,36 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
         info!(coordinator = m.coordinator, "coordinator lease");
     }
     cluster.view.extend(valid_until);
+}
+
+/// Brings `held` in line with what the database `recorded` this instance holds: a lease it
+/// holds without knowing (a take whose answer was lost) is linked when placed here, else
+/// returned to be released; one it thinks it holds and does not is dropped (its link stops).
+fn compare_held(
+    held: &mut HashMap<GatewayId, u64>,
+    recorded: &HashMap<GatewayId, u64>,
+    wanted: &BTreeSet<GatewayId>,
+) -> Vec<GatewayId> {
+    let mut strays = Vec::new();
+    for (id, epoch) in recorded {
+        if !held.contains_key(id) {
+            if wanted.contains(id) {
+                held.insert(*id, *epoch);
+            } else {
+                strays.push(*id);
+            }
+        }
+    }
+    let before = held.len();
+    held.retain(|id, epoch| recorded.get(id) == Some(epoch));
+    if held.len() < before || !strays.is_empty() {
+        warn!(
+            lost = before - held.len(),
+            strays = strays.len(),
+            "the leases held differed from the database's: brought in line"
+        );
+    }
+    strays
 }
 
 /// The first half of a round: the heartbeat, and the managed gateways' hosts.
@@ -519,5 +578,35 @@ pub(super) async fn blocking<T: Send + 'static>(
         Ok(Ok(Err(e))) => Err(e.to_string()),
         Ok(Err(join)) => Err(join.to_string()),
         Err(_) => Err(format!("no answer within {timeout:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(n: &[i64]) -> BTreeSet<GatewayId> {
+        n.iter().map(|i| GatewayId(*i)).collect()
+    }
+
+    #[test]
+    fn a_lease_held_unknowingly_is_linked_when_placed_here_and_released_when_not() {
+        // Memory: 1 and 2. The database: 1, 2 under a newer fencing epoch, 3 and 4 (takes whose
+        // answers were lost). Placed here: 1, 2, 3.
+        let mut held: HashMap<GatewayId, u64> = [(GatewayId(1), 5), (GatewayId(2), 1)].into();
+        let recorded: HashMap<GatewayId, u64> = [
+            (GatewayId(1), 5),
+            (GatewayId(2), 2),
+            (GatewayId(3), 7),
+            (GatewayId(4), 1),
+        ]
+        .into();
+        let strays = compare_held(&mut held, &recorded, &ids(&[1, 2, 3]));
+        assert_eq!(strays, [GatewayId(4)]);
+        // 2's link ran under epoch 1, which is not the lease's: it stops (and 2 is taken
+        // again by the next round, under the epoch the database has).
+        let mut now: Vec<(i64, u64)> = held.iter().map(|(g, e)| (g.get(), *e)).collect();
+        now.sort_unstable();
+        assert_eq!(now, [(1, 5), (3, 7)]);
     }
 }

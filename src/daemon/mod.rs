@@ -215,10 +215,9 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
         .map_err(|e| DaemonError::Startup(e.to_string()))?
         .with_events(events.clone(), cfg.election.failback);
     let cluster = compose::cluster_of(&cfg, &backend, &store, &metrics)?;
-    let registry = if cluster.is_some() {
-        registry.leased()
-    } else {
-        registry
+    let registry = match &cluster {
+        Some(c) => registry.leased(&c.instance_id),
+        None => registry,
     };
     // In a cluster, events are numbered by the database (one order for every instance).
     let event_outbox = cluster.as_ref().map(|_| events.through_outbox(4096));

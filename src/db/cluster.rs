@@ -165,6 +165,13 @@ pub(super) fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// Leases by gateway, with their fencing epochs.
+fn by_gateway(held: Vec<Held>) -> HashMap<GatewayId, u64> {
+    held.into_iter()
+        .map(|h| (h.gateway_id, u64::try_from(h.epoch).unwrap_or(0)))
+        .collect()
+}
+
 fn signed(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -269,8 +276,8 @@ impl Store {
     /// `epoch` — only while its own row is alive under it. `own_only` (the adoption brake):
     /// only those never taken or last held by this instance. A lease taken from another gets
     /// the gateway's next fencing epoch. Returns each lease taken (or found already this
-    /// instance's under `epoch`), by gateway, with its fencing epoch. Writes one row per lease
-    /// taken, none for a round that takes nothing.
+    /// instance's under `epoch`, unwritten), by gateway, with its fencing epoch. Writes one row
+    /// per lease taken, none for one already held nor for a round that takes nothing.
     pub fn cluster_take(
         &self,
         round: Round<'_>,
@@ -287,18 +294,20 @@ impl Store {
         }
         let held: Vec<Held> = self.with_pg(|c| {
             diesel::sql_query(
-                "INSERT INTO gateway_leases AS l (gateway_id, owner, epoch, expires_at, owner_epoch) \
-                 SELECT g, $1, 1, 'infinity', $3 FROM unnest($2::bigint[]) AS g \
-                 WHERE cluster_lease_holds($1, $3, 'infinity') AND EXISTS (SELECT 1 \
-                   FROM cluster_instances WHERE instance_id = $1 AND beat = $5) \
-                 ON CONFLICT (gateway_id) DO UPDATE SET \
-                   epoch = CASE WHEN l.owner = EXCLUDED.owner AND l.owner_epoch = EXCLUDED.owner_epoch \
-                           THEN l.epoch ELSE l.epoch + 1 END, \
-                   owner = EXCLUDED.owner, owner_epoch = EXCLUDED.owner_epoch, expires_at = 'infinity' \
-                 WHERE (l.owner = EXCLUDED.owner AND l.owner_epoch = EXCLUDED.owner_epoch) \
-                    OR (NOT cluster_lease_holds(l.owner, l.owner_epoch, l.expires_at) \
-                        AND (NOT $4 OR l.owner = EXCLUDED.owner)) \
-                 RETURNING gateway_id, epoch",
+                "WITH taken AS (\
+                   INSERT INTO gateway_leases AS l (gateway_id, owner, epoch, expires_at, owner_epoch) \
+                   SELECT g, $1, 1, 'infinity', $3 FROM unnest($2::bigint[]) AS g \
+                   WHERE cluster_lease_holds($1, $3, 'infinity') AND EXISTS (SELECT 1 \
+                     FROM cluster_instances WHERE instance_id = $1 AND beat = $5) \
+                   ON CONFLICT (gateway_id) DO UPDATE SET epoch = l.epoch + 1, \
+                     owner = EXCLUDED.owner, owner_epoch = EXCLUDED.owner_epoch, expires_at = 'infinity' \
+                   WHERE NOT cluster_lease_holds(l.owner, l.owner_epoch, l.expires_at) \
+                     AND (NOT $4 OR l.owner = EXCLUDED.owner) \
+                   RETURNING gateway_id, epoch) \
+                 SELECT gateway_id, epoch FROM taken UNION ALL \
+                 SELECT gateway_id, epoch FROM gateway_leases \
+                 WHERE gateway_id = ANY($2::bigint[]) AND owner = $1 AND owner_epoch = $3 \
+                   AND expires_at = 'infinity' AND cluster_lease_holds($1, $3, 'infinity')",
             )
             .bind::<Text, _>(instance)
             .bind::<Array<BigInt>, _>(wanted)
@@ -307,10 +316,23 @@ impl Store {
             .bind::<BigInt, _>(beat)
             .load(c)
         })?;
-        Ok(held
-            .into_iter()
-            .map(|h| (h.gateway_id, u64::try_from(h.epoch).unwrap_or(0)))
-            .collect())
+        Ok(by_gateway(held))
+    }
+
+    /// The leases the database says this instance holds under its epoch, by gateway, with
+    /// their fencing epochs: what a round compares its memory with now and then (a take whose
+    /// answer was lost to the round's timeout is held without being known).
+    pub fn cluster_held(&self, round: Round<'_>) -> Result<HashMap<GatewayId, u64>, DbError> {
+        let held: Vec<Held> = self.with_pg(|c| {
+            diesel::sql_query(
+                "SELECT gateway_id, epoch FROM gateway_leases \
+                 WHERE owner = $1 AND owner_epoch = $2 AND expires_at = 'infinity'",
+            )
+            .bind::<Text, _>(round.instance)
+            .bind::<BigInt, _>(signed(round.epoch))
+            .load(c)
+        })?;
+        Ok(by_gateway(held))
     }
 
     /// Takes the coordinator's lease, like a gateway's, under this instance's `epoch`, when it

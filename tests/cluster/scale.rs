@@ -44,7 +44,7 @@ fn delta(before: &BTreeMap<String, i64>, after: &BTreeMap<String, i64>) -> BTree
 fn a_steady_cluster_writes_one_row_per_instance_a_round_and_no_lease() {
     let nodes = cluster();
     let fakes = Arc::new(fakes(60));
-    register(&nodes[0], &fakes);
+    let ids = register(&nodes[0], &fakes);
     wait_one_socket_each(&fakes, Duration::from_secs(30));
     let url = nodes[0].database_url();
     // Settled: start-up's writes are done (placement's leases, the cron inventory's first
@@ -61,29 +61,30 @@ fn a_steady_cluster_writes_one_row_per_instance_a_round_and_no_lease() {
             Err(format!("{moved:?}"))
         }
     });
-    let epochs = || {
+    // Every instance's epoch, and how many hand-overs and adoptions were audited.
+    let changes = || {
         psql(
             &url,
-            "SELECT string_agg(instance_id || ':' || epoch, ',' ORDER BY instance_id) FROM cluster_instances",
+            "SELECT (SELECT string_agg(instance_id || ':' || epoch, ',' ORDER BY instance_id) \
+             FROM cluster_instances) || ' ' || \
+             (SELECT count(*) FROM audit_log WHERE action = 'cluster.adopt')",
         )
     };
-    // A window in which no instance's heartbeat lapsed (on a loaded machine a late round of
-    // 1 s against a 3 s lease can: it then takes its leases again, rightly).
+    // A window in which no lease changed hands: no instance's heartbeat lapsed, nothing was
+    // adopted (on a loaded machine a late round of 1 s against a 3 s lease can lapse: the
+    // others take its gateways and hand them back, rightly, writing those leases).
     let mut tries = 0;
     let (moved, secs) = loop {
-        let (e0, before, t0) = (epochs(), writes(&url), Instant::now());
+        let (c0, before, t0) = (changes(), writes(&url), Instant::now());
         // A measuring window, not a wait for anything: 10 rounds of each instance.
         thread::sleep(Duration::from_secs(10));
         let after = writes(&url);
         let secs = t0.elapsed().as_secs_f64();
-        if epochs() == e0 {
+        if changes() == c0 {
             break (delta(&before, &after), secs);
         }
         tries += 1;
-        assert!(
-            tries < 3,
-            "an instance's heartbeat lapsed in each of 3 windows"
-        );
+        assert!(tries < 5, "leases changed hands in each of 5 windows");
     };
     eprintln!("rows written in {secs:.1} s: {moved:?}");
     assert_eq!(
@@ -101,6 +102,24 @@ fn a_steady_cluster_writes_one_row_per_instance_a_round_and_no_lease() {
     );
     assert!(beats >= 3 * 5, "the instances stopped beating? {moved:?}");
     wait_one_socket_each(&fakes, Duration::from_secs(5));
+    // Each gateway was last dialled by its lease's owner under the lease's fencing epoch
+    // (`client.instanceId`, as the fakes read it).
+    let view = cluster_view(&nodes[0]);
+    for (id, f) in ids.iter().zip(fakes.iter()) {
+        let lease = view["leases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["gateway_id"] == *id)
+            .unwrap();
+        let expected = format!("{}:{}", lease["owner"].as_str().unwrap(), lease["epoch"]);
+        assert_eq!(
+            f.dialers().last(),
+            Some(&expected),
+            "gateway {id}: {:?}",
+            f.dialers()
+        );
+    }
 }
 
 fn with_capacity(id: &str, max: usize) -> Vec<(String, String)> {

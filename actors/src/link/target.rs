@@ -49,6 +49,9 @@ pub struct LinkTarget {
     /// In a cluster, until when this daemon may talk to the gateway (its lease, by this
     /// process's monotonic clock); `None` alone (no lease needed).
     pub lease: Option<LeaseGuard>,
+    /// In a cluster, who dials: `instance:epoch`, the gateway's fencing epoch (sent in the
+    /// connect, so a gateway — or a test's fake — can tell the owners apart).
+    pub dialer: Option<std::sync::Arc<str>>,
 }
 
 impl LinkTarget {
@@ -67,6 +70,7 @@ impl LinkTarget {
             verify_shared_token,
             approvals: r.approvals,
             lease,
+            dialer: None,
         }
     }
 }

@@ -113,6 +113,7 @@ async fn attempt(
                     let creds = Credentials {
                         token: target.token,
                         device_token: None,
+                        dialer: None,
                     };
                     let text = plan.request(identity, &creds, client_version)?;
                     framed

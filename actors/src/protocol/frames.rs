@@ -132,6 +132,11 @@ pub struct ClientInfo {
     pub version: String,
     pub platform: &'static str,
     pub display_name: &'static str,
+    /// In a cluster, `instance:epoch`: which instance dials, under the gateway's fencing epoch
+    /// (every release from 2026.2.25 takes an optional non-empty `client.instanceId`, for its
+    /// presence list; it is not covered by the device signature).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
 }
 
 #[derive(Clone, Default, Serialize)]
@@ -344,6 +349,7 @@ mod tests {
                 version: "0.1.0".into(),
                 platform: "linux",
                 display_name: "gateway-supervisor",
+                instance_id: None,
             },
             role: "operator",
             scopes: vec!["operator.read"],

@@ -148,9 +148,10 @@ impl RegistryActor {
         self
     }
 
-    /// In a cluster: no link starts until the runner says which gateways are this instance's.
-    pub fn leased(mut self) -> Self {
-        self.state.leased(Instant::now());
+    /// In a cluster (as `instance`): no link starts until the runner says which gateways are
+    /// this instance's.
+    pub fn leased(mut self, instance: &str) -> Self {
+        self.state.leased(Instant::now(), instance);
         self.changed();
         self
     }

@@ -17,6 +17,8 @@ pub(super) enum Ownership {
     /// primary (and announces, audits and counts a change); the others follow `acting`, the
     /// coordinator's choice as recorded in the database.
     Leased {
+        /// This instance's id.
+        instance: std::sync::Arc<str>,
         held: HashMap<GatewayId, Held>,
         valid_until: Instant,
         coordinator: bool,
@@ -70,8 +72,9 @@ impl LeaseChanges {
 
 impl Ownership {
     /// A cluster member that holds nothing yet, until `now`.
-    pub(super) fn leased(now: Instant) -> Self {
+    pub(super) fn leased(now: Instant, instance: &str) -> Self {
         Ownership::Leased {
+            instance: instance.into(),
             held: HashMap::new(),
             valid_until: now,
             coordinator: false,
@@ -95,6 +98,16 @@ impl Ownership {
         match self {
             Ownership::All => None,
             Ownership::Leased { held, .. } => held.get(&id).map(|h| h.guard.clone()),
+        }
+    }
+
+    /// Who dials gateway `id`: `instance:epoch` in a cluster (`None` alone).
+    pub(super) fn dialer(&self, id: GatewayId) -> Option<std::sync::Arc<str>> {
+        match self {
+            Ownership::All => None,
+            Ownership::Leased { instance, held, .. } => held
+                .get(&id)
+                .map(|h| format!("{instance}:{}", h.epoch).into()),
         }
     }
 
@@ -143,6 +156,7 @@ impl Ownership {
             valid_until,
             coordinator,
             acting,
+            ..
         } = self
         else {
             return LeaseChanges::default();

@@ -83,9 +83,10 @@ impl RegistryState {
         self.roles.set_failback(failback);
     }
 
-    /// A cluster member: nothing is linked, and nobody acts, until the runner says.
-    pub fn leased(&mut self, now: Instant) {
-        self.ownership = Ownership::leased(now);
+    /// A cluster member (`instance`: its id): nothing is linked, and nobody acts, until the
+    /// runner says.
+    pub fn leased(&mut self, now: Instant, instance: &str) {
+        self.ownership = Ownership::leased(now, instance);
         for view in self.gateways.values_mut() {
             if view.acting_primary {
                 Arc::make_mut(view).acting_primary = false;
@@ -407,7 +408,9 @@ impl RegistryState {
         if !self.links || !self.ownership.may_link(id) {
             return;
         }
-        let target = LinkTarget::of(&view.record, verify_shared_token, self.ownership.guard(id));
+        let mut target =
+            LinkTarget::of(&view.record, verify_shared_token, self.ownership.guard(id));
+        target.dialer = self.ownership.dialer(id);
         self.epoch += 1;
         let live = Arc::new(LiveStats::default());
         if let Some(view) = self.gateways.get_mut(&id) {

@@ -146,6 +146,8 @@ pub struct Connect {
     pub platform: String,
     pub device_family: Option<String>,
     pub display_name: Option<String>,
+    /// `client.instanceId` (optional, non-empty; a supervisor's `instance:epoch`).
+    pub instance_id: Option<String>,
     pub role: String,
     pub scopes: Vec<String>,
     /// What the client asks to be (`caps`, e.g. `approvals`).
@@ -207,6 +209,7 @@ pub fn parse_connect(params: &Value) -> Result<Connect, Refusal> {
         .to_owned();
     let device_family = string(client, "deviceFamily", "/client", false)?.map(str::to_owned);
     let display_name = string(client, "displayName", "/client", false)?.map(str::to_owned);
+    let instance_id = string(client, "instanceId", "/client", false)?.map(str::to_owned);
     let role = match root.get("role") {
         None => "operator".to_owned(),
         Some(Value::String(r)) => r.clone(),
@@ -277,6 +280,7 @@ pub fn parse_connect(params: &Value) -> Result<Connect, Refusal> {
         platform,
         device_family,
         display_name,
+        instance_id,
         role,
         scopes,
         token,

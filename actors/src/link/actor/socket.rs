@@ -135,6 +135,7 @@ impl GatewayActor {
         let creds = Credentials {
             token: self.target.token.as_ref(),
             device_token: self.machine.device_token(),
+            dialer: self.target.dialer.as_deref(),
         };
         let failure = match plan.request(
             &self.ctx.identity,

@@ -221,6 +221,7 @@ fn a_link_answering_approvals_asks_for_the_approvals_cap_and_one_that_does_not_a
     let creds = crate::handshake::Credentials {
         token: None,
         device_token: None,
+        dialer: None,
     };
     let connect = |answering: bool| -> Value {
         let (mut m, now) = machine(None);

@@ -10,7 +10,7 @@ use crate::election::Reason;
 fn member(records: Vec<GatewayRecord>) -> (Harness, Instant) {
     let t0 = Instant::now();
     let mut h = Harness::loaded(records);
-    h.state.leased(t0);
+    h.state.leased(t0, "a");
     h.apply(Input::Started);
     (h, t0)
 }
