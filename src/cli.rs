@@ -486,8 +486,8 @@ fn cluster_status(cfg: &Config, format: OutputFormat) -> Result<(), DaemonError>
         return Ok(());
     }
     out(&format!(
-        "{:<24} {:<5} {:>10} {:>9}  ADVERTISE URL",
-        "INSTANCE", "LIVE", "HEARTBEAT", "GATEWAYS"
+        "{:<24} {:<5} {:>10} {:>9} {:>9}  ADVERTISE URL",
+        "INSTANCE", "LIVE", "HEARTBEAT", "GATEWAYS", "CAPACITY"
     ));
     for i in &instances {
         let live = if i.stopping {
@@ -498,11 +498,12 @@ fn cluster_status(cfg: &Config, format: OutputFormat) -> Result<(), DaemonError>
             "no"
         };
         out(&format!(
-            "{:<24} {:<5} {:>9.1}s {:>9}  {}",
+            "{:<24} {:<5} {:>9.1}s {:>9} {:>9}  {}",
             i.instance_id,
             live,
             i.heartbeat_age_ms as f64 / 1000.0,
             i.gateways,
+            i.capacity.map_or_else(|| "-".to_owned(), |c| c.to_string()),
             i.advertise_url.as_deref().unwrap_or("-")
         ));
     }
