@@ -253,18 +253,15 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
         .judge(now_ms(), Some(&ids), m.database_failed, ttl_ms, round_ms);
     m.database_failed = false;
     held.retain(|id, _| placed.wanted.contains(id));
-    let missing = placed.wanted.iter().filter(|g| !held.contains_key(g));
-    let (to_take, own_only): (Vec<GatewayId>, bool) = match &adopt {
-        Adopt::Up(n) => (missing.take(*n).copied().collect(), false),
-        // Held: only gateways never leased, or last held by this instance.
-        Adopt::Held { .. } => (
-            missing
-                .take(super::brake::per_round(round_ms))
-                .copied()
-                .collect(),
-            true,
-        ),
-    };
+    // Paced either way; held, only gateways never leased or last held by this instance.
+    let to_take: Vec<GatewayId> = placed
+        .wanted
+        .iter()
+        .filter(|g| !held.contains_key(g))
+        .take(super::brake::per_round(round_ms))
+        .copied()
+        .collect();
+    let own_only = matches!(adopt, Adopt::Held { .. });
     cluster.set_standing(standing(m, placed.unplaced_count, placed.unplaced, adopt));
     // Only leases whose links are gone: a link still closing keeps its lease one more round
     // (its guard stops it touching the gateway in any case).

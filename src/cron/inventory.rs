@@ -269,11 +269,7 @@ impl Cron {
                 .stored(move |s| s.cron_jobs_if_kept(id, &at, scheduler_enabled))
                 .await?;
             if let Some(rows) = kept {
-                self.revisions
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(id, rev);
-                self.watching(id, rows.iter().filter_map(Watched::of).collect());
+                self.remember(id, Some(rev), &rows);
                 return Ok(Read::Unchanged);
             }
         }
@@ -330,14 +326,20 @@ impl Cron {
         let Some(rows) = stored else {
             return Ok(Read::Gone);
         };
-        if let Some(rev) = page.snapshot_revision {
+        self.remember(id, page.snapshot_revision, &rows);
+        Ok(Read::Stored)
+    }
+
+    /// What a read leaves behind: the revision of gateway `id`'s list as stored (the next read
+    /// at it writes nothing), and its jobs for the watchdog.
+    fn remember(&self, id: GatewayId, revision: Option<String>, rows: &[CronJobRow]) {
+        if let Some(rev) = revision {
             self.revisions
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(id, rev);
         }
         self.watching(id, rows.iter().filter_map(Watched::of).collect());
-        Ok(Read::Stored)
     }
 
     /// Whether gateway `id`'s scheduler is on, asked once per link.

@@ -227,7 +227,7 @@ impl Store {
         beat: i64,
         ttl: Duration,
     ) -> Result<Heartbeat, DbError> {
-        self.with_pg(|c| {
+        let beat = self.with_pg(|c| {
             let epoch: Option<Epoch> = diesel::sql_query(
                 "INSERT INTO cluster_instances AS i (instance_id, advertise_url, host_id, epoch, \
                    expires_at, capacity, beat) \
@@ -251,11 +251,7 @@ impl Store {
             .get_result(c)
             .optional()?;
             let Some(epoch) = epoch else {
-                return Err(diesel::result::Error::QueryBuilderError(
-                    "a later heartbeat of this instance is in the database (its clock went back, \
-                     or another process runs under the same instance id)"
-                        .into(),
-                ));
+                return Ok(None);
             };
             let live: Vec<InstanceRow> = diesel::sql_query(format!(
                 "SELECT {INSTANCE_COLUMNS} FROM cluster_instances \
@@ -264,10 +260,17 @@ impl Store {
             ))
             .bind::<BigInt, _>(millis(ttl))
             .load(c)?;
-            Ok(Heartbeat {
+            Ok(Some(Heartbeat {
                 epoch: u64::try_from(epoch.epoch).unwrap_or(0),
                 live,
-            })
+            }))
+        })?;
+        beat.ok_or_else(|| {
+            DbError::Conflict(
+                "a later heartbeat of this instance is in the database (its clock went back, \
+                 or another process runs under the same instance id)"
+                    .into(),
+            )
         })
     }
 
@@ -297,8 +300,7 @@ impl Store {
                 "WITH taken AS (\
                    INSERT INTO gateway_leases AS l (gateway_id, owner, epoch, expires_at, owner_epoch) \
                    SELECT g, $1, 1, 'infinity', $3 FROM unnest($2::bigint[]) AS g \
-                   WHERE cluster_lease_holds($1, $3, 'infinity') AND EXISTS (SELECT 1 \
-                     FROM cluster_instances WHERE instance_id = $1 AND beat = $5) \
+                   WHERE cluster_round_current($1, $3, $5) \
                    ON CONFLICT (gateway_id) DO UPDATE SET epoch = l.epoch + 1, \
                      owner = EXCLUDED.owner, owner_epoch = EXCLUDED.owner_epoch, expires_at = 'infinity' \
                    WHERE NOT cluster_lease_holds(l.owner, l.owner_epoch, l.expires_at) \
@@ -349,8 +351,7 @@ impl Store {
                 "WITH taken AS (\
                    INSERT INTO cluster_roles AS r (name, holder, epoch, expires_at, holder_epoch) \
                    SELECT 'coordinator', $1, 1, 'infinity', $2 \
-                   WHERE cluster_lease_holds($1, $2, 'infinity') AND EXISTS (SELECT 1 \
-                     FROM cluster_instances WHERE instance_id = $1 AND beat = $3) \
+                   WHERE cluster_round_current($1, $2, $3) \
                    ON CONFLICT (name) DO UPDATE SET epoch = r.epoch + 1, holder = EXCLUDED.holder, \
                      holder_epoch = EXCLUDED.holder_epoch, expires_at = 'infinity' \
                    WHERE NOT cluster_lease_holds(r.holder, r.holder_epoch, r.expires_at) \
@@ -418,11 +419,12 @@ impl Store {
             diesel::sql_query(
                 "UPDATE gateway_leases SET expires_at = now(), owner_epoch = NULL \
                  WHERE owner = $1 AND gateway_id = ANY($2::bigint[]) AND expires_at > now() \
-                 AND EXISTS (SELECT 1 FROM cluster_instances WHERE instance_id = $1 AND beat = $3)",
+                 AND cluster_round_current($1, $4, $3)",
             )
             .bind::<Text, _>(round.instance)
             .bind::<Array<BigInt>, _>(ids)
             .bind::<BigInt, _>(round.beat)
+            .bind::<BigInt, _>(signed(round.epoch))
             .execute(c)
         })
     }

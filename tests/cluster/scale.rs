@@ -49,16 +49,18 @@ fn a_steady_cluster_writes_one_row_per_instance_a_round_and_no_lease() {
     let url = nodes[0].database_url();
     // Settled: start-up's writes are done (placement's leases, the cron inventory's first
     // read of each gateway, the first health rows) — over 3 s only heartbeats moved.
-    let mut last = writes(&url);
+    let (mut last, mut quiet_since) = (writes(&url), Instant::now());
     wait_for("start-up writes to end", Duration::from_secs(90), || {
-        thread::sleep(Duration::from_secs(3));
         let now = writes(&url);
         let moved = delta(&last, &now);
-        last = now;
-        if moved.keys().all(|t| t == "cluster_instances") {
+        if !moved.keys().all(|t| t == "cluster_instances") {
+            (last, quiet_since) = (now, Instant::now());
+            return Err(format!("{moved:?}"));
+        }
+        if quiet_since.elapsed() >= Duration::from_secs(3) {
             Ok(())
         } else {
-            Err(format!("{moved:?}"))
+            Err(format!("quiet for {:?}", quiet_since.elapsed()))
         }
     });
     // Every instance's epoch, and how many hand-overs and adoptions were audited.

@@ -1,4 +1,5 @@
 DROP FUNCTION cluster_lease_until(TEXT, BIGINT, TIMESTAMPTZ);
+DROP FUNCTION cluster_round_current(TEXT, BIGINT, BIGINT);
 DROP FUNCTION cluster_lease_holds(TEXT, BIGINT, TIMESTAMPTZ);
 -- Epoch leases become timed leases that end now: the previous version adopts them at once.
 UPDATE gateway_leases SET expires_at = now() WHERE owner_epoch IS NOT NULL;

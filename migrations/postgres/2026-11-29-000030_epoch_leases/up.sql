@@ -30,6 +30,15 @@ RETURNS BOOLEAN AS $$
             AND i.epoch = owner_epoch AND i.expires_at > now() AND NOT i.stopping) END
 $$ LANGUAGE sql STABLE;
 
+-- Whether a statement of `instance`'s round under `epoch` and `beat` may act: its row is alive
+-- under that epoch and that beat is its latest (a statement of an older round, reaching the
+-- server late, does nothing).
+CREATE FUNCTION cluster_round_current(instance TEXT, epoch BIGINT, beat BIGINT)
+RETURNS BOOLEAN AS $$
+    SELECT cluster_lease_holds(instance, epoch, 'infinity') AND EXISTS (SELECT 1
+        FROM cluster_instances i WHERE i.instance_id = instance AND i.beat = beat)
+$$ LANGUAGE sql STABLE;
+
 -- When a lease row stops holding (the same rule): for `expires_in_ms` in `GET /api/cluster`.
 CREATE FUNCTION cluster_lease_until(owner TEXT, owner_epoch BIGINT, expires_at TIMESTAMPTZ)
 RETURNS TIMESTAMPTZ AS $$
