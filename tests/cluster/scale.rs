@@ -297,22 +297,30 @@ fn a_previous_version_beside_this_one_never_shares_a_gateway() {
         },
     );
     // For three leases: nobody takes the old instance's gateways, and a never links them.
-    let until = Instant::now() + TTL * 3;
-    while Instant::now() < until {
-        let view = cluster_view(&a);
-        let by = owners(&view);
-        assert_eq!(by.get("old"), Some(&split), "{by:?}");
-        for (id, f) in ids.iter().zip(fakes.iter()) {
-            if super::owner(&view, *id) == "old" {
-                assert_eq!(
-                    active(f),
-                    0,
-                    "gateway {id} linked while the old instance holds it"
-                );
+    let watched = Instant::now();
+    wait_for(
+        "three leases watched",
+        TTL * 3 + Duration::from_secs(5),
+        || {
+            let view = cluster_view(&a);
+            let by = owners(&view);
+            assert_eq!(by.get("old"), Some(&split), "{by:?}");
+            for (id, f) in ids.iter().zip(fakes.iter()) {
+                if super::owner(&view, *id) == "old" {
+                    assert_eq!(
+                        active(f),
+                        0,
+                        "gateway {id} linked while the old instance holds it"
+                    );
+                }
             }
-        }
-        thread::sleep(Duration::from_millis(300));
-    }
+            if watched.elapsed() >= TTL * 3 {
+                Ok(())
+            } else {
+                Err(String::new())
+            }
+        },
+    );
     // The old instance stops (upgraded): its leases expire and a adopts them.
     stop.store(true, Ordering::Relaxed);
     let last = old.join().unwrap();
