@@ -13,7 +13,9 @@ const PAGES = {};
 const statuses = () => Object.keys(state.fleet?.counts || {});
 // `fleet`: the page of the list on screen (the daemon pages it: a 10,000-gateway fleet is never
 // read whole). `names`: gateway names seen, for the sessions page.
-const state = { me: null, fleet: null, names: new Map(), page: 0, filter: "", selector: "", selectorError: "", events: [], stream: null, refreshTimer: null, view: null };
+// `session`: counts logins and logouts, so an answer knows whether the session it was asked
+// under is still the page's.
+const state = { session: 0, me: null, fleet: null, names: new Map(), page: 0, filter: "", selector: "", selectorError: "", events: [], stream: null, refreshTimer: null, view: null };
 
 const $ = (id) => document.getElementById(id);
 function el(tag, attrs = {}, ...children) {
@@ -38,14 +40,16 @@ const announce = (text) => { $("announce").textContent = text; };
 async function api(method, path, body) {
   const opts = { method, headers: {}, credentials: "same-origin" };
   if (body !== undefined) { opts.headers["content-type"] = "application/json"; opts.body = JSON.stringify(body); }
+  const session = state.session;
   const res = await fetch(path, opts);
   const text = await res.text();
   let json = null;
   try { json = text ? JSON.parse(text) : null; } catch (_) { json = null; }
   if (res.status === 401 && path !== "/console/login") {
-    // Only a session this page holds can end: a late answer to a request of the session just
-    // logged out must not redraw the login form under the key being typed.
-    if (state.me) showLogin("Your session ended; log in again.");
+    // Only the session the request was asked under can end: a late answer to a request sent
+    // before a logout or a login must not redraw the login form under the key being typed or
+    // over the session logged in since.
+    if (state.me && session === state.session) showLogin("Your session ended; log in again.");
     throw new Error("unauthorized");
   }
   if (!res.ok) throw new Error((json && json.message) || `${res.status} ${res.statusText}`);
@@ -55,6 +59,7 @@ async function api(method, path, body) {
 // ---- session -------------------------------------------------------------------------------
 
 function showLogin(message) {
+  state.session += 1;
   state.me = null;
   if (state.stream) { state.stream.close(); state.stream = null; }
   if (state.refreshTimer) { clearTimeout(state.refreshTimer); state.refreshTimer = null; }
@@ -64,7 +69,9 @@ function showLogin(message) {
   const form = el("form", { class: "login", onsubmit: async (ev) => {
     ev.preventDefault();
     try {
-      state.me = await api("POST", "/console/login", { key: key.value });
+      const me = await api("POST", "/console/login", { key: key.value });
+      state.session += 1;
+      state.me = me;
       key.value = "";
       location.hash = "#/";
       start();

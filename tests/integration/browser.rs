@@ -85,6 +85,48 @@ fn a_second_key_logs_in_on_a_quiet_console_and_a_logout_elsewhere_asks_for_a_key
     });
 }
 
+/// A request sent between a logout and the next login whose refusal arrives after that login
+/// ends nothing: the 401 belongs to the session it was asked under. In CI (2026-11-29) a list
+/// asked for under the viewer's session was answered 401 after the admin had logged in, and the
+/// page drew the login form over the admin's session. Here the page's `fetch` holds one answer
+/// until the test lets it go, so the order is certain.
+#[test]
+fn a_late_refusal_of_a_request_from_before_a_login_does_not_log_the_new_key_out() {
+    let d = link_daemon(&[]);
+    let viewer = d.create_key("viewer", "wall-screen");
+    let base = format!("http://{}", d.addr);
+    let b = Browser::start(1024, 700);
+    log_in_as(&b, &base, &viewer, "wall-screen (viewer)");
+    b.click_css("#logout", DEADLINE);
+    b.find("#key", DEADLINE);
+    b.script(
+        "const send = window.fetch; window.heldDone = false; \
+         window.fetch = (...args) => { const answer = send(...args); \
+           window.fetch = send; \
+           return new Promise((done) => { window.releaseHeld = () => answer.then(done); }); }; \
+         api('GET', '/api/gateways').catch(() => { window.heldDone = true; }); return true",
+    );
+    b.type_css("#key", &d.admin_key, DEADLINE);
+    b.click_css("#login", DEADLINE);
+    b.wait_text(".who", DEADLINE, |t| t.contains("(admin)"));
+    b.script("window.releaseHeld(); return true");
+    wait_until("the held refusal delivered", DEADLINE, || {
+        b.script("return window.heldDone")
+            .as_bool()
+            .filter(|done| *done)
+    });
+    let who = b.wait_text(".who", DEADLINE, |_| true);
+    assert!(
+        who.contains("(admin)"),
+        "still the admin's session: {who:?}"
+    );
+    assert!(
+        b.all("#key").is_empty(),
+        "no login form over the admin's session"
+    );
+    assert_eq!(d.get("/api/gateways", &d.admin_key).status, 200);
+}
+
 #[test]
 fn an_operator_watches_the_fleet_live_and_acts_and_a_viewer_only_looks() {
     let (fa, fb, fc) = (
