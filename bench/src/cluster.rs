@@ -26,8 +26,6 @@ use crate::host::{FakeHost, sum};
 use crate::report::{Outcome, Target, row, summary};
 use crate::rest::{StaticServer, median, wrk};
 
-const INSTANCES: [&str; 3] = ["a", "b", "c"];
-
 /// One SQL statement through psql; its single value.
 fn psql(url: &str, sql: &str) -> Option<String> {
     let out = Command::new("psql")
@@ -65,24 +63,6 @@ fn postgres_ticks() -> u64 {
         })
         .map(cpu_ticks)
         .sum()
-}
-
-/// Unexpired leases by owner, as instance `d` reads the cluster.
-fn owners(d: &Daemon) -> std::collections::BTreeMap<String, usize> {
-    let mut by = std::collections::BTreeMap::new();
-    if let Some(leases) = d
-        .get("/api/cluster")
-        .and_then(|v| v["leases"].as_array().cloned())
-    {
-        for l in leases {
-            if l["expires_in_ms"].as_i64() > Some(0)
-                && let Some(o) = l["owner"].as_str()
-            {
-                *by.entry(o.to_owned()).or_insert(0) += 1;
-            }
-        }
-    }
-    by
 }
 
 /// The heartbeat statement's calls and total time (ms), where `pg_stat_statements` is loaded
@@ -152,6 +132,28 @@ fn refs(env: &[(String, String)]) -> Vec<(&str, &str)> {
     env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
+/// The instances' ids: `a`, `b`, … (`--instances`, 3 unless given).
+fn names(k: usize) -> Vec<String> {
+    (b'a'..=b'z')
+        .take(k)
+        .map(|c| char::from(c).to_string())
+        .collect()
+}
+
+/// Gateways each instance holds an unexpired lease on, as instance `d` reads the cluster.
+fn owners(d: &Daemon) -> std::collections::BTreeMap<String, usize> {
+    d.get("/api/cluster")
+        .and_then(|v| v["instances"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|i| {
+            let n = i["gateways"].as_u64()?;
+            let id = i["instance_id"].as_str()?.to_owned();
+            (n > 0).then_some((id, n as usize))
+        })
+        .collect()
+}
+
 #[allow(clippy::print_stderr)]
 pub fn run(opts: &Options) -> Outcome {
     let base = opts
@@ -159,28 +161,55 @@ pub fn run(opts: &Options) -> Outcome {
         .clone()
         .or_else(|| std::env::var("GS_TEST_PG_URL").ok())
         .expect("the cluster scenario needs a PostgreSQL server: --pg URL or GS_TEST_PG_URL (scripts/bench.sh starts one)");
+    let k = opts.instances;
+    let instances = names(k);
     let (count, steady, trials, rounds, seconds) = if opts.smoke {
         (300, 2, 2, 1, 2)
     } else {
-        (10_000, opts.steady_secs, 10, 3, 10)
+        let count = if opts.fleet_given {
+            opts.fleet[0]
+        } else {
+            10_000
+        };
+        // Each trial at 100,000 relinks a tenth of the fleet twice; three give a median.
+        let trials = if count >= 100_000 { 3 } else { 10 };
+        (count, opts.steady_secs, trials, 3, 10)
     };
+    let big = count >= 100_000;
+    // Polls of the cluster's state at 100,000 gateways read every lease: not every 20 ms.
+    let poll = Duration::from_millis(if big { 1_000 } else { 20 });
     let url = create_database(&base);
     let mut hosts = FakeHost::fleet(count, Some(Duration::from_secs(25)));
-    let ports: Vec<u16> = hosts.iter().flat_map(|h| h.ports.clone()).collect();
+    let addrs: Vec<std::net::SocketAddr> = hosts.iter().flat_map(|h| h.addrs.clone()).collect();
 
-    let first = Daemon::start(&opts.daemon, &refs(&instance_env("a", &url, opts.smoke)));
-    first.add_gateways(&ports);
-    let b = Daemon::join(&first, &refs(&instance_env("b", &url, opts.smoke)));
-    let c = Daemon::join(&first, &refs(&instance_env("c", &url, opts.smoke)));
-    let mut nodes = vec![first, b, c];
-    let deadline = Duration::from_secs(600);
-    for n in &nodes {
-        n.wait_online(count, deadline, Duration::from_millis(500));
+    let first = Daemon::start(
+        &opts.daemon,
+        &refs(&instance_env(&instances[0], &url, opts.smoke)),
+    );
+    first.add_gateways(&addrs);
+    let mut nodes = vec![first];
+    // At 100,000 the first instance registers the fleet and each other one is only created
+    // (its state directory, its key) before the cold start: ten instances joining one by one
+    // and settling would take longer than the run.
+    if big {
+        nodes[0].stop();
     }
-
-    // Cold start: every instance stopped (leases released), then all three started at once.
-    for n in nodes.iter_mut() {
-        n.stop();
+    for id in &instances[1..] {
+        let mut n = Daemon::join(&nodes[0], &refs(&instance_env(id, &url, opts.smoke)));
+        if big {
+            n.stop();
+        }
+        nodes.push(n);
+    }
+    let deadline = Duration::from_secs(if big { 1_200 } else { 600 });
+    if !big {
+        for n in &nodes {
+            n.wait_online(count, deadline, Duration::from_millis(500));
+        }
+        // Cold start: every instance stopped (leases released), then all started at once.
+        for n in nodes.iter_mut() {
+            n.stop();
+        }
     }
     for h in &mut hosts {
         h.cmd("mark");
@@ -190,38 +219,61 @@ pub fn run(opts: &Options) -> Outcome {
     for n in nodes.iter_mut() {
         n.relaunch();
     }
-    crate::wait_for("every fake linked once", deadline, || {
+    // Every instance answers its API: the last one is ready.
+    let ready = t0.elapsed();
+    crate::wait_every("every fake linked once", deadline, poll, || {
         sum(&mut hosts, "fresh") >= count && sum(&mut hosts, "sockets") == count
     });
     let linked = t0.elapsed();
     for n in &nodes {
-        n.wait_online(count, deadline, Duration::from_millis(100));
+        n.wait_online(count, deadline, poll.max(Duration::from_millis(100)));
     }
     let all_online = t0.elapsed();
     // The first instance up takes what it sees no one else for; placement then hands each
     // newcomer its share (the holder closes, then releases, then the newcomer links).
-    let even = count / INSTANCES.len();
-    crate::wait_for("the fleet spread within 20 % of even", deadline, || {
-        let by = owners(&nodes[0]);
-        by.len() == INSTANCES.len()
-            && by
-                .values()
-                .all(|n| n * 10 >= even * 8 && n * 10 <= even * 12)
-            && by.values().sum::<usize>() == count
-            && sum(&mut hosts, "sockets") == count
-    });
+    let even = count / k;
+    crate::wait_every(
+        "the fleet spread within 20 % of even",
+        deadline,
+        poll,
+        || {
+            let by = owners(&nodes[0]);
+            by.len() == k
+                && by
+                    .values()
+                    .all(|n| n * 10 >= even * 8 && n * 10 <= even * 12)
+                && by.values().sum::<usize>() == count
+                && sum(&mut hosts, "sockets") == count
+        },
+    );
     let balanced = t0.elapsed();
     let spread = owners(&nodes[0]);
     eprintln!(
-        "    {count} gateways: linked in {:.2} s, online on every instance in {:.2} s, balanced in {:.2} s; spread {spread:?}",
+        "    {count} gateways over {k}: last instance ready in {:.2} s, linked in {:.2} s, online on every instance in {:.2} s, balanced in {:.2} s; spread {spread:?}",
+        ready.as_secs_f64(),
         linked.as_secs_f64(),
         all_online.as_secs_f64(),
         balanced.as_secs_f64()
     );
 
     // Steady window: the database's and the instances' cost while nothing changes (after the
-    // hand-overs' first writes and session lists have settled).
+    // hand-overs' first writes and session lists have settled, and each gateway's cron list
+    // was read once).
     std::thread::sleep(Duration::from_secs(if opts.smoke { 1 } else { 10 }));
+    if !opts.smoke {
+        crate::wait_every(
+            "every gateway's cron list read",
+            deadline,
+            poll.max(Duration::from_millis(200)),
+            || {
+                nodes
+                    .iter()
+                    .map(|n| n.metric_sum("gateway_supervisor_cron_list_reads_total"))
+                    .sum::<f64>()
+                    >= count as f64
+            },
+        );
+    }
     let _ = psql(&url, "SELECT pg_stat_statements_reset()");
     let (tx0, renew0, pg0) = (transactions(&url), renewal_stats(&url), postgres_ticks());
     let rows0 = row_writes(&url);
@@ -230,17 +282,27 @@ pub fn run(opts: &Options) -> Outcome {
     std::thread::sleep(Duration::from_secs(steady));
     let window = w0.elapsed().as_secs_f64();
     let tx_per_s = (transactions(&url) - tx0) / window;
-    // Statistics a busy backend has not flushed yet are flushed within a second of idling.
-    std::thread::sleep(Duration::from_secs(2));
-    let rows1 = row_writes(&url);
-    let (rows_per_s, lease_rows_per_s) =
-        ((rows1.0 - rows0.0) / window, (rows1.1 - rows0.1) / window);
-    let pg_share = (postgres_ticks() - pg0) as f64 / TICKS_PER_SEC / window;
     let daemon_share: Vec<f64> = nodes
         .iter()
         .zip(&cpu0)
         .map(|(n, c0)| (n.cpu_ticks() - c0) as f64 / TICKS_PER_SEC / window)
         .collect();
+    let pg_share = (postgres_ticks() - pg0) as f64 / TICKS_PER_SEC / window;
+    // Resident memory per gateway each instance links (the most of any instance).
+    let held = owners(&nodes[0]);
+    let rss_per_gateway_kb = nodes
+        .iter()
+        .zip(&instances)
+        .filter_map(|(n, id)| {
+            let g = *held.get(id)?;
+            Some(n.rss_kib() as f64 * 1.024 / g as f64)
+        })
+        .fold(0.0, f64::max);
+    // Statistics a busy backend has not flushed yet are flushed within a second of idling.
+    std::thread::sleep(Duration::from_secs(2));
+    let rows1 = row_writes(&url);
+    let (rows_per_s, lease_rows_per_s) =
+        ((rows1.0 - rows0.0) / window, (rows1.1 - rows0.1) / window);
     // What the database spends its statements on (where pg_stat_statements is loaded).
     let top_statements = psql(
         &url,
@@ -257,13 +319,16 @@ pub fn run(opts: &Options) -> Outcome {
         _ => None,
     };
 
-    // Adoption: kill -9 one instance; every gateway it linked is linked again by a survivor.
+    // Adoption: kill -9 one instance; every gateway it linked is linked again by a survivor,
+    // and no survivor holds more than ⌈1.1 × even⌉ of the fleet.
     let mut adoption_ms = Vec::new();
+    let mut most_on_a_survivor = 0usize;
+    let survivors_even = count.div_ceil(k - 1);
     for trial in 0..trials {
-        let victim = trial % INSTANCES.len();
-        let survivor = (victim + 1) % INSTANCES.len();
+        let victim = trial % k;
+        let survivor = (victim + 1) % k;
         let owned = owners(&nodes[survivor])
-            .get(INSTANCES[victim])
+            .get(&instances[victim])
             .copied()
             .unwrap_or(0);
         for h in &mut hosts {
@@ -271,22 +336,31 @@ pub fn run(opts: &Options) -> Outcome {
         }
         let t0 = Instant::now();
         nodes[victim].kill9();
-        crate::wait_for("the victim's gateways linked again", deadline, || {
-            sum(&mut hosts, "fresh") >= owned
-        });
+        crate::wait_every(
+            "the victim's gateways linked again",
+            deadline,
+            poll.min(Duration::from_millis(100)),
+            || sum(&mut hosts, "fresh") >= owned,
+        );
         adoption_ms.push(t0.elapsed().as_secs_f64() * 1e3);
+        crate::wait_every("the survivors' leases read", deadline, poll, || {
+            let by = owners(&nodes[survivor]);
+            !by.contains_key(&instances[victim]) && by.values().sum::<usize>() == count
+        });
+        let by = owners(&nodes[survivor]);
+        most_on_a_survivor = most_on_a_survivor.max(by.values().copied().max().unwrap_or(0));
         // Back, and its share handed back to it, before the next trial.
         nodes[victim].relaunch();
-        crate::wait_for("the victim's share back", deadline, || {
+        crate::wait_every("the victim's share back", deadline, poll, || {
             let by = owners(&nodes[survivor]);
-            by.get(INSTANCES[victim]).copied().unwrap_or(0) * INSTANCES.len() * 10 >= count * 8
+            by.get(&instances[victim]).copied().unwrap_or(0) * k * 10 >= count * 8
                 && by.values().sum::<usize>() == count
                 && sum(&mut hosts, "sockets") == count
         });
         eprintln!(
-            "    trial {trial}: {} gateways of {} adopted in {:.0} ms",
+            "    trial {trial}: {} gateways of {} adopted in {:.0} ms; survivors {by:?}",
             owned,
-            INSTANCES[victim],
+            instances[victim],
             adoption_ms.last().unwrap_or(&0.0)
         );
     }
@@ -295,19 +369,20 @@ pub fn run(opts: &Options) -> Outcome {
         .map(|h| h.cmd("peak").parse::<usize>().unwrap_or(usize::MAX))
         .max()
         .unwrap_or(0);
+    let overlaps = sum(&mut hosts, "overlaps");
 
-    // The read path on each instance, next to a static body of the same size.
+    // The read path on (at most three) instances, next to a static body of the same size.
     let size = nodes[0].get_bytes("/api/gateways").len();
     let limit = StaticServer::start(&[size]);
     let mut reads = Vec::new();
-    for (i, n) in nodes.iter().enumerate() {
+    for (i, n) in nodes.iter().enumerate().take(3) {
         let (mut ours, mut lim) = (Vec::new(), Vec::new());
         for _ in 0..rounds {
             let w = wrk(&format!("http://{}/api/gateways", n.addr), &n.key, seconds);
             assert_eq!(
                 w.non_2xx, 0,
                 "GET /api/gateways on {}: non-2xx",
-                INSTANCES[i]
+                instances[i]
             );
             ours.push(w.rps);
             lim.push(
@@ -326,10 +401,17 @@ pub fn run(opts: &Options) -> Outcome {
     let mut rows = vec![
         row(
             "cluster",
-            format!("{count} gateways, 3 instances: cold start -> every gateway linked once"),
+            format!("{count} gateways, {k} instances: cold start -> every gateway linked once"),
             linked.as_secs_f64(),
             "s",
         ),
+        row(
+            "cluster",
+            format!("{count}: last instance ready -> every gateway linked once"),
+            (linked - ready).as_secs_f64(),
+            "s",
+        )
+        .target(Target::AtMost(60.0)),
         row(
             "cluster",
             format!("{count}: cold start -> online on every instance"),
@@ -344,7 +426,7 @@ pub fn run(opts: &Options) -> Outcome {
         ),
         row(
             "cluster",
-            "database transactions/s, steady (3 instances)",
+            format!("database transactions/s, steady ({k} instances)"),
             tx_per_s,
             "tx/s",
         ),
@@ -356,10 +438,26 @@ pub fn run(opts: &Options) -> Outcome {
         ),
         row(
             "cluster",
-            "instances' CPU share, steady (max of 3)",
+            format!("instances' CPU share, steady (max of {k})"),
             daemon_share.iter().copied().fold(0.0, f64::max) * 100.0,
             "% core",
         ),
+        row(
+            "cluster",
+            format!("instances' CPU share, steady (sum of {k}, {count} gateways)"),
+            daemon_share.iter().sum::<f64>() * 100.0,
+            "% core",
+        )
+        // 0.5 µs per gateway-second: 5 % of a core for 100,000 (a target at that scale only:
+        // a small fleet's cost is the instances' own).
+        .target_if(big, Target::AtMost(count as f64 * 0.5e-6 * 100.0)),
+        row(
+            "cluster",
+            "RSS per gateway linked, steady (most of any instance)",
+            rss_per_gateway_kb,
+            "KB",
+        )
+        .target_if(big, Target::AtMost(12.0)),
         row(
             "cluster",
             format!("adoption after kill -9, median of {trials}"),
@@ -380,13 +478,33 @@ pub fn run(opts: &Options) -> Outcome {
             "sockets",
         )
         .target(Target::AtMost(1.0)),
+        row(
+            "cluster",
+            "frame intervals from two instances that overlapped at one gateway",
+            overlaps as f64,
+            "pairs",
+        )
+        .target(Target::AtMost(0.0)),
+        row(
+            "cluster",
+            format!(
+                "most gateways on one survivor after a kill -9 (even over {}: {survivors_even})",
+                k - 1
+            ),
+            most_on_a_survivor as f64,
+            "gateways",
+        )
+        .target(Target::AtMost((survivors_even as f64 * 1.1).ceil())),
     ];
-    rows.push(row(
-        "cluster",
-        "database rows written/s, steady (every table)",
-        rows_per_s,
-        "rows/s",
-    ));
+    rows.push(
+        row(
+            "cluster",
+            "database rows written/s, steady (every table)",
+            rows_per_s,
+            "rows/s",
+        )
+        .target(Target::AtMost(10.0)),
+    );
     rows.push(
         row(
             "cluster",
@@ -408,7 +526,7 @@ pub fn run(opts: &Options) -> Outcome {
             "cluster",
             format!(
                 "heartbeat statement time, mean ({} gateways/instance)",
-                count / 3
+                count / k
             ),
             ms,
             "ms",
@@ -421,18 +539,20 @@ pub fn run(opts: &Options) -> Outcome {
             "cluster",
             format!(
                 "GET /api/gateways on {} ({size} B) / static limit",
-                INSTANCES[i]
+                instances[i]
             ),
             o / l,
             "ratio",
         ));
         raw_reads.insert(
-            INSTANCES[i].to_owned(),
+            instances[i].clone(),
             json!({"rps": ours, "limit_rps": lim, "body_bytes": size}),
         );
     }
     let raw = json!({
-        "gateways": count, "instances": 3, "spread": spread,
+        "gateways": count, "instances": k, "spread": spread, "last_ready_s": ready.as_secs_f64(),
+        "summed_instance_cpu_share": daemon_share.iter().sum::<f64>(), "rss_per_gateway_kb": rss_per_gateway_kb,
+        "overlaps": overlaps, "most_on_a_survivor": most_on_a_survivor,
         "linked_s": linked.as_secs_f64(), "online_s": all_online.as_secs_f64(),
         "balanced_s": balanced.as_secs_f64(),
         "steady_window_s": window, "tx_per_s": tx_per_s, "postgres_cpu_share": pg_share,

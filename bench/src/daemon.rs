@@ -136,13 +136,18 @@ impl Daemon {
 
     /// Registers `gw<i>` for every port, from several threads (each create is a durable
     /// transaction).
-    pub fn add_gateways(&self, ports: &[u16]) {
-        let chunk = ports.len().div_ceil(8).max(1);
+    /// Registers a gateway at each of `addrs`, named `gw000000`, `gw000001`, … in order.
+    pub fn add_gateways(&self, addrs: &[std::net::SocketAddr]) {
+        let chunk = addrs.len().div_ceil(8).max(1);
         std::thread::scope(|s| {
-            for (c, part) in ports.chunks(chunk).enumerate() {
+            for (c, part) in addrs.chunks(chunk).enumerate() {
                 s.spawn(move || {
-                    for (i, port) in part.iter().enumerate() {
-                        self.add_gateway(&format!("gw{:05}", c * chunk + i), *port);
+                    for (i, addr) in part.iter().enumerate() {
+                        self.add_gateway_at(
+                            &format!("gw{:06}", c * chunk + i),
+                            *addr,
+                            "fake-token",
+                        );
                     }
                 });
             }
@@ -154,7 +159,11 @@ impl Daemon {
     }
 
     pub fn add_gateway_with_token(&self, name: &str, port: u16, token: &str) -> i64 {
-        let body = json!({"name": name, "host": "127.0.0.1", "port": port, "token": token});
+        self.add_gateway_at(name, ([127, 0, 0, 1], port).into(), token)
+    }
+
+    pub fn add_gateway_at(&self, name: &str, addr: std::net::SocketAddr, token: &str) -> i64 {
+        let body = json!({"name": name, "host": addr.ip().to_string(), "port": addr.port(), "token": token});
         let res = Request::new("POST", "/api/gateways")
             .key(&self.key)
             .json(&body)
@@ -231,11 +240,16 @@ fn launch(bin: &Path, state: &Path, env: &[(String, String)]) -> (Child, SocketA
         {
             break a;
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the daemon did not start; see {}",
-            state.join("daemon.log").display()
-        );
+        // Loading 100,000 gateways on a machine busy with nine more instances and their
+        // fleets takes a while.
+        if started.elapsed() > Duration::from_secs(300) {
+            let log = std::fs::read_to_string(state.join("daemon.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(20).collect();
+            panic!(
+                "the daemon did not start in 300 s; the end of its log:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
         std::thread::sleep(Duration::from_millis(5));
     };
     // Written by the first instance on a database only (another instance shares its key).

@@ -162,10 +162,10 @@ fn detail(count: usize) -> &'static [(&'static str, &'static str)] {
 /// Registers `count` gateways once, then measures three cold starts (one in a smoke run).
 fn measure(opts: &Options, count: usize, steady: u64) -> (Vec<Row>, Value) {
     let mut hosts = FakeHost::fleet(count, Some(Duration::from_secs(25)));
-    let ports: Vec<u16> = hosts.iter().flat_map(|h| h.ports.clone()).collect();
+    let addrs: Vec<std::net::SocketAddr> = hosts.iter().flat_map(|h| h.addrs.clone()).collect();
     let mut d = Daemon::start(&opts.daemon, detail(count));
     let rss_empty = d.rss_kib();
-    d.add_gateways(&ports);
+    d.add_gateways(&addrs);
     d.wait_online(count, Duration::from_secs(600), Duration::from_millis(500));
     let rounds: Vec<Round> = (0..if opts.smoke { 1 } else { 3 })
         .map(|_| round(&mut d, &mut hosts, count, steady))

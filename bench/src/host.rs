@@ -11,8 +11,15 @@
 //!   peak      the most sockets any one fake had open at once since `peakreset` (sampled every
 //!             50 ms; a supervisor links each gateway once, so anything above 1 is a defect)
 //!   peakreset → `ok`
+//!   overlaps  pairs of sockets from two different instances (by the connect's
+//!             `client.instanceId`) whose frames' intervals overlapped, over every fake's
+//!             recorded connects, on this process's monotonic clock (must be 0)
+//!
+//! Host `i` listens on its own loopback address (`127.1.x.y`; all of 127.0.0.0/8 is loopback),
+//! ports from [`FIRST_PORT`]: 100,000 fakes need more listening ports than one address has.
 
 use std::io::{BufRead, BufReader, Write};
+use std::net::SocketAddr;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,16 +28,23 @@ use serde_json::json;
 
 /// Fakes per host process: two descriptors each, well under a 20,000 limit.
 pub const PER_HOST: usize = 2_500;
-/// Fakes listen on fixed ports from here (host `i` from `FIRST_PORT + i * PER_HOST`), below
-/// the kernel's ephemeral range: 10,000 listeners there would leave the daemon's own
-/// connections too few free ports, and a restart's reconnects slow to a crawl looking for one.
-const FIRST_PORT: usize = 12_000;
+/// Fakes listen on fixed ports from here, below the kernel's ephemeral range: 10,000 listeners
+/// there would leave the daemon's own connections too few free ports, and a restart's
+/// reconnects slow to a crawl looking for one.
+const FIRST_PORT: u16 = 12_000;
+
+/// Host `i`'s loopback address: `127.1.0.1`, `127.1.0.2`, … (250 a /24).
+fn host_ip(i: usize) -> std::net::Ipv4Addr {
+    let i = u32::try_from(i).expect("host index");
+    std::net::Ipv4Addr::from(u32::from_be_bytes([127, 1, 0, 0]) + (i / 250) * 256 + i % 250 + 1)
+}
 
 pub struct FakeHost {
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
-    pub ports: Vec<u16>,
+    /// Where its fakes listen, in order.
+    pub addrs: Vec<SocketAddr>,
 }
 
 impl FakeHost {
@@ -40,21 +54,21 @@ impl FakeHost {
         let mut left = count;
         while left > 0 {
             let n = left.min(PER_HOST);
-            let first_port = FIRST_PORT + hosts.len() * PER_HOST;
-            hosts.push(FakeHost::start(n, first_port, ping));
+            let ip = host_ip(hosts.len());
+            hosts.push(FakeHost::start(n, ip, ping));
             left -= n;
         }
         hosts
     }
 
-    fn start(count: usize, first_port: usize, ping: Option<Duration>) -> FakeHost {
+    fn start(count: usize, ip: std::net::Ipv4Addr, ping: Option<Duration>) -> FakeHost {
         let mut child = crate::reaper::spawn(
             Command::new(std::env::current_exe().expect("own path"))
                 .args([
                     "fake-host",
                     &count.to_string(),
                     &ping.map(|p| p.as_millis()).unwrap_or(0).to_string(),
-                    &first_port.to_string(),
+                    &ip.to_string(),
                 ])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped()),
@@ -63,17 +77,17 @@ impl FakeHost {
         let stdin = child.stdin.take().expect("stdin");
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let mut line = String::new();
-        stdout.read_line(&mut line).expect("fake host ports");
-        let ports = line
+        stdout.read_line(&mut line).expect("fake host addresses");
+        let addrs = line
             .split_whitespace()
-            .map(|p| p.parse().expect("port"))
-            .collect::<Vec<u16>>();
-        assert_eq!(ports.len(), count, "fake host started {}", ports.len());
+            .map(|p| p.parse().expect("address"))
+            .collect::<Vec<SocketAddr>>();
+        assert_eq!(addrs.len(), count, "fake host started {}", addrs.len());
         FakeHost {
             child,
             stdin,
             stdout,
-            ports,
+            addrs,
         }
     }
 
@@ -105,34 +119,34 @@ pub fn sum(hosts: &mut [FakeHost], command: &str) -> usize {
         .sum()
 }
 
-/// The `fake-host COUNT PING_MS FIRST_PORT` process. A taken port is skipped (then an
-/// ephemeral one is used).
+/// The `fake-host COUNT PING_MS IP` process: fakes on `IP`, ports from [`FIRST_PORT`]; a
+/// taken port is skipped (past 32,767, an ephemeral one is used).
 #[allow(clippy::print_stdout)]
-pub fn serve(count: usize, ping_ms: u64, first_port: u16) {
+pub fn serve(count: usize, ping_ms: u64, ip: std::net::Ipv4Addr) {
     let log = AcceptLog::default();
     let cfg = FakeConfig {
         ping_interval: (ping_ms > 0).then(|| Duration::from_millis(ping_ms)),
         accept_log: Some(log.clone()),
         ..FakeConfig::default()
     };
-    let mut next_port = first_port;
+    let mut next_port = FIRST_PORT;
     let fakes: Vec<FakeGateway> = (0..count)
         .map(|_| {
             loop {
                 let port = next_port;
                 next_port = next_port.saturating_add(1);
-                if port == u16::MAX || port >= 32_768 {
-                    break FakeGateway::start(cfg.clone()).expect("fake gateway");
-                }
-                let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+                let addr = SocketAddr::from((ip, if port >= 32_768 { 0 } else { port }));
                 if let Ok(f) = FakeGateway::start_on(cfg.clone(), addr) {
                     break f;
                 }
             }
         })
         .collect();
-    let ports: Vec<String> = fakes.iter().map(|f| f.port().to_string()).collect();
-    println!("{}", ports.join(" "));
+    let addrs: Vec<String> = fakes
+        .iter()
+        .map(|f| SocketAddr::from((ip, f.port())).to_string())
+        .collect();
+    println!("{}", addrs.join(" "));
     let fakes = std::sync::Arc::new(fakes);
     let peak = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
     {
@@ -198,6 +212,11 @@ pub fn serve(count: usize, ping_ms: u64, first_port: u16) {
                 .sum::<i64>()
                 .to_string(),
             "peak" => peak.load(std::sync::atomic::Ordering::Relaxed).to_string(),
+            "overlaps" => fakes
+                .iter()
+                .map(|f| fake_gateway::frame_overlaps(&f.dialer_frames()))
+                .sum::<usize>()
+                .to_string(),
             "peakreset" => {
                 peak.store(0, std::sync::atomic::Ordering::Relaxed);
                 "ok".to_owned()

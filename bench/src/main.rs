@@ -35,17 +35,27 @@ pub struct Options {
     pub smoke: bool,
     pub openclaw: Option<PathBuf>,
     pub fleet: Vec<usize>,
+    /// `--fleet` was given (the cluster scenario takes its first count; else 10,000).
+    pub fleet_given: bool,
+    /// The cluster scenario's instances (`--instances`, 2–26; 3 unless given).
+    pub instances: usize,
     pub steady_secs: u64,
     /// A PostgreSQL server for the cluster scenario (else GS_TEST_PG_URL).
     pub pg: Option<String>,
 }
 
 /// Polls `ready` every 20 ms until it holds; panics with `what` after `deadline`.
-pub fn wait_for(what: &str, deadline: Duration, mut ready: impl FnMut() -> bool) {
+pub fn wait_for(what: &str, deadline: Duration, ready: impl FnMut() -> bool) {
+    wait_every(what, deadline, Duration::from_millis(20), ready);
+}
+
+/// Polls `ready` every `poll` until it holds (a poll that reads a 100,000-gateway cluster's
+/// state is itself work the measurement would see); panics with `what` after `deadline`.
+pub fn wait_every(what: &str, deadline: Duration, poll: Duration, mut ready: impl FnMut() -> bool) {
     let t0 = Instant::now();
     while !ready() {
         assert!(t0.elapsed() < deadline, "{what}: not within {deadline:?}");
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(poll);
     }
 }
 
@@ -80,8 +90,11 @@ fn main() {
         Some("fake-host") => {
             let n = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(0);
             let ping_ms = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(0);
-            let first_port = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(0);
-            return host::serve(n, ping_ms, first_port);
+            let ip = args
+                .get(3)
+                .and_then(|a| a.parse().ok())
+                .unwrap_or(std::net::Ipv4Addr::LOCALHOST);
+            return host::serve(n, ping_ms, ip);
         }
         _ => {}
     }
@@ -97,6 +110,11 @@ fn main() {
         fleet: value_of(&args, "--fleet")
             .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
             .unwrap_or_else(|| vec![100, 1_000, 10_000, 100_000]),
+        fleet_given: value_of(&args, "--fleet").is_some(),
+        instances: value_of(&args, "--instances")
+            .and_then(|v| v.parse().ok())
+            .filter(|n| (2..=26).contains(n))
+            .unwrap_or(3),
         steady_secs: value_of(&args, "--steady")
             .and_then(|v| v.parse().ok())
             .unwrap_or(60),
@@ -108,6 +126,7 @@ fn main() {
         "--openclaw",
         "--fleet",
         "--steady",
+        "--instances",
         "--pg",
     ];
     let mut wanted: Vec<&str> = Vec::new();

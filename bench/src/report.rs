@@ -93,6 +93,11 @@ impl Row {
         self
     }
 
+    /// The target where it applies (`applies`: the scale it was set for).
+    pub fn target_if(self, applies: bool, t: Target) -> Row {
+        if applies { self.target(t) } else { self }
+    }
+
     /// PASS / FAIL against the target; `smoke` runs report no verdict on timing.
     pub fn verdict(&self, smoke: bool) -> &'static str {
         match self.target {

@@ -19,9 +19,9 @@ pub fn run(opts: &Options) -> Outcome {
         (1_000, Duration::from_secs(5))
     };
     let mut hosts = FakeHost::fleet(count, Some(Duration::from_secs(25)));
-    let ports: Vec<u16> = hosts.iter().flat_map(|h| h.ports.clone()).collect();
+    let addrs: Vec<std::net::SocketAddr> = hosts.iter().flat_map(|h| h.addrs.clone()).collect();
     let d = Daemon::start(&opts.daemon, &[]);
-    d.add_gateways(&ports);
+    d.add_gateways(&addrs);
     d.wait_online(count, Duration::from_secs(300), Duration::from_millis(200));
 
     let t0 = Instant::now();

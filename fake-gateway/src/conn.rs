@@ -208,6 +208,8 @@ async fn refuse(shared: &Shared, ws: &mut Ws, id: &str, r: Refusal) {
 
 /// What a successful handshake established.
 struct Hello {
+    /// Who sent the connect; every later frame on the socket is stamped on it.
+    dialer: Arc<crate::Dialer>,
     device_id: Option<String>,
     shared_token: bool,
     approval_client: bool,
@@ -245,6 +247,7 @@ async fn session(shared: &Arc<Shared>, mut ws: Ws) {
 /// A socket past its handshake, already reachable through `Shared::conns`.
 struct Registered {
     id: u64,
+    dialer: Arc<crate::Dialer>,
     tx: mpsc::UnboundedSender<Ctl>,
     rx: mpsc::UnboundedReceiver<Ctl>,
 }
@@ -331,6 +334,7 @@ async fn handshake(shared: &Arc<Shared>, ws: &mut Ws, nonce: &str) -> Option<Reg
             }
             Some(Registered {
                 id: conn_id,
+                dialer: hello.dialer,
                 tx,
                 rx,
             })
@@ -377,12 +381,16 @@ fn admit(shared: &Shared, params: &Value, nonce: &str) -> Result<(Value, Hello),
         }
     }
     *lock(&shared.connect_caps) = c.caps.clone();
+    let dialer = Arc::new(crate::Dialer::new(
+        c.instance_id.clone().unwrap_or_default(),
+        crate::clock_us(),
+    ));
     {
         let mut dialers = lock(&shared.dialers);
         if dialers.len() >= crate::DIALERS_KEPT {
             dialers.pop_front();
         }
-        dialers.push_back(c.instance_id.clone().unwrap_or_default());
+        dialers.push_back(dialer.clone());
     }
     let mut scopes = c.scopes.clone();
     let mut device_token = None;
@@ -439,6 +447,7 @@ fn admit(shared: &Shared, params: &Value, nonce: &str) -> Result<(Value, Hello),
     Ok((
         payload,
         Hello {
+            dialer,
             device_id,
             shared_token: method == "token",
             approval_client: c.caps.iter().any(|cap| cap == "approvals"),
@@ -454,7 +463,12 @@ fn admit(shared: &Shared, params: &Value, nonce: &str) -> Result<(Value, Hello),
 }
 
 async fn run(shared: &Arc<Shared>, ws: Ws, conn: Registered) {
-    let Registered { id, tx, mut rx } = conn;
+    let Registered {
+        id,
+        dialer,
+        tx,
+        mut rx,
+    } = conn;
     let (tick_every, ping_every, health_every) = {
         let cfg = lock(&shared.cfg);
         (
@@ -503,6 +517,9 @@ async fn run(shared: &Arc<Shared>, ws: Ws, conn: Registered) {
                 None => break,
             },
             msg = stream.next(), if reading => {
+                if let Some(Ok(_)) = &msg {
+                    dialer.frame(crate::clock_us());
+                }
                 if let Some(d) = delay {
                     tokio::time::sleep(d).await;
                 }

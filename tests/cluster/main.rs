@@ -396,11 +396,26 @@ fn a_cleanly_stopped_instance_hands_its_gateways_over_at_once() {
 
 /// A paused instance (SIGSTOP past its lease) finds its gateways adopted when it resumes: it
 /// closes its stale sockets without a word, never dials them again while others hold them,
-/// and rejoins (gateways come back to it by handover, one socket each throughout).
+/// and rejoins (gateways come back to it by handover, one socket each throughout). Checked
+/// at the gateways, frame by frame: they ping every second, so the paused instance owes pongs
+/// when it resumes, and no gateway receives a frame from it once another instance has sent
+/// one (each fake keeps every socket's sender and its frames' times).
 #[test]
 fn a_paused_instance_never_touches_its_gateways_again_and_rejoins() {
     let nodes = cluster();
-    let fakes = Arc::new(fakes(30));
+    let fakes: Vec<FakeGateway> = (0..30)
+        .map(|_| {
+            FakeGateway::start(FakeConfig {
+                token: Some("fake-token".into()),
+                tick_interval: Duration::from_secs(1),
+                ping_interval: Some(Duration::from_secs(1)),
+                sessions: 1,
+                ..FakeConfig::default()
+            })
+            .expect("start a fake gateway")
+        })
+        .collect();
+    let fakes = Arc::new(fakes);
     let ids = register(&nodes[0], &fakes);
     wait_one_socket_each(&fakes, Duration::from_secs(30));
     let leases = |d: &Daemon| -> Vec<(i64, String, i64, i64)> {
@@ -496,6 +511,25 @@ fn a_paused_instance_never_touches_its_gateways_again_and_rejoins() {
         );
     }
     assert_eq!(after.len(), ids.len());
+    // At the gateways: b's sockets of before the pause fell silent before another instance's
+    // first frame, pongs owed or not; no two instances' frames interleaved anywhere.
+    for (i, f) in fakes.iter().enumerate() {
+        let dialers = f.dialer_frames();
+        assert_eq!(
+            fake_gateway::frame_overlaps(&dialers),
+            0,
+            "gateway {i} received frames from two instances at once: {dialers:#?}"
+        );
+    }
+    let b_then: usize = fakes
+        .iter()
+        .filter(|f| {
+            f.dialer_frames()
+                .first()
+                .is_some_and(|d| d.instance() == "b")
+        })
+        .count();
+    assert!(b_then > 0, "b linked some gateways before the pause");
 }
 
 /// Any instance serves the whole API: an action on a gateway another instance links is
