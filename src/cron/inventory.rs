@@ -37,6 +37,29 @@ const UNREAD_MS: i64 = 30_000;
 fn unread_window(linked: usize) -> i64 {
     (linked as i64).saturating_mul(3).clamp(1_000, UNREAD_MS)
 }
+/// Ticks between two look-ups of the gateways linked here when no link changed (a check: a
+/// change of link comes with its event).
+const REFRESH_TICKS: u64 = 10;
+
+/// The inventory's view of the gateways linked here between two look-ups.
+#[derive(Default)]
+struct LinkedHere {
+    /// Those that offer `cron.list`.
+    offering: Vec<GatewayId>,
+    set: std::collections::HashSet<GatewayId>,
+    /// Of them, those not read since their link connected.
+    unread: Vec<GatewayId>,
+}
+
+impl LinkedHere {
+    /// Those read since (`revisions`: the lists read) are no longer unread.
+    fn forget_read(&mut self, revisions: &std::collections::HashMap<GatewayId, String>) {
+        if !self.unread.is_empty() {
+            self.unread.retain(|id| !revisions.contains_key(id));
+        }
+    }
+}
+
 /// Jobs asked for per page (2026.9.6's most).
 const PAGE: i64 = 200;
 /// Pages read of one gateway at most (10,000 jobs); a list longer is kept cut, and counted.
@@ -73,31 +96,43 @@ impl Cron {
         // watch (a single-firing job moves off a gateway that went down within seconds).
         let mut keep_soon = false;
         let mut ticks: u64 = 0;
+        // The gateways linked here that offer `cron.list`, and those of them not read since
+        // they linked: looked up again after a link changed (its event), after missed events
+        // and every REFRESH_TICKS ticks; between, a tick walks this list and no map. At 10,000
+        // gateways the look-up at every tick (a shared read and three hash look-ups each) was a
+        // tenth of the idle daemon's CPU (docs/performance.md, *Per-gateway cost*).
+        let mut linked = LinkedHere::default();
+        let mut refresh = true;
         loop {
             tokio::select! {
                 _ = tick.tick() => {
                     let now = unix_now_ms();
                     ticks += 1;
-                    let linked = self.note_linked(self.hands.linked_here(), now, ticks);
-                    let unread: std::collections::HashSet<GatewayId> = {
-                        let known = self.revisions.lock().unwrap_or_else(|p| p.into_inner());
-                        linked.iter().copied().filter(|id| !known.contains_key(id)).collect()
-                    };
+                    if std::mem::take(&mut refresh) || ticks.is_multiple_of(REFRESH_TICKS) {
+                        linked = self.look_up_linked(now, ticks);
+                    }
+                    linked.forget_read(&self.revisions.lock().unwrap_or_else(|p| p.into_inner()));
                     // Besides the sweep and what was asked: a gateway this instance has not read
                     // since it linked it (or since its link connected again; or its read
                     // failed), within UNREAD_MS, spread out.
-                    let unread_ms = unread_window(linked.len());
-                    let due: Vec<GatewayId> = linked
+                    let unread_ms = unread_window(linked.offering.len());
+                    let mut due: Vec<GatewayId> = linked
+                        .offering
                         .iter()
                         .copied()
-                        .filter(|id| {
-                            asked.remove(id)
-                                || sweep::due(*id, last_tick, now, interval_ms)
-                                || (unread.contains(id) && sweep::due(*id, last_tick, now, unread_ms))
-                        })
+                        .filter(|id| sweep::due(*id, last_tick, now, interval_ms))
+                        .chain(
+                            linked
+                                .unread
+                                .iter()
+                                .copied()
+                                .filter(|id| sweep::due(*id, last_tick, now, unread_ms)),
+                        )
+                        // Asked for and not linked here (any more): another instance reads it.
+                        .chain(std::mem::take(&mut asked).into_iter().filter(|id| linked.set.contains(id)))
                         .collect();
-                    // Asked for, not linked here (any more): another instance reads it.
-                    asked.clear();
+                    due.sort_unstable();
+                    due.dedup();
                     last_tick = now;
                     self.read_all(due).await;
                     if std::mem::take(&mut keep_soon) {
@@ -120,6 +155,7 @@ impl Cron {
                 event = events.recv() => match event {
                     Ok(e) if e.kind == EventKind::ConnectionChanged => {
                         keep_soon = true;
+                        refresh = true;
                         // Read again within UNREAD_MS, at the gateway's phase: 10,000 gateways
                         // linked in the same 3 s are read over 30 s, not all at once.
                         if e.payload.get("state").and_then(Value::as_str)
@@ -148,10 +184,25 @@ impl Cron {
                     Ok(_) => {}
                     // Events missed: a gateway not read since it linked is read within 30 s, every
                     // gateway at its sweep.
-                    Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Lagged(_)) => refresh = true,
                     Err(RecvError::Closed) => return,
                 },
             }
+        }
+    }
+
+    /// The gateways linked here that offer `cron.list`, from the shared targets.
+    fn look_up_linked(&self, now: i64, tick: u64) -> LinkedHere {
+        let offering = self.note_linked(self.hands.linked_here(), now, tick);
+        let known = self.revisions.lock().unwrap_or_else(|p| p.into_inner());
+        LinkedHere {
+            unread: offering
+                .iter()
+                .copied()
+                .filter(|id| !known.contains_key(id))
+                .collect(),
+            set: offering.iter().copied().collect(),
+            offering,
         }
     }
 

@@ -7,10 +7,51 @@
 //! next run at 1796501613017, 2970 weeks later to the millisecond). `at`, `on-exit` and `stream`
 //! have no slots a watchdog could miss.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
+
+/// Parsed cron expressions, shared by expression. croner keeps a bitfield byte per possible
+/// value of each field — 5,001 for the years alone — so one parse holds about 5.3 KB, and a
+/// fleet of 10,000 gateways running the same three jobs held 30,000 parses of the same few:
+/// most of the cron inventory's 10.7 KB per gateway (docs/performance.md, *Per-gateway cost*).
+/// An entry goes with the last job that uses it (weak references, swept whenever the map has
+/// doubled since the last sweep).
+struct Parsed {
+    by_expr: HashMap<String, Weak<Cron>>,
+    swept_at: usize,
+}
+
+static PARSED: Mutex<Option<Parsed>> = Mutex::new(None);
+
+/// `expr` parsed as OpenClaw's croner reads it (seconds optional), shared with every other job
+/// of the same expression.
+fn parsed(expr: &str) -> Result<Arc<Cron>, croner::errors::CronError> {
+    let mut guard = PARSED.lock().unwrap_or_else(|p| p.into_inner());
+    let table = guard.get_or_insert_with(|| Parsed {
+        by_expr: HashMap::new(),
+        swept_at: 0,
+    });
+    if let Some(cron) = table.by_expr.get(expr).and_then(Weak::upgrade) {
+        return Ok(cron);
+    }
+    let cron = Arc::new(
+        CronParser::builder()
+            .seconds(Seconds::Optional)
+            .build()
+            .parse(expr)?,
+    );
+    table.by_expr.insert(expr.to_owned(), Arc::downgrade(&cron));
+    if table.by_expr.len() > 2 * table.swept_at.max(64) {
+        table.by_expr.retain(|_, w| w.strong_count() > 0);
+        table.swept_at = table.by_expr.len();
+    }
+    Ok(cron)
+}
 
 /// The most fires computed for one job in one look (a minutely job over 2 hours is 120).
 pub const MAX_FIRES: usize = 1440;
@@ -32,7 +73,8 @@ pub enum ScheduleError {
 #[derive(Debug, Clone)]
 pub enum Schedule {
     Cron {
-        cron: Box<Cron>,
+        /// Shared by every job with the same expression ([`parsed`]).
+        cron: Arc<Cron>,
         tz: TimeZone,
         /// The gateway may fire up to this much after the slot.
         stagger_ms: i64,
@@ -81,14 +123,10 @@ impl Schedule {
                 why: "longer than 256 bytes".into(),
             });
         }
-        let cron = CronParser::builder()
-            .seconds(Seconds::Optional)
-            .build()
-            .parse(expr)
-            .map_err(|e| ScheduleError::Expr {
-                expr: gateway_supervisor_actors::bounded::text(expr, 64),
-                why: e.to_string(),
-            })?;
+        let cron = parsed(expr).map_err(|e| ScheduleError::Expr {
+            expr: gateway_supervisor_actors::bounded::text(expr, 64),
+            why: e.to_string(),
+        })?;
         let tz = match tz {
             None | Some("") => TimeZone::UTC,
             Some(name) => TimeZone::get(name).map_err(|_| {
@@ -96,7 +134,7 @@ impl Schedule {
             })?,
         };
         Ok(Schedule::Cron {
-            cron: Box::new(cron),
+            cron,
             tz,
             stagger_ms: stagger_ms.clamp(0, 3_600_000),
         })
@@ -148,6 +186,25 @@ mod tests {
 
     fn ms(rfc3339: &str) -> i64 {
         rfc3339.parse::<Timestamp>().unwrap().as_millisecond()
+    }
+
+    #[test]
+    fn jobs_of_one_expression_share_one_parse_whatever_their_zone_and_stagger() {
+        let cron = |s: &Schedule| match s {
+            Schedule::Cron { cron, .. } => cron.clone(),
+            other => panic!("{other:?}"),
+        };
+        let a = Schedule::cron("17 3 * * *", Some("Europe/Berlin"), 0).unwrap();
+        let b = Schedule::cron("17 3 * * *", None, 30_000).unwrap();
+        let c = Schedule::cron("18 3 * * *", None, 0).unwrap();
+        assert!(Arc::ptr_eq(&cron(&a), &cron(&b)));
+        assert!(!Arc::ptr_eq(&cron(&a), &cron(&c)));
+        // Each keeps its own zone: the same expression fires an hour apart in Berlin and UTC
+        // (CET in January).
+        let from = ms("2027-01-10T00:00:00Z");
+        let to = ms("2027-01-11T00:00:00Z");
+        assert_eq!(a.slots(from, to), vec![ms("2027-01-10T02:17:00Z")]);
+        assert_eq!(b.slots(from, to), vec![ms("2027-01-10T03:17:00Z")]);
     }
 
     #[test]
