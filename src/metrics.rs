@@ -49,6 +49,11 @@ pub struct Metrics {
     gateways_suspended: IntGauge,
     gateways_cordoned: IntGauge,
     gateways_in_maintenance: IntGauge,
+    /// Gateways no instance has room for: set here from the views when the daemon is alone
+    /// (each unplaced one says so), by the cluster's runner in a cluster.
+    pub gateways_unplaced: IntGauge,
+    /// One instance of a cluster: the runner sets `gateways_unplaced`.
+    clustered: std::sync::atomic::AtomicBool,
     acting_primary: IntGaugeVec,
     gateway_info: IntGaugeVec,
     event_subscribers: IntGauge,
@@ -142,6 +147,11 @@ impl Metrics {
             "Gateways in a maintenance window (held back like a cordon; their alerts are not sent).",
         )?;
         registry.register(Box::new(gateways_in_maintenance.clone()))?;
+        let gateways_unplaced = IntGauge::new(
+            "gateways_unplaced",
+            "Gateways no instance has room for (each at its capacity: the open-file limit or cluster.max_gateways): linked by none.",
+        )?;
+        registry.register(Box::new(gateways_unplaced.clone()))?;
         let acting_primary = IntGaugeVec::new(
             Opts::new(
                 "acting_primary",
@@ -219,6 +229,8 @@ impl Metrics {
             gateways_suspended,
             gateways_cordoned,
             gateways_in_maintenance,
+            gateways_unplaced,
+            clustered: std::sync::atomic::AtomicBool::new(false),
             acting_primary,
             gateway_info,
             event_subscribers,
@@ -241,6 +253,7 @@ impl Metrics {
         }
         let detail = self.links.detail();
         let (mut connected, mut suspended, mut cordoned, mut in_maintenance) = (0, 0, 0, 0);
+        let mut unplaced = 0;
         // Every status is exported, zero included, so a status that empties reads 0.
         let mut counts: BTreeMap<GatewayStatus, i64> =
             GatewayStatus::ALL.into_iter().map(|s| (s, 0)).collect();
@@ -253,6 +266,7 @@ impl Metrics {
             suspended += i64::from(v.record.suspension_id.is_some());
             cordoned += i64::from(v.record.cordoned);
             in_maintenance += i64::from(v.record.maintenance.is_some());
+            unplaced += i64::from(unplaced_view(v));
             if v.acting_primary {
                 self.acting_primary.with_label_values(&[id]).set(1);
             }
@@ -304,6 +318,9 @@ impl Metrics {
         self.gateways_suspended.set(suspended);
         self.gateways_cordoned.set(cordoned);
         self.gateways_in_maintenance.set(in_maintenance);
+        if !self.clustered.load(std::sync::atomic::Ordering::Relaxed) {
+            self.gateways_unplaced.set(unplaced);
+        }
         for (status, n) in counts {
             self.gateways.with_label_values(&[status.as_str()]).set(n);
         }
@@ -314,6 +331,8 @@ impl Metrics {
         &self,
         cluster: &crate::cluster::ClusterMetrics,
     ) -> Result<(), prometheus::Error> {
+        self.clustered
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         cluster.register(&self.registry)
     }
 
@@ -337,4 +356,12 @@ impl Metrics {
         TextEncoder::new().encode(&families, &mut out)?;
         String::from_utf8(out).map_err(|e| prometheus::Error::Msg(e.to_string()))
     }
+}
+
+/// A gateway the daemon alone has no room for (its view says so instead of a link's error).
+pub fn unplaced_view(v: &GatewayView) -> bool {
+    v.connection
+        .last_error
+        .as_ref()
+        .is_some_and(|e| e.code == gateway_supervisor_actors::registry::UNPLACED)
 }

@@ -172,7 +172,8 @@ pub struct ClusterMetrics {
 }
 
 impl ClusterMetrics {
-    pub fn new() -> Result<Self, prometheus::Error> {
+    /// `unplaced`: the daemon's own gauge (registered with the daemon's metrics, alone or not).
+    pub fn new(unplaced: IntGauge) -> Result<Self, prometheus::Error> {
         Ok(ClusterMetrics {
             instances: IntGauge::new(
                 "cluster_instances",
@@ -190,10 +191,7 @@ impl ClusterMetrics {
                 "adoptions_total",
                 "Gateway leases this instance took (first placement, or from an instance that left or died).",
             )?,
-            unplaced: IntGauge::new(
-                "gateways_unplaced",
-                "Gateways no live instance has room for (every instance at its capacity): linked by none.",
-            )?,
+            unplaced,
             adoption_held: IntGauge::new(
                 "adoption_held",
                 "1 while the adoption brake holds (most instances vanished at once, or the database just came back): only gateways never leased or last held here are taken.",
@@ -205,7 +203,6 @@ impl ClusterMetrics {
         registry.register(Box::new(self.instances.clone()))?;
         registry.register(Box::new(self.gateways_owned.clone()))?;
         registry.register(Box::new(self.renew_failures.clone()))?;
-        registry.register(Box::new(self.unplaced.clone()))?;
         registry.register(Box::new(self.adoption_held.clone()))?;
         registry.register(Box::new(self.adoptions.clone()))
     }

@@ -27,6 +27,22 @@ use crate::ratelimit::KeyedLimiter;
 /// How often this host's record is written (`GET /api/hosts`).
 const HOST_REPORT_INTERVAL: Duration = Duration::from_secs(30);
 
+/// How many gateways this daemon can link (`cluster::capacity`): its open-file limit, raised
+/// to the hard one, less a reserve and the database pool, or `cluster.max_gateways` when lower
+/// (`None`: no bound known). Alone it links that many and names the rest unplaced; in a
+/// cluster it advertises it and placement keeps within it.
+pub(super) fn capacity(cfg: &Config, backend: &Backend) -> Option<u64> {
+    // The pool's connections are files too (8 when unset on PostgreSQL; SQLite's pool is of
+    // the same file).
+    let pool = match (cfg.database.pool_size, backend) {
+        (0, Backend::Postgres(_)) => 8,
+        (n, _) => n,
+    };
+    crate::cluster::capacity::raise_open_files()
+        .map(|files| crate::cluster::capacity::of(files, pool, cfg.cluster.max_gateways))
+        .or(cfg.cluster.max_gateways)
+}
+
 /// On PostgreSQL this daemon is one instance of a cluster: it links the gateways it holds
 /// leases on, and nothing until its first renewal round. `None` on SQLite.
 pub(super) fn cluster_of(
@@ -34,28 +50,20 @@ pub(super) fn cluster_of(
     backend: &Backend,
     store: &Store,
     metrics: &Metrics,
+    capacity: Option<u64>,
 ) -> Result<Option<crate::cluster::Cluster>, DaemonError> {
     Ok(
         // On PostgreSQL this daemon is one instance of a cluster: it links the gateways it holds
         // leases on, and nothing until its first renewal round.
         match backend {
             Backend::Postgres(_) => {
-                let cluster_metrics = crate::cluster::ClusterMetrics::new()
-                    .map_err(|e| DaemonError::Startup(e.to_string()))?;
+                let cluster_metrics =
+                    crate::cluster::ClusterMetrics::new(metrics.gateways_unplaced.clone())
+                        .map_err(|e| DaemonError::Startup(e.to_string()))?;
                 metrics
                     .register_cluster(&cluster_metrics)
                     .map_err(|e| DaemonError::Startup(e.to_string()))?;
                 let id = cfg.cluster.instance_id(&cfg.state.dir);
-                // The pool's connections are files too (8 when unset on PostgreSQL).
-                let pool = match cfg.database.pool_size {
-                    0 => 8,
-                    n => n,
-                };
-                let capacity = crate::cluster::capacity::raise_open_files()
-                    .map(|files| {
-                        crate::cluster::capacity::of(files, pool, cfg.cluster.max_gateways)
-                    })
-                    .or(cfg.cluster.max_gateways);
                 info!(instance = %id, capacity = ?capacity, "clustered on PostgreSQL");
                 Some(crate::cluster::Cluster::new(
                     id,

@@ -214,10 +214,14 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
     let registry = RegistryActor::load(Arc::new(store.clone()), Some(link_ctx))
         .map_err(|e| DaemonError::Startup(e.to_string()))?
         .with_events(events.clone(), cfg.election.failback);
-    let cluster = compose::cluster_of(&cfg, &backend, &store, &metrics)?;
+    let capacity = compose::capacity(&cfg, &backend);
+    let cluster = compose::cluster_of(&cfg, &backend, &store, &metrics, capacity)?;
     let registry = match &cluster {
         Some(c) => registry.leased(&c.instance_id),
-        None => registry,
+        None => {
+            info!(capacity = ?capacity, "alone on SQLite");
+            registry.within(capacity.and_then(|c| usize::try_from(c).ok()))
+        }
     };
     // In a cluster, events are numbered by the database (one order for every instance).
     let event_outbox = cluster.as_ref().map(|_| events.through_outbox(4096));

@@ -95,12 +95,26 @@ pub async fn status(
     _query: web::Query<NoQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let Some(cluster) = &state.cluster else {
+        // Alone: the gateways beyond its capacity, each of which says so.
+        let snapshot = state
+            .registry
+            .send(gateway_supervisor_actors::messages::ListGateways)
+            .await?;
+        let mut unplaced: Vec<GatewayId> = snapshot
+            .views
+            .iter()
+            .filter(|v| crate::metrics::unplaced_view(v))
+            .map(|v| v.record.id)
+            .collect();
+        unplaced.sort_unstable();
+        let count = unplaced.len();
+        unplaced.truncate(100);
         return Ok(HttpResponse::Ok().json(ClusterJson {
             clustered: false,
             coordinator: None,
             gateways_unowned: 0,
-            gateways_unplaced: 0,
-            unplaced: Vec::new(),
+            gateways_unplaced: count,
+            unplaced,
             instance_id: None,
             epoch: None,
             adoption: None,

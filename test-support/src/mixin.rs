@@ -13,7 +13,6 @@ pub const CLUSTER_ONLY: &[&str] = &[
     "gateway_supervisor_gateways_owned",
     "gateway_supervisor_lease_renew_failures_total",
     "gateway_supervisor_adoptions_total",
-    "gateway_supervisor_gateways_unplaced",
 ];
 
 /// The repository's `mixin/` directory.

@@ -17,6 +17,7 @@ mod browser_config;
 mod browser_cron;
 mod browser_hosts;
 mod budgets;
+mod capacity;
 mod cli;
 mod config_drift;
 mod config_rollout;

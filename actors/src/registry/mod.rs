@@ -29,7 +29,7 @@ use messages::{
 pub use roles::PrimaryChange;
 pub use shared::SharedTargets;
 use shared::TargetsWriter;
-pub use state::RegistryState;
+pub use state::{RegistryState, UNPLACED};
 
 /// Health samples older than this are pruned.
 pub const HEALTH_RETENTION: Duration = Duration::from_secs(24 * 3600);
@@ -153,6 +153,13 @@ impl RegistryActor {
     pub fn leased(mut self, instance: &str) -> Self {
         self.state.leased(Instant::now(), instance);
         self.changed();
+        self
+    }
+
+    /// Alone: link at most `capacity` gateways; the rest are unplaced, lowest id placed first
+    /// as room is made.
+    pub fn within(mut self, capacity: Option<usize>) -> Self {
+        self.state.set_capacity(capacity);
         self
     }
 

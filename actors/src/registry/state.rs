@@ -12,7 +12,7 @@
 //! election runs only when the gateway's eligibility flipped (docs/design.md, *Election and
 //! routing*).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -55,6 +55,11 @@ pub struct RegistryState {
     /// every one).
     touched: HashSet<GatewayId>,
     touched_all: bool,
+    /// Alone on its database: the most gateways it links (its open-file limit, or
+    /// `cluster.max_gateways`); in a cluster, placement keeps each instance within its own.
+    capacity: Option<usize>,
+    /// Registered gateways it has no room for, linked (lowest id first) as room is made.
+    unplaced: BTreeSet<GatewayId>,
 }
 
 impl RegistryState {
@@ -72,11 +77,18 @@ impl RegistryState {
             changes: 0,
             touched: HashSet::new(),
             touched_all: true,
+            capacity: None,
+            unplaced: BTreeSet::new(),
         };
         for record in records {
             state.put(record);
         }
         state
+    }
+
+    /// Alone: link at most `capacity` gateways (set before the registry starts).
+    pub fn set_capacity(&mut self, capacity: Option<usize>) {
+        self.capacity = capacity;
     }
 
     pub fn set_failback(&mut self, failback: bool) {
@@ -392,6 +404,8 @@ impl RegistryState {
         self.methods.remove(&id);
         self.roles.records_changed();
         self.touch(id);
+        self.unplaced.remove(&id);
+        self.place_waiting(out);
     }
 
     // ---- links ------------------------------------------------------------------------------
@@ -408,6 +422,11 @@ impl RegistryState {
         if !self.links || !self.ownership.may_link(id) {
             return;
         }
+        if let Some(capacity) = self.full(id) {
+            self.leave_unplaced(id, capacity);
+            return;
+        }
+        self.unplaced.remove(&id);
         let mut target =
             LinkTarget::of(&view.record, verify_shared_token, self.ownership.guard(id));
         target.dialer = self.ownership.dialer(id);
@@ -429,6 +448,36 @@ impl RegistryState {
             live,
         });
         self.touch(id);
+    }
+
+    /// Alone and linking as many as it can hold, gateway `id` not among them: the capacity.
+    fn full(&self, id: GatewayId) -> Option<usize> {
+        let capacity = self.capacity.filter(|_| !self.ownership.is_leased())?;
+        (!self.linked.contains_key(&id) && self.linked.len() >= capacity).then_some(capacity)
+    }
+
+    /// Gateway `id` waits for room: not linked, and saying why where its link's errors show.
+    fn leave_unplaced(&mut self, id: GatewayId, capacity: usize) {
+        self.unplaced.insert(id);
+        if let Some(view) = self.gateways.get_mut(&id).map(Arc::make_mut) {
+            view.connection = ConnectionInfo {
+                last_error: Some(unplaced_error(capacity)),
+                ..ConnectionInfo::default()
+            };
+            view.record.status = crate::model::GatewayStatus::Unknown;
+        }
+        self.touch(id);
+    }
+
+    /// Room made (a gateway deleted): the waiting ones with the lowest ids are linked.
+    fn place_waiting(&mut self, out: &mut Vec<RegistryAction>) {
+        while let Some(&id) = self.unplaced.first() {
+            if self.full(id).is_some() {
+                return;
+            }
+            self.unplaced.remove(&id);
+            self.start_link(id, false, out);
+        }
     }
 
     fn stop_link(&mut self, id: GatewayId, out: &mut Vec<RegistryAction>) {
@@ -493,6 +542,22 @@ impl RegistryState {
     }
 }
 
+/// What an unplaced gateway's view says instead of a link's error.
+fn unplaced_error(capacity: usize) -> crate::model::LinkError {
+    crate::model::LinkError {
+        code: UNPLACED.to_owned(),
+        message: format!(
+            "not linked: this daemon links at most {capacity} gateways (its open-file limit less \
+             a reserve, or cluster.max_gateways); delete a gateway, raise LimitNOFILE, or run \
+             more instances on PostgreSQL"
+        ),
+        retryable: true,
+    }
+}
+
+/// The `last_error.code` of a gateway no instance has room for.
+pub const UNPLACED: &str = "unplaced";
+
 fn publish_change(id: GatewayId, payload: serde_json::Value) -> RegistryAction {
     RegistryAction::Publish {
         kind: EventKind::GatewayChanged,
@@ -518,6 +583,11 @@ impl RegistryState {
 
     pub fn acting(&self) -> Option<GatewayId> {
         self.roles.acting()
+    }
+
+    /// Alone: the registered gateways it has no room for, lowest id first.
+    pub fn unplaced(&self) -> &BTreeSet<GatewayId> {
+        &self.unplaced
     }
 
     pub(super) fn ownership(&self) -> &Ownership {

@@ -301,3 +301,59 @@ fn readers_rebuild_every_gateway_after_loading_and_only_the_reporting_one_after_
     assert_eq!(h.state.take_touched(), Some(vec![GatewayId(3)]));
     assert_eq!(h.state.take_touched(), Some(vec![]));
 }
+
+#[test]
+fn alone_at_its_capacity_it_links_the_lowest_ids_and_names_the_rest_unplaced_until_room_is_made() {
+    let mut h = Harness::loaded((1..=4).map(|n| gw(GatewayId(n), n == 1)).collect());
+    h.state.set_capacity(Some(2));
+    let actions = h.apply(Input::Started);
+    assert_eq!(starts(&actions), vec![GatewayId(1), GatewayId(2)]);
+    assert_eq!(
+        h.state.unplaced().iter().copied().collect::<Vec<_>>(),
+        vec![GatewayId(3), GatewayId(4)]
+    );
+    let why = h.state.view(GatewayId(3)).unwrap().connection.last_error;
+    let why = why.expect("an unplaced gateway says why");
+    assert_eq!(why.code, crate::registry::UNPLACED);
+    assert!(
+        why.message.contains("at most 2 gateways"),
+        "{}",
+        why.message
+    );
+    assert_eq!(h.status(GatewayId(3)), GatewayStatus::Unknown);
+    // A new registration waits too.
+    let actions = h.apply(Input::Written(gw(GatewayId(5), false), Write::Created));
+    assert!(starts(&actions).is_empty());
+    assert!(h.state.unplaced().contains(&GatewayId(5)));
+    // An edit that relinks a linked gateway keeps its place.
+    let relink = Write::Updated {
+        relink: true,
+        verify_shared_token: false,
+        keep_live: false,
+    };
+    let actions = h.apply(Input::Written(gw(GatewayId(2), false), relink));
+    assert_eq!(starts(&actions), vec![GatewayId(2)]);
+    // Deleting a linked one makes room for the lowest waiting id.
+    let actions = h.apply(Input::Deleted(GatewayId(1)));
+    assert_eq!(starts(&actions), vec![GatewayId(3)]);
+    assert_eq!(
+        h.state.unplaced().iter().copied().collect::<Vec<_>>(),
+        vec![GatewayId(4), GatewayId(5)]
+    );
+    // Deleting a waiting one links nothing new.
+    let actions = h.apply(Input::Deleted(GatewayId(5)));
+    assert!(starts(&actions).is_empty());
+    assert_eq!(
+        h.state.unplaced().iter().copied().collect::<Vec<_>>(),
+        vec![GatewayId(4)]
+    );
+}
+
+#[test]
+fn in_a_cluster_the_capacity_is_placement_s_not_the_registry_s() {
+    let mut h = Harness::loaded((1..=3).map(|n| gw(GatewayId(n), n == 1)).collect());
+    h.state.set_capacity(Some(1));
+    h.state.leased(std::time::Instant::now(), "a");
+    h.apply(Input::Started);
+    assert!(h.state.unplaced().is_empty());
+}
