@@ -79,7 +79,15 @@ struct Member {
     /// failed round, and every [`COMPARE_EVERY`]).
     rounds: u64,
     compare: bool,
+    /// The change feed's read under way, with the registry's writes counter asked before it:
+    /// one at a time, waited for up to FEED_TIMEOUT per loop and then left running.
+    feed: Option<FeedRead>,
 }
+
+type FeedRead = (
+    u64,
+    tokio::task::JoinHandle<Result<crate::db::cluster::GatewayChanges, DbError>>,
+);
 
 /// Rounds between two comparisons of what an instance holds with what the database says
 /// (a minute at the default 3 s; one indexed read of this instance's leases).
@@ -126,6 +134,7 @@ pub async fn run(
         database_failed: false,
         rounds: 0,
         compare: false,
+        feed: None,
     };
     info!(instance = %m.me, ttl = ?m.ttl, renew = ?m.renew_interval, "joining the cluster");
     // Without a wake-up (a notification lost), changes are read at this pace.
@@ -173,14 +182,36 @@ pub async fn leave(cluster: &Cluster, store: &Store, timeout: Duration) {
 async fn follow_feed(m: &mut Member, store: &Store, registry: &Addr<RegistryActor>) -> bool {
     // Counted before the read: the registry refuses rows that a later write of its own may
     // have overtaken, and they are read again next time.
-    let Ok(after_writes) = registry.send(WritesSoFar).await else {
-        return false;
+    // A read already under way is only looked at: the round does not wait for it again.
+    let mut wait = Duration::from_millis(20);
+    let (after_writes, mut read) = match m.feed.take() {
+        Some(under_way) => under_way,
+        None => {
+            wait = FEED_TIMEOUT;
+            let Some(after_writes) = ask(registry, WritesSoFar, m.renew_interval / 2).await else {
+                return false;
+            };
+            let (s, from) = (store.clone(), m.feed_from);
+            let read = tokio::task::spawn_blocking(move || s.gateway_changes(from));
+            (after_writes, read)
+        }
     };
-    let (s, from) = (store.clone(), m.feed_from);
-    let changes = match blocking(FEED_TIMEOUT, move || s.gateway_changes(from)).await {
-        Ok(c) => c,
-        Err(e) => {
+    // A read that takes longer (the first one of a 100,000-gateway fleet on a busy machine)
+    // goes on while the round runs, and is picked up at the next loop. It used to be given up
+    // and started again: reads of the whole feed piled up, none finished, and an instance
+    // that had just started never learned of a gateway to take.
+    let changes = match tokio::time::timeout(wait, &mut read).await {
+        Err(_) => {
+            m.feed = Some((after_writes, read));
+            return false;
+        }
+        Ok(Ok(Ok(c))) => c,
+        Ok(Ok(Err(e))) => {
             warn!(%e, "could not read the gateway changes");
+            return false;
+        }
+        Ok(Err(e)) => {
+            warn!(%e, "the read of the gateway changes did not finish");
             return false;
         }
     };
@@ -194,14 +225,18 @@ async fn follow_feed(m: &mut Member, store: &Store, registry: &Addr<RegistryActo
     let applied = if changes.changed.is_empty() && changes.deleted.is_empty() {
         true
     } else {
-        registry
-            .send(ApplyStoreChanges {
+        // Not answered in time: read again next time (applying twice changes nothing).
+        ask(
+            registry,
+            ApplyStoreChanges {
                 changed: changes.changed,
                 deleted: changes.deleted,
                 after_writes,
-            })
-            .await
-            .unwrap_or(false)
+            },
+            m.renew_interval / 2,
+        )
+        .await
+        .unwrap_or(false)
     };
     if applied {
         m.feed_from = changes.next;
@@ -265,10 +300,13 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
     cluster.set_standing(standing(m, placed.unplaced_count, placed.unplaced, adopt));
     // Only leases whose links are gone: a link still closing keeps its lease one more round
     // (its guard stops it touching the gateway in any case).
-    let still_open = registry
-        .send(StillOpen(m.to_release.clone()))
-        .await
-        .unwrap_or_else(|_| m.to_release.clone());
+    let still_open = ask(
+        registry,
+        StillOpen(m.to_release.clone()),
+        m.renew_interval / 2,
+    )
+    .await
+    .unwrap_or_else(|| m.to_release.clone());
     // Never one placed here again: this round takes it (or holds it) — released in the same
     // round, it would be linked here with its lease free for anyone.
     let release: Vec<GatewayId> = m
@@ -277,8 +315,9 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
         .filter(|id| !still_open.contains(id) && !placed.wanted.contains(id))
         .copied()
         .collect();
-    // What this instance elected, recorded if it is (still) the coordinator.
-    let elected = registry.send(ActingPrimary).await.ok().flatten();
+    // What this instance elected, recorded if it is (still) the coordinator (`None`: the
+    // registry did not say in time; the record stands).
+    let elected = ask(registry, ActingPrimary, m.renew_interval / 2).await;
     let (s, me, epoch, seq) = (store.clone(), m.me.clone(), m.epoch, m.beat);
     m.rounds += 1;
     let compare = std::mem::take(&mut m.compare) || m.rounds.is_multiple_of(COMPARE_EVERY);
@@ -294,11 +333,14 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
         }
         let coordinator = s.cluster_coordinate(round)?;
         let acting = match coordinator {
-            Some(epoch) => {
-                // Fenced by the coordinator's lease in the same statement.
-                s.set_acting_primary(&me, epoch, elected)?;
-                elected
-            }
+            Some(epoch) => match elected {
+                Some(choice) => {
+                    // Fenced by the coordinator's lease in the same statement.
+                    s.set_acting_primary(&me, epoch, choice)?;
+                    choice
+                }
+                None => s.acting_primary()?,
+            },
             None => s.acting_primary()?,
         };
         let recorded = if compare {
@@ -562,6 +604,21 @@ fn audit_round(store: &Store, me: &str, adopted: &[(GatewayId, u64)], coordinato
             warn!(%e, "could not write the audit rows of a renewal round");
         }
     });
+}
+
+/// A question to the registry, answered within `wait` or not at all: under load its mailbox
+/// can be seconds behind (10 instances taking in 100,000 gateways' link reports on two
+/// cores), and a round — its heartbeat first of all — must not wait for it.
+async fn ask<M>(registry: &Addr<RegistryActor>, msg: M, wait: Duration) -> Option<M::Result>
+where
+    M: actix::Message + Send + 'static,
+    M::Result: Send,
+    RegistryActor: actix::Handler<M>,
+{
+    tokio::time::timeout(wait, registry.send(msg))
+        .await
+        .ok()?
+        .ok()
 }
 
 /// Runs a storage call on a blocking thread, for at most `timeout` (the thread may finish

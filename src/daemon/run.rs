@@ -217,13 +217,24 @@ pub(super) async fn run(mut rt: Running) -> Result<(), DaemonError> {
         if cfg.advertise_url.is_none() {
             cfg.advertise_url = addrs.first().map(crate::cluster::default_advertise_url);
         }
-        actix::spawn(crate::cluster::runner::run(
+        // On a thread of its own: the heartbeat is this instance's life, and on the system
+        // thread it waited behind the registry's work — 10 instances starting with 100,000
+        // gateways on two cores missed every round for 12 s while their registries took in
+        // link reports, fenced themselves and lapsed (docs/design.md, *Cluster*).
+        let arbiter = actix::Arbiter::new();
+        let (done, finished) = tokio::sync::oneshot::channel::<()>();
+        let run = crate::cluster::runner::run(
             cluster,
             cfg,
             rt.state.store.clone(),
             rt.state.registry.clone(),
             cluster_stop.subscribe(),
-        ))
+        );
+        arbiter.spawn(async move {
+            run.await;
+            let _ = done.send(());
+        });
+        (arbiter, finished)
     });
 
     let mut term =
@@ -270,8 +281,9 @@ pub(super) async fn run(mut rt: Running) -> Result<(), DaemonError> {
     // No more leases taken; then every gateway socket closed with 1000; then the leases
     // released, so peers adopt the gateways at once.
     cluster_stop.send_replace(true);
-    if let Some(task) = cluster_task {
-        let _ = task.await;
+    if let Some((arbiter, finished)) = cluster_task {
+        let _ = finished.await;
+        arbiter.stop();
     }
     if let Err(e) = rt.state.registry.send(StopAllLinks).await {
         warn!(%e, "could not stop the gateway links");
