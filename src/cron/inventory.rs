@@ -100,7 +100,7 @@ impl Cron {
         // they linked: looked up again after a link changed (its event), after missed events
         // and every REFRESH_TICKS ticks; between, a tick walks this list and no map. At 10,000
         // gateways the look-up at every tick (a shared read and three hash look-ups each) was a
-        // tenth of the idle daemon's CPU (docs/performance.md, *Per-gateway cost*).
+        // tenth of the idle daemon's CPU (docs/performance.md, *Performance*).
         let mut linked = LinkedHere::default();
         let mut refresh = true;
         loop {

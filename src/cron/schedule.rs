@@ -17,9 +17,9 @@ use jiff::tz::TimeZone;
 
 /// Parsed cron expressions, shared by expression. croner keeps a bitfield byte per possible
 /// value of each field — 5,001 for the years alone — so one parse holds about 5.3 KB, and a
-/// fleet of 10,000 gateways running the same three jobs held 30,000 parses of the same few:
-/// most of the cron inventory's 10.7 KB per gateway (docs/performance.md, *Per-gateway cost*).
-/// An entry goes with the last job that uses it (weak references, swept whenever the map has
+/// fleet declaration of one cron job on 10,000 gateways held 10,000 parses of one expression
+/// (~53 MB; counted from croner's sizes, docs/performance.md, *Performance*). An entry goes
+/// with the last job that uses it (weak references, swept whenever the map has
 /// doubled since the last sweep).
 struct Parsed {
     by_expr: HashMap<String, Weak<Cron>>,
