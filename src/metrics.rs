@@ -266,7 +266,7 @@ impl Metrics {
             suspended += i64::from(v.record.suspension_id.is_some());
             cordoned += i64::from(v.record.cordoned);
             in_maintenance += i64::from(v.record.maintenance.is_some());
-            unplaced += i64::from(unplaced_view(v));
+            unplaced += i64::from(v.unplaced());
             if v.acting_primary {
                 self.acting_primary.with_label_values(&[id]).set(1);
             }
@@ -356,12 +356,4 @@ impl Metrics {
         TextEncoder::new().encode(&families, &mut out)?;
         String::from_utf8(out).map_err(|e| prometheus::Error::Msg(e.to_string()))
     }
-}
-
-/// A gateway the daemon alone has no room for (its view says so instead of a link's error).
-pub fn unplaced_view(v: &GatewayView) -> bool {
-    v.connection
-        .last_error
-        .as_ref()
-        .is_some_and(|e| e.code == gateway_supervisor_actors::registry::UNPLACED)
 }

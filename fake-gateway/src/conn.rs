@@ -383,7 +383,7 @@ fn admit(shared: &Shared, params: &Value, nonce: &str) -> Result<(Value, Hello),
     *lock(&shared.connect_caps) = c.caps.clone();
     let dialer = Arc::new(crate::Dialer::new(
         c.instance_id.clone().unwrap_or_default(),
-        crate::clock_us(),
+        crate::dialer::clock_us(),
     ));
     {
         let mut dialers = lock(&shared.dialers);
@@ -518,7 +518,7 @@ async fn run(shared: &Arc<Shared>, ws: Ws, conn: Registered) {
             },
             msg = stream.next(), if reading => {
                 if let Some(Ok(_)) = &msg {
-                    dialer.frame(crate::clock_us());
+                    dialer.frame(crate::dialer::clock_us());
                 }
                 if let Some(d) = delay {
                     tokio::time::sleep(d).await;

@@ -124,5 +124,5 @@ async fn read_back(store: &Store, bus: &EventBus, mut last: i64) -> i64 {
 async fn blocking<T: Send + 'static>(
     call: impl FnOnce() -> Result<T, crate::db::DbError> + Send + 'static,
 ) -> Result<T, String> {
-    super::runner::blocking(DB_TIMEOUT, call).await
+    super::hops::blocking(DB_TIMEOUT, call).await
 }

@@ -13,6 +13,7 @@ pub mod brake;
 pub mod capacity;
 pub mod events;
 pub mod forward;
+mod hops;
 pub mod placement;
 pub mod runner;
 pub mod status;

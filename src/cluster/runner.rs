@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::brake::{Adopt, Brake};
+use super::hops::{ask, blocking};
 use super::placement::{self, Seat};
 use super::{Cluster, ClusterConfig, Peer, Standing};
 use crate::db::cluster::{Heartbeat, Member as Announced, Round};
@@ -604,35 +605,6 @@ fn audit_round(store: &Store, me: &str, adopted: &[(GatewayId, u64)], coordinato
             warn!(%e, "could not write the audit rows of a renewal round");
         }
     });
-}
-
-/// A question to the registry, answered within `wait` or not at all: under load its mailbox
-/// can be seconds behind (10 instances taking in 100,000 gateways' link reports on two
-/// cores), and a round — its heartbeat first of all — must not wait for it.
-async fn ask<M>(registry: &Addr<RegistryActor>, msg: M, wait: Duration) -> Option<M::Result>
-where
-    M: actix::Message + Send + 'static,
-    M::Result: Send,
-    RegistryActor: actix::Handler<M>,
-{
-    tokio::time::timeout(wait, registry.send(msg))
-        .await
-        .ok()?
-        .ok()
-}
-
-/// Runs a storage call on a blocking thread, for at most `timeout` (the thread may finish
-/// later; its answer is then dropped).
-pub(super) async fn blocking<T: Send + 'static>(
-    timeout: Duration,
-    call: impl FnOnce() -> Result<T, DbError> + Send + 'static,
-) -> Result<T, String> {
-    match tokio::time::timeout(timeout, tokio::task::spawn_blocking(call)).await {
-        Ok(Ok(Ok(v))) => Ok(v),
-        Ok(Ok(Err(e))) => Err(e.to_string()),
-        Ok(Err(join)) => Err(join.to_string()),
-        Err(_) => Err(format!("no answer within {timeout:?}")),
-    }
 }
 
 #[cfg(test)]

@@ -44,9 +44,8 @@ const REFRESH_TICKS: u64 = 10;
 /// The inventory's view of the gateways linked here between two look-ups.
 #[derive(Default)]
 struct LinkedHere {
-    /// Those that offer `cron.list`.
+    /// Those that offer `cron.list`, by id.
     offering: Vec<GatewayId>,
-    set: std::collections::HashSet<GatewayId>,
     /// Of them, those not read since their link connected.
     unread: Vec<GatewayId>,
 }
@@ -129,7 +128,7 @@ impl Cron {
                                 .filter(|id| sweep::due(*id, last_tick, now, unread_ms)),
                         )
                         // Asked for and not linked here (any more): another instance reads it.
-                        .chain(std::mem::take(&mut asked).into_iter().filter(|id| linked.set.contains(id)))
+                        .chain(std::mem::take(&mut asked).into_iter().filter(|id| linked.offering.binary_search(id).is_ok()))
                         .collect();
                     due.sort_unstable();
                     due.dedup();
@@ -193,7 +192,8 @@ impl Cron {
 
     /// The gateways linked here that offer `cron.list`, from the shared targets.
     fn look_up_linked(&self, now: i64, tick: u64) -> LinkedHere {
-        let offering = self.note_linked(self.hands.linked_here(), now, tick);
+        let mut offering = self.note_linked(self.hands.linked_here(), now, tick);
+        offering.sort_unstable();
         let known = self.revisions.lock().unwrap_or_else(|p| p.into_inner());
         LinkedHere {
             unread: offering
@@ -201,7 +201,6 @@ impl Cron {
                 .copied()
                 .filter(|id| !known.contains_key(id))
                 .collect(),
-            set: offering.iter().copied().collect(),
             offering,
         }
     }

@@ -103,12 +103,12 @@ pub async fn status(
         let mut unplaced: Vec<GatewayId> = snapshot
             .views
             .iter()
-            .filter(|v| crate::metrics::unplaced_view(v))
+            .filter(|v| v.unplaced())
             .map(|v| v.record.id)
             .collect();
         unplaced.sort_unstable();
         let count = unplaced.len();
-        unplaced.truncate(100);
+        unplaced.truncate(crate::cluster::UNPLACED_LISTED);
         return Ok(HttpResponse::Ok().json(ClusterJson {
             clustered: false,
             coordinator: None,

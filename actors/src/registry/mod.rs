@@ -22,6 +22,7 @@ use crate::model::{Caller, GatewayId, GatewayPatch, GatewayView};
 use crate::primary;
 use crate::store::{GatewayStore, LinkRecord, StoreError};
 pub use actions::{Input, RegistryAction, Write};
+pub use capacity::UNPLACED;
 pub use cluster::{ActingPrimary, ApplyStoreChanges, Decides, SetLeases, StillOpen, WritesSoFar};
 use messages::{
     GatewaySnapshot, GatewaysChangedSince, GetGateway, ListGateways, Ping, RegistryError,
@@ -29,13 +30,14 @@ use messages::{
 pub use roles::PrimaryChange;
 pub use shared::SharedTargets;
 use shared::TargetsWriter;
-pub use state::{RegistryState, UNPLACED};
+pub use state::RegistryState;
 
 /// Health samples older than this are pruned.
 pub const HEALTH_RETENTION: Duration = Duration::from_secs(24 * 3600);
 const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
 
 mod actions;
+mod capacity;
 mod cluster;
 mod crud;
 mod index;

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::actions::{Input, RegistryAction, Write};
+use super::capacity::{Capacity, unplaced_error};
 use super::index::Index;
 use super::ownership::Ownership;
 use super::roles::{self, Roles};
@@ -57,9 +58,7 @@ pub struct RegistryState {
     touched_all: bool,
     /// Alone on its database: the most gateways it links (its open-file limit, or
     /// `cluster.max_gateways`); in a cluster, placement keeps each instance within its own.
-    capacity: Option<usize>,
-    /// Registered gateways it has no room for, linked (lowest id first) as room is made.
-    unplaced: BTreeSet<GatewayId>,
+    capacity: Capacity,
 }
 
 impl RegistryState {
@@ -77,8 +76,7 @@ impl RegistryState {
             changes: 0,
             touched: HashSet::new(),
             touched_all: true,
-            capacity: None,
-            unplaced: BTreeSet::new(),
+            capacity: Capacity::default(),
         };
         for record in records {
             state.put(record);
@@ -88,7 +86,7 @@ impl RegistryState {
 
     /// Alone: link at most `capacity` gateways (set before the registry starts).
     pub fn set_capacity(&mut self, capacity: Option<usize>) {
-        self.capacity = capacity;
+        self.capacity.set(capacity);
     }
 
     pub fn set_failback(&mut self, failback: bool) {
@@ -404,7 +402,7 @@ impl RegistryState {
         self.methods.remove(&id);
         self.roles.records_changed();
         self.touch(id);
-        self.unplaced.remove(&id);
+        self.capacity.leave(id);
         self.place_waiting(out);
     }
 
@@ -426,7 +424,7 @@ impl RegistryState {
             self.leave_unplaced(id, capacity);
             return;
         }
-        self.unplaced.remove(&id);
+        self.capacity.leave(id);
         let mut target =
             LinkTarget::of(&view.record, verify_shared_token, self.ownership.guard(id));
         target.dialer = self.ownership.dialer(id);
@@ -452,13 +450,16 @@ impl RegistryState {
 
     /// Alone and linking as many as it can hold, gateway `id` not among them: the capacity.
     fn full(&self, id: GatewayId) -> Option<usize> {
-        let capacity = self.capacity.filter(|_| !self.ownership.is_leased())?;
-        (!self.linked.contains_key(&id) && self.linked.len() >= capacity).then_some(capacity)
+        if self.ownership.is_leased() {
+            return None;
+        }
+        self.capacity
+            .full(self.linked.len(), self.linked.contains_key(&id))
     }
 
     /// Gateway `id` waits for room: not linked, and saying why where its link's errors show.
     fn leave_unplaced(&mut self, id: GatewayId, capacity: usize) {
-        self.unplaced.insert(id);
+        self.capacity.wait(id);
         if let Some(view) = self.gateways.get_mut(&id).map(Arc::make_mut) {
             view.connection = ConnectionInfo {
                 last_error: Some(unplaced_error(capacity)),
@@ -471,11 +472,11 @@ impl RegistryState {
 
     /// Room made (a gateway deleted): the waiting ones with the lowest ids are linked.
     fn place_waiting(&mut self, out: &mut Vec<RegistryAction>) {
-        while let Some(&id) = self.unplaced.first() {
+        while let Some(id) = self.capacity.first_waiting() {
             if self.full(id).is_some() {
                 return;
             }
-            self.unplaced.remove(&id);
+            self.capacity.leave(id);
             self.start_link(id, false, out);
         }
     }
@@ -542,22 +543,6 @@ impl RegistryState {
     }
 }
 
-/// What an unplaced gateway's view says instead of a link's error.
-fn unplaced_error(capacity: usize) -> crate::model::LinkError {
-    crate::model::LinkError {
-        code: UNPLACED.to_owned(),
-        message: format!(
-            "not linked: this daemon links at most {capacity} gateways (its open-file limit less \
-             a reserve, or cluster.max_gateways); delete a gateway, raise LimitNOFILE, or run \
-             more instances on PostgreSQL"
-        ),
-        retryable: true,
-    }
-}
-
-/// The `last_error.code` of a gateway no instance has room for.
-pub const UNPLACED: &str = "unplaced";
-
 fn publish_change(id: GatewayId, payload: serde_json::Value) -> RegistryAction {
     RegistryAction::Publish {
         kind: EventKind::GatewayChanged,
@@ -587,7 +572,7 @@ impl RegistryState {
 
     /// Alone: the registered gateways it has no room for, lowest id first.
     pub fn unplaced(&self) -> &BTreeSet<GatewayId> {
-        &self.unplaced
+        self.capacity.waiting()
     }
 
     pub(super) fn ownership(&self) -> &Ownership {
