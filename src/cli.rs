@@ -474,11 +474,14 @@ fn cluster_status(cfg: &Config, format: OutputFormat) -> Result<(), DaemonError>
         out("not a cluster: on SQLite a daemon is alone (a cluster needs a postgres:// database)");
         return Ok(());
     }
-    let state = store.cluster_state()?;
-    let (rows, leases, gateways) = (state.instances, state.leases, state.gateways);
+    // The counts only: no lease is listed here.
+    let state = store.cluster_state(crate::db::cluster::LeasePage {
+        after: None,
+        limit: 0,
+    })?;
+    let unowned = state.unowned();
     let ttl_ms = i64::try_from(cfg.cluster.lease_ttl.as_millis()).unwrap_or(i64::MAX);
-    let instances = crate::cluster::status::instances(rows, &leases, ttl_ms);
-    let unowned = crate::cluster::status::unowned(&leases, gateways);
+    let instances = crate::cluster::status::instances(state.instances, &state.held, ttl_ms);
     if format == OutputFormat::Json {
         let doc = serde_json::json!({"instances": instances, "gateways_unowned": unowned,
                                      "coordinator": state.coordinator});

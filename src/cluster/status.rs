@@ -2,9 +2,11 @@
 //! status`): each instance with its heartbeat age, whether gateways are placed on it, and how
 //! many it links. Facts in (the database's rows), summary out.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
-use crate::db::cluster::{InstanceRow, LeaseRow};
+use crate::db::cluster::InstanceRow;
 
 /// One instance, as `GET /api/cluster` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -23,14 +25,15 @@ pub struct InstanceSummary {
     pub capacity: Option<i64>,
 }
 
-/// Each instance, as of the rows read.
-pub fn instances(rows: Vec<InstanceRow>, leases: &[LeaseRow], ttl_ms: i64) -> Vec<InstanceSummary> {
+/// Each instance, as of the rows read, with `held`: how many leases each holds now.
+pub fn instances(
+    rows: Vec<InstanceRow>,
+    held: &HashMap<String, usize>,
+    ttl_ms: i64,
+) -> Vec<InstanceSummary> {
     rows.into_iter()
         .map(|i| InstanceSummary {
-            gateways: leases
-                .iter()
-                .filter(|l| l.owner == i.instance_id && l.expires_in_ms > 0)
-                .count(),
+            gateways: held.get(&i.instance_id).copied().unwrap_or(0),
             live: i.heartbeat_age_ms < ttl_ms && !i.stopping,
             instance_id: i.instance_id,
             advertise_url: i.advertise_url,
@@ -41,16 +44,9 @@ pub fn instances(rows: Vec<InstanceRow>, leases: &[LeaseRow], ttl_ms: i64) -> Ve
         .collect()
 }
 
-/// Gateways nobody links right now: of `gateways`, those without an unexpired lease.
-pub fn unowned(leases: &[LeaseRow], gateways: i64) -> usize {
-    let owned = leases.iter().filter(|l| l.expires_in_ms > 0).count();
-    usize::try_from(gateways).unwrap_or(0).saturating_sub(owned)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gateway_supervisor_actors::model::GatewayId;
 
     fn instance(id: &str, age: i64, stopping: bool) -> InstanceRow {
         InstanceRow {
@@ -62,25 +58,16 @@ mod tests {
         }
     }
 
-    fn lease(gateway: i64, owner: &str, left: i64) -> LeaseRow {
-        LeaseRow {
-            gateway_id: GatewayId(gateway),
-            owner: owner.into(),
-            epoch: 1,
-            expires_in_ms: left,
-        }
-    }
-
     #[test]
     fn an_instance_is_live_while_its_heartbeat_is_fresh_and_it_is_not_stopping() {
-        let leases = [lease(1, "a", 5000), lease(2, "a", -10), lease(3, "b", 100)];
+        let held = HashMap::from([("a".to_owned(), 1), ("b".to_owned(), 1)]);
         let got = instances(
             vec![
                 instance("a", 200, false),
                 instance("b", 20_000, false),
                 instance("c", 10, true),
             ],
-            &leases,
+            &held,
             15_000,
         );
         let summary: Vec<(&str, bool, usize)> = got
@@ -91,7 +78,5 @@ mod tests {
             summary,
             vec![("a", true, 1), ("b", false, 1), ("c", false, 0)]
         );
-        // Gateway 2's lease expired, and a fourth gateway was never leased.
-        assert_eq!(unowned(&leases, 4), 2);
     }
 }

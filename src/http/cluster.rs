@@ -10,11 +10,21 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use crate::cluster::status::InstanceSummary;
+use crate::db::cluster::{ClusterState, LeasePage};
 
-/// No parameters (an unknown one is an error, as everywhere).
+/// Which leases to list (an unknown parameter is an error, as everywhere).
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-pub struct NoQuery {}
+pub struct LeasesQuery {
+    /// Leases per page: 1–1000, default 1000.
+    #[param(minimum = 1, maximum = 1000)]
+    #[serde(default, deserialize_with = "super::query::integer")]
+    pub limit: Option<i64>,
+    /// The `next_after` of the page before: leases of gateways after this id.
+    #[param(minimum = 1)]
+    #[serde(default, deserialize_with = "super::query::id")]
+    pub after: Option<GatewayId>,
+}
 
 #[derive(Serialize, ToSchema)]
 pub struct LeaseJson {
@@ -82,18 +92,26 @@ pub struct ClusterJson {
     /// What it may adopt now.
     pub adoption: Option<AdoptionJson>,
     pub instances: Vec<InstanceSummary>,
+    /// One page of the leases, by gateway id (`limit`, `after`).
     pub leases: Vec<LeaseJson>,
+    /// For the next page of leases (`after=`); absent on the last.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<GatewayId>,
 }
 
 #[utoipa::path(get, path = "/api/cluster", tag = "cluster",
-    description = "The instances sharing the database and the gateway leases (which instance links which gateway).",
-    params(NoQuery),
+    description = "The instances sharing the database, how many gateways each links, and the gateway leases (which instance links which gateway), a page at a time.",
+    params(LeasesQuery),
     responses((status = 200, body = ClusterJson), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn status(
     state: web::Data<AppState>,
-    _query: web::Query<NoQuery>,
+    query: web::Query<LeasesQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let page = LeasePage {
+        after: query.after,
+        limit: super::query::limit(query.limit, 1000)?,
+    };
     let Some(cluster) = &state.cluster else {
         // Alone: the gateways beyond its capacity, each of which says so.
         let snapshot = state
@@ -120,18 +138,24 @@ pub async fn status(
             adoption: None,
             instances: Vec::new(),
             leases: Vec::new(),
+            next_after: None,
         }));
     };
     let store = state.store.clone();
-    let crate::db::cluster::ClusterState {
+    let read = super::blocking(move || store.cluster_state(page)).await?;
+    let gateways_unowned = read.unowned();
+    let ClusterState {
         instances,
-        leases,
-        gateways,
+        held,
+        mut leases,
         coordinator,
-    } = super::blocking(move || store.cluster_state()).await?;
+        ..
+    } = read;
     let ttl_ms = i64::try_from(cluster.ttl.as_millis()).unwrap_or(i64::MAX);
-    let instances = crate::cluster::status::instances(instances, &leases, ttl_ms);
-    let gateways_unowned = crate::cluster::status::unowned(&leases, gateways);
+    let instances = crate::cluster::status::instances(instances, &held, ttl_ms);
+    let more = leases.len() as i64 > page.limit;
+    leases.truncate(usize::try_from(page.limit).unwrap_or(0));
+    let next_after = more.then(|| leases.last().map(|l| l.gateway_id)).flatten();
     let standing = cluster.standing();
     Ok(HttpResponse::Ok().json(ClusterJson {
         clustered: true,
@@ -152,5 +176,6 @@ pub async fn status(
                 expires_in_ms: l.expires_in_ms,
             })
             .collect(),
+        next_after,
     }))
 }

@@ -14,6 +14,7 @@ mod pg_restart;
 mod private_pg;
 mod scale;
 mod spend;
+mod store_locks;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -272,6 +273,53 @@ fn three_instances_share_the_fleet_with_one_socket_per_gateway() {
         assert!(exported.contains(*name), "{name} not exported\n{metrics}");
     }
     assert_eq!(view["gateways_unowned"], 0, "{view:#}");
+    // The leases a page at a time: every gateway once, and each instance's count is what its
+    // pages say it holds.
+    let (mut listed, mut after, mut pages) = (Vec::new(), None::<i64>, 0);
+    loop {
+        let path = match after {
+            Some(a) => format!("/api/cluster?limit=128&after={a}"),
+            None => "/api/cluster?limit=128".to_owned(),
+        };
+        let res = nodes[2].get(&path, &nodes[2].admin_key);
+        assert_eq!(res.status, 200, "{}", res.text());
+        let page = res.json();
+        let leases = page["leases"].as_array().unwrap().clone();
+        assert!(
+            leases.len() <= 128,
+            "{} leases in a page of 128",
+            leases.len()
+        );
+        listed.extend(leases);
+        pages += 1;
+        match page["next_after"].as_i64() {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+        assert!(pages < 10, "the pages never end: {page:#}");
+    }
+    assert_eq!(pages, 3);
+    let mut ids: Vec<i64> = listed
+        .iter()
+        .map(|l| l["gateway_id"].as_i64().unwrap())
+        .collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 300, "each gateway once, in order");
+    let paged = owners(&json!({ "leases": listed }));
+    let counted: std::collections::BTreeMap<String, usize> = view["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let n = i["gateways"].as_u64().unwrap() as usize;
+            (i["instance_id"].as_str().unwrap().to_owned(), n)
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert_eq!(paged, counted, "the counts and the pages disagree");
+    let refused = nodes[2].get("/api/cluster?limit=0", &nodes[2].admin_key);
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert!(refused.text().contains("limit"), "{}", refused.text());
     // The same from the command line, read from the database.
     let out = nodes[1].cli(&["cluster", "status"]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -209,8 +209,9 @@ fn demote_primary(conn: &mut DbConn, keep: Option<GatewayId>, now: i64) -> Query
 }
 
 /// Runs a transaction again when PostgreSQL aborted it as a deadlock victim (SQLSTATE 40P01):
-/// concurrent primary switches and the link writer's batched row updates lock gateway rows in
-/// different orders, and the victim is safe to retry whole. At most three attempts.
+/// a primary switch locks two gateway rows in its own order beside the link writers' batches
+/// (which lock theirs in id order), and the victim is safe to retry whole. At most three
+/// attempts.
 fn retry_deadlocks<T>(
     mut run: impl FnMut() -> Result<T, diesel::result::Error>,
 ) -> Result<T, diesel::result::Error> {
@@ -489,20 +490,28 @@ impl GatewayStore for Store {
     }
 
     fn save_link_records(&self, batch: &[(GatewayId, LinkRecord)]) -> Result<(), StoreError> {
+        // Rows are locked in id order, whatever order the reports came in: while a gateway
+        // changes hands two instances write it at once (the old owner's last report, the new
+        // owner's first), and batches locking in their own orders deadlocked at 100,000
+        // gateways, losing a batch each time (docs/performance.md, *Performance*).
+        let mut in_order: Vec<&(GatewayId, LinkRecord)> = batch.iter().collect();
+        in_order.sort_unstable_by_key(|(id, _)| *id);
         let mut conn = self.conn_or_err()?;
-        crate::db::write_tx::<_, diesel::result::Error, _>(&mut conn, |c| {
-            for (id, rec) in batch {
-                diesel::update(gateways::table.find(*id))
-                    .set((
-                        gateways::status.eq(rec.status.as_str()),
-                        gateways::last_seen.eq(rec.last_seen),
-                        gateways::latency.eq(rec.latency),
-                        gateways::sessions_count.eq(rec.sessions_count),
-                        gateways::agents_count.eq(rec.agents_count),
-                    ))
-                    .execute(c)?;
-            }
-            Ok(())
+        retry_deadlocks(|| {
+            crate::db::write_tx::<_, diesel::result::Error, _>(&mut conn, |c| {
+                for (id, rec) in &in_order {
+                    diesel::update(gateways::table.find(*id))
+                        .set((
+                            gateways::status.eq(rec.status.as_str()),
+                            gateways::last_seen.eq(rec.last_seen),
+                            gateways::latency.eq(rec.latency),
+                            gateways::sessions_count.eq(rec.sessions_count),
+                            gateways::agents_count.eq(rec.agents_count),
+                        ))
+                        .execute(c)?;
+                }
+                Ok(())
+            })
         })
         .map_err(StoreError::backend)
     }
