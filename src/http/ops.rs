@@ -80,11 +80,10 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     responses((status = 200, content_type = "text/plain; version=0.0.4", body = String)))]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let views = state.registry.send(ListGateways).await?.views;
-    state.metrics.set_gateways(&views);
     state.metrics.set_events(&state.events);
     let text = state
         .metrics
-        .render()
+        .render(&views)
         .map_err(|e| ApiError::Internal(format!("metrics encoding: {e}")))?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
