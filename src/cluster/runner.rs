@@ -138,6 +138,19 @@ pub async fn run(
         feed: None,
     };
     info!(instance = %m.me, ttl = ?m.ttl, renew = ?m.renew_interval, "joining the cluster");
+    // The registry loaded every gateway after the feed's start: the feed goes on from there,
+    // with the ids (placement's input) read on their own. Without them, the whole feed.
+    let ids = {
+        let s = store.clone();
+        blocking(FEED_TIMEOUT, move || s.gateway_ids()).await
+    };
+    match ids {
+        Ok(ids) => {
+            m.gateways = ids.into_iter().collect();
+            m.feed_from = cluster.feed_start;
+        }
+        Err(e) => warn!(%e, "could not read the gateways' ids; reading the whole change feed"),
+    }
     // Without a wake-up (a notification lost), changes are read at this pace.
     let mut ticker = tokio::time::interval(cfg.poll_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

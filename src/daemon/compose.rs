@@ -47,16 +47,17 @@ pub(super) fn capacity(cfg: &Config, backend: &Backend) -> Option<u64> {
 /// leases on, and nothing until its first renewal round. `None` on SQLite.
 pub(super) fn cluster_of(
     cfg: &Config,
-    backend: &Backend,
     store: &Store,
     metrics: &Metrics,
     capacity: Option<u64>,
+    feed_start: Option<i64>,
 ) -> Result<Option<crate::cluster::Cluster>, DaemonError> {
     Ok(
-        // On PostgreSQL this daemon is one instance of a cluster: it links the gateways it holds
-        // leases on, and nothing until its first renewal round.
-        match backend {
-            Backend::Postgres(_) => {
+        // On PostgreSQL (where the change feed has a start) this daemon is one instance of a
+        // cluster: it links the gateways it holds leases on, and nothing until its first
+        // renewal round.
+        match feed_start {
+            Some(feed_start) => {
                 let cluster_metrics =
                     crate::cluster::ClusterMetrics::new(metrics.gateways_unplaced.clone())
                         .map_err(|e| DaemonError::Startup(e.to_string()))?;
@@ -65,16 +66,19 @@ pub(super) fn cluster_of(
                     .map_err(|e| DaemonError::Startup(e.to_string()))?;
                 let id = cfg.cluster.instance_id(&cfg.state.dir);
                 info!(instance = %id, capacity = ?capacity, "clustered on PostgreSQL");
-                Some(crate::cluster::Cluster::new(
-                    id,
-                    cfg.cluster.lease_ttl,
-                    crate::cluster::forward::ForwardKey::derive(store.cipher.derived_secret()),
-                    cfg.gateways.operation_timeout + Duration::from_secs(5),
-                    capacity,
-                    cluster_metrics,
-                ))
+                Some(
+                    crate::cluster::Cluster::new(
+                        id,
+                        cfg.cluster.lease_ttl,
+                        crate::cluster::forward::ForwardKey::derive(store.cipher.derived_secret()),
+                        cfg.gateways.operation_timeout + Duration::from_secs(5),
+                        capacity,
+                        cluster_metrics,
+                    )
+                    .feeding_from(feed_start),
+                )
             }
-            Backend::Sqlite(_) => None,
+            None => None,
         },
     )
 }

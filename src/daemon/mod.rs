@@ -211,11 +211,17 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
         events: events.clone(),
         approvals: Some(approval_sink),
     };
+    // In a cluster the change feed goes on from before the registry's load: the load is the
+    // feed's first read (it was read again whole, 100,000 rows an instance at a cold start).
+    let feed_start = match &backend {
+        crate::db::Backend::Postgres(_) => Some(store.feed_position()?),
+        crate::db::Backend::Sqlite(_) => None,
+    };
     let registry = RegistryActor::load(Arc::new(store.clone()), Some(link_ctx))
         .map_err(|e| DaemonError::Startup(e.to_string()))?
         .with_events(events.clone(), cfg.election.failback);
     let capacity = compose::capacity(&cfg, &backend);
-    let cluster = compose::cluster_of(&cfg, &backend, &store, &metrics, capacity)?;
+    let cluster = compose::cluster_of(&cfg, &store, &metrics, capacity, feed_start)?;
     let registry = match &cluster {
         Some(c) => registry.leased(&c.instance_id),
         None => {

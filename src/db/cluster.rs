@@ -617,8 +617,30 @@ impl Store {
         })
     }
 
+    /// Where the change feed starts for a reader about to load every gateway: every
+    /// transaction older than this has finished, so the load sees it, and a read of the feed
+    /// from here ([`Store::gateway_changes`]) sees every later one. Read before the load.
+    pub fn feed_position(&self) -> Result<i64, DbError> {
+        self.with_pg(|c| {
+            Ok(diesel::sql_query(
+                "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin",
+            )
+            .get_result::<Xmin>(c)?
+            .xmin)
+        })
+    }
+
+    /// Every registered gateway's id (an index-only read: 100,000 ids, not 100,000 rows).
+    pub fn gateway_ids(&self) -> Result<Vec<GatewayId>, DbError> {
+        self.with_pg(|c| {
+            crate::db::schema::gateways::table
+                .select(crate::db::schema::gateways::id)
+                .load(c)
+        })
+    }
+
     /// Gateway rows written, and gateways deleted, by transactions at or after `since` (a
-    /// value of [`GatewayChanges::next`]; 0 the first time: everything).
+    /// value of [`GatewayChanges::next`], or [`Store::feed_position`]; 0: everything).
     pub fn gateway_changes(&self, since: i64) -> Result<GatewayChanges, DbError> {
         let (rows, tombstones, next) = self.with_pg(|c| {
             // Every transaction older than this has finished: its rows are visible below.
