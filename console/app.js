@@ -33,7 +33,12 @@ function el(tag, attrs = {}, ...children) {
 }
 // The page's content: what a role does not get (a form, a button row: null) left out —
 // replaceChildren itself would write a null as the word "null".
-const show = (...children) => $("main").replaceChildren(...children.filter((c) => c !== null && c !== undefined && c !== false));
+// Logged out, nothing: a page whose answers come back after a logout (they were asked before
+// it) must not draw itself over the login form.
+const show = (...children) => {
+  if (!state.me) return;
+  $("main").replaceChildren(...children.filter((c) => c !== null && c !== undefined && c !== false));
+};
 const can = (role) => state.me && RANK[state.me.role] >= RANK[role];
 const announce = (text) => { $("announce").textContent = text; };
 
@@ -64,6 +69,11 @@ function showLogin(message) {
   if (state.stream) { state.stream.close(); state.stream = null; }
   if (state.refreshTimer) { clearTimeout(state.refreshTimer); state.refreshTimer = null; }
   $("nav").hidden = true; $("logout").hidden = true; $("who").textContent = "";
+  // A form already shown stays, with what is typed in it: a logout whose own answer comes
+  // after a refused request of the same session drew the form twice, and the second, empty,
+  // replaced the key being typed into the first.
+  const shown = $("login-error");
+  if (shown && $("key")) { shown.textContent = message || ""; return; }
   const error = el("p", { class: "error", id: "login-error", role: "alert" }, message || "");
   const key = el("input", { id: "key", type: "password", autocomplete: "current-password", required: true, "aria-describedby": "login-error" });
   const form = el("form", { class: "login", onsubmit: async (ev) => {
@@ -187,7 +197,7 @@ async function loadFleet() {
       if (state.view === "fleet") renderFleet();
       return;
     }
-    $("main").replaceChildren(el("p", { class: "error" }, e.message));
+    show(el("p", { class: "error" }, e.message));
     return;
   }
   for (const g of state.fleet.gateways) state.names.set(g.id, g.name);
@@ -242,7 +252,7 @@ function renderFleet() {
     el("td", {}, g.breaker.state),
     el("td", { class: "wrap" }, heldBack(g)),
     el("td", { class: "labels" }, Object.entries(g.labels || {}).map(([k, v]) => el("span", { class: "label" }, `${k}=${v}`)))));
-  $("main").replaceChildren(
+  show(
     el("h1", {}, "Fleet"),
     el("div", { class: "summary" },
       el("span", {}, el("b", { id: "online-count" }, `${online}/${all}`), " online"),
@@ -266,7 +276,7 @@ async function renderGateway(id, refresh) {
   try {
     g = (await api("GET", `/api/gateways/${id}`)).gateway;
     history = await api("GET", `/api/gateways/health/history?gateway_id=${id}`);
-  } catch (e) { if (e.message !== "unauthorized") $("main").replaceChildren(el("p", { class: "error" }, e.message)); return; }
+  } catch (e) { if (e.message !== "unauthorized") show(el("p", { class: "error" }, e.message)); return; }
   if (refresh && state.view !== `gateway:${id}`) return;
   const c = g.connection || {};
   const err = c.last_error ? `${c.last_error.code}: ${c.last_error.message}` : "none";
@@ -282,7 +292,7 @@ async function renderGateway(id, refresh) {
   const answered = samples.filter((p) => p.latency !== null).length;
   const chart = el("div", { class: "chart", id: "latency-chart", role: "img", "aria-label": `Probe latency of ${g.name} over the last 24 hours: ${answered} samples` });
   const recent = state.events.filter((e) => String(e.gateway_id) === String(id)).slice(0, 20);
-  $("main").replaceChildren(
+  show(
     el("p", {}, el("a", { href: "#/" }, "← Fleet")),
     el("h1", {}, g.name, " ", statusBadge(g.status)),
     el("dl", { class: "facts" },
@@ -361,7 +371,7 @@ async function renderSessions() {
   const gw = new URLSearchParams((location.hash.split("?")[1]) || "");
   let data;
   try { data = await api("GET", `/api/sessions?limit=500${gw.get("gateway_id") ? `&gateway_id=${encodeURIComponent(gw.get("gateway_id"))}` : ""}`); }
-  catch (e) { if (e.message !== "unauthorized") $("main").replaceChildren(el("p", { class: "error" }, e.message)); return; }
+  catch (e) { if (e.message !== "unauthorized") show(el("p", { class: "error" }, e.message)); return; }
   const ids = [...new Set(data.sessions.map((s) => s.gateway_id))].filter((id) => !state.names.has(id));
   if (ids.length > 0 && ids.length <= 20) {
     for (const id of ids) {
@@ -379,7 +389,7 @@ async function renderSessions() {
       catch (x) { window.alert(x.message); }
       await renderSessions();
     } }, "Kill") : "")));
-  $("main").replaceChildren(el("h1", {}, "Sessions"),
+  show(el("h1", {}, "Sessions"),
     el("p", { class: "muted" }, `${data.sessions.length} of ${data.total}${data.truncated ? " (first 500)" : ""}`),
     el("div", { class: "scroll" }, el("table", { id: "sessions" },
       el("thead", {}, el("tr", {}, ["Gateway", "Key", "Agent", "Status", "Run", ""].map((h) => el("th", { scope: "col" }, h)))),
@@ -391,7 +401,7 @@ function when(ms) {
 }
 
 function failed(e) {
-  if (e.message !== "unauthorized") $("main").replaceChildren(el("p", { class: "error" }, e.message));
+  if (e.message !== "unauthorized") show(el("p", { class: "error" }, e.message));
 }
 
 async function renderSpawns() {
@@ -430,14 +440,14 @@ async function loadSpawns(list) {
 
 async function renderAudit() {
   state.view = "audit";
-  if (!can("admin")) { $("main").replaceChildren(el("p", {}, "The audit log is for admin keys.")); return; }
+  if (!can("admin")) { show(el("p", {}, "The audit log is for admin keys.")); return; }
   let data;
   try { data = await api("GET", "/api/audit?limit=200"); } catch (e) { return failed(e); }
   const rows = data.entries.map((a) => el("tr", {},
     el("td", {}, when(a.ts)), el("td", {}, a.actor), el("td", {}, a.action),
     el("td", {}, `${a.target_type}${a.target_id ? ` ${a.target_id}` : ""}`),
     el("td", { class: "wrap" }, (a.details || "").slice(0, 200))));
-  $("main").replaceChildren(el("h1", {}, "Audit log"),
+  show(el("h1", {}, "Audit log"),
     el("p", { class: "muted" }, "Who changed what, newest first (the last 200)."),
     el("div", { class: "scroll" }, el("table", { id: "audit" },
       el("thead", {}, el("tr", {}, ["When", "Who", "Action", "Target", "Details"].map((h) => el("th", { scope: "col" }, h)))),
@@ -448,7 +458,7 @@ async function renderCluster() {
   state.view = "cluster";
   let c;
   try { c = await api("GET", "/api/cluster"); } catch (e) { return failed(e); }
-  if (!c.clustered) { $("main").replaceChildren(el("h1", {}, "Cluster"), el("p", {}, "This daemon runs alone (SQLite, or PostgreSQL without a cluster).")); return; }
+  if (!c.clustered) { show(el("h1", {}, "Cluster"), el("p", {}, "This daemon runs alone (SQLite, or PostgreSQL without a cluster).")); return; }
   const rows = c.instances.map((i) => el("tr", {},
     el("td", {}, i.instance_id, i.instance_id === c.instance_id ? " (this one)" : ""),
     el("td", {}, i.live ? "live" : i.stopping ? "stopped" : "missing"),
@@ -461,7 +471,7 @@ async function renderCluster() {
   const unplaced = c.gateways_unplaced > 0
     ? el("p", { class: "error", id: "unplaced" }, `${c.gateways_unplaced} gateways no instance has room for (linked by none): ${c.unplaced.join(", ")}${c.gateways_unplaced > c.unplaced.length ? " …" : ""}`)
     : el("p", { id: "unplaced" }, "Every gateway has room on an instance.");
-  $("main").replaceChildren(el("h1", {}, "Cluster"),
+  show(el("h1", {}, "Cluster"),
     el("p", {}, `Gateways linked by nobody right now: ${c.gateways_unowned}`),
     unplaced,
     el("p", { id: "adoption" }, adoption),
@@ -476,7 +486,7 @@ function eventLine(e) {
 }
 
 function renderEvents() {
-  $("main").replaceChildren(el("h1", {}, "Events"),
+  show(el("h1", {}, "Events"),
     el("p", { class: "muted" }, "Live; the newest first (the last 200 since this page opened)."),
     el("ul", { class: "events", id: "event-list" }, state.events.map(eventLine)));
 }

@@ -77,7 +77,7 @@ async function renderApprovals() {
   };
   const ended = recent.approvals.filter((a) => a.status !== "pending");
   const head = (cols) => el("thead", {}, el("tr", {}, cols.map((h) => el("th", { scope: "col" }, h))));
-  $("main").replaceChildren(el("h1", {}, "Approvals"),
+  show(el("h1", {}, "Approvals"),
     el("p", { class: "muted" }, `${pending.approvals.length} waiting for an answer${only ? ` on gateway ${gateway}` : ""}. The first answer wins, wherever it is given.`),
     el("div", { class: "scroll" }, el("table", { id: "approvals" },
       head(["Gateway", "Agent", "Kind", "Command", "Asked", ""]),

@@ -81,7 +81,7 @@ async function renderConfig() {
     el("td", { class: "wrap" }, pathList(g)),
     el("td", {}, g.checked_at_ms ? when(g.checked_at_ms) : "never")));
   const counts = DRIFT_STATES.map((s) => `${drift.counts[s] || 0} ${s.replaceAll("_", " ")}`).join(" · ");
-  $("main").replaceChildren(el("h1", {}, "Config"),
+  show(el("h1", {}, "Config"),
     el("p", { class: "summary", id: "drift-counts" }, counts),
     el("h2", {}, "Rollouts"),
     rollouts.length === 0

@@ -139,7 +139,7 @@ async function renderLogs() {
     delete list.dataset.following;
     let seen = null;
     const early = [];
-    const show = (ev) => {
+    const prepend = (ev) => {
       list.prepend(logLine(ev));
       while (list.childElementCount > 500) list.lastElementChild.remove();
     };
@@ -151,7 +151,7 @@ async function renderLogs() {
         if (state.view !== "logs") return stopFollowing();
         let ev; try { ev = JSON.parse(msg.data); } catch (_) { return; }
         if (seen === null) early.push(ev);
-        else if (!seen.has(ev.id)) show(ev);
+        else if (!seen.has(ev.id)) prepend(ev);
       });
       await new Promise((opened) => {
         source.addEventListener("open", opened, { once: true });
@@ -165,13 +165,13 @@ async function renderLogs() {
     logs.lines = data.logs.slice().reverse();
     list.replaceChildren(...logs.lines.map(logLine));
     seen = new Set(data.logs.map((l) => l.id));
-    for (const ev of early) if (!seen.has(ev.id)) show(ev);
+    for (const ev of early) if (!seen.has(ev.id)) prepend(ev);
     if (logs.follow) list.dataset.following = "true";
   };
   q.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(load, 300); });
   level.addEventListener("change", load);
   follow.addEventListener("change", load);
-  $("main").replaceChildren(el("h1", {}, "Gateway logs"),
+  show(el("h1", {}, "Gateway logs"),
     el("div", { class: "toolbar" },
       el("label", { for: "log-filter" }, "Filter"), q,
       el("label", { for: "log-level" }, "Level"), level,
@@ -191,7 +191,7 @@ async function renderUsage() {
   const usd = (x) => `$${Number(x || 0).toFixed(4)}`;
   const row = (label, g) => el("tr", {}, el("td", {}, label), el("td", {}, n(g.input_tokens)), el("td", {}, n(g.output_tokens)),
     el("td", {}, n(g.total_tokens)), el("td", {}, usd(g.cost_usd)));
-  $("main").replaceChildren(el("h1", {}, "Usage"),
+  show(el("h1", {}, "Usage"),
     el("p", { class: "muted" }, `${u.since} to ${u.until}, as each gateway reports it (usage.cost)${u.truncated ? "; partial: narrow the range" : ""}.`),
     el("div", { class: "scroll" }, el("table", { id: "usage" },
       el("thead", {}, el("tr", {}, ["Gateway", "Input tokens", "Output tokens", "Total tokens", "Cost"].map((h) => el("th", { scope: "col" }, h)))),
@@ -202,7 +202,7 @@ async function renderVersions() {
   state.view = "versions";
   let v;
   try { v = await api("GET", "/api/fleet/versions"); } catch (e) { return failed(e); }
-  $("main").replaceChildren(el("h1", {}, "Versions"),
+  show(el("h1", {}, "Versions"),
     el("p", { class: "muted" }, `${v.total} gateways by the release their last handshake reported${v.unreachable_instances.length ? `; not heard from: ${v.unreachable_instances.join(", ")}` : ""}.`),
     el("div", { class: "scroll" }, el("table", { id: "versions" },
       el("thead", {}, el("tr", {}, ["Release", "Build", "Protocol", "Gateways"].map((h) => el("th", { scope: "col" }, h)))),

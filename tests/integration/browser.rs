@@ -127,6 +127,50 @@ fn a_late_refusal_of_a_request_from_before_a_login_does_not_log_the_new_key_out(
     assert_eq!(d.get("/api/gateways", &d.admin_key).status, 200);
 }
 
+/// A logout whose own answer comes after another request of the same session was refused (the
+/// daemon ended the session first): the refusal draws the login form, the key is typed into
+/// it, and the logout's answer must not draw the form again, empty, over the key. That second
+/// form was a way the browser tests' `log_in_as` failed in CI: the login button of an empty
+/// form submits nothing (`required`), and the header never named the new key.
+#[test]
+fn a_logout_answered_late_keeps_the_key_typed_into_the_form_and_logs_it_in() {
+    let d = link_daemon(&[]);
+    let viewer = d.create_key("viewer", "wall-screen");
+    let base = format!("http://{}", d.addr);
+    let b = Browser::start(1024, 700);
+    log_in_as(&b, &base, &viewer, "wall-screen (viewer)");
+    b.script(
+        "const send = window.fetch; window.logoutAnswered = false; \
+         window.fetch = (url, opts) => { if (url !== '/console/logout') return send(url, opts); \
+           window.fetch = send; const answer = send(url, opts); window.logoutSent = answer; \
+           return new Promise((done) => { window.releaseLogout = () => answer.then((r) => { \
+             window.logoutAnswered = true; done(r); }); }); }; return true",
+    );
+    b.click_css("#logout", DEADLINE);
+    // The daemon ended the session; the page learns it from its next request's 401.
+    wait_until("the logout reached the daemon", DEADLINE, || {
+        b.script("return window.logoutSent ? window.logoutSent.then(() => true) : false")
+            .as_bool()
+            .filter(|sent| *sent)
+    });
+    b.script("api('GET', '/api/gateways').catch(() => {}); return true");
+    b.type_css("#key", &d.admin_key, DEADLINE);
+    b.script("window.releaseLogout(); return true");
+    b.wait_text("#login-error", DEADLINE, |t| t == "Logged out.");
+    let typed = b.script("return document.getElementById('key').value");
+    assert_eq!(
+        typed.as_str(),
+        Some(d.admin_key.as_str()),
+        "the key typed before the logout's answer is still in the form"
+    );
+    assert!(
+        b.script("return window.logoutAnswered").as_bool() == Some(true),
+        "the logout's answer was delivered"
+    );
+    b.click_css("#login", DEADLINE);
+    b.wait_text(".who", DEADLINE, |t| t.contains("(admin)"));
+}
+
 #[test]
 fn an_operator_watches_the_fleet_live_and_acts_and_a_viewer_only_looks() {
     let (fa, fb, fc) = (
