@@ -8,14 +8,16 @@
 //! are recorded. How much is kept per gateway is [`GatewayDetail`]: at 10,000 gateways the
 //! full set is about 300,000 series, which an operator may not want to pay for.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::RwLock;
+mod gateway_counters;
+
+use std::collections::HashMap;
 
 use prometheus::core::{Collector, MetricVec, MetricVecBuilder};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use serde::{Deserialize, Serialize};
 
 use crate::model::GatewayId;
+use gateway_counters::{Family, GatewayCounters};
 
 /// How much each gateway costs in series (`metrics.gateway_detail`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,15 +69,35 @@ impl GatewayDetail {
 pub struct LinkMetrics {
     detail: GatewayDetail,
     latency: HistogramVec,
-    reconnects: IntCounterVec,
-    handshake_failures: IntCounterVec,
-    rpc_calls: IntCounterVec,
-    probes: IntCounterVec,
+    counters: Counters,
     pub primary_changes: prometheus::IntCounter,
-    /// Gateways whose series may be written (with [`GatewayDetail::Full`]); held for reading
-    /// while a series is written, so a [`forget`](Self::forget) is never undone by a late
-    /// write.
-    tracked: RwLock<HashSet<GatewayId>>,
+}
+
+/// The links' counters: per gateway with full detail, fleet-wide otherwise.
+enum Counters {
+    /// Also the gateways whose series may be written: a [`forget`](LinkMetrics::forget) is
+    /// never undone by a late write.
+    PerGateway(std::sync::Arc<GatewayCounters>),
+    /// One vector a family, in [`Family::ALL`]'s order.
+    Fleet([IntCounterVec; 4]),
+}
+
+impl Counters {
+    fn fleet() -> Result<Counters, prometheus::Error> {
+        let vec = |family: Family| {
+            let (name, help, rest) = family.describe();
+            IntCounterVec::new(Opts::new(name, help), rest)
+        };
+        let [a, b, c, d] = Family::ALL;
+        Ok(Counters::Fleet([vec(a)?, vec(b)?, vec(c)?, vec(d)?]))
+    }
+
+    fn inc(&self, id: GatewayId, family: Family, rest: &[&'static str]) {
+        match self {
+            Counters::PerGateway(table) => table.inc(id, family, rest),
+            Counters::Fleet(vecs) => vecs[family.index()].with_label_values(rest).inc(),
+        }
+    }
 }
 
 impl LinkMetrics {
@@ -101,39 +123,16 @@ impl LinkMetrics {
                 ]),
                 &labels(&[]),
             )?,
-            reconnects: IntCounterVec::new(
-                Opts::new(
-                    "gateway_reconnects_total",
-                    "Connection attempts after the first.",
-                ),
-                &labels(&[]),
-            )?,
-            handshake_failures: IntCounterVec::new(
-                Opts::new(
-                    "gateway_handshake_failures_total",
-                    "Failed connects and handshakes by error code.",
-                ),
-                &labels(&["code"]),
-            )?,
-            rpc_calls: IntCounterVec::new(
-                Opts::new(
-                    "gateway_rpc_calls_total",
-                    "RPC calls to gateways by method and outcome.",
-                ),
-                &labels(&["method", "outcome"]),
-            )?,
-            probes: IntCounterVec::new(
-                Opts::new(
-                    "gateway_probes_total",
-                    "Health probes by outcome (healthy, unhealthy, timeout).",
-                ),
-                &labels(&["outcome"]),
-            )?,
+            counters: match detail {
+                GatewayDetail::Full => {
+                    Counters::PerGateway(std::sync::Arc::new(GatewayCounters::new()?))
+                }
+                GatewayDetail::Basic | GatewayDetail::None => Counters::fleet()?,
+            },
             primary_changes: prometheus::IntCounter::new(
                 "primary_changes_total",
                 "Changes of the acting primary (failover and failback).",
             )?,
-            tracked: RwLock::new(HashSet::new()),
         })
     }
 
@@ -143,39 +142,31 @@ impl LinkMetrics {
 
     pub fn register(&self, registry: &Registry) -> Result<(), prometheus::Error> {
         registry.register(Box::new(self.latency.clone()))?;
-        registry.register(Box::new(self.reconnects.clone()))?;
-        registry.register(Box::new(self.handshake_failures.clone()))?;
-        registry.register(Box::new(self.rpc_calls.clone()))?;
-        registry.register(Box::new(self.probes.clone()))?;
+        match &self.counters {
+            Counters::PerGateway(table) => {
+                registry.register(Box::new(SharedCounters(table.clone())))?
+            }
+            Counters::Fleet(vecs) => {
+                for vec in vecs {
+                    registry.register(Box::new(vec.clone()))?;
+                }
+            }
+        }
         registry.register(Box::new(self.primary_changes.clone()))
     }
 
     /// A link for this gateway is starting: its series may be written.
     pub fn track(&self, id: GatewayId) {
-        if self.detail == GatewayDetail::Full {
-            self.tracked
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(id);
+        if let Counters::PerGateway(table) = &self.counters {
+            table.track(id);
         }
     }
 
     /// The gateway is gone: its series go, and nothing recorded for it later is kept.
     pub fn forget(&self, id: GatewayId) {
-        if self.detail != GatewayDetail::Full {
-            return;
-        }
-        let mut tracked = self.tracked.write().unwrap_or_else(|p| p.into_inner());
-        tracked.remove(&id);
-        let id = id.to_string();
-        remove_gateway(&self.latency, &id);
-        for vec in [
-            &self.reconnects,
-            &self.handshake_failures,
-            &self.rpc_calls,
-            &self.probes,
-        ] {
-            remove_gateway(vec, &id);
+        if let Counters::PerGateway(table) = &self.counters {
+            table.forget(id);
+            remove_gateway(&self.latency, &id.to_string());
         }
     }
 
@@ -185,49 +176,43 @@ impl LinkMetrics {
     /// not tracked. A handle kept past [`forget`](Self::forget) writes into a series that is
     /// no longer exported, so a late write is still dropped.
     pub fn latency_series(&self, id: GatewayId) -> Option<prometheus::Histogram> {
-        let mut series = None;
-        self.record(id, &[], |v| {
-            series = Some(self.latency.with_label_values(v));
-        });
-        series
+        match &self.counters {
+            // Made while the table holds the gateway: a forget then removes it after.
+            Counters::PerGateway(table) => table.while_tracked(id, || {
+                self.latency.with_label_values(&[id.to_string().as_str()])
+            }),
+            Counters::Fleet { .. } => Some(self.latency.with_label_values(&[] as &[&str])),
+        }
     }
 
     pub fn reconnect(&self, id: GatewayId) {
-        self.record(id, &[], |v| self.reconnects.with_label_values(v).inc());
+        self.counters.inc(id, Family::Reconnects, &[]);
     }
 
     pub fn handshake_failure(&self, id: GatewayId, code: &'static str) {
-        self.record(id, &[code], |v| {
-            self.handshake_failures.with_label_values(v).inc()
-        });
+        self.counters.inc(id, Family::HandshakeFailures, &[code]);
     }
 
     /// `method` is one of the daemon's own method names (a `'static` string, never a peer's).
     pub fn rpc_call(&self, id: GatewayId, method: &'static str, outcome: &'static str) {
-        self.record(id, &[method, outcome], |v| {
-            self.rpc_calls.with_label_values(v).inc()
-        });
+        self.counters.inc(id, Family::RpcCalls, &[method, outcome]);
     }
 
     pub fn probe(&self, id: GatewayId, outcome: &'static str) {
-        self.record(id, &[outcome], |v| self.probes.with_label_values(v).inc());
+        self.counters.inc(id, Family::Probes, &[outcome]);
+    }
+}
+
+/// The per-gateway table as the registry's collector (the registry takes a box it owns).
+struct SharedCounters(std::sync::Arc<GatewayCounters>);
+
+impl Collector for SharedCounters {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.0.desc()
     }
 
-    /// Writes one series with its label values: the gateway's id first with full detail (and
-    /// only while the gateway is tracked), the rest as given.
-    fn record(&self, id: GatewayId, rest: &[&str], write: impl FnOnce(&[&str])) {
-        if self.detail != GatewayDetail::Full {
-            return write(rest);
-        }
-        let tracked = self.tracked.read().unwrap_or_else(|p| p.into_inner());
-        if !tracked.contains(&id) {
-            return;
-        }
-        let id = id.to_string();
-        let mut values = Vec::with_capacity(rest.len() + 1);
-        values.push(id.as_str());
-        values.extend_from_slice(rest);
-        write(&values);
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        self.0.collect()
     }
 }
 
@@ -295,6 +280,35 @@ mod tests {
             text.contains(
                 r#"gateway_handshake_failures_total{code="auth_failed",gateway_id="2"} 1"#
             ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn full_detail_counts_each_gateway_s_series_apart_and_adds_up() {
+        let m = LinkMetrics::new(GatewayDetail::Full).unwrap();
+        m.track(GatewayId(3));
+        m.track(GatewayId(12));
+        for _ in 0..3 {
+            m.rpc_call(GatewayId(3), "cron.list", "ok");
+        }
+        m.rpc_call(GatewayId(3), "cron.list", "error");
+        m.rpc_call(GatewayId(12), "cron.list", "ok");
+        m.reconnect(GatewayId(12));
+        m.reconnect(GatewayId(12));
+        let text = series(&m);
+        for line in [
+            r#"gateway_rpc_calls_total{gateway_id="3",method="cron.list",outcome="ok"} 3"#,
+            r#"gateway_rpc_calls_total{gateway_id="3",method="cron.list",outcome="error"} 1"#,
+            r#"gateway_rpc_calls_total{gateway_id="12",method="cron.list",outcome="ok"} 1"#,
+            r#"gateway_reconnects_total{gateway_id="12"} 2"#,
+            "# TYPE gateway_rpc_calls_total counter",
+            "# HELP gateway_reconnects_total Connection attempts after the first.",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+        assert!(
+            !text.contains(r#"gateway_reconnects_total{gateway_id="3"}"#),
             "{text}"
         );
     }
