@@ -174,16 +174,8 @@ impl Collector for GatewayCounters {
             .into_iter()
             .zip(&self.descs)
             .filter_map(|(family, desc)| {
-                let mut ms = metrics.remove(&family)?;
-                ms.sort_by(|a, b| {
-                    let key = |m: &Metric| {
-                        m.get_label()
-                            .iter()
-                            .map(|l| l.value().to_owned())
-                            .collect::<Vec<_>>()
-                    };
-                    key(a).cmp(&key(b))
-                });
+                // In no order: the registry's gather sorts each family's series.
+                let ms = metrics.remove(&family)?;
                 let mut f = MetricFamily::default();
                 f.set_name(desc.fq_name.clone());
                 f.set_help(desc.help.clone());
