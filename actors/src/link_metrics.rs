@@ -77,7 +77,7 @@ pub struct LinkMetrics {
 enum Counters {
     /// Also the gateways whose series may be written: a [`forget`](LinkMetrics::forget) is
     /// never undone by a late write.
-    PerGateway(std::sync::Arc<GatewayCounters>),
+    PerGateway(GatewayCounters),
     /// One vector a family, in [`Family::ALL`]'s order.
     Fleet([IntCounterVec; 4]),
 }
@@ -124,9 +124,7 @@ impl LinkMetrics {
                 &labels(&[]),
             )?,
             counters: match detail {
-                GatewayDetail::Full => {
-                    Counters::PerGateway(std::sync::Arc::new(GatewayCounters::new()?))
-                }
+                GatewayDetail::Full => Counters::PerGateway(GatewayCounters::new()?),
                 GatewayDetail::Basic | GatewayDetail::None => Counters::fleet()?,
             },
             primary_changes: prometheus::IntCounter::new(
@@ -143,9 +141,7 @@ impl LinkMetrics {
     pub fn register(&self, registry: &Registry) -> Result<(), prometheus::Error> {
         registry.register(Box::new(self.latency.clone()))?;
         match &self.counters {
-            Counters::PerGateway(table) => {
-                registry.register(Box::new(SharedCounters(table.clone())))?
-            }
+            Counters::PerGateway(table) => registry.register(Box::new(table.clone()))?,
             Counters::Fleet(vecs) => {
                 for vec in vecs {
                     registry.register(Box::new(vec.clone()))?;
@@ -200,19 +196,6 @@ impl LinkMetrics {
 
     pub fn probe(&self, id: GatewayId, outcome: &'static str) {
         self.counters.inc(id, Family::Probes, &[outcome]);
-    }
-}
-
-/// The per-gateway table as the registry's collector (the registry takes a box it owns).
-struct SharedCounters(std::sync::Arc<GatewayCounters>);
-
-impl Collector for SharedCounters {
-    fn desc(&self) -> Vec<&prometheus::core::Desc> {
-        self.0.desc()
-    }
-
-    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
-        self.0.collect()
     }
 }
 

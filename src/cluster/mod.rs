@@ -46,8 +46,8 @@ pub struct Cluster {
     pub wake: wake::Wakeups,
     /// How many gateways this instance can link (`capacity::of`; `None`: unbounded).
     pub capacity: Option<u64>,
-    /// Where the runner reads the change feed from at start ([`Cluster::feeding_from`]; 0:
-    /// the whole feed).
+    /// Where the runner reads the change feed from at start: the position
+    /// ([`crate::db::Store::feed_position`]) read before the registry loaded the gateways.
     pub(crate) feed_start: i64,
     /// The other live instances, as of the last renewal round.
     peers: Arc<std::sync::RwLock<Arc<Vec<Peer>>>>,
@@ -100,6 +100,7 @@ impl Cluster {
         forward_timeout: std::time::Duration,
         capacity: Option<u64>,
         metrics: ClusterMetrics,
+        feed_start: i64,
     ) -> Self {
         Cluster {
             instance_id: instance_id.into(),
@@ -109,19 +110,10 @@ impl Cluster {
             view: LeaseGuard::until(Instant::now()),
             wake: wake::Wakeups::default(),
             capacity,
-            feed_start: 0,
+            feed_start,
             peers: Arc::default(),
             standing: Arc::default(),
             metrics,
-        }
-    }
-
-    /// The runner reads the change feed from `position` ([`crate::db::Store::feed_position`],
-    /// read before the registry loaded the gateways), not from the start.
-    pub fn feeding_from(self, position: i64) -> Self {
-        Cluster {
-            feed_start: position,
-            ..self
         }
     }
 

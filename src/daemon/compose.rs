@@ -66,17 +66,15 @@ pub(super) fn cluster_of(
                     .map_err(|e| DaemonError::Startup(e.to_string()))?;
                 let id = cfg.cluster.instance_id(&cfg.state.dir);
                 info!(instance = %id, capacity = ?capacity, "clustered on PostgreSQL");
-                Some(
-                    crate::cluster::Cluster::new(
-                        id,
-                        cfg.cluster.lease_ttl,
-                        crate::cluster::forward::ForwardKey::derive(store.cipher.derived_secret()),
-                        cfg.gateways.operation_timeout + Duration::from_secs(5),
-                        capacity,
-                        cluster_metrics,
-                    )
-                    .feeding_from(feed_start),
-                )
+                Some(crate::cluster::Cluster::new(
+                    id,
+                    cfg.cluster.lease_ttl,
+                    crate::cluster::forward::ForwardKey::derive(store.cipher.derived_secret()),
+                    cfg.gateways.operation_timeout + Duration::from_secs(5),
+                    capacity,
+                    cluster_metrics,
+                    feed_start,
+                ))
             }
             None => None,
         },

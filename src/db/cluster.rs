@@ -19,8 +19,13 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Nullable, Text};
 
 use super::{DbConn, DbError, Store};
-use crate::db::gateways::GatewayRow;
-use gateway_supervisor_actors::model::{GatewayId, GatewayRecord};
+use gateway_supervisor_actors::model::GatewayId;
+
+mod events;
+mod feed;
+
+pub use events::{EventRow, NewEvent};
+pub use feed::GatewayChanges;
 
 /// A lease as the database holds it.
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
@@ -74,33 +79,6 @@ pub struct Holder {
     #[diesel(sql_type = BigInt)]
     pub expires_in_ms: i64,
 }
-
-/// An event as the cluster stores it.
-#[derive(Debug, Clone, QueryableByName)]
-pub struct EventRow {
-    #[diesel(sql_type = BigInt)]
-    pub id: i64,
-    #[diesel(sql_type = BigInt)]
-    pub ts: i64,
-    #[diesel(sql_type = Text)]
-    pub kind: String,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    pub gateway_id: Option<GatewayId>,
-    #[diesel(sql_type = Text)]
-    pub payload: String,
-}
-
-/// An event to store: (ts, kind, gateway, payload as JSON text).
-pub type NewEvent = (i64, &'static str, Option<GatewayId>, String);
-
-#[derive(QueryableByName)]
-struct MaxId {
-    #[diesel(sql_type = Nullable<BigInt>)]
-    max: Option<i64>,
-}
-
-/// Serializes event inserts across the cluster so ids commit in order (any fixed number).
-const EVENT_LOCK: i64 = 0x6773_6576_656e_7473; // "gsevents"
 
 /// The cluster as the database holds it, with one page of its leases.
 #[derive(Debug, Clone)]
@@ -168,27 +146,6 @@ struct Held {
     gateway_id: GatewayId,
     #[diesel(sql_type = BigInt)]
     epoch: i64,
-}
-
-#[derive(QueryableByName)]
-struct Xmin {
-    #[diesel(sql_type = BigInt)]
-    xmin: i64,
-}
-
-#[derive(QueryableByName)]
-struct Tombstone {
-    #[diesel(sql_type = BigInt)]
-    gateway_id: GatewayId,
-}
-
-/// What changed in the gateways table since a reader's last look.
-#[derive(Debug, Default)]
-pub struct GatewayChanges {
-    pub changed: Vec<GatewayRecord>,
-    pub deleted: Vec<GatewayId>,
-    /// Where to look from next time.
-    pub next: i64,
 }
 
 pub(super) fn millis(d: Duration) -> i64 {
@@ -500,73 +457,6 @@ impl Store {
         })
     }
 
-    /// Stores a batch of this instance's events: one transaction holding the cluster's event
-    /// lock, so the ids it takes commit before any taken after them.
-    pub fn insert_events(&self, origin: &str, batch: &[NewEvent]) -> Result<(), DbError> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let ts: Vec<i64> = batch.iter().map(|e| e.0).collect();
-        let kinds: Vec<&str> = batch.iter().map(|e| e.1).collect();
-        let gateways: Vec<Option<GatewayId>> = batch.iter().map(|e| e.2).collect();
-        let payloads: Vec<&str> = batch.iter().map(|e| e.3.as_str()).collect();
-        self.with_pg(|c| {
-            c.transaction(|c| {
-                diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-                    .bind::<BigInt, _>(EVENT_LOCK)
-                    .execute(c)?;
-                diesel::sql_query(
-                    "INSERT INTO cluster_events (ts, kind, gateway_id, payload, origin) \
-                     SELECT t, k, g, p, $5 FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[]) \
-                     WITH ORDINALITY AS e(t, k, g, p, n) ORDER BY n",
-                )
-                .bind::<Array<BigInt>, _>(&ts)
-                .bind::<Array<Text>, _>(&kinds)
-                .bind::<Array<Nullable<BigInt>>, _>(&gateways)
-                .bind::<Array<Text>, _>(&payloads)
-                .bind::<Text, _>(origin)
-                .execute(c)
-            })
-        })?;
-        Ok(())
-    }
-
-    /// Events after `last`, oldest first, at most `limit`.
-    pub fn events_after(&self, last: i64, limit: i64) -> Result<Vec<EventRow>, DbError> {
-        self.with_pg(|c| {
-            diesel::sql_query(
-                "SELECT id, ts, kind, gateway_id, payload FROM cluster_events \
-                 WHERE id > $1 ORDER BY id LIMIT $2",
-            )
-            .bind::<BigInt, _>(last)
-            .bind::<BigInt, _>(limit)
-            .load(c)
-        })
-    }
-
-    /// The newest event's id (0: none yet).
-    pub fn last_event_id(&self) -> Result<i64, DbError> {
-        self.with_pg(|c| {
-            Ok(
-                diesel::sql_query("SELECT max(id) AS max FROM cluster_events")
-                    .get_result::<MaxId>(c)?
-                    .max
-                    .unwrap_or(0),
-            )
-        })
-    }
-
-    /// Forgets all but the newest `keep` events.
-    pub fn prune_events(&self, keep: i64) -> Result<usize, DbError> {
-        self.with_pg(|c| {
-            diesel::sql_query(
-                "DELETE FROM cluster_events WHERE id <= (SELECT max(id) FROM cluster_events) - $1",
-            )
-            .bind::<BigInt, _>(keep)
-            .execute(c)
-        })
-    }
-
     /// Every instance with how many leases it holds, one page of the leases of existing
     /// gateways (`limit + 1` of them, to tell whether more follow), how many gateways there
     /// are, and who coordinates.
@@ -614,70 +504,6 @@ impl Store {
                 gateways,
                 coordinator,
             })
-        })
-    }
-
-    /// Where the change feed starts for a reader about to load every gateway: every
-    /// transaction older than this has finished, so the load sees it, and a read of the feed
-    /// from here ([`Store::gateway_changes`]) sees every later one. Read before the load.
-    pub fn feed_position(&self) -> Result<i64, DbError> {
-        self.with_pg(|c| {
-            Ok(diesel::sql_query(
-                "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin",
-            )
-            .get_result::<Xmin>(c)?
-            .xmin)
-        })
-    }
-
-    /// Every registered gateway's id (an index-only read: 100,000 ids, not 100,000 rows).
-    pub fn gateway_ids(&self) -> Result<Vec<GatewayId>, DbError> {
-        self.with_pg(|c| {
-            crate::db::schema::gateways::table
-                .select(crate::db::schema::gateways::id)
-                .load(c)
-        })
-    }
-
-    /// Gateway rows written, and gateways deleted, by transactions at or after `since` (a
-    /// value of [`GatewayChanges::next`], or [`Store::feed_position`]; 0: everything).
-    pub fn gateway_changes(&self, since: i64) -> Result<GatewayChanges, DbError> {
-        let (rows, tombstones, next) = self.with_pg(|c| {
-            // Every transaction older than this has finished: its rows are visible below.
-            let next = diesel::sql_query(
-                "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin",
-            )
-            .get_result::<Xmin>(c)?
-            .xmin;
-            let rows: Vec<GatewayRow> = crate::db::schema::gateways::table
-                .filter(diesel::dsl::sql::<Bool>("written_xid >= ").bind::<BigInt, _>(since))
-                .select(GatewayRow::as_select())
-                .load(c)?;
-            let tombstones: Vec<Tombstone> = diesel::sql_query(
-                "SELECT gateway_id FROM gateway_tombstones WHERE written_xid >= $1",
-            )
-            .bind::<BigInt, _>(since)
-            .load(c)?;
-            Ok((rows, tombstones, next))
-        })?;
-        let changed = rows
-            .into_iter()
-            .map(|r| {
-                self.to_record(r)
-                    .map_err(|e| DbError::Conflict(e.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let live: std::collections::HashSet<GatewayId> = changed.iter().map(|r| r.id).collect();
-        Ok(GatewayChanges {
-            // A deleted gateway whose id came back cannot happen (ids are never reused), but a
-            // row present now wins over an old tombstone.
-            deleted: tombstones
-                .into_iter()
-                .map(|t| t.gateway_id)
-                .filter(|id| !live.contains(id))
-                .collect(),
-            changed,
-            next,
         })
     }
 }
