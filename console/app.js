@@ -111,8 +111,14 @@ async function start() {
   await route();
 }
 
+// The logout's own answer can come after a refused request of the same session drew the form,
+// and after a key typed into that form logged in: that login stays (the logout ended only the
+// session it was asked under).
 $("logout").addEventListener("click", async () => {
-  try { await api("POST", "/console/logout"); } finally { showLogin("Logged out."); }
+  const session = state.session;
+  try { await api("POST", "/console/logout"); } finally {
+    if (session === state.session || !state.me) showLogin("Logged out.");
+  }
 });
 
 // ---- live events ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::support::fleet::{add, fake, link_daemon, wait_gateway};
 use crate::support::webdriver::Browser;
-use crate::support::{online, wait_until};
+use crate::support::{Daemon, online, wait_until};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -43,7 +43,20 @@ pub(crate) fn log_in_as(b: &Browser, base: &str, key: &str, who: &str) {
     }
     b.type_css("#key", key, DEADLINE);
     b.click_css("#login", DEADLINE);
-    b.wait_text(".who", DEADLINE, |t| t.contains(who));
+    // What the page shows if the header never names `who`: the form's message, the key left
+    // in it, the route — a failure says which way the login went.
+    const SEEN: &str = "const k = document.getElementById('key'); \
+        const e = document.getElementById('login-error'); \
+        return `who: \"${document.querySelector('.who')?.textContent ?? ''}\", \
+        form: ${k ? 'shown, key of ' + k.value.length + ' chars' : 'none'}, \
+        message: \"${e ? e.textContent : ''}\", at ${location.hash}`";
+    crate::support::wait_for(&format!(".who to name {who}"), DEADLINE, || {
+        let who_shown = b.script("return document.querySelector('.who')?.textContent ?? ''");
+        match who_shown.as_str() {
+            Some(t) if t.contains(who) => Ok(()),
+            _ => Err(b.script(SEEN).as_str().unwrap_or_default().to_string()),
+        }
+    });
 }
 
 /// No text under WCAG AA contrast on the page shown as `page` (`support/contrast.js` lists
@@ -127,13 +140,10 @@ fn a_late_refusal_of_a_request_from_before_a_login_does_not_log_the_new_key_out(
     assert_eq!(d.get("/api/gateways", &d.admin_key).status, 200);
 }
 
-/// A logout whose own answer comes after another request of the same session was refused (the
-/// daemon ended the session first): the refusal draws the login form, the key is typed into
-/// it, and the logout's answer must not draw the form again, empty, over the key. That second
-/// form was a way the browser tests' `log_in_as` failed in CI: the login button of an empty
-/// form submits nothing (`required`), and the header never named the new key.
-#[test]
-fn a_logout_answered_late_keeps_the_key_typed_into_the_form_and_logs_it_in() {
+/// A viewer logged in whose Log out was clicked: the daemon has ended the session, and the
+/// page's `fetch` holds the logout's answer until `window.releaseLogout()` (it sets
+/// `window.logoutAnswered`). The page learns of the end from its next request's 401.
+fn logged_out_with_the_answer_held() -> (Daemon, Browser) {
     let d = link_daemon(&[]);
     let viewer = d.create_key("viewer", "wall-screen");
     let base = format!("http://{}", d.addr);
@@ -147,12 +157,22 @@ fn a_logout_answered_late_keeps_the_key_typed_into_the_form_and_logs_it_in() {
              window.logoutAnswered = true; done(r); }); }); }; return true",
     );
     b.click_css("#logout", DEADLINE);
-    // The daemon ended the session; the page learns it from its next request's 401.
     wait_until("the logout reached the daemon", DEADLINE, || {
         b.script("return window.logoutSent ? window.logoutSent.then(() => true) : false")
             .as_bool()
             .filter(|sent| *sent)
     });
+    (d, b)
+}
+
+/// A logout whose own answer comes after another request of the same session was refused (the
+/// daemon ended the session first): the refusal draws the login form, the key is typed into
+/// it, and the logout's answer must not draw the form again, empty, over the key. That second
+/// form was a way the browser tests' `log_in_as` failed in CI: the login button of an empty
+/// form submits nothing (`required`), and the header never named the new key.
+#[test]
+fn a_logout_answered_late_keeps_the_key_typed_into_the_form_and_logs_it_in() {
+    let (d, b) = logged_out_with_the_answer_held();
     b.script("api('GET', '/api/gateways').catch(() => {}); return true");
     b.type_css("#key", &d.admin_key, DEADLINE);
     b.script("window.releaseLogout(); return true");
@@ -168,6 +188,39 @@ fn a_logout_answered_late_keeps_the_key_typed_into_the_form_and_logs_it_in() {
         "the logout's answer was delivered"
     );
     b.click_css("#login", DEADLINE);
+    b.wait_text(".who", DEADLINE, |t| t.contains("(admin)"));
+}
+
+/// The same late logout answer, now arriving after the key typed into the form has logged in
+/// (CI, 2026-11-30: the header named nobody after a viewer's page logged out and the admin
+/// logged in): the logout belongs to the session it ended, and the login made since stays.
+#[test]
+fn a_logout_answered_after_the_next_login_leaves_that_login_in() {
+    let (d, b) = logged_out_with_the_answer_held();
+    b.script("api('GET', '/api/gateways').catch(() => {}); return true");
+    b.type_css("#key", &d.admin_key, DEADLINE);
+    b.click_css("#login", DEADLINE);
+    b.wait_text(".who", DEADLINE, |t| t.contains("(admin)"));
+    b.find("#logout", DEADLINE);
+    b.script("window.releaseLogout(); return true");
+    wait_until("the logout's answer delivered", DEADLINE, || {
+        b.script("return window.logoutAnswered")
+            .as_bool()
+            .filter(|a| *a)
+    });
+    // The page has run the logout's handler once its answer is in; an API call after it is
+    // answered under whatever session the page then holds.
+    let listed =
+        b.script("return api('GET', '/api/gateways').then(() => 'listed', (e) => e.message)");
+    assert_eq!(
+        listed.as_str(),
+        Some("listed"),
+        "the admin's session still works"
+    );
+    assert!(
+        b.all("#key").is_empty(),
+        "no login form drawn over the admin's session"
+    );
     b.wait_text(".who", DEADLINE, |t| t.contains("(admin)"));
 }
 
