@@ -175,6 +175,7 @@ pub struct ClusterMetrics {
     pub adoptions: IntCounter,
     pub unplaced: IntGauge,
     pub adoption_held: IntGauge,
+    pub database_failovers: IntCounter,
 }
 
 impl ClusterMetrics {
@@ -200,7 +201,11 @@ impl ClusterMetrics {
             unplaced,
             adoption_held: IntGauge::new(
                 "adoption_held",
-                "1 while the adoption brake holds (most instances vanished at once, or the database just came back): only gateways never leased or last held here are taken.",
+                "1 while the adoption brake holds (most instances vanished at once, or the database just came back or failed over): only gateways never leased or last held here are taken, none after a failover.",
+            )?,
+            database_failovers: IntCounter::new(
+                "database_failovers_total",
+                "Database failovers this instance saw (another PostgreSQL server answered its heartbeat: a new timeline or system identifier).",
             )?,
         })
     }
@@ -210,6 +215,7 @@ impl ClusterMetrics {
         registry.register(Box::new(self.gateways_owned.clone()))?;
         registry.register(Box::new(self.renew_failures.clone()))?;
         registry.register(Box::new(self.adoption_held.clone()))?;
+        registry.register(Box::new(self.database_failovers.clone()))?;
         registry.register(Box::new(self.adoptions.clone()))
     }
 }

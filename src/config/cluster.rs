@@ -38,6 +38,11 @@ pub struct ClusterConfig {
     /// allows, less a reserve (`cluster::capacity`). Gateways no instance has room for are
     /// `unplaced`, shown and alerted, never silently dropped.
     pub max_gateways: Option<u64>,
+    /// How far the clocks of the database's servers (a primary, and a replica promoted in its
+    /// place) may differ (0–60 s): after a failover nothing is adopted for one `lease_ttl`
+    /// plus this, since every expiry is then computed on the new server's clock.
+    #[serde(with = "duration")]
+    pub clock_skew: Duration,
 }
 
 impl Default for ClusterConfig {
@@ -50,6 +55,7 @@ impl Default for ClusterConfig {
             renew_interval: Duration::from_secs(3),
             poll_interval: Duration::from_secs(1),
             max_gateways: None,
+            clock_skew: Duration::from_secs(5),
         }
     }
 }
@@ -79,6 +85,12 @@ impl ClusterConfig {
             return Err(ConfigError::Invalid(format!(
                 "cluster.poll_interval must be between 100ms and 1h (got {})",
                 humantime::format_duration(self.poll_interval)
+            )));
+        }
+        if self.clock_skew > Duration::from_secs(60) {
+            return Err(ConfigError::Invalid(format!(
+                "cluster.clock_skew must be between 0s and 1m (got {})",
+                humantime::format_duration(self.clock_skew)
             )));
         }
         if let Some(n) = self.max_gateways

@@ -23,9 +23,11 @@ use gateway_supervisor_actors::model::GatewayId;
 
 mod events;
 mod feed;
+mod server;
 
 pub use events::{EventRow, NewEvent};
 pub use feed::GatewayChanges;
+pub use server::ServerIdentity;
 
 /// A lease as the database holds it.
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
@@ -66,6 +68,8 @@ pub struct Heartbeat {
     pub epoch: u64,
     /// The live instances (alive, not stopping), sorted by id.
     pub live: Vec<InstanceRow>,
+    /// The server that answered.
+    pub server: ServerIdentity,
 }
 
 /// Who links a gateway: the holder of its unexpired lease, and where it listens.
@@ -250,6 +254,7 @@ impl Store {
             Ok(Some(Heartbeat {
                 epoch: u64::try_from(epoch.epoch).unwrap_or(0),
                 live,
+                server: server::read(c)?,
             }))
         })?;
         beat.ok_or_else(|| {

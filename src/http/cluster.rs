@@ -40,9 +40,13 @@ pub struct LeaseJson {
 /// What this instance may adopt (docs/design.md, *Cluster*: the adoption brake).
 #[derive(Serialize, ToSchema)]
 pub struct AdoptionJson {
-    /// `paced`: up to `per_round` gateways a round (1,000 a second); `held`: only gateways
-    /// never leased or last held by this instance, until `until_ms`.
+    /// `paced`: up to `per_round` gateways a round (1,000 a second); `held`: until `until_ms`,
+    /// only what `takes` says.
     pub state: &'static str,
+    /// While held: `own` (gateways never leased or last held by this instance) or `nothing`
+    /// (after a database failover, or while the database cannot be reached).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub takes: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub per_round: Option<usize>,
     /// Unix ms.
@@ -58,12 +62,18 @@ impl From<&crate::cluster::brake::Adopt> for AdoptionJson {
         match a {
             Adopt::Up(n) => AdoptionJson {
                 state: "paced",
+                takes: None,
                 per_round: Some(*n),
                 until_ms: None,
                 why: None,
             },
-            Adopt::Held { until_ms, why } => AdoptionJson {
+            Adopt::Held {
+                until_ms,
+                why,
+                takes,
+            } => AdoptionJson {
                 state: "held",
+                takes: Some(takes.as_str()),
                 per_round: None,
                 until_ms: Some(*until_ms),
                 why: Some(why.clone()),

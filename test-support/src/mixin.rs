@@ -13,6 +13,7 @@ pub const CLUSTER_ONLY: &[&str] = &[
     "gateway_supervisor_gateways_owned",
     "gateway_supervisor_lease_renew_failures_total",
     "gateway_supervisor_adoptions_total",
+    "gateway_supervisor_database_failovers_total",
 ];
 
 /// The repository's `mixin/` directory.

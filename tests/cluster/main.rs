@@ -10,6 +10,7 @@ mod cold_start;
 mod cron;
 mod managed;
 mod notify;
+mod pg_failover;
 mod pg_restart;
 mod private_pg;
 mod scale;
@@ -205,6 +206,18 @@ fn wait_every_gateway_owned(d: &Daemon, count: usize) {
             }
         },
     );
+}
+
+/// Waits until `d` answers `/readyz` with 200 again.
+fn wait_ready_again(d: &Daemon) {
+    wait_for("ready again", Duration::from_secs(10), || {
+        let status = d.get("/readyz", "").status;
+        if status == 200 {
+            Ok(())
+        } else {
+            Err(format!("/readyz {status}"))
+        }
+    });
 }
 
 /// Unexpired leases by owner.

@@ -5,11 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gs_test_support::daemon::{Database, wait_for};
+use gs_test_support::daemon::Database;
 
 use super::private_pg::PrivatePg;
 use super::{
     Sampler, TTL, cluster_on, fakes, register, wait_every_gateway_owned, wait_one_socket_each,
+    wait_ready_again,
 };
 
 #[test]
@@ -25,14 +26,7 @@ fn a_real_postgresql_restart_leaves_every_gateway_with_one_owner() {
         wait_every_gateway_owned(&nodes[0], 30);
         wait_one_socket_each(&fakes, TTL + Duration::from_secs(15));
         for d in &nodes {
-            wait_for("ready again", Duration::from_secs(10), || {
-                let status = d.get("/readyz", "").status;
-                if status == 200 {
-                    Ok(())
-                } else {
-                    Err(format!("/readyz {status}"))
-                }
-            });
+            wait_ready_again(d);
         }
     }
     assert_eq!(sampler.finish(), 1, "a gateway had two sockets at once");

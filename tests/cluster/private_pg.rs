@@ -1,7 +1,8 @@
 //! A PostgreSQL server of the test's own (initdb in a temporary directory, started with the
 //! machine's PostgreSQL binaries as the `postgres` user when the test runs as root), so that
 //! it can be really restarted under a cluster without touching the server the other tests
-//! share.
+//! share — and a streaming replica of it (`pg_basebackup -R`), to be promoted when the primary
+//! is killed.
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -38,6 +39,22 @@ fn check(what: &str, out: &Output) {
     );
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn new_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _ = Command::new("chown")
+        .args(["postgres"])
+        .arg(dir.path())
+        .output();
+    dir
+}
+
 impl PrivatePg {
     pub fn start() -> PrivatePg {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
@@ -47,11 +64,7 @@ impl PrivatePg {
             .filter(|b| b.join("initdb").exists())
             .max()
             .expect("an initdb under /usr/lib/postgresql/*/bin");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let _ = Command::new("chown")
-            .args(["postgres"])
-            .arg(dir.path())
-            .output();
+        let dir = new_dir();
         let data = dir.path().join("data");
         let data = data.to_str().unwrap();
         check(
@@ -61,10 +74,7 @@ impl PrivatePg {
                 &["-D", data, "-A", "trust", "-U", "postgres"],
             ),
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
+        let port = free_port();
         let pg = PrivatePg { bin, dir, port };
         pg.ctl(&["start"]);
         let out = Command::new("psql")
@@ -110,6 +120,79 @@ impl PrivatePg {
     /// `pg_ctl restart -m fast`: every connection is closed, the server stops and starts again.
     pub fn restart(&self) {
         self.ctl(&["restart"]);
+    }
+
+    /// A streaming replica of this server (`pg_basebackup -R`: a standby that follows it),
+    /// started on a port of its own, with every database this one has.
+    pub fn replica(&self) -> PrivatePg {
+        let dir = new_dir();
+        let data = dir.path().join("data");
+        let port = self.port.to_string();
+        check(
+            "pg_basebackup",
+            &as_postgres(
+                &self.bin.join("pg_basebackup"),
+                &[
+                    "-D",
+                    data.to_str().unwrap(),
+                    "-R",
+                    // At once, not after a spread checkpoint (about 90 s here).
+                    "--checkpoint=fast",
+                    "-X",
+                    "stream",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &port,
+                    "-U",
+                    "postgres",
+                ],
+            ),
+        );
+        let replica = PrivatePg {
+            bin: self.bin.clone(),
+            dir,
+            port: free_port(),
+        };
+        replica.ctl(&["start"]);
+        replica
+    }
+
+    /// Every commit waits for a standby's flush (synchronous replication): what a client was
+    /// told is committed survives a failover to that standby.
+    pub fn synchronous(&self) {
+        let url = self.url("postgres");
+        for sql in [
+            "ALTER SYSTEM SET synchronous_standby_names = '*'",
+            "SELECT pg_reload_conf()",
+        ] {
+            check(
+                sql,
+                &Command::new("psql")
+                    .args([&url, "-qc", sql])
+                    .output()
+                    .expect("psql"),
+            );
+        }
+    }
+
+    /// Killed: `pg_ctl stop -m immediate`, as a crashed host (no shutdown checkpoint).
+    pub fn kill(&self) {
+        self.ctl(&["-m", "immediate", "stop"]);
+    }
+
+    /// A standby made primary (`pg_promote()`, waiting for the promotion): a new timeline.
+    pub fn promote(&self) {
+        let out = Command::new("psql")
+            .args([
+                &self.url("postgres"),
+                "-qAtc",
+                "SELECT pg_promote(true, 60)",
+            ])
+            .output()
+            .expect("psql");
+        check("pg_promote", &out);
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "t", "promoted");
     }
 }
 

@@ -1,0 +1,111 @@
+//! A real PostgreSQL failover under three instances (issue 61): a primary with a synchronous
+//! streaming replica, the instances on a multi-host URL with `target_session_attrs=read-write`;
+//! the primary is killed (`pg_ctl stop -m immediate`) and the replica promoted (`pg_promote()`,
+//! a new timeline). Every instance sees another server answer its heartbeat: it counts the
+//! failover, audits it, holds adoption — nothing taken — for one lease TTL plus the clocks' skew
+//! allowance, and compares its leases with the new server's. No gateway ever has two sockets,
+//! every one has an owner again, what was acknowledged before is there, and every instance
+//! writes again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gs_test_support::daemon::{Daemon, Database, psql, wait_for};
+
+use super::private_pg::PrivatePg;
+use super::{
+    Sampler, TTL, cluster_on, cluster_view, fakes, register, wait_every_gateway_owned,
+    wait_one_socket_each, wait_ready_again,
+};
+
+/// `gateway_supervisor_database_failovers_total` as `d` exports it (0 when absent).
+fn failovers_seen(d: &Daemon) -> u64 {
+    d.get("/metrics", "")
+        .text()
+        .lines()
+        .find_map(|l| l.strip_prefix("gateway_supervisor_database_failovers_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_database_failover_is_seen_by_every_instance_holds_adoption_and_keeps_one_owner_each() {
+    let primary = PrivatePg::start();
+    let replica = primary.replica();
+    primary.synchronous();
+    let url = format!(
+        "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/gs?target_session_attrs=read-write&connect_timeout=2",
+        primary.port, replica.port
+    );
+    let nodes = cluster_on(Database::Postgres { url }, TTL);
+    let fakes = Arc::new(fakes(30));
+    register(&nodes[0], &fakes);
+    wait_one_socket_each(&fakes, Duration::from_secs(30));
+    wait_every_gateway_owned(&nodes[0], 30);
+    // Acknowledged before the failover: a key made through one instance.
+    let before = nodes[1].create_key("viewer", "made-before-the-failover");
+    for d in &nodes {
+        assert_eq!(failovers_seen(d), 0, "no failover yet");
+    }
+    let sampler = Sampler::start(&fakes);
+
+    primary.kill();
+    replica.promote();
+
+    // Every instance saw the new server, and held adoption for it.
+    for d in &nodes {
+        wait_for(
+            "the instance to see the failover",
+            Duration::from_secs(30),
+            || match failovers_seen(d) {
+                1 => Ok(()),
+                n => Err(format!(
+                    "failovers counted: {n}; {}",
+                    cluster_view(d)["adoption"]
+                )),
+            },
+        );
+    }
+    wait_for(
+        "one audit row per instance",
+        Duration::from_secs(10),
+        || {
+            let audited = psql(
+                &replica.url("gs"),
+                "SELECT coalesce(string_agg(target_id || ' ' || \
+             (details::jsonb->'from'->>'timeline') || '->' || \
+             (details::jsonb->'to'->>'timeline') || ' held ' || (details::jsonb->>'hold_ms'), \
+             ', ' ORDER BY target_id), '') \
+             FROM audit_log WHERE action = 'cluster.db_failover'",
+            );
+            // Held for the lease (3 s) and the default skew allowance (5 s).
+            if audited == "a 1->2 held 8000, b 1->2 held 8000, c 1->2 held 8000" {
+                Ok(())
+            } else {
+                Err(audited)
+            }
+        },
+    );
+
+    wait_every_gateway_owned(&nodes[0], 30);
+    wait_one_socket_each(&fakes, TTL + Duration::from_secs(15));
+    for d in &nodes {
+        wait_ready_again(d);
+        // The hold has ended by now (one TTL and 5 s after the failover at most).
+        wait_for("adoption paced again", Duration::from_secs(15), || {
+            let adoption = cluster_view(d)["adoption"].clone();
+            if adoption["state"] == "paced" {
+                Ok(())
+            } else {
+                Err(adoption.to_string())
+            }
+        });
+    }
+    // What was acknowledged is there (synchronous replication), and every instance writes.
+    assert_eq!(nodes[2].get("/api/gateways", &before).status, 200);
+    for (i, d) in nodes.iter().enumerate() {
+        let key = d.create_key("viewer", &format!("made-after-on-{i}"));
+        assert_eq!(nodes[(i + 1) % 3].get("/api/gateways", &key).status, 200);
+    }
+    assert_eq!(sampler.finish(), 1, "a gateway had two sockets at once");
+}
