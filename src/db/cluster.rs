@@ -472,13 +472,16 @@ impl Store {
             ))
             .load(c)?;
             // An epoch lease lasts as long as its owner's row (shown a day past when the row
-            // is gone; a previous version's, a day ahead at most).
+            // is gone or under another epoch — `-infinity`, which PostgreSQL refuses to
+            // subtract from; a previous version's, a day ahead at most).
             let leases = diesel::sql_query(
                 "SELECT l.gateway_id, l.owner, l.epoch, \
-                 GREATEST(-86400000, LEAST(86400000, (extract(epoch FROM \
-                   cluster_lease_until(l.owner, l.owner_epoch, l.expires_at) - now()) * 1000)))::bigint \
-                   AS expires_in_ms \
+                 CASE WHEN isfinite(u.until) THEN GREATEST(-86400000, LEAST(86400000, \
+                   (extract(epoch FROM u.until - now()) * 1000)))::bigint \
+                   WHEN u.until > now() THEN 86400000 ELSE -86400000 END AS expires_in_ms \
                  FROM gateway_leases l JOIN gateways g ON g.id = l.gateway_id \
+                 CROSS JOIN LATERAL (SELECT cluster_lease_until(l.owner, l.owner_epoch, l.expires_at) \
+                   AS until) u \
                  WHERE l.gateway_id > $1 ORDER BY l.gateway_id LIMIT $2",
             )
             .bind::<BigInt, _>(page.after.map_or(i64::MIN, |id| id.0))

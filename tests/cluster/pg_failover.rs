@@ -14,8 +14,8 @@ use gs_test_support::daemon::{Daemon, Database, psql, wait_for};
 
 use super::private_pg::PrivatePg;
 use super::{
-    Sampler, TTL, cluster_on, cluster_view, fakes, register, wait_every_gateway_owned,
-    wait_one_socket_each, wait_ready_again,
+    Sampler, TTL, cluster_on, cluster_view, env_refs, fakes, instance_env, owners, register,
+    wait_every_gateway_owned, wait_one_socket_each, wait_ready_again,
 };
 
 /// `gateway_supervisor_database_failovers_total` as `d` exports it (0 when absent).
@@ -28,16 +28,22 @@ fn failovers_seen(d: &Daemon) -> u64 {
         .unwrap_or(0)
 }
 
+/// The database as the instances are told of it: both servers, the writable one wanted.
+fn both(primary: &PrivatePg, replica: &PrivatePg) -> Database {
+    Database::Postgres {
+        url: format!(
+            "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/gs?target_session_attrs=read-write&connect_timeout=2",
+            primary.port, replica.port
+        ),
+    }
+}
+
 #[test]
 fn a_database_failover_is_seen_by_every_instance_holds_adoption_and_keeps_one_owner_each() {
     let primary = PrivatePg::start();
     let replica = primary.replica();
     primary.synchronous();
-    let url = format!(
-        "postgres://postgres@127.0.0.1:{},127.0.0.1:{}/gs?target_session_attrs=read-write&connect_timeout=2",
-        primary.port, replica.port
-    );
-    let nodes = cluster_on(Database::Postgres { url }, TTL);
+    let nodes = cluster_on(both(&primary, &replica), TTL);
     let fakes = Arc::new(fakes(30));
     register(&nodes[0], &fakes);
     wait_one_socket_each(&fakes, Duration::from_secs(30));
@@ -107,5 +113,64 @@ fn a_database_failover_is_seen_by_every_instance_holds_adoption_and_keeps_one_ow
         let key = d.create_key("viewer", &format!("made-after-on-{i}"));
         assert_eq!(nodes[(i + 1) % 3].get("/api/gateways", &key).status, 200);
     }
+    assert_eq!(sampler.finish(), 1, "a gateway had two sockets at once");
+}
+
+/// An asynchronous replica that missed the last hand-overs: `a` and `b` share the fleet, the
+/// replica stops following, `c` joins and takes its third — from `a` and `b`, on the primary
+/// only — and then the primary dies and the replica is promoted. The new server says `a` and
+/// `b` last held the gateways `c` links. Without the failover hold, `a` and `b` (whose rows
+/// lapsed on the stale server) would take them straight back — "own only" — while `c` still
+/// links them; with it nobody takes anything until `c` has compared its leases with the new
+/// server's and stopped those links. The fakes, not the daemons, say whether any gateway ever
+/// had two sockets.
+#[test]
+fn a_failover_to_a_replica_that_missed_the_last_hand_overs_never_gives_a_gateway_two_owners() {
+    let primary = PrivatePg::start();
+    let replica = primary.replica();
+    let db = both(&primary, &replica);
+    let a = Daemon::start_on(db, &env_refs(&instance_env("a", TTL)));
+    let b = Daemon::join(&a, &env_refs(&instance_env("b", TTL)));
+    let fakes = Arc::new(fakes(30));
+    register(&a, &fakes);
+    wait_one_socket_each(&fakes, Duration::from_secs(30));
+    wait_every_gateway_owned(&a, 30);
+    replica.stop_following();
+
+    let sampler = Sampler::start(&fakes);
+    let c = Daemon::join(&a, &env_refs(&instance_env("c", TTL)));
+    wait_for("c to take its share", Duration::from_secs(30), || {
+        let by = owners(&cluster_view(&a));
+        match by.get("c") {
+            Some(n) if *n >= 5 && by.values().sum::<usize>() == 30 => Ok(()),
+            _ => Err(format!("{by:?}")),
+        }
+    });
+    wait_one_socket_each(&fakes, Duration::from_secs(15));
+    // The hand-overs are on the primary only.
+    assert_eq!(
+        psql(
+            &replica.url("gs"),
+            "SELECT count(*) FROM gateway_leases WHERE owner = 'c'"
+        ),
+        "0",
+        "the replica saw c's leases"
+    );
+
+    primary.kill();
+    replica.promote();
+    let nodes = [a, b, c];
+    for d in &nodes {
+        wait_for(
+            "the instance to see the failover",
+            Duration::from_secs(30),
+            || match failovers_seen(d) {
+                1 => Ok(()),
+                n => Err(format!("failovers counted: {n}")),
+            },
+        );
+    }
+    wait_every_gateway_owned(&nodes[0], 30);
+    wait_one_socket_each(&fakes, TTL + Duration::from_secs(20));
     assert_eq!(sampler.finish(), 1, "a gateway had two sockets at once");
 }

@@ -6,6 +6,9 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::time::Duration;
+
+use gs_test_support::daemon::{psql, wait_for};
 
 pub struct PrivatePg {
     bin: PathBuf,
@@ -158,22 +161,29 @@ impl PrivatePg {
         replica
     }
 
+    /// A standby stops following its primary (its `primary_conninfo` emptied and reloaded,
+    /// and its WAL receiver gone): what the primary commits from now on is not here, as with
+    /// asynchronous replication lagging behind at a failover.
+    pub fn stop_following(&self) {
+        let url = self.url("postgres");
+        psql(&url, "ALTER SYSTEM SET primary_conninfo = ''");
+        psql(&url, "SELECT pg_reload_conf()");
+        wait_for(
+            "the standby's WAL receiver to stop",
+            Duration::from_secs(30),
+            || match psql(&url, "SELECT count(*) FROM pg_stat_wal_receiver").as_str() {
+                "0" => Ok(()),
+                n => Err(format!("{n} receivers")),
+            },
+        );
+    }
+
     /// Every commit waits for a standby's flush (synchronous replication): what a client was
     /// told is committed survives a failover to that standby.
     pub fn synchronous(&self) {
         let url = self.url("postgres");
-        for sql in [
-            "ALTER SYSTEM SET synchronous_standby_names = '*'",
-            "SELECT pg_reload_conf()",
-        ] {
-            check(
-                sql,
-                &Command::new("psql")
-                    .args([&url, "-qc", sql])
-                    .output()
-                    .expect("psql"),
-            );
-        }
+        psql(&url, "ALTER SYSTEM SET synchronous_standby_names = '*'");
+        psql(&url, "SELECT pg_reload_conf()");
     }
 
     /// Killed: `pg_ctl stop -m immediate`, as a crashed host (no shutdown checkpoint).
