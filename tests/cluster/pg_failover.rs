@@ -28,6 +28,24 @@ fn failovers_seen(d: &Daemon) -> u64 {
         .unwrap_or(0)
 }
 
+/// Waits until every one of `nodes` has counted exactly one failover.
+fn wait_each_sees_one_failover(nodes: &[Daemon]) {
+    for d in nodes {
+        wait_for(
+            "the instance to see the failover",
+            Duration::from_secs(30),
+            || match failovers_seen(d) {
+                1 => Ok(()),
+                // (The cluster's view may be unreadable until the new server answers.)
+                n => Err(format!(
+                    "failovers counted: {n}; GET /api/cluster: {}",
+                    d.get("/api/cluster", &d.admin_key).text()
+                )),
+            },
+        );
+    }
+}
+
 /// The database as the instances are told of it: both servers, the writable one wanted.
 fn both(primary: &PrivatePg, replica: &PrivatePg) -> Database {
     Database::Postgres {
@@ -59,19 +77,7 @@ fn a_database_failover_is_seen_by_every_instance_holds_adoption_and_keeps_one_ow
     replica.promote();
 
     // Every instance saw the new server, and held adoption for it.
-    for d in &nodes {
-        wait_for(
-            "the instance to see the failover",
-            Duration::from_secs(30),
-            || match failovers_seen(d) {
-                1 => Ok(()),
-                n => Err(format!(
-                    "failovers counted: {n}; {}",
-                    cluster_view(d)["adoption"]
-                )),
-            },
-        );
-    }
+    wait_each_sees_one_failover(&nodes);
     wait_for(
         "one audit row per instance",
         Duration::from_secs(10),
@@ -160,16 +166,7 @@ fn a_failover_to_a_replica_that_missed_the_last_hand_overs_never_gives_a_gateway
     primary.kill();
     replica.promote();
     let nodes = [a, b, c];
-    for d in &nodes {
-        wait_for(
-            "the instance to see the failover",
-            Duration::from_secs(30),
-            || match failovers_seen(d) {
-                1 => Ok(()),
-                n => Err(format!("failovers counted: {n}")),
-            },
-        );
-    }
+    wait_each_sees_one_failover(&nodes);
     wait_every_gateway_owned(&nodes[0], 30);
     wait_one_socket_each(&fakes, TTL + Duration::from_secs(20));
     assert_eq!(sampler.finish(), 1, "a gateway had two sockets at once");
