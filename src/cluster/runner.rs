@@ -344,6 +344,7 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
     // registry did not say in time; the record stands).
     let elected = ask(registry, ActingPrimary, m.renew_interval / 2).await;
     let (s, me, epoch, seq) = (store.clone(), m.me.clone(), m.epoch, m.beat);
+    let timeline = m.server.as_ref().map_or(1, |s| s.timeline);
     m.rounds += 1;
     let compare = std::mem::take(&mut m.compare) || m.rounds.is_multiple_of(COMPARE_EVERY);
     let result = blocking(m.renew_interval, move || {
@@ -351,6 +352,7 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
             instance: &me,
             epoch,
             beat: seq,
+            timeline,
         };
         let taken = s.cluster_take(round, &to_take, own_only)?;
         if !release.is_empty() {

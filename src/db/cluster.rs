@@ -179,6 +179,20 @@ pub struct Round<'a> {
     pub instance: &'a str,
     pub epoch: u64,
     pub beat: i64,
+    /// The WAL timeline its heartbeat found (1 until the database first failed over).
+    pub timeline: u32,
+}
+
+impl Round<'_> {
+    /// The least fencing epoch a lease taken in this round gets: above every one issued on an
+    /// earlier timeline, which a promoted asynchronous replica may not have seen (a lease's
+    /// epoch grows by one a take, so a timeline's never reach the next's 2^32 floor). On
+    /// timeline 1, 1: a cluster that never failed over counts 1, 2, 3 …
+    fn epoch_floor(&self) -> i64 {
+        (i64::from(self.timeline.max(1)) - 1)
+            .saturating_mul(1 << 32)
+            .saturating_add(1)
+    }
 }
 
 /// This instance as its heartbeat announces it.
@@ -270,7 +284,7 @@ impl Store {
     /// with their owner's row, or a previous version's that expired), under this instance's
     /// `epoch` — only while its own row is alive under it. `own_only` (the adoption brake):
     /// only those never taken or last held by this instance. A lease taken from another gets
-    /// the gateway's next fencing epoch. Returns each lease taken (or found already this
+    /// the gateway's next fencing epoch, and at least the round's [`Round::epoch_floor`]. Returns each lease taken (or found already this
     /// instance's under `epoch`, unwritten), by gateway, with its fencing epoch. Writes one row
     /// per lease taken, none for one already held nor for a round that takes nothing.
     pub fn cluster_take(
@@ -283,6 +297,7 @@ impl Store {
             instance,
             epoch,
             beat,
+            ..
         } = round;
         if wanted.is_empty() {
             return Ok(HashMap::new());
@@ -291,9 +306,9 @@ impl Store {
             diesel::sql_query(
                 "WITH taken AS (\
                    INSERT INTO gateway_leases AS l (gateway_id, owner, epoch, expires_at, owner_epoch) \
-                   SELECT g, $1, 1, 'infinity', $3 FROM unnest($2::bigint[]) AS g \
+                   SELECT g, $1, $6, 'infinity', $3 FROM unnest($2::bigint[]) AS g \
                    WHERE cluster_round_current($1, $3, $5) \
-                   ON CONFLICT (gateway_id) DO UPDATE SET epoch = l.epoch + 1, \
+                   ON CONFLICT (gateway_id) DO UPDATE SET epoch = GREATEST(l.epoch + 1, $6), \
                      owner = EXCLUDED.owner, owner_epoch = EXCLUDED.owner_epoch, expires_at = 'infinity' \
                    WHERE NOT cluster_lease_holds(l.owner, l.owner_epoch, l.expires_at) \
                      AND (NOT $4 OR l.owner = EXCLUDED.owner) \
@@ -308,6 +323,7 @@ impl Store {
             .bind::<BigInt, _>(signed(epoch))
             .bind::<Bool, _>(own_only)
             .bind::<BigInt, _>(beat)
+            .bind::<BigInt, _>(round.epoch_floor())
             .load(c)
         })?;
         Ok(by_gateway(held))
@@ -337,6 +353,7 @@ impl Store {
             instance,
             epoch,
             beat,
+            ..
         } = round;
         let held: Option<Epoch> = self.with_pg(|c| {
             diesel::sql_query(
@@ -513,5 +530,32 @@ impl Store {
                 coordinator,
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Round;
+
+    fn floor(timeline: u32) -> i64 {
+        Round {
+            instance: "a",
+            epoch: 1,
+            beat: 1,
+            timeline,
+        }
+        .epoch_floor()
+    }
+
+    #[test]
+    fn each_timeline_s_fencing_epochs_start_above_every_earlier_one_s() {
+        assert_eq!(
+            floor(1),
+            1,
+            "a cluster that never failed over counts from 1"
+        );
+        assert_eq!(floor(2), (1 << 32) + 1);
+        assert_eq!(floor(3), (2 << 32) + 1);
+        assert!(floor(1000) > floor(999) + (1 << 31));
     }
 }

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use fake_gateway::FakeGateway;
 use gs_test_support::daemon::{Daemon, Database, psql, wait_for};
 
 use super::private_pg::PrivatePg;
@@ -28,8 +29,42 @@ fn failovers_seen(d: &Daemon) -> u64 {
         .unwrap_or(0)
 }
 
+/// At each fake, as it was dialled (`instance:epoch` at every connect): the fencing epoch never
+/// goes back, grows at each change of instance, and no epoch was sent by two instances — also
+/// across a failover to a server that missed the last leases (issue 61's second check).
+fn assert_epochs_only_grow(fakes: &[FakeGateway]) {
+    for (i, f) in fakes.iter().enumerate() {
+        let dialled: Vec<(String, u64)> = f
+            .dialers()
+            .iter()
+            .filter_map(|d| {
+                let (who, epoch) = d.rsplit_once(':')?;
+                Some((who.to_owned(), epoch.parse().ok()?))
+            })
+            .collect();
+        assert_eq!(
+            dialled.len(),
+            f.dialers().len(),
+            "fake {i}: {:?}",
+            f.dialers()
+        );
+        let mut owner_of = std::collections::HashMap::new();
+        for pair in dialled.windows(2) {
+            let ((a, ea), (b, eb)) = (&pair[0], &pair[1]);
+            assert!(
+                eb > ea || (a == b && ea == eb),
+                "fake {i}: {a}:{ea} then {b}:{eb} ({dialled:?})"
+            );
+        }
+        for (who, epoch) in &dialled {
+            let first = owner_of.entry(*epoch).or_insert_with(|| who.clone());
+            assert_eq!(first, who, "fake {i}: epoch {epoch} sent by two instances");
+        }
+    }
+}
+
 /// Waits until every one of `nodes` has counted exactly one failover.
-fn wait_each_sees_one_failover(nodes: &[Daemon]) {
+fn wait_each_sees_one_failover(nodes: &[&Daemon]) {
     for d in nodes {
         wait_for(
             "the instance to see the failover",
@@ -77,7 +112,7 @@ fn a_database_failover_is_seen_by_every_instance_holds_adoption_and_keeps_one_ow
     replica.promote();
 
     // Every instance saw the new server, and held adoption for it.
-    wait_each_sees_one_failover(&nodes);
+    wait_each_sees_one_failover(&nodes.iter().collect::<Vec<_>>());
     wait_for(
         "one audit row per instance",
         Duration::from_secs(10),
@@ -120,6 +155,7 @@ fn a_database_failover_is_seen_by_every_instance_holds_adoption_and_keeps_one_ow
         assert_eq!(nodes[(i + 1) % 3].get("/api/gateways", &key).status, 200);
     }
     assert_eq!(sampler.finish(), 1, "a gateway had two sockets at once");
+    assert_epochs_only_grow(&fakes);
 }
 
 /// An asynchronous replica that missed the last hand-overs: `a` and `b` share the fleet, the
@@ -129,9 +165,21 @@ fn a_database_failover_is_seen_by_every_instance_holds_adoption_and_keeps_one_ow
 /// lapsed on the stale server) would take them straight back — "own only" — while `c` still
 /// links them; with it nobody takes anything until `c` has compared its leases with the new
 /// server's and stopped those links. The fakes, not the daemons, say whether any gateway ever
-/// had two sockets.
+/// had two sockets, and whether a fencing epoch went back or was sent by two instances.
 #[test]
 fn a_failover_to_a_replica_that_missed_the_last_hand_overs_never_gives_a_gateway_two_owners() {
+    failover_past_lost_hand_overs(false);
+}
+
+/// The same, with `c` killed with the primary: its gateways go to `a` and `b`, whose new server
+/// has them at the fencing epoch before `c`'s. Taken at that epoch plus one, they would reach
+/// the gateways under the epoch `c` last sent; on the new timeline they start above 2^32.
+#[test]
+fn an_instance_dying_with_the_primary_leaves_no_fencing_epoch_sent_twice() {
+    failover_past_lost_hand_overs(true);
+}
+
+fn failover_past_lost_hand_overs(c_dies_too: bool) {
     let primary = PrivatePg::start();
     let replica = primary.replica();
     let db = both(&primary, &replica);
@@ -144,7 +192,7 @@ fn a_failover_to_a_replica_that_missed_the_last_hand_overs_never_gives_a_gateway
     replica.stop_following();
 
     let sampler = Sampler::start(&fakes);
-    let c = Daemon::join(&a, &env_refs(&instance_env("c", TTL)));
+    let mut c = Daemon::join(&a, &env_refs(&instance_env("c", TTL)));
     wait_for("c to take its share", Duration::from_secs(30), || {
         let by = owners(&cluster_view(&a));
         match by.get("c") {
@@ -164,10 +212,18 @@ fn a_failover_to_a_replica_that_missed_the_last_hand_overs_never_gives_a_gateway
     );
 
     primary.kill();
+    if c_dies_too {
+        c.kill9();
+    }
     replica.promote();
-    let nodes = [a, b, c];
+    let nodes: Vec<&Daemon> = if c_dies_too {
+        vec![&a, &b]
+    } else {
+        vec![&a, &b, &c]
+    };
     wait_each_sees_one_failover(&nodes);
-    wait_every_gateway_owned(&nodes[0], 30);
+    wait_every_gateway_owned(&a, 30);
     wait_one_socket_each(&fakes, TTL + Duration::from_secs(20));
     assert_eq!(sampler.finish(), 1, "a gateway had two sockets at once");
+    assert_epochs_only_grow(&fakes);
 }
