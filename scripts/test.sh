@@ -25,9 +25,10 @@ as_root() {
 # from PyPI in a venv, pinned in e2e/schemathesis/requirements.txt). dpkg-dev: dpkg-shlibdeps,
 # which computes the Debian package's library dependencies. chromium, chromium-driver: the web
 # console's browser test (a real headless Chromium over WebDriver). jq: the README's recipes,
-# which the real-gateway tests run as written.
+# which the real-gateway tests run as written. faketime: libfaketime, the clock of a promoted
+# PostgreSQL replica set ahead or behind in the cluster suite's failover tests.
 PACKAGES=(libssl-dev postgresql postgresql-client systemd pkg-config prometheus groff-base iproute2 wrk
-  util-linux python3 python3-venv curl dpkg-dev chromium chromium-driver jq)
+  util-linux python3 python3-venv curl dpkg-dev chromium chromium-driver jq faketime)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

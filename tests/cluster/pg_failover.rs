@@ -5,7 +5,11 @@
 //! failover, audits it, holds adoption — nothing taken — for one lease TTL plus the clocks' skew
 //! allowance, and compares its leases with the new server's. No gateway ever has two sockets,
 //! every one has an owner again, what was acknowledged before is there, and every instance
-//! writes again.
+//! writes again. Then the faults around it: an asynchronous replica that missed the last
+//! hand-overs (with the instance that made them alive, or dying with the primary), and a
+//! promoted server whose clock runs 5 s ahead or behind (libfaketime). Each checked at the
+//! fakes: never two sockets at one gateway, fencing epochs that only grow, none from two
+//! instances.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -223,6 +227,58 @@ fn failover_past_lost_hand_overs(c_dies_too: bool) {
     };
     wait_each_sees_one_failover(&nodes);
     wait_every_gateway_owned(&a, 30);
+    wait_one_socket_each(&fakes, TTL + Duration::from_secs(20));
+    assert_eq!(sampler.finish(), 1, "a gateway had two sockets at once");
+    assert_epochs_only_grow(&fakes);
+}
+
+/// The promoted replica's clock runs 5 s ahead of the old primary's: every instance row it
+/// holds (3 s leases) reads expired at once, so every instance lapses, and every gateway is
+/// linked again after the hold — never by two instances, under epochs that only grow.
+#[test]
+fn a_failover_to_a_server_whose_clock_runs_ahead_keeps_one_owner_per_gateway() {
+    failover_to_a_clock("+5s");
+}
+
+/// 5 s behind: the old rows look younger, nothing lapses early; the same guarantees.
+#[test]
+fn a_failover_to_a_server_whose_clock_runs_behind_keeps_one_owner_per_gateway() {
+    failover_to_a_clock("-5s");
+}
+
+fn failover_to_a_clock(offset: &str) {
+    let primary = PrivatePg::start();
+    let replica = primary.replica();
+    primary.synchronous();
+    replica.restart_with_clock(offset);
+    // The standby's clock is `offset` from this machine's.
+    let apart: f64 = psql(
+        &replica.url("postgres"),
+        "SELECT extract(epoch FROM clock_timestamp())",
+    )
+    .parse()
+    .unwrap();
+    let here = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let want: f64 = offset.trim_end_matches('s').parse().unwrap();
+    assert!(
+        ((apart - here) - want).abs() < 2.0,
+        "the replica's clock is {:.1} s apart, not {want}",
+        apart - here
+    );
+    let nodes = cluster_on(both(&primary, &replica), TTL);
+    let fakes = Arc::new(fakes(30));
+    register(&nodes[0], &fakes);
+    wait_one_socket_each(&fakes, Duration::from_secs(30));
+    wait_every_gateway_owned(&nodes[0], 30);
+    let sampler = Sampler::start(&fakes);
+
+    primary.kill();
+    replica.promote();
+    wait_each_sees_one_failover(&nodes.iter().collect::<Vec<_>>());
+    wait_every_gateway_owned(&nodes[0], 30);
     wait_one_socket_each(&fakes, TTL + Duration::from_secs(20));
     assert_eq!(sampler.finish(), 1, "a gateway had two sockets at once");
     assert_epochs_only_grow(&fakes);

@@ -17,20 +17,36 @@ pub struct PrivatePg {
 }
 
 fn as_postgres(cmd: &std::path::Path, args: &[&str]) -> Output {
+    as_postgres_with(cmd, args, &[])
+}
+
+/// `cmd` as the `postgres` user when the test runs as root, with `env` added.
+fn as_postgres_with(cmd: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let root = Command::new("id")
         .arg("-u")
         .output()
         .is_ok_and(|o| o.stdout.starts_with(b"0"));
-    let out = if root {
-        Command::new("runuser")
-            .args(["-u", "postgres", "--"])
-            .arg(cmd)
-            .args(args)
-            .output()
+    let mut command = if root {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(cmd);
+        c
     } else {
-        Command::new(cmd).args(args).output()
+        Command::new(cmd)
     };
-    out.unwrap_or_else(|e| panic!("{}: {e}", cmd.display()))
+    command
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", cmd.display()))
+}
+
+/// Debian's libfaketime (package `faketime`), for a server whose clock runs apart.
+fn libfaketime() -> PathBuf {
+    ["x86_64-linux-gnu", "aarch64-linux-gnu"]
+        .iter()
+        .map(|arch| PathBuf::from(format!("/usr/lib/{arch}/faketime/libfaketime.so.1")))
+        .find(|p| p.exists())
+        .expect("libfaketime (the `faketime` package; scripts/test.sh installs it)")
 }
 
 fn check(what: &str, out: &Output) {
@@ -89,6 +105,10 @@ impl PrivatePg {
     }
 
     fn ctl(&self, action: &[&str]) {
+        self.ctl_with(action, &[]);
+    }
+
+    fn ctl_with(&self, action: &[&str], env: &[(&str, &str)]) {
         let data = self.dir.path().join("data");
         let log = self.dir.path().join("server.log");
         let options = format!(
@@ -112,7 +132,7 @@ impl PrivatePg {
         args.extend_from_slice(action);
         check(
             &format!("pg_ctl {action:?}"),
-            &as_postgres(&self.bin.join("pg_ctl"), &args),
+            &as_postgres_with(&self.bin.join("pg_ctl"), &args, env),
         );
     }
 
@@ -184,6 +204,17 @@ impl PrivatePg {
         let url = self.url("postgres");
         psql(&url, "ALTER SYSTEM SET synchronous_standby_names = '*'");
         psql(&url, "SELECT pg_reload_conf()");
+    }
+
+    /// Restarted with its clock `offset` from the machine's (libfaketime, e.g. `+5s`, `-5s`):
+    /// `now()`, and so every expiry it computes, runs that far apart.
+    pub fn restart_with_clock(&self, offset: &str) {
+        let lib = libfaketime();
+        self.ctl(&["stop"]);
+        self.ctl_with(
+            &["start"],
+            &[("LD_PRELOAD", lib.to_str().unwrap()), ("FAKETIME", offset)],
+        );
     }
 
     /// Killed: `pg_ctl stop -m immediate`, as a crashed host (no shutdown checkpoint).
