@@ -12,6 +12,7 @@ pub mod config_profiles;
 pub mod config_rollouts;
 pub mod cron;
 pub mod cron_declarations;
+pub mod disk;
 pub mod gateways;
 pub mod health;
 pub mod hosts;
@@ -73,6 +74,10 @@ pub enum DbError {
     /// A storage call ([`Store::call`]) did not finish.
     #[error("the storage call did not finish: {0}")]
     Interrupted(#[source] tokio::task::JoinError),
+    /// The disk under the database is full ([`disk`]): writes fail, reads and what is stored
+    /// are unharmed.
+    #[error("{}", disk::FULL)]
+    Full,
     #[error("{0}")]
     Conflict(String),
     #[error("not found")]
@@ -85,6 +90,11 @@ impl From<diesel::result::Error> for DbError {
     fn from(err: diesel::result::Error) -> Self {
         match err {
             diesel::result::Error::NotFound => DbError::NotFound,
+            diesel::result::Error::DatabaseError(_, ref info)
+                if disk::says_full(info.message()) =>
+            {
+                DbError::Full
+            }
             other => DbError::Query(other),
         }
     }
@@ -218,6 +228,9 @@ impl ManageConnection for ConnManager {
 /// looks for the fleet's data (the state directory, the default's home, is made at start).
 pub fn open(url: &str, pool_size: u32) -> Result<(Pool, Backend), DbError> {
     let backend = Backend::from_url(url)?;
+    if let Backend::Sqlite(path) = &backend {
+        disk::record_location(path);
+    }
     if let Backend::Sqlite(path) = &backend
         && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
         && !parent.is_dir()

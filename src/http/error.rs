@@ -229,6 +229,11 @@ pub enum ApiError {
     },
     #[error("storage is unavailable; the daemon's log has the cause")]
     Storage(String),
+    /// The database's disk is full (`db::disk`): this write is refused; reads are served.
+    #[error(
+        "the database's disk is full: writes are refused until space is freed there; reads are still served"
+    )]
+    StorageFull(String),
     #[error("internal error; the daemon's log has the cause")]
     Internal(String),
 }
@@ -317,6 +322,7 @@ impl ApiError {
             ApiError::NotReady(_) => ("not_ready", S::SERVICE_UNAVAILABLE),
             ApiError::OwnerUnavailable { .. } => ("owner_unavailable", S::SERVICE_UNAVAILABLE),
             ApiError::Storage(_) => ("storage_unavailable", S::SERVICE_UNAVAILABLE),
+            ApiError::StorageFull(_) => ("storage_full", S::SERVICE_UNAVAILABLE),
             ApiError::GatewayTimeout(_) => ("gateway_timeout", S::GATEWAY_TIMEOUT),
         }
     }
@@ -397,6 +403,18 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// A storage failure, from its cause's text: a full disk is told apart (`storage_full`),
+    /// whatever layers its cause passed through.
+    pub fn storage(cause: String) -> ApiError {
+        if crate::db::disk::is_full(&cause) {
+            ApiError::StorageFull(cause)
+        } else {
+            ApiError::Storage(cause)
+        }
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         self.catalogue().1
@@ -405,6 +423,16 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         if let ApiError::Storage(cause) | ApiError::Internal(cause) = self {
             tracing::error!(code = self.code(), %cause, "request failed");
+        }
+        if let ApiError::StorageFull(cause) = self {
+            let (path, free_bytes) = crate::db::disk::location_and_free();
+            tracing::error!(
+                code = self.code(),
+                path = path.as_deref().unwrap_or("(the database server's)"),
+                free_bytes,
+                %cause,
+                "write refused: the database's disk is full; free space there"
+            );
         }
         let mut resp = HttpResponse::build(self.status_code());
         if self.refused_before_the_body() {
@@ -456,7 +484,7 @@ impl From<AuthError> for ApiError {
             | AuthError::NotLookedUp
             | AuthError::MalformedAuthorization
             | AuthError::TwoKeys => ApiError::Unauthorized(err.to_string()),
-            AuthError::Store(e) => ApiError::Storage(e.to_string()),
+            AuthError::Store(e) => ApiError::storage(e.to_string()),
         }
     }
 }
@@ -479,7 +507,7 @@ impl From<RegistryError> for ApiError {
                 rule @ (PrimaryRuleError::DeletePrimary | PrimaryRuleError::UnsetPrimary),
             ) => ApiError::PrimaryGateway(rule.to_string()),
             RegistryError::Labels(e) => ApiError::field("labels", e.to_string()),
-            e @ RegistryError::Store(_) => ApiError::Storage(e.to_string()),
+            e @ RegistryError::Store(_) => ApiError::storage(e.to_string()),
             e @ RegistryError::Interrupted(_) => ApiError::Internal(e.to_string()),
         }
     }
@@ -514,7 +542,7 @@ impl From<crate::fleet_config::ConfigError> for ApiError {
         match err {
             C::Invalid(i) => ApiError::field(i.field, i.message),
             C::NotFound(name) => ApiError::ProfileNotFound(name),
-            C::Storage(e) => ApiError::Storage(e.to_string()),
+            C::Storage(e) => ApiError::storage(e.to_string()),
             C::Fleet(e) => e.into(),
             C::OperationNotFound(id) => ApiError::OperationNotFound(id),
             C::NotSteerable(message) => ApiError::OperationOver(message),

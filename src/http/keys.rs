@@ -137,7 +137,7 @@ pub async fn rotate(
             Err(crate::db::DbError::Conflict(why)) => {
                 return Err(ApiError::RotationInGrace(why));
             }
-            Err(e) => return Err(ApiError::Storage(e.to_string())),
+            Err(e) => return Err(ApiError::storage(e.to_string())),
         };
     Ok(HttpResponse::Ok().json(RotatedKey {
         key: row.into(),
@@ -168,6 +168,6 @@ pub async fn revoke(
         Ok(row) => Ok(HttpResponse::Ok().json(KeyJson::from(row))),
         Err(crate::db::DbError::NotFound) => Err(ApiError::KeyNotFound(id)),
         Err(crate::db::DbError::Conflict(why)) => Err(ApiError::Unprocessable(why)),
-        Err(e) => Err(ApiError::Storage(e.to_string())),
+        Err(e) => Err(ApiError::storage(e.to_string())),
     }
 }

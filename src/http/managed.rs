@@ -151,7 +151,7 @@ impl From<ManagedError> for ApiError {
                 ),
                 details: serde_json::json!({"host_id": host}),
             },
-            ManagedError::Storage(e) => ApiError::Storage(e.to_string()),
+            ManagedError::Storage(e) => ApiError::storage(e.to_string()),
             ManagedError::Registry(e) => e.into(),
             ManagedError::Internal(e) => ApiError::Internal(e),
         }

@@ -164,7 +164,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
     web::block(f)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Storage(e.to_string()))
+        .map_err(|e| ApiError::storage(e.to_string()))
 }
 
 /// A store call from a handler on `state`'s store, its error the API's ([`blocking`]).

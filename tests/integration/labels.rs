@@ -21,14 +21,7 @@ fn add_labelled(d: &Daemon, name: &str, port: u16, labels: Value) -> i64 {
 }
 
 fn names(d: &Daemon, query: &str) -> Vec<String> {
-    let res = d.get(&format!("/api/gateways?{query}"), &d.admin_key);
-    assert_eq!(res.status, 200, "{query}: {}", res.text());
-    res.json()["gateways"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|g| g["name"].as_str().unwrap().to_owned())
-        .collect()
+    crate::support::fleet::gateway_names(d, query)
 }
 
 fn patch_labels(d: &Daemon, id: i64, body: &Value) -> crate::support::Response {

@@ -30,6 +30,7 @@ mod cron_declarations;
 mod cron_scale;
 mod ctl;
 mod daemon_upgrade;
+mod disk_full;
 mod drain_abort;
 mod election;
 mod event_keepalive;

@@ -94,7 +94,7 @@ impl From<crate::approvals::ApprovalError> for ApiError {
                 }
             }
             A::Fleet(e) => e.into(),
-            A::Storage(e) => ApiError::Storage(e.to_string()),
+            A::Storage(e) => ApiError::storage(e.to_string()),
         }
     }
 }
@@ -219,7 +219,7 @@ impl From<crate::spend::SpendError> for ApiError {
                         .max(1),
                 }
             }
-            e @ E::Unavailable(_) => ApiError::Storage(e.to_string()),
+            e @ E::Unavailable(_) => ApiError::storage(e.to_string()),
         }
     }
 }
@@ -244,7 +244,7 @@ impl From<crate::fleet::FleetError> for ApiError {
                 details,
                 retry_after_secs,
             },
-            F::Storage(e) => ApiError::Storage(e.to_string()),
+            F::Storage(e) => ApiError::storage(e.to_string()),
             F::ProcessUnverifiable {
                 id,
                 ref name,

@@ -213,3 +213,15 @@ pub fn register_fakes(d: &Daemon, n: usize, cfg: FakeConfig) -> Vec<FakeGateway>
     }
     fakes
 }
+
+/// The names of the gateways `GET /api/gateways?{query}` lists (asserting a 200).
+pub fn gateway_names(d: &Daemon, query: &str) -> Vec<String> {
+    let res = d.get(&format!("/api/gateways?{query}"), &d.admin_key);
+    assert_eq!(res.status, 200, "{query}: {}", res.text());
+    res.json()["gateways"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap().to_owned())
+        .collect()
+}
