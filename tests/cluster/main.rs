@@ -6,6 +6,7 @@
 
 mod approvals;
 mod budgets;
+mod clocks;
 mod cold_start;
 mod cron;
 mod managed;
@@ -206,6 +207,22 @@ fn wait_every_gateway_owned(d: &Daemon, count: usize) {
             }
         },
     );
+}
+
+/// A relay in front of `db`'s server (the test can cut it), and `db`'s URL through it.
+fn relayed(db: &Database) -> (gs_test_support::relay::Relay, String) {
+    let Database::Postgres { url } = db else {
+        panic!("a relay stands in front of PostgreSQL")
+    };
+    let (base, name) = url.rsplit_once('/').unwrap();
+    let server: std::net::SocketAddr = base
+        .rsplit_once('@')
+        .map_or(base, |(_, hostport)| hostport)
+        .parse()
+        .expect("GS_TEST_PG_URL names host:port");
+    let relay = gs_test_support::relay::Relay::start(server);
+    let url = format!("postgres://postgres@{}/{name}", relay.addr);
+    (relay, url)
 }
 
 /// Waits until `d` answers `/readyz` with 200 again.
@@ -1072,22 +1089,10 @@ fn one_coordinator_elects_the_acting_primary_for_every_instance() {
 /// expire, and afterwards every gateway is linked again — by exactly one instance throughout.
 #[test]
 fn the_database_out_of_reach_longer_than_a_lease_fences_every_link_then_recovers() {
-    let fresh = Database::postgres();
-    let Database::Postgres { url } = &fresh else {
-        unreachable!()
-    };
     // The same database, reached through a relay the test can cut: for the daemons behind it,
     // the database restarting, without touching the server the other tests share.
-    let (base, name) = url.rsplit_once('/').unwrap();
-    let server: std::net::SocketAddr = base
-        .rsplit_once('@')
-        .map_or(base, |(_, hostport)| hostport)
-        .parse()
-        .expect("GS_TEST_PG_URL names host:port");
-    let proxy = gs_test_support::relay::Relay::start(server);
-    let proxied = Database::Postgres {
-        url: format!("postgres://postgres@{}/{name}", proxy.addr),
-    };
+    let (proxy, url) = relayed(&Database::postgres());
+    let proxied = Database::Postgres { url };
     let nodes = cluster_on(proxied, TTL);
     let fakes = Arc::new(fakes(30));
     register(&nodes[0], &fakes);

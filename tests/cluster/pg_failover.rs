@@ -33,11 +33,18 @@ fn failovers_seen(d: &Daemon) -> u64 {
         .unwrap_or(0)
 }
 
-/// At each fake, as it was dialled (`instance:epoch` at every connect): the fencing epoch never
-/// goes back, grows at each change of instance, and no epoch was sent by two instances — also
-/// across a failover to a server that missed the last leases (issue 61's second check).
-fn assert_epochs_only_grow(fakes: &[FakeGateway]) {
+/// At each fake, as it was dialled (`instance:epoch` at every connect): no two instances'
+/// frames interleaved (issue 61's first check); the fencing epoch never goes back, grows at
+/// each change of instance, and no epoch was sent by two instances — also across a failover to
+/// a server that missed the last leases (its second).
+fn assert_one_owner_at_a_time(fakes: &[FakeGateway]) {
     for (i, f) in fakes.iter().enumerate() {
+        let frames = f.dialer_frames();
+        assert_eq!(
+            fake_gateway::frame_overlaps(&frames),
+            0,
+            "fake {i} received frames from two instances at once: {frames:#?}"
+        );
         let dialled: Vec<(String, u64)> = f
             .dialers()
             .iter()
@@ -159,7 +166,7 @@ fn a_database_failover_is_seen_by_every_instance_holds_adoption_and_keeps_one_ow
         assert_eq!(nodes[(i + 1) % 3].get("/api/gateways", &key).status, 200);
     }
     assert_eq!(sampler.finish(), 1, "a gateway had two sockets at once");
-    assert_epochs_only_grow(&fakes);
+    assert_one_owner_at_a_time(&fakes);
 }
 
 /// An asynchronous replica that missed the last hand-overs: `a` and `b` share the fleet, the
@@ -229,7 +236,7 @@ fn failover_past_lost_hand_overs(c_dies_too: bool) {
     wait_every_gateway_owned(&a, 30);
     wait_one_socket_each(&fakes, TTL + Duration::from_secs(20));
     assert_eq!(sampler.finish(), 1, "a gateway had two sockets at once");
-    assert_epochs_only_grow(&fakes);
+    assert_one_owner_at_a_time(&fakes);
 }
 
 /// The promoted replica's clock runs 5 s ahead of the old primary's: every instance row it
@@ -281,5 +288,5 @@ fn failover_to_a_clock(offset: &str) {
     wait_every_gateway_owned(&nodes[0], 30);
     wait_one_socket_each(&fakes, TTL + Duration::from_secs(20));
     assert_eq!(sampler.finish(), 1, "a gateway had two sockets at once");
-    assert_epochs_only_grow(&fakes);
+    assert_one_owner_at_a_time(&fakes);
 }

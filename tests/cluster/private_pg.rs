@@ -40,8 +40,8 @@ fn as_postgres_with(cmd: &std::path::Path, args: &[&str], env: &[(&str, &str)]) 
         .unwrap_or_else(|e| panic!("{}: {e}", cmd.display()))
 }
 
-/// Debian's libfaketime (package `faketime`), for a server whose clock runs apart.
-fn libfaketime() -> PathBuf {
+/// Debian's libfaketime (package `faketime`), for a process whose clock runs apart.
+pub fn libfaketime() -> PathBuf {
     ["x86_64-linux-gnu", "aarch64-linux-gnu"]
         .iter()
         .map(|arch| PathBuf::from(format!("/usr/lib/{arch}/faketime/libfaketime.so.1")))
