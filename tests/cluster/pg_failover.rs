@@ -112,15 +112,24 @@ fn a_database_failover_is_seen_by_every_instance_holds_adoption_and_keeps_one_ow
     register(&nodes[0], &fakes);
     wait_one_socket_each(&fakes, Duration::from_secs(30));
     wait_every_gateway_owned(&nodes[0], 30);
-    // Acknowledged before the failover: a key made through one instance.
+    // Acknowledged before the failover: a key made through one instance, and a spawn.
     let before = nodes[1].create_key("viewer", "made-before-the-failover");
+    let spawned = spawn(&nodes[1], "before-failover");
+    assert_eq!(spawned.status, 202, "{}", spawned.text());
     for d in &nodes {
         assert_eq!(failovers_seen(d), 0, "no failover yet");
     }
     let sampler = Sampler::start(&fakes);
 
     primary.kill();
-    replica.promote();
+    // A spawn asked for while no primary answers (the pool waits up to 10 s for a connection,
+    // then 503): whatever its answer, asked again under the same Idempotency-Key once the
+    // failover is over, it runs at most once.
+    let during = std::thread::scope(|scope| {
+        let asked = scope.spawn(|| spawn(&nodes[0], "during-failover"));
+        replica.promote();
+        asked.join().unwrap()
+    });
 
     // Every instance saw the new server, and held adoption for it.
     wait_each_sees_one_failover(&nodes.iter().collect::<Vec<_>>());
@@ -165,8 +174,49 @@ fn a_database_failover_is_seen_by_every_instance_holds_adoption_and_keeps_one_ow
         let key = d.create_key("viewer", &format!("made-after-on-{i}"));
         assert_eq!(nodes[(i + 1) % 3].get("/api/gateways", &key).status, 200);
     }
+    // The spawns: the one acknowledged before is the same spawn asked again anywhere, the one
+    // asked during the failover is taken once asked again, each ran once at its gateway.
+    let again = spawn(&nodes[2], "before-failover");
+    assert_eq!(again.status, 202, "{}", again.text());
+    assert_eq!(again.json()["spawn_id"], spawned.json()["spawn_id"]);
+    let retried = wait_for(
+        "the spawn asked during the failover taken",
+        Duration::from_secs(20),
+        || {
+            let res = spawn(&nodes[2], "during-failover");
+            if res.status == 202 {
+                Ok(res)
+            } else {
+                Err(format!("{} {}", res.status, res.text()))
+            }
+        },
+    );
+    if during.status == 202 {
+        assert_eq!(retried.json()["spawn_id"], during.json()["spawn_id"]);
+    }
+    for res in [&spawned, &retried] {
+        let id = res.json()["spawn_id"].as_str().unwrap().to_owned();
+        let done = gs_test_support::daemon::spawn_finished(&nodes[0], &id, Duration::from_secs(30));
+        assert_eq!(done["status"], "ok", "{done}");
+    }
+    let runs: usize = fakes.iter().map(|f| f.runs_started()).sum();
+    assert_eq!(
+        runs, 2,
+        "each spawn ran once (the one during the failover answered {})",
+        during.status
+    );
     assert_eq!(sampler.finish(), 1, "a gateway had two sockets at once");
     assert_one_owner_at_a_time(&fakes);
+}
+
+/// `POST /api/spawn` through `d` under `idempotency_key` (the same task each time).
+fn spawn(d: &Daemon, idempotency_key: &str) -> gs_test_support::daemon::Response {
+    d.send(
+        gs_test_support::daemon::Request::new("POST", "/api/spawn")
+            .key(&d.admin_key)
+            .header("Idempotency-Key", idempotency_key)
+            .json(&serde_json::json!({"agent": "main", "task": format!("say {idempotency_key}")})),
+    )
 }
 
 /// An asynchronous replica that missed the last hand-overs: `a` and `b` share the fleet, the
