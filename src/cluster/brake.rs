@@ -33,6 +33,22 @@ pub enum Adopt {
     },
 }
 
+impl Adopt {
+    /// How many gateways it does not hold yet a round `round_ms` after the last may take.
+    pub fn how_many(&self, round_ms: i64) -> usize {
+        match self {
+            Adopt::Up(n) => *n,
+            Adopt::Held {
+                takes: Takes::Own, ..
+            } => per_round(round_ms),
+            Adopt::Held {
+                takes: Takes::Nothing,
+                ..
+            } => 0,
+        }
+    }
+}
+
 /// What a held round may still take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Takes {
@@ -87,9 +103,9 @@ impl Brake {
         }
     }
 
-    /// How far the database servers' clocks may differ, as configured.
-    pub fn skew_ms(&self) -> i64 {
-        self.skew_ms
+    /// How long a failover holds adoption: one TTL, and the servers' clocks' skew allowance.
+    pub fn failover_hold_ms(&self, ttl_ms: i64) -> i64 {
+        ttl_ms.saturating_add(self.skew_ms)
     }
 
     /// What the round at `now_ms` may adopt, given the instances live now (`None`: this round
@@ -119,7 +135,7 @@ impl Brake {
         let holding = self.held.as_ref().is_some_and(|h| now_ms < h.until_ms);
         let hold = match database {
             Database::FailedOver(what) => Some(Hold {
-                until_ms: now_ms.saturating_add(ttl_ms).saturating_add(self.skew_ms),
+                until_ms: now_ms.saturating_add(self.failover_hold_ms(ttl_ms)),
                 why: format!("the database failed over ({what})"),
                 takes: Takes::Nothing,
             }),

@@ -4,6 +4,7 @@
 //! (its state directory is locked), and none of this runs.
 //!
 //! - `placement`: who should link which gateway (pure).
+//! - `brake` and `failover`: when adoption holds, and what a database failover is (pure).
 //! - `runner`: the loop that heartbeats, renews and takes leases, follows the gateways table,
 //!   and tells the registry which links to run.
 //! - `wake`: LISTEN/NOTIFY wake-ups for the runner and the event pump (the tables stay the
@@ -12,6 +13,7 @@
 pub mod brake;
 pub mod capacity;
 pub mod events;
+pub mod failover;
 pub mod forward;
 mod hops;
 pub mod placement;

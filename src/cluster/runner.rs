@@ -16,7 +16,8 @@ use actix::Addr;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use super::brake::{Adopt, Brake, Database, Takes};
+use super::brake::{Adopt, Brake, Database};
+use super::failover;
 use super::hops::{ask, blocking};
 use super::placement::{self, Seat};
 use super::{Cluster, ClusterConfig, Peer, Standing};
@@ -301,7 +302,13 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
     let placed = place(m, &beat, &pinned);
     let ids: Vec<String> = beat.live.iter().map(|i| i.instance_id.clone()).collect();
     let ttl_ms = m.ttl.as_millis() as i64;
-    let database = database_news(m, store, cluster, &beat.server);
+    let before = m.server.replace(beat.server.clone());
+    let database = failover::news(before.as_ref(), &beat.server, m.database_failed);
+    if let (Database::FailedOver(what), Some(before)) = (&database, &before) {
+        let hold_ms = m.brake.failover_hold_ms(ttl_ms);
+        failover::report(store, cluster, &m.me, (before, &beat.server), what, hold_ms);
+        m.compare = true;
+    }
     let adopt = m
         .brake
         .judge(now_ms(), Some(&ids), &database, ttl_ms, round_ms);
@@ -309,16 +316,11 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
     held.retain(|id, _| placed.wanted.contains(id));
     // Paced either way; held, only gateways never leased or last held by this instance, or
     // after a failover none.
-    let takes = match &adopt {
-        Adopt::Up(n) => *n,
-        Adopt::Held { takes, .. } if *takes == Takes::Own => super::brake::per_round(round_ms),
-        Adopt::Held { .. } => 0,
-    };
     let to_take: Vec<GatewayId> = placed
         .wanted
         .iter()
         .filter(|g| !held.contains_key(g))
-        .take(takes)
+        .take(adopt.how_many(round_ms))
         .copied()
         .collect();
     let own_only = matches!(adopt, Adopt::Held { .. });
@@ -453,52 +455,6 @@ async fn round(m: &mut Member, cluster: &Cluster, store: &Store, registry: &Addr
         info!(coordinator = m.coordinator, "coordinator lease");
     }
     cluster.view.extend(valid_until);
-}
-
-/// What this round's heartbeat says of the database: it came back after failing, or another
-/// server answered than the last round's (a new timeline: a replica was promoted; a new system
-/// identifier: another database under the same URL). A failover is logged, counted, audited,
-/// and makes this round compare its leases with the new server's (docs/design.md, *Cluster*).
-fn database_news(
-    m: &mut Member,
-    store: &Store,
-    cluster: &Cluster,
-    server: &ServerIdentity,
-) -> Database {
-    let before = m.server.replace(server.clone());
-    let Some(before) = before.filter(|b| b != server) else {
-        return if m.database_failed {
-            Database::CameBack
-        } else {
-            Database::Steady
-        };
-    };
-    let what = if before.system != server.system {
-        format!("system {} -> {}", before.system, server.system)
-    } else {
-        format!("timeline {} -> {}", before.timeline, server.timeline)
-    };
-    let hold = m.ttl + Duration::from_millis(u64::try_from(m.brake.skew_ms()).unwrap_or(0));
-    warn!(
-        change = %what,
-        ?hold,
-        "the database failed over: nothing is adopted for the hold, and this instance's leases are compared with the new server's"
-    );
-    cluster.metrics.database_failovers.inc();
-    m.compare = true;
-    let by = gateway_supervisor_actors::model::Caller::system("cluster");
-    let details = serde_json::json!({
-        "from": {"system_identifier": before.system, "timeline": before.timeline},
-        "to": {"system_identifier": server.system, "timeline": server.timeline},
-        "hold_ms": hold.as_millis() as u64,
-    });
-    let (s, me) = (store.clone(), m.me.clone());
-    tokio::task::spawn_blocking(move || {
-        if let Err(e) = s.audit(&by, "cluster.db_failover", "instance", me, &details) {
-            warn!(%e, "could not write the audit row of a database failover");
-        }
-    });
-    Database::FailedOver(what)
 }
 
 /// Brings `held` in line with what the database `recorded` this instance holds: a lease it

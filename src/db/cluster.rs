@@ -284,9 +284,10 @@ impl Store {
     /// with their owner's row, or a previous version's that expired), under this instance's
     /// `epoch` — only while its own row is alive under it. `own_only` (the adoption brake):
     /// only those never taken or last held by this instance. A lease taken from another gets
-    /// the gateway's next fencing epoch, and at least the round's [`Round::epoch_floor`]. Returns each lease taken (or found already this
-    /// instance's under `epoch`, unwritten), by gateway, with its fencing epoch. Writes one row
-    /// per lease taken, none for one already held nor for a round that takes nothing.
+    /// the gateway's next fencing epoch, and at least the round's [`Round::epoch_floor`].
+    /// Returns each lease taken (or found already this instance's under `epoch`, unwritten),
+    /// by gateway, with its fencing epoch. Writes one row per lease taken, none for one
+    /// already held nor for a round that takes nothing.
     pub fn cluster_take(
         &self,
         round: Round<'_>,

@@ -8,11 +8,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-/// How a [`super::DbError::Full`] reads, and what every layer above passes on in its text: the
-/// HTTP layer tells a full disk from other storage failures by it (`ApiError::storage`).
-pub const FULL: &str = "the database's disk is full";
-
-/// SQLite's words for `SQLITE_FULL` (`sqlite3_errstr`), as diesel hands them on.
+/// SQLite's words for `SQLITE_FULL` (`sqlite3_errstr`), as diesel hands them on. Every layer
+/// keeps its cause's text (a `DbError::Query`, the gateway store's `StoreError::backend`), so
+/// the HTTP layer tells a full disk from other storage failures by them
+/// (`ApiError::storage`).
 const SQLITE_FULL: &str = "database or disk is full";
 
 static LOCATION: OnceLock<PathBuf> = OnceLock::new();
@@ -22,15 +21,9 @@ pub(super) fn record_location(path: &Path) {
     let _ = LOCATION.set(path.to_owned());
 }
 
-/// Whether a database's answer says its disk is full.
-pub(super) fn says_full(message: &str) -> bool {
-    message == SQLITE_FULL
-}
-
-/// Whether an error's text (through any layer) is a full disk's: ours, or SQLite's own words
-/// where a layer kept the driver's error as it was (the gateway store's `StoreError::backend`).
+/// Whether an error's text, through any layer, is a full disk's.
 pub fn is_full(cause: &str) -> bool {
-    cause.contains(FULL) || cause.contains(SQLITE_FULL)
+    cause.contains(SQLITE_FULL)
 }
 
 /// Where the database is and the bytes free to an unprivileged writer there now, for the log
@@ -54,11 +47,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sqlite_s_full_answer_is_recognised_and_survives_being_wrapped() {
-        assert!(says_full("database or disk is full"));
-        assert!(!says_full("database is locked"));
-        let wrapped = format!("storage failed: storage failed: {FULL}");
-        assert!(is_full(&wrapped));
+    fn sqlite_s_full_answer_is_recognised_through_the_layers_that_wrap_it() {
+        assert!(is_full("database error: database or disk is full"));
         assert!(is_full(
             "storage failed: storage failed: database or disk is full"
         ));

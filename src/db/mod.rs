@@ -74,10 +74,6 @@ pub enum DbError {
     /// A storage call ([`Store::call`]) did not finish.
     #[error("the storage call did not finish: {0}")]
     Interrupted(#[source] tokio::task::JoinError),
-    /// The disk under the database is full ([`disk`]): writes fail, reads and what is stored
-    /// are unharmed.
-    #[error("{}", disk::FULL)]
-    Full,
     #[error("{0}")]
     Conflict(String),
     #[error("not found")]
@@ -90,11 +86,6 @@ impl From<diesel::result::Error> for DbError {
     fn from(err: diesel::result::Error) -> Self {
         match err {
             diesel::result::Error::NotFound => DbError::NotFound,
-            diesel::result::Error::DatabaseError(_, ref info)
-                if disk::says_full(info.message()) =>
-            {
-                DbError::Full
-            }
             other => DbError::Query(other),
         }
     }
@@ -229,13 +220,12 @@ impl ManageConnection for ConnManager {
 pub fn open(url: &str, pool_size: u32) -> Result<(Pool, Backend), DbError> {
     let backend = Backend::from_url(url)?;
     if let Backend::Sqlite(path) = &backend {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
+            && !parent.is_dir()
+        {
+            return Err(DbError::SqliteDirectory(parent.to_owned()));
+        }
         disk::record_location(path);
-    }
-    if let Backend::Sqlite(path) = &backend
-        && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
-        && !parent.is_dir()
-    {
-        return Err(DbError::SqliteDirectory(parent.to_owned()));
     }
     let size = match (pool_size, &backend) {
         (0, Backend::Sqlite(_)) => 4,
