@@ -42,6 +42,10 @@ const show = (...children) => {
 const can = (role) => state.me && RANK[state.me.role] >= RANK[role];
 const announce = (text) => { $("announce").textContent = text; };
 
+// A request refused for want of a session (401): the login form is drawn (or was, for the
+// session it was asked under); the page says nothing more.
+class Unauthorized extends Error {}
+
 async function api(method, path, body) {
   const opts = { method, headers: {}, credentials: "same-origin" };
   if (body !== undefined) { opts.headers["content-type"] = "application/json"; opts.body = JSON.stringify(body); }
@@ -55,7 +59,7 @@ async function api(method, path, body) {
     // before a logout or a login must not redraw the login form under the key being typed or
     // over the session logged in since.
     if (state.me && session === state.session) showLogin("Your session ended; log in again.");
-    throw new Error("unauthorized");
+    throw new Unauthorized("unauthorized");
   }
   if (!res.ok) throw new Error((json && json.message) || `${res.status} ${res.statusText}`);
   return json;
@@ -196,7 +200,7 @@ async function loadFleet() {
     state.fleet = await api("GET", `/api/gateways?${fleetQuery()}`);
     state.selectorError = "";
   } catch (e) {
-    if (e.message === "unauthorized") return;
+    if (e instanceof Unauthorized) return;
     // A selector being typed is often not one yet: say why beside the box, keep the table.
     if (state.selector.trim() && e.message.startsWith("selector:") && state.fleet) {
       state.selectorError = e.message;
@@ -282,7 +286,7 @@ async function renderGateway(id, refresh) {
   try {
     g = (await api("GET", `/api/gateways/${id}`)).gateway;
     history = await api("GET", `/api/gateways/health/history?gateway_id=${id}`);
-  } catch (e) { if (e.message !== "unauthorized") show(el("p", { class: "error" }, e.message)); return; }
+  } catch (e) { return failed(e); }
   if (refresh && state.view !== `gateway:${id}`) return;
   const c = g.connection || {};
   const err = c.last_error ? `${c.last_error.code}: ${c.last_error.message}` : "none";
@@ -377,7 +381,7 @@ async function renderSessions() {
   const gw = new URLSearchParams((location.hash.split("?")[1]) || "");
   let data;
   try { data = await api("GET", `/api/sessions?limit=500${gw.get("gateway_id") ? `&gateway_id=${encodeURIComponent(gw.get("gateway_id"))}` : ""}`); }
-  catch (e) { if (e.message !== "unauthorized") show(el("p", { class: "error" }, e.message)); return; }
+  catch (e) { return failed(e); }
   const ids = [...new Set(data.sessions.map((s) => s.gateway_id))].filter((id) => !state.names.has(id));
   if (ids.length > 0 && ids.length <= 20) {
     for (const id of ids) {
@@ -407,7 +411,7 @@ function when(ms) {
 }
 
 function failed(e) {
-  if (e.message !== "unauthorized") show(el("p", { class: "error" }, e.message));
+  if (!(e instanceof Unauthorized)) show(el("p", { class: "error" }, e.message));
 }
 
 async function renderSpawns() {
