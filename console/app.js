@@ -15,7 +15,8 @@ const statuses = () => Object.keys(state.fleet?.counts || {});
 // read whole). `names`: gateway names seen, for the sessions page.
 // `session`: counts logins and logouts, so an answer knows whether the session it was asked
 // under is still the page's.
-const state = { session: 0, me: null, fleet: null, names: new Map(), page: 0, filter: "", selector: "", selectorError: "", events: [], stream: null, refreshTimer: null, view: null };
+// `loggingOut`: the logout under way (its answer clears the session cookie), which a login waits for.
+const state = { loggingOut: null, session: 0, me: null, fleet: null, names: new Map(), page: 0, filter: "", selector: "", selectorError: "", events: [], stream: null, refreshTimer: null, view: null };
 
 const $ = (id) => document.getElementById(id);
 function el(tag, attrs = {}, ...children) {
@@ -83,6 +84,9 @@ function showLogin(message) {
   const form = el("form", { class: "login", onsubmit: async (ev) => {
     ev.preventDefault();
     try {
+      // A logout answered after this login would clear the cookie the login just set (the
+      // browser applies its Set-Cookie whenever it arrives): wait for it, 5 s at most.
+      await Promise.race([state.loggingOut, new Promise((done) => setTimeout(done, 5000))]);
       const me = await api("POST", "/console/login", { key: key.value });
       state.session += 1;
       state.me = me;
@@ -120,7 +124,9 @@ async function start() {
 // session it was asked under).
 $("logout").addEventListener("click", async () => {
   const session = state.session;
-  try { await api("POST", "/console/logout"); } finally {
+  const answered = api("POST", "/console/logout");
+  state.loggingOut = answered.catch(() => {});
+  try { await answered; } finally {
     if (session === state.session || !state.me) showLogin("Logged out.");
   }
 });
