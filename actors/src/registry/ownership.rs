@@ -52,7 +52,22 @@ impl LeaseChanges {
         if let Some(coordinator) = self.coordinator {
             tracing::info!(coordinator, "coordinator role changed");
         }
-        let lapsed = self.gone.iter().filter(|(_, valid)| !valid).count();
+        let again = self
+            .gone
+            .iter()
+            .filter(|(id, _)| self.new.contains(id))
+            .count();
+        if again > 0 {
+            tracing::warn!(
+                gateways = again,
+                "a round renewed leases after their links had stopped at their guard: linking them again"
+            );
+        }
+        let lapsed = self
+            .gone
+            .iter()
+            .filter(|(id, valid)| !valid && !self.new.contains(id))
+            .count();
         if lapsed > 0 {
             tracing::warn!(
                 gateways = lapsed,
@@ -141,8 +156,12 @@ impl Ownership {
     }
 
     /// Takes one renewal round: `leases` (gateway → epoch) valid until `valid_until`. A lease
-    /// renewed moves its guard forward; one lost or retaken under a new epoch leaves its guard
-    /// where it was (its link stops by it) and is reported gone.
+    /// renewed moves its guard forward. One lost (not in `leases`) is reported gone and leaves
+    /// its guard where it was: its link stops, and may still close politely, before anyone
+    /// else may take the gateway. One retaken under a new epoch, or whose guard had already
+    /// passed at `now` when the round landed (its link saw that and stopped itself: a guard
+    /// never comes back to life), is reported gone and new at once: its old guard is fenced
+    /// now and a new link dials under a new guard.
     pub(super) fn renew(
         &mut self,
         leases: &HashMap<GatewayId, u64>,
@@ -168,12 +187,19 @@ impl Ownership {
         *acting = recorded_acting;
         let mut gone: Vec<(GatewayId, bool)> = held
             .iter()
-            .filter(|(id, h)| leases.get(id) != Some(&h.epoch))
+            .filter(|(id, h)| leases.get(id) != Some(&h.epoch) || !h.guard.valid_at(now))
             .map(|(id, h)| (*id, h.guard.valid_at(now)))
             .collect();
         gone.sort_unstable();
         for (id, _) in &gone {
-            held.remove(id);
+            if let Some(h) = held.remove(id)
+                && leases.contains_key(id)
+            {
+                // Still this instance's, under a newer epoch or a new guard: a new link takes
+                // it now, and the old one must say nothing more — not even its close frame.
+                // (A lease gone elsewhere keeps its guard: the link may close politely.)
+                h.guard.extend(now);
+            }
         }
         let mut new = Vec::new();
         for (id, epoch) in leases {

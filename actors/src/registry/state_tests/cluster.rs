@@ -31,6 +31,11 @@ fn round(
     }
 }
 
+/// A member's round at `now` renewing gateways 1 and 2 under epoch 1.
+fn both_leased(now: Instant) -> Input {
+    round(&[(GatewayId(1), 1), (GatewayId(2), 1)], false, None, now)
+}
+
 #[test]
 fn a_member_links_nothing_and_nobody_acts_until_it_holds_a_lease() {
     let (h, _) = member(vec![gw(GatewayId(1), true), gw(GatewayId(2), false)]);
@@ -85,17 +90,52 @@ fn a_lease_retaken_under_a_new_epoch_restarts_its_link() {
     let (mut h, t0) = member(vec![gw(GatewayId(1), true)]);
     h.apply(round(&[(GatewayId(1), 1)], false, None, t0));
     let first = h.state.epoch_of(GatewayId(1));
-    let actions = h.apply(round(
-        &[(GatewayId(1), 2)],
-        false,
-        None,
-        t0 + Duration::from_secs(5),
-    ));
+    let old_guard = h.targets[&GatewayId(1)].lease.clone().unwrap();
+    let t1 = t0 + Duration::from_secs(5);
+    let actions = h.apply(round(&[(GatewayId(1), 2)], false, None, t1));
     assert_eq!(
         (stops(&actions), starts(&actions)),
         (vec![GatewayId(1)], vec![GatewayId(1)])
     );
     assert_ne!(h.state.epoch_of(GatewayId(1)), first);
+    // The old link is silent from now on, though its lease had 10 s left: found by the fault
+    // run, where the old link (epoch 1), still stopping, dialled after the new one (epoch 2)
+    // and the gateway saw the fencing epoch go back.
+    assert!(!old_guard.valid_at(t1));
+    assert!(
+        h.targets[&GatewayId(1)]
+            .lease
+            .as_ref()
+            .unwrap()
+            .valid_at(t1)
+    );
+}
+
+/// Found by the fault run (3,000 gateways, the database restarted): a round that lands after a
+/// link's guard has passed, but before the fence check has seen the round's deadline go by,
+/// must not revive that guard. The link has already stopped itself (it saw the guard pass);
+/// the lease, still this instance's under the same epoch, needs a new link — otherwise the
+/// gateway stays unlinked for as long as this instance keeps renewing a lease nobody uses.
+#[test]
+fn a_round_that_lands_after_a_guard_passed_starts_a_new_link_rather_than_reviving_it() {
+    let (mut h, t0) = member(vec![gw(GatewayId(1), true), gw(GatewayId(2), false)]);
+    h.apply(both_leased(t0));
+    let first = h.targets[&GatewayId(1)].lease.clone().unwrap();
+    let first_epoch = h.state.epoch_of(GatewayId(1));
+    // 15 s on: both guards have passed (the links stopped themselves), and the next round
+    // renews both under the same epochs before any fence check ran.
+    let late = t0 + Duration::from_secs(15) + Duration::from_millis(100);
+    assert!(!first.valid_at(late));
+    let actions = h.apply(both_leased(late));
+    assert_eq!(starts(&actions), vec![GatewayId(1), GatewayId(2)]);
+    assert_ne!(h.state.epoch_of(GatewayId(1)), first_epoch);
+    // The stopped link's guard stays passed; the new link's is valid to the round's end.
+    assert!(!first.valid_at(late));
+    let fresh = h.targets[&GatewayId(1)].lease.clone().unwrap();
+    assert!(fresh.valid_at(late + Duration::from_secs(14)));
+    // A round before the guard passed only moves it, as ever.
+    let actions = h.apply(both_leased(late + Duration::from_secs(5)));
+    assert!(starts(&actions).is_empty() && stops(&actions).is_empty());
 }
 
 #[test]
