@@ -26,9 +26,10 @@ as_root() {
 # which computes the Debian package's library dependencies. chromium, chromium-driver: the web
 # console's browser test (a real headless Chromium over WebDriver). jq: the README's recipes,
 # which the real-gateway tests run as written. faketime: libfaketime, the clock of a promoted
-# PostgreSQL replica set ahead or behind in the cluster suite's failover tests.
+# PostgreSQL replica set ahead or behind in the cluster suite's failover tests, and an instance's
+# clock 5 % fast in the fault run. iptables: the fault run's partitions and packet loss.
 PACKAGES=(libssl-dev postgresql postgresql-client systemd pkg-config prometheus groff-base iproute2 wrk
-  util-linux python3 python3-venv curl dpkg-dev chromium chromium-driver jq faketime)
+  util-linux python3 python3-venv curl dpkg-dev chromium chromium-driver jq faketime iptables)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -59,7 +60,7 @@ cargo fmt --all -- --check
 log "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # --all-targets skips `test = false` targets: the real-gateway e2e and the cluster suite.
-cargo clippy --locked --test openclaw_e2e --test cluster -- -D warnings
+cargo clippy --locked --test openclaw_e2e --test cluster --test faults -- -D warnings
 
 log "no import cycles between modules (scripts/module-cycles.py)"
 python3 scripts/module-cycles.py
@@ -72,6 +73,16 @@ GS_TEST_DATABASE=postgres cargo test --locked --test integration
 
 log "tests: a cluster of daemons on PostgreSQL (tests/cluster)"
 cargo test --locked --test cluster
+
+# --- the cluster under real faults --------------------------------------------------------------
+# Each fault once (kill, pauses, partitions, a slow and lossy link, database restart and
+# failovers, clocks apart) over 300 fake gateways, checked at the gateways (~3 minutes; root:
+# network namespaces and iptables). Beside the API fuzz run and the generated clients below, which
+# run in a namespace of their own and on daemons of their own.
+log "the cluster under faults (scripts/faults.sh), beside the API fuzz run"
+faults_log=$(mktemp /tmp/gs-faults.XXXXXX.log)
+scripts/faults.sh >"$faults_log" 2>&1 &
+faults=$!
 
 # --- the API as a hostile client sees it -------------------------------------------------------
 # Schemathesis (every check; examples, coverage, fuzzing and stateful phases, ~3 minutes)
@@ -90,6 +101,12 @@ if ! wait "$clients"; then
   exit 1
 fi
 tail -n 4 "$clients_log" >&2
+if ! wait "$faults"; then
+  cat "$faults_log" >&2
+  echo "the fault run failed (scripts/faults.sh)" >&2
+  exit 1
+fi
+sed -n '/^Fault run:/,$p' "$faults_log" >&2
 
 # --- real OpenClaw gateways -------------------------------------------------------------------
 # Node 24 + openclaw@2026.9.6 from the npm registry, cached between runs (~840 MB, ~30-60 s once),

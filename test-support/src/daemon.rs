@@ -204,6 +204,8 @@ pub struct Daemon {
     pub child: Option<Child>,
     pub addr: SocketAddr,
     pub admin_key: String,
+    /// The network namespace the process runs in (`ip netns exec`), if not this one.
+    pub netns: Option<String>,
     starts: u32,
 }
 
@@ -250,6 +252,38 @@ impl Daemon {
         d
     }
 
+    /// Like [`Daemon::start_on`], in network namespace `netns` (`ip netns exec`; the process
+    /// keeps its PID): `env` must bind the HTTP side to an address the test can reach there.
+    pub fn start_in(netns: &str, db: Database, env: &[(&str, &str)]) -> Daemon {
+        let mut d = Self::unstarted(
+            tempfile::tempdir().expect("tempdir"),
+            db,
+            env,
+            String::new(),
+        );
+        d.netns = Some(netns.to_owned());
+        d.launch();
+        d.admin_key = fs::read_to_string(d.dir.path().join("admin.key"))
+            .expect("admin.key written on first start")
+            .trim()
+            .to_owned();
+        d
+    }
+
+    /// Like [`Daemon::join`], in network namespace `netns`.
+    pub fn join_in(first: &Daemon, netns: &str, env: &[(&str, &str)]) -> Daemon {
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::copy(
+            first.dir.path().join("master.key"),
+            dir.path().join("master.key"),
+        )
+        .expect("copy the master key");
+        let mut d = Self::unstarted(dir, first.db.clone(), env, first.admin_key.clone());
+        d.netns = Some(netns.to_owned());
+        d.launch();
+        d
+    }
+
     /// Another daemon on `first`'s database (a cluster, on PostgreSQL): its own state
     /// directory, `first`'s master key (every instance must have the key the database was
     /// encrypted with) and admin key, and extra environment.
@@ -279,6 +313,7 @@ impl Daemon {
             child: None,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             admin_key,
+            netns: None,
             starts: 0,
         }
     }
@@ -307,7 +342,14 @@ impl Daemon {
 
     /// The command with this daemon's state dir, database and environment.
     pub fn command(&self) -> Command {
-        let mut cmd = Command::new(binary());
+        let mut cmd = match &self.netns {
+            None => Command::new(binary()),
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(binary());
+                c
+            }
+        };
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("GATEWAY_SUPERVISOR__STATE__DIR", self.dir.path())

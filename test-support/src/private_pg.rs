@@ -1,4 +1,4 @@
-//! A PostgreSQL server of the test's own (initdb in a temporary directory, started with the
+//! A PostgreSQL server of a test's own (initdb in a temporary directory, started with the
 //! machine's PostgreSQL binaries as the `postgres` user when the test runs as root), so that
 //! it can be really restarted under a cluster without touching the server the other tests
 //! share — and a streaming replica of it (`pg_basebackup -R`), to be promoted when the primary
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use gs_test_support::daemon::{psql, wait_for};
+use crate::daemon::{psql, wait_for};
 
 pub struct PrivatePg {
     bin: PathBuf,

@@ -13,7 +13,7 @@ mod managed;
 mod notify;
 mod pg_failover;
 mod pg_restart;
-mod private_pg;
+use gs_test_support::private_pg;
 mod scale;
 mod spend;
 mod store_locks;
