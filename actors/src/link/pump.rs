@@ -433,6 +433,13 @@ impl Pump {
         // The pongs join the actor's writes; the actor cannot queue more meanwhile (it runs on
         // this thread), so one flush sends all of them.
         self.read(task)?;
+        // The last look at the lease before bytes reach the socket: what the actor queued
+        // while the lease lasted, but was not flushed before the process was paused past it,
+        // must not go out on resume (the fault run saw such frames reach gateways another
+        // instance had taken meanwhile). The socket is dropped unwritten.
+        if !LeaseGuard::permits(self.lease.as_ref(), Instant::now()) {
+            return Err(Ended);
+        }
         let flushed = match Pin::new(&mut self.framed).poll_flush(task) {
             Poll::Ready(Ok(())) => true,
             Poll::Ready(Err(_)) => return Err(Ended),
