@@ -30,6 +30,10 @@ pub struct FakeConfig {
     pub run_cost_usd: f64,
     /// Emit a `health` event this often (the real gateway: ~60 s).
     pub health_event_interval: Option<Duration>,
+    /// A pause longer than this between two frames of one socket is a silence in its
+    /// [`crate::Dialer`] (the socket did not serve the gateway meanwhile): three of the
+    /// supervisor's heartbeats, 500 ms each in the cluster tests.
+    pub silence: Duration,
     /// Records the time of every accepted TCP connection (benchmarks: reconnect storms).
     pub accept_log: Option<AcceptLog>,
     /// Which release's device-signature check to imitate ([`FakeConfig::imitating`]).
@@ -94,6 +98,7 @@ impl Default for FakeConfig {
             run_duration: Duration::from_millis(200),
             run_cost_usd: 0.01,
             health_event_interval: None,
+            silence: Duration::from_millis(1_500),
             accept_log: None,
             signatures: Signatures::default(),
             http: HttpEndpoints::default(),

@@ -381,9 +381,11 @@ fn admit(shared: &Shared, params: &Value, nonce: &str) -> Result<(Value, Hello),
         }
     }
     *lock(&shared.connect_caps) = c.caps.clone();
+    let silence = lock(&shared.cfg).silence;
     let dialer = Arc::new(crate::Dialer::new(
         c.instance_id.clone().unwrap_or_default(),
         crate::dialer::clock_us(),
+        u64::try_from(silence.as_micros()).unwrap_or(u64::MAX),
     ));
     {
         let mut dialers = lock(&shared.dialers);

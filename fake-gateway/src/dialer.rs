@@ -16,29 +16,28 @@ pub struct Dialer {
     pub instance_id: String,
     pub first_frame_us: u64,
     last_frame_us: AtomicU64,
+    /// A pause between two frames longer than this is a silence (`FakeConfig::silence`).
+    silence_us: u64,
     silences: Mutex<Vec<(u64, u64)>>,
 }
-
-/// A pause between two frames of one socket longer than this is a silence (three of the
-/// harness's 500 ms heartbeats).
-pub const SILENCE_US: u64 = 1_500_000;
 
 /// Silences kept per socket (the first ones).
 const SILENCES_KEPT: usize = 64;
 
 impl Dialer {
-    pub(crate) fn new(instance_id: String, at_us: u64) -> Dialer {
+    pub(crate) fn new(instance_id: String, at_us: u64, silence_us: u64) -> Dialer {
         Dialer {
             instance_id,
             first_frame_us: at_us,
             last_frame_us: AtomicU64::new(at_us),
+            silence_us,
             silences: Mutex::new(Vec::new()),
         }
     }
 
     pub(crate) fn frame(&self, at_us: u64) {
         let before = self.last_frame_us.fetch_max(at_us, Ordering::Relaxed);
-        if at_us > before && at_us - before > SILENCE_US {
+        if at_us > before && at_us - before > self.silence_us {
             let mut silences = self.silences.lock().unwrap_or_else(|e| e.into_inner());
             if silences.len() < SILENCES_KEPT {
                 silences.push((before, at_us));
@@ -160,7 +159,7 @@ mod tests {
     use super::*;
 
     fn span(instance: &str, first: u64, last: u64) -> Arc<Dialer> {
-        let d = Dialer::new(instance.to_owned(), first);
+        let d = Dialer::new(instance.to_owned(), first, 1_500_000);
         d.frame(last);
         Arc::new(d)
     }
@@ -222,13 +221,13 @@ mod tests {
     #[test]
     fn frames_that_arrive_late_after_a_silence_do_not_cover_it() {
         // A partition: a's frames stop at 1 s and its resent ones arrive at 9 s.
-        let d = Dialer::new("a:1".into(), 0);
+        let d = Dialer::new("a:1".into(), 0, 1_500_000);
         d.frame(1_000_000);
         d.frame(9_000_000);
         d.frame(9_400_000);
         assert_eq!(d.served(), [(0, 1_000_000), (9_000_000, 9_400_000)]);
         assert_eq!(
-            unserved(&[Arc::new(d)], 0, 9_400_000, SILENCE_US),
+            unserved(&[Arc::new(d)], 0, 9_400_000, 1_500_000),
             [(1_000_000, 8_000_000)]
         );
     }

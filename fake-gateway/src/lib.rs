@@ -42,7 +42,7 @@ use tokio::task::JoinHandle;
 
 pub use auth::Signatures;
 pub use config::{AcceptLog, FakeConfig, Faults, Suspension, Wedge};
-pub use dialer::{Dialer, SILENCE_US, clock_us, fencing_faults, frame_overlaps, unserved};
+pub use dialer::{Dialer, clock_us, fencing_faults, frame_overlaps, unserved};
 pub use release::{HttpEndpoints, Release};
 pub use update::Update;
 

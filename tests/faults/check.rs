@@ -19,10 +19,6 @@ pub struct Window {
     pub relinked: Option<Duration>,
 }
 
-/// Gaps between a gateway's frames shorter than this are its heartbeats' spacing (500 ms), not
-/// unowned time.
-const MIN_GAP_US: u64 = fake_gateway::SILENCE_US;
-
 #[derive(Default)]
 struct PerFault {
     injected: usize,
@@ -66,6 +62,8 @@ impl Summary {
         spawns: Spawns,
         lost: Vec<String>,
     ) -> Summary {
+        // Gaps shorter than this are the heartbeats' spacing, not unowned time.
+        let min_gap_us = super::world::silence().as_micros() as u64;
         let mut per_fault: BTreeMap<Fault, PerFault> = BTreeMap::new();
         let mut overlaps = Vec::new();
         let mut fencing = Vec::new();
@@ -82,12 +80,12 @@ impl Summary {
             );
             for w in windows {
                 let unowned: u64 =
-                    fake_gateway::unserved(&frames, w.start_us, w.end_us, MIN_GAP_US)
+                    fake_gateway::unserved(&frames, w.start_us, w.end_us, min_gap_us)
                         .iter()
                         .map(|(_, len)| len / 1000)
                         .sum();
                 if unowned > 0 && std::env::var_os("GS_FAULTS_DEBUG").is_some() {
-                    let gaps = fake_gateway::unserved(&frames, w.start_us, w.end_us, MIN_GAP_US);
+                    let gaps = fake_gateway::unserved(&frames, w.start_us, w.end_us, min_gap_us);
                     let before: Vec<String> = gaps
                         .iter()
                         .map(|(at, len)| {
@@ -135,11 +133,12 @@ impl Summary {
 
     pub fn markdown(&self) -> String {
         let mut s = format!(
-            "Fault run: {} gateways, 3 instances, {} s leases, seed {}.\n\n\
+            "Fault run: {} gateways, 3 instances, {} s leases, {} ms heartbeats, seed {}.\n\n\
              | fault | injected | gateways unowned | unowned p50 | p99 | max | all relinked after the heal (slowest) |\n\
              |---|---|---|---|---|---|---|\n",
             self.gateways,
             super::world::ttl().as_secs(),
+            super::world::heartbeat().as_millis(),
             self.seed
         );
         for (fault, p) in &self.per_fault {

@@ -65,10 +65,11 @@ fn spawn(d: &Daemon, key: &str) -> std::io::Result<Response> {
 /// gateway has been served for this long without a break.
 const QUIET: Duration = Duration::from_secs(5);
 
-/// Waits until every gateway has received a frame in each last 1.5 s (three heartbeats) for
+/// Waits until every gateway has received a frame in each last three heartbeats for
 /// [`QUIET`]; how long after the call that run began, or `None` if not within `bound`.
 fn settle(world: &World, bound: Duration) -> Option<Duration> {
     let start = Instant::now();
+    let silence_us = world::silence().as_micros() as u64;
     let mut since: Option<Instant> = None;
     let mut told = false;
     loop {
@@ -81,7 +82,7 @@ fn settle(world: &World, bound: Duration) -> Option<Duration> {
         let served = world.fakes.iter().all(|f| {
             f.dialer_frames()
                 .iter()
-                .any(|d| now.saturating_sub(d.last_frame_us()) < 1_500_000)
+                .any(|d| now.saturating_sub(d.last_frame_us()) < silence_us)
         });
         since = if served {
             since.or(Some(Instant::now()))
@@ -101,12 +102,13 @@ fn settle(world: &World, bound: Duration) -> Option<Duration> {
 /// instance says of the cluster, and each instance's log (kept in `target/faults-logs/`).
 fn explain_unserved(world: &World) {
     let now = fake_gateway::clock_us();
+    let silence_us = world::silence().as_micros() as u64;
     let unserved: Vec<usize> = (0..world.fakes.len())
         .filter(|i| {
             world.fakes[*i]
                 .dialer_frames()
                 .iter()
-                .all(|d| now.saturating_sub(d.last_frame_us()) >= 1_500_000)
+                .all(|d| now.saturating_sub(d.last_frame_us()) >= silence_us)
         })
         .collect();
     eprintln!("faults: {} gateways unserved", unserved.len());

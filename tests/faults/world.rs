@@ -18,13 +18,28 @@ use super::net::{self, Net};
 
 /// Leases renewed every second, for `GS_FAULTS_TTL_SECONDS` (3 s, as the cluster suite has
 /// them, so that a fault and its recovery take seconds; the long run's 3,000 gateways load two
-/// cores so that a round can take longer than 3 s leave, and it runs with 6 s).
+/// cores so that a round can take longer than a 3 s lease allows, and it runs with 6 s).
 pub fn ttl() -> Duration {
-    let seconds = std::env::var("GS_FAULTS_TTL_SECONDS")
+    Duration::from_secs(env_number("GS_FAULTS_TTL_SECONDS", 3))
+}
+
+/// The instances' heartbeat, `GS_FAULTS_HEARTBEAT_MS` (500 ms, as the cluster suite; the long
+/// run's 1.5 s keeps two loaded cores from missing pongs). A gateway unserved for three of them
+/// is unowned; the fakes tick every two (at least every second).
+pub fn heartbeat() -> Duration {
+    Duration::from_millis(env_number("GS_FAULTS_HEARTBEAT_MS", 500))
+}
+
+/// Gaps between a gateway's frames shorter than this are its heartbeats' spacing.
+pub fn silence() -> Duration {
+    heartbeat() * 3
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
-    Duration::from_secs(seconds)
+        .unwrap_or(default)
 }
 
 pub struct Node {
@@ -51,7 +66,10 @@ fn env(name: &str, bind: IpAddr, url: &str) -> Vec<(String, String)> {
         ("CLUSTER__INSTANCE_ID", name.to_owned()),
         ("CLUSTER__LEASE_TTL", format!("{}ms", ttl().as_millis())),
         ("CLUSTER__RENEW_INTERVAL", "1s".into()),
-        ("GATEWAYS__HEARTBEAT_INTERVAL", "500ms".into()),
+        (
+            "GATEWAYS__HEARTBEAT_INTERVAL",
+            format!("{}ms", heartbeat().as_millis()),
+        ),
         ("GATEWAYS__BACKOFF_MAX", "1s".into()),
         ("GATEWAYS__CONNECT_TIMEOUT", "1s".into()),
         // Scaled with the lease: a gateway that failed three times in a row is tried again
@@ -103,8 +121,9 @@ impl World {
                 FakeGateway::start_on(
                     FakeConfig {
                         token: Some("fake-token".into()),
-                        tick_interval: Duration::from_secs(1),
+                        tick_interval: (heartbeat() * 2).max(Duration::from_secs(1)),
                         ping_interval: None,
+                        silence: silence(),
                         ..FakeConfig::default()
                     },
                     SocketAddr::from((net::GATEWAYS_IP, 0)),
