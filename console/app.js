@@ -85,8 +85,10 @@ function showLogin(message) {
     ev.preventDefault();
     try {
       // A logout answered after this login would clear the cookie the login just set (the
-      // browser applies its Set-Cookie whenever it arrives): wait for it, 5 s at most.
-      await Promise.race([state.loggingOut, new Promise((done) => setTimeout(done, 5000))]);
+      // browser applies its Set-Cookie whenever it arrives): wait for it, 30 s at most. (With
+      // 5 s, a loaded CI machine once left the page refusing the key just logged in — the
+      // likeliest cause, a logout slower than that.)
+      await Promise.race([state.loggingOut, new Promise((done) => setTimeout(done, 30000))]);
       const me = await api("POST", "/console/login", { key: key.value });
       state.session += 1;
       state.me = me;

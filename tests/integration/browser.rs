@@ -200,7 +200,8 @@ fn a_logout_answered_after_the_next_login_leaves_that_login_in() {
     b.script("api('GET', '/api/gateways').catch(() => {}); return true");
     b.type_css("#key", &d.admin_key, DEADLINE);
     b.click_css("#login", DEADLINE);
-    b.wait_text(".who", DEADLINE, |t| t.contains("(admin)"));
+    // The login waits for the unanswered logout 30 s before it goes ahead.
+    b.wait_text(".who", Duration::from_secs(45), |t| t.contains("(admin)"));
     b.find("#logout", DEADLINE);
     b.script("window.releaseLogout(); return true");
     wait_until("the logout's answer delivered", DEADLINE, || {

@@ -114,13 +114,30 @@ impl Browser {
         None
     }
 
-    /// Clicks the first element matching `css`, retrying while the page re-renders it.
+    /// Clicks the first element matching `css`, retrying while the page re-renders it; on
+    /// timeout, says what the console showed instead.
     pub fn click_css(&self, css: &str, deadline: Duration) {
-        crate::support::wait_until(&format!("a click on {css}"), deadline, || {
-            let e = self.all(css).into_iter().next()?;
+        crate::support::wait_for(&format!("a click on {css}"), deadline, || {
+            let Some(e) = self.all(css).into_iter().next() else {
+                return Err(format!("none on the page; {}", self.console_state()));
+            };
             self.try_cmd("POST", &format!("/element/{e}/click"), Some(&json!({})))
                 .map(|_| ())
+                .ok_or_else(|| format!("not clickable; {}", self.console_state()))
         });
+    }
+
+    /// What the console shows, for a failure's message: who is named, whether the navigation
+    /// is hidden, the login form and its message, the route.
+    pub fn console_state(&self) -> String {
+        const SEEN: &str = "const k = document.getElementById('key'); \
+            const e = document.getElementById('login-error'); \
+            const n = document.getElementById('nav'); \
+            return `who: \"${document.querySelector('.who')?.textContent ?? ''}\", \
+            nav: ${n ? (n.hidden ? 'hidden' : 'shown') : 'none'}, \
+            form: ${k ? 'shown' : 'none'}, message: \"${e ? e.textContent : ''}\", \
+            at ${location.hash}`";
+        self.script(SEEN).as_str().unwrap_or_default().to_owned()
     }
 
     /// Reloads the page and returns once it has loaded (WebDriver's Refresh waits for the load;
