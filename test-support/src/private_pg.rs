@@ -206,6 +206,13 @@ impl PrivatePg {
         psql(&url, "SELECT pg_reload_conf()");
     }
 
+    /// Commits no longer wait for a standby (asynchronous replication again).
+    pub fn asynchronous(&self) {
+        let url = self.url("postgres");
+        psql(&url, "ALTER SYSTEM SET synchronous_standby_names = ''");
+        psql(&url, "SELECT pg_reload_conf()");
+    }
+
     /// Restarted with its clock `offset` from the machine's (libfaketime, e.g. `+5s`, `-5s`):
     /// `now()`, and so every expiry it computes, runs that far apart.
     pub fn restart_with_clock(&self, offset: &str) {

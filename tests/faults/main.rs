@@ -218,6 +218,9 @@ fn the_cluster_keeps_one_owner_per_gateway_through_every_fault() {
             .find(|i| !hit.contains(i))
             .expect("an instance the fault leaves alone");
         if fault.is_failover() {
+            if std::env::var_os("GS_FAULTS_BREAK_REPLICATION").is_some() {
+                world.break_replication();
+            }
             // An acknowledged write, to be read after the failover.
             let name = format!("before-failover-{}", windows.len());
             let key = world.nodes[other].daemon.create_key("viewer", &name);

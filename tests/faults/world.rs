@@ -151,6 +151,14 @@ impl World {
         }
     }
 
+    /// Replication broken on purpose (`GS_FAULTS_BREAK_REPLICATION`, to show that the checker
+    /// sees a lost write): the primary stops waiting for its standby and the standby stops
+    /// following, so what is written from now on is not on the server the failover promotes.
+    pub fn break_replication(&self) {
+        self.primary.asynchronous();
+        self.replica.stop_following();
+    }
+
     /// The primary killed (`-m immediate`) and the replica promoted — restarted first with its
     /// clock `offset` (libfaketime) when one is given; then a new synchronous replica of the new
     /// primary, and every relay pointed at the pair.
