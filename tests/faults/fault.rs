@@ -114,17 +114,18 @@ impl Fault {
         }
     }
 
-    pub fn inject(self, world: &mut World, victim: usize) {
-        if self == Fault::PauseMajority {
-            for v in self.victims(victim, world.nodes.len()) {
-                world.nodes[v].daemon.signal("STOP");
-            }
-            return;
+    /// Every instance the fault pauses gets `signal` (STOP, then CONT).
+    fn signal_victims(self, world: &World, victim: usize, signal: &str) {
+        for v in self.victims(victim, world.nodes.len()) {
+            world.nodes[v].daemon.signal(signal);
         }
+    }
+
+    pub fn inject(self, world: &mut World, victim: usize) {
         let node = &mut world.nodes[victim];
         match self {
             Fault::Kill => node.daemon.kill9(),
-            Fault::Pause(_) | Fault::PauseMajority => node.daemon.signal("STOP"),
+            Fault::Pause(_) | Fault::PauseMajority => self.signal_victims(world, victim, "STOP"),
             Fault::CutFromDatabase => world.net.cut(&node.name, Peer::Database),
             Fault::CutFromGateways => world.net.cut(&node.name, Peer::Gateways),
             Fault::SlowAndLossy => {
@@ -151,16 +152,10 @@ impl Fault {
     }
 
     pub fn heal(self, world: &mut World, victim: usize) {
-        if self == Fault::PauseMajority {
-            for v in self.victims(victim, world.nodes.len()) {
-                world.nodes[v].daemon.signal("CONT");
-            }
-            return;
-        }
         let node = &mut world.nodes[victim];
         match self {
             Fault::Kill => node.daemon.launch(),
-            Fault::Pause(_) | Fault::PauseMajority => node.daemon.signal("CONT"),
+            Fault::Pause(_) | Fault::PauseMajority => self.signal_victims(world, victim, "CONT"),
             Fault::CutFromDatabase | Fault::CutFromGateways => world.net.heal(&node.name),
             Fault::SlowAndLossy => {
                 node.relays.iter().for_each(|r| r.unslow());

@@ -65,11 +65,21 @@ fn spawn(d: &Daemon, key: &str) -> std::io::Result<Response> {
 /// gateway has been served for this long without a break.
 const QUIET: Duration = Duration::from_secs(5);
 
+/// Whether gateway `f` received a frame within the last three heartbeats.
+fn served_now(f: &fake_gateway::FakeGateway) -> bool {
+    let (now, silence_us) = (
+        fake_gateway::clock_us(),
+        world::silence().as_micros() as u64,
+    );
+    f.dialer_frames()
+        .iter()
+        .any(|d| now.saturating_sub(d.last_frame_us()) < silence_us)
+}
+
 /// Waits until every gateway has received a frame in each last three heartbeats for
 /// [`QUIET`]; how long after the call that run began, or `None` if not within `bound`.
 fn settle(world: &World, bound: Duration) -> Option<Duration> {
     let start = Instant::now();
-    let silence_us = world::silence().as_micros() as u64;
     let mut since: Option<Instant> = None;
     let mut told = false;
     loop {
@@ -78,13 +88,7 @@ fn settle(world: &World, bound: Duration) -> Option<Duration> {
             explain_unserved(world);
             told = true;
         }
-        let now = fake_gateway::clock_us();
-        let served = world.fakes.iter().all(|f| {
-            f.dialer_frames()
-                .iter()
-                .any(|d| now.saturating_sub(d.last_frame_us()) < silence_us)
-        });
-        since = if served {
+        since = if world.fakes.iter().all(served_now) {
             since.or(Some(Instant::now()))
         } else {
             None
@@ -94,6 +98,7 @@ fn settle(world: &World, bound: Duration) -> Option<Duration> {
             None if start.elapsed() > bound => return None,
             _ => {}
         }
+        // A poll of the fakes' own records, under the deadline above.
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -102,14 +107,8 @@ fn settle(world: &World, bound: Duration) -> Option<Duration> {
 /// instance says of the cluster, and each instance's log (kept in `target/faults-logs/`).
 fn explain_unserved(world: &World) {
     let now = fake_gateway::clock_us();
-    let silence_us = world::silence().as_micros() as u64;
     let unserved: Vec<usize> = (0..world.fakes.len())
-        .filter(|i| {
-            world.fakes[*i]
-                .dialer_frames()
-                .iter()
-                .all(|d| now.saturating_sub(d.last_frame_us()) >= silence_us)
-        })
+        .filter(|i| !served_now(&world.fakes[*i]))
         .collect();
     eprintln!("faults: {} gateways unserved", unserved.len());
     for i in unserved.iter().take(5) {
@@ -253,6 +252,8 @@ fn the_cluster_keeps_one_owner_per_gateway_through_every_fault() {
             if Instant::now() >= until {
                 break;
             }
+            // The fault's window itself (what is injected lasts this long), not a wait for a
+            // condition; a spawn is asked again each half second within it.
             std::thread::sleep(Duration::from_millis(500).min(until - Instant::now()));
         }
         fault.heal(&mut world, victim);

@@ -114,36 +114,26 @@ impl Net {
     /// Every packet between instance `name` and `peer` dropped, both ways (a partition: sockets
     /// stay open, nothing arrives).
     pub fn cut(&self, name: &str, peer: Peer) {
-        let ip = peer.ip().to_string();
-        Net::iptables(name, &["-A", "OUTPUT", "-d", &ip, "-j", "DROP"]);
-        Net::iptables(name, &["-A", "INPUT", "-s", &ip, "-j", "DROP"]);
+        Net::drop_both_ways(name, peer, &[]);
     }
 
     /// `percent` of the packets between instance `name` and the database and gateways dropped
     /// at random, both ways (TCP resends them: a lossy link).
     pub fn lossy(&self, name: &str, percent: u32) {
         let p = format!("{:.2}", f64::from(percent) / 100.0);
+        let random = ["-m", "statistic", "--mode", "random", "--probability", &p];
         for peer in [Peer::Database, Peer::Gateways] {
-            let ip = peer.ip().to_string();
-            let random = ["-m", "statistic", "--mode", "random", "--probability", &p];
-            Net::iptables(
-                name,
-                &[
-                    &["-A", "OUTPUT", "-d", &ip][..],
-                    &random[..],
-                    &["-j", "DROP"][..],
-                ]
-                .concat(),
-            );
-            Net::iptables(
-                name,
-                &[
-                    &["-A", "INPUT", "-s", &ip][..],
-                    &random[..],
-                    &["-j", "DROP"][..],
-                ]
-                .concat(),
-            );
+            Net::drop_both_ways(name, peer, &random);
+        }
+    }
+
+    /// A DROP rule for packets to `peer` and one for packets from it, each matching `matching`
+    /// too, in instance `name`'s namespace.
+    fn drop_both_ways(name: &str, peer: Peer, matching: &[&str]) {
+        let ip = peer.ip().to_string();
+        for way in [["-A", "OUTPUT", "-d"], ["-A", "INPUT", "-s"]] {
+            let rule = [&way[..], &[ip.as_str()], matching, &["-j", "DROP"]].concat();
+            Net::iptables(name, &rule);
         }
     }
 

@@ -43,18 +43,12 @@ pub(crate) fn log_in_as(b: &Browser, base: &str, key: &str, who: &str) {
     }
     b.type_css("#key", key, DEADLINE);
     b.click_css("#login", DEADLINE);
-    // What the page shows if the header never names `who`: the form's message, the key left
-    // in it, the route — a failure says which way the login went.
-    const SEEN: &str = "const k = document.getElementById('key'); \
-        const e = document.getElementById('login-error'); \
-        return `who: \"${document.querySelector('.who')?.textContent ?? ''}\", \
-        form: ${k ? 'shown, key of ' + k.value.length + ' chars' : 'none'}, \
-        message: \"${e ? e.textContent : ''}\", at ${location.hash}`";
+    // If the header never names `who`, the failure says what the console showed instead.
     crate::support::wait_for(&format!(".who to name {who}"), DEADLINE, || {
         let who_shown = b.script("return document.querySelector('.who')?.textContent ?? ''");
         match who_shown.as_str() {
             Some(t) if t.contains(who) => Ok(()),
-            _ => Err(b.script(SEEN).as_str().unwrap_or_default().to_string()),
+            _ => Err(b.console_state()),
         }
     });
 }

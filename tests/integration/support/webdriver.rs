@@ -128,14 +128,14 @@ impl Browser {
     }
 
     /// What the console shows, for a failure's message: who is named, whether the navigation
-    /// is hidden, the login form and its message, the route.
+    /// is hidden, the login form (with the length of the key typed) and its message, the route.
     pub fn console_state(&self) -> String {
         const SEEN: &str = "const k = document.getElementById('key'); \
             const e = document.getElementById('login-error'); \
             const n = document.getElementById('nav'); \
             return `who: \"${document.querySelector('.who')?.textContent ?? ''}\", \
             nav: ${n ? (n.hidden ? 'hidden' : 'shown') : 'none'}, \
-            form: ${k ? 'shown' : 'none'}, message: \"${e ? e.textContent : ''}\", \
+            form: ${k ? 'shown, key of ' + k.value.length + ' chars' : 'none'}, message: \"${e ? e.textContent : ''}\", \
             at ${location.hash}`";
         self.script(SEEN).as_str().unwrap_or_default().to_owned()
     }
