@@ -12,6 +12,7 @@
 //! slot, as openclaw#139215 skips some.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
@@ -297,6 +298,7 @@ pub(crate) fn call(
                 .take(limit as usize)
                 .map(|j| if is_compact { compact(j) } else { (*j).clone() })
                 .collect();
+            shared.counters.cron_jobs_listed.fetch_add(page.len() as u64, Ordering::Relaxed);
             let more = offset + (page.len() as i64) < total;
             let revision = digest(&json!(listed.iter().map(|j| (&j["id"], &j["configRevision"], &j["updatedAtMs"], &j["state"])).collect::<Vec<_>>()));
             let mut out = json!({"jobs": page, "total": total, "offset": offset, "limit": limit,
@@ -327,6 +329,7 @@ pub(crate) fn call(
             entries.reverse();
             let total = entries.len() as i64;
             let page: Vec<Value> = entries.into_iter().skip(offset as usize).take(limit as usize).cloned().collect();
+            shared.counters.cron_jobs_listed.fetch_add(page.len() as u64, Ordering::Relaxed);
             let more = offset + (page.len() as i64) < total;
             json!({"entries": page, "total": total, "offset": offset, "limit": limit, "hasMore": more,
                    "nextOffset": if more { json!(offset + limit) } else { Value::Null }})

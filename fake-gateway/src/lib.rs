@@ -122,6 +122,8 @@ pub struct Counters {
     pub update_runs: AtomicU64,
     /// `config.patch` requests received (counted as they arrive, before any delay).
     pub config_patches_received: AtomicU64,
+    /// Jobs sent in `cron.list` answers, every page counted.
+    pub cron_jobs_listed: AtomicU64,
 }
 
 pub(crate) struct Shared {

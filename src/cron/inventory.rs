@@ -3,9 +3,9 @@
 //! its cron changed (the `gateway.cron` event), and by the sweep — each gateway once per
 //! `[cron] sweep_interval` at a phase of its own ([`super::sweep`]). Reads wait for the next
 //! second's tick, so a burst of events for one gateway is one read, and at most
-//! [`AT_ONCE`] gateways are read at a time. A read is `cron.list`'s first page; when its
-//! `snapshotRevision` is the one stored, that is all (nothing is written), else every page is
-//! read and the list replaced in one transaction.
+//! [`AT_ONCE`] gateways are read at a time. A read of a list read before asks for its
+//! `snapshotRevision` alone (a page of one job); when it is the one stored, that is all
+//! (nothing is written), else every page is read and the list replaced in one transaction.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -298,14 +298,23 @@ impl Cron {
     /// Reads gateway `id`'s jobs; stores them when they changed.
     pub async fn read(&self, id: GatewayId) -> Result<Read, CronError> {
         let scheduler_enabled = self.scheduler(id).await?;
-        let first = self.list_page(id, 0).await?;
-        let page = Page::read(&first);
         let known = self
             .revisions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(&id)
             .cloned();
+        // A list read before (at a revision: a release that has none is read whole): first its
+        // revision alone, from a page of one job — nearly every sweep finds it unchanged, and
+        // then the gateway answered one job instead of up to 200.
+        if known.is_some() {
+            let probe = Page::read(&self.revision_probe(id).await?);
+            if probe.snapshot_revision.is_some() && probe.snapshot_revision == known {
+                return Ok(Read::Unchanged);
+            }
+        }
+        let first = self.list_page(id, 0).await?;
+        let page = Page::read(&first);
         if page.snapshot_revision.is_some() && page.snapshot_revision == known {
             return Ok(Read::Unchanged);
         }
@@ -416,6 +425,22 @@ impl Cron {
             .unwrap_or_else(|p| p.into_inner())
             .insert(id, on);
         Ok(on)
+    }
+
+    /// The smallest `cron.list` answer that carries the list's `snapshotRevision`. 2026.9.6
+    /// computes the revision over every job the filters let through, before the page is cut
+    /// (`resolveCronListSnapshotRevision(sortedJobs)` in its cron service), so it is the
+    /// revision a whole read of the same filters gets. Not `compact`: releases before it
+    /// refuse the key (their parameters are closed).
+    async fn revision_probe(&self, id: GatewayId) -> Result<Value, CronError> {
+        Ok(self
+            .hands
+            .call(
+                id,
+                "cron.list",
+                json!({"includeDisabled": true, "limit": 1}),
+            )
+            .await?)
     }
 
     async fn list_page(&self, id: GatewayId, offset: i64) -> Result<Value, CronError> {

@@ -146,7 +146,16 @@ impl Cron {
     async fn count_declared(&self) {
         let owner = super::job::FLEET_OWNER;
         let read = self
-            .stored(move |s| Ok((s.cron_declarations(false)?, s.cron_declared_last_ok(owner)?)))
+            .stored(move |s| {
+                let declared = s.cron_declarations(false)?;
+                // None declared: no scan of every gateway's jobs for their last success.
+                let last_ok = if declared.is_empty() {
+                    Vec::new()
+                } else {
+                    s.cron_declared_last_ok(owner)?
+                };
+                Ok((declared, last_ok))
+            })
             .await;
         let Ok((declared, last_ok)) = read else {
             return;

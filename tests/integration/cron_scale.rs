@@ -5,6 +5,7 @@
 //! lands once on each, and written again at once no gateway gets two writes within 2 s (the
 //! rollouts' times and the closest pair are printed; the pacer's rule is `pace.rs`'s tests).
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use fake_gateway::FakeConfig;
@@ -57,8 +58,18 @@ fn a_thousand_gateways_jobs_are_all_kept_and_swept_evenly() {
             .sum::<f64>()
     };
     let start = Instant::now();
+    // Jobs the gateways sent in `cron.list` answers.
+    let listed = || {
+        fakes
+            .iter()
+            .map(|f| f.counters().cron_jobs_listed.load(Ordering::Relaxed))
+            .sum::<u64>()
+    };
     let mut last = reads(&d);
     let first = last;
+    // Counted after the first count of reads, and right after the last: a read that ends in
+    // between at the start counts as a read and sends no job counted.
+    let listed_before = listed();
     let mut per_second = Vec::new();
     let mut tick = start;
     while start.elapsed() < 2 * SWEEP {
@@ -68,6 +79,7 @@ fn a_thousand_gateways_jobs_are_all_kept_and_swept_evenly() {
         per_second.push(now - last);
         last = now;
     }
+    let listed_after = listed();
     let total = last - first;
     let busiest = per_second.iter().copied().fold(0.0, f64::max);
     let average = total / per_second.len() as f64;
@@ -86,6 +98,13 @@ fn a_thousand_gateways_jobs_are_all_kept_and_swept_evenly() {
         "the sweep is spread out: {busiest} in one second, {average:.0} on average"
     );
     assert_eq!(metric(&d, "cron_list_reads_total{outcome=\"failed\"}"), 0.0);
+    // A sweep that finds a list unchanged costs its gateway one job, not its list
+    // (three jobs here, up to 200 a page on a real gateway).
+    let sent = listed_after - listed_before;
+    assert!(
+        sent as f64 <= total + GATEWAYS as f64 / 10.0,
+        "{sent} jobs sent for {total} reads of unchanged lists"
+    );
 
     // A job declared on every gateway, then again with another schedule at once.
     let declare = |expr: &str| {

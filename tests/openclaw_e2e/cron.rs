@@ -112,6 +112,15 @@ fn a_real_gateway_s_cron_as_the_fleet_view_relies_on_it() {
     assert_eq!(page["jobs"].as_array().unwrap().len(), 1);
     assert_eq!(page["hasMore"], true);
     assert_eq!(page["nextOffset"], 1);
+    // A page of one job carries the whole list's revision (the inventory's sweep asks for
+    // that page alone and reads the list only when the revision moved).
+    let one = c.ok(
+        &g,
+        "cron.list",
+        json!({"limit": 1, "includeDisabled": true}),
+    );
+    assert_eq!(one["jobs"].as_array().unwrap().len(), 1);
+    assert_eq!(one["snapshotRevision"], revision.as_str());
 
     // Declared once: created. The same declaration again converges on the same job — reported
     // as `updated` though nothing changed (its revision did not move). A changed schedule is
@@ -141,6 +150,13 @@ fn a_real_gateway_s_cron_as_the_fleet_view_relies_on_it() {
     );
     assert_ne!(listed["snapshotRevision"], revision.as_str());
     assert_eq!(listed["total"], 4);
+    // ... and so does a page of one, whichever job it shows.
+    let one = c.ok(
+        &g,
+        "cron.list",
+        json!({"limit": 1, "includeDisabled": true}),
+    );
+    assert_eq!(one["snapshotRevision"], listed["snapshotRevision"]);
 
     // An expression the gateway cannot read: refused INVALID_REQUEST. Its message named the
     // field here ("CronPattern: Invalid value for minute: 61"); in an exploratory call without

@@ -37,10 +37,16 @@ impl Cron {
 
     async fn keep_all(&self) -> Result<(), DeclareError> {
         let owner = crate::cron::job::FLEET_OWNER;
+        // No declaration, nothing else read: the declared jobs are found by a scan of every
+        // gateway's jobs (19,000 gateways: 4 ms each watch on SQLite), for a fleet that has none.
         let (rows, declared, running, listed) = self
             .stored(move |s| {
+                let rows = s.cron_declarations(true)?;
+                if rows.is_empty() {
+                    return Ok((rows, Vec::new(), Vec::new(), Vec::new()));
+                }
                 Ok((
-                    s.cron_declarations(true)?,
+                    rows,
                     s.cron_declared(None)?,
                     s.running_operations()?,
                     s.cron_jobs_declared_by(owner)?,
