@@ -29,9 +29,88 @@ pub fn due(gateway: GatewayId, last_tick: i64, now: i64, interval_ms: i64) -> bo
     next_after(gateway, last_tick, interval_ms) <= now
 }
 
+/// The gateways of a sweep ordered by their phase, so that a tick finds those due in
+/// `(last_tick, now]` by two binary searches instead of asking [`due`] of every gateway: at
+/// 19,000 gateways the walk at every one-second tick was about 4 % of the idle daemon's CPU.
+/// Built when the gateways change (a sort), asked at every tick (O(log n + due)).
+#[derive(Debug, Default)]
+pub struct Phases {
+    interval_ms: i64,
+    /// `(phase, gateway)`, ascending.
+    by_phase: Vec<(i64, GatewayId)>,
+}
+
+impl Phases {
+    pub fn new(gateways: &[GatewayId], interval_ms: i64) -> Phases {
+        let interval_ms = interval_ms.max(1);
+        let mut by_phase: Vec<(i64, GatewayId)> = gateways
+            .iter()
+            .map(|g| (phase(*g, interval_ms), *g))
+            .collect();
+        by_phase.sort_unstable();
+        Phases {
+            interval_ms,
+            by_phase,
+        }
+    }
+
+    /// The gateways due in `(last_tick, now]` — exactly those [`due`] names, in phase order.
+    pub fn due(&self, last_tick: i64, now: i64) -> Vec<GatewayId> {
+        let i = self.interval_ms;
+        if now <= last_tick {
+            return Vec::new();
+        }
+        if now - last_tick >= i {
+            return self.by_phase.iter().map(|(_, g)| *g).collect();
+        }
+        let (from, to) = (last_tick.rem_euclid(i), now.rem_euclid(i));
+        // Phases in (from, to], around the end of the interval when to < from.
+        let after = |p: i64| self.by_phase.partition_point(|(q, _)| *q <= p);
+        let ids = |range: std::ops::Range<usize>| self.by_phase[range].iter().map(|(_, g)| *g);
+        if from < to {
+            ids(after(from)..after(to)).collect()
+        } else {
+            ids(after(from)..self.by_phase.len())
+                .chain(ids(0..after(to)))
+                .collect()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn phases_name_the_gateways_due_names_whatever_the_window() {
+        let fleet: Vec<GatewayId> = (1..=3_000).map(id).collect();
+        for interval in [1_000, 7_000, MIN15] {
+            let phases = Phases::new(&fleet, interval);
+            // Windows of every kind: short, across the interval's end, a whole interval and
+            // more, empty and backwards (a clock stepped back).
+            let mut t = T0;
+            for width in [
+                1, 999, 1_000, 1_001, 3_333, 6_999, 7_000, 20_000, MIN15, 0, -5,
+            ] {
+                for start in [t, t + interval - 1, t + interval / 2] {
+                    let mut got = phases.due(start, start + width);
+                    got.sort_unstable();
+                    let want: Vec<GatewayId> = fleet
+                        .iter()
+                        .copied()
+                        .filter(|g| width > 0 && due(*g, start, start + width, interval))
+                        .collect();
+                    assert_eq!(
+                        got,
+                        want,
+                        "interval {interval}, ({start}, {}]",
+                        start + width
+                    );
+                }
+                t += 12_345;
+            }
+        }
+    }
 
     const MIN15: i64 = 15 * 60 * 1000;
     const T0: i64 = 1_795_910_400_000;
