@@ -319,17 +319,12 @@ impl Cron {
         // A list read before (at a revision: a release that has none is read whole): first its
         // revision alone, from a page of one job — nearly every sweep finds it unchanged, and
         // then the gateway answered one job instead of up to 200.
-        if known.is_some() {
-            let probe = Page::read(&self.revision_probe(id).await?);
-            if probe.snapshot_revision.is_some() && probe.snapshot_revision == known {
-                return Ok(Read::Unchanged);
-            }
+        if known.is_some() && Page::read(&self.revision_probe(id).await?).snapshot_revision == known
+        {
+            return Ok(Read::Unchanged);
         }
         let first = self.list_page(id, 0).await?;
         let page = Page::read(&first);
-        if page.snapshot_revision.is_some() && page.snapshot_revision == known {
-            return Ok(Read::Unchanged);
-        }
         // First read since this instance linked it: the list stored at this revision, if it
         // is, is kept (a restart of the daemon writes nothing for 10,000 unchanged lists).
         if known.is_none()
