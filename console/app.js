@@ -59,7 +59,9 @@ async function api(method, path, body) {
     // Only the session the request was asked under can end: a late answer to a request sent
     // before a logout or a login must not redraw the login form under the key being typed or
     // over the session logged in since.
-    if (state.me && session === state.session) showLogin("Your session ended; log in again.");
+    if (state.me && session === state.session) {
+      showLogin("Your session ended; log in again.", json && typeof json.message === "string" ? json.message : "");
+    }
     throw new Unauthorized("unauthorized");
   }
   if (!res.ok) throw new Error((json && json.message) || `${res.status} ${res.statusText}`);
@@ -68,7 +70,9 @@ async function api(method, path, body) {
 
 // ---- session -------------------------------------------------------------------------------
 
-function showLogin(message) {
+// `reason`: what the daemon said when it refused the session (logged out elsewhere, expired,
+// the key revoked, no cookie at all), shown under the message as the daemon's own words.
+function showLogin(message, reason = "") {
   state.session += 1;
   state.me = null;
   if (state.stream) { state.stream.close(); state.stream = null; }
@@ -78,8 +82,10 @@ function showLogin(message) {
   // after a refused request of the same session drew the form twice, and the second, empty,
   // replaced the key being typed into the first.
   const shown = $("login-error");
-  if (shown && $("key")) { shown.textContent = message || ""; return; }
+  const said = reason ? `The daemon said: ${reason.slice(0, 200)}` : "";
+  if (shown && $("key")) { shown.textContent = message || ""; $("login-reason").textContent = said; return; }
   const error = el("p", { class: "error", id: "login-error", role: "alert" }, message || "");
+  const why = el("p", { class: "muted", id: "login-reason" }, said);
   const key = el("input", { id: "key", type: "password", autocomplete: "current-password", required: true, "aria-describedby": "login-error" });
   const form = el("form", { class: "login", onsubmit: async (ev) => {
     ev.preventDefault();
@@ -99,7 +105,7 @@ function showLogin(message) {
   } },
     el("h1", {}, "Log in"),
     el("label", { for: "key" }, "API key"), key,
-    el("button", { type: "submit", id: "login" }, "Log in"), error);
+    el("button", { type: "submit", id: "login" }, "Log in"), error, why);
   $("main").replaceChildren(form);
   key.focus();
   // The company's sign-in, when the daemon has one ([sso]): a plain link, the browser goes
@@ -112,7 +118,7 @@ function showLogin(message) {
 }
 
 async function start() {
-  $("nav").hidden = false; $("logout").hidden = false;
+  $("nav").hidden = false; $("logout").hidden = false; $("logout").disabled = false;
   $("who").textContent = `${state.me.name} (${state.me.role})`;
   $("nav-audit").hidden = !can("admin");
   api("GET", "/api/cluster").then((c) => { $("nav-cluster").hidden = !c.clustered; }).catch(() => {});
@@ -124,10 +130,17 @@ async function start() {
 // The logout's own answer can come after a refused request of the same session drew the form,
 // and after a key typed into that form logged in: that login stays (the logout ended only the
 // session it was asked under).
+// One logout at a time: a second click while the first is unanswered would send a second
+// logout, and a login could then wait for one of them only — the other's answer, coming after
+// that login, clears the cookie it set (each answer carries `Set-Cookie` with `Max-Age=0`). The
+// button is off until the next login, and a login waits for every logout still unanswered.
 $("logout").addEventListener("click", async () => {
+  const button = $("logout");
+  if (button.disabled) return;
+  button.disabled = true;
   const session = state.session;
   const answered = api("POST", "/console/logout");
-  state.loggingOut = answered.catch(() => {});
+  state.loggingOut = Promise.all([state.loggingOut, answered.catch(() => {})]);
   try { await answered; } finally {
     if (session === state.session || !state.me) showLogin("Logged out.");
   }

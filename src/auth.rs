@@ -235,18 +235,38 @@ impl KeyCache {
             fresh.extend(ended.drain().filter(|(_, expires)| *expires > now));
             *ended = fresh;
         }
+        let before = self.keys.load_full();
         let rows = self.store.active_api_keys()?;
-        let fresh: KeysByPrefix = rows
-            .iter()
-            .flat_map(|r| CachedKey::from_row(r, &self.reserved, now))
-            .collect();
-        let old = self.keys.swap(Arc::new(fresh));
+        let old = self.install(&before, &rows, now);
         let used: Vec<i64> = old
             .values()
             .filter(|k| k.used.swap(false, Ordering::Relaxed))
             .map(|k| k.id)
             .collect();
         self.store.touch_api_keys(&used, unix_now())
+    }
+
+    /// Makes `rows`, read from the store while the cache was `before`, the cache; returns the
+    /// set it replaced. A key [`KeyCache::from_store`] added meanwhile (made after the read
+    /// began, first used during it) is kept: a console session is checked against the cache
+    /// alone ([`KeyCache::by_id`]), and a key dropped here refused its cookie until the next
+    /// refresh, a few seconds after its login.
+    fn install(&self, before: &KeysByPrefix, rows: &[ApiKeyRow], now: i64) -> Arc<KeysByPrefix> {
+        let fresh: KeysByPrefix = rows
+            .iter()
+            .flat_map(|r| CachedKey::from_row(r, &self.reserved, now))
+            .collect();
+        self.keys.rcu(|current| {
+            let mut next = fresh.clone();
+            for (prefix, key) in current.iter() {
+                let added = before.get(prefix).is_none_or(|was| !Arc::ptr_eq(was, key));
+                if added {
+                    next.entry(prefix.clone())
+                        .or_insert_with(|| Arc::clone(key));
+                }
+            }
+            next
+        })
     }
 
     fn check(&self, prefix: &str, hash: &[u8; 32]) -> Option<Principal> {
@@ -405,6 +425,42 @@ fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A key made and first used while a refresh reads the store stays in the cache, so a
+    /// console session of it (checked against the cache alone) is not refused until the next
+    /// refresh; a key revoked before the read leaves it.
+    #[tokio::test]
+    async fn a_key_first_used_during_a_refresh_is_not_dropped_by_it() {
+        let (store, _dir) = crate::db::test_support::sqlite_store();
+        let by = Caller::system("test");
+        let made = |name: &str| {
+            store
+                .create_api_key(name, Role::Viewer, &Default::default(), None, &by)
+                .unwrap()
+        };
+        let (old_row, _) = made("old");
+        let cache = KeyCache::new(
+            store.clone(),
+            Reserved::default(),
+            prometheus::IntCounter::new("refused", "refused").unwrap(),
+        );
+        cache.refresh().unwrap();
+        assert!(cache.by_id(old_row.id).is_some());
+
+        // The refresh reads the store, then a key is made and logged in with before it installs.
+        let before = cache.keys.load_full();
+        store.revoke_api_key(&old_row.id.to_string(), &by).unwrap();
+        let rows = store.active_api_keys().unwrap();
+        let (new_row, new_key) = made("new");
+        cache.from_store(new_key.reveal()).await.unwrap();
+        cache.install(&before, &rows, unix_now());
+
+        assert!(
+            cache.by_id(new_row.id).is_some(),
+            "the key logged in with during the refresh is still cached"
+        );
+        assert!(cache.by_id(old_row.id).is_none(), "the revoked key left");
+    }
 
     #[test]
     fn digests_that_differ_in_any_one_bit_are_not_the_same() {

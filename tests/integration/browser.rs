@@ -90,6 +90,44 @@ fn a_second_key_logs_in_on_a_quiet_console_and_a_logout_elsewhere_asks_for_a_key
     b.wait_text("#login-error", DEADLINE, |t| {
         t == "Your session ended; log in again."
     });
+    // Why, in the daemon's words: the logout elsewhere left this browser no cookie.
+    b.wait_text("#login-reason", DEADLINE, |t| {
+        t == "The daemon said: no console session; log in"
+    });
+}
+
+/// Log out clicked twice before its answer (a double click; a WebDriver click retried under
+/// load) sends one logout, and a login after it stays in. Two logouts in flight let a login wait
+/// for one of them only, and the other's answer, arriving after that login, cleared the cookie
+/// the login had set (every logout answers `Max-Age=0`): the page said "Your session ended"
+/// right after logging in — the browser tests' failure in CI on 2026-11-30.
+#[test]
+fn log_out_clicked_twice_sends_one_logout_and_the_next_login_stays_in() {
+    let (d, b) = a_viewer_logged_in();
+    b.script(
+        "const send = window.fetch; window.logouts = 0; \
+         window.fetch = (url, opts) => { if (url === '/console/logout') window.logouts += 1; \
+           return send(url, opts); }; \
+         const out = document.getElementById('logout'); out.click(); out.click(); return true",
+    );
+    b.find("#key", DEADLINE);
+    assert_eq!(
+        b.script("return window.logouts").as_u64(),
+        Some(1),
+        "one logout sent for two clicks"
+    );
+    b.type_css("#key", &d.admin_key, DEADLINE);
+    b.click_css("#login", DEADLINE);
+    b.wait_text(".who", DEADLINE, |t| t.contains("(admin)"));
+    let listed =
+        b.script("return api('GET', '/api/gateways').then(() => 'listed', (e) => e.message)");
+    assert_eq!(listed.as_str(), Some("listed"), "the admin's session works");
+    assert_eq!(
+        b.script("return document.getElementById('logout').disabled")
+            .as_bool(),
+        Some(false),
+        "Log out works again in the new session"
+    );
 }
 
 /// A request sent between a logout and the next login whose refusal arrives after that login
@@ -99,11 +137,7 @@ fn a_second_key_logs_in_on_a_quiet_console_and_a_logout_elsewhere_asks_for_a_key
 /// until the test lets it go, so the order is certain.
 #[test]
 fn a_late_refusal_of_a_request_from_before_a_login_does_not_log_the_new_key_out() {
-    let d = link_daemon(&[]);
-    let viewer = d.create_key("viewer", "wall-screen");
-    let base = format!("http://{}", d.addr);
-    let b = Browser::start(1024, 700);
-    log_in_as(&b, &base, &viewer, "wall-screen (viewer)");
+    let (d, b) = a_viewer_logged_in();
     b.click_css("#logout", DEADLINE);
     b.find("#key", DEADLINE);
     b.script(
@@ -134,15 +168,21 @@ fn a_late_refusal_of_a_request_from_before_a_login_does_not_log_the_new_key_out(
     assert_eq!(d.get("/api/gateways", &d.admin_key).status, 200);
 }
 
-/// A viewer logged in whose Log out was clicked: the daemon has ended the session, and the
-/// page's `fetch` holds the logout's answer until `window.releaseLogout()` (it sets
-/// `window.logoutAnswered`). The page learns of the end from its next request's 401.
-fn logged_out_with_the_answer_held() -> (Daemon, Browser) {
+/// A daemon with no gateway, and a browser logged in to its console as a viewer.
+fn a_viewer_logged_in() -> (Daemon, Browser) {
     let d = link_daemon(&[]);
     let viewer = d.create_key("viewer", "wall-screen");
     let base = format!("http://{}", d.addr);
     let b = Browser::start(1024, 700);
     log_in_as(&b, &base, &viewer, "wall-screen (viewer)");
+    (d, b)
+}
+
+/// A viewer logged in whose Log out was clicked: the daemon has ended the session, and the
+/// page's `fetch` holds the logout's answer until `window.releaseLogout()` (it sets
+/// `window.logoutAnswered`). The page learns of the end from its next request's 401.
+fn logged_out_with_the_answer_held() -> (Daemon, Browser) {
+    let (d, b) = a_viewer_logged_in();
     b.script(
         "const send = window.fetch; window.logoutAnswered = false; \
          window.fetch = (url, opts) => { if (url !== '/console/logout') return send(url, opts); \

@@ -128,15 +128,17 @@ impl Browser {
     }
 
     /// What the console shows, for a failure's message: who is named, whether the navigation
-    /// is hidden, the login form (with the length of the key typed) and its message, the route.
+    /// is hidden, the login form (with the length of the key typed), its message and the daemon's
+    /// reason for a session it ended, the route.
     pub fn console_state(&self) -> String {
         const SEEN: &str = "const k = document.getElementById('key'); \
             const e = document.getElementById('login-error'); \
+            const r = document.getElementById('login-reason'); \
             const n = document.getElementById('nav'); \
             return `who: \"${document.querySelector('.who')?.textContent ?? ''}\", \
             nav: ${n ? (n.hidden ? 'hidden' : 'shown') : 'none'}, \
             form: ${k ? 'shown, key of ' + k.value.length + ' chars' : 'none'}, message: \"${e ? e.textContent : ''}\", \
-            at ${location.hash}`";
+            ${r && r.textContent ? r.textContent + ', ' : ''}at ${location.hash}`";
         self.script(SEEN).as_str().unwrap_or_default().to_owned()
     }
 
