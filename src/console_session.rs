@@ -1,9 +1,13 @@
 //! The web console's session: an API key, presented once at login, becomes a cookie the
 //! browser sends instead (pages cannot set headers on event streams or links).
 //!
-//! The cookie is `v1.<key id>.<expires, unix s>.<MAC>`: HMAC-SHA256 under a key derived from the
-//! master key (so every instance of a cluster accepts what another issued, and nothing is kept
-//! per session), over the version, the key id, the expiry and the key's own hash — a cookie
+//! The cookie is `v2.<key id>.<expires, unix s>.<nonce>.<MAC>`: HMAC-SHA256 under a key derived
+//! from the master key (so every instance of a cluster accepts what another issued, and nothing
+//! is kept per session), over the version, the key id, the expiry, the nonce and the key's own
+//! hash. The nonce (8 random bytes) makes every login its own session: without it two logins of
+//! one key in the same second were one cookie, and a logout of the first refused the second (a
+//! user who logs out and straight back in; the browser tests in CI, 2026-11-30). Cookies of the
+//! previous shape, `v1.<key id>.<expires>.<MAC>`, are still accepted until they expire. A cookie
 //! stands for that key only, and dies with it: each request finds the key among the active
 //! ones, so revoking the key ends its sessions within `auth.key_refresh_interval`. Lifetime is
 //! bounded ([`LIFETIME`]); the browser is told to forget it then too.
@@ -55,16 +59,18 @@ impl SessionSigner {
         }
     }
 
-    fn mac(&self, key_id: i64, expires: i64, key_hash: &[u8; 32]) -> [u8; 32] {
-        let head = format!("v1.{key_id}.{expires}.");
-        hmac_sha256(&self.key, &[head.as_bytes(), key_hash])
+    /// The MAC of a key's cookie: over its text up to and with the dot before the MAC, then the
+    /// key's hash.
+    fn mac(&self, signed: &str, key_hash: &[u8; 32]) -> [u8; 32] {
+        hmac_sha256(&self.key, &[signed.as_bytes(), key_hash])
     }
 
     /// The cookie value for key `key_id` (whose stored hash is `key_hash`), issued at `now`.
     pub fn issue(&self, key_id: i64, key_hash: &[u8; 32], now: i64) -> String {
         let expires = now + LIFETIME.as_secs() as i64;
-        let mac = self.mac(key_id, expires, key_hash);
-        format!("v1.{key_id}.{expires}.{}", hex::encode(mac))
+        let signed = format!("v2.{key_id}.{expires}.{}.", nonce());
+        let mac = self.mac(&signed, key_hash);
+        format!("{signed}{}", hex::encode(mac))
     }
 
     /// The key id a cookie stands for, checked at `now`; `hash_of` finds an active key's hash
@@ -75,7 +81,12 @@ impl SessionSigner {
         now: i64,
         hash_of: impl FnOnce(i64) -> Option<[u8; 32]>,
     ) -> Result<i64, SessionError> {
-        let Parsed { id, expires, mac } = Parsed::of(value).ok_or(SessionError::Malformed)?;
+        let Parsed {
+            id,
+            expires,
+            mac,
+            signed,
+        } = Parsed::of(value).ok_or(SessionError::Malformed)?;
         if now >= expires {
             return Err(SessionError::Expired);
         }
@@ -84,7 +95,7 @@ impl SessionSigner {
             return Err(SessionError::Invalid);
         }
         let hash = hash_of(id).ok_or(SessionError::Invalid)?;
-        if bool::from(self.mac(id, expires, &hash).ct_eq(&mac)) {
+        if bool::from(self.mac(signed, &hash).ct_eq(&mac)) {
             Ok(id)
         } else {
             Err(SessionError::Invalid)
@@ -107,12 +118,9 @@ pub struct SsoUser {
 }
 
 impl SessionSigner {
-    fn sso_mac(&self, expires: i64, parts: &str) -> [u8; 32] {
-        hmac_sha256(&self.key, &[format!("s1.{expires}.{parts}").as_bytes()])
-    }
-
     /// The cookie value for a single sign-on user, issued at `now`:
-    /// `s1.<expires>.<subject>.<name>.<group>.<MAC>`, the three texts base64url.
+    /// `s2.<expires>.<nonce>.<subject>.<name>.<group>.<MAC>`, the three texts base64url, the
+    /// MAC over all before it (`s1.` cookies, without the nonce, are still accepted).
     pub fn issue_sso(&self, user: &SsoUser, now: i64) -> String {
         use base64::Engine as _;
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -123,18 +131,27 @@ impl SessionSigner {
             b64.encode(&user.name),
             b64.encode(&user.group)
         );
-        let mac = self.sso_mac(expires, &parts);
-        format!("s1.{expires}.{parts}.{}", hex::encode(mac))
+        let signed = format!("s2.{expires}.{}.{parts}", nonce());
+        let mac = hmac_sha256(&self.key, &[signed.as_bytes()]);
+        format!("{signed}.{}", hex::encode(mac))
     }
 
     /// The user a single sign-on cookie stands for, checked at `now`.
     pub fn verify_sso(&self, value: &str, now: i64) -> Result<SsoUser, SessionError> {
         use base64::Engine as _;
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let rest = value.strip_prefix("s1.").ok_or(SessionError::Malformed)?;
+        let (signed, mac) = value.rsplit_once('.').ok_or(SessionError::Malformed)?;
+        let (version, rest) = signed.split_once('.').ok_or(SessionError::Malformed)?;
         let (expires, rest) = rest.split_once('.').ok_or(SessionError::Malformed)?;
         let expires: i64 = expires.parse().map_err(|_| SessionError::Malformed)?;
-        let (parts, mac) = rest.rsplit_once('.').ok_or(SessionError::Malformed)?;
+        let parts = match version {
+            "s1" => rest,
+            "s2" => match rest.split_once('.') {
+                Some((nonce, parts)) if is_nonce(nonce) => parts,
+                _ => return Err(SessionError::Malformed),
+            },
+            _ => return Err(SessionError::Malformed),
+        };
         let mac: [u8; 32] = hex::decode(mac)
             .ok()
             .and_then(|m| m.try_into().ok())
@@ -157,7 +174,7 @@ impl SessionSigner {
             return Err(SessionError::Expired);
         }
         if expires - now > LIFETIME.as_secs() as i64
-            || !bool::from(self.sso_mac(expires, parts).ct_eq(&mac))
+            || !bool::from(hmac_sha256(&self.key, &[signed.as_bytes()]).ct_eq(&mac))
         {
             return Err(SessionError::Invalid);
         }
@@ -171,45 +188,66 @@ impl SessionSigner {
 
 /// Whether a cookie value is a single sign-on session's (else an API key's).
 pub fn is_sso(value: &str) -> bool {
-    value.starts_with("s1.")
+    value.starts_with("s2.") || value.starts_with("s1.")
+}
+
+/// A session's own part: 8 random bytes as hex. It only has to differ from one login to the
+/// next (the MAC makes the cookie unforgeable), so should the system's random source fail, the
+/// clock's nanoseconds and a count stand in.
+fn nonce() -> String {
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    crate::secrets::random_hex::<8>().unwrap_or_else(|_| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let count = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("{:016x}", nanos ^ count.rotate_left(48))
+    })
+}
+
+fn is_nonce(text: &str) -> bool {
+    text.len() == 16 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// What a logout keeps of a cookie: its MAC (it names the session; alone it authenticates
 /// nothing) and when the cookie expires (nothing needs keeping after). `None` for a value that
 /// is not a cookie's shape.
 pub fn ended_session(value: &str) -> Option<(String, i64)> {
-    if let Some(rest) = value.strip_prefix("s1.") {
-        let (expires, rest) = rest.split_once('.')?;
-        let mac = rest.rsplit_once('.')?.1;
+    if is_sso(value) {
+        let (signed, mac) = value.rsplit_once('.')?;
+        let expires = signed.split('.').nth(1)?;
         let mac: [u8; 32] = hex::decode(mac).ok()?.try_into().ok()?;
         return Some((hex::encode(mac), expires.parse().ok()?));
     }
     Parsed::of(value).map(|p| (hex::encode(p.mac), p.expires))
 }
 
-/// A cookie value's parts, if it has a cookie's shape (`v1.<id>.<expires>.<hex MAC>`).
-struct Parsed {
+/// A key cookie's parts, if it has a cookie's shape: `v2.<id>.<expires>.<nonce>.<hex MAC>`, or
+/// the older `v1.<id>.<expires>.<hex MAC>`.
+struct Parsed<'a> {
     id: i64,
     expires: i64,
     mac: [u8; 32],
+    /// What the MAC is over: the text before it, with the dot.
+    signed: &'a str,
 }
 
-impl Parsed {
-    fn of(value: &str) -> Option<Parsed> {
-        let mut parts = value.split('.');
-        let (Some("v1"), Some(id), Some(expires), Some(mac), None) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
-            return None;
-        };
+impl Parsed<'_> {
+    fn of(value: &str) -> Option<Parsed<'_>> {
+        let (head, mac) = value.rsplit_once('.')?;
+        let signed = &value[..=head.len()];
+        let mut parts = head.split('.');
+        let (version, id, expires) = (parts.next()?, parts.next()?, parts.next()?);
+        match (version, parts.next(), parts.next()) {
+            ("v1", None, _) => {}
+            ("v2", Some(nonce), None) if is_nonce(nonce) => {}
+            _ => return None,
+        }
         Some(Parsed {
             id: id.parse().ok()?,
             expires: expires.parse().ok()?,
             mac: hex::decode(mac).ok()?.try_into().ok()?,
+            signed,
         })
     }
 }
@@ -255,7 +293,7 @@ mod tests {
     fn tampering_and_other_masters_are_refused() {
         let s = signer();
         let cookie = s.issue(42, &HASH, NOW);
-        let other_id = cookie.replacen("v1.42.", "v1.43.", 1);
+        let other_id = cookie.replacen("v2.42.", "v2.43.", 1);
         assert_eq!(
             s.verify(&other_id, NOW, |_| Some(HASH)),
             Err(SessionError::Invalid)
@@ -275,6 +313,9 @@ mod tests {
             "",
             "v1",
             "v2.42.1.00",
+            "v2.42.1.0123456789abcdeg.00",
+            "v2.42.1.0123456789abcdef.00.extra",
+            "v3.42.1.0123456789abcdef.00",
             "v1.x.1.00",
             "v1.42.1.zz",
             "v1.42.1.00.extra",
@@ -285,6 +326,52 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    /// A user who logs out and straight back in, in the same second, holds a new session: the
+    /// logout ends the first cookie (by its MAC), and the second is another.
+    #[test]
+    fn every_login_is_its_own_session_even_within_a_second() {
+        let s = signer();
+        let (a, b) = (s.issue(42, &HASH, NOW), s.issue(42, &HASH, NOW));
+        assert_ne!(a, b);
+        assert_ne!(ended_session(&a), ended_session(&b));
+        for cookie in [&a, &b] {
+            assert_eq!(s.verify(cookie, NOW, |_| Some(HASH)), Ok(42));
+        }
+        let user = SsoUser {
+            subject: "1".into(),
+            name: "ana".into(),
+            group: "ops".into(),
+        };
+        let (a, b) = (s.issue_sso(&user, NOW), s.issue_sso(&user, NOW));
+        assert_ne!(ended_session(&a), ended_session(&b));
+        assert_eq!(s.verify_sso(&b, NOW), Ok(user));
+    }
+
+    /// Cookies issued before the nonce (an instance of the previous version, a session opened
+    /// before the upgrade) stand until they expire.
+    #[test]
+    fn cookies_of_the_previous_shape_are_still_accepted() {
+        let s = signer();
+        let expires = NOW + 60;
+        let signed = format!("v1.42.{expires}.");
+        let v1 = format!("{signed}{}", hex::encode(s.mac(&signed, &HASH)));
+        assert_eq!(s.verify(&v1, NOW, |_| Some(HASH)), Ok(42));
+        assert_eq!(ended_session(&v1).map(|(_, e)| e), Some(expires));
+        let user = SsoUser {
+            subject: "1".into(),
+            name: "ana".into(),
+            group: "ops".into(),
+        };
+        let signed = format!("s1.{expires}.MQ.YW5h.b3Bz");
+        let s1 = format!(
+            "{signed}.{}",
+            hex::encode(hmac_sha256(&s.key, &[signed.as_bytes()]))
+        );
+        assert!(is_sso(&s1));
+        assert_eq!(s.verify_sso(&s1, NOW), Ok(user));
+        assert_eq!(ended_session(&s1).map(|(_, e)| e), Some(expires));
     }
 
     #[test]

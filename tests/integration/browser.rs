@@ -99,8 +99,10 @@ fn a_second_key_logs_in_on_a_quiet_console_and_a_logout_elsewhere_asks_for_a_key
 /// Log out clicked twice before its answer (a double click; a WebDriver click retried under
 /// load) sends one logout, and a login after it stays in. Two logouts in flight let a login wait
 /// for one of them only, and the other's answer, arriving after that login, cleared the cookie
-/// the login had set (every logout answers `Max-Age=0`): the page said "Your session ended"
-/// right after logging in — the browser tests' failure in CI on 2026-11-30.
+/// the login had set (every logout answers `Max-Age=0`), and the page said "Your session ended"
+/// right after logging in. (Suspected first for the browser tests' failure in CI on 2026-11-30;
+/// the page's network log then showed that one was a login cookie equal to the one just
+/// logged out — `console::the_session_ends_with_its_key_and_with_logout`.)
 #[test]
 fn log_out_clicked_twice_sends_one_logout_and_the_next_login_stays_in() {
     let (d, b) = a_viewer_logged_in();

@@ -119,6 +119,12 @@ fn the_session_ends_with_its_key_and_with_logout() {
     let res = d.send(Request::new("GET", "/api/gateways").header("cookie", &cookie));
     assert_eq!(res.status, 401, "{}", res.text());
     assert!(res.text().contains("logged out"), "{}", res.text());
+    // Logging straight back in (the same second, as the browser tests do) is a new session: the
+    // logout ended only the one it was sent with.
+    let again = login(&d, &key);
+    assert_ne!(again, cookie, "a new session, not the one logged out");
+    let res = d.send(Request::new("GET", "/api/gateways").header("cookie", &again));
+    assert_eq!(res.status, 200, "{}", res.text());
     // Revoking the key ends every session of it (within the key refresh interval).
     let cookie = login(&d, &key);
     let out = d.cli(&["keys", "revoke", &key[..12]]);

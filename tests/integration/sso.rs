@@ -247,7 +247,7 @@ fn a_team_signs_in_through_the_provider_sees_its_gateways_only_and_bad_sign_ins_
         .send(d.addr)
         .unwrap();
     assert_eq!(first.status, 303, "{}", first.text());
-    assert!(set_cookie(&first, "gs_session").is_some_and(|v| v.starts_with("s1.")));
+    assert!(set_cookie(&first, "gs_session").is_some_and(|v| v.starts_with("s2.")));
     let again = Request::new("GET", &callback)
         .header("cookie", pending)
         .send(d.addr)

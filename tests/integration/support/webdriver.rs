@@ -17,6 +17,22 @@ pub struct Browser {
     driver: Child,
     addr: SocketAddr,
     session: String,
+    /// The page's requests to the daemon so far, one line each, for a failure's message
+    /// (Chromium's network log, read from the driver as the failure is told).
+    requests: std::sync::Mutex<Requests>,
+}
+
+/// The page's requests read from the network log so far, by Chromium's request id: Chromium
+/// tells a request's parts in events that may come in any order.
+#[derive(Default)]
+struct Requests(std::collections::HashMap<String, Seen>);
+
+#[derive(Default)]
+struct Seen {
+    at: f64,
+    line: String,
+    sent: Option<String>,
+    answer: Option<String>,
 }
 
 /// One WebDriver request: `(status, JSON body)`.
@@ -58,6 +74,7 @@ impl Browser {
             driver,
             addr,
             session: String::new(),
+            requests: Default::default(),
         };
         crate::support::wait_until("chromedriver ready", Duration::from_secs(20), || {
             request(b.addr, "GET", "/status", None)
@@ -66,7 +83,9 @@ impl Browser {
         });
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
+            "goog:loggingPrefs": {"performance": "ALL"},
             "goog:chromeOptions": {
+                "perfLoggingPrefs": {"enableNetwork": true, "enablePage": false},
                 "binary": "/usr/bin/chromium",
                 "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                          format!("--window-size={width},{height}"), "--lang=en-US"]
@@ -139,7 +158,96 @@ impl Browser {
             nav: ${n ? (n.hidden ? 'hidden' : 'shown') : 'none'}, \
             form: ${k ? 'shown, key of ' + k.value.length + ' chars' : 'none'}, message: \"${e ? e.textContent : ''}\", \
             ${r && r.textContent ? r.textContent + ', ' : ''}at ${location.hash}`";
-        self.script(SEEN).as_str().unwrap_or_default().to_owned()
+        let seen = self.script(SEEN).as_str().unwrap_or_default().to_owned();
+        format!(
+            "{seen}\nthe page's last requests (time, method, path, cookie sent → status, cookie set):\n{}",
+            self.requests().join("\n")
+        )
+    }
+
+    /// The page's last 40 requests to the daemon: when, what, the session cookie it carried
+    /// and the one its answer set (each as `<key id>.<expiry>.<nonce>.…<end of its MAC>`), from
+    /// Chromium's network log — which cookie a request really carried, for a failure that
+    /// says a session ended.
+    pub fn requests(&self) -> Vec<String> {
+        // `gs_session=v2.<id>.<expiry>.<nonce>.<MAC>` as `<id>.<expiry>.<nonce>.…<MAC's last 6>`.
+        fn cookie(header: &str) -> String {
+            header
+                .split(['\n', ';'])
+                .filter_map(|c| c.trim().strip_prefix("gs_session="))
+                .map(|v| match v.rsplit_once('.') {
+                    Some((head, mac)) => format!(
+                        "{}.…{}",
+                        head.trim_start_matches("v2."),
+                        &mac[mac.len().saturating_sub(6)..]
+                    ),
+                    None => format!("{v:?}"),
+                })
+                .collect::<Vec<_>>()
+                .join("+")
+        }
+        let path = format!("/session/{}/se/log", self.session);
+        let entries = request(
+            self.addr,
+            "POST",
+            &path,
+            Some(&json!({"type": "performance"})),
+        )
+        .map(|(_, v)| v["value"].as_array().cloned().unwrap_or_default())
+        .unwrap_or_default();
+        let mut seen = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        for entry in entries {
+            let Ok(m) = serde_json::from_str::<Value>(entry["message"].as_str().unwrap_or("{}"))
+            else {
+                continue;
+            };
+            let (method, p) = (
+                m["message"]["method"].as_str().unwrap_or(""),
+                &m["message"]["params"],
+            );
+            let header = |h: &Value, name: &str| {
+                h.as_object()
+                    .and_then(|h| h.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)))
+                    .and_then(|(_, v)| v.as_str())
+                    .map(cookie)
+                    .unwrap_or_default()
+            };
+            let id = p["requestId"].as_str().unwrap_or("").to_owned();
+            let r = seen.0.entry(id).or_default();
+            match method {
+                "Network.requestWillBeSent" => {
+                    let url = p["request"]["url"].as_str().unwrap_or("");
+                    let path = url.splitn(4, '/').nth(3).unwrap_or(url);
+                    r.at = p["timestamp"].as_f64().unwrap_or(0.0);
+                    r.line = format!("{} /{path}", p["request"]["method"].as_str().unwrap_or("?"));
+                }
+                "Network.requestWillBeSentExtraInfo" => {
+                    r.sent = Some(header(&p["headers"], "cookie"));
+                }
+                "Network.responseReceivedExtraInfo" => {
+                    r.answer = Some(format!(
+                        "{} {}",
+                        p["statusCode"],
+                        header(&p["headers"], "set-cookie")
+                    ));
+                }
+                _ => {}
+            }
+        }
+        let mut all: Vec<&Seen> = seen.0.values().filter(|r| !r.line.is_empty()).collect();
+        all.sort_by(|a, b| a.at.total_cmp(&b.at));
+        all[all.len().saturating_sub(40)..]
+            .iter()
+            .map(|r| {
+                format!(
+                    "{:.3} {} [{}] → {}",
+                    r.at,
+                    r.line,
+                    r.sent.as_deref().unwrap_or("?"),
+                    r.answer.as_deref().unwrap_or("(no answer seen)")
+                )
+            })
+            .collect()
     }
 
     /// Reloads the page and returns once it has loaded (WebDriver's Refresh waits for the load;
