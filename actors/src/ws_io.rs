@@ -17,7 +17,9 @@
 //! start size in place ([`settle`]): one large frame does not pin its allocation for the life of
 //! the connection. A `hello-ok` is one (1.5 KB from the fake, more from a real gateway), and
 //! before, every link kept the buffer it grew: at 2,000 gateways the read buffers held 2.2 KB a
-//! gateway and the write buffers 0.7 KB (heaptrack, allocations live at steady state).
+//! gateway and the write buffers 0.7 KB (heaptrack, allocations live at steady state). Between
+//! frames the pump gives both buffers back altogether when they hold nothing
+//! (`crate::link::pump`): an idle link keeps no socket buffer at all.
 
 use actix_codec::Decoder;
 use awc::BoxedSocket;

@@ -36,13 +36,14 @@ use std::time::{Duration, Instant};
 use awc::BoxedSocket;
 use awc::error::WsProtocolError;
 use awc::ws::{Codec, Frame, Message};
+use bytes::BytesMut;
 use futures_util::{Sink, Stream};
 use tokio_util::codec::Framed;
 
 use crate::link::LeaseGuard;
 use crate::link::machine::{Heard, PumpOrders, is_pulse_only};
 use crate::link::messages::LiveStats;
-use crate::ws_io::{READ_BUFFER_START, Received, WRITE_BUFFER_START, settle};
+use crate::ws_io::{READ_BUFFER_START, Received, settle};
 
 /// Frames the pump may hand the actor before the actor takes them.
 pub const TO_ACTOR: usize = 64;
@@ -88,6 +89,8 @@ pub struct Pulse {
     /// The link's live numbers: the pump notes every frame there, and a quiet heartbeat the
     /// gateway's last ping (as the actor's would).
     live: Arc<LiveStats>,
+    /// What the pump's socket buffers held (their capacity, bytes) when it last waited.
+    buffered: Cell<usize>,
 }
 
 impl Pulse {
@@ -110,7 +113,14 @@ impl Pulse {
             beat_every: Cell::default(),
             beat_due: Cell::default(),
             live,
+            buffered: Cell::default(),
         }
+    }
+
+    /// The bytes the pump's socket buffers held when it last waited: none on a link with
+    /// nothing half read or unsent (see [`Pump::rest`]).
+    pub fn buffered(&self) -> usize {
+        self.buffered.get()
     }
 
     /// What the pump noticed since the machine last looked, in one piece (the machine's
@@ -284,7 +294,6 @@ pub fn start(
         reading: true,
         closed: false,
         ending: None,
-        largest_unsent: 0,
     };
     actix::spawn(pump);
     (
@@ -310,8 +319,6 @@ struct Pump {
     closed: bool,
     /// Once the actor let go (or queued a close): until when the pump may flush.
     ending: Option<Pin<Box<tokio::time::Sleep>>>,
-    /// The largest message written since the last flush that emptied the buffer.
-    largest_unsent: usize,
 }
 
 /// What the pump does with one frame read.
@@ -384,7 +391,6 @@ impl Pump {
                 break;
             };
             self.closed = matches!(message, Message::Close(_));
-            self.largest_unsent = self.largest_unsent.max(message_len(&message));
             Pin::new(&mut self.framed)
                 .start_send(message)
                 .map_err(|_| Ended)?;
@@ -405,6 +411,11 @@ impl Pump {
             && self.shared.to_actor.borrow().len() < TO_ACTOR
         {
             self.apply_cap();
+            // Room to read a tick or a ping in one go; an idle link holds none (`rest`).
+            let buf = self.framed.read_buffer_mut();
+            if buf.capacity() == 0 {
+                buf.reserve(READ_BUFFER_START);
+            }
             let item = match self.early.pop_front() {
                 Some(item) => item,
                 None => match Pin::new(&mut self.framed).poll_next(task) {
@@ -445,20 +456,32 @@ impl Pump {
             Poll::Ready(Err(_)) => return Err(Ended),
             Poll::Pending => false,
         };
-        if flushed {
-            // All sent: a large message (the signed `connect`, a patch) gives its room back.
-            let largest = std::mem::take(&mut self.largest_unsent);
-            settle(self.framed.write_buffer_mut(), largest, WRITE_BUFFER_START);
-        }
         if let Some(grace) = &mut self.ending
             && (flushed || grace.as_mut().poll(task).is_ready())
         {
             let _ = Pin::new(&mut self.framed).poll_close(task);
             return Ok(Poll::Ready(()));
         }
+        self.rest(flushed);
         // Woken by the actor (a write, room in its queue, letting go) or by the socket.
         register(&self.shared.pump_waker, task);
         Ok(Poll::Pending)
+    }
+
+    /// Before the pump waits: a buffer with nothing in it (nothing half read, all sent) gives
+    /// its allocation back. A link reads a ping or a tick every 25–30 s and writes a pong; the
+    /// 1.25 KiB its two buffers kept between them were 24 MB at 19,000 gateways, about a tenth
+    /// of the daemon (docs/performance.md). Taking a buffer again for the next frame is one
+    /// allocation of a size the thread's cache holds, beside the read and the write it serves.
+    fn rest(&mut self, flushed: bool) {
+        if self.framed.read_buffer().is_empty() {
+            *self.framed.read_buffer_mut() = BytesMut::new();
+        }
+        if flushed {
+            *self.framed.write_buffer_mut() = BytesMut::new();
+        }
+        let held = self.framed.read_buffer().capacity() + self.framed.write_buffer().capacity();
+        self.shared.buffered.set(held);
     }
 }
 
@@ -474,15 +497,6 @@ impl Drop for Pump {
     fn drop(&mut self) {
         self.shared.pump_gone.set(true);
         self.shared.wake_actor();
-    }
-}
-
-/// A message's payload: what it takes in the write buffer, give or take its header.
-fn message_len(message: &Message) -> usize {
-    match message {
-        Message::Text(t) => t.len(),
-        Message::Binary(b) | Message::Ping(b) | Message::Pong(b) => b.len(),
-        Message::Continuation(_) | Message::Close(_) | Message::Nop => 0,
     }
 }
 

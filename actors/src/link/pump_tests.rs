@@ -53,6 +53,15 @@ async fn next<S: Stream + Unpin>(s: &mut S, what: &str) -> S::Item {
         .unwrap_or_else(|| panic!("{what}: the stream ended"))
 }
 
+/// Lets the pump (on this thread) run until `cond` holds, for at most [`WAIT`].
+async fn until(what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !cond() {
+        assert!(Instant::now() < deadline, "{what}: not within {WAIT:?}");
+        tokio::task::yield_now().await;
+    }
+}
+
 /// The next frame the actor gets (no heartbeat is armed in these tests).
 async fn frame(frames: &mut FromPump, what: &str) -> Received {
     match next(frames, what).await {
@@ -102,6 +111,42 @@ fn pings_are_answered_here_and_only_noted_for_the_actor() {
         );
         // Read once.
         assert!(pulse.take().is_empty());
+    });
+}
+
+/// Between frames an idle link holds no socket buffer: after a ping answered, a tick and a
+/// response, and after a large frame, the pump waits with both buffers given back; a frame
+/// that arrives in two pieces keeps its first piece until the second comes.
+#[test]
+fn an_idle_link_holds_no_socket_buffer() {
+    run(async {
+        let (handle, mut frames, mut peer) = pair(None);
+        let pulse = handle.pulse();
+        peer.send(Message::Ping("p1".into())).await.unwrap();
+        next(&mut peer, "the pong").await.unwrap();
+        assert_eq!(pulse.buffered(), 0, "after the pong");
+        let large = format!(
+            r#"{{"type":"res","id":"r1","ok":true,"payload":{{"pad":"{}"}}}}"#,
+            "x".repeat(20_000)
+        );
+        peer.send(text(TICK)).await.unwrap();
+        peer.send(text(&large)).await.unwrap();
+        frame(&mut frames, "the large response").await;
+        assert_eq!(pulse.buffered(), 0, "after a tick and a large response");
+        // Half a frame: its bytes wait in the read buffer for the rest.
+        let mut whole = bytes::BytesMut::new();
+        tokio_util::codec::Encoder::encode(&mut Codec::new(), text(RES), &mut whole).unwrap();
+        let (first, second) = whole.split_at(whole.len() / 2);
+        let io = peer.get_mut();
+        tokio::io::AsyncWriteExt::write_all(io, first)
+            .await
+            .unwrap();
+        until("the half frame held", || pulse.buffered() > 0).await;
+        tokio::io::AsyncWriteExt::write_all(io, second)
+            .await
+            .unwrap();
+        frame(&mut frames, "the response in two pieces").await;
+        assert_eq!(pulse.buffered(), 0, "after the second piece");
     });
 }
 
