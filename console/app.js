@@ -143,6 +143,10 @@ $("logout").addEventListener("click", async () => {
   state.loggingOut = Promise.all([state.loggingOut, answered.catch(() => {})]);
   try { await answered; } finally {
     if (session === state.session || !state.me) showLogin("Logged out.");
+    // A login made since keeps its session — unless this answer's `Set-Cookie` reached the
+    // browser after the login's and cleared its cookie: asked once, a 401 draws the form now,
+    // where a quiet page would have gone on showing a session it no longer has.
+    else api("GET", "/console/session").catch(() => {});
   }
 });
 

@@ -306,15 +306,19 @@ impl Browser {
 
     /// Types `text` into the first element matching `css`, finding it again while the page
     /// re-renders it (a login form drawn twice met a stale element under load).
+    /// On timeout, says what the console showed instead.
     pub fn type_css(&self, css: &str, text: &str, deadline: Duration) {
-        crate::support::wait_until(&format!("typing into {css}"), deadline, || {
-            let e = self.all(css).into_iter().next()?;
+        crate::support::wait_for(&format!("typing into {css}"), deadline, || {
+            let Some(e) = self.all(css).into_iter().next() else {
+                return Err(format!("none on the page; {}", self.console_state()));
+            };
             self.try_cmd(
                 "POST",
                 &format!("/element/{e}/value"),
                 Some(&json!({"text": text})),
             )
             .map(|_| ())
+            .ok_or_else(|| format!("not typable; {}", self.console_state()))
         });
     }
 
