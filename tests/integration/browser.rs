@@ -227,17 +227,24 @@ fn a_logout_answered_late_keeps_the_key_typed_into_the_form_and_logs_it_in() {
     b.wait_text(".who", DEADLINE, |t| t.contains("(admin)"));
 }
 
-/// The same late logout answer, now arriving after the key typed into the form has logged in
-/// (CI, 2026-11-30: the header named nobody after a viewer's page logged out and the admin
-/// logged in): the logout belongs to the session it ended, and the login made since stays.
-#[test]
-fn a_logout_answered_after_the_next_login_leaves_that_login_in() {
+/// [`logged_out_with_the_answer_held`], then the admin's key typed into the form the viewer's
+/// refused request drew, and logged in: the logout's answer is still held.
+fn the_admin_logged_in_before_the_logout_answered() -> (Daemon, Browser) {
     let (d, b) = logged_out_with_the_answer_held();
     b.script("api('GET', '/api/gateways').catch(() => {}); return true");
     b.type_css("#key", &d.admin_key, DEADLINE);
     b.click_css("#login", DEADLINE);
     // The login waits for the unanswered logout 30 s before it goes ahead.
     b.wait_text(".who", Duration::from_secs(45), |t| t.contains("(admin)"));
+    (d, b)
+}
+
+/// The same late logout answer, now arriving after the key typed into the form has logged in
+/// (CI, 2026-11-30: the header named nobody after a viewer's page logged out and the admin
+/// logged in): the logout belongs to the session it ended, and the login made since stays.
+#[test]
+fn a_logout_answered_after_the_next_login_leaves_that_login_in() {
+    let (_d, b) = the_admin_logged_in_before_the_logout_answered();
     b.find("#logout", DEADLINE);
     b.script("window.releaseLogout(); return true");
     wait_until("the logout's answer delivered", DEADLINE, || {
@@ -268,12 +275,7 @@ fn a_logout_answered_after_the_next_login_leaves_that_login_in() {
 /// to type into).
 #[test]
 fn a_logout_answer_that_cleared_a_newer_login_s_cookie_asks_for_a_key_again() {
-    let (d, b) = logged_out_with_the_answer_held();
-    b.script("api('GET', '/api/gateways').catch(() => {}); return true");
-    b.type_css("#key", &d.admin_key, DEADLINE);
-    b.click_css("#login", DEADLINE);
-    // The login waits for the unanswered logout 30 s before it goes ahead.
-    b.wait_text(".who", Duration::from_secs(45), |t| t.contains("(admin)"));
+    let (_d, b) = the_admin_logged_in_before_the_logout_answered();
     b.delete_cookies();
     b.script("window.releaseLogout(); return true");
     b.wait_text("#login-error", DEADLINE, |t| {
