@@ -22,12 +22,12 @@ use serde_json::{Value, json};
 
 use crate::Options;
 use crate::daemon::{Daemon, TICKS_PER_SEC, cpu_ticks};
-use crate::host::{FakeHost, sum};
-use crate::report::{Outcome, Target, row, summary};
+use crate::host::{FakeHost, peak, sum};
+use crate::report::{Outcome, Row, Target, row, summary};
 use crate::rest::{StaticServer, median, wrk};
 
 /// One SQL statement through psql; its single value.
-fn psql(url: &str, sql: &str) -> Option<String> {
+pub(crate) fn psql(url: &str, sql: &str) -> Option<String> {
     let out = Command::new("psql")
         .args([url, "-XAtqc", sql])
         .output()
@@ -37,8 +37,45 @@ fn psql(url: &str, sql: &str) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
+/// The PostgreSQL server a scenario runs on: `--pg URL`, else GS_TEST_PG_URL.
+pub(crate) fn pg_server(opts: &Options, scenario: &str) -> String {
+    opts.pg
+        .clone()
+        .or_else(|| std::env::var("GS_TEST_PG_URL").ok())
+        .unwrap_or_else(|| panic!("the {scenario} scenario needs a PostgreSQL server: --pg URL or GS_TEST_PG_URL (scripts/bench.sh starts one)"))
+}
+
+/// Drops the database [`create_database`] made on `base`.
+pub(crate) fn drop_database(base: &str) {
+    let _ = psql(
+        &format!("{base}/postgres"),
+        &format!("DROP DATABASE IF EXISTS gs_bench_{}", std::process::id()),
+    );
+}
+
+/// The two rows every multi-instance scenario checks at the gateways: at most one socket per
+/// gateway at any sample, and no two instances' frames overlapping at one.
+pub(crate) fn one_owner_rows(scenario: &'static str, peak: usize, overlaps: usize) -> [Row; 2] {
+    [
+        row(
+            scenario,
+            "most sockets one gateway had at once",
+            peak as f64,
+            "sockets",
+        )
+        .target(Target::AtMost(1.0)),
+        row(
+            scenario,
+            "frame intervals from two instances that overlapped at one gateway",
+            overlaps as f64,
+            "pairs",
+        )
+        .target(Target::AtMost(0.0)),
+    ]
+}
+
 /// A fresh database on the server `base` names.
-fn create_database(base: &str) -> String {
+pub(crate) fn create_database(base: &str) -> String {
     let name = format!("gs_bench_{}", std::process::id());
     let admin = format!("{base}/postgres");
     psql(&admin, &format!("DROP DATABASE IF EXISTS {name}"));
@@ -104,7 +141,7 @@ fn transactions(url: &str) -> f64 {
     .unwrap_or(f64::NAN)
 }
 
-fn instance_env(id: &str, url: &str, smoke: bool) -> Vec<(String, String)> {
+pub(crate) fn instance_env(id: &str, url: &str, smoke: bool) -> Vec<(String, String)> {
     let mut env = vec![
         (
             "GATEWAY_SUPERVISOR__DATABASE__URL".to_owned(),
@@ -128,7 +165,7 @@ fn instance_env(id: &str, url: &str, smoke: bool) -> Vec<(String, String)> {
     env
 }
 
-fn refs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+pub(crate) fn refs(env: &[(String, String)]) -> Vec<(&str, &str)> {
     env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
@@ -141,7 +178,7 @@ fn names(k: usize) -> Vec<String> {
 }
 
 /// Gateways each instance holds an unexpired lease on, as instance `d` reads the cluster.
-fn owners(d: &Daemon) -> std::collections::BTreeMap<String, usize> {
+pub(crate) fn owners(d: &Daemon) -> std::collections::BTreeMap<String, usize> {
     d.get("/api/cluster")
         .and_then(|v| v["instances"].as_array().cloned())
         .unwrap_or_default()
@@ -156,11 +193,7 @@ fn owners(d: &Daemon) -> std::collections::BTreeMap<String, usize> {
 
 #[allow(clippy::print_stderr)]
 pub fn run(opts: &Options) -> Outcome {
-    let base = opts
-        .pg
-        .clone()
-        .or_else(|| std::env::var("GS_TEST_PG_URL").ok())
-        .expect("the cluster scenario needs a PostgreSQL server: --pg URL or GS_TEST_PG_URL (scripts/bench.sh starts one)");
+    let base = pg_server(opts, "cluster");
     let k = opts.instances;
     let instances = names(k);
     let (count, steady, trials, rounds, seconds) = if opts.smoke {
@@ -366,11 +399,7 @@ pub fn run(opts: &Options) -> Outcome {
             adoption_ms.last().unwrap_or(&0.0)
         );
     }
-    let peak: usize = hosts
-        .iter_mut()
-        .map(|h| h.cmd("peak").parse::<usize>().unwrap_or(usize::MAX))
-        .max()
-        .unwrap_or(0);
+    let peak = peak(&mut hosts);
     let overlaps = sum(&mut hosts, "overlaps");
 
     // The read path on (at most three) instances, next to a static body of the same size.
@@ -475,20 +504,6 @@ pub fn run(opts: &Options) -> Outcome {
         .target(Target::AtMost(if opts.smoke { 8_000.0 } else { 20_000.0 })),
         row(
             "cluster",
-            "most sockets one gateway had at once",
-            peak as f64,
-            "sockets",
-        )
-        .target(Target::AtMost(1.0)),
-        row(
-            "cluster",
-            "frame intervals from two instances that overlapped at one gateway",
-            overlaps as f64,
-            "pairs",
-        )
-        .target(Target::AtMost(0.0)),
-        row(
-            "cluster",
             format!(
                 "most gateways on one survivor after a kill -9 (even over {}: {survivors_even})",
                 k - 1
@@ -498,6 +513,7 @@ pub fn run(opts: &Options) -> Outcome {
         )
         .target(Target::AtMost((survivors_even as f64 * 1.1).ceil())),
     ];
+    rows.extend(one_owner_rows("cluster", peak, overlaps));
     rows.push(
         row(
             "cluster",
@@ -567,10 +583,7 @@ pub fn run(opts: &Options) -> Outcome {
         "wrk": format!("wrk -t2 -c64 -d{seconds}s, {rounds} rounds per instance, interleaved with the limit"),
     });
     drop(nodes);
-    let _ = psql(
-        &format!("{base}/postgres"),
-        &format!("DROP DATABASE IF EXISTS gs_bench_{}", std::process::id()),
-    );
+    drop_database(&base);
     Outcome {
         name: "cluster",
         rows,

@@ -111,6 +111,16 @@ impl Drop for FakeHost {
     }
 }
 
+/// The most sockets any one fake had open at once since `peakreset` (`usize::MAX`: a host that
+/// did not say).
+pub fn peak(hosts: &mut [FakeHost]) -> usize {
+    hosts
+        .iter_mut()
+        .map(|h| h.cmd("peak").parse::<usize>().unwrap_or(usize::MAX))
+        .max()
+        .unwrap_or(0)
+}
+
 /// Runs every host's `command` and sums the numeric replies.
 pub fn sum(hosts: &mut [FakeHost], command: &str) -> usize {
     hosts

@@ -2,7 +2,7 @@
 //! gateways (and one real OpenClaw gateway), prints a table with PASS/FAIL against the targets
 //! and writes it as JSON. Run it through `scripts/bench.sh` (builds, installs wrk, raises limits).
 //!
-//!   gs-bench [all|rest|probe|fleet|failover|storm|real|cluster|approvals|registry]... [--json FILE] [--smoke]
+//!   gs-bench [all|rest|probe|fleet|failover|storm|real|cluster|capacity|approvals|registry]... [--json FILE] [--smoke]
 //!            [--daemon PATH] [--openclaw DIR] [--fleet 100,1000,10000,100000] [--steady SECONDS]
 //!            [--pg postgres://…]
 //!
@@ -12,6 +12,7 @@
 use gs_test_support::{fake_model, http, real_gateway, sse};
 
 mod approvals;
+mod capacity;
 mod cluster;
 mod daemon;
 mod failover;
@@ -59,7 +60,7 @@ pub fn wait_every(what: &str, deadline: Duration, poll: Duration, mut ready: imp
     }
 }
 
-const SCENARIOS: [&str; 9] = [
+const SCENARIOS: [&str; 10] = [
     "rest",
     "probe",
     "fleet",
@@ -67,6 +68,7 @@ const SCENARIOS: [&str; 9] = [
     "storm",
     "real",
     "cluster",
+    "capacity",
     "approvals",
     "registry",
 ];
@@ -166,6 +168,7 @@ fn main() {
             "failover" => failover::run(&opts),
             "storm" => storm::run(&opts),
             "cluster" => cluster::run(&opts),
+            "capacity" => capacity::run(&opts),
             "approvals" => approvals::run(&opts),
             "registry" => registry::run(&opts),
             "real" => match &opts.openclaw {
