@@ -91,11 +91,18 @@ fn a_thousand_gateways_jobs_are_all_kept_and_swept_evenly() {
         (1_400.0..=2_800.0).contains(&total),
         "each gateway about twice: {total}"
     );
-    // Spread out: never a quarter of the fleet in one second (about a tenth on average; a
-    // loaded machine delays a tick now and then, and its second takes two seconds' share).
+    // Spread out: most seconds carry their share (the median second at least half the
+    // average: a sweep bunched into a few bursts has a median of 0), and no second half the
+    // fleet (about a tenth on average). A loaded machine delays a tick or a sample now and
+    // then, and that second takes two or three seconds' share (CI, 2026-11-30, beside a
+    // release build: 343 in one second, then two empty ones).
+    let mut sorted = per_second.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
     assert!(
-        busiest <= GATEWAYS as f64 / 4.0,
-        "the sweep is spread out: {busiest} in one second, {average:.0} on average"
+        median >= average / 2.0 && busiest <= GATEWAYS as f64 / 2.0,
+        "the sweep is spread out: {busiest} in the busiest second, {median} in the median one, \
+         {average:.0} on average"
     );
     assert_eq!(metric(&d, "cron_list_reads_total{outcome=\"failed\"}"), 0.0);
     // A sweep that finds a list unchanged costs its gateway one job, not its list
