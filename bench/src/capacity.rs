@@ -193,6 +193,18 @@ pub fn run(opts: &Options) -> Outcome {
         .target(Target::AtMost(30.0)),
     ];
     rows.extend(one_owner_rows("capacity", peak, overlaps));
+    // Rounds whose database calls failed (a take whose answer was lost is held unknown until
+    // the next round compares): reported, to read a capacity row beside.
+    let failed_rounds: f64 = [&a, &b, &c]
+        .iter()
+        .map(|n| n.metric_sum("gateway_supervisor_lease_renew_failures_total"))
+        .sum();
+    rows.push(row(
+        "capacity",
+        "rounds whose database calls failed (every instance)",
+        failed_rounds,
+        "rounds",
+    ));
     let raw = json!({
         "gateways": count, "capacity": capacity, "filled_s": filled.as_secs_f64(),
         "unplaced_a": said_a, "unplaced_b": said_b, "most_sockets": most_sockets,
