@@ -6,8 +6,8 @@ use std::time::Duration;
 use actix::Addr;
 use tracing::warn;
 
-use super::super::hops::ask;
 use super::Member;
+use crate::cluster::hops::ask;
 use crate::db::{DbError, Store};
 use gateway_supervisor_actors::RegistryActor;
 use gateway_supervisor_actors::registry::{ApplyStoreChanges, WritesSoFar};

@@ -7,8 +7,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use tracing::warn;
 
-use super::super::placement::{self, Seat};
 use super::Member;
+use crate::cluster::placement::{self, Seat};
 use crate::db::cluster::Heartbeat;
 use gateway_supervisor_actors::model::GatewayId;
 
@@ -67,7 +67,7 @@ pub(super) fn place(m: &Member, beat: &Heartbeat, pinned: &HashMap<GatewayId, St
         unplaced: placement
             .unplaced
             .into_iter()
-            .take(super::super::UNPLACED_LISTED)
+            .take(crate::cluster::UNPLACED_LISTED)
             .collect(),
     }
 }

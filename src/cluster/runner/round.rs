@@ -8,11 +8,11 @@ use std::time::Instant;
 use actix::Addr;
 use tracing::{info, warn};
 
-use super::super::brake::{Adopt, Database};
-use super::super::failover;
-use super::super::hops::{ask, blocking};
-use super::super::{Cluster, Peer, Standing};
 use super::{COMPARE_EVERY, Member, now_ms, plan};
+use crate::cluster::brake::{Adopt, Database};
+use crate::cluster::failover;
+use crate::cluster::hops::{ask, blocking};
+use crate::cluster::{Cluster, Peer, Standing};
 use crate::db::cluster::{Heartbeat, Member as Announced, Round};
 use crate::db::{DbError, Store};
 use gateway_supervisor_actors::RegistryActor;
