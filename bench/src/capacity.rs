@@ -104,15 +104,11 @@ pub fn run(opts: &Options) -> Outcome {
     };
     let full = |hosts: &mut [FakeHost], watch: &mut dyn FnMut(&[&Daemon], &mut [FakeHost])| {
         let t = Instant::now();
-        loop {
+        crate::wait_said("two full instances", deadline, poll, || {
             watch(&[&a, &b], hosts);
-            let not_yet = match settled_full(&[&a, &b], hosts, count, 2 * capacity) {
-                Ok(()) => return t.elapsed(),
-                Err(e) => e,
-            };
-            assert!(t.elapsed() < deadline, "two full instances: {not_yet}");
-            std::thread::sleep(poll);
-        }
+            settled_full(&[&a, &b], hosts, count, 2 * capacity)
+        });
+        t.elapsed()
     };
     let filled = full(&mut hosts, &mut watch);
     let (said_a, said_b) = (unplaced(&a), unplaced(&b));
@@ -130,20 +126,20 @@ pub fn run(opts: &Options) -> Outcome {
         let t = Instant::now();
         c.relaunch();
         let ready = t.elapsed();
-        let linked = loop {
+        crate::wait_said("a third instance joined", deadline, poll, || {
             watch(&[&a, &b, &c], &mut hosts);
             let sockets = sum(&mut hosts, "sockets");
             let leased: usize = owners(&a).values().sum();
             let left = unplaced(&a);
             if sockets == count && leased == count && left == (0, 0) {
-                break t.elapsed();
+                Ok(())
+            } else {
+                Err(format!(
+                    "{sockets} sockets, {leased} leases, unplaced {left:?}"
+                ))
             }
-            assert!(
-                t.elapsed() < deadline,
-                "a third instance joined: {sockets} sockets, {leased} leases, unplaced {left:?}"
-            );
-            std::thread::sleep(poll);
-        };
+        });
+        let linked = t.elapsed();
         joins.push((linked - ready).as_secs_f64());
         eprintln!(
             "    trial {trial}: c ready in {:.1} s, every gateway linked {:.1} s after; {:?}",

@@ -53,9 +53,24 @@ pub fn wait_for(what: &str, deadline: Duration, ready: impl FnMut() -> bool) {
 /// Polls `ready` every `poll` until it holds (a poll that reads a 100,000-gateway cluster's
 /// state is itself work the measurement would see); panics with `what` after `deadline`.
 pub fn wait_every(what: &str, deadline: Duration, poll: Duration, mut ready: impl FnMut() -> bool) {
+    wait_said(what, deadline, poll, || {
+        if ready() { Ok(()) } else { Err(String::new()) }
+    });
+}
+
+/// [`wait_every`] for a condition that says what it saw instead (in the panic at `deadline`).
+pub fn wait_said(
+    what: &str,
+    deadline: Duration,
+    poll: Duration,
+    mut ready: impl FnMut() -> Result<(), String>,
+) {
     let t0 = Instant::now();
-    while !ready() {
-        assert!(t0.elapsed() < deadline, "{what}: not within {deadline:?}");
+    while let Err(saw) = ready() {
+        assert!(
+            t0.elapsed() < deadline,
+            "{what}: not within {deadline:?} {saw}"
+        );
         std::thread::sleep(poll);
     }
 }
