@@ -397,6 +397,7 @@ mod tests {
             connection: ConnectionInfo::default(),
             breaker: BreakerInfo::default(),
             live: LiveReadings::default(),
+            vouched: Default::default(),
         })
     }
 

@@ -542,6 +542,46 @@ impl Default for BreakerInfo {
     }
 }
 
+/// The last heartbeat of one cluster instance under one epoch (Unix seconds), shared by
+/// the views of every gateway that instance links: the runner moves it on each round, once per
+/// instance, and a view reads it when shown ([`GatewayView::last_seen`]). An instance whose
+/// row lapsed comes back under a new epoch with a new cell; the old one stays at its last
+/// beat, as do the leases taken under it (docs/design.md, *Cluster*, last-seen).
+#[derive(Debug)]
+pub struct OwnerBeat(AtomicI64);
+
+impl Default for OwnerBeat {
+    fn default() -> Self {
+        OwnerBeat(AtomicI64::new(LiveStats::NONE))
+    }
+}
+
+impl OwnerBeat {
+    /// The instance's row was renewed at `unix` (seconds); never moves back.
+    pub fn beat(&self, unix: i64) {
+        self.0.fetch_max(unix, Ordering::Relaxed);
+    }
+
+    pub fn at(&self) -> Option<i64> {
+        Some(self.0.load(Ordering::Relaxed)).filter(|v| *v != LiveStats::NONE)
+    }
+}
+
+/// A view's hold on the heartbeat of the instance that links its gateway elsewhere in a
+/// cluster ([`OwnerBeat`]); empty alone, for a gateway linked here, or with no owner.
+#[derive(Debug, Clone, Default)]
+pub struct Vouched(Option<Arc<OwnerBeat>>);
+
+impl Vouched {
+    pub fn by(beat: &Arc<OwnerBeat>) -> Self {
+        Vouched(Some(beat.clone()))
+    }
+
+    pub fn at(&self) -> Option<i64> {
+        self.0.as_deref().and_then(OwnerBeat::at)
+    }
+}
+
 /// What the registry answers with: the stored record plus the live view.
 #[derive(Debug, Clone)]
 pub struct GatewayView {
@@ -551,6 +591,9 @@ pub struct GatewayView {
     pub breaker: BreakerInfo,
     /// The link's live numbers, read when the view is shown (see [`LiveReadings`]).
     pub live: LiveReadings,
+    /// Linked by another instance: its heartbeat, which stands for last-seen while the
+    /// gateway's stored status is reachable (the owner does not rewrite the row for it).
+    pub vouched: Vouched,
 }
 
 impl GatewayView {
@@ -562,10 +605,14 @@ impl GatewayView {
             .or(self.record.latency)
     }
 
-    /// When the gateway was last seen: the later of the link's and the record's.
+    /// When the gateway was last seen: the latest of the link's, the record's and — linked
+    /// by another instance and stored reachable — that instance's last heartbeat. The owner
+    /// stores a status change at once (a gateway lost is stored unreachable within a round),
+    /// so while the row says reachable and its owner beats, the owner still sees it.
     pub fn last_seen(&self) -> Option<i64> {
         let live = self.live.get().and_then(LiveStats::last_seen);
-        live.max(self.record.last_seen)
+        let vouched = self.vouched.at().filter(|_| self.record.status.reachable());
+        live.max(self.record.last_seen).max(vouched)
     }
 
     /// When the link last heard a frame (Unix ms); `None` before the first, or not linked here.
@@ -587,6 +634,7 @@ mod live_stats_tests {
             connection: ConnectionInfo::default(),
             breaker: BreakerInfo::default(),
             live,
+            vouched: Vouched::default(),
         }
     }
 
@@ -610,6 +658,27 @@ mod live_stats_tests {
         live.set(None, Some(201));
         live.seen(202);
         assert_eq!((kept.latency(), kept.last_seen()), (Some(50), Some(202)));
+    }
+
+    /// Linked by another instance, stored reachable: last seen at that instance's latest
+    /// heartbeat, read as it moves; stored unreachable, the record's (the owner stored when
+    /// it lost the gateway). A heartbeat read late never moves it back.
+    #[test]
+    fn a_gateway_linked_elsewhere_is_last_seen_at_its_owners_latest_heartbeat_while_reachable() {
+        let beat = Arc::new(OwnerBeat::default());
+        let mut v = view(Some(7), Some(300), LiveReadings::default());
+        v.record.status = GatewayStatus::Online;
+        v.vouched = Vouched::by(&beat);
+        assert_eq!(v.last_seen(), Some(300), "no heartbeat yet: the record's");
+        beat.beat(360);
+        assert_eq!(v.last_seen(), Some(360));
+        beat.beat(363);
+        beat.beat(361);
+        assert_eq!(v.last_seen(), Some(363));
+        v.record.status = GatewayStatus::Degraded;
+        assert_eq!(v.last_seen(), Some(363));
+        v.record.status = GatewayStatus::Offline;
+        assert_eq!(v.last_seen(), Some(300));
     }
 
     #[test]

@@ -16,20 +16,52 @@ pub struct LinkRecord {
     pub agents_count: i64,
 }
 
+/// Who keeps a linked gateway's last-seen current for readers of the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LastSeenBy {
+    /// Alone on its database: the record, rewritten once last-seen moved on by
+    /// [`LinkRecord::LAST_SEEN_EVERY`] (what a restart shows).
+    Record,
+    /// In a cluster: the owner's heartbeat, one row per instance a round, which peers read as
+    /// last-seen for every gateway it links and stored reachable
+    /// ([`crate::model::GatewayView::last_seen`]). The record is rewritten only when a shown
+    /// fact changes: 10,000 gateways rewritten once a minute were ~167 rows a second, each
+    /// carried to every instance by the change feed (docs/performance.md).
+    OwnersHeartbeat,
+}
+
 impl LinkRecord {
     /// How stale the stored last-seen may get while nothing else changes: a write per
     /// gateway per heartbeat would be hundreds a second at 10,000 gateways.
     pub const LAST_SEEN_EVERY: i64 = 60;
 
+    /// A latency that moved by less than this (ms), or by less than half, is the same one
+    /// for every reader (the election breaks ties with it): ping jitter is not a change.
+    pub const LATENCY_MOVED_MS: i64 = 25;
+
     /// Whether this record should replace `stored` in the database: never stored, a shown
-    /// fact changed, or last-seen moved on by `LAST_SEEN_EVERY` seconds.
-    pub fn worth_saving_over(&self, stored: Option<&LinkRecord>) -> bool {
+    /// fact changed (status, counts, latency moved materially), or — kept by the record —
+    /// last-seen moved on by `LAST_SEEN_EVERY` seconds.
+    pub fn worth_saving_over(&self, stored: Option<&LinkRecord>, by: LastSeenBy) -> bool {
         stored.is_none_or(|old| {
             old.status != self.status
                 || old.sessions_count != self.sessions_count
                 || old.agents_count != self.agents_count
-                || self.last_seen.unwrap_or(0) - old.last_seen.unwrap_or(0) >= Self::LAST_SEEN_EVERY
+                || latency_moved(old.latency, self.latency)
+                || (by == LastSeenBy::Record
+                    && self.last_seen.unwrap_or(0) - old.last_seen.unwrap_or(0)
+                        >= Self::LAST_SEEN_EVERY)
         })
+    }
+}
+
+/// A latency first measured, or moved by more than half and more than
+/// [`LinkRecord::LATENCY_MOVED_MS`].
+fn latency_moved(old: Option<i64>, new: Option<i64>) -> bool {
+    match (old, new) {
+        (None, Some(_)) => true,
+        (Some(a), Some(b)) => (b - a).abs() > (a / 2).max(LinkRecord::LATENCY_MOVED_MS),
+        _ => false,
     }
 }
 
@@ -148,36 +180,61 @@ pub trait GatewayStore: Send + Sync + 'static {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_link_record_is_saved_when_a_shown_fact_changes_or_last_seen_is_a_minute_on() {
-        let stored = LinkRecord {
+    fn stored() -> LinkRecord {
+        LinkRecord {
             status: GatewayStatus::Online,
             last_seen: Some(1_000),
-            latency: Some(3),
+            latency: Some(30),
             sessions_count: 2,
             agents_count: 1,
-        };
-        assert!(stored.worth_saving_over(None));
-        let latency_only = LinkRecord {
-            latency: Some(9),
-            last_seen: Some(1_059),
-            ..stored.clone()
-        };
-        assert!(!latency_only.worth_saving_over(Some(&stored)));
+        }
+    }
+
+    /// What changes a record for every reader is saved by either rule: never stored, a status,
+    /// a count, a latency moved materially. Jitter is not.
+    #[test]
+    fn a_link_record_is_saved_when_a_shown_fact_changes() {
+        let stored = stored();
+        for by in [LastSeenBy::Record, LastSeenBy::OwnersHeartbeat] {
+            assert!(stored.worth_saving_over(None, by));
+            let jitter = LinkRecord {
+                latency: Some(54),
+                last_seen: Some(1_059),
+                ..stored.clone()
+            };
+            assert!(!jitter.worth_saving_over(Some(&stored), by), "{by:?}");
+            let slower = LinkRecord {
+                latency: Some(56),
+                ..stored.clone()
+            };
+            assert!(slower.worth_saving_over(Some(&stored), by), "{by:?}");
+            let degraded = LinkRecord {
+                status: GatewayStatus::Degraded,
+                ..stored.clone()
+            };
+            assert!(degraded.worth_saving_over(Some(&stored), by));
+            let more_sessions = LinkRecord {
+                sessions_count: 3,
+                ..stored.clone()
+            };
+            assert!(more_sessions.worth_saving_over(Some(&stored), by));
+        }
+    }
+
+    /// Alone, last-seen a minute on is saved (what a restart shows); in a cluster never on its
+    /// own: the owner's heartbeat stands for it.
+    #[test]
+    fn last_seen_alone_is_saved_a_minute_on_only_when_the_record_keeps_it() {
+        let stored = stored();
         let later = LinkRecord {
             last_seen: Some(1_060),
             ..stored.clone()
         };
-        assert!(later.worth_saving_over(Some(&stored)));
-        let degraded = LinkRecord {
-            status: GatewayStatus::Degraded,
+        assert!(later.worth_saving_over(Some(&stored), LastSeenBy::Record));
+        let much_later = LinkRecord {
+            last_seen: Some(100_000),
             ..stored.clone()
         };
-        assert!(degraded.worth_saving_over(Some(&stored)));
-        let more_sessions = LinkRecord {
-            sessions_count: 3,
-            ..stored.clone()
-        };
-        assert!(more_sessions.worth_saving_over(Some(&stored)));
+        assert!(!much_later.worth_saving_over(Some(&stored), LastSeenBy::OwnersHeartbeat));
     }
 }

@@ -55,6 +55,7 @@ mod tests {
             heartbeat_age_ms: age,
             stopping,
             capacity: None,
+            epoch: 1,
         }
     }
 

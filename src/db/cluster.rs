@@ -58,6 +58,9 @@ pub struct InstanceRow {
     /// How many gateways it can link (`None`: a previous version, unbounded).
     #[diesel(sql_type = Nullable<BigInt>)]
     pub capacity: Option<i64>,
+    /// Its epoch (0: a previous version, whose leases are timed).
+    #[diesel(sql_type = BigInt)]
+    pub epoch: i64,
 }
 
 /// What a heartbeat tells an instance: its epoch, and the live instances.
@@ -169,7 +172,7 @@ fn signed(n: u64) -> i64 {
 
 /// An instance row as every read here shows it.
 const INSTANCE_COLUMNS: &str = "instance_id, advertise_url, \
-    (extract(epoch FROM now() - heartbeat_at) * 1000)::bigint AS heartbeat_age_ms, stopping, capacity";
+    (extract(epoch FROM now() - heartbeat_at) * 1000)::bigint AS heartbeat_age_ms, stopping, capacity, epoch";
 
 /// The round a statement belongs to: it acts only while that round's heartbeat (`beat`) is
 /// the instance's latest, under `epoch` — a statement that queued for a connection past its

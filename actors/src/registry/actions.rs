@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use secrecy::SecretString;
 
+use super::beats::{InstanceBeat, LeaseOwner};
 use super::roles::PrimaryChange;
 use crate::events::EventKind;
 use crate::link::LinkTarget;
@@ -35,6 +36,8 @@ pub enum Input {
         coordinator: bool,
         acting: Option<GatewayId>,
         now: Instant,
+        /// Every live instance's epoch and last heartbeat.
+        beats: Vec<InstanceBeat>,
     },
     /// The fence check at `now`: a lease round's deadline passed without a renewal.
     FenceCheck(Instant),
@@ -42,6 +45,8 @@ pub enum Input {
     StoreChanges {
         changed: Vec<GatewayRecord>,
         deleted: Vec<GatewayId>,
+        /// Leases that changed hands.
+        owners: Vec<LeaseOwner>,
     },
     /// The periodic save of the live numbers (last seen, latency) that moved on.
     PersistLive,

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
+use super::beats::{InstanceBeat, LeaseOwner};
 use super::{Input, RegistryActor};
 use crate::model::{GatewayId, GatewayRecord};
 
@@ -43,6 +44,8 @@ pub struct SetLeases {
     pub coordinator: bool,
     /// Otherwise: the acting primary the coordinator recorded.
     pub acting: Option<GatewayId>,
+    /// Every live instance's epoch and last heartbeat: the last-seen of the gateways each links.
+    pub beats: Vec<InstanceBeat>,
 }
 
 /// From the cluster runner, before it releases leases it stopped renewing: which of these
@@ -73,6 +76,8 @@ pub struct WritesSoFar;
 pub struct ApplyStoreChanges {
     pub changed: Vec<GatewayRecord>,
     pub deleted: Vec<GatewayId>,
+    /// Leases that changed hands (whose heartbeat stands for each gateway's last-seen).
+    pub owners: Vec<LeaseOwner>,
     pub after_writes: u64,
 }
 
@@ -110,6 +115,7 @@ impl Handler<SetLeases> for RegistryActor {
             coordinator: msg.coordinator,
             acting: msg.acting,
             now: Instant::now(),
+            beats: msg.beats,
         };
         self.apply(input, ctx);
     }
@@ -133,6 +139,7 @@ impl Handler<ApplyStoreChanges> for RegistryActor {
         let input = Input::StoreChanges {
             changed: msg.changed,
             deleted: msg.deleted,
+            owners: msg.owners,
         };
         self.apply(input, ctx);
         true

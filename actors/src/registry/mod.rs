@@ -22,6 +22,7 @@ use crate::model::{Caller, GatewayId, GatewayPatch, GatewayView};
 use crate::primary;
 use crate::store::{GatewayStore, LinkRecord, StoreError};
 pub use actions::{Input, RegistryAction, Write};
+pub use beats::{InstanceBeat, LeaseOwner};
 pub use capacity::UNPLACED;
 pub use cluster::{ActingPrimary, ApplyStoreChanges, Decides, SetLeases, StillOpen, WritesSoFar};
 use messages::{
@@ -37,6 +38,7 @@ pub const HEALTH_RETENTION: Duration = Duration::from_secs(24 * 3600);
 const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
 
 mod actions;
+mod beats;
 mod capacity;
 mod cluster;
 mod crud;

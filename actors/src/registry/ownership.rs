@@ -97,6 +97,14 @@ impl Ownership {
         }
     }
 
+    /// This instance's id in a cluster.
+    pub(super) fn instance(&self) -> Option<&str> {
+        match self {
+            Ownership::All => None,
+            Ownership::Leased { instance, .. } => Some(instance),
+        }
+    }
+
     pub(super) fn is_leased(&self) -> bool {
         matches!(self, Ownership::Leased { .. })
     }

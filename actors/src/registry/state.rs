@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::actions::{Input, RegistryAction, Write};
+use super::beats::{Beats, LeaseOwner};
 use super::capacity::{Capacity, unplaced_error};
 use super::index::Index;
 use super::ownership::Ownership;
@@ -26,9 +27,9 @@ use crate::events::EventKind;
 use crate::link::LinkTarget;
 use crate::link::messages::{LinkUpdate, LiveStats};
 use crate::model::{
-    BreakerInfo, ConnectionInfo, GatewayId, GatewayRecord, GatewayView, LiveReadings,
+    BreakerInfo, ConnectionInfo, GatewayId, GatewayRecord, GatewayView, LiveReadings, Vouched,
 };
-use crate::store::LinkRecord;
+use crate::store::{LastSeenBy, LinkRecord};
 
 /// A link started here: the epoch its reports must carry, and the numbers it shares.
 struct Linked {
@@ -59,6 +60,9 @@ pub struct RegistryState {
     /// Alone on its database: the most gateways it links (its open-file limit, or
     /// `cluster.max_gateways`); in a cluster, placement keeps each instance within its own.
     capacity: Capacity,
+    /// In a cluster: each instance's heartbeat, which stands for the last-seen of the
+    /// gateways it links.
+    beats: Beats,
 }
 
 impl RegistryState {
@@ -77,6 +81,7 @@ impl RegistryState {
             touched: HashSet::new(),
             touched_all: true,
             capacity: Capacity::default(),
+            beats: Beats::default(),
         };
         for record in records {
             state.put(record);
@@ -139,7 +144,11 @@ impl RegistryState {
                 coordinator,
                 acting,
                 now,
+                beats,
             } => {
+                for beat in &beats {
+                    self.beats.beat(beat);
+                }
                 let moved = self
                     .ownership
                     .renew(&held, valid_until, coordinator, acting, now);
@@ -169,8 +178,12 @@ impl RegistryState {
                     self.refresh_roles(&mut out);
                 }
             }
-            Input::StoreChanges { changed, deleted } => {
-                if changed.is_empty() && deleted.is_empty() {
+            Input::StoreChanges {
+                changed,
+                deleted,
+                owners,
+            } => {
+                if changed.is_empty() && deleted.is_empty() && owners.is_empty() {
                     return out;
                 }
                 for id in deleted {
@@ -180,6 +193,9 @@ impl RegistryState {
                 }
                 for record in changed {
                     self.merge_stored(record, &mut out);
+                }
+                for owner in owners {
+                    self.owner_read(owner);
                 }
                 self.views_changed();
                 self.refresh_roles(&mut out);
@@ -255,7 +271,7 @@ impl RegistryState {
         if connection_changed {
             out.push(RegistryAction::SessionsStale);
         }
-        if record.worth_saving_over(self.persisted.get(&id)) {
+        if record.worth_saving_over(self.persisted.get(&id), self.last_seen_by()) {
             self.persisted.insert(id, record.clone());
             out.push(RegistryAction::Persist(id, record));
         }
@@ -270,6 +286,7 @@ impl RegistryState {
     /// The live numbers that moved on since they were last stored, by the same rule as link
     /// reports ([`LinkRecord::worth_saving_over`]).
     fn persist_live(&mut self, out: &mut Vec<RegistryAction>) {
+        let by = self.last_seen_by();
         let mut ids: Vec<GatewayId> = self.linked.keys().copied().collect();
         ids.sort_unstable();
         for id in ids {
@@ -285,11 +302,36 @@ impl RegistryState {
                 latency: link.live.latency().or(view.record.latency),
                 ..old.clone()
             };
-            if record.worth_saving_over(Some(old)) {
+            if record.worth_saving_over(Some(old), by) {
                 *old = record.clone();
                 out.push(RegistryAction::Persist(id, record));
             }
         }
+    }
+
+    /// Who keeps the stored last-seen of the gateways linked here current.
+    fn last_seen_by(&self) -> LastSeenBy {
+        if self.ownership.is_leased() {
+            LastSeenBy::OwnersHeartbeat
+        } else {
+            LastSeenBy::Record
+        }
+    }
+
+    /// The change feed read who holds gateway `id`'s lease: its view reads that instance's
+    /// heartbeat as last-seen (not for a gateway linked here: its link's own numbers).
+    fn owner_read(&mut self, LeaseOwner { gateway, owner }: LeaseOwner) {
+        if self.ownership.may_link(gateway) || !self.gateways.contains_key(&gateway) {
+            return;
+        }
+        let me = self.ownership.instance();
+        let cell = owner
+            .filter(|(instance, _)| Some(instance.as_str()) != me)
+            .and_then(|(instance, epoch)| self.beats.cell(&instance, epoch));
+        if let Some(view) = self.gateways.get_mut(&gateway).map(Arc::make_mut) {
+            view.vouched = cell.as_ref().map(Vouched::by).unwrap_or_default();
+        }
+        self.touch(gateway);
     }
 
     // ---- writes made here -------------------------------------------------------------------
@@ -388,6 +430,7 @@ impl RegistryState {
             connection: ConnectionInfo::default(),
             breaker: BreakerInfo::default(),
             live: LiveReadings::default(),
+            vouched: Vouched::default(),
         };
         self.gateways.insert(id, Arc::new(view));
         self.touch(id);
@@ -430,8 +473,12 @@ impl RegistryState {
         target.dialer = self.ownership.dialer(id);
         self.epoch += 1;
         let live = Arc::new(LiveStats::default());
-        if let Some(view) = self.gateways.get_mut(&id) {
-            Arc::make_mut(view).live = LiveReadings::of(&live);
+        if let Some(view) = self.gateways.get_mut(&id).map(Arc::make_mut) {
+            // Linked here now: its last owner's heartbeat, as last read, is kept as its
+            // last-seen until the link's own (the link's reports save from it).
+            view.record.last_seen = view.last_seen();
+            view.vouched = Vouched::default();
+            view.live = LiveReadings::of(&live);
         }
         self.linked.insert(
             id,
@@ -488,6 +535,8 @@ impl RegistryState {
         self.persisted.remove(&id);
         out.push(RegistryAction::SessionsStale);
         if let Some(view) = self.gateways.get_mut(&id).map(Arc::make_mut) {
+            // In memory only: the link's last-seen, until the next owner's heartbeat reads.
+            view.record.last_seen = view.last_seen();
             view.connection = ConnectionInfo::default();
             view.breaker = BreakerInfo::default();
             view.live = LiveReadings::default();

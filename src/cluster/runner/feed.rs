@@ -37,8 +37,8 @@ pub(super) async fn follow_feed(
             let Some(after_writes) = ask(registry, WritesSoFar, m.renew_interval / 2).await else {
                 return false;
             };
-            let (s, from) = (store.clone(), m.feed_from);
-            let read = tokio::task::spawn_blocking(move || s.gateway_changes(from));
+            let (s, from, leases_from) = (store.clone(), m.feed_from, m.leases_from);
+            let read = tokio::task::spawn_blocking(move || s.gateway_changes(from, leases_from));
             (after_writes, read)
         }
     };
@@ -68,24 +68,27 @@ pub(super) async fn follow_feed(
     for id in &changes.deleted {
         m.gateways.remove(id);
     }
-    let applied = if changes.changed.is_empty() && changes.deleted.is_empty() {
-        true
-    } else {
-        // Not answered in time: read again next time (applying twice changes nothing).
-        ask(
-            registry,
-            ApplyStoreChanges {
-                changed: changes.changed,
-                deleted: changes.deleted,
-                after_writes,
-            },
-            m.renew_interval / 2,
-        )
-        .await
-        .unwrap_or(false)
-    };
+    let applied =
+        if changes.changed.is_empty() && changes.deleted.is_empty() && changes.owners.is_empty() {
+            true
+        } else {
+            // Not answered in time: read again next time (applying twice changes nothing).
+            ask(
+                registry,
+                ApplyStoreChanges {
+                    changed: changes.changed,
+                    deleted: changes.deleted,
+                    owners: changes.owners,
+                    after_writes,
+                },
+                m.renew_interval / 2,
+            )
+            .await
+            .unwrap_or(false)
+        };
     if applied {
         m.feed_from = changes.next;
+        m.leases_from = changes.next;
     }
     appeared
 }

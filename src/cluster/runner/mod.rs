@@ -43,8 +43,10 @@ struct Member {
     renew_interval: Duration,
     /// Every gateway the change feed has shown and not deleted.
     gateways: BTreeSet<GatewayId>,
-    /// Where the change feed goes on from.
+    /// Where the change feed goes on from: the gateway rows (the registry loaded those before
+    /// it), and the lease rows (0: every lease, on the first read).
     feed_from: i64,
+    leases_from: i64,
     /// The leases of the last successful round.
     held: HashMap<GatewayId, u64>,
     /// Leases dropped from the last round (their links were stopped then): released now.
@@ -109,6 +111,7 @@ pub async fn run(
         renew_interval: cfg.renew_interval,
         gateways: BTreeSet::new(),
         feed_from: 0,
+        leases_from: 0,
         held: HashMap::new(),
         to_release: Vec::new(),
         last_round: None,

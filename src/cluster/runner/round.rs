@@ -13,11 +13,11 @@ use crate::cluster::brake::{Adopt, Database};
 use crate::cluster::failover;
 use crate::cluster::hops::{ask, blocking};
 use crate::cluster::{Cluster, Peer, Standing};
-use crate::db::cluster::{Heartbeat, Member as Announced, Round};
+use crate::db::cluster::{Heartbeat, InstanceRow, Member as Announced, Round};
 use crate::db::{DbError, Store};
 use gateway_supervisor_actors::RegistryActor;
 use gateway_supervisor_actors::model::GatewayId;
-use gateway_supervisor_actors::registry::{ActingPrimary, SetLeases, StillOpen};
+use gateway_supervisor_actors::registry::{ActingPrimary, InstanceBeat, SetLeases, StillOpen};
 
 /// What the second half of a round got from the database.
 struct Taken {
@@ -203,6 +203,7 @@ pub(super) async fn round(
     m.held = held.clone();
     let valid_until = started + m.ttl.saturating_sub(m.margin());
     registry.do_send(SetLeases {
+        beats: beats(&beat.live),
         held,
         valid_until,
         coordinator: result.coordinator.is_some(),
@@ -244,6 +245,19 @@ async fn heartbeat(m: &Member, store: &Store) -> Option<(Heartbeat, HashMap<Gate
             None
         }
     }
+}
+
+/// Every live instance's epoch and last heartbeat, for the last-seen of the gateways each links
+/// (its age read by the database's clock, placed on this one's).
+fn beats(live: &[InstanceRow]) -> Vec<InstanceBeat> {
+    let now_ms = now_ms();
+    live.iter()
+        .map(|i| InstanceBeat {
+            instance: i.instance_id.clone(),
+            epoch: u64::try_from(i.epoch).unwrap_or(0),
+            at: (now_ms - i.heartbeat_age_ms.max(0)) / 1000,
+        })
+        .collect()
 }
 
 fn standing(m: &Member, unplaced_count: usize, unplaced: Vec<GatewayId>, adopt: Adopt) -> Standing {

@@ -9,6 +9,7 @@ use diesel::pg::PgConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool};
 use gateway_supervisor_actors::model::{GatewayId, GatewayRecord};
+use gateway_supervisor_actors::registry::LeaseOwner;
 
 use crate::db::gateways::GatewayRow;
 use crate::db::{DbError, Store};
@@ -17,6 +18,18 @@ use crate::db::{DbError, Store};
 struct Xmin {
     #[diesel(sql_type = BigInt)]
     xmin: i64,
+}
+
+#[derive(QueryableByName)]
+struct LeaseChange {
+    #[diesel(sql_type = BigInt)]
+    gateway_id: GatewayId,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    owner: String,
+    /// `None`: released, or a previous version's timed lease (its owner rewrites the rows
+    /// itself as it always did).
+    #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+    owner_epoch: Option<i64>,
 }
 
 #[derive(QueryableByName)]
@@ -30,6 +43,8 @@ struct Tombstone {
 pub struct GatewayChanges {
     pub changed: Vec<GatewayRecord>,
     pub deleted: Vec<GatewayId>,
+    /// Leases that changed hands: whose heartbeat stands for each gateway's last-seen.
+    pub owners: Vec<LeaseOwner>,
     /// Where to look from next time.
     pub next: i64,
 }
@@ -62,9 +77,14 @@ impl Store {
     }
 
     /// Gateway rows written, and gateways deleted, by transactions at or after `since` (a
-    /// value of [`GatewayChanges::next`], or [`Store::feed_position`]; 0: everything).
-    pub fn gateway_changes(&self, since: i64) -> Result<GatewayChanges, DbError> {
-        let (rows, tombstones, next) = self.with_pg(|c| {
+    /// value of [`GatewayChanges::next`], or [`Store::feed_position`]; 0: everything); lease
+    /// rows written at or after `leases_since` (0 on an instance's first read: every lease).
+    pub fn gateway_changes(
+        &self,
+        since: i64,
+        leases_since: i64,
+    ) -> Result<GatewayChanges, DbError> {
+        let (rows, tombstones, leases, next) = self.with_pg(|c| {
             // Every transaction older than this has finished: its rows are visible below.
             let next = snapshot_xmin(c)?;
             let rows: Vec<GatewayRow> = crate::db::schema::gateways::table
@@ -76,7 +96,12 @@ impl Store {
             )
             .bind::<BigInt, _>(since)
             .load(c)?;
-            Ok((rows, tombstones, next))
+            let leases: Vec<LeaseChange> = diesel::sql_query(
+                "SELECT gateway_id, owner, owner_epoch FROM gateway_leases WHERE written_xid >= $1",
+            )
+            .bind::<BigInt, _>(leases_since)
+            .load(c)?;
+            Ok((rows, tombstones, leases, next))
         })?;
         let changed = rows
             .into_iter()
@@ -95,6 +120,16 @@ impl Store {
                 .filter(|id| !live.contains(id))
                 .collect(),
             changed,
+            owners: leases
+                .into_iter()
+                .map(|l| LeaseOwner {
+                    gateway: l.gateway_id,
+                    owner: l
+                        .owner_epoch
+                        .and_then(|e| u64::try_from(e).ok())
+                        .map(|e| (l.owner, e)),
+                })
+                .collect(),
             next,
         })
     }

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::election::Reason;
+use crate::registry::{InstanceBeat, LeaseOwner};
 
 /// A cluster member holding nothing yet, started at `t0`.
 fn member(records: Vec<GatewayRecord>) -> (Harness, Instant) {
@@ -22,12 +23,31 @@ fn round(
     acting: Option<GatewayId>,
     now: Instant,
 ) -> Input {
+    leases(held, coordinator, acting, now, &[])
+}
+
+/// A round as [`round`], with the heartbeats it read (instance, epoch, Unix s).
+fn leases(
+    held: &[(GatewayId, u64)],
+    coordinator: bool,
+    acting: Option<GatewayId>,
+    now: Instant,
+    beats: &[(&str, u64, i64)],
+) -> Input {
     Input::Leases {
         held: held.iter().copied().collect(),
         valid_until: now + Duration::from_secs(15),
         coordinator,
         acting,
         now,
+        beats: beats
+            .iter()
+            .map(|(instance, epoch, at)| InstanceBeat {
+                instance: (*instance).into(),
+                epoch: *epoch,
+                at: *at,
+            })
+            .collect(),
     }
 }
 
@@ -223,6 +243,7 @@ fn a_gateway_linked_elsewhere_is_judged_by_the_status_its_owner_wrote() {
     let actions = h.apply(Input::StoreChanges {
         changed: vec![written_elsewhere],
         deleted: vec![],
+        owners: vec![],
     });
     assert!(starts(&actions).is_empty(), "not ours to link");
     let changes = primary_changes(&actions);
@@ -241,6 +262,7 @@ fn a_row_from_elsewhere_with_a_new_address_restarts_our_link() {
     let actions = h.apply(Input::StoreChanges {
         changed: vec![moved],
         deleted: vec![],
+        owners: vec![],
     });
     assert_eq!(
         (stops(&actions), starts(&actions)),
@@ -261,6 +283,7 @@ fn a_row_from_elsewhere_keeps_the_facts_our_link_reported() {
     let actions = h.apply(Input::StoreChanges {
         changed: vec![renamed],
         deleted: vec![],
+        owners: vec![],
     });
     assert!(stops(&actions).is_empty());
     let r = h.state.record(GatewayId(1)).unwrap();
@@ -282,6 +305,7 @@ fn a_gateway_leased_before_its_row_arrived_is_linked_when_it_does() {
     let actions = h.apply(Input::StoreChanges {
         changed: vec![gw(GatewayId(5), false)],
         deleted: vec![],
+        owners: vec![],
     });
     assert_eq!(starts(&actions), vec![GatewayId(5)]);
 }
@@ -298,6 +322,7 @@ fn a_gateway_deleted_elsewhere_is_stopped_and_forgotten() {
     let actions = h.apply(Input::StoreChanges {
         changed: vec![],
         deleted: vec![GatewayId(2), GatewayId(77)],
+        owners: vec![],
     });
     assert_eq!(stops(&actions), vec![GatewayId(2)]);
     assert!(matches!(
@@ -317,6 +342,7 @@ fn an_empty_change_feed_changes_nothing() {
     let actions = h.apply(Input::StoreChanges {
         changed: vec![],
         deleted: vec![],
+        owners: vec![],
     });
     assert!(actions.is_empty());
     assert_eq!(h.state.changes(), before);
@@ -330,4 +356,149 @@ fn a_member_flags_the_recorded_primary_when_it_is_the_designated_one() {
         (h.acting(), h.flagged()),
         (Some(GatewayId(1)), vec![GatewayId(1)])
     );
+}
+
+/// A coordinator's round at `now` holding `held`, with the heartbeats of `beats`.
+fn beating(held: &[(GatewayId, u64)], beats: &[(&str, u64, i64)], now: Instant) -> Input {
+    leases(held, true, None, now, beats)
+}
+
+fn owned_by(id: GatewayId, owner: Option<(&str, u64)>) -> Input {
+    Input::StoreChanges {
+        changed: vec![],
+        deleted: vec![],
+        owners: vec![LeaseOwner {
+            gateway: id,
+            owner: owner.map(|(i, e)| (i.into(), e)),
+        }],
+    }
+}
+
+/// Gateway `id` as its owner `owner` stored it: online, last seen at UNIX.
+fn stored_online(id: GatewayId, owner: (&str, u64)) -> Input {
+    Input::StoreChanges {
+        changed: vec![GatewayRecord {
+            status: GatewayStatus::Online,
+            last_seen: Some(UNIX),
+            ..gw(id, true)
+        }],
+        deleted: vec![],
+        owners: vec![LeaseOwner {
+            gateway: id,
+            owner: Some((owner.0.into(), owner.1)),
+        }],
+    }
+}
+
+fn last_seen(h: &Harness, id: GatewayId) -> Option<i64> {
+    h.state.view(id).unwrap().last_seen()
+}
+
+/// In a cluster an owner does not rewrite a gateway for its last-seen alone: an hour on,
+/// nothing is saved (alone it is saved each minute: `last_seen_alone_is_persisted_once_a_minute`).
+/// A status change still is, with the last-seen of the moment.
+#[test]
+fn an_owner_saves_a_gateway_when_a_shown_fact_changes_not_as_it_is_seen() {
+    let (mut h, t0) = member(vec![gw(GatewayId(1), true)]);
+    h.apply(round(&[(GatewayId(1), 1)], true, None, t0));
+    assert_eq!(persisted(&h.report(GatewayId(1), online())).len(), 1);
+    let mut later = online();
+    later.last_seen = Some(UNIX + 3_600);
+    assert!(persisted(&h.report(GatewayId(1), later.clone())).is_empty());
+    h.live[&GatewayId(1)].set(Some(20), Some(UNIX + 3_660));
+    assert!(persisted(&h.apply(Input::PersistLive)).is_empty());
+    let mut lost = offline();
+    lost.last_seen = Some(UNIX + 3_661);
+    let saved = persisted(&h.report(GatewayId(1), lost));
+    assert_eq!(
+        (saved[0].1.status, saved[0].1.last_seen),
+        (GatewayStatus::Offline, Some(UNIX + 3_661))
+    );
+}
+
+/// A gateway linked by `b` and stored online is last seen at `b`'s latest heartbeat, moved on
+/// by each round without touching a view; stored offline, at what `b` stored; once `b`'s row
+/// lapsed (a new epoch), at `b`'s last heartbeat under the epoch that linked it.
+#[test]
+fn a_gateway_linked_elsewhere_is_last_seen_at_its_owners_heartbeat() {
+    let (mut h, t0) = member(vec![gw(GatewayId(1), true), gw(GatewayId(2), false)]);
+    let stored = GatewayRecord {
+        status: GatewayStatus::Online,
+        last_seen: Some(UNIX),
+        ..gw(GatewayId(2), false)
+    };
+    h.apply(Input::StoreChanges {
+        changed: vec![stored.clone()],
+        deleted: vec![],
+        owners: vec![],
+    });
+    h.apply(beating(&[(GatewayId(1), 1)], &[("b", 4, UNIX + 100)], t0));
+    assert_eq!(last_seen(&h, GatewayId(2)), Some(UNIX), "no owner read yet");
+    h.apply(owned_by(GatewayId(2), Some(("b", 4))));
+    assert_eq!(last_seen(&h, GatewayId(2)), Some(UNIX + 100));
+    h.state.take_touched();
+    let before = h.state.changes();
+    h.apply(beating(&[(GatewayId(1), 1)], &[("b", 4, UNIX + 103)], t0));
+    assert_eq!(last_seen(&h, GatewayId(2)), Some(UNIX + 103));
+    assert_eq!(
+        h.state.changes(),
+        before,
+        "a heartbeat is not a change of the views"
+    );
+    assert_eq!(h.state.take_touched(), Some(vec![]));
+    // `b` lapsed and came back: its gateways of epoch 4 are not its any more.
+    h.apply(beating(&[(GatewayId(1), 1)], &[("b", 5, UNIX + 120)], t0));
+    assert_eq!(last_seen(&h, GatewayId(2)), Some(UNIX + 103));
+    // `b` stored it offline (under epoch 5 it took it again): what `b` stored.
+    h.apply(owned_by(GatewayId(2), Some(("b", 5))));
+    h.apply(Input::StoreChanges {
+        changed: vec![GatewayRecord {
+            status: GatewayStatus::Offline,
+            last_seen: Some(UNIX + 110),
+            ..stored.clone()
+        }],
+        deleted: vec![],
+        owners: vec![],
+    });
+    assert_eq!(last_seen(&h, GatewayId(2)), Some(UNIX + 110));
+    // Released: nobody's heartbeat stands for it.
+    h.apply(Input::StoreChanges {
+        changed: vec![stored],
+        deleted: vec![],
+        owners: vec![LeaseOwner {
+            gateway: GatewayId(2),
+            owner: None,
+        }],
+    });
+    assert_eq!(last_seen(&h, GatewayId(2)), Some(UNIX));
+}
+
+/// Adopted from an owner that died: the new link starts from the old owner's last heartbeat,
+/// so a gateway that cannot be reached is stored as last seen then (not when it came online
+/// under its first owner, which may be hours before).
+#[test]
+fn an_adopted_gateway_keeps_its_last_owners_last_heartbeat_as_last_seen() {
+    let (mut h, t0) = member(vec![gw(GatewayId(1), true)]);
+    h.apply(stored_online(GatewayId(1), ("b", 2)));
+    h.apply(beating(&[], &[("b", 2, UNIX + 7_200)], t0));
+    assert_eq!(last_seen(&h, GatewayId(1)), Some(UNIX + 7_200));
+    h.apply(beating(
+        &[(GatewayId(1), 3)],
+        &[],
+        t0 + Duration::from_secs(20),
+    ));
+    let mut unreachable = offline();
+    unreachable.last_seen = None;
+    let saved = persisted(&h.report(GatewayId(1), unreachable));
+    assert_eq!(saved[0].1.last_seen, Some(UNIX + 7_200));
+}
+
+/// The change feed names this instance as the owner (the round that took it not yet heard):
+/// its own heartbeat stands for nothing; its link's numbers will.
+#[test]
+fn this_instances_own_heartbeat_does_not_stand_for_its_gateways() {
+    let (mut h, t0) = member(vec![gw(GatewayId(1), true)]);
+    h.apply(stored_online(GatewayId(1), ("a", 1)));
+    h.apply(beating(&[], &[("a", 1, UNIX + 50)], t0));
+    assert_eq!(last_seen(&h, GatewayId(1)), Some(UNIX));
 }

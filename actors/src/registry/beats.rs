@@ -1,0 +1,95 @@
+//! Last-seen of the gateways other instances link, without a write per gateway: each instance's
+//! heartbeat stands for every gateway it links (docs/design.md, *Cluster*, last-seen). The
+//! runner hands over, each round, every live instance's epoch and last heartbeat (O(instances));
+//! the change feed hands over who holds each lease, only when that changes. A view holds its
+//! owner's cell ([`OwnerBeat`]) and reads it when shown, so a round moves one number per
+//! instance and touches no view.
+//!
+//! Consistency: a cell is per instance and epoch. A lease taken under an epoch the instance
+//! has since left (its row lapsed) gets no cell, and the cell of an epoch left behind is no
+//! longer moved: its gateways read the last heartbeat of the epoch that linked them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::model::{GatewayId, OwnerBeat};
+
+/// One live instance as a round saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceBeat {
+    pub instance: String,
+    pub epoch: u64,
+    /// Its row's last renewal, Unix seconds.
+    pub at: i64,
+}
+
+/// Who holds a gateway's lease now, as the change feed read it (`owner`: instance and epoch;
+/// `None`: released, nobody).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseOwner {
+    pub gateway: GatewayId,
+    pub owner: Option<(String, u64)>,
+}
+
+/// The heartbeat cell of each instance, under its latest known epoch.
+#[derive(Debug, Default)]
+pub(super) struct Beats {
+    cells: HashMap<Arc<str>, (u64, Arc<OwnerBeat>)>,
+}
+
+impl Beats {
+    /// A round saw `beat`: its instance's cell moves on (a new one under a newer epoch).
+    pub(super) fn beat(&mut self, beat: &InstanceBeat) {
+        if let Some(cell) = self.cell(&beat.instance, beat.epoch) {
+            cell.beat(beat.at);
+        }
+    }
+
+    /// The cell of `instance` under `epoch`: the known one, a new one for an epoch newer than
+    /// any seen (a lease read before the heartbeat that shows it), none for an older one.
+    pub(super) fn cell(&mut self, instance: &str, epoch: u64) -> Option<Arc<OwnerBeat>> {
+        match self.cells.get(instance) {
+            Some((known, cell)) if *known == epoch => Some(cell.clone()),
+            Some((known, _)) if *known > epoch => None,
+            _ => {
+                let cell = Arc::new(OwnerBeat::default());
+                self.cells.insert(instance.into(), (epoch, cell.clone()));
+                Some(cell)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn beat(instance: &str, epoch: u64, at: i64) -> InstanceBeat {
+        InstanceBeat {
+            instance: instance.into(),
+            epoch,
+            at,
+        }
+    }
+
+    #[test]
+    fn a_cell_moves_with_its_instances_beats_under_its_epoch_only() {
+        let mut beats = Beats::default();
+        // The lease is read before the owner's first heartbeat here.
+        let a3 = beats.cell("a", 3).unwrap();
+        assert_eq!(a3.at(), None);
+        beats.beat(&beat("a", 3, 100));
+        beats.beat(&beat("b", 1, 101));
+        assert_eq!(a3.at(), Some(100));
+        assert!(Arc::ptr_eq(&a3, &beats.cell("a", 3).unwrap()));
+        // `a`'s row lapsed and came back: the leases of epoch 3 ended with their last beat.
+        beats.beat(&beat("a", 4, 110));
+        assert_eq!(a3.at(), Some(100));
+        assert_eq!(beats.cell("a", 4).unwrap().at(), Some(110));
+        assert!(
+            beats.cell("a", 3).is_none(),
+            "an epoch left behind vouches for nothing"
+        );
+        assert_eq!(beats.cell("b", 1).unwrap().at(), Some(101));
+    }
+}

@@ -1,0 +1,1 @@
+ALTER TABLE gateway_leases DROP COLUMN written_xid;
