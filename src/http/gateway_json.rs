@@ -77,6 +77,9 @@ pub struct GatewayJson {
     pub acting_primary: bool,
     /// unknown | online | degraded | timeout | offline
     pub status: String,
+    /// When the gateway was last heard from (Unix seconds). In a cluster, for a gateway
+    /// another instance links and reports reachable: that instance's latest heartbeat (it
+    /// reports a gateway it stops hearing unreachable at once).
     pub last_seen: Option<i64>,
     pub latency: Option<i64>,
     pub sessions_count: i64,
