@@ -35,14 +35,27 @@ pub struct LeaseOwner {
 #[derive(Debug, Default)]
 pub(super) struct Beats {
     cells: HashMap<Arc<str>, (u64, Arc<OwnerBeat>)>,
+    /// The last round saw an instance of the previous version (epoch 0: its leases are timed
+    /// and name no epoch). It reads last-seen from the rows alone, so while one runs (a rolling
+    /// upgrade) owners keep rewriting them each minute, as before.
+    previous_version: bool,
 }
 
 impl Beats {
-    /// A round saw `beat`: its instance's cell moves on (a new one under a newer epoch).
-    pub(super) fn beat(&mut self, beat: &InstanceBeat) {
-        if let Some(cell) = self.cell(&beat.instance, beat.epoch) {
-            cell.beat(beat.at);
+    /// A round's heartbeats: each instance's cell moves on (a new one under a newer epoch).
+    pub(super) fn round(&mut self, beats: &[InstanceBeat]) {
+        self.previous_version = beats.iter().any(|b| b.epoch == 0);
+        for beat in beats.iter().filter(|b| b.epoch > 0) {
+            if let Some(cell) = self.cell(&beat.instance, beat.epoch) {
+                cell.beat(beat.at);
+            }
         }
+    }
+
+    /// Whether owners here may leave last-seen to their heartbeats: no instance of the
+    /// previous version is live.
+    pub(super) fn stand_for_last_seen(&self) -> bool {
+        !self.previous_version
     }
 
     /// The cell of `instance` under `epoch`: the known one, a new one for an epoch newer than
@@ -78,12 +91,11 @@ mod tests {
         // The lease is read before the owner's first heartbeat here.
         let a3 = beats.cell("a", 3).unwrap();
         assert_eq!(a3.at(), None);
-        beats.beat(&beat("a", 3, 100));
-        beats.beat(&beat("b", 1, 101));
+        beats.round(&[beat("a", 3, 100), beat("b", 1, 101)]);
         assert_eq!(a3.at(), Some(100));
         assert!(Arc::ptr_eq(&a3, &beats.cell("a", 3).unwrap()));
         // `a`'s row lapsed and came back: the leases of epoch 3 ended with their last beat.
-        beats.beat(&beat("a", 4, 110));
+        beats.round(&[beat("a", 4, 110)]);
         assert_eq!(a3.at(), Some(100));
         assert_eq!(beats.cell("a", 4).unwrap().at(), Some(110));
         assert!(
@@ -91,5 +103,18 @@ mod tests {
             "an epoch left behind vouches for nothing"
         );
         assert_eq!(beats.cell("b", 1).unwrap().at(), Some(101));
+    }
+
+    /// A rolling upgrade: while an instance of the previous version beats, it reads last-seen
+    /// from the rows, so they are kept as before; once it is gone, heartbeats stand for it.
+    #[test]
+    fn heartbeats_stand_for_last_seen_only_once_no_previous_version_runs() {
+        let mut beats = Beats::default();
+        assert!(beats.stand_for_last_seen());
+        beats.round(&[beat("a", 2, 100), beat("old", 0, 100)]);
+        assert!(!beats.stand_for_last_seen());
+        assert!(!beats.cells.contains_key("old"), "no epoch: no cell");
+        beats.round(&[beat("a", 2, 103)]);
+        assert!(beats.stand_for_last_seen());
     }
 }

@@ -146,9 +146,7 @@ impl RegistryState {
                 now,
                 beats,
             } => {
-                for beat in &beats {
-                    self.beats.beat(beat);
-                }
+                self.beats.round(&beats);
                 let moved = self
                     .ownership
                     .renew(&held, valid_until, coordinator, acting, now);
@@ -311,7 +309,7 @@ impl RegistryState {
 
     /// Who keeps the stored last-seen of the gateways linked here current.
     fn last_seen_by(&self) -> LastSeenBy {
-        if self.ownership.is_leased() {
+        if self.ownership.is_leased() && self.beats.stand_for_last_seen() {
             LastSeenBy::OwnersHeartbeat
         } else {
             LastSeenBy::Record

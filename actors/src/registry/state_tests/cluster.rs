@@ -502,3 +502,23 @@ fn this_instances_own_heartbeat_does_not_stand_for_its_gateways() {
     h.apply(beating(&[], &[("a", 1, UNIX + 50)], t0));
     assert_eq!(last_seen(&h, GatewayId(1)), Some(UNIX));
 }
+
+/// A rolling upgrade: while an instance of the previous version runs (epoch 0), it shows the
+/// rows' last-seen, so an owner keeps saving it each minute; once it is gone, it stops.
+#[test]
+fn an_owner_keeps_saving_last_seen_while_a_previous_version_runs() {
+    let (mut h, t0) = member(vec![gw(GatewayId(1), true)]);
+    h.apply(beating(
+        &[(GatewayId(1), 1)],
+        &[("a", 1, UNIX), ("old", 0, UNIX)],
+        t0,
+    ));
+    h.report(GatewayId(1), online());
+    let mut later = online();
+    later.last_seen = Some(UNIX + 60);
+    let saved = persisted(&h.report(GatewayId(1), later.clone()));
+    assert_eq!(saved[0].1.last_seen, Some(UNIX + 60));
+    h.apply(beating(&[(GatewayId(1), 1)], &[("a", 1, UNIX + 61)], t0));
+    later.last_seen = Some(UNIX + 3_600);
+    assert!(persisted(&h.report(GatewayId(1), later)).is_empty());
+}
