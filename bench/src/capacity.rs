@@ -14,11 +14,10 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::Options;
-use crate::cluster::{
-    create_database, drop_database, instance_env, one_owner_rows, owners, pg_server, refs,
-};
+use crate::cluster::{instance_env, one_owner_rows, owners, refs};
 use crate::daemon::Daemon;
 use crate::host::{FakeHost, peak, sum};
+use crate::pg::{create_database, drop_database, pg_server};
 use crate::report::{Outcome, Runs, Target, row, runs_row};
 
 /// What one instance says of the gateways no instance has room for.

@@ -15,43 +15,20 @@
 //! host 2 × 2,500; the hard limit of 20,000 per process is far; the fakes are split over
 //! processes for that limit and so that their CPU is not the daemons'.
 
-use std::process::Command;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::Options;
-use crate::daemon::{Daemon, TICKS_PER_SEC, cpu_ticks};
+use crate::daemon::{Daemon, TICKS_PER_SEC};
 use crate::host::{FakeHost, peak, sum};
+use crate::pg::{
+    LEASE_TABLES, create_database, drop_database, pg_server, postgres_ticks, psql, renewal_stats,
+    table_writes, transactions,
+};
 use crate::report::{Outcome, Row, Target, row, summary};
 use crate::rest::{StaticServer, median, wrk};
-
-/// One SQL statement through psql; its single value.
-pub(crate) fn psql(url: &str, sql: &str) -> Option<String> {
-    let out = Command::new("psql")
-        .args([url, "-XAtqc", sql])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-/// The PostgreSQL server a scenario runs on: `--pg URL`, else GS_TEST_PG_URL.
-pub(crate) fn pg_server(opts: &Options, scenario: &str) -> String {
-    opts.pg
-        .clone()
-        .or_else(|| std::env::var("GS_TEST_PG_URL").ok())
-        .unwrap_or_else(|| panic!("the {scenario} scenario needs a PostgreSQL server: --pg URL or GS_TEST_PG_URL (scripts/bench.sh starts one)"))
-}
-
-/// Drops the database [`create_database`] made on `base`.
-pub(crate) fn drop_database(base: &str) {
-    let _ = psql(
-        &format!("{base}/postgres"),
-        &format!("DROP DATABASE IF EXISTS gs_bench_{}", std::process::id()),
-    );
-}
 
 /// The two rows every multi-instance scenario checks at the gateways: at most one socket per
 /// gateway at any sample, and no two instances' frames overlapping at one.
@@ -72,88 +49,6 @@ pub(crate) fn one_owner_rows(scenario: &'static str, peak: usize, overlaps: usiz
         )
         .target(Target::AtMost(0.0)),
     ]
-}
-
-/// A fresh database on the server `base` names.
-pub(crate) fn create_database(base: &str) -> String {
-    let name = format!("gs_bench_{}", std::process::id());
-    let admin = format!("{base}/postgres");
-    psql(&admin, &format!("DROP DATABASE IF EXISTS {name}"));
-    psql(&admin, &format!("CREATE DATABASE {name}"))
-        .unwrap_or_else(|| panic!("CREATE DATABASE on {base} failed (is psql installed?)"));
-    let url = format!("{base}/{name}");
-    // Where the server loads it (scripts/bench.sh's does): the renewal statement's own numbers.
-    psql(&url, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
-    url
-}
-
-/// CPU ticks of every PostgreSQL server process on this machine.
-fn postgres_ticks() -> u64 {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return 0;
-    };
-    dir.filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|c| c.trim() == "postgres")
-        })
-        .map(cpu_ticks)
-        .sum()
-}
-
-/// The heartbeat statement's calls and total time (ms), where `pg_stat_statements` is loaded
-/// (with epoch leases, the one statement a steady round writes).
-fn renewal_stats(url: &str) -> Option<(f64, f64)> {
-    let text = psql(
-        url,
-        "SELECT coalesce(sum(calls),0) || ' ' || coalesce(sum(total_exec_time),0) FROM pg_stat_statements \
-         WHERE query LIKE 'INSERT INTO cluster_instances%' \
-         AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
-    )?;
-    let mut it = text.split_whitespace().map(|v| v.parse::<f64>().ok());
-    Some((it.next()??, it.next()??))
-}
-
-/// Rows written so far (inserts, updates, deletes), over every table and over the lease
-/// tables (instances, gateway leases, roles), from PostgreSQL's own statistics.
-fn row_writes(url: &str) -> (f64, f64) {
-    let text = psql(
-        url,
-        "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) || ' ' || \
-         coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del) FILTER (WHERE relname IN \
-           ('cluster_instances', 'gateway_leases', 'cluster_roles', 'cluster_acting_primary')), 0) \
-         FROM pg_stat_user_tables",
-    )
-    .unwrap_or_default();
-    let mut it = text
-        .split_whitespace()
-        .map(|v| v.parse::<f64>().unwrap_or(0.0));
-    (it.next().unwrap_or(0.0), it.next().unwrap_or(0.0))
-}
-
-/// Rows written so far per table, for where a window's writes went.
-fn table_writes(url: &str) -> std::collections::BTreeMap<String, i64> {
-    psql(
-        url,
-        "SELECT relname || '=' || (n_tup_ins + n_tup_upd + n_tup_del) FROM pg_stat_user_tables",
-    )
-    .unwrap_or_default()
-    .lines()
-    .filter_map(|l| {
-        let (t, n) = l.split_once('=')?;
-        Some((t.to_owned(), n.parse().ok()?))
-    })
-    .collect()
-}
-
-fn transactions(url: &str) -> f64 {
-    psql(
-        url,
-        "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()",
-    )
-    .and_then(|v| v.parse().ok())
-    .unwrap_or(f64::NAN)
 }
 
 pub(crate) fn instance_env(id: &str, url: &str, smoke: bool) -> Vec<(String, String)> {
@@ -335,7 +230,7 @@ pub fn run(opts: &Options) -> Outcome {
     std::thread::sleep(Duration::from_secs(if opts.smoke { 1 } else { 11 }));
     let _ = psql(&url, "SELECT pg_stat_statements_reset()");
     let (tx0, renew0, pg0) = (transactions(&url), renewal_stats(&url), postgres_ticks());
-    let (rows0, tables0) = (row_writes(&url), table_writes(&url));
+    let tables0 = table_writes(&url);
     let cpu0: Vec<u64> = nodes.iter().map(|n| n.cpu_ticks()).collect();
     let w0 = Instant::now();
     std::thread::sleep(Duration::from_secs(steady));
@@ -359,8 +254,7 @@ pub fn run(opts: &Options) -> Outcome {
         .fold(0.0, f64::max);
     // Statistics a busy backend has not flushed yet are flushed within a second of idling.
     std::thread::sleep(Duration::from_secs(2));
-    let rows1 = row_writes(&url);
-    let by_table: std::collections::BTreeMap<String, i64> = table_writes(&url)
+    let by_table: BTreeMap<String, i64> = table_writes(&url)
         .into_iter()
         .map(|(t, n)| {
             let before = tables0.get(&t).copied().unwrap_or(0);
@@ -369,8 +263,12 @@ pub fn run(opts: &Options) -> Outcome {
         .filter(|(_, n)| *n != 0)
         .collect();
     eprintln!("    rows written in the steady window ({window:.0} s), by table: {by_table:?}");
-    let (rows_per_s, lease_rows_per_s) =
-        ((rows1.0 - rows0.0) / window, (rows1.1 - rows0.1) / window);
+    let rows_per_s = by_table.values().sum::<i64>() as f64 / window;
+    let lease_rows_per_s = LEASE_TABLES
+        .iter()
+        .filter_map(|t| by_table.get(*t))
+        .sum::<i64>() as f64
+        / window;
     // What the database spends its statements on (where pg_stat_statements is loaded).
     let top_statements = psql(
         &url,

@@ -18,6 +18,7 @@ mod daemon;
 mod failover;
 mod fleet;
 mod host;
+mod pg;
 mod probe;
 mod real;
 mod reaper;

@@ -12,12 +12,12 @@
 //! election runs only when the gateway's eligibility flipped (docs/design.md, *Election and
 //! routing*).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::actions::{Input, RegistryAction, Write};
-use super::beats::{Beats, LeaseOwner};
+use super::beats::Beats;
 use super::capacity::{Capacity, unplaced_error};
 use super::index::Index;
 use super::ownership::Ownership;
@@ -29,7 +29,10 @@ use crate::link::messages::{LinkUpdate, LiveStats};
 use crate::model::{
     BreakerInfo, ConnectionInfo, GatewayId, GatewayRecord, GatewayView, LiveReadings, Vouched,
 };
-use crate::store::{LastSeenBy, LinkRecord};
+
+mod last_seen;
+mod readers;
+use crate::store::LinkRecord;
 
 /// A link started here: the epoch its reports must carry, and the numbers it shares.
 struct Linked {
@@ -279,57 +282,6 @@ impl RegistryState {
         if self.eligible(id) != Some(was_eligible) {
             self.refresh_roles(out);
         }
-    }
-
-    /// The live numbers that moved on since they were last stored, by the same rule as link
-    /// reports ([`LinkRecord::worth_saving_over`]).
-    fn persist_live(&mut self, out: &mut Vec<RegistryAction>) {
-        let by = self.last_seen_by();
-        let mut ids: Vec<GatewayId> = self.linked.keys().copied().collect();
-        ids.sort_unstable();
-        for id in ids {
-            let (Some(view), Some(old), Some(link)) = (
-                self.gateways.get(&id),
-                self.persisted.get_mut(&id),
-                self.linked.get(&id),
-            ) else {
-                continue;
-            };
-            let record = LinkRecord {
-                last_seen: link.live.last_seen().max(old.last_seen),
-                latency: link.live.latency().or(view.record.latency),
-                ..old.clone()
-            };
-            if record.worth_saving_over(Some(old), by) {
-                *old = record.clone();
-                out.push(RegistryAction::Persist(id, record));
-            }
-        }
-    }
-
-    /// Who keeps the stored last-seen of the gateways linked here current.
-    fn last_seen_by(&self) -> LastSeenBy {
-        if self.ownership.is_leased() && self.beats.stand_for_last_seen() {
-            LastSeenBy::OwnersHeartbeat
-        } else {
-            LastSeenBy::Record
-        }
-    }
-
-    /// The change feed read who holds gateway `id`'s lease: its view reads that instance's
-    /// heartbeat as last-seen (not for a gateway linked here: its link's own numbers).
-    fn owner_read(&mut self, LeaseOwner { gateway, owner }: LeaseOwner) {
-        if self.ownership.may_link(gateway) || !self.gateways.contains_key(&gateway) {
-            return;
-        }
-        let me = self.ownership.instance();
-        let cell = owner
-            .filter(|(instance, _)| Some(instance.as_str()) != me)
-            .and_then(|(instance, epoch)| self.beats.cell(&instance, epoch));
-        if let Some(view) = self.gateways.get_mut(&gateway).map(Arc::make_mut) {
-            view.vouched = cell.as_ref().map(Vouched::by).unwrap_or_default();
-        }
-        self.touch(gateway);
     }
 
     // ---- writes made here -------------------------------------------------------------------
@@ -595,93 +547,5 @@ fn publish_change(id: GatewayId, payload: serde_json::Value) -> RegistryAction {
         kind: EventKind::GatewayChanged,
         gateway: Some(id),
         payload,
-    }
-}
-
-/// What readers ask; nothing here changes the state.
-impl RegistryState {
-    /// Bumped by every change of the views (records, status, connection, breaker, roles).
-    pub fn changes(&self) -> u64 {
-        self.changes
-    }
-
-    pub fn len(&self) -> usize {
-        self.gateways.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.gateways.is_empty()
-    }
-
-    pub fn acting(&self) -> Option<GatewayId> {
-        self.roles.acting()
-    }
-
-    /// Alone: the registered gateways it has no room for, lowest id first.
-    pub fn unplaced(&self) -> &BTreeSet<GatewayId> {
-        self.capacity.waiting()
-    }
-
-    pub(super) fn ownership(&self) -> &Ownership {
-        &self.ownership
-    }
-
-    pub fn contains(&self, id: GatewayId) -> bool {
-        self.gateways.contains_key(&id)
-    }
-
-    pub fn record(&self, id: GatewayId) -> Option<&GatewayRecord> {
-        self.gateways.get(&id).map(|v| &v.record)
-    }
-
-    /// The epoch of gateway `id`'s link here (`None`: not linked here).
-    pub fn epoch_of(&self, id: GatewayId) -> Option<u64> {
-        self.linked.get(&id).map(|l| l.epoch)
-    }
-
-    pub fn linked_ids(&self) -> impl Iterator<Item = GatewayId> + '_ {
-        self.linked.keys().copied()
-    }
-
-    pub fn methods(&self, id: GatewayId) -> Option<&Arc<Vec<String>>> {
-        self.methods.get(&id)
-    }
-
-    /// The views, in no order.
-    pub fn views(&self) -> impl Iterator<Item = &GatewayView> + '_ {
-        self.gateways.values().map(|v| &**v)
-    }
-
-    pub fn raw_view(&self, id: GatewayId) -> Option<&GatewayView> {
-        self.gateways.get(&id).map(|v| &**v)
-    }
-
-    /// A gateway as readers see it: the record, and its link's live numbers to read.
-    pub fn view(&self, id: GatewayId) -> Option<GatewayView> {
-        self.gateways.get(&id).map(|v| (**v).clone())
-    }
-
-    /// Every gateway as readers see it, primary first, then by name and id: shared with the
-    /// state, not copied (see [`Views`]).
-    pub fn sorted_views(&self) -> Vec<Arc<GatewayView>> {
-        self.index
-            .in_order()
-            .filter_map(|id| self.gateways.get(&id).cloned())
-            .collect()
-    }
-
-    pub fn name_taken(&self, name: &str, except: Option<GatewayId>) -> bool {
-        self.index.name_holder(name, except).is_some()
-    }
-
-    /// The other gateway that already has `host:port` (host compared without case).
-    pub fn address_owner(
-        &self,
-        host: &str,
-        port: u16,
-        except: Option<GatewayId>,
-    ) -> Option<&GatewayRecord> {
-        let id = self.index.address_holder(host, port, except)?;
-        self.record(id)
     }
 }

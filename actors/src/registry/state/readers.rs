@@ -1,0 +1,96 @@
+//! What readers ask of the registry's state; nothing here changes it.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use super::RegistryState;
+use crate::model::{GatewayId, GatewayRecord, GatewayView};
+use crate::registry::ownership::Ownership;
+
+/// What readers ask; nothing here changes the state.
+impl RegistryState {
+    /// Bumped by every change of the views (records, status, connection, breaker, roles).
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
+    pub fn len(&self) -> usize {
+        self.gateways.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.gateways.is_empty()
+    }
+
+    pub fn acting(&self) -> Option<GatewayId> {
+        self.roles.acting()
+    }
+
+    /// Alone: the registered gateways it has no room for, lowest id first.
+    pub fn unplaced(&self) -> &BTreeSet<GatewayId> {
+        self.capacity.waiting()
+    }
+
+    pub(in crate::registry) fn ownership(&self) -> &Ownership {
+        &self.ownership
+    }
+
+    pub fn contains(&self, id: GatewayId) -> bool {
+        self.gateways.contains_key(&id)
+    }
+
+    pub fn record(&self, id: GatewayId) -> Option<&GatewayRecord> {
+        self.gateways.get(&id).map(|v| &v.record)
+    }
+
+    /// The epoch of gateway `id`'s link here (`None`: not linked here).
+    pub fn epoch_of(&self, id: GatewayId) -> Option<u64> {
+        self.linked.get(&id).map(|l| l.epoch)
+    }
+
+    pub fn linked_ids(&self) -> impl Iterator<Item = GatewayId> + '_ {
+        self.linked.keys().copied()
+    }
+
+    pub fn methods(&self, id: GatewayId) -> Option<&Arc<Vec<String>>> {
+        self.methods.get(&id)
+    }
+
+    /// The views, in no order.
+    pub fn views(&self) -> impl Iterator<Item = &GatewayView> + '_ {
+        self.gateways.values().map(|v| &**v)
+    }
+
+    pub fn raw_view(&self, id: GatewayId) -> Option<&GatewayView> {
+        self.gateways.get(&id).map(|v| &**v)
+    }
+
+    /// A gateway as readers see it: the record, and its link's live numbers to read.
+    pub fn view(&self, id: GatewayId) -> Option<GatewayView> {
+        self.gateways.get(&id).map(|v| (**v).clone())
+    }
+
+    /// Every gateway as readers see it, primary first, then by name and id: shared with the
+    /// state, not copied (see [`Views`]).
+    pub fn sorted_views(&self) -> Vec<Arc<GatewayView>> {
+        self.index
+            .in_order()
+            .filter_map(|id| self.gateways.get(&id).cloned())
+            .collect()
+    }
+
+    pub fn name_taken(&self, name: &str, except: Option<GatewayId>) -> bool {
+        self.index.name_holder(name, except).is_some()
+    }
+
+    /// The other gateway that already has `host:port` (host compared without case).
+    pub fn address_owner(
+        &self,
+        host: &str,
+        port: u16,
+        except: Option<GatewayId>,
+    ) -> Option<&GatewayRecord> {
+        let id = self.index.address_holder(host, port, except)?;
+        self.record(id)
+    }
+}
