@@ -6,6 +6,8 @@ use clap::Parser;
 /// after a burst (per-thread arenas keep freed chunks), and its per-allocation overhead made
 /// 10,000 gateways take 24 KB each for ~11 KB of live data. Its settings are fixed at build time
 /// (`.cargo/config.toml`): a background thread returns freed pages within seconds.
+/// `--features system-allocator` leaves it out, for heap profilers only.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 use prometheus::{Encoder, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 pub mod http;
+mod per_gateway;
 
 use gateway_supervisor_actors::link_metrics::{GatewayDetail, LinkMetrics};
-use gateway_supervisor_actors::model::{BreakerState, GatewayStatus, GatewayView, LinkPhase};
+use gateway_supervisor_actors::model::{GatewayStatus, GatewayView, LinkPhase};
 
 pub struct Metrics {
     registry: Registry,
@@ -41,10 +42,6 @@ pub struct Metrics {
     pub drift: crate::fleet_config::metrics::DriftMetrics,
     /// `cron_jobs`, `cron_missed_fires_total`, … (the fleet's cron).
     pub cron: crate::cron::metrics::CronMetrics,
-    gateway_up: IntGaugeVec,
-    gateway_status: IntGaugeVec,
-    gateway_breaker: IntGaugeVec,
-    gateway_failures: IntGaugeVec,
     gateways_connected: IntGauge,
     gateways_suspended: IntGauge,
     gateways_cordoned: IntGauge,
@@ -56,8 +53,6 @@ pub struct Metrics {
     clustered: std::sync::atomic::AtomicBool,
     /// Held through a scrape ([`Metrics::render`]).
     scrape: std::sync::Mutex<()>,
-    acting_primary: IntGaugeVec,
-    gateway_info: IntGaugeVec,
     event_subscribers: IntGauge,
     event_subscribers_dropped: prometheus::IntCounter,
     events_lost: prometheus::IntCounter,
@@ -80,31 +75,6 @@ impl Metrics {
             &["version"],
         )?;
         let up_since = IntGauge::new("start_time_seconds", "Unix time the daemon started.")?;
-        let gateway_up = IntGaugeVec::new(
-            Opts::new("gateway_up", "1 when the gateway's socket is connected."),
-            &["gateway_id"],
-        )?;
-        let gateway_status = IntGaugeVec::new(
-            Opts::new(
-                "gateway_status",
-                "1 for the gateway's current status (a state set).",
-            ),
-            &["gateway_id", "status"],
-        )?;
-        let gateway_breaker = IntGaugeVec::new(
-            Opts::new(
-                "gateway_breaker_state",
-                "1 for the gateway's circuit-breaker state (a state set).",
-            ),
-            &["gateway_id", "state"],
-        )?;
-        let gateway_failures = IntGaugeVec::new(
-            Opts::new(
-                "gateway_consecutive_failures",
-                "Consecutive failures counted by the breaker.",
-            ),
-            &["gateway_id"],
-        )?;
         let gateways_connected =
             IntGauge::new("gateways_connected", "Gateways whose socket is connected.")?;
         let links = std::sync::Arc::new(LinkMetrics::new(detail)?);
@@ -125,14 +95,6 @@ impl Metrics {
         drift.register(&registry)?;
         let cron = crate::cron::metrics::CronMetrics::new()?;
         cron.register(&registry)?;
-        for m in [
-            &gateway_up,
-            &gateway_status,
-            &gateway_breaker,
-            &gateway_failures,
-        ] {
-            registry.register(Box::new(m.clone()))?;
-        }
         registry.register(Box::new(gateways_connected.clone()))?;
         let gateways_suspended = IntGauge::new(
             "gateways_suspended",
@@ -154,29 +116,6 @@ impl Metrics {
             "Gateways no instance has room for (each at its capacity: the open-file limit or cluster.max_gateways): linked by none.",
         )?;
         registry.register(Box::new(gateways_unplaced.clone()))?;
-        let acting_primary = IntGaugeVec::new(
-            Opts::new(
-                "acting_primary",
-                "1 for the gateway acting as primary (the designated one, or its stand-in); no series when none is.",
-            ),
-            &["gateway_id"],
-        )?;
-        registry.register(Box::new(acting_primary.clone()))?;
-        let gateway_info = IntGaugeVec::new(
-            Opts::new(
-                "gateway_info",
-                "1 per gateway with its name, its labels (`region=eu,tier=canary`: match with `labels=~\".*region=eu.*\"`), and the release, build and protocol its last hello reported.",
-            ),
-            &[
-                "gateway_id",
-                "name",
-                "labels",
-                "version",
-                "build",
-                "protocol",
-            ],
-        )?;
-        registry.register(Box::new(gateway_info.clone()))?;
         let event_subscribers = IntGauge::new(
             "event_subscribers",
             "Open event streams and sockets (/api/events, /api/ws).",
@@ -223,10 +162,6 @@ impl Metrics {
             audit,
             drift,
             cron,
-            gateway_up,
-            gateway_status,
-            gateway_breaker,
-            gateway_failures,
             gateways_connected,
             gateways_suspended,
             gateways_cordoned,
@@ -234,30 +169,15 @@ impl Metrics {
             gateways_unplaced,
             clustered: std::sync::atomic::AtomicBool::new(false),
             scrape: std::sync::Mutex::new(()),
-            acting_primary,
-            gateway_info,
             event_subscribers,
             event_subscribers_dropped,
             events_lost,
         })
     }
 
-    /// The gauges computed at each scrape, one or more per gateway: filled from the views for
-    /// one scrape and emptied once it is gathered.
-    fn per_scrape(&self) -> [&IntGaugeVec; 6] {
-        [
-            &self.gateway_up,
-            &self.gateway_status,
-            &self.gateway_breaker,
-            &self.gateway_failures,
-            &self.acting_primary,
-            &self.gateway_info,
-        ]
-    }
-
-    /// Per-gateway gauges from the registry's snapshot (so deleted gateways disappear).
-    fn set_gateways(&self, views: &[std::sync::Arc<GatewayView>]) {
-        let detail = self.links.detail();
+    /// The fleet's gauges from the registry's snapshot (the per-gateway ones are written at
+    /// the scrape: [`per_gateway`]).
+    fn set_fleet(&self, views: &[std::sync::Arc<GatewayView>]) {
         let (mut connected, mut suspended, mut cordoned, mut in_maintenance) = (0, 0, 0, 0);
         let mut unplaced = 0;
         // Every status is exported, zero included, so a status that empties reads 0.
@@ -265,60 +185,12 @@ impl Metrics {
             GatewayStatus::ALL.into_iter().map(|s| (s, 0)).collect();
         for v in views {
             *counts.entry(v.record.status).or_default() += 1;
-            let id = v.record.id.to_string();
-            let id = id.as_str();
             let up = v.connection.state == Some(LinkPhase::Connected);
             connected += i64::from(up);
             suspended += i64::from(v.record.suspension_id.is_some());
             cordoned += i64::from(v.record.cordoned);
             in_maintenance += i64::from(v.record.maintenance.is_some());
             unplaced += i64::from(v.unplaced());
-            if v.acting_primary {
-                self.acting_primary.with_label_values(&[id]).set(1);
-            }
-            if detail == GatewayDetail::None {
-                continue;
-            }
-            self.gateway_up.with_label_values(&[id]).set(i64::from(up));
-            // The version and build are the gateway's own strings: already escaped and bounded
-            // by the link; the name was validated when it was registered. Not the bootId: a
-            // new series at every restart. The labels were checked when they were set (their
-            // alphabet has no quote, backslash or newline).
-            let protocol = v.connection.protocol.map(|p| p.to_string());
-            let labels = v.record.labels.to_string();
-            self.gateway_info
-                .with_label_values(&[
-                    id,
-                    v.record.name.as_str(),
-                    labels.as_str(),
-                    v.connection.server_version.as_deref().unwrap_or(""),
-                    v.connection.build_id.as_deref().unwrap_or(""),
-                    protocol.as_deref().unwrap_or(""),
-                ])
-                .set(1);
-            if detail == GatewayDetail::Basic {
-                self.gateway_status
-                    .with_label_values(&[id, v.record.status.as_str()])
-                    .set(1);
-                continue;
-            }
-            for status in GatewayStatus::ALL {
-                self.gateway_status
-                    .with_label_values(&[id, status.as_str()])
-                    .set(i64::from(status == v.record.status));
-            }
-            for (state, label) in [
-                (BreakerState::Closed, "closed"),
-                (BreakerState::Open, "open"),
-                (BreakerState::HalfOpen, "half_open"),
-            ] {
-                self.gateway_breaker
-                    .with_label_values(&[id, label])
-                    .set(i64::from(v.breaker.state == state));
-            }
-            self.gateway_failures
-                .with_label_values(&[id])
-                .set(i64::from(v.breaker.consecutive_failures));
         }
         self.gateways_connected.set(connected);
         self.gateways_suspended.set(suspended);
@@ -355,27 +227,28 @@ impl Metrics {
         self.events_lost.inc_by(lost);
     }
 
-    /// One scrape: the per-gateway gauges from `views` (the registry's snapshot), and every
-    /// series as text. One scrape at a time: another's reset cannot empty this one's gauges.
+    /// One scrape: every registered series as text, then the per-gateway gauges written from
+    /// `views` (the registry's snapshot, so a deleted gateway is gone from the next scrape).
+    /// One scrape at a time: the fleet's gauges are set for the scrape that gathers them.
     ///
-    /// The per-gateway gauges live only for the scrape. Left filled until the next, they kept
-    /// 11 series a gateway at full detail — each a prometheus value with its own copy of the
-    /// family's description and label pairs, ~4.5 KB a gateway (heaptrack, 10,000 gateways)
-    /// held between scrapes by every daemon Prometheus scrapes.
+    /// The per-gateway gauges are text only ([`per_gateway`]): as prometheus gauges, filled
+    /// and gathered at each scrape, they took ~5 KB a gateway at full detail for the instant of
+    /// the scrape (heaptrack), and left filled, ~4.5 KB a gateway held between scrapes.
     pub fn render(
         &self,
         views: &[std::sync::Arc<GatewayView>],
     ) -> Result<String, prometheus::Error> {
         let _one = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
-        self.set_gateways(views);
+        self.set_fleet(views);
         let mut families = self.registry.gather();
-        for g in self.per_scrape() {
-            g.reset();
-        }
         families.extend(self.process.gather());
         let mut out = Vec::new();
         TextEncoder::new().encode(&families, &mut out)?;
-        String::from_utf8(out).map_err(|e| prometheus::Error::Msg(e.to_string()))
+        drop(families);
+        let mut text = String::from_utf8(out).map_err(|e| prometheus::Error::Msg(e.to_string()))?;
+        per_gateway::write(&mut text, views, self.links.detail());
+        self.links.write(&mut text, "gateway_supervisor_");
+        Ok(text)
     }
 }
 
@@ -386,7 +259,6 @@ mod tests {
     use gateway_supervisor_actors::model::{
         BreakerInfo, ConnectionInfo, GatewayId, GatewayRecord, LiveReadings,
     };
-    use prometheus::core::Collector;
 
     use super::*;
 
@@ -394,7 +266,7 @@ mod tests {
         Arc::new(GatewayView {
             record: GatewayRecord::new(GatewayId(id), format!("gw{id}"), "127.0.0.1".into(), 1),
             acting_primary: id == 1,
-            connection: ConnectionInfo::default(),
+            connection: ConnectionInfo::none(),
             breaker: BreakerInfo::default(),
             live: LiveReadings::default(),
             vouched: Default::default(),
@@ -402,7 +274,7 @@ mod tests {
     }
 
     #[test]
-    fn a_scrape_shows_every_gateway_and_keeps_none_of_its_series_after() {
+    fn a_scrape_shows_every_gateway_as_the_next_scrape_finds_the_fleet() {
         let metrics = Metrics::new(GatewayDetail::Full).unwrap();
         let views: Vec<_> = (1..=3).map(view).collect();
         let text = metrics.render(&views).unwrap();
@@ -419,16 +291,33 @@ mod tests {
             );
         }
         assert!(text.contains("gateway_supervisor_acting_primary{gateway_id=\"1\"} 1"));
-        let kept: usize = metrics
-            .per_scrape()
-            .iter()
-            .flat_map(|g| g.collect())
-            .map(|f| f.get_metric().len())
-            .sum();
-        assert_eq!(kept, 0, "series kept between scrapes");
         // The next scrape sees the fleet as it is then: a deleted gateway is gone.
         let text = metrics.render(&views[..2]).unwrap();
         assert!(!text.contains("gateway_id=\"3\""), "{text}");
         assert!(text.contains("gateway_supervisor_gateway_up{gateway_id=\"2\"} 0"));
+    }
+
+    /// In a cluster a gateway's series come from the instance linking it: a peer's scrape
+    /// leaves them out, and counts it in the fleet's totals; once that instance lapsed, every
+    /// instance exports it again until another links it.
+    #[test]
+    fn a_gateway_linked_by_another_live_instance_is_counted_but_its_series_are_left_to_it() {
+        use gateway_supervisor_actors::model::{OwnerBeat, Vouched};
+        let metrics = Metrics::new(GatewayDetail::Full).unwrap();
+        let owner = Arc::new(OwnerBeat::default());
+        let mut elsewhere = (*view(2)).clone();
+        elsewhere.vouched = Vouched::by(&owner);
+        let views = vec![view(1), Arc::new(elsewhere)];
+        let text = metrics.render(&views).unwrap();
+        assert!(text.contains("gateway_supervisor_gateway_up{gateway_id=\"1\"} 0"));
+        assert!(!text.contains("gateway_id=\"2\""), "{text}");
+        assert!(
+            text.contains("gateway_supervisor_gateways{status=\"unknown\"} 2"),
+            "{text}"
+        );
+        owner.set_lapsed(true);
+        let text = metrics.render(&views).unwrap();
+        assert!(text.contains("gateway_supervisor_gateway_up{gateway_id=\"2\"} 0"));
+        assert!(text.contains("gateway_id=\"2\",labels=\"\",name=\"gw2\""));
     }
 }

@@ -9,15 +9,16 @@
 //! full set is about 300,000 series, which an operator may not want to pay for.
 
 mod gateway_counters;
+mod latency;
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
-use prometheus::core::{Collector, MetricVec, MetricVecBuilder};
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use serde::{Deserialize, Serialize};
 
 use crate::model::GatewayId;
 use gateway_counters::{Family, GatewayCounters};
+use latency::{GatewayLatency, Latency};
 
 /// How much each gateway costs in series (`metrics.gateway_detail`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,7 +69,10 @@ impl GatewayDetail {
 
 pub struct LinkMetrics {
     detail: GatewayDetail,
+    /// The fleet's ping histogram (`basic`, `none`).
     latency: HistogramVec,
+    /// Each gateway's (`full`): text at each scrape ([`LinkMetrics::write`]).
+    gateway_latency: GatewayLatency,
     counters: Counters,
     pub primary_changes: prometheus::IntCounter,
 }
@@ -102,27 +106,13 @@ impl Counters {
 
 impl LinkMetrics {
     pub fn new(detail: GatewayDetail) -> Result<Self, prometheus::Error> {
-        // With full detail, each series carries the gateway's id first.
-        let labels = |rest: &[&'static str]| -> Vec<&'static str> {
-            let mut all = Vec::with_capacity(rest.len() + 1);
-            if detail == GatewayDetail::Full {
-                all.push("gateway_id");
-            }
-            all.extend_from_slice(rest);
-            all
-        };
         Ok(LinkMetrics {
             detail,
             latency: HistogramVec::new(
-                HistogramOpts::new(
-                    "gateway_latency_seconds",
-                    "WebSocket ping round trip to the gateways.",
-                )
-                .buckets(vec![
-                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                ]),
-                &labels(&[]),
+                HistogramOpts::new(latency::NAME, latency::HELP).buckets(latency::BUCKETS.to_vec()),
+                &[],
             )?,
+            gateway_latency: GatewayLatency::default(),
             counters: match detail {
                 GatewayDetail::Full => Counters::PerGateway(GatewayCounters::new()?),
                 GatewayDetail::Basic | GatewayDetail::None => Counters::fleet()?,
@@ -138,8 +128,12 @@ impl LinkMetrics {
         self.detail
     }
 
+    /// The series kept in prometheus' own types; each gateway's ping histogram is
+    /// [`write`](Self::write)n as text instead.
     pub fn register(&self, registry: &Registry) -> Result<(), prometheus::Error> {
-        registry.register(Box::new(self.latency.clone()))?;
+        if self.detail != GatewayDetail::Full {
+            registry.register(Box::new(self.latency.clone()))?;
+        }
         match &self.counters {
             Counters::PerGateway(table) => registry.register(Box::new(table.clone()))?,
             Counters::Fleet(vecs) => {
@@ -162,7 +156,15 @@ impl LinkMetrics {
     pub fn forget(&self, id: GatewayId) {
         if let Counters::PerGateway(table) = &self.counters {
             table.forget(id);
-            remove_gateway(&self.latency, &id.to_string());
+            self.gateway_latency.forget(id);
+        }
+    }
+
+    /// Each gateway's ping histogram (`full` detail) as exposition text, `prefix` before its
+    /// name: appended to a scrape's text.
+    pub fn write(&self, out: &mut String, prefix: &str) {
+        if self.detail == GatewayDetail::Full {
+            self.gateway_latency.write(out, prefix);
         }
     }
 
@@ -171,13 +173,15 @@ impl LinkMetrics {
     /// lookup by label values (an id formatted, hashed, a lock taken). `None` for a gateway
     /// not tracked. A handle kept past [`forget`](Self::forget) writes into a series that is
     /// no longer exported, so a late write is still dropped.
-    pub fn latency_series(&self, id: GatewayId) -> Option<prometheus::Histogram> {
+    pub fn latency_series(&self, id: GatewayId) -> Option<LatencySeries> {
         match &self.counters {
             // Made while the table holds the gateway: a forget then removes it after.
             Counters::PerGateway(table) => table.while_tracked(id, || {
-                self.latency.with_label_values(&[id.to_string().as_str()])
+                LatencySeries::Gateway(self.gateway_latency.series(id))
             }),
-            Counters::Fleet { .. } => Some(self.latency.with_label_values(&[] as &[&str])),
+            Counters::Fleet { .. } => Some(LatencySeries::Fleet(
+                self.latency.with_label_values(&[] as &[&str]),
+            )),
         }
     }
 
@@ -199,20 +203,18 @@ impl LinkMetrics {
     }
 }
 
-/// Removes every series of `vec` whose `gateway_id` is `id`, whatever its other labels.
-fn remove_gateway<T: MetricVecBuilder>(vec: &MetricVec<T>, id: &str) {
-    for family in vec.collect() {
-        for metric in family.get_metric() {
-            let labels = metric.get_label();
-            if labels
-                .iter()
-                .any(|l| l.name() == "gateway_id" && l.value() == id)
-            {
-                let pairs: HashMap<&str, &str> =
-                    labels.iter().map(|l| (l.name(), l.value())).collect();
-                // Absent already is as good as removed.
-                let _ = vec.remove(&pairs);
-            }
+/// Where a link's ping round trips go: its gateway's histogram, or the fleet's.
+#[derive(Debug, Clone)]
+pub enum LatencySeries {
+    Gateway(Arc<Latency>),
+    Fleet(prometheus::Histogram),
+}
+
+impl LatencySeries {
+    pub fn observe(&self, seconds: f64) {
+        match self {
+            LatencySeries::Gateway(l) => l.observe(seconds),
+            LatencySeries::Fleet(h) => h.observe(seconds),
         }
     }
 }
@@ -227,7 +229,9 @@ mod tests {
         let mut out = Vec::new();
         prometheus::Encoder::encode(&prometheus::TextEncoder::new(), &r.gather(), &mut out)
             .unwrap();
-        String::from_utf8(out).unwrap()
+        let mut text = String::from_utf8(out).unwrap();
+        m.write(&mut text, "");
+        text
     }
 
     fn record_all(m: &LinkMetrics, id: GatewayId) {

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -512,6 +512,15 @@ pub struct ConnectionInfo {
     pub approval_client: bool,
 }
 
+impl ConnectionInfo {
+    /// Nothing measured: the one shared value for every view of a gateway not linked here.
+    pub fn none() -> Arc<ConnectionInfo> {
+        static NONE: std::sync::LazyLock<Arc<ConnectionInfo>> =
+            std::sync::LazyLock::new(Arc::default);
+        NONE.clone()
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct LinkError {
     pub code: String,
@@ -546,24 +555,41 @@ impl Default for BreakerInfo {
 /// the views of every gateway that instance links: the runner moves it on each round, once per
 /// instance, and a view reads it when shown ([`GatewayView::last_seen`]). An instance whose
 /// row lapsed comes back under a new epoch with a new cell; the old one stays at its last
-/// beat, as do the leases taken under it (docs/design.md, *Cluster*, last-seen).
+/// beat, as do the leases taken under it (docs/design.md, *Cluster*, last-seen). A cell
+/// whose epoch the last round did not see among the live instances is marked lapsed.
 #[derive(Debug)]
-pub struct OwnerBeat(AtomicI64);
+pub struct OwnerBeat {
+    at: AtomicI64,
+    lapsed: AtomicBool,
+}
 
 impl Default for OwnerBeat {
     fn default() -> Self {
-        OwnerBeat(AtomicI64::new(LiveStats::NONE))
+        OwnerBeat {
+            at: AtomicI64::new(LiveStats::NONE),
+            lapsed: AtomicBool::new(false),
+        }
     }
 }
 
 impl OwnerBeat {
     /// The instance's row was renewed at `unix` (seconds); never moves back.
     pub fn beat(&self, unix: i64) {
-        self.0.fetch_max(unix, Ordering::Relaxed);
+        self.at.fetch_max(unix, Ordering::Relaxed);
     }
 
     pub fn at(&self) -> Option<i64> {
-        Some(self.0.load(Ordering::Relaxed)).filter(|v| *v != LiveStats::NONE)
+        Some(self.at.load(Ordering::Relaxed)).filter(|v| *v != LiveStats::NONE)
+    }
+
+    /// Whether the instance's row under this epoch was missing from the last round's live
+    /// instances (it lapsed, or came back under a newer epoch).
+    pub fn set_lapsed(&self, lapsed: bool) {
+        self.lapsed.store(lapsed, Ordering::Relaxed);
+    }
+
+    pub fn lapsed(&self) -> bool {
+        self.lapsed.load(Ordering::Relaxed)
     }
 }
 
@@ -580,6 +606,11 @@ impl Vouched {
     pub fn at(&self) -> Option<i64> {
         self.0.as_deref().and_then(OwnerBeat::at)
     }
+
+    /// Held by a live instance's current epoch: the gateway is that instance's to link.
+    pub fn live(&self) -> bool {
+        self.0.as_deref().is_some_and(|b| !b.lapsed())
+    }
 }
 
 /// What the registry answers with: the stored record plus the live view.
@@ -587,7 +618,10 @@ impl Vouched {
 pub struct GatewayView {
     pub record: GatewayRecord,
     pub acting_primary: bool,
-    pub connection: ConnectionInfo,
+    /// Shared: every view of a gateway not linked here holds the one empty
+    /// [`ConnectionInfo::none`] (216 bytes and an allocation less for each of them — in a
+    /// cluster, most of the fleet on every instance).
+    pub connection: Arc<ConnectionInfo>,
     pub breaker: BreakerInfo,
     /// The link's live numbers, read when the view is shown (see [`LiveReadings`]).
     pub live: LiveReadings,
@@ -615,6 +649,12 @@ impl GatewayView {
         live.max(self.record.last_seen).max(vouched)
     }
 
+    /// Linked by another live instance of the cluster, which answers for it: its per-gateway
+    /// series are that instance's to export (`metrics::set_gateways`, docs/operations.md).
+    pub fn linked_elsewhere(&self) -> bool {
+        self.vouched.live()
+    }
+
     /// When the link last heard a frame (Unix ms); `None` before the first, or not linked here.
     pub fn last_frame_ms(&self) -> Option<i64> {
         self.live.get()?.last_frame_ms()
@@ -631,7 +671,7 @@ mod live_stats_tests {
         GatewayView {
             record,
             acting_primary: false,
-            connection: ConnectionInfo::default(),
+            connection: ConnectionInfo::none(),
             breaker: BreakerInfo::default(),
             live,
             vouched: Vouched::default(),

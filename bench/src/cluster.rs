@@ -252,6 +252,14 @@ pub fn run(opts: &Options) -> Outcome {
             Some(n.rss_kib() as f64 * 1.024 / g as f64)
         })
         .fold(0.0, f64::max);
+    // A Prometheus scrape of each instance: the per-gateway gauges are built for it.
+    let scrapes: Vec<crate::scrape::Scrape> = nodes.iter().map(crate::scrape::measure).collect();
+    for (s, id) in scrapes.iter().zip(&instances) {
+        eprintln!(
+            "    /metrics on {id}: {} B in {:.1} ms (median of 3), RSS {:+} KiB over the three",
+            s.bytes, s.ms, s.rss_rise_kib
+        );
+    }
     // Statistics a busy backend has not flushed yet are flushed within a second of idling.
     std::thread::sleep(Duration::from_secs(2));
     let by_table: BTreeMap<String, i64> = table_writes(&url)
@@ -481,6 +489,26 @@ pub fn run(opts: &Options) -> Outcome {
             "ms",
         ));
     }
+    if let Some(s) = scrapes.iter().max_by_key(|s| s.bytes) {
+        rows.push(row(
+            "cluster",
+            "/metrics body, the largest instance's",
+            s.bytes as f64 / 1e6,
+            "MB",
+        ));
+        rows.push(row(
+            "cluster",
+            "/metrics scrape time, the largest instance's, median of 3",
+            s.ms,
+            "ms",
+        ));
+    }
+    rows.push(row(
+        "cluster",
+        "RSS rise over 3 scrapes, most of any instance",
+        scrapes.iter().map(|s| s.rss_rise_kib).max().unwrap_or(0) as f64 / 1024.0,
+        "MB",
+    ));
     let mut raw_reads = serde_json::Map::new();
     for (i, (ours, lim)) in reads.iter().enumerate() {
         let (o, l) = (median(ours.clone()), median(lim.clone()));
@@ -512,6 +540,7 @@ pub fn run(opts: &Options) -> Outcome {
         "rows_written_per_s": rows_per_s, "lease_rows_written_per_s": lease_rows_per_s,
         "adoption": adoption_raw, "adoption_ms": adoption_ms, "peak_sockets": peak,
         "reads": Value::Object(raw_reads),
+        "scrapes": scrapes.iter().map(|s| json!({"bytes": s.bytes, "ms": s.ms, "rss_rise_kib": s.rss_rise_kib})).collect::<Vec<_>>(),
         "wrk": format!("wrk -t2 -c64 -d{seconds}s, {rounds} rounds per instance, interleaved with the limit"),
     });
     drop(nodes);

@@ -25,6 +25,7 @@ mod reaper;
 mod registry;
 mod report;
 mod rest;
+mod scrape;
 mod storm;
 
 use std::path::PathBuf;

@@ -198,7 +198,7 @@ impl Scope {
                 "label `{key}` is reserved: only a platform key sets it"
             ));
         }
-        let mut map = given.as_map().clone();
+        let mut map = given.to_map();
         map.insert(TENANT_LABEL.to_owned(), tenant.to_owned());
         Labels::new(map).map_err(|e| e.to_string())
     }

@@ -37,8 +37,16 @@ pub const MAX_PREFIX: usize = 253;
 pub type LabelPatch = BTreeMap<String, Option<String>>;
 
 /// A gateway's labels: sorted by key, cheap to clone (shared), each key and value checked.
+///
+/// A sorted slice, not a map: every instance holds the labels of every gateway of the fleet,
+/// and a `BTreeMap` allocates a whole node of 11 entries for one label (544 bytes, heaptrack:
+/// 5.4 MB of one instance's 22 MB at 10,000 gateways with two labels each). None at all, no
+/// allocation (the `Arc` of an empty map was 40 bytes a gateway).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Labels(Arc<BTreeMap<String, String>>);
+pub struct Labels(Option<Arc<[Pair]>>);
+
+/// One label: key and value.
+type Pair = (Box<str>, Box<str>);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LabelError {
@@ -64,7 +72,11 @@ impl Labels {
             check_key(k)?;
             check_value(k, v)?;
         }
-        Ok(Labels(Arc::new(map)))
+        Ok(Labels((!map.is_empty()).then(|| {
+            map.into_iter()
+                .map(|(k, v)| (k.into_boxed_str(), v.into_boxed_str()))
+                .collect()
+        })))
     }
 
     /// Labels from `(key, value)` pairs (tests, the config file).
@@ -77,30 +89,42 @@ impl Labels {
         )
     }
 
+    fn pairs(&self) -> &[Pair] {
+        self.0.as_deref().unwrap_or_default()
+    }
+
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str)
+        let pairs = self.pairs();
+        pairs
+            .binary_search_by(|(k, _)| (**k).cmp(key))
+            .ok()
+            .map(|i| &*pairs[i].1)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.pairs().is_empty()
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.pairs().len()
     }
 
+    /// By key.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+        self.pairs().iter().map(|(k, v)| (&**k, &**v))
     }
 
-    pub fn as_map(&self) -> &BTreeMap<String, String> {
-        &self.0
+    /// A copy as a map, to change and check again ([`Labels::new`]).
+    pub fn to_map(&self) -> BTreeMap<String, String> {
+        self.iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
     }
 
     /// These labels with a JSON merge patch applied (RFC 7396 on a flat object): a key set to a
     /// string is set, a key set to `None` is removed, others are kept. Checked as a whole.
     pub fn patched(&self, patch: &LabelPatch) -> Result<Self, LabelError> {
-        let mut map = self.as_map().clone();
+        let mut map = self.to_map();
         for (k, v) in patch {
             check_key(k)?;
             match v {
@@ -128,7 +152,7 @@ impl fmt::Display for Labels {
 
 impl Serialize for Labels {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
+        s.collect_map(self.iter())
     }
 }
 

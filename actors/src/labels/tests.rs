@@ -206,14 +206,15 @@ fn label_map() -> impl Strategy<Value = Labels> {
 
 /// The matcher's meaning, written the other way round: a requirement fails when…
 fn fails(r: &Requirement, l: &Labels) -> bool {
-    let v = l.as_map().get(&r.key);
+    let map = l.to_map();
+    let v = map.get(&r.key);
     match &r.op {
         Op::Equals(x) => v != Some(x),
         Op::NotEquals(x) => v == Some(x),
         Op::In(s) => !v.is_some_and(|v| s.contains(v)),
         Op::NotIn(s) => v.is_some_and(|v| s.contains(v)),
-        Op::Exists => !l.as_map().contains_key(&r.key),
-        Op::DoesNotExist => l.as_map().contains_key(&r.key),
+        Op::Exists => !map.contains_key(&r.key),
+        Op::DoesNotExist => map.contains_key(&r.key),
     }
 }
 

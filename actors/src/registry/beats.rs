@@ -7,7 +7,9 @@
 //!
 //! Consistency: a cell is per instance and epoch. A lease taken under an epoch the instance
 //! has since left (its row lapsed) gets no cell, and the cell of an epoch left behind is no
-//! longer moved: its gateways read the last heartbeat of the epoch that linked them.
+//! longer moved: its gateways read the last heartbeat of the epoch that linked them. A cell
+//! whose instance and epoch a round did not list is lapsed until a round lists it again (a
+//! lease read before the round that shows its new epoch is not held against it).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -50,6 +52,12 @@ impl Beats {
                 cell.beat(beat.at);
             }
         }
+        for (instance, (epoch, cell)) in &self.cells {
+            let live = beats
+                .iter()
+                .any(|b| *b.instance == **instance && b.epoch == *epoch);
+            cell.set_lapsed(!live);
+        }
     }
 
     /// Whether owners here may leave last-seen to their heartbeats: no instance of the
@@ -64,7 +72,10 @@ impl Beats {
         match self.cells.get(instance) {
             Some((known, cell)) if *known == epoch => Some(cell.clone()),
             Some((known, _)) if *known > epoch => None,
-            _ => {
+            known => {
+                if let Some((_, left)) = known {
+                    left.set_lapsed(true);
+                }
                 let cell = Arc::new(OwnerBeat::default());
                 self.cells.insert(instance.into(), (epoch, cell.clone()));
                 Some(cell)
@@ -103,6 +114,32 @@ mod tests {
             "an epoch left behind vouches for nothing"
         );
         assert_eq!(beats.cell("b", 1).unwrap().at(), Some(101));
+    }
+
+    /// Whether the instance that holds a lease still answers for it: a cell lapses with the
+    /// round that no longer lists its instance and epoch (it lapsed, or came back under a new
+    /// epoch), and a cell made for a lease read ahead of the round that lists it is not held
+    /// lapsed once a round does.
+    #[test]
+    fn a_cell_is_lapsed_while_the_last_round_did_not_list_its_instance_and_epoch() {
+        let mut beats = Beats::default();
+        let a3 = beats.cell("a", 3).unwrap();
+        let b1 = beats.cell("b", 1).unwrap();
+        assert!(!a3.lapsed(), "no round yet: held live");
+        beats.round(&[beat("a", 3, 100), beat("b", 1, 100)]);
+        assert!(!a3.lapsed() && !b1.lapsed());
+        beats.round(&[beat("a", 3, 103)]);
+        assert!(b1.lapsed(), "b's row lapsed");
+        beats.round(&[beat("a", 3, 106), beat("b", 1, 106)]);
+        assert!(!b1.lapsed(), "listed again (a late round is not the end)");
+        // A lease of `a`'s next epoch is read before a round lists it.
+        let a4 = beats.cell("a", 4).unwrap();
+        assert!(a3.lapsed(), "a newer epoch ends the old one");
+        assert!(!a4.lapsed());
+        beats.round(&[beat("a", 3, 109), beat("b", 1, 109)]);
+        assert!(a4.lapsed() && a3.lapsed());
+        beats.round(&[beat("a", 4, 112), beat("b", 1, 112)]);
+        assert!(!a4.lapsed());
     }
 
     /// A rolling upgrade: while an instance of the previous version beats, it reads last-seen

@@ -248,7 +248,7 @@ impl RegistryState {
                 payload: change.payload(),
             });
         }
-        view.connection = s.connection;
+        view.connection = Arc::new(s.connection);
         view.breaker = s.breaker;
         self.methods.insert(id, s.methods);
         let r = &mut view.record;
@@ -377,7 +377,7 @@ impl RegistryState {
         let view = GatewayView {
             acting_primary,
             record,
-            connection: ConnectionInfo::default(),
+            connection: ConnectionInfo::none(),
             breaker: BreakerInfo::default(),
             live: LiveReadings::default(),
             vouched: Vouched::default(),
@@ -458,10 +458,10 @@ impl RegistryState {
     fn leave_unplaced(&mut self, id: GatewayId, capacity: usize) {
         self.capacity.wait(id);
         if let Some(view) = self.gateways.get_mut(&id).map(Arc::make_mut) {
-            view.connection = ConnectionInfo {
+            view.connection = Arc::new(ConnectionInfo {
                 last_error: Some(unplaced_error(capacity)),
                 ..ConnectionInfo::default()
-            };
+            });
             view.record.status = crate::model::GatewayStatus::Unknown;
         }
         self.touch(id);
@@ -487,7 +487,7 @@ impl RegistryState {
         if let Some(view) = self.gateways.get_mut(&id).map(Arc::make_mut) {
             // In memory only: the link's last-seen, until the next owner's heartbeat reads.
             view.record.last_seen = view.last_seen();
-            view.connection = ConnectionInfo::default();
+            view.connection = ConnectionInfo::none();
             view.breaker = BreakerInfo::default();
             view.live = LiveReadings::default();
         }

@@ -104,7 +104,7 @@ pub struct GatewayActor {
     last_report: Option<ReportKey>,
     /// Where this gateway's ping round trips are recorded, looked up once when the link starts
     /// (not by label values at every pong).
-    latency_series: Option<prometheus::Histogram>,
+    latency_series: Option<crate::link_metrics::LatencySeries>,
 }
 
 impl GatewayActor {

@@ -522,3 +522,62 @@ fn an_owner_keeps_saving_last_seen_while_a_previous_version_runs() {
     later.last_seen = Some(UNIX + 3_600);
     assert!(persisted(&h.report(GatewayId(1), later)).is_empty());
 }
+
+/// A gateway linked by another live instance is that instance's to answer for (its series,
+/// `GatewayView::linked_elsewhere`); once a round no longer lists that instance's epoch, it is
+/// nobody's until another takes its lease.
+#[test]
+fn a_gateway_is_linked_elsewhere_while_its_owners_epoch_is_live() {
+    let (mut h, t0) = member(vec![gw(GatewayId(1), true), gw(GatewayId(2), false)]);
+    h.apply(beating(&[], &[("a", 1, UNIX), ("b", 1, UNIX)], t0));
+    h.apply(stored_online(GatewayId(2), ("b", 1)));
+    let elsewhere = |h: &Harness| h.state.view(GatewayId(2)).unwrap().linked_elsewhere();
+    assert!(elsewhere(&h));
+    assert!(!h.state.view(GatewayId(1)).unwrap().linked_elsewhere());
+    // b's row lapsed: the next round lists a alone.
+    h.apply(beating(
+        &[],
+        &[("a", 1, UNIX + 3)],
+        t0 + Duration::from_secs(3),
+    ));
+    assert!(!elsewhere(&h));
+    // b is back under epoch 2 and takes the lease again.
+    h.apply(beating(
+        &[],
+        &[("a", 1, UNIX + 6), ("b", 2, UNIX + 6)],
+        t0 + Duration::from_secs(6),
+    ));
+    h.apply(owned_by(GatewayId(2), Some(("b", 2))));
+    assert!(elsewhere(&h));
+    // Linked here: its own link answers.
+    h.apply(beating(
+        &[(GatewayId(2), 1)],
+        &[("a", 1, UNIX + 9)],
+        t0 + Duration::from_secs(9),
+    ));
+    assert!(!elsewhere(&h));
+}
+
+/// Every view of a gateway not linked here holds the one shared empty connection (in a
+/// cluster, most of the fleet on every instance); a link's reports give its view its own, and
+/// a link stopped gives the shared one back.
+#[test]
+fn a_view_not_linked_here_shares_the_one_empty_connection() {
+    let shared = |h: &Harness, id: u32| {
+        Arc::ptr_eq(
+            &h.state.view(GatewayId(id.into())).unwrap().connection,
+            &crate::model::ConnectionInfo::none(),
+        )
+    };
+    let (mut h, t0) = member(vec![gw(GatewayId(1), true), gw(GatewayId(2), false)]);
+    assert!(shared(&h, 1) && shared(&h, 2));
+    h.apply(round(&[(GatewayId(1), 1)], false, None, t0));
+    h.report(GatewayId(1), online());
+    assert!(!shared(&h, 1) && shared(&h, 2));
+    assert_eq!(
+        h.state.view(GatewayId(1)).unwrap().connection.state,
+        Some(LinkPhase::Connected)
+    );
+    h.apply(round(&[], false, None, t0 + Duration::from_secs(3)));
+    assert!(shared(&h, 1), "the lease lost, the link stopped");
+}

@@ -312,7 +312,13 @@ fn alone_at_its_capacity_it_links_the_lowest_ids_and_names_the_rest_unplaced_unt
         h.state.unplaced().iter().copied().collect::<Vec<_>>(),
         vec![GatewayId(3), GatewayId(4)]
     );
-    let why = h.state.view(GatewayId(3)).unwrap().connection.last_error;
+    let why = h
+        .state
+        .view(GatewayId(3))
+        .unwrap()
+        .connection
+        .last_error
+        .clone();
     let why = why.expect("an unplaced gateway says why");
     assert_eq!(why.code, crate::registry::UNPLACED);
     assert!(
