@@ -93,7 +93,8 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
 #[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
-    /// At most this many entries, newest first (1–1000, default 100; `format=json` only).
+    /// At most this many entries, newest first (1–1000, default 100; read by `format=json`,
+    /// refused out of range with any format).
     #[param(minimum = 1, maximum = 1000)]
     #[serde(default, deserialize_with = "super::query::integer")]
     pub limit: Option<i64>,
@@ -185,6 +186,8 @@ pub async fn audit(
             "since, until and tenant choose the rows of an export: add format=ndjson or format=csv",
         ));
     }
+    // Read by `json` alone, but out of range is refused whatever the format (never ignored).
+    let limit = super::query::limit(query.limit, 100)?;
     if let Some(format) = format {
         let since = query
             .since
@@ -208,7 +211,6 @@ pub async fn audit(
             only,
         ));
     }
-    let limit = super::query::limit(query.limit, 100)?;
     let only = match scoped.as_deref() {
         None => None,
         Some(t) => Some(tenant_part(&state, t).await?),
