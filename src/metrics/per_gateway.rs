@@ -149,8 +149,11 @@ pub fn write(out: &mut String, views: &[Arc<GatewayView>], detail: GatewayDetail
 
 fn family<'a>(out: &mut String, f: &Family, views: impl Iterator<Item = &'a GatewayView>) {
     let mut header = false;
+    // One buffer for every view's id, not a string allocated per family per gateway.
+    let mut id = String::new();
     for v in views {
-        let id = v.record.id.to_string();
+        id.clear();
+        let _ = write!(id, "{}", v.record.id);
         (f.samples)(v, &id, &mut |values, value| {
             if !header {
                 header = true;
