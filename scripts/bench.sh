@@ -4,7 +4,7 @@
 # and prints the table; the JSON goes to target/bench/results.json (or --json FILE).
 #
 #   scripts/bench.sh                      every scenario, PASS/FAIL against the targets
-#   scripts/bench.sh rest probe           some scenarios (rest probe fleet failover storm real cluster capacity approvals registry)
+#   scripts/bench.sh rest probe           some scenarios (rest probe fleet failover storm real cluster capacity share approvals registry)
 #   scripts/bench.sh fleet --fleet 1000 --steady 30
 #   scripts/bench.sh --smoke              CI: all small and short, debug build, no verdicts
 set -euo pipefail
@@ -27,14 +27,14 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 smoke=0
 for a in "$@"; do [ "$a" = "--smoke" ] && smoke=1; done
 
-# The cluster and capacity scenarios (in `all`) need a PostgreSQL server: the one GS_TEST_PG_URL names
+# The cluster, capacity and share scenarios (in `all`) need a PostgreSQL server: the one GS_TEST_PG_URL names
 # (scripts/test.sh's), else a throwaway one here, with pg_stat_statements for the renewal
 # statement's own numbers.
 wants_cluster=1
 for a in "$@"; do
   case "$a" in rest | probe | fleet | failover | storm | real | registry) wants_cluster=0 ;; esac
 done
-for a in "$@"; do case "$a" in cluster | capacity | all) wants_cluster=1 ;; esac; done
+for a in "$@"; do case "$a" in cluster | capacity | share | all) wants_cluster=1 ;; esac; done
 if [ "$wants_cluster" = 1 ] && [ -z "${GS_TEST_PG_URL:-}" ]; then
   # shellcheck source=scripts/throwaway-pg.sh
   . scripts/throwaway-pg.sh

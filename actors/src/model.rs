@@ -130,7 +130,10 @@ pub struct GatewayRecord {
     /// Its labels, which selectors pick it by.
     pub labels: crate::labels::Labels,
     /// In maintenance: held back like a cordon, its alerts suppressed, until ended or expired.
-    pub maintenance: Option<Maintenance>,
+    /// Boxed: 72 bytes inline in every record for the few gateways in maintenance (a view fits
+    /// a 320-byte allocation instead of a 384-byte one; in a cluster every instance keeps one
+    /// for every gateway of the fleet).
+    pub maintenance: Option<Box<Maintenance>>,
 }
 
 /// An operator's maintenance window on a gateway.

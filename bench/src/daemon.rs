@@ -134,17 +134,21 @@ impl Daemon {
             .unwrap_or_default()
     }
 
-    /// Registers `gw<i>` for every port, from several threads (each create is a durable
-    /// transaction).
-    /// Registers a gateway at each of `addrs`, named `gw000000`, `gw000001`, … in order.
+    /// Registers a gateway at each of `addrs`, named `gw000000`, `gw000001`, … in order, from
+    /// several threads (each create is a durable transaction).
     pub fn add_gateways(&self, addrs: &[std::net::SocketAddr]) {
+        self.add_gateways_named("gw", addrs);
+    }
+
+    /// [`add_gateways`](Self::add_gateways) with names `<prefix>000000`, … instead.
+    pub fn add_gateways_named(&self, prefix: &str, addrs: &[std::net::SocketAddr]) {
         let chunk = addrs.len().div_ceil(8).max(1);
         std::thread::scope(|s| {
             for (c, part) in addrs.chunks(chunk).enumerate() {
                 s.spawn(move || {
                     for (i, addr) in part.iter().enumerate() {
                         self.add_gateway_at(
-                            &format!("gw{:06}", c * chunk + i),
+                            &format!("{prefix}{:06}", c * chunk + i),
                             *addr,
                             "fake-token",
                         );

@@ -2,7 +2,7 @@
 //! gateways (and one real OpenClaw gateway), prints a table with PASS/FAIL against the targets
 //! and writes it as JSON. Run it through `scripts/bench.sh` (builds, installs wrk, raises limits).
 //!
-//!   gs-bench [all|rest|probe|fleet|failover|storm|real|cluster|capacity|approvals|registry]... [--json FILE] [--smoke]
+//!   gs-bench [all|rest|probe|fleet|failover|storm|real|cluster|capacity|share|approvals|registry]... [--json FILE] [--smoke]
 //!            [--daemon PATH] [--openclaw DIR] [--fleet 100,1000,10000,100000] [--steady SECONDS]
 //!            [--pg postgres://…]
 //!
@@ -26,6 +26,7 @@ mod registry;
 mod report;
 mod rest;
 mod scrape;
+mod share;
 mod storm;
 
 use std::path::PathBuf;
@@ -77,7 +78,7 @@ pub fn wait_said(
     }
 }
 
-const SCENARIOS: [&str; 10] = [
+const SCENARIOS: [&str; 11] = [
     "rest",
     "probe",
     "fleet",
@@ -86,6 +87,7 @@ const SCENARIOS: [&str; 10] = [
     "real",
     "cluster",
     "capacity",
+    "share",
     "approvals",
     "registry",
 ];
@@ -186,6 +188,7 @@ fn main() {
             "storm" => storm::run(&opts),
             "cluster" => cluster::run(&opts),
             "capacity" => capacity::run(&opts),
+            "share" => share::run(&opts),
             "approvals" => approvals::run(&opts),
             "registry" => registry::run(&opts),
             "real" => match &opts.openclaw {

@@ -161,7 +161,7 @@ impl From<&GatewayView> for GatewayJson {
             cordoned: r.cordoned,
             approvals: r.approvals,
             labels: r.labels.clone(),
-            maintenance: r.maintenance.clone(),
+            maintenance: r.maintenance.as_deref().cloned(),
         }
     }
 }

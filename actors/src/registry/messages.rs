@@ -290,6 +290,13 @@ pub struct GatewayTarget {
 }
 
 impl GatewayTarget {
+    /// The one empty method list that the targets of every gateway not connected here share:
+    /// an empty `Arc` of its own was 48 bytes a gateway, in a cluster for most of the fleet.
+    pub fn no_methods() -> Arc<Vec<String>> {
+        static NONE: std::sync::LazyLock<Arc<Vec<String>>> = std::sync::LazyLock::new(Arc::default);
+        NONE.clone()
+    }
+
     /// Whether its handshake advertised `method` (never call what a gateway does not).
     pub fn offers(&self, method: &str) -> bool {
         self.methods.iter().any(|m| m == method)

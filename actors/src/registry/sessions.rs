@@ -256,7 +256,11 @@ impl RegistryActor {
                 held_back: v.record.held_back(),
                 labels: v.record.labels.clone(),
             },
-            methods: self.state.methods(id).cloned().unwrap_or_default(),
+            methods: self
+                .state
+                .methods(id)
+                .cloned()
+                .unwrap_or_else(GatewayTarget::no_methods),
             link: self.links.get(&id).map(|l| l.handle.clone()),
             elsewhere,
             boot_id: v.connection.boot_id.clone(),

@@ -76,11 +76,12 @@ impl SharedTargets {
     }
 }
 
-/// The registry's side: the only writer.
+/// The registry's side: the only writer. It keeps no map of its own: the published maps are
+/// the only ones (a copy for the writer took another entry a gateway — every gateway of the
+/// fleet on every instance of a cluster).
 #[derive(Default)]
 pub(super) struct TargetsWriter {
     shared: SharedTargets,
-    slots: Vec<Shard>,
 }
 
 impl TargetsWriter {
@@ -95,33 +96,46 @@ impl TargetsWriter {
         targets: impl IntoIterator<Item = GatewayTarget>,
         gone: impl IntoIterator<Item = GatewayId>,
     ) {
-        if self.slots.is_empty() {
-            self.slots = (0..SHARDS).map(|_| Shard::new()).collect();
-        }
-        let mut changed = [false; SHARDS];
+        // The shards' new maps, copied from the published ones at their first addition or
+        // removal.
+        let mut copies: Vec<Option<Shard>> = (0..SHARDS).map(|_| None).collect();
         for target in targets {
             let id = target.candidate.id;
             let shard = shard_of(id);
-            match self.slots[shard].get(&id) {
+            let published = self.shared.0[shard].load();
+            let map = copies[shard].as_ref().unwrap_or(&published);
+            match map.get(&id) {
                 Some(slot) => slot.store(Arc::new(target)),
                 None => {
-                    self.slots[shard].insert(id, Arc::new(ArcSwap::from_pointee(target)));
-                    changed[shard] = true;
+                    copies[shard]
+                        .get_or_insert_with(|| Shard::clone(&published))
+                        .insert(id, Arc::new(ArcSwap::from_pointee(target)));
                 }
             }
         }
         for id in gone {
             let shard = shard_of(id);
-            changed[shard] |= self.slots[shard].remove(&id).is_some();
+            if copies[shard].is_none() && !self.shared.0[shard].load().contains_key(&id) {
+                continue;
+            }
+            copies[shard]
+                .get_or_insert_with(|| Shard::clone(&self.shared.0[shard].load()))
+                .remove(&id);
         }
-        for (shard, _) in changed.iter().enumerate().filter(|(_, c)| **c) {
-            self.shared.0[shard].store(Arc::new(self.slots[shard].clone()));
+        for (shard, copy) in copies.into_iter().enumerate() {
+            if let Some(map) = copy {
+                self.shared.0[shard].store(Arc::new(map));
+            }
         }
     }
 
     /// The gateways that have a slot, for a rebuild of every one.
     pub(super) fn ids(&self) -> Vec<GatewayId> {
-        self.slots.iter().flat_map(|s| s.keys().copied()).collect()
+        self.shared
+            .0
+            .iter()
+            .flat_map(|s| s.load().keys().copied().collect::<Vec<_>>())
+            .collect()
     }
 }
 

@@ -135,11 +135,13 @@ impl Store {
             approvals: row.approvals,
             // Written only by `labels_json`, from checked labels; a row edited by hand into
             // something else reads as no labels (and says so) rather than failing the fleet.
-            maintenance: row.maintenance_reason.map(|reason| Maintenance {
-                reason,
-                by: row.maintenance_by.unwrap_or_default(),
-                since: row.maintenance_since.unwrap_or_default(),
-                until: row.maintenance_until,
+            maintenance: row.maintenance_reason.map(|reason| {
+                Box::new(Maintenance {
+                    reason,
+                    by: row.maintenance_by.unwrap_or_default(),
+                    since: row.maintenance_since.unwrap_or_default(),
+                    until: row.maintenance_until,
+                })
             }),
             labels: serde_json::from_str(&row.labels).unwrap_or_else(|e| {
                 tracing::warn!(gateway = row.id.get(), error = %e, "stored labels unreadable; read as none");

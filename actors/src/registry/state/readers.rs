@@ -80,7 +80,9 @@ impl RegistryState {
     }
 
     pub fn name_taken(&self, name: &str, except: Option<GatewayId>) -> bool {
-        self.index.name_holder(name, except).is_some()
+        self.index
+            .name_holder(&self.gateways, name, except)
+            .is_some()
     }
 
     /// The other gateway that already has `host:port` (host compared without case).
@@ -90,7 +92,9 @@ impl RegistryState {
         port: u16,
         except: Option<GatewayId>,
     ) -> Option<&GatewayRecord> {
-        let id = self.index.address_holder(host, port, except)?;
+        let id = self
+            .index
+            .address_holder(&self.gateways, host, port, except)?;
         self.record(id)
     }
 }

@@ -79,7 +79,7 @@ fn maintenance_holds_the_primary_back_and_its_end_is_announced() {
         until: Some(UNIX + 3600),
     };
     let in_maintenance = GatewayRecord {
-        maintenance: Some(window),
+        maintenance: Some(Box::new(window)),
         ..gw(GatewayId(1), true)
     };
     let actions = h.apply(Input::Written(in_maintenance, Write::Maintenance(true)));
