@@ -59,6 +59,8 @@ pub fn run(opts: &Options) -> Outcome {
     let mut hosts = FakeHost::fleet(linked, Some(Duration::from_secs(25)));
     let fakes: Vec<SocketAddr> = hosts.iter().flat_map(|h| h.addrs.clone()).collect();
     let mut d = Daemon::start(&opts.daemon, &refs(&env));
+    // Not a wait for a condition: the empty reading is taken once start-up's own allocations
+    // have settled, as `fleet` lets start-up work finish before its idle readings.
     std::thread::sleep(Duration::from_secs(5));
     let empty_kib = d.rss_kib();
     let t0 = Instant::now();

@@ -16,11 +16,12 @@
 //! compared.
 
 use std::collections::BTreeSet;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, Hasher, RandomState};
 
 use super::views::Views;
 use crate::model::{GatewayId, GatewayRecord};
 
+#[derive(Default)]
 pub(super) struct Index {
     hasher: RandomState,
     /// (hash of the name, id).
@@ -30,17 +31,6 @@ pub(super) struct Index {
     addresses: BTreeSet<(u64, GatewayId)>,
     /// Every gateway in the list's order: not primary (`false` first), name, id.
     order: BTreeSet<(bool, Box<str>, GatewayId)>,
-}
-
-impl Default for Index {
-    fn default() -> Self {
-        Index {
-            hasher: RandomState::new(),
-            names: BTreeSet::new(),
-            addresses: BTreeSet::new(),
-            order: BTreeSet::new(),
-        }
-    }
 }
 
 impl Index {
@@ -96,8 +86,14 @@ impl Index {
         self.hasher.hash_one(name)
     }
 
+    /// The host hashed lower-cased byte by byte (no lower-cased copy made), then the port.
     fn address_key(&self, host: &str, port: u16) -> u64 {
-        self.hasher.hash_one((host.to_ascii_lowercase(), port))
+        let mut h = self.hasher.build_hasher();
+        for b in host.bytes() {
+            h.write_u8(b.to_ascii_lowercase());
+        }
+        h.write_u16(port);
+        h.finish()
     }
 }
 

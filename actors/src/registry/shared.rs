@@ -115,12 +115,16 @@ impl TargetsWriter {
         }
         for id in gone {
             let shard = shard_of(id);
-            if copies[shard].is_none() && !self.shared.0[shard].load().contains_key(&id) {
-                continue;
+            let published = self.shared.0[shard].load();
+            if copies[shard]
+                .as_ref()
+                .unwrap_or(&published)
+                .contains_key(&id)
+            {
+                copies[shard]
+                    .get_or_insert_with(|| Shard::clone(&published))
+                    .remove(&id);
             }
-            copies[shard]
-                .get_or_insert_with(|| Shard::clone(&self.shared.0[shard].load()))
-                .remove(&id);
         }
         for (shard, copy) in copies.into_iter().enumerate() {
             if let Some(map) = copy {
