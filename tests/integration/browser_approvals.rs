@@ -91,7 +91,12 @@ fn the_approvals_page_shows_what_waits_and_answers_it_once() {
 #[test]
 fn the_page_offers_only_what_may_be_answered_and_shows_a_long_command_whole() {
     let f = fake(|_| {});
-    let d = link_daemon(&[("GATEWAY_SUPERVISOR__APPROVALS__ENABLED", "true")]);
+    // 20 missed pongs: the fake answers no ping while it sends the 10 MB frame below (see
+    // `approvals_inbox::nobody_may_allow_what_was_not_shown_whole…`).
+    let d = link_daemon(&[
+        ("GATEWAY_SUPERVISOR__APPROVALS__ENABLED", "true"),
+        ("GATEWAY_SUPERVISOR__GATEWAYS__MISSED_PONGS", "20"),
+    ]);
     let gw = add(&d, "edge-porto", &f, Some("fake-token"));
     wait_gateway(&d, gw, "an approval client", |g| {
         online(g) && g["connection"]["approval_client"] == true
