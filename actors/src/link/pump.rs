@@ -22,7 +22,10 @@
 //! frame), then drops the socket.
 //!
 //! Pump and actor run on the same link thread and share one small allocation (the pulse and
-//! the two queues between them, empty until used): a fleet holds one per gateway.
+//! the two queues between them): a fleet holds one per gateway. A queue holds no allocation
+//! until used and gives it back each time it is emptied: kept, the room for four frames and
+//! four writes was 830 bytes a link at steady state (heaptrack, 10,000 gateways), for queues
+//! used a few times a minute.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -121,6 +124,13 @@ impl Pulse {
     /// nothing half read or unsent (see [`Pump::rest`]).
     pub fn buffered(&self) -> usize {
         self.buffered.get()
+    }
+
+    /// The bytes the two queues between pump and actor hold while empty: none once each was
+    /// emptied (see [`FromPump`] and `Pump::take_writes`).
+    pub fn queues_held(&self) -> usize {
+        self.to_actor.borrow().capacity() * std::mem::size_of::<Received>()
+            + self.to_pump.borrow().capacity() * std::mem::size_of::<Message>()
     }
 
     /// What the pump noticed since the machine last looked, in one piece (the machine's
@@ -259,6 +269,9 @@ impl Stream for FromPump {
                 if queue.len() + 1 == TO_ACTOR {
                     shared.wake_pump(); // it waits for room
                 }
+                if queue.is_empty() {
+                    *queue = VecDeque::new(); // emptied: its allocation goes
+                }
                 Poll::Ready(Some(Up::Frame(item)))
             }
             None if shared.pump_gone.get() => Poll::Ready(None),
@@ -384,12 +397,18 @@ impl Pump {
         self.framed.write_buffer().len() >= WRITE_HIGH
     }
 
-    /// Takes the actor's writes into the socket's buffer, up to a close frame.
+    /// Takes the actor's writes into the socket's buffer, up to a close frame. The queue,
+    /// once emptied, gives its allocation back, as the frames' queue does.
     fn take_writes(&mut self) -> Result<(), Ended> {
         while !self.closed && !self.backed_up() {
             let Some(message) = self.shared.to_pump.borrow_mut().pop_front() else {
                 break;
             };
+            let mut queue = self.shared.to_pump.borrow_mut();
+            if queue.is_empty() {
+                *queue = VecDeque::new();
+            }
+            drop(queue);
             self.closed = matches!(message, Message::Close(_));
             Pin::new(&mut self.framed)
                 .start_send(message)

@@ -116,7 +116,8 @@ fn pings_are_answered_here_and_only_noted_for_the_actor() {
 
 /// Between frames an idle link holds no socket buffer: after a ping answered, a tick and a
 /// response, and after a large frame, the pump waits with both buffers given back; a frame
-/// that arrives in two pieces keeps its first piece until the second comes.
+/// that arrives in two pieces keeps its first piece until the second comes. The queues between
+/// pump and actor keep no room once emptied either.
 #[test]
 fn an_idle_link_holds_no_socket_buffer() {
     run(async {
@@ -147,6 +148,12 @@ fn an_idle_link_holds_no_socket_buffer() {
             .unwrap();
         frame(&mut frames, "the response in two pieces").await;
         assert_eq!(pulse.buffered(), 0, "after the second piece");
+        assert_eq!(pulse.queues_held(), 0, "the frames' queue, emptied");
+        // A write of the actor's: queued, taken by the pump, and its queue gives its room back.
+        assert!(handle.write(text(RES)));
+        assert!(pulse.queues_held() > 0, "queued");
+        next(&mut peer, "the write").await.unwrap();
+        until("the writes' queue emptied", || pulse.queues_held() == 0).await;
     });
 }
 

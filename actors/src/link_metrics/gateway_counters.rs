@@ -134,7 +134,12 @@ impl GatewayCounters {
             .find(|(f, k, _)| *f == family && *k == key)
         {
             Some((_, _, n)) => *n += 1,
-            None => counts.push((family, key, 1)),
+            None => {
+                // One more slot, not double: a gateway gathers 5–8 counters, once each, and a
+                // doubled vector kept room for 8 of 48 bytes from the fifth on.
+                counts.reserve_exact(1);
+                counts.push((family, key, 1));
+            }
         }
     }
 }
