@@ -4,8 +4,17 @@
 //! with `caps` (`["approvals"]` makes it an approval client). What it asks is filtered as this
 //! one connection's (an approval it raised is visible to it, not to the next CLI call), and it
 //! hears the events sent to it. Every wait has a deadline.
+//!
+//! The gateway pings every client every 25 s and terminates one whose pong is 25 s late
+//! (research/openclaw-protocol.md); tungstenite answers a ping only while it reads. A test that
+//! holds a connection for its events and reads them at the end went quiet for longer than that
+//! under CI's load, and the gateway reset it. So between the test's own reads a keeper thread
+//! reads what came (keeping it, in order, for the test) and answers the pings.
 
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -20,13 +29,33 @@ const SCOPES: [&str; 5] = [
     "operator.pairing",
 ];
 
+/// How often the keeper reads between the test's own reads: well inside the gateway's 25 s.
+const KEEP_EVERY: Duration = Duration::from_secs(1);
+
 pub struct Operator {
-    ws: WebSocket<MaybeTlsStream<TcpStream>>,
-    next_id: u64,
+    conn: Arc<Mutex<Conn>>,
+    stop: Arc<AtomicBool>,
+    keeper: Option<JoinHandle<()>>,
     /// The gateway's `hello-ok` payload.
     pub hello: Value,
+}
+
+struct Conn {
+    ws: WebSocket<MaybeTlsStream<TcpStream>>,
+    next_id: u64,
     /// Frames read while waiting for something else (events, other answers), oldest first.
     pending: Vec<Value>,
+    /// Why the keeper found the connection broken; the test's next read panics with it.
+    broken: Option<String>,
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(keeper) = self.keeper.take() {
+            let _ = keeper.join();
+        }
+    }
 }
 
 impl Operator {
@@ -55,26 +84,107 @@ impl Operator {
             s.set_read_timeout(Some(Duration::from_millis(200)))
                 .unwrap();
         }
-        let mut op = Operator {
+        let mut conn = Conn {
             ws,
             next_id: 0,
-            hello: Value::Null,
             pending: Vec::new(),
+            broken: None,
         };
-        op.wait_event("connect.challenge", deadline);
-        let answer = op.call(
+        conn.wait_event("connect.challenge", deadline);
+        let hello = conn.call(
             "connect",
             json!({"minProtocol": 3, "maxProtocol": 4,
                    "client": {"id": "cli", "mode": "cli", "platform": "linux", "version": "0.0.1"},
                    "role": "operator", "scopes": SCOPES, "caps": caps, "auth": {"token": token}}),
             deadline,
-        );
-        op.hello = answer?;
-        Ok(op)
+        )?;
+        let conn = Arc::new(Mutex::new(conn));
+        let stop = Arc::new(AtomicBool::new(false));
+        let keeper = {
+            let (conn, stop) = (conn.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    // A keep-alive's period, not a wait for a condition.
+                    std::thread::sleep(KEEP_EVERY);
+                    // Busy: the test is reading, and answering the pings itself.
+                    let Ok(mut c) = conn.try_lock() else { continue };
+                    if c.broken.is_some() {
+                        break;
+                    }
+                    c.keep_up();
+                }
+            })
+        };
+        Ok(Operator {
+            conn,
+            stop,
+            keeper: Some(keeper),
+            hello,
+        })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Conn> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Sends a request; its id.
     pub fn send(&mut self, method: &str, params: Value) -> String {
+        self.conn().send(method, params)
+    }
+
+    /// The answer to request `id`: its payload, or its error object.
+    pub fn answer(&mut self, id: &str, deadline: Duration) -> Result<Value, Value> {
+        self.conn().answer(id, deadline)
+    }
+
+    pub fn call(
+        &mut self,
+        method: &str,
+        params: Value,
+        deadline: Duration,
+    ) -> Result<Value, Value> {
+        self.conn().call(method, params, deadline)
+    }
+
+    /// The next event named `name` (the whole frame).
+    pub fn wait_event(&mut self, name: &str, deadline: Duration) -> Value {
+        self.conn().wait_event(name, deadline)
+    }
+
+    /// Every event named `name` heard so far and until the connection has been quiet for
+    /// `quiet` (at most `deadline`), oldest first (whole frames).
+    pub fn events(&mut self, name: &str, quiet: Duration, deadline: Duration) -> Vec<Value> {
+        self.conn().events(name, quiet, deadline)
+    }
+}
+
+impl Conn {
+    /// What came since the last read, kept in order; the pings among it answered (tungstenite
+    /// queues the pong and writes it at the next read). A broken connection is noted.
+    fn keep_up(&mut self) {
+        loop {
+            match self.ws.read() {
+                Ok(Message::Text(t)) => self
+                    .pending
+                    .push(serde_json::from_str(&t).unwrap_or(Value::Null)),
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return;
+                }
+                Err(e) => {
+                    self.broken = Some(e.to_string());
+                    return;
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, method: &str, params: Value) -> String {
         self.next_id += 1;
         let id = format!("t{}", self.next_id);
         let frame = json!({"type": "req", "id": id, "method": method, "params": params});
@@ -84,8 +194,7 @@ impl Operator {
         id
     }
 
-    /// The answer to request `id`: its payload, or its error object.
-    pub fn answer(&mut self, id: &str, deadline: Duration) -> Result<Value, Value> {
+    fn answer(&mut self, id: &str, deadline: Duration) -> Result<Value, Value> {
         let frame = self.wait_for(&format!("the answer to {id}"), deadline, |f| {
             f["type"] == "res" && f["id"] == id
         });
@@ -96,26 +205,18 @@ impl Operator {
         }
     }
 
-    pub fn call(
-        &mut self,
-        method: &str,
-        params: Value,
-        deadline: Duration,
-    ) -> Result<Value, Value> {
+    fn call(&mut self, method: &str, params: Value, deadline: Duration) -> Result<Value, Value> {
         let id = self.send(method, params);
         self.answer(&id, deadline)
     }
 
-    /// The next event named `name` (the whole frame).
-    pub fn wait_event(&mut self, name: &str, deadline: Duration) -> Value {
+    fn wait_event(&mut self, name: &str, deadline: Duration) -> Value {
         self.wait_for(&format!("the event {name}"), deadline, |f| {
             f["type"] == "event" && f["event"] == name
         })
     }
 
-    /// Every event named `name` heard so far and until the connection has been quiet for
-    /// `quiet` (at most `deadline`), oldest first (whole frames).
-    pub fn events(&mut self, name: &str, quiet: Duration, deadline: Duration) -> Vec<Value> {
+    fn events(&mut self, name: &str, quiet: Duration, deadline: Duration) -> Vec<Value> {
         let started = Instant::now();
         let mut last = Instant::now();
         while last.elapsed() < quiet && started.elapsed() < deadline {
@@ -153,6 +254,9 @@ impl Operator {
     /// The next text frame, or `None` when none came within the read timeout (200 ms) or it
     /// was not text; a broken connection panics naming `what` was awaited.
     fn read_frame(&mut self, what: &str) -> Option<Value> {
+        if let Some(e) = &self.broken {
+            panic!("{what}: the connection failed: {e}");
+        }
         match self.ws.read() {
             Ok(Message::Text(t)) => Some(serde_json::from_str(&t).unwrap_or(Value::Null)),
             Ok(_) => None,

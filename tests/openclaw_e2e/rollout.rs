@@ -400,9 +400,10 @@ fn a_rollout_whose_canary_goes_down_halts_and_puts_the_changed_gateways_back() {
     let (mut gs, d, ids) = at_four(3);
     let id = roll_out(
         &d,
-        // 60 s: the stopped canary's real process is started again only once the other is put
-        // back, and under the suite's load its start and relink took over 30 s in CI.
-        &json!({"selector": "", "canary": 2, "max_parallel": 2, "min_healthy_time": "20s", "healthy_deadline": "60s",
+        // 120 s: the stopped canary's real process is started again only once the other is put
+        // back; under the suite's load its start and relink took over 30 s in CI, and over 60 s
+        // on a machine also building. Only a failing run waits that long.
+        &json!({"selector": "", "canary": 2, "max_parallel": 2, "min_healthy_time": "20s", "healthy_deadline": "120s",
                 "patch": {"agents": {"defaults": {"maxConcurrent": 2}}, "gateway": {"http": {"endpoints": {"chatCompletions": {"enabled": true}}}}}}),
     );
     wait_rollout(&d, &id, "both canaries written", |op| {
