@@ -12,7 +12,7 @@
 //! reads what came (keeping it, in order, for the test) and answers the pings.
 
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -34,7 +34,8 @@ const KEEP_EVERY: Duration = Duration::from_secs(1);
 
 pub struct Operator {
     conn: Arc<Mutex<Conn>>,
-    stop: Arc<AtomicBool>,
+    /// Dropped to stop the keeper (it wakes at once).
+    stop: Option<mpsc::Sender<()>>,
     keeper: Option<JoinHandle<()>>,
     /// The gateway's `hello-ok` payload.
     pub hello: Value,
@@ -51,7 +52,7 @@ struct Conn {
 
 impl Drop for Operator {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.take();
         if let Some(keeper) = self.keeper.take() {
             let _ = keeper.join();
         }
@@ -99,13 +100,12 @@ impl Operator {
             deadline,
         )?;
         let conn = Arc::new(Mutex::new(conn));
-        let stop = Arc::new(AtomicBool::new(false));
+        let (stop, stopped) = mpsc::channel::<()>();
         let keeper = {
-            let (conn, stop) = (conn.clone(), stop.clone());
+            let conn = conn.clone();
             std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    // A keep-alive's period, not a wait for a condition.
-                    std::thread::sleep(KEEP_EVERY);
+                // Every KEEP_EVERY until the operator is dropped.
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(KEEP_EVERY) {
                     // Busy: the test is reading, and answering the pings itself.
                     let Ok(mut c) = conn.try_lock() else { continue };
                     if c.broken.is_some() {
@@ -117,7 +117,7 @@ impl Operator {
         };
         Ok(Operator {
             conn,
-            stop,
+            stop: Some(stop),
             keeper: Some(keeper),
             hello,
         })

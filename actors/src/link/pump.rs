@@ -404,16 +404,16 @@ impl Pump {
             let Some(message) = self.shared.to_pump.borrow_mut().pop_front() else {
                 break;
             };
-            let mut queue = self.shared.to_pump.borrow_mut();
-            if queue.is_empty() {
-                *queue = VecDeque::new();
-            }
-            drop(queue);
             self.closed = matches!(message, Message::Close(_));
             Pin::new(&mut self.framed)
                 .start_send(message)
                 .map_err(|_| Ended)?;
         }
+        let mut queue = self.shared.to_pump.borrow_mut();
+        if queue.is_empty() && queue.capacity() > 0 {
+            *queue = VecDeque::new();
+        }
+        drop(queue);
         // Let go of, the pump only flushes, and for no longer than the grace: a gateway that
         // stopped reading cannot keep the socket (or what is queued for it).
         if self.closed || self.shared.actor_gone.get() {
