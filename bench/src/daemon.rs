@@ -208,6 +208,10 @@ impl Daemon {
         rss_kib(self.pid())
     }
 
+    pub fn rss_file_kib(&self) -> u64 {
+        rss_file_kib(self.pid())
+    }
+
     pub fn cpu_ticks(&self) -> u64 {
         cpu_ticks(self.pid())
     }
@@ -277,10 +281,22 @@ pub fn cpu_ticks(pid: u32) -> u64 {
 }
 
 pub fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+/// The part of the RSS that is pages of files, not the process's own memory: the daemon's
+/// binary (its code, read-only data) and the shared libraries, which every process running
+/// the same binary on a host shares with it.
+pub fn rss_file_kib(pid: u32) -> u64 {
+    status_kib(pid, "RssFile:")
+}
+
+/// One `kB` field of `/proc/<pid>/status`; 0 if the process is gone.
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))
+        .find(|l| l.starts_with(field))
         .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         .unwrap_or(0)
 }
