@@ -83,6 +83,10 @@ impl Browser {
         });
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
+            // A command while a dialog is open fails and leaves the dialog for the test to
+            // answer (the default dismisses it: `click_css`'s look at the page after a click
+            // whose handler opens a confirm() once a request is answered would).
+            "unhandledPromptBehavior": "ignore",
             "goog:loggingPrefs": {"performance": "ALL"},
             "goog:chromeOptions": {
                 "perfLoggingPrefs": {"enableNetwork": true, "enablePage": false},
@@ -140,14 +144,35 @@ impl Browser {
 
     /// Clicks the first element matching `css`, retrying while the page re-renders it; on
     /// timeout, says what the console showed instead.
+    ///
+    /// A click WebDriver reports done but that never reached the page is clicked again: the page
+    /// counts the clicks it gets (a listener on `window`, which every click in the document
+    /// passes first), and WebDriver answers once the page has handled the mouse events, so a
+    /// count that did not move is a lost click (CI, 2026-12-01: Log out, clicked under load,
+    /// sent nothing). A page that navigated away has no count: its click arrived.
     pub fn click_css(&self, css: &str, deadline: Duration) {
+        const COUNT: &str = "if (window.__gsClicks === undefined) { window.__gsClicks = 0; \
+            window.addEventListener('click', () => { window.__gsClicks += 1; }, {capture: true}); } \
+            return window.__gsClicks";
         crate::support::wait_for(&format!("a click on {css}"), deadline, || {
             let Some(e) = self.all(css).into_iter().next() else {
                 return Err(format!("none on the page; {}", self.console_state()));
             };
+            let before = self.script_if_any(COUNT);
             self.try_cmd("POST", &format!("/element/{e}/click"), Some(&json!({})))
-                .map(|_| ())
-                .ok_or_else(|| format!("not clickable; {}", self.console_state()))
+                .ok_or_else(|| format!("not clickable; {}", self.console_state()))?;
+            // A click that opened a dialog arrived (and a script now would dismiss it).
+            if self.dialog_open() {
+                return Ok(());
+            }
+            let after = self.script_if_any("return window.__gsClicks ?? null");
+            if before.as_ref().is_some_and(Value::is_number) && after == before {
+                return Err(format!(
+                    "the click never reached the page; {}",
+                    self.console_state()
+                ));
+            }
+            Ok(())
         });
     }
 
@@ -348,6 +373,12 @@ impl Browser {
         );
     }
 
+    /// Whether a confirm() or alert() dialog is open.
+    fn dialog_open(&self) -> bool {
+        let path = format!("/session/{}/alert/text", self.session);
+        matches!(request(self.addr, "GET", &path, None), Ok((200, _)))
+    }
+
     /// Accepts the open confirm() dialog, waiting for it to open.
     pub fn accept_dialog(&self, deadline: Duration) -> String {
         let text = crate::support::wait_until("a dialog", deadline, || {
@@ -374,6 +405,20 @@ impl Browser {
             "/execute/sync",
             Some(&json!({"script": js, "args": []})),
         )
+    }
+
+    /// A script's value, or `None` where the page could not run it (navigating, say).
+    fn script_if_any(&self, js: &str) -> Option<Value> {
+        let path = format!("/session/{}/execute/sync", self.session);
+        request(
+            self.addr,
+            "POST",
+            &path,
+            Some(&json!({"script": js, "args": []})),
+        )
+        .ok()
+        .filter(|(status, _)| *status < 300)
+        .map(|(_, v)| v["value"].clone())
     }
 
     pub fn set_window(&self, width: u32, height: u32) {
