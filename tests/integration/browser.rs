@@ -39,29 +39,7 @@ pub(crate) fn log_in_as(b: &Browser, base: &str, key: &str, who: &str) {
         serde_json::from_value::<Shows>(b.script(SHOWS)).ok()
     });
     if shows == Shows::LoggedIn {
-        // The button turns itself off as its click reaches the page, so one still on a second
-        // after a click is a click the page never got (CI, 2026-12-01: the page sent no logout
-        // and the form never came in 20 s): click it again. A click that did arrive is not
-        // repeated — and the page sends one logout however often it is clicked.
-        let mut clicked: Option<std::time::Instant> = None;
-        let mut clicks = 0;
-        crate::support::wait_for("the login form after Log out", DEADLINE, || {
-            if !b.all("#key").is_empty() {
-                return Ok(());
-            }
-            const ON: &str = "const o = document.getElementById('logout'); \
-                return !!o && !o.hidden && !o.disabled";
-            if b.script(ON) == true && clicked.is_none_or(|t| t.elapsed() > Duration::from_secs(1))
-            {
-                b.click_css("#logout", DEADLINE);
-                clicked = Some(std::time::Instant::now());
-                clicks += 1;
-            }
-            Err(format!("{clicks} clicks on Log out; {}", b.console_state()))
-        });
-        if clicks > 1 {
-            eprintln!("Log out needed {clicks} clicks before the page logged out");
-        }
+        b.click_css("#logout", DEADLINE);
     }
     b.type_css("#key", key, DEADLINE);
     b.click_css("#login", DEADLINE);

@@ -162,7 +162,7 @@ impl Browser {
             self.try_cmd("POST", &format!("/element/{e}/click"), Some(&json!({})))
                 .ok_or_else(|| format!("not clickable; {}", self.console_state()))?;
             // A click that opened a dialog arrived (and a script now would dismiss it).
-            if self.dialog_open() {
+            if self.dialog_text().is_some() {
                 return Ok(());
             }
             let after = self.script_if_any("return window.__gsClicks ?? null");
@@ -373,19 +373,16 @@ impl Browser {
         );
     }
 
-    /// Whether a confirm() or alert() dialog is open.
-    fn dialog_open(&self) -> bool {
+    /// The text of the open confirm() or alert() dialog, if one is open.
+    fn dialog_text(&self) -> Option<String> {
         let path = format!("/session/{}/alert/text", self.session);
-        matches!(request(self.addr, "GET", &path, None), Ok((200, _)))
+        let (status, v) = request(self.addr, "GET", &path, None).ok()?;
+        (status == 200).then(|| v["value"].as_str().unwrap_or("").to_owned())
     }
 
     /// Accepts the open confirm() dialog, waiting for it to open.
     pub fn accept_dialog(&self, deadline: Duration) -> String {
-        let text = crate::support::wait_until("a dialog", deadline, || {
-            let path = format!("/session/{}/alert/text", self.session);
-            let (status, v) = request(self.addr, "GET", &path, None).ok()?;
-            (status == 200).then(|| v["value"].as_str().unwrap_or("").to_owned())
-        });
+        let text = crate::support::wait_until("a dialog", deadline, || self.dialog_text());
         self.cmd("POST", "/alert/accept", Some(&json!({})));
         text
     }
@@ -407,18 +404,13 @@ impl Browser {
         )
     }
 
-    /// A script's value, or `None` where the page could not run it (navigating, say).
+    /// A script's value, or `None` where the page could not run it (navigating, or a dialog
+    /// the click opened meanwhile: [`Browser::try_script`] takes that for a failure).
     fn script_if_any(&self, js: &str) -> Option<Value> {
         let path = format!("/session/{}/execute/sync", self.session);
-        request(
-            self.addr,
-            "POST",
-            &path,
-            Some(&json!({"script": js, "args": []})),
-        )
-        .ok()
-        .filter(|(status, _)| *status < 300)
-        .map(|(_, v)| v["value"].clone())
+        let body = json!({"script": js, "args": []});
+        let (status, v) = request(self.addr, "POST", &path, Some(&body)).ok()?;
+        (status < 300).then(|| v["value"].clone())
     }
 
     pub fn set_window(&self, width: u32, height: u32) {
