@@ -17,6 +17,7 @@ pub mod db;
 pub mod domain;
 pub mod fleet;
 pub mod fleet_config;
+pub mod gateway_reads;
 pub mod http;
 pub mod keys;
 pub mod logging;

@@ -19,7 +19,7 @@ use crate::domain::operation::{OperationState, ProgressEvent};
 use crate::fleet::watchdog::{WatchdogEvent, WatchdogStep};
 use gateway_supervisor_actors::RegistryActor;
 use gateway_supervisor_actors::events::{EventBus, EventKind};
-use gateway_supervisor_actors::messages::{GatewaySnapshot, GatewaysChangedSince};
+use gateway_supervisor_actors::messages::GatewaySnapshot;
 use gateway_supervisor_actors::model::{BreakerState, GatewayId, GatewayView};
 use gateway_supervisor_actors::registry::Decides;
 use rule::{Alert, GatewayFact, Thresholds, Watch};
@@ -78,6 +78,7 @@ impl Queue {
 
 async fn watch(registry: Addr<RegistryActor>, events: EventBus, t: Thresholds, queue: Queue) {
     let (_, mut operations) = events.subscribe_after(None);
+    let gateways = crate::gateway_reads::GatewayReads::new(registry.clone());
     let mut tick = tokio::time::interval(EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Only while this instance decides; a new decider starts from what it sees.
@@ -94,7 +95,7 @@ async fn watch(registry: Addr<RegistryActor>, events: EventBus, t: Thresholds, q
                 // Asked by what the registry decides, not by the live numbers every pong moves:
                 // at 10,000 gateways the list would otherwise be rebuilt and copied every second.
                 let since = facts.as_ref().map(|(changes, _, _)| *changes);
-                let Ok(changed) = registry.send(GatewaysChangedSince(since)).await else { continue };
+                let Ok(changed) = gateways.changed_since(since).await else { continue };
                 if let Some(GatewaySnapshot { changes, views }) = changed {
                     facts = Some((changes, gateway_facts(&views), acting_primary(&views)));
                 }

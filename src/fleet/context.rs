@@ -103,6 +103,11 @@ impl FleetContext {
         }
     }
 
+    /// The fleet's gateways to read (`gateway_reads`).
+    pub(super) fn gateways(&self) -> crate::gateway_reads::GatewayReads {
+        crate::gateway_reads::GatewayReads::new(self.registry.clone())
+    }
+
     /// Every gateway as a target, with its link and what it can do (shared, not copied).
     pub(super) fn targets(&self) -> Vec<Arc<GatewayTarget>> {
         self.targets.all()

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::FleetError;
 use super::budget::DisruptionKind;
 use crate::secrets::random_hex;
-use gateway_supervisor_actors::messages::{GetGateway, SetCordon, SetMaintenance, SetSuspension};
+use gateway_supervisor_actors::messages::{SetCordon, SetMaintenance, SetSuspension};
 use gateway_supervisor_actors::model::GatewayView;
 use gateway_supervisor_actors::model::{Caller, GatewayId};
 use gateway_supervisor_actors::protocol::frames::ErrorShape;
@@ -68,10 +68,9 @@ impl GatewayOps {
     /// Gateway `id` as the registry holds it.
     async fn view(&self, id: GatewayId) -> Result<GatewayView, FleetError> {
         self.ctx
-            .registry
-            .send(GetGateway(id))
-            .await
-            .map_err(FleetError::Registry)?
+            .gateways()
+            .get(id)
+            .await?
             .ok_or(FleetError::NotFound(id))
     }
 
@@ -324,26 +323,15 @@ impl GatewayOps {
     /// Ends every maintenance window that has run out (`until` passed), each once, audited as
     /// the daemon's. Run every few seconds by the daemon.
     pub async fn expire_maintenance(&self, now: i64) {
-        let Ok(snapshot) = self
+        let Ok(over) = self
             .ctx
-            .registry
-            .send(gateway_supervisor_actors::messages::ListGateways)
+            .gateways()
+            .subset(crate::gateway_reads::Subset::MaintenanceOverBy(now))
             .await
         else {
             return;
         };
-        let due: Vec<GatewayId> = snapshot
-            .views
-            .iter()
-            .filter(|v| {
-                v.record
-                    .maintenance
-                    .as_ref()
-                    .and_then(|m| m.until)
-                    .is_some_and(|until| until <= now)
-            })
-            .map(|v| v.record.id)
-            .collect();
+        let due: Vec<GatewayId> = over.iter().map(|v| v.record.id).collect();
         for id in due {
             let ended = self
                 .ctx

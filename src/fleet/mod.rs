@@ -107,6 +107,14 @@ pub enum FleetError {
     LinkedElsewhere { id: GatewayId, owner: Owner },
 }
 
+impl From<crate::gateway_reads::ReadError> for FleetError {
+    fn from(err: crate::gateway_reads::ReadError) -> Self {
+        match err {
+            crate::gateway_reads::ReadError::Registry(e) => FleetError::Registry(e),
+        }
+    }
+}
+
 /// What every service's error can say: a fixed word for what went wrong (the `outcome` label
 /// of the fleet's counters), and whether the gateway is another instance's to act on (the
 /// request is forwarded there, `http/relay.rs`) — which only the shared error it carries says.

@@ -122,23 +122,16 @@ pub async fn update(
             return Err(ApiError::field("config", "config must be a JSON object"));
         }
         if let Some(p) = c.pointer("/gateway_config/preferred_gateway") {
-            let views = state
-                .registry
-                .send(gateway_supervisor_actors::messages::ListGateways)
-                .await?
-                .views;
-            let views: Vec<_> = views
-                .iter()
-                .filter(|v| visible.labels(&v.record.labels))
-                .collect();
-            let known = match p {
-                Value::Number(n) => views
-                    .iter()
-                    .any(|v| Some(v.record.id) == n.as_i64().map(GatewayId)),
-                Value::String(name) => views.iter().any(|v| &v.record.name == name),
-                Value::Null => true,
-                _ => false,
+            let gateways = state.gateways();
+            let labels = match p {
+                Value::Number(n) => match n.as_i64().filter(|id| *id > 0) {
+                    Some(id) => gateways.get(GatewayId(id)).await?.map(|v| v.record.labels),
+                    None => None,
+                },
+                Value::String(name) => gateways.named(name).await?.map(|v| v.record.labels.clone()),
+                _ => None,
             };
+            let known = p.is_null() || labels.is_some_and(|l| visible.labels(&l));
             if !known {
                 return Err(ApiError::field(
                     "config.gateway_config.preferred_gateway",

@@ -124,14 +124,11 @@ pub async fn status(
     };
     let Some(cluster) = &state.cluster else {
         // Alone: the gateways beyond its capacity, each of which says so.
-        let snapshot = state
-            .registry
-            .send(gateway_supervisor_actors::messages::ListGateways)
-            .await?;
-        let mut unplaced: Vec<GatewayId> = snapshot
-            .views
+        let mut unplaced: Vec<GatewayId> = state
+            .gateways()
+            .subset(crate::gateway_reads::Subset::Unplaced)
+            .await?
             .iter()
-            .filter(|v| v.unplaced())
             .map(|v| v.record.id)
             .collect();
         unplaced.sort_unstable();

@@ -556,6 +556,14 @@ impl From<SecretsError> for ApiError {
     }
 }
 
+impl From<crate::gateway_reads::ReadError> for ApiError {
+    fn from(err: crate::gateway_reads::ReadError) -> Self {
+        match err {
+            crate::gateway_reads::ReadError::Registry(e) => e.into(),
+        }
+    }
+}
+
 impl From<actix::MailboxError> for ApiError {
     fn from(err: actix::MailboxError) -> Self {
         ApiError::NotReady(format!("registry unavailable: {err}"))

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use crate::fleet::versions::{VersionGroup, inventory, merge};
-use gateway_supervisor_actors::messages::ListGateways;
+use crate::gateway_reads::Subset;
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct VersionInventory {
@@ -31,13 +31,10 @@ pub async fn versions(
     visible: super::visible::Visible,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let snapshot = state.registry.send(ListGateways).await?;
-    let views: Vec<_> = snapshot
-        .views
-        .iter()
-        .filter(|v| visible.labels(&v.record.labels))
-        .cloned()
-        .collect();
+    let views = state
+        .gateways()
+        .subset(Subset::SeenBy(visible.scope()))
+        .await?;
     let here = inventory(&views);
     if !super::fanout::gathers(&state, &req) {
         let total = here.iter().map(|g| g.count).sum();

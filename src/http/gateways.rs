@@ -20,9 +20,7 @@ use super::principal::Authenticated;
 use super::visible::Visible;
 use crate::validate::{self, FieldError};
 use gateway_supervisor_actors::labels::Labels;
-use gateway_supervisor_actors::messages::{
-    CreateGateway, DeleteGateway, GetGateway, ListGateways, UpdateGateway,
-};
+use gateway_supervisor_actors::messages::{CreateGateway, DeleteGateway, UpdateGateway};
 use gateway_supervisor_actors::model::{GatewayId, GatewayPatch, GatewayStatus, NewGateway};
 
 impl From<FieldError> for ApiError {
@@ -329,16 +327,10 @@ pub async fn list(
         return Ok(super::etag::not_modified(&tag));
     }
     if page.is_some() || !visible.sees_all() {
-        let snapshot = state.registry.send(ListGateways).await?;
-        let views: std::borrow::Cow<[_]> = match visible.sees_all() {
-            true => std::borrow::Cow::Borrowed(&snapshot.views[..]),
-            false => snapshot
-                .views
-                .iter()
-                .filter(|v| visible.labels(&v.record.labels))
-                .cloned()
-                .collect(),
-        };
+        let views = state
+            .gateways()
+            .subset(crate::gateway_reads::Subset::SeenBy(visible.scope()))
+            .await?;
         let mut res = HttpResponse::Ok();
         res.insert_header((header::ETAG, tag));
         return Ok(match page {
@@ -348,7 +340,7 @@ pub async fn list(
             }),
         });
     }
-    let body = state.gateway_list.body(&state.registry).await?;
+    let body = state.gateway_list.body(&state.gateways()).await?;
     let mut res = super::json::json_bytes(body);
     // A tag is ASCII (`Validator::tag`); one that were not would go without, not fail the read.
     if let Ok(tag) = header::HeaderValue::try_from(tag) {
@@ -371,8 +363,8 @@ pub async fn get(
     let id = id.into_inner();
     let tag = state.gateway_tags.tag(&format!("gateway {id}"));
     let view = state
-        .registry
-        .send(GetGateway(id))
+        .gateways()
+        .get(id)
         .await?
         .ok_or(ApiError::GatewayNotFound(id))?;
     if super::etag::matches(&req, &tag) {

@@ -15,7 +15,7 @@ use super::json::OptionalJsonBody;
 use super::principal::Authenticated;
 use crate::db::health::HealthSampleRow;
 use crate::db::unix_now;
-use gateway_supervisor_actors::messages::{LinkHandle, Links, ListGateways, ProbeResult};
+use gateway_supervisor_actors::messages::{LinkHandle, Links, ProbeResult};
 use gateway_supervisor_actors::model::{GatewayId, GatewayStatus};
 
 /// Extra time a probe gets beyond `probe_timeout` before it is reported as timed out here.
@@ -199,11 +199,10 @@ pub async fn history(
     query: web::Query<HistoryQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let since = query.since.unwrap_or_else(|| unix_now() - 24 * 3600);
-    let views = state.registry.send(ListGateways).await?.views;
-    let views: Vec<_> = views
-        .iter()
-        .filter(|v| visible.labels(&v.record.labels))
-        .collect();
+    let views = state
+        .gateways()
+        .subset(crate::gateway_reads::Subset::SeenBy(visible.scope()))
+        .await?;
     if let Some(id) = query.gateway_id
         && !views.iter().any(|v| v.record.id == id)
     {

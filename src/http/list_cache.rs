@@ -18,13 +18,14 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 
 use actix::Addr;
 use actix_web::web::Bytes;
-use gateway_supervisor_actors::messages::{ListGateways, ListSessions};
+use gateway_supervisor_actors::messages::ListSessions;
 use gateway_supervisor_actors::model::GatewayId;
 use gateway_supervisor_actors::registry::RegistryActor;
 
 use super::error::ApiError;
 use super::gateways::{GatewayJson, GatewayList};
 use super::session_json::{SessionJson, SessionList};
+use crate::gateway_reads::GatewayReads;
 
 pub struct GatewayListCache {
     /// The registry's change counter.
@@ -47,9 +48,9 @@ impl GatewayListCache {
     }
 
     /// The JSON body of the current list.
-    pub async fn body(&self, registry: &Addr<RegistryActor>) -> Result<Bytes, ApiError> {
+    pub async fn body(&self, gateways: &GatewayReads) -> Result<Bytes, ApiError> {
         self.body_or_build(|| async {
-            let snapshot = registry.send(ListGateways).await?;
+            let snapshot = gateways.list().await?;
             let body = serde_json::to_vec(&GatewayList {
                 gateways: snapshot
                     .views

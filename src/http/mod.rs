@@ -115,6 +115,11 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The fleet's gateways to read (`gateway_reads`): every handler's one door to them.
+    pub fn gateways(&self) -> crate::gateway_reads::GatewayReads {
+        crate::gateway_reads::GatewayReads::new(self.registry.clone())
+    }
+
     /// `limiter`'s verdict on `key`: a refusal is counted (`rate_limited_total{limit}`, by the
     /// limiter's name) and answered 429 naming `what`, with when to retry.
     pub fn within<K: std::hash::Hash + Eq + Clone>(

@@ -11,7 +11,7 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use crate::db;
 use crate::db::audit::AuditRow;
-use gateway_supervisor_actors::messages::{ListGateways, Ping};
+use gateway_supervisor_actors::messages::Ping;
 use gateway_supervisor_actors::model::GatewayId;
 
 const REGISTRY_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -79,7 +79,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     description = "Prometheus text exposition.",
     responses((status = 200, content_type = "text/plain; version=0.0.4", body = String)))]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let views = state.registry.send(ListGateways).await?.views;
+    let views = state.gateways().list().await?.views;
     state.metrics.set_events(&state.events);
     let text = state
         .metrics

@@ -20,9 +20,7 @@ use super::json::JsonBody;
 use super::principal::Authenticated;
 use crate::validate;
 use gateway_supervisor_actors::link::verify::{self, Target};
-use gateway_supervisor_actors::messages::{
-    CreateGateway, DeleteGateway, GetGateway, ListGateways, UpdateGateway,
-};
+use gateway_supervisor_actors::messages::{CreateGateway, DeleteGateway, UpdateGateway};
 use gateway_supervisor_actors::model::{GatewayId, GatewayPatch, GatewayView, NewGateway};
 use gateway_supervisor_actors::protocol::device::DeviceIdentity;
 use gateway_supervisor_actors::protocol::errors::Disposition;
@@ -243,11 +241,10 @@ pub async fn list(
         page.limit.unwrap_or(50).clamp(1, 1000),
         page.offset.unwrap_or(0),
     );
-    let views = state.registry.send(ListGateways).await?.views;
-    let views: Vec<_> = views
-        .iter()
-        .filter(|v| visible.labels(&v.record.labels))
-        .collect();
+    let views = state
+        .gateways()
+        .subset(crate::gateway_reads::Subset::SeenBy(visible.scope()))
+        .await?;
     let items: Vec<GatewayRead> = views
         .iter()
         .skip(offset)
@@ -266,8 +263,8 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let view = state
-        .registry
-        .send(GetGateway(id))
+        .gateways()
+        .get(id)
         .await?
         .ok_or(ApiError::GatewayNotFound(id))?;
     Ok(HttpResponse::Ok().json(read(&view, Vec::new())))
@@ -286,8 +283,8 @@ pub async fn update(
     let id = id.into_inner();
     let r = body.0;
     let current = state
-        .registry
-        .send(GetGateway(id))
+        .gateways()
+        .get(id)
         .await?
         .ok_or(ApiError::GatewayNotFound(id))?;
     let url = r.url.as_deref().map(validated_url).transpose()?;

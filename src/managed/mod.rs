@@ -40,9 +40,7 @@ use crate::config::ManagedRuntimeConfig;
 use crate::db::managed::{ManagedRecord, ManagedStatus};
 use crate::db::{DbError, Store};
 use gateway_supervisor_actors::RegistryActor;
-use gateway_supervisor_actors::messages::{
-    CreateGateway, DeleteGateway, ListGateways, UpdateGateway,
-};
+use gateway_supervisor_actors::messages::{CreateGateway, DeleteGateway, UpdateGateway};
 use gateway_supervisor_actors::model::{Caller, GatewayId, GatewayPatch, NewGateway};
 use install::{Source, Tools};
 use openclaw::GatewayDir;
@@ -473,9 +471,8 @@ impl Managed {
     /// Makes the oldest other gateway primary when gateway `id` is (nothing when it is not, or
     /// is the only gateway).
     async fn move_primary_off(&self, id: GatewayId, by: &Caller) -> Result<(), ManagedError> {
-        let snapshot = self
-            .registry
-            .send(ListGateways)
+        let snapshot = crate::gateway_reads::GatewayReads::new(self.registry.clone())
+            .list()
             .await
             .map_err(|e| ManagedError::Internal(e.to_string()))?;
         let views = snapshot.views;

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use super::GatewayOps;
 use crate::db::rotations::Rotation;
 use crate::fleet::FleetError;
-use gateway_supervisor_actors::messages::{GetGateway, UpdateGateway};
+use gateway_supervisor_actors::messages::UpdateGateway;
 use gateway_supervisor_actors::model::{Caller, GatewayId, GatewayPatch, LinkPhase};
 
 /// How long the link is waited for with the new token (or the old, going back).
@@ -200,7 +200,7 @@ impl GatewayOps {
 
     /// Whether gateway `id`'s link is halted (an authentication refused).
     async fn halted(&self, id: GatewayId) -> bool {
-        let view = self.ctx.registry.send(GetGateway(id)).await;
+        let view = self.ctx.gateways().get(id).await;
         matches!(view, Ok(Some(v)) if v.connection.state == Some(LinkPhase::Halted))
     }
 

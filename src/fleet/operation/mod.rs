@@ -314,12 +314,7 @@ impl Operations {
     /// would refuse every spawn for good while no record of it remained here).
     pub async fn may_delete(&self, id: GatewayId) -> Result<(), FleetError> {
         self.refuse_while_held(id, "delete").await?;
-        let view = self
-            .ctx
-            .registry
-            .send(gateway_supervisor_actors::messages::GetGateway(id))
-            .await
-            .map_err(FleetError::Registry)?;
+        let view = self.ctx.gateways().get(id).await?;
         if let Some(view) = view
             && view.record.suspension_id.is_some()
         {

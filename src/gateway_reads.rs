@@ -1,0 +1,210 @@
+//! The fleet's gateways as the daemon's readers ask for them: one gateway, the list in its
+//! order, the list only when it changed, and the few subsets readers walk the fleet for (those
+//! a key sees, those whose maintenance ran out, those beyond capacity, one by name). Every
+//! reader of the gateways' records outside the registry — the API's lists and lookups,
+//! `/metrics`, the alert watch, maintenance expiry, managed gateways — asks here, and says
+//! what it needs rather than copying the whole fleet to filter it.
+//!
+//! Why a door of its own (docs/design.md, *Cluster*): today every instance of a cluster keeps
+//! every gateway of the fleet in its registry, and at 100,000 gateways over 10 instances the
+//! 90,000 it does not link are ~71 MB of each instance's ~166 MB (measured 2026-12-01 in
+//! docs/performance.md, the empty daemon's RSS). An instance that keeps only its own gateways must read its
+//! peers' from the database; with every reader behind this door, that is a second source here
+//! (keyset pages of the `gateways` rows, the subsets as `WHERE` clauses), not a change in each
+//! reader. Alone, the registry is the only source: each read is one message to it, and the
+//! list is the registry's shared snapshot (rebuilt once per change, not per read).
+
+use std::sync::Arc;
+
+use actix::Addr;
+use gateway_supervisor_actors::messages::{
+    GatewaySnapshot, GatewaysChangedSince, GetGateway, ListGateways,
+};
+use gateway_supervisor_actors::model::{GatewayId, GatewayView};
+use gateway_supervisor_actors::registry::RegistryActor;
+
+use crate::tenancy::Scope;
+
+/// Gateways in the list's order, shared.
+pub type Views = Arc<Vec<Arc<GatewayView>>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("the registry is unavailable: {0}")]
+    Registry(#[source] actix::MailboxError),
+}
+
+/// A subset of the fleet a reader walks it for, each a filter the source can apply where the
+/// gateways are (in memory today; as a query on the database for an instance that does not
+/// hold them).
+#[derive(Debug, Clone, Copy)]
+pub enum Subset<'a> {
+    /// Those a key of this scope sees (`Scope::sees` on their labels).
+    SeenBy(&'a Scope),
+    /// In maintenance with a window that ended by this Unix second.
+    MaintenanceOverBy(i64),
+    /// Registered beyond the capacity of the daemon (alone) that holds them: not linked.
+    Unplaced,
+}
+
+impl Subset<'_> {
+    /// Whether `view` is in the subset.
+    pub fn keeps(&self, view: &GatewayView) -> bool {
+        match self {
+            Subset::SeenBy(scope) => scope.is_platform() || scope.sees(&view.record.labels),
+            Subset::MaintenanceOverBy(now) => view
+                .record
+                .maintenance
+                .as_ref()
+                .and_then(|m| m.until)
+                .is_some_and(|until| until <= *now),
+            Subset::Unplaced => view.unplaced(),
+        }
+    }
+}
+
+/// The read side of the fleet's gateways: cheap to clone.
+#[derive(Clone)]
+pub struct GatewayReads {
+    registry: Addr<RegistryActor>,
+}
+
+impl GatewayReads {
+    pub fn new(registry: Addr<RegistryActor>) -> GatewayReads {
+        GatewayReads { registry }
+    }
+
+    /// Gateway `id`, if registered.
+    pub async fn get(&self, id: GatewayId) -> Result<Option<GatewayView>, ReadError> {
+        self.registry
+            .send(GetGateway(id))
+            .await
+            .map_err(ReadError::Registry)
+    }
+
+    /// Every gateway, primary first, then by name, with the change counter it was read at.
+    pub async fn list(&self) -> Result<GatewaySnapshot, ReadError> {
+        self.registry
+            .send(ListGateways)
+            .await
+            .map_err(ReadError::Registry)
+    }
+
+    /// The list, only when the registry's view of it changed since `since` (the live numbers,
+    /// latency and last-seen, are no such change): for a reader that looks often.
+    pub async fn changed_since(
+        &self,
+        since: Option<u64>,
+    ) -> Result<Option<GatewaySnapshot>, ReadError> {
+        self.registry
+            .send(GatewaysChangedSince(since))
+            .await
+            .map_err(ReadError::Registry)
+    }
+
+    /// The gateways of `subset`, in the list's order (a platform key's: the shared list itself,
+    /// not a copy).
+    pub async fn subset(&self, subset: Subset<'_>) -> Result<Views, ReadError> {
+        let all = self.list().await?;
+        if matches!(subset, Subset::SeenBy(scope) if scope.is_platform()) {
+            return Ok(all.views);
+        }
+        Ok(Arc::new(
+            all.views
+                .iter()
+                .filter(|v| subset.keeps(v))
+                .cloned()
+                .collect(),
+        ))
+    }
+
+    /// The gateway named `name` (names are unique), if registered.
+    pub async fn named(&self, name: &str) -> Result<Option<Arc<GatewayView>>, ReadError> {
+        let all = self.list().await?;
+        Ok(all.views.iter().find(|v| v.record.name == name).cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use gateway_supervisor_actors::labels::Labels;
+    use gateway_supervisor_actors::model::{
+        BreakerInfo, ConnectionInfo, GatewayRecord, LinkError, LiveReadings, Maintenance,
+    };
+    use gateway_supervisor_actors::registry::UNPLACED;
+
+    use super::*;
+    use crate::tenancy::Reserved;
+
+    fn view(tenant: Option<&str>) -> GatewayView {
+        let mut record = GatewayRecord::new(GatewayId(1), "gw1".into(), "127.0.0.1".into(), 1);
+        let pairs = tenant.map(|t| ("tenant".to_owned(), t.to_owned()));
+        record.labels = Labels::new(pairs.into_iter().collect::<BTreeMap<_, _>>()).unwrap();
+        GatewayView {
+            record,
+            acting_primary: false,
+            connection: Arc::new(ConnectionInfo::default()),
+            breaker: BreakerInfo::default(),
+            live: LiveReadings::default(),
+            vouched: Default::default(),
+        }
+    }
+
+    /// A tenant's key keeps its tenant's gateways only; a platform key keeps every one, a
+    /// gateway with no tenant label included (the default tenant's).
+    #[test]
+    fn a_key_s_subset_is_its_tenant_s_gateways() {
+        let reserved = Reserved::new(Vec::new());
+        let acme = Scope::new(Some("acme"), None, None, None, &reserved).unwrap();
+        let platform = Scope::platform();
+        for (tenant, acme_sees) in [(Some("acme"), true), (Some("globex"), false), (None, false)] {
+            let v = view(tenant);
+            assert_eq!(Subset::SeenBy(&acme).keeps(&v), acme_sees, "{tenant:?}");
+            assert!(Subset::SeenBy(&platform).keeps(&v), "{tenant:?}");
+        }
+    }
+
+    /// A window is over at its `until` second, not before; one with no end never is.
+    #[test]
+    fn maintenance_is_over_from_its_until() {
+        let mut v = view(None);
+        assert!(
+            !Subset::MaintenanceOverBy(100).keeps(&v),
+            "not in maintenance"
+        );
+        let window = |until| {
+            Some(Box::new(Maintenance {
+                reason: "disk".into(),
+                by: "ops".into(),
+                since: 10,
+                until,
+            }))
+        };
+        v.record.maintenance = window(Some(100));
+        assert!(!Subset::MaintenanceOverBy(99).keeps(&v));
+        assert!(Subset::MaintenanceOverBy(100).keeps(&v));
+        v.record.maintenance = window(None);
+        assert!(!Subset::MaintenanceOverBy(i64::MAX).keeps(&v));
+    }
+
+    /// Unplaced is what the view says in place of a link's error, and only that error.
+    #[test]
+    fn unplaced_is_the_capacity_error_only() {
+        let mut v = view(None);
+        assert!(!Subset::Unplaced.keeps(&v));
+        let failed = |code: &str| ConnectionInfo {
+            last_error: Some(LinkError {
+                code: code.to_owned(),
+                message: "m".into(),
+                retryable: true,
+            }),
+            ..ConnectionInfo::default()
+        };
+        v.connection = Arc::new(failed("handshake_timeout"));
+        assert!(!Subset::Unplaced.keeps(&v));
+        v.connection = Arc::new(failed(UNPLACED));
+        assert!(Subset::Unplaced.keeps(&v));
+    }
+}
