@@ -7,10 +7,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::gateway_reads::CallTargets;
 use actix::Addr;
 use gateway_supervisor_actors::RegistryActor;
 use gateway_supervisor_actors::events::EventBus;
-use gateway_supervisor_actors::registry::SharedTargets;
 use tracing::info;
 
 use std::sync::atomic::AtomicBool;
@@ -84,7 +84,7 @@ pub(super) fn cluster_of(
 /// What every service is built on.
 pub(super) struct Base {
     pub(super) registry: Addr<RegistryActor>,
-    pub(super) targets: SharedTargets,
+    pub(super) targets: CallTargets,
     pub(super) store: Store,
     pub(super) events: EventBus,
     pub(super) metrics: Arc<Metrics>,

@@ -242,7 +242,7 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
     let system = actix::System::new();
     let configured =
         crate::managed::declare::parse_configured(&cfg.managed).map_err(DaemonError::Startup)?;
-    let targets = registry.targets();
+    let targets = crate::gateway_reads::CallTargets::new(registry.targets());
     let scopes = crate::http::visible::Scopes::new(targets.clone(), cfg.labels.reserved());
     system.block_on(async move {
         let registry = registry.start();

@@ -79,12 +79,8 @@ impl Agents {
     /// Reads the acting primary's agents and upserts them; `by` is audited.
     #[tracing::instrument(name = "agents.sync", skip_all)]
     pub async fn sync_agents(&self, by: Caller) -> Result<SyncReport, AgentsError> {
-        let targets = self.ctx.targets();
-        let registered = targets.len();
-        let primary = targets
-            .into_iter()
-            .find(|t| t.candidate.acting_primary)
-            .ok_or(AgentsError::NoPrimary { registered })?;
+        let (primary, registered) = self.ctx.targets().acting_primary();
+        let primary = primary.ok_or(AgentsError::NoPrimary { registered })?;
         let name = primary.candidate.name.clone();
         let Some(link) = primary.link.clone().filter(|_| primary.candidate.healthy) else {
             // Linked by another instance: the sync is that instance's to run.

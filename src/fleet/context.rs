@@ -11,11 +11,11 @@ use actix::Addr;
 use serde_json::Value;
 
 use super::{Deadlines, FleetCounters, FleetError, Owner};
+use crate::gateway_reads::CallTargets;
 use gateway_supervisor_actors::RegistryActor;
 use gateway_supervisor_actors::events::EventBus;
 use gateway_supervisor_actors::messages::{GatewayLink, GatewayTarget, RegistryError};
 use gateway_supervisor_actors::model::{Caller, GatewayId, GatewayView};
-use gateway_supervisor_actors::registry::SharedTargets;
 
 /// A connected gateway able to take one method.
 pub(super) struct Reached {
@@ -48,7 +48,7 @@ pub fn fenced_process(
 pub struct FleetContext {
     pub(super) registry: Addr<RegistryActor>,
     /// Every gateway as a call target, read without a trip through the registry's mailbox.
-    targets: SharedTargets,
+    targets: CallTargets,
     pub(super) store: crate::db::Store,
     pub(super) events: EventBus,
     pub(super) deadlines: Deadlines,
@@ -60,7 +60,7 @@ pub struct FleetContext {
 impl FleetContext {
     pub fn new(
         registry: Addr<RegistryActor>,
-        targets: SharedTargets,
+        targets: CallTargets,
         store: crate::db::Store,
         events: EventBus,
         deadlines: Deadlines,
@@ -108,20 +108,15 @@ impl FleetContext {
         crate::gateway_reads::GatewayReads::new(self.registry.clone())
     }
 
-    /// Every gateway as a target, with its link and what it can do (shared, not copied).
-    pub(super) fn targets(&self) -> Vec<Arc<GatewayTarget>> {
-        self.targets.all()
-    }
-
-    /// The gateways of `ids` that are registered, as targets.
-    pub(super) fn targets_of(&self, ids: &[GatewayId]) -> Vec<Arc<GatewayTarget>> {
-        self.targets.of(ids)
+    /// The fleet's gateways as call targets (`gateway_reads::targets`).
+    pub(super) fn targets(&self) -> &CallTargets {
+        &self.targets
     }
 
     /// Whether gateway `id` can take a call now: connected with its breaker closed (in a
     /// cluster, as its owner last stored it). From the shared view: no lock, no store.
     pub fn reachable(&self, id: GatewayId) -> bool {
-        self.targets.get(id).is_some_and(|t| t.candidate.healthy)
+        self.targets.reachable(id)
     }
 
     /// A registry write, waited for: the mailbox's failure and the registry's refusal as the

@@ -30,7 +30,6 @@ use gateway_supervisor_actors::RegistryActor;
 use gateway_supervisor_actors::events::EventBus;
 use gateway_supervisor_actors::messages::CallError;
 use gateway_supervisor_actors::model::GatewayId;
-use gateway_supervisor_actors::registry::SharedTargets;
 
 pub use agents::Agents;
 pub use budget::Budgets;
@@ -258,7 +257,7 @@ pub struct Fleet {
 /// What the fleet is built from.
 pub struct FleetParts {
     pub registry: Addr<RegistryActor>,
-    pub targets: SharedTargets,
+    pub targets: crate::gateway_reads::CallTargets,
     pub store: crate::db::Store,
     pub events: EventBus,
     pub deadlines: Deadlines,

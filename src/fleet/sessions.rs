@@ -276,11 +276,7 @@ impl SessionControl {
                 .iter()
                 .map(|o| (o.gateway_id, o.name.clone()))
                 .collect();
-            for t in self.ctx.targets() {
-                if remote.contains(&t.candidate.id) {
-                    gateways.push((t.candidate.id, t.candidate.name.clone()));
-                }
-            }
+            gateways.extend(self.ctx.targets().names_of(&remote));
             return Err(SessionError::Ambiguous {
                 key: key.to_owned(),
                 gateways,

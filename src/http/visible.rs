@@ -12,7 +12,7 @@
 //!
 //! Cost: a platform key (every key made before tenancy) answers every question without a
 //! lookup — the cached list bodies stay cached. A scoped key costs one wait-free load per
-//! gateway asked about (`SharedTargets`, no lock, no mailbox) and one selector match.
+//! gateway asked about (`gateway_reads::CallTargets`, no lock, no mailbox) and one selector match.
 
 use std::collections::BTreeSet;
 use std::future::{Ready, ready};
@@ -23,23 +23,23 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use gateway_supervisor_actors::labels::Labels;
 use gateway_supervisor_actors::messages::Within;
 use gateway_supervisor_actors::model::GatewayId;
-use gateway_supervisor_actors::registry::SharedTargets;
 
 use super::AppState;
 use super::error::ApiError;
 use crate::auth::Principal;
+use crate::gateway_reads::CallTargets;
 use crate::tenancy::{Reserved, Scope};
 
 /// What every key's view is made from: the gateways as they are now and the labels only a
 /// platform key sets.
 #[derive(Clone)]
 pub struct Scopes {
-    targets: SharedTargets,
+    targets: CallTargets,
     reserved: Reserved,
 }
 
 impl Scopes {
-    pub fn new(targets: SharedTargets, reserved: Reserved) -> Scopes {
+    pub fn new(targets: CallTargets, reserved: Reserved) -> Scopes {
         Scopes { targets, reserved }
     }
 
@@ -50,11 +50,7 @@ impl Scopes {
     /// The registered gateways of `tenant`.
     pub fn tenant_gateways(&self, tenant: &str) -> Vec<GatewayId> {
         self.targets
-            .all()
-            .iter()
-            .filter(|t| crate::tenancy::tenant_of(&t.candidate.labels) == tenant)
-            .map(|t| t.candidate.id)
-            .collect()
+            .ids_labelled(|l| crate::tenancy::tenant_of(l) == tenant)
     }
 
     /// What `principal` sees.
@@ -67,7 +63,7 @@ impl Scopes {
 #[derive(Clone)]
 pub struct Visible {
     scope: Arc<Scope>,
-    targets: SharedTargets,
+    targets: CallTargets,
     reserved: Reserved,
 }
 
@@ -94,8 +90,7 @@ impl Visible {
         }
         let old = self
             .targets
-            .get(id)
-            .map(|t| t.candidate.labels.clone())
+            .labels_of(id)
             .ok_or(ApiError::GatewayNotFound(id))?;
         self.scope
             .may_relabel(&old, new, &self.reserved)
@@ -130,8 +125,8 @@ impl Visible {
         self.sees_all()
             || self
                 .targets
-                .get(id)
-                .is_some_and(|t| self.scope.sees(&t.candidate.labels))
+                .labels_of(id)
+                .is_some_and(|labels| self.scope.sees(&labels))
     }
 
     /// Whether a gateway with these labels is in scope.
@@ -187,10 +182,8 @@ impl Visible {
         }
         Some(
             self.targets
-                .all()
-                .iter()
-                .filter(|t| self.scope.sees(&t.candidate.labels))
-                .map(|t| t.candidate.id)
+                .ids_labelled(|l| self.scope.sees(l))
+                .into_iter()
                 .collect(),
         )
     }

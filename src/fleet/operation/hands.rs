@@ -101,6 +101,7 @@ impl Hands {
         let mut all: Vec<GatewayState> = self
             .ctx
             .targets()
+            .all()
             .iter()
             .map(|t| GatewayState {
                 id: t.candidate.id,
@@ -117,7 +118,7 @@ impl Hands {
     pub fn gateway_labels(&self, one: Option<GatewayId>) -> Vec<(GatewayId, String, Labels)> {
         let targets = match one {
             Some(id) => self.ctx.target(id).into_iter().collect(),
-            None => self.ctx.targets(),
+            None => self.ctx.targets().all(),
         };
         let mut all: Vec<_> = targets
             .iter()
@@ -137,8 +138,8 @@ impl Hands {
     /// now (no lock, no store, nothing copied: a target is shared, and replaced in the view
     /// when anything of its gateway changes).
     pub fn linked_here(&self) -> Vec<Arc<gateway_supervisor_actors::messages::GatewayTarget>> {
-        let mut all = self.ctx.targets();
-        all.retain(|t| !t.elsewhere && t.link.is_some() && t.candidate.healthy);
+        let mut all = self.ctx.targets().linked_here();
+        all.retain(|t| t.candidate.healthy);
         all
     }
 

@@ -147,13 +147,8 @@ impl Operations {
             + Send
             + 'static,
     {
-        let known = self.ctx.targets();
-        if let Some(missing) = order
-            .gateways
-            .iter()
-            .find(|id| !known.iter().any(|t| t.candidate.id == **id))
-        {
-            return Err(FleetError::NotFound(*missing));
+        if let Some(missing) = self.ctx.targets().first_unknown(&order.gateways) {
+            return Err(FleetError::NotFound(missing));
         }
         let id = OperationId::from(format!(
             "op_{}",
@@ -200,15 +195,7 @@ impl Operations {
         &self,
         picked_by: &gateway_supervisor_actors::labels::Selector,
     ) -> Result<Vec<GatewayId>, FleetError> {
-        let mut ids: Vec<GatewayId> = self
-            .ctx
-            .targets()
-            .iter()
-            .filter(|t| picked_by.matches(&t.candidate.labels))
-            .map(|t| t.candidate.id)
-            .collect();
-        ids.sort_unstable();
-        Ok(ids)
+        Ok(self.ctx.targets().ids_labelled(|l| picked_by.matches(l)))
     }
 
     /// An operator's cancel (see [`model::OperationState::Cancelling`]); the runner is woken

@@ -358,7 +358,7 @@ impl Spawns {
                 .and_then(|c| c.pointer("/gateway_config/preferred_gateway").cloned()),
             None => None,
         };
-        let mut targets = self.ctx.targets();
+        let mut targets = self.ctx.targets().all();
         if let Some(within) = &order.within {
             targets.retain(|t| within.holds(t.candidate.id));
         }

@@ -157,10 +157,10 @@ impl Spawns {
         if running.is_empty() {
             return;
         }
-        let targets = self.ctx.targets();
-        let registered: std::collections::HashSet<GatewayId> =
-            targets.iter().map(|t| t.candidate.id).collect();
-        let linked: std::collections::HashMap<GatewayId, GatewayLink> = targets
+        let linked: std::collections::HashMap<GatewayId, GatewayLink> = self
+            .ctx
+            .targets()
+            .linked_here()
             .into_iter()
             .filter(|t| t.candidate.healthy)
             .filter_map(|t| t.link.clone().map(|l| (t.candidate.id, l)))
@@ -198,7 +198,9 @@ impl Spawns {
                 PROCESS_TIMEOUT
             };
             // A deleted gateway leaves its spawns without one (ON DELETE SET NULL).
-            let still_registered = row.gateway_id.is_some_and(|g| registered.contains(&g));
+            let still_registered = row
+                .gateway_id
+                .is_some_and(|g| self.ctx.targets().get(g).is_some());
             let Some(end) = orphan::orphaned(
                 &row,
                 still_registered,

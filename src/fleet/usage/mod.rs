@@ -207,8 +207,9 @@ impl Usage {
         let reads: Vec<_> = self
             .ctx
             .targets()
+            .linked_here()
             .into_iter()
-            .filter(|t| !t.elsewhere && t.offers("usage.cost"))
+            .filter(|t| t.offers("usage.cost"))
             .filter_map(|t| {
                 let link = t.link.clone()?;
                 let days = if backfilled.contains(&t.candidate.id) {

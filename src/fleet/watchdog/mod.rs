@@ -223,7 +223,7 @@ impl Watchdog {
         if due.is_empty() {
             return Ok(());
         }
-        let targets = self.ctx.targets_of(&due);
+        let targets = self.ctx.targets().linked_of(&due);
         let mut looks = Vec::new();
         for t in targets {
             // Unlinked, or linked elsewhere, since the brief: next round.

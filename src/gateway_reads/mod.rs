@@ -14,6 +14,9 @@
 //! reader. Alone, the registry is the only source: each read is one message to it, and the
 //! list is the registry's shared snapshot (rebuilt once per change, not per read).
 
+mod targets;
+pub use targets::CallTargets;
+
 use std::sync::Arc;
 
 use actix::Addr;
