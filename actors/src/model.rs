@@ -134,6 +134,23 @@ pub struct GatewayRecord {
     /// a 320-byte allocation instead of a 384-byte one; in a cluster every instance keeps one
     /// for every gateway of the fleet).
     pub maintenance: Option<Box<Maintenance>>,
+    /// Whether `token` and `device_token` above are the gateway's own, or were left in the
+    /// store because another instance of the cluster links it.
+    pub secrets: Secrets,
+}
+
+/// Whether a record carries its gateway's secrets (docs/design.md, *Cluster*, "Secrets stay
+/// with the owner"). An instance of a cluster holds the shared and device tokens only of the
+/// gateways it links: it reads them from the store when it is to link one, and drops them when
+/// the gateway's lease goes to another instance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Secrets {
+    /// `token` and `device_token` are the gateway's own (alone, or linked here).
+    #[default]
+    Carried,
+    /// Left in the store (another instance links the gateway); `token`: whether it has a shared
+    /// token, which the API shows (`token_set`).
+    LeftInStore { token: bool },
 }
 
 /// An operator's maintenance window on a gateway.
@@ -218,7 +235,38 @@ impl GatewayRecord {
             approvals: None,
             labels: crate::labels::Labels::default(),
             maintenance: None,
+            secrets: Secrets::Carried,
         }
+    }
+
+    /// Whether the gateway has a shared token (carried here or left in the store).
+    pub fn has_token(&self) -> bool {
+        match self.secrets {
+            Secrets::Carried => self.token.is_some(),
+            Secrets::LeftInStore { token } => token,
+        }
+    }
+
+    /// Drops the secrets, remembering whether there was a shared token: the gateway is linked
+    /// elsewhere. Nothing to do for a record already without them.
+    pub fn leave_secrets(&mut self) {
+        if self.secrets == Secrets::Carried {
+            self.secrets = Secrets::LeftInStore {
+                token: self.token.take().is_some(),
+            };
+            self.device_token = None;
+        }
+    }
+
+    /// Takes the secrets read from the store for a gateway this instance is to link.
+    pub fn carry_secrets(
+        &mut self,
+        token: Option<SecretString>,
+        device_token: Option<SecretString>,
+    ) {
+        self.token = token;
+        self.device_token = device_token;
+        self.secrets = Secrets::Carried;
     }
 
     /// Whether an operator holds the gateway back (it takes nothing new whatever its health),

@@ -90,8 +90,21 @@ impl StoreError {
 }
 
 /// Every mutation writes its audit row in the same transaction as the change itself.
+/// A gateway's secrets as stored, decrypted.
+#[derive(Debug)]
+pub struct GatewaySecrets {
+    pub id: GatewayId,
+    pub token: Option<SecretString>,
+    pub device_token: Option<SecretString>,
+}
+
 pub trait GatewayStore: Send + Sync + 'static {
     fn load_gateways(&self) -> Result<Vec<GatewayRecord>, StoreError>;
+
+    /// The secrets of these gateways as stored now (decrypted), for an instance of a cluster
+    /// about to link them (it holds no secret of a gateway it does not link). A gateway
+    /// deleted meanwhile is left out.
+    fn gateway_secrets(&self, ids: &[GatewayId]) -> Result<Vec<GatewaySecrets>, StoreError>;
 
     /// Inserts; when `new.is_primary`, the previous primary is unset in the same transaction.
     fn insert_gateway(&self, new: &NewGateway, by: &Caller) -> Result<GatewayRecord, StoreError>;

@@ -21,10 +21,13 @@ use super::principal::Authenticated;
 use crate::validate;
 use gateway_supervisor_actors::link::verify::{self, Target};
 use gateway_supervisor_actors::messages::{CreateGateway, DeleteGateway, UpdateGateway};
-use gateway_supervisor_actors::model::{GatewayId, GatewayPatch, GatewayView, NewGateway};
+use gateway_supervisor_actors::model::{
+    GatewayId, GatewayPatch, GatewayRecord, GatewayView, NewGateway, Secrets,
+};
 use gateway_supervisor_actors::protocol::device::DeviceIdentity;
 use gateway_supervisor_actors::protocol::errors::Disposition;
 use gateway_supervisor_actors::protocol::version;
+use gateway_supervisor_actors::store::GatewayStore;
 
 /// What the v1 create check needs.
 #[derive(Clone)]
@@ -83,7 +86,7 @@ fn read(v: &GatewayView, warnings: Vec<String>) -> GatewayRead {
         gateway_agent_id: r.gateway_agent_id.clone(),
         allow_insecure_tls: r.allow_insecure_tls,
         disable_device_pairing: r.disable_device_pairing,
-        token_set: r.token.is_some(),
+        token_set: r.has_token(),
         created_at: rfc3339(r.created_at),
         updated_at: rfc3339(r.updated_at),
         warnings,
@@ -115,6 +118,24 @@ pub struct GatewayUpdate {
     pub token: Option<String>,
     pub allow_insecure_tls: Option<bool>,
     pub disable_device_pairing: Option<bool>,
+}
+
+/// Gateway `r`'s shared token as it is now: the record's, or the store's when another instance
+/// of the cluster links the gateway (its secrets stay with its owner, docs/design.md,
+/// *Cluster*).
+async fn current_token(
+    state: &AppState,
+    r: &GatewayRecord,
+) -> Result<Option<SecretString>, ApiError> {
+    if r.secrets == Secrets::Carried {
+        return Ok(r.token.clone());
+    }
+    let (store, id) = (state.store.clone(), r.id);
+    let read = web::block(move || store.gateway_secrets(&[id]))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::storage(e.to_string()))?;
+    Ok(read.into_iter().next().and_then(|s| s.token))
 }
 
 /// Connects once and checks the version; returns the main agent and any warnings.
@@ -299,7 +320,7 @@ pub async fn update(
         let check_url = r.url.clone().unwrap_or_else(|| current.record.url());
         let check_token = match &token {
             Some(t) => t.clone(),
-            None => current.record.token.clone(),
+            None => current_token(&state, &current.record).await?,
         };
         let insecure = r
             .allow_insecure_tls

@@ -273,7 +273,8 @@ fn three_instances_share_the_fleet_with_one_socket_per_gateway() {
     for (owner, n) in &by {
         assert!((80..=120).contains(n), "{owner} links {n}: {by:?}");
     }
-    // Every instance answers for the whole fleet, online, whoever links it.
+    // Every instance answers for the whole fleet, online, whoever links it — and says each has
+    // a token, though it holds only the tokens of the gateways it links itself.
     for d in &nodes {
         wait_for(
             "every gateway online on every instance",
@@ -281,6 +282,10 @@ fn three_instances_share_the_fleet_with_one_socket_per_gateway() {
             || {
                 let list = d.gateways();
                 let online = list.iter().filter(|g| g["status"] == "online").count();
+                let tokens = list.iter().filter(|g| g["token_set"] == true).count();
+                if tokens != list.len() {
+                    return Err(format!("{tokens} of {} show a token", list.len()));
+                }
                 if list.len() == 300 && online == 300 {
                     Ok(())
                 } else {
@@ -658,6 +663,17 @@ fn an_action_on_a_gateway_linked_elsewhere_is_carried_out_by_its_owner() {
     );
     let runs: usize = fakes.iter().map(|f| f.runs_started()).sum();
     assert_eq!(runs, 1);
+    // A v1 update that checks the gateway with its current token, through an instance that does
+    // not hold that token (secrets stay with the owner): the check reads it from the database,
+    // and the gateway, which refuses a connect without it, is reached.
+    let port = fakes[ids.iter().position(|id| *id == gid).unwrap()].port();
+    let res = b.call(
+        "PATCH",
+        &format!("/api/v1/gateways/{gid}"),
+        &b.admin_key,
+        &json!({"url": format!("ws://127.0.0.1:{port}")}),
+    );
+    assert_eq!(res.status, 200, "{}", res.text());
     // A gateway operation, through a non-owner. Not on the primary: its restart would leave
     // the cluster without an acting primary until the coordinator's next round, and the agent
     // sync below (which reads the primary) raced that in a full run.

@@ -14,7 +14,7 @@ use crate::events::EventKind;
 use crate::link::LinkTarget;
 use crate::link::messages::{DeviceTokenChanged, LinkUpdate, LiveStats};
 use crate::model::{GatewayId, GatewayRecord};
-use crate::store::LinkRecord;
+use crate::store::{GatewaySecrets, LinkRecord};
 
 /// What the registry hears of.
 #[derive(Debug)]
@@ -50,6 +50,12 @@ pub enum Input {
     },
     /// The periodic save of the live numbers (last seen, latency) that moved on.
     PersistLive,
+    /// The store's answer to [`RegistryAction::ReadSecrets`] for `asked`: the secrets of those
+    /// still registered, or `None` when the read failed.
+    SecretsRead {
+        asked: Vec<GatewayId>,
+        read: Option<Vec<GatewaySecrets>>,
+    },
 }
 
 /// Which write a [`Input::Written`] record comes from: what it announces, and what it does to
@@ -131,4 +137,11 @@ pub enum RegistryAction {
     Forget(GatewayId),
     /// The fleet's merged session list is stale (a gateway connected, left or was stopped).
     SessionsStale,
+    /// Read these gateways' secrets from the store (`after` this long: a read that failed)
+    /// and answer with [`Input::SecretsRead`]: they are to be linked here
+    /// (`state/secrets.rs`).
+    ReadSecrets {
+        ids: Vec<GatewayId>,
+        after: Option<std::time::Duration>,
+    },
 }

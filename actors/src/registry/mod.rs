@@ -220,6 +220,7 @@ impl RegistryActor {
                     }
                 }
                 RegistryAction::SessionsStale => self.sessions_changed(),
+                RegistryAction::ReadSecrets { ids, after } => self.read_secrets(ids, after, ctx),
             }
         }
         self.changed();

@@ -32,6 +32,7 @@ use crate::model::{
 
 mod last_seen;
 mod readers;
+mod secrets;
 use crate::store::LinkRecord;
 
 /// A link started here: the epoch its reports must carry, and the numbers it shares.
@@ -66,6 +67,8 @@ pub struct RegistryState {
     /// In a cluster: each instance's heartbeat, which stands for the last-seen of the
     /// gateways it links.
     beats: Beats,
+    /// In a cluster: the secrets being read for gateways about to be linked here.
+    secrets: secrets::SecretReads,
 }
 
 impl RegistryState {
@@ -85,6 +88,7 @@ impl RegistryState {
             touched_all: true,
             capacity: Capacity::default(),
             beats: Beats::default(),
+            secrets: secrets::SecretReads::default(),
         };
         for record in records {
             state.put(record);
@@ -106,15 +110,22 @@ impl RegistryState {
     pub fn leased(&mut self, now: Instant, instance: &str) {
         self.ownership = Ownership::leased(now, instance);
         for view in self.gateways.values_mut() {
-            if view.acting_primary {
-                Arc::make_mut(view).acting_primary = false;
-            }
+            let view = Arc::make_mut(view);
+            view.acting_primary = false;
+            // None is linked here yet (`state/secrets.rs`).
+            view.record.leave_secrets();
         }
         self.touched_all = true;
         self.views_changed();
     }
 
     pub fn apply(&mut self, input: Input) -> Vec<RegistryAction> {
+        let mut out = self.decide(input);
+        self.ask_for_secrets(&mut out);
+        out
+    }
+
+    fn decide(&mut self, input: Input) -> Vec<RegistryAction> {
         let mut out = Vec::new();
         match input {
             Input::Started => {
@@ -156,6 +167,7 @@ impl RegistryState {
                 moved.log(held.len());
                 for (id, _) in &moved.gone {
                     self.stop_link(*id, &mut out);
+                    self.leave_secrets_if_elsewhere(*id);
                 }
                 for id in &moved.new {
                     if self.gateways.contains_key(id) {
@@ -175,6 +187,7 @@ impl RegistryState {
                     );
                     for id in lapsed {
                         self.stop_link(id, &mut out);
+                        self.leave_secrets_if_elsewhere(id);
                     }
                     self.refresh_roles(&mut out);
                 }
@@ -202,6 +215,7 @@ impl RegistryState {
                 self.refresh_roles(&mut out);
             }
             Input::PersistLive => self.persist_live(&mut out),
+            Input::SecretsRead { asked, read } => self.secrets_read(asked, read, &mut out),
         }
         out
     }
@@ -356,8 +370,11 @@ impl RegistryState {
     }
 
     /// A known gateway's record replaced (its indexes with it).
-    fn replace_record(&mut self, record: GatewayRecord) {
+    fn replace_record(&mut self, mut record: GatewayRecord) {
         let id = record.id;
+        if !self.ownership.may_link(id) {
+            record.leave_secrets();
+        }
         if let Some(view) = self.gateways.get_mut(&id).map(Arc::make_mut) {
             self.index.remove(&view.record);
             self.index.add(&record);
@@ -366,11 +383,14 @@ impl RegistryState {
         self.touch(id);
     }
 
-    fn put(&mut self, record: GatewayRecord) {
+    fn put(&mut self, mut record: GatewayRecord) {
         self.roles.records_changed();
         let id = record.id;
         if self.gateways.contains_key(&id) {
             return self.replace_record(record);
+        }
+        if !self.ownership.may_link(id) {
+            record.leave_secrets();
         }
         self.index.add(&record);
         let acting_primary = self.roles.flag_for(&record, self.ownership.is_leased());
@@ -407,10 +427,7 @@ impl RegistryState {
         verify_shared_token: bool,
         out: &mut Vec<RegistryAction>,
     ) {
-        let Some(view) = self.gateways.get(&id) else {
-            return;
-        };
-        if !self.links || !self.ownership.may_link(id) {
+        if !self.gateways.contains_key(&id) || !self.links || !self.ownership.may_link(id) {
             return;
         }
         if let Some(capacity) = self.full(id) {
@@ -418,6 +435,12 @@ impl RegistryState {
             return;
         }
         self.capacity.leave(id);
+        if self.secrets_missing(id) {
+            return;
+        }
+        let Some(view) = self.gateways.get(&id) else {
+            return;
+        };
         let mut target =
             LinkTarget::of(&view.record, verify_shared_token, self.ownership.guard(id));
         target.dialer = self.ownership.dialer(id);

@@ -19,9 +19,9 @@ use super::{DbConn, Store, audit, is_unique_violation, unix_now};
 use gateway_supervisor_actors::labels::{LabelPatch, Labels};
 use gateway_supervisor_actors::messages::HealthSample;
 use gateway_supervisor_actors::model::{
-    Caller, GatewayId, GatewayPatch, GatewayRecord, GatewayStatus, Maintenance, NewGateway,
+    Caller, GatewayId, GatewayPatch, GatewayRecord, GatewayStatus, Maintenance, NewGateway, Secrets,
 };
-use gateway_supervisor_actors::store::{GatewayStore, LinkRecord, StoreError};
+use gateway_supervisor_actors::store::{GatewaySecrets, GatewayStore, LinkRecord, StoreError};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = gateways)]
@@ -100,16 +100,20 @@ struct GatewayChanges {
 }
 
 impl Store {
+    /// The row's shared and device tokens, decrypted (one that does not open reads as none).
+    fn open_tokens(&self, row: &GatewayRow) -> (Option<SecretString>, Option<SecretString>) {
+        let to = Address::of(row);
+        let open = |token, blob: Option<&[u8]>| {
+            blob.and_then(|b| tokens::open(&self.cipher, token, &to, b))
+        };
+        (
+            open(Token::Gateway, row.token_enc.as_deref()),
+            open(Token::Device, row.device_token_enc.as_deref()),
+        )
+    }
+
     pub(crate) fn to_record(&self, row: GatewayRow) -> Result<GatewayRecord, StoreError> {
-        let to = Address::of(&row);
-        let token = row
-            .token_enc
-            .as_deref()
-            .and_then(|b| tokens::open(&self.cipher, Token::Gateway, &to, b));
-        let device_token = row
-            .device_token_enc
-            .as_deref()
-            .and_then(|b| tokens::open(&self.cipher, Token::Device, &to, b));
+        let (token, device_token) = self.open_tokens(&row);
         Ok(GatewayRecord {
             id: row.id,
             port: u16::try_from(row.port).map_err(StoreError::backend)?,
@@ -147,6 +151,7 @@ impl Store {
                 tracing::warn!(gateway = row.id.get(), error = %e, "stored labels unreadable; read as none");
                 Labels::default()
             }),
+            secrets: Secrets::Carried,
         })
     }
 
@@ -239,6 +244,29 @@ impl GatewayStore for Store {
             .load(&mut *conn)
             .map_err(StoreError::backend)?;
         rows.into_iter().map(|r| self.to_record(r)).collect()
+    }
+
+    fn gateway_secrets(&self, ids: &[GatewayId]) -> Result<Vec<GatewaySecrets>, StoreError> {
+        // A few hundred ids a statement: far below either backend's limit on bound values.
+        const CHUNK: usize = 500;
+        let mut conn = self.conn_or_err()?;
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            let rows = gateways::table
+                .filter(gateways::id.eq_any(chunk))
+                .select(GatewayRow::as_select())
+                .load(&mut *conn)
+                .map_err(StoreError::backend)?;
+            out.extend(rows.into_iter().map(|row| {
+                let (token, device_token) = self.open_tokens(&row);
+                GatewaySecrets {
+                    id: row.id,
+                    token,
+                    device_token,
+                }
+            }));
+        }
+        Ok(out)
     }
 
     fn insert_gateway(&self, new: &NewGateway, by: &Caller) -> Result<GatewayRecord, StoreError> {

@@ -239,3 +239,46 @@ fn label_changes_made_at_once_are_all_kept() {
         Err(StoreError::NotFound(GatewayId(999)))
     ));
 }
+
+/// What an instance about to link gateways reads: each one's tokens as stored now, decrypted,
+/// and nothing for a gateway deleted (or never registered) — in more ids than one statement
+/// takes.
+#[test]
+fn the_secrets_of_gateways_to_link_are_read_as_stored_now() {
+    let (store, _dir) = store();
+    let by = Caller::system("test");
+    let a = store
+        .insert_gateway(&new_gw("a", true, Some("tok-a")), &by)
+        .unwrap();
+    let b = store
+        .insert_gateway(&new_gw("b", false, None), &by)
+        .unwrap();
+    store
+        .save_device_token(b.id, Some(&SecretString::from("dev-b".to_owned())))
+        .unwrap();
+    let patch = GatewayPatch {
+        token: Some(Some(SecretString::from("tok-a2".to_owned()))),
+        ..Default::default()
+    };
+    store.update_gateway(a.id, &patch, &by).unwrap();
+    // Ids past the first statement's, none of them registered, around the two that are.
+    let mut ids: Vec<GatewayId> = (1_000..1_600).map(GatewayId).collect();
+    ids.push(b.id);
+    ids.insert(0, a.id);
+    let mut read = store.gateway_secrets(&ids).unwrap();
+    read.sort_by_key(|s| s.id);
+    let shown: Vec<(GatewayId, Option<&str>, Option<&str>)> = read
+        .iter()
+        .map(|s| {
+            (
+                s.id,
+                s.token.as_ref().map(|t| t.expose_secret()),
+                s.device_token.as_ref().map(|t| t.expose_secret()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        vec![(a.id, Some("tok-a2"), None), (b.id, None, Some("dev-b"))]
+    );
+}

@@ -16,11 +16,12 @@ use crate::link::messages::{LinkState, LinkUpdate, LiveStats};
 use crate::model::{
     BreakerInfo, BreakerState, ConnectionInfo, GatewayId, GatewayRecord, GatewayStatus, LinkPhase,
 };
-use crate::store::LinkRecord;
+use crate::store::{GatewaySecrets, LinkRecord};
 
 mod cluster;
 mod election;
 mod links;
+mod secrets;
 mod settings;
 
 pub(super) const UNIX: i64 = 1_795_238_987;
@@ -71,6 +72,10 @@ pub(super) struct Harness {
     pub state: RegistryState,
     pub live: HashMap<GatewayId, Arc<LiveStats>>,
     pub targets: HashMap<GatewayId, LinkTarget>,
+    /// The shared tokens in the store, which a read of secrets answers with at once (as the
+    /// actor does when the store is up) while `answers_secrets`.
+    pub stored_tokens: HashMap<GatewayId, String>,
+    pub answers_secrets: bool,
 }
 
 impl Harness {
@@ -80,6 +85,8 @@ impl Harness {
             state: RegistryState::new(records, true),
             live: HashMap::new(),
             targets: HashMap::new(),
+            stored_tokens: HashMap::new(),
+            answers_secrets: true,
         }
     }
 
@@ -90,15 +97,43 @@ impl Harness {
         h
     }
 
+    /// The actions `input` leads to, with those of the answers to its reads of secrets
+    /// (while `answers_secrets`) after them.
     pub fn apply(&mut self, input: Input) -> Vec<RegistryAction> {
-        let actions = self.state.apply(input);
-        for action in &actions {
-            if let RegistryAction::StartLink { target, live, .. } = action {
-                self.live.insert(target.id, live.clone());
-                self.targets.insert(target.id, (**target).clone());
+        let mut actions = self.state.apply(input);
+        let mut at = 0;
+        while at < actions.len() {
+            match &actions[at] {
+                RegistryAction::StartLink { target, live, .. } => {
+                    self.live.insert(target.id, live.clone());
+                    self.targets.insert(target.id, (**target).clone());
+                }
+                RegistryAction::ReadSecrets { ids, after: None } if self.answers_secrets => {
+                    let asked = ids.clone();
+                    let read = self.secrets_stored(&asked);
+                    let more = self.state.apply(Input::SecretsRead {
+                        asked,
+                        read: Some(read),
+                    });
+                    actions.extend(more);
+                }
+                _ => {}
             }
+            at += 1;
         }
         actions
+    }
+
+    /// What the store holds of `ids`' secrets (those still registered).
+    pub fn secrets_stored(&self, ids: &[GatewayId]) -> Vec<GatewaySecrets> {
+        ids.iter()
+            .filter(|id| self.state.record(**id).is_some())
+            .map(|id| GatewaySecrets {
+                id: *id,
+                token: self.stored_tokens.get(id).map(|t| t.clone().into()),
+                device_token: None,
+            })
+            .collect()
     }
 
     /// A report from gateway `id`'s current link.
