@@ -124,7 +124,7 @@ pub async fn update(
         if let Some(p) = c.pointer("/gateway_config/preferred_gateway") {
             let gateways = state.gateways();
             let labels = match p {
-                Value::Number(n) => match n.as_i64().filter(|id| *id > 0) {
+                Value::Number(n) => match n.as_i64() {
                     Some(id) => gateways.get(GatewayId(id)).await?.map(|v| v.record.labels),
                     None => None,
                 },

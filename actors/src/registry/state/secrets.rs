@@ -81,19 +81,16 @@ impl RegistryState {
         read: Option<Vec<GatewaySecrets>>,
         out: &mut Vec<RegistryAction>,
     ) {
+        // Answered (a gateway deleted since is not in `read`), or asked again below.
+        for id in &asked {
+            self.secrets.asked.remove(id);
+        }
         let Some(read) = read else {
             // Asked again later, those still to be linked here.
-            let again: Vec<GatewayId> = asked
-                .into_iter()
-                .filter(|id| {
-                    let wanted = self.ownership.may_link(*id) && self.gateways.contains_key(id);
-                    if !wanted {
-                        self.secrets.asked.remove(id);
-                    }
-                    wanted
-                })
-                .collect();
+            let mut again = asked;
+            again.retain(|id| self.ownership.may_link(*id) && self.gateways.contains_key(id));
             if !again.is_empty() {
+                self.secrets.asked.extend(again.iter().copied());
                 out.push(RegistryAction::ReadSecrets {
                     ids: again,
                     after: Some(SECRETS_RETRY),
@@ -101,10 +98,6 @@ impl RegistryState {
             }
             return;
         };
-        for id in &asked {
-            // Deleted since (not in `read`), or answered below.
-            self.secrets.asked.remove(id);
-        }
         let mut ids = Vec::with_capacity(read.len());
         for s in read {
             if !self.ownership.may_link(s.id) || self.linked.contains_key(&s.id) {
