@@ -7,6 +7,7 @@
 pub mod deliver;
 pub mod rule;
 
+use crate::gateway_reads::GatewayReads;
 use std::time::{Duration, Instant};
 
 use actix::Addr;
@@ -34,6 +35,7 @@ const EVERY: Duration = Duration::from_secs(1);
 pub fn loops(
     cfg: &AlertsConfig,
     registry: Addr<RegistryActor>,
+    gateways: GatewayReads,
     events: EventBus,
     store: Store,
     counter: prometheus::IntCounterVec,
@@ -55,7 +57,13 @@ pub fn loops(
     };
     Some((
         worker,
-        watch(registry, events, thresholds, Queue { tx, counter }),
+        watch(
+            registry,
+            gateways,
+            events,
+            thresholds,
+            Queue { tx, counter },
+        ),
     ))
 }
 
@@ -76,9 +84,14 @@ impl Queue {
     }
 }
 
-async fn watch(registry: Addr<RegistryActor>, events: EventBus, t: Thresholds, queue: Queue) {
+async fn watch(
+    registry: Addr<RegistryActor>,
+    gateways: GatewayReads,
+    events: EventBus,
+    t: Thresholds,
+    queue: Queue,
+) {
     let (_, mut operations) = events.subscribe_after(None);
-    let gateways = crate::gateway_reads::GatewayReads::new(registry.clone());
     let mut tick = tokio::time::interval(EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Only while this instance decides; a new decider starts from what it sees.

@@ -176,6 +176,10 @@ pub(super) async fn services(
             store.clone(),
             events.clone(),
             registry.clone(),
+            crate::gateway_reads::GatewayReads::new(
+                registry.clone(),
+                clustered.then(|| store.clone()),
+            ),
             cfg.managed_runtime.clone(),
             &cfg.state.dir,
             cfg.cluster.host_id(),

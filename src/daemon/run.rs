@@ -165,6 +165,7 @@ pub(super) async fn run(mut rt: Running) -> Result<(), DaemonError> {
     if let Some((deliver, watch)) = crate::alerts::loops(
         &cfg.alerts,
         state.registry.clone(),
+        state.gateways(),
         state.events.clone(),
         state.store.clone(),
         state.metrics.alerts.clone(),

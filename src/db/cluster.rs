@@ -23,10 +23,12 @@ use gateway_supervisor_actors::model::GatewayId;
 
 mod events;
 mod feed;
+mod reads;
 mod server;
 
 pub use events::{EventRow, NewEvent};
 pub use feed::GatewayChanges;
+pub use reads::{StoredGateway, Which};
 pub use server::ServerIdentity;
 
 /// A lease as the database holds it.

@@ -105,7 +105,8 @@ impl FleetContext {
 
     /// The fleet's gateways to read (`gateway_reads`).
     pub(super) fn gateways(&self) -> crate::gateway_reads::GatewayReads {
-        crate::gateway_reads::GatewayReads::new(self.registry.clone())
+        let stored = self.instance.as_ref().map(|_| self.store.clone());
+        crate::gateway_reads::GatewayReads::new(self.registry.clone(), stored)
     }
 
     /// The fleet's gateways as call targets (`gateway_reads::targets`).

@@ -110,6 +110,7 @@ impl From<crate::gateway_reads::ReadError> for FleetError {
     fn from(err: crate::gateway_reads::ReadError) -> Self {
         match err {
             crate::gateway_reads::ReadError::Registry(e) => FleetError::Registry(e),
+            crate::gateway_reads::ReadError::Store(e) => FleetError::Storage(e),
         }
     }
 }

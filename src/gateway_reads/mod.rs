@@ -5,14 +5,14 @@
 //! `/metrics`, the alert watch, maintenance expiry, managed gateways — asks here, and says
 //! what it needs rather than copying the whole fleet to filter it.
 //!
-//! Why a door of its own (docs/design.md, *Cluster*): today every instance of a cluster keeps
-//! every gateway of the fleet in its registry, and at 100,000 gateways over 10 instances the
-//! 90,000 it does not link are ~71 MB of each instance's ~166 MB (measured 2026-12-01 in
-//! docs/performance.md, the empty daemon's RSS). An instance that keeps only its own gateways must read its
-//! peers' from the database; with every reader behind this door, that is a second source here
-//! (keyset pages of the `gateways` rows, the subsets as `WHERE` clauses), not a change in each
-//! reader. Alone, the registry is the only source: each read is one message to it, and the
-//! list is the registry's shared snapshot (rebuilt once per change, not per read).
+//! Two sources (docs/design.md, *Cluster*, "Reading the fleet"). Alone, the registry holds
+//! every gateway: each read is one message to it, and the list is its shared snapshot (rebuilt
+//! once per change, not per read). In a cluster, the records are read from the database
+//! (`db/cluster/reads.rs`: keyset pages, tokens sealed) and the registry adds what only it
+//! knows (`GatewaysHere`: its views of the gateways it links, the acting primary, the owners'
+//! heartbeats) — so that an instance need not hold its peers' gateways at all: at 100,000 over
+//! 10 instances, the 90,000 it does not link are ~71 MB of its ~166 MB (measured 2026-12-01 in
+//! docs/performance.md). `/metrics` alone reads memory in both (`held`).
 
 mod targets;
 pub use targets::CallTargets;
@@ -24,17 +24,31 @@ use gateway_supervisor_actors::messages::{
     GatewaySnapshot, GatewaysChangedSince, GetGateway, ListGateways,
 };
 use gateway_supervisor_actors::model::{GatewayId, GatewayView};
-use gateway_supervisor_actors::registry::RegistryActor;
+use gateway_supervisor_actors::registry::{GatewaysHere, Here, RegistryActor};
+
+use crate::db::cluster::Which;
+use crate::db::{DbError, Store};
 
 use crate::tenancy::Scope;
 
 /// Gateways in the list's order, shared.
 pub type Views = Arc<Vec<Arc<GatewayView>>>;
 
+/// Rows a page of the stored list holds: ~1 MB of rows in the client at once.
+const PAGE: i64 = 2_000;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     #[error("the registry is unavailable: {0}")]
     Registry(#[source] actix::MailboxError),
+    #[error("reading the gateways failed: {0}")]
+    Store(#[from] DbError),
+}
+
+impl From<actix::MailboxError> for ReadError {
+    fn from(err: actix::MailboxError) -> Self {
+        ReadError::Registry(err)
+    }
 }
 
 /// A subset of the fleet a reader walks it for, each a filter the source can apply where the
@@ -70,39 +84,58 @@ impl Subset<'_> {
 #[derive(Clone)]
 pub struct GatewayReads {
     registry: Addr<RegistryActor>,
+    /// In a cluster: the database, where the records are read (the registry adds what only it
+    /// knows, `registry/peers.rs`). Alone: `None`, the registry holds every gateway.
+    stored: Option<Store>,
 }
 
 impl GatewayReads {
-    pub fn new(registry: Addr<RegistryActor>) -> GatewayReads {
-        GatewayReads { registry }
+    /// Alone: `stored` is `None`. In a cluster: the shared database.
+    pub fn new(registry: Addr<RegistryActor>, stored: Option<Store>) -> GatewayReads {
+        GatewayReads { registry, stored }
     }
 
     /// Gateway `id`, if registered.
     pub async fn get(&self, id: GatewayId) -> Result<Option<GatewayView>, ReadError> {
-        self.registry
-            .send(GetGateway(id))
-            .await
-            .map_err(ReadError::Registry)
+        let Some(store) = &self.stored else {
+            return Ok(self.registry.send(GetGateway(id)).await?);
+        };
+        let view = self.stored_one(store, Which::Id(id)).await?;
+        Ok(view.map(|v| (*v).clone()))
     }
 
     /// Every gateway, primary first, then by name, with the change counter it was read at.
     pub async fn list(&self) -> Result<GatewaySnapshot, ReadError> {
-        self.registry
-            .send(ListGateways)
-            .await
-            .map_err(ReadError::Registry)
+        let Some(store) = &self.stored else {
+            return Ok(self.registry.send(ListGateways).await?);
+        };
+        let here = self.registry.send(GatewaysHere(None)).await?;
+        self.stored_list(store, here).await
+    }
+
+    /// The gateways as this instance holds them in memory, never read from the database: for
+    /// `/metrics`, which must answer while the database is out of reach (a scrape that failed
+    /// then would hide the outage it should show). Alone, the list.
+    pub async fn held(&self) -> Result<GatewaySnapshot, ReadError> {
+        Ok(self.registry.send(ListGateways).await?)
     }
 
     /// The list, only when the registry's view of it changed since `since` (the live numbers,
-    /// latency and last-seen, are no such change): for a reader that looks often.
+    /// latency and last-seen, are no such change): for a reader that looks often. In a
+    /// cluster the registry's counter moves with every change the change feed brings, so an
+    /// unchanged fleet costs no read of the database.
     pub async fn changed_since(
         &self,
         since: Option<u64>,
     ) -> Result<Option<GatewaySnapshot>, ReadError> {
-        self.registry
-            .send(GatewaysChangedSince(since))
-            .await
-            .map_err(ReadError::Registry)
+        let Some(store) = &self.stored else {
+            return Ok(self.registry.send(GatewaysChangedSince(since)).await?);
+        };
+        let here = self.registry.send(GatewaysHere(None)).await?;
+        if since == Some(here.changes) {
+            return Ok(None);
+        }
+        self.stored_list(store, here).await.map(Some)
     }
 
     /// The gateways of `subset`, in the list's order (a platform key's: the shared list itself,
@@ -123,9 +156,81 @@ impl GatewayReads {
 
     /// The gateway named `name` (names are unique), if registered.
     pub async fn named(&self, name: &str) -> Result<Option<Arc<GatewayView>>, ReadError> {
-        let all = self.list().await?;
-        Ok(all.views.iter().find(|v| v.record.name == name).cloned())
+        let Some(store) = &self.stored else {
+            let all = self.list().await?;
+            return Ok(all.views.iter().find(|v| v.record.name == name).cloned());
+        };
+        self.stored_one(store, Which::Name(name)).await
     }
+
+    /// Every stored gateway, a page at a time, as this instance shows it, in the list's order.
+    async fn stored_list(&self, store: &Store, here: Here) -> Result<GatewaySnapshot, ReadError> {
+        let rows = store
+            .call(|store| {
+                let mut rows = Vec::new();
+                let mut after = GatewayId(0);
+                loop {
+                    let page = store.stored_gateways(after, PAGE)?;
+                    let full = page.len() as i64 == PAGE;
+                    after = page.last().map_or(after, |g| g.record.id);
+                    rows.extend(page);
+                    if !full {
+                        return Ok::<_, ReadError>(rows);
+                    }
+                }
+            })
+            .await?;
+        let mut views: Vec<Arc<GatewayView>> = rows
+            .into_iter()
+            .map(|g| here.view_of(g.record, g.owner))
+            .collect();
+        views.sort_by(|a, b| list_order(a).cmp(&list_order(b)));
+        Ok(GatewaySnapshot {
+            changes: here.changes,
+            views: Arc::new(views),
+        })
+    }
+
+    /// One stored gateway, as this instance shows it.
+    async fn stored_one(
+        &self,
+        store: &Store,
+        which: Which<'_>,
+    ) -> Result<Option<Arc<GatewayView>>, ReadError> {
+        let which = match which {
+            Which::Id(id) => Key::Id(id),
+            Which::Name(name) => Key::Name(name.to_owned()),
+        };
+        let read = store.call(move |store| store.stored_gateway(which.as_which()));
+        let Some(row) = read.await.map_err(ReadError::Store)? else {
+            return Ok(None);
+        };
+        let here = self
+            .registry
+            .send(GatewaysHere(Some(row.record.id)))
+            .await?;
+        Ok(Some(here.view_of(row.record, row.owner)))
+    }
+}
+
+/// [`Which`], owned, to cross into a blocking task.
+enum Key {
+    Id(GatewayId),
+    Name(String),
+}
+
+impl Key {
+    fn as_which(&self) -> Which<'_> {
+        match self {
+            Key::Id(id) => Which::Id(*id),
+            Key::Name(name) => Which::Name(name),
+        }
+    }
+}
+
+/// The list's order, as the registry keeps it: the designated primary, then by name, then id.
+fn list_order(v: &GatewayView) -> (bool, &str, GatewayId) {
+    (!v.record.is_primary, &v.record.name, v.record.id)
 }
 
 #[cfg(test)]

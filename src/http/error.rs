@@ -560,6 +560,7 @@ impl From<crate::gateway_reads::ReadError> for ApiError {
     fn from(err: crate::gateway_reads::ReadError) -> Self {
         match err {
             crate::gateway_reads::ReadError::Registry(e) => e.into(),
+            crate::gateway_reads::ReadError::Store(e) => ApiError::storage(e.to_string()),
         }
     }
 }

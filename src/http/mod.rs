@@ -117,7 +117,8 @@ pub struct AppState {
 impl AppState {
     /// The fleet's gateways to read (`gateway_reads`): every handler's one door to them.
     pub fn gateways(&self) -> crate::gateway_reads::GatewayReads {
-        crate::gateway_reads::GatewayReads::new(self.registry.clone())
+        let stored = self.cluster.as_ref().map(|_| self.store.clone());
+        crate::gateway_reads::GatewayReads::new(self.registry.clone(), stored)
     }
 
     /// `limiter`'s verdict on `key`: a refusal is counted (`rate_limited_total{limit}`, by the

@@ -79,7 +79,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     description = "Prometheus text exposition.",
     responses((status = 200, content_type = "text/plain; version=0.0.4", body = String)))]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let views = state.gateways().list().await?.views;
+    let views = state.gateways().held().await?.views;
     state.metrics.set_events(&state.events);
     let text = state
         .metrics

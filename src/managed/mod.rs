@@ -92,6 +92,7 @@ const OWNED_KEYS: [&str; 3] = ["port", "auth", "bind"];
 pub struct Managed {
     ctx: Arc<Context>,
     registry: Addr<RegistryActor>,
+    gateways: crate::gateway_reads::GatewayReads,
     host_id: String,
     gateways_dir: PathBuf,
     runners: Mutex<HashMap<GatewayId, mpsc::Sender<Cmd>>>,
@@ -144,6 +145,7 @@ impl Managed {
         store: Store,
         events: gateway_supervisor_actors::events::EventBus,
         registry: Addr<RegistryActor>,
+        gateways: crate::gateway_reads::GatewayReads,
         cfg: ManagedRuntimeConfig,
         state_dir: &Path,
         host_id: String,
@@ -171,6 +173,7 @@ impl Managed {
                 versions: Mutex::default(),
             }),
             registry,
+            gateways,
             host_id,
             gateways_dir: state_dir.join("managed/gateways"),
             runners: Mutex::new(HashMap::new()),
@@ -471,7 +474,8 @@ impl Managed {
     /// Makes the oldest other gateway primary when gateway `id` is (nothing when it is not, or
     /// is the only gateway).
     async fn move_primary_off(&self, id: GatewayId, by: &Caller) -> Result<(), ManagedError> {
-        let snapshot = crate::gateway_reads::GatewayReads::new(self.registry.clone())
+        let snapshot = self
+            .gateways
             .list()
             .await
             .map_err(|e| ManagedError::Internal(e.to_string()))?;

@@ -17,6 +17,7 @@ use gs_test_support::private_pg;
 mod scale;
 mod spend;
 mod store_locks;
+mod stored_reads;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};

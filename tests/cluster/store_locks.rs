@@ -14,7 +14,7 @@ use gateway_supervisor_actors::store::{GatewayStore, LinkRecord};
 use gs_test_support::daemon::Database;
 use secrecy::SecretBox;
 
-fn store_on(url: &str) -> Store {
+pub(crate) fn store_on(url: &str) -> Store {
     let (pool, _) = db::open(url, 4).expect("open the database");
     db::migrate(&pool).expect("migrate");
     Store {

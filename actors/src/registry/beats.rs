@@ -60,6 +60,12 @@ impl Beats {
         }
     }
 
+    /// Every instance's cell under its latest known epoch (for a reader of stored rows,
+    /// `registry/peers.rs`): one per instance.
+    pub(super) fn cells(&self) -> HashMap<Arc<str>, (u64, Arc<OwnerBeat>)> {
+        self.cells.clone()
+    }
+
     /// Whether owners here may leave last-seen to their heartbeats: no instance of the
     /// previous version is live.
     pub(super) fn stand_for_last_seen(&self) -> bool {

@@ -28,6 +28,7 @@ pub use cluster::{ActingPrimary, ApplyStoreChanges, Decides, SetLeases, StillOpe
 use messages::{
     GatewaySnapshot, GatewaysChangedSince, GetGateway, ListGateways, Ping, RegistryError,
 };
+pub use peers::{GatewaysHere, Here};
 pub use roles::PrimaryChange;
 pub use shared::SharedTargets;
 use shared::TargetsWriter;
@@ -46,6 +47,7 @@ mod index;
 mod links;
 pub mod messages;
 mod ownership;
+mod peers;
 mod roles;
 mod sessions;
 mod shared;
@@ -360,6 +362,13 @@ impl Handler<GatewaysChangedSince> for RegistryActor {
     fn handle(&mut self, msg: GatewaysChangedSince, _ctx: &mut Self::Context) -> Self::Result {
         let snapshot = self.snapshot();
         (msg.0 != Some(snapshot.changes)).then_some(snapshot)
+    }
+}
+
+impl Handler<GatewaysHere> for RegistryActor {
+    type Result = Here;
+    fn handle(&mut self, msg: GatewaysHere, _ctx: &mut Self::Context) -> Here {
+        self.state.here(self.changes.load(Ordering::Acquire), msg.0)
     }
 }
 

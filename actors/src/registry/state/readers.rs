@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::RegistryState;
 use crate::model::{GatewayId, GatewayRecord, GatewayView};
 use crate::registry::ownership::Ownership;
+use crate::registry::peers::Here;
 
 /// What readers ask; nothing here changes the state.
 impl RegistryState {
@@ -68,6 +69,31 @@ impl RegistryState {
     /// A gateway as readers see it: the record, and its link's live numbers to read.
     pub fn view(&self, id: GatewayId) -> Option<GatewayView> {
         self.gateways.get(&id).map(|v| (**v).clone())
+    }
+
+    /// What a reader of stored rows needs from here (`registry/peers.rs`), as of change
+    /// `changes`: the views of the gateways this instance links (`only` that one's, if given),
+    /// the acting primary, and each owner's heartbeat.
+    pub fn here(&self, changes: u64, only: Option<GatewayId>) -> Here {
+        let mine = |(id, view): (&GatewayId, &Arc<GatewayView>)| {
+            self.ownership.may_link(*id).then(|| (*id, view.clone()))
+        };
+        let views = match only {
+            Some(id) => self
+                .gateways
+                .get_key_value(&id)
+                .and_then(mine)
+                .into_iter()
+                .collect(),
+            None => self.gateways.iter().filter_map(mine).collect(),
+        };
+        Here::new(
+            changes,
+            self.roles.acting(),
+            self.ownership.instance(),
+            views,
+            self.beats.cells(),
+        )
     }
 
     /// Every gateway as readers see it, primary first, then by name and id: shared with the
