@@ -12,7 +12,8 @@
 //! knows (`GatewaysHere`: its views of the gateways it links, the acting primary, the owners'
 //! heartbeats) — so that an instance need not hold its peers' gateways at all: at 100,000 over
 //! 10 instances, the 90,000 it does not link are ~71 MB of its ~166 MB (measured 2026-12-01 in
-//! docs/performance.md). `/metrics` alone reads memory in both (`held`).
+//! docs/performance.md). `/metrics` and the alert watch read memory in both (`held`,
+//! `changed_since`).
 
 mod targets;
 pub use targets::CallTargets;
@@ -115,27 +116,24 @@ impl GatewayReads {
 
     /// The gateways as this instance holds them in memory, never read from the database: for
     /// `/metrics`, which must answer while the database is out of reach (a scrape that failed
-    /// then would hide the outage it should show). Alone, the list.
+    /// then would hide the outage it should show). Alone, the list. (An instance of a cluster
+    /// still holds its peers' gateways; when it stops, what these readers need of them comes
+    /// from a compact table, docs/design.md, *Cluster*.)
     pub async fn held(&self) -> Result<GatewaySnapshot, ReadError> {
         Ok(self.registry.send(ListGateways).await?)
     }
 
-    /// The list, only when the registry's view of it changed since `since` (the live numbers,
-    /// latency and last-seen, are no such change): for a reader that looks often. In a
-    /// cluster the registry's counter moves with every change the change feed brings, so an
-    /// unchanged fleet costs no read of the database.
+    /// The list as this instance holds it in memory (as [`GatewayReads::held`]), only when
+    /// the registry's view of it changed since `since` (the live numbers, latency and
+    /// last-seen, are no such change): for a reader that looks every second, the alert watch.
+    /// Not read from the database even in a cluster: the change feed moves the counter with
+    /// every row it brings, and at 100,000 gateways a fleet changing somewhere every second
+    /// would be 50 pages of rows a second.
     pub async fn changed_since(
         &self,
         since: Option<u64>,
     ) -> Result<Option<GatewaySnapshot>, ReadError> {
-        let Some(store) = &self.stored else {
-            return Ok(self.registry.send(GatewaysChangedSince(since)).await?);
-        };
-        let here = self.registry.send(GatewaysHere(None)).await?;
-        if since == Some(here.changes) {
-            return Ok(None);
-        }
-        self.stored_list(store, here).await.map(Some)
+        Ok(self.registry.send(GatewaysChangedSince(since)).await?)
     }
 
     /// The gateways of `subset`, in the list's order (a platform key's: the shared list itself,
