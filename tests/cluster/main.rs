@@ -1128,6 +1128,16 @@ fn the_database_out_of_reach_longer_than_a_lease_fences_every_link_then_recovers
     for d in &nodes {
         assert_eq!(d.get("/readyz", "").status, 503, "readyz without a view");
     }
+    // The fleet's records are read from the database: no list it may no longer hold is shown,
+    // and the scrape, from the instance's memory, still answers (docs/operations.md).
+    let list = nodes[0].get("/api/gateways", &nodes[0].admin_key);
+    assert_eq!(list.status, 503, "{}", list.text());
+    assert!(
+        list.text().contains("storage_unavailable"),
+        "{}",
+        list.text()
+    );
+    assert_eq!(nodes[0].get("/metrics", "").status, 200);
     proxy.restore();
     wait_one_socket_each(&fakes, TTL + Duration::from_secs(15));
     // Every gateway owned: waited for, not read once — on a loaded machine a late round lets
