@@ -158,7 +158,7 @@ impl GatewayReads {
             let all = self.list().await?;
             return Ok(all.views.iter().find(|v| v.record.name == name).cloned());
         };
-        self.stored_one(store, Which::Name(name)).await
+        self.stored_one(store, Which::Name(name.to_owned())).await
     }
 
     /// Every stored gateway, a page at a time, as this instance shows it, in the list's order.
@@ -193,13 +193,9 @@ impl GatewayReads {
     async fn stored_one(
         &self,
         store: &Store,
-        which: Which<'_>,
+        which: Which,
     ) -> Result<Option<Arc<GatewayView>>, ReadError> {
-        let which = match which {
-            Which::Id(id) => Key::Id(id),
-            Which::Name(name) => Key::Name(name.to_owned()),
-        };
-        let read = store.call(move |store| store.stored_gateway(which.as_which()));
+        let read = store.call(move |store| store.stored_gateway(&which));
         let Some(row) = read.await.map_err(ReadError::Store)? else {
             return Ok(None);
         };
@@ -208,21 +204,6 @@ impl GatewayReads {
             .send(GatewaysHere(Some(row.record.id)))
             .await?;
         Ok(Some(here.view_of(row.record, row.owner)))
-    }
-}
-
-/// [`Which`], owned, to cross into a blocking task.
-enum Key {
-    Id(GatewayId),
-    Name(String),
-}
-
-impl Key {
-    fn as_which(&self) -> Which<'_> {
-        match self {
-            Key::Id(id) => Which::Id(*id),
-            Key::Name(name) => Which::Name(name),
-        }
     }
 }
 

@@ -60,22 +60,22 @@ fn pages_of_stored_gateways_hold_each_once_sealed_with_their_lease_holders() {
     assert_eq!(read[2].owner, None, "released");
 
     let by_name = store
-        .stored_gateway(Which::Name("gw000"))
+        .stored_gateway(&Which::Name("gw000".into()))
         .expect("read")
         .expect("gw000 is stored");
     assert_eq!(by_name.record.id, ids[0]);
     assert_eq!(by_name.owner, Some(("a".to_owned(), 3)));
-    let by_id = store.stored_gateway(Which::Id(ids[7])).expect("read");
+    let by_id = store.stored_gateway(&Which::Id(ids[7])).expect("read");
     assert_eq!(by_id.map(|g| g.record.name).as_deref(), Some("gw007"));
     assert!(
         store
-            .stored_gateway(Which::Name("nobody"))
+            .stored_gateway(&Which::Name("nobody".into()))
             .expect("read")
             .is_none()
     );
     assert!(
         store
-            .stored_gateway(Which::Id(GatewayId(i64::MAX)))
+            .stored_gateway(&Which::Id(GatewayId(i64::MAX)))
             .expect("read")
             .is_none()
     );

@@ -20,7 +20,7 @@ use crate::model::{
 };
 
 /// What the registry knows that a stored row does not (the answer to [`GatewaysHere`]).
-#[derive(Debug, Clone, Default, MessageResponse)]
+#[derive(Debug, Clone, MessageResponse)]
 pub struct Here {
     /// The registry's change counter as of this answer (as [`GatewaySnapshot::changes`]).
     ///
@@ -78,11 +78,6 @@ impl Here {
             live: LiveReadings::default(),
             vouched,
         })
-    }
-
-    /// The views of the gateways this instance links.
-    pub fn linked_here(&self) -> impl Iterator<Item = &Arc<GatewayView>> + '_ {
-        self.views.values()
     }
 }
 

@@ -23,11 +23,11 @@ pub struct StoredGateway {
     pub owner: Option<(String, u64)>,
 }
 
-/// Which gateway to read.
-#[derive(Debug, Clone, Copy)]
-pub enum Which<'a> {
+/// Which gateway to read (owned: a read crosses into a blocking task).
+#[derive(Debug, Clone)]
+pub enum Which {
     Id(GatewayId),
-    Name(&'a str),
+    Name(String),
 }
 
 #[derive(QueryableByName)]
@@ -61,11 +61,11 @@ impl Store {
     }
 
     /// One gateway, by id or by name, sealed.
-    pub fn stored_gateway(&self, which: Which<'_>) -> Result<Option<StoredGateway>, DbError> {
+    pub fn stored_gateway(&self, which: &Which) -> Result<Option<StoredGateway>, DbError> {
         let (rows, owners) = self.with_pg(|c| {
             let query = gateways::table.select(GatewayRow::as_select()).into_boxed();
             let query = match which {
-                Which::Id(id) => query.filter(gateways::id.eq(id)),
+                Which::Id(id) => query.filter(gateways::id.eq(*id)),
                 Which::Name(name) => query.filter(gateways::name.eq(name)),
             };
             let rows: Vec<GatewayRow> = query.load(c)?;

@@ -3,6 +3,7 @@
 //! only ciphertext reaches the database.
 
 mod details;
+mod record;
 mod settings;
 mod tokens;
 
@@ -16,10 +17,10 @@ use serde_json::json;
 
 use super::schema::{gateway_health_samples, gateways};
 use super::{DbConn, Store, audit, is_unique_violation, unix_now};
-use gateway_supervisor_actors::labels::{LabelPatch, Labels};
+use gateway_supervisor_actors::labels::LabelPatch;
 use gateway_supervisor_actors::messages::HealthSample;
 use gateway_supervisor_actors::model::{
-    Caller, GatewayId, GatewayPatch, GatewayRecord, GatewayStatus, Maintenance, NewGateway, Secrets,
+    Caller, GatewayId, GatewayPatch, GatewayRecord, GatewayStatus, Maintenance, NewGateway,
 };
 use gateway_supervisor_actors::store::{GatewaySecrets, GatewayStore, LinkRecord, StoreError};
 
@@ -99,38 +100,7 @@ struct GatewayChanges {
     updated_at: i64,
 }
 
-impl GatewayRow {
-    pub(crate) fn id(&self) -> GatewayId {
-        self.id
-    }
-}
-
 impl Store {
-    /// The row's shared and device tokens, decrypted (one that does not open reads as none).
-    fn open_tokens(&self, row: &GatewayRow) -> (Option<SecretString>, Option<SecretString>) {
-        let to = Address::of(row);
-        let open = |token, blob: Option<&[u8]>| {
-            blob.and_then(|b| tokens::open(&self.cipher, token, &to, b))
-        };
-        (
-            open(Token::Gateway, row.token_enc.as_deref()),
-            open(Token::Device, row.device_token_enc.as_deref()),
-        )
-    }
-
-    pub(crate) fn to_record(&self, row: GatewayRow) -> Result<GatewayRecord, StoreError> {
-        let (token, device_token) = self.open_tokens(&row);
-        record_of(row, token, device_token, Secrets::Carried)
-    }
-
-    /// The record without its secrets, which are not even decrypted: for a reader on an
-    /// instance that does not link the gateway (docs/design.md, *Cluster*, "Secrets stay with
-    /// the owner"). It says only whether a shared token is stored.
-    pub(crate) fn to_sealed_record(&self, row: GatewayRow) -> Result<GatewayRecord, StoreError> {
-        let token = row.token_enc.is_some();
-        record_of(row, None, None, Secrets::LeftInStore { token })
-    }
-
     /// One update of gateway `id` (`set`, which returns the rows it changed) and its audit row,
     /// in one transaction; the gateway as stored afterwards.
     fn audited_update(
@@ -170,54 +140,6 @@ impl Store {
 
 // RETURNING of a whole row does not pass through diesel's MultiBackend; writes return the id
 // and the row is read back inside the same transaction.
-/// A row as a record, with the tokens given (decrypted, or none) and what they stand for.
-fn record_of(
-    row: GatewayRow,
-    token: Option<SecretString>,
-    device_token: Option<SecretString>,
-    secrets: Secrets,
-) -> Result<GatewayRecord, StoreError> {
-    Ok(GatewayRecord {
-        id: row.id,
-        port: u16::try_from(row.port).map_err(StoreError::backend)?,
-        status: row.status.parse().unwrap_or(GatewayStatus::Unknown),
-        name: row.name,
-        host: row.host,
-        tls: row.tls,
-        allow_insecure_tls: row.allow_insecure_tls,
-        token,
-        device_token,
-        is_primary: row.is_primary,
-        last_seen: row.last_seen,
-        latency: row.latency,
-        sessions_count: row.sessions_count,
-        agents_count: row.agents_count,
-        created_at: row.created_at,
-        updated_at: row.updated_at,
-        workspace_root: row.workspace_root,
-        disable_device_pairing: row.disable_device_pairing,
-        gateway_agent_id: row.gateway_agent_id,
-        suspension_id: row.suspension_id,
-        cordoned: row.cordoned,
-        approvals: row.approvals,
-        // Written only by `labels_json`, from checked labels; a row edited by hand into
-        // something else reads as no labels (and says so) rather than failing the fleet.
-        maintenance: row.maintenance_reason.map(|reason| {
-            Box::new(Maintenance {
-                reason,
-                by: row.maintenance_by.unwrap_or_default(),
-                since: row.maintenance_since.unwrap_or_default(),
-                until: row.maintenance_until,
-            })
-        }),
-        labels: serde_json::from_str(&row.labels).unwrap_or_else(|e| {
-            tracing::warn!(gateway = row.id.get(), error = %e, "stored labels unreadable; read as none");
-            Labels::default()
-        }),
-        secrets,
-    })
-}
-
 fn select_row(conn: &mut DbConn, id: GatewayId) -> QueryResult<GatewayRow> {
     gateways::table
         .find(id)
