@@ -93,6 +93,22 @@ fn two_instances_share_real_gateways_and_survive_the_primary_s_owner_dying() {
             let g = g.json()["gateway"].clone();
             (g["status"] == "online").then_some(()).ok_or(g.to_string())
         });
+        // The reads above come from the database; a spawn is routed on the instance's memory,
+        // which the change feed brings up to date a moment later (docs/design.md, *Cluster*,
+        // "Reading the fleet") — `/metrics` reads that memory.
+        wait_for(
+            "both gateways online in the instance's memory",
+            DEADLINE,
+            || {
+                let text = node.get("/metrics", "").text();
+                let online = text.lines().find_map(|l| {
+                    l.strip_prefix("gateway_supervisor_gateways{status=\"online\"} ")
+                });
+                (online == Some("2"))
+                    .then_some(())
+                    .ok_or(format!("{online:?} online"))
+            },
+        );
     }
     let owner = wait_for("the primary's lease", DEADLINE, || {
         owner_of(&nodes[0], primary).ok_or("no owner yet".to_owned())
