@@ -17,7 +17,7 @@ use std::sync::Arc;
 use gateway_supervisor_actors::labels::Labels;
 use gateway_supervisor_actors::messages::GatewayTarget;
 use gateway_supervisor_actors::model::GatewayId;
-use gateway_supervisor_actors::registry::SharedTargets;
+use gateway_supervisor_actors::registry::{Seen, SharedTargets};
 
 /// The read side of the fleet's call targets: cheap to clone.
 #[derive(Clone)]
@@ -46,15 +46,16 @@ impl CallTargets {
         self.get(id).map(|t| t.candidate.labels.clone())
     }
 
-    /// Every gateway, in no order: for the readers that weigh the whole fleet (a spawn's
-    /// choice, an operation's view of every gateway's state).
-    pub fn all(&self) -> Vec<Arc<GatewayTarget>> {
-        self.shared.all()
+    /// Every gateway, in no order, as a walk meets it (a gateway linked elsewhere as its
+    /// candidate, not built into a full target): for the readers that weigh the whole fleet (a
+    /// spawn's choice, an operation's view of every gateway's state).
+    pub fn each(&self, f: impl FnMut(Seen<'_>)) {
+        self.shared.each(f)
     }
 
     /// The gateways this instance links (a link, whatever its health), in no order.
     pub fn linked_here(&self) -> Vec<Arc<GatewayTarget>> {
-        let mut all = self.shared.all();
+        let mut all = self.shared.here();
         all.retain(|t| !t.elsewhere && t.link.is_some());
         all
     }
@@ -68,13 +69,13 @@ impl CallTargets {
 
     /// The ids of the gateways whose labels `keep` passes, in id order.
     pub fn ids_labelled(&self, keep: impl Fn(&Labels) -> bool) -> Vec<GatewayId> {
-        let mut ids: Vec<GatewayId> = self
-            .shared
-            .all()
-            .iter()
-            .filter(|t| keep(&t.candidate.labels))
-            .map(|t| t.candidate.id)
-            .collect();
+        let mut ids = Vec::new();
+        self.shared.each(|t| {
+            let c = t.candidate();
+            if keep(&c.labels) {
+                ids.push(c.id);
+            }
+        });
         ids.sort_unstable();
         ids
     }
@@ -99,11 +100,13 @@ impl CallTargets {
     /// The acting primary, if any, and how many gateways are registered (for the error that
     /// says there is none).
     pub fn acting_primary(&self) -> (Option<Arc<GatewayTarget>>, usize) {
-        let all = self.shared.all();
-        let registered = all.len();
-        (
-            all.into_iter().find(|t| t.candidate.acting_primary),
-            registered,
-        )
+        let (mut acting, mut registered) = (None, 0);
+        self.shared.each(|t| {
+            registered += 1;
+            if acting.is_none() && t.candidate().acting_primary {
+                acting = Some(t.candidate().id);
+            }
+        });
+        (acting.and_then(|id| self.shared.get(id)), registered)
     }
 }

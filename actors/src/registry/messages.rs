@@ -290,6 +290,20 @@ pub struct GatewayTarget {
 }
 
 impl GatewayTarget {
+    /// A gateway another instance links, as routing knows it: its candidate (health as its
+    /// owner stored it), no methods known, no link here.
+    pub fn elsewhere(candidate: crate::selection::Candidate) -> GatewayTarget {
+        GatewayTarget {
+            candidate,
+            methods: GatewayTarget::no_methods(),
+            link: None,
+            elsewhere: true,
+            boot_id: None,
+            version: None,
+            running_sessions: None,
+        }
+    }
+
     /// The one empty method list that the targets of every gateway not connected here share:
     /// an empty `Arc` of its own was 48 bytes a gateway, in a cluster for most of the fleet.
     pub fn no_methods() -> Arc<Vec<String>> {

@@ -30,8 +30,8 @@ use messages::{
 };
 pub use peers::{GatewaysHere, Here};
 pub use roles::PrimaryChange;
-pub use shared::SharedTargets;
 use shared::TargetsWriter;
+pub use shared::{Seen, SharedTargets};
 pub use state::RegistryState;
 
 /// Health samples older than this are pruned.

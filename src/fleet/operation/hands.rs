@@ -98,38 +98,34 @@ impl Hands {
     /// Every gateway as the fleet sees it now (any instance's word for one linked elsewhere),
     /// in id order.
     pub fn gateway_states(&self) -> Vec<GatewayState> {
-        let mut all: Vec<GatewayState> = self
-            .ctx
-            .targets()
-            .all()
-            .iter()
-            .map(|t| GatewayState {
-                id: t.candidate.id,
-                labels: t.candidate.labels.clone(),
-                up: t.candidate.healthy,
-                acting_primary: t.candidate.acting_primary,
-            })
-            .collect();
+        let mut all = Vec::new();
+        self.ctx.targets().each(|t| {
+            let c = t.candidate();
+            all.push(GatewayState {
+                id: c.id,
+                labels: c.labels.clone(),
+                up: c.healthy,
+                acting_primary: c.acting_primary,
+            });
+        });
         all.sort_unstable_by_key(|g| g.id);
         all
     }
 
     /// Every gateway's id, name and labels (or only gateway `one`'s), in id order.
     pub fn gateway_labels(&self, one: Option<GatewayId>) -> Vec<(GatewayId, String, Labels)> {
-        let targets = match one {
-            Some(id) => self.ctx.target(id).into_iter().collect(),
-            None => self.ctx.targets().all(),
+        let mut all = Vec::new();
+        let mut keep = |c: &gateway_supervisor_actors::selection::Candidate| {
+            all.push((c.id, c.name.clone(), c.labels.clone()));
         };
-        let mut all: Vec<_> = targets
-            .iter()
-            .map(|t| {
-                (
-                    t.candidate.id,
-                    t.candidate.name.clone(),
-                    t.candidate.labels.clone(),
-                )
-            })
-            .collect();
+        match one {
+            Some(id) => {
+                if let Some(t) = self.ctx.target(id) {
+                    keep(&t.candidate);
+                }
+            }
+            None => self.ctx.targets().each(|t| keep(t.candidate())),
+        }
         all.sort_unstable_by_key(|(id, _, _)| *id);
         all
     }

@@ -97,13 +97,10 @@ fn spawn_id() -> Result<SpawnId, SecretsError> {
 }
 
 /// The gateway an agent's `preferred_gateway` names (by id or by name), if it is registered.
-fn preferred_id(preferred: Option<Value>, targets: &[Arc<GatewayTarget>]) -> Option<GatewayId> {
+fn preferred_id(preferred: Option<Value>, candidates: &[Candidate]) -> Option<GatewayId> {
     match preferred? {
         Value::Number(n) => n.as_i64().map(GatewayId),
-        Value::String(name) => targets
-            .iter()
-            .find(|t| t.candidate.name == name)
-            .map(|t| t.candidate.id),
+        Value::String(name) => candidates.iter().find(|c| c.name == name).map(|c| c.id),
         _ => None,
     }
 }
@@ -358,33 +355,33 @@ impl Spawns {
                 .and_then(|c| c.pointer("/gateway_config/preferred_gateway").cloned()),
             None => None,
         };
-        let mut targets = self.ctx.targets().all();
-        if let Some(within) = &order.within {
-            targets.retain(|t| within.holds(t.candidate.id));
-        }
+        // Every gateway's candidate, in one walk: a gateway linked elsewhere is met as its
+        // candidate alone, and only the one chosen is built into a full target.
+        let mut candidates: Vec<Candidate> = Vec::new();
+        self.ctx.targets().each(|t| {
+            let c = t.candidate();
+            if order.within.as_ref().is_none_or(|w| w.holds(c.id)) {
+                candidates.push(Candidate {
+                    // Another instance's gateway: every OpenClaw release runs `agent`; the
+                    // seed's process form stays with gateways whose methods this instance knows.
+                    capable: if t.elsewhere() {
+                        method == "agent"
+                    } else {
+                        t.offers(method)
+                    },
+                    ..c.clone()
+                });
+            }
+        });
         // An explicit gateway linked by another instance: the spawn is that instance's.
         if let Some(id) = order.gateway_id
-            && targets
-                .iter()
-                .any(|t| t.candidate.id == id && t.link.is_none())
+            && candidates.iter().any(|c| c.id == id)
+            && self.ctx.target(id).is_some_and(|t| t.link.is_none())
             && let Some(owner) = self.ctx.linked_elsewhere(id).await?
         {
             return Err(FleetError::LinkedElsewhere { id, owner }.into());
         }
-        let preferred = preferred_id(preferred, &targets);
-        let candidates: Vec<Candidate> = targets
-            .iter()
-            .map(|t| Candidate {
-                // Another instance's gateway: every OpenClaw release runs `agent`; the seed's
-                // process form stays with gateways whose methods this instance knows.
-                capable: if t.elsewhere {
-                    method == "agent"
-                } else {
-                    t.offers(method)
-                },
-                ..t.candidate.clone()
-            })
-            .collect();
+        let preferred = preferred_id(preferred, &candidates);
         let ask = selection::Ask {
             explicit: order.gateway_id,
             preferred,
@@ -393,10 +390,7 @@ impl Spawns {
             prefer: order.prefer.as_ref(),
         };
         let (id, choice) = selection::select(&candidates, ask).map_err(SpawnError::NoGateway)?;
-        let at = targets
-            .iter()
-            .position(|t| t.candidate.id == id)
-            .ok_or(FleetError::NotFound(id))?;
-        Ok((targets.swap_remove(at), choice))
+        let chosen = self.ctx.target(id).ok_or(FleetError::NotFound(id))?;
+        Ok((chosen, choice))
     }
 }
