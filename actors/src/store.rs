@@ -71,6 +71,15 @@ pub enum StoreError {
     NotFound(GatewayId),
     #[error("a gateway named `{0}` already exists")]
     DuplicateName(String),
+    /// Another gateway already has this host (without case) and port, as the database said
+    /// inside the write that would have taken it.
+    #[error("gateway `{name}` (id {id}) already has the address {host}:{port}")]
+    DuplicateAddress {
+        id: GatewayId,
+        name: String,
+        host: String,
+        port: u16,
+    },
     /// The labels a change would leave are not valid labels.
     #[error(transparent)]
     Labels(#[from] crate::labels::LabelError),

@@ -8,17 +8,12 @@
 use diesel::prelude::*;
 
 use super::schema::{cron_jobs, cron_lists, cron_misses};
-use super::{DbError, Store, write_tx};
+use super::{DbError, Store, lower, write_tx};
 use crate::domain::{CronJobStatus, CronMissCause, CronRecovery, CronRunStatus};
 use gateway_supervisor_actors::model::GatewayId;
 
 /// Gateways named in one query; a larger set is asked in chunks of this many.
 const IDS_IN_QUERY: usize = 500;
-
-diesel::define_sql_function! {
-    /// SQL's `lower`, the same on both backends (for a case-blind name search).
-    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
-}
 
 /// A job as stored.
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
@@ -557,7 +552,7 @@ mod tests {
     fn gateway(store: &Store, name: &str) -> GatewayId {
         let new = NewGateway {
             name: name.into(),
-            host: "127.0.0.1".into(),
+            host: format!("{name}.invalid"),
             port: 18789,
             ..NewGateway::default()
         };

@@ -4,6 +4,7 @@
 //! lease, never by two instances at once. Needs GS_TEST_PG_URL (scripts/test.sh starts a
 //! throwaway server and runs `cargo test --test cluster`).
 
+mod addresses;
 mod approvals;
 mod budgets;
 mod clocks;

@@ -35,7 +35,7 @@ fn two_instances_writing_the_same_gateways_in_opposite_orders_both_succeed() {
             let new = NewGateway {
                 name: format!("gw{i:03}"),
                 host: "127.0.0.1".into(),
-                port: 18789,
+                port: 20_000 + i,
                 ..NewGateway::default()
             };
             store.insert_gateway(&new, &by).expect("insert").id

@@ -22,7 +22,7 @@ fn pages_of_stored_gateways_hold_each_once_sealed_with_their_lease_holders() {
             let new = NewGateway {
                 name: format!("gw{i:03}"),
                 host: "127.0.0.1".into(),
-                port: 18789,
+                port: 20_000 + i,
                 token: (i % 2 == 0).then(|| SecretString::from(format!("token-{i}"))),
                 ..NewGateway::default()
             };

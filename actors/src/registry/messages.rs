@@ -43,6 +43,17 @@ impl From<StoreError> for RegistryError {
         match err {
             StoreError::NotFound(id) => RegistryError::NotFound(id),
             StoreError::DuplicateName(name) => RegistryError::DuplicateName(name),
+            StoreError::DuplicateAddress {
+                id,
+                name,
+                host,
+                port,
+            } => RegistryError::DuplicateAddress {
+                id,
+                name,
+                host,
+                port,
+            },
             StoreError::Labels(e) => RegistryError::Labels(e),
             e @ StoreError::Backend(_) => RegistryError::Store(e),
         }

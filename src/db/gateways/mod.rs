@@ -2,6 +2,7 @@
 //! on the way in, bound to their gateway and its address (`tokens.rs`), and decrypted on load;
 //! only ciphertext reaches the database.
 
+mod address;
 mod details;
 mod record;
 mod settings;
@@ -219,7 +220,13 @@ impl GatewayStore for Store {
         let cipher = self.cipher.clone();
         let mut conn = self.conn_or_err()?;
         let now = unix_now();
+        // Refused inside the transaction (rolled back): why.
+        let mut refused = None;
         let row = crate::db::write_tx::<_, diesel::result::Error, _>(&mut conn, |c| {
+            if let Some(taken) = address::claim(c, &new.host, new.port, None)? {
+                refused = Some(taken);
+                return Err(diesel::result::Error::RollbackTransaction);
+            }
             if new.is_primary {
                 demote_primary(c, None, now)?;
             }
@@ -269,7 +276,9 @@ impl GatewayStore for Store {
             Ok(row)
         })
         .map_err(|e| {
-            if is_unique_violation(&e) {
+            if let Some(taken) = refused.take() {
+                taken
+            } else if is_unique_violation(&e) {
                 StoreError::DuplicateName(new.name.clone())
             } else {
                 StoreError::backend(e)
@@ -311,14 +320,25 @@ impl GatewayStore for Store {
             updated_at: now,
         };
         let mut conn = self.conn_or_err()?;
+        let mut refused = None;
         let row = retry_deadlocks(|| {
             crate::db::write_tx::<_, diesel::result::Error, _>(&mut conn, |c| {
-                if patch.is_primary == Some(true) {
-                    demote_primary(c, Some(id), now)?;
-                }
                 // Reads, then writes: take the write lock first (see `lock_for_write`).
                 super::lock_for_write(c)?;
                 let before = select_row(c, id)?;
+                if patch.host.is_some() || patch.port.is_some() {
+                    let host = patch.host.as_deref().unwrap_or(&before.host);
+                    let port = patch
+                        .port
+                        .unwrap_or(u16::try_from(before.port).unwrap_or_default());
+                    if let Some(taken) = address::claim(c, host, port, Some(id))? {
+                        refused = Some(taken);
+                        return Err(diesel::result::Error::RollbackTransaction);
+                    }
+                }
+                if patch.is_primary == Some(true) {
+                    demote_primary(c, Some(id), now)?;
+                }
                 diesel::update(gateways::table.find(id))
                     .set(&changes)
                     .execute(c)?;
@@ -354,12 +374,13 @@ impl GatewayStore for Store {
                 Ok(row)
             })
         })
-        .map_err(|e| match e {
-            diesel::result::Error::NotFound => StoreError::NotFound(id),
-            e if is_unique_violation(&e) => {
+        .map_err(|e| match (refused.take(), e) {
+            (Some(taken), _) => taken,
+            (None, diesel::result::Error::NotFound) => StoreError::NotFound(id),
+            (None, e) if is_unique_violation(&e) => {
                 StoreError::DuplicateName(patch.name.clone().unwrap_or_default())
             }
-            e => StoreError::backend(e),
+            (None, e) => StoreError::backend(e),
         })?;
         self.to_record(row)
     }

@@ -12,11 +12,13 @@ fn store() -> (Store, tempfile::TempDir) {
     (Store { pool, cipher }, dir)
 }
 
+/// A new gateway, at an address of its own (one gateway per address).
 fn new_gw(name: &str, primary: bool, token: Option<&str>) -> NewGateway {
+    static NEXT_PORT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(20_000);
     NewGateway {
         name: name.into(),
         host: "127.0.0.1".into(),
-        port: 18789,
+        port: NEXT_PORT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         tls: false,
         allow_insecure_tls: false,
         token: token.map(|t| SecretString::from(t.to_owned())),
@@ -281,4 +283,51 @@ fn the_secrets_of_gateways_to_link_are_read_as_stored_now() {
         shown,
         vec![(a.id, Some("tok-a2"), None), (b.id, None, Some("dev-b"))]
     );
+}
+
+/// One gateway per address, whatever the memory of the caller said: a create at another's
+/// address (its host in another case) or an update moving onto it is refused by the store,
+/// naming the holder; an update that keeps its own address, or moves to a free one, is not.
+#[test]
+fn a_second_gateway_at_one_address_is_refused_naming_the_first() {
+    let (store, _dir) = store();
+    let by = Caller::system("test");
+    let mut edge = new_gw("edge", true, None);
+    edge.host = "Edge.Example".into();
+    let edge = store.insert_gateway(&edge, &by).unwrap();
+    let mut twin = new_gw("twin", false, None);
+    (twin.host, twin.port) = ("edge.example".into(), edge.port);
+    let refused = store.insert_gateway(&twin, &by).unwrap_err();
+    assert!(
+        matches!(&refused, StoreError::DuplicateAddress { id, name, port, .. }
+            if *id == edge.id && name == "edge" && *port == edge.port),
+        "{refused:?}"
+    );
+    let other = store
+        .insert_gateway(&new_gw("other", false, None), &by)
+        .unwrap();
+    let onto_edge = GatewayPatch {
+        host: Some("EDGE.example".into()),
+        port: Some(edge.port),
+        ..Default::default()
+    };
+    assert!(matches!(
+        store.update_gateway(other.id, &onto_edge, &by).unwrap_err(),
+        StoreError::DuplicateAddress { id, .. } if id == edge.id
+    ));
+    // Refused whole: nothing of the update was written.
+    let stored = store.load_gateways().unwrap();
+    let kept = stored.iter().find(|g| g.id == other.id).unwrap();
+    assert_eq!((kept.host.as_str(), kept.port), ("127.0.0.1", other.port));
+    let own = GatewayPatch {
+        host: Some("edge.EXAMPLE".into()),
+        ..Default::default()
+    };
+    store.update_gateway(edge.id, &own, &by).unwrap();
+    let free = GatewayPatch {
+        port: Some(1),
+        ..Default::default()
+    };
+    store.update_gateway(other.id, &free, &by).unwrap();
+    assert_eq!(store.load_gateways().unwrap().len(), 2);
 }
