@@ -13,6 +13,7 @@ mod per_gateway;
 
 use gateway_supervisor_actors::link_metrics::{GatewayDetail, LinkMetrics};
 use gateway_supervisor_actors::model::{GatewayStatus, GatewayView, LinkPhase};
+use gateway_supervisor_actors::registry::peer_table::PeersHeld;
 
 pub struct Metrics {
     registry: Registry,
@@ -177,7 +178,9 @@ impl Metrics {
 
     /// The fleet's gauges from the registry's snapshot (the per-gateway ones are written at
     /// the scrape: [`per_gateway`]).
-    fn set_fleet(&self, views: &[std::sync::Arc<GatewayView>]) {
+    /// The fleet's gauges from the gateways with a view here and, in a cluster, the peers
+    /// (`peers`: what this instance keeps of the gateways others link; none is connected here).
+    fn set_fleet(&self, views: &[std::sync::Arc<GatewayView>], peers: &PeersHeld) {
         let (mut connected, mut suspended, mut cordoned, mut in_maintenance) = (0, 0, 0, 0);
         let mut unplaced = 0;
         // Every status is exported, zero included, so a status that empties reads 0.
@@ -191,6 +194,12 @@ impl Metrics {
             cordoned += i64::from(v.record.cordoned);
             in_maintenance += i64::from(v.record.maintenance.is_some());
             unplaced += i64::from(v.unplaced());
+        }
+        for p in peers.iter() {
+            *counts.entry(p.status).or_default() += 1;
+            suspended += i64::from(p.suspended);
+            cordoned += i64::from(p.cordoned);
+            in_maintenance += i64::from(p.in_maintenance);
         }
         self.gateways_connected.set(connected);
         self.gateways_suspended.set(suspended);
@@ -237,9 +246,10 @@ impl Metrics {
     pub fn render(
         &self,
         views: &[std::sync::Arc<GatewayView>],
+        peers: &PeersHeld,
     ) -> Result<String, prometheus::Error> {
         let _one = self.scrape.lock().unwrap_or_else(|p| p.into_inner());
-        self.set_fleet(views);
+        self.set_fleet(views, peers);
         let mut families = self.registry.gather();
         families.extend(self.process.gather());
         let mut out = Vec::new();
@@ -277,7 +287,7 @@ mod tests {
     fn a_scrape_shows_every_gateway_as_the_next_scrape_finds_the_fleet() {
         let metrics = Metrics::new(GatewayDetail::Full).unwrap();
         let views: Vec<_> = (1..=3).map(view).collect();
-        let text = metrics.render(&views).unwrap();
+        let text = metrics.render(&views, &PeersHeld::default()).unwrap();
         for id in 1..=3 {
             assert!(
                 text.contains(&format!(
@@ -292,7 +302,7 @@ mod tests {
         }
         assert!(text.contains("gateway_supervisor_acting_primary{gateway_id=\"1\"} 1"));
         // The next scrape sees the fleet as it is then: a deleted gateway is gone.
-        let text = metrics.render(&views[..2]).unwrap();
+        let text = metrics.render(&views[..2], &PeersHeld::default()).unwrap();
         assert!(!text.contains("gateway_id=\"3\""), "{text}");
         assert!(text.contains("gateway_supervisor_gateway_up{gateway_id=\"2\"} 0"));
     }
@@ -308,7 +318,7 @@ mod tests {
         let mut elsewhere = (*view(2)).clone();
         elsewhere.vouched = Vouched::by(&owner);
         let views = vec![view(1), Arc::new(elsewhere)];
-        let text = metrics.render(&views).unwrap();
+        let text = metrics.render(&views, &PeersHeld::default()).unwrap();
         assert!(text.contains("gateway_supervisor_gateway_up{gateway_id=\"1\"} 0"));
         assert!(!text.contains("gateway_id=\"2\""), "{text}");
         assert!(
@@ -316,7 +326,7 @@ mod tests {
             "{text}"
         );
         owner.set_lapsed(true);
-        let text = metrics.render(&views).unwrap();
+        let text = metrics.render(&views, &PeersHeld::default()).unwrap();
         assert!(text.contains("gateway_supervisor_gateway_up{gateway_id=\"2\"} 0"));
         assert!(text.contains("gateway_id=\"2\",labels=\"\",name=\"gw2\""));
     }

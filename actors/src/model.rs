@@ -134,15 +134,15 @@ pub struct GatewayRecord {
     /// a 320-byte allocation instead of a 384-byte one; in a cluster every instance keeps one
     /// for every gateway of the fleet).
     pub maintenance: Option<Box<Maintenance>>,
-    /// Whether `token` and `device_token` above are the gateway's own, or were left in the
-    /// store because another instance of the cluster links it.
+    /// Whether `token` and `device_token` above are the gateway's own, or were left sealed in
+    /// the store (a record read for a reader, `gateway_reads`).
     pub secrets: Secrets,
 }
 
 /// Whether a record carries its gateway's secrets (docs/design.md, *Cluster*, "Secrets stay
-/// with the owner"). An instance of a cluster holds the shared and device tokens only of the
-/// gateways it links: it reads them from the store when it is to link one, and drops them when
-/// the gateway's lease goes to another instance.
+/// with the owner"). An instance of a cluster keeps the records — and the shared and device
+/// tokens — only of the gateways it may link; a record read from the database for a reader
+/// (`gateway_reads`) leaves them sealed in the store.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Secrets {
     /// `token` and `device_token` are the gateway's own (alone, or linked here).
@@ -245,28 +245,6 @@ impl GatewayRecord {
             Secrets::Carried => self.token.is_some(),
             Secrets::LeftInStore { token } => token,
         }
-    }
-
-    /// Drops the secrets, remembering whether there was a shared token: the gateway is linked
-    /// elsewhere. Nothing to do for a record already without them.
-    pub fn leave_secrets(&mut self) {
-        if self.secrets == Secrets::Carried {
-            self.secrets = Secrets::LeftInStore {
-                token: self.token.take().is_some(),
-            };
-            self.device_token = None;
-        }
-    }
-
-    /// Takes the secrets read from the store for a gateway this instance is to link.
-    pub fn carry_secrets(
-        &mut self,
-        token: Option<SecretString>,
-        device_token: Option<SecretString>,
-    ) {
-        self.token = token;
-        self.device_token = device_token;
-        self.secrets = Secrets::Carried;
     }
 
     /// Whether an operator holds the gateway back (it takes nothing new whatever its health),
@@ -682,6 +660,19 @@ pub struct GatewayView {
 }
 
 impl GatewayView {
+    /// A gateway not linked here, as its record says: no link state (the one empty one
+    /// every such view shares), no breaker, no live numbers, its last-seen its record's.
+    pub fn unlinked(record: GatewayRecord, acting_primary: bool) -> GatewayView {
+        GatewayView {
+            record,
+            acting_primary,
+            connection: ConnectionInfo::none(),
+            breaker: BreakerInfo::default(),
+            live: LiveReadings::default(),
+            vouched: Vouched::default(),
+        }
+    }
+
     /// The last measured round trip: the link's, else the record's (as last saved).
     pub fn latency(&self) -> Option<i64> {
         self.live

@@ -3,6 +3,21 @@
 
 use crate::model::{GatewayId, GatewayRecord};
 
+/// What the rules look at of the gateway changed or deleted: whether it is the designated
+/// primary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    pub is_primary: bool,
+}
+
+impl From<&GatewayRecord> for Target {
+    fn from(r: &GatewayRecord) -> Target {
+        Target {
+            is_primary: r.is_primary,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PrimaryRuleError {
     #[error("Cannot delete the primary gateway. Assign another gateway as primary first.")]
@@ -20,9 +35,10 @@ pub fn primary_on_create(fleet_is_empty: bool, requested: bool) -> bool {
 
 /// Checks an `is_primary` change on `id`. `Ok(None)` means nothing to do.
 pub fn primary_on_update(
-    target: &GatewayRecord,
+    target: impl Into<Target>,
     requested: Option<bool>,
 ) -> Result<Option<bool>, PrimaryRuleError> {
+    let target = target.into();
     match requested {
         None => Ok(None),
         Some(true) if target.is_primary => Ok(None),
@@ -38,10 +54,11 @@ pub fn primary_on_update(
 /// role off first — when it is the last gateway: a registry with no gateway has no primary,
 /// and a lost gateway must be able to leave (it blocked its own name's reuse for ever).
 pub fn check_delete(
-    target: &GatewayRecord,
+    target: impl Into<Target>,
     others: usize,
     lost: bool,
 ) -> Result<(), PrimaryRuleError> {
+    let target = target.into();
     if target.is_primary && (others > 0 || !lost) {
         Err(PrimaryRuleError::DeletePrimary)
     } else {

@@ -115,6 +115,11 @@ pub trait GatewayStore: Send + Sync + 'static {
     /// deleted meanwhile is left out.
     fn gateway_secrets(&self, ids: &[GatewayId]) -> Result<Vec<GatewaySecrets>, StoreError>;
 
+    /// These gateways' records as stored now, their secrets decrypted, for an instance of a
+    /// cluster about to link them (it keeps no record of a gateway it does not link). A
+    /// gateway deleted meanwhile is left out.
+    fn gateway_records(&self, ids: &[GatewayId]) -> Result<Vec<GatewayRecord>, StoreError>;
+
     /// Inserts; when `new.is_primary`, the previous primary is unset in the same transaction.
     fn insert_gateway(&self, new: &NewGateway, by: &Caller) -> Result<GatewayRecord, StoreError>;
 

@@ -23,6 +23,7 @@ use gateway_supervisor_actors::events::{EventBus, EventKind};
 use gateway_supervisor_actors::messages::GatewaySnapshot;
 use gateway_supervisor_actors::model::{BreakerState, GatewayId, GatewayView};
 use gateway_supervisor_actors::registry::Decides;
+use gateway_supervisor_actors::registry::peer_table::PeersHeld;
 use rule::{Alert, GatewayFact, Thresholds, Watch};
 
 /// Alerts waiting for delivery; beyond this they are dropped and counted.
@@ -109,8 +110,9 @@ async fn watch(
                 // at 10,000 gateways the list would otherwise be rebuilt and copied every second.
                 let since = facts.as_ref().map(|(changes, _, _)| *changes);
                 let Ok(changed) = gateways.changed_since(since).await else { continue };
-                if let Some(GatewaySnapshot { changes, views }) = changed {
-                    facts = Some((changes, gateway_facts(&views), acting_primary(&views)));
+                if let Some(GatewaySnapshot { changes, views, peers }) = changed {
+                    let acting = acting_primary(&views, &peers);
+                    facts = Some((changes, gateway_facts(&views, &peers), acting));
                 }
                 let Some((_, facts, acting)) = &facts else { continue };
                 let w = watch.get_or_insert_with(Watch::default);
@@ -179,23 +181,35 @@ async fn watch(
     }
 }
 
-fn gateway_facts(views: &[std::sync::Arc<GatewayView>]) -> Vec<GatewayFact> {
-    views
-        .iter()
-        .map(|v| GatewayFact {
-            id: v.record.id,
-            name: v.record.name.clone(),
-            status: v.record.status,
-            // In a cluster a gateway linked elsewhere is known by the status its owner wrote.
-            connected: v.record.status.reachable(),
-            breaker_open: v.breaker.state == BreakerState::Open,
-            maintenance: v.record.maintenance.is_some(),
-        })
-        .collect()
+fn gateway_facts(views: &[std::sync::Arc<GatewayView>], peers: &PeersHeld) -> Vec<GatewayFact> {
+    let here = views.iter().map(|v| GatewayFact {
+        id: v.record.id,
+        name: v.record.name.clone(),
+        status: v.record.status,
+        connected: v.record.status.reachable(),
+        breaker_open: v.breaker.state == BreakerState::Open,
+        maintenance: v.record.maintenance.is_some(),
+    });
+    // In a cluster a gateway linked elsewhere is known by the status its owner wrote (its
+    // breaker is its owner's to know).
+    let elsewhere = peers.iter().map(|p| GatewayFact {
+        id: p.id(),
+        name: p.candidate.name.clone(),
+        status: p.status,
+        connected: p.status.reachable(),
+        breaker_open: false,
+        maintenance: p.in_maintenance,
+    });
+    here.chain(elsewhere).collect()
 }
 
-fn acting_primary(views: &[std::sync::Arc<GatewayView>]) -> Option<GatewayId> {
-    views.iter().find(|v| v.acting_primary).map(|v| v.record.id)
+fn acting_primary(views: &[std::sync::Arc<GatewayView>], peers: &PeersHeld) -> Option<GatewayId> {
+    (views.iter().find(|v| v.acting_primary).map(|v| v.record.id)).or_else(|| {
+        peers
+            .iter()
+            .find(|p| p.candidate.acting_primary)
+            .map(|p| p.id())
+    })
 }
 
 /// The metric of what became of alerts: `alerts_total{kind, outcome}` (outcome: delivered,

@@ -116,9 +116,9 @@ impl GatewayReads {
 
     /// The gateways as this instance holds them in memory, never read from the database: for
     /// `/metrics`, which must answer while the database is out of reach (a scrape that failed
-    /// then would hide the outage it should show). Alone, the list. (An instance of a cluster
-    /// still holds its peers' gateways; when it stops, what these readers need of them comes
-    /// from a compact table, docs/design.md, *Cluster*.)
+    /// then would hide the outage it should show). Alone, the list; in a cluster, the views of
+    /// the gateways this instance may link and every other as a peer (`peers`: status and
+    /// holds, no record; docs/design.md, *Cluster*, "Reading the fleet").
     pub async fn held(&self) -> Result<GatewaySnapshot, ReadError> {
         Ok(self.registry.send(ListGateways).await?)
     }
@@ -186,6 +186,8 @@ impl GatewayReads {
         Ok(GatewaySnapshot {
             changes: here.changes,
             views: Arc::new(views),
+            // Every gateway is a view here: the rows are.
+            peers: Default::default(),
         })
     }
 

@@ -79,11 +79,11 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     description = "Prometheus text exposition.",
     responses((status = 200, content_type = "text/plain; version=0.0.4", body = String)))]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let views = state.gateways().held().await?.views;
+    let held = state.gateways().held().await?;
     state.metrics.set_events(&state.events);
     let text = state
         .metrics
-        .render(&views)
+        .render(&held.views, &held.peers)
         .map_err(|e| ApiError::Internal(format!("metrics encoding: {e}")))?;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")

@@ -14,7 +14,7 @@ use crate::events::EventKind;
 use crate::link::LinkTarget;
 use crate::link::messages::{DeviceTokenChanged, LinkUpdate, LiveStats};
 use crate::model::{GatewayId, GatewayRecord};
-use crate::store::{GatewaySecrets, LinkRecord};
+use crate::store::LinkRecord;
 
 /// What the registry hears of.
 #[derive(Debug)]
@@ -50,11 +50,11 @@ pub enum Input {
     },
     /// The periodic save of the live numbers (last seen, latency) that moved on.
     PersistLive,
-    /// The store's answer to [`RegistryAction::ReadSecrets`] for `asked`: the secrets of those
-    /// still registered, or `None` when the read failed.
-    SecretsRead {
+    /// The store's answer to [`RegistryAction::ReadRecords`] for `asked`: the records of
+    /// those still registered, or `None` when the read failed.
+    RecordsRead {
         asked: Vec<GatewayId>,
-        read: Option<Vec<GatewaySecrets>>,
+        read: Option<Vec<GatewayRecord>>,
     },
 }
 
@@ -137,10 +137,10 @@ pub enum RegistryAction {
     Forget(GatewayId),
     /// The fleet's merged session list is stale (a gateway connected, left or was stopped).
     SessionsStale,
-    /// Read these gateways' secrets from the store (`after` this long: a read that failed)
-    /// and answer with [`Input::SecretsRead`]: they are to be linked here
-    /// (`state/secrets.rs`).
-    ReadSecrets {
+    /// Read these gateways' records from the store (`after` this long: a read that failed)
+    /// and answer with [`Input::RecordsRead`]: they are to be linked here
+    /// (`state/records.rs`).
+    ReadRecords {
         ids: Vec<GatewayId>,
         after: Option<std::time::Duration>,
     },

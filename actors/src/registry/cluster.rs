@@ -147,37 +147,37 @@ impl Handler<ApplyStoreChanges> for RegistryActor {
 }
 
 impl RegistryActor {
-    /// Reads the secrets of gateways about to be linked here off the actor's thread (`after`
+    /// Reads the records of gateways about to be linked here off the actor's thread (`after`
     /// this long, for a read that failed) and hands the answer to the state
-    /// (`state/secrets.rs`). The store's pool and statement timeouts bound the wait.
-    pub(super) fn read_secrets(
+    /// (`state/records.rs`). The store's pool and statement timeouts bound the wait.
+    pub(super) fn read_records(
         &mut self,
         ids: Vec<GatewayId>,
         after: Option<Duration>,
         ctx: &mut Context<Self>,
     ) {
         if let Some(after) = after {
-            ctx.run_later(after, move |act, ctx| act.read_secrets(ids, None, ctx));
+            ctx.run_later(after, move |act, ctx| act.read_records(ids, None, ctx));
             return;
         }
         let store = self.store.clone();
         let asked = ids.clone();
         let read = async move {
-            match tokio::task::spawn_blocking(move || store.gateway_secrets(&ids)).await {
+            match tokio::task::spawn_blocking(move || store.gateway_records(&ids)).await {
                 Ok(Ok(read)) => Some(read),
                 Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "reading the secrets of gateways to link failed; asking again");
+                    tracing::warn!(error = %e, "reading the records of gateways to link failed; asking again");
                     None
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "reading the secrets of gateways to link was interrupted; asking again");
+                    tracing::warn!(error = %e, "reading the records of gateways to link was interrupted; asking again");
                     None
                 }
             }
         };
         ctx.spawn(
             actix::fut::wrap_future::<_, Self>(read)
-                .map(move |read, act, ctx| act.apply(Input::SecretsRead { asked, read }, ctx)),
+                .map(move |read, act, ctx| act.apply(Input::RecordsRead { asked, read }, ctx)),
         );
     }
 }

@@ -43,7 +43,9 @@ impl Handler<UpdateGateway> for RegistryActor {
 
     fn handle(&mut self, msg: UpdateGateway, _ctx: &mut Self::Context) -> Self::Result {
         let UpdateGateway { id, mut patch, by } = msg;
-        let Some(current) = self.state.record(id) else {
+        // A peer's record is in the database alone: what the rules need of it is here, and
+        // the store checks its name and address inside the write (`db/gateways`).
+        let Some(is_primary) = self.state.designated(id) else {
             return Self::refuse(RegistryError::NotFound(id));
         };
         if let Some(name) = &patch.name
@@ -51,14 +53,17 @@ impl Handler<UpdateGateway> for RegistryActor {
         {
             return Self::refuse(RegistryError::DuplicateName(name.clone()));
         }
-        if patch.host.is_some() || patch.port.is_some() {
+        if (patch.host.is_some() || patch.port.is_some())
+            && let Some(current) = self.state.record(id)
+        {
             let host = patch.host.as_deref().unwrap_or(&current.host);
             let port = patch.port.unwrap_or(current.port);
             if let Err(taken) = self.address_taken(host, port, Some(id)) {
                 return Self::refuse(taken);
             }
         }
-        patch.is_primary = match primary::primary_on_update(current, patch.is_primary) {
+        let target = primary::Target { is_primary };
+        patch.is_primary = match primary::primary_on_update(target, patch.is_primary) {
             Ok(change) => change,
             Err(rule) => return Self::refuse(rule.into()),
         };
@@ -191,11 +196,11 @@ impl Handler<DeleteGateway> for RegistryActor {
 
     fn handle(&mut self, msg: DeleteGateway, _ctx: &mut Self::Context) -> Self::Result {
         let DeleteGateway { id, by, lost } = msg;
-        let Some(current) = self.state.record(id) else {
+        let Some(is_primary) = self.state.designated(id) else {
             return Self::refuse(RegistryError::NotFound(id));
         };
         let others = self.state.len().saturating_sub(1);
-        if let Err(rule) = primary::check_delete(current, others, lost) {
+        if let Err(rule) = primary::check_delete(primary::Target { is_primary }, others, lost) {
             return Self::refuse(rule.into());
         }
         let store = self.store.clone();
@@ -257,7 +262,8 @@ impl RegistryActor {
         ))
     }
 
-    /// Applies a record written here and answers with its view.
+    /// Applies a record written here and answers with its view: in a cluster, of a gateway
+    /// another instance links, the record as written (kept here as a peer, without it).
     fn written(
         &mut self,
         record: GatewayRecord,
@@ -265,8 +271,16 @@ impl RegistryActor {
         ctx: &mut Context<Self>,
     ) -> Result<GatewayView, RegistryError> {
         let id = record.id;
+        let shown = (!self.state.may_link(id)).then(|| record.clone());
         self.apply(Input::Written(record, write), ctx);
-        self.state.view(id).ok_or(RegistryError::NotFound(id))
+        match (self.state.view(id), shown) {
+            (Some(view), _) => Ok(view),
+            (None, Some(record)) if self.state.contains(id) => {
+                let acting = self.state.acting() == Some(id);
+                Ok(GatewayView::unlinked(record, acting))
+            }
+            _ => Err(RegistryError::NotFound(id)),
+        }
     }
 
     fn refuse<T: 'static>(err: RegistryError) -> WriteResult<T> {

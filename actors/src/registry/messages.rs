@@ -73,7 +73,11 @@ pub struct ListGateways;
 #[derive(Clone, MessageResponse)]
 pub struct GatewaySnapshot {
     pub changes: u64,
+    /// The gateways with a view here (alone: every one), in the list's order.
     pub views: Arc<Vec<Arc<GatewayView>>>,
+    /// In a cluster, every other gateway as this instance keeps it (no record: for counts and
+    /// the alert watch's facts; `registry/peer_table.rs`). Alone, none.
+    pub peers: crate::registry::peer_table::PeersHeld,
 }
 
 /// The gateway list, only when the registry's own view of it (records, status, connection,

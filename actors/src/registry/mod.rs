@@ -47,6 +47,7 @@ mod index;
 mod links;
 pub mod messages;
 mod ownership;
+pub mod peer_table;
 mod peers;
 mod roles;
 mod sessions;
@@ -222,7 +223,7 @@ impl RegistryActor {
                     }
                 }
                 RegistryAction::SessionsStale => self.sessions_changed(),
-                RegistryAction::ReadSecrets { ids, after } => self.read_secrets(ids, after, ctx),
+                RegistryAction::ReadRecords { ids, after } => self.read_records(ids, after, ctx),
             }
         }
         self.changed();
@@ -267,6 +268,7 @@ impl RegistryActor {
             return GatewaySnapshot {
                 changes,
                 views: views.clone(),
+                peers: self.state.peers_held(),
             };
         }
         let list = Arc::new(self.state.sorted_views());
@@ -274,6 +276,7 @@ impl RegistryActor {
         GatewaySnapshot {
             changes,
             views: list,
+            peers: self.state.peers_held(),
         }
     }
 

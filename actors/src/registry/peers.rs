@@ -14,10 +14,7 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 
-use crate::model::{
-    BreakerInfo, ConnectionInfo, GatewayId, GatewayRecord, GatewayView, LiveReadings, OwnerBeat,
-    Vouched,
-};
+use crate::model::{GatewayId, GatewayRecord, GatewayView, OwnerBeat, Vouched};
 
 /// What the registry knows that a stored row does not (the answer to [`GatewaysHere`]).
 #[derive(Debug, Clone, MessageResponse)]
@@ -70,13 +67,10 @@ impl Here {
                 (*known == epoch).then(|| Vouched::by(cell))
             })
             .unwrap_or_default();
+        let acting = self.acting == Some(record.id);
         Arc::new(GatewayView {
-            acting_primary: self.acting == Some(record.id),
-            record,
-            connection: ConnectionInfo::none(),
-            breaker: BreakerInfo::default(),
-            live: LiveReadings::default(),
             vouched,
+            ..GatewayView::unlinked(record, acting)
         })
     }
 }
@@ -84,6 +78,7 @@ impl Here {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{BreakerInfo, ConnectionInfo, LiveReadings};
 
     fn record(id: i64) -> GatewayRecord {
         GatewayRecord::new(GatewayId(id), format!("gw{id}"), "127.0.0.1".into(), 1)

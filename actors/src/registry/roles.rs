@@ -9,6 +9,8 @@
 //! and routing*).
 
 use super::ownership::Ownership;
+use super::peer_table::{Peer, PeerTable};
+use super::views::Views;
 use crate::election::{self, Candidate, Reason};
 use crate::model::{BreakerState, GatewayId, GatewayRecord, GatewayView, LinkPhase};
 
@@ -66,11 +68,15 @@ impl Roles {
 
     /// At start: the designated primary acts until the links report (no change to announce),
     /// unless an operator holds it back.
-    pub(super) fn start(&mut self, gateways: &super::views::Views) {
-        self.acting = gateways
-            .values()
+    pub(super) fn start(&mut self, gateways: &Views, peers: &PeerTable) {
+        self.acting = (gateways.values())
             .find(|v| v.record.is_primary && v.record.held_back().is_none())
-            .map(|v| v.record.id);
+            .map(|v| v.record.id)
+            .or_else(|| {
+                (peers.iter())
+                    .find(|p| p.designated && p.candidate.held_back.is_none())
+                    .map(Peer::id)
+            });
     }
 
     /// A stored record was put, replaced or removed: who is designated is looked up again.
@@ -78,33 +84,37 @@ impl Roles {
         self.designated = None;
     }
 
-    /// Re-runs the election over `gateways`, rewriting their flags when the choice moves. In a
-    /// cluster only the coordinator elects; a member takes the coordinator's recorded choice
-    /// silently (the coordinator announced it).
+    /// Re-runs the election over the views and the peers, rewriting their flags when the
+    /// choice moves. In a cluster only the coordinator elects; a member takes the
+    /// coordinator's recorded choice silently (the coordinator announced it).
     pub(super) fn refresh(
         &mut self,
-        gateways: &mut super::views::Views,
+        gateways: &mut Views,
+        peers: &mut PeerTable,
         ownership: &Ownership,
         latency: &dyn Fn(GatewayId) -> Option<i64>,
     ) -> Refreshed {
         if let Some(recorded) = ownership.following() {
-            return self.follow(gateways, recorded);
+            return self.follow(gateways, peers, recorded);
         }
-        let judge = |v: &std::sync::Arc<GatewayView>| candidate(v, ownership, latency);
-        let current = self.acting.and_then(|id| gateways.get(&id)).map(judge);
-        let designated = self
-            .designated(gateways)
-            .and_then(|id| gateways.get(&id))
-            .map(judge);
+        let judge = |id: GatewayId| match gateways.get(&id) {
+            Some(v) => Some(candidate(v, ownership, latency)),
+            None => peers.get(id).map(|p| peer_candidate(p, ownership)),
+        };
+        let current = self.acting.and_then(judge);
+        let designated = self.designated(gateways, peers).and_then(judge);
         let flags_right = self
             .acting
-            .is_none_or(|id| gateways.get(&id).is_some_and(|v| v.acting_primary));
+            .is_none_or(|id| flagged_acting(gateways, peers, id));
         if flags_right && election::settled(current.as_ref(), designated.as_ref(), self.failback) {
             return Refreshed::default();
         }
-        let candidates: Vec<Candidate> = gateways.values().map(judge).collect();
+        let candidates: Vec<Candidate> = (gateways.values())
+            .map(|v| candidate(v, ownership, latency))
+            .chain(peers.iter().map(|p| peer_candidate(p, ownership)))
+            .collect();
         let (acting, reason) = election::elect(&candidates, self.acting, self.failback);
-        let flagged = flag(gateways, acting);
+        let flagged = flag(gateways, peers, acting);
         let change = (acting != self.acting).then(|| PrimaryChange {
             acting,
             previous: self.acting,
@@ -119,20 +129,20 @@ impl Roles {
     /// when it moves (new views take theirs from [`Roles::flag_for`]).
     fn follow(
         &mut self,
-        gateways: &mut super::views::Views,
+        gateways: &mut Views,
+        peers: &mut PeerTable,
         recorded: Option<GatewayId>,
     ) -> Refreshed {
-        let acting = recorded.filter(|id| gateways.contains_key(id));
+        let acting = recorded.filter(|id| gateways.contains_key(id) || peers.contains(*id));
         // The flags too: a member starts with none set (and the designated primary as its own
         // guess), so the coordinator recording that same gateway is no move, yet it must show.
-        let flags_right =
-            acting.is_none_or(|id| gateways.get(&id).is_some_and(|v| v.acting_primary));
+        let flags_right = acting.is_none_or(|id| flagged_acting(gateways, peers, id));
         if acting == self.acting && flags_right {
             return Refreshed::default();
         }
         self.acting = acting;
         Refreshed {
-            flagged: flag(gateways, acting),
+            flagged: flag(gateways, peers, acting),
             change: None,
         }
     }
@@ -149,21 +159,30 @@ impl Roles {
     }
 
     /// The designated primary's id, found once per change of the stored records.
-    fn designated(&mut self, gateways: &super::views::Views) -> Option<GatewayId> {
+    fn designated(&mut self, gateways: &Views, peers: &PeerTable) -> Option<GatewayId> {
         if let Some(known) = self.designated {
             return known;
         }
-        let found = gateways
-            .values()
+        let found = (gateways.values())
             .find(|v| v.record.is_primary)
-            .map(|v| v.record.id);
+            .map(|v| v.record.id)
+            .or_else(|| peers.iter().find(|p| p.designated).map(Peer::id));
         self.designated = Some(found);
         found
     }
 }
 
-/// Sets each view's flag to whether it is `acting`; returns the views whose flag moved.
-fn flag(gateways: &mut super::views::Views, acting: Option<GatewayId>) -> Vec<GatewayId> {
+/// Whether gateway `id` (a view or a peer) is flagged as acting.
+fn flagged_acting(gateways: &Views, peers: &PeerTable, id: GatewayId) -> bool {
+    match gateways.get(&id) {
+        Some(v) => v.acting_primary,
+        None => peers.get(id).is_some_and(|p| p.candidate.acting_primary),
+    }
+}
+
+/// Sets each gateway's flag to whether it is `acting`; returns those whose flag moved. A peer's
+/// shard is copied only if one of its flags moves (at most two gateways' do).
+fn flag(gateways: &mut Views, peers: &mut PeerTable, acting: Option<GatewayId>) -> Vec<GatewayId> {
     let mut moved = Vec::new();
     for (id, view) in gateways.iter_mut() {
         let acts = Some(*id) == acting;
@@ -171,6 +190,16 @@ fn flag(gateways: &mut super::views::Views, acting: Option<GatewayId>) -> Vec<Ga
             std::sync::Arc::make_mut(view).acting_primary = acts;
             moved.push(*id);
         }
+    }
+    let peers_moved: Vec<GatewayId> = (peers.iter())
+        .filter(|p| p.candidate.acting_primary != (Some(p.id()) == acting))
+        .map(Peer::id)
+        .collect();
+    for id in peers_moved {
+        if let Some(p) = peers.get_mut(id) {
+            p.candidate.acting_primary = Some(id) == acting;
+        }
+        moved.push(id);
     }
     moved
 }
@@ -197,5 +226,23 @@ pub(super) fn candidate(
         status: v.record.status,
         latency_ms: latency(id).or(v.record.latency),
         sessions: v.record.sessions_count,
+    }
+}
+
+/// What the election looks at for a peer: what its owner wrote (a gateway this instance may
+/// link whose record is still being read is not reachable yet); an operator's hold rules it
+/// out.
+pub(super) fn peer_candidate(p: &Peer, ownership: &Ownership) -> Candidate {
+    let id = p.id();
+    let held_back = p.candidate.held_back.is_some();
+    let reachable = ownership.elsewhere(id) && p.status.eligible_elsewhere();
+    Candidate {
+        id,
+        designated: p.designated,
+        eligible: reachable && !held_back,
+        held_back,
+        status: p.status,
+        latency_ms: p.latency,
+        sessions: p.candidate.active_sessions,
     }
 }

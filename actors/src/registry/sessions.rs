@@ -90,7 +90,7 @@ impl RegistryActor {
     fn sessions_of_changed(&mut self, id: GatewayId) {
         self.sessions_changed();
         if let Some(target) = self.target(id) {
-            self.targets.update([target], []);
+            self.targets.update([target], [], self.state.peer_shards());
         }
     }
 
@@ -213,11 +213,14 @@ impl RegistryActor {
                 // once: a registered one is not rebuilt twice).
                 let mut all: Vec<GatewayId> = self.state.views().map(|v| v.record.id).collect();
                 let gone = self.targets.ids().into_iter();
-                all.extend(gone.filter(|id| !self.state.contains(*id)));
+                all.extend(gone.filter(|id| self.state.raw_view(*id).is_none()));
                 all
             }
         };
         if touched.is_empty() {
+            // The peers' shards still: a change of a peer alone touches its id too, but a
+            // table filled at once (`RegistryState::leased`) publishes here.
+            self.targets.update([], [], self.state.peer_shards());
             return;
         }
         let mut gone = Vec::new();
@@ -231,10 +234,11 @@ impl RegistryActor {
                 target
             })
             .collect();
-        self.targets.update(targets, gone);
+        self.targets.update(targets, gone, self.state.peer_shards());
     }
 
-    /// One gateway as a call target (`None`: not registered).
+    /// One gateway with a view here as a call target (`None`: not registered, or a peer —
+    /// published with the peers' shards).
     pub(super) fn target(&self, id: GatewayId) -> Option<GatewayTarget> {
         let v = self.state.raw_view(id)?;
         let cached = self.cached_session_counts(id);

@@ -9,13 +9,13 @@
 //! names, labels and handles through a mailbox per spawn); it now loads the shards and reads
 //! what it needs.
 //!
-//! A gateway another instance of a cluster links has no slot: its shard keeps its candidate
-//! alone (id, name, health as its owner stored it, acting flag, sessions, hold, labels),
-//! sorted by id, and [`SharedTargets::get`] builds its full target when asked — there is
-//! nothing else to know of it here (no link, no methods). A slot and its target were ~300
-//! bytes a gateway; the candidate is ~80, and at 100,000 over 10 instances each instance
-//! holds 90,000 of them (issue 60, docs/performance.md). A walk ([`SharedTargets::each`])
-//! meets both kinds without building anything.
+//! A gateway another instance of a cluster links has no slot: its shard publishes the
+//! registry's peers of that shard as they are (`registry/peer_table.rs`, an `Arc` shared, not
+//! copied), whose candidates are what routing weighs, and [`SharedTargets::get`] builds a full
+//! target from one when asked — there is nothing else to know of it here (no link, no
+//! methods). A slot and its target were ~300 bytes a gateway; at 100,000 over 10 instances
+//! each instance holds 90,000 peers (issue 60, docs/performance.md). A walk
+//! ([`SharedTargets::each`]) meets both kinds without building anything.
 //!
 //! A reader sees each gateway as of its latest change; two gateways read one after the other
 //! may be a change apart (the acting flag moving between them), which routing tolerates: the
@@ -23,43 +23,36 @@
 //! state, before it answers the write that caused it, so a caller that saw its write answered
 //! reads the result.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
 use super::messages::GatewayTarget;
+use super::peer_table::{PeerShard, SHARDS, shard_of};
 use crate::model::GatewayId;
 use crate::selection::Candidate;
 
 type Slot = Arc<ArcSwap<GatewayTarget>>;
 
-/// One shard of the fleet: the gateways not linked elsewhere as full targets, each in a slot
-/// of its own, and those another instance links as their candidates alone, sorted by id.
+/// One shard of the fleet: the gateways with a view here as full targets, each in a slot of
+/// its own, and the registry's peers of the shard (`registry/peer_table.rs`) as it published
+/// them.
 #[derive(Clone, Default)]
 struct Shard {
     here: HashMap<GatewayId, Slot>,
-    elsewhere: Vec<Candidate>,
+    elsewhere: PeerShard,
 }
 
 impl Shard {
     fn elsewhere(&self, id: GatewayId) -> Option<&Candidate> {
-        let at = self.elsewhere.binary_search_by_key(&id, |c| c.id).ok()?;
-        self.elsewhere.get(at)
+        let at = self.elsewhere.binary_search_by_key(&id, |p| p.id()).ok()?;
+        self.elsewhere.get(at).map(|p| &p.candidate)
     }
 
     fn len(&self) -> usize {
         self.here.len() + self.elsewhere.len()
     }
-}
-
-/// The maps of slots are split by id, so that a gateway added or removed copies one shard's
-/// pointers, not the fleet's: registering 100,000 gateways one by one copied the whole map each
-/// time (5 × 10⁹ pointer copies in all); in 64 shards it is 1/64th of that.
-const SHARDS: usize = 64;
-
-fn shard_of(id: GatewayId) -> usize {
-    id.get().rem_euclid(SHARDS as i64) as usize
 }
 
 /// One gateway as a walk of the fleet meets it: a full target, or the candidate of a gateway
@@ -114,13 +107,13 @@ impl SharedTargets {
             for slot in shard.here.values() {
                 f(Seen::Here(&slot.load()));
             }
-            for c in &shard.elsewhere {
-                f(Seen::Elsewhere(c));
+            for p in shard.elsewhere.iter() {
+                f(Seen::Elsewhere(&p.candidate));
             }
         }
     }
 
-    /// The full targets of every gateway not linked elsewhere (shared, not copied), in no order.
+    /// The full targets of every gateway with a view here (shared, not copied), in no order.
     pub fn here(&self) -> Vec<Arc<GatewayTarget>> {
         let mut here = Vec::new();
         for shard in self.0.iter() {
@@ -161,110 +154,71 @@ pub(super) struct TargetsWriter {
     shared: SharedTargets,
 }
 
-/// A shard's copy while a batch changes it, published once at the end.
-#[derive(Default)]
-struct Copy {
-    shard: Shard,
-    /// Candidates of gateways linked elsewhere new to the shard, merged in at the end.
-    added: Vec<Candidate>,
-    /// Gateways to take out of the shard's candidates at the end.
-    dropped: HashSet<GatewayId>,
-}
-
-/// Shard `s`'s copy in this batch, made from `current` at its first change.
-fn copy_of<'c>(copies: &'c mut [Option<Copy>], s: usize, current: &Shard) -> &'c mut Copy {
-    copies[s].get_or_insert_with(|| Copy {
-        shard: current.clone(),
-        ..Copy::default()
-    })
-}
-
 impl TargetsWriter {
     pub(super) fn reader(&self) -> SharedTargets {
         self.shared.clone()
     }
 
-    /// Stores the targets given and drops the gateways gone. A full target already in its slot
-    /// is stored there (no copy of its shard); any other change copies its shard once, and the
-    /// copy is published at the end.
+    /// Stores the targets given (of gateways with a view here), drops the slots of `gone`
+    /// (removed, or now peers), and publishes `peers`, the registry's peer shards as they are.
+    /// A target already in its slot is stored there (no copy of its shard); any other change
+    /// copies its shard's map of slots once, and the shard is published once, at the end.
     pub(super) fn update(
         &mut self,
         targets: impl IntoIterator<Item = GatewayTarget>,
         gone: impl IntoIterator<Item = GatewayId>,
+        peers: &[PeerShard],
     ) {
-        let mut copies: Vec<Option<Copy>> = (0..SHARDS).map(|_| None).collect();
-        let published = |shard: usize| self.shared.0[shard].load_full();
+        let mut copies: Vec<Option<Shard>> = (0..SHARDS).map(|_| None).collect();
         for target in targets {
             let id = target.candidate.id;
             let s = shard_of(id);
-            let current = published(s);
-            if target.elsewhere {
-                let c = copy_of(&mut copies, s, &current);
-                c.shard.here.remove(&id);
-                c.dropped.remove(&id);
-                match c.shard.elsewhere.binary_search_by_key(&id, |c| c.id) {
-                    Ok(at) => c.shard.elsewhere[at] = target.candidate,
-                    Err(_) => c.added.push(target.candidate),
+            let published = self.shared.0[s].load();
+            let map = copies[s].as_ref().map_or(&published.here, |c| &c.here);
+            match map.get(&id) {
+                Some(slot) => slot.store(Arc::new(target)),
+                None => {
+                    copies[s]
+                        .get_or_insert_with(|| Shard::clone(&published))
+                        .here
+                        .insert(id, Arc::new(ArcSwap::from_pointee(target)));
                 }
-                continue;
             }
-            let map = copies[s].as_ref().map_or(&current.here, |c| &c.shard.here);
-            if let Some(slot) = map.get(&id) {
-                slot.store(Arc::new(target));
-                continue;
-            }
-            let c = copy_of(&mut copies, s, &current);
-            c.dropped.insert(id);
-            c.added.retain(|a| a.id != id);
-            c.shard
-                .here
-                .insert(id, Arc::new(ArcSwap::from_pointee(target)));
         }
         for id in gone {
             let s = shard_of(id);
-            let current = published(s);
-            let held = copies[s].as_ref().map_or(&*current, |c| &c.shard);
-            if held.here.contains_key(&id) || held.elsewhere(id).is_some() {
-                let c = copy_of(&mut copies, s, &current);
-                c.shard.here.remove(&id);
-                c.dropped.insert(id);
+            let published = self.shared.0[s].load();
+            if copies[s]
+                .as_ref()
+                .map_or(&published.here, |c| &c.here)
+                .contains_key(&id)
+            {
+                copies[s]
+                    .get_or_insert_with(|| Shard::clone(&published))
+                    .here
+                    .remove(&id);
             }
-            if let Some(c) = copies[s].as_mut() {
-                c.added.retain(|a| a.id != id);
+        }
+        for (s, shard) in peers.iter().enumerate() {
+            let published = self.shared.0[s].load();
+            if !Arc::ptr_eq(&published.elsewhere, shard) {
+                copies[s]
+                    .get_or_insert_with(|| Shard::clone(&published))
+                    .elsewhere = shard.clone();
             }
         }
         for (s, copy) in copies.into_iter().enumerate() {
-            if let Some(Copy {
-                mut shard,
-                added,
-                dropped,
-            }) = copy
-            {
-                let list = &mut shard.elsewhere;
-                if !dropped.is_empty() && !list.is_empty() {
-                    list.retain(|c| !dropped.contains(&c.id));
-                }
-                if !added.is_empty() {
-                    // Latest first, kept by a stable sort and the dedup: a batch that names a
-                    // gateway twice keeps its last word.
-                    list.extend(added.into_iter().rev());
-                    list.sort_by_key(|c| c.id);
-                    list.dedup_by_key(|c| c.id);
-                }
-                // Room a batch took (the first, every peer at once) is not kept.
-                list.shrink_to_fit();
+            if let Some(shard) = copy {
                 self.shared.0[s].store(Arc::new(shard));
             }
         }
     }
 
-    /// The gateways that have a target, for a rebuild of every one.
+    /// The gateways that have a slot, for a rebuild of every one.
     pub(super) fn ids(&self) -> Vec<GatewayId> {
         let mut ids = Vec::new();
         for shard in self.shared.0.iter() {
-            let shard = shard.load();
-            ids.extend(shard.here.keys().copied());
-            ids.extend(shard.elsewhere.iter().map(|c| c.id));
+            ids.extend(shard.load().here.keys().copied());
         }
         ids
     }
@@ -273,7 +227,8 @@ impl TargetsWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::selection::Candidate;
+    use crate::model::{GatewayRecord, GatewayStatus};
+    use crate::registry::peer_table::{Peer, PeerTable};
 
     fn target(id: GatewayId, healthy: bool) -> GatewayTarget {
         GatewayTarget {
@@ -296,11 +251,14 @@ mod tests {
         }
     }
 
-    fn elsewhere(id: GatewayId, healthy: bool) -> GatewayTarget {
-        GatewayTarget {
-            elsewhere: true,
-            ..target(id, healthy)
-        }
+    fn peer(id: i64, online: bool) -> Peer {
+        let mut r = GatewayRecord::new(GatewayId(id), format!("gw{id}"), "h".into(), 1);
+        r.status = if online {
+            GatewayStatus::Online
+        } else {
+            GatewayStatus::Offline
+        };
+        Peer::of(&r, false)
     }
 
     /// Each gateway as a walk meets it: (id, linked elsewhere), in id order.
@@ -311,16 +269,17 @@ mod tests {
         all
     }
 
-    /// What an instance of a cluster holds of a gateway another links is its candidate; a
-    /// reader asking for it gets a whole target (no link, no methods), and a walk meets it once.
+    /// An instance of a cluster publishes its peers as its table holds them: a reader asking
+    /// for one gets a whole target (no link, no methods), a walk meets it once, and a change
+    /// of the table is read at the next publication.
     #[test]
-    fn a_gateway_linked_elsewhere_is_kept_as_its_candidate_and_read_whole() {
+    fn a_gateway_linked_elsewhere_is_published_as_its_peer_and_read_whole() {
         let mut writer = TargetsWriter::default();
         let read = writer.reader();
-        // Several of one shard in one batch, out of order: found by id all the same.
+        let mut peers = PeerTable::default();
         let ids = [3 + SHARDS as i64, 3, 3 + 2 * SHARDS as i64];
-        writer.update(ids.map(|id| elsewhere(GatewayId(id), true)), []);
-        writer.update([target(GatewayId(1), false)], []);
+        peers.put_all(ids.map(|id| peer(id, true)));
+        writer.update([target(GatewayId(1), false)], [], peers.shards());
         assert_eq!(read.len(), 4);
         for id in ids {
             let t = read.get(GatewayId(id)).expect("registered");
@@ -332,41 +291,41 @@ mod tests {
             walk(&read),
             vec![(1, false), (3, true), (67, true), (131, true)]
         );
-        // Its owner's word changes: read at once, and still once in a walk.
-        writer.update([elsewhere(GatewayId(3), false)], []);
+        peers.put(peer(3, false));
+        assert_eq!(
+            healthy(&read, GatewayId(3)),
+            Some(true),
+            "not published yet"
+        );
+        writer.update([], [], peers.shards());
         assert_eq!(healthy(&read, GatewayId(3)), Some(false));
-        assert_eq!(walk(&read).len(), 4);
         assert_eq!(
             read.here().len(),
             1,
-            "only the one not linked elsewhere has a slot"
+            "only the gateway with a view has a slot"
         );
     }
 
-    /// A lease moving here and away again moves the gateway between a slot and the candidates:
-    /// never both (a walk meets it once), never neither, and removal finds it either way.
+    /// A lease moving here and away again moves the gateway between a slot and the peers in
+    /// one publication: a walk meets it once.
     #[test]
     fn a_gateway_whose_lease_moves_is_met_once_wherever_it_is() {
         let mut writer = TargetsWriter::default();
         let read = writer.reader();
-        writer.update(
-            [elsewhere(GatewayId(5), true), elsewhere(GatewayId(6), true)],
-            [],
-        );
-        writer.update([target(GatewayId(5), true)], []);
+        let mut peers = PeerTable::default();
+        peers.put_all([peer(5, true), peer(6, true)]);
+        writer.update([], [], peers.shards());
+        peers.remove(GatewayId(5));
+        writer.update([target(GatewayId(5), true)], [], peers.shards());
         assert_eq!(walk(&read), vec![(5, false), (6, true)]);
         assert!(!read.get(GatewayId(5)).unwrap().elsewhere);
-        writer.update([elsewhere(GatewayId(5), false)], []);
+        peers.put(peer(5, false));
+        writer.update([], [GatewayId(5)], peers.shards());
         assert_eq!(walk(&read), vec![(5, true), (6, true)]);
         assert!(read.here().is_empty());
-        // One batch naming a gateway twice keeps its last word.
-        writer.update(
-            [target(GatewayId(6), true), elsewhere(GatewayId(6), false)],
-            [],
-        );
-        assert_eq!(walk(&read), vec![(5, true), (6, true)]);
-        assert_eq!(healthy(&read, GatewayId(6)), Some(false));
-        writer.update([], [GatewayId(5), GatewayId(6)]);
+        peers.remove(GatewayId(5));
+        peers.remove(GatewayId(6));
+        writer.update([], [], peers.shards());
         assert!(read.is_empty());
         assert_eq!(read.get(GatewayId(5)).map(|t| t.candidate.id), None);
     }
@@ -382,9 +341,10 @@ mod tests {
         writer.update(
             [target(GatewayId(1), false), target(GatewayId(2), false)],
             [],
+            &[],
         );
         assert_eq!(read.len(), 2);
-        writer.update([target(GatewayId(2), true)], []);
+        writer.update([target(GatewayId(2), true)], [], &[]);
         assert_eq!(
             (healthy(&read, GatewayId(1)), healthy(&read, GatewayId(2))),
             (Some(false), Some(true))
@@ -395,15 +355,15 @@ mod tests {
     fn a_change_of_one_gateway_leaves_the_map_of_slots_in_place() {
         let mut writer = TargetsWriter::default();
         let read = writer.reader();
-        writer.update([target(GatewayId(1), false)], []);
+        writer.update([target(GatewayId(1), false)], [], &[]);
         let map = read.0[shard_of(GatewayId(1))].load_full();
-        writer.update([target(GatewayId(1), true)], []);
+        writer.update([target(GatewayId(1), true)], [], &[]);
         assert!(
             Arc::ptr_eq(&map, &read.0[shard_of(GatewayId(1))].load_full()),
             "no copy of the map"
         );
         let other = read.0[shard_of(GatewayId(2))].load_full();
-        writer.update([target(GatewayId(1 + SHARDS as i64), true)], []);
+        writer.update([target(GatewayId(1 + SHARDS as i64), true)], [], &[]);
         assert!(
             !Arc::ptr_eq(&map, &read.0[shard_of(GatewayId(1))].load_full()),
             "a new gateway is a new map of its shard"
@@ -418,9 +378,13 @@ mod tests {
     fn a_gateway_removed_is_gone_for_readers_and_a_target_already_read_stays_whole() {
         let mut writer = TargetsWriter::default();
         let read = writer.reader();
-        writer.update([target(GatewayId(1), true), target(GatewayId(2), true)], []);
+        writer.update(
+            [target(GatewayId(1), true), target(GatewayId(2), true)],
+            [],
+            &[],
+        );
         let held = read.get(GatewayId(2)).unwrap();
-        writer.update([], [GatewayId(2)]);
+        writer.update([], [GatewayId(2)], &[]);
         assert_eq!(read.get(GatewayId(2)).map(|t| t.candidate.id), None);
         assert_eq!(
             read.of(&[GatewayId(2), GatewayId(1)])

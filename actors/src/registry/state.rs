@@ -21,6 +21,7 @@ use super::beats::Beats;
 use super::capacity::{Capacity, unplaced_error};
 use super::index::Index;
 use super::ownership::Ownership;
+use super::peer_table::{Peer, PeerTable, PeersHeld};
 use super::roles::{self, Roles};
 use super::views::Views;
 use crate::events::EventKind;
@@ -32,7 +33,7 @@ use crate::model::{
 
 mod last_seen;
 mod readers;
-mod secrets;
+mod records;
 use crate::store::LinkRecord;
 
 /// A link started here: the epoch its reports must carry, and the numbers it shares.
@@ -42,7 +43,11 @@ struct Linked {
 }
 
 pub struct RegistryState {
+    /// The gateways this instance may link, with their records (alone: every one).
     gateways: Views,
+    /// In a cluster, every other gateway: what routing, the election and the counts need of
+    /// it, no record (`registry/peer_table.rs`).
+    peers: PeerTable,
     linked: HashMap<GatewayId, Linked>,
     epoch: u64,
     /// What was last sent to the store per linked gateway.
@@ -67,14 +72,15 @@ pub struct RegistryState {
     /// In a cluster: each instance's heartbeat, which stands for the last-seen of the
     /// gateways it links.
     beats: Beats,
-    /// In a cluster: the secrets being read for gateways about to be linked here.
-    secrets: secrets::SecretReads,
+    /// In a cluster: the records being read for gateways about to be linked here.
+    records: records::RecordReads,
 }
 
 impl RegistryState {
     pub fn new(records: Vec<GatewayRecord>, links: bool) -> Self {
         let mut state = RegistryState {
             gateways: HashMap::with_capacity(records.len()),
+            peers: PeerTable::default(),
             linked: HashMap::new(),
             epoch: 0,
             persisted: HashMap::new(),
@@ -88,7 +94,7 @@ impl RegistryState {
             touched_all: true,
             capacity: Capacity::default(),
             beats: Beats::default(),
-            secrets: secrets::SecretReads::default(),
+            records: records::RecordReads::default(),
         };
         for record in records {
             state.put(record);
@@ -109,19 +115,19 @@ impl RegistryState {
     /// runner says.
     pub fn leased(&mut self, now: Instant, instance: &str) {
         self.ownership = Ownership::leased(now, instance);
-        for view in self.gateways.values_mut() {
-            let view = Arc::make_mut(view);
-            view.acting_primary = false;
-            // None is linked here yet (`state/secrets.rs`).
-            view.record.leave_secrets();
-        }
+        // None is linked here yet: every gateway is a peer until a lease makes it this
+        // instance's, and its record is read again then (`state/records.rs`).
+        let views = std::mem::take(&mut self.gateways);
+        self.index = Index::default();
+        self.peers
+            .put_all(views.into_values().map(|v| Peer::of(&v.record, false)));
         self.touched_all = true;
         self.views_changed();
     }
 
     pub fn apply(&mut self, input: Input) -> Vec<RegistryAction> {
         let mut out = self.decide(input);
-        self.ask_for_secrets(&mut out);
+        self.ask_for_records(&mut out);
         out
     }
 
@@ -129,7 +135,7 @@ impl RegistryState {
         let mut out = Vec::new();
         match input {
             Input::Started => {
-                self.roles.start(&self.gateways);
+                self.roles.start(&self.gateways, &self.peers);
                 let mut ids: Vec<GatewayId> = self.gateways.keys().copied().collect();
                 ids.sort_unstable();
                 for id in ids {
@@ -167,10 +173,10 @@ impl RegistryState {
                 moved.log(held.len());
                 for (id, _) in &moved.gone {
                     self.stop_link(*id, &mut out);
-                    self.leave_secrets_if_elsewhere(*id);
+                    self.peer_if_elsewhere(*id);
                 }
                 for id in &moved.new {
-                    if self.gateways.contains_key(id) {
+                    if self.contains(*id) {
                         self.start_link(*id, false, &mut out);
                     }
                 }
@@ -187,7 +193,7 @@ impl RegistryState {
                     );
                     for id in lapsed {
                         self.stop_link(id, &mut out);
-                        self.leave_secrets_if_elsewhere(id);
+                        self.peer_if_elsewhere(id);
                     }
                     self.refresh_roles(&mut out);
                 }
@@ -201,7 +207,7 @@ impl RegistryState {
                     return out;
                 }
                 for id in deleted {
-                    if self.gateways.contains_key(&id) {
+                    if self.contains(id) {
                         self.remove(id, &mut out);
                     }
                 }
@@ -215,7 +221,7 @@ impl RegistryState {
                 self.refresh_roles(&mut out);
             }
             Input::PersistLive => self.persist_live(&mut out),
-            Input::SecretsRead { asked, read } => self.secrets_read(asked, read, &mut out),
+            Input::RecordsRead { asked, read } => self.records_read(asked, read, &mut out),
         }
         out
     }
@@ -327,6 +333,16 @@ impl RegistryState {
                     self.index.add(&view.record);
                 }
             }
+            let demoted: Vec<GatewayId> = (self.peers.iter())
+                .filter(|p| p.designated && p.id() != id)
+                .map(Peer::id)
+                .collect();
+            for other in demoted {
+                if let Some(p) = self.peers.get_mut(other) {
+                    p.designated = false;
+                }
+                self.touch(other);
+            }
         }
         self.refresh_roles(out);
         match write {
@@ -350,6 +366,7 @@ impl RegistryState {
         self.roles.records_changed();
         let id = record.id;
         let Some(current) = self.gateways.get(&id) else {
+            // New here, or a peer (one this instance may link now waited for its record).
             self.put(record);
             if self.ownership.may_link(id) {
                 self.start_link(id, false, out);
@@ -370,40 +387,71 @@ impl RegistryState {
     }
 
     /// A known gateway's record replaced (its indexes with it).
-    fn replace_record(&mut self, mut record: GatewayRecord) {
+    fn replace_record(&mut self, record: GatewayRecord) {
+        self.put(record);
+    }
+
+    /// Puts `record` where it belongs: a view if this instance may link the gateway (alone:
+    /// every one), else a peer, its record not kept (`registry/peer_table.rs`).
+    fn put(&mut self, record: GatewayRecord) {
+        self.roles.records_changed();
         let id = record.id;
+        self.touch(id);
         if !self.ownership.may_link(id) {
-            record.leave_secrets();
+            let (acting, vouched) = match self.gateways.remove(&id) {
+                Some(view) => {
+                    self.index.remove(&view.record);
+                    (view.acting_primary, Vouched::default())
+                }
+                None => match self.peers.get(id) {
+                    Some(p) => (p.candidate.acting_primary, p.vouched.clone()),
+                    None => (self.roles.flag_for(&record, true), Vouched::default()),
+                },
+            };
+            self.peers.put(Peer {
+                vouched,
+                ..Peer::of(&record, acting)
+            });
+            return;
         }
         if let Some(view) = self.gateways.get_mut(&id).map(Arc::make_mut) {
             self.index.remove(&view.record);
             self.index.add(&record);
             view.record = record;
+            return;
         }
-        self.touch(id);
-    }
-
-    fn put(&mut self, mut record: GatewayRecord) {
-        self.roles.records_changed();
-        let id = record.id;
-        if self.gateways.contains_key(&id) {
-            return self.replace_record(record);
-        }
-        if !self.ownership.may_link(id) {
-            record.leave_secrets();
-        }
+        // A peer becoming this instance's keeps its owner's heartbeat until its link starts
+        // (the last-seen that link begins from).
+        let (acting_primary, vouched) = match self.peers.remove(id) {
+            Some(peer) => (peer.candidate.acting_primary, peer.vouched),
+            None => (
+                self.roles.flag_for(&record, self.ownership.is_leased()),
+                Vouched::default(),
+            ),
+        };
         self.index.add(&record);
-        let acting_primary = self.roles.flag_for(&record, self.ownership.is_leased());
         let view = GatewayView {
             acting_primary,
             record,
             connection: ConnectionInfo::none(),
             breaker: BreakerInfo::default(),
             live: LiveReadings::default(),
-            vouched: Vouched::default(),
+            vouched,
         };
         self.gateways.insert(id, Arc::new(view));
-        self.touch(id);
+    }
+
+    /// Gateway `id`, its lease gone or lapsed, becomes a peer (its record dropped: read again
+    /// when a lease makes it this instance's).
+    fn peer_if_elsewhere(&mut self, id: GatewayId) {
+        if self.ownership.may_link(id) {
+            return;
+        }
+        if let Some(view) = self.gateways.remove(&id) {
+            self.index.remove(&view.record);
+            self.peers.put(Peer::of(&view.record, view.acting_primary));
+            self.touch(id);
+        }
     }
 
     fn remove(&mut self, id: GatewayId, out: &mut Vec<RegistryAction>) {
@@ -412,6 +460,7 @@ impl RegistryState {
         if let Some(view) = self.gateways.remove(&id) {
             self.index.remove(&view.record);
         }
+        self.peers.remove(id);
         self.methods.remove(&id);
         self.roles.records_changed();
         self.touch(id);
@@ -427,7 +476,7 @@ impl RegistryState {
         verify_shared_token: bool,
         out: &mut Vec<RegistryAction>,
     ) {
-        if !self.gateways.contains_key(&id) || !self.links || !self.ownership.may_link(id) {
+        if !self.links || !self.ownership.may_link(id) || self.record_missing(id) {
             return;
         }
         if let Some(capacity) = self.full(id) {
@@ -435,9 +484,6 @@ impl RegistryState {
             return;
         }
         self.capacity.leave(id);
-        if self.secrets_missing(id) {
-            return;
-        }
         let Some(view) = self.gateways.get(&id) else {
             return;
         };
@@ -522,9 +568,12 @@ impl RegistryState {
     fn refresh_roles(&mut self, out: &mut Vec<RegistryAction>) {
         let linked = &self.linked;
         let latency = |id: GatewayId| linked.get(&id).and_then(|l| l.live.latency());
-        let refreshed = self
-            .roles
-            .refresh(&mut self.gateways, &self.ownership, &latency);
+        let refreshed = self.roles.refresh(
+            &mut self.gateways,
+            &mut self.peers,
+            &self.ownership,
+            &latency,
+        );
         for id in refreshed.flagged {
             self.touch(id);
         }
@@ -537,6 +586,16 @@ impl RegistryState {
         let view = self.gateways.get(&id)?;
         let latency = |_: GatewayId| None;
         Some(roles::candidate(view, &self.ownership, &latency).eligible)
+    }
+
+    /// The peers' shards as they are now, for the call targets to publish.
+    pub(super) fn peer_shards(&self) -> &[super::peer_table::PeerShard] {
+        self.peers.shards()
+    }
+
+    /// The peers as they are now, for a reader to hold (`/metrics`' counts, the alert watch).
+    pub fn peers_held(&self) -> PeersHeld {
+        self.peers.held()
     }
 
     fn views_changed(&mut self) {

@@ -182,6 +182,26 @@ fn retry_deadlocks<T>(
     }
 }
 
+impl Store {
+    /// The rows of these gateways (those still stored), a few hundred ids a statement: far
+    /// below either backend's limit on bound values.
+    fn rows_of(&self, ids: &[GatewayId]) -> Result<Vec<GatewayRow>, StoreError> {
+        const CHUNK: usize = 500;
+        let mut conn = self.conn_or_err()?;
+        let mut rows = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            rows.extend(
+                gateways::table
+                    .filter(gateways::id.eq_any(chunk))
+                    .select(GatewayRow::as_select())
+                    .load(&mut *conn)
+                    .map_err(StoreError::backend)?,
+            );
+        }
+        Ok(rows)
+    }
+}
+
 impl GatewayStore for Store {
     fn load_gateways(&self) -> Result<Vec<GatewayRecord>, StoreError> {
         let mut conn = self.conn_or_err()?;
@@ -194,26 +214,25 @@ impl GatewayStore for Store {
     }
 
     fn gateway_secrets(&self, ids: &[GatewayId]) -> Result<Vec<GatewaySecrets>, StoreError> {
-        // A few hundred ids a statement: far below either backend's limit on bound values.
-        const CHUNK: usize = 500;
-        let mut conn = self.conn_or_err()?;
-        let mut out = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(CHUNK) {
-            let rows = gateways::table
-                .filter(gateways::id.eq_any(chunk))
-                .select(GatewayRow::as_select())
-                .load(&mut *conn)
-                .map_err(StoreError::backend)?;
-            out.extend(rows.into_iter().map(|row| {
+        Ok(self
+            .rows_of(ids)?
+            .into_iter()
+            .map(|row| {
                 let (token, device_token) = self.open_tokens(&row);
                 GatewaySecrets {
                     id: row.id,
                     token,
                     device_token,
                 }
-            }));
-        }
-        Ok(out)
+            })
+            .collect())
+    }
+
+    fn gateway_records(&self, ids: &[GatewayId]) -> Result<Vec<GatewayRecord>, StoreError> {
+        self.rows_of(ids)?
+            .into_iter()
+            .map(|row| self.to_record(row))
+            .collect()
     }
 
     fn insert_gateway(&self, new: &NewGateway, by: &Caller) -> Result<GatewayRecord, StoreError> {

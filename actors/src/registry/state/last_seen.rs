@@ -1,8 +1,7 @@
 //! Last-seen and the live numbers saved (docs/design.md, *Cluster*, last-seen by heartbeat):
-//! the periodic save, which rule an owner saves by, and a view of a gateway linked elsewhere holding its owner's heartbeat
-//! (`registry/beats.rs`).
-
-use std::sync::Arc;
+//! the periodic save, which rule an owner saves by, and a peer holding its owner's heartbeat
+//! (`registry/beats.rs`) for the link that may adopt it. A gateway linked elsewhere is shown
+//! with its owner's heartbeat by whoever reads its row (`registry/peers.rs`).
 
 use super::RegistryState;
 use crate::model::{GatewayId, Vouched};
@@ -20,20 +19,19 @@ impl RegistryState {
         }
     }
 
-    /// The change feed read who holds gateway `id`'s lease: its view reads that instance's
-    /// heartbeat as last-seen (not for a gateway linked here: its link's own numbers).
+    /// The change feed read who holds gateway `id`'s lease: a peer holds that instance's
+    /// heartbeat cell (not of this instance: a gateway it links has its link's own numbers).
     pub(super) fn owner_read(&mut self, LeaseOwner { gateway, owner }: LeaseOwner) {
-        if self.ownership.may_link(gateway) || !self.gateways.contains_key(&gateway) {
+        if self.ownership.may_link(gateway) || !self.peers.contains(gateway) {
             return;
         }
         let me = self.ownership.instance();
         let cell = owner
             .filter(|(instance, _)| Some(instance.as_str()) != me)
             .and_then(|(instance, epoch)| self.beats.cell(&instance, epoch));
-        if let Some(view) = self.gateways.get_mut(&gateway).map(Arc::make_mut) {
-            view.vouched = cell.as_ref().map(Vouched::by).unwrap_or_default();
+        if let Some(peer) = self.peers.get_mut(gateway) {
+            peer.vouched = cell.as_ref().map(Vouched::by).unwrap_or_default();
         }
-        self.touch(gateway);
     }
 
     /// The live numbers that moved on since they were last stored, by the same rule as link

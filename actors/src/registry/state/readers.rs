@@ -15,12 +15,13 @@ impl RegistryState {
         self.changes
     }
 
+    /// Every gateway registered: those with a view here and the peers.
     pub fn len(&self) -> usize {
-        self.gateways.len()
+        self.gateways.len() + self.peers.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.gateways.is_empty()
+        self.len() == 0
     }
 
     pub fn acting(&self) -> Option<GatewayId> {
@@ -37,11 +38,27 @@ impl RegistryState {
     }
 
     pub fn contains(&self, id: GatewayId) -> bool {
-        self.gateways.contains_key(&id)
+        self.gateways.contains_key(&id) || self.peers.contains(id)
     }
 
+    /// Gateway `id`'s record, if this instance keeps it (alone: every one; in a cluster, those
+    /// it may link — a peer's is in the database).
     pub fn record(&self, id: GatewayId) -> Option<&GatewayRecord> {
         self.gateways.get(&id).map(|v| &v.record)
+    }
+
+    /// Whether this instance may link gateway `id` (alone: every one; in a cluster, those it
+    /// holds the lease of) — and so keeps its record.
+    pub fn may_link(&self, id: GatewayId) -> bool {
+        self.ownership.may_link(id)
+    }
+
+    /// Whether gateway `id` is the designated primary (`None`: not registered).
+    pub fn designated(&self, id: GatewayId) -> Option<bool> {
+        match self.gateways.get(&id) {
+            Some(v) => Some(v.record.is_primary),
+            None => self.peers.get(id).map(|p| p.designated),
+        }
     }
 
     /// The epoch of gateway `id`'s link here (`None`: not linked here).
@@ -57,7 +74,7 @@ impl RegistryState {
         self.methods.get(&id)
     }
 
-    /// The views, in no order.
+    /// The views (alone every gateway; in a cluster those this instance may link), in no order.
     pub fn views(&self) -> impl Iterator<Item = &GatewayView> + '_ {
         self.gateways.values().map(|v| &**v)
     }
@@ -96,8 +113,8 @@ impl RegistryState {
         )
     }
 
-    /// Every gateway as readers see it, primary first, then by name and id: shared with the
-    /// state, not copied (see [`Views`]).
+    /// Every gateway with a view here as readers see it, primary first, then by name and id:
+    /// shared with the state, not copied (see [`Views`]).
     pub fn sorted_views(&self) -> Vec<Arc<GatewayView>> {
         self.index
             .in_order()
@@ -105,13 +122,17 @@ impl RegistryState {
             .collect()
     }
 
+    /// Whether a gateway with a view here has `name` (in a cluster the database checks the
+    /// peers' inside the write: `db/gateways`).
     pub fn name_taken(&self, name: &str, except: Option<GatewayId>) -> bool {
         self.index
             .name_holder(&self.gateways, name, except)
             .is_some()
     }
 
-    /// The other gateway that already has `host:port` (host compared without case).
+    /// The other gateway with a view here that already has `host:port` (host compared without
+    /// case; in a cluster the database checks the peers' inside the write,
+    /// `db/gateways/address.rs`).
     pub fn address_owner(
         &self,
         host: &str,

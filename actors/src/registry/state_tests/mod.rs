@@ -16,12 +16,12 @@ use crate::link::messages::{LinkState, LinkUpdate, LiveStats};
 use crate::model::{
     BreakerInfo, BreakerState, ConnectionInfo, GatewayId, GatewayRecord, GatewayStatus, LinkPhase,
 };
-use crate::store::{GatewaySecrets, LinkRecord};
+use crate::store::LinkRecord;
 
 mod cluster;
 mod election;
 mod links;
-mod secrets;
+mod records;
 mod settings;
 
 pub(super) const UNIX: i64 = 1_795_238_987;
@@ -72,8 +72,11 @@ pub(super) struct Harness {
     pub state: RegistryState,
     pub live: HashMap<GatewayId, Arc<LiveStats>>,
     pub targets: HashMap<GatewayId, LinkTarget>,
-    /// The shared tokens in the store, which a read of secrets answers with at once (as the
-    /// actor does when the store is up) while `answers_secrets`.
+    /// The rows in the store as the inputs fed so far wrote them (loaded, written here,
+    /// brought by the change feed), which a read of records answers with at once (as the actor
+    /// does when the store is up) while `answers_secrets`.
+    pub stored: HashMap<GatewayId, GatewayRecord>,
+    /// The shared tokens in the store, read with the records.
     pub stored_tokens: HashMap<GatewayId, String>,
     pub answers_secrets: bool,
 }
@@ -82,6 +85,7 @@ impl Harness {
     /// Loaded from `records`, links on, not started.
     pub fn loaded(records: Vec<GatewayRecord>) -> Self {
         Harness {
+            stored: records.iter().map(|r| (r.id, r.clone())).collect(),
             state: RegistryState::new(records, true),
             live: HashMap::new(),
             targets: HashMap::new(),
@@ -97,9 +101,10 @@ impl Harness {
         h
     }
 
-    /// The actions `input` leads to, with those of the answers to its reads of secrets
+    /// The actions `input` leads to, with those of the answers to its reads of records
     /// (while `answers_secrets`) after them.
     pub fn apply(&mut self, input: Input) -> Vec<RegistryAction> {
+        self.store(&input);
         let mut actions = self.state.apply(input);
         let mut at = 0;
         while at < actions.len() {
@@ -108,10 +113,10 @@ impl Harness {
                     self.live.insert(target.id, live.clone());
                     self.targets.insert(target.id, (**target).clone());
                 }
-                RegistryAction::ReadSecrets { ids, after: None } if self.answers_secrets => {
+                RegistryAction::ReadRecords { ids, after: None } if self.answers_secrets => {
                     let asked = ids.clone();
-                    let read = self.secrets_stored(&asked);
-                    let more = self.state.apply(Input::SecretsRead {
+                    let read = self.records_stored(&asked);
+                    let more = self.state.apply(Input::RecordsRead {
                         asked,
                         read: Some(read),
                     });
@@ -124,14 +129,36 @@ impl Harness {
         actions
     }
 
-    /// What the store holds of `ids`' secrets (those still registered).
-    pub fn secrets_stored(&self, ids: &[GatewayId]) -> Vec<GatewaySecrets> {
+    /// The rows `input` writes, as the store holds them after it.
+    fn store(&mut self, input: &Input) {
+        match input {
+            Input::Written(record, _) => {
+                self.stored.insert(record.id, record.clone());
+            }
+            Input::Deleted(id) => {
+                self.stored.remove(id);
+            }
+            Input::StoreChanges {
+                changed, deleted, ..
+            } => {
+                for r in changed {
+                    self.stored.insert(r.id, r.clone());
+                }
+                for id in deleted {
+                    self.stored.remove(id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// What the store holds of `ids`' records, tokens decrypted (those still registered).
+    pub fn records_stored(&self, ids: &[GatewayId]) -> Vec<GatewayRecord> {
         ids.iter()
-            .filter(|id| self.state.record(**id).is_some())
-            .map(|id| GatewaySecrets {
-                id: *id,
-                token: self.stored_tokens.get(id).map(|t| t.clone().into()),
-                device_token: None,
+            .filter_map(|id| self.stored.get(id))
+            .map(|r| GatewayRecord {
+                token: self.stored_tokens.get(&r.id).map(|t| t.clone().into()),
+                ..r.clone()
             })
             .collect()
     }
@@ -153,13 +180,17 @@ impl Harness {
         self.state.acting()
     }
 
-    /// The gateways whose views say they act as primary.
+    /// The gateways whose views, or peers, say they act as primary.
     pub fn flagged(&self) -> Vec<GatewayId> {
-        let mut ids: Vec<GatewayId> = self
-            .state
-            .views()
+        let peers = self.state.peers_held();
+        let mut ids: Vec<GatewayId> = (self.state.views())
             .filter(|v| v.acting_primary)
             .map(|v| v.record.id)
+            .chain(
+                (peers.iter())
+                    .filter(|p| p.candidate.acting_primary)
+                    .map(|p| p.id()),
+            )
             .collect();
         ids.sort_unstable();
         ids

@@ -1,13 +1,13 @@
-//! Secrets stay with the owner (`state/secrets.rs`): a member holds the tokens of the gateways
-//! it links and of no other, reads them when a lease makes a gateway its own, and drops them
-//! when the lease goes.
+//! Records stay with the owner (`state/records.rs`): a member keeps the record — the tokens
+//! with it — of the gateways it may link and of no other (those are peers: what routing and the
+//! election need, `registry/peer_table.rs`), reads it when a lease makes a gateway its own, and
+//! drops it when the lease goes.
 
 use std::time::{Duration, Instant};
 
 use secrecy::ExposeSecret;
 
 use super::*;
-use crate::model::Secrets;
 
 fn with_token(id: i64) -> GatewayRecord {
     GatewayRecord {
@@ -44,31 +44,32 @@ fn reads(actions: &[RegistryAction]) -> Vec<(Vec<GatewayId>, bool)> {
     actions
         .iter()
         .filter_map(|a| match a {
-            RegistryAction::ReadSecrets { ids, after } => Some((ids.clone(), after.is_some())),
+            RegistryAction::ReadRecords { ids, after } => Some((ids.clone(), after.is_some())),
             _ => None,
         })
         .collect()
 }
 
+/// Whether the member keeps gateway `id`'s record (and so its tokens), it being registered.
 fn carries(h: &Harness, id: i64) -> bool {
-    let r = h.state.record(GatewayId(id)).expect("registered");
-    r.token.is_some() || r.device_token.is_some() || r.secrets == Secrets::Carried
+    assert!(h.state.contains(GatewayId(id)), "gateway {id} registered");
+    h.state.record(GatewayId(id)).is_some()
 }
 
 #[test]
-fn a_member_holds_no_secret_of_a_gateway_it_does_not_link_and_still_shows_it_has_a_token() {
+fn a_member_keeps_no_record_of_a_gateway_it_does_not_link_yet_knows_it() {
     let (mut h, _) = member(&[1, 2]);
     h.apply(Input::Written(gw(GatewayId(3), false), Write::Created));
     for id in [1, 2, 3] {
         assert!(!carries(&h, id), "gateway {id}");
     }
-    let shown = |id| h.state.record(GatewayId(id)).unwrap().has_token();
-    assert!(shown(1) && shown(2), "the API's token_set is kept");
-    assert!(!shown(3), "a gateway registered without a token has none");
+    assert_eq!(h.state.len(), 3);
+    assert_eq!(h.state.designated(GatewayId(1)), Some(true));
+    assert_eq!(h.state.designated(GatewayId(3)), Some(false));
 }
 
 #[test]
-fn a_written_record_of_a_gateway_linked_elsewhere_is_kept_without_its_secrets() {
+fn a_written_record_of_a_gateway_linked_elsewhere_is_not_kept() {
     let (mut h, t0) = member(&[1, 2]);
     h.apply(round(&[2], t0));
     h.apply(Input::StoreChanges {
@@ -78,14 +79,14 @@ fn a_written_record_of_a_gateway_linked_elsewhere_is_kept_without_its_secrets() 
     });
     assert!(
         !carries(&h, 1),
-        "another instance's: read from the feed, secrets dropped"
+        "another instance's: read from the feed, its record not kept"
     );
     let mine = h.state.record(GatewayId(2)).unwrap();
     assert_eq!(mine.token.as_ref().unwrap().expose_secret(), "t2");
 }
 
 #[test]
-fn a_lease_gained_reads_the_secrets_once_and_links_with_them() {
+fn a_lease_gained_reads_the_record_once_and_links_with_its_secrets() {
     let (mut h, t0) = member(&[1, 2, 3]);
     h.answers_secrets = false;
     let actions = h.apply(round(&[2, 3], t0));
@@ -93,12 +94,12 @@ fn a_lease_gained_reads_the_secrets_once_and_links_with_them() {
         reads(&actions),
         vec![(vec![GatewayId(2), GatewayId(3)], false)]
     );
-    assert!(starts(&actions).is_empty(), "no link before its secrets");
+    assert!(starts(&actions).is_empty(), "no link before its record");
     // The next round, before the answer: nothing asked twice.
     let actions = h.apply(round(&[2, 3], t0 + Duration::from_secs(3)));
     assert!(reads(&actions).is_empty());
-    let read = h.secrets_stored(&[GatewayId(2), GatewayId(3)]);
-    let actions = h.apply(Input::SecretsRead {
+    let read = h.records_stored(&[GatewayId(2), GatewayId(3)]);
+    let actions = h.apply(Input::RecordsRead {
         asked: vec![GatewayId(2), GatewayId(3)],
         read: Some(read),
     });
@@ -109,13 +110,13 @@ fn a_lease_gained_reads_the_secrets_once_and_links_with_them() {
 }
 
 #[test]
-fn secrets_that_come_after_the_lease_went_elsewhere_are_dropped_and_start_nothing() {
+fn a_record_that_comes_after_the_lease_went_elsewhere_is_dropped_and_starts_nothing() {
     let (mut h, t0) = member(&[1, 2]);
     h.answers_secrets = false;
     h.apply(round(&[2], t0));
     h.apply(round(&[], t0 + Duration::from_secs(3)));
-    let read = h.secrets_stored(&[GatewayId(2)]);
-    let actions = h.apply(Input::SecretsRead {
+    let read = h.records_stored(&[GatewayId(2)]);
+    let actions = h.apply(Input::RecordsRead {
         asked: vec![GatewayId(2)],
         read: Some(read),
     });
@@ -124,7 +125,7 @@ fn secrets_that_come_after_the_lease_went_elsewhere_are_dropped_and_start_nothin
 }
 
 #[test]
-fn a_lease_lost_or_lapsed_drops_the_secrets() {
+fn a_lease_lost_or_lapsed_drops_the_record() {
     let (mut h, t0) = member(&[1, 2]);
     let actions = h.apply(round(&[1, 2], t0));
     assert_eq!(starts(&actions), vec![GatewayId(1), GatewayId(2)]);
@@ -144,15 +145,15 @@ fn a_failed_read_is_asked_again_later_for_the_gateways_still_to_be_linked_only()
     h.answers_secrets = false;
     h.apply(round(&[1, 2], t0));
     h.apply(round(&[2], t0 + Duration::from_secs(3)));
-    let actions = h.apply(Input::SecretsRead {
+    let actions = h.apply(Input::RecordsRead {
         asked: vec![GatewayId(1), GatewayId(2)],
         read: None,
     });
     assert_eq!(reads(&actions), vec![(vec![GatewayId(2)], true)]);
     assert!(starts(&actions).is_empty());
     // Its lease kept, the second try finds it still waiting, and links it.
-    let read = h.secrets_stored(&[GatewayId(2)]);
-    let actions = h.apply(Input::SecretsRead {
+    let read = h.records_stored(&[GatewayId(2)]);
+    let actions = h.apply(Input::RecordsRead {
         asked: vec![GatewayId(2)],
         read: Some(read),
     });
@@ -163,7 +164,7 @@ fn a_failed_read_is_asked_again_later_for_the_gateways_still_to_be_linked_only()
 }
 
 #[test]
-fn alone_every_record_keeps_its_secrets_and_nothing_is_read() {
+fn alone_every_record_is_kept_with_its_secrets_and_nothing_is_read() {
     let mut h = Harness::loaded(vec![with_token(1), with_token(2)]);
     let actions = h.apply(Input::Started);
     assert!(reads(&actions).is_empty());
