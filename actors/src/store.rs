@@ -108,7 +108,9 @@ pub struct GatewaySecrets {
 }
 
 pub trait GatewayStore: Send + Sync + 'static {
-    fn load_gateways(&self) -> Result<Vec<GatewayRecord>, StoreError>;
+    /// Every gateway, by id; `sealed`: the tokens left in the store (an instance of a cluster
+    /// at start, which links none yet and reads each record again when it may).
+    fn load_gateways(&self, sealed: bool) -> Result<Vec<GatewayRecord>, StoreError>;
 
     /// The secrets of these gateways as stored now (decrypted), for an instance of a cluster
     /// about to link them (it holds no secret of a gateway it does not link). A gateway

@@ -5,7 +5,7 @@
 //! memory the target bounds: on PostgreSQL, `cluster.max_gateways` = N / K, the first N / K
 //! gateways registered are fake gateways it links, and the other N − N / K are registered at
 //! addresses nobody listens on, which it holds as every instance holds the gateways its peers
-//! link — a view with its record, the indexes, a call target — and never dials (placement
+//! link — as peers (`registry/peer_table.rs`), no record kept — and never dials (placement
 //! leaves the highest ids unplaced: no instance has room). Measured in 3 rounds (1 in smoke
 //! runs), each a cold start on the registered fleet: all N / K online, a steady window, then
 //! the RSS over the N / K it links; the empty daemon's RSS beside it. The fakes count their

@@ -217,13 +217,16 @@ pub fn serve(config_file: Option<PathBuf>, flags: FlagOverrides) -> Result<(), D
         crate::db::Backend::Postgres(_) => Some(store.feed_position()?),
         crate::db::Backend::Sqlite(_) => None,
     };
-    let registry = RegistryActor::load(Arc::new(store.clone()), Some(link_ctx))
+    // An instance of a cluster loads every gateway as a peer: none is linked until the runner
+    // says which are its own.
+    let member = feed_start.map(|_| cfg.cluster.instance_id(&cfg.state.dir));
+    let registry = RegistryActor::load(Arc::new(store.clone()), Some(link_ctx), member.as_deref())
         .map_err(|e| DaemonError::Startup(e.to_string()))?
         .with_events(events.clone(), cfg.election.failback);
     let capacity = compose::capacity(&cfg, &backend);
     let cluster = compose::cluster_of(&cfg, &store, &metrics, capacity, feed_start)?;
     let registry = match &cluster {
-        Some(c) => registry.leased(&c.instance_id),
+        Some(_) => registry,
         None => {
             info!(capacity = ?capacity, "alone on SQLite");
             registry.within(capacity.and_then(|c| usize::try_from(c).ok()))

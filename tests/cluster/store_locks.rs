@@ -83,7 +83,7 @@ fn two_instances_writing_the_same_gateways_in_opposite_orders_both_succeed() {
         failures.first()
     );
     let statuses: Vec<GatewayStatus> = store
-        .load_gateways()
+        .load_gateways(false)
         .expect("load")
         .iter()
         .map(|g| g.status)

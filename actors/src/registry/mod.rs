@@ -107,11 +107,14 @@ impl RegistryActor {
     /// Loads the registry (blocking: call from a blocking thread before starting the actor),
     /// repairing a missing primary if the database was edited by hand. With `link_ctx`, one
     /// gateway actor per gateway is started when the registry starts.
+    /// Loads the registry from `store`: alone (`member`: `None`), every gateway a view to link;
+    /// an instance of a cluster (`member`: its id), every gateway a peer until its leases come.
     pub fn load(
         store: Arc<dyn GatewayStore>,
         link_ctx: Option<LinkContext>,
+        member: Option<&str>,
     ) -> Result<Self, StoreError> {
-        let mut records = store.load_gateways()?;
+        let mut records = store.load_gateways(member.is_some())?;
         if let Some(id) = primary::repair_candidate(&records) {
             warn!(
                 gateway_id = id.get(),
@@ -125,7 +128,11 @@ impl RegistryActor {
             records.retain(|r| r.id != id);
             records.push(promoted);
         }
-        let state = RegistryState::new(records, link_ctx.is_some());
+        let links = link_ctx.is_some();
+        let state = match member {
+            Some(instance) => RegistryState::member(records, links, Instant::now(), instance),
+            None => RegistryState::new(records, links),
+        };
         let mut actor = RegistryActor {
             changes: Arc::new(AtomicU64::new(state.changes())),
             targets: TargetsWriter::default(),
@@ -152,14 +159,6 @@ impl RegistryActor {
     pub fn with_events(mut self, events: EventBus, failback: bool) -> Self {
         self.events = events;
         self.state.set_failback(failback);
-        self
-    }
-
-    /// In a cluster (as `instance`): no link starts until the runner says which gateways are
-    /// this instance's.
-    pub fn leased(mut self, instance: &str) -> Self {
-        self.state.leased(Instant::now(), instance);
-        self.changed();
         self
     }
 

@@ -102,6 +102,19 @@ impl RegistryState {
         state
     }
 
+    /// A cluster member (`instance`) loaded from `records`: every gateway a peer from the
+    /// start (none is linked here until the runner says), no view, index entry or call target
+    /// built for one only to be dropped — at 100,000 that was ~110 MB made and freed at every
+    /// start, and the heap it left behind stayed resident (`scripts/bench.sh share`).
+    pub fn member(records: Vec<GatewayRecord>, links: bool, now: Instant, instance: &str) -> Self {
+        let mut state = RegistryState::new(Vec::new(), links);
+        state.leased(now, instance);
+        let peers: Vec<Peer> = records.iter().map(|r| Peer::of(r, false)).collect();
+        drop(records);
+        state.peers.put_all(peers);
+        state
+    }
+
     /// Alone: link at most `capacity` gateways (set before the registry starts).
     pub fn set_capacity(&mut self, capacity: Option<usize>) {
         self.capacity.set(capacity);

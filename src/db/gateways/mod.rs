@@ -203,13 +203,16 @@ impl Store {
 }
 
 impl GatewayStore for Store {
-    fn load_gateways(&self) -> Result<Vec<GatewayRecord>, StoreError> {
+    fn load_gateways(&self, sealed: bool) -> Result<Vec<GatewayRecord>, StoreError> {
         let mut conn = self.conn_or_err()?;
         let rows = gateways::table
             .order(gateways::id)
             .select(GatewayRow::as_select())
             .load(&mut *conn)
             .map_err(StoreError::backend)?;
+        if sealed {
+            return rows.into_iter().map(|r| self.to_sealed_record(r)).collect();
+        }
         rows.into_iter().map(|r| self.to_record(r)).collect()
     }
 

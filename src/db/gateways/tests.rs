@@ -35,7 +35,7 @@ fn primary_switch_is_one_transaction_and_tokens_round_trip() {
         .insert_gateway(&new_gw("a", true, Some("tok-a")), &by)
         .unwrap();
     let b = store.insert_gateway(&new_gw("b", true, None), &by).unwrap();
-    let all = store.load_gateways().unwrap();
+    let all = store.load_gateways(false).unwrap();
     assert_eq!(all.iter().filter(|g| g.is_primary).count(), 1);
     assert!(all.iter().find(|g| g.id == b.id).unwrap().is_primary);
     let loaded_a = all.iter().find(|g| g.id == a.id).unwrap();
@@ -46,7 +46,7 @@ fn primary_switch_is_one_transaction_and_tokens_round_trip() {
         ..Default::default()
     };
     store.update_gateway(a.id, &patch, &by).unwrap();
-    let all = store.load_gateways().unwrap();
+    let all = store.load_gateways(false).unwrap();
     assert_eq!(
         all.iter()
             .filter(|g| g.is_primary)
@@ -100,17 +100,17 @@ fn the_primary_is_never_deleted_by_the_store_while_others_remain() {
         .insert_gateway(&new_gw("b", false, None), &by)
         .unwrap();
     assert!(store.delete_gateway(a.id, &by).is_err());
-    assert_eq!(store.load_gateways().unwrap().len(), 2);
+    assert_eq!(store.load_gateways(false).unwrap().len(), 2);
     // The last one may go (the registry allows it only for a lost managed gateway): no
     // gateway, no primary.
     store.delete_gateway(b.id, &by).unwrap();
     store.delete_gateway(a.id, &by).unwrap();
-    assert_eq!(store.load_gateways().unwrap().len(), 0);
+    assert_eq!(store.load_gateways(false).unwrap().len(), 0);
 }
 
 fn tokens_of(store: &Store, id: GatewayId) -> (Option<String>, Option<String>) {
     let g = store
-        .load_gateways()
+        .load_gateways(false)
         .unwrap()
         .into_iter()
         .find(|g| g.id == id)
@@ -222,7 +222,7 @@ fn label_changes_made_at_once_are_all_kept() {
     for w in writers {
         w.join().unwrap();
     }
-    let labels = store.load_gateways().unwrap()[0].labels.clone();
+    let labels = store.load_gateways(false).unwrap()[0].labels.clone();
     assert_eq!(labels.len(), 8, "{labels}");
     // A merge that would leave invalid labels changes nothing.
     let too_many: LabelPatch = (0..60)
@@ -232,7 +232,7 @@ fn label_changes_made_at_once_are_all_kept() {
         store.patch_labels(g.id, &too_many, &by),
         Err(StoreError::Labels(_))
     ));
-    assert_eq!(store.load_gateways().unwrap()[0].labels, labels);
+    assert_eq!(store.load_gateways(false).unwrap()[0].labels, labels);
     let removed = LabelPatch::from([("k0".to_owned(), None)]);
     let after = store.patch_labels(g.id, &removed, &by).unwrap();
     assert_eq!(after.labels.get("k0"), None);
@@ -316,7 +316,7 @@ fn a_second_gateway_at_one_address_is_refused_naming_the_first() {
         StoreError::DuplicateAddress { id, .. } if id == edge.id
     ));
     // Refused whole: nothing of the update was written.
-    let stored = store.load_gateways().unwrap();
+    let stored = store.load_gateways(false).unwrap();
     let kept = stored.iter().find(|g| g.id == other.id).unwrap();
     assert_eq!((kept.host.as_str(), kept.port), ("127.0.0.1", other.port));
     let own = GatewayPatch {
@@ -329,5 +329,5 @@ fn a_second_gateway_at_one_address_is_refused_naming_the_first() {
         ..Default::default()
     };
     store.update_gateway(other.id, &free, &by).unwrap();
-    assert_eq!(store.load_gateways().unwrap().len(), 2);
+    assert_eq!(store.load_gateways(false).unwrap().len(), 2);
 }

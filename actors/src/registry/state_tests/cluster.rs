@@ -571,3 +571,25 @@ fn a_gateway_not_linked_here_is_a_peer_and_a_lease_gives_it_a_view() {
     assert!(h.state.view(GatewayId(1)).is_none(), "the lease lost");
     assert!(h.state.record(GatewayId(1)).is_none() && h.state.contains(GatewayId(1)));
 }
+
+/// A cluster member loaded from the store holds every gateway as a peer from the start (no
+/// view made and dropped), counts them all, knows the designated primary, and links one only
+/// once a lease comes and its record is read.
+#[test]
+fn a_member_loaded_from_the_store_holds_peers_only_until_its_leases_come() {
+    let t0 = Instant::now();
+    let records = vec![gw(GatewayId(1), true), gw(GatewayId(2), false)];
+    let mut h = Harness {
+        state: RegistryState::member(records.clone(), true, t0, "a"),
+        ..Harness::loaded(records)
+    };
+    assert_eq!(h.state.views().count(), 0);
+    assert_eq!((h.state.len(), h.state.peers_held().len()), (2, 2));
+    assert_eq!(h.state.designated(GatewayId(1)), Some(true));
+    assert!(h.state.record(GatewayId(1)).is_none());
+    assert!(starts(&h.apply(Input::Started)).is_empty());
+    let actions = h.apply(round(&[(GatewayId(2), 1)], false, None, t0));
+    assert_eq!(starts(&actions), vec![GatewayId(2)]);
+    assert!(h.state.record(GatewayId(2)).is_some());
+    assert_eq!(h.state.peers_held().len(), 1);
+}
