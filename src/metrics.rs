@@ -256,7 +256,7 @@ impl Metrics {
         TextEncoder::new().encode(&families, &mut out)?;
         drop(families);
         let mut text = String::from_utf8(out).map_err(|e| prometheus::Error::Msg(e.to_string()))?;
-        per_gateway::write(&mut text, views, self.links.detail());
+        per_gateway::write(&mut text, views, peers, self.links.detail());
         self.links.write(&mut text, "gateway_supervisor_");
         Ok(text)
     }

@@ -13,11 +13,15 @@
 //! a family's `# HELP` and `# TYPE` once, then its samples, none when it has none. Label values
 //! are escaped here (`\`, `"`, newline) whatever their source.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
 use gateway_supervisor_actors::link_metrics::GatewayDetail;
-use gateway_supervisor_actors::model::{BreakerState, GatewayStatus, GatewayView, LinkPhase};
+use gateway_supervisor_actors::model::{
+    BreakerState, GatewayRecord, GatewayStatus, GatewayView, LinkPhase,
+};
+use gateway_supervisor_actors::registry::peer_table::{Peer, PeersHeld};
 
 const PREFIX: &str = "gateway_supervisor_";
 
@@ -127,31 +131,57 @@ const UP: Family = Family {
     },
 };
 
-/// Appends the per-gateway families for `views` to `out`, as `detail` has them. A gateway
-/// linked by another live instance of a cluster is left to that instance
-/// ([`GatewayView::linked_elsewhere`]), except for `acting_primary`, which every instance
-/// shows for the gateway it elects.
-pub fn write(out: &mut String, views: &[Arc<GatewayView>], detail: GatewayDetail) {
+/// Appends the per-gateway families for `views` and `peers` to `out`, as `detail` has them. A
+/// gateway linked by another live instance of a cluster is left to that instance
+/// ([`GatewayView::linked_elsewhere`], a peer's owner's heartbeat), except for
+/// `acting_primary`, which every instance shows for the gateway it elects; a gateway no live
+/// instance links (unplaced, or its owner gone) is shown by every instance, as its row says.
+pub fn write(
+    out: &mut String,
+    views: &[Arc<GatewayView>],
+    peers: &PeersHeld,
+    detail: GatewayDetail,
+) {
     let families: &[Family] = match detail {
         GatewayDetail::None => &[],
         GatewayDetail::Basic => &[INFO, STATUS_BASIC, UP],
         GatewayDetail::Full => &[BREAKER, FAILURES, INFO, STATUS_FULL, UP],
     };
-    family(out, &ACTING_PRIMARY, views.iter().map(|v| &**v));
+    let acting = (peers.iter())
+        .filter(|p| p.candidate.acting_primary)
+        .map(|p| Cow::Owned(shown(p)));
+    family(
+        out,
+        &ACTING_PRIMARY,
+        views.iter().map(|v| Cow::Borrowed(&**v)).chain(acting),
+    );
     for f in families {
-        family(
-            out,
-            f,
-            views.iter().map(|v| &**v).filter(|v| !v.linked_elsewhere()),
-        );
+        let here = (views.iter().map(|v| &**v))
+            .filter(|v| !v.linked_elsewhere())
+            .map(Cow::Borrowed);
+        // One view at a time, made for the scrape and dropped: none in a placed fleet.
+        let nobody_s = (peers.iter())
+            .filter(|p| !p.vouched.live())
+            .map(|p| Cow::Owned(shown(p)));
+        family(out, f, here.chain(nobody_s));
     }
 }
 
-fn family<'a>(out: &mut String, f: &Family, views: impl Iterator<Item = &'a GatewayView>) {
+/// A peer as the families read a gateway not linked here: its stored status and name, no link.
+fn shown(p: &Peer) -> GatewayView {
+    let record = GatewayRecord {
+        status: p.status,
+        ..GatewayRecord::new(p.id(), p.candidate.name.clone(), String::new(), 0)
+    };
+    GatewayView::unlinked(record, p.candidate.acting_primary)
+}
+
+fn family<'a>(out: &mut String, f: &Family, views: impl Iterator<Item = Cow<'a, GatewayView>>) {
     let mut header = false;
     // One buffer for every view's id, not a string allocated per family per gateway.
     let mut id = String::new();
     for v in views {
+        let v = &*v;
         id.clear();
         let _ = write!(id, "{}", v.record.id);
         (f.samples)(v, &id, &mut |values, value| {
@@ -225,6 +255,7 @@ mod tests {
         write(
             &mut out,
             &[view(1, "2026\"9\\x\ny"), view(2, "2026.9.6")],
+            &PeersHeld::default(),
             GatewayDetail::Basic,
         );
         assert!(
@@ -241,6 +272,47 @@ mod tests {
             assert!(out.find(&header).unwrap() < first, "{out}");
         }
         assert_eq!(out.lines().count(), 3 * 2 + 3 * 2, "{out}");
+    }
+
+    /// In a cluster, a peer no live instance links (unplaced, or its owner gone) is shown by
+    /// every instance as its row says — down, in its stored status — so that `max by
+    /// (gateway_id)` still sees it; one whose owner lives is left to that owner; the acting
+    /// primary is shown whoever links it.
+    #[test]
+    fn a_peer_nobody_links_is_shown_down_and_one_linked_elsewhere_is_left_to_its_owner() {
+        use gateway_supervisor_actors::model::{OwnerBeat, Vouched};
+        let peer = |id: i64, status, acting, owner: Option<&Arc<OwnerBeat>>| {
+            let mut r = GatewayRecord::new(GatewayId(id), format!("gw{id}"), "h".into(), 1);
+            r.status = status;
+            let mut p = Peer::of(&r, acting);
+            p.vouched = owner.map(Vouched::by).unwrap_or_default();
+            p
+        };
+        let owner = Arc::new(OwnerBeat::default());
+        let peers = PeersHeld::of(vec![
+            peer(7, GatewayStatus::Offline, false, None),
+            peer(8, GatewayStatus::Online, true, Some(&owner)),
+        ]);
+        let mut out = String::new();
+        write(&mut out, &[], &peers, GatewayDetail::Basic);
+        assert!(
+            out.contains("gateway_supervisor_gateway_up{gateway_id=\"7\"} 0\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "gateway_supervisor_gateway_status{gateway_id=\"7\",status=\"offline\"} 1\n"
+            ),
+            "{out}"
+        );
+        assert!(
+            !out.contains("gateway_id=\"8\",") && !out.contains("up{gateway_id=\"8\"}"),
+            "{out}"
+        );
+        assert!(
+            out.contains("gateway_supervisor_acting_primary{gateway_id=\"8\"} 1\n"),
+            "{out}"
+        );
     }
 
     #[test]

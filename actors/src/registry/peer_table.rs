@@ -85,6 +85,12 @@ pub type PeerShard = Arc<Vec<Peer>>;
 pub struct PeersHeld(Vec<PeerShard>);
 
 impl PeersHeld {
+    /// Peers held as given (a reader's test, a tool): one shard, sorted by id.
+    pub fn of(mut peers: Vec<Peer>) -> PeersHeld {
+        peers.sort_by_key(Peer::id);
+        PeersHeld(vec![Arc::new(peers)])
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &Peer> + '_ {
         self.0.iter().flat_map(|s| s.iter())
     }
