@@ -1,6 +1,7 @@
 //! Who acts as primary, as the registry keeps it: the election's choice (`crate::election`,
-//! pure) over the registry's views, the acting flags on those views, and the change it makes —
-//! returned, never announced here (the actor publishes, counts and audits it).
+//! pure) over the registry's views and peers (`peer_table.rs`), the acting flags on them, and
+//! the change it makes — returned, never announced here (the actor publishes, counts and
+//! audits it).
 //!
 //! The common case costs two lookups: `election::settled` looks at the acting and designated
 //! gateways only, and the designated one is found once per change of the stored records. A
