@@ -80,6 +80,12 @@ pub(super) fn shard_of(id: GatewayId) -> usize {
 /// One shard: its peers sorted by id.
 pub type PeerShard = Arc<Vec<Peer>>;
 
+/// Gateway `id`'s peer in `shard`, if there.
+pub(super) fn find(shard: &[Peer], id: GatewayId) -> Option<&Peer> {
+    let at = shard.binary_search_by_key(&id, Peer::id).ok()?;
+    shard.get(at)
+}
+
 /// The peers held, as a reader got them (a snapshot: 64 pointers).
 #[derive(Debug, Clone, Default)]
 pub struct PeersHeld(Vec<PeerShard>);
@@ -122,9 +128,7 @@ impl Default for PeerTable {
 
 impl PeerTable {
     pub(super) fn get(&self, id: GatewayId) -> Option<&Peer> {
-        let shard = &self.shards[shard_of(id)];
-        let at = shard.binary_search_by_key(&id, Peer::id).ok()?;
-        shard.get(at)
+        find(&self.shards[shard_of(id)], id)
     }
 
     pub(super) fn contains(&self, id: GatewayId) -> bool {

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use super::messages::GatewayTarget;
-use super::peer_table::{PeerShard, SHARDS, shard_of};
+use super::peer_table::{PeerShard, SHARDS, find, shard_of};
 use crate::model::GatewayId;
 use crate::selection::Candidate;
 
@@ -46,8 +46,7 @@ struct Shard {
 
 impl Shard {
     fn elsewhere(&self, id: GatewayId) -> Option<&Candidate> {
-        let at = self.elsewhere.binary_search_by_key(&id, |p| p.id()).ok()?;
-        self.elsewhere.get(at).map(|p| &p.candidate)
+        find(&self.elsewhere, id).map(|p| &p.candidate)
     }
 
     fn len(&self) -> usize {

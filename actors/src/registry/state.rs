@@ -386,12 +386,12 @@ impl RegistryState {
             return;
         };
         if !self.linked.contains_key(&id) {
-            self.replace_record(record);
+            self.put(record);
             return;
         }
         let relink = current.record.link_settings_differ(&record);
         record.keep_live_facts(&current.record);
-        self.replace_record(record);
+        self.put(record);
         if relink {
             self.stop_link(id, out);
             self.start_link(id, false, out);

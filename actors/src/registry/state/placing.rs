@@ -12,11 +12,6 @@ use crate::model::{
 use crate::registry::peer_table::Peer;
 
 impl RegistryState {
-    /// A known gateway's record replaced (its indexes with it).
-    pub(super) fn replace_record(&mut self, record: GatewayRecord) {
-        self.put(record);
-    }
-
     /// Puts `record` where it belongs: a view if this instance may link the gateway (alone:
     /// every one), else a peer, its record not kept (`registry/peer_table.rs`).
     pub(super) fn put(&mut self, record: GatewayRecord) {
