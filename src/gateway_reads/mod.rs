@@ -57,6 +57,8 @@ impl From<actix::MailboxError> for ReadError {
 /// hold them).
 #[derive(Debug, Clone, Copy)]
 pub enum Subset<'a> {
+    /// Every gateway.
+    Every,
     /// Those a key of this scope sees (`Scope::sees` on their labels).
     SeenBy(&'a Scope),
     /// In maintenance with a window that ended by this Unix second.
@@ -69,6 +71,7 @@ impl Subset<'_> {
     /// Whether `view` is in the subset.
     pub fn keeps(&self, view: &GatewayView) -> bool {
         match self {
+            Subset::Every => true,
             Subset::SeenBy(scope) => scope.is_platform() || scope.sees(&view.record.labels),
             Subset::MaintenanceOverBy(now) => view
                 .record
@@ -139,17 +142,38 @@ impl GatewayReads {
     /// The gateways of `subset`, in the list's order (a platform key's: the shared list itself,
     /// not a copy).
     pub async fn subset(&self, subset: Subset<'_>) -> Result<Views, ReadError> {
-        let all = self.list().await?;
-        if matches!(subset, Subset::SeenBy(scope) if scope.is_platform()) {
-            return Ok(all.views);
-        }
-        Ok(Arc::new(
-            all.views
-                .iter()
-                .filter(|v| subset.keeps(v))
-                .cloned()
-                .collect(),
-        ))
+        let Some(store) = &self.stored else {
+            let all = self.list().await?;
+            if matches!(subset, Subset::SeenBy(scope) if scope.is_platform()) {
+                return Ok(all.views);
+            }
+            let kept = all.views.iter().filter(|v| subset.keeps(v)).cloned();
+            return Ok(Arc::new(kept.collect()));
+        };
+        let mut kept = Vec::new();
+        self.stored_walk(store, subset, |v| kept.push(v.clone()))
+            .await?;
+        kept.sort_by(|a, b| list_order(a).cmp(&list_order(b)));
+        Ok(Arc::new(kept))
+    }
+
+    /// Meets every gateway of `subset` once, in no set order, as this instance shows it,
+    /// without holding the fleet: for a reader that keeps a little of each (a page of the list
+    /// keeps its counts and its rows). Alone, a walk of the shared list; in a cluster, a page
+    /// of rows at a time, each made a view, met and dropped — so that a page of one at 100,000
+    /// gateways holds 2,000 rows at a time, not 100,000 rows and as many views (~60 MB, which
+    /// an instance kept resident after the answer: docs/performance.md).
+    pub async fn walk(
+        &self,
+        subset: Subset<'_>,
+        mut meet: impl FnMut(&Arc<GatewayView>),
+    ) -> Result<(), ReadError> {
+        let Some(store) = &self.stored else {
+            let all = self.list().await?;
+            all.views.iter().filter(|v| subset.keeps(v)).for_each(meet);
+            return Ok(());
+        };
+        self.stored_walk(store, subset, &mut meet).await
     }
 
     /// The gateway named `name` (names are unique), if registered.
@@ -161,27 +185,11 @@ impl GatewayReads {
         self.stored_one(store, Which::Name(name.to_owned())).await
     }
 
-    /// Every stored gateway, a page at a time, as this instance shows it, in the list's order.
+    /// Every stored gateway, as this instance shows it, in the list's order.
     async fn stored_list(&self, store: &Store, here: Here) -> Result<GatewaySnapshot, ReadError> {
-        let rows = store
-            .call(|store| {
-                let mut rows = Vec::new();
-                let mut after = GatewayId(0);
-                loop {
-                    let page = store.stored_gateways(after, PAGE)?;
-                    let full = page.len() as i64 == PAGE;
-                    after = page.last().map_or(after, |g| g.record.id);
-                    rows.extend(page);
-                    if !full {
-                        return Ok::<_, ReadError>(rows);
-                    }
-                }
-            })
+        let mut views = Vec::new();
+        self.stored_pages(store, &here, Subset::Every, |v| views.push(v.clone()))
             .await?;
-        let mut views: Vec<Arc<GatewayView>> = rows
-            .into_iter()
-            .map(|g| here.view_of(g.record, g.owner))
-            .collect();
         views.sort_by(|a, b| list_order(a).cmp(&list_order(b)));
         Ok(GatewaySnapshot {
             changes: here.changes,
@@ -189,6 +197,54 @@ impl GatewayReads {
             // Every gateway is a view here: the rows are.
             peers: Default::default(),
         })
+    }
+
+    /// [`GatewayReads::walk`] over the stored rows, one registry answer for all of them.
+    async fn stored_walk(
+        &self,
+        store: &Store,
+        subset: Subset<'_>,
+        meet: impl FnMut(&Arc<GatewayView>),
+    ) -> Result<(), ReadError> {
+        let here = self.registry.send(GatewaysHere(None)).await?;
+        self.stored_pages(store, &here, subset, meet).await
+    }
+
+    /// The stored gateways of `subset` as `here` shows them, a page of rows at a time. Maintenance
+    /// run out is asked of the database (a handful of rows, `db/cluster/reads.rs`), the rest
+    /// read whole and filtered here (a scope's labels and a link's error are not columns).
+    async fn stored_pages(
+        &self,
+        store: &Store,
+        here: &Here,
+        subset: Subset<'_>,
+        mut meet: impl FnMut(&Arc<GatewayView>),
+    ) -> Result<(), ReadError> {
+        if let Subset::MaintenanceOverBy(now) = subset {
+            let rows = store.call(move |s| s.stored_maintenance_over(now)).await?;
+            for row in rows {
+                let view = here.view_of(row.record, row.owner);
+                if subset.keeps(&view) {
+                    meet(&view);
+                }
+            }
+            return Ok(());
+        }
+        let mut after = GatewayId(0);
+        loop {
+            let page = store.call(move |s| s.stored_gateways(after, PAGE)).await?;
+            let full = page.len() as i64 == PAGE;
+            after = page.last().map_or(after, |g| g.record.id);
+            for row in page {
+                let view = here.view_of(row.record, row.owner);
+                if subset.keeps(&view) {
+                    meet(&view);
+                }
+            }
+            if !full {
+                return Ok(());
+            }
+        }
     }
 
     /// One stored gateway, as this instance shows it.

@@ -10,7 +10,8 @@
 //! so a gateway added or removed meanwhile neither repeats a row nor skips one, as an `offset`
 //! would (kept for the console's page numbers).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -114,6 +115,21 @@ pub struct PageQuery {
     pub name_contains: Option<String>,
     pub status: Option<GatewayStatus>,
     pub selector: Option<Selector>,
+}
+
+impl PageQuery {
+    /// `limit` gateways after the first `offset`, every gateway matching.
+    pub fn window(limit: usize, offset: usize) -> PageQuery {
+        PageQuery {
+            limit,
+            offset,
+            after: None,
+            version: None,
+            name_contains: None,
+            status: None,
+            selector: None,
+        }
+    }
 }
 
 impl GatewayListQuery {
@@ -222,53 +238,256 @@ pub struct GatewayPage {
     pub acting_primary: Option<PrimaryRef>,
 }
 
-/// The page `q` asks of `views` (in the list's order).
-pub fn page(views: &[std::sync::Arc<GatewayView>], q: &PageQuery) -> GatewayPage {
-    let mut counts: BTreeMap<&'static str, usize> =
-        GatewayStatus::ALL.iter().map(|s| (s.as_str(), 0)).collect();
-    for v in views {
-        *counts.entry(v.record.status.as_str()).or_default() += 1;
+/// A page of the list made while the gateways are met one at a time, in any order
+/// (`GatewayReads::walk`): it keeps the counts, the acting primary and the `offset + limit`
+/// first matching gateways in the list's order — not the fleet. Cost per gateway met: a count,
+/// the filters, and for a matching one a comparison with the last kept (a heap's push and pop
+/// when it comes before it).
+pub struct Pager<'q> {
+    q: &'q PageQuery,
+    counts: BTreeMap<&'static str, usize>,
+    acting_primary: Option<PrimaryRef>,
+    /// Matching gateways met.
+    total: usize,
+    /// Matching gateways at or before the cursor's place.
+    before: usize,
+    /// The first `keep` matching gateways after the cursor, the last in the order on top.
+    kept: BinaryHeap<Listed>,
+    keep: usize,
+}
+
+/// A gateway ordered as the list orders it.
+struct Listed(Arc<GatewayView>);
+
+impl Listed {
+    fn key(&self) -> (bool, &str, GatewayId) {
+        let r = &self.0.record;
+        (!r.is_primary, r.name.as_str(), r.id)
     }
-    let acting_primary = views.iter().find(|v| v.acting_primary).map(|v| PrimaryRef {
-        id: v.record.id,
-        name: v.record.name.clone(),
-    });
-    let matching: Vec<&GatewayView> = views
-        .iter()
-        .map(|v| &**v)
-        .filter(|v| q.status.is_none_or(|s| v.record.status == s))
-        .filter(|v| {
-            q.version
+}
+
+impl PartialEq for Listed {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+impl Eq for Listed {}
+impl PartialOrd for Listed {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Listed {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+impl<'q> Pager<'q> {
+    pub fn new(q: &'q PageQuery) -> Pager<'q> {
+        let keep = match q.after {
+            Some(_) => q.limit,
+            None => q.offset.saturating_add(q.limit),
+        };
+        Pager {
+            q,
+            counts: GatewayStatus::ALL.iter().map(|s| (s.as_str(), 0)).collect(),
+            acting_primary: None,
+            total: 0,
+            before: 0,
+            kept: BinaryHeap::new(),
+            keep,
+        }
+    }
+
+    /// Meets one gateway (each once).
+    pub fn meet(&mut self, v: &Arc<GatewayView>) {
+        *self.counts.entry(v.record.status.as_str()).or_default() += 1;
+        if v.acting_primary {
+            self.acting_primary = Some(PrimaryRef {
+                id: v.record.id,
+                name: v.record.name.clone(),
+            });
+        }
+        if !self.matches(v) {
+            return;
+        }
+        self.total += 1;
+        if self
+            .q
+            .after
+            .as_ref()
+            .is_some_and(|after| !after.precedes(v))
+        {
+            self.before += 1;
+            return;
+        }
+        let listed = Listed(v.clone());
+        if self.kept.len() < self.keep {
+            self.kept.push(listed);
+        } else if self.kept.peek().is_some_and(|last| listed < *last) {
+            self.kept.pop();
+            self.kept.push(listed);
+        }
+    }
+
+    fn matches(&self, v: &GatewayView) -> bool {
+        let q = self.q;
+        q.status.is_none_or(|s| v.record.status == s)
+            && q.version
                 .as_deref()
                 .is_none_or(|want| v.connection.server_version.as_deref() == Some(want))
-        })
-        .filter(|v| {
-            q.selector
+            && q.selector
                 .as_ref()
                 .is_none_or(|s| s.matches(&v.record.labels))
-        })
-        .filter(|v| {
-            q.name_contains
+            && q.name_contains
                 .as_deref()
                 .is_none_or(|n| v.record.name.to_lowercase().contains(n))
-        })
-        .collect();
-    // `views` is in the list's order, so the rows after a place start where it would be.
-    let start = match &q.after {
-        Some(after) => matching.partition_point(|v| !after.precedes(v)),
-        None => q.offset.min(matching.len()),
+    }
+
+    /// The page's gateways in the list's order, the matching total and where the page starts
+    /// among them.
+    pub fn rows(self) -> (Vec<Arc<GatewayView>>, usize, usize) {
+        let q = self.q;
+        let mut kept: Vec<Arc<GatewayView>> = self
+            .kept
+            .into_sorted_vec()
+            .into_iter()
+            .map(|l| l.0)
+            .collect();
+        let start = match q.after {
+            Some(_) => self.before,
+            None => {
+                kept.drain(..q.offset.min(kept.len()));
+                q.offset.min(self.total)
+            }
+        };
+        (kept, self.total, start)
+    }
+
+    /// The page.
+    pub fn finish(mut self) -> GatewayPage {
+        let counts = std::mem::take(&mut self.counts);
+        let acting_primary = self.acting_primary.take();
+        let limit = self.q.limit;
+        let (rows, total, start) = self.rows();
+        let next_cursor = (start + rows.len() < total)
+            .then(|| rows.last().map(|v| Place::of(v).cursor()))
+            .flatten();
+        GatewayPage {
+            gateways: rows.iter().map(|v| GatewayJson::from(&**v)).collect(),
+            total,
+            limit,
+            offset: start,
+            next_cursor,
+            counts,
+            acting_primary,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use gateway_supervisor_actors::model::{
+        BreakerInfo, ConnectionInfo, GatewayRecord, LiveReadings,
     };
-    let rows = &matching[start..matching.len().min(start.saturating_add(q.limit))];
-    let next_cursor = (start + rows.len() < matching.len())
-        .then(|| rows.last().map(|v| Place::of(v).cursor()))
-        .flatten();
-    GatewayPage {
-        gateways: rows.iter().map(|v| GatewayJson::from(*v)).collect(),
-        total: matching.len(),
-        limit: q.limit,
-        offset: start,
-        next_cursor,
-        counts,
-        acting_primary,
+
+    use super::*;
+
+    /// Gateways `gw00`…, the 4th the designated and acting primary, every 3rd online, met in a
+    /// shuffled order (as a cluster's rows come, by id, not by name).
+    fn fleet(n: i64) -> Vec<Arc<GatewayView>> {
+        let mut views: Vec<Arc<GatewayView>> = (1..=n)
+            .map(|id| {
+                let mut record = GatewayRecord::new(
+                    GatewayId(id),
+                    format!("gw{:02}", (id * 7) % n),
+                    "h".into(),
+                    1,
+                );
+                record.is_primary = id == 4;
+                if id % 3 == 0 {
+                    record.status = GatewayStatus::Online;
+                }
+                Arc::new(GatewayView {
+                    record,
+                    acting_primary: id == 4,
+                    connection: Arc::new(ConnectionInfo::default()),
+                    breaker: BreakerInfo::default(),
+                    live: LiveReadings::default(),
+                    vouched: Default::default(),
+                })
+            })
+            .collect();
+        views.reverse();
+        views.swap(0, 5);
+        views
+    }
+
+    fn query(limit: usize) -> PageQuery {
+        GatewayListQuery {
+            limit: Some(limit),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap()
+        .unwrap()
+    }
+
+    fn page(views: &[Arc<GatewayView>], q: &PageQuery) -> GatewayPage {
+        let mut pager = Pager::new(q);
+        views.iter().for_each(|v| pager.meet(v));
+        pager.finish()
+    }
+
+    fn names(p: &GatewayPage) -> Vec<String> {
+        p.gateways.iter().map(|g| g.name.clone()).collect()
+    }
+
+    /// Walking the pages by cursor meets every gateway once, the primary first and then by
+    /// name, whatever order the gateways were met in; each page counts the whole fleet.
+    #[test]
+    fn cursor_pages_list_each_gateway_once_in_the_list_s_order() {
+        let views = fleet(20);
+        let mut expected: Vec<&GatewayView> = views.iter().map(|v| &**v).collect();
+        expected.sort_by_key(|v| (!v.record.is_primary, v.record.name.clone()));
+        let expected: Vec<String> = expected.iter().map(|v| v.record.name.clone()).collect();
+        let mut seen = Vec::new();
+        let mut q = query(6);
+        loop {
+            let p = page(&views, &q);
+            assert_eq!(p.total, 20);
+            assert_eq!(p.offset, seen.len());
+            assert_eq!(p.counts["online"], 6);
+            assert_eq!(p.acting_primary.as_ref().map(|a| a.id), Some(GatewayId(4)));
+            seen.extend(names(&p));
+            let Some(next) = p.next_cursor else { break };
+            q.after = Place::parse(&next);
+        }
+        assert_eq!(seen, expected);
+        assert_eq!(seen[0], "gw08", "the primary first");
+    }
+
+    /// An offset skips that many matching gateways; past the end it answers no rows and no
+    /// cursor; a filter counts only what matches, the per-status counts still every gateway.
+    #[test]
+    fn offsets_and_filters_page_the_matching_gateways() {
+        let views = fleet(20);
+        let all = names(&page(&views, &query(20)));
+        let mut q = query(5);
+        q.offset = 7;
+        let p = page(&views, &q);
+        assert_eq!(names(&p), all[7..12]);
+        assert!(p.next_cursor.is_some());
+        q.offset = 25;
+        let p = page(&views, &q);
+        assert!(p.gateways.is_empty());
+        assert_eq!((p.offset, p.next_cursor), (20, None));
+        let mut q = query(1);
+        q.status = Some(GatewayStatus::Online);
+        let p = page(&views, &q);
+        assert_eq!((p.total, p.gateways.len()), (6, 1));
+        assert_eq!(p.counts["unknown"], 14);
+        assert_eq!(p.gateways[0].status, "online");
     }
 }

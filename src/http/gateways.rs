@@ -326,19 +326,22 @@ pub async fn list(
     if super::etag::matches(&req, &tag) {
         return Ok(super::etag::not_modified(&tag));
     }
-    if page.is_some() || !visible.sees_all() {
-        let views = state
-            .gateways()
-            .subset(crate::gateway_reads::Subset::SeenBy(visible.scope()))
-            .await?;
+    let seen = crate::gateway_reads::Subset::SeenBy(visible.scope());
+    if let Some(q) = page {
+        // Met one at a time: a page holds its rows, not the fleet (`gateway_page::Pager`).
+        let mut pager = super::gateway_page::Pager::new(&q);
+        state.gateways().walk(seen, |v| pager.meet(v)).await?;
         let mut res = HttpResponse::Ok();
         res.insert_header((header::ETAG, tag));
-        return Ok(match page {
-            Some(q) => res.json(super::gateway_page::page(&views, &q)),
-            None => res.json(GatewayList {
-                gateways: views.iter().map(|v| GatewayJson::from(&**v)).collect(),
-            }),
-        });
+        return Ok(res.json(pager.finish()));
+    }
+    if !visible.sees_all() {
+        let views = state.gateways().subset(seen).await?;
+        let mut res = HttpResponse::Ok();
+        res.insert_header((header::ETAG, tag));
+        return Ok(res.json(GatewayList {
+            gateways: views.iter().map(|v| GatewayJson::from(&**v)).collect(),
+        }));
     }
     let body = state.gateway_list.body(&state.gateways()).await?;
     let mut res = super::json::json_bytes(body);

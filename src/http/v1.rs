@@ -262,18 +262,15 @@ pub async fn list(
         page.limit.unwrap_or(50).clamp(1, 1000),
         page.offset.unwrap_or(0),
     );
-    let views = state
-        .gateways()
-        .subset(crate::gateway_reads::Subset::SeenBy(visible.scope()))
-        .await?;
-    let items: Vec<GatewayRead> = views
-        .iter()
-        .skip(offset)
-        .take(limit)
-        .map(|v| read(v, Vec::new()))
-        .collect();
+    // Met one at a time: the page holds its rows, not the fleet (`gateway_page::Pager`).
+    let q = super::gateway_page::PageQuery::window(limit, offset);
+    let mut pager = super::gateway_page::Pager::new(&q);
+    let seen = crate::gateway_reads::Subset::SeenBy(visible.scope());
+    state.gateways().walk(seen, |v| pager.meet(v)).await?;
+    let (rows, total, _) = pager.rows();
+    let items: Vec<GatewayRead> = rows.iter().map(|v| read(v, Vec::new())).collect();
     Ok(HttpResponse::Ok()
-        .json(json!({"items": items, "total": views.len(), "limit": limit, "offset": offset})))
+        .json(json!({"items": items, "total": total, "limit": limit, "offset": offset})))
 }
 
 #[utoipa::path(get, path = "/api/v1/gateways/{id}", tag = "v1", params(("id" = i64, Path, minimum = 1)),

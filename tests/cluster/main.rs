@@ -10,6 +10,8 @@ mod budgets;
 mod clocks;
 mod cold_start;
 mod cron;
+mod first_primary;
+mod maintenance;
 mod managed;
 mod notify;
 mod pg_failover;
@@ -81,6 +83,46 @@ fn cluster_on(db: Database, ttl: Duration) -> Vec<Daemon> {
 
 fn cluster() -> Vec<Daemon> {
     cluster_with(TTL)
+}
+
+/// Each `(instance, body)` asks its instance to register a gateway, all at the same moment
+/// (released by one barrier): the answers, status and body, in the order asked.
+fn create_at_once(asks: &[(&Daemon, Value)]) -> Vec<(u16, Value)> {
+    let at_once = std::sync::Barrier::new(asks.len());
+    thread::scope(|s| {
+        let asks: Vec<_> = asks
+            .iter()
+            .map(|(d, body)| {
+                let at_once = &at_once;
+                s.spawn(move || {
+                    at_once.wait();
+                    let res = d.call("POST", "/api/gateways", &d.admin_key, body);
+                    (res.status, res.json())
+                })
+            })
+            .collect();
+        asks.into_iter()
+            .map(|t| t.join().expect("a create"))
+            .collect()
+    })
+}
+
+/// Waits until `d` holds `n` gateways in memory (`/metrics` reads memory): what it routes,
+/// elects and writes on, which the change feed fills a moment after another instance's write
+/// (docs/design.md, *Cluster*, "Reading the fleet").
+fn wait_held(d: &Daemon, n: usize, deadline: Duration) {
+    wait_for(&format!("{n} gateways in memory"), deadline, || {
+        let held: f64 = d
+            .get("/metrics", "")
+            .text()
+            .lines()
+            .filter_map(|l| l.strip_prefix("gateway_supervisor_gateways{status="))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        (held == n as f64)
+            .then_some(())
+            .ok_or(format!("{held} held"))
+    });
 }
 
 fn fakes(n: usize) -> Vec<FakeGateway> {

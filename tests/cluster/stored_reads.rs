@@ -1,5 +1,5 @@
 //! The gateways as an instance reads those it does not link (`Store::stored_gateways`,
-//! `Store::stored_gateway`; docs/design.md, *Cluster*, "Reading the fleet"): keyset pages that
+//! `Store::stored_gateway`, `Store::stored_maintenance_over`; docs/design.md, *Cluster*, "Reading the fleet"): keyset pages that
 //! together hold every gateway once, sealed tokens, and who holds each lease.
 
 use gateway_supervisor::db::cluster::Which;
@@ -79,4 +79,26 @@ fn pages_of_stored_gateways_hold_each_once_sealed_with_their_lease_holders() {
             .expect("read")
             .is_none()
     );
+
+    // Windows that end at 100 and 200 and one with no end: by 150, the first only; by 200, both
+    // that end; each with its lease holder.
+    psql(
+        &url,
+        &format!(
+            "UPDATE gateways SET maintenance_reason = 'r', maintenance_by = 'ops', \
+             maintenance_since = 1, maintenance_until = CASE id WHEN {} THEN 100 WHEN {} THEN 200 \
+             END WHERE id IN ({}, {}, {})",
+            ids[0], ids[3], ids[0], ids[3], ids[4]
+        ),
+    );
+    let over = |now: i64| -> Vec<GatewayId> {
+        let rows = store.stored_maintenance_over(now).expect("read");
+        rows.iter().map(|g| g.record.id).collect()
+    };
+    assert_eq!(over(99), Vec::<GatewayId>::new());
+    assert_eq!(over(150), vec![ids[0]]);
+    assert_eq!(over(200), vec![ids[0], ids[3]]);
+    let first = store.stored_maintenance_over(150).expect("read");
+    assert_eq!(first[0].owner, Some(("a".to_owned(), 3)));
+    assert!(first[0].record.token.is_none(), "sealed");
 }

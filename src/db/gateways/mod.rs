@@ -149,8 +149,17 @@ fn select_row(conn: &mut DbConn, id: GatewayId) -> QueryResult<GatewayRow> {
 }
 
 /// Unsets the current primary (other than `keep`): the first write of a primary switch, in the
-/// caller's transaction.
+/// caller's transaction. On PostgreSQL the writers of a primary queue first on one
+/// transaction-scoped advisory lock, so that each demotes the primary the one before it wrote:
+/// two instances of a cluster registering the first gateway of an empty fleet at once each ask
+/// for a primary, and without the queue the second's demotion saw no primary (the first's was
+/// not committed) and its insert broke the one-primary index (a 409 naming no real clash). On
+/// SQLite the write lock already queues them.
 fn demote_primary(conn: &mut DbConn, keep: Option<GatewayId>, now: i64) -> QueryResult<usize> {
+    if let DbConn::Postgres(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended('gateway primary', 0))")
+            .execute(pg)?;
+    }
     let query = gateways::table.filter(gateways::is_primary.eq(true));
     match keep {
         Some(id) => diesel::update(query.filter(gateways::id.ne(id)))

@@ -1,0 +1,1 @@
+DROP INDEX gateways_maintenance_until;
