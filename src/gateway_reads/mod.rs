@@ -27,7 +27,7 @@ use gateway_supervisor_actors::messages::{
 use gateway_supervisor_actors::model::{GatewayId, GatewayView};
 use gateway_supervisor_actors::registry::{GatewaysHere, Here, RegistryActor};
 
-use crate::db::cluster::Which;
+use crate::db::cluster::{StoredGateway, Which};
 use crate::db::{DbError, Store};
 
 use crate::tenancy::Scope;
@@ -220,14 +220,16 @@ impl GatewayReads {
         subset: Subset<'_>,
         mut meet: impl FnMut(&Arc<GatewayView>),
     ) -> Result<(), ReadError> {
-        if let Subset::MaintenanceOverBy(now) = subset {
-            let rows = store.call(move |s| s.stored_maintenance_over(now)).await?;
+        let mut meet_all = |rows: Vec<StoredGateway>| {
             for row in rows {
                 let view = here.view_of(row.record, row.owner);
                 if subset.keeps(&view) {
                     meet(&view);
                 }
             }
+        };
+        if let Subset::MaintenanceOverBy(now) = subset {
+            meet_all(store.call(move |s| s.stored_maintenance_over(now)).await?);
             return Ok(());
         }
         let mut after = GatewayId(0);
@@ -235,12 +237,7 @@ impl GatewayReads {
             let page = store.call(move |s| s.stored_gateways(after, PAGE)).await?;
             let full = page.len() as i64 == PAGE;
             after = page.last().map_or(after, |g| g.record.id);
-            for row in page {
-                let view = here.view_of(row.record, row.owner);
-                if subset.keeps(&view) {
-                    meet(&view);
-                }
-            }
+            meet_all(page);
             if !full {
                 return Ok(());
             }
@@ -266,7 +263,7 @@ impl GatewayReads {
 }
 
 /// The list's order, as the registry keeps it: the designated primary, then by name, then id.
-fn list_order(v: &GatewayView) -> (bool, &str, GatewayId) {
+pub fn list_order(v: &GatewayView) -> (bool, &str, GatewayId) {
     (!v.record.is_primary, &v.record.name, v.record.id)
 }
 

@@ -20,6 +20,7 @@ use utoipa::ToSchema;
 
 use super::error::ApiError;
 use super::gateway_json::GatewayJson;
+use crate::gateway_reads::list_order;
 use gateway_supervisor_actors::labels::Selector;
 use gateway_supervisor_actors::model::{GatewayId, GatewayStatus, GatewayView};
 
@@ -261,8 +262,7 @@ struct Listed(Arc<GatewayView>);
 
 impl Listed {
     fn key(&self) -> (bool, &str, GatewayId) {
-        let r = &self.0.record;
-        (!r.is_primary, r.name.as_str(), r.id)
+        list_order(&self.0)
     }
 }
 
@@ -322,12 +322,16 @@ impl<'q> Pager<'q> {
             self.before += 1;
             return;
         }
-        let listed = Listed(v.clone());
+        // Compared before it is kept: no pointer copied for a gateway past the page.
         if self.kept.len() < self.keep {
-            self.kept.push(listed);
-        } else if self.kept.peek().is_some_and(|last| listed < *last) {
+            self.kept.push(Listed(v.clone()));
+        } else if self
+            .kept
+            .peek()
+            .is_some_and(|last| list_order(v) < last.key())
+        {
             self.kept.pop();
-            self.kept.push(listed);
+            self.kept.push(Listed(v.clone()));
         }
     }
 
