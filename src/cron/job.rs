@@ -30,6 +30,10 @@ pub struct Job {
     pub next_run_at_ms: Option<i64>,
     pub last_run_at_ms: Option<i64>,
     pub last_run_status: Option<String>,
+    /// When a run that has not finished started (`state.runningAtMs`): a run enters
+    /// `cron.runs`, and moves `lastRunAtMs`, only when it ends. Read live by the watchdog
+    /// before it calls a slot missed; not stored (it is stale by the next event).
+    pub running_at_ms: Option<i64>,
     pub config_revision: Option<String>,
     /// Shipped by the gateway itself (hidden unless asked for).
     pub gateway_own: bool,
@@ -72,6 +76,7 @@ impl Job {
             next_run_at_ms: v["nextRunAtMs"].as_i64().or(state["nextRunAtMs"].as_i64()),
             last_run_at_ms,
             last_run_status,
+            running_at_ms: v["runningAtMs"].as_i64().or(state["runningAtMs"].as_i64()),
             config_revision: text("configRevision", 128),
             gateway_own,
         })
@@ -174,6 +179,29 @@ mod tests {
             .unwrap();
         assert!(after_run.last_run_at_ms.is_some());
         assert_eq!(after_run.last_run_status.as_deref(), Some("ok"));
+    }
+
+    /// A run going: `state.runningAtMs` of the job a real 2026.9.6 gateway sent with its
+    /// `started` event (`cron_events.json`); the same job after it ended has none.
+    #[test]
+    fn a_run_still_going_is_read_from_the_job_s_state() {
+        let events: Value = serde_json::from_str(include_str!(
+            "../../testdata/openclaw-captures/2026.9.6/cron_events.json"
+        ))
+        .unwrap();
+        let job_of = |action: &str| {
+            let found = events["events"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|f| f["event"] == "cron" && f["payload"]["action"] == action)
+                .cloned()
+                .unwrap_or_else(|| panic!("no `{action}` cron event in the capture"));
+            Job::read(&found["payload"]["job"]).unwrap()
+        };
+        let started = job_of("started");
+        assert_eq!(started.running_at_ms, Some(1_795_946_712_336));
+        assert_eq!(job_of("finished").running_at_ms, None);
     }
 
     #[test]

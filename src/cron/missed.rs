@@ -6,8 +6,10 @@
 //!
 //! A slot *ran* when the gateway reports a run starting in `[slot, slot + stagger + grace]`
 //! (`cron.runs`' `runAtMs`), or when `lastRunAtMs` now lies there (the run list read may be
-//! shorter than the window) — a run counting for the latest slot at or before it only, so a
-//! minutely job's run is never taken for the previous minute's late one. With neither, it was *missed* — unless the daemon could not reach
+//! shorter than the window), or when a run still going started there (`runningAtMs`: a run
+//! enters `cron.runs` and moves `lastRunAtMs` only when it ends, so a job that runs longer than
+//! the grace would otherwise be judged missed — and, forced, run twice at once) — a run counting for the latest slot at or before it only, so a
+//! minutely job's run is never taken for the previous minute's late one. With none of these, it was *missed* — unless the daemon could not reach
 //! the gateway at any moment of that window: then the gateway may have been down, and the
 //! slot is reported as such, not as a skip (a gateway that was up and fired would show the
 //! run, link or no link). A disabled job misses nothing. Pure; checked by the unit tests below,
@@ -32,6 +34,8 @@ pub struct Look<'a> {
     pub runs: &'a [i64],
     /// The job's `lastRunAtMs` now.
     pub last_run: Option<i64>,
+    /// When the job's run in progress started (`state.runningAtMs`), if one is.
+    pub running: Option<i64>,
     /// When the daemon's link to the gateway was down, as `[start, end)` (Unix ms).
     pub down: &'a [(i64, i64)],
 }
@@ -77,7 +81,7 @@ pub fn judge(look: &Look) -> Verdict {
         (t <= slot + late).then_some(slot)
     };
     let mut first_run: std::collections::BTreeMap<i64, i64> = Default::default();
-    for t in look.runs.iter().copied().chain(look.last_run) {
+    for t in look.runs.iter().copied().chain(look.last_run).chain(look.running) {
         if let Some(slot) = slot_of(t) {
             let at = first_run.entry(slot).or_insert(t);
             *at = (*at).min(t);
@@ -124,6 +128,7 @@ mod tests {
             now: T0 + 10 * MIN,
             runs,
             last_run: runs.iter().copied().max(),
+            running: None,
             down,
         }
     }
@@ -277,5 +282,34 @@ mod tests {
             ..look(&s, &[], &[])
         });
         assert!(third.slots.is_empty());
+    }
+
+    #[test]
+    fn a_run_still_going_past_the_grace_counts_for_its_slot() {
+        // openclaw 2026.9.6 lists a run in `cron.runs` (and moves `lastRunAtMs`) only when it
+        // ends: a run that started 5 s after slot 8 and is still going at the look has no
+        // entry yet, and `lastRunAtMs` is the previous slot's.
+        let s = minutely();
+        let runs: Vec<i64> = (1..=7).map(|k| T0 + k * MIN + 400).collect();
+        let before = judge(&look(&s, &runs, &[]));
+        assert_eq!(
+            before.slots.last(),
+            Some(&Slot::Missed { slot: T0 + 8 * MIN })
+        );
+        let going = judge(&Look {
+            running: Some(T0 + 8 * MIN + 5_000),
+            ..look(&s, &runs, &[])
+        });
+        assert_eq!(
+            going.slots.last(),
+            Some(&Slot::Ran {
+                slot: T0 + 8 * MIN,
+                at: T0 + 8 * MIN + 5_000
+            })
+        );
+        assert!(
+            !going.slots.iter().any(|s| matches!(s, Slot::Missed { .. })),
+            "{going:?}"
+        );
     }
 }

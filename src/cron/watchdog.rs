@@ -14,6 +14,7 @@
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
+use super::job::Job;
 use super::missed::{self, Look, Slot};
 use super::schedule::Schedule;
 use super::{Cron, CronError, Linked, WRITE_WAIT};
@@ -148,7 +149,7 @@ impl Cron {
                 continue;
             }
             let runs = self.runs_of(id, &job.job_id).await?;
-            let verdict = missed::judge(&Look {
+            let mut look = Look {
                 schedule: &job.schedule,
                 grace_ms,
                 enabled: true,
@@ -156,8 +157,26 @@ impl Cron {
                 now,
                 runs: &runs,
                 last_run: job.last_run_at_ms,
+                running: None,
                 down: &[(i64::MIN, link.since_ms)],
-            });
+            };
+            let mut verdict = missed::judge(&look);
+            if verdict
+                .slots
+                .iter()
+                .any(|s| matches!(s, Slot::Missed { .. }))
+            {
+                // Before a slot is called missed, the job as it is now: a run still going
+                // (not in `cron.runs` until it ends) or one that ended since the runs were read.
+                let Some(live) = self.job_now(id, &job.job_id).await? else {
+                    tracing::debug!(gateway_id = id.get(), job = %job.job_id,
+                        "cron.get answered no readable job: its slots are judged at a later look");
+                    continue;
+                };
+                look.last_run = live.last_run_at_ms.max(look.last_run);
+                look.running = live.running_at_ms;
+                verdict = missed::judge(&look);
+            }
             let misses: Vec<CronMissRow> = verdict
                 .slots
                 .iter()
@@ -199,6 +218,15 @@ impl Cron {
         {
             job.judged_until_ms = Some(until);
         }
+    }
+
+    /// Job `job_id` of gateway `id` as the gateway has it now (`cron.get`).
+    async fn job_now(&self, id: GatewayId, job_id: &str) -> Result<Option<Job>, CronError> {
+        let answer = self
+            .hands
+            .call(id, "cron.get", json!({"id": job_id}))
+            .await?;
+        Ok(Job::read(&answer).filter(|j| j.id == job_id))
     }
 
     /// The start times of job `job_id`'s last runs.
