@@ -31,7 +31,8 @@ pub struct Ask<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
     pub id: GatewayId,
-    pub name: String,
+    /// Boxed (16 bytes, not 24): a cluster instance keeps one for each of its peers.
+    pub name: Box<str>,
     /// Connected, breaker closed.
     pub healthy: bool,
     pub acting_primary: bool,
@@ -197,7 +198,7 @@ mod tests {
     fn c(id: GatewayId, healthy: bool, acting: bool, sessions: i64, capable: bool) -> Candidate {
         Candidate {
             id,
-            name: format!("g{id}"),
+            name: format!("g{id}").into(),
             healthy,
             acting_primary: acting,
             active_sessions: sessions,

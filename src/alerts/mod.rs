@@ -194,7 +194,7 @@ fn gateway_facts(views: &[std::sync::Arc<GatewayView>], peers: &PeersHeld) -> Ve
     // breaker is its owner's to know).
     let elsewhere = peers.iter().map(|p| GatewayFact {
         id: p.id(),
-        name: p.candidate.name.clone(),
+        name: p.candidate.name.to_string(),
         status: p.status,
         connected: p.status.reachable(),
         breaker_open: false,

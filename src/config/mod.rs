@@ -331,7 +331,7 @@ pub struct FlagOverrides {
 impl GatewaysConfig {
     pub fn link_settings(&self) -> gateway_supervisor_actors::link::LinkSettings {
         gateway_supervisor_actors::link::LinkSettings {
-            machine: gateway_supervisor_actors::link::MachineSettings {
+            machine: std::sync::Arc::new(gateway_supervisor_actors::link::MachineSettings {
                 missed_pongs: self.missed_pongs,
                 handshake_timeout: self.handshake_timeout,
                 breaker_threshold: self.breaker_threshold,
@@ -339,7 +339,7 @@ impl GatewaysConfig {
                 degraded_latency_ms: self.degraded_latency_ms,
                 backoff_max: self.backoff_max,
                 pairing_retry: self.pairing_retry,
-            },
+            }),
             heartbeat_interval: self.heartbeat_interval,
             health_interval: self.health_interval,
             probe_timeout: self.probe_timeout,

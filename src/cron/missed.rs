@@ -81,7 +81,13 @@ pub fn judge(look: &Look) -> Verdict {
         (t <= slot + late).then_some(slot)
     };
     let mut first_run: std::collections::BTreeMap<i64, i64> = Default::default();
-    for t in look.runs.iter().copied().chain(look.last_run).chain(look.running) {
+    for t in look
+        .runs
+        .iter()
+        .copied()
+        .chain(look.last_run)
+        .chain(look.running)
+    {
         if let Some(slot) = slot_of(t) {
             let at = first_run.entry(slot).or_insert(t);
             *at = (*at).min(t);

@@ -81,7 +81,7 @@ impl Agents {
     pub async fn sync_agents(&self, by: Caller) -> Result<SyncReport, AgentsError> {
         let (primary, registered) = self.ctx.targets().acting_primary();
         let primary = primary.ok_or(AgentsError::NoPrimary { registered })?;
-        let name = primary.candidate.name.clone();
+        let name = primary.candidate.name.to_string();
         let Some(link) = primary.link.clone().filter(|_| primary.candidate.healthy) else {
             // Linked by another instance: the sync is that instance's to run.
             if let Some(owner) = self.ctx.linked_elsewhere(primary.candidate.id).await? {

@@ -174,7 +174,7 @@ impl FleetContext {
         method: &'static str,
     ) -> Result<Reached, FleetError> {
         let t = self.target(id).ok_or(FleetError::NotFound(id))?;
-        let name = t.candidate.name.clone();
+        let name = t.candidate.name.to_string();
         let offers = t.offers(method);
         let Some(link) = t.link.clone().filter(|_| t.candidate.healthy) else {
             return Err(self.not_here(id, name).await);

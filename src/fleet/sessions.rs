@@ -194,7 +194,7 @@ impl SessionControl {
         Ok(self.ctx.target(id).and_then(|t| {
             Some(SessionOwner {
                 gateway_id: t.candidate.id,
-                name: t.candidate.name.clone(),
+                name: t.candidate.name.to_string(),
                 version: t.version.clone(),
                 connected: t.candidate.healthy,
                 methods: t.methods.clone(),

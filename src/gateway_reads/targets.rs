@@ -93,7 +93,7 @@ impl CallTargets {
         ids.iter()
             .filter(|id| seen.insert(**id))
             .filter_map(|id| self.shared.get(*id))
-            .map(|t| (t.candidate.id, t.candidate.name.clone()))
+            .map(|t| (t.candidate.id, t.candidate.name.to_string()))
             .collect()
     }
 

@@ -171,7 +171,7 @@ pub fn write(
 fn shown(p: &Peer) -> GatewayView {
     let record = GatewayRecord {
         status: p.status,
-        ..GatewayRecord::new(p.id(), p.candidate.name.clone(), String::new(), 0)
+        ..GatewayRecord::new(p.id(), p.candidate.name.to_string(), String::new(), 0)
     };
     GatewayView::unlinked(record, p.candidate.acting_primary)
 }

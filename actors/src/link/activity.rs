@@ -11,7 +11,7 @@
 //! socket starts empty: what an earlier connection said about tool calls is not known to be
 //! true any more.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
@@ -39,7 +39,9 @@ impl SessionActivity {
 
 #[derive(Debug, Default)]
 pub struct Activity {
-    sessions: HashMap<String, SessionActivity>,
+    /// A B-tree: 24 bytes in every link's task and no allocation while empty (most links,
+    /// most of the time), where a hash map took 48 and kept its room after a clear.
+    sessions: BTreeMap<String, SessionActivity>,
 }
 
 /// The session an event is about, and what it says about tools.
@@ -117,7 +119,10 @@ impl Activity {
 
     /// Everything known, for the watchdog.
     pub fn snapshot(&self) -> HashMap<String, SessionActivity> {
-        self.sessions.clone()
+        self.sessions
+            .iter()
+            .map(|(k, a)| (k.clone(), a.clone()))
+            .collect()
     }
 
     /// A new socket: nothing the last one said is known to hold.

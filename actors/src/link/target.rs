@@ -17,8 +17,9 @@ use crate::protocol::device::DeviceIdentity;
 /// Timing and thresholds, from the `gateways.*` configuration.
 #[derive(Debug, Clone)]
 pub struct LinkSettings {
-    /// What the decision machine needs.
-    pub machine: MachineSettings,
+    /// What the decision machine needs: one copy, shared by every link's machine (80 bytes a
+    /// link otherwise, in the link's task).
+    pub machine: Arc<MachineSettings>,
     pub heartbeat_interval: Duration,
     pub health_interval: Duration,
     pub probe_timeout: Duration,

@@ -89,7 +89,8 @@ pub struct RegistryActor {
     /// it holds (see [`ListSessions`](crate::messages::ListSessions)).
     sessions_version: Arc<AtomicU64>,
     sessions: HashMap<GatewayId, Arc<Vec<crate::protocol::sessions::SessionEntry>>>,
-    link_ctx: Option<LinkContext>,
+    /// One context, shared by every link (72 bytes inline in a link's task otherwise).
+    link_ctx: Option<Arc<LinkContext>>,
     links: HashMap<GatewayId, Link>,
     arbiters: Vec<Arbiter>,
     next_arbiter: usize,
@@ -143,7 +144,7 @@ impl RegistryActor {
             merged_sessions: None,
             sessions_version: Arc::new(AtomicU64::new(0)),
             sessions: HashMap::new(),
-            link_ctx,
+            link_ctx: link_ctx.map(Arc::new),
             links: HashMap::new(),
             arbiters: Vec::new(),
             next_arbiter: 0,

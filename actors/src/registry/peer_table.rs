@@ -31,8 +31,9 @@ pub struct Peer {
     pub in_maintenance: bool,
     pub cordoned: bool,
     pub suspended: bool,
-    /// As its owner last stored it (the election ranks stand-ins by it).
-    pub latency: Option<i64>,
+    /// As its owner last stored it, in ms (the election ranks stand-ins by it); 8 bytes, not
+    /// an `Option<i64>`'s 16 (a latency past 49 days is not kept).
+    pub(crate) latency: Option<u32>,
     /// Its owner's heartbeat while that owner lives under the epoch of its lease: the
     /// last-seen a link started here on adopting it begins from (`registry/beats.rs`).
     pub vouched: Vouched,
@@ -44,7 +45,7 @@ impl Peer {
         Peer {
             candidate: Candidate {
                 id: record.id,
-                name: record.name.clone(),
+                name: record.name.as_str().into(),
                 healthy: record.status == GatewayStatus::Online,
                 acting_primary: acting,
                 active_sessions: record.sessions_count,
@@ -57,9 +58,14 @@ impl Peer {
             in_maintenance: record.maintenance.is_some(),
             cordoned: record.cordoned,
             suspended: record.suspension_id.is_some(),
-            latency: record.latency,
+            latency: record.latency.and_then(|l| u32::try_from(l).ok()),
             vouched: Vouched::default(),
         }
+    }
+
+    /// Its latency as its owner stored it (ms).
+    pub fn latency(&self) -> Option<i64> {
+        self.latency.map(i64::from)
     }
 
     pub fn id(&self) -> GatewayId {

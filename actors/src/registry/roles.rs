@@ -243,7 +243,7 @@ pub(super) fn peer_candidate(p: &Peer, ownership: &Ownership) -> Candidate {
         eligible: reachable && !held_back,
         held_back,
         status: p.status,
-        latency_ms: p.latency,
+        latency_ms: p.latency(),
         sessions: p.candidate.active_sessions,
     }
 }

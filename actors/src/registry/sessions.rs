@@ -248,7 +248,7 @@ impl RegistryActor {
         Some(GatewayTarget {
             candidate: crate::selection::Candidate {
                 id,
-                name: v.record.name.clone(),
+                name: v.record.name.as_str().into(),
                 healthy: if elsewhere {
                     v.record.status == crate::model::GatewayStatus::Online
                 } else {

@@ -233,7 +233,7 @@ mod tests {
         GatewayTarget {
             candidate: Candidate {
                 id,
-                name: format!("gw{id}"),
+                name: format!("gw{id}").into(),
                 healthy,
                 acting_primary: false,
                 active_sessions: 0,
@@ -284,7 +284,7 @@ mod tests {
             let t = read.get(GatewayId(id)).expect("registered");
             assert!(t.elsewhere && t.link.is_none() && t.methods.is_empty());
             assert_eq!((t.candidate.id, t.candidate.healthy), (GatewayId(id), true));
-            assert_eq!(t.candidate.name, format!("gw{id}"));
+            assert_eq!(*t.candidate.name, format!("gw{id}"));
         }
         assert_eq!(
             walk(&read),
@@ -392,6 +392,6 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![GatewayId(1)]
         );
-        assert_eq!(held.candidate.name, "gw2");
+        assert_eq!(&*held.candidate.name, "gw2");
     }
 }

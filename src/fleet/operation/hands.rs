@@ -116,7 +116,7 @@ impl Hands {
     pub fn gateway_labels(&self, one: Option<GatewayId>) -> Vec<(GatewayId, String, Labels)> {
         let mut all = Vec::new();
         let mut keep = |c: &gateway_supervisor_actors::selection::Candidate| {
-            all.push((c.id, c.name.clone(), c.labels.clone()));
+            all.push((c.id, c.name.to_string(), c.labels.clone()));
         };
         match one {
             Some(id) => {

@@ -100,7 +100,7 @@ fn spawn_id() -> Result<SpawnId, SecretsError> {
 fn preferred_id(preferred: Option<Value>, candidates: &[Candidate]) -> Option<GatewayId> {
     match preferred? {
         Value::Number(n) => n.as_i64().map(GatewayId),
-        Value::String(name) => candidates.iter().find(|c| c.name == name).map(|c| c.id),
+        Value::String(name) => candidates.iter().find(|c| *c.name == *name).map(|c| c.id),
         _ => None,
     }
 }
@@ -203,7 +203,7 @@ impl Spawns {
         let method = order.form.method();
         let (target, choice) = self.choose(&order).await?;
         let gateway_id = target.candidate.id;
-        let name = target.candidate.name.clone();
+        let name = target.candidate.name.to_string();
         // Chosen here, linked by another instance: the spawn is that instance's to start.
         let Some(link) = target.link.clone() else {
             return Err(self.ctx.not_here(gateway_id, name).await.into());

@@ -243,7 +243,7 @@ impl Watchdog {
             };
             let gateway = Gateway {
                 id: t.candidate.id,
-                name: t.candidate.name.clone(),
+                name: t.candidate.name.to_string(),
                 boot_id: t.boot_id.clone(),
                 link,
             };

@@ -49,14 +49,14 @@ impl LinkMachine {
                     message: failure.message.clone(),
                 }));
                 self.phase = LinkPhase::Halted;
-                self.last_error = Some(failure);
+                self.last_error = Some(Box::new(failure));
                 actions.push(Action::Report);
             }
             Disposition::Pairing { request_id } => {
                 actions.push(Action::Log(Note::PairingRequired {
                     request_id: request_id.clone(),
                 }));
-                self.pairing_request_id = request_id;
+                self.pairing_request_id = request_id.map(String::into_boxed_str);
                 let delay = self.settings.pairing_retry;
                 actions.extend(self.retry_after(delay, failure, RetryKind::Failure, now));
             }
@@ -83,7 +83,7 @@ impl LinkMachine {
         let pairing = matches!(failure.disposition, Disposition::Pairing { .. });
         let scheduled = self.retry.schedule(delay, kind, pairing, now);
         self.phase = LinkPhase::Backoff;
-        self.last_error = Some(failure);
+        self.last_error = Some(Box::new(failure));
         let mut actions: Vec<Action> = scheduled.note.map(Action::Log).into_iter().collect();
         actions.push(Action::Report);
         actions.push(Action::ReconnectAfter {

@@ -149,7 +149,12 @@ impl LinkMachine {
             .unwrap_or("?");
         actions.push(Action::Log(Note::Connected {
             protocol: hello.protocol,
-            version: self.server.version.clone().unwrap_or_default(),
+            version: self
+                .server
+                .version
+                .as_deref()
+                .unwrap_or_default()
+                .to_owned(),
             auth: bounded::text(auth, bounded::SHORT),
         }));
         actions.push(Action::ArmHeartbeat { first: true });
@@ -161,7 +166,7 @@ impl LinkMachine {
         // As its approval client, to this process: the inbox reads what is pending now.
         if self.approval_client {
             actions.push(Action::Approvals(ApprovalNews::Connected {
-                boot_id: self.server.boot_id.clone(),
+                boot_id: self.server.boot_id.as_deref().map(str::to_owned),
             }));
         }
         actions

@@ -17,7 +17,7 @@ pub(super) struct Health {
     pub(super) last_probe_timed_out: bool,
     reports_unhealthy: bool,
     /// What the last probe found wrong beside the socket and the RPC (HTTP `/health`).
-    pub(super) probe_error: Option<String>,
+    pub(super) probe_error: Option<Box<str>>,
     pub(super) latency_ms: Option<u64>,
     /// Unix seconds.
     pub(super) last_seen: Option<i64>,

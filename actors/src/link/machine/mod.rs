@@ -13,6 +13,7 @@
 //! (what was observed of it). The rules they apply live in their own modules and stay there:
 //! `backoff`, `breaker`, `status`, `protocol::errors`, `heartbeat`.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::backoff::Backoff;
@@ -51,7 +52,7 @@ pub const MAX_UNANSWERED: u32 = 3;
 pub const RECOVERY_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
 
 pub struct LinkMachine {
-    settings: MachineSettings,
+    settings: Arc<MachineSettings>,
     phase: LinkPhase,
     /// Bumped at every dial and at a stop: timers and callbacks of an older one are stale.
     generation: u64,
@@ -64,8 +65,9 @@ pub struct LinkMachine {
     /// `caps: ["approvals"]`, and the gateway's approval events go to the inbox.
     approval_client: bool,
     /// Why the link last failed (cleared by a good handshake).
-    last_error: Option<LinkFailure>,
-    pairing_request_id: Option<String>,
+    /// Boxed: 80 bytes inline in every link's task, set only while a link fails.
+    last_error: Option<Box<LinkFailure>>,
+    pairing_request_id: Option<Box<str>>,
     /// Requests in a row that timed out without an answer on this connection.
     unanswered: u32,
     /// The retries of a failed `sessions.list` on this connection.
@@ -78,12 +80,13 @@ impl LinkMachine {
     /// `verify_shared_token`: an admin just changed the shared token, so the first handshake
     /// proves it (rather than riding on a cached device token).
     pub fn new(
-        settings: MachineSettings,
+        settings: impl Into<Arc<MachineSettings>>,
         device_token: Option<SecretString>,
         verify_shared_token: bool,
         has_shared_token: bool,
         now: Instant,
     ) -> Self {
+        let settings = settings.into();
         LinkMachine {
             phase: LinkPhase::Connecting,
             generation: 0,
@@ -177,7 +180,7 @@ impl LinkMachine {
 
     /// Why the link last failed (cleared by a good handshake).
     pub fn last_failure(&self) -> Option<&LinkFailure> {
-        self.last_error.as_ref()
+        self.last_error.as_deref()
     }
 
     pub fn server_version(&self) -> Option<&str> {
@@ -230,6 +233,18 @@ impl LinkMachine {
         ))
     }
 
+    /// A fingerprint of [`Self::report_key`]: what a link keeps to tell whether a report
+    /// changes anything (8 bytes in its task, not the key's 96). Two different keys share one
+    /// with a chance of 2⁻⁶⁴ per report, when the registry would miss that report's change
+    /// until the next.
+    pub fn report_fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        // SipHash with fixed keys: the same key, the same fingerprint, in every process.
+        let mut h = std::hash::DefaultHasher::new();
+        self.report_key().hash(&mut h);
+        h.finish()
+    }
+
     pub fn report_key(&self) -> ReportKey {
         (
             self.connected(),
@@ -249,17 +264,17 @@ impl LinkMachine {
             connection: ConnectionInfo {
                 state: Some(self.phase),
                 protocol: server.protocol,
-                server_version: server.version.clone(),
-                boot_id: server.boot_id.clone(),
-                build_id: server.build_id.clone(),
+                server_version: server.version.as_deref().map(str::to_owned),
+                boot_id: server.boot_id.as_deref().map(str::to_owned),
+                build_id: server.build_id.as_deref().map(str::to_owned),
                 capabilities: server.capabilities.clone(),
                 last_error: self.last_error.as_ref().map(|f| LinkError {
                     code: f.code.to_string(),
                     message: f.message.clone(),
                     retryable: f.retryable(),
                 }),
-                pairing_request_id: self.pairing_request_id.clone(),
-                probe_error: self.health.probe_error.clone(),
+                pairing_request_id: self.pairing_request_id.as_deref().map(str::to_owned),
+                probe_error: self.health.probe_error.as_deref().map(str::to_owned),
                 suspension: server.suspension.map(SuspensionPhase::as_str),
                 approval_client: self.approval_client,
             },

@@ -21,7 +21,7 @@ impl LinkMachine {
             HttpHealth::NoEndpoint => {}
             // A secondary signal while the socket and the RPC answer.
             HttpHealth::Failed { message, .. } if connected && rpc_answered => {
-                self.health.probe_error = Some(message);
+                self.health.probe_error = Some(message.into_boxed_str());
             }
             HttpHealth::Failed {
                 timed_out: t,
@@ -68,7 +68,7 @@ impl LinkMachine {
             outcome,
             status: self.status(),
             latency_ms: latency.or(self.health.latency_ms),
-            error: error.or_else(|| self.health.probe_error.clone()),
+            error: error.or_else(|| self.health.probe_error.as_deref().map(str::to_owned)),
             connected,
             uptime_ms: self.server.uptime_ms(now.at),
         };

@@ -31,12 +31,14 @@ fn bounded_names(names: &[String]) -> Arc<Vec<String>> {
 #[derive(Debug, Default)]
 pub(super) struct Server {
     pub(super) protocol: Option<u32>,
-    pub(super) version: Option<String>,
+    /// Boxed strings (16 bytes, not a `String`'s 24), as the pairing id and the probe's
+    /// error: every link's task holds them inline.
+    pub(super) version: Option<Box<str>>,
     /// The process the socket is connected to (`hello-ok.server.bootId`), where the release
     /// names it.
-    pub(super) boot_id: Option<String>,
+    pub(super) boot_id: Option<Box<str>>,
     /// Its build (`hello-ok.server.buildId`), where the release names it.
-    pub(super) build_id: Option<String>,
+    pub(super) build_id: Option<Box<str>>,
     pub(super) methods: Arc<Vec<String>>,
     /// `hello-ok.features.capabilities`, bounded like the methods.
     pub(super) capabilities: Arc<Vec<String>>,
@@ -52,8 +54,11 @@ impl Server {
     /// The `hello-ok` of a connection that went through at `now`.
     pub(super) fn hello(&mut self, hello: &HelloOk, now: Instant) {
         self.protocol = Some(hello.protocol);
-        self.version = Some(bounded::text(&hello.server.version, bounded::SHORT));
-        let short = |s: &Option<String>| s.as_deref().map(|s| bounded::text(s, bounded::SHORT));
+        self.version = Some(bounded::text(&hello.server.version, bounded::SHORT).into());
+        let short = |s: &Option<String>| {
+            s.as_deref()
+                .map(|s| bounded::text(s, bounded::SHORT).into_boxed_str())
+        };
         self.boot_id = short(&hello.server.boot_id);
         self.build_id = short(&hello.server.build_id);
         self.methods = bounded_names(&hello.features.methods);
@@ -99,7 +104,7 @@ impl Server {
         }
         Err(CallError::AnotherProcess {
             expected: expected.to_owned(),
-            now: self.boot_id.clone(),
+            now: self.boot_id.as_deref().map(str::to_owned),
         })
     }
 }
@@ -143,7 +148,7 @@ mod tests {
     fn a_call_fenced_on_a_process_goes_only_to_that_process() {
         let mut server = Server::default();
         server.hello(&real_hello(), Instant::now());
-        let boot = server.boot_id.clone().unwrap();
+        let boot = server.boot_id.as_deref().unwrap().to_owned();
         assert!(server.fence(true, None).is_ok());
         assert!(server.fence(true, Some(&boot)).is_ok());
         assert!(matches!(
