@@ -8,12 +8,13 @@
 //! (`cron.runs`' `runAtMs`), or when `lastRunAtMs` now lies there (the run list read may be
 //! shorter than the window), or when a run still going started there (`runningAtMs`: a run
 //! enters `cron.runs` and moves `lastRunAtMs` only when it ends, so a job that runs longer than
-//! the grace would otherwise be judged missed — and, forced, run twice at once) — a run counting for the latest slot at or before it only, so a
-//! minutely job's run is never taken for the previous minute's late one. With none of these, it was *missed* — unless the daemon could not reach
-//! the gateway at any moment of that window: then the gateway may have been down, and the
-//! slot is reported as such, not as a skip (a gateway that was up and fired would show the
-//! run, link or no link). A disabled job misses nothing. Pure; checked by the unit tests below,
-//! run by the cron watchdog on what it reads.
+//! the grace would otherwise be judged missed — and, forced, run twice at once). A run counts
+//! for the latest slot at or before it only, so a minutely job's run is never taken for the
+//! previous minute's late one. With none of these, it was *missed* — unless the daemon could
+//! not reach the gateway at any moment of that window: then the gateway may have been down,
+//! and the slot is reported as such, not as a skip (a gateway that was up and fired would show
+//! the run, link or no link). A disabled job misses nothing. Pure; checked by the unit tests
+//! below, run by the cron watchdog on what it reads.
 
 use super::schedule::Schedule;
 

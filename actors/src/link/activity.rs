@@ -11,7 +11,7 @@
 //! socket starts empty: what an earlier connection said about tool calls is not known to be
 //! true any more.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
@@ -118,11 +118,8 @@ impl Activity {
     }
 
     /// Everything known, for the watchdog.
-    pub fn snapshot(&self) -> HashMap<String, SessionActivity> {
-        self.sessions
-            .iter()
-            .map(|(k, a)| (k.clone(), a.clone()))
-            .collect()
+    pub fn snapshot(&self) -> BTreeMap<String, SessionActivity> {
+        self.sessions.clone()
     }
 
     /// A new socket: nothing the last one said is known to hold.

@@ -8,7 +8,7 @@ use actix::Addr;
 use serde_json::Value;
 
 use super::actor::GatewayActor;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use super::activity::SessionActivity;
 use super::messages::{
@@ -65,7 +65,7 @@ impl GatewayLink {
     }
 
     /// What the connection said about its sessions' runs (empty when the link is gone).
-    pub async fn activity(&self) -> HashMap<String, SessionActivity> {
+    pub async fn activity(&self) -> BTreeMap<String, SessionActivity> {
         self.addr.send(ActivityNow).await.unwrap_or_default()
     }
 

@@ -79,7 +79,7 @@ pub struct ReadyNow;
 /// To a gateway actor: what its connection said about runs (see `link::activity`), keyed by
 /// session.
 #[derive(Message)]
-#[rtype(result = "std::collections::HashMap<String, crate::link::activity::SessionActivity>")]
+#[rtype(result = "std::collections::BTreeMap<String, crate::link::activity::SessionActivity>")]
 pub struct ActivityNow;
 
 /// To a gateway actor: the stuck-session watchdog's verdict on it (`true`: a stalled session

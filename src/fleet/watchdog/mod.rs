@@ -520,7 +520,7 @@ impl Watchdog {
 /// heard of the runs.
 struct Look {
     answer: Value,
-    activity: HashMap<String, SessionActivity>,
+    activity: std::collections::BTreeMap<String, SessionActivity>,
 }
 
 /// The gateway a round looks at.
