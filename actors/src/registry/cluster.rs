@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 
 use super::beats::{InstanceBeat, LeaseOwner};
-use super::{Input, RegistryActor};
+use super::messages::RegistryError;
+use super::{Input, RegistryActor, WriteFut, WriteResult};
 use crate::model::{GatewayId, GatewayRecord};
 
 /// How often the registry checks its lease guard (a backstop: the runner stops links itself
@@ -147,6 +148,50 @@ impl Handler<ApplyStoreChanges> for RegistryActor {
 }
 
 impl RegistryActor {
+    /// Runs the write `then` for gateway `id` — in a cluster, after reading the gateway's row
+    /// when this instance has not heard of it yet. A gateway created through another instance
+    /// reaches this one through the change feed within a notification's round trip (tens of
+    /// milliseconds, `wake.rs`); a client that writes to it through this instance sooner (a load
+    /// balancer in front of the instances, a script that creates then renames) would otherwise
+    /// be told it does not exist. The row read is applied as the feed would apply it, and
+    /// counted as a write so that a feed read begun before it is not applied over it
+    /// ([`ApplyStoreChanges`]). A gateway that is in the database nowhere costs one read of
+    /// one row (bounded by the store's pool and statement timeouts) and is refused by `then`
+    /// as before.
+    pub(super) fn known_first<M: 'static, T: 'static>(
+        &mut self,
+        id: GatewayId,
+        msg: M,
+        then: fn(&mut Self, M) -> WriteFut<T>,
+    ) -> WriteResult<T> {
+        if self.state.contains(id) || !self.state.ownership().is_leased() {
+            return AtomicResponse::new(then(self, msg));
+        }
+        let store = self.store.clone();
+        let read =
+            async move { tokio::task::spawn_blocking(move || store.gateway_records(&[id])).await };
+        AtomicResponse::new(Box::pin(actix::fut::wrap_future::<_, Self>(read).then(
+            move |read, act, ctx| {
+                let changed = match read {
+                    Ok(Ok(changed)) => changed,
+                    // Not "not found": whether it exists is unknown (503, not 404).
+                    Ok(Err(e)) => return Self::refuse(e.into()),
+                    Err(join) => return Self::refuse(RegistryError::Interrupted(join)),
+                };
+                if !changed.is_empty() && !act.state.contains(id) {
+                    act.writes += 1;
+                    let input = Input::StoreChanges {
+                        changed,
+                        deleted: Vec::new(),
+                        owners: Vec::new(),
+                    };
+                    act.apply(input, ctx);
+                }
+                then(act, msg)
+            },
+        )))
+    }
+
     /// Reads the records of gateways about to be linked here off the actor's thread (`after`
     /// this long, for a read that failed) and hands the answer to the state
     /// (`state/records.rs`). The store's pool and statement timeouts bound the wait.

@@ -1,6 +1,8 @@
 //! Gateway writes (create, update, delete): checked against memory and the primary rules,
 //! written through the store while the registry holds its mailbox, then applied to memory and
-//! announced; a new address or credential restarts the gateway's link.
+//! announced; a new address or credential restarts the gateway's link. In a cluster, a write
+//! for a gateway this instance has not heard of yet reads its row first (`known_first`,
+//! `cluster.rs`).
 
 use actix::fut::{ActorFutureExt, ready};
 use actix::prelude::*;
@@ -10,7 +12,7 @@ use super::messages::{
     CreateGateway, DeleteGateway, PatchLabels, RegistryError, SetCordon, SetMaintenance,
     SetSuspension, UpdateGateway,
 };
-use super::{Input, RegistryActor, Write, WriteResult};
+use super::{Input, RegistryActor, Write, WriteFut, WriteResult};
 use crate::model::{GatewayId, GatewayRecord, GatewayView};
 use crate::primary;
 use crate::store::StoreError;
@@ -19,6 +21,12 @@ impl Handler<CreateGateway> for RegistryActor {
     type Result = WriteResult<GatewayView>;
 
     fn handle(&mut self, msg: CreateGateway, _ctx: &mut Self::Context) -> Self::Result {
+        AtomicResponse::new(self.create(msg))
+    }
+}
+
+impl RegistryActor {
+    fn create(&mut self, msg: CreateGateway) -> WriteFut<GatewayView> {
         let CreateGateway { mut new, by } = msg;
         if self.state.name_taken(&new.name, None) {
             return Self::refuse(RegistryError::DuplicateName(new.name));
@@ -38,10 +46,31 @@ impl Handler<CreateGateway> for RegistryActor {
     }
 }
 
-impl Handler<UpdateGateway> for RegistryActor {
-    type Result = WriteResult<GatewayView>;
+/// The writes to one existing gateway: each is carried out by the method named, once this
+/// instance knows the gateway (`known_first`).
+macro_rules! writes_to_one {
+    ($($msg:ident => $method:ident: $answer:ty;)*) => {$(
+        impl Handler<$msg> for RegistryActor {
+            type Result = WriteResult<$answer>;
 
-    fn handle(&mut self, msg: UpdateGateway, _ctx: &mut Self::Context) -> Self::Result {
+            fn handle(&mut self, msg: $msg, _ctx: &mut Self::Context) -> Self::Result {
+                self.known_first(msg.id, msg, Self::$method)
+            }
+        }
+    )*};
+}
+
+writes_to_one! {
+    UpdateGateway => update: GatewayView;
+    PatchLabels => patch_labels: GatewayView;
+    SetMaintenance => set_maintenance: Option<GatewayView>;
+    SetSuspension => set_suspension: GatewayView;
+    SetCordon => set_cordon: GatewayView;
+    DeleteGateway => delete: ();
+}
+
+impl RegistryActor {
+    fn update(&mut self, msg: UpdateGateway) -> WriteFut<GatewayView> {
         let UpdateGateway { id, mut patch, by } = msg;
         // A peer's record is in the database alone: what the rules need of it is here, and
         // the store checks its name and address inside the write (`db/gateways`).
@@ -89,12 +118,8 @@ impl Handler<UpdateGateway> for RegistryActor {
             },
         )
     }
-}
 
-impl Handler<PatchLabels> for RegistryActor {
-    type Result = WriteResult<GatewayView>;
-
-    fn handle(&mut self, msg: PatchLabels, _ctx: &mut Self::Context) -> Self::Result {
+    fn patch_labels(&mut self, msg: PatchLabels) -> WriteFut<GatewayView> {
         let PatchLabels { id, patch, by } = msg;
         if !self.state.contains(id) {
             return Self::refuse(RegistryError::NotFound(id));
@@ -108,12 +133,8 @@ impl Handler<PatchLabels> for RegistryActor {
             },
         )
     }
-}
 
-impl Handler<SetMaintenance> for RegistryActor {
-    type Result = WriteResult<Option<GatewayView>>;
-
-    fn handle(&mut self, msg: SetMaintenance, _ctx: &mut Self::Context) -> Self::Result {
+    fn set_maintenance(&mut self, msg: SetMaintenance) -> WriteFut<Option<GatewayView>> {
         let SetMaintenance {
             id,
             maintenance,
@@ -141,12 +162,8 @@ impl Handler<SetMaintenance> for RegistryActor {
             },
         )
     }
-}
 
-impl Handler<SetSuspension> for RegistryActor {
-    type Result = WriteResult<GatewayView>;
-
-    fn handle(&mut self, msg: SetSuspension, _ctx: &mut Self::Context) -> Self::Result {
+    fn set_suspension(&mut self, msg: SetSuspension) -> WriteFut<GatewayView> {
         let SetSuspension {
             id,
             suspension_id,
@@ -169,12 +186,8 @@ impl Handler<SetSuspension> for RegistryActor {
             },
         )
     }
-}
 
-impl Handler<SetCordon> for RegistryActor {
-    type Result = WriteResult<GatewayView>;
-
-    fn handle(&mut self, msg: SetCordon, _ctx: &mut Self::Context) -> Self::Result {
+    fn set_cordon(&mut self, msg: SetCordon) -> WriteFut<GatewayView> {
         let SetCordon { id, cordoned, by } = msg;
         if !self.state.contains(id) {
             return Self::refuse(RegistryError::NotFound(id));
@@ -189,12 +202,8 @@ impl Handler<SetCordon> for RegistryActor {
             },
         )
     }
-}
 
-impl Handler<DeleteGateway> for RegistryActor {
-    type Result = WriteResult<()>;
-
-    fn handle(&mut self, msg: DeleteGateway, _ctx: &mut Self::Context) -> Self::Result {
+    fn delete(&mut self, msg: DeleteGateway) -> WriteFut<()> {
         let DeleteGateway { id, by, lost } = msg;
         let Some(is_primary) = self.state.designated(id) else {
             return Self::refuse(RegistryError::NotFound(id));
@@ -213,9 +222,7 @@ impl Handler<DeleteGateway> for RegistryActor {
             },
         )
     }
-}
 
-impl RegistryActor {
     /// Refuses `host:port` when another gateway has it ([`RegistryError::DuplicateAddress`]).
     fn address_taken(
         &self,
@@ -236,7 +243,7 @@ impl RegistryActor {
 
     /// Runs a store call on a blocking thread while the actor holds its mailbox (atomic), then
     /// applies the result to memory with `apply`.
-    fn write<T, R, F, A>(call: F, apply: A) -> WriteResult<T>
+    fn write<T, R, F, A>(call: F, apply: A) -> WriteFut<T>
     where
         T: 'static,
         R: Send + 'static,
@@ -250,15 +257,13 @@ impl RegistryActor {
                 Err(join) => Err(RegistryError::Interrupted(join)),
             }
         };
-        AtomicResponse::new(Box::pin(
-            actix::fut::wrap_future::<_, RegistryActor>(fut).map(
-                |result, act: &mut RegistryActor, ctx| {
-                    // Counted whatever the outcome: the feed's rows read before it may be older
-                    // than memory now (`ApplyStoreChanges`).
-                    act.writes += 1;
-                    result.and_then(|value| apply(value, act, ctx))
-                },
-            ),
+        Box::pin(actix::fut::wrap_future::<_, RegistryActor>(fut).map(
+            |result, act: &mut RegistryActor, ctx| {
+                // Counted whatever the outcome: the feed's rows read before it may be older
+                // than memory now (`ApplyStoreChanges`).
+                act.writes += 1;
+                result.and_then(|value| apply(value, act, ctx))
+            },
         ))
     }
 
@@ -283,7 +288,7 @@ impl RegistryActor {
         }
     }
 
-    fn refuse<T: 'static>(err: RegistryError) -> WriteResult<T> {
-        AtomicResponse::new(Box::pin(ready(Err(err))))
+    pub(super) fn refuse<T: 'static>(err: RegistryError) -> WriteFut<T> {
+        Box::pin(ready(Err(err)))
     }
 }

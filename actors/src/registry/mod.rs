@@ -103,6 +103,9 @@ pub struct RegistryActor {
 }
 
 type WriteResult<T> = AtomicResponse<RegistryActor, Result<T, RegistryError>>;
+/// A write's future before it is answered atomically ([`WriteResult`]): one may run after
+/// another (`cluster.rs`, `known_first`).
+type WriteFut<T> = ResponseActFuture<RegistryActor, Result<T, RegistryError>>;
 
 impl RegistryActor {
     /// Loads the registry (blocking: call from a blocking thread before starting the actor),
