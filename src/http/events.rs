@@ -26,6 +26,7 @@ use tokio::sync::broadcast::error::RecvError;
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::middleware::Credential;
+use super::sse_pump::{Ended, PIPE, Pump};
 use gateway_supervisor_actors::events::{Event, ResumeGap};
 
 /// Keep-alives a WebSocket client may leave unanswered before it is taken for gone.
@@ -207,71 +208,65 @@ pub(super) fn stream(
     let slot = state.stream_slot(req)?;
     // Missed events it cannot be given: said first, never silence.
     let reset = last_id.and_then(|last| state.events.resume_gap(last).map(|gap| (last, gap)));
-    let (backlog, mut rx) = state.events.subscribe_after(last_id);
+    let (backlog, rx) = state.events.subscribe_after(last_id);
     let events = state.events.clone();
     let mut shutdown = state.shutdown.subscribe();
     let recheck = Recheck::new(state, req);
     let keepalive = state.stream_keepalive;
-    let (tx, out) = tokio::sync::mpsc::channel::<Result<Bytes, actix_web::Error>>(16);
+    let (tx, out) = tokio::sync::mpsc::channel::<Result<Bytes, actix_web::Error>>(PIPE);
     actix_web::rt::spawn(async move {
         // Held while the stream is open: given back when this task ends.
         let _slot = slot;
+        let keep = |e: &Event| wanted(e) && recheck.shows(e);
+        let mut pump = Pump::new(tx, rx, keep, keepalive);
         // Opening comment: clients see the stream is live before the first event.
-        if tx
-            .send(Ok(Bytes::from_static(b": connected\n\n")))
+        if pump
+            .send(Bytes::from_static(b": connected\n\n"))
             .await
             .is_err()
         {
             return;
         }
-        if let Some((last, gap)) = reset {
-            let data = match gap {
-                ResumeGap::TooFarBehind { oldest_kept } => serde_json::json!({
-                    "reason": "too_far_behind", "last_event_id": last, "oldest_kept": oldest_kept,
-                }),
-                ResumeGap::UnknownId { next } => serde_json::json!({
-                    "reason": "unknown_event_id", "last_event_id": last, "next_id": next,
-                }),
-            };
-            let frame = format!("event: reset\ndata: {data}\n\n");
-            if tx.send(Ok(Bytes::from(frame))).await.is_err() {
-                return;
+        let ended = async {
+            if let Some((last, gap)) = reset {
+                let data = match gap {
+                    ResumeGap::TooFarBehind { oldest_kept } => serde_json::json!({
+                        "reason": "too_far_behind", "last_event_id": last, "oldest_kept": oldest_kept,
+                    }),
+                    ResumeGap::UnknownId { next } => serde_json::json!({
+                        "reason": "unknown_event_id", "last_event_id": last, "next_id": next,
+                    }),
+                };
+                let frame = format!("event: reset\ndata: {data}\n\n");
+                pump.send(Bytes::from(frame)).await?;
             }
-        }
-        for e in backlog.iter().filter(|e| wanted(e) && recheck.shows(e)) {
-            if tx.send(Ok(sse_frame(e))).await.is_err() {
-                return;
-            }
-        }
-        let mut quiet_until = tokio::time::Instant::now() + keepalive;
-        loop {
-            let next = tokio::select! {
-                next = rx.recv() => Some(next),
-                _ = tokio::time::sleep_until(quiet_until) => None,
-                _ = shutdown.wait_for(|stopping| *stopping) => return,
-            };
-            let frame = match next {
-                None => Bytes::from_static(b": keep-alive\n\n"),
-                Some(Ok(e)) if wanted(&e) && recheck.shows(&e) => sse_frame(&e),
-                Some(Ok(_)) => continue,
-                Some(Err(RecvError::Lagged(n))) => {
-                    events.note_dropped();
-                    let _ = tx.try_send(Ok(Bytes::from(format!(
-                        ": dropped: {n} events behind; reconnect with Last-Event-ID\n\n"
-                    ))));
-                    return;
+            for e in &backlog {
+                if keep(e) {
+                    pump.send(sse_frame(e)).await?;
                 }
-                Some(Err(RecvError::Closed)) => return,
-            };
-            if !recheck.admits() {
-                let _ = tx.try_send(Ok(Bytes::from(format!(": {CREDENTIAL_ENDED}\n\n"))));
-                return;
             }
-            // A full pipe means the client is not reading: drop it rather than wait.
-            if tx.try_send(Ok(frame)).is_err() {
-                return;
+            loop {
+                let quiet = tokio::time::Instant::now() + keepalive;
+                let frame = tokio::select! {
+                    next = pump.next(quiet) => match next? {
+                        Some(e) => sse_frame(&e),
+                        None => Bytes::from_static(b": keep-alive\n\n"),
+                    },
+                    _ = shutdown.wait_for(|stopping| *stopping) => return Ok(()),
+                };
+                if !recheck.admits() {
+                    pump.last_word(format!(": {CREDENTIAL_ENDED}\n\n"));
+                    return Ok(());
+                }
+                pump.send(frame).await?;
             }
-            quiet_until = tokio::time::Instant::now() + keepalive;
+        }
+        .await;
+        if let Err(Ended::Behind | Ended::Stalled) = ended {
+            events.note_dropped();
+            pump.last_word(
+                ": dropped: too far behind; reconnect with Last-Event-ID\n\n".to_owned(),
+            );
         }
     });
     Ok(HttpResponse::Ok()

@@ -44,6 +44,7 @@ pub mod session_json;
 pub mod sessions;
 pub mod spawn;
 pub mod spend;
+mod sse_pump;
 pub mod stream_slots;
 pub mod usage;
 pub mod v1;
