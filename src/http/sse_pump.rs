@@ -242,28 +242,32 @@ mod tests {
         assert_eq!(ids(&got), published);
     }
 
+    type Client = mpsc::Receiver<Result<Bytes, actix_web::Error>>;
+
+    /// A pump whose pipe (of one frame) a client that takes nothing has let fill, and that
+    /// client.
+    async fn full(bus: &EventBus, patience: Duration) -> (Pump<fn(&Event) -> bool>, Client) {
+        let (tx, out) = mpsc::channel(1);
+        let (_, rx) = bus.subscribe_after(None);
+        let mut pump = Pump::new(tx, rx, wanted as fn(&Event) -> bool, patience);
+        pump.send(Bytes::from_static(b"fills the pipe"))
+            .await
+            .unwrap();
+        (pump, out)
+    }
+
     /// A client that takes nothing is given up at the patience, and one that falls more than
     /// the bus's buffer of wanted events behind at once.
     #[actix_web::test]
     async fn a_client_that_takes_nothing_is_given_up() {
         let bus = EventBus::new();
-        let (tx, _out) = mpsc::channel(1);
-        let (_, rx) = bus.subscribe_after(None);
-        let mut pump = Pump::new(tx, rx, wanted, Duration::from_millis(200));
-        pump.send(Bytes::from_static(b"fills the pipe"))
-            .await
-            .unwrap();
+        let (mut pump, _client) = full(&bus, Duration::from_millis(200)).await;
         assert_eq!(
             pump.send(Bytes::from_static(b"x")).await,
             Err(Ended::Stalled)
         );
 
-        let (tx, _out) = mpsc::channel(1);
-        let (_, rx) = bus.subscribe_after(None);
-        let mut pump = Pump::new(tx, rx, wanted, Duration::from_secs(15));
-        pump.send(Bytes::from_static(b"fills the pipe"))
-            .await
-            .unwrap();
+        let (mut pump, _client) = full(&bus, Duration::from_secs(15)).await;
         for i in 0..=SUBSCRIBER_BUFFER {
             bus.publish(EventKind::GatewayChanged, None, serde_json::json!({"i": i}));
         }

@@ -150,17 +150,20 @@ fn register(d: &Daemon, fakes: &[FakeGateway]) -> Vec<i64> {
     fakes
         .iter()
         .enumerate()
-        .map(|(i, f)| {
-            let res = d.call(
-                "POST",
-                "/api/gateways",
-                &d.admin_key,
-                &json!({"name": format!("gw{i}"), "host": "127.0.0.1", "port": f.port(), "token": "fake-token"}),
-            );
-            assert_eq!(res.status, 201, "{}", res.text());
-            res.json()["gateway"]["id"].as_i64().unwrap()
-        })
+        .map(|(i, f)| register_one(d, &format!("gw{i}"), f))
         .collect()
+}
+
+/// Registers fake gateway `f` as `name` through `d`; its id.
+fn register_one(d: &Daemon, name: &str, f: &FakeGateway) -> i64 {
+    let res = d.call(
+        "POST",
+        "/api/gateways",
+        &d.admin_key,
+        &json!({"name": name, "host": "127.0.0.1", "port": f.port(), "token": "fake-token"}),
+    );
+    assert_eq!(res.status, 201, "{}", res.text());
+    res.json()["gateway"]["id"].as_i64().unwrap()
 }
 
 fn active(f: &FakeGateway) -> i64 {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use gs_test_support::daemon::{Daemon, Database, Request, wait_for};
 use serde_json::json;
 
-use super::{env_refs, fakes, instance_env};
+use super::{env_refs, fakes, instance_env, register_one};
 
 fn slow_polls(id: &str) -> Vec<(String, String)> {
     let mut env = instance_env(id, Duration::from_secs(60));
@@ -81,16 +81,7 @@ fn a_gateway_created_through_one_instance_is_written_through_another_at_once() {
     let a = Daemon::start_on(Database::postgres(), &env_refs(&slow_polls("a")));
     let b = Daemon::join(&a, &env_refs(&slow_polls("b")));
     let fakes = fakes(6);
-    let create = |i: usize| {
-        let res = a.call(
-            "POST",
-            "/api/gateways",
-            &a.admin_key,
-            &json!({"name": format!("made-on-a-{i}"), "host": "127.0.0.1", "port": fakes[i].port(), "token": "fake-token"}),
-        );
-        assert_eq!(res.status, 201, "{}", res.text());
-        res.json()["gateway"]["id"].as_i64().unwrap()
-    };
+    let create = |i: usize| register_one(&a, &format!("made-on-a-{i}"), &fakes[i]);
     for i in 0..4 {
         let id = create(i);
         let res = b.call(
