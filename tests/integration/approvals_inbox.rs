@@ -422,8 +422,8 @@ fn a_hostile_gateway_s_approvals_are_bounded_and_the_daemon_stays_up() {
 #[test]
 fn nobody_may_allow_what_was_not_shown_whole_or_what_the_gateway_did_not_offer() {
     // The fake serializes and sends a 10 MB frame below, in a debug build, and answers no ping
-    // meanwhile (its socket loop is busy with the send): over the suite's 600 ms keepalive
-    // (3 × 200 ms) about one run in two, so the link would be declared dead mid-test. Twenty
+    // meanwhile (its socket loop is busy with the send): over 600 ms (3 × 200 ms, the suite's
+    // keepalive then) about one run in two, so the link would be declared dead mid-test. Twenty
     // missed pongs (4 s) keep the link through it; the keepalive has tests of its own.
     let (d, f, gw) = inbox(&[("GATEWAY_SUPERVISOR__GATEWAYS__MISSED_PONGS", "20")]);
     // 12 KiB, within the 16,384 UTF-16 units 2026.9.6 presents: kept and shown whole.

@@ -136,10 +136,14 @@ fn assert_shown_safely(mode: &str, what: &str, text: &str) {
 
 #[test]
 fn every_hostile_mode_leaves_the_daemon_up_truthful_and_the_neighbour_online() {
-    // A keepalive of 1 s (3 s to declare a socket dead) rather than the fixture's 200 ms: a
-    // flooded socket delivers its pong behind the flood, and a debug build on a loaded machine
-    // takes more than 600 ms to read 20,000 frames. The keepalive has its own tests.
-    let d = link_daemon(&[("GATEWAY_SUPERVISOR__GATEWAYS__HEARTBEAT_INTERVAL", "1s")]);
+    // A keepalive of 1 s, dead after three missed pongs (3 s): a flooded socket delivers its
+    // pong behind the flood, and a debug build on a loaded machine takes more than 600 ms to
+    // read 20,000 frames; yet a hostile mode that starves the pongs is still caught within
+    // the test's deadline. The keepalive has its own tests.
+    let d = link_daemon(&[
+        ("GATEWAY_SUPERVISOR__GATEWAYS__HEARTBEAT_INTERVAL", "1s"),
+        ("GATEWAY_SUPERVISOR__GATEWAYS__MISSED_PONGS", "3"),
+    ]);
     let healthy = fake(|_| {});
     let healthy_id = add(&d, "healthy", &healthy, Some("fake-token"));
     wait_until("the healthy gateway online", DEADLINE, || {
