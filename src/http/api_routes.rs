@@ -14,7 +14,8 @@
 
 use actix_web::web;
 
-use super::roles::{Check, Need, Reach, delete, get, patch, post, put};
+use super::roles::{Need, Reach, delete, get, patch, post, put};
+use super::route_check::Check;
 use super::{Gate, api_resource, not_found};
 use super::{
     agents, approvals, budgets, cluster, cron, cron_declarations, events, fleet, fleet_config,

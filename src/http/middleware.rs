@@ -372,7 +372,10 @@ fn verify_hop(
 /// The per-key limit on gateway operations (`limits.gateway_ops_per_minute`), a check of the
 /// `/gateways` routes (`api_routes.rs`) run after their role's: a refused role spends none of
 /// the caller's budget, and neither does a path no route answers.
-pub fn limit_gateway_ops(req: &ServiceRequest, caller: &Principal) -> Result<(), ApiError> {
+pub fn limit_gateway_ops(
+    req: &ServiceRequest,
+    caller: &Principal,
+) -> Result<Option<super::route_check::Wait>, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
@@ -382,13 +385,15 @@ pub fn limit_gateway_ops(req: &ServiceRequest, caller: &Principal) -> Result<(),
         .get::<crate::cluster::forward::Hop>()
         .is_some()
     {
-        return Ok(());
+        return Ok(None);
     }
-    state.within(
-        &state.gateway_ops_limiter,
-        caller.key_id,
-        "gateway operations",
-    )
+    state
+        .within(
+            &state.gateway_ops_limiter,
+            caller.key_id,
+            "gateway operations",
+        )
+        .map(|()| None)
 }
 
 /// The method as a metric label or in a message: one of the standard methods, else `OTHER`.

@@ -40,6 +40,7 @@ pub mod query;
 pub mod relay;
 pub mod roles;
 pub mod rollouts;
+pub mod route_check;
 pub mod session_json;
 pub mod sessions;
 pub mod spawn;

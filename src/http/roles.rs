@@ -14,6 +14,7 @@ use actix_web::{
 };
 
 use super::error::ApiError;
+use super::route_check::Check;
 use crate::auth::{Principal, Role};
 use crate::tenancy::Verb;
 
@@ -60,10 +61,6 @@ pub fn admit(principal: Option<&Principal>, need: Need) -> Result<&Principal, Ap
     }
 }
 
-/// A check a route runs after its role's, given the caller the role admitted (a rate limit,
-/// `middleware::limit_gateway_ops`): an error is the response.
-pub type Check = fn(&ServiceRequest, &Principal) -> Result<(), ApiError>;
-
 /// A route and its method, for [`super::resource`] (which answers other methods with 405 and
 /// an `Allow` header naming these).
 pub type MethodRoute = (Method, Route);
@@ -89,8 +86,7 @@ where
         let handler = handler.clone();
         async move {
             let admitted = match admission.settle(&req).await {
-                Ok(()) => admit(req.extensions().get::<Principal>(), need)
-                    .and_then(|caller| checks.iter().try_for_each(|check| check(&req, caller))),
+                Ok(()) => checked(&req, need, checks).await,
                 Err(refused) => Err(refused),
             };
             let (req, mut payload) = req.into_parts();
@@ -109,6 +105,24 @@ where
         }
     });
     (method.clone(), route_for(method).service(service))
+}
+
+/// The role, then each check in order; what a check left to wait for is awaited after the
+/// others ran (the caller's borrow of the request is not held across it).
+async fn checked(req: &ServiceRequest, need: Need, checks: &[Check]) -> Result<(), ApiError> {
+    let waits = {
+        let extensions = req.extensions();
+        let caller = admit(extensions.get::<Principal>(), need)?;
+        let mut waits = Vec::new();
+        for check in checks {
+            waits.extend(check(req, caller)?);
+        }
+        waits
+    };
+    for wait in waits {
+        wait.await?;
+    }
+    Ok(())
 }
 
 /// The route for `method`; a `GET` route answers `HEAD` too (RFC 9110 §9.3.2: the same

@@ -12,7 +12,9 @@
 //!
 //! Cost: a platform key (every key made before tenancy) answers every question without a
 //! lookup — the cached list bodies stay cached. A scoped key costs one wait-free load per
-//! gateway asked about (`gateway_reads::CallTargets`, no lock, no mailbox) and one selector match.
+//! gateway asked about (`gateway_reads::CallTargets`, no lock, no mailbox) and one selector match;
+//! in a cluster, a gateway in the path this instance has not heard of costs one row read first
+//! ([`gateway_in_path`]).
 
 use std::collections::BTreeSet;
 use std::future::{Ready, ready};
@@ -23,9 +25,11 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use gateway_supervisor_actors::labels::Labels;
 use gateway_supervisor_actors::messages::Within;
 use gateway_supervisor_actors::model::GatewayId;
+use gateway_supervisor_actors::registry::KnowGateway;
 
 use super::AppState;
 use super::error::ApiError;
+use super::route_check::Wait;
 use crate::auth::Principal;
 use crate::gateway_reads::CallTargets;
 use crate::tenancy::{Reserved, Scope};
@@ -241,24 +245,38 @@ impl FromRequest for Visible {
 /// A route's check (`api_routes.rs`): the gateway its path names (`{id}` in the gateway
 /// scopes, `{gateway_id}` in the approvals') is in the caller's scope, or the request is the
 /// gateway's not-found — before the handler runs.
-pub fn gateway_in_path(req: &ServiceRequest, caller: &Principal) -> Result<(), ApiError> {
+///
+/// In a cluster, a gateway this instance has not heard of may be one a peer registered a
+/// moment ago, before the change feed brought it: the check then waits for the registry to read
+/// its row (`registry::KnowGateway`, one row read; the store's timeouts bound it) and asks
+/// again, as a platform key's write does in the registry. A gateway in the database nowhere is
+/// the same not-found; a read that fails is 503 (whether it exists is unknown).
+pub fn gateway_in_path(req: &ServiceRequest, caller: &Principal) -> Result<Option<Wait>, ApiError> {
     if caller.scope.is_platform() {
-        return Ok(());
+        return Ok(None);
     }
     let info = req.match_info();
     let Some(text) = info.get("id").or_else(|| info.get("gateway_id")) else {
-        return Ok(());
+        return Ok(None);
     };
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
     // A path that names no gateway id is the handler's to refuse (its own 400 or 404).
-    match text
+    let Some(id) = text
         .parse::<i64>()
         .ok()
         .and_then(|n| GatewayId::try_from(n).ok())
-    {
-        Some(id) => state.scopes.of(caller).one(id),
-        None => Ok(()),
+    else {
+        return Ok(None);
+    };
+    let visible = state.scopes.of(caller);
+    if state.cluster.is_none() || visible.targets.get(id).is_some() {
+        return visible.one(id).map(|()| None);
     }
+    let registry = state.registry.clone();
+    Ok(Some(Box::pin(async move {
+        registry.send(KnowGateway(id)).await??;
+        visible.one(id)
+    })))
 }

@@ -115,3 +115,42 @@ fn a_gateway_created_through_one_instance_is_written_through_another_at_once() {
     );
     assert_eq!(res.status, 404, "{}", res.text());
 }
+
+/// The same through a tenant's key, whose every route checks the gateway its path names before
+/// the handler runs: a gateway of its tenant registered through one instance is read and
+/// written through another at once (it was 404 until the change feed brought the row); another
+/// tenant's, and one that does not exist, stay not-found there.
+#[test]
+fn a_tenant_s_gateway_created_through_one_instance_is_seen_through_another_at_once() {
+    let a = Daemon::start_on(Database::postgres(), &env_refs(&slow_polls("a")));
+    let b = Daemon::join(&a, &env_refs(&slow_polls("b")));
+    let blue = a.create_scoped_key("admin", "blue-admin", &["--tenant", "blue"]);
+    let fakes = fakes(4);
+    let register = |key: &str, name: &str, f: &fake_gateway::FakeGateway| {
+        let body =
+            json!({"name": name, "host": "127.0.0.1", "port": f.port(), "token": "fake-token"});
+        let res = a.call("POST", "/api/gateways", key, &body);
+        assert_eq!(res.status, 201, "{}", res.text());
+        res.json()["gateway"]["id"].as_i64().unwrap()
+    };
+    for (i, f) in fakes.iter().take(3).enumerate() {
+        let id = register(&blue, &format!("blue-{i}"), f);
+        let res = b.get(&format!("/api/gateways/{id}"), &blue);
+        assert_eq!(res.status, 200, "read {i} through b: {}", res.text());
+        assert_eq!(res.json()["gateway"]["labels"]["tenant"], "blue");
+        let res = b.call(
+            "PUT",
+            &format!("/api/gateways/{id}"),
+            &blue,
+            &json!({"name": format!("blue-renamed-{i}")}),
+        );
+        assert_eq!(res.status, 200, "rename {i} through b: {}", res.text());
+    }
+    let platform_s = register(&a.admin_key, "nobody-s", &fakes[3]);
+    for id in [platform_s, 987_654] {
+        let res = b.get(&format!("/api/gateways/{id}"), &blue);
+        assert_eq!(res.status, 404, "{id} through b: {}", res.text());
+        assert_eq!(res.json()["error"], "gateway_not_found", "{}", res.text());
+    }
+    wait_named(&a, "blue-renamed-2");
+}

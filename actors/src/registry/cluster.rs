@@ -82,6 +82,24 @@ pub struct ApplyStoreChanges {
     pub after_writes: u64,
 }
 
+/// Whether this instance knows gateway `id` — in a cluster, once it has read the row of a
+/// gateway it had not heard of (`known_first`): a gateway registered through a peer a moment
+/// ago, before the change feed brought it. What a scoped key's check of the gateway its path
+/// names waits on (`http::visible::gateway_in_path`), as the writes do.
+#[derive(Message)]
+#[rtype(result = "Result<bool, RegistryError>")]
+pub struct KnowGateway(pub GatewayId);
+
+impl Handler<KnowGateway> for RegistryActor {
+    type Result = WriteResult<bool>;
+
+    fn handle(&mut self, msg: KnowGateway, _ctx: &mut Self::Context) -> Self::Result {
+        self.known_first(msg.0, msg.0, |act, id| {
+            Box::pin(actix::fut::ready(Ok(act.state.contains(id))))
+        })
+    }
+}
+
 impl Handler<WritesSoFar> for RegistryActor {
     type Result = u64;
 

@@ -24,7 +24,9 @@ use crate::store::{GatewayStore, LinkRecord, StoreError};
 pub use actions::{Input, RegistryAction, Write};
 pub use beats::{InstanceBeat, LeaseOwner};
 pub use capacity::UNPLACED;
-pub use cluster::{ActingPrimary, ApplyStoreChanges, Decides, SetLeases, StillOpen, WritesSoFar};
+pub use cluster::{
+    ActingPrimary, ApplyStoreChanges, Decides, KnowGateway, SetLeases, StillOpen, WritesSoFar,
+};
 use messages::{
     GatewaySnapshot, GatewaysChangedSince, GetGateway, ListGateways, Ping, RegistryError,
 };
